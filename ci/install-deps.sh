@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what smtpfault needs to build and test, from Debian 12 packages only.
+# Idempotent: packages already present are skipped, so a second run costs one dpkg query.
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config
+  libboost1.81-dev libboost-json1.81-dev libssl-dev liblua5.4-dev libtomlplusplus-dev libgtest-dev
+  openssl ca-certificates
+  # real SMTP clients driven by the integration tests
+  swaks curl python3 msmtp
+)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(python3-aiosmtpd)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "Installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

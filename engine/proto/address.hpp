@@ -1,0 +1,37 @@
+// Reverse- and forward-path parsing (RFC 5321 section 4.1.2, RFC 6531 for UTF-8).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "proto/expected.hpp"
+#include "proto/limits.hpp"
+
+namespace smtpfault::proto {
+
+struct mailbox {
+  std::string local_part;  // as sent, quotes included for a quoted string
+  std::string domain;      // hostname or address literal with brackets, e.g. "[127.0.0.1]"
+  bool is_null = false;    // "<>", the null reverse-path
+  bool has_utf8 = false;   // non-ASCII octets present: needs SMTPUTF8 (RFC 6531)
+
+  // "local@domain", or "" for the null path.
+  std::string address() const;
+};
+
+enum class path_error {
+  syntax,           // 501 5.1.7 / 5.1.3
+  local_too_long,   // 501 5.1.7 (> limits::local_part)
+  domain_too_long,  // 501 5.1.7 (> limits::domain)
+  path_too_long,    // 501 5.1.7 (> limits::path)
+};
+
+const char* describe(path_error e);
+
+// Parses "<...>" (angle brackets required). A source route "<@a,@b:x@y>" is accepted and dropped.
+// "<>" parses to a null mailbox; the caller decides where it is allowed.
+// "<Postmaster>" (no domain) is accepted when allow_postmaster is true (RCPT only).
+expected<mailbox, path_error> parse_path(std::string_view text, const limits& lim,
+                                         bool allow_postmaster = false);
+
+}  // namespace smtpfault::proto

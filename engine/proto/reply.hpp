@@ -1,0 +1,49 @@
+// Typed SMTP replies (RFC 5321 section 4.2, enhanced codes RFC 3463 / RFC 2034).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/expected.hpp"
+
+namespace smtpfault::proto {
+
+struct reply {
+  int code = 250;
+  std::string enhanced;             // "2.0.0", or "" for none
+  std::vector<std::string> lines;   // at least one; "" is allowed
+
+  reply() = default;
+  reply(int c, std::string enh, std::string text)
+      : code(c), enhanced(std::move(enh)), lines{std::move(text)} {}
+  reply(int c, std::string enh, std::vector<std::string> text)
+      : code(c), enhanced(std::move(enh)), lines(std::move(text)) {}
+
+  bool positive() const { return code >= 200 && code < 400; }
+  bool transient() const { return code >= 400 && code < 500; }
+  bool permanent() const { return code >= 500; }
+};
+
+// Appends the wire form: "250-2.0.0 first\r\n250 2.0.0 last\r\n". When with_enhanced is false,
+// or the reply has no enhanced code, lines carry only the basic code. An empty line list
+// formats as one line with no text.
+void append_wire(std::string& out, const reply& r, bool with_enhanced = true);
+std::string to_wire(const reply& r, bool with_enhanced = true);
+
+// Client side: assembles replies from received lines.
+class reply_reader {
+ public:
+  enum class status { need_more, complete, malformed };
+  // Feed one line without CRLF. After complete or malformed, take() the reply and start over.
+  status feed_line(std::string_view line);
+  reply take();
+  const std::string& error() const { return error_; }
+
+ private:
+  reply partial_;
+  bool started_ = false;
+  std::string error_;
+};
+
+}  // namespace smtpfault::proto
