@@ -1,0 +1,42 @@
+// Reading settings from TOML, the environment and flags. Never throws: errors are values that
+// name where the bad value came from (file:line:key, environment variable or flag).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/settings.hpp"
+#include "proto/expected.hpp"
+
+namespace smtpfault::config {
+
+struct config_error {
+  std::string message;   // complete, ready to print: "smtpfault.toml:12: key 'listen': ..."
+};
+
+// Parses "host:port" / "[v6]:port".
+proto::expected<endpoint, std::string> parse_endpoint(std::string_view text);
+
+// Applies a TOML file on top of s. Unknown keys, wrong types and bad values are errors.
+proto::expected<bool, config_error> apply_file(settings& s, const std::string& path);
+
+// Applies SMTPFAULT_* variables from envp (a NULL-terminated environ array).
+proto::expected<bool, config_error> apply_environment(settings& s, char** envp);
+
+// Applies one key given as text, as a flag would: key is the TOML path ("listen",
+// "limits.command_line"); origin names the source for messages ("--listen"). A list key takes a
+// comma-separated list and replaces the current value (the CLI joins repeated flags).
+proto::expected<bool, config_error> apply_text(settings& s, std::string_view key,
+                                               std::string_view value, std::string_view origin);
+
+// The documented keys, for --help and docs: TOML path, environment variable, description.
+struct key_info {
+  std::string path;
+  std::string env;
+  std::string type;
+  std::string help;
+};
+const std::vector<key_info>& known_keys();
+
+}  // namespace smtpfault::config

@@ -1,0 +1,48 @@
+// Everything `smtpfault serve` can be told, as plain data. Filled from defaults, then a TOML
+// file, then SMTPFAULT_* environment variables, then command-line flags (later wins).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proto/limits.hpp"
+
+namespace smtpfault::config {
+
+struct endpoint {
+  std::string host;    // "127.0.0.1", "::1", "0.0.0.0", "::"
+  std::uint16_t port = 0;
+
+  // "127.0.0.1:2525" or "[::1]:2525"
+  std::string to_string() const;
+};
+
+struct auth_user {
+  std::string name;
+  std::string password;
+};
+
+struct settings {
+  std::vector<endpoint> listen{{"127.0.0.1", 2525}};
+  std::vector<endpoint> tls_listen{{"127.0.0.1", 2465}};
+  endpoint api{"127.0.0.1", 8025};
+  std::string hostname = "smtpfault.test";   // used in the greeting and EHLO reply
+  std::string scenario;                      // path or built-in name; empty = accept-all
+  std::optional<std::uint64_t> seed;         // printed at start when chosen at random
+  double time_scale = 1.0;
+  std::string store;                         // directory for .eml/.json; empty = memory only
+  std::string log_format = "text";           // "text" or "json"
+  bool lmtp = false;
+  unsigned threads = 0;                      // 0 = one per core
+  std::size_t max_connections = 1000;
+  double idle_timeout = 300;                 // seconds; RFC 5321 4.5.3.2.7 asks for >= 5 min
+  double tls_handshake_timeout = 30;         // seconds
+  std::string tls_cert;                      // PEM files; empty = self-signed at start-up
+  std::string tls_key;
+  std::vector<auth_user> auth_users;         // empty = any credentials are accepted
+  proto::limits limits;
+};
+
+}  // namespace smtpfault::config
