@@ -1,0 +1,409 @@
+// Reading settings from the sources: a TOML file, SMTPFAULT_* variables and flags. What keys exist
+// and what values they accept is the registry's business (keys.hpp); this file only knows where
+// a value came from, so that every error can name it.
+#include "config/loader.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include <toml++/toml.h>
+
+#include "config/keys.hpp"
+
+namespace smtpfault::config {
+namespace {
+
+using namespace detail;
+
+// Variables the test runner and HTTP API own; they share the prefix but are not settings.
+constexpr std::string_view reserved_env[] = {"SMTPFAULT_API_TOKEN", "SMTPFAULT_CONFIG"};
+
+// ---- TOML ----
+
+// A problem in the file: where it is, and the message after "PATH:LINE:COLUMN: ".
+struct located {
+  toml::source_position where;
+  std::string text;
+};
+
+std::string_view toml_type(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    default:
+      return "nothing";
+  }
+}
+
+proto::unexpected<located> at(const toml::node& n, std::string_view key, std::string detail) {
+  return proto::unexpected{located{n.source().begin, "key " + quoted(key) + ": " + detail}};
+}
+
+proto::unexpected<located> mismatch(const toml::node& n, std::string_view key, kind k) {
+  return at(n, key,
+            "expected " + std::string(expectation(k)) + ", got " + std::string(toml_type(n)));
+}
+
+proto::expected<value, located> addresses_from_toml(const key_desc& d, const toml::node& n) {
+  std::vector<endpoint> list;
+  if (const auto* s = n.as_string()) {
+    // A lone string is the one-listener case; accepting it spares users the array brackets.
+    auto e = parse_endpoint(s->get());
+    if (!e) return at(n, d.path, e.error());
+    list.push_back(std::move(*e));
+  } else if (const auto* array = n.as_array()) {
+    for (const auto& item : *array) {
+      const auto* s = item.as_string();
+      if (!s) return mismatch(item, d.path, kind::address);
+      auto e = parse_endpoint(s->get());
+      if (!e) return at(item, d.path, e.error());
+      list.push_back(std::move(*e));
+    }
+  } else {
+    return mismatch(n, d.path, d.type);
+  }
+  return value{std::move(list)};
+}
+
+proto::expected<value, located> users_from_toml(const key_desc& d, const toml::node& n) {
+  const auto* table = n.as_table();
+  if (!table) return mismatch(n, d.path, d.type);
+  std::vector<auth_user> users;
+  for (const auto& [name, password] : *table) {
+    const std::string key = std::string(d.path) + "." + std::string(name.str());
+    const auto* s = password.as_string();
+    if (!s) return mismatch(password, key, kind::string);
+    if (name.str().empty()) return at(password, key, "user name must not be empty");
+    users.push_back({std::string(name.str()), s->get()});
+  }
+  return value{std::move(users)};
+}
+
+proto::expected<value, located> scalar_from_toml(const key_desc& d, const toml::node& n) {
+  switch (d.type) {
+    case kind::string:
+      if (const auto* s = n.as_string()) return value{s->get()};
+      break;
+    case kind::boolean:
+      if (const auto* b = n.as_boolean()) return value{b->get()};
+      break;
+    case kind::unsigned_int:
+      if (const auto* i = n.as_integer()) {
+        if (i->get() < 0) {
+          return at(
+              n, d.path,
+              "must be at least " + std::to_string(d.min) + ", got " + std::to_string(i->get()));
+        }
+        return value{static_cast<std::uint64_t>(i->get())};
+      }
+      break;
+    case kind::number:
+      if (const auto* f = n.as_floating_point()) return value{f->get()};
+      if (const auto* i = n.as_integer()) return value{static_cast<double>(i->get())};
+      break;
+    case kind::address:
+      if (const auto* s = n.as_string()) {
+        auto e = parse_endpoint(s->get());
+        if (!e) return at(n, d.path, e.error());
+        return value{std::move(*e)};
+      }
+      break;
+    default:
+      break;
+  }
+  return mismatch(n, d.path, d.type);
+}
+
+proto::expected<value, located> from_toml(const key_desc& d, const toml::node& n) {
+  auto v = d.type == kind::address_list ? addresses_from_toml(d, n)
+           : d.type == kind::users      ? users_from_toml(d, n)
+                                        : scalar_from_toml(d, n);
+  if (!v) return v;
+  if (auto problem = check(d, *v); !problem.empty()) return at(n, d.path, std::move(problem));
+  return v;
+}
+
+void walk(const toml::table& table, const std::string& prefix, settings& s,
+          std::vector<located>& problems) {
+  for (const auto& [k, node] : table) {
+    const std::string path =
+        prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const auto* d = find_key(path)) {
+      auto v = from_toml(*d, node);
+      if (v) {
+        d->set(s, std::move(*v));
+      } else {
+        problems.push_back(v.error());
+      }
+    } else if (is_section(path)) {
+      if (const auto* sub = node.as_table()) {
+        walk(*sub, path, s, problems);
+      } else {
+        problems.push_back(
+            {node.source().begin,
+             "key " + quoted(path) + ": expected a table, got " + std::string(toml_type(node))});
+      }
+    } else {
+      // Keys of inline tables may lack a position of their own; their value always has one.
+      const auto where = k.source().begin ? k.source().begin : node.source().begin;
+      problems.push_back(
+          {where, "unknown key " + quoted(path) + did_you_mean(path, path_candidates())});
+    }
+  }
+}
+
+std::string file_position(const std::string& path, toml::source_position where) {
+  if (!where) return path + ": ";
+  return path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": ";
+}
+
+proto::unexpected<config_error> fail(std::string message) {
+  return proto::unexpected{config_error{std::move(message)}};
+}
+
+proto::expected<std::string, std::string> read_whole_file(const std::string& path) {
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                             &std::fclose);
+  if (!file) return proto::unexpected{std::string(std::strerror(errno))};
+  std::string content;
+  char buffer[16384];
+  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, file.get())) {
+    content.append(buffer, n);
+  }
+  // Reading a directory "opens" fine and fails here with EISDIR.
+  if (std::ferror(file.get())) return proto::unexpected{std::string(std::strerror(errno))};
+  return content;
+}
+
+proto::expected<bool, config_error> apply_file_unguarded(settings& s, const std::string& path) {
+  auto content = read_whole_file(path);
+  if (!content) return fail(path + ": cannot open file: " + content.error());
+  toml::table root;
+  try {
+    root = toml::parse(*content, path);
+  } catch (const toml::parse_error& e) {
+    return fail(file_position(path, e.source().begin) + std::string(e.description()));
+  }
+  // Work on a copy so a rejected file leaves the caller's settings untouched.
+  settings updated = s;
+  std::vector<located> problems;
+  walk(root, "", updated, problems);
+  if (!problems.empty()) {
+    // The table iterates in key order; the first problem in the file is the one to fix first.
+    const auto first =
+        std::min_element(problems.begin(), problems.end(), [](const located& a, const located& b) {
+          return a.where.line != b.where.line ? a.where.line < b.where.line
+                                              : a.where.column < b.where.column;
+        });
+    return fail(file_position(path, first->where) + first->text);
+  }
+  s = std::move(updated);
+  return true;
+}
+
+// ---- text (environment and flags) ----
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+// Splits on ',' and trims; "" is an empty list, but an empty item is a typo worth reporting.
+proto::expected<std::vector<std::string_view>, std::string> split_list(std::string_view text) {
+  std::vector<std::string_view> items;
+  if (trim(text).empty()) return items;
+  for (std::size_t start = 0;;) {
+    const auto comma = text.find(',', start);
+    const auto item = trim(text.substr(start, comma - start));
+    if (item.empty()) return proto::unexpected{"empty item in list " + quoted(text)};
+    items.push_back(item);
+    if (comma == std::string_view::npos) return items;
+    start = comma + 1;
+  }
+}
+
+proto::expected<value, std::string> bool_from_text(std::string_view text) {
+  std::string lower(trim(text));
+  for (auto& c : lower) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (lower == "true" || lower == "1" || lower == "yes") return value{true};
+  if (lower == "false" || lower == "0" || lower == "no") return value{false};
+  return proto::unexpected{"expected true/false/1/0/yes/no, got " + quoted(text)};
+}
+
+template <class T>
+proto::expected<value, std::string> number_from_text(std::string_view text, std::string_view what) {
+  const auto t = trim(text);
+  T number{};
+  const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), number);
+  if (t.empty() || ec != std::errc{} || ptr != t.data() + t.size()) {
+    return proto::unexpected{"expected " + std::string(what) + ", got " + quoted(text)};
+  }
+  return value{number};
+}
+
+proto::expected<value, std::string> addresses_from_text(std::string_view text) {
+  auto items = split_list(text);
+  if (!items) return proto::unexpected{items.error()};
+  std::vector<endpoint> list;
+  for (auto item : *items) {
+    auto e = parse_endpoint(item);
+    if (!e) return proto::unexpected{e.error()};
+    list.push_back(std::move(*e));
+  }
+  return value{std::move(list)};
+}
+
+proto::expected<value, std::string> users_from_text(std::string_view text) {
+  auto items = split_list(text);
+  if (!items) return proto::unexpected{items.error()};
+  std::vector<auth_user> users;
+  for (auto item : *items) {
+    const auto colon = item.find(':');
+    if (colon == 0 || colon == std::string_view::npos) {
+      return proto::unexpected{"expected NAME:PASSWORD, got " + quoted(item)};
+    }
+    auth_user user{std::string(item.substr(0, colon)), std::string(item.substr(colon + 1))};
+    const auto same = [&](const auth_user& u) { return u.name == user.name; };
+    if (std::any_of(users.begin(), users.end(), same)) {
+      return proto::unexpected{"user " + quoted(user.name) + " is listed twice"};
+    }
+    users.push_back(std::move(user));
+  }
+  return value{std::move(users)};
+}
+
+proto::expected<value, std::string> from_text(const key_desc& d, std::string_view text) {
+  switch (d.type) {
+    case kind::string:
+      return value{std::string(text)};
+    case kind::boolean:
+      return bool_from_text(text);
+    case kind::unsigned_int:
+      return number_from_text<std::uint64_t>(text, "an unsigned integer");
+    case kind::number:
+      return number_from_text<double>(text, "a number");
+    case kind::address: {
+      auto e = parse_endpoint(trim(text));
+      if (!e) return proto::unexpected{e.error()};
+      return value{std::move(*e)};
+    }
+    case kind::address_list:
+      return addresses_from_text(text);
+    case kind::users:
+      return users_from_text(text);
+  }
+  return proto::unexpected{std::string("unsupported key type")};
+}
+
+proto::expected<bool, config_error> apply_one(settings& s, const key_desc& d, std::string_view text,
+                                              std::string_view origin) {
+  auto v = from_text(d, text);
+  if (!v) return fail(std::string(origin) + ": " + v.error());
+  if (auto problem = check(d, *v); !problem.empty()) {
+    return fail(std::string(origin) + ": " + problem);
+  }
+  d.set(s, std::move(*v));
+  return true;
+}
+
+proto::expected<bool, config_error> apply_environment_unguarded(settings& s, char** envp) {
+  settings updated = s;
+  for (char** entry = envp; entry && *entry; ++entry) {
+    const std::string_view assignment(*entry);
+    const auto equals = assignment.find('=');
+    if (equals == std::string_view::npos) continue;
+    const auto name = assignment.substr(0, equals);
+    if (!name.starts_with(env_prefix)) continue;
+    if (std::find(std::begin(reserved_env), std::end(reserved_env), name) !=
+        std::end(reserved_env)) {
+      continue;
+    }
+    const std::string origin = "environment variable " + std::string(name);
+    const auto* d = find_env(name);
+    if (!d) {
+      std::vector<std::string> names;
+      for (const auto& k : all_keys()) {
+        names.push_back(env_name(k.path));
+      }
+      return fail(origin + ": unknown variable" + did_you_mean(name, names));
+    }
+    if (auto applied = apply_one(updated, *d, assignment.substr(equals + 1), origin); !applied) {
+      return applied;
+    }
+  }
+  s = std::move(updated);
+  return true;
+}
+
+}  // namespace
+
+proto::expected<bool, config_error> apply_file(settings& s, const std::string& path) {
+  try {
+    return apply_file_unguarded(s, path);
+  } catch (const std::exception& e) {
+    return fail(path + ": " + e.what());
+  }
+}
+
+proto::expected<bool, config_error> apply_environment(settings& s, char** envp) {
+  try {
+    return apply_environment_unguarded(s, envp);
+  } catch (const std::exception& e) {
+    return fail(std::string("environment: ") + e.what());
+  }
+}
+
+proto::expected<bool, config_error> apply_text(settings& s, std::string_view key,
+                                               std::string_view value, std::string_view origin) {
+  try {
+    // Flag spellings ("tls-listen") map onto TOML paths ("tls_listen").
+    std::string path(key);
+    std::replace(path.begin(), path.end(), '-', '_');
+    const auto* d = find_key(path);
+    if (!d) {
+      return fail(std::string(origin) + ": unknown key " + quoted(key) +
+                  did_you_mean(path, path_candidates()));
+    }
+    return apply_one(s, *d, value, origin);
+  } catch (const std::exception& e) {
+    return fail(std::string(origin) + ": " + e.what());
+  }
+}
+
+const std::vector<key_info>& known_keys() {
+  static const std::vector<key_info> infos = [] {
+    std::vector<key_info> list;
+    for (const auto& d : all_keys()) {
+      list.push_back({std::string(d.path), env_name(d.path), std::string(type_word(d.type)),
+                      std::string(d.help)});
+    }
+    return list;
+  }();
+  return infos;
+}
+
+}  // namespace smtpfault::config

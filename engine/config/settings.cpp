@@ -1,0 +1,374 @@
+// Endpoint text forms and the key registry: one table of key descriptors drives the TOML file,
+// the environment, flags and --help, so a key added here is reachable from every source at once
+// and cannot be documented in only one place. parse_endpoint (declared in loader.hpp) lives here,
+// next to its inverse, so the two cannot drift apart.
+#include "config/settings.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <type_traits>
+
+#include "config/keys.hpp"
+#include "config/loader.hpp"
+
+namespace smtpfault::config {
+namespace {
+
+constexpr std::string_view expected_form = "expected HOST:PORT or [IPV6]:PORT";
+
+proto::unexpected<std::string> bad_address(std::string_view text, std::string_view why) {
+  std::string message = "bad address '";
+  message.append(text);
+  message.append("' (");
+  message.append(why);
+  message.append(")");
+  return proto::unexpected{std::move(message)};
+}
+
+// Host names, IPv4 literals and wildcard addresses; anything else (spaces, slashes, a scheme
+// such as "smtp://") is a typo that should fail here rather than later in the resolver.
+bool plain_host_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-' || c == '_';
+}
+
+// Hex digits and colons, dotted IPv4 tails ("::ffff:1.2.3.4") and a zone ("fe80::1%eth0").
+bool ipv6_char(char c) {
+  return plain_host_char(c) || c == ':' || c == '%';
+}
+
+}  // namespace
+
+std::string endpoint::to_string() const {
+  std::string text;
+  if (host.find(':') != std::string::npos) {
+    text = "[" + host + "]";
+  } else {
+    text = host;
+  }
+  text += ":" + std::to_string(port);
+  return text;
+}
+
+proto::expected<endpoint, std::string> parse_endpoint(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return bad_address(text, "missing ']'");
+    host = text.substr(1, close - 1);
+    const auto rest = text.substr(close + 1);
+    if (!rest.starts_with(':')) return bad_address(text, expected_form);
+    port = rest.substr(1);
+    if (host.empty() || host.find(':') == std::string_view::npos ||
+        !std::all_of(host.begin(), host.end(), ipv6_char)) {
+      return bad_address(text, "brackets must hold an IPv6 address");
+    }
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return bad_address(text, expected_form);
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return bad_address(text, "an IPv6 address needs brackets, as in [::1]:2525");
+    }
+    if (host.empty() || !std::all_of(host.begin(), host.end(), plain_host_char)) {
+      return bad_address(text, expected_form);
+    }
+  }
+  // Port 0 is allowed on purpose: tests bind ephemeral ports and read the real one back.
+  unsigned value = 0;
+  const auto* end = port.data() + port.size();
+  const auto [ptr, ec] = std::from_chars(port.data(), end, value);
+  if (port.empty() || port.size() > 5 || ec != std::errc{} || ptr != end || value > 65535) {
+    return bad_address(text, "the port must be a number from 0 to 65535");
+  }
+  return endpoint{std::string(host), static_cast<std::uint16_t>(value)};
+}
+
+}  // namespace smtpfault::config
+
+namespace smtpfault::config::detail {
+namespace {
+
+void assign(std::string& field, value&& v) {
+  field = std::get<std::string>(std::move(v));
+}
+void assign(bool& field, value&& v) {
+  field = std::get<bool>(v);
+}
+void assign(double& field, value&& v) {
+  field = std::get<double>(v);
+}
+void assign(endpoint& field, value&& v) {
+  field = std::get<endpoint>(std::move(v));
+}
+void assign(std::vector<endpoint>& field, value&& v) {
+  field = std::get<std::vector<endpoint>>(std::move(v));
+}
+void assign(std::vector<auth_user>& field, value&& v) {
+  field = std::get<std::vector<auth_user>>(std::move(v));
+}
+void assign(std::optional<std::uint64_t>& field, value&& v) {
+  field = std::get<std::uint64_t>(v);
+}
+template <class T>
+requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) void assign(T& field, value&& v) {
+  // The descriptor's max already fits T, so the narrowing cannot lose bits.
+  field = static_cast<T>(std::get<std::uint64_t>(v));
+}
+
+template <auto member>
+void set_top(settings& s, value&& v) {
+  assign(s.*member, std::move(v));
+}
+template <auto member>
+void set_limit(settings& s, value&& v) {
+  assign(s.limits.*member, std::move(v));
+}
+
+constexpr std::string_view log_formats[] = {"text", "json"};
+constexpr std::uint64_t max_unsigned = std::numeric_limits<unsigned>::max();
+
+constexpr key_desc keys[] = {
+    {.path = "listen",
+     .type = kind::address_list,
+     .help =
+         "plain SMTP listeners, HOST:PORT or [IPV6]:PORT (port 0 = ephemeral); an array (or one "
+         "string) in TOML, comma-separated in the environment and flags; empty = none",
+     .set = &set_top<&settings::listen>},
+    {.path = "tls_listen",
+     .type = kind::address_list,
+     .help = "implicit-TLS (SMTPS) listeners, same form as listen",
+     .set = &set_top<&settings::tls_listen>},
+    {.path = "api",
+     .type = kind::address,
+     .help = "HTTP control API listener, HOST:PORT",
+     .set = &set_top<&settings::api>},
+    {.path = "hostname",
+     .type = kind::string,
+     .help = "name used in the greeting and the EHLO reply",
+     .set = &set_top<&settings::hostname>},
+    {.path = "scenario",
+     .type = kind::string,
+     .help = "scenario file or built-in name; empty = accept everything",
+     .set = &set_top<&settings::scenario>},
+    {.path = "seed",
+     .type = kind::unsigned_int,
+     .help = "random seed; unset = chosen at random and printed at start (TOML integers stop at "
+             "2^63-1)",
+     .set = &set_top<&settings::seed>},
+    {.path = "time_scale",
+     .type = kind::number,
+     .help = "multiplier for scenario delays and timeouts (> 0)",
+     .set = &set_top<&settings::time_scale>,
+     .positive = true},
+    {.path = "store",
+     .type = kind::string,
+     .help = "directory for captured .eml/.json files; empty = memory only",
+     .set = &set_top<&settings::store>},
+    {.path = "log_format",
+     .type = kind::string,
+     .help = "log line format: \"text\" or \"json\"",
+     .set = &set_top<&settings::log_format>,
+     .choices = log_formats},
+    {.path = "lmtp",
+     .type = kind::boolean,
+     .help = "speak LMTP (LHLO, one reply per recipient) instead of SMTP",
+     .set = &set_top<&settings::lmtp>},
+    {.path = "threads",
+     .type = kind::unsigned_int,
+     .help = "worker threads; 0 = one per core",
+     .set = &set_top<&settings::threads>,
+     .max = max_unsigned},
+    {.path = "max_connections",
+     .type = kind::unsigned_int,
+     .help = "simultaneous connections before refusing (>= 1)",
+     .set = &set_top<&settings::max_connections>,
+     .min = 1},
+    {.path = "idle_timeout",
+     .type = kind::number,
+     .help = "seconds a client may stay silent (> 0)",
+     .set = &set_top<&settings::idle_timeout>,
+     .positive = true},
+    {.path = "tls_handshake_timeout",
+     .type = kind::number,
+     .help = "seconds allowed for a TLS handshake (> 0)",
+     .set = &set_top<&settings::tls_handshake_timeout>,
+     .positive = true},
+    {.path = "tls.cert",
+     .type = kind::string,
+     .help = "PEM certificate chain; empty = self-signed at start-up",
+     .set = &set_top<&settings::tls_cert>},
+    {.path = "tls.key",
+     .type = kind::string,
+     .help = "PEM private key for tls.cert",
+     .set = &set_top<&settings::tls_key>},
+    {.path = "limits.command_line",
+     .type = kind::unsigned_int,
+     .help = "longest command line in bytes, with CRLF",
+     .set = &set_limit<&proto::limits::command_line>},
+    {.path = "limits.text_line",
+     .type = kind::unsigned_int,
+     .help = "longest DATA line in bytes, with CRLF; 0 = no limit",
+     .set = &set_limit<&proto::limits::text_line>},
+    {.path = "limits.auth_line",
+     .type = kind::unsigned_int,
+     .help = "longest AUTH response line in bytes",
+     .set = &set_limit<&proto::limits::auth_line>},
+    {.path = "limits.max_recipients",
+     .type = kind::unsigned_int,
+     .help = "RCPT TO accepted per message (>= 1)",
+     .set = &set_limit<&proto::limits::max_recipients>,
+     .min = 1},
+    {.path = "limits.max_message_size",
+     .type = kind::unsigned_int,
+     .help = "SIZE advertised and enforced; 0 = no limit",
+     .set = &set_limit<&proto::limits::max_message_size>},
+    {.path = "limits.local_part",
+     .type = kind::unsigned_int,
+     .help = "longest local part of an address",
+     .set = &set_limit<&proto::limits::local_part>},
+    {.path = "limits.domain",
+     .type = kind::unsigned_int,
+     .help = "longest domain of an address",
+     .set = &set_limit<&proto::limits::domain>},
+    {.path = "limits.path",
+     .type = kind::unsigned_int,
+     .help = "longest reverse/forward path, with the angle brackets",
+     .set = &set_limit<&proto::limits::path>},
+    {.path = "auth.users",
+     .type = kind::users,
+     .help =
+         "AUTH accounts: a TOML table of name = \"password\" ([auth.users] alice = \"secret\"); "
+         "NAME:PASSWORD,... in the environment and flags (split at the first ':', so names hold no "
+         "':' and neither holds ','); empty = any credentials are accepted",
+     .set = &set_top<&settings::auth_users>},
+};
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string number_text(double x) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, x);
+  return std::string(buffer, result.ptr);
+}
+
+}  // namespace
+
+std::span<const key_desc> all_keys() {
+  return keys;
+}
+
+std::string env_name(std::string_view path) {
+  std::string name(env_prefix);
+  for (char c : path) {
+    name += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+std::string_view type_word(kind k) {
+  constexpr std::string_view words[] = {"string",  "bool",         "unsigned", "number",
+                                        "address", "address list", "users"};
+  return words[static_cast<int>(k)];
+}
+
+std::string_view expectation(kind k) {
+  constexpr std::string_view words[] = {"a string",
+                                        "a boolean",
+                                        "an integer",
+                                        "a number",
+                                        "an address string",
+                                        "an array of address strings",
+                                        "a table of name = \"password\""};
+  return words[static_cast<int>(k)];
+}
+
+const key_desc* find_key(std::string_view path) {
+  for (const auto& d : keys) {
+    if (d.path == path) return &d;
+  }
+  return nullptr;
+}
+
+const key_desc* find_env(std::string_view name) {
+  for (const auto& d : keys) {
+    if (env_name(d.path) == name) return &d;
+  }
+  return nullptr;
+}
+
+bool is_section(std::string_view path) {
+  return std::any_of(std::begin(keys), std::end(keys), [&](const key_desc& d) {
+    return d.path.size() > path.size() && d.path.starts_with(path) && d.path[path.size()] == '.';
+  });
+}
+
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
+  const std::size_t allowed = word.size() < 5 ? 1 : word.size() < 12 ? 2 : 3;
+  const std::string* best = nullptr;
+  std::size_t best_distance = allowed + 1;
+  for (const auto& c : candidates) {
+    const std::size_t d = edit_distance(word, c);
+    if (d < best_distance) {
+      best = &c;
+      best_distance = d;
+    }
+  }
+  return best ? " (did you mean '" + *best + "'?)" : std::string();
+}
+
+std::vector<std::string> path_candidates() {
+  std::vector<std::string> names;
+  for (const auto& d : keys) {
+    names.emplace_back(d.path);
+    const auto dot = d.path.rfind('.');
+    if (dot != std::string_view::npos) names.emplace_back(d.path.substr(0, dot));
+  }
+  return names;
+}
+
+std::string quoted(std::string_view text) {
+  return "'" + std::string(text) + "'";
+}
+
+std::string check(const key_desc& d, const value& v) {
+  if (const auto* u = std::get_if<std::uint64_t>(&v)) {
+    if (*u < d.min)
+      return "must be at least " + std::to_string(d.min) + ", got " + std::to_string(*u);
+    if (*u > d.max)
+      return "must be at most " + std::to_string(d.max) + ", got " + std::to_string(*u);
+  } else if (const auto* x = std::get_if<double>(&v)) {
+    if (!std::isfinite(*x)) return "must be a finite number, got " + number_text(*x);
+    if (d.positive && !(*x > 0)) return "must be greater than 0, got " + number_text(*x);
+  } else if (const auto* s = std::get_if<std::string>(&v); s && !d.choices.empty()) {
+    if (std::find(d.choices.begin(), d.choices.end(), *s) == d.choices.end()) {
+      std::string allowed;
+      for (auto c : d.choices) {
+        allowed += (allowed.empty() ? "" : ", ") + quoted(c);
+      }
+      return "must be one of " + allowed + "; got " + quoted(*s);
+    }
+  }
+  return {};
+}
+
+}  // namespace smtpfault::config::detail

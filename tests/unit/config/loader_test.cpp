@@ -1,0 +1,490 @@
+#include "config/loader.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace smtpfault::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Each test writes its own files, so tests stay independent and need no checked-in fixtures.
+class config_files : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("smtpfault_config_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) {
+    const auto path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+
+  fs::path dir_;
+};
+
+// Builds a NULL-terminated environ array that owns its strings.
+class fake_env {
+ public:
+  fake_env(std::initializer_list<std::string> entries) : strings_(entries) {
+    for (auto& s : strings_) {
+      pointers_.push_back(s.data());
+    }
+    pointers_.push_back(nullptr);
+  }
+  char** get() { return pointers_.data(); }
+
+ private:
+  std::vector<std::string> strings_;
+  std::vector<char*> pointers_;
+};
+
+std::string error_of(const proto::expected<bool, config_error>& r) {
+  return r ? std::string("<no error>") : r.error().message;
+}
+
+// ---- parse_endpoint ----
+
+TEST(parse_endpoint, ipv4_and_names) {
+  auto e = parse_endpoint("127.0.0.1:2525");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->host, "127.0.0.1");
+  EXPECT_EQ(e->port, 2525);
+  EXPECT_EQ(e->to_string(), "127.0.0.1:2525");
+
+  e = parse_endpoint("localhost:65535");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->host, "localhost");
+  EXPECT_EQ(e->port, 65535);
+}
+
+TEST(parse_endpoint, port_zero_is_ephemeral) {
+  auto e = parse_endpoint("0.0.0.0:0");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->port, 0);
+}
+
+TEST(parse_endpoint, ipv6_bracketed) {
+  auto e = parse_endpoint("[::1]:2525");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->host, "::1");
+  EXPECT_EQ(e->port, 2525);
+  EXPECT_EQ(e->to_string(), "[::1]:2525");
+
+  e = parse_endpoint("[::]:25");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->host, "::");
+  EXPECT_EQ(e->to_string(), "[::]:25");
+}
+
+TEST(parse_endpoint, bad_forms) {
+  for (const char* text :
+       {"", "127.0.0.1", "127.0.0.1:", ":25", "host:port", "host:65536", "host:-1", "host:+25",
+        "host:123456", "::1:25", "[::1]", "[::1]25", "[::1:25", "[]:25", "[localhost]:25",
+        "smtp://host:25", "a b:25", "host:25 "}) {
+    auto e = parse_endpoint(text);
+    EXPECT_FALSE(e) << "accepted '" << text << "'";
+    if (!e) {
+      EXPECT_NE(e.error().find(std::string("bad address '") + text + "'"), std::string::npos)
+          << e.error();
+    }
+  }
+}
+
+TEST(parse_endpoint, messages_explain) {
+  EXPECT_EQ(parse_endpoint("127.0.0.1").error(),
+            "bad address '127.0.0.1' (expected HOST:PORT or [IPV6]:PORT)");
+  EXPECT_NE(parse_endpoint("::1:25").error().find("needs brackets"), std::string::npos);
+  EXPECT_NE(parse_endpoint("h:70000").error().find("0 to 65535"), std::string::npos);
+}
+
+// ---- TOML ----
+
+TEST_F(config_files, every_key_type_from_toml) {
+  const auto path = write("all.toml", R"(
+listen = ["127.0.0.1:2526", "[::1]:2527"]
+tls_listen = "0.0.0.0:4650"
+api = "[::1]:8026"
+hostname = "mx.example"
+scenario = "greylist"
+seed = 42
+time_scale = 0.5
+store = "/tmp/store"
+log_format = "json"
+lmtp = true
+threads = 3
+max_connections = 7
+idle_timeout = 12
+tls_handshake_timeout = 2.5
+
+[tls]
+cert = "cert.pem"
+key = "key.pem"
+
+[limits]
+command_line = 100
+text_line = 0
+auth_line = 2000
+max_recipients = 5
+max_message_size = 1048576
+local_part = 10
+domain = 20
+path = 30
+
+[auth.users]
+alice = "secret"
+bob = "pw"
+)");
+  settings s;
+  ASSERT_TRUE(apply_file(s, path)) << error_of(apply_file(s, path));
+  ASSERT_EQ(s.listen.size(), 2u);
+  EXPECT_EQ(s.listen[0].to_string(), "127.0.0.1:2526");
+  EXPECT_EQ(s.listen[1].to_string(), "[::1]:2527");
+  ASSERT_EQ(s.tls_listen.size(), 1u);
+  EXPECT_EQ(s.tls_listen[0].to_string(), "0.0.0.0:4650");
+  EXPECT_EQ(s.api.to_string(), "[::1]:8026");
+  EXPECT_EQ(s.hostname, "mx.example");
+  EXPECT_EQ(s.scenario, "greylist");
+  EXPECT_EQ(s.seed, 42u);
+  EXPECT_DOUBLE_EQ(s.time_scale, 0.5);
+  EXPECT_EQ(s.store, "/tmp/store");
+  EXPECT_EQ(s.log_format, "json");
+  EXPECT_TRUE(s.lmtp);
+  EXPECT_EQ(s.threads, 3u);
+  EXPECT_EQ(s.max_connections, 7u);
+  EXPECT_DOUBLE_EQ(s.idle_timeout, 12);
+  EXPECT_DOUBLE_EQ(s.tls_handshake_timeout, 2.5);
+  EXPECT_EQ(s.tls_cert, "cert.pem");
+  EXPECT_EQ(s.tls_key, "key.pem");
+  EXPECT_EQ(s.limits.command_line, 100u);
+  EXPECT_EQ(s.limits.text_line, 0u);
+  EXPECT_EQ(s.limits.auth_line, 2000u);
+  EXPECT_EQ(s.limits.max_recipients, 5u);
+  EXPECT_EQ(s.limits.max_message_size, 1048576u);
+  EXPECT_EQ(s.limits.local_part, 10u);
+  EXPECT_EQ(s.limits.domain, 20u);
+  EXPECT_EQ(s.limits.path, 30u);
+  ASSERT_EQ(s.auth_users.size(), 2u);
+  EXPECT_EQ(s.auth_users[0].name, "alice");
+  EXPECT_EQ(s.auth_users[0].password, "secret");
+  EXPECT_EQ(s.auth_users[1].name, "bob");
+  EXPECT_EQ(s.auth_users[1].password, "pw");
+}
+
+TEST_F(config_files, dotted_keys_and_empty_list) {
+  const auto path = write("dotted.toml", "limits.command_line = 600\nlisten = []\n");
+  settings s;
+  ASSERT_TRUE(apply_file(s, path)) << error_of(apply_file(s, path));
+  EXPECT_EQ(s.limits.command_line, 600u);
+  EXPECT_TRUE(s.listen.empty());
+  EXPECT_EQ(s.hostname, "smtpfault.test");  // untouched keys keep their defaults
+}
+
+TEST_F(config_files, unknown_key_names_line_and_suggests) {
+  const auto path = write("typo.toml", "hostname = \"x\"\n\n[limts]\ncommand_line = 5\n");
+  settings s;
+  EXPECT_EQ(error_of(apply_file(s, path)),
+            path + ":3:2: unknown key 'limts' (did you mean 'limits'?)");
+}
+
+TEST_F(config_files, unknown_nested_key) {
+  const auto path = write("nested.toml", "[limits]\ncomand_line = 5\n");
+  settings s;
+  EXPECT_EQ(error_of(apply_file(s, path)),
+            path + ":2:1: unknown key 'limits.comand_line' (did you mean 'limits.command_line'?)");
+}
+
+TEST_F(config_files, unknown_key_without_close_match) {
+  const auto path = write("far.toml", "zzzzzzzz = 1\n");
+  settings s;
+  EXPECT_EQ(error_of(apply_file(s, path)), path + ":1:1: unknown key 'zzzzzzzz'");
+}
+
+TEST_F(config_files, wrong_type_names_file_line_and_key) {
+  const auto path = write("type.toml", "[limits]\n\ncommand_line = \"big\"\n");
+  settings s;
+  EXPECT_EQ(error_of(apply_file(s, path)),
+            path + ":3:16: key 'limits.command_line': expected an integer, got string");
+}
+
+TEST_F(config_files, wrong_types_per_kind) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"lmtp = 1", "key 'lmtp': expected a boolean, got integer"},
+      {"hostname = 5", "key 'hostname': expected a string, got integer"},
+      {"time_scale = \"fast\"", "key 'time_scale': expected a number, got string"},
+      {"api = 8025", "key 'api': expected an address string, got integer"},
+      {"listen = 5", "key 'listen': expected an array of address strings, got integer"},
+      {"listen = [\"127.0.0.1:1\", 5]", "key 'listen': expected an address string, got integer"},
+      {"tls = 5", "key 'tls': expected a table, got integer"},
+      {"[auth]\nusers = \"alice:x\"",
+       "key 'auth.users': expected a table of name = \"password\", got string"},
+      {"[auth.users]\nalice = 5", "key 'auth.users.alice': expected a string, got integer"},
+      {"threads = 1.5", "key 'threads': expected an integer, got float"},
+  };
+  for (const auto& [text, expected] : cases) {
+    const auto path = write("kind.toml", text + "\n");
+    settings s;
+    const auto message = error_of(apply_file(s, path));
+    EXPECT_NE(message.find(expected), std::string::npos) << text << " -> " << message;
+    EXPECT_TRUE(message.starts_with(path + ":")) << message;
+  }
+}
+
+TEST_F(config_files, bad_address_in_file) {
+  const auto path =
+      write("addr.toml", "hostname = \"x\"\nlmtp = false\nlisten = [\"127.0.0.1\"]\n");
+  settings s;
+  EXPECT_EQ(
+      error_of(apply_file(s, path)),
+      path + ":3:11: key 'listen': bad address '127.0.0.1' (expected HOST:PORT or [IPV6]:PORT)");
+}
+
+TEST_F(config_files, value_rules) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"log_format = \"xml\"", "key 'log_format': must be one of 'text', 'json'; got 'xml'"},
+      {"max_connections = 0", "key 'max_connections': must be at least 1, got 0"},
+      {"limits.max_recipients = 0", "key 'limits.max_recipients': must be at least 1, got 0"},
+      {"threads = -2", "key 'threads': must be at least 0, got -2"},
+      {"threads = 5000000000", "key 'threads': must be at most 4294967295, got 5000000000"},
+      {"time_scale = 0", "key 'time_scale': must be greater than 0, got 0"},
+      {"idle_timeout = -1.5", "key 'idle_timeout': must be greater than 0, got -1.5"},
+      {"tls_handshake_timeout = inf", "key 'tls_handshake_timeout': must be a finite number"},
+  };
+  for (const auto& [text, expected] : cases) {
+    const auto path = write("rule.toml", text + "\n");
+    settings s;
+    const auto message = error_of(apply_file(s, path));
+    EXPECT_TRUE(message.starts_with(path + ":1:")) << message;
+    EXPECT_NE(message.find(expected), std::string::npos) << text << " -> " << message;
+  }
+}
+
+TEST_F(config_files, first_problem_in_file_order_is_reported) {
+  // "zeta" sorts after "lmtp", but it comes first in the file.
+  const auto path = write("order.toml", "zeta = 1\nlmtp = 3\n");
+  settings s;
+  EXPECT_TRUE(error_of(apply_file(s, path)).starts_with(path + ":1:1: unknown key 'zeta'"));
+}
+
+TEST_F(config_files, rejected_file_leaves_settings_untouched) {
+  const auto path = write("partial.toml", "hostname = \"changed\"\nlmtp = \"no\"\n");
+  settings s;
+  EXPECT_FALSE(apply_file(s, path));
+  EXPECT_EQ(s.hostname, "smtpfault.test");
+}
+
+TEST_F(config_files, toml_syntax_error) {
+  const auto path = write("syntax.toml", "hostname = \"x\"\nlisten = [\n");
+  settings s;
+  const auto message = error_of(apply_file(s, path));
+  EXPECT_TRUE(message.starts_with(path + ":")) << message;
+  // PATH:LINE:COLUMN: description
+  const auto rest = message.substr(path.size() + 1);
+  EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(rest[0]))) << message;
+  EXPECT_GT(rest.size(), rest.find(": ") + 2) << message;
+}
+
+TEST_F(config_files, duplicate_key_is_syntax_error) {
+  const auto path = write("dup.toml", "lmtp = true\nlmtp = false\n");
+  settings s;
+  EXPECT_TRUE(error_of(apply_file(s, path)).starts_with(path + ":2:"))
+      << error_of(apply_file(s, path));
+}
+
+TEST_F(config_files, missing_file) {
+  const auto path = (dir_ / "absent.toml").string();
+  settings s;
+  EXPECT_EQ(error_of(apply_file(s, path)), path + ": cannot open file: No such file or directory");
+}
+
+TEST_F(config_files, directory_is_not_a_file) {
+  settings s;
+  const auto message = error_of(apply_file(s, dir_.string()));
+  EXPECT_TRUE(message.starts_with(dir_.string() + ": cannot open file: ")) << message;
+}
+
+// ---- environment ----
+
+TEST(environment, every_key_type) {
+  fake_env env{"SMTPFAULT_LISTEN=127.0.0.1:1, [::1]:2",
+               "SMTPFAULT_API=[::1]:9000",
+               "SMTPFAULT_HOSTNAME=env.example",
+               "SMTPFAULT_SEED=18446744073709551615",
+               "SMTPFAULT_TIME_SCALE=2.5",
+               "SMTPFAULT_LMTP=yes",
+               "SMTPFAULT_LIMITS_COMMAND_LINE=700",
+               "SMTPFAULT_TLS_CERT=/etc/c.pem",
+               "SMTPFAULT_AUTH_USERS=alice:secret,bob:p:w",
+               "PATH=/usr/bin",
+               "SMTPFAULT_API_TOKEN=ignored",
+               "smtpfault_lowercase=ignored"};
+  settings s;
+  auto r = apply_environment(s, env.get());
+  ASSERT_TRUE(r) << error_of(r);
+  ASSERT_EQ(s.listen.size(), 2u);
+  EXPECT_EQ(s.listen[1].to_string(), "[::1]:2");
+  EXPECT_EQ(s.api.to_string(), "[::1]:9000");
+  EXPECT_EQ(s.hostname, "env.example");
+  EXPECT_EQ(s.seed, 18446744073709551615u);
+  EXPECT_DOUBLE_EQ(s.time_scale, 2.5);
+  EXPECT_TRUE(s.lmtp);
+  EXPECT_EQ(s.limits.command_line, 700u);
+  EXPECT_EQ(s.tls_cert, "/etc/c.pem");
+  ASSERT_EQ(s.auth_users.size(), 2u);
+  EXPECT_EQ(s.auth_users[1].name, "bob");
+  EXPECT_EQ(s.auth_users[1].password, "p:w");  // split at the first colon only
+}
+
+TEST(environment, unknown_variable_is_named) {
+  fake_env env{"SMTPFAULT_LISTN=127.0.0.1:1"};
+  settings s;
+  EXPECT_EQ(error_of(apply_environment(s, env.get())),
+            "environment variable SMTPFAULT_LISTN: unknown variable (did you mean "
+            "'SMTPFAULT_LISTEN'?)");
+}
+
+TEST(environment, bad_values_name_the_variable) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"SMTPFAULT_LISTEN=127.0.0.1",
+       "environment variable SMTPFAULT_LISTEN: bad address '127.0.0.1' (expected HOST:PORT or "
+       "[IPV6]:PORT)"},
+      {"SMTPFAULT_LIMITS_COMMAND_LINE=big",
+       "environment variable SMTPFAULT_LIMITS_COMMAND_LINE: expected an unsigned integer, got "
+       "'big'"},
+      {"SMTPFAULT_LMTP=maybe",
+       "environment variable SMTPFAULT_LMTP: expected true/false/1/0/yes/no, got 'maybe'"},
+      {"SMTPFAULT_LOG_FORMAT=xml",
+       "environment variable SMTPFAULT_LOG_FORMAT: must be one of 'text', 'json'; got 'xml'"},
+      {"SMTPFAULT_IDLE_TIMEOUT=0",
+       "environment variable SMTPFAULT_IDLE_TIMEOUT: must be greater than 0, got 0"},
+      {"SMTPFAULT_AUTH_USERS=alice",
+       "environment variable SMTPFAULT_AUTH_USERS: expected NAME:PASSWORD, got 'alice'"},
+      {"SMTPFAULT_AUTH_USERS=a:1,a:2",
+       "environment variable SMTPFAULT_AUTH_USERS: user 'a' is listed twice"},
+      {"SMTPFAULT_TLS_LISTEN=127.0.0.1:1,,127.0.0.1:2",
+       "environment variable SMTPFAULT_TLS_LISTEN: empty item in list "
+       "'127.0.0.1:1,,127.0.0.1:2'"},
+      {"SMTPFAULT_THREADS=-1",
+       "environment variable SMTPFAULT_THREADS: expected an unsigned integer, got '-1'"},
+  };
+  for (const auto& [entry, expected] : cases) {
+    fake_env env{entry};
+    settings s;
+    EXPECT_EQ(error_of(apply_environment(s, env.get())), expected);
+  }
+}
+
+TEST(environment, rejected_environment_leaves_settings_untouched) {
+  fake_env env{"SMTPFAULT_HOSTNAME=changed", "SMTPFAULT_LMTP=maybe"};
+  settings s;
+  EXPECT_FALSE(apply_environment(s, env.get()));
+  EXPECT_EQ(s.hostname, "smtpfault.test");
+}
+
+TEST(environment, null_and_empty) {
+  settings s;
+  EXPECT_TRUE(apply_environment(s, nullptr));
+  fake_env env{"SMTPFAULT_TLS_LISTEN=", "SMTPFAULT_AUTH_USERS="};
+  ASSERT_TRUE(apply_environment(s, env.get()));
+  EXPECT_TRUE(s.tls_listen.empty());
+  EXPECT_TRUE(s.auth_users.empty());
+}
+
+// ---- flags (apply_text) ----
+
+TEST(text, every_key_type) {
+  settings s;
+  EXPECT_TRUE(apply_text(s, "listen", "127.0.0.1:1,127.0.0.1:2", "--listen"));
+  EXPECT_TRUE(apply_text(s, "api", "127.0.0.1:3", "--api"));
+  EXPECT_TRUE(apply_text(s, "store", "/var/mail", "--store"));
+  EXPECT_TRUE(apply_text(s, "seed", "7", "--seed"));
+  EXPECT_TRUE(apply_text(s, "idle_timeout", "1e2", "--idle-timeout"));
+  EXPECT_TRUE(apply_text(s, "lmtp", "TRUE", "--lmtp"));
+  EXPECT_TRUE(apply_text(s, "limits.max_message_size", "0", "--limits.max-message-size"));
+  EXPECT_TRUE(apply_text(s, "auth.users", "carol:x", "--auth-users"));
+  EXPECT_TRUE(apply_text(s, "tls-listen", "[::]:465", "--tls-listen"));  // flag spelling
+  ASSERT_EQ(s.listen.size(), 2u);
+  EXPECT_EQ(s.listen[1].port, 2);
+  EXPECT_EQ(s.api.port, 3);
+  EXPECT_EQ(s.store, "/var/mail");
+  EXPECT_EQ(s.seed, 7u);
+  EXPECT_DOUBLE_EQ(s.idle_timeout, 100);
+  EXPECT_TRUE(s.lmtp);
+  EXPECT_EQ(s.limits.max_message_size, 0u);
+  ASSERT_EQ(s.auth_users.size(), 1u);
+  EXPECT_EQ(s.auth_users[0].name, "carol");
+  ASSERT_EQ(s.tls_listen.size(), 1u);
+  EXPECT_EQ(s.tls_listen[0].to_string(), "[::]:465");
+}
+
+TEST(text, errors_name_the_flag) {
+  settings s;
+  EXPECT_EQ(error_of(apply_text(s, "listen", "127.0.0.1", "--listen")),
+            "--listen: bad address '127.0.0.1' (expected HOST:PORT or [IPV6]:PORT)");
+  EXPECT_EQ(error_of(apply_text(s, "log_format", "yaml", "--log-format")),
+            "--log-format: must be one of 'text', 'json'; got 'yaml'");
+  EXPECT_EQ(error_of(apply_text(s, "limits.max_recipients", "0", "--max-recipients")),
+            "--max-recipients: must be at least 1, got 0");
+  EXPECT_EQ(error_of(apply_text(s, "seed", "99999999999999999999", "--seed")),
+            "--seed: expected an unsigned integer, got '99999999999999999999'");
+  EXPECT_EQ(error_of(apply_text(s, "time_scale", "fast", "--time-scale")),
+            "--time-scale: expected a number, got 'fast'");
+  EXPECT_EQ(error_of(apply_text(s, "hostnme", "x", "--hostnme")),
+            "--hostnme: unknown key 'hostnme' (did you mean 'hostname'?)");
+}
+
+// ---- layering ----
+
+TEST_F(config_files, file_then_environment_then_flags) {
+  const auto path = write("layer.toml",
+                          "hostname = \"file\"\nstore = \"file-store\"\nseed = 1\n"
+                          "[limits]\ncommand_line = 600\n");
+  fake_env env{"SMTPFAULT_STORE=env-store", "SMTPFAULT_SEED=2"};
+  settings s;
+  ASSERT_TRUE(apply_file(s, path));
+  ASSERT_TRUE(apply_environment(s, env.get()));
+  ASSERT_TRUE(apply_text(s, "seed", "3", "--seed"));
+  EXPECT_EQ(s.hostname, "file");           // only the file set it
+  EXPECT_EQ(s.store, "env-store");         // environment beats file
+  EXPECT_EQ(s.seed, 3u);                   // flag beats both
+  EXPECT_EQ(s.limits.command_line, 600u);  // file value survives later layers
+  EXPECT_EQ(s.limits.text_line, 1000u);    // default survives all layers
+}
+
+// ---- known_keys ----
+
+TEST(known_keys, lists_every_key_with_environment_name) {
+  const auto& keys = known_keys();
+  EXPECT_EQ(keys.size(), 25u);
+  auto find = [&](const std::string& path) -> const key_info* {
+    for (const auto& k : keys) {
+      if (k.path == path) return &k;
+    }
+    return nullptr;
+  };
+  const auto* listen = find("listen");
+  ASSERT_NE(listen, nullptr);
+  EXPECT_EQ(listen->env, "SMTPFAULT_LISTEN");
+  EXPECT_EQ(listen->type, "address list");
+  ASSERT_NE(find("limits.command_line"), nullptr);
+  EXPECT_EQ(find("limits.command_line")->env, "SMTPFAULT_LIMITS_COMMAND_LINE");
+  ASSERT_NE(find("tls.cert"), nullptr);
+  EXPECT_EQ(find("tls.cert")->env, "SMTPFAULT_TLS_CERT");
+  for (const auto& k : keys) {
+    EXPECT_FALSE(k.help.empty()) << k.path;
+  }
+}
+
+}  // namespace
+}  // namespace smtpfault::config
