@@ -48,10 +48,13 @@ struct command_failure {
   command_error error;
   verb kind = verb::unknown;   // which verb it was, when recognised
   std::string detail;          // human text for the reply
+  std::string verb_text;       // the verb as sent, also for unknown verbs (for the transcript)
 };
 
 // Parses one command line, without its CRLF. Verbs are case-insensitive.
-// Never throws; any octet sequence yields a command or a failure.
+// Never throws; any octet sequence yields a command or a failure. An empty line fails with
+// command_error::syntax and kind verb::unknown (reply 500 5.5.2). The line length is the line
+// reader's business, not checked here; BDAT's argument is left for parse_bdat_args.
 expected<command, command_failure> parse_command(std::string_view line, const limits& lim);
 
 }  // namespace smtpfault::proto

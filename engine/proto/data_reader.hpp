@@ -42,10 +42,12 @@ class data_reader {
   static constexpr std::size_t max_anomalies = 64;
 
  private:
-  void emit(std::string& body, char c);
-  void note(anomaly_kind k);
+  bool step(std::string& body, char c);
+  void in_line_octet(std::string& body, char c);
+  void append(std::string& body, std::string_view run, std::uint64_t offset);
+  void note(anomaly_kind k, std::uint64_t offset);
 
-  enum class state { line_start, in_line, cr, dot, dot_cr };
+  enum class state { line_start, in_line, cr, dot, dot_cr, finished };
   state st_ = state::line_start;
   std::size_t max_text_line_;
   std::uint64_t max_size_;

@@ -1,0 +1,132 @@
+#include "proto/data_reader.hpp"
+
+namespace smtpfault::proto {
+
+namespace {
+
+bool is_special(char c) {
+  return c == '\r' || c == '\n' || c == '\0';
+}
+
+}  // namespace
+
+const char* anomaly_name(anomaly_kind k) {
+  switch (k) {
+    case anomaly_kind::bare_cr:
+      return "bare_cr";
+    case anomaly_kind::bare_lf:
+      return "bare_lf";
+    case anomaly_kind::nul:
+      return "nul";
+    case anomaly_kind::long_line:
+      return "long_line";
+  }
+  return "unknown";
+}
+
+data_reader::data_reader(std::size_t max_text_line, std::uint64_t max_size)
+    : max_text_line_(max_text_line), max_size_(max_size) {}
+
+data_reader::result data_reader::feed(std::string_view input, std::string& body) {
+  if (st_ == state::finished) return {0, true};
+  std::size_t i = 0;
+  while (i < input.size()) {
+    if (st_ == state::in_line) {
+      // Fast path: plain octets up to the next CR, LF or NUL are appended as one run.
+      std::size_t j = i;
+      while (j < input.size() && !is_special(input[j]))
+        ++j;
+      if (j > i) {
+        append(body, input.substr(i, j - i), wire_offset_);
+        wire_offset_ += j - i;
+        i = j;
+        continue;
+      }
+    }
+    bool done = step(body, input[i]);
+    ++i;
+    ++wire_offset_;
+    if (done) return {i, true};
+  }
+  return {i, false};
+}
+
+// One octet through the state machine; wire_offset_ is its offset. Returns true at the end of
+// the data. Only CRLF counts as a line end, so a dot after a bare CR or LF is plain content.
+bool data_reader::step(std::string& body, char c) {
+  switch (st_) {
+    case state::line_start:
+      if (c == '.') {
+        st_ = state::dot;  // kept back: either stuffing or the terminator
+        return false;
+      }
+      break;
+    case state::dot:
+      if (c == '\r') {
+        st_ = state::dot_cr;
+        return false;
+      }
+      break;  // the stuffed dot is dropped (RFC 5321 4.5.2)
+    case state::dot_cr:
+      if (c == '\n') {
+        st_ = state::finished;
+        return true;
+      }
+      // ".<CR>x": a stuffed dot followed by a bare CR, which was kept back and is content.
+      note(anomaly_kind::bare_cr, wire_offset_ - 1);
+      append(body, "\r", wire_offset_ - 1);
+      break;
+    case state::cr:
+      if (c == '\n') {
+        append(body, "\n", wire_offset_);
+        line_len_ = 0;
+        st_ = state::line_start;
+        return false;
+      }
+      note(anomaly_kind::bare_cr, wire_offset_ - 1);
+      break;
+    case state::in_line:
+    case state::finished:
+      break;
+  }
+  in_line_octet(body, c);
+  return false;
+}
+
+void data_reader::in_line_octet(std::string& body, char c) {
+  st_ = state::in_line;
+  if (c == '\r') {
+    st_ = state::cr;
+  } else if (c == '\n') {
+    note(anomaly_kind::bare_lf, wire_offset_);
+  } else if (c == '\0') {
+    note(anomaly_kind::nul, wire_offset_);
+  }
+  append(body, std::string_view(&c, 1), wire_offset_);
+}
+
+// Accounts for a run of content octets starting at wire offset `offset`: line length, size
+// limit, and the body itself up to max_size.
+void data_reader::append(std::string& body, std::string_view run, std::uint64_t offset) {
+  if (max_text_line_ != 0 && line_len_ <= max_text_line_ &&
+      line_len_ + run.size() > max_text_line_) {
+    line_too_long_ = true;
+    note(anomaly_kind::long_line, offset + (max_text_line_ - line_len_));
+  }
+  line_len_ += run.size();
+  if (max_size_ == 0) {
+    body.append(run);
+  } else if (body_size_ < max_size_) {
+    std::uint64_t room = max_size_ - body_size_;
+    body.append(run.substr(0, room < run.size() ? static_cast<std::size_t>(room) : run.size()));
+  }
+  body_size_ += run.size();
+  if (max_size_ != 0 && body_size_ > max_size_) size_exceeded_ = true;
+}
+
+void data_reader::note(anomaly_kind k, std::uint64_t offset) {
+  ++anomaly_count_;
+  if (anomalies_.size() < max_anomalies) anomalies_.push_back({k, offset});
+}
+
+}  // namespace smtpfault::proto

@@ -1,0 +1,100 @@
+#include "proto/reply.hpp"
+
+namespace smtpfault::proto {
+
+namespace {
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// Length of a leading "class.subject.detail" (RFC 3463: 1*3 digits after the class) followed
+// by SP or the end of text, or 0 when there is none or its class differs from the reply's.
+std::size_t enhanced_length(std::string_view text, int code) {
+  if (text.size() < 5 || text[0] != static_cast<char>('0' + code / 100) || text[1] != '.') {
+    return 0;
+  }
+  std::size_t i = 2;
+  for (int part = 0; part < 2; ++part) {
+    std::size_t start = i;
+    while (i < text.size() && is_digit(text[i]) && i - start < 3)
+      ++i;
+    if (i == start) return 0;
+    if (part == 0) {
+      if (i >= text.size() || text[i] != '.') return 0;
+      ++i;
+    }
+  }
+  if (i < text.size() && text[i] != ' ') return 0;
+  return i;
+}
+
+}  // namespace
+
+void append_wire(std::string& out, const reply& r, bool with_enhanced) {
+  static const std::vector<std::string> no_text{std::string{}};
+  const auto& lines = r.lines.empty() ? no_text : r.lines;
+  bool enh = with_enhanced && !r.enhanced.empty();
+  std::string code = std::to_string(r.code);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    bool last = i + 1 == lines.size();
+    const std::string& text = lines[i];
+    out += code;
+    // "250" alone is a valid last line; a continuation line always needs its "-".
+    if (!last || enh || !text.empty()) out += last ? ' ' : '-';
+    if (enh) {
+      out += r.enhanced;
+      if (!text.empty()) out += ' ';
+    }
+    out += text;
+    out += "\r\n";
+  }
+}
+
+std::string to_wire(const reply& r, bool with_enhanced) {
+  std::string out;
+  append_wire(out, r, with_enhanced);
+  return out;
+}
+
+reply_reader::status reply_reader::feed_line(std::string_view line) {
+  if (!started_) {
+    partial_ = reply{};
+    partial_.lines.clear();
+    error_.clear();
+  }
+  if (line.size() < 3 || !is_digit(line[0]) || !is_digit(line[1]) || !is_digit(line[2]) ||
+      line[0] < '1' || line[0] > '5' || (line.size() > 3 && line[3] != ' ' && line[3] != '-')) {
+    error_ = "reply line does not start with a three-digit code and SP or '-'";
+    return status::malformed;
+  }
+  int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+  std::string_view text = line.size() > 4 ? line.substr(4) : std::string_view{};
+  if (!started_) {
+    partial_.code = code;
+    std::size_t n = enhanced_length(text, code);
+    if (n > 0) partial_.enhanced = std::string(text.substr(0, n));
+    started_ = true;
+  } else if (code != partial_.code) {
+    error_ = "reply code changed from " + std::to_string(partial_.code) + " to " +
+             std::to_string(code) + " within a multi-line reply";
+    return status::malformed;
+  }
+  // Strip the enhanced code only when the first line had one (RFC 2034: every line carries it).
+  if (!partial_.enhanced.empty()) {
+    std::size_t n = enhanced_length(text, code);
+    if (n > 0) text.remove_prefix(n < text.size() ? n + 1 : n);
+  }
+  partial_.lines.emplace_back(text);
+  bool more = line.size() > 3 && line[3] == '-';
+  return more ? status::need_more : status::complete;
+}
+
+reply reply_reader::take() {
+  started_ = false;
+  reply r = std::move(partial_);
+  partial_ = reply{};
+  return r;
+}
+
+}  // namespace smtpfault::proto
