@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libssl-dev liblua5.4-dev libtomlplusplus-dev libgtest-dev
   openssl ca-certificates
   # real SMTP clients driven by the integration tests
-  swaks curl python3 msmtp
+  swaks libnet-ssleay-perl libdigest-hmac-perl libauthen-sasl-perl curl python3 msmtp
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(python3-aiosmtpd)

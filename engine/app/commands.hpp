@@ -1,0 +1,13 @@
+// The subcommands of the smtpfault binary. Each returns the process exit status:
+// 0 success, 1 failure of what was asked, 2 usage or configuration error.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace smtpfault::app {
+
+int serve_command(const std::vector<std::string>& args, char** envp);
+int send_command(const std::vector<std::string>& args);
+
+}  // namespace smtpfault::app

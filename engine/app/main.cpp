@@ -1,0 +1,45 @@
+// smtpfault: an SMTP protocol testing and fault-injection harness.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "app/commands.hpp"
+#include "app/version.hpp"
+
+extern char** environ;
+
+namespace {
+
+constexpr const char* usage_text =
+    "usage: smtpfault <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve    run the mock SMTP server until SIGTERM/SIGINT\n"
+    "  send     send one message to an SMTP server\n"
+    "\n"
+    "Run 'smtpfault <command> --help' for the options of a command.\n"
+    "  --version  print the version\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::fputs(usage_text, stderr);
+    return 2;
+  }
+  const std::string cmd = args.front();
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(usage_text, stdout);
+    return 0;
+  }
+  if (cmd == "--version") {
+    std::printf("smtpfault %s\n", smtpfault::app::version);
+    return 0;
+  }
+  if (cmd == "serve") return smtpfault::app::serve_command(rest, environ);
+  if (cmd == "send") return smtpfault::app::send_command(rest);
+  std::fprintf(stderr, "smtpfault: unknown command '%s'\n\n%s", cmd.c_str(), usage_text);
+  return 2;
+}

@@ -1,0 +1,142 @@
+// `smtpfault send`: one message to an SMTP server, for docs, health checks and quick tries.
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "app/cli_args.hpp"
+#include "app/commands.hpp"
+#include "app/version.hpp"
+#include "config/loader.hpp"
+#include "net/send_client.hpp"
+
+namespace smtpfault::app {
+
+namespace {
+
+void print_send_help() {
+  std::printf(
+      "usage: smtpfault send [options] --from ADDR --to ADDR [--to ADDR]...\n"
+      "\n"
+      "Sends one message and prints the conversation. Exit 0 when the server accepted it.\n"
+      "\n"
+      "  --server HOST:PORT   where to send (default 127.0.0.1:2525)\n"
+      "  --starttls           upgrade with STARTTLS after EHLO\n"
+      "  --tls                implicit TLS from the first byte (RFC 8314)\n"
+      "  --verify             verify the server certificate (off: mocks are self-signed)\n"
+      "  --auth USER:PASS     authenticate with AUTH PLAIN\n"
+      "  --helo NAME          EHLO name (default smtpfault.client)\n"
+      "  --from ADDR          envelope sender (\"\" for the null sender)\n"
+      "  --to ADDR            envelope recipient, repeatable\n"
+      "  --data FILE          the message (RFC 5322; LF endings become CRLF), '-' = stdin;\n"
+      "                       without it a short test message is generated\n"
+      "  --timeout SECONDS    per reply (default 30)\n"
+      "  --help, --version\n");
+}
+
+std::string to_crlf(const std::string& in) {
+  std::string out;
+  out.reserve(in.size() + in.size() / 32);
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) out += '\r';
+    out += in[i];
+  }
+  return out;
+}
+
+std::string default_message(const net::send_options& o) {
+  char date[64];
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  std::string to;
+  for (const auto& t : o.to) to += (to.empty() ? "" : ", ") + t;
+  return "From: " + o.from + "\r\nTo: " + to + "\r\nSubject: smtpfault test message\r\nDate: " +
+         date + "\r\nMessage-ID: <" + std::to_string(now) + "@smtpfault.client>\r\n\r\n" +
+         "This is a test message sent by smtpfault send.\r\n";
+}
+
+}  // namespace
+
+int send_command(const std::vector<std::string>& argv) {
+  parsed_args args;
+  if (auto err = parse_args(argv, {"starttls", "tls", "verify", "help", "version"}, args)) {
+    std::fprintf(stderr, "smtpfault send: %s\n", err->c_str());
+    return 2;
+  }
+  net::send_options o;
+  std::string data_file;
+  bool have_from = false;
+  auto usage_error = [](const std::string& msg) {
+    std::fprintf(stderr, "smtpfault send: %s (see smtpfault send --help)\n", msg.c_str());
+    return 2;
+  };
+  for (const auto& f : args.flags) {
+    if (f.name == "help") return print_send_help(), 0;
+    if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
+    if (f.name == "server") {
+      auto ep = config::parse_endpoint(f.value);
+      if (!ep) return usage_error("--server: " + ep.error());
+      o.host = ep->host;
+      o.port = ep->port;
+    } else if (f.name == "starttls") {
+      o.tls = net::send_options::tls_mode::starttls;
+    } else if (f.name == "tls") {
+      o.tls = net::send_options::tls_mode::implicit;
+    } else if (f.name == "verify") {
+      o.verify_certificate = true;
+    } else if (f.name == "auth") {
+      auto colon = f.value.find(':');
+      if (colon == std::string::npos) return usage_error("--auth: expected USER:PASS");
+      o.user = f.value.substr(0, colon);
+      o.password = f.value.substr(colon + 1);
+    } else if (f.name == "helo") {
+      o.helo = f.value;
+    } else if (f.name == "from") {
+      o.from = f.value;
+      have_from = true;
+    } else if (f.name == "to") {
+      o.to.push_back(f.value);
+    } else if (f.name == "data") {
+      data_file = f.value;
+    } else if (f.name == "timeout") {
+      char* end = nullptr;
+      double secs = std::strtod(f.value.c_str(), &end);
+      if (!end || *end || secs <= 0) return usage_error("--timeout: expected seconds > 0");
+      o.timeout = std::chrono::milliseconds(static_cast<long long>(secs * 1000));
+    } else {
+      return usage_error("unknown option --" + f.name);
+    }
+  }
+  if (!args.positional.empty()) return usage_error("unexpected argument '" + args.positional[0] + "'");
+  if (!have_from) return usage_error("--from is required");
+  if (o.to.empty()) return usage_error("at least one --to is required");
+  if (data_file.empty()) {
+    o.data = default_message(o);
+  } else {
+    std::ifstream in;
+    std::istream* src = &std::cin;
+    if (data_file != "-") {
+      in.open(data_file, std::ios::binary);
+      if (!in) return usage_error("--data " + data_file + ": cannot open file");
+      src = &in;
+    }
+    std::stringstream ss;
+    ss << src->rdbuf();
+    o.data = to_crlf(ss.str());
+  }
+  auto result = net::send_message(o, [](std::string_view line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+  });
+  if (!result.delivered) {
+    std::fprintf(stderr, "smtpfault send: not delivered: %s\n", result.error.c_str());
+    return 1;
+  }
+  std::printf("delivered\n");
+  return 0;
+}
+
+}  // namespace smtpfault::app

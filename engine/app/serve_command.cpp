@@ -1,0 +1,184 @@
+// `smtpfault serve`: settings from defaults < TOML file < environment < flags, then run.
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "app/cli_args.hpp"
+#include "app/commands.hpp"
+#include "app/version.hpp"
+#include "capture/message_store.hpp"
+#include "config/loader.hpp"
+#include "net/server.hpp"
+#include "net/tls_context.hpp"
+
+namespace smtpfault::app {
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+void print_serve_help() {
+  std::printf(
+      "usage: smtpfault serve [options]\n"
+      "\n"
+      "Runs the mock SMTP server until SIGTERM or SIGINT. Every option is also a key of the\n"
+      "TOML file and an SMTPFAULT_* environment variable; flags win over the environment,\n"
+      "which wins over the file.\n"
+      "\n"
+      "  --config FILE        TOML configuration file (env SMTPFAULT_CONFIG)\n"
+      "  --set KEY=VALUE      set any configuration key, e.g. --set limits.text_line=2000\n");
+  for (const auto& k : config::known_keys()) {
+    std::string flag = k.path;
+    for (auto& c : flag)
+      if (c == '_' || c == '.') c = '-';
+    std::printf("  --%-18s %s [%s, env %s]\n", flag.c_str(), k.help.c_str(), k.type.c_str(),
+                k.env.c_str());
+  }
+  std::printf("\n  --help               this text\n  --version            print the version\n");
+}
+
+// Flags are the TOML keys with '-' for '_' and '.'; repeated list flags accumulate.
+std::optional<std::string> apply_flags(config::settings& s, const parsed_args& args) {
+  std::map<std::string, std::pair<std::string, std::string>> joined;   // key -> (origin, text)
+  for (const auto& f : args.flags) {
+    if (f.name == "config" || f.name == "help" || f.name == "version") continue;
+    std::string key;
+    std::string value = f.value;
+    if (f.name == "set") {
+      auto eq = f.value.find('=');
+      if (eq == std::string::npos) return "--set: expected KEY=VALUE, got '" + f.value + "'";
+      key = f.value.substr(0, eq);
+      value = f.value.substr(eq + 1);
+    } else {
+      for (const auto& k : config::known_keys()) {
+        std::string flag = k.path;
+        for (auto& c : flag)
+          if (c == '_' || c == '.') c = '-';
+        if (flag == f.name) key = k.path;
+      }
+      if (key.empty()) return "unknown option --" + f.name + " (see smtpfault serve --help)";
+      if (value.empty() && f.name == "lmtp") value = "true";
+    }
+    auto [it, fresh] = joined.try_emplace(key, "--" + f.name, value);
+    if (!fresh) it->second.second += "," + value;
+  }
+  for (const auto& [key, v] : joined) {
+    auto r = config::apply_text(s, key, v.second, v.first);
+    if (!r) return r.error().message;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> load_settings(config::settings& s, const parsed_args& args,
+                                         char** envp) {
+  std::string file;
+  if (const char* env = std::getenv("SMTPFAULT_CONFIG")) file = env;
+  for (const auto& f : args.flags)
+    if (f.name == "config") file = f.value;
+  if (!file.empty()) {
+    auto r = config::apply_file(s, file);
+    if (!r) return r.error().message;
+  }
+  auto r = config::apply_environment(s, envp);
+  if (!r) return r.error().message;
+  return apply_flags(s, args);
+}
+
+std::vector<tcp::endpoint> resolve(const std::vector<config::endpoint>& eps, const char* key,
+                                   std::string& error) {
+  std::vector<tcp::endpoint> out;
+  for (const auto& ep : eps) {
+    boost::system::error_code ec;
+    std::string host = ep.host == "localhost" ? "127.0.0.1" : ep.host;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) {
+      error = std::string(key) + ": '" + ep.to_string() + "' is not an IP address";
+      return {};
+    }
+    out.emplace_back(addr, ep.port);
+  }
+  return out;
+}
+
+net::server_config make_server_config(const config::settings& s, std::string& error) {
+  net::server_config c;
+  c.listen = resolve(s.listen, "listen", error);
+  if (error.empty()) c.tls_listen = resolve(s.tls_listen, "tls_listen", error);
+  c.session.hostname = s.hostname;
+  c.session.limits = s.limits;
+  c.session.lmtp = s.lmtp;
+  for (const auto& u : s.auth_users) c.auth.users[u.name] = u.password;
+  c.idle_timeout = std::chrono::milliseconds(static_cast<long long>(s.idle_timeout * 1000));
+  c.tls_handshake_timeout =
+      std::chrono::milliseconds(static_cast<long long>(s.tls_handshake_timeout * 1000));
+  c.max_connections = s.max_connections;
+  c.threads = s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency());
+  return c;
+}
+
+void print_banner(const net::server& srv, const config::settings& s, net::transcript_log& log) {
+  log.info(std::string("smtpfault ") + version + " serving" + (s.lmtp ? " LMTP" : "") +
+           " (accept-all)");
+  for (const auto& l : srv.describe_listeners()) log.info("  listening: " + l);
+  log.info(s.store.empty() ? "  messages kept in memory" : "  messages stored in " + s.store);
+  auto plain = srv.plain_endpoints();
+  if (!plain.empty()) {
+    auto ep = plain.front();
+    std::string host = ep.address().is_unspecified() ? "127.0.0.1" : ep.address().to_string();
+    if (ep.address().is_v6()) host = "[" + host + "]";
+    log.info("  try: swaks --server " + host + ":" + std::to_string(ep.port()) +
+             " --from alice@example.com --to bob@example.com");
+  }
+}
+
+}  // namespace
+
+int serve_command(const std::vector<std::string>& argv, char** envp) {
+  parsed_args args;
+  if (auto err = parse_args(argv, {"lmtp", "help", "version"}, args)) {
+    std::fprintf(stderr, "smtpfault serve: %s\n", err->c_str());
+    return 2;
+  }
+  for (const auto& f : args.flags) {
+    if (f.name == "help") return print_serve_help(), 0;
+    if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
+  }
+  config::settings s;
+  std::string error;
+  if (auto err = load_settings(s, args, envp)) error = *err;
+  net::server_config cfg;
+  if (error.empty()) cfg = make_server_config(s, error);
+  if (!error.empty()) {
+    std::fprintf(stderr, "smtpfault serve: %s\n", error.c_str());
+    return 2;
+  }
+  net::transcript_log log(s.log_format == "json" ? net::log_format::json : net::log_format::text);
+  try {
+    auto tls = net::make_server_context({s.tls_cert, s.tls_key, s.hostname});
+    capture::message_store store(s.store, 100000, 1000);
+    if (auto err = store.prepare()) throw std::runtime_error(*err);
+    net::server srv(std::move(cfg), tls, store, log);
+    srv.bind();
+    asio::signal_set signals(srv.main_context(), SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      log.info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+               ", shutting down");
+      srv.stop();
+    });
+    print_banner(srv, s, log);
+    srv.run();
+    log.info("stopped; " + std::to_string(store.message_count()) + " message(s) captured");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "smtpfault serve: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace smtpfault::app

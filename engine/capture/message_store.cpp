@@ -1,0 +1,168 @@
+#include "capture/message_store.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include <boost/json.hpp>
+
+namespace smtpfault::capture {
+
+namespace {
+
+bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Write to "name.tmp", fsync, rename: readers see the whole file or none of it.
+bool write_durably(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  bool ok = write_all(fd, bytes) && ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (ok) ok = ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (!ok) ::unlink(tmp.c_str());
+  return ok;
+}
+
+void sync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+boost::json::object params_json(const std::vector<proto::esmtp_param>& params) {
+  boost::json::object o;
+  for (const auto& p : params) {
+    o[p.keyword] = p.value ? boost::json::value(*p.value) : boost::json::value(nullptr);
+  }
+  return o;
+}
+
+}  // namespace
+
+message_store::message_store(std::string dir, std::size_t max_messages, std::size_t max_sessions)
+    : dir_(std::move(dir)), max_messages_(max_messages), max_sessions_(max_sessions) {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%010llx",
+                static_cast<unsigned long long>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(now).count()));
+  id_prefix_ = buf;
+}
+
+std::optional<std::string> message_store::prepare() {
+  if (dir_.empty()) return std::nullopt;
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return "--store " + dir_ + ": " + ec.message();
+  if (::access(dir_.c_str(), W_OK) != 0) {
+    return "--store " + dir_ + ": " + std::strerror(errno);
+  }
+  return std::nullopt;
+}
+
+std::string message_store::next_id() {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s-%06llu", id_prefix_.c_str(),
+                static_cast<unsigned long long>(++seq_));
+  return buf;
+}
+
+std::optional<std::string> message_store::store(session::message&& m) {
+  auto stored = std::make_shared<stored_message>();
+  {
+    std::lock_guard lock(mu_);
+    stored->id = next_id();
+  }
+  stored->msg = std::move(m);
+  if (!dir_.empty() && !write_files(*stored)) return std::nullopt;
+  std::string id = stored->id;
+  std::lock_guard lock(mu_);
+  messages_.push_back(std::move(stored));
+  if (messages_.size() > max_messages_) messages_.pop_front();
+  return id;
+}
+
+bool message_store::write_files(const stored_message& m) const {
+  const std::string base = dir_ + "/" + m.id;
+  // The .eml goes first: the .json is the marker that the message is complete.
+  bool ok = write_durably(base + ".eml", m.msg.data) &&
+            write_durably(base + ".json", message_metadata_json(m));
+  if (ok) sync_dir(dir_);
+  return ok;
+}
+
+void message_store::record_session(session_record&& r) {
+  auto rec = std::make_shared<const session_record>(std::move(r));
+  std::lock_guard lock(mu_);
+  sessions_.push_back(std::move(rec));
+  if (sessions_.size() > max_sessions_) sessions_.pop_front();
+}
+
+std::vector<std::shared_ptr<const stored_message>> message_store::messages() const {
+  std::lock_guard lock(mu_);
+  return {messages_.begin(), messages_.end()};
+}
+
+std::size_t message_store::message_count() const {
+  std::lock_guard lock(mu_);
+  return messages_.size();
+}
+
+std::vector<std::shared_ptr<const session_record>> message_store::sessions() const {
+  std::lock_guard lock(mu_);
+  return {sessions_.begin(), sessions_.end()};
+}
+
+std::string message_metadata_json(const stored_message& m) {
+  const auto& msg = m.msg;
+  boost::json::array rcpts;
+  for (const auto& r : msg.env.recipients) {
+    rcpts.push_back(boost::json::object{{"address", r.address.address()},
+                                        {"params", params_json(r.params)}});
+  }
+  boost::json::array anomalies;
+  for (const auto& a : msg.anomalies) {
+    anomalies.push_back(boost::json::object{{"kind", proto::anomaly_name(a.kind)},
+                                            {"offset", a.offset}});
+  }
+  const auto& f = msg.facts;
+  boost::json::object o{
+      {"id", m.id},
+      {"received", session::format_timestamp(msg.received)},
+      {"size", msg.data.size()},
+      {"mail_from", msg.env.mail_from.address()},
+      {"mail_params", params_json(msg.env.mail_params)},
+      {"recipients", std::move(rcpts)},
+      {"via_bdat", msg.via_bdat},
+      {"anomalies", std::move(anomalies)},
+      {"session", boost::json::object{{"id", f.session_id},
+                                      {"client", f.client_address},
+                                      {"helo", f.helo},
+                                      {"tls", f.tls},
+                                      {"tls_version", f.tls_version},
+                                      {"tls_cipher", f.tls_cipher},
+                                      {"auth_user", f.auth_user},
+                                      {"auth_mechanism", f.auth_mechanism},
+                                      {"lmtp", f.lmtp}}},
+  };
+  return boost::json::serialize(o) + "\n";
+}
+
+}  // namespace smtpfault::capture

@@ -1,0 +1,195 @@
+#include "net/send_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "net/tls_context.hpp"
+#include "net/transport.hpp"
+#include "proto/line_reader.hpp"
+#include "proto/reply.hpp"
+#include "proto/sasl.hpp"
+#include "session/transcript.hpp"
+
+namespace smtpfault::net {
+
+namespace {
+
+using namespace boost::asio::experimental::awaitable_operators;
+constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
+
+// RFC 5321 4.5.2: a line starting with "." gets one more.
+std::string dot_stuff(const std::string& data) {
+  std::string out;
+  out.reserve(data.size() + 16);
+  bool line_start = true;
+  for (char c : data) {
+    if (line_start && c == '.') out += '.';
+    out += c;
+    line_start = c == '\n';
+  }
+  if (!out.empty() && out.back() != '\n') out += "\r\n";
+  return out;
+}
+
+class client {
+ public:
+  client(asio::io_context& ctx, const send_options& o,
+         const std::function<void(std::string_view)>& on_line)
+      : ctx_(ctx), o_(o), on_line_(on_line), io_(tcp::socket(ctx)), lines_(64 * 1024) {}
+
+  asio::awaitable<send_result> run();
+
+ private:
+  asio::awaitable<std::string> connect();
+  asio::awaitable<std::optional<proto::reply>> read_reply(std::string& error);
+  asio::awaitable<std::string> command(const std::string& line, int expect_class,
+                                       std::optional<proto::reply>* out = nullptr);
+  asio::awaitable<bool> send_raw(const std::string& bytes, std::string& error);
+
+  asio::io_context& ctx_;
+  const send_options& o_;
+  const std::function<void(std::string_view)>& on_line_;
+  transport io_;
+  proto::line_reader lines_;
+  std::string in_;
+};
+
+asio::awaitable<std::string> client::connect() {
+  tcp::resolver resolver(ctx_);
+  auto [rec, results] =
+      co_await resolver.async_resolve(o_.host, std::to_string(o_.port), as_value);
+  if (rec) co_return "cannot resolve " + o_.host + ": " + rec.message();
+  asio::steady_timer timer(ctx_, o_.timeout);
+  auto r = co_await (asio::async_connect(io_.socket(), results, as_value) ||
+                     timer.async_wait(as_value));
+  if (r.index() == 1) co_return "timeout connecting to " + o_.host;
+  auto [cec, ep] = std::get<0>(r);
+  if (cec) co_return "cannot connect to " + o_.host + ":" + std::to_string(o_.port) + ": " +
+                     cec.message();
+  co_return "";
+}
+
+asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& error) {
+  proto::reply_reader reader;
+  for (;;) {
+    auto r = lines_.next(in_);
+    if (r.st == proto::line_reader::status::line) {
+      std::string line(r.line);
+      in_.erase(0, r.consumed);
+      on_line_("S: " + session::escape_wire(line));
+      auto st = reader.feed_line(line);
+      if (st == proto::reply_reader::status::complete) co_return reader.take();
+      if (st == proto::reply_reader::status::malformed) {
+        error = "malformed reply: " + reader.error();
+        co_return std::nullopt;
+      }
+      continue;
+    }
+    in_.erase(0, r.consumed);
+    char buf[4096];
+    asio::steady_timer timer(ctx_, o_.timeout);
+    auto res = co_await (io_.read_some(asio::buffer(buf)) || timer.async_wait(as_value));
+    if (res.index() == 1) {
+      error = "timeout waiting for a reply";
+      co_return std::nullopt;
+    }
+    auto got = std::get<0>(res);
+    if (got.ec) {
+      error = "connection lost: " + got.ec.message();
+      co_return std::nullopt;
+    }
+    in_.append(buf, got.bytes);
+  }
+}
+
+asio::awaitable<bool> client::send_raw(const std::string& bytes, std::string& error) {
+  auto r = co_await io_.write(asio::buffer(bytes));
+  if (r.ec) error = "write failed: " + r.ec.message();
+  co_return !r.ec;
+}
+
+// Sends a line and reads its reply; returns an error unless the reply is of expect_class.
+asio::awaitable<std::string> client::command(const std::string& line, int expect_class,
+                                             std::optional<proto::reply>* out) {
+  std::string error;
+  if (!line.empty()) {
+    bool secret = line.rfind("AUTH ", 0) == 0;
+    on_line_("C: " + (secret ? std::string("AUTH PLAIN ****") : session::escape_wire(line)));
+    if (!co_await send_raw(line + "\r\n", error)) co_return error;
+  }
+  auto rep = co_await read_reply(error);
+  if (!rep) co_return error;
+  if (out) *out = rep;
+  if (rep->code / 100 != expect_class) {
+    co_return "server replied " + std::to_string(rep->code) + " " +
+        (rep->lines.empty() ? "" : rep->lines.back());
+  }
+  co_return "";
+}
+
+asio::awaitable<send_result> client::run() {
+  auto tls = make_client_context(o_.verify_certificate);
+  std::string err = co_await connect();
+  auto fail = [](std::string e) { return send_result{false, std::move(e)}; };
+  if (!err.empty()) co_return fail(err);
+  if (o_.tls == send_options::tls_mode::implicit) {
+    if (auto ec = co_await io_.client_handshake(tls, o_.host)) {
+      co_return fail("TLS handshake failed: " + ec.message());
+    }
+  }
+  if (!(err = co_await command("", 2)).empty()) co_return fail("greeting: " + err);
+  if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return fail(err);
+  if (o_.tls == send_options::tls_mode::starttls) {
+    if (!(err = co_await command("STARTTLS", 2)).empty()) co_return fail(err);
+    if (auto ec = co_await io_.client_handshake(tls, o_.host)) {
+      co_return fail("TLS handshake failed: " + ec.message());
+    }
+    on_line_("*: TLS established " + io_.tls_version());
+    if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return fail(err);
+  }
+  if (!o_.user.empty()) {
+    std::string plain = std::string("\0", 1) + o_.user + std::string("\0", 1) + o_.password;
+    if (!(err = co_await command("AUTH PLAIN " + proto::base64_encode(plain), 2)).empty()) {
+      co_return fail(err);
+    }
+  }
+  if (!(err = co_await command("MAIL FROM:<" + o_.from + ">", 2)).empty()) co_return fail(err);
+  for (const auto& rcpt : o_.to) {
+    if (!(err = co_await command("RCPT TO:<" + rcpt + ">", 2)).empty()) co_return fail(err);
+  }
+  if (!(err = co_await command("DATA", 3)).empty()) co_return fail(err);
+  on_line_("C: <" + std::to_string(o_.data.size()) + " octets of message data>");
+  if (!co_await send_raw(dot_stuff(o_.data) + ".\r\n", err)) co_return fail(err);
+  if (!(err = co_await command("", 2)).empty()) co_return fail("message: " + err);
+  co_await command("QUIT", 2);
+  io_.close();
+  co_return send_result{true, ""};
+}
+
+}  // namespace
+
+send_result send_message(const send_options& opts,
+                         const std::function<void(std::string_view)>& on_line) {
+  asio::io_context ctx;
+  send_result result;
+  client c(ctx, opts, on_line);
+  asio::co_spawn(
+      ctx, [&]() -> asio::awaitable<void> { result = co_await c.run(); },
+      [&](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          result = {false, ex.what()};
+        }
+      });
+  ctx.run();
+  return result;
+}
+
+}  // namespace smtpfault::net

@@ -1,0 +1,187 @@
+#include "net/server.hpp"
+
+#include <cstdio>
+#include <stdexcept>
+#include <unordered_set>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "net/connection.hpp"
+
+namespace smtpfault::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct server::listener {
+  tcp::acceptor acceptor;
+  bool implicit_tls;
+};
+
+struct server::worker {
+  asio::io_context& ctx;
+  asio::executor_work_guard<asio::io_context::executor_type> guard;
+  std::unordered_set<connection*> live;   // touched only on ctx's thread
+};
+
+namespace {
+
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "smtpfault: internal error in a session: %s\n", ex.what());
+  }
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  std::string host = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+  return host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+server::server(server_config cfg, asio::ssl::context& tls, capture::message_store& store,
+               transcript_log& log)
+    : cfg_(std::move(cfg)), tls_(tls), store_(store), log_(log) {
+  cfg_.session.auth = &cfg_.auth;
+  unsigned n = cfg_.threads == 0 ? 1 : cfg_.threads;
+  for (unsigned i = 0; i < n; ++i) {
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    workers_.push_back(std::make_unique<worker>(
+        worker{*contexts_.back(), asio::make_work_guard(*contexts_.back()), {}}));
+  }
+}
+
+server::~server() = default;
+
+void server::bind() {
+  auto open = [&](const tcp::endpoint& ep, bool tls) {
+    tcp::acceptor a(main_context());
+    boost::system::error_code ec;
+    a.open(ep.protocol(), ec);
+    if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) a.bind(ep, ec);
+    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      throw std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
+    }
+    listeners_.push_back(std::make_unique<listener>(listener{std::move(a), tls}));
+  };
+  for (const auto& ep : cfg_.listen) open(ep, false);
+  for (const auto& ep : cfg_.tls_listen) open(ep, true);
+  for (auto& l : listeners_) start_accepting(*l);
+}
+
+std::vector<std::string> server::describe_listeners() const {
+  std::vector<std::string> out;
+  for (const auto& l : listeners_) {
+    out.push_back(std::string(l->implicit_tls ? "smtps " : "smtp  ") +
+                  endpoint_text(l->acceptor.local_endpoint()));
+  }
+  return out;
+}
+
+std::vector<tcp::endpoint> server::plain_endpoints() const {
+  std::vector<tcp::endpoint> out;
+  for (const auto& l : listeners_)
+    if (!l->implicit_tls) out.push_back(l->acceptor.local_endpoint());
+  return out;
+}
+
+std::vector<tcp::endpoint> server::tls_endpoints() const {
+  std::vector<tcp::endpoint> out;
+  for (const auto& l : listeners_)
+    if (l->implicit_tls) out.push_back(l->acceptor.local_endpoint());
+  return out;
+}
+
+asio::io_context& server::next_context() {
+  auto& ctx = *contexts_[next_];
+  next_ = (next_ + 1) % contexts_.size();
+  return ctx;
+}
+
+void server::start_accepting(listener& l) {
+  auto accept_loop = [this, &l]() -> asio::awaitable<void> {
+    while (!stopping_) {
+      std::size_t index = next_;
+      auto& ctx = next_context();
+      auto [ec, sock] =
+          co_await l.acceptor.async_accept(ctx, asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        if (stopping_ || ec == asio::error::operation_aborted) break;
+        // Out of descriptors or a transient accept error: pause instead of spinning.
+        asio::steady_timer pause(main_context(), std::chrono::milliseconds(50));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      bool over_cap = active_.load() >= cfg_.max_connections;
+      if (!over_cap) ++active_;
+      char id[24];
+      std::snprintf(id, sizeof id, "%06llx",
+                    static_cast<unsigned long long>(++session_counter_));
+      worker& w = *workers_[index];
+      asio::co_spawn(
+          ctx,
+          [this, &w, s = std::move(sock), tls = l.implicit_tls, over_cap,
+           sid = std::string(id)]() mutable -> asio::awaitable<void> {
+            auto c = std::make_shared<connection>(*this, std::move(s), tls, sid);
+            w.live.insert(c.get());
+            if (stopping_) c->shutdown();
+            co_await c->run(over_cap);
+            w.live.erase(c.get());
+            if (!over_cap) on_connection_end(w, c.get());
+          },
+          log_exception);
+    }
+  };
+  asio::co_spawn(main_context(), accept_loop, log_exception);
+}
+
+void server::on_connection_end(worker&, connection*) {
+  if (--active_ == 0 && stopping_) {
+    for (auto& w : workers_) asio::post(w->ctx, [wk = w.get()] { wk->guard.reset(); });
+  }
+}
+
+void server::run() {
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < contexts_.size(); ++i) {
+    threads.emplace_back([ctx = contexts_[i].get()] { ctx->run(); });
+  }
+  main_context().run();
+  for (auto& t : threads) t.join();
+}
+
+void server::stop() {
+  if (stopping_.exchange(true)) return;
+  asio::post(main_context(), [this] {
+    for (auto& l : listeners_) {
+      boost::system::error_code ignored;
+      l->acceptor.close(ignored);
+    }
+  });
+  for (auto& w : workers_) {
+    asio::post(w->ctx, [this, wk = w.get()] {
+      for (auto* c : wk->live) c->shutdown();
+      if (active_ == 0) wk->guard.reset();
+    });
+  }
+  // Sessions get a moment to send their 421; after that everything stops regardless.
+  auto force = std::make_shared<asio::steady_timer>(main_context(), std::chrono::milliseconds(800));
+  force->async_wait([this, force](boost::system::error_code) {
+    for (auto& ctx : contexts_) ctx->stop();
+  });
+}
+
+}  // namespace smtpfault::net

@@ -1,0 +1,78 @@
+// The listening side: acceptors for plain and implicit-TLS ports, a pool of I/O threads (one
+// io_context each, so a session never changes thread), the connection cap and graceful stop.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "capture/message_store.hpp"
+#include "net/transcript_log.hpp"
+#include "session/server_session.hpp"
+
+namespace smtpfault::net {
+
+struct server_config {
+  std::vector<boost::asio::ip::tcp::endpoint> listen;
+  std::vector<boost::asio::ip::tcp::endpoint> tls_listen;
+  session::server_options session;
+  session::auth_policy auth;
+  std::chrono::milliseconds idle_timeout{300'000};
+  std::chrono::milliseconds tls_handshake_timeout{30'000};
+  std::size_t max_connections = 1000;
+  unsigned threads = 1;
+  std::size_t max_transcript_entries = 1000;
+};
+
+class connection;
+
+class server {
+ public:
+  server(server_config cfg, boost::asio::ssl::context& tls, capture::message_store& store,
+         transcript_log& log);
+  ~server();
+
+  // Binds every listener; throws std::runtime_error naming the address on failure.
+  void bind();
+  // "smtp 127.0.0.1:2525" / "smtps 127.0.0.1:2465" for each bound listener.
+  std::vector<std::string> describe_listeners() const;
+  std::vector<boost::asio::ip::tcp::endpoint> plain_endpoints() const;
+  std::vector<boost::asio::ip::tcp::endpoint> tls_endpoints() const;
+
+  // Runs the I/O threads until stop() completes; the calling thread is one of them.
+  void run();
+  // Thread-safe: stop accepting, answer open sessions 421 4.3.2, return from run() within 1 s.
+  void stop();
+
+  boost::asio::io_context& main_context() { return *contexts_.front(); }
+  std::size_t active_connections() const { return active_.load(); }
+
+ private:
+  friend class connection;
+  struct listener;
+  struct worker;
+
+  void start_accepting(listener& l);
+  boost::asio::io_context& next_context();
+  void on_connection_end(worker& w, connection* c);
+
+  server_config cfg_;
+  boost::asio::ssl::context& tls_;
+  capture::message_store& store_;
+  transcript_log& log_;
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<std::unique_ptr<listener>> listeners_;
+  std::atomic<std::size_t> active_{0};
+  std::atomic<std::uint64_t> session_counter_{0};
+  std::atomic<bool> stopping_{false};
+  std::size_t next_ = 0;
+};
+
+}  // namespace smtpfault::net

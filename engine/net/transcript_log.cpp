@@ -1,0 +1,58 @@
+#include "net/transcript_log.hpp"
+
+#include <cstdio>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace smtpfault::net {
+
+namespace {
+
+const char* direction_tag(session::direction d) {
+  switch (d) {
+    case session::direction::client: return "C";
+    case session::direction::server: return "S";
+    case session::direction::event: return "*";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void transcript_log::write(std::string_view session_id, const session::transcript_entry& e) {
+  if (format_ == log_format::none) return;
+  std::string line;
+  if (format_ == log_format::json) {
+    boost::json::object o{{"ts", session::format_timestamp(e.at)},
+                          {"session", session_id},
+                          {"dir", direction_tag(e.dir)},
+                          {"text", e.text}};
+    // Boost.JSON escapes control characters, so wire bytes stay inside the string.
+    line = boost::json::serialize(o);
+  } else {
+    line = session::format_timestamp(e.at) + " " + std::string(session_id) + " " + direction_tag(e.dir) +
+           ": " + session::escape_wire(e.text);
+  }
+  line += '\n';
+  std::lock_guard lock(mu_);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+}
+
+void transcript_log::info(std::string_view text) {
+  if (format_ == log_format::none) return;
+  std::string line;
+  if (format_ == log_format::json) {
+    line = boost::json::serialize(boost::json::object{
+        {"ts", session::format_timestamp(std::chrono::system_clock::now())}, {"info", text}});
+  } else {
+    line = std::string(text);
+  }
+  line += '\n';
+  std::lock_guard lock(mu_);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace smtpfault::net

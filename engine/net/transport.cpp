@@ -1,0 +1,77 @@
+#include "net/transport.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace smtpfault::net {
+
+namespace {
+constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
+}
+
+asio::awaitable<io_result> transport::read_some(asio::mutable_buffer buf) {
+  auto [ec, n] = tls_ ? co_await tls_->async_read_some(buf, as_value)
+                      : co_await socket_.async_read_some(buf, as_value);
+  co_return io_result{ec, n};
+}
+
+asio::awaitable<io_result> transport::write(asio::const_buffer buf) {
+  auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, buf, as_value)
+                      : co_await asio::async_write(socket_, buf, as_value);
+  co_return io_result{ec, n};
+}
+
+asio::awaitable<error_code> transport::server_handshake(asio::ssl::context& ctx) {
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
+  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_value);
+  co_return ec;
+}
+
+asio::awaitable<error_code> transport::client_handshake(asio::ssl::context& ctx,
+                                                        const std::string& sni) {
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
+  if (!sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
+  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, as_value);
+  co_return ec;
+}
+
+std::string transport::tls_version() const {
+  return tls_ ? SSL_get_version(tls_->native_handle()) : "";
+}
+
+std::string transport::tls_cipher() const {
+  return tls_ ? SSL_get_cipher_name(tls_->native_handle()) : "";
+}
+
+void transport::cancel() {
+  error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void transport::close() {
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+void transport::reset() {
+  error_code ignored;
+  socket_.set_option(asio::socket_base::linger(true, 0), ignored);
+  socket_.close(ignored);
+}
+
+std::string transport::remote_address() const {
+  error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (ec) return "unknown";
+  auto addr = ep.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  }
+  std::string host = addr.to_string();
+  if (addr.is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace smtpfault::net

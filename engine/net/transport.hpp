@@ -1,0 +1,51 @@
+// A TCP connection that may be upgraded to TLS in place (STARTTLS) or start as TLS (RFC 8314).
+// Every operation reports errors as values.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+
+namespace smtpfault::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+struct io_result {
+  error_code ec;
+  std::size_t bytes = 0;
+};
+
+class transport {
+ public:
+  explicit transport(tcp::socket socket) : socket_(std::move(socket)) {}
+
+  asio::awaitable<io_result> read_some(asio::mutable_buffer buf);
+  asio::awaitable<io_result> write(asio::const_buffer buf);
+  asio::awaitable<error_code> server_handshake(asio::ssl::context& ctx);
+  asio::awaitable<error_code> client_handshake(asio::ssl::context& ctx, const std::string& sni);
+
+  bool is_tls() const { return tls_ != nullptr; }
+  std::string tls_version() const;
+  std::string tls_cipher() const;
+
+  // Cancels pending operations (used by deadlines and shutdown).
+  void cancel();
+  // Graceful: TLS close_notify is skipped on purpose, a mock must not wait on its peer.
+  void close();
+  // Abortive close: SO_LINGER 0 makes the kernel send RST.
+  void reset();
+
+  tcp::socket& socket() { return socket_; }
+  std::string remote_address() const;
+
+ private:
+  tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+};
+
+}  // namespace smtpfault::net

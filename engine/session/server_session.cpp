@@ -1,0 +1,434 @@
+#include "session/server_session.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace smtpfault::session {
+
+namespace {
+
+using proto::verb;
+
+bool iequals(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return (x >= 'a' && x <= 'z' ? x - 32 : x) == (y >= 'a' && y <= 'z' ? y - 32 : y);
+  });
+}
+
+// AUTH lines and the AUTH command's initial response carry secrets: keep them out of logs.
+std::string masked_command(const proto::command& cmd, std::string_view line) {
+  if (cmd.kind != verb::auth) return std::string(line);
+  auto space = cmd.argument.find(' ');
+  if (space == std::string::npos) return std::string(line);
+  return cmd.verb_text + " " + cmd.argument.substr(0, space) + " ****";
+}
+
+}  // namespace
+
+server_session::server_session(server_options opts, session_facts facts, transcript& log)
+    : opts_(std::move(opts)),
+      facts_(std::move(facts)),
+      log_(log),
+      lines_(opts_.limits.command_line),
+      bdat_(opts_.limits.max_message_size) {
+  facts_.lmtp = opts_.lmtp;
+}
+
+void server_session::start(clock::time_point now) {
+  now_ = now;
+  reply(220, "", opts_.hostname + (opts_.lmtp ? " LMTP" : " ESMTP") + " smtpfault ready");
+}
+
+bool server_session::blocked() const {
+  return mode_ == mode::tls_pending || mode_ == mode::storing || mode_ == mode::closed;
+}
+
+std::optional<action> server_session::next_action() {
+  if (actions_.empty()) return std::nullopt;
+  action a = std::move(actions_.front());
+  actions_.pop_front();
+  return a;
+}
+
+std::size_t server_session::receive(std::string_view input, clock::time_point now) {
+  now_ = now;
+  std::size_t total = 0;
+  while (total < input.size() && !blocked()) {
+    auto rest = input.substr(total);
+    std::size_t used = 0;
+    switch (mode_) {
+      case mode::command: used = receive_command(rest); break;
+      case mode::data: used = receive_data(rest); break;
+      case mode::bdat_chunk: used = receive_bdat(rest); break;
+      case mode::auth_response: used = receive_auth(rest); break;
+      default: break;
+    }
+    if (used == 0) break;
+    total += used;
+  }
+  if (mode_ == mode::tls_pending && total < input.size()) {
+    // RFC 3207 section 4: nothing sent before the handshake may be acted on (CVE-2011-0411).
+    note("discarded " + std::to_string(input.size() - total) +
+             " octets of plaintext pipelined after STARTTLS",
+         now);
+    total = input.size();
+  }
+  return total;
+}
+
+std::size_t server_session::receive_command(std::string_view input) {
+  // AUTH lines may be up to auth_line octets (RFC 4954 section 4); others command_line.
+  lines_.set_max_line(std::max(opts_.limits.command_line, opts_.limits.auth_line));
+  if (!lines_.discarding()) long_line_is_auth_ = iequals(input.substr(0, 5), "AUTH ");
+  auto r = lines_.next(input);
+  switch (r.st) {
+    case proto::line_reader::status::need_more: return r.consumed;
+    case proto::line_reader::status::too_long: on_long_line(); return r.consumed;
+    case proto::line_reader::status::line: break;
+  }
+  if (r.bare_lf) note("anomaly: command line ended with a bare LF", now_);
+  if (r.line.size() + 2 > opts_.limits.command_line && !iequals(r.line.substr(0, 5), "AUTH ")) {
+    long_line_is_auth_ = false;
+    on_long_line();
+  } else {
+    on_line(r.line);
+  }
+  return r.consumed;
+}
+
+void server_session::on_long_line() {
+  log_.add(direction::client, "<over-long line discarded>", now_);
+  if (long_line_is_auth_) {
+    return error_reply(500, "5.5.6", "Authentication exchange line is too long");
+  }
+  error_reply(500, "5.5.2", "Line too long");
+}
+
+void server_session::on_line(std::string_view line) {
+  auto parsed = proto::parse_command(line, opts_.limits);
+  if (!parsed) {
+    log_.add(direction::client, std::string(line), now_);
+    on_command_error(parsed.error());
+    return;
+  }
+  log_.add(direction::client, masked_command(*parsed, line), now_);
+  dispatch(*parsed);
+}
+
+void server_session::on_command_error(const proto::command_failure& f) {
+  switch (f.error) {
+    case proto::command_error::unknown_verb:
+      return error_reply(500, "5.5.1", "Command unrecognized");
+    case proto::command_error::bad_path:
+      if (f.kind == verb::rcpt) return error_reply(501, "5.1.3", "Bad recipient address syntax");
+      return error_reply(501, "5.1.7", "Bad sender address syntax");
+    case proto::command_error::bad_parameter:
+      return error_reply(501, "5.5.4", "Malformed parameter: " + f.detail);
+    case proto::command_error::syntax:
+      return error_reply(501, "5.5.4", "Syntax error" + (f.detail.empty() ? "" : ": " + f.detail));
+  }
+}
+
+void server_session::dispatch(const proto::command& cmd) {
+  const bool lmtp = opts_.lmtp;
+  switch (cmd.kind) {
+    case verb::helo:
+    case verb::ehlo:
+      if (lmtp) return error_reply(500, "5.5.1", "This is an LMTP server: use LHLO");
+      return do_helo(cmd);
+    case verb::lhlo:
+      if (!lmtp) return error_reply(500, "5.5.1", "Command unrecognized");
+      return do_helo(cmd);
+    case verb::mail: return do_mail(cmd);
+    case verb::rcpt: return do_rcpt(cmd);
+    case verb::data: return do_data(cmd);
+    case verb::bdat: return do_bdat(cmd);
+    case verb::starttls: return do_starttls(cmd);
+    case verb::auth: return do_auth(cmd);
+    case verb::rset:
+      reset_transaction();
+      return reply(250, "2.0.0", "Ok");
+    case verb::noop: return reply(250, "2.0.0", "Ok");
+    case verb::quit:
+      reply(221, "2.0.0", opts_.hostname + " closing connection");
+      return close();
+    case verb::vrfy:
+      return reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+    case verb::expn: return error_reply(502, "5.5.1", "EXPN not implemented");
+    case verb::help:
+      return reply(214, "2.0.0",
+                   "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS "
+                   "AUTH");
+    case verb::unknown: return error_reply(500, "5.5.1", "Command unrecognized");
+  }
+}
+
+void server_session::do_helo(const proto::command& cmd) {
+  reset_transaction();
+  greeted_ = true;
+  extended_ = cmd.kind != verb::helo;
+  facts_.helo = cmd.argument;
+  if (cmd.kind == verb::helo) return reply(250, "", opts_.hostname);
+  reply(ehlo_reply(cmd.argument));
+}
+
+proto::reply server_session::ehlo_reply(const std::string& name) const {
+  const auto& ext = opts_.extensions;
+  std::vector<std::string> lines{opts_.hostname + " greets " + name};
+  if (ext.has(extension::pipelining)) lines.emplace_back("PIPELINING");
+  if (ext.has(extension::size)) {
+    lines.emplace_back("SIZE " + std::to_string(opts_.limits.max_message_size));
+  }
+  if (ext.has(extension::eightbitmime)) lines.emplace_back("8BITMIME");
+  if (ext.has(extension::smtputf8)) lines.emplace_back("SMTPUTF8");
+  if (ext.has(extension::enhancedstatuscodes)) lines.emplace_back("ENHANCEDSTATUSCODES");
+  if (ext.has(extension::chunking)) lines.emplace_back("CHUNKING");
+  if (ext.has(extension::dsn)) lines.emplace_back("DSN");
+  if (ext.has(extension::starttls) && opts_.starttls_available && !facts_.tls) {
+    lines.emplace_back("STARTTLS");
+  }
+  if (ext.has(extension::auth) && facts_.auth_user.empty()) {
+    lines.emplace_back("AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2");
+  }
+  return proto::reply(250, "", std::move(lines));
+}
+
+void server_session::do_mail(const proto::command& cmd) {
+  if (!greeted_) return error_reply(503, "5.5.1", "Send EHLO/HELO first");
+  if (in_transaction_) return error_reply(503, "5.5.1", "Nested MAIL command");
+  if (!check_mail_params(cmd)) return;
+  env_ = envelope{};
+  env_.mail_from = cmd.path;
+  env_.mail_params = cmd.params;
+  env_.smtputf8 = cmd.find_param("SMTPUTF8") != nullptr;
+  if (cmd.path.has_utf8 && !env_.smtputf8) {
+    return error_reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter");
+  }
+  in_transaction_ = true;
+  errors_ = 0;
+  reply(250, "2.1.0", "Sender <" + cmd.path.address() + "> OK");
+}
+
+void server_session::do_rcpt(const proto::command& cmd) {
+  if (!in_transaction_) return error_reply(503, "5.5.1", "Need MAIL before RCPT");
+  if (!check_rcpt_params(cmd)) return;
+  if (cmd.path.has_utf8 && !env_.smtputf8) {
+    return error_reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8 on MAIL");
+  }
+  if (env_.recipients.size() >= opts_.limits.max_recipients) {
+    return reply(452, "4.5.3", "Too many recipients");
+  }
+  env_.recipients.push_back(recipient{cmd.path, cmd.params});
+  errors_ = 0;
+  reply(250, "2.1.5", "Recipient <" + cmd.path.address() + "> OK");
+}
+
+void server_session::do_data(const proto::command& cmd) {
+  (void)cmd;
+  if (!in_transaction_) return error_reply(503, "5.5.1", "Need MAIL command");
+  if (env_.recipients.empty()) return error_reply(503, "5.5.1", "Need RCPT command");
+  if (bdat_.total() > 0) return error_reply(503, "5.5.1", "DATA not allowed after BDAT");
+  data_.emplace(opts_.limits.text_line, opts_.limits.max_message_size);
+  pending_ = message{};
+  pending_.via_bdat = false;
+  reply(354, "", "End data with <CR><LF>.<CR><LF>");
+  set_mode(mode::data);
+}
+
+std::size_t server_session::receive_data(std::string_view input) {
+  auto r = data_->feed(input, pending_.data);
+  if (r.done) {
+    if (data_->size_exceeded()) {
+      error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+      reset_transaction();
+      set_mode(mode::command);
+    } else if (data_->line_too_long()) {
+      error_reply(500, "5.5.2", "Line too long (limit " +
+                                    std::to_string(opts_.limits.text_line) + " octets)");
+      reset_transaction();
+      set_mode(mode::command);
+    } else {
+      pending_.anomalies = data_->anomalies();
+      finish_message();
+    }
+    data_.reset();
+  }
+  return r.consumed;
+}
+
+void server_session::finish_message() {
+  pending_.env = std::move(env_);
+  pending_.facts = facts_;
+  pending_.received = now_;
+  log_.add(direction::event,
+           "message of " + std::to_string(pending_.data.size()) + " octets, " +
+               std::to_string(pending_.env.recipients.size()) + " recipient(s)",
+           now_);
+  for (const auto& a : pending_.anomalies) {
+    note(std::string("anomaly: ") + proto::anomaly_name(a.kind) + " at offset " +
+             std::to_string(a.offset),
+         now_);
+  }
+  set_mode(mode::storing);
+  actions_.emplace_back(deliver_message{});
+}
+
+void server_session::on_stored(std::optional<std::string> message_id, clock::time_point now) {
+  now_ = now;
+  const auto rcpts = pending_.env.recipients.size();
+  const bool lmtp = opts_.lmtp;
+  std::size_t replies = lmtp ? rcpts : 1;
+  for (std::size_t i = 0; i < replies; ++i) {
+    if (message_id) {
+      reply(250, "2.0.0", "Ok: queued as " + *message_id);
+    } else {
+      reply(451, "4.3.0", "Requested action aborted: local error in storing the message");
+    }
+  }
+  pending_ = message{};
+  reset_transaction();
+  set_mode(mode::command);
+}
+
+void server_session::do_bdat(const proto::command& cmd) {
+  auto args = proto::parse_bdat_args(cmd.argument);
+  if (!args) {
+    // Without a size the chunk cannot be skipped; the session cannot stay in sync.
+    error_reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
+    return close();
+  }
+  bdat_rejected_ = !in_transaction_ || env_.recipients.empty();
+  if (bdat_.total() == 0 && !bdat_rejected_ && !pending_.via_bdat) {
+    pending_ = message{};
+    pending_.via_bdat = true;
+  }
+  bdat_last_ = args->last;
+  bdat_.start_chunk(args->size);
+  set_mode(mode::bdat_chunk);
+  if (args->size == 0) receive_bdat({});
+}
+
+std::size_t server_session::receive_bdat(std::string_view input) {
+  std::string discard;
+  std::size_t used = bdat_.feed(input, bdat_rejected_ ? discard : pending_.data);
+  if (!bdat_.chunk_done()) return used;
+  set_mode(mode::command);
+  if (bdat_rejected_) {
+    error_reply(503, "5.5.1", in_transaction_ ? "Need RCPT command" : "Need MAIL command");
+    return used;
+  }
+  if (bdat_.size_exceeded()) {
+    error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    reset_transaction();
+    return used;
+  }
+  if (!bdat_last_) {
+    reply(250, "2.0.0", std::to_string(bdat_.total()) + " octets received");
+    return used;
+  }
+  finish_message();
+  return used;
+}
+
+void server_session::do_starttls(const proto::command& cmd) {
+  if (!cmd.argument.empty()) return error_reply(501, "5.5.4", "Syntax: STARTTLS");
+  if (facts_.tls) return error_reply(503, "5.5.1", "TLS already active");
+  if (!opts_.starttls_available || !opts_.extensions.has(extension::starttls)) {
+    return error_reply(502, "5.5.1", "STARTTLS not available");
+  }
+  reply(220, "2.0.0", "Ready to start TLS");
+  set_mode(mode::tls_pending);
+  actions_.emplace_back(start_tls{});
+}
+
+void server_session::on_tls_established(std::string version, std::string cipher,
+                                        clock::time_point now) {
+  now_ = now;
+  // RFC 3207 section 4.2: forget everything learned before the handshake.
+  facts_.tls = true;
+  facts_.tls_version = std::move(version);
+  facts_.tls_cipher = std::move(cipher);
+  facts_.helo.clear();
+  facts_.auth_user.clear();
+  facts_.auth_mechanism.clear();
+  greeted_ = false;
+  extended_ = false;
+  reset_transaction();
+  note("TLS established: " + facts_.tls_version + " " + facts_.tls_cipher, now);
+  if (mode_ != mode::closed) set_mode(mode::command);
+}
+
+void server_session::note(std::string event, clock::time_point now) {
+  log_.add(direction::event, std::move(event), now);
+}
+
+void server_session::reply(int code, const char* enhanced, std::string text) {
+  reply(proto::reply(code, enhanced, std::move(text)));
+}
+
+void server_session::reply(proto::reply r) {
+  // RFC 2034: enhanced codes only once the client has seen ENHANCEDSTATUSCODES in EHLO.
+  if (!extended_ || !opts_.extensions.has(extension::enhancedstatuscodes)) r.enhanced.clear();
+  log_reply(r);
+  actions_.emplace_back(send_reply{std::move(r)});
+}
+
+void server_session::log_reply(const proto::reply& r) {
+  // The wire form, one transcript line per reply line, so logs read like the conversation.
+  std::string wire = proto::to_wire(r);
+  std::string_view rest = wire;
+  while (!rest.empty()) {
+    auto end = rest.find("\r\n");
+    log_.add(direction::server, std::string(rest.substr(0, end)), now_);
+    rest.remove_prefix(end + 2);
+  }
+}
+
+void server_session::error_reply(int code, const char* enhanced, std::string text) {
+  reply(code, enhanced, std::move(text));
+  if (++errors_ >= opts_.max_errors) {
+    reply(421, "4.7.0", "Too many errors, closing connection");
+    close();
+  }
+}
+
+void server_session::close() {
+  set_mode(mode::closed);
+  actions_.emplace_back(close_connection{});
+}
+
+void server_session::reset_transaction() {
+  in_transaction_ = false;
+  env_ = envelope{};
+  bdat_ = proto::bdat_reader(opts_.limits.max_message_size);
+  bdat_last_ = false;
+  if (mode_ != mode::storing) pending_ = message{};
+}
+
+void server_session::set_mode(mode m) { mode_ = m; }
+
+void server_session::final_reply(int code, const char* enhanced, std::string text) {
+  if (mode_ == mode::closed) return;
+  // Always with the enhanced code: these endings are what users grep their logs for.
+  proto::reply r(code, enhanced, opts_.hostname + " " + std::move(text));
+  log_reply(r);
+  actions_.emplace_back(send_reply{std::move(r)});
+  close();
+}
+
+void server_session::reject_busy(clock::time_point now) {
+  now_ = now;
+  final_reply(421, "4.7.0", "Too many connections, try again later");
+}
+
+void server_session::on_idle_timeout(clock::time_point now) {
+  now_ = now;
+  final_reply(421, "4.4.2", "Idle timeout, closing connection");
+}
+
+void server_session::on_shutdown(clock::time_point now) {
+  now_ = now;
+  final_reply(421, "4.3.2", "Service shutting down, closing connection");
+}
+
+}  // namespace smtpfault::session

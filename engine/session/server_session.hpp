@@ -1,0 +1,142 @@
+// The server side of one SMTP/LMTP session as an I/O-free state machine. The driver feeds it
+// received bytes and carries out the actions it returns (write a reply, start TLS, store a
+// message, close). Commands go through check -> (hook, later) -> proceed, as in OpenSMTPD.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "proto/bdat.hpp"
+#include "proto/command.hpp"
+#include "proto/data_reader.hpp"
+#include "proto/line_reader.hpp"
+#include "proto/reply.hpp"
+#include "proto/sasl.hpp"
+#include "session/auth_policy.hpp"
+#include "session/envelope.hpp"
+#include "session/extensions.hpp"
+#include "session/transcript.hpp"
+
+namespace smtpfault::session {
+
+struct server_options {
+  std::string hostname = "smtpfault.test";
+  proto::limits limits;
+  bool lmtp = false;
+  bool starttls_available = true;   // a certificate is loaded
+  extension_set extensions = extension_set::all();
+  const auth_policy* auth = nullptr;   // nullptr = accept any credentials
+  std::size_t max_errors = 20;         // consecutive errors before 421 and close
+};
+
+// Actions for the driver, in order.
+struct send_reply {
+  proto::reply reply;
+};
+struct start_tls {};
+struct close_connection {};
+// The message is in pending_message(); the driver stores it and calls on_stored().
+struct deliver_message {};
+using action = std::variant<send_reply, start_tls, close_connection, deliver_message>;
+
+class server_session {
+ public:
+  using clock = std::chrono::system_clock;
+
+  server_session(server_options opts, session_facts facts, transcript& log);
+
+  // Queues the greeting.
+  void start(clock::time_point now);
+  // Processes as much of input as it can; returns the octets consumed. Stops early when an
+  // action needs the driver first (STARTTLS, delivery, close): call again after handling them.
+  std::size_t receive(std::string_view input, clock::time_point now);
+
+  std::optional<action> next_action();
+  bool has_actions() const { return !actions_.empty(); }
+  // True while the driver must not feed input (waiting for TLS, a delivery or closing).
+  bool blocked() const;
+
+  // Driver callbacks.
+  void on_tls_established(std::string version, std::string cipher, clock::time_point now);
+  void on_stored(std::optional<std::string> message_id, clock::time_point now);
+  message& pending_message() { return pending_; }
+
+  // Endings the driver decides on: each queues a 421 and a close.
+  void reject_busy(clock::time_point now);     // over the connection cap, instead of start()
+  void on_idle_timeout(clock::time_point now);
+  void on_shutdown(clock::time_point now);
+
+  const session_facts& facts() const { return facts_; }
+  bool closed() const { return mode_ == mode::closed; }
+  void note(std::string event, clock::time_point now);
+
+ private:
+  enum class mode { command, data, bdat_chunk, auth_response, tls_pending, storing, closed };
+
+  std::size_t receive_command(std::string_view input);
+  std::size_t receive_data(std::string_view input);
+  std::size_t receive_bdat(std::string_view input);
+  std::size_t receive_auth(std::string_view input);
+  void on_line(std::string_view line);
+  void on_long_line();
+  void dispatch(const proto::command& cmd);
+  void on_command_error(const proto::command_failure& f);
+
+  void do_helo(const proto::command& cmd);
+  void do_mail(const proto::command& cmd);
+  void do_rcpt(const proto::command& cmd);
+  void do_data(const proto::command& cmd);
+  void do_bdat(const proto::command& cmd);
+  void do_starttls(const proto::command& cmd);
+  void do_auth(const proto::command& cmd);
+  void auth_step(std::string_view response);
+  void auth_finish(const proto::sasl_credentials& cred, bool ok);
+  void finish_message();
+
+  bool check_mail_params(const proto::command& cmd);
+  bool check_rcpt_params(const proto::command& cmd);
+  proto::reply ehlo_reply(const std::string& name) const;
+
+  void reply(int code, const char* enhanced, std::string text);
+  void reply(proto::reply r);
+  void log_reply(const proto::reply& r);
+  void final_reply(int code, const char* enhanced, std::string text);
+  void error_reply(int code, const char* enhanced, std::string text);
+  void close();
+  void reset_transaction();
+  void set_mode(mode m);
+
+  server_options opts_;
+  session_facts facts_;
+  transcript& log_;
+  clock::time_point now_;
+  mode mode_ = mode::command;
+  std::deque<action> actions_;
+
+  proto::line_reader lines_;
+  std::optional<proto::data_reader> data_;
+  proto::bdat_reader bdat_;
+  bool bdat_last_ = false;
+  bool bdat_rejected_ = false;   // chunk is read but the transaction failed
+
+  bool greeted_ = false;       // HELO/EHLO/LHLO seen
+  bool extended_ = false;      // EHLO/LHLO: enhanced codes on
+  bool in_transaction_ = false;
+  envelope env_;
+  message pending_;
+  std::size_t errors_ = 0;
+  bool long_line_is_auth_ = false;
+
+  // AUTH exchange in progress
+  proto::sasl_mechanism auth_mech_ = proto::sasl_mechanism::unknown;
+  int auth_step_ = 0;
+  std::string auth_user_;
+  std::string auth_challenge_;
+};
+
+}  // namespace smtpfault::session

@@ -1,0 +1,136 @@
+// AUTH (RFC 4954) for server_session: PLAIN, LOGIN, CRAM-MD5 and XOAUTH2 exchanges.
+#include <algorithm>
+
+#include "session/server_session.hpp"
+
+namespace smtpfault::session {
+
+namespace {
+
+constexpr std::string_view login_user_prompt = "VXNlcm5hbWU6";   // "Username:"
+constexpr std::string_view login_pass_prompt = "UGFzc3dvcmQ6";   // "Password:"
+
+}  // namespace
+
+bool auth_policy::check_password(const std::string& user, const std::string& password) const {
+  if (accept_any()) return true;
+  auto it = users.find(user);
+  return it != users.end() && it->second == password;
+}
+
+bool auth_policy::check_cram_md5(const std::string& user, const std::string& digest,
+                                 const std::string& challenge) const {
+  if (accept_any()) return true;
+  auto it = users.find(user);
+  return it != users.end() && proto::cram_md5_digest(it->second, challenge) == digest;
+}
+
+bool auth_policy::check_token(const std::string& user, const std::string& token) const {
+  return check_password(user, token);
+}
+
+void server_session::do_auth(const proto::command& cmd) {
+  if (!opts_.extensions.has(extension::auth)) {
+    return error_reply(502, "5.5.1", "AUTH not available");
+  }
+  if (!greeted_ || !extended_) return error_reply(503, "5.5.1", "Send EHLO first");
+  if (!facts_.auth_user.empty()) return error_reply(503, "5.5.1", "Already authenticated");
+  if (in_transaction_) return error_reply(503, "5.5.1", "AUTH not allowed during a transaction");
+  auto space = cmd.argument.find(' ');
+  std::string_view mech_name = std::string_view(cmd.argument).substr(0, space);
+  auth_mech_ = proto::parse_mechanism(mech_name);
+  if (auth_mech_ == proto::sasl_mechanism::unknown) {
+    return error_reply(504, "5.5.4", "Unrecognized authentication type");
+  }
+  auth_step_ = 0;
+  auth_user_.clear();
+  set_mode(mode::auth_response);
+  if (space != std::string::npos) {
+    auth_step(std::string_view(cmd.argument).substr(space + 1));
+    return;
+  }
+  switch (auth_mech_) {
+    case proto::sasl_mechanism::login:
+      reply(334, "", std::string(login_user_prompt));
+      break;
+    case proto::sasl_mechanism::cram_md5:
+      auth_challenge_ = "<" + std::to_string(std::hash<std::string>{}(facts_.session_id)) + "." +
+                        std::to_string(now_.time_since_epoch().count()) + "@" + opts_.hostname +
+                        ">";
+      reply(334, "", proto::base64_encode(auth_challenge_));
+      break;
+    default: reply(334, "", ""); break;
+  }
+}
+
+std::size_t server_session::receive_auth(std::string_view input) {
+  lines_.set_max_line(opts_.limits.auth_line);
+  auto r = lines_.next(input);
+  if (r.st == proto::line_reader::status::need_more) return r.consumed;
+  if (r.st == proto::line_reader::status::too_long) {
+    log_.add(direction::client, "<over-long AUTH line discarded>", now_);
+    set_mode(mode::command);
+    error_reply(500, "5.5.6", "Authentication exchange line is too long");
+    return r.consumed;
+  }
+  log_.add(direction::client, r.line == "*" ? "*" : "****", now_);
+  auth_step(r.line);
+  return r.consumed;
+}
+
+void server_session::auth_step(std::string_view response) {
+  if (response == "*") {
+    set_mode(mode::command);
+    return error_reply(501, "5.7.0", "Authentication cancelled");
+  }
+  auto decoded = proto::base64_decode(response);
+  if (!decoded) {
+    set_mode(mode::command);
+    return error_reply(501, "5.5.2", "Cannot decode the base64 response");
+  }
+  std::optional<proto::sasl_credentials> cred;
+  switch (auth_mech_) {
+    case proto::sasl_mechanism::plain: cred = proto::parse_plain(*decoded); break;
+    case proto::sasl_mechanism::xoauth2: cred = proto::parse_xoauth2(*decoded); break;
+    case proto::sasl_mechanism::cram_md5: cred = proto::parse_cram_md5(*decoded); break;
+    case proto::sasl_mechanism::login:
+      if (auth_step_++ == 0) {
+        auth_user_ = std::move(*decoded);
+        return reply(334, "", std::string(login_pass_prompt));
+      }
+      cred = proto::sasl_credentials{"", auth_user_, std::move(*decoded)};
+      break;
+    case proto::sasl_mechanism::unknown: break;
+  }
+  if (!cred) {
+    set_mode(mode::command);
+    return error_reply(501, "5.5.2", "Malformed authentication response");
+  }
+  const auth_policy any;
+  const auth_policy& policy = opts_.auth ? *opts_.auth : any;
+  bool ok = false;
+  switch (auth_mech_) {
+    case proto::sasl_mechanism::cram_md5:
+      ok = policy.check_cram_md5(cred->user, cred->secret, auth_challenge_);
+      break;
+    case proto::sasl_mechanism::xoauth2: ok = policy.check_token(cred->user, cred->secret); break;
+    default: ok = policy.check_password(cred->user, cred->secret); break;
+  }
+  auth_finish(*cred, ok);
+}
+
+void server_session::auth_finish(const proto::sasl_credentials& cred, bool ok) {
+  set_mode(mode::command);
+  if (!ok) {
+    note("AUTH " + std::string(proto::mechanism_name(auth_mech_)) + " failed for " + cred.user,
+         now_);
+    return error_reply(535, "5.7.8", "Authentication credentials invalid");
+  }
+  facts_.auth_user = cred.user;
+  facts_.auth_mechanism = std::string(proto::mechanism_name(auth_mech_));
+  note("AUTH " + facts_.auth_mechanism + " succeeded for " + cred.user, now_);
+  errors_ = 0;
+  reply(235, "2.7.0", "Authentication successful");
+}
+
+}  // namespace smtpfault::session

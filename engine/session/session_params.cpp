@@ -1,0 +1,90 @@
+// ESMTP parameters of MAIL and RCPT (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8,
+// RFC 3461 DSN, RFC 4954 AUTH). Parameters of hidden extensions are refused like unknown ones.
+#include <algorithm>
+#include <cctype>
+
+#include "session/server_session.hpp"
+
+namespace smtpfault::session {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](char x, char y) { return std::toupper(static_cast<unsigned char>(x)) ==
+                                                std::toupper(static_cast<unsigned char>(y)); });
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.size() <= 19 &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+bool valid_notify(std::string_view v) {
+  if (iequals(v, "NEVER")) return true;
+  while (!v.empty()) {
+    auto comma = v.find(',');
+    auto item = v.substr(0, comma);
+    if (!iequals(item, "SUCCESS") && !iequals(item, "FAILURE") && !iequals(item, "DELAY")) {
+      return false;
+    }
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+    if (v.empty()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool server_session::check_mail_params(const proto::command& cmd) {
+  const auto& ext = opts_.extensions;
+  for (const auto& p : cmd.params) {
+    const std::string v = p.value.value_or("");
+    if (p.keyword == "SIZE" && ext.has(extension::size)) {
+      if (!all_digits(v)) return error_reply(501, "5.5.4", "Bad SIZE value"), false;
+      auto max = opts_.limits.max_message_size;
+      if (max != 0 && std::stoull(v) > max) {
+        return error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size"),
+               false;
+      }
+    } else if (p.keyword == "BODY") {
+      bool ok = iequals(v, "7BIT") || (iequals(v, "8BITMIME") && ext.has(extension::eightbitmime));
+      if (!ok) return error_reply(555, "5.5.4", "Unsupported BODY type " + v), false;
+    } else if (p.keyword == "SMTPUTF8" && ext.has(extension::smtputf8)) {
+      if (p.value) return error_reply(501, "5.5.4", "SMTPUTF8 takes no value"), false;
+    } else if (p.keyword == "RET" && ext.has(extension::dsn)) {
+      if (!iequals(v, "FULL") && !iequals(v, "HDRS")) {
+        return error_reply(501, "5.5.4", "Bad RET value"), false;
+      }
+    } else if (p.keyword == "ENVID" && ext.has(extension::dsn)) {
+      if (v.empty() || v.size() > 100) return error_reply(501, "5.5.4", "Bad ENVID"), false;
+    } else if (p.keyword == "AUTH" && ext.has(extension::auth)) {
+      if (v.empty()) return error_reply(501, "5.5.4", "Bad AUTH parameter"), false;
+    } else {
+      return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;
+    }
+  }
+  return true;
+}
+
+bool server_session::check_rcpt_params(const proto::command& cmd) {
+  for (const auto& p : cmd.params) {
+    const std::string v = p.value.value_or("");
+    if (!opts_.extensions.has(extension::dsn)) {
+      return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;
+    }
+    if (p.keyword == "NOTIFY") {
+      if (!valid_notify(v)) return error_reply(501, "5.5.4", "Bad NOTIFY value"), false;
+    } else if (p.keyword == "ORCPT") {
+      if (v.find(';') == std::string::npos) {
+        return error_reply(501, "5.5.4", "Bad ORCPT value"), false;
+      }
+    } else {
+      return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;
+    }
+  }
+  return true;
+}
+
+}  // namespace smtpfault::session

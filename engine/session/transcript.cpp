@@ -1,0 +1,55 @@
+#include "session/transcript.hpp"
+
+#include <cstdio>
+#include <ctime>
+
+namespace smtpfault::session {
+
+transcript::transcript(std::string session_id, std::size_t max_entries, sink live)
+    : session_id_(std::move(session_id)), max_entries_(max_entries), live_(std::move(live)) {}
+
+void transcript::add(direction dir, std::string text, std::chrono::system_clock::time_point at) {
+  transcript_entry e{at, dir, std::move(text)};
+  if (live_) live_(session_id_, e);
+  if (entries_.size() >= max_entries_) {
+    ++dropped_;
+    return;
+  }
+  entries_.push_back(std::move(e));
+}
+
+std::string escape_wire(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  for (unsigned char c : raw) {
+    switch (c) {
+      case '\r': out += "\\r"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\\': out += "\\\\"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[5];
+          std::snprintf(buf, sizeof buf, "\\x%02x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+std::string format_timestamp(std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+}  // namespace smtpfault::session

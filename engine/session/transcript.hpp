@@ -1,0 +1,48 @@
+// What happened in a session, in order: commands, replies and events, each with a timestamp.
+// Wire text is kept raw here; escaping happens when it is written out.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace smtpfault::session {
+
+enum class direction { client, server, event };
+
+struct transcript_entry {
+  std::chrono::system_clock::time_point at;
+  direction dir;
+  std::string text;   // one line without CRLF, or an event description
+};
+
+class transcript {
+ public:
+  using sink = std::function<void(std::string_view session_id, const transcript_entry&)>;
+
+  // max_entries bounds memory for sessions that never end; the count of dropped lines is noted.
+  transcript(std::string session_id, std::size_t max_entries, sink live = {});
+
+  void add(direction dir, std::string text, std::chrono::system_clock::time_point at);
+  const std::vector<transcript_entry>& entries() const { return entries_; }
+  std::size_t dropped() const { return dropped_; }
+  const std::string& session_id() const { return session_id_; }
+
+ private:
+  std::string session_id_;
+  std::size_t max_entries_;
+  std::size_t dropped_ = 0;
+  std::vector<transcript_entry> entries_;
+  sink live_;
+};
+
+// Escapes CR, LF, NUL, other control octets and backslash, so wire data can never forge log lines.
+std::string escape_wire(std::string_view raw);
+
+// ISO 8601 UTC with milliseconds: "2026-11-29T06:52:23.123Z".
+std::string format_timestamp(std::chrono::system_clock::time_point t);
+
+}  // namespace smtpfault::session
