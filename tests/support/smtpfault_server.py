@@ -1,0 +1,432 @@
+"""Start the real smtpfault binary for integration tests and talk to it.
+
+The binary comes from $SMTPFAULT_BIN (set by CTest). Every wait here has a deadline and waits
+for an event (a banner line, a transcript line, a stored message, a reply), never a fixed sleep.
+"""
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+START_TIMEOUT = 10.0
+LISTEN_RE = re.compile(r"^\s*listening: (smtps?)\s+(\S+):(\d+)\s*$")
+
+
+def binary_path():
+    path = os.environ.get("SMTPFAULT_BIN")
+    if not path:
+        raise unittest.SkipTest("SMTPFAULT_BIN is not set (run through ctest)")
+    return path
+
+
+def server_environment(extra=None):
+    """The child's environment without SMTPFAULT_* variables: the server reads every one of
+    them as configuration and refuses unknown ones (SMTPFAULT_BIN is ours, not its)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMTPFAULT_")}
+    env.update(extra or {})
+    return env
+
+
+class StoredMessage:
+    """One captured message: the .eml bytes and the parsed .json envelope."""
+
+    def __init__(self, store_dir, message_id):
+        self.id = message_id
+        with open(os.path.join(store_dir, message_id + ".eml"), "rb") as f:
+            self.data = f.read()
+        with open(os.path.join(store_dir, message_id + ".json"), "r", encoding="utf-8") as f:
+            self.meta = json.load(f)
+
+    @property
+    def recipients(self):
+        return [r["address"] for r in self.meta["recipients"]]
+
+    @property
+    def anomalies(self):
+        return [(a["kind"], a["offset"]) for a in self.meta["anomalies"]]
+
+    @property
+    def session(self):
+        return self.meta["session"]
+
+    def __repr__(self):
+        return "StoredMessage(%s, %d octets)" % (self.id, len(self.data))
+
+
+class SmtpfaultServer:
+    """`smtpfault serve` on ephemeral ports with a private --store directory.
+
+    Use as a context manager, or call start()/stop(). stop() sends SIGTERM and checks the exit
+    status (0 unless told otherwise).
+    """
+
+    def __init__(self, *args, lmtp=False, store=None):
+        self.args = list(args)
+        self.lmtp = lmtp
+        self._own_store = store is None
+        self.store = store or tempfile.mkdtemp(prefix="smtpfault-store-")
+        self.proc = None
+        self.host = "127.0.0.1"
+        self.port = None
+        self.tls_port = None
+        self.banner = []
+        self.returncode = None
+        self.stderr_text = ""
+        self._lines = []
+        self._cond = threading.Condition()
+        self._eof = False
+        self._reader = None
+        self._stderr_reader = None
+        self._stderr_chunks = []
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def command(self):
+        cmd = [binary_path(), "serve", "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0",
+               "--store", self.store]
+        if self.lmtp:
+            cmd.append("--lmtp")
+        return cmd + self.args
+
+    def start(self, timeout=START_TIMEOUT):
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=server_environment())
+        self._reader = threading.Thread(target=self._drain_stdout, daemon=True)
+        self._reader.start()
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_reader.start()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.port is None or self.tls_port is None:
+                remaining = deadline - time.monotonic()
+                if self._eof or remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            ready = self.port is not None and self.tls_port is not None
+        if not ready:
+            self._kill()
+            raise RuntimeError("smtpfault did not print its listening lines within %.0fs; "
+                               "stdout=%r stderr=%r" % (timeout, self.transcript(),
+                                                         self.stderr_text))
+        return self
+
+    def stop(self, expect_exit=0, timeout=5.0):
+        """SIGTERM, wait for exit; returns the exit status and checks it against expect_exit."""
+        if self.proc is None:
+            return self.returncode
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            raise AssertionError("smtpfault did not exit within %.1fs of SIGTERM" % timeout)
+        finally:
+            self._join_readers()
+        self.proc = None
+        if expect_exit is not None and self.returncode != expect_exit:
+            raise AssertionError("smtpfault exited with %r, expected %r; stderr=%r"
+                                 % (self.returncode, expect_exit, self.stderr_text))
+        return self.returncode
+
+    def cleanup(self):
+        if self.proc is not None:
+            self._kill()
+        if self._own_store:
+            shutil.rmtree(self.store, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self.proc is not None:
+                self.stop(expect_exit=0 if exc_type is None else None)
+        finally:
+            self.cleanup()
+        return False
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            self.returncode = self.proc.wait()
+        self._join_readers()
+        self.proc = None
+
+    def _join_readers(self):
+        for t in (self._reader, self._stderr_reader):
+            if t is not None:
+                t.join(5)
+        if self.proc is not None:
+            for pipe in (self.proc.stdout, self.proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+        self.stderr_text = b"".join(self._stderr_chunks).decode("utf-8", "replace")
+
+    def _drain_stdout(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._cond:
+                self._lines.append(line)
+                if self.port is None or self.tls_port is None:
+                    self.banner.append(line)
+                    m = LISTEN_RE.match(line)
+                    if m and m.group(1) == "smtp" and self.port is None:
+                        self.port = int(m.group(3))
+                    elif m and m.group(1) == "smtps" and self.tls_port is None:
+                        self.tls_port = int(m.group(3))
+                self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def _drain_stderr(self):
+        for chunk in iter(lambda: self.proc.stderr.read1(4096), b""):
+            self._stderr_chunks.append(chunk)
+
+    # --- transcript ------------------------------------------------------------------------
+
+    def transcript(self):
+        with self._cond:
+            return list(self._lines)
+
+    def wait_for_line(self, pattern, timeout=5.0, start=0):
+        """Waits until a stdout line (from index `start`) matches the regex; returns it."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self._lines[start:]:
+                    if rx.search(line):
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._eof:
+                    raise AssertionError("no transcript line matching %r within %.1fs; got:\n%s"
+                                         % (pattern, timeout, "\n".join(self._lines[-40:])))
+                self._cond.wait(remaining)
+
+    def session_lines(self, session_id):
+        return [l for l in self.transcript() if " %s " % session_id in l]
+
+    # --- captured messages -----------------------------------------------------------------
+
+    def message_ids(self):
+        names = [n for n in os.listdir(self.store) if n.endswith(".json")]
+        return sorted(n[:-len(".json")] for n in names)
+
+    def messages(self):
+        return [StoredMessage(self.store, i) for i in self.message_ids()]
+
+    def wait_for_messages(self, n, timeout=10.0, poll=0.02):
+        """Polls the store until at least n messages are complete (.json present)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ids = self.message_ids()
+            if len(ids) >= n:
+                return [StoredMessage(self.store, i) for i in ids]
+            if time.monotonic() >= deadline:
+                raise AssertionError("expected %d stored message(s) within %.1fs, found %d"
+                                     % (n, timeout, len(ids)))
+            time.sleep(poll)
+
+    def message(self, message_id):
+        return StoredMessage(self.store, message_id)
+
+    # --- clients ---------------------------------------------------------------------------
+
+    def connect(self, tls=False, timeout=5.0, greeting=True):
+        """A raw client on the plain port (or the implicit-TLS port with tls=True)."""
+        return RawClient.connect(self.host, self.tls_port if tls else self.port, tls=tls,
+                                 timeout=timeout, greeting=greeting)
+
+
+QUEUED_RE = re.compile(r"queued as (\S+)")
+
+
+class Reply:
+    def __init__(self, code, lines):
+        self.code = code
+        self.lines = lines   # text after "NNN-" / "NNN "
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+    @property
+    def queued_id(self):
+        m = QUEUED_RE.search(self.text)
+        return m.group(1) if m else None
+
+    def __repr__(self):
+        return "Reply(%d, %r)" % (self.code, self.lines)
+
+
+class RawClient:
+    """A line-level SMTP client on a plain socket: exact bytes out, parsed replies in."""
+
+    def __init__(self, sock, timeout):
+        self.sock = sock
+        self.timeout = timeout
+        self.buf = b""
+        self.sock.settimeout(timeout)
+
+    @classmethod
+    def connect(cls, host, port, tls=False, timeout=5.0, greeting=True):
+        sock = socket.create_connection((host, port), timeout=timeout)
+        client = cls(sock, timeout)
+        if tls:
+            client.wrap_tls()
+        if greeting:
+            client.greeting = client.expect(220)
+        return client
+
+    def wrap_tls(self):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+        self.sock.settimeout(self.timeout)
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.sock.sendall(data)
+
+    def cmd(self, line, expect=None):
+        self.send(line.encode("utf-8") + b"\r\n" if isinstance(line, str) else line + b"\r\n")
+        return self.reply() if expect is None else self.expect(expect)
+
+    def read_line(self, timeout=None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while b"\r\n" not in self.buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("no complete reply line; buffered %r" % self.buf)
+            self.sock.settimeout(remaining)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection; buffered %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def reply(self, timeout=None):
+        lines = []
+        while True:
+            line = self.read_line(timeout)
+            if len(line) < 3 or not line[:3].isdigit():
+                raise AssertionError("malformed reply line %r" % line)
+            lines.append(line[4:])
+            if len(line) == 3 or line[3] == " ":
+                return Reply(int(line[:3]), lines)
+
+    def expect(self, code, timeout=None):
+        r = self.reply(timeout)
+        if r.code != code:
+            raise AssertionError("expected %d, got %r" % (code, r))
+        return r
+
+    def ehlo(self, name="client.test"):
+        return self.cmd("EHLO " + name, expect=250)
+
+    def closed_by_peer(self, timeout=None):
+        """True once the server closes (EOF or reset) within the timeout; False on timeout."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return False
+            except (ConnectionError, ssl.SSLError):
+                return True
+            if not chunk:
+                return True
+            self.buf += chunk
+
+    def nothing_pending(self, timeout=0.3):
+        """True if no bytes arrive within `timeout` (used only to prove an absence)."""
+        if self.buf:
+            return False
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            return True
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            return True
+        self.buf += chunk
+        return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def send_message(server, data, mail_from="sender@example.com", rcpts=("rcpt@example.com",),
+                 ehlo=True):
+    """A complete plain transaction with raw DATA bytes (already dot-stuffed, without the
+    final '.\\r\\n'); returns the stored message."""
+    with server.connect() as c:
+        c.cmd(("EHLO" if ehlo else "HELO") + " client.test", expect=250)
+        c.cmd("MAIL FROM:<%s>" % mail_from, expect=250)
+        for r in rcpts:
+            c.cmd("RCPT TO:<%s>" % r, expect=250)
+        c.cmd("DATA", expect=354)
+        c.send(data + b".\r\n")
+        done = c.expect(250)
+        c.cmd("QUIT", expect=221)
+    return server.message(done.queued_id)
+
+
+class ServerTestCase(unittest.TestCase):
+    """One server per test class; subclasses set SERVER_ARGS / LMTP."""
+
+    SERVER_ARGS = ()
+    LMTP = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = SmtpfaultServer(*cls.SERVER_ARGS, lmtp=cls.LMTP).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop(expect_exit=0)
+        finally:
+            cls.server.cleanup()
+
+    def assert_still_serving(self, marker=None):
+        """A normal delivery must still work; checks the stored bytes."""
+        body = ("Subject: still serving %s\r\n\r\nhello after %s\r\n"
+                % (marker or self.id(), marker or self.id())).encode()
+        msg = send_message(self.server, body)
+        self.assertEqual(msg.data, body)
+        return msg
