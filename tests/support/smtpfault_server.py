@@ -116,9 +116,9 @@ class SmtpfaultServer:
             ready = self.port is not None and self.tls_port is not None
         if not ready:
             self._kill()
-            raise RuntimeError("smtpfault did not print its listening lines within %.0fs; "
-                               "stdout=%r stderr=%r" % (timeout, self.transcript(),
-                                                         self.stderr_text))
+            raise RuntimeError("smtpfault did not print its listening lines within %.0fs "
+                               "(exit status %r); stdout=%r stderr=%r"
+                               % (timeout, self.returncode, self.transcript(), self.stderr_text))
         return self
 
     def stop(self, expect_exit=0, timeout=5.0):
@@ -222,6 +222,11 @@ class SmtpfaultServer:
 
     def session_lines(self, session_id):
         return [l for l in self.transcript() if " %s " % session_id in l]
+
+    def finished_session(self, session_id, timeout=5.0):
+        """Waits until the session has ended, then returns all of its transcript lines."""
+        self.wait_for_line(r" %s \*: session ended" % re.escape(session_id), timeout)
+        return self.session_lines(session_id)
 
     # --- captured messages -----------------------------------------------------------------
 
