@@ -1,0 +1,259 @@
+// server_session: AUTH (RFC 4954) with PLAIN, LOGIN, CRAM-MD5 and XOAUTH2, and STARTTLS
+// (RFC 3207) including the reset of everything learned before the handshake.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "conversation.hpp"
+#include "proto/sasl.hpp"
+#include "session/auth_policy.hpp"
+#include "session/server_session.hpp"
+
+namespace smtpfault::session::testing {
+namespace {
+
+using proto::base64_encode;
+using strings = std::vector<std::string>;
+
+const std::string login_user_prompt = "334 VXNlcm5hbWU6\r\n";  // "Username:"
+const std::string login_pass_prompt = "334 UGFzc3dvcmQ6\r\n";  // "Password:"
+
+// A conversation whose server knows one user, alice with password "secret".
+class auth_test : public ::testing::Test {
+ protected:
+  auth_test() { policy_.users["alice"] = "secret"; }
+
+  server_options options() const {
+    server_options o;
+    o.auth = &policy_;
+    return o;
+  }
+
+  auth_policy policy_;
+};
+
+std::string plain(std::string_view user, std::string_view password) {
+  return base64_encode("\0"s + std::string(user) + "\0"s + std::string(password));
+}
+
+TEST_F(auth_test, plain_with_initial_response) {
+  conversation c(options());
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH PLAIN " + plain("alice", "secret") + "\r\n"), wire::auth_ok);
+  EXPECT_EQ(c.session().facts().auth_user, "alice");
+  EXPECT_EQ(c.session().facts().auth_mechanism, "PLAIN");
+  EXPECT_TRUE(c.logged(direction::client, "AUTH PLAIN ****"));
+  EXPECT_FALSE(c.logged(direction::client, plain("alice", "secret"))) << "secrets stay out";
+  EXPECT_TRUE(c.logged(direction::event, "AUTH PLAIN succeeded for alice"));
+  EXPECT_EQ(c.send("EHLO client.test\r\n").find("AUTH"), std::string::npos)
+      << "AUTH is not offered again once authenticated";
+  EXPECT_EQ(c.send("AUTH PLAIN " + plain("alice", "secret") + "\r\n"),
+            "503 5.5.1 Already authenticated\r\n");
+}
+
+TEST_F(auth_test, plain_after_an_empty_challenge) {
+  conversation c(options());
+  c.ehlo();
+  EXPECT_EQ(codes(c.send("AUTH PLAIN\r\n")), strings{"334"});
+  EXPECT_EQ(c.send(plain("alice", "secret") + "\r\n"), wire::auth_ok);
+  EXPECT_TRUE(c.logged(direction::client, "****"));
+}
+
+// RFC 4954 section 4: continue-req = "334" SP [base64] CRLF, so even an empty challenge has its
+// space. BUG: the session queues reply(334, "", "") and to_wire writes an empty last line as
+// "334\r\n" without the SP.
+//   input:    EHLO, "AUTH PLAIN\r\n"
+//   expected: "334 \r\n"
+//   actual:   "334\r\n"
+TEST_F(auth_test, DISABLED_empty_challenge_keeps_its_space) {
+  conversation c(options());
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH PLAIN\r\n"), "334 \r\n");
+}
+
+TEST_F(auth_test, login_in_two_steps) {
+  conversation c(options());
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH LOGIN\r\n"), login_user_prompt);
+  EXPECT_EQ(c.send(base64_encode("alice") + "\r\n"), login_pass_prompt);
+  EXPECT_EQ(c.send(base64_encode("secret") + "\r\n"), wire::auth_ok);
+  EXPECT_EQ(c.session().facts().auth_mechanism, "LOGIN");
+}
+
+TEST_F(auth_test, login_with_the_user_name_as_initial_response) {
+  conversation c(options());
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH LOGIN " + base64_encode("alice") + "\r\n"), login_pass_prompt);
+  EXPECT_EQ(c.send(base64_encode("wrong") + "\r\n"), wire::auth_bad);
+  EXPECT_TRUE(c.session().facts().auth_user.empty());
+  EXPECT_TRUE(c.logged(direction::event, "AUTH LOGIN failed for alice"));
+}
+
+TEST_F(auth_test, cram_md5_checks_the_digest_of_the_challenge_sent) {
+  conversation c(options());
+  c.ehlo();
+  std::string challenge_reply = c.send("AUTH CRAM-MD5\r\n");
+  ASSERT_TRUE(challenge_reply.starts_with("334 ")) << challenge_reply;
+  auto challenge =
+      proto::base64_decode(std::string_view(challenge_reply).substr(4, challenge_reply.size() - 6));
+  ASSERT_TRUE(challenge.has_value());
+  EXPECT_TRUE(challenge->starts_with("<") && challenge->ends_with("@smtpfault.test>"))
+      << *challenge;
+
+  // The digest of another challenge (RFC 2195's example) must not pass.
+  std::string stale = proto::cram_md5_digest("secret", "<1896.697170952@postoffice.example.net>");
+  EXPECT_EQ(c.send(base64_encode("alice " + stale) + "\r\n"), wire::auth_bad);
+
+  c.send("AUTH CRAM-MD5\r\n");
+  std::string digest = proto::cram_md5_digest("secret", *challenge);
+  EXPECT_EQ(c.send(base64_encode("alice " + digest) + "\r\n"), wire::auth_ok);
+  EXPECT_EQ(c.session().facts().auth_mechanism, "CRAM-MD5");
+}
+
+TEST_F(auth_test, cram_md5_challenge_changes_with_time) {
+  conversation c(options());
+  c.ehlo();
+  std::string first = c.send("AUTH CRAM-MD5\r\n");
+  c.send("*\r\n");
+  c.advance(std::chrono::milliseconds(1));
+  EXPECT_NE(c.send("AUTH CRAM-MD5\r\n"), first);
+}
+
+TEST_F(auth_test, xoauth2_token) {
+  conversation c(options());
+  c.ehlo();
+  std::string good = base64_encode(
+      "user=alice\x01"
+      "auth=Bearer secret\x01\x01");
+  std::string bad = base64_encode(
+      "user=alice\x01"
+      "auth=Bearer expired\x01\x01");
+  EXPECT_EQ(c.send("AUTH XOAUTH2 " + bad + "\r\n"), wire::auth_bad);
+  EXPECT_EQ(c.send("AUTH XOAUTH2 " + good + "\r\n"), wire::auth_ok);
+  EXPECT_EQ(c.session().facts().auth_mechanism, "XOAUTH2");
+}
+
+TEST_F(auth_test, wrong_password_and_unknown_user_get_535) {
+  conversation c(options());
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH PLAIN " + plain("alice", "guess") + "\r\n"), wire::auth_bad);
+  EXPECT_EQ(c.send("AUTH PLAIN " + plain("mallory", "secret") + "\r\n"), wire::auth_bad);
+  EXPECT_TRUE(c.session().facts().auth_user.empty());
+}
+
+TEST(auth, any_credentials_pass_without_configured_users) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH PLAIN " + plain("anyone", "anything") + "\r\n"), wire::auth_ok);
+  EXPECT_EQ(c.session().facts().auth_user, "anyone");
+  c.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n.\r\n");
+  ASSERT_EQ(c.messages().size(), 1u);
+  EXPECT_EQ(c.messages()[0].msg.facts.auth_user, "anyone");
+  EXPECT_EQ(c.messages()[0].msg.facts.auth_mechanism, "PLAIN");
+}
+
+TEST(auth, malformed_responses) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH PLAIN not*base64\r\n"), wire::auth_bad_base64);
+  EXPECT_EQ(c.send("AUTH PLAIN " + base64_encode("no nul separators") + "\r\n"),
+            "501 5.5.2 Malformed authentication response\r\n");
+  EXPECT_EQ(c.send("AUTH LOGIN\r\n"), login_user_prompt);
+  EXPECT_EQ(c.send("%%%\r\n"), wire::auth_bad_base64);
+  EXPECT_EQ(c.send("NOOP\r\n"), wire::ok) << "back in command mode";
+}
+
+TEST(auth, star_cancels_the_exchange) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH LOGIN\r\n"), login_user_prompt);
+  EXPECT_EQ(c.send("*\r\n"), wire::auth_cancelled);
+  EXPECT_EQ(c.send("AUTH LOGIN " + base64_encode("u") + "\r\n*\r\n"),
+            std::string(login_pass_prompt) + std::string(wire::auth_cancelled));
+  EXPECT_TRUE(c.session().facts().auth_user.empty());
+}
+
+TEST(auth, refused_outside_ehlo_or_when_hidden) {
+  {
+    conversation c;
+    EXPECT_EQ(c.send("AUTH PLAIN\r\n"), "503 Send EHLO first\r\n");
+    c.send("HELO client.test\r\n");
+    EXPECT_EQ(c.send("AUTH PLAIN\r\n"), "503 Send EHLO first\r\n");
+    c.ehlo();
+    EXPECT_EQ(c.send("AUTH GSSAPI\r\n"), "504 5.5.4 Unrecognized authentication type\r\n");
+  }
+  {
+    conversation c(without({extension::auth}));
+    c.ehlo();
+    EXPECT_EQ(c.send("AUTH PLAIN " + plain("a", "b") + "\r\n"), "502 5.5.1 AUTH not available\r\n");
+  }
+}
+
+TEST(auth, response_line_limit_is_12288_octets) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(codes(c.send("AUTH PLAIN\r\n")), strings{"334"});
+  EXPECT_EQ(c.send(std::string(12289, 'A') + "\r\n"), wire::auth_line_too_long);
+  EXPECT_TRUE(c.logged(direction::client, "<over-long AUTH line discarded>"));
+  EXPECT_EQ(c.send("NOOP\r\n"), wire::ok);
+}
+
+// --- STARTTLS (RFC 3207) ----------------------------------------------------------------------
+
+TEST(starttls, upgrades_and_forgets_the_plaintext_session) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH PLAIN " + plain("alice", "pw") + "\r\n"), wire::auth_ok);
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::sender_ok("a@x.test"));
+  EXPECT_EQ(c.send("STARTTLS\r\n"), wire::tls_go);
+  EXPECT_EQ(c.tls_handshakes(), 1);
+
+  // Section 4.2: the client must EHLO again and the server forgets what it was told.
+  const session_facts& f = c.session().facts();
+  EXPECT_TRUE(f.tls);
+  EXPECT_EQ(f.tls_version, "TLSv1.3");
+  EXPECT_EQ(f.tls_cipher, "TEST");
+  EXPECT_TRUE(f.helo.empty());
+  EXPECT_TRUE(f.auth_user.empty());
+  EXPECT_TRUE(f.auth_mechanism.empty());
+  EXPECT_TRUE(c.logged(direction::event, "TLS established: TLSv1.3 TEST"));
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::need_helo);
+
+  std::string ehlo = c.send("EHLO client.test\r\n");
+  EXPECT_EQ(ehlo.find("STARTTLS"), std::string::npos);
+  EXPECT_NE(ehlo.find("AUTH PLAIN"), std::string::npos) << "AUTH is offered again";
+  EXPECT_EQ(c.send("DATA\r\n"), wire::need_mail) << "the transaction did not survive";
+  EXPECT_EQ(c.send("STARTTLS\r\n"), "503 5.5.1 TLS already active\r\n");
+  EXPECT_EQ(c.tls_handshakes(), 1);
+
+  c.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n.\r\n");
+  ASSERT_EQ(c.messages().size(), 1u);
+  EXPECT_TRUE(c.messages()[0].msg.facts.tls);
+  EXPECT_EQ(c.messages()[0].msg.facts.tls_version, "TLSv1.3");
+}
+
+// CVE-2011-0411: commands injected behind STARTTLS in the same segment must not be run inside
+// the TLS session.
+TEST(starttls, pipelined_plaintext_is_discarded) {
+  conversation c;
+  c.ehlo();
+  const std::string injected = "MAIL FROM:<evil@x.test>\r\nRCPT TO:<b@y.test>\r\n";
+  EXPECT_EQ(c.send("STARTTLS\r\n" + injected), wire::tls_go);
+  EXPECT_TRUE(c.unread().empty());
+  EXPECT_TRUE(c.logged(direction::event, "discarded " + std::to_string(injected.size()) +
+                                             " octets of plaintext pipelined after STARTTLS"));
+  EXPECT_FALSE(c.logged(direction::client, "evil"));
+  c.ehlo();
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test>\r\n"), wire::need_mail_before_rcpt);
+}
+
+TEST(starttls, refused_when_hidden) {
+  conversation c(without({extension::starttls}));
+  EXPECT_EQ(c.send("EHLO client.test\r\n").find("STARTTLS"), std::string::npos);
+  EXPECT_EQ(c.send("STARTTLS\r\n"), "502 5.5.1 STARTTLS not available\r\n");
+  EXPECT_EQ(c.tls_handshakes(), 0);
+}
+
+}  // namespace
+}  // namespace smtpfault::session::testing

@@ -1,0 +1,342 @@
+// server_session: message content through DATA and BDAT, LMTP delivery replies, and a sweep
+// proving the output does not depend on how TCP cuts the client's bytes.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "conversation.hpp"
+#include "session/server_session.hpp"
+
+namespace smtpfault::session::testing {
+namespace {
+
+using strings = std::vector<std::string>;
+
+std::string data_reply(std::string_view id = "id-1") {
+  return std::string(wire::go_ahead) + wire::queued(id);
+}
+
+// --- DATA -------------------------------------------------------------------------------------
+
+TEST(server_session_data, size_limit_gives_552_after_the_terminator) {
+  server_options o;
+  o.limits.max_message_size = 10;
+  conversation c(o);
+  c.open_transaction();
+  EXPECT_EQ(c.send("DATA\r\n"), wire::go_ahead);
+  EXPECT_EQ(c.send("0123456789abcdef\r\n"), "") << "read to the end before replying";
+  EXPECT_EQ(c.send(".\r\n"), wire::size_exceeded);
+  EXPECT_TRUE(c.messages().empty());
+  EXPECT_EQ(c.send("DATA\r\n"), wire::need_mail) << "the transaction is gone";
+}
+
+// When the refused message is the error that reaches max_errors, the session must stay closed.
+TEST(server_session_data, refused_message_can_be_the_last_error) {
+  server_options o;
+  o.limits.max_message_size = 4;
+  o.max_errors = 1;
+  conversation c(o);
+  c.open_transaction();
+  EXPECT_EQ(c.send("DATA\r\ntoo big\r\n.\r\nNOOP\r\n"), std::string(wire::go_ahead) +
+                                                            std::string(wire::size_exceeded) +
+                                                            std::string(wire::too_many_errors));
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(c.session().closed());
+  EXPECT_FALSE(c.logged(direction::client, "NOOP")) << "nothing after the 421 is read";
+}
+
+TEST(server_session_data, over_long_text_line_is_refused_at_the_end) {
+  conversation c;
+  c.open_transaction();
+  EXPECT_EQ(c.send("DATA\r\n" + std::string(998, 'x') + "\r\n.\r\n"), data_reply("id-1"));
+  c.open_transaction();
+  EXPECT_EQ(c.send("DATA\r\n" + std::string(999, 'x') + "\r\n.\r\n"),
+            std::string(wire::go_ahead) + "500 5.5.2 Line too long (limit 1000 octets)\r\n");
+  EXPECT_EQ(c.messages().size(), 1u);
+  EXPECT_EQ(c.send("NOOP\r\n"), wire::ok);
+}
+
+TEST(server_session_data, bare_lf_cr_and_nul_are_kept_and_recorded) {
+  conversation c;
+  c.open_transaction();
+  EXPECT_EQ(c.send("DATA\r\na\nb\rc\0d\r\n.\r\n"s), data_reply());
+  ASSERT_EQ(c.messages().size(), 1u);
+  const message& m = c.messages()[0].msg;
+  EXPECT_EQ(m.data, "a\nb\rc\0d\r\n"s);
+  ASSERT_EQ(m.anomalies.size(), 3u);
+  EXPECT_EQ(m.anomalies[0].kind, proto::anomaly_kind::bare_lf);
+  EXPECT_EQ(m.anomalies[0].offset, 1u);
+  EXPECT_EQ(m.anomalies[1].kind, proto::anomaly_kind::bare_cr);
+  EXPECT_EQ(m.anomalies[1].offset, 3u);
+  EXPECT_EQ(m.anomalies[2].kind, proto::anomaly_kind::nul);
+  EXPECT_EQ(m.anomalies[2].offset, 5u);
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: bare_lf at offset 1"));
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: bare_cr at offset 3"));
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: nul at offset 5"));
+}
+
+// SMTP smuggling: only CRLF.CRLF ends the data, so a second message hidden behind "\n.\n" stays
+// part of the first.
+TEST(server_session_data, lf_dot_lf_does_not_end_the_data) {
+  conversation c;
+  c.open_transaction();
+  std::string smuggled = "x\n.\nMAIL FROM:<evil@x.test>\r\n";
+  EXPECT_EQ(c.send("DATA\r\n" + smuggled), wire::go_ahead);
+  EXPECT_EQ(c.send(".\r\n"), wire::queued("id-1"));
+  ASSERT_EQ(c.messages().size(), 1u);
+  EXPECT_EQ(c.messages()[0].msg.data, smuggled);
+  EXPECT_FALSE(c.messages()[0].msg.anomalies.empty());
+}
+
+TEST(server_session_data, commands_pipelined_after_the_data_wait_for_the_store) {
+  conversation c;
+  c.open_transaction();
+  // One segment carries the end of data and the next transaction: the session stops at the
+  // delivery, and the rest is fed again once on_stored is called.
+  EXPECT_EQ(codes(c.send("DATA\r\none\r\n.\r\nMAIL FROM:<a2@x.test>\r\nRCPT TO:<b@y.test>\r\n"
+                         "DATA\r\ntwo\r\n.\r\n")),
+            (strings{"354", "250 2.0.0", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0"}));
+  ASSERT_EQ(c.messages().size(), 2u);
+  EXPECT_EQ(c.messages()[0].msg.data, "one\r\n");
+  EXPECT_EQ(c.messages()[1].msg.data, "two\r\n");
+  EXPECT_EQ(c.messages()[1].msg.env.mail_from.address(), "a2@x.test");
+}
+
+// --- BDAT (RFC 3030) --------------------------------------------------------------------------
+
+TEST(server_session_bdat, chunks_make_one_message) {
+  conversation c;
+  c.open_transaction();
+  EXPECT_EQ(c.send("BDAT 5\r\nhello"), wire::octets_received(5));
+  EXPECT_EQ(c.send("BDAT 8 LAST\r\n\r\n.world"), wire::queued("id-1"));
+  ASSERT_EQ(c.messages().size(), 1u);
+  EXPECT_EQ(c.messages()[0].msg.data, "hello\r\n.world") << "no dot-unstuffing in BDAT";
+  EXPECT_TRUE(c.messages()[0].msg.via_bdat);
+}
+
+TEST(server_session_bdat, zero_size_last_chunk_ends_the_message) {
+  conversation c;
+  c.open_transaction();
+  EXPECT_EQ(c.send("BDAT 3\r\nabcBDAT 0 LAST\r\n"),
+            wire::octets_received(3) + wire::queued("id-1"));
+  EXPECT_EQ(c.messages()[0].msg.data, "abc");
+  c.open_transaction();
+  EXPECT_EQ(c.send("BDAT 0 LAST\r\n"), wire::queued("id-2"));
+  EXPECT_EQ(c.messages()[1].msg.data, "");
+  EXPECT_TRUE(c.messages()[1].msg.via_bdat);
+}
+
+TEST(server_session_bdat, chunk_octets_may_look_like_commands) {
+  conversation c;
+  c.open_transaction();
+  EXPECT_EQ(c.send("BDAT 6 LAST\r\nQUIT\r\nNOOP\r\n"),
+            wire::queued("id-1") + std::string(wire::ok));
+  EXPECT_EQ(c.messages()[0].msg.data, "QUIT\r\n");
+  EXPECT_FALSE(c.closed());
+}
+
+TEST(server_session_bdat, rejected_chunk_is_still_consumed) {
+  conversation c;
+  c.ehlo();
+  // No MAIL: the chunk is refused, but its octets must not be read as commands.
+  EXPECT_EQ(c.send("BDAT 6\r\nQUIT\r\nNOOP\r\n"), std::string(wire::need_mail) + wire::ok);
+  EXPECT_FALSE(c.closed());
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\nBDAT 4 LAST\r\nRSETNOOP\r\n"),
+            wire::sender_ok("a@x.test") + std::string(wire::need_rcpt) + std::string(wire::ok));
+  EXPECT_TRUE(c.messages().empty());
+}
+
+// A refused chunk carries no message octets, so it must not count towards the next message.
+// BUG: receive_bdat feeds a rejected chunk through bdat_ (only the sink is a scratch string), so
+// bdat_.total() keeps its size until the next RSET/EHLO; MAIL does not reset it.
+//   input:    EHLO, "BDAT 5\r\nhello" (no MAIL: 503), MAIL, RCPT, "BDAT 3\r\nabc"
+//   expected: "250 2.0.0 3 octets received"
+//   actual:   "250 2.0.0 8 octets received"; after "BDAT 0 LAST" the stored message has
+//             via_bdat = false, and a DATA in place of the BDAT gets "503 5.5.1 DATA not allowed
+//             after BDAT". The refused octets also count towards max_message_size.
+TEST(server_session_bdat, DISABLED_rejected_chunk_does_not_count_towards_the_next_message) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("BDAT 5\r\nhello"), wire::need_mail);
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"),
+            wire::sender_ok("a@x.test") + wire::recipient_ok("b@y.test"));
+  EXPECT_EQ(c.send("BDAT 3\r\nabc"), wire::octets_received(3));
+  EXPECT_EQ(c.send("BDAT 0 LAST\r\n"), wire::queued("id-1"));
+  ASSERT_EQ(c.messages().size(), 1u);
+  EXPECT_EQ(c.messages()[0].msg.data, "abc");
+  EXPECT_TRUE(c.messages()[0].msg.via_bdat);
+}
+
+TEST(server_session_bdat, DISABLED_data_is_allowed_after_a_rejected_chunk) {
+  // Same bug as above, seen through DATA.
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("BDAT 5\r\nhello"), wire::need_mail);
+  c.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+  EXPECT_EQ(c.send("DATA\r\n"), wire::go_ahead);
+}
+
+TEST(server_session_bdat, data_after_bdat_is_refused) {
+  conversation c;
+  c.open_transaction();
+  EXPECT_EQ(c.send("BDAT 2\r\nhiDATA\r\n"),
+            wire::octets_received(2) + "503 5.5.1 DATA not allowed after BDAT\r\n");
+}
+
+TEST(server_session_bdat, size_limit_gives_552) {
+  server_options o;
+  o.limits.max_message_size = 4;
+  conversation c(o);
+  c.open_transaction();
+  EXPECT_EQ(c.send("BDAT 3\r\nabc"), wire::octets_received(3));
+  EXPECT_EQ(c.send("BDAT 2 LAST\r\nde"), wire::size_exceeded);
+  EXPECT_TRUE(c.messages().empty());
+  EXPECT_EQ(c.send("BDAT 1 LAST\r\nx"), wire::need_mail) << "the transaction is gone";
+}
+
+TEST(server_session_bdat, unparsable_size_closes_the_connection) {
+  conversation c;
+  c.open_transaction();
+  EXPECT_EQ(c.send("BDAT lots\r\nNOOP\r\n"), "501 5.5.4 Syntax: BDAT <size> [LAST]\r\n");
+  EXPECT_TRUE(c.closed());
+}
+
+// --- LMTP (RFC 2033) --------------------------------------------------------------------------
+
+server_options lmtp() {
+  server_options o;
+  o.lmtp = true;
+  return o;
+}
+
+TEST(server_session_lmtp, needs_lhlo) {
+  conversation c(lmtp(), /*start=*/false);
+  c.session().start(t0);
+  EXPECT_EQ(c.send(""), wire::lmtp_greeting);
+  EXPECT_EQ(c.send("EHLO client.test\r\n"), "500 This is an LMTP server: use LHLO\r\n");
+  EXPECT_EQ(c.send("HELO client.test\r\n"), "500 This is an LMTP server: use LHLO\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::need_helo);
+  EXPECT_EQ(c.send("LHLO client.test\r\n").substr(0, 4), "250-");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::sender_ok("a@x.test"));
+  EXPECT_TRUE(c.session().facts().lmtp);
+}
+
+// RFC 2033 section 4.2: after the final ".", one reply for each successful RCPT, in order.
+// BUG: on_stored counts replies from pending_message().env.recipients, but the driver (like
+// net/connection.cpp) has moved the message out before calling on_stored, so the count is 0.
+//   input:    LHLO, MAIL, RCPT b1, RCPT b2, "DATA\r\nhi\r\n.\r\n"
+//   expected: 354, then "250 2.0.0 Ok: queued as id-1" twice
+//   actual:   354 and no reply at all: the LMTP client waits forever.
+TEST(server_session_lmtp, DISABLED_one_reply_per_recipient_after_data) {
+  conversation c(lmtp());
+  c.send(
+      "LHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b1@y.test>\r\n"
+      "RCPT TO:<b2@y.test>\r\n");
+  EXPECT_EQ(c.send("DATA\r\nhi\r\n.\r\n"),
+            std::string(wire::go_ahead) + wire::queued("id-1") + wire::queued("id-1"));
+}
+
+TEST(server_session_lmtp, DISABLED_one_reply_per_recipient_after_bdat) {
+  // Same bug as above, through BDAT.
+  conversation c(lmtp());
+  c.send(
+      "LHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b1@y.test>\r\n"
+      "RCPT TO:<b2@y.test>\r\n");
+  EXPECT_EQ(c.send("BDAT 2 LAST\r\nhi"), wire::queued("id-1") + wire::queued("id-1"));
+}
+
+TEST(server_session_lmtp, message_is_stored_once_with_all_recipients) {
+  conversation c(lmtp());
+  c.send(
+      "LHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b1@y.test>\r\n"
+      "RCPT TO:<b2@y.test>\r\nDATA\r\nhi\r\n.\r\n");
+  ASSERT_EQ(c.messages().size(), 1u);
+  EXPECT_EQ(c.messages()[0].msg.env.recipients.size(), 2u);
+  EXPECT_TRUE(c.messages()[0].msg.facts.lmtp);
+}
+
+// --- framing independence ---------------------------------------------------------------------
+
+struct run_result {
+  std::string output;
+  std::vector<std::string> bodies;
+  std::vector<std::pair<direction, std::string>> log;
+  bool closed = false;
+};
+
+template <class Feed>
+run_result run(const server_options& o, Feed feed) {
+  conversation c(o);
+  feed(c);
+  run_result r{c.output(), {}, {}, c.closed()};
+  for (const auto& m : c.messages())
+    r.bodies.push_back(m.msg.data);
+  for (const auto& e : c.log().entries())
+    r.log.emplace_back(e.dir, e.text);
+  return r;
+}
+
+void expect_framing_independent(std::string_view client, const server_options& o = {}) {
+  run_result whole = run(o, [&](conversation& c) { c.send(client); });
+  for (std::size_t cut = 0; cut <= client.size(); ++cut) {
+    run_result split = run(o, [&](conversation& c) { c.send_cut(client, cut); });
+    ASSERT_EQ(split.output, whole.output) << "cut at " << cut;
+    ASSERT_EQ(split.bodies, whole.bodies) << "cut at " << cut;
+    ASSERT_EQ(split.log, whole.log) << "cut at " << cut;
+    ASSERT_EQ(split.closed, whole.closed) << "cut at " << cut;
+  }
+  run_result bytewise = run(o, [&](conversation& c) { c.send_bytewise(client); });
+  EXPECT_EQ(bytewise.output, whole.output);
+  EXPECT_EQ(bytewise.bodies, whole.bodies);
+  EXPECT_EQ(bytewise.log, whole.log);
+}
+
+TEST(server_session_sweep, smtp_conversation_at_every_cut) {
+  const std::string client =
+      "EHLO client.test\r\n"
+      "MAIL FROM:<a@x.test> SIZE=20\r\n"
+      "RCPT TO:<b@y.test>\r\n"
+      "RCPT TO:<>\r\n"
+      "DATA\r\n"
+      "Subject: t\r\n\r\n..x\nbare\r\n.\r\n"
+      "MAIL FROM:<c@x.test>\r\n"
+      "RCPT TO:<d@y.test>\r\n"
+      "BDAT 7\r\nQUIT\r\nx"
+      "BDAT 0 LAST\r\n"
+      "NOOP " +
+      std::string(600, 'n') +
+      "\r\n"
+      "BDAT 3\r\nabc"
+      "RSET\r\n"
+      "AUTH LOGIN\r\nYQ==\r\nYg==\r\n"
+      "QUIT\r\n";
+  expect_framing_independent(client);
+  run_result whole = run({}, [&](conversation& c) { c.send(client); });
+  EXPECT_EQ(whole.bodies, (strings{"Subject: t\r\n\r\n.x\nbare\r\n", "QUIT\r\nx"}));
+  EXPECT_EQ(codes(whole.output),
+            (strings{"220", "250", "250 2.1.0", "250 2.1.5", "501 5.1.3", "354", "250 2.0.0",
+                     "250 2.1.0", "250 2.1.5", "250 2.0.0", "250 2.0.0", "500 5.5.2", "503 5.5.1",
+                     "250 2.0.0", "334", "334", "235 2.7.0", "221 2.0.0"}));
+  EXPECT_TRUE(whole.closed);
+}
+
+TEST(server_session_sweep, errors_and_limits_at_every_cut) {
+  server_options o;
+  o.limits.max_message_size = 8;
+  o.max_errors = 6;
+  const std::string client =
+      "HELO client.test\r\n"
+      "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
+      "DATA\r\n0123456789\r\n.\r\n"
+      "BDAT 4\r\nabcd"
+      "FOO\r\n\r\nEXPN x\r\nDATA\r\n"
+      "NOOP\r\n";
+  expect_framing_independent(client, o);
+  run_result whole = run(o, [&](conversation& c) { c.send(client); });
+  EXPECT_EQ(codes(whole.output), (strings{"220", "250", "250", "250", "354", "552", "503", "500",
+                                          "501", "502", "503", "421"}));
+}
+
+}  // namespace
+}  // namespace smtpfault::session::testing

@@ -1,0 +1,381 @@
+// server_session: greeting, EHLO/HELO, the mail transaction and its sequencing rules, command
+// syntax and limits, ESMTP parameters, endings, pipelining and framing independence.
+#include "session/server_session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "conversation.hpp"
+
+namespace smtpfault::session::testing {
+namespace {
+
+using strings = std::vector<std::string>;
+
+TEST(server_session, greets_with_220_and_hostname) {
+  conversation c(server_options{}, /*start=*/false);
+  EXPECT_EQ(c.output(), "");
+  c.session().start(t0);
+  EXPECT_EQ(c.send(""), wire::greeting);
+  EXPECT_FALSE(c.closed());
+}
+
+TEST(server_session, ehlo_lists_every_extension) {
+  conversation c;
+  EXPECT_EQ(c.send("EHLO client.test\r\n"), wire::ehlo_all);
+  EXPECT_EQ(c.session().facts().helo, "client.test");
+}
+
+TEST(server_session, hidden_extensions_are_not_advertised) {
+  conversation c(without({extension::pipelining, extension::chunking, extension::auth}));
+  EXPECT_EQ(c.send("EHLO client.test\r\n"),
+            "250-smtpfault.test greets client.test\r\n"
+            "250-SIZE 10485760\r\n"
+            "250-8BITMIME\r\n"
+            "250-SMTPUTF8\r\n"
+            "250-ENHANCEDSTATUSCODES\r\n"
+            "250-DSN\r\n"
+            "250 STARTTLS\r\n");
+}
+
+TEST(server_session, starttls_is_not_advertised_without_a_certificate) {
+  server_options o;
+  o.starttls_available = false;
+  conversation c(o);
+  EXPECT_EQ(c.send("EHLO client.test\r\n").find("STARTTLS"), std::string::npos);
+  EXPECT_EQ(c.send("STARTTLS\r\n"), "502 5.5.1 STARTTLS not available\r\n");
+}
+
+// RFC 2034 section 3: enhanced codes only once the client has seen ENHANCEDSTATUSCODES.
+TEST(server_session, helo_gives_no_enhanced_codes_and_ehlo_does) {
+  conversation c;
+  EXPECT_EQ(c.send("HELO client.test\r\n"), wire::helo_ok);
+  EXPECT_EQ(c.send("NOOP\r\n"), wire::ok_plain);
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), "250 Sender <a@x.test> OK\r\n");
+  c.ehlo();
+  EXPECT_EQ(c.send("NOOP\r\n"), wire::ok);
+}
+
+TEST(server_session, hidden_enhancedstatuscodes_turns_enhanced_codes_off) {
+  conversation c(without({extension::enhancedstatuscodes}));
+  EXPECT_EQ(c.send("EHLO client.test\r\n").find("ENHANCEDSTATUSCODES"), std::string::npos);
+  EXPECT_EQ(c.send("NOOP\r\n"), wire::ok_plain);
+}
+
+TEST(server_session, full_transaction_stores_message_with_envelope_and_params) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=100 BODY=8BITMIME\r\n"), wire::sender_ok("a@x.test"));
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=SUCCESS,FAILURE\r\n"),
+            wire::recipient_ok("b@y.test"));
+  EXPECT_EQ(c.send("RCPT TO:<c@y.test>\r\n"), wire::recipient_ok("c@y.test"));
+  EXPECT_EQ(c.send("DATA\r\n"), wire::go_ahead);
+  EXPECT_EQ(c.send("Subject: hi\r\n\r\n..dot\r\n.\r\n"), wire::queued("id-1"));
+
+  ASSERT_EQ(c.messages().size(), 1u);
+  const message& m = c.messages()[0].msg;
+  EXPECT_EQ(m.data, "Subject: hi\r\n\r\n.dot\r\n");
+  EXPECT_FALSE(m.via_bdat);
+  EXPECT_EQ(m.env.mail_from.address(), "a@x.test");
+  ASSERT_EQ(m.env.mail_params.size(), 2u);
+  EXPECT_EQ(m.env.mail_params[0].keyword, "SIZE");
+  EXPECT_EQ(m.env.mail_params[0].value, "100");
+  EXPECT_EQ(m.env.mail_params[1].keyword, "BODY");
+  EXPECT_EQ(m.env.mail_params[1].value, "8BITMIME");
+  ASSERT_EQ(m.env.recipients.size(), 2u);
+  EXPECT_EQ(m.env.recipients[0].address.address(), "b@y.test");
+  ASSERT_EQ(m.env.recipients[0].params.size(), 1u);
+  EXPECT_EQ(m.env.recipients[0].params[0].keyword, "NOTIFY");
+  EXPECT_EQ(m.env.recipients[1].address.address(), "c@y.test");
+  EXPECT_EQ(m.facts.helo, "client.test");
+  EXPECT_EQ(m.facts.session_id, "s1");
+  EXPECT_EQ(m.received, t0);
+  EXPECT_TRUE(c.logged(direction::event, "message of 21 octets, 2 recipient(s)"));
+
+  // The transaction is over: a new one needs MAIL again.
+  EXPECT_EQ(c.send("RCPT TO:<d@y.test>\r\n"), wire::need_mail_before_rcpt);
+}
+
+TEST(server_session, null_sender_is_accepted) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL FROM:<>\r\n"), wire::sender_ok(""));
+}
+
+TEST(server_session, failed_store_gives_451_and_ends_the_transaction) {
+  conversation c;
+  c.open_transaction();
+  c.fail_next_store();
+  EXPECT_EQ(c.send("DATA\r\n.\r\n"),
+            std::string(wire::go_ahead) +
+                "451 4.3.0 Requested action aborted: local error in storing the message\r\n");
+  EXPECT_EQ(c.send("DATA\r\n"), wire::need_mail);
+}
+
+TEST(server_session, mail_before_helo_is_a_sequencing_error) {
+  conversation c;
+  // Before EHLO the client has not seen ENHANCEDSTATUSCODES, so 5.5.1 is not sent.
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::need_helo);
+}
+
+TEST(server_session, sequencing_errors_inside_a_session) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test>\r\n"), wire::need_mail_before_rcpt);
+  EXPECT_EQ(c.send("DATA\r\n"), wire::need_mail);
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::sender_ok("a@x.test"));
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::nested_mail);
+  EXPECT_EQ(c.send("DATA\r\n"), wire::need_rcpt);
+  EXPECT_EQ(c.send("AUTH PLAIN\r\n"), "503 5.5.1 AUTH not allowed during a transaction\r\n");
+  EXPECT_TRUE(c.messages().empty());
+}
+
+TEST(server_session, rset_clears_the_transaction) {
+  conversation c;
+  c.open_transaction();
+  EXPECT_EQ(c.send("RSET\r\n"), wire::ok);
+  EXPECT_EQ(c.send("DATA\r\n"), wire::need_mail);
+  EXPECT_EQ(c.send("MAIL FROM:<n@x.test>\r\n"), wire::sender_ok("n@x.test"));
+  EXPECT_EQ(c.send("DATA\r\n"), wire::need_rcpt) << "recipients from before RSET are gone";
+}
+
+TEST(server_session, ehlo_again_resets_the_transaction) {
+  conversation c;
+  c.open_transaction();
+  c.ehlo();
+  EXPECT_EQ(c.send("DATA\r\n"), wire::need_mail);
+}
+
+TEST(server_session, syntax_errors) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL TO:<a@x.test>\r\n"),
+            "501 5.5.4 Syntax error: Syntax: MAIL FROM:<address>\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:a@x.test\r\n"), "501 5.1.7 Bad sender address syntax\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> =x\r\n"),
+            "501 5.5.4 Malformed parameter: malformed ESMTP parameter\r\n");
+  EXPECT_EQ(c.send("DATA now\r\n"), "501 5.5.4 Syntax error: no arguments allowed\r\n");
+  EXPECT_EQ(c.send("EHLO\r\n"), "501 5.5.4 Syntax error: domain or address literal required\r\n");
+  EXPECT_EQ(c.send("STARTTLS now\r\n"), "501 5.5.4 Syntax error: no arguments allowed\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::sender_ok("a@x.test"));
+  EXPECT_EQ(c.send("RCPT TO:<>\r\n"), "501 5.1.3 Bad recipient address syntax\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<no at sign>\r\n"), "501 5.1.3 Bad recipient address syntax\r\n");
+  EXPECT_EQ(c.send("RCPT FROM:<b@y.test>\r\n"),
+            "501 5.5.4 Syntax error: Syntax: RCPT TO:<address>\r\n");
+  EXPECT_EQ(codes(c.send("\r\n")), strings{"501 5.5.4"});
+}
+
+TEST(server_session, unknown_and_unimplemented_commands) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("FOO bar\r\n"), wire::unrecognized);
+  EXPECT_EQ(c.send("LHLO client.test\r\n"), wire::unrecognized) << "LHLO is for LMTP only";
+  EXPECT_EQ(c.send("EXPN list\r\n"), "502 5.5.1 EXPN not implemented\r\n");
+  EXPECT_EQ(codes(c.send("VRFY user\r\n")), strings{"252 2.5.0"});
+  EXPECT_EQ(codes(c.send("HELP\r\n")), strings{"214 2.0.0"});
+  EXPECT_EQ(c.send("noop\r\n"), wire::ok) << "verbs are case-insensitive";
+}
+
+// RFC 5321 section 4.5.3.1.4: 512 octets including the CRLF.
+TEST(server_session, command_line_limit_is_512_octets) {
+  conversation c;
+  c.ehlo();
+  const std::string at_limit = "NOOP " + std::string(512 - 5 - 2, 'x') + "\r\n";
+  ASSERT_EQ(at_limit.size(), 512u);
+  EXPECT_EQ(c.send(at_limit), wire::ok);
+  const std::string over = "NOOP " + std::string(512 - 5 - 1, 'x') + "\r\n";
+  EXPECT_EQ(c.send(over), wire::line_too_long);
+  EXPECT_TRUE(c.logged(direction::client, "<over-long line discarded>"));
+  EXPECT_EQ(c.send("NOOP\r\n"), wire::ok) << "the session is back in sync";
+}
+
+TEST(server_session, endless_line_is_discarded_as_it_arrives) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("NOOP " + std::string(20000, 'x')), "");
+  EXPECT_LT(c.unread().size(), 12288u) << "memory stays bounded";
+  EXPECT_EQ(c.send(std::string(20000, 'x') + "\r\nNOOP\r\n"),
+            std::string(wire::line_too_long) + std::string(wire::ok));
+}
+
+// RFC 4954 section 4: AUTH lines may be up to 12288 octets.
+TEST(server_session, auth_line_limit_is_12288_octets) {
+  conversation c;
+  c.ehlo();
+  std::string prefix = "AUTH PLAIN ";
+  std::string ok_line = prefix + std::string(12288 - prefix.size() - 2, 'A') + "\r\n";
+  ASSERT_EQ(ok_line.size(), 12288u);
+  EXPECT_EQ(codes(c.send(ok_line)), strings{"501 5.5.2"}) << "read in full, judged on content";
+  std::string long_line = prefix + std::string(12288 - prefix.size() - 1, 'A') + "\r\n";
+  EXPECT_EQ(c.send(long_line), wire::auth_line_too_long);
+  EXPECT_EQ(c.send_bytewise(long_line), wire::auth_line_too_long);
+  EXPECT_EQ(c.send("NOOP\r\n"), wire::ok);
+}
+
+TEST(server_session, size_parameter_over_the_limit_is_refused) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=10485761\r\n"), wire::size_exceeded);
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=big\r\n"), "501 5.5.4 Bad SIZE value\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=10485760\r\n"), wire::sender_ok("a@x.test"));
+}
+
+TEST(server_session, unsupported_parameters_are_refused) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> FOO=1\r\n"), "555 5.5.4 Unsupported parameter FOO\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> BODY=BINARYMIME\r\n"),
+            "555 5.5.4 Unsupported BODY type BINARYMIME\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> RET=ALL\r\n"), "501 5.5.4 Bad RET value\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> RET=HDRS ENVID=e1 AUTH=<>\r\n"),
+            wire::sender_ok("a@x.test"));
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> FOO=1\r\n"), "555 5.5.4 Unsupported parameter FOO\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=SOMETIMES\r\n"), "501 5.5.4 Bad NOTIFY value\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> ORCPT=plain\r\n"), "501 5.5.4 Bad ORCPT value\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=NEVER ORCPT=rfc822;b@y.test\r\n"),
+            wire::recipient_ok("b@y.test"));
+}
+
+TEST(server_session, parameters_of_hidden_extensions_are_refused) {
+  conversation c(without({extension::size, extension::dsn, extension::smtputf8}));
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=1\r\n"), "555 5.5.4 Unsupported parameter SIZE\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SMTPUTF8\r\n"),
+            "555 5.5.4 Unsupported parameter SMTPUTF8\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::sender_ok("a@x.test"));
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=NEVER\r\n"),
+            "555 5.5.4 Unsupported parameter NOTIFY\r\n");
+}
+
+// RFC 6531 section 3.4: non-ASCII addresses only in a transaction that announced SMTPUTF8.
+TEST(server_session, non_ascii_address_needs_smtputf8) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL FROM:<j\xC3\xBCrgen@x.test>\r\n"),
+            "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::sender_ok("a@x.test"));
+  EXPECT_EQ(c.send("RCPT TO:<j\xC3\xBCrgen@y.test>\r\n"),
+            "553 5.6.7 Non-ASCII address requires SMTPUTF8 on MAIL\r\n");
+  EXPECT_EQ(c.send("RSET\r\n"), wire::ok);
+  EXPECT_EQ(c.send("MAIL FROM:<j\xC3\xBCrgen@x.test> SMTPUTF8\r\n"),
+            wire::sender_ok("j\xC3\xBCrgen@x.test"));
+  EXPECT_EQ(c.send("RCPT TO:<j\xC3\xBCrgen@y.test>\r\n"),
+            wire::recipient_ok("j\xC3\xBCrgen@y.test"));
+  EXPECT_EQ(c.send("DATA\r\n.\r\n"), std::string(wire::go_ahead) + wire::queued("id-1"));
+  ASSERT_EQ(c.messages().size(), 1u);
+  EXPECT_TRUE(c.messages()[0].msg.env.smtputf8);
+}
+
+TEST(server_session, recipient_limit_gives_452) {
+  server_options o;
+  o.limits.max_recipients = 2;
+  conversation c(o);
+  c.open_transaction("a@x.test", {"b1@y.test", "b2@y.test"});
+  EXPECT_EQ(c.send("RCPT TO:<b3@y.test>\r\n"), wire::too_many_rcpts);
+  EXPECT_EQ(c.send("DATA\r\n.\r\n"), std::string(wire::go_ahead) + wire::queued("id-1"));
+  EXPECT_EQ(c.messages()[0].msg.env.recipients.size(), 2u);
+}
+
+TEST(server_session, quit_says_221_and_closes) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("QUIT\r\nNOOP\r\n"), wire::bye);
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(c.session().closed());
+  EXPECT_EQ(c.unread(), "NOOP\r\n") << "nothing after QUIT is read";
+}
+
+TEST(server_session, twenty_errors_in_a_row_close_the_connection) {
+  conversation c;
+  c.ehlo();
+  std::string burst;
+  for (int i = 0; i < 25; ++i)
+    burst += "FOO\r\n";
+  std::string out = c.send(burst);
+  strings expected(20, "500 5.5.1");
+  expected.push_back("421 4.7.0");
+  EXPECT_EQ(codes(out), expected);
+  EXPECT_TRUE(out.ends_with(wire::too_many_errors));
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(c.session().closed());
+}
+
+TEST(server_session, successful_commands_reset_the_error_count) {
+  server_options o;
+  o.max_errors = 3;
+  conversation c(o);
+  c.ehlo();
+  EXPECT_EQ(codes(c.send("FOO\r\nFOO\r\nMAIL FROM:<a@x.test>\r\nFOO\r\nFOO\r\n")),
+            (strings{"500 5.5.1", "500 5.5.1", "250 2.1.0", "500 5.5.1", "500 5.5.1"}));
+  EXPECT_FALSE(c.closed());
+  EXPECT_EQ(codes(c.send("FOO\r\n")), (strings{"500 5.5.1", "421 4.7.0"}));
+  EXPECT_TRUE(c.closed());
+}
+
+TEST(server_session, endings_decided_by_the_driver_say_421_and_close) {
+  {
+    conversation c(server_options{}, /*start=*/false);
+    EXPECT_EQ(c.reject_busy(),
+              "421 4.7.0 smtpfault.test Too many connections, try again later\r\n");
+    EXPECT_TRUE(c.closed());
+  }
+  {
+    conversation c;
+    EXPECT_EQ(c.idle_timeout(), "421 4.4.2 smtpfault.test Idle timeout, closing connection\r\n")
+        << "the enhanced code is sent even before EHLO";
+    EXPECT_TRUE(c.closed());
+  }
+  {
+    conversation c;
+    c.open_transaction();
+    EXPECT_EQ(c.shutdown(),
+              "421 4.3.2 smtpfault.test Service shutting down, closing connection\r\n");
+    EXPECT_TRUE(c.closed());
+    EXPECT_TRUE(c.messages().empty());
+  }
+}
+
+TEST(server_session, ending_after_close_says_nothing_more) {
+  conversation c;
+  c.send("QUIT\r\n");
+  EXPECT_EQ(c.idle_timeout(), "");
+  EXPECT_EQ(c.shutdown(), "");
+}
+
+TEST(server_session, pipelined_commands_are_answered_in_order) {
+  conversation c;
+  std::string out = c.send(
+      "EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<>\r\n"
+      "RCPT TO:<c@y.test>\r\nDATA\r\nhello\r\n.\r\nNOOP\r\nMAIL FROM:<d@x.test>\r\nRSET\r\n"
+      "QUIT\r\n");
+  EXPECT_EQ(codes(out), (strings{"250", "250 2.1.0", "250 2.1.5", "501 5.1.3", "250 2.1.5", "354",
+                                 "250 2.0.0", "250 2.0.0", "250 2.1.0", "250 2.0.0", "221 2.0.0"}));
+  ASSERT_EQ(c.messages().size(), 1u);
+  EXPECT_EQ(c.messages()[0].msg.data, "hello\r\n");
+  EXPECT_TRUE(c.closed());
+}
+
+TEST(server_session, bare_lf_command_line_is_noted_and_accepted) {
+  conversation c;
+  EXPECT_EQ(c.send("EHLO client.test\n"), wire::ehlo_all);
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: command line ended with a bare LF"));
+}
+
+TEST(server_session, transcript_records_both_sides) {
+  conversation c;
+  c.send("EHLO client.test\r\nQUIT\r\n");
+  std::vector<std::pair<direction, std::string>> got;
+  for (const auto& e : c.log().entries())
+    got.emplace_back(e.dir, e.text);
+  ASSERT_GE(got.size(), 4u);
+  EXPECT_EQ(got[0], (std::pair{direction::server, "220 smtpfault.test ESMTP smtpfault ready"s}));
+  EXPECT_EQ(got[1], (std::pair{direction::client, "EHLO client.test"s}));
+  EXPECT_EQ(got[2], (std::pair{direction::server, "250-smtpfault.test greets client.test"s}));
+  EXPECT_EQ(got.back(),
+            (std::pair{direction::server, "221 2.0.0 smtpfault.test closing connection"s}));
+}
+
+}  // namespace
+}  // namespace smtpfault::session::testing
