@@ -1,0 +1,235 @@
+"""Protocol features driven over a raw socket, byte by byte: BDAT/CHUNKING, LMTP, PIPELINING,
+STARTTLS (pipelined plaintext discarded, state reset, not offered twice), HELO vs EHLO codes."""
+
+import re
+import unittest
+
+from smtpfault_server import ServerTestCase
+
+
+class ChunkingTest(ServerTestCase):
+    def open_transaction(self, c, rcpts=("rcpt@example.com",)):
+        c.ehlo()
+        c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+        for r in rcpts:
+            c.cmd("RCPT TO:<%s>" % r, expect=250)
+
+    def test_ehlo_advertises_chunking(self):
+        with self.server.connect() as c:
+            self.assertIn("CHUNKING", c.ehlo().lines)
+
+    def test_several_chunks_then_bdat_0_last(self):
+        chunks = [b"Subject: bdat\r\n\r\nfirst chunk\r\n",
+                  b"a chunk with an SMTP end marker inside:\r\n.\r\n",
+                  b".leading dot is not stuffing in BDAT\r\n..\r\n",
+                  b"no line end at the chunk end",
+                  b" - continued\r\n"]
+        with self.server.connect() as c:
+            self.open_transaction(c)
+            total = 0
+            for chunk in chunks:
+                c.send(b"BDAT %d\r\n" % len(chunk) + chunk)
+                total += len(chunk)
+                r = c.expect(250)
+                self.assertEqual(r.lines, ["2.0.0 %d octets received" % total])
+            done = c.cmd("BDAT 0 LAST", expect=250)
+            c.cmd("QUIT", expect=221)
+        msg = self.server.message(done.queued_id)
+        self.assertEqual(msg.data, b"".join(chunks))
+        self.assertTrue(msg.meta["via_bdat"])
+        self.assertEqual(msg.anomalies, [])
+
+    def test_pipelined_chunks_with_last(self):
+        body = b"Subject: one write\r\n\r\n.\r\n\r\n.\r\nbinary \x00\x01\xff ok\r\n"
+        with self.server.connect() as c:
+            c.ehlo()
+            half = len(body) // 2
+            c.send(b"MAIL FROM:<sender@example.com> BODY=8BITMIME\r\n"
+                   b"RCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+                   + b"BDAT %d\r\n" % half + body[:half]
+                   + b"BDAT %d LAST\r\n" % (len(body) - half) + body[half:])
+            c.expect(250)
+            c.expect(250)
+            c.expect(250)
+            c.expect(250)
+            done = c.expect(250)
+            self.assertIsNotNone(done.queued_id)
+        msg = self.server.message(done.queued_id)
+        self.assertEqual(msg.data, body)
+        self.assertEqual(msg.recipients, ["a@example.com", "b@example.com"])
+
+    def test_data_after_bdat_is_refused(self):
+        with self.server.connect() as c:
+            self.open_transaction(c)
+            c.send(b"BDAT 5\r\nhello")
+            c.expect(250)
+            r = c.cmd("DATA", expect=503)
+            self.assertTrue(r.lines[0].startswith("5.5.1"), r)
+            c.send(b"BDAT 7 LAST\r\n world\n")
+            done = c.expect(250)
+        msg = self.server.message(done.queued_id)
+        self.assertEqual(msg.data, b"hello world\n")
+
+    def test_bdat_without_rcpt_swallows_the_chunk(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            # The chunk must be read and dropped, not parsed as commands.
+            c.send(b"BDAT 12 LAST\r\nQUIT\r\nRSET\r\n")
+            r = c.expect(503)
+            self.assertEqual(r.lines, ["5.5.1 Need RCPT command"])
+            self.assertEqual(c.cmd("NOOP").code, 250)
+        self.assert_still_serving("bdat-rejected")
+
+
+class LmtpTest(ServerTestCase):
+    LMTP = True
+
+    def test_greeting_and_lhlo(self):
+        with self.server.connect() as c:
+            self.assertRegex(c.greeting.lines[0], r"^\S+ LMTP smtpfault ready$")
+            r = c.cmd("EHLO client.test", expect=500)
+            self.assertEqual(r.lines, ["This is an LMTP server: use LHLO"])   # no LHLO yet
+            c.cmd("HELO client.test", expect=500)
+            r = c.cmd("LHLO client.test", expect=250)
+            self.assertIn("PIPELINING", r.lines)
+
+    def test_one_reply_per_recipient_after_data(self):
+        rcpts = ["one@example.com", "two@example.com", "three@example.com"]
+        body = b"Subject: lmtp\r\n\r\nper-recipient replies\r\n"
+        with self.server.connect() as c:
+            c.cmd("LHLO client.test", expect=250)
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            for r in rcpts:
+                c.cmd("RCPT TO:<%s>" % r, expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(body + b".\r\n")
+            replies = [c.expect(250) for _ in rcpts]
+            ids = {r.queued_id for r in replies}
+            self.assertEqual(len(ids), 1, replies)
+            # Exactly three: the next reply belongs to the next command.
+            r = c.cmd("NOOP", expect=250)
+            self.assertEqual(r.lines, ["2.0.0 Ok"])
+        msg = self.server.message(ids.pop())
+        self.assertEqual(msg.data, body)
+        self.assertEqual(msg.recipients, rcpts)
+        self.assertTrue(msg.session["lmtp"])
+
+    def test_bdat_in_lmtp_also_replies_per_recipient(self):
+        body = b"Subject: lmtp bdat\r\n\r\nchunked\r\n"
+        with self.server.connect() as c:
+            c.cmd("LHLO client.test", expect=250)
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            c.cmd("RCPT TO:<a@example.com>", expect=250)
+            c.cmd("RCPT TO:<b@example.com>", expect=250)
+            c.send(b"BDAT %d LAST\r\n" % len(body) + body)
+            first, second = c.expect(250), c.expect(250)
+            self.assertEqual(first.queued_id, second.queued_id)
+        self.assertEqual(self.server.message(first.queued_id).data, body)
+
+
+class PipeliningTest(ServerTestCase):
+    def test_replies_come_in_command_order(self):
+        body = b"Subject: pipelined\r\n\r\nall in one write\r\n"
+        with self.server.connect() as c:
+            c.send(b"EHLO client.test\r\n"
+                   b"MAIL FROM:<sender@example.com>\r\n"
+                   b"RCPT TO:<a@example.com>\r\n"
+                   b"RCPT TO:<bad address>\r\n"
+                   b"NOOP\r\n"
+                   b"VRFY someone\r\n"
+                   b"RCPT TO:<b@example.com>\r\n"
+                   b"DATA\r\n" + body + b".\r\n"
+                   b"MAIL FROM:<second@example.com>\r\n"
+                   b"RSET\r\n"
+                   b"QUIT\r\n")
+            got = []
+            while True:
+                r = c.reply()
+                got.append((r.code, r.lines[0]))
+                if r.code == 221:
+                    break
+        self.assertEqual([code for code, _ in got],
+                         [250, 250, 250, 501, 250, 252, 250, 354, 250, 250, 250, 221], got)
+        self.assertIn("greets client.test", got[0][1])
+        self.assertTrue(got[1][1].startswith("2.1.0"))
+        self.assertTrue(got[3][1].startswith("5.1.3"))
+        self.assertEqual(got[4][1], "2.0.0 Ok")
+        queued = re.search(r"queued as (\S+)", got[8][1]).group(1)
+        msg = self.server.message(queued)
+        self.assertEqual(msg.data, body)
+        self.assertEqual(msg.recipients, ["a@example.com", "b@example.com"])
+
+    def test_helo_session_has_no_enhanced_codes(self):
+        with self.server.connect() as c:
+            self.assertRegex(c.greeting.lines[0], r"^\S+ ESMTP smtpfault ready$")
+            r = c.cmd("HELO client.test", expect=250)
+            self.assertEqual(len(r.lines), 1)
+            r = c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            self.assertNotRegex(r.lines[0], r"^\d\.\d+\.\d+ ")
+            r = c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+            self.assertNotRegex(r.lines[0], r"^\d\.\d+\.\d+ ")
+            r = c.cmd("FROB", expect=500)
+            self.assertNotRegex(r.lines[0], r"^\d\.\d+\.\d+ ")
+
+    def test_ehlo_keywords(self):
+        with self.server.connect() as c:
+            r = c.ehlo()
+        for kw in ("PIPELINING", "SIZE 10485760", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES",
+                   "CHUNKING", "DSN", "STARTTLS", "AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2"):
+            self.assertIn(kw, r.lines[1:])
+
+
+class StartTlsTest(ServerTestCase):
+    def test_plaintext_pipelined_after_starttls_is_discarded(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.send(b"STARTTLS\r\nRSET\r\n")   # one segment: RSET rides along in plaintext
+            r = c.expect(220)
+            self.assertEqual(r.lines, ["2.0.0 Ready to start TLS"])
+            c.wrap_tls()
+            r = c.cmd("EHLO client.test", expect=250)
+            # Had RSET been acted on, its "250 2.0.0 Ok" would have come first.
+            self.assertIn("greets client.test", r.lines[0])
+            r = c.cmd("NOOP", expect=250)
+            self.assertEqual(r.lines, ["2.0.0 Ok"])
+            c.cmd("QUIT", expect=221)
+        line = self.server.wait_for_line(r"\*: discarded 6 octets of plaintext pipelined "
+                                         r"after STARTTLS")
+        sid = line.split()[1]
+        lines = self.server.finished_session(sid)
+        self.assertFalse(any(l.endswith("C: RSET") for l in lines), lines)
+
+    def test_starttls_not_offered_again_and_state_reset(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<before-tls@example.com>", expect=250)
+            c.cmd("STARTTLS", expect=220)
+            c.wrap_tls()
+            # RFC 3207 4.2: the handshake forgets EHLO and the open transaction.
+            r = c.cmd("MAIL FROM:<sender@example.com>", expect=503)
+            r = c.ehlo()
+            self.assertNotIn("STARTTLS", r.lines)
+            self.assertIn("AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2", r.lines)
+            r = c.cmd("STARTTLS", expect=503)
+            self.assertEqual(r.lines, ["5.5.1 TLS already active"])
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            body = b"Subject: inside TLS\r\n\r\nok\r\n"
+            c.send(body + b".\r\n")
+            done = c.expect(250)
+        msg = self.server.message(done.queued_id)
+        self.assertEqual(msg.data, body)
+        self.assertEqual(msg.meta["mail_from"], "sender@example.com")
+        self.assertTrue(msg.session["tls"])
+
+    def test_implicit_tls_port_does_not_offer_starttls(self):
+        with self.server.connect(tls=True) as c:
+            r = c.ehlo()
+            self.assertNotIn("STARTTLS", r.lines)
+            c.cmd("STARTTLS", expect=503)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
