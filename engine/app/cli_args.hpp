@@ -9,14 +9,14 @@
 namespace smtpfault::app {
 
 struct flag_value {
-  std::string name;    // without the leading dashes
-  std::string value;   // "" for a boolean flag
+  std::string name;   // without the leading dashes
+  std::string value;  // "" for a boolean flag
 };
 
 struct parsed_args {
   std::vector<flag_value> flags;
   std::vector<std::string> positional;
-  std::vector<std::string> after_dashes;   // everything after a lone "--"
+  std::vector<std::string> after_dashes;  // everything after a lone "--"
 };
 
 // booleans: flags that take no value. Returns an error message for a flag missing its value.

@@ -16,6 +16,8 @@ constexpr const char* usage_text =
     "commands:\n"
     "  serve    run the mock SMTP server until SIGTERM/SIGINT\n"
     "  send     send one message to an SMTP server\n"
+    "  check    load scenarios in the sandbox and report errors\n"
+    "  list     list the built-in scenarios\n"
     "\n"
     "Run 'smtpfault <command> --help' for the options of a command.\n"
     "  --version  print the version\n";
@@ -40,6 +42,8 @@ int main(int argc, char** argv) {
   }
   if (cmd == "serve") return smtpfault::app::serve_command(rest, environ);
   if (cmd == "send") return smtpfault::app::send_command(rest);
+  if (cmd == "check") return smtpfault::app::check_command(rest);
+  if (cmd == "list") return smtpfault::app::list_command(rest);
   std::fprintf(stderr, "smtpfault: unknown command '%s'\n\n%s", cmd.c_str(), usage_text);
   return 2;
 }

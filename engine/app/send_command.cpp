@@ -52,9 +52,11 @@ std::string default_message(const net::send_options& o) {
   gmtime_r(&now, &tm);
   std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
   std::string to;
-  for (const auto& t : o.to) to += (to.empty() ? "" : ", ") + t;
-  return "From: " + o.from + "\r\nTo: " + to + "\r\nSubject: smtpfault test message\r\nDate: " +
-         date + "\r\nMessage-ID: <" + std::to_string(now) + "@smtpfault.client>\r\n\r\n" +
+  for (const auto& t : o.to)
+    to += (to.empty() ? "" : ", ") + t;
+  return "From: " + o.from + "\r\nTo: " + to +
+         "\r\nSubject: smtpfault test message\r\nDate: " + date + "\r\nMessage-ID: <" +
+         std::to_string(now) + "@smtpfault.client>\r\n\r\n" +
          "This is a test message sent by smtpfault send.\r\n";
 }
 
@@ -110,7 +112,8 @@ int send_command(const std::vector<std::string>& argv) {
       return usage_error("unknown option --" + f.name);
     }
   }
-  if (!args.positional.empty()) return usage_error("unexpected argument '" + args.positional[0] + "'");
+  if (!args.positional.empty())
+    return usage_error("unexpected argument '" + args.positional[0] + "'");
   if (!have_from) return usage_error("--from is required");
   if (o.to.empty()) return usage_error("at least one --to is required");
   if (data_file.empty()) {

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <random>
 #include <thread>
 
 #include <boost/asio/ip/address.hpp>
@@ -14,6 +15,7 @@
 #include "config/loader.hpp"
 #include "net/server.hpp"
 #include "net/tls_context.hpp"
+#include "script/scenario.hpp"
 
 namespace smtpfault::app {
 
@@ -44,7 +46,7 @@ void print_serve_help() {
 
 // Flags are the TOML keys with '-' for '_' and '.'; repeated list flags accumulate.
 std::optional<std::string> apply_flags(config::settings& s, const parsed_args& args) {
-  std::map<std::string, std::pair<std::string, std::string>> joined;   // key -> (origin, text)
+  std::map<std::string, std::pair<std::string, std::string>> joined;  // key -> (origin, text)
   for (const auto& f : args.flags) {
     if (f.name == "config" || f.name == "help" || f.name == "version") continue;
     std::string key;
@@ -112,7 +114,8 @@ net::server_config make_server_config(const config::settings& s, std::string& er
   c.session.hostname = s.hostname;
   c.session.limits = s.limits;
   c.session.lmtp = s.lmtp;
-  for (const auto& u : s.auth_users) c.auth.users[u.name] = u.password;
+  for (const auto& u : s.auth_users)
+    c.auth.users[u.name] = u.password;
   c.idle_timeout = std::chrono::milliseconds(static_cast<long long>(s.idle_timeout * 1000));
   c.tls_handshake_timeout =
       std::chrono::milliseconds(static_cast<long long>(s.tls_handshake_timeout * 1000));
@@ -121,10 +124,19 @@ net::server_config make_server_config(const config::settings& s, std::string& er
   return c;
 }
 
-void print_banner(const net::server& srv, const config::settings& s, net::transcript_log& log) {
+void print_banner(const net::server& srv, const config::settings& s, net::transcript_log& log,
+                  const script::scenario* sc) {
   log.info(std::string("smtpfault ") + version + " serving" + (s.lmtp ? " LMTP" : "") +
-           " (accept-all)");
-  for (const auto& l : srv.describe_listeners()) log.info("  listening: " + l);
+           " with scenario " + (sc ? sc->name() : "accept-all"));
+  if (sc) {
+    char line[96];
+    std::snprintf(line, sizeof line, "  seed: %llu (replay with --seed %llu)",
+                  static_cast<unsigned long long>(sc->options().seed),
+                  static_cast<unsigned long long>(sc->options().seed));
+    log.info(line);
+  }
+  for (const auto& l : srv.describe_listeners())
+    log.info("  listening: " + l);
   log.info(s.store.empty() ? "  messages kept in memory" : "  messages stored in " + s.store);
   auto plain = srv.plain_endpoints();
   if (!plain.empty()) {
@@ -137,6 +149,16 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
 }
 
 }  // namespace
+
+script::scenario_options scenario_options(const config::settings& s) {
+  script::scenario_options o;
+  // Without --seed, a random one; it is printed so the run can be replayed.
+  o.seed = s.seed ? *s.seed : (std::random_device{}() * 0x100000000ull + std::random_device{}());
+  o.time_scale = s.time_scale;
+  o.limits.memory_bytes = s.lua_memory;
+  o.limits.instructions = s.lua_instructions;
+  return o;
+}
 
 int serve_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
@@ -159,10 +181,20 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
   }
   net::transcript_log log(s.log_format == "json" ? net::log_format::json : net::log_format::text);
   try {
-    auto tls = net::make_server_context({s.tls_cert, s.tls_key, s.hostname});
+    std::shared_ptr<script::scenario> sc;
+    if (!s.scenario.empty() && s.scenario != "accept-all") {
+      auto loaded = script::scenario::load_named(s.scenario, scenario_options(s));
+      if (!loaded) {
+        std::fprintf(stderr, "smtpfault serve: %s\n", loaded.error().c_str());
+        return 2;
+      }
+      sc = std::move(*loaded);
+    }
+    net::tls_contexts tls({s.tls_cert, s.tls_key, s.hostname});
     capture::message_store store(s.store, 100000, 1000);
     if (auto err = store.prepare()) throw std::runtime_error(*err);
     net::server srv(std::move(cfg), tls, store, log);
+    srv.set_scenario(sc);
     srv.bind();
     asio::signal_set signals(srv.main_context(), SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -171,7 +203,7 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
                ", shutting down");
       srv.stop();
     });
-    print_banner(srv, s, log);
+    print_banner(srv, s, log, sc.get());
     srv.run();
     log.info("stopped; " + std::to_string(store.message_count()) + " message(s) captured");
   } catch (const std::exception& e) {

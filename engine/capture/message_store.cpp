@@ -134,13 +134,13 @@ std::string message_metadata_json(const stored_message& m) {
   const auto& msg = m.msg;
   boost::json::array rcpts;
   for (const auto& r : msg.env.recipients) {
-    rcpts.push_back(boost::json::object{{"address", r.address.address()},
-                                        {"params", params_json(r.params)}});
+    rcpts.push_back(
+        boost::json::object{{"address", r.address.address()}, {"params", params_json(r.params)}});
   }
   boost::json::array anomalies;
   for (const auto& a : msg.anomalies) {
-    anomalies.push_back(boost::json::object{{"kind", proto::anomaly_name(a.kind)},
-                                            {"offset", a.offset}});
+    anomalies.push_back(
+        boost::json::object{{"kind", proto::anomaly_name(a.kind)}, {"offset", a.offset}});
   }
   const auto& f = msg.facts;
   boost::json::object o{

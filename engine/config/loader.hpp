@@ -12,7 +12,7 @@
 namespace smtpfault::config {
 
 struct config_error {
-  std::string message;   // complete, ready to print: "smtpfault.toml:12: key 'listen': ..."
+  std::string message;  // complete, ready to print: "smtpfault.toml:12: key 'listen': ..."
 };
 
 // Parses "host:port" / "[v6]:port".

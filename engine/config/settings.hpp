@@ -12,7 +12,7 @@
 namespace smtpfault::config {
 
 struct endpoint {
-  std::string host;    // "127.0.0.1", "::1", "0.0.0.0", "::"
+  std::string host;  // "127.0.0.1", "::1", "0.0.0.0", "::"
   std::uint16_t port = 0;
 
   // "127.0.0.1:2525" or "[::1]:2525"
@@ -28,21 +28,23 @@ struct settings {
   std::vector<endpoint> listen{{"127.0.0.1", 2525}};
   std::vector<endpoint> tls_listen{{"127.0.0.1", 2465}};
   endpoint api{"127.0.0.1", 8025};
-  std::string hostname = "smtpfault.test";   // used in the greeting and EHLO reply
-  std::string scenario;                      // path or built-in name; empty = accept-all
-  std::optional<std::uint64_t> seed;         // printed at start when chosen at random
+  std::string hostname = "smtpfault.test";  // used in the greeting and EHLO reply
+  std::string scenario;                     // path or built-in name; empty = accept-all
+  std::optional<std::uint64_t> seed;        // printed at start when chosen at random
   double time_scale = 1.0;
-  std::string store;                         // directory for .eml/.json; empty = memory only
-  std::string log_format = "text";           // "text" or "json"
+  std::string store;                // directory for .eml/.json; empty = memory only
+  std::string log_format = "text";  // "text" or "json"
   bool lmtp = false;
-  unsigned threads = 0;                      // 0 = one per core
+  unsigned threads = 0;  // 0 = one per core
   std::size_t max_connections = 1000;
-  double idle_timeout = 300;                 // seconds; RFC 5321 4.5.3.2.7 asks for >= 5 min
-  double tls_handshake_timeout = 30;         // seconds
-  std::string tls_cert;                      // PEM files; empty = self-signed at start-up
+  double idle_timeout = 300;          // seconds; RFC 5321 4.5.3.2.7 asks for >= 5 min
+  double tls_handshake_timeout = 30;  // seconds
+  std::string tls_cert;               // PEM files; empty = self-signed at start-up
   std::string tls_key;
-  std::vector<auth_user> auth_users;         // empty = any credentials are accepted
+  std::vector<auth_user> auth_users;  // empty = any credentials are accepted
   proto::limits limits;
+  std::uint64_t lua_memory = 64 * 1024 * 1024;  // bytes for the scenario's Lua state
+  std::uint64_t lua_instructions = 10'000'000;  // per hook call
 };
 
 }  // namespace smtpfault::config

@@ -3,17 +3,29 @@
 #include <array>
 #include <variant>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "fault/wire.hpp"
+
 namespace smtpfault::net {
 
 namespace {
 
 using sys_clock = std::chrono::system_clock;
+using std::chrono::milliseconds;
 
 session::session_facts initial_facts(std::string id, const transport& io) {
   session::session_facts f;
   f.session_id = std::move(id);
   f.client_address = io.remote_address();
   return f;
+}
+
+session::server_options session_options(const server_config& cfg, const script::scenario* sc) {
+  session::server_options o = cfg.session;
+  if (sc) o.hooks = sc->hooks();
+  return o;
 }
 
 // Reads land in a per-thread buffer; only bytes a session cannot consume yet (a partial line)
@@ -23,27 +35,43 @@ std::array<char, 64 * 1024>& read_buffer() {
   return buf;
 }
 
+fault::action scenario_failure() {
+  fault::action a;
+  a.name = "scenario error";
+  a.reply = proto::reply(451, "4.3.0", "Requested action aborted: scenario error");
+  a.end = fault::ending::close_after_reply;
+  return a;
+}
+
 }  // namespace
 
-connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::string id)
+connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::string id,
+                       std::shared_ptr<script::scenario> sc)
     : srv_(srv),
       io_(std::move(socket)),
       implicit_tls_(implicit_tls),
       timer_(io_.socket().get_executor()),
+      pause_timer_(io_.socket().get_executor()),
       deadline_(steady::now() + srv.cfg_.idle_timeout),
       transcript_(id, srv.cfg_.max_transcript_entries,
                   [&log = srv.log_](std::string_view sid, const session::transcript_entry& e) {
                     log.write(sid, e);
                   }),
-      session_(srv.cfg_.session, initial_facts(id, io_), transcript_) {}
+      scenario_(std::move(sc)),
+      session_(session_options(srv.cfg_, scenario_.get()), initial_facts(id, io_), transcript_) {
+  if (scenario_) {
+    binding_ = scenario_->open_session(
+        [this](std::string text) { session_.note(std::move(text), sys_clock::now()); });
+  }
+}
 
 asio::awaitable<void> connection::run(bool over_cap) {
   watch();
-  session_.note("connect from " + session_.facts().client_address +
-                    (implicit_tls_ ? " (implicit TLS)" : ""),
-                sys_clock::now());
+  session_.note(
+      "connect from " + session_.facts().client_address + (implicit_tls_ ? " (implicit TLS)" : ""),
+      sys_clock::now());
   bool ok = true;
-  if (implicit_tls_ && !over_cap) ok = co_await upgrade_tls();
+  if (implicit_tls_ && !over_cap) ok = co_await upgrade_tls({});
   if (ok) {
     over_cap ? session_.reject_busy(sys_clock::now()) : session_.start(sys_clock::now());
   }
@@ -58,6 +86,8 @@ asio::awaitable<void> connection::run(bool over_cap) {
       if (session_.has_actions()) continue;
     }
     arm(srv_.cfg_.idle_timeout);
+    if (unsolicited_)
+      arm(std::chrono::duration_cast<milliseconds>(unsolicited_at_ - steady::now()));
     auto& buf = read_buffer();
     auto r = co_await io_.read_some(asio::buffer(buf));
     if (!r.ec) {
@@ -66,13 +96,24 @@ asio::awaitable<void> connection::run(bool over_cap) {
       continue;
     } else if (timed_out_) {
       timed_out_ = false;
-      session_.on_idle_timeout(sys_clock::now());
+      if (hung_) break;  // a hang ends silently when the idle deadline passes
+      on_read_timeout();
     } else {
       session_.note("client closed the connection (" + r.ec.message() + ")", sys_clock::now());
       break;
     }
   }
   finish();
+}
+
+void connection::on_read_timeout() {
+  if (unsolicited_ && steady::now() >= unsolicited_at_) {
+    auto u = std::move(*unsolicited_);
+    unsolicited_.reset();
+    session_.on_unsolicited(u, sys_clock::now());
+    return;
+  }
+  session_.on_idle_timeout(sys_clock::now());
 }
 
 void connection::feed(std::string_view bytes) {
@@ -90,24 +131,97 @@ void connection::feed(std::string_view bytes) {
 asio::awaitable<bool> connection::perform_actions() {
   while (auto a = session_.next_action()) {
     if (auto* r = std::get_if<session::send_reply>(&*a)) {
-      proto::append_wire(out_, r->reply);
-    } else if (std::holds_alternative<session::start_tls>(*a)) {
-      if (!co_await flush() || !co_await upgrade_tls()) co_return false;
+      if (!r->fault) {
+        proto::append_wire(out_, r->reply);
+      } else if (!co_await send_with_fault(*r)) {
+        co_return false;
+      }
+    } else if (auto* tls = std::get_if<session::start_tls>(&*a)) {
+      if (!co_await upgrade_tls(*tls)) co_return false;
     } else if (std::holds_alternative<session::deliver_message>(*a)) {
       // Persisted before the 250 is queued: nothing acknowledged is ever lost.
       auto id = srv_.store_.store(std::move(session_.pending_message()));
       session_.on_stored(id, sys_clock::now());
-    } else if (std::holds_alternative<session::close_connection>(*a)) {
-      co_await flush();
-      co_return false;
+    } else if (auto* c = std::get_if<session::close_connection>(&*a)) {
+      if (!co_await flush()) co_return false;
+      if (!end_connection(c->how)) co_return false;
+    } else if (auto* h = std::get_if<session::consult_hook>(&*a)) {
+      if (!co_await flush()) co_return false;
+      co_await consult(h->which);
+    } else if (auto* u = std::get_if<session::schedule_unsolicited>(&*a)) {
+      unsolicited_ = u->what;
+      unsolicited_at_ = steady::now() + u->what.after;
     }
   }
   co_return co_await flush();
 }
 
+// Returns false when the connection is over; a hang keeps it open, reading and ignoring.
+bool connection::end_connection(fault::ending how) {
+  switch (how) {
+    case fault::ending::hang:
+      hung_ = true;
+      return true;
+    case fault::ending::reset:
+      session_.note("connection reset (RST)", sys_clock::now());
+      io_.reset();
+      return false;
+    default:
+      return false;
+  }
+}
+
+asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) {
+  const fault::action& f = *r.fault;
+  if (!co_await flush()) co_return false;
+  if (f.delay.count() > 0 && !co_await pause(f.delay)) co_return false;
+  fault::append_reply_bytes(out_, r.reply, &f);
+  auto cuts = fault::write_cuts(f, out_.size());
+  if (cuts.empty()) co_return true;  // goes out with the next flush
+  std::string bytes = std::move(out_);
+  out_.clear();
+  std::size_t from = 0;
+  cuts.push_back(bytes.size());
+  for (std::size_t i = 0; i < cuts.size(); ++i) {
+    if (i > 0 && f.trickle_bytes > 0 && !co_await pause(f.trickle_every)) co_return false;
+    arm(srv_.cfg_.idle_timeout);
+    auto w = co_await io_.write(asio::buffer(bytes.data() + from, cuts[i] - from));
+    if (w.ec) co_return false;
+    from = cuts[i];
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> connection::pause(milliseconds d) {
+  arm(d + srv_.cfg_.idle_timeout);
+  pause_timer_.expires_after(d);
+  co_await pause_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return !shutting_down_ || shutdown_handled_;
+}
+
+asio::awaitable<void> connection::consult(session::hook h) {
+  if (!scenario_) {
+    session_.on_decision({}, sys_clock::now());
+    co_return;
+  }
+  auto outcome = scenario_->start(*binding_, h, session_);
+  while (outcome.st == script::hook_outcome::status::sleeping) {
+    if (!co_await pause(outcome.sleep)) {
+      outcome = {};
+      break;
+    }
+    outcome = scenario_->resume(*binding_);
+  }
+  if (outcome.st == script::hook_outcome::status::failed) {
+    session_.note("scenario error: " + outcome.error, sys_clock::now());
+    outcome.action = scenario_failure();
+  }
+  session_.on_decision(std::move(outcome.action), sys_clock::now());
+}
+
 asio::awaitable<bool> connection::flush() {
   if (out_.empty()) co_return true;
-  arm(shutting_down_ ? std::chrono::milliseconds(500) : srv_.cfg_.idle_timeout);
+  arm(shutting_down_ ? milliseconds(500) : srv_.cfg_.idle_timeout);
   auto r = co_await io_.write(asio::buffer(out_));
   out_.clear();
   if (out_.capacity() > 4096) std::string().swap(out_);
@@ -119,9 +233,28 @@ asio::awaitable<bool> connection::flush() {
   co_return true;
 }
 
-asio::awaitable<bool> connection::upgrade_tls() {
+asio::awaitable<void> connection::read_and_reset() {
+  // Let the ClientHello arrive, then abort: the client sees the handshake fail mid-way.
+  arm(milliseconds(2000));
+  auto& buf = read_buffer();
+  co_await io_.read_some(asio::buffer(buf));
+  session_.note("TLS handshake aborted by the scenario", sys_clock::now());
+  io_.reset();
+}
+
+asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
+  if (how.mode == fault::starttls_mode::inject_plaintext) {
+    // Same segment as the 220, so a vulnerable client reads it as a reply after the handshake.
+    out_ += how.inject;
+    session_.note("injected plaintext after 220", sys_clock::now());
+  }
+  if (!co_await flush()) co_return false;
+  if (how.mode == fault::starttls_mode::abort_handshake) {
+    co_await read_and_reset();
+    co_return false;
+  }
   arm(srv_.cfg_.tls_handshake_timeout);
-  auto ec = co_await io_.server_handshake(srv_.tls_);
+  auto ec = co_await io_.server_handshake(srv_.tls_.get(how.certificate));
   if (ec) {
     session_.note("TLS handshake failed: " + (timed_out_ ? std::string("timeout") : ec.message()),
                   sys_clock::now());
@@ -134,11 +267,20 @@ asio::awaitable<bool> connection::upgrade_tls() {
 void connection::shutdown() {
   shutting_down_ = true;
   io_.cancel();
+  pause_timer_.cancel();
 }
 
 void connection::finish() {
   finished_ = true;
   timer_.cancel();
+  pause_timer_.cancel();
+  if (scenario_ && (scenario_->hooks() & session::hook_bit(session::hook::disconnect))) {
+    // Only the hook's side effects (state, counters) matter now: nobody hears a reply.
+    auto outcome = scenario_->start(*binding_, session::hook::disconnect, session_);
+    if (outcome.st == script::hook_outcome::status::failed) {
+      session_.note("scenario error: " + outcome.error, sys_clock::now());
+    }
+  }
   io_.close();
   session_.note("session ended", sys_clock::now());
   capture::session_record rec;
@@ -148,7 +290,7 @@ void connection::finish() {
   srv_.store_.record_session(std::move(rec));
 }
 
-void connection::arm(std::chrono::milliseconds timeout) {
+void connection::arm(milliseconds timeout) {
   auto next = steady::now() + timeout;
   bool sooner = next < deadline_;
   deadline_ = next;
@@ -166,7 +308,7 @@ void connection::on_timer() {
   if (steady::now() >= deadline_) {
     timed_out_ = true;
     io_.cancel();
-    deadline_ = steady::now() + std::chrono::seconds(1);   // time to send the 421
+    deadline_ = steady::now() + std::chrono::seconds(1);  // time to send the 421
   }
   watch();
 }

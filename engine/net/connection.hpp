@@ -1,5 +1,6 @@
 // Drives one server_session over one transport: the only place where session actions meet
-// sockets. One coroutine per connection; a single watchdog timer enforces every deadline.
+// sockets, and the one executor of fault actions (delays, trickles, splits, raw bytes, resets,
+// hangs, STARTTLS faults). One coroutine per connection; one watchdog timer enforces deadlines.
 #pragma once
 
 #include <chrono>
@@ -12,13 +13,15 @@
 
 #include "net/server.hpp"
 #include "net/transport.hpp"
+#include "script/scenario.hpp"
 #include "session/server_session.hpp"
 
 namespace smtpfault::net {
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(server& srv, tcp::socket socket, bool implicit_tls, std::string id);
+  connection(server& srv, tcp::socket socket, bool implicit_tls, std::string id,
+             std::shared_ptr<script::scenario> sc);
 
   asio::awaitable<void> run(bool over_cap);
   // Asks the session to end with 421 4.3.2; runs on the connection's thread.
@@ -29,8 +32,14 @@ class connection : public std::enable_shared_from_this<connection> {
 
   asio::awaitable<bool> perform_actions();
   asio::awaitable<bool> flush();
-  asio::awaitable<bool> upgrade_tls();
+  asio::awaitable<bool> send_with_fault(const session::send_reply& r);
+  asio::awaitable<bool> upgrade_tls(const session::start_tls& how);
+  asio::awaitable<void> consult(session::hook h);
+  asio::awaitable<bool> pause(std::chrono::milliseconds d);
+  asio::awaitable<void> read_and_reset();
+  bool end_connection(fault::ending how);
   void feed(std::string_view bytes);
+  void on_read_timeout();
   void finish();
 
   void arm(std::chrono::milliseconds timeout);
@@ -41,13 +50,19 @@ class connection : public std::enable_shared_from_this<connection> {
   transport io_;
   bool implicit_tls_;
   asio::steady_timer timer_;
+  asio::steady_timer pause_timer_;
   steady::time_point deadline_;
   bool timed_out_ = false;
   bool shutting_down_ = false;
   bool shutdown_handled_ = false;
   bool finished_ = false;
+  bool hung_ = false;
   session::transcript transcript_;
+  std::shared_ptr<script::scenario> scenario_;
   session::server_session session_;
+  std::unique_ptr<script::session_binding> binding_;
+  std::optional<fault::unsolicited_reply> unsolicited_;
+  steady::time_point unsolicited_at_;
   std::string out_;
   std::string in_;
 };

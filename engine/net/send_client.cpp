@@ -61,16 +61,15 @@ class client {
 
 asio::awaitable<std::string> client::connect() {
   tcp::resolver resolver(ctx_);
-  auto [rec, results] =
-      co_await resolver.async_resolve(o_.host, std::to_string(o_.port), as_value);
+  auto [rec, results] = co_await resolver.async_resolve(o_.host, std::to_string(o_.port), as_value);
   if (rec) co_return "cannot resolve " + o_.host + ": " + rec.message();
   asio::steady_timer timer(ctx_, o_.timeout);
-  auto r = co_await (asio::async_connect(io_.socket(), results, as_value) ||
-                     timer.async_wait(as_value));
+  auto r =
+      co_await (asio::async_connect(io_.socket(), results, as_value) || timer.async_wait(as_value));
   if (r.index() == 1) co_return "timeout connecting to " + o_.host;
   auto [cec, ep] = std::get<0>(r);
-  if (cec) co_return "cannot connect to " + o_.host + ":" + std::to_string(o_.port) + ": " +
-                     cec.message();
+  if (cec)
+    co_return "cannot connect to " + o_.host + ":" + std::to_string(o_.port) + ": " + cec.message();
   co_return "";
 }
 

@@ -14,19 +14,19 @@ struct send_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 2525;
   enum class tls_mode { none, starttls, implicit } tls = tls_mode::none;
-  bool verify_certificate = false;   // mocks use self-signed certificates
-  std::string user;                  // AUTH PLAIN when set
+  bool verify_certificate = false;  // mocks use self-signed certificates
+  std::string user;                 // AUTH PLAIN when set
   std::string password;
   std::string helo = "smtpfault.client";
   std::string from;
   std::vector<std::string> to;
-  std::string data;                  // the message, CRLF line endings, not yet dot-stuffed
-  std::chrono::milliseconds timeout{30'000};   // per reply
+  std::string data;                           // the message, CRLF line endings, not yet dot-stuffed
+  std::chrono::milliseconds timeout{30'000};  // per reply
 };
 
 struct send_result {
   bool delivered = false;
-  std::string error;   // why not, when not delivered
+  std::string error;  // why not, when not delivered
 };
 
 // on_line gets each transcript line ("C: ...", "S: ...") as it happens.

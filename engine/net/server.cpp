@@ -5,9 +5,9 @@
 #include <unordered_set>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -27,7 +27,7 @@ struct server::listener {
 struct server::worker {
   asio::io_context& ctx;
   asio::executor_work_guard<asio::io_context::executor_type> guard;
-  std::unordered_set<connection*> live;   // touched only on ctx's thread
+  std::unordered_set<connection*> live;  // touched only on ctx's thread
 };
 
 namespace {
@@ -49,7 +49,7 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 
 }  // namespace
 
-server::server(server_config cfg, asio::ssl::context& tls, capture::message_store& store,
+server::server(server_config cfg, tls_contexts& tls, capture::message_store& store,
                transcript_log& log)
     : cfg_(std::move(cfg)), tls_(tls), store_(store), log_(log) {
   cfg_.session.auth = &cfg_.auth;
@@ -77,9 +77,12 @@ void server::bind() {
     }
     listeners_.push_back(std::make_unique<listener>(listener{std::move(a), tls}));
   };
-  for (const auto& ep : cfg_.listen) open(ep, false);
-  for (const auto& ep : cfg_.tls_listen) open(ep, true);
-  for (auto& l : listeners_) start_accepting(*l);
+  for (const auto& ep : cfg_.listen)
+    open(ep, false);
+  for (const auto& ep : cfg_.tls_listen)
+    open(ep, true);
+  for (auto& l : listeners_)
+    start_accepting(*l);
 }
 
 std::vector<std::string> server::describe_listeners() const {
@@ -116,8 +119,7 @@ void server::start_accepting(listener& l) {
     while (!stopping_) {
       std::size_t index = next_;
       auto& ctx = next_context();
-      auto [ec, sock] =
-          co_await l.acceptor.async_accept(ctx, asio::as_tuple(asio::use_awaitable));
+      auto [ec, sock] = co_await l.acceptor.async_accept(ctx, asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (stopping_ || ec == asio::error::operation_aborted) break;
         // Out of descriptors or a transient accept error: pause instead of spinning.
@@ -128,14 +130,13 @@ void server::start_accepting(listener& l) {
       bool over_cap = active_.load() >= cfg_.max_connections;
       if (!over_cap) ++active_;
       char id[24];
-      std::snprintf(id, sizeof id, "%06llx",
-                    static_cast<unsigned long long>(++session_counter_));
+      std::snprintf(id, sizeof id, "%06llx", static_cast<unsigned long long>(++session_counter_));
       worker& w = *workers_[index];
       asio::co_spawn(
           ctx,
-          [this, &w, s = std::move(sock), tls = l.implicit_tls, over_cap,
-           sid = std::string(id)]() mutable -> asio::awaitable<void> {
-            auto c = std::make_shared<connection>(*this, std::move(s), tls, sid);
+          [this, &w, s = std::move(sock), tls = l.implicit_tls, over_cap, sid = std::string(id),
+           sc = current_scenario()]() mutable -> asio::awaitable<void> {
+            auto c = std::make_shared<connection>(*this, std::move(s), tls, sid, std::move(sc));
             w.live.insert(c.get());
             if (stopping_) c->shutdown();
             co_await c->run(over_cap);
@@ -150,8 +151,24 @@ void server::start_accepting(listener& l) {
 
 void server::on_connection_end(worker&, connection*) {
   if (--active_ == 0 && stopping_) {
-    for (auto& w : workers_) asio::post(w->ctx, [wk = w.get()] { wk->guard.reset(); });
+    for (auto& w : workers_)
+      asio::post(w->ctx, [wk = w.get()] { wk->guard.reset(); });
+    // The forcing timer is the last thing keeping the main context busy: without this every
+    // shutdown would take its full grace period.
+    asio::post(main_context(), [this] {
+      if (force_stop_) force_stop_->cancel();
+    });
   }
+}
+
+void server::set_scenario(std::shared_ptr<script::scenario> sc) {
+  std::lock_guard lock(scenario_mu_);
+  scenario_ = std::move(sc);
+}
+
+std::shared_ptr<script::scenario> server::current_scenario() const {
+  std::lock_guard lock(scenario_mu_);
+  return scenario_;
 }
 
 void server::run() {
@@ -160,7 +177,8 @@ void server::run() {
     threads.emplace_back([ctx = contexts_[i].get()] { ctx->run(); });
   }
   main_context().run();
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
 }
 
 void server::stop() {
@@ -170,18 +188,23 @@ void server::stop() {
       boost::system::error_code ignored;
       l->acceptor.close(ignored);
     }
+    // Sessions get a moment to send their 421; after that everything stops regardless.
+    force_stop_ =
+        std::make_unique<asio::steady_timer>(main_context(), std::chrono::milliseconds(800));
+    force_stop_->async_wait([this](boost::system::error_code ec) {
+      if (ec) return;  // cancelled: every session ended in time
+      for (auto& ctx : contexts_)
+        ctx->stop();
+    });
+    if (active_ == 0) force_stop_->cancel();
   });
   for (auto& w : workers_) {
     asio::post(w->ctx, [this, wk = w.get()] {
-      for (auto* c : wk->live) c->shutdown();
+      for (auto* c : wk->live)
+        c->shutdown();
       if (active_ == 0) wk->guard.reset();
     });
   }
-  // Sessions get a moment to send their 421; after that everything stops regardless.
-  auto force = std::make_shared<asio::steady_timer>(main_context(), std::chrono::milliseconds(800));
-  force->async_wait([this, force](boost::system::error_code) {
-    for (auto& ctx : contexts_) ctx->stop();
-  });
 }
 
 }  // namespace smtpfault::net

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,9 +12,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "capture/message_store.hpp"
+#include "net/tls_context.hpp"
 #include "net/transcript_log.hpp"
+#include "script/scenario.hpp"
 #include "session/server_session.hpp"
 
 namespace smtpfault::net {
@@ -34,8 +38,7 @@ class connection;
 
 class server {
  public:
-  server(server_config cfg, boost::asio::ssl::context& tls, capture::message_store& store,
-         transcript_log& log);
+  server(server_config cfg, tls_contexts& tls, capture::message_store& store, transcript_log& log);
   ~server();
 
   // Binds every listener; throws std::runtime_error naming the address on failure.
@@ -51,6 +54,9 @@ class server {
   void stop();
 
   boost::asio::io_context& main_context() { return *contexts_.front(); }
+  // The scenario new sessions run; sessions keep the one they started with.
+  void set_scenario(std::shared_ptr<script::scenario> sc);
+  std::shared_ptr<script::scenario> current_scenario() const;
   std::size_t active_connections() const { return active_.load(); }
 
  private:
@@ -63,7 +69,9 @@ class server {
   void on_connection_end(worker& w, connection* c);
 
   server_config cfg_;
-  boost::asio::ssl::context& tls_;
+  tls_contexts& tls_;
+  mutable std::mutex scenario_mu_;
+  std::shared_ptr<script::scenario> scenario_;
   capture::message_store& store_;
   transcript_log& log_;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
@@ -73,6 +81,8 @@ class server {
   std::atomic<std::uint64_t> session_counter_{0};
   std::atomic<bool> stopping_{false};
   std::size_t next_ = 0;
+  // Armed by stop(), touched only on the main context; cancelled once the last session ends.
+  std::unique_ptr<boost::asio::steady_timer> force_stop_;
 };
 
 }  // namespace smtpfault::net

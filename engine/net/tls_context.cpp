@@ -5,8 +5,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include <memory>
 #include <stdexcept>
+
+#include "net/embedded_certs.hpp"
 
 namespace smtpfault::net {
 
@@ -20,8 +21,17 @@ struct pkey_free {
 struct x509_free {
   void operator()(X509* p) const { X509_free(p); }
 };
+struct bio_free {
+  void operator()(BIO* p) const { BIO_free(p); }
+};
 using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
 using x509_ptr = std::unique_ptr<X509, x509_free>;
+using bio_ptr = std::unique_ptr<BIO, bio_free>;
+
+struct identity {
+  pkey_ptr key;
+  x509_ptr cert;
+};
 
 std::string openssl_error() {
   unsigned long e = ERR_get_error();
@@ -31,63 +41,135 @@ std::string openssl_error() {
   return buf;
 }
 
-void add_san(X509* cert, const std::string& hostname) {
-  std::string san = "DNS:" + hostname + ",DNS:localhost,IP:127.0.0.1,IP:::1";
+std::string_view embedded_file(std::string_view path) {
+  for (std::size_t i = 0; i < embedded::file_count; ++i) {
+    if (path == embedded::files[i].path) return embedded::files[i].text;
+  }
+  throw std::runtime_error("missing embedded file " + std::string(path));
+}
+
+bio_ptr memory_bio(std::string_view text) {
+  return bio_ptr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+
+identity test_ca() {
+  identity ca;
+  auto kb = memory_bio(embedded_file("fixtures/certs/test-ca.key"));
+  ca.key.reset(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+  auto cb = memory_bio(embedded_file("fixtures/certs/test-ca.pem"));
+  ca.cert.reset(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
+  if (!ca.key || !ca.cert) throw std::runtime_error("cannot read the test CA: " + openssl_error());
+  return ca;
+}
+
+void add_extension(X509* cert, X509* issuer, int nid, const std::string& value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str());
-  if (!ext) throw std::runtime_error("cannot build subjectAltName: " + openssl_error());
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+  if (!ext) throw std::runtime_error("cannot build a certificate extension: " + openssl_error());
   X509_add_ext(cert, ext, -1);
   X509_EXTENSION_free(ext);
 }
 
-// An EC P-256 key and a one-year certificate: generating it takes about a millisecond,
-// so start-up stays fast.
-std::pair<pkey_ptr, x509_ptr> make_self_signed(const std::string& hostname) {
-  pkey_ptr key(EVP_EC_gen("P-256"));
-  if (!key) throw std::runtime_error("cannot generate a TLS key: " + openssl_error());
-  x509_ptr cert(X509_new());
-  X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 365L * 24 * 3600);
-  X509_set_pubkey(cert.get(), key.get());
-  X509_NAME* name = X509_get_subject_name(cert.get());
+// A fresh EC P-256 key and a certificate for cn, signed by issuer (or by itself when null).
+// Generating one takes about a millisecond, so start-up stays fast.
+identity make_certificate(const std::string& cn, const std::string& san, long from_s, long to_s,
+                          const identity* issuer, bool is_ca, long serial) {
+  identity id;
+  id.key.reset(EVP_EC_gen("P-256"));
+  id.cert.reset(X509_new());
+  if (!id.key || !id.cert) throw std::runtime_error("cannot generate a key: " + openssl_error());
+  X509* c = id.cert.get();
+  X509_set_version(c, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(c), serial);
+  X509_gmtime_adj(X509_getm_notBefore(c), from_s);
+  X509_gmtime_adj(X509_getm_notAfter(c), to_s);
+  X509_set_pubkey(c, id.key.get());
+  X509_NAME* name = X509_get_subject_name(c);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(hostname.c_str()), -1, -1, 0);
-  X509_set_issuer_name(cert.get(), name);
-  add_san(cert.get(), hostname);
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) {
-    throw std::runtime_error("cannot sign the TLS certificate: " + openssl_error());
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509* issuer_cert = issuer ? issuer->cert.get() : c;
+  X509_set_issuer_name(c, X509_get_subject_name(issuer_cert));
+  if (is_ca) {
+    add_extension(c, issuer_cert, NID_basic_constraints, "critical,CA:TRUE");
+  } else {
+    add_extension(c, issuer_cert, NID_subject_alt_name, san);
   }
-  return {std::move(key), std::move(cert)};
+  EVP_PKEY* signer = issuer ? issuer->key.get() : id.key.get();
+  if (X509_sign(c, signer, EVP_sha256()) == 0) {
+    throw std::runtime_error("cannot sign a certificate: " + openssl_error());
+  }
+  return id;
+}
+
+std::unique_ptr<ssl::context> server_context() {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+  // TLS 1.2 and later unless a scenario asks for less.
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  return ctx;
+}
+
+std::unique_ptr<ssl::context> context_for(const identity& id, const identity* chain) {
+  auto ctx = server_context();
+  if (SSL_CTX_use_certificate(ctx->native_handle(), id.cert.get()) != 1 ||
+      SSL_CTX_use_PrivateKey(ctx->native_handle(), id.key.get()) != 1) {
+    throw std::runtime_error("cannot use a generated certificate: " + openssl_error());
+  }
+  if (chain) {
+    X509_up_ref(chain->cert.get());
+    SSL_CTX_add_extra_chain_cert(ctx->native_handle(), chain->cert.get());
+  }
+  return ctx;
+}
+
+std::unique_ptr<ssl::context> context_from_files(const tls_identity& id) {
+  if (id.cert_file.empty() != id.key_file.empty()) {
+    throw std::runtime_error("tls.cert and tls.key must be given together");
+  }
+  auto ctx = server_context();
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(id.cert_file, ec);
+  if (ec) throw std::runtime_error("tls.cert " + id.cert_file + ": " + ec.message());
+  ctx->use_private_key_file(id.key_file, ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("tls.key " + id.key_file + ": " + ec.message());
+  return ctx;
 }
 
 }  // namespace
 
-ssl::context make_server_context(const tls_identity& id) {
-  ssl::context ctx(ssl::context::tls_server);
-  // TLS 1.2 and later unless a scenario asks for less.
-  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
-  if (id.cert_file.empty() != id.key_file.empty()) {
-    throw std::runtime_error("tls.cert and tls.key must be given together");
+tls_contexts::tls_contexts(const tls_identity& id) {
+  using kind = fault::certificate_kind;
+  const identity ca = test_ca();
+  const std::string san = "DNS:" + id.hostname + ",DNS:localhost,IP:127.0.0.1,IP:::1";
+  constexpr long day = 24 * 3600;
+  if (id.cert_file.empty() && id.key_file.empty()) {
+    contexts_[kind::normal] =
+        context_for(make_certificate(id.hostname, san, -day, 365 * day, &ca, false, 2), nullptr);
+  } else {
+    contexts_[kind::normal] = context_from_files(id);
   }
-  if (!id.cert_file.empty()) {
-    boost::system::error_code ec;
-    ctx.use_certificate_chain_file(id.cert_file, ec);
-    if (ec) throw std::runtime_error("tls.cert " + id.cert_file + ": " + ec.message());
-    ctx.use_private_key_file(id.key_file, ssl::context::pem, ec);
-    if (ec) throw std::runtime_error("tls.key " + id.key_file + ": " + ec.message());
-    return ctx;
-  }
-  auto [key, cert] = make_self_signed(id.hostname);
-  if (SSL_CTX_use_certificate(ctx.native_handle(), cert.get()) != 1 ||
-      SSL_CTX_use_PrivateKey(ctx.native_handle(), key.get()) != 1) {
-    throw std::runtime_error("cannot use the generated certificate: " + openssl_error());
-  }
-  return ctx;
+  contexts_[kind::expired] =
+      context_for(make_certificate(id.hostname, san, -30 * day, -day, &ca, false, 3), nullptr);
+  contexts_[kind::wrong_host] =
+      context_for(make_certificate("wrong-host.invalid", "DNS:wrong-host.invalid", -day, 365 * day,
+                                   &ca, false, 4),
+                  nullptr);
+  contexts_[kind::self_signed] =
+      context_for(make_certificate(id.hostname, san, -day, 365 * day, nullptr, false, 5), nullptr);
+  const identity unknown =
+      make_certificate("smtpfault unknown CA", "", -day, 365 * day, nullptr, true, 6);
+  contexts_[kind::unknown_ca] = context_for(
+      make_certificate(id.hostname, san, -day, 365 * day, &unknown, false, 7), &unknown);
+}
+
+ssl::context& tls_contexts::get(fault::certificate_kind kind) {
+  return *contexts_.at(kind);
+}
+
+std::string_view test_ca_pem() {
+  return embedded_file("fixtures/certs/test-ca.pem");
 }
 
 ssl::context make_client_context(bool verify) {

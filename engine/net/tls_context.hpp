@@ -1,23 +1,39 @@
-// Server TLS contexts: the configured certificate, or a self-signed one made at start-up.
+// Server TLS contexts: the configured certificate (or one made at start-up, signed by the
+// smtpfault test CA in fixtures/certs), plus the bad certificates scenarios can ask for.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include <boost/asio/ssl/context.hpp>
 
+#include "fault/action.hpp"
+
 namespace smtpfault::net {
 
 struct tls_identity {
-  std::string cert_file;   // PEM; both empty = generate a self-signed certificate
+  std::string cert_file;  // PEM; both empty = generate one at start-up
   std::string key_file;
-  std::string hostname;    // subject and subjectAltName of a generated certificate
+  std::string hostname;  // subject and subjectAltName of generated certificates
 };
 
-// Throws std::runtime_error with a readable message when files cannot be loaded (start-up only).
-boost::asio::ssl::context make_server_context(const tls_identity& id);
+class tls_contexts {
+ public:
+  // Throws std::runtime_error with a readable message when files cannot be loaded (start-up).
+  explicit tls_contexts(const tls_identity& id);
+
+  boost::asio::ssl::context& get(fault::certificate_kind kind = fault::certificate_kind::normal);
+
+ private:
+  std::map<fault::certificate_kind, std::unique_ptr<boost::asio::ssl::context>> contexts_;
+};
 
 // A client context; verify=false accepts any certificate (for testing mocks).
 boost::asio::ssl::context make_client_context(bool verify);
+
+// The test CA certificate (PEM) that signs generated certificates.
+std::string_view test_ca_pem();
 
 }  // namespace smtpfault::net

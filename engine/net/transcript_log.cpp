@@ -11,9 +11,12 @@ namespace {
 
 const char* direction_tag(session::direction d) {
   switch (d) {
-    case session::direction::client: return "C";
-    case session::direction::server: return "S";
-    case session::direction::event: return "*";
+    case session::direction::client:
+      return "C";
+    case session::direction::server:
+      return "S";
+    case session::direction::event:
+      return "*";
   }
   return "?";
 }
@@ -31,8 +34,8 @@ void transcript_log::write(std::string_view session_id, const session::transcrip
     // Boost.JSON escapes control characters, so wire bytes stay inside the string.
     line = boost::json::serialize(o);
   } else {
-    line = session::format_timestamp(e.at) + " " + std::string(session_id) + " " + direction_tag(e.dir) +
-           ": " + session::escape_wire(e.text);
+    line = session::format_timestamp(e.at) + " " + std::string(session_id) + " " +
+           direction_tag(e.dir) + ": " + session::escape_wire(e.text);
   }
   line += '\n';
   std::lock_guard lock(mu_);

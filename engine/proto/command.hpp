@@ -13,7 +13,21 @@
 namespace smtpfault::proto {
 
 enum class verb {
-  helo, ehlo, lhlo, mail, rcpt, data, bdat, rset, noop, quit, vrfy, expn, help, starttls, auth,
+  helo,
+  ehlo,
+  lhlo,
+  mail,
+  rcpt,
+  data,
+  bdat,
+  rset,
+  noop,
+  quit,
+  vrfy,
+  expn,
+  help,
+  starttls,
+  auth,
   unknown,
 };
 
@@ -21,8 +35,8 @@ enum class verb {
 std::string_view verb_name(verb v);
 
 struct esmtp_param {
-  std::string keyword;                // upper-cased
-  std::optional<std::string> value;   // as sent
+  std::string keyword;               // upper-cased
+  std::optional<std::string> value;  // as sent
 };
 
 struct command {
@@ -38,17 +52,17 @@ struct command {
 };
 
 enum class command_error {
-  unknown_verb,    // 500 5.5.1
-  syntax,          // 501 5.5.4: wrong or missing arguments
-  bad_path,        // 501 5.1.7 (MAIL) / 501 5.1.3 (RCPT)
-  bad_parameter,   // 501 5.5.4: malformed ESMTP parameter
+  unknown_verb,   // 500 5.5.1
+  syntax,         // 501 5.5.4: wrong or missing arguments
+  bad_path,       // 501 5.1.7 (MAIL) / 501 5.1.3 (RCPT)
+  bad_parameter,  // 501 5.5.4: malformed ESMTP parameter
 };
 
 struct command_failure {
   command_error error;
-  verb kind = verb::unknown;   // which verb it was, when recognised
-  std::string detail;          // human text for the reply
-  std::string verb_text;       // the verb as sent, also for unknown verbs (for the transcript)
+  verb kind = verb::unknown;  // which verb it was, when recognised
+  std::string detail;         // human text for the reply
+  std::string verb_text;      // the verb as sent, also for unknown verbs (for the transcript)
 };
 
 // Parses one command line, without its CRLF. Verbs are case-insensitive.

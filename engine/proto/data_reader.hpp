@@ -28,14 +28,14 @@ class data_reader {
 
   struct result {
     std::size_t consumed = 0;
-    bool done = false;   // the terminating CRLF.CRLF was consumed
+    bool done = false;  // the terminating CRLF.CRLF was consumed
   };
   // Appends unstuffed content to body (excluding the final ".\r\n").
   result feed(std::string_view input, std::string& body);
 
   bool size_exceeded() const { return size_exceeded_; }
   bool line_too_long() const { return line_too_long_; }
-  std::uint64_t body_size() const { return body_size_; }   // counted even when discarded
+  std::uint64_t body_size() const { return body_size_; }  // counted even when discarded
   const std::vector<anomaly>& anomalies() const { return anomalies_; }
   std::uint64_t anomaly_count() const { return anomaly_count_; }
 

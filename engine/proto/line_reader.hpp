@@ -17,7 +17,7 @@ class line_reader {
   enum class status { need_more, line, too_long };
   struct result {
     status st = status::need_more;
-    std::string_view line;   // without the line ending; valid while the input is
+    std::string_view line;  // without the line ending; valid while the input is
     std::size_t consumed = 0;
     bool bare_lf = false;
   };

@@ -40,8 +40,9 @@ void append_wire(std::string& out, const reply& r, bool with_enhanced) {
     bool last = i + 1 == lines.size();
     const std::string& text = lines[i];
     out += code;
-    // "250" alone is a valid last line; a continuation line always needs its "-".
-    if (!last || enh || !text.empty()) out += last ? ' ' : '-';
+    // "250" alone is a valid last line; a continuation line always needs its "-", and an AUTH
+    // challenge always its space (RFC 4954: "334" SP [base64]).
+    if (!last || enh || !text.empty() || r.code == 334) out += last ? ' ' : '-';
     if (enh) {
       out += r.enhanced;
       if (!text.empty()) out += ' ';

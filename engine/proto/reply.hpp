@@ -11,8 +11,8 @@ namespace smtpfault::proto {
 
 struct reply {
   int code = 250;
-  std::string enhanced;             // "2.0.0", or "" for none
-  std::vector<std::string> lines;   // at least one; "" is allowed
+  std::string enhanced;            // "2.0.0", or "" for none
+  std::vector<std::string> lines;  // at least one; "" is allowed
 
   reply() = default;
   reply(int c, std::string enh, std::string text)

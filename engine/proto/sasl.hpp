@@ -13,13 +13,13 @@ std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 
 enum class sasl_mechanism { plain, login, cram_md5, xoauth2, unknown };
-sasl_mechanism parse_mechanism(std::string_view name);   // case-insensitive
+sasl_mechanism parse_mechanism(std::string_view name);  // case-insensitive
 std::string_view mechanism_name(sasl_mechanism m);
 
 struct sasl_credentials {
   std::string authzid;
   std::string user;
-  std::string secret;   // password, CRAM-MD5 hex digest or OAuth token
+  std::string secret;  // password, CRAM-MD5 hex digest or OAuth token
 };
 
 // "authzid\0user\0password"

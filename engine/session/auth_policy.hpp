@@ -7,7 +7,7 @@
 namespace smtpfault::session {
 
 struct auth_policy {
-  std::map<std::string, std::string> users;   // name -> password; empty = accept any
+  std::map<std::string, std::string> users;  // name -> password; empty = accept any
 
   bool accept_any() const { return users.empty(); }
   bool check_password(const std::string& user, const std::string& password) const;

@@ -21,18 +21,18 @@ struct envelope {
   proto::mailbox mail_from;
   std::vector<proto::esmtp_param> mail_params;
   std::vector<recipient> recipients;
-  bool smtputf8 = false;   // MAIL carried SMTPUTF8
+  bool smtputf8 = false;  // MAIL carried SMTPUTF8
 };
 
 // Facts about the session a message arrived in, stored with the message.
 struct session_facts {
   std::string session_id;
-  std::string client_address;   // "127.0.0.1:51234"
+  std::string client_address;  // "127.0.0.1:51234"
   std::string helo;
   bool tls = false;
-  std::string tls_version;      // "TLSv1.3"
+  std::string tls_version;  // "TLSv1.3"
   std::string tls_cipher;
-  std::string auth_user;        // empty when not authenticated
+  std::string auth_user;  // empty when not authenticated
   std::string auth_mechanism;
   bool lmtp = false;
 };
@@ -40,7 +40,7 @@ struct session_facts {
 struct message {
   envelope env;
   session_facts facts;
-  std::string data;               // exactly as received after dot-unstuffing
+  std::string data;  // exactly as received after dot-unstuffing
   bool via_bdat = false;
   std::vector<proto::anomaly> anomalies;
   std::chrono::system_clock::time_point received;

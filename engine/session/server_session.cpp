@@ -36,11 +36,17 @@ server_session::server_session(server_options opts, session_facts facts, transcr
 
 void server_session::start(clock::time_point now) {
   now_ = now;
+  if (wants(hook::connect)) return consult(hook::connect);
+  greet();
+}
+
+void server_session::greet() {
   reply(220, "", opts_.hostname + (opts_.lmtp ? " LMTP" : " ESMTP") + " smtpfault ready");
 }
 
 bool server_session::blocked() const {
-  return mode_ == mode::tls_pending || mode_ == mode::storing || mode_ == mode::closed;
+  return mode_ == mode::tls_pending || mode_ == mode::storing || mode_ == mode::consulting ||
+         mode_ == mode::closed;
 }
 
 std::optional<action> server_session::next_action() {
@@ -57,11 +63,23 @@ std::size_t server_session::receive(std::string_view input, clock::time_point no
     auto rest = input.substr(total);
     std::size_t used = 0;
     switch (mode_) {
-      case mode::command: used = receive_command(rest); break;
-      case mode::data: used = receive_data(rest); break;
-      case mode::bdat_chunk: used = receive_bdat(rest); break;
-      case mode::auth_response: used = receive_auth(rest); break;
-      default: break;
+      case mode::command:
+        used = receive_command(rest);
+        break;
+      case mode::data:
+        used = receive_data(rest);
+        break;
+      case mode::bdat_chunk:
+        used = receive_bdat(rest);
+        break;
+      case mode::auth_response:
+        used = receive_auth(rest);
+        break;
+      case mode::hung:
+        used = rest.size();
+        break;  // read and ignored
+      default:
+        break;
     }
     if (used == 0) break;
     total += used;
@@ -82,9 +100,13 @@ std::size_t server_session::receive_command(std::string_view input) {
   if (!lines_.discarding()) long_line_is_auth_ = iequals(input.substr(0, 5), "AUTH ");
   auto r = lines_.next(input);
   switch (r.st) {
-    case proto::line_reader::status::need_more: return r.consumed;
-    case proto::line_reader::status::too_long: on_long_line(); return r.consumed;
-    case proto::line_reader::status::line: break;
+    case proto::line_reader::status::need_more:
+      return r.consumed;
+    case proto::line_reader::status::too_long:
+      on_long_line();
+      return r.consumed;
+    case proto::line_reader::status::line:
+      break;
   }
   if (r.bare_lf) note("anomaly: command line ended with a bare LF", now_);
   if (r.line.size() + 2 > opts_.limits.command_line && !iequals(r.line.substr(0, 5), "AUTH ")) {
@@ -106,6 +128,16 @@ void server_session::on_long_line() {
 
 void server_session::on_line(std::string_view line) {
   auto parsed = proto::parse_command(line, opts_.limits);
+  if (!parsed && parsed.error().error == proto::command_error::unknown_verb &&
+      !parsed.error().verb_text.empty()) {
+    // Unknown verbs still go through the command hook: scenarios may implement them.
+    proto::command unknown;
+    unknown.verb_text = parsed.error().verb_text;
+    auto space = line.find(' ');
+    if (space != std::string_view::npos) unknown.argument = std::string(line.substr(space + 1));
+    log_.add(direction::client, std::string(line), now_);
+    return dispatch(unknown);
+  }
   if (!parsed) {
     log_.add(direction::client, std::string(line), now_);
     on_command_error(parsed.error());
@@ -130,6 +162,18 @@ void server_session::on_command_error(const proto::command_failure& f) {
 }
 
 void server_session::dispatch(const proto::command& cmd) {
+  ++counts_[static_cast<std::size_t>(cmd.kind)];
+  if (refusing_ && cmd.kind != verb::quit) {
+    return error_reply(503, "5.5.1", "No SMTP service here; only QUIT is accepted");
+  }
+  if (wants(hook::command)) {
+    pending_cmd_ = cmd;
+    return consult(hook::command);
+  }
+  after_command_hook(cmd);
+}
+
+void server_session::run_default(const proto::command& cmd) {
   const bool lmtp = opts_.lmtp;
   switch (cmd.kind) {
     case verb::helo:
@@ -139,27 +183,39 @@ void server_session::dispatch(const proto::command& cmd) {
     case verb::lhlo:
       if (!lmtp) return error_reply(500, "5.5.1", "Command unrecognized");
       return do_helo(cmd);
-    case verb::mail: return do_mail(cmd);
-    case verb::rcpt: return do_rcpt(cmd);
-    case verb::data: return do_data(cmd);
-    case verb::bdat: return do_bdat(cmd);
-    case verb::starttls: return do_starttls(cmd);
-    case verb::auth: return do_auth(cmd);
+    case verb::mail:
+      return do_mail(cmd);
+    case verb::rcpt:
+      return do_rcpt(cmd);
+    case verb::data:
+      return do_data(cmd);
+    case verb::bdat:
+      if (!opts_.extensions.has(extension::chunking)) {
+        return error_reply(500, "5.5.1", "Command unrecognized");
+      }
+      return do_bdat(cmd);
+    case verb::starttls:
+      return do_starttls(cmd);
+    case verb::auth:
+      return do_auth(cmd);
     case verb::rset:
       reset_transaction();
       return reply(250, "2.0.0", "Ok");
-    case verb::noop: return reply(250, "2.0.0", "Ok");
+    case verb::noop:
+      return reply(250, "2.0.0", "Ok");
     case verb::quit:
       reply(221, "2.0.0", opts_.hostname + " closing connection");
       return close();
     case verb::vrfy:
       return reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
-    case verb::expn: return error_reply(502, "5.5.1", "EXPN not implemented");
+    case verb::expn:
+      return error_reply(502, "5.5.1", "EXPN not implemented");
     case verb::help:
       return reply(214, "2.0.0",
                    "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS "
                    "AUTH");
-    case verb::unknown: return error_reply(500, "5.5.1", "Command unrecognized");
+    case verb::unknown:
+      return error_reply(500, "5.5.1", "Command unrecognized");
   }
 }
 
@@ -175,6 +231,10 @@ void server_session::do_helo(const proto::command& cmd) {
 proto::reply server_session::ehlo_reply(const std::string& name) const {
   const auto& ext = opts_.extensions;
   std::vector<std::string> lines{opts_.hostname + " greets " + name};
+  if (ehlo_keywords_) {
+    lines.insert(lines.end(), ehlo_keywords_->begin(), ehlo_keywords_->end());
+    return proto::reply(250, "", std::move(lines));
+  }
   if (ext.has(extension::pipelining)) lines.emplace_back("PIPELINING");
   if (ext.has(extension::size)) {
     lines.emplace_back("SIZE " + std::to_string(opts_.limits.max_message_size));
@@ -243,8 +303,8 @@ std::size_t server_session::receive_data(std::string_view input) {
       reset_transaction();
       set_mode(mode::command);
     } else if (data_->line_too_long()) {
-      error_reply(500, "5.5.2", "Line too long (limit " +
-                                    std::to_string(opts_.limits.text_line) + " octets)");
+      error_reply(500, "5.5.2",
+                  "Line too long (limit " + std::to_string(opts_.limits.text_line) + " octets)");
       reset_transaction();
       set_mode(mode::command);
     } else {
@@ -258,6 +318,7 @@ std::size_t server_session::receive_data(std::string_view input) {
 
 void server_session::finish_message() {
   pending_.env = std::move(env_);
+  pending_rcpts_ = pending_.env.recipients.size();  // the driver moves the message away
   pending_.facts = facts_;
   pending_.received = now_;
   log_.add(direction::event,
@@ -269,15 +330,17 @@ void server_session::finish_message() {
              std::to_string(a.offset),
          now_);
   }
+  if (wants(hook::message)) return consult(hook::message);
   set_mode(mode::storing);
   actions_.emplace_back(deliver_message{});
 }
 
 void server_session::on_stored(std::optional<std::string> message_id, clock::time_point now) {
   now_ = now;
-  const auto rcpts = pending_.env.recipients.size();
+  const auto rcpts = pending_rcpts_;
   const bool lmtp = opts_.lmtp;
   std::size_t replies = lmtp ? rcpts : 1;
+  if (message_id) ++messages_accepted_;
   for (std::size_t i = 0; i < replies; ++i) {
     if (message_id) {
       reply(250, "2.0.0", "Ok: queued as " + *message_id);
@@ -298,35 +361,50 @@ void server_session::do_bdat(const proto::command& cmd) {
     return close();
   }
   bdat_rejected_ = !in_transaction_ || env_.recipients.empty();
+  if (bdat_rejected_) {
+    // A refused chunk is read and dropped; it must not count towards a later message.
+    skip_.emplace(0);
+    skip_->start_chunk(args->size);
+    last_chunk_size_ = args->size;
+    set_mode(mode::bdat_chunk);
+    if (args->size == 0) receive_bdat({});
+    return;
+  }
   if (bdat_.total() == 0 && !bdat_rejected_ && !pending_.via_bdat) {
     pending_ = message{};
     pending_.via_bdat = true;
   }
   bdat_last_ = args->last;
+  last_chunk_size_ = args->size;
   bdat_.start_chunk(args->size);
   set_mode(mode::bdat_chunk);
   if (args->size == 0) receive_bdat({});
 }
 
 std::size_t server_session::receive_bdat(std::string_view input) {
-  std::string discard;
-  std::size_t used = bdat_.feed(input, bdat_rejected_ ? discard : pending_.data);
-  if (!bdat_.chunk_done()) return used;
-  set_mode(mode::command);
   if (bdat_rejected_) {
+    std::string discard;
+    std::size_t used = skip_->feed(input, discard);
+    if (!skip_->chunk_done()) return used;
+    set_mode(mode::command);
+    skip_.reset();
+    bdat_rejected_ = false;
     error_reply(503, "5.5.1", in_transaction_ ? "Need RCPT command" : "Need MAIL command");
     return used;
   }
+  std::size_t used = bdat_.feed(input, pending_.data);
+  if (!bdat_.chunk_done()) return used;
+  set_mode(mode::command);
   if (bdat_.size_exceeded()) {
     error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
     reset_transaction();
     return used;
   }
-  if (!bdat_last_) {
-    reply(250, "2.0.0", std::to_string(bdat_.total()) + " octets received");
+  if (wants(hook::bdat)) {
+    consult(hook::bdat);
     return used;
   }
-  finish_message();
+  apply_bdat(fault::action{});
   return used;
 }
 
@@ -336,9 +414,12 @@ void server_session::do_starttls(const proto::command& cmd) {
   if (!opts_.starttls_available || !opts_.extensions.has(extension::starttls)) {
     return error_reply(502, "5.5.1", "STARTTLS not available");
   }
+  start_tls how = tls_override_.value_or(start_tls{});
+  tls_override_.reset();
   reply(220, "2.0.0", "Ready to start TLS");
+  if (how.mode == fault::starttls_mode::close_after_220) return close();
   set_mode(mode::tls_pending);
-  actions_.emplace_back(start_tls{});
+  actions_.emplace_back(std::move(how));
 }
 
 void server_session::on_tls_established(std::string version, std::string cipher,
@@ -367,10 +448,31 @@ void server_session::reply(int code, const char* enhanced, std::string text) {
 }
 
 void server_session::reply(proto::reply r) {
+  std::shared_ptr<const fault::action> fault;
+  if (override_) {
+    if (override_->reply) r = *override_->reply;
+    fault = std::move(override_);
+    override_.reset();
+  }
   // RFC 2034: enhanced codes only once the client has seen ENHANCEDSTATUSCODES in EHLO.
-  if (!extended_ || !opts_.extensions.has(extension::enhancedstatuscodes)) r.enhanced.clear();
-  log_reply(r);
-  actions_.emplace_back(send_reply{std::move(r)});
+  if (!fault && (!extended_ || !opts_.extensions.has(extension::enhancedstatuscodes))) {
+    r.enhanced.clear();
+  }
+  if (fault && fault->raw) {
+    log_.add(direction::server, "<raw> " + *fault->raw, now_);
+  } else {
+    log_reply(r);
+  }
+  const bool closes = r.code == 421 && fault;
+  auto end = fault ? fault->end : fault::ending::none;
+  actions_.emplace_back(send_reply{std::move(r), std::move(fault)});
+  if (end == fault::ending::hang) {
+    set_mode(mode::hung);
+  } else if (end != fault::ending::none) {
+    close(end);
+  } else if (closes) {
+    close();  // RFC 5321 3.8: 421 means the server is closing the channel
+  }
 }
 
 void server_session::log_reply(const proto::reply& r) {
@@ -392,9 +494,9 @@ void server_session::error_reply(int code, const char* enhanced, std::string tex
   }
 }
 
-void server_session::close() {
+void server_session::close(fault::ending how) {
   set_mode(mode::closed);
-  actions_.emplace_back(close_connection{});
+  actions_.emplace_back(close_connection{how});
 }
 
 void server_session::reset_transaction() {
@@ -405,7 +507,11 @@ void server_session::reset_transaction() {
   if (mode_ != mode::storing) pending_ = message{};
 }
 
-void server_session::set_mode(mode m) { mode_ = m; }
+void server_session::set_mode(mode m) {
+  // A closed session stays closed, whatever a default handler does after a fault ended it.
+  if (mode_ == mode::closed || (mode_ == mode::hung && m != mode::closed)) return;
+  mode_ = m;
+}
 
 void server_session::final_reply(int code, const char* enhanced, std::string text) {
   if (mode_ == mode::closed) return;

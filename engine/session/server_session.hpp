@@ -3,14 +3,17 @@
 // message, close). Commands go through check -> (hook, later) -> proceed, as in OpenSMTPD.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 
+#include "fault/action.hpp"
 #include "proto/bdat.hpp"
 #include "proto/command.hpp"
 #include "proto/data_reader.hpp"
@@ -24,25 +27,62 @@
 
 namespace smtpfault::session {
 
+// Points where a scenario may decide what happens (OpenSMTPD's "filter" step).
+enum class hook : std::uint8_t {
+  connect,
+  helo,
+  ehlo,
+  starttls,
+  auth,
+  mail,
+  rcpt,
+  data,
+  bdat,
+  message,
+  command,
+  disconnect,
+};
+constexpr std::uint32_t hook_bit(hook h) {
+  return 1u << static_cast<unsigned>(h);
+}
+const char* hook_name(hook h);
+
 struct server_options {
   std::string hostname = "smtpfault.test";
   proto::limits limits;
   bool lmtp = false;
-  bool starttls_available = true;   // a certificate is loaded
+  bool starttls_available = true;  // a certificate is loaded
   extension_set extensions = extension_set::all();
-  const auth_policy* auth = nullptr;   // nullptr = accept any credentials
-  std::size_t max_errors = 20;         // consecutive errors before 421 and close
+  const auth_policy* auth = nullptr;  // nullptr = accept any credentials
+  std::size_t max_errors = 20;        // consecutive errors before 421 and close
+  std::uint32_t hooks = 0;            // hook_bit()s the scenario defines
 };
 
 // Actions for the driver, in order.
 struct send_reply {
   proto::reply reply;
+  std::shared_ptr<const fault::action> fault;  // how to deliver it, when a scenario said so
 };
-struct start_tls {};
-struct close_connection {};
+struct start_tls {
+  fault::starttls_mode mode = fault::starttls_mode::normal;
+  fault::certificate_kind certificate = fault::certificate_kind::normal;
+  std::string inject;
+};
+struct close_connection {
+  fault::ending how = fault::ending::close_after_reply;  // close, reset or hang
+};
 // The message is in pending_message(); the driver stores it and calls on_stored().
 struct deliver_message {};
-using action = std::variant<send_reply, start_tls, close_connection, deliver_message>;
+// The driver runs the scenario's hook and answers with on_decision().
+struct consult_hook {
+  hook which;
+};
+// A reply to send once the session has been idle for a while (fault::unsolicited_reply).
+struct schedule_unsolicited {
+  fault::unsolicited_reply what;
+};
+using action = std::variant<send_reply, start_tls, close_connection, deliver_message, consult_hook,
+                            schedule_unsolicited>;
 
 class server_session {
  public:
@@ -62,21 +102,43 @@ class server_session {
   bool blocked() const;
 
   // Driver callbacks.
+  void on_decision(fault::action decision, clock::time_point now);
+  void on_unsolicited(const fault::unsolicited_reply& u, clock::time_point now);
   void on_tls_established(std::string version, std::string cipher, clock::time_point now);
   void on_stored(std::optional<std::string> message_id, clock::time_point now);
   message& pending_message() { return pending_; }
 
   // Endings the driver decides on: each queues a 421 and a close.
-  void reject_busy(clock::time_point now);     // over the connection cap, instead of start()
+  void reject_busy(clock::time_point now);  // over the connection cap, instead of start()
   void on_idle_timeout(clock::time_point now);
   void on_shutdown(clock::time_point now);
 
   const session_facts& facts() const { return facts_; }
+  // What hooks look at.
+  const proto::command& current_command() const { return pending_cmd_; }
+  const envelope& current_envelope() const { return env_; }
+  const proto::sasl_credentials& auth_attempt() const { return auth_cred_; }
+  std::string_view auth_attempt_mechanism() const;
+  std::uint64_t last_chunk_size() const { return last_chunk_size_; }
+  bool last_chunk_is_last() const { return bdat_last_; }
+  std::size_t command_count(proto::verb v) const { return counts_[static_cast<std::size_t>(v)]; }
+  std::size_t messages_accepted() const { return messages_accepted_; }
+  bool waiting_for_command() const { return mode_ == mode::command; }
   bool closed() const { return mode_ == mode::closed; }
   void note(std::string event, clock::time_point now);
 
  private:
-  enum class mode { command, data, bdat_chunk, auth_response, tls_pending, storing, closed };
+  enum class mode {
+    command,
+    data,
+    bdat_chunk,
+    auth_response,
+    tls_pending,
+    storing,
+    consulting,
+    hung,
+    closed,
+  };
 
   std::size_t receive_command(std::string_view input);
   std::size_t receive_data(std::string_view input);
@@ -86,6 +148,21 @@ class server_session {
   void on_long_line();
   void dispatch(const proto::command& cmd);
   void on_command_error(const proto::command_failure& f);
+
+  // Hooks (session_hooks.cpp).
+  bool wants(hook h) const { return opts_.hooks & hook_bit(h); }
+  void consult(hook h);
+  void after_command_hook(const proto::command& cmd);
+  void run_default(const proto::command& cmd);
+  void apply_to_command(const proto::command& cmd, fault::action a);
+  bool apply_ending_only(const fault::action& a);
+  void apply_greeting(fault::action a);
+  void apply_message(fault::action a);
+  void apply_auth(fault::action a);
+  void apply_bdat(fault::action a);
+  void greet();
+  void check_credentials();
+  void hide_extensions(const fault::action& a);
 
   void do_helo(const proto::command& cmd);
   void do_mail(const proto::command& cmd);
@@ -107,7 +184,7 @@ class server_session {
   void log_reply(const proto::reply& r);
   void final_reply(int code, const char* enhanced, std::string text);
   void error_reply(int code, const char* enhanced, std::string text);
-  void close();
+  void close(fault::ending how = fault::ending::close_after_reply);
   void reset_transaction();
   void set_mode(mode m);
 
@@ -122,15 +199,31 @@ class server_session {
   std::optional<proto::data_reader> data_;
   proto::bdat_reader bdat_;
   bool bdat_last_ = false;
-  bool bdat_rejected_ = false;   // chunk is read but the transaction failed
+  bool bdat_rejected_ = false;              // chunk is read but the transaction failed
+  std::optional<proto::bdat_reader> skip_;  // reads a refused chunk
+  std::size_t pending_rcpts_ = 0;
 
-  bool greeted_ = false;       // HELO/EHLO/LHLO seen
-  bool extended_ = false;      // EHLO/LHLO: enhanced codes on
+  bool greeted_ = false;   // HELO/EHLO/LHLO seen
+  bool extended_ = false;  // EHLO/LHLO: enhanced codes on
   bool in_transaction_ = false;
   envelope env_;
   message pending_;
   std::size_t errors_ = 0;
   bool long_line_is_auth_ = false;
+  bool refusing_ = false;  // greeted with 554: only QUIT is served (RFC 5321 3.1)
+  std::array<std::size_t, 16> counts_{};
+  std::size_t messages_accepted_ = 0;
+  std::uint64_t last_chunk_size_ = 0;
+
+  // Hook state: the command waiting for a decision and what the decision changes.
+  hook consulting_ = hook::connect;
+  proto::command pending_cmd_;
+  std::shared_ptr<fault::action> override_;  // taken by the next reply()
+  std::optional<std::vector<std::string>> ehlo_keywords_;
+  std::vector<std::string> ehlo_hidden_;
+  std::optional<std::string> challenge_override_;
+  std::optional<start_tls> tls_override_;
+  proto::sasl_credentials auth_cred_;
 
   // AUTH exchange in progress
   proto::sasl_mechanism auth_mech_ = proto::sasl_mechanism::unknown;

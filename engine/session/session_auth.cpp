@@ -7,8 +7,8 @@ namespace smtpfault::session {
 
 namespace {
 
-constexpr std::string_view login_user_prompt = "VXNlcm5hbWU6";   // "Username:"
-constexpr std::string_view login_pass_prompt = "UGFzc3dvcmQ6";   // "Password:"
+constexpr std::string_view login_user_prompt = "VXNlcm5hbWU6";  // "Username:"
+constexpr std::string_view login_pass_prompt = "UGFzc3dvcmQ6";  // "Password:"
 
 }  // namespace
 
@@ -49,6 +49,11 @@ void server_session::do_auth(const proto::command& cmd) {
     auth_step(std::string_view(cmd.argument).substr(space + 1));
     return;
   }
+  if (challenge_override_) {
+    reply(334, "", std::move(*challenge_override_));
+    challenge_override_.reset();
+    return;
+  }
   switch (auth_mech_) {
     case proto::sasl_mechanism::login:
       reply(334, "", std::string(login_user_prompt));
@@ -59,7 +64,9 @@ void server_session::do_auth(const proto::command& cmd) {
                         ">";
       reply(334, "", proto::base64_encode(auth_challenge_));
       break;
-    default: reply(334, "", ""); break;
+    default:
+      reply(334, "", "");
+      break;
   }
 }
 
@@ -90,9 +97,15 @@ void server_session::auth_step(std::string_view response) {
   }
   std::optional<proto::sasl_credentials> cred;
   switch (auth_mech_) {
-    case proto::sasl_mechanism::plain: cred = proto::parse_plain(*decoded); break;
-    case proto::sasl_mechanism::xoauth2: cred = proto::parse_xoauth2(*decoded); break;
-    case proto::sasl_mechanism::cram_md5: cred = proto::parse_cram_md5(*decoded); break;
+    case proto::sasl_mechanism::plain:
+      cred = proto::parse_plain(*decoded);
+      break;
+    case proto::sasl_mechanism::xoauth2:
+      cred = proto::parse_xoauth2(*decoded);
+      break;
+    case proto::sasl_mechanism::cram_md5:
+      cred = proto::parse_cram_md5(*decoded);
+      break;
     case proto::sasl_mechanism::login:
       if (auth_step_++ == 0) {
         auth_user_ = std::move(*decoded);
@@ -100,12 +113,24 @@ void server_session::auth_step(std::string_view response) {
       }
       cred = proto::sasl_credentials{"", auth_user_, std::move(*decoded)};
       break;
-    case proto::sasl_mechanism::unknown: break;
+    case proto::sasl_mechanism::unknown:
+      break;
   }
   if (!cred) {
     set_mode(mode::command);
     return error_reply(501, "5.5.2", "Malformed authentication response");
   }
+  auth_cred_ = std::move(*cred);
+  if (wants(hook::auth)) return consult(hook::auth);
+  check_credentials();
+}
+
+std::string_view server_session::auth_attempt_mechanism() const {
+  return proto::mechanism_name(auth_mech_);
+}
+
+void server_session::check_credentials() {
+  const auto* cred = &auth_cred_;
   const auth_policy any;
   const auth_policy& policy = opts_.auth ? *opts_.auth : any;
   bool ok = false;
@@ -113,8 +138,12 @@ void server_session::auth_step(std::string_view response) {
     case proto::sasl_mechanism::cram_md5:
       ok = policy.check_cram_md5(cred->user, cred->secret, auth_challenge_);
       break;
-    case proto::sasl_mechanism::xoauth2: ok = policy.check_token(cred->user, cred->secret); break;
-    default: ok = policy.check_password(cred->user, cred->secret); break;
+    case proto::sasl_mechanism::xoauth2:
+      ok = policy.check_token(cred->user, cred->secret);
+      break;
+    default:
+      ok = policy.check_password(cred->user, cred->secret);
+      break;
   }
   auth_finish(*cred, ok);
 }

@@ -10,9 +10,10 @@ namespace smtpfault::session {
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [](char x, char y) { return std::toupper(static_cast<unsigned char>(x)) ==
-                                                std::toupper(static_cast<unsigned char>(y)); });
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::toupper(static_cast<unsigned char>(x)) ==
+           std::toupper(static_cast<unsigned char>(y));
+  });
 }
 
 bool all_digits(std::string_view s) {
@@ -45,8 +46,7 @@ bool server_session::check_mail_params(const proto::command& cmd) {
       if (!all_digits(v)) return error_reply(501, "5.5.4", "Bad SIZE value"), false;
       auto max = opts_.limits.max_message_size;
       if (max != 0 && std::stoull(v) > max) {
-        return error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size"),
-               false;
+        return error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size"), false;
       }
     } else if (p.keyword == "BODY") {
       bool ok = iequals(v, "7BIT") || (iequals(v, "8BITMIME") && ext.has(extension::eightbitmime));

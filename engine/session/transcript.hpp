@@ -16,7 +16,7 @@ enum class direction { client, server, event };
 struct transcript_entry {
   std::chrono::system_clock::time_point at;
   direction dir;
-  std::string text;   // one line without CRLF, or an event description
+  std::string text;  // one line without CRLF, or an event description
 };
 
 class transcript {

@@ -466,7 +466,7 @@ TEST_F(config_files, file_then_environment_then_flags) {
 
 TEST(known_keys, lists_every_key_with_environment_name) {
   const auto& keys = known_keys();
-  EXPECT_EQ(keys.size(), 25u);
+  EXPECT_EQ(keys.size(), 27u);
   auto find = [&](const std::string& path) -> const key_info* {
     for (const auto& k : keys) {
       if (k.path == path) return &k;
@@ -478,6 +478,8 @@ TEST(known_keys, lists_every_key_with_environment_name) {
   EXPECT_EQ(listen->env, "SMTPFAULT_LISTEN");
   EXPECT_EQ(listen->type, "address list");
   ASSERT_NE(find("limits.command_line"), nullptr);
+  ASSERT_NE(find("lua.instructions"), nullptr);
+  EXPECT_EQ(find("lua.memory")->env, "SMTPFAULT_LUA_MEMORY");
   EXPECT_EQ(find("limits.command_line")->env, "SMTPFAULT_LIMITS_COMMAND_LINE");
   ASSERT_NE(find("tls.cert"), nullptr);
   EXPECT_EQ(find("tls.cert")->env, "SMTPFAULT_TLS_CERT");

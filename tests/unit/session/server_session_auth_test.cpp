@@ -61,12 +61,8 @@ TEST_F(auth_test, plain_after_an_empty_challenge) {
 }
 
 // RFC 4954 section 4: continue-req = "334" SP [base64] CRLF, so even an empty challenge has its
-// space. BUG: the session queues reply(334, "", "") and to_wire writes an empty last line as
-// "334\r\n" without the SP.
-//   input:    EHLO, "AUTH PLAIN\r\n"
-//   expected: "334 \r\n"
-//   actual:   "334\r\n"
-TEST_F(auth_test, DISABLED_empty_challenge_keeps_its_space) {
+// space.
+TEST_F(auth_test, empty_challenge_keeps_its_space) {
   conversation c(options());
   c.ehlo();
   EXPECT_EQ(c.send("AUTH PLAIN\r\n"), "334 \r\n");

@@ -1,0 +1,76 @@
+#include "script/catalogue.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "script/embedded_lua.hpp"
+
+namespace smtpfault::script {
+
+namespace {
+
+// "-- greylist: first attempt gets 451" -> "first attempt gets 451"
+std::string first_comment(std::string_view code, const std::string& name) {
+  auto end = code.find('\n');
+  std::string_view line = code.substr(0, end);
+  if (line.rfind("--", 0) != 0) return "";
+  line.remove_prefix(2);
+  while (!line.empty() && line.front() == ' ')
+    line.remove_prefix(1);
+  if (line.rfind(name + ":", 0) == 0) line.remove_prefix(name.size() + 1);
+  while (!line.empty() && line.front() == ' ')
+    line.remove_prefix(1);
+  return std::string(line);
+}
+
+}  // namespace
+
+std::string_view helper_library() {
+  for (std::size_t i = 0; i < embedded::file_count; ++i) {
+    if (std::string_view(embedded::files[i].path) == "lua/smtp.lua") return embedded::files[i].text;
+  }
+  return "";
+}
+
+const std::vector<builtin_scenario>& builtin_scenarios() {
+  static const std::vector<builtin_scenario> list = [] {
+    std::vector<builtin_scenario> out;
+    const std::string prefix = "scenarios/server/";
+    for (std::size_t i = 0; i < embedded::file_count; ++i) {
+      std::string path = embedded::files[i].path;
+      if (path.rfind(prefix, 0) != 0 || path.size() < 5) continue;
+      std::string name = path.substr(prefix.size(), path.size() - prefix.size() - 4);
+      out.push_back(
+          {name, first_comment(embedded::files[i].text, name), embedded::files[i].text, path});
+    }
+    return out;
+  }();
+  return list;
+}
+
+proto::expected<scenario_source, std::string> find_scenario_source(
+    const std::string& name_or_path) {
+  const bool is_path =
+      name_or_path.find('/') != std::string::npos ||
+      (name_or_path.size() > 4 && name_or_path.compare(name_or_path.size() - 4, 4, ".lua") == 0);
+  if (is_path) {
+    std::ifstream in(name_or_path, std::ios::binary);
+    if (!in) {
+      return proto::unexpected{name_or_path + ": cannot open scenario: " + std::strerror(errno)};
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return scenario_source{ss.str(), name_or_path};
+  }
+  std::string names;
+  for (const auto& b : builtin_scenarios()) {
+    if (b.name == name_or_path) return scenario_source{std::string(b.code), b.path};
+    names += (names.empty() ? "" : ", ") + b.name;
+  }
+  return proto::unexpected{"unknown scenario '" + name_or_path +
+                           "' (not a file; built-in scenarios: " + names + ")"};
+}
+
+}  // namespace smtpfault::script

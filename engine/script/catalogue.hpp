@@ -1,0 +1,31 @@
+// Lua sources compiled into the binary: the helper library and the built-in scenarios, so an
+// installed smtpfault needs no data files.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/expected.hpp"
+
+namespace smtpfault::script {
+
+struct scenario_source {
+  std::string code;
+  std::string chunkname;  // shown in error messages: the path, or "scenarios/server/NAME.lua"
+};
+
+struct builtin_scenario {
+  std::string name;         // "greylist"
+  std::string description;  // the first line of its header comment
+  std::string_view code;
+  std::string path;  // "scenarios/server/greylist.lua"
+};
+
+std::string_view helper_library();
+const std::vector<builtin_scenario>& builtin_scenarios();
+
+// A name of a built-in scenario, or a path to a .lua file (anything with a '/' or ".lua").
+proto::expected<scenario_source, std::string> find_scenario_source(const std::string& name_or_path);
+
+}  // namespace smtpfault::script

@@ -1,0 +1,192 @@
+// Reading an action table returned by a hook into a fault::action. The field names are the ones
+// lua/smtp.lua writes; a table built by hand with a typo gets an error naming the field.
+#include <lua.hpp>
+
+#include <cmath>
+
+#include "script/lua_bridge.hpp"
+
+namespace smtpfault::script {
+
+namespace {
+
+using fault::millis;
+
+struct reader {
+  lua_State* L;
+  int idx;
+  double scale;
+  std::string error;
+
+  bool ok() const { return error.empty(); }
+
+  int field(const char* key, int want) {
+    // Raw: an action's metatable has methods named like its fields (delay, split, ...).
+    lua_pushstring(L, key);
+    lua_rawget(L, idx);
+    int t = lua_type(L, -1);
+    if (t != LUA_TNIL && t != want && error.empty()) {
+      error = std::string("returned an action whose field '") + key + "' is a " +
+              lua_typename(L, t) + ", not a " + lua_typename(L, want);
+    }
+    return t == want ? t : LUA_TNIL;
+  }
+  std::optional<std::string> str(const char* key) {
+    std::optional<std::string> out;
+    if (field(key, LUA_TSTRING) == LUA_TSTRING) {
+      std::size_t n = 0;
+      const char* s = lua_tolstring(L, -1, &n);
+      out.emplace(s, n);
+    }
+    lua_pop(L, 1);
+    return out;
+  }
+  std::optional<double> num(const char* key) {
+    std::optional<double> out;
+    if (field(key, LUA_TNUMBER) == LUA_TNUMBER) out = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return out;
+  }
+  millis seconds(const char* key) {
+    auto v = num(key);
+    if (!v || !(*v >= 0)) return millis(0);
+    return millis(static_cast<long long>(std::llround(*v * scale * 1000)));
+  }
+  std::vector<std::string> strings(const char* key) {
+    std::vector<std::string> out;
+    if (field(key, LUA_TTABLE) == LUA_TTABLE) {
+      lua_Integer n = luaL_len(L, -1);
+      for (lua_Integer i = 1; i <= n; ++i) {
+        lua_rawgeti(L, -1, i);
+        if (const char* s = lua_tostring(L, -1)) out.emplace_back(s);
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+    return out;
+  }
+};
+
+std::optional<proto::reply> read_reply(reader& r) {
+  auto code = r.num("code");
+  if (!code) return std::nullopt;
+  proto::reply rep;
+  rep.code = static_cast<int>(*code);
+  rep.enhanced = r.str("enhanced").value_or("");
+  rep.lines = r.strings("lines");
+  if (rep.lines.empty()) rep.lines.emplace_back();
+  return rep;
+}
+
+fault::ending read_ending(reader& r) {
+  auto e = r.str("ending");
+  if (!e) return fault::ending::none;
+  if (*e == "close") return fault::ending::close_without_reply;
+  if (*e == "close_after") return fault::ending::close_after_reply;
+  if (*e == "reset") return fault::ending::reset;
+  if (*e == "hang") return fault::ending::hang;
+  r.error = "returned an action with unknown ending '" + *e + "'";
+  return fault::ending::none;
+}
+
+fault::malformed_kind read_malformed(reader& r) {
+  auto m = r.str("malformed");
+  if (!m) return fault::malformed_kind::none;
+  if (*m == "mixed_codes") return fault::malformed_kind::mixed_codes;
+  if (*m == "missing_space") return fault::malformed_kind::missing_space;
+  if (*m == "long_line") return fault::malformed_kind::long_line;
+  if (*m == "garbage") return fault::malformed_kind::garbage;
+  r.error = "returned an action with unknown malformed kind '" + *m + "'";
+  return fault::malformed_kind::none;
+}
+
+void read_tls(reader& r, fault::action& a) {
+  if (auto m = r.str("starttls")) {
+    if (*m == "close_after_220")
+      a.tls_mode = fault::starttls_mode::close_after_220;
+    else if (*m == "abort_handshake")
+      a.tls_mode = fault::starttls_mode::abort_handshake;
+    else if (*m == "inject")
+      a.tls_mode = fault::starttls_mode::inject_plaintext;
+    else
+      r.error = "returned an action with unknown starttls mode '" + *m + "'";
+  }
+  a.inject = r.str("inject").value_or("");
+  if (auto c = r.str("certificate")) {
+    if (*c == "self_signed")
+      a.certificate = fault::certificate_kind::self_signed;
+    else if (*c == "expired")
+      a.certificate = fault::certificate_kind::expired;
+    else if (*c == "wrong_host")
+      a.certificate = fault::certificate_kind::wrong_host;
+    else if (*c == "unknown_ca")
+      a.certificate = fault::certificate_kind::unknown_ca;
+    else
+      r.error = "returned an action with unknown certificate kind '" + *c + "'";
+  }
+}
+
+void read_unsolicited(reader& r, fault::action& a) {
+  if (r.field("unsolicited", LUA_TTABLE) != LUA_TTABLE) {
+    lua_pop(r.L, 1);
+    return;
+  }
+  reader inner{r.L, lua_gettop(r.L), r.scale, {}};
+  fault::unsolicited_reply u;
+  if (auto rep = read_reply(inner)) u.reply = *rep;
+  u.after = inner.seconds("after");
+  lua_pushstring(r.L, "close");
+  lua_rawget(r.L, inner.idx);
+  u.close = lua_isnil(r.L, -1) || lua_toboolean(r.L, -1);
+  lua_pop(r.L, 2);
+  if (!inner.ok()) r.error = inner.error;
+  a.unsolicited = std::move(u);
+}
+
+}  // namespace
+
+proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, double time_scale) {
+  if (idx == 0 || lua_isnil(L, idx)) return fault::action{};
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    return proto::unexpected{std::string("returned a ") + luaL_typename(L, idx) +
+                             "; return an action such as smtp.reply(451, \"4.7.1\", \"text\"), "
+                             "or nothing for the default"};
+  }
+  reader r{L, lua_absindex(L, idx), time_scale, {}};
+  fault::action a;
+  a.name = r.str("name").value_or("action");
+  a.reply = read_reply(r);
+  a.raw = r.str("raw");
+  a.malformed = read_malformed(r);
+  a.delay = r.seconds("delay");
+  if (auto b = r.num("trickle_bytes")) a.trickle_bytes = static_cast<std::size_t>(*b);
+  a.trickle_every = r.seconds("trickle_every");
+  if (r.field("split", LUA_TTABLE) == LUA_TTABLE) {
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_rawgeti(L, -1, i);
+      if (lua_isnumber(L, -1)) a.split_at.push_back(static_cast<std::size_t>(lua_tointeger(L, -1)));
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  a.end = read_ending(r);
+  auto ext = r.strings("extensions");
+  lua_pushstring(L, "extensions");
+  lua_rawget(L, r.idx);
+  if (!lua_isnil(L, -1)) a.extensions = std::move(ext);
+  lua_pop(L, 1);
+  a.hide = r.strings("hide");
+  read_tls(r, a);
+  a.auth_challenge = r.str("challenge");
+  read_unsolicited(r, a);
+  if (!r.ok()) return proto::unexpected{r.error};
+  if (a.is_default() && a.name == "action") {
+    return proto::unexpected{
+        std::string("returned a table that is not an action; build one with "
+                    "smtp.reply(), smtp.delay(), smtp.close() and friends")};
+  }
+  return a;
+}
+
+}  // namespace smtpfault::script

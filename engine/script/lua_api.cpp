@@ -1,0 +1,164 @@
+// The C half of the `smtp` table: what needs the host (time, the seeded random source, the
+// session's transcript, yielding to the event loop) or is awkward in Lua (CIDR matching).
+#include <arpa/inet.h>
+#include <lua.hpp>
+
+#include <cstring>
+#include <string>
+
+#include "script/lua_bridge.hpp"
+#include "script/scenario.hpp"
+
+namespace smtpfault::script {
+
+namespace {
+
+scenario& owner(lua_State* L) {
+  return *static_cast<scenario*>(lua_touserdata(L, lua_upvalueindex(1)));
+}
+
+char sleep_marker;
+
+int api_sleep(lua_State* L) {
+  lua_Number secs = luaL_checknumber(L, 1);
+  if (!(secs >= 0)) return luaL_argerror(L, 1, "seconds must be >= 0");
+  if (!lua_isyieldable(L)) return luaL_error(L, "smtp.sleep can only be used inside hooks");
+  lua_pushlightuserdata(L, &sleep_marker);
+  lua_pushnumber(L, secs);
+  return lua_yield(L, 2);
+}
+
+int api_now(lua_State* L) {
+  lua_pushnumber(L, owner(L).now());
+  return 1;
+}
+
+// Like math.random: () -> [0,1), (m) -> [1,m], (m, n) -> [m,n].
+int api_random(lua_State* L) {
+  double r = owner(L).next_random();
+  int n = lua_gettop(L);
+  if (n == 0) {
+    lua_pushnumber(L, r);
+    return 1;
+  }
+  lua_Integer lo = 1, hi = luaL_checkinteger(L, 1);
+  if (n >= 2) {
+    lo = hi;
+    hi = luaL_checkinteger(L, 2);
+  }
+  luaL_argcheck(L, lo <= hi, n >= 2 ? 2 : 1, "interval is empty");
+  auto span = static_cast<double>(hi) - static_cast<double>(lo) + 1;
+  lua_pushinteger(L, lo + static_cast<lua_Integer>(r * span));
+  return 1;
+}
+
+int api_chance(lua_State* L) {
+  lua_Number p = luaL_checknumber(L, 1);
+  lua_pushboolean(L, owner(L).next_random() < p);
+  return 1;
+}
+
+int api_log(lua_State* L) {
+  std::string text;
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; ++i) {
+    if (i > 1) text += ' ';
+    text += luaL_tolstring(L, i, nullptr);
+    lua_pop(L, 1);
+  }
+  owner(L).log_from_script("script: " + text);
+  return 0;
+}
+
+struct ip_bytes {
+  unsigned char b[16];
+  int len = 0;  // 4 or 16
+};
+
+bool parse_ip(const std::string& text, ip_bytes& out) {
+  if (inet_pton(AF_INET, text.c_str(), out.b) == 1) {
+    out.len = 4;
+    return true;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), out.b) == 1) {
+    out.len = 16;
+    // An IPv4-mapped address compares as IPv4.
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(out.b, mapped, 12) == 0) {
+      std::memmove(out.b, out.b + 12, 4);
+      out.len = 4;
+    }
+    return true;
+  }
+  return false;
+}
+
+bool in_network(const ip_bytes& ip, const std::string& cidr, bool& valid) {
+  auto slash = cidr.find('/');
+  ip_bytes net;
+  valid = parse_ip(cidr.substr(0, slash), net);
+  if (!valid) return false;
+  int bits = net.len * 8;
+  if (slash != std::string::npos) {
+    char* end = nullptr;
+    long b = std::strtol(cidr.c_str() + slash + 1, &end, 10);
+    if (*end || b < 0 || b > bits) return valid = false;
+    bits = static_cast<int>(b);
+  }
+  if (net.len != ip.len) return false;
+  for (int i = 0; i < bits; ++i) {
+    int byte = i / 8, mask = 0x80 >> (i % 8);
+    if ((ip.b[byte] & mask) != (net.b[byte] & mask)) return false;
+  }
+  return true;
+}
+
+// smtp.ip_in(ip, "10.0.0.0/8") or smtp.ip_in(ip, {"10.0.0.0/8", "::1"})
+int api_ip_in(lua_State* L) {
+  ip_bytes ip;
+  if (!parse_ip(luaL_checkstring(L, 1), ip)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  std::vector<std::string> nets;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    nets.emplace_back(lua_tostring(L, 2));
+  } else {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    for (lua_Integer i = 1, n = luaL_len(L, 2); i <= n; ++i) {
+      lua_rawgeti(L, 2, i);
+      nets.emplace_back(luaL_checkstring(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  for (const auto& net : nets) {
+    bool valid = true;
+    bool hit = in_network(ip, net, valid);
+    if (!valid)
+      return luaL_error(L, "smtp.ip_in: '%s' is not an address or CIDR network", net.c_str());
+    if (hit) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+  }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
+}  // namespace
+
+void* sleep_sentinel() {
+  return &sleep_marker;
+}
+
+void register_c_api(lua_State* L, scenario* sc) {
+  const luaL_Reg functions[] = {{"sleep", api_sleep},   {"now", api_now}, {"random", api_random},
+                                {"chance", api_chance}, {"log", api_log}, {"ip_in", api_ip_in},
+                                {nullptr, nullptr}};
+  lua_newtable(L);
+  lua_pushlightuserdata(L, sc);
+  luaL_setfuncs(L, functions, 1);
+  lua_setglobal(L, "smtp");
+}
+
+}  // namespace smtpfault::script

@@ -1,0 +1,198 @@
+#include "script/lua_bridge.hpp"
+
+#include <lua.hpp>
+
+#include <cmath>
+#include <string_view>
+
+namespace smtpfault::script {
+
+namespace {
+
+using session::hook;
+
+void set_string(lua_State* L, const char* key, std::string_view v) {
+  lua_pushlstring(L, v.data(), v.size());
+  lua_setfield(L, -2, key);
+}
+
+void set_number(lua_State* L, const char* key, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, key);
+}
+
+void set_bool(lua_State* L, const char* key, bool v) {
+  lua_pushboolean(L, v);
+  lua_setfield(L, -2, key);
+}
+
+void push_params(lua_State* L, const std::vector<proto::esmtp_param>& params) {
+  lua_createtable(L, 0, static_cast<int>(params.size()));
+  for (const auto& p : params) {
+    if (p.value) {
+      lua_pushlstring(L, p.value->data(), p.value->size());
+    } else {
+      lua_pushboolean(L, 1);
+    }
+    lua_setfield(L, -2, p.keyword.c_str());
+  }
+}
+
+void push_address(lua_State* L, const proto::mailbox& m, const std::vector<proto::esmtp_param>& p) {
+  lua_createtable(L, 0, 4);
+  set_string(L, "address", m.address());
+  set_string(L, "local_part", m.local_part);
+  set_string(L, "domain", m.domain);
+  push_params(L, p);
+  lua_setfield(L, -2, "params");
+}
+
+// Splits "host:port" / "[v6]:port" into ip and port.
+std::pair<std::string, lua_Integer> split_client(const std::string& client) {
+  auto colon = client.rfind(':');
+  if (colon == std::string::npos) return {client, 0};
+  std::string host = client.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return {host, std::atoll(client.c_str() + colon + 1)};
+}
+
+// Header fields of the message (unfolded), by lower-case name; the first of each name wins.
+void push_headers(lua_State* L, std::string_view data) {
+  lua_newtable(L);
+  std::string name, value;
+  auto flush = [&] {
+    if (name.empty()) return;
+    for (auto& c : name)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    lua_getfield(L, -1, name.c_str());
+    bool seen = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (!seen) set_string(L, name.c_str(), value);
+    name.clear();
+    value.clear();
+  };
+  std::size_t pos = 0;
+  while (pos < data.size()) {
+    auto end = data.find('\n', pos);
+    if (end == std::string_view::npos) end = data.size();
+    std::string_view line = data.substr(pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;  // end of the header section
+    if (line.front() == ' ' || line.front() == '\t') {
+      value += std::string(line);
+      continue;
+    }
+    flush();
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    name = std::string(line.substr(0, colon));
+    std::string_view v = line.substr(colon + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+      v.remove_prefix(1);
+    value = std::string(v);
+  }
+  flush();
+}
+
+}  // namespace
+
+void update_session_table(lua_State* L, int table_ref, const session::server_session& s) {
+  const auto& f = s.facts();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, table_ref);
+  set_string(L, "id", f.session_id);
+  auto [ip, port] = split_client(f.client_address);
+  set_string(L, "client", f.client_address);
+  set_string(L, "client_ip", ip);
+  set_number(L, "client_port", port);
+  set_string(L, "helo", f.helo);
+  set_bool(L, "tls", f.tls);
+  set_string(L, "tls_version", f.tls_version);
+  set_string(L, "auth_user", f.auth_user);
+  set_bool(L, "lmtp", f.lmtp);
+  set_number(L, "messages", static_cast<lua_Integer>(s.messages_accepted()));
+  const auto& env = s.current_envelope();
+  set_string(L, "mail_from", env.mail_from.address());
+  lua_createtable(L, static_cast<int>(env.recipients.size()), 0);
+  for (std::size_t i = 0; i < env.recipients.size(); ++i) {
+    auto a = env.recipients[i].address.address();
+    lua_pushlstring(L, a.data(), a.size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_setfield(L, -2, "rcpts");
+  lua_createtable(L, 0, 8);
+  for (int v = 0; v <= static_cast<int>(proto::verb::unknown); ++v) {
+    auto verb = static_cast<proto::verb>(v);
+    auto n = s.command_count(verb);
+    if (n == 0) continue;
+    auto name = proto::verb_name(verb);
+    lua_pushinteger(L, static_cast<lua_Integer>(n));
+    lua_setfield(L, -2, name.empty() ? "UNKNOWN" : std::string(name).c_str());
+  }
+  lua_setfield(L, -2, "commands");
+  lua_pop(L, 1);
+}
+
+int push_hook_arguments(lua_State* L, hook h, const session::server_session& s) {
+  const auto& cmd = s.current_command();
+  switch (h) {
+    case hook::helo:
+    case hook::ehlo:
+      lua_pushlstring(L, cmd.argument.data(), cmd.argument.size());
+      return 1;
+    case hook::mail:
+      push_address(L, cmd.path, cmd.params);
+      return 1;
+    case hook::rcpt:
+      push_address(L, cmd.path, cmd.params);
+      return 1;
+    case hook::auth: {
+      const auto& c = s.auth_attempt();
+      lua_createtable(L, 0, 4);
+      set_string(L, "mechanism", s.auth_attempt_mechanism());
+      set_string(L, "user", c.user);
+      set_string(L, "password", c.secret);
+      set_string(L, "authzid", c.authzid);
+      return 1;
+    }
+    case hook::bdat:
+      lua_createtable(L, 0, 2);
+      set_number(L, "size", static_cast<lua_Integer>(s.last_chunk_size()));
+      set_bool(L, "last", s.last_chunk_is_last());
+      return 1;
+    case hook::message: {
+      auto& m = const_cast<session::server_session&>(s).pending_message();
+      lua_createtable(L, 0, 6);
+      set_string(L, "data", m.data);
+      set_number(L, "size", static_cast<lua_Integer>(m.data.size()));
+      set_string(L, "mail_from", m.env.mail_from.address());
+      lua_createtable(L, static_cast<int>(m.env.recipients.size()), 0);
+      for (std::size_t i = 0; i < m.env.recipients.size(); ++i) {
+        auto a = m.env.recipients[i].address.address();
+        lua_pushlstring(L, a.data(), a.size());
+        lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+      }
+      lua_setfield(L, -2, "recipients");
+      push_headers(L, m.data);
+      lua_getfield(L, -1, "subject");
+      lua_setfield(L, -3, "subject");
+      lua_setfield(L, -2, "headers");
+      return 1;
+    }
+    case hook::command: {
+      lua_createtable(L, 0, 3);
+      auto name = proto::verb_name(cmd.kind);
+      std::string verb = name.empty() ? cmd.verb_text : std::string(name);
+      for (auto& c : verb)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      set_string(L, "verb", verb);
+      set_string(L, "argument", cmd.argument);
+      set_bool(L, "known", cmd.kind != proto::verb::unknown);
+      return 1;
+    }
+    default:
+      return 0;
+  }
+}
+
+}  // namespace smtpfault::script

@@ -1,0 +1,29 @@
+// Between C++ and Lua values: the session table, hook arguments, and actions returned by hooks.
+#pragma once
+
+#include <string>
+
+#include "fault/action.hpp"
+#include "proto/expected.hpp"
+#include "session/server_session.hpp"
+
+struct lua_State;
+
+namespace smtpfault::script {
+
+class scenario;
+
+// Defines the C half of the `smtp` table (sleep, now, random, chance, log, ip_in).
+void register_c_api(lua_State* L, scenario* owner);
+// The sentinel smtp.sleep yields with, so the host can tell sleeps from other yields.
+void* sleep_sentinel();
+
+// Refreshes the fields of the session table at table_ref from the session.
+void update_session_table(lua_State* L, int table_ref, const session::server_session& s);
+// Pushes the hook's arguments after the session table; returns how many.
+int push_hook_arguments(lua_State* L, session::hook h, const session::server_session& s);
+
+// Reads the value at idx (an action table or nil) into an action.
+proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, double time_scale);
+
+}  // namespace smtpfault::script

@@ -1,0 +1,202 @@
+#include "script/lua_sandbox.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include <lua.hpp>
+
+namespace smtpfault::script {
+
+namespace {
+
+constexpr int count_step = 1000;  // instructions between budget checks
+
+// Globals of the base library that could reach the file system or load bytecode.
+constexpr const char* removed_globals[] = {"dofile",  "loadfile", "collectgarbage",
+                                           "require", "module",   "print"};
+
+int safe_load(lua_State* L) {
+  // load(chunk [, chunkname [, mode [, env]]]) with mode forced to text.
+  luaL_checkany(L, 1);
+  if (!lua_isstring(L, 1)) return luaL_error(L, "load: only strings can be loaded here");
+  std::size_t len = 0;
+  const char* s = lua_tolstring(L, 1, &len);
+  const char* name = luaL_optstring(L, 2, "=(load)");
+  int status = luaL_loadbufferx(L, s, len, name, "t");
+  if (status != LUA_OK) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  if (!lua_isnoneornil(L, 4)) {
+    lua_pushvalue(L, 4);
+    if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+  }
+  return 1;
+}
+
+}  // namespace
+
+void lua_sandbox::closer::operator()(lua_State* L) const {
+  lua_close(L);
+}
+
+lua_sandbox::lua_sandbox(sandbox_limits limits) : limits_(limits) {
+  L_.reset(lua_newstate(&lua_sandbox::allocate, this));
+  if (!L_) throw std::runtime_error("cannot create a Lua state");
+  *static_cast<lua_sandbox**>(lua_getextraspace(L_.get())) = this;
+  open_safe_libraries();
+  // Threads created later inherit this hook.
+  lua_sethook(L_.get(), &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
+}
+
+lua_sandbox::~lua_sandbox() = default;
+
+lua_sandbox& lua_sandbox::of(lua_State* L) {
+  return **static_cast<lua_sandbox**>(lua_getextraspace(L));
+}
+
+void lua_sandbox::open_safe_libraries() {
+  lua_State* L = L_.get();
+  const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},        {LUA_TABLIBNAME, luaopen_table},
+                           {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
+                           {LUA_UTF8LIBNAME, luaopen_utf8},  {LUA_COLIBNAME, luaopen_coroutine}};
+  for (const auto& lib : libs) {
+    luaL_requiref(L, lib.name, lib.func, 1);
+    lua_pop(L, 1);
+  }
+  for (const char* name : removed_globals) {
+    lua_pushnil(L);
+    lua_setglobal(L, name);
+  }
+  lua_pushcfunction(L, safe_load);
+  lua_setglobal(L, "load");
+  // string.dump would hand out bytecode, which load refuses anyway; remove it for clarity.
+  lua_getglobal(L, "string");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");
+  lua_pop(L, 1);
+}
+
+void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
+  auto* self = static_cast<lua_sandbox*>(ud);
+  // With ptr == NULL, osize encodes the object type, not a size.
+  const std::size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    std::free(ptr);
+    self->used_ -= old;
+    return nullptr;
+  }
+  // Only refused inside a guarded run: outside one, a failed allocation would be an unprotected
+  // error and abort the process, and the host's own small pushes are accounted for anyway.
+  if (self->budget_ != 0 && nsize > old && self->used_ - old + nsize > self->limits_.memory_bytes) {
+    if (!self->killed_) {
+      self->killed_ = true;
+      self->kill_reason_ = "memory limit exceeded";
+    }
+    return nullptr;
+  }
+  void* p = std::realloc(ptr, nsize);
+  if (p) self->used_ = self->used_ - old + nsize;
+  return p;
+}
+
+void lua_sandbox::on_count(lua_State* L, lua_Debug*) {
+  auto& self = of(L);
+  if (self.budget_ == 0) return;  // no guarded run active (e.g. a finalizer)
+  self.spent_ += count_step;
+  if (!self.killed_ && self.spent_ > self.budget_) {
+    self.killed_ = true;
+    self.kill_reason_ = "instruction limit exceeded (possible endless loop)";
+  }
+  if (self.killed_) {
+    // From now on fire on every instruction, so a pcall that caught the error cannot go on.
+    lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
+    luaL_error(L, "%s", self.kill_reason_);
+  }
+}
+
+void lua_sandbox::arm(lua_State* L, std::uint64_t budget) {
+  budget_ = budget;
+  spent_ = 0;
+  killed_ = false;
+  kill_reason_ = nullptr;
+  lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
+}
+
+std::string lua_position(lua_State* co) {
+  lua_Debug ar;
+  for (int level = 0; lua_getstack(co, level, &ar); ++level) {
+    if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
+      return std::string(ar.short_src) + ":" + std::to_string(ar.currentline) + ":";
+    }
+  }
+  return "";
+}
+
+std::string lua_sandbox::describe_error(lua_State* L, int status) {
+  std::string msg;
+  if (killed_ && kill_reason_) {
+    msg = kill_reason_;
+  } else if (status == LUA_ERRMEM) {
+    msg = "memory limit exceeded";
+  } else if (const char* s = lua_tostring(L, -1)) {
+    msg = s;
+  } else {
+    msg = "error object is not a string";
+  }
+  // Errors raised from C functions carry no position; add the script's own.
+  std::string where = lua_position(L);
+  if (!where.empty() && msg.rfind(where, 0) != 0 && msg.find(".lua:") == std::string::npos) {
+    msg = where + " " + msg;
+  }
+  return msg;
+}
+
+std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
+                                                      const std::string& chunkname) {
+  lua_State* L = L_.get();
+  int status = luaL_loadbufferx(L, code.data(), code.size(), ("@" + chunkname).c_str(), "t");
+  if (status != LUA_OK) {
+    std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot load";
+    lua_pop(L, 1);
+    return msg;
+  }
+  lua_State* co = lua_newthread(L);
+  lua_rotate(L, -2, 1);  // thread below the function
+  lua_xmove(L, co, 1);   // function onto the thread
+  arm(co, limits_.load_instructions);
+  int nres = 0;
+  status = lua_resume(co, L, 0, &nres);
+  std::optional<std::string> error;
+  if (status == LUA_YIELD) {
+    error = lua_position(co) + " smtp.sleep and other yields are only allowed inside hooks";
+  } else if (status != LUA_OK) {
+    error = describe_error(co, status);
+  }
+  budget_ = 0;
+  lua_pop(L, 1);  // the thread
+  return error;
+}
+
+run_result lua_sandbox::resume(lua_State* co, int nargs, bool reset_budget) {
+  if (reset_budget) arm(co, limits_.instructions);
+  int nres = 0;
+  int status = lua_resume(co, L_.get(), nargs, &nres);
+  run_result r;
+  if (status == LUA_OK) {
+    r.st = run_result::status::finished;
+    r.results = nres;
+  } else if (status == LUA_YIELD) {
+    r.st = run_result::status::yielded;
+    r.results = nres;
+  } else {
+    r.st = run_result::status::failed;
+    r.error = describe_error(co, status);
+  }
+  if (r.st != run_result::status::yielded) budget_ = 0;
+  return r;
+}
+
+}  // namespace smtpfault::script

@@ -1,0 +1,74 @@
+// The one guarded wrapper around Lua: a state with only safe libraries, a capped allocator and
+// an instruction budget, text-only loading, and calls that turn every failure into a value
+// carrying "file:line: message". No other code calls lua_pcall or lua_resume.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+struct lua_State;
+struct lua_Debug;
+
+namespace smtpfault::script {
+
+struct sandbox_limits {
+  std::size_t memory_bytes = 64 * 1024 * 1024;   // for the whole scenario state
+  std::uint64_t instructions = 10'000'000;       // per hook call (all its resumptions)
+  std::uint64_t load_instructions = 50'000'000;  // for running the file at load time
+};
+
+// The outcome of running (part of) a coroutine.
+struct run_result {
+  enum class status { finished, yielded, failed } st = status::finished;
+  int results = 0;    // values left on the coroutine's stack
+  std::string error;  // "file:line: message" when failed
+};
+
+class lua_sandbox {
+ public:
+  explicit lua_sandbox(sandbox_limits limits);
+  ~lua_sandbox();
+  lua_sandbox(const lua_sandbox&) = delete;
+  lua_sandbox& operator=(const lua_sandbox&) = delete;
+
+  lua_State* state() const { return L_.get(); }
+  const sandbox_limits& limits() const { return limits_; }
+
+  // Compiles text (never bytecode) and runs it on the main thread under load_instructions.
+  // Leaves nothing on the stack. Returns the error message on failure.
+  std::optional<std::string> run_file_text(std::string_view code, const std::string& chunkname);
+
+  // Resumes coroutine co (a thread created with lua_newthread) with nargs values on its stack,
+  // under the per-call instruction budget (reset when reset_budget is true).
+  run_result resume(lua_State* co, int nargs, bool reset_budget);
+
+  std::size_t memory_in_use() const { return used_; }
+  static lua_sandbox& of(lua_State* L);
+
+ private:
+  static void* allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
+  static void on_count(lua_State* L, lua_Debug* ar);
+  void open_safe_libraries();
+  void arm(lua_State* L, std::uint64_t budget);
+  std::string describe_error(lua_State* L, int status);
+
+  struct closer {
+    void operator()(lua_State* L) const;
+  };
+  sandbox_limits limits_;
+  std::size_t used_ = 0;
+  std::uint64_t budget_ = 0;
+  std::uint64_t spent_ = 0;
+  bool killed_ = false;
+  const char* kill_reason_ = nullptr;
+  std::unique_ptr<lua_State, closer> L_;
+};
+
+// "file:line:" of the innermost Lua function on co's stack, or "" when there is none.
+std::string lua_position(lua_State* co);
+
+}  // namespace smtpfault::script

@@ -1,0 +1,224 @@
+#include "script/scenario.hpp"
+
+#include <lua.hpp>
+
+#include <cstring>
+
+#include "script/catalogue.hpp"
+#include "script/lua_bridge.hpp"
+
+namespace smtpfault::script {
+
+namespace {
+
+using session::hook;
+constexpr hook all_hooks[] = {hook::connect, hook::helo,    hook::ehlo,    hook::starttls,
+                              hook::auth,    hook::mail,    hook::rcpt,    hook::data,
+                              hook::bdat,    hook::message, hook::command, hook::disconnect};
+
+std::uint64_t splitmix64(std::uint64_t& x) {
+  std::uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t rotl(std::uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
+
+// Global names a scenario may define beyond hooks are free; "on_*" names must be real hooks.
+std::optional<std::string> check_hook_names(lua_State* L) {
+  std::string known;
+  for (hook h : all_hooks)
+    known += std::string(" on_") + session::hook_name(h);
+  lua_pushglobaltable(L);
+  lua_pushnil(L);
+  std::optional<std::string> error;
+  while (!error && lua_next(L, -2)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) continue;
+    std::string name = lua_tostring(L, -1);
+    if (name.rfind("on_", 0) != 0 || (known + " ").find(" " + name + " ") != std::string::npos) {
+      continue;
+    }
+    error = "unknown hook '" + name + "'; hooks are:" + known;
+  }
+  lua_settop(L, 0);
+  return error;
+}
+
+}  // namespace
+
+scenario::scenario(std::string name, scenario_options opts)
+    : name_(std::move(name)),
+      opts_(opts),
+      sandbox_(opts.limits),
+      started_(std::chrono::steady_clock::now()) {
+  std::uint64_t s = opts.seed;
+  for (auto& r : rng_)
+    r = splitmix64(s);
+  for (auto& r : hook_refs_)
+    r = LUA_NOREF;
+}
+
+double scenario::next_random() {
+  // xoshiro256**
+  std::uint64_t result = rotl(rng_[1] * 5, 7) * 9;
+  std::uint64_t t = rng_[1] << 17;
+  rng_[2] ^= rng_[0];
+  rng_[3] ^= rng_[1];
+  rng_[1] ^= rng_[2];
+  rng_[0] ^= rng_[3];
+  rng_[2] ^= t;
+  rng_[3] = rotl(rng_[3], 45);
+  return static_cast<double>(result >> 11) * 0x1.0p-53;
+}
+
+double scenario::now() const {
+  std::chrono::duration<double> real = std::chrono::steady_clock::now() - started_;
+  return real.count() / opts_.time_scale;
+}
+
+void scenario::log_from_script(std::string text) {
+  if (current_ && current_->log_) current_->log_(std::move(text));
+}
+
+std::size_t scenario::memory_in_use() const {
+  std::lock_guard lock(mu_);
+  return sandbox_.memory_in_use();
+}
+
+std::optional<std::string> scenario::init(std::string_view code) {
+  lua_State* L = sandbox_.state();
+  register_c_api(L, this);
+  // math.random draws from the scenario's seed too.
+  lua_getglobal(L, "math");
+  lua_getfield(L, -1, "randomseed");
+  lua_pushinteger(L, static_cast<lua_Integer>(opts_.seed));
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
+  if (auto err = sandbox_.run_file_text(helper_library(), "lua/smtp.lua")) {
+    return "internal error in lua/smtp.lua: " + *err;
+  }
+  if (auto err = sandbox_.run_file_text(code, name_)) return err;
+  if (auto err = check_hook_names(L)) return name_ + ": " + *err;
+  for (hook h : all_hooks) {
+    lua_getglobal(L, (std::string("on_") + session::hook_name(h)).c_str());
+    if (lua_isfunction(L, -1)) {
+      hooks_ |= session::hook_bit(h);
+      hook_refs_[static_cast<int>(h)] = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else if (!lua_isnil(L, -1)) {
+      std::string err = name_ + ": on_" + session::hook_name(h) + " must be a function, not a " +
+                        luaL_typename(L, -1);
+      lua_pop(L, 1);
+      return err;
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  return std::nullopt;
+}
+
+proto::expected<std::shared_ptr<scenario>, std::string> scenario::load(std::string code,
+                                                                       std::string chunkname,
+                                                                       scenario_options opts) {
+  std::shared_ptr<scenario> sc(new scenario(std::move(chunkname), opts));
+  if (auto err = sc->init(code)) return proto::unexpected{*err};
+  return sc;
+}
+
+proto::expected<std::shared_ptr<scenario>, std::string> scenario::load_named(
+    const std::string& name_or_path, scenario_options opts) {
+  auto source = find_scenario_source(name_or_path);
+  if (!source) return proto::unexpected{source.error()};
+  return load(std::move(source->code), std::move(source->chunkname), opts);
+}
+
+std::unique_ptr<session_binding> scenario::open_session(std::function<void(std::string)> log) {
+  std::unique_ptr<session_binding> b(new session_binding(shared_from_this()));
+  b->log_ = std::move(log);
+  std::lock_guard lock(mu_);
+  lua_State* L = sandbox_.state();
+  lua_createtable(L, 0, 16);
+  lua_newtable(L);
+  lua_setfield(L, -2, "state");
+  b->table_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  return b;
+}
+
+hook_outcome scenario::start(session_binding& b, session::hook h,
+                             const session::server_session& s) {
+  std::lock_guard lock(mu_);
+  lua_State* L = sandbox_.state();
+  release(b);
+  b.running_ = h;
+  b.co_ = lua_newthread(L);
+  b.thread_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_State* co = b.co_;
+  lua_rawgeti(co, LUA_REGISTRYINDEX, hook_refs_[static_cast<int>(h)]);
+  update_session_table(co, b.table_ref_, s);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, b.table_ref_);
+  int nargs = 1 + push_hook_arguments(co, h, s);
+  current_ = &b;
+  auto r = sandbox_.resume(co, nargs, true);
+  return finish_run(b, r);
+}
+
+hook_outcome scenario::resume(session_binding& b) {
+  std::lock_guard lock(mu_);
+  current_ = &b;
+  auto r = sandbox_.resume(b.co_, 0, false);
+  return finish_run(b, r);
+}
+
+hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
+  current_ = nullptr;
+  hook_outcome out;
+  lua_State* co = b.co_;
+  const std::string hook_fn = std::string("on_") + session::hook_name(b.running_);
+  if (r.st == run_result::status::failed) {
+    out.st = hook_outcome::status::failed;
+    out.error = r.error;
+  } else if (r.st == run_result::status::yielded) {
+    if (r.results == 2 && lua_touserdata(co, -2) == sleep_sentinel()) {
+      out.st = hook_outcome::status::sleeping;
+      double secs = lua_tonumber(co, -1) * opts_.time_scale;
+      out.sleep = std::chrono::milliseconds(static_cast<long long>(secs * 1000));
+      lua_pop(co, 2);
+      return out;  // the coroutine stays alive for resume()
+    }
+    out.st = hook_outcome::status::failed;
+    out.error = lua_position(co) + " " + hook_fn + " yielded; use smtp.sleep() to pause";
+  } else {
+    auto a = to_action(co, r.results > 0 ? -r.results : 0, opts_.time_scale);
+    if (a) {
+      out.action = std::move(*a);
+    } else {
+      lua_Debug ar;
+      lua_rawgeti(co, LUA_REGISTRYINDEX, hook_refs_[static_cast<int>(b.running_)]);
+      lua_getinfo(co, ">S", &ar);
+      out.st = hook_outcome::status::failed;
+      out.error = std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ": " +
+                  hook_fn + " " + a.error();
+    }
+  }
+  release(b);
+  return out;
+}
+
+void scenario::release(session_binding& b) {
+  if (b.thread_ref_ != LUA_NOREF) {
+    luaL_unref(sandbox_.state(), LUA_REGISTRYINDEX, b.thread_ref_);
+    b.thread_ref_ = LUA_NOREF;
+    b.co_ = nullptr;
+  }
+}
+
+session_binding::~session_binding() {
+  std::lock_guard lock(owner_->mu_);
+  owner_->release(*this);
+  luaL_unref(owner_->sandbox_.state(), LUA_REGISTRYINDEX, table_ref_);
+}
+
+}  // namespace smtpfault::script

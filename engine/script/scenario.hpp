@@ -1,0 +1,97 @@
+// A loaded scenario: one sandboxed Lua state shared by every session, so scenario-wide state
+// (greylisting tables, counters) lives in ordinary Lua variables. Calls are serialised by a
+// mutex; a hook that sleeps yields, releasing the state for other sessions meanwhile.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "fault/action.hpp"
+#include "proto/expected.hpp"
+#include "script/lua_sandbox.hpp"
+#include "session/server_session.hpp"
+
+namespace smtpfault::script {
+
+struct scenario_options {
+  std::uint64_t seed = 0;
+  double time_scale = 1.0;  // multiplies every delay, sleep and window
+  sandbox_limits limits;
+};
+
+// What a hook call came to: an action, a pause (smtp.sleep), or an error.
+struct hook_outcome {
+  enum class status { done, sleeping, failed } st = status::done;
+  fault::action action;
+  std::chrono::milliseconds sleep{0};
+  std::string error;  // "file:line: message"
+};
+
+// Per-session Lua data: the `s` table and a hook coroutine that may be suspended.
+class session_binding {
+ public:
+  ~session_binding();
+  session_binding(const session_binding&) = delete;
+  session_binding& operator=(const session_binding&) = delete;
+
+ private:
+  friend class scenario;
+  explicit session_binding(std::shared_ptr<class scenario> owner) : owner_(std::move(owner)) {}
+  std::shared_ptr<class scenario> owner_;
+  int table_ref_ = -2;  // LUA_NOREF
+  int thread_ref_ = -2;
+  struct lua_State* co_ = nullptr;
+  session::hook running_ = session::hook::connect;
+  std::function<void(std::string)> log_;
+};
+
+class scenario : public std::enable_shared_from_this<scenario> {
+ public:
+  // Loads Lua text; errors read "file:line: message" and carry a hint where one helps.
+  static proto::expected<std::shared_ptr<scenario>, std::string> load(std::string code,
+                                                                      std::string chunkname,
+                                                                      scenario_options opts);
+  // A .lua path, or the name of a built-in scenario.
+  static proto::expected<std::shared_ptr<scenario>, std::string> load_named(
+      const std::string& name_or_path, scenario_options opts);
+
+  std::uint32_t hooks() const { return hooks_; }
+  const std::string& name() const { return name_; }
+  const scenario_options& options() const { return opts_; }
+
+  // log receives smtp.log() lines and is kept for the session.
+  std::unique_ptr<session_binding> open_session(std::function<void(std::string)> log);
+  hook_outcome start(session_binding& b, session::hook h, const session::server_session& s);
+  hook_outcome resume(session_binding& b);
+
+  std::size_t memory_in_use() const;
+  // Seconds of scenario time since load (real time divided by the time scale).
+  double now() const;
+  double next_random();  // uniform in [0, 1), from the scenario's seed
+  // smtp.log(): goes to the transcript of the session whose hook is running.
+  void log_from_script(std::string text);
+
+ private:
+  friend class session_binding;
+  scenario(std::string name, scenario_options opts);
+  std::optional<std::string> init(std::string_view code);
+  hook_outcome finish_run(session_binding& b, const run_result& r);
+  void release(session_binding& b);
+
+  std::string name_;
+  scenario_options opts_;
+  lua_sandbox sandbox_;
+  mutable std::mutex mu_;
+  std::uint32_t hooks_ = 0;
+  int hook_refs_[12];
+  std::chrono::steady_clock::time_point started_;
+  std::uint64_t rng_[4];
+  session_binding* current_ = nullptr;  // whose hook is running (for smtp.log)
+};
+
+}  // namespace smtpfault::script

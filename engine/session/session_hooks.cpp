@@ -1,0 +1,230 @@
+// Scenario hooks for server_session: the "filter" step between checking a command and carrying
+// it out. A hook's decision is a fault::action; an empty one keeps the default behaviour.
+#include <algorithm>
+#include <cctype>
+
+#include "session/server_session.hpp"
+
+namespace smtpfault::session {
+
+namespace {
+
+const char* const hook_names[] = {"connect", "helo", "ehlo", "starttls", "auth",    "mail",
+                                  "rcpt",    "data", "bdat", "message",  "command", "disconnect"};
+
+std::string upper(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::optional<extension> extension_named(const std::string& keyword) {
+  static const std::pair<const char*, extension> table[] = {
+      {"PIPELINING", extension::pipelining},
+      {"SIZE", extension::size},
+      {"8BITMIME", extension::eightbitmime},
+      {"SMTPUTF8", extension::smtputf8},
+      {"ENHANCEDSTATUSCODES", extension::enhancedstatuscodes},
+      {"CHUNKING", extension::chunking},
+      {"DSN", extension::dsn},
+      {"STARTTLS", extension::starttls},
+      {"AUTH", extension::auth}};
+  std::string word = upper(keyword.substr(0, keyword.find(' ')));
+  for (const auto& [name, ext] : table)
+    if (word == name) return ext;
+  return std::nullopt;
+}
+
+// Which specific hook follows the command hook for a verb, if any.
+std::optional<hook> hook_for(proto::verb v) {
+  switch (v) {
+    case proto::verb::helo:
+      return hook::helo;
+    case proto::verb::ehlo:
+    case proto::verb::lhlo:
+      return hook::ehlo;
+    case proto::verb::mail:
+      return hook::mail;
+    case proto::verb::rcpt:
+      return hook::rcpt;
+    case proto::verb::data:
+      return hook::data;
+    case proto::verb::starttls:
+      return hook::starttls;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
+const char* hook_name(hook h) {
+  return hook_names[static_cast<std::size_t>(h)];
+}
+
+void server_session::consult(hook h) {
+  consulting_ = h;
+  set_mode(mode::consulting);
+  actions_.emplace_back(consult_hook{h});
+}
+
+void server_session::after_command_hook(const proto::command& cmd) {
+  auto h = hook_for(cmd.kind);
+  if (h && wants(*h)) {
+    pending_cmd_ = cmd;
+    return consult(*h);
+  }
+  run_default(cmd);
+}
+
+void server_session::on_decision(fault::action a, clock::time_point now) {
+  now_ = now;
+  if (mode_ != mode::consulting) return;
+  mode_ = mode::command;
+  if (!a.is_default()) note("fault: " + (a.name.empty() ? std::string("action") : a.name), now);
+  if (a.unsolicited) actions_.emplace_back(schedule_unsolicited{*a.unsolicited});
+  switch (consulting_) {
+    case hook::connect:
+      return apply_greeting(std::move(a));
+    case hook::message:
+      return apply_message(std::move(a));
+    case hook::auth:
+      set_mode(mode::auth_response);
+      return apply_auth(std::move(a));
+    case hook::bdat:
+      return apply_bdat(std::move(a));
+    case hook::command: {
+      auto cmd = std::move(pending_cmd_);
+      if (a.is_default() || (a.unsolicited && !a.reply && !a.raw && a.end == fault::ending::none)) {
+        return after_command_hook(cmd);
+      }
+      return apply_to_command(cmd, std::move(a));
+    }
+    default:
+      return apply_to_command(pending_cmd_, std::move(a));
+  }
+}
+
+// Without a reply, an ending means: close, reset or hang right away, without answering.
+bool server_session::apply_ending_only(const fault::action& a) {
+  if (a.reply || a.raw || a.end == fault::ending::none ||
+      a.end == fault::ending::close_after_reply) {
+    return false;
+  }
+  if (a.end == fault::ending::hang) {
+    set_mode(mode::hung);
+    actions_.emplace_back(close_connection{fault::ending::hang});
+  } else {
+    close(a.end);
+  }
+  return true;
+}
+
+void server_session::hide_extensions(const fault::action& a) {
+  if (a.extensions) {
+    ehlo_keywords_ = a.extensions;
+    // Keywords left out of an explicit list are off for the session.
+    for (auto e : {"PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING",
+                   "DSN", "STARTTLS", "AUTH"}) {
+      bool listed = std::any_of(a.extensions->begin(), a.extensions->end(), [&](const auto& k) {
+        return extension_named(k) == extension_named(e);
+      });
+      if (!listed) opts_.extensions.remove(*extension_named(e));
+    }
+  }
+  for (const auto& h : a.hide) {
+    if (auto e = extension_named(h)) opts_.extensions.remove(*e);
+  }
+}
+
+void server_session::apply_to_command(const proto::command& cmd, fault::action a) {
+  if (apply_ending_only(a)) return;
+  hide_extensions(a);
+  challenge_override_ = a.auth_challenge;
+  if (a.tls_mode != fault::starttls_mode::normal ||
+      a.certificate != fault::certificate_kind::normal) {
+    tls_override_ = start_tls{a.tls_mode, a.certificate, a.inject};
+  }
+  const bool rejects = a.rejects() || (a.raw && !a.reply);
+  const bool needs_reply_slot = a.reply || a.raw || a.malformed != fault::malformed_kind::none ||
+                                a.delay.count() || a.trickle_bytes || !a.split_at.empty() ||
+                                a.end != fault::ending::none;
+  if (needs_reply_slot) override_ = std::make_shared<fault::action>(std::move(a));
+  if (rejects) {
+    // The command is refused: no state change, just the scenario's reply.
+    reply(proto::reply(override_->reply ? override_->reply->code : 500, "", ""));
+    return;
+  }
+  run_default(cmd);
+  override_.reset();
+}
+
+void server_session::apply_greeting(fault::action a) {
+  if (apply_ending_only(a)) return;
+  const int code = a.reply ? a.reply->code : 220;
+  override_ = std::make_shared<fault::action>(std::move(a));
+  greet();
+  // RFC 5321 3.1: after a 554 greeting the server waits for QUIT; 521 (RFC 7504) closes.
+  if (code == 554) refusing_ = true;
+  if (code == 521 && mode_ != mode::closed) close();
+}
+
+void server_session::apply_message(fault::action a) {
+  if (apply_ending_only(a)) {
+    // Accept then lose: the client never hears back, and nothing is stored.
+    pending_ = message{};
+    return;
+  }
+  if (a.rejects() || (a.raw && !a.reply)) {
+    override_ = std::make_shared<fault::action>(std::move(a));
+    reply(proto::reply(500, "", ""));
+    pending_ = message{};
+    reset_transaction();
+    return;
+  }
+  if (!a.is_default()) override_ = std::make_shared<fault::action>(std::move(a));
+  set_mode(mode::storing);
+  actions_.emplace_back(deliver_message{});
+}
+
+void server_session::apply_auth(fault::action a) {
+  if (a.is_default()) return check_credentials();
+  set_mode(mode::command);
+  if (apply_ending_only(a)) return;
+  const bool ok = a.reply && a.reply->code / 100 == 2;
+  override_ = std::make_shared<fault::action>(std::move(a));
+  if (!ok) return reply(proto::reply(535, "", ""));
+  auth_finish(auth_cred_, true);
+}
+
+void server_session::apply_bdat(fault::action a) {
+  if (apply_ending_only(a)) {
+    if (bdat_last_) pending_ = message{};
+    return;
+  }
+  if (a.rejects()) {
+    override_ = std::make_shared<fault::action>(std::move(a));
+    reply(proto::reply(500, "", ""));
+    pending_ = message{};
+    reset_transaction();
+    return;
+  }
+  if (!a.is_default()) override_ = std::make_shared<fault::action>(std::move(a));
+  if (!bdat_last_) {
+    reply(250, "2.0.0", std::to_string(bdat_.total()) + " octets received");
+    return;
+  }
+  finish_message();
+}
+
+void server_session::on_unsolicited(const fault::unsolicited_reply& u, clock::time_point now) {
+  now_ = now;
+  if (mode_ != mode::command) return;
+  override_ = std::make_shared<fault::action>();
+  override_->name = "unsolicited reply";
+  override_->reply = u.reply;
+  if (u.close) override_->end = fault::ending::close_after_reply;
+  reply(u.reply);
+}
+
+}  // namespace smtpfault::session

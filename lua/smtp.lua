@@ -1,0 +1,354 @@
+-- The pure-Lua half of the scenario API. The host defines the `smtp` table with its C functions
+-- (sleep, now, random, chance, log, ip_in) before this file runs; this file adds the fault
+-- actions, the helpers and the typo checks. Actions are plain tables with the `smtp.action`
+-- metatable; the host reads their fields when a hook returns one.
+
+local smtp = smtp
+local Action = {}
+Action.__index = Action
+Action.__name = "smtp.action"
+
+local function fail(level, fmt, ...)
+  error(string.format(fmt, ...), level + 1)
+end
+
+local function check_type(value, want, argn, fname, level)
+  if type(value) ~= want then
+    fail(level + 1, "bad argument #%d to smtp.%s (%s expected, got %s)", argn, fname, want, type(value))
+  end
+end
+
+local function check_seconds(value, argn, fname, level)
+  check_type(value, "number", argn, fname, level + 1)
+  if value < 0 or value ~= value then
+    fail(level + 1, "bad argument #%d to smtp.%s (seconds must be >= 0)", argn, fname)
+  end
+end
+
+local function action(fields)
+  return setmetatable(fields, Action)
+end
+
+local default_text = {
+  [211] = "System status", [214] = "Help", [220] = "Service ready", [221] = "Closing connection",
+  [235] = "Authentication successful", [250] = "Ok", [251] = "User not local; will forward",
+  [252] = "Cannot VRFY user", [334] = "", [354] = "End data with <CR><LF>.<CR><LF>",
+  [421] = "Service not available, closing transmission channel",
+  [450] = "Requested mail action not taken: mailbox unavailable",
+  [451] = "Requested action aborted: local error in processing",
+  [452] = "Requested action not taken: insufficient system storage",
+  [454] = "TLS not available due to temporary reason",
+  [500] = "Syntax error, command unrecognized", [501] = "Syntax error in parameters or arguments",
+  [502] = "Command not implemented", [503] = "Bad sequence of commands",
+  [504] = "Command parameter not implemented", [521] = "Server does not accept mail",
+  [530] = "Authentication required", [534] = "Authentication mechanism is too weak",
+  [535] = "Authentication credentials invalid", [538] = "Encryption required for requested authentication mechanism",
+  [550] = "Requested action not taken: mailbox unavailable", [551] = "User not local",
+  [552] = "Requested mail action aborted: exceeded storage allocation",
+  [553] = "Requested action not taken: mailbox name not allowed", [554] = "Transaction failed",
+  [555] = "MAIL FROM/RCPT TO parameters not recognized or not implemented",
+}
+
+local function is_enhanced(s)
+  return type(s) == "string" and s:match("^[245]%.%d%d?%d?%.%d%d?%d?$") ~= nil
+end
+
+-- reply(code), reply(code, text), reply(code, enhanced, text), text may be a list of lines.
+local function reply_fields(fname, level, code, a, b)
+  check_type(code, "number", 1, fname, level + 1)
+  if code ~= math.floor(code) or code < 200 or code > 599 then
+    fail(level + 1, "bad argument #1 to smtp.%s (a reply code from 200 to 599 expected, got %s)", fname, tostring(code))
+  end
+  local enhanced, text = "", nil
+  if b ~= nil or is_enhanced(a) then
+    enhanced, text = a, b
+    if enhanced ~= nil and enhanced ~= "" and not is_enhanced(enhanced) then
+      fail(level + 1, "bad argument #2 to smtp.%s (enhanced status code like \"4.7.1\" expected, got %q)", fname, tostring(enhanced))
+    end
+  else
+    text = a
+  end
+  if text == nil then text = default_text[math.floor(code)] or "" end
+  local lines
+  if type(text) == "table" then
+    lines = {}
+    for i, l in ipairs(text) do
+      check_type(l, "string", 3, fname, level + 1)
+      lines[i] = l
+    end
+    if #lines == 0 then lines[1] = "" end
+  else
+    check_type(text, "string", b ~= nil and 3 or 2, fname, level + 1)
+    lines = { text }
+  end
+  return { code = math.floor(code), enhanced = enhanced or "", lines = lines }
+end
+
+--- Reply with any code, enhanced code and text (one line or a list of lines).
+function smtp.reply(code, enhanced_or_text, text)
+  local f = reply_fields("reply", 2, code, enhanced_or_text, text)
+  f.name = "reply " .. f.code
+  return action(f)
+end
+
+--- Reply, then close the connection.
+function smtp.reply_then_close(code, enhanced_or_text, text)
+  local f = reply_fields("reply_then_close", 2, code, enhanced_or_text, text)
+  f.name = "reply " .. f.code .. " then close"
+  f.ending = "close_after"
+  return action(f)
+end
+
+--- Keep the default reply but send it after `seconds`.
+function smtp.delay(seconds)
+  check_seconds(seconds, 1, "delay", 2)
+  return action { name = "delay", delay = seconds }
+end
+
+--- Keep the default reply but send it `bytes` octets at a time, every `every` seconds.
+function smtp.trickle(bytes, every)
+  check_type(bytes, "number", 1, "trickle", 2)
+  check_seconds(every, 2, "trickle", 2)
+  if bytes < 1 then fail(2, "bad argument #1 to smtp.trickle (at least 1 byte)") end
+  return action { name = "trickle", trickle_bytes = math.floor(bytes), trickle_every = every }
+end
+
+--- Keep the default reply but write it in pieces, cut at the given octet offsets.
+function smtp.split(...)
+  local at = { ... }
+  if #at == 0 then fail(2, "smtp.split needs at least one offset") end
+  for i, v in ipairs(at) do check_type(v, "number", i, "split", 2) end
+  return action { name = "split", split = at }
+end
+
+--- Send these exact octets instead of a reply.
+function smtp.raw(bytes)
+  check_type(bytes, "string", 1, "raw", 2)
+  return action { name = "raw reply", raw = bytes }
+end
+
+local malformed_kinds = { mixed_codes = true, missing_space = true, long_line = true, garbage = true }
+
+--- A deliberately broken reply: "mixed_codes", "missing_space", "long_line" or "garbage".
+function smtp.malformed(kind, code, enhanced_or_text, text)
+  check_type(kind, "string", 1, "malformed", 2)
+  if not malformed_kinds[kind] then
+    fail(2, "bad argument #1 to smtp.malformed (one of mixed_codes, missing_space, long_line, garbage expected, got %q)", kind)
+  end
+  local f = reply_fields("malformed", 2, code or 250, enhanced_or_text, text)
+  f.name = "malformed reply (" .. kind .. ")"
+  f.malformed = kind
+  return action(f)
+end
+
+--- Close the connection without replying (after the final dot: accept then lose).
+function smtp.close()
+  return action { name = "close without reply", ending = "close" }
+end
+smtp.drop = smtp.close
+
+--- Accept the message, then close without the 250 (and do not keep it).
+function smtp.lose()
+  return action { name = "accept then lose", ending = "close" }
+end
+
+--- Abort the connection with a TCP reset (the client sees ECONNRESET).
+function smtp.reset()
+  return action { name = "reset", ending = "reset" }
+end
+
+--- Never answer again.
+function smtp.hang()
+  return action { name = "hang", ending = "hang" }
+end
+
+--- An unsolicited reply once the session has been idle `after` seconds (closes by default).
+function smtp.unsolicited(after, code, enhanced_or_text, text, opts)
+  check_seconds(after, 1, "unsolicited", 2)
+  local f = reply_fields("unsolicited", 2, code or 421, enhanced_or_text, text)
+  f.after = after
+  f.close = not (type(opts) == "table" and opts.close == false)
+  return action { name = "unsolicited " .. f.code, unsolicited = f }
+end
+
+local starttls_modes = { close_after_220 = true, abort_handshake = true, inject = true }
+
+--- STARTTLS faults: "close_after_220", "abort_handshake" or "inject" (with opts.data).
+function smtp.starttls(mode, opts)
+  check_type(mode, "string", 1, "starttls", 2)
+  if not starttls_modes[mode] then
+    fail(2, "bad argument #1 to smtp.starttls (close_after_220, abort_handshake or inject expected, got %q)", mode)
+  end
+  local a = action { name = "starttls " .. mode, starttls = mode }
+  if mode == "inject" then
+    local data = type(opts) == "table" and opts.data or "250 2.0.0 injected\r\n"
+    check_type(data, "string", 2, "starttls", 2)
+    a.inject = data
+  end
+  return a
+end
+
+local certificate_kinds = { self_signed = true, expired = true, wrong_host = true, unknown_ca = true }
+
+--- Present a bad certificate at STARTTLS: "self_signed", "expired", "wrong_host", "unknown_ca".
+function smtp.certificate(kind)
+  check_type(kind, "string", 1, "certificate", 2)
+  if not certificate_kinds[kind] then
+    fail(2, "bad argument #1 to smtp.certificate (self_signed, expired, wrong_host or unknown_ca expected, got %q)", kind)
+  end
+  return action { name = "certificate " .. kind, certificate = kind }
+end
+
+--- In on_ehlo: leave these keywords out of the EHLO reply (and turn the extensions off).
+function smtp.hide(...)
+  local words = { ... }
+  for i, w in ipairs(words) do check_type(w, "string", i, "hide", 2) end
+  return action { name = "hide " .. table.concat(words, " "), hide = words }
+end
+
+--- In on_ehlo: advertise exactly these keywords.
+function smtp.extensions(list)
+  check_type(list, "table", 1, "extensions", 2)
+  for i, w in ipairs(list) do check_type(w, "string", i, "extensions", 2) end
+  return action { name = "extensions", extensions = list }
+end
+
+--- For AUTH: the text of the next 334 challenge, sent as is (use it for empty, huge or bad ones).
+function smtp.challenge(text)
+  check_type(text, "string", 1, "challenge", 2)
+  return action { name = "auth challenge", challenge = text }
+end
+
+-- Chaining: smtp.reply(421, "4.3.0", "bye"):close(), smtp.reply(250):delay(2):trickle(1, 0.1)
+function Action:delay(seconds)
+  check_seconds(seconds, 1, "action:delay", 2)
+  self.delay = seconds
+  return self
+end
+function Action:trickle(bytes, every)
+  check_type(bytes, "number", 1, "action:trickle", 2)
+  check_seconds(every, 2, "action:trickle", 2)
+  self.trickle_bytes, self.trickle_every = math.floor(bytes), every
+  return self
+end
+function Action:split(...)
+  self.split = { ... }
+  return self
+end
+function Action:close()
+  self.ending = "close_after"
+  return self
+end
+function Action:reset()
+  self.ending = "reset"
+  return self
+end
+
+-- Helpers ------------------------------------------------------------------------------------
+
+local counters = {}
+
+--- Adds one to a scenario-wide counter and returns the new value.
+function smtp.count(key)
+  key = key == nil and "" or tostring(key)
+  local n = (counters[key] or 0) + 1
+  counters[key] = n
+  return n
+end
+
+--- True exactly on the n-th call with this key (scenario-wide).
+function smtp.nth(n, key)
+  check_type(n, "number", 1, "nth", 2)
+  return smtp.count("nth:" .. tostring(key or "")) == n
+end
+
+--- True on the first call with this key only.
+function smtp.once(key)
+  return smtp.count("once:" .. tostring(key or "")) == 1
+end
+
+--- True on every n-th call with this key.
+function smtp.every(n, key)
+  check_type(n, "number", 1, "every", 2)
+  return smtp.count("every:" .. tostring(key or "")) % n == 0
+end
+
+--- The domain of an address, lower-cased ("" when there is none).
+function smtp.domain(address)
+  check_type(address, "string", 1, "domain", 2)
+  local d = address:match("@([^@]*)$")
+  return d and d:lower() or ""
+end
+
+--- The local part of an address.
+function smtp.local_part(address)
+  check_type(address, "string", 1, "local_part", 2)
+  return address:match("^(.*)@[^@]*$") or address
+end
+
+--- True when the address (or domain) is one of the domains or a subdomain of one.
+function smtp.domain_in(address_or_domain, domains)
+  check_type(address_or_domain, "string", 1, "domain_in", 2)
+  if type(domains) == "string" then domains = { domains } end
+  check_type(domains, "table", 2, "domain_in", 2)
+  local d = address_or_domain:find("@", 1, true) and smtp.domain(address_or_domain) or address_or_domain:lower()
+  for _, want in ipairs(domains) do
+    want = want:lower()
+    if d == want or d:sub(-(#want + 1)) == "." .. want then return true end
+  end
+  return false
+end
+
+--- Glob match on an address: "*" matches any run, "?" one character; case-insensitive.
+function smtp.matches(address, pattern)
+  check_type(address, "string", 1, "matches", 2)
+  check_type(pattern, "string", 2, "matches", 2)
+  local p = pattern:lower():gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".")
+  return address:lower():match("^" .. p .. "$") ~= nil
+end
+
+-- Expectations are recorded now and evaluated when a test run ends.
+smtp._expectations = {}
+function expect(t)
+  check_type(t, "table", 1, "expect", 2)
+  table.insert(smtp._expectations, t)
+end
+
+-- Typo checks: a misspelt API name fails with a hint instead of "attempt to call a nil value".
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+function smtp._suggest(name, candidates)
+  local best, best_d = nil, 4
+  for _, c in ipairs(candidates) do
+    local d = distance(name, c)
+    if d < best_d then best, best_d = c, d end
+  end
+  return best
+end
+
+local api_names = {}
+for k in pairs(smtp) do
+  if type(k) == "string" and k:sub(1, 1) ~= "_" then table.insert(api_names, k) end
+end
+table.sort(api_names)
+
+setmetatable(smtp, {
+  __index = function(_, name)
+    local hint = smtp._suggest(tostring(name), api_names)
+    fail(2, "smtp.%s does not exist%s", tostring(name), hint and (" (did you mean smtp." .. hint .. "?)") or "")
+  end,
+})
+
+smtp._action_metatable = Action
