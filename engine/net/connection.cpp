@@ -71,7 +71,12 @@ asio::awaitable<void> connection::run(bool over_cap) {
       "connect from " + session_.facts().client_address + (implicit_tls_ ? " (implicit TLS)" : ""),
       sys_clock::now());
   bool ok = true;
-  if (implicit_tls_ && !over_cap) ok = co_await upgrade_tls({});
+  if (implicit_tls_ && !over_cap) {
+    // A named object, not a temporary: GCC 12 destroys a temporary argument of a co_await
+    // under a condition without having constructed it (free() of a garbage string pointer).
+    const session::start_tls plain_handshake{};
+    ok = co_await upgrade_tls(plain_handshake);
+  }
   if (ok) {
     over_cap ? session_.reject_busy(sys_clock::now()) : session_.start(sys_clock::now());
   }
