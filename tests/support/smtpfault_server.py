@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -223,6 +224,12 @@ class SmtpfaultServer:
     def session_lines(self, session_id):
         return [l for l in self.transcript() if " %s " % session_id in l]
 
+    def session_of(self, client, timeout=5.0):
+        """The session id the server gave a RawClient (matched by the client's local port)."""
+        port = client.local_port
+        line = self.wait_for_line(r" \*: connect from [^ ]*:%d\b" % port, timeout)
+        return line.split()[1]
+
     def finished_session(self, session_id, timeout=5.0):
         """Waits until the session has ended, then returns all of its transcript lines."""
         self.wait_for_line(r" %s \*: session ended" % re.escape(session_id), timeout)
@@ -289,6 +296,7 @@ class RawClient:
         self.timeout = timeout
         self.buf = b""
         self.sock.settimeout(timeout)
+        self.local_port = sock.getsockname()[1]
 
     @classmethod
     def connect(cls, host, port, tls=False, timeout=5.0, greeting=True):
@@ -386,6 +394,14 @@ class RawClient:
             self.sock.close()
         except OSError:
             pass
+
+    def reset(self):
+        """Closes with an RST instead of a FIN (SO_LINGER 0): the rudest disconnect."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close()
 
     def __enter__(self):
         return self

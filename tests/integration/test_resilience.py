@@ -1,0 +1,308 @@
+"""Process-level behaviour: configuration errors, disconnects in every session state, the
+connection cap, the idle timeout and graceful SIGTERM."""
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+
+from smtpfault_server import (ServerTestCase, SmtpfaultServer, binary_path, send_message,
+                              server_environment)
+
+
+class ConfigErrorTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="smtpfault-config-")
+        self.addCleanup(self.tmp.cleanup)
+
+    def serve_with(self, toml_text, *extra):
+        path = os.path.join(self.tmp.name, "smtpfault.toml")
+        with open(path, "w") as f:
+            f.write(toml_text)
+        run = subprocess.run([binary_path(), "serve", "--config", path, "--listen", "127.0.0.1:0",
+                              "--tls-listen", "127.0.0.1:0", "--store", self.tmp.name] +
+                             list(extra), stdin=subprocess.DEVNULL, capture_output=True,
+                             timeout=10, env=server_environment())
+        return path, run.returncode, run.stderr.decode("utf-8", "replace")
+
+    def test_wrong_type_names_file_line_and_key(self):
+        path, rc, err = self.serve_with('# limits\n[limits]\nmax_recipients = "lots"\n')
+        self.assertEqual(rc, 2, err)
+        self.assertRegex(err, r"%s:3:\d+: key 'limits\.max_recipients': " % path)
+
+    def test_unknown_key_names_file_line_and_key(self):
+        path, rc, err = self.serve_with('[limits]\ntext_line = 2000\n\nfrobnicate = 1\n')
+        self.assertEqual(rc, 2, err)
+        self.assertRegex(err, r"%s:4:\d+: .*'limits\.frobnicate'" % path)
+
+    def test_toml_syntax_error_names_file_and_line(self):
+        path, rc, err = self.serve_with('[limits\nmax_recipients = 5\n')
+        self.assertEqual(rc, 2, err)
+        self.assertRegex(err, r"%s:1:\d+: " % path)
+
+    def test_valid_file_is_used(self):
+        # The same mechanism, accepted: the cap from the file is what the server enforces.
+        path = os.path.join(self.tmp.name, "good.toml")
+        with open(path, "w") as f:
+            f.write("[limits]\nmax_recipients = 2\n")
+        with SmtpfaultServer("--config", path) as srv:
+            with srv.connect() as c:
+                c.ehlo()
+                c.cmd("MAIL FROM:<a@example.com>", expect=250)
+                c.cmd("RCPT TO:<b@example.com>", expect=250)
+                c.cmd("RCPT TO:<c@example.com>", expect=250)
+                c.cmd("RCPT TO:<d@example.com>", expect=452)
+
+
+class DisconnectTest(ServerTestCase):
+    """The client vanishes at every point of a session; each time the server notes it, stores
+    nothing half-received, and the next client is served normally."""
+
+    def disconnect(self, steps, rude=False, tls=False):
+        before = self.server.message_ids()
+        c = self.server.connect(tls=tls, greeting=False)
+        sid = self.server.session_of(c)
+        steps(c)
+        c.reset() if rude else c.close()
+        lines = self.server.finished_session(sid)
+        self.assertTrue(any("client closed the connection" in l or "TLS handshake failed" in l
+                            or "write failed" in l for l in lines), lines)
+        self.assertEqual(self.server.message_ids(), before)
+        self.assert_still_serving()
+        self.assertTrue(self.server.alive())
+        return lines
+
+    def test_after_connect(self):
+        self.disconnect(lambda c: None)
+
+    def test_after_greeting(self):
+        self.disconnect(lambda c: c.expect(220))
+
+    def test_after_ehlo(self):
+        def steps(c):
+            c.expect(220)
+            c.ehlo()
+        self.disconnect(steps)
+        self.disconnect(steps, rude=True)
+
+    def open_transaction(self, c, rcpt=True):
+        c.expect(220)
+        c.ehlo()
+        c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+        if rcpt:
+            c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+
+    def test_after_mail(self):
+        self.disconnect(lambda c: self.open_transaction(c, rcpt=False))
+
+    def test_after_rcpt(self):
+        self.disconnect(lambda c: self.open_transaction(c))
+        self.disconnect(lambda c: self.open_transaction(c), rude=True)
+
+    def test_mid_data(self):
+        def steps(c):
+            self.open_transaction(c)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: cut off\r\n\r\nhalf a li")
+        self.disconnect(steps)
+        self.disconnect(steps, rude=True)
+
+    def test_mid_data_right_after_crlf_dot(self):
+        def steps(c):
+            self.open_transaction(c)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: almost\r\n\r\nbody\r\n.")   # one CRLF short of the end
+        self.disconnect(steps)
+
+    def test_mid_bdat_chunk(self):
+        def steps(c):
+            self.open_transaction(c)
+            c.send(b"BDAT 100000 LAST\r\n" + b"z" * 5000)
+        self.disconnect(steps)
+        self.disconnect(steps, rude=True)
+
+    def test_mid_auth(self):
+        def steps(c):
+            c.expect(220)
+            c.ehlo()
+            c.cmd("AUTH LOGIN", expect=334)
+            c.cmd("dXNlcg==", expect=334)   # "user"; the password never comes
+        self.disconnect(steps)
+
+    def test_mid_starttls_handshake(self):
+        def steps(c):
+            c.expect(220)
+            c.ehlo()
+            c.cmd("STARTTLS", expect=220)
+            c.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")   # a ClientHello, cut short
+        lines = self.disconnect(steps)
+        self.assertTrue(any("TLS handshake failed" in l for l in lines), lines)
+
+    def test_mid_implicit_tls_handshake(self):
+        before = self.server.message_ids()
+        sock = socket.create_connection((self.server.host, self.server.tls_port), timeout=5)
+        sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00")
+        sock.close()
+        self.server.wait_for_line(r"TLS handshake failed")
+        self.assertEqual(self.server.message_ids(), before)
+        self.assert_still_serving("implicit-tls-cut")
+
+    def test_tls_garbage_on_implicit_tls_port(self):
+        sock = socket.create_connection((self.server.host, self.server.tls_port), timeout=5)
+        sock.sendall(b"EHLO not-tls\r\n" * 100)
+        sock.settimeout(5)
+        try:
+            while sock.recv(4096):
+                pass   # whatever alert comes back, the server must close
+        except (ConnectionError, socket.timeout) as e:
+            self.assertNotIsInstance(e, socket.timeout, "server kept a garbage TLS session open")
+        sock.close()
+        self.assert_still_serving("tls-garbage")
+
+
+class ConnectionCapTest(ServerTestCase):
+    SERVER_ARGS = ("--max-connections", "2")
+
+    def test_third_connection_gets_421_and_capacity_comes_back(self):
+        first = self.server.connect()
+        second = self.server.connect()
+        with self.server.connect(greeting=False) as third:
+            r = third.expect(421)
+            self.assertTrue(r.lines[0].startswith("4.7.0 "), r)
+            self.assertTrue(third.closed_by_peer(2.0))
+        # The held sessions are unaffected.
+        first.ehlo()
+        second.ehlo()
+        first.cmd("QUIT", expect=221)
+        first.close()
+        self.server.finished_session(self.server.session_of(first))
+        # A slot is free again (allowing the server a moment to release it after the log line).
+        deadline = time.monotonic() + 3
+        while True:
+            c = self.server.connect(greeting=False)
+            r = c.reply()
+            if r.code == 220 or time.monotonic() > deadline:
+                break
+            c.close()
+        self.assertEqual(r.code, 220, r)
+        c.ehlo()
+        c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+        c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+        c.cmd("DATA", expect=354)
+        c.send(b"Subject: after cap\r\n\r\nok\r\n.\r\n")
+        done = c.expect(250)
+        c.close()
+        second.close()
+        self.assertEqual(self.server.message(done.queued_id).data,
+                         b"Subject: after cap\r\n\r\nok\r\n")
+
+
+class IdleTimeoutTest(ServerTestCase):
+    SERVER_ARGS = ("--idle-timeout", "1")
+
+    def test_idle_client_gets_421_4_4_2(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            start = time.monotonic()
+            r = c.expect(421, timeout=3)
+            elapsed = time.monotonic() - start
+            self.assertTrue(r.lines[0].startswith("4.4.2 "), r)
+            self.assertGreater(elapsed, 0.8)
+            self.assertLess(elapsed, 2.0)
+            self.assertTrue(c.closed_by_peer(2.0))
+
+    def test_idle_in_data_gets_421(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: stalled\r\n\r\npartial")
+            r = c.expect(421, timeout=3)
+            self.assertTrue(r.lines[0].startswith("4.4.2 "), r)
+        self.assertEqual(self.server.message_ids(), [])
+
+    def test_activity_keeps_the_session_alive(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            # Commands every ~0.4 s for ~1.6 s: longer than the timeout in total, never idle.
+            # The spacing is the pacing of the client under test, not a wait for the server.
+            for _ in range(4):
+                r = c.cmd("NOOP")
+                self.assertEqual(r.code, 250)
+                self.assertTrue(c.nothing_pending(0.4))
+            c.cmd("QUIT", expect=221)
+
+
+class ShutdownTest(unittest.TestCase):
+    def test_sigterm_answers_421_and_exits_0_within_1s(self):
+        srv = SmtpfaultServer().start()
+        self.addCleanup(srv.cleanup)
+        acked = send_message(srv, b"Subject: before shutdown\r\n\r\nkept\r\n")
+        idle = srv.connect()
+        idle.ehlo()
+        in_tx = srv.connect()
+        in_tx.ehlo()
+        in_tx.cmd("MAIL FROM:<sender@example.com>", expect=250)
+        in_tx.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+        in_data = srv.connect()
+        in_data.ehlo()
+        in_data.cmd("MAIL FROM:<sender@example.com>", expect=250)
+        in_data.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+        in_data.cmd("DATA", expect=354)
+        in_data.send(b"Subject: interrupted\r\n\r\nhal")
+        start = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        for c in (idle, in_tx, in_data):
+            r = c.expect(421, timeout=2)
+            self.assertTrue(r.lines[0].startswith("4.3.2 "), r)
+            self.assertIn("shutting down", r.text)
+        rc = srv.proc.wait(timeout=2)
+        elapsed = time.monotonic() - start
+        self.assertEqual(rc, 0, srv.stderr_text)
+        self.assertLess(elapsed, 1.0)
+        for c in (idle, in_tx, in_data):
+            self.assertTrue(c.closed_by_peer(1.0))
+            c.close()
+        srv.stop()
+        # Everything acknowledged with 250 is in the store; the interrupted message is not.
+        self.assertEqual(srv.message_ids(), [acked.id])
+        self.assertEqual(srv.message(acked.id).data, b"Subject: before shutdown\r\n\r\nkept\r\n")
+        self.assertTrue(any("received SIGTERM" in l for l in srv.transcript()))
+
+    def test_sigterm_with_a_client_that_never_reads(self):
+        srv = SmtpfaultServer().start()
+        self.addCleanup(srv.cleanup)
+        c = srv.connect()
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # Flood commands without reading replies until the server's writes back up.
+        c.sock.setblocking(False)
+        try:
+            for _ in range(20000):
+                c.sock.send(b"NOOP\r\n" * 100)
+        except (BlockingIOError, ssl.SSLWantWriteError):
+            pass
+        start = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        rc = srv.proc.wait(timeout=3)
+        self.assertEqual(rc, 0, srv.stderr_text)
+        self.assertLess(time.monotonic() - start, 1.0)
+        c.close()
+        srv.stop()
+
+    def test_sigterm_with_no_sessions(self):
+        srv = SmtpfaultServer().start()
+        self.addCleanup(srv.cleanup)
+        start = time.monotonic()
+        srv.stop(expect_exit=0)
+        # Nothing to flush: the exit must not wait out the grace period meant for sessions.
+        self.assertLess(time.monotonic() - start, 0.5)
+        self.assertTrue(any("stopped; 0 message(s) captured" in l for l in srv.transcript()))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
