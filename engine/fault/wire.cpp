@@ -33,9 +33,13 @@ void append_malformed(std::string& out, const proto::reply& r, malformed_kind ki
       // Four times the 512-octet reply line limit (RFC 5321 4.5.3.1.5).
       out += code + " " + line_text(r, 0) + " " + std::string(2048, 'x') + "\r\n";
       break;
-    case malformed_kind::garbage:
-      out += std::string("\x16\x03\x01\x00\xff garbage \x01\x02\x03 not an SMTP reply\r\n", 34);
+    case malformed_kind::garbage: {
+      // sizeof, not a hand count: the literal holds a NUL, and every octet must go out.
+      static constexpr char garbage[] =
+          "\x16\x03\x01\x00\xff garbage \x01\x02\x03 not an SMTP reply\r\n";
+      out.append(garbage, sizeof garbage - 1);
       break;
+    }
     case malformed_kind::none:
       break;
   }
