@@ -307,10 +307,35 @@ function smtp.matches(address, pattern)
   return address:lower():match("^" .. p .. "$") ~= nil
 end
 
--- Expectations are recorded now and evaluated when a test run ends.
+-- Expectations are recorded now and evaluated when a test run ends (smtpfault test).
 smtp._expectations = {}
+local expectation_types = {
+  delivered = "number or table", quit = "boolean", starttls_before_auth = "boolean",
+  no_plaintext_auth = "boolean", no_plaintext_after_tls_failure = "boolean",
+  retried_after_4xx = "boolean", retry_delay = "number or table", no_retry_after_5xx = "boolean",
+  dot_stuffing = "boolean", line_length = "boolean", pipelining = "boolean",
+  exit = "string or number", runs = "number", run_gap = "number", check = "function",
+}
+local expectation_names = {}
+for k in pairs(expectation_types) do table.insert(expectation_names, k) end
+table.sort(expectation_names)
+
 function expect(t)
   check_type(t, "table", 1, "expect", 2)
+  for k, v in pairs(t) do
+    local want = expectation_types[k]
+    if not want then
+      local hint = smtp._suggest(tostring(k), expectation_names)
+      fail(2, "expect: unknown expectation '%s'%s", tostring(k),
+        hint and (" (did you mean '" .. hint .. "'?)") or (" (known: " .. table.concat(expectation_names, ", ") .. ")"))
+    end
+    if not want:find(type(v), 1, true) then
+      fail(2, "expect: '%s' must be a %s, not a %s", k, want, type(v))
+    end
+    if k == "exit" and type(v) == "string" and v ~= "success" and v ~= "failure" then
+      fail(2, "expect: exit must be \"success\", \"failure\" or a number, not %q", v)
+    end
+  end
   table.insert(smtp._expectations, t)
 end
 

@@ -11,5 +11,6 @@ int serve_command(const std::vector<std::string>& args, char** envp);
 int send_command(const std::vector<std::string>& args);
 int check_command(const std::vector<std::string>& args);
 int list_command(const std::vector<std::string>& args);
+int test_command(const std::vector<std::string>& args);
 
 }  // namespace smtpfault::app

@@ -16,6 +16,7 @@ constexpr const char* usage_text =
     "commands:\n"
     "  serve    run the mock SMTP server until SIGTERM/SIGINT\n"
     "  send     send one message to an SMTP server\n"
+    "  test     run a command against each scenario and check what it did\n"
     "  check    load scenarios in the sandbox and report errors\n"
     "  list     list the built-in scenarios\n"
     "\n"
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "serve") return smtpfault::app::serve_command(rest, environ);
   if (cmd == "send") return smtpfault::app::send_command(rest);
+  if (cmd == "test") return smtpfault::app::test_command(rest);
   if (cmd == "check") return smtpfault::app::check_command(rest);
   if (cmd == "list") return smtpfault::app::list_command(rest);
   std::fprintf(stderr, "smtpfault: unknown command '%s'\n\n%s", cmd.c_str(), usage_text);

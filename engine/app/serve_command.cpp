@@ -10,6 +10,7 @@
 
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
+#include "app/server_setup.hpp"
 #include "app/version.hpp"
 #include "capture/message_store.hpp"
 #include "config/loader.hpp"
@@ -91,39 +92,6 @@ std::optional<std::string> load_settings(config::settings& s, const parsed_args&
   return apply_flags(s, args);
 }
 
-std::vector<tcp::endpoint> resolve(const std::vector<config::endpoint>& eps, const char* key,
-                                   std::string& error) {
-  std::vector<tcp::endpoint> out;
-  for (const auto& ep : eps) {
-    boost::system::error_code ec;
-    std::string host = ep.host == "localhost" ? "127.0.0.1" : ep.host;
-    auto addr = asio::ip::make_address(host, ec);
-    if (ec) {
-      error = std::string(key) + ": '" + ep.to_string() + "' is not an IP address";
-      return {};
-    }
-    out.emplace_back(addr, ep.port);
-  }
-  return out;
-}
-
-net::server_config make_server_config(const config::settings& s, std::string& error) {
-  net::server_config c;
-  c.listen = resolve(s.listen, "listen", error);
-  if (error.empty()) c.tls_listen = resolve(s.tls_listen, "tls_listen", error);
-  c.session.hostname = s.hostname;
-  c.session.limits = s.limits;
-  c.session.lmtp = s.lmtp;
-  for (const auto& u : s.auth_users)
-    c.auth.users[u.name] = u.password;
-  c.idle_timeout = std::chrono::milliseconds(static_cast<long long>(s.idle_timeout * 1000));
-  c.tls_handshake_timeout =
-      std::chrono::milliseconds(static_cast<long long>(s.tls_handshake_timeout * 1000));
-  c.max_connections = s.max_connections;
-  c.threads = s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency());
-  return c;
-}
-
 void print_banner(const net::server& srv, const config::settings& s, net::transcript_log& log,
                   const script::scenario* sc) {
   log.info(std::string("smtpfault ") + version + " serving" + (s.lmtp ? " LMTP" : "") +
@@ -149,16 +117,6 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
 }
 
 }  // namespace
-
-script::scenario_options scenario_options(const config::settings& s) {
-  script::scenario_options o;
-  // Without --seed, a random one; it is printed so the run can be replayed.
-  o.seed = s.seed ? *s.seed : (std::random_device{}() * 0x100000000ull + std::random_device{}());
-  o.time_scale = s.time_scale;
-  o.limits.memory_bytes = s.lua_memory;
-  o.limits.instructions = s.lua_instructions;
-  return o;
-}
 
 int serve_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;

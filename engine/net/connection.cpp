@@ -90,6 +90,9 @@ asio::awaitable<void> connection::run(bool over_cap) {
       feed({});
       if (session_.has_actions()) continue;
     }
+    // shutdown() may have run while this coroutine was suspended on an operation that had
+    // already completed, so its cancel() hit nothing: look again before a read it cannot stop.
+    if (shutting_down_ && !shutdown_handled_) continue;
     arm(srv_.cfg_.idle_timeout);
     if (unsolicited_)
       arm(std::chrono::duration_cast<milliseconds>(unsolicited_at_ - steady::now()));

@@ -150,15 +150,15 @@ void server::start_accepting(listener& l) {
 }
 
 void server::on_connection_end(worker&, connection*) {
-  if (--active_ == 0 && stopping_) {
-    for (auto& w : workers_)
-      asio::post(w->ctx, [wk = w.get()] { wk->guard.reset(); });
-    // The forcing timer is the last thing keeping the main context busy: without this every
-    // shutdown would take its full grace period.
-    asio::post(main_context(), [this] {
-      if (force_stop_) force_stop_->cancel();
-    });
-  }
+  if (--active_ == 0 && stopping_) asio::post(main_context(), [this] { finish_stop(); });
+}
+
+// On the main thread: once no session is left, let every I/O thread run out of work.
+void server::finish_stop() {
+  if (active_ != 0 || stopped_) return;
+  stopped_ = true;
+  if (force_) force_->cancel();
+  for (auto& w : workers_) asio::post(w->ctx, [wk = w.get()] { wk->guard.reset(); });
 }
 
 void server::set_scenario(std::shared_ptr<script::scenario> sc) {
@@ -189,20 +189,16 @@ void server::stop() {
       l->acceptor.close(ignored);
     }
     // Sessions get a moment to send their 421; after that everything stops regardless.
-    force_stop_ =
-        std::make_unique<asio::steady_timer>(main_context(), std::chrono::milliseconds(800));
-    force_stop_->async_wait([this](boost::system::error_code ec) {
-      if (ec) return;  // cancelled: every session ended in time
-      for (auto& ctx : contexts_)
-        ctx->stop();
+    force_ = std::make_unique<asio::steady_timer>(main_context(), std::chrono::milliseconds(800));
+    force_->async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      for (auto& ctx : contexts_) ctx->stop();
     });
-    if (active_ == 0) force_stop_->cancel();
+    finish_stop();
   });
   for (auto& w : workers_) {
-    asio::post(w->ctx, [this, wk = w.get()] {
-      for (auto* c : wk->live)
-        c->shutdown();
-      if (active_ == 0) wk->guard.reset();
+    asio::post(w->ctx, [wk = w.get()] {
+      for (auto* c : wk->live) c->shutdown();
     });
   }
 }

@@ -13,6 +13,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "capture/message_store.hpp"
 #include "net/tls_context.hpp"
@@ -67,6 +68,7 @@ class server {
   void start_accepting(listener& l);
   boost::asio::io_context& next_context();
   void on_connection_end(worker& w, connection* c);
+  void finish_stop();
 
   server_config cfg_;
   tls_contexts& tls_;
@@ -80,6 +82,8 @@ class server {
   std::atomic<std::size_t> active_{0};
   std::atomic<std::uint64_t> session_counter_{0};
   std::atomic<bool> stopping_{false};
+  bool stopped_ = false;                               // main thread only
+  std::unique_ptr<boost::asio::steady_timer> force_;   // main thread only
   std::size_t next_ = 0;
   // Armed by stop(), touched only on the main context; cancelled once the last session ends.
   std::unique_ptr<boost::asio::steady_timer> force_stop_;

@@ -20,6 +20,8 @@ const char* anomaly_name(anomaly_kind k) {
       return "nul";
     case anomaly_kind::long_line:
       return "long_line";
+    case anomaly_kind::unstuffed_dot:
+      return "unstuffed_dot";
   }
   return "unknown";
 }
@@ -66,7 +68,10 @@ bool data_reader::step(std::string& body, char c) {
         st_ = state::dot_cr;
         return false;
       }
-      break;  // the stuffed dot is dropped (RFC 5321 4.5.2)
+      // RFC 5321 4.5.2: a client doubles every leading dot, so ".x" on the wire means the
+      // client did not; the dot is dropped all the same, and the slip is recorded.
+      if (c != '.') note(anomaly_kind::unstuffed_dot, wire_offset_ - 1);
+      break;
     case state::dot_cr:
       if (c == '\n') {
         st_ = state::finished;

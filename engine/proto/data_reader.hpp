@@ -9,7 +9,9 @@
 
 namespace smtpfault::proto {
 
-enum class anomaly_kind { bare_cr, bare_lf, nul, long_line };
+// unstuffed_dot: a line began with a single "." followed by other text, so the client did not
+// dot-stuff it (RFC 5321 4.5.2) and the server, by the rules, dropped that dot.
+enum class anomaly_kind { bare_cr, bare_lf, nul, long_line, unstuffed_dot };
 const char* anomaly_name(anomaly_kind k);
 
 struct anomaly {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "script/catalogue.hpp"
+#include "script/lua_checks.hpp"
 #include "script/lua_bridge.hpp"
 
 namespace smtpfault::script {
@@ -103,6 +104,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   }
   if (auto err = sandbox_.run_file_text(code, name_)) return err;
   if (auto err = check_hook_names(L)) return name_ + ": " + *err;
+  if (auto err = read_expectations()) return name_ + ": " + *err;
   for (hook h : all_hooks) {
     lua_getglobal(L, (std::string("on_") + session::hook_name(h)).c_str());
     if (lua_isfunction(L, -1)) {
@@ -205,6 +207,15 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
   }
   release(b);
   return out;
+}
+
+std::optional<std::string> scenario::read_expectations() {
+  return parse_expectations(sandbox_.state(), expected_);
+}
+
+std::vector<check_result> scenario::run_checks(const run_outcome& run) {
+  std::lock_guard lock(mu_);
+  return run_custom_checks(sandbox_, expected_.checks, run);
 }
 
 void scenario::release(session_binding& b) {

@@ -13,6 +13,7 @@
 
 #include "fault/action.hpp"
 #include "proto/expected.hpp"
+#include "script/expectations.hpp"
 #include "script/lua_sandbox.hpp"
 #include "session/server_session.hpp"
 
@@ -69,6 +70,10 @@ class scenario : public std::enable_shared_from_this<scenario> {
   hook_outcome start(session_binding& b, session::hook h, const session::server_session& s);
   hook_outcome resume(session_binding& b);
 
+  // What `expect { ... }` declared, and the custom checks it named, run after a test run.
+  const expectations& expected() const { return expected_; }
+  std::vector<check_result> run_checks(const run_outcome& run);
+
   std::size_t memory_in_use() const;
   // Seconds of scenario time since load (real time divided by the time scale).
   double now() const;
@@ -82,6 +87,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::optional<std::string> init(std::string_view code);
   hook_outcome finish_run(session_binding& b, const run_result& r);
   void release(session_binding& b);
+  std::optional<std::string> read_expectations();
 
   std::string name_;
   scenario_options opts_;
@@ -92,6 +98,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::chrono::steady_clock::time_point started_;
   std::uint64_t rng_[4];
   session_binding* current_ = nullptr;  // whose hook is running (for smtp.log)
+  expectations expected_;
 };
 
 }  // namespace smtpfault::script

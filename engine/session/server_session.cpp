@@ -58,6 +58,7 @@ std::optional<action> server_session::next_action() {
 
 std::size_t server_session::receive(std::string_view input, clock::time_point now) {
   now_ = now;
+  pipelined_noted_ = false;
   std::size_t total = 0;
   while (total < input.size() && !blocked()) {
     auto rest = input.substr(total);
@@ -109,6 +110,11 @@ std::size_t server_session::receive_command(std::string_view input) {
       break;
   }
   if (r.bare_lf) note("anomaly: command line ended with a bare LF", now_);
+  // More octets behind a command means the client did not wait for its reply (RFC 2920).
+  if (r.consumed < input.size() && !pipelined_noted_) {
+    pipelined_noted_ = true;
+    note("client pipelined commands", now_);
+  }
   if (r.line.size() + 2 > opts_.limits.command_line && !iequals(r.line.substr(0, 5), "AUTH ")) {
     long_line_is_auth_ = false;
     on_long_line();
@@ -298,6 +304,11 @@ void server_session::do_data(const proto::command& cmd) {
 std::size_t server_session::receive_data(std::string_view input) {
   auto r = data_->feed(input, pending_.data);
   if (r.done) {
+    for (const auto& a : data_->anomalies()) {
+      note(std::string("anomaly: ") + proto::anomaly_name(a.kind) + " at offset " +
+               std::to_string(a.offset),
+           now_);
+    }
     if (data_->size_exceeded()) {
       error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
       reset_transaction();
@@ -325,11 +336,6 @@ void server_session::finish_message() {
            "message of " + std::to_string(pending_.data.size()) + " octets, " +
                std::to_string(pending_.env.recipients.size()) + " recipient(s)",
            now_);
-  for (const auto& a : pending_.anomalies) {
-    note(std::string("anomaly: ") + proto::anomaly_name(a.kind) + " at offset " +
-             std::to_string(a.offset),
-         now_);
-  }
   if (wants(hook::message)) return consult(hook::message);
   set_mode(mode::storing);
   actions_.emplace_back(deliver_message{});
@@ -518,7 +524,7 @@ void server_session::final_reply(int code, const char* enhanced, std::string tex
   // Always with the enhanced code: these endings are what users grep their logs for.
   proto::reply r(code, enhanced, opts_.hostname + " " + std::move(text));
   log_reply(r);
-  actions_.emplace_back(send_reply{std::move(r)});
+  actions_.emplace_back(send_reply{std::move(r), nullptr});
   close();
 }
 

@@ -1,0 +1,23 @@
+// Running the command under test: its own process group (so a timeout kills everything it
+// started), extra environment variables, output captured to a file.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace smtpfault::app {
+
+struct child_result {
+  int exit_code = -1;          // 128 + signal when killed by one; -1 = killed at the timeout
+  bool timed_out = false;
+  std::string output;          // stdout and stderr, interleaved, at most 1 MiB
+  std::string error;           // could not start it
+};
+
+child_result run_child(const std::vector<std::string>& argv,
+                       const std::vector<std::pair<std::string, std::string>>& env,
+                       std::chrono::milliseconds timeout);
+
+}  // namespace smtpfault::app

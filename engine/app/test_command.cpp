@@ -1,0 +1,176 @@
+// `smtpfault test [--scenario S]... [--scenarios DIR] [--junit F] [--json F] [--timeout SEC]
+//                 [--seed N] [--time-scale F] [--jobs N] -- CMD [ARGS]`
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "app/cli_args.hpp"
+#include "app/commands.hpp"
+#include "app/test_report.hpp"
+#include "app/test_runner.hpp"
+#include "app/version.hpp"
+#include "script/catalogue.hpp"
+
+namespace smtpfault::app {
+
+namespace {
+
+void print_test_help() {
+  std::printf(
+      "usage: smtpfault test [options] -- CMD [ARGS]\n"
+      "\n"
+      "Runs CMD once per scenario against a fresh mock server on ephemeral loopback ports and\n"
+      "checks the scenario's expectations. CMD finds the server in its environment:\n"
+      "SMTP_HOST, SMTP_PORT, SMTP_TLS_PORT (implicit TLS), SMTP_SERVER (HOST:PORT) and\n"
+      "SMTPFAULT_SCENARIO. Exit 0 when every scenario passed, 1 when any failed, 2 for usage\n"
+      "or scenario errors.\n"
+      "\n"
+      "  --scenario S       a built-in name or a .lua file; repeatable (default: every\n"
+      "                     built-in scenario, see smtpfault list)\n"
+      "  --scenarios DIR    every .lua file in DIR\n"
+      "  --junit FILE       write a JUnit XML report\n"
+      "  --json FILE        write a JSON report\n"
+      "  --timeout SEC      kill CMD (its whole process group) after SEC seconds (default 60)\n"
+      "  --seed N           seed for every scenario (default: random, printed)\n"
+      "  --time-scale F     multiply scenario delays and windows by F (e.g. 0.01)\n"
+      "  --jobs N           run N scenarios at once (default 1)\n"
+      "  --help, --version\n");
+}
+
+bool parse_number(const std::string& text, double& out) {
+  char* end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  return !text.empty() && end && *end == '\0' && out > 0;
+}
+
+std::optional<std::string> add_directory(const std::string& dir, std::vector<std::string>& out) {
+  std::error_code ec;
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".lua") found.push_back(entry.path().string());
+  }
+  if (ec) return "--scenarios " + dir + ": " + ec.message();
+  if (found.empty()) return "--scenarios " + dir + ": no .lua files there";
+  std::sort(found.begin(), found.end());
+  out.insert(out.end(), found.begin(), found.end());
+  return std::nullopt;
+}
+
+struct parsed_test {
+  test_options opts;
+  std::vector<std::string> scenarios;
+  std::string junit, json;
+  unsigned jobs = 1;
+  bool seed_given = false;
+};
+
+// Returns an error message, or "" with p filled; "help"/"version" for those flags.
+std::string parse(const std::vector<std::string>& argv, parsed_test& p) {
+  parsed_args args;
+  if (auto err = parse_args(argv, {"help", "version"}, args)) return *err;
+  for (const auto& f : args.flags) {
+    double num = 0;
+    if (f.name == "help" || f.name == "version") return f.name;
+    if (f.name == "scenario") {
+      p.scenarios.push_back(f.value);
+    } else if (f.name == "scenarios") {
+      if (auto err = add_directory(f.value, p.scenarios)) return *err;
+    } else if (f.name == "junit") {
+      p.junit = f.value;
+    } else if (f.name == "json") {
+      p.json = f.value;
+    } else if (f.name == "timeout") {
+      if (!parse_number(f.value, p.opts.timeout)) return "--timeout: expected seconds > 0";
+    } else if (f.name == "time-scale") {
+      if (!parse_number(f.value, p.opts.time_scale)) return "--time-scale: expected a number > 0";
+    } else if (f.name == "jobs") {
+      if (!parse_number(f.value, num) || num != static_cast<unsigned>(num)) {
+        return "--jobs: expected a whole number >= 1";
+      }
+      p.jobs = static_cast<unsigned>(num);
+    } else if (f.name == "seed") {
+      char* end = nullptr;
+      p.opts.seed = std::strtoull(f.value.c_str(), &end, 10);
+      if (f.value.empty() || *end) return "--seed: expected a whole number";
+      p.seed_given = true;
+    } else {
+      return "unknown option --" + f.name;
+    }
+  }
+  if (!args.positional.empty()) {
+    return "unexpected argument '" + args.positional[0] + "' (put the command after --)";
+  }
+  if (args.after_dashes.empty()) return "no command to test: give it after --";
+  p.opts.command = args.after_dashes;
+  return "";
+}
+
+std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tls) {
+  std::vector<scenario_result> results(p.scenarios.size());
+  std::atomic<std::size_t> next{0};
+  std::mutex print_mu;
+  auto worker = [&] {
+    for (std::size_t i; (i = next++) < p.scenarios.size();) {
+      results[i] = run_scenario(p.scenarios[i], p.opts, tls);
+      std::lock_guard lock(print_mu);
+      std::fprintf(stderr, "%-5s %s (%.1f s)\n", verdict_name(results[i].outcome),
+                   p.scenarios[i].c_str(), results[i].seconds);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned j = 1; j < std::min<std::size_t>(p.jobs, p.scenarios.size()); ++j) {
+    threads.emplace_back(worker);
+  }
+  worker();
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+}  // namespace
+
+int test_command(const std::vector<std::string>& argv) {
+  parsed_test p;
+  std::string err = parse(argv, p);
+  if (err == "help") return print_test_help(), 0;
+  if (err == "version") return std::printf("smtpfault %s\n", version), 0;
+  if (!err.empty()) {
+    std::fprintf(stderr, "smtpfault test: %s (see smtpfault test --help)\n", err.c_str());
+    return 2;
+  }
+  if (p.scenarios.empty()) {
+    for (const auto& b : script::builtin_scenarios()) p.scenarios.push_back(b.name);
+  }
+  if (!p.seed_given) p.opts.seed = std::random_device{}() * 0x100000000ull + std::random_device{}();
+  std::unique_ptr<net::tls_contexts> tls;
+  try {
+    tls = std::make_unique<net::tls_contexts>(net::tls_identity{"", "", "smtpfault.test"});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "smtpfault test: %s\n", e.what());
+    return 2;
+  }
+  auto results = run_all(p, *tls);
+  print_table(results, isatty(1) != 0, p.opts.seed);
+  if (!p.junit.empty()) {
+    if (auto e = write_junit(p.junit, results)) {
+      std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
+    }
+  }
+  if (!p.json.empty()) {
+    if (auto e = write_json(p.json, results, p.opts.seed)) {
+      std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
+    }
+  }
+  bool any_error = std::any_of(results.begin(), results.end(),
+                               [](const auto& r) { return r.outcome == verdict::error; });
+  bool any_fail = std::any_of(results.begin(), results.end(),
+                              [](const auto& r) { return r.outcome == verdict::fail; });
+  return any_error ? 2 : any_fail ? 1 : 0;
+}
+
+}  // namespace smtpfault::app

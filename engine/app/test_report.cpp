@@ -1,0 +1,136 @@
+#include "app/test_report.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include <boost/json.hpp>
+
+namespace smtpfault::app {
+
+namespace {
+
+const char* colour_of(verdict v) {
+  switch (v) {
+    case verdict::pass: return "\033[32m";
+    case verdict::fail: return "\033[31m";
+    case verdict::error: return "\033[33m";
+  }
+  return "";
+}
+
+std::optional<std::string> write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return path + ": cannot write: " + std::strerror(errno);
+  out << text;
+  if (!out) return path + ": write failed";
+  return std::nullopt;
+}
+
+std::string failure_text(const scenario_result& r) {
+  std::string text;
+  for (const auto& c : r.checks) {
+    text += std::string(c.passed ? "ok    " : "FAIL  ") + c.name + ": " + c.detail + "\n";
+  }
+  if (r.checks.empty()) text = r.reason + "\n";
+  return text;
+}
+
+}  // namespace
+
+void print_table(const std::vector<scenario_result>& results, bool colour, std::uint64_t seed) {
+  std::size_t width = 8;
+  for (const auto& r : results) width = std::max(width, r.name.size());
+  std::printf("%-*s  %-7s %s\n", static_cast<int>(width), "SCENARIO", "VERDICT", "REASON");
+  int counts[3] = {0, 0, 0};
+  for (const auto& r : results) {
+    ++counts[static_cast<int>(r.outcome)];
+    const char* on = colour ? colour_of(r.outcome) : "";
+    const char* off = colour ? "\033[0m" : "";
+    std::printf("%-*s  %s%-7s%s %s\n", static_cast<int>(width), r.name.c_str(), on,
+                verdict_name(r.outcome), off, r.reason.c_str());
+  }
+  std::printf("\n%d passed, %d failed, %d errors (seed %llu)\n", counts[0], counts[1], counts[2],
+              static_cast<unsigned long long>(seed));
+}
+
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 allows only tab, LF and CR below 0x20.
+        out += (c < 0x20 && c != '\t' && c != '\n' && c != '\r') ? '?' : static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> write_junit(const std::string& path,
+                                       const std::vector<scenario_result>& results) {
+  int failures = 0, errors = 0;
+  double total = 0;
+  for (const auto& r : results) {
+    failures += r.outcome == verdict::fail;
+    errors += r.outcome == verdict::error;
+    total += r.seconds;
+  }
+  char head[256];
+  std::snprintf(head, sizeof head,
+                "<testsuite name=\"smtpfault\" tests=\"%zu\" failures=\"%d\" errors=\"%d\" "
+                "skipped=\"0\" time=\"%.3f\">\n",
+                results.size(), failures, errors, total);
+  std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  ";
+  xml += head;
+  for (const auto& r : results) {
+    char attrs[64];
+    std::snprintf(attrs, sizeof attrs, "\" time=\"%.3f\"", r.seconds);
+    xml += "    <testcase classname=\"smtpfault.scenarios\" name=\"" + xml_escape(r.name) + attrs +
+           ">\n";
+    if (r.outcome != verdict::pass) {
+      const char* tag = r.outcome == verdict::fail ? "failure" : "error";
+      xml += std::string("      <") + tag + " message=\"" + xml_escape(r.reason) + "\">" +
+             xml_escape(failure_text(r)) + "</" + tag + ">\n";
+    }
+    xml += "      <system-out>" + xml_escape(r.transcript) + "</system-out>\n";
+    if (!r.command_output.empty()) {
+      xml += "      <system-err>" + xml_escape(r.command_output) + "</system-err>\n";
+    }
+    xml += "    </testcase>\n";
+  }
+  xml += "  </testsuite>\n</testsuites>\n";
+  return write_file(path, xml);
+}
+
+std::optional<std::string> write_json(const std::string& path,
+                                      const std::vector<scenario_result>& results,
+                                      std::uint64_t seed) {
+  boost::json::array list;
+  for (const auto& r : results) {
+    boost::json::array checks;
+    for (const auto& c : r.checks) {
+      checks.push_back({{"name", c.name}, {"passed", c.passed}, {"detail", c.detail}});
+    }
+    boost::json::array codes;
+    for (int code : r.exit_codes) codes.push_back(code);
+    list.push_back({{"scenario", r.name},
+                    {"verdict", verdict_name(r.outcome)},
+                    {"reason", r.reason},
+                    {"seconds", r.seconds},
+                    {"exit_codes", std::move(codes)},
+                    {"checks", std::move(checks)},
+                    {"command_output", r.command_output},
+                    {"transcript", r.transcript}});
+  }
+  boost::json::object doc{{"seed", seed}, {"results", std::move(list)}};
+  return write_file(path, boost::json::serialize(doc) + "\n");
+}
+
+}  // namespace smtpfault::app

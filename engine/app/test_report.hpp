@@ -1,0 +1,25 @@
+// Reports of a `smtpfault test` run: the terminal table, JUnit XML and JSON.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/test_runner.hpp"
+
+namespace smtpfault::app {
+
+void print_table(const std::vector<scenario_result>& results, bool colour, std::uint64_t seed);
+
+// Both return an error message when the file cannot be written.
+std::optional<std::string> write_junit(const std::string& path,
+                                       const std::vector<scenario_result>& results);
+std::optional<std::string> write_json(const std::string& path,
+                                      const std::vector<scenario_result>& results,
+                                      std::uint64_t seed);
+
+// XML text with the five entities escaped and characters XML 1.0 forbids replaced.
+std::string xml_escape(std::string_view text);
+
+}  // namespace smtpfault::app

@@ -1,0 +1,173 @@
+#include "app/test_runner.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "app/child_process.hpp"
+#include "app/server_setup.hpp"
+#include "capture/message_store.hpp"
+#include "capture/session_analysis.hpp"
+#include "net/server.hpp"
+#include "net/transcript_log.hpp"
+#include "script/scenario.hpp"
+
+namespace smtpfault::app {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::string endpoint_host_port(const boost::asio::ip::tcp::endpoint& ep) {
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string render_transcript(const std::vector<std::shared_ptr<const capture::session_record>>& s) {
+  std::string out;
+  for (const auto& rec : s) {
+    for (const auto& e : rec->entries) {
+      const char* tag = e.dir == session::direction::client   ? "C"
+                        : e.dir == session::direction::server ? "S"
+                                                              : "*";
+      out += session::format_timestamp(e.at) + " " + rec->facts.session_id + " " + tag + ": " +
+             session::escape_wire(e.text) + "\n";
+    }
+  }
+  return out;
+}
+
+// A server of its own for one scenario: ephemeral loopback ports, one I/O thread.
+struct scenario_server {
+  capture::message_store store{"", 100000, 100000};
+  net::transcript_log log{net::log_format::none};
+  std::unique_ptr<net::server> srv;
+  std::thread thread;
+
+  std::string start(std::shared_ptr<script::scenario> sc, net::tls_contexts& tls) {
+    config::settings s;
+    s.listen = {{"127.0.0.1", 0}};
+    s.tls_listen = {{"127.0.0.1", 0}};
+    s.threads = 1;
+    std::string error;
+    auto cfg = make_server_config(s, error);
+    if (!error.empty()) return error;
+    srv = std::make_unique<net::server>(std::move(cfg), tls, store, log);
+    srv->set_scenario(std::move(sc));
+    try {
+      srv->bind();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    thread = std::thread([this] { srv->run(); });
+    return "";
+  }
+  void stop() {
+    if (!srv) return;
+    srv->stop();
+    if (thread.joinable()) thread.join();
+  }
+  ~scenario_server() { stop(); }
+};
+
+std::vector<std::pair<std::string, std::string>> command_environment(const net::server& srv,
+                                                                     const std::string& name) {
+  auto plain = srv.plain_endpoints().front();
+  auto tls = srv.tls_endpoints().front();
+  return {{"SMTP_HOST", plain.address().to_string()},
+          {"SMTP_PORT", std::to_string(plain.port())},
+          {"SMTP_TLS_PORT", std::to_string(tls.port())},
+          {"SMTP_SERVER", endpoint_host_port(plain)},
+          {"SMTPFAULT_SCENARIO", name}};
+}
+
+void decide(scenario_result& r) {
+  auto failed = std::find_if(r.checks.begin(), r.checks.end(),
+                             [](const auto& c) { return !c.passed; });
+  if (failed == r.checks.end()) {
+    r.outcome = verdict::pass;
+    r.reason = r.checks.empty() ? "command succeeded" : "all expectations held";
+    return;
+  }
+  r.outcome = verdict::fail;
+  r.reason = failed->name + ": " + failed->detail;
+}
+
+}  // namespace
+
+const char* verdict_name(verdict v) {
+  switch (v) {
+    case verdict::pass: return "PASS";
+    case verdict::fail: return "FAIL";
+    case verdict::error: return "ERROR";
+  }
+  return "?";
+}
+
+scenario_result run_scenario(const std::string& name_or_path, const test_options& opts,
+                             net::tls_contexts& tls) {
+  scenario_result result;
+  result.name = name_or_path;
+  const auto started = steady::now();
+  script::scenario_options so;
+  so.seed = opts.seed;
+  so.time_scale = opts.time_scale;
+  auto loaded = script::scenario::load_named(name_or_path, so);
+  if (!loaded) {
+    result.reason = loaded.error();
+    return result;
+  }
+  auto sc = std::move(*loaded);
+  const auto& expected = sc->expected();
+  scenario_server server;
+  if (auto err = server.start(sc, tls); !err.empty()) {
+    result.reason = "cannot start the server: " + err;
+    return result;
+  }
+  auto env = command_environment(*server.srv, name_or_path);
+  const auto timeout = std::chrono::milliseconds(static_cast<long long>(opts.timeout * 1000));
+  for (unsigned run = 0; run < expected.runs; ++run) {
+    if (run > 0 && expected.run_gap > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          static_cast<long long>(expected.run_gap * opts.time_scale * 1000)));
+    }
+    auto child = run_child(opts.command, env, timeout);
+    if (!child.error.empty()) {
+      result.reason = child.error;
+      return result;
+    }
+    result.exit_codes.push_back(child.exit_code);
+    if (expected.runs > 1) result.command_output += "--- run " + std::to_string(run + 1) + "\n";
+    result.command_output += child.output;
+  }
+  server.stop();
+
+  script::run_outcome run;
+  run.exit_codes = result.exit_codes;
+  run.messages = server.store.message_count();
+  run.time_scale = opts.time_scale;
+  auto sessions = server.store.sessions();
+  std::sort(sessions.begin(), sessions.end(), [](const auto& a, const auto& b) {
+    return a->entries.empty() || (!b->entries.empty() && a->entries[0].at < b->entries[0].at);
+  });
+  for (const auto& s : sessions) run.sessions.push_back(capture::summarize(*s));
+  result.transcript = render_transcript(sessions);
+  if (expected.empty()) {
+    script::expectations fallback;
+    fallback.exit = "success";
+    result.checks = script::evaluate(fallback, run);
+  } else {
+    result.checks = script::evaluate(expected, run);
+  }
+  for (auto& c : sc->run_checks(run)) result.checks.push_back(std::move(c));
+  decide(result);
+  for (int code : result.exit_codes) {
+    if (code == -1 && result.outcome == verdict::pass) {
+      result.outcome = verdict::fail;
+      result.reason = "the command was killed at the " + std::to_string(opts.timeout) +
+                      " s timeout";
+    }
+  }
+  result.seconds = std::chrono::duration<double>(steady::now() - started).count();
+  return result;
+}
+
+}  // namespace smtpfault::app

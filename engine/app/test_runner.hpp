@@ -1,0 +1,39 @@
+// `smtpfault test`: one fresh server per scenario, the user's command run against it, then the
+// verdict from the scenario's expectations.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "net/tls_context.hpp"
+#include "script/expectations.hpp"
+
+namespace smtpfault::app {
+
+struct test_options {
+  std::vector<std::string> command;   // CMD [ARGS]
+  double timeout = 60;                // seconds per run of the command
+  std::uint64_t seed = 0;
+  double time_scale = 1.0;
+};
+
+enum class verdict { pass, fail, error };
+
+struct scenario_result {
+  std::string name;                   // as given: built-in name or path
+  verdict outcome = verdict::error;
+  std::string reason;                 // one line for the table
+  std::vector<script::check_result> checks;
+  std::vector<int> exit_codes;
+  double seconds = 0;
+  std::string command_output;         // what the command printed (stdout and stderr)
+  std::string transcript;             // every session, readable
+};
+
+scenario_result run_scenario(const std::string& name_or_path, const test_options& opts,
+                             net::tls_contexts& tls);
+
+const char* verdict_name(verdict v);
+
+}  // namespace smtpfault::app

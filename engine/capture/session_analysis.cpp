@@ -1,0 +1,88 @@
+#include "capture/session_analysis.hpp"
+
+#include <cctype>
+#include <cstdlib>
+
+namespace smtpfault::capture {
+
+namespace {
+
+using session::direction;
+
+std::string first_word_upper(const std::string& line) {
+  std::string w = line.substr(0, line.find(' '));
+  for (auto& c : w) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return w;
+}
+
+int reply_code(const std::string& text) {
+  if (text.size() < 3 || !std::isdigit(static_cast<unsigned char>(text[0]))) return 0;
+  return std::atoi(text.substr(0, 3).c_str());
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+void on_event(session_summary& out, const std::string& text, std::size_t line) {
+  if (starts_with(text, "connect from") && text.find("(implicit TLS)") != std::string::npos) {
+    out.implicit_tls = true;
+  } else if (starts_with(text, "TLS established")) {
+    out.tls_at = line;
+  } else if (starts_with(text, "TLS handshake")) {
+    if (!out.tls_failed_at) out.tls_failed_at = line;
+  } else if (starts_with(text, "client pipelined")) {
+    out.pipelined = true;
+  } else if (starts_with(text, "anomaly: unstuffed_dot")) {
+    ++out.unstuffed_dots;
+  } else if (starts_with(text, "anomaly: long_line")) {
+    ++out.long_lines;
+  } else if (starts_with(text, "message of")) {
+    out.exchanges.push_back({"<end of data>", "", 0, "", line, {}});
+  }
+}
+
+}  // namespace
+
+session_summary summarize(const session_record& r) {
+  session_summary out;
+  out.id = r.facts.session_id;
+  if (!r.entries.empty()) {
+    out.started = r.entries.front().at;
+    out.ended = r.entries.back().at;
+  }
+  for (std::size_t i = 0; i < r.entries.size(); ++i) {
+    const auto& e = r.entries[i];
+    const std::size_t line = i + 1;
+    if (e.dir == direction::event) {
+      on_event(out, e.text, line);
+      continue;
+    }
+    if (e.dir == direction::client) {
+      exchange x{e.text, first_word_upper(e.text), 0, "", line, e.at};
+      if (x.verb == "QUIT") out.quit = true;
+      out.exchanges.push_back(std::move(x));
+      continue;
+    }
+    // A server line belongs to the newest exchange still waiting for its reply; after a 354
+    // the next reply is the one to the message itself.
+    const int code = reply_code(e.text);
+    if (code == 250 && e.text.find("PIPELINING") != std::string::npos) {
+      out.pipelining_advertised = true;
+    }
+    const bool final_line = e.text.size() < 4 || e.text[3] != '-';
+    if (!out.exchanges.empty() && out.exchanges.back().verb == "DATA" &&
+        out.exchanges.back().code == 354) {
+      out.exchanges.push_back({"<end of data>", "", 0, "", line, e.at});
+    } else if (out.exchanges.empty() || out.exchanges.back().code != 0) {
+      out.exchanges.push_back({"<no command>", "", 0, "", line, e.at});   // greeting, unsolicited
+    }
+    auto& x = out.exchanges.back();
+    if (!final_line) continue;
+    x.code = code;
+    x.reply = e.text;
+    x.at = e.at;
+    if (x.command == "<end of data>" && code == 250) ++out.delivered;
+  }
+  return out;
+}
+
+}  // namespace smtpfault::capture

@@ -1,0 +1,41 @@
+// What a finished session's transcript says, in a form expectations can check: each command with
+// its reply, TLS and AUTH facts, anomalies. The session logs every command followed by its reply
+// (also under pipelining, since it handles commands one at a time), so pairing is by order.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "capture/message_store.hpp"
+
+namespace smtpfault::capture {
+
+struct exchange {
+  std::string command;      // the line as sent ("<end of data>" for the reply after the dot)
+  std::string verb;         // upper-case first word ("" for the end of data)
+  int code = 0;             // reply code, 0 when no reply was sent
+  std::string reply;        // the reply's last line
+  std::size_t line = 0;     // index of the command in the transcript (1-based, for messages)
+  std::chrono::system_clock::time_point at;
+};
+
+struct session_summary {
+  std::string id;
+  std::chrono::system_clock::time_point started;
+  std::chrono::system_clock::time_point ended;
+  std::vector<exchange> exchanges;
+  bool implicit_tls = false;
+  std::size_t tls_at = 0;          // line of "TLS established" (0 = never)
+  std::size_t tls_failed_at = 0;   // line of a failed or refused STARTTLS (0 = never)
+  bool quit = false;
+  bool pipelined = false;
+  bool pipelining_advertised = false;
+  std::size_t unstuffed_dots = 0;
+  std::size_t long_lines = 0;
+  std::size_t delivered = 0;
+};
+
+session_summary summarize(const session_record& r);
+
+}  // namespace smtpfault::capture

@@ -1,0 +1,235 @@
+#include "script/expectations.hpp"
+
+#include <cstdio>
+
+namespace smtpfault::script {
+
+namespace {
+
+using capture::exchange;
+using capture::session_summary;
+using clock = std::chrono::system_clock;
+
+std::string where(const session_summary& s, std::size_t line) {
+  return "session " + s.id + ", transcript line " + std::to_string(line);
+}
+
+bool is_transaction(const exchange& x) {
+  return x.verb == "MAIL" || x.verb == "RCPT" || x.verb == "DATA" || x.verb == "BDAT" ||
+         x.command == "<end of data>" || x.command == "<no command>";
+}
+
+bool server_ended(const session_summary& s) {
+  for (const auto& x : s.exchanges)
+    if (x.code == 421) return true;
+  return !s.exchanges.empty() && s.exchanges.back().code == 0;
+}
+
+check_result check_delivered(const count_range& r, const run_outcome& run) {
+  check_result c{"delivered", true, ""};
+  const auto n = static_cast<std::uint64_t>(run.messages);
+  c.passed = (!r.min || n >= *r.min) && (!r.max || n <= *r.max);
+  std::string want = r.min && r.max && *r.min == *r.max ? std::to_string(*r.min)
+                     : r.min && r.max ? std::to_string(*r.min) + " to " + std::to_string(*r.max)
+                     : r.min          ? "at least " + std::to_string(*r.min)
+                                      : "at most " + std::to_string(r.max.value_or(0));
+  c.detail = "expected " + want + " message(s) delivered, got " + std::to_string(n) + " in " +
+             std::to_string(run.sessions.size()) + " session(s)";
+  return c;
+}
+
+check_result check_quit(const run_outcome& run) {
+  check_result c{"quit", true, "every session ended with QUIT"};
+  for (const auto& s : run.sessions) {
+    if (s.quit || s.exchanges.size() <= 1 || server_ended(s)) continue;
+    c.passed = false;
+    c.detail = "expected QUIT before closing; session " + s.id + " closed after '" +
+               s.exchanges.back().command + "' without QUIT";
+    break;
+  }
+  return c;
+}
+
+// name: which expectation; AUTH is fine only once TLS is up (STARTTLS or implicit).
+check_result check_auth_after_tls(const char* name, const run_outcome& run) {
+  check_result c{name, true, "AUTH only over TLS"};
+  for (const auto& s : run.sessions) {
+    for (const auto& x : s.exchanges) {
+      if (x.verb != "AUTH" || s.implicit_tls || (s.tls_at && s.tls_at < x.line)) continue;
+      c.passed = false;
+      c.detail = "expected STARTTLS before AUTH; got AUTH over plaintext (" + where(s, x.line) + ")";
+      return c;
+    }
+  }
+  return c;
+}
+
+check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
+  check_result c{"no_plaintext_after_tls_failure", true, "no plaintext after a failed STARTTLS"};
+  for (const auto& s : run.sessions) {
+    std::size_t failed = s.tls_failed_at;
+    for (const auto& x : s.exchanges) {
+      if (x.verb == "STARTTLS" && x.code >= 400 && !failed) failed = x.line;
+      bool sensitive = x.verb == "MAIL" || x.verb == "RCPT" || x.verb == "DATA" ||
+                       x.verb == "AUTH" || x.verb == "BDAT";
+      if (failed && sensitive && x.line > failed && !(s.tls_at && s.tls_at > failed)) {
+        c.passed = false;
+        c.detail = "expected the client to give up after STARTTLS failed (" + where(s, failed) +
+                   "); it went on with " + x.verb + " in plaintext (" + where(s, x.line) + ")";
+        return c;
+      }
+    }
+  }
+  return c;
+}
+
+// The first transaction reply of the given class (4 or 5), with its session.
+std::pair<const session_summary*, const exchange*> first_reply_of_class(const run_outcome& run,
+                                                                        int cls) {
+  for (const auto& s : run.sessions)
+    for (const auto& x : s.exchanges)
+      if (x.code / 100 == cls && is_transaction(x) && x.code != 500 && x.code != 501 &&
+          x.code != 503)
+        return {&s, &x};
+  return {nullptr, nullptr};
+}
+
+const session_summary* later_attempt(const run_outcome& run, clock::time_point after) {
+  for (const auto& s : run.sessions) {
+    if (s.started <= after) continue;
+    for (const auto& x : s.exchanges)
+      if (x.verb == "MAIL") return &s;
+  }
+  return nullptr;
+}
+
+check_result check_retry(const expectations& e, const run_outcome& run) {
+  check_result c{"retried_after_4xx", true, ""};
+  auto [s, x] = first_reply_of_class(run, 4);
+  if (!s) {
+    c.passed = false;
+    c.detail = "expected a retry after a 4xx reply, but no 4xx reply was sent";
+    return c;
+  }
+  const session_summary* next = later_attempt(run, x->at);
+  if (!next) {
+    c.passed = false;
+    c.detail = "expected a new attempt after '" + x->reply + "' (" + where(*s, x->line) +
+               "); the client never came back";
+    return c;
+  }
+  std::chrono::duration<double> real = next->started - x->at;
+  double delay = real.count() / run.time_scale;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f", delay);
+  c.detail = "retried after " + std::string(buf) + " s (scenario time) in session " + next->id;
+  if ((e.retry_delay_min && delay < *e.retry_delay_min) ||
+      (e.retry_delay_max && delay > *e.retry_delay_max)) {
+    c.passed = false;
+    std::snprintf(buf, sizeof buf, "%.2f to %.2f", e.retry_delay_min.value_or(0.0),
+                  e.retry_delay_max.value_or(1e300));
+    c.detail = "expected a retry delay of " + std::string(buf) + " s, " + c.detail;
+  }
+  return c;
+}
+
+check_result check_no_retry(const run_outcome& run) {
+  check_result c{"no_retry_after_5xx", true, "no new attempt after a permanent failure"};
+  auto [s, x] = first_reply_of_class(run, 5);
+  if (!s) return c;
+  if (const session_summary* next = later_attempt(run, x->at)) {
+    c.passed = false;
+    c.detail = "expected no retry after '" + x->reply + "' (" + where(*s, x->line) +
+               "); the client tried again in session " + next->id;
+  }
+  return c;
+}
+
+check_result check_counter(const char* name, std::size_t session_summary::*field,
+                           const char* what, const run_outcome& run) {
+  check_result c{name, true, std::string("no ") + what};
+  for (const auto& s : run.sessions) {
+    if (s.*field == 0) continue;
+    c.passed = false;
+    c.detail = std::string("expected no ") + what + "; session " + s.id + " had " +
+               std::to_string(s.*field);
+    break;
+  }
+  return c;
+}
+
+check_result check_pipelining(const run_outcome& run) {
+  check_result c{"pipelining", true, "replies read in order"};
+  for (const auto& s : run.sessions) {
+    if (s.pipelined && !s.pipelining_advertised) {
+      c.passed = false;
+      c.detail = "expected no pipelining: the server did not advertise PIPELINING, but session " +
+                 s.id + " sent commands without waiting for replies";
+      return c;
+    }
+    bool data_refused = false;
+    for (const auto& x : s.exchanges) {
+      if (x.verb == "DATA") data_refused = x.code != 354;
+      if (data_refused && x.code == 500) {
+        c.passed = false;
+        c.detail = "expected the client to read the DATA reply; it sent message text as commands"
+                   " after DATA was refused (" + where(s, x.line) + ")";
+        return c;
+      }
+    }
+  }
+  return c;
+}
+
+check_result check_exit(const std::string& want, const run_outcome& run) {
+  check_result c{"exit", true, ""};
+  std::string got;
+  for (int code : run.exit_codes) {
+    bool ok = want == "success"   ? code == 0
+              : want == "failure" ? code != 0 && code != -1
+                                  : std::to_string(code) == want;
+    got += (got.empty() ? "" : ", ") + (code == -1 ? std::string("killed at timeout")
+                                                   : std::to_string(code));
+    if (!ok) c.passed = false;
+  }
+  c.detail = "expected exit status " + want + ", got " + (got.empty() ? "none" : got);
+  return c;
+}
+
+}  // namespace
+
+bool expectations::empty() const {
+  return !delivered && !quit && !starttls_before_auth && !no_plaintext_auth &&
+         !no_plaintext_after_tls_failure && !retried_after_4xx && !no_retry_after_5xx &&
+         !dot_stuffing && !line_length && !pipelining && !exit && checks.empty();
+}
+
+std::vector<check_result> evaluate(const expectations& e, const run_outcome& run) {
+  std::vector<check_result> out;
+  if (e.delivered) out.push_back(check_delivered(*e.delivered, run));
+  if (e.quit.value_or(false)) out.push_back(check_quit(run));
+  if (e.starttls_before_auth.value_or(false)) {
+    out.push_back(check_auth_after_tls("starttls_before_auth", run));
+  }
+  if (e.no_plaintext_auth.value_or(false)) {
+    out.push_back(check_auth_after_tls("no_plaintext_auth", run));
+  }
+  if (e.no_plaintext_after_tls_failure.value_or(false)) {
+    out.push_back(check_no_plaintext_after_tls_failure(run));
+  }
+  if (e.retried_after_4xx.value_or(false)) out.push_back(check_retry(e, run));
+  if (e.no_retry_after_5xx.value_or(false)) out.push_back(check_no_retry(run));
+  if (e.dot_stuffing.value_or(false)) {
+    out.push_back(check_counter("dot_stuffing", &session_summary::unstuffed_dots,
+                                "unstuffed leading dots", run));
+  }
+  if (e.line_length.value_or(false)) {
+    out.push_back(
+        check_counter("line_length", &session_summary::long_lines, "lines over the limit", run));
+  }
+  if (e.pipelining.value_or(false)) out.push_back(check_pipelining(run));
+  if (e.exit) out.push_back(check_exit(*e.exit, run));
+  return out;
+}
+
+}  // namespace smtpfault::script

@@ -1,0 +1,169 @@
+#include "script/lua_checks.hpp"
+
+#include <lua.hpp>
+
+namespace smtpfault::script {
+
+namespace {
+
+std::optional<bool> get_bool(lua_State* L, int t, const char* key) {
+  lua_getfield(L, t, key);
+  std::optional<bool> v;
+  if (!lua_isnil(L, -1)) v = lua_toboolean(L, -1) != 0;
+  lua_pop(L, 1);
+  return v;
+}
+
+std::optional<double> get_number(lua_State* L, int t, const char* key) {
+  lua_getfield(L, t, key);
+  std::optional<double> v;
+  if (lua_isnumber(L, -1)) v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+// `delivered = 1` or `delivered = {min = 1, max = 3}`
+std::optional<count_range> get_range(lua_State* L, int t, const char* key) {
+  lua_getfield(L, t, key);
+  std::optional<count_range> r;
+  if (lua_isnumber(L, -1)) {
+    auto n = static_cast<std::uint64_t>(lua_tointeger(L, -1));
+    r = count_range{n, n};
+  } else if (lua_istable(L, -1)) {
+    r = count_range{};
+    int inner = lua_gettop(L);
+    if (auto v = get_number(L, inner, "min")) r->min = static_cast<std::uint64_t>(*v);
+    if (auto v = get_number(L, inner, "max")) r->max = static_cast<std::uint64_t>(*v);
+  }
+  lua_pop(L, 1);
+  return r;
+}
+
+void read_one(lua_State* L, int t, expectations& e) {
+  if (auto v = get_range(L, t, "delivered")) e.delivered = v;
+  if (auto v = get_bool(L, t, "quit")) e.quit = v;
+  if (auto v = get_bool(L, t, "starttls_before_auth")) e.starttls_before_auth = v;
+  if (auto v = get_bool(L, t, "no_plaintext_auth")) e.no_plaintext_auth = v;
+  if (auto v = get_bool(L, t, "no_plaintext_after_tls_failure")) {
+    e.no_plaintext_after_tls_failure = v;
+  }
+  if (auto v = get_bool(L, t, "retried_after_4xx")) e.retried_after_4xx = v;
+  if (auto v = get_bool(L, t, "no_retry_after_5xx")) e.no_retry_after_5xx = v;
+  if (auto v = get_bool(L, t, "dot_stuffing")) e.dot_stuffing = v;
+  if (auto v = get_bool(L, t, "line_length")) e.line_length = v;
+  if (auto v = get_bool(L, t, "pipelining")) e.pipelining = v;
+  lua_getfield(L, t, "retry_delay");
+  if (lua_istable(L, -1)) {
+    e.retry_delay_min = get_number(L, lua_gettop(L), "min");
+    e.retry_delay_max = get_number(L, lua_gettop(L), "max");
+  } else if (lua_isnumber(L, -1)) {
+    e.retry_delay_min = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, t, "exit");
+  if (lua_type(L, -1) == LUA_TSTRING || lua_isinteger(L, -1)) e.exit = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  if (auto v = get_number(L, t, "runs")) e.runs = static_cast<unsigned>(*v);
+  if (auto v = get_number(L, t, "run_gap")) e.run_gap = *v;
+  lua_getfield(L, t, "check");
+  if (lua_isfunction(L, -1)) {
+    e.checks.push_back(luaL_ref(L, LUA_REGISTRYINDEX));
+  } else {
+    lua_pop(L, 1);
+  }
+}
+
+void push_run(lua_State* L, const run_outcome& run) {
+  lua_createtable(L, 0, 3);
+  lua_createtable(L, static_cast<int>(run.sessions.size()), 0);
+  for (std::size_t i = 0; i < run.sessions.size(); ++i) {
+    const auto& s = run.sessions[i];
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, s.id.c_str());
+    lua_setfield(L, -2, "id");
+    lua_pushboolean(L, s.quit);
+    lua_setfield(L, -2, "quit");
+    lua_pushboolean(L, s.implicit_tls || s.tls_at != 0);
+    lua_setfield(L, -2, "tls");
+    lua_pushboolean(L, s.pipelined);
+    lua_setfield(L, -2, "pipelined");
+    lua_pushinteger(L, static_cast<lua_Integer>(s.delivered));
+    lua_setfield(L, -2, "delivered");
+    lua_createtable(L, static_cast<int>(s.exchanges.size()), 0);
+    for (std::size_t j = 0; j < s.exchanges.size(); ++j) {
+      const auto& x = s.exchanges[j];
+      lua_createtable(L, 0, 4);
+      lua_pushstring(L, x.command.c_str());
+      lua_setfield(L, -2, "command");
+      lua_pushstring(L, x.verb.c_str());
+      lua_setfield(L, -2, "verb");
+      lua_pushinteger(L, x.code);
+      lua_setfield(L, -2, "code");
+      lua_pushstring(L, x.reply.c_str());
+      lua_setfield(L, -2, "reply");
+      lua_rawseti(L, -2, static_cast<lua_Integer>(j + 1));
+    }
+    lua_setfield(L, -2, "exchanges");
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_setfield(L, -2, "sessions");
+  lua_pushinteger(L, static_cast<lua_Integer>(run.messages));
+  lua_setfield(L, -2, "delivered");
+  lua_createtable(L, static_cast<int>(run.exit_codes.size()), 0);
+  for (std::size_t i = 0; i < run.exit_codes.size(); ++i) {
+    lua_pushinteger(L, run.exit_codes[i]);
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_setfield(L, -2, "exit_codes");
+}
+
+}  // namespace
+
+std::optional<std::string> parse_expectations(lua_State* L, expectations& out) {
+  lua_getglobal(L, "smtp");
+  lua_pushstring(L, "_expectations");
+  lua_rawget(L, -2);
+  if (lua_istable(L, -1)) {
+    int list = lua_gettop(L);
+    for (lua_Integer i = 1, n = luaL_len(L, list); i <= n; ++i) {
+      lua_rawgeti(L, list, i);
+      if (lua_istable(L, -1)) read_one(L, lua_gettop(L), out);
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, 0);
+  if (out.runs == 0) return "expect: runs must be at least 1";
+  return std::nullopt;
+}
+
+std::vector<check_result> run_custom_checks(lua_sandbox& sandbox, const std::vector<int>& checks,
+                                            const run_outcome& run) {
+  std::vector<check_result> out;
+  lua_State* L = sandbox.state();
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    check_result c{"check", true, "custom check passed"};
+    lua_State* co = lua_newthread(L);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, checks[i]);
+    push_run(co, run);
+    auto r = sandbox.resume(co, 1, true);
+    if (r.st == run_result::status::failed) {
+      c.passed = false;
+      c.detail = "custom check failed with an error: " + r.error;
+    } else if (r.st == run_result::status::yielded) {
+      c.passed = false;
+      c.detail = "custom check yielded; checks cannot sleep";
+    } else {
+      int base = lua_gettop(co) - r.results + 1;
+      c.passed = r.results > 0 && lua_toboolean(co, base);
+      if (!c.passed) {
+        const char* msg = r.results > 1 ? lua_tostring(co, base + 1) : nullptr;
+        c.detail = msg ? msg : "custom check returned false";
+      }
+    }
+    lua_pop(L, 1);   // the thread
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace smtpfault::script
