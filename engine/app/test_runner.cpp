@@ -1,6 +1,7 @@
 #include "app/test_runner.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 
 #include "app/child_process.hpp"
@@ -143,6 +144,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   script::run_outcome run;
   run.exit_codes = result.exit_codes;
   run.messages = server.store.message_count();
+  for (const auto& m : server.store.messages()) run.stored.push_back(*m);
   run.time_scale = opts.time_scale;
   auto sessions = server.store.sessions();
   std::sort(sessions.begin(), sessions.end(), [](const auto& a, const auto& b) {
@@ -159,12 +161,11 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   }
   for (auto& c : sc->run_checks(run)) result.checks.push_back(std::move(c));
   decide(result);
-  for (int code : result.exit_codes) {
-    if (code == -1 && result.outcome == verdict::pass) {
-      result.outcome = verdict::fail;
-      result.reason = "the command was killed at the " + std::to_string(opts.timeout) +
-                      " s timeout";
-    }
+  if (std::count(result.exit_codes.begin(), result.exit_codes.end(), -1) > 0) {
+    char why[96];
+    std::snprintf(why, sizeof why, "timeout: the command was killed after %g s", opts.timeout);
+    result.outcome = verdict::fail;
+    result.reason = why;
   }
   result.seconds = std::chrono::duration<double>(steady::now() - started).count();
   return result;

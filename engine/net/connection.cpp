@@ -94,8 +94,8 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // already completed, so its cancel() hit nothing: look again before a read it cannot stop.
     if (shutting_down_ && !shutdown_handled_) continue;
     arm(srv_.cfg_.idle_timeout);
-    if (unsolicited_)
-      arm(std::chrono::duration_cast<milliseconds>(unsolicited_at_ - steady::now()));
+    // Rounded up: a timer that fires before unsolicited_at_ would count as an idle timeout.
+    if (unsolicited_) arm(std::chrono::ceil<milliseconds>(unsolicited_at_ - steady::now()));
     auto& buf = read_buffer();
     auto r = co_await io_.read_some(asio::buffer(buf));
     if (!r.ec) {

@@ -109,6 +109,27 @@ void push_run(lua_State* L, const run_outcome& run) {
   lua_setfield(L, -2, "sessions");
   lua_pushinteger(L, static_cast<lua_Integer>(run.messages));
   lua_setfield(L, -2, "delivered");
+  lua_createtable(L, static_cast<int>(run.stored.size()), 0);
+  for (std::size_t i = 0; i < run.stored.size(); ++i) {
+    const auto& m = run.stored[i].msg;
+    lua_createtable(L, 0, 5);
+    lua_pushlstring(L, m.data.data(), m.data.size());
+    lua_setfield(L, -2, "data");
+    lua_pushstring(L, m.env.mail_from.address().c_str());
+    lua_setfield(L, -2, "mail_from");
+    lua_createtable(L, static_cast<int>(m.env.recipients.size()), 0);
+    for (std::size_t j = 0; j < m.env.recipients.size(); ++j) {
+      lua_pushstring(L, m.env.recipients[j].address.address().c_str());
+      lua_rawseti(L, -2, static_cast<lua_Integer>(j + 1));
+    }
+    lua_setfield(L, -2, "recipients");
+    lua_pushstring(L, m.facts.session_id.c_str());
+    lua_setfield(L, -2, "session");
+    lua_pushboolean(L, m.facts.tls);
+    lua_setfield(L, -2, "tls");
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_setfield(L, -2, "messages");
   lua_createtable(L, static_cast<int>(run.exit_codes.size()), 0);
   for (std::size_t i = 0; i < run.exit_codes.size(); ++i) {
     lua_pushinteger(L, run.exit_codes[i]);

@@ -102,6 +102,17 @@ TEST(data_reader, dot_unstuffing) {
   expect_split_invariant("..\r\n...x\r\n.y\r\na.b\r\n.\r\n");
 }
 
+// RFC 5321 4.5.2: the client doubles a leading dot; a single one before other text is a client
+// that forgot, recorded so expectations can point at it.
+TEST(data_reader, unstuffed_leading_dot_is_recorded) {
+  auto out = feed_whole("ok\r\n.oops\r\n..fine\r\n.\r\n");
+  EXPECT_EQ(out.body, "ok\r\noops\r\n.fine\r\n");
+  ASSERT_EQ(out.anomalies.size(), 1u);
+  EXPECT_EQ(out.anomalies[0].first, ak::unstuffed_dot);
+  EXPECT_EQ(out.anomalies[0].second, 4u);
+  expect_split_invariant("ok\r\n.oops\r\n..fine\r\n.\r\n");
+}
+
 TEST(data_reader, first_line_counts_as_line_start) {
   EXPECT_EQ(feed_whole("..x\r\n.\r\n").body, ".x\r\n");
 }
@@ -294,6 +305,9 @@ outcome model(std::string_view input, std::size_t max_line, std::uint64_t max_si
     }
     std::size_t start = pos;
     if (!line.empty() && line[0] == '.') {
+      if (line.size() > 1 && line[1] != '.' && line[1] != '\r') {
+        out.anomalies.emplace_back(ak::unstuffed_dot, pos);
+      }
       line.remove_prefix(1);
       ++start;
     }
