@@ -162,6 +162,7 @@ class AuthInputTest(ServerTestCase):
             c.cmd("AUTH CRAM-MD5", expect=334)
             c.cmd("*", expect=501)
             c.cmd("NOOP", expect=250)
+        self.assert_still_serving("auth-cancelled")
 
     def test_auth_response_is_masked_in_transcript(self):
         secret = base64.b64encode(b"\x00masked-user\x00very-secret").decode()
@@ -216,6 +217,7 @@ class SequenceTest(ServerTestCase):
             c.cmd("MAIL FROM:<sender@example.com>", expect=250)
             r = c.cmd("MAIL FROM:<other@example.com>", expect=503)
             self.assertTrue(r.lines[0].startswith("5.5.1 "), r)
+        self.assert_still_serving("nested-mail")
 
     def test_too_many_errors_closes_the_session(self):
         with self.server.connect() as c:

@@ -183,6 +183,7 @@ class PipeliningTest(ServerTestCase):
 class StartTlsTest(ServerTestCase):
     def test_plaintext_pipelined_after_starttls_is_discarded(self):
         with self.server.connect() as c:
+            sid = self.server.session_of(c)
             c.ehlo()
             c.send(b"STARTTLS\r\nRSET\r\n")   # one segment: RSET rides along in plaintext
             r = c.expect(220)
@@ -194,9 +195,8 @@ class StartTlsTest(ServerTestCase):
             r = c.cmd("NOOP", expect=250)
             self.assertEqual(r.lines, ["2.0.0 Ok"])
             c.cmd("QUIT", expect=221)
-        line = self.server.wait_for_line(r"\*: discarded 6 octets of plaintext pipelined "
-                                         r"after STARTTLS")
-        sid = line.split()[1]
+        self.server.wait_for_line(r" %s \*: discarded 6 octets of plaintext pipelined "
+                                  r"after STARTTLS" % sid)
         lines = self.server.finished_session(sid)
         self.assertFalse(any(l.endswith("C: RSET") for l in lines), lines)
 

@@ -180,7 +180,8 @@ class ConnectionCapTest(ServerTestCase):
         first.cmd("QUIT", expect=221)
         first.close()
         self.server.finished_session(self.server.session_of(first))
-        # A slot is free again (allowing the server a moment to release it after the log line).
+        # A slot is free again. The slot is released just after the "session ended" line, so
+        # poll briefly (with a deadline) rather than race that last step.
         deadline = time.monotonic() + 3
         while True:
             c = self.server.connect(greeting=False)
@@ -188,6 +189,7 @@ class ConnectionCapTest(ServerTestCase):
             if r.code == 220 or time.monotonic() > deadline:
                 break
             c.close()
+            time.sleep(0.02)
         self.assertEqual(r.code, 220, r)
         c.ehlo()
         c.cmd("MAIL FROM:<sender@example.com>", expect=250)
@@ -257,8 +259,14 @@ class ShutdownTest(unittest.TestCase):
         in_data.send(b"Subject: interrupted\r\n\r\nhal")
         start = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
-        for c in (idle, in_tx, in_data):
-            r = c.expect(421, timeout=2)
+        for name, c in (("idle", idle), ("in transaction", in_tx), ("in DATA", in_data)):
+            try:
+                r = c.expect(421, timeout=2)
+            except (ConnectionError, OSError) as e:
+                srv.proc.wait(timeout=2)
+                rc = srv.stop(expect_exit=None)
+                self.fail("%s session got no 421: %r; exit status %r, stderr %r\ntranscript:\n%s"
+                          % (name, e, rc, srv.stderr_text, "\n".join(srv.transcript())))
             self.assertTrue(r.lines[0].startswith("4.3.2 "), r)
             self.assertIn("shutting down", r.text)
         rc = srv.proc.wait(timeout=2)
