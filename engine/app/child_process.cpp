@@ -23,9 +23,11 @@ constexpr std::size_t max_output = 1024 * 1024;
   setpgid(0, 0);
   dup2(out, 1);
   dup2(out, 2);
-  for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+  for (const auto& [k, v] : env)
+    setenv(k.c_str(), v.c_str(), 1);
   std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   execvp(args[0], args.data());
   std::fprintf(stderr, "cannot run %s: %s\n", args[0], std::strerror(errno));
@@ -85,7 +87,7 @@ child_result run_child(const std::vector<std::string>& argv,
     return result;
   }
   if (pid == 0) exec_child(argv, env, out);
-  setpgid(pid, pid);   // also here, so the group exists before any kill below
+  setpgid(pid, pid);  // also here, so the group exists before any kill below
   int status = 0;
   if (!wait_with_deadline(pid, timeout, status)) {
     result.timed_out = true;
@@ -95,7 +97,7 @@ child_result run_child(const std::vector<std::string>& argv,
       waitpid(pid, &status, 0);
     }
   }
-  kill(-pid, SIGKILL);   // anything the command left running in its group
+  kill(-pid, SIGKILL);  // anything the command left running in its group
   if (result.timed_out) {
     result.exit_code = -1;
   } else if (WIFEXITED(status)) {

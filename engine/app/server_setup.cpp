@@ -57,5 +57,4 @@ script::scenario_options scenario_options(const config::settings& s) {
   return o;
 }
 
-
 }  // namespace smtpfault::app

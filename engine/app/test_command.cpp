@@ -128,7 +128,8 @@ std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tl
     threads.emplace_back(worker);
   }
   worker();
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   return results;
 }
 
@@ -144,7 +145,8 @@ int test_command(const std::vector<std::string>& argv) {
     return 2;
   }
   if (p.scenarios.empty()) {
-    for (const auto& b : script::builtin_scenarios()) p.scenarios.push_back(b.name);
+    for (const auto& b : script::builtin_scenarios())
+      p.scenarios.push_back(b.name);
   }
   if (!p.seed_given) p.opts.seed = std::random_device{}() * 0x100000000ull + std::random_device{}();
   std::unique_ptr<net::tls_contexts> tls;

@@ -13,9 +13,12 @@ namespace {
 
 const char* colour_of(verdict v) {
   switch (v) {
-    case verdict::pass: return "\033[32m";
-    case verdict::fail: return "\033[31m";
-    case verdict::error: return "\033[33m";
+    case verdict::pass:
+      return "\033[32m";
+    case verdict::fail:
+      return "\033[31m";
+    case verdict::error:
+      return "\033[33m";
   }
   return "";
 }
@@ -41,7 +44,8 @@ std::string failure_text(const scenario_result& r) {
 
 void print_table(const std::vector<scenario_result>& results, bool colour, std::uint64_t seed) {
   std::size_t width = 8;
-  for (const auto& r : results) width = std::max(width, r.name.size());
+  for (const auto& r : results)
+    width = std::max(width, r.name.size());
   std::printf("%-*s  %-7s %s\n", static_cast<int>(width), "SCENARIO", "VERDICT", "REASON");
   int counts[3] = {0, 0, 0};
   for (const auto& r : results) {
@@ -60,11 +64,21 @@ std::string xml_escape(std::string_view text) {
   out.reserve(text.size());
   for (unsigned char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         // XML 1.0 allows only tab, LF and CR below 0x20.
         out += (c < 0x20 && c != '\t' && c != '\n' && c != '\r') ? '?' : static_cast<char>(c);
@@ -119,7 +133,8 @@ std::optional<std::string> write_json(const std::string& path,
       checks.push_back({{"name", c.name}, {"passed", c.passed}, {"detail", c.detail}});
     }
     boost::json::array codes;
-    for (int code : r.exit_codes) codes.push_back(code);
+    for (int code : r.exit_codes)
+      codes.push_back(code);
     list.push_back({{"scenario", r.name},
                     {"verdict", verdict_name(r.outcome)},
                     {"reason", r.reason},

@@ -22,7 +22,8 @@ std::string endpoint_host_port(const boost::asio::ip::tcp::endpoint& ep) {
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
-std::string render_transcript(const std::vector<std::shared_ptr<const capture::session_record>>& s) {
+std::string render_transcript(
+    const std::vector<std::shared_ptr<const capture::session_record>>& s) {
   std::string out;
   for (const auto& rec : s) {
     for (const auto& e : rec->entries) {
@@ -81,8 +82,8 @@ std::vector<std::pair<std::string, std::string>> command_environment(const net::
 }
 
 void decide(scenario_result& r) {
-  auto failed = std::find_if(r.checks.begin(), r.checks.end(),
-                             [](const auto& c) { return !c.passed; });
+  auto failed =
+      std::find_if(r.checks.begin(), r.checks.end(), [](const auto& c) { return !c.passed; });
   if (failed == r.checks.end()) {
     r.outcome = verdict::pass;
     r.reason = r.checks.empty() ? "command succeeded" : "all expectations held";
@@ -96,9 +97,12 @@ void decide(scenario_result& r) {
 
 const char* verdict_name(verdict v) {
   switch (v) {
-    case verdict::pass: return "PASS";
-    case verdict::fail: return "FAIL";
-    case verdict::error: return "ERROR";
+    case verdict::pass:
+      return "PASS";
+    case verdict::fail:
+      return "FAIL";
+    case verdict::error:
+      return "ERROR";
   }
   return "?";
 }
@@ -144,13 +148,15 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   script::run_outcome run;
   run.exit_codes = result.exit_codes;
   run.messages = server.store.message_count();
-  for (const auto& m : server.store.messages()) run.stored.push_back(*m);
+  for (const auto& m : server.store.messages())
+    run.stored.push_back(*m);
   run.time_scale = opts.time_scale;
   auto sessions = server.store.sessions();
   std::sort(sessions.begin(), sessions.end(), [](const auto& a, const auto& b) {
     return a->entries.empty() || (!b->entries.empty() && a->entries[0].at < b->entries[0].at);
   });
-  for (const auto& s : sessions) run.sessions.push_back(capture::summarize(*s));
+  for (const auto& s : sessions)
+    run.sessions.push_back(capture::summarize(*s));
   result.transcript = render_transcript(sessions);
   if (expected.empty()) {
     script::expectations fallback;
@@ -159,7 +165,8 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   } else {
     result.checks = script::evaluate(expected, run);
   }
-  for (auto& c : sc->run_checks(run)) result.checks.push_back(std::move(c));
+  for (auto& c : sc->run_checks(run))
+    result.checks.push_back(std::move(c));
   decide(result);
   if (std::count(result.exit_codes.begin(), result.exit_codes.end(), -1) > 0) {
     char why[96];

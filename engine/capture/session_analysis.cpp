@@ -11,7 +11,8 @@ using session::direction;
 
 std::string first_word_upper(const std::string& line) {
   std::string w = line.substr(0, line.find(' '));
-  for (auto& c : w) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (auto& c : w)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return w;
 }
 
@@ -20,7 +21,9 @@ int reply_code(const std::string& text) {
   return std::atoi(text.substr(0, 3).c_str());
 }
 
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& s, const char* prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
 
 void on_event(session_summary& out, const std::string& text, std::size_t line) {
   if (starts_with(text, "connect from") && text.find("(implicit TLS)") != std::string::npos) {
@@ -73,7 +76,7 @@ session_summary summarize(const session_record& r) {
         out.exchanges.back().code == 354) {
       out.exchanges.push_back({"<end of data>", "", 0, "", line, e.at});
     } else if (out.exchanges.empty() || out.exchanges.back().code != 0) {
-      out.exchanges.push_back({"<no command>", "", 0, "", line, e.at});   // greeting, unsolicited
+      out.exchanges.push_back({"<no command>", "", 0, "", line, e.at});  // greeting, unsolicited
     }
     auto& x = out.exchanges.back();
     if (!final_line) continue;

@@ -57,7 +57,8 @@ check_result check_auth_after_tls(const char* name, const run_outcome& run) {
     for (const auto& x : s.exchanges) {
       if (x.verb != "AUTH" || s.implicit_tls || (s.tls_at && s.tls_at < x.line)) continue;
       c.passed = false;
-      c.detail = "expected STARTTLS before AUTH; got AUTH over plaintext (" + where(s, x.line) + ")";
+      c.detail =
+          "expected STARTTLS before AUTH; got AUTH over plaintext (" + where(s, x.line) + ")";
       return c;
     }
   }
@@ -145,8 +146,8 @@ check_result check_no_retry(const run_outcome& run) {
   return c;
 }
 
-check_result check_counter(const char* name, std::size_t session_summary::*field,
-                           const char* what, const run_outcome& run) {
+check_result check_counter(const char* name, std::size_t session_summary::*field, const char* what,
+                           const run_outcome& run) {
   check_result c{name, true, std::string("no ") + what};
   for (const auto& s : run.sessions) {
     if (s.*field == 0) continue;
@@ -172,8 +173,10 @@ check_result check_pipelining(const run_outcome& run) {
       if (x.verb == "DATA") data_refused = x.code != 354;
       if (data_refused && x.code == 500) {
         c.passed = false;
-        c.detail = "expected the client to read the DATA reply; it sent message text as commands"
-                   " after DATA was refused (" + where(s, x.line) + ")";
+        c.detail =
+            "expected the client to read the DATA reply; it sent message text as commands"
+            " after DATA was refused (" +
+            where(s, x.line) + ")";
         return c;
       }
     }
@@ -188,8 +191,8 @@ check_result check_exit(const std::string& want, const run_outcome& run) {
     bool ok = want == "success"   ? code == 0
               : want == "failure" ? code != 0 && code != -1
                                   : std::to_string(code) == want;
-    got += (got.empty() ? "" : ", ") + (code == -1 ? std::string("killed at timeout")
-                                                   : std::to_string(code));
+    got += (got.empty() ? "" : ", ") +
+           (code == -1 ? std::string("killed at timeout") : std::to_string(code));
     if (!ok) c.passed = false;
   }
   c.detail = "expected exit status " + want + ", got " + (got.empty() ? "none" : got);

@@ -181,7 +181,7 @@ std::vector<check_result> run_custom_checks(lua_sandbox& sandbox, const std::vec
         c.detail = msg ? msg : "custom check returned false";
       }
     }
-    lua_pop(L, 1);   // the thread
+    lua_pop(L, 1);  // the thread
     out.push_back(std::move(c));
   }
   return out;

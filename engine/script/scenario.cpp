@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include "script/catalogue.hpp"
-#include "script/lua_checks.hpp"
 #include "script/lua_bridge.hpp"
+#include "script/lua_checks.hpp"
 
 namespace smtpfault::script {
 

@@ -110,16 +110,17 @@ std::size_t server_session::receive_command(std::string_view input) {
       break;
   }
   if (r.bare_lf) note("anomaly: command line ended with a bare LF", now_);
-  // More octets behind a command means the client did not wait for its reply (RFC 2920).
-  if (r.consumed < input.size() && !pipelined_noted_) {
-    pipelined_noted_ = true;
-    note("client pipelined commands", now_);
-  }
+  const bool more_behind = r.consumed < input.size();
   if (r.line.size() + 2 > opts_.limits.command_line && !iequals(r.line.substr(0, 5), "AUTH ")) {
     long_line_is_auth_ = false;
     on_long_line();
   } else {
     on_line(r.line);
+  }
+  // More octets behind a command means the client did not wait for its reply (RFC 2920).
+  if (more_behind && !pipelined_noted_) {
+    pipelined_noted_ = true;
+    note("client pipelined commands", now_);
   }
   return r.consumed;
 }

@@ -377,5 +377,16 @@ TEST(server_session, transcript_records_both_sides) {
             (std::pair{direction::server, "221 2.0.0 smtpfault.test closing connection"s}));
 }
 
+// RFC 2920: a command with more octets behind it in the same read was sent without waiting.
+TEST(server_session, pipelining_is_noted_once_per_burst) {
+  conversation c;
+  c.send("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+  EXPECT_TRUE(c.logged(direction::event, "client pipelined commands"));
+  conversation lockstep;
+  lockstep.send("EHLO client.test\r\n");
+  lockstep.send("MAIL FROM:<a@x.test>\r\n");
+  EXPECT_FALSE(lockstep.logged(direction::event, "client pipelined commands"));
+}
+
 }  // namespace
 }  // namespace smtpfault::session::testing
