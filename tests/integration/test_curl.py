@@ -86,6 +86,38 @@ class CurlTest(ServerTestCase):
         self.assertEqual(self.server.message_ids(), before)
         self.server.wait_for_line(r"\*: AUTH \S+ failed for carol")
 
+    def upload_lf_file(self, *extra):
+        path = os.path.join(self.tmp, "lf.eml")
+        with open(path, "wb") as f:
+            f.write(LF_MESSAGE)
+        before = set(self.server.message_ids())
+        run = subprocess.run(
+            ["curl", "--silent", "--show-error", "--max-time", "20",
+             "smtp://%s:%d" % (self.server.host, self.server.port),
+             "--mail-from", "sender@example.com", "--mail-rcpt", "rcpt@example.com",
+             "--upload-file", path] + list(extra),
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        self.assertEqual(run.returncode, 0, run.stderr.decode("utf-8", "replace"))
+        new = [m for m in self.server.wait_for_messages(len(before) + 1) if m.id not in before]
+        self.assertEqual(len(new), 1)
+        return new[0]
+
+    def test_crlf_option_converts_line_ends(self):
+        msg = self.upload_lf_file("--crlf")
+        self.assertEqual(msg.data, LF_MESSAGE.replace(b"\n", b"\r\n"))
+        self.assertEqual(msg.anomalies, [])
+
+    def test_lf_only_file_is_kept_verbatim_and_flagged(self):
+        # Without --crlf curl sends the LFs as they are (and, as the data does not end in CRLF,
+        # a CRLF before the final dot); the server keeps them and reports each bare LF.
+        msg = self.upload_lf_file()
+        self.assertEqual(msg.data, LF_MESSAGE + b"\r\n")
+        self.assertEqual(msg.anomalies,
+                         [("bare_lf", i) for i, b in enumerate(LF_MESSAGE) if b == 0x0A])
+
+
+LF_MESSAGE = b"Subject: unix line ends\n\n.dot at a line start\nbody\n"
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
