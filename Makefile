@@ -4,7 +4,7 @@ BUILD_DIR ?= build/release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: run test deps build clean format check-format
+.PHONY: run test deps build clean format check-format sanitize fuzz
 
 run: deps build
 	./$(BUILD_DIR)/smtpfault serve $(ARGS)
@@ -27,3 +27,25 @@ check-format:
 
 clean:
 	rm -rf build
+
+# ASan+UBSan over the whole suite, then ThreadSanitizer over the unit tests and the
+# integration tests that run many sessions on several threads.
+SAN_DIR ?= build/sanitize
+TSAN_DIR ?= build/tsan
+sanitize: deps
+	cmake -S . -B $(SAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMTPFAULT_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(SAN_DIR) -j $(JOBS)
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMTPFAULT_TSAN=ON $(CMAKE_FLAGS)
+	cmake --build $(TSAN_DIR) -j $(JOBS)
+	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir $(TSAN_DIR) --output-on-failure -j $(JOBS) -L threads
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(SAN_DIR) --output-on-failure -j $(JOBS)
+
+# libFuzzer (clang) on every target for FUZZ_SECONDS each; new inputs land in build/fuzz/corpus.
+FUZZ_DIR ?= build/fuzz
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	  -DSMTPFAULT_FUZZ_ONLY=ON -DSMTPFAULT_SANITIZE=ON
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_targets
+	./ci/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)

@@ -20,8 +20,8 @@ namespace {
 
 using namespace detail;
 
-// Variables the test runner and HTTP API own; they share the prefix but are not settings.
-constexpr std::string_view reserved_env[] = {"SMTPFAULT_API_TOKEN", "SMTPFAULT_CONFIG"};
+// Variables that share the prefix but are not settings: the config file's own path.
+constexpr std::string_view reserved_env[] = {"SMTPFAULT_CONFIG"};
 
 // ---- TOML ----
 
@@ -196,12 +196,11 @@ proto::expected<std::string, std::string> read_whole_file(const std::string& pat
   return content;
 }
 
-proto::expected<bool, config_error> apply_file_unguarded(settings& s, const std::string& path) {
-  auto content = read_whole_file(path);
-  if (!content) return fail(path + ": cannot open file: " + content.error());
+proto::expected<bool, config_error> apply_document_unguarded(settings& s, std::string_view content,
+                                                             const std::string& path) {
   toml::table root;
   try {
-    root = toml::parse(*content, path);
+    root = toml::parse(content, path);
   } catch (const toml::parse_error& e) {
     return fail(file_position(path, e.source().begin) + std::string(e.description()));
   }
@@ -220,6 +219,12 @@ proto::expected<bool, config_error> apply_file_unguarded(settings& s, const std:
   }
   s = std::move(updated);
   return true;
+}
+
+proto::expected<bool, config_error> apply_file_unguarded(settings& s, const std::string& path) {
+  auto content = read_whole_file(path);
+  if (!content) return fail(path + ": cannot open file: " + content.error());
+  return apply_document_unguarded(s, *content, path);
 }
 
 // ---- text (environment and flags) ----
@@ -366,6 +371,15 @@ proto::expected<bool, config_error> apply_file(settings& s, const std::string& p
     return apply_file_unguarded(s, path);
   } catch (const std::exception& e) {
     return fail(path + ": " + e.what());
+  }
+}
+
+proto::expected<bool, config_error> apply_document(settings& s, std::string_view toml_text,
+                                                   const std::string& name) {
+  try {
+    return apply_document_unguarded(s, toml_text, name);
+  } catch (const std::exception& e) {
+    return fail(name + ": " + e.what());
   }
 }
 

@@ -21,6 +21,10 @@ proto::expected<endpoint, std::string> parse_endpoint(std::string_view text);
 // Applies a TOML file on top of s. Unknown keys, wrong types and bad values are errors.
 proto::expected<bool, config_error> apply_file(settings& s, const std::string& path);
 
+// The same for TOML text already in memory; name stands for the file in messages.
+proto::expected<bool, config_error> apply_document(settings& s, std::string_view toml_text,
+                                                   const std::string& name);
+
 // Applies SMTPFAULT_* variables from envp (a NULL-terminated environ array).
 proto::expected<bool, config_error> apply_environment(settings& s, char** envp);
 
