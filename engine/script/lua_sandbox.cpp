@@ -94,6 +94,8 @@ void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t 
     if (!self->killed_) {
       self->killed_ = true;
       self->kill_reason_ = "memory limit exceeded";
+      // A pcall may catch the memory error; the next instruction must fail again.
+      if (self->armed_) lua_sethook(self->armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
     }
     return nullptr;
   }
@@ -120,6 +122,7 @@ void lua_sandbox::on_count(lua_State* L, lua_Debug*) {
 void lua_sandbox::arm(lua_State* L, std::uint64_t budget) {
   budget_ = budget;
   spent_ = 0;
+  armed_ = L;
   killed_ = false;
   kill_reason_ = nullptr;
   lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
@@ -176,12 +179,14 @@ std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
     error = describe_error(co, status);
   }
   budget_ = 0;
+  armed_ = nullptr;
   lua_pop(L, 1);  // the thread
   return error;
 }
 
-run_result lua_sandbox::resume(lua_State* co, int nargs, bool reset_budget) {
-  if (reset_budget) arm(co, limits_.instructions);
+run_result lua_sandbox::resume(lua_State* co, int nargs, std::uint64_t& spent) {
+  arm(co, limits_.instructions);
+  spent_ = spent;
   int nres = 0;
   int status = lua_resume(co, L_.get(), nargs, &nres);
   run_result r;
@@ -195,7 +200,11 @@ run_result lua_sandbox::resume(lua_State* co, int nargs, bool reset_budget) {
     r.st = run_result::status::failed;
     r.error = describe_error(co, status);
   }
-  if (r.st != run_result::status::yielded) budget_ = 0;
+  // Between resumptions no guarded run is active: the host may allocate freely, and another
+  // coroutine may be armed.
+  spent = spent_;
+  budget_ = 0;
+  armed_ = nullptr;
   return r;
 }
 

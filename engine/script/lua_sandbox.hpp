@@ -43,8 +43,16 @@ class lua_sandbox {
   std::optional<std::string> run_file_text(std::string_view code, const std::string& chunkname);
 
   // Resumes coroutine co (a thread created with lua_newthread) with nargs values on its stack,
-  // under the per-call instruction budget (reset when reset_budget is true).
-  run_result resume(lua_State* co, int nargs, bool reset_budget);
+  // under the per-call instruction budget. `spent` is the caller's count for the hook call: 0 to
+  // start one, then carried across yields, since other coroutines may run in between.
+  run_result resume(lua_State* co, int nargs, std::uint64_t& spent);
+  // A call with a fresh budget, for callers that never resume it after a yield (the flag is
+  // from an older form of this function and must be true).
+  run_result resume(lua_State* co, int nargs, bool fresh_budget) {
+    std::uint64_t spent = 0;
+    return fresh_budget ? resume(co, nargs, spent)
+                        : run_result{run_result::status::failed, 0, "resume without a budget"};
+  }
 
   std::size_t memory_in_use() const { return used_; }
   static lua_sandbox& of(lua_State* L);
@@ -63,6 +71,7 @@ class lua_sandbox {
   std::size_t used_ = 0;
   std::uint64_t budget_ = 0;
   std::uint64_t spent_ = 0;
+  lua_State* armed_ = nullptr;  // the coroutine of the guarded run
   bool killed_ = false;
   const char* kill_reason_ = nullptr;
   std::unique_ptr<lua_State, closer> L_;
