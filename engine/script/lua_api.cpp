@@ -72,7 +72,8 @@ int api_log(lua_State* L) {
 
 struct ip_bytes {
   unsigned char b[16];
-  int len = 0;  // 4 or 16
+  int len = 0;          // 4 or 16
+  bool mapped = false;  // written as an IPv4-mapped IPv6 address
 };
 
 bool parse_ip(const std::string& text, ip_bytes& out) {
@@ -87,6 +88,7 @@ bool parse_ip(const std::string& text, ip_bytes& out) {
     if (std::memcmp(out.b, mapped, 12) == 0) {
       std::memmove(out.b, out.b + 12, 4);
       out.len = 4;
+      out.mapped = true;
     }
     return true;
   }
@@ -98,13 +100,19 @@ bool in_network(const ip_bytes& ip, const std::string& cidr, bool& valid) {
   ip_bytes net;
   valid = parse_ip(cidr.substr(0, slash), net);
   if (!valid) return false;
-  int bits = net.len * 8;
+  // A v4-mapped network ("::ffff:10.0.0.0/104") counts its prefix in IPv6 bits.
+  const int width = net.mapped ? 128 : net.len * 8;
+  int bits = width;
   if (slash != std::string::npos) {
-    char* end = nullptr;
-    long b = std::strtol(cidr.c_str() + slash + 1, &end, 10);
-    if (*end || b < 0 || b > bits) return valid = false;
-    bits = static_cast<int>(b);
+    const std::string prefix = cidr.substr(slash + 1);
+    if (prefix.empty() || prefix.size() > 3 ||
+        prefix.find_first_not_of("0123456789") != std::string::npos) {
+      return valid = false;
+    }
+    bits = std::stoi(prefix);
+    if (bits > width) return valid = false;
   }
+  if (net.mapped) bits = bits > 96 ? bits - 96 : 0;
   if (net.len != ip.len) return false;
   for (int i = 0; i < bits; ++i) {
     int byte = i / 8, mask = 0x80 >> (i % 8);
