@@ -363,15 +363,26 @@ function smtp._suggest(name, candidates)
   return best
 end
 
+-- Words people reach for that the API spells differently ("smtp.reject" -> smtp.reply).
+local synonyms = {
+  reject = "reply", refuse = "reply", deny = "reply", respond = "reply", answer = "reply",
+  wait = "sleep", pause = "sleep", disconnect = "close", abort = "reset", rst = "reset",
+  random_chance = "chance", probability = "chance", stall = "hang", freeze = "hang",
+}
 local api_names = {}
 for k in pairs(smtp) do
   if type(k) == "string" and k:sub(1, 1) ~= "_" then table.insert(api_names, k) end
 end
 table.sort(api_names)
+local hint_names = {}
+for _, k in ipairs(api_names) do table.insert(hint_names, k) end
+for k in pairs(synonyms) do table.insert(hint_names, k) end
+table.sort(hint_names)
 
 setmetatable(smtp, {
   __index = function(_, name)
-    local hint = smtp._suggest(tostring(name), api_names)
+    local hint = smtp._suggest(tostring(name), hint_names)
+    hint = synonyms[hint] or hint
     fail(2, "smtp.%s does not exist%s", tostring(name), hint and (" (did you mean smtp." .. hint .. "?)") or "")
   end,
 })

@@ -153,10 +153,56 @@ int api_ip_in(lua_State* L) {
   return 1;
 }
 
+// Calls the Lua function in its upvalue. Through this C function, a call in tail position
+// (`return smtp.reply(...)`) keeps the scenario's frame, so a check inside lua/smtp.lua can
+// still name the scenario's line.
+int keep_caller_frame(lua_State* L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0,
+            [](lua_State* K, int, lua_KContext) { return lua_gettop(K); });
+  return lua_gettop(L);
+}
+
+// Wraps the value on top of the stack when it is a Lua function.
+void wrap_if_lua_function(lua_State* L) {
+  if (lua_type(L, -1) == LUA_TFUNCTION && !lua_iscfunction(L, -1)) {
+    lua_pushcclosure(L, keep_caller_frame, 1);
+  }
+}
+
+// Wraps the public Lua functions of the table at index t.
+void wrap_lua_functions(lua_State* L, int t) {
+  t = lua_absindex(L, t);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_tostring(L, -2)[0] != '_') {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      wrap_if_lua_function(L);
+      lua_rawset(L, t);  // replacing an existing field while traversing is allowed
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+}
+
 }  // namespace
 
 void* sleep_sentinel() {
   return &sleep_marker;
+}
+
+void keep_caller_frames(lua_State* L) {
+  lua_getglobal(L, "smtp");
+  wrap_lua_functions(L, -1);
+  lua_pushstring(L, "_action_metatable");
+  lua_rawget(L, -2);
+  if (lua_istable(L, -1)) wrap_lua_functions(L, -1);
+  lua_pop(L, 2);
+  lua_getglobal(L, "expect");
+  wrap_if_lua_function(L);
+  lua_setglobal(L, "expect");
 }
 
 void register_c_api(lua_State* L, scenario* sc) {

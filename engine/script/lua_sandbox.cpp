@@ -128,14 +128,23 @@ void lua_sandbox::arm(lua_State* L, std::uint64_t budget) {
   lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
 }
 
+bool lua_sandbox::is_library(const char* source) const {
+  for (const auto& lib : library_sources_)
+    if (lib == source) return true;
+  return false;
+}
+
 std::string lua_position(lua_State* co) {
+  const lua_sandbox& sandbox = lua_sandbox::of(co);
+  std::string fallback;
   lua_Debug ar;
   for (int level = 0; lua_getstack(co, level, &ar); ++level) {
-    if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
-      return std::string(ar.short_src) + ":" + std::to_string(ar.currentline) + ":";
-    }
+    if (!lua_getinfo(co, "Sl", &ar) || ar.currentline <= 0) continue;
+    std::string where = std::string(ar.short_src) + ":" + std::to_string(ar.currentline) + ":";
+    if (!sandbox.is_library(ar.source)) return where;
+    if (fallback.empty()) fallback = where;
   }
-  return "";
+  return fallback;
 }
 
 std::string lua_sandbox::describe_error(lua_State* L, int status) {
@@ -149,17 +158,23 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
   } else {
     msg = "error object is not a string";
   }
-  // Errors raised from C functions carry no position; add the script's own.
+  // Errors raised from C functions, and argument checks in library chunks, carry no position
+  // or one inside the library; add the scenario's own.
   std::string where = lua_position(L);
-  if (!where.empty() && msg.rfind(where, 0) != 0 && msg.find(".lua:") == std::string::npos) {
+  bool in_library = false;
+  for (const auto& lib : library_sources_)
+    in_library = in_library || msg.rfind(lib.substr(1) + ":", 0) == 0;
+  if (!where.empty() && msg.rfind(where, 0) != 0 &&
+      (in_library || msg.find(".lua:") == std::string::npos)) {
     msg = where + " " + msg;
   }
   return msg;
 }
 
 std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
-                                                      const std::string& chunkname) {
+                                                      const std::string& chunkname, bool library) {
   lua_State* L = L_.get();
+  if (library) library_sources_.push_back("@" + chunkname);
   int status = luaL_loadbufferx(L, code.data(), code.size(), ("@" + chunkname).c_str(), "t");
   if (status != LUA_OK) {
     std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot load";

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 struct lua_State;
 struct lua_Debug;
@@ -39,8 +40,11 @@ class lua_sandbox {
   const sandbox_limits& limits() const { return limits_; }
 
   // Compiles text (never bytecode) and runs it on the main thread under load_instructions.
-  // Leaves nothing on the stack. Returns the error message on failure.
-  std::optional<std::string> run_file_text(std::string_view code, const std::string& chunkname);
+  // Leaves nothing on the stack. Returns the error message on failure. Errors are reported at
+  // the line of the scenario that called into a library chunk, never inside one.
+  std::optional<std::string> run_file_text(std::string_view code, const std::string& chunkname,
+                                           bool library = false);
+  bool is_library(const char* source) const;
 
   // Resumes coroutine co (a thread created with lua_newthread) with nargs values on its stack,
   // under the per-call instruction budget. `spent` is the caller's count for the hook call: 0 to
@@ -74,10 +78,12 @@ class lua_sandbox {
   lua_State* armed_ = nullptr;  // the coroutine of the guarded run
   bool killed_ = false;
   const char* kill_reason_ = nullptr;
+  std::vector<std::string> library_sources_;  // "@lua/smtp.lua"
   std::unique_ptr<lua_State, closer> L_;
 };
 
-// "file:line:" of the innermost Lua function on co's stack, or "" when there is none.
+// "file:line:" of the innermost scenario function on co's stack (library chunks are skipped
+// unless nothing else is there), or "" when there is none.
 std::string lua_position(lua_State* co);
 
 }  // namespace smtpfault::script

@@ -2,7 +2,10 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cstring>
+#include <string_view>
+#include <vector>
 
 #include "script/catalogue.hpp"
 #include "script/lua_bridge.hpp"
@@ -28,22 +31,58 @@ std::uint64_t rotl(std::uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
 }
 
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// The hook a misspelt name most likely meant: a near miss, or a hook name with something
+// appended ("on_rcpt_to"); "" when none is close.
+std::string closest_hook(const std::string& name) {
+  std::string best;
+  std::size_t best_d = 3;
+  for (hook h : all_hooks) {
+    std::string candidate = std::string("on_") + session::hook_name(h);
+    std::size_t d = edit_distance(name, candidate);
+    if (name.rfind(candidate, 0) == 0) d = std::min<std::size_t>(d, 2);
+    if (d < best_d) {
+      best = candidate;
+      best_d = d;
+    }
+  }
+  return best;
+}
+
 // Global names a scenario may define beyond hooks are free; "on_*" names must be real hooks.
-std::optional<std::string> check_hook_names(lua_State* L) {
+std::optional<std::string> check_hook_names(lua_State* L, const std::string& chunkname) {
   std::string known;
   for (hook h : all_hooks)
     known += std::string(" on_") + session::hook_name(h);
   lua_pushglobaltable(L);
   lua_pushnil(L);
   std::optional<std::string> error;
-  while (!error && lua_next(L, -2)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) continue;
-    std::string name = lua_tostring(L, -1);
-    if (name.rfind("on_", 0) != 0 || (known + " ").find(" " + name + " ") != std::string::npos) {
-      continue;
+  while (lua_next(L, -2)) {
+    std::string name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    if (name.rfind("on_", 0) == 0 && (known + " ").find(" " + name + " ") == std::string::npos) {
+      std::string where = chunkname + ":";
+      lua_Debug ar;
+      if (lua_isfunction(L, -1) && lua_getinfo(L, ">S", &ar) && ar.linedefined > 0) {
+        where = std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ":";
+      }
+      std::string hint = closest_hook(name);
+      error = where + " unknown hook '" + name + "'" +
+              (hint.empty() ? "" : " (did you mean " + hint + "?)") + "; hooks are:" + known;
+      break;
     }
-    error = "unknown hook '" + name + "'; hooks are:" + known;
+    lua_pop(L, 1);
   }
   lua_settop(L, 0);
   return error;
@@ -99,11 +138,12 @@ std::optional<std::string> scenario::init(std::string_view code) {
   lua_pushinteger(L, static_cast<lua_Integer>(opts_.seed));
   lua_call(L, 1, 0);
   lua_pop(L, 1);
-  if (auto err = sandbox_.run_file_text(helper_library(), "lua/smtp.lua")) {
+  if (auto err = sandbox_.run_file_text(helper_library(), "lua/smtp.lua", true)) {
     return "internal error in lua/smtp.lua: " + *err;
   }
+  keep_caller_frames(L);
   if (auto err = sandbox_.run_file_text(code, name_)) return err;
-  if (auto err = check_hook_names(L)) return name_ + ": " + *err;
+  if (auto err = check_hook_names(L, name_)) return *err;
   if (auto err = read_expectations()) return name_ + ": " + *err;
   for (hook h : all_hooks) {
     lua_getglobal(L, (std::string("on_") + session::hook_name(h)).c_str());
