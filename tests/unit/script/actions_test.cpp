@@ -1,0 +1,239 @@
+// Fault actions (SPEC 4 "Fault actions"): every constructor of lua/smtp.lua, as the host reads
+// it into a fault::action.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace smtpfault::script::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using strings = std::vector<std::string>;
+
+// The action `return <expr>` gives, failing the test when the hook fails.
+fault::action action_of(const std::string& expr, double time_scale = 1.0) {
+  scenario_options o = quick_options();
+  o.time_scale = time_scale;
+  auto out = connect_returning(expr, o);
+  EXPECT_EQ(out.st, status::done) << expr << ": " << out.error;
+  return out.action;
+}
+
+TEST(actions, returning_nothing_keeps_the_default) {
+  EXPECT_TRUE(action_of("nil").is_default());
+  EXPECT_TRUE(connect_returning("").action.is_default());
+}
+
+TEST(actions, reply_with_code_only_uses_the_standard_text) {
+  auto a = action_of("smtp.reply(550)");
+  ASSERT_TRUE(a.reply);
+  EXPECT_EQ(a.reply->code, 550);
+  EXPECT_EQ(a.reply->enhanced, "");
+  EXPECT_EQ(a.reply->lines, strings{"Requested action not taken: mailbox unavailable"});
+  EXPECT_EQ(a.name, "reply 550");
+  EXPECT_EQ(a.end, fault::ending::none);
+  EXPECT_TRUE(a.rejects());
+}
+
+TEST(actions, reply_with_code_and_text) {
+  auto a = action_of("smtp.reply(451, 'try later')");
+  EXPECT_EQ(a.reply->code, 451);
+  EXPECT_EQ(a.reply->enhanced, "");
+  EXPECT_EQ(a.reply->lines, strings{"try later"});
+}
+
+TEST(actions, reply_with_code_enhanced_code_and_text) {
+  auto a = action_of("smtp.reply(451, '4.7.1', 'Greylisted, try again later')");
+  EXPECT_EQ(a.reply->code, 451);
+  EXPECT_EQ(a.reply->enhanced, "4.7.1");
+  EXPECT_EQ(a.reply->lines, strings{"Greylisted, try again later"});
+}
+
+TEST(actions, reply_with_enhanced_code_and_no_text) {
+  auto a = action_of("smtp.reply(250, '2.0.0')");
+  EXPECT_EQ(a.reply->enhanced, "2.0.0");
+  EXPECT_EQ(a.reply->lines, strings{"Ok"});
+}
+
+TEST(actions, reply_with_several_lines) {
+  auto a = action_of("smtp.reply(250, {'first', 'second', 'third'})");
+  EXPECT_EQ(a.reply->enhanced, "");
+  EXPECT_EQ(a.reply->lines, (strings{"first", "second", "third"}));
+  auto b = action_of("smtp.reply(452, '4.5.3', {'one', 'two'})");
+  EXPECT_EQ(b.reply->enhanced, "4.5.3");
+  EXPECT_EQ(b.reply->lines, (strings{"one", "two"}));
+  EXPECT_EQ(action_of("smtp.reply(250, {})").reply->lines, strings{""});
+}
+
+TEST(actions, reply_then_close) {
+  auto a = action_of("smtp.reply_then_close(421, '4.3.2', 'going down')");
+  EXPECT_EQ(a.reply->code, 421);
+  EXPECT_EQ(a.reply->enhanced, "4.3.2");
+  EXPECT_EQ(a.end, fault::ending::close_after_reply);
+}
+
+TEST(actions, delay_is_scaled_by_the_time_scale) {
+  auto a = action_of("smtp.delay(5)", 0.01);
+  EXPECT_EQ(a.delay, 50ms);
+  EXPECT_FALSE(a.reply);
+  EXPECT_FALSE(a.is_default());
+  EXPECT_EQ(action_of("smtp.delay(1.5)").delay, 1500ms);
+}
+
+TEST(actions, trickle) {
+  auto a = action_of("smtp.trickle(1, 0.2)");
+  EXPECT_EQ(a.trickle_bytes, 1u);
+  EXPECT_EQ(a.trickle_every, 200ms);
+  EXPECT_EQ(action_of("smtp.trickle(3, 2)", 0.5).trickle_every, 1000ms);
+}
+
+TEST(actions, split) {
+  auto a = action_of("smtp.split(1, 4, 10)");
+  EXPECT_EQ(a.split_at, (std::vector<std::size_t>{1, 4, 10}));
+  EXPECT_FALSE(a.reply);
+}
+
+TEST(actions, raw) {
+  auto a = action_of("smtp.raw('250-no final line\\r\\n')");
+  ASSERT_TRUE(a.raw);
+  EXPECT_EQ(*a.raw, "250-no final line\r\n");
+}
+
+TEST(actions, malformed_each_kind) {
+  const std::pair<const char*, fault::malformed_kind> kinds[] = {
+      {"mixed_codes", fault::malformed_kind::mixed_codes},
+      {"missing_space", fault::malformed_kind::missing_space},
+      {"long_line", fault::malformed_kind::long_line},
+      {"garbage", fault::malformed_kind::garbage}};
+  for (const auto& [name, kind] : kinds) {
+    auto a = action_of(std::string("smtp.malformed('") + name + "')");
+    EXPECT_EQ(a.malformed, kind) << name;
+    ASSERT_TRUE(a.reply) << name;
+    EXPECT_EQ(a.reply->code, 250) << name;
+  }
+  auto b = action_of("smtp.malformed('mixed_codes', 451, '4.3.0', {'a', 'b'})");
+  EXPECT_EQ(b.reply->code, 451);
+  EXPECT_EQ(b.reply->lines, (strings{"a", "b"}));
+}
+
+TEST(actions, endings) {
+  EXPECT_EQ(action_of("smtp.close()").end, fault::ending::close_without_reply);
+  EXPECT_EQ(action_of("smtp.drop()").end, fault::ending::close_without_reply);
+  auto lose = action_of("smtp.lose()");
+  EXPECT_EQ(lose.end, fault::ending::close_without_reply);
+  EXPECT_EQ(lose.name, "accept then lose");
+  EXPECT_EQ(action_of("smtp.reset()").end, fault::ending::reset);
+  EXPECT_EQ(action_of("smtp.hang()").end, fault::ending::hang);
+}
+
+TEST(actions, unsolicited) {
+  auto a = action_of("smtp.unsolicited(30, 421, '4.4.2', 'idle too long')", 0.1);
+  ASSERT_TRUE(a.unsolicited);
+  EXPECT_EQ(a.unsolicited->after, 3000ms);
+  EXPECT_EQ(a.unsolicited->reply.code, 421);
+  EXPECT_EQ(a.unsolicited->reply.enhanced, "4.4.2");
+  EXPECT_EQ(a.unsolicited->reply.lines, strings{"idle too long"});
+  EXPECT_TRUE(a.unsolicited->close);
+  EXPECT_FALSE(a.reply);
+
+  auto d = action_of("smtp.unsolicited(1)");
+  EXPECT_EQ(d.unsolicited->reply.code, 421);
+  auto keep = action_of("smtp.unsolicited(1, 220, 'hello again', nil, {close = false})");
+  EXPECT_FALSE(keep.unsolicited->close);
+}
+
+TEST(actions, starttls_each_mode) {
+  EXPECT_EQ(action_of("smtp.starttls('close_after_220')").tls_mode,
+            fault::starttls_mode::close_after_220);
+  EXPECT_EQ(action_of("smtp.starttls('abort_handshake')").tls_mode,
+            fault::starttls_mode::abort_handshake);
+  auto inject = action_of("smtp.starttls('inject')");
+  EXPECT_EQ(inject.tls_mode, fault::starttls_mode::inject_plaintext);
+  EXPECT_EQ(inject.inject, "250 2.0.0 injected\r\n");
+  EXPECT_EQ(action_of("smtp.starttls('inject', {data = 'X\\r\\n'})").inject, "X\r\n");
+}
+
+TEST(actions, certificate_each_kind) {
+  const std::pair<const char*, fault::certificate_kind> kinds[] = {
+      {"self_signed", fault::certificate_kind::self_signed},
+      {"expired", fault::certificate_kind::expired},
+      {"wrong_host", fault::certificate_kind::wrong_host},
+      {"unknown_ca", fault::certificate_kind::unknown_ca}};
+  for (const auto& [name, kind] : kinds) {
+    auto a = action_of(std::string("smtp.certificate('") + name + "')");
+    EXPECT_EQ(a.certificate, kind) << name;
+    EXPECT_EQ(a.tls_mode, fault::starttls_mode::normal) << name;
+  }
+}
+
+TEST(actions, hide_and_extensions) {
+  auto h = action_of("smtp.hide('PIPELINING', 'CHUNKING')");
+  EXPECT_EQ(h.hide, (strings{"PIPELINING", "CHUNKING"}));
+  EXPECT_FALSE(h.extensions);
+  auto e = action_of("smtp.extensions({'SIZE 1000', '8BITMIME'})");
+  ASSERT_TRUE(e.extensions);
+  EXPECT_EQ(*e.extensions, (strings{"SIZE 1000", "8BITMIME"}));
+  // An empty list is a real choice: advertise nothing.
+  auto none = action_of("smtp.extensions({})");
+  ASSERT_TRUE(none.extensions);
+  EXPECT_TRUE(none.extensions->empty());
+  EXPECT_FALSE(none.is_default());
+}
+
+TEST(actions, challenge) {
+  auto a = action_of("smtp.challenge('not base64!')");
+  ASSERT_TRUE(a.auth_challenge);
+  EXPECT_EQ(*a.auth_challenge, "not base64!");
+  EXPECT_EQ(*action_of("smtp.challenge('')").auth_challenge, "");
+}
+
+TEST(actions, chaining) {
+  auto closed = action_of("smtp.reply(421):close()");
+  EXPECT_EQ(closed.reply->code, 421);
+  EXPECT_EQ(closed.end, fault::ending::close_after_reply);
+
+  auto delayed = action_of("smtp.reply(250):delay(2)", 0.5);
+  EXPECT_EQ(delayed.reply->code, 250);
+  EXPECT_EQ(delayed.delay, 1000ms);
+
+  auto all = action_of("smtp.reply(451, '4.3.0', 'x'):delay(1):trickle(2, 0.1):split(3, 5)");
+  EXPECT_EQ(all.delay, 1000ms);
+  EXPECT_EQ(all.trickle_bytes, 2u);
+  EXPECT_EQ(all.trickle_every, 100ms);
+  EXPECT_EQ(all.split_at, (std::vector<std::size_t>{3, 5}));
+
+  EXPECT_EQ(action_of("smtp.reply(554):reset()").end, fault::ending::reset);
+  EXPECT_EQ(action_of("smtp.raw('x'):close()").end, fault::ending::close_after_reply);
+}
+
+TEST(actions, constructor_arguments_are_checked) {
+  for (const char* expr :
+       {"smtp.malformed('odd')", "smtp.starttls('later')", "smtp.certificate('bad')",
+        "smtp.trickle(0, 1)", "smtp.trickle(1, -1)", "smtp.split()", "smtp.split('a')",
+        "smtp.raw(5)", "smtp.hide(1)", "smtp.extensions('SIZE')", "smtp.challenge(nil)",
+        "smtp.reply(250, 5)", "smtp.reply(250, '2.0.0', {1})", "smtp.reply(600)",
+        "smtp.reply(250.5)", "smtp.unsolicited(-1)", "smtp.delay(0/0)"}) {
+    auto o = connect_returning(expr);
+    EXPECT_EQ(o.st, status::failed) << expr;
+    EXPECT_THAT(o.error, ::testing::StartsWith("test.lua:2:")) << expr;
+  }
+}
+
+// The session side: the action reaches the reply the client sees.
+TEST(actions, a_hook_reply_reaches_the_client) {
+  driver d(
+      "function on_rcpt(s, rcpt)\n"
+      "  if rcpt.domain == 'blocked.test' then return smtp.reply(550, '5.7.1', 'no') end\n"
+      "end\n");
+  d.greet();
+  d.send("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\n");
+  EXPECT_EQ(d.send("RCPT TO:<b@blocked.test>\r\n"), "550 no\n");
+  EXPECT_EQ(d.send("RCPT TO:<b@fine.test>\r\n"), "250 Recipient <b@fine.test> OK\n");
+}
+
+}  // namespace
+}  // namespace smtpfault::script::testing

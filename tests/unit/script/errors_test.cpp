@@ -1,0 +1,175 @@
+// Script errors (SPEC 4): "fails its session with 451 4.3.0 and a logged `file:line: message`".
+// Every message must point at the scenario's own line, whatever raised it: the script, a C
+// function of the API, or a check inside lua/smtp.lua; and a typo gets a hint.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "harness.hpp"
+
+namespace smtpfault::script::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// The error of the on_connect hook whose body is `body` (starting on line 2 of test.lua).
+std::string connect_error(const std::string& body) {
+  driver d("function on_connect(s)\n" + body + "\nend\n");
+  auto o = d.start(hook::connect);
+  EXPECT_EQ(o.st, status::failed) << body;
+  return o.error;
+}
+
+TEST(script_errors, runtime_error_carries_file_and_line) {
+  EXPECT_THAT(connect_error("  local x = nil\n  return x.field"), StartsWith("test.lua:3:"));
+  EXPECT_THAT(connect_error("  error('custom failure')"), StartsWith("test.lua:2: custom failure"));
+}
+
+TEST(script_errors, non_string_error_values_are_described) {
+  EXPECT_THAT(connect_error("  error({})"), StartsWith("test.lua:2:"));
+}
+
+TEST(script_errors, errors_in_c_functions_point_at_the_scenario) {
+  EXPECT_THAT(connect_error("  local r = smtp.random('x')"), StartsWith("test.lua:2:"));
+  EXPECT_THAT(connect_error("  return smtp.random('x')"), StartsWith("test.lua:2:"));
+  EXPECT_THAT(connect_error("  return smtp.ip_in('10.0.0.1', '10.0.0.0/99')"),
+              StartsWith("test.lua:2:"));
+}
+
+TEST(script_errors, checks_in_the_helper_library_point_at_the_scenario) {
+  for (const char* body : {"  local a = smtp.reply('abc')", "  return smtp.reply('abc')",
+                           "  return smtp.reply(250, '9.9', 'x')", "  return smtp.delay(-1)",
+                           "  return smtp.trickle(0, 1)", "  return smtp.split()",
+                           "  return smtp.reply(250):delay('x')", "  return smtp.domain(nil)",
+                           "  return smtp.malformed('odd')", "  return smtp.nth('x')"}) {
+    std::string err = connect_error(body);
+    EXPECT_THAT(err, StartsWith("test.lua:2:")) << body;
+    EXPECT_THAT(err, Not(HasSubstr("smtp.lua"))) << body;
+  }
+}
+
+TEST(script_errors, reply_code_out_of_range_is_explained) {
+  EXPECT_EQ(connect_error("  return smtp.reply(99)"),
+            "test.lua:2: bad argument #1 to smtp.reply (a reply code from 200 to 599 expected, "
+            "got 99)");
+}
+
+TEST(script_errors, wrong_argument_type_names_the_function) {
+  EXPECT_EQ(connect_error("  return smtp.delay('soon')"),
+            "test.lua:2: bad argument #1 to smtp.delay (number expected, got string)");
+}
+
+TEST(script_errors, unknown_api_name_suggests_the_right_one) {
+  std::string err = connect_error("  return smtp.rejct(550)");
+  EXPECT_THAT(err, StartsWith("test.lua:2:"));
+  EXPECT_THAT(err, HasSubstr("smtp.rejct does not exist"));
+  EXPECT_THAT(err, HasSubstr("did you mean smtp.reply"));
+}
+
+TEST(script_errors, unknown_api_name_knows_common_synonyms) {
+  EXPECT_THAT(connect_error("  return smtp.reject(550)"), HasSubstr("did you mean smtp.reply?"));
+  EXPECT_THAT(connect_error("  smtp.wait(1)"), HasSubstr("did you mean smtp.sleep?"));
+  EXPECT_THAT(connect_error("  return smtp.disconect()"), HasSubstr("did you mean smtp.close?"));
+  EXPECT_THAT(connect_error("  return smtp.dleay(1)"), HasSubstr("did you mean smtp.delay?"));
+}
+
+TEST(script_errors, a_runtime_error_inside_the_helper_library_names_the_scenario_line_too) {
+  // Not a checked argument: the helper fails on its own line, reported after the scenario's.
+  std::string err = connect_error("  return smtp.domain_in('a@x.test', {5})");
+  EXPECT_THAT(err, StartsWith("test.lua:2: lua/smtp.lua:"));
+}
+
+TEST(script_errors, unknown_api_name_at_load_time) {
+  EXPECT_THAT(load_error("local x = 1\nsmtp.dealy(2)\n"),
+              AllOf(StartsWith("test.lua:2:"), HasSubstr("did you mean smtp.delay")));
+}
+
+TEST(script_errors, syntax_error_is_a_load_error) {
+  EXPECT_THAT(load_error("function on_connect(s)\n  return smtp.reply(250\nend\n"),
+              StartsWith("test.lua:3:"));
+}
+
+TEST(script_errors, unknown_hook_fails_the_load_with_a_hint) {
+  std::string err = load_error("local x = 1\nfunction on_rcpt_to(s, rcpt) end\n");
+  EXPECT_THAT(err, StartsWith("test.lua:2: unknown hook 'on_rcpt_to'"));
+  EXPECT_THAT(err, HasSubstr("did you mean on_rcpt?"));
+  EXPECT_THAT(load_error("function on_ehllo(s) end\n"), HasSubstr("did you mean on_ehlo?"));
+  EXPECT_THAT(load_error("function on_mesage(s) end\n"), HasSubstr("did you mean on_message?"));
+  EXPECT_THAT(load_error("function on_mail_from(s) end\n"), HasSubstr("did you mean on_mail?"));
+  EXPECT_THAT(load_error("on_connected = 1\n"),
+              StartsWith("test.lua: unknown hook 'on_connected' (did you mean on_connect?)"));
+}
+
+TEST(script_errors, unknown_hook_far_from_any_lists_the_hooks) {
+  std::string err = load_error("function on_something_else() end\n");
+  EXPECT_THAT(err, HasSubstr("unknown hook 'on_something_else'"));
+  EXPECT_THAT(err, Not(HasSubstr("did you mean")));
+  EXPECT_THAT(load_error("function on_quit(s) end\n"), Not(HasSubstr("did you mean")));
+  EXPECT_THAT(err, HasSubstr("on_connect"));
+}
+
+TEST(script_errors, other_globals_are_free) {
+  EXPECT_EQ(load_error("helper = 1\nfunction format_reply() end\n"), "");
+}
+
+TEST(script_errors, hook_that_is_not_a_function_fails_the_load) {
+  EXPECT_THAT(load_error("on_connect = 5\n"),
+              HasSubstr("on_connect must be a function, not a number"));
+}
+
+TEST(script_errors, hook_returning_a_string_is_explained) {
+  driver d("local x = 1\nfunction on_mail(s, mail)\n  return '550 no'\nend\n");
+  auto o = d.start(hook::mail);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, StartsWith("test.lua:2: on_mail returned a string"));
+  EXPECT_THAT(o.error, HasSubstr("smtp.reply("));
+}
+
+TEST(script_errors, hook_returning_a_plain_table_is_explained) {
+  driver d(
+      "function on_rcpt(s, rcpt)\n  return { code = 550 }\nend\n"
+      "function on_data(s)\n  return { cod = 550 }\nend\n");
+  // A hand-built table with the right fields works: actions are plain data.
+  auto ok = d.start(hook::rcpt);
+  ASSERT_EQ(ok.st, status::done) << ok.error;
+  EXPECT_EQ(ok.action.reply->code, 550);
+  auto o = d.start(hook::data);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, StartsWith("test.lua:4: on_data returned a table that is not an action"));
+  EXPECT_THAT(o.error, HasSubstr("smtp.reply()"));
+}
+
+TEST(script_errors, hook_returning_a_field_of_the_wrong_type_is_explained) {
+  driver d(
+      "function on_rcpt(s, rcpt)\n  return smtp.reply(550):delay(1)\nend\n"
+      "function on_data(s)\n  local a = smtp.reply(550)\n  a.code = 'x'\n  return a\nend\n");
+  EXPECT_EQ(d.start(hook::rcpt).st, status::done);
+  auto o = d.start(hook::data);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("on_data returned an action whose field 'code' is a string"));
+}
+
+TEST(script_errors, yielding_without_sleep_is_explained) {
+  std::string err = connect_error("  local x = 1\n  coroutine.yield(1)");
+  EXPECT_THAT(err, StartsWith("test.lua:3:"));
+  EXPECT_THAT(err, HasSubstr("on_connect yielded; use smtp.sleep()"));
+}
+
+TEST(script_errors, a_failed_hook_leaves_the_scenario_usable) {
+  driver d(
+      "function on_connect(s)\n  error('boom')\nend\n"
+      "function on_helo(s, name)\n  return smtp.reply(250, name)\nend\n");
+  EXPECT_EQ(d.start(hook::connect).st, status::failed);
+  d.greet();
+  d.send("HELO client.test\r\n");
+  ASSERT_FALSE(d.outcomes().empty());
+  auto& [h, o] = d.outcomes().back();
+  EXPECT_EQ(h, hook::helo);
+  ASSERT_EQ(o.st, status::done) << o.error;
+  EXPECT_EQ(o.action.reply->lines.at(0), "client.test");
+}
+
+}  // namespace
+}  // namespace smtpfault::script::testing

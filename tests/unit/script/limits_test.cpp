@@ -1,0 +1,202 @@
+// The sandbox (SPEC 4): "no io, os, package, debug, bytecode loading; instruction and memory
+// limits; a script that errors, loops or exhausts memory fails its session ... and never takes
+// the server down."
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "harness.hpp"
+
+namespace smtpfault::script::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(sandbox, dangerous_globals_are_absent) {
+  for (const char* name : {"io", "os", "package", "debug", "dofile", "loadfile", "require",
+                           "collectgarbage", "module", "string.dump", "(\"\").dump"}) {
+    EXPECT_EQ(eval(std::string("type(") + name + ")"), "nil") << name;
+  }
+}
+
+TEST(sandbox, safe_libraries_are_present) {
+  for (const char* name : {"string.format", "table.concat", "math.floor", "utf8.char",
+                           "coroutine.wrap", "pcall", "setmetatable", "load"}) {
+    EXPECT_EQ(eval(std::string("type(") + name + ")"), "function") << name;
+  }
+}
+
+TEST(sandbox, load_refuses_binary_chunks) {
+  EXPECT_EQ(eval("load('\\27LuaT\\0\\25\\147\\r\\n\\26\\n') == nil"), "true");
+  EXPECT_THAT(eval("select(2, load('\\27Lua'))"), HasSubstr("binary chunk"));
+}
+
+TEST(sandbox, load_refuses_reader_functions) {
+  EXPECT_THAT(eval("load(function() return nil end)"), HasSubstr("only strings"));
+}
+
+TEST(sandbox, load_of_text_works_with_an_environment) {
+  EXPECT_EQ(eval("load('return 1 + 2')()"), "3");
+  EXPECT_EQ(eval("load('return x', 'chunk', 't', {x = 5})()"), "5");
+  EXPECT_EQ(eval("select(2, load('syntax error here', '=snippet'))"),
+            "snippet:1: syntax error near 'error'");
+}
+
+// Memory ---------------------------------------------------------------------------------------
+
+scenario_options memory_options() {
+  scenario_options o = quick_options();
+  o.limits.memory_bytes = 8 * 1024 * 1024;
+  o.limits.instructions = 50'000'000;
+  return o;
+}
+
+TEST(memory_limit, one_huge_string_fails_the_hook) {
+  driver d(R"(
+function on_connect(s)
+  local big = string.rep("x", 1e9)
+  return smtp.reply(250, #big)
+end
+function on_helo(s) return smtp.reply(250, "still here") end
+)",
+           memory_options());
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("memory limit"));
+  EXPECT_THAT(o.error, HasSubstr("test.lua:3:"));
+  // The state is usable again: the next hook call succeeds.
+  auto next = d.start(hook::helo);
+  ASSERT_EQ(next.st, status::done) << next.error;
+  EXPECT_EQ(next.action.reply->lines, std::vector<std::string>{"still here"});
+}
+
+TEST(memory_limit, a_growing_table_fails_the_hook) {
+  driver d(R"(
+local keep = {}
+function on_connect(s)
+  for i = 1, 1e7 do keep[#keep + 1] = string.rep("x", 1000) .. i end
+end
+function on_helo(s) keep = {} return smtp.reply(250) end
+)",
+           memory_options());
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("memory limit"));
+  EXPECT_EQ(d.start(hook::helo).st, status::done);
+  // Once the table is released the memory comes back.
+  EXPECT_EQ(d.start(hook::connect).st, status::failed);
+  EXPECT_EQ(d.start(hook::helo).st, status::done);
+}
+
+TEST(memory_limit, deep_recursion_fails_cleanly) {
+  driver d(R"(
+function on_connect(s)
+  local function f(n) return f(n + 1) + 1 end
+  f(1)
+end
+function on_helo(s) return smtp.reply(250) end
+)",
+           memory_options());
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_TRUE(o.error.find("stack overflow") != std::string::npos ||
+              o.error.find("memory limit") != std::string::npos)
+      << o.error;
+  EXPECT_THAT(o.error, HasSubstr("test.lua:3:"));
+  EXPECT_EQ(d.start(hook::helo).st, status::done);
+}
+
+TEST(memory_limit, exhausting_memory_at_load_time_is_a_load_error) {
+  auto err = load_error("local s = string.rep('x', 1e9)\n", memory_options());
+  EXPECT_THAT(err, HasSubstr("test.lua:1:"));
+  EXPECT_THAT(err, HasSubstr("memory limit"));
+}
+
+TEST(memory_limit, pcall_cannot_swallow_it) {
+  driver d(R"(
+function on_connect(s)
+  local ok = pcall(string.rep, "x", 1e9)
+  return smtp.reply(250, tostring(ok))
+end
+)",
+           memory_options());
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, ::testing::StartsWith("test.lua:"));
+  EXPECT_THAT(o.error, HasSubstr("memory limit"));
+}
+
+// Instructions ---------------------------------------------------------------------------------
+
+TEST(instruction_limit, endless_loop_fails_the_hook) {
+  driver d(
+      "function on_connect(s)\n  while true do end\nend\n"
+      "function on_helo(s) return smtp.reply(250) end\n");
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("instruction limit"));
+  EXPECT_THAT(o.error, HasSubstr("test.lua:2:"));
+  EXPECT_EQ(d.start(hook::helo).st, status::done);
+}
+
+TEST(instruction_limit, pcall_cannot_swallow_it) {
+  driver d(R"(
+function on_connect(s)
+  pcall(function() while true do end end)
+  return smtp.reply(250)
+end
+)");
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("instruction limit"));
+}
+
+TEST(instruction_limit, an_error_handler_cannot_swallow_it) {
+  driver d(R"(
+function on_connect(s)
+  for i = 1, 100 do
+    xpcall(function() while true do end end, function(e) return e end)
+  end
+  return smtp.reply(250)
+end
+)");
+  EXPECT_EQ(d.start(hook::connect).st, status::failed);
+}
+
+TEST(instruction_limit, a_nested_coroutine_cannot_swallow_it) {
+  driver d(R"(
+function on_connect(s)
+  local co = coroutine.create(function() while true do end end)
+  local ok = coroutine.resume(co)
+  for i = 1, 1e6 do end
+  return smtp.reply(250, tostring(ok))
+end
+)");
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("instruction limit"));
+}
+
+TEST(instruction_limit, budget_is_per_call) {
+  // Each call may spend most of the budget; the calls together spend far more than one budget.
+  driver d("function on_connect(s)\n  for i = 1, 300000 do end\nend\n");
+  for (int i = 0; i < 10; ++i)
+    ASSERT_EQ(d.start(hook::connect).st, status::done) << i;
+}
+
+TEST(instruction_limit, endless_loop_at_load_time_fails_fast) {
+  scenario_options o = quick_options();
+  o.limits.load_instructions = 100'000;
+  auto err = load_error("local x = 1\nwhile true do end\n", o);
+  EXPECT_THAT(err, HasSubstr("test.lua:2:"));
+  EXPECT_THAT(err, HasSubstr("instruction limit"));
+}
+
+TEST(instruction_limit, sleeping_at_load_time_is_refused) {
+  auto err = load_error("smtp.sleep(1)\n");
+  EXPECT_THAT(err, HasSubstr("test.lua:1:"));
+  EXPECT_THAT(err, HasSubstr("only"));
+}
+
+}  // namespace
+}  // namespace smtpfault::script::testing
