@@ -93,10 +93,61 @@ std::optional<std::string> message_store::store(session::message&& m) {
   stored->msg = std::move(m);
   if (!dir_.empty() && !write_files(*stored)) return std::nullopt;
   std::string id = stored->id;
-  std::lock_guard lock(mu_);
-  messages_.push_back(std::move(stored));
-  if (messages_.size() > max_messages_) messages_.pop_front();
+  {
+    std::lock_guard lock(mu_);
+    messages_.push_back(std::move(stored));
+    ++stored_total_;
+    if (messages_.size() > max_messages_) messages_.pop_front();
+  }
+  notify();
   return id;
+}
+
+std::shared_ptr<const stored_message> message_store::find_message(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  for (auto it = messages_.rbegin(); it != messages_.rend(); ++it)
+    if ((*it)->id == id) return *it;
+  return nullptr;
+}
+
+std::shared_ptr<const session_record> message_store::find_session(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  // Newest first: session ids restart with the process, so the latest is the one meant.
+  for (auto it = sessions_.rbegin(); it != sessions_.rend(); ++it)
+    if ((*it)->facts.session_id == id) return *it;
+  return nullptr;
+}
+
+void message_store::clear_messages() {
+  std::lock_guard lock(mu_);
+  messages_.clear();
+}
+
+void message_store::clear_sessions() {
+  std::lock_guard lock(mu_);
+  sessions_.clear();
+}
+
+std::uint64_t message_store::stored_total() const {
+  std::lock_guard lock(mu_);
+  return stored_total_;
+}
+
+std::uint64_t message_store::subscribe(listener l) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.emplace_back(++next_token_, std::move(l));
+  return next_token_;
+}
+
+void message_store::unsubscribe(std::uint64_t token) {
+  std::lock_guard lock(listeners_mu_);
+  std::erase_if(listeners_, [&](const auto& p) { return p.first == token; });
+}
+
+void message_store::notify() {
+  std::lock_guard lock(listeners_mu_);
+  for (const auto& [token, l] : listeners_)
+    l();
 }
 
 bool message_store::write_files(const stored_message& m) const {
@@ -131,6 +182,10 @@ std::vector<std::shared_ptr<const session_record>> message_store::sessions() con
 }
 
 std::string message_metadata_json(const stored_message& m) {
+  return boost::json::serialize(message_metadata(m)) + "\n";
+}
+
+boost::json::object message_metadata(const stored_message& m) {
   const auto& msg = m.msg;
   boost::json::array rcpts;
   for (const auto& r : msg.env.recipients) {
@@ -162,7 +217,7 @@ std::string message_metadata_json(const stored_message& m) {
                                       {"auth_mechanism", f.auth_mechanism},
                                       {"lmtp", f.lmtp}}},
   };
-  return boost::json::serialize(o) + "\n";
+  return o;
 }
 
 }  // namespace smtpfault::capture

@@ -4,11 +4,14 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <boost/json/object.hpp>
 
 #include "session/envelope.hpp"
 #include "session/transcript.hpp"
@@ -46,7 +49,24 @@ class message_store {
   std::size_t message_count() const;
   std::vector<std::shared_ptr<const session_record>> sessions() const;
 
+  std::shared_ptr<const stored_message> find_message(std::string_view id) const;
+  std::shared_ptr<const session_record> find_session(std::string_view id) const;
+  // Forget what is held in memory (files in the directory stay).
+  void clear_messages();
+  void clear_sessions();
+  // Messages stored since start, including forgotten ones (for metrics).
+  std::uint64_t stored_total() const;
+
+  // Called (on the storing thread, without the store's lock) after every stored message, so a
+  // long-poll can wake up instead of polling. The callback must be quick and must not call
+  // subscribe() or unsubscribe(). unsubscribe() returns once no call is in flight.
+  using listener = std::function<void()>;
+  std::uint64_t subscribe(listener l);
+  void unsubscribe(std::uint64_t token);
+
  private:
+  void notify();
+
   bool write_files(const stored_message& m) const;
   std::string next_id();
 
@@ -58,7 +78,14 @@ class message_store {
   std::uint64_t seq_ = 0;
   std::deque<std::shared_ptr<const stored_message>> messages_;
   std::deque<std::shared_ptr<const session_record>> sessions_;
+  std::uint64_t stored_total_ = 0;
+  std::mutex listeners_mu_;  // held while listeners run
+  std::uint64_t next_token_ = 0;
+  std::vector<std::pair<std::uint64_t, listener>> listeners_;
 };
+
+// The JSON metadata of a message: envelope, session facts, anomalies.
+boost::json::object message_metadata(const stored_message& m);
 
 // The JSON metadata written beside each .eml (envelope, session facts, anomalies).
 std::string message_metadata_json(const stored_message& m);
