@@ -22,10 +22,33 @@ session::session_facts initial_facts(std::string id, const transport& io) {
   return f;
 }
 
-session::server_options session_options(const server_config& cfg, const script::scenario* sc) {
+// Rules are matched at connect, at every command and at the end of data, so a session that
+// starts while rules exist consults those points even when its scenario has no such hooks.
+session::server_options session_options(const server_config& cfg, const script::scenario* sc,
+                                        bool rules) {
   session::server_options o = cfg.session;
   if (sc) o.hooks = sc->hooks();
+  if (rules) {
+    o.hooks |= session::hook_bit(session::hook::connect) |
+               session::hook_bit(session::hook::command) |
+               session::hook_bit(session::hook::message);
+  }
   return o;
+}
+
+// The first API fault rule that matches this consultation, if any.
+std::optional<fault::action> rule_decision(fault_rules& rules, session::hook h,
+                                           const session::server_session& s) {
+  if (rules.empty()) return std::nullopt;
+  if (h != session::hook::connect && h != session::hook::command && h != session::hook::message) {
+    return std::nullopt;
+  }
+  rule_context c;
+  c.phase = h;
+  c.command = &s.current_command();
+  c.envelope = &s.current_envelope();
+  c.client_address = s.facts().client_address;
+  return rules.take(c);
 }
 
 // Reads land in a per-thread buffer; only bytes a session cannot consume yet (a partial line)
@@ -58,7 +81,9 @@ connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::
                     log.write(sid, e);
                   }),
       scenario_(std::move(sc)),
-      session_(session_options(srv.cfg_, scenario_.get()), initial_facts(id, io_), transcript_) {
+      session_(session_options(srv.cfg_, scenario_.get(), !srv.rules_.empty()),
+               initial_facts(id, io_), transcript_) {
+  io_.count_into(&srv.metrics_);
   if (scenario_) {
     binding_ = scenario_->open_session(
         [this](std::string text) { session_.note(std::move(text), sys_clock::now()); });
@@ -208,7 +233,13 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
 }
 
 asio::awaitable<void> connection::consult(session::hook h) {
-  if (!scenario_) {
+  if (auto ruled = rule_decision(srv_.rules_, h, session_)) {
+    srv_.metrics_.rules_fired.add();
+    srv_.metrics_.count_fault(*ruled);
+    session_.on_decision(std::move(*ruled), sys_clock::now());
+    co_return;
+  }
+  if (!scenario_ || !(scenario_->hooks() & session::hook_bit(h))) {
     session_.on_decision({}, sys_clock::now());
     co_return;
   }
@@ -221,9 +252,11 @@ asio::awaitable<void> connection::consult(session::hook h) {
     outcome = scenario_->resume(*binding_);
   }
   if (outcome.st == script::hook_outcome::status::failed) {
+    srv_.metrics_.lua_errors.add();
     session_.note("scenario error: " + outcome.error, sys_clock::now());
     outcome.action = scenario_failure();
   }
+  srv_.metrics_.count_fault(outcome.action);
   session_.on_decision(std::move(outcome.action), sys_clock::now());
 }
 

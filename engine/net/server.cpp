@@ -83,6 +83,7 @@ void server::bind() {
     open(ep, true);
   for (auto& l : listeners_)
     start_accepting(*l);
+  bound_ = true;
 }
 
 std::vector<std::string> server::describe_listeners() const {
@@ -129,6 +130,7 @@ void server::start_accepting(listener& l) {
       }
       bool over_cap = active_.load() >= cfg_.max_connections;
       if (!over_cap) ++active_;
+      (over_cap ? metrics_.sessions_refused : metrics_.sessions).add();
       char id[24];
       std::snprintf(id, sizeof id, "%06llx", static_cast<unsigned long long>(++session_counter_));
       worker& w = *workers_[index];

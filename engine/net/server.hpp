@@ -16,6 +16,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "capture/message_store.hpp"
+#include "net/fault_rules.hpp"
+#include "net/metrics.hpp"
 #include "net/tls_context.hpp"
 #include "net/transcript_log.hpp"
 #include "script/scenario.hpp"
@@ -59,6 +61,11 @@ class server {
   void set_scenario(std::shared_ptr<script::scenario> sc);
   std::shared_ptr<script::scenario> current_scenario() const;
   std::size_t active_connections() const { return active_.load(); }
+  // Listeners bound and not stopping: what GET /readyz reports.
+  bool ready() const { return bound_.load() && !stopping_.load(); }
+
+  server_metrics& metrics() { return metrics_; }
+  fault_rules& rules() { return rules_; }
 
  private:
   friend class connection;
@@ -82,6 +89,9 @@ class server {
   std::atomic<std::size_t> active_{0};
   std::atomic<std::uint64_t> session_counter_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> bound_{false};
+  server_metrics metrics_;
+  fault_rules rules_;
   bool stopped_ = false;                               // main thread only
   std::unique_ptr<boost::asio::steady_timer> force_;   // main thread only
   std::size_t next_ = 0;

@@ -13,18 +13,21 @@ constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
 asio::awaitable<io_result> transport::read_some(asio::mutable_buffer buf) {
   auto [ec, n] = tls_ ? co_await tls_->async_read_some(buf, as_value)
                       : co_await socket_.async_read_some(buf, as_value);
+  if (counters_) counters_->bytes_received.add(n);
   co_return io_result{ec, n};
 }
 
 asio::awaitable<io_result> transport::write(asio::const_buffer buf) {
   auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, buf, as_value)
                       : co_await asio::async_write(socket_, buf, as_value);
+  if (counters_) counters_->bytes_sent.add(n);
   co_return io_result{ec, n};
 }
 
 asio::awaitable<error_code> transport::server_handshake(asio::ssl::context& ctx) {
   tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_value);
+  if (counters_) (ec ? counters_->tls_handshake_failures : counters_->tls_handshakes).add();
   co_return ec;
 }
 

@@ -9,6 +9,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
+#include "net/metrics.hpp"
+
 namespace smtpfault::net {
 
 namespace asio = boost::asio;
@@ -40,12 +42,16 @@ class transport {
   // Abortive close: SO_LINGER 0 makes the kernel send RST.
   void reset();
 
+  // Octets and handshakes are added here from now on (the server's metrics).
+  void count_into(io_counters* c) { counters_ = c; }
+
   tcp::socket& socket() { return socket_; }
   std::string remote_address() const;
 
  private:
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  io_counters* counters_ = nullptr;
 };
 
 }  // namespace smtpfault::net
