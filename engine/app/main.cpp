@@ -19,6 +19,7 @@ constexpr const char* usage_text =
     "  test     run a command against each scenario and check what it did\n"
     "  check    load scenarios in the sandbox and report errors\n"
     "  list     list the built-in scenarios\n"
+    "  healthcheck  exit 0 if a running server's API reports ready\n"
     "\n"
     "Run 'smtpfault <command> --help' for the options of a command.\n"
     "  --version  print the version\n";
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   if (cmd == "test") return smtpfault::app::test_command(rest);
   if (cmd == "check") return smtpfault::app::check_command(rest);
   if (cmd == "list") return smtpfault::app::list_command(rest);
+  if (cmd == "healthcheck") return smtpfault::app::healthcheck_command(rest, environ);
   std::fprintf(stderr, "smtpfault: unknown command '%s'\n\n%s", cmd.c_str(), usage_text);
   return 2;
 }

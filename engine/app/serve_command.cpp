@@ -14,6 +14,7 @@
 #include "app/version.hpp"
 #include "capture/message_store.hpp"
 #include "config/loader.hpp"
+#include "control/api_server.hpp"
 #include "net/server.hpp"
 #include "net/tls_context.hpp"
 #include "script/scenario.hpp"
@@ -92,8 +93,24 @@ std::optional<std::string> load_settings(config::settings& s, const parsed_args&
   return apply_flags(s, args);
 }
 
+// The HTTP API on its own thread; the token comes from --api-token / SMTPFAULT_API_TOKEN.
+std::unique_ptr<control::api_server> start_api(net::server& srv, capture::message_store& store,
+                                               const config::settings& s,
+                                               const script::scenario_options& so) {
+  control::api_context ctx{srv, store, {}, so, s.seed};
+  ctx.options.token = s.api_token;
+  auto api = std::make_unique<control::api_server>(std::move(ctx));
+  boost::system::error_code ec;
+  std::string host = s.api.host == "localhost" ? "127.0.0.1" : s.api.host;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) throw std::runtime_error("api: '" + s.api.to_string() + "' is not an IP address");
+  api->bind(tcp::endpoint(addr, s.api.port));
+  api->start();
+  return api;
+}
+
 void print_banner(const net::server& srv, const config::settings& s, net::transcript_log& log,
-                  const script::scenario* sc) {
+                  const script::scenario* sc, const control::api_server& api) {
   log.info(std::string("smtpfault ") + version + " serving" + (s.lmtp ? " LMTP" : "") +
            " with scenario " + (sc ? sc->name() : "accept-all"));
   if (sc) {
@@ -105,6 +122,11 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   }
   for (const auto& l : srv.describe_listeners())
     log.info("  listening: " + l);
+  auto ep = api.local_endpoint();
+  std::string api_host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
+                                              : ep.address().to_string();
+  log.info("  listening: http  " + api_host + ":" + std::to_string(ep.port()) + " (API" +
+           (s.api_token.empty() ? "" : ", bearer token required") + ")");
   log.info(s.store.empty() ? "  messages kept in memory" : "  messages stored in " + s.store);
   auto plain = srv.plain_endpoints();
   if (!plain.empty()) {
@@ -140,8 +162,9 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
   net::transcript_log log(s.log_format == "json" ? net::log_format::json : net::log_format::text);
   try {
     std::shared_ptr<script::scenario> sc;
+    const auto so = scenario_options(s);
     if (!s.scenario.empty() && s.scenario != "accept-all") {
-      auto loaded = script::scenario::load_named(s.scenario, scenario_options(s));
+      auto loaded = script::scenario::load_named(s.scenario, so);
       if (!loaded) {
         std::fprintf(stderr, "smtpfault serve: %s\n", loaded.error().c_str());
         return 2;
@@ -154,6 +177,7 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
     net::server srv(std::move(cfg), tls, store, log);
     srv.set_scenario(sc);
     srv.bind();
+    auto api = start_api(srv, store, s, so);
     asio::signal_set signals(srv.main_context(), SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
@@ -161,8 +185,9 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
                ", shutting down");
       srv.stop();
     });
-    print_banner(srv, s, log, sc.get());
+    print_banner(srv, s, log, sc.get(), *api);
     srv.run();
+    api->stop();
     log.info("stopped; " + std::to_string(store.message_count()) + " message(s) captured");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "smtpfault serve: %s\n", e.what());

@@ -1,0 +1,99 @@
+// `smtpfault healthcheck`: GET /readyz on the API and exit 0 on 200, for docker HEALTHCHECK
+// (the runtime image has no curl). The address comes from --api, else the same TOML file and
+// SMTPFAULT_* environment the server reads, so the image needs no extra configuration.
+#include <cstdio>
+#include <cstdlib>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "app/cli_args.hpp"
+#include "app/commands.hpp"
+#include "config/loader.hpp"
+#include "control/health_probe.hpp"
+
+namespace smtpfault::app {
+
+namespace {
+
+void print_healthcheck_help() {
+  std::printf(
+      "usage: smtpfault healthcheck [--api HOST:PORT] [--api-token TOKEN] [--timeout SEC]\n"
+      "\n"
+      "Asks a running 'smtpfault serve' whether it is ready (GET /readyz on its HTTP API).\n"
+      "Exit status 0 when ready, 1 otherwise. Without --api, the address is read like the\n"
+      "server reads it: --config / SMTPFAULT_CONFIG, then SMTPFAULT_API (default\n"
+      "127.0.0.1:8025); a wildcard address (0.0.0.0, ::) means this host.\n");
+}
+
+std::optional<std::string> read_settings(config::settings& s, const parsed_args& args,
+                                         char** envp, double& timeout) {
+  std::string file;
+  if (const char* env = std::getenv("SMTPFAULT_CONFIG")) file = env;
+  for (const auto& f : args.flags)
+    if (f.name == "config") file = f.value;
+  if (!file.empty()) {
+    if (auto r = config::apply_file(s, file); !r) return r.error().message;
+  }
+  if (auto r = config::apply_environment(s, envp); !r) return r.error().message;
+  for (const auto& f : args.flags) {
+    if (f.name == "api") {
+      auto ep = config::parse_endpoint(f.value);
+      if (!ep) return "--api: " + ep.error();
+      s.api = *ep;
+    } else if (f.name == "api-token") {
+      s.api_token = f.value;
+    } else if (f.name == "timeout") {
+      char* end = nullptr;
+      timeout = std::strtod(f.value.c_str(), &end);
+      if (f.value.empty() || *end || !(timeout > 0)) return "--timeout: expected seconds > 0";
+    } else if (f.name != "config") {
+      return "unknown option --" + f.name + " (see smtpfault healthcheck --help)";
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int healthcheck_command(const std::vector<std::string>& argv, char** envp) {
+  parsed_args args;
+  if (auto err = parse_args(argv, {"help"}, args)) {
+    std::fprintf(stderr, "smtpfault healthcheck: %s\n", err->c_str());
+    return 2;
+  }
+  for (const auto& f : args.flags)
+    if (f.name == "help") return print_healthcheck_help(), 0;
+  config::settings s;
+  double timeout = 3;
+  if (auto err = read_settings(s, args, envp, timeout)) {
+    std::fprintf(stderr, "smtpfault healthcheck: %s\n", err->c_str());
+    return 2;
+  }
+  boost::system::error_code ec;
+  std::string host = s.api.host == "localhost" ? "127.0.0.1" : s.api.host;
+  auto addr = boost::asio::ip::make_address(host, ec);
+  if (ec) {
+    std::fprintf(stderr, "smtpfault healthcheck: '%s' is not an IP address\n", host.c_str());
+    return 2;
+  }
+  if (addr.is_unspecified()) {
+    addr = addr.is_v4() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
+                        : boost::asio::ip::address(boost::asio::ip::address_v6::loopback());
+  }
+  boost::asio::ip::tcp::endpoint ep(addr, s.api.port);
+  auto status = control::probe(ep, "/readyz", s.api_token,
+                               std::chrono::milliseconds(static_cast<long long>(timeout * 1000)));
+  if (!status) {
+    std::fprintf(stderr, "smtpfault healthcheck: %s:%u: %s\n", addr.to_string().c_str(),
+                 static_cast<unsigned>(s.api.port), status.error().c_str());
+    return 1;
+  }
+  if (*status != 200) {
+    std::fprintf(stderr, "smtpfault healthcheck: not ready (HTTP %u)\n", *status);
+    return 1;
+  }
+  std::printf("ready\n");
+  return 0;
+}
+
+}  // namespace smtpfault::app

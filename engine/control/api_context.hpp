@@ -1,0 +1,35 @@
+// What the HTTP API handlers reach: the SMTP server (scenario, rules, metrics), the message
+// store and the API's own settings. Handlers run on the API's single thread; the server and the
+// store are thread-safe on their own.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "capture/message_store.hpp"
+#include "net/server.hpp"
+#include "script/scenario.hpp"
+
+namespace smtpfault::control {
+
+struct api_options {
+  std::string token;  // empty = no Authorization needed
+  std::chrono::milliseconds request_timeout{15'000};  // to read one request, and to write a reply
+  std::size_t body_limit = 1024 * 1024;
+  std::chrono::seconds max_wait{300};  // the longest long-poll
+};
+
+struct api_context {
+  net::server& server;
+  capture::message_store& store;
+  api_options options;
+  // For PUT /api/v1/scenario: time scale and sandbox limits, and the seed when one was set.
+  script::scenario_options scenario_defaults;
+  std::optional<std::uint64_t> fixed_seed;
+  // Sessions that started before the scenario switch do not count for its expectations.
+  std::chrono::system_clock::time_point scenario_since = std::chrono::system_clock::now();
+};
+
+}  // namespace smtpfault::control

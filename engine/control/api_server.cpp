@@ -1,0 +1,184 @@
+#include "control/api_server.hpp"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/version.hpp>
+
+#include "control/router.hpp"
+
+namespace smtpfault::control {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += (plus_is_space && s[i] == '+') ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+api_request to_api_request(http::request<http::string_body>&& req) {
+  api_request r;
+  r.method = req.method();
+  r.version = req.version();
+  std::string_view target = req.target();
+  auto q = target.find('?');
+  r.path = percent_decode(target.substr(0, q), false);
+  if (q != std::string_view::npos) {
+    std::string_view query = target.substr(q + 1);
+    while (!query.empty()) {
+      auto amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+      if (pair.empty()) continue;
+      auto eq = pair.find('=');
+      r.query.emplace_back(percent_decode(pair.substr(0, eq), true),
+                           eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true));
+    }
+  }
+  r.body = std::move(req.body());
+  return r;
+}
+
+// A request that could not be read completely still gets a JSON answer when one makes sense.
+std::optional<response> read_failure(const beast::error_code& ec) {
+  if (ec == http::error::body_limit) {
+    return error_response({413, "request body too large", ""});
+  }
+  if (ec == http::error::header_limit) {
+    return error_response({431, "request header too large", ""});
+  }
+  const auto& http_errors = beast::error_code(http::error::end_of_stream).category();
+  if (ec.category() == http_errors && ec != http::error::end_of_stream &&
+      ec != http::error::partial_message) {
+    return error_response({400, "malformed HTTP request: " + ec.message(), ""});
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<void> serve_connection(beast::tcp_stream stream, api_context& ctx) {
+  beast::flat_buffer buffer(16 * 1024);
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(ctx.options.body_limit);
+    // One deadline for the whole request, which also bounds an idle keep-alive connection.
+    stream.expires_after(ctx.options.request_timeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, as_value);
+    if (ec) {
+      if (auto res = read_failure(ec)) {
+        res->keep_alive(false);
+        res->prepare_payload();
+        stream.expires_after(ctx.options.request_timeout);
+        co_await http::async_write(stream, *res, as_value);
+      }
+      break;
+    }
+    auto req = parser.release();
+    const bool keep_alive = req.keep_alive();
+    const bool head = req.method() == http::verb::head;
+    std::string authorization(req[http::field::authorization]);
+    api_request areq = to_api_request(std::move(req));
+    stream.expires_never();  // a long-poll has its own deadline
+    response res = co_await dispatch(ctx, areq, authorization);
+    res.version(areq.version);
+    res.set(http::field::server, "smtpfault");
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    if (head) res.body().clear();
+    stream.expires_after(ctx.options.request_timeout);
+    auto [wec, wn] = co_await http::async_write(stream, res, as_value);
+    if (wec || !keep_alive) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "smtpfault: internal error in an API request: %s\n", ex.what());
+  }
+}
+
+}  // namespace
+
+api_server::api_server(api_context ctx) : ctx_(std::move(ctx)) {}
+
+api_server::~api_server() {
+  stop();
+}
+
+void api_server::bind(const tcp::endpoint& ep) {
+  boost::system::error_code ec;
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen for the HTTP API on " + ep.address().to_string() +
+                             ":" + std::to_string(ep.port()) + ": " + ec.message());
+  }
+}
+
+tcp::endpoint api_server::local_endpoint() const {
+  boost::system::error_code ec;
+  return acceptor_.local_endpoint(ec);
+}
+
+void api_server::start() {
+  auto accept_loop = [this]() -> asio::awaitable<void> {
+    for (;;) {
+      auto [ec, sock] = co_await acceptor_.async_accept(as_value);
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+      if (ec) {
+        // Out of descriptors: pause instead of spinning.
+        asio::steady_timer pause(io_, std::chrono::milliseconds(50));
+        co_await pause.async_wait(as_value);
+        continue;
+      }
+      asio::co_spawn(io_, serve_connection(beast::tcp_stream(std::move(sock)), ctx_),
+                     log_exception);
+    }
+  };
+  asio::co_spawn(io_, accept_loop, log_exception);
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void api_server::stop() {
+  if (!thread_.joinable()) return;
+  io_.stop();
+  thread_.join();
+}
+
+}  // namespace smtpfault::control

@@ -1,0 +1,55 @@
+// Requests as handlers see them, responses they return, and the JSON error body every 4xx/5xx
+// carries: {"error": "what is wrong", "field": "action.reply.code"}.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/json/value.hpp>
+
+#include "proto/expected.hpp"
+
+namespace smtpfault::control {
+
+namespace http = boost::beast::http;
+using response = http::response<http::string_body>;
+
+struct api_request {
+  http::verb method = http::verb::get;
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> query;  // percent-decoded, in order
+  std::vector<std::string> params;                          // the {id} parts of the route
+  std::string body;
+  unsigned version = 11;
+};
+
+struct api_error {
+  unsigned status = 400;
+  std::string message;
+  std::string field;  // empty when no single field is at fault
+};
+
+template <class T>
+using result = proto::expected<T, api_error>;
+
+inline proto::unexpected<api_error> fail(unsigned status, std::string message,
+                                         std::string field = {}) {
+  return proto::unexpected{api_error{status, std::move(message), std::move(field)}};
+}
+
+// Serialises body (made valid UTF-8 first) as application/json.
+response json_response(unsigned status, boost::json::value body);
+response error_response(const api_error& e);
+response text_response(unsigned status, std::string body, std::string_view content_type);
+
+// Replaces invalid UTF-8 in every string (wire data may hold any octets) with U+FFFD.
+std::string utf8_safe(std::string_view s);
+void make_utf8_safe(boost::json::value& v);
+
+}  // namespace smtpfault::control

@@ -1,0 +1,159 @@
+// Runtime control: the active scenario, fault rules, and the current verdicts of the
+// scenario's expectations.
+#include <algorithm>
+#include <random>
+
+#include <boost/json/array.hpp>
+
+#include "capture/session_analysis.hpp"
+#include "control/request_reader.hpp"
+#include "control/router.hpp"
+#include "control/rule_json.hpp"
+#include "script/expectations.hpp"
+
+namespace smtpfault::control {
+
+namespace json = boost::json;
+namespace asio = boost::asio;
+using sys_clock = std::chrono::system_clock;
+
+namespace {
+
+json::object scenario_json(const script::scenario* sc) {
+  if (!sc) return json::object{{"name", "accept-all"}, {"seed", nullptr}, {"hooks", json::array{}}};
+  json::array hooks;
+  for (unsigned i = 0; i <= static_cast<unsigned>(session::hook::disconnect); ++i) {
+    auto h = static_cast<session::hook>(i);
+    if (sc->hooks() & session::hook_bit(h)) hooks.emplace_back(session::hook_name(h));
+  }
+  return json::object{{"name", sc->name()}, {"seed", sc->options().seed}, {"hooks", std::move(hooks)}};
+}
+
+struct scenario_request {
+  std::optional<std::string> name;
+  std::optional<std::string> source;
+  script::scenario_options opts;
+};
+
+result<scenario_request> read_scenario_request(const api_context& ctx, const std::string& body) {
+  auto o = parse_json_object(body);
+  if (!o) return proto::unexpected{o.error()};
+  std::optional<api_error> err;
+  object_reader r(*o, "", err);
+  scenario_request out;
+  out.name = r.string("name");
+  out.source = r.string("source");
+  out.opts = ctx.scenario_defaults;
+  auto seed = r.integer("seed", 0, UINT64_MAX);
+  out.opts.seed = seed ? *seed : ctx.fixed_seed ? *ctx.fixed_seed : std::random_device{}() * 0x100000000ull + std::random_device{}();
+  if (auto ts = r.number("time_scale", 1e-6, 1e6)) out.opts.time_scale = *ts;
+  r.finish();
+  if (!err && !out.name && !out.source) {
+    err = api_error{400, "give name (a built-in scenario or a .lua path) or source (Lua text)", "name"};
+  }
+  if (err) return proto::unexpected{*err};
+  return out;
+}
+
+// Sessions and messages since the scenario became active, in the order they started.
+script::run_outcome outcome_since(const api_context& ctx) {
+  script::run_outcome run;
+  auto sessions = ctx.store.sessions();
+  std::erase_if(sessions, [&](const auto& s) {
+    return s->entries.empty() || s->entries.front().at < ctx.scenario_since;
+  });
+  std::sort(sessions.begin(), sessions.end(),
+            [](const auto& a, const auto& b) { return a->entries[0].at < b->entries[0].at; });
+  for (const auto& s : sessions)
+    run.sessions.push_back(capture::summarize(*s));
+  for (const auto& m : ctx.store.messages()) {
+    if (m->msg.received < ctx.scenario_since) continue;
+    run.stored.push_back(*m);
+  }
+  run.messages = run.stored.size();
+  if (auto sc = ctx.server.current_scenario()) run.time_scale = sc->options().time_scale;
+  return run;
+}
+
+}  // namespace
+
+asio::awaitable<response> get_scenario(api_context& ctx, api_request&) {
+  auto sc = ctx.server.current_scenario();
+  co_return json_response(200, scenario_json(sc.get()));
+}
+
+asio::awaitable<response> put_scenario(api_context& ctx, api_request& req) {
+  auto r = read_scenario_request(ctx, req.body);
+  if (!r) co_return error_response(r.error());
+  std::shared_ptr<script::scenario> sc;
+  if (r->source) {
+    auto loaded = script::scenario::load(*r->source, r->name.value_or("api.lua"), r->opts);
+    if (!loaded) co_return error_response({422, loaded.error(), "source"});
+    sc = std::move(*loaded);
+  } else if (*r->name != "accept-all") {
+    auto loaded = script::scenario::load_named(*r->name, r->opts);
+    if (!loaded) co_return error_response({422, loaded.error(), "name"});
+    sc = std::move(*loaded);
+  }
+  ctx.server.set_scenario(sc);
+  ctx.scenario_since = sys_clock::now();
+  co_return json_response(200, scenario_json(sc.get()));
+}
+
+asio::awaitable<response> list_faults(api_context& ctx, api_request&) {
+  json::array rules;
+  for (const auto& r : ctx.server.rules().list())
+    rules.push_back(rule_json(r));
+  co_return json_response(200, json::object{{"rules", std::move(rules)}});
+}
+
+asio::awaitable<response> add_fault(api_context& ctx, api_request& req) {
+  auto o = parse_json_object(req.body);
+  if (!o) co_return error_response(o.error());
+  auto rule = parse_rule(*o);
+  if (!rule) co_return error_response(rule.error());
+  rule->id = ctx.server.rules().add(*rule);
+  co_return json_response(201, rule_json(*rule));
+}
+
+asio::awaitable<response> delete_faults(api_context& ctx, api_request&) {
+  auto n = ctx.server.rules().list().size();
+  ctx.server.rules().clear();
+  co_return json_response(200, json::object{{"deleted", n}});
+}
+
+asio::awaitable<response> delete_fault(api_context& ctx, api_request& req) {
+  if (!ctx.server.rules().remove(req.params.at(0))) {
+    co_return error_response({404, "no rule with id '" + req.params[0] + "' (fired out, or deleted)", "id"});
+  }
+  co_return json_response(200, json::object{{"deleted", 1}});
+}
+
+asio::awaitable<response> get_expectations(api_context& ctx, api_request&) {
+  auto sc = ctx.server.current_scenario();
+  json::object out = scenario_json(sc.get());
+  auto run = outcome_since(ctx);
+  out["since"] = session::format_timestamp(ctx.scenario_since);
+  out["sessions"] = run.sessions.size();
+  out["messages"] = run.messages;
+  std::vector<script::check_result> checks;
+  if (sc) {
+    // No command runs here, so there is no exit status to judge.
+    script::expectations e = sc->expected();
+    e.exit.reset();
+    if (!e.empty()) checks = script::evaluate(e, run);
+    for (auto& c : sc->run_checks(run))
+      checks.push_back(std::move(c));
+  }
+  json::array items;
+  bool passed = true;
+  for (const auto& c : checks) {
+    passed = passed && c.passed;
+    items.push_back(json::object{{"name", c.name}, {"passed", c.passed}, {"detail", c.detail}});
+  }
+  out["passed"] = passed;
+  out["checks"] = std::move(items);
+  co_return json_response(200, out);
+}
+
+}  // namespace smtpfault::control

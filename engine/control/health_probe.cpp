@@ -1,0 +1,54 @@
+#include "control/health_probe.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+namespace smtpfault::control {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+proto::expected<unsigned, std::string> probe(const asio::ip::tcp::endpoint& ep,
+                                             const std::string& path, const std::string& token,
+                                             std::chrono::milliseconds timeout) {
+  asio::io_context io;
+  std::string error;
+  unsigned status = 0;
+  auto run = [&]() -> asio::awaitable<void> {
+    constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
+    beast::tcp_stream stream(io);
+    stream.expires_after(timeout);  // one deadline for connect, request and response
+    auto [cec] = co_await stream.async_connect(ep, as_value);
+    if (cec) {
+      error = "cannot connect: " + cec.message();
+      co_return;
+    }
+    http::request<http::empty_body> req{http::verb::get, path, 11};
+    req.set(http::field::host, ep.address().to_string());
+    req.set(http::field::connection, "close");
+    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+    auto [wec, wn] = co_await http::async_write(stream, req, as_value);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    auto [rec, rn] = wec ? std::tuple{wec, std::size_t{0}}
+                         : co_await http::async_read(stream, buf, res, as_value);
+    if (wec || rec) {
+      error = (wec ? wec : rec).message();
+      co_return;
+    }
+    status = res.result_int();
+  };
+  asio::co_spawn(io, run, asio::detached);
+  io.run();
+  if (!error.empty()) return proto::unexpected{error};
+  return status;
+}
+
+}  // namespace smtpfault::control

@@ -1,0 +1,148 @@
+// Captured messages: list with filters and pagination, one message, its raw octets, delete all,
+// and the long-poll wait that returns as soon as enough matching messages exist.
+#include <cstdio>
+#include <memory>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/array.hpp>
+
+#include "control/message_json.hpp"
+#include "control/request_reader.hpp"
+#include "control/router.hpp"
+
+namespace smtpfault::control {
+
+namespace json = boost::json;
+namespace asio = boost::asio;
+using stored_list = std::vector<std::shared_ptr<const capture::stored_message>>;
+
+namespace {
+
+constexpr std::uint64_t max_limit = 1000;
+
+// Reads to, from, subject, test and since into a filter.
+message_filter read_filter(query_reader& q, std::optional<api_error>& err) {
+  message_filter f;
+  f.to = q.string("to");
+  f.from = q.string("from");
+  f.subject = q.string("subject");
+  f.test = q.string("test");
+  if (auto since = q.string("since")) {
+    f.since = parse_time(*since);
+    if (!f.since && !err) {
+      err = api_error{400,
+                      "query parameter since: expected an ISO 8601 time such as "
+                      "2026-01-31T12:00:00Z or seconds since the epoch, got '" + *since + "'",
+                      "since"};
+    }
+  }
+  return f;
+}
+
+stored_list matching(const capture::message_store& store, const message_filter& f) {
+  stored_list out;
+  for (auto& m : store.messages())
+    if (f.matches(*m)) out.push_back(std::move(m));
+  return out;
+}
+
+json::object page(const stored_list& all, std::uint64_t offset, std::uint64_t limit) {
+  json::array items;
+  for (std::uint64_t i = offset; i < all.size() && i < offset + limit; ++i)
+    items.push_back(message_summary(*all[i]));
+  return json::object{{"total", all.size()},
+                      {"offset", offset},
+                      {"count", items.size()},
+                      {"messages", std::move(items)}};
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+// Removes the store listener when the waiting request ends, however it ends.
+struct subscription {
+  capture::message_store& store;
+  std::uint64_t token;
+  ~subscription() { store.unsubscribe(token); }
+};
+
+}  // namespace
+
+asio::awaitable<response> list_messages(api_context& ctx, api_request& req) {
+  std::optional<api_error> err;
+  query_reader q(req, err);
+  auto filter = read_filter(q, err);
+  auto limit = q.integer("limit", 1, max_limit).value_or(100);
+  auto offset = q.integer("offset", 0, UINT64_MAX).value_or(0);
+  q.finish();
+  if (err) co_return error_response(*err);
+  co_return json_response(200, page(matching(ctx.store, filter), offset, limit));
+}
+
+asio::awaitable<response> delete_messages(api_context& ctx, api_request& req) {
+  std::optional<api_error> err;
+  query_reader(req, err).finish();
+  if (err) co_return error_response(*err);
+  auto n = ctx.store.message_count();
+  ctx.store.clear_messages();
+  co_return json_response(200, json::object{{"deleted", n}});
+}
+
+asio::awaitable<response> get_message(api_context& ctx, api_request& req) {
+  auto m = ctx.store.find_message(req.params.at(0));
+  if (!m) co_return error_response({404, "no message with id '" + req.params[0] + "'", "id"});
+  co_return json_response(200, message_detail(*m));
+}
+
+asio::awaitable<response> get_message_raw(api_context& ctx, api_request& req) {
+  auto m = ctx.store.find_message(req.params.at(0));
+  if (!m) co_return error_response({404, "no message with id '" + req.params[0] + "'", "id"});
+  co_return text_response(200, m->msg.data, "message/rfc822");
+}
+
+// Waits on a timer that a new message cancels: no polling, and a message stored between the
+// check and the wait still wakes it (the cancel is posted to this thread, so it runs only once
+// the coroutine is suspended in async_wait).
+asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
+  std::optional<api_error> err;
+  query_reader q(req, err);
+  auto filter = read_filter(q, err);
+  auto count = q.integer("count", 1, max_limit).value_or(1);
+  auto max_wait = static_cast<double>(ctx.options.max_wait.count());
+  auto timeout = q.number("timeout", 0, max_wait).value_or(std::min(30.0, max_wait));
+  q.finish();
+  if (err) co_return error_response(*err);
+
+  auto ex = co_await asio::this_coro::executor;
+  auto wake = std::make_shared<asio::steady_timer>(ex);
+  std::weak_ptr<asio::steady_timer> weak = wake;
+  subscription sub{ctx.store, ctx.store.subscribe([weak, ex] {
+                     asio::post(ex, [weak] {
+                       if (auto t = weak.lock()) t->cancel();
+                     });
+                   })};
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<long long>(timeout * 1000));
+  for (;;) {
+    auto found = matching(ctx.store, filter);
+    if (found.size() >= count) co_return json_response(200, page(found, 0, max_limit));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      co_return error_response({408,
+                                "timeout: " + std::to_string(found.size()) + " of " +
+                                    std::to_string(count) + " matching message(s) after " +
+                                    seconds_text(timeout) + " s",
+                                ""});
+    }
+    wake->expires_at(deadline);
+    co_await wake->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+}  // namespace smtpfault::control

@@ -1,0 +1,263 @@
+#include "control/request_reader.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+#include <boost/json/parse.hpp>
+
+namespace smtpfault::control {
+
+namespace json = boost::json;
+
+namespace {
+
+const char* type_name(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_:
+      return "a number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
+  }
+  return "?";
+}
+
+std::string number_text(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
+bool is_number(const json::value& v) {
+  return v.is_number();
+}
+
+}  // namespace
+
+result<json::object> parse_json_object(std::string_view body) {
+  boost::system::error_code ec;
+  json::parse_options opts;
+  opts.max_depth = 16;
+  json::value v = json::parse(body, ec, {}, opts);
+  if (ec) return fail(400, "malformed JSON: " + ec.message());
+  if (!v.is_object()) return fail(400, std::string("the body must be a JSON object, not ") + type_name(v));
+  return std::move(v.as_object());
+}
+
+object_reader::object_reader(const json::object& o, std::string prefix,
+                             std::optional<api_error>& err)
+    : o_(o), prefix_(std::move(prefix)), err_(err) {}
+
+std::string object_reader::path(std::string_view key) const {
+  return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
+}
+
+void object_reader::invalid(std::string_view key, std::string message) {
+  if (!err_) err_ = api_error{400, path(key) + ": " + message, path(key)};
+}
+
+const json::value* object_reader::get(std::string_view key, const char* want,
+                                      bool (*is)(const json::value&)) {
+  seen_.emplace(key);
+  auto it = o_.find(key);
+  if (it == o_.end()) return nullptr;
+  if (!is(it->value())) {
+    invalid(key, std::string("must be ") + want + ", not " + type_name(it->value()));
+    return nullptr;
+  }
+  return &it->value();
+}
+
+std::optional<std::string> object_reader::string(std::string_view key) {
+  auto* v = get(key, "a string", [](const json::value& x) { return x.is_string(); });
+  if (!v) return std::nullopt;
+  return std::string(v->as_string());
+}
+
+std::optional<double> object_reader::number(std::string_view key, double min, double max) {
+  auto* v = get(key, "a number", is_number);
+  if (!v) return std::nullopt;
+  double x = v->to_number<double>();
+  if (!(x >= min && x <= max)) {
+    invalid(key, "must be between " + number_text(min) + " and " + number_text(max) + ", got " +
+                     number_text(x));
+    return std::nullopt;
+  }
+  return x;
+}
+
+std::optional<std::uint64_t> object_reader::integer(std::string_view key, std::uint64_t min,
+                                                    std::uint64_t max) {
+  auto* v = get(key, "an integer", is_number);
+  if (!v) return std::nullopt;
+  boost::system::error_code ec;
+  auto x = v->to_number<std::uint64_t>(ec);
+  if (ec || x < min || x > max) {
+    invalid(key, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+    return std::nullopt;
+  }
+  return x;
+}
+
+std::optional<bool> object_reader::boolean(std::string_view key) {
+  auto* v = get(key, "a boolean", [](const json::value& x) { return x.is_bool(); });
+  if (!v) return std::nullopt;
+  return v->as_bool();
+}
+
+const json::object* object_reader::object(std::string_view key) {
+  auto* v = get(key, "an object", [](const json::value& x) { return x.is_object(); });
+  return v ? &v->as_object() : nullptr;
+}
+
+const json::array* object_reader::array(std::string_view key) {
+  auto* v = get(key, "an array", [](const json::value& x) { return x.is_array(); });
+  return v ? &v->as_array() : nullptr;
+}
+
+std::optional<std::vector<std::string>> object_reader::strings(std::string_view key) {
+  auto* a = array(key);
+  if (!a) return std::nullopt;
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    if (!(*a)[i].is_string()) {
+      invalid(std::string(key) + "[" + std::to_string(i) + "]", "must be a string");
+      return std::nullopt;
+    }
+    out.emplace_back((*a)[i].as_string());
+  }
+  return out;
+}
+
+std::optional<std::vector<std::uint64_t>> object_reader::integers(std::string_view key) {
+  auto* a = array(key);
+  if (!a) return std::nullopt;
+  std::vector<std::uint64_t> out;
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    boost::system::error_code ec;
+    auto x = (*a)[i].is_number() ? (*a)[i].to_number<std::uint64_t>(ec) : 0;
+    if (!(*a)[i].is_number() || ec) {
+      invalid(std::string(key) + "[" + std::to_string(i) + "]", "must be a non-negative integer");
+      return std::nullopt;
+    }
+    out.push_back(x);
+  }
+  return out;
+}
+
+void object_reader::finish() {
+  for (const auto& kv : o_) {
+    if (!seen_.contains(kv.key())) {
+      invalid(kv.key(), "unknown field");
+      return;
+    }
+  }
+}
+
+// ---- query ----
+
+void query_reader::invalid(std::string_view key, std::string message) {
+  if (!err_) {
+    err_ = api_error{400, "query parameter " + std::string(key) + ": " + message, std::string(key)};
+  }
+}
+
+std::optional<std::string> query_reader::string(std::string_view key) {
+  seen_.emplace(key);
+  std::optional<std::string> out;
+  for (const auto& [k, v] : r_.query) {
+    if (k != key) continue;
+    if (out) invalid(key, "given more than once");
+    out = v;
+  }
+  return out;
+}
+
+std::optional<std::uint64_t> query_reader::integer(std::string_view key, std::uint64_t min,
+                                                   std::uint64_t max) {
+  auto s = string(key);
+  if (!s) return std::nullopt;
+  std::uint64_t x = 0;
+  auto [ptr, ec] = std::from_chars(s->data(), s->data() + s->size(), x);
+  if (s->empty() || ec != std::errc{} || ptr != s->data() + s->size() || x < min || x > max) {
+    invalid(key, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+                     ", got '" + *s + "'");
+    return std::nullopt;
+  }
+  return x;
+}
+
+std::optional<double> query_reader::number(std::string_view key, double min, double max) {
+  auto s = string(key);
+  if (!s) return std::nullopt;
+  double x = 0;
+  auto [ptr, ec] = std::from_chars(s->data(), s->data() + s->size(), x);
+  if (s->empty() || ec != std::errc{} || ptr != s->data() + s->size() || !(x >= min && x <= max)) {
+    invalid(key, "must be a number from " + number_text(min) + " to " + number_text(max) +
+                     ", got '" + *s + "'");
+    return std::nullopt;
+  }
+  return x;
+}
+
+void query_reader::finish() {
+  for (const auto& [k, v] : r_.query) {
+    if (!seen_.contains(k)) {
+      invalid(k, "unknown parameter");
+      return;
+    }
+  }
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view text) {
+  using namespace std::chrono;
+  double secs = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), secs);
+  if (!text.empty() && ec == std::errc{} && ptr == text.data() + text.size()) {
+    return system_clock::time_point(duration_cast<system_clock::duration>(duration<double>(secs)));
+  }
+  std::tm tm{};
+  int consumed = 0;
+  std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  double frac = 0;
+  std::string_view rest = std::string_view(s).substr(static_cast<std::size_t>(consumed));
+  if (rest.starts_with('.')) {
+    std::size_t n = 1;
+    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
+    std::from_chars(rest.data(), rest.data() + n, frac);
+    rest.remove_prefix(n);
+  }
+  long offset = 0;
+  if (rest == "Z" || rest == "z" || rest.empty()) {
+    offset = 0;
+  } else if ((rest[0] == '+' || rest[0] == '-') && rest.size() == 6 && rest[3] == ':') {
+    int hh = 0, mm = 0;
+    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &hh, &mm) != 2) return std::nullopt;
+    offset = (rest[0] == '+' ? 1 : -1) * (hh * 3600L + mm * 60L);
+  } else {
+    return std::nullopt;
+  }
+  std::time_t t = timegm(&tm);
+  if (t == -1) return std::nullopt;
+  auto tp = system_clock::from_time_t(t) - seconds(offset);
+  return tp + duration_cast<system_clock::duration>(duration<double>(frac));
+}
+
+}  // namespace smtpfault::control

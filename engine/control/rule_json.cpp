@@ -1,0 +1,202 @@
+#include "control/rule_json.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "control/request_reader.hpp"
+
+namespace smtpfault::control {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr double max_seconds = 3600;
+
+template <class E, std::size_t N>
+std::optional<E> choose(object_reader& r, std::string_view key,
+                        const std::pair<const char*, E> (&table)[N]) {
+  auto s = r.string(key);
+  if (!s) return std::nullopt;
+  std::string allowed;
+  for (const auto& [name, value] : table) {
+    if (*s == name) return value;
+    allowed += (allowed.empty() ? "" : ", ") + std::string(name);
+  }
+  r.invalid(key, "'" + *s + "' is not one of " + allowed);
+  return std::nullopt;
+}
+
+bool has_line_break(const std::string& s) {
+  return s.find_first_of("\r\n") != std::string::npos;
+}
+
+// {"code": 451, "enhanced": "4.7.1", "text": "..."} or "lines": [...] for a multi-line reply.
+std::optional<proto::reply> read_reply(object_reader& r) {
+  auto code = r.integer("code", 100, 599);
+  if (!code && r.ok()) r.invalid("code", "is required (100 to 599)");
+  proto::reply rep;
+  rep.code = static_cast<int>(code.value_or(0));
+  rep.enhanced = r.string("enhanced").value_or("");
+  auto text = r.string("text");
+  auto lines = r.strings("lines");
+  if (text && lines) r.invalid("lines", "give either text or lines, not both");
+  if (lines && lines->empty()) r.invalid("lines", "needs at least one line");
+  rep.lines = lines ? *lines : std::vector<std::string>{text.value_or("")};
+  for (const auto& l : rep.lines)
+    if (has_line_break(l)) r.invalid(text ? "text" : "lines", "must not contain CR or LF");
+  if (has_line_break(rep.enhanced)) r.invalid("enhanced", "must not contain CR or LF");
+  if (!r.ok()) return std::nullopt;
+  return rep;
+}
+
+void read_endings(object_reader& r, fault::action& a) {
+  static const std::pair<const char*, fault::ending> endings[] = {
+      {"close", fault::ending::close_without_reply},
+      {"close_after", fault::ending::close_after_reply},
+      {"reset", fault::ending::reset},
+      {"hang", fault::ending::hang}};
+  static const std::pair<const char*, fault::malformed_kind> malformed[] = {
+      {"mixed_codes", fault::malformed_kind::mixed_codes},
+      {"missing_space", fault::malformed_kind::missing_space},
+      {"long_line", fault::malformed_kind::long_line},
+      {"garbage", fault::malformed_kind::garbage}};
+  if (auto e = choose(r, "ending", endings)) a.end = *e;
+  if (auto m = choose(r, "malformed", malformed)) a.malformed = *m;
+}
+
+void read_tls(object_reader& r, fault::action& a) {
+  static const std::pair<const char*, fault::starttls_mode> modes[] = {
+      {"close_after_220", fault::starttls_mode::close_after_220},
+      {"abort_handshake", fault::starttls_mode::abort_handshake},
+      {"inject", fault::starttls_mode::inject_plaintext}};
+  static const std::pair<const char*, fault::certificate_kind> certs[] = {
+      {"self_signed", fault::certificate_kind::self_signed},
+      {"expired", fault::certificate_kind::expired},
+      {"wrong_host", fault::certificate_kind::wrong_host},
+      {"unknown_ca", fault::certificate_kind::unknown_ca}};
+  if (auto m = choose(r, "starttls", modes)) a.tls_mode = *m;
+  if (auto c = choose(r, "certificate", certs)) a.certificate = *c;
+  a.inject = r.string("inject").value_or("");
+  a.auth_challenge = r.string("challenge");
+}
+
+fault::millis millis_of(double seconds) {
+  return fault::millis(static_cast<long long>(seconds * 1000 + 0.5));
+}
+
+void read_timing(object_reader& r, fault::action& a, std::optional<api_error>& err) {
+  if (auto d = r.number("delay", 0, max_seconds)) a.delay = millis_of(*d);
+  if (const json::object* t = r.object("trickle")) {
+    object_reader tr(*t, r.path("trickle"), err);
+    auto bytes = tr.integer("bytes", 1, 1 << 20);
+    if (!bytes && tr.ok()) tr.invalid("bytes", "is required (at least 1)");
+    auto every = tr.number("every", 0, max_seconds);
+    tr.finish();
+    a.trickle_bytes = bytes.value_or(0);
+    a.trickle_every = millis_of(every.value_or(0));
+  }
+  if (auto cuts = r.integers("split")) {
+    if (cuts->empty()) r.invalid("split", "needs at least one offset");
+    for (auto c : *cuts)
+      a.split_at.push_back(static_cast<std::size_t>(c));
+  }
+}
+
+void read_unsolicited(object_reader& r, fault::action& a, std::optional<api_error>& err) {
+  const json::object* u = r.object("unsolicited");
+  if (!u) return;
+  object_reader ur(*u, r.path("unsolicited"), err);
+  fault::unsolicited_reply out;
+  if (auto rep = read_reply(ur)) out.reply = *rep;
+  out.after = millis_of(ur.number("after", 0, max_seconds).value_or(0));
+  out.close = ur.boolean("close").value_or(true);
+  ur.finish();
+  a.unsolicited = std::move(out);
+}
+
+}  // namespace
+
+result<fault::action> parse_action(const json::object& o, const std::string& prefix) {
+  std::optional<api_error> err;
+  object_reader r(o, prefix, err);
+  fault::action a;
+  a.name = r.string("name").value_or("");
+  if (const json::object* rep = r.object("reply")) {
+    object_reader rr(*rep, r.path("reply"), err);
+    a.reply = read_reply(rr);
+    rr.finish();
+  }
+  a.raw = r.string("raw");
+  read_endings(r, a);
+  read_timing(r, a, err);
+  a.extensions = r.strings("extensions");
+  a.hide = r.strings("hide").value_or(std::vector<std::string>{});
+  read_tls(r, a);
+  read_unsolicited(r, a, err);
+  r.finish();
+  if (err) return proto::unexpected{*err};
+  if (a.is_default()) {
+    return fail(400, prefix + ": an empty action changes nothing; give reply, delay, ending, ...",
+                prefix);
+  }
+  if (a.name.empty()) a.name = a.reply ? "reply " + std::to_string(a.reply->code) : "action";
+  return a;
+}
+
+result<net::fault_rule> parse_rule(const json::object& o) {
+  std::optional<api_error> err;
+  object_reader r(o, "", err);
+  net::fault_rule rule;
+  if (const json::object* m = r.object("match")) {
+    object_reader mr(*m, "match", err);
+    if (auto on = mr.string("on")) {
+      std::string up = *on;
+      for (auto& c : up)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      bool word = !up.empty() && up.size() <= 32 &&
+                  std::all_of(up.begin(), up.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
+      if (up == "CONNECT" || up == "MESSAGE") {
+        rule.match.on = up == "CONNECT" ? "connect" : "message";
+      } else if (up == "*" || word) {
+        rule.match.on = up;
+      } else {
+        mr.invalid("on", "must be connect, message, * or a command verb such as RCPT");
+      }
+    }
+    rule.match.address = mr.string("address").value_or("");
+    if (auto c = mr.string("client")) {
+      auto net = net::ip_network::parse(*c);
+      if (net) rule.match.client = *net;
+      else mr.invalid("client", net.error());
+    }
+    mr.finish();
+  }
+  rule.times = r.integer("times", 0, 1'000'000'000).value_or(1);
+  const json::object* action = r.object("action");
+  if (!action && r.ok()) r.invalid("action", "is required");
+  r.finish();
+  if (err) return proto::unexpected{*err};
+  auto a = parse_action(*action, "action");
+  if (!a) return proto::unexpected{a.error()};
+  rule.action = std::move(*a);
+  rule.source = json::serialize(*action);
+  return rule;
+}
+
+json::object rule_json(const net::fault_rule& r) {
+  json::object match{{"on", r.match.on}};
+  if (!r.match.address.empty()) match["address"] = r.match.address;
+  if (r.match.client) match["client"] = r.match.client->to_string();
+  boost::system::error_code ec;
+  json::value action = json::parse(r.source, ec);
+  json::object o{{"id", r.id}, {"match", std::move(match)}, {"action", std::move(action)},
+                 {"times", r.times}, {"fired", r.fired}};
+  if (r.times != 0) o["remaining"] = r.times - r.fired;
+  return o;
+}
+
+}  // namespace smtpfault::control
