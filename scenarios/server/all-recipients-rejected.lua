@@ -1,0 +1,34 @@
+-- all-recipients-rejected: every RCPT gets "550 5.1.1 No such user", and DATA without recipients gets "554 5.5.1 No valid recipients".
+--
+-- What it does: refuses every recipient permanently; a DATA that comes anyway is answered
+-- 554 5.5.1 (as Postfix does) and the message text, if sent, ends up interpreted as commands.
+-- What it targets: haraka/Haraka#538, thunderbird/thunderbird-android#2388: clients that send
+-- DATA and the message although no recipient was accepted, and report success; or retry
+-- permanent refusals.
+-- What a correct mailer does: no DATA (or stops at the 554), no retry, QUIT, failure reported.
+
+function on_rcpt(s, rcpt)
+  return smtp.reply(550, "5.1.1", "<" .. rcpt.address .. ">: Recipient address rejected: No such user")
+end
+
+function on_data(s)
+  if #s.rcpts == 0 then return smtp.reply(554, "5.5.1", "Error: no valid recipients") end
+end
+
+expect {
+  delivered = 0,
+  quit = true,
+  no_retry_after_5xx = true,
+  pipelining = true,
+  exit = "failure",
+  check = function(run)
+    for _, s in ipairs(run.sessions) do
+      for _, x in ipairs(s.exchanges) do
+        if x.verb == "DATA" and x.code == 354 then
+          return false, "expected no message text without an accepted recipient (session " .. s.id .. ")"
+        end
+      end
+    end
+    return true
+  end,
+}

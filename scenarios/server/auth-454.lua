@@ -1,0 +1,32 @@
+-- auth-454: AUTH gets "454 4.7.0 Temporary authentication failure" on the first connection; later ones succeed.
+--
+-- What it does: the authentication backend is briefly unavailable: every AUTH on the first
+-- connection gets 454 4.7.0; from the second connection on AUTH works.
+-- What it targets: RFC 4954 section 6 (454 is temporary); mailers that treat every AUTH
+-- failure as "wrong password" and give up, or alert the user to change it.
+-- What a correct mailer does: retries later on a new connection, authenticates (over TLS)
+-- and delivers once.
+
+function on_connect(s)
+  s.state.n = smtp.count("connection")
+end
+
+function on_auth(s, auth)
+  if s.state.n == 1 then
+    return smtp.reply(454, "4.7.0", "Temporary authentication failure")
+  end
+end
+
+expect {
+  starttls_before_auth = true,
+  exit = "success",
+  check = function(run)
+    if #run.sessions < 2 then
+      return false, "expected a new connection after '454 4.7.0 Temporary authentication failure'; the client did not retry"
+    end
+    if run.delivered ~= 1 then
+      return false, "expected the message delivered once after the retry, got " .. run.delivered
+    end
+    return true
+  end,
+}

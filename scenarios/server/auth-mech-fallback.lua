@@ -1,0 +1,48 @@
+-- auth-mech-fallback: advertises CRAM-MD5, PLAIN and LOGIN; CRAM-MD5 gets 504, PLAIN gets 535, LOGIN works.
+--
+-- What it does: advertises "AUTH CRAM-MD5 PLAIN LOGIN" but, as a server whose backend lost
+-- the CRAM-MD5 secrets and only allows LOGIN for this account, answers AUTH CRAM-MD5 with
+-- "504 5.5.4 Mechanism not available" and AUTH PLAIN with "535 5.7.8"; AUTH LOGIN succeeds.
+-- What it targets: jstedfast/MailKit#761, curl/curl#22832, hkdb/aerion#355,
+-- cole/aiosmtplib#172 (the client tried only its preferred mechanism and gave up).
+-- What a correct mailer does: after a 504 or 535 on one mechanism, tries the next advertised
+-- mechanism it supports, authenticates with LOGIN and delivers.
+
+function on_ehlo(s, name)
+  local ext = { "PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES" }
+  if not s.tls then table.insert(ext, "STARTTLS") end
+  table.insert(ext, "AUTH CRAM-MD5 PLAIN LOGIN")
+  return smtp.extensions(ext)
+end
+
+function on_command(s, cmd)
+  if cmd.verb == "AUTH" then
+    local mech = (cmd.argument:match("^(%S+)") or ""):upper()
+    if mech == "CRAM-MD5" then return smtp.reply(504, "5.5.4", "Mechanism not available") end
+    if mech ~= "PLAIN" and mech ~= "LOGIN" then
+      return smtp.reply(504, "5.5.4", "Unrecognized authentication type")
+    end
+  end
+end
+
+function on_auth(s, auth)
+  if auth.mechanism == "PLAIN" then
+    return smtp.reply(535, "5.7.8", "PLAIN is not allowed for this account")
+  end
+end
+
+expect {
+  starttls_before_auth = true,
+  delivered = 1,
+  exit = "success",
+  check = function(run)
+    for _, s in ipairs(run.sessions) do
+      local failed = false
+      for _, x in ipairs(s.exchanges) do
+        if x.verb == "AUTH" and (x.code == 504 or x.code == 535) then failed = true end
+        if x.code == 235 and failed then return true end
+      end
+    end
+    return false, "expected a successful AUTH after a refused mechanism (504/535); the client did not fall back"
+  end,
+}

@@ -1,0 +1,35 @@
+-- ehlo-unsupported: EHLO gets "502 5.5.1 Command not implemented"; only HELO works, so no ESMTP and no STARTTLS.
+--
+-- What it does: plays an old RFC 821 server: EHLO is refused, HELO is accepted, and without
+-- EHLO there are no extensions (no STARTTLS, AUTH, SIZE, 8BITMIME, PIPELINING).
+-- What it targets: RFC 5321 3.2 and 4.1.4 (a client must fall back to HELO when EHLO is
+-- refused); the fake-mail-server test set; clients that give up on the 502 or carry on with
+-- ESMTP parameters (SIZE=, BODY=) after HELO.
+-- What a correct mailer does: falls back to HELO. A mailer that REQUIRES TLS, as the reference
+-- mailer examples/mailers/careful.py does, then finds no STARTTLS and stops: it sends no mail
+-- in plaintext, QUITs and reports the failure. (For a mailer with opportunistic TLS, change
+-- the expectations to `delivered = 1, exit = "success"`.)
+
+function on_ehlo(s, name)
+  return smtp.reply(502, "5.5.1", "Command not implemented")
+end
+
+expect {
+  delivered = 0,
+  quit = true,
+  no_plaintext_auth = true,
+  exit = "failure",
+  check = function(run)
+    for _, s in ipairs(run.sessions) do
+      local refused = false
+      for _, x in ipairs(s.exchanges) do
+        if x.verb == "EHLO" and x.code >= 500 then refused = true end
+        if x.verb == "HELO" and refused then return true end
+        if x.verb == "MAIL" and not s.tls then
+          return false, "expected no mail in plaintext; session " .. s.id .. " sent '" .. x.command .. "'"
+        end
+      end
+    end
+    return false, "expected a HELO after EHLO was refused; the client never sent one"
+  end,
+}

@@ -1,0 +1,39 @@
+-- greylist: the first attempt per (client, sender, recipient) gets "451 4.7.1 Greylisted"; a retry 60 s or more later is accepted.
+--
+-- What it does: classic greylisting (postgrey, rspamd): each new triple is refused with 451
+-- 4.7.1 and remembered; retries before the window of 60 s (scenario time) are refused again;
+-- later ones are accepted.
+-- What it targets: eleith/emailjs#202, postalserver/postal#238, stalwartlabs/stalwart#1108:
+-- mailers that treat the 451 as final and drop the message, or retry immediately in a tight
+-- loop and never get past the window.
+-- What a correct mailer does: keeps the message, retries later with backoff and delivers it
+-- once, to every recipient.
+
+local WINDOW = 60   -- seconds of scenario time
+local first_seen = {}
+
+function on_rcpt(s, rcpt)
+  local key = s.client_ip .. "|" .. s.mail_from .. "|" .. rcpt.address:lower()
+  local t = first_seen[key]
+  if not t then
+    first_seen[key] = smtp.now()
+    return smtp.reply(451, "4.7.1", "Greylisted, please try again in " .. WINDOW .. " seconds")
+  end
+  if smtp.now() - t < WINDOW then
+    return smtp.reply(451, "4.7.1", "Greylisted, retried too early")
+  end
+end
+
+expect {
+  retried_after_4xx = true,
+  exit = "success",
+  check = function(run)
+    if run.delivered ~= 1 then
+      return false, "expected the message delivered once after the greylisting window, got " .. run.delivered
+    end
+    if #run.messages[1].recipients ~= 3 then
+      return false, "expected all 3 recipients, got " .. #run.messages[1].recipients
+    end
+    return true
+  end,
+}

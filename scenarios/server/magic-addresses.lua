@@ -1,0 +1,97 @@
+-- magic-addresses: the recipient's local part picks the fault, so a test needs no API call.
+--
+-- What it does: every recipient address is looked at when it is given (RCPT), when DATA is
+-- sent and after the final dot. The local part (before the @, any domain) chooses the fault:
+--
+--   local part        fault
+--   ----------------  --------------------------------------------------------------------
+--   rcpt-NNN          RCPT refused with code NNN (rcpt-550, rcpt-451, rcpt-452, rcpt-554, ...;
+--                     any 4xx/5xx), enhanced code and text to match (550 5.1.1 no such user,
+--                     451 4.3.0, 452 4.5.3 too many recipients, 554 5.7.1 relay denied, ...)
+--   data-NNN          DATA refused with NNN (data-421 closes the connection, data-554, ...)
+--   message-NNN       the reply after the final dot is NNN (message-552 size, message-451, ...)
+--   drop-mid-data     DATA gets its 354, then the connection is reset while the text arrives
+--   drop-after-dot    accept then lose: the connection closes after the final dot, no reply,
+--                     nothing is stored
+--   greylist          the first attempt per (client, sender, recipient) gets 451 4.7.1; a
+--                     retry 60 s (scenario time) or more later is accepted
+--   slow-Ns           the reply after the final dot comes N seconds late (slow-5s, slow-120s)
+--   reset             RCPT is answered with a TCP reset (ECONNRESET)
+--   anything else     accepted normally
+--
+-- Several magic recipients in one message: every RCPT fault applies to its own recipient; for
+-- DATA and the final dot the first magic recipient (in RCPT order) wins.
+--
+-- What it targets: docker-compose users who cannot call the HTTP API between test steps: the
+-- application under test picks its own failure through the address it sends to.
+-- What a correct mailer does: per fault, see the scenario of the same name (greylist,
+-- partial-recipients, data-421, drop-after-dot, ...). With ordinary recipients it delivers.
+
+local GREYLIST_WINDOW = 60   -- seconds of scenario time
+local first_seen = {}
+
+local enhanced_for = {
+  [421] = "4.3.0", [450] = "4.2.0", [451] = "4.3.0", [452] = "4.5.3", [550] = "5.1.1",
+  [551] = "5.1.6", [552] = "5.2.2", [553] = "5.1.3", [554] = "5.7.1",
+}
+local text_for = {
+  [452] = "Too many recipients", [550] = "No such user here", [554] = "Relay access denied",
+  [552] = "Message exceeds fixed maximum message size",
+}
+
+local function code_reply(code, fallback_text)
+  local cls = math.floor(code / 100)
+  local enhanced = enhanced_for[code] or (cls .. ".0.0")
+  return smtp.reply(code, enhanced, text_for[code] or fallback_text)
+end
+
+local function magic(address)
+  return smtp.local_part(address):lower()
+end
+
+-- The first recipient of the transaction whose local part matches the pattern.
+local function first_match(s, pattern)
+  for _, r in ipairs(s.rcpts) do
+    local a, b = magic(r):match(pattern)
+    if a then return a, b end
+  end
+end
+
+function on_rcpt(s, rcpt)
+  local l = magic(rcpt.address)
+  local code = tonumber(l:match("^rcpt%-([45]%d%d)$"))
+  if code then return code_reply(code, "Recipient refused (" .. l .. ")") end
+  if l == "reset" then return smtp.reset() end
+  if l == "greylist" then
+    local key = s.client_ip .. "|" .. s.mail_from .. "|" .. rcpt.address:lower()
+    local t = first_seen[key]
+    if not t then
+      first_seen[key] = smtp.now()
+      return smtp.reply(451, "4.7.1", "Greylisted, try again in " .. GREYLIST_WINDOW .. " seconds")
+    end
+    if smtp.now() - t < GREYLIST_WINDOW then
+      return smtp.reply(451, "4.7.1", "Greylisted, retried too early")
+    end
+  end
+end
+
+function on_data(s)
+  local code = tonumber(first_match(s, "^data%-([45]%d%d)$") or "")
+  if code then return code_reply(code, "DATA refused (data-" .. code .. ")") end
+  if first_match(s, "^(drop%-mid%-data)$") then
+    return smtp.reply(354, "End data with <CR><LF>.<CR><LF>"):reset()
+  end
+end
+
+function on_message(s, msg)
+  for _, r in ipairs(msg.recipients) do
+    local l = magic(r)
+    local code = tonumber(l:match("^message%-([45]%d%d)$"))
+    if code then return code_reply(code, "Message refused (" .. l .. ")") end
+    if l == "drop-after-dot" then return smtp.lose() end
+    local secs = tonumber(l:match("^slow%-(%d+)s$"))
+    if secs then return smtp.delay(secs) end
+  end
+end
+
+expect { delivered = 1, quit = true, exit = "success" }

@@ -1,0 +1,36 @@
+-- malformed-replies: a garbage greeting, then a multi-line greeting whose codes disagree (220- ... 421), then a 2 KB reply line.
+--
+-- What it does: connection 1: the greeting is binary garbage, not a reply; connection 2: the
+-- greeting is "220-..." followed by "421 4.3.2 ..." (mixed codes: the last line decides);
+-- connection 3 and later: normal, except that MAIL is answered with a 2048-octet reply line
+-- (four times the 512-octet limit of RFC 5321 4.5.3.1.5).
+-- What it targets: vert-x3/vertx-mail-client#81 (the first line's 220 taken and the 421
+-- ignored), emersion/go-smtp#80 (no bound on reply lines), OpenSMTPD CVE-2020-8794 (a long
+-- reply line overflowing the client); parsers that crash on garbage.
+-- What a correct mailer does: does not crash or hang; treats the unreadable and the 421
+-- greeting as temporary, reconnects, tolerates the long line, and delivers once.
+
+function on_connect(s)
+  local n = smtp.count("connection")
+  s.state.n = n
+  if n == 1 then return smtp.malformed("garbage") end
+  if n == 2 then
+    return smtp.raw("220-smtpfault.test ESMTP\r\n421 4.3.2 Too busy after all, try again later\r\n"):close()
+  end
+end
+
+function on_mail(s, mail)
+  if s.state.n >= 3 then return smtp.malformed("long_line", 250, "2.1.0", "Sender ok") end
+end
+
+expect {
+  exit = "success",
+  check = function(run)
+    if #run.sessions < 3 then
+      return false, "expected new connections after the garbage and the 421 greetings; the client made "
+        .. #run.sessions .. " connection(s)"
+    end
+    if run.delivered ~= 1 then return false, "expected the message delivered once, got " .. run.delivered end
+    return true
+  end,
+}

@@ -1,0 +1,48 @@
+-- multiline-replies: the EHLO reply trickles in small pieces, MAIL and the final reply are multi-line, and the 2nd RCPT gets a 4-line 550.
+--
+-- What it does: writes the EHLO reply 16 octets at a time every 0.2 s; answers MAIL with a
+-- 3-line 250, the second recipient with a 4-line "550 5.1.1" and the message with a 2-line 250.
+-- What it targets: RFC 5321 4.2.1; emersion/go-smtp#120 (a reply split across reads parsed as
+-- two), golang/go#10230 (a multi-line error left lines unread, so every later reply on the
+-- connection belonged to the previous command), muquit/mailsend#57.
+-- What a correct mailer does: reads each reply up to its last line, stays in step, delivers to
+-- the two accepted recipients and reports the refused one.
+
+function on_ehlo(s, name)
+  return smtp.trickle(16, 0.2)
+end
+
+function on_mail(s, mail)
+  s.state.rcpt_n = 0
+  return smtp.reply(250, "2.1.0", { "Sender ok", "Policy: be nice", "Go on" })
+end
+
+function on_rcpt(s, rcpt)
+  s.state.rcpt_n = (s.state.rcpt_n or 0) + 1
+  if s.state.rcpt_n == 2 then
+    return smtp.reply(550, "5.1.1", {
+      "The email account that you tried to reach does not exist.",
+      "Please try double-checking the recipient's email address",
+      "for typos or unnecessary spaces.",
+      "https://smtpfault.test/help/bounce",
+    })
+  end
+end
+
+function on_message(s, msg)
+  return smtp.reply(250, "2.0.0", { "Ok", "queued as MULTI1" })
+end
+
+expect {
+  quit = true,
+  pipelining = true,
+  no_retry_after_5xx = true,
+  exit = "success",
+  check = function(run)
+    if run.delivered ~= 1 then return false, "expected one message, got " .. run.delivered end
+    if #run.messages[1].recipients ~= 2 then
+      return false, "expected the 2 accepted recipients, got " .. #run.messages[1].recipients
+    end
+    return true
+  end,
+}

@@ -1,0 +1,59 @@
+-- partial-recipients: every second recipient of a transaction gets "550 5.1.1 No such user"; the others are accepted.
+--
+-- What it does: RCPT number 2, 4, ... of each transaction is refused with 550 5.1.1; the rest
+-- get 250, so the transaction goes on with some recipients.
+-- What it targets: MailKit#309, laminas/laminas-mail#41, PHPMailer#139 and #3089,
+-- jakartaee/mail-api#172: one bad address aborted the whole message (the good recipients got
+-- nothing), or the refusal was not reported, or the client retried the permanent refusal.
+-- What a correct mailer does: sends the message to the accepted recipients, reports the refused
+-- one, does not retry it, ends with QUIT and reports success (the message went out).
+
+-- Count RCPTs per transaction: MAIL starts a new count.
+function on_mail(s, mail)
+  s.state.n = 0
+end
+
+function on_rcpt(s, rcpt)
+  s.state.n = (s.state.n or 0) + 1
+  if s.state.n % 2 == 0 then
+    return smtp.reply(550, "5.1.1", "<" .. rcpt.address .. ">: Recipient address rejected: No such user")
+  end
+end
+
+expect {
+  no_retry_after_5xx = true,
+  check = function(run)
+    local m = run.messages[1]
+    if not m then
+      local refused, data = nil, false
+      for _, s in ipairs(run.sessions) do
+        for _, x in ipairs(s.exchanges) do
+          if x.verb == "RCPT" and x.code == 550 and not refused then refused = x.reply end
+          if x.verb == "DATA" then data = true end
+        end
+      end
+      return false, "expected the message delivered to the accepted recipients; after '" .. (refused or "?")
+        .. "' the client " .. (data and "did not complete the message" or "sent no DATA")
+        .. " (one refused recipient must not stop the others)"
+    end
+    if #run.messages > 1 then return false, "expected one message, got " .. #run.messages end
+    if #m.recipients ~= 2 then
+      return false, "expected the message for the 2 accepted recipients, got " .. #m.recipients
+    end
+    for _, code in ipairs(run.exit_codes) do
+      if code ~= 0 then
+        return false, "expected exit status 0 (the message went out to the accepted recipients), got " .. code
+      end
+    end
+    return true
+  end,
+}
+
+expect {
+  check = function(run)
+    for _, s in ipairs(run.sessions) do
+      if not s.quit then return false, "expected QUIT at the end; session " .. s.id .. " closed without it" end
+    end
+    return true
+  end,
+}

@@ -1,0 +1,22 @@
+-- quit-variants: the command runs three times; QUIT gets 221 then a TCP reset, no answer at all, or a close without 221.
+--
+-- What it does: the message is accepted normally each time; what differs is the end:
+-- run 1: "221" followed by a TCP reset; run 2: QUIT is never answered (the server keeps the
+-- connection open and silent); run 3: the server closes without a 221.
+-- What it targets: nodemailer#1292 (ECONNRESET after QUIT reported as a failed send),
+-- chatmail/async-smtp#12 (waiting forever for the 221); mailers that report a delivered
+-- message as failed because the goodbye went wrong.
+-- What a correct mailer does: sends QUIT, waits briefly for the 221 and closes either way;
+-- the message was accepted at the 250, so each run reports success.
+
+local variants = { "reset", "hang", "close" }
+
+function on_command(s, cmd)
+  if cmd.verb ~= "QUIT" then return end
+  local v = variants[(smtp.count("quit") - 1) % #variants + 1]
+  if v == "reset" then return smtp.reply(221, "2.0.0", "Bye"):reset() end
+  if v == "hang" then return smtp.hang() end
+  return smtp.close()
+end
+
+expect { runs = 3, delivered = 3, quit = true, exit = "success" }

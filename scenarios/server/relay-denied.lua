@@ -1,0 +1,17 @@
+-- relay-denied: only smtpfault.test is a local domain; RCPT to any other domain gets "554 5.7.1 Relay access denied".
+--
+-- What it does: the server relays for nobody, authenticated or not: recipients outside
+-- smtpfault.test (and its subdomains) are refused with 554 5.7.1.
+-- What it targets: an open-relay check from the mailer's side: the wrong smarthost, a missing
+-- or ignored AUTH, a sender address the account may not use. Mailers that retry a 5xx, or
+-- report success because MAIL FROM was accepted.
+-- What a correct mailer does: does not send DATA without an accepted recipient, does not
+-- retry, QUITs and reports the failure with the server's text.
+
+function on_rcpt(s, rcpt)
+  if not smtp.domain_in(rcpt.address, { "smtpfault.test" }) then
+    return smtp.reply(554, "5.7.1", "<" .. rcpt.address .. ">: Relay access denied")
+  end
+end
+
+expect { delivered = 0, quit = true, no_retry_after_5xx = true, pipelining = true, exit = "failure" }

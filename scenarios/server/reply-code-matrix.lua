@@ -1,0 +1,78 @@
+-- reply-code-matrix: each new connection meets the next unusual reply code at another step; the fourth is served with odd-but-valid codes.
+--
+-- What it does: walks a matrix of replies a mailer rarely sees, one temporary refusal per
+-- connection, then a connection whose replies are all successful but unusual:
+--
+--   connection  step          reply
+--   ----------  ------------  ---------------------------------------------------------
+--   1           EHLO          421 4.3.0 (the server closes)
+--   2           STARTTLS      454 4.7.0 TLS not available due to temporary reason
+--   3           MAIL          451 4.3.0 local error in processing
+--   4 and on    RCPT          251 2.1.5 "User not local; will forward" for the 2nd recipient
+--               DATA          354 with an unusual text
+--               final dot     a multi-line 250
+--               QUIT          500 5.5.1 instead of 221, then the server closes
+--
+-- The other cells of the matrix have scenarios of their own: greeting 421/554/521
+-- (greeting-*), EHLO 502 (ehlo-unsupported), STARTTLS 5xx/missing (starttls-*), RCPT 4xx/5xx
+-- (greylist, partial-recipients, relay-denied, too-many-recipients), DATA and end-of-data
+-- 4xx/5xx (data-421, size-limit, line-too-long), QUIT (quit-variants).
+-- What it targets: the fake-mail-server test set (testcases/smtp) and clients that hard-code
+-- "250 or fail" at each step, treat every unexpected code as fatal, or every code as success.
+-- What a correct mailer does: treats every 4xx as temporary and reconnects, never continues
+-- in plaintext after the refused STARTTLS, accepts 251 as success, delivers the message
+-- exactly once, and does not care how QUIT is answered once the message is accepted.
+
+function on_connect(s)
+  s.state.cell = smtp.count("connection")
+end
+
+function on_ehlo(s, name)
+  if s.state.cell == 1 then return smtp.reply(421, "4.3.0", "Try again later") end
+end
+
+function on_starttls(s)
+  if s.state.cell == 2 then return smtp.reply(454, "4.7.0", "TLS not available due to temporary reason") end
+end
+
+function on_mail(s, mail)
+  if s.state.cell == 3 then return smtp.reply(451, "4.3.0", "Local error in processing") end
+end
+
+function on_rcpt(s, rcpt)
+  if s.state.cell >= 4 and #s.rcpts == 1 then
+    return smtp.reply(251, "2.1.5", "User not local; will forward to <" .. rcpt.address .. ">")
+  end
+end
+
+function on_data(s)
+  if s.state.cell >= 4 then return smtp.reply(354, "Go ahead, end with a dot on a line by itself") end
+end
+
+function on_message(s, msg)
+  if s.state.cell >= 4 then
+    return smtp.reply(250, "2.0.0", { "Message accepted", "for delivery", "queued as MATRIX1" })
+  end
+end
+
+function on_command(s, cmd)
+  if cmd.verb == "QUIT" and s.state.cell >= 4 then
+    return smtp.reply_then_close(500, "5.5.1", "Command unrecognized")
+  end
+end
+
+expect {
+  retried_after_4xx = true,
+  no_plaintext_after_tls_failure = true,
+  exit = "success",
+  check = function(run)
+    if run.delivered ~= 1 then
+      return false, "expected the message delivered exactly once after the 4xx replies, got "
+        .. run.delivered .. " in " .. #run.sessions .. " connection(s)"
+    end
+    if #run.messages[1].recipients ~= 3 then
+      return false, "expected all 3 recipients (one answered 251), got " .. #run.messages[1].recipients
+    end
+    return true
+  end,
+}

@@ -1,0 +1,31 @@
+-- session-message-cap: one message per connection; the next MAIL on the same connection gets "421 4.7.0 Too many messages".
+--
+-- What it does: after a connection has delivered one message, MAIL gets 421 4.7.0 and the
+-- connection closes (providers cap messages per connection: Exchange Online, Stalwart's
+-- session limits; K = 1 here so that a second message on a connection hits it).
+-- What it targets: stalwartlabs/stalwart#1384, knadh/smtppool#18: pooled senders that keep
+-- using the closed connection, lose the messages queued on it, or take the 421 as final.
+-- What a correct mailer does: opens a new connection for the next message (or after the 421)
+-- and delivers every message exactly once. A mailer that sends one message per connection
+-- passes without meeting the cap.
+
+function on_mail(s, mail)
+  if s.messages >= 1 then
+    return smtp.reply(421, "4.7.0", "Too many messages in this connection, reconnect and try again")
+  end
+end
+
+expect {
+  quit = true,
+  exit = "success",
+  check = function(run)
+    if run.delivered < 1 then return false, "expected the message delivered, got none" end
+    local seen = {}
+    for _, m in ipairs(run.messages) do
+      local key = table.concat(m.recipients, ",") .. "|" .. #m.data
+      if seen[key] then return false, "expected every message once; a message was delivered twice" end
+      seen[key] = true
+    end
+    return true
+  end,
+}

@@ -1,0 +1,51 @@
+-- size-limit: advertises "SIZE 2000"; MAIL with a larger SIZE= and any larger message get "552 5.3.4".
+--
+-- What it does: a deliberately small limit of 2000 octets (so that an ordinary test message
+-- with a long line exceeds it) is advertised in EHLO; MAIL FROM with SIZE=n over the limit is
+-- refused with 552 5.3.4, and a message over it is refused after the final dot with 552 5.3.4.
+-- What it targets: RFC 1870 (SIZE); PHPMailer#98, dahlia/upyo#43, Cocoanetics/SwiftMail#120:
+-- the limit ignored, the whole message uploaded only to be refused at the end, or the 552
+-- retried forever.
+-- What a correct mailer does: compares its message with the advertised SIZE and does not send
+-- it (or sends SIZE= with MAIL and stops at the 552); no retry; QUIT; failure reported.
+
+local LIMIT = 2000
+
+function on_ehlo(s, name)
+  local ext = { "PIPELINING", "SIZE " .. LIMIT, "8BITMIME", "ENHANCEDSTATUSCODES" }
+  if not s.tls then table.insert(ext, "STARTTLS") end
+  table.insert(ext, "AUTH PLAIN LOGIN")
+  return smtp.extensions(ext)
+end
+
+function on_mail(s, mail)
+  local size = tonumber(mail.params.SIZE or "")
+  if size and size > LIMIT then
+    return smtp.reply(552, "5.3.4", "Message size exceeds fixed limit of " .. LIMIT .. " octets")
+  end
+end
+
+function on_message(s, msg)
+  if msg.size > LIMIT then
+    return smtp.reply(552, "5.3.4", "Message size exceeds fixed limit of " .. LIMIT .. " octets")
+  end
+end
+
+expect {
+  delivered = 0,
+  quit = true,
+  no_retry_after_5xx = true,
+  exit = "failure",
+  check = function(run)
+    for _, s in ipairs(run.sessions) do
+      for _, x in ipairs(s.exchanges) do
+        if x.command == "<end of data>" then
+          return false, "expected the message not to be sent (it is over the advertised SIZE " .. LIMIT
+            .. "); session " .. s.id .. " sent it anyway and got '" .. x.reply .. "'"
+        end
+      end
+    end
+    if #run.sessions > 1 then return false, "expected no retry, got " .. #run.sessions .. " connections" end
+    return true
+  end,
+}

@@ -1,0 +1,28 @@
+-- starttls-454: STARTTLS gets "454 4.7.0 TLS not available" on the first two connections; the third can upgrade.
+--
+-- What it does: STARTTLS is advertised but refused with 454 (a temporary failure: e.g. the
+-- server cannot load its certificate) on the first two connections; later connections work.
+-- What it targets: RFC 3207 section 4 (454 is temporary); twisted/twisted#10334 (the refusal
+-- was ignored and the client went on in plaintext); mailers that give up for good on a 4xx.
+-- What a correct mailer does: never continues in plaintext after the refusal; QUITs,
+-- retries later and delivers over TLS.
+
+function on_starttls(s)
+  if smtp.count("starttls") <= 2 then
+    return smtp.reply(454, "4.7.0", "TLS not available due to temporary reason")
+  end
+end
+
+expect {
+  no_plaintext_after_tls_failure = true,
+  no_plaintext_auth = true,
+  exit = "success",
+  check = function(run)
+    if run.delivered ~= 1 then
+      return false, "expected the message delivered once over TLS after retrying, got " .. run.delivered
+        .. " in " .. #run.sessions .. " connection(s)"
+    end
+    if not run.messages[1].tls then return false, "expected the message sent over TLS" end
+    return true
+  end,
+}

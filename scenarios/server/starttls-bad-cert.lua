@@ -1,0 +1,50 @@
+-- starttls-bad-cert: STARTTLS presents a bad certificate; the command runs four times, once per kind.
+--
+-- What it does: the command under test runs 4 times against the same server; connection N
+-- presents, in order: an expired certificate, one for the wrong host (wrong-host.invalid),
+-- a self-signed one, and one from an unknown CA. (The good certificate comes from
+-- fixtures/certs/test-ca.pem, which the mailer is expected to trust.)
+-- What it targets: clients that do not verify the certificate or the host name (STARTTLS is
+-- then worthless against an active attacker): python smtplib before 3.x with no context,
+-- PHPMailer's "verify_peer => false" advice, Go's InsecureSkipVerify, Nodemailer's
+-- "rejectUnauthorized: false".
+-- What a correct mailer does: the handshake fails with a verification error (OpenSSL says
+-- "certificate has expired", "Hostname mismatch", "self-signed certificate", "self-signed
+-- certificate in certificate chain" or "unable to get local issuer certificate"); it sends nothing, does not fall back to plaintext, does not retry (a bad
+-- certificate is a configuration problem) and reports the failure each time.
+
+local kinds = { "expired", "wrong_host", "self_signed", "unknown_ca" }
+
+function on_starttls(s)
+  local n = smtp.count("starttls")
+  return smtp.certificate(kinds[(n - 1) % #kinds + 1])
+end
+
+expect {
+  runs = 4,
+  delivered = 0,
+  no_plaintext_after_tls_failure = true,
+  exit = "failure",
+  check = function(run)
+    local kind_of = {}
+    local n = 0
+    for _, s in ipairs(run.sessions) do
+      for _, x in ipairs(s.exchanges) do
+        if x.verb == "STARTTLS" and x.code == 220 then
+          n = n + 1
+          kind_of[s.id] = kinds[(n - 1) % #kinds + 1]
+        end
+      end
+      for _, x in ipairs(s.exchanges) do
+        if s.tls and (x.verb == "AUTH" or x.verb == "MAIL" or x.verb == "RCPT") then
+          return false, "the client accepted a bad certificate (" .. (kind_of[s.id] or "?")
+            .. ") and went on with '" .. x.verb .. "' (session " .. s.id .. ")"
+        end
+      end
+    end
+    if #run.sessions > 4 then
+      return false, "expected one connection per run (no retry after a certificate error), got " .. #run.sessions
+    end
+    return true
+  end,
+}

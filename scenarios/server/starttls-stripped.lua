@@ -1,0 +1,35 @@
+-- starttls-stripped: STARTTLS is left out of the EHLO reply, as a man in the middle stripping it would do.
+--
+-- What it does: hides the STARTTLS extension (and refuses the command), everything else is
+-- normal, including AUTH offered in plaintext.
+-- What it targets: STARTTLS stripping; CVE-2016-0772 (python/cpython#74770: smtplib went on
+-- in plaintext when STARTTLS was missing), mikel/mail#694, emailjs/emailjs-smtp-client#13,
+-- dahlia/upyo#36, go-gitea/gitea#7402 (credentials and mail sent in the clear).
+-- What a correct mailer does, when it is configured to require TLS (careful.py is): sends
+-- neither AUTH nor the message in plaintext, QUITs, does not retry (a missing STARTTLS will
+-- not fix itself) and reports the failure.
+
+function on_ehlo(s, name)
+  return smtp.hide("STARTTLS")
+end
+
+expect {
+  delivered = 0,
+  no_plaintext_auth = true,
+  exit = "failure",
+  check = function(run)
+    for _, s in ipairs(run.sessions) do
+      for _, x in ipairs(s.exchanges) do
+        if (x.verb == "MAIL" or x.verb == "RCPT" or x.verb == "DATA") and not s.tls then
+          return false, "expected nothing sent without STARTTLS; session " .. s.id
+            .. " sent '" .. x.command .. "' in plaintext"
+        end
+      end
+      if not s.quit then return false, "expected QUIT; session " .. s.id .. " closed without it" end
+    end
+    if #run.sessions > 1 then
+      return false, "expected no retry (STARTTLS will not appear by itself), got " .. #run.sessions .. " connections"
+    end
+    return true
+  end,
+}

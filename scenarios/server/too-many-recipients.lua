@@ -1,0 +1,39 @@
+-- too-many-recipients: at most 2 recipients per transaction; the 3rd and later get "452 4.5.3 Too many recipients".
+--
+-- What it does: answers RCPT with 452 4.5.3 once a transaction has 2 recipients. (Real servers
+-- use 50 to 1000, RFC 5321 asks for at least 100; 2 makes a three-recipient message hit it.)
+-- What it targets: RFC 5321 4.5.3.1.10 (the client should send the refused recipients in a
+-- following transaction); jakartaee/mail-api#20, emersion/go-smtp#195, axllent/mailpit#205:
+-- the whole message failed, or the extra recipients were silently dropped, or the 452 was
+-- taken as permanent.
+-- What a correct mailer does: sends the message to the first two, then a second transaction
+-- (the same connection or a new one) for the rest; every recipient gets it exactly once.
+
+local LIMIT = 2
+
+function on_rcpt(s, rcpt)
+  if #s.rcpts >= LIMIT then
+    return smtp.reply(452, "4.5.3", "Too many recipients")
+  end
+end
+
+expect {
+  quit = true,
+  exit = "success",
+  check = function(run)
+    local got = {}
+    for _, m in ipairs(run.messages) do
+      for _, r in ipairs(m.recipients) do got[r] = (got[r] or 0) + 1 end
+    end
+    local n = 0
+    for r, count in pairs(got) do
+      n = n + 1
+      if count > 1 then return false, "expected every recipient once; " .. r .. " got the message " .. count .. " times" end
+    end
+    if n < 3 then
+      return false, "expected the recipients refused with 452 to get the message in a following transaction; "
+        .. n .. " of 3 recipients got it"
+    end
+    return true
+  end,
+}
