@@ -435,11 +435,6 @@ class StartTlsTest(FaultCase):
         self.assertNotIn("expired", err)
         self.assertNotIn("mismatch", err)
 
-    @unittest.skip("BUG: smtp.certificate('unknown_ca') sends the throw-away CA certificate in "
-                   "the chain (engine/net/tls_context.cpp passes &unknown as the extra chain "
-                   "cert), so OpenSSL reports 'self-signed certificate in certificate chain' "
-                   "instead of the documented 'unable to get local issuer certificate' "
-                   "(docs/scenarios.md, fixtures/certs/README.md); passing nullptr fixes it")
     def test_certificate_unknown_ca_message(self):
         self.assertIn("unable to get local issuer certificate",
                       self.verify_error("cert-unknown-ca"))

@@ -307,10 +307,6 @@ class ScenarioErrorTest(ScenarioCase):
     def test_misspelt_reply_suggests_reply(self):
         self.assertIn("(did you mean smtp.reply?)", self.unknown_action("typo2", "repyl"))
 
-    @unittest.skip("BUG: for smtp.rejct the hint is 'did you mean smtp.reset?' (lua/smtp.lua "
-                   "smtp._suggest picks the smallest edit distance: rejct->reset is 2, "
-                   "rejct->reply is 3), while docs/scenarios.md promises 'did you mean "
-                   "smtp.reply?' for exactly this typo")
     def test_rejct_suggests_reply(self):
         self.assertIn("(did you mean smtp.reply?)", self.unknown_action("typo", "rejct"))
 

@@ -149,7 +149,10 @@ std::vector<smuggle_case> smuggle_cases() {
       {"lf_dot_crlf", "a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", {{ak::bare_lf, 1}}},
       // After a real CRLF the dot is at a line start; the line is not "." alone, so the dot is
       // dropped as stuffing and the bare ending is kept.
-      {"crlf_dot_lf", "a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n", {{ak::bare_lf, 4}}},
+      {"crlf_dot_lf",
+       "a\r\n.\nb\r\n.\r\n",
+       "a\r\n\nb\r\n",
+       {{ak::unstuffed_dot, 3}, {ak::bare_lf, 4}}},
       {"crlf_dot_cr", "a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", {{ak::bare_cr, 4}}},
       {"crlf_nul_dot_crlf", "a\r\n\0.\r\nb\r\n.\r\n"s, "a\r\n\0.\r\nb\r\n"s, {{ak::nul, 3}}},
       {"crlf_dot_cr_cr_lf", "a\r\n.\r\r\n.\r\n", "a\r\n\r\r\n", {{ak::bare_cr, 4}}},
