@@ -24,7 +24,6 @@ MESSAGE = (b".a first line that starts with a dot\r\n"
            b"end\r\n")
 
 
-@unittest.skipUnless(shutil.which("curl"), "curl is not installed")
 class CurlTest(ServerTestCase):
     SERVER_ARGS = ("--set", "auth.users=carol:curl-pw")
 

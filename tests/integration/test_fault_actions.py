@@ -390,7 +390,6 @@ class StartTlsTest(FaultCase):
         with self.assertRaises((ssl.SSLError, ConnectionError)):
             ctx.wrap_socket(c.sock, server_hostname="localhost")
 
-    @unittest.skipUnless(shutil.which("openssl"), "openssl is not installed")
     def test_handshake_abort_seen_by_openssl_s_client(self):
         run = subprocess.run(
             ["openssl", "s_client", "-starttls", "smtp", "-name", "tls-abort",

@@ -27,7 +27,6 @@ MESSAGE = (b"Date: Sun, 1 Mar 2026 10:00:00 +0000\r\n"
            b"bye\r\n")
 
 
-@unittest.skipUnless(shutil.which("msmtp"), "msmtp is not installed")
 class MsmtpTest(ServerTestCase):
     SERVER_ARGS = ("--set", "auth.users=%s:%s" % (USER, PASSWORD))
 

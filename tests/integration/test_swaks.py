@@ -27,7 +27,6 @@ BODY = (b"From: Sender <sender@example.com>\r\n"
         b"last line\r\n")
 
 
-@unittest.skipUnless(shutil.which("swaks"), "swaks is not installed")
 class SwaksTest(ServerTestCase):
     SERVER_ARGS = ("--set", "auth.users=%s:%s" % (USER, PASSWORD))
 
