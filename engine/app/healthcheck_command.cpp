@@ -25,8 +25,8 @@ void print_healthcheck_help() {
       "127.0.0.1:8025); a wildcard address (0.0.0.0, ::) means this host.\n");
 }
 
-std::optional<std::string> read_settings(config::settings& s, const parsed_args& args,
-                                         char** envp, double& timeout) {
+std::optional<std::string> read_server_settings(config::settings& s, const parsed_args& args,
+                                                char** envp) {
   std::string file;
   if (const char* env = std::getenv("SMTPFAULT_CONFIG")) file = env;
   for (const auto& f : args.flags)
@@ -35,6 +35,18 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
     if (auto r = config::apply_file(s, file); !r) return r.error().message;
   }
   if (auto r = config::apply_environment(s, envp); !r) return r.error().message;
+  return std::nullopt;
+}
+
+std::optional<std::string> read_settings(config::settings& s, const parsed_args& args,
+                                         char** envp, double& timeout) {
+  // An explicit --api needs nothing from the server's configuration.
+  bool explicit_api = false;
+  for (const auto& f : args.flags)
+    explicit_api = explicit_api || f.name == "api";
+  if (!explicit_api) {
+    if (auto err = read_server_settings(s, args, envp)) return err;
+  }
   for (const auto& f : args.flags) {
     if (f.name == "api") {
       auto ep = config::parse_endpoint(f.value);

@@ -1,5 +1,6 @@
 #include "control/api_server.hpp"
 
+#include <array>
 #include <cstdio>
 #include <stdexcept>
 
@@ -84,6 +85,27 @@ std::optional<response> read_failure(const beast::error_code& ec) {
   return std::nullopt;
 }
 
+// Answers a request that is not read to its end, then reads and drops what the client is still
+// sending (bounded in time and size), so closing does not reset the connection before the client
+// has read the answer.
+asio::awaitable<void> refuse(beast::tcp_stream& stream, response& res) {
+  res.keep_alive(false);
+  res.prepare_payload();
+  stream.expires_after(std::chrono::seconds(5));
+  auto [wec, wn] = co_await http::async_write(stream, res, as_value);
+  if (wec) co_return;
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(std::chrono::seconds(2));
+  std::array<char, 16 * 1024> sink;
+  std::size_t drained = 0;
+  while (drained < 16 * 1024 * 1024) {
+    auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), as_value);
+    if (rec) break;
+    drained += n;
+  }
+}
+
 asio::awaitable<void> serve_connection(beast::tcp_stream stream, api_context& ctx) {
   beast::flat_buffer buffer(16 * 1024);
   for (;;) {
@@ -94,12 +116,7 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, api_context& ct
     stream.expires_after(ctx.options.request_timeout);
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, as_value);
     if (ec) {
-      if (auto res = read_failure(ec)) {
-        res->keep_alive(false);
-        res->prepare_payload();
-        stream.expires_after(ctx.options.request_timeout);
-        co_await http::async_write(stream, *res, as_value);
-      }
+      if (auto res = read_failure(ec)) co_await refuse(stream, *res);
       break;
     }
     auto req = parser.release();

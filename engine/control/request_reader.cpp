@@ -225,6 +225,8 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   double secs = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), secs);
   if (!text.empty() && ec == std::errc{} && ptr == text.data() + text.size()) {
+    if (!(secs >= 0)) return std::nullopt;
+    if (secs > 9e9) return system_clock::time_point::max();
     return system_clock::time_point(duration_cast<system_clock::duration>(duration<double>(secs)));
   }
   std::tm tm{};
@@ -256,6 +258,8 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   }
   std::time_t t = timegm(&tm);
   if (t == -1) return std::nullopt;
+  // system_clock counts nanoseconds: beyond the year 2262 it overflows, so clamp far futures.
+  if (t > 9'000'000'000) return system_clock::time_point::max();
   auto tp = system_clock::from_time_t(t) - seconds(offset);
   return tp + duration_cast<system_clock::duration>(duration<double>(frac));
 }

@@ -38,7 +38,7 @@ session::server_options session_options(const server_config& cfg, const script::
 
 // The first API fault rule that matches this consultation, if any.
 std::optional<fault::action> rule_decision(fault_rules& rules, session::hook h,
-                                           const session::server_session& s) {
+                                           session::server_session& s) {
   if (rules.empty()) return std::nullopt;
   if (h != session::hook::connect && h != session::hook::command && h != session::hook::message) {
     return std::nullopt;
@@ -46,7 +46,8 @@ std::optional<fault::action> rule_decision(fault_rules& rules, session::hook h,
   rule_context c;
   c.phase = h;
   c.command = &s.current_command();
-  c.envelope = &s.current_envelope();
+  // At the end of data the envelope has moved into the message waiting for a decision.
+  c.envelope = h == session::hook::message ? &s.pending_message().env : &s.current_envelope();
   c.client_address = s.facts().client_address;
   return rules.take(c);
 }

@@ -18,9 +18,12 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 START_TIMEOUT = 10.0
 LISTEN_RE = re.compile(r"^\s*listening: (smtps?)\s+(\S+):(\d+)\s*$")
+API_LISTEN_RE = re.compile(r"^\s*listening: http\s+(\S+):(\d+)\b")
 
 
 def binary_path():
@@ -71,9 +74,14 @@ class SmtpfaultServer:
     status (0 unless told otherwise).
     """
 
-    def __init__(self, *args, lmtp=False, store=None):
+    def __init__(self, *args, lmtp=False, store=None, api_token=None, env=None):
+        """args: extra `serve` flags. The HTTP API listens on an ephemeral loopback port unless
+        args carry --api; api_token sets --api-token; env adds variables for the child."""
         self.args = list(args)
         self.lmtp = lmtp
+        self.api_token = api_token
+        self.extra_env = dict(env or {})
+        self.api_port = None
         self._own_store = store is None
         self.store = store or tempfile.mkdtemp(prefix="smtpfault-store-")
         self.proc = None
@@ -97,24 +105,29 @@ class SmtpfaultServer:
                "--store", self.store]
         if self.lmtp:
             cmd.append("--lmtp")
+        if not any(a == "--api" or a.startswith("--api=") for a in self.args):
+            cmd += ["--api", "127.0.0.1:0"]
+        if self.api_token is not None:
+            cmd += ["--api-token", self.api_token]
         return cmd + self.args
 
     def start(self, timeout=START_TIMEOUT):
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=server_environment())
+                                     env=server_environment(self.extra_env))
         self._reader = threading.Thread(target=self._drain_stdout, daemon=True)
         self._reader.start()
         self._stderr_reader = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_reader.start()
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self.port is None or self.tls_port is None:
+            while self.port is None or self.tls_port is None or self.api_port is None:
                 remaining = deadline - time.monotonic()
                 if self._eof or remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            ready = self.port is not None and self.tls_port is not None
+            ready = (self.port is not None and self.tls_port is not None
+                     and self.api_port is not None)
         if not ready:
             self._kill()
             raise RuntimeError("smtpfault did not print its listening lines within %.0fs "
@@ -184,8 +197,11 @@ class SmtpfaultServer:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             with self._cond:
                 self._lines.append(line)
-                if self.port is None or self.tls_port is None:
+                if self.port is None or self.tls_port is None or self.api_port is None:
                     self.banner.append(line)
+                    a = API_LISTEN_RE.match(line)
+                    if a and self.api_port is None:
+                        self.api_port = int(a.group(2))
                     m = LISTEN_RE.match(line)
                     if m and m.group(1) == "smtp" and self.port is None:
                         self.port = int(m.group(3))
@@ -258,6 +274,36 @@ class SmtpfaultServer:
 
     def message(self, message_id):
         return StoredMessage(self.store, message_id)
+
+    # --- HTTP API --------------------------------------------------------------------------
+
+    def api_url(self, path):
+        return "http://%s:%d%s" % (self.host, self.api_port, path)
+
+    def api(self, method, path, body=None, token=None, timeout=10.0, headers=None):
+        """One API request with urllib; returns (status, headers, body). body may be a dict
+        (sent as JSON), str or bytes; the reply body is parsed when it is JSON. token defaults
+        to the server's --api-token; pass "" to send none."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        req = urllib.request.Request(self.api_url(path), data=body, method=method)
+        token = self.api_token if token is None else token
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                status, hdrs, raw = r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            status, hdrs, raw = e.code, e.headers, e.read()
+        if (hdrs.get("Content-Type") or "").startswith("application/json"):
+            return status, hdrs, json.loads(raw.decode("utf-8"))
+        return status, hdrs, raw
 
     # --- clients ---------------------------------------------------------------------------
 

@@ -1,0 +1,480 @@
+"""The HTTP API (SPEC section 6) driven by curl and python urllib while real SMTP clients
+(smtplib, swaks) send: listing and filters, raw bytes, long-poll wait, scenario switch, N-shot
+fault rules, bad requests, the bearer token, expectations, metrics and `smtpfault healthcheck`.
+"""
+
+import json
+import smtplib
+import subprocess
+import threading
+import time
+import unittest
+import uuid
+
+from smtpfault_server import SmtpfaultServer, binary_path
+
+
+def smtp_send(server, raw, mail_from="sender@example.com", rcpts=("rcpt@example.com",)):
+    """Sends raw message bytes (CRLF line ends) with smtplib; returns the queued id."""
+    with smtplib.SMTP(server.host, server.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.mail(mail_from)
+        for r in rcpts:
+            code, _ = s.rcpt(r)
+            if code != 250:
+                raise AssertionError("RCPT %s got %d" % (r, code))
+        code, reply = s.data(raw)
+        if code != 250:
+            raise AssertionError("DATA got %d %r" % (code, reply))
+        return reply.decode().rsplit(" ", 1)[-1]
+
+
+def message_bytes(subject, test=None, body="hello"):
+    head = "From: a@example.com\r\nTo: b@example.com\r\nSubject: %s\r\n" % subject
+    if test:
+        head += "X-Smtpfault-Test: %s\r\n" % test
+    return (head + "\r\n" + body + "\r\n").encode()
+
+
+def rcpt_reply(server, rcpt, mail_from="sender@example.com"):
+    """One transaction up to RCPT with a raw client; returns the RCPT reply code."""
+    with server.connect() as c:
+        c.ehlo()
+        c.cmd("MAIL FROM:<%s>" % mail_from, expect=250)
+        code = c.cmd("RCPT TO:<%s>" % rcpt).code
+        c.cmd("QUIT")
+        return code
+
+
+def curl(server, *args, token=None):
+    cmd = ["curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}"]
+    if token:
+        cmd += ["-H", "Authorization: Bearer " + token]
+    out = subprocess.run(cmd + list(args), capture_output=True, timeout=20, check=True).stdout
+    body, _, code = out.rpartition(b"\n")
+    return int(code), body
+
+
+class ApiTestCase(unittest.TestCase):
+    SERVER_ARGS = ()
+    TOKEN = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = SmtpfaultServer(*cls.SERVER_ARGS, api_token=cls.TOKEN).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop(expect_exit=0)
+        finally:
+            cls.server.cleanup()
+
+    def setUp(self):
+        # Each test sees its own rules and messages; tags keep them apart anyway.
+        self.api("DELETE", "/api/v1/faults")
+        self.tag = uuid.uuid4().hex[:12]
+
+    def api(self, method, path, body=None, **kw):
+        return self.server.api(method, path, body, **kw)
+
+    def assert_error(self, status, body, expect_status, field=None):
+        self.assertEqual(status, expect_status, body)
+        self.assertIsInstance(body, dict, body)
+        self.assertIn("error", body)
+        if field is not None:
+            self.assertEqual(body.get("field"), field, body)
+            if expect_status == 400:
+                self.assertIn(field, body["error"])
+
+
+class MessagesTest(ApiTestCase):
+    def test_list_filters_and_pagination(self):
+        ids = [smtp_send(self.server, message_bytes("Invoice %d" % i, test=self.tag),
+                         mail_from="billing%d@shop.test" % i, rcpts=("%s-%d@x.test" % (self.tag, i),))
+               for i in range(3)]
+        smtp_send(self.server, message_bytes("unrelated", test="other-" + self.tag))
+
+        status, _, body = self.api("GET", "/api/v1/messages?test=" + self.tag)
+        self.assertEqual(status, 200)
+        self.assertEqual([m["id"] for m in body["messages"]], ids)
+        self.assertEqual(body["total"], 3)
+        first = body["messages"][0]
+        self.assertEqual(first["subject"], "Invoice 0")
+        self.assertEqual(first["mail_from"], "billing0@shop.test")
+        self.assertEqual(first["recipients"], ["%s-0@x.test" % self.tag])
+
+        _, _, body = self.api("GET", "/api/v1/messages?to=%s-1@x.test" % self.tag)
+        self.assertEqual([m["id"] for m in body["messages"]], [ids[1]])
+        _, _, body = self.api("GET", "/api/v1/messages?to=%s-*@X.TEST" % self.tag)
+        self.assertEqual(body["total"], 3, "to= is a case-insensitive glob")
+        _, _, body = self.api("GET", "/api/v1/messages?from=billing2@shop.test&test=" + self.tag)
+        self.assertEqual([m["id"] for m in body["messages"]], [ids[2]])
+        _, _, body = self.api("GET", "/api/v1/messages?subject=invoice%201&test=" + self.tag)
+        self.assertEqual([m["id"] for m in body["messages"]], [ids[1]])
+
+        _, _, body = self.api("GET", "/api/v1/messages?limit=2&offset=1&test=" + self.tag)
+        self.assertEqual((body["total"], body["offset"], body["count"]), (3, 1, 2))
+        self.assertEqual([m["id"] for m in body["messages"]], ids[1:])
+
+        received = first["received"]
+        _, _, body = self.api("GET", "/api/v1/messages?test=%s&since=%s" % (self.tag, received))
+        self.assertGreaterEqual(body["total"], 1)
+        _, _, body = self.api("GET", "/api/v1/messages?test=%s&since=2999-01-01T00:00:00Z" % self.tag)
+        self.assertEqual(body["total"], 0)
+
+    def test_detail_and_raw_bytes_equal_what_was_sent(self):
+        raw = message_bytes("Raw check", test=self.tag, body="line one\r\n.dot line\r\n\tend")
+        mid = smtp_send(self.server, raw, rcpts=("a-%s@x.test" % self.tag, "b@x.test"))
+
+        status, hdrs, body = self.api("GET", "/api/v1/messages/%s/raw" % mid)
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["Content-Type"], "message/rfc822")
+        self.assertEqual(body, raw)
+
+        code, curl_body = curl(self.server, self.server.api_url("/api/v1/messages/%s/raw" % mid))
+        self.assertEqual((code, curl_body), (200, raw))
+
+        status, _, d = self.api("GET", "/api/v1/messages/" + mid)
+        self.assertEqual(status, 200)
+        self.assertEqual(d["id"], mid)
+        self.assertEqual(d["size"], len(raw))
+        self.assertEqual([r["address"] for r in d["recipients"]], ["a-%s@x.test" % self.tag, "b@x.test"])
+        self.assertEqual(d["mail_from"], "sender@example.com")
+        self.assertEqual(d["subject"], "Raw check")
+        self.assertEqual(d["test"], self.tag)
+        self.assertIn({"name": "X-Smtpfault-Test", "value": self.tag}, d["headers"])
+        self.assertEqual(d["session"]["helo"], "client.test")
+        self.assertFalse(d["session"]["tls"])
+        self.assertIn("id", d["session"])
+
+    def test_tls_and_auth_facts(self):
+        to = "tls-%s@x.test" % self.tag
+        run = subprocess.run(["swaks", "--server", "%s:%d" % (self.server.host, self.server.port),
+                              "--tls", "--auth", "PLAIN", "--auth-user", "alice",
+                              "--auth-password", "secret", "--from", "a@x.test", "--to", to],
+                             capture_output=True, timeout=30)
+        self.assertEqual(run.returncode, 0, run.stdout.decode(errors="replace"))
+        _, _, body = self.api("GET", "/api/v1/messages?to=" + to)
+        _, _, d = self.api("GET", "/api/v1/messages/" + body["messages"][0]["id"])
+        self.assertTrue(d["session"]["tls"])
+        self.assertTrue(d["session"]["tls_version"].startswith("TLS"))
+        self.assertEqual(d["session"]["auth_user"], "alice")
+        self.assertEqual(d["session"]["auth_mechanism"], "PLAIN")
+
+    def test_wait_returns_promptly_when_the_message_arrives(self):
+        to = "wait-%s@x.test" % self.tag
+        result = {}
+
+        def waiter():
+            result["status"], _, result["body"] = self.api(
+                "GET", "/api/v1/messages/wait?count=1&to=%s&timeout=20" % to, timeout=30)
+            result["at"] = time.monotonic()
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        # The wait is parked before the message exists: the answer must come from the arrival.
+        self.assertTrue(t.is_alive())
+        sent_at = time.monotonic()
+        smtp_send(self.server, message_bytes("wake up"), rcpts=(to,))
+        t.join(25)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(result["status"], 200, result)
+        self.assertEqual(result["body"]["messages"][0]["recipients"], [to])
+        self.assertLess(result["at"] - sent_at, 2.0)
+
+    def test_wait_counts_and_returns_at_once_when_already_there(self):
+        for i in range(2):
+            smtp_send(self.server, message_bytes("n%d" % i, test=self.tag))
+        start = time.monotonic()
+        status, _, body = self.api("GET", "/api/v1/messages/wait?count=2&test=%s&timeout=10" % self.tag)
+        self.assertEqual(status, 200)
+        self.assertEqual(body["total"], 2)
+        self.assertLess(time.monotonic() - start, 2.0)
+
+    def test_wait_times_out_with_408(self):
+        start = time.monotonic()
+        code, body = curl(self.server, self.server.api_url(
+            "/api/v1/messages/wait?count=1&to=nobody-%s@x.test&timeout=0.5" % self.tag))
+        elapsed = time.monotonic() - start
+        self.assertEqual(code, 408, body)
+        self.assertIn("timeout", json.loads(body)["error"])
+        self.assertGreaterEqual(elapsed, 0.45)
+        self.assertLess(elapsed, 5)
+
+    def test_delete_all_messages(self):
+        server = SmtpfaultServer().start()
+        try:
+            smtp_send(server, message_bytes("gone soon"))
+            status, _, body = server.api("DELETE", "/api/v1/messages")
+            self.assertEqual((status, body["deleted"]), (200, 1))
+            _, _, body = server.api("GET", "/api/v1/messages")
+            self.assertEqual(body["total"], 0)
+            # The files in --store stay: DELETE only empties the API's view.
+            self.assertEqual(len(server.message_ids()), 1)
+        finally:
+            server.stop()
+            server.cleanup()
+
+    def test_sessions_and_transcript(self):
+        mid = smtp_send(self.server, message_bytes("transcript"), rcpts=("s-%s@x.test" % self.tag,))
+        _, _, d = self.api("GET", "/api/v1/messages/" + mid)
+        sid = d["session"]["id"]
+        deadline = time.monotonic() + 5
+        while True:   # the session record lands when the client's QUIT has been handled
+            status, _, s = self.api("GET", "/api/v1/sessions/" + sid)
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertEqual(status, 200, s)
+        texts = [(e["dir"], e["text"]) for e in s["transcript"]]
+        self.assertIn(("client", "rcpt TO:<s-%s@x.test>" % self.tag), texts)  # smtplib's case
+        self.assertTrue(any(d == "server" and t.startswith("250") for d, t in texts))
+        _, _, listing = self.api("GET", "/api/v1/sessions?limit=1000")
+        self.assertIn(sid, [x["id"] for x in listing["sessions"]])
+
+
+class ScenarioTest(ApiTestCase):
+    def tearDown(self):
+        self.api("PUT", "/api/v1/scenario", {"name": "accept-all"})
+
+    def test_switch_takes_effect_for_the_next_session(self):
+        open_before = self.server.connect()
+        open_before.ehlo()
+        status, _, body = self.api("PUT", "/api/v1/scenario", {
+            "source": 'function on_rcpt(s, r)\n  return smtp.reply(550, "5.7.1", "denied by api")\nend\n',
+            "seed": 42})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["seed"], 42)
+        self.assertEqual(body["hooks"], ["rcpt"])
+        self.assertEqual(rcpt_reply(self.server, "x@y.test"), 550)
+        # A session that was already open keeps the scenario it started with.
+        open_before.cmd("MAIL FROM:<a@b.test>", expect=250)
+        open_before.cmd("RCPT TO:<c@d.test>", expect=250)
+        open_before.close()
+
+        status, _, body = self.api("PUT", "/api/v1/scenario", {"name": "magic-addresses"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(rcpt_reply(self.server, "x@y.test"), 250)
+
+    def test_bad_script_gets_422_with_file_line_and_the_old_scenario_stays(self):
+        self.api("PUT", "/api/v1/scenario", {
+            "source": 'function on_rcpt(s, r) return smtp.reply(451, "4.7.1", "later") end\n'})
+        status, _, body = self.api("PUT", "/api/v1/scenario", {
+            "name": "broken.lua", "source": "-- fine\nfunction on_mail(s, m)\n  x = = 1\nend\n"})
+        self.assert_error(status, body, 422, "source")
+        self.assertRegex(body["error"], r"^broken\.lua:3: ")
+        self.assertEqual(rcpt_reply(self.server, "x@y.test"), 451)
+
+        status, _, body = self.api("PUT", "/api/v1/scenario", {"name": "no-such-scenario"})
+        self.assert_error(status, body, 422, "name")
+        self.assertEqual(rcpt_reply(self.server, "x@y.test"), 451)
+
+    def test_expectations_report_current_verdicts(self):
+        self.api("PUT", "/api/v1/scenario", {"source": "expect { delivered = 1, quit = true }\n"})
+        _, _, before = self.api("GET", "/api/v1/expectations")
+        self.assertFalse(before["passed"])
+        smtp_send(self.server, message_bytes("expected"))
+        deadline = time.monotonic() + 5
+        while True:   # quit is judged on finished sessions
+            _, _, now = self.api("GET", "/api/v1/expectations")
+            if now["passed"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertTrue(now["passed"], now)
+        self.assertEqual(sorted(c["name"] for c in now["checks"]), ["delivered", "quit"])
+
+
+class FaultRulesTest(ApiTestCase):
+    def test_n_shot_rule_fires_exactly_n_times(self):
+        target = "steer-%s@x.test" % self.tag
+        status, _, rule = self.api("POST", "/api/v1/faults", {
+            "match": {"on": "RCPT", "address": "steer-*@x.test"},
+            "action": {"reply": {"code": 451, "enhanced": "4.7.1", "text": "try later"}},
+            "times": 2})
+        self.assertEqual(status, 201, rule)
+        self.assertEqual((rule["times"], rule["fired"], rule["remaining"]), (2, 0, 2))
+        self.assertEqual(rcpt_reply(self.server, "other@x.test"), 250, "address must match")
+        codes = [rcpt_reply(self.server, target) for _ in range(4)]
+        self.assertEqual(codes, [451, 451, 250, 250])
+        _, _, listing = self.api("GET", "/api/v1/faults")
+        self.assertEqual(listing["rules"], [])
+
+    def test_rule_until_deleted_and_first_match_wins(self):
+        _, _, forever = self.api("POST", "/api/v1/faults", {
+            "match": {"on": "rcpt"}, "action": {"reply": {"code": 550, "text": "no"}}, "times": 0})
+        self.api("POST", "/api/v1/faults", {
+            "match": {"on": "rcpt"}, "action": {"reply": {"code": 452, "text": "never"}}})
+        self.assertEqual([rcpt_reply(self.server, "x@y.test") for _ in range(3)], [550] * 3)
+        _, _, listing = self.api("GET", "/api/v1/faults")
+        self.assertEqual([r["fired"] for r in listing["rules"]], [3, 0])
+        status, _, _ = self.api("DELETE", "/api/v1/faults/" + forever["id"])
+        self.assertEqual(status, 200)
+        self.assertEqual(rcpt_reply(self.server, "x@y.test"), 452)
+        status, _, body = self.api("DELETE", "/api/v1/faults/" + forever["id"])
+        self.assert_error(status, body, 404, "id")
+
+    def test_client_network_connect_and_message_phases(self):
+        self.api("POST", "/api/v1/faults", {
+            "match": {"on": "MAIL", "client": "10.0.0.0/8"}, "action": {"reply": {"code": 421}}})
+        self.assertEqual(rcpt_reply(self.server, "x@y.test"), 250, "127.0.0.1 is not in 10/8")
+        self.api("DELETE", "/api/v1/faults")
+
+        self.api("POST", "/api/v1/faults", {
+            "match": {"on": "connect", "client": "127.0.0.1"},
+            "action": {"reply": {"code": 554, "enhanced": "5.3.2", "text": "not today"}}})
+        c = self.server.connect(greeting=False)
+        self.assertEqual(c.reply().code, 554)
+        c.close()
+
+        self.api("POST", "/api/v1/faults", {
+            "match": {"on": "message", "address": "*-%s@x.test" % self.tag},
+            "action": {"reply": {"code": 552, "enhanced": "5.3.4", "text": "too big today"}}})
+        with self.assertRaises(AssertionError) as e:
+            smtp_send(self.server, message_bytes("refused"), rcpts=("m-%s@x.test" % self.tag,))
+        self.assertIn("552", str(e.exception))
+        smtp_send(self.server, message_bytes("accepted"), rcpts=("m-%s@x.test" % self.tag,))
+
+    def test_rule_with_delay_and_ending(self):
+        self.api("POST", "/api/v1/faults", {
+            "match": {"on": "DATA"},
+            "action": {"reply": {"code": 421, "enhanced": "4.3.0", "text": "bye"},
+                       "delay": 0.2, "ending": "close_after"}})
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<a@b.test>", expect=250)
+            c.cmd("RCPT TO:<c@d.test>", expect=250)
+            start = time.monotonic()
+            c.cmd("DATA", expect=421)
+            self.assertGreaterEqual(time.monotonic() - start, 0.18)
+            self.assertTrue(c.closed_by_peer(timeout=5))
+        _, _, metrics = self.api("GET", "/metrics")
+        text = metrics.decode()
+        self.assertRegex(text, r'smtpfault_faults_applied_total\{kind="delay"\} [1-9]')
+        self.assertRegex(text, r"smtpfault_fault_rules_fired_total [1-9]")
+
+
+class BadRequestTest(ApiTestCase):
+    def check(self, method, path, body, status, field=None):
+        st, _, b = self.api(method, path, body)
+        self.assert_error(st, b, status, field)
+        return b
+
+    def test_malformed_json(self):
+        b = self.check("POST", "/api/v1/faults", "{not json", 400)
+        self.assertIn("malformed JSON", b["error"])
+        self.check("PUT", "/api/v1/scenario", "[1, 2]", 400)
+
+    def test_unknown_fields_and_wrong_types_name_the_field(self):
+        rule = {"action": {"reply": {"code": 451}}}
+        self.check("POST", "/api/v1/faults", dict(rule, colour="red"), 400, "colour")
+        self.check("POST", "/api/v1/faults", {"action": {"reply": {"code": "451"}}}, 400,
+                   "action.reply.code")
+        self.check("POST", "/api/v1/faults", {"action": {"reply": {"code": 451, "txt": "x"}}}, 400,
+                   "action.reply.txt")
+        self.check("POST", "/api/v1/faults", {"action": {"delay": -1}}, 400, "action.delay")
+        self.check("POST", "/api/v1/faults", {"action": {"ending": "explode"}}, 400, "action.ending")
+        self.check("POST", "/api/v1/faults", dict(rule, times=-1), 400, "times")
+        self.check("POST", "/api/v1/faults", dict(rule, match={"client": "300.1.1.1"}), 400,
+                   "match.client")
+        self.check("POST", "/api/v1/faults", dict(rule, match={"on": "RC PT"}), 400, "match.on")
+        self.check("POST", "/api/v1/faults", {"match": {"on": "RCPT"}}, 400, "action")
+        self.check("POST", "/api/v1/faults", {"action": {}}, 400, "action")
+        self.check("PUT", "/api/v1/scenario", {"name": 7}, 400, "name")
+        self.check("PUT", "/api/v1/scenario", {"name": "greylist", "seed": "x"}, 400, "seed")
+        self.check("PUT", "/api/v1/scenario", {}, 400, "name")
+
+    def test_query_parameters(self):
+        self.check("GET", "/api/v1/messages?limit=0", None, 400, "limit")
+        self.check("GET", "/api/v1/messages?colour=red", None, 400, "colour")
+        self.check("GET", "/api/v1/messages?since=yesterday", None, 400, "since")
+        self.check("GET", "/api/v1/messages/wait?timeout=abc", None, 400, "timeout")
+        self.check("GET", "/api/v1/messages/wait?count=0", None, 400, "count")
+
+    def test_not_found_and_method_not_allowed(self):
+        self.check("GET", "/api/v1/messages/no-such-id", None, 404, "id")
+        self.check("GET", "/api/v1/messages/no-such-id/raw", None, 404, "id")
+        self.check("GET", "/api/v1/sessions/ffffff", None, 404, "id")
+        self.check("GET", "/api/v2/nothing", None, 404)
+        st, hdrs, b = self.api("POST", "/api/v1/messages", {})
+        self.assert_error(st, b, 405)
+        self.assertIn("GET", hdrs["Allow"])
+
+    def test_oversized_body_is_refused(self):
+        st, _, b = self.api("PUT", "/api/v1/scenario",
+                            json.dumps({"source": "-- " + "x" * (2 * 1024 * 1024)}))
+        self.assert_error(st, b, 413)
+
+
+class TokenTest(ApiTestCase):
+    TOKEN = "s3cret-token"
+
+    def test_token_enforced(self):
+        st, hdrs, b = self.api("GET", "/api/v1/messages", token="")
+        self.assert_error(st, b, 401)
+        self.assertIn("Bearer", hdrs["WWW-Authenticate"])
+        st, _, b = self.api("GET", "/api/v1/messages", token="wrong")
+        self.assert_error(st, b, 401)
+        st, _, b = self.api("GET", "/metrics", token="")
+        self.assertEqual(st, 401)
+        self.assertEqual(self.api("GET", "/api/v1/messages")[0], 200)
+        code, _ = curl(self.server, self.server.api_url("/api/v1/faults"), token=self.TOKEN)
+        self.assertEqual(code, 200)
+        code, _ = curl(self.server, "-X", "DELETE", self.server.api_url("/api/v1/faults"))
+        self.assertEqual(code, 401)
+        # Health checks stay open: orchestrators probe without credentials.
+        self.assertEqual(self.api("GET", "/readyz", token="")[0], 200)
+
+    def test_token_from_the_environment(self):
+        server = SmtpfaultServer(env={"SMTPFAULT_API_TOKEN": "from-env"}).start()
+        try:
+            self.assertEqual(server.api("GET", "/api/v1/messages", token="")[0], 401)
+            self.assertEqual(server.api("GET", "/api/v1/messages", token="from-env")[0], 200)
+        finally:
+            server.stop()
+            server.cleanup()
+
+
+class HealthTest(ApiTestCase):
+    def test_health_ready_and_metrics(self):
+        self.assertEqual(self.api("GET", "/healthz")[2], {"status": "ok"})
+        self.assertEqual(self.api("GET", "/readyz")[2], {"status": "ready"})
+        smtp_send(self.server, message_bytes("metrics"))
+        st, hdrs, body = self.api("GET", "/metrics")
+        self.assertEqual(st, 200)
+        self.assertTrue(hdrs["Content-Type"].startswith("text/plain"))
+        text = body.decode()
+        for name in ("smtpfault_sessions_total", "smtpfault_messages_total",
+                     "smtpfault_received_bytes_total", "smtpfault_sent_bytes_total",
+                     'smtpfault_tls_handshakes_total{result="ok"}', "smtpfault_lua_errors_total",
+                     'smtpfault_faults_applied_total{kind="reply"}'):
+            self.assertRegex(text, r"(?m)^%s \d+$" % name.replace("{", r"\{").replace("}", r"\}"))
+        self.assertRegex(text, r"(?m)^smtpfault_messages_total [1-9]")
+        self.assertIn("# TYPE smtpfault_sessions_total counter", text)
+
+    def test_healthcheck_command(self):
+        ok = subprocess.run([binary_path(), "healthcheck", "--api", "127.0.0.1:%d" % self.server.api_port],
+                            capture_output=True, timeout=10)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        with socket_on_free_port() as port:
+            bad = subprocess.run([binary_path(), "healthcheck", "--api", "127.0.0.1:%d" % port,
+                                  "--timeout", "1"], capture_output=True, timeout=10)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn(b"127.0.0.1", bad.stderr)
+
+
+class socket_on_free_port:
+    """A port nothing listens on (bound, not listening, so connects are refused)."""
+
+    def __enter__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
