@@ -198,6 +198,12 @@ class SmtpfaultServer:
             with self._cond:
                 self._lines.append(line)
                 if self.port is None or self.tls_port is None or self.api_port is None:
+                    if line.startswith("{"):
+                        # --log-format json: banner lines are {"ts": ..., "info": "..."}.
+                        try:
+                            line = json.loads(line).get("info", line)
+                        except ValueError:
+                            pass
                     self.banner.append(line)
                     a = API_LISTEN_RE.match(line)
                     if a and self.api_port is None:

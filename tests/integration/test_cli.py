@@ -1,0 +1,171 @@
+"""The command line: --help and --version everywhere, smtpfault send in each TLS mode, several
+listeners on IPv4 and IPv6, JSON logs with escaped wire bytes, environment configuration."""
+
+import json
+import os
+import socket
+import subprocess
+import unittest
+
+from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+
+COMMANDS = ["serve", "send", "check", "list", "test"]
+
+
+def run(*args, env=None, timeout=30, stdin=None):
+    return subprocess.run([binary_path(), *args], capture_output=True, text=True, timeout=timeout,
+                          env=server_environment(env), input=stdin)
+
+
+def ipv6_loopback_available():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class HelpAndVersion(unittest.TestCase):
+    def test_every_command_has_help_and_version(self):
+        version = run("--version")
+        self.assertEqual(version.returncode, 0)
+        self.assertRegex(version.stdout, r"^smtpfault \d+\.\d+\.\d+")
+        for cmd in COMMANDS:
+            with self.subTest(cmd=cmd):
+                h = run(cmd, "--help")
+                self.assertEqual(h.returncode, 0, h.stderr)
+                self.assertIn("usage: smtpfault " + cmd, h.stdout)
+                v = run(cmd, "--version")
+                self.assertEqual(v.returncode, 0, v.stderr)
+                self.assertEqual(v.stdout, version.stdout)
+
+    def test_unknown_command_and_option_are_usage_errors(self):
+        self.assertEqual(run("frobnicate").returncode, 2)
+        r = run("serve", "--no-such-flag", "1")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--no-such-flag", r.stderr)
+
+
+class SendCommand(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = SmtpfaultServer("--set", "auth.users=alice:secret").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.server.cleanup()
+
+    def send(self, *flags, data=None):
+        args = ["send", "--from", "alice@example.com", "--to", "bob@example.com", *flags]
+        return run(*args, stdin=data)
+
+    def test_plain_starttls_and_implicit_tls_with_auth(self):
+        srv = self.server
+        modes = [
+            ["--server", "127.0.0.1:%d" % srv.port],
+            ["--server", "127.0.0.1:%d" % srv.port, "--starttls", "--auth", "alice:secret"],
+            ["--server", "127.0.0.1:%d" % srv.tls_port, "--tls", "--auth", "alice:secret"],
+        ]
+        for i, flags in enumerate(modes):
+            with self.subTest(flags=flags):
+                body = "Subject: mode %d\n\nline one\n.dot line\n" % i
+                r = self.send(*flags, "--data", "-", data=body)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("delivered", r.stdout)
+                msg = srv.wait_for_messages(i + 1)[-1]
+                # LF becomes CRLF, the leading dot survives the stuffing round trip.
+                self.assertEqual(msg.data, body.replace("\n", "\r\n").encode())
+                self.assertEqual(msg.meta["session"]["tls"], i > 0)
+                if i > 0:
+                    self.assertEqual(msg.meta["session"]["auth_user"], "alice")
+        self.assertNotIn("secret", "\n".join(srv.transcript()))
+
+    def test_rejected_credentials_exit_1(self):
+        r = self.send("--server", "127.0.0.1:%d" % self.server.port, "--auth", "alice:wrong")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("535", r.stderr)
+
+    def test_unreachable_server_exit_1_with_reason(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        r = self.send("--server", "127.0.0.1:%d" % port)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot connect", r.stderr)
+
+    def test_missing_from_is_a_usage_error(self):
+        r = run("send", "--to", "bob@example.com")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--from is required", r.stderr)
+
+
+class Listeners(unittest.TestCase):
+    @unittest.skipUnless(ipv6_loopback_available(), "no IPv6 loopback in this environment")
+    def test_ipv4_and_ipv6_listeners_all_serve(self):
+        srv = SmtpfaultServer("--listen", "127.0.0.1:0", "--listen", "[::1]:0").start()
+        try:
+            ports = [l for l in srv.banner if "listening: smtp " in l]
+            self.assertTrue(any("127.0.0.1" in l for l in ports), srv.banner)
+            v6 = [l for l in ports if "[::1]" in l][0]
+            port = int(v6.rsplit(":", 1)[1])
+            with socket.create_connection(("::1", port), timeout=5) as c:
+                self.assertTrue(c.recv(100).startswith(b"220 "))
+        finally:
+            srv.stop()
+            srv.cleanup()
+
+
+class JsonLogs(unittest.TestCase):
+    def test_json_lines_escape_wire_bytes_and_mask_secrets(self):
+        srv = SmtpfaultServer("--log-format", "json").start()
+        try:
+            with srv.connect() as c:
+                c.cmd("EHLO json.test", expect=250)
+                c.send(b"NOOP \x00\rinjected\r\n")
+                c.reply()
+                c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==", expect=235)
+                c.cmd("QUIT", expect=221)
+            srv.wait_for_line(r'"text":"QUIT"')
+        finally:
+            srv.stop()
+        lines = [l for l in srv.transcript() if l.startswith("{")]
+        records = [json.loads(l) for l in lines]   # every line is one JSON object
+        texts = [r.get("text", "") for r in records]
+        self.assertIn("EHLO json.test", texts)
+        self.assertIn("NOOP \x00\rinjected", texts)   # escaped on the wire, exact when parsed
+        self.assertFalse(any("AGFsaWNlAHNlY3JldA==" in t for t in texts))
+        srv.cleanup()
+
+
+class EnvironmentConfiguration(unittest.TestCase):
+    def test_flag_beats_environment_which_beats_file(self):
+        store = os.path.join(os.environ.get("TMPDIR", "/tmp"), "smtpfault-envcfg-%d" % os.getpid())
+        cfg = store + ".toml"
+        with open(cfg, "w") as f:
+            f.write('hostname = "from-file.test"\n[limits]\nmax_recipients = 7\n')
+        srv = SmtpfaultServer("--config", cfg, "--hostname", "from-flag.test",
+                              env={"SMTPFAULT_HOSTNAME": "from-env.test",
+                                   "SMTPFAULT_LIMITS_MAX_RECIPIENTS": "2"}).start()
+        try:
+            with srv.connect() as c:
+                r = c.cmd("EHLO x", expect=250)
+                self.assertIn("from-flag.test", r.text)
+                c.cmd("MAIL FROM:<a@b.test>", expect=250)
+                c.cmd("RCPT TO:<c@d.test>", expect=250)
+                c.cmd("RCPT TO:<e@d.test>", expect=250)
+                c.cmd("RCPT TO:<f@d.test>", expect=452)   # the environment's 2 beats the file's 7
+        finally:
+            srv.stop()
+            srv.cleanup()
+            os.unlink(cfg)
+
+    def test_unknown_environment_variable_is_named(self):
+        r = run("serve", "--listen", "127.0.0.1:0", env={"SMTPFAULT_LISTN": "x"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("SMTPFAULT_LISTN", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
