@@ -11,7 +11,8 @@ packages=(
   swaks libnet-ssleay-perl libdigest-hmac-perl libauthen-sasl-perl curl python3 msmtp
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(python3-aiosmtpd)
+  # python3-yaml reads docs/api.yaml; docker-compose validates docker-compose.yml
+  packages+=(python3-aiosmtpd python3-yaml docker-compose)
 fi
 
 missing=()
