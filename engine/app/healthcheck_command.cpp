@@ -38,8 +38,8 @@ std::optional<std::string> read_server_settings(config::settings& s, const parse
   return std::nullopt;
 }
 
-std::optional<std::string> read_settings(config::settings& s, const parsed_args& args,
-                                         char** envp, double& timeout) {
+std::optional<std::string> read_settings(config::settings& s, const parsed_args& args, char** envp,
+                                         double& timeout) {
   // An explicit --api needs nothing from the server's configuration.
   bool explicit_api = false;
   for (const auto& f : args.flags)

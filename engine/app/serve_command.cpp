@@ -123,8 +123,8 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   for (const auto& l : srv.describe_listeners())
     log.info("  listening: " + l);
   auto ep = api.local_endpoint();
-  std::string api_host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
-                                              : ep.address().to_string();
+  std::string api_host =
+      ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
   log.info("  listening: http  " + api_host + ":" + std::to_string(ep.port()) + " (API" +
            (s.api_token.empty() ? "" : ", bearer token required") + ")");
   log.info(s.store.empty() ? "  messages kept in memory" : "  messages stored in " + s.store);

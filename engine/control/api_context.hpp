@@ -15,7 +15,7 @@
 namespace smtpfault::control {
 
 struct api_options {
-  std::string token;  // empty = no Authorization needed
+  std::string token;                                  // empty = no Authorization needed
   std::chrono::milliseconds request_timeout{15'000};  // to read one request, and to write a reply
   std::size_t body_limit = 1024 * 1024;
   std::chrono::seconds max_wait{300};  // the longest long-poll

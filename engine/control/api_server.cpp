@@ -61,8 +61,9 @@ api_request to_api_request(http::request<http::string_body>&& req) {
       query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
       if (pair.empty()) continue;
       auto eq = pair.find('=');
-      r.query.emplace_back(percent_decode(pair.substr(0, eq), true),
-                           eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true));
+      r.query.emplace_back(
+          percent_decode(pair.substr(0, eq), true),
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true));
     }
   }
   r.body = std::move(req.body());
@@ -163,8 +164,8 @@ void api_server::bind(const tcp::endpoint& ep) {
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::runtime_error("cannot listen for the HTTP API on " + ep.address().to_string() +
-                             ":" + std::to_string(ep.port()) + ": " + ec.message());
+    throw std::runtime_error("cannot listen for the HTTP API on " + ep.address().to_string() + ":" +
+                             std::to_string(ep.port()) + ": " + ec.message());
   }
 }
 

@@ -24,7 +24,7 @@ struct api_request {
   http::verb method = http::verb::get;
   std::string path;
   std::vector<std::pair<std::string, std::string>> query;  // percent-decoded, in order
-  std::vector<std::string> params;                          // the {id} parts of the route
+  std::vector<std::string> params;                         // the {id} parts of the route
   std::string body;
   unsigned version = 11;
 };

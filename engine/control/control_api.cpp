@@ -26,7 +26,8 @@ json::object scenario_json(const script::scenario* sc) {
     auto h = static_cast<session::hook>(i);
     if (sc->hooks() & session::hook_bit(h)) hooks.emplace_back(session::hook_name(h));
   }
-  return json::object{{"name", sc->name()}, {"seed", sc->options().seed}, {"hooks", std::move(hooks)}};
+  return json::object{
+      {"name", sc->name()}, {"seed", sc->options().seed}, {"hooks", std::move(hooks)}};
 }
 
 struct scenario_request {
@@ -45,11 +46,15 @@ result<scenario_request> read_scenario_request(const api_context& ctx, const std
   out.source = r.string("source");
   out.opts = ctx.scenario_defaults;
   auto seed = r.integer("seed", 0, UINT64_MAX);
-  out.opts.seed = seed ? *seed : ctx.fixed_seed ? *ctx.fixed_seed : std::random_device{}() * 0x100000000ull + std::random_device{}();
+  out.opts.seed = seed ? *seed
+                  : ctx.fixed_seed
+                      ? *ctx.fixed_seed
+                      : std::random_device{}() * 0x100000000ull + std::random_device{}();
   if (auto ts = r.number("time_scale", 1e-6, 1e6)) out.opts.time_scale = *ts;
   r.finish();
   if (!err && !out.name && !out.source) {
-    err = api_error{400, "give name (a built-in scenario or a .lua path) or source (Lua text)", "name"};
+    err = api_error{400, "give name (a built-in scenario or a .lua path) or source (Lua text)",
+                    "name"};
   }
   if (err) return proto::unexpected{*err};
   return out;
@@ -124,7 +129,8 @@ asio::awaitable<response> delete_faults(api_context& ctx, api_request&) {
 
 asio::awaitable<response> delete_fault(api_context& ctx, api_request& req) {
   if (!ctx.server.rules().remove(req.params.at(0))) {
-    co_return error_response({404, "no rule with id '" + req.params[0] + "' (fired out, or deleted)", "id"});
+    co_return error_response(
+        {404, "no rule with id '" + req.params[0] + "' (fired out, or deleted)", "id"});
   }
   co_return json_response(200, json::object{{"deleted", 1}});
 }

@@ -29,8 +29,10 @@ bool icontains(std::string_view hay, std::string_view needle) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -74,7 +76,8 @@ std::vector<header_field> parse_headers(std::string_view data, std::size_t max_f
     }
     auto colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) continue;  // not a field: skip it
-    out.push_back({std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+    out.push_back(
+        {std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
   }
   if (out.size() > max_fields) out.resize(max_fields);
   return out;
@@ -128,8 +131,12 @@ json::object message_detail(const capture::stored_message& m) {
 
 json::object session_summary(const capture::session_record& r) {
   const auto& f = r.facts;
-  json::object o{{"id", f.session_id}, {"client", f.client_address}, {"helo", f.helo},
-                 {"tls", f.tls},       {"auth_user", f.auth_user},   {"lmtp", f.lmtp},
+  json::object o{{"id", f.session_id},
+                 {"client", f.client_address},
+                 {"helo", f.helo},
+                 {"tls", f.tls},
+                 {"auth_user", f.auth_user},
+                 {"lmtp", f.lmtp},
                  {"entries", r.entries.size() + r.dropped}};
   if (!r.entries.empty()) {
     o["started"] = session::format_timestamp(r.entries.front().at);
@@ -147,9 +154,8 @@ json::object session_detail(const capture::session_record& r) {
   o["dropped_entries"] = r.dropped;
   json::array t;
   for (const auto& e : r.entries) {
-    t.push_back(json::object{{"at", session::format_timestamp(e.at)},
-                             {"dir", direction_name(e.dir)},
-                             {"text", e.text}});
+    t.push_back(json::object{
+        {"at", session::format_timestamp(e.at)}, {"dir", direction_name(e.dir)}, {"text", e.text}});
   }
   o["transcript"] = std::move(t);
   return o;

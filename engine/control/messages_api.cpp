@@ -36,7 +36,8 @@ message_filter read_filter(query_reader& q, std::optional<api_error>& err) {
     if (!f.since && !err) {
       err = api_error{400,
                       "query parameter since: expected an ISO 8601 time such as "
-                      "2026-01-31T12:00:00Z or seconds since the epoch, got '" + *since + "'",
+                      "2026-01-31T12:00:00Z or seconds since the epoch, got '" +
+                          *since + "'",
                       "since"};
     }
   }

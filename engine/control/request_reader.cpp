@@ -51,7 +51,8 @@ result<json::object> parse_json_object(std::string_view body) {
   opts.max_depth = 16;
   json::value v = json::parse(body, ec, {}, opts);
   if (ec) return fail(400, "malformed JSON: " + ec.message());
-  if (!v.is_object()) return fail(400, std::string("the body must be a JSON object, not ") + type_name(v));
+  if (!v.is_object())
+    return fail(400, std::string("the body must be a JSON object, not ") + type_name(v));
   return std::move(v.as_object());
 }
 
@@ -242,7 +243,8 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   std::string_view rest = std::string_view(s).substr(static_cast<std::size_t>(consumed));
   if (rest.starts_with('.')) {
     std::size_t n = 1;
-    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
+    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9')
+      ++n;
     std::from_chars(rest.data(), rest.data() + n, frac);
     rest.remove_prefix(n);
   }
@@ -251,7 +253,8 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
     offset = 0;
   } else if ((rest[0] == '+' || rest[0] == '-') && rest.size() == 6 && rest[3] == ':') {
     int hh = 0, mm = 0;
-    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &hh, &mm) != 2) return std::nullopt;
+    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &hh, &mm) != 2)
+      return std::nullopt;
     offset = (rest[0] == '+' ? 1 : -1) * (hh * 3600L + mm * 60L);
   } else {
     return std::nullopt;

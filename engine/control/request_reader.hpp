@@ -42,7 +42,8 @@ class object_reader {
   bool ok() const { return !err_; }
 
  private:
-  const boost::json::value* get(std::string_view key, const char* want, bool (*is)(const boost::json::value&));
+  const boost::json::value* get(std::string_view key, const char* want,
+                                bool (*is)(const boost::json::value&));
 
   const boost::json::object& o_;
   std::string prefix_;

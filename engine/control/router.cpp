@@ -81,7 +81,8 @@ boost::asio::awaitable<response> dispatch(api_context& ctx, api_request& req,
       continue;
     }
     if (!r.open && !ctx.options.token.empty() && !token_ok(ctx.options.token, authorization)) {
-      auto res = error_response({401, "missing or wrong bearer token (Authorization: Bearer ...)", ""});
+      auto res =
+          error_response({401, "missing or wrong bearer token (Authorization: Bearer ...)", ""});
       res.set(http::field::www_authenticate, "Bearer realm=\"smtpfault\"");
       co_return res;
     }
@@ -89,8 +90,10 @@ boost::asio::awaitable<response> dispatch(api_context& ctx, api_request& req,
     co_return co_await r.fn(ctx, req);
   }
   if (!allowed.empty()) {
-    auto res = error_response({405, std::string(http::to_string(req.method)) + " is not allowed on " +
-                                        req.path + "; allowed: " + allowed, ""});
+    auto res = error_response({405,
+                               std::string(http::to_string(req.method)) + " is not allowed on " +
+                                   req.path + "; allowed: " + allowed,
+                               ""});
     res.set(http::field::allow, allowed);
     co_return res;
   }

@@ -157,8 +157,9 @@ result<net::fault_rule> parse_rule(const json::object& o) {
       std::string up = *on;
       for (auto& c : up)
         c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      bool word = !up.empty() && up.size() <= 32 &&
-                  std::all_of(up.begin(), up.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
+      bool word = !up.empty() && up.size() <= 32 && std::all_of(up.begin(), up.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
+      });
       if (up == "CONNECT" || up == "MESSAGE") {
         rule.match.on = up == "CONNECT" ? "connect" : "message";
       } else if (up == "*" || word) {
@@ -170,8 +171,10 @@ result<net::fault_rule> parse_rule(const json::object& o) {
     rule.match.address = mr.string("address").value_or("");
     if (auto c = mr.string("client")) {
       auto net = net::ip_network::parse(*c);
-      if (net) rule.match.client = *net;
-      else mr.invalid("client", net.error());
+      if (net)
+        rule.match.client = *net;
+      else
+        mr.invalid("client", net.error());
     }
     mr.finish();
   }
@@ -193,8 +196,11 @@ json::object rule_json(const net::fault_rule& r) {
   if (r.match.client) match["client"] = r.match.client->to_string();
   boost::system::error_code ec;
   json::value action = json::parse(r.source, ec);
-  json::object o{{"id", r.id}, {"match", std::move(match)}, {"action", std::move(action)},
-                 {"times", r.times}, {"fired", r.fired}};
+  json::object o{{"id", r.id},
+                 {"match", std::move(match)},
+                 {"action", std::move(action)},
+                 {"times", r.times},
+                 {"fired", r.fired}};
   if (r.times != 0) o["remaining"] = r.times - r.fired;
   return o;
 }

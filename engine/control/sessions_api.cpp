@@ -39,9 +39,10 @@ asio::awaitable<response> delete_sessions(api_context& ctx, api_request& req) {
 asio::awaitable<response> get_session(api_context& ctx, api_request& req) {
   auto s = ctx.store.find_session(req.params.at(0));
   if (!s) {
-    co_return error_response(
-        {404, "no finished session with id '" + req.params[0] + "' (open sessions are listed once they end)",
-         "id"});
+    co_return error_response({404,
+                              "no finished session with id '" + req.params[0] +
+                                  "' (open sessions are listed once they end)",
+                              "id"});
   }
   co_return json_response(200, session_detail(*s));
 }

@@ -4,9 +4,9 @@ namespace smtpfault::net {
 
 std::string_view fault_kind_name(fault_kind k) {
   static constexpr std::string_view names[] = {
-      "reply", "raw",   "malformed",   "delay",       "trickle",        "split",
-      "close", "close_after_reply",    "reset",       "hang",           "extensions",
-      "starttls",       "certificate", "auth_challenge", "unsolicited"};
+      "reply",      "raw",      "malformed",         "delay",          "trickle",
+      "split",      "close",    "close_after_reply", "reset",          "hang",
+      "extensions", "starttls", "certificate",       "auth_challenge", "unsolicited"};
   static_assert(std::size(names) == fault_kind_count);
   return names[static_cast<std::size_t>(k)];
 }

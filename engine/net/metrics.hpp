@@ -49,10 +49,10 @@ struct io_counters {
 };
 
 struct server_metrics : io_counters {
-  counter sessions;           // accepted and served
-  counter sessions_refused;   // over the connection cap (421 4.7.0)
-  counter lua_errors;         // hooks that failed (451 4.3.0)
-  counter rules_fired;        // API fault rules that matched
+  counter sessions;          // accepted and served
+  counter sessions_refused;  // over the connection cap (421 4.7.0)
+  counter lua_errors;        // hooks that failed (451 4.3.0)
+  counter rules_fired;       // API fault rules that matched
   std::array<counter, fault_kind_count> faults;
 
   // Counts every kind the action has; a default action counts nothing.
