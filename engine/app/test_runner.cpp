@@ -8,6 +8,7 @@
 #include "app/server_setup.hpp"
 #include "capture/message_store.hpp"
 #include "capture/session_analysis.hpp"
+#include "control/api_server.hpp"
 #include "net/server.hpp"
 #include "net/transcript_log.hpp"
 #include "script/scenario.hpp"
@@ -37,11 +38,13 @@ std::string render_transcript(
   return out;
 }
 
-// A server of its own for one scenario: ephemeral loopback ports, one I/O thread.
+// A server of its own for one scenario: ephemeral loopback ports, one I/O thread, and the HTTP
+// API (SMTPFAULT_API) so the command can read messages and steer faults as in docker-compose.
 struct scenario_server {
   capture::message_store store{"", 100000, 100000};
   net::transcript_log log{net::log_format::none};
   std::unique_ptr<net::server> srv;
+  std::unique_ptr<control::api_server> api;
   std::thread thread;
 
   std::string start(std::shared_ptr<script::scenario> sc, net::tls_contexts& tls) {
@@ -53,9 +56,14 @@ struct scenario_server {
     auto cfg = make_server_config(s, error);
     if (!error.empty()) return error;
     srv = std::make_unique<net::server>(std::move(cfg), tls, store, log);
+    const auto opts = sc->options();
     srv->set_scenario(std::move(sc));
     try {
       srv->bind();
+      api = std::make_unique<control::api_server>(
+          control::api_context{*srv, store, {}, opts, opts.seed});
+      api->bind({boost::asio::ip::make_address("127.0.0.1"), 0});
+      api->start();
     } catch (const std::exception& e) {
       return e.what();
     }
@@ -66,18 +74,21 @@ struct scenario_server {
     if (!srv) return;
     srv->stop();
     if (thread.joinable()) thread.join();
+    if (api) api->stop();
   }
   ~scenario_server() { stop(); }
 };
 
-std::vector<std::pair<std::string, std::string>> command_environment(const net::server& srv,
+std::vector<std::pair<std::string, std::string>> command_environment(const scenario_server& server,
                                                                      const std::string& name) {
+  const net::server& srv = *server.srv;
   auto plain = srv.plain_endpoints().front();
   auto tls = srv.tls_endpoints().front();
   return {{"SMTP_HOST", plain.address().to_string()},
           {"SMTP_PORT", std::to_string(plain.port())},
           {"SMTP_TLS_PORT", std::to_string(tls.port())},
           {"SMTP_SERVER", endpoint_host_port(plain)},
+          {"SMTPFAULT_API", endpoint_host_port(server.api->local_endpoint())},
           {"SMTPFAULT_SCENARIO", name}};
 }
 
@@ -127,7 +138,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     result.reason = "cannot start the server: " + err;
     return result;
   }
-  auto env = command_environment(*server.srv, name_or_path);
+  auto env = command_environment(server, name_or_path);
   const auto timeout = std::chrono::milliseconds(static_cast<long long>(opts.timeout * 1000));
   for (unsigned run = 0; run < expected.runs; ++run) {
     if (run > 0 && expected.run_gap > 0) {

@@ -10,7 +10,7 @@ import uuid
 
 HOST = os.environ.get("SMTP_HOST", "127.0.0.1")
 PORT = int(os.environ.get("SMTP_PORT", "2525"))
-API = os.environ.get("SMTPFAULT_API", "http://127.0.0.1:8025")
+API = "http://" + os.environ.get("SMTPFAULT_API", "127.0.0.1:8025")
 TAG = uuid.uuid4().hex[:8]   # X-Smtpfault-Test: keeps parallel test runs apart
 
 

@@ -463,6 +463,16 @@ class HealthTest(ApiTestCase):
         self.assertIn(b"127.0.0.1", bad.stderr)
 
 
+class TestCommandApiTest(unittest.TestCase):
+    def test_the_command_reaches_the_api_through_SMTPFAULT_API(self):
+        script = ('curl -sf "http://$SMTPFAULT_API/readyz" >/dev/null && '
+                  'swaks --server "$SMTP_SERVER" --to api@x.test >/dev/null && '
+                  'curl -sf "http://$SMTPFAULT_API/api/v1/messages/wait?to=api@x.test&timeout=10"')
+        run = subprocess.run([binary_path(), "test", "--scenario", "accept-all", "--", "sh", "-c",
+                              script], capture_output=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stdout.decode(errors="replace"))
+
+
 class socket_on_free_port:
     """A port nothing listens on (bound, not listening, so connects are refused)."""
 
