@@ -13,6 +13,8 @@
 
 namespace smtpfault::control {
 
+// Destroy it after the SMTP server's threads have stopped: a long-poll in progress is
+// subscribed to the message store until the API's io_context is destroyed.
 class api_server {
  public:
   explicit api_server(api_context ctx);
