@@ -9,6 +9,8 @@ packages=(
   openssl ca-certificates
   # real SMTP clients driven by the integration tests
   swaks libnet-ssleay-perl libdigest-hmac-perl libauthen-sasl-perl curl python3 msmtp
+  # xmllint, to validate the JUnit report against fixtures/junit/junit.xsd
+  libxml2-utils
 )
 if [ "${1:-}" = "--test" ]; then
   # python3-yaml reads docs/api.yaml; docker-compose validates docker-compose.yml

@@ -62,16 +62,27 @@ function on_command(s, cmd)
 end
 
 expect {
-  retried_after_4xx = true,
   no_plaintext_after_tls_failure = true,
-  exit = "success",
   check = function(run)
+    local first
+    for _, s in ipairs(run.sessions) do
+      for _, x in ipairs(s.exchanges) do
+        if x.code >= 400 and x.code < 500 then first = first or x.reply end
+      end
+    end
+    if #run.sessions < 4 then
+      return false, "expected a new connection after each temporary refusal (" .. (first or "none seen")
+        .. " first); the client made " .. #run.sessions .. " connection(s)"
+    end
     if run.delivered ~= 1 then
       return false, "expected the message delivered exactly once after the 4xx replies, got "
         .. run.delivered .. " in " .. #run.sessions .. " connection(s)"
     end
     if #run.messages[1].recipients ~= 3 then
       return false, "expected all 3 recipients (one answered 251), got " .. #run.messages[1].recipients
+    end
+    for _, code in ipairs(run.exit_codes) do
+      if code ~= 0 then return false, "expected exit status 0 (the message was accepted), got " .. code end
     end
     return true
   end,

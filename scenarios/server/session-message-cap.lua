@@ -22,9 +22,13 @@ expect {
     if run.delivered < 1 then return false, "expected the message delivered, got none" end
     local seen = {}
     for _, m in ipairs(run.messages) do
-      local key = table.concat(m.recipients, ",") .. "|" .. #m.data
-      if seen[key] then return false, "expected every message once; a message was delivered twice" end
-      seen[key] = true
+      local id = m.data:match("\n[Mm][Ee][Ss][Ss][Aa][Gg][Ee]%-[Ii][Dd]:%s*(<[^>]*>)")
+        or m.data:match("^[Mm][Ee][Ss][Ss][Aa][Gg][Ee]%-[Ii][Dd]:%s*(<[^>]*>)")
+      if id and seen[id] then
+        return false, "expected every message once; " .. id .. " was delivered twice (sessions "
+          .. seen[id] .. " and " .. m.session .. ")"
+      end
+      if id then seen[id] = m.session end
     end
     return true
   end,

@@ -9,34 +9,39 @@
 -- STARTTLS" (USENIX Security 2021: more than 40 bugs, 3 of 28 clients clean); the
 -- fake-mail-server Buffering/B_1 case.
 -- What a correct mailer does: discards anything buffered before the handshake, sends EHLO
--- over TLS and reads the real reply, then delivers normally.
+-- over TLS and reads the real reply, then delivers normally. Aborting instead is safe too (a
+-- TLS library that reads the plaintext as a TLS record fails the handshake: curl, msmtp); what
+-- must not happen is a TLS session that goes out of step: e.g. DATA answered 354 by the
+-- server but read as the reply to an earlier RCPT, and the message never sent.
 
 function on_starttls(s)
   return smtp.starttls("inject", { data = "250-smtpfault.test\r\n250 AUTH PLAIN LOGIN\r\n" })
 end
 
 expect {
-  delivered = 1,
-  quit = true,
+  delivered = { max = 1 },
   no_plaintext_auth = true,
+  no_plaintext_after_tls_failure = true,
   pipelining = true,
-  exit = "success",
   check = function(run)
     for _, s in ipairs(run.sessions) do
       if s.pipelined then
         return false, "session " .. s.id .. " sent commands before their replies: the client read the"
           .. " injected plaintext as replies and got out of step"
       end
-      local after_tls = false
+      local after_tls, first = false, nil
       for _, x in ipairs(s.exchanges) do
         if x.verb == "STARTTLS" then after_tls = true
-        elseif after_tls then
-          if x.verb ~= "EHLO" and x.verb ~= "HELO" then
-            return false, "expected EHLO first after the handshake; session " .. s.id .. " sent '"
-              .. x.command .. "' (it took the injected text for the EHLO reply)"
-          end
-          break
-        end
+        elseif after_tls and not first and x.verb ~= "" then first = x end
+      end
+      if first and first.verb ~= "EHLO" and first.verb ~= "HELO" then
+        return false, "expected EHLO first after the handshake; session " .. s.id .. " sent '"
+          .. first.command .. "' (it took the injected text for the EHLO reply)"
+      end
+      local last = s.exchanges[#s.exchanges]
+      if s.tls and last and last.verb == "DATA" and last.code == 354 then
+        return false, "after the handshake session " .. s.id .. " got '354' to DATA but never sent the message:"
+          .. " the client read the injected plaintext as replies and got out of step"
       end
     end
     return true

@@ -1,0 +1,206 @@
+"""The built-in catalogue (scenarios/server) under `smtpfault test` with the reference mailers.
+
+- careful.py passes every scenario (the expectations describe a careful mailer);
+- naive.py fails the ones that target its bugs, with reasons a user can act on;
+- the JUnit report validates against the Jenkins/Ant JUnit schema (fixtures/junit/junit.xsd);
+- a hanging command is killed with its whole process group at --timeout;
+- --jobs 4 gives the same verdicts as a serial run;
+- `smtpfault list` shows every scenario with its description, `smtpfault check` accepts each.
+"""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from smtpfault_server import binary_path, server_environment
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCENARIOS = os.path.join(ROOT, "scenarios", "server")
+PYTHON = "/usr/bin/python3"
+CAREFUL = os.path.join(ROOT, "examples", "mailers", "careful.py")
+NAIVE = os.path.join(ROOT, "examples", "mailers", "naive.py")
+TIME_SCALE = "0.02"
+SEED = "4242"
+
+CATALOGUE = [
+    "accept-all", "magic-addresses", "greeting-421", "greeting-554", "greeting-521",
+    "greeting-slow", "greeting-multiline", "reply-code-matrix", "ehlo-unsupported",
+    "starttls-stripped", "starttls-454", "starttls-handshake-fail", "starttls-bad-cert",
+    "starttls-injection", "auth-535", "auth-454", "auth-538", "auth-mech-fallback",
+    "relay-denied", "partial-recipients", "all-recipients-rejected", "too-many-recipients",
+    "greylist", "size-limit", "no-8bitmime", "no-smtputf8", "slow-final-reply",
+    "drop-after-dot", "drop-mid-data", "data-421", "line-too-long", "pipelining-failure",
+    "session-message-cap", "idle-421", "quit-variants", "connection-limit",
+    "multiline-replies", "malformed-replies",
+]
+
+
+def run_test(args, timeout=170):
+    """Runs `smtpfault test ARGS`; returns (exit status, stdout, stderr)."""
+    p = subprocess.run([binary_path(), "test"] + args, env=server_environment(), cwd=ROOT,
+                       capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def verdicts(json_path):
+    """{scenario name: result} from a JSON report (names without directory and .lua)."""
+    with open(json_path, encoding="utf-8") as f:
+        doc = json.load(f)
+    out = {}
+    for r in doc["results"]:
+        name = os.path.basename(r["scenario"])
+        out[name[:-4] if name.endswith(".lua") else name] = r
+    return out
+
+
+class CatalogueFiles(unittest.TestCase):
+    def test_catalogue_is_complete(self):
+        files = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(SCENARIOS, "*.lua")))
+        self.assertEqual(files, sorted(CATALOGUE))
+
+    def test_headers(self):
+        for name in CATALOGUE:
+            with open(os.path.join(SCENARIOS, name + ".lua"), encoding="utf-8") as f:
+                text = f.read()
+            first = text.splitlines()[0]
+            self.assertTrue(first.startswith("-- %s: " % name), "%s: first line %r" % (name, first))
+            self.assertIn("What it targets", text, name)
+            self.assertIn("What a correct mailer does", text, name)
+            self.assertIn("expect", text, name)
+
+    def test_list_shows_every_scenario_with_a_description(self):
+        p = subprocess.run([binary_path(), "list"], env=server_environment(), capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        listed = {}
+        for line in p.stdout.splitlines():
+            parts = line.split(None, 1)
+            if len(parts) == 2:
+                listed[parts[0]] = parts[1]
+        for name in CATALOGUE:
+            self.assertIn(name, listed, "smtpfault list lacks " + name)
+            self.assertGreater(len(listed[name]), 15, name)
+
+    def test_check_accepts_every_file(self):
+        for path in sorted(glob.glob(os.path.join(SCENARIOS, "*.lua"))):
+            p = subprocess.run([binary_path(), "check", path], env=server_environment(),
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, "%s: %s%s" % (path, p.stdout, p.stderr))
+
+
+class CatalogueRuns(unittest.TestCase):
+    """One careful run (--jobs 2) shared by the report tests."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="catalogue-")
+        cls.junit = os.path.join(cls.tmp, "careful.xml")
+        cls.json = os.path.join(cls.tmp, "careful.json")
+        started = time.monotonic()
+        cls.status, cls.out, cls.err = run_test(
+            ["--scenarios", SCENARIOS, "--time-scale", TIME_SCALE, "--seed", SEED, "--jobs", "2",
+             "--junit", cls.junit, "--json", cls.json, "--", PYTHON, CAREFUL])
+        cls.seconds = time.monotonic() - started
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_catalogue_careful(self):
+        results = verdicts(self.json)
+        self.assertEqual(sorted(results), sorted(CATALOGUE))
+        failed = {n: r["reason"] for n, r in results.items() if r["verdict"] != "PASS"}
+        self.assertEqual(failed, {}, self.out)
+        self.assertEqual(self.status, 0, self.out + self.err)
+        self.assertIn("38 passed, 0 failed, 0 errors", self.out)
+        self.assertLess(self.seconds, 100)
+
+    def test_junit_report_matches_the_schema(self):
+        xmllint = shutil.which("xmllint")
+        if not xmllint:
+            self.skipTest("xmllint is not installed (Debian package libxml2-utils)")
+        xsd = os.path.join(ROOT, "fixtures", "junit", "junit.xsd")
+        p = subprocess.run([xmllint, "--noout", "--schema", xsd, self.junit],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("validates", p.stderr)
+
+    def test_catalogue_naive(self):
+        json_path = os.path.join(self.tmp, "naive.json")
+        status, out, err = run_test(
+            ["--scenarios", SCENARIOS, "--time-scale", TIME_SCALE, "--seed", SEED, "--jobs", "2",
+             "--json", json_path, "--", PYTHON, NAIVE])
+        self.assertEqual(status, 1, out + err)
+        results = verdicts(json_path)
+        # scenario -> words the reason must contain
+        must_fail = {
+            "starttls-stripped": ["no_plaintext_auth", "AUTH over plaintext"],
+            "starttls-bad-cert": ["accepted a bad certificate", "expired"],
+            "greylist": ["retried_after_4xx", "451 4.7.1 Greylisted", "never came back"],
+            "partial-recipients": ["accepted recipients", "550 5.1.1", "sent no DATA"],
+            "data-421": ["retried_after_4xx", "421 4.3.0", "never came back"],
+            "starttls-454": ["AUTH over plaintext"],
+            "line-too-long": ["delivered"],
+        }
+        for name, words in must_fail.items():
+            r = results[name]
+            self.assertEqual(r["verdict"], "FAIL", "%s: %s" % (name, r["reason"]))
+            for w in words:
+                self.assertIn(w, r["reason"], name)
+            self.assertIn(r["reason"], out)   # the table shows the same reason
+        # the detailed checks name the slips the server saw in naive's message
+        line_checks = {c["name"]: c for c in results["line-too-long"]["checks"]}
+        self.assertFalse(line_checks["dot_stuffing"]["passed"])
+        self.assertIn("unstuffed leading dots", line_checks["dot_stuffing"]["detail"])
+        self.assertFalse(line_checks["line_length"]["passed"])
+
+    def test_parallel_runs_give_the_serial_verdicts(self):
+        serial, parallel = os.path.join(self.tmp, "serial.json"), os.path.join(self.tmp, "jobs4.json")
+        for path, jobs in ((serial, "1"), (parallel, "4")):
+            run_test(["--scenarios", SCENARIOS, "--time-scale", TIME_SCALE, "--seed", SEED,
+                      "--jobs", jobs, "--json", path, "--", PYTHON, CAREFUL])
+        a = {n: r["verdict"] for n, r in verdicts(serial).items()}
+        b = {n: r["verdict"] for n, r in verdicts(parallel).items()}
+        self.assertEqual(len(a), len(CATALOGUE))
+        self.assertEqual(a, b)
+        self.assertEqual(a, {n: r["verdict"] for n, r in verdicts(self.json).items()})
+
+
+class HangingCommand(unittest.TestCase):
+    def test_timeout_kills_the_process_group(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-timeout-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "child.pid")
+        json_path = os.path.join(tmp, "report.json")
+        script = "sleep 30 & echo $! > %s; sleep 30" % pidfile
+        started = time.monotonic()
+        status, out, err = run_test(["--scenario", "accept-all", "--timeout", "1", "--json",
+                                     json_path, "--", "sh", "-c", script], timeout=60)
+        elapsed = time.monotonic() - started
+        self.assertEqual(status, 1, out + err)
+        self.assertLess(elapsed, 15)
+        with open(pidfile) as f:
+            child = int(f.read().strip())
+        deadline = time.monotonic() + 5
+        while os.path.exists("/proc/%d" % child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        alive = os.path.exists("/proc/%d" % child)
+        if alive:
+            with open("/proc/%d/stat" % child) as f:
+                alive = f.read().split(") ")[1].split()[0] != "Z"   # a zombie is dead
+        self.assertFalse(alive, "the background child %d outlived the timeout" % child)
+        r = verdicts(json_path)["accept-all"]
+        self.assertEqual(r["verdict"], "FAIL")
+        self.assertIn("timeout", r["reason"])
+        self.assertEqual(r["exit_codes"], [-1])
+        table_line = [l for l in out.splitlines() if l.startswith("accept-all")][0]
+        self.assertIn("timeout", table_line)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,347 @@
+"""Every built-in scenario against real SMTP clients (swaks, curl, msmtp, python smtplib).
+
+Table-driven: each row is (scenario, client, expected verdict, words the reason must contain).
+The rows of one client run in one `smtpfault test` invocation (one --scenario per row), and
+each verdict is read from the JSON report. The verdicts are facts about these clients as
+Debian 12 ships them: swaks does not retry and does not check the certificate's host name,
+curl and msmtp do not retry, swaks in a shell retry loop does, and so on.
+"""
+
+import collections
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from smtpfault_server import binary_path, server_environment
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCENARIOS = os.path.join(ROOT, "scenarios", "server")
+CA = os.path.join(ROOT, "fixtures", "certs", "test-ca.pem")
+RCPTS = ["rcpt1@example.com", "rcpt2@example.com", "rcpt3@example.com"]
+
+SWAKS = ('swaks --server "$SMTP_HOST:$SMTP_PORT" --tls --tls-verify --tls-ca-path %s '
+         '--from sender@example.com --to %s --timeout 30' % (CA, ",".join(RCPTS)))
+SWAKS_AUTH = SWAKS + " --auth LOGIN --auth-user careful --auth-password secret"
+
+
+def retry_loop(cmd):
+    return "for i in 1 2 3 4 5 6; do %s && exit 0; sleep 0.5; done; exit 1" % cmd
+
+
+# Clients: name -> shell command ({tmp} is a scratch directory with msg.eml, big.eml, ...).
+CLIENTS = {
+    "swaks": SWAKS,
+    "swaks-retry": retry_loop(SWAKS),
+    "swaks-auth": SWAKS_AUTH,
+    "swaks-auth-retry": retry_loop(SWAKS_AUTH),
+    "swaks-pipeline": SWAKS + " --pipeline",
+    "swaks-3s": SWAKS.replace("--timeout 30", "--timeout 3"),
+    "swaks-3s-retry": retry_loop(SWAKS.replace("--timeout 30", "--timeout 3")),
+    "swaks-long-line": SWAKS + " --data {tmp}/long.eml",
+    "swaks-8bit": SWAKS + " --data {tmp}/8bit.eml",
+    "swaks-big": SWAKS + " --data {tmp}/big.eml",
+    "curl": ('curl -sS --ssl-reqd --cacert %s --url "smtp://$SMTP_HOST:$SMTP_PORT" '
+             '--mail-from sender@example.com %s --mail-rcpt-allowfails -T {tmp}/msg.eml'
+             % (CA, " ".join("--mail-rcpt " + r for r in RCPTS))),
+    "curl-big": ('curl -sS --ssl-reqd --cacert %s --url "smtp://$SMTP_HOST:$SMTP_PORT" '
+                 '--mail-from sender@example.com --mail-rcpt rcpt1@example.com -T {tmp}/big.eml'
+                 % CA),
+    "msmtp": ('msmtp --host="$SMTP_HOST" --port="$SMTP_PORT" --tls=on --tls-starttls=on '
+              '--tls-trust-file=%s --auth=off --from=sender@example.com %s < {tmp}/msg.eml'
+              % (CA, " ".join(RCPTS))),
+    "smtplib": "/usr/bin/python3 {tmp}/client.py send",
+    "smtplib-pool": "/usr/bin/python3 {tmp}/client.py pool",
+    "smtplib-idle": "/usr/bin/python3 {tmp}/client.py idle",
+    "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
+}
+
+# (scenario, client, verdict, words in the reason)
+TABLE = [
+    ("accept-all", "swaks", "PASS", []),
+    ("accept-all", "curl", "PASS", []),
+    ("accept-all", "msmtp", "PASS", []),
+    ("magic-addresses", "swaks", "PASS", []),
+    ("greeting-421", "swaks", "FAIL", ["retried_after_4xx", "421 4.3.2", "never came back"]),
+    ("greeting-421", "swaks-retry", "PASS", []),
+    ("greeting-554", "swaks", "PASS", []),
+    ("greeting-554", "curl", "PASS", []),
+    ("greeting-521", "swaks", "PASS", []),
+    ("greeting-521", "msmtp", "PASS", []),
+    ("greeting-slow", "swaks", "PASS", []),
+    ("greeting-multiline", "curl", "PASS", []),
+    ("greeting-multiline", "msmtp", "PASS", []),
+    ("reply-code-matrix", "swaks", "FAIL", ["new connection", "421 4.3.0"]),
+    ("reply-code-matrix", "swaks-retry", "PASS", []),
+    ("ehlo-unsupported", "swaks", "PASS", []),
+    ("ehlo-unsupported", "msmtp", "PASS", []),
+    ("starttls-stripped", "swaks", "PASS", []),
+    ("starttls-stripped", "msmtp", "PASS", []),
+    ("starttls-454", "swaks", "FAIL", ["exit"]),
+    ("starttls-454", "swaks-retry", "PASS", []),
+    ("starttls-handshake-fail", "swaks-retry", "PASS", []),
+    ("starttls-handshake-fail", "curl", "FAIL", ["exit"]),
+    ("starttls-bad-cert", "curl", "PASS", []),
+    ("starttls-bad-cert", "msmtp", "PASS", []),
+    ("starttls-bad-cert", "smtplib", "PASS", []),
+    ("starttls-bad-cert", "swaks", "FAIL", ["delivered"]),
+    ("starttls-injection", "curl", "PASS", []),
+    ("starttls-injection", "msmtp", "PASS", []),
+    ("starttls-injection", "smtplib", "PASS", []),
+    ("starttls-injection", "swaks", "FAIL", ["out of step"]),
+    ("auth-535", "swaks-auth", "PASS", []),
+    ("auth-454", "swaks-auth", "FAIL", ["exit"]),
+    ("auth-454", "swaks-auth-retry", "PASS", []),
+    ("auth-538", "swaks-auth", "PASS", []),
+    ("auth-mech-fallback", "smtplib", "PASS", []),
+    ("auth-mech-fallback", "swaks-auth", "FAIL", ["did not fall back"]),
+    ("relay-denied", "swaks", "PASS", []),
+    ("relay-denied", "curl", "PASS", []),
+    ("partial-recipients", "swaks", "PASS", []),
+    ("partial-recipients", "curl", "PASS", []),
+    ("partial-recipients", "msmtp", "FAIL", ["accepted recipients", "550 5.1.1"]),
+    ("all-recipients-rejected", "swaks", "PASS", []),
+    ("all-recipients-rejected", "curl", "PASS", []),
+    ("too-many-recipients", "swaks", "FAIL", ["following transaction"]),
+    ("too-many-recipients", "smtplib", "PASS", []),
+    ("greylist", "swaks", "FAIL", ["retried_after_4xx", "451 4.7.1"]),
+    ("greylist", "swaks-retry", "PASS", []),
+    ("size-limit", "swaks", "PASS", []),
+    ("size-limit", "swaks-big", "FAIL", ["SIZE", "sent it anyway"]),
+    ("size-limit", "curl-big", "PASS", []),
+    ("no-8bitmime", "swaks", "PASS", []),
+    ("no-8bitmime", "swaks-8bit", "FAIL", ["7-bit"]),
+    ("no-smtputf8", "swaks", "PASS", []),
+    ("no-smtputf8", "swaks-8bit", "FAIL", ["ASCII headers"]),
+    ("slow-final-reply", "swaks", "PASS", []),
+    ("slow-final-reply", "curl", "PASS", []),
+    ("drop-after-dot", "swaks", "FAIL", ["exit"]),
+    ("drop-after-dot", "swaks-retry", "PASS", []),
+    ("drop-mid-data", "swaks-retry", "PASS", []),
+    ("drop-mid-data", "curl", "FAIL", ["exit"]),
+    ("data-421", "swaks", "FAIL", ["retried_after_4xx", "421 4.3.0"]),
+    ("data-421", "swaks-retry", "PASS", []),
+    ("line-too-long", "swaks", "PASS", []),
+    ("line-too-long", "swaks-long-line", "FAIL", ["delivered"]),
+    ("pipelining-failure", "swaks-retry", "PASS", []),
+    ("pipelining-failure", "swaks-pipeline", "FAIL", ["retried_after_4xx"]),
+    ("session-message-cap", "swaks", "PASS", []),
+    ("session-message-cap", "smtplib-pool", "PASS", []),
+    ("idle-421", "swaks", "FAIL", ["retried_after_4xx", "421 4.4.2"]),
+    ("idle-421", "swaks-retry", "PASS", []),
+    ("idle-421", "smtplib-idle", "PASS", []),
+    ("quit-variants", "swaks-3s", "FAIL", ["exit"]),
+    ("quit-variants", "smtplib", "PASS", []),
+    ("connection-limit", "swaks-retry", "PASS", []),
+    ("connection-limit", "msmtp", "FAIL", ["retried_after_4xx", "421 4.7.0"]),
+    ("multiline-replies", "swaks", "PASS", []),
+    ("multiline-replies", "curl", "PASS", []),
+    # swaks waits for the rest of a garbage greeting until its own timeout
+    ("malformed-replies", "swaks-3s-retry", "PASS", []),
+    ("malformed-replies", "msmtp", "FAIL", ["exit"]),
+]
+
+# A small smtplib client with verification, AUTH over TLS, a retry loop and three modes:
+# send (one message), pool (two messages on one connection, reconnecting when the server
+# ends it), idle (connect, wait 2 s, then send on the same connection, reconnecting on a
+# 421), magic (one transaction per magic address of the magic-addresses scenario, printing
+# the reply codes).
+CLIENT = r'''
+import os, smtplib, ssl, sys, time
+HOST, PORT = os.environ["SMTP_HOST"], int(os.environ["SMTP_PORT"])
+CA = %(ca)r
+MSG = b"From: sender@example.com\r\nTo: rcpt1@example.com\r\nSubject: smtplib\r\n\r\nhello\r\n"
+RCPTS = ["rcpt1@example.com", "rcpt2@example.com", "rcpt3@example.com"]
+
+def connect():
+    s = smtplib.SMTP(HOST, PORT, timeout=20)
+    s.starttls(context=ssl.create_default_context(cafile=CA))
+    s.ehlo()
+    if s.has_extn("auth"):
+        s.login("smtplib", "secret")
+    return s
+
+COUNT = [0]
+
+def send(s, rcpts):
+    COUNT[0] += 1
+    msg = MSG.replace(b"Subject:", b"Message-ID: <%%d.%%d@example.com>\r\nSubject:" %% (os.getpid(), COUNT[0]))
+    refused = s.sendmail("sender@example.com", rcpts, msg)
+    return [r for r in rcpts if r not in refused]
+
+def with_retry(fn):
+    for delay in (0.3, 0.6, 1.2, 2.4, 0):
+        try:
+            return fn()
+        except ssl.SSLCertVerificationError as e:
+            print("certificate:", e.verify_message); sys.exit(1)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError,
+                smtplib.SMTPAuthenticationError, smtplib.SMTPConnectError) as e:
+            codes = [e.smtp_code] if hasattr(e, "smtp_code") else [c for c, _ in e.recipients.values()]
+            if all(c >= 500 for c in codes):
+                print("permanent:", e); sys.exit(1)
+        except (smtplib.SMTPException, OSError) as e:
+            print("temporary:", type(e).__name__, e)
+        time.sleep(delay)
+    sys.exit(1)
+
+def one_message():
+    s = connect()
+    send(s, RCPTS)
+    try:
+        s.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+
+def too_many():
+    # RFC 5321 4.5.3.1.10: recipients refused with 452 go in a following transaction.
+    s = connect()
+    pending = list(RCPTS)
+    while pending:
+        s.mail("sender@example.com")
+        accepted = []
+        for r in pending:
+            code, _ = s.rcpt(r)
+            if code == 452:
+                break
+            if code == 250:
+                accepted.append(r)
+        if not accepted:
+            raise smtplib.SMTPException("no recipient accepted")
+        s.data(MSG)
+        pending = [r for r in pending if r not in accepted]
+    s.sock.settimeout(2)
+    try:
+        s.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+
+mode = sys.argv[1]
+if mode == "send":
+    with_retry(too_many)
+elif mode == "pool":
+    s = with_retry(connect)
+    for n in range(2):
+        try:
+            send(s, RCPTS)
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as e:
+            print("reconnecting after:", e)
+            s = with_retry(connect)
+            send(s, RCPTS)
+    s.quit()
+elif mode == "idle":
+    s = connect()
+    time.sleep(2)
+    try:
+        send(s, RCPTS)
+        s.quit()
+    except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as e:
+        print("reconnecting after:", e)
+        with_retry(one_message)
+elif mode == "magic":
+    for local in ("rcpt-550", "rcpt-451", "rcpt-452", "rcpt-554", "data-421", "data-554",
+                  "message-552", "drop-after-dot", "drop-mid-data", "slow-1s", "reset",
+                  "greylist", "anyone"):
+        try:
+            s = connect()
+            s.mail("sender@example.com")
+            code, _ = s.rcpt(local + "@example.com")
+            if code == 250:
+                code, _ = s.docmd("DATA")
+                if code == 354:
+                    s.send(MSG + b".\r\n")
+                    code, _ = s.getreply()
+            print("MAGIC", local, code)
+            s.close()
+        except (smtplib.SMTPException, OSError) as e:
+            print("MAGIC", local, "dropped", type(e).__name__)
+'''
+
+
+def tool_of(client):
+    for tool in ("swaks", "curl", "msmtp"):
+        if client.startswith(tool):
+            return tool
+    return "/usr/bin/python3"
+
+
+class CatalogueWithRealClients(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="catalogue-clients-")
+        head = ("From: sender@example.com\r\nTo: rcpt1@example.com\r\nSubject: %s\r\n"
+                "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n")
+        files = {
+            "msg.eml": (head % "real client") + "\r\nhello\r\n.a dotted line\r\nbye\r\n",
+            "long.eml": (head % "long line") + "\r\n" + "x" * 1500 + "\r\n.\r\n",
+            "8bit.eml": (head % "Grüße aus Köln") + "\r\nGrüße, naïve café\r\n.\r\n",
+            "big.eml": (head % "big") + "\r\n" + ("0123456789" * 7 + "\r\n") * 60 + ".\r\n",
+        }
+        for name, text in files.items():
+            with open(os.path.join(cls.tmp, name), "wb") as f:
+                f.write(text.encode("utf-8"))
+        with open(os.path.join(cls.tmp, "client.py"), "w", encoding="utf-8") as f:
+            f.write(CLIENT % {"ca": CA})
+        cls.results = {}
+        by_client = collections.OrderedDict()
+        for scenario, client, _, _ in TABLE:
+            by_client.setdefault(client, []).append(scenario)
+        for client, scenarios in by_client.items():
+            if not shutil.which(tool_of(client)):
+                continue
+            report = os.path.join(cls.tmp, client + ".json")
+            args = [binary_path(), "test", "--time-scale", "0.02", "--timeout", "20",
+                    "--jobs", "2", "--seed", "7", "--json", report]
+            for s in scenarios:
+                args += ["--scenario", os.path.join(SCENARIOS, s + ".lua")]
+            args += ["--", "sh", "-c", CLIENTS[client].format(tmp=cls.tmp)]
+            subprocess.run(args, env=server_environment(), cwd=cls.tmp, capture_output=True,
+                           timeout=300)
+            with open(report, encoding="utf-8") as f:
+                for r in json.load(f)["results"]:
+                    name = os.path.basename(r["scenario"])[:-4]
+                    cls.results[(name, client)] = r
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_every_scenario_has_a_real_client(self):
+        covered = {s for s, _, _, _ in TABLE}
+        on_disk = {f[:-4] for f in os.listdir(SCENARIOS) if f.endswith(".lua")}
+        self.assertEqual(covered, on_disk)
+
+    def test_verdicts(self):
+        for scenario, client, verdict, words in TABLE:
+            if verdict is None:
+                continue
+            with self.subTest(scenario=scenario, client=client):
+                r = self.results.get((scenario, client))
+                if r is None:
+                    self.skipTest(tool_of(client) + " is not installed")
+                detail = "%s with %s: %s %s\n%s" % (scenario, client, r["verdict"], r["reason"],
+                                                    r["command_output"][-1500:])
+                self.assertEqual(r["verdict"], verdict, detail)
+                for w in words:
+                    self.assertIn(w, r["reason"], detail)
+
+    def test_magic_addresses_pick_the_fault(self):
+        r = self.results.get(("magic-addresses", "smtplib-magic"))
+        if r is None:
+            self.skipTest("no magic-addresses run")
+        codes = dict(line.split()[1:3] for line in r["command_output"].splitlines()
+                     if line.startswith("MAGIC "))
+        self.assertEqual(codes, {
+            "rcpt-550": "550", "rcpt-451": "451", "rcpt-452": "452", "rcpt-554": "554",
+            "data-421": "421", "data-554": "554", "message-552": "552",
+            "drop-after-dot": "dropped", "drop-mid-data": "dropped", "slow-1s": "250",
+            "reset": "dropped", "greylist": "451", "anyone": "250",
+        }, r["command_output"])
+
+
+TABLE.append(("magic-addresses", "smtplib-magic", None, []))
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
