@@ -55,7 +55,7 @@ struct reader {
   std::vector<std::string> strings(const char* key) {
     std::vector<std::string> out;
     if (field(key, LUA_TTABLE) == LUA_TTABLE) {
-      lua_Integer n = luaL_len(L, -1);
+      lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));  // no __len
       for (lua_Integer i = 1; i <= n; ++i) {
         lua_rawgeti(L, -1, i);
         if (const char* s = lua_tostring(L, -1)) out.emplace_back(s);
@@ -162,7 +162,7 @@ proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, dou
   if (auto b = r.num("trickle_bytes")) a.trickle_bytes = static_cast<std::size_t>(*b);
   a.trickle_every = r.seconds("trickle_every");
   if (r.field("split", LUA_TTABLE) == LUA_TTABLE) {
-    lua_Integer n = luaL_len(L, -1);
+    lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));  // no __len
     for (lua_Integer i = 1; i <= n; ++i) {
       lua_rawgeti(L, -1, i);
       if (lua_isnumber(L, -1)) a.split_at.push_back(static_cast<std::size_t>(lua_tointeger(L, -1)));

@@ -59,14 +59,20 @@ int api_chance(lua_State* L) {
 }
 
 int api_log(lua_State* L) {
-  std::string text;
-  int n = lua_gettop(L);
+  // A Lua buffer: a __tostring that fails must not skip a C++ destructor.
+  const int n = lua_gettop(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "script: ");
   for (int i = 1; i <= n; ++i) {
-    if (i > 1) text += ' ';
-    text += luaL_tolstring(L, i, nullptr);
-    lua_pop(L, 1);
+    if (i > 1) luaL_addchar(&b, ' ');
+    luaL_tolstring(L, i, nullptr);
+    luaL_addvalue(&b);
   }
-  owner(L).log_from_script("script: " + text);
+  luaL_pushresult(&b);
+  std::size_t len = 0;
+  const char* text = lua_tolstring(L, -1, &len);
+  owner(L).log_from_script(std::string(text, len));
   return 0;
 }
 
@@ -121,30 +127,46 @@ bool in_network(const ip_bytes& ip, const std::string& cidr, bool& valid) {
   return true;
 }
 
+// 0 = no match, 1 = match, -1 = not a network. Takes a C string: no C++ object may be alive
+// when a Lua error unwinds (longjmp) through a C function.
+int match_network(const ip_bytes& ip, const char* cidr) {
+  bool valid = true;
+  bool hit = in_network(ip, cidr, valid);
+  return !valid ? -1 : hit ? 1 : 0;
+}
+
 // smtp.ip_in(ip, "10.0.0.0/8") or smtp.ip_in(ip, {"10.0.0.0/8", "::1"})
 int api_ip_in(lua_State* L) {
   ip_bytes ip;
-  if (!parse_ip(luaL_checkstring(L, 1), ip)) {
+  const char* text = luaL_checkstring(L, 1);
+  if (lua_type(L, 2) != LUA_TSTRING) luaL_checktype(L, 2, LUA_TTABLE);
+  if (!parse_ip(text, ip)) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  std::vector<std::string> nets;
-  if (lua_type(L, 2) == LUA_TSTRING) {
-    nets.emplace_back(lua_tostring(L, 2));
-  } else {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    for (lua_Integer i = 1, n = luaL_len(L, 2); i <= n; ++i) {
-      lua_rawgeti(L, 2, i);
-      nets.emplace_back(luaL_checkstring(L, -1));
-      lua_pop(L, 1);
+  const bool single = lua_type(L, 2) == LUA_TSTRING;
+  const lua_Integer n = single ? 1 : static_cast<lua_Integer>(lua_rawlen(L, 2));
+  for (lua_Integer i = 1; !single && i <= n; ++i) {
+    if (lua_rawgeti(L, 2, i) != LUA_TSTRING) {
+      return luaL_error(L, "smtp.ip_in: network #%d is a %s, not a string", static_cast<int>(i),
+                        luaL_typename(L, -1));
     }
+    lua_pop(L, 1);
   }
-  for (const auto& net : nets) {
-    bool valid = true;
-    bool hit = in_network(ip, net, valid);
-    if (!valid)
-      return luaL_error(L, "smtp.ip_in: '%s' is not an address or CIDR network", net.c_str());
-    if (hit) {
+  for (lua_Integer i = 1; i <= n; ++i) {
+    if (single) {
+      lua_pushvalue(L, 2);
+    } else {
+      lua_rawgeti(L, 2, i);
+    }
+    const char* net = lua_tostring(L, -1);
+    int m = net ? match_network(ip, net) : -1;
+    if (m < 0) {
+      return luaL_error(L, "smtp.ip_in: '%s' is not an address or CIDR network",
+                        net ? net : luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+    if (m == 1) {
       lua_pushboolean(L, 1);
       return 1;
     }

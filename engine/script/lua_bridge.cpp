@@ -11,19 +11,27 @@ namespace {
 
 using session::hook;
 
+// Raw sets: a scenario may put a metatable on its session table; the host must never run one
+// outside a protected call.
+void set_raw(lua_State* L, const char* key) {
+  lua_pushstring(L, key);
+  lua_insert(L, -2);
+  lua_rawset(L, -3);
+}
+
 void set_string(lua_State* L, const char* key, std::string_view v) {
   lua_pushlstring(L, v.data(), v.size());
-  lua_setfield(L, -2, key);
+  set_raw(L, key);
 }
 
 void set_number(lua_State* L, const char* key, lua_Integer v) {
   lua_pushinteger(L, v);
-  lua_setfield(L, -2, key);
+  set_raw(L, key);
 }
 
 void set_bool(lua_State* L, const char* key, bool v) {
   lua_pushboolean(L, v);
-  lua_setfield(L, -2, key);
+  set_raw(L, key);
 }
 
 void push_params(lua_State* L, const std::vector<proto::esmtp_param>& params) {
@@ -119,7 +127,7 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
     lua_pushlstring(L, a.data(), a.size());
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
-  lua_setfield(L, -2, "rcpts");
+  set_raw(L, "rcpts");
   lua_createtable(L, 0, 8);
   for (int v = 0; v <= static_cast<int>(proto::verb::unknown); ++v) {
     auto verb = static_cast<proto::verb>(v);
@@ -129,7 +137,7 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
     lua_pushinteger(L, static_cast<lua_Integer>(n));
     lua_setfield(L, -2, name.empty() ? "UNKNOWN" : std::string(name).c_str());
   }
-  lua_setfield(L, -2, "commands");
+  set_raw(L, "commands");
   lua_pop(L, 1);
 }
 

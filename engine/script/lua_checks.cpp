@@ -6,8 +6,14 @@ namespace smtpfault::script {
 
 namespace {
 
+// Raw reads: these run outside any protected call, where a metamethod's error would abort.
+int raw_field(lua_State* L, int t, const char* key) {
+  lua_pushstring(L, key);
+  return lua_rawget(L, t);
+}
+
 std::optional<bool> get_bool(lua_State* L, int t, const char* key) {
-  lua_getfield(L, t, key);
+  raw_field(L, t, key);
   std::optional<bool> v;
   if (!lua_isnil(L, -1)) v = lua_toboolean(L, -1) != 0;
   lua_pop(L, 1);
@@ -15,7 +21,7 @@ std::optional<bool> get_bool(lua_State* L, int t, const char* key) {
 }
 
 std::optional<double> get_number(lua_State* L, int t, const char* key) {
-  lua_getfield(L, t, key);
+  raw_field(L, t, key);
   std::optional<double> v;
   if (lua_isnumber(L, -1)) v = lua_tonumber(L, -1);
   lua_pop(L, 1);
@@ -24,7 +30,7 @@ std::optional<double> get_number(lua_State* L, int t, const char* key) {
 
 // `delivered = 1` or `delivered = {min = 1, max = 3}`
 std::optional<count_range> get_range(lua_State* L, int t, const char* key) {
-  lua_getfield(L, t, key);
+  raw_field(L, t, key);
   std::optional<count_range> r;
   if (lua_isnumber(L, -1)) {
     auto n = static_cast<std::uint64_t>(lua_tointeger(L, -1));
@@ -52,7 +58,7 @@ void read_one(lua_State* L, int t, expectations& e) {
   if (auto v = get_bool(L, t, "dot_stuffing")) e.dot_stuffing = v;
   if (auto v = get_bool(L, t, "line_length")) e.line_length = v;
   if (auto v = get_bool(L, t, "pipelining")) e.pipelining = v;
-  lua_getfield(L, t, "retry_delay");
+  raw_field(L, t, "retry_delay");
   if (lua_istable(L, -1)) {
     e.retry_delay_min = get_number(L, lua_gettop(L), "min");
     e.retry_delay_max = get_number(L, lua_gettop(L), "max");
@@ -60,12 +66,12 @@ void read_one(lua_State* L, int t, expectations& e) {
     e.retry_delay_min = lua_tonumber(L, -1);
   }
   lua_pop(L, 1);
-  lua_getfield(L, t, "exit");
+  raw_field(L, t, "exit");
   if (lua_type(L, -1) == LUA_TSTRING || lua_isinteger(L, -1)) e.exit = lua_tostring(L, -1);
   lua_pop(L, 1);
   if (auto v = get_number(L, t, "runs")) e.runs = static_cast<unsigned>(*v);
   if (auto v = get_number(L, t, "run_gap")) e.run_gap = *v;
-  lua_getfield(L, t, "check");
+  raw_field(L, t, "check");
   if (lua_isfunction(L, -1)) {
     e.checks.push_back(luaL_ref(L, LUA_REGISTRYINDEX));
   } else {
@@ -146,7 +152,7 @@ std::optional<std::string> parse_expectations(lua_State* L, expectations& out) {
   lua_rawget(L, -2);
   if (lua_istable(L, -1)) {
     int list = lua_gettop(L);
-    for (lua_Integer i = 1, n = luaL_len(L, list); i <= n; ++i) {
+    for (lua_Integer i = 1, n = static_cast<lua_Integer>(lua_rawlen(L, list)); i <= n; ++i) {
       lua_rawgeti(L, list, i);
       if (lua_istable(L, -1)) read_one(L, lua_gettop(L), out);
       lua_pop(L, 1);
