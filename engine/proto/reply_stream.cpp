@@ -1,0 +1,68 @@
+#include "proto/reply_stream.hpp"
+
+namespace smtpfault::proto {
+
+std::string printable(std::string_view raw, std::size_t max) {
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (out.size() >= max) {
+      out += "... (" + std::to_string(raw.size()) + " octets)";
+      break;
+    }
+    auto c = static_cast<unsigned char>(raw[i]);
+    if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+reply_stream::result reply_stream::next() {
+  for (;;) {
+    auto r = lines_.next(in_);
+    if (r.st == line_reader::status::need_more) {
+      in_.erase(0, r.consumed);
+      return {};
+    }
+    if (r.st == line_reader::status::too_long) {
+      in_.erase(0, r.consumed);
+      replies_.take();
+      return {status::malformed,
+              {},
+              "reply line longer than " + std::to_string(lines_.max_line()) + " octets"};
+    }
+    std::string line(r.line);
+    in_.erase(0, r.consumed);
+    switch (replies_.feed_line(line)) {
+      case reply_reader::status::need_more:
+        continue;
+      case reply_reader::status::complete:
+        return {status::reply, replies_.take(), {}};
+      case reply_reader::status::malformed: {
+        std::string why = replies_.error();
+        replies_.take();
+        return {status::malformed, {}, why + ": '" + printable(line) + "'"};
+      }
+    }
+  }
+}
+
+std::size_t reply_stream::discard() {
+  std::size_t n = in_.size();
+  in_.clear();
+  replies_.take();
+  return n;
+}
+
+}  // namespace smtpfault::proto

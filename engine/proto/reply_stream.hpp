@@ -1,0 +1,47 @@
+// Client side of the reply channel: bytes from the server in, whole typed replies out. Pure,
+// no I/O: the caller feeds what it read and asks for the next reply.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "proto/line_reader.hpp"
+#include "proto/reply.hpp"
+
+namespace smtpfault::proto {
+
+class reply_stream {
+ public:
+  // Reply lines longer than max_line octets (CRLF included) are malformed; memory stays bounded
+  // by max_line plus what one read adds.
+  explicit reply_stream(std::size_t max_line = 64 * 1024) : lines_(max_line) {}
+
+  void feed(std::string_view bytes) { in_.append(bytes); }
+
+  enum class status { need_more, reply, malformed };
+  struct result {
+    status st = status::need_more;
+    proto::reply reply;  // with status::reply
+    std::string error;   // with status::malformed: why, and the offending line (escaped)
+  };
+  // The next complete reply, if the buffered bytes hold one. After malformed the stream starts
+  // afresh at the next line, so a client can report the fault and keep reading.
+  result next();
+
+  // Bytes received and not yet part of a returned reply.
+  std::size_t buffered() const { return in_.size(); }
+  // Drops everything buffered (after STARTTLS: plaintext must not be read as TLS replies).
+  std::size_t discard();
+
+ private:
+  line_reader lines_;
+  reply_reader replies_;
+  std::string in_;
+};
+
+// Lines of a partial reply and unfinished bytes are visible to error messages only as escaped
+// text: "250 ok\\r\\n" style, at most `max` octets.
+std::string printable(std::string_view raw, std::size_t max = 120);
+
+}  // namespace smtpfault::proto

@@ -1,0 +1,105 @@
+// The client's reply channel: bytes in at any split, typed replies out; malformed replies are
+// values and the stream carries on after them.
+#include "proto/reply_stream.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace smtpfault::proto {
+namespace {
+
+std::vector<reply> all_replies(reply_stream& s) {
+  std::vector<reply> out;
+  for (auto r = s.next(); r.st != reply_stream::status::need_more; r = s.next()) {
+    EXPECT_EQ(r.st, reply_stream::status::reply) << r.error;
+    out.push_back(r.reply);
+  }
+  return out;
+}
+
+const std::string ehlo =
+    "250-mx.example greets you\r\n250-PIPELINING\r\n250 2.0.0 SIZE 1000\r\n354 go ahead\r\n";
+
+TEST(reply_stream, whole_replies_from_one_read) {
+  reply_stream s;
+  s.feed(ehlo);
+  auto got = all_replies(s);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].code, 250);
+  EXPECT_EQ(got[0].lines,
+            (std::vector<std::string>{"mx.example greets you", "PIPELINING", "2.0.0 SIZE 1000"}));
+  EXPECT_EQ(got[1].code, 354);
+  EXPECT_EQ(s.buffered(), 0u);
+}
+
+// The same bytes split at every offset give the same replies.
+TEST(reply_stream, split_at_every_offset) {
+  for (std::size_t cut = 0; cut <= ehlo.size(); ++cut) {
+    reply_stream s;
+    s.feed(ehlo.substr(0, cut));
+    auto first = all_replies(s);
+    s.feed(ehlo.substr(cut));
+    auto rest = all_replies(s);
+    first.insert(first.end(), rest.begin(), rest.end());
+    ASSERT_EQ(first.size(), 2u) << "cut at " << cut;
+    EXPECT_EQ(first[0].lines.size(), 3u);
+    EXPECT_EQ(first[1].code, 354);
+  }
+}
+
+TEST(reply_stream, enhanced_codes_are_parsed) {
+  reply_stream s;
+  s.feed("550 5.7.1 Relay denied\r\n");
+  auto r = s.next();
+  ASSERT_EQ(r.st, reply_stream::status::reply);
+  EXPECT_EQ(r.reply.enhanced, "5.7.1");
+  EXPECT_EQ(r.reply.lines.at(0), "Relay denied");
+}
+
+TEST(reply_stream, malformed_reply_then_recovery) {
+  reply_stream s;
+  s.feed("250-first\r\n550 mixed\r\nhello\r\n221 bye\r\n");
+  auto a = s.next();
+  EXPECT_EQ(a.st, reply_stream::status::malformed);
+  EXPECT_NE(a.error.find("code changed"), std::string::npos) << a.error;
+  auto b = s.next();
+  EXPECT_EQ(b.st, reply_stream::status::malformed);
+  EXPECT_NE(b.error.find("'hello'"), std::string::npos) << b.error;
+  auto c = s.next();
+  ASSERT_EQ(c.st, reply_stream::status::reply);
+  EXPECT_EQ(c.reply.code, 221);
+}
+
+TEST(reply_stream, over_long_line_is_malformed_and_bounded) {
+  reply_stream s(100);
+  s.feed("250 " + std::string(500, 'x'));
+  EXPECT_EQ(s.next().st, reply_stream::status::need_more);
+  EXPECT_LT(s.buffered(), 100u);  // dropped as it arrives
+  s.feed(std::string(500, 'y') + "\r\n250 ok\r\n");
+  EXPECT_EQ(s.next().st, reply_stream::status::malformed);
+  auto r = s.next();
+  ASSERT_EQ(r.st, reply_stream::status::reply) << r.error;
+  EXPECT_EQ(r.reply.lines.at(0), "ok");
+}
+
+TEST(reply_stream, discard_drops_buffered_plaintext) {
+  reply_stream s;
+  s.feed("220 ready\r\n250 injected\r\n250-half");
+  ASSERT_EQ(s.next().st, reply_stream::status::reply);
+  EXPECT_GT(s.discard(), 0u);
+  EXPECT_EQ(s.next().st, reply_stream::status::need_more);
+  s.feed("250 fresh\r\n");
+  auto r = s.next();
+  ASSERT_EQ(r.st, reply_stream::status::reply);
+  EXPECT_EQ(r.reply.lines, std::vector<std::string>{"fresh"});
+}
+
+TEST(printable, escapes_line_endings_and_controls) {
+  EXPECT_EQ(printable(std::string("a\r\nb\n\0.\r", 8)), "a\\r\\nb\\n\\x00.\\r");
+  EXPECT_EQ(printable(std::string(10, 'z'), 4), "zzzz... (10 octets)");
+}
+
+}  // namespace
+}  // namespace smtpfault::proto
