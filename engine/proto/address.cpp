@@ -1,5 +1,7 @@
 #include "proto/address.hpp"
 
+#include "proto/utf8.hpp"
+
 namespace smtpfault::proto {
 
 namespace {
@@ -221,6 +223,9 @@ expected<mailbox, path_error> parse_path(std::string_view text, const limits& li
   bool local_ok = !local.empty() && local.front() == '"' ? valid_quoted_string(local, utf8)
                                                          : valid_dot_string(local, utf8);
   if (!local_ok || !valid_domain(domain, utf8)) return unexpected{path_error::syntax};
+  // RFC 6532 section 3.1: non-ASCII octets must form well-formed UTF-8 (no overlongs,
+  // surrogates or stray continuation octets), or the address is not an address.
+  if (utf8 && (!valid_utf8(local) || !valid_utf8(domain))) return unexpected{path_error::syntax};
   if (local.size() > lim.local_part) return unexpected{path_error::local_too_long};
   if (domain.size() > lim.domain) return unexpected{path_error::domain_too_long};
   if (text.size() > lim.path) return unexpected{path_error::path_too_long};

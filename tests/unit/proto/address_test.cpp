@@ -100,6 +100,22 @@ TEST(address, utf8_is_flagged) {
   EXPECT_TRUE(ok("<\"\xe2\x82\xac\"@example.org>").has_utf8);
 }
 
+// RFC 6532 3.1: the non-ASCII octets are UTF-8 as RFC 3629 defines it; anything else is not an
+// address (and would end up in the .json metadata as invalid UTF-8).
+TEST(address, ill_formed_utf8_is_rejected) {
+  for (const char* t : {"<\xff\xfe@example.org>",            // never valid octets
+                        "<\xc3(@example.org>",               // truncated sequence
+                        "<a@\xed\xa0\x80.example>",          // UTF-16 surrogate
+                        "<\xc0\xaf@example.org>",            // overlong "/"
+                        "<\xf8\x88\x80\x80\x80@x.example>",  // 5-octet form
+                        "<\x80@example.org>",                // stray continuation octet
+                        "<\"\xe2\x82\"@example.org>",        // truncated inside quotes
+                        "<a@\xf4\x90\x80\x80.example>"}) {   // above U+10FFFF
+    EXPECT_EQ(bad(t), path_error::syntax) << t;
+  }
+  EXPECT_TRUE(ok("<\xf0\x9f\x93\xa7@\xe4\xbe\x8b.example>").has_utf8);
+}
+
 // RFC 5321 4.1.2: "<@a,@b:user@d>" source routes "MUST BE accepted" and "SHOULD be ignored".
 TEST(address, source_route_is_dropped) {
   auto m = ok("<@relay1.example,@relay2.example:user@dest.example>");
