@@ -25,33 +25,28 @@ std::string first_comment(std::string_view code, const std::string& name) {
   return std::string(line);
 }
 
-}  // namespace
-
-std::string_view helper_library() {
+std::string_view embedded_text(std::string_view path) {
   for (std::size_t i = 0; i < embedded::file_count; ++i) {
-    if (std::string_view(embedded::files[i].path) == "lua/smtp.lua") return embedded::files[i].text;
+    if (std::string_view(embedded::files[i].path) == path) return embedded::files[i].text;
   }
   return "";
 }
 
-const std::vector<builtin_scenario>& builtin_scenarios() {
-  static const std::vector<builtin_scenario> list = [] {
-    std::vector<builtin_scenario> out;
-    const std::string prefix = "scenarios/server/";
-    for (std::size_t i = 0; i < embedded::file_count; ++i) {
-      std::string path = embedded::files[i].path;
-      if (path.rfind(prefix, 0) != 0 || path.size() < 5) continue;
-      std::string name = path.substr(prefix.size(), path.size() - prefix.size() - 4);
-      out.push_back(
-          {name, first_comment(embedded::files[i].text, name), embedded::files[i].text, path});
-    }
-    return out;
-  }();
-  return list;
+std::vector<builtin_scenario> builtins_under(const std::string& prefix) {
+  std::vector<builtin_scenario> out;
+  for (std::size_t i = 0; i < embedded::file_count; ++i) {
+    std::string path = embedded::files[i].path;
+    if (path.rfind(prefix, 0) != 0 || path.size() < prefix.size() + 5) continue;
+    std::string name = path.substr(prefix.size(), path.size() - prefix.size() - 4);
+    out.push_back(
+        {name, first_comment(embedded::files[i].text, name), embedded::files[i].text, path});
+  }
+  return out;
 }
 
-proto::expected<scenario_source, std::string> find_scenario_source(
-    const std::string& name_or_path) {
+proto::expected<scenario_source, std::string> find_source(
+    const std::string& name_or_path, const std::vector<builtin_scenario>& builtins,
+    const char* kind) {
   const bool is_path =
       name_or_path.find('/') != std::string::npos ||
       (name_or_path.size() > 4 && name_or_path.compare(name_or_path.size() - 4, 4, ".lua") == 0);
@@ -65,12 +60,42 @@ proto::expected<scenario_source, std::string> find_scenario_source(
     return scenario_source{ss.str(), name_or_path};
   }
   std::string names;
-  for (const auto& b : builtin_scenarios()) {
+  for (const auto& b : builtins) {
     if (b.name == name_or_path) return scenario_source{std::string(b.code), b.path};
     names += (names.empty() ? "" : ", ") + b.name;
   }
-  return proto::unexpected{"unknown scenario '" + name_or_path +
-                           "' (not a file; built-in scenarios: " + names + ")"};
+  return proto::unexpected{"unknown " + std::string(kind) + " '" + name_or_path +
+                           "' (not a file; built-in " + kind + "s: " + names + ")"};
+}
+
+}  // namespace
+
+std::string_view helper_library() {
+  return embedded_text("lua/smtp.lua");
+}
+
+std::string_view client_library() {
+  return embedded_text("lua/client.lua");
+}
+
+const std::vector<builtin_scenario>& builtin_scenarios() {
+  static const std::vector<builtin_scenario> list = builtins_under("scenarios/server/");
+  return list;
+}
+
+const std::vector<builtin_scenario>& builtin_client_scenarios() {
+  static const std::vector<builtin_scenario> list = builtins_under("scenarios/client/");
+  return list;
+}
+
+proto::expected<scenario_source, std::string> find_scenario_source(
+    const std::string& name_or_path) {
+  return find_source(name_or_path, builtin_scenarios(), "scenario");
+}
+
+proto::expected<scenario_source, std::string> find_client_scenario_source(
+    const std::string& name_or_path) {
+  return find_source(name_or_path, builtin_client_scenarios(), "client scenario");
 }
 
 }  // namespace smtpfault::script

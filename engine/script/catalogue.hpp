@@ -23,9 +23,16 @@ struct builtin_scenario {
 };
 
 std::string_view helper_library();
+// lua/client.lua: the API of client scenarios (`smtpfault run`).
+std::string_view client_library();
 const std::vector<builtin_scenario>& builtin_scenarios();
+// The probes in scenarios/client/.
+const std::vector<builtin_scenario>& builtin_client_scenarios();
 
 // A name of a built-in scenario, or a path to a .lua file (anything with a '/' or ".lua").
 proto::expected<scenario_source, std::string> find_scenario_source(const std::string& name_or_path);
+// The same for client scenarios: a path, or the name of a probe ("probe-smuggling").
+proto::expected<scenario_source, std::string> find_client_scenario_source(
+    const std::string& name_or_path);
 
 }  // namespace smtpfault::script

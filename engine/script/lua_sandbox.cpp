@@ -199,6 +199,15 @@ std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
   return error;
 }
 
+std::optional<std::string> lua_sandbox::load_text(lua_State* co, std::string_view code,
+                                                  const std::string& chunkname) {
+  int status = luaL_loadbufferx(co, code.data(), code.size(), ("@" + chunkname).c_str(), "t");
+  if (status == LUA_OK) return std::nullopt;
+  std::string msg = lua_tostring(co, -1) ? lua_tostring(co, -1) : "cannot load";
+  lua_pop(co, 1);
+  return msg;
+}
+
 run_result lua_sandbox::resume(lua_State* co, int nargs, std::uint64_t& spent) {
   arm(co, limits_.instructions);
   spent_ = spent;

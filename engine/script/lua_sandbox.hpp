@@ -45,6 +45,10 @@ class lua_sandbox {
   std::optional<std::string> run_file_text(std::string_view code, const std::string& chunkname,
                                            bool library = false);
   bool is_library(const char* source) const;
+  // Compiles text (never bytecode) and pushes the function onto co's stack without running it,
+  // for a script that runs as a coroutine under resume(). Returns the syntax error otherwise.
+  std::optional<std::string> load_text(lua_State* co, std::string_view code,
+                                       const std::string& chunkname);
 
   // Resumes coroutine co (a thread created with lua_newthread) with nargs values on its stack,
   // under the per-call instruction budget. `spent` is the caller's count for the hook call: 0 to

@@ -1,0 +1,335 @@
+#include "script/client_script.hpp"
+
+#include <lua.hpp>
+
+#include <cmath>
+
+#include "proto/data_encoding.hpp"
+#include "proto/sasl.hpp"
+#include "script/catalogue.hpp"
+
+namespace smtpfault::script {
+
+namespace {
+
+char op_marker;  // first value of every yield to the driver
+
+constexpr const char* op_names[] = {"connect",       "write",       "read_reply",
+                                    "tls_handshake", "wait_closed", "shutdown_send",
+                                    "reset",         "close",       "sleep"};
+
+client_script& owner(lua_State* L) {
+  return *static_cast<client_script*>(lua_touserdata(L, lua_upvalueindex(1)));
+}
+
+// client._op(t): hands t to the driver; the driver's op_result table comes back.
+int api_op(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!lua_isyieldable(L)) return luaL_error(L, "network calls cannot be made from here");
+  lua_pushlightuserdata(L, &op_marker);
+  lua_pushvalue(L, 1);
+  return lua_yield(L, 2);
+}
+
+std::string field_string(lua_State* L, int t, const char* key) {
+  std::string out;
+  lua_pushstring(L, key);
+  if (lua_rawget(L, t) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+    std::size_t len = 0;
+    const char* s = lua_tolstring(L, -1, &len);
+    out.assign(s, len);
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
+double field_number(lua_State* L, int t, const char* key, double fallback = 0) {
+  lua_pushstring(L, key);
+  lua_rawget(L, t);
+  double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : fallback;
+  lua_pop(L, 1);
+  return v;
+}
+
+bool field_bool(lua_State* L, int t, const char* key) {
+  lua_pushstring(L, key);
+  lua_rawget(L, t);
+  bool v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+std::chrono::milliseconds millis(double seconds) {
+  if (!(seconds > 0)) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
+}
+
+// client._step(passed, name, detail, conn): one verdict, at the script line that caused it.
+int api_step(lua_State* L) {
+  client_step s;
+  s.passed = lua_toboolean(L, 1);
+  if (const char* n = lua_tostring(L, 2)) s.name = n;
+  if (const char* d = lua_tostring(L, 3)) s.detail = d;
+  s.conn = static_cast<int>(lua_tointeger(L, 4));
+  s.where = lua_position(L);
+  owner(L).add_step(std::move(s));
+  return 0;
+}
+
+// client._report(key, value)
+int api_report(lua_State* L) {
+  const char* key = luaL_checkstring(L, 1);
+  const char* value = luaL_tolstring(L, 2, nullptr);
+  owner(L).add_report(key, value);
+  return 0;
+}
+
+int api_base64_encode(lua_State* L) {
+  std::size_t len = 0;
+  const char* s = luaL_checklstring(L, 1, &len);
+  std::string out = proto::base64_encode(std::string_view(s, len));
+  lua_pushlstring(L, out.data(), out.size());
+  return 1;
+}
+
+int api_base64_decode(lua_State* L) {
+  std::size_t len = 0;
+  const char* s = luaL_checklstring(L, 1, &len);
+  auto out = proto::base64_decode(std::string_view(s, len));
+  if (!out) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushlstring(L, out->data(), out->size());
+  return 1;
+}
+
+// client._now(): seconds on a monotonic clock, for measuring how long a server took.
+int api_now(lua_State* L) {
+  std::chrono::duration<double> t = std::chrono::steady_clock::now().time_since_epoch();
+  lua_pushnumber(L, t.count());
+  return 1;
+}
+
+// client._encode_data(body, eol): see proto::encode_data.
+int api_encode_data(lua_State* L) {
+  std::size_t blen = 0, elen = 0;
+  const char* body = luaL_checklstring(L, 1, &blen);
+  const char* eol = luaL_optlstring(L, 2, "\r\n", &elen);
+  std::string out = proto::encode_data(std::string_view(body, blen), std::string_view(eol, elen));
+  lua_pushlstring(L, out.data(), out.size());
+  return 1;
+}
+
+int api_cram_md5(lua_State* L) {
+  std::size_t plen = 0, clen = 0;
+  const char* password = luaL_checklstring(L, 1, &plen);
+  const char* challenge = luaL_checklstring(L, 2, &clen);
+  std::string digest =
+      proto::cram_md5_digest(std::string_view(password, plen), std::string_view(challenge, clen));
+  lua_pushlstring(L, digest.data(), digest.size());
+  return 1;
+}
+
+void set_string(lua_State* L, const char* key, const std::string& value) {
+  lua_pushlstring(L, value.data(), value.size());
+  lua_setfield(L, -2, key);
+}
+
+void push_target(lua_State* L, const client_options& o) {
+  lua_createtable(L, 0, 5);
+  if (!o.target.host.empty()) set_string(L, "host", o.target.host);
+  if (o.target.port) {
+    lua_pushinteger(L, o.target.port);
+    lua_setfield(L, -2, "port");
+  }
+  const std::string& tls_host = o.target.tls_host.empty() ? o.target.host : o.target.tls_host;
+  if (o.target.tls_port && !tls_host.empty()) {
+    set_string(L, "tls_host", tls_host);
+    lua_pushinteger(L, o.target.tls_port);
+    lua_setfield(L, -2, "tls_port");
+  }
+  lua_pushnumber(L, static_cast<double>(o.timeout.count()) / 1000.0);
+  lua_setfield(L, -2, "timeout");
+}
+
+void push_reply(lua_State* L, const proto::reply& r) {
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, r.code);
+  lua_setfield(L, -2, "code");
+  if (!r.enhanced.empty()) set_string(L, "enhanced", r.enhanced);
+  lua_createtable(L, static_cast<int>(r.lines.size()), 0);
+  std::string text;
+  for (std::size_t i = 0; i < r.lines.size(); ++i) {
+    lua_pushlstring(L, r.lines[i].data(), r.lines[i].size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+    text += (i ? "\n" : "") + r.lines[i];
+  }
+  lua_setfield(L, -2, "lines");
+  set_string(L, "text", text);
+}
+
+void push_result(lua_State* L, const op_result& r) {
+  lua_createtable(L, 0, 6);
+  lua_pushboolean(L, r.ok);
+  lua_setfield(L, -2, "ok");
+  if (!r.error.empty()) set_string(L, "err", r.error);
+  if (r.conn) {
+    lua_pushinteger(L, r.conn);
+    lua_setfield(L, -2, "conn");
+  }
+  if (r.reply) {
+    push_reply(L, *r.reply);
+    lua_setfield(L, -2, "reply");
+  }
+  lua_pushinteger(L, static_cast<lua_Integer>(r.sent));
+  lua_setfield(L, -2, "sent");
+  lua_pushnumber(L, r.elapsed);
+  lua_setfield(L, -2, "elapsed");
+  if (!r.tls_version.empty()) set_string(L, "tls_version", r.tls_version);
+}
+
+// Reads the op table at index t; an empty optional names a bad op.
+std::optional<client_op> read_op(lua_State* L, int t) {
+  client_op op;
+  const std::string name = field_string(L, t, "op");
+  bool known = false;
+  for (std::size_t i = 0; i < std::size(op_names); ++i) {
+    if (name == op_names[i]) {
+      op.what = static_cast<client_op::kind>(i);
+      known = true;
+    }
+  }
+  if (!known) return std::nullopt;
+  op.conn = static_cast<int>(field_number(L, t, "conn"));
+  op.host = field_string(L, t, "host");
+  op.port = static_cast<std::uint16_t>(field_number(L, t, "port"));
+  op.tls = field_bool(L, t, "tls");
+  op.verify = field_bool(L, t, "verify");
+  op.ca_file = field_string(L, t, "ca");
+  op.sni = field_string(L, t, "sni");
+  op.may_fail = field_bool(L, t, "may_fail");
+  op.bytes = field_string(L, t, "bytes");
+  op.chunk = static_cast<std::size_t>(field_number(L, t, "chunk"));
+  op.every = millis(field_number(L, t, "every"));
+  op.timeout = millis(field_number(L, t, "timeout"));
+  op.label = field_string(L, t, "label");
+  return op;
+}
+
+}  // namespace
+
+const char* op_name(client_op::kind k) {
+  return op_names[static_cast<int>(k)];
+}
+
+client_script::client_script(std::string name, client_options opts)
+    : name_(std::move(name)), opts_(std::move(opts)), sandbox_(opts_.limits) {}
+
+client_script::~client_script() {
+  if (thread_ref_ != LUA_NOREF) luaL_unref(sandbox_.state(), LUA_REGISTRYINDEX, thread_ref_);
+}
+
+void client_script::add_report(std::string key, std::string value) {
+  for (auto& kv : reports_) {
+    if (kv.first == key) {
+      kv.second = std::move(value);
+      return;
+    }
+  }
+  reports_.emplace_back(std::move(key), std::move(value));
+}
+
+std::optional<std::string> client_script::init(const std::string& code) {
+  lua_State* L = sandbox_.state();
+  const luaL_Reg host[] = {{"_op", api_op},
+                           {"_step", api_step},
+                           {"_report", api_report},
+                           {"_base64_encode", api_base64_encode},
+                           {"_base64_decode", api_base64_decode},
+                           {"_cram_md5", api_cram_md5},
+                           {"_encode_data", api_encode_data},
+                           {"_now", api_now},
+                           {nullptr, nullptr}};
+  lua_newtable(L);
+  lua_pushlightuserdata(L, this);
+  luaL_setfuncs(L, host, 1);
+  lua_setglobal(L, "client");
+  push_target(L, opts_);
+  lua_setglobal(L, "target");
+  lua_createtable(L, 0, static_cast<int>(opts_.params.size()));
+  for (const auto& [k, v] : opts_.params)
+    set_string(L, k.c_str(), v);
+  lua_setglobal(L, "params");
+  lua_getglobal(L, "math");
+  lua_getfield(L, -1, "randomseed");
+  lua_pushinteger(L, static_cast<lua_Integer>(opts_.seed));
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
+  if (auto err = sandbox_.run_file_text(client_library(), "lua/client.lua", true)) {
+    return "internal error in lua/client.lua: " + *err;
+  }
+  co_ = lua_newthread(L);
+  thread_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  return sandbox_.load_text(co_, code, name_);
+}
+
+proto::expected<std::unique_ptr<client_script>, std::string> client_script::load(
+    const std::string& code, const std::string& chunkname, client_options opts) {
+  std::unique_ptr<client_script> s(new client_script(chunkname, std::move(opts)));
+  if (auto err = s->init(code)) return proto::unexpected{*err};
+  return s;
+}
+
+proto::expected<std::unique_ptr<client_script>, std::string> client_script::load_named(
+    const std::string& name_or_path, client_options opts) {
+  auto source = find_client_scenario_source(name_or_path);
+  if (!source) return proto::unexpected{source.error()};
+  return load(source->code, source->chunkname, std::move(opts));
+}
+
+script_step client_script::start() {
+  if (started_) return {script_step::status::failed, {}, "client script started twice"};
+  started_ = true;
+  spent_ = 0;
+  return after(sandbox_.resume(co_, 0, spent_));
+}
+
+script_step client_script::resume(const op_result& r) {
+  if (!started_ || lua_status(co_) != LUA_YIELD) {
+    return {script_step::status::failed, {}, "client script is not waiting for a result"};
+  }
+  push_result(co_, r);
+  return after(sandbox_.resume(co_, 1, spent_));
+}
+
+script_step client_script::after(const run_result& r) {
+  script_step out;
+  if (r.st == run_result::status::failed) {
+    out.st = script_step::status::failed;
+    out.error = r.error;
+    return out;
+  }
+  if (r.st == run_result::status::finished) {
+    lua_pop(co_, r.results);
+    return out;
+  }
+  if (r.results != 2 || lua_touserdata(co_, -2) != &op_marker || !lua_istable(co_, -1)) {
+    out.st = script_step::status::failed;
+    out.error = lua_position(co_) +
+                " the script yielded outside the client API (coroutine.yield at top level?)";
+    return out;
+  }
+  auto op = read_op(co_, lua_gettop(co_));
+  lua_pop(co_, 2);
+  if (!op) {
+    out.st = script_step::status::failed;
+    out.error = lua_position(co_) + " unknown client operation";
+    return out;
+  }
+  out.st = script_step::status::op;
+  out.op = std::move(*op);
+  return out;
+}
+
+}  // namespace smtpfault::script

@@ -1,0 +1,133 @@
+// A client scenario (`smtpfault run`): a sequential Lua script run as one coroutine in the
+// sandbox. Every API call that needs the network yields a client_op; the driver (net/
+// script_client) performs it and resumes the script with an op_result. This class does no I/O,
+// so a conversation can be played against it in a unit test without sockets.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "proto/expected.hpp"
+#include "proto/reply.hpp"
+#include "script/lua_sandbox.hpp"
+
+namespace smtpfault::script {
+
+struct client_target {
+  std::string host;  // "" = none given: connect{} must name one
+  std::uint16_t port = 0;
+  std::string tls_host;  // implicit TLS (connect{tls=true}); "" = same as host
+  std::uint16_t tls_port = 0;
+};
+
+struct client_options {
+  std::uint64_t seed = 0;
+  client_target target;
+  std::chrono::milliseconds timeout{30'000};  // default deadline of every wait
+  std::map<std::string, std::string> params;  // --param KEY=VALUE, the script's `params`
+  sandbox_limits limits{64 * 1024 * 1024, 200'000'000, 50'000'000};
+};
+
+// What the script asks the driver to do next.
+struct client_op {
+  enum class kind {
+    connect,        // host, port, tls, verify, ca_file, sni, may_fail
+    write,          // bytes (all at once, or chunk octets every `every` when chunk > 0)
+    read_reply,     // the next reply
+    tls_handshake,  // client handshake on a connected socket (after STARTTLS's 220)
+    wait_closed,    // reads (keeping what arrives) until the server closes, or the timeout
+    shutdown_send,  // half-close: FIN, keep reading
+    reset,          // RST
+    close,
+    sleep,
+  } what = kind::sleep;
+  int conn = 0;
+  std::string host;
+  std::uint16_t port = 0;
+  bool tls = false;
+  bool verify = false;
+  std::string ca_file;
+  std::string sni;
+  bool may_fail = false;  // connect/handshake failures come back to the script, else end the run
+  std::string bytes;
+  std::size_t chunk = 0;
+  std::chrono::milliseconds every{0};
+  std::chrono::milliseconds timeout{0};  // sleep length for sleep; for waits 0 = the default
+  std::string label;                     // the transcript shows this instead of the bytes (secrets)
+};
+
+struct op_result {
+  bool ok = true;
+  std::string error;  // "timeout", "closed", "reset", "malformed reply: ...", or a sentence
+  int conn = 0;       // connect: the new connection's id
+  std::optional<proto::reply> reply;
+  std::size_t sent = 0;  // write: octets written before any failure
+  double elapsed = 0;    // seconds the operation took
+  std::string tls_version;
+};
+
+// One verdict: an expectation on a reply, or a check().
+struct client_step {
+  bool passed = false;
+  std::string name;
+  std::string detail;
+  std::string where;  // "file:line:" of the script line
+  int conn = 0;       // 0 when not about one connection
+};
+
+struct script_step {
+  enum class status { op, finished, failed } st = status::finished;
+  client_op op;
+  std::string error;  // failed: "file:line: message"
+};
+
+class client_script {
+ public:
+  static proto::expected<std::unique_ptr<client_script>, std::string> load(
+      const std::string& code, const std::string& chunkname, client_options opts);
+  // A path, or the name of a built-in client scenario.
+  static proto::expected<std::unique_ptr<client_script>, std::string> load_named(
+      const std::string& name_or_path, client_options opts);
+  ~client_script();
+  client_script(const client_script&) = delete;
+  client_script& operator=(const client_script&) = delete;
+
+  script_step start();
+  script_step resume(const op_result& r);
+
+  const std::string& name() const { return name_; }
+  const client_options& options() const { return opts_; }
+  const std::vector<client_step>& steps() const { return steps_; }
+  // report(key, value) calls, in order; a key reported again keeps its place.
+  const std::vector<std::pair<std::string, std::string>>& reports() const { return reports_; }
+
+  // For the C functions of the API.
+  void add_step(client_step s) { steps_.push_back(std::move(s)); }
+  void add_report(std::string key, std::string value);
+
+ private:
+  client_script(std::string name, client_options opts);
+  std::optional<std::string> init(const std::string& code);
+  script_step after(const run_result& r);
+
+  std::string name_;
+  client_options opts_;
+  lua_sandbox sandbox_;
+  struct lua_State* co_ = nullptr;
+  int thread_ref_ = -2;  // LUA_NOREF
+  std::uint64_t spent_ = 0;
+  bool started_ = false;
+  std::vector<client_step> steps_;
+  std::vector<std::pair<std::string, std::string>> reports_;
+};
+
+// client_op::kind as the Lua library names it ("connect", "write", ...).
+const char* op_name(client_op::kind k);
+
+}  // namespace smtpfault::script

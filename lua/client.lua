@@ -1,0 +1,412 @@
+-- The client-scenario API of `smtpfault run`: a sequential script plays an SMTP client against
+-- a server. Every call that touches the network yields to the host (client._op), which does the
+-- I/O with a deadline and resumes the script with the outcome, so scripts read as if blocking.
+-- Outcomes are values: a reply, or nil and "timeout" / "closed" / "reset" / "malformed ...".
+-- Errors here are raised without a position (level 0): the host adds the script's own line.
+
+local host = client
+local default_timeout = target.timeout
+
+local function fail(fmt, ...)
+  error(string.format(fmt, ...), 0)
+end
+
+local function op(t)
+  return host._op(t)
+end
+
+local function check_number(v, what, min)
+  if type(v) ~= "number" or v < (min or 0) then
+    fail("%s must be a number >= %s, not %s", what, tostring(min or 0), tostring(v))
+  end
+  return v
+end
+
+local function opts_table(o, fn)
+  if o == nil then return {} end
+  if type(o) ~= "table" then fail("%s: options must be a table, not a %s", fn, type(o)) end
+  return o
+end
+
+-- Short text of a reply for verdicts and errors: "250 2.0.0 Ok" (first line).
+local function reply_summary(r)
+  local first = r.lines[1] or ""
+  local text = tostring(r.code) .. (r.enhanced and (" " .. r.enhanced) or "")
+  if first ~= "" then text = text .. " " .. first end
+  if #r.lines > 1 then text = text .. string.format(" (+%d lines)", #r.lines - 1) end
+  return text
+end
+
+local function describe(want)
+  if type(want) == "number" then
+    return want < 10 and (tostring(want) .. "xx") or tostring(want)
+  elseif type(want) == "table" then
+    local parts = {}
+    for i, w in ipairs(want) do parts[i] = describe(w) end
+    return table.concat(parts, "|")
+  end
+  return "'" .. tostring(want) .. "'"
+end
+
+-- want: a code (250), a class (2 means 2xx), a Lua pattern matched against "CODE text" of
+-- every line, or a list of these (any may match).
+local function matches(want, r)
+  local kind = type(want)
+  if kind == "number" then
+    if want < 10 then return r.code // 100 == want end
+    return r.code == want
+  elseif kind == "string" then
+    for _, line in ipairs(r.lines) do
+      local full = tostring(r.code) .. " " .. (r.enhanced and (r.enhanced .. " ") or "") .. line
+      if full:find(want) then return true end
+    end
+    return false
+  elseif kind == "table" then
+    for _, w in ipairs(want) do
+      if matches(w, r) then return true end
+    end
+    return false
+  end
+  fail("expect: want a code, a class (2..5), a pattern or a list of them, not a %s", kind)
+end
+
+local function failure_text(err, timeout)
+  if err == "timeout" then
+    return string.format("no reply within %gs", timeout or default_timeout)
+  elseif err == "closed" then
+    return "the server closed the connection"
+  elseif err == "reset" then
+    return "the connection was reset"
+  end
+  return tostring(err)
+end
+
+-- Connections ----------------------------------------------------------------------------------
+
+local Conn = {}
+Conn.__index = Conn
+local current = nil
+
+local function conn_of(self, fn)
+  if getmetatable(self) ~= Conn then fail("%s: call it on a connection (c:%s(...))", fn, fn) end
+  return self
+end
+
+local function shown(line)
+  if #line > 60 then line = line:sub(1, 57) .. "..." end
+  return (line:gsub("[%c]", function(ch) return string.format("\\x%02x", ch:byte()) end))
+end
+
+function connect(o)
+  o = opts_table(o, "connect")
+  local tls = o.tls and true or false
+  local h = o.host or (tls and target.tls_host) or target.host
+  local p = o.port or (tls and target.tls_port) or target.port
+  if not h or not p then
+    fail("connect: no %s: pass {host=..., port=...} or run with --%s HOST:PORT",
+      tls and "implicit-TLS target" or "target", tls and "tls-target" or "target")
+  end
+  check_number(p, "connect: port", 1)
+  local r = op {
+    op = "connect", host = h, port = p, tls = tls, verify = o.verify, ca = o.ca,
+    sni = o.sni, timeout = o.timeout, may_fail = o.may_fail,
+  }
+  if not r.ok then return nil, r.err end
+  local c = setmetatable({ id = r.conn, host = h, port = p, tls = tls, last = nil,
+    closed = false, tls_version = r.tls_version }, Conn)
+  current = c
+  return c
+end
+
+function Conn:reply(o)
+  conn_of(self, "reply")
+  o = opts_table(o, "reply")
+  local r = op { op = "read_reply", conn = self.id, timeout = o.timeout }
+  if r.reply then return r.reply end
+  if r.err == "closed" or r.err == "reset" then self.closed = r.err end
+  return nil, r.err
+end
+
+function Conn:expect(want, o)
+  conn_of(self, "expect")
+  o = opts_table(o, "expect")
+  local name = o.name or ("expect " .. describe(want) ..
+    (self.last and (" to " .. self.last) or " (greeting)"))
+  local r, err = self:reply(o)
+  if not r then
+    host._step(false, name, failure_text(err, o.timeout), self.id)
+    return nil, err
+  end
+  local ok = matches(want, r)
+  host._step(ok, name, "got " .. reply_summary(r), self.id)
+  return r, (not ok) and "unexpected reply" or nil
+end
+
+local function write(self, bytes, label, fn)
+  local r = op { op = "write", conn = self.id, bytes = bytes, label = label }
+  if not r.ok then
+    if r.err == "closed" or r.err == "reset" then self.closed = r.err end
+    return nil, r.err, r.sent
+  end
+  return true
+end
+
+function Conn:send(line, o)
+  conn_of(self, "send")
+  if type(line) ~= "string" then fail("send: line must be a string, not a %s", type(line)) end
+  o = opts_table(o, "send")
+  self.last = "'" .. shown(o.label or line) .. "'"
+  return write(self, line .. "\r\n", o.label and (o.label .. "\r\n") or nil)
+end
+
+function Conn:raw(bytes, o)
+  conn_of(self, "raw")
+  if type(bytes) ~= "string" then fail("raw: bytes must be a string, not a %s", type(bytes)) end
+  o = opts_table(o, "raw")
+  self.last = "raw '" .. shown(o.label or bytes) .. "'"
+  return write(self, bytes, o.label)
+end
+
+function Conn:pipeline(lines)
+  conn_of(self, "pipeline")
+  if type(lines) ~= "table" or #lines == 0 then fail("pipeline: give a list of command lines") end
+  local parts = {}
+  for i, l in ipairs(lines) do
+    if type(l) ~= "string" then fail("pipeline: line %d is a %s, not a string", i, type(l)) end
+    parts[i] = l .. "\r\n"
+  end
+  self.last = "pipelined '" .. shown(lines[1]) .. "'..."
+  return write(self, table.concat(parts))
+end
+
+-- Sends `bytes` n octets at a time, one step every `every` seconds (slowloris). Returns true,
+-- or nil, the error and how many octets went out.
+function Conn:slow(bytes, n, every)
+  conn_of(self, "slow")
+  if type(bytes) ~= "string" then fail("slow: bytes must be a string") end
+  check_number(n, "slow: octets per step", 1)
+  check_number(every, "slow: seconds between steps", 0)
+  self.last = "slow '" .. shown(bytes) .. "'"
+  local r = op { op = "write", conn = self.id, bytes = bytes, chunk = n, every = every }
+  if not r.ok then
+    if r.err == "closed" or r.err == "reset" then self.closed = r.err end
+    return nil, r.err, r.sent, r.elapsed
+  end
+  return true, nil, r.sent, r.elapsed
+end
+
+-- The TLS handshake alone (after a 220 to STARTTLS sent by hand).
+function Conn:tls_handshake(o)
+  conn_of(self, "tls_handshake")
+  o = opts_table(o, "tls_handshake")
+  local r = op { op = "tls_handshake", conn = self.id, verify = o.verify, ca = o.ca,
+    sni = o.sni or self.host, timeout = o.timeout, may_fail = o.may_fail }
+  if not r.ok then return nil, r.err end
+  self.tls = true
+  self.tls_version = r.tls_version
+  return true
+end
+
+-- STARTTLS, expect 220, handshake. A failed handshake ends the run (exit 3) unless may_fail.
+function Conn:starttls(o)
+  conn_of(self, "starttls")
+  o = opts_table(o, "starttls")
+  self:send("STARTTLS")
+  local r, err = self:expect(o.expect or 220)
+  if err then return nil, err, r end
+  return self:tls_handshake(o)
+end
+
+-- Parses the EHLO keywords: r.extensions["SIZE"] == "10240000", ["PIPELINING"] == "".
+local function extensions(r)
+  local ext = {}
+  for i = 2, #r.lines do
+    local kw, rest = r.lines[i]:match("^(%S+)%s*(.*)$")
+    if kw then ext[kw:upper()] = rest end
+  end
+  return ext
+end
+
+function Conn:ehlo(name, o)
+  conn_of(self, "ehlo")
+  o = opts_table(o, "ehlo")
+  self:send("EHLO " .. (name or "smtpfault.client"))
+  local r, err = self:expect(o.expect or 250, o)
+  if r then r.extensions = extensions(r) end
+  return r, err
+end
+
+local function b64(s) return host._base64_encode(s) end
+
+local auth_steps = {}
+
+function auth_steps.PLAIN(self, user, password, o)
+  local token = b64((o.authzid or "") .. "\0" .. user .. "\0" .. password)
+  self:send("AUTH PLAIN " .. token, { label = "AUTH PLAIN ****" })
+  return self:expect(o.expect or 235, o)
+end
+
+function auth_steps.LOGIN(self, user, password, o)
+  self:send("AUTH LOGIN")
+  local _, err = self:expect(334)
+  if err then return nil, err end
+  self:send(b64(user))
+  _, err = self:expect(334)
+  if err then return nil, err end
+  self:send(b64(password), { label = "****" })
+  return self:expect(o.expect or 235, o)
+end
+
+auth_steps["CRAM-MD5"] = function(self, user, password, o)
+  self:send("AUTH CRAM-MD5")
+  local r, err = self:expect(334)
+  if err then return nil, err end
+  local challenge = host._base64_decode(r.lines[1] or "")
+  if not challenge then
+    host._step(false, "CRAM-MD5 challenge is base64", "got '" .. shown(r.lines[1] or "") .. "'",
+      self.id)
+    self:send("*")
+    return self:expect(501)
+  end
+  self:send(b64(user .. " " .. host._cram_md5(password, challenge)), { label = "****" })
+  return self:expect(o.expect or 235, o)
+end
+
+function auth_steps.XOAUTH2(self, user, token, o)
+  local blob = b64("user=" .. user .. "\1auth=Bearer " .. token .. "\1\1")
+  self:send("AUTH XOAUTH2 " .. blob, { label = "AUTH XOAUTH2 ****" })
+  return self:expect(o.expect or 235, o)
+end
+
+function Conn:auth(mechanism, user, password, o)
+  conn_of(self, "auth")
+  o = opts_table(o, "auth")
+  local steps = auth_steps[tostring(mechanism):upper()]
+  if not steps then
+    fail("auth: unknown mechanism '%s' (PLAIN, LOGIN, CRAM-MD5, XOAUTH2)", tostring(mechanism))
+  end
+  if type(user) ~= "string" or type(password) ~= "string" then
+    fail("auth: user and password must be strings")
+  end
+  return steps(self, user, password, o)
+end
+
+local endings = { ["\r\n"] = true, ["\n"] = true, ["\r"] = true }
+
+-- DATA, 354, the body (line endings converted to line_ending, dot-stuffed, terminated), and
+-- the final reply. With raw = true the body goes out exactly as given, nothing added.
+function Conn:data(body, o)
+  conn_of(self, "data")
+  if type(body) ~= "string" then fail("data: body must be a string, not a %s", type(body)) end
+  o = opts_table(o, "data")
+  local eol = o.line_ending or "\r\n"
+  if not endings[eol] then fail("data: line_ending must be \"\\r\\n\", \"\\n\" or \"\\r\"") end
+  self:send("DATA")
+  local r, err = self:expect(o.expect_354 or 354)
+  if err then return nil, err, r end
+  local bytes = o.raw and body or host._encode_data(body, eol)
+  local ok, werr = write(self, bytes, string.format("<%d octets of message data>", #bytes))
+  if not ok then return nil, werr end
+  self.last = "the end of data"
+  return self:expect(o.expect or 250, o)
+end
+
+-- BDAT: "BDAT <size> [LAST]" and the chunk in one write, then the reply.
+function Conn:bdat(chunk, o)
+  conn_of(self, "bdat")
+  if type(chunk) ~= "string" then fail("bdat: chunk must be a string") end
+  o = opts_table(o, "bdat")
+  local cmd = "BDAT " .. tostring(o.size or #chunk) .. (o.last and " LAST" or "")
+  self.last = "'" .. cmd .. "'"
+  local ok, err = write(self, cmd .. "\r\n" .. chunk,
+    cmd .. "\r\n" .. string.format("<%d octets of chunk data>", #chunk))
+  if not ok then return nil, err end
+  if o.no_reply then return true end
+  return self:expect(o.expect or 250, o)
+end
+
+function Conn:quit(o)
+  conn_of(self, "quit")
+  self:send("QUIT")
+  return self:expect(221, o)
+end
+
+function Conn:half_close()
+  conn_of(self, "half_close")
+  return op { op = "shutdown_send", conn = self.id }.ok
+end
+
+function Conn:reset()
+  conn_of(self, "reset")
+  op { op = "reset", conn = self.id }
+  self.closed = "reset"
+end
+
+function Conn:close()
+  conn_of(self, "close")
+  op { op = "close", conn = self.id }
+  self.closed = self.closed or "closed"
+end
+
+-- True when the server closes the connection within the timeout (data that arrives meanwhile
+-- stays readable with reply()), else false; the second value is the seconds waited.
+function Conn:wait_closed(o)
+  conn_of(self, "wait_closed")
+  o = opts_table(o, "wait_closed")
+  local r = op { op = "wait_closed", conn = self.id, timeout = o.timeout }
+  if r.ok then self.closed = r.err or "closed" end
+  return r.ok, r.elapsed
+end
+
+function Conn:expect_closed(o)
+  conn_of(self, "expect_closed")
+  o = opts_table(o, "expect_closed")
+  local closed, waited = self:wait_closed(o)
+  local name = o.name or ("server closes the connection" ..
+    (self.last and (" after " .. self.last) or ""))
+  host._step(closed, name, closed and string.format("closed after %.1fs", waited)
+    or string.format("still open after %gs", o.timeout or default_timeout), self.id)
+  return closed
+end
+
+-- Verdicts and reports --------------------------------------------------------------------------
+
+function check(cond, message, detail)
+  host._step(cond and true or false, tostring(message or "check"),
+    detail ~= nil and tostring(detail) or (cond and "" or "did not hold"),
+    current and current.id or 0)
+  return cond
+end
+
+function report(key, value)
+  if type(key) ~= "string" then fail("report: key must be a string") end
+  host._report(key, value == nil and "" or tostring(value))
+end
+
+function sleep(seconds)
+  check_number(seconds, "sleep: seconds", 0)
+  op { op = "sleep", timeout = seconds }
+end
+
+-- Seconds on a monotonic clock (differences only).
+function now()
+  return host._now()
+end
+
+base64_encode = b64
+base64_decode = function(s) return host._base64_decode(s) end
+
+-- The conversation-style globals act on the most recent connection.
+for _, name in ipairs { "reply", "expect", "send", "raw", "pipeline", "slow", "tls_handshake",
+  "starttls", "ehlo", "auth", "data", "bdat", "quit", "half_close", "reset", "close",
+  "wait_closed", "expect_closed" } do
+  _G[name] = function(...)
+    if not current then fail("%s: no connection yet; call connect() first", name) end
+    return current[name](current, ...)
+  end
+end
+
+-- The most recent connection (the one the global functions use).
+function connection()
+  return current
+end
