@@ -47,6 +47,12 @@ std::string transport::tls_cipher() const {
   return tls_ ? SSL_get_cipher_name(tls_->native_handle()) : "";
 }
 
+std::string transport::tls_verify_error() const {
+  if (!tls_) return "";
+  long v = SSL_get_verify_result(tls_->native_handle());
+  return v == X509_V_OK ? "" : X509_verify_cert_error_string(v);
+}
+
 void transport::cancel() {
   error_code ignored;
   socket_.cancel(ignored);

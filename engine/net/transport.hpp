@@ -34,6 +34,8 @@ class transport {
   bool is_tls() const { return tls_ != nullptr; }
   std::string tls_version() const;
   std::string tls_cipher() const;
+  // Why the peer's certificate failed verification ("self-signed certificate"), or "".
+  std::string tls_verify_error() const;
 
   // Cancels pending operations (used by deadlines and shutdown).
   void cancel();

@@ -1,0 +1,396 @@
+#include "net/script_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <map>
+#include <memory>
+
+#include "net/tls_context.hpp"
+#include "net/transport.hpp"
+#include "proto/reply_stream.hpp"
+
+namespace smtpfault::net {
+
+namespace {
+
+using namespace boost::asio::experimental::awaitable_operators;
+using script::client_op;
+using script::op_result;
+using steady = std::chrono::steady_clock;
+constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t max_logged_lines = 12;
+
+// How an I/O error reads to a script: "closed", "reset", or the system's words.
+std::string classify(const error_code& ec) {
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
+      ec == asio::error::broken_pipe) {
+    return "closed";
+  }
+  if (ec == asio::error::connection_reset || ec == asio::error::connection_aborted) return "reset";
+  return ec.message();
+}
+
+op_result failed(std::string error) {
+  op_result r;
+  r.ok = false;
+  r.error = std::move(error);
+  return r;
+}
+
+double seconds_since(steady::time_point t) {
+  return std::chrono::duration<double>(steady::now() - t).count();
+}
+
+// Transcript lines for octets sent: one per CRLF-ended line, escaped, long ones shortened.
+std::vector<std::string> sent_lines(std::string_view bytes) {
+  std::vector<std::string> out;
+  std::size_t pos = 0, count = 0;
+  while (pos < bytes.size()) {
+    auto end = bytes.find("\r\n", pos);
+    end = end == std::string_view::npos ? bytes.size() : end + 2;
+    if (++count <= max_logged_lines) {
+      auto line = bytes.substr(pos, end - pos);
+      if (line.ends_with("\r\n")) line.remove_suffix(2);  // shown only when missing or odd
+      out.push_back("C: " + proto::printable(line, 200));
+    }
+    pos = end;
+  }
+  if (count > max_logged_lines) {
+    out.push_back("C: ... " + std::to_string(count - max_logged_lines) + " more lines (" +
+                  std::to_string(bytes.size()) + " octets in this write)");
+  }
+  return out;
+}
+
+class driver {
+ public:
+  driver(asio::io_context& ctx, script::client_script& s,
+         const std::function<void(int, std::string_view)>& on_line)
+      : ctx_(ctx), script_(s), on_line_(on_line) {}
+
+  asio::awaitable<void> run();
+  client_run_result result;
+
+ private:
+  struct conn {
+    explicit conn(asio::io_context& ctx) : io(tcp::socket(ctx)) {}
+    int id = 0;
+    transport io;
+    proto::reply_stream replies;
+    std::unique_ptr<asio::ssl::context> tls;
+    std::string host;
+    std::string closed;  // "closed" or "reset" once the server has gone
+  };
+
+  asio::awaitable<op_result> perform(const client_op& op);
+  asio::awaitable<op_result> do_connect(const client_op& op);
+  asio::awaitable<std::string> open_socket(conn& c, const client_op& op);
+  asio::awaitable<op_result> do_handshake(conn& c, const client_op& op);
+  asio::awaitable<op_result> do_write(conn& c, const client_op& op);
+  asio::awaitable<op_result> do_read(conn& c, const client_op& op);
+  asio::awaitable<op_result> do_wait_closed(conn& c, const client_op& op);
+  asio::awaitable<bool> pause(std::chrono::milliseconds d);
+  asio::awaitable<std::string> write_until(conn& c, std::string_view bytes, steady::time_point dl);
+  asio::awaitable<std::string> read_more(conn& c, steady::time_point deadline);
+  steady::time_point deadline_of(const client_op& op) const;
+  std::string timeout_text(const client_op& op) const;
+  void log(int id, std::string line);
+  void log_reply(int id, const proto::reply& r);
+
+  asio::io_context& ctx_;
+  script::client_script& script_;
+  const std::function<void(int, std::string_view)>& on_line_;
+  std::map<int, std::unique_ptr<conn>> conns_;
+};
+
+void driver::log(int id, std::string line) {
+  on_line_(id, line);
+  if (id > 0 && id <= static_cast<int>(result.connections.size())) {
+    result.connections[id - 1].lines.push_back(std::move(line));
+  }
+}
+
+void driver::log_reply(int id, const proto::reply& r) {
+  std::string wire = proto::to_wire(r);
+  std::size_t pos = 0;
+  while (pos < wire.size()) {
+    auto end = wire.find("\r\n", pos);
+    log(id, "S: " + proto::printable(std::string_view(wire).substr(pos, end - pos), 300));
+    pos = end + 2;
+  }
+}
+
+steady::time_point driver::deadline_of(const client_op& op) const {
+  auto t = op.timeout.count() > 0 ? op.timeout : script_.options().timeout;
+  return steady::now() + t;
+}
+
+std::string driver::timeout_text(const client_op& op) const {
+  auto t = op.timeout.count() > 0 ? op.timeout : script_.options().timeout;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%gs", static_cast<double>(t.count()) / 1000.0);
+  return buf;
+}
+
+asio::awaitable<void> driver::run() {
+  auto start = steady::now();
+  auto step = script_.start();
+  while (step.st == script::script_step::status::op) {
+    op_result r = co_await perform(step.op);
+    if (result.how == client_run_result::ending::target_error) break;
+    step = script_.resume(r);
+  }
+  if (step.st == script::script_step::status::failed) {
+    result.how = client_run_result::ending::script_error;
+    result.error = step.error;
+  }
+  for (auto& [id, c] : conns_)
+    c->io.close();
+  result.seconds = seconds_since(start);
+}
+
+asio::awaitable<op_result> driver::perform(const client_op& op) {
+  if (op.what == client_op::kind::connect) co_return co_await do_connect(op);
+  if (op.what == client_op::kind::sleep) {
+    co_await pause(op.timeout);
+    co_return op_result{};
+  }
+  auto it = conns_.find(op.conn);
+  if (it == conns_.end()) co_return failed("no such connection");
+  conn& c = *it->second;
+  switch (op.what) {
+    case client_op::kind::write:
+      co_return co_await do_write(c, op);
+    case client_op::kind::read_reply:
+      co_return co_await do_read(c, op);
+    case client_op::kind::tls_handshake:
+      co_return co_await do_handshake(c, op);
+    case client_op::kind::wait_closed:
+      co_return co_await do_wait_closed(c, op);
+    case client_op::kind::shutdown_send: {
+      error_code ec;
+      c.io.socket().shutdown(tcp::socket::shutdown_send, ec);
+      log(c.id, "*: half-closed (FIN sent, still reading)");
+      co_return ec ? failed(classify(ec)) : op_result{};
+    }
+    case client_op::kind::reset:
+      c.io.reset();
+      log(c.id, "*: connection reset by the client (RST)");
+      co_return op_result{};
+    default:
+      c.io.close();
+      log(c.id, "*: connection closed by the client");
+      co_return op_result{};
+  }
+}
+
+asio::awaitable<bool> driver::pause(std::chrono::milliseconds d) {
+  asio::steady_timer timer(ctx_, d);
+  auto [ec] = co_await timer.async_wait(as_value);
+  co_return !ec;
+}
+
+asio::awaitable<op_result> driver::do_connect(const client_op& op) {
+  auto owned = std::make_unique<conn>(ctx_);
+  conn& c = *owned;
+  c.id = static_cast<int>(result.connections.size()) + 1;
+  c.host = op.host;
+  const std::string where = op.host + ":" + std::to_string(op.port);
+  result.connections.push_back({c.id, where, {}});
+  conns_[c.id] = std::move(owned);
+  log(c.id, "*: connecting to " + where + (op.tls ? " (implicit TLS)" : ""));
+  std::string err = co_await open_socket(c, op);
+  if (err.empty() && op.tls) {
+    auto hs = co_await do_handshake(c, op);
+    if (!hs.ok) co_return hs;
+  }
+  if (!err.empty()) {
+    log(c.id, "*: " + err);
+    if (!op.may_fail) {
+      result.how = client_run_result::ending::target_error;
+      result.error = err;
+    }
+    co_return failed(err);
+  }
+  op_result r;
+  r.conn = c.id;
+  r.tls_version = c.io.tls_version();
+  co_return r;
+}
+
+asio::awaitable<std::string> driver::open_socket(conn& c, const client_op& op) {
+  const std::string where = op.host + ":" + std::to_string(op.port);
+  tcp::resolver resolver(ctx_);
+  asio::steady_timer timer(ctx_, deadline_of(op));
+  auto rr = co_await (resolver.async_resolve(op.host, std::to_string(op.port), as_value) ||
+                      timer.async_wait(as_value));
+  if (rr.index() == 1) co_return "timeout resolving " + op.host + " after " + timeout_text(op);
+  auto [rec, results] = std::get<0>(rr);
+  if (rec) co_return "cannot resolve " + op.host + ": " + rec.message();
+  auto cr = co_await (asio::async_connect(c.io.socket(), results, as_value) ||
+                      timer.async_wait(as_value));
+  if (cr.index() == 1) {
+    co_return "timeout connecting to " + where + " after " + timeout_text(op);
+  }
+  auto [cec, ep] = std::get<0>(cr);
+  if (cec) co_return "cannot connect to " + where + ": " + cec.message();
+  error_code ignored;
+  auto local = c.io.socket().local_endpoint(ignored);
+  log(c.id, "*: connected from local port " + std::to_string(local.port()));
+  co_return "";
+}
+
+asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
+  if (std::size_t n = c.replies.discard()) {
+    log(c.id, "*: discarded " + std::to_string(n) + " octets received before the TLS handshake");
+  }
+  const std::string name = op.sni.empty() ? c.host : op.sni;
+  c.tls = std::make_unique<asio::ssl::context>(make_client_context(op.verify));
+  std::string err;
+  if (!op.ca_file.empty()) {
+    error_code ec;
+    c.tls->load_verify_file(op.ca_file, ec);
+    if (ec) err = "cannot load CA file " + op.ca_file + ": " + ec.message();
+  }
+  if (op.verify) c.tls->set_verify_callback(asio::ssl::host_name_verification(name));
+  if (err.empty()) {
+    asio::steady_timer timer(ctx_, deadline_of(op));
+    auto r = co_await (c.io.client_handshake(*c.tls, name) || timer.async_wait(as_value));
+    if (r.index() == 1) {
+      err = "TLS handshake with " + c.host + " timed out after " + timeout_text(op);
+    } else if (auto ec = std::get<0>(r)) {
+      std::string why = c.io.tls_verify_error();
+      err = "TLS handshake with " + c.host + " failed: " + (why.empty() ? ec.message() : why);
+    }
+  }
+  if (!err.empty()) {
+    log(c.id, "*: " + err);
+    if (!op.may_fail) {
+      result.how = client_run_result::ending::target_error;
+      result.error = err;
+    }
+    co_return failed(err);
+  }
+  log(c.id, "*: TLS established " + c.io.tls_version() + " " + c.io.tls_cipher());
+  op_result r;
+  r.tls_version = c.io.tls_version();
+  co_return r;
+}
+
+asio::awaitable<std::string> driver::write_until(conn& c, std::string_view bytes,
+                                                 steady::time_point dl) {
+  asio::steady_timer timer(ctx_, dl);
+  auto r =
+      co_await (c.io.write(asio::buffer(bytes.data(), bytes.size())) || timer.async_wait(as_value));
+  if (r.index() == 1) co_return "timeout";
+  auto w = std::get<0>(r);
+  co_return w.ec ? classify(w.ec) : "";
+}
+
+asio::awaitable<op_result> driver::do_write(conn& c, const client_op& op) {
+  if (!op.label.empty()) {
+    for (auto& l : sent_lines(op.label))
+      log(c.id, l);
+  } else {
+    for (auto& l : sent_lines(op.bytes))
+      log(c.id, op.chunk ? "C(slow): " + l.substr(3) : l);
+  }
+  op_result r;
+  auto start = steady::now();
+  const std::size_t step = op.chunk ? op.chunk : op.bytes.size();
+  for (std::size_t pos = 0; pos < op.bytes.size(); pos += step) {
+    if (pos > 0 && op.every.count() > 0) co_await pause(op.every);
+    auto piece = std::string_view(op.bytes).substr(pos, step);
+    std::string err = co_await write_until(c, piece, deadline_of(op));
+    if (!err.empty()) {
+      r.ok = false;
+      r.error = err;
+      log(c.id, "*: write failed after " + std::to_string(r.sent) + " octets: " + err);
+      break;
+    }
+    r.sent += piece.size();
+  }
+  r.elapsed = seconds_since(start);
+  co_return r;
+}
+
+asio::awaitable<std::string> driver::read_more(conn& c, steady::time_point deadline) {
+  if (!c.closed.empty()) co_return c.closed;
+  char buf[16 * 1024];
+  asio::steady_timer timer(ctx_, deadline);
+  auto r = co_await (c.io.read_some(asio::buffer(buf)) || timer.async_wait(as_value));
+  if (r.index() == 1) co_return "timeout";
+  auto got = std::get<0>(r);
+  if (got.bytes) c.replies.feed(std::string_view(buf, got.bytes));
+  if (got.ec) {
+    c.closed = classify(got.ec);
+    log(c.id, c.closed == "reset" ? "*: connection reset by the server"
+                                  : "*: connection closed by the server");
+    co_return got.bytes ? "" : c.closed;
+  }
+  co_return "";
+}
+
+asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
+  const auto deadline = deadline_of(op);
+  for (;;) {
+    auto next = c.replies.next();
+    if (next.st == proto::reply_stream::status::reply) {
+      log_reply(c.id, next.reply);
+      op_result r;
+      r.reply = std::move(next.reply);
+      co_return r;
+    }
+    if (next.st == proto::reply_stream::status::malformed) {
+      log(c.id, "S: <malformed reply: " + next.error + ">");
+      co_return failed("malformed reply: " + next.error);
+    }
+    std::string err = co_await read_more(c, deadline);
+    if (!err.empty()) {
+      if (err == "timeout") log(c.id, "*: no reply within " + timeout_text(op));
+      co_return failed(err);
+    }
+  }
+}
+
+asio::awaitable<op_result> driver::do_wait_closed(conn& c, const client_op& op) {
+  const auto start = steady::now();
+  const auto deadline = deadline_of(op);
+  std::string err;
+  while ((err = co_await read_more(c, deadline)).empty()) {
+  }
+  op_result r;
+  r.elapsed = seconds_since(start);
+  r.ok = err != "timeout";
+  r.error = err;
+  if (!r.ok) log(c.id, "*: still open after " + timeout_text(op));
+  co_return r;
+}
+
+}  // namespace
+
+client_run_result run_client_script(script::client_script& script,
+                                    const std::function<void(int, std::string_view)>& on_line) {
+  asio::io_context ctx;
+  driver d(ctx, script, on_line);
+  asio::co_spawn(ctx, d.run(), [&](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      d.result.how = client_run_result::ending::script_error;
+      d.result.error = std::string("internal error: ") + ex.what();
+    }
+  });
+  ctx.run();
+  return std::move(d.result);
+}
+
+}  // namespace smtpfault::net
