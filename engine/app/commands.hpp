@@ -12,6 +12,7 @@ int send_command(const std::vector<std::string>& args);
 int check_command(const std::vector<std::string>& args);
 int list_command(const std::vector<std::string>& args);
 int test_command(const std::vector<std::string>& args);
+int run_command(const std::vector<std::string>& args);
 int healthcheck_command(const std::vector<std::string>& args, char** envp);
 
 }  // namespace smtpfault::app

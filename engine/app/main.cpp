@@ -17,6 +17,7 @@ constexpr const char* usage_text =
     "  serve    run the mock SMTP server until SIGTERM/SIGINT\n"
     "  send     send one message to an SMTP server\n"
     "  test     run a command against each scenario and check what it did\n"
+    "  run      run a client scenario (a probe) against any SMTP server\n"
     "  check    load scenarios in the sandbox and report errors\n"
     "  list     list the built-in scenarios\n"
     "  healthcheck  exit 0 if a running server's API reports ready\n"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return smtpfault::app::serve_command(rest, environ);
   if (cmd == "send") return smtpfault::app::send_command(rest);
   if (cmd == "test") return smtpfault::app::test_command(rest);
+  if (cmd == "run") return smtpfault::app::run_command(rest);
   if (cmd == "check") return smtpfault::app::check_command(rest);
   if (cmd == "list") return smtpfault::app::list_command(rest);
   if (cmd == "healthcheck") return smtpfault::app::healthcheck_command(rest, environ);

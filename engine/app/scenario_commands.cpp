@@ -48,7 +48,9 @@ int check_command(const std::vector<std::string>& argv) {
 int list_command(const std::vector<std::string>& argv) {
   for (const auto& a : argv) {
     if (a == "--help") {
-      std::printf("usage: smtpfault list\n\nLists the built-in scenarios and what each does.\n");
+      std::printf(
+          "usage: smtpfault list\n\nLists the built-in scenarios and what each does, then the "
+          "client\nscenarios (probes) for smtpfault run.\n");
       return 0;
     }
     if (a == "--version") return std::printf("smtpfault %s\n", version), 0;
@@ -56,6 +58,11 @@ int list_command(const std::vector<std::string>& argv) {
     return 2;
   }
   for (const auto& b : script::builtin_scenarios()) {
+    std::printf("%-26s %s\n", b.name.c_str(), b.description.c_str());
+  }
+  const auto& probes = script::builtin_client_scenarios();
+  if (!probes.empty()) std::printf("\nclient scenarios (smtpfault run NAME --target HOST:PORT):\n");
+  for (const auto& b : probes) {
     std::printf("%-26s %s\n", b.name.c_str(), b.description.c_str());
   }
   return 0;

@@ -1,0 +1,242 @@
+// `smtpfault run`: a client scenario against any SMTP server, with a verdict per expectation.
+#include <cstdio>
+#include <ctime>
+#include <random>
+
+#include <boost/json.hpp>
+
+#include "app/cli_args.hpp"
+#include "app/commands.hpp"
+#include "app/test_report.hpp"
+#include "app/version.hpp"
+#include "config/loader.hpp"
+#include "net/script_client.hpp"
+
+namespace smtpfault::app {
+
+namespace {
+
+// Exit statuses of `smtpfault run`.
+constexpr int exit_pass = 0, exit_fail = 1, exit_script = 2, exit_target = 3;
+
+void print_run_help() {
+  std::printf(
+      "usage: smtpfault run CLIENT.lua|NAME [options]\n"
+      "\n"
+      "Runs a client scenario (a .lua path, or a built-in probe such as probe-smuggling) against\n"
+      "an SMTP server, prints each connection's transcript and a verdict per expectation.\n"
+      "Exit 0 when every expectation held, 1 when one failed, 2 for a script or usage error\n"
+      "(file:line: message), 3 when the target could not be reached or a TLS handshake the\n"
+      "script needed failed.\n"
+      "\n"
+      "  --target HOST:PORT      the server for connect{} (default 127.0.0.1:2525)\n"
+      "  --tls-target HOST:PORT  the implicit-TLS port for connect{tls=true}\n"
+      "  --timeout SECONDS       default deadline of every wait: connect, reply, write,\n"
+      "                          handshake (default 30)\n"
+      "  --param KEY=VALUE       a value for the script's params table, repeatable\n"
+      "  --seed N                seed of math.random (default: from the clock; printed)\n"
+      "  --junit FILE            JUnit XML: one test case per expectation\n"
+      "  --json FILE             JSON: verdicts, report values and transcripts\n"
+      "  --quiet                 print verdicts only, not the transcript\n"
+      "  --help, --version\n"
+      "\n"
+      "Built-in probes: see 'smtpfault list' and docs/client-scenarios.md.\n");
+}
+
+struct run_settings {
+  std::string script;
+  std::string junit;
+  std::string json;
+  bool quiet = false;
+  script::client_options opts;
+};
+
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "smtpfault run: %s (see smtpfault run --help)\n", msg.c_str());
+  return exit_script;
+}
+
+std::optional<std::string> apply_flag(const flag_value& f, run_settings& s) {
+  auto& o = s.opts;
+  if (f.name == "target" || f.name == "tls-target") {
+    auto ep = config::parse_endpoint(f.value);
+    if (!ep) return "--" + f.name + ": " + ep.error();
+    (f.name == "target" ? o.target.host : o.target.tls_host) = ep->host;
+    (f.name == "target" ? o.target.port : o.target.tls_port) = ep->port;
+  } else if (f.name == "timeout") {
+    char* end = nullptr;
+    double secs = std::strtod(f.value.c_str(), &end);
+    if (!end || *end || !(secs > 0)) return "--timeout: expected seconds > 0";
+    o.timeout = std::chrono::milliseconds(static_cast<long long>(secs * 1000));
+  } else if (f.name == "seed") {
+    char* end = nullptr;
+    o.seed = std::strtoull(f.value.c_str(), &end, 10);
+    if (f.value.empty() || !end || *end) return "--seed: expected a number";
+  } else if (f.name == "param") {
+    auto eq = f.value.find('=');
+    if (eq == std::string::npos || eq == 0) return "--param: expected KEY=VALUE";
+    o.params[f.value.substr(0, eq)] = f.value.substr(eq + 1);
+  } else if (f.name == "junit") {
+    s.junit = f.value;
+  } else if (f.name == "json") {
+    s.json = f.value;
+  } else if (f.name == "quiet") {
+    s.quiet = true;
+  } else {
+    return "unknown option --" + f.name;
+  }
+  return std::nullopt;
+}
+
+const char* verdict_of(const net::client_run_result& r, const script::client_script& s) {
+  if (r.how == net::client_run_result::ending::script_error) return "error";
+  if (r.how == net::client_run_result::ending::target_error) return "error";
+  for (const auto& step : s.steps())
+    if (!step.passed) return "fail";
+  return "pass";
+}
+
+int exit_status(const net::client_run_result& r, const script::client_script& s) {
+  if (r.how == net::client_run_result::ending::script_error) return exit_script;
+  if (r.how == net::client_run_result::ending::target_error) return exit_target;
+  return std::string(verdict_of(r, s)) == "pass" ? exit_pass : exit_fail;
+}
+
+std::string transcript_of(const net::client_run_result& r, int conn) {
+  std::string text;
+  for (const auto& c : r.connections) {
+    if (conn != 0 && c.id != conn) continue;
+    for (const auto& l : c.lines)
+      text += "[" + std::to_string(c.id) + "] " + l + "\n";
+  }
+  return text;
+}
+
+void print_summary(const net::client_run_result& r, const script::client_script& s) {
+  std::printf("\n");
+  int passed = 0, failed = 0;
+  for (const auto& step : s.steps()) {
+    (step.passed ? passed : failed)++;
+    std::printf("%s %s %s%s%s\n", step.passed ? "ok  " : "FAIL", step.where.c_str(),
+                step.name.c_str(), step.detail.empty() ? "" : ": ", step.detail.c_str());
+  }
+  if (!s.reports().empty()) std::printf("\nreport:\n");
+  for (const auto& [k, v] : s.reports())
+    std::printf("  %s: %s\n", k.c_str(), v.c_str());
+  std::printf("\n%s: %d passed, %d failed (%.2fs, seed %llu)\n", verdict_of(r, s), passed, failed,
+              r.seconds, static_cast<unsigned long long>(s.options().seed));
+  std::fflush(stdout);
+  if (r.how == net::client_run_result::ending::script_error) {
+    std::fprintf(stderr, "smtpfault run: script error: %s\n", r.error.c_str());
+  } else if (r.how == net::client_run_result::ending::target_error) {
+    std::fprintf(stderr, "smtpfault run: %s\n", r.error.c_str());
+  }
+}
+
+std::vector<scenario_result> junit_cases(const net::client_run_result& r,
+                                         const script::client_script& s) {
+  std::vector<scenario_result> cases;
+  for (const auto& step : s.steps()) {
+    scenario_result c;
+    c.name = step.where + " " + step.name;
+    c.outcome = step.passed ? verdict::pass : verdict::fail;
+    c.reason = step.detail;
+    if (!step.passed) c.transcript = transcript_of(r, step.conn);
+    cases.push_back(std::move(c));
+  }
+  if (r.how != net::client_run_result::ending::finished || cases.empty()) {
+    scenario_result c;
+    c.name = s.name();
+    c.outcome = r.how == net::client_run_result::ending::finished ? verdict::pass : verdict::error;
+    c.reason = r.error;
+    c.transcript = transcript_of(r, 0);
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+boost::json::object json_report(const net::client_run_result& r, const script::client_script& s,
+                                const run_settings& rs) {
+  boost::json::array steps, conns;
+  for (const auto& st : s.steps()) {
+    steps.push_back({{"passed", st.passed},
+                     {"name", st.name},
+                     {"detail", st.detail},
+                     {"where", st.where},
+                     {"connection", st.conn}});
+  }
+  boost::json::object report;
+  for (const auto& [k, v] : s.reports())
+    report[k] = v;
+  for (const auto& c : r.connections) {
+    boost::json::array lines;
+    for (const auto& l : c.lines)
+      lines.push_back(boost::json::string(l));
+    conns.push_back({{"id", c.id}, {"peer", c.peer}, {"transcript", std::move(lines)}});
+  }
+  const auto& t = rs.opts.target;
+  return {{"script", s.name()},
+          {"target", t.host + ":" + std::to_string(t.port)},
+          {"seed", rs.opts.seed},
+          {"verdict", verdict_of(r, s)},
+          {"exit_code", exit_status(r, s)},
+          {"error", r.error},
+          {"seconds", r.seconds},
+          {"steps", std::move(steps)},
+          {"report", std::move(report)},
+          {"connections", std::move(conns)}};
+}
+
+std::optional<std::string> write_text(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return path + ": cannot write";
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = std::fclose(f) == 0 && ok;
+  return ok ? std::nullopt : std::optional<std::string>(path + ": write failed");
+}
+
+int write_reports(const net::client_run_result& r, const script::client_script& s,
+                  const run_settings& rs) {
+  std::optional<std::string> err;
+  if (!rs.junit.empty()) err = write_junit(rs.junit, junit_cases(r, s));
+  if (!err && !rs.json.empty()) {
+    err = write_text(rs.json, boost::json::serialize(json_report(r, s, rs)) + "\n");
+  }
+  if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
+  return err ? exit_script : exit_status(r, s);
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& argv) {
+  parsed_args args;
+  if (auto err = parse_args(argv, {"help", "version", "quiet"}, args)) return usage_error(*err);
+  run_settings rs;
+  rs.opts.target.host = "127.0.0.1";
+  rs.opts.target.port = 2525;
+  rs.opts.seed = std::random_device{}() ^ static_cast<std::uint64_t>(std::time(nullptr));
+  for (const auto& f : args.flags) {
+    if (f.name == "help") return print_run_help(), 0;
+    if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
+    if (auto err = apply_flag(f, rs)) return usage_error(*err);
+  }
+  if (args.positional.size() != 1) return usage_error("name exactly one client scenario");
+  rs.script = args.positional[0];
+  auto script = script::client_script::load_named(rs.script, rs.opts);
+  if (!script) {
+    std::fprintf(stderr, "smtpfault run: %s\n", script.error().c_str());
+    return exit_script;
+  }
+  auto& s = **script;
+  std::printf("smtpfault run: %s against %s:%u (seed %llu)\n", s.name().c_str(),
+              rs.opts.target.host.c_str(), rs.opts.target.port,
+              static_cast<unsigned long long>(rs.opts.seed));
+  auto result = net::run_client_script(s, [&](int conn, std::string_view line) {
+    if (rs.quiet) return;
+    std::printf("[%d] %.*s\n", conn, static_cast<int>(line.size()), line.data());
+  });
+  print_summary(result, s);
+  return write_reports(result, s, rs);
+}
+
+}  // namespace smtpfault::app
