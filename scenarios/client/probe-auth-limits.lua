@@ -1,0 +1,69 @@
+-- probe-auth-limits: AUTH lines of 12288 and 12289 octets, invalid base64 and the "*" cancel, checking RFC 4954's limits and error replies.
+--
+-- What it does: after EHLO (and STARTTLS first when the server offers it but no AUTH in
+-- plaintext), sends an AUTH PLAIN line of exactly 12288 octets (CRLF included; the base64 is
+-- of the wrong length on purpose), one of 12289 octets, "AUTH PLAIN" with invalid base64, and
+-- "AUTH LOGIN" answered with "*".
+-- What it targets: RFC 4954 section 4 (AUTH lines up to 12288 octets; "*" cancels with 501;
+-- invalid base64 gets 501); Exim CVE-2018-6789 (base64 decoder off-by-one), CVE-2023-42114..6;
+-- servers that apply the 512-octet command limit to AUTH, or no limit at all.
+-- What a correct server does: the 12288-octet line is not refused as too long (a 501/535 is
+-- fine), the 12289-octet one is (500) or the connection is closed, bad base64 gets 501, "*"
+-- gets 501, and the server stays in step (NOOP 250). Report keys: "auth_12288",
+-- "auth_12289", "bad_base64", "cancel": the reply codes; "auth": "not offered" when absent.
+-- Params: helo.
+
+local helo = params.helo or "auth-probe.smtpfault.test"
+
+local function code_of(r, err)
+  return r and (r.code .. " " .. (r.lines[1] or "")) or err
+end
+
+local c = connect {}
+expect(220)
+local e = ehlo(helo)
+if e and not e.extensions.AUTH and e.extensions.STARTTLS then
+  starttls { may_fail = true }
+  e = ehlo(helo)
+end
+if not (e and e.extensions.AUTH) then
+  report("auth", "not offered")
+  check(true, "AUTH not offered: nothing to probe")
+  quit()
+  return
+end
+
+local prefix = "AUTH PLAIN "
+send(prefix .. string.rep("A", 12288 - #prefix - 2))
+local r, err = reply()
+report("auth_12288", code_of(r, err))
+check(r and r.code ~= 500, "a 12288-octet AUTH line is not refused as too long", code_of(r, err))
+if r and r.code == 334 then send("*") reply() end
+
+send(prefix .. string.rep("A", 12289 - #prefix - 2))
+r, err = reply()
+report("auth_12289", code_of(r, err))
+check((r and r.code == 500) or err == "closed" or err == "reset",
+  "a 12289-octet AUTH line is refused with 500", code_of(r, err))
+if c.closed then
+  c = connect {}
+  expect(220)
+  ehlo(helo)
+end
+
+send("AUTH PLAIN !!!not*base64!!!")
+r, err = reply()
+report("bad_base64", code_of(r, err))
+check(r and r.code == 501, "invalid base64 gets 501", code_of(r, err))
+
+send("AUTH LOGIN")
+local challenge = expect(334)
+if challenge then
+  send("*")
+  r, err = reply()
+  report("cancel", code_of(r, err))
+  check(r and r.code == 501, "'*' cancels the exchange with 501", code_of(r, err))
+end
+send("NOOP")
+expect(250, { name = "in step after the AUTH probes" })
+quit()

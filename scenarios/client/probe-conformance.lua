@@ -1,0 +1,52 @@
+-- probe-conformance: a basic RFC 5321 conformance sweep: greeting, EHLO and HELO, command order, null sender, postmaster, unknown commands, case-insensitive verbs, RSET, NOOP, VRFY and QUIT.
+--
+-- What it does: on a few connections: MAIL before EHLO, RCPT before MAIL, DATA before RCPT,
+-- an unknown verb, a complete transaction with the null sender to postmaster in lower case,
+-- RSET and NOOP, VRFY, HELO after EHLO, and QUIT (221 and the close).
+-- What it targets: RFC 5321 3.3 and 4.1.4 (command order, 503), 4.1.1.1 (EHLO/HELO), 4.2.4
+-- (500/502 for unknown commands), 4.5.1 (postmaster must be accepted), 4.1.1.2 and 6.1 (the
+-- null reverse-path), 2.4 (verbs are case-insensitive), 4.1.1.10 (QUIT: 221, then close),
+-- 4.2 (well-formed replies, checked on every reply).
+-- What a correct server does: every check below holds.
+-- Params: helo, rcpt (a deliverable address besides postmaster).
+
+local helo = params.helo or "conformance.smtpfault.test"
+local rcpt = params.rcpt or "rcpt@example.com"
+local domain = rcpt:match("@(.+)$") or "example.com"
+
+-- 1: command order
+connect {}
+expect(220, { name = "greeting is 220" })
+send("MAIL FROM:<probe@smtpfault.test>")
+expect(503, { name = "MAIL before EHLO gets 503" })
+ehlo(helo)
+send("RCPT TO:<" .. rcpt .. ">")
+expect(503, { name = "RCPT before MAIL gets 503" })
+send("MAIL FROM:<probe@smtpfault.test>")
+expect(250)
+send("DATA")
+expect({ 503, 554 }, { name = "DATA before RCPT gets 503 or 554" })
+send("XUNKNOWN-VERB argument")
+expect({ 500, 502 }, { name = "an unknown command gets 500 or 502" })
+send("RSET")
+expect(250, { name = "RSET gets 250" })
+send("NOOP")
+expect(250, { name = "NOOP gets 250" })
+send("VRFY postmaster")
+expect({ 250, 251, 252, 502, 550, 553 }, { name = "VRFY gets 250, 251, 252, 502 or 55x" })
+quit()
+check(connection():wait_closed({ timeout = 5 }), "the server closes the connection after 221")
+
+-- 2: null sender, postmaster, lower case
+connect {}
+expect(220)
+send("ehlo " .. helo)
+expect(250, { name = "lower-case ehlo is accepted" })
+send("mail from:<>")
+expect(250, { name = "the null reverse-path <> is accepted" })
+send("rcpt to:<postmaster@" .. domain .. ">")
+expect(250, { name = "postmaster is accepted" })
+data("Subject: conformance probe\r\n\r\n.leading dot\r\nbody\r\n", { name = "a dot-stuffed message is accepted" })
+send("HELO " .. helo)
+expect(250, { name = "HELO after EHLO gets 250" })
+quit()

@@ -1,0 +1,55 @@
+-- probe-long-lines: command lines of 511, 512 and 513 octets and message text lines of 999, 1000 and 1001 octets, checking the RFC 5321 limits are honoured and enforced.
+--
+-- What it does: sends NOOP commands padded to 511, 512 and 513 octets (CRLF included), then
+-- three messages each with one text line of 999, 1000 and 1001 octets (CRLF included).
+-- What it targets: RFC 5321 4.5.3.1.4 (command line 512 octets) and 4.5.3.1.6 (text line 1000
+-- octets); off-by-one errors at the limit; Exim CVE-2019-16928 (long EHLO heap overflow); a
+-- server that accepts unbounded lines can be made to buffer without limit.
+-- What a correct server does: accepts lines up to the limit, answers 500 to a longer command
+-- line, and does not accept a message with a longer text line (500/552/554), then stays in
+-- step for the next command. Report keys: "command_511" ... "text_1001": the reply code.
+-- Params: from, rcpt, helo.
+
+local from = params.from or "probe@smtpfault.test"
+local rcpt = params.rcpt or "rcpt@example.com"
+
+local function noop_of(total)
+  return "NOOP " .. string.rep("x", total - 7)  -- + CRLF = total
+end
+
+connect {}
+expect(220)
+ehlo(params.helo or "long-lines.smtpfault.test")
+for _, n in ipairs { 511, 512 } do
+  send(noop_of(n))
+  local r = expect(250, { name = n .. "-octet command line is accepted" })
+  report("command_" .. n, r and r.code or "no reply")
+end
+send(noop_of(513))
+local r, err = reply()
+report("command_513", r and r.code or err)
+check(r and r.code == 500, "513-octet command line is refused with 500",
+  r and (r.code .. " " .. (r.lines[1] or "")) or err)
+send("NOOP")
+expect(250, { name = "in step after the long command line" })
+
+for _, n in ipairs { 999, 1000, 1001 } do
+  send("MAIL FROM:<" .. from .. ">")
+  expect(250)
+  send("RCPT TO:<" .. rcpt .. ">")
+  expect(250)
+  local line = "Subject: " .. n .. "-octet text line\r\n\r\n" .. string.rep("t", n - 2) .. "\r\n"
+  send("DATA")
+  expect(354)
+  raw(line .. ".\r\n")
+  local d, derr = reply()
+  report("text_" .. n, d and d.code or derr)
+  if n <= 1000 then
+    check(d and d.code == 250, n .. "-octet text line is accepted", d and d.code or derr)
+  else
+    check(d and d.code >= 500, n .. "-octet text line is refused", d and (d.code .. " " .. (d.lines[1] or "")) or derr)
+  end
+  send("RSET")
+  expect(250)
+end
+quit()

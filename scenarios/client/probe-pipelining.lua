@@ -1,0 +1,52 @@
+-- probe-pipelining: pipelined command groups (RFC 2920), with a failing recipient and a failing DATA inside a group, checking the server answers every command in order and stays in step.
+--
+-- What it does: checks PIPELINING is advertised; sends MAIL, RCPT (good), RCPT (no address) and
+-- DATA in one write and expects 250, 250, 501/553, 354, then the message; then RSET, MAIL, a
+-- bad RCPT and DATA in one write, expecting 250, 250, 5xx, 503/554 and no 354 (the message
+-- must not be sent); then NOOP to show the server is still in step.
+-- What it targets: RFC 2920 (replies in order, DATA the last of a group, 503/554 to DATA after
+-- every RCPT failed); clients and servers that lose step inside a group (swiftmailer#1265,
+-- nodemailer#265); servers that flush or reorder replies.
+-- What a correct server does: one reply per command, in order, with the codes above. Report
+-- keys: "group1" and "group2", the codes received.
+-- Params: from, rcpt, helo.
+
+local from = params.from or "probe@smtpfault.test"
+local rcpt = params.rcpt or "rcpt@example.com"
+
+local function codes(n)
+  local got = {}
+  for i = 1, n do
+    local r = reply()
+    got[i] = r and r.code or 0
+    if not r then break end
+  end
+  return got
+end
+
+connect {}
+expect(220)
+local e = ehlo(params.helo or "pipelining.smtpfault.test")
+check(e and e.extensions.PIPELINING ~= nil, "PIPELINING is advertised")
+
+pipeline { "MAIL FROM:<" .. from .. ">", "RCPT TO:<" .. rcpt .. ">", "RCPT TO:", "DATA" }
+local g1 = codes(4)
+report("group1", table.concat(g1, " "))
+check(g1[1] == 250 and g1[2] == 250, "MAIL and the good RCPT get 250 in a pipelined group", table.concat(g1, " "))
+check(g1[3] >= 500 and g1[3] < 600, "the bad RCPT gets a 5xx in its place", tostring(g1[3]))
+check(g1[4] == 354, "DATA gets 354 after a good recipient", tostring(g1[4]))
+if g1[4] == 354 then
+  raw("Subject: pipelining probe\r\n\r\nbody\r\n.\r\n")
+  expect(250)
+end
+
+pipeline { "RSET", "MAIL FROM:<" .. from .. ">", "RCPT TO:", "DATA" }
+local g2 = codes(4)
+report("group2", table.concat(g2, " "))
+check(g2[1] == 250 and g2[2] == 250, "RSET and MAIL get 250", table.concat(g2, " "))
+check(g2[3] >= 500, "the only RCPT fails", tostring(g2[3]))
+check(g2[4] == 503 or g2[4] == 554, "DATA without a recipient gets 503 or 554, not 354", tostring(g2[4]))
+if g2[4] == 354 then raw(".\r\n") reply() end
+send("NOOP")
+expect(250, { name = "still in step after the failed group" })
+quit()

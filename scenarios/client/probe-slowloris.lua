@@ -1,0 +1,67 @@
+-- probe-slowloris: drips a command a few octets at a time while other clients connect, and reports whether the server cut the slow client off and whether it kept serving others.
+--
+-- What it does: opens a connection, then sends "NOOP ..." octets_per_step octets every `every`
+-- seconds for about `duration` seconds; every few steps a second connection does a full
+-- greeting/NOOP/QUIT to show the server still serves others. At the end the slow command must
+-- get its 250, or the server must have closed the connection (a per-command deadline or a
+-- minimum data rate, as Postfix's smtpd_per_request_deadline / smtpd_min_data_rate).
+-- What it targets: slowloris-style resource exhaustion; the "every wait has a deadline" and
+-- "never hang" rules; one slow client must not stall others (a server that reads a command
+-- with blocking I/O, or serialises sessions, fails here).
+-- What a correct server does: serves other clients normally throughout, and either answers the
+-- completed command or closes the slow connection. With --param max_hold=SECONDS the probe
+-- also requires the server to cut the drip within that many seconds. Report keys:
+-- "slow_client" ("cut off after Ns" or "held for Ns"), "others_served".
+-- Params: duration (default 10), every (1), octets_per_step (1), max_hold (none).
+
+local duration = tonumber(params.duration or "10")
+local every = tonumber(params.every or "1")
+local per_step = math.tointeger(tonumber(params.octets_per_step or "1"))
+local max_hold = params.max_hold and tonumber(params.max_hold)
+
+local slow = connect {}
+slow:expect(220)
+local steps = math.max(1, math.floor(duration / every))
+local command = "NOOP " .. string.rep("z", math.max(0, math.min(steps * per_step - 7, 400))) .. "\r\n"
+local started = now()
+local served, tried = 0, 0
+local pos = 1
+while pos <= #command do
+  local ok = slow:raw(command:sub(pos, pos + per_step - 1))
+  if not ok then break end
+  pos = pos + per_step
+  if (pos // per_step) % 3 == 0 then
+    tried = tried + 1
+    local other = connect { may_fail = true }
+    if other then
+      local g = other:expect(220, { timeout = 5, name = "another client is greeted during the drip" })
+      if g then
+        other:send("NOOP")
+        if other:expect(250, { timeout = 5, name = "another client is served during the drip" }) then
+          served = served + 1
+        end
+        other:send("QUIT")
+        other:reply({ timeout = 5 })
+      end
+      other:close()
+    end
+  end
+  if pos <= #command then sleep(every) end
+  if slow.closed then break end
+end
+local held = now() - started
+local answer, err = slow:reply({ timeout = 5 })
+if answer then
+  check(answer.code == 250, "the dripped command gets its reply", answer.code .. " " .. (answer.lines[1] or ""))
+  report("slow_client", string.format("held for %.1fs, command answered %d", held, answer.code))
+else
+  report("slow_client", string.format("cut off after %.1fs (%s)", held, err))
+  check(err == "closed" or err == "reset", "the slow connection ends cleanly", err)
+end
+report("others_served", string.format("%d of %d", served, tried))
+check(served == tried, "other clients are served while one drips", served .. " of " .. tried)
+if max_hold then
+  check(not answer and held <= max_hold + every,
+    "the server cuts a slow client within " .. max_hold .. "s",
+    answer and string.format("held for %.1fs and answered", held) or string.format("cut after %.1fs", held))
+end

@@ -1,0 +1,83 @@
+-- probe-smuggling: sends each SMTP smuggling end-of-data variant followed by a pipelined MAIL/RCPT/DATA canary and reports which ones the server took as the end of the message.
+--
+-- What it does: one connection per variant. After DATA and 354 it writes, in one segment, a
+-- message line, the variant (`<LF>.<LF>`, `<CR>.<CR>`, `<LF>.<CR><LF>`, `<CR><LF>.<LF>`,
+-- `<CR><LF>.<CR>`, `<CR>.<LF>`, `<CR><LF><NUL>.<CR><LF>`), then "MAIL FROM / RCPT TO / DATA", a
+-- canary message, the real `<CR><LF>.<CR><LF>`, and an unknown command as a marker. It counts
+-- the replies before the marker's 5xx: one reply means the variant stayed inside the message;
+-- more (250, 250, 354, 250) mean the server ended the message at the variant and ran the
+-- smuggled transaction (the SEC Consult method).
+-- What it targets: SMTP smuggling, Postfix CVE-2023-51764, Sendmail CVE-2023-51765, Exim
+-- CVE-2023-51766, aiosmtpd CVE-2024-27305, Cisco Secure Email (`<CR>.<CR>`); RFC 5321
+-- 4.1.1.4 (only CRLF.CRLF ends the data) and 2.3.8 (bare CR and LF are not line endings).
+-- What a correct server does: ends the data only at `<CR><LF>.<CR><LF>`: each variant is either
+-- kept in the message (one 250) or the message is rejected (e.g. Postfix's
+-- smtpd_forbid_bare_newline = reject); never a second transaction from inside the data.
+-- Report keys: one per variant, "not end of data", "END OF DATA (smuggled message accepted)",
+-- "END OF DATA (smuggled transaction refused: ...)", "rejected: <reply>" or "closed".
+-- Params: from, rcpt (addresses), helo.
+
+local from = params.from or "probe@smtpfault.test"
+local rcpt = params.rcpt or "rcpt@example.com"
+local helo = params.helo or "smuggling-probe.smtpfault.test"
+
+local variants = {
+  { "lf-dot-lf", "\n.\n" },
+  { "cr-dot-cr", "\r.\r" },
+  { "lf-dot-crlf", "\n.\r\n" },
+  { "crlf-dot-lf", "\r\n.\n" },
+  { "crlf-dot-cr", "\r\n.\r" },
+  { "cr-dot-lf", "\r.\n" },
+  { "crlf-nul-dot-crlf", "\r\n\0.\r\n" },
+}
+
+local marker = "XSMTPFAULT-MARKER"
+
+local function is_marker_reply(r)
+  return r.code == 500 or r.code == 502
+end
+
+-- The message's own reply, then either the marker's 5xx (the variant stayed inside the
+-- message) or replies to the smuggled MAIL/RCPT/DATA and the canary.
+local function outcome(c)
+  local first, err = c:reply()
+  if not first then return "closed (" .. err .. ")" end
+  local inside = first.code >= 400 and ("rejected: " .. first.code .. " " .. (first.lines[1] or ""))
+    or "not end of data"
+  local second = c:reply()
+  if not second or is_marker_reply(second) then return inside end
+  local saw_354, last = false, second
+  while true do
+    local r = c:reply()
+    if not r or is_marker_reply(r) then break end
+    saw_354 = saw_354 or r.code == 354
+    last = r
+  end
+  if saw_354 and last.code == 250 then return "END OF DATA (smuggled message accepted)" end
+  return "END OF DATA (smuggled commands answered, " .. second.code .. " to MAIL)"
+end
+
+for _, v in ipairs(variants) do
+  local name, terminator = v[1], v[2]
+  local c = connect {}
+  expect(220)
+  ehlo(helo)
+  send("MAIL FROM:<" .. from .. ">")
+  expect(250)
+  send("RCPT TO:<" .. rcpt .. ">")
+  expect(250)
+  send("DATA")
+  expect(354)
+  raw("Subject: smuggling probe " .. name .. "\r\n\r\nfirst message, variant " .. name
+    .. terminator .. "MAIL FROM:<canary@smtpfault.test>\r\nRCPT TO:<" .. rcpt .. ">\r\nDATA\r\n"
+    .. "Subject: smuggled canary " .. name .. "\r\n\r\ncanary\r\n.\r\n" .. marker .. "\r\n")
+  local result = outcome(c)
+  report(name, result)
+  check(result:sub(1, 11) ~= "END OF DATA", "variant " .. name .. " does not end the data",
+    result)
+  if not c.closed then
+    send("QUIT")
+    reply()
+  end
+  close()
+end
