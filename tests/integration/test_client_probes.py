@@ -1,0 +1,188 @@
+"""`smtpfault run` with each built-in probe, against smtpfault's own server (strict default mode:
+every probe passes) and against aiosmtpd 1.4.3 from Debian (python3-aiosmtpd
+1.4.3-1.1+deb12u1, which carries the fixes for CVE-2024-27305 and CVE-2024-34083), whose
+per-probe results are asserted as observed. Postfix's smtpd is not used: it cannot run without
+its master process, queue and root-owned directories, so not unprivileged on a loopback port.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+from aiosmtpd_target import AiosmtpdTarget, make_certificate
+
+
+def run_probe(name, port, *extra, timeout=5):
+    """Runs a probe with --json; returns (exit status, report dict, failed step names, stdout)."""
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        p = subprocess.run([binary_path(), "run", name, "--target", "127.0.0.1:%d" % port,
+                            "--json", path, "--timeout", str(timeout), "--seed", "7", *extra],
+                           capture_output=True, text=True, timeout=120,
+                           env=server_environment())
+        with open(path) as f:
+            doc = json.load(f)
+    finally:
+        os.unlink(path)
+    failed = [s["name"] for s in doc["steps"] if not s["passed"]]
+    return p.returncode, doc["report"], failed, p.stdout + p.stderr
+
+
+class ProbesAgainstSmtpfault(unittest.TestCase):
+    """The strict default server passes every probe."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = SmtpfaultServer().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop(expect_exit=0)
+        finally:
+            cls.server.cleanup()
+
+    def probe(self, name, *extra):
+        code, report, failed, out = run_probe(name, self.server.port, *extra)
+        self.assertEqual(failed, [], out)
+        self.assertEqual(code, 0, out)
+        return report
+
+    def test_smuggling_no_variant_ends_the_data(self):
+        report = self.probe("probe-smuggling")
+        self.assertEqual(len(report), 7)
+        for variant, result in report.items():
+            self.assertEqual(result, "not end of data", variant)
+        # The canaries were never delivered as messages of their own.
+        messages = self.server.messages()
+        self.assertGreaterEqual(len(messages), 7)
+        for m in messages:
+            self.assertFalse(m.data.startswith(b"Subject: smuggled canary"), m.data[:80])
+
+    def test_starttls_injection_is_discarded(self):
+        self.assertEqual(self.probe("probe-starttls-injection"), {"injection": "discarded"})
+
+    def test_long_lines_limits_are_enforced(self):
+        self.assertEqual(self.probe("probe-long-lines"), {
+            "command_511": "250", "command_512": "250", "command_513": "500",
+            "text_999": "250", "text_1000": "250", "text_1001": "500"})
+
+    def test_pipelining_groups_stay_in_step(self):
+        self.assertEqual(self.probe("probe-pipelining"),
+                         {"group1": "250 250 501 354", "group2": "250 250 501 503"})
+
+    def test_auth_limits(self):
+        report = self.probe("probe-auth-limits")
+        self.assertTrue(report["auth_12288"].startswith("501"), report)
+        self.assertTrue(report["auth_12289"].startswith("500"), report)
+        self.assertTrue(report["bad_base64"].startswith("501"), report)
+        self.assertTrue(report["cancel"].startswith("501"), report)
+
+    def test_bdat_edge_cases(self):
+        report = self.probe("probe-bdat")
+        self.assertEqual(report["chunking"], "offered")
+        self.assertTrue(report["bdat_0_last"].startswith("250"), report)
+        self.assertEqual(report["marker_in_chunk"], "kept as data")
+        self.assertTrue(report["data_after_bdat"].startswith("503"), report)
+        self.assertTrue(report["huge_size"].startswith("5"), report)
+        self.assertTrue(report["after_reset"].startswith("220"), report)
+
+    def test_early_talker(self):
+        self.assertEqual(self.probe("probe-early-talker"), {"early_ehlo": "answered in order"})
+
+    def test_conformance(self):
+        self.probe("probe-conformance")
+
+    def test_slowloris_others_are_served(self):
+        report = self.probe("probe-slowloris", "--param", "duration=1.5", "--param", "every=0.25")
+        self.assertEqual(report["others_served"], "2 of 2")
+        self.assertTrue(report["slow_client"].startswith("held for"), report)
+
+
+class ProbesAgainstAiosmtpd(unittest.TestCase):
+    """aiosmtpd 1.4.3 as Debian ships it, with STARTTLS and AUTH offered."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="smtpfault-aiosmtpd-")
+        cert, key = make_certificate(cls.tmp)
+        cls.target = AiosmtpdTarget(cert, key).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.target.__exit__(None, None, None)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def probe(self, name, *extra):
+        return run_probe(name, self.target.port, *extra)
+
+    def test_smuggling_every_variant_stays_inside_the_message(self):
+        # The Debian package has the CVE-2024-27305 fix: lines end only at CRLF.
+        code, report, failed, out = self.probe("probe-smuggling")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(set(report.values()), {"not end of data"}, report)
+        self.assertEqual(len(report), 7)
+
+    def test_starttls_injection_is_discarded(self):
+        # And the CVE-2024-34083 fix: plaintext buffered before the handshake is dropped.
+        code, report, failed, out = self.probe("probe-starttls-injection")
+        self.assertEqual((code, report), (0, {"injection": "discarded"}), out)
+
+    def test_long_lines_are_accepted_past_the_rfc_limits(self):
+        # aiosmtpd allows every command the longest per-command limit (512 + 26 for SIZE + 10
+        # for BODY) and text lines of 1001 octets without the CRLF counted as RFC 5321 does.
+        code, report, failed, out = self.probe("probe-long-lines")
+        self.assertEqual(code, 1, out)
+        self.assertEqual(report, {"command_511": "250", "command_512": "250",
+                                  "command_513": "250", "text_999": "250", "text_1000": "250",
+                                  "text_1001": "250"})
+        self.assertEqual(failed, ["513-octet command line is refused with 500",
+                                  "1001-octet text line is refused"])
+
+    def test_pipelining_works_but_is_not_advertised(self):
+        code, report, failed, out = self.probe("probe-pipelining")
+        self.assertEqual(code, 1, out)
+        self.assertEqual(report, {"group1": "250 250 501 354", "group2": "250 250 501 503"})
+        self.assertEqual(failed, ["PIPELINING is advertised"])
+
+    def test_auth_lines_are_held_to_the_command_limit(self):
+        code, report, failed, out = self.probe("probe-auth-limits")
+        self.assertEqual(code, 1, out)
+        self.assertEqual(report, {"auth_12288": "500 Command line too long",
+                                  "auth_12289": "500 Command line too long",
+                                  "bad_base64": "501 Can't decode base64",
+                                  "cancel": "501 Auth aborted"})
+        self.assertEqual(failed, ["a 12288-octet AUTH line is not refused as too long"])
+
+    def test_bdat_is_not_supported(self):
+        code, report, failed, out = self.probe("probe-bdat")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(report, {"chunking": "not offered",
+                                  "bdat_without_chunking":
+                                      '500 Error: command "BDAT" not recognized'})
+
+    def test_early_talker_is_answered_in_order(self):
+        code, report, failed, out = self.probe("probe-early-talker")
+        self.assertEqual((code, report), (0, {"early_ehlo": "answered in order"}), out)
+
+    def test_conformance(self):
+        code, report, failed, out = self.probe("probe-conformance")
+        self.assertEqual((code, failed), (0, []), out)
+
+    def test_slowloris_is_held_and_others_served(self):
+        # Its idle timeout restarts on every octet received: a drip is never cut off.
+        code, report, failed, out = self.probe("probe-slowloris", "--param", "duration=1.5",
+                                               "--param", "every=0.25")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(report["others_served"], "2 of 2")
+        self.assertTrue(report["slow_client"].startswith("held for"), report)
+        self.assertTrue(report["slow_client"].endswith("command answered 250"), report)
+
+
+if __name__ == "__main__":
+    unittest.main()

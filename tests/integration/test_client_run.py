@@ -1,0 +1,215 @@
+"""`smtpfault run` itself: exit statuses and messages for bad targets, TLS failures, timeouts and
+script errors; certificate checks; --junit and --json; the client API against the real server."""
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import textwrap
+import unittest
+import xml.etree.ElementTree as ET
+
+from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+
+CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "certs",
+                  "test-ca.pem")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunCommandTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = SmtpfaultServer().start()
+        cls.tmp = tempfile.TemporaryDirectory(prefix="smtpfault-run-")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop(expect_exit=0)
+        finally:
+            cls.server.cleanup()
+            cls.tmp.cleanup()
+
+    def script(self, text, name="client.lua"):
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(text))
+        return path
+
+    def run_client(self, script, *args, target=None):
+        target = target or "127.0.0.1:%d" % self.server.port
+        return subprocess.run([binary_path(), "run", script, "--target", target, *args],
+                              capture_output=True, text=True, timeout=60,
+                              env=server_environment())
+
+    def test_refused_target_exits_3_with_the_reason(self):
+        port = free_port()
+        p = self.run_client("probe-conformance", target="127.0.0.1:%d" % port)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("cannot connect to 127.0.0.1:%d: Connection refused" % port, p.stderr)
+
+    def test_may_fail_connect_comes_back_as_a_value(self):
+        path = self.script("""
+            local c, err = connect { port = %d, may_fail = true }
+            check(c == nil, "refused", err)
+            check(err:find("Connection refused") ~= nil, "the reason is given", err)
+        """ % free_port())
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_tls_verification_failure_exits_3(self):
+        path = self.script("""
+            connect { port = %d, tls = true, verify = true }
+            expect(220)
+        """ % self.server.tls_port)
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("TLS handshake with 127.0.0.1 failed: unable to get local issuer "
+                      "certificate", p.stderr)
+
+    def test_tls_verified_with_the_test_ca(self):
+        path = self.script("""
+            local c = connect { tls = true, verify = true, ca = %r }
+            check(c.tls_version ~= nil, "TLS is up", c.tls_version)
+            expect(220)
+            ehlo()
+            quit()
+        """ % CA)
+        p = self.run_client(path, "--tls-target", "127.0.0.1:%d" % self.server.tls_port)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("TLS established TLSv1.3", p.stdout)
+
+    def test_starttls_with_verification(self):
+        path = self.script("""
+            connect {}
+            expect(220)
+            ehlo()
+            starttls { verify = true, ca = %r, sni = "localhost" }
+            local r = ehlo()
+            check(r.extensions.STARTTLS == nil, "STARTTLS is not offered again")
+            auth("PLAIN", "user", "secret")
+            quit()
+        """ % CA)
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("AUTH PLAIN ****", p.stdout)
+        self.assertNotIn("secret", p.stdout)
+
+    def test_reply_timeout_is_a_failed_expectation(self):
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(1)
+            path = self.script("""
+                connect {}
+                expect(220, { timeout = 0.5 })
+            """)
+            p = self.run_client(path, target="127.0.0.1:%d" % silent.getsockname()[1])
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"FAIL \S+client.lua:3: expect 220 \(greeting\): "
+                                   r"no reply within 0.5s")
+
+    def test_failed_expectation_exits_1(self):
+        path = self.script("""
+            connect {}
+            expect(220)
+            send("NOOP")
+            expect(550)
+        """)
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"FAIL \S+client.lua:5: expect 550 to 'NOOP': got 250")
+
+    def test_script_errors_exit_2_with_file_and_line(self):
+        runtime = self.script("""
+            connect {}
+            expect(220)
+            local x = nil
+            x.field = 1
+        """, "runtime.lua")
+        p = self.run_client(runtime)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertRegex(p.stderr, r"runtime.lua:5: attempt to index a nil value")
+        syntax = self.script("connect {\n", "syntax.lua")
+        p = self.run_client(syntax)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("syntax.lua:", p.stderr)
+        misuse = self.script("connect {}\nexpect(220)\nsend(42)\n", "misuse.lua")
+        p = self.run_client(misuse)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("misuse.lua:3: send: line must be a string, not a number", p.stderr)
+
+    def test_unknown_probe_and_bad_flags(self):
+        p = self.run_client("probe-nonexistent")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("unknown client scenario 'probe-nonexistent'", p.stderr)
+        self.assertIn("probe-smuggling", p.stderr)
+        p = self.run_client("probe-conformance", target="no-port")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--target", p.stderr)
+
+    def test_closed_and_reset_are_values(self):
+        path = self.script("""
+            connect {}
+            expect(220)
+            send("QUIT")
+            expect(221)
+            local r, err = reply({ timeout = 5 })
+            check(r == nil and err == "closed", "closed is reported", tostring(err))
+            local ok, werr = send("NOOP")
+            report("write_after_close", tostring(werr))
+        """)
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_data_line_endings_and_dot_stuffing_reach_the_server(self):
+        path = self.script("""
+            connect {}
+            expect(220)
+            ehlo()
+            send("MAIL FROM:<a@example.com>")
+            expect(250)
+            send("RCPT TO:<b@example.com>")
+            expect(250)
+            local r = data("Subject: lf\\n\\n.dot\\nend", { line_ending = "\\n", expect = 5,
+                                                          timeout = 2 })
+            report("lf_terminator", r and r.code or "none")
+        """)
+        p = self.run_client(path)
+        # "\\n.\\n" never ends the data on the strict server: no reply until the timeout.
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("no reply within 2s", p.stdout)
+
+    def test_junit_and_json_reports(self):
+        junit = os.path.join(self.tmp.name, "run.xml")
+        js = os.path.join(self.tmp.name, "run.json")
+        p = self.run_client("probe-pipelining", "--junit", junit, "--json", js, "--seed", "5",
+                            "--quiet")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertNotIn("[1] C:", p.stdout)
+        suite = ET.parse(junit).getroot().find("testsuite")
+        self.assertEqual(suite.get("failures"), "0")
+        self.assertGreater(int(suite.get("tests")), 5)
+        with open(js) as f:
+            doc = json.load(f)
+        self.assertEqual(doc["verdict"], "pass")
+        self.assertEqual(doc["seed"], 5)
+        self.assertEqual(doc["report"]["group1"], "250 250 501 354")
+        self.assertIn("C: MAIL FROM:<probe@smtpfault.test>", doc["connections"][0]["transcript"])
+
+    def test_list_shows_the_probes(self):
+        p = subprocess.run([binary_path(), "list"], capture_output=True, text=True, timeout=30,
+                           env=server_environment())
+        for name in ["probe-smuggling", "probe-starttls-injection", "probe-slowloris",
+                     "probe-long-lines", "probe-pipelining", "probe-auth-limits", "probe-bdat",
+                     "probe-early-talker", "probe-conformance"]:
+            self.assertIn(name, p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
