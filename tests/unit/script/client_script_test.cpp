@@ -1,0 +1,203 @@
+// Client scenarios without sockets: the script yields operations, the test plays the server's
+// part by resuming with results, as net/script_client does over a real connection.
+#include "script/client_script.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace smtpfault::script {
+namespace {
+
+using kind = client_op::kind;
+using status = script_step::status;
+
+client_options quick() {
+  client_options o;
+  o.target.host = "127.0.0.1";
+  o.target.port = 2525;
+  o.limits.instructions = 2'000'000;
+  o.limits.load_instructions = 2'000'000;
+  o.limits.memory_bytes = 16 * 1024 * 1024;
+  return o;
+}
+
+op_result reply_result(int code, std::vector<std::string> lines, std::string enhanced = "") {
+  op_result r;
+  r.reply = proto::reply(code, std::move(enhanced), std::move(lines));
+  return r;
+}
+
+op_result connected(int id = 1) {
+  op_result r;
+  r.conn = id;
+  return r;
+}
+
+op_result error_result(std::string e) {
+  op_result r;
+  r.ok = false;
+  r.error = std::move(e);
+  return r;
+}
+
+std::unique_ptr<client_script> load(const std::string& code, client_options o = quick()) {
+  auto s = client_script::load(code, "client.lua", o);
+  EXPECT_TRUE(s) << (s ? "" : s.error());
+  return s ? std::move(*s) : nullptr;
+}
+
+TEST(client_script, a_conversation_yields_operations_in_order) {
+  auto s = load(R"(
+    connect {}
+    expect(220)
+    send("EHLO x")
+    local r = expect(250)
+    check(r.lines[2] == "PIPELINING", "second line")
+  )");
+  auto st = s->start();
+  ASSERT_EQ(st.st, status::op) << st.error;
+  EXPECT_EQ(st.op.what, kind::connect);
+  EXPECT_EQ(st.op.host, "127.0.0.1");
+  EXPECT_EQ(st.op.port, 2525);
+  st = s->resume(connected());
+  ASSERT_EQ(st.op.what, kind::read_reply);
+  EXPECT_EQ(st.op.conn, 1);
+  st = s->resume(reply_result(220, {"ready"}));
+  ASSERT_EQ(st.op.what, kind::write);
+  EXPECT_EQ(st.op.bytes, "EHLO x\r\n");
+  st = s->resume(op_result{});
+  ASSERT_EQ(st.op.what, kind::read_reply);
+  st = s->resume(reply_result(250, {"hi", "PIPELINING"}));
+  ASSERT_EQ(st.st, status::finished) << st.error;
+  ASSERT_EQ(s->steps().size(), 3u);
+  EXPECT_TRUE(s->steps()[0].passed);
+  EXPECT_EQ(s->steps()[0].where, "client.lua:3:");
+  EXPECT_EQ(s->steps()[1].name, "expect 250 to 'EHLO x'");
+  EXPECT_EQ(s->steps()[2].name, "second line");
+  EXPECT_TRUE(s->steps()[2].passed);
+}
+
+TEST(client_script, a_wrong_code_or_a_close_is_a_failed_step_not_an_error) {
+  auto s = load(R"(
+    connect {}
+    local r, err = expect(220)
+    report("first", err)
+    r, err = expect({2, "^5%d%d 5%.7"})
+    report("second", err)
+  )");
+  s->start();
+  s->resume(connected());
+  auto st = s->resume(reply_result(554, {"go away"}, "5.7.1"));
+  ASSERT_EQ(st.op.what, kind::read_reply);
+  st = s->resume(error_result("closed"));
+  ASSERT_EQ(st.st, status::finished) << st.error;
+  ASSERT_EQ(s->steps().size(), 2u);
+  EXPECT_FALSE(s->steps()[0].passed);
+  EXPECT_EQ(s->steps()[0].detail, "got 554 5.7.1 go away");
+  EXPECT_EQ(s->steps()[1].detail, "the server closed the connection");
+  EXPECT_EQ(s->reports()[0], (std::pair<std::string, std::string>{"first", "unexpected reply"}));
+  EXPECT_EQ(s->reports()[1].second, "closed");
+}
+
+TEST(client_script, data_dot_stuffs_with_the_chosen_line_ending) {
+  auto s = load(R"(
+    connect {}
+    data(".a\nb", { line_ending = "\r" })
+  )");
+  s->start();
+  auto st = s->resume(connected());
+  EXPECT_EQ(st.op.bytes, "DATA\r\n");
+  st = s->resume(op_result{});
+  st = s->resume(reply_result(354, {"go"}));
+  ASSERT_EQ(st.op.what, kind::write);
+  EXPECT_EQ(st.op.bytes, "..a\rb\r.\r");
+}
+
+TEST(client_script, auth_login_sends_base64_and_masks_the_password) {
+  auto s = load(R"(
+    connect {}
+    auth("LOGIN", "user", "pass")
+  )");
+  s->start();
+  auto st = s->resume(connected());
+  EXPECT_EQ(st.op.bytes, "AUTH LOGIN\r\n");
+  s->resume(op_result{});
+  st = s->resume(reply_result(334, {"VXNlcm5hbWU6"}));
+  EXPECT_EQ(st.op.bytes, "dXNlcg==\r\n");
+  s->resume(op_result{});
+  st = s->resume(reply_result(334, {"UGFzc3dvcmQ6"}));
+  EXPECT_EQ(st.op.bytes, "cGFzcw==\r\n");
+  EXPECT_EQ(st.op.label, "****\r\n");
+}
+
+TEST(client_script, pipeline_is_one_write_and_slow_carries_its_pace) {
+  auto s = load(R"(
+    connect {}
+    pipeline { "MAIL FROM:<a@b>", "RCPT TO:<c@d>" }
+    slow("NOOP\r\n", 2, 0.5)
+  )");
+  s->start();
+  auto st = s->resume(connected());
+  EXPECT_EQ(st.op.bytes, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+  st = s->resume(op_result{});
+  EXPECT_EQ(st.op.chunk, 2u);
+  EXPECT_EQ(st.op.every.count(), 500);
+}
+
+TEST(client_script, runtime_errors_carry_the_script_line) {
+  auto s = load("connect {}\nsend(nil)\n");
+  s->start();
+  auto st = s->resume(connected());
+  ASSERT_EQ(st.st, status::failed);
+  EXPECT_EQ(st.error, "client.lua:2: send: line must be a string, not a nil");
+}
+
+TEST(client_script, no_target_and_no_connection_are_explained) {
+  auto o = quick();
+  o.target = {};
+  auto s = load("connect {}\n", o);
+  auto st = s->start();
+  ASSERT_EQ(st.st, status::failed);
+  EXPECT_NE(st.error.find("client.lua:1: connect: no target"), std::string::npos) << st.error;
+  auto t = load("\nexpect(220)\n");
+  st = t->start();
+  EXPECT_EQ(st.error, "client.lua:2: expect: no connection yet; call connect() first");
+}
+
+TEST(client_script, syntax_errors_fail_the_load) {
+  auto s = client_script::load("connect {", "bad.lua", quick());
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().rfind("bad.lua:1:", 0), 0u) << s.error();
+}
+
+TEST(client_script, endless_loops_hit_the_instruction_limit) {
+  auto s = load("while true do end");
+  auto st = s->start();
+  ASSERT_EQ(st.st, status::failed);
+  EXPECT_NE(st.error.find("instruction limit"), std::string::npos) << st.error;
+}
+
+TEST(client_script, params_and_target_are_visible) {
+  auto o = quick();
+  o.params["duration"] = "3";
+  auto s =
+      load(R"(report("d", params.duration) report("t", target.host .. ":" .. target.port))", o);
+  auto st = s->start();
+  ASSERT_EQ(st.st, status::finished) << st.error;
+  EXPECT_EQ(s->reports()[0].second, "3");
+  EXPECT_EQ(s->reports()[1].second, "127.0.0.1:2525");
+}
+
+TEST(client_script, every_builtin_probe_loads) {
+  for (const char* name : {"probe-smuggling", "probe-starttls-injection", "probe-slowloris",
+                           "probe-long-lines", "probe-pipelining", "probe-auth-limits",
+                           "probe-bdat", "probe-early-talker", "probe-conformance"}) {
+    auto s = client_script::load_named(name, quick());
+    EXPECT_TRUE(s) << name << ": " << (s ? "" : s.error());
+  }
+}
+
+}  // namespace
+}  // namespace smtpfault::script
