@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -197,6 +199,50 @@ TEST(client_script, every_builtin_probe_loads) {
     auto s = client_script::load_named(name, quick());
     EXPECT_TRUE(s) << name << ": " << (s ? "" : s.error());
   }
+}
+
+}  // namespace
+}  // namespace smtpfault::script
+
+namespace smtpfault::script {
+namespace {
+
+std::string read_client_meta() {
+  std::ifstream in(std::string(SMTPFAULT_SOURCE_DIR) + "/lua/client.meta.lua");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Every global function and connection method the client API defines is annotated.
+TEST(client_meta, every_function_is_documented) {
+  auto s = load(R"(
+    local standard = {}
+    for _, n in ipairs { "assert", "error", "getmetatable", "ipairs", "load", "next", "pairs",
+      "pcall", "rawequal", "rawget", "rawlen", "rawset", "select", "setmetatable", "tonumber",
+      "tostring", "type", "xpcall", "warn" } do standard[n] = true end
+    local globals, methods = {}, {}
+    for k, v in pairs(_G) do
+      if type(v) == "function" and not standard[k] then globals[#globals + 1] = k end
+    end
+    local c = connect {}
+    for k, v in pairs(getmetatable(c)) do
+      if type(v) == "function" and k:sub(1, 1) ~= "_" then methods[#methods + 1] = k end
+    end
+    report("globals", table.concat(globals, " "))
+    report("methods", table.concat(methods, " "))
+  )");
+  ASSERT_EQ(s->start().op.what, kind::connect);
+  ASSERT_EQ(s->resume(connected()).st, status::finished);
+  const std::string meta = read_client_meta();
+  ASSERT_EQ(meta.rfind("---@meta", 0), 0u);
+  std::istringstream globals(s->reports().at(0).second), methods(s->reports().at(1).second);
+  int n = 0;
+  for (std::string name; globals >> name; ++n)
+    EXPECT_NE(meta.find("function " + name + "("), std::string::npos) << name;
+  for (std::string name; methods >> name; ++n)
+    EXPECT_NE(meta.find("function Connection:" + name + "("), std::string::npos) << name;
+  EXPECT_GT(n, 40);
 }
 
 }  // namespace
