@@ -5,6 +5,8 @@
 #include <random>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 
@@ -93,6 +95,25 @@ std::optional<std::string> load_settings(config::settings& s, const parsed_args&
   return apply_flags(s, args);
 }
 
+// Every session holds a socket: lift the soft descriptor limit to the hard one, so a cap of
+// thousands of connections is not cut short by a default soft limit of 1024. Returns the limit.
+rlim_t raise_descriptor_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit want = lim;
+    want.rlim_cur = lim.rlim_max;
+    // An unlimited hard limit is not a valid soft value for descriptors; take what fits.
+    if (::setrlimit(RLIMIT_NOFILE, &want) != 0) {
+      want.rlim_cur = 1u << 20;
+      if (lim.rlim_cur < want.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &want) == 0) return 1u << 20;
+      return lim.rlim_cur;
+    }
+    return lim.rlim_max;
+  }
+  return lim.rlim_cur;
+}
+
 // The HTTP API on its own thread; the token comes from --api-token / SMTPFAULT_API_TOKEN.
 std::unique_ptr<control::api_server> start_api(net::server& srv, capture::message_store& store,
                                                const config::settings& s,
@@ -159,7 +180,9 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault serve: %s\n", error.c_str());
     return 2;
   }
-  net::transcript_log log(s.log_format == "json" ? net::log_format::json : net::log_format::text);
+  net::transcript_log log(s.log_format == "json"   ? net::log_format::json
+                          : s.log_format == "none" ? net::log_format::none
+                                                   : net::log_format::text);
   try {
     std::shared_ptr<script::scenario> sc;
     const auto so = scenario_options(s);
@@ -174,6 +197,13 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
     net::tls_contexts tls({s.tls_cert, s.tls_key, s.hostname});
     capture::message_store store(s.store, 100000, 1000);
     if (auto err = store.prepare()) throw std::runtime_error(*err);
+    const rlim_t fds = raise_descriptor_limit();
+    if (fds != 0 && fds != RLIM_INFINITY && fds < cfg.max_connections + 64) {
+      std::fprintf(stderr,
+                   "smtpfault serve: warning: %llu open files allowed, fewer than "
+                   "max_connections (%zu) needs; raise the hard limit (ulimit -Hn)\n",
+                   static_cast<unsigned long long>(fds), cfg.max_connections);
+    }
     net::server srv(std::move(cfg), tls, store, log);
     srv.set_scenario(sc);
     srv.bind();

@@ -116,9 +116,14 @@ std::optional<std::string> message_store::store(session::message&& m) {
   std::string id = stored->id;
   {
     std::lock_guard lock(mu_);
+    held_bytes_ += stored->msg.data.size();
     messages_.push_back(std::move(stored));
     ++stored_total_;
-    if (messages_.size() > max_messages_) messages_.pop_front();
+    // Forget the oldest beyond the count or byte budget; with --store they stay on disk.
+    while (messages_.size() > 1 && (messages_.size() > max_messages_ || held_bytes_ > max_bytes_)) {
+      held_bytes_ -= messages_.front()->msg.data.size();
+      messages_.pop_front();
+    }
   }
   notify();
   return id;
@@ -142,6 +147,7 @@ std::shared_ptr<const session_record> message_store::find_session(std::string_vi
 void message_store::clear_messages() {
   std::lock_guard lock(mu_);
   messages_.clear();
+  held_bytes_ = 0;
 }
 
 void message_store::clear_sessions() {

@@ -12,11 +12,11 @@
 namespace smtpfault::capture {
 
 struct exchange {
-  std::string command;      // the line as sent ("<end of data>" for the reply after the dot)
-  std::string verb;         // upper-case first word ("" for the end of data)
-  int code = 0;             // reply code, 0 when no reply was sent
-  std::string reply;        // the reply's last line
-  std::size_t line = 0;     // index of the command in the transcript (1-based, for messages)
+  std::string command;   // the line as sent ("<end of data>" for the reply after the dot)
+  std::string verb;      // upper-case first word ("" for the end of data)
+  int code = 0;          // reply code, 0 when no reply was sent
+  std::string reply;     // the reply's last line
+  std::size_t line = 0;  // index of the command in the transcript (1-based, for messages)
   std::chrono::system_clock::time_point at;
 };
 
@@ -26,8 +26,8 @@ struct session_summary {
   std::chrono::system_clock::time_point ended;
   std::vector<exchange> exchanges;
   bool implicit_tls = false;
-  std::size_t tls_at = 0;          // line of "TLS established" (0 = never)
-  std::size_t tls_failed_at = 0;   // line of a failed or refused STARTTLS (0 = never)
+  std::size_t tls_at = 0;         // line of "TLS established" (0 = never)
+  std::size_t tls_failed_at = 0;  // line of a failed or refused STARTTLS (0 = never)
   bool quit = false;
   bool pipelined = false;
   bool pipelining_advertised = false;

@@ -129,7 +129,7 @@ void set_limit(settings& s, value&& v) {
   assign(s.limits.*member, std::move(v));
 }
 
-constexpr std::string_view log_formats[] = {"text", "json"};
+constexpr std::string_view log_formats[] = {"text", "json", "none"};
 constexpr std::uint64_t max_unsigned = std::numeric_limits<unsigned>::max();
 
 constexpr key_desc keys[] = {
@@ -175,7 +175,8 @@ constexpr key_desc keys[] = {
      .set = &set_top<&settings::store>},
     {.path = "log_format",
      .type = kind::string,
-     .help = "log line format: \"text\" or \"json\"",
+     .help =
+         "log line format: \"text\", \"json\", or \"none\" (transcripts still kept for the API)",
      .set = &set_top<&settings::log_format>,
      .choices = log_formats},
     {.path = "lmtp",

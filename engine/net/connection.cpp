@@ -52,13 +52,6 @@ std::optional<fault::action> rule_decision(fault_rules& rules, session::hook h,
   return rules.take(c);
 }
 
-// Reads land in a per-thread buffer; only bytes a session cannot consume yet (a partial line)
-// are copied into the connection, so idle sessions hold no read buffer at all.
-std::array<char, 64 * 1024>& read_buffer() {
-  thread_local std::array<char, 64 * 1024> buf;
-  return buf;
-}
-
 fault::action scenario_failure() {
   fault::action a;
   a.name = "scenario error";
@@ -122,10 +115,11 @@ asio::awaitable<void> connection::run(bool over_cap) {
     arm(srv_.cfg_.idle_timeout);
     // Rounded up: a timer that fires before unsolicited_at_ would count as an idle timeout.
     if (unsolicited_) arm(std::chrono::ceil<milliseconds>(unsolicited_at_ - steady::now()));
-    auto& buf = read_buffer();
-    auto r = co_await io_.read_some(asio::buffer(buf));
+    // Only bytes a session cannot consume yet (a partial line) are copied into the connection:
+    // idle sessions hold no read buffer.
+    auto r = co_await io_.read_available();
     if (!r.ec) {
-      feed(std::string_view(buf.data(), r.bytes));
+      feed(r.data);
     } else if (shutting_down_) {
       continue;
     } else if (timed_out_) {
@@ -278,8 +272,7 @@ asio::awaitable<bool> connection::flush() {
 asio::awaitable<void> connection::read_and_reset() {
   // Let the ClientHello arrive, then abort: the client sees the handshake fail mid-way.
   arm(milliseconds(2000));
-  auto& buf = read_buffer();
-  co_await io_.read_some(asio::buffer(buf));
+  co_await io_.read_available();
   session_.note("TLS handshake aborted by the scenario", sys_clock::now());
   io_.reset();
 }

@@ -44,7 +44,7 @@ void transcript_log::write(std::string_view session_id, const session::transcrip
 }
 
 void transcript_log::info(std::string_view text) {
-  if (format_ == log_format::none) return;
+  // Start-up and shutdown lines are printed even without transcripts: they say where to connect.
   std::string line;
   if (format_ == log_format::json) {
     line = boost::json::serialize(boost::json::object{

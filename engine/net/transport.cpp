@@ -17,6 +17,35 @@ asio::awaitable<io_result> transport::read_some(asio::mutable_buffer buf) {
   co_return io_result{ec, n};
 }
 
+namespace {
+constexpr std::size_t read_chunk = 64 * 1024;
+constexpr std::size_t tls_read_chunk = 16 * 1024;  // one TLS record
+
+char* thread_read_buffer() {
+  thread_local std::unique_ptr<char[]> buf(new char[read_chunk]);
+  return buf.get();
+}
+}  // namespace
+
+asio::awaitable<transport::read_view> transport::read_available() {
+  if (tls_) {
+    if (!tls_buffer_) tls_buffer_.reset(new char[tls_read_chunk]);
+    auto r = co_await read_some(asio::buffer(tls_buffer_.get(), tls_read_chunk));
+    co_return read_view{r.ec, std::string_view(tls_buffer_.get(), r.bytes)};
+  }
+  for (;;) {
+    auto [wait_ec] = co_await socket_.async_wait(tcp::socket::wait_read, as_value);
+    if (wait_ec) co_return read_view{wait_ec, {}};
+    error_code ec;
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+    char* buf = thread_read_buffer();
+    std::size_t n = socket_.read_some(asio::buffer(buf, read_chunk), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (counters_) counters_->bytes_received.add(n);
+    co_return read_view{ec, std::string_view(buf, n)};
+  }
+}
+
 asio::awaitable<io_result> transport::write(asio::const_buffer buf) {
   auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, buf, as_value)
                       : co_await asio::async_write(socket_, buf, as_value);

@@ -27,6 +27,16 @@ class transport {
   explicit transport(tcp::socket socket) : socket_(std::move(socket)) {}
 
   asio::awaitable<io_result> read_some(asio::mutable_buffer buf);
+
+  struct read_view {
+    error_code ec;
+    std::string_view data;  // valid until the next co_await on this thread
+  };
+  // Waits for input and returns it without a buffer of the connection's own while plain: the
+  // socket is read only once readable, synchronously, into a per-thread buffer, so no other
+  // coroutine can overwrite it in between (two reads pending on one shared buffer would).
+  // A TLS stream reads into a buffer of the transport's own, allocated at the upgrade.
+  asio::awaitable<read_view> read_available();
   asio::awaitable<io_result> write(asio::const_buffer buf);
   asio::awaitable<error_code> server_handshake(asio::ssl::context& ctx);
   asio::awaitable<error_code> client_handshake(asio::ssl::context& ctx, const std::string& sni);
@@ -53,6 +63,7 @@ class transport {
  private:
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  std::unique_ptr<char[]> tls_buffer_;
   io_counters* counters_ = nullptr;
 };
 

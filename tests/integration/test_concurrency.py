@@ -1,0 +1,58 @@
+"""Many sessions at once on several I/O threads: every session must see exactly its own bytes.
+(Reads that share one buffer across pending operations once mixed sessions' commands up.)"""
+
+import threading
+import unittest
+
+from smtpfault_server import SmtpfaultServer
+
+CLIENTS = 40
+MESSAGES_EACH = 15
+
+
+class ConcurrentSessions(unittest.TestCase):
+    def test_every_message_arrives_intact_under_concurrency(self):
+        srv = SmtpfaultServer("--threads", "2", "--log-format", "none").start()
+        errors = []
+        sent = {}
+
+        def client(n):
+            try:
+                for m in range(MESSAGES_EACH):
+                    body = ("Subject: c%d m%d\r\n\r\n" % (n, m) + ("client %d message %d\r\n"
+                            % (n, m)) * (1 + (n * 7 + m) % 40)).encode()
+                    with srv.connect() as c:
+                        # Pipelined burst, then the data: both framings at once.
+                        c.send(b"EHLO c%d\r\nMAIL FROM:<c%d@x.test>\r\nRCPT TO:<m%d@y.test>\r\n"
+                               % (n, n, m))
+                        for code in (250, 250, 250):
+                            c.expect(code)
+                        c.cmd("DATA", expect=354)
+                        c.send(body + b".\r\n")
+                        done = c.expect(250)
+                        c.cmd("QUIT", expect=221)
+                    sent[done.queued_id] = (n, m, body)
+            except Exception as e:   # noqa: BLE001 - reported below
+                errors.append("client %d: %r" % (n, e))
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        try:
+            self.assertEqual(errors, [])
+            self.assertEqual(len(sent), CLIENTS * MESSAGES_EACH)
+            srv.wait_for_messages(len(sent))
+            for qid, (n, m, body) in sent.items():
+                msg = srv.message(qid)
+                self.assertEqual(msg.data, body)
+                self.assertEqual(msg.meta["mail_from"], "c%d@x.test" % n)
+                self.assertEqual(msg.recipients, ["m%d@y.test" % m])
+        finally:
+            srv.stop()
+            srv.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
