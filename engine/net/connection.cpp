@@ -214,7 +214,10 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
     if (i > 0 && f.trickle_bytes > 0 && !co_await pause(f.trickle_every)) co_return false;
     arm(srv_.cfg_.idle_timeout);
     auto w = co_await io_.write(asio::buffer(bytes.data() + from, cuts[i] - from));
-    if (w.ec) co_return false;
+    if (w.ec) {
+      session_.note("write failed: " + w.ec.message(), sys_clock::now());
+      co_return false;
+    }
     from = cuts[i];
   }
   co_return true;
