@@ -1,0 +1,190 @@
+"""No acknowledged message is ever lost: 20 clients send 2,000 unique messages to `serve --store
+DIR`; SIGTERM arrives after about 1,000 acknowledgements. Every message that got a 250 must be
+in DIR byte for byte, with its .json; nothing may be half-written; the server exits 0 within 1 s;
+clients cut off see 421 4.3.2 or a closed connection, never a 250 for a message not stored.
+"""
+
+import json
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import unittest
+
+from smtpfault_server import RawClient, SmtpfaultServer
+
+CLIENTS = 20
+TOTAL = 2000
+SIGTERM_AFTER = 1000
+PER_SESSION = 10   # messages per connection before a client reconnects
+
+
+def message_bytes(rng, message_id):
+    """A unique message (already dot-stuffed: no line starts with '.'), 1-40 body lines."""
+    lines = [b"X-No-Loss-Id: " + message_id.encode(),
+             b"Subject: no-loss " + message_id.encode(), b""]
+    for n in range(rng.randint(1, 40)):
+        width = rng.randint(0, 200)
+        lines.append(b"%s line %d %s" % (message_id.encode(), n,
+                                        bytes(rng.choice(b"abcxyz 0123") for _ in range(width))))
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+class CutOff(Exception):
+    """The server answered something other than the expected code (421 on shutdown)."""
+
+    def __init__(self, reply, context):
+        super().__init__("%s answered %r" % (context, reply))
+        self.reply = reply
+        self.context = context
+
+
+def step(client, line, code):
+    r = client.cmd(line) if line is not None else client.reply()
+    if r.code != code:
+        raise CutOff(r, line or "end of data")
+    return r
+
+
+class Outcome:
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.acked = {}      # queued id -> (message id, bytes)
+        self.cut = []        # how each client was cut off: "421 ..." or "closed: ..."
+        self.failures = []   # anything a client should never see
+
+
+class NoLossTest(unittest.TestCase):
+    def setUp(self):
+        self.server = SmtpfaultServer().start()
+        self.addCleanup(self.server.cleanup)
+        self.out = Outcome()
+        self.next_index = 0
+
+    def claim(self):
+        """The next message number to send, or None when all 2,000 are handed out."""
+        with self.out.lock:
+            if self.next_index >= TOTAL:
+                return None
+            self.next_index += 1
+            return self.next_index - 1
+
+    def client(self, worker):
+        rng = random.Random(worker)
+        out = self.out
+        c = None
+        try:
+            while True:
+                if c is None:
+                    c = RawClient.connect(self.server.host, self.server.port, timeout=10,
+                                          greeting=False)
+                    step(c, None, 220)
+                    step(c, "EHLO client%02d.test" % worker, 250)
+                    sent_here = 0
+                index = self.claim()
+                if index is None:
+                    step(c, "QUIT", 221)
+                    return
+                message_id = "w%02d-m%04d" % (worker, index)
+                data = message_bytes(rng, message_id)
+                step(c, "MAIL FROM:<%s@sender.test>" % message_id, 250)
+                step(c, "RCPT TO:<rcpt-%s@example.com>" % message_id, 250)
+                step(c, "DATA", 354)
+                c.send(data + b".\r\n")
+                r = step(c, None, 250)
+                with out.lock:
+                    out.acked[r.queued_id] = (message_id, data)
+                    out.lock.notify_all()
+                sent_here += 1
+                if sent_here == PER_SESSION:
+                    step(c, "QUIT", 221)
+                    c.close()
+                    c = None
+        except CutOff as e:
+            with out.lock:
+                if e.reply.code == 421 and e.reply.lines[0].startswith("4.3.2 "):
+                    out.cut.append("421 4.3.2")
+                else:
+                    out.failures.append("worker %d: %s" % (worker, e))
+        except (ConnectionError, OSError) as e:
+            if isinstance(e, socket.timeout):
+                with out.lock:
+                    out.failures.append("worker %d: no reply in time: %r" % (worker, e))
+            else:
+                with out.lock:
+                    out.cut.append("closed: %s" % type(e).__name__)
+        except AssertionError as e:
+            with out.lock:
+                out.failures.append("worker %d: %s" % (worker, e))
+        finally:
+            if c is not None:
+                c.close()
+
+    def test_sigterm_midway_loses_no_acknowledged_message(self):
+        threads = [threading.Thread(target=self.client, args=(w,), daemon=True)
+                   for w in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        with self.out.lock:
+            if not self.out.lock.wait_for(lambda: len(self.out.acked) >= SIGTERM_AFTER
+                                          or self.out.failures, timeout=60):
+                self.fail("only %d acknowledgements in 60 s" % len(self.out.acked))
+            self.assertEqual(self.out.failures, [])
+            acked_at_signal = len(self.out.acked)
+        start = time.monotonic()
+        self.server.proc.send_signal(signal.SIGTERM)
+        rc = self.server.proc.wait(timeout=5)
+        exit_time = time.monotonic() - start
+        for t in threads:
+            t.join(15)
+            self.assertFalse(t.is_alive(), "a client hangs after the server exited")
+        self.server.stop(expect_exit=None)
+
+        out = self.out
+        print("\nno-loss: %d acknowledged at SIGTERM, %d in all; exit %r after %.3fs; clients cut "
+              "off: %s" % (acked_at_signal, len(out.acked), rc, exit_time,
+                           {k: out.cut.count(k) for k in sorted(set(out.cut))}))
+        self.assertEqual(rc, 0, self.server.stderr_text)
+        self.assertLess(exit_time, 1.0)
+        self.assertEqual(out.failures, [])
+        self.assertLess(len(out.acked), TOTAL, "SIGTERM came too late to cut anything off")
+        self.assertEqual(len(out.cut), CLIENTS, out.cut)
+
+        store = self.server.store
+        names = os.listdir(store)
+        self.assertEqual([n for n in names if not n.endswith((".eml", ".json"))], [],
+                         "temporary or stray files left behind")
+        emls = {n[:-4] for n in names if n.endswith(".eml")}
+        jsons = {n[:-5] for n in names if n.endswith(".json")}
+        self.assertEqual(emls, jsons, "every .eml needs its .json and the other way round")
+        # Every acknowledged message is there, byte for byte, with matching metadata.
+        for queued_id, (message_id, data) in out.acked.items():
+            self.assertIn(queued_id, emls, "acknowledged %s (%s) is missing" % (queued_id,
+                                                                               message_id))
+            with open(os.path.join(store, queued_id + ".eml"), "rb") as f:
+                self.assertEqual(f.read(), data, queued_id)
+        sent = {}
+        for queued_id in emls:
+            with open(os.path.join(store, queued_id + ".json"), "rb") as f:
+                meta = json.loads(f.read().decode("utf-8"))
+            self.assertEqual(meta["id"], queued_id)
+            with open(os.path.join(store, queued_id + ".eml"), "rb") as f:
+                data = f.read()
+            self.assertEqual(meta["size"], len(data))
+            message_id = data.split(b"\r\n", 1)[0].split(b": ", 1)[1].decode()
+            self.assertEqual(meta["mail_from"], message_id + "@sender.test")
+            self.assertEqual([r["address"] for r in meta["recipients"]],
+                             ["rcpt-%s@example.com" % message_id])
+            sent[message_id] = queued_id
+        # Stored but never acknowledged (cut between the fsync and the 250) is allowed: the
+        # client will send it again. Each message is stored at most once.
+        self.assertEqual(len(sent), len(emls))
+        unacked = len(emls) - len(out.acked)
+        self.assertGreaterEqual(unacked, 0)
+        self.assertLessEqual(unacked, CLIENTS)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
