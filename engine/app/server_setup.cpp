@@ -40,6 +40,7 @@ net::server_config make_server_config(const config::settings& s, std::string& er
   for (const auto& u : s.auth_users)
     c.auth.users[u.name] = u.password;
   c.idle_timeout = std::chrono::milliseconds(static_cast<long long>(s.idle_timeout * 1000));
+  c.command_timeout = std::chrono::milliseconds(static_cast<long long>(s.command_timeout * 1000));
   c.tls_handshake_timeout =
       std::chrono::milliseconds(static_cast<long long>(s.tls_handshake_timeout * 1000));
   c.max_connections = s.max_connections;

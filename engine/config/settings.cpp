@@ -193,6 +193,12 @@ constexpr key_desc keys[] = {
      .help = "simultaneous connections before refusing (>= 1)",
      .set = &set_top<&settings::max_connections>,
      .min = 1},
+    {.path = "command_timeout",
+     .type = kind::number,
+     .help = "seconds a command line may take from its first octet to its end (> 0); stops "
+             "clients that drip a line byte by byte (slowloris)",
+     .set = &set_top<&settings::command_timeout>,
+     .positive = true},
     {.path = "idle_timeout",
      .type = kind::number,
      .help = "seconds a client may stay silent (> 0)",

@@ -113,6 +113,7 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // already completed, so its cancel() hit nothing: look again before a read it cannot stop.
     if (shutting_down_ && !shutdown_handled_) continue;
     arm(srv_.cfg_.idle_timeout);
+    if (partial_line()) arm(std::chrono::ceil<milliseconds>(line_deadline() - steady::now()));
     // Rounded up: a timer that fires before unsolicited_at_ would count as an idle timeout.
     if (unsolicited_) arm(std::chrono::ceil<milliseconds>(unsolicited_at_ - steady::now()));
     // Only bytes a session cannot consume yet (a partial line) are copied into the connection:
@@ -134,7 +135,20 @@ asio::awaitable<void> connection::run(bool over_cap) {
   finish();
 }
 
+// A command line has begun but not ended: the octets wait in in_.
+bool connection::partial_line() const {
+  return !in_.empty() && session_.waiting_for_command();
+}
+
+std::chrono::steady_clock::time_point connection::line_deadline() const {
+  return line_started_ + srv_.cfg_.command_timeout;
+}
+
 void connection::on_read_timeout() {
+  if (partial_line() && steady::now() >= line_deadline()) {
+    session_.on_command_timeout(sys_clock::now());
+    return;
+  }
   if (unsolicited_ && steady::now() >= unsolicited_at_) {
     auto u = std::move(*unsolicited_);
     unsolicited_.reset();
@@ -148,6 +162,7 @@ void connection::feed(std::string_view bytes) {
   if (in_.empty()) {
     std::size_t used = session_.receive(bytes, sys_clock::now());
     in_.assign(bytes.substr(used));
+    if (!in_.empty()) line_started_ = steady::now();
     return;
   }
   in_.append(bytes);

@@ -40,6 +40,8 @@ class connection : public std::enable_shared_from_this<connection> {
   bool end_connection(fault::ending how);
   void feed(std::string_view bytes);
   void on_read_timeout();
+  bool partial_line() const;
+  std::chrono::steady_clock::time_point line_deadline() const;
   void finish();
 
   void arm(std::chrono::milliseconds timeout);
@@ -63,6 +65,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<script::session_binding> binding_;
   std::optional<fault::unsolicited_reply> unsolicited_;
   steady::time_point unsolicited_at_;
+  steady::time_point line_started_;  // when the octets now in in_ began to arrive
   std::string out_;
   std::string in_;
 };

@@ -13,7 +13,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "capture/message_store.hpp"
 #include "net/fault_rules.hpp"
@@ -31,6 +30,7 @@ struct server_config {
   session::server_options session;
   session::auth_policy auth;
   std::chrono::milliseconds idle_timeout{300'000};
+  std::chrono::milliseconds command_timeout{60'000};
   std::chrono::milliseconds tls_handshake_timeout{30'000};
   std::size_t max_connections = 1000;
   unsigned threads = 1;
@@ -92,8 +92,8 @@ class server {
   std::atomic<bool> bound_{false};
   server_metrics metrics_;
   fault_rules rules_;
-  bool stopped_ = false;                               // main thread only
-  std::unique_ptr<boost::asio::steady_timer> force_;   // main thread only
+  bool stopped_ = false;                              // main thread only
+  std::unique_ptr<boost::asio::steady_timer> force_;  // main thread only
   std::size_t next_ = 0;
   // Armed by stop(), touched only on the main context; cancelled once the last session ends.
   std::unique_ptr<boost::asio::steady_timer> force_stop_;

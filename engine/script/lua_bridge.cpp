@@ -103,6 +103,57 @@ void push_headers(lua_State* L, std::string_view data) {
   flush();
 }
 
+// The recipient list is rebuilt only when it changed: hooks run on every command, and a new
+// table each time would be garbage each time.
+void update_recipients(lua_State* L, const session::envelope& env) {
+  const auto n = env.recipients.size();
+  lua_pushstring(L, "rcpts");
+  if (lua_rawget(L, -2) == LUA_TTABLE && lua_rawlen(L, -1) == n) {
+    bool same = n == 0;
+    if (!same) {
+      lua_rawgeti(L, -1, static_cast<lua_Integer>(n));
+      same = lua_type(L, -1) == LUA_TSTRING &&
+             env.recipients.back().address.address() == lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+    if (same) {
+      lua_pop(L, 1);
+      return;
+    }
+  }
+  lua_pop(L, 1);
+  lua_createtable(L, static_cast<int>(n), 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto a = env.recipients[i].address.address();
+    lua_pushlstring(L, a.data(), a.size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  set_raw(L, "rcpts");
+}
+
+// Counts are written into the session's one `commands` table, created on first use.
+void update_command_counts(lua_State* L, const session::server_session& s) {
+  lua_pushstring(L, "commands");
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, "commands");
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+  }
+  for (int v = 0; v <= static_cast<int>(proto::verb::unknown); ++v) {
+    auto verb = static_cast<proto::verb>(v);
+    auto n = s.command_count(verb);
+    if (n == 0) continue;
+    auto name = proto::verb_name(verb);
+    if (name.empty()) name = "UNKNOWN";
+    lua_pushlstring(L, name.data(), name.size());
+    lua_pushinteger(L, static_cast<lua_Integer>(n));
+    lua_rawset(L, -3);
+  }
+  lua_pop(L, 1);
+}
+
 }  // namespace
 
 void update_session_table(lua_State* L, int table_ref, const session::server_session& s) {
@@ -121,23 +172,8 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
   set_number(L, "messages", static_cast<lua_Integer>(s.messages_accepted()));
   const auto& env = s.current_envelope();
   set_string(L, "mail_from", env.mail_from.address());
-  lua_createtable(L, static_cast<int>(env.recipients.size()), 0);
-  for (std::size_t i = 0; i < env.recipients.size(); ++i) {
-    auto a = env.recipients[i].address.address();
-    lua_pushlstring(L, a.data(), a.size());
-    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
-  }
-  set_raw(L, "rcpts");
-  lua_createtable(L, 0, 8);
-  for (int v = 0; v <= static_cast<int>(proto::verb::unknown); ++v) {
-    auto verb = static_cast<proto::verb>(v);
-    auto n = s.command_count(verb);
-    if (n == 0) continue;
-    auto name = proto::verb_name(verb);
-    lua_pushinteger(L, static_cast<lua_Integer>(n));
-    lua_setfield(L, -2, name.empty() ? "UNKNOWN" : std::string(name).c_str());
-  }
-  set_raw(L, "commands");
+  update_recipients(L, env);
+  update_command_counts(L, s);
   lua_pop(L, 1);
 }
 

@@ -193,10 +193,13 @@ hook_outcome scenario::start(session_binding& b, session::hook h,
                              const session::server_session& s) {
   std::lock_guard lock(mu_);
   lua_State* L = sandbox_.state();
-  release(b);
+  // A new Lua thread per call would be garbage on every command: reuse the session's.
+  if (!b.co_ || lua_status(b.co_) != LUA_OK || lua_gettop(b.co_) != 0) {
+    release(b);
+    b.co_ = lua_newthread(L);
+    b.thread_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   b.running_ = h;
-  b.co_ = lua_newthread(L);
-  b.thread_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_State* co = b.co_;
   lua_rawgeti(co, LUA_REGISTRYINDEX, hook_refs_[static_cast<int>(h)]);
   update_session_table(co, b.table_ref_, s);
@@ -246,7 +249,11 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
                   hook_fn + " " + a.error();
     }
   }
-  release(b);
+  if (r.st == run_result::status::finished && out.st == hook_outcome::status::done) {
+    lua_settop(co, 0);  // a finished coroutine with an empty stack runs the next hook call
+  } else {
+    release(b);
+  }
   return out;
 }
 

@@ -539,6 +539,11 @@ void server_session::on_idle_timeout(clock::time_point now) {
   final_reply(421, "4.4.2", "Idle timeout, closing connection");
 }
 
+void server_session::on_command_timeout(clock::time_point now) {
+  now_ = now;
+  final_reply(421, "4.4.2", "Timeout waiting for the rest of a command line, closing connection");
+}
+
 void server_session::on_shutdown(clock::time_point now) {
   now_ = now;
   final_reply(421, "4.3.2", "Service shutting down, closing connection");

@@ -111,6 +111,7 @@ class server_session {
   // Endings the driver decides on: each queues a 421 and a close.
   void reject_busy(clock::time_point now);  // over the connection cap, instead of start()
   void on_idle_timeout(clock::time_point now);
+  void on_command_timeout(clock::time_point now);  // a command line took too long
   void on_shutdown(clock::time_point now);
 
   const session_facts& facts() const { return facts_; }
@@ -210,8 +211,8 @@ class server_session {
   message pending_;
   std::size_t errors_ = 0;
   bool long_line_is_auth_ = false;
-  bool pipelined_noted_ = false;   // once per receive() call
-  bool refusing_ = false;  // greeted with 554: only QUIT is served (RFC 5321 3.1)
+  bool pipelined_noted_ = false;  // once per receive() call
+  bool refusing_ = false;         // greeted with 554: only QUIT is served (RFC 5321 3.1)
   std::array<std::size_t, 16> counts_{};
   std::size_t messages_accepted_ = 0;
   std::uint64_t last_chunk_size_ = 0;

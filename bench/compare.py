@@ -1,0 +1,165 @@
+"""Side-by-side benchmark of smtpfault and Postfix's smtp-sink, both driven by smtp-source.
+
+Each workload runs against every server in turn (A B C A B C ...) for the given number of
+rounds; the table reports medians. Ratios are what count: the machines are shared and noisy.
+"""
+
+import datetime
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKLOADS = [
+    ("1 session, connection per message", ["-s", "1", "-m", "1000", "-l", "1024"], 1000),
+    ("50 sessions, connection per message", ["-s", "50", "-m", "20000", "-l", "1024"], 20000),
+    ("50 sessions, reused connections", ["-d", "-s", "50", "-m", "20000", "-l", "1024"], 20000),
+    ("50 sessions, 100 KB messages", ["-s", "50", "-m", "5000", "-l", "102400"], 5000),
+]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, deadline=10.0):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                if c.recv(64).startswith(b"220"):
+                    return
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit("server on port %d did not start" % port)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK   # utime + stime
+
+
+def peak_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Server:
+    def __init__(self, name, argv_for_port):
+        self.name = name
+        self.port = free_port()
+        self.argv = argv_for_port(self.port)
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_listening(self.port)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def smtpfault(binary, scenario=None):
+    def argv(port):
+        a = [binary, "serve", "--listen", "127.0.0.1:%d" % port,
+             "--tls-listen", "127.0.0.1:%d" % free_port(), "--api", "127.0.0.1:%d" % free_port(),
+             "--log-format", "none", "--max-connections", "10000"]
+        return a + (["--scenario", scenario] if scenario else [])
+    return argv
+
+
+def smtp_sink(port):
+    return ["smtp-sink", "-u", "nobody", "127.0.0.1:%d" % port, "1000"]
+
+
+def run_source(server, args):
+    before = cpu_seconds(server.proc.pid)
+    start = time.perf_counter()
+    r = subprocess.run(["smtp-source", *args, "127.0.0.1:%d" % server.port],
+                       capture_output=True, text=True, timeout=600)
+    elapsed = time.perf_counter() - start
+    if r.returncode != 0:
+        raise SystemExit("smtp-source against %s failed: %s" % (server.name, r.stderr.strip()))
+    return elapsed, cpu_seconds(server.proc.pid) - before
+
+
+def latency(server, n=400):
+    """Full transaction (connect, EHLO, MAIL, RCPT, DATA, QUIT) at one session, in ms."""
+    import smtplib
+    times = []
+    body = b"Subject: latency\r\n\r\n" + b"x" * 900 + b"\r\n"
+    for _ in range(n):
+        t = time.perf_counter()
+        s = smtplib.SMTP("127.0.0.1", server.port)
+        s.sendmail("a@example.com", ["b@example.com"], body)
+        s.quit()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return times[len(times) // 2], times[int(len(times) * 0.99)]
+
+
+def main():
+    binary, rounds = sys.argv[1], int(sys.argv[2])
+    every = os.path.join(ROOT, "bench", "every-command.lua")
+    servers = [Server("smtp-sink", smtp_sink),
+               Server("smtpfault", smtpfault(binary)),
+               Server("smtpfault + Lua", smtpfault(binary, every))]
+    results = {}   # (workload, server) -> [(msg/s, cpu ms per msg)]
+    try:
+        for wname, args, count in WORKLOADS:
+            for _ in range(rounds):
+                for srv in servers:
+                    elapsed, cpu = run_source(srv, args)
+                    results.setdefault((wname, srv.name), []).append(
+                        (count / elapsed, cpu * 1000 / count))
+        lat = {srv.name: latency(srv) for srv in servers}
+        rss = {srv.name: peak_rss_kib(srv.proc.pid) for srv in servers}
+    finally:
+        for srv in servers:
+            srv.stop()
+    report(results, lat, rss, servers, binary, rounds)
+
+
+def report(results, lat, rss, servers, binary, rounds):
+    lines = []
+    head = "| workload | server | msg/s | ratio to smtp-sink | CPU ms/msg | CPU ratio |"
+    lines += [head, "|---|---|---:|---:|---:|---:|"]
+    for wname, args, _ in WORKLOADS:
+        base = statistics.median(r[0] for r in results[(wname, "smtp-sink")])
+        base_cpu = statistics.median(r[1] for r in results[(wname, "smtp-sink")])
+        for srv in servers:
+            rate = statistics.median(r[0] for r in results[(wname, srv.name)])
+            cpu = statistics.median(r[1] for r in results[(wname, srv.name)])
+            lines.append("| %s (`smtp-source %s`) | %s | %.0f | %.2fx | %.3f | %.2fx |" % (
+                wname, " ".join(args), srv.name, rate, rate / base, cpu,
+                cpu / base_cpu if base_cpu else 0))
+    lines += ["", "| server | latency p50 ms | latency p99 ms | peak RSS MiB |", "|---|---:|---:|---:|"]
+    for srv in servers:
+        p50, p99 = lat[srv.name]
+        lines.append("| %s | %.2f | %.2f | %.1f |" % (srv.name, p50, p99, rss[srv.name] / 1024))
+    table = "\n".join(lines)
+    print(table)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
+        f.write("\n## bench/run.sh, %s\n\n%d rounds, medians, alternating servers; binary %s; "
+                "%d CPUs. smtpfault runs with `--log-format none`; \"+ Lua\" adds "
+                "`--scenario bench/every-command.lua` (a hook on every command).\n\n%s\n"
+                % (stamp, rounds, binary, os.cpu_count(), table))
+
+
+if __name__ == "__main__":
+    main()

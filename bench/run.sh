@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Throughput of smtpfault against Postfix's smtp-sink, both driven by smtp-source, measured
+# side by side in alternation (A B A B ...) with medians; plus server CPU per message, peak
+# RSS and full-transaction latency. Appends the table to bench/RESULTS.md.
+# Usage: bench/run.sh [ROUNDS]   (default 3; BIN=path/to/smtpfault to pick a binary)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+./bench/install-deps.sh
+bin=${BIN:-build/release/smtpfault}
+if [ -z "${BIN:-}" ]; then
+  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build/release -j "$(nproc)" --target smtpfault >/dev/null
+fi
+exec /usr/bin/python3 bench/compare.py "$bin" "$rounds"
