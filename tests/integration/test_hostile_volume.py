@@ -641,7 +641,10 @@ class SlowlorisTest(unittest.TestCase):
         with open("/proc/%d/limits" % self.server.proc.pid) as f:
             row = next(l for l in f if l.startswith("Max open files"))
         soft, hard = row.split()[3:5]
-        self.assertEqual(soft, hard, row)
+        if hard == "unlimited":   # not a valid soft limit for descriptors: 2^20 is taken
+            self.assertGreaterEqual(int(soft), 1 << 20, row)
+        else:
+            self.assertEqual(soft, hard, row)
 
     def test_2000_slowloris_connections(self):
         server = self.server
@@ -649,7 +652,6 @@ class SlowlorisTest(unittest.TestCase):
         for _ in range(16):
             self.normal_delivery()
         rss0, fds0 = rss_kb(server), open_fds(server)
-        print("\nslowloris: %d kB and %d descriptors at rest" % (rss0, fds0))
         first = self.slowloris_wave(fds0)
         second = self.slowloris_wave(fds0)
         print("\nslowloris: RSS %d kB at rest; wave 1 peak %d kB, after %d kB; wave 2 peak %d kB, "
