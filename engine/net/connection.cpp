@@ -338,7 +338,7 @@ void connection::finish() {
   session_.note("session ended", sys_clock::now());
   capture::session_record rec;
   rec.facts = session_.facts();
-  rec.entries = transcript_.entries();
+  rec.entries = transcript_.take_entries();
   rec.dropped = transcript_.dropped();
   srv_.store_.record_session(std::move(rec));
 }

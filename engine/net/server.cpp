@@ -22,6 +22,8 @@ using tcp = asio::ip::tcp;
 struct server::listener {
   tcp::acceptor acceptor;
   bool implicit_tls;
+  std::size_t worker;  // the I/O thread that accepts here and runs the sessions
+  bool primary;        // the first of the acceptors sharing one address
 };
 
 struct server::worker {
@@ -63,24 +65,36 @@ server::server(server_config cfg, tls_contexts& tls, capture::message_store& sto
 
 server::~server() = default;
 
+// One acceptor per I/O thread on every address (SO_REUSEPORT): the kernel spreads connections
+// over the threads, and a session starts on the thread that accepted it, with no hand-off.
 void server::bind() {
-  auto open = [&](const tcp::endpoint& ep, bool tls) {
-    tcp::acceptor a(main_context());
+  auto open = [&](const tcp::endpoint& ep, bool tls, std::size_t worker) {
+    tcp::acceptor a(*contexts_[worker]);
     boost::system::error_code ec;
     a.open(ep.protocol(), ec);
     if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+    using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+    if (!ec && contexts_.size() > 1) a.set_option(reuse_port(true), ec);
     if (!ec && ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
     if (!ec) a.bind(ep, ec);
     if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       throw std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
     }
-    listeners_.push_back(std::make_unique<listener>(listener{std::move(a), tls}));
+    auto bound = a.local_endpoint();
+    listeners_.push_back(
+        std::make_unique<listener>(listener{std::move(a), tls, worker, worker == 0}));
+    return bound;
+  };
+  auto open_all = [&](const tcp::endpoint& ep, bool tls) {
+    auto bound = open(ep, tls, 0);  // port 0 becomes a real port here, shared by the others
+    for (std::size_t w = 1; w < contexts_.size(); ++w)
+      open(bound, tls, w);
   };
   for (const auto& ep : cfg_.listen)
-    open(ep, false);
+    open_all(ep, false);
   for (const auto& ep : cfg_.tls_listen)
-    open(ep, true);
+    open_all(ep, true);
   for (auto& l : listeners_)
     start_accepting(*l);
   bound_ = true;
@@ -89,6 +103,7 @@ void server::bind() {
 std::vector<std::string> server::describe_listeners() const {
   std::vector<std::string> out;
   for (const auto& l : listeners_) {
+    if (!l->primary) continue;
     out.push_back(std::string(l->implicit_tls ? "smtps " : "smtp  ") +
                   endpoint_text(l->acceptor.local_endpoint()));
   }
@@ -98,33 +113,26 @@ std::vector<std::string> server::describe_listeners() const {
 std::vector<tcp::endpoint> server::plain_endpoints() const {
   std::vector<tcp::endpoint> out;
   for (const auto& l : listeners_)
-    if (!l->implicit_tls) out.push_back(l->acceptor.local_endpoint());
+    if (l->primary && !l->implicit_tls) out.push_back(l->acceptor.local_endpoint());
   return out;
 }
 
 std::vector<tcp::endpoint> server::tls_endpoints() const {
   std::vector<tcp::endpoint> out;
   for (const auto& l : listeners_)
-    if (l->implicit_tls) out.push_back(l->acceptor.local_endpoint());
+    if (l->primary && l->implicit_tls) out.push_back(l->acceptor.local_endpoint());
   return out;
-}
-
-asio::io_context& server::next_context() {
-  auto& ctx = *contexts_[next_];
-  next_ = (next_ + 1) % contexts_.size();
-  return ctx;
 }
 
 void server::start_accepting(listener& l) {
   auto accept_loop = [this, &l]() -> asio::awaitable<void> {
+    auto& ctx = *contexts_[l.worker];
     while (!stopping_) {
-      std::size_t index = next_;
-      auto& ctx = next_context();
-      auto [ec, sock] = co_await l.acceptor.async_accept(ctx, asio::as_tuple(asio::use_awaitable));
+      auto [ec, sock] = co_await l.acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (stopping_ || ec == asio::error::operation_aborted) break;
         // Out of descriptors or a transient accept error: pause instead of spinning.
-        asio::steady_timer pause(main_context(), std::chrono::milliseconds(50));
+        asio::steady_timer pause(ctx, std::chrono::milliseconds(50));
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
@@ -133,7 +141,7 @@ void server::start_accepting(listener& l) {
       (over_cap ? metrics_.sessions_refused : metrics_.sessions).add();
       char id[24];
       std::snprintf(id, sizeof id, "%06llx", static_cast<unsigned long long>(++session_counter_));
-      worker& w = *workers_[index];
+      worker& w = *workers_[l.worker];
       asio::co_spawn(
           ctx,
           [this, &w, s = std::move(sock), tls = l.implicit_tls, over_cap, sid = std::string(id),
@@ -148,7 +156,7 @@ void server::start_accepting(listener& l) {
           log_exception);
     }
   };
-  asio::co_spawn(main_context(), accept_loop, log_exception);
+  asio::co_spawn(*contexts_[l.worker], accept_loop, log_exception);
 }
 
 void server::on_connection_end(worker&, connection*) {
@@ -160,7 +168,8 @@ void server::finish_stop() {
   if (active_ != 0 || stopped_) return;
   stopped_ = true;
   if (force_) force_->cancel();
-  for (auto& w : workers_) asio::post(w->ctx, [wk = w.get()] { wk->guard.reset(); });
+  for (auto& w : workers_)
+    asio::post(w->ctx, [wk = w.get()] { wk->guard.reset(); });
 }
 
 void server::set_scenario(std::shared_ptr<script::scenario> sc) {
@@ -185,22 +194,26 @@ void server::run() {
 
 void server::stop() {
   if (stopping_.exchange(true)) return;
-  asio::post(main_context(), [this] {
-    for (auto& l : listeners_) {
+  for (auto& l : listeners_) {
+    asio::post(*contexts_[l->worker], [acc = &l->acceptor] {
       boost::system::error_code ignored;
-      l->acceptor.close(ignored);
-    }
+      acc->close(ignored);
+    });
+  }
+  asio::post(main_context(), [this] {
     // Sessions get a moment to send their 421; after that everything stops regardless.
     force_ = std::make_unique<asio::steady_timer>(main_context(), std::chrono::milliseconds(800));
     force_->async_wait([this](boost::system::error_code ec) {
       if (ec) return;
-      for (auto& ctx : contexts_) ctx->stop();
+      for (auto& ctx : contexts_)
+        ctx->stop();
     });
     finish_stop();
   });
   for (auto& w : workers_) {
     asio::post(w->ctx, [wk = w.get()] {
-      for (auto* c : wk->live) c->shutdown();
+      for (auto* c : wk->live)
+        c->shutdown();
     });
   }
 }

@@ -73,7 +73,6 @@ class server {
   struct worker;
 
   void start_accepting(listener& l);
-  boost::asio::io_context& next_context();
   void on_connection_end(worker& w, connection* c);
   void finish_stop();
 
@@ -94,7 +93,6 @@ class server {
   fault_rules rules_;
   bool stopped_ = false;                              // main thread only
   std::unique_ptr<boost::asio::steady_timer> force_;  // main thread only
-  std::size_t next_ = 0;
   // Armed by stop(), touched only on the main context; cancelled once the last session ends.
   std::unique_ptr<boost::asio::steady_timer> force_stop_;
 };

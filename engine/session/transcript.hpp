@@ -28,6 +28,8 @@ class transcript {
 
   void add(direction dir, std::string text, std::chrono::system_clock::time_point at);
   const std::vector<transcript_entry>& entries() const { return entries_; }
+  // Hands the entries over (the session is over): no copy of every line.
+  std::vector<transcript_entry> take_entries() { return std::move(entries_); }
   std::size_t dropped() const { return dropped_; }
   const std::string& session_id() const { return session_id_; }
 
