@@ -1,5 +1,6 @@
 #include "net/connection.hpp"
 
+#include <algorithm>
 #include <array>
 #include <variant>
 
@@ -112,8 +113,12 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // shutdown() may have run while this coroutine was suspended on an operation that had
     // already completed, so its cancel() hit nothing: look again before a read it cannot stop.
     if (shutting_down_ && !shutdown_handled_) continue;
-    arm(srv_.cfg_.idle_timeout);
-    if (partial_line()) arm(std::chrono::ceil<milliseconds>(line_deadline() - steady::now()));
+    // Silence ends at the idle deadline, a begun command line at its own, whichever is sooner.
+    milliseconds wait = srv_.cfg_.idle_timeout;
+    if (partial_line()) {
+      wait = std::min(wait, std::chrono::ceil<milliseconds>(line_deadline() - steady::now()));
+    }
+    arm(wait);
     // Rounded up: a timer that fires before unsolicited_at_ would count as an idle timeout.
     if (unsolicited_) arm(std::chrono::ceil<milliseconds>(unsolicited_at_ - steady::now()));
     // Only bytes a session cannot consume yet (a partial line) are copied into the connection:
