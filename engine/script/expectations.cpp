@@ -207,10 +207,10 @@ bool expectations::empty() const {
          !dot_stuffing && !line_length && !pipelining && !exit && checks.empty();
 }
 
+// The most specific findings come first: the verdict's reason is the first failed check, and a
+// wrong count or a missing QUIT is usually a consequence of something listed before it.
 std::vector<check_result> evaluate(const expectations& e, const run_outcome& run) {
   std::vector<check_result> out;
-  if (e.delivered) out.push_back(check_delivered(*e.delivered, run));
-  if (e.quit.value_or(false)) out.push_back(check_quit(run));
   if (e.starttls_before_auth.value_or(false)) {
     out.push_back(check_auth_after_tls("starttls_before_auth", run));
   }
@@ -222,16 +222,18 @@ std::vector<check_result> evaluate(const expectations& e, const run_outcome& run
   }
   if (e.retried_after_4xx.value_or(false)) out.push_back(check_retry(e, run));
   if (e.no_retry_after_5xx.value_or(false)) out.push_back(check_no_retry(run));
-  if (e.dot_stuffing.value_or(false)) {
-    out.push_back(check_counter("dot_stuffing", &session_summary::unstuffed_dots,
-                                "unstuffed leading dots", run));
-  }
   if (e.line_length.value_or(false)) {
     out.push_back(
         check_counter("line_length", &session_summary::long_lines, "lines over the limit", run));
   }
+  if (e.dot_stuffing.value_or(false)) {
+    out.push_back(check_counter("dot_stuffing", &session_summary::unstuffed_dots,
+                                "unstuffed leading dots", run));
+  }
   if (e.pipelining.value_or(false)) out.push_back(check_pipelining(run));
+  if (e.quit.value_or(false)) out.push_back(check_quit(run));
   if (e.exit) out.push_back(check_exit(*e.exit, run));
+  if (e.delivered) out.push_back(check_delivered(*e.delivered, run));
   return out;
 }
 
