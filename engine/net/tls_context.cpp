@@ -161,8 +161,8 @@ tls_contexts::tls_contexts(const tls_identity& id) {
   const identity unknown =
       make_certificate("smtpfault unknown CA", "", -day, 365 * day, nullptr, true, 6);
   // The issuing CA is not sent: the client must fail to find it ("unable to get local issuer").
-  contexts_[kind::unknown_ca] = context_for(
-      make_certificate(id.hostname, san, -day, 365 * day, &unknown, false, 7), nullptr);
+  contexts_[kind::unknown_ca] =
+      context_for(make_certificate(id.hostname, san, -day, 365 * day, &unknown, false, 7), nullptr);
 }
 
 ssl::context& tls_contexts::get(fault::certificate_kind kind) {
