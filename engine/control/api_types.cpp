@@ -5,6 +5,54 @@
 
 namespace smtpfault::control {
 
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += (plus_is_space && s[i] == '+') ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+api_request to_api_request(http::request<http::string_body>&& req) {
+  api_request r;
+  r.method = req.method();
+  r.version = req.version();
+  std::string_view target = req.target();
+  auto q = target.find('?');
+  r.path = percent_decode(target.substr(0, q), false);
+  if (q != std::string_view::npos) {
+    std::string_view query = target.substr(q + 1);
+    while (!query.empty()) {
+      auto amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+      if (pair.empty()) continue;
+      auto eq = pair.find('=');
+      r.query.emplace_back(
+          percent_decode(pair.substr(0, eq), true),
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true));
+    }
+  }
+  r.body = std::move(req.body());
+  return r;
+}
+
 namespace json = boost::json;
 
 response text_response(unsigned status, std::string body, std::string_view content_type) {

@@ -43,6 +43,9 @@ inline proto::unexpected<api_error> fail(unsigned status, std::string message,
   return proto::unexpected{api_error{status, std::move(message), std::move(field)}};
 }
 
+// A Beast request as the handlers see it: path and query percent-decoded, query in order.
+api_request to_api_request(http::request<http::string_body>&& req);
+
 // Serialises body (made valid UTF-8 first) as application/json.
 response json_response(unsigned status, boost::json::value body);
 response error_response(const api_error& e);
