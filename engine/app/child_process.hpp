@@ -10,10 +10,10 @@
 namespace smtpfault::app {
 
 struct child_result {
-  int exit_code = -1;          // 128 + signal when killed by one; -1 = killed at the timeout
+  int exit_code = -1;  // 128 + signal when killed by one; -1 = killed at the timeout
   bool timed_out = false;
-  std::string output;          // stdout and stderr, interleaved, at most 1 MiB
-  std::string error;           // could not start it
+  std::string output;  // stdout and stderr, interleaved, at most 1 MiB
+  std::string error;   // could not start it
 };
 
 child_result run_child(const std::vector<std::string>& argv,

@@ -12,8 +12,8 @@
 namespace smtpfault::app {
 
 struct test_options {
-  std::vector<std::string> command;   // CMD [ARGS]
-  double timeout = 60;                // seconds per run of the command
+  std::vector<std::string> command;  // CMD [ARGS]
+  double timeout = 60;               // seconds per run of the command
   std::uint64_t seed = 0;
   double time_scale = 1.0;
 };
@@ -21,14 +21,14 @@ struct test_options {
 enum class verdict { pass, fail, error };
 
 struct scenario_result {
-  std::string name;                   // as given: built-in name or path
+  std::string name;  // as given: built-in name or path
   verdict outcome = verdict::error;
-  std::string reason;                 // one line for the table
+  std::string reason;  // one line for the table
   std::vector<script::check_result> checks;
   std::vector<int> exit_codes;
   double seconds = 0;
-  std::string command_output;         // what the command printed (stdout and stderr)
-  std::string transcript;             // every session, readable
+  std::string command_output;  // what the command printed (stdout and stderr)
+  std::string transcript;      // every session, readable
 };
 
 scenario_result run_scenario(const std::string& name_or_path, const test_options& opts,

@@ -38,7 +38,7 @@ struct settings {
   bool lmtp = false;
   unsigned threads = 0;  // 0 = one per core
   std::size_t max_connections = 1000;
-  double command_timeout = 60;         // seconds for one command line once it has begun
+  double command_timeout = 60;        // seconds for one command line once it has begun
   double idle_timeout = 300;          // seconds; RFC 5321 4.5.3.2.7 asks for >= 5 min
   double tls_handshake_timeout = 30;  // seconds
   std::string tls_cert;               // PEM files; empty = self-signed at start-up

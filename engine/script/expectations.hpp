@@ -23,32 +23,32 @@ struct expectations {
   std::optional<bool> no_plaintext_auth;
   std::optional<bool> no_plaintext_after_tls_failure;
   std::optional<bool> retried_after_4xx;
-  std::optional<double> retry_delay_min;   // seconds of scenario time
+  std::optional<double> retry_delay_min;  // seconds of scenario time
   std::optional<double> retry_delay_max;
   std::optional<bool> no_retry_after_5xx;
   std::optional<bool> dot_stuffing;
   std::optional<bool> line_length;
   std::optional<bool> pipelining;
-  std::optional<std::string> exit;   // "success", "failure" or a number
-  unsigned runs = 1;                 // how many times the command runs against one server
-  double run_gap = 0;                // seconds of scenario time between runs
-  std::vector<int> checks;           // Lua functions (registry refs) for custom checks
+  std::optional<std::string> exit;  // "success", "failure" or a number
+  unsigned runs = 1;                // how many times the command runs against one server
+  double run_gap = 0;               // seconds of scenario time between runs
+  std::vector<int> checks;          // Lua functions (registry refs) for custom checks
 
   bool empty() const;
 };
 
 struct run_outcome {
-  std::vector<capture::session_summary> sessions;   // in the order they started
-  std::vector<int> exit_codes;                       // per run; -1 = killed at the timeout
+  std::vector<capture::session_summary> sessions;  // in the order they started
+  std::vector<int> exit_codes;                     // per run; -1 = killed at the timeout
   std::size_t messages = 0;
-  std::vector<capture::stored_message> stored;       // for custom checks
+  std::vector<capture::stored_message> stored;  // for custom checks
   double time_scale = 1.0;
 };
 
 struct check_result {
   std::string name;
   bool passed = true;
-  std::string detail;   // what was expected, what happened, where to look
+  std::string detail;  // what was expected, what happened, where to look
 };
 
 // The built-in expectations; custom Lua checks are run by the scenario.

@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       pending.erase(0, r.consumed);
       if (r.st == smtpfault::proto::line_reader::status::need_more) break;
     }
-    if (pending.size() > max_line) std::abort();   // memory stays bounded
+    if (pending.size() > max_line) std::abort();  // memory stays bounded
   }
   if (consumed_total + pending.size() != stream.size()) std::abort();
   return 0;

@@ -45,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         session.on_stored((stored++ % 5 == 4) ? std::nullopt : std::optional<std::string>("id"),
                           now);
       } else if (std::holds_alternative<s::start_tls>(*a)) {
-        std::abort();   // no certificate: STARTTLS must be refused
+        std::abort();  // no certificate: STARTTLS must be refused
       }
     }
     out.clear();
@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       drain();
       if (used == 0) break;
     }
-    if (pending.size() > 16 * 1024) std::abort();   // buffered input stays bounded
+    if (pending.size() > 16 * 1024) std::abort();  // buffered input stays bounded
   }
   if (!session.closed()) session.on_idle_timeout(now);
   drain();

@@ -253,7 +253,8 @@ TEST_F(config_files, bad_address_in_file) {
 
 TEST_F(config_files, value_rules) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"log_format = \"xml\"", "key 'log_format': must be one of 'text', 'json', 'none'; got 'xml'"},
+      {"log_format = \"xml\"",
+       "key 'log_format': must be one of 'text', 'json', 'none'; got 'xml'"},
       {"max_connections = 0", "key 'max_connections': must be at least 1, got 0"},
       {"limits.max_recipients = 0", "key 'limits.max_recipients': must be at least 1, got 0"},
       {"threads = -2", "key 'threads': must be at least 0, got -2"},
@@ -366,7 +367,8 @@ TEST(environment, bad_values_name_the_variable) {
       {"SMTPFAULT_LMTP=maybe",
        "environment variable SMTPFAULT_LMTP: expected true/false/1/0/yes/no, got 'maybe'"},
       {"SMTPFAULT_LOG_FORMAT=xml",
-       "environment variable SMTPFAULT_LOG_FORMAT: must be one of 'text', 'json', 'none'; got 'xml'"},
+       "environment variable SMTPFAULT_LOG_FORMAT: must be one of 'text', 'json', 'none'; got "
+       "'xml'"},
       {"SMTPFAULT_IDLE_TIMEOUT=0",
        "environment variable SMTPFAULT_IDLE_TIMEOUT: must be greater than 0, got 0"},
       {"SMTPFAULT_AUTH_USERS=alice",
