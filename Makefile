@@ -6,7 +6,9 @@ CMAKE_FLAGS ?=
 
 .PHONY: run test deps build clean format check-format sanitize fuzz
 
-run: deps build
+run: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target smtpfault
 	./$(BUILD_DIR)/smtpfault serve $(ARGS)
 
 test: deps build
