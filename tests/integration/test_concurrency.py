@@ -1,7 +1,10 @@
 """Many sessions at once on several I/O threads: every session must see exactly its own bytes.
 (Reads that share one buffer across pending operations once mixed sessions' commands up.)"""
 
+import os
+import tempfile
 import threading
+import time
 import unittest
 
 from smtpfault_server import SmtpfaultServer
@@ -52,6 +55,30 @@ class ConcurrentSessions(unittest.TestCase):
         finally:
             srv.stop()
             srv.cleanup()
+
+
+class InputWhileBusy(unittest.TestCase):
+    """Octets that arrive while the server is not reading (busy in a hook here) must still be
+    read afterwards: the reactor is edge-triggered, so waiting first would miss them."""
+
+    def test_command_sent_during_a_hook_sleep_is_answered(self):
+        fd, path = tempfile.mkstemp(suffix=".lua")
+        with os.fdopen(fd, "w") as f:
+            f.write("function on_mail(s, m) smtp.sleep(0.4) end\n")
+        srv = SmtpfaultServer("--scenario", path).start()
+        try:
+            with srv.connect() as c:
+                c.cmd("EHLO busy.test", expect=250)
+                c.send(b"MAIL FROM:<a@x.test>\r\n")
+                time.sleep(0.15)   # the hook is sleeping now: nothing is reading the socket
+                c.send(b"RCPT TO:<b@y.test>\r\n")
+                self.assertEqual(c.reply(timeout=5).code, 250)
+                self.assertEqual(c.reply(timeout=5).code, 250)   # hangs if RCPT is never read
+                c.cmd("QUIT", expect=221)
+        finally:
+            srv.stop()
+            srv.cleanup()
+            os.unlink(path)
 
 
 if __name__ == "__main__":
