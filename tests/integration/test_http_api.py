@@ -11,7 +11,7 @@ import time
 import unittest
 import uuid
 
-from smtpfault_server import SmtpfaultServer, binary_path
+from smtpfault_server import ServerTestCase, SmtpfaultServer, binary_path
 
 
 def smtp_send(server, raw, mail_from="sender@example.com", rcpts=("rcpt@example.com",)):
@@ -55,20 +55,8 @@ def curl(server, *args, token=None):
     return int(code), body
 
 
-class ApiTestCase(unittest.TestCase):
-    SERVER_ARGS = ()
-    TOKEN = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = SmtpfaultServer(*cls.SERVER_ARGS, api_token=cls.TOKEN).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop(expect_exit=0)
-        finally:
-            cls.server.cleanup()
+class ApiTestCase(ServerTestCase):
+    """One server with its API per test class (SERVER_ARGS, TOKEN)."""
 
     def setUp(self):
         # Each test sees its own rules and messages; tags keep them apart anyway.

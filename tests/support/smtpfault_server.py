@@ -484,10 +484,11 @@ class ServerTestCase(unittest.TestCase):
 
     SERVER_ARGS = ()
     LMTP = False
+    TOKEN = None   # --api-token
 
     @classmethod
     def setUpClass(cls):
-        cls.server = SmtpfaultServer(*cls.SERVER_ARGS, lmtp=cls.LMTP).start()
+        cls.server = SmtpfaultServer(*cls.SERVER_ARGS, lmtp=cls.LMTP, api_token=cls.TOKEN).start()
 
     @classmethod
     def tearDownClass(cls):
