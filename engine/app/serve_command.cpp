@@ -195,7 +195,8 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
       sc = std::move(*loaded);
     }
     net::tls_contexts tls({s.tls_cert, s.tls_key, s.hostname});
-    capture::message_store store(s.store, 100000, 1000);
+    capture::message_store store(s.store, s.retain_messages, s.retain_sessions);
+    store.set_max_bytes(s.retain_message_bytes);
     if (auto err = store.prepare()) throw std::runtime_error(*err);
     const rlim_t fds = raise_descriptor_limit();
     if (fds != 0 && fds != RLIM_INFINITY && fds < cfg.max_connections + 64) {

@@ -34,7 +34,7 @@ class message_store {
   // dir: where <id>.eml and <id>.json go; empty keeps messages in memory only.
   // max_messages / max_sessions bound memory; the oldest are forgotten first (files stay).
   message_store(std::string dir, std::size_t max_messages, std::size_t max_sessions);
-  // Message bytes held in memory at most (default 256 MiB).
+  // Message octets held in memory at most (default 64 MiB).
   void set_max_bytes(std::uint64_t bytes) { max_bytes_ = bytes; }
 
   // Checks that dir exists or can be created and is writable; returns an error message.
@@ -74,7 +74,7 @@ class message_store {
 
   std::string dir_;
   std::size_t max_messages_;
-  std::uint64_t max_bytes_ = 256ull * 1024 * 1024;
+  std::uint64_t max_bytes_ = 64ull * 1024 * 1024;
   std::uint64_t held_bytes_ = 0;
   std::size_t max_sessions_;
   std::string id_prefix_;

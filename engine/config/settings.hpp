@@ -47,6 +47,10 @@ struct settings {
   proto::limits limits;
   std::uint64_t lua_memory = 64 * 1024 * 1024;  // bytes for the scenario's Lua state
   std::uint64_t lua_instructions = 10'000'000;  // per hook call
+  // What the server keeps in memory for the API; the oldest go first (files in `store` stay).
+  std::size_t retain_messages = 10'000;
+  std::uint64_t retain_message_bytes = 64 * 1024 * 1024;  // message bodies
+  std::size_t retain_sessions = 1000;                     // finished sessions' transcripts
 };
 
 }  // namespace smtpfault::config

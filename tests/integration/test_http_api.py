@@ -204,6 +204,33 @@ class MessagesTest(ApiTestCase):
             server.stop()
             server.cleanup()
 
+    def test_memory_keeps_the_newest_within_the_retain_limits(self):
+        server = SmtpfaultServer("--set", "retain.messages=3", "--set", "retain.sessions=2").start()
+        try:
+            ids = [smtp_send(server, message_bytes("n%d" % i)) for i in range(5)]
+            _, _, body = server.api("GET", "/api/v1/messages")
+            self.assertEqual([m["id"] for m in body["messages"]], ids[2:])
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:   # records land when each QUIT is handled
+                _, _, sessions = server.api("GET", "/api/v1/sessions")
+                if sessions["total"] == 2:
+                    break
+                time.sleep(0.02)
+            self.assertEqual(sessions["total"], 2, sessions)
+            self.assertEqual(len(server.message_ids()), 5, "files in --store all stay")
+        finally:
+            server.stop()
+            server.cleanup()
+
+        server = SmtpfaultServer("--set", "retain.message_bytes=1000").start()
+        try:
+            ids = [smtp_send(server, message_bytes("b%d" % i, body="x" * 300)) for i in range(4)]
+            _, _, body = server.api("GET", "/api/v1/messages")
+            self.assertEqual([m["id"] for m in body["messages"]], ids[2:], "two fit in 1000 octets")
+        finally:
+            server.stop()
+            server.cleanup()
+
     def test_sessions_and_transcript(self):
         mid = smtp_send(self.server, message_bytes("transcript"), rcpts=("s-%s@x.test" % self.tag,))
         _, _, d = self.api("GET", "/api/v1/messages/" + mid)
