@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "app/commands.hpp"
+#include "app/huge_pages.hpp"
 #include "app/version.hpp"
 
 extern char** environ;
@@ -43,7 +44,10 @@ int main(int argc, char** argv) {
     std::printf("smtpfault %s\n", smtpfault::app::version);
     return 0;
   }
-  if (cmd == "serve") return smtpfault::app::serve_command(rest, environ);
+  if (cmd == "serve") {
+    smtpfault::app::restart_with_huge_page_heap(argv);
+    return smtpfault::app::serve_command(rest, environ);
+  }
   if (cmd == "send") return smtpfault::app::send_command(rest);
   if (cmd == "test") return smtpfault::app::test_command(rest);
   if (cmd == "run") return smtpfault::app::run_command(rest);

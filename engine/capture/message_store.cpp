@@ -105,7 +105,7 @@ std::string message_store::next_id() {
   return buf;
 }
 
-std::optional<std::string> message_store::store(session::message&& m) {
+std::optional<std::string> message_store::store(session::message&& m, std::string* spare_body) {
   auto stored = std::make_shared<stored_message>();
   {
     std::lock_guard lock(mu_);
@@ -114,16 +114,40 @@ std::optional<std::string> message_store::store(session::message&& m) {
   stored->msg = std::move(m);
   if (!dir_.empty() && !write_files(*stored)) return std::nullopt;
   std::string id = stored->id;
+  // Forgotten messages are destroyed after the lock is released: freeing is not free.
+  std::shared_ptr<stored_message> oldest;  // usually the only one
+  std::vector<std::shared_ptr<stored_message>> forgotten;
   {
     std::lock_guard lock(mu_);
-    held_bytes_ += stored->msg.data.size();
-    messages_.push_back(std::move(stored));
+    const std::size_t bytes = stored->msg.data.size();
+    held_bytes_ += bytes;
+    messages_.push_back({std::move(stored), bytes});
     ++stored_total_;
     // Forget the oldest beyond the count or byte budget; with --store they stay on disk.
     while (messages_.size() > 1 && (messages_.size() > max_messages_ || held_bytes_ > max_bytes_)) {
-      held_bytes_ -= messages_.front()->msg.data.size();
+      held_bytes_ -= messages_.front().bytes;
+      if (oldest) {
+        forgotten.push_back(std::move(messages_.front().message));
+      } else {
+        oldest = std::move(messages_.front().message);
+      }
       messages_.pop_front();
     }
+    // The next one to be forgotten has not been touched for thousands of messages: ask for it
+    // now, so it is in cache when the next store() forgets it instead of stalling then.
+    if (messages_.size() >= max_messages_ || held_bytes_ > max_bytes_ / 2) {
+      // From a line before the object: make_shared puts the use count just in front of it.
+      const auto* next = reinterpret_cast<const char*>(messages_.front().message.get());
+      for (std::ptrdiff_t at = -64; at < std::ptrdiff_t{sizeof(stored_message)}; at += 64) {
+        __builtin_prefetch(next + at);
+      }
+    }
+  }
+  // A buffer far larger than usual is not worth keeping alive in an idle session.
+  constexpr std::size_t largest_recycled = 256 * 1024;
+  if (spare_body && oldest && oldest.use_count() == 1 &&
+      oldest->msg.data.capacity() <= largest_recycled) {
+    *spare_body = std::move(oldest->msg.data);
   }
   notify();
   return id;
@@ -132,7 +156,7 @@ std::optional<std::string> message_store::store(session::message&& m) {
 std::shared_ptr<const stored_message> message_store::find_message(std::string_view id) const {
   std::lock_guard lock(mu_);
   for (auto it = messages_.rbegin(); it != messages_.rend(); ++it)
-    if ((*it)->id == id) return *it;
+    if (it->message->id == id) return it->message;
   return nullptr;
 }
 
@@ -188,14 +212,22 @@ bool message_store::write_files(const stored_message& m) const {
 
 void message_store::record_session(session_record&& r) {
   auto rec = std::make_shared<const session_record>(std::move(r));
+  std::shared_ptr<const session_record> forgotten;  // destroyed after the lock is released
   std::lock_guard lock(mu_);
   sessions_.push_back(std::move(rec));
-  if (sessions_.size() > max_sessions_) sessions_.pop_front();
+  if (sessions_.size() > max_sessions_) {
+    forgotten = std::move(sessions_.front());
+    sessions_.pop_front();
+  }
 }
 
 std::vector<std::shared_ptr<const stored_message>> message_store::messages() const {
   std::lock_guard lock(mu_);
-  return {messages_.begin(), messages_.end()};
+  std::vector<std::shared_ptr<const stored_message>> all;
+  all.reserve(messages_.size());
+  for (const auto& h : messages_)
+    all.push_back(h.message);
+  return all;
 }
 
 std::size_t message_store::message_count() const {

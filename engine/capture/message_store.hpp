@@ -43,7 +43,9 @@ class message_store {
   // Assigns an id and persists the message before returning: with a directory, the files are
   // written under a temporary name, fsynced and renamed, so a crash never leaves half a message.
   // Returns nullopt when the files could not be written (the client then gets a 451).
-  std::optional<std::string> store(session::message&& m);
+  // When the budget makes the store forget a message nobody else holds, its body buffer is
+  // moved into *spare_body for the caller to read the next message into.
+  std::optional<std::string> store(session::message&& m, std::string* spare_body = nullptr);
 
   void record_session(session_record&& r);
 
@@ -80,7 +82,11 @@ class message_store {
   std::string id_prefix_;
   mutable std::mutex mu_;
   std::uint64_t seq_ = 0;
-  std::deque<std::shared_ptr<const stored_message>> messages_;
+  struct held_message {
+    std::shared_ptr<stored_message> message;
+    std::size_t bytes;  // here, so forgetting the oldest need not read its cold memory first
+  };
+  std::deque<held_message> messages_;
   std::deque<std::shared_ptr<const session_record>> sessions_;
   std::uint64_t stored_total_ = 0;
   std::mutex listeners_mu_;  // held while listeners run

@@ -47,10 +47,24 @@ asio::awaitable<transport::read_view> transport::read_available() {
 }
 
 asio::awaitable<io_result> transport::write(asio::const_buffer buf) {
-  auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, buf, as_value)
-                      : co_await asio::async_write(socket_, buf, as_value);
-  if (counters_) counters_->bytes_sent.add(n);
-  co_return io_result{ec, n};
+  if (tls_) {
+    auto [ec, n] = co_await asio::async_write(*tls_, buf, as_value);
+    if (counters_) counters_->bytes_sent.add(n);
+    co_return io_result{ec, n};
+  }
+  // A reply nearly always fits the socket buffer: send it now, and wait for writability only
+  // for what did not fit. An async_write would go through the scheduler even when it need not.
+  error_code ec;
+  if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+  std::size_t sent = socket_.write_some(buf, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+  if (!ec && sent < buf.size()) {
+    auto [wait_ec, n] = co_await asio::async_write(socket_, buf + sent, as_value);
+    ec = wait_ec;
+    sent += n;
+  }
+  if (counters_) counters_->bytes_sent.add(sent);
+  co_return io_result{ec, sent};
 }
 
 asio::awaitable<error_code> transport::server_handshake(asio::ssl::context& ctx) {

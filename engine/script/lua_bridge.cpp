@@ -131,8 +131,9 @@ void update_recipients(lua_State* L, const session::envelope& env) {
   set_raw(L, "rcpts");
 }
 
-// Counts are written into the session's one `commands` table, created on first use.
-void update_command_counts(lua_State* L, const session::server_session& s) {
+// Counts go into the session's one `commands` table; only the ones that moved are written.
+void update_command_counts(lua_State* L, const session::server_session& s,
+                           session_table_state& last) {
   lua_pushstring(L, "commands");
   if (lua_rawget(L, -2) != LUA_TTABLE) {
     lua_pop(L, 1);
@@ -144,7 +145,8 @@ void update_command_counts(lua_State* L, const session::server_session& s) {
   for (int v = 0; v <= static_cast<int>(proto::verb::unknown); ++v) {
     auto verb = static_cast<proto::verb>(v);
     auto n = s.command_count(verb);
-    if (n == 0) continue;
+    if (n == last.counts[v]) continue;
+    last.counts[v] = n;
     auto name = proto::verb_name(verb);
     if (name.empty()) name = "UNKNOWN";
     lua_pushlstring(L, name.data(), name.size());
@@ -154,26 +156,45 @@ void update_command_counts(lua_State* L, const session::server_session& s) {
   lua_pop(L, 1);
 }
 
+// Writes v under key unless it is what was written last time.
+void set_string_if_changed(lua_State* L, const char* key, const std::string& v, std::string& last,
+                           bool force) {
+  if (!force && v == last) return;
+  last = v;
+  set_string(L, key, v);
+}
+
 }  // namespace
 
-void update_session_table(lua_State* L, int table_ref, const session::server_session& s) {
+void update_session_table(lua_State* L, int table_ref, const session::server_session& s,
+                          session_table_state& last) {
   const auto& f = s.facts();
+  const bool all = !last.written;
   lua_rawgeti(L, LUA_REGISTRYINDEX, table_ref);
-  set_string(L, "id", f.session_id);
-  auto [ip, port] = split_client(f.client_address);
-  set_string(L, "client", f.client_address);
-  set_string(L, "client_ip", ip);
-  set_number(L, "client_port", port);
-  set_string(L, "helo", f.helo);
-  set_bool(L, "tls", f.tls);
-  set_string(L, "tls_version", f.tls_version);
-  set_string(L, "auth_user", f.auth_user);
-  set_bool(L, "lmtp", f.lmtp);
-  set_number(L, "messages", static_cast<lua_Integer>(s.messages_accepted()));
+  if (all) {  // fixed for the whole session
+    set_string(L, "id", f.session_id);
+    auto [ip, port] = split_client(f.client_address);
+    set_string(L, "client", f.client_address);
+    set_string(L, "client_ip", ip);
+    set_number(L, "client_port", port);
+    set_bool(L, "lmtp", f.lmtp);
+  }
+  set_string_if_changed(L, "helo", f.helo, last.helo, all);
+  if (all || f.tls != last.tls) {
+    last.tls = f.tls;
+    set_bool(L, "tls", f.tls);
+  }
+  set_string_if_changed(L, "tls_version", f.tls_version, last.tls_version, all);
+  set_string_if_changed(L, "auth_user", f.auth_user, last.auth_user, all);
+  if (all || s.messages_accepted() != last.messages) {
+    last.messages = s.messages_accepted();
+    set_number(L, "messages", static_cast<lua_Integer>(last.messages));
+  }
   const auto& env = s.current_envelope();
-  set_string(L, "mail_from", env.mail_from.address());
+  set_string_if_changed(L, "mail_from", env.mail_from.address(), last.mail_from, all);
   update_recipients(L, env);
-  update_command_counts(L, s);
+  update_command_counts(L, s, last);
+  last.written = true;
   lua_pop(L, 1);
 }
 

@@ -21,8 +21,19 @@ void keep_caller_frames(lua_State* L);
 // The sentinel smtp.sleep yields with, so the host can tell sleeps from other yields.
 void* sleep_sentinel();
 
+// What a session's Lua table last received, so a hook call writes only what changed: hooks run
+// on every command, and rewriting every field interned every string every time.
+struct session_table_state {
+  bool written = false;
+  std::string helo, tls_version, auth_user, mail_from;
+  bool tls = false;
+  std::size_t messages = 0;
+  std::size_t counts[static_cast<std::size_t>(proto::verb::unknown) + 1] = {};
+};
+
 // Refreshes the fields of the session table at table_ref from the session.
-void update_session_table(lua_State* L, int table_ref, const session::server_session& s);
+void update_session_table(lua_State* L, int table_ref, const session::server_session& s,
+                          session_table_state& last);
 // Pushes the hook's arguments after the session table; returns how many.
 int push_hook_arguments(lua_State* L, session::hook h, const session::server_session& s);
 

@@ -47,6 +47,9 @@ lua_sandbox::lua_sandbox(sandbox_limits limits) : limits_(limits) {
   if (!L_) throw std::runtime_error("cannot create a Lua state");
   *static_cast<lua_sandbox**>(lua_getextraspace(L_.get())) = this;
   open_safe_libraries();
+  // Hooks leave short-lived tables and strings behind on every command: the generational
+  // collector frees those young objects without walking the scenario's long-lived state.
+  lua_gc(L_.get(), LUA_GCGEN, 0, 0);
   // Threads created later inherit this hook.
   lua_sethook(L_.get(), &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
 }

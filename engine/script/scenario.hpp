@@ -14,6 +14,7 @@
 #include "fault/action.hpp"
 #include "proto/expected.hpp"
 #include "script/expectations.hpp"
+#include "script/lua_bridge.hpp"
 #include "script/lua_sandbox.hpp"
 #include "session/server_session.hpp"
 
@@ -45,6 +46,7 @@ class session_binding {
   explicit session_binding(std::shared_ptr<class scenario> owner) : owner_(std::move(owner)) {}
   std::shared_ptr<class scenario> owner_;
   int table_ref_ = -2;  // LUA_NOREF
+  session_table_state table_state_;
   int thread_ref_ = -2;
   struct lua_State* co_ = nullptr;
   std::uint64_t spent_ = 0;  // instructions of the running hook call, across its sleeps

@@ -296,10 +296,17 @@ void server_session::do_data(const proto::command& cmd) {
   if (env_.recipients.empty()) return error_reply(503, "5.5.1", "Need RCPT command");
   if (bdat_.total() > 0) return error_reply(503, "5.5.1", "DATA not allowed after BDAT");
   data_.emplace(opts_.limits.text_line, opts_.limits.max_message_size);
-  pending_ = message{};
-  pending_.via_bdat = false;
+  start_message(false);
   reply(354, "", "End data with <CR><LF>.<CR><LF>");
   set_mode(mode::data);
+}
+
+void server_session::start_message(bool via_bdat) {
+  pending_ = message{};
+  pending_.data = std::move(spare_body_);
+  pending_.data.clear();
+  spare_body_ = std::string();
+  pending_.via_bdat = via_bdat;
 }
 
 std::size_t server_session::receive_data(std::string_view input) {
@@ -377,10 +384,7 @@ void server_session::do_bdat(const proto::command& cmd) {
     if (args->size == 0) receive_bdat({});
     return;
   }
-  if (bdat_.total() == 0 && !bdat_rejected_ && !pending_.via_bdat) {
-    pending_ = message{};
-    pending_.via_bdat = true;
-  }
+  if (bdat_.total() == 0 && !bdat_rejected_ && !pending_.via_bdat) start_message(true);
   bdat_last_ = args->last;
   last_chunk_size_ = args->size;
   bdat_.start_chunk(args->size);

@@ -107,6 +107,9 @@ class server_session {
   void on_tls_established(std::string version, std::string cipher, clock::time_point now);
   void on_stored(std::optional<std::string> message_id, clock::time_point now);
   message& pending_message() { return pending_; }
+  // A body buffer the store no longer needs: the next message is read into it, so a session
+  // under load allocates no body (the store hands back what it forgot).
+  void recycle_body(std::string buffer) { spare_body_ = std::move(buffer); }
 
   // Endings the driver decides on: each queues a 421 and a close.
   void reject_busy(clock::time_point now);  // over the connection cap, instead of start()
@@ -174,6 +177,7 @@ class server_session {
   void do_auth(const proto::command& cmd);
   void auth_step(std::string_view response);
   void auth_finish(const proto::sasl_credentials& cred, bool ok);
+  void start_message(bool via_bdat);  // pending_ empty, reading into the spare body buffer
   void finish_message();
 
   bool check_mail_params(const proto::command& cmd);
@@ -209,6 +213,7 @@ class server_session {
   bool in_transaction_ = false;
   envelope env_;
   message pending_;
+  std::string spare_body_;
   std::size_t errors_ = 0;
   bool long_line_is_auth_ = false;
   bool pipelined_noted_ = false;  // once per receive() call

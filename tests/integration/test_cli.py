@@ -167,5 +167,35 @@ class EnvironmentConfiguration(unittest.TestCase):
         self.assertIn("SMTPFAULT_LISTN", r.stderr)
 
 
+class HugePageHeap(unittest.TestCase):
+    """serve restarts itself once with glibc.malloc.hugetlb=1 (same PID), keeping the user's
+    other tunables and never overriding their own hugetlb choice."""
+
+    def environ_of(self, srv):
+        with open("/proc/%d/environ" % srv.proc.pid, "rb") as f:
+            entries = f.read().split(b"\0")
+        return {k.decode(): v.decode() for k, _, v in (e.partition(b"=") for e in entries if e)}
+
+    def serving_tunables(self, env):
+        srv = SmtpfaultServer(env=env).start()
+        try:
+            with srv.connect() as c:
+                c.cmd("EHLO x", expect=250)   # the process that answers is the restarted one
+            return self.environ_of(srv).get("GLIBC_TUNABLES")
+        finally:
+            srv.stop()
+            srv.cleanup()
+
+    @unittest.skipIf("GLIBC_TUNABLES" in os.environ, "the test sets GLIBC_TUNABLES itself")
+    def test_tunable_added_and_user_tunables_kept(self):
+        self.assertEqual(self.serving_tunables({}), "glibc.malloc.hugetlb=1")
+        self.assertEqual(self.serving_tunables({"GLIBC_TUNABLES": "glibc.malloc.tcache_count=9"}),
+                         "glibc.malloc.tcache_count=9:glibc.malloc.hugetlb=1")
+
+    def test_users_own_hugetlb_choice_wins(self):
+        self.assertEqual(self.serving_tunables({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}),
+                         "glibc.malloc.hugetlb=0")
+
+
 if __name__ == "__main__":
     unittest.main()
