@@ -20,20 +20,14 @@ import threading
 import time
 import unittest
 
-from smtpfault_server import RawClient, ServerTestCase, SmtpfaultServer, binary_path
+from smtpfault_server import RawClient, ServerTestCase, SmtpfaultServer, sanitized_build
 
 MB = 1024 * 1024
 RSS_SLACK_KB = 30 * 1024   # how far a case may push the server's resident memory
 
 
-def sanitized_build():
-    """make sanitize runs this file too: ASan's quarantine holds freed memory on purpose, so
-    memory bounds are only checked on normal builds, and time bounds are stretched."""
-    with open(binary_path(), "rb") as f:
-        data = f.read()
-    return b"__asan_init" in data or b"__tsan_init" in data
-
-
+# make sanitize runs this file too: ASan's quarantine holds freed memory on purpose, so memory
+# bounds are only checked on normal builds, and time bounds are stretched.
 SANITIZED = sanitized_build()
 SLOW = 4 if SANITIZED else 1
 

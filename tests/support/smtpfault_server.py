@@ -33,6 +33,13 @@ def binary_path():
     return path
 
 
+def sanitized_build():
+    """True for a make sanitize binary (ASan or TSan): its own allocator, its own timing."""
+    with open(binary_path(), "rb") as f:
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
+
+
 def server_environment(extra=None):
     """The child's environment without SMTPFAULT_* variables: the server reads every one of
     them as configuration and refuses unknown ones (SMTPFAULT_BIN is ours, not its)."""
