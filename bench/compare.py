@@ -156,9 +156,14 @@ def report(results, lat, rss, servers, binary, rounds):
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
         f.write("\n## bench/run.sh, %s\n\n%d rounds, medians, alternating servers; binary %s; "
-                "%d CPUs. smtpfault runs with `--log-format none`; \"+ Lua\" adds "
+                "%d CPUs. smtpfault runs with `--log-format none` and %s; \"+ Lua\" adds "
                 "`--scenario bench/every-command.lua` (a hook on every command).\n\n%s\n"
-                % (stamp, rounds, binary, os.cpu_count(), table))
+                % (stamp, rounds, binary, os.cpu_count(), threads_setting(), table))
+
+
+def threads_setting():
+    t = os.environ.get("SMTPFAULT_THREADS")
+    return "`SMTPFAULT_THREADS=%s`" % t if t else "its default threads (one per core)"
 
 
 if __name__ == "__main__":
