@@ -3,14 +3,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 namespace smtpfault::app {
 
@@ -18,20 +20,62 @@ namespace {
 
 constexpr std::size_t max_output = 1024 * 1024;
 
-[[noreturn]] void exec_child(const std::vector<std::string>& argv,
-                             const std::vector<std::pair<std::string, std::string>>& env, int out) {
-  setpgid(0, 0);
-  dup2(out, 1);
-  dup2(out, 2);
+extern "C" char** environ;
+
+// The command's environment: ours with env's variables set, built before the spawn.
+std::vector<std::string> child_environment(
+    const std::vector<std::pair<std::string, std::string>>& env) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry(*e);
+    const auto name = entry.substr(0, entry.find('='));
+    const bool replaced =
+        std::any_of(env.begin(), env.end(), [&](const auto& kv) { return kv.first == name; });
+    if (!replaced) out.emplace_back(entry);
+  }
   for (const auto& [k, v] : env)
-    setenv(k.c_str(), v.c_str(), 1);
-  std::vector<char*> args;
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  execvp(args[0], args.data());
-  std::fprintf(stderr, "cannot run %s: %s\n", args[0], std::strerror(errno));
-  _exit(127);
+    out.push_back(k + "=" + v);
+  return out;
+}
+
+std::vector<char*> pointers_to(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings)
+    out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// posix_spawn, not fork and exec: this process runs server threads, and a forked child that
+// allocates (setenv, vectors) before exec can block forever on a lock another thread held at
+// the fork. Everything the child needs is built here, in the parent. The child leads its own
+// process group (so a timeout kills all it started), with default signal handling and mask.
+int spawn_child(const std::vector<std::string>& argv,
+                const std::vector<std::pair<std::string, std::string>>& env, int out, pid_t& pid) {
+  auto args = argv;
+  auto vars = child_environment(env);
+  auto arg_ptrs = pointers_to(args);
+  auto env_ptrs = pointers_to(vars);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_adddup2(&files, out, 1);
+  posix_spawn_file_actions_adddup2(&files, out, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD})
+    sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  int err = posix_spawnp(&pid, arg_ptrs[0], &files, &attr, arg_ptrs.data(), env_ptrs.data());
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&files);
+  return err;
 }
 
 // Waits for the child with a deadline; pidfd lets poll() do it without a busy loop.
@@ -80,14 +124,14 @@ child_result run_child(const std::vector<std::string>& argv,
     return result;
   }
   unlink(path);
-  pid_t pid = fork();
-  if (pid < 0) {
+  pid_t pid = 0;
+  if (int err = spawn_child(argv, env, out, pid); err != 0) {
+    // As a shell would: the command's output says why, and the status is 127.
+    result.output = "cannot run " + argv.front() + ": " + std::strerror(err) + "\n";
+    result.exit_code = 127;
     close(out);
-    result.error = std::string("cannot fork: ") + std::strerror(errno);
     return result;
   }
-  if (pid == 0) exec_child(argv, env, out);
-  setpgid(pid, pid);  // also here, so the group exists before any kill below
   int status = 0;
   if (!wait_with_deadline(pid, timeout, status)) {
     result.timed_out = true;
