@@ -140,9 +140,10 @@ asio::awaitable<void> connection::run(bool over_cap) {
   finish();
 }
 
-// A command line has begun but not ended: the octets wait in in_.
+// A command line has begun but not ended: its octets wait in in_, or the session is dropping
+// them because the line is over the limit (a drip must not outlive command_timeout either way).
 bool connection::partial_line() const {
-  return !in_.empty() && session_.waiting_for_command();
+  return session_.waiting_for_command() && (!in_.empty() || session_.discarding_command_line());
 }
 
 std::chrono::steady_clock::time_point connection::line_deadline() const {
@@ -164,16 +165,21 @@ void connection::on_read_timeout() {
 }
 
 void connection::feed(std::string_view bytes) {
+  const bool line_was_open = partial_line();
+  std::size_t used = 0;
   if (in_.empty()) {
-    std::size_t used = session_.receive(bytes, sys_clock::now());
+    used = session_.receive(bytes, sys_clock::now());
     in_.assign(bytes.substr(used));
-    if (!in_.empty()) line_started_ = steady::now();
-    return;
+  } else {
+    in_.append(bytes);
+    used = session_.receive(in_, sys_clock::now());
+    in_.erase(0, used);
+    if (in_.empty() && in_.capacity() > 1024) std::string().swap(in_);
   }
-  in_.append(bytes);
-  std::size_t used = session_.receive(in_, sys_clock::now());
-  in_.erase(0, used);
-  if (in_.empty() && in_.capacity() > 1024) std::string().swap(in_);
+  // The session takes whole lines (or drops an over-long one): octets left after it took some
+  // begin a new line, whose command_timeout starts now.
+  const bool new_line = used > 0 && !session_.discarding_command_line();
+  if (partial_line() && (!line_was_open || new_line)) line_started_ = steady::now();
 }
 
 asio::awaitable<bool> connection::perform_actions() {

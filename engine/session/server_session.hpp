@@ -128,6 +128,8 @@ class server_session {
   std::size_t command_count(proto::verb v) const { return counts_[static_cast<std::size_t>(v)]; }
   std::size_t messages_accepted() const { return messages_accepted_; }
   bool waiting_for_command() const { return mode_ == mode::command; }
+  // An over-long command line is being dropped as it arrives: begun, not ended, not buffered.
+  bool discarding_command_line() const { return waiting_for_command() && lines_.discarding(); }
   bool closed() const { return mode_ == mode::closed; }
   void note(std::string event, clock::time_point now);
 

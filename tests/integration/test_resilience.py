@@ -240,6 +240,54 @@ class IdleTimeoutTest(ServerTestCase):
             c.cmd("QUIT", expect=221)
 
 
+class CommandTimeoutTest(ServerTestCase):
+    """command_timeout bounds one command line from its first octet, however steadily it drips
+    (the idle deadline alone restarts with every octet)."""
+    SERVER_ARGS = ("--command-timeout", "1", "--idle-timeout", "30")
+
+    def drip_until_closed(self, c, octets, seconds=4.0):
+        """Sends one octet every 0.2 s (the client's pacing, never idle for the server's 30 s)
+        until the server answers; returns (reply, seconds since the first octet)."""
+        start = time.monotonic()
+        for octet in octets:
+            c.send(octet)
+            if not c.nothing_pending(0.2):
+                break
+            if time.monotonic() - start > seconds:
+                break
+        return c.expect(421, timeout=1), time.monotonic() - start
+
+    def test_a_dripped_command_line_is_cut_off(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            r, elapsed = self.drip_until_closed(c, [bytes([b]) for b in b"NOOP and on and on" * 4])
+            self.assertTrue(r.lines[0].startswith("4.4.2 "), r)
+            self.assertGreater(elapsed, 0.8)
+            self.assertLess(elapsed, 2.5)
+            self.assertTrue(c.closed_by_peer(2.0))
+
+    def test_an_over_long_line_being_dropped_is_cut_off_too(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.send(b"NOOP " + b"x" * 600)   # past the 512-octet limit: dropped as it arrives
+            r, elapsed = self.drip_until_closed(c, [b"y"] * 40)
+            self.assertTrue(r.lines[0].startswith("4.4.2 "), r)
+            self.assertLess(elapsed, 2.5)
+
+    def test_steady_complete_commands_are_never_cut_off(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            # Each read ends inside the next command: "NOOP\r\nNO", "OP\r\nNO", ... for 2 s.
+            c.send(b"NO")
+            for _ in range(10):
+                c.send(b"OP\r\nNO")
+                self.assertEqual(c.expect(250, timeout=1).code, 250)
+                time.sleep(0.2)   # the client's pacing
+            c.send(b"OP\r\n")
+            c.expect(250, timeout=1)
+            c.cmd("QUIT", expect=221)
+
+
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_answers_421_and_exits_0_within_1s(self):
         srv = SmtpfaultServer().start()
