@@ -143,8 +143,9 @@ std::optional<std::string> message_store::store(session::message&& m, std::strin
       }
     }
   }
-  // A buffer far larger than usual is not worth keeping alive in an idle session.
-  constexpr std::size_t largest_recycled = 256 * 1024;
+  // The session keeps the buffer until its next message, maybe for as long as it stays idle:
+  // only small ones, where allocating is a real share of the cost (1000 sessions hold 16 MiB).
+  constexpr std::size_t largest_recycled = 16 * 1024;
   if (spare_body && oldest && oldest.use_count() == 1 &&
       oldest->msg.data.capacity() <= largest_recycled) {
     *spare_body = std::move(oldest->msg.data);
