@@ -196,7 +196,7 @@ asio::awaitable<bool> connection::perform_actions() {
       // Persisted before the 250 is queued: nothing acknowledged is ever lost.
       std::string spare;
       auto id = srv_.store_.store(std::move(session_.pending_message()), &spare);
-      if (spare.capacity() > 0) session_.recycle_body(std::move(spare));
+      if (!spare.empty()) session_.recycle_body(std::move(spare));
       session_.on_stored(id, sys_clock::now());
     } else if (auto* c = std::get_if<session::close_connection>(&*a)) {
       if (!co_await flush()) co_return false;

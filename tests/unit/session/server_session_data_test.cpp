@@ -46,6 +46,21 @@ TEST(server_session_data, refused_message_can_be_the_last_error) {
   EXPECT_FALSE(c.logged(direction::client, "NOOP")) << "nothing after the 421 is read";
 }
 
+// The driver hands back a buffer the store forgot; the next message is read into it, and none of
+// what it held before may show through, by DATA or by BDAT.
+TEST(server_session_data, a_recycled_body_buffer_starts_empty) {
+  conversation c;
+  c.session().recycle_body(std::string(2000, '!'));
+  c.open_transaction();
+  EXPECT_EQ(c.send("DATA\r\nfirst\r\n.\r\n"), data_reply("id-1"));
+  c.session().recycle_body("stale octets that must not appear");
+  c.open_transaction();
+  c.send("BDAT 7 LAST\r\nsecond!");
+  ASSERT_EQ(c.messages().size(), 2u);
+  EXPECT_EQ(c.messages()[0].msg.data, "first\r\n");
+  EXPECT_EQ(c.messages()[1].msg.data, "second!");
+}
+
 TEST(server_session_data, over_long_text_line_is_refused_at_the_end) {
   conversation c;
   c.open_transaction();

@@ -1,0 +1,87 @@
+// The in-memory store: what it keeps within its budgets, and the body buffers it hands back.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "capture/message_store.hpp"
+
+namespace smtpfault::capture {
+namespace {
+
+session::message message_of(std::string body) {
+  session::message m;
+  m.data = std::move(body);
+  return m;
+}
+
+TEST(retention, newest_messages_within_the_count) {
+  message_store store("", 3, 10);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(*store.store(message_of("m" + std::to_string(i))));
+  auto kept = store.messages();
+  ASSERT_EQ(kept.size(), 3u);
+  EXPECT_EQ(kept.front()->id, ids[2]);
+  EXPECT_EQ(kept.back()->msg.data, "m4");
+  EXPECT_EQ(store.stored_total(), 5u);
+  EXPECT_EQ(store.find_message(ids[0]), nullptr);
+}
+
+TEST(retention, newest_messages_within_the_byte_budget_and_always_the_last) {
+  message_store store("", 100, 10);
+  store.set_max_bytes(250);
+  for (int i = 0; i < 4; ++i)
+    store.store(message_of(std::string(100, 'a' + i)));
+  auto kept = store.messages();
+  ASSERT_EQ(kept.size(), 2u);  // 200 octets fit, 300 would not
+  EXPECT_EQ(kept.front()->msg.data[0], 'c');
+  store.store(message_of(std::string(1000, 'z')));  // over the budget alone: still kept
+  ASSERT_EQ(store.messages().size(), 1u);
+  EXPECT_EQ(store.messages().front()->msg.data.size(), 1000u);
+}
+
+TEST(recycling, the_forgotten_body_buffer_comes_back_to_the_caller) {
+  message_store store("", 1, 10);
+  std::string body(4000, 'x');
+  const char* first_buffer = body.data();
+  std::string spare;
+  store.store(message_of(std::move(body)), &spare);
+  EXPECT_TRUE(spare.empty()) << "nothing was forgotten yet";
+  store.store(message_of("second"), &spare);
+  EXPECT_EQ(spare.data(), first_buffer) << "the first message's buffer, not a copy";
+  EXPECT_EQ(store.messages().front()->msg.data, "second");
+}
+
+TEST(recycling, a_message_still_held_by_a_reader_keeps_its_body) {
+  message_store store("", 1, 10);
+  store.store(message_of(std::string(4000, 'x')));
+  auto reader = store.messages();  // e.g. the HTTP API serving it right now
+  std::string spare;
+  store.store(message_of("next"), &spare);
+  EXPECT_TRUE(spare.empty());
+  EXPECT_EQ(reader.front()->msg.data, std::string(4000, 'x'));
+}
+
+TEST(recycling, large_buffers_are_not_kept_for_idle_sessions) {
+  message_store store("", 1, 10);
+  store.store(message_of(std::string(64 * 1024, 'x')));
+  std::string spare;
+  store.store(message_of("next"), &spare);
+  EXPECT_TRUE(spare.empty());
+}
+
+TEST(retention, sessions_within_their_count) {
+  message_store store("", 10, 2);
+  for (int i = 0; i < 3; ++i) {
+    session_record r;
+    r.facts.session_id = "s" + std::to_string(i);
+    store.record_session(std::move(r));
+  }
+  auto kept = store.sessions();
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept.front()->facts.session_id, "s1");
+  EXPECT_EQ(store.find_session("s0"), nullptr);
+}
+
+}  // namespace
+}  // namespace smtpfault::capture
