@@ -81,6 +81,11 @@ int healthcheck_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault healthcheck: %s\n", err->c_str());
     return 2;
   }
+  if (s.api.host.empty()) {
+    std::fprintf(stderr,
+                 "smtpfault healthcheck: api is empty: the server has no HTTP API to ask\n");
+    return 2;
+  }
   boost::system::error_code ec;
   std::string host = s.api.host == "localhost" ? "127.0.0.1" : s.api.host;
   auto addr = boost::asio::ip::make_address(host, ec);

@@ -115,9 +115,11 @@ rlim_t raise_descriptor_limit() {
 }
 
 // The HTTP API on its own thread; the token comes from --api-token / SMTPFAULT_API_TOKEN.
+// None when `api` is empty.
 std::unique_ptr<control::api_server> start_api(net::server& srv, capture::message_store& store,
                                                const config::settings& s,
                                                const script::scenario_options& so) {
+  if (s.api.host.empty()) return nullptr;
   control::api_context ctx{srv, store, {}, so, s.seed};
   ctx.options.token = s.api_token;
   auto api = std::make_unique<control::api_server>(std::move(ctx));
@@ -131,7 +133,7 @@ std::unique_ptr<control::api_server> start_api(net::server& srv, capture::messag
 }
 
 void print_banner(const net::server& srv, const config::settings& s, net::transcript_log& log,
-                  const script::scenario* sc, const control::api_server& api) {
+                  const script::scenario* sc, const control::api_server* api) {
   log.info(std::string("smtpfault ") + version + " serving" + (s.lmtp ? " LMTP" : "") +
            " with scenario " + (sc ? sc->name() : "accept-all"));
   if (sc) {
@@ -143,11 +145,15 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   }
   for (const auto& l : srv.describe_listeners())
     log.info("  listening: " + l);
-  auto ep = api.local_endpoint();
-  std::string api_host =
-      ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
-  log.info("  listening: http  " + api_host + ":" + std::to_string(ep.port()) + " (API" +
-           (s.api_token.empty() ? "" : ", bearer token required") + ")");
+  if (api) {
+    auto ep = api->local_endpoint();
+    std::string api_host =
+        ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+    log.info("  listening: http  " + api_host + ":" + std::to_string(ep.port()) + " (API" +
+             (s.api_token.empty() ? "" : ", bearer token required") + ")");
+  } else {
+    log.info("  no HTTP API (api is empty)");
+  }
   log.info(s.store.empty() ? "  messages kept in memory" : "  messages stored in " + s.store);
   auto plain = srv.plain_endpoints();
   if (!plain.empty()) {
@@ -216,9 +222,9 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
                ", shutting down");
       srv.stop();
     });
-    print_banner(srv, s, log, sc.get(), *api);
+    print_banner(srv, s, log, sc.get(), api.get());
     srv.run();
-    api->stop();
+    if (api) api->stop();
     log.info("stopped; " + std::to_string(store.message_count()) + " message(s) captured");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "smtpfault serve: %s\n", e.what());

@@ -124,6 +124,7 @@ proto::expected<value, located> scalar_from_toml(const key_desc& d, const toml::
       break;
     case kind::address:
       if (const auto* s = n.as_string()) {
+        if (s->get().empty()) return value{endpoint{}};  // none
         auto e = parse_endpoint(s->get());
         if (!e) return at(n, d.path, e.error());
         return value{std::move(*e)};
@@ -312,6 +313,7 @@ proto::expected<value, std::string> from_text(const key_desc& d, std::string_vie
     case kind::number:
       return number_from_text<double>(text, "a number");
     case kind::address: {
+      if (trim(text).empty()) return value{endpoint{}};  // none
       auto e = parse_endpoint(trim(text));
       if (!e) return proto::unexpected{e.error()};
       return value{std::move(*e)};

@@ -145,7 +145,7 @@ constexpr key_desc keys[] = {
      .set = &set_top<&settings::tls_listen>},
     {.path = "api",
      .type = kind::address,
-     .help = "HTTP control API listener, HOST:PORT",
+     .help = "HTTP control API listener, HOST:PORT; empty = no API",
      .set = &set_top<&settings::api>},
     {.path = "api_token",
      .type = kind::string,

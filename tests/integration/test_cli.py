@@ -3,6 +3,7 @@ listeners on IPv4 and IPv6, JSON logs with escaped wire bytes, environment confi
 
 import json
 import os
+import smtplib
 import socket
 import subprocess
 import unittest
@@ -165,6 +166,55 @@ class EnvironmentConfiguration(unittest.TestCase):
         r = run("serve", "--listen", "127.0.0.1:0", env={"SMTPFAULT_LISTN": "x"})
         self.assertEqual(r.returncode, 2)
         self.assertIn("SMTPFAULT_LISTN", r.stderr)
+
+
+def listening_ports(pid):
+    """TCP ports the process listens on: its socket inodes matched against /proc/net/tcp*."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:   # 0A = LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+class NoApi(unittest.TestCase):
+    def test_empty_api_serves_smtp_without_an_http_listener(self):
+        proc = subprocess.Popen([binary_path(), "serve", "--listen", "127.0.0.1:0",
+                                 "--tls-listen", "", "--api", ""], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=server_environment())
+        try:
+            banner = []
+            for line in proc.stdout:
+                banner.append(line)
+                if "try:" in line:
+                    break
+            text = "".join(banner)
+            self.assertIn("no HTTP API", text)
+            self.assertNotIn("http ", text)
+            port = int(text.split("listening: smtp  127.0.0.1:")[1].split()[0])
+            self.assertEqual(listening_ports(proc.pid), {port})
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+                s.sendmail("a@example.com", ["b@example.com"], b"Subject: no api\r\n\r\nhi\r\n")
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=10)
+        self.assertEqual(proc.returncode, 0)
+
+    def test_healthcheck_says_there_is_no_api_to_ask(self):
+        r = run("healthcheck", env={"SMTPFAULT_API": ""})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("no HTTP API", r.stderr)
 
 
 def thp_mode():
