@@ -117,8 +117,13 @@ child_result run_child(const std::vector<std::string>& argv,
                        const std::vector<std::pair<std::string, std::string>>& env,
                        std::chrono::milliseconds timeout) {
   child_result result;
+  if (argv.empty()) {
+    result.error = "no command to run";
+    return result;
+  }
   char path[] = "/tmp/smtpfault-output-XXXXXX";
-  int out = mkstemp(path);
+  // Close-on-exec: the child gets it only as its stdout and stderr.
+  int out = mkostemp(path, O_CLOEXEC);
   if (out < 0) {
     result.error = std::string("cannot create a temporary file: ") + std::strerror(errno);
     return result;
@@ -126,10 +131,14 @@ child_result run_child(const std::vector<std::string>& argv,
   unlink(path);
   pid_t pid = 0;
   if (int err = spawn_child(argv, env, out, pid); err != 0) {
-    // As a shell would: the command's output says why, and the status is 127.
-    result.output = "cannot run " + argv.front() + ": " + std::strerror(err) + "\n";
-    result.exit_code = 127;
     close(out);
+    if (err == ENOENT || err == EACCES || err == ENOEXEC || err == ENOTDIR) {
+      // The command itself cannot be run: as a shell would, say why with status 127.
+      result.output = "cannot run " + argv.front() + ": " + std::strerror(err) + "\n";
+      result.exit_code = 127;
+    } else {
+      result.error = "cannot start " + argv.front() + ": " + std::strerror(err);
+    }
     return result;
   }
   int status = 0;

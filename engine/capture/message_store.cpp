@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -137,9 +139,9 @@ std::optional<std::string> message_store::store(session::message&& m, std::strin
     // now, so it is in cache when the next store() forgets it instead of stalling then.
     if (messages_.size() >= max_messages_ || held_bytes_ > max_bytes_ / 2) {
       // From a line before the object: make_shared puts the use count just in front of it.
-      const auto* next = reinterpret_cast<const char*>(messages_.front().message.get());
-      for (std::ptrdiff_t at = -64; at < std::ptrdiff_t{sizeof(stored_message)}; at += 64) {
-        __builtin_prefetch(next + at);
+      const auto next = reinterpret_cast<std::uintptr_t>(messages_.front().message.get());
+      for (std::uintptr_t at = next - 64; at < next + sizeof(stored_message); at += 64) {
+        __builtin_prefetch(reinterpret_cast<const void*>(at));
       }
     }
   }
@@ -148,6 +150,8 @@ std::optional<std::string> message_store::store(session::message&& m, std::strin
   constexpr std::size_t largest_recycled = 16 * 1024;
   if (spare_body && oldest && oldest.use_count() == 1 &&
       oldest->msg.data.capacity() <= largest_recycled) {
+    // use_count() is a relaxed load: order it after the last reader's release of its copy.
+    std::atomic_thread_fence(std::memory_order_acquire);
     *spare_body = std::move(oldest->msg.data);
   }
   notify();

@@ -165,21 +165,24 @@ void connection::on_read_timeout() {
 }
 
 void connection::feed(std::string_view bytes) {
-  const bool line_was_open = partial_line();
-  std::size_t used = 0;
+  const bool was_pending = !in_.empty() || session_.discarding_command_line();
+  const auto lines_before = session_.lines_taken();
   if (in_.empty()) {
-    used = session_.receive(bytes, sys_clock::now());
+    std::size_t used = session_.receive(bytes, sys_clock::now());
     in_.assign(bytes.substr(used));
   } else {
     in_.append(bytes);
-    used = session_.receive(in_, sys_clock::now());
+    std::size_t used = session_.receive(in_, sys_clock::now());
     in_.erase(0, used);
     if (in_.empty() && in_.capacity() > 1024) std::string().swap(in_);
   }
-  // The session takes whole lines (or drops an over-long one): octets left after it took some
-  // begin a new line, whose command_timeout starts now.
-  const bool new_line = used > 0 && !session_.discarding_command_line();
-  if (partial_line() && (!line_was_open || new_line)) line_started_ = steady::now();
+  // The command deadline counts from the first octet of the line now pending: octets that
+  // arrived after nothing was pending, or that follow a line the session has just taken. Kept in
+  // every mode, so input held while a hook or a delivery blocks the session has its start too.
+  const bool pending = !in_.empty() || session_.discarding_command_line();
+  if (pending && (!was_pending || session_.lines_taken() != lines_before)) {
+    line_started_ = steady::now();
+  }
 }
 
 asio::awaitable<bool> connection::perform_actions() {
@@ -284,6 +287,8 @@ asio::awaitable<void> connection::consult(session::hook h) {
   }
   srv_.metrics_.count_fault(outcome.action);
   session_.on_decision(std::move(outcome.action), sys_clock::now());
+  // Time the scenario spent (smtp.sleep) does not count against the client's next line.
+  if (!in_.empty()) line_started_ = steady::now();
 }
 
 asio::awaitable<bool> connection::flush() {

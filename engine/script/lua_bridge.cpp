@@ -103,25 +103,9 @@ void push_headers(lua_State* L, std::string_view data) {
   flush();
 }
 
-// The recipient list is rebuilt only when it changed: hooks run on every command, and a new
-// table each time would be garbage each time.
+// s.rcpts: the envelope's recipients in order, a new table each time the envelope changed.
 void update_recipients(lua_State* L, const session::envelope& env) {
   const auto n = env.recipients.size();
-  lua_pushstring(L, "rcpts");
-  if (lua_rawget(L, -2) == LUA_TTABLE && lua_rawlen(L, -1) == n) {
-    bool same = n == 0;
-    if (!same) {
-      lua_rawgeti(L, -1, static_cast<lua_Integer>(n));
-      same = lua_type(L, -1) == LUA_TSTRING &&
-             env.recipients.back().address.address() == lua_tostring(L, -1);
-      lua_pop(L, 1);
-    }
-    if (same) {
-      lua_pop(L, 1);
-      return;
-    }
-  }
-  lua_pop(L, 1);
   lua_createtable(L, static_cast<int>(n), 0);
   for (std::size_t i = 0; i < n; ++i) {
     auto a = env.recipients[i].address.address();
@@ -190,9 +174,13 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
     last.messages = s.messages_accepted();
     set_number(L, "messages", static_cast<lua_Integer>(last.messages));
   }
-  const auto& env = s.current_envelope();
-  set_string_if_changed(L, "mail_from", env.mail_from.address(), last.mail_from, all);
-  update_recipients(L, env);
+  // The envelope only when it changed: a new table each time would be garbage each time.
+  if (all || s.envelope_version() != last.envelope_version) {
+    last.envelope_version = s.envelope_version();
+    const auto& env = s.current_envelope();
+    set_string(L, "mail_from", env.mail_from.address());
+    update_recipients(L, env);
+  }
   update_command_counts(L, s, last);
   last.written = true;
   lua_pop(L, 1);

@@ -22,10 +22,12 @@ void keep_caller_frames(lua_State* L);
 void* sleep_sentinel();
 
 // What a session's Lua table last received, so a hook call writes only what changed: hooks run
-// on every command, and rewriting every field interned every string every time.
+// on every command, and rewriting every field interned every string every time. The fields
+// smtpfault sets are for reading; a script keeps its own data in `s.state`.
 struct session_table_state {
   bool written = false;
-  std::string helo, tls_version, auth_user, mail_from;
+  std::string helo, tls_version, auth_user;
+  std::uint64_t envelope_version = 0;
   bool tls = false;
   std::size_t messages = 0;
   std::size_t counts[static_cast<std::size_t>(proto::verb::unknown) + 1] = {};

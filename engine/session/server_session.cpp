@@ -104,11 +104,13 @@ std::size_t server_session::receive_command(std::string_view input) {
     case proto::line_reader::status::need_more:
       return r.consumed;
     case proto::line_reader::status::too_long:
+      ++lines_taken_;
       on_long_line();
       return r.consumed;
     case proto::line_reader::status::line:
       break;
   }
+  ++lines_taken_;
   if (r.bare_lf) note("anomaly: command line ended with a bare LF", now_);
   const bool more_behind = r.consumed < input.size();
   if (r.line.size() + 2 > opts_.limits.command_line && !iequals(r.line.substr(0, 5), "AUTH ")) {
@@ -265,6 +267,7 @@ void server_session::do_mail(const proto::command& cmd) {
   if (in_transaction_) return error_reply(503, "5.5.1", "Nested MAIL command");
   if (!check_mail_params(cmd)) return;
   env_ = envelope{};
+  ++envelope_version_;
   env_.mail_from = cmd.path;
   env_.mail_params = cmd.params;
   env_.smtputf8 = cmd.find_param("SMTPUTF8") != nullptr;
@@ -286,6 +289,7 @@ void server_session::do_rcpt(const proto::command& cmd) {
     return reply(452, "4.5.3", "Too many recipients");
   }
   env_.recipients.push_back(recipient{cmd.path, cmd.params});
+  ++envelope_version_;
   errors_ = 0;
   reply(250, "2.1.5", "Recipient <" + cmd.path.address() + "> OK");
 }
@@ -337,6 +341,8 @@ std::size_t server_session::receive_data(std::string_view input) {
 
 void server_session::finish_message() {
   pending_.env = std::move(env_);
+  env_ = envelope{};
+  ++envelope_version_;
   pending_rcpts_ = pending_.env.recipients.size();  // the driver moves the message away
   pending_.facts = facts_;
   pending_.received = now_;
@@ -513,6 +519,7 @@ void server_session::close(fault::ending how) {
 void server_session::reset_transaction() {
   in_transaction_ = false;
   env_ = envelope{};
+  ++envelope_version_;
   bdat_ = proto::bdat_reader(opts_.limits.max_message_size);
   bdat_last_ = false;
   if (mode_ != mode::storing) pending_ = message{};

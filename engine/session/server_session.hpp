@@ -128,6 +128,10 @@ class server_session {
   std::size_t command_count(proto::verb v) const { return counts_[static_cast<std::size_t>(v)]; }
   std::size_t messages_accepted() const { return messages_accepted_; }
   bool waiting_for_command() const { return mode_ == mode::command; }
+  // Changes whenever current_envelope() may have: MAIL, RCPT, a reset, a message taken.
+  std::uint64_t envelope_version() const { return envelope_version_; }
+  // Complete input lines taken in command mode so far (commands, AUTH lines, over-long lines).
+  std::uint64_t lines_taken() const { return lines_taken_; }
   // An over-long command line is being dropped as it arrives: begun, not ended, not buffered.
   bool discarding_command_line() const { return waiting_for_command() && lines_.discarding(); }
   bool closed() const { return mode_ == mode::closed; }
@@ -216,6 +220,8 @@ class server_session {
   envelope env_;
   message pending_;
   std::string spare_body_;
+  std::uint64_t envelope_version_ = 0;
+  std::uint64_t lines_taken_ = 0;
   std::size_t errors_ = 0;
   bool long_line_is_auth_ = false;
   bool pipelined_noted_ = false;  // once per receive() call

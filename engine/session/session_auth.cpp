@@ -74,6 +74,7 @@ std::size_t server_session::receive_auth(std::string_view input) {
   lines_.set_max_line(opts_.limits.auth_line);
   auto r = lines_.next(input);
   if (r.st == proto::line_reader::status::need_more) return r.consumed;
+  ++lines_taken_;
   if (r.st == proto::line_reader::status::too_long) {
     log_.add(direction::client, "<over-long AUTH line discarded>", now_);
     set_mode(mode::command);

@@ -288,6 +288,22 @@ class CommandTimeoutTest(ServerTestCase):
             c.cmd("QUIT", expect=221)
 
 
+class CommandTimeoutAroundHooksTest(ServerTestCase):
+    SERVER_ARGS = ("--command-timeout", "1", "--idle-timeout", "30", "--scenario",
+                   os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios",
+                                "slow_mail_hook.lua"))
+
+    def test_a_line_begun_during_a_hook_pause_gets_its_full_deadline(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.send(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b")   # RCPT begins while the hook sleeps
+            c.expect(250, timeout=5)                        # MAIL, after the 1.5 s pause
+            self.assertTrue(c.nothing_pending(0.5), "no 421: the pause did not count")
+            c.send(b"@y.test>\r\n")
+            self.assertEqual(c.expect(250, timeout=2).code, 250)
+            c.cmd("QUIT", expect=221)
+
+
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_answers_421_and_exits_0_within_1s(self):
         srv = SmtpfaultServer().start()

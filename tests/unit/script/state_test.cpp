@@ -182,6 +182,22 @@ end
       "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false 0 a@x.test 1 1 2 true");
 }
 
+// The table is refreshed only where the session changed: after RSET a same-length recipient
+// list with the same last address is still a different list.
+TEST(state, envelope_fields_are_fresh_after_a_reset) {
+  driver d(R"(
+function on_data(s) smtp.log(s.mail_from, table.concat(s.rcpts, ",")) end
+)");
+  d.greet();
+  d.send("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<a@y.test>\r\n"
+         "RCPT TO:<c@y.test>\r\nDATA\r\n");
+  d.send("x\r\n.\r\n");
+  d.send("MAIL FROM:<b@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n");
+  ASSERT_EQ(d.script_log().size(), 2u);
+  EXPECT_EQ(d.script_log()[0], "script: a@x.test a@y.test,c@y.test");
+  EXPECT_EQ(d.script_log()[1], "script: b@x.test b@y.test,c@y.test");
+}
+
 TEST(state, ipv6_client_address_is_split) {
   driver d("function on_connect(s) smtp.log(s.client_ip, s.client_port) end\n");
   d.open_session("[2001:db8::1]:2525");
