@@ -189,8 +189,9 @@ TEST(state, envelope_fields_are_fresh_after_a_reset) {
 function on_data(s) smtp.log(s.mail_from, table.concat(s.rcpts, ",")) end
 )");
   d.greet();
-  d.send("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<a@y.test>\r\n"
-         "RCPT TO:<c@y.test>\r\nDATA\r\n");
+  d.send(
+      "EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<a@y.test>\r\n"
+      "RCPT TO:<c@y.test>\r\nDATA\r\n");
   d.send("x\r\n.\r\n");
   d.send("MAIL FROM:<b@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n");
   ASSERT_EQ(d.script_log().size(), 2u);
