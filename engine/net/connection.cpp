@@ -353,12 +353,17 @@ void connection::finish() {
     }
   }
   io_.close();
-  session_.note("session ended", sys_clock::now());
+  // "session ended" reaches the log only once the API can show the session: a test that waits
+  // for the line may then ask for the session at once.
+  const session::transcript_entry ended{sys_clock::now(), session::direction::event,
+                                        "session ended"};
+  transcript_.keep(ended);
   capture::session_record rec;
   rec.facts = session_.facts();
   rec.entries = transcript_.take_entries();
   rec.dropped = transcript_.dropped();
   srv_.store_.record_session(std::move(rec));
+  transcript_.write_live(ended);
 }
 
 void connection::arm(milliseconds timeout) {

@@ -10,12 +10,20 @@ transcript::transcript(std::string session_id, std::size_t max_entries, sink liv
 
 void transcript::add(direction dir, std::string text, std::chrono::system_clock::time_point at) {
   transcript_entry e{at, dir, std::move(text)};
-  if (live_) live_(session_id_, e);
+  write_live(e);
+  keep(std::move(e));
+}
+
+void transcript::keep(transcript_entry e) {
   if (entries_.size() >= max_entries_) {
     ++dropped_;
     return;
   }
   entries_.push_back(std::move(e));
+}
+
+void transcript::write_live(const transcript_entry& e) const {
+  if (live_) live_(session_id_, e);
 }
 
 std::string escape_wire(std::string_view raw) {

@@ -27,6 +27,10 @@ class transcript {
   transcript(std::string session_id, std::size_t max_entries, sink live = {});
 
   void add(direction dir, std::string text, std::chrono::system_clock::time_point at);
+  // Keeps an entry without writing it to the live log: for the last entry of a session, logged
+  // with write_live() once the finished session is visible elsewhere (the API's store).
+  void keep(transcript_entry e);
+  void write_live(const transcript_entry& e) const;
   const std::vector<transcript_entry>& entries() const { return entries_; }
   // Hands the entries over (the session is over): no copy of every line.
   std::vector<transcript_entry> take_entries() { return std::move(entries_); }
