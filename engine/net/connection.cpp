@@ -114,8 +114,9 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // already completed, so its cancel() hit nothing: look again before a read it cannot stop.
     if (shutting_down_ && !shutdown_handled_) continue;
     // Silence ends at the idle deadline, a begun command line at its own, whichever is sooner.
+    time_pending_line();
     milliseconds wait = srv_.cfg_.idle_timeout;
-    if (partial_line()) {
+    if (line_started_) {
       wait = std::min(wait, std::chrono::ceil<milliseconds>(line_deadline() - steady::now()));
     }
     arm(wait);
@@ -147,11 +148,11 @@ bool connection::partial_line() const {
 }
 
 std::chrono::steady_clock::time_point connection::line_deadline() const {
-  return line_started_ + srv_.cfg_.command_timeout;
+  return *line_started_ + srv_.cfg_.command_timeout;
 }
 
 void connection::on_read_timeout() {
-  if (partial_line() && steady::now() >= line_deadline()) {
+  if (partial_line() && line_started_ && steady::now() >= line_deadline()) {
     session_.on_command_timeout(sys_clock::now());
     return;
   }
@@ -165,7 +166,6 @@ void connection::on_read_timeout() {
 }
 
 void connection::feed(std::string_view bytes) {
-  const bool was_pending = !in_.empty() || session_.discarding_command_line();
   const auto lines_before = session_.lines_taken();
   if (in_.empty()) {
     std::size_t used = session_.receive(bytes, sys_clock::now());
@@ -176,11 +176,17 @@ void connection::feed(std::string_view bytes) {
     in_.erase(0, used);
     if (in_.empty() && in_.capacity() > 1024) std::string().swap(in_);
   }
-  // The command deadline counts from the first octet of the line now pending: octets that
-  // arrived after nothing was pending, or that follow a line the session has just taken. Kept in
-  // every mode, so input held while a hook or a delivery blocks the session has its start too.
-  const bool pending = !in_.empty() || session_.discarding_command_line();
-  if (pending && (!was_pending || session_.lines_taken() != lines_before)) {
+  // Octets left behind a line the session took begin a new line, with a deadline of its own.
+  if (session_.lines_taken() != lines_before) line_started_.reset();
+}
+
+// The command deadline runs while the session waits for a begun line: it starts when that is
+// first seen, and a line taken or a pause in which the session was not waiting (a hook's
+// smtp.sleep, a delivery, a TLS handshake) ends it.
+void connection::time_pending_line() {
+  if (!partial_line()) {
+    line_started_.reset();
+  } else if (!line_started_) {
     line_started_ = steady::now();
   }
 }
@@ -287,8 +293,6 @@ asio::awaitable<void> connection::consult(session::hook h) {
   }
   srv_.metrics_.count_fault(outcome.action);
   session_.on_decision(std::move(outcome.action), sys_clock::now());
-  // Time the scenario spent (smtp.sleep) does not count against the client's next line.
-  if (!in_.empty()) line_started_ = steady::now();
 }
 
 asio::awaitable<bool> connection::flush() {

@@ -41,7 +41,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void feed(std::string_view bytes);
   void on_read_timeout();
   bool partial_line() const;
-  std::chrono::steady_clock::time_point line_deadline() const;
+  std::chrono::steady_clock::time_point line_deadline() const;  // with line_started_ set
+  void time_pending_line();
   void finish();
 
   void arm(std::chrono::milliseconds timeout);
@@ -65,7 +66,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<script::session_binding> binding_;
   std::optional<fault::unsolicited_reply> unsolicited_;
   steady::time_point unsolicited_at_;
-  steady::time_point line_started_;  // when the octets now in in_ began to arrive
+  // When the session began waiting for the line now pending; none while no line is.
+  std::optional<steady::time_point> line_started_;
   std::string out_;
   std::string in_;
 };
