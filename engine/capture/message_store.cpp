@@ -6,7 +6,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -121,28 +120,18 @@ std::optional<std::string> message_store::store(session::message&& m, std::strin
   std::vector<std::shared_ptr<stored_message>> forgotten;
   {
     std::lock_guard lock(mu_);
-    const std::size_t bytes = stored->msg.data.size();
-    held_bytes_ += bytes;
-    messages_.push_back({std::move(stored), bytes});
+    held_bytes_ += stored->msg.data.size();
+    messages_.push_back(std::move(stored));
     ++stored_total_;
     // Forget the oldest beyond the count or byte budget; with --store they stay on disk.
     while (messages_.size() > 1 && (messages_.size() > max_messages_ || held_bytes_ > max_bytes_)) {
-      held_bytes_ -= messages_.front().bytes;
+      held_bytes_ -= messages_.front()->msg.data.size();
       if (oldest) {
-        forgotten.push_back(std::move(messages_.front().message));
+        forgotten.push_back(std::move(messages_.front()));
       } else {
-        oldest = std::move(messages_.front().message);
+        oldest = std::move(messages_.front());
       }
       messages_.pop_front();
-    }
-    // The next one to be forgotten has not been touched for thousands of messages: ask for it
-    // now, so it is in cache when the next store() forgets it instead of stalling then.
-    if (messages_.size() >= max_messages_ || held_bytes_ > max_bytes_ / 2) {
-      // From a line before the object: make_shared puts the use count just in front of it.
-      const auto next = reinterpret_cast<std::uintptr_t>(messages_.front().message.get());
-      for (std::uintptr_t at = next - 64; at < next + sizeof(stored_message); at += 64) {
-        __builtin_prefetch(reinterpret_cast<const void*>(at));
-      }
     }
   }
   // The session keeps the buffer until its next message, maybe for as long as it stays idle:
@@ -161,7 +150,7 @@ std::optional<std::string> message_store::store(session::message&& m, std::strin
 std::shared_ptr<const stored_message> message_store::find_message(std::string_view id) const {
   std::lock_guard lock(mu_);
   for (auto it = messages_.rbegin(); it != messages_.rend(); ++it)
-    if (it->message->id == id) return it->message;
+    if ((*it)->id == id) return *it;
   return nullptr;
 }
 
@@ -228,11 +217,7 @@ void message_store::record_session(session_record&& r) {
 
 std::vector<std::shared_ptr<const stored_message>> message_store::messages() const {
   std::lock_guard lock(mu_);
-  std::vector<std::shared_ptr<const stored_message>> all;
-  all.reserve(messages_.size());
-  for (const auto& h : messages_)
-    all.push_back(h.message);
-  return all;
+  return {messages_.begin(), messages_.end()};
 }
 
 std::size_t message_store::message_count() const {

@@ -82,11 +82,7 @@ class message_store {
   std::string id_prefix_;
   mutable std::mutex mu_;
   std::uint64_t seq_ = 0;
-  struct held_message {
-    std::shared_ptr<stored_message> message;
-    std::size_t bytes;  // here, so forgetting the oldest need not read its cold memory first
-  };
-  std::deque<held_message> messages_;
+  std::deque<std::shared_ptr<stored_message>> messages_;  // not const: bodies are handed back
   std::deque<std::shared_ptr<const session_record>> sessions_;
   std::uint64_t stored_total_ = 0;
   std::mutex listeners_mu_;  // held while listeners run
