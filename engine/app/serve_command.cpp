@@ -122,6 +122,8 @@ std::unique_ptr<control::api_server> start_api(net::server& srv, capture::messag
   if (s.api.host.empty()) return nullptr;
   control::api_context ctx{srv, store, {}, so, s.seed};
   ctx.options.token = s.api_token;
+  ctx.options.request_timeout =
+      std::chrono::milliseconds(static_cast<long long>(s.api_request_timeout * 1000));
   auto api = std::make_unique<control::api_server>(std::move(ctx));
   boost::system::error_code ec;
   std::string host = s.api.host == "localhost" ? "127.0.0.1" : s.api.host;

@@ -28,6 +28,7 @@ struct settings {
   std::vector<endpoint> listen{{"127.0.0.1", 2525}};
   std::vector<endpoint> tls_listen{{"127.0.0.1", 2465}};
   endpoint api{"127.0.0.1", 8025};          // an empty host: no HTTP API
+  double api_request_timeout = 15;          // seconds to read one HTTP request, write its reply
   std::string api_token;                    // bearer token the HTTP API asks for; empty = none
   std::string hostname = "smtpfault.test";  // used in the greeting and EHLO reply
   std::string scenario;                     // path or built-in name; empty = accept-all

@@ -5,6 +5,7 @@ fault rules, bad requests, the bearer token, expectations, metrics and `smtpfaul
 
 import json
 import smtplib
+import socket
 import subprocess
 import threading
 import time
@@ -419,6 +420,21 @@ class BadRequestTest(ApiTestCase):
         st, _, b = self.api("PUT", "/api/v1/scenario",
                             json.dumps({"source": "-- " + "x" * (2 * 1024 * 1024)}))
         self.assert_error(st, b, 413)
+
+
+class RequestDeadlineTest(ApiTestCase):
+    SERVER_ARGS = ("--api-request-timeout", "1")
+
+    def test_a_request_that_never_ends_is_closed_at_the_deadline(self):
+        with socket.create_connection(("127.0.0.1", self.server.api_port), timeout=5) as s:
+            start = time.monotonic()
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")   # the blank line never comes
+            self.assertEqual(s.recv(4096), b"", "closed without a reply")
+            elapsed = time.monotonic() - start
+        self.assertGreater(elapsed, 0.8)
+        self.assertLess(elapsed, 2.5)
+        status, _, _ = self.api("GET", "/healthz")   # and the API still answers others
+        self.assertEqual(status, 200)
 
 
 class TokenTest(ApiTestCase):
