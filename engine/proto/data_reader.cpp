@@ -1,11 +1,24 @@
 #include "proto/data_reader.hpp"
 
+#include <cstring>
+
 namespace smtpfault::proto {
 
 namespace {
 
 bool is_special(char c) {
   return c == '\r' || c == '\n' || c == '\0';
+}
+
+// The length of a complete ordinary line at the start of `rest` (content without CR or NUL,
+// then CRLF), or 0. Such lines are nearly all of a message and need no octet-wise state.
+std::size_t plain_line_length(std::string_view rest) {
+  const void* lf = std::memchr(rest.data(), '\n', rest.size());
+  if (!lf) return 0;
+  std::size_t n = static_cast<const char*>(lf) - rest.data();
+  if (n == 0 || rest[n - 1] != '\r') return 0;
+  if (std::memchr(rest.data(), '\r', n - 1) || std::memchr(rest.data(), '\0', n - 1)) return 0;
+  return n + 1;
 }
 
 }  // namespace
@@ -33,6 +46,17 @@ data_reader::result data_reader::feed(std::string_view input, std::string& body)
   if (st_ == state::finished) return {0, true};
   std::size_t i = 0;
   while (i < input.size()) {
+    // A whole line at once; one that starts with a dot goes through the state machine.
+    if (st_ == state::in_line || (st_ == state::line_start && input[i] != '.')) {
+      if (std::size_t n = plain_line_length(input.substr(i))) {
+        append(body, input.substr(i, n), wire_offset_);
+        wire_offset_ += n;
+        i += n;
+        line_len_ = 0;
+        st_ = state::line_start;
+        continue;
+      }
+    }
     if (st_ == state::in_line) {
       // Fast path: plain octets up to the next CR, LF or NUL are appended as one run.
       std::size_t j = i;
