@@ -140,6 +140,15 @@ void update_command_counts(lua_State* L, const session::server_session& s,
   lua_pop(L, 1);
 }
 
+// Whether t[key] (t on top of the stack) is a table without array items, e.g. the recipients
+// of the last envelope when this one has none yet either: it can stay.
+bool holds_empty_table(lua_State* L, const char* key) {
+  lua_pushstring(L, key);
+  bool empty = lua_rawget(L, -2) == LUA_TTABLE && lua_rawlen(L, -1) == 0;
+  lua_pop(L, 1);
+  return empty;
+}
+
 // Writes v under key unless it is what was written last time.
 void set_string_if_changed(lua_State* L, const char* key, const std::string& v, std::string& last,
                            bool force) {
@@ -178,8 +187,10 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
   if (all || s.envelope_version() != last.envelope_version) {
     last.envelope_version = s.envelope_version();
     const auto& env = s.current_envelope();
-    set_string(L, "mail_from", env.mail_from.address());
-    update_recipients(L, env);
+    set_string_if_changed(L, "mail_from", env.mail_from.address(), last.mail_from, all);
+    if (all || !env.recipients.empty() || !holds_empty_table(L, "rcpts")) {
+      update_recipients(L, env);
+    }
   }
   update_command_counts(L, s, last);
   last.written = true;
@@ -234,11 +245,16 @@ int push_hook_arguments(lua_State* L, hook h, const session::server_session& s) 
     }
     case hook::command: {
       lua_createtable(L, 0, 3);
+      // Known verbs are spelled upper case in the table already; only unknown ones need it.
       auto name = proto::verb_name(cmd.kind);
-      std::string verb = name.empty() ? cmd.verb_text : std::string(name);
-      for (auto& c : verb)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      set_string(L, "verb", verb);
+      if (name.empty()) {
+        std::string verb = cmd.verb_text;
+        for (auto& c : verb)
+          c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        set_string(L, "verb", verb);
+      } else {
+        set_string(L, "verb", name);
+      }
       set_string(L, "argument", cmd.argument);
       set_bool(L, "known", cmd.kind != proto::verb::unknown);
       return 1;

@@ -26,7 +26,7 @@ void* sleep_sentinel();
 // smtpfault sets are for reading; a script keeps its own data in `s.state`.
 struct session_table_state {
   bool written = false;
-  std::string helo, tls_version, auth_user;
+  std::string helo, tls_version, auth_user, mail_from;
   std::uint64_t envelope_version = 0;
   bool tls = false;
   std::size_t messages = 0;

@@ -222,7 +222,7 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
   current_ = nullptr;
   hook_outcome out;
   lua_State* co = b.co_;
-  const std::string hook_fn = std::string("on_") + session::hook_name(b.running_);
+  auto hook_fn = [&b] { return std::string("on_") + session::hook_name(b.running_); };
   if (r.st == run_result::status::failed) {
     out.st = hook_outcome::status::failed;
     out.error = r.error;
@@ -235,7 +235,7 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
       return out;  // the coroutine stays alive for resume()
     }
     out.st = hook_outcome::status::failed;
-    out.error = lua_position(co) + " " + hook_fn + " yielded; use smtp.sleep() to pause";
+    out.error = lua_position(co) + " " + hook_fn() + " yielded; use smtp.sleep() to pause";
   } else {
     auto a = to_action(co, r.results > 0 ? -r.results : 0, opts_.time_scale);
     if (a) {
@@ -246,7 +246,7 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
       lua_getinfo(co, ">S", &ar);
       out.st = hook_outcome::status::failed;
       out.error = std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ": " +
-                  hook_fn + " " + a.error();
+                  hook_fn() + " " + a.error();
     }
   }
   if (r.st == run_result::status::finished && out.st == hook_outcome::status::done) {

@@ -495,6 +495,11 @@ void server_session::reply(proto::reply r) {
 void server_session::log_reply(const proto::reply& r) {
   // The wire form, one transcript line per reply line, so logs read like the conversation.
   std::string wire = proto::to_wire(r);
+  if (r.lines.size() <= 1) {  // nearly every reply: the wire form without its CRLF is the line
+    wire.resize(wire.size() - 2);
+    log_.add(direction::server, std::move(wire), now_);
+    return;
+  }
   std::string_view rest = wire;
   while (!rest.empty()) {
     auto end = rest.find("\r\n");
