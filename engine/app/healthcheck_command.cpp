@@ -8,6 +8,7 @@
 
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
+#include "app/server_setup.hpp"
 #include "config/loader.hpp"
 #include "control/health_probe.hpp"
 
@@ -86,13 +87,12 @@ int healthcheck_command(const std::vector<std::string>& argv, char** envp) {
                  "smtpfault healthcheck: api is empty: the server has no HTTP API to ask\n");
     return 2;
   }
-  boost::system::error_code ec;
-  std::string host = s.api.host == "localhost" ? "127.0.0.1" : s.api.host;
-  auto addr = boost::asio::ip::make_address(host, ec);
-  if (ec) {
-    std::fprintf(stderr, "smtpfault healthcheck: '%s' is not an IP address\n", host.c_str());
+  auto resolved = to_endpoint(s.api, "api");
+  if (!resolved) {
+    std::fprintf(stderr, "smtpfault healthcheck: %s\n", resolved.error().c_str());
     return 2;
   }
+  auto addr = resolved->address();
   if (addr.is_unspecified()) {
     addr = addr.is_v4() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
                         : boost::asio::ip::address(boost::asio::ip::address_v6::loopback());

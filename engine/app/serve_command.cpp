@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -118,18 +119,15 @@ rlim_t raise_descriptor_limit() {
 // None when `api` is empty.
 std::unique_ptr<control::api_server> start_api(net::server& srv, capture::message_store& store,
                                                const config::settings& s,
+                                               const std::optional<tcp::endpoint>& at,
                                                const script::scenario_options& so) {
-  if (s.api.host.empty()) return nullptr;
+  if (!at) return nullptr;
   control::api_context ctx{srv, store, {}, so, s.seed};
   ctx.options.token = s.api_token;
   ctx.options.request_timeout =
       std::chrono::milliseconds(static_cast<long long>(s.api_request_timeout * 1000));
   auto api = std::make_unique<control::api_server>(std::move(ctx));
-  boost::system::error_code ec;
-  std::string host = s.api.host == "localhost" ? "127.0.0.1" : s.api.host;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec) throw std::runtime_error("api: '" + s.api.to_string() + "' is not an IP address");
-  api->bind(tcp::endpoint(addr, s.api.port));
+  api->bind(*at);
   api->start();
   return api;
 }
@@ -184,6 +182,14 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
   if (auto err = load_settings(s, args, envp)) error = *err;
   net::server_config cfg;
   if (error.empty()) cfg = make_server_config(s, error);
+  std::optional<tcp::endpoint> api_at;  // none: no HTTP API
+  if (error.empty() && !s.api.host.empty()) {
+    if (auto ep = to_endpoint(s.api, "api")) {
+      api_at = *ep;
+    } else {
+      error = ep.error();
+    }
+  }
   if (!error.empty()) {
     std::fprintf(stderr, "smtpfault serve: %s\n", error.c_str());
     return 2;
@@ -216,7 +222,7 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
     net::server srv(std::move(cfg), tls, store, log);
     srv.set_scenario(sc);
     srv.bind();
-    auto api = start_api(srv, store, s, so);
+    auto api = start_api(srv, store, s, api_at, so);
     asio::signal_set signals(srv.main_context(), SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;

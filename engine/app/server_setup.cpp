@@ -16,19 +16,26 @@ std::vector<tcp::endpoint> resolve(const std::vector<config::endpoint>& eps, con
                                    std::string& error) {
   std::vector<tcp::endpoint> out;
   for (const auto& ep : eps) {
-    boost::system::error_code ec;
-    std::string host = ep.host == "localhost" ? "127.0.0.1" : ep.host;
-    auto addr = asio::ip::make_address(host, ec);
-    if (ec) {
-      error = std::string(key) + ": '" + ep.to_string() + "' is not an IP address";
+    auto e = to_endpoint(ep, key);
+    if (!e) {
+      error = e.error();
       return {};
     }
-    out.emplace_back(addr, ep.port);
+    out.push_back(*e);
   }
   return out;
 }
 
 }  // namespace
+
+proto::expected<tcp::endpoint, std::string> to_endpoint(const config::endpoint& ep,
+                                                        const char* key) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(ep.host == "localhost" ? "127.0.0.1" : ep.host, ec);
+  if (ec)
+    return proto::unexpected{std::string(key) + ": '" + ep.to_string() + "' is not an IP address"};
+  return tcp::endpoint(addr, ep.port);
+}
 
 net::server_config make_server_config(const config::settings& s, std::string& error) {
   net::server_config c;

@@ -3,11 +3,19 @@
 
 #include <string>
 
+#include <boost/asio/ip/tcp.hpp>
+
 #include "config/settings.hpp"
 #include "net/server.hpp"
+#include "proto/expected.hpp"
 #include "script/scenario.hpp"
 
 namespace smtpfault::app {
+
+// A configured HOST:PORT as a socket address: an IP literal, or "localhost" for 127.0.0.1 (no
+// name lookups). The error names the key: "api: 'x:1' is not an IP address".
+proto::expected<boost::asio::ip::tcp::endpoint, std::string> to_endpoint(const config::endpoint& ep,
+                                                                         const char* key);
 
 // Resolves listeners and copies limits; error is set (and the result unusable) on a bad address.
 net::server_config make_server_config(const config::settings& s, std::string& error);
