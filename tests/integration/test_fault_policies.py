@@ -1,0 +1,217 @@
+"""STARTTLS, certificate, AUTH and policy faults of the scenario API, observed on the wire from
+a real socket (and through openssl s_client), one session per case: `EHLO <fault>` selects the
+fault (scenarios/fault_actions.lua).
+"""
+
+import ssl
+import subprocess
+import unittest
+
+from fault_case import (EHLO_KEYWORDS, MAIL, NOOP_OK_AFTER_TLS, READY_TLS, TEST_CA, FaultCase,
+                        auth_plain, ehlo_bytes, read_bytes)
+
+
+class StartTlsTest(FaultCase):
+    def verifying_context(self):
+        return ssl.create_default_context(cafile=TEST_CA)
+
+    def handshake(self, fault, ctx=None):
+        c = self.session(fault)
+        c.cmd("STARTTLS", expect=220)
+        self.assertEqual(c.buf, b"")
+        ctx = ctx or self.verifying_context()
+        c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")   # closed by cleanup
+        return c, c.sock
+
+    def verify_error(self, fault):
+        with self.assertRaises(ssl.SSLCertVerificationError) as cm:
+            self.handshake(fault)
+        return str(cm.exception)
+
+    def test_not_advertised(self):
+        c = self.server.connect()
+        self.addCleanup(c.close)
+        c.send("EHLO hide-starttls\r\n")
+        keywords = [k for k in EHLO_KEYWORDS if k != "STARTTLS"]
+        expected = ehlo_bytes("hide-starttls", keywords)
+        self.assertEqual(read_bytes(c, len(expected)), expected)
+        self.exact(c, "STARTTLS", b"502 5.5.1 STARTTLS not available\r\n")
+
+    def test_454(self):
+        c = self.session("tls-454")
+        self.exact(c, "STARTTLS", b"454 4.7.0 TLS not available right now\r\n")
+        c.cmd(MAIL, expect=250)   # still a plaintext session
+
+    def test_220_then_close(self):
+        self.closes_after(self.session("tls-close"), "STARTTLS", READY_TLS)
+
+    def test_handshake_abort(self):
+        c = self.session("tls-abort")
+        c.cmd("STARTTLS", expect=220)
+        ctx = self.verifying_context()
+        with self.assertRaises((ssl.SSLError, ConnectionError)):
+            ctx.wrap_socket(c.sock, server_hostname="localhost")
+
+    def test_handshake_abort_seen_by_openssl_s_client(self):
+        run = subprocess.run(
+            ["openssl", "s_client", "-starttls", "smtp", "-name", "tls-abort",
+             "-connect", "%s:%d" % (self.server.host, self.server.port), "-CAfile", TEST_CA],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+        out = (run.stdout + run.stderr).decode("utf-8", "replace")
+        self.assertNotEqual(run.returncode, 0, out)
+        self.assertIn("no peer certificate available", out)
+        self.assertIn("Cipher is (NONE)", out)
+
+    def test_plaintext_injected_after_220(self):
+        c = self.session("tls-inject")
+        c.send("STARTTLS\r\n")
+        c.sock.settimeout(5.0)
+        first = c.sock.recv(65536)   # one read: both arrived in the same segment
+        self.assertEqual(first, READY_TLS + b"250 injected\r\n")
+        c.sock = self.verifying_context().wrap_socket(c.sock, server_hostname="localhost")
+        c.send("NOOP\r\n")
+        self.assertEqual(read_bytes(c, len(NOOP_OK_AFTER_TLS)), NOOP_OK_AFTER_TLS)
+
+    def test_normal_certificate_verifies(self):
+        c, tls = self.handshake("cert-normal")
+        self.assertIn(tls.version(), ("TLSv1.2", "TLSv1.3"))
+        self.assertEqual(dict(x[0] for x in tls.getpeercert()["issuer"])["commonName"],
+                         self.ca_common_name())
+        c.send("NOOP\r\n")
+        self.assertEqual(read_bytes(c, len(NOOP_OK_AFTER_TLS)), NOOP_OK_AFTER_TLS)
+
+    def test_certificate_expired(self):
+        self.assertIn("certificate has expired", self.verify_error("cert-expired"))
+
+    def test_certificate_wrong_host(self):
+        self.assertRegex(self.verify_error("cert-wrong-host"),
+                         r"Hostname mismatch|IP address mismatch|doesn't match")
+
+    def test_certificate_self_signed(self):
+        self.assertRegex(self.verify_error("cert-self-signed"),
+                         r"self-signed certificate|self signed certificate")
+
+    def test_certificate_unknown_ca_fails_verification(self):
+        err = self.verify_error("cert-unknown-ca")
+        self.assertNotIn("expired", err)
+        self.assertNotIn("mismatch", err)
+
+    def test_certificate_unknown_ca_message(self):
+        self.assertIn("unable to get local issuer certificate",
+                      self.verify_error("cert-unknown-ca"))
+
+    @staticmethod
+    def ca_common_name():
+        info = ssl._ssl._test_decode_cert(TEST_CA)
+        return dict(x[0] for x in info["subject"])["commonName"]
+
+
+class AuthTest(FaultCase):
+    def test_535(self):
+        self.exact(self.session("auth"), auth_plain("u535"),
+                   b"535 5.7.8 Authentication credentials invalid\r\n")
+
+    def test_534(self):
+        self.exact(self.session("auth"), auth_plain("u534"),
+                   b"534 5.7.9 Authentication mechanism is too weak\r\n")
+
+    def test_538(self):
+        self.exact(self.session("auth"), auth_plain("u538"),
+                   b"538 5.7.11 Encryption required for requested authentication mechanism\r\n")
+
+    def test_454(self):
+        self.exact(self.session("auth"), auth_plain("u454"),
+                   b"454 4.7.0 Temporary authentication failure\r\n")
+
+    def test_other_users_authenticate(self):
+        self.exact(self.session("auth"), auth_plain("alice"),
+                   b"235 2.7.0 Authentication successful\r\n")
+
+    def test_mechanism_not_advertised(self):
+        c = self.server.connect()
+        self.addCleanup(c.close)
+        c.send("EHLO auth-plain-only\r\n")
+        expected = ehlo_bytes("auth-plain-only", ["AUTH PLAIN"])
+        self.assertEqual(read_bytes(c, len(expected)), expected)
+        # Unlisted extensions are off: no ENHANCEDSTATUSCODES, so no enhanced code.
+        self.exact(c, auth_plain("alice"), b"235 Authentication successful\r\n",
+                   noop=b"250 Ok\r\n")
+
+    def challenge(self, fault, expected):
+        c = self.session(fault)
+        c.send("AUTH LOGIN\r\n")
+        self.assertEqual(read_bytes(c, len(expected)), expected)
+        c.cmd("*", expect=501)   # the client cancels; the session goes on
+        c.cmd("NOOP", expect=250)
+
+    def test_empty_challenge(self):
+        self.challenge("chal-empty", b"334 \r\n")
+
+    def test_huge_challenge(self):
+        self.challenge("chal-huge", b"334 " + b"A" * 20000 + b"\r\n")
+
+    def test_invalid_challenge(self):
+        self.challenge("chal-bad", b"334 !!!notbase64\r\n")
+
+
+class PolicyTest(FaultCase):
+    def test_relay_denied_by_recipient_domain(self):
+        c = self.session("relay-domain")
+        c.cmd(MAIL, expect=250)
+        c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+        c.cmd("RCPT TO:<rcpt@mx.example.com>", expect=250)
+        self.exact(c, "RCPT TO:<rcpt@example.org>", b"554 5.7.1 Relay access denied\r\n")
+
+    def test_relay_denied_by_client_network(self):
+        c = self.session("relay-network")
+        c.cmd(MAIL, expect=250)
+        self.exact(c, "RCPT TO:<rcpt@example.com>",
+                   b"554 5.7.1 Relaying denied from your network\r\n")
+
+    def test_size_552_at_mail(self):
+        c = self.session("size-limit")
+        self.exact(c, MAIL + " SIZE=5000", b"552 5.3.4 Message size exceeds fixed limit\r\n")
+        c.cmd(MAIL + " SIZE=500", expect=250)
+
+    def test_size_552_at_end_of_data(self):
+        c = self.session("size-at-dot")
+        before = self.server.message_ids()
+        c.cmd(MAIL, expect=250)
+        c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+        c.cmd("DATA", expect=354)
+        self.exact(c, "Subject: big\r\n\r\ntoo big\r\n.",
+                   b"552 5.3.4 Message too big for this mailbox\r\n")
+        self.assertEqual(self.server.message_ids(), before)
+
+    def test_too_many_recipients_452(self):
+        c = self.session("rcpt-limit")
+        c.cmd(MAIL, expect=250)
+        c.cmd("RCPT TO:<one@example.com>", expect=250)
+        c.cmd("RCPT TO:<two@example.com>", expect=250)
+        self.exact(c, "RCPT TO:<three@example.com>", b"452 4.5.3 Too many recipients\r\n")
+        # The refused recipient was not added.
+        c.cmd("DATA", expect=354)
+        c.send(b"Subject: two\r\n\r\nonly two\r\n.\r\n")
+        msg = self.server.message(c.expect(250).queued_id)
+        self.assertEqual(msg.recipients, ["one@example.com", "two@example.com"])
+
+    def test_hidden_extensions(self):
+        c = self.server.connect()
+        self.addCleanup(c.close)
+        c.send("EHLO hide-pipelining-size\r\n")
+        keywords = [k for k in EHLO_KEYWORDS if k.split()[0] not in ("PIPELINING", "SIZE")]
+        expected = ehlo_bytes("hide-pipelining-size", keywords)
+        self.assertEqual(read_bytes(c, len(expected)), expected)
+        # Hidden means off: SIZE= is now an unknown parameter.
+        self.exact(c, MAIL + " SIZE=100", b"555 5.5.4 Unsupported parameter SIZE\r\n")
+
+    def test_default_ehlo_for_reference(self):
+        c = self.server.connect()
+        self.addCleanup(c.close)
+        c.send("EHLO plain\r\n")
+        expected = ehlo_bytes("plain", EHLO_KEYWORDS)
+        self.assertEqual(read_bytes(c, len(expected)), expected)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
