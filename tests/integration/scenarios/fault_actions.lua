@@ -1,5 +1,6 @@
 -- Every fault action, chosen by the client: the EHLO name says which fault this session gets
--- (test_fault_actions.py and test_fault_policies.py). Names that match nothing behave as a normal, accepting server.
+-- (test_fault_actions.py and test_fault_policies.py). Names that match nothing behave as a
+-- normal, accepting server.
 
 local mail_faults = {
   ["reply-one"] = function() return smtp.reply(299, "2.9.9", "Any code goes") end,
