@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import unittest
 
-from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+from smtpfault_server import ServerTestCase, SmtpfaultServer, binary_path, server_environment
 from aiosmtpd_target import AiosmtpdTarget, make_certificate
 
 
@@ -33,19 +33,12 @@ def run_probe(name, port, *extra, timeout=5):
     return p.returncode, doc["report"], failed, p.stdout + p.stderr
 
 
-class ProbesAgainstSmtpfault(unittest.TestCase):
+class ProbesAgainstSmtpfault(ServerTestCase):
     """The strict default server passes every probe."""
 
     @classmethod
     def setUpClass(cls):
         cls.server = SmtpfaultServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop(expect_exit=0)
-        finally:
-            cls.server.cleanup()
 
     def probe(self, name, *extra):
         code, report, failed, out = run_probe(name, self.server.port, *extra)

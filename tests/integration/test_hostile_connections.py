@@ -12,7 +12,7 @@ import ssl
 import time
 import unittest
 
-from smtpfault_server import RawClient, SmtpfaultServer
+from smtpfault_server import RawClient, ServerTestCase, SmtpfaultServer
 from volume_case import (RSS_SLACK_KB, SANITIZED, SLOW, VolumeCase, open_fds, reset, rss_kb,
                          wait_until)
 
@@ -207,7 +207,7 @@ class ResetTest(VolumeCase):
         self.assert_reset_handled(sid, before)
 
 
-class SlowlorisTest(unittest.TestCase):
+class SlowlorisTest(ServerTestCase):
     """2,000 connections dripping one byte per second; a normal client is still served; once
     they stop, the idle deadline closes them all and memory and descriptors come back down."""
 
@@ -229,13 +229,6 @@ class SlowlorisTest(unittest.TestCase):
         finally:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY
                                                         else max(soft, need), hard))
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop(expect_exit=0)
-        finally:
-            cls.server.cleanup()
 
     def test_server_raised_its_descriptor_limit(self):
         with open("/proc/%d/limits" % self.server.proc.pid) as f:

@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+from smtpfault_server import ServerTestCase, SmtpfaultServer, binary_path, server_environment
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIOS = os.path.join(HERE, "scenarios")
@@ -38,7 +38,7 @@ def line_of(path, needle):
     raise AssertionError("%r not in %s" % (needle, path))
 
 
-class ScenarioCase(unittest.TestCase):
+class ScenarioCase(ServerTestCase):
     """One server per class, serving SCENARIO with EXTRA_ARGS."""
 
     SCENARIO = None
@@ -48,13 +48,6 @@ class ScenarioCase(unittest.TestCase):
     def setUpClass(cls):
         cls.server = SmtpfaultServer("--scenario", scenario(cls.SCENARIO),
                                      *cls.EXTRA_ARGS).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop(expect_exit=0)
-        finally:
-            cls.server.cleanup()
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="smtpfault-clients-")
