@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the benchmarks need from Debian packages: Postfix's smtp-sink and smtp-source
-# (the reference), procps/time tools, and valgrind for bench/instructions.sh. Installing
-# postfix must not leave a Postfix daemon running: a policy-rc.d refuses every service start
-# during the install, and Postfix is configured as "No configuration".
+# (the reference), procps/time tools, and any packages named as arguments (bench/instructions.sh
+# adds valgrind). Installing postfix must not leave a Postfix daemon running: a policy-rc.d
+# refuses every service start during the install, and Postfix is configured as "No configuration".
 set -euo pipefail
 need=()
-for p in postfix procps valgrind; do
+for p in postfix procps "$@"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

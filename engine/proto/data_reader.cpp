@@ -12,10 +12,15 @@ bool is_special(char c) {
 
 // The length of a complete ordinary line at the start of `rest` (content without CR or NUL,
 // then CRLF), or 0. Such lines are nearly all of a message and need no octet-wise state.
-std::size_t plain_line_length(std::string_view rest) {
+// `searched` is how much of rest the answer covers: up to the first LF, or all of it.
+std::size_t plain_line_length(std::string_view rest, std::size_t& searched) {
   const void* lf = std::memchr(rest.data(), '\n', rest.size());
-  if (!lf) return 0;
+  if (!lf) {
+    searched = rest.size();
+    return 0;
+  }
   std::size_t n = static_cast<const char*>(lf) - rest.data();
+  searched = n + 1;
   if (n == 0 || rest[n - 1] != '\r') return 0;
   if (std::memchr(rest.data(), '\r', n - 1) || std::memchr(rest.data(), '\0', n - 1)) return 0;
   return n + 1;
@@ -45,10 +50,19 @@ data_reader::data_reader(std::size_t max_text_line, std::uint64_t max_size)
 data_reader::result data_reader::feed(std::string_view input, std::string& body) {
   if (st_ == state::finished) return {0, true};
   std::size_t i = 0;
+  // The whole-line search is not tried again before this point: repeating a failed search
+  // octet by octet would make a long line full of NULs or bare CRs quadratic. The octets up to
+  // there go through the state machine, which gives the same result.
+  std::size_t plain_from = 0;
   while (i < input.size()) {
     // A whole line at once; one that starts with a dot goes through the state machine.
-    if (st_ == state::in_line || (st_ == state::line_start && input[i] != '.')) {
-      if (std::size_t n = plain_line_length(input.substr(i))) {
+    if (i >= plain_from &&
+        (st_ == state::in_line || (st_ == state::line_start && input[i] != '.'))) {
+      std::size_t searched = 0;
+      std::size_t n = plain_line_length(input.substr(i), searched);
+      plain_from = i + searched;
+      searched_ += searched;
+      if (n != 0) {
         append(body, input.substr(i, n), wire_offset_);
         wire_offset_ += n;
         i += n;

@@ -40,6 +40,8 @@ class data_reader {
   std::uint64_t body_size() const { return body_size_; }  // counted even when discarded
   const std::vector<anomaly>& anomalies() const { return anomalies_; }
   std::uint64_t anomaly_count() const { return anomaly_count_; }
+  // Octets the whole-line search has looked at: at most about once each octet fed.
+  std::uint64_t octets_searched() const { return searched_; }
 
   static constexpr std::size_t max_anomalies = 64;
 
@@ -60,6 +62,7 @@ class data_reader {
   bool line_too_long_ = false;
   std::vector<anomaly> anomalies_;
   std::uint64_t anomaly_count_ = 0;
+  std::uint64_t searched_ = 0;
 };
 
 }  // namespace smtpfault::proto

@@ -103,7 +103,7 @@ void push_headers(lua_State* L, std::string_view data) {
   flush();
 }
 
-// s.rcpts: the envelope's recipients in order, a new table each time the envelope changed.
+// s.rcpts: the envelope's recipients in order, in a new table (an empty one may stay).
 void update_recipients(lua_State* L, const session::envelope& env) {
   const auto n = env.recipients.size();
   lua_createtable(L, static_cast<int>(n), 0);
@@ -140,11 +140,16 @@ void update_command_counts(lua_State* L, const session::server_session& s,
   lua_pop(L, 1);
 }
 
-// Whether t[key] (t on top of the stack) is a table without array items, e.g. the recipients
-// of the last envelope when this one has none yet either: it can stay.
+// Whether t[key] (t on top of the stack) is a table with nothing in it at all, e.g. the
+// recipients of the last envelope when this one has none yet either: it can stay.
 bool holds_empty_table(lua_State* L, const char* key) {
   lua_pushstring(L, key);
-  bool empty = lua_rawget(L, -2) == LUA_TTABLE && lua_rawlen(L, -1) == 0;
+  bool empty = false;
+  if (lua_rawget(L, -2) == LUA_TTABLE) {
+    lua_pushnil(L);
+    empty = lua_next(L, -2) == 0;  // pushes a key and a value only when there is one
+    if (!empty) lua_pop(L, 2);
+  }
   lua_pop(L, 1);
   return empty;
 }

@@ -495,7 +495,8 @@ void server_session::reply(proto::reply r) {
 void server_session::log_reply(const proto::reply& r) {
   // The wire form, one transcript line per reply line, so logs read like the conversation.
   std::string wire = proto::to_wire(r);
-  if (r.lines.size() <= 1) {  // nearly every reply: the wire form without its CRLF is the line
+  // Nearly every reply is one line without a line break of its own: the wire form less CRLF.
+  if (r.lines.size() <= 1 && (r.lines.empty() || r.lines[0].find('\n') == std::string::npos)) {
     wire.resize(wire.size() - 2);
     log_.add(direction::server, std::move(wire), now_);
     return;

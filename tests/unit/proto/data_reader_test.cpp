@@ -263,6 +263,22 @@ TEST(data_reader, size_limit_exactly_reached_is_fine) {
   EXPECT_EQ(out.body, "abc\r\n");
 }
 
+// Lines the fast path cannot take (NULs, bare CRs, no LF yet) must not make it search the rest
+// of the input again after every octet: 1 MiB would then cost about 500 billion comparisons.
+TEST(data_reader, hostile_lines_are_searched_once) {
+  for (std::string unit : {"\0"s, "x\0"s, "\rx"s, "a\rb\n"s}) {
+    std::string input;
+    while (input.size() < 1024 * 1024)
+      input += unit;
+    data_reader reader(1000, 0);
+    std::string body;
+    auto r = reader.feed(input, body);
+    EXPECT_FALSE(r.done);
+    EXPECT_EQ(r.consumed, input.size());
+    EXPECT_LE(reader.octets_searched(), input.size() + 1) << "unit of " << unit.size();
+  }
+}
+
 TEST(data_reader, anomaly_names) {
   EXPECT_STREQ(anomaly_name(ak::bare_cr), "bare_cr");
   EXPECT_STREQ(anomaly_name(ak::bare_lf), "bare_lf");

@@ -55,6 +55,7 @@ class driver {
   scenario& sc() { return *scenario_; }
   session::server_session& session() { return *session_; }
   const std::vector<std::string>& script_log() const { return script_log_; }
+  const session::transcript& transcript() const { return *log_; }
 
   // A fresh session (and binding) on the same scenario, as for the next connection.
   void open_session(std::string client = "127.0.0.1:40000") {

@@ -199,6 +199,18 @@ function on_data(s) smtp.log(s.mail_from, table.concat(s.rcpts, ",")) end
   EXPECT_EQ(d.script_log()[1], "script: b@x.test b@y.test,c@y.test");
 }
 
+// An empty s.rcpts may be kept from one envelope to the next, but not one a script wrote into.
+TEST(state, recipients_table_a_script_wrote_into_is_replaced) {
+  driver d(R"(
+function on_mail(s) s.rcpts.mark = true end
+function on_rcpt(s) smtp.log(#s.rcpts, tostring(s.rcpts.mark)) end
+)");
+  d.greet();
+  d.send("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<a@y.test>\r\n");
+  ASSERT_EQ(d.script_log().size(), 1u);
+  EXPECT_EQ(d.script_log()[0], "script: 0 nil");
+}
+
 TEST(state, ipv6_client_address_is_split) {
   driver d("function on_connect(s) smtp.log(s.client_ip, s.client_port) end\n");
   d.open_session("[2001:db8::1]:2525");
