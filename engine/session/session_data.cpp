@@ -1,0 +1,141 @@
+// Message transfer: DATA (RFC 5321 4.1.1.4, dot-stuffed) and BDAT (RFC 3030, counted chunks),
+// the end-of-data decision and the replies once the driver has stored the message.
+#include <string>
+#include <utility>
+
+#include "session/server_session.hpp"
+
+namespace smtpfault::session {
+
+void server_session::do_data(const proto::command& cmd) {
+  (void)cmd;
+  if (!in_transaction_) return error_reply(503, "5.5.1", "Need MAIL command");
+  if (env_.recipients.empty()) return error_reply(503, "5.5.1", "Need RCPT command");
+  if (bdat_.total() > 0) return error_reply(503, "5.5.1", "DATA not allowed after BDAT");
+  data_.emplace(opts_.limits.text_line, opts_.limits.max_message_size);
+  start_message(false);
+  reply(354, "", "End data with <CR><LF>.<CR><LF>");
+  set_mode(mode::data);
+}
+
+void server_session::start_message(bool via_bdat) {
+  pending_ = message{};
+  pending_.data = std::move(spare_body_);
+  pending_.data.clear();
+  spare_body_ = std::string();
+  pending_.via_bdat = via_bdat;
+}
+
+std::size_t server_session::receive_data(std::string_view input) {
+  auto r = data_->feed(input, pending_.data);
+  if (r.done) {
+    for (const auto& a : data_->anomalies()) {
+      note(std::string("anomaly: ") + proto::anomaly_name(a.kind) + " at offset " +
+               std::to_string(a.offset),
+           now_);
+    }
+    if (data_->size_exceeded()) {
+      error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+      reset_transaction();
+      set_mode(mode::command);
+    } else if (data_->line_too_long()) {
+      error_reply(500, "5.5.2",
+                  "Line too long (limit " + std::to_string(opts_.limits.text_line) + " octets)");
+      reset_transaction();
+      set_mode(mode::command);
+    } else {
+      pending_.anomalies = data_->anomalies();
+      finish_message();
+    }
+    data_.reset();
+  }
+  return r.consumed;
+}
+
+void server_session::finish_message() {
+  pending_.env = std::move(env_);
+  env_ = envelope{};
+  ++envelope_version_;
+  pending_rcpts_ = pending_.env.recipients.size();  // the driver moves the message away
+  pending_.facts = facts_;
+  pending_.received = now_;
+  log_.add(direction::event,
+           "message of " + std::to_string(pending_.data.size()) + " octets, " +
+               std::to_string(pending_.env.recipients.size()) + " recipient(s)",
+           now_);
+  if (wants(hook::message)) return consult(hook::message);
+  set_mode(mode::storing);
+  actions_.emplace_back(deliver_message{});
+}
+
+void server_session::on_stored(std::optional<std::string> message_id, clock::time_point now) {
+  now_ = now;
+  const auto rcpts = pending_rcpts_;
+  const bool lmtp = opts_.lmtp;
+  std::size_t replies = lmtp ? rcpts : 1;
+  if (message_id) ++messages_accepted_;
+  for (std::size_t i = 0; i < replies; ++i) {
+    if (message_id) {
+      reply(250, "2.0.0", "Ok: queued as " + *message_id);
+    } else {
+      reply(451, "4.3.0", "Requested action aborted: local error in storing the message");
+    }
+  }
+  pending_ = message{};
+  reset_transaction();
+  set_mode(mode::command);
+}
+
+void server_session::do_bdat(const proto::command& cmd) {
+  auto args = proto::parse_bdat_args(cmd.argument);
+  if (!args) {
+    // Without a size the chunk cannot be skipped; the session cannot stay in sync.
+    error_reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
+    return close();
+  }
+  bdat_rejected_ = !in_transaction_ || env_.recipients.empty();
+  if (bdat_rejected_) {
+    // A refused chunk is read and dropped; it must not count towards a later message.
+    skip_.emplace(0);
+    skip_->start_chunk(args->size);
+    last_chunk_size_ = args->size;
+    set_mode(mode::bdat_chunk);
+    if (args->size == 0) receive_bdat({});
+    return;
+  }
+  if (bdat_.total() == 0 && !bdat_rejected_ && !pending_.via_bdat) start_message(true);
+  bdat_last_ = args->last;
+  last_chunk_size_ = args->size;
+  bdat_.start_chunk(args->size);
+  set_mode(mode::bdat_chunk);
+  if (args->size == 0) receive_bdat({});
+}
+
+std::size_t server_session::receive_bdat(std::string_view input) {
+  if (bdat_rejected_) {
+    std::string discard;
+    std::size_t used = skip_->feed(input, discard);
+    if (!skip_->chunk_done()) return used;
+    set_mode(mode::command);
+    skip_.reset();
+    bdat_rejected_ = false;
+    error_reply(503, "5.5.1", in_transaction_ ? "Need RCPT command" : "Need MAIL command");
+    return used;
+  }
+  std::size_t used = bdat_.feed(input, pending_.data);
+  if (!bdat_.chunk_done()) return used;
+  set_mode(mode::command);
+  if (bdat_.size_exceeded()) {
+    error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    reset_transaction();
+    return used;
+  }
+  if (wants(hook::bdat)) {
+    consult(hook::bdat);
+    return used;
+  }
+  apply_bdat(fault::action{});
+  return used;
+}
+
+}  // namespace smtpfault::session
