@@ -11,27 +11,25 @@ namespace {
 
 using session::hook;
 
-// Raw sets: a scenario may put a metatable on its session table; the host must never run one
-// outside a protected call.
-void set_raw(lua_State* L, const char* key) {
+// Raw sets into the table on top of the stack: a scenario may put a metatable on its session
+// table; the host must never run one outside a protected call. The key goes first, so the
+// value needs no rotation under it.
+void set_string(lua_State* L, const char* key, std::string_view v) {
   lua_pushstring(L, key);
-  lua_insert(L, -2);
+  lua_pushlstring(L, v.data(), v.size());
   lua_rawset(L, -3);
 }
 
-void set_string(lua_State* L, const char* key, std::string_view v) {
-  lua_pushlstring(L, v.data(), v.size());
-  set_raw(L, key);
-}
-
 void set_number(lua_State* L, const char* key, lua_Integer v) {
+  lua_pushstring(L, key);
   lua_pushinteger(L, v);
-  set_raw(L, key);
+  lua_rawset(L, -3);
 }
 
 void set_bool(lua_State* L, const char* key, bool v) {
+  lua_pushstring(L, key);
   lua_pushboolean(L, v);
-  set_raw(L, key);
+  lua_rawset(L, -3);
 }
 
 void push_params(lua_State* L, const std::vector<proto::esmtp_param>& params) {
@@ -106,13 +104,14 @@ void push_headers(lua_State* L, std::string_view data) {
 // s.rcpts: the envelope's recipients in order, in a new table (an empty one may stay).
 void update_recipients(lua_State* L, const session::envelope& env) {
   const auto n = env.recipients.size();
+  lua_pushstring(L, "rcpts");
   lua_createtable(L, static_cast<int>(n), 0);
   for (std::size_t i = 0; i < n; ++i) {
     auto a = env.recipients[i].address.address();
     lua_pushlstring(L, a.data(), a.size());
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
-  set_raw(L, "rcpts");
+  lua_rawset(L, -3);
 }
 
 // Counts go into the session's one `commands` table; only the ones that moved are written.
