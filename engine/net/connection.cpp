@@ -113,6 +113,7 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // shutdown() may have run while this coroutine was suspended on an operation that had
     // already completed, so its cancel() hit nothing: look again before a read it cannot stop.
     if (shutting_down_ && !shutdown_handled_) continue;
+    if (!co_await flush()) break;  // nothing may wait in out_ while the session waits for input
     // Silence ends at the idle deadline, a begun command line at its own, whichever is sooner.
     time_pending_line();
     milliseconds wait = srv_.cfg_.idle_timeout;
@@ -218,6 +219,9 @@ asio::awaitable<bool> connection::perform_actions() {
       unsolicited_at_ = steady::now() + u->what.after;
     }
   }
+  // Pipelined input the session can take at once: its replies join these in one write
+  // (RFC 2920). The run loop flushes before it waits for input.
+  if (!in_.empty() && !session_.blocked() && !session_.closed()) co_return true;
   co_return co_await flush();
 }
 

@@ -4,6 +4,7 @@ STARTTLS (pipelined plaintext discarded, state reset, not offered twice), HELO v
 import re
 import unittest
 
+from fault_case import data_segments_in, read_to_eof
 from smtpfault_server import ServerTestCase
 
 
@@ -159,6 +160,25 @@ class PipeliningTest(ServerTestCase):
         msg = self.server.message(queued)
         self.assertEqual(msg.data, body)
         self.assertEqual(msg.recipients, ["a@example.com", "b@example.com"])
+
+    def test_replies_to_one_pipelined_write_leave_in_one_segment(self):
+        # RFC 2920: the end of one message, a whole second transaction and QUIT sent at once;
+        # the server answers all of them with one write, so the client reads one segment.
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            c.cmd("RCPT TO:<a@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            before = data_segments_in(c.sock)
+            if before is None:
+                self.skipTest("TCP_INFO without tcpi_data_segs_in")
+            c.send(b"first\r\n.\r\n"
+                   b"MAIL FROM:<sender@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+                   b"second\r\n.\r\nQUIT\r\n")
+            wire = read_to_eof(c)
+            self.assertEqual(re.findall(rb"(?m)^(\d{3}) ", wire),
+                             [b"250", b"250", b"250", b"354", b"250", b"221"], wire)
+            self.assertEqual(data_segments_in(c.sock) - before, 1, wire)
 
     def test_helo_session_has_no_enhanced_codes(self):
         with self.server.connect() as c:
