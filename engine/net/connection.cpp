@@ -113,7 +113,9 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // shutdown() may have run while this coroutine was suspended on an operation that had
     // already completed, so its cancel() hit nothing: look again before a read it cannot stop.
     if (shutting_down_ && !shutdown_handled_) continue;
-    if (!co_await flush()) break;  // nothing may wait in out_ while the session waits for input
+    // Nothing may wait in out_ while the session waits for input (tested first: a coroutine
+    // call costs even when there is nothing to write).
+    if (!out_.empty() && !co_await flush()) break;
     // Silence ends at the idle deadline, a begun command line at its own, whichever is sooner.
     time_pending_line();
     milliseconds wait = srv_.cfg_.idle_timeout;
