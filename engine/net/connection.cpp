@@ -113,8 +113,8 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // shutdown() may have run while this coroutine was suspended on an operation that had
     // already completed, so its cancel() hit nothing: look again before a read it cannot stop.
     if (shutting_down_ && !shutdown_handled_) continue;
-    // Nothing may wait in out_ while the session waits for input (tested first: a coroutine
-    // call costs even when there is nothing to write).
+    // The one place replies are written: nothing may wait in out_ while the session waits for
+    // input (tested first: a coroutine call costs even when there is nothing to write).
     if (!out_.empty() && !co_await flush()) break;
     // Silence ends at the idle deadline, a begun command line at its own, whichever is sooner.
     time_pending_line();
@@ -221,10 +221,9 @@ asio::awaitable<bool> connection::perform_actions() {
       unsolicited_at_ = steady::now() + u->what.after;
     }
   }
-  // Pipelined input the session can take at once: its replies join these in one write
-  // (RFC 2920). The run loop flushes before it waits for input.
-  if (!in_.empty() && !session_.blocked() && !session_.closed()) co_return true;
-  co_return co_await flush();
+  // Replies wait in out_ until the run loop is about to wait for input, so those to pipelined
+  // commands leave in one write (RFC 2920); a close, a hook or a handshake flushes first.
+  co_return true;
 }
 
 // Returns false when the connection is over; a hang keeps it open, reading and ignoring.
