@@ -214,8 +214,10 @@ asio::awaitable<bool> connection::perform_actions() {
       if (!co_await flush()) co_return false;
       if (!end_connection(c->how)) co_return false;
     } else if (auto* h = std::get_if<session::consult_hook>(&*a)) {
-      if (!co_await flush()) co_return false;
-      co_await consult(h->which);
+      // Replies so far leave before a hook that may sleep. Most hooks decide at once: only one
+      // that sleeps costs a coroutine of its own (a frame allocation per command otherwise).
+      if (!out_.empty() && !co_await flush()) co_return false;
+      if (auto sleep = consult(h->which)) co_await finish_sleeping_hook(*sleep);
     } else if (auto* u = std::get_if<session::schedule_unsolicited>(&*a)) {
       unsolicited_ = u->what;
       unsolicited_at_ = steady::now() + u->what.after;
@@ -272,18 +274,29 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
   co_return !shutting_down_ || shutdown_handled_;
 }
 
-asio::awaitable<void> connection::consult(session::hook h) {
+// The decision at a hook point: a matching API rule, else the scenario's hook, else the default.
+// Returns how long a hook that went to sleep sleeps, for finish_sleeping_hook to go on with.
+std::optional<std::chrono::milliseconds> connection::consult(session::hook h) {
   if (auto ruled = rule_decision(srv_.rules_, h, session_)) {
     srv_.metrics_.rules_fired.add();
     srv_.metrics_.count_fault(*ruled);
     session_.on_decision(std::move(*ruled), sys_clock::now());
-    co_return;
+    return std::nullopt;
   }
   if (!scenario_ || !(scenario_->hooks() & session::hook_bit(h))) {
     session_.on_decision({}, sys_clock::now());
-    co_return;
+    return std::nullopt;
   }
   auto outcome = scenario_->start(*binding_, h, session_);
+  if (outcome.st == script::hook_outcome::status::sleeping) return outcome.sleep;
+  decide(std::move(outcome));
+  return std::nullopt;
+}
+
+asio::awaitable<void> connection::finish_sleeping_hook(milliseconds sleep) {
+  script::hook_outcome outcome;
+  outcome.st = script::hook_outcome::status::sleeping;
+  outcome.sleep = sleep;
   while (outcome.st == script::hook_outcome::status::sleeping) {
     if (!co_await pause(outcome.sleep)) {
       outcome = {};
@@ -291,6 +304,10 @@ asio::awaitable<void> connection::consult(session::hook h) {
     }
     outcome = scenario_->resume(*binding_);
   }
+  decide(std::move(outcome));
+}
+
+void connection::decide(script::hook_outcome outcome) {
   if (outcome.st == script::hook_outcome::status::failed) {
     srv_.metrics_.lua_errors.add();
     session_.note("scenario error: " + outcome.error, sys_clock::now());

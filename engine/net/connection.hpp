@@ -34,7 +34,9 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<bool> flush();
   asio::awaitable<bool> send_with_fault(const session::send_reply& r);
   asio::awaitable<bool> upgrade_tls(const session::start_tls& how);
-  asio::awaitable<void> consult(session::hook h);
+  std::optional<std::chrono::milliseconds> consult(session::hook h);
+  asio::awaitable<void> finish_sleeping_hook(std::chrono::milliseconds sleep);
+  void decide(script::hook_outcome outcome);
   asio::awaitable<bool> pause(std::chrono::milliseconds d);
   asio::awaitable<void> read_and_reset();
   bool end_connection(fault::ending how);
