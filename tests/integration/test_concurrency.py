@@ -81,5 +81,46 @@ class InputWhileBusy(unittest.TestCase):
             os.unlink(path)
 
 
+
+class HookThatSleeps(unittest.TestCase):
+    """A hook that calls smtp.sleep is the one kind that suspends the session; its decision (a
+    reply, the default, or an error) must still be applied once it wakes."""
+
+    SCRIPT = (
+        "function on_rcpt(s, r)\n"
+        "  smtp.sleep(0.2)\n"
+        "  if r.address:find('gone', 1, true) then\n"
+        "    return smtp.reply(550, '5.1.1', 'gone after a pause')\n"
+        "  end\n"
+        "  if r.address:find('boom', 1, true) then error('boom after a pause') end\n"
+        "end\n")
+
+    def test_decision_after_a_sleep_is_applied(self):
+        fd, path = tempfile.mkstemp(suffix=".lua")
+        with os.fdopen(fd, "w") as f:
+            f.write(self.SCRIPT)
+        srv = SmtpfaultServer("--scenario", path).start()
+        try:
+            with srv.connect() as c:
+                c.cmd("EHLO sleepy.test", expect=250)
+                c.cmd("MAIL FROM:<a@x.test>", expect=250)
+                for rcpt, code, words in (("gone@y.test", 550, "gone after a pause"),
+                                          ("ok@y.test", 250, ""),
+                                          ("boom@y.test", 451, "4.3.0")):
+                    start = time.monotonic()
+                    r = c.cmd("RCPT TO:<%s>" % rcpt, expect=code)
+                    self.assertGreaterEqual(time.monotonic() - start, 0.19, rcpt)
+                    self.assertIn(words, r.text)
+                # A scenario error ends the session after its 451.
+                with self.assertRaises(ConnectionError):
+                    c.cmd("NOOP")
+            # The error names the script and the line, as for a hook that never slept.
+            self.assertTrue(any(path + ":6: boom after a pause" in line
+                                for line in srv.transcript()), srv.transcript())
+        finally:
+            srv.stop()
+            srv.cleanup()
+            os.unlink(path)
+
 if __name__ == "__main__":
     unittest.main()
