@@ -86,7 +86,23 @@ void server::bind() {
         std::make_unique<listener>(listener{std::move(a), tls, worker, worker == 0}));
     return bound;
   };
+  // SO_REUSEPORT would also let this server join a port another process (of the same user)
+  // already listens on, splitting the mail between the two without a word. A socket without
+  // it cannot bind a port in use, so one is tried first, and closed before the real ones bind.
+  auto ensure_free = [&](const tcp::endpoint& ep) {
+    if (contexts_.size() < 2 || ep.port() == 0) return;
+    tcp::acceptor probe(*contexts_[0]);
+    boost::system::error_code ec;
+    probe.open(ep.protocol(), ec);
+    if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && ep.address().is_v6()) probe.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) probe.bind(ep, ec);
+    if (ec) {
+      throw std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
+    }
+  };
   auto open_all = [&](const tcp::endpoint& ep, bool tls) {
+    ensure_free(ep);
     auto bound = open(ep, tls, 0);  // port 0 becomes a real port here, shared by the others
     for (std::size_t w = 1; w < contexts_.size(); ++w)
       open(bound, tls, w);

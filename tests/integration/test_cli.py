@@ -127,6 +127,22 @@ class Listeners(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("api: 'mail.example:8025' is not an IP address", r.stderr)
 
+    def test_a_port_another_server_listens_on_is_refused_with_several_threads(self):
+        # Several I/O threads listen on one port with SO_REUSEPORT, which by itself would let a
+        # second server join the first one's port and take half its mail.
+        first = SmtpfaultServer("--threads", "2").start()
+        try:
+            taken = "127.0.0.1:%d" % first.port
+            r = run("serve", "--threads", "2", "--listen", taken, "--tls-listen", "",
+                    "--api", "", timeout=20)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("cannot listen on %s: Address already in use" % taken, r.stderr)
+            with first.connect() as c:   # the first server still has its port to itself
+                c.cmd("QUIT", expect=221)
+        finally:
+            first.stop()
+            first.cleanup()
+
 
 class JsonLogs(unittest.TestCase):
     def test_json_lines_escape_wire_bytes_and_mask_secrets(self):
