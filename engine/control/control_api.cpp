@@ -56,6 +56,13 @@ result<scenario_request> read_scenario_request(const api_context& ctx, const std
     err = api_error{400, "give name (a built-in scenario or a .lua path) or source (Lua text)",
                     "name"};
   }
+  // The API is reached over the network: it may load scenario files, not read any file the
+  // server can (a syntax error would quote a piece of it back).
+  const auto& n = out.name;
+  if (!err && !out.source && n && n->find('/') != std::string::npos &&
+      !(n->size() > 4 && n->compare(n->size() - 4, 4, ".lua") == 0)) {
+    err = api_error{400, "name must be a built-in scenario or a path ending in .lua", "name"};
+  }
   if (err) return proto::unexpected{*err};
   return out;
 }

@@ -4,9 +4,11 @@ fault rules, bad requests, the bearer token, expectations, metrics and `smtpfaul
 """
 
 import json
+import os
 import smtplib
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -285,6 +287,20 @@ class ScenarioTest(ApiTestCase):
         status, _, body = self.api("PUT", "/api/v1/scenario", {"name": "no-such-scenario"})
         self.assert_error(status, body, 422, "name")
         self.assertEqual(rcpt_reply(self.server, "x@y.test"), 451)
+
+    def test_a_path_that_is_not_a_lua_file_is_refused_without_reading_it(self):
+        # A syntax error quotes the script; through the API that must not become a way to read
+        # other files of the server's.
+        fd, secret = tempfile.mkstemp(suffix=".env")
+        with os.fdopen(fd, "w") as f:
+            f.write("DB_PASSWORD hunter2\n")
+        try:
+            status, _, body = self.api("PUT", "/api/v1/scenario", {"name": secret})
+            self.assert_error(status, body, 400, "name")
+            self.assertIn("a path ending in .lua", body["error"])
+            self.assertNotIn("hunter2", json.dumps(body))
+        finally:
+            os.unlink(secret)
 
     def test_expectations_report_current_verdicts(self):
         self.api("PUT", "/api/v1/scenario", {"source": "expect { delivered = 1, quit = true }\n"})
