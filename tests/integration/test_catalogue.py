@@ -4,6 +4,7 @@
 - naive.py fails the ones that target its bugs, with reasons a user can act on;
 - the JUnit report validates against the Jenkins/Ant JUnit schema (fixtures/junit/junit.xsd);
 - a hanging command is killed with its whole process group at --timeout;
+- a hook that fails while the mailer runs is the scenario's error (ERROR, exit 2), not the mailer's;
 - --jobs 4 gives the same verdicts as a serial run;
 - `smtpfault list` shows every scenario with its description, `smtpfault check` accepts each.
 """
@@ -204,3 +205,23 @@ class HangingCommand(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+class ScenarioErrorDuringTheRun(unittest.TestCase):
+    def test_a_hook_error_is_reported_as_the_scenarios_not_the_mailers(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-hook-error-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        script = os.path.join(tmp, "typo.lua")
+        with open(script, "w") as f:
+            f.write("expect { delivered = 1 }\nfunction on_mail(s, m) smtp.rejct() end\n")
+        json_path = os.path.join(tmp, "report.json")
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: t\\r\\n\\r\\nhi\\r\\n')\n")
+        status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
+                                     PYTHON, "-c", mailer], timeout=120)
+        self.assertEqual(status, 2, out + err)
+        r = verdicts(json_path)["typo"]
+        self.assertEqual(r["verdict"], "ERROR", r)
+        self.assertIn("scenario error: %s:2: " % script, r["reason"])
+        self.assertIn("rejct", r["reason"])
