@@ -134,6 +134,11 @@ int send_command(const std::vector<std::string>& argv) {
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
   });
+  if (!result.delivered && result.accepted > 0) {
+    std::fprintf(stderr, "smtpfault send: delivered to %zu of %zu recipients; refused: %s\n",
+                 result.accepted, o.to.size(), result.error.c_str());
+    return 1;
+  }
   if (!result.delivered) {
     std::fprintf(stderr, "smtpfault send: not delivered: %s\n", result.error.c_str());
     return 1;

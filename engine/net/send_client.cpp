@@ -50,6 +50,8 @@ class client {
   asio::awaitable<std::string> command(const std::string& line, int expect_class,
                                        std::optional<proto::reply>* out = nullptr);
   asio::awaitable<bool> send_raw(const std::string& bytes, std::string& error);
+  asio::awaitable<send_result> give_up(std::string error);
+  asio::awaitable<send_result> transaction();
 
   asio::io_context& ctx_;
   const send_options& o_;
@@ -57,6 +59,7 @@ class client {
   transport io_;
   proto::line_reader lines_;
   std::string in_;
+  bool refused_ = false;  // the last command got a reply, of the wrong class
 };
 
 asio::awaitable<std::string> client::connect() {
@@ -121,53 +124,80 @@ asio::awaitable<std::string> client::command(const std::string& line, int expect
     on_line_("C: " + (secret ? std::string("AUTH PLAIN ****") : session::escape_wire(line)));
     if (!co_await send_raw(line + "\r\n", error)) co_return error;
   }
+  refused_ = false;
   auto rep = co_await read_reply(error);
   if (!rep) co_return error;
   if (out) *out = rep;
   if (rep->code / 100 != expect_class) {
-    co_return "server replied " + std::to_string(rep->code) + " " +
-        (rep->lines.empty() ? "" : rep->lines.back());
+    refused_ = true;
+    std::string text = std::to_string(rep->code);
+    if (!rep->enhanced.empty()) text += " " + rep->enhanced;
+    co_return "server replied " + text + " " + (rep->lines.empty() ? "" : rep->lines.back());
   }
   co_return "";
+}
+
+// A refusal ends the session as a mailer should, with QUIT; after a lost connection or a timeout
+// there is nobody to say it to.
+asio::awaitable<send_result> client::give_up(std::string error) {
+  if (refused_) co_await command("QUIT", 2);
+  io_.close();
+  co_return send_result{false, std::move(error)};
 }
 
 asio::awaitable<send_result> client::run() {
   auto tls = make_client_context(o_.verify_certificate);
   std::string err = co_await connect();
-  auto fail = [](std::string e) { return send_result{false, std::move(e)}; };
-  if (!err.empty()) co_return fail(err);
+  if (!err.empty()) co_return send_result{false, err};
   if (o_.tls == send_options::tls_mode::implicit) {
     if (auto ec = co_await io_.client_handshake(tls, o_.host)) {
-      co_return fail("TLS handshake failed: " + ec.message());
+      co_return send_result{false, "TLS handshake failed: " + ec.message()};
     }
   }
-  if (!(err = co_await command("", 2)).empty()) co_return fail("greeting: " + err);
-  if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return fail(err);
+  if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("greeting: " + err);
+  if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return co_await give_up(err);
   if (o_.tls == send_options::tls_mode::starttls) {
-    if (!(err = co_await command("STARTTLS", 2)).empty()) co_return fail(err);
+    if (!(err = co_await command("STARTTLS", 2)).empty()) co_return co_await give_up(err);
     if (auto ec = co_await io_.client_handshake(tls, o_.host)) {
-      co_return fail("TLS handshake failed: " + ec.message());
+      co_return send_result{false, "TLS handshake failed: " + ec.message()};
     }
     on_line_("*: TLS established " + io_.tls_version());
-    if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return fail(err);
+    if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return co_await give_up(err);
   }
   if (!o_.user.empty()) {
     std::string plain = std::string("\0", 1) + o_.user + std::string("\0", 1) + o_.password;
     if (!(err = co_await command("AUTH PLAIN " + proto::base64_encode(plain), 2)).empty()) {
-      co_return fail(err);
+      co_return co_await give_up(err);
     }
   }
-  if (!(err = co_await command("MAIL FROM:<" + o_.from + ">", 2)).empty()) co_return fail(err);
-  for (const auto& rcpt : o_.to) {
-    if (!(err = co_await command("RCPT TO:<" + rcpt + ">", 2)).empty()) co_return fail(err);
+  co_return co_await transaction();
+}
+
+// Every recipient is tried; the message goes to those accepted, and the refused ones are named.
+asio::awaitable<send_result> client::transaction() {
+  std::string err;
+  if (!(err = co_await command("MAIL FROM:<" + o_.from + ">", 2)).empty()) {
+    co_return co_await give_up(err);
   }
-  if (!(err = co_await command("DATA", 3)).empty()) co_return fail(err);
+  std::string refused;
+  std::size_t accepted = 0;
+  for (const auto& rcpt : o_.to) {
+    if ((err = co_await command("RCPT TO:<" + rcpt + ">", 2)).empty()) {
+      ++accepted;
+    } else if (refused_) {
+      refused += (refused.empty() ? "" : "; ") + rcpt + ": " + err;
+    } else {
+      co_return co_await give_up(err);
+    }
+  }
+  if (accepted == 0) co_return co_await give_up("no recipient accepted: " + refused);
+  if (!(err = co_await command("DATA", 3)).empty()) co_return co_await give_up(err);
   on_line_("C: <" + std::to_string(o_.data.size()) + " octets of message data>");
-  if (!co_await send_raw(dot_stuff(o_.data) + ".\r\n", err)) co_return fail(err);
-  if (!(err = co_await command("", 2)).empty()) co_return fail("message: " + err);
+  if (!co_await send_raw(dot_stuff(o_.data) + ".\r\n", err)) co_return co_await give_up(err);
+  if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("message: " + err);
   co_await command("QUIT", 2);
   io_.close();
-  co_return send_result{true, ""};
+  co_return send_result{refused.empty(), refused, accepted};
 }
 
 }  // namespace

@@ -25,8 +25,9 @@ struct send_options {
 };
 
 struct send_result {
-  bool delivered = false;
-  std::string error;  // why not, when not delivered
+  bool delivered = false;    // to every recipient
+  std::string error;         // why not, when not delivered
+  std::size_t accepted = 0;  // recipients the message went to (some, when a few were refused)
 };
 
 // on_line gets each transcript line ("C: ...", "S: ...") as it happens.

@@ -6,6 +6,7 @@ import os
 import smtplib
 import socket
 import subprocess
+import tempfile
 import unittest
 
 from smtpfault_server import SmtpfaultServer, binary_path, sanitized_build, server_environment
@@ -100,6 +101,49 @@ class SendCommand(unittest.TestCase):
         r = run("send", "--to", "bob@example.com")
         self.assertEqual(r.returncode, 2)
         self.assertIn("--from is required", r.stderr)
+
+
+class SendRefusals(unittest.TestCase):
+    """`send` behaves as a mailer should when recipients are refused: it tries every one,
+    delivers to those accepted, names the refused ones with their codes, and ends with QUIT."""
+
+    def setUp(self):
+        fd, self.script = tempfile.mkstemp(suffix=".lua")
+        with os.fdopen(fd, "w") as f:
+            f.write("function on_rcpt(s, r)\n"
+                    "  if r.address:find('bad', 1, true) then\n"
+                    "    return smtp.reply(550, '5.1.1', 'nope')\n"
+                    "  end\n"
+                    "end\n")
+        self.server = SmtpfaultServer("--scenario", self.script).start()
+
+    def tearDown(self):
+        self.server.stop()
+        self.server.cleanup()
+        os.unlink(self.script)
+
+    def send(self, *rcpts):
+        to = [a for r in rcpts for a in ("--to", r)]
+        return run("send", "--server", "127.0.0.1:%d" % self.server.port,
+                   "--from", "alice@example.com", *to)
+
+    def test_a_refused_recipient_does_not_stop_the_others(self):
+        r = self.send("bad@x.test", "ok@y.test")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("delivered to 1 of 2 recipients; refused: bad@x.test: "
+                      "server replied 550 5.1.1 nope", r.stderr)
+        msg = self.server.wait_for_messages(1)[0]
+        self.assertEqual(msg.recipients, ["ok@y.test"])
+        self.server.wait_for_line(r"C: QUIT")
+
+    def test_no_recipient_accepted_ends_with_quit(self):
+        r = self.send("bad@x.test")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("not delivered: no recipient accepted: bad@x.test: "
+                      "server replied 550 5.1.1 nope", r.stderr)
+        self.server.wait_for_line(r"C: QUIT")
+        self.assertFalse(any("client closed the connection" in l
+                             for l in self.server.transcript()), self.server.transcript())
 
 
 class Listeners(unittest.TestCase):
