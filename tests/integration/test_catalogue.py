@@ -12,6 +12,7 @@
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -73,6 +74,31 @@ class CatalogueFiles(unittest.TestCase):
             self.assertIn("What it targets", text, name)
             self.assertIn("What a correct mailer does", text, name)
             self.assertIn("expect", text, name)
+
+    def test_the_docs_table_shows_each_scenarios_own_expectations(self):
+        # docs/catalogue.md's last column against the expect { } block of each file: its
+        # top-level "key = value" lines, and "custom check" for a check function.
+        with open(os.path.join(ROOT, "docs", "catalogue.md"), encoding="utf-8") as f:
+            rows = {}
+            for line in f:
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if len(cells) == 5 and cells[0].startswith("`") and cells[0].strip("`") in CATALOGUE:
+                    rows[cells[0].strip("`")] = cells
+        self.assertEqual(sorted(rows), sorted(CATALOGUE))
+        for name in CATALOGUE:
+            with open(os.path.join(SCENARIOS, name + ".lua"), encoding="utf-8") as f:
+                text = f.read()
+            one_line = re.search(r"^expect \{ (.*) \}$", text, re.M)
+            if one_line:   # expect { delivered = 1, quit = true }
+                items = [i.split(" = ", 1) for i in one_line.group(1).split(", ")]
+            else:
+                block = text[text.index("\nexpect {"):]
+                block = block[:block.index("\n}")]
+                items = [m.groups() for m in re.finditer(r"^  (\w+) = (.*?),?$", block, re.M)]
+            expected = {"custom check" if k == "check" else "%s = %s" % (k, v) for k, v in items}
+            documented = {item.strip().strip("`") for item in rows[name][4].split("`, `")}
+            self.assertEqual(documented, expected, name)
+            self.assertTrue(rows[name][3], name + ": the 'a correct mailer' cell is empty")
 
     def test_list_shows_every_scenario_with_a_description(self):
         p = subprocess.run([binary_path(), "list"], env=server_environment(), capture_output=True,
