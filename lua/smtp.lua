@@ -307,6 +307,36 @@ function smtp.matches(address, pattern)
   return address:lower():match("^" .. p .. "$") ~= nil
 end
 
+--- For custom checks: the recipients the client asked for (RCPT) that no delivered message has
+--- and that were never refused with a 5xx, in the order first asked. A careful mailer retries a
+--- recipient refused with a 4xx and sends the message to every recipient that was accepted.
+function smtp.undelivered(run)
+  check_type(run, "table", 1, "undelivered", 2)
+  local delivered, refused, asked, order = {}, {}, {}, {}
+  for _, m in ipairs(run.messages or {}) do
+    for _, r in ipairs(m.recipients) do delivered[r:lower()] = true end
+  end
+  for _, s in ipairs(run.sessions or {}) do
+    for _, x in ipairs(s.exchanges) do
+      local address = x.verb == "RCPT" and x.command:match("<([^>]*)>")
+      if address then
+        local key = address:lower()
+        if x.code and x.code >= 500 then refused[key] = true end
+        if not asked[key] then
+          asked[key] = true
+          order[#order + 1] = address
+        end
+      end
+    end
+  end
+  local left = {}
+  for _, address in ipairs(order) do
+    local key = address:lower()
+    if not delivered[key] and not refused[key] then left[#left + 1] = address end
+  end
+  return left
+end
+
 -- Expectations are recorded now and evaluated when a test run ends (smtpfault test).
 smtp._expectations = {}
 local expectation_types = {

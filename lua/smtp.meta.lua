@@ -345,6 +345,12 @@ function smtp.domain_in(address_or_domain, domains) end
 ---@return boolean
 function smtp.matches(address, pattern) end
 
+---In a custom check: the recipients the client asked for (RCPT) that no delivered message has and
+---that were never refused with a 5xx, in the order first asked.
+---@param run table the run a custom check receives
+---@return string[]
+function smtp.undelivered(run) end
+
 ---Record expectations about the client under test, checked when `smtpfault test` ends.
 ---Example: `expect { delivered = 1, retried_after_4xx = true }`
 ---@param t smtp.expectations

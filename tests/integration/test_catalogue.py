@@ -5,6 +5,8 @@
 - the JUnit report validates against the Jenkins/Ant JUnit schema (fixtures/junit/junit.xsd);
 - a hanging command is killed with its whole process group at --timeout;
 - a hook that fails while the mailer runs is the scenario's error (ERROR, exit 2), not the mailer's;
+- a mailer that sends to one recipient is judged by what it asked for (greylist passes);
+- docs/catalogue.md shows each scenario's own expectations;
 - --jobs 4 gives the same verdicts as a serial run;
 - `smtpfault list` shows every scenario with its description, `smtpfault check` accepts each.
 """
@@ -251,3 +253,30 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertEqual(r["verdict"], "ERROR", r)
         self.assertIn("scenario error: %s:2: " % script, r["reason"])
         self.assertIn("rejct", r["reason"])
+
+
+class OneRecipientMailer(unittest.TestCase):
+    """The catalogue judges what the mailer asked for, not careful.py's recipient count: a mailer
+    that sends to one recipient and retries properly passes greylist."""
+
+    MAILER = (
+        "import os, smtplib, time\n"
+        "for attempt in range(40):\n"
+        "    try:\n"
+        "        s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+        "        s.sendmail('a@x.test', ['only@y.test'], b'Subject: one\\r\\n\\r\\nhi\\r\\n')\n"
+        "        s.quit()\n"
+        "        break\n"
+        "    except smtplib.SMTPRecipientsRefused:\n"
+        "        s.quit()\n"
+        "        time.sleep(0.25)\n")
+
+    def test_greylist_with_one_recipient(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-one-rcpt-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "greylist", "--time-scale", TIME_SCALE,
+                                     "--json", json_path, "--", PYTHON, "-c", self.MAILER],
+                                    timeout=120)
+        r = verdicts(json_path)["greylist"]
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + out + err)
