@@ -30,6 +30,14 @@ void restart_with_huge_page_heap(char** argv) {
   value += std::string(tunable) + "=1";
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
   ::setenv(restarted_marker, "1", 1);
+  // By the file's own name: the process name is taken from it, and pgrep -x, ps -C and killall
+  // look for "smtpfault", not "exe". /proc/self/exe is the fallback (e.g. a replaced binary).
+  char path[4096];
+  ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n > 0) {
+    path[n] = '\0';
+    ::execv(path, argv);
+  }
   ::execv("/proc/self/exe", argv);
   // No /proc (or no exec): run on as we are, with the environment as it was.
   current ? ::setenv("GLIBC_TUNABLES", current, 1) : ::unsetenv("GLIBC_TUNABLES");

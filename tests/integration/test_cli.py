@@ -287,6 +287,21 @@ class NoApi(unittest.TestCase):
         self.assertIn("no HTTP API", r.stderr)
 
 
+class ProcessName(unittest.TestCase):
+    def test_the_restarted_server_is_still_called_smtpfault(self):
+        # serve re-executes itself once at start-up (huge pages, below); pgrep -x, ps -C and
+        # killall go by the process name, which must not become "exe".
+        srv = SmtpfaultServer().start()
+        try:
+            with srv.connect() as c:
+                c.cmd("EHLO x", expect=250)   # the process that answers is the restarted one
+            with open("/proc/%d/comm" % srv.proc.pid) as f:
+                self.assertEqual(f.read().strip(), os.path.basename(binary_path())[:15])
+        finally:
+            srv.stop()
+            srv.cleanup()
+
+
 def thp_mode():
     try:
         with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
