@@ -4,7 +4,8 @@
 - naive.py fails the ones that target its bugs, with reasons a user can act on;
 - the JUnit report validates against the Jenkins/Ant JUnit schema (fixtures/junit/junit.xsd);
 - a hanging command is killed with its whole process group at --timeout;
-- a hook that fails while the mailer runs is the scenario's error (ERROR, exit 2), not the mailer's;
+- a hook that fails while the mailer runs is the scenario's error (ERROR, exit 2), not the mailer's,
+  and so is a command that cannot be run;
 - a mailer that sends to one recipient is judged by what it asked for (greylist passes);
 - docs/catalogue.md shows each scenario's own expectations;
 - --jobs 4 gives the same verdicts as a serial run;
@@ -254,6 +255,19 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertIn("scenario error: %s:2: " % script, r["reason"])
         self.assertIn("rejct", r["reason"])
 
+
+    def test_a_command_that_cannot_be_run_is_an_error_not_a_failing_mailer(self):
+        # Else a scenario that expects the mailer to fail would pass with a misspelt command.
+        tmp = tempfile.mkdtemp(prefix="catalogue-no-command-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "all-recipients-rejected", "--json", json_path,
+                                     "--", os.path.join(tmp, "no-such-mailer")], timeout=60)
+        self.assertEqual(status, 2, out + err)
+        r = verdicts(json_path)["all-recipients-rejected"]
+        self.assertEqual(r["verdict"], "ERROR", r)
+        self.assertIn("cannot run %s: No such file or directory"
+                      % os.path.join(tmp, "no-such-mailer"), r["reason"])
 
 class OneRecipientMailer(unittest.TestCase):
     """The catalogue judges what the mailer asked for, not careful.py's recipient count: a mailer
