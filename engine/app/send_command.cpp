@@ -1,4 +1,6 @@
 // `smtpfault send`: one message to an SMTP server, for docs, health checks and quick tries.
+#include <unistd.h>
+
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -24,7 +26,10 @@ void print_send_help() {
       "  --server HOST:PORT   where to send (default 127.0.0.1:2525)\n"
       "  --starttls           upgrade with STARTTLS after EHLO\n"
       "  --tls                implicit TLS from the first byte (RFC 8314)\n"
-      "  --verify             verify the server certificate (off: mocks are self-signed)\n"
+      "  --verify             verify the server certificate and its host name (off by\n"
+      "                       default: mocks rarely have a trusted certificate)\n"
+      "  --ca FILE            trust the CAs in this PEM file too, and verify (e.g.\n"
+      "                       fixtures/certs/test-ca.pem for smtpfault's own certificate)\n"
       "  --auth USER:PASS     authenticate with AUTH PLAIN\n"
       "  --helo NAME          EHLO name (default smtpfault.client)\n"
       "  --from ADDR          envelope sender (\"\" for the null sender)\n"
@@ -88,6 +93,11 @@ int send_command(const std::vector<std::string>& argv) {
     } else if (f.name == "tls") {
       o.tls = net::send_options::tls_mode::implicit;
     } else if (f.name == "verify") {
+      o.verify_certificate = true;
+    } else if (f.name == "ca") {
+      if (::access(f.value.c_str(), R_OK) != 0)
+        return usage_error("--ca " + f.value + ": cannot read");
+      o.ca_file = f.value;
       o.verify_certificate = true;
     } else if (f.name == "auth") {
       auto colon = f.value.find(':');

@@ -51,6 +51,11 @@ class client {
                                        std::optional<proto::reply>* out = nullptr);
   asio::awaitable<bool> send_raw(const std::string& bytes, std::string& error);
   asio::awaitable<send_result> give_up(std::string error);
+  // OpenSSL's reason for a failed verification ("Hostname mismatch"), else the error's text.
+  std::string handshake_error(const error_code& ec) const {
+    std::string why = io_.tls_verify_error();
+    return why.empty() ? ec.message() : why;
+  }
   asio::awaitable<send_result> transaction();
 
   asio::io_context& ctx_;
@@ -147,19 +152,24 @@ asio::awaitable<send_result> client::give_up(std::string error) {
 
 asio::awaitable<send_result> client::run() {
   auto tls = make_client_context(o_.verify_certificate);
+  if (!o_.ca_file.empty()) {
+    error_code ec;
+    tls.load_verify_file(o_.ca_file, ec);
+    if (ec) co_return send_result{false, "cannot load CA file " + o_.ca_file + ": " + ec.message()};
+  }
   std::string err = co_await connect();
   if (!err.empty()) co_return send_result{false, err};
   if (o_.tls == send_options::tls_mode::implicit) {
-    if (auto ec = co_await io_.client_handshake(tls, o_.host)) {
-      co_return send_result{false, "TLS handshake failed: " + ec.message()};
+    if (auto ec = co_await io_.client_handshake(tls, o_.host, o_.verify_certificate)) {
+      co_return send_result{false, "TLS handshake failed: " + handshake_error(ec)};
     }
   }
   if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("greeting: " + err);
   if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return co_await give_up(err);
   if (o_.tls == send_options::tls_mode::starttls) {
     if (!(err = co_await command("STARTTLS", 2)).empty()) co_return co_await give_up(err);
-    if (auto ec = co_await io_.client_handshake(tls, o_.host)) {
-      co_return send_result{false, "TLS handshake failed: " + ec.message()};
+    if (auto ec = co_await io_.client_handshake(tls, o_.host, o_.verify_certificate)) {
+      co_return send_result{false, "TLS handshake failed: " + handshake_error(ec)};
     }
     on_line_("*: TLS established " + io_.tls_version());
     if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return co_await give_up(err);

@@ -14,7 +14,8 @@ struct send_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 2525;
   enum class tls_mode { none, starttls, implicit } tls = tls_mode::none;
-  bool verify_certificate = false;  // mocks use self-signed certificates
+  bool verify_certificate = false;  // the chain and the host name; off: mocks are rarely trusted
+  std::string ca_file;              // PEM file of CAs to trust as well (implies verification)
   std::string user;                 // AUTH PLAIN when set
   std::string password;
   std::string helo = "smtpfault.client";

@@ -75,9 +75,19 @@ asio::awaitable<error_code> transport::server_handshake(asio::ssl::context& ctx)
 }
 
 asio::awaitable<error_code> transport::client_handshake(asio::ssl::context& ctx,
-                                                        const std::string& sni) {
+                                                        const std::string& sni, bool check_name) {
   tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
-  if (!sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
+  SSL* ssl = tls_->native_handle();
+  if (!sni.empty()) SSL_set_tlsext_host_name(ssl, sni.c_str());
+  if (check_name) {
+    error_code not_ip;
+    asio::ip::make_address(sni, not_ip);
+    if (not_ip) {
+      SSL_set1_host(ssl, sni.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), sni.c_str());
+    }
+  }
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, as_value);
   co_return ec;
 }

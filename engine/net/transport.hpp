@@ -39,7 +39,10 @@ class transport {
   asio::awaitable<read_view> read_available();
   asio::awaitable<io_result> write(asio::const_buffer buf);
   asio::awaitable<error_code> server_handshake(asio::ssl::context& ctx);
-  asio::awaitable<error_code> client_handshake(asio::ssl::context& ctx, const std::string& sni);
+  // check_name: the certificate must also be for sni (a host name or an IP address), checked by
+  // OpenSSL itself so a failure says "Hostname mismatch" or "IP address mismatch".
+  asio::awaitable<error_code> client_handshake(asio::ssl::context& ctx, const std::string& sni,
+                                               bool check_name = false);
 
   bool is_tls() const { return tls_ != nullptr; }
   std::string tls_version() const;

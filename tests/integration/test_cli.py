@@ -84,6 +84,25 @@ class SendCommand(unittest.TestCase):
                     self.assertEqual(msg.meta["session"]["auth_user"], "alice")
         self.assertNotIn("secret", "\n".join(srv.transcript()))
 
+    def test_verify_checks_the_chain_and_the_host_name(self):
+        ca = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "certs", "test-ca.pem")
+        here = ["--server", "127.0.0.1:%d" % self.server.port, "--starttls"]
+        r = self.send(*here, "--ca", ca)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.send(*here, "--verify")   # the test CA is not trusted by default
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("TLS handshake failed: unable to get local issuer certificate", r.stderr)
+        # The certificate is for 127.0.0.1, localhost, ::1 and smtpfault.test: not 127.0.0.2.
+        other = SmtpfaultServer("--listen", "127.0.0.2:0").start()
+        try:
+            line = next(l for l in other.banner if "listening: smtp  127.0.0.2:" in l)
+            r = self.send("--server", line.split()[-1], "--starttls", "--ca", ca)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("TLS handshake failed: IP address mismatch", r.stderr)
+        finally:
+            other.stop()
+            other.cleanup()
+
     def test_rejected_credentials_exit_1(self):
         r = self.send("--server", "127.0.0.1:%d" % self.server.port, "--auth", "alice:wrong")
         self.assertEqual(r.returncode, 1)
