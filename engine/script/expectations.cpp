@@ -40,6 +40,11 @@ check_result check_delivered(const count_range& r, const run_outcome& run) {
 
 check_result check_quit(const run_outcome& run) {
   check_result c{"quit", true, "every session ended with QUIT"};
+  if (run.sessions.empty()) {  // not a pass by default: nothing ended, with QUIT or without
+    c.passed = false;
+    c.detail = "expected sessions that end with QUIT; the client never connected";
+    return c;
+  }
   for (const auto& s : run.sessions) {
     if (s.quit || s.exchanges.size() <= 1 || server_ended(s)) continue;
     c.passed = false;
