@@ -62,16 +62,24 @@ std::optional<std::string> apply_flags(config::settings& s, const parsed_args& a
       key = f.value.substr(0, eq);
       value = f.value.substr(eq + 1);
     } else {
+      std::vector<std::string> flags = {"--set", "--config", "--help", "--version"};
       for (const auto& k : config::known_keys()) {
         std::string flag = k.path;
         for (auto& c : flag)
           if (c == '_' || c == '.') c = '-';
         if (flag == f.name) key = k.path;
+        flags.push_back("--" + flag);
       }
-      if (key.empty()) return "unknown option --" + f.name + " (see smtpfault serve --help)";
+      if (key.empty()) {
+        std::string hint = config::suggestion("--" + f.name, flags);
+        return "unknown option --" + f.name +
+               (hint.empty() ? " (see smtpfault serve --help)" : hint);
+      }
       if (value.empty() && f.name == "lmtp") value = "true";
     }
-    auto [it, fresh] = joined.try_emplace(key, "--" + f.name, value);
+    // Errors name the key: "--set limits.text_line: expected an unsigned integer".
+    auto [it, fresh] =
+        joined.try_emplace(key, f.name == "set" ? "--set " + key : "--" + f.name, value);
     if (!fresh) it->second.second += "," + value;
   }
   for (const auto& [key, v] : joined) {

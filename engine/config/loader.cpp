@@ -410,6 +410,10 @@ proto::expected<bool, config_error> apply_text(settings& s, std::string_view key
   }
 }
 
+std::string suggestion(std::string_view word, const std::vector<std::string>& candidates) {
+  return detail::did_you_mean(word, candidates);
+}
+
 const std::vector<key_info>& known_keys() {
   static const std::vector<key_info> infos = [] {
     std::vector<key_info> list;

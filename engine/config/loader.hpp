@@ -42,5 +42,7 @@ struct key_info {
   std::string help;
 };
 const std::vector<key_info>& known_keys();
+// " (did you mean 'x'?)" when a candidate is a plausible typo of word, else "" (for flags).
+std::string suggestion(std::string_view word, const std::vector<std::string>& candidates);
 
 }  // namespace smtpfault::config

@@ -207,6 +207,16 @@ class Listeners(unittest.TestCase):
             first.cleanup()
 
 
+class ServeFlagMistakes(unittest.TestCase):
+    def test_a_misspelt_flag_gets_a_suggestion_and_a_bad_set_value_names_its_key(self):
+        r = run("serve", "--lisen", "127.0.0.1:0", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("unknown option --lisen (did you mean '--listen'?)", r.stderr)
+        r = run("serve", "--set", "limits.text_line=abc", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--set limits.text_line: expected an unsigned integer, got 'abc'", r.stderr)
+
+
 class JsonLogs(unittest.TestCase):
     def test_json_lines_escape_wire_bytes_and_mask_secrets(self):
         srv = SmtpfaultServer("--log-format", "json").start()
