@@ -58,9 +58,13 @@ result<scenario_request> read_scenario_request(const api_context& ctx, const std
   }
   // The API is reached over the network: it may load scenario files, not read any file the
   // server can (a syntax error would quote a piece of it back).
+  // A control character (a NUL above all: the file system stops there) never belongs in one.
   const auto& n = out.name;
-  if (!err && !out.source && n && n->find('/') != std::string::npos &&
-      !(n->size() > 4 && n->compare(n->size() - 4, 4, ".lua") == 0)) {
+  auto control = [](unsigned char c) { return c < 0x20 || c == 0x7f; };
+  if (!err && !out.source && n &&
+      ((n->find('/') != std::string::npos &&
+        !(n->size() > 4 && n->compare(n->size() - 4, 4, ".lua") == 0)) ||
+       std::any_of(n->begin(), n->end(), control))) {
     err = api_error{400, "name must be a built-in scenario or a path ending in .lua", "name"};
   }
   if (err) return proto::unexpected{*err};

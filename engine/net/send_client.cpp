@@ -124,17 +124,18 @@ asio::awaitable<bool> client::send_raw(const std::string& bytes, std::string& er
 asio::awaitable<std::string> client::command(const std::string& line, int expect_class,
                                              std::optional<proto::reply>* out) {
   std::string error;
+  refused_ = false;
   if (!line.empty()) {
     bool secret = line.rfind("AUTH ", 0) == 0;
     on_line_("C: " + (secret ? std::string("AUTH PLAIN ****") : session::escape_wire(line)));
     if (!co_await send_raw(line + "\r\n", error)) co_return error;
   }
-  refused_ = false;
   auto rep = co_await read_reply(error);
   if (!rep) co_return error;
   if (out) *out = rep;
   if (rep->code / 100 != expect_class) {
-    refused_ = true;
+    // A 421 is the server closing the connection: nothing more to say to it, not even QUIT.
+    refused_ = rep->code != 421;
     std::string text = std::to_string(rep->code);
     if (!rep->enhanced.empty()) text += " " + rep->enhanced;
     co_return "server replied " + text + " " + (rep->lines.empty() ? "" : rep->lines.back());
@@ -196,8 +197,11 @@ asio::awaitable<send_result> client::transaction() {
       ++accepted;
     } else if (refused_) {
       refused += (refused.empty() ? "" : "; ") + rcpt + ": " + err;
-    } else {
-      co_return co_await give_up(err);
+    } else {  // the connection is gone (a 421, a lost connection): say so, and what came before
+      // Built before the co_await: GCC 12 destroys a temporary of a ?: inside one twice.
+      std::string why = rcpt + ": " + err;
+      if (!refused.empty()) why += "; refused before: " + refused;
+      co_return co_await give_up(std::move(why));
     }
   }
   if (accepted == 0) co_return co_await give_up("no recipient accepted: " + refused);

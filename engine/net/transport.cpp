@@ -82,11 +82,12 @@ asio::awaitable<error_code> transport::client_handshake(asio::ssl::context& ctx,
   if (check_name) {
     error_code not_ip;
     asio::ip::make_address(sni, not_ip);
-    if (not_ip) {
-      SSL_set1_host(ssl, sni.c_str());
-    } else {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), sni.c_str());
-    }
+    // OpenSSL does not take an IPv6 zone ("fe80::1%eth0"); the certificate cannot name one.
+    std::string ip = sni.substr(0, sni.find('%'));
+    int set = not_ip ? SSL_set1_host(ssl, sni.c_str())
+                     : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip.c_str());
+    // Without the name to check, a certificate for any name would pass: no handshake then.
+    if (set != 1) co_return asio::error::invalid_argument;
   }
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, as_value);
   co_return ec;

@@ -232,8 +232,6 @@ class HangingCommand(unittest.TestCase):
         self.assertIn("timeout", table_line)
 
 
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
 
 
 class ScenarioErrorDuringTheRun(unittest.TestCase):
@@ -294,3 +292,7 @@ class OneRecipientMailer(unittest.TestCase):
                                     timeout=120)
         r = verdicts(json_path)["greylist"]
         self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + out + err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -133,6 +133,9 @@ class SendRefusals(unittest.TestCase):
                     "  if r.address:find('bad', 1, true) then\n"
                     "    return smtp.reply(550, '5.1.1', 'nope')\n"
                     "  end\n"
+                    "  if r.address:find('shut', 1, true) then\n"
+                    "    return smtp.reply_then_close(421, '4.3.2', 'closing')\n"
+                    "  end\n"
                     "end\n")
         self.server = SmtpfaultServer("--scenario", self.script).start()
 
@@ -154,6 +157,15 @@ class SendRefusals(unittest.TestCase):
         msg = self.server.wait_for_messages(1)[0]
         self.assertEqual(msg.recipients, ["ok@y.test"])
         self.server.wait_for_line(r"C: QUIT")
+
+    def test_a_421_ends_the_attempt_and_keeps_what_came_before(self):
+        r = self.send("bad@x.test", "shut@x.test", "ok@y.test")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("shut@x.test: server replied 421 4.3.2 closing; refused before: "
+                      "bad@x.test: server replied 550 5.1.1 nope", r.stderr)
+        self.server.wait_for_line(r"session ended")
+        lines = self.server.transcript()
+        self.assertFalse(any("C: QUIT" in l or "ok@y.test" in l for l in lines), lines)
 
     def test_no_recipient_accepted_ends_with_quit(self):
         r = self.send("bad@x.test")

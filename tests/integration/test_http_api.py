@@ -295,10 +295,11 @@ class ScenarioTest(ApiTestCase):
         with os.fdopen(fd, "w") as f:
             f.write("DB_PASSWORD hunter2\n")
         try:
-            status, _, body = self.api("PUT", "/api/v1/scenario", {"name": secret})
-            self.assert_error(status, body, 400, "name")
-            self.assertIn("a path ending in .lua", body["error"])
-            self.assertNotIn("hunter2", json.dumps(body))
+            for name in (secret, secret + "\u0000.lua"):   # the file system stops at a NUL
+                status, _, body = self.api("PUT", "/api/v1/scenario", {"name": name})
+                self.assert_error(status, body, 400, "name")
+                self.assertIn("a path ending in .lua", body["error"])
+                self.assertNotIn("hunter2", json.dumps(body))
         finally:
             os.unlink(secret)
 
