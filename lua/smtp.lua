@@ -307,6 +307,18 @@ function smtp.matches(address, pattern)
   return address:lower():match("^" .. p .. "$") ~= nil
 end
 
+--- For custom checks: true when the client sent `verb` and got `code` back at least once. A
+--- scenario whose fault hits, say, the 2nd recipient only tests a mailer that sent two.
+function smtp.seen(run, verb, code)
+  check_type(run, "table", 1, "seen", 2)
+  for _, s in ipairs(run.sessions or {}) do
+    for _, x in ipairs(s.exchanges) do
+      if x.verb == verb and x.code == code then return true end
+    end
+  end
+  return false
+end
+
 --- For custom checks: the recipients the client asked for (RCPT) that no delivered message has
 --- and that were never refused with a 5xx, in the order first asked. A careful mailer retries a
 --- recipient refused with a 4xx and sends the message to every recipient that was accepted.

@@ -345,6 +345,13 @@ function smtp.domain_in(address_or_domain, domains) end
 ---@return boolean
 function smtp.matches(address, pattern) end
 
+---In a custom check: true when the client sent `verb` and got `code` back at least once.
+---@param run table the run a custom check receives
+---@param verb string e.g. "RCPT"
+---@param code integer e.g. 550
+---@return boolean
+function smtp.seen(run, verb, code) end
+
 ---In a custom check: the recipients the client asked for (RCPT) that no delivered message has and
 ---that were never refused with a 5xx, in the order first asked.
 ---@param run table the run a custom check receives

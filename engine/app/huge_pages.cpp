@@ -1,6 +1,7 @@
 #include "app/huge_pages.hpp"
 
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -18,6 +19,13 @@ constexpr const char* restarted_marker = "_SMTPFAULT_HUGE_PAGE_RESTART";
 void restart_with_huge_page_heap(char** argv) {
   if (std::getenv(restarted_marker)) {
     ::unsetenv(restarted_marker);
+    // Executed through /proc/self/exe, the process is named "exe"; pgrep -x, ps -C and killall
+    // look for the name it was started by.
+    if (argv[0]) {
+      std::string_view name = argv[0];
+      name = name.substr(name.rfind('/') + 1);
+      ::prctl(PR_SET_NAME, std::string(name).c_str());
+    }
     return;
   }
   // setuid or file capabilities: glibc ignores most tunables there; do not restart at all.
@@ -30,14 +38,7 @@ void restart_with_huge_page_heap(char** argv) {
   value += std::string(tunable) + "=1";
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
   ::setenv(restarted_marker, "1", 1);
-  // By the file's own name: the process name is taken from it, and pgrep -x, ps -C and killall
-  // look for "smtpfault", not "exe". /proc/self/exe is the fallback (e.g. a replaced binary).
-  char path[4096];
-  ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
-  if (n > 0) {
-    path[n] = '\0';
-    ::execv(path, argv);
-  }
+  // The very file this process runs, even if its path now names another (a rebuild, an upgrade).
   ::execv("/proc/self/exe", argv);
   // No /proc (or no exec): run on as we are, with the environment as it was.
   current ? ::setenv("GLIBC_TUNABLES", current, 1) : ::unsetenv("GLIBC_TUNABLES");

@@ -39,6 +39,10 @@ expect {
   no_retry_after_5xx = true,
   exit = "success",
   check = function(run)
+    if not smtp.seen(run, "RCPT", 550) then
+      return false, "not exercised: the 4-line 550 goes to the 2nd recipient of a transaction; "
+        .. "the mailer must send to at least two"
+    end
     if run.delivered ~= 1 then return false, "expected one message, got " .. run.delivered end
     local missing = smtp.undelivered(run)
     if #missing > 0 then

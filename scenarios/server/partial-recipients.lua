@@ -37,6 +37,10 @@ expect {
         .. " (one refused recipient must not stop the others)"
     end
     if #run.messages > 1 then return false, "expected one message, got " .. #run.messages end
+    if not smtp.seen(run, "RCPT", 550) then
+      return false, "not exercised: the 2nd recipient of a transaction is the one refused; "
+        .. "the mailer must send to at least two"
+    end
     local missing = smtp.undelivered(run)
     if #missing > 0 then
       return false, "expected the message for every accepted recipient; never delivered: "

@@ -78,6 +78,10 @@ expect {
       return false, "expected the message delivered exactly once after the 4xx replies, got "
         .. run.delivered .. " in " .. #run.sessions .. " connection(s)"
     end
+    if not smtp.seen(run, "RCPT", 251) then
+      return false, "not exercised: the 251 goes to the 2nd recipient of a transaction; "
+        .. "the mailer must send to at least two"
+    end
     local missing = smtp.undelivered(run)
     if #missing > 0 then
       return false, "expected every recipient delivered (251 is a success too); never delivered: "

@@ -91,13 +91,13 @@ class CatalogueFiles(unittest.TestCase):
         for name in CATALOGUE:
             with open(os.path.join(SCENARIOS, name + ".lua"), encoding="utf-8") as f:
                 text = f.read()
-            one_line = re.search(r"^expect \{ (.*) \}$", text, re.M)
-            if one_line:   # expect { delivered = 1, quit = true }
-                items = [i.split(" = ", 1) for i in one_line.group(1).split(", ")]
-            else:
-                block = text[text.index("\nexpect {"):]
+            items = []   # from every expect block of the file
+            for one_line in re.finditer(r"^expect \{ (.*) \}$", text, re.M):
+                items += [i.split(" = ", 1) for i in one_line.group(1).split(", ")]
+            for start in re.finditer(r"^expect \{$", text, re.M):
+                block = text[start.end():]
                 block = block[:block.index("\n}")]
-                items = [m.groups() for m in re.finditer(r"^  (\w+) = (.*?),?$", block, re.M)]
+                items += [m.groups() for m in re.finditer(r"^  (\w+) = (.*?),?$", block, re.M)]
             expected = {"custom check" if k == "check" else "%s = %s" % (k, v) for k, v in items}
             documented = {item.strip().strip("`") for item in rows[name][4].split("`, `")}
             self.assertEqual(documented, expected, name)
@@ -282,6 +282,22 @@ class OneRecipientMailer(unittest.TestCase):
         "    except smtplib.SMTPRecipientsRefused:\n"
         "        s.quit()\n"
         "        time.sleep(0.25)\n")
+
+    def run_one(self, scenario):
+        tmp = tempfile.mkdtemp(prefix="catalogue-one-rcpt-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", scenario, "--time-scale", TIME_SCALE,
+                                     "--json", json_path, "--", PYTHON, "-c", self.MAILER],
+                                    timeout=120)
+        return status, verdicts(json_path)[scenario], out + err
+
+    def test_a_fault_on_the_second_recipient_is_reported_as_not_exercised(self):
+        # Such a scenario cannot judge a mailer that sends to one recipient: not a PASS.
+        for scenario in ("partial-recipients", "multiline-replies"):
+            status, r, output = self.run_one(scenario)
+            self.assertEqual((status, r["verdict"]), (1, "FAIL"), scenario + output)
+            self.assertIn("not exercised", r["reason"], scenario)
 
     def test_greylist_with_one_recipient(self):
         tmp = tempfile.mkdtemp(prefix="catalogue-one-rcpt-")
