@@ -9,6 +9,7 @@
 #include "control/request_reader.hpp"
 #include "control/router.hpp"
 #include "control/rule_json.hpp"
+#include "script/catalogue.hpp"
 #include "script/expectations.hpp"
 
 namespace smtpfault::control {
@@ -36,6 +37,15 @@ struct scenario_request {
   script::scenario_options opts;
 };
 
+// The API is reached over the network: it may load scenario files, not read any file the server
+// can (a syntax error would quote a piece of it back). A control character never belongs in a
+// name; a NUL would cut the path short of its ".lua".
+bool loadable_over_api(const std::string& name) {
+  auto control = [](unsigned char c) { return c < 0x20 || c == 0x7f; };
+  if (std::any_of(name.begin(), name.end(), control)) return false;
+  return !script::names_a_file(name) || name.ends_with(".lua");
+}
+
 result<scenario_request> read_scenario_request(const api_context& ctx, const std::string& body) {
   auto o = parse_json_object(body);
   if (!o) return proto::unexpected{o.error()};
@@ -56,15 +66,7 @@ result<scenario_request> read_scenario_request(const api_context& ctx, const std
     err = api_error{400, "give name (a built-in scenario or a .lua path) or source (Lua text)",
                     "name"};
   }
-  // The API is reached over the network: it may load scenario files, not read any file the
-  // server can (a syntax error would quote a piece of it back).
-  // A control character (a NUL above all: the file system stops there) never belongs in one.
-  const auto& n = out.name;
-  auto control = [](unsigned char c) { return c < 0x20 || c == 0x7f; };
-  if (!err && !out.source && n &&
-      ((n->find('/') != std::string::npos &&
-        !(n->size() > 4 && n->compare(n->size() - 4, 4, ".lua") == 0)) ||
-       std::any_of(n->begin(), n->end(), control))) {
+  if (!err && !out.source && out.name && !loadable_over_api(*out.name)) {
     err = api_error{400, "name must be a built-in scenario or a path ending in .lua", "name"};
   }
   if (err) return proto::unexpected{*err};

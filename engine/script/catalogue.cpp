@@ -47,10 +47,7 @@ std::vector<builtin_scenario> builtins_under(const std::string& prefix) {
 proto::expected<scenario_source, std::string> find_source(
     const std::string& name_or_path, const std::vector<builtin_scenario>& builtins,
     const char* kind) {
-  const bool is_path =
-      name_or_path.find('/') != std::string::npos ||
-      (name_or_path.size() > 4 && name_or_path.compare(name_or_path.size() - 4, 4, ".lua") == 0);
-  if (is_path) {
+  if (names_a_file(name_or_path)) {
     std::ifstream in(name_or_path, std::ios::binary);
     if (!in) {
       return proto::unexpected{name_or_path + ": cannot open scenario: " + std::strerror(errno)};
@@ -86,6 +83,10 @@ const std::vector<builtin_scenario>& builtin_scenarios() {
 const std::vector<builtin_scenario>& builtin_client_scenarios() {
   static const std::vector<builtin_scenario> list = builtins_under("scenarios/client/");
   return list;
+}
+
+bool names_a_file(std::string_view name_or_path) {
+  return name_or_path.find('/') != std::string_view::npos || name_or_path.ends_with(".lua");
 }
 
 proto::expected<scenario_source, std::string> find_scenario_source(

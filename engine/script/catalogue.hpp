@@ -31,6 +31,8 @@ const std::vector<builtin_scenario>& builtin_client_scenarios();
 
 // A name of a built-in scenario, or a path to a .lua file (anything with a '/' or ".lua").
 proto::expected<scenario_source, std::string> find_scenario_source(const std::string& name_or_path);
+// Whether find_scenario_source takes this for a file path (a '/' or ".lua"), not a built-in name.
+bool names_a_file(std::string_view name_or_path);
 // The same for client scenarios: a path, or the name of a probe ("probe-smuggling").
 proto::expected<scenario_source, std::string> find_client_scenario_source(
     const std::string& name_or_path);
