@@ -68,19 +68,27 @@ server::~server() = default;
 // One acceptor per I/O thread on every address (SO_REUSEPORT): the kernel spreads connections
 // over the threads, and a session starts on the thread that accepted it, with no hand-off.
 void server::bind() {
-  auto open = [&](const tcp::endpoint& ep, bool tls, std::size_t worker) {
+  auto fail = [](const tcp::endpoint& ep, const boost::system::error_code& ec) {
+    return std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
+  };
+  // A socket bound to ep on the worker's context, not yet listening.
+  auto bound_socket = [&](const tcp::endpoint& ep, std::size_t worker, bool reuse_port) {
     tcp::acceptor a(*contexts_[worker]);
     boost::system::error_code ec;
     a.open(ep.protocol(), ec);
     if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
-    using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-    if (!ec && contexts_.size() > 1) a.set_option(reuse_port(true), ec);
+    using reuse_port_option = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+    if (!ec && reuse_port) a.set_option(reuse_port_option(true), ec);
     if (!ec && ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
     if (!ec) a.bind(ep, ec);
-    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      throw std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
-    }
+    if (ec) throw fail(ep, ec);
+    return a;
+  };
+  auto open = [&](const tcp::endpoint& ep, bool tls, std::size_t worker) {
+    auto a = bound_socket(ep, worker, contexts_.size() > 1);
+    boost::system::error_code ec;
+    a.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw fail(ep, ec);
     auto bound = a.local_endpoint();
     listeners_.push_back(
         std::make_unique<listener>(listener{std::move(a), tls, worker, worker == 0}));
@@ -88,18 +96,9 @@ void server::bind() {
   };
   // SO_REUSEPORT would also let this server join a port another process (of the same user)
   // already listens on, splitting the mail between the two without a word. A socket without
-  // it cannot bind a port in use, so one is tried first, and closed before the real ones bind.
+  // it cannot bind a port in use, so one is bound first, and closed before the real ones bind.
   auto ensure_free = [&](const tcp::endpoint& ep) {
-    if (contexts_.size() < 2 || ep.port() == 0) return;
-    tcp::acceptor probe(*contexts_[0]);
-    boost::system::error_code ec;
-    probe.open(ep.protocol(), ec);
-    if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec && ep.address().is_v6()) probe.set_option(asio::ip::v6_only(true), ec);
-    if (!ec) probe.bind(ep, ec);
-    if (ec) {
-      throw std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
-    }
+    if (contexts_.size() > 1 && ep.port() != 0) bound_socket(ep, 0, false);
   };
   auto open_all = [&](const tcp::endpoint& ep, bool tls) {
     ensure_free(ep);
