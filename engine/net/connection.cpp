@@ -294,15 +294,14 @@ std::optional<std::chrono::milliseconds> connection::consult(session::hook h) {
 }
 
 asio::awaitable<void> connection::finish_sleeping_hook(milliseconds sleep) {
-  script::hook_outcome outcome;
-  outcome.st = script::hook_outcome::status::sleeping;
-  outcome.sleep = sleep;
-  while (outcome.st == script::hook_outcome::status::sleeping) {
-    if (!co_await pause(outcome.sleep)) {
-      outcome = {};
+  script::hook_outcome outcome;  // the default, should the session end during the sleep
+  while (co_await pause(sleep)) {
+    auto next = scenario_->resume(*binding_);
+    if (next.st != script::hook_outcome::status::sleeping) {
+      outcome = std::move(next);
       break;
     }
-    outcome = scenario_->resume(*binding_);
+    sleep = next.sleep;
   }
   decide(std::move(outcome));
 }
