@@ -29,6 +29,13 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+// A configuration key as a flag: "limits.text_line" -> "limits-text-line".
+std::string flag_of(std::string path) {
+  for (auto& c : path)
+    if (c == '_' || c == '.') c = '-';
+  return path;
+}
+
 void print_serve_help() {
   std::printf(
       "usage: smtpfault serve [options]\n"
@@ -40,11 +47,8 @@ void print_serve_help() {
       "  --config FILE        TOML configuration file (env SMTPFAULT_CONFIG)\n"
       "  --set KEY=VALUE      set any configuration key, e.g. --set limits.text_line=2000\n");
   for (const auto& k : config::known_keys()) {
-    std::string flag = k.path;
-    for (auto& c : flag)
-      if (c == '_' || c == '.') c = '-';
-    std::printf("  --%-18s %s [%s, env %s]\n", flag.c_str(), k.help.c_str(), k.type.c_str(),
-                k.env.c_str());
+    std::printf("  --%-18s %s [%s, env %s]\n", flag_of(k.path).c_str(), k.help.c_str(),
+                k.type.c_str(), k.env.c_str());
   }
   std::printf("\n  --help               this text\n  --version            print the version\n");
 }
@@ -62,15 +66,12 @@ std::optional<std::string> apply_flags(config::settings& s, const parsed_args& a
       key = f.value.substr(0, eq);
       value = f.value.substr(eq + 1);
     } else {
-      std::vector<std::string> flags = {"--set", "--config", "--help", "--version"};
-      for (const auto& k : config::known_keys()) {
-        std::string flag = k.path;
-        for (auto& c : flag)
-          if (c == '_' || c == '.') c = '-';
-        if (flag == f.name) key = k.path;
-        flags.push_back("--" + flag);
-      }
+      for (const auto& k : config::known_keys())
+        if (flag_of(k.path) == f.name) key = k.path;
       if (key.empty()) {
+        std::vector<std::string> flags = {"--set", "--config", "--help", "--version"};
+        for (const auto& k : config::known_keys())
+          flags.push_back("--" + flag_of(k.path));
         std::string hint = config::suggestion("--" + f.name, flags);
         return "unknown option --" + f.name +
                (hint.empty() ? " (see smtpfault serve --help)" : hint);
