@@ -104,19 +104,6 @@ void decide(scenario_result& r) {
   r.reason = failed->name + ": " + failed->detail;
 }
 
-// A hook that failed while the mailer ran is the scenario's fault, not the mailer's: the first
-// such error, as the session noted it ("scenario error: file:line: message"), if any.
-std::string first_scenario_error(
-    const std::vector<std::shared_ptr<const capture::session_record>>& sessions) {
-  constexpr std::string_view mark = "scenario error: ";
-  for (const auto& s : sessions) {
-    for (const auto& e : s->entries) {
-      if (e.dir == session::direction::event && e.text.rfind(mark, 0) == 0) return e.text;
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
 const char* verdict_name(verdict v) {
@@ -198,9 +185,12 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     result.outcome = verdict::fail;
     result.reason = why;
   }
-  if (auto err = first_scenario_error(sessions); !err.empty()) {
+  // A hook that failed while the mailer ran is the scenario's fault, not the mailer's.
+  for (const auto& s : run.sessions) {
+    if (s.scenario_error.empty()) continue;
     result.outcome = verdict::error;
-    result.reason = err;
+    result.reason = "scenario error: " + s.scenario_error;
+    break;
   }
   result.seconds = std::chrono::duration<double>(steady::now() - started).count();
   return result;

@@ -38,6 +38,8 @@ void on_event(session_summary& out, const std::string& text, std::size_t line) {
     ++out.unstuffed_dots;
   } else if (starts_with(text, "anomaly: long_line")) {
     ++out.long_lines;
+  } else if (constexpr std::string_view mark = "scenario error: "; text.starts_with(mark)) {
+    if (out.scenario_error.empty()) out.scenario_error = text.substr(mark.size());
   } else if (starts_with(text, "message of")) {
     out.exchanges.push_back({"<end of data>", "", 0, "", line, {}});
   }

@@ -34,6 +34,7 @@ struct session_summary {
   std::size_t unstuffed_dots = 0;
   std::size_t long_lines = 0;
   std::size_t delivered = 0;
+  std::string scenario_error;  // the first hook that failed: "file:line: message"
 };
 
 session_summary summarize(const session_record& r);
