@@ -16,10 +16,10 @@ namespace {
 using sys_clock = std::chrono::system_clock;
 using std::chrono::milliseconds;
 
-session::session_facts initial_facts(std::string id, const transport& io) {
+session::session_facts initial_facts(std::string id, std::string client) {
   session::session_facts f;
   f.session_id = std::move(id);
-  f.client_address = io.remote_address();
+  f.client_address = std::move(client);
   return f;
 }
 
@@ -64,7 +64,7 @@ fault::action scenario_failure() {
 }  // namespace
 
 connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::string id,
-                       std::shared_ptr<script::scenario> sc)
+                       std::string client, std::shared_ptr<script::scenario> sc)
     : srv_(srv),
       io_(std::move(socket)),
       implicit_tls_(implicit_tls),
@@ -77,7 +77,7 @@ connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::
                   }),
       scenario_(std::move(sc)),
       session_(session_options(srv.cfg_, scenario_.get(), !srv.rules_.empty()),
-               initial_facts(id, io_), transcript_) {
+               initial_facts(id, std::move(client)), transcript_) {
   io_.count_into(&srv.metrics_);
   if (scenario_) {
     binding_ = scenario_->open_session(

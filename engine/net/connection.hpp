@@ -20,7 +20,8 @@ namespace smtpfault::net {
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(server& srv, tcp::socket socket, bool implicit_tls, std::string id,
+  // client: the peer's address as endpoint_text writes it.
+  connection(server& srv, tcp::socket socket, bool implicit_tls, std::string id, std::string client,
              std::shared_ptr<script::scenario> sc);
 
   asio::awaitable<void> run(bool over_cap);

@@ -1,6 +1,8 @@
 #include "net/server.hpp"
 
+#include <charconv>
 #include <cstdio>
+#include <iterator>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -43,10 +45,13 @@ void log_exception(std::exception_ptr e) {
   }
 }
 
-std::string endpoint_text(const tcp::endpoint& ep) {
-  auto a = ep.address();
-  std::string host = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
-  return host + ":" + std::to_string(ep.port());
+// "00002a": session ids are the accept count in hex, at least six digits.
+std::string session_id(unsigned long long n) {
+  char digits[16];
+  auto end = std::to_chars(digits, std::end(digits), n, 16).ptr;
+  std::string id(digits, end);
+  if (id.size() < 6) id.insert(0, 6 - id.size(), '0');
+  return id;
 }
 
 }  // namespace
@@ -142,8 +147,10 @@ std::vector<tcp::endpoint> server::tls_endpoints() const {
 void server::start_accepting(listener& l) {
   auto accept_loop = [this, &l]() -> asio::awaitable<void> {
     auto& ctx = *contexts_[l.worker];
+    tcp::endpoint peer;
     while (!stopping_) {
-      auto [ec, sock] = co_await l.acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+      // The peer comes with the accept, so no getpeername per connection.
+      auto [ec, sock] = co_await l.acceptor.async_accept(peer, asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (stopping_ || ec == asio::error::operation_aborted) break;
         // Out of descriptors or a transient accept error: pause instead of spinning.
@@ -154,14 +161,14 @@ void server::start_accepting(listener& l) {
       bool over_cap = active_.load() >= cfg_.max_connections;
       if (!over_cap) ++active_;
       (over_cap ? metrics_.sessions_refused : metrics_.sessions).add();
-      char id[24];
-      std::snprintf(id, sizeof id, "%06llx", static_cast<unsigned long long>(++session_counter_));
       worker& w = *workers_[l.worker];
       asio::co_spawn(
           ctx,
-          [this, &w, s = std::move(sock), tls = l.implicit_tls, over_cap, sid = std::string(id),
+          [this, &w, s = std::move(sock), tls = l.implicit_tls, over_cap,
+           sid = session_id(++session_counter_), client = endpoint_text(peer),
            sc = current_scenario()]() mutable -> asio::awaitable<void> {
-            auto c = std::make_shared<connection>(*this, std::move(s), tls, sid, std::move(sc));
+            auto c = std::make_shared<connection>(*this, std::move(s), tls, std::move(sid),
+                                                  std::move(client), std::move(sc));
             w.live.insert(c.get());
             if (stopping_) c->shutdown();
             co_await c->run(over_cap);

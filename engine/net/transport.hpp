@@ -22,6 +22,9 @@ struct io_result {
   std::size_t bytes = 0;
 };
 
+// "192.0.2.1:25" or "[2001:db8::1]:25"; a v4-mapped v6 address is shown as v4.
+std::string endpoint_text(const tcp::endpoint& ep);
+
 class transport {
  public:
   explicit transport(tcp::socket socket) : socket_(std::move(socket)) {}
@@ -61,7 +64,6 @@ class transport {
   void count_into(io_counters* c) { counters_ = c; }
 
   tcp::socket& socket() { return socket_; }
-  std::string remote_address() const;
 
  private:
   tcp::socket socket_;
