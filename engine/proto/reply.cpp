@@ -1,5 +1,9 @@
 #include "proto/reply.hpp"
 
+#include <charconv>
+#include <cstring>
+#include <iterator>
+
 namespace smtpfault::proto {
 
 namespace {
@@ -34,22 +38,37 @@ std::size_t enhanced_length(std::string_view text, int code) {
 void append_wire(std::string& out, const reply& r, bool with_enhanced) {
   static const std::vector<std::string> no_text{std::string{}};
   const auto& lines = r.lines.empty() ? no_text : r.lines;
-  bool enh = with_enhanced && !r.enhanced.empty();
-  std::string code = std::to_string(r.code);
+  const bool enh = with_enhanced && !r.enhanced.empty();
+  char code[16];
+  const auto code_size =
+      static_cast<std::size_t>(std::to_chars(code, std::end(code), r.code).ptr - code);
+  // Every reply goes through here, most of them one short line: sized once and copied in,
+  // rather than grown a piece at a time.
+  std::size_t size = 0;
+  for (const auto& text : lines)
+    size += code_size + 1 + (enh ? r.enhanced.size() + 1 : 0) + text.size() + 2;
+  std::size_t at = out.size();
+  out.resize(at + size);
+  char* p = out.data() + at;
+  auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    bool last = i + 1 == lines.size();
+    const bool last = i + 1 == lines.size();
     const std::string& text = lines[i];
-    out += code;
+    put({code, code_size});
     // "250" alone is a valid last line; a continuation line always needs its "-", and an AUTH
     // challenge always its space (RFC 4954: "334" SP [base64]).
-    if (!last || enh || !text.empty() || r.code == 334) out += last ? ' ' : '-';
+    if (!last || enh || !text.empty() || r.code == 334) *p++ = last ? ' ' : '-';
     if (enh) {
-      out += r.enhanced;
-      if (!text.empty()) out += ' ';
+      put(r.enhanced);
+      if (!text.empty()) *p++ = ' ';
     }
-    out += text;
-    out += "\r\n";
+    put(text);
+    put("\r\n");
   }
+  out.resize(static_cast<std::size_t>(p - out.data()));  // the separators some lines go without
 }
 
 std::string to_wire(const reply& r, bool with_enhanced) {
