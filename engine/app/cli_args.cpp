@@ -28,10 +28,19 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args,
       out.flags.push_back({name, ""});
       continue;
     }
-    if (i + 1 >= args.size()) return "option --" + name + " needs a value";
+    if (i + 1 >= args.size()) {
+      out.value_missing = name;
+      out.flags.push_back({name, ""});
+      break;
+    }
     out.flags.push_back({name, args[++i]});
   }
   return std::nullopt;
+}
+
+std::optional<std::string> missing_value_error(const parsed_args& args) {
+  if (!args.value_missing) return std::nullopt;
+  return "option --" + *args.value_missing + " needs a value";
 }
 
 }  // namespace smtpfault::app

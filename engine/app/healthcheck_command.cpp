@@ -63,7 +63,7 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
       return "unknown option --" + f.name + " (see smtpfault healthcheck --help)";
     }
   }
-  return std::nullopt;
+  return missing_value_error(args);
 }
 
 }  // namespace

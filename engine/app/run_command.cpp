@@ -220,6 +220,7 @@ int run_command(const std::vector<std::string>& argv) {
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
     if (auto err = apply_flag(f, rs)) return usage_error(*err);
   }
+  if (auto err = missing_value_error(args)) return usage_error(*err);
   if (args.positional.size() != 1) return usage_error("name exactly one client scenario");
   rs.script = args.positional[0];
   auto script = script::client_script::load_named(rs.script, rs.opts);

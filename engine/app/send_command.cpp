@@ -122,6 +122,7 @@ int send_command(const std::vector<std::string>& argv) {
       return usage_error("unknown option --" + f.name);
     }
   }
+  if (auto err = missing_value_error(args)) return usage_error(*err);
   if (!args.positional.empty())
     return usage_error("unexpected argument '" + args.positional[0] + "'");
   if (!have_from) return usage_error("--from is required");

@@ -83,6 +83,7 @@ std::optional<std::string> apply_flags(config::settings& s, const parsed_args& a
         joined.try_emplace(key, f.name == "set" ? "--set " + key : "--" + f.name, value);
     if (!fresh) it->second.second += "," + value;
   }
+  if (auto err = missing_value_error(args)) return err;
   for (const auto& [key, v] : joined) {
     auto r = config::apply_text(s, key, v.second, v.first);
     if (!r) return r.error().message;

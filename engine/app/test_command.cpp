@@ -80,6 +80,7 @@ std::string parse(const std::vector<std::string>& argv, parsed_test& p) {
     if (f.name == "scenario") {
       p.scenarios.push_back(f.value);
     } else if (f.name == "scenarios") {
+      if (f.value.empty()) return "--scenarios: expected a directory";
       if (auto err = add_directory(f.value, p.scenarios)) return *err;
     } else if (f.name == "junit") {
       p.junit = f.value;
@@ -103,6 +104,7 @@ std::string parse(const std::vector<std::string>& argv, parsed_test& p) {
       return "unknown option --" + f.name;
     }
   }
+  if (auto err = missing_value_error(args)) return *err;
   if (!args.positional.empty()) {
     return "unexpected argument '" + args.positional[0] + "' (put the command after --)";
   }

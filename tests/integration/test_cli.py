@@ -228,6 +228,24 @@ class ServeFlagMistakes(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--set limits.text_line: expected an unsigned integer, got 'abc'", r.stderr)
 
+    def test_an_unknown_flag_given_last_is_called_unknown_in_every_command(self):
+        for command in ("serve", "send", "test", "run", "healthcheck", "check"):
+            r = run(command, "--bogus", timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("unknown option --bogus", r.stderr)
+            self.assertNotIn("needs a value", r.stderr)
+        r = run("serve", "--lisen", timeout=10)
+        self.assertIn("unknown option --lisen (did you mean '--listen'?)", r.stderr)
+
+    def test_a_known_flag_given_last_without_its_value_says_so(self):
+        for command, flag in (("serve", "--listen"), ("serve", "--config"), ("send", "--from"),
+                              ("test", "--junit"), ("run", "--junit")):
+            r = run(command, flag, timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("option %s needs a value" % flag, r.stderr)
+        r = run("test", "--scenarios", timeout=10)
+        self.assertIn("--scenarios: expected a directory", r.stderr)
+
 
 class JsonLogs(unittest.TestCase):
     def test_json_lines_escape_wire_bytes_and_mask_secrets(self):
