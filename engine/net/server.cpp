@@ -15,7 +15,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "net/connection.hpp"
-#include "net/port_sharing.hpp"
 
 namespace smtpfault::net {
 
@@ -103,27 +102,20 @@ void server::bind() {
   // SO_REUSEPORT would also let this server join a port another process (of the same user)
   // already listens on, splitting the mail between the two without a word. A socket without
   // it cannot bind a port in use, so one is bound first, and closed before the real ones bind.
+  // Another smtpfault starting at the same instant could pass that probe too: the claim
+  // (port_claim.hpp), held for the server's life, lets only one of the two through.
   auto ensure_free = [&](const tcp::endpoint& ep) {
-    if (contexts_.size() > 1 && ep.port() != 0) bound_socket(ep, 0, false);
-  };
-  // The probe leaves a moment in which another server can pass its own probe too; then the
-  // one of the two that port_sharing.hpp picks gives up, so the two never share the mail.
-  auto ensure_alone = [&](const tcp::endpoint& ep, std::size_t first) {
-    if (contexts_.size() == 1) return;
-    std::vector<int> fds;
-    for (auto i = first; i < listeners_.size(); ++i)
-      fds.push_back(listeners_[i]->acceptor.native_handle());
-    if (port_taken_by_other_listener(fds)) {
-      throw fail(ep, make_error_code(boost::system::errc::address_in_use));
-    }
+    if (contexts_.size() == 1 || ep.port() == 0) return;
+    port_claim claim(ep);
+    if (claim.taken()) throw fail(ep, make_error_code(boost::system::errc::address_in_use));
+    bound_socket(ep, 0, false);
+    claims_.push_back(std::move(claim));
   };
   auto open_all = [&](const tcp::endpoint& ep, bool tls) {
     ensure_free(ep);
-    auto first = listeners_.size();
     auto bound = open(ep, tls, 0);  // port 0 becomes a real port here, shared by the others
     for (std::size_t w = 1; w < contexts_.size(); ++w)
       open(bound, tls, w);
-    ensure_alone(ep, first);
   };
   for (const auto& ep : cfg_.listen)
     open_all(ep, false);

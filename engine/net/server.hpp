@@ -17,6 +17,7 @@
 #include "capture/message_store.hpp"
 #include "net/fault_rules.hpp"
 #include "net/metrics.hpp"
+#include "net/port_claim.hpp"
 #include "net/tls_context.hpp"
 #include "net/transcript_log.hpp"
 #include "script/scenario.hpp"
@@ -84,6 +85,8 @@ class server {
   transcript_log& log_;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<std::unique_ptr<worker>> workers_;
+  // One per shared port; declared first so that it outlives the listeners.
+  std::vector<port_claim> claims_;
   std::vector<std::unique_ptr<listener>> listeners_;
   std::atomic<std::size_t> active_{0};
   std::atomic<std::uint64_t> session_counter_{0};
