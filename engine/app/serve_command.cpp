@@ -20,6 +20,7 @@
 #include "control/api_server.hpp"
 #include "net/server.hpp"
 #include "net/tls_context.hpp"
+#include "net/transport.hpp"
 #include "script/scenario.hpp"
 
 namespace smtpfault::app {
@@ -156,10 +157,7 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   for (const auto& l : srv.describe_listeners())
     log.info("  listening: " + l);
   if (api) {
-    auto ep = api->local_endpoint();
-    std::string api_host =
-        ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
-    log.info("  listening: http  " + api_host + ":" + std::to_string(ep.port()) + " (API" +
+    log.info("  listening: http  " + net::endpoint_text(api->local_endpoint()) + " (API" +
              (s.api_token.empty() ? "" : ", bearer token required") + ")");
   } else {
     log.info("  no HTTP API (api is empty)");
@@ -168,9 +166,11 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   auto plain = srv.plain_endpoints();
   if (!plain.empty()) {
     auto ep = plain.front();
-    std::string host = ep.address().is_unspecified() ? "127.0.0.1" : ep.address().to_string();
-    if (ep.address().is_v6()) host = "[" + host + "]";
-    log.info("  try: swaks --server " + host + ":" + std::to_string(ep.port()) +
+    if (ep.address().is_unspecified()) {  // listening everywhere: suggest this machine's loopback
+      ep.address(ep.address().is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
+                                      : asio::ip::address(asio::ip::address_v4::loopback()));
+    }
+    log.info("  try: swaks --server " + net::endpoint_text(ep) +
              " --from alice@example.com --to bob@example.com");
   }
 }

@@ -11,6 +11,7 @@
 #include "control/api_server.hpp"
 #include "net/server.hpp"
 #include "net/transcript_log.hpp"
+#include "net/transport.hpp"
 #include "script/scenario.hpp"
 
 namespace smtpfault::app {
@@ -18,10 +19,6 @@ namespace smtpfault::app {
 namespace {
 
 using steady = std::chrono::steady_clock;
-
-std::string endpoint_host_port(const boost::asio::ip::tcp::endpoint& ep) {
-  return ep.address().to_string() + ":" + std::to_string(ep.port());
-}
 
 std::string render_transcript(
     const std::vector<std::shared_ptr<const capture::session_record>>& s) {
@@ -87,8 +84,8 @@ std::vector<std::pair<std::string, std::string>> command_environment(const scena
   return {{"SMTP_HOST", plain.address().to_string()},
           {"SMTP_PORT", std::to_string(plain.port())},
           {"SMTP_TLS_PORT", std::to_string(tls.port())},
-          {"SMTP_SERVER", endpoint_host_port(plain)},
-          {"SMTPFAULT_API", endpoint_host_port(server.api->local_endpoint())},
+          {"SMTP_SERVER", net::endpoint_text(plain)},
+          {"SMTPFAULT_API", net::endpoint_text(server.api->local_endpoint())},
           {"SMTPFAULT_SCENARIO", name}};
 }
 

@@ -15,6 +15,7 @@
 #include <boost/beast/version.hpp>
 
 #include "control/router.hpp"
+#include "net/transport.hpp"
 
 namespace smtpfault::control {
 
@@ -120,8 +121,8 @@ void api_server::bind(const tcp::endpoint& ep) {
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::runtime_error("cannot listen for the HTTP API on " + ep.address().to_string() + ":" +
-                             std::to_string(ep.port()) + ": " + ec.message());
+    throw std::runtime_error("cannot listen for the HTTP API on " + net::endpoint_text(ep) + ": " +
+                             ec.message());
   }
 }
 

@@ -3,6 +3,7 @@ listeners on IPv4 and IPv6, JSON logs with escaped wire bytes, environment confi
 
 import json
 import os
+import re
 import smtplib
 import socket
 import subprocess
@@ -192,6 +193,20 @@ class Listeners(unittest.TestCase):
             srv.stop()
             srv.cleanup()
 
+    @unittest.skipUnless(ipv6_loopback_available(), "no IPv6 loopback in this environment")
+    def test_the_banner_suggests_the_loopback_of_a_wildcard_listeners_family(self):
+        for wildcard, loopback in (("[::]", "[::1]"), ("0.0.0.0", "127.0.0.1")):
+            proc = subprocess.Popen([binary_path(), "serve", "--listen", wildcard + ":0",
+                                     "--tls-listen", "", "--api", ""], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True,
+                                    env=server_environment())
+            try:
+                hint = next(l for l in proc.stdout if "try: swaks" in l)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+            self.assertRegex(hint, r"--server %s:\d+ " % re.escape(loopback))
+
     def test_a_host_name_where_an_address_belongs_is_a_configuration_error(self):
         # No name lookups: each address key takes an IP literal or "localhost", and says so.
         for flag, key in (("--listen", "listen"), ("--tls-listen", "tls_listen"), ("--api", "api")):
@@ -217,6 +232,20 @@ class Listeners(unittest.TestCase):
         finally:
             first.stop()
             first.cleanup()
+
+    def test_a_server_starting_at_the_same_instant_on_the_port_is_refused(self):
+        # Two servers starting together can both find the port free before either listens;
+        # the first to start holds a claim on it (an abstract Unix socket, per network
+        # namespace like the port itself) that the second cannot take. Held here by hand.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with socket.socket(socket.AF_UNIX) as claim:
+            claim.bind("\0smtpfault listen 127.0.0.1:%d" % port)
+            r = run("serve", "--threads", "2", "--listen", "127.0.0.1:%d" % port,
+                    "--tls-listen", "", "--api", "", timeout=20)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot listen on 127.0.0.1:%d: Address already in use" % port, r.stderr)
 
 
 class ServeFlagMistakes(unittest.TestCase):
