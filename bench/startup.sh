@@ -16,10 +16,13 @@ def free_port():
         return s.getsockname()[1]
 
 def one_run():
-    port, tls_port = free_port(), free_port()
+    port, tls_port, api_port = free_port(), free_port(), free_port()
     start = time.perf_counter()
+    # Every port its own, so a server already running here (on the default API port) is no
+    # obstacle; the API is still started, as it is by default.
     proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}",
-                             "--tls-listen", f"127.0.0.1:{tls_port}"],
+                             "--tls-listen", f"127.0.0.1:{tls_port}",
+                             "--api", f"127.0.0.1:{api_port}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
