@@ -204,6 +204,16 @@ check_result check_exit(const std::string& want, const run_outcome& run) {
   return c;
 }
 
+check_result check_connected(const run_outcome& run) {
+  std::string exits;
+  for (int code : run.exit_codes)
+    exits += (exits.empty() ? "" : ", ") +
+             (code == -1 ? std::string("killed at timeout") : std::to_string(code));
+  return {"connected", false,
+          "expected the client to connect; it never did" +
+              (exits.empty() ? std::string() : " (exit status " + exits + ")")};
+}
+
 }  // namespace
 
 bool expectations::empty() const {
@@ -216,6 +226,10 @@ bool expectations::empty() const {
 // wrong count or a missing QUIT is usually a consequence of something listed before it.
 std::vector<check_result> evaluate(const expectations& e, const run_outcome& run) {
   std::vector<check_result> out;
+  // Every expectation is about what the client did on the wire. Without a single session it
+  // was never put to the test, and "delivered = 0" or "exit = failure" alone would pass a
+  // mailer that cannot even connect (a misspelt command, a wrong port).
+  if (run.sessions.empty()) out.push_back(check_connected(run));
   if (e.starttls_before_auth.value_or(false)) {
     out.push_back(check_auth_after_tls("starttls_before_auth", run));
   }
