@@ -182,12 +182,18 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     result.outcome = verdict::fail;
     result.reason = why;
   }
-  // A hook that failed while the mailer ran is the scenario's fault, not the mailer's.
+  // A hook that failed while the mailer ran, or a check that could not run, is the scenario's
+  // fault, not the mailer's.
   for (const auto& s : run.sessions) {
     if (s.scenario_error.empty()) continue;
     result.outcome = verdict::error;
     result.reason = "scenario error: " + s.scenario_error;
     break;
+  }
+  for (const auto& c : result.checks) {
+    if (!c.script_error || result.outcome == verdict::error) continue;
+    result.outcome = verdict::error;
+    result.reason = "scenario error: " + c.detail;
   }
   result.seconds = std::chrono::duration<double>(steady::now() - started).count();
   return result;

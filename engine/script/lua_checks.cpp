@@ -175,9 +175,11 @@ std::vector<check_result> run_custom_checks(lua_sandbox& sandbox, const std::vec
     auto r = sandbox.resume(co, 1, true);
     if (r.st == run_result::status::failed) {
       c.passed = false;
+      c.script_error = true;
       c.detail = "custom check failed with an error: " + r.error;
     } else if (r.st == run_result::status::yielded) {
       c.passed = false;
+      c.script_error = true;
       c.detail = "custom check yielded; checks cannot sleep";
     } else {
       int base = lua_gettop(co) - r.results + 1;

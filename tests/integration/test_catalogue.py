@@ -253,6 +253,25 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertIn("scenario error: %s:2: " % script, r["reason"])
         self.assertIn("rejct", r["reason"])
 
+    def test_a_custom_check_that_fails_to_run_is_the_scenarios_error(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-check-error-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        script = os.path.join(tmp, "badcheck.lua")
+        with open(script, "w") as f:
+            f.write("expect {\n  check = function(run) return run.nope.x end,\n}\n")
+        json_path = os.path.join(tmp, "report.json")
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: t\\r\\n\\r\\nhi\\r\\n')\n"
+                  "s.quit()\n")
+        status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
+                                     PYTHON, "-c", mailer], timeout=120)
+        self.assertEqual(status, 2, out + err)
+        r = verdicts(json_path)["badcheck"]
+        self.assertEqual(r["verdict"], "ERROR", r)
+        self.assertIn("scenario error: custom check failed with an error: %s:2: " % script,
+                      r["reason"])
+
 
     def test_a_command_that_cannot_be_run_is_an_error_not_a_failing_mailer(self):
         # Else a scenario that expects the mailer to fail would pass with a misspelt command.
@@ -266,6 +285,25 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertEqual(r["verdict"], "ERROR", r)
         self.assertIn("cannot run %s: No such file or directory"
                       % os.path.join(tmp, "no-such-mailer"), r["reason"])
+
+    def test_a_mailer_that_never_connects_passes_no_scenario(self):
+        # These scenarios expect the mailer to fail and deliver nothing; one that fails before it
+        # even connects (a misspelt command inside a shell, a wrong port) was never exercised.
+        tmp = tempfile.mkdtemp(prefix="catalogue-no-connection-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        names = ["greeting-521", "starttls-bad-cert", "starttls-injection", "starttls-stripped"]
+        for mailer in (["/bin/false"], ["/bin/true"], ["sh", "-c", "sendmial-typo --to x"]):
+            json_path = os.path.join(tmp, "report.json")
+            args = ["--time-scale", "0.05", "--json", json_path]
+            for n in names:
+                args += ["--scenario", n]
+            status, out, err = run_test(args + ["--"] + mailer, timeout=120)
+            self.assertEqual(status, 1, out + err)
+            for n, r in verdicts(json_path).items():
+                self.assertEqual(r["verdict"], "FAIL", (mailer, n, r))
+                self.assertIn("connected: expected the client to connect; it never did",
+                              r["reason"], (mailer, n))
+
 
 class OneRecipientMailer(unittest.TestCase):
     """The catalogue judges what the mailer asked for, not careful.py's recipient count: a mailer
