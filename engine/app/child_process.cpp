@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,35 @@ namespace smtpfault::app {
 namespace {
 
 constexpr std::size_t max_output = 1024 * 1024;
+
+// The process groups of the commands running now (0: a free slot). Lock-free atomics, so the
+// interrupt handler may read them.
+std::atomic<pid_t> running_groups[1024];
+
+void remember_group(pid_t group) {
+  for (auto& slot : running_groups) {
+    pid_t free = 0;
+    if (slot.compare_exchange_strong(free, group)) return;
+  }
+}
+
+void forget_group(pid_t group) {
+  for (auto& slot : running_groups) {
+    pid_t g = group;
+    if (slot.compare_exchange_strong(g, 0)) return;
+  }
+}
+
+// The commands lead process groups of their own, so a Ctrl-C or a CI job's cancel reaches only
+// this process: it ends theirs before dying of the same signal.
+extern "C" void end_commands_and_die(int sig) {
+  for (auto& slot : running_groups)
+    if (pid_t g = slot.load()) kill(-g, SIGKILL);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+const int interrupts[] = {SIGINT, SIGTERM, SIGHUP};
 
 extern "C" char** environ;
 
@@ -130,7 +160,16 @@ child_result run_child(const std::vector<std::string>& argv,
   }
   unlink(path);
   pid_t pid = 0;
-  if (int err = spawn_child(argv, env, out, pid); err != 0) {
+  // No interrupt between the spawn and the record of the group: it would miss the command.
+  sigset_t block, old;
+  sigemptyset(&block);
+  for (int sig : interrupts)
+    sigaddset(&block, sig);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  int spawn_error = spawn_child(argv, env, out, pid);
+  if (spawn_error == 0) remember_group(pid);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (int err = spawn_error; err != 0) {
     close(out);
     // A command that cannot be run is a mistake in the test run, not a mailer that failed (a
     // scenario expecting the mailer to fail would otherwise pass).
@@ -147,6 +186,7 @@ child_result run_child(const std::vector<std::string>& argv,
     }
   }
   kill(-pid, SIGKILL);  // anything the command left running in its group
+  forget_group(pid);
   if (result.timed_out) {
     result.exit_code = -1;
   } else if (WIFEXITED(status)) {
@@ -157,6 +197,14 @@ child_result run_child(const std::vector<std::string>& argv,
   result.output = read_capped(out);
   close(out);
   return result;
+}
+
+void end_commands_on_interrupt() {
+  struct sigaction sa {};
+  sa.sa_handler = end_commands_and_die;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : interrupts)
+    sigaction(sig, &sa, nullptr);
 }
 
 }  // namespace smtpfault::app

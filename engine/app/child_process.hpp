@@ -16,6 +16,10 @@ struct child_result {
   std::string error;   // could not start it
 };
 
+// From now on SIGINT, SIGTERM and SIGHUP first kill every command run_child is running (each
+// leads its own process group, out of reach of a Ctrl-C), then end this process as they would.
+void end_commands_on_interrupt();
+
 child_result run_child(const std::vector<std::string>& argv,
                        const std::vector<std::pair<std::string, std::string>>& env,
                        std::chrono::milliseconds timeout);

@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "app/child_process.hpp"
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
 #include "app/test_report.hpp"
@@ -146,6 +147,7 @@ int test_command(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "smtpfault test: %s (see smtpfault test --help)\n", err.c_str());
     return 2;
   }
+  end_commands_on_interrupt();
   if (p.scenarios.empty()) {
     for (const auto& b : script::builtin_scenarios())
       p.scenarios.push_back(b.name);

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -231,7 +232,37 @@ class HangingCommand(unittest.TestCase):
         table_line = [l for l in out.splitlines() if l.startswith("accept-all")][0]
         self.assertIn("timeout", table_line)
 
+    def test_an_interrupted_run_ends_the_command_and_all_it_started(self):
+        # The command leads its own process group, out of reach of a Ctrl-C or a CI cancel.
+        for sig, status in ((signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)):
+            tmp = tempfile.mkdtemp(prefix="catalogue-interrupt-")
+            self.addCleanup(shutil.rmtree, tmp, True)
+            pidfile = os.path.join(tmp, "pids")
+            script = "sleep 30 & echo $$ $! > %s; sleep 30" % pidfile
+            runner = subprocess.Popen([binary_path(), "test", "--scenario", "accept-all",
+                                       "--timeout", "60", "--", "sh", "-c", script],
+                                      env=server_environment(), cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 20
+            while not os.path.exists(pidfile) or not open(pidfile).read().strip():
+                self.assertLess(time.monotonic(), deadline, "the command never started")
+                time.sleep(0.05)
+            pids = [int(p) for p in open(pidfile).read().split()]
+            runner.send_signal(sig)
+            self.assertEqual(runner.wait(20), status)
+            deadline = time.monotonic() + 5
+            while any(alive(p) for p in pids) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertFalse([p for p in pids if alive(p)], "outlived the interrupted run")
 
+
+def alive(pid):
+    """Whether the process exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 class ScenarioErrorDuringTheRun(unittest.TestCase):
