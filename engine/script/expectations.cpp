@@ -132,8 +132,13 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
   if ((e.retry_delay_min && delay < *e.retry_delay_min) ||
       (e.retry_delay_max && delay > *e.retry_delay_max)) {
     c.passed = false;
-    std::snprintf(buf, sizeof buf, "%.2f to %.2f", e.retry_delay_min.value_or(0.0),
-                  e.retry_delay_max.value_or(1e300));
+    if (e.retry_delay_min && e.retry_delay_max) {
+      std::snprintf(buf, sizeof buf, "%.2f to %.2f", *e.retry_delay_min, *e.retry_delay_max);
+    } else if (e.retry_delay_min) {
+      std::snprintf(buf, sizeof buf, "at least %.2f", *e.retry_delay_min);
+    } else {
+      std::snprintf(buf, sizeof buf, "at most %.2f", *e.retry_delay_max);
+    }
     c.detail = "expected a retry delay of " + std::string(buf) + " s, " + c.detail;
   }
   return c;

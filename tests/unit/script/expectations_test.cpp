@@ -45,3 +45,39 @@ TEST(Expectations, TheConnectionCheckIsThereOnlyWithoutSessions) {
 
 }  // namespace
 }  // namespace smtpfault::script
+
+namespace smtpfault::script {
+namespace {
+
+// A 450 to RCPT, then a new session with MAIL half a second later.
+run_outcome retried_after_half_a_second() {
+  const auto t0 = std::chrono::system_clock::now();
+  run_outcome run;
+  capture::session_summary first;
+  first.id = "1";
+  first.started = t0;
+  first.exchanges.push_back({"RCPT TO:<a@x.test>", "RCPT", 450, "450 4.7.1 later", 3, t0});
+  capture::session_summary second;
+  second.id = "2";
+  second.started = t0 + std::chrono::milliseconds(500);
+  second.exchanges.push_back({"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 2, second.started});
+  run.sessions = {first, second};
+  return run;
+}
+
+TEST(Expectations, ARetryDelayWithOnlyAMinimumSaysAtLeast) {
+  expectations e;
+  e.retried_after_4xx = true;
+  e.retry_delay_min = 1;
+  auto results = evaluate(e, retried_after_half_a_second());
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].passed);
+  EXPECT_THAT(results[0].detail, HasSubstr("expected a retry delay of at least 1.00 s"));
+  e.retry_delay_min.reset();
+  e.retry_delay_max = 0.25;
+  EXPECT_THAT(evaluate(e, retried_after_half_a_second())[0].detail,
+              HasSubstr("expected a retry delay of at most 0.25 s"));
+}
+
+}  // namespace
+}  // namespace smtpfault::script
