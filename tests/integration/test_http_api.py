@@ -405,6 +405,10 @@ class BadRequestTest(ApiTestCase):
                    "action.reply.code")
         self.check("POST", "/api/v1/faults", {"action": {"reply": {"code": 451, "txt": "x"}}}, 400,
                    "action.reply.txt")
+        for bad in ("banana", "4.7", "4.7.1 ", "4.7.1\r\n", "3.0.0", "4.7.1234"):
+            self.check("POST", "/api/v1/faults",
+                       {"action": {"reply": {"code": 451, "enhanced": bad}}}, 400,
+                       "action.reply.enhanced")
         self.check("POST", "/api/v1/faults", {"action": {"delay": -1}}, 400, "action.delay")
         self.check("POST", "/api/v1/faults", {"action": {"ending": "explode"}}, 400, "action.ending")
         self.check("POST", "/api/v1/faults", dict(rule, times=-1), 400, "times")
