@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -246,10 +247,22 @@ bool connection::end_connection(fault::ending how) {
 asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) {
   const fault::action& f = *r.fault;
   if (!co_await flush()) co_return false;
+  // The transcript has the reply where the session decided it; when it really leaves is noted
+  // here, for anyone timing the client against it.
+  const auto decided = steady::now();
+  auto note_sent = [&](const char* how) {
+    char text[96];
+    std::snprintf(text, sizeof text, "reply %s, %.2f s after it was decided", how,
+                  std::chrono::duration<double>(steady::now() - decided).count());
+    session_.note(text, sys_clock::now());
+  };
   if (f.delay.count() > 0 && !co_await pause(f.delay)) co_return false;
   fault::append_reply_bytes(out_, r.reply, &f);
   auto cuts = fault::write_cuts(f, out_.size());
-  if (cuts.empty()) co_return true;  // goes out with the next flush
+  if (cuts.empty()) {  // goes out with the next flush
+    if (f.delay.count() > 0) note_sent("sent");
+    co_return true;
+  }
   std::string bytes = std::move(out_);
   out_.clear();
   std::size_t from = 0;
@@ -264,6 +277,7 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
     }
     from = cuts[i];
   }
+  note_sent(f.trickle_bytes > 0 ? "trickled out" : "written in pieces");
   co_return true;
 }
 

@@ -56,6 +56,10 @@ class DelayTest(FaultCase):
         elapsed = time.monotonic() - start
         self.assertGreaterEqual(elapsed, 0.3)
         self.assertLess(elapsed, 2.0)
+        # The transcript has the reply where it was decided; when it left is noted after.
+        sid = session_id_of(self.server, c)
+        sent = self.server.wait_for_line(r" %s \*: reply sent, \d+\.\d\d s after" % sid)
+        self.assertGreaterEqual(float(sent.split("reply sent, ")[1].split()[0]), 0.3)
 
     def test_trickle(self):
         # smtp.trickle(1, 0.02): one octet every 20 ms, so 41 octets take 40 pauses.
@@ -66,6 +70,8 @@ class DelayTest(FaultCase):
         self.assertEqual(b"".join(ch for _, ch in chunks), MAIL_OK)
         self.assertGreater(len(chunks), 10, chunks)
         self.assertGreaterEqual(chunks[-1][0], (len(MAIL_OK) - 1) * 0.02 * 0.9)
+        sid = session_id_of(self.server, c)
+        self.server.wait_for_line(r" %s \*: reply trickled out, \d+\.\d\d s after" % sid)
         if segs is not None:
             self.assertGreater(data_segments_in(c.sock) - segs, 10)
 
