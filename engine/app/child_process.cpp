@@ -192,7 +192,8 @@ child_result run_child(const std::vector<std::string>& argv,
   } else if (WIFEXITED(status)) {
     result.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {
-    result.exit_code = 128 + WTERMSIG(status);
+    result.signal = WTERMSIG(status);
+    result.exit_code = 128 + result.signal;
   }
   result.output = read_capped(out);
   close(out);

@@ -132,14 +132,17 @@ std::optional<std::string> write_json(const std::string& path,
     for (const auto& c : r.checks) {
       checks.push_back({{"name", c.name}, {"passed", c.passed}, {"detail", c.detail}});
     }
-    boost::json::array codes;
+    boost::json::array codes, signals;
     for (int code : r.exit_codes)
       codes.push_back(code);
+    for (int sig : r.exit_signals)
+      signals.push_back(sig);
     list.push_back({{"scenario", r.name},
                     {"verdict", verdict_name(r.outcome)},
                     {"reason", r.reason},
                     {"seconds", r.seconds},
                     {"exit_codes", std::move(codes)},
+                    {"exit_signals", std::move(signals)},
                     {"checks", std::move(checks)},
                     {"command_output", r.command_output},
                     {"transcript", r.transcript}});

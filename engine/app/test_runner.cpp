@@ -148,6 +148,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
       return result;
     }
     result.exit_codes.push_back(child.exit_code);
+    result.exit_signals.push_back(child.signal);
     if (expected.runs > 1) result.command_output += "--- run " + std::to_string(run + 1) + "\n";
     result.command_output += child.output;
   }
@@ -155,6 +156,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
 
   script::run_outcome run;
   run.exit_codes = result.exit_codes;
+  run.exit_signals = result.exit_signals;
   run.messages = server.store.message_count();
   for (const auto& m : server.store.messages())
     run.stored.push_back(*m);

@@ -26,6 +26,7 @@ struct scenario_result {
   std::string reason;  // one line for the table
   std::vector<script::check_result> checks;
   std::vector<int> exit_codes;
+  std::vector<int> exit_signals;  // per run: the signal that killed the command, else 0
   double seconds = 0;
   std::string command_output;  // what the command printed (stdout and stderr)
   std::string transcript;      // every session, readable

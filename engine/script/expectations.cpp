@@ -1,6 +1,7 @@
 #include "script/expectations.hpp"
 
 #include <cstdio>
+#include <cstring>
 
 namespace smtpfault::script {
 
@@ -194,26 +195,39 @@ check_result check_pipelining(const run_outcome& run) {
   return c;
 }
 
+// "0", "killed at timeout", "139: killed by SIGSEGV": run i's exit status, for a reader.
+std::string exit_text(const run_outcome& run, std::size_t i) {
+  const int code = run.exit_codes[i];
+  if (code == -1) return "killed at timeout";
+  const int sig = i < run.exit_signals.size() ? run.exit_signals[i] : 0;
+  if (!sig) return std::to_string(code);
+  const char* name = sigabbrev_np(sig);
+  return std::to_string(code) + ": killed by " +
+         (name ? "SIG" + std::string(name) : "signal " + std::to_string(sig));
+}
+
+std::string exit_texts(const run_outcome& run) {
+  std::string out;
+  for (std::size_t i = 0; i < run.exit_codes.size(); ++i)
+    out += (out.empty() ? "" : ", ") + exit_text(run, i);
+  return out;
+}
+
 check_result check_exit(const std::string& want, const run_outcome& run) {
   check_result c{"exit", true, ""};
-  std::string got;
   for (int code : run.exit_codes) {
     bool ok = want == "success"   ? code == 0
               : want == "failure" ? code != 0 && code != -1
                                   : std::to_string(code) == want;
-    got += (got.empty() ? "" : ", ") +
-           (code == -1 ? std::string("killed at timeout") : std::to_string(code));
     if (!ok) c.passed = false;
   }
+  const std::string got = exit_texts(run);
   c.detail = "expected exit status " + want + ", got " + (got.empty() ? "none" : got);
   return c;
 }
 
 check_result check_connected(const run_outcome& run) {
-  std::string exits;
-  for (int code : run.exit_codes)
-    exits += (exits.empty() ? "" : ", ") +
-             (code == -1 ? std::string("killed at timeout") : std::to_string(code));
+  const std::string exits = exit_texts(run);
   return {"connected", false,
           "expected the client to connect; it never did" +
               (exits.empty() ? std::string() : " (exit status " + exits + ")")};

@@ -323,7 +323,8 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="catalogue-no-connection-")
         self.addCleanup(shutil.rmtree, tmp, True)
         names = ["greeting-521", "starttls-bad-cert", "starttls-injection", "starttls-stripped"]
-        for mailer in (["/bin/false"], ["/bin/true"], ["sh", "-c", "sendmial-typo --to x"]):
+        crash = [PYTHON, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
+        for mailer in (["/bin/false"], ["/bin/true"], ["sh", "-c", "sendmial-typo --to x"], crash):
             json_path = os.path.join(tmp, "report.json")
             args = ["--time-scale", "0.05", "--json", json_path]
             for n in names:
@@ -334,6 +335,9 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
                 self.assertEqual(r["verdict"], "FAIL", (mailer, n, r))
                 self.assertIn("connected: expected the client to connect; it never did",
                               r["reason"], (mailer, n))
+                if mailer is crash:
+                    self.assertIn("(exit status 139: killed by SIGSEGV", r["reason"])
+                    self.assertEqual(r["exit_signals"], [11] * len(r["exit_codes"]))
 
 
 class OneRecipientMailer(unittest.TestCase):

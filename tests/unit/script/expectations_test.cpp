@@ -81,3 +81,21 @@ TEST(Expectations, ARetryDelayWithOnlyAMinimumSaysAtLeast) {
 
 }  // namespace
 }  // namespace smtpfault::script
+
+namespace smtpfault::script {
+namespace {
+
+TEST(Expectations, ACommandKilledByASignalIsSaidToBe) {
+  expectations e;
+  e.exit = "success";
+  run_outcome run;
+  run.sessions.emplace_back();
+  run.exit_codes = {0, 139};
+  run.exit_signals = {0, 11};
+  auto results = evaluate(e, run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].detail, "expected exit status success, got 0, 139: killed by SIGSEGV");
+}
+
+}  // namespace
+}  // namespace smtpfault::script
