@@ -130,7 +130,7 @@ asio::awaitable<response> add_fault(api_context& ctx, api_request& req) {
   if (!o) co_return error_response(o.error());
   auto rule = parse_rule(*o);
   if (!rule) co_return error_response(rule.error());
-  rule->id = ctx.server.rules().add(*rule);
+  rule->id = ctx.server.add_rule(*rule);
   co_return json_response(201, rule_json(*rule));
 }
 

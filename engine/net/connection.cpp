@@ -24,17 +24,18 @@ session::session_facts initial_facts(std::string id, std::string client) {
   return f;
 }
 
-// Rules are matched at connect, at every command and at the end of data, so a session that
-// starts while rules exist consults those points even when its scenario has no such hooks.
+// Rules are matched at connect, at every command and at the end of data, so a session consults
+// those points while rules exist even when its scenario has no such hooks. Without rules a
+// session need not stop at them (a consultation flushes the replies before it).
+const std::uint32_t rule_hooks = session::hook_bit(session::hook::connect) |
+                                 session::hook_bit(session::hook::command) |
+                                 session::hook_bit(session::hook::message);
+
 session::server_options session_options(const server_config& cfg, const script::scenario* sc,
                                         bool rules) {
   session::server_options o = cfg.session;
   if (sc) o.hooks = sc->hooks();
-  if (rules) {
-    o.hooks |= session::hook_bit(session::hook::connect) |
-               session::hook_bit(session::hook::command) |
-               session::hook_bit(session::hook::message);
-  }
+  if (rules) o.hooks |= rule_hooks;
   return o;
 }
 
@@ -372,6 +373,10 @@ asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
   }
   session_.on_tls_established(io_.tls_version(), io_.tls_cipher(), sys_clock::now());
   co_return true;
+}
+
+void connection::rules_appeared() {
+  session_.consult_also(rule_hooks);
 }
 
 void connection::shutdown() {

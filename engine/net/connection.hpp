@@ -25,6 +25,9 @@ class connection : public std::enable_shared_from_this<connection> {
              std::shared_ptr<script::scenario> sc);
 
   asio::awaitable<void> run(bool over_cap);
+  // A fault rule now exists: match rules from the next command on. Runs on the connection's
+  // thread.
+  void rules_appeared();
   // Asks the session to end with 421 4.3.2; runs on the connection's thread.
   void shutdown();
 

@@ -187,6 +187,17 @@ void server::start_accepting(listener& l) {
   asio::co_spawn(*contexts_[l.worker], accept_loop, log_exception);
 }
 
+std::string server::add_rule(fault_rule r) {
+  auto id = rules_.add(std::move(r));
+  for (auto& w : workers_) {
+    asio::post(w->ctx, [wk = w.get()] {
+      for (auto* c : wk->live)
+        c->rules_appeared();
+    });
+  }
+  return id;
+}
+
 void server::on_connection_end(worker&, connection*) {
   if (--active_ == 0 && stopping_) asio::post(main_context(), [this] { finish_stop(); });
 }

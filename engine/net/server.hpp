@@ -67,6 +67,8 @@ class server {
 
   server_metrics& metrics() { return metrics_; }
   fault_rules& rules() { return rules_; }
+  // Adds a rule (returns its id); sessions already open match it from their next command.
+  std::string add_rule(fault_rule r);
 
  private:
   friend class connection;

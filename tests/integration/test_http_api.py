@@ -333,6 +333,23 @@ class FaultRulesTest(ApiTestCase):
         _, _, listing = self.api("GET", "/api/v1/faults")
         self.assertEqual(listing["rules"], [])
 
+    def test_a_rule_applies_to_a_session_opened_before_any_rule_existed(self):
+        self.api("DELETE", "/api/v1/faults")
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<early@x.test>", expect=250)
+            status, _, _ = self.api("POST", "/api/v1/faults", {
+                "match": {"on": "RCPT"}, "action": {"reply": {"code": 451, "text": "later"}}})
+            self.assertEqual(status, 201)
+            deadline = time.monotonic() + 5   # the open session learns of it on its own thread
+            while True:
+                code = c.cmd("RCPT TO:<r@x.test>").code
+                if code == 451 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            self.assertEqual(code, 451)
+            c.cmd("QUIT")
+
     def test_rule_until_deleted_and_first_match_wins(self):
         _, _, forever = self.api("POST", "/api/v1/faults", {
             "match": {"on": "rcpt"}, "action": {"reply": {"code": 550, "text": "no"}}, "times": 0})
