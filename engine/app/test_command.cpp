@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -71,6 +74,23 @@ struct parsed_test {
   bool seed_given = false;
 };
 
+// Why a report could not be written to path, if it could not: its folder is missing, or neither
+// the file nor (for a new file) the folder is writable.
+std::optional<std::string> unwritable(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : ".";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return "no such directory " + dir.string();
+  if (fs::exists(path, ec)) {
+    if (fs::is_directory(path, ec)) return "is a directory";
+    if (::access(path.c_str(), W_OK) != 0)
+      return std::string("cannot write: ") + std::strerror(errno);
+  } else if (::access(dir.c_str(), W_OK) != 0) {
+    return "cannot create a file in " + dir.string() + ": " + std::strerror(errno);
+  }
+  return std::nullopt;
+}
+
 // Returns an error message, or "" with p filled; "help"/"version" for those flags.
 std::string parse(const std::vector<std::string>& argv, parsed_test& p) {
   parsed_args args;
@@ -83,10 +103,11 @@ std::string parse(const std::vector<std::string>& argv, parsed_test& p) {
     } else if (f.name == "scenarios") {
       if (f.value.empty()) return "--scenarios: expected a directory";
       if (auto err = add_directory(f.value, p.scenarios)) return *err;
-    } else if (f.name == "junit") {
-      p.junit = f.value;
-    } else if (f.name == "json") {
-      p.json = f.value;
+    } else if (f.name == "junit" || f.name == "json") {
+      // Found out now, not after every scenario has run.
+      auto err = f.value.empty() ? std::nullopt : unwritable(f.value);
+      if (err) return "--" + f.name + " " + f.value + ": " + *err;
+      (f.name == "junit" ? p.junit : p.json) = f.value;
     } else if (f.name == "timeout") {
       if (!parse_number(f.value, p.opts.timeout)) return "--timeout: expected seconds > 0";
     } else if (f.name == "time-scale") {
@@ -162,21 +183,25 @@ int test_command(const std::vector<std::string>& argv) {
   }
   auto results = run_all(p, *tls);
   print_table(results, isatty(1) != 0, p.opts.seed);
+  // A CI job that reads the report must not go green without one.
+  bool report_lost = false;
   if (!p.junit.empty()) {
     if (auto e = write_junit(p.junit, results)) {
       std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
+      report_lost = true;
     }
   }
   if (!p.json.empty()) {
     if (auto e = write_json(p.json, results, p.opts.seed)) {
       std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
+      report_lost = true;
     }
   }
   bool any_error = std::any_of(results.begin(), results.end(),
                                [](const auto& r) { return r.outcome == verdict::error; });
   bool any_fail = std::any_of(results.begin(), results.end(),
                               [](const auto& r) { return r.outcome == verdict::fail; });
-  return any_error ? 2 : any_fail ? 1 : 0;
+  return any_error || report_lost ? 2 : any_fail ? 1 : 0;
 }
 
 }  // namespace smtpfault::app

@@ -275,6 +275,17 @@ class ServeFlagMistakes(unittest.TestCase):
         r = run("test", "--scenarios", timeout=10)
         self.assertIn("--scenarios: expected a directory", r.stderr)
 
+    def test_a_report_that_cannot_be_written_is_refused_before_anything_runs(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            marker = os.path.join(tmp, "ran")
+            for flag, path, why in (("--junit", os.path.join(tmp, "no", "r.xml"), "no such directory"),
+                                    ("--json", tmp, "is a directory")):
+                r = run("test", "--scenario", "accept-all", flag, path, "--", "touch", marker,
+                        timeout=30)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("%s %s: %s" % (flag, path, why), r.stderr)
+                self.assertFalse(os.path.exists(marker), "the command ran")
+
 
 class JsonLogs(unittest.TestCase):
     def test_json_lines_escape_wire_bytes_and_mask_secrets(self):
