@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,16 +130,27 @@ bool wait_with_deadline(pid_t pid, std::chrono::milliseconds timeout, int& statu
   return false;
 }
 
+// At most max_output of what the command printed: all of it, or its start and its end (where a
+// failing mailer says why) with what was cut between them.
 std::string read_capped(int fd) {
-  std::string out;
-  lseek(fd, 0, SEEK_SET);
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0 && out.size() < max_output) {
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  if (out.size() >= max_output) out += "\n[output truncated]\n";
-  return out;
+  auto read_at = [fd](off_t from, std::size_t n) {
+    std::string out(n, '\0');
+    std::size_t got = 0;
+    while (got < n) {
+      ssize_t r = pread(fd, out.data() + got, n - got, from + static_cast<off_t>(got));
+      if (r <= 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    out.resize(got);
+    return out;
+  };
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return {};
+  const auto size = static_cast<std::size_t>(st.st_size);
+  if (size <= max_output) return read_at(0, size);
+  const std::size_t head = max_output / 4, tail = max_output - head;
+  return read_at(0, head) + "\n[... " + std::to_string(size - head - tail) +
+         " bytes of output cut ...]\n" + read_at(static_cast<off_t>(size - tail), tail);
 }
 
 }  // namespace

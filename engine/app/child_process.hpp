@@ -13,7 +13,7 @@ struct child_result {
   int exit_code = -1;  // 128 + signal when killed by one; -1 = killed at the timeout
   int signal = 0;      // the signal that killed it (not at the timeout), else 0
   bool timed_out = false;
-  std::string output;  // stdout and stderr, interleaved, at most 1 MiB
+  std::string output;  // stdout and stderr, interleaved; at most 1 MiB, its start and its end
   std::string error;   // could not start it
 };
 

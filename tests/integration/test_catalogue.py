@@ -256,6 +256,21 @@ class HangingCommand(unittest.TestCase):
             self.assertFalse([p for p in pids if alive(p)], "outlived the interrupted run")
 
 
+    def test_a_long_output_keeps_its_end(self):
+        # The mailer's last words say why it failed; a cap that kept only the start lost them.
+        tmp = tempfile.mkdtemp(prefix="catalogue-output-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        talker = "import sys\nsys.stdout.write('x' * 3000000 + '\\nFINAL WORDS\\n')\n"
+        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                     PYTHON, "-c", talker], timeout=60)
+        output = verdicts(json_path)["accept-all"]["command_output"]
+        self.assertTrue(output.startswith("xxxx"))
+        self.assertIn("bytes of output cut ...]", output)
+        self.assertTrue(output.endswith("FINAL WORDS\n"), output[-100:])
+        self.assertLess(len(output), 1024 * 1024 + 100)
+
+
 def alive(pid):
     """Whether the process exists and is not a zombie."""
     try:
