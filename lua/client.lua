@@ -22,9 +22,39 @@ local function check_number(v, what, min)
   return v
 end
 
+-- The options each function takes (some pass them on: ehlo's to expect, starttls's to
+-- tls_handshake); a misspelt one ("prot") is an error, not a silent default.
+local wait = "name timeout "
+local tls_opts = "ca may_fail sni timeout verify "
+local known_options = {}
+for fn, names in pairs {
+  connect = tls_opts .. "host port tls", reply = wait, expect = wait,
+  send = "label", raw = "label", tls_handshake = tls_opts, starttls = tls_opts .. "expect",
+  ehlo = wait .. "expect", auth = wait .. "expect authzid",
+  data = wait .. "expect expect_354 line_ending raw", bdat = wait .. "expect last no_reply size",
+  wait_closed = "timeout", expect_closed = wait,
+} do
+  known_options[fn] = {}
+  for name in names:gmatch("%S+") do known_options[fn][name] = true end
+end
+
+-- What a function passes on to expect: only the options expect takes.
+local function waiting(o)
+  return { name = o.name, timeout = o.timeout }
+end
+
 local function opts_table(o, fn)
   if o == nil then return {} end
   if type(o) ~= "table" then fail("%s: options must be a table, not a %s", fn, type(o)) end
+  for k in pairs(o) do
+    if not known_options[fn][k] then
+      local names = {}
+      for name in pairs(known_options[fn]) do names[#names + 1] = name end
+      table.sort(names)
+      fail("%s: unknown option %s (it takes: %s)", fn,
+        type(k) == "string" and ("'" .. k .. "'") or tostring(k), table.concat(names, ", "))
+    end
+  end
   return o
 end
 
@@ -214,7 +244,8 @@ function Conn:starttls(o)
   self:send("STARTTLS")
   local r, err = self:expect(o.expect or 220)
   if err then return nil, err, r end
-  return self:tls_handshake(o)
+  return self:tls_handshake { ca = o.ca, may_fail = o.may_fail, sni = o.sni, timeout = o.timeout,
+    verify = o.verify }
 end
 
 -- Parses the EHLO keywords: r.extensions["SIZE"] == "10240000", ["PIPELINING"] == "".
@@ -231,7 +262,7 @@ function Conn:ehlo(name, o)
   conn_of(self, "ehlo")
   o = opts_table(o, "ehlo")
   self:send("EHLO " .. (name or "smtpfault.client"))
-  local r, err = self:expect(o.expect or 250, o)
+  local r, err = self:expect(o.expect or 250, waiting(o))
   if r then r.extensions = extensions(r) end
   return r, err
 end
@@ -243,7 +274,7 @@ local auth_steps = {}
 function auth_steps.PLAIN(self, user, password, o)
   local token = b64((o.authzid or "") .. "\0" .. user .. "\0" .. password)
   self:send("AUTH PLAIN " .. token, { label = "AUTH PLAIN ****" })
-  return self:expect(o.expect or 235, o)
+  return self:expect(o.expect or 235, waiting(o))
 end
 
 function auth_steps.LOGIN(self, user, password, o)
@@ -254,7 +285,7 @@ function auth_steps.LOGIN(self, user, password, o)
   _, err = self:expect(334)
   if err then return nil, err end
   self:send(b64(password), { label = "****" })
-  return self:expect(o.expect or 235, o)
+  return self:expect(o.expect or 235, waiting(o))
 end
 
 auth_steps["CRAM-MD5"] = function(self, user, password, o)
@@ -269,13 +300,13 @@ auth_steps["CRAM-MD5"] = function(self, user, password, o)
     return self:expect(501)
   end
   self:send(b64(user .. " " .. host._cram_md5(password, challenge)), { label = "****" })
-  return self:expect(o.expect or 235, o)
+  return self:expect(o.expect or 235, waiting(o))
 end
 
 function auth_steps.XOAUTH2(self, user, token, o)
   local blob = b64("user=" .. user .. "\1auth=Bearer " .. token .. "\1\1")
   self:send("AUTH XOAUTH2 " .. blob, { label = "AUTH XOAUTH2 ****" })
-  return self:expect(o.expect or 235, o)
+  return self:expect(o.expect or 235, waiting(o))
 end
 
 function Conn:auth(mechanism, user, password, o)
@@ -308,7 +339,7 @@ function Conn:data(body, o)
   local ok, werr = write(self, bytes, string.format("<%d octets of message data>", #bytes))
   if not ok then return nil, werr end
   self.last = "the end of data"
-  return self:expect(o.expect or 250, o)
+  return self:expect(o.expect or 250, waiting(o))
 end
 
 -- BDAT: "BDAT <size> [LAST]" and the chunk in one write, then the reply.
@@ -322,7 +353,7 @@ function Conn:bdat(chunk, o)
     cmd .. "\r\n" .. string.format("<%d octets of chunk data>", #chunk))
   if not ok then return nil, err end
   if o.no_reply then return true end
-  return self:expect(o.expect or 250, o)
+  return self:expect(o.expect or 250, waiting(o))
 end
 
 function Conn:quit(o)

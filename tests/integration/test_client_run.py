@@ -143,6 +143,16 @@ class RunCommandTest(unittest.TestCase):
         p = self.run_client(misuse)
         self.assertEqual(p.returncode, 2)
         self.assertIn("misuse.lua:3: send: line must be a string, not a number", p.stderr)
+        typo = self.script("connect { prot = 25 }\n", "typo.lua")
+        p = self.run_client(typo)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("typo.lua:1: connect: unknown option 'prot' (it takes: ca, host, may_fail,"
+                      " port, sni, timeout, tls, verify)", p.stderr)
+        passed_on = self.script("connect {}\nexpect(220)\nehlo('x', { expect = 250, nmae = 1 })\n",
+                                "passed_on.lua")
+        p = self.run_client(passed_on)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("passed_on.lua:3: ehlo: unknown option 'nmae'", p.stderr)
 
     def test_unknown_probe_and_bad_flags(self):
         p = self.run_client("probe-nonexistent")
