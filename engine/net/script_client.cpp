@@ -1,5 +1,7 @@
 #include "net/script_client.hpp"
 
+#include <filesystem>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -144,7 +146,7 @@ asio::awaitable<void> driver::run() {
   auto step = script_.start();
   while (step.st == script::script_step::status::op) {
     op_result r = co_await perform(step.op);
-    if (result.how == client_run_result::ending::target_error) break;
+    if (result.how != client_run_result::ending::finished) break;
     step = script_.resume(r);
   }
   if (step.st == script::script_step::status::failed) {
@@ -257,7 +259,18 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
   if (!op.ca_file.empty()) {
     error_code ec;
     c.tls->load_verify_file(op.ca_file, ec);
-    if (ec) err = "cannot load CA file " + op.ca_file + ": " + ec.message();
+    if (ec) {
+      // The script's mistake, not the target's: exit 2, whatever may_fail says.
+      std::string from;
+      if (op.ca_file.front() != '/') {
+        std::error_code cwd_error;
+        from = " (relative to " + std::filesystem::current_path(cwd_error).string() + ")";
+      }
+      result.how = client_run_result::ending::script_error;
+      result.error = "cannot load CA file " + op.ca_file + from + ": " + ec.message();
+      log(c.id, "*: " + result.error);
+      co_return failed(result.error);
+    }
   }
   if (op.verify) c.tls->set_verify_callback(asio::ssl::host_name_verification(name));
   if (err.empty()) {

@@ -101,6 +101,18 @@ class RunCommandTest(unittest.TestCase):
         self.assertIn("AUTH PLAIN ****", p.stdout)
         self.assertNotIn("secret", p.stdout)
 
+    def test_a_ca_file_that_cannot_be_loaded_is_the_scripts_mistake(self):
+        path = self.script("""
+            connect {}
+            expect(220)
+            ehlo()
+            starttls { verify = true, ca = "no/such-ca.pem", may_fail = true }
+            quit()
+        """)
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)   # not 3: the target is fine
+        self.assertIn("cannot load CA file no/such-ca.pem (relative to ", p.stdout + p.stderr)
+
     def test_reply_timeout_is_a_failed_expectation(self):
         with socket.socket() as silent:
             silent.bind(("127.0.0.1", 0))
