@@ -5,26 +5,44 @@
 #include "app/commands.hpp"
 #include "app/version.hpp"
 #include "script/catalogue.hpp"
+#include "script/client_script.hpp"
 #include "script/scenario.hpp"
 
 namespace smtpfault::app {
 
+namespace {
+
+bool is_builtin_client_scenario(const std::string& name) {
+  for (const auto& b : script::builtin_client_scenarios())
+    if (b.name == name) return true;
+  return false;
+}
+
+}  // namespace
+
 int check_command(const std::vector<std::string>& argv) {
   parsed_args args;
-  if (auto err = parse_args(argv, {"help", "version"}, args)) {
+  if (auto err = parse_args(argv, {"help", "version", "client"}, args)) {
     std::fprintf(stderr, "smtpfault check: %s\n", err->c_str());
     return 2;
   }
+  bool client = false;
   for (const auto& f : args.flags) {
     if (f.name == "help") {
       std::printf(
-          "usage: smtpfault check SCENARIO...\n\n"
+          "usage: smtpfault check [--client] SCENARIO...\n\n"
           "Loads each scenario (a .lua path or a built-in name) in the sandbox, with the same\n"
           "limits as serve, and reports errors as file:line: message. Exit 0 when all load,\n"
-          "1 when any fails.\n");
+          "1 when any fails.\n\n"
+          "  --client   the files are client scripts (smtpfault run); they run as they load, so\n"
+          "             only their syntax is checked. Built-in client scenarios need no flag.\n");
       return 0;
     }
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
+    if (f.name == "client") {
+      client = true;
+      continue;
+    }
     std::fprintf(stderr, "smtpfault check: unknown option --%s\n", f.name.c_str());
     return 2;
   }
@@ -34,12 +52,19 @@ int check_command(const std::vector<std::string>& argv) {
   }
   int failures = 0;
   for (const auto& name : args.positional) {
-    auto sc = script::scenario::load_named(name, {});
-    if (!sc) {
-      std::fprintf(stderr, "%s\n", sc.error().c_str());
+    // The loaded scenario's name, or why it did not load.
+    auto outcome = [](const auto& sc) -> std::pair<std::string, std::string> {
+      if (!sc) return {"", sc.error()};
+      return {(*sc)->name(), ""};
+    };
+    auto [loaded, error] = client || is_builtin_client_scenario(name)
+                               ? outcome(script::client_script::load_named(name, {}))
+                               : outcome(script::scenario::load_named(name, {}));
+    if (!error.empty()) {
+      std::fprintf(stderr, "%s\n", error.c_str());
       ++failures;
     } else {
-      std::printf("ok  %s\n", (*sc)->name().c_str());
+      std::printf("ok  %s\n", loaded.c_str());
     }
   }
   return failures ? 1 : 0;

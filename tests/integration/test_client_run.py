@@ -166,6 +166,19 @@ class RunCommandTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("passed_on.lua:3: ehlo: unknown option 'nmae'", p.stderr)
 
+    def test_check_reads_client_scripts(self):
+        def check(*args):
+            return subprocess.run([binary_path(), "check", *args], capture_output=True, text=True,
+                                  timeout=30, env=server_environment())
+        p = check("probe-conformance", "probe-bdat")   # built-in client scenarios, by name
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("ok  scenarios/client/probe-conformance.lua", p.stdout)
+        broken = self.script("connect {}\nexpect(220\n", "broken.lua")
+        p = check("--client", self.script("connect {}\n", "fine.lua"), broken)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("ok  " + os.path.join(self.tmp.name, "fine.lua"), p.stdout)
+        self.assertIn(broken + ":3: ", p.stderr)
+
     def test_unknown_probe_and_bad_flags(self):
         p = self.run_client("probe-nonexistent")
         self.assertEqual(p.returncode, 2)
