@@ -139,11 +139,19 @@ void server_session::hide_extensions(const fault::action& a) {
 
 void server_session::apply_to_command(const proto::command& cmd, fault::action a) {
   if (apply_ending_only(a)) return;
+  // These faults wait for their command; said in the transcript, so a scenario returning one
+  // from another hook is not left wondering why nothing happened.
+  const bool extension_fault = !a.hide.empty() || a.extensions;
+  if (extension_fault && cmd.kind != proto::verb::ehlo && cmd.kind != proto::verb::helo) {
+    note("the EHLO keywords change from the next EHLO on", now_);
+  }
   hide_extensions(a);
   challenge_override_ = a.auth_challenge;
   if (a.tls_mode != fault::starttls_mode::normal ||
       a.certificate != fault::certificate_kind::normal) {
     tls_override_ = start_tls{a.tls_mode, a.certificate, a.inject};
+    if (cmd.kind != proto::verb::starttls)
+      note("the STARTTLS fault waits for the next STARTTLS", now_);
   }
   const bool rejects = a.rejects() || (a.raw && !a.reply);
   const bool needs_reply_slot = a.reply || a.raw || a.malformed != fault::malformed_kind::none ||

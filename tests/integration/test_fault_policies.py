@@ -8,7 +8,7 @@ import subprocess
 import unittest
 
 from fault_case import (EHLO_KEYWORDS, MAIL, NOOP_OK_AFTER_TLS, READY_TLS, TEST_CA, FaultCase,
-                        auth_plain, ehlo_bytes, read_bytes)
+                        auth_plain, ehlo_bytes, read_bytes, session_id_of)
 
 
 class StartTlsTest(FaultCase):
@@ -36,6 +36,16 @@ class StartTlsTest(FaultCase):
         expected = ehlo_bytes("hide-starttls", keywords)
         self.assertEqual(read_bytes(c, len(expected)), expected)
         self.exact(c, "STARTTLS", b"502 5.5.1 STARTTLS not available\r\n")
+
+    def test_hidden_from_another_hook_takes_effect_at_the_next_ehlo_and_says_so(self):
+        c = self.session("hide-later")   # on_mail returns smtp.hide("STARTTLS")
+        c.cmd(MAIL, expect=250)
+        sid = session_id_of(self.server, c)
+        self.server.wait_for_line(r" %s \*: the EHLO keywords change from the next EHLO on" % sid)
+        c.send("EHLO hide-later\r\n")
+        keywords = [k for k in EHLO_KEYWORDS if k != "STARTTLS"]
+        expected = ehlo_bytes("hide-later", keywords)
+        self.assertEqual(read_bytes(c, len(expected)), expected)
 
     def test_454(self):
         c = self.session("tls-454")

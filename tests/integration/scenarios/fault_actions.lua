@@ -9,6 +9,7 @@ local mail_faults = {
   end,
   ["reply-plain"] = function() return smtp.reply(451, "Try again later") end,
   ["reply-default-text"] = function() return smtp.reply(452) end,
+  ["hide-later"] = function() return smtp.hide("STARTTLS") end,
   ["delay"] = function() return smtp.delay(0.3) end,
   ["delay5"] = function() return smtp.delay(5) end,
   ["trickle"] = function() return smtp.trickle(1, 0.02) end,
