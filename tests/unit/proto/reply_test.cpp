@@ -34,7 +34,7 @@ TEST(reply_wire, empty_text) {
   EXPECT_EQ(to_wire(r), "250-\r\n250\r\n");
   reply none(354, "", std::vector<std::string>{});
   EXPECT_EQ(to_wire(none), "354\r\n");
-  EXPECT_EQ(to_wire(reply(334, "", "")), "334 \r\n");  // RFC 4954: "334" SP, even when empty
+  EXPECT_EQ(to_wire(reply(334, "", "")), "334 \r\n");      // RFC 4954: "334" SP, even when empty
   EXPECT_EQ(to_wire(reply(99, "", "odd")), "99 odd\r\n");  // scenarios may send any number
 }
 
