@@ -34,25 +34,6 @@ bool has_line_break(const std::string& s) {
   return s.find_first_of("\r\n") != std::string::npos;
 }
 
-// RFC 3463's class.subject.detail, as smtp.reply accepts it: 2, 4 or 5, then 1 to 3 digits twice.
-bool is_enhanced_code(std::string_view s) {
-  auto digits = [&s](std::size_t max) {
-    std::size_t n = 0;
-    while (n < s.size() && n < max && s[n] >= '0' && s[n] <= '9')
-      ++n;
-    s.remove_prefix(n);
-    return n > 0;
-  };
-  if (s.empty() || (s[0] != '2' && s[0] != '4' && s[0] != '5')) return false;
-  s.remove_prefix(1);
-  for (int part = 0; part < 2; ++part) {
-    if (s.empty() || s[0] != '.') return false;
-    s.remove_prefix(1);
-    if (!digits(3)) return false;
-  }
-  return s.empty();
-}
-
 // {"code": 451, "enhanced": "4.7.1", "text": "..."} or "lines": [...] for a multi-line reply.
 std::optional<proto::reply> read_reply(object_reader& r) {
   auto code = r.integer("code", 100, 599);
@@ -67,7 +48,7 @@ std::optional<proto::reply> read_reply(object_reader& r) {
   rep.lines = lines ? *lines : std::vector<std::string>{text.value_or("")};
   for (const auto& l : rep.lines)
     if (has_line_break(l)) r.invalid(text ? "text" : "lines", "must not contain CR or LF");
-  if (!rep.enhanced.empty() && !is_enhanced_code(rep.enhanced)) {
+  if (!rep.enhanced.empty() && !proto::is_enhanced_code(rep.enhanced)) {
     r.invalid("enhanced", "expected an enhanced status code like \"4.7.1\" (RFC 3463)");
   }
   if (!r.ok()) return std::nullopt;

@@ -35,6 +35,11 @@ std::size_t enhanced_length(std::string_view text, int code) {
 
 }  // namespace
 
+bool is_enhanced_code(std::string_view s) {
+  if (s.empty() || (s[0] != '2' && s[0] != '4' && s[0] != '5')) return false;
+  return enhanced_length(s, (s[0] - '0') * 100) == s.size();
+}
+
 void append_wire(std::string& out, const reply& r, bool with_enhanced) {
   static const std::vector<std::string> no_text{std::string{}};
   const auto& lines = r.lines.empty() ? no_text : r.lines;

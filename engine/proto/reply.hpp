@@ -25,6 +25,9 @@ struct reply {
   bool permanent() const { return code >= 500; }
 };
 
+// Whether s is exactly an RFC 3463 status code of a success or failure class: "4.7.1".
+bool is_enhanced_code(std::string_view s);
+
 // Appends the wire form: "250-2.0.0 first\r\n250 2.0.0 last\r\n". When with_enhanced is false,
 // or the reply has no enhanced code, lines carry only the basic code. An empty line list
 // formats as one line with no text.

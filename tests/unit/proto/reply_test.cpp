@@ -167,5 +167,12 @@ TEST(reply_reader, round_trip_split_at_every_offset) {
   }
 }
 
+TEST(reply_wire, enhanced_code_shape) {
+  for (const char* good : {"2.0.0", "4.7.1", "5.1.10", "5.123.456"})
+    EXPECT_TRUE(is_enhanced_code(good)) << good;
+  for (const char* bad : {"", "banana", "4.7", "4.7.1 ", "3.0.0", "4.7.1234", "4..1", "45.1.1"})
+    EXPECT_FALSE(is_enhanced_code(bad)) << bad;
+}
+
 }  // namespace
 }  // namespace smtpfault::proto
