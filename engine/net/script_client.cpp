@@ -1,7 +1,5 @@
 #include "net/script_client.hpp"
 
-#include <filesystem>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -257,19 +255,12 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
   c.tls = std::make_unique<asio::ssl::context>(make_client_context(op.verify));
   std::string err;
   if (!op.ca_file.empty()) {
-    error_code ec;
-    c.tls->load_verify_file(op.ca_file, ec);
-    if (ec) {
-      // The script's mistake, not the target's: exit 2, whatever may_fail says.
-      std::string from;
-      if (op.ca_file.front() != '/') {
-        std::error_code cwd_error;
-        from = " (relative to " + std::filesystem::current_path(cwd_error).string() + ")";
-      }
+    // The script's mistake, not the target's: exit 2, whatever may_fail says.
+    if (auto why = trust_ca_file(*c.tls, op.ca_file); !why.empty()) {
       result.how = client_run_result::ending::script_error;
-      result.error = "cannot load CA file " + op.ca_file + from + ": " + ec.message();
-      log(c.id, "*: " + result.error);
-      co_return failed(result.error);
+      result.error = why;
+      log(c.id, "*: " + why);
+      co_return failed(why);
     }
   }
   if (op.verify) c.tls->set_verify_callback(asio::ssl::host_name_verification(name));

@@ -154,9 +154,7 @@ asio::awaitable<send_result> client::give_up(std::string error) {
 asio::awaitable<send_result> client::run() {
   auto tls = make_client_context(o_.verify_certificate);
   if (!o_.ca_file.empty()) {
-    error_code ec;
-    tls.load_verify_file(o_.ca_file, ec);
-    if (ec) co_return send_result{false, "cannot load CA file " + o_.ca_file + ": " + ec.message()};
+    if (auto why = trust_ca_file(tls, o_.ca_file); !why.empty()) co_return send_result{false, why};
   }
   std::string err = co_await connect();
   if (!err.empty()) co_return send_result{false, err};

@@ -1,5 +1,7 @@
 #include "net/tls_context.hpp"
 
+#include <filesystem>
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -182,6 +184,18 @@ ssl::context make_client_context(bool verify) {
     ctx.set_verify_mode(ssl::verify_none);
   }
   return ctx;
+}
+
+std::string trust_ca_file(ssl::context& ctx, const std::string& path) {
+  boost::system::error_code ec;
+  ctx.load_verify_file(path, ec);
+  if (!ec) return "";
+  std::string from;
+  if (!path.starts_with('/')) {
+    std::error_code no_cwd;
+    from = " (relative to " + std::filesystem::current_path(no_cwd).string() + ")";
+  }
+  return "cannot load CA file " + path + from + ": " + ec.message();
 }
 
 }  // namespace smtpfault::net

@@ -32,6 +32,9 @@ class tls_contexts {
 
 // A client context; verify=false accepts any certificate (for testing mocks).
 boost::asio::ssl::context make_client_context(bool verify);
+// Trusts the CAs of a PEM file as well; "" or why not, naming the folder a relative path was
+// read from (the usual mistake: a path written for another current directory).
+std::string trust_ca_file(boost::asio::ssl::context& ctx, const std::string& path);
 
 // The test CA certificate (PEM) that signs generated certificates.
 std::string_view test_ca_pem();
