@@ -50,13 +50,13 @@ int check_command(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "smtpfault check: name at least one scenario (see --help)\n");
     return 2;
   }
+  // The loaded scenario's name, or why it did not load.
+  auto outcome = [](const auto& sc) -> std::pair<std::string, std::string> {
+    if (!sc) return {"", sc.error()};
+    return {(*sc)->name(), ""};
+  };
   int failures = 0;
   for (const auto& name : args.positional) {
-    // The loaded scenario's name, or why it did not load.
-    auto outcome = [](const auto& sc) -> std::pair<std::string, std::string> {
-      if (!sc) return {"", sc.error()};
-      return {(*sc)->name(), ""};
-    };
     auto [loaded, error] = client || is_builtin_client_scenario(name)
                                ? outcome(script::client_script::load_named(name, {}))
                                : outcome(script::scenario::load_named(name, {}));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "app/child_process.hpp"
@@ -87,6 +88,16 @@ std::vector<std::pair<std::string, std::string>> command_environment(const scena
           {"SMTP_SERVER", net::endpoint_text(plain)},
           {"SMTPFAULT_API", net::endpoint_text(server.api->local_endpoint())},
           {"SMTPFAULT_SCENARIO", name}};
+}
+
+// The first hook that failed in a session, else the first custom check that could not run.
+std::optional<std::string> scenario_error(const script::run_outcome& run,
+                                          const std::vector<script::check_result>& checks) {
+  for (const auto& s : run.sessions)
+    if (!s.scenario_error.empty()) return s.scenario_error;
+  for (const auto& c : checks)
+    if (c.script_error) return c.detail;
+  return std::nullopt;
 }
 
 void decide(scenario_result& r) {
@@ -186,16 +197,9 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   }
   // A hook that failed while the mailer ran, or a check that could not run, is the scenario's
   // fault, not the mailer's.
-  for (const auto& s : run.sessions) {
-    if (s.scenario_error.empty()) continue;
+  if (auto why = scenario_error(run, result.checks)) {
     result.outcome = verdict::error;
-    result.reason = "scenario error: " + s.scenario_error;
-    break;
-  }
-  for (const auto& c : result.checks) {
-    if (!c.script_error || result.outcome == verdict::error) continue;
-    result.outcome = verdict::error;
-    result.reason = "scenario error: " + c.detail;
+    result.reason = "scenario error: " + *why;
   }
   result.seconds = std::chrono::duration<double>(steady::now() - started).count();
   return result;
