@@ -281,43 +281,37 @@ def alive(pid):
 
 
 class ScenarioErrorDuringTheRun(unittest.TestCase):
-    def test_a_hook_error_is_reported_as_the_scenarios_not_the_mailers(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-hook-error-")
+    MAILER = ("import os, smtplib\n"
+              "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+              "s.sendmail('a@x.test', ['b@y.test'], b'Subject: t\\r\\n\\r\\nhi\\r\\n')\n"
+              "s.quit()\n")
+
+    def run_scenario(self, name, lua):
+        """Runs a correct mailer against the scenario text; returns (its path, its result)."""
+        tmp = tempfile.mkdtemp(prefix="catalogue-scenario-error-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        script = os.path.join(tmp, "typo.lua")
+        script = os.path.join(tmp, name + ".lua")
         with open(script, "w") as f:
-            f.write("expect { delivered = 1 }\nfunction on_mail(s, m) smtp.rejct() end\n")
+            f.write(lua)
         json_path = os.path.join(tmp, "report.json")
-        mailer = ("import os, smtplib\n"
-                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
-                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: t\\r\\n\\r\\nhi\\r\\n')\n")
         status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
-                                     PYTHON, "-c", mailer], timeout=120)
+                                     PYTHON, "-c", self.MAILER], timeout=120)
         self.assertEqual(status, 2, out + err)
-        r = verdicts(json_path)["typo"]
+        return script, verdicts(json_path)[name]
+
+    def test_a_hook_error_is_reported_as_the_scenarios_not_the_mailers(self):
+        script, r = self.run_scenario(
+            "typo", "expect { delivered = 1 }\nfunction on_mail(s, m) smtp.rejct() end\n")
         self.assertEqual(r["verdict"], "ERROR", r)
         self.assertIn("scenario error: %s:2: " % script, r["reason"])
         self.assertIn("rejct", r["reason"])
 
     def test_a_custom_check_that_fails_to_run_is_the_scenarios_error(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-check-error-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        script = os.path.join(tmp, "badcheck.lua")
-        with open(script, "w") as f:
-            f.write("expect {\n  check = function(run) return run.nope.x end,\n}\n")
-        json_path = os.path.join(tmp, "report.json")
-        mailer = ("import os, smtplib\n"
-                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
-                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: t\\r\\n\\r\\nhi\\r\\n')\n"
-                  "s.quit()\n")
-        status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
-                                     PYTHON, "-c", mailer], timeout=120)
-        self.assertEqual(status, 2, out + err)
-        r = verdicts(json_path)["badcheck"]
+        script, r = self.run_scenario(
+            "badcheck", "expect {\n  check = function(run) return run.nope.x end,\n}\n")
         self.assertEqual(r["verdict"], "ERROR", r)
         self.assertIn("scenario error: custom check failed with an error: %s:2: " % script,
                       r["reason"])
-
 
     def test_a_command_that_cannot_be_run_is_an_error_not_a_failing_mailer(self):
         # Else a scenario that expects the mailer to fail would pass with a misspelt command.
