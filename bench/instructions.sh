@@ -5,6 +5,7 @@
 # Usage: bench/instructions.sh [MESSAGES] [-- serve options]   (default 4000 messages of 1 KB,
 #        50 sessions reusing connections; SOURCE="-s 50" for a connection per message)
 # Example: bench/instructions.sh 4000 -- --scenario bench/every-command.lua
+# KEEP=FILE keeps the callgrind profile there, for callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=4000
@@ -54,5 +55,6 @@ if [ -z "$total" ]; then
   cat "$out/server.log" >&2
   exit 1
 fi
+[ -n "${KEEP:-}" ] && cp "$out/callgrind.out" "$KEEP"
 echo "smtp-source $source_args -l 1024 -m $messages; serve options: ${*:-none}"
 echo "instructions per message: $((total / messages))"
