@@ -2,10 +2,28 @@
 
 #include <algorithm>
 
+#include "config/loader.hpp"
+
 namespace smtpfault::app {
 
-std::optional<std::string> parse_args(const std::vector<std::string>& args,
-                                      const std::vector<std::string_view>& booleans,
+namespace {
+
+bool listed(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::string unknown_flag(const std::string& name, const flag_set& known) {
+  std::vector<std::string> candidates;
+  for (const auto* names : {&known.booleans, &known.valued})
+    for (const auto& n : *names)
+      candidates.push_back("--" + n);
+  std::string hint = config::suggestion("--" + name, candidates);
+  return "unknown option --" + name + hint;
+}
+
+}  // namespace
+
+std::optional<std::string> parse_args(const std::vector<std::string>& args, const flag_set& known,
                                       parsed_args& out) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -20,27 +38,24 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args,
     }
     std::string name = a.substr(2);
     auto eq = name.find('=');
+    std::optional<std::string> value;
     if (eq != std::string::npos) {
-      out.flags.push_back({name.substr(0, eq), name.substr(eq + 1)});
-      continue;
+      value = name.substr(eq + 1);
+      name.resize(eq);
     }
-    if (std::find(booleans.begin(), booleans.end(), name) != booleans.end()) {
-      out.flags.push_back({name, ""});
-      continue;
+    if (listed(known.booleans, name)) {
+      out.flags.push_back({name, value.value_or("")});
+    } else if (!listed(known.valued, name)) {
+      return unknown_flag(name, known);
+    } else if (value) {
+      out.flags.push_back({name, *value});
+    } else if (i + 1 < args.size()) {
+      out.flags.push_back({name, args[++i]});
+    } else {
+      return "option --" + name + " needs a value";
     }
-    if (i + 1 >= args.size()) {
-      out.value_missing = name;
-      out.flags.push_back({name, ""});
-      break;
-    }
-    out.flags.push_back({name, args[++i]});
   }
   return std::nullopt;
-}
-
-std::optional<std::string> missing_value_error(const parsed_args& args) {
-  if (!args.value_missing) return std::nullopt;
-  return "option --" + *args.value_missing + " needs a value";
 }
 
 }  // namespace smtpfault::app

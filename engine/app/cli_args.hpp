@@ -17,18 +17,17 @@ struct parsed_args {
   std::vector<flag_value> flags;
   std::vector<std::string> positional;
   std::vector<std::string> after_dashes;  // everything after a lone "--"
-  // A last flag that is not a boolean but has no value ("--from" at the end). It is in `flags`
-  // with "" too, so that the command can first say whether it knows the flag at all.
-  std::optional<std::string> value_missing;
 };
 
-// booleans: flags that take no value. Returns an error message for a stray "-x".
-std::optional<std::string> parse_args(const std::vector<std::string>& args,
-                                      const std::vector<std::string_view>& booleans,
-                                      parsed_args& out);
+// The flags a command takes, without their dashes.
+struct flag_set {
+  std::vector<std::string> booleans;  // take no value: "--quiet"
+  std::vector<std::string> valued;    // take one: "--from X" or "--from=X"
+};
 
-// "option --from needs a value" when args.value_missing; for a command to return once it has
-// rejected the flags it does not know.
-std::optional<std::string> missing_value_error(const parsed_args& args);
+// Returns a message ready to print for an unknown flag (with the nearest known one, if any is
+// near), a flag that needs a value and was given none, or a stray "-x".
+std::optional<std::string> parse_args(const std::vector<std::string>& args, const flag_set& known,
+                                      parsed_args& out);
 
 }  // namespace smtpfault::app

@@ -59,19 +59,18 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
       char* end = nullptr;
       timeout = std::strtod(f.value.c_str(), &end);
       if (f.value.empty() || *end || !(timeout > 0)) return "--timeout: expected seconds > 0";
-    } else if (f.name != "config") {
-      return "unknown option --" + f.name + " (see smtpfault healthcheck --help)";
     }
   }
-  return missing_value_error(args);
+  return std::nullopt;
 }
 
 }  // namespace
 
 int healthcheck_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
-  if (auto err = parse_args(argv, {"help"}, args)) {
-    std::fprintf(stderr, "smtpfault healthcheck: %s\n", err->c_str());
+  if (auto err = parse_args(argv, {{"help"}, {"config", "api", "api-token", "timeout"}}, args)) {
+    std::fprintf(stderr, "smtpfault healthcheck: %s (see smtpfault healthcheck --help)\n",
+                 err->c_str());
     return 2;
   }
   for (const auto& f : args.flags)

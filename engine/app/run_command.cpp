@@ -82,8 +82,6 @@ std::optional<std::string> apply_flag(const flag_value& f, run_settings& s) {
     s.json = f.value;
   } else if (f.name == "quiet") {
     s.quiet = true;
-  } else {
-    return "unknown option --" + f.name;
   }
   return std::nullopt;
 }
@@ -210,7 +208,11 @@ int write_reports(const net::client_run_result& r, const script::client_script& 
 
 int run_command(const std::vector<std::string>& argv) {
   parsed_args args;
-  if (auto err = parse_args(argv, {"help", "version", "quiet"}, args)) return usage_error(*err);
+  if (auto err = parse_args(argv,
+                            {{"help", "version", "quiet"},
+                             {"target", "tls-target", "timeout", "seed", "param", "junit", "json"}},
+                            args))
+    return usage_error(*err);
   run_settings rs;
   rs.opts.target.host = "127.0.0.1";
   rs.opts.target.port = 2525;
@@ -220,7 +222,6 @@ int run_command(const std::vector<std::string>& argv) {
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
     if (auto err = apply_flag(f, rs)) return usage_error(*err);
   }
-  if (auto err = missing_value_error(args)) return usage_error(*err);
   if (args.positional.size() != 1) return usage_error("name exactly one client scenario");
   rs.script = args.positional[0];
   auto script = script::client_script::load_named(rs.script, rs.opts);

@@ -22,8 +22,8 @@ bool is_builtin_client_scenario(const std::string& name) {
 
 int check_command(const std::vector<std::string>& argv) {
   parsed_args args;
-  if (auto err = parse_args(argv, {"help", "version", "client"}, args)) {
-    std::fprintf(stderr, "smtpfault check: %s\n", err->c_str());
+  if (auto err = parse_args(argv, {{"help", "version", "client"}, {}}, args)) {
+    std::fprintf(stderr, "smtpfault check: %s (see smtpfault check --help)\n", err->c_str());
     return 2;
   }
   bool client = false;
@@ -39,12 +39,7 @@ int check_command(const std::vector<std::string>& argv) {
       return 0;
     }
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
-    if (f.name == "client") {
-      client = true;
-      continue;
-    }
-    std::fprintf(stderr, "smtpfault check: unknown option --%s\n", f.name.c_str());
-    return 2;
+    if (f.name == "client") client = true;
   }
   if (args.positional.empty()) {
     std::fprintf(stderr, "smtpfault check: name at least one scenario (see --help)\n");

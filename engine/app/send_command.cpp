@@ -69,8 +69,11 @@ std::string default_message(const net::send_options& o) {
 
 int send_command(const std::vector<std::string>& argv) {
   parsed_args args;
-  if (auto err = parse_args(argv, {"starttls", "tls", "verify", "help", "version"}, args)) {
-    std::fprintf(stderr, "smtpfault send: %s\n", err->c_str());
+  if (auto err = parse_args(argv,
+                            {{"starttls", "tls", "verify", "help", "version"},
+                             {"server", "ca", "auth", "helo", "from", "to", "data", "timeout"}},
+                            args)) {
+    std::fprintf(stderr, "smtpfault send: %s (see smtpfault send --help)\n", err->c_str());
     return 2;
   }
   net::send_options o;
@@ -118,11 +121,8 @@ int send_command(const std::vector<std::string>& argv) {
       double secs = std::strtod(f.value.c_str(), &end);
       if (!end || *end || secs <= 0) return usage_error("--timeout: expected seconds > 0");
       o.timeout = std::chrono::milliseconds(static_cast<long long>(secs * 1000));
-    } else {
-      return usage_error("unknown option --" + f.name);
     }
   }
-  if (auto err = missing_value_error(args)) return usage_error(*err);
   if (!args.positional.empty())
     return usage_error("unexpected argument '" + args.positional[0] + "'");
   if (!have_from) return usage_error("--from is required");

@@ -69,14 +69,6 @@ std::optional<std::string> apply_flags(config::settings& s, const parsed_args& a
     } else {
       for (const auto& k : config::known_keys())
         if (flag_of(k.path) == f.name) key = k.path;
-      if (key.empty()) {
-        std::vector<std::string> flags = {"--set", "--config", "--help", "--version"};
-        for (const auto& k : config::known_keys())
-          flags.push_back("--" + flag_of(k.path));
-        std::string hint = config::suggestion("--" + f.name, flags);
-        return "unknown option --" + f.name +
-               (hint.empty() ? " (see smtpfault serve --help)" : hint);
-      }
       if (value.empty() && f.name == "lmtp") value = "true";
     }
     // Errors name the key: "--set limits.text_line: expected an unsigned integer".
@@ -84,7 +76,6 @@ std::optional<std::string> apply_flags(config::settings& s, const parsed_args& a
         joined.try_emplace(key, f.name == "set" ? "--set " + key : "--" + f.name, value);
     if (!fresh) it->second.second += "," + value;
   }
-  if (auto err = missing_value_error(args)) return err;
   for (const auto& [key, v] : joined) {
     auto r = config::apply_text(s, key, v.second, v.first);
     if (!r) return r.error().message;
@@ -179,8 +170,11 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
 
 int serve_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
-  if (auto err = parse_args(argv, {"lmtp", "help", "version"}, args)) {
-    std::fprintf(stderr, "smtpfault serve: %s\n", err->c_str());
+  flag_set known{{"lmtp", "help", "version"}, {"config", "set"}};
+  for (const auto& k : config::known_keys())
+    if (flag_of(k.path) != "lmtp") known.valued.push_back(flag_of(k.path));
+  if (auto err = parse_args(argv, known, args)) {
+    std::fprintf(stderr, "smtpfault serve: %s (see smtpfault serve --help)\n", err->c_str());
     return 2;
   }
   for (const auto& f : args.flags) {

@@ -267,13 +267,24 @@ class ServeFlagMistakes(unittest.TestCase):
         self.assertIn("unknown option --lisen (did you mean '--listen'?)", r.stderr)
 
     def test_a_known_flag_given_last_without_its_value_says_so(self):
+        # Flags whose values are checked too: the missing value is what is reported.
         for command, flag in (("serve", "--listen"), ("serve", "--config"), ("send", "--from"),
-                              ("test", "--junit"), ("run", "--junit")):
+                              ("test", "--junit"), ("run", "--junit"), ("test", "--seed"),
+                              ("test", "--scenarios"), ("run", "--seed"), ("send", "--timeout"),
+                              ("healthcheck", "--timeout")):
             r = run(command, flag, timeout=10)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("option %s needs a value" % flag, r.stderr)
-        r = run("test", "--scenarios", timeout=10)
-        self.assertIn("--scenarios: expected a directory", r.stderr)
+            self.assertNotIn("expected", r.stderr)
+
+    def test_every_command_suggests_the_flag_a_misspelt_one_meant(self):
+        for command, wrong, meant in (("send", "--form", "--from"), ("test", "--junt", "--junit"),
+                                      ("run", "--targt", "--target"),
+                                      ("healthcheck", "--api-tokn", "--api-token"),
+                                      ("check", "--clinet", "--client")):
+            r = run(command, wrong, "x", timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("unknown option %s (did you mean '%s'?)" % (wrong, meant), r.stderr)
 
     def test_a_report_that_cannot_be_written_is_refused_before_anything_runs(self):
         with tempfile.TemporaryDirectory() as tmp:
