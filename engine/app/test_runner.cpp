@@ -168,7 +168,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   script::run_outcome run;
   run.exit_codes = result.exit_codes;
   run.exit_signals = result.exit_signals;
-  run.messages = server.store.message_count();
+  run.messages = server.store.stored_total();  // the store may have forgotten some
   for (const auto& m : server.store.messages())
     run.stored.push_back(*m);
   run.time_scale = opts.time_scale;

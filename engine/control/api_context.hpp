@@ -30,6 +30,9 @@ struct api_context {
   std::optional<std::uint64_t> fixed_seed;
   // Sessions that started before the scenario switch do not count for its expectations.
   std::chrono::system_clock::time_point scenario_since = std::chrono::system_clock::now();
+  // Messages stored before then: `delivered` counts from the store's running total, which
+  // neither DELETE /api/v1/messages nor the retention limits take back.
+  std::uint64_t stored_before = 0;
 };
 
 }  // namespace smtpfault::control

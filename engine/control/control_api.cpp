@@ -88,7 +88,7 @@ script::run_outcome outcome_since(const api_context& ctx) {
     if (m->msg.received < ctx.scenario_since) continue;
     run.stored.push_back(*m);
   }
-  run.messages = run.stored.size();
+  run.messages = ctx.store.stored_total() - ctx.stored_before;
   if (auto sc = ctx.server.current_scenario()) run.time_scale = sc->options().time_scale;
   return run;
 }
@@ -115,6 +115,7 @@ asio::awaitable<response> put_scenario(api_context& ctx, api_request& req) {
   }
   ctx.server.set_scenario(sc);
   ctx.scenario_since = sys_clock::now();
+  ctx.stored_before = ctx.store.stored_total();
   co_return json_response(200, scenario_json(sc.get()));
 }
 

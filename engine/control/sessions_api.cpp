@@ -33,6 +33,7 @@ asio::awaitable<response> delete_sessions(api_context& ctx, api_request& req) {
   if (err) co_return error_response(*err);
   auto n = ctx.store.sessions().size();
   ctx.store.clear_sessions();
+  ctx.stored_before = ctx.store.stored_total();  // expectations start from a clean slate
   co_return json_response(200, json::object{{"deleted", n}});
 }
 

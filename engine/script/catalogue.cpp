@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -48,6 +49,15 @@ proto::expected<scenario_source, std::string> find_source(
     const std::string& name_or_path, const std::vector<builtin_scenario>& builtins,
     const char* kind) {
   if (names_a_file(name_or_path)) {
+    // A directory opens as an empty file: it would load as a scenario without hooks.
+    std::error_code ec;
+    if (std::filesystem::is_directory(name_or_path, ec)) {
+      return proto::unexpected{name_or_path + ": is a directory, not a " + std::string(kind) +
+                               " file" +
+                               (std::string_view(kind) == "scenario"
+                                    ? " (smtpfault test --scenarios DIR runs every .lua file in one)"
+                                    : "")};
+    }
     std::ifstream in(name_or_path, std::ios::binary);
     if (!in) {
       return proto::unexpected{name_or_path + ": cannot open scenario: " + std::strerror(errno)};

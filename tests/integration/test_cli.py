@@ -277,6 +277,19 @@ class ServeFlagMistakes(unittest.TestCase):
             self.assertIn("option %s needs a value" % flag, r.stderr)
             self.assertNotIn("expected", r.stderr)
 
+    def test_a_directory_given_as_a_scenario_is_refused_everywhere(self):
+        with tempfile.TemporaryDirectory() as folder:
+            with open(os.path.join(folder, "broken.lua"), "w") as f:
+                f.write("x = = 1\n")
+            for argv, status in ((("check", folder), 1), (("check", "--client", folder), 1),
+                                 (("serve", "--scenario", folder, "--listen", "127.0.0.1:0",
+                                   "--tls-listen", "", "--api", ""), 2),
+                                 (("test", "--scenario", folder, "--", "true"), 2),
+                                 (("run", folder), 2)):
+                r = run(*argv, timeout=20)
+                self.assertEqual(r.returncode, status, (argv, r.stdout, r.stderr))
+                self.assertIn(folder + ": is a directory", r.stdout + r.stderr)
+
     def test_every_command_suggests_the_flag_a_misspelt_one_meant(self):
         for command, wrong, meant in (("send", "--form", "--from"), ("test", "--junt", "--junit"),
                                       ("run", "--targt", "--target"),

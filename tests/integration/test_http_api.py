@@ -317,6 +317,26 @@ class ScenarioTest(ApiTestCase):
         self.assertTrue(now["passed"], now)
         self.assertEqual(sorted(c["name"] for c in now["checks"]), ["delivered", "quit"])
 
+    def test_delivered_counts_messages_the_api_no_longer_shows(self):
+        self.api("PUT", "/api/v1/scenario", {"source": "expect { delivered = 1 }\n"})
+        smtp_send(self.server, message_bytes("counted"))
+        status, _, _ = self.api("DELETE", "/api/v1/messages")
+        self.assertEqual(status, 200)
+        _, _, now = self.api("GET", "/api/v1/expectations")
+        self.assertTrue(now["passed"], now)
+        self.assertEqual(now["messages"], 1)
+        # Forgetting the sessions is a clean slate for every expectation, deliveries included.
+        self.api("DELETE", "/api/v1/sessions")
+        _, _, now = self.api("GET", "/api/v1/expectations")
+        self.assertEqual(now["messages"], 0, now)
+        self.assertFalse(now["passed"], now)
+
+    def test_a_directory_is_not_a_scenario(self):
+        with tempfile.TemporaryDirectory(suffix=".lua") as folder:
+            status, _, body = self.api("PUT", "/api/v1/scenario", {"name": folder})
+            self.assert_error(status, body, 422, "name")
+            self.assertIn("is a directory", body["error"])
+
 
 class FaultRulesTest(ApiTestCase):
     def test_n_shot_rule_fires_exactly_n_times(self):
