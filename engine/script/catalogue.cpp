@@ -52,11 +52,11 @@ proto::expected<scenario_source, std::string> find_source(
     // A directory opens as an empty file: it would load as a scenario without hooks.
     std::error_code ec;
     if (std::filesystem::is_directory(name_or_path, ec)) {
-      return proto::unexpected{name_or_path + ": is a directory, not a " + std::string(kind) +
-                               " file" +
-                               (std::string_view(kind) == "scenario"
-                                    ? " (smtpfault test --scenarios DIR runs every .lua file in one)"
-                                    : "")};
+      return proto::unexpected{
+          name_or_path + ": is a directory, not a " + std::string(kind) + " file" +
+          (std::string_view(kind) == "scenario"
+               ? " (smtpfault test --scenarios DIR runs every .lua file in one)"
+               : "")};
     }
     std::ifstream in(name_or_path, std::ios::binary);
     if (!in) {
