@@ -60,7 +60,8 @@ local function reply_fields(fname, level, code, a, b)
     fail(level + 1, "bad argument #1 to smtp.%s (a reply code from 200 to 599 expected, got %s)", fname, tostring(code))
   end
   local enhanced, text = "", nil
-  if b ~= nil or is_enhanced(a) then
+  -- "5.1" or "5.1.1.1" is a mistyped enhanced code, not a reply text.
+  if b ~= nil or is_enhanced(a) or (type(a) == "string" and a:match("^%d[%d.]*%.[%d.]*$")) then
     enhanced, text = a, b
     if enhanced ~= nil and enhanced ~= "" and not is_enhanced(enhanced) then
       fail(level + 1, "bad argument #2 to smtp.%s (enhanced status code like \"4.7.1\" expected, got %q)", fname, tostring(enhanced))
@@ -80,6 +81,11 @@ local function reply_fields(fname, level, code, a, b)
   else
     check_type(text, "string", b ~= nil and 3 or 2, fname, level + 1)
     lines = { text }
+  end
+  for _, l in ipairs(lines) do
+    if l:find("[\r\n]") then
+      fail(level + 1, "bad argument to smtp.%s (reply text must not contain CR or LF: give a list of lines for a multiline reply, or use smtp.raw for exact octets)", fname)
+    end
   end
   return { code = math.floor(code), enhanced = enhanced or "", lines = lines }
 end

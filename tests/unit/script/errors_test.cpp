@@ -22,6 +22,11 @@ std::string connect_error(const std::string& body) {
   return o.error;
 }
 
+bool connect_succeeds(const std::string& body) {
+  driver d("function on_connect(s)\n" + body + "\nend\n");
+  return d.start(hook::connect).st == status::done;
+}
+
 TEST(script_errors, runtime_error_carries_file_and_line) {
   EXPECT_THAT(connect_error("  local x = nil\n  return x.field"), StartsWith("test.lua:3:"));
   EXPECT_THAT(connect_error("  error('custom failure')"), StartsWith("test.lua:2: custom failure"));
@@ -54,6 +59,24 @@ TEST(script_errors, reply_code_out_of_range_is_explained) {
   EXPECT_EQ(connect_error("  return smtp.reply(99)"),
             "test.lua:2: bad argument #1 to smtp.reply (a reply code from 200 to 599 expected, "
             "got 99)");
+}
+
+TEST(script_errors, a_line_break_in_reply_text_is_refused) {
+  // It would put the client out of step: the octets after it read as another reply.
+  for (const char* body : {"  return smtp.reply(550, '5.1.1', 'bad\\r\\ninjected')",
+                           "  return smtp.reply(451, {'one', 'two\\nthree'})",
+                           "  return smtp.reply_then_close(421, 'bye\\n')"}) {
+    std::string err = connect_error(body);
+    EXPECT_THAT(err, StartsWith("test.lua:2: bad argument to smtp.reply")) << body;
+    EXPECT_THAT(err, HasSubstr("must not contain CR or LF")) << body;
+  }
+  EXPECT_TRUE(connect_succeeds("  return smtp.reply(250, {'one', 'two'})"));
+}
+
+TEST(script_errors, a_mistyped_enhanced_code_is_not_sent_as_text) {
+  EXPECT_THAT(connect_error("  return smtp.reply(550, '5.1')"),
+              HasSubstr("bad argument #2 to smtp.reply (enhanced status code like"));
+  EXPECT_TRUE(connect_succeeds("  return smtp.reply(550, 'No such user')"));
 }
 
 TEST(script_errors, wrong_argument_type_names_the_function) {
