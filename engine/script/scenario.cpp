@@ -61,6 +61,15 @@ std::string closest_hook(const std::string& name) {
   return best;
 }
 
+// A global function named one edit away from a hook ("onrcpt", "On_rcpt") was meant as one.
+bool near_a_hook(lua_State* L, const std::string& name) {
+  if (!lua_isfunction(L, -1)) return false;
+  for (hook h : all_hooks) {
+    if (edit_distance(name, std::string("on_") + session::hook_name(h)) <= 1) return true;
+  }
+  return false;
+}
+
 // Global names a scenario may define beyond hooks are free; "on_*" names must be real hooks.
 std::optional<std::string> check_hook_names(lua_State* L, const std::string& chunkname) {
   std::string known;
@@ -71,7 +80,8 @@ std::optional<std::string> check_hook_names(lua_State* L, const std::string& chu
   std::optional<std::string> error;
   while (lua_next(L, -2)) {
     std::string name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
-    if (name.rfind("on_", 0) == 0 && (known + " ").find(" " + name + " ") == std::string::npos) {
+    const bool hook_like = name.rfind("on_", 0) == 0 || near_a_hook(L, name);
+    if (hook_like && (known + " ").find(" " + name + " ") == std::string::npos) {
       std::string where = chunkname + ":";
       lua_Debug ar;
       if (lua_isfunction(L, -1) && lua_getinfo(L, ">S", &ar) && ar.linedefined > 0) {
@@ -86,6 +96,36 @@ std::optional<std::string> check_hook_names(lua_State* L, const std::string& chu
   }
   lua_settop(L, 0);
   return error;
+}
+
+// "local function on_rcpt" defines a function no one can find: the hook never runs.
+std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code,
+                                             const std::string& chunkname) {
+  std::size_t line = 1, start = 0;
+  while (start < code.size()) {
+    auto end = code.find('\n', start);
+    if (end == std::string_view::npos) end = code.size();
+    std::string_view text = code.substr(start, end - start);
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+      text.remove_prefix(1);
+    for (hook h : all_hooks) {
+      std::string fn = std::string("on_") + session::hook_name(h);
+      for (std::string form : {"local function " + fn + "(", "local " + fn + " ="}) {
+        if (text.rfind(form, 0) != 0) continue;
+        lua_getglobal(L, fn.c_str());
+        const bool global_too = lua_isfunction(L, -1);
+        lua_pop(L, 1);
+        if (!global_too) {
+          return chunkname + ":" + std::to_string(line) + ": " + fn +
+                 " is local, so it is never called: hooks must be global functions (drop "
+                 "'local')";
+        }
+      }
+    }
+    start = end + 1;
+    ++line;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -144,6 +184,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   keep_caller_frames(L);
   if (auto err = sandbox_.run_file_text(code, name_)) return err;
   if (auto err = check_hook_names(L, name_)) return *err;
+  if (auto err = check_local_hooks(L, code, name_)) return *err;
   if (auto err = read_expectations()) return name_ + ": " + *err;
   for (hook h : all_hooks) {
     lua_getglobal(L, (std::string("on_") + session::hook_name(h)).c_str());

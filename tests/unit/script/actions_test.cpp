@@ -235,23 +235,5 @@ TEST(actions, a_hook_reply_reaches_the_client) {
   EXPECT_EQ(d.send("RCPT TO:<b@fine.test>\r\n"), "250 Recipient <b@fine.test> OK\n");
 }
 
-// The transcript has one server line per line on the wire, also when a scenario's reply text
-// carries a line break of its own (as a reply-injection fault does).
-TEST(actions, reply_text_with_a_line_break_is_two_transcript_lines) {
-  driver d(R"(
-function on_command(s, c)
-  if c.verb == "NOOP" then return smtp.reply(250, "2.0.0", "one\r\n250 two") end
-end
-)");
-  d.greet();
-  d.send("EHLO client.test\r\nNOOP\r\n");
-  std::vector<std::string> server;
-  for (const auto& e : d.transcript().entries())
-    if (e.dir == session::direction::server) server.push_back(e.text);
-  ASSERT_GE(server.size(), 2u);
-  EXPECT_EQ(server[server.size() - 2], "250 2.0.0 one");
-  EXPECT_EQ(server.back(), "250 two");
-}
-
 }  // namespace
 }  // namespace smtpfault::script::testing

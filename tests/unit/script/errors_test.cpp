@@ -125,6 +125,27 @@ TEST(script_errors, unknown_hook_fails_the_load_with_a_hint) {
               StartsWith("test.lua: unknown hook 'on_connected' (did you mean on_connect?)"));
 }
 
+TEST(script_errors, a_hook_name_missing_its_underscore_or_case_is_caught) {
+  EXPECT_THAT(load_error("function onrcpt(s, r) end\n"),
+              StartsWith("test.lua:1: unknown hook 'onrcpt' (did you mean on_rcpt?)"));
+  EXPECT_THAT(load_error("function On_mail(s, m) end\n"), HasSubstr("did you mean on_mail?"));
+  // Helpers with other names stay free, and so do near names that are not functions.
+  driver helpers("function greylisted(s) end\nonrcpt = 1\nfunction on_rcpt(s, r) end\n");
+  EXPECT_EQ(helpers.start(hook::rcpt).st, status::done);
+}
+
+TEST(script_errors, a_local_hook_is_explained) {
+  EXPECT_EQ(
+      load_error("-- greylist\n  local function on_rcpt(s, r)\n  return smtp.reply(451)\nend\n"),
+      "test.lua:2: on_rcpt is local, so it is never called: hooks must be global functions "
+      "(drop 'local')");
+  EXPECT_THAT(load_error("local on_mail = function(s, m) end\n"),
+              StartsWith("test.lua:1: on_mail"));
+  // Locals that only start like a hook are free.
+  driver counter("local on_rcpt_count = 0\nfunction on_rcpt(s, r) on_rcpt_count = 1 end\n");
+  EXPECT_EQ(counter.start(hook::rcpt).st, status::done);
+}
+
 TEST(script_errors, unknown_hook_far_from_any_lists_the_hooks) {
   std::string err = load_error("function on_something_else() end\n");
   EXPECT_THAT(err, HasSubstr("unknown hook 'on_something_else'"));
