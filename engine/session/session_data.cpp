@@ -1,5 +1,6 @@
 // Message transfer: DATA (RFC 5321 4.1.1.4, dot-stuffed) and BDAT (RFC 3030, counted chunks),
 // the end-of-data decision and the replies once the driver has stored the message.
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -70,20 +71,32 @@ void server_session::finish_message() {
 
 void server_session::on_stored(std::optional<std::string> message_id, clock::time_point now) {
   now_ = now;
-  const auto rcpts = pending_rcpts_;
-  const bool lmtp = opts_.lmtp;
-  std::size_t replies = lmtp ? rcpts : 1;
   if (message_id) ++messages_accepted_;
-  for (std::size_t i = 0; i < replies; ++i) {
-    if (message_id) {
-      reply(250, "2.0.0", "Ok: queued as " + *message_id);
-    } else {
-      reply(451, "4.3.0", "Requested action aborted: local error in storing the message");
-    }
-  }
+  reply_for_each_recipient(
+      message_id ? proto::reply(250, "2.0.0", "Ok: queued as " + *message_id)
+                 : proto::reply(451, "4.3.0",
+                                "Requested action aborted: local error in storing the message"));
   pending_ = message{};
   reset_transaction();
   set_mode(mode::command);
+}
+
+// LMTP answers the data once per recipient (RFC 2033 4.2), so a fault decided for the message
+// answers for each of them; an ending waits for the last answer.
+void server_session::reply_for_each_recipient(const proto::reply& r) {
+  const std::size_t n = opts_.lmtp ? std::max<std::size_t>(pending_rcpts_, 1) : 1;
+  auto fault = std::move(override_);
+  override_.reset();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (fault && i + 1 < n && fault->end != fault::ending::none) {
+      auto each = std::make_shared<fault::action>(*fault);
+      each->end = fault::ending::none;
+      override_ = std::move(each);
+    } else {
+      override_ = fault;
+    }
+    reply(r);
+  }
 }
 
 void server_session::do_bdat(const proto::command& cmd) {

@@ -185,7 +185,7 @@ void server_session::apply_message(fault::action a) {
   }
   if (a.rejects() || (a.raw && !a.reply)) {
     override_ = std::make_shared<fault::action>(std::move(a));
-    reply(proto::reply(500, "", ""));
+    reply_for_each_recipient(proto::reply(500, "", ""));
     pending_ = message{};
     reset_transaction();
     return;

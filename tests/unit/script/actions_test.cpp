@@ -235,5 +235,31 @@ TEST(actions, a_hook_reply_reaches_the_client) {
   EXPECT_EQ(d.send("RCPT TO:<b@fine.test>\r\n"), "250 Recipient <b@fine.test> OK\n");
 }
 
+// RFC 2033 4.2: after the data an LMTP server answers once per recipient, fault or not; a
+// single answer would leave the client waiting, or reading the next reply as the second one's.
+TEST(actions, lmtp_a_message_fault_answers_for_every_recipient) {
+  const std::string envelope =
+      "LHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b1@y.test>\r\n"
+      "RCPT TO:<b2@y.test>\r\n";
+  for (const char* action :
+       {"smtp.reply(452, '4.2.2', 'Mailbox full')", "smtp.reply(250, '2.0.0', 'Delivered')"}) {
+    driver d(std::string("function on_message(s, m) return ") + action + " end\n");
+    d.use_lmtp();
+    d.greet();
+    d.send(envelope);
+    std::string out = d.send("DATA\r\nhi\r\n.\r\nNOOP\r\n");
+    // (The driver shows replies as the transcript has them: code and text.)
+    const std::string each = action[11] == '4' ? "452 Mailbox full\n" : "250 Delivered\n";
+    EXPECT_THAT(out, ::testing::HasSubstr("\n" + each + each + "250 Ok\n")) << action;
+  }
+  // An ending comes after the last recipient's answer.
+  driver d("function on_message(s, m) return smtp.reply_then_close(554, '5.6.0', 'No') end\n");
+  d.use_lmtp();
+  d.greet();
+  d.send(envelope);
+  EXPECT_THAT(d.send("DATA\r\nhi\r\n.\r\n"), ::testing::HasSubstr("\n554 No\n554 No\n"));
+  EXPECT_TRUE(d.session().closed());
+}
+
 }  // namespace
 }  // namespace smtpfault::script::testing

@@ -67,9 +67,16 @@ class driver {
     log_ = std::make_unique<session::transcript>(f.session_id, 10000);
     session::server_options o;
     o.hooks = scenario_->hooks();
+    o.lmtp = lmtp_;
     session_ = std::make_unique<session::server_session>(o, f, *log_);
     binding_ = scenario_->open_session(
         [this](std::string line) { script_log_.push_back(std::move(line)); });
+  }
+
+  // The session speaks LMTP (RFC 2033) from now on: a fresh one.
+  void use_lmtp() {
+    lmtp_ = true;
+    open_session();
   }
 
   // One hook call, exactly as start() reports it (a sleep is not resumed).
@@ -151,6 +158,7 @@ class driver {
   std::vector<std::chrono::milliseconds> slept_;
   std::vector<std::pair<hook, hook_outcome>> outcomes_;
   int sessions_ = 0;
+  bool lmtp_ = false;
 };
 
 // The action a one-line on_connect hook returns: `return <expr>`.
