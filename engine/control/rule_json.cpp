@@ -149,6 +149,26 @@ result<fault::action> parse_action(const json::object& o, const std::string& pre
   return a;
 }
 
+namespace {
+
+bool known_verb(const std::string& up) {
+  for (int v = 0; v < static_cast<int>(proto::verb::unknown); ++v) {
+    if (proto::verb_name(static_cast<proto::verb>(v)) == up) return true;
+  }
+  return false;
+}
+
+std::string verb_list() {
+  std::string out;
+  for (int v = 0; v < static_cast<int>(proto::verb::unknown); ++v) {
+    auto name = proto::verb_name(static_cast<proto::verb>(v));
+    if (!name.empty()) out += (out.empty() ? "" : ", ") + std::string(name);
+  }
+  return out;
+}
+
+}  // namespace
+
 result<net::fault_rule> parse_rule(const json::object& o) {
   std::optional<api_error> err;
   object_reader r(o, "", err);
@@ -164,13 +184,23 @@ result<net::fault_rule> parse_rule(const json::object& o) {
       });
       if (up == "CONNECT" || up == "MESSAGE") {
         rule.match.on = up == "CONNECT" ? "connect" : "message";
-      } else if (up == "*" || word) {
+      } else if (up == "*" || (word && (known_verb(up) || up.front() == 'X'))) {
         rule.match.on = up;
       } else {
-        mr.invalid("on", "must be connect, message, * or a command verb such as RCPT");
+        // A misspelt verb ("RCTP") would make a rule that never fires.
+        mr.invalid("on", "must be connect, message, *, an SMTP verb (" + verb_list() +
+                             ") or an X-verb such as XCLIENT");
       }
     }
-    rule.match.address = mr.string("address").value_or("");
+    if (auto address = mr.string("address")) {
+      const auto& on = rule.match.on;
+      if (address->empty()) {
+        mr.invalid("address", "must not be empty (leave it out to match any address)");
+      } else if (on != "*" && on != "MAIL" && on != "RCPT" && on != "message") {
+        mr.invalid("address", "matches only with on MAIL, RCPT, message or *, where there is one");
+      }
+      rule.match.address = *address;
+    }
     if (auto c = mr.string("client")) {
       auto net = net::ip_network::parse(*c);
       if (net)

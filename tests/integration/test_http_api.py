@@ -452,6 +452,20 @@ class BadRequestTest(ApiTestCase):
         self.check("POST", "/api/v1/faults", dict(rule, match={"client": "300.1.1.1"}), 400,
                    "match.client")
         self.check("POST", "/api/v1/faults", dict(rule, match={"on": "RC PT"}), 400, "match.on")
+        # Rules that could never fire, or would fire on everything, are refused too.
+        b = self.check("POST", "/api/v1/faults", dict(rule, match={"on": "RCTP"}), 400, "match.on")
+        self.assertIn("RCPT", b["error"])
+        self.check("POST", "/api/v1/faults", dict(rule, match={"on": "connect", "address": "x*"}),
+                   400, "match.address")
+        self.check("POST", "/api/v1/faults", dict(rule, match={"on": "EHLO", "address": "x*"}),
+                   400, "match.address")
+        self.check("POST", "/api/v1/faults", dict(rule, match={"address": ""}), 400,
+                   "match.address")
+        for fine in ({"on": "xclient"}, {"on": "rcpt", "address": "*@x.test"},
+                     {"address": "*@x.test"}, {"on": "message", "address": "a@x.test"}):
+            status, _, body = self.api("POST", "/api/v1/faults", dict(rule, match=fine))
+            self.assertEqual(status, 201, (fine, body))
+        self.api("DELETE", "/api/v1/faults")
         self.check("POST", "/api/v1/faults", {"match": {"on": "RCPT"}}, 400, "action")
         self.check("POST", "/api/v1/faults", {"action": {}}, 400, "action")
         self.check("PUT", "/api/v1/scenario", {"name": 7}, 400, "name")
