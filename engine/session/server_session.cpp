@@ -239,7 +239,13 @@ void server_session::do_helo(const proto::command& cmd) {
 
 proto::reply server_session::ehlo_reply(const std::string& name) const {
   const auto& ext = opts_.extensions;
-  std::vector<std::string> lines{opts_.hostname + " greets " + name};
+  // The client's name goes back on the wire: control octets in it (a CR, a NUL, an escape
+  // sequence) would reach the client's parser and terminal, so they go back as '?'.
+  std::string shown = name;
+  for (auto& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  }
+  std::vector<std::string> lines{opts_.hostname + " greets " + shown};
   if (ehlo_keywords_) {
     lines.insert(lines.end(), ehlo_keywords_->begin(), ehlo_keywords_->end());
     return proto::reply(250, "", std::move(lines));

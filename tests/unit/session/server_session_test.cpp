@@ -28,6 +28,14 @@ TEST(server_session, ehlo_lists_every_extension) {
   EXPECT_EQ(c.session().facts().helo, "client.test");
 }
 
+TEST(server_session, control_octets_in_the_client_name_are_not_echoed) {
+  conversation c;
+  using namespace std::string_literals;
+  std::string r = c.send("EHLO a\0b\rc\x1b[31m\xc3\xa9\r\n"s);
+  EXPECT_EQ(r.substr(0, r.find("\r\n") + 2), "250-smtpfault.test greets a?b?c?[31m??\r\n");
+  EXPECT_EQ(c.session().facts().helo, "a\0b\rc\x1b[31m\xc3\xa9"s);  // kept as sent, for the log
+}
+
 TEST(server_session, hidden_extensions_are_not_advertised) {
   conversation c(without({extension::pipelining, extension::chunking, extension::auth}));
   EXPECT_EQ(c.send("EHLO client.test\r\n"),
