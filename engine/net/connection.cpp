@@ -93,7 +93,8 @@ asio::awaitable<void> connection::run(bool over_cap) {
       "connect from " + session_.facts().client_address + (implicit_tls_ ? " (implicit TLS)" : ""),
       sys_clock::now());
   bool ok = true;
-  if (implicit_tls_ && !over_cap) {
+  // Over the cap too: a client of an implicit-TLS port cannot read a 421 sent in plain text.
+  if (implicit_tls_) {
     // A named object, not a temporary: GCC 12 destroys a temporary argument of a co_await
     // under a condition without having constructed it (free() of a garbage string pointer).
     const session::start_tls plain_handshake{};

@@ -167,6 +167,15 @@ class DisconnectTest(ServerTestCase):
 class ConnectionCapTest(ServerTestCase):
     SERVER_ARGS = ("--max-connections", "2")
 
+    def test_over_the_cap_the_implicit_tls_port_answers_421_over_tls(self):
+        first = self.server.connect()
+        second = self.server.connect()
+        with self.server.connect(tls=True, greeting=False) as third:
+            r = third.expect(421)
+            self.assertTrue(r.lines[0].startswith("4.7.0 "), r)
+        first.close()
+        second.close()
+
     def test_third_connection_gets_421_and_capacity_comes_back(self):
         first = self.server.connect()
         second = self.server.connect()
