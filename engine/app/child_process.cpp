@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -40,13 +41,18 @@ void forget_group(pid_t group) {
   }
 }
 
+std::atomic<int> interrupted_by{0};
+
 // The commands lead process groups of their own, so a Ctrl-C or a CI job's cancel reaches only
-// this process: it ends theirs before dying of the same signal.
-extern "C" void end_commands_and_die(int sig) {
+// this process: it ends theirs, and the run winds up with a report of what ran. A second
+// signal does not wait for that.
+extern "C" void end_commands(int sig) {
   for (auto& slot : running_groups)
     if (pid_t g = slot.load()) kill(-g, SIGKILL);
-  signal(sig, SIG_DFL);
-  raise(sig);
+  if (interrupted_by.exchange(sig) != 0) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
 }
 
 const int interrupts[] = {SIGINT, SIGTERM, SIGHUP};
@@ -181,6 +187,8 @@ child_result run_child(const std::vector<std::string>& argv,
   int spawn_error = spawn_child(argv, env, out, pid);
   if (spawn_error == 0) remember_group(pid);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  // Interrupted on another thread before the group was recorded: end it here.
+  if (spawn_error == 0 && interrupted_by.load() != 0) kill(-pid, SIGKILL);
   if (int err = spawn_error; err != 0) {
     close(out);
     // A command that cannot be run is a mistake in the test run, not a mailer that failed (a
@@ -212,9 +220,21 @@ child_result run_child(const std::vector<std::string>& argv,
   return result;
 }
 
+int interrupting_signal() {
+  return interrupted_by.load();
+}
+
+void die_of_interrupt() {
+  if (int sig = interrupted_by.load()) {
+    std::fflush(nullptr);  // the report table, when stdout is a file or a pipe
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
+}
+
 void end_commands_on_interrupt() {
   struct sigaction sa {};
-  sa.sa_handler = end_commands_and_die;
+  sa.sa_handler = end_commands;
   sigemptyset(&sa.sa_mask);
   for (int sig : interrupts)
     sigaction(sig, &sa, nullptr);

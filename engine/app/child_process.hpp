@@ -17,9 +17,14 @@ struct child_result {
   std::string error;   // could not start it
 };
 
-// From now on SIGINT, SIGTERM and SIGHUP first kill every command run_child is running (each
-// leads its own process group, out of reach of a Ctrl-C), then end this process as they would.
+// From now on SIGINT, SIGTERM and SIGHUP kill every command run_child is running (each leads
+// its own process group, out of reach of a Ctrl-C), and every one it starts later; the caller
+// sees interrupting_signal() and winds up, then calls die_of_interrupt(). A second signal ends
+// this process at once.
 void end_commands_on_interrupt();
+int interrupting_signal();  // 0 until one came
+// Ends this process as the signal would have (exit status 128 + signal to a shell).
+void die_of_interrupt();
 
 child_result run_child(const std::vector<std::string>& argv,
                        const std::vector<std::pair<std::string, std::string>>& env,

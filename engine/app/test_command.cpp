@@ -143,7 +143,17 @@ std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tl
   std::mutex print_mu;
   auto worker = [&] {
     for (std::size_t i; (i = next++) < p.scenarios.size();) {
+      if (int sig = interrupting_signal()) {
+        results[i].name = p.scenarios[i];
+        results[i].reason = std::string("not run: interrupted by SIG") + sigabbrev_np(sig);
+        continue;
+      }
       results[i] = run_scenario(p.scenarios[i], p.opts, tls);
+      // Killed half-way, its verdict would blame the mailer.
+      if (int sig = interrupting_signal(); sig && results[i].outcome != verdict::pass) {
+        results[i].outcome = verdict::error;
+        results[i].reason = std::string("interrupted by SIG") + sigabbrev_np(sig);
+      }
       std::lock_guard lock(print_mu);
       std::fprintf(stderr, "%-5s %s (%.1f s)\n", verdict_name(results[i].outcome),
                    p.scenarios[i].c_str(), results[i].seconds);
@@ -183,6 +193,9 @@ int test_command(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "smtpfault test: %s\n", e.what());
     return 2;
   }
+  // Now, so that a run that is killed or hangs still says which seed it had.
+  std::fprintf(stderr, "smtpfault test: %zu scenario(s), seed %llu\n", p.scenarios.size(),
+               static_cast<unsigned long long>(p.opts.seed));
   auto results = run_all(p, *tls);
   print_table(results, isatty(1) != 0, p.opts.seed);
   // A CI job that reads the report must not go green without one.
@@ -198,6 +211,11 @@ int test_command(const std::vector<std::string>& argv) {
       std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
       report_lost = true;
     }
+  }
+  if (int sig = interrupting_signal()) {
+    std::fprintf(stderr, "smtpfault test: interrupted by SIG%s%s\n", sigabbrev_np(sig),
+                 p.junit.empty() && p.json.empty() ? "" : "; the reports have what ran");
+    die_of_interrupt();
   }
   bool any_error = std::any_of(results.begin(), results.end(),
                                [](const auto& r) { return r.outcome == verdict::error; });

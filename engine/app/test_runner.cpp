@@ -148,7 +148,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   }
   auto env = command_environment(server, name_or_path);
   const auto timeout = std::chrono::milliseconds(static_cast<long long>(opts.timeout * 1000));
-  for (unsigned run = 0; run < expected.runs; ++run) {
+  for (unsigned run = 0; run < expected.runs && !interrupting_signal(); ++run) {
     if (run > 0 && expected.run_gap > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(
           static_cast<long long>(expected.run_gap * opts.time_scale * 1000)));

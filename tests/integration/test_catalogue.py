@@ -239,17 +239,30 @@ class HangingCommand(unittest.TestCase):
             self.addCleanup(shutil.rmtree, tmp, True)
             pidfile = os.path.join(tmp, "pids")
             script = "sleep 30 & echo $$ $! > %s; sleep 30" % pidfile
+            junit = os.path.join(tmp, "report.xml")
             runner = subprocess.Popen([binary_path(), "test", "--scenario", "accept-all",
+                                       "--scenario", "greylist", "--junit", junit,
                                        "--timeout", "60", "--", "sh", "-c", script],
                                       env=server_environment(), cwd=ROOT,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             deadline = time.monotonic() + 20
             while not os.path.exists(pidfile) or not open(pidfile).read().strip():
                 self.assertLess(time.monotonic(), deadline, "the command never started")
                 time.sleep(0.05)
             pids = [int(p) for p in open(pidfile).read().split()]
             runner.send_signal(sig)
-            self.assertEqual(runner.wait(20), status)
+            out, err = runner.communicate(timeout=20)
+            self.assertEqual(runner.returncode, status)
+            # What ran is reported, and the seed was printed before anything ran.
+            name = signal.Signals(sig).name
+            self.assertRegex(err.splitlines()[0], r"^smtpfault test: 2 scenario\(s\), seed \d+$")
+            self.assertIn("interrupted by %s; the reports have what ran" % name, err)
+            self.assertRegex(out, r"accept-all +ERROR +interrupted by %s" % name)
+            self.assertRegex(out, r"greylist +ERROR +not run: interrupted by %s" % name)
+            with open(junit) as f:
+                report = f.read()
+            self.assertIn('<error message="interrupted by %s"' % name, report)
+            self.assertIn('<error message="not run: interrupted by %s"' % name, report)
             deadline = time.monotonic() + 5
             while any(alive(p) for p in pids) and time.monotonic() < deadline:
                 time.sleep(0.05)
