@@ -11,7 +11,7 @@ int serve_command(const std::vector<std::string>& args, char** envp);
 int send_command(const std::vector<std::string>& args);
 int check_command(const std::vector<std::string>& args);
 int list_command(const std::vector<std::string>& args);
-int test_command(const std::vector<std::string>& args);
+int test_command(const std::vector<std::string>& args, char** envp);
 int run_command(const std::vector<std::string>& args);
 int healthcheck_command(const std::vector<std::string>& args, char** envp);
 

@@ -29,14 +29,9 @@ void print_healthcheck_help() {
 std::optional<std::string> read_server_settings(config::settings& s, const parsed_args& args,
                                                 char** envp) {
   std::string file;
-  if (const char* env = std::getenv("SMTPFAULT_CONFIG")) file = env;
   for (const auto& f : args.flags)
     if (f.name == "config") file = f.value;
-  if (!file.empty()) {
-    if (auto r = config::apply_file(s, file); !r) return r.error().message;
-  }
-  if (auto r = config::apply_environment(s, envp); !r) return r.error().message;
-  return std::nullopt;
+  return read_file_and_environment(s, file, envp);
 }
 
 std::optional<std::string> read_settings(config::settings& s, const parsed_args& args, char** envp,

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     return smtpfault::app::serve_command(rest, environ);
   }
   if (cmd == "send") return smtpfault::app::send_command(rest);
-  if (cmd == "test") return smtpfault::app::test_command(rest);
+  if (cmd == "test") return smtpfault::app::test_command(rest, environ);
   if (cmd == "run") return smtpfault::app::run_command(rest);
   if (cmd == "check") return smtpfault::app::check_command(rest);
   if (cmd == "list") return smtpfault::app::list_command(rest);

@@ -86,15 +86,9 @@ std::optional<std::string> apply_flags(config::settings& s, const parsed_args& a
 std::optional<std::string> load_settings(config::settings& s, const parsed_args& args,
                                          char** envp) {
   std::string file;
-  if (const char* env = std::getenv("SMTPFAULT_CONFIG")) file = env;
   for (const auto& f : args.flags)
     if (f.name == "config") file = f.value;
-  if (!file.empty()) {
-    auto r = config::apply_file(s, file);
-    if (!r) return r.error().message;
-  }
-  auto r = config::apply_environment(s, envp);
-  if (!r) return r.error().message;
+  if (auto err = read_file_and_environment(s, file, envp)) return err;
   return apply_flags(s, args);
 }
 

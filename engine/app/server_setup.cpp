@@ -1,9 +1,12 @@
 #include "app/server_setup.hpp"
 
+#include <cstdlib>
 #include <random>
 #include <thread>
 
 #include <boost/asio/ip/address.hpp>
+
+#include "config/loader.hpp"
 
 namespace smtpfault::app {
 
@@ -63,6 +66,17 @@ script::scenario_options scenario_options(const config::settings& s) {
   o.limits.memory_bytes = s.lua_memory;
   o.limits.instructions = s.lua_instructions;
   return o;
+}
+
+std::optional<std::string> read_file_and_environment(config::settings& s,
+                                                     const std::string& config_flag, char** envp) {
+  std::string file = config_flag;
+  if (const char* env = std::getenv("SMTPFAULT_CONFIG"); file.empty() && env) file = env;
+  if (!file.empty()) {
+    if (auto r = config::apply_file(s, file); !r) return r.error().message;
+  }
+  if (auto r = config::apply_environment(s, envp); !r) return r.error().message;
+  return std::nullopt;
 }
 
 }  // namespace smtpfault::app

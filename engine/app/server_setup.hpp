@@ -1,6 +1,7 @@
 // Turning settings into what the server and the scenario engine take; shared by serve and test.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -19,6 +20,11 @@ proto::expected<boost::asio::ip::tcp::endpoint, std::string> to_endpoint(const c
 
 // Resolves listeners and copies limits; error is set (and the result unusable) on a bad address.
 net::server_config make_server_config(const config::settings& s, std::string& error);
+
+// The configuration file (the --config value when given, else SMTPFAULT_CONFIG), then the
+// SMTPFAULT_* variables, as serve reads them; a caller's flags go on top. Returns the error.
+std::optional<std::string> read_file_and_environment(config::settings& s,
+                                                     const std::string& config_flag, char** envp);
 
 // Seed (random when not set), time scale and sandbox limits.
 script::scenario_options scenario_options(const config::settings& s);

@@ -16,9 +16,11 @@
 #include "app/child_process.hpp"
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
+#include "app/server_setup.hpp"
 #include "app/test_report.hpp"
 #include "app/test_runner.hpp"
 #include "app/version.hpp"
+#include "config/loader.hpp"
 #include "script/catalogue.hpp"
 
 namespace smtpfault::app {
@@ -44,6 +46,10 @@ void print_test_help() {
       "  --seed N           seed for every scenario (default: random, printed)\n"
       "  --time-scale F     multiply scenario delays and windows by F (e.g. 0.01)\n"
       "  --jobs N           run N scenarios at once (default 1)\n"
+      "  --config FILE      serve's TOML configuration for the scenario servers (AUTH users,\n"
+      "                     LMTP, limits, certificate...; env SMTPFAULT_CONFIG); SMTPFAULT_*\n"
+      "                     variables apply as for serve. Where they listen is the runner's.\n"
+      "  --set KEY=VALUE    one configuration key on top, e.g. --set lmtp=true\n"
       "  --help, --version\n");
 }
 
@@ -72,7 +78,26 @@ struct parsed_test {
   std::string junit, json;
   unsigned jobs = 1;
   bool seed_given = false;
+  bool time_scale_given = false;
+  std::string config_file;                                // --config
+  std::vector<std::pair<std::string, std::string>> sets;  // --set KEY=VALUE
 };
+
+// The scenario servers' configuration, as serve reads it: file, SMTPFAULT_* variables, --set.
+// The seed and time scale there count when the flags do not give them.
+std::optional<std::string> read_server_settings(parsed_test& p, char** envp) {
+  auto& s = p.opts.server;
+  if (auto err = read_file_and_environment(s, p.config_file, envp)) return err;
+  for (const auto& [key, value] : p.sets) {
+    if (auto r = config::apply_text(s, key, value, "--set " + key); !r) return r.error().message;
+  }
+  if (!p.seed_given && s.seed) {
+    p.opts.seed = *s.seed;
+    p.seed_given = true;
+  }
+  if (!p.time_scale_given) p.opts.time_scale = s.time_scale;
+  return std::nullopt;
+}
 
 // Why a report could not be written to path, if it could not: its folder is missing, or neither
 // the file nor (for a new file) the folder is writable.
@@ -94,11 +119,11 @@ std::optional<std::string> unwritable(const std::string& path) {
 // Returns an error message, or "" with p filled; "help"/"version" for those flags.
 std::string parse(const std::vector<std::string>& argv, parsed_test& p) {
   parsed_args args;
-  if (auto err = parse_args(
-          argv,
-          {{"help", "version"},
-           {"scenario", "scenarios", "junit", "json", "timeout", "time-scale", "jobs", "seed"}},
-          args))
+  if (auto err = parse_args(argv,
+                            {{"help", "version"},
+                             {"scenario", "scenarios", "junit", "json", "timeout", "time-scale",
+                              "jobs", "seed", "config", "set"}},
+                            args))
     return *err;
   for (const auto& f : args.flags) {
     double num = 0;
@@ -117,6 +142,7 @@ std::string parse(const std::vector<std::string>& argv, parsed_test& p) {
       if (!parse_number(f.value, p.opts.timeout)) return "--timeout: expected seconds > 0";
     } else if (f.name == "time-scale") {
       if (!parse_number(f.value, p.opts.time_scale)) return "--time-scale: expected a number > 0";
+      p.time_scale_given = true;
     } else if (f.name == "jobs") {
       if (!parse_number(f.value, num) || num != static_cast<unsigned>(num)) {
         return "--jobs: expected a whole number >= 1";
@@ -127,6 +153,12 @@ std::string parse(const std::vector<std::string>& argv, parsed_test& p) {
       p.opts.seed = std::strtoull(f.value.c_str(), &end, 10);
       if (f.value.empty() || *end) return "--seed: expected a whole number";
       p.seed_given = true;
+    } else if (f.name == "config") {
+      p.config_file = f.value;
+    } else if (f.name == "set") {
+      auto eq = f.value.find('=');
+      if (eq == std::string::npos) return "--set: expected KEY=VALUE, got '" + f.value + "'";
+      p.sets.emplace_back(f.value.substr(0, eq), f.value.substr(eq + 1));
     }
   }
   if (!args.positional.empty()) {
@@ -171,13 +203,17 @@ std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tl
 
 }  // namespace
 
-int test_command(const std::vector<std::string>& argv) {
+int test_command(const std::vector<std::string>& argv, char** envp) {
   parsed_test p;
   std::string err = parse(argv, p);
   if (err == "help") return print_test_help(), 0;
   if (err == "version") return std::printf("smtpfault %s\n", version), 0;
   if (!err.empty()) {
     std::fprintf(stderr, "smtpfault test: %s (see smtpfault test --help)\n", err.c_str());
+    return 2;
+  }
+  if (auto config_err = read_server_settings(p, envp)) {
+    std::fprintf(stderr, "smtpfault test: %s\n", config_err->c_str());
     return 2;
   }
   end_commands_on_interrupt();
@@ -188,7 +224,8 @@ int test_command(const std::vector<std::string>& argv) {
   if (!p.seed_given) p.opts.seed = std::random_device{}() * 0x100000000ull + std::random_device{}();
   std::unique_ptr<net::tls_contexts> tls;
   try {
-    tls = std::make_unique<net::tls_contexts>(net::tls_identity{"", "", "smtpfault.test"});
+    const auto& s = p.opts.server;
+    tls = std::make_unique<net::tls_contexts>(net::tls_identity{s.tls_cert, s.tls_key, s.hostname});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "smtpfault test: %s\n", e.what());
     return 2;

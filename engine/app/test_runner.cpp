@@ -45,8 +45,8 @@ struct scenario_server {
   std::unique_ptr<control::api_server> api;
   std::thread thread;
 
-  std::string start(std::shared_ptr<script::scenario> sc, net::tls_contexts& tls) {
-    config::settings s;
+  std::string start(std::shared_ptr<script::scenario> sc, net::tls_contexts& tls,
+                    config::settings s) {
     s.listen = {{"127.0.0.1", 0}};
     s.tls_listen = {{"127.0.0.1", 0}};
     s.threads = 1;
@@ -134,6 +134,8 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   script::scenario_options so;
   so.seed = opts.seed;
   so.time_scale = opts.time_scale;
+  so.limits.memory_bytes = opts.server.lua_memory;
+  so.limits.instructions = opts.server.lua_instructions;
   auto loaded = script::scenario::load_named(name_or_path, so);
   if (!loaded) {
     result.reason = loaded.error();
@@ -142,7 +144,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   auto sc = std::move(*loaded);
   const auto& expected = sc->expected();
   scenario_server server;
-  if (auto err = server.start(sc, tls); !err.empty()) {
+  if (auto err = server.start(sc, tls, opts.server); !err.empty()) {
     result.reason = "cannot start the server: " + err;
     return result;
   }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config/settings.hpp"
 #include "net/tls_context.hpp"
 #include "script/expectations.hpp"
 
@@ -16,6 +17,8 @@ struct test_options {
   double timeout = 60;               // seconds per run of the command
   std::uint64_t seed = 0;
   double time_scale = 1.0;
+  // serve's configuration for every scenario's server; where it listens is the runner's.
+  config::settings server;
 };
 
 enum class verdict { pass, fail, error };

@@ -290,6 +290,37 @@ class ServeFlagMistakes(unittest.TestCase):
                 self.assertEqual(r.returncode, status, (argv, r.stdout, r.stderr))
                 self.assertIn(folder + ": is a directory", r.stdout + r.stderr)
 
+    def test_the_test_runner_configures_its_servers_as_serve_does(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            scenario = os.path.join(tmp, "lmtp-only.lua")
+            with open(scenario, "w") as f:
+                f.write("function on_connect(s)\n"
+                        "  if not s.lmtp then return smtp.reply(554, '5.3.0', 'not LMTP') end\n"
+                        "end\nexpect { delivered = 1 }\n")
+            mailer = os.path.join(tmp, "lmtp.py")
+            with open(mailer, "w") as f:
+                f.write("import os, smtplib\n"
+                        "c = smtplib.LMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                        "c.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                        "c.quit()\n")
+            toml = os.path.join(tmp, "lmtp.toml")
+            with open(toml, "w") as f:
+                f.write("lmtp = true\nseed = 5\n")
+            command = ["test", "--scenario", scenario, "--", "/usr/bin/python3", mailer]
+            r = run(*command, timeout=60)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            r = run(*command[:3], "--set", "lmtp=true", *command[3:], timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            r = run(*command[:3], "--config", toml, *command[3:], timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("seed 5", r.stderr)
+            r = run(*command, env={"SMTPFAULT_LMTP": "true", "SMTPFAULT_SEED": "7"}, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("seed 7", r.stderr)
+            r = run("test", "--set", "limits.bogus=1", "--", "true", timeout=10)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("--set limits.bogus: unknown key", r.stderr)
+
     def test_every_command_suggests_the_flag_a_misspelt_one_meant(self):
         for command, wrong, meant in (("send", "--form", "--from"), ("test", "--junt", "--junit"),
                                       ("run", "--targt", "--target"),
