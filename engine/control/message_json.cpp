@@ -6,6 +6,7 @@
 #include <boost/json/array.hpp>
 
 #include "net/fault_rules.hpp"
+#include "proto/header_words.hpp"
 
 namespace smtpfault::control {
 
@@ -89,6 +90,17 @@ std::optional<std::string> header_value(const std::vector<header_field>& h, std:
   return std::nullopt;
 }
 
+namespace {
+
+// The subject as its author wrote it: RFC 2047 words (how mailers send non-ASCII) decoded.
+std::optional<std::string> subject_of(const std::vector<header_field>& h) {
+  auto s = header_value(h, "Subject");
+  if (s) *s = proto::decode_encoded_words(*s);
+  return s;
+}
+
+}  // namespace
+
 bool message_filter::matches(const capture::stored_message& m) const {
   const auto& msg = m.msg;
   if (since && msg.received < *since) return false;
@@ -100,7 +112,7 @@ bool message_filter::matches(const capture::stored_message& m) const {
   }
   if (!subject && !test) return true;
   auto headers = parse_headers(msg.data);
-  if (subject && !icontains(header_value(headers, "Subject").value_or(""), *subject)) return false;
+  if (subject && !icontains(subject_of(headers).value_or(""), *subject)) return false;
   if (test && header_value(headers, "X-Smtpfault-Test") != *test) return false;
   return true;
 }
@@ -112,7 +124,7 @@ json::object message_summary(const capture::stored_message& m) {
                       {"size", m.msg.data.size()},
                       {"mail_from", m.msg.env.mail_from.address()},
                       {"recipients", recipients_of(m)},
-                      {"subject", optional_string(header_value(headers, "Subject"))},
+                      {"subject", optional_string(subject_of(headers))},
                       {"test", optional_string(header_value(headers, "X-Smtpfault-Test"))},
                       {"session_id", m.msg.facts.session_id}};
 }
@@ -123,7 +135,7 @@ json::object message_detail(const capture::stored_message& m) {
   json::array h;
   for (const auto& f : headers)
     h.push_back(json::object{{"name", f.name}, {"value", f.value}});
-  o["subject"] = optional_string(header_value(headers, "Subject"));
+  o["subject"] = optional_string(subject_of(headers));
   o["test"] = optional_string(header_value(headers, "X-Smtpfault-Test"));
   o["headers"] = std::move(h);
   return o;

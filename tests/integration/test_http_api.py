@@ -12,9 +12,10 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 import uuid
 
-from smtpfault_server import ServerTestCase, SmtpfaultServer, binary_path
+from smtpfault_server import ServerTestCase, SmtpfaultServer, binary_path, server_environment
 
 
 def smtp_send(server, raw, mail_from="sender@example.com", rcpts=("rcpt@example.com",)):
@@ -113,6 +114,28 @@ class MessagesTest(ApiTestCase):
         self.assertGreaterEqual(body["total"], 1)
         _, _, body = self.api("GET", "/api/v1/messages?test=%s&since=2999-01-01T00:00:00Z" % self.tag)
         self.assertEqual(body["total"], 0)
+
+    def test_an_encoded_subject_is_shown_and_found_as_its_text(self):
+        # Mailers send a non-ASCII subject as RFC 2047 words; the API decodes them.
+        import email.message
+        import email.policy
+        m = email.message.EmailMessage(policy=email.policy.SMTP)
+        m["From"], m["To"] = "a@example.com", "b@example.com"
+        m["Subject"] = "Grüße aus Köln"
+        m["X-Smtpfault-Test"] = self.tag
+        m.set_content("hallo")
+        raw = m.as_bytes()
+        self.assertIn(b"=?utf-8?", raw)
+        with smtplib.SMTP(self.server.host, self.server.port, timeout=10) as c:
+            c.sendmail("a@example.com", ["b@example.com"], raw)
+        _, _, body = self.api("GET", "/api/v1/messages?subject=%s&test=%s" % (
+            urllib.parse.quote("aus Köln"), self.tag))
+        self.assertEqual(body["total"], 1, body)
+        self.assertEqual(body["messages"][0]["subject"], "Grüße aus Köln")
+        _, _, detail = self.api("GET", "/api/v1/messages/" + body["messages"][0]["id"])
+        self.assertEqual(detail["subject"], "Grüße aus Köln")
+        subject = [h["value"] for h in detail["headers"] if h["name"] == "Subject"]
+        self.assertIn("=?utf-8?", subject[0], "the headers stay as they were sent")
 
     def test_detail_and_raw_bytes_equal_what_was_sent(self):
         raw = message_bytes("Raw check", test=self.tag, body="line one\r\n.dot line\r\n\tend")
@@ -572,7 +595,8 @@ class TestCommandApiTest(unittest.TestCase):
                   'swaks --server "$SMTP_SERVER" --to api@x.test >/dev/null && '
                   'curl -sf "http://$SMTPFAULT_API/api/v1/messages/wait?to=api@x.test&timeout=10"')
         run = subprocess.run([binary_path(), "test", "--scenario", "accept-all", "--", "sh", "-c",
-                              script], capture_output=True, timeout=60)
+                              script], capture_output=True, timeout=60,
+                             env=server_environment())
         self.assertEqual(run.returncode, 0, run.stdout.decode(errors="replace"))
 
 

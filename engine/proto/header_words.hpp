@@ -1,0 +1,15 @@
+// RFC 2047 encoded words in header fields ("=?utf-8?B?R3LDvMOfZQ==?="), so that a subject the
+// mailer encoded can be shown and searched as the text it stands for.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace smtpfault::proto {
+
+// The field's text with its encoded words decoded to UTF-8. Words in a charset other than
+// UTF-8, US-ASCII or ISO-8859-1, malformed ones, and ones that decode to invalid UTF-8 stay as
+// they are; white space between two encoded words goes (RFC 2047 6.2).
+std::string decode_encoded_words(std::string_view text);
+
+}  // namespace smtpfault::proto

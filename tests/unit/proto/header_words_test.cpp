@@ -1,0 +1,32 @@
+#include "proto/header_words.hpp"
+
+#include <gtest/gtest.h>
+
+namespace smtpfault::proto {
+namespace {
+
+TEST(header_words, base64_and_q_words_become_utf8) {
+  // "Grüße aus Köln", as Python's email package writes it.
+  EXPECT_EQ(decode_encoded_words("=?utf-8?b?R3LDvMOfZSBhdXMgS8O2bG4=?="), "Grüße aus Köln");
+  EXPECT_EQ(decode_encoded_words("=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?="), "Grüße aus Köln");
+  EXPECT_EQ(decode_encoded_words("=?iso-8859-1?q?caf=E9?="), "café");
+}
+
+TEST(header_words, space_between_words_goes_and_around_them_stays) {
+  EXPECT_EQ(decode_encoded_words("Re: =?utf-8?q?a?= =?utf-8?q?b?= end"), "Re: ab end");
+  EXPECT_EQ(decode_encoded_words("=?utf-8?q?a?=\r\n =?utf-8?q?b?="), "ab");
+  EXPECT_EQ(decode_encoded_words("plain  text "), "plain  text ");
+}
+
+TEST(header_words, what_cannot_be_decoded_stays_as_it_is) {
+  for (const char* kept :
+       {"=?koi8-r?b?8NLJ18XU?=", "=?utf-8?x?abc?=", "=?utf-8?b?not base64?=", "=?utf-8?q?=Z1?=",
+        "=?utf-8?q?=A?=", "=?utf-8?b?/w==?=", "=?utf-8?q?open", "=?", "=??q?x?=", "a=?b"}) {
+    EXPECT_EQ(decode_encoded_words(kept), kept) << kept;
+  }
+  // A word that stays keeps the space before the next one.
+  EXPECT_EQ(decode_encoded_words("=?koi8-r?q?x?= =?utf-8?q?y?="), "=?koi8-r?q?x?= y");
+}
+
+}  // namespace
+}  // namespace smtpfault::proto
