@@ -144,6 +144,11 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   auto sc = std::move(*loaded);
   const auto& expected = sc->expected();
   scenario_server server;
+  // The queue ids in the 250 replies come from the seed: the same seed, scenario and client give
+  // the same transcript. The store is the run's own and in memory, so they cannot collide.
+  char prefix[24];
+  std::snprintf(prefix, sizeof prefix, "%016llx", static_cast<unsigned long long>(opts.seed));
+  server.store.use_id_prefix(prefix);
   if (auto err = server.start(sc, tls, opts.server); !err.empty()) {
     result.reason = "cannot start the server: " + err;
     return result;

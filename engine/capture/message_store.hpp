@@ -34,6 +34,9 @@ class message_store {
   // dir: where <id>.eml and <id>.json go; empty keeps messages in memory only.
   // max_messages / max_sessions bound memory; the oldest are forgotten first (files stay).
   message_store(std::string dir, std::size_t max_messages, std::size_t max_sessions);
+  // Ids are "<prefix>-000001", ...; the prefix is the start time unless given here (from a
+  // seed, so that a replayed run tells its client the same queue ids).
+  void use_id_prefix(std::string prefix) { id_prefix_ = std::move(prefix); }
   // Message octets held in memory at most (default 64 MiB).
   void set_max_bytes(std::uint64_t bytes) { max_bytes_ = bytes; }
 

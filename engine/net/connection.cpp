@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <random>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -35,6 +36,9 @@ session::server_options session_options(const server_config& cfg, const script::
                                         bool rules) {
   session::server_options o = cfg.session;
   if (sc) o.hooks = sc->hooks();
+  static const std::uint64_t random_salt =
+      std::random_device{}() * 0x100000000ull + std::random_device{}();
+  o.challenge_salt = sc ? sc->options().seed : random_salt;
   if (rules) o.hooks |= rule_hooks;
   return o;
 }

@@ -56,6 +56,9 @@ struct server_options {
   const auth_policy* auth = nullptr;  // nullptr = accept any credentials
   std::size_t max_errors = 20;        // consecutive errors before 421 and close
   std::uint32_t hooks = 0;            // hook_bit()s the scenario defines
+  // Makes CRAM-MD5 challenges differ between runs: the scenario's seed (a replay with the same
+  // seed sees the same challenges), or a random number.
+  std::uint64_t challenge_salt = 0;
 };
 
 // Actions for the driver, in order.
@@ -248,6 +251,7 @@ class server_session {
   int auth_step_ = 0;
   std::string auth_user_;
   std::string auth_challenge_;
+  std::uint64_t challenges_ = 0;  // CRAM-MD5 challenges sent
 };
 
 }  // namespace smtpfault::session

@@ -59,9 +59,11 @@ void server_session::do_auth(const proto::command& cmd) {
       reply(334, "", std::string(login_user_prompt));
       break;
     case proto::sasl_mechanism::cram_md5:
-      auth_challenge_ = "<" + std::to_string(std::hash<std::string>{}(facts_.session_id)) + "." +
-                        std::to_string(now_.time_since_epoch().count()) + "@" + opts_.hostname +
-                        ">";
+      // RFC 2195 asks for a challenge never used before; the session, the attempt and the salt
+      // make one, and the clock stays out of it so that a replay matches.
+      auth_challenge_ =
+          "<" + std::to_string(std::hash<std::string>{}(facts_.session_id) ^ opts_.challenge_salt) +
+          "." + std::to_string(++challenges_) + "@" + opts_.hostname + ">";
       reply(334, "", proto::base64_encode(auth_challenge_));
       break;
     default:

@@ -321,6 +321,24 @@ class ServeFlagMistakes(unittest.TestCase):
             self.assertEqual(r.returncode, 2)
             self.assertIn("--set limits.bogus: unknown key", r.stderr)
 
+    def test_the_same_seed_gives_the_same_replies(self):
+        # What the server makes up (queue ids, CRAM-MD5 challenges) comes from the seed.
+        client = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixed_client.py")
+        outputs = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for seed in ("42", "42", "43"):
+                report = os.path.join(tmp, "r.json")
+                r = run("test", "--seed", seed, "--scenario", "accept-all", "--json", report,
+                        "--", "/usr/bin/python3", client, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                with open(report) as f:
+                    outputs.append(json.load(f)["results"][0]["command_output"])
+        self.assertIn("334 ", outputs[0])
+        self.assertIn("queued as", outputs[0])
+        self.assertEqual(outputs[0], outputs[1])
+        self.assertNotEqual(outputs[0].splitlines()[0], outputs[2].splitlines()[0])
+        self.assertNotEqual(outputs[0].splitlines()[-1], outputs[2].splitlines()[-1])
+
     def test_every_command_suggests_the_flag_a_misspelt_one_meant(self):
         for command, wrong, meant in (("send", "--form", "--from"), ("test", "--junt", "--junit"),
                                       ("run", "--targt", "--target"),

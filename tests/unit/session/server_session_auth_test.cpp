@@ -101,19 +101,36 @@ TEST_F(auth_test, cram_md5_checks_the_digest_of_the_challenge_sent) {
   std::string stale = proto::cram_md5_digest("secret", "<1896.697170952@postoffice.example.net>");
   EXPECT_EQ(c.send(base64_encode("alice " + stale) + "\r\n"), wire::auth_bad);
 
-  c.send("AUTH CRAM-MD5\r\n");
-  std::string digest = proto::cram_md5_digest("secret", *challenge);
+  // Nor may the digest of an earlier challenge of the same session.
+  std::string old_digest = proto::cram_md5_digest("secret", *challenge);
+  std::string again = c.send("AUTH CRAM-MD5\r\n");
+  EXPECT_EQ(c.send(base64_encode("alice " + old_digest) + "\r\n"), wire::auth_bad);
+
+  again = c.send("AUTH CRAM-MD5\r\n");
+  auto current = proto::base64_decode(std::string_view(again).substr(4, again.size() - 6));
+  ASSERT_TRUE(current.has_value());
+  std::string digest = proto::cram_md5_digest("secret", *current);
   EXPECT_EQ(c.send(base64_encode("alice " + digest) + "\r\n"), wire::auth_ok);
   EXPECT_EQ(c.session().facts().auth_mechanism, "CRAM-MD5");
 }
 
-TEST_F(auth_test, cram_md5_challenge_changes_with_time) {
-  conversation c(options());
-  c.ehlo();
-  std::string first = c.send("AUTH CRAM-MD5\r\n");
-  c.send("*\r\n");
-  c.advance(std::chrono::milliseconds(1));
-  EXPECT_NE(c.send("AUTH CRAM-MD5\r\n"), first);
+// Each attempt gets a challenge of its own; the clock stays out of it, so that a replay with the
+// same seed (the salt) sees the same challenges, and another seed other ones.
+TEST_F(auth_test, cram_md5_challenge_is_new_per_attempt_and_follows_the_salt) {
+  auto challenges = [&](std::uint64_t salt) {
+    auto o = options();
+    o.challenge_salt = salt;
+    conversation c(o);
+    c.ehlo();
+    std::string first = c.send("AUTH CRAM-MD5\r\n");
+    c.send("*\r\n");
+    c.advance(std::chrono::milliseconds(1));
+    return std::pair{first, c.send("AUTH CRAM-MD5\r\n")};
+  };
+  auto [first, second] = challenges(7);
+  EXPECT_NE(first, second);
+  EXPECT_EQ(challenges(7), std::pair(first, second));
+  EXPECT_NE(challenges(8).first, first);
 }
 
 TEST_F(auth_test, xoauth2_token) {
