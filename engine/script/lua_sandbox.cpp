@@ -36,6 +36,21 @@ int safe_load(lua_State* L) {
   return 1;
 }
 
+// "attempt to call a nil value (global 'print')" says what, not why.
+std::string sandbox_hint(const std::string& msg) {
+  if (msg.find("(global 'print')") != std::string::npos) {
+    return " (print is not available here: smtp.log writes to the session's transcript)";
+  }
+  for (const char* name :
+       {"os", "io", "require", "dofile", "loadfile", "package", "debug", "collectgarbage"}) {
+    if (msg.find(std::string("(global '") + name + "')") != std::string::npos) {
+      return std::string(" ('") + name +
+             "' is not available in the sandbox: scripts reach no files or processes)";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 void lua_sandbox::closer::operator()(lua_State* L) const {
@@ -171,7 +186,7 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
       (in_library || msg.find(".lua:") == std::string::npos)) {
     msg = where + " " + msg;
   }
-  return msg;
+  return msg + sandbox_hint(msg);
 }
 
 std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,

@@ -182,7 +182,17 @@ std::optional<std::string> scenario::init(std::string_view code) {
     return "internal error in lua/smtp.lua: " + *err;
   }
   keep_caller_frames(L);
-  if (auto err = sandbox_.run_file_text(code, name_)) return err;
+  if (auto err = sandbox_.run_file_text(code, name_)) {
+    // A client script (smtpfault run) given where a server scenario belongs.
+    for (const char* name : {"connect", "params", "target", "report"}) {
+      if (err->find(std::string("(global '") + name + "')") != std::string::npos) {
+        return *err +
+               " -- this looks like a client script: smtpfault run runs those (and smtpfault "
+               "check --client checks them)";
+      }
+    }
+    return err;
+  }
   if (auto err = check_hook_names(L, name_)) return *err;
   if (auto err = check_local_hooks(L, code, name_)) return *err;
   if (auto err = read_expectations()) return name_ + ": " + *err;

@@ -174,6 +174,17 @@ TEST(client_script, syntax_errors_fail_the_load) {
   EXPECT_EQ(s.error().rfind("bad.lua:1:", 0), 0u) << s.error();
 }
 
+TEST(client_script, a_server_scenario_is_refused_with_what_runs_it) {
+  auto s = client_script::load("-- greylist\nlocal seen = {}\nfunction on_rcpt(s, r)\nend\n",
+                               "greylist.lua", quick());
+  ASSERT_FALSE(s);
+  EXPECT_EQ(
+      s.error().rfind("greylist.lua:3: defines on_rcpt, a hook: this is a server scenario", 0), 0u)
+      << s.error();
+  // A function of its own named like a hook, but not one, is fine.
+  EXPECT_TRUE(client_script::load("function on_reply_seen() end\n", "mine.lua", quick()));
+}
+
 TEST(client_script, endless_loops_hit_the_instruction_limit) {
   auto s = load("while true do end");
   auto st = s->start();

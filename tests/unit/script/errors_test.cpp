@@ -134,6 +134,19 @@ TEST(script_errors, a_hook_name_missing_its_underscore_or_case_is_caught) {
   EXPECT_EQ(helpers.start(hook::rcpt).st, status::done);
 }
 
+TEST(script_errors, what_the_sandbox_leaves_out_is_said) {
+  EXPECT_THAT(connect_error("  print('hello')"),
+              AllOf(StartsWith("test.lua:2:"), HasSubstr("smtp.log writes to the session's")));
+  EXPECT_THAT(load_error("local t = os.time()\n"),
+              HasSubstr("('os' is not available in the sandbox"));
+  EXPECT_THAT(load_error("require('socket')\n"), HasSubstr("'require' is not available"));
+}
+
+TEST(script_errors, a_client_script_is_recognised) {
+  EXPECT_THAT(load_error("local c = connect { port = 25 }\nc:expect(220)\n"),
+              HasSubstr("this looks like a client script: smtpfault run runs those"));
+}
+
 TEST(script_errors, a_local_hook_is_explained) {
   EXPECT_EQ(
       load_error("-- greylist\n  local function on_rcpt(s, r)\n  return smtp.reply(451)\nend\n"),
