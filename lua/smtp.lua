@@ -206,9 +206,20 @@ function smtp.certificate(kind)
 end
 
 --- In on_ehlo: leave these keywords out of the EHLO reply (and turn the extensions off).
+local hideable = { PIPELINING = true, SIZE = true, ["8BITMIME"] = true, SMTPUTF8 = true,
+                   ENHANCEDSTATUSCODES = true, CHUNKING = true, DSN = true, STARTTLS = true,
+                   AUTH = true }
+
 function smtp.hide(...)
   local words = { ... }
-  for i, w in ipairs(words) do check_type(w, "string", i, "hide", 2) end
+  for i, w in ipairs(words) do
+    check_type(w, "string", i, "hide", 2)
+    if not hideable[w:upper()] then
+      fail(2, "bad argument #%d to smtp.hide (%q is not an extension the server advertises: " ..
+        "PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING, DSN, STARTTLS, " ..
+        "AUTH; to refuse a command such as VRFY, reply to it in on_command)", i, w)
+    end
+  end
   return action { name = "hide " .. table.concat(words, " "), hide = words }
 end
 

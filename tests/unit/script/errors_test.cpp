@@ -142,6 +142,15 @@ TEST(script_errors, what_the_sandbox_leaves_out_is_said) {
   EXPECT_THAT(load_error("require('socket')\n"), HasSubstr("'require' is not available"));
 }
 
+TEST(script_errors, hide_takes_only_extensions_it_can_hide) {
+  driver d("function on_ehlo(s, name) return smtp.hide('starttls', 'FOO') end\n");
+  auto o = d.start(hook::ehlo);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, AllOf(StartsWith("test.lua:1: bad argument #2 to smtp.hide (\"FOO\" is not "
+                                        "an extension"),
+                             HasSubstr("reply to it in on_command")));
+}
+
 TEST(script_errors, a_client_script_is_recognised) {
   EXPECT_THAT(load_error("local c = connect { port = 25 }\nc:expect(220)\n"),
               HasSubstr("this looks like a client script: smtpfault run runs those"));

@@ -186,6 +186,18 @@ TEST(server_session, unknown_and_unimplemented_commands) {
   EXPECT_EQ(c.send("noop\r\n"), wire::ok) << "verbs are case-insensitive";
 }
 
+TEST(server_session, help_lists_only_what_the_session_offers) {
+  conversation all;
+  all.ehlo();
+  EXPECT_EQ(all.send("HELP\r\n"),
+            "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS "
+            "AUTH\r\n");
+  conversation hidden(without({extension::chunking, extension::starttls, extension::auth}));
+  hidden.ehlo();
+  EXPECT_EQ(hidden.send("HELP\r\n"),
+            "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n");
+}
+
 // RFC 5321 section 4.5.3.1.4: 512 octets including the CRLF.
 TEST(server_session, command_line_limit_is_512_octets) {
   conversation c;
