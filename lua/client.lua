@@ -157,12 +157,10 @@ function Conn:reply(o)
   return nil, r.err
 end
 
-function Conn:expect(want, o)
-  conn_of(self, "expect")
-  o = opts_table(o, "expect")
+-- One step: the reply r (or why there is none) against want.
+local function judge(self, want, r, err, o)
   local name = o.name or ("expect " .. describe(want) ..
     (self.last and (" to " .. self.last) or " (greeting)"))
-  local r, err = self:reply(o)
   if not r then
     host._step(false, name, failure_text(err, o.timeout), self.id)
     return nil, err
@@ -170,6 +168,13 @@ function Conn:expect(want, o)
   local ok = matches(want, r)
   host._step(ok, name, "got " .. reply_summary(r), self.id)
   return r, (not ok) and "unexpected reply" or nil
+end
+
+function Conn:expect(want, o)
+  conn_of(self, "expect")
+  o = opts_table(o, "expect")
+  local r, err = self:reply(o)
+  return judge(self, want, r, err, o)
 end
 
 local function write(self, bytes, label, fn)
@@ -306,7 +311,14 @@ end
 function auth_steps.XOAUTH2(self, user, token, o)
   local blob = b64("user=" .. user .. "\1auth=Bearer " .. token .. "\1\1")
   self:send("AUTH XOAUTH2 " .. blob, { label = "AUTH XOAUTH2 ****" })
-  return self:expect(o.expect or 235, waiting(o))
+  local r, err = self:reply({ timeout = o.timeout })
+  if r and r.code == 334 then
+    -- A refused token: the error comes as a JSON challenge first (RFC 7628, Gmail), and the
+    -- result after an empty answer.
+    self:send("", { label = "(empty answer to the error challenge)" })
+    r, err = self:reply({ timeout = o.timeout })
+  end
+  return judge(self, o.expect or 235, r, err, waiting(o))
 end
 
 function Conn:auth(mechanism, user, password, o)

@@ -251,7 +251,8 @@ class server_session {
   int auth_step_ = 0;
   std::string auth_user_;
   std::string auth_challenge_;
-  std::uint64_t challenges_ = 0;  // CRAM-MD5 challenges sent
+  bool oauth_error_sent_ = false;  // XOAUTH2: the 334 with the error went out, 535 is next
+  std::uint64_t challenges_ = 0;   // CRAM-MD5 challenges sent
 };
 
 }  // namespace smtpfault::session

@@ -89,6 +89,12 @@ std::size_t server_session::receive_auth(std::string_view input) {
 }
 
 void server_session::auth_step(std::string_view response) {
+  if (oauth_error_sent_) {
+    // The client's answer to the error challenge, normally an empty line: now the failure.
+    oauth_error_sent_ = false;
+    set_mode(mode::command);
+    return error_reply(535, "5.7.8", "Username and Password not accepted");
+  }
   if (response == "*") {
     set_mode(mode::command);
     return error_reply(501, "5.7.0", "Authentication cancelled");
@@ -156,6 +162,15 @@ void server_session::auth_finish(const proto::sasl_credentials& cred, bool ok) {
   if (!ok) {
     note("AUTH " + std::string(proto::mechanism_name(auth_mech_)) + " failed for " + cred.user,
          now_);
+    if (auth_mech_ == proto::sasl_mechanism::xoauth2) {
+      // As Gmail and RFC 7628 do: the error as a JSON challenge first, the 535 after the
+      // client has answered it. A client that takes the 334 for success is caught here.
+      set_mode(mode::auth_response);
+      oauth_error_sent_ = true;
+      return reply(334, "",
+                   proto::base64_encode(R"({"status":"401","schemes":"bearer",)"
+                                        R"("scope":"https://mail.google.com/"})"));
+    }
     return error_reply(535, "5.7.8", "Authentication credentials invalid");
   }
   facts_.auth_user = cred.user;

@@ -48,6 +48,26 @@ class RunCommandTest(unittest.TestCase):
                               capture_output=True, text=True, timeout=60,
                               env=server_environment())
 
+    def test_a_refused_xoauth2_token_gets_its_error_challenge_then_535(self):
+        # As Gmail does (RFC 7628 3.2.2): the server's side and the client's side of it.
+        server = SmtpfaultServer("--set", "auth.users=alice:secret").start()
+        try:
+            path = self.script("""
+                local c = connect {}
+                c:expect(220)
+                c:ehlo("client.test")
+                c:auth("XOAUTH2", "alice", "expired", { expect = 535 })
+                c:auth("XOAUTH2", "alice", "secret")
+                c:quit()
+            """, name="xoauth2.lua")
+            p = self.run_client(path, target="127.0.0.1:%d" % server.port)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertRegex(p.stdout, r"S: 334 eyJzdGF0dXMiOiI0MDEi")
+            self.assertIn("535 5.7.8 Username and Password not accepted", p.stdout)
+        finally:
+            server.stop(expect_exit=0)
+            server.cleanup()
+
     def test_refused_target_exits_3_with_the_reason(self):
         port = free_port()
         p = self.run_client("probe-conformance", target="127.0.0.1:%d" % port)

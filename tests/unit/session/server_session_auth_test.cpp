@@ -142,7 +142,15 @@ TEST_F(auth_test, xoauth2_token) {
   std::string bad = base64_encode(
       "user=alice\x01"
       "auth=Bearer expired\x01\x01");
-  EXPECT_EQ(c.send("AUTH XOAUTH2 " + bad + "\r\n"), wire::auth_bad);
+  // A refused token: the error as a JSON challenge (RFC 7628 3.2.2, as Gmail does), the 535
+  // once the client has answered it with an empty line.
+  std::string error = c.send("AUTH XOAUTH2 " + bad + "\r\n");
+  ASSERT_TRUE(error.starts_with("334 ")) << error;
+  auto json = proto::base64_decode(std::string_view(error).substr(4, error.size() - 6));
+  ASSERT_TRUE(json.has_value());
+  EXPECT_EQ(*json, R"({"status":"401","schemes":"bearer","scope":"https://mail.google.com/"})");
+  EXPECT_EQ(c.send("\r\n"), "535 5.7.8 Username and Password not accepted\r\n");
+  EXPECT_TRUE(c.session().facts().auth_user.empty());
   EXPECT_EQ(c.send("AUTH XOAUTH2 " + good + "\r\n"), wire::auth_ok);
   EXPECT_EQ(c.session().facts().auth_mechanism, "XOAUTH2");
 }
