@@ -101,8 +101,9 @@ asio::awaitable<void> connection::run(bool over_cap) {
   if (implicit_tls_) {
     // A named object, not a temporary: GCC 12 destroys a temporary argument of a co_await
     // under a condition without having constructed it (free() of a garbage string pointer).
-    const session::start_tls plain_handshake{};
-    ok = co_await upgrade_tls(plain_handshake);
+    session::start_tls handshake{};
+    if (!over_cap) handshake = co_await implicit_tls_faults();
+    ok = co_await upgrade_tls(handshake);
   }
   if (ok) {
     over_cap ? session_.reject_busy(sys_clock::now()) : session_.start(sys_clock::now());
@@ -356,6 +357,35 @@ asio::awaitable<void> connection::read_and_reset() {
   co_await io_.read_available();
   session_.note("TLS handshake aborted by the scenario", sys_clock::now());
   io_.reset();
+}
+
+// On an implicit-TLS port the handshake comes first, with no STARTTLS to hang a fault on: the
+// scenario's on_starttls is asked before it, and its certificate or abort_handshake apply. A
+// reply it returns has nothing to answer and is left out.
+asio::awaitable<session::start_tls> connection::implicit_tls_faults() {
+  session::start_tls how{};
+  if (!scenario_ || !(scenario_->hooks() & session::hook_bit(session::hook::starttls))) {
+    co_return how;
+  }
+  auto outcome = scenario_->start(*binding_, session::hook::starttls, session_);
+  while (outcome.st == script::hook_outcome::status::sleeping) {
+    if (!co_await pause(outcome.sleep)) co_return how;
+    outcome = scenario_->resume(*binding_);
+  }
+  if (outcome.st == script::hook_outcome::status::failed) {
+    srv_.metrics_.lua_errors.add();
+    session_.note("scenario error: " + outcome.error, sys_clock::now());
+    co_return how;
+  }
+  const auto& a = outcome.action;
+  how.certificate = a.certificate;
+  if (a.tls_mode == fault::starttls_mode::abort_handshake) how.mode = a.tls_mode;
+  if (how.certificate != fault::certificate_kind::normal ||
+      how.mode != fault::starttls_mode::normal) {
+    srv_.metrics_.count_fault(a);
+    session_.note("fault before the implicit TLS handshake: " + a.name, sys_clock::now());
+  }
+  co_return how;
 }
 
 asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {

@@ -38,6 +38,7 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<bool> flush();
   asio::awaitable<bool> send_with_fault(const session::send_reply& r);
   asio::awaitable<bool> upgrade_tls(const session::start_tls& how);
+  asio::awaitable<session::start_tls> implicit_tls_faults();
   std::optional<std::chrono::milliseconds> consult(session::hook h);
   asio::awaitable<void> finish_sleeping_hook(std::chrono::milliseconds sleep);
   void decide(script::hook_outcome outcome);

@@ -3,12 +3,16 @@ a real socket (and through openssl s_client), one session per case: `EHLO <fault
 fault (scenarios/fault_actions.lua).
 """
 
+import os
+import socket
 import ssl
 import subprocess
+import tempfile
 import unittest
 
 from fault_case import (EHLO_KEYWORDS, MAIL, NOOP_OK_AFTER_TLS, READY_TLS, TEST_CA, FaultCase,
                         auth_plain, ehlo_bytes, read_bytes, session_id_of)
+from smtpfault_server import SmtpfaultServer
 
 
 class StartTlsTest(FaultCase):
@@ -114,6 +118,42 @@ class StartTlsTest(FaultCase):
     def ca_common_name():
         info = ssl._ssl._test_decode_cert(TEST_CA)
         return dict(x[0] for x in info["subject"])["commonName"]
+
+
+class ImplicitTlsTest(unittest.TestCase):
+    """On the implicit-TLS port the handshake comes first: on_starttls is asked before it."""
+
+    def test_on_starttls_chooses_the_certificate_and_can_abort_the_handshake(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            scenario = os.path.join(tmp, "implicit.lua")
+            with open(scenario, "w") as f:
+                f.write("local n = 0\n"
+                        "function on_starttls(s)\n"
+                        "  n = n + 1\n"
+                        "  if n == 1 then return smtp.certificate('expired') end\n"
+                        "  if n == 2 then return smtp.starttls('abort_handshake') end\n"
+                        "  if n == 3 then return smtp.reply(454, '4.7.0', 'ignored here') end\n"
+                        "end\n")
+            server = SmtpfaultServer("--scenario", scenario).start()
+            try:
+                ctx = ssl.create_default_context(cafile=TEST_CA)
+
+                def connect():
+                    sock = socket.create_connection((server.host, server.tls_port), timeout=5)
+                    return ctx.wrap_socket(sock, server_hostname="localhost")
+
+                with self.assertRaises(ssl.SSLCertVerificationError) as e:
+                    connect()
+                self.assertIn("certificate has expired", str(e.exception))
+                with self.assertRaises((ssl.SSLError, ConnectionError)):
+                    connect()
+                # A reply has no STARTTLS to answer: the session goes on as usual.
+                with connect() as tls:
+                    self.assertTrue(tls.recv(100).startswith(b"220 "))
+                server.wait_for_line("fault before the implicit TLS handshake: certificate expired")
+            finally:
+                server.stop(expect_exit=0)
+                server.cleanup()
 
 
 class AuthTest(FaultCase):
