@@ -66,6 +66,14 @@ result<scenario_request> read_scenario_request(const api_context& ctx, const std
     err = api_error{400, "give name (a built-in scenario or a .lua path) or source (Lua text)",
                     "name"};
   }
+  // With source, name only names the text in errors ("mine.lua:3:"). A built-in's name there
+  // would read as if that built-in had been loaded.
+  if (!err && out.source && out.name && !script::names_a_file(*out.name)) {
+    err = api_error{400,
+                    "with source, name is the file name errors show and must end in .lua ('" +
+                        *out.name + "' reads like a built-in scenario, which source replaces)",
+                    "name"};
+  }
   if (!err && !out.source && out.name && !loadable_over_api(*out.name)) {
     err = api_error{400, "name must be a built-in scenario or a path ending in .lua", "name"};
   }

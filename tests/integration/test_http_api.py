@@ -494,6 +494,9 @@ class BadRequestTest(ApiTestCase):
         self.check("PUT", "/api/v1/scenario", {"name": 7}, 400, "name")
         self.check("PUT", "/api/v1/scenario", {"name": "greylist", "seed": "x"}, 400, "seed")
         self.check("PUT", "/api/v1/scenario", {}, 400, "name")
+        b = self.check("PUT", "/api/v1/scenario", {"name": "greylist", "source": "x = 1"}, 400,
+                       "name")
+        self.assertIn("must end in .lua", b["error"])
 
     def test_query_parameters(self):
         self.check("GET", "/api/v1/messages?limit=0", None, 400, "limit")
