@@ -35,9 +35,9 @@ void on_event(session_summary& out, const std::string& text, std::size_t line) {
   } else if (starts_with(text, "client pipelined")) {
     out.pipelined = true;
   } else if (starts_with(text, "anomaly: unstuffed_dot")) {
-    ++out.unstuffed_dots;
+    if (out.unstuffed_dots++ == 0) out.first_unstuffed_dot_at = line;
   } else if (starts_with(text, "anomaly: long_line")) {
-    ++out.long_lines;
+    if (out.long_lines++ == 0) out.first_long_line_at = line;
   } else if (constexpr std::string_view mark = "scenario error: "; text.starts_with(mark)) {
     if (out.scenario_error.empty()) out.scenario_error = text.substr(mark.size());
   } else if (starts_with(text, "message of")) {

@@ -33,6 +33,8 @@ struct session_summary {
   bool pipelining_advertised = false;
   std::size_t unstuffed_dots = 0;
   std::size_t long_lines = 0;
+  std::size_t first_unstuffed_dot_at = 0;  // transcript line of the first of each (0 = none)
+  std::size_t first_long_line_at = 0;
   std::size_t delivered = 0;
   std::string scenario_error;  // the first hook that failed: "file:line: message"
 };

@@ -157,14 +157,17 @@ check_result check_no_retry(const run_outcome& run) {
   return c;
 }
 
-check_result check_counter(const char* name, std::size_t session_summary::*field, const char* what,
+// first_at: where the first one is, so that the detail points into the transcript.
+check_result check_counter(const char* name, std::size_t session_summary::*field,
+                           std::size_t session_summary::*first_at, const char* what,
                            const run_outcome& run) {
   check_result c{name, true, std::string("no ") + what};
   for (const auto& s : run.sessions) {
     if (s.*field == 0) continue;
     c.passed = false;
     c.detail = std::string("expected no ") + what + "; session " + s.id + " had " +
-               std::to_string(s.*field);
+               std::to_string(s.*field) + ", the first at transcript line " +
+               std::to_string(s.*first_at);
     break;
   }
   return c;
@@ -261,12 +264,13 @@ std::vector<check_result> evaluate(const expectations& e, const run_outcome& run
   if (e.retried_after_4xx.value_or(false)) out.push_back(check_retry(e, run));
   if (e.no_retry_after_5xx.value_or(false)) out.push_back(check_no_retry(run));
   if (e.line_length.value_or(false)) {
-    out.push_back(
-        check_counter("line_length", &session_summary::long_lines, "lines over the limit", run));
+    out.push_back(check_counter("line_length", &session_summary::long_lines,
+                                &session_summary::first_long_line_at, "lines over the limit", run));
   }
   if (e.dot_stuffing.value_or(false)) {
     out.push_back(check_counter("dot_stuffing", &session_summary::unstuffed_dots,
-                                "unstuffed leading dots", run));
+                                &session_summary::first_unstuffed_dot_at, "unstuffed leading dots",
+                                run));
   }
   if (e.pipelining.value_or(false)) out.push_back(check_pipelining(run));
   if (e.quit.value_or(false)) out.push_back(check_quit(run));

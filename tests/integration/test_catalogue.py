@@ -189,6 +189,8 @@ class CatalogueRuns(unittest.TestCase):
         self.assertFalse(line_checks["dot_stuffing"]["passed"])
         self.assertIn("unstuffed leading dots", line_checks["dot_stuffing"]["detail"])
         self.assertFalse(line_checks["line_length"]["passed"])
+        for name in ("dot_stuffing", "line_length"):
+            self.assertRegex(line_checks[name]["detail"], r"the first at transcript line [1-9]")
 
     def test_parallel_runs_give_the_serial_verdicts(self):
         serial, parallel = os.path.join(self.tmp, "serial.json"), os.path.join(self.tmp, "jobs4.json")

@@ -1,6 +1,8 @@
 // The built-in expectations on hand-made runs.
 #include "script/expectations.hpp"
 
+#include <map>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -41,6 +43,28 @@ TEST(Expectations, TheConnectionCheckIsThereOnlyWithoutSessions) {
   run.sessions.emplace_back();
   for (const auto& c : evaluate(e, run))
     EXPECT_NE(c.name, "connected");
+}
+
+TEST(Expectations, SlipsInTheDataPointToTheirFirstTranscriptLine) {
+  expectations e;
+  e.line_length = true;
+  e.dot_stuffing = true;
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000003";
+  s.long_lines = 2;
+  s.first_long_line_at = 17;
+  s.unstuffed_dots = 1;
+  s.first_unstuffed_dot_at = 19;
+  std::map<std::string, std::string> detail;
+  for (const auto& c : evaluate(e, run))
+    detail[c.name] = c.detail;
+  EXPECT_EQ(detail["line_length"],
+            "expected no lines over the limit; session 000003 had 2, the first at transcript "
+            "line 17");
+  EXPECT_EQ(detail["dot_stuffing"],
+            "expected no unstuffed leading dots; session 000003 had 1, the first at transcript "
+            "line 19");
 }
 
 }  // namespace
