@@ -145,6 +145,7 @@ int send_command(const std::vector<std::string>& argv) {
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
   });
+  std::fflush(stdout);  // the transcript before the verdict, also when both go to one pipe
   if (!result.delivered && result.accepted > 0) {
     std::fprintf(stderr, "smtpfault send: delivered to %zu of %zu recipients; refused: %s\n",
                  result.accepted, o.to.size(), result.error.c_str());

@@ -159,6 +159,16 @@ class SendRefusals(unittest.TestCase):
         self.assertEqual(msg.recipients, ["ok@y.test"])
         self.server.wait_for_line(r"C: QUIT")
 
+    def test_the_verdict_follows_the_transcript_in_one_pipe(self):
+        p = subprocess.run([binary_path(), "send", "--server", "127.0.0.1:%d" % self.server.port,
+                            "--from", "alice@example.com", "--to", "bad@x.test", "--to",
+                            "ok@y.test"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=30, env=server_environment())
+        self.assertEqual(p.returncode, 1, p.stdout)
+        lines = p.stdout.strip().splitlines()
+        self.assertIn("QUIT", "\n".join(lines[:-1]))
+        self.assertTrue(lines[-1].startswith("smtpfault send: delivered to 1 of 2"), lines)
+
     def test_a_421_ends_the_attempt_and_keeps_what_came_before(self):
         r = self.send("bad@x.test", "shut@x.test", "ok@y.test")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
