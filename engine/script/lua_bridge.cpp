@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string_view>
 
+#include "proto/header_words.hpp"
+
 namespace smtpfault::script {
 
 namespace {
@@ -242,7 +244,16 @@ int push_hook_arguments(lua_State* L, hook h, const session::server_session& s) 
       }
       lua_setfield(L, -2, "recipients");
       push_headers(L, m.data);
+      // The subject as its author wrote it (RFC 2047 words decoded, as the API shows it);
+      // headers.subject keeps the field as sent.
       lua_getfield(L, -1, "subject");
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        std::size_t n = 0;
+        const char* raw = lua_tolstring(L, -1, &n);
+        const auto text = proto::decode_encoded_words(std::string_view(raw, n));
+        lua_pop(L, 1);
+        lua_pushlstring(L, text.data(), text.size());
+      }
       lua_setfield(L, -3, "subject");
       lua_setfield(L, -2, "headers");
       return 1;

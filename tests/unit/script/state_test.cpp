@@ -219,6 +219,16 @@ TEST(state, ipv6_client_address_is_split) {
   EXPECT_EQ(d.script_log()[0], "script: 2001:db8::1 2525");
 }
 
+TEST(state, the_subject_is_its_text_and_the_header_as_sent) {
+  driver d("function on_message(s, msg) smtp.log(msg.subject, msg.headers.subject) end\n");
+  d.greet();
+  d.send("EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n");
+  d.send("Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= aus =?iso-8859-1?b?S/Zsbg==?=\r\n\r\nx\r\n.\r\n");
+  ASSERT_EQ(d.script_log().size(), 1u);
+  EXPECT_EQ(d.script_log()[0],
+            "script: Grüße aus Köln =?utf-8?q?Gr=C3=BC=C3=9Fe?= aus =?iso-8859-1?b?S/Zsbg==?=");
+}
+
 TEST(state, hook_arguments) {
   driver d(R"(
 function on_helo(s, name) smtp.log("helo", name) end
