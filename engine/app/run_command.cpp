@@ -139,6 +139,7 @@ std::vector<scenario_result> junit_cases(const net::client_run_result& r,
     c.name = step.where + " " + step.name;
     c.outcome = step.passed ? verdict::pass : verdict::fail;
     c.reason = step.detail;
+    c.seconds = step.seconds;
     if (!step.passed) c.transcript = transcript_of(r, step.conn);
     cases.push_back(std::move(c));
   }
@@ -161,7 +162,8 @@ boost::json::object json_report(const net::client_run_result& r, const script::c
                      {"name", st.name},
                      {"detail", st.detail},
                      {"where", st.where},
-                     {"connection", st.conn}});
+                     {"connection", st.conn},
+                     {"seconds", st.seconds}});
   }
   boost::json::object report;
   for (const auto& [k, v] : s.reports())

@@ -321,6 +321,7 @@ proto::expected<std::unique_ptr<client_script>, std::string> client_script::load
 script_step client_script::start() {
   if (started_) return {script_step::status::failed, {}, "client script started twice"};
   started_ = true;
+  last_step_at_ = std::chrono::steady_clock::now();
   spent_ = 0;
   return after(sandbox_.resume(co_, 0, spent_));
 }

@@ -77,8 +77,9 @@ struct client_step {
   bool passed = false;
   std::string name;
   std::string detail;
-  std::string where;  // "file:line:" of the script line
-  int conn = 0;       // 0 when not about one connection
+  std::string where;   // "file:line:" of the script line
+  int conn = 0;        // 0 when not about one connection
+  double seconds = 0;  // since the step before (or the start): the exchange it judges
 };
 
 struct script_step {
@@ -108,7 +109,12 @@ class client_script {
   const std::vector<std::pair<std::string, std::string>>& reports() const { return reports_; }
 
   // For the C functions of the API.
-  void add_step(client_step s) { steps_.push_back(std::move(s)); }
+  void add_step(client_step s) {
+    const auto now = std::chrono::steady_clock::now();
+    s.seconds = std::chrono::duration<double>(now - last_step_at_).count();
+    last_step_at_ = now;
+    steps_.push_back(std::move(s));
+  }
   void add_report(std::string key, std::string value);
 
  private:
@@ -123,6 +129,7 @@ class client_script {
   int thread_ref_ = -2;  // LUA_NOREF
   std::uint64_t spent_ = 0;
   bool started_ = false;
+  std::chrono::steady_clock::time_point last_step_at_ = std::chrono::steady_clock::now();
   std::vector<client_step> steps_;
   std::vector<std::pair<std::string, std::string>> reports_;
 };

@@ -257,6 +257,27 @@ class RunCommandTest(unittest.TestCase):
         self.assertEqual(doc["report"]["group1"], "250 250 501 354")
         self.assertIn("C: MAIL FROM:<probe@smtpfault.test>", doc["connections"][0]["transcript"])
 
+    def test_report_times_are_those_of_the_steps(self):
+        path = self.script("""
+            local c = connect {}
+            c:expect(220)
+            sleep(0.3)
+            check(true, "after a pause")
+        """, name="timed.lua")
+        junit = os.path.join(self.tmp.name, "timed.xml")
+        js = os.path.join(self.tmp.name, "timed.json")
+        p = self.run_client(path, "--junit", junit, "--json", js)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        suite = ET.parse(junit).getroot().find("testsuite")
+        cases = {c.get("name"): float(c.get("time")) for c in suite.findall("testcase")}
+        paused = [t for name, t in cases.items() if "after a pause" in name]
+        self.assertEqual(len(paused), 1, cases)
+        self.assertGreaterEqual(paused[0], 0.29)
+        self.assertGreaterEqual(float(suite.get("time")), 0.29)
+        with open(js) as f:
+            steps = json.load(f)["steps"]
+        self.assertGreaterEqual(steps[-1]["seconds"], 0.29)
+
     def test_list_shows_the_probes(self):
         p = subprocess.run([binary_path(), "list"], capture_output=True, text=True, timeout=30,
                            env=server_environment())
