@@ -27,6 +27,7 @@ struct session_record {
   session::session_facts facts;
   std::vector<session::transcript_entry> entries;
   std::size_t dropped = 0;
+  bool open = false;  // a snapshot of a session still going on
 };
 
 class message_store {

@@ -149,10 +149,11 @@ json::object session_summary(const capture::session_record& r) {
                  {"tls", f.tls},
                  {"auth_user", f.auth_user},
                  {"lmtp", f.lmtp},
-                 {"entries", r.entries.size() + r.dropped}};
+                 {"entries", r.entries.size() + r.dropped},
+                 {"open", r.open}};
   if (!r.entries.empty()) {
     o["started"] = session::format_timestamp(r.entries.front().at);
-    o["ended"] = session::format_timestamp(r.entries.back().at);
+    if (!r.open) o["ended"] = session::format_timestamp(r.entries.back().at);
   }
   return o;
 }

@@ -1,4 +1,4 @@
-// Finished SMTP sessions and their transcripts.
+// SMTP sessions and their transcripts: finished ones from the store, open ones as snapshots.
 #include <boost/json/array.hpp>
 
 #include "control/message_json.hpp"
@@ -15,9 +15,19 @@ asio::awaitable<response> list_sessions(api_context& ctx, api_request& req) {
   query_reader q(req, err);
   auto limit = q.integer("limit", 1, 1000).value_or(100);
   auto offset = q.integer("offset", 0, UINT64_MAX).value_or(0);
+  const auto state = q.string("state").value_or("finished");
   q.finish();
+  if (!err && state != "finished" && state != "open" && state != "all") {
+    err = api_error{400, "state must be finished, open or all", "state"};
+  }
   if (err) co_return error_response(*err);
-  auto all = ctx.store.sessions();
+  // Finished first, in the order they ended; then the open ones.
+  std::vector<std::shared_ptr<const capture::session_record>> all;
+  if (state != "open") all = ctx.store.sessions();
+  if (state != "finished") {
+    for (auto& r : co_await ctx.server.open_sessions())
+      all.push_back(std::make_shared<const capture::session_record>(std::move(r)));
+  }
   json::array items;
   for (std::uint64_t i = offset; i < all.size() && i < offset + limit; ++i)
     items.push_back(session_summary(*all[i]));
@@ -38,14 +48,12 @@ asio::awaitable<response> delete_sessions(api_context& ctx, api_request& req) {
 }
 
 asio::awaitable<response> get_session(api_context& ctx, api_request& req) {
-  auto s = ctx.store.find_session(req.params.at(0));
-  if (!s) {
-    co_return error_response({404,
-                              "no finished session with id '" + req.params[0] +
-                                  "' (open sessions are listed once they end)",
-                              "id"});
+  const auto& id = req.params.at(0);
+  if (auto s = ctx.store.find_session(id)) co_return json_response(200, session_detail(*s));
+  for (const auto& r : co_await ctx.server.open_sessions()) {
+    if (r.facts.session_id == id) co_return json_response(200, session_detail(r));
   }
-  co_return json_response(200, session_detail(*s));
+  co_return error_response({404, "no session with id '" + id + "' (or it was forgotten)", "id"});
 }
 
 }  // namespace smtpfault::control

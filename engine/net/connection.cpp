@@ -414,6 +414,15 @@ void connection::rules_appeared() {
   session_.consult_also(rule_hooks);
 }
 
+capture::session_record connection::snapshot() const {
+  capture::session_record rec;
+  rec.facts = session_.facts();
+  rec.entries = transcript_.entries();
+  rec.dropped = transcript_.dropped();
+  rec.open = true;
+  return rec;
+}
+
 void connection::shutdown() {
   shutting_down_ = true;
   io_.cancel();

@@ -30,6 +30,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void rules_appeared();
   // Asks the session to end with 421 4.3.2; runs on the connection's thread.
   void shutdown();
+  // The session so far (on the connection's thread).
+  capture::session_record snapshot() const;
 
  private:
   using steady = std::chrono::steady_clock;

@@ -198,6 +198,26 @@ std::string server::add_rule(fault_rule r) {
   return id;
 }
 
+asio::awaitable<std::vector<capture::session_record>> server::open_sessions() {
+  std::vector<capture::session_record> out;
+  for (auto& w : workers_) {
+    // A stopped I/O thread would never run the snapshot: nothing is open then anyway.
+    if (stopping_) break;
+    auto part = co_await asio::co_spawn(
+        w->ctx,
+        [wk = w.get()]() -> asio::awaitable<std::vector<capture::session_record>> {
+          std::vector<capture::session_record> v;
+          for (const auto* c : wk->live)
+            v.push_back(c->snapshot());
+          co_return v;
+        },
+        asio::use_awaitable);
+    for (auto& r : part)
+      out.push_back(std::move(r));
+  }
+  co_return out;
+}
+
 void server::on_connection_end(worker&, connection*) {
   if (--active_ == 0 && stopping_) asio::post(main_context(), [this] { finish_stop(); });
 }

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -69,6 +70,8 @@ class server {
   fault_rules& rules() { return rules_; }
   // Adds a rule (returns its id); sessions already open match it from their next command.
   std::string add_rule(fault_rule r);
+  // Snapshots of the sessions open now, each taken on its own I/O thread; empty once stopping.
+  boost::asio::awaitable<std::vector<capture::session_record>> open_sessions();
 
  private:
   friend class connection;

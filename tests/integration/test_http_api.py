@@ -264,7 +264,7 @@ class MessagesTest(ApiTestCase):
         deadline = time.monotonic() + 5
         while True:   # the session record lands when the client's QUIT has been handled
             status, _, s = self.api("GET", "/api/v1/sessions/" + sid)
-            if status == 200 or time.monotonic() > deadline:
+            if (status == 200 and not s["open"]) or time.monotonic() > deadline:
                 break
             time.sleep(0.02)
         self.assertEqual(status, 200, s)
@@ -273,6 +273,35 @@ class MessagesTest(ApiTestCase):
         self.assertTrue(any(d == "server" and t.startswith("250") for d, t in texts))
         _, _, listing = self.api("GET", "/api/v1/sessions?limit=1000")
         self.assertIn(sid, [x["id"] for x in listing["sessions"]])
+
+
+    def test_open_sessions_are_seen_while_they_last(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<open-%s@x.test>" % self.tag, expect=250)
+            sid = self.server.session_of(c)
+            _, _, listing = self.api("GET", "/api/v1/sessions?state=open")
+            mine = [x for x in listing["sessions"] if x["id"] == sid]
+            self.assertEqual(len(mine), 1, listing)
+            self.assertTrue(mine[0]["open"])
+            self.assertNotIn("ended", mine[0])
+            _, _, finished = self.api("GET", "/api/v1/sessions?limit=1000")
+            self.assertNotIn(sid, [x["id"] for x in finished["sessions"]])
+            status, _, detail = self.api("GET", "/api/v1/sessions/" + sid)
+            self.assertEqual(status, 200, detail)
+            self.assertIn(("client", "MAIL FROM:<open-%s@x.test>" % self.tag),
+                          [(e["dir"], e["text"]) for e in detail["transcript"]])
+            c.cmd("QUIT", expect=221)
+        self.server.finished_session(sid)
+        _, _, listing = self.api("GET", "/api/v1/sessions?state=all&limit=1000")
+        mine = [x for x in listing["sessions"] if x["id"] == sid]
+        self.assertEqual([x["open"] for x in mine], [False])
+        self.check_state_is_validated()
+
+    def check_state_is_validated(self):
+        status, _, body = self.api("GET", "/api/v1/sessions?state=closed")
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body["field"], "state")
 
 
 class ScenarioTest(ApiTestCase):
