@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs smtpfault's built-in scenario catalogue against a mailer command and writes a JUnit
-# report for the CI system to render. Called by the example workflows in this folder.
+# report for the CI system to render. Called by the example workflows in this folder, from the
+# project under test, with smtpfault checked out beside it (in ./smtpfault):
 #
-#   examples/ci/mail-faults.sh [smtpfault test options] -- MAILER COMMAND...
+#   smtpfault/examples/ci/mail-faults.sh [smtpfault test options] -- MAILER COMMAND...
 #
-# SMTPFAULT: an smtpfault binary to use; without it, one is built from this checkout (Debian 12
-# packages via ci/install-deps.sh, a Release build without the tests).
+# SMTPFAULT: an smtpfault binary to use; without it, one is built from the smtpfault checkout
+# this script is in (Debian 12 packages via its ci/install-deps.sh, a Release build without the
+# tests).
 # REPORT: where the JUnit XML goes (default smtpfault-report.xml).
 # The mailer finds the server in SMTP_HOST, SMTP_PORT and SMTP_TLS_PORT.
 set -euo pipefail

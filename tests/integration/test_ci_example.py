@@ -1,6 +1,7 @@
-"""The example CI workflows (examples/ci): both run the same script, report to the file they
-hand to the CI system, and the command they run passes against the sample mailer and writes a
-JUnit report that validates."""
+"""The example CI workflows (examples/ci), as a project that copies them would run them: with
+smtpfault checked out beside the project in ./smtpfault. Both run the same script and hand its
+report to the CI system; the command passes against the sample mailer and writes a JUnit report
+that validates."""
 import os
 import shlex
 import shutil
@@ -22,33 +23,40 @@ def load(name):
         return yaml.safe_load(f)
 
 
-def github_steps():
-    return load("github-actions.yml")["jobs"]["mail-faults"]["steps"]
-
-
 class WorkflowFiles(unittest.TestCase):
-    def test_both_workflows_run_the_script_and_hand_its_report_to_ci(self):
-        runs = [s["run"] for s in github_steps() if "run" in s]
-        self.assertIn(self.command(), runs)
-        uses = {s["uses"].split("@")[0]: s.get("with", {}) for s in github_steps() if "uses" in s}
-        self.assertEqual(uses["mikepenz/action-junit-report"]["report_paths"], REPORT)
-        self.assertEqual(uses["actions/upload-artifact"]["path"], REPORT)
+    def test_both_workflows_fetch_smtpfault_run_the_script_and_hand_its_report_to_ci(self):
+        github = load("github-actions.yml")
+        steps = github["jobs"]["mail-faults"]["steps"]
+        runs = [s["run"] for s in steps if "run" in s]
+        self.assertEqual(runs[-1], self.command())
+        uses = [(s["uses"].split("@")[0], s.get("with", {})) for s in steps if "uses" in s]
+        checkouts = [w for name, w in uses if name == "actions/checkout"]
+        self.assertEqual(checkouts[1], {"repository": "${{ env.SMTPFAULT_REPOSITORY }}",
+                                        "path": "smtpfault"})
+        by_name = dict(uses)
+        self.assertEqual(by_name["mikepenz/action-junit-report"]["report_paths"], REPORT)
+        self.assertEqual(by_name["actions/upload-artifact"]["path"], REPORT)
+        self.assertEqual(github["permissions"]["checks"], "write")
         gitlab = load("gitlab-ci.yml")["mail-faults"]
-        self.assertEqual(gitlab["script"], [self.command()])
+        self.assertIn('git clone --depth 1 "$SMTPFAULT_REPOSITORY" smtpfault', gitlab["script"])
+        self.assertEqual(gitlab["script"][-1], self.command())
         self.assertEqual(gitlab["artifacts"]["reports"]["junit"], REPORT)
 
     def command(self):
-        return "examples/ci/mail-faults.sh -- /usr/bin/python3 examples/mailers/careful.py"
+        return ("smtpfault/examples/ci/mail-faults.sh -- "
+                "/usr/bin/python3 smtpfault/examples/mailers/careful.py")
 
     def test_the_workflow_command_passes_and_writes_a_valid_report(self):
         argv = shlex.split(self.command())
         # A few scenarios are enough here: test_catalogue runs the whole catalogue.
         cut = argv.index("--")
         argv[cut:cut] = ["--scenario", "greylist", "--scenario", "starttls-stripped"]
-        with tempfile.TemporaryDirectory() as tmp:
-            report = os.path.join(tmp, REPORT)
-            env = server_environment({"SMTPFAULT": binary_path(), "REPORT": report})
-            r = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+        with tempfile.TemporaryDirectory() as project:
+            # The user's project, with smtpfault checked out beside its files.
+            os.symlink(ROOT, os.path.join(project, "smtpfault"))
+            report = os.path.join(project, REPORT)
+            env = server_environment({"SMTPFAULT": binary_path()})
+            r = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True,
                                timeout=120)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertIn("2 passed, 0 failed", r.stdout)
