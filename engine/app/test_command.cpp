@@ -181,11 +181,6 @@ std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tl
         continue;
       }
       results[i] = run_scenario(p.scenarios[i], p.opts, tls);
-      // Killed half-way, its verdict would blame the mailer.
-      if (int sig = interrupting_signal(); sig && results[i].outcome != verdict::pass) {
-        results[i].outcome = verdict::error;
-        results[i].reason = std::string("interrupted by SIG") + sigabbrev_np(sig);
-      }
       std::lock_guard lock(print_mu);
       std::fprintf(stderr, "%-5s %s (%.1f s)\n", verdict_name(results[i].outcome),
                    p.scenarios[i].c_str(), results[i].seconds);

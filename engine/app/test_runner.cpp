@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -155,7 +156,9 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   }
   auto env = command_environment(server, name_or_path);
   const auto timeout = std::chrono::milliseconds(static_cast<long long>(opts.timeout * 1000));
-  for (unsigned run = 0; run < expected.runs && !interrupting_signal(); ++run) {
+  bool interrupted = false;  // a run was cut short, or never started: no verdict on the mailer
+  for (unsigned run = 0; run < expected.runs && !(interrupted = interrupting_signal() != 0);
+       ++run) {
     if (run > 0 && expected.run_gap > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(
           static_cast<long long>(expected.run_gap * opts.time_scale * 1000)));
@@ -169,6 +172,8 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     result.exit_signals.push_back(child.signal);
     if (expected.runs > 1) result.command_output += "--- run " + std::to_string(run + 1) + "\n";
     result.command_output += child.output;
+    interrupted = interrupting_signal() != 0;
+    if (interrupted) break;
   }
   server.stop();
 
@@ -207,6 +212,10 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   if (auto why = scenario_error(run, result.checks)) {
     result.outcome = verdict::error;
     result.reason = "scenario error: " + *why;
+  }
+  if (interrupted) {
+    result.outcome = verdict::error;
+    result.reason = std::string("interrupted by SIG") + sigabbrev_np(interrupting_signal());
   }
   result.seconds = std::chrono::duration<double>(steady::now() - started).count();
   return result;
