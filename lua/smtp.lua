@@ -83,8 +83,8 @@ local function reply_fields(fname, level, code, a, b)
     lines = { text }
   end
   for _, l in ipairs(lines) do
-    if l:find("[\r\n]") then
-      fail(level + 1, "bad argument to smtp.%s (reply text must not contain CR or LF: give a list of lines for a multiline reply, or use smtp.raw for exact octets)", fname)
+    if l:find("[\r\n%z]") then
+      fail(level + 1, "bad argument to smtp.%s (reply text must not contain CR, LF or NUL: give a list of lines for a multiline reply, or use smtp.raw for exact octets)", fname)
     end
   end
   return { code = math.floor(code), enhanced = enhanced or "", lines = lines }
@@ -226,7 +226,12 @@ end
 --- In on_ehlo: advertise exactly these keywords.
 function smtp.extensions(list)
   check_type(list, "table", 1, "extensions", 2)
-  for i, w in ipairs(list) do check_type(w, "string", i, "extensions", 2) end
+  for i, w in ipairs(list) do
+    check_type(w, "string", i, "extensions", 2)
+    if w:find("[\r\n%z]") then
+      fail(2, "bad argument #1 to smtp.extensions (keyword %d holds a CR, LF or NUL)", i)
+    end
+  end
   return action { name = "extensions", extensions = list }
 end
 

@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "control/request_reader.hpp"
+#include "session/extensions.hpp"
 
 namespace smtpfault::control {
 
@@ -136,7 +137,19 @@ result<fault::action> parse_action(const json::object& o, const std::string& pre
   read_endings(r, a);
   read_timing(r, a, err);
   a.extensions = r.strings("extensions");
+  for (const auto& k : a.extensions.value_or(std::vector<std::string>{})) {
+    if (has_line_break(k)) r.invalid("extensions", "must not contain CR or LF");
+  }
   a.hide = r.strings("hide").value_or(std::vector<std::string>{});
+  for (const auto& k : a.hide) {
+    // A misspelt keyword would make a rule that fires and changes nothing.
+    if (!session::extension_named(k) || k.find(' ') != std::string::npos) {
+      r.invalid("hide", "'" + k +
+                            "' is not an extension the server advertises: PIPELINING, SIZE, "
+                            "8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING, DSN, STARTTLS, "
+                            "AUTH");
+    }
+  }
   read_tls(r, a);
   read_unsolicited(r, a, err);
   r.finish();

@@ -1,8 +1,12 @@
 // The ESMTP extensions a session advertises; scenarios can hide any of them.
 #pragma once
 
+#include <cctype>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace smtpfault::session {
@@ -30,5 +34,26 @@ class extension_set {
   explicit extension_set(std::uint16_t bits) : bits_(bits) {}
   std::uint16_t bits_;
 };
+
+// The extension an EHLO keyword names ("AUTH PLAIN" names AUTH), any case; nullopt for one the
+// server does not advertise.
+inline std::optional<extension> extension_named(std::string_view keyword) {
+  static const std::pair<const char*, extension> table[] = {
+      {"PIPELINING", extension::pipelining},
+      {"SIZE", extension::size},
+      {"8BITMIME", extension::eightbitmime},
+      {"SMTPUTF8", extension::smtputf8},
+      {"ENHANCEDSTATUSCODES", extension::enhancedstatuscodes},
+      {"CHUNKING", extension::chunking},
+      {"DSN", extension::dsn},
+      {"STARTTLS", extension::starttls},
+      {"AUTH", extension::auth}};
+  std::string word(keyword.substr(0, keyword.find(' ')));
+  for (auto& c : word)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const auto& [name, ext] : table)
+    if (word == name) return ext;
+  return std::nullopt;
+}
 
 }  // namespace smtpfault::session

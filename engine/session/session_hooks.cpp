@@ -12,29 +12,6 @@ namespace {
 const char* const hook_names[] = {"connect", "helo", "ehlo", "starttls", "auth",    "mail",
                                   "rcpt",    "data", "bdat", "message",  "command", "disconnect"};
 
-std::string upper(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::optional<extension> extension_named(const std::string& keyword) {
-  static const std::pair<const char*, extension> table[] = {
-      {"PIPELINING", extension::pipelining},
-      {"SIZE", extension::size},
-      {"8BITMIME", extension::eightbitmime},
-      {"SMTPUTF8", extension::smtputf8},
-      {"ENHANCEDSTATUSCODES", extension::enhancedstatuscodes},
-      {"CHUNKING", extension::chunking},
-      {"DSN", extension::dsn},
-      {"STARTTLS", extension::starttls},
-      {"AUTH", extension::auth}};
-  std::string word = upper(keyword.substr(0, keyword.find(' ')));
-  for (const auto& [name, ext] : table)
-    if (word == name) return ext;
-  return std::nullopt;
-}
-
 // Which specific hook follows the command hook for a verb, if any.
 std::optional<hook> hook_for(proto::verb v) {
   switch (v) {

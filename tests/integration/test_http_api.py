@@ -513,6 +513,12 @@ class BadRequestTest(ApiTestCase):
                    400, "match.address")
         self.check("POST", "/api/v1/faults", dict(rule, match={"address": ""}), 400,
                    "match.address")
+        b = self.check("POST", "/api/v1/faults", {"match": {"on": "EHLO"},
+                                                  "action": {"hide": ["STARTTL"]}}, 400, "action.hide")
+        self.assertIn("'STARTTL' is not an extension", b["error"])
+        self.check("POST", "/api/v1/faults", {"match": {"on": "EHLO"},
+                                              "action": {"extensions": ["FOO\r\n250 X"]}}, 400,
+                   "action.extensions")
         for fine in ({"on": "xclient"}, {"on": "rcpt", "address": "*@x.test"},
                      {"address": "*@x.test"}, {"on": "message", "address": "a@x.test"}):
             status, _, body = self.api("POST", "/api/v1/faults", dict(rule, match=fine))

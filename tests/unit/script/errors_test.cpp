@@ -22,6 +22,13 @@ std::string connect_error(const std::string& body) {
   return o.error;
 }
 
+std::string load_error_of_ehlo(const std::string& body) {
+  driver d("function on_ehlo(s, name)\n" + body + "\nend\n");
+  auto o = d.start(hook::ehlo);
+  EXPECT_EQ(o.st, status::failed) << body;
+  return o.error;
+}
+
 bool connect_succeeds(const std::string& body) {
   driver d("function on_connect(s)\n" + body + "\nend\n");
   return d.start(hook::connect).st == status::done;
@@ -68,8 +75,12 @@ TEST(script_errors, a_line_break_in_reply_text_is_refused) {
                            "  return smtp.reply_then_close(421, 'bye\\n')"}) {
     std::string err = connect_error(body);
     EXPECT_THAT(err, StartsWith("test.lua:2: bad argument to smtp.reply")) << body;
-    EXPECT_THAT(err, HasSubstr("must not contain CR or LF")) << body;
+    EXPECT_THAT(err, HasSubstr("must not contain CR, LF or NUL")) << body;
   }
+  EXPECT_THAT(connect_error("  return smtp.reply(550, '5.1.1', 'bad\\0nul')"),
+              HasSubstr("must not contain CR, LF or NUL"));
+  std::string ext = load_error_of_ehlo("  return smtp.extensions{'PIPELINING', 'FOO\\r\\n250 X'}");
+  EXPECT_THAT(ext, HasSubstr("bad argument #1 to smtp.extensions (keyword 2 holds a CR"));
   EXPECT_TRUE(connect_succeeds("  return smtp.reply(250, {'one', 'two'})"));
 }
 
