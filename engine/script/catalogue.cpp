@@ -71,6 +71,17 @@ proto::expected<scenario_source, std::string> find_source(
     if (b.name == name_or_path) return scenario_source{std::string(b.code), b.path};
     names += (names.empty() ? "" : ", ") + b.name;
   }
+  // The name of the other kind: a server scenario given to run, or a probe given to serve.
+  const bool client = std::string_view(kind) == "client scenario";
+  for (const auto& b : client ? builtin_scenarios() : builtin_client_scenarios()) {
+    if (b.name != name_or_path) continue;
+    return proto::unexpected{
+        "'" + name_or_path + "' is a built-in " + (client ? "server scenario" : "client probe") +
+        (client ? ", which serve --scenario and test --scenario run; smtpfault run takes "
+                  "client scripts ("
+                : ", which smtpfault run runs; this takes server scenarios (") +
+        names + ")"};
+  }
   return proto::unexpected{"unknown " + std::string(kind) + " '" + name_or_path +
                            "' (not a file; built-in " + kind + "s: " + names + ")"};
 }

@@ -184,7 +184,8 @@ std::optional<std::string> scenario::init(std::string_view code) {
   keep_caller_frames(L);
   if (auto err = sandbox_.run_file_text(code, name_)) {
     // A client script (smtpfault run) given where a server scenario belongs.
-    for (const char* name : {"connect", "params", "target", "report"}) {
+    for (const char* name : {"connect", "params", "target", "report", "send", "ehlo", "starttls",
+                             "auth", "quit", "sleep"}) {
       if (err->find(std::string("(global '") + name + "')") != std::string::npos) {
         return *err +
                " -- this looks like a client script: smtpfault run runs those (and smtpfault "

@@ -1,6 +1,7 @@
 // Client scenarios without sockets: the script yields operations, the test plays the server's
 // part by resuming with results, as net/script_client does over a real connection.
 #include "script/client_script.hpp"
+#include "script/scenario.hpp"
 
 #include <gtest/gtest.h>
 
@@ -183,6 +184,19 @@ TEST(client_script, a_server_scenario_is_refused_with_what_runs_it) {
       << s.error();
   // A function of its own named like a hook, but not one, is fine.
   EXPECT_TRUE(client_script::load("function on_reply_seen() end\n", "mine.lua", quick()));
+}
+
+TEST(client_script, a_builtin_server_scenario_name_says_what_it_is) {
+  auto s = client_script::load_named("greylist", quick());
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().rfind("'greylist' is a built-in server scenario, which serve --scenario", 0),
+            0u)
+      << s.error();
+  auto sc = scenario::load_named("probe-bdat", {});
+  ASSERT_FALSE(sc);
+  EXPECT_EQ(
+      sc.error().rfind("'probe-bdat' is a built-in client probe, which smtpfault run runs", 0), 0u)
+      << sc.error();
 }
 
 TEST(client_script, endless_loops_hit_the_instruction_limit) {
