@@ -106,7 +106,13 @@ asio::awaitable<void> connection::run(bool over_cap) {
     ok = co_await upgrade_tls(handshake);
   }
   if (ok) {
-    over_cap ? session_.reject_busy(sys_clock::now()) : session_.start(sys_clock::now());
+    if (over_cap) {
+      session_.reject_busy(sys_clock::now());
+    } else if (implicit_hook_failed_) {
+      session_.fail_at_start(sys_clock::now());  // as a failed hook does everywhere else
+    } else {
+      session_.start(sys_clock::now());
+    }
   }
   while (ok) {
     if (shutting_down_ && !shutdown_handled_) {
@@ -375,6 +381,7 @@ asio::awaitable<session::start_tls> connection::implicit_tls_faults() {
   if (outcome.st == script::hook_outcome::status::failed) {
     srv_.metrics_.lua_errors.add();
     session_.note("scenario error: " + outcome.error, sys_clock::now());
+    implicit_hook_failed_ = true;
     co_return how;
   }
   const auto& a = outcome.action;
@@ -384,6 +391,10 @@ asio::awaitable<session::start_tls> connection::implicit_tls_faults() {
       how.mode != fault::starttls_mode::normal) {
     srv_.metrics_.count_fault(a);
     session_.note("fault before the implicit TLS handshake: " + a.name, sys_clock::now());
+  } else if (!a.is_default()) {
+    session_.note("on_starttls before the implicit TLS handshake: " + a.name +
+                      " has nothing to act on here (only certificates and abort_handshake do)",
+                  sys_clock::now());
   }
   co_return how;
 }

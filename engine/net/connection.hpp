@@ -46,6 +46,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void decide(script::hook_outcome outcome);
   asio::awaitable<bool> pause(std::chrono::milliseconds d);
   asio::awaitable<void> read_and_reset();
+  bool implicit_hook_failed_ = false;  // on_starttls failed before the implicit handshake
   bool end_connection(fault::ending how);
   void feed(std::string_view bytes);
   void on_read_timeout();

@@ -434,6 +434,11 @@ void server_session::reject_busy(clock::time_point now) {
   final_reply(421, "4.7.0", "Too many connections, try again later");
 }
 
+void server_session::fail_at_start(clock::time_point now) {
+  now_ = now;
+  final_reply(451, "4.3.0", "Requested action aborted: scenario error");
+}
+
 void server_session::on_idle_timeout(clock::time_point now) {
   now_ = now;
   final_reply(421, "4.4.2", "Idle timeout, closing connection");

@@ -116,6 +116,8 @@ class server_session {
 
   // Endings the driver decides on: each queues a 421 and a close.
   void reject_busy(clock::time_point now);  // over the connection cap, instead of start()
+  // A hook failed before the session could start (implicit TLS): 451 4.3.0, instead of start().
+  void fail_at_start(clock::time_point now);
   void on_idle_timeout(clock::time_point now);
   void on_command_timeout(clock::time_point now);  // a command line took too long
   void on_shutdown(clock::time_point now);

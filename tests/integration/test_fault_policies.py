@@ -133,6 +133,7 @@ class ImplicitTlsTest(unittest.TestCase):
                         "  if n == 1 then return smtp.certificate('expired') end\n"
                         "  if n == 2 then return smtp.starttls('abort_handshake') end\n"
                         "  if n == 3 then return smtp.reply(454, '4.7.0', 'ignored here') end\n"
+                        "  if n == 4 then error('broken on purpose') end\n"
                         "end\n")
             server = SmtpfaultServer("--scenario", scenario).start()
             try:
@@ -151,6 +152,11 @@ class ImplicitTlsTest(unittest.TestCase):
                 with connect() as tls:
                     self.assertTrue(tls.recv(100).startswith(b"220 "))
                 server.wait_for_line("fault before the implicit TLS handshake: certificate expired")
+                server.wait_for_line("reply 454 has nothing to act on here")
+                # A hook that fails there answers as a failed hook does everywhere: 451 4.3.0.
+                with connect() as tls:
+                    self.assertTrue(tls.recv(100).startswith(b"451 4.3.0 "))
+                server.wait_for_line(r"scenario error: .*implicit\.lua:7: broken on purpose")
             finally:
                 server.stop(expect_exit=0)
                 server.cleanup()
