@@ -198,7 +198,7 @@ std::optional<std::string> write_text(const std::string& path, const std::string
 int write_reports(const net::client_run_result& r, const script::client_script& s,
                   const run_settings& rs) {
   std::optional<std::string> err;
-  if (!rs.junit.empty()) err = write_junit(rs.junit, junit_cases(r, s));
+  if (!rs.junit.empty()) err = write_junit(rs.junit, junit_cases(r, s), rs.opts.seed);
   if (!err && !rs.json.empty()) {
     err = write_text(rs.json, boost::json::serialize(json_report(r, s, rs)) + "\n");
   }

@@ -96,6 +96,8 @@ std::optional<std::string> read_server_settings(parsed_test& p, char** envp) {
     p.seed_given = true;
   }
   if (!p.time_scale_given) p.opts.time_scale = s.time_scale;
+  // serve's scenario key names the one to run when no --scenario does.
+  if (p.scenarios.empty() && !s.scenario.empty()) p.scenarios.push_back(s.scenario);
   return std::nullopt;
 }
 
@@ -233,7 +235,7 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   // A CI job that reads the report must not go green without one.
   bool report_lost = false;
   if (!p.junit.empty()) {
-    if (auto e = write_junit(p.junit, results)) {
+    if (auto e = write_junit(p.junit, results, p.opts.seed)) {
       std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
       report_lost = true;
     }

@@ -88,7 +88,8 @@ std::string xml_escape(std::string_view text) {
 }
 
 std::optional<std::string> write_junit(const std::string& path,
-                                       const std::vector<scenario_result>& results) {
+                                       const std::vector<scenario_result>& results,
+                                       std::uint64_t seed) {
   int failures = 0, errors = 0;
   double total = 0;
   for (const auto& r : results) {
@@ -103,6 +104,8 @@ std::optional<std::string> write_junit(const std::string& path,
                 results.size(), failures, errors, total);
   std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  ";
   xml += head;
+  xml += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(seed) +
+         "\"/>\n    </properties>\n";
   for (const auto& r : results) {
     char attrs[64];
     std::snprintf(attrs, sizeof attrs, "\" time=\"%.3f\"", r.seconds);

@@ -13,8 +13,10 @@ namespace smtpfault::app {
 void print_table(const std::vector<scenario_result>& results, bool colour, std::uint64_t seed);
 
 // Both return an error message when the file cannot be written.
+// The seed goes into the suite's properties, so that a failure in CI can be replayed.
 std::optional<std::string> write_junit(const std::string& path,
-                                       const std::vector<scenario_result>& results);
+                                       const std::vector<scenario_result>& results,
+                                       std::uint64_t seed);
 std::optional<std::string> write_json(const std::string& path,
                                       const std::vector<scenario_result>& results,
                                       std::uint64_t seed);

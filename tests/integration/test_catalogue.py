@@ -160,6 +160,12 @@ class CatalogueRuns(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("validates", p.stderr)
+        # The seed, to replay a failure seen in CI.
+        import xml.etree.ElementTree as ET
+        suite = ET.parse(self.junit).getroot().find("testsuite")
+        self.assertEqual([(x.get("name"), x.get("value"))
+                          for x in suite.find("properties").findall("property")],
+                         [("seed", SEED)])
 
     def test_catalogue_naive(self):
         json_path = os.path.join(self.tmp, "naive.json")

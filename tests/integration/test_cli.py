@@ -327,6 +327,11 @@ class ServeFlagMistakes(unittest.TestCase):
             r = run(*command, env={"SMTPFAULT_LMTP": "true", "SMTPFAULT_SEED": "7"}, timeout=60)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertIn("seed 7", r.stderr)
+            # The scenario key too, when no --scenario names one.
+            r = run("test", "--", "/usr/bin/python3", mailer, timeout=60,
+                    env={"SMTPFAULT_LMTP": "true", "SMTPFAULT_SCENARIO": scenario})
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("1 scenario(s)", r.stderr)
             r = run("test", "--set", "limits.bogus=1", "--", "true", timeout=10)
             self.assertEqual(r.returncode, 2)
             self.assertIn("--set limits.bogus: unknown key", r.stderr)
