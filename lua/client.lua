@@ -316,6 +316,7 @@ function auth_steps.XOAUTH2(self, user, token, o)
     -- A refused token: the error comes as a JSON challenge first (RFC 7628, Gmail), and the
     -- result after an empty answer.
     self:send("", { label = "(empty answer to the error challenge)" })
+    self.last = "'AUTH XOAUTH2 ****' (after its error challenge)"
     r, err = self:reply({ timeout = o.timeout })
   end
   return judge(self, o.expect or 235, r, err, waiting(o))
