@@ -20,12 +20,14 @@ TEST(PortClaim, OnlyOneHolderPerAddressAndPort) {
   EXPECT_FALSE(claim_on("127.0.0.1", 2999).taken());  // released with its holder
 }
 
+// Ports of its own: ctest runs the cases of this file at the same time, and a claim is
+// machine-wide (per network namespace).
 TEST(PortClaim, OtherAddressesAndPortsAreOtherClaims) {
-  auto held = claim_on("127.0.0.1", 2999);
-  EXPECT_FALSE(claim_on("127.0.0.1", 3000).taken());
-  EXPECT_FALSE(claim_on("127.0.0.2", 2999).taken());
-  EXPECT_FALSE(claim_on("::1", 2999).taken());
-  EXPECT_TRUE(claim_on("::ffff:127.0.0.1", 2999).taken());  // the same address, v4-mapped
+  auto held = claim_on("127.0.0.1", 2989);
+  EXPECT_FALSE(claim_on("127.0.0.1", 2990).taken());
+  EXPECT_FALSE(claim_on("127.0.0.2", 2989).taken());
+  EXPECT_FALSE(claim_on("::1", 2989).taken());
+  EXPECT_TRUE(claim_on("::ffff:127.0.0.1", 2989).taken());  // the same address, v4-mapped
 }
 
 }  // namespace
