@@ -88,7 +88,17 @@ struct parsed_test {
 std::optional<std::string> read_server_settings(parsed_test& p, char** envp) {
   auto& s = p.opts.server;
   if (auto err = read_file_and_environment(s, p.config_file, envp)) return err;
+  // As with serve, a key set twice accumulates (auth.users=a:1 --set auth.users=b:2).
+  std::vector<std::pair<std::string, std::string>> joined;
   for (const auto& [key, value] : p.sets) {
+    auto same = std::find_if(joined.begin(), joined.end(), [&](auto& j) { return j.first == key; });
+    if (same == joined.end()) {
+      joined.emplace_back(key, value);
+    } else {
+      same->second += "," + value;
+    }
+  }
+  for (const auto& [key, value] : joined) {
     if (auto r = config::apply_text(s, key, value, "--set " + key); !r) return r.error().message;
   }
   if (!p.seed_given && s.seed) {

@@ -332,6 +332,19 @@ class ServeFlagMistakes(unittest.TestCase):
                     env={"SMTPFAULT_LMTP": "true", "SMTPFAULT_SCENARIO": scenario})
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertIn("1 scenario(s)", r.stderr)
+            # A list key given twice holds both (AUTH as both users passes).
+            auth = os.path.join(tmp, "auth.py")
+            with open(auth, "w") as f:
+                f.write("import os, smtplib\n"
+                        "for user in ('ann', 'bob'):\n"
+                        "    c = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                        "    c.login(user, 'pw-' + user)\n"
+                        "    c.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                        "    c.quit()\n")
+            r = run("test", "--scenario", "accept-all", "--set", "auth.users=ann:pw-ann",
+                    "--set", "auth.users=bob:pw-bob", "--", "/usr/bin/python3", auth, timeout=60)
+            # accept-all expects one message: both users got theirs through.
+            self.assertIn("got 2 in 2 session(s)", r.stdout, r.stdout + r.stderr)
             r = run("test", "--set", "limits.bogus=1", "--", "true", timeout=10)
             self.assertEqual(r.returncode, 2)
             self.assertIn("--set limits.bogus: unknown key", r.stderr)
