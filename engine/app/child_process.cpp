@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string_view>
 
 namespace smtpfault::app {
@@ -44,16 +46,19 @@ void forget_group(pid_t group) {
 std::atomic<int> interrupted_by{0};
 
 // The commands lead process groups of their own, so a Ctrl-C or a CI job's cancel reaches only
-// this process: it ends theirs, and the run winds up with a report of what ran. A second
-// signal does not wait for that.
+// this process. It passes a SIGTERM on to theirs (the wait below follows with SIGKILL after a
+// second), and the run winds up with a report of what ran. A second signal does not wait.
 extern "C" void end_commands(int sig) {
+  const bool again = interrupted_by.exchange(sig) != 0;
   for (auto& slot : running_groups)
-    if (pid_t g = slot.load()) kill(-g, SIGKILL);
-  if (interrupted_by.exchange(sig) != 0) {
+    if (pid_t g = slot.load()) kill(-g, again ? SIGKILL : SIGTERM);
+  if (again) {
     signal(sig, SIG_DFL);
     raise(sig);
   }
 }
+
+constexpr std::chrono::milliseconds grace_after_interrupt{1000};
 
 const int interrupts[] = {SIGINT, SIGTERM, SIGHUP};
 
@@ -116,24 +121,32 @@ int spawn_child(const std::vector<std::string>& argv,
 }
 
 // Waits for the child with a deadline; pidfd lets poll() do it without a busy loop.
+// Once an interrupt has sent the group a SIGTERM, a command that is still there a second later
+// gets SIGKILL: it had its chance to clean up.
 bool wait_with_deadline(pid_t pid, std::chrono::milliseconds timeout, int& status) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + timeout;
+  std::optional<clock::time_point> kill_at;
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd >= 0) {
-    pollfd p{pidfd, POLLIN, 0};
-    int r;
-    do {
-      r = poll(&p, 1, static_cast<int>(timeout.count()));
-    } while (r < 0 && errno == EINTR);
-    close(pidfd);
-    if (r == 0) return false;
-    return waitpid(pid, &status, 0) == pid;
+  for (;;) {
+    const auto now = clock::now();
+    if (interrupted_by.load() != 0 && !kill_at) kill_at = now + grace_after_interrupt;
+    if (kill_at && now >= *kill_at) kill(-pid, SIGKILL);
+    auto until = kill_at ? std::min(deadline, *kill_at + grace_after_interrupt) : deadline;
+    if (now >= until) break;
+    // Slices, so that an interrupt is seen even while its signal went to another thread.
+    auto slice = std::min(std::chrono::ceil<std::chrono::milliseconds>(until - now),
+                          std::chrono::milliseconds(100));
+    if (pidfd >= 0) {
+      pollfd p{pidfd, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(slice.count())) > 0) break;
+    } else {
+      if (waitpid(pid, &status, WNOHANG) == pid) return true;
+      usleep(5000);
+    }
   }
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, &status, WNOHANG) == pid) return true;
-    usleep(5000);
-  }
-  return false;
+  if (pidfd >= 0) close(pidfd);
+  return waitpid(pid, &status, WNOHANG) == pid;
 }
 
 // At most max_output of what the command printed: all of it, or its start and its end (where a
@@ -188,7 +201,7 @@ child_result run_child(const std::vector<std::string>& argv,
   if (spawn_error == 0) remember_group(pid);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   // Interrupted on another thread before the group was recorded: end it here.
-  if (spawn_error == 0 && interrupted_by.load() != 0) kill(-pid, SIGKILL);
+  if (spawn_error == 0 && interrupted_by.load() != 0) kill(-pid, SIGTERM);
   if (int err = spawn_error; err != 0) {
     close(out);
     // A command that cannot be run is a mistake in the test run, not a mailer that failed (a

@@ -247,8 +247,11 @@ class HangingCommand(unittest.TestCase):
             self.addCleanup(shutil.rmtree, tmp, True)
             pidfile = os.path.join(tmp, "pids")
             # It delivers first: what it did holds up, but the run was cut short all the same.
+            # Its trap shows that it got a SIGTERM, and a moment to clean up, before the SIGKILL.
+            cleaned = os.path.join(tmp, "cleaned")
             script = ("swaks --server \"$SMTP_SERVER\" --to a@x.test >/dev/null; "
-                      "sleep 30 & echo $$ $! > %s; sleep 30" % pidfile)
+                      "trap 'echo yes > %s; exit 1' TERM; "
+                      "sleep 30 & echo $$ $! > %s; wait $!" % (cleaned, pidfile))
             junit = os.path.join(tmp, "report.xml")
             runner = subprocess.Popen([binary_path(), "test", "--scenario", "accept-all",
                                        "--scenario", "greylist", "--junit", junit,
@@ -277,6 +280,7 @@ class HangingCommand(unittest.TestCase):
             while any(alive(p) for p in pids) and time.monotonic() < deadline:
                 time.sleep(0.05)
             self.assertFalse([p for p in pids if alive(p)], "outlived the interrupted run")
+            self.assertTrue(os.path.exists(cleaned), "the command's TERM trap never ran")
 
 
     def test_a_long_output_keeps_its_end(self):
