@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <optional>
 #include <string_view>
 
 namespace smtpfault::app {
@@ -46,8 +45,9 @@ void forget_group(pid_t group) {
 std::atomic<int> interrupted_by{0};
 
 // The commands lead process groups of their own, so a Ctrl-C or a CI job's cancel reaches only
-// this process. It passes a SIGTERM on to theirs (the wait below follows with SIGKILL after a
-// second), and the run winds up with a report of what ran. A second signal does not wait.
+// this process. It passes a SIGTERM on to theirs (run_child follows with SIGKILL a second later,
+// as at a timeout), and the run winds up with a report of what ran. A second signal does not
+// wait.
 extern "C" void end_commands(int sig) {
   const bool again = interrupted_by.exchange(sig) != 0;
   for (auto& slot : running_groups)
@@ -57,8 +57,6 @@ extern "C" void end_commands(int sig) {
     raise(sig);
   }
 }
-
-constexpr std::chrono::milliseconds grace_after_interrupt{1000};
 
 const int interrupts[] = {SIGINT, SIGTERM, SIGHUP};
 
@@ -120,29 +118,23 @@ int spawn_child(const std::vector<std::string>& argv,
   return err;
 }
 
-// Waits for the child with a deadline; pidfd lets poll() do it without a busy loop.
-// Once an interrupt has sent the group a SIGTERM, a command that is still there a second later
-// gets SIGKILL: it had its chance to clean up.
-bool wait_with_deadline(pid_t pid, std::chrono::milliseconds timeout, int& status) {
+// Waits for the child until the deadline or, when watching for one, an interrupt; false while
+// it still runs. pidfd lets poll() do it without a busy loop; it polls in slices so that an
+// interrupt is seen even when its signal went to another thread.
+bool wait_with_deadline(pid_t pid, std::chrono::milliseconds timeout, int& status,
+                        bool stop_on_interrupt) {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + timeout;
-  std::optional<clock::time_point> kill_at;
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  for (;;) {
-    const auto now = clock::now();
-    if (interrupted_by.load() != 0 && !kill_at) kill_at = now + grace_after_interrupt;
-    if (kill_at && now >= *kill_at) kill(-pid, SIGKILL);
-    auto until = kill_at ? std::min(deadline, *kill_at + grace_after_interrupt) : deadline;
-    if (now >= until) break;
-    // Slices, so that an interrupt is seen even while its signal went to another thread.
-    auto slice = std::min(std::chrono::ceil<std::chrono::milliseconds>(until - now),
+  for (auto now = clock::now(); now < deadline; now = clock::now()) {
+    if (stop_on_interrupt && interrupted_by.load() != 0) break;
+    auto slice = std::min(std::chrono::ceil<std::chrono::milliseconds>(deadline - now),
                           std::chrono::milliseconds(100));
-    if (pidfd >= 0) {
-      pollfd p{pidfd, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(slice.count())) > 0) break;
-    } else {
+    if (pidfd < 0) {
       if (waitpid(pid, &status, WNOHANG) == pid) return true;
       usleep(5000);
+    } else if (pollfd p{pidfd, POLLIN, 0}; poll(&p, 1, static_cast<int>(slice.count())) > 0) {
+      break;
     }
   }
   if (pidfd >= 0) close(pidfd);
@@ -210,10 +202,12 @@ child_result run_child(const std::vector<std::string>& argv,
     return result;
   }
   int status = 0;
-  if (!wait_with_deadline(pid, timeout, status)) {
-    result.timed_out = true;
+  if (!wait_with_deadline(pid, timeout, status, true)) {
+    // At the timeout, or after an interrupt (whose handler sent SIGTERM already): a second to
+    // clean up, then SIGKILL.
+    result.timed_out = interrupted_by.load() == 0;
     kill(-pid, SIGTERM);
-    if (!wait_with_deadline(pid, std::chrono::milliseconds(1000), status)) {
+    if (!wait_with_deadline(pid, std::chrono::milliseconds(1000), status, false)) {
       kill(-pid, SIGKILL);
       waitpid(pid, &status, 0);
     }
