@@ -321,22 +321,28 @@ std::optional<std::chrono::milliseconds> connection::consult(session::hook h) {
 }
 
 asio::awaitable<void> connection::finish_sleeping_hook(milliseconds sleep) {
-  script::hook_outcome outcome;  // the default, should the session end during the sleep
+  decide(co_await sleep_through(sleep));
+}
+
+// Resumes a hook that went to sleep until it decides; the default outcome should the session
+// end during a sleep.
+asio::awaitable<script::hook_outcome> connection::sleep_through(milliseconds sleep) {
   while (co_await pause(sleep)) {
     auto next = scenario_->resume(*binding_);
-    if (next.st != script::hook_outcome::status::sleeping) {
-      outcome = std::move(next);
-      break;
-    }
+    if (next.st != script::hook_outcome::status::sleeping) co_return next;
     sleep = next.sleep;
   }
-  decide(std::move(outcome));
+  co_return script::hook_outcome{};
+}
+
+void connection::note_hook_error(const std::string& error) {
+  srv_.metrics_.lua_errors.add();
+  session_.note("scenario error: " + error, sys_clock::now());
 }
 
 void connection::decide(script::hook_outcome outcome) {
   if (outcome.st == script::hook_outcome::status::failed) {
-    srv_.metrics_.lua_errors.add();
-    session_.note("scenario error: " + outcome.error, sys_clock::now());
+    note_hook_error(outcome.error);
     outcome.action = scenario_failure();
   }
   srv_.metrics_.count_fault(outcome.action);
@@ -374,13 +380,11 @@ asio::awaitable<session::start_tls> connection::implicit_tls_faults() {
     co_return how;
   }
   auto outcome = scenario_->start(*binding_, session::hook::starttls, session_);
-  while (outcome.st == script::hook_outcome::status::sleeping) {
-    if (!co_await pause(outcome.sleep)) co_return how;
-    outcome = scenario_->resume(*binding_);
+  if (outcome.st == script::hook_outcome::status::sleeping) {
+    outcome = co_await sleep_through(outcome.sleep);
   }
   if (outcome.st == script::hook_outcome::status::failed) {
-    srv_.metrics_.lua_errors.add();
-    session_.note("scenario error: " + outcome.error, sys_clock::now());
+    note_hook_error(outcome.error);
     implicit_hook_failed_ = true;
     co_return how;
   }
@@ -447,9 +451,7 @@ void connection::finish() {
   if (scenario_ && (scenario_->hooks() & session::hook_bit(session::hook::disconnect))) {
     // Only the hook's side effects (state, counters) matter now: nobody hears a reply.
     auto outcome = scenario_->start(*binding_, session::hook::disconnect, session_);
-    if (outcome.st == script::hook_outcome::status::failed) {
-      session_.note("scenario error: " + outcome.error, sys_clock::now());
-    }
+    if (outcome.st == script::hook_outcome::status::failed) note_hook_error(outcome.error);
   }
   io_.close();
   // "session ended" reaches the log only once the API can show the session: a test that waits

@@ -43,10 +43,11 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<session::start_tls> implicit_tls_faults();
   std::optional<std::chrono::milliseconds> consult(session::hook h);
   asio::awaitable<void> finish_sleeping_hook(std::chrono::milliseconds sleep);
+  asio::awaitable<script::hook_outcome> sleep_through(std::chrono::milliseconds sleep);
+  void note_hook_error(const std::string& error);
   void decide(script::hook_outcome outcome);
   asio::awaitable<bool> pause(std::chrono::milliseconds d);
   asio::awaitable<void> read_and_reset();
-  bool implicit_hook_failed_ = false;  // on_starttls failed before the implicit handshake
   bool end_connection(fault::ending how);
   void feed(std::string_view bytes);
   void on_read_timeout();
@@ -70,6 +71,7 @@ class connection : public std::enable_shared_from_this<connection> {
   bool shutdown_handled_ = false;
   bool finished_ = false;
   bool hung_ = false;
+  bool implicit_hook_failed_ = false;  // on_starttls failed before the implicit handshake
   session::transcript transcript_;
   std::shared_ptr<script::scenario> scenario_;
   session::server_session session_;
