@@ -1,5 +1,6 @@
 #include "script/catalogue.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <sstream>
 
 #include "script/embedded_lua.hpp"
+#include "session/server_session.hpp"
 
 namespace smtpfault::script {
 
@@ -118,6 +120,26 @@ proto::expected<scenario_source, std::string> find_scenario_source(
 proto::expected<scenario_source, std::string> find_client_scenario_source(
     const std::string& name_or_path) {
   return find_source(name_or_path, builtin_client_scenarios(), "client scenario");
+}
+
+std::optional<hook_definition> find_hook_definition(std::string_view code, std::string_view before,
+                                                    std::string_view after) {
+  std::size_t line = 1;
+  for (std::size_t start = 0; start < code.size(); ++line) {
+    const auto end = std::min(code.find('\n', start), code.size());
+    auto text = code.substr(start, end - start);
+    start = end + 1;
+    text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
+    if (!text.starts_with(before)) continue;
+    text.remove_prefix(before.size());
+    for (int h = 0; h <= static_cast<int>(session::hook::disconnect); ++h) {
+      std::string function = std::string("on_") + session::hook_name(static_cast<session::hook>(h));
+      if (text.starts_with(function) && text.substr(function.size()).starts_with(after)) {
+        return hook_definition{line, std::move(function)};
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace smtpfault::script

@@ -2,6 +2,7 @@
 // installed smtpfault needs no data files.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,5 +37,14 @@ bool names_a_file(std::string_view name_or_path);
 // The same for client scenarios: a path, or the name of a probe ("probe-smuggling").
 proto::expected<scenario_source, std::string> find_client_scenario_source(
     const std::string& name_or_path);
+
+// Where source text defines a hook: the first line that starts (after its indentation) with
+// `before` + "on_<hook>" + `after`, e.g. "function on_rcpt(" or "local on_mail =".
+struct hook_definition {
+  std::size_t line = 0;
+  std::string function;  // "on_rcpt"
+};
+std::optional<hook_definition> find_hook_definition(std::string_view code, std::string_view before,
+                                                    std::string_view after);
 
 }  // namespace smtpfault::script

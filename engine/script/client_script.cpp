@@ -2,14 +2,12 @@
 
 #include <lua.hpp>
 
-#include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "proto/data_encoding.hpp"
 #include "proto/sasl.hpp"
 #include "script/catalogue.hpp"
-#include "session/server_session.hpp"
 
 namespace smtpfault::script {
 
@@ -277,32 +275,12 @@ std::optional<std::string> client_script::init(const std::string& code) {
   return sandbox_.load_text(co_, code, name_);
 }
 
-namespace {
-
-// "function on_rcpt(" at the start of a line: a server scenario's hook. Returns its line.
-std::optional<std::pair<std::size_t, std::string>> server_hook_defined(std::string_view code) {
-  std::size_t line = 1;
-  for (std::size_t start = 0; start < code.size(); ++line) {
-    auto end = std::min(code.find('\n', start), code.size());
-    auto text = code.substr(start, end - start);
-    start = end + 1;
-    if (!text.starts_with("function on_")) continue;
-    for (int h = 0; h <= static_cast<int>(session::hook::disconnect); ++h) {
-      std::string name = std::string("on_") + session::hook_name(static_cast<session::hook>(h));
-      if (text.substr(9).starts_with(name + "(")) return std::pair{line, name};
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 proto::expected<std::unique_ptr<client_script>, std::string> client_script::load(
     const std::string& code, const std::string& chunkname, client_options opts) {
   // Run as a client script, a server scenario fails at its first expect with a puzzling error.
-  if (auto hook = server_hook_defined(code)) {
-    return proto::unexpected{chunkname + ":" + std::to_string(hook->first) + ": defines " +
-                             hook->second +
+  if (auto hook = find_hook_definition(code, "function ", "(")) {
+    return proto::unexpected{chunkname + ":" + std::to_string(hook->line) + ": defines " +
+                             hook->function +
                              ", a hook: this is a server scenario, which serve --scenario and "
                              "test --scenario run; smtpfault run takes client scripts"};
   }

@@ -101,29 +101,16 @@ std::optional<std::string> check_hook_names(lua_State* L, const std::string& chu
 // "local function on_rcpt" defines a function no one can find: the hook never runs.
 std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code,
                                              const std::string& chunkname) {
-  std::size_t line = 1, start = 0;
-  while (start < code.size()) {
-    auto end = code.find('\n', start);
-    if (end == std::string_view::npos) end = code.size();
-    std::string_view text = code.substr(start, end - start);
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-      text.remove_prefix(1);
-    for (hook h : all_hooks) {
-      std::string fn = std::string("on_") + session::hook_name(h);
-      for (std::string form : {"local function " + fn + "(", "local " + fn + " ="}) {
-        if (text.rfind(form, 0) != 0) continue;
-        lua_getglobal(L, fn.c_str());
-        const bool global_too = lua_isfunction(L, -1);
-        lua_pop(L, 1);
-        if (!global_too) {
-          return chunkname + ":" + std::to_string(line) + ": " + fn +
-                 " is local, so it is never called: hooks must be global functions (drop "
-                 "'local')";
-        }
-      }
+  for (auto [before, after] : {std::pair{"local function ", "("}, std::pair{"local ", " ="}}) {
+    auto local = find_hook_definition(code, before, after);
+    if (!local) continue;
+    lua_getglobal(L, local->function.c_str());
+    const bool global_too = lua_isfunction(L, -1);
+    lua_pop(L, 1);
+    if (!global_too) {
+      return chunkname + ":" + std::to_string(local->line) + ": " + local->function +
+             " is local, so it is never called: hooks must be global functions (drop 'local')";
     }
-    start = end + 1;
-    ++line;
   }
   return std::nullopt;
 }
