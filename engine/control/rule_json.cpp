@@ -144,10 +144,10 @@ result<fault::action> parse_action(const json::object& o, const std::string& pre
   for (const auto& k : a.hide) {
     // A misspelt keyword would make a rule that fires and changes nothing.
     if (!session::extension_named(k) || k.find(' ') != std::string::npos) {
-      r.invalid("hide", "'" + k +
-                            "' is not an extension the server advertises: PIPELINING, SIZE, "
-                            "8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING, DSN, STARTTLS, "
-                            "AUTH");
+      std::string names;
+      for (const auto& [name, ext] : session::extension_keywords)
+        names += (names.empty() ? "" : ", ") + std::string(name);
+      r.invalid("hide", "'" + k + "' is not an extension the server advertises: " + names);
     }
   }
   read_tls(r, a);
@@ -164,19 +164,10 @@ result<fault::action> parse_action(const json::object& o, const std::string& pre
 
 namespace {
 
-bool known_verb(const std::string& up) {
-  for (int v = 0; v < static_cast<int>(proto::verb::unknown); ++v) {
-    if (proto::verb_name(static_cast<proto::verb>(v)) == up) return true;
-  }
-  return false;
-}
-
 std::string verb_list() {
   std::string out;
-  for (int v = 0; v < static_cast<int>(proto::verb::unknown); ++v) {
-    auto name = proto::verb_name(static_cast<proto::verb>(v));
-    if (!name.empty()) out += (out.empty() ? "" : ", ") + std::string(name);
-  }
+  for (int v = 0; v < static_cast<int>(proto::verb::unknown); ++v)
+    out += (out.empty() ? "" : ", ") + std::string(proto::verb_name(static_cast<proto::verb>(v)));
   return out;
 }
 
@@ -197,7 +188,8 @@ result<net::fault_rule> parse_rule(const json::object& o) {
       });
       if (up == "CONNECT" || up == "MESSAGE") {
         rule.match.on = up == "CONNECT" ? "connect" : "message";
-      } else if (up == "*" || (word && (known_verb(up) || up.front() == 'X'))) {
+      } else if (up == "*" ||
+                 (word && (proto::verb_named(up) != proto::verb::unknown || up.front() == 'X'))) {
         rule.match.on = up;
       } else {
         // A misspelt verb ("RCTP") would make a rule that never fires.

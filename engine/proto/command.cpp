@@ -47,13 +47,6 @@ bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 
-verb lookup(std::string_view text) {
-  for (const auto& e : verbs) {
-    if (iequals(text, e.name)) return e.kind;
-  }
-  return verb::unknown;
-}
-
 bool is_alnum(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -184,6 +177,13 @@ expected<command, command_failure> check_arguments(command c, bool has_argument,
 
 }  // namespace
 
+verb verb_named(std::string_view word) {
+  for (const auto& e : verbs) {
+    if (iequals(word, e.name)) return e.kind;
+  }
+  return verb::unknown;
+}
+
 std::string_view verb_name(verb v) {
   for (const auto& e : verbs) {
     if (e.kind == v) return e.name;
@@ -205,7 +205,7 @@ expected<command, command_failure> parse_command(std::string_view line, const li
   bool has_argument = sp != std::string_view::npos;
   c.verb_text = std::string(line.substr(0, sp));
   if (has_argument) c.argument = std::string(line.substr(sp + 1));
-  c.kind = lookup(c.verb_text);
+  c.kind = verb_named(c.verb_text);
   if (c.kind == verb::unknown) return fail(command_error::unknown_verb, c, "command unrecognized");
   return check_arguments(std::move(c), has_argument, lim);
 }

@@ -33,6 +33,8 @@ enum class verb {
 
 // Upper-case name of a verb ("MAIL"); "" for unknown.
 std::string_view verb_name(verb v);
+// The verb a word names, any case ("rcpt"); verb::unknown for others.
+verb verb_named(std::string_view word);
 
 struct esmtp_param {
   std::string keyword;               // upper-cased

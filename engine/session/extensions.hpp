@@ -37,21 +37,22 @@ class extension_set {
 
 // The extension an EHLO keyword names ("AUTH PLAIN" names AUTH), any case; nullopt for one the
 // server does not advertise.
+inline constexpr std::pair<const char*, extension> extension_keywords[] = {
+    {"PIPELINING", extension::pipelining},
+    {"SIZE", extension::size},
+    {"8BITMIME", extension::eightbitmime},
+    {"SMTPUTF8", extension::smtputf8},
+    {"ENHANCEDSTATUSCODES", extension::enhancedstatuscodes},
+    {"CHUNKING", extension::chunking},
+    {"DSN", extension::dsn},
+    {"STARTTLS", extension::starttls},
+    {"AUTH", extension::auth}};
+
 inline std::optional<extension> extension_named(std::string_view keyword) {
-  static const std::pair<const char*, extension> table[] = {
-      {"PIPELINING", extension::pipelining},
-      {"SIZE", extension::size},
-      {"8BITMIME", extension::eightbitmime},
-      {"SMTPUTF8", extension::smtputf8},
-      {"ENHANCEDSTATUSCODES", extension::enhancedstatuscodes},
-      {"CHUNKING", extension::chunking},
-      {"DSN", extension::dsn},
-      {"STARTTLS", extension::starttls},
-      {"AUTH", extension::auth}};
   std::string word(keyword.substr(0, keyword.find(' ')));
   for (auto& c : word)
     c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (const auto& [name, ext] : table)
+  for (const auto& [name, ext] : extension_keywords)
     if (word == name) return ext;
   return std::nullopt;
 }

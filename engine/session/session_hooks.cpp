@@ -101,12 +101,10 @@ void server_session::hide_extensions(const fault::action& a) {
   if (a.extensions) {
     ehlo_keywords_ = a.extensions;
     // Keywords left out of an explicit list are off for the session.
-    for (auto e : {"PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING",
-                   "DSN", "STARTTLS", "AUTH"}) {
-      bool listed = std::any_of(a.extensions->begin(), a.extensions->end(), [&](const auto& k) {
-        return extension_named(k) == extension_named(e);
-      });
-      if (!listed) opts_.extensions.remove(*extension_named(e));
+    for (const auto& [name, ext] : extension_keywords) {
+      bool listed = std::any_of(a.extensions->begin(), a.extensions->end(),
+                                [&, e = ext](const auto& k) { return extension_named(k) == e; });
+      if (!listed) opts_.extensions.remove(ext);
     }
   }
   for (const auto& h : a.hide) {
