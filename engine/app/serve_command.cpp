@@ -1,7 +1,6 @@
 // `smtpfault serve`: settings from defaults < TOML file < environment < flags, then run.
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <optional>
 #include <random>
 #include <thread>
@@ -56,31 +55,22 @@ void print_serve_help() {
 
 // Flags are the TOML keys with '-' for '_' and '.'; repeated list flags accumulate.
 std::optional<std::string> apply_flags(config::settings& s, const parsed_args& args) {
-  std::map<std::string, std::pair<std::string, std::string>> joined;  // key -> (origin, text)
+  std::vector<setting_text> items;
   for (const auto& f : args.flags) {
     if (f.name == "config" || f.name == "help" || f.name == "version") continue;
-    std::string key;
-    std::string value = f.value;
     if (f.name == "set") {
-      auto eq = f.value.find('=');
-      if (eq == std::string::npos) return "--set: expected KEY=VALUE, got '" + f.value + "'";
-      key = f.value.substr(0, eq);
-      value = f.value.substr(eq + 1);
-    } else {
-      for (const auto& k : config::known_keys())
-        if (flag_of(k.path) == f.name) key = k.path;
-      if (value.empty() && f.name == "lmtp") value = "true";
+      auto item = parse_set(f.value);
+      if (!item) return "--set: expected KEY=VALUE, got '" + f.value + "'";
+      items.push_back(std::move(*item));
+      continue;
     }
-    // Errors name the key: "--set limits.text_line: expected an unsigned integer".
-    auto [it, fresh] =
-        joined.try_emplace(key, f.name == "set" ? "--set " + key : "--" + f.name, value);
-    if (!fresh) it->second.second += "," + value;
+    setting_text item{"", f.value, "--" + f.name};
+    for (const auto& k : config::known_keys())
+      if (flag_of(k.path) == f.name) item.key = k.path;
+    if (item.value.empty() && f.name == "lmtp") item.value = "true";
+    items.push_back(std::move(item));
   }
-  for (const auto& [key, v] : joined) {
-    auto r = config::apply_text(s, key, v.second, v.first);
-    if (!r) return r.error().message;
-  }
-  return std::nullopt;
+  return apply_settings(s, items);
 }
 
 std::optional<std::string> load_settings(config::settings& s, const parsed_args& args,

@@ -1,5 +1,6 @@
 #include "app/server_setup.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <thread>
@@ -76,6 +77,31 @@ std::optional<std::string> read_file_and_environment(config::settings& s,
     if (auto r = config::apply_file(s, file); !r) return r.error().message;
   }
   if (auto r = config::apply_environment(s, envp); !r) return r.error().message;
+  return std::nullopt;
+}
+
+std::optional<setting_text> parse_set(const std::string& text) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos) return std::nullopt;
+  const std::string key = text.substr(0, eq);
+  return setting_text{key, text.substr(eq + 1), "--set " + key};
+}
+
+std::optional<std::string> apply_settings(config::settings& s,
+                                          const std::vector<setting_text>& items) {
+  std::vector<setting_text> joined;
+  for (const auto& item : items) {
+    auto same = std::find_if(joined.begin(), joined.end(),
+                             [&](const setting_text& j) { return j.key == item.key; });
+    if (same == joined.end()) {
+      joined.push_back(item);
+    } else {
+      same->value += "," + item.value;
+    }
+  }
+  for (const auto& j : joined) {
+    if (auto r = config::apply_text(s, j.key, j.value, j.origin); !r) return r.error().message;
+  }
   return std::nullopt;
 }
 

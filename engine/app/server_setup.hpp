@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -25,6 +26,17 @@ net::server_config make_server_config(const config::settings& s, std::string& er
 // SMTPFAULT_* variables, as serve reads them; a caller's flags go on top. Returns the error.
 std::optional<std::string> read_file_and_environment(config::settings& s,
                                                      const std::string& config_flag, char** envp);
+
+// A configuration key from the command line: "--set KEY=VALUE", or a flag of its own.
+struct setting_text {
+  std::string key, value;
+  std::string origin;  // how errors name it: "--set limits.text_line", "--listen"
+};
+// Splits the text of --set; nullopt when it is not KEY=VALUE.
+std::optional<setting_text> parse_set(const std::string& text);
+// Applies them on top of s; a key given more than once accumulates ("a,b"), as list keys expect.
+std::optional<std::string> apply_settings(config::settings& s,
+                                          const std::vector<setting_text>& items);
 
 // Seed (random when not set), time scale and sandbox limits.
 script::scenario_options scenario_options(const config::settings& s);

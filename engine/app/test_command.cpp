@@ -20,7 +20,6 @@
 #include "app/test_report.hpp"
 #include "app/test_runner.hpp"
 #include "app/version.hpp"
-#include "config/loader.hpp"
 #include "script/catalogue.hpp"
 
 namespace smtpfault::app {
@@ -79,8 +78,8 @@ struct parsed_test {
   unsigned jobs = 1;
   bool seed_given = false;
   bool time_scale_given = false;
-  std::string config_file;                                // --config
-  std::vector<std::pair<std::string, std::string>> sets;  // --set KEY=VALUE
+  std::string config_file;         // --config
+  std::vector<setting_text> sets;  // --set KEY=VALUE
 };
 
 // The scenario servers' configuration, as serve reads it: file, SMTPFAULT_* variables, --set.
@@ -88,19 +87,7 @@ struct parsed_test {
 std::optional<std::string> read_server_settings(parsed_test& p, char** envp) {
   auto& s = p.opts.server;
   if (auto err = read_file_and_environment(s, p.config_file, envp)) return err;
-  // As with serve, a key set twice accumulates (auth.users=a:1 --set auth.users=b:2).
-  std::vector<std::pair<std::string, std::string>> joined;
-  for (const auto& [key, value] : p.sets) {
-    auto same = std::find_if(joined.begin(), joined.end(), [&](auto& j) { return j.first == key; });
-    if (same == joined.end()) {
-      joined.emplace_back(key, value);
-    } else {
-      same->second += "," + value;
-    }
-  }
-  for (const auto& [key, value] : joined) {
-    if (auto r = config::apply_text(s, key, value, "--set " + key); !r) return r.error().message;
-  }
+  if (auto err = apply_settings(s, p.sets)) return err;
   if (!p.seed_given && s.seed) {
     p.opts.seed = *s.seed;
     p.seed_given = true;
@@ -168,9 +155,9 @@ std::string parse(const std::vector<std::string>& argv, parsed_test& p) {
     } else if (f.name == "config") {
       p.config_file = f.value;
     } else if (f.name == "set") {
-      auto eq = f.value.find('=');
-      if (eq == std::string::npos) return "--set: expected KEY=VALUE, got '" + f.value + "'";
-      p.sets.emplace_back(f.value.substr(0, eq), f.value.substr(eq + 1));
+      auto item = parse_set(f.value);
+      if (!item) return "--set: expected KEY=VALUE, got '" + f.value + "'";
+      p.sets.push_back(std::move(*item));
     }
   }
   if (!args.positional.empty()) {
