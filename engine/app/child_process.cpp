@@ -231,6 +231,11 @@ int interrupting_signal() {
   return interrupted_by.load();
 }
 
+std::string interruption() {
+  const int sig = interrupted_by.load();
+  return sig ? std::string("interrupted by SIG") + sigabbrev_np(sig) : std::string();
+}
+
 void die_of_interrupt() {
   if (int sig = interrupted_by.load()) {
     std::fflush(nullptr);  // the report table, when stdout is a file or a pipe

@@ -23,6 +23,8 @@ struct child_result {
 // this process at once.
 void end_commands_on_interrupt();
 int interrupting_signal();  // 0 until one came
+// "interrupted by SIGINT", for the reports (empty before an interrupt).
+std::string interruption();
 // Ends this process as the signal would have (exit status 128 + signal to a shell).
 void die_of_interrupt();
 

@@ -174,9 +174,9 @@ std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tl
   std::mutex print_mu;
   auto worker = [&] {
     for (std::size_t i; (i = next++) < p.scenarios.size();) {
-      if (int sig = interrupting_signal()) {
+      if (interrupting_signal()) {
         results[i].name = p.scenarios[i];
-        results[i].reason = std::string("not run: interrupted by SIG") + sigabbrev_np(sig);
+        results[i].reason = "not run: " + interruption();
         continue;
       }
       results[i] = run_scenario(p.scenarios[i], p.opts, tls);
@@ -243,8 +243,8 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
       report_lost = true;
     }
   }
-  if (int sig = interrupting_signal()) {
-    std::fprintf(stderr, "smtpfault test: interrupted by SIG%s%s\n", sigabbrev_np(sig),
+  if (interrupting_signal()) {
+    std::fprintf(stderr, "smtpfault test: %s%s\n", interruption().c_str(),
                  p.junit.empty() && p.json.empty() ? "" : "; the reports have what ran");
     die_of_interrupt();
   }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -215,7 +214,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   }
   if (interrupted) {
     result.outcome = verdict::error;
-    result.reason = std::string("interrupted by SIG") + sigabbrev_np(interrupting_signal());
+    result.reason = interruption();
   }
   result.seconds = std::chrono::duration<double>(steady::now() - started).count();
   return result;
