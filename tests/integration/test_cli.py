@@ -10,7 +10,8 @@ import subprocess
 import tempfile
 import unittest
 
-from smtpfault_server import SmtpfaultServer, binary_path, sanitized_build, server_environment
+from smtpfault_server import (SmtpfaultServer, binary_path, sanitized_build, server_environment,
+                              write_file)
 
 COMMANDS = ["serve", "send", "check", "list", "test"]
 
@@ -302,20 +303,16 @@ class ServeFlagMistakes(unittest.TestCase):
 
     def test_the_test_runner_configures_its_servers_as_serve_does(self):
         with tempfile.TemporaryDirectory() as tmp:
-            scenario = os.path.join(tmp, "lmtp-only.lua")
-            with open(scenario, "w") as f:
-                f.write("function on_connect(s)\n"
-                        "  if not s.lmtp then return smtp.reply(554, '5.3.0', 'not LMTP') end\n"
-                        "end\nexpect { delivered = 1 }\n")
-            mailer = os.path.join(tmp, "lmtp.py")
-            with open(mailer, "w") as f:
-                f.write("import os, smtplib\n"
-                        "c = smtplib.LMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
-                        "c.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
-                        "c.quit()\n")
-            toml = os.path.join(tmp, "lmtp.toml")
-            with open(toml, "w") as f:
-                f.write("lmtp = true\nseed = 5\n")
+            scenario = write_file(tmp, "lmtp-only.lua",
+                "function on_connect(s)\n"
+                "  if not s.lmtp then return smtp.reply(554, '5.3.0', 'not LMTP') end\n"
+                "end\nexpect { delivered = 1 }\n")
+            mailer = write_file(tmp, "lmtp.py",
+                "import os, smtplib\n"
+                "c = smtplib.LMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                "c.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                "c.quit()\n")
+            toml = write_file(tmp, "lmtp.toml", "lmtp = true\nseed = 5\n")
             command = ["test", "--scenario", scenario, "--", "/usr/bin/python3", mailer]
             r = run(*command, timeout=60)
             self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
@@ -333,14 +330,13 @@ class ServeFlagMistakes(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertIn("1 scenario(s)", r.stderr)
             # A list key given twice holds both (AUTH as both users passes).
-            auth = os.path.join(tmp, "auth.py")
-            with open(auth, "w") as f:
-                f.write("import os, smtplib\n"
-                        "for user in ('ann', 'bob'):\n"
-                        "    c = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
-                        "    c.login(user, 'pw-' + user)\n"
-                        "    c.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
-                        "    c.quit()\n")
+            auth = write_file(tmp, "auth.py",
+                "import os, smtplib\n"
+                "for user in ('ann', 'bob'):\n"
+                "    c = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                "    c.login(user, 'pw-' + user)\n"
+                "    c.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                "    c.quit()\n")
             r = run("test", "--scenario", "accept-all", "--set", "auth.users=ann:pw-ann",
                     "--set", "auth.users=bob:pw-bob", "--", "/usr/bin/python3", auth, timeout=60)
             # accept-all expects one message: both users got theirs through.

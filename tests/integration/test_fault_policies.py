@@ -12,7 +12,7 @@ import unittest
 
 from fault_case import (EHLO_KEYWORDS, MAIL, NOOP_OK_AFTER_TLS, READY_TLS, TEST_CA, FaultCase,
                         auth_plain, ehlo_bytes, read_bytes, session_id_of)
-from smtpfault_server import SmtpfaultServer
+from smtpfault_server import SmtpfaultServer, write_file
 
 
 class StartTlsTest(FaultCase):
@@ -125,16 +125,15 @@ class ImplicitTlsTest(unittest.TestCase):
 
     def test_on_starttls_chooses_the_certificate_and_can_abort_the_handshake(self):
         with tempfile.TemporaryDirectory() as tmp:
-            scenario = os.path.join(tmp, "implicit.lua")
-            with open(scenario, "w") as f:
-                f.write("local n = 0\n"
-                        "function on_starttls(s)\n"
-                        "  n = n + 1\n"
-                        "  if n == 1 then return smtp.certificate('expired') end\n"
-                        "  if n == 2 then return smtp.starttls('abort_handshake') end\n"
-                        "  if n == 3 then return smtp.reply(454, '4.7.0', 'ignored here') end\n"
-                        "  if n == 4 then error('broken on purpose') end\n"
-                        "end\n")
+            scenario = write_file(tmp, "implicit.lua",
+                "local n = 0\n"
+                "function on_starttls(s)\n"
+                "  n = n + 1\n"
+                "  if n == 1 then return smtp.certificate('expired') end\n"
+                "  if n == 2 then return smtp.starttls('abort_handshake') end\n"
+                "  if n == 3 then return smtp.reply(454, '4.7.0', 'ignored here') end\n"
+                "  if n == 4 then error('broken on purpose') end\n"
+                "end\n")
             server = SmtpfaultServer("--scenario", scenario).start()
             try:
                 ctx = ssl.create_default_context(cafile=TEST_CA)

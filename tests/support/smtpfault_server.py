@@ -40,6 +40,15 @@ def sanitized_build():
     return b"__asan_init" in data or b"__tsan_init" in data
 
 
+def write_file(folder, name, text):
+    """Writes text to folder/name and returns the path: scenarios, mailers and configurations
+    that a test makes up."""
+    path = os.path.join(folder, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def server_environment(extra=None):
     """The child's environment without SMTPFAULT_* variables: the server reads every one of
     them as configuration and refuses unknown ones (SMTPFAULT_BIN is ours, not its)."""
