@@ -4,19 +4,13 @@
 #include <cctype>
 #include <optional>
 
+#include "proto/hex.hpp"
 #include "proto/sasl.hpp"
 #include "proto/utf8.hpp"
 
 namespace smtpfault::proto {
 
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
 
 // The "Q" encoding (RFC 2047 4.2): "_" is a space, "=XX" an octet.
 std::optional<std::string> decode_q(std::string_view s) {
