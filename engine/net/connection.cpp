@@ -97,18 +97,23 @@ asio::awaitable<void> connection::run(bool over_cap) {
       "connect from " + session_.facts().client_address + (implicit_tls_ ? " (implicit TLS)" : ""),
       sys_clock::now());
   bool ok = true;
+  bool hook_failed = false;  // on_starttls, before an implicit handshake
   // Over the cap too: a client of an implicit-TLS port cannot read a 421 sent in plain text.
   if (implicit_tls_) {
     // A named object, not a temporary: GCC 12 destroys a temporary argument of a co_await
     // under a condition without having constructed it (free() of a garbage string pointer).
     session::start_tls handshake{};
-    if (!over_cap) handshake = co_await implicit_tls_faults();
+    if (!over_cap) {
+      auto chosen = co_await implicit_tls_faults();
+      hook_failed = !chosen;
+      if (chosen) handshake = *chosen;
+    }
     ok = co_await upgrade_tls(handshake);
   }
   if (ok) {
     if (over_cap) {
       session_.reject_busy(sys_clock::now());
-    } else if (implicit_hook_failed_) {
+    } else if (hook_failed) {
       session_.fail_at_start(sys_clock::now());  // as a failed hook does everywhere else
     } else {
       session_.start(sys_clock::now());
@@ -373,8 +378,8 @@ asio::awaitable<void> connection::read_and_reset() {
 
 // On an implicit-TLS port the handshake comes first, with no STARTTLS to hang a fault on: the
 // scenario's on_starttls is asked before it, and its certificate or abort_handshake apply. A
-// reply it returns has nothing to answer and is left out.
-asio::awaitable<session::start_tls> connection::implicit_tls_faults() {
+// reply it returns has nothing to answer and is left out. Nullopt when the hook failed.
+asio::awaitable<std::optional<session::start_tls>> connection::implicit_tls_faults() {
   session::start_tls how{};
   if (!scenario_ || !(scenario_->hooks() & session::hook_bit(session::hook::starttls))) {
     co_return how;
@@ -385,8 +390,7 @@ asio::awaitable<session::start_tls> connection::implicit_tls_faults() {
   }
   if (outcome.st == script::hook_outcome::status::failed) {
     note_hook_error(outcome.error);
-    implicit_hook_failed_ = true;
-    co_return how;
+    co_return std::nullopt;
   }
   const auto& a = outcome.action;
   how.certificate = a.certificate;

@@ -40,7 +40,7 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<bool> flush();
   asio::awaitable<bool> send_with_fault(const session::send_reply& r);
   asio::awaitable<bool> upgrade_tls(const session::start_tls& how);
-  asio::awaitable<session::start_tls> implicit_tls_faults();
+  asio::awaitable<std::optional<session::start_tls>> implicit_tls_faults();
   std::optional<std::chrono::milliseconds> consult(session::hook h);
   asio::awaitable<void> finish_sleeping_hook(std::chrono::milliseconds sleep);
   asio::awaitable<script::hook_outcome> sleep_through(std::chrono::milliseconds sleep);
@@ -71,7 +71,6 @@ class connection : public std::enable_shared_from_this<connection> {
   bool shutdown_handled_ = false;
   bool finished_ = false;
   bool hung_ = false;
-  bool implicit_hook_failed_ = false;  // on_starttls failed before the implicit handshake
   session::transcript transcript_;
   std::shared_ptr<script::scenario> scenario_;
   session::server_session session_;
