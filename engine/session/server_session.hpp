@@ -241,7 +241,7 @@ class server_session {
   hook consulting_ = hook::connect;
   proto::command pending_cmd_;
   std::shared_ptr<fault::action> override_;  // taken by the next reply()
-  void reply_for_each_recipient(const proto::reply& r);
+  void reply_for_each_recipient(proto::reply r);
   std::optional<std::vector<std::string>> ehlo_keywords_;
   std::vector<std::string> ehlo_hidden_;
   std::optional<std::string> challenge_override_;

@@ -83,8 +83,10 @@ void server_session::on_stored(std::optional<std::string> message_id, clock::tim
 
 // LMTP answers the data once per recipient (RFC 2033 4.2), so a fault decided for the message
 // answers for each of them; an ending waits for the last answer.
-void server_session::reply_for_each_recipient(const proto::reply& r) {
+void server_session::reply_for_each_recipient(proto::reply r) {
   const std::size_t n = opts_.lmtp ? std::max<std::size_t>(pending_rcpts_, 1) : 1;
+  // The usual case, SMTP: one reply, the override (if any) already in place, nothing copied.
+  if (n == 1) return reply(std::move(r));
   auto fault = std::move(override_);
   override_.reset();
   for (std::size_t i = 0; i < n; ++i) {
@@ -95,7 +97,7 @@ void server_session::reply_for_each_recipient(const proto::reply& r) {
     } else {
       override_ = fault;
     }
-    reply(r);
+    reply(i + 1 < n ? r : std::move(r));
   }
 }
 
