@@ -1,7 +1,9 @@
 #include "app/cli_args.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
+#include "config/command_keys.hpp"
 #include "config/loader.hpp"
 
 namespace smtpfault::app {
@@ -44,17 +46,48 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
       name.resize(eq);
     }
     if (listed(known.booleans, name)) {
-      out.flags.push_back({name, value.value_or("")});
+      out.flags.push_back({name, value.value_or(""), "--" + name});
     } else if (!listed(known.valued, name)) {
       return unknown_flag(name, known);
     } else if (value) {
-      out.flags.push_back({name, *value});
+      out.flags.push_back({name, *value, "--" + name});
     } else if (i + 1 < args.size()) {
-      out.flags.push_back({name, args[++i]});
+      out.flags.push_back({name, args[++i], "--" + name});
     } else {
       return "option --" + name + " needs a value";
     }
   }
+  return std::nullopt;
+}
+
+std::optional<std::string> add_configured_flags(const configurable_flags& which,
+                                                const flag_set& known, char** envp,
+                                                parsed_args& args) {
+  // --help and --version answer even when the configuration has a mistake.
+  for (const auto& f : args.flags)
+    if (f.name == "help" || f.name == "version") return std::nullopt;
+  config::command_keys keys{which.command, {}, {}, which.repeatable};
+  auto configurable = [&](const std::string& name) {
+    return !listed({"help", "version", "config", "set"}, name) && !listed(which.left_out, name);
+  };
+  for (const auto& name : known.booleans)
+    if (configurable(name)) keys.booleans.push_back(name);
+  for (const auto& name : known.valued)
+    if (configurable(name)) keys.valued.push_back(name);
+  std::string file;
+  for (const auto& f : args.flags)
+    if (f.name == "config") file = f.value;
+  if (const char* env = std::getenv("SMTPFAULT_CONFIG"); file.empty() && env) file = env;
+  auto configured = config::read_command_flags(keys, file, envp);
+  if (!configured) return configured.error().message;
+  std::vector<flag_value> merged;
+  for (auto& c : *configured) {
+    const bool on_command_line = std::any_of(args.flags.begin(), args.flags.end(),
+                                             [&](const flag_value& f) { return f.name == c.name; });
+    if (!on_command_line) merged.push_back({c.name, c.value, c.origin});
+  }
+  merged.insert(merged.end(), args.flags.begin(), args.flags.end());
+  args.flags = std::move(merged);
   return std::nullopt;
 }
 

@@ -8,11 +8,11 @@
 namespace smtpfault::app {
 
 int serve_command(const std::vector<std::string>& args, char** envp);
-int send_command(const std::vector<std::string>& args);
+int send_command(const std::vector<std::string>& args, char** envp);
 int check_command(const std::vector<std::string>& args);
 int list_command(const std::vector<std::string>& args);
 int test_command(const std::vector<std::string>& args, char** envp);
-int run_command(const std::vector<std::string>& args);
+int run_command(const std::vector<std::string>& args, char** envp);
 int healthcheck_command(const std::vector<std::string>& args, char** envp);
 
 }  // namespace smtpfault::app

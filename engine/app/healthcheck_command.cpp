@@ -23,7 +23,9 @@ void print_healthcheck_help() {
       "Asks a running 'smtpfault serve' whether it is ready (GET /readyz on its HTTP API).\n"
       "Exit status 0 when ready, 1 otherwise. Without --api, the address is read like the\n"
       "server reads it: --config / SMTPFAULT_CONFIG, then SMTPFAULT_API (default\n"
-      "127.0.0.1:8025); a wildcard address (0.0.0.0, ::) means this host.\n");
+      "127.0.0.1:8025); a wildcard address (0.0.0.0, ::) means this host. --timeout (default\n"
+      "3 seconds) is also the key timeout of the file's [healthcheck] table and\n"
+      "SMTPFAULT_HEALTHCHECK_TIMEOUT.\n");
 }
 
 std::optional<std::string> read_server_settings(config::settings& s, const parsed_args& args,
@@ -53,7 +55,7 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
     } else if (f.name == "timeout") {
       char* end = nullptr;
       timeout = std::strtod(f.value.c_str(), &end);
-      if (f.value.empty() || *end || !(timeout > 0)) return "--timeout: expected seconds > 0";
+      if (f.value.empty() || *end || !(timeout > 0)) return f.origin + ": expected seconds > 0";
     }
   }
   return std::nullopt;
@@ -63,9 +65,16 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
 
 int healthcheck_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
-  if (auto err = parse_args(argv, {{"help"}, {"config", "api", "api-token", "timeout"}}, args)) {
+  const flag_set known{{"help"}, {"config", "api", "api-token", "timeout"}};
+  if (auto err = parse_args(argv, known, args)) {
     std::fprintf(stderr, "smtpfault healthcheck: %s (see smtpfault healthcheck --help)\n",
                  err->c_str());
+    return 2;
+  }
+  // --api and --api-token are the server's keys api and api_token.
+  if (auto err =
+          add_configured_flags({"healthcheck", {}, {"api", "api-token"}}, known, envp, args)) {
+    std::fprintf(stderr, "smtpfault healthcheck: %s\n", err->c_str());
     return 2;
   }
   for (const auto& f : args.flags)

@@ -48,9 +48,9 @@ int main(int argc, char** argv) {
     smtpfault::app::restart_with_huge_page_heap(argv);
     return smtpfault::app::serve_command(rest, environ);
   }
-  if (cmd == "send") return smtpfault::app::send_command(rest);
+  if (cmd == "send") return smtpfault::app::send_command(rest, environ);
   if (cmd == "test") return smtpfault::app::test_command(rest, environ);
-  if (cmd == "run") return smtpfault::app::run_command(rest);
+  if (cmd == "run") return smtpfault::app::run_command(rest, environ);
   if (cmd == "check") return smtpfault::app::check_command(rest);
   if (cmd == "list") return smtpfault::app::list_command(rest);
   if (cmd == "healthcheck") return smtpfault::app::healthcheck_command(rest, environ);

@@ -38,7 +38,13 @@ void print_run_help() {
       "  --junit FILE            JUnit XML: one test case per expectation\n"
       "  --json FILE             JSON: verdicts, report values and transcripts\n"
       "  --quiet                 print verdicts only, not the transcript\n"
+      "  --config FILE           read these options from the file's [run] table (env\n"
+      "                          SMTPFAULT_CONFIG): target = \"mx:25\", param = [\"k=v\"]\n"
       "  --help, --version\n"
+      "\n"
+      "Every option is also an SMTPFAULT_RUN_* variable (SMTPFAULT_RUN_TLS_TARGET,\n"
+      "SMTPFAULT_RUN_QUIET=1, SMTPFAULT_RUN_PARAM=k=v,k2=v2). The command line wins over the\n"
+      "environment, which wins over the file.\n"
       "\n"
       "Built-in probes: see 'smtpfault list' and docs/client-scenarios.md.\n");
 }
@@ -60,21 +66,21 @@ std::optional<std::string> apply_flag(const flag_value& f, run_settings& s) {
   auto& o = s.opts;
   if (f.name == "target" || f.name == "tls-target") {
     auto ep = config::parse_endpoint(f.value);
-    if (!ep) return "--" + f.name + ": " + ep.error();
+    if (!ep) return f.origin + ": " + ep.error();
     (f.name == "target" ? o.target.host : o.target.tls_host) = ep->host;
     (f.name == "target" ? o.target.port : o.target.tls_port) = ep->port;
   } else if (f.name == "timeout") {
     char* end = nullptr;
     double secs = std::strtod(f.value.c_str(), &end);
-    if (!end || *end || !(secs > 0)) return "--timeout: expected seconds > 0";
+    if (!end || *end || !(secs > 0)) return f.origin + ": expected seconds > 0";
     o.timeout = std::chrono::milliseconds(static_cast<long long>(secs * 1000));
   } else if (f.name == "seed") {
     char* end = nullptr;
     o.seed = std::strtoull(f.value.c_str(), &end, 10);
-    if (f.value.empty() || !end || *end) return "--seed: expected a number";
+    if (f.value.empty() || !end || *end) return f.origin + ": expected a number";
   } else if (f.name == "param") {
     auto eq = f.value.find('=');
-    if (eq == std::string::npos || eq == 0) return "--param: expected KEY=VALUE";
+    if (eq == std::string::npos || eq == 0) return f.origin + ": expected KEY=VALUE";
     o.params[f.value.substr(0, eq)] = f.value.substr(eq + 1);
   } else if (f.name == "junit") {
     s.junit = f.value;
@@ -208,13 +214,16 @@ int write_reports(const net::client_run_result& r, const script::client_script& 
 
 }  // namespace
 
-int run_command(const std::vector<std::string>& argv) {
+int run_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
-  if (auto err = parse_args(argv,
-                            {{"help", "version", "quiet"},
-                             {"target", "tls-target", "timeout", "seed", "param", "junit", "json"}},
-                            args))
-    return usage_error(*err);
+  const flag_set known{
+      {"help", "version", "quiet"},
+      {"target", "tls-target", "timeout", "seed", "param", "junit", "json", "config"}};
+  if (auto err = parse_args(argv, known, args)) return usage_error(*err);
+  if (auto err = add_configured_flags({"run", {"param"}}, known, envp, args)) {
+    std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
+    return exit_script;
+  }
   run_settings rs;
   rs.opts.target.host = "127.0.0.1";
   rs.opts.target.port = 2525;

@@ -37,7 +37,13 @@ void print_send_help() {
       "  --data FILE          the message (RFC 5322; LF endings become CRLF), '-' = stdin;\n"
       "                       without it a short test message is generated\n"
       "  --timeout SECONDS    per reply (default 30)\n"
-      "  --help, --version\n");
+      "  --config FILE        read these options from the file's [send] table (env\n"
+      "                       SMTPFAULT_CONFIG): server = \"mx:25\", to = [\"a@x\", \"b@x\"]\n"
+      "  --help, --version\n"
+      "\n"
+      "Every option is also an SMTPFAULT_SEND_* variable (SMTPFAULT_SEND_SERVER,\n"
+      "SMTPFAULT_SEND_STARTTLS=1, SMTPFAULT_SEND_TO=a@x,b@x). The command line wins over the\n"
+      "environment, which wins over the file.\n");
 }
 
 std::string to_crlf(const std::string& in) {
@@ -67,17 +73,20 @@ std::string default_message(const net::send_options& o) {
 
 }  // namespace
 
-int send_command(const std::vector<std::string>& argv) {
+int send_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
-  if (auto err = parse_args(argv,
-                            {{"starttls", "tls", "verify", "help", "version"},
-                             {"server", "ca", "auth", "helo", "from", "to", "data", "timeout"}},
-                            args)) {
+  const flag_set known{{"starttls", "tls", "verify", "help", "version"},
+                       {"server", "ca", "auth", "helo", "from", "to", "data", "timeout", "config"}};
+  if (auto err = parse_args(argv, known, args)) {
     std::fprintf(stderr, "smtpfault send: %s (see smtpfault send --help)\n", err->c_str());
     return 2;
   }
+  if (auto err = add_configured_flags({"send", {"to"}}, known, envp, args)) {
+    std::fprintf(stderr, "smtpfault send: %s\n", err->c_str());
+    return 2;
+  }
   net::send_options o;
-  std::string data_file;
+  std::string data_file, data_origin;
   bool have_from = false;
   auto usage_error = [](const std::string& msg) {
     std::fprintf(stderr, "smtpfault send: %s (see smtpfault send --help)\n", msg.c_str());
@@ -88,7 +97,7 @@ int send_command(const std::vector<std::string>& argv) {
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
     if (f.name == "server") {
       auto ep = config::parse_endpoint(f.value);
-      if (!ep) return usage_error("--server: " + ep.error());
+      if (!ep) return usage_error(f.origin + ": " + ep.error());
       o.host = ep->host;
       o.port = ep->port;
     } else if (f.name == "starttls") {
@@ -99,12 +108,12 @@ int send_command(const std::vector<std::string>& argv) {
       o.verify_certificate = true;
     } else if (f.name == "ca") {
       if (::access(f.value.c_str(), R_OK) != 0)
-        return usage_error("--ca " + f.value + ": cannot read");
+        return usage_error(f.origin + " " + f.value + ": cannot read");
       o.ca_file = f.value;
       o.verify_certificate = true;
     } else if (f.name == "auth") {
       auto colon = f.value.find(':');
-      if (colon == std::string::npos) return usage_error("--auth: expected USER:PASS");
+      if (colon == std::string::npos) return usage_error(f.origin + ": expected USER:PASS");
       o.user = f.value.substr(0, colon);
       o.password = f.value.substr(colon + 1);
     } else if (f.name == "helo") {
@@ -116,10 +125,11 @@ int send_command(const std::vector<std::string>& argv) {
       o.to.push_back(f.value);
     } else if (f.name == "data") {
       data_file = f.value;
+      data_origin = f.origin;
     } else if (f.name == "timeout") {
       char* end = nullptr;
       double secs = std::strtod(f.value.c_str(), &end);
-      if (!end || *end || secs <= 0) return usage_error("--timeout: expected seconds > 0");
+      if (!end || *end || secs <= 0) return usage_error(f.origin + ": expected seconds > 0");
       o.timeout = std::chrono::milliseconds(static_cast<long long>(secs * 1000));
     }
   }
@@ -134,7 +144,7 @@ int send_command(const std::vector<std::string>& argv) {
     std::istream* src = &std::cin;
     if (data_file != "-") {
       in.open(data_file, std::ios::binary);
-      if (!in) return usage_error("--data " + data_file + ": cannot open file");
+      if (!in) return usage_error(data_origin + " " + data_file + ": cannot open file");
       src = &in;
     }
     std::stringstream ss;

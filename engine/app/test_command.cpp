@@ -49,7 +49,12 @@ void print_test_help() {
       "                     LMTP, limits, certificate...; env SMTPFAULT_CONFIG); SMTPFAULT_*\n"
       "                     variables apply as for serve. Where they listen is the runner's.\n"
       "  --set KEY=VALUE    one configuration key on top, e.g. --set lmtp=true\n"
-      "  --help, --version\n");
+      "  --help, --version\n"
+      "\n"
+      "The runner's own options are keys of the file's [test] table too (junit = \"r.xml\",\n"
+      "jobs = 2, scenarios = [\"dir\"]) and SMTPFAULT_TEST_* variables (SMTPFAULT_TEST_JUNIT);\n"
+      "--scenario, --seed and --time-scale are the server's keys scenario, seed and time_scale.\n"
+      "The command line wins over the environment, which wins over the file.\n");
 }
 
 bool parse_number(const std::string& text, double& out) {
@@ -58,14 +63,15 @@ bool parse_number(const std::string& text, double& out) {
   return !text.empty() && end && *end == '\0' && out > 0;
 }
 
-std::optional<std::string> add_directory(const std::string& dir, std::vector<std::string>& out) {
+std::optional<std::string> add_directory(const std::string& dir, const std::string& origin,
+                                         std::vector<std::string>& out) {
   std::error_code ec;
   std::vector<std::string> found;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     if (entry.path().extension() == ".lua") found.push_back(entry.path().string());
   }
-  if (ec) return "--scenarios " + dir + ": " + ec.message();
-  if (found.empty()) return "--scenarios " + dir + ": no .lua files there";
+  if (ec) return origin + " " + dir + ": " + ec.message();
+  if (found.empty()) return origin + " " + dir + ": no .lua files there";
   std::sort(found.begin(), found.end());
   out.insert(out.end(), found.begin(), found.end());
   return std::nullopt;
@@ -116,35 +122,36 @@ std::optional<std::string> unwritable(const std::string& path) {
 }
 
 // Returns an error message, or "" with p filled; "help"/"version" for those flags.
-std::string parse(const std::vector<std::string>& argv, parsed_test& p) {
+std::string parse(const std::vector<std::string>& argv, char** envp, parsed_test& p) {
   parsed_args args;
-  if (auto err = parse_args(argv,
-                            {{"help", "version"},
-                             {"scenario", "scenarios", "junit", "json", "timeout", "time-scale",
-                              "jobs", "seed", "config", "set"}},
-                            args))
-    return *err;
+  const flag_set known{{"help", "version"},
+                       {"scenario", "scenarios", "junit", "json", "timeout", "time-scale", "jobs",
+                        "seed", "config", "set"}};
+  if (auto err = parse_args(argv, known, args)) return *err;
+  // --scenario, --seed and --time-scale have the server's keys (scenario, seed, time_scale).
+  const configurable_flags configurable{"test", {"scenarios"}, {"scenario", "seed", "time-scale"}};
+  if (auto err = add_configured_flags(configurable, known, envp, args)) return *err;
   for (const auto& f : args.flags) {
     double num = 0;
     if (f.name == "help" || f.name == "version") return f.name;
     if (f.name == "scenario") {
       p.scenarios.push_back(f.value);
     } else if (f.name == "scenarios") {
-      if (f.value.empty()) return "--scenarios: expected a directory";
-      if (auto err = add_directory(f.value, p.scenarios)) return *err;
+      if (f.value.empty()) return f.origin + ": expected a directory";
+      if (auto err = add_directory(f.value, f.origin, p.scenarios)) return *err;
     } else if (f.name == "junit" || f.name == "json") {
       // Found out now, not after every scenario has run.
       auto err = f.value.empty() ? std::nullopt : unwritable(f.value);
-      if (err) return "--" + f.name + " " + f.value + ": " + *err;
+      if (err) return f.origin + " " + f.value + ": " + *err;
       (f.name == "junit" ? p.junit : p.json) = f.value;
     } else if (f.name == "timeout") {
-      if (!parse_number(f.value, p.opts.timeout)) return "--timeout: expected seconds > 0";
+      if (!parse_number(f.value, p.opts.timeout)) return f.origin + ": expected seconds > 0";
     } else if (f.name == "time-scale") {
       if (!parse_number(f.value, p.opts.time_scale)) return "--time-scale: expected a number > 0";
       p.time_scale_given = true;
     } else if (f.name == "jobs") {
       if (!parse_number(f.value, num) || num != static_cast<unsigned>(num)) {
-        return "--jobs: expected a whole number >= 1";
+        return f.origin + ": expected a whole number >= 1";
       }
       p.jobs = static_cast<unsigned>(num);
     } else if (f.name == "seed") {
@@ -199,7 +206,7 @@ std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tl
 
 int test_command(const std::vector<std::string>& argv, char** envp) {
   parsed_test p;
-  std::string err = parse(argv, p);
+  std::string err = parse(argv, envp, p);
   if (err == "help") return print_test_help(), 0;
   if (err == "version") return std::printf("smtpfault %s\n", version), 0;
   if (!err.empty()) {

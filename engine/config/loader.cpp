@@ -4,16 +4,13 @@
 #include "config/loader.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
-#include <memory>
 
 #include <toml++/toml.h>
 
+#include "config/command_keys.hpp"
 #include "config/keys.hpp"
+#include "config/sources.hpp"
 
 namespace smtpfault::config {
 namespace {
@@ -150,6 +147,7 @@ void walk(const toml::table& table, const std::string& prefix, settings& s,
   for (const auto& [k, node] : table) {
     const std::string path =
         prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (prefix.empty() && is_command_table(path)) continue;  // [send], [run]: theirs to read
     if (const auto* d = find_key(path)) {
       auto v = from_toml(*d, node);
       if (v) {
@@ -174,27 +172,8 @@ void walk(const toml::table& table, const std::string& prefix, settings& s,
   }
 }
 
-std::string file_position(const std::string& path, toml::source_position where) {
-  if (!where) return path + ": ";
-  return path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": ";
-}
-
 proto::unexpected<config_error> fail(std::string message) {
   return proto::unexpected{config_error{std::move(message)}};
-}
-
-proto::expected<std::string, std::string> read_whole_file(const std::string& path) {
-  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                             &std::fclose);
-  if (!file) return proto::unexpected{std::string(std::strerror(errno))};
-  std::string content;
-  char buffer[16384];
-  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, file.get())) {
-    content.append(buffer, n);
-  }
-  // Reading a directory "opens" fine and fails here with EISDIR.
-  if (std::ferror(file.get())) return proto::unexpected{std::string(std::strerror(errno))};
-  return content;
 }
 
 proto::expected<bool, config_error> apply_document_unguarded(settings& s, std::string_view content,
@@ -203,7 +182,8 @@ proto::expected<bool, config_error> apply_document_unguarded(settings& s, std::s
   try {
     root = toml::parse(content, path);
   } catch (const toml::parse_error& e) {
-    return fail(file_position(path, e.source().begin) + std::string(e.description()));
+    return fail(file_position(path, e.source().begin.line, e.source().begin.column) +
+                std::string(e.description()));
   }
   // Work on a copy so a rejected file leaves the caller's settings untouched.
   settings updated = s;
@@ -216,7 +196,7 @@ proto::expected<bool, config_error> apply_document_unguarded(settings& s, std::s
           return a.where.line != b.where.line ? a.where.line < b.where.line
                                               : a.where.column < b.where.column;
         });
-    return fail(file_position(path, first->where) + first->text);
+    return fail(file_position(path, first->where.line, first->where.column) + first->text);
   }
   s = std::move(updated);
   return true;
@@ -229,36 +209,6 @@ proto::expected<bool, config_error> apply_file_unguarded(settings& s, const std:
 }
 
 // ---- text (environment and flags) ----
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
-
-// Splits on ',' and trims; "" is an empty list, but an empty item is a typo worth reporting.
-proto::expected<std::vector<std::string_view>, std::string> split_list(std::string_view text) {
-  std::vector<std::string_view> items;
-  if (trim(text).empty()) return items;
-  for (std::size_t start = 0;;) {
-    const auto comma = text.find(',', start);
-    const auto item = trim(text.substr(start, comma - start));
-    if (item.empty()) return proto::unexpected{"empty item in list " + quoted(text)};
-    items.push_back(item);
-    if (comma == std::string_view::npos) return items;
-    start = comma + 1;
-  }
-}
-
-proto::expected<value, std::string> bool_from_text(std::string_view text) {
-  std::string lower(trim(text));
-  for (auto& c : lower) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  if (lower == "true" || lower == "1" || lower == "yes") return value{true};
-  if (lower == "false" || lower == "0" || lower == "no") return value{false};
-  return proto::unexpected{"expected true/false/1/0/yes/no, got " + quoted(text)};
-}
 
 template <class T>
 proto::expected<value, std::string> number_from_text(std::string_view text, std::string_view what) {
@@ -349,6 +299,7 @@ proto::expected<bool, config_error> apply_environment_unguarded(settings& s, cha
         std::end(reserved_env)) {
       continue;
     }
+    if (is_command_variable(name)) continue;  // SMTPFAULT_SEND_*: read by `smtpfault send`
     const std::string origin = "environment variable " + std::string(name);
     const auto* d = find_env(name);
     if (!d) {

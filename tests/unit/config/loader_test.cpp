@@ -10,46 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "test_sources.hpp"
+
 namespace smtpfault::config {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Each test writes its own files, so tests stay independent and need no checked-in fixtures.
-class config_files : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("smtpfault_config_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string write(const std::string& name, const std::string& text) {
-    const auto path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
-
-  fs::path dir_;
-};
-
-// Builds a NULL-terminated environ array that owns its strings.
-class fake_env {
- public:
-  fake_env(std::initializer_list<std::string> entries) : strings_(entries) {
-    for (auto& s : strings_) {
-      pointers_.push_back(s.data());
-    }
-    pointers_.push_back(nullptr);
-  }
-  char** get() { return pointers_.data(); }
-
- private:
-  std::vector<std::string> strings_;
-  std::vector<char*> pointers_;
-};
 
 std::string error_of(const proto::expected<bool, config_error>& r) {
   return r ? std::string("<no error>") : r.error().message;
@@ -445,6 +411,9 @@ TEST(text, errors_name_the_flag) {
             "--time-scale: expected a number, got 'fast'");
   EXPECT_EQ(error_of(apply_text(s, "hostnme", "x", "--hostnme")),
             "--hostnme: unknown key 'hostnme' (did you mean 'hostname'?)");
+  // Two neighbours swapped is one slip, not two edits: short words allow only one.
+  EXPECT_EQ(error_of(apply_text(s, "lmpt", "true", "--set lmpt")),
+            "--set lmpt: unknown key 'lmpt' (did you mean 'lmtp'?)");
 }
 
 // ---- layering ----

@@ -1,0 +1,59 @@
+#include "config/sources.hpp"
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace smtpfault::config::detail {
+
+proto::expected<std::string, std::string> read_whole_file(const std::string& path) {
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                             &std::fclose);
+  if (!file) return proto::unexpected{std::string(std::strerror(errno))};
+  std::string content;
+  char buffer[16384];
+  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, file.get())) {
+    content.append(buffer, n);
+  }
+  // Reading a directory "opens" fine and fails here with EISDIR.
+  if (std::ferror(file.get())) return proto::unexpected{std::string(std::strerror(errno))};
+  return content;
+}
+
+std::string file_position(const std::string& path, std::uint32_t line, std::uint32_t column) {
+  if (line == 0) return path + ": ";
+  return path + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
+}
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+proto::expected<std::vector<std::string_view>, std::string> split_list(std::string_view text) {
+  std::vector<std::string_view> items;
+  if (trim(text).empty()) return items;
+  for (std::size_t start = 0;;) {
+    const auto comma = text.find(',', start);
+    const auto item = trim(text.substr(start, comma - start));
+    if (item.empty()) return proto::unexpected{"empty item in list " + quoted(text)};
+    items.push_back(item);
+    if (comma == std::string_view::npos) return items;
+    start = comma + 1;
+  }
+}
+
+proto::expected<value, std::string> bool_from_text(std::string_view text) {
+  std::string lower(trim(text));
+  for (auto& c : lower) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (lower == "true" || lower == "1" || lower == "yes") return value{true};
+  if (lower == "false" || lower == "0" || lower == "no") return value{false};
+  return proto::unexpected{"expected true/false/1/0/yes/no, got " + quoted(text)};
+}
+
+}  // namespace smtpfault::config::detail

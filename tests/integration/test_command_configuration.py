@@ -1,0 +1,135 @@
+"""Every flag of send, run, test and healthcheck is also a key of the TOML file ([send], [run],
+[test], [healthcheck]) and an SMTPFAULT_<COMMAND>_* variable: the command line wins over the
+environment, which wins over the file; mistakes name the file, line and key or the variable;
+the server shares the file and ignores the commands' tables and variables."""
+
+import os
+import subprocess
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+from smtpfault_server import SmtpfaultServer, binary_path, server_environment, write_file
+
+
+def run(*args, env=None, timeout=60):
+    return subprocess.run([binary_path(), *args], capture_output=True, text=True, timeout=timeout,
+                          env=server_environment(env))
+
+
+class CommandConfiguration(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="smtpfault-cmdcfg-")
+        cls.store = os.path.join(cls.tmp.name, "store")
+        os.mkdir(cls.store)
+        # One file for the server and the commands: serve must read past [send] and [run].
+        cls.server_config = write_file(cls.tmp.name, "server.toml",
+                                       'hostname = "shared.test"\n'
+                                       '[send]\nfrom = "ignored-by-serve@example.com"\n'
+                                       '[run]\nquiet = true\n')
+        cls.server = SmtpfaultServer("--config", cls.server_config, store=cls.store,
+                                     env={"SMTPFAULT_SEND_TO": "ignored@example.com"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop(expect_exit=0)
+        finally:
+            cls.server.cleanup()
+            cls.tmp.cleanup()
+
+    def config(self, name, text):
+        return write_file(self.tmp.name, name, text)
+
+    def recipients_of_last_message(self, count):
+        return self.server.wait_for_messages(count)[-1].recipients
+
+    def test_send_takes_every_option_from_the_file_then_the_environment_then_flags(self):
+        cfg = self.config("send.toml",
+                          '[send]\nserver = "127.0.0.1:%d"\nfrom = "file@example.com"\n'
+                          'to = ["a@example.com", "b@example.com"]\nhelo = "file.client"\n'
+                          'timeout = 5\n' % self.server.port)
+        sent = len(self.server.message_ids())
+        r = run("send", "--config", cfg)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("EHLO file.client", r.stdout)
+        self.assertEqual(self.recipients_of_last_message(sent + 1),
+                         ["a@example.com", "b@example.com"])
+        # A variable replaces the file's list; SMTPFAULT_CONFIG names the file.
+        r = run("send", env={"SMTPFAULT_CONFIG": cfg, "SMTPFAULT_SEND_TO": "c@example.com,d@example.com"})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.recipients_of_last_message(sent + 2),
+                         ["c@example.com", "d@example.com"])
+        # A flag replaces both.
+        r = run("send", "--config", cfg, "--to", "e@example.com",
+                env={"SMTPFAULT_SEND_TO": "c@example.com"})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.recipients_of_last_message(sent + 3), ["e@example.com"])
+        # Booleans: STARTTLS from the environment alone.
+        r = run("send", "--config", cfg, env={"SMTPFAULT_SEND_STARTTLS": "1"})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("STARTTLS", r.stdout)
+
+    def test_mistakes_name_the_file_line_and_key_or_the_variable(self):
+        cfg = self.config("bad.toml", '[send]\nfrom = "a@example.com"\ntimout = 5\n')
+        r = run("send", "--config", cfg, "--to", "b@example.com")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("%s:3:1: unknown key 'send.timout' (did you mean 'send.timeout'?)" % cfg,
+                      r.stderr)
+        cfg = self.config("bad-value.toml", '[send]\n\ntimeout = "soon"\n')
+        r = run("send", "--config", cfg, "--from", "a@example.com", "--to", "b@example.com")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("%s:3:11: key 'send.timeout': expected seconds > 0" % cfg, r.stderr)
+        r = run("send", "--from", "a@example.com", "--to", "b@example.com",
+                env={"SMTPFAULT_SEND_SERVR": "127.0.0.1:1"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("environment variable SMTPFAULT_SEND_SERVR: unknown variable (did you mean "
+                      "'SMTPFAULT_SEND_SERVER'?)", r.stderr)
+        r = run("run", "probe-conformance", env={"SMTPFAULT_RUN_TIMEOUT": "-1"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("environment variable SMTPFAULT_RUN_TIMEOUT: expected seconds > 0", r.stderr)
+        cfg = self.config("bad-health.toml", '[healthcheck]\ntimeout = 0\n')
+        r = run("healthcheck", "--config", cfg)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("%s:2:11: key 'healthcheck.timeout': expected seconds > 0" % cfg, r.stderr)
+
+    def test_run_takes_its_target_params_and_reports_from_the_file(self):
+        script = write_file(self.tmp.name, "client.lua",
+                            'local c = connect {}\nc:expect(220)\nc:ehlo(params.name)\nc:quit()\n')
+        junit = os.path.join(self.tmp.name, "run.xml")
+        cfg = self.config("run.toml",
+                          '[run]\ntarget = "127.0.0.1:%d"\nparam = ["name=from-file.client"]\n'
+                          'quiet = true\njunit = "%s"\n' % (self.server.port, junit))
+        r = run("run", script, "--config", cfg)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotRegex(r.stdout, r"(?m)^\[1\] ")  # quiet: verdicts, no transcript
+        self.assertIn("'EHLO from-file.client'", r.stdout)
+        ET.parse(junit)
+        # Quiet off again from the environment, and the EHLO name from it too.
+        r = run("run", script, "--config", cfg,
+                env={"SMTPFAULT_RUN_QUIET": "false", "SMTPFAULT_RUN_PARAM": "name=env.client"})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^\[1\] .*EHLO env\.client")
+
+    def test_the_test_runner_takes_its_reports_and_jobs_from_configuration(self):
+        junit = os.path.join(self.tmp.name, "test.xml")
+        cfg = self.config("test.toml", 'seed = 7\n[test]\njobs = 2\ntimeout = 30\n')
+        mailer = ["sh", "-c", '"$MAILER_BIN" send --server "$SMTP_HOST:$SMTP_PORT" '
+                              '--from a@example.com --to b@example.com']
+        r = run("test", "--config", cfg, "--scenario", "accept-all",
+                "--scenario", "greeting-multiline", "--", *mailer,
+                env={"SMTPFAULT_TEST_JUNIT": junit, "MAILER_BIN": binary_path()})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("seed 7", r.stderr)
+        self.assertTrue(os.path.exists(junit), r.stderr)
+        cases = ET.parse(junit).getroot().iter("testcase")
+        self.assertEqual(sorted(c.get("name") for c in cases), ["accept-all", "greeting-multiline"])
+        cfg = self.config("test-bad.toml", '[test]\njobs = 0\n')
+        r = run("test", "--config", cfg, "--", "true")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("%s:2:8: key 'test.jobs': expected a whole number >= 1" % cfg, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,113 @@
+#include "config/command_keys.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "config/loader.hpp"
+#include "test_sources.hpp"
+
+namespace smtpfault::config {
+namespace {
+
+const command_keys send_keys{
+    "send", {"starttls", "verify"}, {"server", "to", "timeout", "tls-ca"}, {"to"}};
+
+// "name=value@origin" per flag, in order, or the error.
+std::string flags_of(const proto::expected<std::vector<configured_flag>, config_error>& r) {
+  if (!r) return "error: " + r.error().message;
+  std::string out;
+  for (const auto& f : *r)
+    out += (out.empty() ? "" : "; ") + f.name + "=" + f.value + "@" + f.origin;
+  return out;
+}
+
+class command_files : public config_files {};
+
+TEST_F(command_files, the_commands_table_becomes_flags_that_name_their_key) {
+  const auto path = write("mail.toml",
+                          "hostname = \"x\"\n"
+                          "[send]\n"
+                          "server = \"mx:25\"\n"
+                          "to = [\"a@x\", \"b@x\"]\n"
+                          "timeout = 2.5\n"
+                          "starttls = true\n"
+                          "verify = false\n"
+                          "tls_ca = \"ca.pem\"\n"
+                          "[run]\n"
+                          "target = \"elsewhere:1\"\n");
+  fake_env env{};
+  EXPECT_EQ(flags_of(read_command_flags(send_keys, path, env.get())),
+            "server=mx:25@" + path + ":3:10: key 'send.server'; " +  //
+                "to=a@x@" + path + ":4:6: key 'send.to'; " +         //
+                "to=b@x@" + path + ":4:6: key 'send.to'; " +         //
+                "timeout=2.5@" + path + ":5:11: key 'send.timeout'; " + "starttls=@" + path +
+                ":6:12: key 'send.starttls'; " +  // verify = false: left out
+                "tls-ca=ca.pem@" + path + ":8:10: key 'send.tls_ca'");
+}
+
+TEST_F(command_files, a_variable_replaces_the_files_values_of_its_key) {
+  const auto path = write("mail.toml", "[send]\nto = [\"a@x\"]\nserver = \"mx:25\"\n");
+  fake_env env{"SMTPFAULT_SEND_TO=c@x, d@x", "SMTPFAULT_SEND_VERIFY=yes",
+               "SMTPFAULT_LISTEN=127.0.0.1:1"};
+  EXPECT_EQ(flags_of(read_command_flags(send_keys, path, env.get())),
+            "server=mx:25@" + path +
+                ":3:10: key 'send.server'; "
+                "to=c@x@environment variable SMTPFAULT_SEND_TO; "
+                "to=d@x@environment variable SMTPFAULT_SEND_TO; "
+                "verify=@environment variable SMTPFAULT_SEND_VERIFY");
+}
+
+TEST_F(command_files, mistakes_name_the_file_line_and_key) {
+  fake_env env{};
+  auto error_for = [&](const std::string& text) {
+    return flags_of(read_command_flags(send_keys, write("bad.toml", text), env.get()))
+        .substr(std::string("error: ").size());
+  };
+  const std::string p = (dir_ / "bad.toml").string();
+  EXPECT_EQ(error_for("[send]\ntimout = 1\n"),
+            p + ":2:1: unknown key 'send.timout' (did you mean 'send.timeout'?)");
+  EXPECT_EQ(error_for("[send]\nstarttls = \"yes\"\n"),
+            p + ":2:12: key 'send.starttls': expected true or false");
+  EXPECT_EQ(error_for("[send]\nserver = [\"a:1\"]\n"),
+            p + ":2:10: key 'send.server': expected one value, not an array");
+  EXPECT_EQ(error_for("[send]\nto = [{a = 1}]\n"),
+            p + ":2:6: key 'send.to': expected a string or a number");
+  EXPECT_EQ(error_for("send = 1\n"), p + ":1:8: key 'send': expected a table");
+  EXPECT_EQ(error_for("[send\n").substr(0, p.size() + 3), p + ":1:");
+}
+
+TEST_F(command_files, mistakes_in_variables_name_the_variable) {
+  fake_env unknown{"SMTPFAULT_SEND_TIMOUT=1"};
+  EXPECT_EQ(flags_of(read_command_flags(send_keys, "", unknown.get())),
+            "error: environment variable SMTPFAULT_SEND_TIMOUT: unknown variable (did you mean "
+            "'SMTPFAULT_SEND_TIMEOUT'?)");
+  fake_env not_boolean{"SMTPFAULT_SEND_STARTTLS=maybe"};
+  EXPECT_EQ(flags_of(read_command_flags(send_keys, "", not_boolean.get())),
+            "error: environment variable SMTPFAULT_SEND_STARTTLS: expected true/false/1/0/yes/no, "
+            "got 'maybe'");
+  EXPECT_EQ(flags_of(read_command_flags(send_keys, write("none.toml", "").append(".missing"),
+                                        unknown.get()))
+                .rfind("error: ", 0),
+            0u);
+}
+
+// The server's reader leaves the commands' tables and variables to them, and still refuses
+// anything else it does not know.
+TEST_F(command_files, the_server_skips_the_commands_tables_and_variables) {
+  const auto path = write("all.toml",
+                          "hostname = \"mail.test\"\n[send]\nserver = \"mx:25\"\n[run]\nx = 1\n"
+                          "[test]\njobs = 2\n[healthcheck]\ntimeout = 1\n");
+  settings s;
+  ASSERT_TRUE(apply_file(s, path));
+  EXPECT_EQ(s.hostname, "mail.test");
+  fake_env env{"SMTPFAULT_SEND_TO=a@x", "SMTPFAULT_RUN_TARGET=x:1", "SMTPFAULT_TEST_JUNIT=r.xml",
+               "SMTPFAULT_HEALTHCHECK_TIMEOUT=1"};
+  EXPECT_TRUE(apply_environment(s, env.get()));
+  fake_env typo{"SMTPFAULT_SENDTO=a@x"};
+  EXPECT_FALSE(apply_environment(s, typo.get()));
+}
+
+}  // namespace
+}  // namespace smtpfault::config
