@@ -56,8 +56,8 @@ end
 -- reply(code), reply(code, text), reply(code, enhanced, text), text may be a list of lines.
 local function reply_fields(fname, level, code, a, b)
   check_type(code, "number", 1, fname, level + 1)
-  if code ~= math.floor(code) or code < 200 or code > 599 then
-    fail(level + 1, "bad argument #1 to smtp.%s (a reply code from 200 to 599 expected, got %s)", fname, tostring(code))
+  if code ~= math.floor(code) or code < 100 or code > 599 then
+    fail(level + 1, "bad argument #1 to smtp.%s (a reply code from 100 to 599 expected, got %s)", fname, tostring(code))
   end
   local enhanced, text = "", nil
   -- "5.1" or "5.1.1.1" is a mistyped enhanced code, not a reply text.

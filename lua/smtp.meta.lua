@@ -9,7 +9,7 @@ smtp = {}
 
 -- Types ---------------------------------------------------------------------------------------
 
----A reply code from 200 to 599.
+---A reply code from 100 to 599 (SMTP itself sends 2yz to 5yz).
 ---@alias smtp.code integer
 
 ---An enhanced status code such as "4.7.1" (RFC 3463).

@@ -31,15 +31,32 @@ std::optional<std::string> decode_q(std::string_view s) {
   return out;
 }
 
-std::string latin1_to_utf8(std::string_view s) {
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// windows-1252 differs from ISO-8859-1 only in 0x80-0x9F (the euro sign, curly quotes, dashes);
+// the five octets it leaves undefined stay the C1 controls they are in ISO-8859-1, as WHATWG's
+// encoding standard decodes them.
+constexpr char32_t windows_1252_high[32] = {
+    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+    0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+
+std::string single_byte_to_utf8(std::string_view s, bool windows_1252) {
   std::string out;
   for (unsigned char c : s) {
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else {
-      out += static_cast<char>(0xC0 | (c >> 6));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    }
+    const bool remapped = windows_1252 && c >= 0x80 && c < 0xA0;
+    append_utf8(out, remapped ? windows_1252_high[c - 0x80] : char32_t{c});
   }
   return out;
 }
@@ -57,7 +74,8 @@ std::optional<std::string> decode_word(std::string_view charset, char encoding,
     octets = decode_q(text);
   }
   if (!octets) return std::nullopt;
-  if (cs == "iso-8859-1" || cs == "latin1") return latin1_to_utf8(*octets);
+  if (cs == "iso-8859-1" || cs == "latin1") return single_byte_to_utf8(*octets, false);
+  if (cs == "windows-1252" || cs == "cp1252") return single_byte_to_utf8(*octets, true);
   if ((cs == "utf-8" || cs == "us-ascii") && valid_utf8(*octets)) return octets;
   return std::nullopt;
 }

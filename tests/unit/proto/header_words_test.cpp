@@ -10,6 +10,10 @@ TEST(header_words, base64_and_q_words_become_utf8) {
   EXPECT_EQ(decode_encoded_words("=?utf-8?b?R3LDvMOfZSBhdXMgS8O2bG4=?="), "Grüße aus Köln");
   EXPECT_EQ(decode_encoded_words("=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?="), "Grüße aus Köln");
   EXPECT_EQ(decode_encoded_words("=?iso-8859-1?q?caf=E9?="), "café");
+  // Outlook's windows-1252: the euro sign and curly quotes live where ISO-8859-1 has controls.
+  EXPECT_EQ(decode_encoded_words("=?windows-1252?Q?=80_5_=93off=94_caf=E9?="),
+            "\u20AC 5 \u201Coff\u201D café");
+  EXPECT_EQ(decode_encoded_words("=?cp1252?B?gQ==?="), "\u0081");  // undefined: the C1 control
 }
 
 TEST(header_words, space_between_words_goes_and_around_them_stays) {

@@ -64,8 +64,14 @@ TEST(script_errors, checks_in_the_helper_library_point_at_the_scenario) {
 
 TEST(script_errors, reply_code_out_of_range_is_explained) {
   EXPECT_EQ(connect_error("  return smtp.reply(99)"),
-            "test.lua:2: bad argument #1 to smtp.reply (a reply code from 200 to 599 expected, "
+            "test.lua:2: bad argument #1 to smtp.reply (a reply code from 100 to 599 expected, "
             "got 99)");
+  EXPECT_EQ(connect_error("  return smtp.reply(600)"),
+            "test.lua:2: bad argument #1 to smtp.reply (a reply code from 100 to 599 expected, "
+            "got 600)");
+  // SMTP never sends a 1yz reply, which is why a client under test may need to meet one; the
+  // HTTP API's rules take the same range.
+  EXPECT_TRUE(connect_succeeds("  return smtp.reply(150, 'preliminary')"));
 }
 
 TEST(script_errors, a_line_break_in_reply_text_is_refused) {
