@@ -188,8 +188,8 @@ result<net::fault_rule> parse_rule(const json::object& o) {
       });
       if (up == "CONNECT" || up == "MESSAGE") {
         rule.match.on = up == "CONNECT" ? "connect" : "message";
-      } else if (up == "*" ||
-                 (word && (proto::verb_named(up) != proto::verb::unknown || up.front() == 'X'))) {
+      } else if (up == "*" || (word && (proto::verb_named(up) != proto::verb::unknown ||
+                                        (up.front() == 'X' && up.size() > 1)))) {
         rule.match.on = up;
       } else {
         // A misspelt verb ("RCTP") would make a rule that never fires.

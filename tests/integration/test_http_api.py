@@ -422,6 +422,20 @@ class FaultRulesTest(ApiTestCase):
             self.assertEqual(code, 451)
             c.cmd("QUIT")
 
+    def test_a_rule_on_an_x_verb_answers_it(self):
+        self.api("DELETE", "/api/v1/faults")
+        status, _, _ = self.api("POST", "/api/v1/faults", {
+            "match": {"on": "xclient"}, "action": {"reply": {"code": 550, "text": "no XCLIENT"}}})
+        self.assertEqual(status, 201)
+        try:
+            with self.server.connect() as c:
+                c.ehlo()
+                self.assertEqual(c.cmd("XCLIENT NAME=spike.test").code, 550)
+                self.assertEqual(c.cmd("XFORWARD NAME=spike.test").code, 500)  # no rule: unknown
+                c.cmd("QUIT")
+        finally:
+            self.api("DELETE", "/api/v1/faults")
+
     def test_rule_until_deleted_and_first_match_wins(self):
         _, _, forever = self.api("POST", "/api/v1/faults", {
             "match": {"on": "rcpt"}, "action": {"reply": {"code": 550, "text": "no"}}, "times": 0})
@@ -507,6 +521,7 @@ class BadRequestTest(ApiTestCase):
         # Rules that could never fire, or would fire on everything, are refused too.
         b = self.check("POST", "/api/v1/faults", dict(rule, match={"on": "RCTP"}), 400, "match.on")
         self.assertIn("RCPT", b["error"])
+        self.check("POST", "/api/v1/faults", dict(rule, match={"on": "X"}), 400, "match.on")
         self.check("POST", "/api/v1/faults", dict(rule, match={"on": "connect", "address": "x*"}),
                    400, "match.address")
         self.check("POST", "/api/v1/faults", dict(rule, match={"on": "EHLO", "address": "x*"}),
