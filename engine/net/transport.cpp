@@ -1,7 +1,9 @@
 #include "net/transport.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <iterator>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -36,17 +38,33 @@ asio::awaitable<transport::read_view> transport::read_available() {
     auto r = co_await read_some(asio::buffer(tls_buffer_.get(), tls_read_chunk));
     co_return read_view{r.ec, std::string_view(tls_buffer_.get(), r.bytes)};
   }
-  for (;;) {
-    auto [wait_ec] = co_await socket_.async_wait(tcp::socket::wait_read, as_value);
-    if (wait_ec) co_return read_view{wait_ec, {}};
-    error_code ec;
-    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
-    char* buf = thread_read_buffer();
-    std::size_t n = socket_.read_some(asio::buffer(buf, read_chunk), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (counters_) counters_->bytes_received.add(n);
-    co_return read_view{ec, std::string_view(buf, n)};
+  if (deferred_error_) {
+    const auto ec = std::exchange(deferred_error_, error_code{});
+    co_return read_view{ec, {}};
   }
+  // Asio reads as soon as the socket is readable; a read that left the socket drained (fewer
+  // octets than the buffer holds) lets the next wait go straight to epoll, with no system call.
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(command_buffer_), as_value);
+  if (ec || n < command_buffer_.size()) {
+    if (counters_) counters_->bytes_received.add(n);
+    co_return read_view{ec, std::string_view(command_buffer_.data(), n)};
+  }
+  // Full: a message's text or pipelined commands. The rest goes on in the thread's buffer,
+  // which nothing else can touch before the caller has taken it (no co_await in between).
+  char* buf = thread_read_buffer();
+  std::memcpy(buf, command_buffer_.data(), n);
+  error_code more_ec;
+  if (!socket_.non_blocking()) socket_.non_blocking(true, more_ec);
+  std::size_t more = socket_.read_some(asio::buffer(buf + n, read_chunk - n), more_ec);
+  if (more_ec) {
+    more = 0;
+    // The end of input or a reset comes after the octets that arrived before it.
+    if (more_ec != asio::error::would_block && more_ec != asio::error::try_again) {
+      deferred_error_ = more_ec;
+    }
+  }
+  if (counters_) counters_->bytes_received.add(n + more);
+  co_return read_view{{}, std::string_view(buf, n + more)};
 }
 
 asio::awaitable<io_result> transport::write(asio::const_buffer buf) {

@@ -2,6 +2,8 @@
 // Every operation reports errors as values.
 #pragma once
 
+#include <array>
+
 #include <memory>
 #include <string>
 
@@ -35,10 +37,10 @@ class transport {
     error_code ec;
     std::string_view data;  // valid until the next co_await on this thread
   };
-  // Waits for input and returns it without a buffer of the connection's own while plain: the
-  // socket is read only once readable, synchronously, into a per-thread buffer, so no other
-  // coroutine can overwrite it in between (two reads pending on one shared buffer would).
-  // A TLS stream reads into a buffer of the transport's own, allocated at the upgrade.
+  // Waits for input and returns it. Plain: a command line lands in a small buffer of the
+  // connection's own; input that fills it (a message's text) continues in a per-thread buffer,
+  // read synchronously, so no other coroutine can overwrite it in between. A TLS stream reads
+  // into a buffer of the transport's own, allocated at the upgrade.
   asio::awaitable<read_view> read_available();
   asio::awaitable<io_result> write(asio::const_buffer buf);
   asio::awaitable<error_code> server_handshake(asio::ssl::context& ctx);
@@ -69,6 +71,9 @@ class transport {
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
   std::unique_ptr<char[]> tls_buffer_;
+  // Big enough for any ordinary command line; small, since every idle session holds one.
+  std::array<char, 256> command_buffer_;
+  error_code deferred_error_;  // met by the read that filled the buffers, returned next
   io_counters* counters_ = nullptr;
 };
 

@@ -89,6 +89,24 @@ class DisconnectTest(ServerTestCase):
         self.disconnect(steps)
         self.disconnect(steps, rude=True)
 
+    def test_a_reset_behind_a_full_read_is_reported_as_a_reset(self):
+        # The server is stopped while 256 octets (what fills its read of a command) and the RST
+        # arrive, so one read takes the octets and the next meets the reset: it must say so,
+        # not report an orderly end of input.
+        c = self.server.connect()
+        sid = self.server.session_of(c)
+        c.ehlo()
+        os.kill(self.server.proc.pid, signal.SIGSTOP)
+        try:
+            c.send(b"X" * 256)   # a command line not finished yet
+            c.reset()
+            time.sleep(0.1)
+        finally:
+            os.kill(self.server.proc.pid, signal.SIGCONT)
+        lines = self.server.finished_session(sid)
+        self.assertTrue(any("client closed the connection (Connection reset by peer)" in l
+                            for l in lines), lines)
+
     def open_transaction(self, c, rcpt=True):
         c.expect(220)
         c.ehlo()
