@@ -42,8 +42,9 @@ asio::awaitable<transport::read_view> transport::read_available() {
     const auto ec = std::exchange(deferred_error_, error_code{});
     co_return read_view{ec, {}};
   }
-  // Asio reads as soon as the socket is readable; a read that left the socket drained (fewer
-  // octets than the buffer holds) lets the next wait go straight to epoll, with no system call.
+  // Asio tries the read at once and waits on epoll only when nothing was there. Waiting with
+  // async_wait instead re-arms the socket with epoll_ctl before every wait, which costs more
+  // than a read that finds nothing (bench/RESULTS.md).
   auto [ec, n] = co_await socket_.async_read_some(asio::buffer(command_buffer_), as_value);
   if (ec || n < command_buffer_.size()) {
     if (counters_) counters_->bytes_received.add(n);
