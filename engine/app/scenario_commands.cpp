@@ -48,7 +48,7 @@ int check_command(const std::vector<std::string>& argv) {
   // The loaded scenario's name, or why it did not load.
   auto outcome = [](const auto& sc) -> std::pair<std::string, std::string> {
     if (!sc) return {"", sc.error()};
-    return {(*sc)->name(), ""};
+    return {script::shown_name((*sc)->name()), ""};
   };
   int failures = 0;
   for (const auto& name : args.positional) {

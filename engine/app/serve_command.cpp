@@ -20,6 +20,7 @@
 #include "net/server.hpp"
 #include "net/tls_context.hpp"
 #include "net/transport.hpp"
+#include "script/catalogue.hpp"
 #include "script/scenario.hpp"
 
 namespace smtpfault::app {
@@ -121,7 +122,7 @@ std::unique_ptr<control::api_server> start_api(net::server& srv, capture::messag
 void print_banner(const net::server& srv, const config::settings& s, net::transcript_log& log,
                   const script::scenario* sc, const control::api_server* api) {
   log.info(std::string("smtpfault ") + version + " serving" + (s.lmtp ? " LMTP" : "") +
-           " with scenario " + (sc ? sc->name() : "accept-all"));
+           " with scenario " + (sc ? script::shown_name(sc->name()) : "accept-all"));
   if (sc) {
     char line[96];
     std::snprintf(line, sizeof line, "  seed: %llu (replay with --seed %llu)",

@@ -27,8 +27,9 @@ json::object scenario_json(const script::scenario* sc) {
     auto h = static_cast<session::hook>(i);
     if (sc->hooks() & session::hook_bit(h)) hooks.emplace_back(session::hook_name(h));
   }
-  return json::object{
-      {"name", sc->name()}, {"seed", sc->options().seed}, {"hooks", std::move(hooks)}};
+  return json::object{{"name", script::shown_name(sc->name())},
+                      {"seed", sc->options().seed},
+                      {"hooks", std::move(hooks)}};
 }
 
 struct scenario_request {

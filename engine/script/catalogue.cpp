@@ -108,6 +108,13 @@ const std::vector<builtin_scenario>& builtin_client_scenarios() {
   return list;
 }
 
+std::string shown_name(const std::string& chunkname) {
+  for (const auto* list : {&builtin_scenarios(), &builtin_client_scenarios()})
+    for (const auto& b : *list)
+      if (b.path == chunkname) return b.name;
+  return chunkname;
+}
+
 bool names_a_file(std::string_view name_or_path) {
   return name_or_path.find('/') != std::string_view::npos || name_or_path.ends_with(".lua");
 }

@@ -30,6 +30,10 @@ const std::vector<builtin_scenario>& builtin_scenarios();
 // The probes in scenarios/client/.
 const std::vector<builtin_scenario>& builtin_client_scenarios();
 
+// What a loaded scenario is called for people: a built-in's name ("greylist") rather than the
+// path its chunk carries for error messages ("scenarios/server/greylist.lua"); else the path.
+std::string shown_name(const std::string& chunkname);
+
 // A name of a built-in scenario, or a path to a .lua file (anything with a '/' or ".lua").
 proto::expected<scenario_source, std::string> find_scenario_source(const std::string& name_or_path);
 // Whether find_scenario_source takes this for a file path (a '/' or ".lua"), not a built-in name.

@@ -325,6 +325,8 @@ class ScenarioTest(ApiTestCase):
 
         status, _, body = self.api("PUT", "/api/v1/scenario", {"name": "magic-addresses"})
         self.assertEqual(status, 200, body)
+        self.assertEqual(body["name"], "magic-addresses")   # as asked for, not its source path
+        self.assertEqual(self.api("GET", "/api/v1/scenario")[2]["name"], "magic-addresses")
         self.assertEqual(rcpt_reply(self.server, "x@y.test"), 250)
 
     def test_bad_script_gets_422_with_file_line_and_the_old_scenario_stays(self):
