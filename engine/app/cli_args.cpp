@@ -1,6 +1,7 @@
 #include "app/cli_args.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 
 #include "config/command_keys.hpp"
@@ -46,7 +47,13 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
       name.resize(eq);
     }
     if (listed(known.booleans, name)) {
-      out.flags.push_back({name, value.value_or(""), "--" + name});
+      const auto on = value ? config::parse_bool(*value) : std::optional<bool>(true);
+      if (!on) return "option --" + name + ": expected true/false/1/0/yes/no, got '" + *value + "'";
+      if (*on) {
+        out.flags.push_back({name, "", "--" + name});
+      } else {
+        out.switched_off.push_back(name);
+      }
     } else if (!listed(known.valued, name)) {
       return unknown_flag(name, known);
     } else if (value) {
@@ -60,13 +67,46 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
   return std::nullopt;
 }
 
-std::optional<std::string> add_configured_flags(const configurable_flags& which,
-                                                const flag_set& known, char** envp,
-                                                parsed_args& args) {
-  // --help and --version answer even when the configuration has a mistake.
-  for (const auto& f : args.flags)
-    if (f.name == "help" || f.name == "version") return std::nullopt;
-  config::command_keys keys{which.command, {}, {}, which.repeatable};
+proto::expected<double, std::string> parse_seconds(const std::string& text) {
+  constexpr double year = 365.0 * 24 * 3600;
+  char* end = nullptr;
+  const double secs = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end || !(secs > 0) || !(secs <= year)) {
+    return proto::unexpected{"expected seconds, more than 0 and at most a year (31536000), got '" +
+                             text + "'"};
+  }
+  return secs;
+}
+
+std::optional<std::uint64_t> parse_whole_number(const std::string& text) {
+  std::uint64_t n = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size()) return std::nullopt;
+  return n;
+}
+
+namespace {
+
+std::string key_part(const std::string& key_value) {
+  return key_value.substr(0, key_value.find('='));
+}
+
+// Whether the command line's own flags replace this configured one.
+bool overridden(const configurable_flags& which, const parsed_args& args,
+                const config::configured_flag& c) {
+  if (listed(args.switched_off, c.name)) return true;
+  const bool chooses = listed(which.alternatives, c.name);
+  return std::any_of(args.flags.begin(), args.flags.end(), [&](const flag_value& f) {
+    if (chooses && listed(which.alternatives, f.name)) return true;
+    if (f.name != c.name) return false;
+    return !listed(which.keyed, c.name) || key_part(f.value) == key_part(c.value);
+  });
+}
+
+}  // namespace
+
+config::command_keys configuration_keys(const configurable_flags& which, const flag_set& known) {
+  config::command_keys keys{which.command, {}, {}, which.repeatable, which.numbers, which.left_out};
   auto configurable = [&](const std::string& name) {
     return !listed({"help", "version", "config", "set"}, name) && !listed(which.left_out, name);
   };
@@ -74,18 +114,33 @@ std::optional<std::string> add_configured_flags(const configurable_flags& which,
     if (configurable(name)) keys.booleans.push_back(name);
   for (const auto& name : known.valued)
     if (configurable(name)) keys.valued.push_back(name);
+  return keys;
+}
+
+std::optional<std::string> add_configured_flags(const configurable_flags& which,
+                                                const flag_set& known, char** envp,
+                                                parsed_args& args) {
+  // --help and --version answer even when the configuration has a mistake.
+  for (const auto& f : args.flags)
+    if (f.name == "help" || f.name == "version") return std::nullopt;
   std::string file;
   for (const auto& f : args.flags)
     if (f.name == "config") file = f.value;
-  if (const char* env = std::getenv("SMTPFAULT_CONFIG"); file.empty() && env) file = env;
-  auto configured = config::read_command_flags(keys, file, envp);
-  if (!configured) return configured.error().message;
-  std::vector<flag_value> merged;
-  for (auto& c : *configured) {
-    const bool on_command_line = std::any_of(args.flags.begin(), args.flags.end(),
-                                             [&](const flag_value& f) { return f.name == c.name; });
-    if (!on_command_line) merged.push_back({c.name, c.value, c.origin});
+  const char* env = std::getenv("SMTPFAULT_CONFIG");
+  const bool file_from_environment = file.empty() && env && *env;
+  if (file_from_environment) file = env;
+  auto configured = config::read_command_flags(configuration_keys(which, known), file, envp);
+  if (!configured) {
+    const auto& message = configured.error().message;
+    // A file nobody named on this command line: say where its name came from.
+    if (file_from_environment && message.starts_with(file + ": cannot open file")) {
+      return "SMTPFAULT_CONFIG=" + message;
+    }
+    return message;
   }
+  std::vector<flag_value> merged;
+  for (auto& c : *configured)
+    if (!overridden(which, args, c)) merged.push_back({c.name, c.value, c.origin});
   merged.insert(merged.end(), args.flags.begin(), args.flags.end());
   args.flags = std::move(merged);
   return std::nullopt;

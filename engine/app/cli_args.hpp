@@ -1,10 +1,14 @@
 // A small, strict command-line reader: "--flag value", "--flag=value" and boolean "--flag".
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "config/command_keys.hpp"
+#include "proto/expected.hpp"
 
 namespace smtpfault::app {
 
@@ -13,12 +17,21 @@ struct flag_value {
   std::string value;  // "" for a boolean flag
   // How messages name it: "--timeout", or the TOML key or variable it came from.
   std::string origin;
+
+  // The flag with its value, for a message about the value: "--data msg.eml", or
+  // "mail.toml:3:8: key 'send.data' = 'msg.eml'".
+  std::string with_value() const {
+    return origin.starts_with("--") ? origin + " " + value : origin + " = '" + value + "'";
+  }
 };
 
 struct parsed_args {
   std::vector<flag_value> flags;
   std::vector<std::string> positional;
   std::vector<std::string> after_dashes;  // everything after a lone "--"
+  // Boolean flags given as "--starttls=false": not in flags, but they still override the
+  // configuration's value.
+  std::vector<std::string> switched_off;
 };
 
 // The flags a command takes, without their dashes.
@@ -32,12 +45,30 @@ struct flag_set {
 std::optional<std::string> parse_args(const std::vector<std::string>& args, const flag_set& known,
                                       parsed_args& out);
 
+// Seconds for a deadline: a finite number above 0 and at most a year (more would overflow the
+// clock's arithmetic). Returns the message after "ORIGIN: " when text is none of that.
+proto::expected<double, std::string> parse_seconds(const std::string& text);
+// A seed or count: decimal digits only, within 64 bits (no sign, no wrap-around).
+std::optional<std::uint64_t> parse_whole_number(const std::string& text);
+
 // What a client-side command takes from configuration besides its command line.
 struct configurable_flags {
-  std::string_view command;                // "send": [send] in the file, SMTPFAULT_SEND_*
-  std::vector<std::string> repeatable;     // valued flags that may come more than once
-  std::vector<std::string> left_out = {};  // covered by the server's keys (test's --seed)
+  std::string_view command;             // "send": [send] in the file, SMTPFAULT_SEND_*
+  std::vector<std::string> repeatable;  // valued flags that may come more than once
+  std::vector<std::string> numbers;     // valued flags that take a number (TOML integer/float)
+  // Flags covered by the server's top-level keys (test's --seed is the key seed).
+  std::vector<std::string> left_out = {};
+  // Repeatable KEY=VALUE flags (run's --param): one on the command line replaces the
+  // configuration's value of its KEY only.
+  std::vector<std::string> keyed = {};
+  // Flags that choose the same thing (test's --scenario and --scenarios): one on the command
+  // line replaces the configuration's values of all of them.
+  std::vector<std::string> alternatives = {};
 };
+
+// The keys of the command's table in the configuration file: its flags but help, version,
+// config, set and the left-out ones.
+config::command_keys configuration_keys(const configurable_flags& which, const flag_set& known);
 
 // Puts the command's flags from its table in the TOML file (--config, else SMTPFAULT_CONFIG)
 // and from its SMTPFAULT_<COMMAND>_* variables before the command line's own; a flag given on

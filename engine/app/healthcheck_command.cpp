@@ -7,8 +7,10 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "app/cli_args.hpp"
+#include "app/command_flags.hpp"
 #include "app/commands.hpp"
 #include "app/server_setup.hpp"
+#include "app/version.hpp"
 #include "config/loader.hpp"
 #include "control/health_probe.hpp"
 
@@ -21,11 +23,11 @@ void print_healthcheck_help() {
       "usage: smtpfault healthcheck [--api HOST:PORT] [--api-token TOKEN] [--timeout SEC]\n"
       "\n"
       "Asks a running 'smtpfault serve' whether it is ready (GET /readyz on its HTTP API).\n"
-      "Exit status 0 when ready, 1 otherwise. Without --api, the address is read like the\n"
-      "server reads it: --config / SMTPFAULT_CONFIG, then SMTPFAULT_API (default\n"
-      "127.0.0.1:8025); a wildcard address (0.0.0.0, ::) means this host. --timeout (default\n"
-      "3 seconds) is also the key timeout of the file's [healthcheck] table and\n"
-      "SMTPFAULT_HEALTHCHECK_TIMEOUT.\n");
+      "Exit status 0 when ready, 1 otherwise, 2 for a usage or configuration error.\n"
+      "Without --api, the address is read as the server reads it: --config /\n"
+      "SMTPFAULT_CONFIG, then SMTPFAULT_API (default 127.0.0.1:8025); a wildcard address\n"
+      "(0.0.0.0, ::) means this host. --timeout (default 3 seconds) is also the key timeout\n"
+      "of the file's [healthcheck] table and SMTPFAULT_HEALTHCHECK_TIMEOUT.\n");
 }
 
 std::optional<std::string> read_server_settings(config::settings& s, const parsed_args& args,
@@ -53,9 +55,9 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
     } else if (f.name == "api-token") {
       s.api_token = f.value;
     } else if (f.name == "timeout") {
-      char* end = nullptr;
-      timeout = std::strtod(f.value.c_str(), &end);
-      if (f.value.empty() || *end || !(timeout > 0)) return f.origin + ": expected seconds > 0";
+      auto secs = parse_seconds(f.value);
+      if (!secs) return f.origin + ": " + secs.error();
+      timeout = *secs;
     }
   }
   return std::nullopt;
@@ -65,20 +67,20 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
 
 int healthcheck_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
-  const flag_set known{{"help"}, {"config", "api", "api-token", "timeout"}};
+  const auto& known = healthcheck_flags().flags;
   if (auto err = parse_args(argv, known, args)) {
     std::fprintf(stderr, "smtpfault healthcheck: %s (see smtpfault healthcheck --help)\n",
                  err->c_str());
     return 2;
   }
-  // --api and --api-token are the server's keys api and api_token.
-  if (auto err =
-          add_configured_flags({"healthcheck", {}, {"api", "api-token"}}, known, envp, args)) {
+  if (auto err = add_configured_flags(healthcheck_flags().config, known, envp, args)) {
     std::fprintf(stderr, "smtpfault healthcheck: %s\n", err->c_str());
     return 2;
   }
-  for (const auto& f : args.flags)
+  for (const auto& f : args.flags) {
     if (f.name == "help") return print_healthcheck_help(), 0;
+    if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
+  }
   config::settings s;
   double timeout = 3;
   if (auto err = read_settings(s, args, envp, timeout)) {

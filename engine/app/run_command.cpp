@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include "app/cli_args.hpp"
+#include "app/command_flags.hpp"
 #include "app/commands.hpp"
 #include "app/test_report.hpp"
 #include "app/version.hpp"
@@ -70,14 +71,14 @@ std::optional<std::string> apply_flag(const flag_value& f, run_settings& s) {
     (f.name == "target" ? o.target.host : o.target.tls_host) = ep->host;
     (f.name == "target" ? o.target.port : o.target.tls_port) = ep->port;
   } else if (f.name == "timeout") {
-    char* end = nullptr;
-    double secs = std::strtod(f.value.c_str(), &end);
-    if (!end || *end || !(secs > 0)) return f.origin + ": expected seconds > 0";
-    o.timeout = std::chrono::milliseconds(static_cast<long long>(secs * 1000));
+    auto secs = parse_seconds(f.value);
+    if (!secs) return f.origin + ": " + secs.error();
+    o.timeout = std::chrono::milliseconds(static_cast<long long>(*secs * 1000));
   } else if (f.name == "seed") {
-    char* end = nullptr;
-    o.seed = std::strtoull(f.value.c_str(), &end, 10);
-    if (f.value.empty() || !end || *end) return f.origin + ": expected a number";
+    auto seed = parse_whole_number(f.value);
+    if (!seed)
+      return f.origin + ": expected a whole number from 0 to 2^64-1, got '" + f.value + "'";
+    o.seed = *seed;
   } else if (f.name == "param") {
     auto eq = f.value.find('=');
     if (eq == std::string::npos || eq == 0) return f.origin + ": expected KEY=VALUE";
@@ -216,11 +217,9 @@ int write_reports(const net::client_run_result& r, const script::client_script& 
 
 int run_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
-  const flag_set known{
-      {"help", "version", "quiet"},
-      {"target", "tls-target", "timeout", "seed", "param", "junit", "json", "config"}};
+  const auto& known = run_flags().flags;
   if (auto err = parse_args(argv, known, args)) return usage_error(*err);
-  if (auto err = add_configured_flags({"run", {"param"}}, known, envp, args)) {
+  if (auto err = add_configured_flags(run_flags().config, known, envp, args)) {
     std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
     return exit_script;
   }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "app/cli_args.hpp"
+#include "app/command_flags.hpp"
 #include "app/commands.hpp"
 #include "app/version.hpp"
 #include "config/loader.hpp"
@@ -75,18 +76,18 @@ std::string default_message(const net::send_options& o) {
 
 int send_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
-  const flag_set known{{"starttls", "tls", "verify", "help", "version"},
-                       {"server", "ca", "auth", "helo", "from", "to", "data", "timeout", "config"}};
+  const auto& known = send_flags().flags;
   if (auto err = parse_args(argv, known, args)) {
     std::fprintf(stderr, "smtpfault send: %s (see smtpfault send --help)\n", err->c_str());
     return 2;
   }
-  if (auto err = add_configured_flags({"send", {"to"}}, known, envp, args)) {
+  if (auto err = add_configured_flags(send_flags().config, known, envp, args)) {
     std::fprintf(stderr, "smtpfault send: %s\n", err->c_str());
     return 2;
   }
   net::send_options o;
-  std::string data_file, data_origin;
+  std::string data_file, data_flag;
+  bool starttls_asked = false;
   bool have_from = false;
   auto usage_error = [](const std::string& msg) {
     std::fprintf(stderr, "smtpfault send: %s (see smtpfault send --help)\n", msg.c_str());
@@ -101,14 +102,16 @@ int send_command(const std::vector<std::string>& argv, char** envp) {
       o.host = ep->host;
       o.port = ep->port;
     } else if (f.name == "starttls") {
-      o.tls = net::send_options::tls_mode::starttls;
+      if (o.tls != net::send_options::tls_mode::implicit)
+        o.tls = net::send_options::tls_mode::starttls;
+      starttls_asked = true;
     } else if (f.name == "tls") {
       o.tls = net::send_options::tls_mode::implicit;
     } else if (f.name == "verify") {
       o.verify_certificate = true;
     } else if (f.name == "ca") {
       if (::access(f.value.c_str(), R_OK) != 0)
-        return usage_error(f.origin + " " + f.value + ": cannot read");
+        return usage_error(f.with_value() + ": cannot read");
       o.ca_file = f.value;
       o.verify_certificate = true;
     } else if (f.name == "auth") {
@@ -125,16 +128,18 @@ int send_command(const std::vector<std::string>& argv, char** envp) {
       o.to.push_back(f.value);
     } else if (f.name == "data") {
       data_file = f.value;
-      data_origin = f.origin;
+      data_flag = f.with_value();
     } else if (f.name == "timeout") {
-      char* end = nullptr;
-      double secs = std::strtod(f.value.c_str(), &end);
-      if (!end || *end || secs <= 0) return usage_error(f.origin + ": expected seconds > 0");
-      o.timeout = std::chrono::milliseconds(static_cast<long long>(secs * 1000));
+      auto secs = parse_seconds(f.value);
+      if (!secs) return usage_error(f.origin + ": " + secs.error());
+      o.timeout = std::chrono::milliseconds(static_cast<long long>(*secs * 1000));
     }
   }
   if (!args.positional.empty())
     return usage_error("unexpected argument '" + args.positional[0] + "'");
+  if (o.tls == net::send_options::tls_mode::implicit && starttls_asked) {
+    return usage_error("--tls and --starttls exclude each other: implicit TLS has no STARTTLS");
+  }
   if (!have_from) return usage_error("--from is required");
   if (o.to.empty()) return usage_error("at least one --to is required");
   if (data_file.empty()) {
@@ -144,7 +149,7 @@ int send_command(const std::vector<std::string>& argv, char** envp) {
     std::istream* src = &std::cin;
     if (data_file != "-") {
       in.open(data_file, std::ios::binary);
-      if (!in) return usage_error(data_origin + " " + data_file + ": cannot open file");
+      if (!in) return usage_error(data_flag + ": cannot open file");
       src = &in;
     }
     std::stringstream ss;

@@ -71,6 +71,10 @@ std::optional<std::string> apply_flags(config::settings& s, const parsed_args& a
     if (item.value.empty() && f.name == "lmtp") item.value = "true";
     items.push_back(std::move(item));
   }
+  for (const auto& name : args.switched_off) {  // --lmtp=false
+    for (const auto& k : config::known_keys())
+      if (flag_of(k.path) == name) items.push_back({k.path, "false", "--" + name});
+  }
   return apply_settings(s, items);
 }
 

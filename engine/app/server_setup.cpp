@@ -7,6 +7,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "app/command_flags.hpp"
 #include "config/loader.hpp"
 
 namespace smtpfault::app {
@@ -77,7 +78,9 @@ std::optional<std::string> read_file_and_environment(config::settings& s,
     if (auto r = config::apply_file(s, file); !r) return r.error().message;
   }
   if (auto r = config::apply_environment(s, envp); !r) return r.error().message;
-  return std::nullopt;
+  // The other commands' tables and variables are theirs to use, but a slip in them is found
+  // now, not when a health check fails later.
+  return check_commands_configuration(file, envp);
 }
 
 std::optional<setting_text> parse_set(const std::string& text) {

@@ -15,6 +15,7 @@
 
 #include "app/child_process.hpp"
 #include "app/cli_args.hpp"
+#include "app/command_flags.hpp"
 #include "app/commands.hpp"
 #include "app/server_setup.hpp"
 #include "app/test_report.hpp"
@@ -63,15 +64,15 @@ bool parse_number(const std::string& text, double& out) {
   return !text.empty() && end && *end == '\0' && out > 0;
 }
 
-std::optional<std::string> add_directory(const std::string& dir, const std::string& origin,
-                                         std::vector<std::string>& out) {
+std::optional<std::string> add_directory(const flag_value& flag, std::vector<std::string>& out) {
+  const std::string& dir = flag.value;
   std::error_code ec;
   std::vector<std::string> found;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     if (entry.path().extension() == ".lua") found.push_back(entry.path().string());
   }
-  if (ec) return origin + " " + dir + ": " + ec.message();
-  if (found.empty()) return origin + " " + dir + ": no .lua files there";
+  if (ec) return flag.with_value() + ": " + ec.message();
+  if (found.empty()) return flag.with_value() + ": no .lua files there";
   std::sort(found.begin(), found.end());
   out.insert(out.end(), found.begin(), found.end());
   return std::nullopt;
@@ -80,6 +81,7 @@ std::optional<std::string> add_directory(const std::string& dir, const std::stri
 struct parsed_test {
   test_options opts;
   std::vector<std::string> scenarios;
+  bool scenarios_on_command_line = false;  // then they replace the configuration's choice
   std::string junit, json;
   unsigned jobs = 1;
   bool seed_given = false;
@@ -99,8 +101,8 @@ std::optional<std::string> read_server_settings(parsed_test& p, char** envp) {
     p.seed_given = true;
   }
   if (!p.time_scale_given) p.opts.time_scale = s.time_scale;
-  // serve's scenario key names the one to run when no --scenario does.
-  if (p.scenarios.empty() && !s.scenario.empty()) p.scenarios.push_back(s.scenario);
+  // serve's scenario key is run too, unless the command line chose the scenarios.
+  if (!p.scenarios_on_command_line && !s.scenario.empty()) p.scenarios.push_back(s.scenario);
   return std::nullopt;
 }
 
@@ -124,40 +126,41 @@ std::optional<std::string> unwritable(const std::string& path) {
 // Returns an error message, or "" with p filled; "help"/"version" for those flags.
 std::string parse(const std::vector<std::string>& argv, char** envp, parsed_test& p) {
   parsed_args args;
-  const flag_set known{{"help", "version"},
-                       {"scenario", "scenarios", "junit", "json", "timeout", "time-scale", "jobs",
-                        "seed", "config", "set"}};
+  const auto& known = test_flags().flags;
   if (auto err = parse_args(argv, known, args)) return *err;
-  // --scenario, --seed and --time-scale have the server's keys (scenario, seed, time_scale).
-  const configurable_flags configurable{"test", {"scenarios"}, {"scenario", "seed", "time-scale"}};
-  if (auto err = add_configured_flags(configurable, known, envp, args)) return *err;
+  if (auto err = add_configured_flags(test_flags().config, known, envp, args)) return *err;
   for (const auto& f : args.flags) {
-    double num = 0;
     if (f.name == "help" || f.name == "version") return f.name;
+    if ((f.name == "scenario" || f.name == "scenarios") && f.origin.starts_with("--")) {
+      p.scenarios_on_command_line = true;
+    }
     if (f.name == "scenario") {
       p.scenarios.push_back(f.value);
     } else if (f.name == "scenarios") {
       if (f.value.empty()) return f.origin + ": expected a directory";
-      if (auto err = add_directory(f.value, f.origin, p.scenarios)) return *err;
+      if (auto err = add_directory(f, p.scenarios)) return *err;
     } else if (f.name == "junit" || f.name == "json") {
       // Found out now, not after every scenario has run.
       auto err = f.value.empty() ? std::nullopt : unwritable(f.value);
-      if (err) return f.origin + " " + f.value + ": " + *err;
+      if (err) return f.with_value() + ": " + *err;
       (f.name == "junit" ? p.junit : p.json) = f.value;
     } else if (f.name == "timeout") {
-      if (!parse_number(f.value, p.opts.timeout)) return f.origin + ": expected seconds > 0";
+      auto secs = parse_seconds(f.value);
+      if (!secs) return f.origin + ": " + secs.error();
+      p.opts.timeout = *secs;
     } else if (f.name == "time-scale") {
       if (!parse_number(f.value, p.opts.time_scale)) return "--time-scale: expected a number > 0";
       p.time_scale_given = true;
     } else if (f.name == "jobs") {
-      if (!parse_number(f.value, num) || num != static_cast<unsigned>(num)) {
-        return f.origin + ": expected a whole number >= 1";
+      auto jobs = parse_whole_number(f.value);
+      if (!jobs || *jobs < 1 || *jobs > 1024) {
+        return f.origin + ": expected a whole number from 1 to 1024, got '" + f.value + "'";
       }
-      p.jobs = static_cast<unsigned>(num);
+      p.jobs = static_cast<unsigned>(*jobs);
     } else if (f.name == "seed") {
-      char* end = nullptr;
-      p.opts.seed = std::strtoull(f.value.c_str(), &end, 10);
-      if (f.value.empty() || *end) return "--seed: expected a whole number";
+      auto seed = parse_whole_number(f.value);
+      if (!seed) return "--seed: expected a whole number from 0 to 2^64-1, got '" + f.value + "'";
+      p.opts.seed = *seed;
       p.seed_given = true;
     } else if (f.name == "config") {
       p.config_file = f.value;

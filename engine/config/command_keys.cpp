@@ -4,10 +4,9 @@
 #include <array>
 #include <charconv>
 
-#include <toml++/toml.h>
-
 #include "config/keys.hpp"
 #include "config/sources.hpp"
+#include "config/toml_types.hpp"
 
 namespace smtpfault::config {
 namespace {
@@ -16,25 +15,29 @@ using namespace detail;
 
 constexpr std::array<std::string_view, 4> commands{"send", "run", "test", "healthcheck"};
 
+// Flags are spelt with '-', keys and variables with '_'.
 std::string key_of(std::string_view flag) {
   std::string key(flag);
   std::replace(key.begin(), key.end(), '-', '_');
   return key;
 }
 
-// "SMTPFAULT_SEND_"
-std::string variable_prefix(std::string_view command) {
-  std::string prefix(env_prefix);
-  for (char c : command)
-    prefix += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return prefix + "_";
+std::string flag_of(std::string_view key) {
+  std::string flag(key);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
 }
 
-std::string variable_of(std::string_view command, std::string_view flag) {
-  std::string name = variable_prefix(command);
-  for (char c : key_of(flag))
-    name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return name;
+std::string upper(std::string_view text) {
+  std::string out;
+  for (char c : text)
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// "SMTPFAULT_SEND_"
+std::string variable_prefix(std::string_view command) {
+  return std::string(env_prefix) + upper(command) + "_";
 }
 
 bool contains(const std::vector<std::string>& list, std::string_view item) {
@@ -47,16 +50,31 @@ std::vector<std::string> all_flags(const command_keys& keys) {
   return all;
 }
 
-// One value of a valued key: strings as they are, numbers as written.
-proto::expected<std::string, std::string> scalar_text(const toml::node& n) {
-  if (const auto* s = n.as_string()) return s->get();
-  if (const auto* i = n.as_integer()) return std::to_string(i->get());
-  if (const auto* f = n.as_floating_point()) {
-    char buffer[64];
-    const auto r = std::to_chars(buffer, buffer + sizeof buffer, f->get());
-    return std::string(buffer, r.ptr);
+// Why a flag the command takes from a top-level key is no key of its own table.
+std::string top_level_hint(const command_keys& keys, const std::string& flag) {
+  return ": the " + std::string(keys.command) + " command takes " + quoted(key_of(flag)) +
+         " from the top-level key (environment variable " + std::string(env_prefix) +
+         upper(key_of(flag)) + "), not from [" + std::string(keys.command) + "]";
+}
+
+// One value as the command line would give it, of the type the flag takes.
+proto::expected<std::string, std::string> scalar_text(const toml::node& n, bool number) {
+  if (number) {
+    if (const auto* i = n.as_integer()) return std::to_string(i->get());
+    if (const auto* f = n.as_floating_point()) {
+      char buffer[64];
+      const auto r = std::to_chars(buffer, buffer + sizeof buffer, f->get());
+      return std::string(buffer, r.ptr);
+    }
+    return proto::unexpected{"expected a number, got " + std::string(toml_type(n))};
   }
-  return proto::unexpected{std::string("expected a string or a number")};
+  if (const auto* s = n.as_string()) return s->get();
+  return proto::unexpected{"expected a string, got " + std::string(toml_type(n))};
+}
+
+std::string position(const std::string& path, const toml::node& n) {
+  const auto where = n.source().begin;
+  return file_position(path, where.line, where.column);
 }
 
 struct file_reader {
@@ -65,34 +83,29 @@ struct file_reader {
   std::vector<configured_flag> flags;
 
   std::string origin(const toml::node& n, const std::string& key) const {
-    const auto where = n.source().begin;
-    return file_position(path, where.line, where.column) + "key " +
-           quoted(std::string(keys.command) + "." + key);
+    return position(path, n) + "key " + quoted(std::string(keys.command) + "." + key);
   }
 
   std::optional<std::string> add(const std::string& key, const toml::node& n) {
-    const std::string flag = [&] {
-      std::string f = key;
-      std::replace(f.begin(), f.end(), '_', '-');
-      return f;
-    }();
+    const std::string flag = flag_of(key);
     const std::string where = origin(n, key);
     if (contains(keys.booleans, flag)) {
       const auto* b = n.as_boolean();
-      if (!b) return where + ": expected true or false";
+      if (!b) return where + ": expected a boolean, got " + std::string(toml_type(n));
       if (b->get()) flags.push_back({flag, "", where});
       return std::nullopt;
     }
+    const bool number = contains(keys.numbers, flag);
     if (const auto* list = n.as_array()) {
       if (!contains(keys.repeatable, flag)) return where + ": expected one value, not an array";
       for (const auto& item : *list) {
-        auto text = scalar_text(item);
-        if (!text) return where + ": " + text.error();
+        auto text = scalar_text(item, number);
+        if (!text) return origin(item, key) + ": " + text.error();
         flags.push_back({flag, *text, where});
       }
       return std::nullopt;
     }
-    auto text = scalar_text(n);
+    auto text = scalar_text(n, number);
     if (!text) return where + ": " + text.error();
     flags.push_back({flag, *text, where});
     return std::nullopt;
@@ -112,13 +125,9 @@ struct file_reader {
     if (!node) return std::nullopt;
     const auto* table = node->as_table();
     if (!table) {
-      const auto where = node->source().begin;
-      return file_position(path, where.line, where.column) + "key " + quoted(keys.command) +
-             ": expected a table";
+      return position(path, *node) + "key " + quoted(keys.command) + ": expected a table, got " +
+             std::string(toml_type(*node));
     }
-    std::vector<std::string> known;
-    for (const auto& f : all_flags(keys))
-      known.push_back(std::string(keys.command) + "." + key_of(f));
     // In the file's order, so that the first mistake reported is the first one in the file.
     std::vector<std::pair<const toml::key*, const toml::node*>> entries;
     for (const auto& [k, value] : *table)
@@ -127,17 +136,21 @@ struct file_reader {
       const auto pa = a.second->source().begin, pb = b.second->source().begin;
       return pa.line != pb.line ? pa.line < pb.line : pa.column < pb.column;
     });
-    for (const auto& [k_ptr, value_ptr] : entries) {
-      const auto& k = *k_ptr;
-      const auto& value = *value_ptr;
-      const std::string key(k.str());
-      if (!contains(known, std::string(keys.command) + "." + key)) {
-        const auto where = k.source().begin ? k.source().begin : value.source().begin;
-        const std::string path_key = std::string(keys.command) + "." + key;
-        return file_position(path, where.line, where.column) + "unknown key " + quoted(path_key) +
-               did_you_mean(path_key, known);
+    std::vector<std::string> known;
+    for (const auto& f : all_flags(keys))
+      known.push_back(std::string(keys.command) + "." + key_of(f));
+    for (const auto& [k, value] : entries) {
+      const std::string key(k->str());
+      const std::string full = std::string(keys.command) + "." + key;
+      if (!contains(known, full)) {
+        const auto where = k->source().begin ? k->source().begin : value->source().begin;
+        const std::string at = file_position(path, where.line, where.column);
+        if (contains(keys.top_level, flag_of(key))) {
+          return at + "key " + quoted(full) + top_level_hint(keys, flag_of(key));
+        }
+        return at + "unknown key " + quoted(full) + did_you_mean(full, known);
       }
-      if (auto err = add(key, value)) return err;
+      if (auto err = add(key, *value)) return err;
     }
     return std::nullopt;
   }
@@ -147,9 +160,10 @@ struct file_reader {
 std::optional<std::string> read_environment(const command_keys& keys, char** envp,
                                             std::vector<configured_flag>& flags) {
   const std::string prefix = variable_prefix(keys.command);
+  const auto flags_known = all_flags(keys);
   std::vector<std::string> names;
-  for (const auto& f : all_flags(keys))
-    names.push_back(variable_of(keys.command, f));
+  for (const auto& f : flags_known)
+    names.push_back(prefix + upper(key_of(f)));
   for (char** entry = envp; entry && *entry; ++entry) {
     const std::string_view assignment(*entry);
     const auto equals = assignment.find('=');
@@ -158,9 +172,16 @@ std::optional<std::string> read_environment(const command_keys& keys, char** env
     if (!name.starts_with(prefix)) continue;
     const std::string where = "environment variable " + name;
     const auto known = std::find(names.begin(), names.end(), name);
-    if (known == names.end()) return where + ": unknown variable" + did_you_mean(name, names);
-    const std::string flag = all_flags(keys)[static_cast<std::size_t>(known - names.begin())];
-    const std::string_view text = assignment.substr(equals + 1);
+    if (known == names.end()) {
+      const std::string flag = flag_of(std::string_view(name).substr(prefix.size()));
+      std::string lower_flag;
+      for (char c : flag)
+        lower_flag += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (contains(keys.top_level, lower_flag)) return where + top_level_hint(keys, lower_flag);
+      return where + ": unknown variable" + did_you_mean(name, names);
+    }
+    const std::string& flag = flags_known[static_cast<std::size_t>(known - names.begin())];
+    const std::string_view text = trim(assignment.substr(equals + 1));
     std::erase_if(flags, [&](const configured_flag& f) { return f.name == flag; });
     if (contains(keys.booleans, flag)) {
       auto on = bool_from_text(text);

@@ -20,6 +20,10 @@ struct command_keys {
   std::vector<std::string> booleans;
   std::vector<std::string> valued;
   std::vector<std::string> repeatable;  // valued flags that may be given more than once
+  std::vector<std::string> numbers;     // valued flags that take a number; the rest take text
+  // Flags the command takes from the server's top-level keys instead ("seed"): a key of that
+  // name in the command's table is refused with a pointer to the top-level one.
+  std::vector<std::string> top_level;
 };
 
 struct configured_flag {

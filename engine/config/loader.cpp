@@ -11,6 +11,7 @@
 #include "config/command_keys.hpp"
 #include "config/keys.hpp"
 #include "config/sources.hpp"
+#include "config/toml_types.hpp"
 
 namespace smtpfault::config {
 namespace {
@@ -27,31 +28,6 @@ struct located {
   toml::source_position where;
   std::string text;
 };
-
-std::string_view toml_type(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string:
-      return "string";
-    case toml::node_type::integer:
-      return "integer";
-    case toml::node_type::floating_point:
-      return "float";
-    case toml::node_type::boolean:
-      return "boolean";
-    case toml::node_type::table:
-      return "table";
-    case toml::node_type::array:
-      return "array";
-    case toml::node_type::date:
-      return "date";
-    case toml::node_type::time:
-      return "time";
-    case toml::node_type::date_time:
-      return "date-time";
-    default:
-      return "nothing";
-  }
-}
 
 proto::unexpected<located> at(const toml::node& n, std::string_view key, std::string detail) {
   return proto::unexpected{located{n.source().begin, "key " + quoted(key) + ": " + detail}};

@@ -2,6 +2,7 @@
 // name where the bad value came from (file:line:key, environment variable or flag).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,9 @@ namespace smtpfault::config {
 struct config_error {
   std::string message;  // complete, ready to print: "smtpfault.toml:12: key 'listen': ..."
 };
+
+// true/false/1/0/yes/no in any case, as boolean keys take them; nullopt for anything else.
+std::optional<bool> parse_bool(std::string_view text);
 
 // Parses "host:port" / "[v6]:port".
 proto::expected<endpoint, std::string> parse_endpoint(std::string_view text);

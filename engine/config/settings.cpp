@@ -381,7 +381,8 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
 }
 
 std::vector<std::string> path_candidates() {
-  std::vector<std::string> names;
+  // The commands' tables too: "[sned]" is more likely [send] than seed.
+  std::vector<std::string> names{"send", "run", "test", "healthcheck"};
   for (const auto& d : keys) {
     names.emplace_back(d.path);
     const auto dot = d.path.rfind('.');

@@ -1,5 +1,7 @@
 #include "config/sources.hpp"
 
+#include "config/loader.hpp"
+
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -57,3 +59,13 @@ proto::expected<value, std::string> bool_from_text(std::string_view text) {
 }
 
 }  // namespace smtpfault::config::detail
+
+namespace smtpfault::config {
+
+std::optional<bool> parse_bool(std::string_view text) {
+  auto v = detail::bool_from_text(text);
+  if (!v) return std::nullopt;
+  return std::get<bool>(*v);
+}
+
+}  // namespace smtpfault::config

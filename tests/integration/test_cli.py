@@ -13,7 +13,7 @@ import unittest
 from smtpfault_server import (SmtpfaultServer, binary_path, sanitized_build, server_environment,
                               write_file)
 
-COMMANDS = ["serve", "send", "check", "list", "test"]
+COMMANDS = ["serve", "send", "check", "list", "test", "run", "healthcheck"]
 
 
 def run(*args, env=None, timeout=30, stdin=None):

@@ -80,7 +80,7 @@ class CommandConfiguration(unittest.TestCase):
         cfg = self.config("bad-value.toml", '[send]\n\ntimeout = "soon"\n')
         r = run("send", "--config", cfg, "--from", "a@example.com", "--to", "b@example.com")
         self.assertEqual(r.returncode, 2)
-        self.assertIn("%s:3:11: key 'send.timeout': expected seconds > 0" % cfg, r.stderr)
+        self.assertIn("%s:3:11: key 'send.timeout': expected a number, got string" % cfg, r.stderr)
         r = run("send", "--from", "a@example.com", "--to", "b@example.com",
                 env={"SMTPFAULT_SEND_SERVR": "127.0.0.1:1"})
         self.assertEqual(r.returncode, 2)
@@ -88,11 +88,25 @@ class CommandConfiguration(unittest.TestCase):
                       "'SMTPFAULT_SEND_SERVER'?)", r.stderr)
         r = run("run", "probe-conformance", env={"SMTPFAULT_RUN_TIMEOUT": "-1"})
         self.assertEqual(r.returncode, 2)
-        self.assertIn("environment variable SMTPFAULT_RUN_TIMEOUT: expected seconds > 0", r.stderr)
+        self.assertIn("environment variable SMTPFAULT_RUN_TIMEOUT: expected seconds, more than 0 "
+                      "and at most a year (31536000), got '-1'", r.stderr)
         cfg = self.config("bad-health.toml", '[healthcheck]\ntimeout = 0\n')
         r = run("healthcheck", "--config", cfg)
         self.assertEqual(r.returncode, 2)
-        self.assertIn("%s:2:11: key 'healthcheck.timeout': expected seconds > 0" % cfg, r.stderr)
+        self.assertIn("%s:2:11: key 'healthcheck.timeout': expected seconds, more than 0" % cfg,
+                      r.stderr)
+        # inf is a TOML number, and would overflow a deadline.
+        cfg = self.config("inf.toml", '[send]\ntimeout = inf\n')
+        r = run("send", "--config", cfg, "--from", "a@example.com", "--to", "b@example.com")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("key 'send.timeout': expected seconds, more than 0 and at most a year "
+                      "(31536000), got 'inf'", r.stderr)
+        # A key the command takes from the top level is pointed there.
+        cfg = self.config("top.toml", '[test]\nseed = 7\n')
+        r = run("test", "--config", cfg, "--", "true")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("key 'test.seed': the test command takes 'seed' from the top-level key "
+                      "(environment variable SMTPFAULT_SEED)", r.stderr)
 
     def test_run_takes_its_target_params_and_reports_from_the_file(self):
         script = write_file(self.tmp.name, "client.lua",
@@ -128,7 +142,60 @@ class CommandConfiguration(unittest.TestCase):
         cfg = self.config("test-bad.toml", '[test]\njobs = 0\n')
         r = run("test", "--config", cfg, "--", "true")
         self.assertEqual(r.returncode, 2)
-        self.assertIn("%s:2:8: key 'test.jobs': expected a whole number >= 1" % cfg, r.stderr)
+        self.assertIn("%s:2:8: key 'test.jobs': expected a whole number from 1 to 1024, got '0'"
+                      % cfg, r.stderr)
+
+
+    def test_the_command_line_switches_a_configured_boolean_off(self):
+        cfg = self.config("tls.toml",
+                          '[send]\nserver = "127.0.0.1:%d"\nfrom = "a@example.com"\n'
+                          'to = "b@example.com"\nstarttls = true\n' % self.server.port)
+        r = run("send", "--config", cfg)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("C: STARTTLS", r.stdout)
+        for flag, env in (("--starttls=false", None), ("--starttls=no", None),
+                          (None, {"SMTPFAULT_SEND_STARTTLS": "0"})):
+            r = run("send", "--config", cfg, *([flag] if flag else []), env=env)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertNotIn("C: STARTTLS", r.stdout, (flag, env))
+        r = run("send", "--config", cfg, "--starttls=maybe")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("option --starttls: expected true/false/1/0/yes/no, got 'maybe'", r.stderr)
+
+    def test_a_param_on_the_command_line_replaces_only_its_own_key(self):
+        script = write_file(self.tmp.name, "params.lua",
+                            'report("user", params.user)\nreport("pass", params.pass)\n')
+        cfg = self.config("params.toml",
+                          '[run]\nparam = ["user=alice", "pass=secret"]\nquiet = true\n')
+        r = run("run", script, "--config", cfg, "--param", "user=bob")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("user: bob", r.stdout)
+        self.assertIn("pass: secret", r.stdout)
+
+    def test_scenarios_chosen_on_the_command_line_replace_the_configured_ones(self):
+        folder = os.path.join(self.tmp.name, "mine")
+        os.makedirs(folder, exist_ok=True)
+        write_file(folder, "mine.lua", "-- accepts everything\n")
+        cfg = self.config("choice.toml", 'scenario = "greylist"\n[test]\nscenarios = ["%s"]\n'
+                          % folder)
+        r = run("test", "--config", cfg, "--", "true")
+        self.assertIn("2 scenario(s)", r.stderr)   # the table's folder and the scenario key
+        self.assertIn("mine.lua", r.stderr)
+        self.assertIn("greylist", r.stderr)
+        r = run("test", "--config", cfg, "--scenario", "accept-all", "--", "true")
+        self.assertIn("1 scenario(s)", r.stderr)
+        self.assertNotIn("mine.lua", r.stderr)
+
+    def test_serve_checks_the_commands_tables_and_variables(self):
+        # A server key that slid under [healthcheck] would be lost without a word.
+        cfg = self.config("slid.toml", 'api = ""\n[healthcheck]\ntimeout = 3\n\nlmtp = true\n')
+        r = run("serve", "--config", cfg, "--listen", "127.0.0.1:0", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("%s:5:1: unknown key 'healthcheck.lmtp'" % cfg, r.stderr)
+        r = run("serve", "--listen", "127.0.0.1:0", "--api", "", timeout=10,
+                env={"SMTPFAULT_HEALTHCHECK_TIMOUT": "5"})
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("SMTPFAULT_HEALTHCHECK_TIMOUT", r.stderr)
 
 
 if __name__ == "__main__":

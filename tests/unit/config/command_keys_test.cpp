@@ -12,7 +12,8 @@ namespace smtpfault::config {
 namespace {
 
 const command_keys send_keys{
-    "send", {"starttls", "verify"}, {"server", "to", "timeout", "tls-ca"}, {"to"}};
+    "send",  {"starttls", "verify"}, {"server", "to", "timeout", "tls-ca"}, {"to"}, {"timeout"},
+    {"seed"}};
 
 // "name=value@origin" per flag, in order, or the error.
 std::string flags_of(const proto::expected<std::vector<configured_flag>, config_error>& r) {
@@ -57,6 +58,10 @@ TEST_F(command_files, a_variable_replaces_the_files_values_of_its_key) {
                 "to=c@x@environment variable SMTPFAULT_SEND_TO; "
                 "to=d@x@environment variable SMTPFAULT_SEND_TO; "
                 "verify=@environment variable SMTPFAULT_SEND_VERIFY");
+  // Values are trimmed, as the server trims its own variables.
+  fake_env spaced{"SMTPFAULT_SEND_SERVER= mx:25 "};
+  EXPECT_EQ(flags_of(read_command_flags(send_keys, "", spaced.get())),
+            "server=mx:25@environment variable SMTPFAULT_SEND_SERVER");
 }
 
 TEST_F(command_files, mistakes_name_the_file_line_and_key) {
@@ -69,12 +74,19 @@ TEST_F(command_files, mistakes_name_the_file_line_and_key) {
   EXPECT_EQ(error_for("[send]\ntimout = 1\n"),
             p + ":2:1: unknown key 'send.timout' (did you mean 'send.timeout'?)");
   EXPECT_EQ(error_for("[send]\nstarttls = \"yes\"\n"),
-            p + ":2:12: key 'send.starttls': expected true or false");
+            p + ":2:12: key 'send.starttls': expected a boolean, got string");
   EXPECT_EQ(error_for("[send]\nserver = [\"a:1\"]\n"),
             p + ":2:10: key 'send.server': expected one value, not an array");
-  EXPECT_EQ(error_for("[send]\nto = [{a = 1}]\n"),
-            p + ":2:6: key 'send.to': expected a string or a number");
-  EXPECT_EQ(error_for("send = 1\n"), p + ":1:8: key 'send': expected a table");
+  // Each item of a list is checked, and named where it is.
+  EXPECT_EQ(error_for("[send]\nto = [\"a@x\", 5]\n"),
+            p + ":2:14: key 'send.to': expected a string, got integer");
+  EXPECT_EQ(error_for("[send]\ntimeout = \"5\"\n"),
+            p + ":2:11: key 'send.timeout': expected a number, got string");
+  EXPECT_EQ(error_for("send = 1\n"), p + ":1:8: key 'send': expected a table, got integer");
+  // A flag the command takes from a top-level key is pointed there.
+  EXPECT_EQ(error_for("[send]\nseed = 1\n"),
+            p + ":2:1: key 'send.seed': the send command takes 'seed' from the top-level key "
+                "(environment variable SMTPFAULT_SEED), not from [send]");
   EXPECT_EQ(error_for("[send\n").substr(0, p.size() + 3), p + ":1:");
 }
 
@@ -83,6 +95,10 @@ TEST_F(command_files, mistakes_in_variables_name_the_variable) {
   EXPECT_EQ(flags_of(read_command_flags(send_keys, "", unknown.get())),
             "error: environment variable SMTPFAULT_SEND_TIMOUT: unknown variable (did you mean "
             "'SMTPFAULT_SEND_TIMEOUT'?)");
+  fake_env top_level{"SMTPFAULT_SEND_SEED=1"};
+  EXPECT_EQ(flags_of(read_command_flags(send_keys, "", top_level.get())),
+            "error: environment variable SMTPFAULT_SEND_SEED: the send command takes 'seed' from "
+            "the top-level key (environment variable SMTPFAULT_SEED), not from [send]");
   fake_env not_boolean{"SMTPFAULT_SEND_STARTTLS=maybe"};
   EXPECT_EQ(flags_of(read_command_flags(send_keys, "", not_boolean.get())),
             "error: environment variable SMTPFAULT_SEND_STARTTLS: expected true/false/1/0/yes/no, "

@@ -1,0 +1,50 @@
+#include "app/command_flags.hpp"
+
+namespace smtpfault::app {
+
+const command_flags& send_flags() {
+  static const command_flags f{
+      {{"starttls", "tls", "verify", "help", "version"},
+       {"server", "ca", "auth", "helo", "from", "to", "data", "timeout", "config"}},
+      {"send", {"to"}, {"timeout"}}};
+  return f;
+}
+
+const command_flags& run_flags() {
+  static const command_flags f{
+      {{"help", "version", "quiet"},
+       {"target", "tls-target", "timeout", "seed", "param", "junit", "json", "config"}},
+      {"run", {"param"}, {"timeout", "seed"}, {}, {"param"}}};
+  return f;
+}
+
+const command_flags& test_flags() {
+  // --scenario, --seed and --time-scale are the server's keys scenario, seed and time_scale.
+  static const command_flags f{{{"help", "version"},
+                                {"scenario", "scenarios", "junit", "json", "timeout", "time-scale",
+                                 "jobs", "seed", "config", "set"}},
+                               {"test",
+                                {"scenarios"},
+                                {"timeout", "jobs"},
+                                {"scenario", "seed", "time-scale"},
+                                {},
+                                {"scenario", "scenarios"}}};
+  return f;
+}
+
+const command_flags& healthcheck_flags() {
+  // --api and --api-token are the server's keys api and api_token.
+  static const command_flags f{{{"help", "version"}, {"config", "api", "api-token", "timeout"}},
+                               {"healthcheck", {}, {"timeout"}, {"api", "api-token"}}};
+  return f;
+}
+
+std::optional<std::string> check_commands_configuration(const std::string& file, char** envp) {
+  for (const auto* c : {&send_flags(), &run_flags(), &test_flags(), &healthcheck_flags()}) {
+    auto read = config::read_command_flags(configuration_keys(c->config, c->flags), file, envp);
+    if (!read) return read.error().message;
+  }
+  return std::nullopt;
+}
+
+}  // namespace smtpfault::app
