@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "app/command_flags.hpp"
 #include "config/command_keys.hpp"
 #include "config/loader.hpp"
 
@@ -49,6 +50,9 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
     if (listed(known.booleans, name)) {
       const auto on = value ? config::parse_bool(*value) : std::optional<bool>(true);
       if (!on) return "option --" + name + ": expected true/false/1/0/yes/no, got '" + *value + "'";
+      // The last of "--starttls --starttls=false" wins.
+      std::erase_if(out.flags, [&](const flag_value& f) { return f.name == name; });
+      std::erase(out.switched_off, name);
       if (*on) {
         out.flags.push_back({name, "", "--" + name});
       } else {
@@ -69,11 +73,14 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
 
 proto::expected<double, std::string> parse_seconds(const std::string& text) {
   constexpr double year = 365.0 * 24 * 3600;
-  char* end = nullptr;
-  const double secs = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end || !(secs > 0) || !(secs <= year)) {
-    return proto::unexpected{"expected seconds, more than 0 and at most a year (31536000), got '" +
-                             text + "'"};
+  double secs = 0;
+  // Decimal only: from_chars reads neither "0x10" nor "inf" as strtod would.
+  const auto [ptr, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), secs, std::chars_format::general);
+  if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || !(secs >= 0.001) ||
+      !(secs <= year)) {
+    return proto::unexpected{"expected seconds, from 0.001 to a year (31536000), got '" + text +
+                             "'"};
   }
   return secs;
 }
@@ -106,7 +113,15 @@ bool overridden(const configurable_flags& which, const parsed_args& args,
 }  // namespace
 
 config::command_keys configuration_keys(const configurable_flags& which, const flag_set& known) {
-  config::command_keys keys{which.command, {}, {}, which.repeatable, which.numbers, which.left_out};
+  config::command_keys keys{which.command,
+                            {},
+                            {},
+                            which.repeatable,
+                            which.numbers,
+                            which.integers,
+                            which.left_out,
+                            which.keyed,
+                            which.alternatives};
   auto configurable = [&](const std::string& name) {
     return !listed({"help", "version", "config", "set"}, name) && !listed(which.left_out, name);
   };
@@ -123,20 +138,34 @@ std::optional<std::string> add_configured_flags(const configurable_flags& which,
   // --help and --version answer even when the configuration has a mistake.
   for (const auto& f : args.flags)
     if (f.name == "help" || f.name == "version") return std::nullopt;
+  // --config names the file; --config '' reads none, whatever SMTPFAULT_CONFIG says.
   std::string file;
-  for (const auto& f : args.flags)
-    if (f.name == "config") file = f.value;
+  bool named = false;
+  for (const auto& f : args.flags) {
+    if (f.name == "config") {
+      file = f.value;
+      named = true;
+    }
+  }
   const char* env = std::getenv("SMTPFAULT_CONFIG");
-  const bool file_from_environment = file.empty() && env && *env;
+  const bool file_from_environment = !named && env && *env;
   if (file_from_environment) file = env;
   auto configured = config::read_command_flags(configuration_keys(which, known), file, envp);
-  if (!configured) {
-    const auto& message = configured.error().message;
+  std::optional<std::string> error;
+  if (!configured) error = configured.error().message;
+  // The rest of the file holds no mistake either (a [sned] table, a key above all tables): a
+  // command reading the file says so, as the server would.
+  if (!error && !file.empty()) {
+    config::settings scratch;
+    if (auto whole = config::apply_file(scratch, file); !whole) error = whole.error().message;
+  }
+  if (!error && !file.empty()) error = check_commands_configuration(file, nullptr);
+  if (error) {
     // A file nobody named on this command line: say where its name came from.
-    if (file_from_environment && message.starts_with(file + ": cannot open file")) {
-      return "SMTPFAULT_CONFIG=" + message;
+    if (file_from_environment && error->starts_with(file + ": cannot open file")) {
+      return "SMTPFAULT_CONFIG=" + *error;
     }
-    return message;
+    return error;
   }
   std::vector<flag_value> merged;
   for (auto& c : *configured)

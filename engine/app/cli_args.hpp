@@ -56,6 +56,7 @@ struct configurable_flags {
   std::string_view command;             // "send": [send] in the file, SMTPFAULT_SEND_*
   std::vector<std::string> repeatable;  // valued flags that may come more than once
   std::vector<std::string> numbers;     // valued flags that take a number (TOML integer/float)
+  std::vector<std::string> integers;    // of numbers: whole ones only
   // Flags covered by the server's top-level keys (test's --seed is the key seed).
   std::vector<std::string> left_out = {};
   // Repeatable KEY=VALUE flags (run's --param): one on the command line replaces the

@@ -2,11 +2,15 @@
 
 namespace smtpfault::app {
 
+// The configuration's side, in the order of configurable_flags: repeatable, numbers, integers,
+// left out (the server's keys), keyed, alternatives.
+
 const command_flags& send_flags() {
   static const command_flags f{
       {{"starttls", "tls", "verify", "help", "version"},
        {"server", "ca", "auth", "helo", "from", "to", "data", "timeout", "config"}},
-      {"send", {"to"}, {"timeout"}}};
+      {"send", {"to"}, {"timeout"}, {}, {}, {}, {"tls", "starttls"}},
+      &check_send_values};
   return f;
 }
 
@@ -14,7 +18,8 @@ const command_flags& run_flags() {
   static const command_flags f{
       {{"help", "version", "quiet"},
        {"target", "tls-target", "timeout", "seed", "param", "junit", "json", "config"}},
-      {"run", {"param"}, {"timeout", "seed"}, {}, {"param"}}};
+      {"run", {"param"}, {"timeout", "seed"}, {"seed"}, {}, {"param"}},
+      &check_run_values};
   return f;
 }
 
@@ -26,16 +31,19 @@ const command_flags& test_flags() {
                                {"test",
                                 {"scenarios"},
                                 {"timeout", "jobs"},
+                                {"jobs"},
                                 {"scenario", "seed", "time-scale"},
                                 {},
-                                {"scenario", "scenarios"}}};
+                                {"scenario", "scenarios"}},
+                               &check_test_values};
   return f;
 }
 
 const command_flags& healthcheck_flags() {
   // --api and --api-token are the server's keys api and api_token.
   static const command_flags f{{{"help", "version"}, {"config", "api", "api-token", "timeout"}},
-                               {"healthcheck", {}, {"timeout"}, {"api", "api-token"}}};
+                               {"healthcheck", {}, {"timeout"}, {}, {"api", "api-token"}},
+                               &check_healthcheck_values};
   return f;
 }
 
@@ -43,6 +51,10 @@ std::optional<std::string> check_commands_configuration(const std::string& file,
   for (const auto* c : {&send_flags(), &run_flags(), &test_flags(), &healthcheck_flags()}) {
     auto read = config::read_command_flags(configuration_keys(c->config, c->flags), file, envp);
     if (!read) return read.error().message;
+    std::vector<flag_value> flags;
+    for (auto& f : *read)
+      flags.push_back({f.name, f.value, f.origin});
+    if (auto err = c->check_values(flags)) return err;
   }
   return std::nullopt;
 }

@@ -13,6 +13,7 @@
 #include "app/version.hpp"
 #include "config/loader.hpp"
 #include "control/health_probe.hpp"
+#include "proto/duration.hpp"
 
 namespace smtpfault::app {
 
@@ -23,7 +24,8 @@ void print_healthcheck_help() {
       "usage: smtpfault healthcheck [--api HOST:PORT] [--api-token TOKEN] [--timeout SEC]\n"
       "\n"
       "Asks a running 'smtpfault serve' whether it is ready (GET /readyz on its HTTP API).\n"
-      "Exit status 0 when ready, 1 otherwise, 2 for a usage or configuration error.\n"
+      "Exit status 0 when ready, 1 otherwise, also for a usage or configuration error (Docker\n"
+      "reserves 2 for itself; the message says what went wrong).\n"
       "Without --api, the address is read as the server reads it: --config /\n"
       "SMTPFAULT_CONFIG, then SMTPFAULT_API (default 127.0.0.1:8025); a wildcard address\n"
       "(0.0.0.0, ::) means this host. --timeout (default 3 seconds) is also the key timeout\n"
@@ -38,6 +40,22 @@ std::optional<std::string> read_server_settings(config::settings& s, const parse
   return read_file_and_environment(s, file, envp);
 }
 
+std::optional<std::string> apply_healthcheck_flag(const flag_value& f, config::settings& s,
+                                                  double& timeout) {
+  if (f.name == "api") {
+    auto ep = config::parse_endpoint(f.value);
+    if (!ep) return "--api: " + ep.error();
+    s.api = *ep;
+  } else if (f.name == "api-token") {
+    s.api_token = f.value;
+  } else if (f.name == "timeout") {
+    auto secs = parse_seconds(f.value);
+    if (!secs) return f.origin + ": " + secs.error();
+    timeout = *secs;
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> read_settings(config::settings& s, const parsed_args& args, char** envp,
                                          double& timeout) {
   // An explicit --api needs nothing from the server's configuration.
@@ -47,23 +65,20 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
   if (!explicit_api) {
     if (auto err = read_server_settings(s, args, envp)) return err;
   }
-  for (const auto& f : args.flags) {
-    if (f.name == "api") {
-      auto ep = config::parse_endpoint(f.value);
-      if (!ep) return "--api: " + ep.error();
-      s.api = *ep;
-    } else if (f.name == "api-token") {
-      s.api_token = f.value;
-    } else if (f.name == "timeout") {
-      auto secs = parse_seconds(f.value);
-      if (!secs) return f.origin + ": " + secs.error();
-      timeout = *secs;
-    }
-  }
+  for (const auto& f : args.flags)
+    if (auto err = apply_healthcheck_flag(f, s, timeout)) return err;
   return std::nullopt;
 }
 
 }  // namespace
+
+std::optional<std::string> check_healthcheck_values(const std::vector<flag_value>& flags) {
+  config::settings scratch;
+  double timeout = 0;
+  for (const auto& f : flags)
+    if (auto err = apply_healthcheck_flag(f, scratch, timeout)) return err;
+  return std::nullopt;
+}
 
 int healthcheck_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
@@ -71,31 +86,36 @@ int healthcheck_command(const std::vector<std::string>& argv, char** envp) {
   if (auto err = parse_args(argv, known, args)) {
     std::fprintf(stderr, "smtpfault healthcheck: %s (see smtpfault healthcheck --help)\n",
                  err->c_str());
-    return 2;
+    return 1;
   }
   if (auto err = add_configured_flags(healthcheck_flags().config, known, envp, args)) {
     std::fprintf(stderr, "smtpfault healthcheck: %s\n", err->c_str());
-    return 2;
+    return 1;
   }
   for (const auto& f : args.flags) {
     if (f.name == "help") return print_healthcheck_help(), 0;
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
   }
+  if (!args.positional.empty()) {
+    std::fprintf(stderr, "smtpfault healthcheck: unexpected argument '%s'\n",
+                 args.positional[0].c_str());
+    return 1;
+  }
   config::settings s;
   double timeout = 3;
   if (auto err = read_settings(s, args, envp, timeout)) {
     std::fprintf(stderr, "smtpfault healthcheck: %s\n", err->c_str());
-    return 2;
+    return 1;
   }
   if (s.api.host.empty()) {
     std::fprintf(stderr,
                  "smtpfault healthcheck: api is empty: the server has no HTTP API to ask\n");
-    return 2;
+    return 1;
   }
   auto resolved = to_endpoint(s.api, "api");
   if (!resolved) {
     std::fprintf(stderr, "smtpfault healthcheck: %s\n", resolved.error().c_str());
-    return 2;
+    return 1;
   }
   auto addr = resolved->address();
   if (addr.is_unspecified()) {
@@ -103,8 +123,8 @@ int healthcheck_command(const std::vector<std::string>& argv, char** envp) {
                         : boost::asio::ip::address(boost::asio::ip::address_v6::loopback());
   }
   boost::asio::ip::tcp::endpoint ep(addr, s.api.port);
-  auto status = control::probe(ep, "/readyz", s.api_token,
-                               std::chrono::milliseconds(static_cast<long long>(timeout * 1000)));
+  auto status =
+      control::probe(ep, "/readyz", s.api_token, proto::millis_from_seconds(timeout, true));
   if (!status) {
     std::fprintf(stderr, "smtpfault healthcheck: %s:%u: %s\n", addr.to_string().c_str(),
                  static_cast<unsigned>(s.api.port), status.error().c_str());

@@ -12,6 +12,7 @@
 #include "app/version.hpp"
 #include "config/loader.hpp"
 #include "net/script_client.hpp"
+#include "proto/duration.hpp"
 
 namespace smtpfault::app {
 
@@ -73,7 +74,7 @@ std::optional<std::string> apply_flag(const flag_value& f, run_settings& s) {
   } else if (f.name == "timeout") {
     auto secs = parse_seconds(f.value);
     if (!secs) return f.origin + ": " + secs.error();
-    o.timeout = std::chrono::milliseconds(static_cast<long long>(*secs * 1000));
+    o.timeout = proto::millis_from_seconds(*secs, true);
   } else if (f.name == "seed") {
     auto seed = parse_whole_number(f.value);
     if (!seed)
@@ -81,7 +82,9 @@ std::optional<std::string> apply_flag(const flag_value& f, run_settings& s) {
     o.seed = *seed;
   } else if (f.name == "param") {
     auto eq = f.value.find('=');
-    if (eq == std::string::npos || eq == 0) return f.origin + ": expected KEY=VALUE";
+    if (eq == std::string::npos || eq == 0) {
+      return f.origin + ": expected KEY=VALUE, got '" + f.value + "'";
+    }
     o.params[f.value.substr(0, eq)] = f.value.substr(eq + 1);
   } else if (f.name == "junit") {
     s.junit = f.value;
@@ -214,6 +217,13 @@ int write_reports(const net::client_run_result& r, const script::client_script& 
 }
 
 }  // namespace
+
+std::optional<std::string> check_run_values(const std::vector<flag_value>& flags) {
+  run_settings scratch;
+  for (const auto& f : flags)
+    if (auto err = apply_flag(f, scratch)) return err;
+  return std::nullopt;
+}
 
 int run_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;

@@ -13,6 +13,7 @@
 #include "app/version.hpp"
 #include "config/loader.hpp"
 #include "net/send_client.hpp"
+#include "proto/duration.hpp"
 
 namespace smtpfault::app {
 
@@ -72,7 +73,75 @@ std::string default_message(const net::send_options& o) {
          "This is a test message sent by smtpfault send.\r\n";
 }
 
+struct send_request {
+  net::send_options o;
+  std::string data_file, data_flag;
+  std::string tls_origin, starttls_origin;  // who asked for each, for the conflict's message
+  bool have_from = false;
+};
+
+// One flag into the request; files are looked at only when touch_files (serve checks the
+// configuration without them: a path may be relative to where send runs later).
+std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r, bool touch_files) {
+  auto& o = r.o;
+  if (f.name == "server") {
+    auto ep = config::parse_endpoint(f.value);
+    if (!ep) return f.origin + ": " + ep.error();
+    o.host = ep->host;
+    o.port = ep->port;
+  } else if (f.name == "starttls") {
+    r.starttls_origin = f.origin;
+  } else if (f.name == "tls") {
+    r.tls_origin = f.origin;
+  } else if (f.name == "verify") {
+    o.verify_certificate = true;
+  } else if (f.name == "ca") {
+    if (touch_files && ::access(f.value.c_str(), R_OK) != 0)
+      return f.with_value() + ": cannot read";
+    o.ca_file = f.value;
+    o.verify_certificate = true;
+  } else if (f.name == "auth") {
+    auto colon = f.value.find(':');
+    if (colon == std::string::npos) return f.origin + ": expected USER:PASS";
+    o.user = f.value.substr(0, colon);
+    o.password = f.value.substr(colon + 1);
+  } else if (f.name == "helo") {
+    o.helo = f.value;
+  } else if (f.name == "from") {
+    o.from = f.value;
+    r.have_from = true;
+  } else if (f.name == "to") {
+    o.to.push_back(f.value);
+  } else if (f.name == "data") {
+    r.data_file = f.value;
+    r.data_flag = f.with_value();
+  } else if (f.name == "timeout") {
+    auto secs = parse_seconds(f.value);
+    if (!secs) return f.origin + ": " + secs.error();
+    o.timeout = proto::millis_from_seconds(*secs, true);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_send_flags(const std::vector<flag_value>& flags, send_request& r,
+                                            bool touch_files) {
+  for (const auto& f : flags)
+    if (auto err = apply_send_flag(f, r, touch_files)) return err;
+  if (!r.tls_origin.empty() && !r.starttls_origin.empty()) {
+    return r.tls_origin + " and " + r.starttls_origin +
+           " exclude each other: implicit TLS has no STARTTLS";
+  }
+  if (!r.tls_origin.empty()) r.o.tls = net::send_options::tls_mode::implicit;
+  if (!r.starttls_origin.empty()) r.o.tls = net::send_options::tls_mode::starttls;
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<std::string> check_send_values(const std::vector<flag_value>& flags) {
+  send_request scratch;
+  return apply_send_flags(flags, scratch, false);
+}
 
 int send_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
@@ -85,10 +154,6 @@ int send_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault send: %s\n", err->c_str());
     return 2;
   }
-  net::send_options o;
-  std::string data_file, data_flag;
-  bool starttls_asked = false;
-  bool have_from = false;
   auto usage_error = [](const std::string& msg) {
     std::fprintf(stderr, "smtpfault send: %s (see smtpfault send --help)\n", msg.c_str());
     return 2;
@@ -96,51 +161,14 @@ int send_command(const std::vector<std::string>& argv, char** envp) {
   for (const auto& f : args.flags) {
     if (f.name == "help") return print_send_help(), 0;
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
-    if (f.name == "server") {
-      auto ep = config::parse_endpoint(f.value);
-      if (!ep) return usage_error(f.origin + ": " + ep.error());
-      o.host = ep->host;
-      o.port = ep->port;
-    } else if (f.name == "starttls") {
-      if (o.tls != net::send_options::tls_mode::implicit)
-        o.tls = net::send_options::tls_mode::starttls;
-      starttls_asked = true;
-    } else if (f.name == "tls") {
-      o.tls = net::send_options::tls_mode::implicit;
-    } else if (f.name == "verify") {
-      o.verify_certificate = true;
-    } else if (f.name == "ca") {
-      if (::access(f.value.c_str(), R_OK) != 0)
-        return usage_error(f.with_value() + ": cannot read");
-      o.ca_file = f.value;
-      o.verify_certificate = true;
-    } else if (f.name == "auth") {
-      auto colon = f.value.find(':');
-      if (colon == std::string::npos) return usage_error(f.origin + ": expected USER:PASS");
-      o.user = f.value.substr(0, colon);
-      o.password = f.value.substr(colon + 1);
-    } else if (f.name == "helo") {
-      o.helo = f.value;
-    } else if (f.name == "from") {
-      o.from = f.value;
-      have_from = true;
-    } else if (f.name == "to") {
-      o.to.push_back(f.value);
-    } else if (f.name == "data") {
-      data_file = f.value;
-      data_flag = f.with_value();
-    } else if (f.name == "timeout") {
-      auto secs = parse_seconds(f.value);
-      if (!secs) return usage_error(f.origin + ": " + secs.error());
-      o.timeout = std::chrono::milliseconds(static_cast<long long>(*secs * 1000));
-    }
   }
+  send_request request;
+  if (auto err = apply_send_flags(args.flags, request, true)) return usage_error(*err);
+  auto& o = request.o;
+  const auto& data_file = request.data_file;
   if (!args.positional.empty())
     return usage_error("unexpected argument '" + args.positional[0] + "'");
-  if (o.tls == net::send_options::tls_mode::implicit && starttls_asked) {
-    return usage_error("--tls and --starttls exclude each other: implicit TLS has no STARTTLS");
-  }
-  if (!have_from) return usage_error("--from is required");
+  if (!request.have_from) return usage_error("--from is required");
   if (o.to.empty()) return usage_error("at least one --to is required");
   if (data_file.empty()) {
     o.data = default_message(o);
@@ -149,7 +177,7 @@ int send_command(const std::vector<std::string>& argv, char** envp) {
     std::istream* src = &std::cin;
     if (data_file != "-") {
       in.open(data_file, std::ios::binary);
-      if (!in) return usage_error(data_flag + ": cannot open file");
+      if (!in) return usage_error(request.data_flag + ": cannot open file");
       src = &in;
     }
     std::stringstream ss;

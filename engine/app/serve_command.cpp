@@ -20,6 +20,7 @@
 #include "net/server.hpp"
 #include "net/tls_context.hpp"
 #include "net/transport.hpp"
+#include "proto/duration.hpp"
 #include "script/catalogue.hpp"
 #include "script/scenario.hpp"
 
@@ -115,8 +116,7 @@ std::unique_ptr<control::api_server> start_api(net::server& srv, capture::messag
   if (!at) return nullptr;
   control::api_context ctx{srv, store, {}, so, s.seed};
   ctx.options.token = s.api_token;
-  ctx.options.request_timeout =
-      std::chrono::milliseconds(static_cast<long long>(s.api_request_timeout * 1000));
+  ctx.options.request_timeout = proto::millis_from_seconds(s.api_request_timeout, true);
   auto api = std::make_unique<control::api_server>(std::move(ctx));
   api->bind(*at);
   api->start();

@@ -9,6 +9,7 @@
 
 #include "app/command_flags.hpp"
 #include "config/loader.hpp"
+#include "proto/duration.hpp"
 
 namespace smtpfault::app {
 
@@ -51,10 +52,9 @@ net::server_config make_server_config(const config::settings& s, std::string& er
   c.session.lmtp = s.lmtp;
   for (const auto& u : s.auth_users)
     c.auth.users[u.name] = u.password;
-  c.idle_timeout = std::chrono::milliseconds(static_cast<long long>(s.idle_timeout * 1000));
-  c.command_timeout = std::chrono::milliseconds(static_cast<long long>(s.command_timeout * 1000));
-  c.tls_handshake_timeout =
-      std::chrono::milliseconds(static_cast<long long>(s.tls_handshake_timeout * 1000));
+  c.idle_timeout = proto::millis_from_seconds(s.idle_timeout, true);
+  c.command_timeout = proto::millis_from_seconds(s.command_timeout, true);
+  c.tls_handshake_timeout = proto::millis_from_seconds(s.tls_handshake_timeout, true);
   c.max_connections = s.max_connections;
   c.threads = s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency());
   return c;
@@ -73,9 +73,15 @@ script::scenario_options scenario_options(const config::settings& s) {
 std::optional<std::string> read_file_and_environment(config::settings& s,
                                                      const std::string& config_flag, char** envp) {
   std::string file = config_flag;
-  if (const char* env = std::getenv("SMTPFAULT_CONFIG"); file.empty() && env) file = env;
+  const char* env = std::getenv("SMTPFAULT_CONFIG");
+  const bool file_from_environment = file.empty() && env && *env;
+  if (file_from_environment) file = env;
   if (!file.empty()) {
-    if (auto r = config::apply_file(s, file); !r) return r.error().message;
+    if (auto r = config::apply_file(s, file); !r) {
+      // A file nobody named on the command line: say where its name came from.
+      const bool missing = r.error().message.starts_with(file + ": cannot open file");
+      return (file_from_environment && missing ? "SMTPFAULT_CONFIG=" : "") + r.error().message;
+    }
   }
   if (auto r = config::apply_environment(s, envp); !r) return r.error().message;
   // The other commands' tables and variables are theirs to use, but a slip in them is found
@@ -96,10 +102,14 @@ std::optional<std::string> apply_settings(config::settings& s,
   for (const auto& item : items) {
     auto same = std::find_if(joined.begin(), joined.end(),
                              [&](const setting_text& j) { return j.key == item.key; });
+    const auto key = std::find_if(config::known_keys().begin(), config::known_keys().end(),
+                                  [&](const config::key_info& k) { return k.path == item.key; });
     if (same == joined.end()) {
       joined.push_back(item);
-    } else {
+    } else if (key != config::known_keys().end() && key->list) {
       same->value += "," + item.value;
+    } else {
+      *same = item;  // a single value: the last one given wins, as with any flag
     }
   }
   for (const auto& j : joined) {

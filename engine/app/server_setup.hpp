@@ -34,7 +34,8 @@ struct setting_text {
 };
 // Splits the text of --set; nullopt when it is not KEY=VALUE.
 std::optional<setting_text> parse_set(const std::string& text);
-// Applies them on top of s; a key given more than once accumulates ("a,b"), as list keys expect.
+// Applies them on top of s; a list key given more than once accumulates ("a,b"), any other key
+// takes the last value given.
 std::optional<std::string> apply_settings(config::settings& s,
                                           const std::vector<setting_text>& items);
 

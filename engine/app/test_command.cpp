@@ -123,53 +123,62 @@ std::optional<std::string> unwritable(const std::string& path) {
   return std::nullopt;
 }
 
+// One flag into p; folders and report paths are looked at only when touch_files (serve checks
+// the configuration without them: a path may be relative to where the runner runs later).
+std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, bool touch_files) {
+  if ((f.name == "scenario" || f.name == "scenarios") && f.origin.starts_with("--")) {
+    p.scenarios_on_command_line = true;
+  }
+  if (f.name == "scenario") {
+    p.scenarios.push_back(f.value);
+  } else if (f.name == "scenarios") {
+    if (f.value.empty()) return f.origin + ": expected a directory";
+    if (touch_files) return add_directory(f, p.scenarios);
+  } else if (f.name == "junit" || f.name == "json") {
+    // Found out now, not after every scenario has run.
+    auto err = f.value.empty() || !touch_files ? std::nullopt : unwritable(f.value);
+    if (err) return f.with_value() + ": " + *err;
+    (f.name == "junit" ? p.junit : p.json) = f.value;
+  } else if (f.name == "timeout") {
+    auto secs = parse_seconds(f.value);
+    if (!secs) return f.origin + ": " + secs.error();
+    p.opts.timeout = *secs;
+  } else if (f.name == "time-scale") {
+    if (!parse_number(f.value, p.opts.time_scale) || p.opts.time_scale > 1e6) {
+      return "--time-scale: expected a number above 0, at most 1000000, got '" + f.value + "'";
+    }
+    p.time_scale_given = true;
+  } else if (f.name == "jobs") {
+    auto jobs = parse_whole_number(f.value);
+    if (!jobs || *jobs < 1 || *jobs > 1024) {
+      return f.origin + ": expected a whole number from 1 to 1024, got '" + f.value + "'";
+    }
+    p.jobs = static_cast<unsigned>(*jobs);
+  } else if (f.name == "seed") {
+    auto seed = parse_whole_number(f.value);
+    if (!seed) return "--seed: expected a whole number from 0 to 2^64-1, got '" + f.value + "'";
+    p.opts.seed = *seed;
+    p.seed_given = true;
+  } else if (f.name == "config") {
+    p.config_file = f.value;
+  } else if (f.name == "set") {
+    auto item = parse_set(f.value);
+    if (!item) return "--set: expected KEY=VALUE, got '" + f.value + "'";
+    p.sets.push_back(std::move(*item));
+  }
+  return std::nullopt;
+}
+
 // Returns an error message, or "" with p filled; "help"/"version" for those flags.
 std::string parse(const std::vector<std::string>& argv, char** envp, parsed_test& p) {
   parsed_args args;
   const auto& known = test_flags().flags;
   if (auto err = parse_args(argv, known, args)) return *err;
   if (auto err = add_configured_flags(test_flags().config, known, envp, args)) return *err;
-  for (const auto& f : args.flags) {
+  for (const auto& f : args.flags)
     if (f.name == "help" || f.name == "version") return f.name;
-    if ((f.name == "scenario" || f.name == "scenarios") && f.origin.starts_with("--")) {
-      p.scenarios_on_command_line = true;
-    }
-    if (f.name == "scenario") {
-      p.scenarios.push_back(f.value);
-    } else if (f.name == "scenarios") {
-      if (f.value.empty()) return f.origin + ": expected a directory";
-      if (auto err = add_directory(f, p.scenarios)) return *err;
-    } else if (f.name == "junit" || f.name == "json") {
-      // Found out now, not after every scenario has run.
-      auto err = f.value.empty() ? std::nullopt : unwritable(f.value);
-      if (err) return f.with_value() + ": " + *err;
-      (f.name == "junit" ? p.junit : p.json) = f.value;
-    } else if (f.name == "timeout") {
-      auto secs = parse_seconds(f.value);
-      if (!secs) return f.origin + ": " + secs.error();
-      p.opts.timeout = *secs;
-    } else if (f.name == "time-scale") {
-      if (!parse_number(f.value, p.opts.time_scale)) return "--time-scale: expected a number > 0";
-      p.time_scale_given = true;
-    } else if (f.name == "jobs") {
-      auto jobs = parse_whole_number(f.value);
-      if (!jobs || *jobs < 1 || *jobs > 1024) {
-        return f.origin + ": expected a whole number from 1 to 1024, got '" + f.value + "'";
-      }
-      p.jobs = static_cast<unsigned>(*jobs);
-    } else if (f.name == "seed") {
-      auto seed = parse_whole_number(f.value);
-      if (!seed) return "--seed: expected a whole number from 0 to 2^64-1, got '" + f.value + "'";
-      p.opts.seed = *seed;
-      p.seed_given = true;
-    } else if (f.name == "config") {
-      p.config_file = f.value;
-    } else if (f.name == "set") {
-      auto item = parse_set(f.value);
-      if (!item) return "--set: expected KEY=VALUE, got '" + f.value + "'";
-      p.sets.push_back(std::move(*item));
-    }
-  }
+  for (const auto& f : args.flags)
+    if (auto err = apply_test_flag(f, p, true)) return *err;
   if (!args.positional.empty()) {
     return "unexpected argument '" + args.positional[0] + "' (put the command after --)";
   }
@@ -206,6 +215,13 @@ std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tl
 }
 
 }  // namespace
+
+std::optional<std::string> check_test_values(const std::vector<flag_value>& flags) {
+  parsed_test scratch;
+  for (const auto& f : flags)
+    if (auto err = apply_test_flag(f, scratch, false)) return err;
+  return std::nullopt;
+}
 
 int test_command(const std::vector<std::string>& argv, char** envp) {
   parsed_test p;

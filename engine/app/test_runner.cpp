@@ -13,6 +13,7 @@
 #include "net/server.hpp"
 #include "net/transcript_log.hpp"
 #include "net/transport.hpp"
+#include "proto/duration.hpp"
 #include "script/scenario.hpp"
 
 namespace smtpfault::app {
@@ -154,13 +155,12 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     return result;
   }
   auto env = command_environment(server, name_or_path);
-  const auto timeout = std::chrono::milliseconds(static_cast<long long>(opts.timeout * 1000));
+  const auto timeout = proto::millis_from_seconds(opts.timeout, true);
   bool interrupted = false;  // a run was cut short, or never started: no verdict on the mailer
   for (unsigned run = 0; run < expected.runs && !(interrupted = interrupting_signal() != 0);
        ++run) {
     if (run > 0 && expected.run_gap > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(
-          static_cast<long long>(expected.run_gap * opts.time_scale * 1000)));
+      std::this_thread::sleep_for(proto::millis_from_seconds(expected.run_gap * opts.time_scale));
     }
     auto child = run_child(opts.command, env, timeout);
     if (!child.error.empty()) {

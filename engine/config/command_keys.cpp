@@ -50,15 +50,26 @@ std::vector<std::string> all_flags(const command_keys& keys) {
   return all;
 }
 
-// Why a flag the command takes from a top-level key is no key of its own table.
-std::string top_level_hint(const command_keys& keys, const std::string& flag) {
+// Why a flag the command takes from a top-level key is no key of its own table; where = "[test]"
+// or the variable's name.
+std::string top_level_hint(const command_keys& keys, const std::string& flag,
+                           const std::string& where) {
   return ": the " + std::string(keys.command) + " command takes " + quoted(key_of(flag)) +
          " from the top-level key (environment variable " + std::string(env_prefix) +
-         upper(key_of(flag)) + "), not from [" + std::string(keys.command) + "]";
+         upper(key_of(flag)) + "), not from " + where;
+}
+
+std::string key_part(std::string_view key_value) {
+  return std::string(key_value.substr(0, key_value.find('=')));
 }
 
 // One value as the command line would give it, of the type the flag takes.
-proto::expected<std::string, std::string> scalar_text(const toml::node& n, bool number) {
+proto::expected<std::string, std::string> scalar_text(const toml::node& n, bool number,
+                                                      bool integer) {
+  if (integer) {
+    if (const auto* i = n.as_integer()) return std::to_string(i->get());
+    return proto::unexpected{"expected an integer, got " + std::string(toml_type(n))};
+  }
   if (number) {
     if (const auto* i = n.as_integer()) return std::to_string(i->get());
     if (const auto* f = n.as_floating_point()) {
@@ -96,16 +107,17 @@ struct file_reader {
       return std::nullopt;
     }
     const bool number = contains(keys.numbers, flag);
+    const bool integer = contains(keys.integers, flag);
     if (const auto* list = n.as_array()) {
       if (!contains(keys.repeatable, flag)) return where + ": expected one value, not an array";
       for (const auto& item : *list) {
-        auto text = scalar_text(item, number);
+        auto text = scalar_text(item, number, integer);
         if (!text) return origin(item, key) + ": " + text.error();
-        flags.push_back({flag, *text, where});
+        flags.push_back({flag, *text, origin(item, key)});
       }
       return std::nullopt;
     }
-    auto text = scalar_text(n, number);
+    auto text = scalar_text(n, number, integer);
     if (!text) return where + ": " + text.error();
     flags.push_back({flag, *text, where});
     return std::nullopt;
@@ -146,9 +158,15 @@ struct file_reader {
         const auto where = k->source().begin ? k->source().begin : value->source().begin;
         const std::string at = file_position(path, where.line, where.column);
         if (contains(keys.top_level, flag_of(key))) {
-          return at + "key " + quoted(full) + top_level_hint(keys, flag_of(key));
+          return at + "key " + quoted(full) +
+                 top_level_hint(keys, flag_of(key), "[" + std::string(keys.command) + "]");
         }
-        return at + "unknown key " + quoted(full) + did_you_mean(full, known);
+        // A server key written below the table's header belongs to the table in TOML.
+        const std::string slid = find_key(key) ? " (" + quoted(key) +
+                                                     " is a top-level key: put it above the "
+                                                     "first [table])"
+                                               : did_you_mean(full, known);
+        return at + "unknown key " + quoted(full) + slid;
       }
       if (auto err = add(key, *value)) return err;
     }
@@ -177,12 +195,31 @@ std::optional<std::string> read_environment(const command_keys& keys, char** env
       std::string lower_flag;
       for (char c : flag)
         lower_flag += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (contains(keys.top_level, lower_flag)) return where + top_level_hint(keys, lower_flag);
+      if (contains(keys.top_level, lower_flag)) {
+        return where + top_level_hint(keys, lower_flag, name);
+      }
       return where + ": unknown variable" + did_you_mean(name, names);
     }
     const std::string& flag = flags_known[static_cast<std::size_t>(known - names.begin())];
     const std::string_view text = trim(assignment.substr(equals + 1));
-    std::erase_if(flags, [&](const configured_flag& f) { return f.name == flag; });
+    // What the variable replaces: the file's values of its flag, of its KEY only for a keyed
+    // flag, of the whole group for alternatives.
+    const bool keyed = contains(keys.keyed, flag);
+    const bool chooses = contains(keys.alternatives, flag);
+    std::vector<std::string> keys_given;
+    if (keyed) {
+      auto items = split_list(text);
+      if (items) {
+        for (auto item : *items)
+          keys_given.push_back(key_part(item));
+      }
+    }
+    std::erase_if(flags, [&](const configured_flag& f) {
+      if (f.origin.starts_with("environment variable")) return false;  // set by another variable
+      if (chooses && contains(keys.alternatives, f.name)) return true;
+      if (f.name != flag) return false;
+      return !keyed || contains(keys_given, key_part(f.value));
+    });
     if (contains(keys.booleans, flag)) {
       auto on = bool_from_text(text);
       if (!on) return where + ": " + on.error();

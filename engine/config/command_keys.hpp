@@ -21,9 +21,14 @@ struct command_keys {
   std::vector<std::string> valued;
   std::vector<std::string> repeatable;  // valued flags that may be given more than once
   std::vector<std::string> numbers;     // valued flags that take a number; the rest take text
+  std::vector<std::string> integers;    // of numbers: whole ones only
   // Flags the command takes from the server's top-level keys instead ("seed"): a key of that
   // name in the command's table is refused with a pointer to the top-level one.
   std::vector<std::string> top_level;
+  // As in app::configurable_flags: a variable replaces the file's values of its KEY only
+  // (keyed), or of every flag in the group (alternatives).
+  std::vector<std::string> keyed = {};
+  std::vector<std::string> alternatives = {};
 };
 
 struct configured_flag {

@@ -31,6 +31,7 @@ struct key_desc {
   std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
   bool positive = false;                           // number must be > 0
   std::span<const std::string_view> choices = {};  // string must be one of these; empty = any
+  double most = 0;                                 // number must be at most this; 0 = no bound
 };
 
 std::span<const key_desc> all_keys();

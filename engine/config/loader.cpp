@@ -346,7 +346,7 @@ const std::vector<key_info>& known_keys() {
     std::vector<key_info> list;
     for (const auto& d : all_keys()) {
       list.push_back({std::string(d.path), env_name(d.path), std::string(type_word(d.type)),
-                      std::string(d.help)});
+                      std::string(d.help), d.type == kind::address_list || d.type == kind::users});
     }
     return list;
   }();

@@ -44,6 +44,7 @@ struct key_info {
   std::string env;
   std::string type;
   std::string help;
+  bool list = false;  // takes several values: given twice, they add up
 };
 const std::vector<key_info>& known_keys();
 // " (did you mean 'x'?)" when a candidate is a plausible typo of word, else "" (for flags).

@@ -131,6 +131,8 @@ void set_limit(settings& s, value&& v) {
 
 constexpr std::string_view log_formats[] = {"text", "json", "none"};
 constexpr std::uint64_t max_unsigned = std::numeric_limits<unsigned>::max();
+// Timeouts longer than a year are typos; far longer ones would overflow the timers.
+constexpr double year_seconds = 365.0 * 24 * 3600;
 
 constexpr key_desc keys[] = {
     {.path = "listen",
@@ -151,7 +153,8 @@ constexpr key_desc keys[] = {
      .type = kind::number,
      .help = "seconds the HTTP API allows to read one request and to write its reply (> 0)",
      .set = &set_top<&settings::api_request_timeout>,
-     .positive = true},
+     .positive = true,
+     .most = year_seconds},
     {.path = "api_token",
      .type = kind::string,
      .help = "bearer token the HTTP API requires (Authorization: Bearer TOKEN); empty = none",
@@ -171,9 +174,10 @@ constexpr key_desc keys[] = {
      .set = &set_top<&settings::seed>},
     {.path = "time_scale",
      .type = kind::number,
-     .help = "multiplier for scenario delays and timeouts (> 0)",
+     .help = "multiplier for scenario delays and timeouts (> 0, at most 1000000)",
      .set = &set_top<&settings::time_scale>,
-     .positive = true},
+     .positive = true,
+     .most = 1e6},
     {.path = "store",
      .type = kind::string,
      .help = "directory for captured .eml/.json files; empty = memory only",
@@ -203,17 +207,20 @@ constexpr key_desc keys[] = {
      .help = "seconds a command line may take from its first octet to its end (> 0); stops "
              "clients that drip a line byte by byte (slowloris)",
      .set = &set_top<&settings::command_timeout>,
-     .positive = true},
+     .positive = true,
+     .most = year_seconds},
     {.path = "idle_timeout",
      .type = kind::number,
      .help = "seconds a client may stay silent (> 0)",
      .set = &set_top<&settings::idle_timeout>,
-     .positive = true},
+     .positive = true,
+     .most = year_seconds},
     {.path = "tls_handshake_timeout",
      .type = kind::number,
      .help = "seconds allowed for a TLS handshake (> 0)",
      .set = &set_top<&settings::tls_handshake_timeout>,
-     .positive = true},
+     .positive = true,
+     .most = year_seconds},
     {.path = "tls.cert",
      .type = kind::string,
      .help = "PEM certificate chain; empty = self-signed at start-up",
@@ -404,6 +411,8 @@ std::string check(const key_desc& d, const value& v) {
   } else if (const auto* x = std::get_if<double>(&v)) {
     if (!std::isfinite(*x)) return "must be a finite number, got " + number_text(*x);
     if (d.positive && !(*x > 0)) return "must be greater than 0, got " + number_text(*x);
+    if (d.most > 0 && *x > d.most)
+      return "must be at most " + number_text(d.most) + ", got " + number_text(*x);
   } else if (const auto* s = std::get_if<std::string>(&v); s && !d.choices.empty()) {
     if (std::find(d.choices.begin(), d.choices.end(), *s) == d.choices.end()) {
       std::string allowed;

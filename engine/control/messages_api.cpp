@@ -13,6 +13,7 @@
 #include "control/message_json.hpp"
 #include "control/request_reader.hpp"
 #include "control/router.hpp"
+#include "proto/duration.hpp"
 
 namespace smtpfault::control {
 
@@ -129,8 +130,7 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
                        if (auto t = weak.lock()) t->cancel();
                      });
                    })};
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(static_cast<long long>(timeout * 1000));
+  const auto deadline = std::chrono::steady_clock::now() + proto::millis_from_seconds(timeout);
   for (;;) {
     auto found = matching(ctx.store, filter);
     if (found.size() >= count) co_return json_response(200, page(found, 0, max_limit));

@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "control/request_reader.hpp"
+#include "proto/duration.hpp"
 #include "session/extensions.hpp"
 
 namespace smtpfault::control {
@@ -88,7 +89,7 @@ void read_tls(object_reader& r, fault::action& a) {
 }
 
 fault::millis millis_of(double seconds) {
-  return fault::millis(static_cast<long long>(seconds * 1000 + 0.5));
+  return proto::millis_from_seconds(seconds);
 }
 
 void read_timing(object_reader& r, fault::action& a, std::optional<api_error>& err) {

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "proto/data_encoding.hpp"
+#include "proto/duration.hpp"
 #include "proto/sasl.hpp"
 #include "script/catalogue.hpp"
 
@@ -61,8 +62,7 @@ bool field_bool(lua_State* L, int t, const char* key) {
 }
 
 std::chrono::milliseconds millis(double seconds) {
-  if (!(seconds > 0)) return std::chrono::milliseconds(0);
-  return std::chrono::milliseconds(static_cast<long long>(std::ceil(seconds * 1000)));
+  return proto::millis_from_seconds(seconds, true);
 }
 
 // client._step(passed, name, detail, conn): one verdict, at the script line that caused it.

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "proto/duration.hpp"
 #include "script/lua_bridge.hpp"
 
 namespace smtpfault::script {
@@ -49,8 +50,8 @@ struct reader {
   }
   millis seconds(const char* key) {
     auto v = num(key);
-    if (!v || !(*v >= 0)) return millis(0);
-    return millis(static_cast<long long>(std::llround(*v * scale * 1000)));
+    if (!v) return millis(0);
+    return proto::millis_from_seconds(*v * scale);
   }
   std::vector<std::string> strings(const char* key) {
     std::vector<std::string> out;

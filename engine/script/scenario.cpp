@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/duration.hpp"
 #include "script/catalogue.hpp"
 #include "script/lua_bridge.hpp"
 #include "script/lua_checks.hpp"
@@ -269,7 +270,7 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
     if (r.results == 2 && lua_touserdata(co, -2) == sleep_sentinel()) {
       out.st = hook_outcome::status::sleeping;
       double secs = lua_tonumber(co, -1) * opts_.time_scale;
-      out.sleep = std::chrono::milliseconds(static_cast<long long>(secs * 1000));
+      out.sleep = proto::millis_from_seconds(secs);
       lua_pop(co, 2);
       return out;  // the coroutine stays alive for resume()
     }

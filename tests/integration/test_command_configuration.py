@@ -88,19 +88,19 @@ class CommandConfiguration(unittest.TestCase):
                       "'SMTPFAULT_SEND_SERVER'?)", r.stderr)
         r = run("run", "probe-conformance", env={"SMTPFAULT_RUN_TIMEOUT": "-1"})
         self.assertEqual(r.returncode, 2)
-        self.assertIn("environment variable SMTPFAULT_RUN_TIMEOUT: expected seconds, more than 0 "
-                      "and at most a year (31536000), got '-1'", r.stderr)
+        self.assertIn("environment variable SMTPFAULT_RUN_TIMEOUT: expected seconds, from 0.001 "
+                      "to a year (31536000), got '-1'", r.stderr)
         cfg = self.config("bad-health.toml", '[healthcheck]\ntimeout = 0\n')
         r = run("healthcheck", "--config", cfg)
-        self.assertEqual(r.returncode, 2)
-        self.assertIn("%s:2:11: key 'healthcheck.timeout': expected seconds, more than 0" % cfg,
+        self.assertEqual(r.returncode, 1)   # Docker reserves 2
+        self.assertIn("%s:2:11: key 'healthcheck.timeout': expected seconds, from 0.001" % cfg,
                       r.stderr)
         # inf is a TOML number, and would overflow a deadline.
         cfg = self.config("inf.toml", '[send]\ntimeout = inf\n')
         r = run("send", "--config", cfg, "--from", "a@example.com", "--to", "b@example.com")
         self.assertEqual(r.returncode, 2)
-        self.assertIn("key 'send.timeout': expected seconds, more than 0 and at most a year "
-                      "(31536000), got 'inf'", r.stderr)
+        self.assertIn("key 'send.timeout': expected seconds, from 0.001 to a year (31536000), "
+                      "got 'inf'", r.stderr)
         # A key the command takes from the top level is pointed there.
         cfg = self.config("top.toml", '[test]\nseed = 7\n')
         r = run("test", "--config", cfg, "--", "true")
@@ -196,6 +196,53 @@ class CommandConfiguration(unittest.TestCase):
                 env={"SMTPFAULT_HEALTHCHECK_TIMOUT": "5"})
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("SMTPFAULT_HEALTHCHECK_TIMOUT", r.stderr)
+        # Values too, not only names: the health check would fail on each of these later.
+        for env, message in (({"SMTPFAULT_HEALTHCHECK_TIMEOUT": "abc"},
+                              "environment variable SMTPFAULT_HEALTHCHECK_TIMEOUT: expected "
+                              "seconds"),
+                             ({"SMTPFAULT_SEND_TLS": "1", "SMTPFAULT_SEND_STARTTLS": "1"},
+                              "exclude each other"),
+                             ({"SMTPFAULT_RUN_PARAM": "novalue"},
+                              "SMTPFAULT_RUN_PARAM: expected KEY=VALUE, got 'novalue'")):
+            r = run("serve", "--listen", "127.0.0.1:0", "--api", "", timeout=10, env=env)
+            self.assertEqual(r.returncode, 2, (env, r.stderr))
+            self.assertIn(message, r.stderr)
+
+    def test_each_layer_overrides_tls_and_starttls_together(self):
+        cfg = self.config("modes.toml",
+                          '[send]\nserver = "127.0.0.1:%d"\nfrom = "a@example.com"\n'
+                          'to = "b@example.com"\nstarttls = true\n' % self.server.port)
+        r = run("send", "--config", cfg, "--server", "127.0.0.1:%d" % self.server.tls_port, "--tls")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("C: STARTTLS", r.stdout)
+        r = run("send", "--config", cfg, "--server", "127.0.0.1:%d" % self.server.tls_port,
+                env={"SMTPFAULT_SEND_TLS": "1"})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # The last of a repeated boolean wins.
+        r = run("send", "--config", cfg, "--starttls", "--starttls=false")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("C: STARTTLS", r.stdout)
+
+    def test_a_mistake_anywhere_in_the_file_is_reported_by_the_command_reading_it(self):
+        cfg = self.config("sned.toml", '[sned]\nfrom = "a@example.com"\n')
+        r = run("send", "--config", cfg, "--to", "b@example.com")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("%s:1:2: unknown key 'sned' (did you mean 'send'?)" % cfg, r.stderr)
+        # --config '' reads no file, whatever SMTPFAULT_CONFIG names.
+        r = run("send", "--config", "", "--server", "127.0.0.1:%d" % self.server.port,
+                "--from", "a@example.com", "--to", "b@example.com",
+                env={"SMTPFAULT_CONFIG": cfg})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_a_param_variable_replaces_only_its_own_key_too(self):
+        script = write_file(self.tmp.name, "params2.lua",
+                            'report("user", params.user)\nreport("pass", params.pass)\n')
+        cfg = self.config("params2.toml",
+                          '[run]\nparam = ["user=alice", "pass=secret"]\nquiet = true\n')
+        r = run("run", script, "--config", cfg, env={"SMTPFAULT_RUN_PARAM": "user=carol"})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("user: carol", r.stdout)
+        self.assertIn("pass: secret", r.stdout)
 
 
 if __name__ == "__main__":

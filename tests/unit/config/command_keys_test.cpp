@@ -11,9 +11,16 @@
 namespace smtpfault::config {
 namespace {
 
-const command_keys send_keys{
-    "send",  {"starttls", "verify"}, {"server", "to", "timeout", "tls-ca"}, {"to"}, {"timeout"},
-    {"seed"}};
+// Flags, repeatable, numbers, integers, top-level, keyed, alternatives.
+const command_keys send_keys{"send",
+                             {"starttls", "verify"},
+                             {"server", "to", "timeout", "tls-ca"},
+                             {"to"},
+                             {"timeout"},
+                             {},
+                             {"seed"},
+                             {},
+                             {"tls", "starttls"}};
 
 // "name=value@origin" per flag, in order, or the error.
 std::string flags_of(const proto::expected<std::vector<configured_flag>, config_error>& r) {
@@ -41,8 +48,8 @@ TEST_F(command_files, the_commands_table_becomes_flags_that_name_their_key) {
   fake_env env{};
   EXPECT_EQ(flags_of(read_command_flags(send_keys, path, env.get())),
             "server=mx:25@" + path + ":3:10: key 'send.server'; " +  //
-                "to=a@x@" + path + ":4:6: key 'send.to'; " +         //
-                "to=b@x@" + path + ":4:6: key 'send.to'; " +         //
+                "to=a@x@" + path + ":4:7: key 'send.to'; " +         //
+                "to=b@x@" + path + ":4:14: key 'send.to'; " +        //
                 "timeout=2.5@" + path + ":5:11: key 'send.timeout'; " + "starttls=@" + path +
                 ":6:12: key 'send.starttls'; " +  // verify = false: left out
                 "tls-ca=ca.pem@" + path + ":8:10: key 'send.tls_ca'");
@@ -62,6 +69,31 @@ TEST_F(command_files, a_variable_replaces_the_files_values_of_its_key) {
   fake_env spaced{"SMTPFAULT_SEND_SERVER= mx:25 "};
   EXPECT_EQ(flags_of(read_command_flags(send_keys, "", spaced.get())),
             "server=mx:25@environment variable SMTPFAULT_SEND_SERVER");
+}
+
+TEST_F(command_files, a_variable_replaces_one_key_of_a_keyed_flag_and_a_whole_group) {
+  const command_keys run_keys{
+      "run", {"tls", "starttls"}, {"param", "jobs"},  {"param"}, {"jobs"}, {"jobs"},
+      {},    {"param"},           {"tls", "starttls"}};
+  const auto path =
+      write("run.toml", "[run]\nparam = [\"user=alice\", \"pass=x\"]\nstarttls = true\n");
+  fake_env env{"SMTPFAULT_RUN_PARAM=user=carol", "SMTPFAULT_RUN_TLS=1"};
+  EXPECT_EQ(flags_of(read_command_flags(run_keys, path, env.get())),
+            "param=pass=x@" + path +
+                ":2:24: key 'run.param'; "
+                "param=user=carol@environment variable SMTPFAULT_RUN_PARAM; "
+                "tls=@environment variable SMTPFAULT_RUN_TLS");
+  fake_env none{};
+  EXPECT_EQ(
+      flags_of(read_command_flags(run_keys, write("f.toml", "[run]\njobs = 2.0\n"), none.get())),
+      "error: " + (dir_ / "f.toml").string() +
+          ":2:8: key 'run.jobs': expected an integer, got float");
+  // A server key below the table's header is the table's in TOML: say so.
+  EXPECT_EQ(
+      flags_of(read_command_flags(run_keys, write("s.toml", "[run]\nlmtp = true\n"), none.get())),
+      "error: " + (dir_ / "s.toml").string() +
+          ":2:1: unknown key 'run.lmtp' ('lmtp' is a top-level key: put it above the first "
+          "[table])");
 }
 
 TEST_F(command_files, mistakes_name_the_file_line_and_key) {
@@ -96,9 +128,10 @@ TEST_F(command_files, mistakes_in_variables_name_the_variable) {
             "error: environment variable SMTPFAULT_SEND_TIMOUT: unknown variable (did you mean "
             "'SMTPFAULT_SEND_TIMEOUT'?)");
   fake_env top_level{"SMTPFAULT_SEND_SEED=1"};
-  EXPECT_EQ(flags_of(read_command_flags(send_keys, "", top_level.get())),
-            "error: environment variable SMTPFAULT_SEND_SEED: the send command takes 'seed' from "
-            "the top-level key (environment variable SMTPFAULT_SEED), not from [send]");
+  EXPECT_EQ(
+      flags_of(read_command_flags(send_keys, "", top_level.get())),
+      "error: environment variable SMTPFAULT_SEND_SEED: the send command takes 'seed' from "
+      "the top-level key (environment variable SMTPFAULT_SEED), not from SMTPFAULT_SEND_SEED");
   fake_env not_boolean{"SMTPFAULT_SEND_STARTTLS=maybe"};
   EXPECT_EQ(flags_of(read_command_flags(send_keys, "", not_boolean.get())),
             "error: environment variable SMTPFAULT_SEND_STARTTLS: expected true/false/1/0/yes/no, "
