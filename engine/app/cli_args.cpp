@@ -50,13 +50,13 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
     if (listed(known.booleans, name)) {
       const auto on = value ? config::parse_bool(*value) : std::optional<bool>(true);
       if (!on) return "option --" + name + ": expected true/false/1/0/yes/no, got '" + *value + "'";
-      // The last of "--starttls --starttls=false" wins.
+      // The last of "--starttls --starttls=false" wins; "false" stays in its place, as a
+      // setting that overrides the configuration (serve's --lmtp=false).
       std::erase_if(out.flags, [&](const flag_value& f) { return f.name == name; });
-      std::erase(out.switched_off, name);
       if (*on) {
         out.flags.push_back({name, "", "--" + name});
-      } else {
-        out.switched_off.push_back(name);
+      } else if (name != "help" && name != "version") {
+        out.flags.push_back({name, "false", "--" + name});
       }
     } else if (!listed(known.valued, name)) {
       return unknown_flag(name, known);
@@ -69,6 +69,14 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
     }
   }
   return std::nullopt;
+}
+
+configuration_file configuration_file_of(const parsed_args& args) {
+  for (auto f = args.flags.rbegin(); f != args.flags.rend(); ++f)
+    if (f->name == "config") return {f->value, false};
+  const char* env = std::getenv("SMTPFAULT_CONFIG");
+  if (env && *env) return {env, true};
+  return {};
 }
 
 proto::expected<double, std::string> parse_seconds(const std::string& text) {
@@ -101,10 +109,11 @@ std::string key_part(const std::string& key_value) {
 // Whether the command line's own flags replace this configured one.
 bool overridden(const configurable_flags& which, const parsed_args& args,
                 const config::configured_flag& c) {
-  if (listed(args.switched_off, c.name)) return true;
   const bool chooses = listed(which.alternatives, c.name);
   return std::any_of(args.flags.begin(), args.flags.end(), [&](const flag_value& f) {
-    if (chooses && listed(which.alternatives, f.name)) return true;
+    // --tls replaces the file's starttls; --tls=false leaves it.
+    if (chooses && f.name != c.name && listed(which.alternatives, f.name))
+      return f.value != "false";
     if (f.name != c.name) return false;
     return !listed(which.keyed, c.name) || key_part(f.value) == key_part(c.value);
   });
@@ -135,21 +144,21 @@ config::command_keys configuration_keys(const configurable_flags& which, const f
 std::optional<std::string> add_configured_flags(const configurable_flags& which,
                                                 const flag_set& known, char** envp,
                                                 parsed_args& args) {
+  // A boolean switched off on the command line has done its work once it has overridden the
+  // configuration: the command sees only the flags that are on.
+  auto drop_switched_off = [&] {
+    std::erase_if(args.flags, [&](const flag_value& f) {
+      return f.value == "false" && listed(known.booleans, f.name);
+    });
+  };
   // --help and --version answer even when the configuration has a mistake.
-  for (const auto& f : args.flags)
-    if (f.name == "help" || f.name == "version") return std::nullopt;
-  // --config names the file; --config '' reads none, whatever SMTPFAULT_CONFIG says.
-  std::string file;
-  bool named = false;
   for (const auto& f : args.flags) {
-    if (f.name == "config") {
-      file = f.value;
-      named = true;
+    if (f.name == "help" || f.name == "version") {
+      drop_switched_off();
+      return std::nullopt;
     }
   }
-  const char* env = std::getenv("SMTPFAULT_CONFIG");
-  const bool file_from_environment = !named && env && *env;
-  if (file_from_environment) file = env;
+  const auto [file, file_from_environment] = configuration_file_of(args);
   auto configured = config::read_command_flags(configuration_keys(which, known), file, envp);
   std::optional<std::string> error;
   if (!configured) error = configured.error().message;
@@ -172,6 +181,7 @@ std::optional<std::string> add_configured_flags(const configurable_flags& which,
     if (!overridden(which, args, c)) merged.push_back({c.name, c.value, c.origin});
   merged.insert(merged.end(), args.flags.begin(), args.flags.end());
   args.flags = std::move(merged);
+  drop_switched_off();
   return std::nullopt;
 }
 

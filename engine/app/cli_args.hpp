@@ -14,7 +14,7 @@ namespace smtpfault::app {
 
 struct flag_value {
   std::string name;   // without the leading dashes
-  std::string value;  // "" for a boolean flag
+  std::string value;  // a boolean flag: "" when on, "false" when switched off (--lmtp=false)
   // How messages name it: "--timeout", or the TOML key or variable it came from.
   std::string origin;
 
@@ -29,9 +29,6 @@ struct parsed_args {
   std::vector<flag_value> flags;
   std::vector<std::string> positional;
   std::vector<std::string> after_dashes;  // everything after a lone "--"
-  // Boolean flags given as "--starttls=false": not in flags, but they still override the
-  // configuration's value.
-  std::vector<std::string> switched_off;
 };
 
 // The flags a command takes, without their dashes.
@@ -44,6 +41,14 @@ struct flag_set {
 // near), a flag that needs a value and was given none, or a stray "-x".
 std::optional<std::string> parse_args(const std::vector<std::string>& args, const flag_set& known,
                                       parsed_args& out);
+
+// The configuration file a command reads: --config's value (--config '' for none), else
+// SMTPFAULT_CONFIG; from_environment lets messages say where the name came from.
+struct configuration_file {
+  std::string path;  // "" for none
+  bool from_environment = false;
+};
+configuration_file configuration_file_of(const parsed_args& args);
 
 // Seconds for a deadline: a finite number above 0 and at most a year (more would overflow the
 // clock's arithmetic). Returns the message after "ORIGIN: " when text is none of that.

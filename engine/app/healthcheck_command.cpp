@@ -34,10 +34,7 @@ void print_healthcheck_help() {
 
 std::optional<std::string> read_server_settings(config::settings& s, const parsed_args& args,
                                                 char** envp) {
-  std::string file;
-  for (const auto& f : args.flags)
-    if (f.name == "config") file = f.value;
-  return read_file_and_environment(s, file, envp);
+  return read_file_and_environment(s, configuration_file_of(args), envp);
 }
 
 std::optional<std::string> apply_healthcheck_flag(const flag_value& f, config::settings& s,

@@ -39,7 +39,7 @@ int check_command(const std::vector<std::string>& argv) {
       return 0;
     }
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
-    if (f.name == "client") client = true;
+    if (f.name == "client") client = f.value != "false";
   }
   if (args.positional.empty()) {
     std::fprintf(stderr, "smtpfault check: name at least one scenario (see --help)\n");

@@ -72,19 +72,12 @@ std::optional<std::string> apply_flags(config::settings& s, const parsed_args& a
     if (item.value.empty() && f.name == "lmtp") item.value = "true";
     items.push_back(std::move(item));
   }
-  for (const auto& name : args.switched_off) {  // --lmtp=false
-    for (const auto& k : config::known_keys())
-      if (flag_of(k.path) == name) items.push_back({k.path, "false", "--" + name});
-  }
   return apply_settings(s, items);
 }
 
 std::optional<std::string> load_settings(config::settings& s, const parsed_args& args,
                                          char** envp) {
-  std::string file;
-  for (const auto& f : args.flags)
-    if (f.name == "config") file = f.value;
-  if (auto err = read_file_and_environment(s, file, envp)) return err;
+  if (auto err = read_file_and_environment(s, configuration_file_of(args), envp)) return err;
   return apply_flags(s, args);
 }
 

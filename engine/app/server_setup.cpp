@@ -71,16 +71,14 @@ script::scenario_options scenario_options(const config::settings& s) {
 }
 
 std::optional<std::string> read_file_and_environment(config::settings& s,
-                                                     const std::string& config_flag, char** envp) {
-  std::string file = config_flag;
-  const char* env = std::getenv("SMTPFAULT_CONFIG");
-  const bool file_from_environment = file.empty() && env && *env;
-  if (file_from_environment) file = env;
+                                                     const configuration_file& config,
+                                                     char** envp) {
+  const std::string& file = config.path;
   if (!file.empty()) {
     if (auto r = config::apply_file(s, file); !r) {
       // A file nobody named on the command line: say where its name came from.
       const bool missing = r.error().message.starts_with(file + ": cannot open file");
-      return (file_from_environment && missing ? "SMTPFAULT_CONFIG=" : "") + r.error().message;
+      return (config.from_environment && missing ? "SMTPFAULT_CONFIG=" : "") + r.error().message;
     }
   }
   if (auto r = config::apply_environment(s, envp); !r) return r.error().message;
@@ -98,12 +96,19 @@ std::optional<setting_text> parse_set(const std::string& text) {
 
 std::optional<std::string> apply_settings(config::settings& s,
                                           const std::vector<setting_text>& items) {
+  // --set tls-listen=... and --tls-listen name the same key.
+  auto path_of = [](std::string key) {
+    std::replace(key.begin(), key.end(), '-', '_');
+    return key;
+  };
   std::vector<setting_text> joined;
   for (const auto& item : items) {
-    auto same = std::find_if(joined.begin(), joined.end(),
-                             [&](const setting_text& j) { return j.key == item.key; });
-    const auto key = std::find_if(config::known_keys().begin(), config::known_keys().end(),
-                                  [&](const config::key_info& k) { return k.path == item.key; });
+    auto same = std::find_if(joined.begin(), joined.end(), [&](const setting_text& j) {
+      return path_of(j.key) == path_of(item.key);
+    });
+    const auto key =
+        std::find_if(config::known_keys().begin(), config::known_keys().end(),
+                     [&](const config::key_info& k) { return k.path == path_of(item.key); });
     if (same == joined.end()) {
       joined.push_back(item);
     } else if (key != config::known_keys().end() && key->list) {

@@ -7,6 +7,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "app/cli_args.hpp"
 #include "config/settings.hpp"
 #include "net/server.hpp"
 #include "proto/expected.hpp"
@@ -25,7 +26,7 @@ net::server_config make_server_config(const config::settings& s, std::string& er
 // The configuration file (the --config value when given, else SMTPFAULT_CONFIG), then the
 // SMTPFAULT_* variables, as serve reads them; a caller's flags go on top. Returns the error.
 std::optional<std::string> read_file_and_environment(config::settings& s,
-                                                     const std::string& config_flag, char** envp);
+                                                     const configuration_file& file, char** envp);
 
 // A configuration key from the command line: "--set KEY=VALUE", or a flag of its own.
 struct setting_text {

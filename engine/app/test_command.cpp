@@ -86,7 +86,7 @@ struct parsed_test {
   unsigned jobs = 1;
   bool seed_given = false;
   bool time_scale_given = false;
-  std::string config_file;         // --config
+  configuration_file config;       // --config, else SMTPFAULT_CONFIG
   std::vector<setting_text> sets;  // --set KEY=VALUE
 };
 
@@ -94,7 +94,7 @@ struct parsed_test {
 // The seed and time scale there count when the flags do not give them.
 std::optional<std::string> read_server_settings(parsed_test& p, char** envp) {
   auto& s = p.opts.server;
-  if (auto err = read_file_and_environment(s, p.config_file, envp)) return err;
+  if (auto err = read_file_and_environment(s, p.config, envp)) return err;
   if (auto err = apply_settings(s, p.sets)) return err;
   if (!p.seed_given && s.seed) {
     p.opts.seed = *s.seed;
@@ -159,8 +159,6 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
     if (!seed) return "--seed: expected a whole number from 0 to 2^64-1, got '" + f.value + "'";
     p.opts.seed = *seed;
     p.seed_given = true;
-  } else if (f.name == "config") {
-    p.config_file = f.value;
   } else if (f.name == "set") {
     auto item = parse_set(f.value);
     if (!item) return "--set: expected KEY=VALUE, got '" + f.value + "'";
@@ -177,6 +175,7 @@ std::string parse(const std::vector<std::string>& argv, char** envp, parsed_test
   if (auto err = add_configured_flags(test_flags().config, known, envp, args)) return *err;
   for (const auto& f : args.flags)
     if (f.name == "help" || f.name == "version") return f.name;
+  p.config = configuration_file_of(args);
   for (const auto& f : args.flags)
     if (auto err = apply_test_flag(f, p, true)) return *err;
   if (!args.positional.empty()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <unordered_set>
 
 #include "config/keys.hpp"
 #include "config/sources.hpp"
@@ -203,22 +204,25 @@ std::optional<std::string> read_environment(const command_keys& keys, char** env
     const std::string& flag = flags_known[static_cast<std::size_t>(known - names.begin())];
     const std::string_view text = trim(assignment.substr(equals + 1));
     // What the variable replaces: the file's values of its flag, of its KEY only for a keyed
-    // flag, of the whole group for alternatives.
+    // flag, of the whole group for alternatives (only when it switches its own one on:
+    // SMTPFAULT_SEND_STARTTLS=0 leaves a file's tls = true alone).
+    const bool is_boolean = contains(keys.booleans, flag);
+    const bool switched_on =
+        is_boolean && bool_from_text(text) && std::get<bool>(*bool_from_text(text));
     const bool keyed = contains(keys.keyed, flag);
-    const bool chooses = contains(keys.alternatives, flag);
-    std::vector<std::string> keys_given;
+    const bool chooses = contains(keys.alternatives, flag) && (!is_boolean || switched_on);
+    std::unordered_set<std::string> keys_given;
     if (keyed) {
-      auto items = split_list(text);
-      if (items) {
+      if (auto items = split_list(text)) {
         for (auto item : *items)
-          keys_given.push_back(key_part(item));
+          keys_given.insert(key_part(item));
       }
     }
     std::erase_if(flags, [&](const configured_flag& f) {
       if (f.origin.starts_with("environment variable")) return false;  // set by another variable
       if (chooses && contains(keys.alternatives, f.name)) return true;
       if (f.name != flag) return false;
-      return !keyed || contains(keys_given, key_part(f.value));
+      return !keyed || keys_given.contains(key_part(f.value));
     });
     if (contains(keys.booleans, flag)) {
       auto on = bool_from_text(text);

@@ -442,10 +442,13 @@ class EnvironmentConfiguration(unittest.TestCase):
             r = run("send", "--from", "a@b.test", "--to", "c@d.test", "--timeout", value)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("--timeout: expected seconds, from 0.001", r.stderr)
-        srv = SmtpfaultServer("--hostname", "first.test", "--hostname", "second.test").start()
+        # The last value given wins, in whatever spelling and whichever way it was given.
+        srv = SmtpfaultServer("--hostname", "first.test", "--set", "hostname=second.test",
+                              "--lmtp=false", "--set", "lmtp=true").start()
         try:
-            with srv.connect() as c:
-                self.assertIn("second.test", c.cmd("EHLO x", expect=250).text)
+            with srv.connect(greeting=False) as c:
+                self.assertIn("LMTP", c.expect(220).text)
+                self.assertIn("second.test", c.cmd("LHLO x", expect=250).text)
         finally:
             srv.stop()
             srv.cleanup()

@@ -218,6 +218,12 @@ class CommandConfiguration(unittest.TestCase):
         r = run("send", "--config", cfg, "--server", "127.0.0.1:%d" % self.server.tls_port,
                 env={"SMTPFAULT_SEND_TLS": "1"})
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # A variable switching one mode off leaves the file's other one alone.
+        implicit = self.config("implicit.toml",
+                               '[send]\nserver = "127.0.0.1:%d"\nfrom = "a@example.com"\n'
+                               'to = "b@example.com"\ntls = true\n' % self.server.tls_port)
+        r = run("send", "--config", implicit, env={"SMTPFAULT_SEND_STARTTLS": "0"})
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)   # only TLS works on that port
         # The last of a repeated boolean wins.
         r = run("send", "--config", cfg, "--starttls", "--starttls=false")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -228,7 +234,12 @@ class CommandConfiguration(unittest.TestCase):
         r = run("send", "--config", cfg, "--to", "b@example.com")
         self.assertEqual(r.returncode, 2)
         self.assertIn("%s:1:2: unknown key 'sned' (did you mean 'send'?)" % cfg, r.stderr)
-        # --config '' reads no file, whatever SMTPFAULT_CONFIG names.
+        # --config '' reads no file, whatever SMTPFAULT_CONFIG names, in every command.
+        elsewhere = self.config("elsewhere.toml", 'api = "127.0.0.1:1"\n')
+        r = run("healthcheck", "--config", "", "--timeout", "1",
+                env={"SMTPFAULT_CONFIG": elsewhere})
+        self.assertNotIn("127.0.0.1:1:", r.stderr)
+        self.assertIn("127.0.0.1:8025", r.stderr)
         r = run("send", "--config", "", "--server", "127.0.0.1:%d" % self.server.port,
                 "--from", "a@example.com", "--to", "b@example.com",
                 env={"SMTPFAULT_CONFIG": cfg})
