@@ -147,6 +147,9 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // Only bytes a session cannot consume yet (a partial line) are copied into the connection:
     // idle sessions hold no read buffer.
     auto r = co_await io_.read_available();
+    // A read that found input at once cannot be cancelled: input that arrived after shutdown()
+    // waits behind the 421, as it would in the socket had the read been cancelled.
+    if (shutting_down_ && !shutdown_handled_) continue;
     if (!r.ec) {
       feed(r.data);
     } else if (shutting_down_) {
@@ -356,7 +359,9 @@ void connection::decide(script::hook_outcome outcome) {
 
 asio::awaitable<bool> connection::flush() {
   if (out_.empty()) co_return true;
-  arm(shutting_down_ ? milliseconds(500) : srv_.cfg_.idle_timeout);
+  arm(shutting_down_
+          ? std::max(milliseconds(0), std::chrono::ceil<milliseconds>(shutdown_by_ - steady::now()))
+          : srv_.cfg_.idle_timeout);
   auto r = co_await io_.write(asio::buffer(out_));
   out_.clear();
   if (out_.capacity() > 4096) std::string().swap(out_);
@@ -444,6 +449,7 @@ capture::session_record connection::snapshot() const {
 
 void connection::shutdown() {
   shutting_down_ = true;
+  shutdown_by_ = steady::now() + milliseconds(500);
   io_.cancel();
   pause_timer_.cancel();
 }

@@ -69,6 +69,9 @@ class connection : public std::enable_shared_from_this<connection> {
   bool timed_out_ = false;
   bool shutting_down_ = false;
   bool shutdown_handled_ = false;
+  // Every write after shutdown() shares one budget, however many batches are still queued:
+  // a flooded session must not spend it once per batch.
+  steady::time_point shutdown_by_;
   bool finished_ = false;
   bool hung_ = false;
   session::transcript transcript_;
