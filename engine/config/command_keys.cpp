@@ -207,8 +207,7 @@ std::optional<std::string> read_environment(const command_keys& keys, char** env
     // flag, of the whole group for alternatives (only when it switches its own one on:
     // SMTPFAULT_SEND_STARTTLS=0 leaves a file's tls = true alone).
     const bool is_boolean = contains(keys.booleans, flag);
-    const bool switched_on =
-        is_boolean && bool_from_text(text) && std::get<bool>(*bool_from_text(text));
+    const bool switched_on = is_boolean && parse_bool(text).value_or(false);
     const bool keyed = contains(keys.keyed, flag);
     const bool chooses = contains(keys.alternatives, flag) && (!is_boolean || switched_on);
     std::unordered_set<std::string> keys_given;
@@ -227,7 +226,7 @@ std::optional<std::string> read_environment(const command_keys& keys, char** env
     if (contains(keys.booleans, flag)) {
       auto on = bool_from_text(text);
       if (!on) return where + ": " + on.error();
-      if (std::get<bool>(*on)) flags.push_back({flag, "", where});
+      if (*on) flags.push_back({flag, "", where});
     } else if (contains(keys.repeatable, flag)) {
       auto items = split_list(text);
       if (!items) return where + ": " + items.error();

@@ -232,8 +232,11 @@ proto::expected<value, std::string> from_text(const key_desc& d, std::string_vie
   switch (d.type) {
     case kind::string:
       return value{std::string(text)};
-    case kind::boolean:
-      return bool_from_text(text);
+    case kind::boolean: {
+      auto on = bool_from_text(text);
+      if (!on) return proto::unexpected{on.error()};
+      return value{*on};
+    }
     case kind::unsigned_int:
       return number_from_text<std::uint64_t>(text, "an unsigned integer");
     case kind::number:

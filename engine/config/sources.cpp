@@ -48,13 +48,13 @@ proto::expected<std::vector<std::string_view>, std::string> split_list(std::stri
   }
 }
 
-proto::expected<value, std::string> bool_from_text(std::string_view text) {
+proto::expected<bool, std::string> bool_from_text(std::string_view text) {
   std::string lower(trim(text));
   for (auto& c : lower) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  if (lower == "true" || lower == "1" || lower == "yes") return value{true};
-  if (lower == "false" || lower == "0" || lower == "no") return value{false};
+  if (lower == "true" || lower == "1" || lower == "yes") return true;
+  if (lower == "false" || lower == "0" || lower == "no") return false;
   return proto::unexpected{"expected true/false/1/0/yes/no, got " + quoted(text)};
 }
 
@@ -65,7 +65,7 @@ namespace smtpfault::config {
 std::optional<bool> parse_bool(std::string_view text) {
   auto v = detail::bool_from_text(text);
   if (!v) return std::nullopt;
-  return std::get<bool>(*v);
+  return *v;
 }
 
 }  // namespace smtpfault::config

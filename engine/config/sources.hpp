@@ -24,6 +24,6 @@ std::string_view trim(std::string_view text);
 proto::expected<std::vector<std::string_view>, std::string> split_list(std::string_view text);
 
 // true/false/1/0/yes/no, in any case.
-proto::expected<value, std::string> bool_from_text(std::string_view text);
+proto::expected<bool, std::string> bool_from_text(std::string_view text);
 
 }  // namespace smtpfault::config::detail
