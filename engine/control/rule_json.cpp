@@ -88,8 +88,9 @@ void read_tls(object_reader& r, fault::action& a) {
   a.auth_challenge = r.string("challenge");
 }
 
+// Rounded up: a delay asked for is never 0 ms (0.0004 s would make an empty action).
 fault::millis millis_of(double seconds) {
-  return proto::millis_from_seconds(seconds);
+  return proto::millis_from_seconds(seconds, true);
 }
 
 void read_timing(object_reader& r, fault::action& a, std::optional<api_error>& err) {

@@ -51,7 +51,7 @@ struct reader {
   millis seconds(const char* key) {
     auto v = num(key);
     if (!v) return millis(0);
-    return proto::millis_from_seconds(*v * scale);
+    return proto::millis_from_seconds(*v * scale, true);  // a delay asked for is never 0 ms
   }
   std::vector<std::string> strings(const char* key) {
     std::vector<std::string> out;
