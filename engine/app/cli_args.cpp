@@ -102,10 +102,6 @@ std::optional<std::uint64_t> parse_whole_number(const std::string& text) {
 
 namespace {
 
-std::string key_part(const std::string& key_value) {
-  return key_value.substr(0, key_value.find('='));
-}
-
 // Whether the command line's own flags replace this configured one.
 bool overridden(const configurable_flags& which, const parsed_args& args,
                 const config::configured_flag& c) {
@@ -115,7 +111,8 @@ bool overridden(const configurable_flags& which, const parsed_args& args,
     if (chooses && f.name != c.name && listed(which.alternatives, f.name))
       return f.value != "false";
     if (f.name != c.name) return false;
-    return !listed(which.keyed, c.name) || key_part(f.value) == key_part(c.value);
+    return !listed(which.keyed, c.name) ||
+           config::key_of_pair(f.value) == config::key_of_pair(c.value);
   });
 }
 

@@ -97,10 +97,7 @@ std::optional<setting_text> parse_set(const std::string& text) {
 std::optional<std::string> apply_settings(config::settings& s,
                                           const std::vector<setting_text>& items) {
   // --set tls-listen=... and --tls-listen name the same key.
-  auto path_of = [](std::string key) {
-    std::replace(key.begin(), key.end(), '-', '_');
-    return key;
-  };
+  const auto path_of = &config::key_of_flag;
   std::vector<setting_text> joined;
   for (const auto& item : items) {
     auto same = std::find_if(joined.begin(), joined.end(), [&](const setting_text& j) {

@@ -16,19 +16,6 @@ using namespace detail;
 
 constexpr std::array<std::string_view, 4> commands{"send", "run", "test", "healthcheck"};
 
-// Flags are spelt with '-', keys and variables with '_'.
-std::string key_of(std::string_view flag) {
-  std::string key(flag);
-  std::replace(key.begin(), key.end(), '-', '_');
-  return key;
-}
-
-std::string flag_of(std::string_view key) {
-  std::string flag(key);
-  std::replace(flag.begin(), flag.end(), '_', '-');
-  return flag;
-}
-
 std::string upper(std::string_view text) {
   std::string out;
   for (char c : text)
@@ -55,13 +42,9 @@ std::vector<std::string> all_flags(const command_keys& keys) {
 // or the variable's name.
 std::string top_level_hint(const command_keys& keys, const std::string& flag,
                            const std::string& where) {
-  return ": the " + std::string(keys.command) + " command takes " + quoted(key_of(flag)) +
+  return ": the " + std::string(keys.command) + " command takes " + quoted(key_of_flag(flag)) +
          " from the top-level key (environment variable " + std::string(env_prefix) +
-         upper(key_of(flag)) + "), not from " + where;
-}
-
-std::string key_part(std::string_view key_value) {
-  return std::string(key_value.substr(0, key_value.find('=')));
+         upper(key_of_flag(flag)) + "), not from " + where;
 }
 
 // One value as the command line would give it, of the type the flag takes.
@@ -99,7 +82,7 @@ struct file_reader {
   }
 
   std::optional<std::string> add(const std::string& key, const toml::node& n) {
-    const std::string flag = flag_of(key);
+    const std::string flag = flag_of_key(key);
     const std::string where = origin(n, key);
     if (contains(keys.booleans, flag)) {
       const auto* b = n.as_boolean();
@@ -151,16 +134,16 @@ struct file_reader {
     });
     std::vector<std::string> known;
     for (const auto& f : all_flags(keys))
-      known.push_back(std::string(keys.command) + "." + key_of(f));
+      known.push_back(std::string(keys.command) + "." + key_of_flag(f));
     for (const auto& [k, value] : entries) {
       const std::string key(k->str());
       const std::string full = std::string(keys.command) + "." + key;
       if (!contains(known, full)) {
         const auto where = k->source().begin ? k->source().begin : value->source().begin;
         const std::string at = file_position(path, where.line, where.column);
-        if (contains(keys.top_level, flag_of(key))) {
+        if (contains(keys.top_level, flag_of_key(key))) {
           return at + "key " + quoted(full) +
-                 top_level_hint(keys, flag_of(key), "[" + std::string(keys.command) + "]");
+                 top_level_hint(keys, flag_of_key(key), "[" + std::string(keys.command) + "]");
         }
         // A server key written below the table's header belongs to the table in TOML.
         const std::string slid = find_key(key) ? " (" + quoted(key) +
@@ -182,7 +165,7 @@ std::optional<std::string> read_environment(const command_keys& keys, char** env
   const auto flags_known = all_flags(keys);
   std::vector<std::string> names;
   for (const auto& f : flags_known)
-    names.push_back(prefix + upper(key_of(f)));
+    names.push_back(prefix + upper(key_of_flag(f)));
   for (char** entry = envp; entry && *entry; ++entry) {
     const std::string_view assignment(*entry);
     const auto equals = assignment.find('=');
@@ -192,7 +175,7 @@ std::optional<std::string> read_environment(const command_keys& keys, char** env
     const std::string where = "environment variable " + name;
     const auto known = std::find(names.begin(), names.end(), name);
     if (known == names.end()) {
-      const std::string flag = flag_of(std::string_view(name).substr(prefix.size()));
+      const std::string flag = flag_of_key(std::string_view(name).substr(prefix.size()));
       std::string lower_flag;
       for (char c : flag)
         lower_flag += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -214,14 +197,14 @@ std::optional<std::string> read_environment(const command_keys& keys, char** env
     if (keyed) {
       if (auto items = split_list(text)) {
         for (auto item : *items)
-          keys_given.insert(key_part(item));
+          keys_given.insert(std::string(key_of_pair(item)));
       }
     }
     std::erase_if(flags, [&](const configured_flag& f) {
       if (f.origin.starts_with("environment variable")) return false;  // set by another variable
       if (chooses && contains(keys.alternatives, f.name)) return true;
       if (f.name != flag) return false;
-      return !keyed || keys_given.contains(key_part(f.value));
+      return !keyed || keys_given.contains(std::string(key_of_pair(f.value)));
     });
     if (contains(keys.booleans, flag)) {
       auto on = bool_from_text(text);

@@ -326,9 +326,7 @@ proto::expected<bool, config_error> apply_environment(settings& s, char** envp) 
 proto::expected<bool, config_error> apply_text(settings& s, std::string_view key,
                                                std::string_view value, std::string_view origin) {
   try {
-    // Flag spellings ("tls-listen") map onto TOML paths ("tls_listen").
-    std::string path(key);
-    std::replace(path.begin(), path.end(), '-', '_');
+    const std::string path = key_of_flag(key);
     const auto* d = find_key(path);
     if (!d) {
       return fail(std::string(origin) + ": unknown key " + quoted(key) +
@@ -338,6 +336,22 @@ proto::expected<bool, config_error> apply_text(settings& s, std::string_view key
   } catch (const std::exception& e) {
     return fail(std::string(origin) + ": " + e.what());
   }
+}
+
+std::string key_of_flag(std::string_view flag) {
+  std::string key(flag);
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
+}
+
+std::string flag_of_key(std::string_view key) {
+  std::string flag(key);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+std::string_view key_of_pair(std::string_view key_value) {
+  return key_value.substr(0, key_value.find('='));
 }
 
 std::string suggestion(std::string_view word, const std::vector<std::string>& candidates) {

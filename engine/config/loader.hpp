@@ -16,6 +16,12 @@ struct config_error {
   std::string message;  // complete, ready to print: "smtpfault.toml:12: key 'listen': ..."
 };
 
+// A flag's spelling of a key, and back: "tls-listen" <-> "tls_listen".
+std::string key_of_flag(std::string_view flag);
+std::string flag_of_key(std::string_view key);
+// The KEY of a KEY=VALUE value ("user=bob" -> "user"), as repeated --param values are told apart.
+std::string_view key_of_pair(std::string_view key_value);
+
 // true/false/1/0/yes/no in any case, as boolean keys take them; nullopt for anything else.
 std::optional<bool> parse_bool(std::string_view text);
 
