@@ -227,6 +227,9 @@ class server_session {
   envelope env_;
   message pending_;
   std::string spare_body_;
+  std::size_t last_body_size_ = 0;  // of this session's last message, to size the next one
+  static constexpr std::size_t body_reserve_limit = 64 * 1024;
+  static constexpr std::size_t body_reserve_slack = 4096;
   std::uint64_t envelope_version_ = 0;
   std::uint64_t lines_taken_ = 0;
   std::size_t errors_ = 0;

@@ -105,8 +105,9 @@ struct stored_message {
 
 class conversation {
  public:
-  explicit conversation(server_options opts = {}, bool start = true)
-      : log_("s1", 10000), session_(std::move(opts), facts(), log_) {
+  explicit conversation(server_options opts = {}, bool start = true,
+                        std::size_t transcript_entries = 10000)
+      : log_("s1", transcript_entries), session_(std::move(opts), facts(), log_) {
     if (!start) return;
     session_.start(now_);
     pump();

@@ -61,6 +61,34 @@ TEST(server_session_data, a_recycled_body_buffer_starts_empty) {
   EXPECT_EQ(c.messages()[1].msg.data, "second!");
 }
 
+// The store keeps a body with its buffer: a small message read into room recycled from a big
+// one must not hold that room.
+TEST(server_session_data, a_small_body_gives_back_the_room_of_a_recycled_big_one) {
+  conversation c;
+  c.session().recycle_body(std::string(1 << 20, '!'));
+  c.open_transaction();
+  EXPECT_EQ(c.send("DATA\r\nsmall\r\n.\r\n"), data_reply("id-1"));
+  ASSERT_EQ(c.messages().size(), 1u);
+  EXPECT_EQ(c.messages()[0].msg.data, "small\r\n");
+  EXPECT_LT(c.messages()[0].msg.data.capacity(), 64u * 1024);
+}
+
+// A load test sends one size over and over: the next body is read into room for the last one's
+// size, not grown from nothing (each growth a reallocation and a copy).
+TEST(server_session_data, the_next_body_has_room_for_the_last_ones_size) {
+  conversation c;
+  std::string text;
+  for (int line = 0; line < 50; ++line)
+    text += std::string(60, 'x') + "\r\n";
+  for (int i = 1; i <= 2; ++i) {
+    c.open_transaction();
+    EXPECT_EQ(c.send("DATA\r\n" + text + ".\r\n"), data_reply("id-" + std::to_string(i)));
+  }
+  ASSERT_EQ(c.messages().size(), 2u);
+  EXPECT_EQ(c.messages()[1].msg.data, text);
+  EXPECT_EQ(c.messages()[1].msg.data.capacity(), text.size()) << "grown instead of reserved";
+}
+
 TEST(server_session_data, over_long_text_line_is_refused_at_the_end) {
   conversation c;
   c.open_transaction();

@@ -397,6 +397,24 @@ TEST(server_session, transcript_records_both_sides) {
             (std::pair{direction::server, "221 2.0.0 smtpfault.test closing connection"s}));
 }
 
+// Past its cap a transcript keeps nothing more, and the session no longer makes the lines; the
+// count of dropped lines (which the API reports) must still be exact, multi-line replies included.
+TEST(server_session, a_full_transcript_counts_every_line_it_drops) {
+  const std::string script =
+      "EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"
+      "hi\r\n.\r\nHELP\r\nQUIT\r\n";
+  conversation whole;
+  whole.send(script);
+  ASSERT_EQ(whole.log().dropped(), 0u);
+  const auto total = whole.log().entries().size();
+  for (std::size_t cap : {1u, 2u, 3u, 5u, 8u, 13u}) {
+    conversation capped({}, true, cap);
+    EXPECT_EQ(capped.send(script), whole.output().substr(wire::greeting.size())) << cap;
+    EXPECT_EQ(capped.log().entries().size(), cap);
+    EXPECT_EQ(capped.log().entries().size() + capped.log().dropped(), total) << cap;
+  }
+}
+
 // RFC 2920: a command with more octets behind it in the same read was sent without waiting.
 TEST(server_session, pipelining_is_noted_once_per_burst) {
   conversation c;
