@@ -11,6 +11,7 @@
 #include "app/test_report.hpp"
 #include "app/version.hpp"
 #include "config/loader.hpp"
+#include "json/json_text.hpp"
 #include "net/script_client.hpp"
 #include "proto/duration.hpp"
 
@@ -210,7 +211,7 @@ int write_reports(const net::client_run_result& r, const script::client_script& 
   std::optional<std::string> err;
   if (!rs.junit.empty()) err = write_junit(rs.junit, junit_cases(r, s), rs.opts.seed);
   if (!err && !rs.json.empty()) {
-    err = write_text(rs.json, boost::json::serialize(json_report(r, s, rs)) + "\n");
+    err = write_text(rs.json, json::json_text(json_report(r, s, rs)) + "\n");
   }
   if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
   return err ? exit_script : exit_status(r, s);

@@ -7,6 +7,8 @@
 
 #include <boost/json.hpp>
 
+#include "json/json_text.hpp"
+
 namespace smtpfault::app {
 
 namespace {
@@ -151,7 +153,7 @@ std::optional<std::string> write_json(const std::string& path,
                     {"transcript", r.transcript}});
   }
   boost::json::object doc{{"seed", seed}, {"results", std::move(list)}};
-  return write_file(path, boost::json::serialize(doc) + "\n");
+  return write_file(path, json::json_text(doc) + "\n");
 }
 
 }  // namespace smtpfault::app

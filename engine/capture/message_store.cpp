@@ -12,6 +12,7 @@
 
 #include <boost/json.hpp>
 
+#include "json/json_text.hpp"
 #include "proto/utf8.hpp"
 
 namespace smtpfault::capture {
@@ -231,7 +232,7 @@ std::vector<std::shared_ptr<const session_record>> message_store::sessions() con
 }
 
 std::string message_metadata_json(const stored_message& m) {
-  return boost::json::serialize(message_metadata(m)) + "\n";
+  return json::json_text(message_metadata(m)) + "\n";
 }
 
 boost::json::object message_metadata(const stored_message& m) {

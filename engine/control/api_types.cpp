@@ -1,8 +1,8 @@
 #include "control/api_types.hpp"
 
 #include <boost/beast/http/field.hpp>
-#include <boost/json/serialize.hpp>
 
+#include "json/json_text.hpp"
 #include "proto/hex.hpp"
 
 namespace smtpfault::control {
@@ -61,7 +61,7 @@ response text_response(unsigned status, std::string body, std::string_view conte
 
 response json_response(unsigned status, json::value body) {
   make_utf8_safe(body);
-  return text_response(status, json::serialize(body) + "\n", "application/json");
+  return text_response(status, smtpfault::json::json_text(body) + "\n", "application/json");
 }
 
 response error_response(const api_error& e) {

@@ -2,8 +2,9 @@
 
 #include <cstdio>
 
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+
+#include "json/json_text.hpp"
 
 namespace smtpfault::net {
 
@@ -32,7 +33,7 @@ void transcript_log::write(std::string_view session_id, const session::transcrip
                           {"dir", direction_tag(e.dir)},
                           {"text", e.text}};
     // Boost.JSON escapes control characters, so wire bytes stay inside the string.
-    line = boost::json::serialize(o);
+    line = json::json_text(o);
   } else {
     line = session::format_timestamp(e.at) + " " + std::string(session_id) + " " +
            direction_tag(e.dir) + ": " + session::escape_wire(e.text);
@@ -47,7 +48,7 @@ void transcript_log::info(std::string_view text) {
   // Start-up and shutdown lines are printed even without transcripts: they say where to connect.
   std::string line;
   if (format_ == log_format::json) {
-    line = boost::json::serialize(boost::json::object{
+    line = json::json_text(boost::json::object{
         {"ts", session::format_timestamp(std::chrono::system_clock::now())}, {"info", text}});
   } else {
     line = std::string(text);

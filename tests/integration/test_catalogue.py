@@ -150,6 +150,11 @@ class CatalogueRuns(unittest.TestCase):
         self.assertEqual(self.status, 0, self.out + self.err)
         self.assertIn("38 passed, 0 failed, 0 errors", self.out)
         self.assertLess(self.seconds, 100)
+        # Seconds as people write them ("0.31"), not Boost's "3.1E-1".
+        with open(self.json) as f:
+            text = f.read()
+        self.assertRegex(text, r'"seconds":[0-9]+\.[0-9]+,')
+        self.assertNotRegex(text, r'"seconds":[0-9.]+E')
 
     def test_junit_report_matches_the_schema(self):
         xmllint = shutil.which("xmllint")

@@ -483,6 +483,12 @@ class FaultRulesTest(ApiTestCase):
             "match": {"on": "DATA"},
             "action": {"reply": {"code": 421, "enhanced": "4.3.0", "text": "bye"},
                        "delay": 0.2, "ending": "close_after"}})
+        # Seconds read as written, not as Boost's "2E-1".
+        req = urllib.request.Request(self.server.api_url("/api/v1/faults"))
+        if self.server.api_token:
+            req.add_header("Authorization", "Bearer " + self.server.api_token)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertIn('"delay":0.2,', r.read().decode())
         with self.server.connect() as c:
             c.ehlo()
             c.cmd("MAIL FROM:<a@b.test>", expect=250)

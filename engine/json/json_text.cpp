@@ -1,0 +1,89 @@
+#include "json/json_text.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <string_view>
+#include <utility>
+
+namespace smtpfault::json {
+
+namespace {
+
+namespace bj = boost::json;
+
+bool holds_double(const bj::value& v) {
+  switch (v.kind()) {
+    case bj::kind::double_:
+      return true;
+    case bj::kind::array:
+      for (const auto& e : v.get_array())
+        if (holds_double(e)) return true;
+      return false;
+    case bj::kind::object:
+      for (const auto& kv : v.get_object())
+        if (holds_double(kv.value())) return true;
+      return false;
+    default:
+      return false;
+  }
+}
+
+// The shortest text that reads back as the same double, kept a number with a fraction ("2.0",
+// not "2") so that readers which tell integers from reals see what was meant.
+void append_double(std::string& out, double d) {
+  if (!std::isfinite(d)) {  // JSON has no infinity or NaN
+    out += "null";
+    return;
+  }
+  char buf[32];
+  const auto end = std::to_chars(buf, buf + sizeof buf, d).ptr;
+  const std::string_view text(buf, static_cast<std::size_t>(end - buf));
+  out += text;
+  if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
+}
+
+void append(std::string& out, const bj::value& v) {
+  switch (v.kind()) {
+    case bj::kind::double_:
+      append_double(out, v.get_double());
+      return;
+    case bj::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!std::exchange(first, false)) out += ',';
+        append(out, e);
+      }
+      out += ']';
+      return;
+    }
+    case bj::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& kv : v.get_object()) {
+        if (!std::exchange(first, false)) out += ',';
+        out += bj::serialize(kv.key());
+        out += ':';
+        append(out, kv.value());
+      }
+      out += '}';
+      return;
+    }
+    default:
+      out += bj::serialize(v);
+  }
+}
+
+}  // namespace
+
+std::string json_text(const bj::value& v) {
+  // Most documents (log lines, message metadata) hold no double: Boost's writer as it is.
+  if (!holds_double(v)) return bj::serialize(v);
+  std::string out;
+  append(out, v);
+  return out;
+}
+
+}  // namespace smtpfault::json

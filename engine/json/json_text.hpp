@@ -1,0 +1,14 @@
+// JSON text as people read it. Boost.JSON writes every double in scientific notation ("1E-1",
+// "1.5E0"); the API, the reports and the logs show seconds and delays, so numbers are written in
+// their shortest plain form ("0.1", "1.5", "2.0") instead. Everything else is Boost's own output.
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include <string>
+
+namespace smtpfault::json {
+
+std::string json_text(const boost::json::value& v);
+
+}  // namespace smtpfault::json
