@@ -39,10 +39,9 @@ TEST(json_text, nested_documents_match_boosts_writer_but_for_the_numbers) {
                  {"big", 18446744073709551615ull},
                  {"list", {1, 2.5, nullptr, true, "x"}},
                  {"nested", {{"seconds", 12.0}, {"empty", bj::object{}}, {"none", bj::array{}}}}};
-  EXPECT_EQ(json_text(v),
-            R"({"delay":0.1,"name":"quote \" and \\ and \n and \u0001","times":3,)"
-            R"("big":18446744073709551615,"list":[1,2.5,null,true,"x"],)"
-            R"("nested":{"seconds":12.0,"empty":{},"none":[]}})");
+  EXPECT_EQ(json_text(v), R"({"delay":0.1,"name":"quote \" and \\ and \n and \u0001","times":3,)"
+                          R"("big":18446744073709551615,"list":[1,2.5,null,true,"x"],)"
+                          R"("nested":{"seconds":12.0,"empty":{},"none":[]}})");
   EXPECT_EQ(bj::parse(json_text(v)), v);
   bj::value no_doubles = {{"a", 1}, {"b", {"c", nullptr}}};
   EXPECT_EQ(json_text(no_doubles), bj::serialize(no_doubles));
