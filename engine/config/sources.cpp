@@ -2,25 +2,57 @@
 
 #include "config/loader.hpp"
 
+#include <sys/stat.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 
 namespace smtpfault::config::detail {
 
+namespace {
+
+// A configuration file is a few KiB; this bounds what a mistaken path (/dev/zero) can cost.
+constexpr std::size_t max_file_size = 16 * 1024 * 1024;
+
+proto::expected<std::string, std::string> read_file_once(std::FILE* file) {
+  std::string content;
+  char buffer[16384];
+  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, file)) {
+    content.append(buffer, n);
+    if (content.size() > max_file_size) {
+      return proto::unexpected{"larger than " + std::to_string(max_file_size >> 20) +
+                               " MiB; is this a configuration file?"};
+    }
+  }
+  // Reading a directory "opens" fine and fails here with EISDIR.
+  if (std::ferror(file)) return proto::unexpected{std::string(std::strerror(errno))};
+  return content;
+}
+
+}  // namespace
+
 proto::expected<std::string, std::string> read_whole_file(const std::string& path) {
+  // A command reads its file more than once (its own table, then the whole file's check). A
+  // pipe (--config <(...)) gives its content only once: what it gave is kept for the later
+  // reads. Regular files are read again, so each read sees the file as it is.
+  static std::mutex mu;
+  static std::map<std::string, std::string, std::less<>> from_pipes;
+  std::lock_guard lock(mu);
+  if (auto kept = from_pipes.find(path); kept != from_pipes.end()) return kept->second;
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
                                                              &std::fclose);
   if (!file) return proto::unexpected{std::string(std::strerror(errno))};
-  std::string content;
-  char buffer[16384];
-  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, file.get())) {
-    content.append(buffer, n);
+  auto content = read_file_once(file.get());
+  struct stat st {};
+  if (content && ::fstat(::fileno(file.get()), &st) == 0 && !S_ISREG(st.st_mode) &&
+      !S_ISDIR(st.st_mode)) {
+    from_pipes.emplace(path, *content);
   }
-  // Reading a directory "opens" fine and fails here with EISDIR.
-  if (std::ferror(file.get())) return proto::unexpected{std::string(std::strerror(errno))};
   return content;
 }
 

@@ -247,6 +247,41 @@ class CommandConfiguration(unittest.TestCase):
                 env={"SMTPFAULT_CONFIG": cfg})
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
+    def run_with_piped_config(self, text, *args):
+        """The command with --config /dev/fd/N, a pipe holding text (as --config <(...) gives)."""
+        read_end, write_end = os.pipe()
+        os.write(write_end, text.encode())
+        os.close(write_end)
+        try:
+            return subprocess.run([binary_path(), args[0], "--config", "/dev/fd/%d" % read_end,
+                                   *args[1:]], capture_output=True, text=True, timeout=60,
+                                  env=server_environment(), pass_fds=(read_end,))
+        finally:
+            os.close(read_end)
+
+    def test_a_configuration_from_a_pipe_is_read_whole_for_every_use(self):
+        # A pipe gives its content once; each later read of the file (the whole-file check,
+        # the server's settings for test) must still see it.
+        r = self.run_with_piped_config('[sned]\nfrom = "a@example.com"\n', "send",
+                                       "--to", "b@example.com")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn(":1:2: unknown key 'sned' (did you mean 'send'?)", r.stderr)
+        sent = len(self.server.message_ids())
+        r = self.run_with_piped_config(
+            '[send]\nserver = "127.0.0.1:%d"\nfrom = "pipe@example.com"\nto = "p@example.com"\n'
+            % self.server.port, "send")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.recipients_of_last_message(sent + 1), ["p@example.com"])
+        # test reads its own table, the whole file, then the server's keys (here "seed").
+        r = self.run_with_piped_config('seed = 4242\n[test]\njobs = 1\n', "test",
+                                       "--scenario", "accept-all", "--", "true")
+        self.assertIn("(seed 4242)", r.stdout)
+
+    def test_a_file_that_never_ends_is_refused_not_read_forever(self):
+        r = run("send", "--config", "/dev/zero", "--to", "b@example.com", timeout=30)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("/dev/zero: cannot open file: larger than 16 MiB", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
