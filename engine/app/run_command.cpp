@@ -1,6 +1,7 @@
 // `smtpfault run`: a client scenario against any SMTP server, with a verdict per expectation.
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <random>
 
 #include <boost/json.hpp>
@@ -145,11 +146,15 @@ void print_summary(const net::client_run_result& r, const script::client_script&
 std::vector<scenario_result> junit_cases(const net::client_run_result& r,
                                          const script::client_script& s) {
   std::vector<scenario_result> cases;
+  // A test case keeps its name while the script around it is edited: no line number in it (the
+  // failure message has the place). Steps of one name are told apart by their order.
+  std::map<std::string, int> seen;
   for (const auto& step : s.steps()) {
     scenario_result c;
-    c.name = step.where + " " + step.name;
+    c.name = step.name;
+    if (const int n = ++seen[step.name]; n > 1) c.name += " (" + std::to_string(n) + ")";
     c.outcome = step.passed ? verdict::pass : verdict::fail;
-    c.reason = step.detail;
+    c.reason = step.detail.empty() ? step.where : step.where + " " + step.detail;
     c.seconds = step.seconds;
     if (!step.passed) c.transcript = transcript_of(r, step.conn);
     cases.push_back(std::move(c));

@@ -278,6 +278,32 @@ class RunCommandTest(unittest.TestCase):
             steps = json.load(f)["steps"]
         self.assertGreaterEqual(steps[-1]["seconds"], 0.29)
 
+    def test_junit_names_stay_when_the_script_is_edited(self):
+        body = """
+            local c = connect {}
+            c:expect(220)
+            check(true, "same words")
+            check(true, "same words")
+            check(false, "this one fails")
+        """
+        names = []
+        for i, padding in enumerate(["", "\n\n-- lines added above move every step\n"]):
+            path = self.script(padding + body, name="named%d.lua" % i)
+            junit = os.path.join(self.tmp.name, "named%d.xml" % i)
+            p = self.run_client(path, "--junit", junit, "--quiet")
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            cases = ET.parse(junit).getroot().find("testsuite").findall("testcase")
+            names.append([c.get("name") for c in cases])
+            failure = [c.find("failure") for c in cases if c.find("failure") is not None]
+            self.assertEqual(len(failure), 1)
+            # The place is in the failure message instead.
+            self.assertRegex(failure[0].get("message"), r"named%d\.lua:\d+:" % i)
+        self.assertEqual(names[0], names[1])
+        self.assertIn("same words", names[0])
+        self.assertIn("same words (2)", names[0])
+        self.assertIn("this one fails", names[0])
+        self.assertFalse([n for n in names[0] if ".lua" in n], names[0])
+
     def test_list_shows_the_probes(self):
         p = subprocess.run([binary_path(), "list"], capture_output=True, text=True, timeout=30,
                            env=server_environment())
