@@ -57,12 +57,13 @@ def peak_rss_kib(pid):
 
 
 class Server:
-    def __init__(self, name, argv_for_port):
+    def __init__(self, name, argv_for_port, prefix=(), env=None):
         self.name = name
         self.port = free_port()
-        self.argv = argv_for_port(self.port)
+        self.argv = [*prefix, *argv_for_port(self.port)]
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+                                     stderr=subprocess.DEVNULL, start_new_session=True,
+                                     env=None if env is None else dict(os.environ, **env))
         wait_listening(self.port)
 
     def stop(self):
@@ -93,11 +94,12 @@ def children_cpu_seconds():
     return u.ru_utime + u.ru_stime
 
 
-def run_source(server, args):
-    """Returns (elapsed s, server CPU s, smtp-source CPU s)."""
+def run_source(server, args, prefix=()):
+    """Returns (elapsed s, server CPU s, smtp-source CPU s). prefix runs smtp-source under
+    another command (taskset)."""
     before, source_before = cpu_seconds(server.proc.pid), children_cpu_seconds()
     start = time.perf_counter()
-    r = subprocess.run(["smtp-source", *args, "127.0.0.1:%d" % server.port],
+    r = subprocess.run([*prefix, "smtp-source", *args, "127.0.0.1:%d" % server.port],
                        capture_output=True, text=True, timeout=600)
     elapsed = time.perf_counter() - start
     if r.returncode != 0:

@@ -3,8 +3,15 @@
 # side by side in alternation (A B A B ...) with medians; plus server CPU per message, peak
 # RSS and full-transaction latency. Appends the table to bench/RESULTS.md.
 # Usage: bench/run.sh [ROUNDS]   (default 3; BIN=path/to/smtpfault to pick a binary)
+#        bench/run.sh placement [ROUNDS]: both servers pinned next to smtp-source or on another
+#        CPU, to tell the kernel's placement from the servers' own costs (bench/placement.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+script=bench/compare.py
+if [ "${1:-}" = placement ]; then
+  script=bench/placement.py
+  shift
+fi
 rounds=${1:-3}
 ./bench/install-deps.sh
 bin=${BIN:-build/release/smtpfault}
@@ -12,4 +19,4 @@ if [ -z "${BIN:-}" ]; then
   cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build build/release -j "$(nproc)" --target smtpfault >/dev/null
 fi
-exec /usr/bin/python3 bench/compare.py "$bin" "$rounds"
+exec /usr/bin/python3 "$script" "$bin" "$rounds"
