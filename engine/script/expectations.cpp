@@ -47,10 +47,15 @@ check_result check_quit(const run_outcome& run) {
     return c;
   }
   for (const auto& s : run.sessions) {
-    if (s.quit || s.exchanges.size() <= 1 || server_ended(s)) continue;
+    // A session the server ended (421, a close, no greeting) owes no QUIT; one that got a
+    // greeting does, even a 554 refusing service (RFC 5321 3.1: the client then sends QUIT).
+    if (s.quit || s.exchanges.empty() || server_ended(s)) continue;
     c.passed = false;
-    c.detail = "expected QUIT before closing; session " + s.id + " closed after '" +
-               s.exchanges.back().command + "' without QUIT";
+    const auto& last = s.exchanges.back();
+    c.detail = "expected QUIT before closing; session " + s.id + " closed after " +
+               (s.exchanges.size() == 1 ? "the greeting (" + std::to_string(last.code) + ")"
+                                        : "'" + last.command + "'") +
+               " without QUIT";
     break;
   }
   return c;

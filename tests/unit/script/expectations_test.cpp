@@ -21,6 +21,28 @@ TEST(Expectations, QuitIsNotMetWhenTheClientNeverConnected) {
   EXPECT_THAT(results[1].detail, HasSubstr("never connected"));
 }
 
+// RFC 5321 3.1 and 3.8: after a 554 greeting the client still sends QUIT before it closes.
+TEST(Expectations, QuitIsOwedAfterAGreetingThatRefusesService) {
+  expectations e;
+  e.quit = true;
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.exchanges.push_back({"<no command>", "", 554, "554 5.3.2 No SMTP service here", 1, {}});
+  auto results = evaluate(e, run);
+  ASSERT_EQ(results.back().name, "quit");
+  EXPECT_FALSE(results.back().passed);
+  EXPECT_EQ(results.back().detail,
+            "expected QUIT before closing; session 000001 closed after the greeting (554) "
+            "without QUIT");
+  s.quit = true;
+  EXPECT_TRUE(evaluate(e, run).back().passed);
+  // A session the server ended with a 421 greeting owes none.
+  s.quit = false;
+  s.exchanges[0].code = 421;
+  EXPECT_TRUE(evaluate(e, run).back().passed);
+}
+
 // A mailer that fails to start must not pass a scenario that expects it to fail and deliver
 // nothing: it was never exercised.
 TEST(Expectations, NothingIsMetWhenTheClientNeverConnected) {
