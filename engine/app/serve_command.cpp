@@ -189,7 +189,10 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
     if (!s.scenario.empty() && s.scenario != "accept-all") {
       auto loaded = script::scenario::load_named(s.scenario, so);
       if (!loaded) {
-        std::fprintf(stderr, "smtpfault serve: %s\n", loaded.error().c_str());
+        // Where the name came from: a file's line and key, a variable or the flag.
+        const auto where = s.origin_of("scenario");
+        std::fprintf(stderr, "smtpfault serve: %s%s\n", where.empty() ? "" : (where + ": ").c_str(),
+                     loaded.error().c_str());
         return 2;
       }
       sc = std::move(*loaded);

@@ -128,6 +128,10 @@ void walk(const toml::table& table, const std::string& prefix, settings& s,
       auto v = from_toml(*d, node);
       if (v) {
         d->set(s, std::move(*v));
+        const auto& where = node.source();
+        s.origins[path] = file_position(where.path ? *where.path : std::string(), where.begin.line,
+                                        where.begin.column) +
+                          "key " + quoted(path);
       } else {
         problems.push_back(v.error());
       }
@@ -263,6 +267,7 @@ proto::expected<bool, config_error> apply_one(settings& s, const key_desc& d, st
     return fail(std::string(origin) + ": " + problem);
   }
   d.set(s, std::move(*v));
+  s.origins[std::string(d.path)] = std::string(origin);
   return true;
 }
 

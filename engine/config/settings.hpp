@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proto/limits.hpp"
@@ -52,6 +55,15 @@ struct settings {
   std::size_t retain_messages = 10'000;
   std::uint64_t retain_message_bytes = 64 * 1024 * 1024;  // message bodies
   std::size_t retain_sessions = 1000;                     // finished sessions' transcripts
+
+  // Where each key set so far got its value, for a mistake found only when the value is used
+  // (a scenario file that is not there): "smtpfault.toml:3:12: key 'scenario'",
+  // "environment variable SMTPFAULT_SCENARIO" or "--scenario". "" for a default.
+  std::map<std::string, std::string, std::less<>> origins;
+  std::string origin_of(std::string_view key) const {
+    auto it = origins.find(key);
+    return it == origins.end() ? std::string() : it->second;
+  }
 };
 
 }  // namespace smtpfault::config

@@ -62,7 +62,16 @@ proto::expected<scenario_source, std::string> find_source(
     }
     std::ifstream in(name_or_path, std::ios::binary);
     if (!in) {
-      return proto::unexpected{name_or_path + ": cannot open scenario: " + std::strerror(errno)};
+      const int err = errno;
+      // A path in a configuration file is read from where the command runs, not from the
+      // file's folder: say which folder that was.
+      std::string from;
+      if (std::filesystem::path(name_or_path).is_relative()) {
+        from = " (a relative path is read from the working directory, " +
+               std::filesystem::current_path(ec).string() + ")";
+      }
+      return proto::unexpected{name_or_path + ": cannot open scenario: " + std::strerror(err) +
+                               from};
     }
     std::stringstream ss;
     ss << in.rdbuf();

@@ -268,6 +268,24 @@ class ServeFlagMistakes(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--set limits.text_line: expected an unsigned integer, got 'abc'", r.stderr)
 
+    def test_a_scenario_that_cannot_be_loaded_names_where_it_was_given(self):
+        with tempfile.TemporaryDirectory() as d:
+            cfg = os.path.join(d, "s.toml")
+            with open(cfg, "w") as f:
+                f.write('hostname = "x.test"\nscenario = "mine.lua"\n')
+            r = run("serve", "--config", cfg, "--listen", "127.0.0.1:0", timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            # A path in the file is read from where serve runs, and the message says so.
+            self.assertIn("%s:2:12: key 'scenario': mine.lua: cannot open scenario: No such file"
+                          % cfg, r.stderr)
+            self.assertIn("(a relative path is read from the working directory, %s)"
+                          % os.getcwd(), r.stderr)
+        r = run("serve", "--listen", "127.0.0.1:0", env={"SMTPFAULT_SCENARIO": "nope"}, timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("environment variable SMTPFAULT_SCENARIO: unknown scenario 'nope'", r.stderr)
+        r = run("serve", "--listen", "127.0.0.1:0", "--scenario", "nope", timeout=10)
+        self.assertIn("--scenario: unknown scenario 'nope'", r.stderr)
+
     def test_an_unknown_flag_given_last_is_called_unknown_in_every_command(self):
         for command in ("serve", "send", "test", "run", "healthcheck", "check"):
             r = run(command, "--bogus", timeout=10)
