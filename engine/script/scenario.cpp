@@ -116,6 +116,22 @@ std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code
   return std::nullopt;
 }
 
+// The line that assigns to name ("on_rcpt = 5"), or 0 when no line starts so.
+std::size_t assignment_line(std::string_view code, std::string_view name) {
+  std::size_t line = 1;
+  for (std::size_t start = 0; start < code.size(); ++line) {
+    const auto end = std::min(code.find('\n', start), code.size());
+    auto text = code.substr(start, end - start);
+    start = end + 1;
+    text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
+    if (!text.starts_with(name)) continue;
+    text.remove_prefix(name.size());
+    text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
+    if (text.starts_with('=') && !text.starts_with("==")) return line;
+  }
+  return 0;
+}
+
 }  // namespace
 
 scenario::scenario(std::string name, scenario_options opts)
@@ -191,8 +207,10 @@ std::optional<std::string> scenario::init(std::string_view code) {
       hooks_ |= session::hook_bit(h);
       hook_refs_[static_cast<int>(h)] = luaL_ref(L, LUA_REGISTRYINDEX);
     } else if (!lua_isnil(L, -1)) {
-      std::string err = name_ + ": on_" + session::hook_name(h) + " must be a function, not a " +
-                        luaL_typename(L, -1);
+      const std::string hook_fn = std::string("on_") + session::hook_name(h);
+      const auto line = assignment_line(code, hook_fn);
+      std::string err = name_ + (line ? ":" + std::to_string(line) : "") + ": " + hook_fn +
+                        " must be a function, not a " + luaL_typename(L, -1);
       lua_pop(L, 1);
       return err;
     } else {

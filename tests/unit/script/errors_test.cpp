@@ -200,6 +200,9 @@ TEST(script_errors, other_globals_are_free) {
 TEST(script_errors, hook_that_is_not_a_function_fails_the_load) {
   EXPECT_THAT(load_error("on_connect = 5\n"),
               HasSubstr("on_connect must be a function, not a number"));
+  // With the line that made it so, and not a line that only compares or reads it.
+  EXPECT_THAT(load_error("local n = 1\nif on_rcpt == nil then end\n  on_rcpt = 'x'\n"),
+              HasSubstr(":3: on_rcpt must be a function, not a string"));
 }
 
 TEST(script_errors, hook_returning_a_string_is_explained) {
