@@ -400,6 +400,14 @@ function expect(t)
       fail(2, "expect: exit must be \"success\", \"failure\" or a number, not %q", v)
     end
   end
+  -- retry_delay times the retry that retried_after_4xx looks for; alone it checks nothing.
+  if t.retry_delay ~= nil and t.retried_after_4xx ~= true then
+    local earlier = false
+    for _, e in ipairs(smtp._expectations) do earlier = earlier or e.retried_after_4xx == true end
+    if not earlier then
+      fail(2, "expect: retry_delay is checked only with retried_after_4xx = true; add it")
+    end
+  end
   table.insert(smtp._expectations, t)
 end
 

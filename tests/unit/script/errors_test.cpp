@@ -193,6 +193,18 @@ TEST(script_errors, unknown_hook_far_from_any_lists_the_hooks) {
   EXPECT_THAT(err, HasSubstr("on_connect"));
 }
 
+TEST(script_errors, expectations_are_checked_when_declared) {
+  EXPECT_THAT(load_error("\nexpect { delivred = 1 }\n"),
+              HasSubstr("test.lua:2: expect: unknown expectation 'delivred' (did you mean "
+                        "'delivered'?)"));
+  // retry_delay times the retry that retried_after_4xx looks for: alone it would check nothing.
+  EXPECT_THAT(load_error("expect { retry_delay = 5 }\n"),
+              HasSubstr("test.lua:1: expect: retry_delay is checked only with retried_after_4xx "
+                        "= true"));
+  EXPECT_EQ(load_error("expect { retried_after_4xx = true, retry_delay = {min = 1} }\n"), "");
+  EXPECT_EQ(load_error("expect { retried_after_4xx = true }\nexpect { retry_delay = 5 }\n"), "");
+}
+
 TEST(script_errors, other_globals_are_free) {
   EXPECT_EQ(load_error("helper = 1\nfunction format_reply() end\n"), "");
 }
