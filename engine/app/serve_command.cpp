@@ -222,7 +222,7 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
     print_banner(srv, s, log, sc.get(), api.get());
     srv.run();
     if (api) api->stop();
-    log.info("stopped; " + std::to_string(store.message_count()) + " message(s) captured");
+    log.info("stopped; " + std::to_string(store.stored_total()) + " message(s) captured");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "smtpfault serve: %s\n", e.what());
     return 1;

@@ -3,6 +3,7 @@ connection cap, the idle timeout and graceful SIGTERM."""
 
 import os
 import signal
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -408,6 +409,18 @@ class ShutdownTest(unittest.TestCase):
         # Nothing to flush: the exit must not wait out the grace period meant for sessions.
         self.assertLess(time.monotonic() - start, 0.5)
         self.assertTrue(any("stopped; 0 message(s) captured" in l for l in srv.transcript()))
+
+    def test_the_last_line_counts_every_message_captured_even_those_deleted(self):
+        srv = SmtpfaultServer().start()
+        self.addCleanup(srv.cleanup)
+        for i in range(2):
+            with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
+                c.sendmail("a@example.com", ["b@example.com"], b"Subject: %d\r\n\r\nhi\r\n" % i)
+        status, _, _ = srv.api("DELETE", "/api/v1/messages")
+        self.assertIn(status, (200, 204))
+        srv.stop(expect_exit=0)
+        self.assertTrue(any("stopped; 2 message(s) captured" in l for l in srv.transcript()),
+                        srv.transcript()[-3:])
 
 
 if __name__ == "__main__":
