@@ -55,6 +55,8 @@ class server {
 
   // Runs the I/O threads until stop() completes; the calling thread is one of them.
   void run();
+  // The server's own log (banner lines, notes): thread-safe, a whole line per call.
+  transcript_log& log() { return log_; }
   // Thread-safe: stop accepting, answer open sessions 421 4.3.2, return from run() within 1 s.
   void stop();
 

@@ -317,6 +317,9 @@ class ScenarioTest(ApiTestCase):
         self.assertEqual(status, 200, body)
         self.assertEqual(body["seed"], 42)
         self.assertEqual(body["hooks"], ["rcpt"])
+        # The log says so with the seed, as the banner does at start.
+        self.server.wait_for_line(r"scenario api\.lua loaded over the API; seed: 42 "
+                                  r"\(replay with --seed 42\)")
         self.assertEqual(rcpt_reply(self.server, "x@y.test"), 550)
         # A session that was already open keeps the scenario it started with.
         open_before.cmd("MAIL FROM:<a@b.test>", expect=250)
