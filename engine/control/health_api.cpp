@@ -61,7 +61,8 @@ boost::asio::awaitable<response> get_metrics(api_context& ctx, api_request&) {
   p.sample("smtpfault_tls_handshakes_total", m.tls_handshakes.get(), "result=\"ok\"");
   p.sample("smtpfault_tls_handshakes_total", m.tls_handshake_failures.get(), "result=\"failed\"");
   p.one("smtpfault_lua_errors_total", "counter",
-        "Scenario hook calls that failed (the session got 451 4.3.0).", m.lua_errors.get());
+        "Scenario hook calls that failed (the session got 451 4.3.0; after on_disconnect, none).",
+        m.lua_errors.get());
   p.one("smtpfault_fault_rules_fired_total", "counter", "API fault rules that matched.",
         m.rules_fired.get());
   p.one("smtpfault_fault_rules", "gauge", "API fault rules in force.",

@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "control/request_reader.hpp"
+#include "json/json_text.hpp"
 #include "proto/duration.hpp"
 #include "session/extensions.hpp"
 
@@ -123,6 +124,27 @@ void read_unsolicited(object_reader& r, fault::action& a, std::optional<api_erro
   a.unsolicited = std::move(out);
 }
 
+// A rule's action as the transcript names it, in the request's own words: "reply 451",
+// "delay 1", "reply 421, delay 0.2, ending close_after".
+std::string summary_of(const json::object& o, const fault::action& a) {
+  std::string out;
+  for (const auto& [key, v] : o) {
+    if (key == "name") continue;
+    out += (out.empty() ? "" : ", ") + std::string(key);
+    // Short choices are shown; octets to send (raw, inject, challenge) only by their key.
+    const bool choice = key == "ending" || key == "malformed" || key == "starttls" ||
+                        key == "certificate" || key == "delay";
+    if (key == "reply" && a.reply) {
+      out += " " + std::to_string(a.reply->code);
+    } else if (choice && v.is_string()) {
+      out += " " + std::string(v.get_string());
+    } else if (choice && v.is_number()) {
+      out += " " + smtpfault::json::json_text(v);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 result<fault::action> parse_action(const json::object& o, const std::string& prefix) {
@@ -160,7 +182,7 @@ result<fault::action> parse_action(const json::object& o, const std::string& pre
     return fail(400, prefix + ": an empty action changes nothing; give reply, delay, ending, ...",
                 prefix);
   }
-  if (a.name.empty()) a.name = a.reply ? "reply " + std::to_string(a.reply->code) : "action";
+  if (a.name.empty()) a.name = summary_of(o, a);
   return a;
 }
 

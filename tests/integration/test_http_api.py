@@ -500,6 +500,8 @@ class FaultRulesTest(ApiTestCase):
             c.cmd("DATA", expect=421)
             self.assertGreaterEqual(time.monotonic() - start, 0.18)
             self.assertTrue(c.closed_by_peer(timeout=5))
+        # The transcript says what the rule did, in the request's words.
+        self.server.wait_for_line(r"fault: rule r\d+: reply 421, delay 0\.2, ending close_after")
         _, _, metrics = self.api("GET", "/metrics")
         text = metrics.decode()
         self.assertRegex(text, r'smtpfault_faults_applied_total\{kind="delay"\} [1-9]')
