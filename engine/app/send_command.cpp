@@ -77,6 +77,7 @@ struct send_request {
   net::send_options o;
   std::string data_file, data_flag;
   std::string tls_origin, starttls_origin;  // who asked for each, for the conflict's message
+  std::string verify_origin;                // --verify or --ca: needs one of them
   bool have_from = false;
 };
 
@@ -95,7 +96,9 @@ std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r,
     r.tls_origin = f.origin;
   } else if (f.name == "verify") {
     o.verify_certificate = true;
+    r.verify_origin = f.origin;
   } else if (f.name == "ca") {
+    r.verify_origin = f.origin;
     if (touch_files && ::access(f.value.c_str(), R_OK) != 0)
       return f.with_value() + ": cannot read";
     o.ca_file = f.value;
@@ -133,6 +136,11 @@ std::optional<std::string> apply_send_flags(const std::vector<flag_value>& flags
   }
   if (!r.tls_origin.empty()) r.o.tls = net::send_options::tls_mode::implicit;
   if (!r.starttls_origin.empty()) r.o.tls = net::send_options::tls_mode::starttls;
+  // A certificate check without TLS would check nothing and send the message in the clear.
+  if (!r.verify_origin.empty() && r.o.tls == net::send_options::tls_mode::none) {
+    return r.verify_origin + " checks the server's certificate, but no TLS was asked for: add "
+                             "--starttls or --tls";
+  }
   return std::nullopt;
 }
 

@@ -57,6 +57,7 @@ class client {
     return why.empty() ? ec.message() : why;
   }
   asio::awaitable<send_result> transaction();
+  asio::awaitable<std::string> hello();
 
   asio::io_context& ctx_;
   const send_options& o_;
@@ -64,8 +65,19 @@ class client {
   transport io_;
   proto::line_reader lines_;
   std::string in_;
-  bool refused_ = false;  // the last command got a reply, of the wrong class
+  bool refused_ = false;   // the last command got a reply, of the wrong class
+  bool extended_ = false;  // EHLO was accepted (not HELO): extensions may be used
 };
+
+// EHLO, or HELO when the server does not know EHLO (RFC 5321 3.2: a 5xx to EHLO means an old
+// server, and the client falls back to HELO).
+asio::awaitable<std::string> client::hello() {
+  std::optional<proto::reply> rep;
+  auto err = co_await command("EHLO " + o_.helo, 2, &rep);
+  extended_ = err.empty();
+  if (err.empty() || !refused_ || !rep || rep->code / 100 != 5) co_return err;
+  co_return co_await command("HELO " + o_.helo, 2);
+}
 
 asio::awaitable<std::string> client::connect() {
   tcp::resolver resolver(ctx_);
@@ -164,9 +176,20 @@ asio::awaitable<send_result> client::run() {
     }
   }
   if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("greeting: " + err);
-  if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return co_await give_up(err);
+  if (!(err = co_await hello()).empty()) co_return co_await give_up(err);
   if (o_.tls == send_options::tls_mode::starttls) {
+    if (!extended_) {
+      refused_ = true;  // the session is fine: end it with QUIT
+      co_return co_await give_up("STARTTLS needs EHLO, which the server refused");
+    }
     if (!(err = co_await command("STARTTLS", 2)).empty()) co_return co_await give_up(err);
+    // RFC 3207 5 (CVE-2011-0411): anything that came with the 220 was sent before TLS, by the
+    // server or by someone in the middle; none of it may count as a reply inside TLS.
+    if (!in_.empty()) {
+      on_line_("*: discarded " + std::to_string(in_.size()) +
+               " octet(s) that came after the 220, before the TLS handshake");
+      in_.clear();
+    }
     if (auto ec = co_await io_.client_handshake(tls, o_.host, o_.verify_certificate)) {
       co_return send_result{false, "TLS handshake failed: " + handshake_error(ec)};
     }
@@ -174,6 +197,10 @@ asio::awaitable<send_result> client::run() {
     if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return co_await give_up(err);
   }
   if (!o_.user.empty()) {
+    if (!extended_) {
+      refused_ = true;
+      co_return co_await give_up("AUTH needs EHLO, which the server refused");
+    }
     std::string plain = std::string("\0", 1) + o_.user + std::string("\0", 1) + o_.password;
     if (!(err = co_await command("AUTH PLAIN " + proto::base64_encode(plain), 2)).empty()) {
       co_return co_await give_up(err);

@@ -105,6 +105,15 @@ class SendCommand(unittest.TestCase):
             other.stop()
             other.cleanup()
 
+    def test_a_certificate_check_without_tls_is_a_usage_error(self):
+        # It would check nothing and send the message in the clear.
+        for flag in (["--verify"], ["--ca", "/dev/null"]):
+            r = self.send("--server", "127.0.0.1:%d" % self.server.port, *flag)
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn("%s checks the server's certificate, but no TLS was asked for: add "
+                          "--starttls or --tls" % flag[0], r.stderr)
+            self.assertEqual(r.stdout, "")
+
     def test_rejected_credentials_exit_1(self):
         r = self.send("--server", "127.0.0.1:%d" % self.server.port, "--auth", "alice:wrong")
         self.assertEqual(r.returncode, 1)
@@ -122,6 +131,41 @@ class SendCommand(unittest.TestCase):
         r = run("send", "--to", "bob@example.com")
         self.assertEqual(r.returncode, 2)
         self.assertIn("--from is required", r.stderr)
+
+
+class SendAgainstOddServers(unittest.TestCase):
+    """`send` as a careful mailer: plaintext injected with the STARTTLS 220 is thrown away
+    (RFC 3207, CVE-2011-0411), and a server that refuses EHLO gets HELO (RFC 5321 3.2)."""
+
+    def start(self, scenario):
+        srv = SmtpfaultServer("--scenario", scenario).start()
+        self.addCleanup(srv.cleanup)
+        self.addCleanup(srv.stop)
+        return srv
+
+    def send(self, srv, *flags):
+        return run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                   "--to", "b@example.com", *flags)
+
+    def test_plaintext_injected_before_the_handshake_is_discarded(self):
+        srv = self.start("starttls-injection")
+        r = self.send(srv, "--starttls")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"discarded \d+ octet\(s\) that came after the 220")
+        self.assertIn("delivered", r.stdout)
+        self.assertTrue(srv.wait_for_messages(1)[0].meta["session"]["tls"])
+
+    def test_a_refused_ehlo_falls_back_to_helo(self):
+        srv = self.start("ehlo-unsupported")
+        r = self.send(srv)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("C: HELO smtpfault.client", r.stdout)
+        self.assertEqual(len(srv.wait_for_messages(1)), 1)
+        # STARTTLS needs EHLO: refused, and the session still ends with QUIT.
+        r = self.send(srv, "--starttls")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("STARTTLS needs EHLO, which the server refused", r.stderr)
+        self.assertIn("C: QUIT", r.stdout)
 
 
 class SendRefusals(unittest.TestCase):
