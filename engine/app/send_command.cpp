@@ -138,8 +138,9 @@ std::optional<std::string> apply_send_flags(const std::vector<flag_value>& flags
   if (!r.starttls_origin.empty()) r.o.tls = net::send_options::tls_mode::starttls;
   // A certificate check without TLS would check nothing and send the message in the clear.
   if (!r.verify_origin.empty() && r.o.tls == net::send_options::tls_mode::none) {
-    return r.verify_origin + " checks the server's certificate, but no TLS was asked for: add "
-                             "--starttls or --tls";
+    return r.verify_origin +
+           " checks the server's certificate, but no TLS was asked for: add "
+           "--starttls or --tls";
   }
   return std::nullopt;
 }
