@@ -197,6 +197,13 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
       }
       sc = std::move(*loaded);
     }
+    // A configuration mistake like any other: exit 2, naming where the file was given.
+    if (auto bad = net::check_certificate_files(s.tls_cert, s.tls_key)) {
+      const auto where = s.origin_of(bad->key);
+      std::fprintf(stderr, "smtpfault serve: %s%s\n", (where.empty() ? bad->key : where).c_str(),
+                   (": " + bad->message).c_str());
+      return 2;
+    }
     net::tls_contexts tls({s.tls_cert, s.tls_key, s.hostname});
     capture::message_store store(s.store, s.retain_messages, s.retain_sessions);
     store.set_max_bytes(s.retain_message_bytes);

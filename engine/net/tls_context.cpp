@@ -126,20 +126,45 @@ std::unique_ptr<ssl::context> context_for(const identity& id, const identity* ch
   return ctx;
 }
 
-std::unique_ptr<ssl::context> context_from_files(const tls_identity& id) {
-  if (id.cert_file.empty() != id.key_file.empty()) {
-    throw std::runtime_error("tls.cert and tls.key must be given together");
+std::optional<certificate_problem> load_certificate_files(ssl::context& ctx,
+                                                          const std::string& cert_file,
+                                                          const std::string& key_file) {
+  if (cert_file.empty() != key_file.empty()) {
+    const std::string given = cert_file.empty() ? "tls.key" : "tls.cert";
+    return certificate_problem{given, "tls.cert and tls.key go together; " +
+                                          std::string(cert_file.empty() ? "tls.cert" : "tls.key") +
+                                          " is not set"};
   }
-  auto ctx = server_context();
   boost::system::error_code ec;
-  ctx->use_certificate_chain_file(id.cert_file, ec);
-  if (ec) throw std::runtime_error("tls.cert " + id.cert_file + ": " + ec.message());
-  ctx->use_private_key_file(id.key_file, ssl::context::pem, ec);
-  if (ec) throw std::runtime_error("tls.key " + id.key_file + ": " + ec.message());
+  ctx.use_certificate_chain_file(cert_file, ec);
+  if (ec) return certificate_problem{"tls.cert", cert_file + ": " + ec.message()};
+  ctx.use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec) return certificate_problem{"tls.key", key_file + ": " + ec.message()};
+  // A key of another type (EC for an RSA certificate) loads without complaint into a slot of
+  // its own; every handshake would then fail with "no shared cipher".
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    return certificate_problem{"tls.key", key_file + " is not the key of the certificate in " +
+                                              cert_file + ": " + openssl_error()};
+  }
+  return std::nullopt;
+}
+
+std::unique_ptr<ssl::context> context_from_files(const tls_identity& id) {
+  auto ctx = server_context();
+  if (auto problem = load_certificate_files(*ctx, id.cert_file, id.key_file)) {
+    throw std::runtime_error(problem->key + " " + problem->message);
+  }
   return ctx;
 }
 
 }  // namespace
+
+std::optional<certificate_problem> check_certificate_files(const std::string& cert_file,
+                                                           const std::string& key_file) {
+  if (cert_file.empty() && key_file.empty()) return std::nullopt;
+  auto ctx = server_context();
+  return load_certificate_files(*ctx, cert_file, key_file);
+}
 
 tls_contexts::tls_contexts(const tls_identity& id) {
   using kind = fault::certificate_kind;

@@ -19,6 +19,17 @@ struct tls_identity {
   std::string hostname;  // subject and subjectAltName of generated certificates
 };
 
+// What is wrong with configured certificate files: key names the setting at fault ("tls.cert"
+// or "tls.key"), so the caller can say where it was set.
+struct certificate_problem {
+  std::string key;
+  std::string message;
+};
+// Loads the pair as serve would, before it starts: unreadable files, a key that is not the
+// certificate's (of another type too), one given without the other.
+std::optional<certificate_problem> check_certificate_files(const std::string& cert_file,
+                                                           const std::string& key_file);
+
 class tls_contexts {
  public:
   // Throws std::runtime_error with a readable message when files cannot be loaded (start-up).

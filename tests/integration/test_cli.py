@@ -330,6 +330,34 @@ class ServeFlagMistakes(unittest.TestCase):
         r = run("serve", "--listen", "127.0.0.1:0", "--scenario", "nope", timeout=10)
         self.assertIn("--scenario: unknown scenario 'nope'", r.stderr)
 
+    def test_certificate_files_are_checked_at_start_and_named_where_given(self):
+        with tempfile.TemporaryDirectory() as d:
+            rsa_key, rsa_cert, ec_key = (os.path.join(d, n) for n in ("r.key", "r.pem", "e.key"))
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                            rsa_key, "-out", rsa_cert, "-subj", "/CN=x", "-days", "2"],
+                           check=True, capture_output=True, timeout=60)
+            subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-out", ec_key],
+                           check=True, capture_output=True, timeout=60)
+            cfg = os.path.join(d, "t.toml")
+            with open(cfg, "w") as f:
+                f.write('[tls]\ncert = "%s"\nkey = "%s"\n'
+                        % (os.path.join(d, "nope.pem"), rsa_key))
+            r = run("serve", "--config", cfg, timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("%s:2:8: key 'tls.cert': %s: No such file"
+                          % (cfg, os.path.join(d, "nope.pem")), r.stderr)
+            # An EC key for an RSA certificate loads into a slot of its own: every handshake
+            # would fail with "no shared cipher". Refused at start instead.
+            r = run("serve", "--tls-cert", rsa_cert, "--tls-key", ec_key, timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--tls-key: %s is not the key of the certificate in %s"
+                          % (ec_key, rsa_cert), r.stderr)
+            r = run("serve", "--tls-cert", rsa_cert, timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--tls-cert: tls.cert and tls.key go together; tls.key is not set",
+                          r.stderr)
+
     def test_an_unknown_flag_given_last_is_called_unknown_in_every_command(self):
         for command in ("serve", "send", "test", "run", "healthcheck", "check"):
             r = run(command, "--bogus", timeout=10)
