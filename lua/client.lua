@@ -132,6 +132,8 @@ function connect(o)
   local tls = o.tls and true or false
   local h = o.host or (tls and target.tls_host) or target.host
   local p = o.port or (tls and target.tls_port) or target.port
+  -- Implicit TLS on the plain port only ever fails with a TLS error: name the missing option.
+  if tls and not o.port and not target.tls_port then p = nil end
   if not h or not p then
     fail("connect: no %s: pass {host=..., port=...} or run with --%s HOST:PORT",
       tls and "implicit-TLS target" or "target", tls and "tls-target" or "target")

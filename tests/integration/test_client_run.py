@@ -185,6 +185,12 @@ class RunCommandTest(unittest.TestCase):
         p = self.run_client(passed_on)
         self.assertEqual(p.returncode, 2)
         self.assertIn("passed_on.lua:3: ehlo: unknown option 'nmae'", p.stderr)
+        # Implicit TLS needs --tls-target (or a port): not a TLS error from the plain port.
+        no_tls_target = self.script("connect { tls = true }\nexpect(220)\n", "tls.lua")
+        p = self.run_client(no_tls_target)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("tls.lua:1: connect: no implicit-TLS target: pass {host=..., port=...} or "
+                      "run with --tls-target HOST:PORT", p.stderr)
 
     def test_check_reads_client_scripts(self):
         def check(*args):
