@@ -15,6 +15,7 @@
 #include "json/json_text.hpp"
 #include "net/script_client.hpp"
 #include "proto/duration.hpp"
+#include "script/catalogue.hpp"
 
 namespace smtpfault::app {
 
@@ -211,15 +212,52 @@ std::optional<std::string> write_text(const std::string& path, const std::string
   return ok ? std::nullopt : std::optional<std::string>(path + ": write failed");
 }
 
+// JUnit names after the script ("probe-pipelining", "mailer-checks"), so that the reports of
+// several runs stay apart when a CI view merges them.
+junit_names junit_names_of(const std::string& script_name) {
+  auto base = script::shown_name(script_name);
+  base = base.substr(base.find_last_of('/') + 1);
+  if (base.ends_with(".lua")) base.resize(base.size() - 4);
+  return {"smtpfault run " + base, "smtpfault.run." + base};
+}
+
 int write_reports(const net::client_run_result& r, const script::client_script& s,
                   const run_settings& rs) {
   std::optional<std::string> err;
-  if (!rs.junit.empty()) err = write_junit(rs.junit, junit_cases(r, s), rs.opts.seed);
+  if (!rs.junit.empty()) {
+    err = write_junit(rs.junit, junit_cases(r, s), rs.opts.seed, junit_names_of(s.name()));
+  }
   if (!err && !rs.json.empty()) {
     err = write_text(rs.json, json::json_text(json_report(r, s, rs)) + "\n");
   }
   if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
   return err ? exit_script : exit_status(r, s);
+}
+
+// A script that does not load still leaves the reports CI looks for, with the error in them:
+// a missing file would pass unnoticed in some CI views.
+void write_load_error_reports(const run_settings& rs, const std::string& error) {
+  std::optional<std::string> err;
+  if (!rs.junit.empty()) {
+    scenario_result c;
+    c.name = script::shown_name(rs.script);
+    c.outcome = verdict::error;
+    c.reason = error;
+    err = write_junit(rs.junit, {c}, rs.opts.seed, junit_names_of(rs.script));
+  }
+  if (!err && !rs.json.empty()) {
+    const auto& t = rs.opts.target;
+    boost::json::object doc{{"script", rs.script},
+                            {"target", t.host + ":" + std::to_string(t.port)},
+                            {"seed", rs.opts.seed},
+                            {"verdict", "error"},
+                            {"exit_code", exit_script},
+                            {"error", error},
+                            {"steps", boost::json::array{}},
+                            {"connections", boost::json::array{}}};
+    err = write_text(rs.json, json::json_text(doc) + "\n");
+  }
+  if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
 }
 
 }  // namespace
@@ -253,6 +291,7 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
   auto script = script::client_script::load_named(rs.script, rs.opts);
   if (!script) {
     std::fprintf(stderr, "smtpfault run: %s\n", script.error().c_str());
+    write_load_error_reports(rs, script.error());
     return exit_script;
   }
   auto& s = **script;

@@ -91,7 +91,7 @@ std::string xml_escape(std::string_view text) {
 
 std::optional<std::string> write_junit(const std::string& path,
                                        const std::vector<scenario_result>& results,
-                                       std::uint64_t seed) {
+                                       std::uint64_t seed, const junit_names& names) {
   int failures = 0, errors = 0;
   double total = 0;
   for (const auto& r : results) {
@@ -99,19 +99,19 @@ std::optional<std::string> write_junit(const std::string& path,
     errors += r.outcome == verdict::error;
     total += r.seconds;
   }
-  char head[256];
-  std::snprintf(head, sizeof head,
-                "<testsuite name=\"smtpfault\" tests=\"%zu\" failures=\"%d\" errors=\"%d\" "
-                "skipped=\"0\" time=\"%.3f\">\n",
+  const std::string class_name = xml_escape(names.class_name);
+  char counts[192];
+  std::snprintf(counts, sizeof counts,
+                "\" tests=\"%zu\" failures=\"%d\" errors=\"%d\" skipped=\"0\" time=\"%.3f\">\n",
                 results.size(), failures, errors, total);
   std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  ";
-  xml += head;
+  xml += "<testsuite name=\"" + xml_escape(names.suite) + counts;
   xml += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(seed) +
          "\"/>\n    </properties>\n";
   for (const auto& r : results) {
     char attrs[64];
     std::snprintf(attrs, sizeof attrs, "\" time=\"%.3f\"", r.seconds);
-    xml += "    <testcase classname=\"smtpfault.scenarios\" name=\"" + xml_escape(r.name) + attrs +
+    xml += "    <testcase classname=\"" + class_name + "\" name=\"" + xml_escape(r.name) + attrs +
            ">\n";
     if (r.outcome != verdict::pass) {
       const char* tag = r.outcome == verdict::fail ? "failure" : "error";

@@ -13,10 +13,15 @@ namespace smtpfault::app {
 void print_table(const std::vector<scenario_result>& results, bool colour, std::uint64_t seed);
 
 // Both return an error message when the file cannot be written.
-// The seed goes into the suite's properties, so that a failure in CI can be replayed.
+// The seed goes into the suite's properties, so that a failure in CI can be replayed. The suite
+// and class names tell merged reports apart (`run` names them after its script).
+struct junit_names {
+  std::string suite = "smtpfault";
+  std::string class_name = "smtpfault.scenarios";
+};
 std::optional<std::string> write_junit(const std::string& path,
                                        const std::vector<scenario_result>& results,
-                                       std::uint64_t seed);
+                                       std::uint64_t seed, const junit_names& names = {});
 std::optional<std::string> write_json(const std::string& path,
                                       const std::vector<scenario_result>& results,
                                       std::uint64_t seed);

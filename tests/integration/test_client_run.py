@@ -256,12 +256,30 @@ class RunCommandTest(unittest.TestCase):
         suite = ET.parse(junit).getroot().find("testsuite")
         self.assertEqual(suite.get("failures"), "0")
         self.assertGreater(int(suite.get("tests")), 5)
+        # Named after the script, so that merged reports of several runs stay apart.
+        self.assertEqual(suite.get("name"), "smtpfault run probe-pipelining")
+        self.assertEqual({c.get("classname") for c in suite.findall("testcase")},
+                         {"smtpfault.run.probe-pipelining"})
         with open(js) as f:
             doc = json.load(f)
         self.assertEqual(doc["verdict"], "pass")
         self.assertEqual(doc["seed"], 5)
         self.assertEqual(doc["report"]["group1"], "250 250 501 354")
         self.assertIn("C: MAIL FROM:<probe@smtpfault.test>", doc["connections"][0]["transcript"])
+
+    def test_a_script_that_does_not_load_still_writes_its_reports(self):
+        path = self.script("connect {\n", name="broken.lua")
+        junit = os.path.join(self.tmp.name, "broken.xml")
+        js = os.path.join(self.tmp.name, "broken.json")
+        p = self.run_client(path, "--junit", junit, "--json", js)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        suite = ET.parse(junit).getroot().find("testsuite")
+        self.assertEqual((suite.get("tests"), suite.get("errors")), ("1", "1"))
+        self.assertIn("broken.lua:2:", suite.find("testcase").find("error").get("message"))
+        with open(js) as f:
+            doc = json.load(f)
+        self.assertEqual((doc["verdict"], doc["exit_code"]), ("error", 2))
+        self.assertIn("broken.lua:2:", doc["error"])
 
     def test_report_times_are_those_of_the_steps(self):
         path = self.script("""
