@@ -247,14 +247,11 @@ void write_load_error_reports(const run_settings& rs, const std::string& error) 
   }
   if (!err && !rs.json.empty()) {
     const auto& t = rs.opts.target;
-    boost::json::object doc{{"script", rs.script},
-                            {"target", t.host + ":" + std::to_string(t.port)},
-                            {"seed", rs.opts.seed},
-                            {"verdict", "error"},
-                            {"exit_code", exit_script},
-                            {"error", error},
-                            {"steps", boost::json::array{}},
-                            {"connections", boost::json::array{}}};
+    boost::json::object doc{
+        {"script", rs.script},           {"target", t.host + ":" + std::to_string(t.port)},
+        {"seed", rs.opts.seed},          {"verdict", "error"},
+        {"exit_code", exit_script},      {"error", error},
+        {"steps", boost::json::array{}}, {"connections", boost::json::array{}}};
     err = write_text(rs.json, json::json_text(doc) + "\n");
   }
   if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
