@@ -263,10 +263,12 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
       co_return failed(why);
     }
   }
-  if (op.verify) c.tls->set_verify_callback(asio::ssl::host_name_verification(name));
   if (err.empty()) {
     asio::steady_timer timer(ctx_, deadline_of(op));
-    auto r = co_await (c.io.client_handshake(*c.tls, name) || timer.async_wait(as_value));
+    // OpenSSL checks the name itself (as `send` does), so a mismatch is reported as one
+    // ("hostname mismatch"), not as asio's "unspecified certificate verification error".
+    auto r = co_await (c.io.client_handshake(*c.tls, name, op.verify) ||
+                       timer.async_wait(as_value));
     if (r.index() == 1) {
       err = "TLS handshake with " + c.host + " timed out after " + timeout_text(op);
     } else if (auto ec = std::get<0>(r)) {

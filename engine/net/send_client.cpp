@@ -51,7 +51,7 @@ class client {
                                        std::optional<proto::reply>* out = nullptr);
   asio::awaitable<bool> send_raw(const std::string& bytes, std::string& error);
   asio::awaitable<send_result> give_up(std::string error);
-  // OpenSSL's reason for a failed verification ("Hostname mismatch"), else the error's text.
+  // OpenSSL's reason for a failed verification ("hostname mismatch"), else the error's text.
   std::string handshake_error(const error_code& ec) const {
     std::string why = io_.tls_verify_error();
     return why.empty() ? ec.message() : why;

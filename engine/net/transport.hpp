@@ -45,7 +45,7 @@ class transport {
   asio::awaitable<io_result> write(asio::const_buffer buf);
   asio::awaitable<error_code> server_handshake(asio::ssl::context& ctx);
   // check_name: the certificate must also be for sni (a host name or an IP address), checked by
-  // OpenSSL itself so a failure says "Hostname mismatch" or "IP address mismatch".
+  // OpenSSL itself so a failure says "hostname mismatch" or "IP address mismatch".
   asio::awaitable<error_code> client_handshake(asio::ssl::context& ctx, const std::string& sni,
                                                bool check_name = false);
 

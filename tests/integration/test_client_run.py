@@ -93,6 +93,15 @@ class RunCommandTest(unittest.TestCase):
         self.assertIn("TLS handshake with 127.0.0.1 failed: unable to get local issuer "
                       "certificate", p.stderr)
 
+    def test_a_name_the_certificate_does_not_carry_says_so(self):
+        path = self.script("""
+            connect { tls = true, verify = true, ca = %r, sni = "wrong.example" }
+            expect(220)
+        """ % CA)
+        p = self.run_client(path, "--tls-target", "127.0.0.1:%d" % self.server.tls_port)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("TLS handshake with 127.0.0.1 failed: hostname mismatch", p.stderr)
+
     def test_tls_verified_with_the_test_ca(self):
         path = self.script("""
             local c = connect { tls = true, verify = true, ca = %r }
