@@ -267,8 +267,8 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
     asio::steady_timer timer(ctx_, deadline_of(op));
     // OpenSSL checks the name itself (as `send` does), so a mismatch is reported as one
     // ("hostname mismatch"), not as asio's "unspecified certificate verification error".
-    auto r = co_await (c.io.client_handshake(*c.tls, name, op.verify) ||
-                       timer.async_wait(as_value));
+    auto r =
+        co_await (c.io.client_handshake(*c.tls, name, op.verify) || timer.async_wait(as_value));
     if (r.index() == 1) {
       err = "TLS handshake with " + c.host + " timed out after " + timeout_text(op);
     } else if (auto ec = std::get<0>(r)) {
