@@ -247,6 +247,16 @@ result<net::fault_rule> parse_rule(const json::object& o) {
   auto a = parse_action(*action, "action");
   if (!a) return proto::unexpected{a.error()};
   rule.action = std::move(*a);
+  // Certificates and handshake faults act at STARTTLS (and before the handshake on the
+  // implicit-TLS port); on any other match the rule would fire, be used up, and change nothing.
+  const bool tls_fault = rule.action.certificate != fault::certificate_kind::normal ||
+                         rule.action.tls_mode != fault::starttls_mode::normal;
+  if (tls_fault && rule.match.on != "STARTTLS") {
+    return fail(400,
+                "match.on: certificate and starttls act at STARTTLS (on the implicit-TLS port, "
+                "before its handshake): match on \"STARTTLS\"",
+                "match.on");
+  }
   rule.source = json::serialize(*action);
   return rule;
 }

@@ -381,23 +381,35 @@ asio::awaitable<void> connection::read_and_reset() {
   io_.reset();
 }
 
-// On an implicit-TLS port the handshake comes first, with no STARTTLS to hang a fault on: the
-// scenario's on_starttls is asked before it, and its certificate or abort_handshake apply. A
-// reply it returns has nothing to answer and is left out. Nullopt when the hook failed.
+// On an implicit-TLS port the handshake comes first, with no STARTTLS to hang a fault on: an API
+// rule on STARTTLS with a certificate or abort_handshake, else the scenario's on_starttls, is
+// asked before it, and its certificate or abort_handshake apply. A reply has nothing to answer
+// and is left out. Nullopt when the hook failed.
 asio::awaitable<std::optional<session::start_tls>> connection::implicit_tls_faults() {
   session::start_tls how{};
-  if (!scenario_ || !(scenario_->hooks() & session::hook_bit(session::hook::starttls))) {
+  fault::action a;
+  // An API rule on STARTTLS comes first, as at a STARTTLS command.
+  rule_context before_handshake;
+  before_handshake.phase = session::hook::starttls;
+  before_handshake.client_address = session_.facts().client_address;
+  std::optional<fault::action> ruled;
+  if (!srv_.rules_.empty()) ruled = srv_.rules_.take(before_handshake);
+  if (ruled) {
+    srv_.metrics_.rules_fired.add();
+    a = std::move(*ruled);
+  } else if (scenario_ && (scenario_->hooks() & session::hook_bit(session::hook::starttls))) {
+    auto outcome = scenario_->start(*binding_, session::hook::starttls, session_);
+    if (outcome.st == script::hook_outcome::status::sleeping) {
+      outcome = co_await sleep_through(outcome.sleep);
+    }
+    if (outcome.st == script::hook_outcome::status::failed) {
+      note_hook_error(outcome.error);
+      co_return std::nullopt;
+    }
+    a = std::move(outcome.action);
+  } else {
     co_return how;
   }
-  auto outcome = scenario_->start(*binding_, session::hook::starttls, session_);
-  if (outcome.st == script::hook_outcome::status::sleeping) {
-    outcome = co_await sleep_through(outcome.sleep);
-  }
-  if (outcome.st == script::hook_outcome::status::failed) {
-    note_hook_error(outcome.error);
-    co_return std::nullopt;
-  }
-  const auto& a = outcome.action;
   how.certificate = a.certificate;
   if (a.tls_mode == fault::starttls_mode::abort_handshake) how.mode = a.tls_mode;
   if (how.certificate != fault::certificate_kind::normal ||

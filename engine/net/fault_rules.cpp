@@ -40,6 +40,8 @@ std::optional<ip::address> client_ip(std::string_view text) {
 bool on_matches(const rule_match& m, const rule_context& c) {
   if (c.phase == session::hook::connect) return m.on == "connect";
   if (c.phase == session::hook::message) return m.on == "message";
+  // Before the handshake of an implicit-TLS port: only a rule made for STARTTLS, not "*".
+  if (c.phase == session::hook::starttls) return m.on == "STARTTLS";
   if (c.phase != session::hook::command || !c.command) return false;
   if (m.on == "*") return true;
   if (m.on == "connect" || m.on == "message") return false;
@@ -164,6 +166,14 @@ std::optional<fault::action> fault_rules::take(const rule_context& c) {
   for (auto it = rules_.begin(); it != rules_.end(); ++it) {
     const auto& m = it->match;
     if (!on_matches(m, c) || !address_matches(m, c) || !client_matches(m, c)) continue;
+    // Before an implicit-TLS handshake only a certificate or an abort can act; a STARTTLS rule
+    // with a reply (454) is left for a STARTTLS command on the plain port.
+    const auto& act = it->action;
+    if (c.phase == session::hook::starttls &&
+        act.certificate == fault::certificate_kind::normal &&
+        act.tls_mode != fault::starttls_mode::abort_handshake) {
+      continue;
+    }
     ++it->fired;
     fault::action a = it->action;
     a.name = "rule " + it->id + ": " + a.name;

@@ -54,7 +54,8 @@ struct fault_rule {
 
 // What one consultation looks like to the rules.
 struct rule_context {
-  session::hook phase = session::hook::command;  // connect, command or message
+  // connect, command, message, or starttls: before an implicit-TLS handshake
+  session::hook phase = session::hook::command;
   const proto::command* command = nullptr;       // at the command phase
   const session::envelope* envelope = nullptr;   // at the message phase
   std::string_view client_address;               // "127.0.0.1:51234", "[::1]:51234"

@@ -7,6 +7,7 @@ import json
 import os
 import smtplib
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -506,6 +507,43 @@ class FaultRulesTest(ApiTestCase):
         text = metrics.decode()
         self.assertRegex(text, r'smtpfault_faults_applied_total\{kind="delay"\} [1-9]')
         self.assertRegex(text, r"smtpfault_fault_rules_fired_total [1-9]")
+
+
+class TlsRulesTest(ApiTestCase):
+    CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures",
+                      "certs", "test-ca.pem")
+
+    def handshake(self):
+        """A verifying handshake on the implicit-TLS port: "" or OpenSSL's reason."""
+        ctx = ssl.create_default_context(cafile=self.CA)
+        with socket.create_connection((self.server.host, self.server.tls_port), timeout=5) as s:
+            try:
+                with ctx.wrap_socket(s, server_hostname="localhost") as t:
+                    t.recv(64)
+                    return ""
+            except ssl.SSLCertVerificationError as e:
+                return e.verify_message
+
+    def test_a_certificate_rule_acts_on_starttls_and_before_the_implicit_handshake(self):
+        # Anywhere else it would fire, be used up and change nothing: refused.
+        for on in ("connect", "EHLO", "*"):
+            status, _, body = self.api("POST", "/api/v1/faults", {
+                "match": {"on": on}, "action": {"certificate": "wrong_host"}})
+            self.assertEqual(status, 400, (on, body))
+            self.assertEqual(body["field"], "match.on")
+        status, _, body = self.api("POST", "/api/v1/faults", {
+            "match": {"on": "STARTTLS"}, "action": {"certificate": "expired"}})
+        self.assertEqual(status, 201, body)
+        self.assertEqual(self.handshake(), "certificate has expired")
+        self.assertEqual(self.handshake(), "", "the rule was for one handshake")
+
+    def test_a_starttls_reply_rule_is_left_for_a_starttls_command(self):
+        self.api("POST", "/api/v1/faults", {"match": {"on": "STARTTLS"}, "action": {
+            "reply": {"code": 454, "enhanced": "4.7.0", "text": "TLS not available"}}})
+        self.assertEqual(self.handshake(), "", "the implicit-TLS port has no reply to give")
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("STARTTLS", expect=454)
 
 
 class BadRequestTest(ApiTestCase):
