@@ -169,8 +169,7 @@ std::optional<fault::action> fault_rules::take(const rule_context& c) {
     // Before an implicit-TLS handshake only a certificate or an abort can act; a STARTTLS rule
     // with a reply (454) is left for a STARTTLS command on the plain port.
     const auto& act = it->action;
-    if (c.phase == session::hook::starttls &&
-        act.certificate == fault::certificate_kind::normal &&
+    if (c.phase == session::hook::starttls && act.certificate == fault::certificate_kind::normal &&
         act.tls_mode != fault::starttls_mode::abort_handshake) {
       continue;
     }
