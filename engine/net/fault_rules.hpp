@@ -56,9 +56,9 @@ struct fault_rule {
 struct rule_context {
   // connect, command, message, or starttls: before an implicit-TLS handshake
   session::hook phase = session::hook::command;
-  const proto::command* command = nullptr;       // at the command phase
-  const session::envelope* envelope = nullptr;   // at the message phase
-  std::string_view client_address;               // "127.0.0.1:51234", "[::1]:51234"
+  const proto::command* command = nullptr;      // at the command phase
+  const session::envelope* envelope = nullptr;  // at the message phase
+  std::string_view client_address;              // "127.0.0.1:51234", "[::1]:51234"
 };
 
 // True when the glob pattern (* any run, ? one character) matches text, ignoring ASCII case.
