@@ -143,8 +143,9 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
       ep.address(ep.address().is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
                                       : asio::ip::address(asio::ip::address_v4::loopback()));
     }
+    // swaks speaks LMTP only when told to; an LMTP server answers its EHLO with 500.
     log.info("  try: swaks --server " + net::endpoint_text(ep) +
-             " --from alice@example.com --to bob@example.com");
+             (s.lmtp ? " --protocol LMTP" : "") + " --from alice@example.com --to bob@example.com");
   }
 }
 

@@ -41,6 +41,10 @@ proto::expected<unsigned, std::string> probe(const asio::ip::tcp::endpoint& ep,
                          : co_await http::async_read(stream, buf, res, as_value);
     if (wec || rec) {
       error = (wec ? wec : rec).message();
+      // Beast's "bad version" and friends: something answered, but not in HTTP.
+      if (rec && rec.category() == make_error_code(http::error::bad_version).category()) {
+        error = "no HTTP reply (" + error + "): is this the API's port, not an SMTP one?";
+      }
       co_return;
     }
     status = res.result_int();

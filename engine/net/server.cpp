@@ -130,8 +130,10 @@ std::vector<std::string> server::describe_listeners() const {
   std::vector<std::string> out;
   for (const auto& l : listeners_) {
     if (!l->primary) continue;
-    out.push_back(std::string(l->implicit_tls ? "smtps " : "smtp  ") +
-                  endpoint_text(l->acceptor.local_endpoint()));
+    const bool lmtp = cfg_.session.lmtp;
+    out.push_back(
+        std::string(l->implicit_tls ? (lmtp ? "lmtps " : "smtps ") : (lmtp ? "lmtp  " : "smtp  ")) +
+        endpoint_text(l->acceptor.local_endpoint()));
   }
   return out;
 }

@@ -539,6 +539,11 @@ class EnvironmentConfiguration(unittest.TestCase):
             with srv.connect(greeting=False) as c:
                 self.assertIn("LMTP", c.expect(220).text)
                 self.assertIn("second.test", c.cmd("LHLO x", expect=250).text)
+            # The banner says LMTP, and its swaks hint speaks it.
+            banner = "\n".join(srv.transcript())
+            self.assertIn("listening: lmtp  127.0.0.1:", banner)
+            self.assertIn("listening: lmtps 127.0.0.1:", banner)
+            self.assertIn("--protocol LMTP", banner)
         finally:
             srv.stop()
             srv.cleanup()

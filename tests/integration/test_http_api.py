@@ -701,6 +701,13 @@ class HealthTest(ApiTestCase):
                                   "--timeout", "1"], capture_output=True, timeout=10)
         self.assertEqual(bad.returncode, 1)
         self.assertIn(b"127.0.0.1", bad.stderr)
+        # The SMTP port given by mistake: said so, not Beast's bare "bad version".
+        smtp = subprocess.run([binary_path(), "healthcheck", "--api",
+                               "127.0.0.1:%d" % self.server.port, "--timeout", "2"],
+                              capture_output=True, text=True, timeout=10)
+        self.assertEqual(smtp.returncode, 1)
+        self.assertIn("no HTTP reply (bad version): is this the API's port, not an SMTP one?",
+                      smtp.stderr)
 
 
 class TestCommandApiTest(unittest.TestCase):

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 
 START_TIMEOUT = 10.0
-LISTEN_RE = re.compile(r"^\s*listening: (smtps?)\s+(\S+):(\d+)\s*$")
+LISTEN_RE = re.compile(r"^\s*listening: ([sl]mtps?)\s+(\S+):(\d+)\s*$")
 API_LISTEN_RE = re.compile(r"^\s*listening: http\s+(\S+):(\d+)\b")
 
 
@@ -225,9 +225,9 @@ class SmtpfaultServer:
                     if a and self.api_port is None:
                         self.api_port = int(a.group(2))
                     m = LISTEN_RE.match(line)
-                    if m and m.group(1) == "smtp" and self.port is None:
+                    if m and m.group(1) in ("smtp", "lmtp") and self.port is None:
                         self.port = int(m.group(3))
-                    elif m and m.group(1) == "smtps" and self.tls_port is None:
+                    elif m and m.group(1) in ("smtps", "lmtps") and self.tls_port is None:
                         self.tls_port = int(m.group(3))
                 self._cond.notify_all()
         with self._cond:
