@@ -35,6 +35,11 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
       out.after_dashes.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
       return std::nullopt;
     }
+    // -h, as most tools take it, for the commands that have --help.
+    if (a == "-h" && listed(known.booleans, "help")) {
+      out.flags.push_back({"help", "", "-h"});
+      continue;
+    }
     if (a.size() < 3 || a.compare(0, 2, "--") != 0) {
       if (a.size() > 1 && a[0] == '-' && a != "-") return "unknown option '" + a + "'";
       out.positional.push_back(a);

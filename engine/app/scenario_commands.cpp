@@ -67,7 +67,7 @@ int check_command(const std::vector<std::string>& argv) {
 
 int list_command(const std::vector<std::string>& argv) {
   for (const auto& a : argv) {
-    if (a == "--help") {
+    if (a == "--help" || a == "-h") {
       std::printf(
           "usage: smtpfault list\n\nLists the built-in scenarios and what each does, then the "
           "client\nscenarios (probes) for smtpfault run.\n");

@@ -40,6 +40,7 @@ class HelpAndVersion(unittest.TestCase):
                 h = run(cmd, "--help")
                 self.assertEqual(h.returncode, 0, h.stderr)
                 self.assertIn("usage: smtpfault " + cmd, h.stdout)
+                self.assertEqual(run(cmd, "-h").stdout, h.stdout)
                 v = run(cmd, "--version")
                 self.assertEqual(v.returncode, 0, v.stderr)
                 self.assertEqual(v.stdout, version.stdout)
