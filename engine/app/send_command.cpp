@@ -67,7 +67,9 @@ std::string default_message(const net::send_options& o) {
   std::string to;
   for (const auto& t : o.to)
     to += (to.empty() ? "" : ", ") + t;
-  return "From: " + o.from + "\r\nTo: " + to +
+  // A null sender (--from '') has no mailbox for the header; bounces use the daemon's name.
+  const std::string from = o.from.empty() ? "MAILER-DAEMON@" + o.helo : o.from;
+  return "From: " + from + "\r\nTo: " + to +
          "\r\nSubject: smtpfault test message\r\nDate: " + date + "\r\nMessage-ID: <" +
          std::to_string(now) + "@smtpfault.client>\r\n\r\n" +
          "This is a test message sent by smtpfault send.\r\n";

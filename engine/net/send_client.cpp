@@ -150,7 +150,11 @@ asio::awaitable<std::string> client::command(const std::string& line, int expect
     refused_ = rep->code != 421;
     std::string text = std::to_string(rep->code);
     if (!rep->enhanced.empty()) text += " " + rep->enhanced;
-    co_return "server replied " + text + " " + (rep->lines.empty() ? "" : rep->lines.back());
+    // Every line of a multi-line refusal (the reason is often not in the last one), escaped:
+    // a garbage reply must not put raw octets on the terminal.
+    for (std::size_t i = 0; i < rep->lines.size(); ++i)
+      text += (i == 0 ? " " : " / ") + session::escape_wire(rep->lines[i]);
+    co_return "server replied " + text;
   }
   co_return "";
 }

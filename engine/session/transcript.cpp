@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "proto/utf8.hpp"
+
 namespace smtpfault::session {
 
 transcript::transcript(std::string session_id, std::size_t max_entries, sink live)
@@ -29,7 +31,21 @@ void transcript::write_live(const transcript_entry& e) const {
 std::string escape_wire(std::string_view raw) {
   std::string out;
   out.reserve(raw.size());
-  for (unsigned char c : raw) {
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    // UTF-8 stays readable; an octet that is not part of it (0xFF, a lone 0x80) is escaped, so
+    // a log line or a terminal never gets a broken sequence.
+    if (c >= 0x80) {
+      if (const std::size_t n = proto::utf8_sequence_length(raw, i)) {
+        out.append(raw.substr(i, n));
+        i += n - 1;
+      } else {
+        char buf[5];
+        std::snprintf(buf, sizeof buf, "\\x%02x", c);
+        out += buf;
+      }
+      continue;
+    }
     switch (c) {
       case '\r':
         out += "\\r";

@@ -49,7 +49,8 @@ class transcript {
   sink live_;
 };
 
-// Escapes CR, LF, NUL, other control octets and backslash, so wire data can never forge log lines.
+// Escapes CR, LF, NUL, other control octets, backslash and octets that are not UTF-8, so wire
+// data can never forge log lines or put broken sequences on a terminal.
 std::string escape_wire(std::string_view raw);
 
 // ISO 8601 UTC with milliseconds: "2026-11-29T06:52:23.123Z".

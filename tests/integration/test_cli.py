@@ -156,6 +156,17 @@ class SendAgainstOddServers(unittest.TestCase):
         self.assertIn("delivered", r.stdout)
         self.assertTrue(srv.wait_for_messages(1)[0].meta["session"]["tls"])
 
+    def test_a_multi_line_refusal_is_quoted_whole(self):
+        srv = self.start("multiline-replies")
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "", "--to",
+                "one@example.com", "--to", "two@example.com")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("two@example.com: server replied 550 5.1.1 The email account that you "
+                      "tried to reach does not exist. / Please try", r.stderr)
+        # A null sender still gets a From: header with a mailbox in it.
+        msg = srv.wait_for_messages(1)[0]
+        self.assertIn(b"From: MAILER-DAEMON@smtpfault.client\r\n", msg.data)
+
     def test_a_refused_ehlo_falls_back_to_helo(self):
         srv = self.start("ehlo-unsupported")
         r = self.send(srv)

@@ -415,6 +415,12 @@ TEST(server_session, a_full_transcript_counts_every_line_it_drops) {
   }
 }
 
+TEST(transcript, escape_wire_keeps_utf8_and_escapes_what_is_not) {
+  EXPECT_EQ(escape_wire("caf\xc3\xa9 \xe2\x82\xac"), "caf\xc3\xa9 \xe2\x82\xac");
+  EXPECT_EQ(escape_wire("a\r\nb\\c\x01"), "a\\r\\nb\\\\c\\x01");
+  EXPECT_EQ(escape_wire("\xff\x80ok\xc3"), "\\xff\\x80ok\\xc3") << "no broken sequences";
+}
+
 // RFC 2920: a command with more octets behind it in the same read was sent without waiting.
 TEST(server_session, pipelining_is_noted_once_per_burst) {
   conversation c;
