@@ -60,6 +60,13 @@ struct run_settings {
   std::string json;
   bool quiet = false;
   script::client_options opts;
+
+  // "127.0.0.1:2525", "[::1]:2525": an IPv6 address in brackets.
+  std::string target_text() const {
+    const auto& host = opts.target.host;
+    return (host.find(':') == std::string::npos ? host : "[" + host + "]") + ":" +
+           std::to_string(opts.target.port);
+  }
 };
 
 int usage_error(const std::string& msg) {
@@ -191,9 +198,8 @@ boost::json::object json_report(const net::client_run_result& r, const script::c
       lines.push_back(boost::json::string(l));
     conns.push_back({{"id", c.id}, {"peer", c.peer}, {"transcript", std::move(lines)}});
   }
-  const auto& t = rs.opts.target;
   return {{"script", s.name()},
-          {"target", t.host + ":" + std::to_string(t.port)},
+          {"target", rs.target_text()},
           {"seed", rs.opts.seed},
           {"verdict", verdict_of(r, s)},
           {"exit_code", exit_status(r, s)},
@@ -246,12 +252,10 @@ void write_load_error_reports(const run_settings& rs, const std::string& error) 
     err = write_junit(rs.junit, {c}, rs.opts.seed, junit_names_of(rs.script));
   }
   if (!err && !rs.json.empty()) {
-    const auto& t = rs.opts.target;
-    boost::json::object doc{
-        {"script", rs.script},           {"target", t.host + ":" + std::to_string(t.port)},
-        {"seed", rs.opts.seed},          {"verdict", "error"},
-        {"exit_code", exit_script},      {"error", error},
-        {"steps", boost::json::array{}}, {"connections", boost::json::array{}}};
+    boost::json::object doc{{"script", rs.script},           {"target", rs.target_text()},
+                            {"seed", rs.opts.seed},          {"verdict", "error"},
+                            {"exit_code", exit_script},      {"error", error},
+                            {"steps", boost::json::array{}}, {"connections", boost::json::array{}}};
     err = write_text(rs.json, json::json_text(doc) + "\n");
   }
   if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
@@ -292,9 +296,8 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
     return exit_script;
   }
   auto& s = **script;
-  std::printf("smtpfault run: %s against %s:%u (seed %llu)\n", s.name().c_str(),
-              rs.opts.target.host.c_str(), rs.opts.target.port,
-              static_cast<unsigned long long>(rs.opts.seed));
+  std::printf("smtpfault run: %s against %s (seed %llu)\n", script::shown_name(s.name()).c_str(),
+              rs.target_text().c_str(), static_cast<unsigned long long>(rs.opts.seed));
   auto result = net::run_client_script(s, [&](int conn, std::string_view line) {
     if (rs.quiet) return;
     std::printf("[%d] %.*s\n", conn, static_cast<int>(line.size()), line.data());

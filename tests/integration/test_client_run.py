@@ -262,6 +262,8 @@ class RunCommandTest(unittest.TestCase):
                             "--quiet")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertNotIn("[1] C:", p.stdout)
+        self.assertTrue(p.stdout.startswith("smtpfault run: probe-pipelining against "
+                                            "127.0.0.1:%d (seed 5)" % self.server.port), p.stdout)
         suite = ET.parse(junit).getroot().find("testsuite")
         self.assertEqual(suite.get("failures"), "0")
         self.assertGreater(int(suite.get("tests")), 5)
