@@ -153,6 +153,11 @@ end
 function Conn:reply(o)
   conn_of(self, "reply")
   o = opts_table(o, "reply")
+  -- After a pipelined group each reply answers the next command of it: name that one.
+  if self.queue then
+    self.last = table.remove(self.queue, 1) or self.last
+    if #self.queue == 0 then self.queue = nil end
+  end
   local r = op { op = "read_reply", conn = self.id, timeout = o.timeout }
   if r.reply then return r.reply end
   if r.err == "closed" or r.err == "reset" then self.closed = r.err end
@@ -180,6 +185,7 @@ function Conn:expect(want, o)
 end
 
 local function write(self, bytes, label, fn)
+  self.queue = nil
   local r = op { op = "write", conn = self.id, bytes = bytes, label = label }
   if not r.ok then
     if r.err == "closed" or r.err == "reset" then self.closed = r.err end
@@ -212,8 +218,11 @@ function Conn:pipeline(lines)
     if type(l) ~= "string" then fail("pipeline: line %d is a %s, not a string", i, type(l)) end
     parts[i] = l .. "\r\n"
   end
-  self.last = "pipelined '" .. shown(lines[1]) .. "'..."
-  return write(self, table.concat(parts))
+  local ok, err, sent = write(self, table.concat(parts))
+  local queue = {}
+  for i, l in ipairs(lines) do queue[i] = "pipelined '" .. shown(l) .. "'" end
+  self.queue = queue
+  return ok, err, sent
 end
 
 -- Sends `bytes` n octets at a time, one step every `every` seconds (slowloris). Returns true,

@@ -292,6 +292,22 @@ class RunCommandTest(unittest.TestCase):
         self.assertEqual((doc["verdict"], doc["exit_code"]), ("error", 2))
         self.assertIn("broken.lua:2:", doc["error"])
 
+    def test_each_pipelined_reply_is_named_after_its_own_command(self):
+        path = self.script("""
+            local c = connect {}
+            expect(220)
+            ehlo()
+            c:pipeline { "MAIL FROM:<a@x.test>", "RCPT TO:<b@x.test>", "RCPT TO:<c@x.test>" }
+            expect(250)
+            expect(250)
+            expect(250)
+            quit()
+        """, name="piped.lua")
+        p = self.run_client(path, "--quiet")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        for cmd in ("MAIL FROM:<a@x.test>", "RCPT TO:<b@x.test>", "RCPT TO:<c@x.test>"):
+            self.assertIn("expect 250 to pipelined '%s'" % cmd, p.stdout)
+
     def test_report_times_are_those_of_the_steps(self):
         path = self.script("""
             local c = connect {}
