@@ -34,6 +34,12 @@ std::string classify(const error_code& ec) {
     return "closed";
   }
   if (ec == asio::error::connection_reset || ec == asio::error::connection_aborted) return "reset";
+  // After a handshake that failed (starttls{may_fail=true}) the connection carries nothing more;
+  // OpenSSL's own words for that ("unspecified system error") say nothing to a script.
+  if (ec.category() == asio::error::get_ssl_category() ||
+      ec.category() == asio::ssl::error::get_stream_category()) {
+    return "tls error: " + ec.message();
+  }
   return ec.message();
 }
 
@@ -278,6 +284,7 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
   }
   if (!err.empty()) {
     log(c.id, "*: " + err);
+    c.closed = "tls failed";  // nothing more can be read on it: every later read says so
     if (!op.may_fail) {
       result.how = client_run_result::ending::target_error;
       result.error = err;

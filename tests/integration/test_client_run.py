@@ -102,6 +102,22 @@ class RunCommandTest(unittest.TestCase):
         self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
         self.assertIn("TLS handshake with 127.0.0.1 failed: hostname mismatch", p.stderr)
 
+    def test_a_connection_whose_handshake_failed_says_so_when_read(self):
+        path = self.script("""
+            local c = connect {}
+            expect(220)
+            ehlo()
+            local ok = c:starttls { may_fail = true, verify = true }
+            check(not ok, "the test CA is not trusted by default")
+            local r, err = c:reply { timeout = 2 }
+            report("after", tostring(err))
+        """, name="after_tls.lua")
+        js = os.path.join(self.tmp.name, "after_tls.json")
+        p = self.run_client(path, "--json", js)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(js) as f:
+            self.assertEqual(json.load(f)["report"]["after"], "tls failed")
+
     def test_tls_verified_with_the_test_ca(self):
         path = self.script("""
             local c = connect { tls = true, verify = true, ca = %r }
