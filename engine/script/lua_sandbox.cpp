@@ -3,8 +3,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
+#include <vector>
 
 #include <lua.hpp>
+
+#include "script/names.hpp"
 
 namespace smtpfault::script {
 
@@ -37,6 +41,62 @@ int safe_load(lua_State* L) {
 }
 
 // "attempt to call a nil value (global 'print')" says what, not why.
+// Function names a script can call: globals ("expect") and those of global tables
+// ("smtp.reply", "string.format").
+std::vector<std::string> callable_names(lua_State* L) {
+  std::vector<std::string> names;
+  lua_pushglobaltable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_tostring(L, -2)[0] != '_') {
+      const std::string key = lua_tostring(L, -2);
+      if (lua_isfunction(L, -1)) {
+        names.push_back(key);
+      } else if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {  // raw: a table's __index is never run from here
+          if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1) &&
+              lua_tostring(L, -2)[0] != '_') {
+            names.push_back(key + "." + lua_tostring(L, -2));
+          }
+          lua_pop(L, 1);
+        }
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return names;
+}
+
+// "expct" -> " (did you mean 'expect'?)", "smtp_reply" -> "smtp.reply", string.fromat ->
+// "string.format": the closest function name, for a call of one that does not exist
+// (c:expct() too: methods share the names of the global functions).
+std::string misspelt_call_hint(lua_State* L, const std::string& msg) {
+  for (std::string_view marker : {"(global '", "(method '", "(field '"}) {
+    const auto at = msg.find("attempt to call a nil value " + std::string(marker));
+    if (at == std::string::npos) continue;
+    const auto start = msg.find(marker, at) + marker.size();
+    const auto end = msg.find('\'', start);
+    if (end == std::string::npos) return "";
+    const std::string name = msg.substr(start, end - start);
+    auto names = callable_names(L);
+    std::string hint;
+    if (marker == "(field '") {  // a table's member: its last part is what was misspelt
+      std::vector<std::string> members;
+      for (const auto& n : names)
+        members.push_back(n.substr(n.find('.') + 1));
+      const auto member = closest_name(name, members, name.size() < 5 ? 1 : 2);
+      for (const auto& n : names)
+        if (hint.empty() && !member.empty() && n.ends_with("." + member)) hint = n;
+    } else {
+      hint = closest_name(name, names, name.size() < 5 ? 1 : 2);
+    }
+    return hint.empty() ? "" : " (did you mean '" + hint + "'?)";
+  }
+  return "";
+}
+
 std::string sandbox_hint(const std::string& msg) {
   if (msg.find("(global 'print')") != std::string::npos) {
     return " (print is not available here: smtp.log writes to the session's transcript)";
@@ -186,7 +246,8 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
       (in_library || msg.find(".lua:") == std::string::npos)) {
     msg = where + " " + msg;
   }
-  return msg + sandbox_hint(msg);
+  const auto hint = sandbox_hint(msg);
+  return msg + (hint.empty() ? misspelt_call_hint(L, msg) : hint);
 }
 
 std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,

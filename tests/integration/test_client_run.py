@@ -210,6 +210,11 @@ class RunCommandTest(unittest.TestCase):
         p = self.run_client(passed_on)
         self.assertEqual(p.returncode, 2)
         self.assertIn("passed_on.lua:3: ehlo: unknown option 'nmae'", p.stderr)
+        misspelt = self.script("local c = connect {}\nc:expct(220)\n", "misspelt.lua")
+        p = self.run_client(misspelt)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("misspelt.lua:2: attempt to call a nil value (method 'expct') (did you mean "
+                      "'expect'?)", p.stderr)
         # Implicit TLS needs --tls-target (or a port): not a TLS error from the plain port.
         no_tls_target = self.script("connect { tls = true }\nexpect(220)\n", "tls.lua")
         p = self.run_client(no_tls_target)

@@ -205,6 +205,16 @@ TEST(script_errors, expectations_are_checked_when_declared) {
   EXPECT_EQ(load_error("expect { retried_after_4xx = true }\nexpect { retry_delay = 5 }\n"), "");
 }
 
+TEST(script_errors, a_misspelt_call_gets_the_closest_name) {
+  EXPECT_THAT(load_error_of_ehlo("return smtp_reply(451)"),
+              HasSubstr("attempt to call a nil value (global 'smtp_reply') (did you mean "
+                        "'smtp.reply'?)"));
+  EXPECT_THAT(load_error_of_ehlo("return string.fromat('%d', 1)"),
+              HasSubstr("(field 'fromat') (did you mean 'string.format'?)"));
+  // Nothing close: no guess.
+  EXPECT_THAT(load_error_of_ehlo("return completely_unknown()"), Not(HasSubstr("did you mean")));
+}
+
 TEST(script_errors, other_globals_are_free) {
   EXPECT_EQ(load_error("helper = 1\nfunction format_reply() end\n"), "");
 }
