@@ -105,6 +105,25 @@ function smtp.reply_then_close(code, enhanced_or_text, text)
   return action(f)
 end
 
+--- LMTP: after the final dot, one reply per recipient in RCPT order (RFC 2033 4.2). Each item is
+--- an smtp.reply(...) or false for that recipient's normal reply: { false, smtp.reply(552, "5.2.2",
+--- "Mailbox full") } refuses the message for the second recipient only. The message is stored
+--- when one recipient or more accepts it. Over SMTP (one reply for all) it changes nothing.
+function smtp.each_recipient(replies)
+  check_type(replies, "table", 1, "each_recipient", 2)
+  local n = 0
+  for k, v in pairs(replies) do
+    if math.type(k) ~= "integer" or k < 1 then
+      fail(2, "bad argument #1 to smtp.each_recipient (a list in RCPT order, not a key %s)", tostring(k))
+    end
+    if v ~= false and not (getmetatable(v) == Action and v.code) then
+      fail(2, "bad argument #1 to smtp.each_recipient (item %d must be smtp.reply(...) or false, not a %s)", k, type(v))
+    end
+    if k > n then n = k end
+  end
+  return action { name = "each recipient", each_recipient = replies, each_count = n }
+end
+
 --- Keep the default reply but send it after `seconds`.
 function smtp.delay(seconds)
   check_seconds(seconds, 1, "delay", 2)

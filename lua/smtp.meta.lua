@@ -191,6 +191,13 @@ function smtp.reply(code, enhanced_or_text, text) end
 ---@return smtp.action
 function smtp.reply_then_close(code, enhanced_or_text, text) end
 
+---LMTP, in on_message: one reply per recipient in RCPT order; `false` keeps that recipient's
+---normal reply. The message is stored when one recipient or more accepts it.
+---Example: `return smtp.each_recipient { false, smtp.reply(552, "5.2.2", "Mailbox full") }`
+---@param replies (smtp.action|false)[]
+---@return smtp.action
+function smtp.each_recipient(replies) end
+
 ---Keep the default reply but send it `seconds` late.
 ---Example: `return smtp.delay(5)`
 ---@param seconds number

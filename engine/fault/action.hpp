@@ -70,13 +70,17 @@ struct action {
   std::optional<std::string> auth_challenge;
   // Any hook: an unsolicited reply once the session goes idle.
   std::optional<unsolicited_reply> unsolicited;
+  // LMTP, at the end of data: one reply per recipient in RCPT order (RFC 2033 4.2); an empty
+  // entry (or none) keeps that recipient's normal reply.
+  std::vector<std::optional<proto::reply>> each_recipient;
 
   // True when the action changes nothing: the default behaviour applies.
   bool is_default() const {
     return !reply && !raw && malformed == malformed_kind::none && delay.count() == 0 &&
            trickle_bytes == 0 && split_at.empty() && end == ending::none && !extensions &&
            hide.empty() && tls_mode == starttls_mode::normal &&
-           certificate == certificate_kind::normal && !auth_challenge && !unsolicited;
+           certificate == certificate_kind::normal && !auth_challenge && !unsolicited &&
+           each_recipient.empty();
   }
   // True when only the delivery of the default reply changes (delay, trickle, split).
   bool rejects() const { return reply && reply->code >= 400; }

@@ -144,6 +144,27 @@ void read_unsolicited(reader& r, fault::action& a) {
   a.unsolicited = std::move(u);
 }
 
+// smtp.each_recipient{...}: entries 1..each_count, each an action with a reply or false.
+void read_each_recipient(reader& r, fault::action& a) {
+  if (r.field("each_recipient", LUA_TTABLE) != LUA_TTABLE) {
+    lua_pop(r.L, 1);
+    return;
+  }
+  const int list = lua_gettop(r.L);
+  const auto n = static_cast<lua_Integer>(r.num("each_count").value_or(0));
+  for (lua_Integer i = 1; i <= n; ++i) {
+    std::optional<proto::reply> rep;
+    if (lua_rawgeti(r.L, list, i) == LUA_TTABLE) {
+      reader item{r.L, lua_gettop(r.L), r.scale, {}};
+      rep = read_reply(item);
+      if (!item.ok()) r.error = item.error;
+    }
+    lua_pop(r.L, 1);
+    a.each_recipient.push_back(std::move(rep));
+  }
+  lua_pop(r.L, 1);
+}
+
 }  // namespace
 
 proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, double time_scale) {
@@ -181,6 +202,7 @@ proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, dou
   read_tls(r, a);
   a.auth_challenge = r.str("challenge");
   read_unsolicited(r, a);
+  read_each_recipient(r, a);
   if (!r.ok()) return proto::unexpected{r.error};
   if (a.is_default() && a.name == "action") {
     return proto::unexpected{

@@ -220,6 +220,8 @@ class server_session {
   bool bdat_rejected_ = false;              // chunk is read but the transaction failed
   std::optional<proto::bdat_reader> skip_;  // reads a refused chunk
   std::size_t pending_rcpts_ = 0;
+  // LMTP replies after the data, per recipient, chosen by a hook (smtp.each_recipient).
+  std::vector<std::optional<proto::reply>> each_recipient_;
 
   bool greeted_ = false;   // HELO/EHLO/LHLO seen
   bool extended_ = false;  // EHLO/LHLO: enhanced codes on

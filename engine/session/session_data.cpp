@@ -98,6 +98,14 @@ void server_session::on_stored(std::optional<std::string> message_id, clock::tim
 // answers for each of them; an ending waits for the last answer.
 void server_session::reply_for_each_recipient(proto::reply r) {
   const std::size_t n = opts_.lmtp ? std::max<std::size_t>(pending_rcpts_, 1) : 1;
+  // smtp.each_recipient: a reply of its own for some recipients, the normal one for the rest.
+  if (!each_recipient_.empty()) {
+    auto each = std::move(each_recipient_);
+    each_recipient_.clear();
+    for (std::size_t i = 0; i < n; ++i)
+      reply(i < each.size() && each[i] ? *each[i] : r);
+    return;
+  }
   // The usual case, SMTP: one reply, the override (if any) already in place, nothing copied.
   if (n == 1) return reply(std::move(r));
   auto fault = std::move(override_);

@@ -153,6 +153,25 @@ void server_session::apply_greeting(fault::action a) {
 }
 
 void server_session::apply_message(fault::action a) {
+  if (!a.each_recipient.empty()) {
+    if (!opts_.lmtp) {
+      note("each_recipient changes nothing over SMTP (one reply answers for every recipient)",
+           now_);
+    } else {
+      each_recipient_ = std::move(a.each_recipient);
+      a.each_recipient.clear();
+      // Stored when one recipient or more accepts the message; else refused for all.
+      bool accepted = each_recipient_.size() < pending_rcpts_;
+      for (std::size_t i = 0; i < std::min(each_recipient_.size(), pending_rcpts_); ++i)
+        accepted = accepted || !each_recipient_[i] || each_recipient_[i]->positive();
+      if (!accepted) {
+        reply_for_each_recipient(proto::reply(500, "", ""));
+        pending_ = message{};
+        reset_transaction();
+        return;
+      }
+    }
+  }
   if (apply_ending_only(a)) {
     // Accept then lose: the client never hears back, and nothing is stored.
     pending_ = message{};

@@ -20,7 +20,8 @@
 --   anything else     accepted normally
 --
 -- Several magic recipients in one message: every RCPT fault applies to its own recipient; for
--- DATA and the final dot the first magic recipient (in RCPT order) wins.
+-- DATA and the final dot the first magic recipient (in RCPT order) wins. Over LMTP, which
+-- answers the final dot once per recipient, message-NNN answers for its own recipient only.
 --
 -- What it targets: docker-compose users who cannot call the HTTP API between test steps: the
 -- application under test picks its own failure through the address it sends to.
@@ -84,6 +85,16 @@ function on_data(s)
 end
 
 function on_message(s, msg)
+  if s.lmtp then
+    local each, any = {}, false
+    for i, r in ipairs(msg.recipients) do
+      local l = magic(r)
+      local code = tonumber(l:match("^message%-([45]%d%d)$"))
+      each[i] = code and code_reply(code, "Message refused (" .. l .. ")") or false
+      any = any or code ~= nil
+    end
+    if any then return smtp.each_recipient(each) end
+  end
   for _, r in ipairs(msg.recipients) do
     local l = magic(r)
     local code = tonumber(l:match("^message%-([45]%d%d)$"))

@@ -129,6 +129,40 @@ class LmtpTest(ServerTestCase):
         self.assertEqual(self.server.message(first.queued_id).data, body)
 
 
+class LmtpPerRecipientFaultTest(ServerTestCase):
+    """smtp.each_recipient (here through magic-addresses): after the dot, each recipient gets a
+    reply of its own; the message is stored when one or more accepts it."""
+    LMTP = True
+    SERVER_ARGS = ("--scenario", "magic-addresses")
+
+    def transaction(self, rcpts, body):
+        with self.server.connect() as c:
+            c.cmd("LHLO client.test", expect=250)
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            for r in rcpts:
+                c.cmd("RCPT TO:<%s>" % r, expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(body + b".\r\n")
+            replies = [c.reply() for _ in rcpts]
+            c.cmd("NOOP", expect=250)   # exactly one reply per recipient
+        return replies
+
+    def test_one_recipient_refused_the_others_delivered(self):
+        before = len(self.server.message_ids())
+        replies = self.transaction(["ok@example.com", "message-552@example.com",
+                                    "ok2@example.com"], b"Subject: each\r\n\r\nhi\r\n")
+        self.assertEqual([r.code for r in replies], [250, 552, 250])
+        self.assertEqual(replies[0].queued_id, replies[2].queued_id)
+        self.assertEqual(len(self.server.message_ids()), before + 1)
+
+    def test_every_recipient_refused_stores_nothing(self):
+        before = len(self.server.message_ids())
+        replies = self.transaction(["message-452@example.com", "message-554@example.com"],
+                                   b"Subject: none\r\n\r\nhi\r\n")
+        self.assertEqual([r.code for r in replies], [452, 554])
+        self.assertEqual(len(self.server.message_ids()), before)
+
+
 class PipeliningTest(ServerTestCase):
     def test_replies_come_in_command_order(self):
         body = b"Subject: pipelined\r\n\r\nall in one write\r\n"

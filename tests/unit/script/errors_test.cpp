@@ -215,6 +215,13 @@ TEST(script_errors, a_misspelt_call_gets_the_closest_name) {
   EXPECT_THAT(load_error_of_ehlo("return completely_unknown()"), Not(HasSubstr("did you mean")));
 }
 
+TEST(script_errors, each_recipient_takes_a_list_of_replies) {
+  EXPECT_THAT(load_error_of_ehlo("return smtp.each_recipient{ false, 552 }"),
+              HasSubstr("item 2 must be smtp.reply(...) or false, not a number"));
+  EXPECT_THAT(load_error_of_ehlo("return smtp.each_recipient{ first = smtp.reply(550) }"),
+              HasSubstr("a list in RCPT order, not a key first"));
+}
+
 TEST(script_errors, other_globals_are_free) {
   EXPECT_EQ(load_error("helper = 1\nfunction format_reply() end\n"), "");
 }
