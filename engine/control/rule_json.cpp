@@ -112,6 +112,25 @@ void read_timing(object_reader& r, fault::action& a, std::optional<api_error>& e
   }
 }
 
+// LMTP, at "message": [{"code": 552, ...}, null, ...], one reply per recipient in RCPT order.
+void read_each_recipient(object_reader& r, fault::action& a, std::optional<api_error>& err) {
+  const json::array* list = r.array("each_recipient");
+  if (!list) return;
+  if (list->empty()) r.invalid("each_recipient", "needs at least one reply (or null)");
+  for (std::size_t i = 0; i < list->size() && r.ok(); ++i) {
+    const auto& v = (*list)[i];
+    if (v.is_null()) {
+      a.each_recipient.emplace_back();
+    } else if (const auto* o = v.if_object()) {
+      object_reader item(*o, r.path("each_recipient") + "[" + std::to_string(i) + "]", err);
+      a.each_recipient.push_back(read_reply(item));
+      item.finish();
+    } else {
+      r.invalid("each_recipient", "item " + std::to_string(i) + " must be a reply object or null");
+    }
+  }
+}
+
 void read_unsolicited(object_reader& r, fault::action& a, std::optional<api_error>& err) {
   const json::object* u = r.object("unsolicited");
   if (!u) return;
@@ -176,6 +195,7 @@ result<fault::action> parse_action(const json::object& o, const std::string& pre
   }
   read_tls(r, a);
   read_unsolicited(r, a, err);
+  read_each_recipient(r, a, err);
   r.finish();
   if (err) return proto::unexpected{*err};
   if (a.is_default()) {
@@ -255,6 +275,11 @@ result<net::fault_rule> parse_rule(const json::object& o) {
     return fail(400,
                 "match.on: certificate and starttls act at STARTTLS (on the implicit-TLS port, "
                 "before its handshake): match on \"STARTTLS\"",
+                "match.on");
+  }
+  // Per-recipient replies answer the final dot: anywhere else they would change nothing.
+  if (!rule.action.each_recipient.empty() && rule.match.on != "message") {
+    return fail(400, "match.on: each_recipient answers the final dot: match on \"message\"",
                 "match.on");
   }
   rule.source = json::serialize(*action);

@@ -163,6 +163,33 @@ class LmtpPerRecipientFaultTest(ServerTestCase):
         self.assertEqual(len(self.server.message_ids()), before)
 
 
+class LmtpPerRecipientRuleTest(ServerTestCase):
+    """The same through an API rule on "message", for docker-compose users."""
+    LMTP = True
+
+    def test_a_rule_answers_each_recipient(self):
+        status, _, body = self.server.api("POST", "/api/v1/faults", {
+            "match": {"on": "RCPT"}, "action": {"each_recipient": [None]}})
+        self.assertEqual((status, body.get("field")), (400, "match.on"), body)
+        status, _, body = self.server.api("POST", "/api/v1/faults", {
+            "match": {"on": "message"},
+            "action": {"each_recipient": [None, {"code": 452, "enhanced": "4.2.2",
+                                                 "text": "Mailbox full"}]}})
+        self.assertEqual(status, 201, body)
+        with self.server.connect() as c:
+            c.cmd("LHLO client.test", expect=250)
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            c.cmd("RCPT TO:<a@example.com>", expect=250)
+            c.cmd("RCPT TO:<b@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: rule\r\n\r\nhi\r\n.\r\n")
+            first, second = c.reply(), c.reply()
+        self.assertEqual((first.code, second.code), (250, 452))
+        self.assertEqual(second.lines, ["4.2.2 Mailbox full"])
+        self.assertEqual(self.server.message(first.queued_id).recipients,
+                         ["a@example.com", "b@example.com"])
+
+
 class PipeliningTest(ServerTestCase):
     def test_replies_come_in_command_order(self):
         body = b"Subject: pipelined\r\n\r\nall in one write\r\n"
