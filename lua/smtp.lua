@@ -113,7 +113,7 @@ function smtp.each_recipient(replies)
   check_type(replies, "table", 1, "each_recipient", 2)
   local n = 0
   for k, v in pairs(replies) do
-    if math.type(k) ~= "integer" or k < 1 then
+    if math.type(k) ~= "integer" or k < 1 or k > 100000 then
       fail(2, "bad argument #1 to smtp.each_recipient (a list in RCPT order, not a key %s)", tostring(k))
     end
     if v ~= false and not (getmetatable(v) == Action and v.code) then

@@ -109,7 +109,7 @@ struct file_reader {
 
   std::optional<std::string> read() {
     auto content = read_whole_file(path);
-    if (!content) return path + ": cannot open file: " + content.error();
+    if (!content) return path + ": " + content.error();
     toml::table root;
     try {
       root = toml::parse(*content, path);

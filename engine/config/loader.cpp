@@ -184,7 +184,7 @@ proto::expected<bool, config_error> apply_document_unguarded(settings& s, std::s
 
 proto::expected<bool, config_error> apply_file_unguarded(settings& s, const std::string& path) {
   auto content = read_whole_file(path);
-  if (!content) return fail(path + ": cannot open file: " + content.error());
+  if (!content) return fail(path + ": " + content.error());
   return apply_document_unguarded(s, *content, path);
 }
 

@@ -25,12 +25,15 @@ proto::expected<std::string, std::string> read_file_once(std::FILE* file) {
   while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, file)) {
     content.append(buffer, n);
     if (content.size() > max_file_size) {
-      return proto::unexpected{"larger than " + std::to_string(max_file_size >> 20) +
+      return proto::unexpected{"cannot read file: larger than " +
+                               std::to_string(max_file_size >> 20) +
                                " MiB; is this a configuration file?"};
     }
   }
   // Reading a directory "opens" fine and fails here with EISDIR.
-  if (std::ferror(file)) return proto::unexpected{std::string(std::strerror(errno))};
+  if (std::ferror(file)) {
+    return proto::unexpected{"cannot read file: " + std::string(std::strerror(errno))};
+  }
   return content;
 }
 
@@ -42,15 +45,19 @@ proto::expected<std::string, std::string> read_whole_file(const std::string& pat
   // reads. Regular files are read again, so each read sees the file as it is.
   static std::mutex mu;
   static std::map<std::string, std::string, std::less<>> from_pipes;
-  std::lock_guard lock(mu);
-  if (auto kept = from_pipes.find(path); kept != from_pipes.end()) return kept->second;
+  {
+    std::lock_guard lock(mu);
+    if (auto kept = from_pipes.find(path); kept != from_pipes.end()) return kept->second;
+  }
+  // Not under the lock: a FIFO blocks its reader until a writer comes.
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
                                                              &std::fclose);
-  if (!file) return proto::unexpected{std::string(std::strerror(errno))};
+  if (!file) return proto::unexpected{"cannot open file: " + std::string(std::strerror(errno))};
   auto content = read_file_once(file.get());
   struct stat st {};
   if (content && ::fstat(::fileno(file.get()), &st) == 0 && !S_ISREG(st.st_mode) &&
       !S_ISDIR(st.st_mode)) {
+    std::lock_guard lock(mu);
     from_pipes.emplace(path, *content);
   }
   return content;

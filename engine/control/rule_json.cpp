@@ -278,9 +278,17 @@ result<net::fault_rule> parse_rule(const json::object& o) {
                 "match.on");
   }
   // Per-recipient replies answer the final dot: anywhere else they would change nothing.
-  if (!rule.action.each_recipient.empty() && rule.match.on != "message") {
+  const auto& act = rule.action;
+  if (!act.each_recipient.empty() && rule.match.on != "message") {
     return fail(400, "match.on: each_recipient answers the final dot: match on \"message\"",
                 "match.on");
+  }
+  if (!act.each_recipient.empty() &&
+      (act.reply || act.raw || act.malformed != fault::malformed_kind::none)) {
+    return fail(400,
+                "action.each_recipient: gives the replies itself; leave out reply, raw and "
+                "malformed",
+                "action.each_recipient");
   }
   rule.source = json::serialize(*action);
   return rule;

@@ -47,7 +47,9 @@ session::server_options session_options(const server_config& cfg, const script::
 std::optional<fault::action> rule_decision(fault_rules& rules, session::hook h,
                                            session::server_session& s) {
   if (rules.empty()) return std::nullopt;
-  if (h != session::hook::connect && h != session::hook::command && h != session::hook::message) {
+  // starttls: before an implicit-TLS handshake (rules on STARTTLS with a certificate or abort).
+  if (h != session::hook::connect && h != session::hook::command && h != session::hook::message &&
+      h != session::hook::starttls) {
     return std::nullopt;
   }
   rule_context c;
@@ -77,10 +79,14 @@ connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::
       timer_(io_.socket().get_executor()),
       pause_timer_(io_.socket().get_executor()),
       deadline_(steady::now() + srv.cfg_.idle_timeout),
+      // No live sink without a log: a long session past its transcript's cap then makes no lines.
       transcript_(id, srv.cfg_.max_transcript_entries,
-                  [&log = srv.log_](std::string_view sid, const session::transcript_entry& e) {
-                    log.write(sid, e);
-                  }),
+                  srv.log_.enabled() ? session::transcript::sink(
+                                           [&log = srv.log_](std::string_view sid,
+                                                             const session::transcript_entry& e) {
+                                             log.write(sid, e);
+                                           })
+                                     : session::transcript::sink()),
       scenario_(std::move(sc)),
       session_(session_options(srv.cfg_, scenario_.get(), !srv.rules_.empty()),
                initial_facts(id, std::move(client)), transcript_) {
@@ -312,7 +318,11 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
 // The decision at a hook point: a matching API rule, else the scenario's hook, else the default.
 // Returns how long a hook that went to sleep sleeps, for finish_sleeping_hook to go on with.
 std::optional<std::chrono::milliseconds> connection::consult(session::hook h) {
-  if (auto ruled = rule_decision(srv_.rules_, h, session_)) {
+  // A STARTTLS command met its rules at the command phase already; the starttls phase is the
+  // implicit-TLS port's, before its handshake (implicit_tls_faults).
+  auto ruled =
+      h == session::hook::starttls ? std::nullopt : rule_decision(srv_.rules_, h, session_);
+  if (ruled) {
     srv_.metrics_.rules_fired.add();
     srv_.metrics_.count_fault(*ruled);
     session_.on_decision(std::move(*ruled), sys_clock::now());
@@ -389,11 +399,7 @@ asio::awaitable<std::optional<session::start_tls>> connection::implicit_tls_faul
   session::start_tls how{};
   fault::action a;
   // An API rule on STARTTLS comes first, as at a STARTTLS command.
-  rule_context before_handshake;
-  before_handshake.phase = session::hook::starttls;
-  before_handshake.client_address = session_.facts().client_address;
-  std::optional<fault::action> ruled;
-  if (!srv_.rules_.empty()) ruled = srv_.rules_.take(before_handshake);
+  auto ruled = rule_decision(srv_.rules_, session::hook::starttls, session_);
   if (ruled) {
     srv_.metrics_.rules_fired.add();
     a = std::move(*ruled);

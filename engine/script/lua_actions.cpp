@@ -151,7 +151,15 @@ void read_each_recipient(reader& r, fault::action& a) {
     return;
   }
   const int list = lua_gettop(r.L);
-  const auto n = static_cast<lua_Integer>(r.num("each_count").value_or(0));
+  // Bounded as smtp.each_recipient bounds it: the list is read into memory outside the sandbox.
+  const double count = r.num("each_count").value_or(0);
+  if (!(count >= 0 && count <= 100000)) {
+    r.error =
+        "returned each_recipient with a count of " + std::to_string(count) + " (at most 100000)";
+    lua_pop(r.L, 1);
+    return;
+  }
+  const auto n = static_cast<lua_Integer>(count);
   for (lua_Integer i = 1; i <= n; ++i) {
     std::optional<proto::reply> rep;
     if (lua_rawgeti(r.L, list, i) == LUA_TTABLE) {
@@ -203,6 +211,10 @@ proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, dou
   a.auth_challenge = r.str("challenge");
   read_unsolicited(r, a);
   read_each_recipient(r, a);
+  if (!a.each_recipient.empty() &&
+      (a.reply || a.raw || a.malformed != fault::malformed_kind::none)) {
+    r.error = "returned each_recipient with a reply of its own: each_recipient gives the replies";
+  }
   if (!r.ok()) return proto::unexpected{r.error};
   if (a.is_default() && a.name == "action") {
     return proto::unexpected{

@@ -40,63 +40,64 @@ int safe_load(lua_State* L) {
   return 1;
 }
 
-// "attempt to call a nil value (global 'print')" says what, not why.
-// Function names a script can call: globals ("expect") and those of global tables
-// ("smtp.reply", "string.format").
-std::vector<std::string> callable_names(lua_State* L) {
+// Names a misspelt call may have meant. For a global: the global functions and those of global
+// tables ("smtp.reply", "string.format"). For a method (c:expct(), smtp.reply(451):dealy(2)):
+// the functions the scripts' own libraries define (a connection's methods share their names)
+// and an action's methods, not Lua's base library (c:paris() did not mean pairs).
+std::vector<std::string> callable_names(lua_State* L, bool methods) {
   std::vector<std::string> names;
-  lua_pushglobaltable(L);
-  lua_pushnil(L);
-  while (lua_next(L, -2)) {
-    if (lua_type(L, -2) == LUA_TSTRING && lua_tostring(L, -2)[0] != '_') {
-      const std::string key = lua_tostring(L, -2);
-      if (lua_isfunction(L, -1)) {
-        names.push_back(key);
-      } else if (lua_istable(L, -1)) {
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {  // raw: a table's __index is never run from here
-          if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1) &&
-              lua_tostring(L, -2)[0] != '_') {
-            names.push_back(key + "." + lua_tostring(L, -2));
-          }
-          lua_pop(L, 1);
-        }
+  // A dead coroutine's stack may end where its error was raised: make room for what is pushed.
+  if (!lua_checkstack(L, 8)) return names;
+  const int top = lua_gettop(L);
+  // The functions of the table on top of the stack, as prefix + name.
+  const auto add_functions = [&](const std::string& prefix, bool lua_only) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {  // raw: a table's __index is never run from here
+      if (lua_type(L, -2) == LUA_TSTRING && lua_tostring(L, -2)[0] != '_' &&
+          lua_isfunction(L, -1) && !(lua_only && lua_iscfunction(L, -1))) {
+        names.push_back(prefix + lua_tostring(L, -2));
       }
+      lua_pop(L, 1);
     }
-    lua_pop(L, 1);
+  };
+  lua_pushglobaltable(L);
+  add_functions("", methods);
+  if (methods) {
+    if (lua_getfield(L, -1, "smtp") == LUA_TTABLE &&
+        lua_getfield(L, -1, "_action_metatable") == LUA_TTABLE) {
+      add_functions("", false);
+    }
+  } else {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_tostring(L, -2)[0] != '_' && lua_istable(L, -1)) {
+        add_functions(std::string(lua_tostring(L, -2)) + ".", false);
+      }
+      lua_pop(L, 1);
+    }
   }
-  lua_pop(L, 1);
+  lua_settop(L, top);
   return names;
 }
 
-// "expct" -> " (did you mean 'expect'?)", "smtp_reply" -> "smtp.reply", string.fromat ->
-// "string.format": the closest function name, for a call of one that does not exist
-// (c:expct() too: methods share the names of the global functions).
+// "expct" -> " (did you mean 'expect'?)", "smtp_reply" -> "smtp.reply", c:expct() -> expect:
+// the closest function name, for a call of one that does not exist.
 std::string misspelt_call_hint(lua_State* L, const std::string& msg) {
-  for (std::string_view marker : {"(global '", "(method '", "(field '"}) {
+  for (std::string_view marker : {"(global '", "(method '"}) {
     const auto at = msg.find("attempt to call a nil value " + std::string(marker));
     if (at == std::string::npos) continue;
-    const auto start = msg.find(marker, at) + marker.size();
+    const auto start = at + std::string_view("attempt to call a nil value ").size() + marker.size();
     const auto end = msg.find('\'', start);
     if (end == std::string::npos) return "";
     const std::string name = msg.substr(start, end - start);
-    auto names = callable_names(L);
-    std::string hint;
-    if (marker == "(field '") {  // a table's member: its last part is what was misspelt
-      std::vector<std::string> members;
-      for (const auto& n : names)
-        members.push_back(n.substr(n.find('.') + 1));
-      const auto member = closest_name(name, members, name.size() < 5 ? 1 : 2);
-      for (const auto& n : names)
-        if (hint.empty() && !member.empty() && n.ends_with("." + member)) hint = n;
-    } else {
-      hint = closest_name(name, names, name.size() < 5 ? 1 : 2);
-    }
+    const auto hint =
+        closest_name(name, callable_names(L, marker == "(method '"), name.size() < 5 ? 1 : 2);
     return hint.empty() ? "" : " (did you mean '" + hint + "'?)";
   }
   return "";
 }
 
+// "attempt to call a nil value (global 'print')" says what, not why.
 std::string sandbox_hint(const std::string& msg) {
   if (msg.find("(global 'print')") != std::string::npos) {
     return " (print is not available here: smtp.log writes to the session's transcript)";

@@ -104,9 +104,10 @@ std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code
   return std::nullopt;
 }
 
-// The line that assigns to name ("on_rcpt = 5"), or 0 when no line starts so.
+// The last line that assigns to name ("on_rcpt = 5"): the value in force comes from it. 0 when
+// no line starts so.
 std::size_t assignment_line(std::string_view code, std::string_view name) {
-  std::size_t line = 1;
+  std::size_t line = 1, last = 0;
   for (std::size_t start = 0; start < code.size(); ++line) {
     const auto end = std::min(code.find('\n', start), code.size());
     auto text = code.substr(start, end - start);
@@ -115,9 +116,9 @@ std::size_t assignment_line(std::string_view code, std::string_view name) {
     if (!text.starts_with(name)) continue;
     text.remove_prefix(name.size());
     text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
-    if (text.starts_with('=') && !text.starts_with("==")) return line;
+    if (text.starts_with('=') && !text.starts_with("==")) last = line;
   }
-  return 0;
+  return last;
 }
 
 }  // namespace

@@ -358,8 +358,10 @@ void server_session::reply(proto::reply r) {
     fault = std::move(override_);
     override_.reset();
   }
-  // RFC 2034: enhanced codes only once the client has seen ENHANCEDSTATUSCODES in EHLO.
-  if (!fault && (!extended_ || !opts_.extensions.has(extension::enhancedstatuscodes))) {
+  // RFC 2034: enhanced codes only once the client has seen ENHANCEDSTATUSCODES in EHLO. A reply
+  // a fault gives is sent as given; a fault that only delays or ends keeps the normal rule.
+  const bool fault_reply = fault && fault->reply;
+  if (!fault_reply && (!extended_ || !opts_.extensions.has(extension::enhancedstatuscodes))) {
     r.enhanced.clear();
   }
   if (fault && fault->raw) {
@@ -418,6 +420,7 @@ void server_session::close(fault::ending how) {
 
 void server_session::reset_transaction() {
   in_transaction_ = false;
+  each_recipient_.clear();
   env_ = envelope{};
   ++envelope_version_;
   bdat_ = proto::bdat_reader(opts_.limits.max_message_size);

@@ -99,26 +99,20 @@ void server_session::on_stored(std::optional<std::string> message_id, clock::tim
 void server_session::reply_for_each_recipient(proto::reply r) {
   const std::size_t n = opts_.lmtp ? std::max<std::size_t>(pending_rcpts_, 1) : 1;
   // smtp.each_recipient: a reply of its own for some recipients, the normal one for the rest.
-  if (!each_recipient_.empty()) {
-    auto each = std::move(each_recipient_);
-    each_recipient_.clear();
-    for (std::size_t i = 0; i < n; ++i)
-      reply(i < each.size() && each[i] ? *each[i] : r);
-    return;
-  }
+  const auto each = std::exchange(each_recipient_, {});
   // The usual case, SMTP: one reply, the override (if any) already in place, nothing copied.
-  if (n == 1) return reply(std::move(r));
+  if (n == 1 && each.empty()) return reply(std::move(r));
   auto fault = std::move(override_);
   override_.reset();
   for (std::size_t i = 0; i < n; ++i) {
     if (fault && i + 1 < n && fault->end != fault::ending::none) {
-      auto each = std::make_shared<fault::action>(*fault);
-      each->end = fault::ending::none;
-      override_ = std::move(each);
+      auto one = std::make_shared<fault::action>(*fault);
+      one->end = fault::ending::none;
+      override_ = std::move(one);
     } else {
       override_ = fault;
     }
-    reply(i + 1 < n ? r : std::move(r));
+    reply(i < each.size() && each[i] ? *each[i] : r);
   }
 }
 

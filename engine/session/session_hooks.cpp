@@ -159,32 +159,29 @@ void server_session::apply_message(fault::action a) {
            now_);
     } else {
       each_recipient_ = std::move(a.each_recipient);
-      a.each_recipient.clear();
-      // Stored when one recipient or more accepts the message; else refused for all.
-      bool accepted = each_recipient_.size() < pending_rcpts_;
-      for (std::size_t i = 0; i < std::min(each_recipient_.size(), pending_rcpts_); ++i)
-        accepted = accepted || !each_recipient_[i] || each_recipient_[i]->positive();
-      if (!accepted) {
-        reply_for_each_recipient(proto::reply(500, "", ""));
-        pending_ = message{};
-        reset_transaction();
-        return;
-      }
     }
+    a.each_recipient.clear();
   }
   if (apply_ending_only(a)) {
     // Accept then lose: the client never hears back, and nothing is stored.
+    each_recipient_.clear();
     pending_ = message{};
     return;
   }
-  if (a.rejects() || (a.raw && !a.reply)) {
-    override_ = std::make_shared<fault::action>(std::move(a));
+  // Refused for every recipient: a reply of the fault's, or smtp.each_recipient refusing all.
+  bool refused = a.rejects() || (a.raw && !a.reply);
+  if (!each_recipient_.empty()) {
+    refused = each_recipient_.size() >= pending_rcpts_;
+    for (std::size_t i = 0; i < std::min(each_recipient_.size(), pending_rcpts_); ++i)
+      refused = refused && each_recipient_[i] && !each_recipient_[i]->positive();
+  }
+  if (!a.is_default()) override_ = std::make_shared<fault::action>(std::move(a));
+  if (refused) {
     reply_for_each_recipient(proto::reply(500, "", ""));
     pending_ = message{};
     reset_transaction();
     return;
   }
-  if (!a.is_default()) override_ = std::make_shared<fault::action>(std::move(a));
   set_mode(mode::storing);
   actions_.emplace_back(deliver_message{});
 }

@@ -84,20 +84,24 @@ function on_data(s)
   end
 end
 
+local function message_code(l)
+  return tonumber(l:match("^message%-([45]%d%d)$"))
+end
+
 function on_message(s, msg)
-  if s.lmtp then
-    local each, any = {}, false
-    for i, r in ipairs(msg.recipients) do
-      local l = magic(r)
-      local code = tonumber(l:match("^message%-([45]%d%d)$"))
-      each[i] = code and code_reply(code, "Message refused (" .. l .. ")") or false
-      any = any or code ~= nil
-    end
-    if any then return smtp.each_recipient(each) end
-  end
   for _, r in ipairs(msg.recipients) do
     local l = magic(r)
-    local code = tonumber(l:match("^message%-([45]%d%d)$"))
+    local code = message_code(l)
+    if code and s.lmtp then
+      -- LMTP answers each recipient: every message-NNN recipient gets its own reply.
+      local each = {}
+      for i, other in ipairs(msg.recipients) do
+        local o = magic(other)
+        each[i] = message_code(o) and code_reply(message_code(o), "Message refused (" .. o .. ")")
+          or false
+      end
+      return smtp.each_recipient(each)
+    end
     if code then return code_reply(code, "Message refused (" .. l .. ")") end
     if l == "drop-after-dot" then return smtp.lose() end
     local secs = tonumber(l:match("^slow%-(%d+)s$"))

@@ -280,7 +280,7 @@ class CommandConfiguration(unittest.TestCase):
     def test_a_file_that_never_ends_is_refused_not_read_forever(self):
         r = run("send", "--config", "/dev/zero", "--to", "b@example.com", timeout=30)
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
-        self.assertIn("/dev/zero: cannot open file: larger than 16 MiB", r.stderr)
+        self.assertIn("/dev/zero: cannot read file: larger than 16 MiB", r.stderr)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Protocol features driven over a raw socket, byte by byte: BDAT/CHUNKING, LMTP, PIPELINING,
 STARTTLS (pipelined plaintext discarded, state reset, not offered twice), HELO vs EHLO codes."""
 
+import os
 import re
+import tempfile
 import unittest
 
 from fault_case import data_segments_in, read_to_eof
-from smtpfault_server import ServerTestCase
+from smtpfault_server import ServerTestCase, SmtpfaultServer
 
 
 class ChunkingTest(ServerTestCase):
@@ -161,6 +163,55 @@ class LmtpPerRecipientFaultTest(ServerTestCase):
                                    b"Subject: none\r\n\r\nhi\r\n")
         self.assertEqual([r.code for r in replies], [452, 554])
         self.assertEqual(len(self.server.message_ids()), before)
+
+
+    def test_the_first_magic_recipient_still_decides(self):
+        # drop-after-dot comes first: the connection is lost, nobody gets a reply.
+        before = len(self.server.message_ids())
+        with self.server.connect() as c:
+            c.cmd("LHLO client.test", expect=250)
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            c.cmd("RCPT TO:<drop-after-dot@example.com>", expect=250)
+            c.cmd("RCPT TO:<message-552@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: lost\r\n\r\nhi\r\n.\r\n")
+            self.assertTrue(c.closed_by_peer(timeout=5))
+        self.assertEqual(len(self.server.message_ids()), before)
+
+
+class LmtpEachRecipientWithAnEnding(unittest.TestCase):
+    """smtp.each_recipient with :close(): every recipient's reply goes out, then the close."""
+
+    def test_every_reply_comes_before_the_close_and_smtp_ignores_it(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            f.write('function on_message(s, msg)\n'
+                    '  return smtp.each_recipient({ false, smtp.reply(552, "5.2.2", "Full") })'
+                    ':close()\nend\n')
+        self.addCleanup(os.unlink, f.name)
+        lmtp = SmtpfaultServer("--scenario", f.name, lmtp=True).start()
+        self.addCleanup(lmtp.cleanup)
+        self.addCleanup(lmtp.stop)
+        with lmtp.connect() as c:
+            c.cmd("LHLO client.test", expect=250)
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            for r in ("a@example.com", "b@example.com", "c@example.com"):
+                c.cmd("RCPT TO:<%s>" % r, expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: each\r\n\r\nhi\r\n.\r\n")
+            self.assertEqual([c.reply().code for _ in range(3)], [250, 552, 250])
+            self.assertTrue(c.closed_by_peer(timeout=5))
+        # Over SMTP the list changes nothing: the normal reply, as a HELO client gets it.
+        smtp = SmtpfaultServer("--scenario", f.name).start()
+        self.addCleanup(smtp.cleanup)
+        self.addCleanup(smtp.stop)
+        with smtp.connect() as c:
+            c.cmd("HELO client.test", expect=250)
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            c.cmd("RCPT TO:<a@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: smtp\r\n\r\nhi\r\n.\r\n")
+            r = c.expect(250)
+            self.assertTrue(r.lines[0].startswith("Ok: queued as"), r.lines)
 
 
 class LmtpPerRecipientRuleTest(ServerTestCase):

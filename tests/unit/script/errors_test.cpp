@@ -209,8 +209,10 @@ TEST(script_errors, a_misspelt_call_gets_the_closest_name) {
   EXPECT_THAT(load_error_of_ehlo("return smtp_reply(451)"),
               HasSubstr("attempt to call a nil value (global 'smtp_reply') (did you mean "
                         "'smtp.reply'?)"));
-  EXPECT_THAT(load_error_of_ehlo("return string.fromat('%d', 1)"),
-              HasSubstr("(field 'fromat') (did you mean 'string.format'?)"));
+  EXPECT_THAT(load_error_of_ehlo("return smtp.reply(451):dealy(2)"),
+              HasSubstr("(method 'dealy') (did you mean 'delay'?)"));
+  // A method is not guessed from Lua's base library.
+  EXPECT_THAT(load_error_of_ehlo("return smtp.reply(451):paris()"), Not(HasSubstr("pairs")));
   // Nothing close: no guess.
   EXPECT_THAT(load_error_of_ehlo("return completely_unknown()"), Not(HasSubstr("did you mean")));
 }
@@ -220,6 +222,15 @@ TEST(script_errors, each_recipient_takes_a_list_of_replies) {
               HasSubstr("item 2 must be smtp.reply(...) or false, not a number"));
   EXPECT_THAT(load_error_of_ehlo("return smtp.each_recipient{ first = smtp.reply(550) }"),
               HasSubstr("a list in RCPT order, not a key first"));
+  // Read into memory outside the sandbox: bounded.
+  EXPECT_THAT(load_error_of_ehlo("return smtp.each_recipient{ [1000000000] = false }"),
+              HasSubstr("not a key 1000000000"));
+  EXPECT_THAT(load_error_of_ehlo("local a = smtp.each_recipient{ false }\n"
+                                 "a.each_count = 1e9\nreturn a"),
+              HasSubstr("each_recipient with a count of"));
+  EXPECT_THAT(load_error_of_ehlo("local a = smtp.each_recipient{ false }\n"
+                                 "a.code = 250\nreturn a"),
+              HasSubstr("each_recipient gives the replies"));
 }
 
 TEST(script_errors, other_globals_are_free) {
