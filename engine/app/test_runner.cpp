@@ -1,6 +1,7 @@
 #include "app/test_runner.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <thread>
@@ -68,6 +69,14 @@ struct scenario_server {
     }
     thread = std::thread([this] { srv->run(); });
     return "";
+  }
+  // The command has exited, so its connections are closed; the server may not have read their
+  // ends yet (a slow machine, a sanitizer build). Stopping now would answer them 421 as if the
+  // server had ended them, and a client that left without QUIT would pass `quit`.
+  void settle(std::chrono::milliseconds most) {
+    const auto until = std::chrono::steady_clock::now() + most;
+    while (srv && srv->active_connections() > 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   void stop() {
     if (!srv) return;
@@ -174,6 +183,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     interrupted = interrupting_signal() != 0;
     if (interrupted) break;
   }
+  if (!interrupted) server.settle(std::chrono::seconds(2));
   server.stop();
 
   script::run_outcome run;

@@ -245,6 +245,23 @@ class HangingCommand(unittest.TestCase):
         table_line = [l for l in out.splitlines() if l.startswith("accept-all")][0]
         self.assertIn("timeout", table_line)
 
+    def test_a_killed_mailer_is_not_credited_with_a_quit(self):
+        # Its connection ends when it dies; the run must see that end, not stop the server
+        # first and count the shutdown's 421 as the server ending the session.
+        tmp = tempfile.mkdtemp(prefix="catalogue-killed-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        hang = ("import os, socket, time\n"
+                "env = os.environ\n"
+                "s = socket.create_connection((env['SMTP_HOST'], int(env['SMTP_PORT'])))\n"
+                "s.recv(1000)\ntime.sleep(30)\n")
+        status, out, err = run_test(["--scenario", "accept-all", "--timeout", "1", "--json",
+                                     json_path, "--", PYTHON, "-c", hang], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        checks = {c["name"]: c for c in verdicts(json_path)["accept-all"]["checks"]}
+        self.assertFalse(checks["quit"]["passed"], checks["quit"])
+        self.assertIn("closed after the greeting (220) without QUIT", checks["quit"]["detail"])
+
     def test_an_interrupted_run_ends_the_command_and_all_it_started(self):
         # The command leads its own process group, out of reach of a Ctrl-C or a CI cancel.
         for sig, status in ((signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)):
