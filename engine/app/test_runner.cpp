@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -111,14 +112,30 @@ std::optional<std::string> scenario_error(const script::run_outcome& run,
 }
 
 void decide(scenario_result& r) {
-  auto failed =
-      std::find_if(r.checks.begin(), r.checks.end(), [](const auto& c) { return !c.passed; });
+  const auto failing = [](const auto& c) { return !c.passed; };
+  auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
   if (failed == r.checks.end()) {
     r.outcome = verdict::pass;
     r.reason = r.checks.empty() ? "command succeeded" : "all expectations held";
     return;
   }
   r.outcome = verdict::fail;
+  // The headline is the most telling failure: a crash first (every check after it is its
+  // consequence), then what the mailer did wrong before the outcome it reported (`exit`,
+  // `delivered` are where a mistake ends up, not what it was), then the first of the rest.
+  // ("connected" already names the exit status of a command that never connected.)
+  for (std::size_t i = 0; failed->name != "connected" && i < r.exit_signals.size(); ++i) {
+    const int sig = r.exit_signals[i];
+    if (sig != 0 && r.exit_codes[i] != -1) {  // -1: killed at the timeout, said elsewhere
+      r.reason = "the command was killed by signal " + std::to_string(sig) + " (" + strsignal(sig) +
+                 "); what it did before is in the checks";
+      return;
+    }
+  }
+  auto cause = std::find_if(r.checks.begin(), r.checks.end(), [](const auto& c) {
+    return !c.passed && c.name != "exit" && c.name != "delivered";
+  });
+  if (cause != r.checks.end()) failed = cause;
   r.reason = failed->name + ": " + failed->detail;
 }
 

@@ -20,6 +20,13 @@ expect {
     for _, s in ipairs(run.sessions) do
       for _, x in ipairs(s.exchanges) do
         if x.verb == "AUTH" then auths = auths + 1 end
+      end
+    end
+    if auths == 0 then
+      return false, "not exercised: the client never sent AUTH; this scenario refuses its credentials"
+    end
+    for _, s in ipairs(run.sessions) do
+      for _, x in ipairs(s.exchanges) do
         if x.verb == "MAIL" then
           return false, "expected no MAIL after AUTH failed; session " .. s.id .. " sent '" .. x.command .. "'"
         end

@@ -21,18 +21,37 @@ expect {
   quit = true,
   exit = "success",
   check = function(run)
+    -- Every address the mailer asked for, and how many RCPTs met the limit.
+    local asked, refused = {}, 0
+    for _, s in ipairs(run.sessions) do
+      for _, x in ipairs(s.exchanges) do
+        if x.verb == "RCPT" then
+          local a = x.command:match("<(.-)>")
+          if a then asked[a:lower()] = true end
+          if x.code == 452 then refused = refused + 1 end
+        end
+      end
+    end
     local got = {}
     for _, m in ipairs(run.messages) do
-      for _, r in ipairs(m.recipients) do got[r] = (got[r] or 0) + 1 end
+      for _, r in ipairs(m.recipients) do
+        local k = r:lower()
+        got[k] = (got[k] or 0) + 1
+        if got[k] > 1 then return false, "expected every recipient once; " .. r .. " got the message twice or more" end
+      end
     end
-    local n = 0
-    for r, count in pairs(got) do
-      n = n + 1
-      if count > 1 then return false, "expected every recipient once; " .. r .. " got the message " .. count .. " times" end
+    if refused == 0 then
+      return false, "not exercised: no RCPT met the limit of " .. LIMIT
+        .. " per transaction; the mailer must send to at least " .. (LIMIT + 1)
     end
-    if n < 3 then
+    local missing = {}
+    for a in pairs(asked) do
+      if not got[a] then table.insert(missing, a) end
+    end
+    table.sort(missing)
+    if #missing > 0 then
       return false, "expected the recipients refused with 452 to get the message in a following transaction; "
-        .. n .. " of 3 recipients got it"
+        .. #missing .. " never got it: " .. table.concat(missing, ", ")
     end
     return true
   end,

@@ -262,6 +262,29 @@ class HangingCommand(unittest.TestCase):
         self.assertFalse(checks["quit"]["passed"], checks["quit"])
         self.assertIn("closed after the greeting (220) without QUIT", checks["quit"]["detail"])
 
+    def test_a_crash_is_the_headline_and_exit_is_not_the_reason_given(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-crash-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        crash = ("import os, signal, smtplib\n"
+                 "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                 "s.ehlo()\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                     PYTHON, "-c", crash], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        r = verdicts(json_path)["accept-all"]
+        self.assertTrue(r["reason"].startswith("the command was killed by signal 11"), r)
+        # A mailer that delivers and then reports failure fails the baseline too.
+        liar = ("import os, smtplib, sys\n"
+                "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                "s.quit()\nsys.exit(1)\n")
+        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                     PYTHON, "-c", liar], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        self.assertIn("exit: expected exit status success, got 1",
+                      verdicts(json_path)["accept-all"]["reason"])
+
     def test_an_interrupted_run_ends_the_command_and_all_it_started(self):
         # The command leads its own process group, out of reach of a Ctrl-C or a CI cancel.
         for sig, status in ((signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)):
@@ -425,7 +448,8 @@ class OneRecipientMailer(unittest.TestCase):
 
     def test_a_fault_on_the_second_recipient_is_reported_as_not_exercised(self):
         # Such a scenario cannot judge a mailer that sends to one recipient: not a PASS.
-        for scenario in ("partial-recipients", "multiline-replies"):
+        for scenario in ("partial-recipients", "multiline-replies", "too-many-recipients",
+                         "auth-535"):
             status, r, output = self.run_one(scenario)
             self.assertEqual((status, r["verdict"]), (1, "FAIL"), scenario + output)
             self.assertIn("not exercised", r["reason"], scenario)
