@@ -237,6 +237,13 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
     return std::nullopt;
   }
+  // timegm would roll 2026-13-45 over into 2027: out-of-range fields are a mistake, not a date.
+  static constexpr int days_in[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > days_in[tm.tm_mon - 1] ||
+      tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_hour < 0 || tm.tm_min < 0 ||
+      tm.tm_sec < 0) {
+    return std::nullopt;
+  }
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   double frac = 0;
@@ -253,7 +260,8 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
     offset = 0;
   } else if ((rest[0] == '+' || rest[0] == '-') && rest.size() == 6 && rest[3] == ':') {
     int hh = 0, mm = 0;
-    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &hh, &mm) != 2)
+    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &hh, &mm) != 2 || hh > 23 ||
+        mm > 59 || hh < 0 || mm < 0)
       return std::nullopt;
     offset = (rest[0] == '+' ? 1 : -1) * (hh * 3600L + mm * 60L);
   } else {

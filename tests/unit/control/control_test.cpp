@@ -200,6 +200,12 @@ TEST(time, iso_and_epoch) {
   EXPECT_FALSE(parse_time("yesterday"));
   EXPECT_FALSE(parse_time("2026-01-31T12:00:00 junk"));
   EXPECT_FALSE(parse_time("-5"));
+  // Out-of-range fields are a mistake, not a date to roll over.
+  for (const char* bad :
+       {"2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-01-45T00:00:00Z",
+        "2026-01-01T24:00:00Z", "2026-01-01T00:61:00Z", "2026-01-01T00:00:00+25:00"})
+    EXPECT_FALSE(parse_time(bad)) << bad;
+  EXPECT_TRUE(parse_time("2024-02-29T23:59:60Z"));
 }
 
 TEST(utf8, invalid_octets_become_replacement_characters) {
