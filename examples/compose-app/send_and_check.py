@@ -16,8 +16,11 @@ TAG = uuid.uuid4().hex[:8]   # X-Smtpfault-Test: keeps parallel test runs apart
 
 def api(method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(API + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    # The server's token, when it has one (SMTPFAULT_API_TOKEN in docker-compose.yml).
+    if os.environ.get("SMTPFAULT_API_TOKEN"):
+        headers["Authorization"] = "Bearer " + os.environ["SMTPFAULT_API_TOKEN"]
+    req = urllib.request.Request(API + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read() or b"null")

@@ -69,6 +69,20 @@ class ComposeTest(unittest.TestCase):
                                                     "send_and_check.py")))
 
 
+    def test_the_example_app_passes_against_the_compose_scenario_with_a_token(self):
+        # What `docker-compose up` runs, without Docker: the app against magic-addresses, with
+        # the API token set on both sides as docker-compose.yml's comments say.
+        srv = SmtpfaultServer("--scenario", "magic-addresses", api_token="change-me").start()
+        self.addCleanup(srv.cleanup)
+        self.addCleanup(srv.stop)
+        env = dict(os.environ, SMTP_HOST=srv.host, SMTP_PORT=str(srv.port),
+                   SMTPFAULT_API="127.0.0.1:%d" % srv.api_port, SMTPFAULT_API_TOKEN="change-me")
+        app = os.path.join(ROOT, "examples", "compose-app", "send_and_check.py")
+        run = subprocess.run(["/usr/bin/python3", app], capture_output=True, text=True,
+                             timeout=60, env=env)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+
+
 class DockerfileTest(unittest.TestCase):
     def setUp(self):
         self.text = dockerfile_text()
