@@ -1,7 +1,6 @@
 // `smtpfault run`: a client scenario against any SMTP server, with a verdict per expectation.
 #include <cstdio>
 #include <ctime>
-#include <map>
 #include <random>
 
 #include <boost/json.hpp>
@@ -155,12 +154,10 @@ std::vector<scenario_result> junit_cases(const net::client_run_result& r,
                                          const script::client_script& s) {
   std::vector<scenario_result> cases;
   // A test case keeps its name while the script around it is edited: no line number in it (the
-  // failure message has the place). Steps of one name are told apart by their order.
-  std::map<std::string, int> seen;
+  // failure message has the place; write_junit numbers steps of one name).
   for (const auto& step : s.steps()) {
     scenario_result c;
     c.name = step.name;
-    if (const int n = ++seen[step.name]; n > 1) c.name += " (" + std::to_string(n) + ")";
     c.outcome = step.passed ? verdict::pass : verdict::fail;
     c.reason = step.detail.empty() ? step.where : step.where + " " + step.detail;
     c.seconds = step.seconds;

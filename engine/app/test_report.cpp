@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 
 #include <boost/json.hpp>
 
@@ -108,11 +109,16 @@ std::optional<std::string> write_junit(const std::string& path,
   xml += "<testsuite name=\"" + xml_escape(names.suite) + counts;
   xml += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(seed) +
          "\"/>\n    </properties>\n";
+  // CI views key test cases by name: one given twice (a scenario run twice, two steps that say
+  // the same) is told apart by its order, "name (2)", and keeps that name from run to run.
+  std::map<std::string, int> seen;
   for (const auto& r : results) {
     char attrs[64];
     std::snprintf(attrs, sizeof attrs, "\" time=\"%.3f\"", r.seconds);
-    xml += "    <testcase classname=\"" + class_name + "\" name=\"" + xml_escape(r.name) + attrs +
-           ">\n";
+    std::string name = r.name;
+    if (const int n = ++seen[r.name]; n > 1) name += " (" + std::to_string(n) + ")";
+    xml +=
+        "    <testcase classname=\"" + class_name + "\" name=\"" + xml_escape(name) + attrs + ">\n";
     if (r.outcome != verdict::pass) {
       const char* tag = r.outcome == verdict::fail ? "failure" : "error";
       xml += std::string("      <") + tag + " message=\"" + xml_escape(r.reason) + "\">" +

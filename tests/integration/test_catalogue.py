@@ -245,6 +245,19 @@ class HangingCommand(unittest.TestCase):
         table_line = [l for l in out.splitlines() if l.startswith("accept-all")][0]
         self.assertIn("timeout", table_line)
 
+    def test_a_scenario_given_twice_gets_two_junit_names(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-twice-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        junit = os.path.join(tmp, "twice.xml")
+        status, out, err = run_test(["--scenario", "accept-all", "--scenario", "accept-all",
+                                     "--junit", junit, "--", "sh", "-c",
+                                     'swaks --server "$SMTP_SERVER" --to a@x.test >/dev/null'],
+                                    timeout=60)
+        self.assertEqual(status, 0, out + err)
+        import xml.etree.ElementTree as ET
+        names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
+        self.assertEqual(names, ["accept-all", "accept-all (2)"])
+
     def test_a_killed_mailer_is_not_credited_with_a_quit(self):
         # Its connection ends when it dies; the run must see that end, not stop the server
         # first and count the shutdown's 421 as the server ending the session.
