@@ -165,7 +165,7 @@ asio::awaitable<void> connection::run(bool over_cap) {
       if (hung_) break;  // a hang ends silently when the idle deadline passes
       on_read_timeout();
     } else {
-      session_.note("client closed the connection (" + r.ec.message() + ")", sys_clock::now());
+      session_.on_client_closed(r.ec.message(), sys_clock::now());
       break;
     }
   }

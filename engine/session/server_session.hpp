@@ -121,6 +121,8 @@ class server_session {
   void on_idle_timeout(clock::time_point now);
   void on_command_timeout(clock::time_point now);  // a command line took too long
   void on_shutdown(clock::time_point now);
+  // The client went away (end of input, a reset): noted, with how far a message had got.
+  void on_client_closed(const std::string& why, clock::time_point now);
 
   const session_facts& facts() const { return facts_; }
   // What hooks look at.
@@ -246,6 +248,7 @@ class server_session {
   hook consulting_ = hook::connect;
   proto::command pending_cmd_;
   std::shared_ptr<fault::action> override_;  // taken by the next reply()
+  void note_data_anomalies(clock::time_point now);
   void reply_for_each_recipient(proto::reply r);
   std::optional<std::vector<std::string>> ehlo_keywords_;
   std::vector<std::string> ehlo_hidden_;

@@ -30,14 +30,31 @@ void server_session::start_message(bool via_bdat) {
   pending_.via_bdat = via_bdat;
 }
 
+void server_session::note_data_anomalies(clock::time_point now) {
+  for (const auto& a : data_->anomalies()) {
+    note(std::string("anomaly: ") + proto::anomaly_name(a.kind) + " at offset " +
+             std::to_string(a.offset),
+         now);
+  }
+}
+
+void server_session::on_client_closed(const std::string& why, clock::time_point now) {
+  // Gone in the middle of the message text: how far it got, and what was odd in it, is what a
+  // test of an aborting client needs to see.
+  if (mode_ == mode::data && data_) {
+    note_data_anomalies(now);
+    note("client closed the connection (" + why + ") in the message data, after " +
+             std::to_string(pending_.data.size()) + " octets",
+         now);
+    return;
+  }
+  note("client closed the connection (" + why + ")", now);
+}
+
 std::size_t server_session::receive_data(std::string_view input) {
   auto r = data_->feed(input, pending_.data);
   if (r.done) {
-    for (const auto& a : data_->anomalies()) {
-      note(std::string("anomaly: ") + proto::anomaly_name(a.kind) + " at offset " +
-               std::to_string(a.offset),
-           now_);
-    }
+    note_data_anomalies(now_);
     if (data_->size_exceeded()) {
       error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
       reset_transaction();

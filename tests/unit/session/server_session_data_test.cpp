@@ -89,6 +89,23 @@ TEST(server_session_data, the_next_body_has_room_for_the_last_ones_size) {
   EXPECT_EQ(c.messages()[1].msg.data.capacity(), text.size()) << "grown instead of reserved";
 }
 
+// A client gone in the middle of the text: how far it got, and what was odd in it, is noted.
+TEST(server_session_data, a_client_gone_in_the_data_is_noted_with_how_far_it_got) {
+  conversation c;
+  c.open_transaction();
+  EXPECT_EQ(c.send("DATA\r\n"), wire::go_ahead);
+  EXPECT_EQ(c.send(std::string("Subject: x\r\nab\0c", 17)), "");
+  c.session().on_client_closed("End of file", c.now());
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: nul at offset"));
+  EXPECT_TRUE(c.logged(direction::event,
+                       "client closed the connection (End of file) in the message data, after"));
+  EXPECT_TRUE(c.messages().empty());
+  conversation idle;
+  idle.session().on_client_closed("End of file", idle.now());
+  EXPECT_TRUE(idle.logged(direction::event, "client closed the connection (End of file)"));
+  EXPECT_FALSE(idle.logged(direction::event, "in the message data"));
+}
+
 TEST(server_session_data, over_long_text_line_is_refused_at_the_end) {
   conversation c;
   c.open_transaction();
