@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/settings.hpp"
+#include "proto/near_miss.hpp"
 
 namespace smtpfault::config::detail {
 
@@ -48,7 +49,7 @@ std::string_view expectation(kind k);  // for type errors: "an array of address 
 std::string check(const key_desc& d, const value& v);
 
 // " (did you mean 'x'?)" when a candidate is close enough to be a plausible typo, else "".
-std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+using proto::did_you_mean;
 std::vector<std::string> path_candidates();  // key paths and section names
 std::string quoted(std::string_view text);
 

@@ -8,7 +8,7 @@
 
 #include <lua.hpp>
 
-#include "script/names.hpp"
+#include "proto/near_miss.hpp"
 
 namespace smtpfault::script {
 
@@ -90,9 +90,7 @@ std::string misspelt_call_hint(lua_State* L, const std::string& msg) {
     const auto end = msg.find('\'', start);
     if (end == std::string::npos) return "";
     const std::string name = msg.substr(start, end - start);
-    const auto hint =
-        closest_name(name, callable_names(L, marker == "(method '"), name.size() < 5 ? 1 : 2);
-    return hint.empty() ? "" : " (did you mean '" + hint + "'?)";
+    return proto::did_you_mean(name, callable_names(L, marker == "(method '"));
   }
   return "";
 }

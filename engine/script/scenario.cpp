@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "proto/duration.hpp"
+#include "proto/near_miss.hpp"
 #include "script/catalogue.hpp"
 #include "script/lua_bridge.hpp"
 #include "script/lua_checks.hpp"
-#include "script/names.hpp"
 
 namespace smtpfault::script {
 
@@ -40,7 +40,7 @@ std::string closest_hook(const std::string& name) {
   std::size_t best_d = 3;
   for (hook h : all_hooks) {
     std::string candidate = std::string("on_") + session::hook_name(h);
-    std::size_t d = edit_distance(name, candidate);
+    std::size_t d = proto::edit_distance(name, candidate);
     if (name.rfind(candidate, 0) == 0) d = std::min<std::size_t>(d, 2);
     if (d < best_d) {
       best = candidate;
@@ -54,7 +54,7 @@ std::string closest_hook(const std::string& name) {
 bool near_a_hook(lua_State* L, const std::string& name) {
   if (!lua_isfunction(L, -1)) return false;
   for (hook h : all_hooks) {
-    if (edit_distance(name, std::string("on_") + session::hook_name(h)) <= 1) return true;
+    if (proto::edit_distance(name, std::string("on_") + session::hook_name(h)) <= 1) return true;
   }
   return false;
 }
