@@ -191,21 +191,19 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
       auto loaded = script::scenario::load_named(s.scenario, so);
       if (!loaded) {
         // Where the name came from: a file's line and key, a variable or the flag.
-        const auto where = s.origin_of("scenario");
-        std::fprintf(stderr, "smtpfault serve: %s%s\n", where.empty() ? "" : (where + ": ").c_str(),
+        std::fprintf(stderr, "smtpfault serve: %s: %s\n", s.named("scenario").c_str(),
                      loaded.error().c_str());
         return 2;
       }
       sc = std::move(*loaded);
     }
     // A configuration mistake like any other: exit 2, naming where the file was given.
-    if (auto bad = net::check_certificate_files(s.tls_cert, s.tls_key)) {
-      const auto where = s.origin_of(bad->key);
-      std::fprintf(stderr, "smtpfault serve: %s%s\n", (where.empty() ? bad->key : where).c_str(),
-                   (": " + bad->message).c_str());
+    auto tls = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname});
+    if (!tls) {
+      std::fprintf(stderr, "smtpfault serve: %s: %s\n", s.named(tls.error().key).c_str(),
+                   tls.error().message.c_str());
       return 2;
     }
-    net::tls_contexts tls({s.tls_cert, s.tls_key, s.hostname});
     capture::message_store store(s.store, s.retain_messages, s.retain_sessions);
     store.set_max_bytes(s.retain_message_bytes);
     if (auto err = store.prepare()) throw std::runtime_error(*err);
@@ -216,7 +214,7 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
                    "max_connections (%zu) needs; raise the hard limit (ulimit -Hn)\n",
                    static_cast<unsigned long long>(fds), cfg.max_connections);
     }
-    net::server srv(std::move(cfg), tls, store, log);
+    net::server srv(std::move(cfg), **tls, store, log);
     srv.set_scenario(sc);
     srv.bind();
     auto api = start_api(srv, store, s, api_at, so);

@@ -244,7 +244,13 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   std::unique_ptr<net::tls_contexts> tls;
   try {
     const auto& s = p.opts.server;
-    tls = std::make_unique<net::tls_contexts>(net::tls_identity{s.tls_cert, s.tls_key, s.hostname});
+    auto made = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname});
+    if (!made) {
+      std::fprintf(stderr, "smtpfault test: %s: %s\n", s.named(made.error().key).c_str(),
+                   made.error().message.c_str());
+      return 2;
+    }
+    tls = std::move(*made);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "smtpfault test: %s\n", e.what());
     return 2;

@@ -64,6 +64,11 @@ struct settings {
     auto it = origins.find(key);
     return it == origins.end() ? std::string() : it->second;
   }
+  // The origin, or the key itself for a value nobody set: how a message names the setting.
+  std::string named(std::string_view key) const {
+    auto origin = origin_of(key);
+    return origin.empty() ? std::string(key) : origin;
+  }
 };
 
 }  // namespace smtpfault::config

@@ -149,25 +149,13 @@ std::optional<certificate_problem> load_certificate_files(ssl::context& ctx,
   return std::nullopt;
 }
 
-std::unique_ptr<ssl::context> context_from_files(const tls_identity& id) {
-  auto ctx = server_context();
-  if (auto problem = load_certificate_files(*ctx, id.cert_file, id.key_file)) {
-    throw std::runtime_error(problem->key + " " + problem->message);
-  }
-  return ctx;
-}
-
 }  // namespace
 
-std::optional<certificate_problem> check_certificate_files(const std::string& cert_file,
-                                                           const std::string& key_file) {
-  if (cert_file.empty() && key_file.empty()) return std::nullopt;
-  auto ctx = server_context();
-  return load_certificate_files(*ctx, cert_file, key_file);
-}
-
-tls_contexts::tls_contexts(const tls_identity& id) {
+proto::expected<std::unique_ptr<tls_contexts>, certificate_problem> tls_contexts::make(
+    const tls_identity& id) {
   using kind = fault::certificate_kind;
+  std::unique_ptr<tls_contexts> made(new tls_contexts());
+  auto& contexts_ = made->contexts_;
   const identity ca = test_ca();
   const std::string san = "DNS:" + id.hostname + ",DNS:localhost,IP:127.0.0.1,IP:::1";
   constexpr long day = 24 * 3600;
@@ -175,7 +163,11 @@ tls_contexts::tls_contexts(const tls_identity& id) {
     contexts_[kind::normal] =
         context_for(make_certificate(id.hostname, san, -day, 365 * day, &ca, false, 2), nullptr);
   } else {
-    contexts_[kind::normal] = context_from_files(id);
+    auto ctx = server_context();
+    if (auto problem = load_certificate_files(*ctx, id.cert_file, id.key_file)) {
+      return proto::unexpected{std::move(*problem)};
+    }
+    contexts_[kind::normal] = std::move(ctx);
   }
   contexts_[kind::expired] =
       context_for(make_certificate(id.hostname, san, -30 * day, -day, &ca, false, 3), nullptr);
@@ -190,6 +182,7 @@ tls_contexts::tls_contexts(const tls_identity& id) {
   // The issuing CA is not sent: the client must fail to find it ("unable to get local issuer").
   contexts_[kind::unknown_ca] =
       context_for(make_certificate(id.hostname, san, -day, 365 * day, &unknown, false, 7), nullptr);
+  return made;
 }
 
 ssl::context& tls_contexts::get(fault::certificate_kind kind) {

@@ -10,6 +10,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "fault/action.hpp"
+#include "proto/expected.hpp"
 
 namespace smtpfault::net {
 
@@ -25,19 +26,18 @@ struct certificate_problem {
   std::string key;
   std::string message;
 };
-// Loads the pair as serve would, before it starts: unreadable files, a key that is not the
-// certificate's (of another type too), one given without the other.
-std::optional<certificate_problem> check_certificate_files(const std::string& cert_file,
-                                                           const std::string& key_file);
-
 class tls_contexts {
  public:
-  // Throws std::runtime_error with a readable message when files cannot be loaded (start-up).
-  explicit tls_contexts(const tls_identity& id);
+  // The configured pair, loaded once at start-up, or the problem with it: unreadable files, a
+  // key that is not the certificate's (of another type too), one given without the other.
+  // Throws std::runtime_error only if a certificate cannot be generated.
+  static proto::expected<std::unique_ptr<tls_contexts>, certificate_problem> make(
+      const tls_identity& id);
 
   boost::asio::ssl::context& get(fault::certificate_kind kind = fault::certificate_kind::normal);
 
  private:
+  tls_contexts() = default;
   std::map<fault::certificate_kind, std::unique_ptr<boost::asio::ssl::context>> contexts_;
 };
 
