@@ -152,11 +152,8 @@ void server_session::on_line(std::string_view line) {
     on_command_error(parsed.error());
     return;
   }
-  if (log_.wanted()) {
-    log_.add(direction::client, masked_command(*parsed, line), now_);
-  } else {
-    log_.skip();
-  }
+  log_.add_made(
+      direction::client, [&] { return masked_command(*parsed, line); }, now_);
   dispatch(*parsed);
 }
 
@@ -382,25 +379,25 @@ void server_session::reply(proto::reply r) {
 }
 
 void server_session::log_reply(const proto::reply& r) {
-  // Nearly every reply is one line without a line break of its own.
-  const bool one_line =
-      r.lines.size() <= 1 && (r.lines.empty() || r.lines[0].find('\n') == std::string::npos);
-  if (one_line && !log_.wanted()) return log_.skip();
   // The wire form, one transcript line per reply line, so logs read like the conversation.
-  std::string wire = proto::to_wire(r);
-  if (one_line) {
-    wire.resize(wire.size() - 2);  // less its CRLF
-    log_.add(direction::server, std::move(wire), now_);
+  // Nearly every reply is one line without a line break of its own: the wire form less CRLF.
+  if (r.lines.size() <= 1 && (r.lines.empty() || r.lines[0].find('\n') == std::string::npos)) {
+    log_.add_made(
+        direction::server,
+        [&] {
+          std::string wire = proto::to_wire(r);
+          wire.resize(wire.size() - 2);
+          return wire;
+        },
+        now_);
     return;
   }
+  const std::string wire = proto::to_wire(r);
   std::string_view rest = wire;
   while (!rest.empty()) {
     auto end = rest.find("\r\n");
-    if (log_.wanted()) {
-      log_.add(direction::server, std::string(rest.substr(0, end)), now_);
-    } else {
-      log_.skip();
-    }
+    log_.add_made(
+        direction::server, [&] { return std::string(rest.substr(0, end)); }, now_);
     rest.remove_prefix(end + 2);
   }
 }

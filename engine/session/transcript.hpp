@@ -31,10 +31,16 @@ class transcript {
   // with write_live() once the finished session is visible elsewhere (the API's store).
   void keep(transcript_entry e);
   void write_live(const transcript_entry& e) const;
-  // Whether an entry added now would be written or kept. A long session past max_entries with
-  // no live log keeps nothing more: its callers skip making the text and call skip() instead.
-  bool wanted() const { return live_ || entries_.size() < max_entries_; }
-  void skip(std::size_t entries = 1) { dropped_ += entries; }
+  // add(dir, make(), at), but make() runs only when the entry would be written or kept: a long
+  // session past max_entries with no live log keeps nothing more, and then only counts it.
+  template <class MakeText>
+  void add_made(direction dir, MakeText&& make, std::chrono::system_clock::time_point at) {
+    if (live_ || entries_.size() < max_entries_) {
+      add(dir, make(), at);
+    } else {
+      ++dropped_;
+    }
+  }
   const std::vector<transcript_entry>& entries() const { return entries_; }
   // Hands the entries over (the session is over): no copy of every line.
   std::vector<transcript_entry> take_entries() { return std::move(entries_); }
