@@ -62,9 +62,7 @@ struct run_settings {
 
   // "127.0.0.1:2525", "[::1]:2525": an IPv6 address in brackets.
   std::string target_text() const {
-    const auto& host = opts.target.host;
-    return (host.find(':') == std::string::npos ? host : "[" + host + "]") + ":" +
-           std::to_string(opts.target.port);
+    return config::endpoint{opts.target.host, opts.target.port}.to_string();
   }
 };
 

@@ -120,13 +120,7 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
                   const script::scenario* sc, const control::api_server* api) {
   log.info(std::string("smtpfault ") + version + " serving" + (s.lmtp ? " LMTP" : "") +
            " with scenario " + (sc ? script::shown_name(sc->name()) : "accept-all"));
-  if (sc) {
-    char line[96];
-    std::snprintf(line, sizeof line, "  seed: %llu (replay with --seed %llu)",
-                  static_cast<unsigned long long>(sc->options().seed),
-                  static_cast<unsigned long long>(sc->options().seed));
-    log.info(line);
-  }
+  if (sc) log.info("  " + sc->seed_text());
   for (const auto& l : srv.describe_listeners())
     log.info("  listening: " + l);
   if (api) {

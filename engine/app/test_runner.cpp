@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -127,8 +126,8 @@ void decide(scenario_result& r) {
   for (std::size_t i = 0; failed->name != "connected" && i < r.exit_signals.size(); ++i) {
     const int sig = r.exit_signals[i];
     if (sig != 0 && r.exit_codes[i] != -1) {  // -1: killed at the timeout, said elsewhere
-      r.reason = "the command was killed by signal " + std::to_string(sig) + " (" + strsignal(sig) +
-                 "); what it did before is in the checks";
+      r.reason = "the command was killed by signal " + std::to_string(sig) + " (" +
+                 script::signal_name(sig) + "); what it did before is in the checks";
       return;
     }
   }

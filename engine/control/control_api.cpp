@@ -124,12 +124,9 @@ asio::awaitable<response> put_scenario(api_context& ctx, api_request& req) {
   }
   ctx.server.set_scenario(sc);
   // As at start-up: the seed a run can be replayed with.
-  ctx.server.log().info("scenario " +
-                        (sc ? script::shown_name(sc->name()) : std::string("accept-all")) +
-                        " loaded over the API" +
-                        (sc ? "; seed: " + std::to_string(sc->options().seed) +
-                                  " (replay with --seed " + std::to_string(sc->options().seed) + ")"
-                            : std::string()));
+  ctx.server.log().info(sc ? "scenario " + script::shown_name(sc->name()) +
+                                 " loaded over the API; " + sc->seed_text()
+                           : std::string("scenario accept-all loaded over the API"));
   ctx.scenario_since = sys_clock::now();
   ctx.stored_before = ctx.store.stored_total();
   co_return json_response(200, scenario_json(sc.get()));

@@ -47,11 +47,8 @@ session::server_options session_options(const server_config& cfg, const script::
 std::optional<fault::action> rule_decision(fault_rules& rules, session::hook h,
                                            session::server_session& s) {
   if (rules.empty()) return std::nullopt;
-  // starttls: before an implicit-TLS handshake (rules on STARTTLS with a certificate or abort).
-  if (h != session::hook::connect && h != session::hook::command && h != session::hook::message &&
-      h != session::hook::starttls) {
-    return std::nullopt;
-  }
+  // Which phases a rule can match (connect, a command, the message, before an implicit-TLS
+  // handshake) is fault_rules' own on_matches: any other hook matches nothing there.
   rule_context c;
   c.phase = h;
   c.command = &s.current_command();

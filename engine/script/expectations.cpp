@@ -203,15 +203,22 @@ check_result check_pipelining(const run_outcome& run) {
   return c;
 }
 
+}  // namespace
+
+std::string signal_name(int sig) {
+  const char* name = sigabbrev_np(sig);
+  return name ? "SIG" + std::string(name) : "signal " + std::to_string(sig);
+}
+
+namespace {
+
 // "0", "killed at timeout", "139: killed by SIGSEGV": run i's exit status, for a reader.
 std::string exit_text(const run_outcome& run, std::size_t i) {
   const int code = run.exit_codes[i];
   if (code == -1) return "killed at timeout";
   const int sig = i < run.exit_signals.size() ? run.exit_signals[i] : 0;
   if (!sig) return std::to_string(code);
-  const char* name = sigabbrev_np(sig);
-  return std::to_string(code) + ": killed by " +
-         (name ? "SIG" + std::string(name) : "signal " + std::to_string(sig));
+  return std::to_string(code) + ": killed by " + signal_name(sig);
 }
 
 std::string exit_texts(const run_outcome& run) {

@@ -56,4 +56,7 @@ struct check_result {
 // The built-in expectations; custom Lua checks are run by the scenario.
 std::vector<check_result> evaluate(const expectations& e, const run_outcome& run);
 
+// "SIGSEGV" (or "signal 64"): how a report names the signal that killed the command.
+std::string signal_name(int sig);
+
 }  // namespace smtpfault::script

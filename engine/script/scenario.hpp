@@ -67,6 +67,11 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::uint32_t hooks() const { return hooks_; }
   const std::string& name() const { return name_; }
   const scenario_options& options() const { return opts_; }
+  // "seed: 1234 (replay with --seed 1234)": what serve prints when a scenario starts.
+  std::string seed_text() const {
+    const auto seed = std::to_string(opts_.seed);
+    return "seed: " + seed + " (replay with --seed " + seed + ")";
+  }
 
   // log receives smtp.log() lines and is kept for the session.
   std::unique_ptr<session_binding> open_session(std::function<void(std::string)> log);
