@@ -172,14 +172,20 @@ def report(results, lat, rss, servers, binary, rounds):
     for srv in servers:
         p50, p99 = lat[srv.name]
         lines.append("| %s | %.2f | %.2f | %.1f |" % (srv.name, p50, p99, rss[srv.name] / 1024))
+    publish("bench/run.sh", "%d rounds, medians, alternating servers; binary %s; %d CPUs. "
+            "smtpfault runs with `--log-format none` and %s; \"+ Lua\" adds "
+            "`--scenario bench/every-command.lua` (a hook on every command)."
+            % (rounds, binary, os.cpu_count(), threads_setting()), lines)
+
+
+def publish(title, how, lines):
+    """Prints the table and appends it to bench/RESULTS.md under "## title, date", with how it
+    was measured."""
     table = "\n".join(lines)
     print(table)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
-        f.write("\n## bench/run.sh, %s\n\n%d rounds, medians, alternating servers; binary %s; "
-                "%d CPUs. smtpfault runs with `--log-format none` and %s; \"+ Lua\" adds "
-                "`--scenario bench/every-command.lua` (a hook on every command).\n\n%s\n"
-                % (stamp, rounds, binary, os.cpu_count(), threads_setting(), table))
+        f.write("\n## %s, %s\n\n%s\n\n%s\n" % (title, stamp, how, table))
 
 
 def threads_setting():

@@ -9,12 +9,11 @@ the CPU smtp-source is pinned to, and to another one, so that bench/run.sh's swi
 told from the servers' own costs.
 """
 
-import datetime
 import os
 import statistics
 import sys
 
-from compare import ROOT, Server, run_source, smtp_sink, smtpfault
+from compare import ROOT, Server, publish, run_source, smtp_sink, smtpfault
 
 WORKLOADS = [
     ("1 session, connection per message", ["-s", "1", "-m", "2000", "-l", "1024"], 2000),
@@ -53,14 +52,10 @@ def main():
     lines = ["| workload | server placed on | server | msg/s | server CPU us/msg |",
              "|---|---|---|---:|---:|"]
     lines += ["| %s | %s | %s | %.0f | %.0f |" % r for r in rows]
-    table = "\n".join(lines)
-    print(table)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
-        f.write("\n## bench/run.sh placement, %s\n\n%d rounds, medians; smtp-source pinned to "
-                "CPU %d, each server (smtpfault with one I/O thread; \"+ Lua\" adds "
-                "`--scenario bench/every-command.lua`) pinned to the same CPU or to "
-                "CPU %d.\n\n%s\n" % (stamp, rounds, source_cpu, other_cpu, table))
+    publish("bench/run.sh placement",
+            "%d rounds, medians; smtp-source pinned to CPU %d, each server (smtpfault with one I/O "
+            "thread; \"+ Lua\" adds `--scenario bench/every-command.lua`) pinned to the same CPU "
+            "or to CPU %d." % (rounds, source_cpu, other_cpu), lines)
 
 
 if __name__ == "__main__":

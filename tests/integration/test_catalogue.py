@@ -258,45 +258,44 @@ class HangingCommand(unittest.TestCase):
         names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
         self.assertEqual(names, ["accept-all", "accept-all (2)"])
 
+    def accept_all_with(self, mailer, *flags):
+        """`test --scenario accept-all` with a Python mailer given as text: (status, the
+        scenario's JSON result, output)."""
+        tmp = tempfile.mkdtemp(prefix="catalogue-mailer-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "accept-all", *flags, "--json", json_path,
+                                     "--", PYTHON, "-c", mailer], timeout=60)
+        return status, verdicts(json_path)["accept-all"], out + err
+
     def test_a_killed_mailer_is_not_credited_with_a_quit(self):
         # Its connection ends when it dies; the run must see that end, not stop the server
         # first and count the shutdown's 421 as the server ending the session.
-        tmp = tempfile.mkdtemp(prefix="catalogue-killed-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
         hang = ("import os, socket, time\n"
                 "env = os.environ\n"
                 "s = socket.create_connection((env['SMTP_HOST'], int(env['SMTP_PORT'])))\n"
                 "s.recv(1000)\ntime.sleep(30)\n")
-        status, out, err = run_test(["--scenario", "accept-all", "--timeout", "1", "--json",
-                                     json_path, "--", PYTHON, "-c", hang], timeout=60)
-        self.assertEqual(status, 1, out + err)
-        checks = {c["name"]: c for c in verdicts(json_path)["accept-all"]["checks"]}
+        status, r, output = self.accept_all_with(hang, "--timeout", "1")
+        self.assertEqual(status, 1, output)
+        checks = {c["name"]: c for c in r["checks"]}
         self.assertFalse(checks["quit"]["passed"], checks["quit"])
         self.assertIn("closed after the greeting (220) without QUIT", checks["quit"]["detail"])
 
     def test_a_crash_is_the_headline_and_exit_is_not_the_reason_given(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-crash-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
         crash = ("import os, signal, smtplib\n"
                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
                  "s.ehlo()\nos.kill(os.getpid(), signal.SIGSEGV)\n")
-        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
-                                     PYTHON, "-c", crash], timeout=60)
-        self.assertEqual(status, 1, out + err)
-        r = verdicts(json_path)["accept-all"]
+        status, r, output = self.accept_all_with(crash)
+        self.assertEqual(status, 1, output)
         self.assertTrue(r["reason"].startswith("the command was killed by signal 11"), r)
         # A mailer that delivers and then reports failure fails the baseline too.
         liar = ("import os, smtplib, sys\n"
                 "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
                 "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
                 "s.quit()\nsys.exit(1)\n")
-        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
-                                     PYTHON, "-c", liar], timeout=60)
-        self.assertEqual(status, 1, out + err)
-        self.assertIn("exit: expected exit status success, got 1",
-                      verdicts(json_path)["accept-all"]["reason"])
+        status, r, output = self.accept_all_with(liar)
+        self.assertEqual(status, 1, output)
+        self.assertIn("exit: expected exit status success, got 1", r["reason"])
 
     def test_an_interrupted_run_ends_the_command_and_all_it_started(self):
         # The command leads its own process group, out of reach of a Ctrl-C or a CI cancel.

@@ -10,6 +10,15 @@ from fault_case import data_segments_in, read_to_eof
 from smtpfault_server import ServerTestCase, SmtpfaultServer
 
 
+def lmtp_to_data(c, rcpts):
+    """LHLO, MAIL and an accepted RCPT per recipient, then DATA's 354: ready for the text."""
+    c.cmd("LHLO client.test", expect=250)
+    c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+    for r in rcpts:
+        c.cmd("RCPT TO:<%s>" % r, expect=250)
+    c.cmd("DATA", expect=354)
+
+
 class ChunkingTest(ServerTestCase):
     def open_transaction(self, c, rcpts=("rcpt@example.com",)):
         c.ehlo()
@@ -101,11 +110,7 @@ class LmtpTest(ServerTestCase):
         rcpts = ["one@example.com", "two@example.com", "three@example.com"]
         body = b"Subject: lmtp\r\n\r\nper-recipient replies\r\n"
         with self.server.connect() as c:
-            c.cmd("LHLO client.test", expect=250)
-            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
-            for r in rcpts:
-                c.cmd("RCPT TO:<%s>" % r, expect=250)
-            c.cmd("DATA", expect=354)
+            lmtp_to_data(c, rcpts)
             c.send(body + b".\r\n")
             replies = [c.expect(250) for _ in rcpts]
             ids = {r.queued_id for r in replies}
@@ -139,11 +144,7 @@ class LmtpPerRecipientFaultTest(ServerTestCase):
 
     def transaction(self, rcpts, body):
         with self.server.connect() as c:
-            c.cmd("LHLO client.test", expect=250)
-            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
-            for r in rcpts:
-                c.cmd("RCPT TO:<%s>" % r, expect=250)
-            c.cmd("DATA", expect=354)
+            lmtp_to_data(c, rcpts)
             c.send(body + b".\r\n")
             replies = [c.reply() for _ in rcpts]
             c.cmd("NOOP", expect=250)   # exactly one reply per recipient
@@ -169,11 +170,7 @@ class LmtpPerRecipientFaultTest(ServerTestCase):
         # drop-after-dot comes first: the connection is lost, nobody gets a reply.
         before = len(self.server.message_ids())
         with self.server.connect() as c:
-            c.cmd("LHLO client.test", expect=250)
-            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
-            c.cmd("RCPT TO:<drop-after-dot@example.com>", expect=250)
-            c.cmd("RCPT TO:<message-552@example.com>", expect=250)
-            c.cmd("DATA", expect=354)
+            lmtp_to_data(c, ["drop-after-dot@example.com", "message-552@example.com"])
             c.send(b"Subject: lost\r\n\r\nhi\r\n.\r\n")
             self.assertTrue(c.closed_by_peer(timeout=5))
         self.assertEqual(len(self.server.message_ids()), before)
@@ -228,11 +225,7 @@ class LmtpPerRecipientRuleTest(ServerTestCase):
                                                  "text": "Mailbox full"}]}})
         self.assertEqual(status, 201, body)
         with self.server.connect() as c:
-            c.cmd("LHLO client.test", expect=250)
-            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
-            c.cmd("RCPT TO:<a@example.com>", expect=250)
-            c.cmd("RCPT TO:<b@example.com>", expect=250)
-            c.cmd("DATA", expect=354)
+            lmtp_to_data(c, ["a@example.com", "b@example.com"])
             c.send(b"Subject: rule\r\n\r\nhi\r\n.\r\n")
             first, second = c.reply(), c.reply()
         self.assertEqual((first.code, second.code), (250, 452))
