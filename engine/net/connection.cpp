@@ -95,6 +95,7 @@ connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::
 }
 
 asio::awaitable<void> connection::run(bool over_cap) {
+  holds_slot_ = !over_cap;
   watch();
   session_.note(
       "connect from " + session_.facts().client_address + (implicit_tls_ ? " (implicit TLS)" : ""),
@@ -479,6 +480,7 @@ void connection::finish() {
     if (outcome.st == script::hook_outcome::status::failed) note_hook_error(outcome.error);
   }
   io_.close();
+  if (holds_slot_) --srv_.slots_held_;
   // "session ended" reaches the log only once the API can show the session: a test that waits
   // for the line may then ask for the session at once.
   const session::transcript_entry ended{sys_clock::now(), session::direction::event,

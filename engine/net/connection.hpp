@@ -67,6 +67,7 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::steady_timer pause_timer_;
   steady::time_point deadline_;
   bool timed_out_ = false;
+  bool holds_slot_ = false;  // counted against max_connections until finish()
   bool shutting_down_ = false;
   bool shutdown_handled_ = false;
   // Every write after shutdown() shares one budget, however many batches are still queued:

@@ -166,8 +166,11 @@ void server::start_accepting(listener& l) {
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
-      bool over_cap = active_.load() >= cfg_.max_connections;
-      if (!over_cap) ++active_;
+      bool over_cap = slots_held_.load() >= cfg_.max_connections;
+      if (!over_cap) {
+        ++slots_held_;
+        ++active_;
+      }
       (over_cap ? metrics_.sessions_refused : metrics_.sessions).add();
       worker& w = *workers_[l.worker];
       asio::co_spawn(

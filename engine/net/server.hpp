@@ -95,7 +95,11 @@ class server {
   // One per shared port; declared first so that it outlives the listeners.
   std::vector<port_claim> claims_;
   std::vector<std::unique_ptr<listener>> listeners_;
+  // Sessions not yet ended; stop() waits for none to be left.
   std::atomic<std::size_t> active_{0};
+  // Sessions counted against max_connections. A session gives its slot back before its
+  // "session ended" line, so whoever reads that line may connect again at once.
+  std::atomic<std::size_t> slots_held_{0};
   std::atomic<std::uint64_t> session_counter_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> bound_{false};
