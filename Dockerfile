@@ -37,7 +37,10 @@ WORKDIR /var/lib/smtpfault
 EXPOSE 2525 2465 8025
 # PID 1 handles SIGTERM itself: open sessions get 421 4.3.2 and the process exits 0 within 1 s.
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=10s --timeout=3s --start-period=2s --retries=3 \
+# Docker before 25 (Debian 12 ships 20.10) probes first one interval after start, and a compose
+# service waiting for service_healthy starts only then: a short interval keeps that wait short.
+# A probe is one HTTP request to /readyz.
+HEALTHCHECK --interval=2s --timeout=2s --start-period=10s --retries=3 \
   CMD ["smtpfault", "healthcheck"]
 ENTRYPOINT ["smtpfault"]
 CMD ["serve"]

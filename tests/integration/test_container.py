@@ -103,6 +103,10 @@ class DockerfileTest(unittest.TestCase):
         health = [i for i in runtime if i.upper().startswith("HEALTHCHECK ")]
         self.assertEqual(len(health), 1)
         self.assertTrue(health[0].endswith('CMD ["smtpfault", "healthcheck"]'), health)
+        # The first probe comes one interval after start: a compose app waiting for
+        # service_healthy should not wait 10 s for a server ready in milliseconds.
+        interval = re.search(r"--interval=(\d+)s", health[0])
+        self.assertTrue(interval and int(interval.group(1)) <= 2, health)
         self.assertTrue(any("/scenarios" in i for i in runtime))
         env = image_environment(self.text)
         self.assertEqual(env["SMTPFAULT_LISTEN"], "0.0.0.0:2525")
