@@ -7,6 +7,9 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <unordered_set>
+
+#include <boost/asio/steady_timer.hpp>
 
 #include "capture/message_store.hpp"
 #include "net/server.hpp"
@@ -33,6 +36,12 @@ struct api_context {
   // Messages stored before then: `delivered` counts from the store's running total, which
   // neither DELETE /api/v1/messages nor the retention limits take back.
   std::uint64_t stored_before = 0;
+
+  // API thread only. Once the server stops, a pending long-poll answers at once (503) instead
+  // of being dropped without a reply; the API waits for the requests being answered.
+  bool stopping = false;
+  std::unordered_set<boost::asio::steady_timer*> long_polls{};
+  std::size_t answering = 0;  // requests between being read and their reply being written
 };
 
 }  // namespace smtpfault::control

@@ -1,7 +1,10 @@
 #include "control/api_server.hpp"
 
 #include <array>
+#include <chrono>
 #include <cstdio>
+#include <future>
+#include <memory>
 #include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
@@ -64,6 +67,13 @@ asio::awaitable<void> refuse(beast::tcp_stream& stream, response& res) {
   }
 }
 
+// Counts a request as being answered until its reply is written, however that ends.
+struct answering_guard {
+  api_context& ctx;
+  explicit answering_guard(api_context& c) : ctx(c) { ++ctx.answering; }
+  ~answering_guard() { --ctx.answering; }
+};
+
 asio::awaitable<void> serve_connection(beast::tcp_stream stream, api_context& ctx) {
   beast::flat_buffer buffer(16 * 1024);
   for (;;) {
@@ -77,13 +87,15 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, api_context& ct
       if (auto res = read_failure(ec)) co_await refuse(stream, *res);
       break;
     }
+    answering_guard answering(ctx);
     auto req = parser.release();
-    const bool keep_alive = req.keep_alive();
+    const bool wants_keep_alive = req.keep_alive();
     const bool head = req.method() == http::verb::head;
     std::string authorization(req[http::field::authorization]);
     api_request areq = to_api_request(std::move(req));
     stream.expires_never();  // a long-poll has its own deadline
     response res = co_await dispatch(ctx, areq, authorization);
+    const bool keep_alive = wants_keep_alive && !ctx.stopping;
     res.version(areq.version);
     res.set(http::field::server, "smtpfault");
     res.keep_alive(keep_alive);
@@ -152,6 +164,25 @@ void api_server::start() {
 
 void api_server::stop() {
   if (!thread_.joinable()) return;
+  // Pending long-polls answer 503 at once, and the requests being answered get their replies
+  // written, for at most a second; idle keep-alive connections are simply closed.
+  auto answered = std::make_shared<std::promise<void>>();
+  auto wind_down = [this, answered]() -> asio::awaitable<void> {
+    ctx_.stopping = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    for (auto* poll : ctx_.long_polls)
+      poll->cancel();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    asio::steady_timer tick(io_);
+    while (ctx_.answering > 0 && std::chrono::steady_clock::now() < until) {
+      tick.expires_after(std::chrono::milliseconds(5));
+      co_await tick.async_wait(as_value);
+    }
+    answered->set_value();
+  };
+  asio::co_spawn(io_, wind_down, log_exception);
+  answered->get_future().wait_for(std::chrono::milliseconds(1100));
   io_.stop();
   thread_.join();
 }

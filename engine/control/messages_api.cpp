@@ -68,12 +68,21 @@ std::string seconds_text(double s) {
   return buf;
 }
 
-// Removes the store listener when the waiting request ends, however it ends.
+// Removes the store listener, and the timer from those the API's stop wakes, when the waiting
+// request ends, however it ends.
 struct subscription {
-  capture::message_store& store;
+  api_context& ctx;
+  asio::steady_timer& wake;
   std::uint64_t token;
-  ~subscription() { store.unsubscribe(token); }
+  ~subscription() {
+    ctx.store.unsubscribe(token);
+    ctx.long_polls.erase(&wake);
+  }
 };
+
+std::string found_text(std::size_t found, std::size_t count) {
+  return std::to_string(found) + " of " + std::to_string(count) + " matching message(s)";
+}
 
 }  // namespace
 
@@ -125,21 +134,25 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
   auto ex = co_await asio::this_coro::executor;
   auto wake = std::make_shared<asio::steady_timer>(ex);
   std::weak_ptr<asio::steady_timer> weak = wake;
-  subscription sub{ctx.store, ctx.store.subscribe([weak, ex] {
+  subscription sub{ctx, *wake, ctx.store.subscribe([weak, ex] {
                      asio::post(ex, [weak] {
                        if (auto t = weak.lock()) t->cancel();
                      });
                    })};
+  ctx.long_polls.insert(wake.get());
   const auto deadline = std::chrono::steady_clock::now() + proto::millis_from_seconds(timeout);
   for (;;) {
     auto found = matching(ctx.store, filter);
     if (found.size() >= count) co_return json_response(200, page(found, 0, max_limit));
+    if (ctx.stopping) {
+      co_return error_response(
+          {503, "the server is stopping: " + found_text(found.size(), count), ""});
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
-      co_return error_response({408,
-                                "timeout: " + std::to_string(found.size()) + " of " +
-                                    std::to_string(count) + " matching message(s) after " +
-                                    seconds_text(timeout) + " s",
-                                ""});
+      co_return error_response(
+          {408,
+           "timeout: " + found_text(found.size(), count) + " after " + seconds_text(timeout) + " s",
+           ""});
     }
     wake->expires_at(deadline);
     co_await wake->async_wait(asio::as_tuple(asio::use_awaitable));

@@ -217,6 +217,34 @@ class MessagesTest(ApiTestCase):
         self.assertGreaterEqual(elapsed, 0.45)
         self.assertLess(elapsed, 5)
 
+    def test_a_wait_pending_at_sigterm_is_answered_503_and_the_server_exits_at_once(self):
+        server = SmtpfaultServer().start()
+        try:
+            result = {}
+
+            def waiter():
+                result["status"], result["headers"], result["body"] = server.api(
+                    "GET", "/api/v1/messages/wait?count=2&timeout=60", timeout=30)
+
+            t = threading.Thread(target=waiter)
+            t.start()
+            smtp_send(server, message_bytes("one of two"))
+            # The wait is parked (one message of two) before the signal.
+            server.wait_for_line(r"session ended")
+            time.sleep(0.2)
+            self.assertTrue(t.is_alive())
+            start = time.monotonic()
+            server.stop(expect_exit=0)
+            stopped = time.monotonic() - start
+            t.join(10)
+        finally:
+            server.cleanup()
+        self.assertFalse(t.is_alive())
+        self.assertEqual(result["status"], 503, result)
+        self.assertEqual(result["body"]["error"], "the server is stopping: 1 of 2 matching message(s)")
+        self.assertEqual(result["headers"].get("Connection"), "close")
+        self.assertLess(stopped, 2.0)
+
     def test_delete_all_messages(self):
         server = SmtpfaultServer().start()
         try:
