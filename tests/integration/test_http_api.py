@@ -398,6 +398,19 @@ class ScenarioTest(ApiTestCase):
         self.assertTrue(now["passed"], now)
         self.assertEqual(sorted(c["name"] for c in now["checks"]), ["delivered", "quit"])
 
+    def test_accept_all_is_judged_by_its_built_in_expectations(self):
+        # accept-all runs without a Lua state, yet its checks are those `smtpfault test` uses.
+        status, _, body = self.api("PUT", "/api/v1/scenario", {"name": "accept-all"})
+        self.assertEqual((status, body["name"]), (200, "accept-all"))
+        _, _, before = self.api("GET", "/api/v1/expectations")
+        self.assertIn("delivered", [c["name"] for c in before["checks"]])
+        self.assertFalse(before["passed"], before)
+        smtp_send(self.server, message_bytes("accepted"))
+        now = self.verdict_once_settled()
+        self.assertTrue(now["passed"], now)
+        self.assertEqual(now["name"], "accept-all")
+        self.assertEqual(sorted(c["name"] for c in now["checks"]), ["delivered", "quit"])
+
     def verdict_once_settled(self):
         """The expectations' verdict once it passes, or after 5 s: some checks are judged on
         finished sessions, and the client's session ends a moment after its message is stored."""
