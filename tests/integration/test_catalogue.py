@@ -476,6 +476,28 @@ class OneRecipientMailer(unittest.TestCase):
         r = verdicts(json_path)["greylist"]
         self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + out + err)
 
+    def test_greylist_names_retries_that_all_came_too_early(self):
+        impatient = ("import os, smtplib, sys, time\n"
+                     "for attempt in range(3):\n"
+                     "    s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                     "    try:\n"
+                     "        s.sendmail('a@x.test', ['only@y.test'], b'Subject: one\\r\\n\\r\\nhi\\r\\n')\n"
+                     "        s.quit()\n"
+                     "        sys.exit(0)\n"
+                     "    except smtplib.SMTPRecipientsRefused:\n"
+                     "        s.quit()\n"
+                     "        time.sleep(0.05)\n"
+                     "sys.exit(1)\n")
+        tmp = tempfile.mkdtemp(prefix="catalogue-impatient-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "greylist", "--time-scale", TIME_SCALE,
+                                     "--json", json_path, "--", PYTHON, "-c", impatient],
+                                    timeout=120)
+        r = verdicts(json_path)["greylist"]
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), out + err)
+        self.assertIn("retried too early: 2 retries came within the 60 s window", r["reason"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
