@@ -61,9 +61,17 @@ std::string single_byte_to_utf8(std::string_view s, bool windows_1252) {
   return out;
 }
 
+// A decoded word: UTF-8 text, or, for a UTF-8 word, octets that may end or begin in the middle
+// of a character. Mailers split a character across two adjacent words (RFC 2047 5 forbids it,
+// yet it happens), so adjacent UTF-8 words are checked together.
+struct decoded_word {
+  std::string text;
+  bool utf8_octets = false;
+};
+
 // charset, encoding and text of "=?charset?encoding?text?=" (without the delimiters).
-std::optional<std::string> decode_word(std::string_view charset, char encoding,
-                                       std::string_view text) {
+std::optional<decoded_word> decode_word(std::string_view charset, char encoding,
+                                        std::string_view text) {
   std::string cs(charset.substr(0, charset.find('*')));  // RFC 2231 adds "*language"
   for (auto& c : cs)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -74,9 +82,11 @@ std::optional<std::string> decode_word(std::string_view charset, char encoding,
     octets = decode_q(text);
   }
   if (!octets) return std::nullopt;
-  if (cs == "iso-8859-1" || cs == "latin1") return single_byte_to_utf8(*octets, false);
-  if (cs == "windows-1252" || cs == "cp1252") return single_byte_to_utf8(*octets, true);
-  if ((cs == "utf-8" || cs == "us-ascii") && valid_utf8(*octets)) return octets;
+  if (cs == "iso-8859-1" || cs == "latin1")
+    return decoded_word{single_byte_to_utf8(*octets, false)};
+  if (cs == "windows-1252" || cs == "cp1252")
+    return decoded_word{single_byte_to_utf8(*octets, true)};
+  if (cs == "utf-8" || cs == "us-ascii") return decoded_word{std::move(*octets), true};
   return std::nullopt;
 }
 
@@ -84,12 +94,23 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-}  // namespace
-
-std::string decode_encoded_words(std::string_view text) {
+// join: check the octets of adjacent UTF-8 words together; without it, each word on its own
+// (what a run that is not valid UTF-8 even when joined falls back to).
+std::string decode(std::string_view text, bool join) {
   std::string out;
   std::string pending_space;  // dropped when it only separates two encoded words
   bool after_word = false;
+  std::string run;  // octets of adjacent UTF-8 words, not yet checked
+  std::size_t run_from = std::string_view::npos, run_to = 0;
+  // Whether the run (if any) decoded: if not, its last word stays and keeps the space after it.
+  auto end_run = [&] {
+    if (run_from == std::string_view::npos) return true;
+    const bool joined = valid_utf8(run);
+    out += joined ? run : decode(text.substr(run_from, run_to - run_from), false);
+    run.clear();
+    run_from = std::string_view::npos;
+    return joined;
+  };
   std::size_t i = 0;
   while (i < text.size()) {
     if (text.compare(i, 2, "=?") == 0) {
@@ -104,10 +125,24 @@ std::string decode_encoded_words(std::string_view text) {
         auto decoded = spaced ? std::nullopt
                               : decode_word(text.substr(i + 2, q1 - i - 2), text[q1 + 1],
                                             text.substr(q2 + 1, q3 - q2 - 1));
+        if (decoded && decoded->utf8_octets && !join && !valid_utf8(decoded->text)) {
+          decoded.reset();
+        }
         if (decoded) {
-          if (!after_word) out += pending_space;
+          const bool in_run = join && decoded->utf8_octets;
+          const bool after_decoded = after_word && (in_run || end_run());
+          if (!after_decoded) out += pending_space;
+          if (in_run && run_from == std::string_view::npos) {
+            // After a decoded word the space before the run goes only if the run decodes.
+            run_from = i - (after_decoded ? pending_space.size() : 0);
+          }
           pending_space.clear();
-          out += *decoded;
+          if (in_run) {
+            run += decoded->text;
+            run_to = q3 + 2;
+          } else {
+            out += decoded->text;
+          }
           after_word = true;
           i = q3 + 2;
           continue;
@@ -118,12 +153,20 @@ std::string decode_encoded_words(std::string_view text) {
       pending_space += text[i++];
       continue;
     }
+    end_run();
     out += pending_space;
     pending_space.clear();
     after_word = false;
     out += text[i++];
   }
+  end_run();
   return out + pending_space;
+}
+
+}  // namespace
+
+std::string decode_encoded_words(std::string_view text) {
+  return decode(text, true);
 }
 
 }  // namespace smtpfault::proto

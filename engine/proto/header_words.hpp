@@ -9,7 +9,8 @@ namespace smtpfault::proto {
 
 // The field's text with its encoded words decoded to UTF-8. Words in a charset other than
 // UTF-8, US-ASCII, ISO-8859-1 or windows-1252, malformed ones, and ones that decode to invalid
-// UTF-8 stay as they are; white space between two encoded words goes (RFC 2047 6.2).
+// UTF-8 stay as they are; white space between two encoded words goes (RFC 2047 6.2). A
+// character split across adjacent UTF-8 words is joined.
 std::string decode_encoded_words(std::string_view text);
 
 }  // namespace smtpfault::proto

@@ -22,6 +22,19 @@ TEST(header_words, space_between_words_goes_and_around_them_stays) {
   EXPECT_EQ(decode_encoded_words("plain  text "), "plain  text ");
 }
 
+TEST(header_words, a_character_split_across_adjacent_words_is_joined) {
+  // "ü" is C3 BC: some mailers cut a long subject between the two octets.
+  EXPECT_EQ(decode_encoded_words("=?utf-8?q?Gr=C3?= =?utf-8?q?=BC=C3=9Fe?="), "Grüße");
+  EXPECT_EQ(decode_encoded_words("=?utf-8?b?R3LD?=\r\n =?UTF-8?B?vMOfZQ==?= end"), "Grüße end");
+  EXPECT_EQ(decode_encoded_words("=?iso-8859-1?q?x?= =?utf-8?q?=C3?= =?utf-8?q?=BC?="), "x\u00FC");
+  // A word of another charset between the halves ends the run: neither half is valid alone.
+  EXPECT_EQ(decode_encoded_words("=?utf-8?q?=C3?= =?iso-8859-1?q?x?= =?utf-8?q?=BC?="),
+            "=?utf-8?q?=C3?= x =?utf-8?q?=BC?=");
+  // Joined but still not UTF-8: each word is judged alone, as before.
+  EXPECT_EQ(decode_encoded_words("=?utf-8?q?a?= =?utf-8?q?=FF?= =?utf-8?q?b?="),
+            "a =?utf-8?q?=FF?= b");
+}
+
 TEST(header_words, what_cannot_be_decoded_stays_as_it_is) {
   for (const char* kept :
        {"=?koi8-r?b?8NLJ18XU?=", "=?utf-8?x?abc?=", "=?utf-8?b?not base64?=", "=?utf-8?q?=Z1?=",
