@@ -147,10 +147,13 @@ void push_run(lua_State* L, const run_outcome& run) {
 }  // namespace
 
 std::optional<std::string> parse_expectations(lua_State* L, expectations& out) {
-  lua_getglobal(L, "smtp");
+  // Raw reads: nothing a script defined runs from here, outside any protected call.
+  lua_pushglobaltable(L);
+  lua_pushstring(L, "smtp");
+  const bool api = lua_rawget(L, -2) == LUA_TTABLE;
   lua_pushstring(L, "_expectations");
-  lua_rawget(L, -2);
-  if (lua_istable(L, -1)) {
+  if (api) lua_rawget(L, -2);
+  if (api && lua_istable(L, -1)) {
     int list = lua_gettop(L);
     for (lua_Integer i = 1, n = static_cast<lua_Integer>(lua_rawlen(L, list)); i <= n; ++i) {
       lua_rawgeti(L, list, i);

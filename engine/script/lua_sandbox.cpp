@@ -63,9 +63,11 @@ std::vector<std::string> callable_names(lua_State* L, bool methods) {
   lua_pushglobaltable(L);
   add_functions("", methods);
   if (methods) {
-    if (lua_getfield(L, -1, "smtp") == LUA_TTABLE &&
-        lua_getfield(L, -1, "_action_metatable") == LUA_TTABLE) {
-      add_functions("", false);
+    // Raw reads: a script's metamethods must not run here, outside any protected call.
+    lua_pushstring(L, "smtp");
+    if (lua_rawget(L, -2) == LUA_TTABLE) {
+      lua_pushstring(L, "_action_metatable");
+      if (lua_rawget(L, -2) == LUA_TTABLE) add_functions("", false);
     }
   } else {
     lua_pushnil(L);

@@ -121,6 +121,22 @@ std::size_t assignment_line(std::string_view code, std::string_view name) {
   return last;
 }
 
+// A script that assigns the global smtp (smtp = nil, smtp = {}) has thrown away the API its
+// hooks call, and the expectations it declared with it.
+std::optional<std::string> check_api_kept(lua_State* L, int api_ref, std::string_view code,
+                                          const std::string& chunkname) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, api_ref);
+  lua_getglobal(L, "smtp");
+  const bool kept = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  luaL_unref(L, LUA_REGISTRYINDEX, api_ref);
+  if (kept) return std::nullopt;
+  const auto line = assignment_line(code, "smtp");
+  return chunkname + (line ? ":" + std::to_string(line) : "") +
+         ": smtp is the scenario API (smtp.reply, smtp.sleep, ...) and must not be assigned: "
+         "give your variable another name, or make it local";
+}
+
 }  // namespace
 
 scenario::scenario(std::string name, scenario_options opts)
@@ -175,6 +191,8 @@ std::optional<std::string> scenario::init(std::string_view code) {
     return "internal error in lua/smtp.lua: " + *err;
   }
   keep_caller_frames(L);
+  lua_getglobal(L, "smtp");
+  const int api = luaL_ref(L, LUA_REGISTRYINDEX);
   if (auto err = sandbox_.run_file_text(code, name_)) {
     // A client script (smtpfault run) given where a server scenario belongs.
     for (const char* name : {"connect", "params", "target", "report", "send", "ehlo", "starttls",
@@ -187,6 +205,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
     }
     return err;
   }
+  if (auto err = check_api_kept(L, api, code, name_)) return *err;
   if (auto err = check_hook_names(L, name_)) return *err;
   if (auto err = check_local_hooks(L, code, name_)) return *err;
   if (auto err = read_expectations()) return name_ + ": " + *err;

@@ -126,6 +126,17 @@ TEST(script_errors, unknown_api_name_at_load_time) {
               AllOf(StartsWith("test.lua:2:"), HasSubstr("did you mean smtp.delay")));
 }
 
+TEST(script_errors, assigning_the_api_table_is_a_load_error_not_a_crash) {
+  for (const char* code :
+       {"smtp = nil\n", "local x = 1\nsmtp = 5\n", "expect { quit = true }\nsmtp = {}\n"}) {
+    EXPECT_THAT(load_error(code), HasSubstr("smtp is the scenario API")) << code;
+  }
+  EXPECT_THAT(load_error("local x = 1\nsmtp = 5\n"), StartsWith("test.lua:2: smtp is"));
+  // A local of that name hides the API from the script alone.
+  driver d("local smtp = 1\nfunction on_connect(s) end\n");
+  EXPECT_EQ(d.start(hook::connect).st, status::done);
+}
+
 TEST(script_errors, syntax_error_is_a_load_error) {
   EXPECT_THAT(load_error("function on_connect(s)\n  return smtp.reply(250\nend\n"),
               StartsWith("test.lua:3:"));
