@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 
+#include "control/request_reader.hpp"
+
 namespace smtpfault::control {
 
 namespace {
@@ -40,6 +42,12 @@ bool token_ok(const std::string& token, std::string_view authorization) {
   return CRYPTO_memcmp(authorization.data() + scheme.size(), token.data(), token.size()) == 0;
 }
 
+response unauthorized() {
+  auto res = error_response({401, "missing or wrong bearer token (Authorization: Bearer ...)", ""});
+  res.set(http::field::www_authenticate, "Bearer realm=\"smtpfault\"");
+  return res;
+}
+
 }  // namespace
 
 const std::vector<route>& routes() {
@@ -47,12 +55,12 @@ const std::vector<route>& routes() {
       {verb::get, "/healthz", get_healthz, true},
       {verb::get, "/readyz", get_readyz, true},
       {verb::get, "/metrics", get_metrics},
-      {verb::get, "/api/v1/messages", list_messages},
+      {verb::get, "/api/v1/messages", list_messages, false, true},
       {verb::delete_, "/api/v1/messages", delete_messages},
-      {verb::get, "/api/v1/messages/wait", wait_messages},
+      {verb::get, "/api/v1/messages/wait", wait_messages, false, true},
       {verb::get, "/api/v1/messages/{id}", get_message},
       {verb::get, "/api/v1/messages/{id}/raw", get_message_raw},
-      {verb::get, "/api/v1/sessions", list_sessions},
+      {verb::get, "/api/v1/sessions", list_sessions, false, true},
       {verb::delete_, "/api/v1/sessions", delete_sessions},
       {verb::get, "/api/v1/sessions/{id}", get_session},
       {verb::get, "/api/v1/scenario", get_scenario},
@@ -81,13 +89,21 @@ boost::asio::awaitable<response> dispatch(api_context& ctx, api_request& req,
       continue;
     }
     if (!r.open && !ctx.options.token.empty() && !token_ok(ctx.options.token, authorization)) {
-      auto res =
-          error_response({401, "missing or wrong bearer token (Authorization: Bearer ...)", ""});
-      res.set(http::field::www_authenticate, "Bearer realm=\"smtpfault\"");
-      co_return res;
+      co_return unauthorized();
+    }
+    if (!r.query) {
+      // A parameter that changes nothing must not pass: DELETE /api/v1/faults?id=r1 deleted
+      // every rule.
+      std::optional<api_error> err;
+      query_reader(req, err).finish();
+      if (err) co_return error_response(*err);
     }
     req.params = std::move(params);
     co_return co_await r.fn(ctx, req);
+  }
+  // With a token, a caller without it learns nothing, not even which paths exist.
+  if (!ctx.options.token.empty() && !token_ok(ctx.options.token, authorization)) {
+    co_return unauthorized();
   }
   if (!allowed.empty()) {
     auto res = error_response({405,

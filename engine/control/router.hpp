@@ -17,7 +17,8 @@ struct route {
   http::verb method;
   const char* pattern;
   handler fn;
-  bool open = false;  // answers without the bearer token (health checks)
+  bool open = false;   // answers without the bearer token (health checks)
+  bool query = false;  // reads query parameters; elsewhere any is refused (400), not ignored
 };
 
 const std::vector<route>& routes();

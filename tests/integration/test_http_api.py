@@ -657,6 +657,21 @@ class BadRequestTest(ApiTestCase):
         self.check("GET", "/api/v1/messages/wait?timeout=abc", None, 400, "timeout")
         self.check("GET", "/api/v1/messages/wait?count=0", None, 400, "count")
 
+    def test_a_query_parameter_an_endpoint_does_not_take_is_refused_not_ignored(self):
+        for i in range(2):
+            self.api("POST", "/api/v1/faults", {"match": {"address": "q%d-%s@x.test" % (i, self.tag)},
+                                                "action": {"reply": {"code": 451}}})
+        # It deleted every rule: the id in the query was read by nobody.
+        self.check("DELETE", "/api/v1/faults?id=r1", None, 400, "id")
+        _, _, listing = self.api("GET", "/api/v1/faults")
+        self.assertEqual(len(listing["rules"]), 2)
+        for path in ("/api/v1/faults?x=1", "/api/v1/scenario?x=1", "/api/v1/expectations?x=1",
+                     "/metrics?x=1", "/healthz?x=1", "/api/v1/messages/some-id?x=1"):
+            self.check("GET", path, None, 400, "x")
+        self.check("DELETE", "/api/v1/messages?to=x", None, 400, "to")
+        self.check("DELETE", "/api/v1/sessions?all=1", None, 400, "all")
+        self.api("DELETE", "/api/v1/faults")
+
     def test_not_found_and_method_not_allowed(self):
         self.check("GET", "/api/v1/messages/no-such-id", None, 404, "id")
         self.check("GET", "/api/v1/messages/no-such-id/raw", None, 404, "id")
@@ -705,6 +720,10 @@ class TokenTest(ApiTestCase):
         self.assertEqual(code, 401)
         # Health checks stay open: orchestrators probe without credentials.
         self.assertEqual(self.api("GET", "/readyz", token="")[0], 200)
+        # Without the token nothing else is told, not even which paths exist.
+        self.assertEqual(self.api("GET", "/api/v1/nope", token="")[0], 401)
+        self.assertEqual(self.api("POST", "/api/v1/messages", {}, token="")[0], 401)
+        self.assertEqual(self.api("GET", "/api/v1/nope")[0], 404)
 
     def test_token_from_the_environment(self):
         server = SmtpfaultServer(env={"SMTPFAULT_API_TOKEN": "from-env"}).start()
