@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "json/json_text.hpp"
+#include "proto/utf8.hpp"
 
 namespace smtpfault::app {
 
@@ -62,7 +63,9 @@ void print_table(const std::vector<scenario_result>& results, bool colour, std::
               static_cast<unsigned long long>(seed));
 }
 
-std::string xml_escape(std::string_view text) {
+std::string xml_escape(std::string_view raw) {
+  // The report says encoding="UTF-8": a stray octet (a command's Latin-1 output) becomes U+FFFD.
+  const std::string text = proto::utf8_repaired(raw);
   std::string out;
   out.reserve(text.size());
   for (unsigned char c : text) {

@@ -7,27 +7,44 @@
 #include <string_view>
 #include <utility>
 
+#include "proto/utf8.hpp"
+
 namespace smtpfault::json {
 
 namespace {
 
 namespace bj = boost::json;
 
-bool holds_double(const bj::value& v) {
+bool valid_text(std::string_view s) {
+  return proto::valid_utf8(s);
+}
+
+// Whether Boost's writer would get v wrong: a double (scientific notation), or a string that is
+// not UTF-8 (Boost copies its octets as they are, and the document is no longer JSON).
+bool needs_own_writer(const bj::value& v) {
   switch (v.kind()) {
     case bj::kind::double_:
       return true;
+    case bj::kind::string:
+      return !valid_text(v.get_string());
     case bj::kind::array:
       for (const auto& e : v.get_array())
-        if (holds_double(e)) return true;
+        if (needs_own_writer(e)) return true;
       return false;
     case bj::kind::object:
       for (const auto& kv : v.get_object())
-        if (holds_double(kv.value())) return true;
+        if (!valid_text(kv.key()) || needs_own_writer(kv.value())) return true;
       return false;
     default:
       return false;
   }
+}
+
+// A string with each octet that is not UTF-8 written as U+FFFD.
+std::string string_text(std::string_view s) {
+  if (valid_text(s)) return bj::serialize(bj::string_view(s.data(), s.size()));
+  const auto repaired = proto::utf8_repaired(s);
+  return bj::serialize(bj::string_view(repaired.data(), repaired.size()));
 }
 
 // The shortest text that reads back as the same double, kept a number with a fraction ("2.0",
@@ -64,13 +81,16 @@ void append(std::string& out, const bj::value& v) {
       bool first = true;
       for (const auto& kv : v.get_object()) {
         if (!std::exchange(first, false)) out += ',';
-        out += bj::serialize(kv.key());
+        out += string_text(kv.key());
         out += ':';
         append(out, kv.value());
       }
       out += '}';
       return;
     }
+    case bj::kind::string:
+      out += string_text(v.get_string());
+      return;
     default:
       out += bj::serialize(v);
   }
@@ -79,8 +99,8 @@ void append(std::string& out, const bj::value& v) {
 }  // namespace
 
 std::string json_text(const bj::value& v) {
-  // Most documents (log lines, message metadata) hold no double: Boost's writer as it is.
-  if (!holds_double(v)) return bj::serialize(v);
+  // Most documents (log lines, message metadata) need neither: Boost's writer as it is.
+  if (!needs_own_writer(v)) return bj::serialize(v);
   std::string out;
   append(out, v);
   return out;

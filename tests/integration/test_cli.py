@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import unittest
+import xml.etree.ElementTree as ET
 
 from smtpfault_server import (SmtpfaultServer, binary_path, sanitized_build, server_environment,
                               write_file)
@@ -465,6 +466,20 @@ class ServeFlagMistakes(unittest.TestCase):
         self.assertEqual(outputs[0], outputs[1])
         self.assertNotEqual(outputs[0].splitlines()[0], outputs[2].splitlines()[0])
         self.assertNotEqual(outputs[0].splitlines()[-1], outputs[2].splitlines()[-1])
+
+    def test_a_command_that_prints_latin1_still_gets_readable_reports(self):
+        client = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixed_client.py")
+        with tempfile.TemporaryDirectory() as tmp:
+            junit, report = os.path.join(tmp, "r.xml"), os.path.join(tmp, "r.json")
+            r = run("test", "--scenario", "accept-all", "--junit", junit, "--json", report, "--",
+                    "sh", "-c", "printf 'caf\\351\\n' >&2; exec /usr/bin/python3 %s" % client,
+                    timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(report, encoding="utf-8") as f:   # strict: a stray octet fails here
+                output = json.load(f)["results"][0]["command_output"]
+            self.assertIn("caf\ufffd\n", output)
+            err = ET.parse(junit).getroot().find(".//system-err").text
+            self.assertIn("caf\ufffd\n", err)
 
     def test_every_command_suggests_the_flag_a_misspelt_one_meant(self):
         for command, wrong, meant in (("send", "--form", "--from"), ("test", "--junt", "--junit"),

@@ -47,5 +47,17 @@ TEST(json_text, nested_documents_match_boosts_writer_but_for_the_numbers) {
   EXPECT_EQ(json_text(no_doubles), bj::serialize(no_doubles));
 }
 
+TEST(json_text, octets_that_are_not_utf8_become_the_replacement_character) {
+  // A command's Latin-1 output ("caf\xE9"): copied as it was, the document is not JSON.
+  bj::value v = {{"command_output", "caf\xE9\n"}, {"ok", "caf\xC3\xA9"}, {"list", {"\xFF"}}};
+  EXPECT_EQ(json_text(v),
+            "{\"command_output\":\"caf\xEF\xBF\xBD\\n\",\"ok\":\"caf\xC3\xA9\",\"list\":["
+            "\"\xEF\xBF\xBD\"]}");
+  EXPECT_NO_THROW(bj::parse(json_text(v)));
+  bj::object key;
+  key["\x80"] = 1;
+  EXPECT_EQ(json_text(key), "{\"\xEF\xBF\xBD\":1}");
+}
+
 }  // namespace
 }  // namespace smtpfault::json
