@@ -182,6 +182,16 @@ void server_session::apply_message(fault::action a) {
     reset_transaction();
     return;
   }
+  // A recipient refused after the data did not get the message: the store lists those who did.
+  if (!each_recipient_.empty()) {
+    std::vector<recipient> got;
+    for (std::size_t i = 0; i < pending_.env.recipients.size(); ++i) {
+      const bool refused_here =
+          i < each_recipient_.size() && each_recipient_[i] && !each_recipient_[i]->positive();
+      if (!refused_here) got.push_back(std::move(pending_.env.recipients[i]));
+    }
+    pending_.env.recipients = std::move(got);
+  }
   set_mode(mode::storing);
   actions_.emplace_back(deliver_message{});
 }

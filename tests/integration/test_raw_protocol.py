@@ -157,6 +157,8 @@ class LmtpPerRecipientFaultTest(ServerTestCase):
         self.assertEqual([r.code for r in replies], [250, 552, 250])
         self.assertEqual(replies[0].queued_id, replies[2].queued_id)
         self.assertEqual(len(self.server.message_ids()), before + 1)
+        self.assertEqual(self.server.message(replies[0].queued_id).recipients,
+                         ["ok@example.com", "ok2@example.com"])
 
     def test_every_recipient_refused_stores_nothing(self):
         before = len(self.server.message_ids())
@@ -230,8 +232,10 @@ class LmtpPerRecipientRuleTest(ServerTestCase):
             first, second = c.reply(), c.reply()
         self.assertEqual((first.code, second.code), (250, 452))
         self.assertEqual(second.lines, ["4.2.2 Mailbox full"])
-        self.assertEqual(self.server.message(first.queued_id).recipients,
-                         ["a@example.com", "b@example.com"])
+        # b was refused: the message is not b's, and a wait for b's mail must not find it.
+        self.assertEqual(self.server.message(first.queued_id).recipients, ["a@example.com"])
+        status, _, body = self.server.api("GET", "/api/v1/messages/wait?to=b@example.com&timeout=0.2")
+        self.assertEqual(status, 408, body)
 
 
 class PipeliningTest(ServerTestCase):
