@@ -23,6 +23,10 @@ local function check_seconds(value, argn, fname, level)
   if value < 0 or value ~= value then
     fail(level + 1, "bad argument #%d to smtp.%s (seconds must be >= 0)", argn, fname)
   end
+  if value == math.huge then
+    fail(level + 1, "bad argument #%d to smtp.%s (seconds must be finite; smtp.hang() never answers)",
+      argn, fname)
+  end
 end
 
 local function action(fields)

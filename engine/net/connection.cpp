@@ -243,7 +243,10 @@ asio::awaitable<bool> connection::perform_actions() {
       // Replies so far leave before a hook that may sleep. Most hooks decide at once: only one
       // that sleeps costs a coroutine of its own (a frame allocation per command otherwise).
       if (!out_.empty() && !co_await flush()) co_return false;
-      if (auto sleep = consult(h->which)) co_await finish_sleeping_hook(*sleep);
+      if (auto sleep = consult(h->which)) {
+        co_await finish_sleeping_hook(*sleep);
+        if (client_gone_) co_return false;
+      }
     } else if (auto* u = std::get_if<session::schedule_unsolicited>(&*a)) {
       unsolicited_ = u->what;
       unsolicited_at_ = steady::now() + u->what.after;
@@ -306,11 +309,31 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
   co_return true;
 }
 
+// False when the session is to end now: the server is stopping, or the client left during
+// the pause. Pausing, the connection is looked at once a second (a long delay, or a hook that
+// sleeps again and again), so a client that gave up is not kept, its socket in CLOSE-WAIT, for
+// as long as the scenario would have gone on.
 asio::awaitable<bool> connection::pause(milliseconds d) {
+  constexpr auto look_every = std::chrono::seconds(1);
   arm(d + srv_.cfg_.idle_timeout);
-  pause_timer_.expires_after(d);
-  co_await pause_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-  co_return !shutting_down_ || shutdown_handled_;
+  const auto until = steady::now() + d;
+  for (;;) {
+    const auto left = until - steady::now();
+    pause_timer_.expires_after(std::min<steady::duration>(left, look_every));
+    co_await pause_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (shutting_down_ && !shutdown_handled_) co_return false;
+    if (finished_) co_return true;
+    const auto now = steady::now();
+    if (now - peer_looked_at_ >= look_every) {
+      peer_looked_at_ = now;
+      if (io_.peer_closed()) {
+        session_.on_client_closed("while the server paused", sys_clock::now());
+        client_gone_ = true;
+        co_return false;
+      }
+    }
+    if (now >= until) co_return true;
+  }
 }
 
 // The decision at a hook point: a matching API rule, else the scenario's hook, else the default.
@@ -343,7 +366,7 @@ asio::awaitable<void> connection::finish_sleeping_hook(milliseconds sleep) {
 // Resumes a hook that went to sleep until it decides; the default outcome should the session
 // end during a sleep.
 asio::awaitable<script::hook_outcome> connection::sleep_through(milliseconds sleep) {
-  while (co_await pause(sleep)) {
+  while (!client_gone_ && co_await pause(sleep)) {
     auto next = scenario_->resume(*binding_);
     if (next.st != script::hook_outcome::status::sleeping) co_return next;
     sleep = next.sleep;

@@ -67,7 +67,9 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::steady_timer pause_timer_;
   steady::time_point deadline_;
   bool timed_out_ = false;
-  bool holds_slot_ = false;  // counted against max_connections until finish()
+  bool holds_slot_ = false;   // counted against max_connections until finish()
+  bool client_gone_ = false;  // seen closed during a pause: the session ends
+  steady::time_point peer_looked_at_ = steady::now();  // by pause()
   bool shutting_down_ = false;
   bool shutdown_handled_ = false;
   // Every write after shutdown() shares one budget, however many batches are still queued:

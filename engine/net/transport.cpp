@@ -5,6 +5,10 @@
 #include <iterator>
 #include <utility>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -144,6 +148,18 @@ void transport::reset() {
   error_code ignored;
   socket_.set_option(asio::socket_base::linger(true, 0), ignored);
   socket_.close(ignored);
+}
+
+bool transport::peer_closed() const {
+  if (!socket_.is_open()) return true;
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  // The kernel's view: CLOSE_WAIT once the client's FIN came, CLOSE after its RST.
+  if (getsockopt(const_cast<tcp::socket&>(socket_).native_handle(), IPPROTO_TCP, TCP_INFO, &info,
+                 &len) != 0) {
+    return false;
+  }
+  return info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_CLOSE;
 }
 
 std::string endpoint_text(const tcp::endpoint& ep) {

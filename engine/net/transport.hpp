@@ -61,6 +61,9 @@ class transport {
   void close();
   // Abortive close: SO_LINGER 0 makes the kernel send RST.
   void reset();
+  // Whether the client has closed its side or reset the connection, without reading (input
+  // that waits stays for later): what a long pause looks at.
+  bool peer_closed() const;
 
   // Octets and handshakes are added here from now on (the server's metrics).
   void count_into(io_counters* c) { counters_ = c; }

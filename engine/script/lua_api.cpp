@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <lua.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -20,8 +21,11 @@ scenario& owner(lua_State* L) {
 char sleep_marker;
 
 int api_sleep(lua_State* L) {
-  lua_Number secs = luaL_checknumber(L, 1);
+  // A number, as smtp.delay takes it: "1" is a mistake there and here alike.
+  if (lua_type(L, 1) != LUA_TNUMBER) return luaL_typeerror(L, 1, "number");
+  const lua_Number secs = lua_tonumber(L, 1);
   if (!(secs >= 0)) return luaL_argerror(L, 1, "seconds must be >= 0");
+  if (std::isinf(secs)) return luaL_argerror(L, 1, "seconds must be finite");
   if (!lua_isyieldable(L)) return luaL_error(L, "smtp.sleep can only be used inside hooks");
   lua_pushlightuserdata(L, &sleep_marker);
   lua_pushnumber(L, secs);

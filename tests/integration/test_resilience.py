@@ -331,6 +331,38 @@ class CommandTimeoutAroundHooksTest(ServerTestCase):
             c.cmd("QUIT", expect=221)
 
 
+class ClientGoneDuringAPauseTest(ServerTestCase):
+    """A client that gives up while a scenario delays a reply, or while a hook sleeps, is let go
+    within about a second: its session ends and its socket is not left in CLOSE-WAIT for as long
+    as the delay or the sleep would have lasted."""
+    SERVER_ARGS = ("--idle-timeout", "60", "--scenario",
+                   os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios",
+                                "slow_to_answer.lua"))
+
+    def assert_let_go(self, sender, rcpt=None):
+        c = self.server.connect()
+        c.ehlo()
+        sid = self.server.session_of(c)
+        c.send(b"MAIL FROM:<%s>\r\n" % sender)
+        if rcpt:
+            c.expect(250)
+            c.send(b"RCPT TO:<%s>\r\n" % rcpt)
+        time.sleep(0.3)
+        self.assertTrue(c.nothing_pending(0.1))
+        start = time.monotonic()
+        c.close()
+        self.server.finished_session(sid, timeout=5)
+        self.assertLess(time.monotonic() - start, 2.5)
+        lines = "\n".join(self.server.session_lines(sid))
+        self.assertIn("client closed the connection (while the server paused)", lines)
+
+    def test_during_a_delayed_reply(self):
+        self.assert_let_go(b"slow@x.test")
+
+    def test_during_a_hook_that_sleeps_for_ever(self):
+        self.assert_let_go(b"a@x.test", b"forever@x.test")
+
+
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_answers_421_and_exits_0_within_1s(self):
         srv = SmtpfaultServer().start()

@@ -51,11 +51,13 @@ TEST(script_errors, errors_in_c_functions_point_at_the_scenario) {
 }
 
 TEST(script_errors, checks_in_the_helper_library_point_at_the_scenario) {
-  for (const char* body : {"  local a = smtp.reply('abc')", "  return smtp.reply('abc')",
-                           "  return smtp.reply(250, '9.9', 'x')", "  return smtp.delay(-1)",
-                           "  return smtp.trickle(0, 1)", "  return smtp.split()",
-                           "  return smtp.reply(250):delay('x')", "  return smtp.domain(nil)",
-                           "  return smtp.malformed('odd')", "  return smtp.nth('x')"}) {
+  for (const char* body :
+       {"  local a = smtp.reply('abc')", "  return smtp.reply('abc')",
+        "  return smtp.reply(250, '9.9', 'x')", "  return smtp.delay(-1)",
+        "  return smtp.trickle(0, 1)", "  return smtp.split()",
+        "  return smtp.reply(250):delay('x')", "  return smtp.domain(nil)",
+        "  return smtp.malformed('odd')", "  return smtp.nth('x')",
+        "  return smtp.delay(math.huge)", "  smtp.sleep(math.huge)", "  smtp.sleep('1')"}) {
     std::string err = connect_error(body);
     EXPECT_THAT(err, StartsWith("test.lua:2:")) << body;
     EXPECT_THAT(err, Not(HasSubstr("smtp.lua"))) << body;
