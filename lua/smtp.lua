@@ -33,26 +33,6 @@ local function action(fields)
   return setmetatable(fields, Action)
 end
 
-local default_text = {
-  [211] = "System status", [214] = "Help", [220] = "Service ready", [221] = "Closing connection",
-  [235] = "Authentication successful", [250] = "Ok", [251] = "User not local; will forward",
-  [252] = "Cannot VRFY user", [334] = "", [354] = "End data with <CR><LF>.<CR><LF>",
-  [421] = "Service not available, closing transmission channel",
-  [450] = "Requested mail action not taken: mailbox unavailable",
-  [451] = "Requested action aborted: local error in processing",
-  [452] = "Requested action not taken: insufficient system storage",
-  [454] = "TLS not available due to temporary reason",
-  [500] = "Syntax error, command unrecognized", [501] = "Syntax error in parameters or arguments",
-  [502] = "Command not implemented", [503] = "Bad sequence of commands",
-  [504] = "Command parameter not implemented", [521] = "Server does not accept mail",
-  [530] = "Authentication required", [534] = "Authentication mechanism is too weak",
-  [535] = "Authentication credentials invalid", [538] = "Encryption required for requested authentication mechanism",
-  [550] = "Requested action not taken: mailbox unavailable", [551] = "User not local",
-  [552] = "Requested mail action aborted: exceeded storage allocation",
-  [553] = "Requested action not taken: mailbox name not allowed", [554] = "Transaction failed",
-  [555] = "MAIL FROM/RCPT TO parameters not recognized or not implemented",
-}
-
 local function is_enhanced(s)
   return type(s) == "string" and s:match("^[245]%.%d%d?%d?%.%d%d?%d?$") ~= nil
 end
@@ -73,7 +53,7 @@ local function reply_fields(fname, level, code, a, b)
   else
     text = a
   end
-  if text == nil then text = default_text[math.floor(code)] or "" end
+  if text == nil then text = smtp._default_text(math.floor(code)) end
   local lines
   if type(text) == "table" then
     lines = {}

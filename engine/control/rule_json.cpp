@@ -48,7 +48,10 @@ std::optional<proto::reply> read_reply(object_reader& r) {
   auto lines = r.strings("lines");
   if (text && lines) r.invalid("lines", "give either text or lines, not both");
   if (lines && lines->empty()) r.invalid("lines", "needs at least one line");
-  rep.lines = lines ? *lines : std::vector<std::string>{text.value_or("")};
+  // A code alone gets the code's usual text; "text": "" asks for none.
+  rep.lines = lines ? *lines
+                    : std::vector<std::string>{
+                          text.value_or(std::string(proto::default_reply_text(rep.code)))};
   for (const auto& l : rep.lines)
     if (has_line_break(l)) r.invalid(text ? "text" : "lines", "must not contain CR or LF");
   if (!rep.enhanced.empty() && !proto::is_enhanced_code(rep.enhanced)) {

@@ -35,6 +35,48 @@ std::size_t enhanced_length(std::string_view text, int code) {
 
 }  // namespace
 
+std::string_view default_reply_text(int code) {
+  struct known {
+    int code;
+    std::string_view text;
+  };
+  static constexpr known texts[] = {
+      {211, "System status"},
+      {214, "Help"},
+      {220, "Service ready"},
+      {221, "Closing connection"},
+      {235, "Authentication successful"},
+      {250, "Ok"},
+      {251, "User not local; will forward"},
+      {252, "Cannot VRFY user"},
+      {354, "End data with <CR><LF>.<CR><LF>"},
+      {421, "Service not available, closing transmission channel"},
+      {450, "Requested mail action not taken: mailbox unavailable"},
+      {451, "Requested action aborted: local error in processing"},
+      {452, "Requested action not taken: insufficient system storage"},
+      {454, "TLS not available due to temporary reason"},
+      {500, "Syntax error, command unrecognized"},
+      {501, "Syntax error in parameters or arguments"},
+      {502, "Command not implemented"},
+      {503, "Bad sequence of commands"},
+      {504, "Command parameter not implemented"},
+      {521, "Server does not accept mail"},
+      {530, "Authentication required"},
+      {534, "Authentication mechanism is too weak"},
+      {535, "Authentication credentials invalid"},
+      {538, "Encryption required for requested authentication mechanism"},
+      {550, "Requested action not taken: mailbox unavailable"},
+      {551, "User not local"},
+      {552, "Requested mail action aborted: exceeded storage allocation"},
+      {553, "Requested action not taken: mailbox name not allowed"},
+      {554, "Transaction failed"},
+      {555, "MAIL FROM/RCPT TO parameters not recognized or not implemented"},
+  };
+  for (const auto& k : texts)
+    if (k.code == code) return k.text;
+  return "";
+}
+
 bool is_enhanced_code(std::string_view s) {
   if (s.empty() || (s[0] != '2' && s[0] != '4' && s[0] != '5')) return false;
   return enhanced_length(s, (s[0] - '0') * 100) == s.size();

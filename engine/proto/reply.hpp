@@ -25,6 +25,10 @@ struct reply {
   bool permanent() const { return code >= 500; }
 };
 
+// The usual text of a reply code (RFC 5321 4.2.2 and the AUTH and STARTTLS RFCs), for a fault
+// that gives a code alone; "" for a code without one.
+std::string_view default_reply_text(int code);
+
 // Whether s is exactly an RFC 3463 status code of a success or failure class: "4.7.1".
 bool is_enhanced_code(std::string_view s);
 

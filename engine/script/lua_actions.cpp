@@ -75,7 +75,8 @@ std::optional<proto::reply> read_reply(reader& r) {
   rep.code = static_cast<int>(*code);
   rep.enhanced = r.str("enhanced").value_or("");
   rep.lines = r.strings("lines");
-  if (rep.lines.empty()) rep.lines.emplace_back();
+  // A code alone ({code = 550}, a table of one's own) gets the code's usual text.
+  if (rep.lines.empty()) rep.lines.emplace_back(proto::default_reply_text(rep.code));
   return rep;
 }
 
@@ -176,7 +177,10 @@ void read_each_recipient(reader& r, fault::action& a) {
 }  // namespace
 
 proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, double time_scale) {
-  if (idx == 0 || lua_isnil(L, idx)) return fault::action{};
+  // false as nil: `return refused and smtp.reply(550)` keeps the default when not refused.
+  if (idx == 0 || lua_isnil(L, idx) || (lua_isboolean(L, idx) && !lua_toboolean(L, idx))) {
+    return fault::action{};
+  }
   if (lua_type(L, idx) != LUA_TTABLE) {
     return proto::unexpected{std::string("returned a ") + luaL_typename(L, idx) +
                              "; return an action such as smtp.reply(451, \"4.7.1\", \"text\"), "

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "proto/reply.hpp"
 #include "script/lua_bridge.hpp"
 #include "script/scenario.hpp"
 
@@ -213,6 +214,13 @@ void wrap_lua_functions(lua_State* L, int t) {
   }
 }
 
+// smtp._default_text(code): the one table of usual reply texts, shared with the host.
+int api_default_text(lua_State* L) {
+  const auto text = proto::default_reply_text(static_cast<int>(luaL_checkinteger(L, 1)));
+  lua_pushlstring(L, text.data(), text.size());
+  return 1;
+}
+
 }  // namespace
 
 void* sleep_sentinel() {
@@ -232,8 +240,13 @@ void keep_caller_frames(lua_State* L) {
 }
 
 void register_c_api(lua_State* L, scenario* sc) {
-  const luaL_Reg functions[] = {{"sleep", api_sleep},   {"now", api_now}, {"random", api_random},
-                                {"chance", api_chance}, {"log", api_log}, {"ip_in", api_ip_in},
+  const luaL_Reg functions[] = {{"sleep", api_sleep},
+                                {"now", api_now},
+                                {"random", api_random},
+                                {"chance", api_chance},
+                                {"log", api_log},
+                                {"ip_in", api_ip_in},
+                                {"_default_text", api_default_text},
                                 {nullptr, nullptr}};
   lua_newtable(L);
   lua_pushlightuserdata(L, sc);

@@ -488,6 +488,22 @@ class FaultRulesTest(ApiTestCase):
         finally:
             self.api("DELETE", "/api/v1/faults")
 
+    def test_a_reply_given_by_its_code_alone_gets_the_codes_usual_text(self):
+        self.api("POST", "/api/v1/faults", {"match": {"on": "MAIL", "address": "*-%s@x.test" % self.tag},
+                                            "action": {"reply": {"code": 451}}})
+        self.api("POST", "/api/v1/faults", {"match": {"on": "RCPT", "address": "*-%s@x.test" % self.tag},
+                                            "action": {"reply": {"code": 550, "text": ""}}})
+        try:
+            with self.server.connect() as c:
+                c.ehlo()
+                r = c.cmd("MAIL FROM:<m-%s@x.test>" % self.tag, expect=451)
+                self.assertEqual(r.lines, ["Requested action aborted: local error in processing"])
+                c.cmd("MAIL FROM:<a@b.test>", expect=250)
+                r = c.cmd("RCPT TO:<r-%s@x.test>" % self.tag, expect=550)
+                self.assertEqual(r.lines, [""])   # "text": "" asks for none
+        finally:
+            self.api("DELETE", "/api/v1/faults")
+
     def test_rule_until_deleted_and_first_match_wins(self):
         _, _, forever = self.api("POST", "/api/v1/faults", {
             "match": {"on": "rcpt"}, "action": {"reply": {"code": 550, "text": "no"}}, "times": 0})

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "harness.hpp"
 
@@ -258,6 +259,14 @@ TEST(script_errors, hook_that_is_not_a_function_fails_the_load) {
               HasSubstr(":3: on_rcpt must be a function, not a string"));
 }
 
+TEST(script_errors, a_hook_returning_false_keeps_the_default) {
+  // `return refused and smtp.reply(550)`: false when not refused.
+  driver d("function on_rcpt(s, rcpt)\n  return rcpt.address == 'x@y' and smtp.reply(550)\nend\n");
+  auto o = d.start(hook::rcpt);
+  ASSERT_EQ(o.st, status::done) << o.error;
+  EXPECT_FALSE(o.action.reply);
+}
+
 TEST(script_errors, hook_returning_a_string_is_explained) {
   driver d("local x = 1\nfunction on_mail(s, mail)\n  return '550 no'\nend\n");
   auto o = d.start(hook::mail);
@@ -270,10 +279,13 @@ TEST(script_errors, hook_returning_a_plain_table_is_explained) {
   driver d(
       "function on_rcpt(s, rcpt)\n  return { code = 550 }\nend\n"
       "function on_data(s)\n  return { cod = 550 }\nend\n");
-  // A hand-built table with the right fields works: actions are plain data.
+  // A hand-built table with the right fields works: actions are plain data. A code alone gets
+  // its usual text, as smtp.reply(550) does.
   auto ok = d.start(hook::rcpt);
   ASSERT_EQ(ok.st, status::done) << ok.error;
   EXPECT_EQ(ok.action.reply->code, 550);
+  EXPECT_EQ(ok.action.reply->lines,
+            std::vector<std::string>{"Requested action not taken: mailbox unavailable"});
   auto o = d.start(hook::data);
   ASSERT_EQ(o.st, status::failed);
   EXPECT_THAT(o.error, StartsWith("test.lua:4: on_data returned a table that is not an action"));
