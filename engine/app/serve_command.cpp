@@ -1,4 +1,5 @@
 // `smtpfault serve`: settings from defaults < TOML file < environment < flags, then run.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -223,6 +224,17 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
     srv.run();
     if (api) api->stop();
     log.info("stopped; " + std::to_string(store.stored_total()) + " message(s) captured");
+  } catch (const net::listen_error& e) {
+    // A port the user never asked for (the default SMTPS one, beside --listen 127.0.0.1:0):
+    // say that it is a default, and how to move or drop it.
+    std::string flag = "--" + e.key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    const auto origin = s.origin_of(e.key);
+    const std::string where = origin.empty() ? e.key + " is a default: give " + flag +
+                                                   " HOST:PORT, or " + flag + " '' for none"
+                                             : origin;
+    std::fprintf(stderr, "smtpfault serve: %s (%s)\n", e.what(), where.c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "smtpfault serve: %s\n", e.what());
     return 1;

@@ -117,10 +117,17 @@ void server::bind() {
     for (std::size_t w = 1; w < contexts_.size(); ++w)
       open(bound, tls, w);
   };
-  for (const auto& ep : cfg_.listen)
-    open_all(ep, false);
-  for (const auto& ep : cfg_.tls_listen)
-    open_all(ep, true);
+  auto open_setting = [&](const std::vector<tcp::endpoint>& eps, bool tls, const char* key) {
+    for (const auto& ep : eps) {
+      try {
+        open_all(ep, tls);
+      } catch (const std::runtime_error& e) {
+        throw listen_error(e.what(), key);
+      }
+    }
+  };
+  open_setting(cfg_.listen, false, "listen");
+  open_setting(cfg_.tls_listen, true, "tls_listen");
   for (auto& l : listeners_)
     start_accepting(*l);
   bound_ = true;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,14 @@ struct server_config {
 };
 
 class connection;
+
+// A listener that could not be bound, with the setting that asked for it ("listen" or
+// "tls_listen"), so that a default the user never gave can be named as such.
+struct listen_error : std::runtime_error {
+  listen_error(const std::string& what, std::string k)
+      : std::runtime_error(what), key(std::move(k)) {}
+  std::string key;
+};
 
 class server {
  public:

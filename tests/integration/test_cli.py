@@ -301,6 +301,32 @@ class Listeners(unittest.TestCase):
             first.stop()
             first.cleanup()
 
+    def test_a_default_port_that_is_taken_is_named_as_a_default(self):
+        # `--listen 127.0.0.1:0` alone still opens the default SMTPS port: a second such server
+        # must hear that the port it cannot have is one it never asked for.
+        holder = socket.socket()
+        try:
+            holder.bind(("127.0.0.1", 2465))
+            holder.listen()
+        except OSError:
+            pass   # taken already: the server cannot have it either
+        try:
+            r = run("serve", "--listen", "127.0.0.1:0", "--api", "", timeout=20)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("cannot listen on 127.0.0.1:2465: Address already in use (tls_listen is "
+                          "a default: give --tls-listen HOST:PORT, or --tls-listen '' for none)",
+                          r.stderr)
+            with socket.socket() as other:
+                other.bind(("127.0.0.1", 0))
+                other.listen()
+                taken = "127.0.0.1:%d" % other.getsockname()[1]
+                r = run("serve", "--listen", "127.0.0.1:0", "--api", "",
+                        env={"SMTPFAULT_TLS_LISTEN": taken}, timeout=20)
+                self.assertIn("cannot listen on %s: Address already in use (environment variable "
+                              "SMTPFAULT_TLS_LISTEN)" % taken, r.stderr)
+        finally:
+            holder.close()
+
     def test_a_server_starting_at_the_same_instant_on_the_port_is_refused(self):
         # Two servers starting together can both find the port free before either listens;
         # the first to start holds a claim on it (an abstract Unix socket, per network
