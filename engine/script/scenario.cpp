@@ -3,10 +3,12 @@
 #include <lua.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <string_view>
 #include <vector>
 
+#include "proto/command.hpp"
 #include "proto/duration.hpp"
 #include "proto/near_miss.hpp"
 #include "script/catalogue.hpp"
@@ -50,17 +52,48 @@ std::string closest_hook(const std::string& name) {
   return best;
 }
 
-// A global function named one edit away from a hook ("onrcpt", "On_rcpt") was meant as one.
-bool near_a_hook(lua_State* L, const std::string& name) {
-  if (!lua_isfunction(L, -1)) return false;
-  for (hook h : all_hooks) {
-    if (proto::edit_distance(name, std::string("on_") + session::hook_name(h)) <= 1) return true;
+// The last line that assigns to name ("on_rcpt = 5"): the value in force comes from it. 0 when
+// no line starts so.
+std::size_t assignment_line(std::string_view code, std::string_view name) {
+  std::size_t line = 1, last = 0;
+  for (std::size_t start = 0; start < code.size(); ++line) {
+    const auto end = std::min(code.find('\n', start), code.size());
+    auto text = code.substr(start, end - start);
+    start = end + 1;
+    text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
+    if (!text.starts_with(name)) continue;
+    text.remove_prefix(name.size());
+    text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
+    if (text.starts_with('=') && !text.starts_with("==")) last = line;
   }
-  return false;
+  return last;
 }
 
-// Global names a scenario may define beyond hooks are free; "on_*" names must be real hooks.
-std::optional<std::string> check_hook_names(lua_State* L, const std::string& chunkname) {
+std::string lowercase(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::size_t distance_to_a_hook(const std::string& name) {
+  std::size_t best = name.size() + 3;
+  for (hook h : all_hooks)
+    best = std::min(best, proto::edit_distance(name, std::string("on_") + session::hook_name(h)));
+  return best;
+}
+
+// Whether a global was meant as a hook. A function: any "on_*" name, or one a slip away from a
+// hook in any case ("onrcpt", "On_Rcpt", "onRcpt"). Any other value: only a near miss
+// ("on_connected = 1"); "on_mail_count = 0" is a variable like any other.
+bool meant_as_hook(lua_State* L, const std::string& name) {
+  const std::string lower = lowercase(name);
+  if (lua_isfunction(L, -1)) return lower.rfind("on_", 0) == 0 || distance_to_a_hook(lower) <= 1;
+  return name.rfind("on_", 0) == 0 && distance_to_a_hook(name) <= 2;
+}
+
+// Global names a scenario may define beyond hooks are free; names meant as hooks must be hooks.
+std::optional<std::string> check_hook_names(lua_State* L, std::string_view code,
+                                            const std::string& chunkname) {
   std::string known;
   for (hook h : all_hooks)
     known += std::string(" on_") + session::hook_name(h);
@@ -69,16 +102,27 @@ std::optional<std::string> check_hook_names(lua_State* L, const std::string& chu
   std::optional<std::string> error;
   while (lua_next(L, -2)) {
     std::string name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
-    const bool hook_like = name.rfind("on_", 0) == 0 || near_a_hook(L, name);
-    if (hook_like && (known + " ").find(" " + name + " ") == std::string::npos) {
+    if (!name.empty() && (known + " ").find(" " + name + " ") == std::string::npos &&
+        meant_as_hook(L, name)) {
       std::string where = chunkname + ":";
       lua_Debug ar;
       if (lua_isfunction(L, -1) && lua_getinfo(L, ">S", &ar) && ar.linedefined > 0) {
         where = std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ":";
+      } else if (const auto line = assignment_line(code, name)) {
+        where = chunkname + ":" + std::to_string(line) + ":";
       }
-      std::string hint = closest_hook(name);
-      error = where + " unknown hook '" + name + "'" +
-              (hint.empty() ? "" : " (did you mean " + hint + "?)") + "; hooks are:" + known;
+      const std::string lower = lowercase(name);
+      std::string hint = closest_hook(lower);
+      hint = hint.empty() ? "" : " (did you mean " + hint + "?)";
+      // A command with no hook of its own (RSET, QUIT, NOOP, VRFY ...) is on_command's.
+      if (const auto verb = proto::verb_named(lower.substr(std::min<std::size_t>(3, lower.size())));
+          lower.rfind("on_", 0) == 0 && verb != proto::verb::unknown &&
+          (known + " ").find(" " + lower + " ") == std::string::npos) {
+        hint = " (" + std::string(proto::verb_name(verb)) +
+               " has no hook of its own: on_command sees it, with cmd.verb == \"" +
+               std::string(proto::verb_name(verb)) + "\")";
+      }
+      error = where + " unknown hook '" + name + "'" + hint + "; hooks are:" + known;
       break;
     }
     lua_pop(L, 1);
@@ -102,23 +146,6 @@ std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code
     }
   }
   return std::nullopt;
-}
-
-// The last line that assigns to name ("on_rcpt = 5"): the value in force comes from it. 0 when
-// no line starts so.
-std::size_t assignment_line(std::string_view code, std::string_view name) {
-  std::size_t line = 1, last = 0;
-  for (std::size_t start = 0; start < code.size(); ++line) {
-    const auto end = std::min(code.find('\n', start), code.size());
-    auto text = code.substr(start, end - start);
-    start = end + 1;
-    text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
-    if (!text.starts_with(name)) continue;
-    text.remove_prefix(name.size());
-    text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
-    if (text.starts_with('=') && !text.starts_with("==")) last = line;
-  }
-  return last;
 }
 
 // A script that assigns the global smtp (smtp = nil, smtp = {}) has thrown away the API its
@@ -206,7 +233,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
     return err;
   }
   if (auto err = check_api_kept(L, api, code, name_)) return *err;
-  if (auto err = check_hook_names(L, name_)) return *err;
+  if (auto err = check_hook_names(L, code, name_)) return *err;
   if (auto err = check_local_hooks(L, code, name_)) return *err;
   if (auto err = read_expectations()) return name_ + ": " + *err;
   for (hook h : all_hooks) {

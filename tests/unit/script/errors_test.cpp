@@ -152,8 +152,25 @@ TEST(script_errors, unknown_hook_fails_the_load_with_a_hint) {
   EXPECT_THAT(load_error("function on_ehllo(s) end\n"), HasSubstr("did you mean on_ehlo?"));
   EXPECT_THAT(load_error("function on_mesage(s) end\n"), HasSubstr("did you mean on_message?"));
   EXPECT_THAT(load_error("function on_mail_from(s) end\n"), HasSubstr("did you mean on_mail?"));
-  EXPECT_THAT(load_error("on_connected = 1\n"),
-              StartsWith("test.lua: unknown hook 'on_connected' (did you mean on_connect?)"));
+  EXPECT_THAT(load_error("local x = 1\non_connected = 1\n"),
+              StartsWith("test.lua:2: unknown hook 'on_connected' (did you mean on_connect?)"));
+  // A command without a hook of its own is on_command's.
+  EXPECT_THAT(
+      load_error("function on_rset(s) end\n"),
+      HasSubstr("RSET has no hook of its own: on_command sees it, with cmd.verb == \"RSET\""));
+  EXPECT_THAT(load_error("function on_quit(s) end\n"), HasSubstr("on_command sees it"));
+}
+
+TEST(script_errors, a_variable_named_like_a_hook_is_a_variable) {
+  driver d("on_mail_count = 0\nfunction on_mail(s, m)\n  on_mail_count = on_mail_count + 1\nend\n");
+  EXPECT_EQ(d.start(hook::mail).st, status::done);
+}
+
+TEST(script_errors, a_hook_name_in_another_case_is_caught) {
+  for (const char* code : {"function On_Rcpt(s, r) end\n", "function onRcpt(s, r) end\n",
+                           "function ON_RCPT(s, r) end\n"}) {
+    EXPECT_THAT(load_error(code), HasSubstr("did you mean on_rcpt?")) << code;
+  }
 }
 
 TEST(script_errors, a_hook_name_missing_its_underscore_or_case_is_caught) {
