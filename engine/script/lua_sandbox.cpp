@@ -100,7 +100,8 @@ std::string misspelt_call_hint(lua_State* L, const std::string& msg) {
 // "attempt to call a nil value (global 'print')" says what, not why.
 std::string sandbox_hint(const std::string& msg) {
   if (msg.find("(global 'print')") != std::string::npos) {
-    return " (print is not available here: smtp.log writes to the session's transcript)";
+    return " (print is not available here: in a scenario smtp.log writes to the session's "
+           "transcript; in a client script report(key, value) adds to the report)";
   }
   for (const char* name :
        {"os", "io", "require", "dofile", "loadfile", "package", "debug", "collectgarbage"}) {

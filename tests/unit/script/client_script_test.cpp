@@ -169,6 +169,15 @@ TEST(client_script, no_target_and_no_connection_are_explained) {
   EXPECT_EQ(st.error, "client.lua:2: expect: no connection yet; call connect() first");
 }
 
+TEST(client_script, print_points_to_report) {
+  auto s = load("print('hello')\n");
+  auto st = s->start();
+  ASSERT_EQ(st.st, status::failed);
+  EXPECT_NE(st.error.find("in a client script report(key, value) adds to the report"),
+            std::string::npos)
+      << st.error;
+}
+
 TEST(client_script, syntax_errors_fail_the_load) {
   auto s = client_script::load("connect {", "bad.lua", quick());
   ASSERT_FALSE(s);
