@@ -13,6 +13,10 @@ local function fail(level, fmt, ...)
 end
 
 local function check_type(value, want, argn, fname, level)
+  if value == smtp and argn == 1 then
+    fail(level + 1, "smtp:%s(...) passes the smtp table as argument #1: call smtp.%s(...) with a dot",
+      fname, fname)
+  end
   if type(value) ~= want then
     fail(level + 1, "bad argument #%d to smtp.%s (%s expected, got %s)", argn, fname, want, type(value))
   end
@@ -245,26 +249,39 @@ function smtp.challenge(text)
 end
 
 -- Chaining: smtp.reply(421, "4.3.0", "bye"):close(), smtp.reply(250):delay(2):trickle(1, 0.1)
+local function check_self(self, method, level)
+  if getmetatable(self) ~= Action then
+    fail(level + 1, "%s is a method of an action: write smtp.reply(...):%s(...), with a colon",
+      method, method)
+  end
+end
+
 function Action:delay(seconds)
+  check_self(self, "delay", 2)
   check_seconds(seconds, 1, "action:delay", 2)
   self.delay = seconds
   return self
 end
 function Action:trickle(bytes, every)
+  check_self(self, "trickle", 2)
   check_type(bytes, "number", 1, "action:trickle", 2)
+  if bytes < 1 then fail(2, "bad argument #1 to action:trickle (at least 1 octet at a time)") end
   check_seconds(every, 2, "action:trickle", 2)
   self.trickle_bytes, self.trickle_every = math.floor(bytes), every
   return self
 end
 function Action:split(...)
+  check_self(self, "split", 2)
   self.split = { ... }
   return self
 end
 function Action:close()
+  check_self(self, "close", 2)
   self.ending = "close_after"
   return self
 end
 function Action:reset()
+  check_self(self, "reset", 2)
   self.ending = "reset"
   return self
 end
@@ -282,8 +299,15 @@ function smtp.count(key)
 end
 
 --- True exactly on the n-th call with this key (scenario-wide).
+local function check_count(n, fname)
+  check_type(n, "number", 1, fname, 3)
+  if n < 1 or n ~= math.floor(n) then
+    fail(3, "bad argument #1 to smtp.%s (a whole number from 1 expected, got %s)", fname, tostring(n))
+  end
+end
+
 function smtp.nth(n, key)
-  check_type(n, "number", 1, "nth", 2)
+  check_count(n, "nth")
   return smtp.count("nth:" .. tostring(key or "")) == n
 end
 
@@ -294,7 +318,7 @@ end
 
 --- True on every n-th call with this key.
 function smtp.every(n, key)
-  check_type(n, "number", 1, "every", 2)
+  check_count(n, "every")
   return smtp.count("every:" .. tostring(key or "")) % n == 0
 end
 

@@ -21,12 +21,25 @@ scenario& owner(lua_State* L) {
 
 char sleep_marker;
 
+// "bad argument #2 to smtp.random (...)": named by the API's own name, which Lua cannot tell
+// for a call made while the script loads ("to '?'").
+int bad_argument(lua_State* L, int arg, const char* function, const char* why) {
+  return luaL_error(L, "bad argument #%d to smtp.%s (%s)", arg, function, why);
+}
+
+lua_Integer whole_number(lua_State* L, int arg, const char* function) {
+  int ok = 0;
+  const lua_Integer v = lua_type(L, arg) == LUA_TNUMBER ? lua_tointegerx(L, arg, &ok) : 0;
+  if (!ok) bad_argument(L, arg, function, "a whole number expected");
+  return v;
+}
+
 int api_sleep(lua_State* L) {
   // A number, as smtp.delay takes it: "1" is a mistake there and here alike.
-  if (lua_type(L, 1) != LUA_TNUMBER) return luaL_typeerror(L, 1, "number");
+  if (lua_type(L, 1) != LUA_TNUMBER) return bad_argument(L, 1, "sleep", "number expected");
   const lua_Number secs = lua_tonumber(L, 1);
-  if (!(secs >= 0)) return luaL_argerror(L, 1, "seconds must be >= 0");
-  if (std::isinf(secs)) return luaL_argerror(L, 1, "seconds must be finite");
+  if (!(secs >= 0)) return bad_argument(L, 1, "sleep", "seconds must be >= 0");
+  if (std::isinf(secs)) return bad_argument(L, 1, "sleep", "seconds must be finite");
   if (!lua_isyieldable(L)) return luaL_error(L, "smtp.sleep can only be used inside hooks");
   lua_pushlightuserdata(L, &sleep_marker);
   lua_pushnumber(L, secs);
@@ -46,19 +59,20 @@ int api_random(lua_State* L) {
     lua_pushnumber(L, r);
     return 1;
   }
-  lua_Integer lo = 1, hi = luaL_checkinteger(L, 1);
+  lua_Integer lo = 1, hi = whole_number(L, 1, "random");
   if (n >= 2) {
     lo = hi;
-    hi = luaL_checkinteger(L, 2);
+    hi = whole_number(L, 2, "random");
   }
-  luaL_argcheck(L, lo <= hi, n >= 2 ? 2 : 1, "interval is empty");
+  if (lo > hi) bad_argument(L, n >= 2 ? 2 : 1, "random", "interval is empty");
   auto span = static_cast<double>(hi) - static_cast<double>(lo) + 1;
   lua_pushinteger(L, lo + static_cast<lua_Integer>(r * span));
   return 1;
 }
 
 int api_chance(lua_State* L) {
-  lua_Number p = luaL_checknumber(L, 1);
+  if (lua_type(L, 1) != LUA_TNUMBER) return bad_argument(L, 1, "chance", "number expected");
+  const lua_Number p = lua_tonumber(L, 1);
   lua_pushboolean(L, owner(L).next_random() < p);
   return 1;
 }

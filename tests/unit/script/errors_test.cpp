@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "harness.hpp"
@@ -63,6 +64,26 @@ TEST(script_errors, checks_in_the_helper_library_point_at_the_scenario) {
     EXPECT_THAT(err, StartsWith("test.lua:2:")) << body;
     EXPECT_THAT(err, Not(HasSubstr("smtp.lua"))) << body;
   }
+}
+
+TEST(script_errors, helper_misuse_is_named_at_the_scenario_line_not_inside_the_library) {
+  for (const auto& [body, says] : std::vector<std::pair<std::string, std::string>>{
+           {"  return smtp.reply(421).close()", "close is a method of an action"},
+           {"  return smtp.reply(250).delay(1)", "delay is a method of an action"},
+           {"  return smtp:reply(550)", "call smtp.reply(...) with a dot"},
+           {"  return smtp.every(0, 'k') and nil", "smtp.every (a whole number from 1"},
+           {"  return smtp.nth(1.5) and nil", "smtp.nth (a whole number from 1"},
+           {"  return smtp.reply(550):trickle(0, 1)", "at least 1 octet"},
+           {"  local n = smtp.random(5, 1)", "bad argument #2 to smtp.random (interval is empty)"},
+           {"  local n = smtp.random('x')", "bad argument #1 to smtp.random (a whole number"},
+           {"  local b = smtp.chance('x')", "bad argument #1 to smtp.chance (number expected)"}}) {
+    const std::string err = connect_error(body);
+    EXPECT_THAT(err, StartsWith("test.lua:2:")) << body;
+    EXPECT_THAT(err, HasSubstr(says)) << body;
+    EXPECT_THAT(err, Not(HasSubstr("lua/smtp.lua"))) << body;
+  }
+  EXPECT_THAT(load_error("local n = smtp.random(5, 1)\n"),
+              HasSubstr("test.lua:1: bad argument #2 to smtp.random (interval is empty)"));
 }
 
 TEST(script_errors, reply_code_out_of_range_is_explained) {
