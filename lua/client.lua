@@ -127,6 +127,14 @@ local function shown(line)
   return (line:gsub("[%c]", function(ch) return string.format("\\x%02x", ch:byte()) end))
 end
 
+-- A failed handshake reads "tls failed", with the reason ("unable to get local issuer
+-- certificate") as a second value; other errors pass as they are.
+local function tls_failure(err)
+  local reason = type(err) == "string" and err:match("^tls failed: (.*)$")
+  if reason then return "tls failed", reason end
+  return err
+end
+
 function connect(o)
   o = opts_table(o, "connect")
   local tls = o.tls and true or false
@@ -143,7 +151,7 @@ function connect(o)
     op = "connect", host = h, port = p, tls = tls, verify = o.verify, ca = o.ca,
     sni = o.sni, timeout = o.timeout, may_fail = o.may_fail,
   }
-  if not r.ok then return nil, r.err end
+  if not r.ok then return nil, tls_failure(r.err) end
   local c = setmetatable({ id = r.conn, host = h, port = p, tls = tls, last = nil,
     closed = false, tls_version = r.tls_version }, Conn)
   current = c
@@ -247,7 +255,11 @@ function Conn:tls_handshake(o)
   o = opts_table(o, "tls_handshake")
   local r = op { op = "tls_handshake", conn = self.id, verify = o.verify, ca = o.ca,
     sni = o.sni or self.host, timeout = o.timeout, may_fail = o.may_fail }
-  if not r.ok then return nil, r.err end
+  if not r.ok then
+    local err, reason = tls_failure(r.err)
+    if reason then self.closed = err end  -- nothing more goes over the connection
+    return nil, err, reason
+  end
   self.tls = true
   self.tls_version = r.tls_version
   return true

@@ -269,27 +269,30 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
       co_return failed(why);
     }
   }
-  if (err.empty()) {
+  std::string why;  // the reason alone, for a script that handles the failure
+  {
     asio::steady_timer timer(ctx_, deadline_of(op));
     // OpenSSL checks the name itself (as `send` does), so a mismatch is reported as one
     // ("hostname mismatch"), not as asio's "unspecified certificate verification error".
     auto r =
         co_await (c.io.client_handshake(*c.tls, name, op.verify) || timer.async_wait(as_value));
     if (r.index() == 1) {
-      err = "TLS handshake with " + c.host + " timed out after " + timeout_text(op);
+      why = "timed out after " + timeout_text(op);
+      err = "TLS handshake with " + c.host + " " + why;
     } else if (auto ec = std::get<0>(r)) {
-      std::string why = c.io.tls_verify_error();
-      err = "TLS handshake with " + c.host + " failed: " + (why.empty() ? ec.message() : why);
+      why = c.io.tls_verify_error();
+      if (why.empty()) why = ec.message();
+      err = "TLS handshake with " + c.host + " failed: " + why;
     }
   }
   if (!err.empty()) {
     log(c.id, "*: " + err);
-    c.closed = "tls failed";  // nothing more can be read on it: every later read says so
+    c.closed = "tls failed";  // nothing more goes over it: every later call says so
     if (!op.may_fail) {
       result.how = client_run_result::ending::target_error;
       result.error = err;
     }
-    co_return failed(err);
+    co_return failed("tls failed: " + why);
   }
   log(c.id, "*: TLS established " + c.io.tls_version() + " " + c.io.tls_cipher());
   op_result r;
@@ -299,6 +302,7 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
 
 asio::awaitable<std::string> driver::write_until(conn& c, std::string_view bytes,
                                                  steady::time_point dl) {
+  if (c.closed == "tls failed") co_return c.closed;  // OpenSSL's words for it say nothing
   asio::steady_timer timer(ctx_, dl);
   auto r =
       co_await (c.io.write(asio::buffer(bytes.data(), bytes.size())) || timer.async_wait(as_value));

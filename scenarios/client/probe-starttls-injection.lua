@@ -29,8 +29,9 @@ if not ready or ready.code ~= 220 then
   check(true, "STARTTLS with pipelined plaintext refused", what)
   return
 end
-local ok, why = tls_handshake { may_fail = true }
+local ok, err, reason = tls_handshake { may_fail = true }
 if not ok then
+  local why = reason or err
   report("injection", "handshake failed: " .. why)
   check(false, "TLS handshake after the injected STARTTLS", why)
   return

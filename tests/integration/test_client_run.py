@@ -107,16 +107,25 @@ class RunCommandTest(unittest.TestCase):
             local c = connect {}
             expect(220)
             ehlo()
-            local ok = c:starttls { may_fail = true, verify = true }
+            local ok, err, reason = c:starttls { may_fail = true, verify = true }
             check(not ok, "the test CA is not trusted by default")
-            local r, err = c:reply { timeout = 2 }
-            report("after", tostring(err))
+            report("starttls", tostring(err) .. " / " .. tostring(reason))
+            report("closed", tostring(c.closed))
+            local sent, serr = c:send("NOOP")
+            report("send", tostring(serr))
+            local r, rerr = c:reply { timeout = 2 }
+            report("after", tostring(rerr))
         """, name="after_tls.lua")
         js = os.path.join(self.tmp.name, "after_tls.json")
         p = self.run_client(path, "--json", js)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         with open(js) as f:
-            self.assertEqual(json.load(f)["report"]["after"], "tls failed")
+            report = json.load(f)["report"]
+        # The documented outcome everywhere, and the reason beside it where it happened.
+        self.assertEqual(report["starttls"], "tls failed / unable to get local issuer certificate")
+        self.assertEqual(report["closed"], "tls failed")
+        self.assertEqual(report["send"], "tls failed")
+        self.assertEqual(report["after"], "tls failed")
 
     def test_tls_verified_with_the_test_ca(self):
         path = self.script("""
