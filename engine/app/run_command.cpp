@@ -1,7 +1,5 @@
 // `smtpfault run`: a client scenario against any SMTP server, with a verdict per expectation.
 #include <cstdio>
-#include <ctime>
-#include <random>
 
 #include <boost/json.hpp>
 
@@ -15,6 +13,7 @@
 #include "net/script_client.hpp"
 #include "proto/duration.hpp"
 #include "script/catalogue.hpp"
+#include "script/scenario.hpp"
 
 namespace smtpfault::app {
 
@@ -276,7 +275,7 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
   run_settings rs;
   rs.opts.target.host = "127.0.0.1";
   rs.opts.target.port = 2525;
-  rs.opts.seed = std::random_device{}() ^ static_cast<std::uint64_t>(std::time(nullptr));
+  rs.opts.seed = script::random_seed();
   for (const auto& f : args.flags) {
     if (f.name == "help") return print_run_help(), 0;
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <random>
 #include <thread>
 
 #include <boost/asio/ip/address.hpp>
@@ -10,6 +9,7 @@
 #include "app/command_flags.hpp"
 #include "config/loader.hpp"
 #include "proto/duration.hpp"
+#include "script/scenario.hpp"
 
 namespace smtpfault::app {
 
@@ -63,7 +63,7 @@ net::server_config make_server_config(const config::settings& s, std::string& er
 script::scenario_options scenario_options(const config::settings& s) {
   script::scenario_options o;
   // Without --seed, a random one; it is printed so the run can be replayed.
-  o.seed = s.seed ? *s.seed : (std::random_device{}() * 0x100000000ull + std::random_device{}());
+  o.seed = s.seed ? *s.seed : script::random_seed();
   o.time_scale = s.time_scale;
   o.limits.memory_bytes = s.lua_memory;
   o.limits.instructions = s.lua_instructions;

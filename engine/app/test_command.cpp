@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <thread>
 
 #include "app/child_process.hpp"
@@ -22,6 +21,7 @@
 #include "app/test_runner.hpp"
 #include "app/version.hpp"
 #include "script/catalogue.hpp"
+#include "script/scenario.hpp"
 
 namespace smtpfault::app {
 
@@ -240,7 +240,7 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
     for (const auto& b : script::builtin_scenarios())
       p.scenarios.push_back(b.name);
   }
-  if (!p.seed_given) p.opts.seed = std::random_device{}() * 0x100000000ull + std::random_device{}();
+  if (!p.seed_given) p.opts.seed = script::random_seed();
   std::unique_ptr<net::tls_contexts> tls;
   try {
     const auto& s = p.opts.server;

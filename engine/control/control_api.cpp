@@ -1,7 +1,6 @@
 // Runtime control: the active scenario, fault rules, and the current verdicts of the
 // scenario's expectations.
 #include <algorithm>
-#include <random>
 
 #include <boost/json/array.hpp>
 
@@ -11,6 +10,7 @@
 #include "control/rule_json.hpp"
 #include "script/catalogue.hpp"
 #include "script/expectations.hpp"
+#include "script/scenario.hpp"
 
 namespace smtpfault::control {
 
@@ -20,8 +20,13 @@ using sys_clock = std::chrono::system_clock;
 
 namespace {
 
-json::object scenario_json(const script::scenario* sc) {
-  if (!sc) return json::object{{"name", "accept-all"}, {"seed", nullptr}, {"hooks", json::array{}}};
+json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
+  if (!sc) {
+    // accept-all draws nothing at random; the seed the server was given is still its seed.
+    json::value seed = nullptr;
+    if (ctx.fixed_seed) seed = *ctx.fixed_seed;
+    return json::object{{"name", "accept-all"}, {"seed", seed}, {"hooks", json::array{}}};
+  }
   json::array hooks;
   for (unsigned i = 0; i <= static_cast<unsigned>(session::hook::disconnect); ++i) {
     auto h = static_cast<session::hook>(i);
@@ -57,10 +62,7 @@ result<scenario_request> read_scenario_request(const api_context& ctx, const std
   out.source = r.string("source");
   out.opts = ctx.scenario_defaults;
   auto seed = r.integer("seed", 0, UINT64_MAX);
-  out.opts.seed = seed ? *seed
-                  : ctx.fixed_seed
-                      ? *ctx.fixed_seed
-                      : std::random_device{}() * 0x100000000ull + std::random_device{}();
+  out.opts.seed = seed ? *seed : ctx.fixed_seed ? *ctx.fixed_seed : script::random_seed();
   if (auto ts = r.number("time_scale", 1e-6, 1e6)) out.opts.time_scale = *ts;
   r.finish();
   if (!err && !out.name && !out.source) {
@@ -106,7 +108,7 @@ script::run_outcome outcome_since(const api_context& ctx) {
 
 asio::awaitable<response> get_scenario(api_context& ctx, api_request&) {
   auto sc = ctx.server.current_scenario();
-  co_return json_response(200, scenario_json(sc.get()));
+  co_return json_response(200, scenario_json(ctx, sc.get()));
 }
 
 asio::awaitable<response> put_scenario(api_context& ctx, api_request& req) {
@@ -129,7 +131,7 @@ asio::awaitable<response> put_scenario(api_context& ctx, api_request& req) {
                            : std::string("scenario accept-all loaded over the API"));
   ctx.scenario_since = sys_clock::now();
   ctx.stored_before = ctx.store.stored_total();
-  co_return json_response(200, scenario_json(sc.get()));
+  co_return json_response(200, scenario_json(ctx, sc.get()));
 }
 
 asio::awaitable<response> list_faults(api_context& ctx, api_request&) {
@@ -164,7 +166,7 @@ asio::awaitable<response> delete_fault(api_context& ctx, api_request& req) {
 
 asio::awaitable<response> get_expectations(api_context& ctx, api_request&) {
   auto sc = ctx.server.current_scenario();
-  json::object out = scenario_json(sc.get());
+  json::object out = scenario_json(ctx, sc.get());
   auto run = outcome_since(ctx);
   out["since"] = session::format_timestamp(ctx.scenario_since);
   out["sessions"] = run.sessions.size();

@@ -258,12 +258,14 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   long offset = 0;
   if (rest == "Z" || rest == "z" || rest.empty()) {
     offset = 0;
-  } else if ((rest[0] == '+' || rest[0] == '-') && rest.size() == 6 && rest[3] == ':') {
+  } else if ((rest[0] == '+' || rest[0] == '-' || rest[0] == ' ') && rest.size() == 6 &&
+             rest[3] == ':') {
+    // A space is a "+" that a query string decoded (since=...T08:27:00+02:00 typed into curl).
     int hh = 0, mm = 0;
     if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &hh, &mm) != 2 || hh > 23 ||
         mm > 59 || hh < 0 || mm < 0)
       return std::nullopt;
-    offset = (rest[0] == '+' ? 1 : -1) * (hh * 3600L + mm * 60L);
+    offset = (rest[0] == '-' ? -1 : 1) * (hh * 3600L + mm * 60L);
   } else {
     return std::nullopt;
   }

@@ -40,7 +40,9 @@ asio::awaitable<response> list_sessions(api_context& ctx, api_request& req) {
 asio::awaitable<response> delete_sessions(api_context& ctx, api_request&) {
   auto n = ctx.store.sessions().size();
   ctx.store.clear_sessions();
-  ctx.stored_before = ctx.store.stored_total();  // expectations start from a clean slate
+  // Expectations start from a clean slate, and say so with their "since".
+  ctx.stored_before = ctx.store.stored_total();
+  ctx.scenario_since = std::chrono::system_clock::now();
   co_return json_response(200, json::object{{"deleted", n}});
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <random>
 #include <string_view>
 #include <vector>
 
@@ -253,6 +254,12 @@ std::optional<std::string> scenario::init(std::string_view code) {
     }
   }
   return std::nullopt;
+}
+
+std::uint64_t random_seed() {
+  std::random_device device;
+  const std::uint64_t bits = (std::uint64_t{device()} << 32) | device();
+  return bits & ((std::uint64_t{1} << 53) - 1);
 }
 
 proto::expected<std::shared_ptr<scenario>, std::string> scenario::load(std::string code,

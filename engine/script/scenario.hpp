@@ -20,6 +20,10 @@
 
 namespace smtpfault::script {
 
+// A seed drawn at random when none was given: below 2^53, so that a JSON reader that holds
+// numbers as doubles (JavaScript, jq) keeps every digit of it, and the run can be replayed.
+std::uint64_t random_seed();
+
 struct scenario_options {
   std::uint64_t seed = 0;
   double time_scale = 1.0;  // multiplies every delay, sleep and window

@@ -429,11 +429,32 @@ class ScenarioTest(ApiTestCase):
         now = self.verdict_once_settled()
         self.assertTrue(now["passed"], now)
         self.assertEqual(now["messages"], 1)
-        # Forgetting the sessions is a clean slate for every expectation, deliveries included.
+        # Forgetting the sessions is a clean slate for every expectation, deliveries included,
+        # and "since" says from when.
         self.api("DELETE", "/api/v1/sessions")
-        _, _, now = self.api("GET", "/api/v1/expectations")
-        self.assertEqual(now["messages"], 0, now)
-        self.assertFalse(now["passed"], now)
+        _, _, after = self.api("GET", "/api/v1/expectations")
+        self.assertEqual(after["messages"], 0, after)
+        self.assertFalse(after["passed"], after)
+        self.assertGreater(after["since"], now["since"])
+
+    def test_the_seed_the_server_was_given_is_shown_with_accept_all(self):
+        server = SmtpfaultServer("--seed", "7").start()
+        try:
+            _, _, body = server.api("GET", "/api/v1/scenario")
+            self.assertEqual((body["name"], body["seed"]), ("accept-all", 7))
+            _, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist"})
+            self.assertEqual(body["seed"], 7)
+        finally:
+            server.stop()
+            server.cleanup()
+        # A seed drawn at random stays below 2^53: JSON readers keep every digit of it.
+        server = SmtpfaultServer().start()
+        try:
+            _, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist"})
+            self.assertLess(body["seed"], 2 ** 53)
+        finally:
+            server.stop()
+            server.cleanup()
 
     def test_a_directory_is_not_a_scenario(self):
         with tempfile.TemporaryDirectory(suffix=".lua") as folder:
@@ -670,6 +691,9 @@ class BadRequestTest(ApiTestCase):
         self.check("GET", "/api/v1/messages?limit=0", None, 400, "limit")
         self.check("GET", "/api/v1/messages?colour=red", None, 400, "colour")
         self.check("GET", "/api/v1/messages?since=yesterday", None, 400, "since")
+        # "+02:00" typed into a URL arrives as " 02:00": still the offset it was meant as.
+        status, _, _ = self.api("GET", "/api/v1/messages?since=2026-11-30T08:27:00+02:00")
+        self.assertEqual(status, 200)
         self.check("GET", "/api/v1/messages/wait?timeout=abc", None, 400, "timeout")
         self.check("GET", "/api/v1/messages/wait?count=0", None, 400, "count")
 
