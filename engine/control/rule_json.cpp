@@ -89,6 +89,9 @@ void read_tls(object_reader& r, fault::action& a) {
   if (auto m = choose(r, "starttls", modes)) a.tls_mode = *m;
   if (auto c = choose(r, "certificate", certs)) a.certificate = *c;
   a.inject = r.string("inject").value_or("");
+  if (!a.inject.empty() && a.tls_mode != fault::starttls_mode::inject_plaintext) {
+    r.invalid("inject", "is the plaintext of \"starttls\": \"inject\"; give that too");
+  }
   a.auth_challenge = r.string("challenge");
 }
 
@@ -180,6 +183,8 @@ result<fault::action> parse_action(const json::object& o, const std::string& pre
     rr.finish();
   }
   a.raw = r.string("raw");
+  // raw is the reply's exact octets: a reply beside it would be dropped without a word.
+  if (a.raw && a.reply) r.invalid("raw", "replaces the reply octet for octet; give raw or reply");
   read_endings(r, a);
   read_timing(r, a, err);
   a.extensions = r.strings("extensions");

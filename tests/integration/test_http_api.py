@@ -648,6 +648,12 @@ class BadRequestTest(ApiTestCase):
                        "action.reply.enhanced")
         self.check("POST", "/api/v1/faults", {"action": {"delay": -1}}, 400, "action.delay")
         self.check("POST", "/api/v1/faults", {"action": {"ending": "explode"}}, 400, "action.ending")
+        # Fields that would be dropped without a word.
+        self.check("POST", "/api/v1/faults", {"action": {"raw": "HELLO\r\n",
+                                                         "reply": {"code": 250}}}, 400, "action.raw")
+        b = self.check("POST", "/api/v1/faults", {"match": {"on": "STARTTLS"},
+                                                  "action": {"inject": "x"}}, 400, "action.inject")
+        self.assertIn('"starttls": "inject"', b["error"])
         self.check("POST", "/api/v1/faults", dict(rule, times=-1), 400, "times")
         self.check("POST", "/api/v1/faults", dict(rule, match={"client": "300.1.1.1"}), 400,
                    "match.client")
