@@ -13,4 +13,17 @@ function on_command(s, cmd)
   end
 end
 
-expect { starttls_before_auth = true, delivered = 1, quit = true, exit = "success" }
+expect {
+  starttls_before_auth = true,
+  delivered = 1,
+  quit = true,
+  exit = "success",
+  check = function(run)
+    for _, s in ipairs(run.sessions) do
+      for _, x in ipairs(s.exchanges) do
+        if x.verb == "AUTH" then return true end
+      end
+    end
+    return false, "not exercised: the client never sent AUTH; this scenario is about when it does"
+  end,
+}

@@ -461,7 +461,7 @@ class OneRecipientMailer(unittest.TestCase):
     def test_a_fault_on_the_second_recipient_is_reported_as_not_exercised(self):
         # Such a scenario cannot judge a mailer that sends to one recipient: not a PASS.
         for scenario in ("partial-recipients", "multiline-replies", "too-many-recipients",
-                         "auth-535"):
+                         "auth-535", "auth-538"):
             status, r, output = self.run_one(scenario)
             self.assertEqual((status, r["verdict"]), (1, "FAIL"), scenario + output)
             self.assertIn("not exercised", r["reason"], scenario)
