@@ -323,15 +323,21 @@ function smtp.every(n, key)
 end
 
 --- The domain of an address, lower-cased ("" when there is none).
+-- "<a@b.example>" as the path appears in a command line: the address inside the brackets.
+local function unbracketed(address)
+  return address:match("^%s*<(.*)>%s*$") or address
+end
+
 function smtp.domain(address)
   check_type(address, "string", 1, "domain", 2)
-  local d = address:match("@([^@]*)$")
+  local d = unbracketed(address):match("@([^@]*)$")
   return d and d:lower() or ""
 end
 
 --- The local part of an address.
 function smtp.local_part(address)
   check_type(address, "string", 1, "local_part", 2)
+  address = unbracketed(address)
   return address:match("^(.*)@[^@]*$") or address
 end
 

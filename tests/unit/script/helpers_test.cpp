@@ -60,6 +60,9 @@ TEST(helpers, domain_and_local_part) {
   EXPECT_EQ(eval("smtp.domain('no-domain')"), "");
   EXPECT_EQ(eval("smtp.domain('\"a@b\"@x.test')"), "x.test");
   EXPECT_EQ(eval("smtp.local_part('First.Last@x.test')"), "First.Last");
+  // As the path appears in a command line (cmd.argument): the brackets are not the address.
+  EXPECT_EQ(eval("smtp.domain('<a@B.example>')"), "b.example");
+  EXPECT_EQ(eval("smtp.local_part('<a@B.example>')"), "a");
   EXPECT_EQ(eval("smtp.local_part('\"a@b\"@x.test')"), "\"a@b\"");
   EXPECT_EQ(eval("smtp.local_part('postmaster')"), "postmaster");
 }
