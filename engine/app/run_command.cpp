@@ -1,5 +1,7 @@
 // `smtpfault run`: a client scenario against any SMTP server, with a verdict per expectation.
 #include <cstdio>
+#include <string>
+#include <string_view>
 
 #include <boost/json.hpp>
 
@@ -12,6 +14,7 @@
 #include "json/json_text.hpp"
 #include "net/script_client.hpp"
 #include "proto/duration.hpp"
+#include "proto/utf8.hpp"
 #include "script/catalogue.hpp"
 #include "script/scenario.hpp"
 
@@ -126,17 +129,36 @@ std::string transcript_of(const net::client_run_result& r, int conn) {
   return text;
 }
 
+// A verdict's text as a terminal shows it: one line of UTF-8, and not a page long (a reply
+// line of 2,000 octets quoted whole). The JSON and JUnit reports keep the whole text.
+std::string shown(std::string_view text) {
+  constexpr std::size_t most = 300;
+  std::string out = proto::utf8_repaired(text);
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  if (out.size() > most) {
+    std::size_t cut = most;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80)
+      --cut;  // not inside a character
+    const auto more = out.size() - cut;
+    out.resize(cut);
+    out += "... (" + std::to_string(more) + " octets more)";
+  }
+  return out;
+}
+
 void print_summary(const net::client_run_result& r, const script::client_script& s) {
   std::printf("\n");
   int passed = 0, failed = 0;
   for (const auto& step : s.steps()) {
     (step.passed ? passed : failed)++;
     std::printf("%s %s %s%s%s\n", step.passed ? "ok  " : "FAIL", step.where.c_str(),
-                step.name.c_str(), step.detail.empty() ? "" : ": ", step.detail.c_str());
+                shown(step.name).c_str(), step.detail.empty() ? "" : ": ",
+                shown(step.detail).c_str());
   }
   if (!s.reports().empty()) std::printf("\nreport:\n");
   for (const auto& [k, v] : s.reports())
-    std::printf("  %s: %s\n", k.c_str(), v.c_str());
+    std::printf("  %s: %s\n", shown(k).c_str(), shown(v).c_str());
   std::printf("\n%s: %d passed, %d failed (%.2fs, seed %llu)\n", verdict_of(r, s), passed, failed,
               r.seconds, static_cast<unsigned long long>(s.options().seed));
   std::fflush(stdout);

@@ -48,6 +48,24 @@ class RunCommandTest(unittest.TestCase):
                               capture_output=True, text=True, timeout=60,
                               env=server_environment())
 
+    def test_verdicts_reach_the_terminal_as_one_short_line_of_utf8(self):
+        path = self.script(r"""
+            connect {}
+            expect(220)
+            check(true, "odd\255name", "tab\there " .. string.rep("z", 2000))
+            report("raw", "\255\1")
+        """)
+        p = subprocess.run([binary_path(), "run", path, "--target",
+                            "127.0.0.1:%d" % self.server.port, "--quiet"],
+                           capture_output=True, timeout=60, env=server_environment())
+        out = p.stdout.decode("utf-8")   # strict: a stray octet fails here
+        self.assertEqual(p.returncode, 0, out)
+        verdict = [l for l in out.splitlines() if "odd" in l][0]
+        self.assertIn("odd\ufffdname: tab?here zzz", verdict)
+        self.assertRegex(verdict, r"z\.\.\. \(\d+ octets more\)$")
+        self.assertLess(len(verdict), 400)
+        self.assertIn("raw: \ufffd?", out)
+
     def test_a_refused_xoauth2_token_gets_its_error_challenge_then_535(self):
         # As Gmail does (RFC 7628 3.2.2): the server's side and the client's side of it.
         server = SmtpfaultServer("--set", "auth.users=alice:secret").start()
