@@ -41,17 +41,19 @@ def main():
     assert status == 200, found
     print("delivered:", found["messages"][0]["subject"])
 
-    # The next RCPT gets 451 once: a correct mailer reports (or retries) the temporary failure.
-    api("POST", "/api/v1/faults", {"match": {"on": "RCPT"}, "times": 1,
+    # Bob's next RCPT gets 451 once: a correct mailer reports (or retries) the temporary failure.
+    # Rules are global: the address pattern keeps this one to this run's own recipient.
+    bob = "bob-%s@example.com" % TAG
+    api("POST", "/api/v1/faults", {"match": {"on": "RCPT", "address": bob}, "times": 1,
                                    "action": {"reply": {"code": 451, "enhanced": "4.7.1",
                                                         "text": "try again later"}}})
     try:
-        send("bob@example.com", "second")
+        send(bob, "second")
         print("unexpected: the 451 was not reported", file=sys.stderr)
         return 1
     except smtplib.SMTPRecipientsRefused as e:
         print("temporary failure reported:", e.recipients)
-    send("bob@example.com", "second, retried")
+    send(bob, "second, retried")
     status, found = api("GET", "/api/v1/messages/wait?count=2&timeout=10&test=" + TAG)
     assert status == 200, found
     print("all good:", [m["subject"] for m in found["messages"]])
