@@ -1,5 +1,6 @@
 #include "net/transcript_log.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <boost/json/value.hpp>
@@ -48,6 +49,8 @@ void transcript_log::info(std::string_view text) {
   // Start-up and shutdown lines are printed even without transcripts: they say where to connect.
   std::string line;
   if (format_ == log_format::json) {
+    // The banner's indentation lays out a terminal, not a JSON field.
+    text.remove_prefix(std::min(text.find_first_not_of(' '), text.size()));
     line = json::json_text(boost::json::object{
         {"ts", session::format_timestamp(std::chrono::system_clock::now())}, {"info", text}});
   } else {

@@ -547,6 +547,9 @@ class JsonLogs(unittest.TestCase):
         self.assertIn("EHLO json.test", texts)
         self.assertIn("NOOP \x00\rinjected", texts)   # escaped on the wire, exact when parsed
         self.assertFalse(any("AGFsaWNlAHNlY3JldA==" in t for t in texts))
+        infos = [r["info"] for r in records if "info" in r]
+        self.assertTrue(any(i.startswith("listening: smtp ") for i in infos), infos)
+        self.assertFalse(any(i.startswith(" ") for i in infos), infos)   # no terminal layout
         srv.cleanup()
 
 
