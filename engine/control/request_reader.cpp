@@ -7,6 +7,8 @@
 
 #include <boost/json/parse.hpp>
 
+#include "json/duplicate_keys.hpp"
+
 namespace smtpfault::control {
 
 namespace json = boost::json;
@@ -53,6 +55,10 @@ result<json::object> parse_json_object(std::string_view body) {
   if (ec) return fail(400, "malformed JSON: " + ec.message());
   if (!v.is_object())
     return fail(400, std::string("the body must be a JSON object, not ") + type_name(v));
+  // Boost keeps the last of two equal keys: a rule meant for one address would become another.
+  if (auto twice = smtpfault::json::first_duplicate_key(body)) {
+    return fail(400, *twice + ": given twice; give each field once", *twice);
+  }
   return std::move(v.as_object());
 }
 

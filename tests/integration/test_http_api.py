@@ -630,6 +630,16 @@ class BadRequestTest(ApiTestCase):
         self.assert_error(st, b, status, field)
         return b
 
+    def test_a_field_given_twice_is_refused_not_half_read(self):
+        b = self.check("POST", "/api/v1/faults",
+                       '{"match": {"on": "RCPT", "address": "*@j4"}, "match": {"on": "MAIL"},'
+                       ' "action": {"reply": {"code": 451}}}', 400, "match")
+        self.assertIn("given twice", b["error"])
+        self.check("PUT", "/api/v1/scenario", '{"name": "accept-all", "name": "greylist"}', 400,
+                   "name")
+        _, _, listing = self.api("GET", "/api/v1/faults")
+        self.assertEqual(listing["rules"], [])
+
     def test_malformed_json(self):
         b = self.check("POST", "/api/v1/faults", "{not json", 400)
         self.assertIn("malformed JSON", b["error"])
