@@ -178,6 +178,12 @@ end
 --- An unsolicited reply once the session has been idle `after` seconds (closes by default).
 function smtp.unsolicited(after, code, enhanced_or_text, text, opts)
   check_seconds(after, 1, "unsolicited", 2)
+  -- The options may come right after the code or the text: smtp.unsolicited(1, 421, {close=false}).
+  local function is_opts(v) return type(v) == "table" and v.close ~= nil and v[1] == nil end
+  if opts == nil and is_opts(text) then text, opts = nil, text end
+  if opts == nil and text == nil and is_opts(enhanced_or_text) then
+    enhanced_or_text, opts = nil, enhanced_or_text
+  end
   local f = reply_fields("unsolicited", 2, code or 421, enhanced_or_text, text)
   f.after = after
   f.close = not (type(opts) == "table" and opts.close == false)

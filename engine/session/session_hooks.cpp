@@ -159,6 +159,11 @@ void server_session::apply_message(fault::action a) {
            now_);
     } else {
       each_recipient_ = std::move(a.each_recipient);
+      if (each_recipient_.size() > pending_rcpts_) {
+        note("each_recipient gave " + std::to_string(each_recipient_.size()) + " replies for " +
+                 std::to_string(pending_rcpts_) + " recipient(s): the extra ones are not sent",
+             now_);
+      }
     }
     a.each_recipient.clear();
   }

@@ -238,6 +238,24 @@ class LmtpPerRecipientRuleTest(ServerTestCase):
         self.assertEqual(status, 408, body)
 
 
+class LmtpEachRecipientTooManyTest(ServerTestCase):
+    LMTP = True
+
+    def test_replies_beyond_the_recipients_are_noted_not_sent(self):
+        status, _, body = self.server.api("POST", "/api/v1/faults", {
+            "match": {"on": "message"},
+            "action": {"each_recipient": [None, {"code": 452}, {"code": 550}]}})
+        self.assertEqual(status, 201, body)
+        with self.server.connect() as c:
+            lmtp_to_data(c, ["a@example.com", "b@example.com"])
+            c.send(b"Subject: two\r\n\r\nhi\r\n.\r\n")
+            self.assertEqual([c.reply().code, c.reply().code], [250, 452])
+            c.cmd("NOOP", expect=250)
+            sid = self.server.session_of(c)
+        self.assertTrue(any("each_recipient gave 3 replies for 2 recipient(s)" in l
+                            for l in self.server.session_lines(sid)))
+
+
 class PipeliningTest(ServerTestCase):
     def test_replies_come_in_command_order(self):
         body = b"Subject: pipelined\r\n\r\nall in one write\r\n"

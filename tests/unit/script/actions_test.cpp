@@ -144,6 +144,13 @@ TEST(actions, unsolicited) {
   EXPECT_EQ(d.unsolicited->reply.code, 421);
   auto keep = action_of("smtp.unsolicited(1, 220, 'hello again', nil, {close = false})");
   EXPECT_FALSE(keep.unsolicited->close);
+  // The options right after the code or the text: not taken for the text.
+  auto early = action_of("smtp.unsolicited(1, 250, {close = false})");
+  EXPECT_FALSE(early.unsolicited->close);
+  EXPECT_EQ(early.unsolicited->reply.lines, strings{"Ok"});
+  auto after_text = action_of("smtp.unsolicited(1, 250, 'hi', {close = false})");
+  EXPECT_FALSE(after_text.unsolicited->close);
+  EXPECT_EQ(after_text.unsolicited->reply.lines, strings{"hi"});
 }
 
 TEST(actions, starttls_each_mode) {
