@@ -15,6 +15,10 @@ namespace smtpfault::script {
 namespace {
 
 constexpr int count_step = 1000;  // instructions between budget checks
+// Lua restarts the count at each resumption, so a loop that waits (smtp.sleep, a client's
+// network call) within count_step instructions would never be counted: each wait counts as
+// this many instructions instead, and such a loop reaches the limit too.
+constexpr std::uint64_t wait_cost = 100;
 
 // Globals of the base library that could reach the file system or load bytecode.
 constexpr const char* removed_globals[] = {"dofile",  "loadfile", "collectgarbage",
@@ -290,17 +294,24 @@ std::optional<std::string> lua_sandbox::load_text(lua_State* co, std::string_vie
 }
 
 run_result lua_sandbox::resume(lua_State* co, int nargs, std::uint64_t& spent) {
+  run_result r;
+  if (spent > limits_.instructions) {
+    // Spent in waits: the coroutine is left as it is (a hook's next call gets a fresh thread).
+    r.st = run_result::status::failed;
+    r.error = lua_position(co) + " instruction limit exceeded (possible endless loop)";
+    return r;
+  }
   arm(co, limits_.instructions);
   spent_ = spent;
   int nres = 0;
   int status = lua_resume(co, L_.get(), nargs, &nres);
-  run_result r;
   if (status == LUA_OK) {
     r.st = run_result::status::finished;
     r.results = nres;
   } else if (status == LUA_YIELD) {
     r.st = run_result::status::yielded;
     r.results = nres;
+    spent_ += wait_cost;
   } else {
     r.st = run_result::status::failed;
     r.error = describe_error(co, status);

@@ -178,6 +178,19 @@ TEST(client_script, print_points_to_report) {
       << st.error;
 }
 
+TEST(client_script, a_loop_that_only_sleeps_reaches_the_instruction_limit) {
+  auto s = load("while true do sleep(0) end\n");
+  auto st = s->start();
+  int waits = 0;
+  while (st.st == status::op && waits < 1'000'000) {
+    ++waits;
+    st = s->resume(op_result{});
+  }
+  ASSERT_EQ(st.st, status::failed);
+  EXPECT_NE(st.error.find("instruction limit exceeded"), std::string::npos) << st.error;
+  EXPECT_LT(waits, 30'000);
+}
+
 TEST(client_script, syntax_errors_fail_the_load) {
   auto s = client_script::load("connect {", "bad.lua", quick());
   ASSERT_FALSE(s);

@@ -26,6 +26,22 @@ TEST(sandbox, safe_libraries_are_present) {
   }
 }
 
+TEST(sandbox, a_loop_that_only_sleeps_reaches_the_instruction_limit_too) {
+  // Lua restarts its count at each resumption: each wait counts instead.
+  driver d("function on_connect(s)\n  while true do smtp.sleep(0) end\nend\n");
+  auto out = d.start(hook::connect);
+  int sleeps = 0;
+  while (out.st == status::sleeping && sleeps < 1'000'000) {
+    ++sleeps;
+    out = d.resume();
+  }
+  ASSERT_EQ(out.st, status::failed);
+  EXPECT_THAT(out.error, HasSubstr("test.lua:2: instruction limit exceeded"));
+  EXPECT_LT(sleeps, 30'000);  // 2 million instructions at 100 a wait, with the loop's own
+  // The session's next hook call starts afresh, with its own budget.
+  EXPECT_EQ(d.start(hook::connect).st, status::sleeping);
+}
+
 TEST(sandbox, load_refuses_binary_chunks) {
   EXPECT_EQ(eval("load('\\27LuaT\\0\\25\\147\\r\\n\\26\\n') == nil"), "true");
   EXPECT_THAT(eval("select(2, load('\\27Lua'))"), HasSubstr("binary chunk"));
