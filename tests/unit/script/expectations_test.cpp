@@ -143,5 +143,23 @@ TEST(Expectations, ACommandKilledByASignalIsSaidToBe) {
   EXPECT_EQ(results[0].detail, "expected exit status success, got 0, 139: killed by SIGSEGV");
 }
 
+TEST(Expectations, ACrashIsNotAReportedFailure) {
+  // greeting-521 wants the mailer to report failure; a segfault must not pass for that.
+  expectations e;
+  e.exit = "failure";
+  run_outcome run;
+  run.sessions.emplace_back();
+  run.exit_codes = {139};
+  run.exit_signals = {11};
+  auto results = evaluate(e, run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].passed);
+  EXPECT_EQ(results[0].detail,
+            "expected exit status failure, got 139: killed by SIGSEGV (a crash is not a reported "
+            "failure)");
+  run.exit_signals = {0};  // exit(139) of its own accord is a failure it reported
+  EXPECT_TRUE(evaluate(e, run)[0].passed);
+}
+
 }  // namespace
 }  // namespace smtpfault::script
