@@ -14,22 +14,33 @@ function on_ehlo(s, name)
   return smtp.reply(502, "5.5.1", "Command not implemented")
 end
 
+-- An RFC 821 server knows no STARTTLS either.
+function on_command(s, cmd)
+  if cmd.verb == "STARTTLS" then
+    return smtp.reply(502, "5.5.1", "Command not implemented")
+  end
+end
+
 expect {
   delivered = 0,
   quit = true,
   no_plaintext_auth = true,
   exit = "failure",
   check = function(run)
+    local fell_back = false
     for _, s in ipairs(run.sessions) do
       local refused = false
       for _, x in ipairs(s.exchanges) do
         if x.verb == "EHLO" and x.code >= 500 then refused = true end
-        if x.verb == "HELO" and refused then return true end
-        if x.verb == "MAIL" and not s.tls then
+        if x.verb == "HELO" and refused then fell_back = true end
+        if (x.verb == "MAIL" or x.verb == "RCPT") and not s.tls then
           return false, "expected no mail in plaintext; session " .. s.id .. " sent '" .. x.command .. "'"
         end
       end
     end
-    return false, "expected a HELO after EHLO was refused; the client never sent one"
+    if not fell_back then
+      return false, "expected a HELO after EHLO was refused; the client never sent one"
+    end
+    return true
   end,
 }

@@ -499,5 +499,28 @@ class OneRecipientMailer(unittest.TestCase):
         self.assertIn("retried too early: 2 retries came within the 60 s window", r["reason"])
 
 
+class EhloUnsupported(unittest.TestCase):
+    """ehlo-unsupported: a mailer that falls back to HELO and then sends its mail in plaintext
+    fails, however it ends; and STARTTLS after HELO is refused like EHLO."""
+
+    MAILER = (
+        "import os, smtplib, sys\n"
+        "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+        "print(s.ehlo()[0], s.helo()[0], s.docmd('STARTTLS')[0])\n"
+        "s.mail('sender@example.com'); s.rcpt('rcpt1@example.com'); s.quit()\n"
+        "sys.exit(1)\n")
+
+    def test_plaintext_mail_after_the_fallback_fails(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-ehlo-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "ehlo-unsupported", "--json", json_path, "--",
+                                     PYTHON, "-c", self.MAILER], timeout=120)
+        r = verdicts(json_path)["ehlo-unsupported"]
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), out + err)
+        self.assertIn("expected no mail in plaintext", r["reason"])
+        self.assertIn("502 250 502", r["command_output"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
