@@ -96,6 +96,25 @@ class ProbesAgainstSmtpfault(ServerTestCase):
         self.assertEqual(report["others_served"], "2 of 2")
         self.assertTrue(report["slow_client"].startswith("held for"), report)
 
+    def test_slowloris_cut_off_with_421_passes_max_hold(self):
+        # 421 and a close is the standard cut-off (Postfix's, and this server's own).
+        server = SmtpfaultServer("--command-timeout", "1").start()
+        try:
+            code, report, failed, out = run_probe(
+                "probe-slowloris", server.port, "--param", "duration=4", "--param", "every=0.5",
+                "--param", "max_hold=2")
+            self.assertEqual((code, failed), (0, []), out)
+            self.assertTrue(report["slow_client"].endswith("with 421"), report)
+        finally:
+            server.stop()
+            server.cleanup()
+
+    def test_a_bad_probe_parameter_is_named(self):
+        code, report, failed, out = run_probe("probe-slowloris", self.server.port,
+                                              "--param", "duration=abc")
+        self.assertEqual(code, 2, out)
+        self.assertIn("--param duration=abc: expected a number greater than 0", out)
+
 
 class ProbesAgainstAiosmtpd(unittest.TestCase):
     """aiosmtpd 1.4.3 as Debian ships it, with STARTTLS and AUTH offered."""
