@@ -39,6 +39,12 @@ local r, err = reply()
 report("auth_12288", code_of(r, err))
 check(r and r.code ~= 500, "a 12288-octet AUTH line is not refused as too long", code_of(r, err))
 if r and r.code == 334 then send("*") reply() end
+-- The next line must reach a live connection: one the 12288-octet line ended proves nothing.
+if c.closed then
+  c = connect {}
+  expect(220)
+  ehlo(helo)
+end
 
 send(prefix .. string.rep("A", 12289 - #prefix - 2))
 r, err = reply()
