@@ -201,7 +201,11 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
     }
     capture::message_store store(s.store, s.retain_messages, s.retain_sessions);
     store.set_max_bytes(s.retain_message_bytes);
-    if (auto err = store.prepare()) throw std::runtime_error(*err);
+    // A configuration mistake like any other: exit 2, naming where the directory was given.
+    if (auto err = store.prepare()) {
+      std::fprintf(stderr, "smtpfault serve: %s: %s\n", s.named("store").c_str(), err->c_str());
+      return 2;
+    }
     const rlim_t fds = raise_descriptor_limit();
     if (fds != 0 && fds != RLIM_INFINITY && fds < cfg.max_connections + 64) {
       std::fprintf(stderr,

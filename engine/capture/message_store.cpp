@@ -93,10 +93,8 @@ std::optional<std::string> message_store::prepare() {
   if (dir_.empty()) return std::nullopt;
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
-  if (ec) return "--store " + dir_ + ": " + ec.message();
-  if (::access(dir_.c_str(), W_OK) != 0) {
-    return "--store " + dir_ + ": " + std::strerror(errno);
-  }
+  if (ec) return dir_ + ": " + ec.message();
+  if (::access(dir_.c_str(), W_OK) != 0) return dir_ + ": " + std::strerror(errno);
   return std::nullopt;
 }
 

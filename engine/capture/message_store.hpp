@@ -41,7 +41,7 @@ class message_store {
   // Message octets held in memory at most (default 64 MiB).
   void set_max_bytes(std::uint64_t bytes) { max_bytes_ = bytes; }
 
-  // Checks that dir exists or can be created and is writable; returns an error message.
+  // Checks that dir exists or can be created and is writable; returns "DIR: why" when not.
   std::optional<std::string> prepare();
 
   // Assigns an id and persists the message before returning: with a directory, the files are

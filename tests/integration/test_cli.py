@@ -369,6 +369,15 @@ class ServeFlagMistakes(unittest.TestCase):
         r = run("serve", "--listen", "127.0.0.1:0", "--scenario", "nope", timeout=10)
         self.assertIn("--scenario: unknown scenario 'nope'", r.stderr)
 
+    def test_a_store_that_cannot_be_made_is_a_configuration_error_named_where_given(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "st.toml")
+            with open(cfg, "w") as f:
+                f.write('listen = ["127.0.0.1:0"]\napi = ""\nstore = "/proc/nope"\n')
+            r = run("serve", "--config", cfg, timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("%s:3:7: key 'store': /proc/nope: " % cfg, r.stderr)
+
     def test_certificate_files_are_checked_at_start_and_named_where_given(self):
         with tempfile.TemporaryDirectory() as d:
             rsa_key, rsa_cert, ec_key = (os.path.join(d, n) for n in ("r.key", "r.pem", "e.key"))
