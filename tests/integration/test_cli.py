@@ -376,7 +376,7 @@ class ServeFlagMistakes(unittest.TestCase):
                 f.write('listen = ["127.0.0.1:0"]\napi = ""\nstore = "/proc/nope"\n')
             r = run("serve", "--config", cfg, timeout=10)
             self.assertEqual(r.returncode, 2, r.stderr)
-            self.assertIn("%s:3:7: key 'store': /proc/nope: " % cfg, r.stderr)
+            self.assertIn("%s:3:9: key 'store': /proc/nope: " % cfg, r.stderr)
 
     def test_certificate_files_are_checked_at_start_and_named_where_given(self):
         with tempfile.TemporaryDirectory() as d:
