@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "proto/body_scan.hpp"
 #include "session/server_session.hpp"
 
 namespace smtpfault::session {
@@ -31,7 +32,12 @@ void server_session::start_message(bool via_bdat) {
 }
 
 void server_session::note_data_anomalies(clock::time_point now) {
-  for (const auto& a : data_->anomalies()) {
+  note_anomalies(data_->anomalies(), now);
+}
+
+void server_session::note_anomalies(const std::vector<proto::anomaly>& found,
+                                    clock::time_point now) {
+  for (const auto& a : found) {
     note(std::string("anomaly: ") + proto::anomaly_name(a.kind) + " at offset " +
              std::to_string(a.offset),
          now);
@@ -175,6 +181,19 @@ std::size_t server_session::receive_bdat(std::string_view input) {
     error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
     reset_transaction();
     return used;
+  }
+  if (bdat_last_) {
+    // The whole body is here: what DATA notes as it reads (bare CR and LF, NUL, long lines),
+    // and the same refusal for a line over the limit.
+    auto scan = proto::scan_body(pending_.data, opts_.limits.text_line);
+    note_anomalies(scan.anomalies, now_);
+    if (scan.line_too_long) {
+      error_reply(500, "5.5.2",
+                  "Line too long (limit " + std::to_string(opts_.limits.text_line) + " octets)");
+      reset_transaction();
+      return used;
+    }
+    pending_.anomalies = std::move(scan.anomalies);
   }
   if (wants(hook::bdat)) {
     consult(hook::bdat);

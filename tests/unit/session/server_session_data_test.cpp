@@ -175,6 +175,37 @@ TEST(server_session_bdat, chunks_make_one_message) {
   EXPECT_TRUE(c.messages()[0].msg.via_bdat);
 }
 
+TEST(server_session_bdat, what_data_would_note_is_noted_and_a_long_line_refused) {
+  // As over DATA: the same anomalies at the same offsets, and the same refusal.
+  conversation c;
+  c.open_transaction();
+  const std::string body = "a\nb\rc\0d\r\n"s;
+  EXPECT_EQ(c.send("BDAT 4\r\n" + body.substr(0, 4)), wire::octets_received(4));
+  EXPECT_EQ(c.send("BDAT " + std::to_string(body.size() - 4) + " LAST\r\n" + body.substr(4)),
+            wire::queued("id-1"));
+  ASSERT_EQ(c.messages().size(), 1u);
+  const message& m = c.messages()[0].msg;
+  ASSERT_EQ(m.anomalies.size(), 3u);
+  EXPECT_EQ(m.anomalies[0].kind, proto::anomaly_kind::bare_lf);
+  EXPECT_EQ(m.anomalies[0].offset, 1u);
+  EXPECT_EQ(m.anomalies[1].kind, proto::anomaly_kind::bare_cr);
+  EXPECT_EQ(m.anomalies[1].offset, 3u);
+  EXPECT_EQ(m.anomalies[2].kind, proto::anomaly_kind::nul);
+  EXPECT_EQ(m.anomalies[2].offset, 5u);
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: nul at offset 5"));
+
+  c.open_transaction();
+  const std::string fits = std::string(998, 'x') + "\r\n";
+  EXPECT_EQ(c.send("BDAT 1000 LAST\r\n" + fits), wire::queued("id-2"));
+  c.open_transaction();
+  const std::string too_long = std::string(999, 'x') + "\r\n";
+  EXPECT_EQ(c.send("BDAT 1001 LAST\r\n" + too_long),
+            "500 5.5.2 Line too long (limit 1000 octets)\r\n");
+  EXPECT_EQ(c.messages().size(), 2u);
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: long_line at offset 1000"));
+  EXPECT_EQ(c.send("NOOP\r\n"), wire::ok);
+}
+
 TEST(server_session_bdat, zero_size_last_chunk_ends_the_message) {
   conversation c;
   c.open_transaction();
