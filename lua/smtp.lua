@@ -374,7 +374,7 @@ function smtp.seen(run, verb, code)
   check_type(run, "table", 1, "seen", 2)
   for _, s in ipairs(run.sessions or {}) do
     for _, x in ipairs(s.exchanges) do
-      if x.verb == verb and x.code == code then return true end
+      if x.verb == verb and (code == nil or x.code == code) then return true end
     end
   end
   return false

@@ -352,10 +352,11 @@ function smtp.domain_in(address_or_domain, domains) end
 ---@return boolean
 function smtp.matches(address, pattern) end
 
----In a custom check: true when the client sent `verb` and got `code` back at least once.
+---In a custom check: true when the client sent `verb` and got `code` back at least once; without
+---a code, when it sent `verb` at all.
 ---@param run table the run a custom check receives
 ---@param verb string e.g. "RCPT"
----@param code integer e.g. 550
+---@param code? integer e.g. 550
 ---@return boolean
 function smtp.seen(run, verb, code) end
 

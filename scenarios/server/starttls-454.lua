@@ -18,6 +18,10 @@ expect {
   no_plaintext_auth = true,
   exit = "success",
   check = function(run)
+    if not smtp.seen(run, "STARTTLS") then
+      return false, "not exercised: the client never sent STARTTLS (implicit TLS, or none); this"
+        .. " scenario is about STARTTLS"
+    end
     if run.delivered ~= 1 then
       return false, "expected the message delivered once over TLS after retrying, got " .. run.delivered
         .. " in " .. #run.sessions .. " connection(s)"

@@ -26,6 +26,10 @@ expect {
   no_plaintext_after_tls_failure = true,
   exit = "failure",
   check = function(run)
+    if not smtp.seen(run, "STARTTLS") then
+      return false, "not exercised: the client never sent STARTTLS (implicit TLS, or none); this"
+        .. " scenario is about STARTTLS"
+    end
     local kind_of = {}
     local n = 0
     for _, s in ipairs(run.sessions) do

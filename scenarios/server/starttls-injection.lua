@@ -24,6 +24,10 @@ expect {
   no_plaintext_after_tls_failure = true,
   pipelining = true,
   check = function(run)
+    if not smtp.seen(run, "STARTTLS") then
+      return false, "not exercised: the client never sent STARTTLS (implicit TLS, or none); this"
+        .. " scenario is about STARTTLS"
+    end
     for _, s in ipairs(run.sessions) do
       if s.pipelined then
         return false, "session " .. s.id .. " sent commands before their replies: the client read the"
@@ -42,6 +46,25 @@ expect {
       if s.tls and last and last.verb == "DATA" and last.code == 354 then
         return false, "after the handshake session " .. s.id .. " got '354' to DATA but never sent the message:"
           .. " the client read the injected plaintext as replies and got out of step"
+      end
+      -- Went on after the handshake (AUTH, MAIL, ...), was refused nothing, yet delivered
+      -- nothing: it was reading the replies to earlier commands.
+      local went_on, refused = nil, false
+      after_tls = false
+      for _, x in ipairs(s.exchanges) do
+        if x.verb == "STARTTLS" then after_tls = true
+        elseif after_tls then
+          if x.code >= 400 then refused = true end
+          local v = x.verb
+          if not went_on and (v == "AUTH" or v == "MAIL" or v == "RCPT" or v == "DATA" or v == "BDAT") then
+            went_on = x
+          end
+        end
+      end
+      if s.tls and went_on and not refused and s.delivered == 0 then
+        return false, "after the handshake session " .. s.id .. " went on ('" .. went_on.command
+          .. "'), was refused nothing and delivered nothing: the client read the injected plaintext"
+          .. " as replies and got out of step"
       end
     end
     return true

@@ -18,6 +18,12 @@ expect {
   no_plaintext_auth = true,
   exit = "failure",
   check = function(run)
+    local implicit = #run.sessions > 0
+    for _, s in ipairs(run.sessions) do implicit = implicit and s.tls end
+    if implicit then
+      return false, "not exercised: every session was TLS from its start (implicit TLS); this"
+        .. " scenario hides STARTTLS"
+    end
     for _, s in ipairs(run.sessions) do
       for _, x in ipairs(s.exchanges) do
         if (x.verb == "MAIL" or x.verb == "RCPT" or x.verb == "DATA") and not s.tls then

@@ -50,6 +50,10 @@ CLIENTS = {
     "curl": ('curl -sS --ssl-reqd --cacert %s --url "smtp://$SMTP_HOST:$SMTP_PORT" '
              '--mail-from sender@example.com %s --mail-rcpt-allowfails -T {tmp}/msg.eml'
              % (CA, " ".join("--mail-rcpt " + r for r in RCPTS))),
+    # Implicit TLS (RFC 8314), on the port the runner offers as SMTP_TLS_PORT.
+    "curl-smtps": ('curl -sS --cacert %s --url "smtps://$SMTP_HOST:$SMTP_TLS_PORT" '
+                   '--mail-from sender@example.com --mail-rcpt rcpt1@example.com -T {tmp}/msg.eml'
+                   % CA),
     "curl-big": ('curl -sS --ssl-reqd --cacert %s --url "smtp://$SMTP_HOST:$SMTP_PORT" '
                  '--mail-from sender@example.com --mail-rcpt rcpt1@example.com -T {tmp}/big.eml'
                  % CA),
@@ -93,6 +97,10 @@ TABLE = [
     ("starttls-bad-cert", "smtplib", "PASS", []),
     ("starttls-bad-cert", "swaks", "FAIL", ["accepted a bad certificate (wrong_host)"]),
     ("starttls-injection", "curl", "PASS", []),
+    # A STARTTLS fault says nothing of a client on the implicit-TLS port.
+    ("starttls-injection", "curl-smtps", "FAIL", ["not exercised", "never sent STARTTLS"]),
+    ("starttls-454", "curl-smtps", "FAIL", ["not exercised", "never sent STARTTLS"]),
+    ("starttls-stripped", "curl-smtps", "FAIL", ["not exercised", "implicit TLS"]),
     ("starttls-injection", "msmtp", "PASS", []),
     ("starttls-injection", "smtplib", "PASS", []),
     # swaks reads the injected plaintext as replies when the 220 and the injection reach it in
@@ -100,6 +108,8 @@ TABLE = [
     # the plaintext as a TLS record and the handshake fails, which is safe. Either is a real
     # outcome of this client, so either verdict is accepted, each with its own reason.
     ("starttls-injection", "swaks", "PASS|FAIL", ["out of step"]),
+    # With AUTH it goes out of step at AUTH, before any DATA: still out of step.
+    ("starttls-injection", "swaks-auth", "PASS|FAIL", ["out of step"]),
     ("auth-535", "swaks-auth", "PASS", []),
     ("auth-454", "swaks-auth", "FAIL", ["the client did not retry"]),
     ("auth-454", "swaks-auth-retry", "PASS", []),
