@@ -120,8 +120,9 @@ void decide(scenario_result& r) {
   }
   r.outcome = verdict::fail;
   // The headline is the most telling failure: a crash first (every check after it is its
-  // consequence), then what the mailer did wrong before the outcome it reported (`exit`,
-  // `delivered` are where a mistake ends up, not what it was), then the first of the rest.
+  // consequence); then what the mailer did wrong, in the order the checks are listed; then a
+  // missing QUIT (hygiene, and often only how a mistake ended); then `exit` and `delivered`,
+  // where a mistake ends up rather than what it was.
   // ("connected" already names the exit status of a command that never connected.)
   for (std::size_t i = 0; failed->name != "connected" && i < r.exit_signals.size(); ++i) {
     const int sig = r.exit_signals[i];
@@ -131,10 +132,13 @@ void decide(scenario_result& r) {
       return;
     }
   }
-  auto cause = std::find_if(r.checks.begin(), r.checks.end(), [](const auto& c) {
-    return !c.passed && c.name != "exit" && c.name != "delivered";
-  });
-  if (cause != r.checks.end()) failed = cause;
+  auto rank = [](const script::check_result& c) {
+    if (c.name == "exit" || c.name == "delivered") return 2;
+    return c.name == "quit" ? 1 : 0;
+  };
+  for (auto it = r.checks.begin(); it != r.checks.end(); ++it) {
+    if (!it->passed && rank(*it) < rank(*failed)) failed = it;
+  }
   r.reason = failed->name + ": " + failed->detail;
 }
 

@@ -22,12 +22,14 @@ expect {
   exit = "success",
   check = function(run)
     -- Every address the mailer asked for, and how many RCPTs met the limit.
+    -- asked: address -> "refused" once a RCPT for it got 452, else "accepted".
     local asked, refused = {}, 0
     for _, s in ipairs(run.sessions) do
       for _, x in ipairs(s.exchanges) do
         if x.verb == "RCPT" then
           local a = x.command:match("<(.-)>")
-          if a then asked[a:lower()] = true end
+          if a and x.code == 452 then asked[a:lower()] = "refused"
+          elseif a and not asked[a:lower()] then asked[a:lower()] = "accepted" end
           if x.code == 452 then refused = refused + 1 end
         end
       end
@@ -44,14 +46,19 @@ expect {
       return false, "not exercised: no RCPT met the limit of " .. LIMIT
         .. " per transaction; the mailer must send to at least " .. (LIMIT + 1)
     end
-    local missing = {}
-    for a in pairs(asked) do
-      if not got[a] then table.insert(missing, a) end
+    local missing = { accepted = {}, refused = {} }
+    for a, how in pairs(asked) do
+      if not got[a] then table.insert(missing[how], a) end
     end
-    table.sort(missing)
-    if #missing > 0 then
+    table.sort(missing.accepted)
+    table.sort(missing.refused)
+    if #missing.accepted > 0 then
+      return false, "the message never went to recipients the server accepted: "
+        .. table.concat(missing.accepted, ", ") .. " (a 452 for another must not stop the transaction)"
+    end
+    if #missing.refused > 0 then
       return false, "expected the recipients refused with 452 to get the message in a following transaction; "
-        .. #missing .. " never got it: " .. table.concat(missing, ", ")
+        .. #missing.refused .. " never got it: " .. table.concat(missing.refused, ", ")
     end
     return true
   end,
