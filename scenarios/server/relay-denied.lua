@@ -1,4 +1,4 @@
--- relay-denied: only smtpfault.test is a local domain; RCPT to any other domain gets "554 5.7.1 Relay access denied".
+-- relay-denied: only smtpfault.test (and its subdomains) is local; RCPT to any other domain gets "554 5.7.1 Relay access denied".
 --
 -- What it does: the server relays for nobody, authenticated or not: recipients outside
 -- smtpfault.test (and its subdomains) are refused with 554 5.7.1.
@@ -14,4 +14,17 @@ function on_rcpt(s, rcpt)
   end
 end
 
-expect { delivered = 0, quit = true, no_retry_after_5xx = true, pipelining = true, exit = "failure" }
+expect {
+  delivered = 0,
+  quit = true,
+  no_retry_after_5xx = true,
+  pipelining = true,
+  exit = "failure",
+  check = function(run)
+    if not smtp.seen(run, "RCPT", 554) then
+      return false, "not exercised: every recipient was in smtpfault.test, which this server takes"
+        .. " mail for; send to another domain"
+    end
+    return true
+  end,
+}

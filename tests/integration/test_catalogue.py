@@ -522,5 +522,21 @@ class EhloUnsupported(unittest.TestCase):
         self.assertIn("502 250 502", r["command_output"])
 
 
+class RelayDeniedNotExercised(unittest.TestCase):
+    def test_local_recipients_only_is_not_exercised(self):
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.sendmail('a@x.test', ['b@sub.smtpfault.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "s.quit()\n")
+        tmp = tempfile.mkdtemp(prefix="catalogue-relay-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "relay-denied", "--json", json_path, "--",
+                                     PYTHON, "-c", mailer], timeout=120)
+        r = verdicts(json_path)["relay-denied"]
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), out + err)
+        self.assertIn("not exercised: every recipient was in smtpfault.test", r["reason"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
