@@ -221,7 +221,11 @@ void connection::time_pending_line() {
 }
 
 asio::awaitable<bool> connection::perform_actions() {
-  while (auto a = session_.next_action()) {
+  for (;;) {
+    // A stop that came while an action waited (a delay, a sleeping hook) is answered first.
+    if (shutting_down_ && !shutdown_handled_) co_return true;
+    auto a = session_.next_action();
+    if (!a) break;
     if (auto* r = std::get_if<session::send_reply>(&*a)) {
       if (!r->fault) {
         proto::append_wire(out_, r->reply);
@@ -284,7 +288,13 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
                   std::chrono::duration<double>(steady::now() - decided).count());
     session_.note(text, sys_clock::now());
   };
-  if (f.delay.count() > 0 && !co_await pause(f.delay)) co_return false;
+  if (f.delay.count() > 0 && !co_await pause(f.delay)) {
+    if (client_gone_ || !shutting_down_) co_return false;
+    // The server is stopping: its 421 takes the place of the reply still waiting out its delay
+    // (the client must hear something, not a bare close).
+    session_.note("reply dropped: the server is stopping", sys_clock::now());
+    co_return true;
+  }
   fault::append_reply_bytes(out_, r.reply, &f);
   auto cuts = fault::write_cuts(f, out_.size());
   if (cuts.empty()) {  // goes out with the next flush

@@ -364,6 +364,34 @@ class ClientGoneDuringAPauseTest(ServerTestCase):
 
 
 class ShutdownTest(unittest.TestCase):
+    def test_sigterm_during_a_delayed_reply_or_a_sleeping_hook_answers_421(self):
+        # The reply still waiting out its delay gives way to the 421: not a bare close.
+        scenario = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios",
+                                "slow_to_answer.lua")
+        srv = SmtpfaultServer("--scenario", scenario).start()
+        self.addCleanup(srv.cleanup)
+        delayed = srv.connect()
+        delayed.ehlo()
+        delayed.send(b"MAIL FROM:<slow@x.test>\r\n")
+        sleeping = srv.connect()
+        sleeping.ehlo()
+        sleeping.cmd("MAIL FROM:<a@x.test>", expect=250)
+        sleeping.send(b"RCPT TO:<forever@x.test>\r\n")
+        time.sleep(0.3)
+        start = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        r = delayed.expect(421, timeout=3)
+        self.assertTrue(r.lines[0].startswith("4.3.2 "), r)
+        self.assertTrue(delayed.closed_by_peer(2))
+        replies = [sleeping.reply(timeout=3).code]   # the hook's default answer, then the 421
+        if replies[0] != 421:
+            replies.append(sleeping.reply(timeout=3).code)
+        self.assertEqual(replies[-1], 421, replies)
+        self.assertEqual(srv.proc.wait(timeout=3), 0)
+        self.assertLess(time.monotonic() - start, 2.0)
+        delayed.close()
+        sleeping.close()
+
     def test_sigterm_answers_421_and_exits_0_within_1s(self):
         srv = SmtpfaultServer().start()
         self.addCleanup(srv.cleanup)
