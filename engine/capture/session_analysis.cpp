@@ -34,6 +34,8 @@ void on_event(session_summary& out, const std::string& text, std::size_t line) {
     if (!out.tls_failed_at) out.tls_failed_at = line;
   } else if (starts_with(text, "client pipelined")) {
     out.pipelined = true;
+  } else if (starts_with(text, "client talked before the greeting")) {
+    out.early_talker = true;
   } else if (starts_with(text, "anomaly: unstuffed_dot")) {
     if (out.unstuffed_dots++ == 0) out.first_unstuffed_dot_at = line;
   } else if (starts_with(text, "anomaly: long_line")) {

@@ -30,6 +30,7 @@ struct session_summary {
   std::size_t tls_failed_at = 0;  // line of a failed or refused STARTTLS (0 = never)
   bool quit = false;
   bool pipelined = false;
+  bool early_talker = false;  // sent octets before a greeting held back by a delay or a sleep
   bool pipelining_advertised = false;
   std::size_t unstuffed_dots = 0;
   std::size_t long_lines = 0;

@@ -250,6 +250,7 @@ asio::awaitable<bool> connection::perform_actions() {
       if (auto sleep = consult(h->which)) {
         co_await finish_sleeping_hook(*sleep);
         if (client_gone_) co_return false;
+        if (!greeting_sent_) note_early_talker();
       }
     } else if (auto* u = std::get_if<session::schedule_unsolicited>(&*a)) {
       unsolicited_ = u->what;
@@ -295,6 +296,7 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
     session_.note("reply dropped: the server is stopping", sys_clock::now());
     co_return true;
   }
+  if (f.delay.count() > 0 && !greeting_sent_) note_early_talker();
   fault::append_reply_bytes(out_, r.reply, &f);
   auto cuts = fault::write_cuts(f, out_.size());
   if (cuts.empty()) {  // goes out with the next flush
@@ -398,8 +400,21 @@ void connection::decide(script::hook_outcome outcome) {
   session_.on_decision(std::move(outcome.action), sys_clock::now());
 }
 
+// Octets that came while the greeting was held back: the client spoke first (RFC 5321 3.1
+// says it waits for the greeting; Postfix's postscreen rejects such "pregreet" clients).
+void connection::note_early_talker() {
+  error_code ec;
+  const auto waiting = io_.socket().available(ec);
+  if (!ec && waiting > 0) {
+    session_.note(
+        "client talked before the greeting: " + std::to_string(waiting) + " octet(s) waiting",
+        sys_clock::now());
+  }
+}
+
 asio::awaitable<bool> connection::flush() {
   if (out_.empty()) co_return true;
+  greeting_sent_ = true;  // the greeting is the first thing written
   arm(shutting_down_
           ? std::max(milliseconds(0), std::chrono::ceil<milliseconds>(shutdown_by_ - steady::now()))
           : srv_.cfg_.idle_timeout);

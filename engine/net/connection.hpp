@@ -45,6 +45,7 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<void> finish_sleeping_hook(std::chrono::milliseconds sleep);
   asio::awaitable<script::hook_outcome> sleep_through(std::chrono::milliseconds sleep);
   void note_hook_error(const std::string& error);
+  void note_early_talker();
   void decide(script::hook_outcome outcome);
   asio::awaitable<bool> pause(std::chrono::milliseconds d);
   asio::awaitable<void> read_and_reset();
@@ -69,6 +70,7 @@ class connection : public std::enable_shared_from_this<connection> {
   bool timed_out_ = false;
   bool holds_slot_ = false;   // counted against max_connections until finish()
   bool client_gone_ = false;  // seen closed during a pause: the session ends
+  bool greeting_sent_ = false;
   steady::time_point peer_looked_at_ = steady::now();  // by pause()
   bool shutting_down_ = false;
   bool shutdown_handled_ = false;

@@ -93,6 +93,8 @@ void push_run(lua_State* L, const run_outcome& run) {
     lua_setfield(L, -2, "tls");
     lua_pushboolean(L, s.pipelined);
     lua_setfield(L, -2, "pipelined");
+    lua_pushboolean(L, s.early_talker);
+    lua_setfield(L, -2, "early_talker");
     lua_pushinteger(L, static_cast<lua_Integer>(s.delivered));
     lua_setfield(L, -2, "delivered");
     lua_createtable(L, static_cast<int>(s.exchanges.size()), 0);

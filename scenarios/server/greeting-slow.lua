@@ -13,4 +13,17 @@ function on_connect(s)
   return smtp.delay(40)
 end
 
-expect { delivered = 1, quit = true, exit = "success" }
+expect {
+  delivered = 1,
+  quit = true,
+  exit = "success",
+  check = function(run)
+    for _, s in ipairs(run.sessions) do
+      if s.early_talker then
+        return false, "session " .. s.id .. " talked before the greeting: a client waits for the 220"
+          .. " (RFC 5321 3.1); postscreen-like servers reject such clients"
+      end
+    end
+    return true
+  end,
+}

@@ -538,5 +538,33 @@ class RelayDeniedNotExercised(unittest.TestCase):
         self.assertIn("not exercised: every recipient was in smtpfault.test", r["reason"])
 
 
+class GreetingSlowEarlyTalker(unittest.TestCase):
+    MAILER = (
+        "import os, socket\n"
+        "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+        "f = s.makefile('rb')\n"
+        "def reply():\n"
+        "    while True:\n"
+        "        line = f.readline()\n"
+        "        if line[3:4] != b'-': return line\n"
+        "s.sendall(b'EHLO early.test\\r\\n')   # before the greeting\n"
+        "reply(); reply()\n"
+        "for c in (b'MAIL FROM:<a@x.test>', b'RCPT TO:<b@y.test>', b'DATA'):\n"
+        "    s.sendall(c + b'\\r\\n'); reply()\n"
+        "s.sendall(b'Subject: early\\r\\n\\r\\nhi\\r\\n.\\r\\n'); reply()\n"
+        "s.sendall(b'QUIT\\r\\n'); reply()\n")
+
+    def test_a_client_that_talks_first_fails(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-early-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "greeting-slow", "--time-scale", TIME_SCALE,
+                                     "--json", json_path, "--", PYTHON, "-c", self.MAILER],
+                                    timeout=120)
+        r = verdicts(json_path)["greeting-slow"]
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), out + err)
+        self.assertIn("talked before the greeting", r["reason"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
