@@ -1,4 +1,4 @@
--- all-recipients-rejected: every RCPT gets "550 5.1.1 No such user", and DATA without recipients gets "554 5.5.1 No valid recipients".
+-- all-recipients-rejected: every RCPT gets "550 5.1.1 No such user", and DATA without recipients gets "554 5.5.1 Error: no valid recipients" (Postfix's words).
 --
 -- What it does: refuses every recipient permanently; a DATA that comes anyway is answered
 -- 554 5.5.1 (as Postfix does) and the message text, if sent, ends up interpreted as commands.

@@ -1,4 +1,4 @@
--- connection-limit: at most 2 connections at a time, and the first connection finds the server full: "421 4.7.0 Too many connections".
+-- connection-limit: at most 2 connections at a time, and the first connection finds the server full: "421 4.7.0 Error: too many connections from <address>".
 --
 -- What it does: counts open connections; over 2 at once, the greeting is
 -- "421 4.7.0 Error: too many connections from 127.0.0.1" and the connection closes (Postfix's

@@ -1,4 +1,4 @@
--- pipelining-failure: on the first connection every RCPT gets "451 4.3.0" and DATA gets "554 5.5.1 No valid recipients".
+-- pipelining-failure: on the first connection every RCPT gets "451 4.3.0" and DATA gets "554 5.5.1 Error: no valid recipients".
 --
 -- What it does: PIPELINING is advertised. Connection 1: every recipient is refused
 -- temporarily, and the DATA that a pipelining client has already sent in the same group is
