@@ -590,6 +590,10 @@ class EnvironmentConfiguration(unittest.TestCase):
                 timeout=10)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--idle-timeout: must be at most 31536000, got 1e+10", r.stderr)
+        # Each thread holds a listener per port: 99999 of them ran out of descriptors.
+        r = run("serve", "--threads", "99999", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--threads: must be at most 256, got 99999", r.stderr)
         r = run("test", "--scenario", "greeting-slow", "--time-scale", "inf", "--", "true")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--time-scale: expected a number above 0, at most 1000000", r.stderr)
