@@ -63,8 +63,14 @@ struct run_settings {
   script::client_options opts;
 
   // "127.0.0.1:2525", "[::1]:2525": an IPv6 address in brackets.
+  // "127.0.0.1:2525", with the implicit-TLS target when there is one: a script may use only it.
   std::string target_text() const {
-    return config::endpoint{opts.target.host, opts.target.port}.to_string();
+    std::string text = config::endpoint{opts.target.host, opts.target.port}.to_string();
+    if (opts.target.tls_port != 0) {
+      const auto& host = opts.target.tls_host.empty() ? opts.target.host : opts.target.tls_host;
+      text += " (implicit TLS " + config::endpoint{host, opts.target.tls_port}.to_string() + ")";
+    }
+    return text;
   }
 };
 

@@ -156,6 +156,8 @@ class RunCommandTest(unittest.TestCase):
         p = self.run_client(path, "--tls-target", "127.0.0.1:%d" % self.server.tls_port)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("TLS established TLSv1.3", p.stdout)
+        # The first line names the port the script used, not only the plain one.
+        self.assertIn("(implicit TLS 127.0.0.1:%d)" % self.server.tls_port, p.stdout.splitlines()[0])
 
     def test_starttls_with_verification(self):
         path = self.script("""
