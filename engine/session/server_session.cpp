@@ -161,9 +161,23 @@ void server_session::on_command_error(const proto::command_failure& f) {
   switch (f.error) {
     case proto::command_error::unknown_verb:
       return error_reply(500, "5.5.1", "Command unrecognized");
-    case proto::command_error::bad_path:
-      if (f.kind == verb::rcpt) return error_reply(501, "5.1.3", "Bad recipient address syntax");
-      return error_reply(501, "5.1.7", "Bad sender address syntax");
+    case proto::command_error::bad_path: {
+      // An address over a length limit is not a syntax error: say which limit (RFC 5321 4.5.3.1).
+      const auto& lim = opts_.limits;
+      const std::size_t limit = f.detail == "local part too long" ? lim.local_part
+                                : f.detail == "domain too long"   ? lim.domain
+                                : f.detail == "path too long"     ? lim.path
+                                                                  : 0;
+      const std::string what =
+          f.kind == verb::rcpt ? "Bad recipient address" : "Bad sender address";
+      const char* enhanced = f.kind == verb::rcpt ? "5.1.3" : "5.1.7";
+      if (limit != 0) {
+        return error_reply(
+            501, enhanced,
+            what + ": " + f.detail + " (limit " + std::to_string(limit) + " octets)");
+      }
+      return error_reply(501, enhanced, what + " syntax");
+    }
     case proto::command_error::bad_parameter:
       return error_reply(501, "5.5.4", "Malformed parameter: " + f.detail);
     case proto::command_error::syntax:

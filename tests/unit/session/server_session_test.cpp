@@ -170,6 +170,9 @@ TEST(server_session, syntax_errors) {
   EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::sender_ok("a@x.test"));
   EXPECT_EQ(c.send("RCPT TO:<>\r\n"), "501 5.1.3 Bad recipient address syntax\r\n");
   EXPECT_EQ(c.send("RCPT TO:<no at sign>\r\n"), "501 5.1.3 Bad recipient address syntax\r\n");
+  // Over a length limit is not bad syntax: the reply says which limit.
+  EXPECT_EQ(c.send("RCPT TO:<" + std::string(65, 'l') + "@x.test>\r\n"),
+            "501 5.1.3 Bad recipient address: local part too long (limit 64 octets)\r\n");
   EXPECT_EQ(c.send("RCPT FROM:<b@y.test>\r\n"),
             "501 5.5.4 Syntax error: Syntax: RCPT TO:<address>\r\n");
   EXPECT_EQ(codes(c.send("\r\n")), strings{"501 5.5.4"});
