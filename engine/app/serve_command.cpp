@@ -50,8 +50,11 @@ void print_serve_help() {
       "  --config FILE        TOML configuration file (env SMTPFAULT_CONFIG)\n"
       "  --set KEY=VALUE      set any configuration key, e.g. --set limits.text_line=2000\n");
   for (const auto& k : config::known_keys()) {
-    std::printf("  --%-18s %s [%s, env %s]\n", flag_of(k.path).c_str(), k.help.c_str(),
-                k.type.c_str(), k.env.c_str());
+    // The default, unless the help text already gives it in words ("default 64 MiB").
+    const bool said = k.help.find("default") != std::string::npos;
+    const std::string def = k.default_value.empty() || said ? "" : ", default " + k.default_value;
+    std::printf("  --%-18s %s [%s%s, env %s]\n", flag_of(k.path).c_str(), k.help.c_str(),
+                k.type.c_str(), def.c_str(), k.env.c_str());
   }
   std::printf("\n  --help               this text\n  --version            print the version\n");
 }

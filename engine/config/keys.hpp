@@ -28,7 +28,8 @@ struct key_desc {
   kind type;
   std::string_view help;
   void (*set)(settings&, value&&);
-  std::uint64_t min = 0;  // unsigned_int bounds
+  std::string (*show)(const settings&) = nullptr;  // the value as a user writes it, for --help
+  std::uint64_t min = 0;                           // unsigned_int bounds
   std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
   bool positive = false;                           // number must be > 0
   std::span<const std::string_view> choices = {};  // string must be one of these; empty = any

@@ -366,9 +366,11 @@ std::string suggestion(std::string_view word, const std::vector<std::string>& ca
 const std::vector<key_info>& known_keys() {
   static const std::vector<key_info> infos = [] {
     std::vector<key_info> list;
+    const settings defaults{};
     for (const auto& d : all_keys()) {
       list.push_back({std::string(d.path), env_name(d.path), std::string(type_word(d.type)),
-                      std::string(d.help), d.type == kind::address_list || d.type == kind::users});
+                      std::string(d.help), d.type == kind::address_list || d.type == kind::users,
+                      d.show ? d.show(defaults) : std::string()});
     }
     return list;
   }();

@@ -50,7 +50,8 @@ struct key_info {
   std::string env;
   std::string type;
   std::string help;
-  bool list = false;  // takes several values: given twice, they add up
+  bool list = false;          // takes several values: given twice, they add up
+  std::string default_value;  // as a flag would write it; "" when there is none to show
 };
 const std::vector<key_info>& known_keys();
 // " (did you mean 'x'?)" when a candidate is a plausible typo of word, else "" (for flags).

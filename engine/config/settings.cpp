@@ -129,6 +129,47 @@ void set_limit(settings& s, value&& v) {
   assign(s.limits.*member, std::move(v));
 }
 
+// A value as it would be written in a flag, for the defaults --help shows ("" for none).
+std::string shown(const std::string& v) {
+  return v;  // an empty one is said by the help text ("empty = none")
+}
+std::string shown(bool v) {
+  return v ? "true" : "false";
+}
+std::string shown(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+std::string shown(const endpoint& v) {
+  return v.host.empty() ? "''" : v.to_string();
+}
+std::string shown(const std::vector<endpoint>& v) {
+  std::string out;
+  for (const auto& e : v)
+    out += (out.empty() ? "" : ",") + e.to_string();
+  return out.empty() ? "''" : out;
+}
+std::string shown(const std::vector<auth_user>&) {
+  return "";  // nobody: any credentials pass
+}
+std::string shown(const std::optional<std::uint64_t>& v) {
+  return v ? std::to_string(*v) : "";
+}
+template <class T>
+requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) std::string shown(T v) {
+  return std::to_string(v);
+}
+
+template <auto member>
+std::string show_top(const settings& s) {
+  return shown(s.*member);
+}
+template <auto member>
+std::string show_limit(const settings& s) {
+  return shown(s.limits.*member);
+}
+
 constexpr std::string_view log_formats[] = {"text", "json", "none"};
 constexpr std::uint64_t max_unsigned = std::numeric_limits<unsigned>::max();
 // Timeouts longer than a year are typos; far longer ones would overflow the timers.
@@ -140,153 +181,185 @@ constexpr key_desc keys[] = {
      .help =
          "plain SMTP listeners, HOST:PORT or [IPV6]:PORT (port 0 = ephemeral); an array (or one "
          "string) in TOML, comma-separated in the environment and flags; empty = none",
-     .set = &set_top<&settings::listen>},
+     .set = &set_top<&settings::listen>,
+     .show = &show_top<&settings::listen>},
     {.path = "tls_listen",
      .type = kind::address_list,
      .help = "implicit-TLS (SMTPS) listeners, same form as listen",
-     .set = &set_top<&settings::tls_listen>},
+     .set = &set_top<&settings::tls_listen>,
+     .show = &show_top<&settings::tls_listen>},
     {.path = "api",
      .type = kind::address,
      .help = "HTTP control API listener, HOST:PORT; empty = no API",
-     .set = &set_top<&settings::api>},
+     .set = &set_top<&settings::api>,
+     .show = &show_top<&settings::api>},
     {.path = "api_request_timeout",
      .type = kind::number,
      .help = "seconds the HTTP API allows to read one request and to write its reply (> 0)",
      .set = &set_top<&settings::api_request_timeout>,
+     .show = &show_top<&settings::api_request_timeout>,
      .positive = true,
      .most = year_seconds},
     {.path = "api_token",
      .type = kind::string,
      .help = "bearer token the HTTP API requires (Authorization: Bearer TOKEN); empty = none",
-     .set = &set_top<&settings::api_token>},
+     .set = &set_top<&settings::api_token>,
+     .show = &show_top<&settings::api_token>},
     {.path = "hostname",
      .type = kind::string,
      .help = "name used in the greeting and the EHLO reply",
-     .set = &set_top<&settings::hostname>},
+     .set = &set_top<&settings::hostname>,
+     .show = &show_top<&settings::hostname>},
     {.path = "scenario",
      .type = kind::string,
      .help = "scenario file or built-in name; empty = accept everything",
-     .set = &set_top<&settings::scenario>},
+     .set = &set_top<&settings::scenario>,
+     .show = &show_top<&settings::scenario>},
     {.path = "seed",
      .type = kind::unsigned_int,
      .help = "random seed; unset = chosen at random and printed at start (TOML integers stop at "
              "2^63-1)",
-     .set = &set_top<&settings::seed>},
+     .set = &set_top<&settings::seed>,
+     .show = &show_top<&settings::seed>},
     {.path = "time_scale",
      .type = kind::number,
      .help = "multiplier for scenario delays and timeouts (> 0, at most 1000000)",
      .set = &set_top<&settings::time_scale>,
+     .show = &show_top<&settings::time_scale>,
      .positive = true,
      .most = 1e6},
     {.path = "store",
      .type = kind::string,
      .help = "directory for captured .eml/.json files; empty = memory only",
-     .set = &set_top<&settings::store>},
+     .set = &set_top<&settings::store>,
+     .show = &show_top<&settings::store>},
     {.path = "log_format",
      .type = kind::string,
      .help =
          "log line format: \"text\", \"json\", or \"none\" (transcripts still kept for the API)",
      .set = &set_top<&settings::log_format>,
+     .show = &show_top<&settings::log_format>,
      .choices = log_formats},
     {.path = "lmtp",
      .type = kind::boolean,
      .help = "speak LMTP (LHLO, one reply per recipient) instead of SMTP",
-     .set = &set_top<&settings::lmtp>},
+     .set = &set_top<&settings::lmtp>,
+     .show = &show_top<&settings::lmtp>},
     {.path = "threads",
      .type = kind::unsigned_int,
      .help = "worker threads; 0 = one per core (at most 256: each holds a listener per port)",
      .set = &set_top<&settings::threads>,
+     .show = &show_top<&settings::threads>,
      .max = 256},
     {.path = "max_connections",
      .type = kind::unsigned_int,
      .help = "simultaneous connections before refusing (>= 1)",
      .set = &set_top<&settings::max_connections>,
+     .show = &show_top<&settings::max_connections>,
      .min = 1},
     {.path = "command_timeout",
      .type = kind::number,
      .help = "seconds a command line may take from its first octet to its end (> 0); stops "
              "clients that drip a line byte by byte (slowloris)",
      .set = &set_top<&settings::command_timeout>,
+     .show = &show_top<&settings::command_timeout>,
      .positive = true,
      .most = year_seconds},
     {.path = "idle_timeout",
      .type = kind::number,
      .help = "seconds a client may stay silent (> 0)",
      .set = &set_top<&settings::idle_timeout>,
+     .show = &show_top<&settings::idle_timeout>,
      .positive = true,
      .most = year_seconds},
     {.path = "tls_handshake_timeout",
      .type = kind::number,
      .help = "seconds allowed for a TLS handshake (> 0)",
      .set = &set_top<&settings::tls_handshake_timeout>,
+     .show = &show_top<&settings::tls_handshake_timeout>,
      .positive = true,
      .most = year_seconds},
     {.path = "tls.cert",
      .type = kind::string,
      .help = "PEM certificate chain; empty = self-signed at start-up",
-     .set = &set_top<&settings::tls_cert>},
+     .set = &set_top<&settings::tls_cert>,
+     .show = &show_top<&settings::tls_cert>},
     {.path = "tls.key",
      .type = kind::string,
      .help = "PEM private key for tls.cert",
-     .set = &set_top<&settings::tls_key>},
+     .set = &set_top<&settings::tls_key>,
+     .show = &show_top<&settings::tls_key>},
     {.path = "limits.command_line",
      .type = kind::unsigned_int,
      .help = "longest command line in bytes, with CRLF",
-     .set = &set_limit<&proto::limits::command_line>},
+     .set = &set_limit<&proto::limits::command_line>,
+     .show = &show_limit<&proto::limits::command_line>},
     {.path = "limits.text_line",
      .type = kind::unsigned_int,
      .help = "longest DATA line in bytes, with CRLF; 0 = no limit",
-     .set = &set_limit<&proto::limits::text_line>},
+     .set = &set_limit<&proto::limits::text_line>,
+     .show = &show_limit<&proto::limits::text_line>},
     {.path = "limits.auth_line",
      .type = kind::unsigned_int,
      .help = "longest AUTH response line in bytes",
-     .set = &set_limit<&proto::limits::auth_line>},
+     .set = &set_limit<&proto::limits::auth_line>,
+     .show = &show_limit<&proto::limits::auth_line>},
     {.path = "limits.max_recipients",
      .type = kind::unsigned_int,
      .help = "RCPT TO accepted per message (>= 1)",
      .set = &set_limit<&proto::limits::max_recipients>,
+     .show = &show_limit<&proto::limits::max_recipients>,
      .min = 1},
     {.path = "limits.max_message_size",
      .type = kind::unsigned_int,
      .help = "SIZE advertised and enforced; 0 = no limit",
-     .set = &set_limit<&proto::limits::max_message_size>},
+     .set = &set_limit<&proto::limits::max_message_size>,
+     .show = &show_limit<&proto::limits::max_message_size>},
     {.path = "limits.local_part",
      .type = kind::unsigned_int,
      .help = "longest local part of an address",
-     .set = &set_limit<&proto::limits::local_part>},
+     .set = &set_limit<&proto::limits::local_part>,
+     .show = &show_limit<&proto::limits::local_part>},
     {.path = "limits.domain",
      .type = kind::unsigned_int,
      .help = "longest domain of an address",
-     .set = &set_limit<&proto::limits::domain>},
+     .set = &set_limit<&proto::limits::domain>,
+     .show = &show_limit<&proto::limits::domain>},
     {.path = "limits.path",
      .type = kind::unsigned_int,
      .help = "longest reverse/forward path, with the angle brackets",
-     .set = &set_limit<&proto::limits::path>},
+     .set = &set_limit<&proto::limits::path>,
+     .show = &show_limit<&proto::limits::path>},
     {.path = "lua.memory",
      .type = kind::unsigned_int,
      .help = "memory cap of a scenario's Lua state in bytes (default 64 MiB)",
      .set = &set_top<&settings::lua_memory>,
+     .show = &show_top<&settings::lua_memory>,
      .min = 1024 * 1024},
     {.path = "lua.instructions",
      .type = kind::unsigned_int,
      .help = "Lua instructions one hook call may run before it is stopped (default 10 million)",
      .set = &set_top<&settings::lua_instructions>,
+     .show = &show_top<&settings::lua_instructions>,
      .min = 1000},
     {.path = "retain.messages",
      .type = kind::unsigned_int,
      .help = "messages kept in memory for the API; the oldest are forgotten first (files in "
              "store stay)",
      .set = &set_top<&settings::retain_messages>,
+     .show = &show_top<&settings::retain_messages>,
      .min = 1},
     {.path = "retain.message_bytes",
      .type = kind::unsigned_int,
      .help = "message octets kept in memory for the API (default 64 MiB)",
      .set = &set_top<&settings::retain_message_bytes>,
+     .show = &show_top<&settings::retain_message_bytes>,
      .min = 1},
     {.path = "retain.sessions",
      .type = kind::unsigned_int,
      .help = "finished sessions (transcripts) kept in memory for the API",
      .set = &set_top<&settings::retain_sessions>,
+     .show = &show_top<&settings::retain_sessions>,
      .min = 1},
     {.path = "auth.users",
      .type = kind::users,
@@ -294,7 +367,8 @@ constexpr key_desc keys[] = {
          "AUTH accounts: a TOML table of name = \"password\" ([auth.users] alice = \"secret\"); "
          "NAME:PASSWORD,... in the environment and flags (split at the first ':', so names hold no "
          "':' and neither holds ','); empty = any credentials are accepted",
-     .set = &set_top<&settings::auth_users>},
+     .set = &set_top<&settings::auth_users>,
+     .show = &show_top<&settings::auth_users>},
 };
 
 std::string number_text(double x) {
