@@ -70,6 +70,16 @@ std::size_t assignment_line(std::string_view code, std::string_view name) {
   return last;
 }
 
+// Pushes the global `name` without running a metamethod of _G: a script may have given it an
+// __index (a "strict globals" table) that raises, and the host reads outside a protected call.
+int raw_global(lua_State* L, const char* name) {
+  lua_pushglobaltable(L);
+  lua_pushstring(L, name);
+  const int type = lua_rawget(L, -2);
+  lua_remove(L, -2);
+  return type;
+}
+
 std::string lowercase(std::string s) {
   for (auto& c : s)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -138,7 +148,7 @@ std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code
   for (auto [before, after] : {std::pair{"local function ", "("}, std::pair{"local ", " ="}}) {
     auto local = find_hook_definition(code, before, after);
     if (!local) continue;
-    lua_getglobal(L, local->function.c_str());
+    raw_global(L, local->function.c_str());
     const bool global_too = lua_isfunction(L, -1);
     lua_pop(L, 1);
     if (!global_too) {
@@ -154,7 +164,7 @@ std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code
 std::optional<std::string> check_api_kept(lua_State* L, int api_ref, std::string_view code,
                                           const std::string& chunkname) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, api_ref);
-  lua_getglobal(L, "smtp");
+  raw_global(L, "smtp");
   const bool kept = lua_rawequal(L, -1, -2);
   lua_pop(L, 2);
   luaL_unref(L, LUA_REGISTRYINDEX, api_ref);
@@ -238,7 +248,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   if (auto err = check_local_hooks(L, code, name_)) return *err;
   if (auto err = read_expectations()) return name_ + ": " + *err;
   for (hook h : all_hooks) {
-    lua_getglobal(L, (std::string("on_") + session::hook_name(h)).c_str());
+    raw_global(L, (std::string("on_") + session::hook_name(h)).c_str());
     if (lua_isfunction(L, -1)) {
       hooks_ |= session::hook_bit(h);
       hook_refs_[static_cast<int>(h)] = luaL_ref(L, LUA_REGISTRYINDEX);

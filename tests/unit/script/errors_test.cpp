@@ -161,6 +161,17 @@ TEST(script_errors, assigning_the_api_table_is_a_load_error_not_a_crash) {
   EXPECT_EQ(d.start(hook::connect).st, status::done);
 }
 
+TEST(script_errors, a_strict_globals_metatable_does_not_reach_the_host) {
+  // A common Lua idiom: reading an undeclared global raises. The host reads globals raw.
+  const std::string strict =
+      "setmetatable(_G, {__index = function(_, k) error('undeclared ' .. k, 2) end})\n";
+  driver d(strict + "function on_connect(s) return smtp.reply(554) end\n");
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::done) << o.error;
+  EXPECT_EQ(o.action.reply->code, 554);
+  EXPECT_THAT(load_error(strict + "smtp = nil\n"), HasSubstr("smtp is the scenario API"));
+}
+
 TEST(script_errors, syntax_error_is_a_load_error) {
   EXPECT_THAT(load_error("function on_connect(s)\n  return smtp.reply(250\nend\n"),
               StartsWith("test.lua:3:"));
