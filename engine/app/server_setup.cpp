@@ -56,7 +56,8 @@ net::server_config make_server_config(const config::settings& s, std::string& er
   c.command_timeout = proto::millis_from_seconds(s.command_timeout, true);
   c.tls_handshake_timeout = proto::millis_from_seconds(s.tls_handshake_timeout, true);
   c.max_connections = s.max_connections;
-  c.threads = s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency());
+  // One per core, within the bound an explicit setting has (a listener per thread and port).
+  c.threads = s.threads ? s.threads : std::clamp(std::thread::hardware_concurrency(), 1u, 256u);
   return c;
 }
 

@@ -173,10 +173,15 @@ void server::start_accepting(listener& l) {
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
-      bool over_cap = slots_held_.load() >= cfg_.max_connections;
-      if (!over_cap) {
-        ++slots_held_;
-        ++active_;
+      // Taken in one step: the other I/O threads accept at the same time.
+      std::size_t held = slots_held_.load();
+      bool over_cap = true;
+      while (held < cfg_.max_connections) {
+        if (slots_held_.compare_exchange_weak(held, held + 1)) {
+          over_cap = false;
+          ++active_;
+          break;
+        }
       }
       (over_cap ? metrics_.sessions_refused : metrics_.sessions).add();
       worker& w = *workers_[l.worker];

@@ -238,7 +238,7 @@ check_result check_exit(const std::string& want, const run_outcome& run) {
     crashed = crashed || signalled;
     bool ok = want == "success"   ? code == 0
               : want == "failure" ? code != 0 && code != -1 && !signalled
-                                  : std::to_string(code) == want && !signalled;
+                                  : std::to_string(code) == want;  // "139" may mean SIGSEGV
     if (!ok) c.passed = false;
   }
   const std::string got = exit_texts(run);

@@ -157,6 +157,9 @@ TEST(Expectations, ACrashIsNotAReportedFailure) {
   EXPECT_EQ(results[0].detail,
             "expected exit status failure, got 139: killed by SIGSEGV (a crash is not a reported "
             "failure)");
+  e.exit = "139";  // asked for by number, a crash is what was asked for
+  EXPECT_TRUE(evaluate(e, run)[0].passed);
+  e.exit = "failure";
   run.exit_signals = {0};  // exit(139) of its own accord is a failure it reported
   EXPECT_TRUE(evaluate(e, run)[0].passed);
 }
