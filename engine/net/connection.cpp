@@ -112,7 +112,11 @@ asio::awaitable<void> connection::run(bool over_cap) {
       hook_failed = !chosen;
       if (chosen) handshake = *chosen;
     }
-    ok = co_await upgrade_tls(handshake);
+    if (client_gone_) {
+      ok = false;  // left while on_starttls slept: no handshake to try
+    } else {
+      ok = co_await upgrade_tls(handshake);
+    }
   }
   if (ok) {
     if (over_cap) {
@@ -292,9 +296,13 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
   if (f.delay.count() > 0 && !co_await pause(f.delay)) {
     if (client_gone_ || !shutting_down_) co_return false;
     // The server is stopping: its 421 takes the place of the reply still waiting out its delay
-    // (the client must hear something, not a bare close).
+    // (the client must hear something, not a bare close), even of one that would have closed.
     session_.note("reply dropped: the server is stopping", sys_clock::now());
-    co_return true;
+    if (shutdown_handled_) co_return true;  // the 421 is queued behind this reply
+    shutdown_handled_ = true;
+    proto::append_wire(out_, session_.shutdown_reply(sys_clock::now()));
+    co_await flush();
+    co_return false;
   }
   if (f.delay.count() > 0 && !greeting_sent_) note_early_talker();
   fault::append_reply_bytes(out_, r.reply, &f);
@@ -316,6 +324,7 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
       co_return false;
     }
     from = cuts[i];
+    greeting_sent_ = true;
   }
   note_sent(f.trickle_bytes > 0 ? "trickled out" : "written in pieces");
   co_return true;
@@ -327,18 +336,19 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
 // as long as the scenario would have gone on.
 asio::awaitable<bool> connection::pause(milliseconds d) {
   constexpr auto look_every = std::chrono::seconds(1);
+  if (shutting_down_) co_return false;  // nothing more waits once the server stops
   arm(d + srv_.cfg_.idle_timeout);
   const auto until = steady::now() + d;
   for (;;) {
     const auto left = until - steady::now();
     pause_timer_.expires_after(std::min<steady::duration>(left, look_every));
     co_await pause_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (shutting_down_ && !shutdown_handled_) co_return false;
+    if (shutting_down_) co_return false;
     if (finished_) co_return true;
     const auto now = steady::now();
     if (now - peer_looked_at_ >= look_every) {
       peer_looked_at_ = now;
-      if (io_.peer_closed()) {
+      if (client_left()) {
         session_.on_client_closed("while the server paused", sys_clock::now());
         client_gone_ = true;
         co_return false;
@@ -372,7 +382,8 @@ std::optional<std::chrono::milliseconds> connection::consult(session::hook h) {
 }
 
 asio::awaitable<void> connection::finish_sleeping_hook(milliseconds sleep) {
-  decide(co_await sleep_through(sleep));
+  auto outcome = co_await sleep_through(sleep);
+  if (!client_gone_) decide(std::move(outcome));  // nobody to answer otherwise
 }
 
 // Resumes a hook that went to sleep until it decides; the default outcome should the session
@@ -398,6 +409,14 @@ void connection::decide(script::hook_outcome outcome) {
   }
   srv_.metrics_.count_fault(outcome.action);
   session_.on_decision(std::move(outcome.action), sys_clock::now());
+}
+
+// A client that closed (FIN or RST) and left nothing unread has given up. One that half-closes
+// after sending its commands still has them waiting, and is served.
+bool connection::client_left() {
+  if (!io_.peer_closed()) return false;
+  error_code ec;
+  return in_.empty() && io_.socket().available(ec) == 0;
 }
 
 // Octets that came while the greeting was held back: the client spoke first (RFC 5321 3.1

@@ -474,9 +474,21 @@ void server_session::on_command_timeout(clock::time_point now) {
   final_reply(421, "4.4.2", "Timeout waiting for the rest of a command line, closing connection");
 }
 
+namespace {
+constexpr std::string_view shutting_down = "Service shutting down, closing connection";
+}
+
 void server_session::on_shutdown(clock::time_point now) {
   now_ = now;
-  final_reply(421, "4.3.2", "Service shutting down, closing connection");
+  final_reply(421, "4.3.2", std::string(shutting_down));
+}
+
+proto::reply server_session::shutdown_reply(clock::time_point now) {
+  now_ = now;
+  proto::reply r(421, "4.3.2", opts_.hostname + " " + std::string(shutting_down));
+  log_reply(r);
+  mode_ = mode::closed;
+  return r;
 }
 
 }  // namespace smtpfault::session

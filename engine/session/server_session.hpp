@@ -121,6 +121,9 @@ class server_session {
   void on_idle_timeout(clock::time_point now);
   void on_command_timeout(clock::time_point now);  // a command line took too long
   void on_shutdown(clock::time_point now);
+  // The 421 that takes the place of a reply a stop dropped, sent by the driver at once; the
+  // session is over, whatever that reply would have done.
+  proto::reply shutdown_reply(clock::time_point now);
   // The client went away (end of input, a reset): noted, with how far a message had got.
   void on_client_closed(const std::string& why, clock::time_point now);
 

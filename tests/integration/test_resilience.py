@@ -362,6 +362,16 @@ class ClientGoneDuringAPauseTest(ServerTestCase):
     def test_during_a_hook_that_sleeps_for_ever(self):
         self.assert_let_go(b"a@x.test", b"forever@x.test")
 
+    def test_a_client_that_half_closes_after_its_commands_is_still_answered(self):
+        # FIN after QUIT (nc -N): not a client that left; its commands wait to be read.
+        c = self.server.connect()
+        c.ehlo()
+        c.send(b"MAIL FROM:<brief@x.test>\r\nQUIT\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(c.reply(timeout=5).code, 250)
+        self.assertEqual(c.reply(timeout=5).code, 221)
+        c.close()
+
 
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_during_a_delayed_reply_or_a_sleeping_hook_answers_421(self):
@@ -373,6 +383,9 @@ class ShutdownTest(unittest.TestCase):
         delayed = srv.connect()
         delayed.ehlo()
         delayed.send(b"MAIL FROM:<slow@x.test>\r\n")
+        closing = srv.connect()   # its delayed reply would itself have closed the session
+        closing.ehlo()
+        closing.send(b"MAIL FROM:<busy@x.test>\r\n")
         sleeping = srv.connect()
         sleeping.ehlo()
         sleeping.cmd("MAIL FROM:<a@x.test>", expect=250)
@@ -380,9 +393,10 @@ class ShutdownTest(unittest.TestCase):
         time.sleep(0.3)
         start = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
-        r = delayed.expect(421, timeout=3)
-        self.assertTrue(r.lines[0].startswith("4.3.2 "), r)
-        self.assertTrue(delayed.closed_by_peer(2))
+        for c in (delayed, closing):
+            r = c.expect(421, timeout=3)
+            self.assertTrue(r.lines[0].startswith("4.3.2 "), r)
+            self.assertTrue(c.closed_by_peer(2))
         replies = [sleeping.reply(timeout=3).code]   # the hook's default answer, then the 421
         if replies[0] != 421:
             replies.append(sleeping.reply(timeout=3).code)
@@ -390,6 +404,7 @@ class ShutdownTest(unittest.TestCase):
         self.assertEqual(srv.proc.wait(timeout=3), 0)
         self.assertLess(time.monotonic() - start, 2.0)
         delayed.close()
+        closing.close()
         sleeping.close()
 
     def test_sigterm_answers_421_and_exits_0_within_1s(self):
