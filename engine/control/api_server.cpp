@@ -165,7 +165,8 @@ void api_server::start() {
 void api_server::stop() {
   if (!thread_.joinable()) return;
   // Pending long-polls answer 503 at once, and the requests being answered get their replies
-  // written, for at most a second; idle keep-alive connections are simply closed.
+  // written, for at most 200 ms (local writes; the whole stop stays within its second); idle
+  // keep-alive connections are simply closed.
   auto answered = std::make_shared<std::promise<void>>();
   auto wind_down = [this, answered]() -> asio::awaitable<void> {
     ctx_.stopping = true;
@@ -173,7 +174,7 @@ void api_server::stop() {
     acceptor_.close(ignored);
     for (auto* poll : ctx_.long_polls)
       poll->cancel();
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
     asio::steady_timer tick(io_);
     while (ctx_.answering > 0 && std::chrono::steady_clock::now() < until) {
       tick.expires_after(std::chrono::milliseconds(5));
@@ -182,7 +183,7 @@ void api_server::stop() {
     answered->set_value();
   };
   asio::co_spawn(io_, wind_down, log_exception);
-  answered->get_future().wait_for(std::chrono::milliseconds(1100));
+  answered->get_future().wait_for(std::chrono::milliseconds(300));
   io_.stop();
   thread_.join();
 }
