@@ -95,21 +95,29 @@ bool is_space(char c) {
 }
 
 // join: check the octets of adjacent UTF-8 words together; without it, each word on its own
-// (what a run that is not valid UTF-8 even when joined falls back to).
-std::string decode(std::string_view text, bool join) {
+// (what a run that is not valid UTF-8 even when joined falls back to). after_word: whether text
+// follows a decoded word (its leading space then goes if its first word decodes too); on return,
+// whether text ended with a decoded word.
+std::string decode(std::string_view text, bool join, bool& after_word) {
   std::string out;
   std::string pending_space;  // dropped when it only separates two encoded words
-  bool after_word = false;
-  std::string run;  // octets of adjacent UTF-8 words, not yet checked
+  std::string run;            // octets of adjacent UTF-8 words, not yet checked
   std::size_t run_from = std::string_view::npos, run_to = 0;
-  // Whether the run (if any) decoded: if not, its last word stays and keeps the space after it.
+  bool run_after_word = false;  // the run follows a decoded word (its space is in the run)
+  // Whether the run (if any) ended with a decoded word: if not, its last word stays and keeps
+  // the space after it.
   auto end_run = [&] {
     if (run_from == std::string_view::npos) return true;
-    const bool joined = valid_utf8(run);
-    out += joined ? run : decode(text.substr(run_from, run_to - run_from), false);
+    bool last_decoded = true;
+    if (valid_utf8(run)) {
+      out += run;
+    } else {
+      last_decoded = run_after_word;
+      out += decode(text.substr(run_from, run_to - run_from), false, last_decoded);
+    }
     run.clear();
     run_from = std::string_view::npos;
-    return joined;
+    return last_decoded;
   };
   std::size_t i = 0;
   while (i < text.size()) {
@@ -135,6 +143,7 @@ std::string decode(std::string_view text, bool join) {
           if (in_run && run_from == std::string_view::npos) {
             // After a decoded word the space before the run goes only if the run decodes.
             run_from = i - (after_decoded ? pending_space.size() : 0);
+            run_after_word = after_decoded;
           }
           pending_space.clear();
           if (in_run) {
@@ -159,14 +168,15 @@ std::string decode(std::string_view text, bool join) {
     after_word = false;
     out += text[i++];
   }
-  end_run();
+  if (run_from != std::string_view::npos) after_word = end_run();
   return out + pending_space;
 }
 
 }  // namespace
 
 std::string decode_encoded_words(std::string_view text) {
-  return decode(text, true);
+  bool after_word = false;
+  return decode(text, true, after_word);
 }
 
 }  // namespace smtpfault::proto

@@ -33,6 +33,11 @@ TEST(header_words, a_character_split_across_adjacent_words_is_joined) {
   // Joined but still not UTF-8: each word is judged alone, as before.
   EXPECT_EQ(decode_encoded_words("=?utf-8?q?a?= =?utf-8?q?=FF?= =?utf-8?q?b?="),
             "a =?utf-8?q?=FF?= b");
+  // ... and the space between two words that decode still goes, on either side of the run.
+  EXPECT_EQ(decode_encoded_words("=?iso-8859-1?q?x?= =?utf-8?q?a?= =?utf-8?q?=FF?="),
+            "xa =?utf-8?q?=FF?=");
+  EXPECT_EQ(decode_encoded_words("=?utf-8?q?=FF?= =?utf-8?q?a?= =?iso-8859-1?q?x?="),
+            "=?utf-8?q?=FF?= ax");
 }
 
 TEST(header_words, what_cannot_be_decoded_stays_as_it_is) {
