@@ -707,9 +707,15 @@ class BadRequestTest(ApiTestCase):
         self.check("GET", "/api/v1/messages?limit=0", None, 400, "limit")
         self.check("GET", "/api/v1/messages?colour=red", None, 400, "colour")
         self.check("GET", "/api/v1/messages?since=yesterday", None, 400, "since")
-        # "+02:00" typed into a URL arrives as " 02:00": still the offset it was meant as.
-        status, _, _ = self.api("GET", "/api/v1/messages?since=2026-11-30T08:27:00+02:00")
-        self.assertEqual(status, 200)
+        # "+02:00" typed into a URL arrives as " 02:00": still the offset it was meant as. An
+        # hour ago in +02:00 is one hour ahead on the clock: the message must be found, which
+        # it would not be were the offset read as -02:00 (three hours ahead).
+        import datetime
+        smtp_send(self.server, message_bytes("offset", test=self.tag))
+        local = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+        _, _, found = self.api("GET", "/api/v1/messages?test=%s&since=%s+02:00"
+                               % (self.tag, local.strftime("%Y-%m-%dT%H:%M:%S")))
+        self.assertEqual(found["total"], 1, found)
         self.check("GET", "/api/v1/messages/wait?timeout=abc", None, 400, "timeout")
         self.check("GET", "/api/v1/messages/wait?count=0", None, 400, "count")
 
