@@ -43,6 +43,11 @@ expect {
       return false, "not exercised: the 4-line 550 goes to the 2nd recipient of a transaction; "
         .. "the mailer must send to at least two"
     end
+    if run.delivered == 0 then
+      return false, "expected one message; after the 4-line 550 to the 2nd recipient the client "
+        .. (smtp.seen(run, "DATA") and "did not complete the message" or "sent no DATA")
+        .. " (a mailer that misreads a multi-line reply loses step here)"
+    end
     if run.delivered ~= 1 then return false, "expected one message, got " .. run.delivered end
     local missing = smtp.undelivered(run)
     if #missing > 0 then
