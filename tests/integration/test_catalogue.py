@@ -64,6 +64,16 @@ def verdicts(json_path):
     return out
 
 
+def judge_mailer(test, scenario, mailer, *extra):
+    """Runs `smtpfault test --scenario SCENARIO` on a Python mailer given as code; returns (exit
+    status, the scenario's result, output)."""
+    tmp = tempfile.mkdtemp(prefix="catalogue-mailer-")
+    test.addCleanup(shutil.rmtree, tmp, True)
+    json_path = os.path.join(tmp, "report.json")
+    status, out, err = run_test(["--scenario", scenario, *extra, "--json", json_path, "--",
+                                 PYTHON, "-c", mailer], timeout=120)
+    return status, verdicts(json_path)[scenario], out + err
+
 class CatalogueFiles(unittest.TestCase):
     def test_catalogue_is_complete(self):
         files = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(SCENARIOS, "*.lua")))
@@ -450,13 +460,7 @@ class OneRecipientMailer(unittest.TestCase):
         "        time.sleep(0.25)\n")
 
     def run_one(self, scenario):
-        tmp = tempfile.mkdtemp(prefix="catalogue-one-rcpt-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
-        status, out, err = run_test(["--scenario", scenario, "--time-scale", TIME_SCALE,
-                                     "--json", json_path, "--", PYTHON, "-c", self.MAILER],
-                                    timeout=120)
-        return status, verdicts(json_path)[scenario], out + err
+        return judge_mailer(self, scenario, self.MAILER, "--time-scale", TIME_SCALE)
 
     def test_a_fault_on_the_second_recipient_is_reported_as_not_exercised(self):
         # Such a scenario cannot judge a mailer that sends to one recipient: not a PASS.
@@ -467,14 +471,8 @@ class OneRecipientMailer(unittest.TestCase):
             self.assertIn("not exercised", r["reason"], scenario)
 
     def test_greylist_with_one_recipient(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-one-rcpt-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
-        status, out, err = run_test(["--scenario", "greylist", "--time-scale", TIME_SCALE,
-                                     "--json", json_path, "--", PYTHON, "-c", self.MAILER],
-                                    timeout=120)
-        r = verdicts(json_path)["greylist"]
-        self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + out + err)
+        status, r, output = judge_mailer(self, "greylist", self.MAILER, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
 
     def test_greylist_names_retries_that_all_came_too_early(self):
         impatient = ("import os, smtplib, sys, time\n"
@@ -488,14 +486,8 @@ class OneRecipientMailer(unittest.TestCase):
                      "        s.quit()\n"
                      "        time.sleep(0.05)\n"
                      "sys.exit(1)\n")
-        tmp = tempfile.mkdtemp(prefix="catalogue-impatient-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
-        status, out, err = run_test(["--scenario", "greylist", "--time-scale", TIME_SCALE,
-                                     "--json", json_path, "--", PYTHON, "-c", impatient],
-                                    timeout=120)
-        r = verdicts(json_path)["greylist"]
-        self.assertEqual((status, r["verdict"]), (1, "FAIL"), out + err)
+        status, r, output = judge_mailer(self, "greylist", impatient, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("retried too early: 2 retries came within the 60 s window", r["reason"])
 
 
@@ -511,13 +503,8 @@ class EhloUnsupported(unittest.TestCase):
         "sys.exit(1)\n")
 
     def test_plaintext_mail_after_the_fallback_fails(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-ehlo-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
-        status, out, err = run_test(["--scenario", "ehlo-unsupported", "--json", json_path, "--",
-                                     PYTHON, "-c", self.MAILER], timeout=120)
-        r = verdicts(json_path)["ehlo-unsupported"]
-        self.assertEqual((status, r["verdict"]), (1, "FAIL"), out + err)
+        status, r, output = judge_mailer(self, "ehlo-unsupported", self.MAILER)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("expected no mail in plaintext", r["reason"])
         self.assertIn("502 250 502", r["command_output"])
 
@@ -528,13 +515,8 @@ class RelayDeniedNotExercised(unittest.TestCase):
                   "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
                   "s.sendmail('a@x.test', ['b@sub.smtpfault.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
                   "s.quit()\n")
-        tmp = tempfile.mkdtemp(prefix="catalogue-relay-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
-        status, out, err = run_test(["--scenario", "relay-denied", "--json", json_path, "--",
-                                     PYTHON, "-c", mailer], timeout=120)
-        r = verdicts(json_path)["relay-denied"]
-        self.assertEqual((status, r["verdict"]), (1, "FAIL"), out + err)
+        status, r, output = judge_mailer(self, "relay-denied", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("not exercised: every recipient was in smtpfault.test", r["reason"])
 
 
@@ -555,14 +537,8 @@ class GreetingSlowEarlyTalker(unittest.TestCase):
         "s.sendall(b'QUIT\\r\\n'); reply()\n")
 
     def test_a_client_that_talks_first_fails(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-early-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
-        status, out, err = run_test(["--scenario", "greeting-slow", "--time-scale", TIME_SCALE,
-                                     "--json", json_path, "--", PYTHON, "-c", self.MAILER],
-                                    timeout=120)
-        r = verdicts(json_path)["greeting-slow"]
-        self.assertEqual((status, r["verdict"]), (1, "FAIL"), out + err)
+        status, r, output = judge_mailer(self, "greeting-slow", self.MAILER, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("talked before the greeting", r["reason"])
 
 
