@@ -218,6 +218,7 @@ child_result run_child(const std::vector<std::string>& argv,
     result.exit_code = -1;
   } else if (WIFEXITED(status)) {
     result.exit_code = WEXITSTATUS(status);
+    result.signal = crash_reported_by_shell(result.exit_code);
   } else if (WIFSIGNALED(status)) {
     result.signal = WTERMSIG(status);
     result.exit_code = 128 + result.signal;
@@ -225,6 +226,17 @@ child_result run_child(const std::vector<std::string>& argv,
   result.output = read_capped(out);
   close(out);
   return result;
+}
+
+// A command run through a shell or a wrapper script (`sh -c 'mailer'`, `./send.sh`) that
+// crashed comes back as a normal exit with status 128 + the signal, as the shell reports it.
+// Only the signals of a crash count: 130 (SIGINT) or 143 (SIGTERM) may be a deliberate status,
+// and a program choosing 139 on its own is far rarer than a wrapped one that segfaulted.
+int crash_reported_by_shell(int exit_code) {
+  const int sig = exit_code - 128;
+  for (int crash : {SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS})
+    if (sig == crash) return sig;
+  return 0;
 }
 
 int interrupting_signal() {

@@ -11,7 +11,7 @@ namespace smtpfault::app {
 
 struct child_result {
   int exit_code = -1;  // 128 + signal when killed by one; -1 = killed at the timeout
-  int signal = 0;      // the signal that killed it (not at the timeout), else 0
+  int signal = 0;      // the signal that killed it, or a shell's 128 + n of a crash; else 0
   bool timed_out = false;
   std::string output;  // stdout and stderr, interleaved; at most 1 MiB, its start and its end
   std::string error;   // could not start it
@@ -23,6 +23,8 @@ struct child_result {
 // this process at once.
 void end_commands_on_interrupt();
 int interrupting_signal();  // 0 until one came
+// The crash signal (SIGSEGV, SIGABRT ...) a shell means by exit status 128 + n, else 0.
+int crash_reported_by_shell(int exit_code);
 // "interrupted by SIGINT", for the reports (empty before an interrupt).
 std::string interruption();
 // Ends this process as the signal would have (exit status 128 + signal to a shell).

@@ -307,6 +307,34 @@ class HangingCommand(unittest.TestCase):
         self.assertEqual(status, 1, output)
         self.assertIn("exit: expected exit status success, got 1", r["reason"])
 
+    def test_a_crash_behind_a_shell_is_a_crash_too(self):
+        # A wrapper script or `sh -c` reports its child's SIGSEGV as exit status 139: greeting-521
+        # expects a failure, and a segfault after the 521 must not pass as one.
+        crash = ("import os, signal, socket\n"
+                 "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+                 "s.recv(1000)\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+        wrapped = ["sh", "-c", '"$0" -c "$1"; status=$?; exit $status', PYTHON, crash]
+        tmp = tempfile.mkdtemp(prefix="catalogue-wrapped-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "greeting-521", "--json", json_path, "--",
+                                     *wrapped], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        r = verdicts(json_path)["greeting-521"]
+        self.assertEqual(r["verdict"], "FAIL", r)
+        self.assertTrue(r["reason"].startswith("the command was killed by signal 11"), r)
+        self.assertEqual(r["exit_codes"], [139], r)
+        checks = {c["name"]: c for c in r["checks"]}
+        self.assertIn("(a crash is not a reported failure)", checks["exit"]["detail"])
+        # A deliberate status above 128 that is not a crash's (130 after SIGINT) stays a failure.
+        status, out, err = run_test(["--scenario", "greeting-521", "--json", json_path, "--",
+                                     "sh", "-c", '"$0" -c "$1"; exit 130', PYTHON,
+                                     crash.replace("os.kill(os.getpid(), signal.SIGSEGV)",
+                                                   "s.sendall(b'QUIT\\r\\n'); s.recv(1000)")],
+                                    timeout=60)
+        r = verdicts(json_path)["greeting-521"]
+        self.assertEqual(r["verdict"], "PASS", (r, out, err))
+
     def test_an_interrupted_run_ends_the_command_and_all_it_started(self):
         # The command leads its own process group, out of reach of a Ctrl-C or a CI cancel.
         for sig, status in ((signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)):
