@@ -12,14 +12,28 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# BENCH_SCALE=0.01 runs every workload with a hundredth of its messages: a quick check that the
+# scripts work, whose numbers mean nothing. BENCH_RESULTS=FILE appends there instead of to
+# bench/RESULTS.md.
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+RESULTS = os.environ.get("BENCH_RESULTS", os.path.join(ROOT, "bench", "RESULTS.md"))
+
+
+def workload(name, flags, messages, size):
+    """(name, smtp-source arguments, message count), the count scaled by BENCH_SCALE."""
+    count = max(10, int(messages * SCALE))
+    return (name, [*flags, "-m", str(count), "-l", str(size)], count)
+
+
 WORKLOADS = [
-    ("1 session, connection per message", ["-s", "1", "-m", "1000", "-l", "1024"], 1000),
-    ("50 sessions, connection per message", ["-s", "50", "-m", "20000", "-l", "1024"], 20000),
-    ("50 sessions, reused connections", ["-d", "-s", "50", "-m", "20000", "-l", "1024"], 20000),
-    ("50 sessions, 100 KB messages", ["-s", "50", "-m", "5000", "-l", "102400"], 5000),
+    workload("1 session, connection per message", ["-s", "1"], 1000, 1024),
+    workload("50 sessions, connection per message", ["-s", "50"], 20000, 1024),
+    workload("50 sessions, reused connections", ["-d", "-s", "50"], 20000, 1024),
+    workload("50 sessions, 100 KB messages", ["-s", "50"], 5000, 102400),
 ]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -61,10 +75,17 @@ class Server:
         self.name = name
         self.port = free_port()
         self.argv = [*prefix, *argv_for_port(self.port)]
+        self.errors = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True,
+                                     stderr=self.errors, start_new_session=True,
                                      env=None if env is None else dict(os.environ, **env))
-        wait_listening(self.port)
+        try:
+            wait_listening(self.port)
+        except SystemExit as e:
+            self.stop()
+            self.errors.seek(0)
+            said = self.errors.read().decode(errors="replace").strip()
+            raise SystemExit("%s: %s%s" % (name, e, "; it said: " + said if said else ""))
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -85,7 +106,9 @@ def smtpfault(binary, scenario=None):
 
 
 def smtp_sink(port):
-    return ["smtp-sink", "-u", "nobody", "127.0.0.1:%d" % port, "1000"]
+    # As root it must be told whom to become; as anyone else it stays who it is.
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    return ["smtp-sink", *user, "127.0.0.1:%d" % port, "1000"]
 
 
 def children_cpu_seconds():
@@ -144,7 +167,7 @@ def main():
                     elapsed, cpu, source_cpu = run_source(srv, args)
                     results.setdefault((wname, srv.name), []).append(
                         (count / elapsed, cpu * 1000 / count, 100 * source_cpu / elapsed))
-        lat = latencies(servers)
+        lat = latencies(servers, n=max(50, int(2000 * SCALE)))
         rss = {srv.name: peak_rss_kib(srv.proc.pid) for srv in servers}
     finally:
         for srv in servers:
@@ -179,12 +202,12 @@ def report(results, lat, rss, servers, binary, rounds):
 
 
 def publish(title, how, lines):
-    """Prints the table and appends it to bench/RESULTS.md under "## title, date", with how it
-    was measured."""
+    """Prints the table and appends it to bench/RESULTS.md (or BENCH_RESULTS) under "## title,
+    date", with how it was measured."""
     table = "\n".join(lines)
     print(table)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
+    with open(RESULTS, "a") as f:
         f.write("\n## %s, %s\n\n%s\n\n%s\n" % (title, stamp, how, table))
 
 

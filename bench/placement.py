@@ -13,11 +13,11 @@ import os
 import statistics
 import sys
 
-from compare import ROOT, Server, publish, run_source, smtp_sink, smtpfault
+from compare import ROOT, Server, publish, run_source, smtp_sink, smtpfault, workload
 
 WORKLOADS = [
-    ("1 session, connection per message", ["-s", "1", "-m", "2000", "-l", "1024"], 2000),
-    ("50 sessions, reused connections", ["-d", "-s", "50", "-m", "20000", "-l", "1024"], 20000),
+    workload("1 session, connection per message", ["-s", "1"], 2000, 1024),
+    workload("50 sessions, reused connections", ["-d", "-s", "50"], 20000, 1024),
 ]
 
 

@@ -5,6 +5,8 @@
 # Usage: bench/run.sh [ROUNDS]   (default 3; BIN=path/to/smtpfault to pick a binary)
 #        bench/run.sh placement [ROUNDS]: both servers pinned next to smtp-source or on another
 #        CPU, to tell the kernel's placement from the servers' own costs (bench/placement.py)
+#        BENCH_SCALE=0.01 runs a hundredth of the messages (a check that the scripts work);
+#        BENCH_RESULTS=FILE appends the table there instead of to bench/RESULTS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 script=bench/compare.py

@@ -1,0 +1,103 @@
+"""The benchmark scripts of bench/, at a hundredth of their size: they run, measure smtpfault and
+Postfix's smtp-sink on every workload they document, and write their tables. The numbers of such
+a small run mean nothing (bench/RESULTS.md holds real runs); what is checked is that the scripts
+still work against the current binary."""
+import os
+import re
+import subprocess
+import tempfile
+import unittest
+
+from smtpfault_server import binary_path
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SERVERS = ["smtp-sink", "smtpfault", "smtpfault + Lua"]
+
+
+def table_rows(text):
+    """The cells of each markdown table row that is not a header or a rule."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if cells[0] not in ("workload", "server"):
+                rows.append(cells)
+    return rows
+
+
+def script_environment():
+    """The scripts start `smtpfault serve`, which refuses SMTPFAULT_* variables it does not know
+    (such as the test's own SMTPFAULT_BIN): they get the binary as BIN, as a user passes it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMTPFAULT_")}
+    env["BIN"] = binary_path()
+    return env
+
+
+class BenchScripts(unittest.TestCase):
+    def run_script(self, *args, timeout=240):
+        tmp = tempfile.mkdtemp(prefix="bench-")
+        results = os.path.join(tmp, "RESULTS.md")
+        with open(results, "w") as f:
+            f.write("# Benchmark results\n")
+        env = dict(script_environment(), BENCH_SCALE="0.01", BENCH_RESULTS=results)
+        r = subprocess.run(["bench/run.sh", *args], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=timeout)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(results) as f:
+            written = f.read()
+        return r.stdout, written
+
+    def test_run_compares_both_servers_on_the_four_workloads_and_appends_the_table(self):
+        out, written = self.run_script("1")
+        rows = table_rows(out)
+        throughput = [r for r in rows if "smtp-source" in r[0]]
+        workloads = sorted({r[0] for r in throughput})
+        self.assertEqual(len(workloads), 4, out)
+        for w in workloads:
+            by_server = {r[1]: r for r in throughput if r[0] == w}
+            self.assertEqual(sorted(by_server), sorted(SERVERS), out)
+            self.assertEqual(by_server["smtp-sink"][3], "1.00x", out)
+            for r in by_server.values():
+                self.assertGreater(float(r[2]), 0, r)            # msg/s
+                self.assertRegex(r[3], r"^\d+\.\d\dx$")           # ratio to smtp-sink
+                self.assertGreaterEqual(float(r[4]), 0, r)       # CPU ms/msg (10 ms ticks)
+        latency = {r[0]: r for r in rows if r[0] in SERVERS}
+        self.assertEqual(sorted(latency), sorted(SERVERS), out)
+        for r in latency.values():
+            self.assertLessEqual(float(r[1]), float(r[2]), r)   # p50 <= p99
+            self.assertGreater(float(r[3]), 0, r)                # peak RSS
+        # Appended under a dated heading that says how it was measured, the file kept.
+        self.assertTrue(written.startswith("# Benchmark results\n"), written)
+        self.assertRegex(written, r"\n## bench/run\.sh, \d{4}-\d\d-\d\d \d\d:\d\d UTC\n\n1 rounds")
+        self.assertIn(out.strip().splitlines()[0], written)
+
+    @unittest.skipIf(len(os.sched_getaffinity(0)) < 2, "placement pins to two CPUs")
+    def test_placement_pins_each_server_next_to_the_client_and_away_from_it(self):
+        out, written = self.run_script("placement", "1")
+        rows = table_rows(out)
+        self.assertEqual(len(rows), 2 * 2 * 3, out)
+        self.assertEqual({r[1] for r in rows}, {"same CPU", "other CPU"}, out)
+        self.assertEqual({r[2] for r in rows}, set(SERVERS), out)
+        for r in rows:
+            self.assertGreater(float(r[3]), 0, r)
+        self.assertIn("## bench/run.sh placement, ", written)
+
+    def test_idle_holds_sessions_and_reports_memory_per_session(self):
+        r = subprocess.run(["bench/idle.sh", "300"], cwd=ROOT, capture_output=True, text=True,
+                           env=script_environment(), timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        m = re.search(r"^300 idle sessions: .*: (-?[\d.]+) KiB per session; a new client's "
+                      r"greeting took ([\d.]+) ms \(220\)$", r.stdout, re.M)
+        self.assertIsNotNone(m, r.stdout)
+        self.assertIn("target <= 8 KiB per session:", r.stdout)
+
+    def test_startup_reports_the_median_of_twenty_starts(self):
+        r = subprocess.run(["bench/startup.sh", binary_path()], cwd=ROOT, capture_output=True,
+                           text=True, env=script_environment(), timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"startup to first greeting: median [\d.]+ ms, min [\d.]+ ms, "
+                                   r"max [\d.]+ ms \(20 runs\)")
+
+
+if __name__ == "__main__":
+    unittest.main()
