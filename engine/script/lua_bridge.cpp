@@ -165,7 +165,7 @@ void set_string_if_changed(lua_State* L, const char* key, const std::string& v, 
 
 }  // namespace
 
-void update_session_table(lua_State* L, int table_ref, const session::server_session& s,
+void update_session_table(lua_State* L, int table_ref, const session::server_session& s, hook h,
                           session_table_state& last) {
   const auto& f = s.facts();
   const bool all = !last.written;
@@ -190,9 +190,14 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
     set_number(L, "messages", static_cast<lua_Integer>(last.messages));
   }
   // The envelope only when it changed: a new table each time would be garbage each time.
-  if (all || s.envelope_version() != last.envelope_version) {
+  // on_message sees the message's transaction: the session's own is already cleared for the
+  // next one when the message is complete.
+  const bool message_envelope = h == hook::message;
+  if (all || s.envelope_version() != last.envelope_version ||
+      message_envelope != last.message_envelope) {
     last.envelope_version = s.envelope_version();
-    const auto& env = s.current_envelope();
+    last.message_envelope = message_envelope;
+    const auto& env = message_envelope ? s.pending_message().env : s.current_envelope();
     set_string_if_changed(L, "mail_from", env.mail_from.address(), last.mail_from, all);
     if (all || !env.recipients.empty() || !holds_empty_table(L, "rcpts")) {
       update_recipients(L, env);
@@ -231,7 +236,7 @@ int push_hook_arguments(lua_State* L, hook h, const session::server_session& s) 
       set_bool(L, "last", s.last_chunk_is_last());
       return 1;
     case hook::message: {
-      auto& m = const_cast<session::server_session&>(s).pending_message();
+      const auto& m = s.pending_message();
       lua_createtable(L, 0, 6);
       set_string(L, "data", m.data);
       set_number(L, "size", static_cast<lua_Integer>(m.data.size()));

@@ -28,14 +28,15 @@ struct session_table_state {
   bool written = false;
   std::string helo, tls_version, auth_user, mail_from;
   std::uint64_t envelope_version = 0;
+  bool message_envelope = false;  // mail_from and rcpts were the message's, for on_message
   bool tls = false;
   std::size_t messages = 0;
   std::size_t counts[static_cast<std::size_t>(proto::verb::unknown) + 1] = {};
 };
 
-// Refreshes the fields of the session table at table_ref from the session.
+// Refreshes the fields of the session table at table_ref from the session, as hook h sees it.
 void update_session_table(lua_State* L, int table_ref, const session::server_session& s,
-                          session_table_state& last);
+                          session::hook h, session_table_state& last);
 // Pushes the hook's arguments after the session table; returns how many.
 int push_hook_arguments(lua_State* L, session::hook h, const session::server_session& s);
 

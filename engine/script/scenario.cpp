@@ -312,7 +312,7 @@ hook_outcome scenario::start(session_binding& b, session::hook h,
   b.running_ = h;
   lua_State* co = b.co_;
   lua_rawgeti(co, LUA_REGISTRYINDEX, hook_refs_[static_cast<int>(h)]);
-  update_session_table(co, b.table_ref_, s, b.table_state_);
+  update_session_table(co, b.table_ref_, s, h, b.table_state_);
   lua_rawgeti(co, LUA_REGISTRYINDEX, b.table_ref_);
   int nargs = 1 + push_hook_arguments(co, h, s);
   current_ = &b;

@@ -110,6 +110,7 @@ class server_session {
   void on_tls_established(std::string version, std::string cipher, clock::time_point now);
   void on_stored(std::optional<std::string> message_id, clock::time_point now);
   message& pending_message() { return pending_; }
+  const message& pending_message() const { return pending_; }
   // A body buffer the store no longer needs: the next message is read into it, so a session
   // under load allocates no body (the store hands back what it forgot).
   void recycle_body(std::string buffer) { spare_body_ = std::move(buffer); }

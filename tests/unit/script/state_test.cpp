@@ -199,6 +199,25 @@ function on_data(s) smtp.log(s.mail_from, table.concat(s.rcpts, ",")) end
   EXPECT_EQ(d.script_log()[1], "script: b@x.test b@y.test,c@y.test");
 }
 
+// on_message decides about the message just received: s.mail_from and s.rcpts are its
+// transaction's, although the session's is cleared for the next one; a later hook sees that.
+TEST(state, on_message_sees_the_transaction_of_its_message) {
+  driver d(R"(
+function on_message(s, msg) smtp.log("message", s.mail_from, table.concat(s.rcpts, ",")) end
+function on_command(s, cmd)
+  if cmd.verb == "NOOP" then smtp.log(cmd.verb, s.mail_from, #s.rcpts) end
+end
+)");
+  d.greet();
+  d.send(
+      "EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\n"
+      "DATA\r\n");
+  d.send("x\r\n.\r\nNOOP\r\n");
+  ASSERT_EQ(d.script_log().size(), 2u);
+  EXPECT_EQ(d.script_log()[0], "script: message a@x.test b@y.test,c@y.test");
+  EXPECT_EQ(d.script_log()[1], "script: NOOP  0");
+}
+
 // An empty s.rcpts may be kept from one envelope to the next, but not one a script wrote into.
 TEST(state, recipients_table_a_script_wrote_into_is_replaced) {
   driver d(R"(
