@@ -2,6 +2,9 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
+#include <string>
+
 namespace smtpfault::script {
 
 namespace {
@@ -168,12 +171,40 @@ std::optional<std::string> parse_expectations(lua_State* L, expectations& out) {
   return std::nullopt;
 }
 
+namespace {
+
+// "scenario.lua:12:", where the check function begins.
+std::string check_position(lua_State* co, int ref) {
+  lua_Debug ar;
+  lua_rawgeti(co, LUA_REGISTRYINDEX, ref);
+  lua_getinfo(co, ">S", &ar);
+  return std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ":";
+}
+
+// "a string ('yes')", "nil", "a number (1)": what came back instead of a boolean.
+std::string returned_value(lua_State* co, int index) {
+  const int type = lua_type(co, index);
+  if (type == LUA_TNIL) return "nil";
+  if (type == LUA_TSTRING || type == LUA_TNUMBER) {
+    std::size_t n = 0;
+    const char* text = lua_tolstring(co, index, &n);
+    std::string shown(text, std::min<std::size_t>(n, 80));
+    return std::string(type == LUA_TSTRING ? "a string ('" : "a number (") + shown +
+           (type == LUA_TSTRING ? "')" : ")");
+  }
+  return std::string("a ") + lua_typename(co, type);
+}
+
+}  // namespace
+
 std::vector<check_result> run_custom_checks(lua_sandbox& sandbox, const std::vector<int>& checks,
                                             const run_outcome& run) {
   std::vector<check_result> out;
   lua_State* L = sandbox.state();
   for (std::size_t i = 0; i < checks.size(); ++i) {
-    check_result c{"check", true, "custom check passed"};
+    // Several checks (one per `expect` block) are told apart in the report by number.
+    check_result c{i == 0 ? "check" : "check " + std::to_string(i + 1), true,
+                   "custom check passed"};
     lua_State* co = lua_newthread(L);
     lua_rawgeti(co, LUA_REGISTRYINDEX, checks[i]);
     push_run(co, run);
@@ -188,10 +219,17 @@ std::vector<check_result> run_custom_checks(lua_sandbox& sandbox, const std::vec
       c.detail = "custom check yielded; checks cannot sleep";
     } else {
       int base = lua_gettop(co) - r.results + 1;
-      c.passed = r.results > 0 && lua_toboolean(co, base);
-      if (!c.passed) {
+      if (r.results == 0 || lua_type(co, base) != LUA_TBOOLEAN) {
+        // A reason returned alone, or nothing at all: neither may pass or fail by accident.
+        c.passed = false;
+        c.script_error = true;
+        c.detail = check_position(co, checks[i]) + " custom check returned " +
+                   (r.results == 0 ? std::string("nothing") : returned_value(co, base)) +
+                   "; it must return true, or false and a reason";
+      } else {
+        c.passed = lua_toboolean(co, base);
         const char* msg = r.results > 1 ? lua_tostring(co, base + 1) : nullptr;
-        c.detail = msg ? msg : "custom check returned false";
+        if (!c.passed) c.detail = msg ? msg : "custom check returned false";
       }
     }
     lua_pop(L, 1);  // the thread

@@ -435,6 +435,32 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertIn("scenario error: custom check failed with an error: %s:2: " % script,
                       r["reason"])
 
+    def test_a_check_must_return_a_boolean_not_a_reason_alone_or_nothing(self):
+        # A reason returned alone would pass (a string is true); nothing would fail as "false".
+        for body, said in (('return "no message"', "returned a string ('no message')"),
+                           ("if run.delivered == 0 then return false end", "returned nothing"),
+                           ("return nil, 'why'", "returned nil")):
+            script, r = self.run_scenario(
+                "checkreturn", "expect {\n  check = function(run) %s end,\n}\n" % body)
+            self.assertEqual(r["verdict"], "ERROR", (body, r))
+            self.assertIn("%s:2: custom check %s; it must return true, or false and a reason"
+                          % (script, said), r["reason"])
+
+    def test_several_checks_are_told_apart(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-two-checks-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        script = os.path.join(tmp, "twochecks.lua")
+        with open(script, "w") as f:
+            f.write("expect { check = function(run) return true end }\n"
+                    "expect { check = function(run) return false, 'second says no' end }\n")
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
+                                     PYTHON, "-c", self.MAILER], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        checks = verdicts(json_path)["twochecks"]["checks"]
+        self.assertEqual([(c["name"], c["passed"]) for c in checks if "check" in c["name"]],
+                         [("check", True), ("check 2", False)], checks)
+
     def test_a_command_that_cannot_be_run_is_an_error_not_a_failing_mailer(self):
         # Else a scenario that expects the mailer to fail would pass with a misspelt command.
         tmp = tempfile.mkdtemp(prefix="catalogue-no-command-")
