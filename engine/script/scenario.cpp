@@ -129,9 +129,12 @@ std::optional<std::string> check_hook_names(lua_State* L, std::string_view code,
       if (const auto verb = proto::verb_named(lower.substr(std::min<std::size_t>(3, lower.size())));
           lower.rfind("on_", 0) == 0 && verb != proto::verb::unknown &&
           (known + " ").find(" " + lower + " ") == std::string::npos) {
-        hint = " (" + std::string(proto::verb_name(verb)) +
-               " has no hook of its own: on_command sees it, with cmd.verb == \"" +
-               std::string(proto::verb_name(verb)) + "\")";
+        hint = verb == proto::verb::lhlo
+                   ? " (LHLO is on_ehlo's: it is called for EHLO and LHLO; s.lmtp tells them "
+                     "apart)"
+                   : " (" + std::string(proto::verb_name(verb)) +
+                         " has no hook of its own: on_command sees it, with cmd.verb == \"" +
+                         std::string(proto::verb_name(verb)) + "\")";
       }
       error = where + " unknown hook '" + name + "'" + hint + "; hooks are:" + known;
       break;

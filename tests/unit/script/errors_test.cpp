@@ -191,6 +191,9 @@ TEST(script_errors, unknown_hook_fails_the_load_with_a_hint) {
       load_error("function on_rset(s) end\n"),
       HasSubstr("RSET has no hook of its own: on_command sees it, with cmd.verb == \"RSET\""));
   EXPECT_THAT(load_error("function on_quit(s) end\n"), HasSubstr("on_command sees it"));
+  // LHLO has one: on_ehlo's.
+  EXPECT_THAT(load_error("function on_lhlo(s) end\n"),
+              HasSubstr("(LHLO is on_ehlo's: it is called for EHLO and LHLO"));
 }
 
 TEST(script_errors, a_variable_named_like_a_hook_is_a_variable) {
