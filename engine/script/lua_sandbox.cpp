@@ -195,6 +195,7 @@ void lua_sandbox::on_count(lua_State* L, lua_Debug*) {
   if (!self.killed_ && self.spent_ > self.budget_) {
     self.killed_ = true;
     self.kill_reason_ = "instruction limit exceeded (possible endless loop)";
+    self.kill_where_ = lua_position(L);
   }
   if (self.killed_) {
     // From now on fire on every instruction, so a pcall that caught the error cannot go on.
@@ -209,6 +210,7 @@ void lua_sandbox::arm(lua_State* L, std::uint64_t budget) {
   armed_ = L;
   killed_ = false;
   kill_reason_ = nullptr;
+  kill_where_.clear();
   lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
 }
 
@@ -244,7 +246,7 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
   }
   // Errors raised from C functions, and argument checks in library chunks, carry no position
   // or one inside the library; add the scenario's own.
-  std::string where = lua_position(L);
+  std::string where = killed_ && !kill_where_.empty() ? kill_where_ : lua_position(L);
   bool in_library = false;
   for (const auto& lib : library_sources_)
     in_library = in_library || msg.rfind(lib.substr(1) + ":", 0) == 0;

@@ -82,6 +82,9 @@ class lua_sandbox {
   lua_State* armed_ = nullptr;  // the coroutine of the guarded run
   bool killed_ = false;
   const char* kill_reason_ = nullptr;
+  // Where the instruction limit was reached: a pcall may catch that error, and the error that
+  // then ends the run comes from the next line run, not from the loop.
+  std::string kill_where_;
   std::vector<std::string> library_sources_;  // "@lua/smtp.lua"
   std::unique_ptr<lua_State, closer> L_;
 };

@@ -42,6 +42,15 @@ TEST(sandbox, a_loop_that_only_sleeps_reaches_the_instruction_limit_too) {
   EXPECT_EQ(d.start(hook::connect).st, status::sleeping);
 }
 
+TEST(sandbox, an_endless_loop_a_pcall_caught_is_named_not_the_line_after_it) {
+  driver d(
+      "function on_connect(s)\n  pcall(function() while true do end end)\n"
+      "  smtp.log('after')\nend\n");
+  auto out = d.start(hook::connect);
+  ASSERT_EQ(out.st, status::failed);
+  EXPECT_THAT(out.error, HasSubstr("test.lua:2: instruction limit exceeded"));
+}
+
 TEST(sandbox, load_refuses_binary_chunks) {
   EXPECT_EQ(eval("load('\\27LuaT\\0\\25\\147\\r\\n\\26\\n') == nil"), "true");
   EXPECT_THAT(eval("select(2, load('\\27Lua'))"), HasSubstr("binary chunk"));
