@@ -6,6 +6,7 @@
 #include "app/commands.hpp"
 #include "app/huge_pages.hpp"
 #include "app/version.hpp"
+#include "proto/near_miss.hpp"
 
 extern char** environ;
 
@@ -54,6 +55,9 @@ int main(int argc, char** argv) {
   if (cmd == "check") return smtpfault::app::check_command(rest);
   if (cmd == "list") return smtpfault::app::list_command(rest);
   if (cmd == "healthcheck") return smtpfault::app::healthcheck_command(rest, environ);
-  std::fprintf(stderr, "smtpfault: unknown command '%s'\n\n%s", cmd.c_str(), usage_text);
+  const auto hint = smtpfault::proto::did_you_mean(
+      cmd, {"serve", "send", "test", "run", "check", "list", "healthcheck"});
+  std::fprintf(stderr, "smtpfault: unknown command '%s'%s\n\n%s", cmd.c_str(), hint.c_str(),
+               usage_text);
   return 2;
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "proto/near_miss.hpp"
 #include "script/embedded_lua.hpp"
 #include "session/server_session.hpp"
 
@@ -78,9 +79,11 @@ proto::expected<scenario_source, std::string> find_source(
     return scenario_source{ss.str(), name_or_path};
   }
   std::string names;
+  std::vector<std::string> candidates;
   for (const auto& b : builtins) {
     if (b.name == name_or_path) return scenario_source{std::string(b.code), b.path};
     names += (names.empty() ? "" : ", ") + b.name;
+    candidates.emplace_back(b.name);
   }
   // The name of the other kind: a server scenario given to run, or a probe given to serve.
   const bool client = std::string_view(kind) == "client scenario";
@@ -93,8 +96,9 @@ proto::expected<scenario_source, std::string> find_source(
                 : ", which smtpfault run runs; this takes server scenarios (") +
         names + ")"};
   }
-  return proto::unexpected{"unknown " + std::string(kind) + " '" + name_or_path +
-                           "' (not a file; built-in " + kind + "s: " + names + ")"};
+  return proto::unexpected{"unknown " + std::string(kind) + " '" + name_or_path + "'" +
+                           proto::did_you_mean(name_or_path, candidates) +
+                           " (not a file; built-in " + kind + "s: " + names + ")"};
 }
 
 }  // namespace

@@ -367,7 +367,20 @@ class ServeFlagMistakes(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("environment variable SMTPFAULT_SCENARIO: unknown scenario 'nope'", r.stderr)
         r = run("serve", "--listen", "127.0.0.1:0", "--scenario", "nope", timeout=10)
-        self.assertIn("--scenario: unknown scenario 'nope'", r.stderr)
+        self.assertIn("--scenario: unknown scenario 'nope' (not a file; built-in", r.stderr)
+        # A slip in a built-in name gets the name it was meant to be.
+        r = run("test", "--scenario", "greylst", "--", "true", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("unknown scenario 'greylst' (did you mean 'greylist'?) (not a file;",
+                      r.stdout)
+
+    def test_a_misspelt_command_gets_the_one_it_was_meant_to_be(self):
+        r = run("tset", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertTrue(r.stderr.startswith("smtpfault: unknown command 'tset' (did you mean "
+                                            "'test'?)\n"), r.stderr)
+        r = run("frobnicate", timeout=10)
+        self.assertTrue(r.stderr.startswith("smtpfault: unknown command 'frobnicate'\n"), r.stderr)
 
     def test_a_store_that_cannot_be_made_is_a_configuration_error_named_where_given(self):
         with tempfile.TemporaryDirectory() as tmp:
