@@ -31,19 +31,23 @@
 local GREYLIST_WINDOW = 60   -- seconds of scenario time
 local first_seen = {}
 
-local enhanced_for = {
-  [421] = "4.3.0", [450] = "4.2.0", [451] = "4.3.0", [452] = "4.5.3", [550] = "5.1.1",
-  [551] = "5.1.6", [552] = "5.2.2", [553] = "5.1.3", [554] = "5.7.1",
+-- What a code means depends on the command it answers: 554 to RCPT is a relay refusal, to DATA
+-- or to the message a failed transaction.
+local rcpt_replies = {
+  [421] = {"4.3.0"}, [450] = {"4.2.0"}, [451] = {"4.3.0"}, [452] = {"4.5.3", "Too many recipients"},
+  [550] = {"5.1.1", "No such user here"}, [551] = {"5.1.6"}, [552] = {"5.2.2"}, [553] = {"5.1.3"},
+  [554] = {"5.7.1", "Relay access denied"},
 }
-local text_for = {
-  [452] = "Too many recipients", [550] = "No such user here", [554] = "Relay access denied",
-  [552] = "Message exceeds fixed maximum message size",
+local message_replies = {
+  [421] = {"4.3.0"}, [450] = {"4.2.0"}, [451] = {"4.3.0"}, [452] = {"4.3.1", "Insufficient system storage"},
+  [552] = {"5.2.2", "Message exceeds fixed maximum message size"},
+  [554] = {"5.0.0", "Transaction failed"},
 }
 
-local function code_reply(code, fallback_text)
-  local cls = math.floor(code / 100)
-  local enhanced = enhanced_for[code] or (cls .. ".0.0")
-  return smtp.reply(code, enhanced, text_for[code] or fallback_text)
+local function code_reply(code, fallback_text, replies)
+  local known = (replies or message_replies)[code] or {}
+  local enhanced = known[1] or (math.floor(code / 100) .. ".0.0")
+  return smtp.reply(code, enhanced, known[2] or fallback_text)
 end
 
 local function magic(address)
@@ -61,7 +65,7 @@ end
 function on_rcpt(s, rcpt)
   local l = magic(rcpt.address)
   local code = tonumber(l:match("^rcpt%-([45]%d%d)$"))
-  if code then return code_reply(code, "Recipient refused (" .. l .. ")") end
+  if code then return code_reply(code, "Recipient refused (" .. l .. ")", rcpt_replies) end
   if l == "reset" then return smtp.reset() end
   if l == "greylist" then
     local key = s.client_ip .. "|" .. s.mail_from .. "|" .. rcpt.address:lower()

@@ -166,6 +166,10 @@ class LmtpPerRecipientFaultTest(ServerTestCase):
                                    b"Subject: none\r\n\r\nhi\r\n")
         self.assertEqual([r.code for r in replies], [452, 554])
         self.assertEqual(len(self.server.message_ids()), before)
+        # A code answers in the words of the command it answers: 554 to the message is a failed
+        # transaction, not RCPT's relay refusal.
+        self.assertEqual(replies[1].text, "5.0.0 Transaction failed")
+        self.assertEqual(replies[0].text, "4.3.1 Insufficient system storage")
 
 
     def test_the_first_magic_recipient_still_decides(self):
