@@ -5,6 +5,8 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <string_view>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -44,6 +46,28 @@ std::string failure_text(const scenario_result& r) {
   return text;
 }
 
+// The last few non-empty lines the command printed, each made safe for a terminal (escape
+// sequences and stray octets shown, not acted on) and cut at 200 octets: often the cause.
+std::vector<std::string> last_output_lines(std::string_view output, std::size_t count) {
+  std::vector<std::string> lines;
+  std::size_t end = output.size();
+  while (end > 0 && lines.size() < count) {
+    const auto start = output.rfind('\n', end - 1);
+    const std::size_t from = start == std::string_view::npos ? 0 : start + 1;
+    std::string_view raw = output.substr(from, end - from);
+    while (!raw.empty() && (raw.back() == '\r' || raw.back() == ' '))
+      raw.remove_suffix(1);
+    std::string line = proto::utf8_repaired(raw);
+    for (auto& c : line)
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = '?';
+    if (line.size() > 200) line = line.substr(0, 200) + "...";
+    if (!line.empty()) lines.insert(lines.begin(), std::move(line));
+    if (start == std::string_view::npos) break;
+    end = start;
+  }
+  return lines;
+}
+
 }  // namespace
 
 void print_table(const std::vector<scenario_result>& results, bool colour, std::uint64_t seed) {
@@ -52,15 +76,26 @@ void print_table(const std::vector<scenario_result>& results, bool colour, std::
     width = std::max(width, r.name.size());
   std::printf("%-*s  %-7s %s\n", static_cast<int>(width), "SCENARIO", "VERDICT", "REASON");
   int counts[3] = {0, 0, 0};
+  bool shown_output = false;
   for (const auto& r : results) {
     ++counts[static_cast<int>(r.outcome)];
     const char* on = colour ? colour_of(r.outcome) : "";
     const char* off = colour ? "\033[0m" : "";
     std::printf("%-*s  %s%-7s%s %s\n", static_cast<int>(width), r.name.c_str(), on,
                 verdict_name(r.outcome), off, r.reason.c_str());
+    if (r.outcome == verdict::pass) continue;
+    for (const auto& line : last_output_lines(r.command_output, 3)) {
+      std::printf("%-*s  | %s\n", static_cast<int>(width) + 8, "", line.c_str());
+      shown_output = true;
+    }
   }
   std::printf("\n%d passed, %d failed, %d errors (seed %llu)\n", counts[0], counts[1], counts[2],
               static_cast<unsigned long long>(seed));
+  if (shown_output) {
+    std::printf(
+        "(| the command's last output lines; all of it, and every check, in --json or "
+        "--junit)\n");
+  }
 }
 
 std::string xml_escape(std::string_view raw) {

@@ -307,6 +307,27 @@ class HangingCommand(unittest.TestCase):
         self.assertEqual(status, 1, output)
         self.assertIn("exit: expected exit status success, got 1", r["reason"])
 
+    def test_the_table_shows_the_last_lines_a_failing_command_printed(self):
+        # Often the cause (a refusal the mailer quoted); escape sequences are shown, not run.
+        talker = ("import sys\nprint('line one')\nprint('x' * 500)\n"
+                  "print('smtp: 500 5.5.2 Line too long \\x1b[31m', file=sys.stderr)\n"
+                  "sys.exit(26)\n")
+        status, r, output = self.accept_all_with(talker)
+        self.assertEqual(status, 1, output)
+        lines = output.splitlines()
+        row = next(i for i, l in enumerate(lines) if l.startswith("accept-all  FAIL"))
+        self.assertEqual([l.strip() for l in lines[row + 1:row + 4]],
+                         ["| line one", "| " + "x" * 200 + "...",
+                          "| smtp: 500 5.5.2 Line too long ?[31m"], output)
+        self.assertIn("in --json or --junit", output)
+        # A passing scenario shows no output.
+        status, r, output = self.accept_all_with(
+            "import os, smtplib\nprint('sent fine')\n"
+            "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+            "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\ns.quit()\n")
+        self.assertEqual(status, 0, output)
+        self.assertNotIn("sent fine", output)
+
     def test_a_crash_behind_a_shell_is_a_crash_too(self):
         # A wrapper script or `sh -c` reports its child's SIGSEGV as exit status 139: greeting-521
         # expects a failure, and a segfault after the 521 must not pass as one.
