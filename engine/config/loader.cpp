@@ -334,6 +334,17 @@ proto::expected<bool, config_error> apply_text(settings& s, std::string_view key
     const std::string path = key_of_flag(key);
     const auto* d = find_key(path);
     if (!d) {
+      // auth.users.alice=secret: a table key's entries are given together, as its value.
+      for (auto dot = path.rfind('.'); dot != std::string::npos && dot > 0;
+           dot = path.rfind('.', dot - 1)) {
+        const std::string table = path.substr(0, dot);
+        if (const auto* t = find_key(table); t && t->type == kind::users) {
+          return fail(std::string(origin) + ": unknown key " + quoted(key) + " (" + quoted(table) +
+                      " is one key: give all of it as the value, e.g. " + table + "=" +
+                      path.substr(dot + 1) + ":VALUE)");
+        }
+        if (dot == 0) break;
+      }
       return fail(std::string(origin) + ": unknown key " + quoted(key) +
                   did_you_mean(path, path_candidates()));
     }
