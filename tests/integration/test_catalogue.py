@@ -595,6 +595,14 @@ class RelayDeniedNotExercised(unittest.TestCase):
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("not exercised: every recipient was in smtpfault.test", r["reason"])
 
+    def test_a_client_that_names_no_recipient_is_told_so(self):
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.ehlo()\ns.mail('a@x.test')\ns.quit()\n")
+        status, r, output = judge_mailer(self, "relay-denied", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("not exercised: the client sent no RCPT", r["reason"])
+
 
 class GreetingSlowEarlyTalker(unittest.TestCase):
     MAILER = (
