@@ -44,9 +44,25 @@ expect {
         .. "the mailer must send to at least two"
     end
     if run.delivered == 0 then
+      -- RSET or QUIT right after the 550: the reply was read, and the message given up on
+      -- purpose; anything else may be a client that lost step.
+      local next_verb
+      for _, s in ipairs(run.sessions) do
+        for j, x in ipairs(s.exchanges) do
+          if x.verb == "RCPT" and x.code == 550 and not next_verb then
+            next_verb = s.exchanges[j + 1] and s.exchanges[j + 1].verb or "nothing"
+          end
+        end
+      end
+      if next_verb == "RSET" or next_verb == "QUIT" then
+        return false, "expected one message; the client read the 4-line 550 to the 2nd recipient"
+          .. " and then gave up the whole message (" .. next_verb .. "): one refused recipient"
+          .. " must not stop the others"
+      end
       return false, "expected one message; after the 4-line 550 to the 2nd recipient the client "
         .. (smtp.seen(run, "DATA") and "did not complete the message" or "sent no DATA")
-        .. " (a mailer that misreads a multi-line reply loses step here)"
+        .. " (either it gives up a whole message for one refused recipient, or it misread the"
+        .. " multi-line reply and lost step; its output tells which)"
     end
     if run.delivered ~= 1 then return false, "expected one message, got " .. run.delivered end
     local missing = smtp.undelivered(run)

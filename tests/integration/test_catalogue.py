@@ -585,6 +585,21 @@ class EhloUnsupported(unittest.TestCase):
         self.assertIn("502 250 502", r["command_output"])
 
 
+class MultilineRepliesGivingUp(unittest.TestCase):
+    def test_a_client_that_read_the_550_and_gave_up_is_told_so(self):
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.ehlo()\ns.mail('a@x.test')\n"
+                  "codes = [s.rcpt(r)[0] for r in ('b@y.test', 'c@y.test')]\n"
+                  "if 550 in codes:\n    s.rset()\n"
+                  "s.quit()\n")
+        status, r, output = judge_mailer(self, "multiline-replies", mailer,
+                                         "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("the client read the 4-line 550 to the 2nd recipient and then gave up the "
+                      "whole message (RSET)", r["reason"])
+
+
 class RelayDeniedNotExercised(unittest.TestCase):
     def test_local_recipients_only_is_not_exercised(self):
         mailer = ("import os, smtplib\n"
