@@ -87,9 +87,11 @@ void push_run(lua_State* L, const run_outcome& run) {
   lua_createtable(L, static_cast<int>(run.sessions.size()), 0);
   for (std::size_t i = 0; i < run.sessions.size(); ++i) {
     const auto& s = run.sessions[i];
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 9);
     lua_pushstring(L, s.id.c_str());
     lua_setfield(L, -2, "id");
+    lua_pushboolean(L, s.implicit_tls);
+    lua_setfield(L, -2, "implicit_tls");
     lua_pushboolean(L, s.quit);
     lua_setfield(L, -2, "quit");
     lua_pushboolean(L, s.implicit_tls || s.tls_at != 0);

@@ -1,4 +1,4 @@
--- starttls-bad-cert: STARTTLS presents a bad certificate; the command runs four times, once per kind.
+-- starttls-bad-cert: STARTTLS (or the implicit-TLS port) presents a bad certificate; the command runs four times, once per kind.
 --
 -- What it does: the command under test runs 4 times against the same server; connection N
 -- presents, in order: an expired certificate, one for the wrong host (wrong-host.invalid),
@@ -26,13 +26,20 @@ expect {
   no_plaintext_after_tls_failure = true,
   exit = "failure",
   check = function(run)
-    if not smtp.seen(run, "STARTTLS") then
-      return false, "not exercised: the client never sent STARTTLS (implicit TLS, or none); this"
-        .. " scenario is about STARTTLS"
+    -- The implicit-TLS port (SMTP_TLS_PORT) presents the same certificates, in the same turn.
+    local implicit = false
+    for _, s in ipairs(run.sessions) do implicit = implicit or s.implicit_tls end
+    if not smtp.seen(run, "STARTTLS") and not implicit then
+      return false, "not exercised: the client used no TLS at all (neither STARTTLS nor the"
+        .. " implicit-TLS port); this scenario is about verifying the server's certificate"
     end
     local kind_of = {}
     local n = 0
     for _, s in ipairs(run.sessions) do
+      if s.implicit_tls then
+        n = n + 1
+        kind_of[s.id] = kinds[(n - 1) % #kinds + 1]
+      end
       for _, x in ipairs(s.exchanges) do
         if x.verb == "STARTTLS" and x.code == 220 then
           n = n + 1

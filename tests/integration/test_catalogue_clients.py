@@ -56,6 +56,9 @@ CLIENTS = {
     "curl-smtps": ('curl -sS --cacert %s --url "smtps://$SMTP_HOST:$SMTP_TLS_PORT" '
                    '--mail-from sender@example.com --mail-rcpt rcpt1@example.com -T {tmp}/msg.eml'
                    % CA),
+    "curl-smtps-insecure": ('curl -sS -k --url "smtps://$SMTP_HOST:$SMTP_TLS_PORT" '
+                            '--mail-from sender@example.com --mail-rcpt rcpt1@example.com '
+                            '-T {tmp}/msg.eml'),
     "curl-big": ('curl -sS --ssl-reqd --cacert %s --url "smtp://$SMTP_HOST:$SMTP_PORT" '
                  '--mail-from sender@example.com --mail-rcpt rcpt1@example.com -T {tmp}/big.eml'
                  % CA),
@@ -97,6 +100,10 @@ TABLE = [
     ("starttls-handshake-fail", "swaks-retry", "PASS", []),
     ("starttls-handshake-fail", "curl", "FAIL", ["after the failed handshakes", "1 connection"]),
     ("starttls-bad-cert", "curl", "PASS", []),
+    # The implicit-TLS port presents the same bad certificates.
+    ("starttls-bad-cert", "curl-smtps", "PASS", []),
+    ("starttls-bad-cert", "curl-smtps-insecure", "FAIL",
+     ["accepted a bad certificate (expired) and went on with 'MAIL'"]),
     ("starttls-bad-cert", "msmtp", "PASS", []),
     ("starttls-bad-cert", "smtplib", "PASS", []),
     ("starttls-bad-cert", "swaks", "FAIL", ["accepted a bad certificate (wrong_host)"]),
