@@ -323,7 +323,7 @@ TEST(script_errors, hook_returning_a_string_is_explained) {
   driver d("local x = 1\nfunction on_mail(s, mail)\n  return '550 no'\nend\n");
   auto o = d.start(hook::mail);
   ASSERT_EQ(o.st, status::failed);
-  EXPECT_THAT(o.error, StartsWith("test.lua:2: on_mail returned a string"));
+  EXPECT_THAT(o.error, StartsWith("test.lua:2: on_mail (lines 2-4) returned a string"));
   EXPECT_THAT(o.error, HasSubstr("smtp.reply("));
 }
 
@@ -340,7 +340,8 @@ TEST(script_errors, hook_returning_a_plain_table_is_explained) {
             std::vector<std::string>{"Requested action not taken: mailbox unavailable"});
   auto o = d.start(hook::data);
   ASSERT_EQ(o.st, status::failed);
-  EXPECT_THAT(o.error, StartsWith("test.lua:4: on_data returned a table that is not an action"));
+  EXPECT_THAT(o.error,
+              StartsWith("test.lua:4: on_data (lines 4-6) returned a table that is not an action"));
   EXPECT_THAT(o.error, HasSubstr("smtp.reply()"));
 }
 
@@ -351,7 +352,8 @@ TEST(script_errors, hook_returning_a_field_of_the_wrong_type_is_explained) {
   EXPECT_EQ(d.start(hook::rcpt).st, status::done);
   auto o = d.start(hook::data);
   ASSERT_EQ(o.st, status::failed);
-  EXPECT_THAT(o.error, HasSubstr("on_data returned an action whose field 'code' is a string"));
+  EXPECT_THAT(o.error,
+              HasSubstr("on_data (lines 4-8) returned an action whose field 'code' is a string"));
 }
 
 TEST(script_errors, yielding_without_sleep_is_explained) {
