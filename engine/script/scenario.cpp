@@ -162,6 +162,36 @@ std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code
   return std::nullopt;
 }
 
+// Two top-level `function on_rcpt(` in one file: Lua keeps the last, and the first never runs
+// (a hook pasted in from another scenario). Definitions inside a block (an `if` choosing one)
+// are indented and left alone.
+std::optional<std::string> check_duplicate_hooks(lua_State* L, std::string_view code,
+                                                 const std::string& chunkname) {
+  for (hook h : all_hooks) {
+    const std::string function = std::string("on_") + session::hook_name(h);
+    raw_global(L, function.c_str());
+    lua_Debug ar;
+    const bool defined = lua_isfunction(L, -1) && lua_getinfo(L, ">S", &ar);
+    if (!defined) {
+      lua_pop(L, 1);
+      continue;
+    }
+    const std::string head = "function " + function + "(";
+    std::size_t line = 1;
+    for (std::size_t start = 0; start < code.size(); ++line) {
+      const auto end = std::min(code.find('\n', start), code.size());
+      const auto text = code.substr(start, end - start);
+      start = end + 1;
+      if (text.starts_with(head) && static_cast<int>(line) != ar.linedefined) {
+        return chunkname + ":" + std::to_string(line) + ": " + function +
+               " is defined again at line " + std::to_string(ar.linedefined) +
+               ", and only that one runs: merge the two into one function";
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 // A script that assigns the global smtp (smtp = nil, smtp = {}) has thrown away the API its
 // hooks call, and the expectations it declared with it.
 std::optional<std::string> check_api_kept(lua_State* L, int api_ref, std::string_view code,
@@ -249,6 +279,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   if (auto err = check_api_kept(L, api, code, name_)) return *err;
   if (auto err = check_hook_names(L, code, name_)) return *err;
   if (auto err = check_local_hooks(L, code, name_)) return *err;
+  if (auto err = check_duplicate_hooks(L, code, name_)) return *err;
   if (auto err = read_expectations()) return name_ + ": " + *err;
   for (hook h : all_hooks) {
     raw_global(L, (std::string("on_") + session::hook_name(h)).c_str());

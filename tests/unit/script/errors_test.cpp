@@ -196,6 +196,18 @@ TEST(script_errors, unknown_hook_fails_the_load_with_a_hint) {
               HasSubstr("(LHLO is on_ehlo's: it is called for EHLO and LHLO"));
 }
 
+TEST(script_errors, a_hook_defined_twice_is_refused_naming_both) {
+  EXPECT_THAT(load_error("function on_rcpt(s, r) return smtp.reply(550) end\n"
+                         "local x = 1\n"
+                         "function on_rcpt(s, r) end\n"),
+              StartsWith("test.lua:1: on_rcpt is defined again at line 3, and only that one runs"));
+  // One chosen inside a block is a choice, not a slip.
+  driver d(
+      "function on_rcpt(s, r) end\n"
+      "if STRICT then\n  function on_rcpt(s, r) return smtp.reply(550) end\nend\n");
+  EXPECT_EQ(d.start(hook::rcpt).st, status::done);
+}
+
 TEST(script_errors, a_variable_named_like_a_hook_is_a_variable) {
   driver d("on_mail_count = 0\nfunction on_mail(s, m)\n  on_mail_count = on_mail_count + 1\nend\n");
   EXPECT_EQ(d.start(hook::mail).st, status::done);
