@@ -7,6 +7,7 @@ rounds; the table reports medians. Ratios are what count: the machines are share
 import datetime
 import os
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -94,6 +95,21 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.errors.close()
+
+
+def start_servers(specs):
+    """Servers from (name, argv_for_port, prefix, env) in order; if one does not start, the ones
+    started before it are stopped before the error goes on."""
+    started = []
+    try:
+        for spec in specs:
+            started.append(Server(*spec))
+    except BaseException:
+        for srv in started:
+            srv.stop()
+        raise
+    return started
 
 
 def smtpfault(binary, scenario=None):
@@ -105,10 +121,15 @@ def smtpfault(binary, scenario=None):
     return argv
 
 
+def postfix_tool(name):
+    """smtp-sink and smtp-source live in /usr/sbin, which is not on every user's PATH."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin") or name
+
+
 def smtp_sink(port):
     # As root it must be told whom to become; as anyone else it stays who it is.
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    return ["smtp-sink", *user, "127.0.0.1:%d" % port, "1000"]
+    return [postfix_tool("smtp-sink"), *user, "127.0.0.1:%d" % port, "1000"]
 
 
 def children_cpu_seconds():
@@ -122,7 +143,7 @@ def run_source(server, args, prefix=()):
     another command (taskset)."""
     before, source_before = cpu_seconds(server.proc.pid), children_cpu_seconds()
     start = time.perf_counter()
-    r = subprocess.run([*prefix, "smtp-source", *args, "127.0.0.1:%d" % server.port],
+    r = subprocess.run([*prefix, postfix_tool("smtp-source"), *args, "127.0.0.1:%d" % server.port],
                        capture_output=True, text=True, timeout=600)
     elapsed = time.perf_counter() - start
     if r.returncode != 0:
@@ -156,9 +177,9 @@ def latencies(servers, n=2000, chunk=50):
 def main():
     binary, rounds = sys.argv[1], int(sys.argv[2])
     every = os.path.join(ROOT, "bench", "every-command.lua")
-    servers = [Server("smtp-sink", smtp_sink),
-               Server("smtpfault", smtpfault(binary)),
-               Server("smtpfault + Lua", smtpfault(binary, every))]
+    servers = start_servers([("smtp-sink", smtp_sink),
+                             ("smtpfault", smtpfault(binary)),
+                             ("smtpfault + Lua", smtpfault(binary, every))])
     results = {}   # (workload, server) -> [(msg/s, cpu ms per msg)]
     try:
         for wname, args, count in WORKLOADS:

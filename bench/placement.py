@@ -13,7 +13,7 @@ import os
 import statistics
 import sys
 
-from compare import ROOT, Server, publish, run_source, smtp_sink, smtpfault, workload
+from compare import ROOT, publish, run_source, smtp_sink, smtpfault, start_servers, workload
 
 WORKLOADS = [
     workload("1 session, connection per message", ["-s", "1"], 2000, 1024),
@@ -33,10 +33,10 @@ def main():
     for wname, args, count in WORKLOADS:
         for where, server_cpu in (("same CPU", source_cpu), ("other CPU", other_cpu)):
             one_thread = {"SMTPFAULT_THREADS": "1"}
-            servers = [Server("smtp-sink", smtp_sink, pin(server_cpu)),
-                       Server("smtpfault", smtpfault(binary), pin(server_cpu), one_thread),
-                       Server("smtpfault + Lua", smtpfault(binary, every), pin(server_cpu),
-                              one_thread)]
+            servers = start_servers([
+                ("smtp-sink", smtp_sink, pin(server_cpu)),
+                ("smtpfault", smtpfault(binary), pin(server_cpu), one_thread),
+                ("smtpfault + Lua", smtpfault(binary, every), pin(server_cpu), one_thread)])
             got = {s.name: [] for s in servers}
             try:
                 for _ in range(rounds):

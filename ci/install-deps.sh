@@ -25,8 +25,15 @@ for p in "${packages[@]}"; do
 done
 if [ "${1:-}" = "--test" ]; then
   # Postfix's smtp-sink and smtp-source, for the benchmark scripts' own test; installed by the
-  # benchmarks' script, which keeps any Postfix daemon from starting.
-  "$(dirname "$0")/../bench/install-deps.sh"
+  # benchmarks' script, which keeps any Postfix daemon from starting. Postfix would replace
+  # another mail server (exim4 ...): on such a machine it is left out and that test skipped.
+  other_mta=$(dpkg-query -W -f='${Package} ${Status} ${Provides}\n' 2>/dev/null |
+    awk '/install ok installed/ && /mail-transport-agent/ && $1 != "postfix" {print $1}' | head -1)
+  if [ -n "$other_mta" ]; then
+    echo "Not installing postfix (the benchmarks' smtp-sink): it would replace $other_mta"
+  else
+    "$(dirname "$0")/../bench/install-deps.sh"
+  fi
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
