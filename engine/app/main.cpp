@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   if (cmd == "list") return smtpfault::app::list_command(rest);
   if (cmd == "healthcheck") return smtpfault::app::healthcheck_command(rest, environ);
   const auto hint = smtpfault::proto::did_you_mean(
-      cmd, {"serve", "send", "test", "run", "check", "list", "healthcheck"});
+      cmd, {"serve", "send", "test", "run", "check", "list", "healthcheck", "help"});
   std::fprintf(stderr, "smtpfault: unknown command '%s'%s\n\n%s", cmd.c_str(), hint.c_str(),
                usage_text);
   return 2;

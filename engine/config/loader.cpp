@@ -341,9 +341,8 @@ proto::expected<bool, config_error> apply_text(settings& s, std::string_view key
         if (const auto* t = find_key(table); t && t->type == kind::users) {
           return fail(std::string(origin) + ": unknown key " + quoted(key) + " (" + quoted(table) +
                       " is one key: give all of it as the value, e.g. " + table + "=" +
-                      path.substr(dot + 1) + ":VALUE)");
+                      std::string(key.substr(dot + 1)) + ":VALUE)");  // the name as typed
         }
-        if (dot == 0) break;
       }
       return fail(std::string(origin) + ": unknown key " + quoted(key) +
                   did_you_mean(path, path_candidates()));

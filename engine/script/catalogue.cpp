@@ -78,13 +78,14 @@ proto::expected<scenario_source, std::string> find_source(
     ss << in.rdbuf();
     return scenario_source{ss.str(), name_or_path};
   }
-  std::string names;
   std::vector<std::string> candidates;
   for (const auto& b : builtins) {
     if (b.name == name_or_path) return scenario_source{std::string(b.code), b.path};
-    names += (names.empty() ? "" : ", ") + b.name;
     candidates.emplace_back(b.name);
   }
+  std::string names;
+  for (const auto& name : candidates)
+    names += (names.empty() ? "" : ", ") + name;
   // The name of the other kind: a server scenario given to run, or a probe given to serve.
   const bool client = std::string_view(kind) == "client scenario";
   for (const auto& b : client ? builtin_scenarios() : builtin_client_scenarios()) {

@@ -130,8 +130,8 @@ std::optional<std::string> check_hook_names(lua_State* L, std::string_view code,
           lower.rfind("on_", 0) == 0 && verb != proto::verb::unknown &&
           (known + " ").find(" " + lower + " ") == std::string::npos) {
         hint = verb == proto::verb::lhlo
-                   ? " (LHLO is on_ehlo's: it is called for EHLO and LHLO; s.lmtp tells them "
-                     "apart)"
+                   ? " (on_ehlo is called for LHLO as well as EHLO; s.commands.LHLO counts "
+                     "LHLOs)"
                    : " (" + std::string(proto::verb_name(verb)) +
                          " has no hook of its own: on_command sees it, with cmd.verb == \"" +
                          std::string(proto::verb_name(verb)) + "\")";

@@ -351,10 +351,10 @@ class ServeFlagMistakes(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--set limits.text_line: expected an unsigned integer, got 'abc'", r.stderr)
         # One account as if it were a key of its own: the whole table is the value.
-        r = run("serve", "--set", "auth.users.alice=secret", timeout=10)
+        r = run("serve", "--set", "auth.users.mail-bot=secret", timeout=10)
         self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("unknown key 'auth.users.alice' ('auth.users' is one key: give all of it as "
-                      "the value, e.g. auth.users=alice:VALUE)", r.stderr)
+        self.assertIn("unknown key 'auth.users.mail-bot' ('auth.users' is one key: give all of it "
+                      "as the value, e.g. auth.users=mail-bot:VALUE)", r.stderr)
 
     def test_a_scenario_that_cannot_be_loaded_names_where_it_was_given(self):
         with tempfile.TemporaryDirectory() as d:

@@ -193,7 +193,7 @@ TEST(script_errors, unknown_hook_fails_the_load_with_a_hint) {
   EXPECT_THAT(load_error("function on_quit(s) end\n"), HasSubstr("on_command sees it"));
   // LHLO has one: on_ehlo's.
   EXPECT_THAT(load_error("function on_lhlo(s) end\n"),
-              HasSubstr("(LHLO is on_ehlo's: it is called for EHLO and LHLO"));
+              HasSubstr("(on_ehlo is called for LHLO as well as EHLO;"));
 }
 
 TEST(script_errors, a_hook_defined_twice_is_refused_naming_both) {
