@@ -46,8 +46,31 @@ std::string failure_text(const scenario_result& r) {
   return text;
 }
 
-// The last few non-empty lines the command printed, each made safe for a terminal (escape
-// sequences and stray octets shown, not acted on) and cut at 200 octets: often the cause.
+// One line of a command's output as a terminal may show it: control characters (C0, DEL, C1,
+// so no escape sequence acts) as '?', stray octets as U+FFFD, cut after 200 octets at a
+// character boundary.
+std::string terminal_safe(std::string_view raw) {
+  std::string out;
+  for (std::size_t i = 0; i < raw.size();) {
+    if (out.size() >= 200) return out + "...";
+    const std::size_t n = proto::utf8_sequence_length(raw, i);
+    const auto c = static_cast<unsigned char>(raw[i]);
+    const bool control = (n == 1 && ((c < 0x20 && c != '\t') || c == 0x7F)) ||
+                         (n == 2 && c == 0xC2 && static_cast<unsigned char>(raw[i + 1]) < 0xA0);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+    } else if (control) {
+      out += '?';
+    } else {
+      out.append(raw.substr(i, n));
+    }
+    i += n == 0 ? 1 : n;
+  }
+  return out;
+}
+
+// The last few non-empty lines the command printed (often the cause), leaving out the runner's
+// own "--- run N" markers between runs.
 std::vector<std::string> last_output_lines(std::string_view output, std::size_t count) {
   std::vector<std::string> lines;
   std::size_t end = output.size();
@@ -57,11 +80,9 @@ std::vector<std::string> last_output_lines(std::string_view output, std::size_t 
     std::string_view raw = output.substr(from, end - from);
     while (!raw.empty() && (raw.back() == '\r' || raw.back() == ' '))
       raw.remove_suffix(1);
-    std::string line = proto::utf8_repaired(raw);
-    for (auto& c : line)
-      if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = '?';
-    if (line.size() > 200) line = line.substr(0, 200) + "...";
-    if (!line.empty()) lines.insert(lines.begin(), std::move(line));
+    if (!raw.empty() && !raw.starts_with("--- run ")) {
+      lines.insert(lines.begin(), terminal_safe(raw));
+    }
     if (start == std::string_view::npos) break;
     end = start;
   }

@@ -309,16 +309,18 @@ class HangingCommand(unittest.TestCase):
 
     def test_the_table_shows_the_last_lines_a_failing_command_printed(self):
         # Often the cause (a refusal the mailer quoted); escape sequences are shown, not run.
-        talker = ("import sys\nprint('line one')\nprint('x' * 500)\n"
-                  "print('smtp: 500 5.5.2 Line too long \\x1b[31m', file=sys.stderr)\n"
+        talker = ("import sys\nprint('line one')\nprint('\u00e9' * 300)\n"
+                  "print('smtp: 500 5.5.2 Line too long \\x1b[31m \\x7f \\u009b', file=sys.stderr)\n"
                   "sys.exit(26)\n")
         status, r, output = self.accept_all_with(talker)
         self.assertEqual(status, 1, output)
         lines = output.splitlines()
         row = next(i for i, l in enumerate(lines) if l.startswith("accept-all  FAIL"))
+        # Cut at a character boundary (200 octets of two-octet characters); C0, DEL and C1
+        # controls shown as '?'.
         self.assertEqual([l.strip() for l in lines[row + 1:row + 4]],
-                         ["| line one", "| " + "x" * 200 + "...",
-                          "| smtp: 500 5.5.2 Line too long ?[31m"], output)
+                         ["| line one", "| " + "\u00e9" * 100 + "...",
+                          "| smtp: 500 5.5.2 Line too long ?[31m ? ?"], output)
         self.assertIn("in --json or --junit", output)
         # A passing scenario shows no output.
         status, r, output = self.accept_all_with(
