@@ -44,8 +44,8 @@ expect {
         .. "the mailer must send to at least two"
     end
     if run.delivered == 0 then
-      -- RSET or QUIT right after the 550: the reply was read, and the message given up on
-      -- purpose; anything else may be a client that lost step.
+      -- RSET or QUIT right after the 550: the message given up on purpose (most likely);
+      -- anything else may be a client that lost step.
       local next_verb
       for _, s in ipairs(run.sessions) do
         for j, x in ipairs(s.exchanges) do
@@ -55,9 +55,9 @@ expect {
         end
       end
       if next_verb == "RSET" or next_verb == "QUIT" then
-        return false, "expected one message; the client read the 4-line 550 to the 2nd recipient"
-          .. " and then gave up the whole message (" .. next_verb .. "): one refused recipient"
-          .. " must not stop the others"
+        return false, "expected one message; the client answered the 4-line 550 to the 2nd"
+          .. " recipient with " .. next_verb .. ", giving up the whole message: one refused"
+          .. " recipient must not stop the others"
       end
       return false, "expected one message; after the 4-line 550 to the 2nd recipient the client "
         .. (smtp.seen(run, "DATA") and "did not complete the message" or "sent no DATA")

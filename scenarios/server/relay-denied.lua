@@ -26,6 +26,16 @@ expect {
         return false, "not exercised: the client sent no RCPT (it stopped before naming a"
           .. " recipient); the relay refusal comes at RCPT to a domain other than smtpfault.test"
       end
+      -- A RCPT refused for another reason (501 bad syntax, 503 out of order) never reached the
+      -- relay check.
+      for _, s in ipairs(run.sessions) do
+        for _, x in ipairs(s.exchanges) do
+          if x.verb == "RCPT" and (x.code < 200 or x.code >= 300) then
+            return false, "not exercised: no RCPT reached the relay check; '" .. x.command
+              .. "' got " .. (x.code == 0 and "no reply" or "'" .. x.reply .. "'")
+          end
+        end
+      end
       return false, "not exercised: every recipient was in smtpfault.test, which this server takes"
         .. " mail for; send to another domain"
     end

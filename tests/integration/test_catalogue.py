@@ -598,8 +598,8 @@ class MultilineRepliesGivingUp(unittest.TestCase):
         status, r, output = judge_mailer(self, "multiline-replies", mailer,
                                          "--time-scale", TIME_SCALE)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
-        self.assertIn("the client read the 4-line 550 to the 2nd recipient and then gave up the "
-                      "whole message (RSET)", r["reason"])
+        self.assertIn("the client answered the 4-line 550 to the 2nd recipient with RSET, giving "
+                      "up the whole message", r["reason"])
 
 
 class RelayDeniedNotExercised(unittest.TestCase):
@@ -619,6 +619,15 @@ class RelayDeniedNotExercised(unittest.TestCase):
         status, r, output = judge_mailer(self, "relay-denied", mailer)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("not exercised: the client sent no RCPT", r["reason"])
+
+    def test_a_recipient_refused_for_its_syntax_is_named(self):
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.ehlo()\ns.mail('a@x.test')\ns.docmd('RCPT TO:<not an address>')\ns.quit()\n")
+        status, r, output = judge_mailer(self, "relay-denied", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("not exercised: no RCPT reached the relay check; 'RCPT TO:<not an address>' "
+                      "got '501", r["reason"])
 
 
 class GreetingSlowEarlyTalker(unittest.TestCase):
