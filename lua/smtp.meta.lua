@@ -81,8 +81,8 @@ function action:reset() end
 ---@field auth_user string the authenticated user ("" when not)
 ---@field lmtp boolean the server runs in LMTP mode
 ---@field messages integer messages accepted in this session so far
----@field mail_from string sender of the current transaction ("" when none)
----@field rcpts string[] accepted recipients of the current transaction
+---@field mail_from string sender of the current transaction ("" when none); in on_message, the message's
+---@field rcpts string[] accepted recipients of the current transaction; in on_message, the message's
 ---@field commands table<string, integer> how often each command was seen: `s.commands.MAIL`, `s.commands.UNKNOWN`
 ---@field state table your own data, kept as long as the session
 
