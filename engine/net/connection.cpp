@@ -53,7 +53,7 @@ std::optional<fault::action> rule_decision(fault_rules& rules, session::hook h,
   c.phase = h;
   c.command = &s.current_command();
   // At the end of data the envelope has moved into the message waiting for a decision.
-  c.envelope = h == session::hook::message ? &s.pending_message().env : &s.current_envelope();
+  c.envelope = &s.hook_envelope(h);
   c.client_address = s.facts().client_address;
   return rules.take(c);
 }

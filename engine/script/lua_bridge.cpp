@@ -197,7 +197,7 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
       message_envelope != last.message_envelope) {
     last.envelope_version = s.envelope_version();
     last.message_envelope = message_envelope;
-    const auto& env = message_envelope ? s.pending_message().env : s.current_envelope();
+    const auto& env = s.hook_envelope(h);
     set_string_if_changed(L, "mail_from", env.mail_from.address(), last.mail_from, all);
     if (all || !env.recipients.empty() || !holds_empty_table(L, "rcpts")) {
       update_recipients(L, env);

@@ -175,14 +175,6 @@ std::optional<std::string> parse_expectations(lua_State* L, expectations& out) {
 
 namespace {
 
-// "scenario.lua:12:", where the check function begins.
-std::string check_position(lua_State* co, int ref) {
-  lua_Debug ar;
-  lua_rawgeti(co, LUA_REGISTRYINDEX, ref);
-  lua_getinfo(co, ">S", &ar);
-  return std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ":";
-}
-
 // "a string ('yes')", "nil", "a number (1)": what came back instead of a boolean.
 std::string returned_value(lua_State* co, int index) {
   const int type = lua_type(co, index);
@@ -225,7 +217,7 @@ std::vector<check_result> run_custom_checks(lua_sandbox& sandbox, const std::vec
         // A reason returned alone, or nothing at all: neither may pass or fail by accident.
         c.passed = false;
         c.script_error = true;
-        c.detail = check_position(co, checks[i]) + " custom check returned " +
+        c.detail = lines_of(co, checks[i]).position + " custom check returned " +
                    (r.results == 0 ? std::string("nothing") : returned_value(co, base)) +
                    "; it must return true, or false and a reason";
       } else {

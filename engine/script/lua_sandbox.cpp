@@ -195,7 +195,12 @@ void lua_sandbox::on_count(lua_State* L, lua_Debug*) {
   if (!self.killed_ && self.spent_ > self.budget_) {
     self.killed_ = true;
     self.kill_reason_ = "instruction limit exceeded (possible endless loop)";
-    self.kill_where_ = lua_position(L);
+    // (The memory limit cannot do the same: the allocator may not walk the stack.)
+    try {
+      self.kill_where_ = lua_position(L);
+    } catch (const std::exception&) {
+      // No position then: an exception must not unwind through Lua's C frames.
+    }
   }
   if (self.killed_) {
     // From now on fire on every instruction, so a pcall that caught the error cannot go on.
@@ -218,6 +223,14 @@ bool lua_sandbox::is_library(const char* source) const {
   for (const auto& lib : library_sources_)
     if (lib == source) return true;
   return false;
+}
+
+function_lines lines_of(lua_State* L, int ref) {
+  lua_Debug ar;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  lua_getinfo(L, ">S", &ar);  // pops the function
+  return {std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ":", ar.linedefined,
+          ar.lastlinedefined};
 }
 
 std::string lua_position(lua_State* co) {

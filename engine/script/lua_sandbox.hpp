@@ -93,4 +93,13 @@ class lua_sandbox {
 // unless nothing else is there), or "" when there is none.
 std::string lua_position(lua_State* co);
 
+// Where the function kept in the registry under ref is written: position "file:12:" (its first
+// line), and its first and last lines.
+struct function_lines {
+  std::string position;
+  int first = 0;
+  int last = 0;
+};
+function_lines lines_of(lua_State* L, int ref);
+
 }  // namespace smtpfault::script

@@ -385,14 +385,11 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
     if (a) {
       out.action = std::move(*a);
     } else {
-      lua_Debug ar;
-      lua_rawgeti(co, LUA_REGISTRYINDEX, hook_refs_[static_cast<int>(b.running_)]);
-      lua_getinfo(co, ">S", &ar);
+      const auto lines = lines_of(co, hook_refs_[static_cast<int>(b.running_)]);
       out.st = hook_outcome::status::failed;
       // Which `return` it was is gone with the call; the function's lines narrow it down.
-      out.error = std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ": " +
-                  hook_fn() + " (lines " + std::to_string(ar.linedefined) + "-" +
-                  std::to_string(ar.lastlinedefined) + ") " + a.error();
+      out.error = lines.position + " " + hook_fn() + " (lines " + std::to_string(lines.first) +
+                  "-" + std::to_string(lines.last) + ") " + a.error();
     }
   }
   if (r.st == run_result::status::finished && out.st == hook_outcome::status::done) {

@@ -132,6 +132,9 @@ class server_session {
   // What hooks look at.
   const proto::command& current_command() const { return pending_cmd_; }
   const envelope& current_envelope() const { return env_; }
+  // The transaction hook h decides about: on_message's is the message's own, the session's
+  // being already cleared for the next one when the message is complete.
+  const envelope& hook_envelope(hook h) const { return h == hook::message ? pending_.env : env_; }
   const proto::sasl_credentials& auth_attempt() const { return auth_cred_; }
   std::string_view auth_attempt_mechanism() const;
   std::uint64_t last_chunk_size() const { return last_chunk_size_; }

@@ -33,19 +33,19 @@ local first_seen = {}
 
 -- What a code means depends on the command it answers: 554 to RCPT is a relay refusal, to DATA
 -- or to the message a failed transaction.
+local any_command = { [421] = {"4.3.0"}, [450] = {"4.2.0"}, [451] = {"4.3.0"} }
 local rcpt_replies = {
-  [421] = {"4.3.0"}, [450] = {"4.2.0"}, [451] = {"4.3.0"}, [452] = {"4.5.3", "Too many recipients"},
-  [550] = {"5.1.1", "No such user here"}, [551] = {"5.1.6"}, [552] = {"5.2.2"}, [553] = {"5.1.3"},
-  [554] = {"5.7.1", "Relay access denied"},
+  [452] = {"4.5.3", "Too many recipients"}, [550] = {"5.1.1", "No such user here"},
+  [551] = {"5.1.6"}, [552] = {"5.2.2"}, [553] = {"5.1.3"}, [554] = {"5.7.1", "Relay access denied"},
 }
 local message_replies = {
-  [421] = {"4.3.0"}, [450] = {"4.2.0"}, [451] = {"4.3.0"}, [452] = {"4.3.1", "Insufficient system storage"},
+  [452] = {"4.3.1", "Insufficient system storage"},
   [552] = {"5.2.2", "Message exceeds fixed maximum message size"},
   [554] = {"5.0.0", "Transaction failed"},
 }
 
 local function code_reply(code, fallback_text, replies)
-  local known = (replies or message_replies)[code] or {}
+  local known = (replies or message_replies)[code] or any_command[code] or {}
   local enhanced = known[1] or (math.floor(code / 100) .. ".0.0")
   return smtp.reply(code, enhanced, known[2] or fallback_text)
 end

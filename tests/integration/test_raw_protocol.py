@@ -136,6 +136,20 @@ class LmtpTest(ServerTestCase):
         self.assertEqual(self.server.message(first.queued_id).data, body)
 
 
+class MagicAddressWordsTest(ServerTestCase):
+    """magic-addresses over SMTP: a code answers in the words of the command it answers."""
+    SERVER_ARGS = ("--scenario", "magic-addresses")
+
+    def test_a_refused_data_is_a_failed_transaction_and_a_refused_rcpt_a_relay_refusal(self):
+        with self.server.connect() as c:
+            c.cmd("EHLO client.test", expect=250)
+            c.cmd("MAIL FROM:<a@x.test>", expect=250)
+            self.assertEqual(c.cmd("RCPT TO:<rcpt-554@example.com>", expect=554).text,
+                             "5.7.1 Relay access denied")
+            c.cmd("RCPT TO:<data-554@example.com>", expect=250)
+            self.assertEqual(c.cmd("DATA", expect=554).text, "5.0.0 Transaction failed")
+
+
 class LmtpPerRecipientFaultTest(ServerTestCase):
     """smtp.each_recipient (here through magic-addresses): after the dot, each recipient gets a
     reply of its own; the message is stored when one or more accepts it."""
