@@ -340,6 +340,9 @@ asio::awaitable<op_result> driver::do_write(conn& c, const client_op& op) {
 
 asio::awaitable<std::string> driver::read_more(conn& c, steady::time_point deadline) {
   if (!c.closed.empty()) co_return c.closed;
+  // A server that never stops sending always has a read ready, and the race below would never
+  // let the timer win.
+  if (steady::now() >= deadline) co_return "timeout";
   char buf[16 * 1024];
   asio::steady_timer timer(ctx_, deadline);
   auto r = co_await (c.io.read_some(asio::buffer(buf)) || timer.async_wait(as_value));

@@ -95,8 +95,16 @@ asio::awaitable<std::string> client::connect() {
 
 asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& error) {
   proto::reply_reader reader;
+  // The timeout is for the whole reply: a server that keeps sending (an endless line, endless
+  // continuation lines) must not hold the client for ever.
+  const auto deadline = std::chrono::steady_clock::now() + o_.timeout;
   for (;;) {
     auto r = lines_.next(in_);
+    if (r.st == proto::line_reader::status::too_long) {
+      error = "malformed reply: reply line longer than " + std::to_string(lines_.max_line()) +
+              " octets";
+      co_return std::nullopt;
+    }
     if (r.st == proto::line_reader::status::line) {
       std::string line(r.line);
       in_.erase(0, r.consumed);
@@ -111,7 +119,11 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
     }
     in_.erase(0, r.consumed);
     char buf[4096];
-    asio::steady_timer timer(ctx_, o_.timeout);
+    asio::steady_timer timer(ctx_, deadline);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      error = "timeout waiting for a reply";
+      co_return std::nullopt;
+    }
     auto res = co_await (io_.read_some(asio::buffer(buf)) || timer.async_wait(as_value));
     if (res.index() == 1) {
       error = "timeout waiting for a reply";

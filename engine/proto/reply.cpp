@@ -129,6 +129,13 @@ reply_reader::status reply_reader::feed_line(std::string_view line) {
     partial_ = reply{};
     partial_.lines.clear();
     error_.clear();
+    octets_ = 0;
+  }
+  octets_ += line.size() + 2;
+  if (partial_.lines.size() >= max_lines || octets_ > max_octets) {
+    error_ = "multi-line reply longer than " + std::to_string(max_lines) + " lines or " +
+             std::to_string(max_octets) + " octets";
+    return status::malformed;
   }
   if (line.size() < 3 || !is_digit(line[0]) || !is_digit(line[1]) || !is_digit(line[2]) ||
       line[0] < '1' || line[0] > '5' || (line.size() > 3 && line[3] != ' ' && line[3] != '-')) {

@@ -47,9 +47,16 @@ class reply_reader {
   reply take();
   const std::string& error() const { return error_; }
 
+  // A multi-line reply that goes on beyond these is malformed: a server sending continuation
+  // lines for ever must not grow the client without bound (RFC 5321 sets no limit; real
+  // replies have a few dozen lines).
+  static constexpr std::size_t max_lines = 1000;
+  static constexpr std::size_t max_octets = 1024 * 1024;
+
  private:
   reply partial_;
   bool started_ = false;
+  std::size_t octets_ = 0;
   std::string error_;
 };
 

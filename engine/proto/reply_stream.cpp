@@ -29,6 +29,13 @@ std::string printable(std::string_view raw, std::size_t max) {
 }
 
 reply_stream::result reply_stream::next() {
+  if (overflowed_) {
+    overflowed_ = false;
+    replies_.take();
+    return {status::malformed,
+            {},
+            "more than " + std::to_string(max_unread) + " octets of replies arrived unread"};
+  }
   for (;;) {
     auto r = lines_.next(in_);
     if (r.st == line_reader::status::need_more) {

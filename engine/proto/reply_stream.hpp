@@ -17,7 +17,17 @@ class reply_stream {
   // by max_line plus what one read adds.
   explicit reply_stream(std::size_t max_line = 64 * 1024) : lines_(max_line) {}
 
-  void feed(std::string_view bytes) { in_.append(bytes); }
+  // Bytes that pile up unread (a script waiting for a close while the server floods) are
+  // dropped beyond max_unread; the next reply read is then malformed, saying so.
+  static constexpr std::size_t max_unread = 4 * 1024 * 1024;
+  void feed(std::string_view bytes) {
+    if (in_.size() + bytes.size() > max_unread) {
+      overflowed_ = true;
+      in_.clear();
+      return;
+    }
+    in_.append(bytes);
+  }
 
   enum class status { need_more, reply, malformed };
   struct result {
@@ -38,6 +48,7 @@ class reply_stream {
   line_reader lines_;
   reply_reader replies_;
   std::string in_;
+  bool overflowed_ = false;
 };
 
 // Lines of a partial reply and unfinished bytes are visible to error messages only as escaped

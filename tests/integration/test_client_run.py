@@ -414,5 +414,51 @@ class RunCommandTest(unittest.TestCase):
             self.assertIn(name, p.stdout)
 
 
+
+class FloodingServer(unittest.TestCase):
+    """A server that never stops sending: every wait still ends at its deadline, and what piles
+    up is bounded (the run ended only when the server stopped, growing by gigabytes)."""
+
+    def test_a_flood_of_continuation_lines_or_of_one_line_ends_at_the_timeout(self):
+        import threading
+        for payload in (b"220-still greeting\r\n" * 3000, b"A" * 65536):
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(4)
+            stop = threading.Event()
+
+            def serve():
+                while not stop.is_set():
+                    try:
+                        listener.settimeout(0.2)
+                        c, _ = listener.accept()
+                    except OSError:
+                        continue
+                    try:
+                        c.sendall(b"220 ")
+                        while not stop.is_set():
+                            c.sendall(payload)
+                    except OSError:
+                        pass
+                    finally:
+                        c.close()
+
+            t = threading.Thread(target=serve, daemon=True)
+            t.start()
+            try:
+                script = os.path.join(tempfile.mkdtemp(prefix="flood-"), "flood.lua")
+                with open(script, "w") as f:
+                    f.write("local c = connect()\nc:expect(220)\nc:send('NOOP')\nc:expect(250)\n")
+                r = subprocess.run([binary_path(), "run", script, "--target",
+                                    "127.0.0.1:%d" % listener.getsockname()[1], "--timeout", "1"],
+                                   capture_output=True, text=True, timeout=60,
+                                   env=server_environment())
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("FAIL", r.stdout)
+            finally:
+                stop.set()
+                t.join(5)
+                listener.close()
+
 if __name__ == "__main__":
     unittest.main()

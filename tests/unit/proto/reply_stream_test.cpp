@@ -84,6 +84,30 @@ TEST(reply_stream, over_long_line_is_malformed_and_bounded) {
   EXPECT_EQ(r.reply.lines.at(0), "ok");
 }
 
+TEST(reply_stream, endless_continuation_lines_are_malformed_not_kept) {
+  reply_stream s;
+  std::string flood;
+  for (std::size_t i = 0; i < reply_reader::max_lines + 5; ++i)
+    flood += "220-still greeting\r\n";
+  s.feed(flood + "250 ok\r\n");
+  auto r = s.next();
+  ASSERT_EQ(r.st, reply_stream::status::malformed);
+  EXPECT_NE(r.error.find("multi-line reply longer than 1000 lines"), std::string::npos) << r.error;
+}
+
+TEST(reply_stream, replies_piling_up_unread_are_dropped_and_said_so) {
+  reply_stream s;
+  const std::string chunk(64 * 1024, 'x');
+  for (std::size_t fed = 0; fed <= reply_stream::max_unread; fed += chunk.size())
+    s.feed(chunk);
+  EXPECT_LE(s.buffered(), reply_stream::max_unread);
+  auto r = s.next();
+  ASSERT_EQ(r.st, reply_stream::status::malformed);
+  EXPECT_NE(r.error.find("octets of replies arrived unread"), std::string::npos) << r.error;
+  s.feed("250 ok\r\n");
+  EXPECT_EQ(s.next().st, reply_stream::status::reply);
+}
+
 TEST(reply_stream, discard_drops_buffered_plaintext) {
   reply_stream s;
   s.feed("220 ready\r\n250 injected\r\n250-half");
