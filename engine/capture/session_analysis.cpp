@@ -32,6 +32,8 @@ void on_event(session_summary& out, const std::string& text, std::size_t line) {
     out.tls_at = line;
   } else if (starts_with(text, "TLS handshake")) {
     if (!out.tls_failed_at) out.tls_failed_at = line;
+  } else if (starts_with(text, "client closed the connection")) {
+    out.client_closed = true;
   } else if (starts_with(text, "client pipelined")) {
     out.pipelined = true;
   } else if (starts_with(text, "client talked before the greeting")) {

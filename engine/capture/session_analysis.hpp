@@ -29,6 +29,7 @@ struct session_summary {
   std::size_t tls_at = 0;         // line of "TLS established" (0 = never)
   std::size_t tls_failed_at = 0;  // line of a failed or refused STARTTLS (0 = never)
   bool quit = false;
+  bool client_closed = false;  // the client closed or reset the connection (else the server did)
   bool pipelined = false;
   bool early_talker = false;  // sent octets before a greeting held back by a delay or a sleep
   bool pipelining_advertised = false;

@@ -20,10 +20,12 @@ bool is_transaction(const exchange& x) {
          x.command == "<end of data>" || x.command == "<no command>";
 }
 
+// The server closed first: a 421, a close or reset a scenario asked for (after its reply or
+// instead of one), a 521 greeting. The client had no chance to send QUIT.
 bool server_ended(const session_summary& s) {
   for (const auto& x : s.exchanges)
     if (x.code == 421) return true;
-  return !s.exchanges.empty() && s.exchanges.back().code == 0;
+  return !s.client_closed || (!s.exchanges.empty() && s.exchanges.back().code == 0);
 }
 
 check_result check_delivered(const count_range& r, const run_outcome& run) {

@@ -602,6 +602,34 @@ class MultilineRepliesGivingUp(unittest.TestCase):
                       "up the whole message", r["reason"])
 
 
+class QuitOwedOnlyWhereTheClientCouldSendIt(unittest.TestCase):
+    def test_a_session_the_server_closed_after_its_reply_owes_no_quit(self):
+        # A 521 greeting closes (RFC 7504); so does a reply a scenario chained with :close().
+        tmp = tempfile.mkdtemp(prefix="catalogue-server-closed-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        script = os.path.join(tmp, "closes.lua")
+        with open(script, "w") as f:
+            f.write("function on_connect(s)\n"
+                    "  if smtp.count('c') == 1 then return smtp.reply(521) end\nend\n"
+                    "function on_mail(s) return smtp.reply(554, '5.7.1', 'no'):close() end\n"
+                    "expect { quit = true, delivered = 0, exit = 'failure' }\n")
+        mailer = ("import os, smtplib, sys\n"
+                  "for _ in range(2):\n"
+                  "    try:\n"
+                  "        s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "        s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "    except (smtplib.SMTPException, OSError):\n"
+                  "        pass\n"
+                  "sys.exit(1)\n")
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
+                                     PYTHON, "-c", mailer], timeout=60)
+        r = verdicts(json_path)["closes"]
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), (r, out, err))
+        checks = {c["name"]: c for c in r["checks"]}
+        self.assertTrue(checks["quit"]["passed"], checks["quit"])
+
+
 class RelayDeniedNotExercised(unittest.TestCase):
     def test_local_recipients_only_is_not_exercised(self):
         mailer = ("import os, smtplib\n"

@@ -29,6 +29,7 @@ TEST(Expectations, QuitIsOwedAfterAGreetingThatRefusesService) {
   auto& s = run.sessions.emplace_back();
   s.id = "000001";
   s.exchanges.push_back({"<no command>", "", 554, "554 5.3.2 No SMTP service here", 1, {}});
+  s.client_closed = true;  // after a 554 greeting the server waits for QUIT; the client left
   auto results = evaluate(e, run);
   ASSERT_EQ(results.back().name, "quit");
   EXPECT_FALSE(results.back().passed);
@@ -40,6 +41,10 @@ TEST(Expectations, QuitIsOwedAfterAGreetingThatRefusesService) {
   // A session the server ended with a 421 greeting owes none.
   s.quit = false;
   s.exchanges[0].code = 421;
+  EXPECT_TRUE(evaluate(e, run).back().passed);
+  // Nor one the server closed after any other reply (a 521 greeting, a reply with :close()).
+  s.exchanges[0].code = 521;
+  s.client_closed = false;
   EXPECT_TRUE(evaluate(e, run).back().passed);
 }
 
