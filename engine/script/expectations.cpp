@@ -108,9 +108,14 @@ std::pair<const session_summary*, const exchange*> first_reply_of_class(const ru
   return {nullptr, nullptr};
 }
 
-const session_summary* later_attempt(const run_outcome& run, clock::time_point after) {
+// A later session that tried to send (MAIL). After a refusing greeting any new connection is
+// a new attempt: it may be refused at the greeting again, before it gets as far as MAIL.
+const session_summary* later_attempt(const run_outcome& run, const session_summary& refused,
+                                     const exchange& reply) {
+  const bool greeting = &reply == &refused.exchanges.front() && reply.command == "<no command>";
   for (const auto& s : run.sessions) {
-    if (s.started <= after) continue;
+    if (s.started <= reply.at) continue;
+    if (greeting) return &s;
     for (const auto& x : s.exchanges)
       if (x.verb == "MAIL") return &s;
   }
@@ -125,7 +130,7 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
     c.detail = "expected a retry after a 4xx reply, but no 4xx reply was sent";
     return c;
   }
-  const session_summary* next = later_attempt(run, x->at);
+  const session_summary* next = later_attempt(run, *s, *x);
   if (!next) {
     c.passed = false;
     c.detail = "expected a new attempt after '" + x->reply + "' (" + where(*s, x->line) +
@@ -156,7 +161,7 @@ check_result check_no_retry(const run_outcome& run) {
   check_result c{"no_retry_after_5xx", true, "no new attempt after a permanent failure"};
   auto [s, x] = first_reply_of_class(run, 5);
   if (!s) return c;
-  if (const session_summary* next = later_attempt(run, x->at)) {
+  if (const session_summary* next = later_attempt(run, *s, *x)) {
     c.passed = false;
     c.detail = "expected no retry after '" + x->reply + "' (" + where(*s, x->line) +
                "); the client tried again in session " + next->id;

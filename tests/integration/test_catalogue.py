@@ -630,6 +630,22 @@ class QuitOwedOnlyWhereTheClientCouldSendIt(unittest.TestCase):
         self.assertTrue(checks["quit"]["passed"], checks["quit"])
 
 
+class RetryAfterARefusingGreeting(unittest.TestCase):
+    def test_reconnecting_after_a_521_greeting_is_a_retry(self):
+        # Each new connection meets the 521 again and never gets as far as MAIL: still a retry.
+        mailer = ("import os, smtplib, sys, time\n"
+                  "for _ in range(3):\n"
+                  "    try:\n"
+                  "        smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "    except (smtplib.SMTPException, OSError):\n"
+                  "        time.sleep(0.05)\n"
+                  "sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "greeting-521", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("no_retry_after_5xx: expected no retry after", r["reason"])
+        self.assertIn("the client tried again in session 000002", r["reason"])
+
+
 class RelayDeniedNotExercised(unittest.TestCase):
     def test_local_recipients_only_is_not_exercised(self):
         mailer = ("import os, smtplib\n"
