@@ -92,6 +92,14 @@ TEST(helpers, matches_is_a_case_insensitive_glob) {
   EXPECT_EQ(eval("smtp.matches('100%@x.test', '100%@*')"), "true");
   EXPECT_EQ(eval("smtp.matches('[a]@x.test', '[a]@*')"), "true");
   EXPECT_EQ(eval("smtp.matches('', '*')"), "true");
+  EXPECT_EQ(eval("smtp.matches('', '?')"), "false");
+  EXPECT_EQ(eval("smtp.matches('abc', 'a**c')"), "true");
+  EXPECT_EQ(eval("smtp.matches('abcbd', '*b?')"), "true");
+  EXPECT_EQ(eval("smtp.matches('mississippi@x', 'm*iss*ppi@?')"), "true");
+  EXPECT_EQ(eval("smtp.matches('ab', 'ab*c')"), "false");
+  // Many stars against a near miss: a backtracking matcher took seconds here (exponential in
+  // the stars, inside C where the instruction limit cannot stop it); a glob walk is quick.
+  EXPECT_EQ(eval("smtp.matches(string.rep('a', 200), string.rep('*a', 100) .. 'b')"), "false");
 }
 
 TEST(helpers, ip_in_ipv4_cidr) {
