@@ -159,6 +159,8 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // waits behind the 421, as it would in the socket had the read been cancelled.
     if (shutting_down_ && !shutdown_handled_) continue;
     if (!r.ec) {
+      // An unsolicited reply waits for the client to be silent that long: input starts over.
+      if (unsolicited_ && !r.data.empty()) unsolicited_at_ = steady::now() + unsolicited_->after;
       feed(r.data);
     } else if (shutting_down_) {
       continue;

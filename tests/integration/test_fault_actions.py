@@ -170,6 +170,18 @@ class EndingTest(FaultCase):
         self.assertGreaterEqual(elapsed, 0.25)
         self.assertLess(elapsed, 2.0)
 
+    def test_unsolicited_reply_waits_for_silence(self):
+        # A client that keeps talking is not idle: every command starts the 0.3 s over.
+        c = self.session("unsolicited")
+        start = time.monotonic()
+        for _ in range(6):
+            time.sleep(0.15)
+            c.cmd("NOOP", expect=250)
+        self.assertGreater(time.monotonic() - start, 0.85)
+        quiet = time.monotonic()
+        self.assertEqual(read_to_eof(c), b"421 4.4.2 idle\r\n")
+        self.assertGreaterEqual(time.monotonic() - quiet, 0.25)
+
     def test_accept_then_lose(self):
         c = self.session("lose")
         sid = session_id_of(self.server, c)
