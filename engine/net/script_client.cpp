@@ -92,7 +92,8 @@ class driver {
     proto::reply_stream replies;
     std::unique_ptr<asio::ssl::context> tls;
     std::string host;
-    std::string closed;  // "closed" or "reset" once the server has gone
+    std::string closed;       // "closed" or "reset" once the server has gone
+    bool ended_here = false;  // the script closed or reset it: every later call says "closed"
   };
 
   asio::awaitable<op_result> perform(const client_op& op);
@@ -188,10 +189,14 @@ asio::awaitable<op_result> driver::perform(const client_op& op) {
     }
     case client_op::kind::reset:
       c.io.reset();
+      c.closed = "closed";
+      c.ended_here = true;
       log(c.id, "*: connection reset by the client (RST)");
       co_return op_result{};
     default:
       c.io.close();
+      c.closed = "closed";
+      c.ended_here = true;
       log(c.id, "*: connection closed by the client");
       co_return op_result{};
   }
@@ -302,7 +307,9 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
 
 asio::awaitable<std::string> driver::write_until(conn& c, std::string_view bytes,
                                                  steady::time_point dl) {
-  if (c.closed == "tls failed") co_return c.closed;  // OpenSSL's words for it say nothing
+  // OpenSSL's words for a write after a failed handshake say nothing, nor does "Bad file
+  // descriptor" after the script's own close().
+  if (c.closed == "tls failed" || c.ended_here) co_return c.closed;
   asio::steady_timer timer(ctx_, dl);
   auto r =
       co_await (c.io.write(asio::buffer(bytes.data(), bytes.size())) || timer.async_wait(as_value));

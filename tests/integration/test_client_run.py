@@ -66,6 +66,21 @@ class RunCommandTest(unittest.TestCase):
         self.assertLess(len(verdict), 400)
         self.assertIn("raw: \ufffd?", out)
 
+    def test_a_connection_the_script_closed_says_closed(self):
+        # Not the socket's "Bad file descriptor": the outcomes are timeout, closed, reset.
+        for how in ("close", "reset"):
+            path = self.script("""
+                local c = connect {}
+                c:expect(220)
+                c:%s()
+                local _, sent = c:send("NOOP")
+                local _, read = c:expect(250)
+                report("after", tostring(sent) .. " " .. tostring(read))
+            """ % how)
+            p = self.run_client(path)
+            self.assertIn("after: closed closed", p.stdout, p.stdout + p.stderr)
+            self.assertNotIn("Bad file descriptor", p.stdout)
+
     def test_a_refused_xoauth2_token_gets_its_error_challenge_then_535(self):
         # As Gmail does (RFC 7628 3.2.2): the server's side and the client's side of it.
         server = SmtpfaultServer("--set", "auth.users=alice:secret").start()
