@@ -293,6 +293,9 @@ std::optional<std::string> check_run_values(const std::vector<flag_value>& flags
 }
 
 int run_command(const std::vector<std::string>& argv, char** envp) {
+  // The transcript is shown as it happens, also in a file or a pipe (a CI log): a run that is
+  // killed still leaves what it did.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   parsed_args args;
   const auto& known = run_flags().flags;
   if (auto err = parse_args(argv, known, args)) return usage_error(*err);

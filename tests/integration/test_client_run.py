@@ -66,6 +66,28 @@ class RunCommandTest(unittest.TestCase):
         self.assertLess(len(verdict), 400)
         self.assertIn("raw: \ufffd?", out)
 
+    def test_the_transcript_reaches_a_pipe_as_it_happens(self):
+        path = self.script("""
+            local c = connect {}
+            c:expect(220)
+            sleep(20)
+        """)
+        p = subprocess.Popen([binary_path(), "run", path, "--target",
+                              "127.0.0.1:%d" % self.server.port], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=server_environment())
+        try:
+            import select
+            seen = b""
+            while b"S: 220" not in seen:
+                ready, _, _ = select.select([p.stdout], [], [], 10)
+                self.assertTrue(ready, "the greeting not on the pipe while the script sleeps: %r"
+                                % seen)
+                seen += p.stdout.readline()
+        finally:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+
     def test_a_connection_the_script_closed_says_closed(self):
         # Not the socket's "Bad file descriptor": the outcomes are timeout, closed, reset.
         for how in ("close", "reset"):
