@@ -457,6 +457,15 @@ function expect(t)
     if k == "exit" and type(v) == "string" and v ~= "success" and v ~= "failure" then
       fail(2, "expect: exit must be \"success\", \"failure\" or a number, not %q", v)
     end
+    if k == "delivered" then
+      local function count(n) return type(n) == "number" and n >= 0 and n == math.floor(n) end
+      local ok = (type(v) == "number" and count(v))
+        or (type(v) == "table" and (v.min == nil or count(v.min)) and (v.max == nil or count(v.max)))
+      if not ok then
+        fail(2, "expect: delivered must be a whole number of messages, 0 or more, or"
+          .. " {min = a, max = b} of such numbers")
+      end
+    end
   end
   -- retry_delay times the retry that retried_after_4xx looks for; alone it checks nothing.
   if t.retry_delay ~= nil and t.retried_after_4xx ~= true then

@@ -281,6 +281,14 @@ TEST(script_errors, expectations_are_checked_when_declared) {
                         "= true"));
   EXPECT_EQ(load_error("expect { retried_after_4xx = true, retry_delay = {min = 1} }\n"), "");
   EXPECT_EQ(load_error("expect { retried_after_4xx = true }\nexpect { retry_delay = 5 }\n"), "");
+  // A count of messages is a whole number, 0 or more (-1 was read as 18446744073709551615).
+  for (const char* bad : {"-1", "1.5", "{min = -2}", "{max = 'x'}"}) {
+    EXPECT_THAT(load_error(std::string("expect { delivered = ") + bad + " }\n"),
+                HasSubstr("test.lua:1: expect: delivered must be a whole number of messages"))
+        << bad;
+  }
+  EXPECT_EQ(load_error("expect { delivered = 0 }\nexpect { delivered = {min = 1, max = 3} }\n"),
+            "");
 }
 
 TEST(script_errors, a_misspelt_call_gets_the_closest_name) {
