@@ -32,6 +32,9 @@ CAREFUL = os.path.join(ROOT, "examples", "mailers", "careful.py")
 NAIVE = os.path.join(ROOT, "examples", "mailers", "naive.py")
 TIME_SCALE = "0.02"
 SEED = "4242"
+# The start of a Python mailer given as code: an smtplib session on the scenario's server, as s.
+CONNECTED = ("import os, smtplib\n"
+             "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n")
 
 CATALOGUE = [
     "accept-all", "magic-addresses", "greeting-421", "greeting-554", "greeting-521",
@@ -589,9 +592,7 @@ class EhloUnsupported(unittest.TestCase):
 
 class MultilineRepliesGivingUp(unittest.TestCase):
     def test_a_client_that_read_the_550_and_gave_up_is_told_so(self):
-        mailer = ("import os, smtplib\n"
-                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
-                  "s.ehlo()\ns.mail('a@x.test')\n"
+        mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\n"
                   "codes = [s.rcpt(r)[0] for r in ('b@y.test', 'c@y.test')]\n"
                   "if 550 in codes:\n    s.rset()\n"
                   "s.quit()\n")
@@ -648,26 +649,20 @@ class RetryAfterARefusingGreeting(unittest.TestCase):
 
 class RelayDeniedNotExercised(unittest.TestCase):
     def test_local_recipients_only_is_not_exercised(self):
-        mailer = ("import os, smtplib\n"
-                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
-                  "s.sendmail('a@x.test', ['b@sub.smtpfault.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+        mailer = (CONNECTED + "s.sendmail('a@x.test', ['b@sub.smtpfault.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
                   "s.quit()\n")
         status, r, output = judge_mailer(self, "relay-denied", mailer)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("not exercised: every recipient was in smtpfault.test", r["reason"])
 
     def test_a_client_that_names_no_recipient_is_told_so(self):
-        mailer = ("import os, smtplib\n"
-                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
-                  "s.ehlo()\ns.mail('a@x.test')\ns.quit()\n")
+        mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\ns.quit()\n")
         status, r, output = judge_mailer(self, "relay-denied", mailer)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("not exercised: the client sent no RCPT", r["reason"])
 
     def test_a_recipient_refused_for_its_syntax_is_named(self):
-        mailer = ("import os, smtplib\n"
-                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
-                  "s.ehlo()\ns.mail('a@x.test')\ns.docmd('RCPT TO:<not an address>')\ns.quit()\n")
+        mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\ns.docmd('RCPT TO:<not an address>')\ns.quit()\n")
         status, r, output = judge_mailer(self, "relay-denied", mailer)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("not exercised: no RCPT reached the relay check; 'RCPT TO:<not an address>' "
