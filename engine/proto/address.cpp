@@ -1,5 +1,6 @@
 #include "proto/address.hpp"
 
+#include "proto/ascii.hpp"
 #include "proto/utf8.hpp"
 
 namespace smtpfault::proto {
@@ -20,17 +21,6 @@ bool is_hex(unsigned char c) {
 bool is_atext(unsigned char c) {
   static constexpr std::string_view specials = "!#$%&'*+-/=?^_`{|}~";
   return is_alpha(c) || is_digit(c) || c >= 0x80 || specials.find(char(c)) != specials.npos;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = x - 'A' + 'a';
-    if (y >= 'A' && y <= 'Z') y = y - 'A' + 'a';
-    if (x != y) return false;
-  }
-  return true;
 }
 
 // Dot-string: atom *("." atom). Returns false on an empty atom (leading, trailing or double dot).

@@ -3,6 +3,7 @@
 #include <array>
 #include <utility>
 
+#include "proto/ascii.hpp"
 namespace smtpfault::proto {
 
 namespace {
@@ -29,23 +30,6 @@ constexpr std::array<verb_entry, 15> verbs{{
     {"STARTTLS", verb::starttls},
     {"AUTH", verb::auth},
 }};
-
-char upper(char c) {
-  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-// ASCII-only case folding: the locale must not change what a verb means.
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (upper(a[i]) != upper(b[i])) return false;
-  }
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
 
 bool is_alnum(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -104,7 +88,7 @@ bool parse_params(std::string_view text, std::vector<esmtp_param>& out) {
     if (!valid_keyword(key)) return false;
     esmtp_param p;
     for (char c : key)
-      p.keyword.push_back(upper(c));
+      p.keyword.push_back(ascii_upper(c));
     if (eq != std::string_view::npos) {
       std::string_view value = item.substr(eq + 1);
       if (!valid_value(value)) return false;

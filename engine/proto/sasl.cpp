@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "proto/ascii.hpp"
 #include "proto/md5.hpp"
 
 namespace smtpfault::proto {
@@ -18,18 +19,6 @@ int b64_value(char c) {
   if (c == '+') return 62;
   if (c == '/') return 63;
   return -1;
-}
-
-char upper(char c) {
-  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (upper(a[i]) != upper(b[i])) return false;
-  }
-  return true;
 }
 
 std::string to_hex(const md5_digest& d) {

@@ -3,17 +3,13 @@
 #include <algorithm>
 #include <utility>
 
+#include "proto/ascii.hpp"
+
 namespace smtpfault::session {
 
 namespace {
 
 using proto::verb;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return (x >= 'a' && x <= 'z' ? x - 32 : x) == (y >= 'a' && y <= 'z' ? y - 32 : y);
-  });
-}
 
 // AUTH lines and the AUTH command's initial response carry secrets: keep them out of logs.
 std::string masked_command(const proto::command& cmd, std::string_view line) {
@@ -98,7 +94,7 @@ std::size_t server_session::receive(std::string_view input, clock::time_point no
 std::size_t server_session::receive_command(std::string_view input) {
   // AUTH lines may be up to auth_line octets (RFC 4954 section 4); others command_line.
   lines_.set_max_line(std::max(opts_.limits.command_line, opts_.limits.auth_line));
-  if (!lines_.discarding()) long_line_is_auth_ = iequals(input.substr(0, 5), "AUTH ");
+  if (!lines_.discarding()) long_line_is_auth_ = proto::istarts_with(input, "AUTH ");
   auto r = lines_.next(input);
   switch (r.st) {
     case proto::line_reader::status::need_more:
@@ -113,7 +109,7 @@ std::size_t server_session::receive_command(std::string_view input) {
   ++lines_taken_;
   if (r.bare_lf) note("anomaly: command line ended with a bare LF", now_);
   const bool more_behind = r.consumed < input.size();
-  if (r.line.size() + 2 > opts_.limits.command_line && !iequals(r.line.substr(0, 5), "AUTH ")) {
+  if (r.line.size() + 2 > opts_.limits.command_line && !proto::istarts_with(r.line, "AUTH ")) {
     long_line_is_auth_ = false;
     on_long_line();
   } else {

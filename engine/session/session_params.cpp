@@ -3,18 +3,14 @@
 #include <algorithm>
 #include <cctype>
 
+#include "proto/ascii.hpp"
 #include "session/server_session.hpp"
 
 namespace smtpfault::session {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::toupper(static_cast<unsigned char>(x)) ==
-           std::toupper(static_cast<unsigned char>(y));
-  });
-}
+using proto::iequals;
 
 bool all_digits(std::string_view s) {
   return !s.empty() && s.size() <= 19 &&
