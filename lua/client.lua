@@ -265,13 +265,20 @@ function Conn:tls_handshake(o)
   return true
 end
 
--- STARTTLS, expect 220, handshake. A failed handshake ends the run (exit 3) unless may_fail.
+-- STARTTLS, expect 220, handshake. A refused STARTTLS or a failed handshake ends the run (exit
+-- 3) unless may_fail: what the script sends next (AUTH, the message) was meant to be encrypted.
 function Conn:starttls(o)
   conn_of(self, "starttls")
   o = opts_table(o, "starttls")
   self:send("STARTTLS")
   local r, err = self:expect(o.expect or 220)
-  if err then return nil, err, r end
+  if err then
+    if not o.may_fail then
+      op { op = "give_up", conn = self.id, bytes = "STARTTLS to " .. self.host .. " failed: " ..
+        (r and ("refused with " .. reply_summary(r)) or failure_text(err, o.timeout)) }
+    end
+    return nil, err, r
+  end
   return self:tls_handshake { ca = o.ca, may_fail = o.may_fail, sni = o.sni, timeout = o.timeout,
     verify = o.verify }
 end

@@ -35,7 +35,7 @@
 ---@field ca string?
 ---@field sni string?
 ---@field timeout number?
----@field may_fail boolean? # a failed handshake returns nil, err instead of ending the run (exit 3)
+---@field may_fail boolean? # a failed handshake (or refused STARTTLS) returns nil, err instead of ending the run (exit 3)
 ---@field expect client.want? # starttls(): the reply wanted to STARTTLS (default 220)
 
 ---@class client.data_options: client.wait_options
@@ -234,9 +234,12 @@ function slow(bytes, n, every) end
 ---@return string? err
 function tls_handshake(opts) end
 
+---STARTTLS, expect 220, the handshake. A refused STARTTLS ends the run (exit 3) like a failed
+---handshake unless `may_fail` is set; then the reply is the third value.
 ---@param opts client.tls_options?
 ---@return true? ok
 ---@return string? err
+---@return client.reply? refused
 function starttls(opts) end
 
 ---@param name string?

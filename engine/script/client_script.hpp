@@ -46,6 +46,7 @@ struct client_op {
     reset,          // RST
     close,
     sleep,
+    give_up,  // the target cannot be used as the script needs (bytes: why): ends the run
   } what = kind::sleep;
   int conn = 0;
   std::string host;

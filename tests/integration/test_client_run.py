@@ -212,6 +212,40 @@ class RunCommandTest(unittest.TestCase):
         self.assertIn("AUTH PLAIN ****", p.stdout)
         self.assertNotIn("secret", p.stdout)
 
+    def test_a_refused_starttls_ends_the_run_before_anything_goes_out_in_plaintext(self):
+        refusing = SmtpfaultServer("--scenario", "starttls-454").start()
+        try:
+            target = "127.0.0.1:%d" % refusing.port
+            path = self.script("""
+                connect {}
+                expect(220)
+                ehlo()
+                starttls {}
+                auth("PLAIN", "user", "secret")
+                quit()
+            """, name="refused-starttls.lua")
+            p = self.run_client(path, target=target)
+            self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+            out = p.stdout + p.stderr
+            self.assertIn("STARTTLS to 127.0.0.1 failed: refused with 454 4.7.0", out)
+            self.assertNotIn("C: AUTH", out)
+            # With may_fail the refusal is the script's to handle: it goes on, and says so.
+            path = self.script("""
+                connect {}
+                expect(220)
+                ehlo()
+                local ok, err, r = starttls { may_fail = true }
+                report("starttls", tostring(ok) .. " " .. err .. " " .. r.code)
+                quit()
+            """, name="refused-starttls-may-fail.lua")
+            p = self.run_client(path, target=target)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn("nil unexpected reply 454", p.stdout)
+            self.assertIn("C: QUIT", p.stdout)
+        finally:
+            refusing.stop(expect_exit=0)
+            refusing.cleanup()
+
     def test_a_ca_file_that_cannot_be_loaded_is_the_scripts_mistake(self):
         path = self.script("""
             connect {}
