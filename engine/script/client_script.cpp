@@ -16,10 +16,9 @@ namespace {
 
 char op_marker;  // first value of every yield to the driver
 
-constexpr const char* op_names[] = {"connect",       "write",       "read_reply",
-                                    "tls_handshake", "wait_closed", "shutdown_send",
-                                    "reset",         "close",       "sleep",
-                                    "give_up"};
+constexpr const char* op_names[] = {"connect",     "write",         "read_reply", "tls_handshake",
+                                    "wait_closed", "shutdown_send", "reset",      "close",
+                                    "sleep",       "give_up"};
 
 client_script& owner(lua_State* L) {
   return *static_cast<client_script*>(lua_touserdata(L, lua_upvalueindex(1)));
