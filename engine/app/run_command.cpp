@@ -1,5 +1,7 @@
 // `smtpfault run`: a client scenario against any SMTP server, with a verdict per expectation.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -33,7 +35,8 @@ void print_run_help() {
       "an SMTP server, prints each connection's transcript and a verdict per expectation.\n"
       "Exit 0 when every expectation held, 1 when one failed, 2 for a script or usage error\n"
       "(file:line: message), 3 when the target could not be reached or a TLS handshake the\n"
-      "script needed failed.\n"
+      "script needed failed; 130 or 143 when SIGINT or SIGTERM stopped it (the reports are\n"
+      "still written, with what happened until then).\n"
       "\n"
       "  --target HOST:PORT      the server for connect{} (default 127.0.0.1:2525)\n"
       "  --tls-target HOST:PORT  the implicit-TLS port for connect{tls=true}\n"
@@ -114,6 +117,7 @@ std::optional<std::string> apply_flag(const flag_value& f, run_settings& s) {
 const char* verdict_of(const net::client_run_result& r, const script::client_script& s) {
   if (r.how == net::client_run_result::ending::script_error) return "error";
   if (r.how == net::client_run_result::ending::target_error) return "error";
+  if (r.how == net::client_run_result::ending::interrupted) return "error";
   for (const auto& step : s.steps())
     if (!step.passed) return "fail";
   return "pass";
@@ -122,6 +126,7 @@ const char* verdict_of(const net::client_run_result& r, const script::client_scr
 int exit_status(const net::client_run_result& r, const script::client_script& s) {
   if (r.how == net::client_run_result::ending::script_error) return exit_script;
   if (r.how == net::client_run_result::ending::target_error) return exit_target;
+  if (r.how == net::client_run_result::ending::interrupted) return 128 + r.signal;  // as a shell
   return std::string(verdict_of(r, s)) == "pass" ? exit_pass : exit_fail;
 }
 
@@ -170,7 +175,7 @@ void print_summary(const net::client_run_result& r, const script::client_script&
   std::fflush(stdout);
   if (r.how == net::client_run_result::ending::script_error) {
     std::fprintf(stderr, "smtpfault run: script error: %s\n", r.error.c_str());
-  } else if (r.how == net::client_run_result::ending::target_error) {
+  } else if (r.how != net::client_run_result::ending::finished) {
     std::fprintf(stderr, "smtpfault run: %s\n", r.error.c_str());
   }
 }
@@ -238,6 +243,18 @@ std::optional<std::string> write_text(const std::string& path, const std::string
   bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
   ok = std::fclose(f) == 0 && ok;
   return ok ? std::nullopt : std::optional<std::string>(path + ": write failed");
+}
+
+// A report that cannot be written is found before the run, not after it (where its exit 2 would
+// also hide the run's own status).
+std::optional<std::string> unwritable_report(const run_settings& rs) {
+  for (const auto& path : {rs.junit, rs.json}) {
+    if (path.empty()) continue;
+    std::FILE* f = std::fopen(path.c_str(), "ab");  // creates it, truncates nothing
+    if (!f) return path + ": cannot write: " + std::strerror(errno);
+    std::fclose(f);
+  }
+  return std::nullopt;
 }
 
 // JUnit names after the script ("probe-pipelining", "mailer-checks"), so that the reports of
@@ -314,6 +331,7 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
   }
   if (args.positional.size() != 1) return usage_error("name exactly one client scenario");
   rs.script = args.positional[0];
+  if (auto err = unwritable_report(rs)) return usage_error(*err);
   auto script = script::client_script::load_named(rs.script, rs.opts);
   if (!script) {
     std::fprintf(stderr, "smtpfault run: %s\n", script.error().c_str());

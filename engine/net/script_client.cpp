@@ -5,6 +5,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -413,7 +414,25 @@ client_run_result run_client_script(script::client_script& script,
                                     const std::function<void(int, std::string_view)>& on_line) {
   asio::io_context ctx;
   driver d(ctx, script, on_line);
+  const auto start = steady::now();
+  asio::signal_set signals(ctx, SIGINT, SIGTERM);
+  signals.async_wait([&](error_code ec, int signal) {
+    if (ec) return;
+    d.result.how = client_run_result::ending::interrupted;
+    d.result.signal = signal;
+    d.result.seconds = seconds_since(start);
+    char after[32];
+    std::snprintf(after, sizeof after, " after %.2fs", d.result.seconds);
+    d.result.error = std::string("interrupted by ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
+                     after;
+    if (auto where = script.position(); !where.empty()) {
+      where.pop_back();  // its colon
+      d.result.error += ", waiting at " + where;
+    }
+    ctx.stop();
+  });
   asio::co_spawn(ctx, d.run(), [&](std::exception_ptr e) {
+    signals.cancel();
     if (!e) return;
     try {
       std::rethrow_exception(e);

@@ -104,6 +104,8 @@ class client_script {
   script_step resume(const op_result& r);
 
   const std::string& name() const { return name_; }
+  // "file:line:" of the script line now waiting for the network (or running), "" when none.
+  std::string position() const { return co_ ? lua_position(co_) : std::string(); }
   const client_options& options() const { return opts_; }
   const std::vector<client_step>& steps() const { return steps_; }
   // report(key, value) calls, in order; a key reported again keeps its place.

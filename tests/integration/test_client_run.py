@@ -3,6 +3,7 @@ script errors; certificate checks; --junit and --json; the client API against th
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -78,11 +79,14 @@ class RunCommandTest(unittest.TestCase):
         try:
             import select
             seen = b""
+            fd = p.stdout.fileno()  # unbuffered: a buffered readline may hide the next line
             while b"S: 220" not in seen:
-                ready, _, _ = select.select([p.stdout], [], [], 10)
+                ready, _, _ = select.select([fd], [], [], 10)
                 self.assertTrue(ready, "the greeting not on the pipe while the script sleeps: %r"
                                 % seen)
-                seen += p.stdout.readline()
+                chunk = os.read(fd, 65536)
+                self.assertTrue(chunk, "the pipe closed: %r" % seen)
+                seen += chunk
         finally:
             p.kill()
             p.wait()
@@ -398,6 +402,46 @@ class RunCommandTest(unittest.TestCase):
         self.assertEqual(doc["seed"], 5)
         self.assertEqual(doc["report"]["group1"], "250 250 501 354")
         self.assertIn("C: MAIL FROM:<probe@smtpfault.test>", doc["connections"][0]["transcript"])
+
+    def test_sigterm_and_sigint_still_write_the_reports(self):
+        path = self.script("""
+            connect {}
+            expect(220)
+            sleep(60)
+        """, name="sleeper.lua")
+        for sig, status, name in [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")]:
+            junit = os.path.join(self.tmp.name, "stopped.xml")
+            js = os.path.join(self.tmp.name, "stopped.json")
+            proc = subprocess.Popen([binary_path(), "run", path, "--target",
+                                     "127.0.0.1:%d" % self.server.port, "--junit", junit,
+                                     "--json", js], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=server_environment())
+            try:
+                for line in proc.stdout:  # line-buffered: the greeting shows as it arrives
+                    if "S: 220" in line:
+                        break
+                proc.send_signal(sig)
+                out, err = proc.communicate(timeout=20)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+            self.assertEqual(proc.returncode, status, out + err)
+            self.assertIn("interrupted by %s after" % name, err)
+            self.assertIn("waiting at %s:4" % path, err)
+            error = ET.parse(junit).getroot().find("testsuite/testcase/error")
+            self.assertIn("interrupted by %s" % name, error.get("message"))
+            with open(js) as f:
+                doc = json.load(f)
+            self.assertEqual((doc["verdict"], doc["exit_code"]), ("error", status))
+            self.assertEqual(doc["steps"][0]["passed"], True)
+            self.assertIn("S: 220", " ".join(doc["connections"][0]["transcript"]))
+
+    def test_an_unwritable_report_is_refused_before_the_run(self):
+        missing = os.path.join(self.tmp.name, "no-such-folder", "r.xml")
+        p = self.run_client("probe-pipelining", "--junit", missing)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("r.xml: cannot write: No such file or directory", p.stderr)
+        self.assertNotIn("C: EHLO", p.stdout)  # nothing was sent
 
     def test_a_script_that_does_not_load_still_writes_its_reports(self):
         path = self.script("connect {\n", name="broken.lua")
