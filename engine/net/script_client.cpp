@@ -423,8 +423,8 @@ client_run_result run_client_script(script::client_script& script,
     d.result.seconds = seconds_since(start);
     char after[32];
     std::snprintf(after, sizeof after, " after %.2fs", d.result.seconds);
-    d.result.error = std::string("interrupted by ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
-                     after;
+    d.result.error =
+        std::string("interrupted by ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") + after;
     if (auto where = script.position(); !where.empty()) {
       where.pop_back();  // its colon
       d.result.error += ", waiting at " + where;
