@@ -185,8 +185,25 @@ local function judge(self, want, r, err, o)
   return r, (not ok) and "unexpected reply" or nil
 end
 
+-- A want that can never match is the script's mistake, found before the reply is read.
+local function check_want(want, fn)
+  local kind = type(want)
+  if kind == "number" then
+    if math.type(want) ~= "integer" or not ((want >= 2 and want <= 5) or
+        (want >= 200 and want <= 599)) then
+      fail("%s: want a reply code (200-599) or a class (2-5), not %s", fn, tostring(want))
+    end
+  elseif kind == "table" then
+    if #want == 0 then fail("%s: the list of wanted replies is empty", fn) end
+    for _, w in ipairs(want) do check_want(w, fn) end
+  elseif kind ~= "string" then
+    fail("%s: want a code, a class (2..5), a pattern or a list of them, not a %s", fn, kind)
+  end
+end
+
 function Conn:expect(want, o)
   conn_of(self, "expect")
+  check_want(want, "expect")
   o = opts_table(o, "expect")
   local r, err = self:reply(o)
   return judge(self, want, r, err, o)
@@ -452,9 +469,32 @@ function check(cond, message, detail)
   return cond
 end
 
+-- A table as it would be written in Lua ({250, 354, group = "a"}): array part first, then the
+-- other keys sorted; nested tables to a depth of 4, a table met again as "{...}".
+local function rendered(v, depth, seen)
+  if type(v) == "string" then return depth == 0 and v or string.format("%q", v) end
+  if type(v) ~= "table" then return tostring(v) end
+  if seen[v] or depth >= 4 then return "{...}" end
+  seen[v] = true
+  local parts, n = {}, #v
+  for i = 1, n do parts[#parts + 1] = rendered(v[i], depth + 1, seen) end
+  local keys = {}
+  for k in pairs(v) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local name = (type(k) == "string" and k:match("^[%a_][%w_]*$")) and k
+      or ("[" .. rendered(k, depth + 1, seen) .. "]")
+    parts[#parts + 1] = name .. " = " .. rendered(v[k], depth + 1, seen)
+  end
+  seen[v] = nil
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 function report(key, value)
   if type(key) ~= "string" then fail("report: key must be a string") end
-  host._report(key, value == nil and "" or tostring(value))
+  host._report(key, value == nil and "" or rendered(value, 0, {}))
 end
 
 function sleep(seconds)

@@ -436,6 +436,27 @@ class RunCommandTest(unittest.TestCase):
             self.assertEqual(doc["steps"][0]["passed"], True)
             self.assertIn("S: 220", " ".join(doc["connections"][0]["transcript"]))
 
+    def test_a_want_that_can_never_match_is_the_scripts_mistake(self):
+        for want, says in [("25", "want a reply code (200-599) or a class (2-5), not 25"),
+                           ("{}", "the list of wanted replies is empty"),
+                           ("{250, 7}", "not 7"), ("2.5", "not 2.5")]:
+            path = self.script("connect {}\nexpect(%s)\n" % want, name="want.lua")
+            p = self.run_client(path)
+            self.assertEqual(p.returncode, 2, want + p.stdout + p.stderr)
+            self.assertIn("want.lua:2: expect: ", p.stderr)
+            self.assertIn(says, p.stderr)
+
+    def test_a_reported_table_shows_its_contents(self):
+        path = self.script("""
+            report("codes", { 250, 354, group = "a b", nested = { x = 1 } })
+        """)
+        p = self.run_client(path, "--json", os.path.join(self.tmp.name, "t.json"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        shown = '{250, 354, group = "a b", nested = {x = 1}}'
+        self.assertIn("codes: " + shown, p.stdout)
+        with open(os.path.join(self.tmp.name, "t.json")) as f:
+            self.assertEqual(json.load(f)["report"]["codes"], shown)
+
     def test_an_unwritable_report_is_refused_before_the_run(self):
         missing = os.path.join(self.tmp.name, "no-such-folder", "r.xml")
         p = self.run_client("probe-pipelining", "--junit", missing)
