@@ -361,7 +361,18 @@ void server_session::reply(int code, const char* enhanced, std::string text) {
 void server_session::reply(proto::reply r) {
   std::shared_ptr<const fault::action> fault;
   if (override_) {
-    if (override_->reply) r = *override_->reply;
+    if (override_->reply) {
+      // A scenario may say yes where the server said no; the command still did nothing (no
+      // recipient added, no transaction begun), and the transcript says so.
+      if (override_->reply->code < 400 && r.code >= 400) {
+        note("the scenario's " + std::to_string(override_->reply->code) +
+                 " replaces the server's own refusal (" + std::to_string(r.code) + " " +
+                 (r.lines.empty() ? std::string() : r.lines.front()) +
+                 "): the command changed nothing",
+             now_);
+      }
+      r = *override_->reply;
+    }
     fault = std::move(override_);
     override_.reset();
   }

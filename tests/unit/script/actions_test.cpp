@@ -268,5 +268,21 @@ TEST(actions, lmtp_a_message_fault_answers_for_every_recipient) {
   EXPECT_TRUE(d.session().closed());
 }
 
+// A 250 from a hook where the server itself refuses (RCPT before MAIL) reaches the client, but
+// the command changes nothing: the transcript says so, or the missing recipient is a mystery.
+TEST(actions, a_success_over_the_servers_own_refusal_is_noted) {
+  driver d("function on_rcpt(s, r) return smtp.reply(250, '2.1.5', 'sure') end\n");
+  d.greet();
+  EXPECT_EQ(d.send("EHLO c\r\nRCPT TO:<a@b.example>\r\n"),
+            "250 AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2\n250 sure\n");
+  bool noted = false;
+  for (const auto& e : d.transcript().entries())
+    noted = noted || e.text ==
+                         "the scenario's 250 replaces the server's own refusal (503 Need "
+                         "MAIL before RCPT): the command changed nothing";
+  EXPECT_TRUE(noted);
+  EXPECT_TRUE(d.session().current_envelope().recipients.empty());
+}
+
 }  // namespace
 }  // namespace smtpfault::script::testing
