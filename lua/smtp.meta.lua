@@ -121,7 +121,7 @@ function action:reset() end
 ---@field quit? boolean the client ends sessions with QUIT
 ---@field starttls_before_auth? boolean
 ---@field no_plaintext_auth? boolean no AUTH without TLS
----@field no_plaintext_after_tls_failure? boolean no plaintext fallback after a failed STARTTLS
+---@field no_plaintext_after_tls_failure? boolean no plaintext fallback after a failed STARTTLS, in that session or a later one
 ---@field retried_after_4xx? boolean
 ---@field retry_delay? number|{min: number?, max: number?} seconds between a 4xx and the retry
 ---@field no_retry_after_5xx? boolean

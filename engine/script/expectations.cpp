@@ -78,20 +78,37 @@ check_result check_auth_after_tls(const char* name, const run_outcome& run) {
   return c;
 }
 
+// Plaintext after a failed STARTTLS, in that session or on a later connection (a reconnect
+// that leaves STARTTLS out is the same downgrade an attacker who breaks the handshake wants).
 check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
   check_result c{"no_plaintext_after_tls_failure", true, "no plaintext after a failed STARTTLS"};
+  const session_summary* failed_in = nullptr;  // the first session where STARTTLS failed
+  std::size_t failed_line = 0;
   for (const auto& s : run.sessions) {
     std::size_t failed = s.tls_failed_at;
     for (const auto& x : s.exchanges) {
       if (x.verb == "STARTTLS" && x.code >= 400 && !failed) failed = x.line;
       bool sensitive = x.verb == "MAIL" || x.verb == "RCPT" || x.verb == "DATA" ||
                        x.verb == "AUTH" || x.verb == "BDAT";
-      if (failed && sensitive && x.line > failed && !(s.tls_at && s.tls_at > failed)) {
+      if (!sensitive) continue;
+      if (failed && x.line > failed && !(s.tls_at && s.tls_at > failed)) {
         c.passed = false;
         c.detail = "expected the client to give up after STARTTLS failed (" + where(s, failed) +
                    "); it went on with " + x.verb + " in plaintext (" + where(s, x.line) + ")";
         return c;
       }
+      const bool encrypted = s.implicit_tls || (s.tls_at && s.tls_at < x.line);
+      if (!failed && failed_in && !encrypted) {
+        c.passed = false;
+        c.detail = "expected nothing in plaintext after STARTTLS failed (" +
+                   where(*failed_in, failed_line) + "); a new connection sent " + x.verb +
+                   " without TLS (" + where(s, x.line) + ")";
+        return c;
+      }
+    }
+    if (failed && !failed_in) {
+      failed_in = &s;
+      failed_line = failed;
     }
   }
   return c;

@@ -72,6 +72,47 @@ TEST(Expectations, TheConnectionCheckIsThereOnlyWithoutSessions) {
     EXPECT_NE(c.name, "connected");
 }
 
+// STARTTLS refused in one session; what the next connection does decides.
+run_outcome starttls_refused_then(bool second_uses_tls) {
+  run_outcome run;
+  auto& first = run.sessions.emplace_back();
+  first.id = "000001";
+  first.exchanges.push_back({"EHLO c", "EHLO", 250, "250 ok", 3, {}});
+  first.exchanges.push_back({"STARTTLS", "STARTTLS", 454, "454 4.7.0 not now", 5, {}});
+  first.exchanges.push_back({"QUIT", "QUIT", 221, "221 bye", 7, {}});
+  auto& second = run.sessions.emplace_back();
+  second.id = "000002";
+  if (second_uses_tls) second.tls_at = 6;
+  second.exchanges.push_back({"EHLO c", "EHLO", 250, "250 ok", 3, {}});
+  second.exchanges.push_back({"MAIL FROM:<a@b>", "MAIL", 250, "250 ok", 9, {}});
+  return run;
+}
+
+TEST(Expectations, PlaintextOnANewConnectionAfterAFailedStarttlsIsADowngrade) {
+  expectations e;
+  e.no_plaintext_after_tls_failure = true;
+  auto results = evaluate(e, starttls_refused_then(false));
+  ASSERT_EQ(results.back().name, "no_plaintext_after_tls_failure");
+  EXPECT_FALSE(results.back().passed);
+  EXPECT_EQ(results.back().detail,
+            "expected nothing in plaintext after STARTTLS failed (session 000001, transcript "
+            "line 5); a new connection sent MAIL without TLS (session 000002, transcript line 9)");
+  EXPECT_TRUE(evaluate(e, starttls_refused_then(true)).back().passed);
+  auto implicit = starttls_refused_then(false);
+  implicit.sessions[1].implicit_tls = true;
+  EXPECT_TRUE(evaluate(e, implicit).back().passed);
+}
+
+TEST(Expectations, PlaintextInTheSessionWhereStarttlsFailedIsADowngrade) {
+  expectations e;
+  e.no_plaintext_after_tls_failure = true;
+  auto run = starttls_refused_then(true);
+  run.sessions[0].exchanges[2] = {"MAIL FROM:<a@b>", "MAIL", 250, "250 ok", 7, {}};
+  auto results = evaluate(e, run);
+  EXPECT_FALSE(results.back().passed);
+  EXPECT_THAT(results.back().detail, HasSubstr("it went on with MAIL in plaintext"));
+}
+
 TEST(Expectations, SlipsInTheDataPointToTheirFirstTranscriptLine) {
   expectations e;
   e.line_length = true;
