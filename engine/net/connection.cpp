@@ -315,6 +315,10 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
   }
   std::string bytes = std::move(out_);
   out_.clear();
+  // Each piece its own segment: Nagle's algorithm would hold a piece back until the last one is
+  // acknowledged and send the rest together (the client's delayed ACK can take 40 ms).
+  error_code nagle_ec;
+  io_.socket().set_option(tcp::no_delay(true), nagle_ec);
   std::size_t from = 0;
   cuts.push_back(bytes.size());
   for (std::size_t i = 0; i < cuts.size(); ++i) {
