@@ -96,7 +96,8 @@ end
 --- LMTP: after the final dot, one reply per recipient in RCPT order (RFC 2033 4.2). Each item is
 --- an smtp.reply(...) or false for that recipient's normal reply: { false, smtp.reply(552, "5.2.2",
 --- "Mailbox full") } refuses the message for the second recipient only. The message is stored
---- when one recipient or more accepts it. Over SMTP (one reply for all) it changes nothing.
+--- when one recipient or more accepts it. A 421 among them closes the connection after the last
+--- reply. Over SMTP (one reply for all) it changes nothing.
 function smtp.each_recipient(replies)
   check_type(replies, "table", 1, "each_recipient", 2)
   local n = 0
@@ -106,6 +107,12 @@ function smtp.each_recipient(replies)
     end
     if v ~= false and not (getmetatable(v) == Action and v.code) then
       fail(2, "bad argument #1 to smtp.each_recipient (item %d must be smtp.reply(...) or false, not a %s)", k, type(v))
+    end
+    -- Only each item's reply is sent: a delay or an ending on one item would be lost silently.
+    for key in pairs(v or {}) do
+      if key ~= "code" and key ~= "enhanced" and key ~= "lines" and key ~= "name" then
+        fail(2, "bad argument #1 to smtp.each_recipient (item %d is more than a reply: put :delay(), :close() and the like on smtp.each_recipient{...} itself)", k)
+      end
     end
     if k > n then n = k end
   end
@@ -410,7 +417,8 @@ function smtp.undelivered(run)
   end
   for _, s in ipairs(run.sessions or {}) do
     for _, x in ipairs(s.exchanges) do
-      local address = x.verb == "RCPT" and x.command:match("<([^>]*)>")
+      -- Refused to RCPT, or over LMTP to the data for this recipient alone.
+      local address = (x.verb == "RCPT" and x.command:match("<([^>]*)>")) or x.recipient
       if address then
         local key = address:lower()
         if x.code and x.code >= 500 then refused[key] = true end

@@ -45,7 +45,7 @@ void on_event(session_summary& out, const std::string& text, std::size_t line) {
   } else if (constexpr std::string_view mark = "scenario error: "; text.starts_with(mark)) {
     if (out.scenario_error.empty()) out.scenario_error = text.substr(mark.size());
   } else if (starts_with(text, "message of")) {
-    out.exchanges.push_back({"<end of data>", "", 0, "", line, {}});
+    out.exchanges.push_back({"<end of data>", "", 0, "", line, {}, {}});
   }
 }
 
@@ -58,6 +58,10 @@ session_summary summarize(const session_record& r) {
     out.started = r.entries.front().at;
     out.ended = r.entries.back().at;
   }
+  // LMTP (RFC 2033 4.2): after the data, one reply per accepted recipient, in RCPT order.
+  std::vector<std::string> accepted;
+  std::size_t data_replies = 0;
+  bool message_counted = false;
   for (std::size_t i = 0; i < r.entries.size(); ++i) {
     const auto& e = r.entries[i];
     const std::size_t line = i + 1;
@@ -66,8 +70,9 @@ session_summary summarize(const session_record& r) {
       continue;
     }
     if (e.dir == direction::client) {
-      exchange x{e.text, first_word_upper(e.text), 0, "", line, e.at};
+      exchange x{e.text, first_word_upper(e.text), 0, "", line, e.at, {}};
       if (x.verb == "QUIT") out.quit = true;
+      if (x.verb == "MAIL" || x.verb == "RSET") accepted.clear();
       out.exchanges.push_back(std::move(x));
       continue;
     }
@@ -78,18 +83,44 @@ session_summary summarize(const session_record& r) {
       out.pipelining_advertised = true;
     }
     const bool final_line = e.text.size() < 4 || e.text[3] != '-';
+    const bool after_data = !out.exchanges.empty() &&
+                            out.exchanges.back().command == "<end of data>" &&
+                            out.exchanges.back().code != 0;
     if (!out.exchanges.empty() && out.exchanges.back().verb == "DATA" &&
         out.exchanges.back().code == 354) {
-      out.exchanges.push_back({"<end of data>", "", 0, "", line, e.at});
+      out.exchanges.push_back({"<end of data>", "", 0, "", line, e.at, {}});
+    } else if (r.facts.lmtp && after_data && data_replies < accepted.size()) {
+      out.exchanges.push_back({"<end of data>", "", 0, "", line, e.at, {}});  // next recipient's
     } else if (out.exchanges.empty() || out.exchanges.back().code != 0) {
-      out.exchanges.push_back({"<no command>", "", 0, "", line, e.at});  // greeting, unsolicited
+      out.exchanges.push_back(
+          {"<no command>", "", 0, "", line, e.at, {}});  // greeting, unsolicited
     }
     auto& x = out.exchanges.back();
     if (!final_line) continue;
     x.code = code;
     x.reply = e.text;
     x.at = e.at;
-    if (x.command == "<end of data>" && code == 250) ++out.delivered;
+    if (x.verb == "RCPT" && code / 100 == 2) {
+      const auto open = x.command.find('<'), close = x.command.find('>', open);
+      if (open != std::string::npos && close != std::string::npos) {
+        accepted.push_back(x.command.substr(open + 1, close - open - 1));
+      }
+    }
+    if (x.command != "<end of data>") continue;
+    const bool first_reply = &x == &out.exchanges.back() &&
+                             (out.exchanges.size() < 2 ||
+                              out.exchanges[out.exchanges.size() - 2].command != "<end of data>");
+    if (first_reply) {
+      data_replies = 0;
+      message_counted = false;
+    }
+    if (r.facts.lmtp && data_replies < accepted.size()) x.recipient = accepted[data_replies];
+    ++data_replies;
+    // One message however many recipients an LMTP server answered for.
+    if (code == 250 && !message_counted) {
+      ++out.delivered;
+      message_counted = true;
+    }
   }
   return out;
 }

@@ -18,6 +18,7 @@ struct exchange {
   std::string reply;     // the reply's last line
   std::size_t line = 0;  // index of the command in the transcript (1-based, for messages)
   std::chrono::system_clock::time_point at;
+  std::string recipient;  // LMTP: the recipient an "<end of data>" reply is for
 };
 
 struct session_summary {

@@ -114,6 +114,10 @@ void push_run(lua_State* L, const run_outcome& run) {
       lua_setfield(L, -2, "code");
       lua_pushstring(L, x.reply.c_str());
       lua_setfield(L, -2, "reply");
+      if (!x.recipient.empty()) {
+        lua_pushstring(L, x.recipient.c_str());
+        lua_setfield(L, -2, "recipient");
+      }
       lua_rawseti(L, -2, static_cast<lua_Integer>(j + 1));
     }
     lua_setfield(L, -2, "exchanges");

@@ -231,6 +231,26 @@ class LmtpEachRecipientWithAnEnding(unittest.TestCase):
             self.assertTrue(r.lines[0].startswith("Ok: queued as"), r.lines)
 
 
+class LmtpEachRecipientWith421(unittest.TestCase):
+    """A 421 for one recipient: every recipient still gets its reply, then the server closes
+    (RFC 5321 3.8: 421 says the channel is closing)."""
+
+    def test_the_server_closes_after_the_last_reply(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            f.write('function on_message(s, msg)\n'
+                    '  return smtp.each_recipient({ false, smtp.reply(421, "4.3.0", "Bye") })\n'
+                    'end\n')
+        self.addCleanup(os.unlink, f.name)
+        lmtp = SmtpfaultServer("--scenario", f.name, lmtp=True).start()
+        self.addCleanup(lmtp.cleanup)
+        self.addCleanup(lmtp.stop)
+        with lmtp.connect() as c:
+            lmtp_to_data(c, ["a@example.com", "b@example.com", "c@example.com"])
+            c.send(b"Subject: each\r\n\r\nhi\r\n.\r\n")
+            self.assertEqual([c.reply().code for _ in range(3)], [250, 421, 250])
+            self.assertTrue(c.closed_by_peer(timeout=5))
+
+
 class LmtpPerRecipientRuleTest(ServerTestCase):
     """The same through an API rule on "message", for docker-compose users."""
     LMTP = True

@@ -317,6 +317,12 @@ TEST(script_errors, each_recipient_takes_a_list_of_replies) {
   EXPECT_THAT(load_error_of_ehlo("local a = smtp.each_recipient{ false }\n"
                                  "a.code = 250\nreturn a"),
               HasSubstr("each_recipient gives the replies"));
+  // Only each item's reply is sent: a delay or ending on an item is refused, not lost.
+  EXPECT_THAT(load_error_of_ehlo("return smtp.each_recipient{ smtp.reply(552):delay(1) }"),
+              HasSubstr("item 1 is more than a reply: put :delay(), :close() and the like on "
+                        "smtp.each_recipient{...} itself"));
+  EXPECT_THAT(load_error_of_ehlo("return smtp.each_recipient{ false, smtp.reply_then_close(421) }"),
+              HasSubstr("item 2 is more than a reply"));
 }
 
 TEST(script_errors, other_globals_are_free) {

@@ -28,7 +28,7 @@ TEST(Expectations, QuitIsOwedAfterAGreetingThatRefusesService) {
   run_outcome run;
   auto& s = run.sessions.emplace_back();
   s.id = "000001";
-  s.exchanges.push_back({"<no command>", "", 554, "554 5.3.2 No SMTP service here", 1, {}});
+  s.exchanges.push_back({"<no command>", "", 554, "554 5.3.2 No SMTP service here", 1, {}, {}});
   s.client_closed = true;  // after a 554 greeting the server waits for QUIT; the client left
   auto results = evaluate(e, run);
   ASSERT_EQ(results.back().name, "quit");
@@ -77,14 +77,14 @@ run_outcome starttls_refused_then(bool second_uses_tls) {
   run_outcome run;
   auto& first = run.sessions.emplace_back();
   first.id = "000001";
-  first.exchanges.push_back({"EHLO c", "EHLO", 250, "250 ok", 3, {}});
-  first.exchanges.push_back({"STARTTLS", "STARTTLS", 454, "454 4.7.0 not now", 5, {}});
-  first.exchanges.push_back({"QUIT", "QUIT", 221, "221 bye", 7, {}});
+  first.exchanges.push_back({"EHLO c", "EHLO", 250, "250 ok", 3, {}, {}});
+  first.exchanges.push_back({"STARTTLS", "STARTTLS", 454, "454 4.7.0 not now", 5, {}, {}});
+  first.exchanges.push_back({"QUIT", "QUIT", 221, "221 bye", 7, {}, {}});
   auto& second = run.sessions.emplace_back();
   second.id = "000002";
   if (second_uses_tls) second.tls_at = 6;
-  second.exchanges.push_back({"EHLO c", "EHLO", 250, "250 ok", 3, {}});
-  second.exchanges.push_back({"MAIL FROM:<a@b>", "MAIL", 250, "250 ok", 9, {}});
+  second.exchanges.push_back({"EHLO c", "EHLO", 250, "250 ok", 3, {}, {}});
+  second.exchanges.push_back({"MAIL FROM:<a@b>", "MAIL", 250, "250 ok", 9, {}, {}});
   return run;
 }
 
@@ -107,7 +107,7 @@ TEST(Expectations, PlaintextInTheSessionWhereStarttlsFailedIsADowngrade) {
   expectations e;
   e.no_plaintext_after_tls_failure = true;
   auto run = starttls_refused_then(true);
-  run.sessions[0].exchanges[2] = {"MAIL FROM:<a@b>", "MAIL", 250, "250 ok", 7, {}};
+  run.sessions[0].exchanges[2] = {"MAIL FROM:<a@b>", "MAIL", 250, "250 ok", 7, {}, {}};
   auto results = evaluate(e, run);
   EXPECT_FALSE(results.back().passed);
   EXPECT_THAT(results.back().detail, HasSubstr("it went on with MAIL in plaintext"));
@@ -148,11 +148,11 @@ run_outcome retried_after_half_a_second() {
   capture::session_summary first;
   first.id = "1";
   first.started = t0;
-  first.exchanges.push_back({"RCPT TO:<a@x.test>", "RCPT", 450, "450 4.7.1 later", 3, t0});
+  first.exchanges.push_back({"RCPT TO:<a@x.test>", "RCPT", 450, "450 4.7.1 later", 3, t0, {}});
   capture::session_summary second;
   second.id = "2";
   second.started = t0 + std::chrono::milliseconds(500);
-  second.exchanges.push_back({"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 2, second.started});
+  second.exchanges.push_back({"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 2, second.started, {}});
   run.sessions = {first, second};
   return run;
 }

@@ -1,0 +1,58 @@
+// What a transcript says about a session: here, LMTP's replies after the data, one per recipient.
+#include "capture/session_analysis.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace smtpfault::capture {
+namespace {
+
+using session::direction;
+
+session_record lmtp_transaction(bool lmtp) {
+  session_record r;
+  r.facts.lmtp = lmtp;
+  auto add = [&](direction d, std::string text) { r.entries.push_back({{}, d, std::move(text)}); };
+  add(direction::client, "MAIL FROM:<s@example.com>");
+  add(direction::server, "250 2.1.0 Ok");
+  add(direction::client, "RCPT TO:<a@example.com>");
+  add(direction::server, "250 2.1.5 Ok");
+  add(direction::client, "RCPT TO:<nobody@example.com>");
+  add(direction::server, "550 5.1.1 No such user");
+  add(direction::client, "RCPT TO:<b@example.com>");
+  add(direction::server, "250 2.1.5 Ok");
+  add(direction::client, "DATA");
+  add(direction::server, "354 Go ahead");
+  add(direction::event, "message of 12 octets, 2 recipient(s)");
+  add(direction::server, "250 2.0.0 Ok: queued as 1");
+  add(direction::server, "552 5.2.2 Mailbox full");
+  return r;
+}
+
+// RFC 2033 4.2: one reply per accepted recipient, in RCPT order; each is the message's reply
+// for that recipient, not an unsolicited one.
+TEST(session_analysis, lmtp_replies_after_the_data_answer_each_accepted_recipient) {
+  auto s = summarize(lmtp_transaction(true));
+  ASSERT_EQ(s.exchanges.size(), 7u);
+  const auto& first = s.exchanges[5];
+  const auto& second = s.exchanges[6];
+  EXPECT_EQ(first.command, "<end of data>");
+  EXPECT_EQ(first.recipient, "a@example.com");
+  EXPECT_EQ(first.code, 250);
+  EXPECT_EQ(second.command, "<end of data>");
+  EXPECT_EQ(second.recipient, "b@example.com");
+  EXPECT_EQ(second.code, 552);
+  EXPECT_EQ(s.delivered, 1u);  // one message, whoever accepted it
+}
+
+TEST(session_analysis, over_smtp_a_second_reply_after_the_data_is_unsolicited) {
+  auto s = summarize(lmtp_transaction(false));
+  ASSERT_EQ(s.exchanges.size(), 7u);
+  EXPECT_EQ(s.exchanges[5].command, "<end of data>");
+  EXPECT_EQ(s.exchanges[5].recipient, "");
+  EXPECT_EQ(s.exchanges[6].command, "<no command>");
+}
+
+}  // namespace
+}  // namespace smtpfault::capture
