@@ -33,10 +33,11 @@ void print_run_help() {
       "\n"
       "Runs a client scenario (a .lua path, or a built-in probe such as probe-smuggling) against\n"
       "an SMTP server, prints each connection's transcript and a verdict per expectation.\n"
-      "Exit 0 when every expectation held, 1 when one failed, 2 for a script or usage error\n"
-      "(file:line: message), 3 when the target could not be reached or a TLS handshake the\n"
-      "script needed failed; 130 or 143 when SIGINT or SIGTERM stopped it (the reports are\n"
-      "still written, with what happened until then).\n"
+      "Exit 0 when every expectation held (or the script skipped: nothing to probe), 1 when\n"
+      "one failed, 2 for a script or usage error (file:line: message), 3 when the target\n"
+      "could not be reached, STARTTLS was refused or a TLS handshake the script needed failed;\n"
+      "130 or 143 when SIGINT or SIGTERM stopped it (the reports are still written, with what\n"
+      "happened until then).\n"
       "\n"
       "  --target HOST:PORT      the server for connect{} (default 127.0.0.1:2525)\n"
       "  --tls-target HOST:PORT  the implicit-TLS port for connect{tls=true}\n"
@@ -118,16 +119,19 @@ const char* verdict_of(const net::client_run_result& r, const script::client_scr
   if (r.how == net::client_run_result::ending::script_error) return "error";
   if (r.how == net::client_run_result::ending::target_error) return "error";
   if (r.how == net::client_run_result::ending::interrupted) return "error";
-  for (const auto& step : s.steps())
+  bool skipped = false;
+  for (const auto& step : s.steps()) {
     if (!step.passed) return "fail";
-  return "pass";
+    skipped = skipped || step.skipped;
+  }
+  return skipped ? "skipped" : "pass";
 }
 
 int exit_status(const net::client_run_result& r, const script::client_script& s) {
   if (r.how == net::client_run_result::ending::script_error) return exit_script;
   if (r.how == net::client_run_result::ending::target_error) return exit_target;
   if (r.how == net::client_run_result::ending::interrupted) return 128 + r.signal;  // as a shell
-  return std::string(verdict_of(r, s)) == "pass" ? exit_pass : exit_fail;
+  return std::string(verdict_of(r, s)) == "fail" ? exit_fail : exit_pass;
 }
 
 std::string transcript_of(const net::client_run_result& r, int conn) {
@@ -160,18 +164,22 @@ std::string shown(std::string_view text) {
 
 void print_summary(const net::client_run_result& r, const script::client_script& s) {
   std::printf("\n");
-  int passed = 0, failed = 0;
+  int passed = 0, failed = 0, skipped = 0;
   for (const auto& step : s.steps()) {
-    (step.passed ? passed : failed)++;
-    std::printf("%s %s %s%s%s\n", step.passed ? "ok  " : "FAIL", step.where.c_str(),
-                shown(step.name).c_str(), step.detail.empty() ? "" : ": ",
+    (step.skipped ? skipped : step.passed ? passed : failed)++;
+    std::printf("%s %s %s%s%s\n",
+                step.skipped  ? "skip"
+                : step.passed ? "ok  "
+                              : "FAIL",
+                step.where.c_str(), shown(step.name).c_str(), step.detail.empty() ? "" : ": ",
                 shown(step.detail).c_str());
   }
   if (!s.reports().empty()) std::printf("\nreport:\n");
   for (const auto& [k, v] : s.reports())
     std::printf("  %s: %s\n", shown(k).c_str(), shown(v).c_str());
-  std::printf("\n%s: %d passed, %d failed (%.2fs, seed %llu)\n", verdict_of(r, s), passed, failed,
-              r.seconds, static_cast<unsigned long long>(s.options().seed));
+  const std::string skips = skipped ? ", " + std::to_string(skipped) + " skipped" : "";
+  std::printf("\n%s: %d passed, %d failed%s (%.2fs, seed %llu)\n", verdict_of(r, s), passed, failed,
+              skips.c_str(), r.seconds, static_cast<unsigned long long>(s.options().seed));
   std::fflush(stdout);
   if (r.how == net::client_run_result::ending::script_error) {
     std::fprintf(stderr, "smtpfault run: script error: %s\n", r.error.c_str());
@@ -188,7 +196,7 @@ std::vector<scenario_result> junit_cases(const net::client_run_result& r,
   for (const auto& step : s.steps()) {
     scenario_result c;
     c.name = step.name;
-    c.outcome = step.passed ? verdict::pass : verdict::fail;
+    c.outcome = step.skipped ? verdict::skip : step.passed ? verdict::pass : verdict::fail;
     c.reason = step.detail.empty() ? step.where : step.where + " " + step.detail;
     c.seconds = step.seconds;
     if (!step.passed) c.transcript = transcript_of(r, step.conn);
@@ -210,6 +218,7 @@ boost::json::object json_report(const net::client_run_result& r, const script::c
   boost::json::array steps, conns;
   for (const auto& st : s.steps()) {
     steps.push_back({{"passed", st.passed},
+                     {"skipped", st.skipped},
                      {"name", st.name},
                      {"detail", st.detail},
                      {"where", st.where},

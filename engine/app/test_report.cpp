@@ -25,6 +25,8 @@ const char* colour_of(verdict v) {
       return "\033[31m";
     case verdict::error:
       return "\033[33m";
+    case verdict::skip:
+      return "\033[36m";
   }
   return "";
 }
@@ -96,7 +98,7 @@ void print_table(const std::vector<scenario_result>& results, bool colour, std::
   for (const auto& r : results)
     width = std::max(width, r.name.size());
   std::printf("%-*s  %-7s %s\n", static_cast<int>(width), "SCENARIO", "VERDICT", "REASON");
-  int counts[3] = {0, 0, 0};
+  int counts[4] = {0, 0, 0, 0};
   bool shown_output = false;
   for (const auto& r : results) {
     ++counts[static_cast<int>(r.outcome)];
@@ -152,18 +154,19 @@ std::string xml_escape(std::string_view raw) {
 std::optional<std::string> write_junit(const std::string& path,
                                        const std::vector<scenario_result>& results,
                                        std::uint64_t seed, const junit_names& names) {
-  int failures = 0, errors = 0;
+  int failures = 0, errors = 0, skipped = 0;
   double total = 0;
   for (const auto& r : results) {
     failures += r.outcome == verdict::fail;
     errors += r.outcome == verdict::error;
+    skipped += r.outcome == verdict::skip;
     total += r.seconds;
   }
   const std::string class_name = xml_escape(names.class_name);
   char counts[192];
   std::snprintf(counts, sizeof counts,
-                "\" tests=\"%zu\" failures=\"%d\" errors=\"%d\" skipped=\"0\" time=\"%.3f\">\n",
-                results.size(), failures, errors, total);
+                "\" tests=\"%zu\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
+                results.size(), failures, errors, skipped, total);
   std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  ";
   xml += "<testsuite name=\"" + xml_escape(names.suite) + counts;
   xml += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(seed) +
@@ -178,7 +181,9 @@ std::optional<std::string> write_junit(const std::string& path,
     if (const int n = ++seen[r.name]; n > 1) name += " (" + std::to_string(n) + ")";
     xml +=
         "    <testcase classname=\"" + class_name + "\" name=\"" + xml_escape(name) + attrs + ">\n";
-    if (r.outcome != verdict::pass) {
+    if (r.outcome == verdict::skip) {
+      xml += "      <skipped message=\"" + xml_escape(r.reason) + "\"/>\n";
+    } else if (r.outcome != verdict::pass) {
       const char* tag = r.outcome == verdict::fail ? "failure" : "error";
       xml += std::string("      <") + tag + " message=\"" + xml_escape(r.reason) + "\">" +
              xml_escape(failure_text(r)) + "</" + tag + ">\n";

@@ -152,6 +152,8 @@ const char* verdict_name(verdict v) {
       return "FAIL";
     case verdict::error:
       return "ERROR";
+    case verdict::skip:
+      return "SKIP";
   }
   return "?";
 }

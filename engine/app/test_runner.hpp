@@ -21,7 +21,8 @@ struct test_options {
   config::settings server;
 };
 
-enum class verdict { pass, fail, error };
+// skip: only `run` gives it, for a probe with nothing to probe (skip() in the script).
+enum class verdict { pass, fail, error, skip };
 
 struct scenario_result {
   std::string name;  // as given: built-in name or path

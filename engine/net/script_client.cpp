@@ -97,6 +97,8 @@ class driver {
     bool ended_here = false;  // the script closed or reset it: every later call says "closed"
   };
 
+  bool finished_early_ = false;  // the script called skip()
+
   asio::awaitable<op_result> perform(const client_op& op);
   asio::awaitable<op_result> do_connect(const client_op& op);
   asio::awaitable<std::string> open_socket(conn& c, const client_op& op);
@@ -152,7 +154,7 @@ asio::awaitable<void> driver::run() {
   auto step = script_.start();
   while (step.st == script::script_step::status::op) {
     op_result r = co_await perform(step.op);
-    if (result.how != client_run_result::ending::finished) break;
+    if (result.how != client_run_result::ending::finished || finished_early_) break;
     step = script_.resume(r);
   }
   if (step.st == script::script_step::status::failed) {
@@ -168,6 +170,10 @@ asio::awaitable<op_result> driver::perform(const client_op& op) {
   if (op.what == client_op::kind::connect) co_return co_await do_connect(op);
   if (op.what == client_op::kind::sleep) {
     co_await pause(op.timeout);
+    co_return op_result{};
+  }
+  if (op.what == client_op::kind::finish) {
+    finished_early_ = true;
     co_return op_result{};
   }
   auto it = conns_.find(op.conn);

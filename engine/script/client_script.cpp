@@ -18,7 +18,7 @@ char op_marker;  // first value of every yield to the driver
 
 constexpr const char* op_names[] = {"connect",     "write",         "read_reply", "tls_handshake",
                                     "wait_closed", "shutdown_send", "reset",      "close",
-                                    "sleep",       "give_up"};
+                                    "sleep",       "give_up",       "finish"};
 
 client_script& owner(lua_State* L) {
   return *static_cast<client_script*>(lua_touserdata(L, lua_upvalueindex(1)));
@@ -65,10 +65,12 @@ std::chrono::milliseconds millis(double seconds) {
   return proto::millis_from_seconds(seconds, true);
 }
 
-// client._step(passed, name, detail, conn): one verdict, at the script line that caused it.
+// client._step(passed, name, detail, conn, skipped): one verdict, at the script line that
+// caused it.
 int api_step(lua_State* L) {
   client_step s;
   s.passed = lua_toboolean(L, 1);
+  s.skipped = lua_toboolean(L, 5);
   if (const char* n = lua_tostring(L, 2)) s.name = n;
   if (const char* d = lua_tostring(L, 3)) s.detail = d;
   s.conn = static_cast<int>(lua_tointeger(L, 4));

@@ -47,6 +47,7 @@ struct client_op {
     close,
     sleep,
     give_up,  // the target cannot be used as the script needs (bytes: why): ends the run
+    finish,   // the script is done before its end (skip): ends the run as finished
   } what = kind::sleep;
   int conn = 0;
   std::string host;
@@ -76,6 +77,7 @@ struct op_result {
 // One verdict: an expectation on a reply, or a check().
 struct client_step {
   bool passed = false;
+  bool skipped = false;  // skip(reason): nothing to judge here; passed is true
   std::string name;
   std::string detail;
   std::string where;   // "file:line:" of the script line

@@ -28,9 +28,8 @@ if e and not e.extensions.AUTH and e.extensions.STARTTLS then
 end
 if not (e and e.extensions.AUTH) then
   report("auth", "not offered")
-  check(true, "AUTH not offered: nothing to probe")
   quit()
-  return
+  skip("AUTH not offered: nothing to probe")
 end
 
 local prefix = "AUTH PLAIN "
@@ -63,8 +62,9 @@ report("bad_base64", code_of(r, err))
 check(r and r.code == 501, "invalid base64 gets 501", code_of(r, err))
 
 send("AUTH LOGIN")
-local challenge = expect(334)
-if challenge then
+-- Only a 334 opens an exchange that "*" can cancel; after any other reply "*" is a command.
+local challenge, unexpected = expect(334)
+if challenge and not unexpected then
   send("*")
   r, err = reply()
   report("cancel", code_of(r, err))

@@ -109,6 +109,20 @@ class ProbesAgainstSmtpfault(ServerTestCase):
             server.stop()
             server.cleanup()
 
+    def test_a_probe_with_nothing_to_probe_is_skipped_not_passed(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            f.write('function on_ehlo(s, name) return smtp.hide("AUTH", "STARTTLS") end\n')
+        self.addCleanup(os.unlink, f.name)
+        bare = SmtpfaultServer("--scenario", f.name).start()
+        self.addCleanup(bare.cleanup)
+        self.addCleanup(bare.stop)
+        for probe, report in [("probe-auth-limits", {"auth": "not offered"}),
+                              ("probe-starttls-injection", {"injection": "STARTTLS not offered"})]:
+            code, got, failed, out = run_probe(probe, bare.port)
+            self.assertEqual((code, failed, got), (0, [], report), out)
+            self.assertIn("skipped: ", out)
+            self.assertIn("C: QUIT", out)
+
     def test_a_bad_probe_parameter_is_named(self):
         code, report, failed, out = run_probe("probe-slowloris", self.server.port,
                                               "--param", "duration=abc")

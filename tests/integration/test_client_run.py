@@ -457,6 +457,35 @@ class RunCommandTest(unittest.TestCase):
         with open(os.path.join(self.tmp.name, "t.json")) as f:
             self.assertEqual(json.load(f)["report"]["codes"], shown)
 
+    def test_skip_ends_the_run_as_skipped_not_passed(self):
+        path = self.script("""
+            connect {}
+            expect(220)
+            local r = ehlo()
+            if r.extensions.PIPELINING then
+              quit()
+              skip("PIPELINING offered: nothing to probe")
+            end
+            check(false, "never reached")
+        """, name="skipper.lua")
+        junit = os.path.join(self.tmp.name, "skip.xml")
+        js = os.path.join(self.tmp.name, "skip.json")
+        p = self.run_client(path, "--junit", junit, "--json", js)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("skip %s:7: skipped: PIPELINING offered: nothing to probe" % path, p.stdout)
+        self.assertIn("skipped: 3 passed, 0 failed, 1 skipped", p.stdout)
+        self.assertNotIn("never reached", p.stdout)
+        self.assertIn("C: QUIT", p.stdout)
+        suite = ET.parse(junit).getroot().find("testsuite")
+        self.assertEqual(suite.get("skipped"), "1")
+        skipped = suite.findall("testcase/skipped")
+        self.assertEqual(len(skipped), 1)
+        self.assertIn("nothing to probe", skipped[0].get("message"))
+        with open(js) as f:
+            doc = json.load(f)
+        self.assertEqual((doc["verdict"], doc["exit_code"]), ("skipped", 0))
+        self.assertTrue(doc["steps"][-1]["skipped"])
+
     def test_an_unwritable_report_is_refused_before_the_run(self):
         missing = os.path.join(self.tmp.name, "no-such-folder", "r.xml")
         p = self.run_client("probe-pipelining", "--junit", missing)
