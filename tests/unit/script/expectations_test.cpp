@@ -152,7 +152,8 @@ run_outcome retried_after_half_a_second() {
   capture::session_summary second;
   second.id = "2";
   second.started = t0 + std::chrono::milliseconds(500);
-  second.exchanges.push_back({"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 2, second.started, {}});
+  second.exchanges.push_back(
+      {"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 2, second.started, {}});
   run.sessions = {first, second};
   return run;
 }
