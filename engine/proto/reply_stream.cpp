@@ -1,10 +1,17 @@
 #include "proto/reply_stream.hpp"
 
+#include "proto/utf8.hpp"
+
 namespace smtpfault::proto {
 
 std::string printable(std::string_view raw, std::size_t max) {
   static const char hex[] = "0123456789abcdef";
   std::string out;
+  auto escape = [&](unsigned char c) {
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  };
   for (std::size_t i = 0; i < raw.size(); ++i) {
     if (out.size() >= max) {
       out += "... (" + std::to_string(raw.size()) + " octets)";
@@ -18,9 +25,18 @@ std::string printable(std::string_view raw, std::size_t max) {
     } else if (c == '\\') {
       out += "\\\\";
     } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
+      escape(c);
+    } else if (c >= 0x80) {
+      // Text in UTF-8 is shown as such; other octets, and C1 controls (U+0080-U+009F: a
+      // terminal may take U+009B for an escape sequence), are escaped like the C0 ones.
+      const std::size_t n = utf8_sequence_length(raw, i);
+      const bool c1 = n == 2 && c == 0xC2 && static_cast<unsigned char>(raw[i + 1]) < 0xA0;
+      if (n == 0 || c1) {
+        escape(c);
+      } else {
+        out.append(raw.substr(i, n));
+        i += n - 1;
+      }
     } else {
       out += static_cast<char>(c);
     }

@@ -123,6 +123,9 @@ TEST(reply_stream, discard_drops_buffered_plaintext) {
 TEST(printable, escapes_line_endings_and_controls) {
   EXPECT_EQ(printable(std::string("a\r\nb\n\0.\r", 8)), "a\\r\\nb\\n\\x00.\\r");
   EXPECT_EQ(printable(std::string(10, 'z'), 4), "zzzz... (10 octets)");
+  // UTF-8 text stays; octets that are not UTF-8, and C1 controls, are escaped.
+  EXPECT_EQ(printable("caf\xc3\xa9 \xff\xe2\x82 \xc2\x9b[2J"),
+            "caf\xc3\xa9 \\xff\\xe2\\x82 \\xc2\\x9b[2J");
 }
 
 }  // namespace
