@@ -45,18 +45,32 @@ int main(int argc, char** argv) {
     std::printf("smtpfault %s\n", smtpfault::app::version);
     return 0;
   }
-  if (cmd == "serve") {
-    smtpfault::app::restart_with_huge_page_heap(argv);
-    return smtpfault::app::serve_command(rest, environ);
+  struct command {
+    const char* name;
+    int (*run)(const std::vector<std::string>& rest, char** argv);
+  };
+  static constexpr command commands[] = {
+      {"serve",
+       [](const std::vector<std::string>& rest, char** argv) {
+         smtpfault::app::restart_with_huge_page_heap(argv);
+         return smtpfault::app::serve_command(rest, environ);
+       }},
+      {"send",
+       [](const auto& rest, char**) { return smtpfault::app::send_command(rest, environ); }},
+      {"test",
+       [](const auto& rest, char**) { return smtpfault::app::test_command(rest, environ); }},
+      {"run", [](const auto& rest, char**) { return smtpfault::app::run_command(rest, environ); }},
+      {"check", [](const auto& rest, char**) { return smtpfault::app::check_command(rest); }},
+      {"list", [](const auto& rest, char**) { return smtpfault::app::list_command(rest); }},
+      {"healthcheck",
+       [](const auto& rest, char**) { return smtpfault::app::healthcheck_command(rest, environ); }},
+  };
+  std::vector<std::string> names{"help"};
+  for (const auto& c : commands) {
+    if (cmd == c.name) return c.run(rest, argv);
+    names.emplace_back(c.name);
   }
-  if (cmd == "send") return smtpfault::app::send_command(rest, environ);
-  if (cmd == "test") return smtpfault::app::test_command(rest, environ);
-  if (cmd == "run") return smtpfault::app::run_command(rest, environ);
-  if (cmd == "check") return smtpfault::app::check_command(rest);
-  if (cmd == "list") return smtpfault::app::list_command(rest);
-  if (cmd == "healthcheck") return smtpfault::app::healthcheck_command(rest, environ);
-  const auto hint = smtpfault::proto::did_you_mean(
-      cmd, {"serve", "send", "test", "run", "check", "list", "healthcheck", "help"});
+  const auto hint = smtpfault::proto::did_you_mean(cmd, names);
   std::fprintf(stderr, "smtpfault: unknown command '%s'%s\n\n%s", cmd.c_str(), hint.c_str(),
                usage_text);
   return 2;
