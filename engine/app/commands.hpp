@@ -9,7 +9,7 @@ namespace smtpfault::app {
 
 int serve_command(const std::vector<std::string>& args, char** envp);
 int send_command(const std::vector<std::string>& args, char** envp);
-int check_command(const std::vector<std::string>& args);
+int check_command(const std::vector<std::string>& args, char** envp);
 int list_command(const std::vector<std::string>& args);
 int test_command(const std::vector<std::string>& args, char** envp);
 int run_command(const std::vector<std::string>& args, char** envp);

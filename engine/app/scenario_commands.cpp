@@ -3,6 +3,7 @@
 
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
+#include "app/server_setup.hpp"
 #include "app/version.hpp"
 #include "script/catalogue.hpp"
 #include "script/client_script.hpp"
@@ -20,9 +21,9 @@ bool is_builtin_client_scenario(const std::string& name) {
 
 }  // namespace
 
-int check_command(const std::vector<std::string>& argv) {
+int check_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
-  if (auto err = parse_args(argv, {{"help", "version", "client"}, {}}, args)) {
+  if (auto err = parse_args(argv, {{"help", "version", "client"}, {"config"}}, args)) {
     std::fprintf(stderr, "smtpfault check: %s (see smtpfault check --help)\n", err->c_str());
     return 2;
   }
@@ -30,10 +31,11 @@ int check_command(const std::vector<std::string>& argv) {
   for (const auto& f : args.flags) {
     if (f.name == "help") {
       std::printf(
-          "usage: smtpfault check [--client] SCENARIO...\n\n"
+          "usage: smtpfault check [--client] [--config FILE] SCENARIO...\n\n"
           "Loads each scenario (a .lua path or a built-in name) in the sandbox, with the same\n"
-          "limits as serve, and reports errors as file:line: message. Exit 0 when all load,\n"
-          "1 when any fails.\n\n"
+          "limits as serve (lua_memory and lua_instructions from --config or SMTPFAULT_CONFIG\n"
+          "and the SMTPFAULT_* variables), and reports errors as file:line: message. Exit 0\n"
+          "when all load, 1 when any fails.\n\n"
           "  --client   the files are client scripts (smtpfault run); they run as they load, so\n"
           "             only their syntax is checked. Built-in client scenarios need no flag.\n");
       return 0;
@@ -45,6 +47,13 @@ int check_command(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "smtpfault check: name at least one scenario (see --help)\n");
     return 2;
   }
+  // serve's configuration, for the sandbox's limits: a scenario that loads here loads there.
+  config::settings serve_settings;
+  if (auto err = read_file_and_environment(serve_settings, configuration_file_of(args), envp)) {
+    std::fprintf(stderr, "smtpfault check: %s\n", err->c_str());
+    return 2;
+  }
+  const auto limits = scenario_options(serve_settings);
   // The loaded scenario's name, or why it did not load.
   auto outcome = [](const auto& sc) -> std::pair<std::string, std::string> {
     if (!sc) return {"", sc.error()};
@@ -54,7 +63,7 @@ int check_command(const std::vector<std::string>& argv) {
   for (const auto& name : args.positional) {
     auto [loaded, error] = client || is_builtin_client_scenario(name)
                                ? outcome(script::client_script::load_named(name, {}))
-                               : outcome(script::scenario::load_named(name, {}));
+                               : outcome(script::scenario::load_named(name, limits));
     if (!error.empty()) {
       std::fprintf(stderr, "%s\n", error.c_str());
       ++failures;

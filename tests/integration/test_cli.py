@@ -445,6 +445,24 @@ class ServeFlagMistakes(unittest.TestCase):
             self.assertIn("option %s needs a value" % flag, r.stderr)
             self.assertNotIn("expected", r.stderr)
 
+    def test_check_loads_with_the_configured_lua_limits_as_serve_does(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "big.lua")
+            with open(path, "w") as f:
+                f.write('local big = string.rep("x", 8 * 1024 * 1024)\nfunction on_connect(s) end\n')
+            self.assertEqual(run("check", path).returncode, 0)
+            r = run("check", path, env={"SMTPFAULT_LUA_MEMORY": str(4 * 1024 * 1024)})
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("big.lua:1: memory limit exceeded", r.stderr)
+            config = os.path.join(folder, "smtpfault.toml")
+            with open(config, "w") as f:
+                f.write("[lua]\nmemory = 4194304\n")
+            r = run("check", "--config", config, path)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            r = run("check", path, env={"SMTPFAULT_LUA_MEMORY": "4MiB"})
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn("SMTPFAULT_LUA_MEMORY: expected an unsigned integer", r.stderr)
+
     def test_a_directory_given_as_a_scenario_is_refused_everywhere(self):
         with tempfile.TemporaryDirectory() as folder:
             with open(os.path.join(folder, "broken.lua"), "w") as f:
