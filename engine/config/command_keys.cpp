@@ -195,7 +195,7 @@ std::optional<std::string> read_environment(const command_keys& keys, char** env
     const bool chooses = contains(keys.alternatives, flag) && (!is_boolean || switched_on);
     std::unordered_set<std::string> keys_given;
     if (keyed) {
-      if (auto items = split_list(text)) {
+      if (auto items = split_pairs(text)) {
         for (auto item : *items)
           keys_given.insert(std::string(key_of_pair(item)));
       }
@@ -211,7 +211,7 @@ std::optional<std::string> read_environment(const command_keys& keys, char** env
       if (!on) return where + ": " + on.error();
       if (*on) flags.push_back({flag, "", where});
     } else if (contains(keys.repeatable, flag)) {
-      auto items = split_list(text);
+      auto items = keyed ? split_pairs(text) : split_list(text);
       if (!items) return where + ": " + items.error();
       for (auto item : *items)
         flags.push_back({flag, std::string(item), where});

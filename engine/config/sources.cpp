@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -85,6 +86,36 @@ proto::expected<std::vector<std::string_view>, std::string> split_list(std::stri
     if (comma == std::string_view::npos) return items;
     start = comma + 1;
   }
+}
+
+namespace {
+
+// Whether text starts with a KEY= (letters, digits, '_', '-', '.'; spaces around allowed).
+bool starts_with_key(std::string_view text) {
+  const auto equals = text.find('=');
+  if (equals == std::string_view::npos) return false;
+  const auto key = trim(text.substr(0, equals));
+  return !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+}  // namespace
+
+proto::expected<std::vector<std::string_view>, std::string> split_pairs(std::string_view text) {
+  std::vector<std::string_view> items;
+  if (trim(text).empty()) return items;
+  std::size_t start = 0;
+  for (auto comma = text.find(','); comma != std::string_view::npos;
+       comma = text.find(',', comma + 1)) {
+    if (!starts_with_key(text.substr(comma + 1))) continue;  // a comma inside a value
+    items.push_back(trim(text.substr(start, comma - start)));
+    start = comma + 1;
+  }
+  items.push_back(trim(text.substr(start)));
+  for (auto item : items)
+    if (item.empty()) return proto::unexpected{"empty item in list " + quoted(text)};
+  return items;
 }
 
 proto::expected<bool, std::string> bool_from_text(std::string_view text) {

@@ -22,6 +22,9 @@ std::string_view trim(std::string_view text);
 
 // Splits on ',' and trims; "" is an empty list, but an empty item is a typo worth reporting.
 proto::expected<std::vector<std::string_view>, std::string> split_list(std::string_view text);
+// KEY=VALUE items: a comma separates two only where a KEY= follows it, so a value may hold
+// commas ("to=a@x.test,b@x.test,helo=h" is to=a@x.test,b@x.test and helo=h).
+proto::expected<std::vector<std::string_view>, std::string> split_pairs(std::string_view text);
 
 // true/false/1/0/yes/no, in any case.
 proto::expected<bool, std::string> bool_from_text(std::string_view text);

@@ -96,6 +96,20 @@ TEST_F(command_files, a_variable_replaces_one_key_of_a_keyed_flag_and_a_whole_gr
           "[table])");
 }
 
+// In a variable, a comma separates KEY=VALUE items only where a KEY= follows: a value may hold
+// commas (a list of addresses), which a file's array or a repeated flag carries anyway.
+TEST_F(command_files, a_keyed_variables_values_may_hold_commas) {
+  const command_keys run_keys{"run", {}, {"param"}, {"param"}, {}, {}, {}, {"param"}, {}};
+  fake_env env{"SMTPFAULT_RUN_PARAM=to=a@x.test,b@x.test, helo=h,n=1"};
+  EXPECT_EQ(flags_of(read_command_flags(run_keys, "", env.get())),
+            "param=to=a@x.test,b@x.test@environment variable SMTPFAULT_RUN_PARAM; "
+            "param=helo=h@environment variable SMTPFAULT_RUN_PARAM; "
+            "param=n=1@environment variable SMTPFAULT_RUN_PARAM");
+  fake_env empty_item{"SMTPFAULT_RUN_PARAM=,a=1"};
+  EXPECT_EQ(flags_of(read_command_flags(run_keys, "", empty_item.get())),
+            "error: environment variable SMTPFAULT_RUN_PARAM: empty item in list ',a=1'");
+}
+
 TEST_F(command_files, mistakes_name_the_file_line_and_key) {
   fake_env env{};
   auto error_for = [&](const std::string& text) {
