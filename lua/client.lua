@@ -288,7 +288,7 @@ function Conn:starttls(o)
   conn_of(self, "starttls")
   o = opts_table(o, "starttls")
   self:send("STARTTLS")
-  local r, err = self:expect(o.expect or 220)
+  local r, err = self:expect(o.expect or 220, waiting(o))
   if err then
     if not o.may_fail then
       op { op = "give_up", conn = self.id, bytes = "STARTTLS to " .. self.host .. " failed: " ..
@@ -379,6 +379,7 @@ function Conn:auth(mechanism, user, password, o)
   if type(user) ~= "string" or type(password) ~= "string" then
     fail("auth: user and password must be strings")
   end
+  if o.expect ~= nil then check_want(o.expect, "auth") end  -- before the credentials go out
   return steps(self, user, password, o)
 end
 
@@ -466,8 +467,7 @@ end
 -- skipped (exit 0, a JUnit <skipped/>), not as a pass that proves nothing.
 function skip(reason)
   if type(reason) ~= "string" then fail("skip: give the reason as a string") end
-  host._step(true, "skipped", reason, current and current.id or 0, true)
-  op { op = "finish" }
+  op { op = "finish", bytes = reason, conn = current and current.id or 0 }
 end
 
 function check(cond, message, detail)
@@ -478,31 +478,46 @@ function check(cond, message, detail)
 end
 
 -- A table as it would be written in Lua ({250, 354, group = "a"}): array part first, then the
--- other keys sorted; nested tables to a depth of 4, a table met again as "{...}".
-local function rendered(v, depth, seen)
-  if type(v) == "string" then return depth == 0 and v or string.format("%q", v) end
-  if type(v) ~= "table" then return tostring(v) end
-  if seen[v] or depth >= 4 then return "{...}" end
-  seen[v] = true
+-- other keys sorted; nested tables to a depth of 4, a table met again as "{...}", a table with
+-- __tostring as that says; at most 1,000 values in all, so a huge table cannot flood the report.
+local function rendered(v, depth, state)
+  if type(v) == "string" then
+    return depth == 0 and v or (string.format("%q", v):gsub("\\\n", "\\n"))
+  end
+  local mt = type(v) == "table" and getmetatable(v)
+  if type(v) ~= "table" or (type(mt) == "table" and mt.__tostring) then return tostring(v) end
+  if state.seen[v] or depth >= 4 then return "{...}" end
+  state.seen[v] = true
   local parts, n = {}, #v
-  for i = 1, n do parts[#parts + 1] = rendered(v[i], depth + 1, seen) end
+  local function add(text)
+    state.values = state.values + 1
+    if state.values > 1000 then return false end
+    parts[#parts + 1] = text
+    return true
+  end
+  local complete = true
+  for i = 1, n do
+    if not add(rendered(v[i], depth + 1, state)) then complete = false break end
+  end
   local keys = {}
   for k in pairs(v) do
     if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
   end
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   for _, k in ipairs(keys) do
+    if not complete then break end
     local name = (type(k) == "string" and k:match("^[%a_][%w_]*$")) and k
-      or ("[" .. rendered(k, depth + 1, seen) .. "]")
-    parts[#parts + 1] = name .. " = " .. rendered(v[k], depth + 1, seen)
+      or ("[" .. rendered(k, depth + 1, state) .. "]")
+    complete = add(name .. " = " .. rendered(v[k], depth + 1, state))
   end
-  seen[v] = nil
+  if not complete then parts[#parts + 1] = "..." end
+  state.seen[v] = nil
   return "{" .. table.concat(parts, ", ") .. "}"
 end
 
 function report(key, value)
   if type(key) ~= "string" then fail("report: key must be a string") end
-  host._report(key, value == nil and "" or rendered(value, 0, {}))
+  host._report(key, value == nil and "" or rendered(value, 0, { seen = {}, values = 0 }))
 end
 
 function sleep(seconds)

@@ -289,13 +289,13 @@ function wait_closed(opts) end
 ---@return boolean closed
 function expect_closed(opts) end
 
----A verdict of the script's own: passes when cond is truthy. Returns cond.
 ---Nothing to judge here (the server does not offer what the script probes): ends the run as
 ---skipped (exit 0, a JUnit `<skipped/>`), not as a pass that proves nothing.
 ---Example: `if not r.extensions.AUTH then quit() skip("AUTH not offered") end`
 ---@param reason string
 function skip(reason) end
 
+---A verdict of the script's own: passes when cond is truthy. Returns cond.
 ---Example: `check(r.extensions.PIPELINING, "PIPELINING is advertised")`
 ---@generic T
 ---@param cond T

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <utility>
 
 namespace smtpfault::capture {
 
@@ -62,10 +63,15 @@ session_summary summarize(const session_record& r) {
   std::vector<std::string> accepted;
   std::size_t data_replies = 0;
   bool message_counted = false;
+  bool refusal_hidden = false;  // the next reply is a scenario's 2xx over the server's refusal
   for (std::size_t i = 0; i < r.entries.size(); ++i) {
     const auto& e = r.entries[i];
     const std::size_t line = i + 1;
     if (e.dir == direction::event) {
+      if (e.text.starts_with("the scenario's ") &&
+          e.text.find("replaces the server's own refusal") != std::string::npos) {
+        refusal_hidden = true;
+      }
       on_event(out, e.text, line);
       continue;
     }
@@ -100,7 +106,9 @@ session_summary summarize(const session_record& r) {
     x.code = code;
     x.reply = e.text;
     x.at = e.at;
-    if (x.verb == "RCPT" && code / 100 == 2) {
+    // A recipient the server refused stays out, whatever the scenario made the reply say.
+    const bool added = !std::exchange(refusal_hidden, false);
+    if (x.verb == "RCPT" && code / 100 == 2 && added) {
       const auto open = x.command.find('<'), close = x.command.find('>', open);
       if (open != std::string::npos && close != std::string::npos) {
         accepted.push_back(x.command.substr(open + 1, close - open - 1));

@@ -172,7 +172,14 @@ asio::awaitable<op_result> driver::perform(const client_op& op) {
     co_await pause(op.timeout);
     co_return op_result{};
   }
-  if (op.what == client_op::kind::finish) {
+  if (op.what == client_op::kind::finish) {  // skip(reason)
+    script::client_step skipped;
+    skipped.passed = skipped.skipped = true;
+    skipped.name = "skipped";
+    skipped.detail = op.bytes;
+    skipped.where = script_.position();
+    skipped.conn = op.conn;
+    script_.add_step(std::move(skipped));
     finished_early_ = true;
     co_return op_result{};
   }
@@ -422,8 +429,9 @@ client_run_result run_client_script(script::client_script& script,
   driver d(ctx, script, on_line);
   const auto start = steady::now();
   asio::signal_set signals(ctx, SIGINT, SIGTERM);
+  bool done = false;  // a signal handled after the script ended changes nothing
   signals.async_wait([&](error_code ec, int signal) {
-    if (ec) return;
+    if (ec || done) return;
     d.result.how = client_run_result::ending::interrupted;
     d.result.signal = signal;
     d.result.seconds = seconds_since(start);
@@ -438,6 +446,7 @@ client_run_result run_client_script(script::client_script& script,
     ctx.stop();
   });
   asio::co_spawn(ctx, d.run(), [&](std::exception_ptr e) {
+    done = true;
     signals.cancel();
     if (!e) return;
     try {

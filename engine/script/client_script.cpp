@@ -28,6 +28,11 @@ client_script& owner(lua_State* L) {
 int api_op(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (!lua_isyieldable(L)) return luaL_error(L, "network calls cannot be made from here");
+  // A coroutine of the script's own would get the op back instead of the driver.
+  if (L != owner(L).thread()) {
+    lua_pushstring(L, "network calls and skip() cannot be made inside a coroutine");
+    return lua_error(L);  // named at the script's line, not the library's
+  }
   lua_pushlightuserdata(L, &op_marker);
   lua_pushvalue(L, 1);
   return lua_yield(L, 2);
@@ -65,12 +70,10 @@ std::chrono::milliseconds millis(double seconds) {
   return proto::millis_from_seconds(seconds, true);
 }
 
-// client._step(passed, name, detail, conn, skipped): one verdict, at the script line that
-// caused it.
+// client._step(passed, name, detail, conn): one verdict, at the script line that caused it.
 int api_step(lua_State* L) {
   client_step s;
   s.passed = lua_toboolean(L, 1);
-  s.skipped = lua_toboolean(L, 5);
   if (const char* n = lua_tostring(L, 2)) s.name = n;
   if (const char* d = lua_tostring(L, 3)) s.detail = d;
   s.conn = static_cast<int>(lua_tointeger(L, 4));

@@ -47,7 +47,7 @@ struct client_op {
     close,
     sleep,
     give_up,  // the target cannot be used as the script needs (bytes: why): ends the run
-    finish,   // the script is done before its end (skip): ends the run as finished
+    finish,   // skip(bytes: why): a skipped step, and the run ends as finished
   } what = kind::sleep;
   int conn = 0;
   std::string host;
@@ -106,6 +106,8 @@ class client_script {
   script_step resume(const op_result& r);
 
   const std::string& name() const { return name_; }
+  // The coroutine the script runs as: the only one whose yields reach the driver.
+  lua_State* thread() const { return co_; }
   // "file:line:" of the script line now waiting for the network (or running), "" when none.
   std::string position() const { return co_ ? lua_position(co_) : std::string(); }
   const client_options& options() const { return opts_; }

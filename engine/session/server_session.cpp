@@ -387,7 +387,11 @@ void server_session::reply(proto::reply r) {
   } else {
     log_reply(r);
   }
-  const bool closes = r.code == 421 && fault;
+  bool closes = r.code == 421 && fault;
+  if (answering_each_recipient_ && r.code == 421) {
+    closing_after_each_recipient_ = true;  // after the last recipient's reply
+    closes = false;
+  }
   auto end = fault ? fault->end : fault::ending::none;
   actions_.emplace_back(send_reply{std::move(r), std::move(fault)});
   if (end == fault::ending::hang) {

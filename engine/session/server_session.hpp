@@ -231,6 +231,10 @@ class server_session {
   std::size_t pending_rcpts_ = 0;
   // LMTP replies after the data, per recipient, chosen by a hook (smtp.each_recipient).
   std::vector<std::optional<proto::reply>> each_recipient_;
+  // While LMTP answers the data per recipient: a 421 among the replies (the scenario's, for one
+  // recipient or for all) closes once the last one is out, not at once.
+  bool answering_each_recipient_ = false;
+  bool closing_after_each_recipient_ = false;
 
   bool greeted_ = false;   // HELO/EHLO/LHLO seen
   bool extended_ = false;  // EHLO/LHLO: enhanced codes on

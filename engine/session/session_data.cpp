@@ -126,7 +126,8 @@ void server_session::reply_for_each_recipient(proto::reply r) {
   if (n == 1 && each.empty()) return reply(std::move(r));
   auto fault = std::move(override_);
   override_.reset();
-  bool closing = false;
+  answering_each_recipient_ = true;
+  closing_after_each_recipient_ = false;
   for (std::size_t i = 0; i < n; ++i) {
     if (fault && i + 1 < n && fault->end != fault::ending::none) {
       auto one = std::make_shared<fault::action>(*fault);
@@ -135,13 +136,13 @@ void server_session::reply_for_each_recipient(proto::reply r) {
     } else {
       override_ = fault;
     }
-    const bool own = i < each.size() && each[i];
-    reply(own ? *each[i] : r);
-    // RFC 5321 3.8: 421 means the server is closing; a scenario's 421 for one recipient ends
-    // the session once every recipient has its reply.
-    closing = closing || (own && each[i]->code == 421);
+    reply(i < each.size() && each[i] ? *each[i] : r);
+    if (mode_ == mode::closed) break;  // an ending the fault asked for on this reply
   }
-  if (closing && mode_ != mode::closed) close();
+  answering_each_recipient_ = false;
+  // RFC 5321 3.8: 421 means the server is closing; a scenario's 421 for one recipient ends
+  // the session once every recipient has its reply.
+  if (closing_after_each_recipient_ && mode_ != mode::closed) close();
 }
 
 void server_session::do_bdat(const proto::command& cmd) {

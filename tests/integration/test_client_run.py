@@ -449,13 +449,20 @@ class RunCommandTest(unittest.TestCase):
     def test_a_reported_table_shows_its_contents(self):
         path = self.script("""
             report("codes", { 250, 354, group = "a b", nested = { x = 1 } })
+            local big = {}
+            for i = 1, 100000 do big[i] = i end
+            report("big", big)
+            report("odd", { "a\\nb", setmetatable({}, { __tostring = function() return "T" end }) })
         """)
         p = self.run_client(path, "--json", os.path.join(self.tmp.name, "t.json"))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         shown = '{250, 354, group = "a b", nested = {x = 1}}'
         self.assertIn("codes: " + shown, p.stdout)
         with open(os.path.join(self.tmp.name, "t.json")) as f:
-            self.assertEqual(json.load(f)["report"]["codes"], shown)
+            report = json.load(f)["report"]
+        self.assertEqual(report["codes"], shown)
+        self.assertTrue(report["big"].endswith(", 1000, ...}"), report["big"][-40:])
+        self.assertEqual(report["odd"], '{"a\\nb", T}')
 
     def test_skip_ends_the_run_as_skipped_not_passed(self):
         path = self.script("""
@@ -485,6 +492,22 @@ class RunCommandTest(unittest.TestCase):
             doc = json.load(f)
         self.assertEqual((doc["verdict"], doc["exit_code"]), ("skipped", 0))
         self.assertTrue(doc["steps"][-1]["skipped"])
+
+    def test_network_calls_inside_a_coroutine_of_the_script_are_refused(self):
+        # Its yield would reach the script's coroutine, not the driver: the script would go on
+        # with the request as a value (and a skip() would not end the run).
+        for call in ('skip("x")', "expect(220)"):
+            path = self.script("""
+                connect {}
+                local co = coroutine.wrap(function() %s end)
+                co()
+                check(false, "never reached")
+            """ % call, name="coroutine.lua")
+            p = self.run_client(path)
+            self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+            self.assertIn("coroutine.lua:4: network calls and skip() cannot be made inside a "
+                          "coroutine", p.stderr)
+            self.assertNotIn("skip ", p.stdout)
 
     def test_an_unwritable_report_is_refused_before_the_run(self):
         missing = os.path.join(self.tmp.name, "no-such-folder", "r.xml")

@@ -235,11 +235,9 @@ class LmtpEachRecipientWith421(unittest.TestCase):
     """A 421 for one recipient: every recipient still gets its reply, then the server closes
     (RFC 5321 3.8: 421 says the channel is closing)."""
 
-    def test_the_server_closes_after_the_last_reply(self):
+    def answers(self, action):
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-            f.write('function on_message(s, msg)\n'
-                    '  return smtp.each_recipient({ false, smtp.reply(421, "4.3.0", "Bye") })\n'
-                    'end\n')
+            f.write('function on_message(s, msg)\n  return %s\nend\n' % action)
         self.addCleanup(os.unlink, f.name)
         lmtp = SmtpfaultServer("--scenario", f.name, lmtp=True).start()
         self.addCleanup(lmtp.cleanup)
@@ -247,8 +245,18 @@ class LmtpEachRecipientWith421(unittest.TestCase):
         with lmtp.connect() as c:
             lmtp_to_data(c, ["a@example.com", "b@example.com", "c@example.com"])
             c.send(b"Subject: each\r\n\r\nhi\r\n.\r\n")
-            self.assertEqual([c.reply().code for _ in range(3)], [250, 421, 250])
+            codes = [c.reply().code for _ in range(3)]
             self.assertTrue(c.closed_by_peer(timeout=5))
+        return codes
+
+    def test_the_server_closes_after_the_last_reply(self):
+        each = 'smtp.each_recipient({ false, smtp.reply(421, "4.3.0", "Bye") })'
+        self.assertEqual(self.answers(each), [250, 421, 250])
+        # Also with a delay on the list: the 421 still waits for the last reply.
+        self.assertEqual(self.answers(each + ":delay(0.1)"), [250, 421, 250])
+
+    def test_a_421_for_the_message_answers_every_recipient_first(self):
+        self.assertEqual(self.answers('smtp.reply(421, "4.3.0", "Going down")'), [421] * 3)
 
 
 class LmtpPerRecipientRuleTest(ServerTestCase):

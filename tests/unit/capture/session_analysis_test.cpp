@@ -46,6 +46,22 @@ TEST(session_analysis, lmtp_replies_after_the_data_answer_each_accepted_recipien
   EXPECT_EQ(s.delivered, 1u);  // one message, whoever accepted it
 }
 
+// A scenario's 250 over the server's own refusal adds no recipient: the replies after the data
+// answer the recipients the server took.
+TEST(session_analysis, a_recipient_the_server_refused_under_a_scenarios_250_gets_no_reply) {
+  auto r = lmtp_transaction(true);
+  r.entries[5] = {{},
+                  direction::event,
+                  "the scenario's 250 replaces the server's own refusal (550 No such user): the "
+                  "command changed nothing"};
+  r.entries.insert(r.entries.begin() + 6, {{}, direction::server, "250 2.1.5 sure"});
+  auto s = summarize(r);
+  ASSERT_EQ(s.exchanges.size(), 7u);
+  EXPECT_EQ(s.exchanges[2].code, 250);
+  EXPECT_EQ(s.exchanges[5].recipient, "a@example.com");
+  EXPECT_EQ(s.exchanges[6].recipient, "b@example.com");
+}
+
 TEST(session_analysis, over_smtp_a_second_reply_after_the_data_is_unsolicited) {
   auto s = summarize(lmtp_transaction(false));
   ASSERT_EQ(s.exchanges.size(), 7u);

@@ -123,7 +123,11 @@ TEST(reply_stream, discard_drops_buffered_plaintext) {
 TEST(printable, escapes_line_endings_and_controls) {
   EXPECT_EQ(printable(std::string("a\r\nb\n\0.\r", 8)), "a\\r\\nb\\n\\x00.\\r");
   EXPECT_EQ(printable(std::string(10, 'z'), 4), "zzzz... (10 octets)");
-  // UTF-8 text stays; octets that are not UTF-8, and C1 controls, are escaped.
+  // UTF-8 text stays; octets that are not UTF-8, C1 and bidirectional controls are escaped.
+  EXPECT_EQ(printable("a\xe2\x80\xae"
+                      "b\xe2\x81\xa6"
+                      "c\xe2\x80\x94"),
+            "a\\xe2\\x80\\xaeb\\xe2\\x81\\xa6c\xe2\x80\x94");
   EXPECT_EQ(printable("caf\xc3\xa9 \xff\xe2\x82 \xc2\x9b[2J"),
             "caf\xc3\xa9 \\xff\\xe2\\x82 \\xc2\\x9b[2J");
 }
