@@ -507,6 +507,12 @@ asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
     out_ += how.inject;
     session_.note("injected plaintext after 220", sys_clock::now());
   }
+  // Plaintext the session had not read when a hook was consulted about STARTTLS: the session
+  // drops such octets itself only when they arrive while it waits for the handshake.
+  if (!in_.empty()) {
+    session_.note_plaintext_discarded(in_.size(), sys_clock::now());
+    std::string().swap(in_);
+  }
   if (!co_await flush()) co_return false;
   if (how.mode == fault::starttls_mode::abort_handshake) {
     co_await read_and_reset();

@@ -82,13 +82,16 @@ std::size_t server_session::receive(std::string_view input, clock::time_point no
     total += used;
   }
   if (mode_ == mode::tls_pending && total < input.size()) {
-    // RFC 3207 section 4: nothing sent before the handshake may be acted on (CVE-2011-0411).
-    note("discarded " + std::to_string(input.size() - total) +
-             " octets of plaintext pipelined after STARTTLS",
-         now);
+    note_plaintext_discarded(input.size() - total, now);
     total = input.size();
   }
   return total;
+}
+
+// RFC 3207 section 4: nothing sent before the handshake may be acted on (CVE-2011-0411).
+void server_session::note_plaintext_discarded(std::size_t octets, clock::time_point now) {
+  note("discarded " + std::to_string(octets) + " octets of plaintext pipelined after STARTTLS",
+       now);
 }
 
 std::size_t server_session::receive_command(std::string_view input) {

@@ -150,6 +150,8 @@ class server_session {
   bool discarding_command_line() const { return waiting_for_command() && lines_.discarding(); }
   bool closed() const { return mode_ == mode::closed; }
   void note(std::string event, clock::time_point now);
+  // Plaintext that came behind STARTTLS and is dropped before the handshake, unread.
+  void note_plaintext_discarded(std::size_t octets, clock::time_point now);
   // From the next command on, these hooks are consulted too (fault rules added meanwhile).
   void consult_also(std::uint32_t hook_bits) { opts_.hooks |= hook_bits; }
 

@@ -109,6 +109,21 @@ class ProbesAgainstSmtpfault(ServerTestCase):
             server.stop()
             server.cleanup()
 
+    def test_starttls_injection_is_discarded_also_when_a_hook_decides_starttls(self):
+        # A hook consulted about STARTTLS (or every command) leaves the pipelined plaintext
+        # unread while it decides: it must still be dropped before the handshake.
+        for hook in ("function on_starttls(s) return nil end",
+                     "function on_command(s, cmd) return nil end"):
+            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+                f.write(hook + "\n")
+            self.addCleanup(os.unlink, f.name)
+            hooked = SmtpfaultServer("--scenario", f.name).start()
+            self.addCleanup(hooked.cleanup)
+            self.addCleanup(hooked.stop)
+            code, report, failed, out = run_probe("probe-starttls-injection", hooked.port)
+            self.assertEqual((code, failed, report), (0, [], {"injection": "discarded"}), out)
+            hooked.wait_for_line(r"discarded \d+ octets of plaintext pipelined after STARTTLS")
+
     def test_a_probe_with_nothing_to_probe_is_skipped_not_passed(self):
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
             f.write('function on_ehlo(s, name) return smtp.hide("AUTH", "STARTTLS") end\n')
