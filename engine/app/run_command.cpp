@@ -1,7 +1,5 @@
 // `smtpfault run`: a client scenario against any SMTP server, with a verdict per expectation.
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -246,22 +244,12 @@ boost::json::object json_report(const net::client_run_result& r, const script::c
           {"connections", std::move(conns)}};
 }
 
-std::optional<std::string> write_text(const std::string& path, const std::string& text) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return path + ": cannot write";
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = std::fclose(f) == 0 && ok;
-  return ok ? std::nullopt : std::optional<std::string>(path + ": write failed");
-}
-
 // A report that cannot be written is found before the run, not after it (where its exit 2 would
 // also hide the run's own status).
-std::optional<std::string> unwritable_report(const run_settings& rs) {
+std::optional<std::string> unwritable_reports(const run_settings& rs) {
   for (const auto& path : {rs.junit, rs.json}) {
     if (path.empty()) continue;
-    std::FILE* f = std::fopen(path.c_str(), "ab");  // creates it, truncates nothing
-    if (!f) return path + ": cannot write: " + std::strerror(errno);
-    std::fclose(f);
+    if (auto err = unwritable_report(path)) return path + ": " + *err;
   }
   return std::nullopt;
 }
@@ -282,7 +270,7 @@ int write_reports(const net::client_run_result& r, const script::client_script& 
     err = write_junit(rs.junit, junit_cases(r, s), rs.opts.seed, junit_names_of(s.name()));
   }
   if (!err && !rs.json.empty()) {
-    err = write_text(rs.json, json::json_text(json_report(r, s, rs)) + "\n");
+    err = write_report_file(rs.json, json::json_text(json_report(r, s, rs)) + "\n");
   }
   if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
   return err ? exit_script : exit_status(r, s);
@@ -304,7 +292,7 @@ void write_load_error_reports(const run_settings& rs, const std::string& error) 
                             {"seed", rs.opts.seed},          {"verdict", "error"},
                             {"exit_code", exit_script},      {"error", error},
                             {"steps", boost::json::array{}}, {"connections", boost::json::array{}}};
-    err = write_text(rs.json, json::json_text(doc) + "\n");
+    err = write_report_file(rs.json, json::json_text(doc) + "\n");
   }
   if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
 }
@@ -340,7 +328,7 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
   }
   if (args.positional.size() != 1) return usage_error("name exactly one client scenario");
   rs.script = args.positional[0];
-  if (auto err = unwritable_report(rs)) return usage_error(*err);
+  if (auto err = unwritable_reports(rs)) return usage_error(*err);
   auto script = script::client_script::load_named(rs.script, rs.opts);
   if (!script) {
     std::fprintf(stderr, "smtpfault run: %s\n", script.error().c_str());

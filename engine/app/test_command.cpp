@@ -106,23 +106,6 @@ std::optional<std::string> read_server_settings(parsed_test& p, char** envp) {
   return std::nullopt;
 }
 
-// Why a report could not be written to path, if it could not: its folder is missing, or neither
-// the file nor (for a new file) the folder is writable.
-std::optional<std::string> unwritable(const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : ".";
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return "no such directory " + dir.string();
-  if (fs::exists(path, ec)) {
-    if (fs::is_directory(path, ec)) return "is a directory";
-    if (::access(path.c_str(), W_OK) != 0)
-      return std::string("cannot write: ") + std::strerror(errno);
-  } else if (::access(dir.c_str(), W_OK) != 0) {
-    return "cannot create a file in " + dir.string() + ": " + std::strerror(errno);
-  }
-  return std::nullopt;
-}
-
 // One flag into p; folders and report paths are looked at only when touch_files (serve checks
 // the configuration without them: a path may be relative to where the runner runs later).
 std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, bool touch_files) {
@@ -136,7 +119,7 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
     if (touch_files) return add_directory(f, p.scenarios);
   } else if (f.name == "junit" || f.name == "json") {
     // Found out now, not after every scenario has run.
-    auto err = f.value.empty() || !touch_files ? std::nullopt : unwritable(f.value);
+    auto err = f.value.empty() || !touch_files ? std::nullopt : unwritable_report(f.value);
     if (err) return f.with_value() + ": " + *err;
     (f.name == "junit" ? p.junit : p.json) = f.value;
   } else if (f.name == "timeout") {

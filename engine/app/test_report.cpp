@@ -1,8 +1,11 @@
 #include "app/test_report.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string_view>
@@ -31,13 +34,47 @@ const char* colour_of(verdict v) {
   return "";
 }
 
-std::optional<std::string> write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return path + ": cannot write: " + std::strerror(errno);
-  out << text;
-  if (!out) return path + ": write failed";
+}  // namespace
+
+std::optional<std::string> write_report_file(const std::string& path, const std::string& text) {
+  auto write_to = [&](const std::string& file) -> std::optional<std::string> {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    if (!out) return path + ": cannot write: " + std::strerror(errno);
+    out << text;
+    out.close();
+    if (!out) return path + ": write failed";
+    return std::nullopt;
+  };
+  // A regular file is written beside and renamed into place: a run killed meanwhile leaves the
+  // last whole report (or none), never half of one. /dev/stdout, a pipe, or a folder where
+  // nothing new can be made is written to directly.
+  struct stat st {};
+  const bool special = ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+  const std::string partial = path + ".partial";
+  if (special || write_to(partial)) return write_to(path);
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    std::remove(partial.c_str());
+    return write_to(path);
+  }
   return std::nullopt;
 }
+
+std::optional<std::string> unwritable_report(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : ".";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return "no such directory " + dir.string();
+  if (fs::exists(path, ec)) {
+    if (fs::is_directory(path, ec)) return "is a directory";
+    if (::access(path.c_str(), W_OK) != 0)
+      return std::string("cannot write: ") + std::strerror(errno);
+  } else if (::access(dir.c_str(), W_OK) != 0) {
+    return "cannot create a file in " + dir.string() + ": " + std::strerror(errno);
+  }
+  return std::nullopt;
+}
+
+namespace {
 
 std::string failure_text(const scenario_result& r) {
   std::string text;
@@ -195,7 +232,7 @@ std::optional<std::string> write_junit(const std::string& path,
     xml += "    </testcase>\n";
   }
   xml += "  </testsuite>\n</testsuites>\n";
-  return write_file(path, xml);
+  return write_report_file(path, xml);
 }
 
 std::optional<std::string> write_json(const std::string& path,
@@ -223,7 +260,7 @@ std::optional<std::string> write_json(const std::string& path,
                     {"transcript", r.transcript}});
   }
   boost::json::object doc{{"seed", seed}, {"results", std::move(list)}};
-  return write_file(path, json::json_text(doc) + "\n");
+  return write_report_file(path, json::json_text(doc) + "\n");
 }
 
 }  // namespace smtpfault::app

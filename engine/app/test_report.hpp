@@ -19,6 +19,14 @@ struct junit_names {
   std::string suite = "smtpfault";
   std::string class_name = "smtpfault.scenarios";
 };
+// Writes a report whole or not at all (a regular file is replaced by a rename); the error names
+// the path.
+std::optional<std::string> write_report_file(const std::string& path, const std::string& text);
+// Why a report could not be written to path, if it could not (found before a run, nothing is
+// created): its folder is missing, or neither the file nor (for a new file) the folder is
+// writable.
+std::optional<std::string> unwritable_report(const std::string& path);
+
 std::optional<std::string> write_junit(const std::string& path,
                                        const std::vector<scenario_result>& results,
                                        std::uint64_t seed, const junit_names& names = {});

@@ -70,12 +70,19 @@ std::chrono::milliseconds millis(double seconds) {
   return proto::millis_from_seconds(seconds, true);
 }
 
+// The string at idx whole (a reply may hold NUL octets), or "" when it is not one.
+std::string whole_string(lua_State* L, int idx) {
+  std::size_t len = 0;
+  const char* s = lua_tolstring(L, idx, &len);
+  return s ? std::string(s, len) : std::string();
+}
+
 // client._step(passed, name, detail, conn): one verdict, at the script line that caused it.
 int api_step(lua_State* L) {
   client_step s;
   s.passed = lua_toboolean(L, 1);
-  if (const char* n = lua_tostring(L, 2)) s.name = n;
-  if (const char* d = lua_tostring(L, 3)) s.detail = d;
+  s.name = whole_string(L, 2);
+  s.detail = whole_string(L, 3);
   s.conn = static_cast<int>(lua_tointeger(L, 4));
   s.where = lua_position(L);
   owner(L).add_step(std::move(s));
@@ -84,9 +91,9 @@ int api_step(lua_State* L) {
 
 // client._report(key, value)
 int api_report(lua_State* L) {
-  const char* key = luaL_checkstring(L, 1);
-  const char* value = luaL_tolstring(L, 2, nullptr);
-  owner(L).add_report(key, value);
+  luaL_checkstring(L, 1);
+  luaL_tolstring(L, 2, nullptr);  // pushed: whole_string reads it with its length
+  owner(L).add_report(whole_string(L, 1), whole_string(L, -1));
   return 0;
 }
 

@@ -8,8 +8,9 @@
 -- injection"); aiosmtpd CVE-2024-34083; RFC 3207 section 4.2 and RFC 2920 (STARTTLS must be
 -- the last command of a pipelined group, anything after it is discarded).
 -- What a correct server does: discards the pipelined plaintext (or refuses the STARTTLS with a
--- 5xx, or closes); never answers the RSET within TLS. Report key "injection": "discarded",
--- "EXECUTED (...)", "STARTTLS refused: ..." or "STARTTLS not offered".
+-- 5xx, or closes); never answers the RSET within TLS. A 4xx to STARTTLS, or none offered,
+-- leaves nothing to probe: skipped. Report key "injection": "discarded", "EXECUTED (...)",
+-- "STARTTLS refused: ..." or "STARTTLS not offered".
 
 local helo = params.helo or "starttls-probe.smtpfault.test"
 
@@ -26,8 +27,13 @@ local ready, err = reply()
 if not ready or ready.code ~= 220 then
   local what = ready and (ready.code .. " " .. (ready.lines[1] or "")) or err
   report("injection", "STARTTLS refused: " .. what)
-  check(true, "STARTTLS with pipelined plaintext refused", what)
-  return
+  -- A 5xx to a STARTTLS with plaintext behind it is a defence; a temporary refusal (or none)
+  -- leaves nothing probed.
+  if ready and ready.code >= 500 then
+    check(true, "STARTTLS with pipelined plaintext refused", what)
+    return
+  end
+  skip("STARTTLS not available now (" .. what .. "): nothing to inject into")
 end
 local ok, err, reason = tls_handshake { may_fail = true }
 if not ok then

@@ -137,6 +137,14 @@ class ProbesAgainstSmtpfault(ServerTestCase):
             self.assertEqual((code, failed, got), (0, [], report), out)
             self.assertIn("skipped: ", out)
             self.assertIn("C: QUIT", out)
+        # STARTTLS refused for now (454): nothing was probed either.
+        refusing = SmtpfaultServer("--scenario", "starttls-454").start()
+        self.addCleanup(refusing.cleanup)
+        self.addCleanup(refusing.stop)
+        code, got, failed, out = run_probe("probe-starttls-injection", refusing.port)
+        self.assertEqual((code, failed), (0, []), out)
+        self.assertIn("skipped: ", out)
+        self.assertTrue(got["injection"].startswith("STARTTLS refused: 454"), got)
 
     def test_a_bad_probe_parameter_is_named(self):
         code, report, failed, out = run_probe("probe-slowloris", self.server.port,
