@@ -12,7 +12,8 @@ import subprocess
 import tempfile
 import unittest
 
-from smtpfault_server import ServerTestCase, SmtpfaultServer, binary_path, server_environment
+from smtpfault_server import (ServerTestCase, SmtpfaultServer, binary_path, server_environment,
+                              server_with_scenario)
 from aiosmtpd_target import AiosmtpdTarget, make_certificate
 
 
@@ -114,23 +115,14 @@ class ProbesAgainstSmtpfault(ServerTestCase):
         # unread while it decides: it must still be dropped before the handshake.
         for hook in ("function on_starttls(s) return nil end",
                      "function on_command(s, cmd) return nil end"):
-            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-                f.write(hook + "\n")
-            self.addCleanup(os.unlink, f.name)
-            hooked = SmtpfaultServer("--scenario", f.name).start()
-            self.addCleanup(hooked.cleanup)
-            self.addCleanup(hooked.stop)
+            hooked = server_with_scenario(self, hook + "\n")
             code, report, failed, out = run_probe("probe-starttls-injection", hooked.port)
             self.assertEqual((code, failed, report), (0, [], {"injection": "discarded"}), out)
             hooked.wait_for_line(r"discarded \d+ octets of plaintext pipelined after STARTTLS")
 
     def test_a_probe_with_nothing_to_probe_is_skipped_not_passed(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-            f.write('function on_ehlo(s, name) return smtp.hide("AUTH", "STARTTLS") end\n')
-        self.addCleanup(os.unlink, f.name)
-        bare = SmtpfaultServer("--scenario", f.name).start()
-        self.addCleanup(bare.cleanup)
-        self.addCleanup(bare.stop)
+        bare = server_with_scenario(
+            self, 'function on_ehlo(s, name) return smtp.hide("AUTH", "STARTTLS") end\n')
         for probe, report in [("probe-auth-limits", {"auth": "not offered"}),
                               ("probe-starttls-injection", {"injection": "STARTTLS not offered"})]:
             code, got, failed, out = run_probe(probe, bare.port)

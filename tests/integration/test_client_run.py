@@ -11,7 +11,8 @@ import textwrap
 import unittest
 import xml.etree.ElementTree as ET
 
-from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+from smtpfault_server import (SmtpfaultServer, binary_path, server_environment,
+                              server_with_scenario)
 
 CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "certs",
                   "test-ca.pem")
@@ -511,14 +512,10 @@ class RunCommandTest(unittest.TestCase):
             self.assertNotIn("skip ", p.stdout)
 
     def test_a_nul_in_a_reply_reaches_the_verdict_and_the_reports_whole(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-            f.write('function on_command(s, cmd)\n'
-                    '  if cmd.verb == "VRFY" then return smtp.raw("250-first\\0x\\r\\n250 second\\r\\n") end\n'
-                    'end\n')
-        self.addCleanup(os.unlink, f.name)
-        raw = SmtpfaultServer("--scenario", f.name).start()
-        self.addCleanup(raw.cleanup)
-        self.addCleanup(raw.stop)
+        raw = server_with_scenario(
+            self, 'function on_command(s, cmd)\n'
+                  '  if cmd.verb == "VRFY" then return smtp.raw("250-first\\0x\\r\\n250 second\\r\\n") end\n'
+                  'end\n')
         path = self.script("""
             connect {}
             expect(220)

@@ -3,11 +3,10 @@ STARTTLS (pipelined plaintext discarded, state reset, not offered twice), HELO v
 
 import os
 import re
-import tempfile
 import unittest
 
 from fault_case import data_segments_in, read_to_eof
-from smtpfault_server import ServerTestCase, SmtpfaultServer
+from smtpfault_server import ServerTestCase, server_with_scenario
 
 
 def lmtp_to_data(c, rcpts):
@@ -200,14 +199,10 @@ class LmtpEachRecipientWithAnEnding(unittest.TestCase):
     """smtp.each_recipient with :close(): every recipient's reply goes out, then the close."""
 
     def test_every_reply_comes_before_the_close_and_smtp_ignores_it(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-            f.write('function on_message(s, msg)\n'
+        scenario = ('function on_message(s, msg)\n'
                     '  return smtp.each_recipient({ false, smtp.reply(552, "5.2.2", "Full") })'
                     ':close()\nend\n')
-        self.addCleanup(os.unlink, f.name)
-        lmtp = SmtpfaultServer("--scenario", f.name, lmtp=True).start()
-        self.addCleanup(lmtp.cleanup)
-        self.addCleanup(lmtp.stop)
+        lmtp = server_with_scenario(self, scenario, lmtp=True)
         with lmtp.connect() as c:
             c.cmd("LHLO client.test", expect=250)
             c.cmd("MAIL FROM:<sender@example.com>", expect=250)
@@ -218,9 +213,7 @@ class LmtpEachRecipientWithAnEnding(unittest.TestCase):
             self.assertEqual([c.reply().code for _ in range(3)], [250, 552, 250])
             self.assertTrue(c.closed_by_peer(timeout=5))
         # Over SMTP the list changes nothing: the normal reply, as a HELO client gets it.
-        smtp = SmtpfaultServer("--scenario", f.name).start()
-        self.addCleanup(smtp.cleanup)
-        self.addCleanup(smtp.stop)
+        smtp = server_with_scenario(self, scenario)
         with smtp.connect() as c:
             c.cmd("HELO client.test", expect=250)
             c.cmd("MAIL FROM:<sender@example.com>", expect=250)
@@ -236,12 +229,8 @@ class LmtpEachRecipientWith421(unittest.TestCase):
     (RFC 5321 3.8: 421 says the channel is closing)."""
 
     def answers(self, action):
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-            f.write('function on_message(s, msg)\n  return %s\nend\n' % action)
-        self.addCleanup(os.unlink, f.name)
-        lmtp = SmtpfaultServer("--scenario", f.name, lmtp=True).start()
-        self.addCleanup(lmtp.cleanup)
-        self.addCleanup(lmtp.stop)
+        lmtp = server_with_scenario(
+            self, 'function on_message(s, msg)\n  return %s\nend\n' % action, lmtp=True)
         with lmtp.connect() as c:
             lmtp_to_data(c, ["a@example.com", "b@example.com", "c@example.com"])
             c.send(b"Subject: each\r\n\r\nhi\r\n.\r\n")

@@ -49,6 +49,18 @@ def write_file(folder, name, text):
     return path
 
 
+def server_with_scenario(test, lua, *args, **kwargs):
+    """A started SmtpfaultServer running the scenario `lua` (its text), stopped and cleaned up
+    when the test ends."""
+    folder = tempfile.mkdtemp(prefix="smtpfault-scenario-")
+    test.addCleanup(shutil.rmtree, folder, True)
+    server = SmtpfaultServer("--scenario", write_file(folder, "scenario.lua", lua), *args,
+                             **kwargs).start()
+    test.addCleanup(server.cleanup)
+    test.addCleanup(server.stop)
+    return server
+
+
 def server_environment(extra=None):
     """The child's environment without SMTPFAULT_* variables: the server reads every one of
     them as configuration and refuses unknown ones (SMTPFAULT_BIN is ours, not its)."""
