@@ -1,7 +1,6 @@
 """Protocol features driven over a raw socket, byte by byte: BDAT/CHUNKING, LMTP, PIPELINING,
 STARTTLS (pipelined plaintext discarded, state reset, not offered twice), HELO vs EHLO codes."""
 
-import os
 import re
 import unittest
 
