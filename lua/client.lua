@@ -124,7 +124,9 @@ end
 
 local function shown(line)
   if #line > 60 then line = line:sub(1, 57) .. "..." end
-  return (line:gsub("[%c]", function(ch) return string.format("\\x%02x", ch:byte()) end))
+  return (line:gsub("[%c]", function(ch)
+    return ch == "\r" and "\\r" or ch == "\n" and "\\n" or string.format("\\x%02x", ch:byte())
+  end))
 end
 
 -- A failed handshake reads "tls failed", with the reason ("unable to get local issuer

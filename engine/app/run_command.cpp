@@ -1,4 +1,5 @@
 // `smtpfault run`: a client scenario against any SMTP server, with a verdict per expectation.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -14,7 +15,7 @@
 #include "json/json_text.hpp"
 #include "net/script_client.hpp"
 #include "proto/duration.hpp"
-#include "proto/utf8.hpp"
+#include "proto/reply_stream.hpp"
 #include "script/catalogue.hpp"
 #include "script/scenario.hpp"
 
@@ -119,7 +120,7 @@ const char* verdict_of(const net::client_run_result& r, const script::client_scr
   if (r.how == net::client_run_result::ending::interrupted) return "error";
   bool skipped = false;
   for (const auto& step : s.steps()) {
-    if (!step.passed) return "fail";
+    if (!step.passed && !step.skipped) return "fail";
     skipped = skipped || step.skipped;
   }
   return skipped ? "skipped" : "pass";
@@ -145,19 +146,7 @@ std::string transcript_of(const net::client_run_result& r, int conn) {
 // A verdict's text as a terminal shows it: one line of UTF-8, and not a page long (a reply
 // line of 2,000 octets quoted whole). The JSON and JUnit reports keep the whole text.
 std::string shown(std::string_view text) {
-  constexpr std::size_t most = 300;
-  std::string out = proto::utf8_repaired(text);
-  for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  if (out.size() > most) {
-    std::size_t cut = most;
-    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80)
-      --cut;  // not inside a character
-    const auto more = out.size() - cut;
-    out.resize(cut);
-    out += "... (" + std::to_string(more) + " octets more)";
-  }
-  return out;
+  return proto::printable(text, 300);  // controls escaped as in the transcript
 }
 
 void print_summary(const net::client_run_result& r, const script::client_script& s) {
@@ -197,7 +186,7 @@ std::vector<scenario_result> junit_cases(const net::client_run_result& r,
     c.outcome = step.skipped ? verdict::skip : step.passed ? verdict::pass : verdict::fail;
     c.reason = step.detail.empty() ? step.where : step.where + " " + step.detail;
     c.seconds = step.seconds;
-    if (!step.passed) c.transcript = transcript_of(r, step.conn);
+    if (!step.passed && !step.skipped) c.transcript = transcript_of(r, step.conn);
     cases.push_back(std::move(c));
   }
   if (r.how != net::client_run_result::ending::finished || cases.empty()) {
@@ -205,6 +194,11 @@ std::vector<scenario_result> junit_cases(const net::client_run_result& r,
     c.name = s.name();
     c.outcome = r.how == net::client_run_result::ending::finished ? verdict::pass : verdict::error;
     c.reason = r.error;
+    // The time after the last step (a wait an interrupt cut short): the suite's time is the run's.
+    double steps_time = 0;
+    for (const auto& step : s.steps())
+      steps_time += step.seconds;
+    c.seconds = std::max(0.0, r.seconds - steps_time);
     c.transcript = transcript_of(r, 0);
     cases.push_back(std::move(c));
   }
@@ -215,13 +209,14 @@ boost::json::object json_report(const net::client_run_result& r, const script::c
                                 const run_settings& rs) {
   boost::json::array steps, conns;
   for (const auto& st : s.steps()) {
-    steps.push_back({{"passed", st.passed},
-                     {"skipped", st.skipped},
-                     {"name", st.name},
-                     {"detail", st.detail},
-                     {"where", st.where},
-                     {"connection", st.conn},
-                     {"seconds", st.seconds}});
+    steps.push_back(
+        {{"passed", st.passed},
+         {"skipped", st.skipped},
+         {"name", st.name},
+         {"detail", st.detail},
+         {"where", st.where.ends_with(':') ? st.where.substr(0, st.where.size() - 1) : st.where},
+         {"connection", st.conn},
+         {"seconds", st.seconds}});
   }
   boost::json::object report;
   for (const auto& [k, v] : s.reports())

@@ -174,7 +174,7 @@ asio::awaitable<op_result> driver::perform(const client_op& op) {
   }
   if (op.what == client_op::kind::finish) {  // skip(reason)
     script::client_step skipped;
-    skipped.passed = skipped.skipped = true;
+    skipped.skipped = true;  // neither passed nor failed
     skipped.name = "skipped";
     skipped.detail = op.bytes;
     skipped.where = script_.position();
@@ -289,7 +289,7 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
     // The script's mistake, not the target's: exit 2, whatever may_fail says.
     if (auto why = trust_ca_file(*c.tls, op.ca_file); !why.empty()) {
       result.how = client_run_result::ending::script_error;
-      result.error = why;
+      result.error = script_.position() + " " + why;  // "file:line: cannot load CA file ..."
       log(c.id, "*: " + why);
       co_return failed(why);
     }

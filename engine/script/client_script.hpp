@@ -77,7 +77,7 @@ struct op_result {
 // One verdict: an expectation on a reply, or a check().
 struct client_step {
   bool passed = false;
-  bool skipped = false;  // skip(reason): nothing to judge here; passed is true
+  bool skipped = false;  // skip(reason): nothing to judge here; passed is false
   std::string name;
   std::string detail;
   std::string where;   // "file:line:" of the script line
