@@ -295,6 +295,8 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
     }
   }
   std::string why;  // the reason alone, for a script that handles the failure
+  // The name checked is the one given as sni when it differs from the host connected to.
+  const std::string peer = name == c.host ? c.host : c.host + " (as " + name + ")";
   {
     asio::steady_timer timer(ctx_, deadline_of(op));
     // OpenSSL checks the name itself (as `send` does), so a mismatch is reported as one
@@ -303,11 +305,11 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
         co_await (c.io.client_handshake(*c.tls, name, op.verify) || timer.async_wait(as_value));
     if (r.index() == 1) {
       why = "timed out after " + timeout_text(op);
-      err = "TLS handshake with " + c.host + " " + why;
+      err = "TLS handshake with " + peer + " " + why;
     } else if (auto ec = std::get<0>(r)) {
       why = c.io.tls_verify_error();
       if (why.empty()) why = ec.message();
-      err = "TLS handshake with " + c.host + " failed: " + why;
+      err = "TLS handshake with " + peer + " failed: " + why;
     }
   }
   if (!err.empty()) {

@@ -53,8 +53,13 @@ int api_now(lua_State* L) {
 
 // Like math.random: () -> [0,1), (m) -> [1,m], (m, n) -> [m,n].
 int api_random(lua_State* L) {
-  double r = owner(L).next_random();
   int n = lua_gettop(L);
+  // As math.random(0): an integer with all its bits random.
+  if (n == 1 && lua_isinteger(L, 1) && lua_tointeger(L, 1) == 0) {
+    lua_pushinteger(L, static_cast<lua_Integer>(owner(L).next_bits()));
+    return 1;
+  }
+  double r = owner(L).next_random();
   if (n == 0) {
     lua_pushnumber(L, r);
     return 1;

@@ -223,6 +223,10 @@ scenario::scenario(std::string name, scenario_options opts)
 }
 
 double scenario::next_random() {
+  return static_cast<double>(next_bits() >> 11) * 0x1.0p-53;
+}
+
+std::uint64_t scenario::next_bits() {
   // xoshiro256**
   std::uint64_t result = rotl(rng_[1] * 5, 7) * 9;
   std::uint64_t t = rng_[1] << 17;
@@ -232,7 +236,7 @@ double scenario::next_random() {
   rng_[0] ^= rng_[3];
   rng_[2] ^= t;
   rng_[3] = rotl(rng_[3], 45);
-  return static_cast<double>(result >> 11) * 0x1.0p-53;
+  return result;
 }
 
 double scenario::now() const {

@@ -89,7 +89,8 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::size_t memory_in_use() const;
   // Seconds of scenario time since load (real time divided by the time scale).
   double now() const;
-  double next_random();  // uniform in [0, 1), from the scenario's seed
+  double next_random();       // uniform in [0, 1), from the scenario's seed
+  std::uint64_t next_bits();  // 64 random bits, from the same generator
   // smtp.log(): goes to the transcript of the session whose hook is running.
   void log_from_script(std::string text);
 

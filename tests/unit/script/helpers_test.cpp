@@ -17,6 +17,16 @@ std::string series(const std::string& exprs, const std::string& prelude = "") {
   return eval("table.concat({" + exprs + "}, ' ')", prelude);
 }
 
+// As math.random(0): an integer over the whole range, not "interval is empty".
+TEST(helpers, random_zero_gives_any_integer) {
+  EXPECT_EQ(eval("math.type(smtp.random(0))"), "integer");
+  // The top bit is random too: 64 draws of one sign would happen once in 2^63.
+  EXPECT_EQ(eval("(function() local neg, pos = false, false for i = 1, 64 do local v = "
+                 "smtp.random(0) if v < 0 then neg = true else pos = true end end return neg and "
+                 "pos end)()"),
+            "true");
+}
+
 TEST(helpers, count_counts_per_key) {
   EXPECT_EQ(series("smtp.count('a'), smtp.count('a'), smtp.count('b'), smtp.count(), smtp.count(), "
                    "smtp.count(7), smtp.count('7')"),
