@@ -59,9 +59,10 @@ session_summary summarize(const session_record& r) {
     out.started = r.entries.front().at;
     out.ended = r.entries.back().at;
   }
-  // LMTP (RFC 2033 4.2): after the data, one reply per accepted recipient, in RCPT order.
+  // LMTP (RFC 2033 4.2): after the data, one reply per accepted recipient, in RCPT order,
+  // before the client's next command.
   std::vector<std::string> accepted;
-  std::size_t data_replies = 0;
+  std::size_t data_replies = 0;  // replies to the data since the client's last command
   bool message_counted = false;
   bool refusal_hidden = false;  // the next reply is a scenario's 2xx over the server's refusal
   for (std::size_t i = 0; i < r.entries.size(); ++i) {
@@ -79,6 +80,8 @@ session_summary summarize(const session_record& r) {
       exchange x{e.text, first_word_upper(e.text), 0, "", line, e.at, {}};
       if (x.verb == "QUIT") out.quit = true;
       if (x.verb == "MAIL" || x.verb == "RSET") accepted.clear();
+      data_replies = 0;
+      message_counted = false;
       out.exchanges.push_back(std::move(x));
       continue;
     }
@@ -89,14 +92,12 @@ session_summary summarize(const session_record& r) {
       out.pipelining_advertised = true;
     }
     const bool final_line = e.text.size() < 4 || e.text[3] != '-';
-    const bool after_data = !out.exchanges.empty() &&
-                            out.exchanges.back().command == "<end of data>" &&
-                            out.exchanges.back().code != 0;
-    if (!out.exchanges.empty() && out.exchanges.back().verb == "DATA" &&
-        out.exchanges.back().code == 354) {
+    const exchange* last = out.exchanges.empty() ? nullptr : &out.exchanges.back();
+    const bool after_354 = last && last->verb == "DATA" && last->code == 354;
+    const bool next_recipients = r.facts.lmtp && last && last->command == "<end of data>" &&
+                                 last->code != 0 && data_replies < accepted.size();
+    if (after_354 || next_recipients) {
       out.exchanges.push_back({"<end of data>", "", 0, "", line, e.at, {}});
-    } else if (r.facts.lmtp && after_data && data_replies < accepted.size()) {
-      out.exchanges.push_back({"<end of data>", "", 0, "", line, e.at, {}});  // next recipient's
     } else if (out.exchanges.empty() || out.exchanges.back().code != 0) {
       out.exchanges.push_back(
           {"<no command>", "", 0, "", line, e.at, {}});  // greeting, unsolicited
@@ -115,13 +116,6 @@ session_summary summarize(const session_record& r) {
       }
     }
     if (x.command != "<end of data>") continue;
-    const bool first_reply = &x == &out.exchanges.back() &&
-                             (out.exchanges.size() < 2 ||
-                              out.exchanges[out.exchanges.size() - 2].command != "<end of data>");
-    if (first_reply) {
-      data_replies = 0;
-      message_counted = false;
-    }
     if (r.facts.lmtp && data_replies < accepted.size()) x.recipient = accepted[data_replies];
     ++data_replies;
     // One message however many recipients an LMTP server answered for.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 
 namespace smtpfault::capture {
 namespace {
@@ -13,20 +14,21 @@ using session::direction;
 session_record lmtp_transaction(bool lmtp) {
   session_record r;
   r.facts.lmtp = lmtp;
-  auto add = [&](direction d, std::string text) { r.entries.push_back({{}, d, std::move(text)}); };
-  add(direction::client, "MAIL FROM:<s@example.com>");
-  add(direction::server, "250 2.1.0 Ok");
-  add(direction::client, "RCPT TO:<a@example.com>");
-  add(direction::server, "250 2.1.5 Ok");
-  add(direction::client, "RCPT TO:<nobody@example.com>");
-  add(direction::server, "550 5.1.1 No such user");
-  add(direction::client, "RCPT TO:<b@example.com>");
-  add(direction::server, "250 2.1.5 Ok");
-  add(direction::client, "DATA");
-  add(direction::server, "354 Go ahead");
-  add(direction::event, "message of 12 octets, 2 recipient(s)");
-  add(direction::server, "250 2.0.0 Ok: queued as 1");
-  add(direction::server, "552 5.2.2 Mailbox full");
+  // Each command with its reply, then the two replies to the data (one per accepted recipient).
+  const std::pair<const char*, const char*> exchanges[] = {
+      {"MAIL FROM:<s@example.com>", "250 2.1.0 Ok"},
+      {"RCPT TO:<a@example.com>", "250 2.1.5 Ok"},
+      {"RCPT TO:<nobody@example.com>", "550 5.1.1 No such user"},
+      {"RCPT TO:<b@example.com>", "250 2.1.5 Ok"},
+      {"DATA", "354 Go ahead"},
+  };
+  for (const auto& [command, reply] : exchanges) {
+    r.entries.push_back({{}, direction::client, command});
+    r.entries.push_back({{}, direction::server, reply});
+  }
+  r.entries.push_back({{}, direction::event, "message of 12 octets, 2 recipient(s)"});
+  r.entries.push_back({{}, direction::server, "250 2.0.0 Ok: queued as 1"});
+  r.entries.push_back({{}, direction::server, "552 5.2.2 Mailbox full"});
   return r;
 }
 
