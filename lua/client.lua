@@ -525,7 +525,8 @@ end
 
 function report(key, value)
   if type(key) ~= "string" then fail("report: key must be a string") end
-  host._report(key, value == nil and "" or rendered(value, 0, { seen = {}, values = 0 }))
+  host._report(key, value,
+    type(value) == "table" and rendered(value, 0, { seen = {}, values = 0 }) or nil)
 end
 
 function sleep(seconds)

@@ -1,5 +1,6 @@
 // `smtpfault run`: a client scenario against any SMTP server, with a verdict per expectation.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -162,8 +163,8 @@ void print_summary(const net::client_run_result& r, const script::client_script&
                 shown(step.detail).c_str());
   }
   if (!s.reports().empty()) std::printf("\nreport:\n");
-  for (const auto& [k, v] : s.reports())
-    std::printf("  %s: %s\n", shown(k).c_str(), shown(v).c_str());
+  for (const auto& rep : s.reports())
+    std::printf("  %s: %s\n", shown(rep.key).c_str(), shown(rep.text).c_str());
   const std::string skips = skipped ? ", " + std::to_string(skipped) + " skipped" : "";
   std::printf("\n%s: %d passed, %d failed%s (%.2fs, seed %llu)\n", verdict_of(r, s), passed, failed,
               skips.c_str(), r.seconds, static_cast<unsigned long long>(s.options().seed));
@@ -205,6 +206,26 @@ std::vector<scenario_result> junit_cases(const net::client_run_result& r,
   return cases;
 }
 
+// A report value as what it was in Lua: a number stays a number (one JSON cannot hold, NaN or
+// an infinity, stays text), a boolean a boolean, nil null; a table is its Lua rendering.
+boost::json::value json_value(const script::client_report& rep) {
+  using kind = script::client_report::kind;
+  switch (rep.type) {
+    case kind::integer:
+      return rep.integer;
+    case kind::number:
+      if (std::isfinite(rep.number)) return rep.number;
+      break;
+    case kind::boolean:
+      return rep.integer != 0;
+    case kind::nil:
+      return nullptr;
+    case kind::text:
+      break;
+  }
+  return boost::json::string(rep.text);
+}
+
 boost::json::object json_report(const net::client_run_result& r, const script::client_script& s,
                                 const run_settings& rs) {
   boost::json::array steps, conns;
@@ -219,8 +240,8 @@ boost::json::object json_report(const net::client_run_result& r, const script::c
          {"seconds", st.seconds}});
   }
   boost::json::object report;
-  for (const auto& [k, v] : s.reports())
-    report[k] = v;
+  for (const auto& rep : s.reports())
+    report[rep.key] = json_value(rep);
   for (const auto& c : r.connections) {
     boost::json::array lines;
     for (const auto& l : c.lines)

@@ -89,11 +89,37 @@ int api_step(lua_State* L) {
   return 0;
 }
 
-// client._report(key, value)
+// client._report(key, value, text): text is the Lua library's rendering of a table value.
 int api_report(lua_State* L) {
+  using kind = client_report::kind;
   luaL_checkstring(L, 1);
-  luaL_tolstring(L, 2, nullptr);  // pushed: whole_string reads it with its length
-  owner(L).add_report(whole_string(L, 1), whole_string(L, -1));
+  client_report r;
+  switch (lua_type(L, 2)) {
+    case LUA_TNUMBER:
+      r.type = lua_isinteger(L, 2) ? kind::integer : kind::number;
+      r.integer = lua_tointeger(L, 2);
+      r.number = lua_tonumber(L, 2);
+      break;
+    case LUA_TBOOLEAN:
+      r.type = kind::boolean;
+      r.integer = lua_toboolean(L, 2);
+      break;
+    case LUA_TNIL:
+      r.type = kind::nil;
+      break;
+    default:
+      break;
+  }
+  if (r.type == kind::nil) {
+    lua_pushliteral(L, "");
+  } else if (lua_type(L, 3) == LUA_TSTRING) {
+    lua_pushvalue(L, 3);
+  } else {
+    luaL_tolstring(L, 2, nullptr);  // pushed: whole_string reads it with its length
+  }
+  r.key = whole_string(L, 1);
+  r.text = whole_string(L, -1);
+  owner(L).add_report(std::move(r));
   return 0;
 }
 
@@ -243,14 +269,14 @@ client_script::~client_script() {
   if (thread_ref_ != LUA_NOREF) luaL_unref(sandbox_.state(), LUA_REGISTRYINDEX, thread_ref_);
 }
 
-void client_script::add_report(std::string key, std::string value) {
-  for (auto& kv : reports_) {
-    if (kv.first == key) {
-      kv.second = std::move(value);
+void client_script::add_report(client_report r) {
+  for (auto& old : reports_) {
+    if (old.key == r.key) {
+      old = std::move(r);
       return;
     }
   }
-  reports_.emplace_back(std::move(key), std::move(value));
+  reports_.push_back(std::move(r));
 }
 
 std::optional<std::string> client_script::init(const std::string& code) {

@@ -85,6 +85,18 @@ struct client_step {
   double seconds = 0;  // since the step before (or the start): the exchange it judges
 };
 
+// One report(key, value): the value as text (a table as Lua would write it) and, for --json,
+// what it was, so that a number stays a number there.
+struct client_report {
+  enum class kind { text, integer, number, boolean, nil };
+  std::string key;
+  std::string text;
+  kind type = kind::text;
+  long long integer = 0;  // when type is integer (or boolean: 1 for true)
+  double number = 0;      // when type is number
+  bool operator==(const client_report&) const = default;
+};
+
 struct script_step {
   enum class status { op, finished, failed } st = status::finished;
   client_op op;
@@ -113,7 +125,7 @@ class client_script {
   const client_options& options() const { return opts_; }
   const std::vector<client_step>& steps() const { return steps_; }
   // report(key, value) calls, in order; a key reported again keeps its place.
-  const std::vector<std::pair<std::string, std::string>>& reports() const { return reports_; }
+  const std::vector<client_report>& reports() const { return reports_; }
 
   // For the C functions of the API.
   void add_step(client_step s) {
@@ -122,7 +134,7 @@ class client_script {
     last_step_at_ = now;
     steps_.push_back(std::move(s));
   }
-  void add_report(std::string key, std::string value);
+  void add_report(client_report r);
 
  private:
   client_script(std::string name, client_options opts);
@@ -138,7 +150,7 @@ class client_script {
   bool started_ = false;
   std::chrono::steady_clock::time_point last_step_at_ = std::chrono::steady_clock::now();
   std::vector<client_step> steps_;
-  std::vector<std::pair<std::string, std::string>> reports_;
+  std::vector<client_report> reports_;
 };
 
 // client_op::kind as the Lua library names it ("connect", "write", ...).

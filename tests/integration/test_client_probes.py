@@ -63,8 +63,8 @@ class ProbesAgainstSmtpfault(ServerTestCase):
 
     def test_long_lines_limits_are_enforced(self):
         self.assertEqual(self.probe("probe-long-lines"), {
-            "command_511": "250", "command_512": "250", "command_513": "500",
-            "text_999": "250", "text_1000": "250", "text_1001": "500"})
+            "command_511": 250, "command_512": 250, "command_513": 500,
+            "text_999": 250, "text_1000": 250, "text_1001": 500})
 
     def test_pipelining_groups_stay_in_step(self):
         self.assertEqual(self.probe("probe-pipelining"),
@@ -179,9 +179,8 @@ class ProbesAgainstAiosmtpd(unittest.TestCase):
         # for BODY) and text lines of 1001 octets without the CRLF counted as RFC 5321 does.
         code, report, failed, out = self.probe("probe-long-lines")
         self.assertEqual(code, 1, out)
-        self.assertEqual(report, {"command_511": "250", "command_512": "250",
-                                  "command_513": "250", "text_999": "250", "text_1000": "250",
-                                  "text_1001": "250"})
+        self.assertEqual(report, {"command_511": 250, "command_512": 250, "command_513": 250,
+                                  "text_999": 250, "text_1000": 250, "text_1001": 250})
         self.assertEqual(failed, ["513-octet command line is refused with 500",
                                   "1001-octet text line is refused"])
 

@@ -458,6 +458,8 @@ class RunCommandTest(unittest.TestCase):
             for i = 1, 100000 do big[i] = i end
             report("big", big)
             report("odd", { "a\\nb", setmetatable({}, { __tostring = function() return "T" end }) })
+            report("count", 3) report("ratio", 0.5) report("ok", false) report("none", nil)
+            report("huge", math.huge) report("digits", "007")
         """)
         p = self.run_client(path, "--json", os.path.join(self.tmp.name, "t.json"))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
@@ -468,6 +470,11 @@ class RunCommandTest(unittest.TestCase):
         self.assertEqual(report["codes"], shown)
         self.assertTrue(report["big"].endswith(", 1000, ...}"), report["big"][-40:])
         self.assertEqual(report["odd"], '{"a\\nb", T}')
+        # Scalars keep their type in the JSON; text stays text, and what JSON cannot hold is text.
+        self.assertEqual([report[k] for k in ("count", "ratio", "ok", "none", "huge", "digits")],
+                         [3, 0.5, False, None, "inf", "007"])
+        self.assertIn("  count: 3\n", p.stdout)
+        self.assertIn("  none: \n", p.stdout)
 
     def test_skip_ends_the_run_as_skipped_not_passed(self):
         path = self.script("""

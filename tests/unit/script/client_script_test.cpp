@@ -100,8 +100,9 @@ TEST(client_script, a_wrong_code_or_a_close_is_a_failed_step_not_an_error) {
   EXPECT_FALSE(s->steps()[0].passed);
   EXPECT_EQ(s->steps()[0].detail, "got 554 5.7.1 go away");
   EXPECT_EQ(s->steps()[1].detail, "the server closed the connection");
-  EXPECT_EQ(s->reports()[0], (std::pair<std::string, std::string>{"first", "unexpected reply"}));
-  EXPECT_EQ(s->reports()[1].second, "closed");
+  EXPECT_EQ(s->reports()[0].key, "first");
+  EXPECT_EQ(s->reports()[0].text, "unexpected reply");
+  EXPECT_EQ(s->reports()[1].text, "closed");
 }
 
 TEST(client_script, data_dot_stuffs_with_the_chosen_line_ending) {
@@ -235,8 +236,8 @@ TEST(client_script, params_and_target_are_visible) {
       load(R"(report("d", params.duration) report("t", target.host .. ":" .. target.port))", o);
   auto st = s->start();
   ASSERT_EQ(st.st, status::finished) << st.error;
-  EXPECT_EQ(s->reports()[0].second, "3");
-  EXPECT_EQ(s->reports()[1].second, "127.0.0.1:2525");
+  EXPECT_EQ(s->reports()[0].text, "3");
+  EXPECT_EQ(s->reports()[1].text, "127.0.0.1:2525");
 }
 
 TEST(client_script, every_builtin_probe_loads) {
@@ -283,7 +284,7 @@ TEST(client_meta, every_function_is_documented) {
   ASSERT_EQ(s->resume(connected()).st, status::finished);
   const std::string meta = read_client_meta();
   ASSERT_EQ(meta.rfind("---@meta", 0), 0u);
-  std::istringstream globals(s->reports().at(0).second), methods(s->reports().at(1).second);
+  std::istringstream globals(s->reports().at(0).text), methods(s->reports().at(1).text);
   int n = 0;
   for (std::string name; globals >> name; ++n)
     EXPECT_NE(meta.find("function " + name + "("), std::string::npos) << name;
