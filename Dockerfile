@@ -30,7 +30,8 @@ COPY --from=build /build/smtpfault /usr/local/bin/smtpfault
 ENV SMTPFAULT_LISTEN=0.0.0.0:2525 \
     SMTPFAULT_TLS_LISTEN=0.0.0.0:2465 \
     SMTPFAULT_API=0.0.0.0:8025 \
-    SMTPFAULT_HOSTNAME=smtpfault.test
+    SMTPFAULT_HOSTNAME=smtpfault.test \
+    SMTPFAULT_TLS_NAMES=smtpfault
 
 USER smtpfault
 WORKDIR /var/lib/smtpfault

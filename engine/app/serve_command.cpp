@@ -196,7 +196,7 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
       sc = std::move(*loaded);
     }
     // A configuration mistake like any other: exit 2, naming where the file was given.
-    auto tls = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname});
+    auto tls = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
     if (!tls) {
       std::fprintf(stderr, "smtpfault serve: %s: %s\n", s.named(tls.error().key).c_str(),
                    tls.error().message.c_str());

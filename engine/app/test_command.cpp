@@ -227,7 +227,7 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   std::unique_ptr<net::tls_contexts> tls;
   try {
     const auto& s = p.opts.server;
-    auto made = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname});
+    auto made = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
     if (!made) {
       std::fprintf(stderr, "smtpfault test: %s: %s\n", s.named(made.error().key).c_str(),
                    made.error().message.c_str());

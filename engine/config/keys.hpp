@@ -17,11 +17,11 @@ namespace smtpfault::config::detail {
 
 inline constexpr std::string_view env_prefix = "SMTPFAULT_";
 
-enum class kind { string, boolean, unsigned_int, number, address, address_list, users };
+enum class kind { string, boolean, unsigned_int, number, address, address_list, users, name_list };
 
 // Alternatives in the same order as `kind`.
 using value = std::variant<std::string, bool, std::uint64_t, double, endpoint,
-                           std::vector<endpoint>, std::vector<auth_user>>;
+                           std::vector<endpoint>, std::vector<auth_user>, std::vector<std::string>>;
 
 struct key_desc {
   std::string_view path;
@@ -48,6 +48,10 @@ std::string_view expectation(kind k);  // for type errors: "an array of address 
 
 // Range and choice rules shared by every source; empty = acceptable, else the reason.
 std::string check(const key_desc& d, const value& v);
+
+// Why a name cannot go into a certificate's subjectAltName (a DNS name or an IP address);
+// empty = it can.
+std::string certificate_name_problem(std::string_view name);
 
 // " (did you mean 'x'?)" when a candidate is close enough to be a plausible typo, else "".
 using proto::did_you_mean;

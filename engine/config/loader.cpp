@@ -59,6 +59,26 @@ proto::expected<value, located> addresses_from_toml(const key_desc& d, const tom
   return value{std::move(list)};
 }
 
+// A lone string or an array of strings; each checked by the registry's rule for the key.
+proto::expected<value, located> names_from_toml(const key_desc& d, const toml::node& n) {
+  std::vector<std::string> names;
+  if (const auto* s = n.as_string()) {
+    names.push_back(s->get());
+  } else if (const auto* array = n.as_array()) {
+    for (const auto& item : *array) {
+      const auto* s = item.as_string();
+      if (!s) return mismatch(item, d.path, kind::string);
+      if (auto problem = check(d, value{std::vector<std::string>{s->get()}}); !problem.empty()) {
+        return at(item, d.path, std::move(problem));
+      }
+      names.push_back(s->get());
+    }
+  } else {
+    return mismatch(n, d.path, d.type);
+  }
+  return value{std::move(names)};
+}
+
 proto::expected<value, located> users_from_toml(const key_desc& d, const toml::node& n) {
   const auto* table = n.as_table();
   if (!table) return mismatch(n, d.path, d.type);
@@ -112,6 +132,7 @@ proto::expected<value, located> scalar_from_toml(const key_desc& d, const toml::
 proto::expected<value, located> from_toml(const key_desc& d, const toml::node& n) {
   auto v = d.type == kind::address_list ? addresses_from_toml(d, n)
            : d.type == kind::users      ? users_from_toml(d, n)
+           : d.type == kind::name_list  ? names_from_toml(d, n)
                                         : scalar_from_toml(d, n);
   if (!v) return v;
   if (auto problem = check(d, *v); !problem.empty()) return at(n, d.path, std::move(problem));
@@ -255,6 +276,11 @@ proto::expected<value, std::string> from_text(const key_desc& d, std::string_vie
       return addresses_from_text(text);
     case kind::users:
       return users_from_text(text);
+    case kind::name_list: {
+      auto items = split_list(text);
+      if (!items) return proto::unexpected{items.error()};
+      return value{std::vector<std::string>(items->begin(), items->end())};
+    }
   }
   return proto::unexpected{std::string("unsupported key type")};
 }
@@ -378,9 +404,11 @@ const std::vector<key_info>& known_keys() {
     std::vector<key_info> list;
     const settings defaults{};
     for (const auto& d : all_keys()) {
-      list.push_back({std::string(d.path), env_name(d.path), std::string(type_word(d.type)),
-                      std::string(d.help), d.type == kind::address_list || d.type == kind::users,
-                      d.show ? d.show(defaults) : std::string()});
+      list.push_back(
+          {std::string(d.path), env_name(d.path), std::string(type_word(d.type)),
+           std::string(d.help),
+           d.type == kind::address_list || d.type == kind::users || d.type == kind::name_list,
+           d.show ? d.show(defaults) : std::string()});
     }
     return list;
   }();

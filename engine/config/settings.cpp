@@ -4,6 +4,8 @@
 // next to its inverse, so the two cannot drift apart.
 #include "config/settings.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -108,6 +110,9 @@ void assign(endpoint& field, value&& v) {
 void assign(std::vector<endpoint>& field, value&& v) {
   field = std::get<std::vector<endpoint>>(std::move(v));
 }
+void assign(std::vector<std::string>& field, value&& v) {
+  field = std::get<std::vector<std::string>>(std::move(v));
+}
 void assign(std::vector<auth_user>& field, value&& v) {
   field = std::get<std::vector<auth_user>>(std::move(v));
 }
@@ -149,6 +154,12 @@ std::string shown(const std::vector<endpoint>& v) {
   for (const auto& e : v)
     out += (out.empty() ? "" : ",") + e.to_string();
   return out.empty() ? "''" : out;
+}
+std::string shown(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& name : v)
+    out += (out.empty() ? "" : ",") + name;
+  return out;
 }
 std::string shown(const std::vector<auth_user>&) {
   return "";  // nobody: any credentials pass
@@ -289,6 +300,13 @@ constexpr key_desc keys[] = {
      .help = "PEM private key for tls.cert",
      .set = &set_top<&settings::tls_key>,
      .show = &show_top<&settings::tls_key>},
+    {.path = "tls.names",
+     .type = kind::name_list,
+     .help = "more DNS names or IP addresses for the certificate made at start-up (it always "
+             "has hostname, localhost, 127.0.0.1 and ::1), e.g. a compose service name; an "
+             "array (or one string) in TOML, comma-separated in the environment and flags",
+     .set = &set_top<&settings::tls_names>,
+     .show = &show_top<&settings::tls_names>},
     {.path = "limits.command_line",
      .type = kind::unsigned_int,
      .help = "longest command line in bytes, with CRLF",
@@ -393,7 +411,7 @@ std::string env_name(std::string_view path) {
 
 std::string_view type_word(kind k) {
   constexpr std::string_view words[] = {"string",  "bool",         "unsigned", "number",
-                                        "address", "address list", "users"};
+                                        "address", "address list", "users",    "name list"};
   return words[static_cast<int>(k)];
 }
 
@@ -404,7 +422,8 @@ std::string_view expectation(kind k) {
                                         "a number",
                                         "an address string",
                                         "an array of address strings",
-                                        "a table of name = \"password\""};
+                                        "a table of name = \"password\"",
+                                        "an array of name strings"};
   return words[static_cast<int>(k)];
 }
 
@@ -443,6 +462,35 @@ std::string quoted(std::string_view text) {
   return "'" + std::string(text) + "'";
 }
 
+std::string certificate_name_problem(std::string_view name) {
+  const auto bad = [&](std::string_view why) {
+    return "cannot go into a certificate: " + quoted(name) + " (" + std::string(why) + ")";
+  };
+  if (name.empty()) return bad("empty");
+  if (name.find(':') != std::string_view::npos) {  // an IPv6 literal
+    unsigned char addr[16];
+    return inet_pton(AF_INET6, std::string(name).c_str(), addr) == 1 ? std::string()
+                                                                     : bad("not an IPv6 address");
+  }
+  if (name.size() > 253) return bad("longer than 253 octets");
+  std::size_t label = 0;
+  for (std::size_t i = 0; i <= name.size(); ++i) {
+    const char c = i < name.size() ? name[i] : '.';
+    if (c == '.') {
+      if (label == 0) return bad("an empty label");
+      if (label > 63) return bad("a label longer than 63 octets");
+      if (name[i - 1] == '-' || name[i - label] == '-')
+        return bad("a label starts or ends with '-'");
+      label = 0;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || (c == '*' && i == 0)) {
+      ++label;
+    } else {
+      return bad("DNS names hold letters, digits, '-' and '.'");
+    }
+  }
+  return {};
+}
+
 std::string check(const key_desc& d, const value& v) {
   if (const auto* u = std::get_if<std::uint64_t>(&v)) {
     if (*u < d.min)
@@ -454,6 +502,10 @@ std::string check(const key_desc& d, const value& v) {
     if (d.positive && !(*x > 0)) return "must be greater than 0, got " + number_text(*x);
     if (d.most > 0 && *x > d.most)
       return "must be at most " + number_text(d.most) + ", got " + number_text(*x);
+  } else if (const auto* names = std::get_if<std::vector<std::string>>(&v)) {
+    for (const auto& name : *names) {
+      if (auto problem = certificate_name_problem(name); !problem.empty()) return problem;
+    }
   } else if (const auto* s = std::get_if<std::string>(&v); s && !d.choices.empty()) {
     if (std::find(d.choices.begin(), d.choices.end(), *s) == d.choices.end()) {
       std::string allowed;

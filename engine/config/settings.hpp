@@ -47,7 +47,8 @@ struct settings {
   double tls_handshake_timeout = 30;  // seconds
   std::string tls_cert;               // PEM files; empty = self-signed at start-up
   std::string tls_key;
-  std::vector<auth_user> auth_users;  // empty = any credentials are accepted
+  std::vector<std::string> tls_names;  // more names for the generated certificate
+  std::vector<auth_user> auth_users;   // empty = any credentials are accepted
   proto::limits limits;
   std::uint64_t lua_memory = 64 * 1024 * 1024;  // bytes for the scenario's Lua state
   std::uint64_t lua_instructions = 10'000'000;  // per hook call

@@ -1,5 +1,7 @@
 #include "net/tls_context.hpp"
 
+#include <arpa/inet.h>
+
 #include <filesystem>
 
 #include <openssl/err.h>
@@ -16,6 +18,12 @@ namespace smtpfault::net {
 namespace ssl = boost::asio::ssl;
 
 namespace {
+
+bool is_ip_literal(const std::string& name) {
+  unsigned char addr[16];
+  return inet_pton(AF_INET, name.c_str(), addr) == 1 ||
+         inet_pton(AF_INET6, name.c_str(), addr) == 1;
+}
 
 struct pkey_free {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -157,7 +165,9 @@ proto::expected<std::unique_ptr<tls_contexts>, certificate_problem> tls_contexts
   std::unique_ptr<tls_contexts> made(new tls_contexts());
   auto& contexts_ = made->contexts_;
   const identity ca = test_ca();
-  const std::string san = "DNS:" + id.hostname + ",DNS:localhost,IP:127.0.0.1,IP:::1";
+  std::string san = "DNS:" + id.hostname + ",DNS:localhost,IP:127.0.0.1,IP:::1";
+  for (const auto& name : id.names)
+    san += (is_ip_literal(name) ? ",IP:" : ",DNS:") + name;
   constexpr long day = 24 * 3600;
   if (id.cert_file.empty() && id.key_file.empty()) {
     contexts_[kind::normal] =

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -17,7 +18,8 @@ namespace smtpfault::net {
 struct tls_identity {
   std::string cert_file;  // PEM; both empty = generate one at start-up
   std::string key_file;
-  std::string hostname;  // subject and subjectAltName of generated certificates
+  std::string hostname;            // subject and subjectAltName of generated certificates
+  std::vector<std::string> names;  // more subjectAltNames for them: DNS names, IP addresses
 };
 
 // What is wrong with configured certificate files: key names the setting at fault ("tls.cert"

@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from smtpfault_server import SmtpfaultServer, binary_path
+from smtpfault_server import SmtpfaultServer, binary_path, verified_starttls
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
@@ -185,6 +185,13 @@ class ContainerLikeRunTest(unittest.TestCase):
         stored = server.message(queued)
         self.assertEqual(stored.data, body)
         self.assertEqual(stored.recipients, ["b@example.com"])
+
+    def test_the_certificate_verifies_under_the_compose_service_name(self):
+        store = tempfile.mkdtemp(prefix="smtpfault-container-")
+        self.addCleanup(shutil.rmtree, store, True)
+        server = self.start(store)
+        for name in ("smtpfault", "smtpfault.test"):
+            self.assertEqual(verified_starttls(server, name), 250, name)
 
     def test_healthcheck_reads_the_same_environment(self):
         store = tempfile.mkdtemp(prefix="smtpfault-container-")

@@ -8,7 +8,7 @@ import smtplib
 import ssl
 import unittest
 
-from smtpfault_server import ServerTestCase
+from smtpfault_server import ServerTestCase, SmtpfaultServer, verified_starttls
 
 USER, PASSWORD = "bob", "py-secret"
 
@@ -158,6 +158,21 @@ class SmtplibTest(ServerTestCase):
         msgs = [m for m in self.server.messages() if m.data == body]
         self.assertEqual(len(msgs), 1)
         self.assertEqual(msgs[0].recipients, ["a@example.com", "b@example.com", "c@example.com"])
+
+
+class CertificateNamesTest(unittest.TestCase):
+    """The certificate made at start-up verifies against the test CA under the hostname, the
+    loopback names and whatever tls.names adds (a compose service name, say)."""
+
+    def test_extra_names_verify_and_others_do_not(self):
+        with SmtpfaultServer("--tls-names", "smtpfault, 10.9.8.7") as server:
+            for name in ("smtpfault", "10.9.8.7", "smtpfault.test", "localhost"):
+                self.assertEqual(verified_starttls(server, name), 250, name)
+            with self.assertRaisesRegex(ssl.SSLCertVerificationError, "mismatch"):
+                verified_starttls(server, "other.example")
+        with SmtpfaultServer() as server:
+            with self.assertRaisesRegex(ssl.SSLCertVerificationError, "mismatch"):
+                verified_starttls(server, "smtpfault")
 
 
 if __name__ == "__main__":

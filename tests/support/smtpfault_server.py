@@ -22,6 +22,8 @@ import urllib.error
 import urllib.request
 
 START_TIMEOUT = 10.0
+TEST_CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "certs",
+                       "test-ca.pem")
 LISTEN_RE = re.compile(r"^\s*listening: ([sl]mtps?)\s+(\S+):(\d+)\s*$")
 API_LISTEN_RE = re.compile(r"^\s*listening: http\s+(\S+):(\d+)\b")
 
@@ -59,6 +61,18 @@ def server_with_scenario(test, lua, *args, **kwargs):
     test.addCleanup(server.cleanup)
     test.addCleanup(server.stop)
     return server
+
+
+def verified_starttls(server, name):
+    """STARTTLS with python's smtplib, verifying the certificate against the test CA as `name`;
+    the EHLO code after it (an ssl.SSLCertVerificationError when it does not verify)."""
+    import smtplib
+    ctx = ssl.create_default_context(cafile=TEST_CA)
+    with smtplib.SMTP(server.host, server.port, timeout=10) as s:
+        s._host = name  # the name smtplib checks the certificate against
+        s.ehlo()
+        s.starttls(context=ctx)
+        return s.ehlo()[0]
 
 
 def server_environment(extra=None):

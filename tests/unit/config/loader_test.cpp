@@ -98,6 +98,7 @@ tls_handshake_timeout = 2.5
 [tls]
 cert = "cert.pem"
 key = "key.pem"
+names = ["smtpfault", "*.mail.test", "10.0.0.5", "fd00::1"]
 
 [limits]
 command_line = 100
@@ -134,6 +135,8 @@ bob = "pw"
   EXPECT_DOUBLE_EQ(s.tls_handshake_timeout, 2.5);
   EXPECT_EQ(s.tls_cert, "cert.pem");
   EXPECT_EQ(s.tls_key, "key.pem");
+  EXPECT_EQ(s.tls_names,
+            (std::vector<std::string>{"smtpfault", "*.mail.test", "10.0.0.5", "fd00::1"}));
   EXPECT_EQ(s.limits.command_line, 100u);
   EXPECT_EQ(s.limits.text_line, 0u);
   EXPECT_EQ(s.limits.auth_line, 2000u);
@@ -198,6 +201,8 @@ TEST_F(config_files, wrong_types_per_kind) {
        "key 'auth.users': expected a table of name = \"password\", got string"},
       {"[auth.users]\nalice = 5", "key 'auth.users.alice': expected a string, got integer"},
       {"threads = 1.5", "key 'threads': expected an integer, got float"},
+      {"tls.names = 5", "key 'tls.names': expected an array of name strings, got integer"},
+      {"tls.names = [\"a\", 5]", "key 'tls.names': expected a string, got integer"},
   };
   for (const auto& [text, expected] : cases) {
     const auto path = write("kind.toml", text + "\n");
@@ -228,6 +233,13 @@ TEST_F(config_files, value_rules) {
       {"time_scale = 0", "key 'time_scale': must be greater than 0, got 0"},
       {"idle_timeout = -1.5", "key 'idle_timeout': must be greater than 0, got -1.5"},
       {"tls_handshake_timeout = inf", "key 'tls_handshake_timeout': must be a finite number"},
+      {"tls.names = \"smtp fault\"",
+       "key 'tls.names': cannot go into a certificate: 'smtp fault' (DNS names hold letters, "
+       "digits, '-' and '.')"},
+      {"tls.names = [\"a..b\"]",
+       "key 'tls.names': cannot go into a certificate: 'a..b' (an empty label)"},
+      {"tls.names = [\"-a\"]", "label starts or ends with '-'"},
+      {"tls.names = [\"fd00::zz\"]", "'fd00::zz' (not an IPv6 address)"},
   };
   for (const auto& [text, expected] : cases) {
     const auto path = write("rule.toml", text + "\n");
@@ -346,6 +358,9 @@ TEST(environment, bad_values_name_the_variable) {
        "'127.0.0.1:1,,127.0.0.1:2'"},
       {"SMTPFAULT_THREADS=-1",
        "environment variable SMTPFAULT_THREADS: expected an unsigned integer, got '-1'"},
+      {"SMTPFAULT_TLS_NAMES=smtpfault,mail/x",
+       "environment variable SMTPFAULT_TLS_NAMES: cannot go into a certificate: 'mail/x' (DNS "
+       "names hold letters, digits, '-' and '.')"},
   };
   for (const auto& [entry, expected] : cases) {
     fake_env env{entry};
@@ -383,6 +398,8 @@ TEST(text, every_key_type) {
   EXPECT_TRUE(apply_text(s, "limits.max_message_size", "0", "--limits.max-message-size"));
   EXPECT_TRUE(apply_text(s, "auth.users", "carol:x", "--auth-users"));
   EXPECT_TRUE(apply_text(s, "tls-listen", "[::]:465", "--tls-listen"));  // flag spelling
+  EXPECT_TRUE(apply_text(s, "tls.names", "smtpfault, ::1", "--tls-names"));
+  EXPECT_EQ(s.tls_names, (std::vector<std::string>{"smtpfault", "::1"}));
   ASSERT_EQ(s.listen.size(), 2u);
   EXPECT_EQ(s.listen[1].port, 2);
   EXPECT_EQ(s.api.port, 3);
