@@ -432,7 +432,16 @@ void server_session::log_reply(const proto::reply& r) {
 
 void server_session::error_reply(int code, const char* enhanced, std::string text) {
   reply(code, enhanced, std::move(text));
-  if (++errors_ >= opts_.max_errors) {
+  count_error();
+}
+
+void server_session::error_reply(proto::reply r) {
+  reply(std::move(r));
+  count_error();
+}
+
+void server_session::count_error() {
+  if (++errors_ >= opts_.max_errors && mode_ != mode::closed) {
     reply(421, "4.7.0", "Too many errors, closing connection");
     close();
   }

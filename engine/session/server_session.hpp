@@ -213,6 +213,12 @@ class server_session {
   void log_reply(const proto::reply& r);
   void final_reply(int code, const char* enhanced, std::string text);
   void error_reply(int code, const char* enhanced, std::string text);
+  void error_reply(proto::reply r);
+  void count_error();  // 20 errors (opts_.max_errors) end the session with 421
+  // DATA's or BDAT LAST's refusal of the message, a reply per recipient under LMTP.
+  void refuse_message(proto::reply r);
+  proto::reply too_big() const;
+  proto::reply line_too_long() const;
   void close(fault::ending how = fault::ending::close_after_reply);
   void reset_transaction();
   void set_mode(mode m);

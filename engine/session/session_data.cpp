@@ -62,14 +62,11 @@ std::size_t server_session::receive_data(std::string_view input) {
   if (r.done) {
     note_data_anomalies(now_);
     if (data_->size_exceeded()) {
-      error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
-      reset_transaction();
       set_mode(mode::command);
+      refuse_message(too_big());
     } else if (data_->line_too_long()) {
-      error_reply(500, "5.5.2",
-                  "Line too long (limit " + std::to_string(opts_.limits.text_line) + " octets)");
-      reset_transaction();
       set_mode(mode::command);
+      refuse_message(line_too_long());
     } else {
       pending_.anomalies = data_->anomalies();
       finish_message();
@@ -77,6 +74,25 @@ std::size_t server_session::receive_data(std::string_view input) {
     data_.reset();
   }
   return r.consumed;
+}
+
+proto::reply server_session::too_big() const {
+  return {552, "5.3.4", "Message size exceeds fixed maximum message size"};
+}
+
+proto::reply server_session::line_too_long() const {
+  return {500, "5.5.2",
+          "Line too long (limit " + std::to_string(opts_.limits.text_line) + " octets)"};
+}
+
+// The message's end refused: LMTP owes a reply per accepted recipient there too (RFC 2033
+// 4.2), or the client waits for the rest or takes the next command's reply for one of them.
+// One error towards the limit, however many replies.
+void server_session::refuse_message(proto::reply r) {
+  pending_rcpts_ = env_.recipients.size();
+  reply_for_each_recipient(std::move(r));
+  reset_transaction();
+  count_error();
 }
 
 void server_session::finish_message() {
@@ -185,8 +201,13 @@ std::size_t server_session::receive_bdat(std::string_view input) {
   if (!bdat_.chunk_done()) return used;
   set_mode(mode::command);
   if (bdat_.size_exceeded()) {
-    error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
-    reset_transaction();
+    // Only the last chunk's reply is the message's; an earlier one answers that chunk alone.
+    if (bdat_last_) {
+      refuse_message(too_big());
+    } else {
+      error_reply(too_big());
+      reset_transaction();
+    }
     return used;
   }
   if (bdat_last_) {
@@ -195,9 +216,7 @@ std::size_t server_session::receive_bdat(std::string_view input) {
     auto scan = proto::scan_body(pending_.data, opts_.limits.text_line);
     note_anomalies(scan.anomalies, now_);
     if (scan.line_too_long) {
-      error_reply(500, "5.5.2",
-                  "Line too long (limit " + std::to_string(opts_.limits.text_line) + " octets)");
-      reset_transaction();
+      refuse_message(line_too_long());
       return used;
     }
     pending_.anomalies = std::move(scan.anomalies);

@@ -325,6 +325,41 @@ TEST(server_session_lmtp, one_reply_per_recipient_after_bdat) {
   EXPECT_EQ(c.send("BDAT 2 LAST\r\nhi"), wire::queued("id-1") + wire::queued("id-1"));
 }
 
+// A refused message is refused for each recipient too, or the client falls out of step: it
+// would wait for the missing replies, or take the next command's for one of them.
+TEST(server_session_lmtp, a_refused_message_gets_a_reply_per_recipient) {
+  const std::string envelope =
+      "LHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b1@y.test>\r\n"
+      "RCPT TO:<b2@y.test>\r\nRCPT TO:<b3@y.test>\r\n";
+  const std::string too_big = "552 5.3.4 Message size exceeds fixed maximum message size\r\n";
+  const std::string too_long = "500 5.5.2 Line too long (limit 8 octets)\r\n";
+  const std::string noop = "250 2.0.0 Ok\r\n";
+  const std::string x30(30, 'x'), x10(10, 'x');
+  struct refusal {
+    std::size_t max_size;
+    std::string message, replies;
+  };
+  const refusal cases[] = {
+      {20, "DATA\r\n" + x30 + "\r\n.\r\nNOOP\r\n",
+       std::string(wire::go_ahead) + too_big + too_big + too_big + noop},
+      {20, "BDAT 30 LAST\r\n" + x30 + "NOOP\r\n", too_big + too_big + too_big + noop},
+      {100, "DATA\r\n" + x10 + "\r\n.\r\nNOOP\r\n",
+       std::string(wire::go_ahead) + too_long + too_long + too_long + noop},
+      {100, "BDAT 10 LAST\r\n" + x10 + "NOOP\r\n", too_long + too_long + too_long + noop},
+      // A chunk that is not the last answers for itself alone.
+      {20, "BDAT 30\r\n" + x30 + "NOOP\r\n", too_big + noop},
+  };
+  for (const auto& [max_size, message, replies] : cases) {
+    auto o = lmtp();
+    o.limits.max_message_size = max_size;
+    o.limits.text_line = 8;
+    conversation c(o);
+    c.send(envelope);
+    EXPECT_EQ(c.send(message), replies) << message;
+    EXPECT_TRUE(c.messages().empty());
+  }
+}
+
 TEST(server_session_lmtp, message_is_stored_once_with_all_recipients) {
   conversation c(lmtp());
   c.send(
