@@ -44,6 +44,12 @@ void server_session::do_auth(const proto::command& cmd) {
   }
   auth_step_ = 0;
   auth_user_.clear();
+  // A challenge answers one exchange only: a digest for an earlier one must not pass.
+  auth_challenge_.clear();
+  if (space != std::string::npos && auth_mech_ == proto::sasl_mechanism::cram_md5) {
+    // RFC 4954 4: the server speaks first in CRAM-MD5, so there is nothing to respond to yet.
+    return error_reply(501, "5.5.2", "CRAM-MD5 takes no initial response");
+  }
   set_mode(mode::auth_response);
   if (space != std::string::npos) {
     auth_step(std::string_view(cmd.argument).substr(space + 1));
@@ -153,6 +159,14 @@ void server_session::check_credentials() {
     default:
       ok = policy.check_password(cred->user, cred->secret);
       break;
+  }
+  // RFC 4616 2: a configured user may act only as itself; a mock that accepts anyone does not
+  // ask whom the client acts for.
+  if (ok && !policy.accept_any() && !cred->authzid.empty() && cred->authzid != cred->user) {
+    note("AUTH " + std::string(proto::mechanism_name(auth_mech_)) + ": " + cred->user +
+             " may not act as " + cred->authzid,
+         now_);
+    ok = false;
   }
   auth_finish(*cred, ok);
 }

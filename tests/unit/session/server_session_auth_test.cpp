@@ -114,6 +114,41 @@ TEST_F(auth_test, cram_md5_checks_the_digest_of_the_challenge_sent) {
   EXPECT_EQ(c.session().facts().auth_mechanism, "CRAM-MD5");
 }
 
+// RFC 4954 4: CRAM-MD5 starts with the server's challenge, so an initial response is refused,
+// also one that answers a challenge the session sent before (and the client then cancelled).
+TEST_F(auth_test, cram_md5_refuses_an_initial_response) {
+  conversation c(options());
+  c.ehlo();
+  const std::string empty_digest = proto::cram_md5_digest("secret", "");
+  const std::string refused = "501 5.5.2 CRAM-MD5 takes no initial response\r\n";
+  EXPECT_EQ(c.send("AUTH CRAM-MD5 " + base64_encode("alice " + empty_digest) + "\r\n"), refused);
+  const std::string sent = c.send("AUTH CRAM-MD5\r\n");
+  auto challenge = proto::base64_decode(std::string_view(sent).substr(4, sent.size() - 6));
+  ASSERT_TRUE(challenge.has_value());
+  c.send("*\r\n");
+  const std::string digest = proto::cram_md5_digest("secret", *challenge);
+  EXPECT_EQ(c.send("AUTH CRAM-MD5 " + base64_encode("alice " + digest) + "\r\n"), refused);
+  EXPECT_TRUE(c.session().facts().auth_user.empty());
+}
+
+// RFC 4616 2: a configured user authenticates as itself; acting for another identity is refused.
+TEST_F(auth_test, plain_with_another_authorization_identity_is_refused) {
+  conversation c(options());
+  c.ehlo();
+  const auto as = [](std::string_view authzid) {
+    return "AUTH PLAIN " + base64_encode(std::string(authzid) + "\0alice\0secret"s) + "\r\n";
+  };
+  EXPECT_EQ(c.send(as("bob")), wire::auth_bad);
+  EXPECT_TRUE(c.logged(direction::event, "AUTH PLAIN: alice may not act as bob"));
+  EXPECT_EQ(c.send(as("alice")), wire::auth_ok);
+}
+
+TEST(auth_any, a_mock_that_accepts_anyone_accepts_any_authorization_identity) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH PLAIN " + base64_encode("bob\0alice\0x"s) + "\r\n"), wire::auth_ok);
+}
+
 // Each attempt gets a challenge of its own; the clock stays out of it, so that a replay with the
 // same seed (the salt) sees the same challenges, and another seed other ones.
 TEST_F(auth_test, cram_md5_challenge_is_new_per_attempt_and_follows_the_salt) {
