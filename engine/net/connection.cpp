@@ -176,10 +176,11 @@ asio::awaitable<void> connection::run(bool over_cap) {
   finish();
 }
 
-// A command line has begun but not ended: its octets wait in in_, or the session is dropping
-// them because the line is over the limit (a drip must not outlive command_timeout either way).
+// A command line (or an AUTH response) has begun but not ended: its octets wait in in_, or the
+// session is dropping them because the line is over the limit (a drip must not outlive
+// command_timeout either way).
 bool connection::partial_line() const {
-  return session_.waiting_for_command() && (!in_.empty() || session_.discarding_command_line());
+  return session_.waiting_for_line() && (!in_.empty() || session_.discarding_line());
 }
 
 std::chrono::steady_clock::time_point connection::line_deadline() const {

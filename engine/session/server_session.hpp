@@ -141,13 +141,14 @@ class server_session {
   bool last_chunk_is_last() const { return bdat_last_; }
   std::size_t command_count(proto::verb v) const { return counts_[static_cast<std::size_t>(v)]; }
   std::size_t messages_accepted() const { return messages_accepted_; }
-  bool waiting_for_command() const { return mode_ == mode::command; }
+  // Waiting for a line of the client's: a command, or a response in an AUTH exchange.
+  bool waiting_for_line() const { return mode_ == mode::command || mode_ == mode::auth_response; }
   // Changes whenever current_envelope() may have: MAIL, RCPT, a reset, a message taken.
   std::uint64_t envelope_version() const { return envelope_version_; }
   // Complete input lines taken in command mode so far (commands, AUTH lines, over-long lines).
   std::uint64_t lines_taken() const { return lines_taken_; }
-  // An over-long command line is being dropped as it arrives: begun, not ended, not buffered.
-  bool discarding_command_line() const { return waiting_for_command() && lines_.discarding(); }
+  // An over-long line is being dropped as it arrives: begun, not ended, not buffered.
+  bool discarding_line() const { return waiting_for_line() && lines_.discarding(); }
   bool closed() const { return mode_ == mode::closed; }
   void note(std::string event, clock::time_point now);
   // Plaintext that came behind STARTTLS and is dropped before the handshake, unread.

@@ -301,6 +301,13 @@ class CommandTimeoutTest(ServerTestCase):
             r, elapsed = self.drip_until_closed(c, [b"y"] * 40)
             assert_cut_off(self, c, r, elapsed, 0.8, 2.5)
 
+    def test_a_dripped_auth_response_is_cut_off_too(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("AUTH LOGIN", expect=334)
+            r, elapsed = self.drip_until_closed(c, [b"Y"] * 40)
+            assert_cut_off(self, c, r, elapsed, 0.8, 2.5)
+
     def test_steady_complete_commands_are_never_cut_off(self):
         with self.server.connect() as c:
             c.ehlo()
