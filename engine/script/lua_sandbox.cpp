@@ -44,6 +44,24 @@ int safe_load(lua_State* L) {
   return 1;
 }
 
+// setmetatable without __gc: a finalizer runs whenever the collector gets to it, also between
+// hooks, outside any instruction or memory limit, so one that loops would hang its thread.
+int setmetatable_without_gc(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL) {
+      return luaL_error(L,
+                        "setmetatable: __gc finalizers are not available in the sandbox (they "
+                        "would run outside the limits of any hook)");
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
 // Names a misspelt call may have meant. For a global: the global functions and those of global
 // tables ("smtp.reply", "string.format"). For a method (c:expct(), smtp.reply(451):dealy(2)):
 // the functions the scripts' own libraries define (a connection's methods share their names)
@@ -156,6 +174,9 @@ void lua_sandbox::open_safe_libraries() {
   }
   lua_pushcfunction(L, safe_load);
   lua_setglobal(L, "load");
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, setmetatable_without_gc, 1);
+  lua_setglobal(L, "setmetatable");
   // string.dump would hand out bytecode, which load refuses anyway; remove it for clarity.
   lua_getglobal(L, "string");
   lua_pushnil(L);

@@ -51,6 +51,18 @@ TEST(sandbox, an_endless_loop_a_pcall_caught_is_named_not_the_line_after_it) {
   EXPECT_THAT(out.error, HasSubstr("test.lua:2: instruction limit exceeded"));
 }
 
+// A finalizer runs whenever the collector gets to it, between hooks too, where no limit
+// applies: one that loops would hang the thread for good.
+TEST(sandbox, finalizers_are_refused_other_metatables_kept) {
+  driver d(
+      "function on_connect(s)\n  local t = setmetatable({}, { __index = { x = 1 } })\n"
+      "  assert(t.x == 1)\n"
+      "  setmetatable({}, { __gc = function() while true do end end })\nend\n");
+  auto out = d.start(hook::connect);
+  ASSERT_EQ(out.st, status::failed);
+  EXPECT_THAT(out.error, HasSubstr("test.lua:4: setmetatable: __gc finalizers are not available"));
+}
+
 TEST(sandbox, load_refuses_binary_chunks) {
   EXPECT_EQ(eval("load('\\27LuaT\\0\\25\\147\\r\\n\\26\\n') == nil"), "true");
   EXPECT_THAT(eval("select(2, load('\\27Lua'))"), HasSubstr("binary chunk"));
