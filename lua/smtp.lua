@@ -450,10 +450,43 @@ local expectation_names = {}
 for k in pairs(expectation_types) do table.insert(expectation_names, k) end
 table.sort(expectation_names)
 
+-- delivered and retry_delay: a number, or {min = a, max = b} with at least one of them, each a
+-- number 0 or more (whole for a count of messages), min not above max.
+local function check_range(k, v, whole)
+  local what = whole and "a whole number of messages, 0 or more," or "a number of seconds, 0 or more,"
+  local function fits(n) return type(n) == "number" and n >= 0 and (not whole or n == math.floor(n)) end
+  local form = " or {min = a, max = b} of such numbers"
+  if type(v) ~= "table" then
+    if not fits(v) then fail(3, "expect: %s must be %s%s, not %s", k, what, form, tostring(v)) end
+    return
+  end
+  for bound in pairs(v) do
+    if bound ~= "min" and bound ~= "max" then
+      local hint = smtp._suggest(tostring(bound), { "min", "max" })
+      fail(3, "expect: %s = {...} takes min and max, not '%s'%s", k, tostring(bound),
+        hint and (" (did you mean '" .. hint .. "'?)") or "")
+    end
+  end
+  if v.min == nil and v.max == nil then fail(3, "expect: %s = {} needs min, max or both", k) end
+  for _, bound in ipairs({ "min", "max" }) do
+    if v[bound] ~= nil and not fits(v[bound]) then
+      fail(3, "expect: %s must be %s%s; %s is %s", k, what, form, bound, tostring(v[bound]))
+    end
+  end
+  if v.min and v.max and v.min > v.max then
+    fail(3, "expect: %s = {min = %s, max = %s} can never hold: min is above max", k,
+      tostring(v.min), tostring(v.max))
+  end
+end
+
 function expect(t)
   check_type(t, "table", 1, "expect", 2)
-  for k, v in pairs(t) do
-    local want = expectation_types[k]
+  -- In a fixed order, so that a table with two mistakes reports the same one every time.
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local v, want = t[k], expectation_types[k]
     if not want then
       local hint = smtp._suggest(tostring(k), expectation_names)
       fail(2, "expect: unknown expectation '%s'%s", tostring(k),
@@ -465,14 +498,12 @@ function expect(t)
     if k == "exit" and type(v) == "string" and v ~= "success" and v ~= "failure" then
       fail(2, "expect: exit must be \"success\", \"failure\" or a number, not %q", v)
     end
-    if k == "delivered" then
-      local function count(n) return type(n) == "number" and n >= 0 and n == math.floor(n) end
-      local ok = (type(v) == "number" and count(v))
-        or (type(v) == "table" and (v.min == nil or count(v.min)) and (v.max == nil or count(v.max)))
-      if not ok then
-        fail(2, "expect: delivered must be a whole number of messages, 0 or more, or"
-          .. " {min = a, max = b} of such numbers")
-      end
+    if k == "delivered" or k == "retry_delay" then check_range(k, v, k == "delivered") end
+    if k == "runs" and not (v >= 1 and v == math.floor(v)) then
+      fail(2, "expect: runs must be a whole number, at least 1, not %s", tostring(v))
+    end
+    if k == "run_gap" and not (v >= 0) then
+      fail(2, "expect: run_gap must be a number of seconds, 0 or more, not %s", tostring(v))
     end
   end
   -- retry_delay times the retry that retried_after_4xx looks for; alone it checks nothing.

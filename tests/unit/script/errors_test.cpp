@@ -289,6 +289,29 @@ TEST(script_errors, expectations_are_checked_when_declared) {
   }
   EXPECT_EQ(load_error("expect { delivered = 0 }\nexpect { delivered = {min = 1, max = 3} }\n"),
             "");
+  // A range that could never hold, or that says nothing, is the script's mistake, not a pass.
+  const std::pair<const char*, const char*> ranges[] = {
+      {"delivered = {minimum = 1}", "expect: delivered = {...} takes min and max, not 'minimum'"},
+      {"delivered = {min = 1, maks = 2}", "not 'maks' (did you mean 'max'?)"},
+      {"delivered = {min = 3, max = 1}",
+       "expect: delivered = {min = 3, max = 1} can never hold: min is above max"},
+      {"delivered = {}", "expect: delivered = {} needs min, max or both"},
+      {"retried_after_4xx = true, retry_delay = {min = -1}",
+       "expect: retry_delay must be a number of seconds, 0 or more,"},
+      {"runs = 0", "test.lua:1: expect: runs must be a whole number, at least 1, not 0"},
+      {"runs = 1.5", "expect: runs must be a whole number, at least 1, not 1.5"},
+      {"run_gap = -1", "test.lua:1: expect: run_gap must be a number of seconds, 0 or more"},
+  };
+  for (const auto& [expectation, says] : ranges) {
+    EXPECT_THAT(load_error(std::string("expect { ") + expectation + " }\n"), HasSubstr(says))
+        << expectation;
+  }
+  // Two mistakes: the same one is reported every time (keys in order), not whichever pairs()
+  // met first.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_THAT(load_error("expect { quit = 'yes', delivered = 'one' }\n"),
+                HasSubstr("expect: 'delivered' must be a number or table, not a string"));
+  }
 }
 
 TEST(script_errors, a_misspelt_call_gets_the_closest_name) {
