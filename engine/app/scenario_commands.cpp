@@ -33,7 +33,7 @@ int check_command(const std::vector<std::string>& argv, char** envp) {
       std::printf(
           "usage: smtpfault check [--client] [--config FILE] SCENARIO...\n\n"
           "Loads each scenario (a .lua path or a built-in name) in the sandbox, with the same\n"
-          "limits as serve (lua_memory and lua_instructions from --config or SMTPFAULT_CONFIG\n"
+          "limits as serve (lua.memory and lua.instructions from --config or SMTPFAULT_CONFIG\n"
           "and the SMTPFAULT_* variables), and reports errors as file:line: message. Exit 0\n"
           "when all load, 1 when any fails.\n\n"
           "  --client   the files are client scripts (smtpfault run); they run as they load, so\n"
