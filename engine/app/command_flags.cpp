@@ -26,10 +26,10 @@ const command_flags& run_flags() {
 const command_flags& test_flags() {
   // --scenario, --seed and --time-scale are the server's keys scenario, seed and time_scale.
   static const command_flags f{{{"help", "version"},
-                                {"scenario", "scenarios", "junit", "json", "timeout", "time-scale",
-                                 "jobs", "seed", "config", "set"}},
+                                {"scenario", "scenarios", "exclude", "junit", "json", "timeout",
+                                 "time-scale", "jobs", "seed", "config", "set"}},
                                {"test",
-                                {"scenarios"},
+                                {"scenarios", "exclude"},
                                 {"timeout", "jobs"},
                                 {"jobs"},
                                 {"scenario", "seed", "time-scale"},

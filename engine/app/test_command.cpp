@@ -1,5 +1,6 @@
 // `smtpfault test [--scenario S]... [--scenarios DIR] [--junit F] [--json F] [--timeout SEC]
 //                 [--seed N] [--time-scale F] [--jobs N] -- CMD [ARGS]`
+#include <fnmatch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,6 +41,8 @@ void print_test_help() {
       "  --scenario S       a built-in name or a .lua file; repeatable (default: every\n"
       "                     built-in scenario, see smtpfault list)\n"
       "  --scenarios DIR    every .lua file in DIR\n"
+      "  --exclude S        leave out scenarios by name, file name or glob (auth-*); repeatable,\n"
+      "                     e.g. what does not apply to the mailer's policy\n"
       "  --junit FILE       write a JUnit XML report\n"
       "  --json FILE        write a JSON report\n"
       "  --timeout SEC      kill CMD (its whole process group) after SEC seconds (default 60)\n"
@@ -82,6 +85,7 @@ struct parsed_test {
   test_options opts;
   std::vector<std::string> scenarios;
   bool scenarios_on_command_line = false;  // then they replace the configuration's choice
+  std::vector<std::string> excluded;       // --exclude: names, file names or globs
   std::string junit, json;
   unsigned jobs = 1;
   bool seed_given = false;
@@ -117,6 +121,9 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
   } else if (f.name == "scenarios") {
     if (f.value.empty()) return f.origin + ": expected a directory";
     if (touch_files) return add_directory(f, p.scenarios);
+  } else if (f.name == "exclude") {
+    if (f.value.empty()) return f.origin + ": expected a scenario name or a glob";
+    p.excluded.push_back(f.value);
   } else if (f.name == "junit" || f.name == "json") {
     // Found out now, not after every scenario has run.
     auto err = f.value.empty() || !touch_files ? std::nullopt : unwritable_report(f.value);
@@ -198,6 +205,38 @@ std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tl
 
 }  // namespace
 
+// Whether --exclude's pattern names the scenario: its name or path, or its file name with or
+// without ".lua" (a built-in's name as if it were a file), as written or as a glob.
+bool excluded_by(const std::string& pattern, const std::string& scenario) {
+  const std::string stem = std::filesystem::path(scenario).stem().string();
+  const std::string file = stem + ".lua";  // a built-in's too
+  for (const auto* name : {&scenario, &file, &stem}) {
+    if (fnmatch(pattern.c_str(), name->c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+// Drops the excluded scenarios; an --exclude that names none is a mistake (a typo would
+// otherwise run what it meant to leave out).
+std::optional<std::string> apply_excludes(parsed_test& p, std::vector<std::string>& left_out) {
+  for (const auto& pattern : p.excluded) {
+    const auto matches = [&](const std::string& s) { return excluded_by(pattern, s); };
+    if (std::none_of(p.scenarios.begin(), p.scenarios.end(), matches) &&
+        std::none_of(left_out.begin(), left_out.end(), matches)) {
+      return "--exclude " + pattern + ": matches none of the scenarios to run";
+    }
+    for (auto it = p.scenarios.begin(); it != p.scenarios.end();) {
+      if (matches(*it)) {
+        left_out.push_back(*it);
+        it = p.scenarios.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> check_test_values(const std::vector<flag_value>& flags) {
   parsed_test scratch;
   for (const auto& f : flags)
@@ -223,6 +262,15 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
     for (const auto& b : script::builtin_scenarios())
       p.scenarios.push_back(b.name);
   }
+  std::vector<std::string> left_out;
+  if (auto exclude_err = apply_excludes(p, left_out)) {
+    std::fprintf(stderr, "smtpfault test: %s (see smtpfault test --help)\n", exclude_err->c_str());
+    return 2;
+  }
+  if (p.scenarios.empty()) {
+    std::fprintf(stderr, "smtpfault test: --exclude left no scenario to run\n");
+    return 2;
+  }
   if (!p.seed_given) p.opts.seed = script::random_seed();
   std::unique_ptr<net::tls_contexts> tls;
   try {
@@ -239,7 +287,11 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
     return 2;
   }
   // Now, so that a run that is killed or hangs still says which seed it had.
-  std::fprintf(stderr, "smtpfault test: %zu scenario(s), seed %llu\n", p.scenarios.size(),
+  std::string excluded_text;
+  for (const auto& s : left_out)
+    excluded_text += (excluded_text.empty() ? "" : ", ") + s;
+  std::fprintf(stderr, "smtpfault test: %zu scenario(s)%s, seed %llu\n", p.scenarios.size(),
+               left_out.empty() ? "" : (" (excluded: " + excluded_text + ")").c_str(),
                static_cast<unsigned long long>(p.opts.seed));
   auto results = run_all(p, *tls);
   print_table(results, isatty(1) != 0, p.opts.seed);

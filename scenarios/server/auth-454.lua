@@ -21,6 +21,9 @@ expect {
   starttls_before_auth = true,
   exit = "success",
   check = function(run)
+    if not smtp.seen(run, "AUTH") then
+      return false, "not exercised: the client never sent AUTH; this scenario answers it with 454"
+    end
     if #run.sessions < 2 then
       return false, "expected a new connection after '454 4.7.0 Temporary authentication failure'; the client did not retry"
     end

@@ -36,6 +36,9 @@ expect {
   delivered = 1,
   exit = "success",
   check = function(run)
+    if not smtp.seen(run, "AUTH") then
+      return false, "not exercised: the client never sent AUTH; this scenario refuses its first mechanisms"
+    end
     for _, s in ipairs(run.sessions) do
       local failed = false
       for _, x in ipairs(s.exchanges) do

@@ -487,6 +487,30 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertEqual([(c["name"], c["passed"]) for c in checks if "check" in c["name"]],
                          [("check", True), ("check 2", False)], checks)
 
+    def test_exclude_leaves_out_scenarios_by_name_or_glob(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-exclude-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--exclude", "greeting-*", "--exclude", "auth-5??.lua",
+                                     "--exclude", "accept-all", "--scenario", "greeting-421",
+                                     "--scenario", "greeting-554", "--scenario", "auth-535",
+                                     "--scenario", "auth-538", "--scenario", "accept-all",
+                                     "--scenario", "auth-454", "--json", json_path, "--",
+                                     "/bin/true"], timeout=60)
+        self.assertEqual(list(verdicts(json_path)), ["auth-454"], out + err)
+        self.assertIn("1 scenario(s) (excluded: greeting-421, greeting-554, auth-535, auth-538, "
+                      "accept-all)", err)
+        self.assertIn("auth-454", out)
+        self.assertNotIn("greeting-421", out)
+        # A pattern that names nothing is a typo that would run what it meant to leave out.
+        status, out, err = run_test(["--exclude", "greylsit", "--", "/bin/true"], timeout=60)
+        self.assertEqual(status, 2, out + err)
+        self.assertIn("--exclude greylsit: matches none of the scenarios to run", err)
+        status, out, err = run_test(["--scenario", "greylist", "--exclude", "grey*", "--",
+                                     "/bin/true"], timeout=60)
+        self.assertEqual(status, 2, out + err)
+        self.assertIn("--exclude left no scenario to run", err)
+
     def test_a_command_that_cannot_be_run_is_an_error_not_a_failing_mailer(self):
         # Else a scenario that expects the mailer to fail would pass with a misspelt command.
         tmp = tempfile.mkdtemp(prefix="catalogue-no-command-")
