@@ -142,6 +142,23 @@ void decide(scenario_result& r) {
   r.reason = failed->name + ": " + failed->detail;
 }
 
+// A command killed while the server held back a reply (a scenario's delay, a hook that
+// sleeps) was not necessarily too slow itself: say what it waited for.
+std::string waiting_for_the_server(const script::run_outcome& run, double time_scale) {
+  for (const auto& s : run.sessions) {
+    if (s.exchanges.empty() || (s.exchanges.back().code != 0 && !s.reply_held)) continue;
+    std::string text = "; it was waiting for the reply to '" + s.exchanges.back().command +
+                       "' (session " + s.id + ")";
+    if (time_scale >= 1) {
+      text +=
+          ", and the scenario's delays run at full length: shrink them with --time-scale "
+          "or give --timeout more";
+    }
+    return text;
+  }
+  return {};
+}
+
 }  // namespace
 
 const char* verdict_name(verdict v) {
@@ -236,7 +253,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     char why[96];
     std::snprintf(why, sizeof why, "timeout: the command was killed after %g s", opts.timeout);
     result.outcome = verdict::fail;
-    result.reason = why;
+    result.reason = why + waiting_for_the_server(run, opts.time_scale);
   }
   // A hook that failed while the mailer ran, or a check that could not run, is the scenario's
   // fault, not the mailer's.

@@ -35,6 +35,8 @@ void on_event(session_summary& out, const std::string& text, std::size_t line) {
     if (!out.tls_failed_at) out.tls_failed_at = line;
   } else if (starts_with(text, "client closed the connection")) {
     out.client_closed = true;
+  } else if (starts_with(text, "reply not sent")) {
+    out.reply_held = true;
   } else if (starts_with(text, "client pipelined")) {
     out.pipelined = true;
   } else if (starts_with(text, "client talked before the greeting")) {

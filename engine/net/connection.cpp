@@ -297,7 +297,12 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
     session_.note(text, sys_clock::now());
   };
   if (f.delay.count() > 0 && !co_await pause(f.delay)) {
-    if (client_gone_ || !shutting_down_) co_return false;
+    if (client_gone_) {
+      // The transcript has the reply where it was decided: say it never left.
+      session_.note("reply not sent: the client left while it was held back", sys_clock::now());
+      co_return false;
+    }
+    if (!shutting_down_) co_return false;
     // The server is stopping: its 421 takes the place of the reply still waiting out its delay
     // (the client must hear something, not a bare close), even of one that would have closed.
     session_.note("reply dropped: the server is stopping", sys_clock::now());

@@ -229,6 +229,22 @@ class CatalogueRuns(unittest.TestCase):
 
 
 class HangingCommand(unittest.TestCase):
+    def test_a_timeout_while_the_scenario_holds_a_reply_says_so(self):
+        # slow-final-reply holds the reply to the data for 75 s; killed at 2 s, the mailer was
+        # waiting for the server, and the reason says how to give it the time.
+        tmp = tempfile.mkdtemp(prefix="catalogue-held-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(
+            ["--scenario", "slow-final-reply", "--timeout", "2", "--json", json_path, "--",
+             "sh", "-c", 'swaks --server "$SMTP_SERVER" --to a@x.test --timeout 300 >/dev/null'],
+            timeout=60)
+        self.assertEqual(status, 1, out + err)
+        reason = verdicts(json_path)["slow-final-reply"]["reason"]
+        self.assertIn("timeout: the command was killed after 2 s; it was waiting for the reply "
+                      "to '<end of data>' (session 000001)", reason)
+        self.assertIn("--time-scale", reason)
+
     def test_timeout_kills_the_process_group(self):
         tmp = tempfile.mkdtemp(prefix="catalogue-timeout-")
         self.addCleanup(shutil.rmtree, tmp, True)
