@@ -22,13 +22,14 @@ function on_command(s, cmd)
 end
 
 expect {
-  delivered = 0,
   quit = true,
   no_plaintext_auth = true,
-  exit = "failure",
+  -- Delivery is judged here: over implicit TLS (SMTP_TLS_PORT) the HELO fallback loses nothing
+  -- and the message should go out; over plaintext, with STARTTLS gone, it should not.
   check = function(run)
-    local fell_back = false
+    local fell_back, implicit = false, #run.sessions > 0
     for _, s in ipairs(run.sessions) do
+      implicit = implicit and s.implicit_tls
       local refused = false
       for _, x in ipairs(s.exchanges) do
         if x.verb == "EHLO" and x.code >= 500 then refused = true end
@@ -40,6 +41,16 @@ expect {
     end
     if not fell_back then
       return false, "expected a HELO after EHLO was refused; the client never sent one"
+    end
+    local exit_code = run.exit_codes[#run.exit_codes]
+    if implicit then
+      if run.delivered ~= 1 or exit_code ~= 0 then
+        return false, "expected the message delivered over implicit TLS after the HELO fallback"
+          .. " and exit status 0; got " .. run.delivered .. " delivered, exit status " .. tostring(exit_code)
+      end
+    elseif run.delivered ~= 0 or exit_code == 0 then
+      return false, "expected no delivery without STARTTLS and a failing exit status; got "
+        .. run.delivered .. " delivered, exit status " .. tostring(exit_code)
     end
     return true
   end,

@@ -629,6 +629,25 @@ class EhloUnsupported(unittest.TestCase):
         self.assertIn("expected no mail in plaintext", r["reason"])
         self.assertIn("502 250 502", r["command_output"])
 
+    def test_over_implicit_tls_the_fallback_delivers(self):
+        # Nothing is lost by HELO on the implicit-TLS port: delivering there is right, and not
+        # delivering is what fails.
+        implicit = (
+            "import os, smtplib, ssl, sys\n"
+            "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
+            "ctx.verify_mode = ssl.CERT_NONE\n"
+            "s = smtplib.SMTP_SSL(os.environ['SMTP_HOST'], int(os.environ['SMTP_TLS_PORT']),"
+            " context=ctx)\n"
+            "s.ehlo_or_helo_if_needed()\n"
+            "%s\n"
+            "s.quit()\n")
+        deliver = "s.sendmail('a@example.com', ['b@example.com'], 'Subject: x\\r\\n\\r\\nx')"
+        status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % deliver)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
+        status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % "sys.exit(1)")
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("expected the message delivered over implicit TLS", r["reason"])
+
 
 class MultilineRepliesGivingUp(unittest.TestCase):
     def test_a_client_that_read_the_550_and_gave_up_is_told_so(self):
