@@ -13,7 +13,10 @@ void server_session::do_data(const proto::command& cmd) {
   (void)cmd;
   if (!in_transaction_) return error_reply(503, "5.5.1", "Need MAIL command");
   if (env_.recipients.empty()) return error_reply(503, "5.5.1", "Need RCPT command");
-  if (bdat_.total() > 0) return error_reply(503, "5.5.1", "DATA not allowed after BDAT");
+  // RFC 3030 2: not mixed in one transaction, even after a BDAT 0.
+  if (bdat_.total() > 0 || pending_.via_bdat) {
+    return error_reply(503, "5.5.1", "DATA not allowed after BDAT");
+  }
   data_.emplace(opts_.limits.text_line, opts_.limits.max_message_size);
   start_message(false);
   reply(354, "", "End data with <CR><LF>.<CR><LF>");

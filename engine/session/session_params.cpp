@@ -2,6 +2,8 @@
 // RFC 3461 DSN, RFC 4954 AUTH). Parameters of hidden extensions are refused like unknown ones.
 #include <algorithm>
 #include <cctype>
+#include <string>
+#include <utility>
 
 #include "proto/ascii.hpp"
 #include "session/server_session.hpp"
@@ -12,17 +14,38 @@ namespace {
 
 using proto::iequals;
 
-bool all_digits(std::string_view s) {
-  return !s.empty() && s.size() <= 19 &&
+// RFC 1870: size-value ::= 1*20DIGIT. Leading zeros count towards the 20 and say nothing.
+bool valid_size(std::string_view s) {
+  return !s.empty() && s.size() <= 20 &&
          std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
+// Whether the decimal digits in s (valid_size) name more than max.
+bool size_above(std::string_view s, std::uint64_t max) {
+  s.remove_prefix(std::min(s.find_first_not_of('0'), s.size()));
+  const std::string limit = std::to_string(max);
+  return s.size() != limit.size() ? s.size() > limit.size() : s > limit;
+}
+
+// RFC 1869 4.5 and RFC 3461 4: a keyword appears once; the first one repeated, else "".
+std::string repeated_keyword(const std::vector<proto::esmtp_param>& params) {
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (params[j].keyword == params[i].keyword) return params[i].keyword;
+    }
+  }
+  return {};
+}
+
+// NEVER, or each of SUCCESS, FAILURE and DELAY at most once (RFC 3461 4.1).
 bool valid_notify(std::string_view v) {
   if (iequals(v, "NEVER")) return true;
+  bool seen[3] = {};
   while (!v.empty()) {
     auto comma = v.find(',');
     auto item = v.substr(0, comma);
-    if (!iequals(item, "SUCCESS") && !iequals(item, "FAILURE") && !iequals(item, "DELAY")) {
+    int which = iequals(item, "SUCCESS") ? 0 : iequals(item, "FAILURE") ? 1 : 2;
+    if ((which == 2 && !iequals(item, "DELAY")) || std::exchange(seen[which], true)) {
       return false;
     }
     if (comma == std::string_view::npos) break;
@@ -36,12 +59,15 @@ bool valid_notify(std::string_view v) {
 
 bool server_session::check_mail_params(const proto::command& cmd) {
   const auto& ext = opts_.extensions;
+  if (auto twice = repeated_keyword(cmd.params); !twice.empty()) {
+    return error_reply(501, "5.5.4", "Parameter " + twice + " given twice"), false;
+  }
   for (const auto& p : cmd.params) {
     const std::string v = p.value.value_or("");
     if (p.keyword == "SIZE" && ext.has(extension::size)) {
-      if (!all_digits(v)) return error_reply(501, "5.5.4", "Bad SIZE value"), false;
+      if (!valid_size(v)) return error_reply(501, "5.5.4", "Bad SIZE value"), false;
       auto max = opts_.limits.max_message_size;
-      if (max != 0 && std::stoull(v) > max) {
+      if (max != 0 && size_above(v, max)) {
         return error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size"), false;
       }
     } else if (p.keyword == "BODY") {
@@ -65,6 +91,9 @@ bool server_session::check_mail_params(const proto::command& cmd) {
 }
 
 bool server_session::check_rcpt_params(const proto::command& cmd) {
+  if (auto twice = repeated_keyword(cmd.params); !twice.empty()) {
+    return error_reply(501, "5.5.4", "Parameter " + twice + " given twice"), false;
+  }
   for (const auto& p : cmd.params) {
     const std::string v = p.value.value_or("");
     if (!opts_.extensions.has(extension::dsn)) {

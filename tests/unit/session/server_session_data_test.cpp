@@ -266,6 +266,11 @@ TEST(server_session_bdat, data_after_bdat_is_refused) {
   c.open_transaction();
   EXPECT_EQ(c.send("BDAT 2\r\nhiDATA\r\n"),
             wire::octets_received(2) + "503 5.5.1 DATA not allowed after BDAT\r\n");
+  // An empty chunk begins the message as BDAT too.
+  conversation empty;
+  empty.open_transaction();
+  EXPECT_EQ(empty.send("BDAT 0\r\nDATA\r\n"),
+            wire::octets_received(0) + "503 5.5.1 DATA not allowed after BDAT\r\n");
 }
 
 TEST(server_session_bdat, size_limit_gives_552) {

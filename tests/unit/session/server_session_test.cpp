@@ -245,6 +245,35 @@ TEST(server_session, size_parameter_over_the_limit_is_refused) {
   EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=10485760\r\n"), wire::sender_ok("a@x.test"));
 }
 
+// RFC 1870: size-value ::= 1*20DIGIT. Twenty digits are a size (too big), leading zeros are
+// nothing; twenty-one digits are a syntax error.
+TEST(server_session, size_values_of_twenty_digits) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=99999999999999999999\r\n"), wire::size_exceeded);
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=00000000000000000001\r\n"),
+            wire::sender_ok("a@x.test"));
+  c.send("RSET\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=000000000000000000001\r\n"),
+            "501 5.5.4 Bad SIZE value\r\n");
+}
+
+// RFC 1869 4.5, RFC 3461 4: each parameter once; NOTIFY names each condition once.
+TEST(server_session, a_parameter_given_twice_is_refused) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=1 SIZE=2\r\n"),
+            "501 5.5.4 Parameter SIZE given twice\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> RET=FULL ret=HDRS\r\n"),
+            "501 5.5.4 Parameter RET given twice\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::sender_ok("a@x.test"));
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=SUCCESS,SUCCESS\r\n"),
+            "501 5.5.4 Bad NOTIFY value\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=NEVER NOTIFY=NEVER\r\n"),
+            "501 5.5.4 Parameter NOTIFY given twice\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=DELAY,FAILURE,SUCCESS\r\n").substr(0, 4), "250 ");
+}
+
 TEST(server_session, unsupported_parameters_are_refused) {
   conversation c;
   c.ehlo();
