@@ -94,9 +94,25 @@ void server_session::note_plaintext_discarded(std::size_t octets, clock::time_po
        now);
 }
 
+// RFC 5321 4.5.3.1.4 lets extensions raise the 512 octets: MAIL by 26 for SIZE (RFC 1870 6),
+// 100 for DSN's RET and ENVID (RFC 3461 4) and 500 for AUTH= (RFC 4954 5); RCPT by 500 for
+// DSN's NOTIFY and ORCPT. AUTH lines have their own limit (auth_line).
+std::size_t server_session::line_limit(std::string_view line) const {
+  const auto& ext = opts_.extensions;
+  std::size_t limit = opts_.limits.command_line;
+  if (proto::istarts_with(line, "MAIL ")) {
+    if (ext.has(extension::size)) limit += 26;
+    if (ext.has(extension::dsn)) limit += 100;
+    if (ext.has(extension::auth)) limit += 500;
+  } else if (proto::istarts_with(line, "RCPT ") && ext.has(extension::dsn)) {
+    limit += 500;
+  }
+  return limit;
+}
+
 std::size_t server_session::receive_command(std::string_view input) {
-  // AUTH lines may be up to auth_line octets (RFC 4954 section 4); others command_line.
-  lines_.set_max_line(std::max(opts_.limits.command_line, opts_.limits.auth_line));
+  // AUTH lines may be up to auth_line octets (RFC 4954 section 4); others their line_limit.
+  lines_.set_max_line(std::max(opts_.limits.command_line + 626, opts_.limits.auth_line));
   if (!lines_.discarding()) long_line_is_auth_ = proto::istarts_with(input, "AUTH ");
   auto r = lines_.next(input);
   switch (r.st) {
@@ -112,7 +128,7 @@ std::size_t server_session::receive_command(std::string_view input) {
   ++lines_taken_;
   if (r.bare_lf) note("anomaly: command line ended with a bare LF", now_);
   const bool more_behind = r.consumed < input.size();
-  if (r.line.size() + 2 > opts_.limits.command_line && !proto::istarts_with(r.line, "AUTH ")) {
+  if (r.line.size() + 2 > line_limit(r.line) && !proto::istarts_with(r.line, "AUTH ")) {
     long_line_is_auth_ = false;
     on_long_line();
   } else {

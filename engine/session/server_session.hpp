@@ -215,6 +215,7 @@ class server_session {
   void final_reply(int code, const char* enhanced, std::string text);
   void error_reply(int code, const char* enhanced, std::string text);
   void error_reply(proto::reply r);
+  std::size_t line_limit(std::string_view line) const;  // octets with CRLF
   void count_error();  // 20 errors (opts_.max_errors) end the session with 421
   // DATA's or BDAT LAST's refusal of the message, a reply per recipient under LMTP.
   void refuse_message(proto::reply r);

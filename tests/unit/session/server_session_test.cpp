@@ -214,6 +214,25 @@ TEST(server_session, command_line_limit_is_512_octets) {
   EXPECT_EQ(c.send("NOOP\r\n"), wire::ok) << "the session is back in sync";
 }
 
+// RFC 5321 4.5.3.1.4: extensions raise the limit for MAIL (SIZE +26, DSN +100, AUTH= +500)
+// and RCPT (DSN +500), so a long ORCPT or AUTH= is not refused as a long line.
+TEST(server_session, mail_and_rcpt_lines_get_room_for_their_parameters) {
+  conversation c;
+  c.ehlo();
+  const auto padded = [](std::string head, std::size_t total) {
+    return head + std::string(total - head.size() - 2, 'x') + "\r\n";
+  };
+  // Past 512 octets, the line is judged by its parameters, not refused for its length.
+  EXPECT_EQ(c.send(padded("MAIL FROM:<a@x.test> SIZE=1 ENVID=", 512 + 126)),
+            "501 5.5.4 Bad ENVID\r\n");
+  EXPECT_EQ(c.send(padded("MAIL FROM:<a@x.test> AUTH=", 1138)), wire::sender_ok("a@x.test"));
+  EXPECT_EQ(c.send(padded("RCPT TO:<b@y.test> ORCPT=rfc822;", 1012)).substr(0, 4), "250 ");
+  EXPECT_EQ(c.send(padded("RCPT TO:<b@y.test> ORCPT=rfc822;", 1013)), wire::line_too_long);
+  EXPECT_EQ(c.send(padded("NOOP ", 513)), wire::line_too_long);
+  EXPECT_EQ(c.send("RSET\r\n"), wire::ok);
+  EXPECT_EQ(c.send(padded("MAIL FROM:<a@x.test> AUTH=", 1139)), wire::line_too_long);
+}
+
 TEST(server_session, endless_line_is_discarded_as_it_arrives) {
   conversation c;
   c.ehlo();
