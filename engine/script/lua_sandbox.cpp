@@ -9,6 +9,7 @@
 #include <lua.hpp>
 
 #include "proto/near_miss.hpp"
+#include "script/lua_patterns.hpp"
 
 namespace smtpfault::script {
 
@@ -181,6 +182,9 @@ void lua_sandbox::open_safe_libraries() {
   lua_getglobal(L, "string");
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
+  // Lua's own find, match, gmatch and gsub match inside C, where the count hook never fires: a
+  // pattern that backtracks would hang the thread. These charge their steps to the budget.
+  install_bounded_patterns(L, -1, &lua_sandbox::charge_pattern_steps);
   lua_pop(L, 1);
 }
 
@@ -214,19 +218,41 @@ void lua_sandbox::on_count(lua_State* L, lua_Debug*) {
   if (self.budget_ == 0) return;  // no guarded run active (e.g. a finalizer)
   self.spent_ += count_step;
   if (!self.killed_ && self.spent_ > self.budget_) {
-    self.killed_ = true;
-    self.kill_reason_ = "instruction limit exceeded (possible endless loop)";
-    // (The memory limit cannot do the same: the allocator may not walk the stack.)
-    try {
-      self.kill_where_ = lua_position(L);
-    } catch (const std::exception&) {
-      // No position then: an exception must not unwind through Lua's C frames.
-    }
+    self.kill_for_instructions(L, "instruction limit exceeded (possible endless loop)");
   }
   if (self.killed_) {
     // From now on fire on every instruction, so a pcall that caught the error cannot go on.
     lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
     luaL_error(L, "%s", self.kill_reason_);
+  }
+}
+
+void lua_sandbox::charge(lua_State* L, std::uint64_t instructions) {
+  if (budget_ == 0) return;  // no guarded run active
+  spent_ += instructions;
+  if (!killed_ && spent_ > budget_) {
+    kill_for_instructions(L,
+                          "instruction limit exceeded in a string pattern (one that backtracks, "
+                          "such as '.-.-b' on a long subject?)");
+  }
+  if (killed_) {
+    lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
+    luaL_error(L, "%s", kill_reason_);
+  }
+}
+
+void lua_sandbox::charge_pattern_steps(lua_State* L, std::uint64_t steps) {
+  of(L).charge(L, steps);  // a step is about as much work as an instruction
+}
+
+void lua_sandbox::kill_for_instructions(lua_State* L, const char* reason) {
+  killed_ = true;
+  kill_reason_ = reason;
+  // (The memory limit cannot do the same: the allocator may not walk the stack.)
+  try {
+    kill_where_ = lua_position(L);
+  } catch (const std::exception&) {
+    // No position then: an exception must not unwind through Lua's C frames.
   }
 }
 

@@ -62,12 +62,19 @@ class lua_sandbox {
                         : run_result{run_result::status::failed, 0, "resume without a budget"};
   }
 
+  // Adds work done inside a C function (a string pattern's matching steps) to the guarded run's
+  // spent instructions; past its budget, stops the run as the instruction limit does (raises a
+  // Lua error, and every further instruction fails). Outside a guarded run there is no limit.
+  void charge(lua_State* L, std::uint64_t instructions);
+
   std::size_t memory_in_use() const { return used_; }
   static lua_sandbox& of(lua_State* L);
 
  private:
   static void* allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
   static void on_count(lua_State* L, lua_Debug* ar);
+  static void charge_pattern_steps(lua_State* L, std::uint64_t steps);
+  void kill_for_instructions(lua_State* L, const char* reason);
   void open_safe_libraries();
   void arm(lua_State* L, std::uint64_t budget);
   std::string describe_error(lua_State* L, int status);
