@@ -295,6 +295,19 @@ const std::vector<pattern_case>& corpus() {
       v.push_back({"find", std::string(n, 'a'), p});
       v.push_back({"match", std::string(n, 'b'), std::string(n, '.') + "x*"});
     }
+    // Lua allows 32 captures.
+    for (const int n : {31, 32, 33}) {
+      std::string positions;
+      std::string texts;
+      for (int i = 0; i < n; ++i) {
+        positions += "()";
+        texts += "(.)";
+      }
+      v.push_back({"find", "abc", positions});
+      v.push_back({"match", std::string(40, 'x'), texts});
+      v.push_back(
+          {"gsub", std::string(40, 'x'), texts, "function(...) return select('#', ...) end"});
+    }
     // Embedded zeros.
     v.push_back({"find", std::string("a\0b\0c", 5), std::string("\0", 1)});
     v.push_back({"find", std::string("a\0b\0c", 5), std::string("b\0", 2)});
