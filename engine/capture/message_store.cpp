@@ -211,7 +211,16 @@ void message_store::record_session(session_record&& r) {
   if (sessions_.size() > max_sessions_) {
     forgotten = std::move(sessions_.front());
     sessions_.pop_front();
+    if (!forgotten->entries.empty()) {
+      newest_forgotten_start_ = std::max(newest_forgotten_start_, forgotten->entries.front().at);
+    }
   }
+}
+
+bool message_store::forgot_a_session_started_since(std::chrono::system_clock::time_point t) const {
+  std::lock_guard lock(mu_);
+  return newest_forgotten_start_ != std::chrono::system_clock::time_point{} &&
+         newest_forgotten_start_ >= t;
 }
 
 std::vector<std::shared_ptr<const stored_message>> message_store::messages() const {

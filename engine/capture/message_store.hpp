@@ -64,6 +64,9 @@ class message_store {
   void clear_sessions();
   // Messages stored since start, including forgotten ones (for metrics).
   std::uint64_t stored_total() const;
+  // Whether max_sessions made the store forget a session that started at or after t: then
+  // what sessions() returns from t on is not all there was.
+  bool forgot_a_session_started_since(std::chrono::system_clock::time_point t) const;
 
   // Called (on the storing thread, without the store's lock) after every stored message, so a
   // long-poll can wake up instead of polling. The callback must be quick and must not call
@@ -88,6 +91,8 @@ class message_store {
   std::uint64_t seq_ = 0;
   std::deque<std::shared_ptr<stored_message>> messages_;  // not const: bodies are handed back
   std::deque<std::shared_ptr<const session_record>> sessions_;
+  // The latest start of a session forgotten to max_sessions (none yet: the epoch).
+  std::chrono::system_clock::time_point newest_forgotten_start_{};
   std::uint64_t stored_total_ = 0;
   std::mutex listeners_mu_;  // held while listeners run
   std::uint64_t next_token_ = 0;

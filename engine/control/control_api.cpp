@@ -171,6 +171,16 @@ asio::awaitable<response> get_expectations(api_context& ctx, api_request&) {
   out["since"] = session::format_timestamp(ctx.scenario_since);
   out["sessions"] = run.sessions.size();
   out["messages"] = run.messages;
+  // Retention (retain.sessions) bounds memory; verdicts over what is left may be wrong, so say
+  // that they are judged on part of the run.
+  const bool complete = !ctx.store.forgot_a_session_started_since(ctx.scenario_since);
+  out["complete"] = complete;
+  if (!complete) {
+    out["note"] =
+        "sessions of this run were forgotten to retain.sessions: the checks judge only the " +
+        std::to_string(run.sessions.size()) +
+        " kept (raise retain.sessions, or DELETE /api/v1/sessions between test cases)";
+  }
   std::vector<script::check_result> checks;
   if (!sc) {
     // No scenario is accept-all: judged by the built-in's expectations, as `smtpfault test`

@@ -463,6 +463,31 @@ class ScenarioTest(ApiTestCase):
             self.assertIn("is a directory", body["error"])
 
 
+class ExpectationsPastRetentionTest(ApiTestCase):
+    SERVER_ARGS = ("--retain-sessions", "2")
+
+    def test_verdicts_over_forgotten_sessions_say_they_are_incomplete(self):
+        self.api("PUT", "/api/v1/scenario", {"source": "expect { quit = true }\n"})
+        smtp_send(self.server, message_bytes("one"))
+        _, _, body = self.api("GET", "/api/v1/expectations")
+        self.assertTrue(body["complete"], body)
+        self.assertNotIn("note", body)
+        for text in ("two", "three"):
+            smtp_send(self.server, message_bytes(text))
+        deadline = time.monotonic() + 5
+        while True:   # the third session is recorded a moment after its message
+            _, _, body = self.api("GET", "/api/v1/expectations")
+            if not body["complete"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertFalse(body["complete"], body)
+        self.assertIn("forgotten to retain.sessions: the checks judge only the 2 kept", body["note"])
+        # A new run (the sessions deleted) starts complete again.
+        self.api("DELETE", "/api/v1/sessions")
+        _, _, body = self.api("GET", "/api/v1/expectations")
+        self.assertTrue(body["complete"], body)
+
+
 class FaultRulesTest(ApiTestCase):
     def test_n_shot_rule_fires_exactly_n_times(self):
         target = "steer-%s@x.test" % self.tag
