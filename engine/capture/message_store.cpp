@@ -32,15 +32,23 @@ bool write_all(int fd, std::string_view bytes) {
 }
 
 // Write to "name.tmp", fsync, rename: readers see the whole file or none of it.
-bool write_durably(const std::string& path, std::string_view bytes) {
+// "" when the file is written and synced, else what went wrong, naming the file.
+std::string write_durably(const std::string& path, std::string_view bytes) {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  bool ok = write_all(fd, bytes) && ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  if (ok) ok = ::rename(tmp.c_str(), path.c_str()) == 0;
-  if (!ok) ::unlink(tmp.c_str());
-  return ok;
+  if (fd < 0) return "cannot create " + tmp + ": " + std::strerror(errno);
+  std::string problem;
+  if (!write_all(fd, bytes) || ::fsync(fd) != 0) {
+    problem = "cannot write " + tmp + ": " + std::strerror(errno);
+  }
+  if (::close(fd) != 0 && problem.empty()) {
+    problem = "cannot write " + tmp + ": " + std::strerror(errno);
+  }
+  if (problem.empty() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    problem = "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
+  }
+  if (!problem.empty()) ::unlink(tmp.c_str());
+  return problem;
 }
 
 void sync_dir(const std::string& dir) {
@@ -105,14 +113,20 @@ std::string message_store::next_id() {
   return buf;
 }
 
-std::optional<std::string> message_store::store(session::message&& m, std::string* spare_body) {
+std::optional<std::string> message_store::store(session::message&& m, std::string* spare_body,
+                                                std::string* why_not) {
   auto stored = std::make_shared<stored_message>();
   {
     std::lock_guard lock(mu_);
     stored->id = next_id();
   }
   stored->msg = std::move(m);
-  if (!dir_.empty() && !write_files(*stored)) return std::nullopt;
+  if (!dir_.empty()) {
+    if (auto problem = write_files(*stored); !problem.empty()) {
+      if (why_not) *why_not = std::move(problem);
+      return std::nullopt;
+    }
+  }
   std::string id = stored->id;
   // Forgotten messages are destroyed after the lock is released: freeing is not free.
   std::shared_ptr<stored_message> oldest;  // usually the only one
@@ -194,13 +208,13 @@ void message_store::notify() {
     l();
 }
 
-bool message_store::write_files(const stored_message& m) const {
+std::string message_store::write_files(const stored_message& m) const {
   const std::string base = dir_ + "/" + m.id;
   // The .eml goes first: the .json is the marker that the message is complete.
-  bool ok = write_durably(base + ".eml", m.msg.data) &&
-            write_durably(base + ".json", message_metadata_json(m));
-  if (ok) sync_dir(dir_);
-  return ok;
+  auto problem = write_durably(base + ".eml", m.msg.data);
+  if (problem.empty()) problem = write_durably(base + ".json", message_metadata_json(m));
+  if (problem.empty()) sync_dir(dir_);
+  return problem;
 }
 
 void message_store::record_session(session_record&& r) {

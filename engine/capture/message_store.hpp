@@ -49,7 +49,9 @@ class message_store {
   // Returns nullopt when the files could not be written (the client then gets a 451).
   // When the budget makes the store forget a message nobody else holds, its body buffer is
   // moved into *spare_body for the caller to read the next message into.
-  std::optional<std::string> store(session::message&& m, std::string* spare_body = nullptr);
+  // Without an id (the files could not be written), *why_not says why, naming the file.
+  std::optional<std::string> store(session::message&& m, std::string* spare_body = nullptr,
+                                   std::string* why_not = nullptr);
 
   void record_session(session_record&& r);
 
@@ -78,7 +80,7 @@ class message_store {
  private:
   void notify();
 
-  bool write_files(const stored_message& m) const;
+  std::string write_files(const stored_message& m) const;  // "" or what went wrong
   std::string next_id();
 
   std::string dir_;

@@ -243,9 +243,10 @@ asio::awaitable<bool> connection::perform_actions() {
       if (!co_await upgrade_tls(*tls)) co_return false;
     } else if (std::holds_alternative<session::deliver_message>(*a)) {
       // Persisted before the 250 is queued: nothing acknowledged is ever lost.
-      std::string spare;
-      auto id = srv_.store_.store(std::move(session_.pending_message()), &spare);
+      std::string spare, why_not;
+      auto id = srv_.store_.store(std::move(session_.pending_message()), &spare, &why_not);
       if (!spare.empty()) session_.recycle_body(std::move(spare));
+      if (!id) session_.note("message not stored: " + why_not, sys_clock::now());
       session_.on_stored(id, sys_clock::now());
     } else if (auto* c = std::get_if<session::close_connection>(&*a)) {
       if (!co_await flush()) co_return false;

@@ -7,6 +7,7 @@ clients cut off see 421 4.3.2 or a closed connection, never a 250 for a message 
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import threading
@@ -54,6 +55,23 @@ class Outcome:
         self.acked = {}      # queued id -> (message id, bytes)
         self.cut = []        # how each client was cut off: "421 ..." or "closed: ..."
         self.failures = []   # anything a client should never see
+
+
+class UnwritableStoreTest(unittest.TestCase):
+    def test_a_message_that_cannot_be_written_is_refused_and_the_reason_logged(self):
+        with SmtpfaultServer() as server:
+            shutil.rmtree(server.store)   # the volume went away, or is not writable
+            c = server.connect()
+            c.ehlo()
+            c.cmd("MAIL FROM:<a@example.com>", expect=250)
+            c.cmd("RCPT TO:<b@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: lost?\r\n\r\nbody\r\n.\r\n")
+            self.assertEqual(c.expect(451).lines[0][:5], "4.3.0")
+            line = server.wait_for_line(r"message not stored: ")
+            self.assertIn("cannot create %s/" % server.store, line)
+            self.assertIn(".eml.tmp: No such file or directory", line)
+            c.close()
 
 
 class NoLossTest(unittest.TestCase):
