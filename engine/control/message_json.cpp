@@ -71,8 +71,8 @@ std::vector<header_field> parse_headers(std::string_view data, std::size_t max_f
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) break;  // end of the header section
     if ((line.front() == ' ' || line.front() == '\t') && !out.empty()) {
-      out.back().value += " ";
-      out.back().value += trim(line);
+      // RFC 5322 2.2.3: unfolding removes the line break only; the whitespace stays.
+      out.back().value += line;
       continue;
     }
     auto colon = line.find(':');
@@ -81,6 +81,8 @@ std::vector<header_field> parse_headers(std::string_view data, std::size_t max_f
         {std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
   }
   if (out.size() > max_fields) out.resize(max_fields);
+  for (auto& f : out)
+    f.value = std::string(trim(f.value));  // "Subject:" then a folded line: no leading space
   return out;
 }
 

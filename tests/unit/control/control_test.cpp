@@ -176,7 +176,10 @@ TEST(headers, unfolding_and_lookup) {
       "Subject: hello\r\n  world\r\nX-Smtpfault-Test:  t-1 \r\nnot a header\r\n\r\nSubject: "
       "body\r\n");
   ASSERT_EQ(h.size(), 2u);
-  EXPECT_EQ(header_value(h, "subject"), "hello world");
+  // RFC 5322 2.2.3: unfolding takes out the line break, not the whitespace after it.
+  EXPECT_EQ(header_value(h, "subject"), "hello  world");
+  EXPECT_EQ(header_value(parse_headers("Subject: a\r\n\tb   c\r\n"), "Subject"), "a\tb   c");
+  EXPECT_EQ(header_value(parse_headers("Subject:\r\n folded\r\n"), "Subject"), "folded");
   EXPECT_EQ(header_value(h, "X-SMTPFAULT-TEST"), "t-1");
   EXPECT_FALSE(header_value(h, "From"));
   EXPECT_EQ(parse_headers("A: 1\nB: 2\n\nC: 3").size(), 2u);
