@@ -146,6 +146,13 @@ asio::awaitable<response> add_fault(api_context& ctx, api_request& req) {
   if (!o) co_return error_response(o.error());
   auto rule = parse_rule(*o);
   if (!rule) co_return error_response(rule.error());
+  // Over SMTP the message has one reply: such a rule would fire, be used up, and change nothing.
+  if (!rule->action.each_recipient.empty() && !ctx.server.lmtp()) {
+    co_return error_response({400,
+                              "action.each_recipient: one reply per recipient is LMTP's (serve "
+                              "--lmtp); over SMTP the message has one reply: use reply",
+                              "action.each_recipient"});
+  }
   rule->id = ctx.server.add_rule(*rule);
   co_return json_response(201, rule_json(*rule));
 }

@@ -287,6 +287,10 @@ result<net::fault_rule> parse_rule(const json::object& o) {
   }
   // Per-recipient replies answer the final dot: anywhere else they would change nothing.
   const auto& act = rule.action;
+  if (act.auth_challenge && rule.match.on != "AUTH") {
+    return fail(400, "match.on: challenge is the next 334 of an AUTH exchange: match on \"AUTH\"",
+                "match.on");
+  }
   if (!act.each_recipient.empty() && rule.match.on != "message") {
     return fail(400, "match.on: each_recipient answers the final dot: match on \"message\"",
                 "match.on");

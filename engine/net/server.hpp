@@ -76,6 +76,7 @@ class server {
   std::size_t active_connections() const { return active_.load(); }
   // Listeners bound and not stopping: what GET /readyz reports.
   bool ready() const { return bound_.load() && !stopping_.load(); }
+  bool lmtp() const { return cfg_.session.lmtp; }
 
   server_metrics& metrics() { return metrics_; }
   fault_rules& rules() { return rules_; }

@@ -272,6 +272,24 @@ class LmtpPerRecipientRuleTest(ServerTestCase):
         self.assertEqual(status, 408, body)
 
 
+class EachRecipientOverSmtpTest(ServerTestCase):
+    def test_rules_that_could_change_nothing_are_refused(self):
+        # Over SMTP the message has one reply; a challenge is only ever sent to AUTH.
+        for rule, field, says in [
+                ({"match": {"on": "message"}, "action": {"each_recipient": [None]}},
+                 "action.each_recipient", "one reply per recipient is LMTP's"),
+                ({"match": {"on": "NOOP"}, "action": {"challenge": "x"}}, "match.on",
+                 "challenge is the next 334 of an AUTH exchange")]:
+            status, _, body = self.server.api("POST", "/api/v1/faults", rule)
+            self.assertEqual((status, body.get("field")), (400, field), body)
+            self.assertIn(says, body["error"])
+        status, _, body = self.server.api("GET", "/api/v1/faults")
+        self.assertEqual(body["rules"], [])
+        status, _, body = self.server.api("POST", "/api/v1/faults", {
+            "match": {"on": "AUTH"}, "action": {"challenge": "x"}})
+        self.assertEqual(status, 201, body)
+
+
 class LmtpEachRecipientTooManyTest(ServerTestCase):
     LMTP = True
 
