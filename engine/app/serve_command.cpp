@@ -121,10 +121,12 @@ std::unique_ptr<control::api_server> start_api(net::server& srv, capture::messag
 }
 
 void print_banner(const net::server& srv, const config::settings& s, net::transcript_log& log,
-                  const script::scenario* sc, const control::api_server* api) {
+                  const script::scenario* sc, std::uint64_t seed, const control::api_server* api) {
   log.info(std::string("smtpfault ") + version + " serving" + (s.lmtp ? " LMTP" : "") +
            " with scenario " + (sc ? script::shown_name(sc->name()) : "accept-all"));
-  if (sc) log.info("  " + sc->seed_text());
+  // accept-all draws nothing at random, but the run has a seed all the same (a scenario
+  // loaded over the API later without one takes it).
+  log.info("  " + script::seed_text(seed));
   for (const auto& l : srv.describe_listeners())
     log.info("  listening: " + l);
   if (api) {
@@ -227,7 +229,7 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
                ", shutting down");
       srv.stop();
     });
-    print_banner(srv, s, log, sc.get(), api.get());
+    print_banner(srv, s, log, sc.get(), so.seed, api.get());
     srv.run();
     if (api) api->stop();
     log.info("stopped; " + std::to_string(store.stored_total()) + " message(s) captured");

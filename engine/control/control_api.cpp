@@ -22,10 +22,11 @@ namespace {
 
 json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
   if (!sc) {
-    // accept-all draws nothing at random; the seed the server was given is still its seed.
-    json::value seed = nullptr;
-    if (ctx.fixed_seed) seed = *ctx.fixed_seed;
-    return json::object{{"name", "accept-all"}, {"seed", seed}, {"hooks", json::array{}}};
+    // accept-all draws nothing at random; the run has a seed all the same.
+    return json::object{{"name", "accept-all"},
+                        {"seed", ctx.accept_all_seed},
+                        {"time_scale", ctx.scenario_defaults.time_scale},
+                        {"hooks", json::array{}}};
   }
   json::array hooks;
   for (unsigned i = 0; i <= static_cast<unsigned>(session::hook::disconnect); ++i) {
@@ -34,6 +35,7 @@ json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
   }
   return json::object{{"name", script::shown_name(sc->name())},
                       {"seed", sc->options().seed},
+                      {"time_scale", sc->options().time_scale},
                       {"hooks", std::move(hooks)}};
 }
 
@@ -119,16 +121,17 @@ asio::awaitable<response> put_scenario(api_context& ctx, api_request& req) {
     auto loaded = script::scenario::load(*r->source, r->name.value_or("api.lua"), r->opts);
     if (!loaded) co_return error_response({422, loaded.error(), "source"});
     sc = std::move(*loaded);
-  } else if (*r->name != "accept-all") {
+  } else if (*r->name != "accept-all" && !r->name->empty()) {  // "" is accept-all, as in serve
     auto loaded = script::scenario::load_named(*r->name, r->opts);
     if (!loaded) co_return error_response({422, loaded.error(), "name"});
     sc = std::move(*loaded);
   }
   ctx.server.set_scenario(sc);
+  if (!sc) ctx.accept_all_seed = r->opts.seed;
   // As at start-up: the seed a run can be replayed with.
-  ctx.server.log().info(sc ? "scenario " + script::shown_name(sc->name()) +
-                                 " loaded over the API; " + sc->seed_text()
-                           : std::string("scenario accept-all loaded over the API"));
+  ctx.server.log().info(
+      sc ? "scenario " + script::shown_name(sc->name()) + " loaded over the API; " + sc->seed_text()
+         : "scenario accept-all loaded over the API; " + script::seed_text(ctx.accept_all_seed));
   ctx.scenario_since = sys_clock::now();
   ctx.stored_before = ctx.store.stored_total();
   co_return json_response(200, scenario_json(ctx, sc.get()));

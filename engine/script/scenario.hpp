@@ -58,6 +58,12 @@ class session_binding {
   std::function<void(std::string)> log_;
 };
 
+// "seed: 1234 (replay with --seed 1234)": what serve prints for the scenario it starts.
+inline std::string seed_text(std::uint64_t seed) {
+  const auto text = std::to_string(seed);
+  return "seed: " + text + " (replay with --seed " + text + ")";
+}
+
 class scenario : public std::enable_shared_from_this<scenario> {
  public:
   // Loads Lua text; errors read "file:line: message" and carry a hint where one helps.
@@ -71,11 +77,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::uint32_t hooks() const { return hooks_; }
   const std::string& name() const { return name_; }
   const scenario_options& options() const { return opts_; }
-  // "seed: 1234 (replay with --seed 1234)": what serve prints when a scenario starts.
-  std::string seed_text() const {
-    const auto seed = std::to_string(opts_.seed);
-    return "seed: " + seed + " (replay with --seed " + seed + ")";
-  }
+  std::string seed_text() const { return script::seed_text(opts_.seed); }
 
   // log receives smtp.log() lines and is kept for the session.
   std::unique_ptr<session_binding> open_session(std::function<void(std::string)> log);

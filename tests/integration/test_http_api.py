@@ -447,11 +447,24 @@ class ScenarioTest(ApiTestCase):
         finally:
             server.stop()
             server.cleanup()
-        # A seed drawn at random stays below 2^53: JSON readers keep every digit of it.
+        # A seed drawn at random stays below 2^53: JSON readers keep every digit of it. With
+        # accept-all too, the run has one, printed and shown.
         server = SmtpfaultServer().start()
         try:
-            _, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist"})
+            _, _, body = server.api("GET", "/api/v1/scenario")
+            self.assertTrue(any("seed: %d (replay with --seed %d)" % (body["seed"], body["seed"])
+                                in l for l in server.banner), server.banner)
+            self.assertEqual(body["time_scale"], 1)
+            _, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist",
+                                                                 "time_scale": 0.01})
             self.assertLess(body["seed"], 2 ** 53)
+            self.assertEqual(body["time_scale"], 0.01)
+            _, _, body = server.api("GET", "/api/v1/scenario")
+            self.assertEqual((body["name"], body["time_scale"]), ("greylist", 0.01))
+            # "" is accept-all, as the scenario key takes it; it gets the seed asked for.
+            status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "", "seed": 9})
+            self.assertEqual((status, body["name"], body["seed"]), (200, "accept-all", 9), body)
+            server.wait_for_line(r"scenario accept-all loaded over the API; seed: 9 ")
         finally:
             server.stop()
             server.cleanup()
