@@ -9,7 +9,8 @@ namespace smtpfault::control {
 
 namespace {
 
-std::string percent_decode(std::string_view s, bool plus_is_space) {
+// A '%' without two hex digits after it is kept as it is, and *bad set.
+std::string percent_decode(std::string_view s, bool plus_is_space, bool* bad = nullptr) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size() && proto::hex_value(s[i + 1]) >= 0 &&
@@ -17,6 +18,7 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
       out += static_cast<char>(proto::hex_value(s[i + 1]) * 16 + proto::hex_value(s[i + 2]));
       i += 2;
     } else {
+      if (s[i] == '%' && bad) *bad = true;
       out += (plus_is_space && s[i] == '+') ? ' ' : s[i];
     }
   }
@@ -30,6 +32,14 @@ api_request to_api_request(http::request<http::string_body>&& req) {
   r.method = req.method();
   r.version = req.version();
   std::string_view target = req.target();
+  // RFC 9112 3.2.2: a server accepts the absolute form ("http://host:8025/api/v1/..."), which
+  // some proxies send.
+  if (auto scheme = target.find("://");
+      scheme != std::string_view::npos &&
+      target.substr(0, scheme).find('/') == std::string_view::npos) {
+    const auto path = target.find('/', scheme + 3);
+    target = path == std::string_view::npos ? std::string_view("/") : target.substr(path);
+  }
   auto q = target.find('?');
   r.path = percent_decode(target.substr(0, q), false);
   if (q != std::string_view::npos) {
@@ -40,9 +50,11 @@ api_request to_api_request(http::request<http::string_body>&& req) {
       query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
       if (pair.empty()) continue;
       auto eq = pair.find('=');
+      bool bad = false;
       r.query.emplace_back(
-          percent_decode(pair.substr(0, eq), true),
-          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true));
+          percent_decode(pair.substr(0, eq), true, &bad),
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true, &bad));
+      if (bad && r.badly_encoded.empty()) r.badly_encoded = std::string(pair);
     }
   }
   r.body = std::move(req.body());

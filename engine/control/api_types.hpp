@@ -24,7 +24,10 @@ struct api_request {
   http::verb method = http::verb::get;
   std::string path;
   std::vector<std::pair<std::string, std::string>> query;  // percent-decoded, in order
-  std::vector<std::string> params;                         // the {id} parts of the route
+  // The first query item with a '%' that is not followed by two hex digits ("to=%ZZ"): a
+  // query_reader refuses the request, rather than searching for the text as it stands.
+  std::string badly_encoded;
+  std::vector<std::string> params;  // the {id} parts of the route
   std::string body;
   unsigned version = 11;
 };

@@ -219,6 +219,13 @@ std::optional<double> query_reader::number(std::string_view key, double min, dou
 }
 
 void query_reader::finish() {
+  if (!r_.badly_encoded.empty()) {
+    const auto eq = r_.badly_encoded.find('=');
+    invalid(
+        r_.badly_encoded.substr(0, eq),
+        "'" + r_.badly_encoded + "' has a '%' not followed by two hex digits (write %25 for %)");
+    return;
+  }
   for (const auto& [k, v] : r_.query) {
     if (!seen_.contains(k)) {
       invalid(k, "unknown parameter");

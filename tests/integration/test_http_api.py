@@ -678,6 +678,24 @@ class BadRequestTest(ApiTestCase):
         _, _, listing = self.api("GET", "/api/v1/faults")
         self.assertEqual(listing["rules"], [])
 
+    def test_a_broken_percent_escape_is_refused_not_searched_for(self):
+        b = self.check("GET", "/api/v1/messages?to=%ZZ", None, 400, "to")
+        self.assertIn("'to=%ZZ' has a '%' not followed by two hex digits", b["error"])
+        self.check("GET", "/api/v1/messages/wait?count=1&timeout=0&test=50%", None, 400, "test")
+        st, _, b = self.api("GET", "/api/v1/messages?to=a%40b.test")
+        self.assertEqual(st, 200, b)
+
+    def test_the_absolute_form_of_a_request_target_is_understood(self):
+        # RFC 9112 3.2.2: a server must accept it; some proxies send it.
+        with socket.create_connection(("127.0.0.1", self.server.api_port), timeout=5) as s:
+            s.sendall(b"GET http://127.0.0.1:%d/api/v1/messages?limit=1 HTTP/1.1\r\n"
+                      b"Host: x\r\nConnection: close\r\n\r\n" % self.server.api_port)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200 "), reply[:200])
+        self.assertIn(b'"total"', reply)
+
     def test_malformed_json(self):
         b = self.check("POST", "/api/v1/faults", "{not json", 400)
         self.assertIn("malformed JSON", b["error"])
