@@ -116,6 +116,12 @@ void update_recipients(lua_State* L, const session::envelope& env) {
   lua_rawset(L, -3);
 }
 
+// s.commands.RCPT before any RCPT: 0, so that `s.commands.RCPT > 2` works from the start.
+int zero_count(lua_State* L) {
+  lua_pushinteger(L, 0);
+  return 1;
+}
+
 // Counts go into the session's one `commands` table; only the ones that moved are written.
 void update_command_counts(lua_State* L, const session::server_session& s,
                            session_table_state& last) {
@@ -123,6 +129,10 @@ void update_command_counts(lua_State* L, const session::server_session& s,
   if (lua_rawget(L, -2) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, zero_count);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
     lua_pushstring(L, "commands");
     lua_pushvalue(L, -2);
     lua_rawset(L, -4);

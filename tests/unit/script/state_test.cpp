@@ -167,7 +167,8 @@ TEST(state, session_fields_follow_the_conversation) {
   driver d(R"(
 function on_rcpt(s, rcpt)
   smtp.log(s.client, s.client_ip, s.client_port, s.helo, s.tls, s.lmtp, s.messages,
-           s.mail_from, #s.rcpts, s.commands.EHLO, s.commands.RCPT, s.auth_user == "")
+           s.mail_from, #s.rcpts, s.commands.EHLO, s.commands.RCPT, s.auth_user == "",
+           s.commands.DATA, s.commands.DATA < 1)
 end
 )");
   d.greet();
@@ -176,10 +177,12 @@ end
   ASSERT_EQ(d.script_log().size(), 2u);
   EXPECT_EQ(
       d.script_log()[0],
-      "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false 0 a@x.test 0 1 1 true");
+      "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false 0 a@x.test 0 1 1 true 0 "
+      "true");
   EXPECT_EQ(
       d.script_log()[1],
-      "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false 0 a@x.test 1 1 2 true");
+      "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false 0 a@x.test 1 1 2 true 0 "
+      "true");
 }
 
 // The table is refreshed only where the session changed: after RSET a same-length recipient
