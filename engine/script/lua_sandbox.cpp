@@ -63,6 +63,16 @@ int setmetatable_without_gc(lua_State* L) {
   return 1;
 }
 
+// As the lua command reads a file: a UTF-8 byte order mark (editors on Windows write one) and
+// a first line starting with '#' ("#!/usr/bin/env lua") are skipped; the line stays counted.
+std::string_view skip_file_prefix(std::string_view code, std::string& rewritten) {
+  if (code.starts_with("\xEF\xBB\xBF")) code.remove_prefix(3);
+  if (!code.starts_with('#')) return code;
+  const auto eol = code.find('\n');
+  rewritten = eol == std::string_view::npos ? std::string() : std::string(code.substr(eol));
+  return rewritten;
+}
+
 // Names a misspelt call may have meant. For a global: the global functions and those of global
 // tables ("smtp.reply", "string.format"). For a method (c:expct(), smtp.reply(451):dealy(2)):
 // the functions the scripts' own libraries define (a connection's methods share their names)
@@ -322,6 +332,8 @@ std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
                                                       const std::string& chunkname, bool library) {
   lua_State* L = L_.get();
   if (library) library_sources_.push_back("@" + chunkname);
+  std::string rewritten;
+  code = skip_file_prefix(code, rewritten);
   int status = luaL_loadbufferx(L, code.data(), code.size(), ("@" + chunkname).c_str(), "t");
   if (status != LUA_OK) {
     std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot load";
@@ -348,6 +360,8 @@ std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
 
 std::optional<std::string> lua_sandbox::load_text(lua_State* co, std::string_view code,
                                                   const std::string& chunkname) {
+  std::string rewritten;
+  code = skip_file_prefix(code, rewritten);
   int status = luaL_loadbufferx(co, code.data(), code.size(), ("@" + chunkname).c_str(), "t");
   if (status == LUA_OK) return std::nullopt;
   std::string msg = lua_tostring(co, -1) ? lua_tostring(co, -1) : "cannot load";

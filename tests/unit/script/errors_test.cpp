@@ -177,6 +177,17 @@ TEST(script_errors, syntax_error_is_a_load_error) {
               StartsWith("test.lua:3:"));
 }
 
+// As the lua command reads files: a byte order mark and a "#!" first line are skipped, and the
+// lines after them keep their numbers.
+TEST(script_errors, a_byte_order_mark_and_a_shebang_line_are_skipped) {
+  EXPECT_EQ(load_error("\xEF\xBB\xBF-- saved by an editor on Windows\nlocal x = 1\n"), "");
+  EXPECT_EQ(load_error("#!/usr/bin/env lua\nlocal x = 1\n"), "");
+  EXPECT_THAT(load_error("\xEF\xBB\xBF#!/usr/bin/env lua\nlocal x = 1\nlocal = 2\n"),
+              StartsWith("test.lua:3:"));
+  // Only at the very start: elsewhere '#' is Lua's length operator, and a stray one an error.
+  EXPECT_THAT(load_error("local x = 1\n#!/bin/lua\n"), StartsWith("test.lua:2:"));
+}
+
 TEST(script_errors, unknown_hook_fails_the_load_with_a_hint) {
   std::string err = load_error("local x = 1\nfunction on_rcpt_to(s, rcpt) end\n");
   EXPECT_THAT(err, StartsWith("test.lua:2: unknown hook 'on_rcpt_to'"));
