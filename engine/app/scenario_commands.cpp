@@ -1,5 +1,6 @@
 // `smtpfault check` and `smtpfault list`.
 #include <cstdio>
+#include <filesystem>
 
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
@@ -32,7 +33,8 @@ int check_command(const std::vector<std::string>& argv, char** envp) {
     if (f.name == "help") {
       std::printf(
           "usage: smtpfault check [--client] [--config FILE] SCENARIO...\n\n"
-          "Loads each scenario (a .lua path or a built-in name) in the sandbox, with the same\n"
+          "Loads each scenario (a .lua path, a folder of them, or a built-in name) in the\n"
+          "sandbox, with the same\n"
           "limits as serve (lua.memory and lua.instructions from --config or SMTPFAULT_CONFIG\n"
           "and the SMTPFAULT_* variables), and reports errors as file:line: message. Exit 0\n"
           "when all load, 1 when any fails.\n\n"
@@ -59,8 +61,23 @@ int check_command(const std::vector<std::string>& argv, char** envp) {
     if (!sc) return {"", sc.error()};
     return {script::shown_name((*sc)->name()), ""};
   };
-  int failures = 0;
+  // A folder stands for its .lua files, in name order, as `test --scenarios DIR` takes it.
+  std::vector<std::string> names;
   for (const auto& name : args.positional) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(name, ec)) {
+      names.push_back(name);
+      continue;
+    }
+    auto found = script::lua_files_in(name);
+    if (!found) {
+      std::fprintf(stderr, "smtpfault check: %s: %s\n", name.c_str(), found.error().c_str());
+      return 2;
+    }
+    names.insert(names.end(), found->begin(), found->end());
+  }
+  int failures = 0;
+  for (const auto& name : names) {
     auto [loaded, error] = client || is_builtin_client_scenario(name)
                                ? outcome(script::client_script::load_named(name, {}))
                                : outcome(script::scenario::load_named(name, limits));

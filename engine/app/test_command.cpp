@@ -68,16 +68,9 @@ bool parse_number(const std::string& text, double& out) {
 }
 
 std::optional<std::string> add_directory(const flag_value& flag, std::vector<std::string>& out) {
-  const std::string& dir = flag.value;
-  std::error_code ec;
-  std::vector<std::string> found;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".lua") found.push_back(entry.path().string());
-  }
-  if (ec) return flag.with_value() + ": " + ec.message();
-  if (found.empty()) return flag.with_value() + ": no .lua files there";
-  std::sort(found.begin(), found.end());
-  out.insert(out.end(), found.begin(), found.end());
+  auto found = script::lua_files_in(flag.value);
+  if (!found) return flag.with_value() + ": " + found.error();
+  out.insert(out.end(), found->begin(), found->end());
   return std::nullopt;
 }
 

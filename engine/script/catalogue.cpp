@@ -163,4 +163,16 @@ std::optional<hook_definition> find_hook_definition(std::string_view code, std::
   return std::nullopt;
 }
 
+proto::expected<std::vector<std::string>, std::string> lua_files_in(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".lua") found.push_back(entry.path().string());
+  }
+  if (ec) return proto::unexpected{ec.message()};
+  if (found.empty()) return proto::unexpected{std::string("no .lua files there")};
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
 }  // namespace smtpfault::script

@@ -36,6 +36,9 @@ std::string shown_name(const std::string& chunkname);
 
 // A name of a built-in scenario, or a path to a .lua file (anything with a '/' or ".lua").
 proto::expected<scenario_source, std::string> find_scenario_source(const std::string& name_or_path);
+// The .lua files in a folder, in name order (`test --scenarios DIR`, `check DIR`); an error
+// when it cannot be read or holds none.
+proto::expected<std::vector<std::string>, std::string> lua_files_in(const std::string& dir);
 // Whether find_scenario_source takes this for a file path (a '/' or ".lua"), not a built-in name.
 bool names_a_file(std::string_view name_or_path);
 // The same for client scenarios: a path, or the name of a probe ("probe-smuggling").

@@ -136,6 +136,28 @@ class CatalogueFiles(unittest.TestCase):
                                capture_output=True, text=True, timeout=30)
             self.assertEqual(p.returncode, 0, "%s: %s%s" % (path, p.stdout, p.stderr))
 
+    def test_check_takes_a_folder_of_scenarios(self):
+        p = subprocess.run([binary_path(), "check", SCENARIOS], env=server_environment(),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(len(p.stdout.splitlines()), len(CATALOGUE), p.stdout)
+        tmp = tempfile.mkdtemp(prefix="check-folder-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        for name, text in (("a.lua", "local x = 1\n"), ("b.lua", "local = 2\n"),
+                           ("notes.txt", "not a scenario\n")):
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(text)
+        p = subprocess.run([binary_path(), "check", tmp], env=server_environment(),
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertEqual(p.stdout, "ok  %s\n" % os.path.join(tmp, "a.lua"))
+        self.assertIn(os.path.join(tmp, "b.lua") + ":1:", p.stderr)
+        os.mkdir(os.path.join(tmp, "empty"))
+        p = subprocess.run([binary_path(), "check", os.path.join(tmp, "empty")],
+                           env=server_environment(), capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("no .lua files there", p.stderr)
+
 
 class CatalogueRuns(unittest.TestCase):
     """One careful run (--jobs 2) shared by the report tests."""
