@@ -65,7 +65,9 @@ local function reply_fields(fname, level, code, a, b)
       check_type(l, "string", 3, fname, level + 1)
       lines[i] = l
     end
-    if #lines == 0 then lines[1] = "" end
+    if #lines == 0 then
+      fail(level + 1, "bad argument to smtp.%s (a list of reply lines needs at least one; \"\" for an empty text)", fname)
+    end
   else
     check_type(text, "string", b ~= nil and 3 or 2, fname, level + 1)
     lines = { text }
@@ -137,7 +139,13 @@ end
 function smtp.split(...)
   local at = { ... }
   if #at == 0 then fail(2, "smtp.split needs at least one offset") end
-  for i, v in ipairs(at) do check_type(v, "number", i, "split", 2) end
+  for i, v in ipairs(at) do
+    check_type(v, "number", i, "split", 2)
+    -- Cuts at the same place, or backwards, would write nothing between them.
+    if v ~= math.floor(v) or v < 1 or (i > 1 and v <= at[i - 1]) then
+      fail(2, "bad argument #%d to smtp.split (offsets are whole octet counts from 1, each past the one before; got %s)", i, tostring(v))
+    end
+  end
   return action { name = "split", split = at }
 end
 

@@ -113,8 +113,14 @@ void read_timing(object_reader& r, fault::action& a, std::optional<api_error>& e
   }
   if (auto cuts = r.integers("split")) {
     if (cuts->empty()) r.invalid("split", "needs at least one offset");
-    for (auto c : *cuts)
+    for (auto c : *cuts) {
+      // Cuts that write nothing between them: backwards, repeated, before the first octet.
+      if (c < 1 || (!a.split_at.empty() && static_cast<std::size_t>(c) <= a.split_at.back())) {
+        r.invalid("split", "offsets are octet counts from 1, each past the one before");
+        break;
+      }
       a.split_at.push_back(static_cast<std::size_t>(c));
+    }
   }
 }
 

@@ -713,6 +713,8 @@ class BadRequestTest(ApiTestCase):
                        {"action": {"reply": {"code": 451, "enhanced": bad}}}, 400,
                        "action.reply.enhanced")
         self.check("POST", "/api/v1/faults", {"action": {"delay": -1}}, 400, "action.delay")
+        for cuts in ([500, 3], [3, 3], [0]):
+            self.check("POST", "/api/v1/faults", {"action": {"split": cuts}}, 400, "action.split")
         self.check("POST", "/api/v1/faults", {"action": {"ending": "explode"}}, 400, "action.ending")
         # Fields that would be dropped without a word.
         self.check("POST", "/api/v1/faults", {"action": {"raw": "HELLO\r\n",

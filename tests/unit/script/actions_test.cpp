@@ -66,7 +66,7 @@ TEST(actions, reply_with_several_lines) {
   auto b = action_of("smtp.reply(452, '4.5.3', {'one', 'two'})");
   EXPECT_EQ(b.reply->enhanced, "4.5.3");
   EXPECT_EQ(b.reply->lines, (strings{"one", "two"}));
-  EXPECT_EQ(action_of("smtp.reply(250, {})").reply->lines, strings{""});
+  EXPECT_EQ(action_of("smtp.reply(250, {''})").reply->lines, strings{""});
 }
 
 TEST(actions, reply_then_close) {
@@ -223,7 +223,11 @@ TEST(actions, constructor_arguments_are_checked) {
         "smtp.trickle(0, 1)", "smtp.trickle(1, -1)", "smtp.split()", "smtp.split('a')",
         "smtp.raw(5)", "smtp.hide(1)", "smtp.extensions('SIZE')", "smtp.challenge(nil)",
         "smtp.reply(250, 5)", "smtp.reply(250, '2.0.0', {1})", "smtp.reply(600)",
-        "smtp.reply(250.5)", "smtp.unsolicited(-1)", "smtp.delay(0/0)"}) {
+        "smtp.reply(250.5)", "smtp.unsolicited(-1)", "smtp.delay(0/0)",
+        // An empty list of lines sends no text: a mistake, not a reply.
+        "smtp.reply(550, '5.1.1', {})",
+        // Cuts that write nothing between them: backwards, repeated, before the first octet.
+        "smtp.split(500, 3)", "smtp.split(3, 3)", "smtp.split(0)", "smtp.split(2.5)"}) {
     auto o = connect_returning(expr);
     EXPECT_EQ(o.st, status::failed) << expr;
     EXPECT_THAT(o.error, ::testing::StartsWith("test.lua:2:")) << expr;
