@@ -170,8 +170,14 @@ asio::awaitable<void> connection::run(bool over_cap) {
       on_read_timeout();
     } else {
       session_.on_client_closed(r.ec.message(), sys_clock::now());
+      client_gone_ = true;
       break;
     }
+  }
+  // After QUIT's 221, a 421 or a reply then close: a TLS session ends with close_notify, as a
+  // real server's does (a client on OpenSSL 3 reports an "unexpected eof" otherwise).
+  if (io_.is_tls() && !client_gone_ && !abrupt_end_ && !hung_) {
+    co_await io_.close_tls(std::chrono::milliseconds(100));
   }
   finish();
 }
@@ -279,6 +285,10 @@ bool connection::end_connection(fault::ending how) {
     case fault::ending::reset:
       session_.note("connection reset (RST)", sys_clock::now());
       io_.reset();
+      abrupt_end_ = true;
+      return false;
+    case fault::ending::close_without_reply:
+      abrupt_end_ = true;
       return false;
     default:
       return false;

@@ -80,6 +80,7 @@ class connection : public std::enable_shared_from_this<connection> {
   steady::time_point shutdown_by_;
   bool finished_ = false;
   bool hung_ = false;
+  bool abrupt_end_ = false;  // a fault dropped or reset the connection: no TLS close_notify
   session::transcript transcript_;
   std::shared_ptr<script::scenario> scenario_;
   session::server_session session_;

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -96,6 +98,7 @@ asio::awaitable<io_result> transport::write(asio::const_buffer buf) {
 asio::awaitable<error_code> transport::server_handshake(asio::ssl::context& ctx) {
   tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_value);
+  tls_up_ = !ec;
   if (counters_) (ec ? counters_->tls_handshake_failures : counters_->tls_handshakes).add();
   co_return ec;
 }
@@ -116,6 +119,7 @@ asio::awaitable<error_code> transport::client_handshake(asio::ssl::context& ctx,
     if (set != 1) co_return asio::error::invalid_argument;
   }
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, as_value);
+  tls_up_ = !ec;
   co_return ec;
 }
 
@@ -136,6 +140,14 @@ std::string transport::tls_verify_error() const {
 void transport::cancel() {
   error_code ignored;
   socket_.cancel(ignored);
+}
+
+asio::awaitable<void> transport::close_tls(std::chrono::milliseconds wait) {
+  if (!tls_up_) co_return;  // nothing to close without a session (a failed handshake)
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(socket_.get_executor(), wait);
+  // A peer that never answers (or never reads) costs the wait, not the session's idle timeout.
+  co_await (tls_->async_shutdown(as_value) || timer.async_wait(as_value));
 }
 
 void transport::close() {

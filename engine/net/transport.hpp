@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 
 #include <memory>
 #include <string>
@@ -57,7 +58,10 @@ class transport {
 
   // Cancels pending operations (used by deadlines and shutdown).
   void cancel();
-  // Graceful: TLS close_notify is skipped on purpose, a mock must not wait on its peer.
+  // TLS: sends close_notify (RFC 8446 6.1) and gives the peer `wait` to answer it, so that a
+  // client does not see a truncated stream after the server's last reply; then close().
+  asio::awaitable<void> close_tls(std::chrono::milliseconds wait);
+  // Closes the socket (after close_tls, or without close_notify: a fault's abrupt end).
   void close();
   // Abortive close: SO_LINGER 0 makes the kernel send RST.
   void reset();
@@ -73,6 +77,7 @@ class transport {
  private:
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  bool tls_up_ = false;  // the handshake succeeded
   std::unique_ptr<char[]> tls_buffer_;
   // Big enough for any ordinary command line; small, since every idle session holds one.
   std::array<char, 256> command_buffer_;

@@ -175,5 +175,27 @@ class CertificateNamesTest(unittest.TestCase):
                 verified_starttls(server, "smtpfault")
 
 
+class TlsCloseTest(ServerTestCase):
+    """After QUIT's 221 a TLS session ends with close_notify (RFC 8446 6.1): a client that
+    reads on sees a clean end, not a truncated stream (OpenSSL 3's "unexpected eof")."""
+
+    def test_quit_over_implicit_tls_ends_with_close_notify(self):
+        import socket
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF   # python sets it: truncation would pass
+        raw = socket.create_connection((self.server.host, self.server.tls_port), timeout=5)
+        with ctx.wrap_socket(raw, suppress_ragged_eofs=False) as s:
+            s.sendall(b"EHLO client.test\r\nQUIT\r\n")
+            received = b""
+            while True:
+                chunk = s.recv(4096)   # an SSLError here: closed without close_notify
+                if not chunk:
+                    break
+                received += chunk
+        self.assertIn(b"\r\n221 ", received)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
