@@ -116,7 +116,9 @@ bool valid_address_literal(std::string_view s) {
   return true;
 }
 
-// Dot-separated labels of letters, digits and inner hyphens; UTF-8 octets count as letters.
+// Dot-separated labels of letters, digits and inner hyphens; UTF-8 octets count as letters. An
+// ASCII label has at most 63 octets (RFC 1035 2.3.4); a UTF-8 one is judged by its A-label,
+// which is not worked out here.
 bool valid_domain_name(std::string_view s, bool& utf8) {
   if (s.empty()) return false;
   std::size_t start = 0;
@@ -124,10 +126,12 @@ bool valid_domain_name(std::string_view s, bool& utf8) {
     std::size_t dot = s.find('.', start);
     std::string_view label = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
     if (label.empty() || label.front() == '-' || label.back() == '-') return false;
+    bool ascii = true;
     for (unsigned char c : label) {
       if (!is_alpha(c) && !is_digit(c) && c != '-' && c < 0x80) return false;
-      if (c >= 0x80) utf8 = true;
+      if (c >= 0x80) utf8 = true, ascii = false;
     }
+    if (ascii && label.size() > 63) return false;
     if (dot == std::string_view::npos) return true;
     start = dot + 1;
   }

@@ -196,6 +196,8 @@ void server_session::on_command_error(const proto::command_failure& f) {
     case proto::command_error::bad_parameter:
       return error_reply(501, "5.5.4", "Malformed parameter: " + f.detail);
     case proto::command_error::syntax:
+      // An empty line names no command at all (RFC 5321 4.2.4: 500 for an unrecognized one).
+      if (f.kind == verb::unknown) return error_reply(500, "5.5.2", "Syntax error: " + f.detail);
       return error_reply(501, "5.5.4", "Syntax error" + (f.detail.empty() ? "" : ": " + f.detail));
   }
 }
@@ -252,7 +254,8 @@ void server_session::run_default(const proto::command& cmd) {
     case verb::help: {
       // Only what this session offers: a hidden extension's command is not listed either.
       const auto& ext = opts_.extensions;
-      std::string text = "Commands: EHLO HELO MAIL RCPT DATA";
+      std::string text =
+          opts_.lmtp ? "Commands: LHLO MAIL RCPT DATA" : "Commands: EHLO HELO MAIL RCPT DATA";
       if (ext.has(extension::chunking)) text += " BDAT";
       text += " RSET NOOP QUIT VRFY HELP";
       if (ext.has(extension::starttls) && opts_.starttls_available && !facts_.tls) {
@@ -307,7 +310,8 @@ proto::reply server_session::ehlo_reply(const std::string& name) const {
 }
 
 void server_session::do_mail(const proto::command& cmd) {
-  if (!greeted_) return error_reply(503, "5.5.1", "Send EHLO/HELO first");
+  if (!greeted_)
+    return error_reply(503, "5.5.1", opts_.lmtp ? "Send LHLO first" : "Send EHLO/HELO first");
   if (in_transaction_) return error_reply(503, "5.5.1", "Nested MAIL command");
   if (!check_mail_params(cmd)) return;
   env_ = envelope{};

@@ -77,6 +77,9 @@ TEST(address, domain_labels) {
                         "<a@example.>", "<a@ex_ample.org>", "<a@exa mple.org>"}) {
     EXPECT_EQ(bad(t), path_error::syntax) << t;
   }
+  // RFC 1035 2.3.4: 63 octets at most in a label.
+  EXPECT_EQ(ok("<a@" + std::string(63, 'b') + ".com>").local_part, "a");
+  EXPECT_EQ(bad("<a@" + std::string(64, 'b') + ".com>"), path_error::syntax);
 }
 
 TEST(address, address_literals) {

@@ -305,7 +305,8 @@ TEST(server_session_lmtp, needs_lhlo) {
   EXPECT_EQ(c.send(""), wire::lmtp_greeting);
   EXPECT_EQ(c.send("EHLO client.test\r\n"), "500 This is an LMTP server: use LHLO\r\n");
   EXPECT_EQ(c.send("HELO client.test\r\n"), "500 This is an LMTP server: use LHLO\r\n");
-  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::need_helo);
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), "503 Send LHLO first\r\n");
+  EXPECT_EQ(c.send("HELP\r\n").substr(0, 34), "214 Commands: LHLO MAIL RCPT DATA ");
   EXPECT_EQ(c.send("LHLO client.test\r\n").substr(0, 4), "250-");
   EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::sender_ok("a@x.test"));
   EXPECT_TRUE(c.session().facts().lmtp);
@@ -455,7 +456,7 @@ TEST(server_session_sweep, errors_and_limits_at_every_cut) {
   expect_framing_independent(client, o);
   run_result whole = run(o, [&](conversation& c) { c.send(client); });
   EXPECT_EQ(codes(whole.output), (strings{"220", "250", "250", "250", "354", "552", "503", "500",
-                                          "501", "502", "503", "421"}));
+                                          "500", "502", "503", "421"}));
 }
 
 }  // namespace

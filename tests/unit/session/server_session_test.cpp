@@ -175,7 +175,7 @@ TEST(server_session, syntax_errors) {
             "501 5.1.3 Bad recipient address: local part too long (limit 64 octets)\r\n");
   EXPECT_EQ(c.send("RCPT FROM:<b@y.test>\r\n"),
             "501 5.5.4 Syntax error: Syntax: RCPT TO:<address>\r\n");
-  EXPECT_EQ(codes(c.send("\r\n")), strings{"501 5.5.4"});
+  EXPECT_EQ(codes(c.send("\r\n")), strings{"500 5.5.2"});
 }
 
 TEST(server_session, unknown_and_unimplemented_commands) {
@@ -187,6 +187,8 @@ TEST(server_session, unknown_and_unimplemented_commands) {
   EXPECT_EQ(codes(c.send("VRFY user\r\n")), strings{"252 2.5.0"});
   EXPECT_EQ(codes(c.send("HELP\r\n")), strings{"214 2.0.0"});
   EXPECT_EQ(c.send("noop\r\n"), wire::ok) << "verbs are case-insensitive";
+  // An empty line names no command: 500, as for one not recognized.
+  EXPECT_EQ(c.send("\r\n"), "500 5.5.2 Syntax error: empty command\r\n");
 }
 
 TEST(server_session, help_lists_only_what_the_session_offers) {
