@@ -19,9 +19,13 @@ expect {
   no_plaintext_auth = true,
   exit = "success",
   check = function(run)
-    if not smtp.seen(run, "STARTTLS") then
-      return false, "not exercised: the client never sent STARTTLS (implicit TLS, or none); this"
-        .. " scenario is about STARTTLS"
+    -- On the implicit-TLS port the first handshake is aborted too (a 220 to close after has
+    -- no place there): a client of that port is exercised as well.
+    local implicit = false
+    for _, s in ipairs(run.sessions) do implicit = implicit or s.implicit_tls end
+    if not smtp.seen(run, "STARTTLS") and not implicit then
+      return false, "not exercised: the client used no TLS (neither STARTTLS nor the"
+        .. " implicit-TLS port); this scenario breaks its handshakes"
     end
     if run.delivered ~= 1 then
       return false, "expected the message delivered once over TLS after the failed handshakes, got "

@@ -671,6 +671,26 @@ class EhloUnsupported(unittest.TestCase):
         self.assertIn("expected the message delivered over implicit TLS", r["reason"])
 
 
+class HandshakeFailOverImplicitTls(unittest.TestCase):
+    def test_a_client_of_the_implicit_tls_port_is_exercised_too(self):
+        # Its first handshake is aborted; reconnecting and delivering over TLS passes.
+        mailer = (
+            "import os, smtplib, ssl, time\n"
+            "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
+            "ctx.verify_mode = ssl.CERT_NONE\n"
+            "for attempt in range(4):\n"
+            "    try:\n"
+            "        s = smtplib.SMTP_SSL(os.environ['SMTP_HOST'], int(os.environ['SMTP_TLS_PORT']),"
+            " context=ctx, timeout=10)\n"
+            "        break\n"
+            "    except (OSError, ssl.SSLError):\n"
+            "        time.sleep(0.2)\n"
+            "s.sendmail('a@example.com', ['b@example.com'], 'Subject: x\\r\\n\\r\\nx')\n"
+            "s.quit()\n")
+        status, r, output = judge_mailer(self, "starttls-handshake-fail", mailer)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
+
+
 class MultilineRepliesGivingUp(unittest.TestCase):
     def test_a_client_that_read_the_550_and_gave_up_is_told_so(self):
         mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\n"
