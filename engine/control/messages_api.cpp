@@ -140,7 +140,9 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
   const auto deadline = std::chrono::steady_clock::now() + proto::millis_from_seconds(timeout);
   for (;;) {
     auto found = matching(ctx.store, filter);
-    if (found.size() >= count) co_return json_response(200, page(found, 0, max_limit));
+    // Past the page's 1,000, the newest ones: the message waited for is among them.
+    const auto offset = found.size() > max_limit ? found.size() - max_limit : 0;
+    if (found.size() >= count) co_return json_response(200, page(found, offset, max_limit));
     if (ctx.stopping) {
       co_return error_response(
           {503, "the server is stopping: " + found_text(found.size(), count), ""});

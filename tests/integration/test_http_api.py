@@ -476,6 +476,19 @@ class ScenarioTest(ApiTestCase):
             self.assertIn("is a directory", body["error"])
 
 
+class WaitPastOnePageTest(ApiTestCase):
+    def test_the_newest_thousand_are_returned_with_the_one_waited_for(self):
+        with smtplib.SMTP(self.server.host, self.server.port, timeout=30) as s:
+            s.ehlo("client.test")
+            for i in range(1002):
+                s.sendmail("a@example.com", ["b@example.com"], message_bytes("n%d" % i))
+        status, _, body = self.api("GET", "/api/v1/messages/wait?count=1&timeout=0")
+        self.assertEqual(status, 200, body)
+        self.assertEqual((body["total"], body["offset"], body["count"]), (1002, 2, 1000))
+        self.assertEqual(body["messages"][-1]["subject"], "n1001")
+        self.assertEqual(body["messages"][0]["subject"], "n2")
+
+
 class ExpectationsPastRetentionTest(ApiTestCase):
     SERVER_ARGS = ("--retain-sessions", "2")
 
