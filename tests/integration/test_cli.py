@@ -463,18 +463,22 @@ class ServeFlagMistakes(unittest.TestCase):
             self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
             self.assertIn("SMTPFAULT_LUA_MEMORY: expected an unsigned integer", r.stderr)
 
-    def test_a_directory_given_as_a_scenario_is_refused_everywhere(self):
+    def test_a_directory_given_as_a_scenario_is_refused_where_one_file_is_meant(self):
         with tempfile.TemporaryDirectory() as folder:
             with open(os.path.join(folder, "broken.lua"), "w") as f:
                 f.write("x = = 1\n")
-            for argv, status in ((("check", folder), 1), (("check", "--client", folder), 1),
-                                 (("serve", "--scenario", folder, "--listen", "127.0.0.1:0",
+            for argv, status in ((("serve", "--scenario", folder, "--listen", "127.0.0.1:0",
                                    "--tls-listen", "", "--api", ""), 2),
                                  (("test", "--scenario", folder, "--", "true"), 2),
                                  (("run", folder), 2)):
                 r = run(*argv, timeout=20)
                 self.assertEqual(r.returncode, status, (argv, r.stdout, r.stderr))
                 self.assertIn(folder + ": is a directory", r.stdout + r.stderr)
+            # check takes a folder for its .lua files, as test --scenarios does.
+            for argv in (("check", folder), ("check", "--client", folder)):
+                r = run(*argv, timeout=20)
+                self.assertEqual(r.returncode, 1, (argv, r.stdout, r.stderr))
+                self.assertIn(os.path.join(folder, "broken.lua") + ":1:", r.stderr)
 
     def test_the_test_runner_configures_its_servers_as_serve_does(self):
         with tempfile.TemporaryDirectory() as tmp:
