@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -71,33 +70,6 @@ class real_and_sandboxed {
   std::pair<std::string, std::string> run(const std::string& expression) {
     const std::string chunk = "return __ser(pcall(function() return " + expression + " end))";
     return {run_in(real_, chunk), run_in(sandbox_.state(), chunk)};
-  }
-
-  // The milliseconds that running chunk takes in the sandboxed state, with its first argument
-  // (`lib`) Lua's own string library, then the sandbox's: {Lua's, ours}.
-  std::pair<double, double> time(const std::string& chunk) {
-    lua_State* L = sandbox_.state();
-    const auto time_with = [&](bool own) {
-      EXPECT_EQ(luaL_loadstring(L, chunk.c_str()), LUA_OK);
-      if (own) {
-        lua_getglobal(L, "string");
-      } else {
-        lua_pushcfunction(L, luaopen_string);  // a fresh table of Lua's own functions
-        lua_call(L, 0, 1);
-      }
-      const auto start = std::chrono::steady_clock::now();
-      EXPECT_EQ(lua_pcall(L, 1, 0, 0), LUA_OK) << lua_tostring(L, -1);
-      const auto end = std::chrono::steady_clock::now();
-      lua_settop(L, 0);
-      return std::chrono::duration<double, std::milli>(end - start).count();
-    };
-    // The fastest of a few rounds, taken in turns: the machine may be busy with other work.
-    std::pair<double, double> best{1e9, 1e9};
-    for (int round = 0; round < 5; ++round) {
-      best.first = std::min(best.first, time_with(false));
-      best.second = std::min(best.second, time_with(true));
-    }
-    return best;
   }
 
  private:
@@ -407,30 +379,6 @@ TEST(bounded_patterns, agree_with_lua_on_random_patterns) {
   }
   EXPECT_EQ(cases, 15000);
   RecordProperty("errors", errors);
-}
-
-// Not a check: how long a plain find and a typical pattern take, Lua's own against ours (run with
-// --gtest_also_run_disabled_tests).
-TEST(bounded_patterns, DISABLED_speed) {
-  real_and_sandboxed states;
-  const char* const loops[] = {
-      "local lib = ... local find, s = lib.find, '<someone@example.org>' "
-      "for i = 1, 2e6 do find(s, 'reject-me', 1, true) end",
-      "local lib = ... local find, s = lib.find, 'someone@example.org' "
-      "for i = 1, 2e6 do find(s, 'example', 1, true) end",
-      "local lib = ... local match, s = lib.match, 'RCPT TO:<someone@example.org> SIZE=1000' "
-      "for i = 1, 1e6 do match(s, '^RCPT TO:<([^@>]+)@([^>]+)>') end",
-      "local lib = ... local find, s = lib.find, 'RCPT TO:<someone@example.org> SIZE=1000' "
-      "for i = 1, 1e6 do find(s, 'SIZE=%d+') end",
-      "local lib = ... local gsub, s = lib.gsub, string.rep('word ', 200) "
-      "for i = 1, 2e3 do gsub(s, '%w+', '%0!') end",
-      "local lib = ... local gmatch, s = lib.gmatch, string.rep('key=value; ', 50) "
-      "for i = 1, 2e3 do for k, v in gmatch(s, '(%w+)=(%w+)') do end end",
-  };
-  for (const char* loop : loops) {
-    const auto [real_ms, ours_ms] = states.time(loop);
-    std::printf("%7.1f ms Lua, %7.1f ms ours: %s\n", real_ms, ours_ms, loop);
-  }
 }
 
 }  // namespace
