@@ -375,7 +375,14 @@ function smtp.domain_in(address_or_domain, domains)
   return false
 end
 
---- Glob match on an address: "*" matches any run, "?" one character; case-insensitive.
+-- Octets of the UTF-8 character starting with byte b: "?" takes a whole character of an
+-- SMTPUTF8 address, and "*" never stops inside one.
+local function char_length(b)
+  return b < 0xC0 and 1 or b < 0xE0 and 2 or b < 0xF0 and 3 or b < 0xF8 and 4 or 1
+end
+
+--- Glob match on an address: "*" matches any run, "?" one character (UTF-8 included);
+--- ASCII letters case-insensitive.
 function smtp.matches(address, pattern)
   check_type(address, "string", 1, "matches", 2)
   check_type(pattern, "string", 2, "matches", 2)
@@ -387,12 +394,14 @@ function smtp.matches(address, pattern)
   local si, pi, star, mark = 1, 1, nil, 0
   while si <= #s do
     local pc = p:byte(pi)
-    if pc == ANY or (pc ~= nil and pc ~= STAR and pc == s:byte(si)) then
+    if pc == ANY then
+      si, pi = si + char_length(s:byte(si)), pi + 1
+    elseif pc ~= nil and pc ~= STAR and pc == s:byte(si) then
       si, pi = si + 1, pi + 1
     elseif pc == STAR then
       star, mark, pi = pi, si, pi + 1
     elseif star then
-      mark = mark + 1
+      mark = mark + char_length(s:byte(mark))
       si, pi = mark, star + 1
     else
       return false

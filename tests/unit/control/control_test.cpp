@@ -89,6 +89,11 @@ TEST(glob, wildcards_and_case) {
   EXPECT_FALSE(net::glob_match("a*b", "acbd"));
   EXPECT_TRUE(net::glob_match("a*b*c", "aXbYbZc"));
   EXPECT_TRUE(net::glob_match("exact@x", "exact@x"));
+  // SMTPUTF8: '?' is one character, however many octets it takes; '*' ends between characters.
+  EXPECT_TRUE(net::glob_match("zo?@example.com", "zo\xC3\xAB@example.com"));
+  EXPECT_FALSE(net::glob_match("zo??@example.com", "zo\xC3\xAB@example.com"));
+  EXPECT_TRUE(net::glob_match("*?@x", "\xE2\x82\xAC\xE2\x82\xAC@x"));
+  EXPECT_TRUE(net::glob_match("*\xC3\xAB@x", "zo\xC3\xAB@x"));
   // Many stars against a long non-matching text stays fast (no exponential backtracking).
   EXPECT_FALSE(net::glob_match(std::string(30, '*') + "b", std::string(10000, 'a')));
 }
