@@ -54,9 +54,12 @@ check_result check_quit(const run_outcome& run) {
     if (s.quit || s.exchanges.empty() || server_ended(s)) continue;
     c.passed = false;
     const auto& last = s.exchanges.back();
+    // The reply it closed on is often the real failure (a message refused as too long).
+    const std::string answered =
+        last.code >= 400 ? " (answered '" + last.reply.substr(0, 120) + "')" : "";
     c.detail = "expected QUIT before closing; session " + s.id + " closed after " +
                (s.exchanges.size() == 1 ? "the greeting (" + std::to_string(last.code) + ")"
-                                        : "'" + last.command + "'") +
+                                        : "'" + last.command + "'" + answered) +
                " without QUIT";
     break;
   }
