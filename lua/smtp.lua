@@ -142,7 +142,7 @@ function smtp.split(...)
   for i, v in ipairs(at) do
     check_type(v, "number", i, "split", 2)
     -- Cuts at the same place, or backwards, would write nothing between them.
-    if v ~= math.floor(v) or v < 1 or (i > 1 and v <= at[i - 1]) then
+    if not math.tointeger(v) or v < 1 or (i > 1 and v <= at[i - 1]) then
       fail(2, "bad argument #%d to smtp.split (offsets are whole octet counts from 1, each past the one before; got %s)", i, tostring(v))
     end
   end

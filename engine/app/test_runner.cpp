@@ -145,7 +145,9 @@ void decide(scenario_result& r) {
 // A command killed while the server held back a reply (a scenario's delay, a hook that
 // sleeps) was not necessarily too slow itself: say what it waited for.
 std::string waiting_for_the_server(const script::run_outcome& run, double time_scale) {
-  for (const auto& s : run.sessions) {
+  // Newest first: the session still open when the command was killed.
+  for (auto it = run.sessions.rbegin(); it != run.sessions.rend(); ++it) {
+    const auto& s = *it;
     if (s.exchanges.empty() || (s.exchanges.back().code != 0 && !s.reply_held)) continue;
     std::string text = "; it was waiting for the reply to '" + s.exchanges.back().command +
                        "' (session " + s.id + ")";

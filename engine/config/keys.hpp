@@ -49,10 +49,6 @@ std::string_view expectation(kind k);  // for type errors: "an array of address 
 // Range and choice rules shared by every source; empty = acceptable, else the reason.
 std::string check(const key_desc& d, const value& v);
 
-// Why a name cannot go into a certificate's subjectAltName (a DNS name or an IP address);
-// empty = it can.
-std::string certificate_name_problem(std::string_view name);
-
 // " (did you mean 'x'?)" when a candidate is close enough to be a plausible typo, else "".
 using proto::did_you_mean;
 std::vector<std::string> path_candidates();  // key paths and section names

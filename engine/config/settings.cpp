@@ -4,8 +4,6 @@
 // next to its inverse, so the two cannot drift apart.
 #include "config/settings.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -14,6 +12,7 @@
 
 #include "config/keys.hpp"
 #include "config/loader.hpp"
+#include "proto/address.hpp"
 
 namespace smtpfault::config {
 namespace {
@@ -463,35 +462,6 @@ std::string quoted(std::string_view text) {
   return "'" + std::string(text) + "'";
 }
 
-std::string certificate_name_problem(std::string_view name) {
-  const auto bad = [&](std::string_view why) {
-    return "cannot go into a certificate: " + quoted(name) + " (" + std::string(why) + ")";
-  };
-  if (name.empty()) return bad("empty");
-  if (name.find(':') != std::string_view::npos) {  // an IPv6 literal
-    unsigned char addr[16];
-    return inet_pton(AF_INET6, std::string(name).c_str(), addr) == 1 ? std::string()
-                                                                     : bad("not an IPv6 address");
-  }
-  if (name.size() > 253) return bad("longer than 253 octets");
-  std::size_t label = 0;
-  for (std::size_t i = 0; i <= name.size(); ++i) {
-    const char c = i < name.size() ? name[i] : '.';
-    if (c == '.') {
-      if (label == 0) return bad("an empty label");
-      if (label > 63) return bad("a label longer than 63 octets");
-      if (name[i - 1] == '-' || name[i - label] == '-')
-        return bad("a label starts or ends with '-'");
-      label = 0;
-    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || (c == '*' && i == 0)) {
-      ++label;
-    } else {
-      return bad("DNS names hold letters, digits, '-' and '.'");
-    }
-  }
-  return {};
-}
-
 std::string check(const key_desc& d, const value& v) {
   if (const auto* u = std::get_if<std::uint64_t>(&v)) {
     if (*u < d.min)
@@ -505,7 +475,7 @@ std::string check(const key_desc& d, const value& v) {
       return "must be at most " + number_text(d.most) + ", got " + number_text(*x);
   } else if (const auto* names = std::get_if<std::vector<std::string>>(&v)) {
     for (const auto& name : *names) {
-      if (auto problem = certificate_name_problem(name); !problem.empty()) return problem;
+      if (auto problem = proto::certificate_name_problem(name); !problem.empty()) return problem;
     }
   } else if (const auto* s = std::get_if<std::string>(&v); s && !d.choices.empty()) {
     if (std::find(d.choices.begin(), d.choices.end(), *s) == d.choices.end()) {

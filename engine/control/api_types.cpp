@@ -32,13 +32,21 @@ api_request to_api_request(http::request<http::string_body>&& req) {
   r.method = req.method();
   r.version = req.version();
   std::string_view target = req.target();
+  std::string absolute_query;
   // RFC 9112 3.2.2: a server accepts the absolute form ("http://host:8025/api/v1/..."), which
   // some proxies send.
   if (auto scheme = target.find("://");
       scheme != std::string_view::npos &&
       target.substr(0, scheme).find('/') == std::string_view::npos) {
-    const auto path = target.find('/', scheme + 3);
-    target = path == std::string_view::npos ? std::string_view("/") : target.substr(path);
+    const auto path = target.find_first_of("/?", scheme + 3);
+    if (path == std::string_view::npos) {
+      target = "/";
+    } else if (target[path] == '?') {
+      absolute_query = "/" + std::string(target.substr(path));  // "http://h:1?x=1": "/?x=1"
+      target = absolute_query;
+    } else {
+      target = target.substr(path);
+    }
   }
   auto q = target.find('?');
   r.path = percent_decode(target.substr(0, q), false);

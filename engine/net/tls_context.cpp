@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "net/embedded_certs.hpp"
+#include "proto/address.hpp"
 
 namespace smtpfault::net {
 
@@ -165,7 +166,10 @@ proto::expected<std::unique_ptr<tls_contexts>, certificate_problem> tls_contexts
   std::unique_ptr<tls_contexts> made(new tls_contexts());
   auto& contexts_ = made->contexts_;
   const identity ca = test_ca();
-  std::string san = "DNS:" + id.hostname + ",DNS:localhost,IP:127.0.0.1,IP:::1";
+  // OpenSSL reads "DNS:a,IP:b" text: a hostname that is no DNS name ("h,IP:9.9.9.9", one with a
+  // '_') stays out of it rather than add names of its own (it is still the subject's CN).
+  std::string san = "DNS:localhost,IP:127.0.0.1,IP:::1";
+  if (proto::certificate_name_problem(id.hostname).empty()) san = "DNS:" + id.hostname + "," + san;
   for (const auto& name : id.names)
     san += (is_ip_literal(name) ? ",IP:" : ",DNS:") + name;
   constexpr long day = 24 * 3600;

@@ -1,5 +1,9 @@
 #include "proto/address.hpp"
 
+#include <arpa/inet.h>
+
+#include <cctype>
+
 #include "proto/ascii.hpp"
 #include "proto/utf8.hpp"
 
@@ -227,6 +231,35 @@ expected<mailbox, path_error> parse_path(std::string_view text, const limits& li
   box.domain = std::string(domain);
   box.has_utf8 = utf8;
   return box;
+}
+
+std::string certificate_name_problem(std::string_view name) {
+  const auto bad = [&](std::string_view why) {
+    return "cannot go into a certificate: '" + std::string(name) + "' (" + std::string(why) + ")";
+  };
+  if (name.empty()) return bad("empty");
+  if (name.find(':') != std::string_view::npos) {  // an IPv6 literal
+    unsigned char addr[16];
+    return inet_pton(AF_INET6, std::string(name).c_str(), addr) == 1 ? std::string()
+                                                                     : bad("not an IPv6 address");
+  }
+  if (name.size() > 253) return bad("longer than 253 octets");
+  std::size_t label = 0;
+  for (std::size_t i = 0; i <= name.size(); ++i) {
+    const char c = i < name.size() ? name[i] : '.';
+    if (c == '.') {
+      if (label == 0) return bad("an empty label");
+      if (label > 63) return bad("a label longer than 63 octets");
+      if (name[i - 1] == '-' || name[i - label] == '-')
+        return bad("a label starts or ends with '-'");
+      label = 0;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || (c == '*' && i == 0)) {
+      ++label;
+    } else {
+      return bad("DNS names hold letters, digits, '-' and '.'");
+    }
+  }
+  return {};
 }
 
 }  // namespace smtpfault::proto

@@ -34,4 +34,8 @@ const char* describe(path_error e);
 expected<mailbox, path_error> parse_path(std::string_view text, const limits& lim,
                                          bool allow_postmaster = false);
 
+// Why a name cannot go into a certificate's subjectAltName as a DNS name or an IP address
+// ("a b", "a..b", "a,IP:1.2.3.4"); empty when it can.
+std::string certificate_name_problem(std::string_view name);
+
 }  // namespace smtpfault::proto

@@ -92,34 +92,36 @@ int api_step(lua_State* L) {
 // client._report(key, value, text): text is the Lua library's rendering of a table value.
 int api_report(lua_State* L) {
   using kind = client_report::kind;
+  // Every call that may raise a Lua error (a longjmp) comes before the report, which holds
+  // strings, exists: plain values until then.
   luaL_checkstring(L, 1);
-  client_report r;
+  kind type = kind::text;
+  long long integer = 0;
+  double number = 0;
   switch (lua_type(L, 2)) {
     case LUA_TNUMBER:
-      r.type = lua_isinteger(L, 2) ? kind::integer : kind::number;
-      r.integer = lua_tointeger(L, 2);
-      r.number = lua_tonumber(L, 2);
+      type = lua_isinteger(L, 2) ? kind::integer : kind::number;
+      integer = lua_tointeger(L, 2);
+      number = lua_tonumber(L, 2);
       break;
     case LUA_TBOOLEAN:
-      r.type = kind::boolean;
-      r.integer = lua_toboolean(L, 2);
+      type = kind::boolean;
+      integer = lua_toboolean(L, 2);
       break;
     case LUA_TNIL:
-      r.type = kind::nil;
+      type = kind::nil;
       break;
     default:
       break;
   }
-  if (r.type == kind::nil) {
+  if (type == kind::nil) {
     lua_pushliteral(L, "");
   } else if (lua_type(L, 3) == LUA_TSTRING) {
     lua_pushvalue(L, 3);
   } else {
     luaL_tolstring(L, 2, nullptr);  // pushed: whole_string reads it with its length
   }
-  r.key = whole_string(L, 1);
-  r.text = whole_string(L, -1);
-  owner(L).add_report(std::move(r));
+  owner(L).add_report({whole_string(L, 1), whole_string(L, -1), type, integer, number});
   return 0;
 }
 

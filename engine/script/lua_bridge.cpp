@@ -116,8 +116,16 @@ void update_recipients(lua_State* L, const session::envelope& env) {
   lua_rawset(L, -3);
 }
 
-// s.commands.RCPT before any RCPT: 0, so that `s.commands.RCPT > 2` works from the start.
+// s.commands.RCPT before any RCPT: 0, so that `s.commands.RCPT > 2` works from the start. Only
+// for the names the table uses: a misspelt s.commands.RCTP stays nil (and fails where used).
 int zero_count(lua_State* L) {
+  std::size_t n = 0;
+  const char* key = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &n) : nullptr;
+  const std::string_view name = key ? std::string_view(key, n) : std::string_view();
+  bool known = name == "UNKNOWN";
+  for (int v = 0; !known && key && v < static_cast<int>(proto::verb::unknown); ++v)
+    known = proto::verb_name(static_cast<proto::verb>(v)) == name;
+  if (!known) return 0;
   lua_pushinteger(L, 0);
   return 1;
 }

@@ -89,6 +89,9 @@ int find_or_match(lua_State* L, bool find) {
     return 1;
   }
   const pattern_charge charge = charge_of(L);
+  // The look for specials reads the whole pattern: a huge one, found again and again in a
+  // loop of few instructions, is work the budget must see.
+  if (find && !lua_toboolean(L, 4) && pattern_len >= 32) charge(L, pattern_len / 32);
   if (find && (lua_toboolean(L, 4) || !has_specials(p, pattern_len))) {
     if (const char* at = find_plain(L, charge, s + init, len - init, p, pattern_len)) {
       lua_pushinteger(L, (at - s) + 1);

@@ -48,6 +48,9 @@ int safe_load(lua_State* L) {
 // setmetatable without __gc: a finalizer runs whenever the collector gets to it, also between
 // hooks, outside any instruction or memory limit, so one that loops would hang its thread.
 int setmetatable_without_gc(lua_State* L) {
+  // The checks setmetatable makes, here, so that their errors name it.
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, lua_isnoneornil(L, 2) || lua_istable(L, 2), 2, "nil or table");
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_pushliteral(L, "__gc");
     if (lua_rawget(L, 2) != LUA_TNIL) {

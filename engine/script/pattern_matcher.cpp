@@ -160,6 +160,7 @@ const char* pattern_matcher::match_items(const char* s, const char* p) {
           const char* next = class_end(p);
           const auto previous = static_cast<unsigned char>(s == subject_ ? '\0' : s[-1]);
           const auto current = static_cast<unsigned char>(*s);  // '\0' at the end
+          charge_set(p, next - 1);
           if (set_matches(previous, p, next - 1) || !set_matches(current, p, next - 1))
             return nullptr;
           p = next;
@@ -284,16 +285,25 @@ const char* pattern_matcher::class_end(const char* p) {
     return p + 1;
   }
   if (first != '[') return p;
+  const char* const open = p;
   if (*p == '^') ++p;
   // The set's first character is a member even when it is ']': "[]]", "[^]]".
   do {
     if (p == pattern_end_) luaL_error(L_, "malformed pattern (missing ']')");
     if (*p++ == escape && p < pattern_end_) ++p;  // "%]" does not end the set
   } while (*p != ']');
+  charge_set(open, p);
   return p + 1;
 }
 
-bool pattern_matcher::single_match(const char* s, const char* p, const char* ep) const {
+// A set is read through on every character tried against it: a long one is a step per 32 of
+// its octets, each time, or "[" .. ("b"):rep(1e5) .. "]" would hold the thread for minutes
+// on a charge of one step per character.
+void pattern_matcher::charge_set(const char* open, const char* close) {
+  if (close - open >= 32) add_steps(static_cast<std::uint64_t>(close - open) / 32);
+}
+
+bool pattern_matcher::single_match(const char* s, const char* p, const char* ep) {
   if (s >= subject_end_) return false;
   const auto c = static_cast<unsigned char>(*s);
   switch (*p) {
@@ -302,6 +312,7 @@ bool pattern_matcher::single_match(const char* s, const char* p, const char* ep)
     case escape:
       return class_matches(c, static_cast<unsigned char>(p[1]));
     case '[':
+      charge_set(p, ep - 1);
       return set_matches(c, p, ep - 1);
     default:
       return static_cast<unsigned char>(*p) == c;

@@ -67,7 +67,8 @@ class pattern_matcher {
   const char* back_reference(const char* s, int digit);
   const char* balanced(const char* s, const char* p);
   const char* class_end(const char* p);
-  bool single_match(const char* s, const char* p, const char* ep) const;
+  bool single_match(const char* s, const char* p, const char* ep);
+  void charge_set(const char* open, const char* close);
   // The length of capture i, or capture_position after pushing its position; *text its start.
   std::ptrdiff_t capture_text(int i, const char* s, const char* e, const char** text);
   void step() {

@@ -708,6 +708,14 @@ class BadRequestTest(ApiTestCase):
                 reply += chunk
         self.assertTrue(reply.startswith(b"HTTP/1.1 200 "), reply[:200])
         self.assertIn(b'"total"', reply)
+        # With no path, the query still counts: "/?limit=1" is no endpoint, and says so.
+        with socket.create_connection(("127.0.0.1", self.server.api_port), timeout=5) as s:
+            s.sendall(b"GET http://127.0.0.1:%d?limit=1 HTTP/1.1\r\n"
+                      b"Host: x\r\nConnection: close\r\n\r\n" % self.server.api_port)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        self.assertTrue(reply.startswith(b"HTTP/1.1 404 "), reply[:200])
 
     def test_malformed_json(self):
         b = self.check("POST", "/api/v1/faults", "{not json", 400)

@@ -173,6 +173,11 @@ class CertificateNamesTest(unittest.TestCase):
         with SmtpfaultServer() as server:
             with self.assertRaisesRegex(ssl.SSLCertVerificationError, "mismatch"):
                 verified_starttls(server, "smtpfault")
+        # A hostname that is no DNS name cannot smuggle names into the certificate.
+        with SmtpfaultServer("--hostname", "h.example,IP:9.9.9.9") as server:
+            with self.assertRaisesRegex(ssl.SSLCertVerificationError, "mismatch"):
+                verified_starttls(server, "9.9.9.9")
+            self.assertEqual(verified_starttls(server, "localhost"), 250)
 
 
 class TlsCloseTest(ServerTestCase):

@@ -227,7 +227,8 @@ TEST(actions, constructor_arguments_are_checked) {
         // An empty list of lines sends no text: a mistake, not a reply.
         "smtp.reply(550, '5.1.1', {})",
         // Cuts that write nothing between them: backwards, repeated, before the first octet.
-        "smtp.split(500, 3)", "smtp.split(3, 3)", "smtp.split(0)", "smtp.split(2.5)"}) {
+        "smtp.split(500, 3)", "smtp.split(3, 3)", "smtp.split(0)", "smtp.split(2.5)",
+        "smtp.split(math.huge)", "smtp.split(2^63)"}) {
     auto o = connect_returning(expr);
     EXPECT_EQ(o.st, status::failed) << expr;
     EXPECT_THAT(o.error, ::testing::StartsWith("test.lua:2:")) << expr;

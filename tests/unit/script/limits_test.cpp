@@ -61,6 +61,11 @@ TEST(sandbox, finalizers_are_refused_other_metatables_kept) {
   auto out = d.start(hook::connect);
   ASSERT_EQ(out.st, status::failed);
   EXPECT_THAT(out.error, HasSubstr("test.lua:4: setmetatable: __gc finalizers are not available"));
+  // Its own argument errors still name it.
+  EXPECT_THAT(eval("select(2, pcall(setmetatable, 1, {}))"),
+              HasSubstr("bad argument #1 to 'setmetatable'"));
+  EXPECT_THAT(eval("select(2, pcall(setmetatable, {}, 5))"),
+              HasSubstr("bad argument #2 to 'setmetatable' (nil or table expected"));
 }
 
 TEST(sandbox, load_refuses_binary_chunks) {

@@ -73,7 +73,13 @@ TEST(pattern_limit, gmatch_and_gsub_are_bounded_too) {
   for (const char* call :
        {"for w in string.rep('a', 40000):gmatch('.-.-.-.-b') do end",
         "string.rep('a', 40000):gsub('.-.-.-.-b', 'x')", "string.rep('(', 200000):find('%b()')",
-        "string.rep('a', 3e6):find(string.rep('a', 2e5) .. 'b', 1, true)"}) {
+        "string.rep('a', 3e6):find(string.rep('a', 2e5) .. 'b', 1, true)",
+        // A long set is read through for every character tried against it.
+        "string.rep('a', 1e5):find('[' .. string.rep('b', 1e5) .. ']')",
+        "string.rep('a', 1e5):find('[' .. string.rep('b', 1e5) .. ']*c')",
+        "string.rep('a', 1e5):find('%f[' .. string.rep('b', 1e5) .. ']')",
+        // A huge pattern without specials, looked through on every call of a short loop.
+        "local p = string.rep('x', 4e6) for i = 1, 1e6 do ('a'):find(p) end"}) {
     driver d(std::string("function on_connect(s)\n  ") + call + "\nend\n");
     const auto start = clock_type::now();
     auto out = d.start(hook::connect);

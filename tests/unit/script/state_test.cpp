@@ -168,7 +168,7 @@ TEST(state, session_fields_follow_the_conversation) {
 function on_rcpt(s, rcpt)
   smtp.log(s.client, s.client_ip, s.client_port, s.helo, s.tls, s.lmtp, s.messages,
            s.mail_from, #s.rcpts, s.commands.EHLO, s.commands.RCPT, s.auth_user == "",
-           s.commands.DATA, s.commands.DATA < 1)
+           s.commands.DATA, s.commands.DATA < 1, s.commands.RCTP)
 end
 )");
   d.greet();
@@ -178,11 +178,11 @@ end
   EXPECT_EQ(
       d.script_log()[0],
       "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false 0 a@x.test 0 1 1 true 0 "
-      "true");
+      "true nil");
   EXPECT_EQ(
       d.script_log()[1],
       "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false 0 a@x.test 1 1 2 true 0 "
-      "true");
+      "true nil");
 }
 
 // The table is refreshed only where the session changed: after RSET a same-length recipient
