@@ -170,7 +170,9 @@ asio::awaitable<void> connection::run(bool over_cap) {
       on_read_timeout();
     } else {
       session_.on_client_closed(r.ec.message(), sys_clock::now());
-      client_gone_ = true;
+      // A TLS client that closed with its own close_notify (a clean end of stream) gets ours
+      // back; one that just went away does not.
+      client_gone_ = !(io_.is_tls() && r.ec == asio::error::eof);
       break;
     }
   }

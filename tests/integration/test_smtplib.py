@@ -201,6 +201,18 @@ class TlsCloseTest(ServerTestCase):
                 received += chunk
         self.assertIn(b"\r\n221 ", received)
 
+    def test_a_client_that_closes_first_gets_close_notify_back(self):
+        import socket
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+        raw = socket.create_connection((self.server.host, self.server.tls_port), timeout=5)
+        s = ctx.wrap_socket(raw, suppress_ragged_eofs=False)
+        self.assertTrue(s.recv(4096).startswith(b"220 "))
+        plain = s.unwrap()   # sends close_notify, waits for the server's: an error without it
+        plain.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
