@@ -78,7 +78,8 @@ struct parsed_test {
   test_options opts;
   std::vector<std::string> scenarios;
   bool scenarios_on_command_line = false;  // then they replace the configuration's choice
-  std::vector<std::string> excluded;       // --exclude: names, file names or globs
+  // --exclude: names, file names or globs; whether each was given on the command line.
+  std::vector<std::pair<std::string, bool>> excluded;
   std::string junit, json;
   unsigned jobs = 1;
   bool seed_given = false;
@@ -116,7 +117,7 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
     if (touch_files) return add_directory(f, p.scenarios);
   } else if (f.name == "exclude") {
     if (f.value.empty()) return f.origin + ": expected a scenario name or a glob";
-    p.excluded.push_back(f.value);
+    p.excluded.emplace_back(f.value, f.origin.starts_with("--"));
   } else if (f.name == "junit" || f.name == "json") {
     // Found out now, not after every scenario has run.
     auto err = f.value.empty() || !touch_files ? std::nullopt : unwritable_report(f.value);
@@ -209,12 +210,13 @@ bool excluded_by(const std::string& pattern, const std::string& scenario) {
   return false;
 }
 
-// Drops the excluded scenarios; an --exclude that names none is a mistake (a typo would
-// otherwise run what it meant to leave out).
+// Drops the excluded scenarios; an --exclude on the command line that names none is a mistake
+// (a typo would otherwise run what it meant to leave out). One from the configuration is shared
+// by runs that choose other scenarios: it may name none of them.
 std::optional<std::string> apply_excludes(parsed_test& p, std::vector<std::string>& left_out) {
-  for (const auto& pattern : p.excluded) {
+  for (const auto& [pattern, typed] : p.excluded) {
     const auto matches = [&](const std::string& s) { return excluded_by(pattern, s); };
-    if (std::none_of(p.scenarios.begin(), p.scenarios.end(), matches) &&
+    if (typed && std::none_of(p.scenarios.begin(), p.scenarios.end(), matches) &&
         std::none_of(left_out.begin(), left_out.end(), matches)) {
       return "--exclude " + pattern + ": matches none of the scenarios to run";
     }

@@ -548,6 +548,15 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
                                      "/bin/true"], timeout=60)
         self.assertEqual(status, 2, out + err)
         self.assertIn("--exclude left no scenario to run", err)
+        # From the configuration, shared by runs that choose other scenarios: one that names
+        # none of them is no mistake.
+        config = os.path.join(tmp, "smtpfault.toml")
+        with open(config, "w") as f:
+            f.write('[test]\nexclude = ["auth-*", "greeting-*"]\n')
+        status, out, err = run_test(["--config", config, "--scenario", "greeting-421",
+                                     "--scenario", "accept-all", "--json", json_path, "--",
+                                     "/bin/true"], timeout=60)
+        self.assertEqual(list(verdicts(json_path)), ["accept-all"], out + err)
 
     def test_a_command_that_cannot_be_run_is_an_error_not_a_failing_mailer(self):
         # Else a scenario that expects the mailer to fail would pass with a misspelt command.
