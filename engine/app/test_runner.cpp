@@ -240,6 +240,8 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   });
   for (const auto& s : sessions)
     run.sessions.push_back(capture::summarize(*s));
+  for (const auto& s : run.sessions)
+    run.messages -= std::min<std::uint64_t>(run.messages, s.unacknowledged);
   result.transcript = render_transcript(sessions);
   if (expected.empty()) {
     script::expectations fallback;

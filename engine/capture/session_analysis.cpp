@@ -37,6 +37,12 @@ void on_event(session_summary& out, const std::string& text, std::size_t line) {
     out.client_closed = true;
   } else if (starts_with(text, "reply not sent")) {
     out.reply_held = true;
+    // The transcript has the 250 where it was decided; the client never read it.
+    if (!out.exchanges.empty() && out.exchanges.back().command == "<end of data>" &&
+        out.exchanges.back().code / 100 == 2 && out.delivered > 0) {
+      --out.delivered;
+      ++out.unacknowledged;
+    }
   } else if (starts_with(text, "client pipelined")) {
     out.pipelined = true;
   } else if (starts_with(text, "client talked before the greeting")) {

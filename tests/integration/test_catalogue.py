@@ -266,6 +266,10 @@ class HangingCommand(unittest.TestCase):
         self.assertIn("timeout: the command was killed after 2 s; it was waiting for the reply "
                       "to '<end of data>' (session 000001)", reason)
         self.assertIn("--time-scale", reason)
+        # Stored, but its 250 never left: not delivered as the client knows it.
+        checks = {c["name"]: c for c in verdicts(json_path)["slow-final-reply"]["checks"]}
+        self.assertFalse(checks["delivered"]["passed"], checks["delivered"])
+        self.assertIn("got 0", checks["delivered"]["detail"])
 
     def test_timeout_kills_the_process_group(self):
         tmp = tempfile.mkdtemp(prefix="catalogue-timeout-")

@@ -72,5 +72,28 @@ TEST(session_analysis, over_smtp_a_second_reply_after_the_data_is_unsolicited) {
   EXPECT_EQ(s.exchanges[6].command, "<no command>");
 }
 
+// A 250 held back (a scenario's delay) is in the transcript where it was decided; when the
+// client leaves before it goes out, the message is stored but not delivered as the client
+// knows it.
+TEST(session_analysis, a_250_that_never_left_is_not_a_delivery) {
+  session_record r;
+  for (const auto& [command, reply] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"MAIL FROM:<s@example.com>", "250 2.1.0 Ok"},
+           {"RCPT TO:<a@example.com>", "250 2.1.5 Ok"},
+           {"DATA", "354 Go ahead"}}) {
+    r.entries.push_back({{}, direction::client, command});
+    r.entries.push_back({{}, direction::server, reply});
+  }
+  r.entries.push_back({{}, direction::event, "message of 12 octets, 1 recipient(s)"});
+  r.entries.push_back({{}, direction::server, "250 2.0.0 Ok: queued as 1"});
+  EXPECT_EQ(summarize(r).delivered, 1u);
+  r.entries.push_back(
+      {{}, direction::event, "reply not sent: the client left while it was held back"});
+  const auto s = summarize(r);
+  EXPECT_EQ(s.delivered, 0u);
+  EXPECT_EQ(s.unacknowledged, 1u);
+  EXPECT_TRUE(s.reply_held);
+}
+
 }  // namespace
 }  // namespace smtpfault::capture
