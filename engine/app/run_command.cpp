@@ -215,7 +215,8 @@ boost::json::value json_value(const script::client_report& rep) {
       return rep.integer;
     case kind::number:
       if (std::isfinite(rep.number)) return rep.number;
-      break;
+      // Not the platform's spelling ("-nan"): one a reader can test for.
+      return boost::json::string(std::isnan(rep.number) ? "nan" : rep.number > 0 ? "inf" : "-inf");
     case kind::boolean:
       return rep.integer != 0;
     case kind::nil:

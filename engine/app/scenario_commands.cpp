@@ -33,7 +33,8 @@ int check_command(const std::vector<std::string>& argv, char** envp) {
     if (f.name == "help") {
       std::printf(
           "usage: smtpfault check [--client] [--config FILE] SCENARIO...\n\n"
-          "Loads each scenario (a .lua path, a folder of them, or a built-in name) in the\n"
+          "Loads each scenario (a .lua path, a folder's .lua files, not its subfolders', or a\n"
+          "built-in name) in the\n"
           "sandbox, with the same\n"
           "limits as serve (lua.memory and lua.instructions from --config or SMTPFAULT_CONFIG\n"
           "and the SMTPFAULT_* variables), and reports errors as file:line: message. Exit 0\n"

@@ -21,6 +21,7 @@
 #include "net/server.hpp"
 #include "net/tls_context.hpp"
 #include "net/transport.hpp"
+#include "proto/address.hpp"
 #include "proto/duration.hpp"
 #include "script/catalogue.hpp"
 #include "script/scenario.hpp"
@@ -127,6 +128,13 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   // accept-all draws nothing at random, but the run has a seed all the same (a scenario
   // loaded over the API later without one takes it).
   log.info("  " + script::seed_text(seed));
+  // A hostname that is no DNS name stays out of the certificate made at start-up.
+  if (s.tls_cert.empty()) {
+    if (auto problem = proto::certificate_name_problem(s.hostname); !problem.empty()) {
+      log.info("  note: hostname " + problem + "; the certificate made at start-up names only " +
+               "localhost, 127.0.0.1, ::1 and tls.names");
+    }
+  }
   for (const auto& l : srv.describe_listeners())
     log.info("  listening: " + l);
   if (api) {

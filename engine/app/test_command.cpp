@@ -21,6 +21,7 @@
 #include "app/test_report.hpp"
 #include "app/test_runner.hpp"
 #include "app/version.hpp"
+#include "proto/near_miss.hpp"
 #include "script/catalogue.hpp"
 #include "script/scenario.hpp"
 
@@ -207,7 +208,9 @@ bool excluded_by(const std::string& pattern, const std::string& scenario) {
   for (const auto* name : {&scenario, &file, &stem}) {
     if (fnmatch(pattern.c_str(), name->c_str(), 0) == 0) return true;
   }
-  return false;
+  // The same file spelled another way ("./x.lua", an absolute path).
+  std::error_code ec;
+  return std::filesystem::equivalent(pattern, scenario, ec) && !ec;
 }
 
 // Drops the excluded scenarios; an --exclude on the command line that names none is a mistake
@@ -218,7 +221,13 @@ std::optional<std::string> apply_excludes(parsed_test& p, std::vector<std::strin
     const auto matches = [&](const std::string& s) { return excluded_by(pattern, s); };
     if (typed && std::none_of(p.scenarios.begin(), p.scenarios.end(), matches) &&
         std::none_of(left_out.begin(), left_out.end(), matches)) {
-      return "--exclude " + pattern + ": matches none of the scenarios to run";
+      std::vector<std::string> names;
+      for (const auto& s : p.scenarios)
+        names.push_back(std::filesystem::path(s).stem().string());
+      const std::string hint = pattern.find(',') != std::string::npos
+                                   ? " (one name or glob per --exclude)"
+                                   : proto::did_you_mean(pattern, names);
+      return "--exclude " + pattern + ": matches none of the scenarios to run" + hint;
     }
     for (auto it = p.scenarios.begin(); it != p.scenarios.end();) {
       if (matches(*it)) {

@@ -149,8 +149,11 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
   for (auto it = run.sessions.rbegin(); it != run.sessions.rend(); ++it) {
     const auto& s = *it;
     if (s.exchanges.empty() || (s.exchanges.back().code != 0 && !s.reply_held)) continue;
-    std::string text = "; it was waiting for the reply to '" + s.exchanges.back().command +
-                       "' (session " + s.id + ")";
+    const auto& held = s.exchanges.back().command;
+    std::string text =
+        "; it was waiting for " +
+        (held == "<no command>" ? std::string("the greeting") : "the reply to '" + held + "'") +
+        " (session " + s.id + ")";
     if (time_scale >= 1) {
       text +=
           ", and the scenario's delays run at full length: shrink them with --time-scale "

@@ -243,6 +243,11 @@ std::string certificate_name_problem(std::string_view name) {
     return inet_pton(AF_INET6, std::string(name).c_str(), addr) == 1 ? std::string()
                                                                      : bad("not an IPv6 address");
   }
+  if (name.find_first_not_of("0123456789.") == std::string_view::npos) {  // an IPv4 literal
+    unsigned char addr[4];
+    return inet_pton(AF_INET, std::string(name).c_str(), addr) == 1 ? std::string()
+                                                                    : bad("not an IPv4 address");
+  }
   if (name.size() > 253) return bad("longer than 253 octets");
   std::size_t label = 0;
   for (std::size_t i = 0; i <= name.size(); ++i) {

@@ -547,7 +547,13 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         # A pattern that names nothing is a typo that would run what it meant to leave out.
         status, out, err = run_test(["--exclude", "greylsit", "--", "/bin/true"], timeout=60)
         self.assertEqual(status, 2, out + err)
-        self.assertIn("--exclude greylsit: matches none of the scenarios to run", err)
+        self.assertIn("--exclude greylsit: matches none of the scenarios to run (did you mean "
+                      "'greylist'?)", err)
+        # A file spelled another way than the list spells it is still that file.
+        status, out, err = run_test(["--scenarios", SCENARIOS, "--exclude",
+                                     os.path.join(SCENARIOS, ".", "greylist.lua"), "--json",
+                                     json_path, "--", "/bin/true"], timeout=120)
+        self.assertNotIn("greylist", verdicts(json_path), out + err)
         status, out, err = run_test(["--scenario", "greylist", "--exclude", "grey*", "--",
                                      "/bin/true"], timeout=60)
         self.assertEqual(status, 2, out + err)

@@ -459,7 +459,7 @@ class RunCommandTest(unittest.TestCase):
             report("big", big)
             report("odd", { "a\\nb", setmetatable({}, { __tostring = function() return "T" end }) })
             report("count", 3) report("ratio", 0.5) report("ok", false) report("none", nil)
-            report("huge", math.huge) report("digits", "007")
+            report("huge", math.huge) report("digits", "007") report("nan", 0/0)
         """)
         p = self.run_client(path, "--json", os.path.join(self.tmp.name, "t.json"))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
@@ -471,8 +471,9 @@ class RunCommandTest(unittest.TestCase):
         self.assertTrue(report["big"].endswith(", 1000, ...}"), report["big"][-40:])
         self.assertEqual(report["odd"], '{"a\\nb", T}')
         # Scalars keep their type in the JSON; text stays text, and what JSON cannot hold is text.
-        self.assertEqual([report[k] for k in ("count", "ratio", "ok", "none", "huge", "digits")],
-                         [3, 0.5, False, None, "inf", "007"])
+        self.assertEqual([report[k] for k in ("count", "ratio", "ok", "none", "huge", "digits",
+                                              "nan")],
+                         [3, 0.5, False, None, "inf", "007", "nan"])
         self.assertIn("  count: 3\n", p.stdout)
         self.assertIn("  none: \n", p.stdout)
 

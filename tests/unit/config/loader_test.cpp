@@ -240,6 +240,8 @@ TEST_F(config_files, value_rules) {
        "key 'tls.names': cannot go into a certificate: 'a..b' (an empty label)"},
       {"tls.names = [\"-a\"]", "label starts or ends with '-'"},
       {"tls.names = [\"fd00::zz\"]", "'fd00::zz' (not an IPv6 address)"},
+      {"tls.names = [\"999.1.1.1\"]", "'999.1.1.1' (not an IPv4 address)"},
+      {"tls.names = [\"1.2.3\"]", "'1.2.3' (not an IPv4 address)"},
   };
   for (const auto& [text, expected] : cases) {
     const auto path = write("rule.toml", text + "\n");
