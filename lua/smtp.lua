@@ -469,25 +469,35 @@ table.sort(expectation_names)
 
 -- delivered and retry_delay: a number, or {min = a, max = b} with at least one of them, each a
 -- number 0 or more (whole for a count of messages), min not above max.
+-- A value as a script wrote it: "1" quoted (a string, not the number), NaN as nan.
+local function shown_value(x)
+  if type(x) == "string" then return string.format("%q", x) end
+  if x ~= x then return "nan" end
+  return tostring(x)
+end
+
 local function check_range(k, v, whole)
   local what = whole and "a whole number of messages, 0 or more," or "a number of seconds, 0 or more,"
   local function fits(n) return type(n) == "number" and n >= 0 and (not whole or n == math.floor(n)) end
   local form = " or {min = a, max = b} of such numbers"
   if type(v) ~= "table" then
-    if not fits(v) then fail(3, "expect: %s must be %s%s, not %s", k, what, form, tostring(v)) end
+    if not fits(v) then fail(3, "expect: %s must be %s%s, not %s", k, what, form, shown_value(v)) end
     return
   end
   for bound in pairs(v) do
+    if type(bound) ~= "string" then
+      fail(3, "expect: %s = {...} takes min and max by name, not a list ({min = 1, max = 2})", k)
+    end
     if bound ~= "min" and bound ~= "max" then
-      local hint = smtp._suggest(tostring(bound), { "min", "max" })
-      fail(3, "expect: %s = {...} takes min and max, not '%s'%s", k, tostring(bound),
+      local hint = smtp._suggest(bound, { "min", "max" })
+      fail(3, "expect: %s = {...} takes min and max, not '%s'%s", k, bound,
         hint and (" (did you mean '" .. hint .. "'?)") or "")
     end
   end
   if v.min == nil and v.max == nil then fail(3, "expect: %s = {} needs min, max or both", k) end
   for _, bound in ipairs({ "min", "max" }) do
     if v[bound] ~= nil and not fits(v[bound]) then
-      fail(3, "expect: %s must be %s%s; %s is %s", k, what, form, bound, tostring(v[bound]))
+      fail(3, "expect: %s must be %s%s; %s is %s", k, what, form, bound, shown_value(v[bound]))
     end
   end
   if v.min and v.max and v.min > v.max then
