@@ -166,8 +166,12 @@ void print_summary(const net::client_run_result& r, const script::client_script&
   for (const auto& rep : s.reports())
     std::printf("  %s: %s\n", shown(rep.key).c_str(), shown(rep.text).c_str());
   const std::string skips = skipped ? ", " + std::to_string(skipped) + " skipped" : "";
-  std::printf("\n%s: %d passed, %d failed%s (%.2fs, seed %llu)\n", verdict_of(r, s), passed, failed,
-              skips.c_str(), r.seconds, static_cast<unsigned long long>(s.options().seed));
+  // What ended the run early, beside the counts: stdout alone should say why it is "error".
+  const bool ended_early = r.how != net::client_run_result::ending::finished && !r.error.empty();
+  const std::string why = ended_early ? " (" + shown(r.error) + ")" : "";
+  std::printf("\n%s%s: %d passed, %d failed%s (%.2fs, seed %llu)\n", verdict_of(r, s), why.c_str(),
+              passed, failed, skips.c_str(), r.seconds,
+              static_cast<unsigned long long>(s.options().seed));
   std::fflush(stdout);
   if (r.how == net::client_run_result::ending::script_error) {
     std::fprintf(stderr, "smtpfault run: script error: %s\n", r.error.c_str());

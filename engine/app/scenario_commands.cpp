@@ -33,12 +33,10 @@ int check_command(const std::vector<std::string>& argv, char** envp) {
     if (f.name == "help") {
       std::printf(
           "usage: smtpfault check [--client] [--config FILE] SCENARIO...\n\n"
-          "Loads each scenario (a .lua path, a folder's .lua files, not its subfolders', or a\n"
-          "built-in name) in the\n"
-          "sandbox, with the same\n"
-          "limits as serve (lua.memory and lua.instructions from --config or SMTPFAULT_CONFIG\n"
-          "and the SMTPFAULT_* variables), and reports errors as file:line: message. Exit 0\n"
-          "when all load, 1 when any fails.\n\n"
+          "Loads each scenario (a .lua path, a folder's .lua files but not its subfolders', or a\n"
+          "built-in name) in the sandbox, with the same limits as serve (lua.memory and\n"
+          "lua.instructions from --config or SMTPFAULT_CONFIG and the SMTPFAULT_* variables),\n"
+          "and reports errors as file:line: message. Exit 0 when all load, 1 when any fails.\n\n"
           "  --client   the files are client scripts (smtpfault run); they run as they load, so\n"
           "             only their syntax is checked. Built-in client scenarios need no flag.\n");
       return 0;

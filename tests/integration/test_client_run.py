@@ -134,6 +134,9 @@ class RunCommandTest(unittest.TestCase):
         p = self.run_client("probe-conformance", target="127.0.0.1:%d" % port)
         self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
         self.assertIn("cannot connect to 127.0.0.1:%d: Connection refused" % port, p.stderr)
+        # The summary on stdout says why too, not only "error".
+        self.assertIn("error (cannot connect to 127.0.0.1:%d: Connection refused): 0 passed"
+                      % port, p.stdout)
 
     def test_may_fail_connect_comes_back_as_a_value(self):
         path = self.script("""
