@@ -10,6 +10,7 @@
 
 #include "net/tls_context.hpp"
 #include "net/transport.hpp"
+#include "proto/ascii.hpp"
 #include "proto/line_reader.hpp"
 #include "proto/reply.hpp"
 #include "proto/sasl.hpp"
@@ -65,8 +66,9 @@ class client {
   transport io_;
   proto::line_reader lines_;
   std::string in_;
-  bool refused_ = false;   // the last command got a reply, of the wrong class
-  bool extended_ = false;  // EHLO was accepted (not HELO): extensions may be used
+  bool refused_ = false;           // the last command got a reply, of the wrong class
+  bool extended_ = false;          // EHLO was accepted (not HELO): extensions may be used
+  bool starttls_offered_ = false;  // the EHLO reply listed STARTTLS
 };
 
 // EHLO, or HELO when the server does not know EHLO (RFC 5321 3.2: a 5xx to EHLO means an old
@@ -75,6 +77,13 @@ asio::awaitable<std::string> client::hello() {
   std::optional<proto::reply> rep;
   auto err = co_await command("EHLO " + o_.helo, 2, &rep);
   extended_ = err.empty();
+  if (extended_ && rep) {
+    for (const auto& line : rep->lines) {
+      // The keyword, then a space or the end: "STARTTLS", not "STARTTLSX".
+      if (proto::istarts_with(line, "STARTTLS") && (line.size() == 8 || line[8] == ' '))
+        starttls_offered_ = true;
+    }
+  }
   if (err.empty() || !refused_ || !rep || rep->code / 100 != 5) co_return err;
   co_return co_await command("HELO " + o_.helo, 2);
 }
@@ -190,6 +199,7 @@ asio::awaitable<send_result> client::run() {
     if (auto ec = co_await io_.client_handshake(tls, o_.host, o_.verify_certificate)) {
       co_return send_result{false, "TLS handshake failed: " + handshake_error(ec)};
     }
+    on_line_("*: TLS established " + io_.tls_version() + " (implicit TLS)");
   }
   if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("greeting: " + err);
   if (!(err = co_await hello()).empty()) co_return co_await give_up(err);
@@ -198,7 +208,11 @@ asio::awaitable<send_result> client::run() {
       refused_ = true;  // the session is fine: end it with QUIT
       co_return co_await give_up("STARTTLS needs EHLO, which the server refused");
     }
-    if (!(err = co_await command("STARTTLS", 2)).empty()) co_return co_await give_up(err);
+    if (!(err = co_await command("STARTTLS", 2)).empty()) {
+      // Sent anyway (a server may take it unannounced); a refusal then has its likely reason.
+      if (!starttls_offered_) err += " (the server's EHLO reply did not offer STARTTLS)";
+      co_return co_await give_up(err);
+    }
     // RFC 3207 5 (CVE-2011-0411): anything that came with the 220 was sent before TLS, by the
     // server or by someone in the middle; none of it may count as a reply inside TLS.
     if (!in_.empty()) {

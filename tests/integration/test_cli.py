@@ -86,6 +86,8 @@ class SendCommand(unittest.TestCase):
                 self.assertEqual(msg.meta["session"]["tls"], i > 0)
                 if i > 0:
                     self.assertEqual(msg.meta["session"]["auth_user"], "alice")
+                    # The transcript says TLS is up, on either port.
+                    self.assertIn("*: TLS established TLSv1.3", r.stdout + r.stderr)
         self.assertNotIn("secret", "\n".join(srv.transcript()))
 
     def test_verify_checks_the_chain_and_the_host_name(self):
@@ -179,6 +181,12 @@ class SendAgainstOddServers(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("STARTTLS needs EHLO, which the server refused", r.stderr)
         self.assertIn("C: QUIT", r.stdout)
+
+    def test_a_starttls_refusal_says_it_was_not_offered(self):
+        srv = self.start("starttls-stripped")
+        r = self.send(srv, "--starttls")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("(the server's EHLO reply did not offer STARTTLS)", r.stderr)
 
 
 class SendRefusals(unittest.TestCase):
