@@ -375,40 +375,12 @@ function smtp.domain_in(address_or_domain, domains)
   return false
 end
 
--- Octets of the UTF-8 character starting with byte b: "?" takes a whole character of an
--- SMTPUTF8 address, and "*" never stops inside one.
-local function char_length(b)
-  return b < 0xC0 and 1 or b < 0xE0 and 2 or b < 0xF0 and 3 or b < 0xF8 and 4 or 1
-end
-
 --- Glob match on an address: "*" matches any run, "?" one character (UTF-8 included);
---- ASCII letters case-insensitive.
+--- ASCII letters case-insensitive. The same glob as the API's filters and rules.
 function smtp.matches(address, pattern)
   check_type(address, "string", 1, "matches", 2)
   check_type(pattern, "string", 2, "matches", 2)
-  -- A glob walked here, not a Lua pattern of ".*" runs: those backtrack exponentially inside
-  -- C, where the instruction limit cannot stop them. On a mismatch after a '*', the star takes
-  -- one more character: at most #s * #p steps.
-  local s, p = address:lower(), pattern:lower()
-  local STAR, ANY = 42, 63  -- '*', '?'
-  local si, pi, star, mark = 1, 1, nil, 0
-  while si <= #s do
-    local pc = p:byte(pi)
-    if pc == ANY then
-      si, pi = si + char_length(s:byte(si)), pi + 1
-    elseif pc ~= nil and pc ~= STAR and pc == s:byte(si) then
-      si, pi = si + 1, pi + 1
-    elseif pc == STAR then
-      star, mark, pi = pi, si, pi + 1
-    elseif star then
-      mark = mark + char_length(s:byte(mark))
-      si, pi = mark, star + 1
-    else
-      return false
-    end
-  end
-  while p:byte(pi) == STAR do pi = pi + 1 end
-  return pi > #p
+  return smtp._glob_match(address, pattern)
 end
 
 --- For custom checks: true when the client sent `verb` and got `code` back at least once. A

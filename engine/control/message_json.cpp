@@ -6,6 +6,7 @@
 #include <boost/json/array.hpp>
 
 #include "net/fault_rules.hpp"
+#include "proto/glob.hpp"
 #include "proto/header_words.hpp"
 
 namespace smtpfault::control {
@@ -106,9 +107,9 @@ std::optional<std::string> subject_of(const std::vector<header_field>& h) {
 bool message_filter::matches(const capture::stored_message& m) const {
   const auto& msg = m.msg;
   if (since && msg.received < *since) return false;
-  if (from && !net::glob_match(*from, msg.env.mail_from.address())) return false;
+  if (from && !proto::glob_match(*from, msg.env.mail_from.address())) return false;
   if (to && std::none_of(msg.env.recipients.begin(), msg.env.recipients.end(), [&](const auto& r) {
-        return net::glob_match(*to, r.address.address());
+        return proto::glob_match(*to, r.address.address());
       })) {
     return false;
   }

@@ -4,15 +4,13 @@
 #include <cctype>
 #include <charconv>
 
+#include "proto/glob.hpp"
+
 namespace smtpfault::net {
 
 namespace {
 
 namespace ip = boost::asio::ip;
-
-char lower(char c) {
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
 
 std::string upper(std::string_view s) {
   std::string out(s);
@@ -51,13 +49,14 @@ bool on_matches(const rule_match& m, const rule_context& c) {
 bool address_matches(const rule_match& m, const rule_context& c) {
   if (m.address.empty()) return true;
   if (c.phase == session::hook::message && c.envelope) {
-    return std::any_of(c.envelope->recipients.begin(), c.envelope->recipients.end(),
-                       [&](const auto& r) { return glob_match(m.address, r.address.address()); });
+    return std::any_of(
+        c.envelope->recipients.begin(), c.envelope->recipients.end(),
+        [&](const auto& r) { return proto::glob_match(m.address, r.address.address()); });
   }
   if (!c.command) return false;
   auto v = c.command->kind;
   if (v != proto::verb::mail && v != proto::verb::rcpt) return false;
-  return glob_match(m.address, c.command->path.address());
+  return proto::glob_match(m.address, c.command->path.address());
 }
 
 bool client_matches(const rule_match& m, const rule_context& c) {
@@ -67,44 +66,6 @@ bool client_matches(const rule_match& m, const rule_context& c) {
 }
 
 }  // namespace
-
-namespace {
-
-// Octets of the UTF-8 character that starts at t[i] (1 for a stray byte): '?' takes a whole
-// character of an SMTPUTF8 address ("zo?@x" matches "zoë@x"), and '*' never stops inside one.
-std::size_t char_length(std::string_view t, std::size_t i) {
-  const auto c = static_cast<unsigned char>(t[i]);
-  const std::size_t n = c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF8 ? 4 : 1;
-  return std::min(n, t.size() - i);
-}
-
-}  // namespace
-
-bool glob_match(std::string_view p, std::string_view t) {
-  // Iterative matcher with one backtrack point: linear in practice, never exponential.
-  std::size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
-  while (ti < t.size()) {
-    if (pi < p.size() && p[pi] == '?') {
-      ++pi;
-      ti += char_length(t, ti);
-    } else if (pi < p.size() && lower(p[pi]) == lower(t[ti])) {
-      ++pi;
-      ++ti;
-    } else if (pi < p.size() && p[pi] == '*') {
-      star = pi++;
-      mark = ti;
-    } else if (star != std::string_view::npos) {
-      pi = star + 1;
-      mark += char_length(t, mark);
-      ti = mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '*')
-    ++pi;
-  return pi == p.size();
-}
 
 proto::expected<ip_network, std::string> ip_network::parse(std::string_view text) {
   std::string_view addr = text;

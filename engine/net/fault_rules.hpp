@@ -61,9 +61,6 @@ struct rule_context {
   std::string_view client_address;              // "127.0.0.1:51234", "[::1]:51234"
 };
 
-// True when the glob pattern (* any run, ? one character) matches text, ignoring ASCII case.
-bool glob_match(std::string_view pattern, std::string_view text);
-
 class fault_rules {
  public:
   // Returns the id given to the rule ("r1", "r2", ...).

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "proto/glob.hpp"
 #include "proto/reply.hpp"
 #include "script/lua_bridge.hpp"
 #include "script/scenario.hpp"
@@ -240,6 +241,16 @@ int api_default_text(lua_State* L) {
   return 1;
 }
 
+// smtp._glob_match(text, pattern): the glob the API's filters and rules use, so that
+// smtp.matches cannot come to mean something else.
+int api_glob_match(lua_State* L) {
+  std::size_t tn = 0, pn = 0;
+  const char* text = luaL_checklstring(L, 1, &tn);
+  const char* pattern = luaL_checklstring(L, 2, &pn);
+  lua_pushboolean(L, proto::glob_match({pattern, pn}, {text, tn}));
+  return 1;
+}
+
 }  // namespace
 
 void* sleep_sentinel() {
@@ -266,6 +277,7 @@ void register_c_api(lua_State* L, scenario* sc) {
                                 {"log", api_log},
                                 {"ip_in", api_ip_in},
                                 {"_default_text", api_default_text},
+                                {"_glob_match", api_glob_match},
                                 {nullptr, nullptr}};
   lua_newtable(L);
   lua_pushlightuserdata(L, sc);

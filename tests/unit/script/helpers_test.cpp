@@ -100,6 +100,7 @@ TEST(helpers, matches_is_a_case_insensitive_glob) {
   EXPECT_EQ(eval("smtp.matches('a+b@x.test', 'a+b@x.test')"), "true");
   EXPECT_EQ(eval("smtp.matches('axb@x.test', 'a.b@x.test')"), "false");
   EXPECT_EQ(eval("smtp.matches('100%@x.test', '100%@*')"), "true");
+  EXPECT_EQ(eval("smtp.matches('a*b@x.test', 'a*')"), "true");
   // SMTPUTF8: '?' is one character, however many octets it takes.
   EXPECT_EQ(eval("smtp.matches('zo\\xC3\\xAB@example.com', 'zo?@example.com')"), "true");
   EXPECT_EQ(eval("smtp.matches('zo\\xC3\\xAB@example.com', 'zo??@example.com')"), "false");
