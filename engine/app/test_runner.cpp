@@ -233,7 +233,6 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   script::run_outcome run;
   run.exit_codes = result.exit_codes;
   run.exit_signals = result.exit_signals;
-  run.messages = server.store.stored_total();  // the store may have forgotten some
   for (const auto& m : server.store.messages())
     run.stored.push_back(*m);
   run.time_scale = opts.time_scale;
@@ -243,8 +242,8 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   });
   for (const auto& s : sessions)
     run.sessions.push_back(capture::summarize(*s));
-  for (const auto& s : run.sessions)
-    run.messages -= std::min<std::uint64_t>(run.messages, s.unacknowledged);
+  // From the running total: the store may have forgotten some.
+  run.messages = capture::delivered_of(server.store.stored_total(), run.sessions);
   result.transcript = render_transcript(sessions);
   if (expected.empty()) {
     script::expectations fallback;

@@ -1,5 +1,6 @@
 #include "capture/session_analysis.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <utility>
@@ -133,6 +134,12 @@ session_summary summarize(const session_record& r) {
     }
   }
   return out;
+}
+
+std::uint64_t delivered_of(std::uint64_t stored, const std::vector<session_summary>& sessions) {
+  for (const auto& s : sessions)
+    stored -= std::min<std::uint64_t>(stored, s.unacknowledged);
+  return stored;
 }
 
 }  // namespace smtpfault::capture

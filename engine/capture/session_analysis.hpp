@@ -48,4 +48,8 @@ struct session_summary {
 
 session_summary summarize(const session_record& r);
 
+// Of `stored` messages, those delivered as the client knows it: less the ones whose 250 never
+// left (session_summary::unacknowledged).
+std::uint64_t delivered_of(std::uint64_t stored, const std::vector<session_summary>& sessions);
+
 }  // namespace smtpfault::capture

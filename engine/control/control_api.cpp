@@ -101,10 +101,7 @@ script::run_outcome outcome_since(const api_context& ctx) {
     if (m->msg.received < ctx.scenario_since) continue;
     run.stored.push_back(*m);
   }
-  run.messages = ctx.store.stored_total() - ctx.stored_before;
-  // Stored, but the client left before its 250 went out: not delivered as it knows it.
-  for (const auto& s : run.sessions)
-    run.messages -= std::min<std::uint64_t>(run.messages, s.unacknowledged);
+  run.messages = capture::delivered_of(ctx.store.stored_total() - ctx.stored_before, run.sessions);
   if (auto sc = ctx.server.current_scenario()) run.time_scale = sc->options().time_scale;
   return run;
 }

@@ -698,23 +698,23 @@ class BadRequestTest(ApiTestCase):
         st, _, b = self.api("GET", "/api/v1/messages?to=a%40b.test")
         self.assertEqual(st, 200, b)
 
-    def test_the_absolute_form_of_a_request_target_is_understood(self):
-        # RFC 9112 3.2.2: a server must accept it; some proxies send it.
+    def get_in_absolute_form(self, rest):
+        """The raw reply to GET http://127.0.0.1:PORT<rest>, the form some proxies send."""
         with socket.create_connection(("127.0.0.1", self.server.api_port), timeout=5) as s:
-            s.sendall(b"GET http://127.0.0.1:%d/api/v1/messages?limit=1 HTTP/1.1\r\n"
-                      b"Host: x\r\nConnection: close\r\n\r\n" % self.server.api_port)
+            s.sendall(b"GET http://127.0.0.1:%d%s HTTP/1.1\r\nHost: x\r\nConnection: close"
+                      b"\r\n\r\n" % (self.server.api_port, rest))
             reply = b""
             while chunk := s.recv(65536):
                 reply += chunk
+        return reply
+
+    def test_the_absolute_form_of_a_request_target_is_understood(self):
+        # RFC 9112 3.2.2: a server must accept it; some proxies send it.
+        reply = self.get_in_absolute_form(b"/api/v1/messages?limit=1")
         self.assertTrue(reply.startswith(b"HTTP/1.1 200 "), reply[:200])
         self.assertIn(b'"total"', reply)
         # With no path, the query still counts: "/?limit=1" is no endpoint, and says so.
-        with socket.create_connection(("127.0.0.1", self.server.api_port), timeout=5) as s:
-            s.sendall(b"GET http://127.0.0.1:%d?limit=1 HTTP/1.1\r\n"
-                      b"Host: x\r\nConnection: close\r\n\r\n" % self.server.api_port)
-            reply = b""
-            while chunk := s.recv(65536):
-                reply += chunk
+        reply = self.get_in_absolute_form(b"?limit=1")
         self.assertTrue(reply.startswith(b"HTTP/1.1 404 "), reply[:200])
 
     def test_malformed_json(self):
