@@ -97,22 +97,27 @@ void server_session::note_plaintext_discarded(std::size_t octets, clock::time_po
 // RFC 5321 4.5.3.1.4 lets extensions raise the 512 octets: MAIL by 26 for SIZE (RFC 1870 6),
 // 100 for DSN's RET and ENVID (RFC 3461 4) and 500 for AUTH= (RFC 4954 5); RCPT by 500 for
 // DSN's NOTIFY and ORCPT. AUTH lines have their own limit (auth_line).
+namespace {
+constexpr std::size_t size_room = 26, dsn_mail_room = 100, auth_room = 500, dsn_rcpt_room = 500;
+constexpr std::size_t most_room = std::max(size_room + dsn_mail_room + auth_room, dsn_rcpt_room);
+}  // namespace
+
 std::size_t server_session::line_limit(std::string_view line) const {
   const auto& ext = opts_.extensions;
   std::size_t limit = opts_.limits.command_line;
   if (proto::istarts_with(line, "MAIL ")) {
-    if (ext.has(extension::size)) limit += 26;
-    if (ext.has(extension::dsn)) limit += 100;
-    if (ext.has(extension::auth)) limit += 500;
+    if (ext.has(extension::size)) limit += size_room;
+    if (ext.has(extension::dsn)) limit += dsn_mail_room;
+    if (ext.has(extension::auth)) limit += auth_room;
   } else if (proto::istarts_with(line, "RCPT ") && ext.has(extension::dsn)) {
-    limit += 500;
+    limit += dsn_rcpt_room;
   }
   return limit;
 }
 
 std::size_t server_session::receive_command(std::string_view input) {
   // AUTH lines may be up to auth_line octets (RFC 4954 section 4); others their line_limit.
-  lines_.set_max_line(std::max(opts_.limits.command_line + 626, opts_.limits.auth_line));
+  lines_.set_max_line(std::max(opts_.limits.command_line + most_room, opts_.limits.auth_line));
   if (!lines_.discarding()) long_line_is_auth_ = proto::istarts_with(input, "AUTH ");
   auto r = lines_.next(input);
   switch (r.st) {
