@@ -83,6 +83,22 @@ class BenchScripts(unittest.TestCase):
         self.assertIn(out.strip().splitlines()[0], written)
 
     @unittest.skipIf(len(os.sched_getaffinity(0)) < 2, "placement pins to two CPUs")
+    def test_installing_the_tools_leaves_no_postfix_daemon_running(self):
+        # bench/install-deps.sh (run again here) must not start Postfix's master on the machine.
+        r = subprocess.run(["bench/install-deps.sh"], cwd=ROOT, env=script_environment(),
+                           capture_output=True, text=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        daemons = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv0 = f.read().split(b"\0")[0]
+            except OSError:
+                continue   # gone meanwhile
+            if argv0.endswith(b"postfix/sbin/master") or argv0.endswith(b"postfix/master"):
+                daemons.append(pid)
+        self.assertEqual(daemons, [], "a Postfix master is running")
+
     def test_placement_pins_each_server_next_to_the_client_and_away_from_it(self):
         out, written = self.run_script("placement", "1")
         rows = table_rows(out)
