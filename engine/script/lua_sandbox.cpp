@@ -1,5 +1,6 @@
 #include "script/lua_sandbox.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -206,7 +207,7 @@ void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t 
   // With ptr == NULL, osize encodes the object type, not a size.
   const std::size_t old = ptr ? osize : 0;
   if (nsize == 0) {
-    std::free(ptr);
+    self->release(ptr, old);
     self->used_ -= old;
     return nullptr;
   }
@@ -221,9 +222,34 @@ void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t 
     }
     return nullptr;
   }
-  void* p = std::realloc(ptr, nsize);
+  void* p = self->resize(ptr, old, nsize);
   if (p) self->used_ = self->used_ - old + nsize;
   return p;
+}
+
+// Small blocks live in the pool, larger ones with the C library; a block that changes sides
+// is copied.
+void* lua_sandbox::resize(void* ptr, std::size_t old, std::size_t nsize) {
+  constexpr auto largest = small_blocks::largest;
+  if (old > largest && nsize > largest) return std::realloc(ptr, nsize);
+  if (old != 0 && old <= largest && nsize <= largest && small_blocks::same_class(old, nsize)) {
+    return ptr;
+  }
+  void* p = nsize <= largest ? blocks_.take(nsize) : std::malloc(nsize);
+  if (p && ptr) {
+    std::memcpy(p, ptr, std::min(old, nsize));
+    release(ptr, old);
+  }
+  return p;
+}
+
+void lua_sandbox::release(void* ptr, std::size_t size) {
+  if (!ptr) return;
+  if (size <= small_blocks::largest) {
+    blocks_.give_back(ptr, size);
+  } else {
+    std::free(ptr);
+  }
 }
 
 void lua_sandbox::on_count(lua_State* L, lua_Debug*) {

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "script/small_blocks.hpp"
+
 struct lua_State;
 struct lua_Debug;
 
@@ -72,6 +74,8 @@ class lua_sandbox {
 
  private:
   static void* allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
+  void* resize(void* ptr, std::size_t old, std::size_t nsize);
+  void release(void* ptr, std::size_t size);
   static void on_count(lua_State* L, lua_Debug* ar);
   static void charge_pattern_steps(lua_State* L, std::uint64_t steps);
   void kill_for_instructions(lua_State* L, const char* reason);
@@ -93,6 +97,7 @@ class lua_sandbox {
   // then ends the run comes from the next line run, not from the loop.
   std::string kill_where_;
   std::vector<std::string> library_sources_;  // "@lua/smtp.lua"
+  small_blocks blocks_;  // declared before L_: closing the state gives its blocks back here
   std::unique_ptr<lua_State, closer> L_;
 };
 
