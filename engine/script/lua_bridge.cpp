@@ -130,6 +130,21 @@ int zero_count(lua_State* L) {
   return 1;
 }
 
+// The metatable of every session's `commands` table, made once per state: one per session was
+// garbage on every connection. Protected, since a change would reach every session.
+void push_commands_metatable(lua_State* L) {
+  static const char registry_key = 0;  // its address is the key
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &registry_key) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, zero_count);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &registry_key);
+}
+
 // Counts go into the session's one `commands` table; only the ones that moved are written.
 void update_command_counts(lua_State* L, const session::server_session& s,
                            session_table_state& last) {
@@ -137,9 +152,7 @@ void update_command_counts(lua_State* L, const session::server_session& s,
   if (lua_rawget(L, -2) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_createtable(L, 0, 8);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, zero_count);
-    lua_setfield(L, -2, "__index");
+    push_commands_metatable(L);
     lua_setmetatable(L, -2);
     lua_pushstring(L, "commands");
     lua_pushvalue(L, -2);

@@ -344,8 +344,14 @@ hook_outcome scenario::start(session_binding& b, session::hook h,
   // A new Lua thread per call would be garbage on every command: reuse the session's.
   if (!b.co_ || lua_status(b.co_) != LUA_OK || lua_gettop(b.co_) != 0) {
     release(b);
-    b.co_ = lua_newthread(L);
-    b.thread_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (!idle_threads_.empty()) {
+      b.co_ = idle_threads_.back().co;
+      b.thread_ref_ = idle_threads_.back().ref;
+      idle_threads_.pop_back();
+    } else {
+      b.co_ = lua_newthread(L);
+      b.thread_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
   }
   b.running_ = h;
   lua_State* co = b.co_;
@@ -423,6 +429,14 @@ void scenario::release(session_binding& b) {
 
 session_binding::~session_binding() {
   std::lock_guard lock(owner_->mu_);
+  // Enough for the sessions that come and go at once; a burst's surplus goes to the collector.
+  constexpr std::size_t most_idle_threads = 64;
+  auto& idle = owner_->idle_threads_;
+  if (co_ && lua_status(co_) == LUA_OK && lua_gettop(co_) == 0 && idle.size() < most_idle_threads) {
+    idle.push_back({co_, thread_ref_});
+    co_ = nullptr;
+    thread_ref_ = LUA_NOREF;
+  }
   owner_->release(*this);
   luaL_unref(owner_->sandbox_.state(), LUA_REGISTRYINDEX, table_ref_);
 }

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "fault/action.hpp"
 #include "proto/expected.hpp"
@@ -113,6 +114,13 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::chrono::steady_clock::time_point started_;
   std::uint64_t rng_[4];
   session_binding* current_ = nullptr;  // whose hook is running (for smtp.log)
+  // Hook threads of sessions that ended, each finished with an empty stack, for the next
+  // sessions to run their hooks on (a thread per connection was garbage on every connection).
+  struct idle_thread {
+    struct lua_State* co;
+    int ref;
+  };
+  std::vector<idle_thread> idle_threads_;
   expectations expected_;
 };
 

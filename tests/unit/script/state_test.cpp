@@ -11,6 +11,7 @@ namespace smtpfault::script::testing {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 
 std::string text_of(const hook_outcome& o) {
@@ -143,6 +144,42 @@ end
   EXPECT_EQ(text_of(d.start(hook::connect)), "2");
   d.open_session();
   EXPECT_EQ(text_of(d.start(hook::connect)), "1");
+}
+
+TEST(state, an_ended_sessions_hook_thread_serves_the_next_session_only_when_it_finished) {
+  driver d(R"(
+function on_connect(s)
+  return smtp.reply(250, tostring(coroutine.running()) .. " " .. s.id)
+end
+function on_helo(s)
+  held = coroutine.running()  -- kept alive, so no later thread can have its address
+  smtp.sleep(10)
+  return smtp.reply(250)
+end
+)");
+  const auto first = text_of(d.start(hook::connect));
+  d.open_session();
+  const auto second = text_of(d.start(hook::connect));
+  EXPECT_EQ(second.substr(0, second.rfind(' ')), first.substr(0, first.rfind(' ')));
+  EXPECT_THAT(second, EndsWith(" s2"));
+  EXPECT_EQ(d.start(hook::helo).st, status::sleeping);
+  d.open_session();  // ends with its hook suspended: that thread is no one else's
+  const auto third = text_of(d.start(hook::connect));
+  EXPECT_NE(third.substr(0, third.rfind(' ')), second.substr(0, second.rfind(' ')));
+  EXPECT_THAT(third, EndsWith(" s3"));
+}
+
+TEST(state, the_command_counts_metatable_is_shared_and_protected) {
+  driver d(R"(
+function on_connect(s)
+  local ok = pcall(setmetatable, s.commands, {})
+  return smtp.reply(250, tostring(getmetatable(s.commands)) .. " " .. tostring(ok) .. " " ..
+                         s.commands.RCPT)
+end
+)");
+  EXPECT_EQ(text_of(d.start(hook::connect)), "false false 0");
+  d.open_session();
+  EXPECT_EQ(text_of(d.start(hook::connect)), "false false 0");
 }
 
 TEST(state, scenario_state_is_shared_by_every_session) {
