@@ -21,6 +21,9 @@ constexpr int count_step = 1000;  // instructions between budget checks
 // network call) within count_step instructions would never be counted: each wait counts as
 // this many instructions instead, and such a loop reaches the limit too.
 constexpr std::uint64_t wait_cost = 100;
+// An allocation this large is a sign of work on a long string (a copy, a case change, a
+// concatenation), and a moment to look at the clock.
+constexpr std::size_t large_block = 64 * 1024;
 
 // Globals of the base library that could reach the file system or load bytecode.
 constexpr const char* removed_globals[] = {"dofile",  "loadfile", "collectgarbage",
@@ -150,13 +153,28 @@ std::string sandbox_hint(const std::string& msg) {
   return "";
 }
 
+// "5 s", "0.25 s"
+std::string format_seconds(std::chrono::milliseconds t) {
+  auto text = std::to_string(t.count() / 1000);
+  if (const auto ms = t.count() % 1000; ms != 0) {
+    auto frac = std::to_string(1000 + ms).substr(1);
+    while (frac.back() == '0')
+      frac.pop_back();
+    text += "." + frac;
+  }
+  return text + " s";
+}
+
 }  // namespace
 
 void lua_sandbox::closer::operator()(lua_State* L) const {
   lua_close(L);
 }
 
-lua_sandbox::lua_sandbox(sandbox_limits limits) : limits_(limits) {
+lua_sandbox::lua_sandbox(sandbox_limits limits)
+    : limits_(limits),
+      time_limit_reason_("time limit exceeded: ran for over " + format_seconds(limits.run_time) +
+                         " without a wait (a loop of work on long strings?)") {
   L_.reset(lua_newstate(&lua_sandbox::allocate, this));
   if (!L_) throw std::runtime_error("cannot create a Lua state");
   *static_cast<lua_sandbox**>(lua_getextraspace(L_.get())) = this;
@@ -213,14 +231,23 @@ void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t 
   }
   // Only refused inside a guarded run: outside one, a failed allocation would be an unprotected
   // error and abort the process, and the host's own small pushes are accounted for anyway.
+  const refused_request request{ptr, osize, nsize};
   if (self->budget_ != 0 && nsize > old && self->used_ - old + nsize > self->limits_.memory_bytes) {
+    // Refused, but the run is stopped only at its next instruction (a pcall may have caught the
+    // error by then): Lua answers a refusal of its own allocations with a full collection and
+    // the same request again, and garbage not yet collected (copies of a long string made in a
+    // loop) must not count as the state's size. When that request then fits, nothing happened.
     if (!self->killed_) {
-      self->killed_ = true;
-      self->kill_reason_ = "memory limit exceeded";
-      // A pcall may catch the memory error; the next instruction must fail again.
+      self->refused_ = request;
       if (self->armed_) lua_sethook(self->armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
     }
     return nullptr;
+  }
+  if (request == self->refused_) self->refused_ = {};
+  if (self->budget_ != 0 && nsize >= large_block && !self->killed_ && self->past_deadline()) {
+    // The next instruction stops the run, where its position can be read.
+    self->overdue_ = true;
+    if (self->armed_) lua_sethook(self->armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
   }
   void* p = self->resize(ptr, old, nsize);
   if (p) self->used_ = self->used_ - old + nsize;
@@ -256,24 +283,31 @@ void lua_sandbox::on_count(lua_State* L, lua_Debug*) {
   auto& self = of(L);
   if (self.budget_ == 0) return;  // no guarded run active (e.g. a finalizer)
   self.spent_ += count_step;
+  if (!self.killed_ && self.memory_refused()) self.stop_run(L, "memory limit exceeded");
   if (!self.killed_ && self.spent_ > self.budget_) {
-    self.kill_for_instructions(L, "instruction limit exceeded (possible endless loop)");
+    self.stop_run(L, "instruction limit exceeded (possible endless loop)");
+  }
+  if (!self.killed_ && (self.overdue_ || self.past_deadline())) {
+    self.stop_run(L, self.time_limit_reason_.c_str());
   }
   if (self.killed_) {
     // From now on fire on every instruction, so a pcall that caught the error cannot go on.
     lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
     luaL_error(L, "%s", self.kill_reason_);
   }
+  // After a refusal that a retry made good, the count goes back to its usual step.
+  lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
 }
 
 void lua_sandbox::charge(lua_State* L, std::uint64_t instructions) {
   if (budget_ == 0) return;  // no guarded run active
   spent_ += instructions;
   if (!killed_ && spent_ > budget_) {
-    kill_for_instructions(L,
-                          "instruction limit exceeded in a string pattern (one that backtracks, "
-                          "such as '.-.-b' on a long subject?)");
+    stop_run(L,
+             "instruction limit exceeded in a string pattern (one that backtracks, "
+             "such as '.-.-b' on a long subject?)");
   }
+  if (!killed_ && past_deadline()) stop_run(L, time_limit_reason_.c_str());
   if (killed_) {
     lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
     luaL_error(L, "%s", kill_reason_);
@@ -284,7 +318,7 @@ void lua_sandbox::charge_pattern_steps(lua_State* L, std::uint64_t steps) {
   of(L).charge(L, steps);  // a step is about as much work as an instruction
 }
 
-void lua_sandbox::kill_for_instructions(lua_State* L, const char* reason) {
+void lua_sandbox::stop_run(lua_State* L, const char* reason) {
   killed_ = true;
   kill_reason_ = reason;
   // (The memory limit cannot do the same: the allocator may not walk the stack.)
@@ -300,6 +334,9 @@ void lua_sandbox::arm(lua_State* L, std::uint64_t budget) {
   spent_ = 0;
   armed_ = L;
   killed_ = false;
+  overdue_ = false;
+  refused_ = {};
+  deadline_ = std::chrono::steady_clock::now() + limits_.run_time;
   kill_reason_ = nullptr;
   kill_where_.clear();
   lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
@@ -336,7 +373,7 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
   std::string msg;
   if (killed_ && kill_reason_) {
     msg = kill_reason_;
-  } else if (status == LUA_ERRMEM) {
+  } else if (status == LUA_ERRMEM || memory_refused()) {
     msg = "memory limit exceeded";
   } else if (const char* s = lua_tostring(L, -1)) {
     msg = s;

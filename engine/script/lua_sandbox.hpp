@@ -3,6 +3,7 @@
 // carrying "file:line: message". No other code calls lua_pcall or lua_resume.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -22,6 +23,10 @@ struct sandbox_limits {
   std::size_t memory_bytes = 64 * 1024 * 1024;   // for the whole scenario state
   std::uint64_t instructions = 10'000'000;       // per hook call (all its resumptions)
   std::uint64_t load_instructions = 50'000'000;  // for running the file at load time
+  // Real time one run may take between its waits. Instructions do not measure the work of a
+  // library call on a long string (`data:upper()` on 30 MB is one instruction), so a loop of
+  // few instructions could hold its thread for hours within the instruction limit.
+  std::chrono::milliseconds run_time{5000};
 };
 
 // The outcome of running (part of) a coroutine.
@@ -78,7 +83,8 @@ class lua_sandbox {
   void release(void* ptr, std::size_t size);
   static void on_count(lua_State* L, lua_Debug* ar);
   static void charge_pattern_steps(lua_State* L, std::uint64_t steps);
-  void kill_for_instructions(lua_State* L, const char* reason);
+  void stop_run(lua_State* L, const char* reason);
+  bool past_deadline() const { return std::chrono::steady_clock::now() > deadline_; }
   void open_safe_libraries();
   void arm(lua_State* L, std::uint64_t budget);
   std::string describe_error(lua_State* L, int status);
@@ -87,11 +93,22 @@ class lua_sandbox {
     void operator()(lua_State* L) const;
   };
   sandbox_limits limits_;
+  std::string time_limit_reason_;
   std::size_t used_ = 0;
   std::uint64_t budget_ = 0;
   std::uint64_t spent_ = 0;
   lua_State* armed_ = nullptr;  // the coroutine of the guarded run
   bool killed_ = false;
+  struct refused_request {
+    void* ptr = nullptr;
+    std::size_t osize = 0;
+    std::size_t nsize = 0;
+    bool operator==(const refused_request&) const = default;
+  };
+  refused_request refused_;  // an allocation refused for the memory limit, not yet retried
+  bool memory_refused() const { return refused_ != refused_request{}; }
+  std::chrono::steady_clock::time_point deadline_;  // of the guarded run, from run_time
+  bool overdue_ = false;  // past deadline_, noticed where the stack cannot be read
   const char* kill_reason_ = nullptr;
   // Where the instruction limit was reached: a pcall may catch that error, and the error that
   // then ends the run comes from the next line run, not from the loop.

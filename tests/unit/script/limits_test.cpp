@@ -3,7 +3,9 @@
 // the server down."
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -154,6 +156,23 @@ TEST(memory_limit, exhausting_memory_at_load_time_is_a_load_error) {
   EXPECT_THAT(err, HasSubstr("memory limit"));
 }
 
+TEST(memory_limit, copies_that_are_garbage_already_do_not_count) {
+  // At most 8 MiB live at once, 160 MiB made in all under a 16 MiB limit: a refusal of one of
+  // Lua's own allocations (a concatenation's result) makes it collect and ask again, and the
+  // copies no longer referenced are gone by then. (The library's string buffers, as upper()
+  // uses, ask once: garbage can still count against the limit there.)
+  driver d(R"(
+function on_connect(s)
+  local big = string.rep("x", 4 * 1024 * 1024)
+  local n = 0
+  for i = 1, 40 do n = n + #(big .. i) end
+  return smtp.reply(250, tostring(n))
+end
+)");
+  auto o = d.start(hook::connect);
+  EXPECT_EQ(o.st, status::done) << o.error;
+}
+
 TEST(memory_limit, pcall_cannot_swallow_it) {
   driver d(R"(
 function on_connect(s)
@@ -238,6 +257,88 @@ TEST(instruction_limit, sleeping_at_load_time_is_refused) {
   auto err = load_error("smtp.sleep(1)\n");
   EXPECT_THAT(err, HasSubstr("test.lua:1:"));
   EXPECT_THAT(err, HasSubstr("only"));
+}
+
+// Work on a long string is one instruction whatever its length: loops of it stay far within
+// the instruction limit (2 million here: hours of upper() on 4 MB), so only the clock stops them.
+scenario_options short_run_time() {
+  scenario_options o = quick_options();
+  o.limits.run_time = std::chrono::milliseconds(200);
+  return o;
+}
+
+TEST(time_limit, a_loop_of_work_on_a_long_string_fails_the_hook_naming_its_line) {
+  driver d(R"(
+function on_connect(s)
+  local big = string.rep("x", 4 * 1024 * 1024)
+  for i = 1, 1e9 do
+    local upper = big:upper()
+  end
+end
+function on_helo(s) return smtp.reply(250) end
+)",
+           short_run_time());
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("test.lua:4: time limit exceeded: ran for over 0.2 s"));
+  EXPECT_EQ(d.start(hook::helo).st, status::done);
+}
+
+TEST(time_limit, a_loop_of_work_that_allocates_nothing_is_stopped_too) {
+  // string.find with plain = true on a long string: no allocation, and a string pattern's
+  // charge covers only what it matches; the instruction count hook looks at the clock.
+  driver d(R"(
+function on_connect(s)
+  local big = string.rep("x", 256 * 1024)
+  local n = 0
+  while true do
+    if utf8.len(big) then n = n + 1 end
+  end
+end
+)",
+           short_run_time());
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("time limit exceeded"));
+}
+
+TEST(time_limit, pcall_cannot_swallow_it) {
+  driver d(R"(
+function on_connect(s)
+  local big = string.rep("x", 4 * 1024 * 1024)
+  pcall(function() for i = 1, 1e9 do local upper = big:upper() end end)
+  return smtp.reply(250)
+end
+)",
+           short_run_time());
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("time limit exceeded"));
+}
+
+TEST(time_limit, a_wait_starts_it_again) {
+  // The hook waits longer than the limit in real time; the work after the wait (one large
+  // allocation, where the clock is read) is within its own limit.
+  driver d(R"(
+function on_connect(s)
+  smtp.sleep(1)
+  local big = string.rep("x", 1024 * 1024)
+  return smtp.reply(250, tostring(#big))
+end
+)",
+           short_run_time());
+  ASSERT_EQ(d.start(hook::connect).st, status::sleeping);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto o = d.resume();
+  EXPECT_EQ(o.st, status::done) << o.error;
+}
+
+TEST(time_limit, applies_while_the_file_loads) {
+  auto err = load_error(
+      "local big = string.rep('x', 4 * 1024 * 1024)\n"
+      "for i = 1, 1e9 do local upper = big:upper() end\n",
+      short_run_time());
+  EXPECT_THAT(err, HasSubstr("test.lua:2: time limit exceeded"));
 }
 
 }  // namespace
