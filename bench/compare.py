@@ -234,7 +234,7 @@ def publish(title, how, lines):
 
 def threads_setting():
     t = os.environ.get("SMTPFAULT_THREADS")
-    return "`SMTPFAULT_THREADS=%s`" % t if t else "its default threads (one per core)"
+    return "`SMTPFAULT_THREADS=%s`" % t if t else "its default threads (one per two cores)"
 
 
 if __name__ == "__main__":

@@ -257,7 +257,7 @@ constexpr key_desc keys[] = {
      .show = &show_top<&settings::lmtp>},
     {.path = "threads",
      .type = kind::unsigned_int,
-     .help = "worker threads; 0 = one per core (at most 256: each holds a listener per port)",
+     .help = "worker threads; 0 = one per two cores (at most 256: each holds a listener per port)",
      .set = &set_top<&settings::threads>,
      .show = &show_top<&settings::threads>,
      .max = 256},

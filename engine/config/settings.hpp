@@ -40,7 +40,7 @@ struct settings {
   std::string store;                // directory for .eml/.json; empty = memory only
   std::string log_format = "text";  // "text" or "json"
   bool lmtp = false;
-  unsigned threads = 0;  // 0 = one per core
+  unsigned threads = 0;  // 0 = one per two cores
   std::size_t max_connections = 1000;
   double command_timeout = 60;        // seconds for one command line once it has begun
   double idle_timeout = 300;          // seconds; RFC 5321 4.5.3.2.7 asks for >= 5 min

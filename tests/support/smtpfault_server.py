@@ -77,8 +77,12 @@ def verified_starttls(server, name):
 
 def server_environment(extra=None):
     """The child's environment without SMTPFAULT_* variables: the server reads every one of
-    them as configuration and refuses unknown ones (SMTPFAULT_BIN is ours, not its)."""
+    them as configuration and refuses unknown ones (SMTPFAULT_BIN is ours, not its).
+    SERVER_THREADS=N (set for the tests that also run under ThreadSanitizer) gives every server
+    N I/O threads, whatever the machine's default."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMTPFAULT_")}
+    if os.environ.get("SERVER_THREADS"):
+        env["SMTPFAULT_THREADS"] = os.environ["SERVER_THREADS"]
     env.update(extra or {})
     return env
 
