@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -329,6 +330,12 @@ void lua_sandbox::stop_run(lua_State* L, const char* reason) {
   }
 }
 
+std::chrono::nanoseconds lua_sandbox::coarse_now() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+}
+
 void lua_sandbox::arm(lua_State* L, std::uint64_t budget) {
   budget_ = budget;
   spent_ = 0;
@@ -336,7 +343,7 @@ void lua_sandbox::arm(lua_State* L, std::uint64_t budget) {
   killed_ = false;
   overdue_ = false;
   refused_ = {};
-  deadline_ = std::chrono::steady_clock::now() + limits_.run_time;
+  deadline_ = coarse_now() + limits_.run_time;
   kill_reason_ = nullptr;
   kill_where_.clear();
   lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
