@@ -255,7 +255,7 @@ void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t 
   return p;
 }
 
-// Small blocks live in the pool, larger ones with the C library; a block that changes sides
+// Small blocks come from the cache, larger ones from the C library; a block that changes sides
 // is copied.
 void* lua_sandbox::resize(void* ptr, std::size_t old, std::size_t nsize) {
   constexpr auto largest = small_blocks::largest;

@@ -2,8 +2,8 @@
 
 #include <cstdlib>
 
-// With AddressSanitizer, a block on a free list is poisoned, so that a use after Lua freed it
-// is still reported; without it these are no-ops.
+// With AddressSanitizer, a block on a list is poisoned, so that a use after Lua freed it is
+// still reported; without it these are no-ops.
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define SMALL_BLOCKS_ASAN 1
@@ -21,44 +21,43 @@
 namespace smtpfault::script {
 
 small_blocks::~small_blocks() {
-  for (void* slab : slabs_) {
-    SMALL_BLOCKS_UNPOISON(slab, slab_bytes);  // the C library's own checks take over
-    std::free(slab);
+  for (std::size_t c = 0; c < classes; ++c) {
+    while (free_block* b = free_[c]) {
+      SMALL_BLOCKS_UNPOISON(b, bytes_of(c));
+      free_[c] = b->next;
+      std::free(b);
+    }
   }
 }
 
 void* small_blocks::take(std::size_t size) {
   const auto c = class_of(size);
-  const std::size_t bytes = (c + 1) * granule;
-  if (free_block* b = free_[c]) {
-    SMALL_BLOCKS_UNPOISON(b, bytes);
-    free_[c] = b->next;
-    return b;
-  }
-  if (static_cast<std::size_t>(unused_end_ - unused_) < bytes) {
-    // What is left of the old slab stays unused: at most 240 bytes of 64 KiB.
-    slabs_.reserve(slabs_.size() + 1);
-    void* slab = std::malloc(slab_bytes);
-    if (!slab) return nullptr;
-    slabs_.push_back(slab);
-    unused_ = static_cast<std::byte*>(slab);
-    unused_end_ = unused_ + slab_bytes;
-    SMALL_BLOCKS_POISON(unused_, slab_bytes);
-  }
-  void* b = unused_;
-  unused_ += bytes;
-  SMALL_BLOCKS_UNPOISON(b, bytes);
+  free_block* b = free_[c];
+  if (!b) return std::malloc(bytes_of(c));
+  SMALL_BLOCKS_UNPOISON(b, bytes_of(c));
+  free_[c] = b->next;
+  --kept_[c];
   return b;
 }
 
 void small_blocks::give_back(void* block, std::size_t size) {
   const auto c = class_of(size);
+  if ((kept_[c] + 1) * bytes_of(c) > kept_bytes_per_class) {
+    std::free(block);
+    return;
+  }
   auto* b = static_cast<free_block*>(block);
   b->next = free_[c];
   free_[c] = b;
-  // The link stays readable for take(); the rest of the block is off limits until then.
-  SMALL_BLOCKS_POISON(reinterpret_cast<std::byte*>(b) + sizeof(free_block),
-                      (c + 1) * granule - sizeof(free_block));
+  ++kept_[c];
+  SMALL_BLOCKS_POISON(b, bytes_of(c));
+}
+
+std::size_t small_blocks::cached_bytes() const {
+  std::size_t total = 0;
+  for (std::size_t c = 0; c < classes; ++c)
+    total += kept_[c] * bytes_of(c);
+  return total;
 }
 
 }  // namespace smtpfault::script

@@ -1,5 +1,5 @@
-// The Lua state's pool of small blocks: blocks never overlap, a freed block is handed out
-// again, and what a block holds survives a move between the pool and the C library.
+// The Lua state's cache of small blocks: blocks never overlap, a freed block is handed out
+// again, the cache stays small, and what a block holds survives a move between sizes.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -18,10 +18,10 @@ TEST(small_blocks, size_classes_are_sixteen_bytes_wide) {
   EXPECT_TRUE(small_blocks::same_class(241, 256));
 }
 
-TEST(small_blocks, blocks_across_many_slabs_keep_what_was_written) {
+TEST(small_blocks, many_blocks_keep_what_was_written) {
   small_blocks pool;
   std::vector<std::pair<unsigned char*, std::size_t>> taken;
-  for (std::size_t i = 0; i < 5000; ++i) {  // about 600 KiB: ten slabs and more
+  for (std::size_t i = 0; i < 5000; ++i) {
     const std::size_t size = 1 + i % small_blocks::largest;
     auto* b = static_cast<unsigned char*>(pool.take(size));
     ASSERT_NE(b, nullptr);
@@ -46,6 +46,22 @@ TEST(small_blocks, a_block_given_back_is_the_next_of_its_class) {
   EXPECT_NE(pool.take(40), a);  // handed out already
   pool.give_back(other, 100);
   EXPECT_NE(pool.take(20), other);  // another class
+}
+
+TEST(small_blocks, the_cache_keeps_at_most_64_KiB_of_a_size_class) {
+  // Churning one size class after another must not leave the state holding what each churn
+  // freed: past its share, a block goes back to the C library.
+  small_blocks pool;
+  for (std::size_t size : {16, 32, 100, 256}) {
+    std::vector<void*> taken;
+    for (int i = 0; i < 20'000; ++i)
+      taken.push_back(pool.take(size));
+    for (void* b : taken)
+      pool.give_back(b, size);
+  }
+  // Four classes full: 64 KiB each, less what a block of 112 bytes leaves unused of it.
+  EXPECT_LE(pool.cached_bytes(), 4 * small_blocks::kept_bytes_per_class);
+  EXPECT_GT(pool.cached_bytes(), 4 * small_blocks::kept_bytes_per_class - 112);
 }
 
 TEST(small_blocks, tables_and_strings_that_outgrow_the_pool_keep_their_contents) {
