@@ -25,6 +25,7 @@ constexpr std::uint64_t wait_cost = 100;
 // An allocation this large is a sign of work on a long string (a copy, a case change, a
 // concatenation), and a moment to look at the clock.
 constexpr std::size_t large_block = 64 * 1024;
+constexpr const char* memory_limit_reason = "memory limit exceeded";
 
 // Globals of the base library that could reach the file system or load bytecode.
 constexpr const char* removed_globals[] = {"dofile",  "loadfile", "collectgarbage",
@@ -232,14 +233,19 @@ void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t 
   }
   // Only refused inside a guarded run: outside one, a failed allocation would be an unprotected
   // error and abort the process, and the host's own small pushes are accounted for anyway.
+  // A refusal does not stop the run at once: Lua answers a refusal of its own allocations with
+  // a full collection and the same request again, and garbage not yet collected (copies of a
+  // long string made in a loop) must not count as the state's size. When that request then
+  // fits, nothing happened. Any other request first means there was no retry (the library's
+  // string buffers make none), and the error may have been caught: the run stops.
   const refused_request request{ptr, osize, nsize};
+  if (self->memory_refused() && request != self->refused_ && !self->killed_) {
+    self->stop_for_memory();
+  }
   if (self->budget_ != 0 && nsize > old && self->used_ - old + nsize > self->limits_.memory_bytes) {
-    // Refused, but the run is stopped only at its next instruction (a pcall may have caught the
-    // error by then): Lua answers a refusal of its own allocations with a full collection and
-    // the same request again, and garbage not yet collected (copies of a long string made in a
-    // loop) must not count as the state's size. When that request then fits, nothing happened.
     if (!self->killed_) {
       self->refused_ = request;
+      // The next instruction stops the run unless the retry fits.
       if (self->armed_) lua_sethook(self->armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
     }
     return nullptr;
@@ -284,7 +290,7 @@ void lua_sandbox::on_count(lua_State* L, lua_Debug*) {
   auto& self = of(L);
   if (self.budget_ == 0) return;  // no guarded run active (e.g. a finalizer)
   self.spent_ += count_step;
-  if (!self.killed_ && self.memory_refused()) self.stop_run(L, "memory limit exceeded");
+  if (!self.killed_ && self.memory_refused()) self.stop_run(L, memory_limit_reason);
   if (!self.killed_ && self.spent_ > self.budget_) {
     self.stop_run(L, "instruction limit exceeded (possible endless loop)");
   }
@@ -317,6 +323,13 @@ void lua_sandbox::charge(lua_State* L, std::uint64_t instructions) {
 
 void lua_sandbox::charge_pattern_steps(lua_State* L, std::uint64_t steps) {
   of(L).charge(L, steps);  // a step is about as much work as an instruction
+}
+
+void lua_sandbox::stop_for_memory() {
+  killed_ = true;
+  kill_reason_ = memory_limit_reason;
+  // A pcall may catch the memory error; the next instruction must fail again.
+  if (armed_) lua_sethook(armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
 }
 
 void lua_sandbox::stop_run(lua_State* L, const char* reason) {
@@ -381,7 +394,7 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
   if (killed_ && kill_reason_) {
     msg = kill_reason_;
   } else if (status == LUA_ERRMEM || memory_refused()) {
-    msg = "memory limit exceeded";
+    msg = memory_limit_reason;
   } else if (const char* s = lua_tostring(L, -1)) {
     msg = s;
   } else {

@@ -84,6 +84,8 @@ class lua_sandbox {
   static void on_count(lua_State* L, lua_Debug* ar);
   static void charge_pattern_steps(lua_State* L, std::uint64_t steps);
   void stop_run(lua_State* L, const char* reason);
+  // From the allocator, which may not read the stack: the error's own position stands.
+  void stop_for_memory();
   bool past_deadline() const { return coarse_now() > deadline_; }
   // The clock is read at the start of every run (three times a message with the benchmark's
   // scenario): the coarse clock costs a fraction of the precise one, and a few milliseconds

@@ -173,6 +173,27 @@ end
   EXPECT_EQ(o.st, status::done) << o.error;
 }
 
+TEST(memory_limit, pcall_in_a_coroutine_cannot_swallow_it_either) {
+  // After the caught refusal, copies that fit (once collected garbage is gone) must not make
+  // the refusal as good as never made.
+  driver d(R"(
+function on_connect(s)
+  local big = string.rep("x", 6 * 1024 * 1024)
+  local caught = 0
+  coroutine.wrap(function()
+    for round = 1, 3 do
+      if not pcall(function() return big .. big .. big end) then caught = caught + 1 end
+      for i = 1, 4 do local copy = big:sub(1, 4 * 1024 * 1024) end
+    end
+  end)()
+  return smtp.reply(250, tostring(caught))
+end
+)");
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("memory limit exceeded"));
+}
+
 TEST(memory_limit, pcall_cannot_swallow_it) {
   driver d(R"(
 function on_connect(s)
