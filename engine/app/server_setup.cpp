@@ -58,8 +58,9 @@ net::server_config make_server_config(const config::settings& s, std::string& er
   c.max_connections = s.max_connections;
   // One per two cores: a mock shares its machine with the clients that drive it (the mailer
   // under test, a load generator), and on two cores one I/O thread measured at or above two
-  // on every workload of bench/run.sh, with less CPU per message (bench/RESULTS.md). Within the
-  // bound an explicit setting has (a listener per thread and port).
+  // with many sessions and small messages, with less CPU per message, and either way on the
+  // other workloads (bench/RESULTS.md). Within the bound an explicit setting has (a listener
+  // per thread and port).
   c.threads = s.threads ? s.threads : std::clamp(std::thread::hardware_concurrency() / 2, 1u, 256u);
   return c;
 }

@@ -340,8 +340,8 @@ script_step client_script::start() {
   if (started_) return {script_step::status::failed, {}, "client script started twice"};
   started_ = true;
   last_step_at_ = std::chrono::steady_clock::now();
-  spent_ = 0;
-  return after(sandbox_.resume(co_, 0, spent_));
+  used_ = {};
+  return after(sandbox_.resume(co_, 0, used_));
 }
 
 script_step client_script::resume(const op_result& r) {
@@ -349,7 +349,7 @@ script_step client_script::resume(const op_result& r) {
     return {script_step::status::failed, {}, "client script is not waiting for a result"};
   }
   push_result(co_, r);
-  return after(sandbox_.resume(co_, 1, spent_));
+  return after(sandbox_.resume(co_, 1, used_));
 }
 
 script_step client_script::after(const run_result& r) {

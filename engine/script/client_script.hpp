@@ -146,7 +146,7 @@ class client_script {
   lua_sandbox sandbox_;
   struct lua_State* co_ = nullptr;
   int thread_ref_ = -2;  // LUA_NOREF
-  std::uint64_t spent_ = 0;
+  run_usage used_;       // by the script, across its network calls and sleeps
   bool started_ = false;
   std::chrono::steady_clock::time_point last_step_at_ = std::chrono::steady_clock::now();
   std::vector<client_step> steps_;

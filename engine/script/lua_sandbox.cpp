@@ -1,8 +1,6 @@
 #include "script/lua_sandbox.hpp"
 
-#include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <stdexcept>
 #include <string_view>
@@ -22,10 +20,6 @@ constexpr int count_step = 1000;  // instructions between budget checks
 // network call) within count_step instructions would never be counted: each wait counts as
 // this many instructions instead, and such a loop reaches the limit too.
 constexpr std::uint64_t wait_cost = 100;
-// An allocation this large is a sign of work on a long string (a copy, a case change, a
-// concatenation), and a moment to look at the clock.
-constexpr std::size_t large_block = 64 * 1024;
-constexpr const char* memory_limit_reason = "memory limit exceeded";
 
 // Globals of the base library that could reach the file system or load bytecode.
 constexpr const char* removed_globals[] = {"dofile",  "loadfile", "collectgarbage",
@@ -176,7 +170,7 @@ void lua_sandbox::closer::operator()(lua_State* L) const {
 lua_sandbox::lua_sandbox(sandbox_limits limits)
     : limits_(limits),
       time_limit_reason_("time limit exceeded: ran for over " + format_seconds(limits.run_time) +
-                         " without a wait (a loop of work on long strings?)") {
+                         " (waits not counted; a loop of work on long strings?)") {
   L_.reset(lua_newstate(&lua_sandbox::allocate, this));
   if (!L_) throw std::runtime_error("cannot create a Lua state");
   *static_cast<lua_sandbox**>(lua_getextraspace(L_.get())) = this;
@@ -222,70 +216,6 @@ void lua_sandbox::open_safe_libraries() {
   lua_pop(L, 1);
 }
 
-void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
-  auto* self = static_cast<lua_sandbox*>(ud);
-  // With ptr == NULL, osize encodes the object type, not a size.
-  const std::size_t old = ptr ? osize : 0;
-  if (nsize == 0) {
-    self->release(ptr, old);
-    self->used_ -= old;
-    return nullptr;
-  }
-  // Only refused inside a guarded run: outside one, a failed allocation would be an unprotected
-  // error and abort the process, and the host's own small pushes are accounted for anyway.
-  // A refusal does not stop the run at once: Lua answers a refusal of its own allocations with
-  // a full collection and the same request again, and garbage not yet collected (copies of a
-  // long string made in a loop) must not count as the state's size. When that request then
-  // fits, nothing happened. Any other request first means there was no retry (the library's
-  // string buffers make none), and the error may have been caught: the run stops.
-  const refused_request request{ptr, osize, nsize};
-  if (self->memory_refused() && request != self->refused_ && !self->killed_) {
-    self->stop_for_memory();
-  }
-  if (self->budget_ != 0 && nsize > old && self->used_ - old + nsize > self->limits_.memory_bytes) {
-    if (!self->killed_) {
-      self->refused_ = request;
-      // The next instruction stops the run unless the retry fits.
-      if (self->armed_) lua_sethook(self->armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
-    }
-    return nullptr;
-  }
-  if (request == self->refused_) self->refused_ = {};
-  if (self->budget_ != 0 && nsize >= large_block && !self->killed_ && self->past_deadline()) {
-    // The next instruction stops the run, where its position can be read.
-    self->overdue_ = true;
-    if (self->armed_) lua_sethook(self->armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
-  }
-  void* p = self->resize(ptr, old, nsize);
-  if (p) self->used_ = self->used_ - old + nsize;
-  return p;
-}
-
-// Small blocks come from the cache, larger ones from the C library; a block that changes sides
-// is copied.
-void* lua_sandbox::resize(void* ptr, std::size_t old, std::size_t nsize) {
-  constexpr auto largest = small_blocks::largest;
-  if (old > largest && nsize > largest) return std::realloc(ptr, nsize);
-  if (old != 0 && old <= largest && nsize <= largest && small_blocks::same_class(old, nsize)) {
-    return ptr;
-  }
-  void* p = nsize <= largest ? blocks_.take(nsize) : std::malloc(nsize);
-  if (p && ptr) {
-    std::memcpy(p, ptr, std::min(old, nsize));
-    release(ptr, old);
-  }
-  return p;
-}
-
-void lua_sandbox::release(void* ptr, std::size_t size) {
-  if (!ptr) return;
-  if (size <= small_blocks::largest) {
-    blocks_.give_back(ptr, size);
-  } else {
-    std::free(ptr);
-  }
-}
-
 void lua_sandbox::on_count(lua_State* L, lua_Debug*) {
   auto& self = of(L);
   if (self.budget_ == 0) return;  // no guarded run active (e.g. a finalizer)
@@ -325,13 +255,6 @@ void lua_sandbox::charge_pattern_steps(lua_State* L, std::uint64_t steps) {
   of(L).charge(L, steps);  // a step is about as much work as an instruction
 }
 
-void lua_sandbox::stop_for_memory() {
-  killed_ = true;
-  kill_reason_ = memory_limit_reason;
-  // A pcall may catch the memory error; the next instruction must fail again.
-  if (armed_) lua_sethook(armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
-}
-
 void lua_sandbox::stop_run(lua_State* L, const char* reason) {
   killed_ = true;
   kill_reason_ = reason;
@@ -349,14 +272,15 @@ std::chrono::nanoseconds lua_sandbox::coarse_now() {
   return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
 }
 
-void lua_sandbox::arm(lua_State* L, std::uint64_t budget) {
+void lua_sandbox::arm(lua_State* L, std::uint64_t budget, std::chrono::nanoseconds ran_before) {
   budget_ = budget;
   spent_ = 0;
   armed_ = L;
   killed_ = false;
   overdue_ = false;
   refused_ = {};
-  deadline_ = coarse_now() + limits_.run_time;
+  run_started_ = now();
+  deadline_ = run_started_ + limits_.run_time - ran_before;
   kill_reason_ = nullptr;
   kill_where_.clear();
   lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
@@ -455,16 +379,20 @@ std::optional<std::string> lua_sandbox::load_text(lua_State* co, std::string_vie
   return msg;
 }
 
-run_result lua_sandbox::resume(lua_State* co, int nargs, std::uint64_t& spent) {
+run_result lua_sandbox::resume(lua_State* co, int nargs, run_usage& used) {
   run_result r;
-  if (spent > limits_.instructions) {
-    // Spent in waits: the coroutine is left as it is (a hook's next call gets a fresh thread).
+  if (used.instructions > limits_.instructions || used.time >= limits_.run_time) {
+    // Spent across waits: the coroutine is left as it is (a hook's next call gets a fresh
+    // thread).
     r.st = run_result::status::failed;
-    r.error = lua_position(co) + " instruction limit exceeded (possible endless loop)";
+    r.error =
+        lua_position(co) + " " +
+        (used.time >= limits_.run_time ? time_limit_reason_
+                                       : "instruction limit exceeded (possible endless loop)");
     return r;
   }
-  arm(co, limits_.instructions);
-  spent_ = spent;
+  arm(co, limits_.instructions, used.time);
+  spent_ = used.instructions;
   int nres = 0;
   int status = lua_resume(co, L_.get(), nargs, &nres);
   if (status == LUA_OK) {
@@ -480,7 +408,8 @@ run_result lua_sandbox::resume(lua_State* co, int nargs, std::uint64_t& spent) {
   }
   // Between resumptions no guarded run is active: the host may allocate freely, and another
   // coroutine may be armed.
-  spent = spent_;
+  used.instructions = spent_;
+  used.time += now() - run_started_;
   budget_ = 0;
   armed_ = nullptr;
   return r;

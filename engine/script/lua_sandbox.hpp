@@ -23,10 +23,19 @@ struct sandbox_limits {
   std::size_t memory_bytes = 64 * 1024 * 1024;   // for the whole scenario state
   std::uint64_t instructions = 10'000'000;       // per hook call (all its resumptions)
   std::uint64_t load_instructions = 50'000'000;  // for running the file at load time
-  // Real time one run may take between its waits. Instructions do not measure the work of a
-  // library call on a long string (`data:upper()` on 30 MB is one instruction), so a loop of
-  // few instructions could hold its thread for hours within the instruction limit.
+  // Real time one hook call (or client script) may run, its waits not counted. Instructions
+  // do not measure the work of a library call on a long string (`data:upper()` on 30 MB is one
+  // instruction), so a loop of few instructions could hold its thread for hours within the
+  // instruction limit.
   std::chrono::milliseconds run_time{5000};
+  // The clock run time is measured with; null: the coarse monotonic clock. Tests set their own.
+  std::chrono::nanoseconds (*clock)() = nullptr;
+};
+
+// What one hook call (or client script) has used of its limits so far, carried across waits.
+struct run_usage {
+  std::uint64_t instructions = 0;
+  std::chrono::nanoseconds time{};  // running, not waiting
 };
 
 // The outcome of running (part of) a coroutine.
@@ -58,14 +67,14 @@ class lua_sandbox {
                                        const std::string& chunkname);
 
   // Resumes coroutine co (a thread created with lua_newthread) with nargs values on its stack,
-  // under the per-call instruction budget. `spent` is the caller's count for the hook call: 0 to
-  // start one, then carried across yields, since other coroutines may run in between.
-  run_result resume(lua_State* co, int nargs, std::uint64_t& spent);
+  // under the per-call limits. `used` is the caller's account of the hook call: empty to start
+  // one, then carried across yields, since other coroutines may run in between.
+  run_result resume(lua_State* co, int nargs, run_usage& used);
   // A call with a fresh budget, for callers that never resume it after a yield (the flag is
   // from an older form of this function and must be true).
   run_result resume(lua_State* co, int nargs, bool fresh_budget) {
-    std::uint64_t spent = 0;
-    return fresh_budget ? resume(co, nargs, spent)
+    run_usage used;
+    return fresh_budget ? resume(co, nargs, used)
                         : run_result{run_result::status::failed, 0, "resume without a budget"};
   }
 
@@ -78,6 +87,8 @@ class lua_sandbox {
   static lua_sandbox& of(lua_State* L);
 
  private:
+  static constexpr const char* memory_limit_reason = "memory limit exceeded";
+  // In lua_sandbox_memory.cpp.
   static void* allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
   void* resize(void* ptr, std::size_t old, std::size_t nsize);
   void release(void* ptr, std::size_t size);
@@ -86,13 +97,16 @@ class lua_sandbox {
   void stop_run(lua_State* L, const char* reason);
   // From the allocator, which may not read the stack: the error's own position stands.
   void stop_for_memory();
-  bool past_deadline() const { return coarse_now() > deadline_; }
-  // The clock is read at the start of every run (three times a message with the benchmark's
-  // scenario): the coarse clock costs a fraction of the precise one, and a few milliseconds
+  bool past_deadline() const { return now() > deadline_; }
+  std::chrono::nanoseconds now() const { return limits_.clock ? limits_.clock() : coarse_now(); }
+  // The clock is read at the start and end of every run (six times a message with the
+  // benchmark's scenario), every count_step instructions, in charge() and on large
+  // allocations: the coarse clock costs a fraction of the precise one, and a few milliseconds
   // do not matter to a limit of seconds.
   static std::chrono::nanoseconds coarse_now();
   void open_safe_libraries();
-  void arm(lua_State* L, std::uint64_t budget);
+  // Starts a guarded run with this many instructions, and what is left of the run time.
+  void arm(lua_State* L, std::uint64_t budget, std::chrono::nanoseconds ran_before = {});
   std::string describe_error(lua_State* L, int status);
 
   struct closer {
@@ -113,8 +127,9 @@ class lua_sandbox {
   };
   refused_request refused_;  // an allocation refused for the memory limit, not yet retried
   bool memory_refused() const { return refused_ != refused_request{}; }
-  std::chrono::nanoseconds deadline_{};  // of the guarded run, on coarse_now()'s clock
-  bool overdue_ = false;                 // past deadline_, noticed where the stack cannot be read
+  std::chrono::nanoseconds run_started_{};  // of the guarded run, on now()'s clock
+  std::chrono::nanoseconds deadline_{};
+  bool overdue_ = false;  // past deadline_, noticed where the stack cannot be read
   const char* kill_reason_ = nullptr;
   // Where the instruction limit was reached: a pcall may catch that error, and the error that
   // then ends the run comes from the next line run, not from the loop.

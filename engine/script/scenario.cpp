@@ -360,15 +360,15 @@ hook_outcome scenario::start(session_binding& b, session::hook h,
   lua_rawgeti(co, LUA_REGISTRYINDEX, b.table_ref_);
   int nargs = 1 + push_hook_arguments(co, h, s);
   current_ = &b;
-  b.spent_ = 0;
-  auto r = sandbox_.resume(co, nargs, b.spent_);
+  b.used_ = {};
+  auto r = sandbox_.resume(co, nargs, b.used_);
   return finish_run(b, r);
 }
 
 hook_outcome scenario::resume(session_binding& b) {
   std::lock_guard lock(mu_);
   current_ = &b;
-  auto r = sandbox_.resume(b.co_, 0, b.spent_);
+  auto r = sandbox_.resume(b.co_, 0, b.used_);
   return finish_run(b, r);
 }
 

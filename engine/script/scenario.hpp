@@ -54,7 +54,7 @@ class session_binding {
   session_table_state table_state_;
   int thread_ref_ = -2;
   struct lua_State* co_ = nullptr;
-  std::uint64_t spent_ = 0;  // instructions of the running hook call, across its sleeps
+  run_usage used_;  // by the running hook call, across its sleeps
   session::hook running_ = session::hook::connect;
   std::function<void(std::string)> log_;
 };

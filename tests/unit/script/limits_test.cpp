@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <string>
-#include <thread>
 
 #include "harness.hpp"
 
@@ -306,8 +305,8 @@ function on_helo(s) return smtp.reply(250) end
 }
 
 TEST(time_limit, a_loop_of_work_that_allocates_nothing_is_stopped_too) {
-  // string.find with plain = true on a long string: no allocation, and a string pattern's
-  // charge covers only what it matches; the instruction count hook looks at the clock.
+  // utf8.len on a long string: no allocation and no string pattern; the instruction count
+  // hook looks at the clock.
   driver d(R"(
 function on_connect(s)
   local big = string.rep("x", 256 * 1024)
@@ -337,21 +336,80 @@ end
   EXPECT_THAT(o.error, HasSubstr("time limit exceeded"));
 }
 
-TEST(time_limit, a_wait_starts_it_again) {
-  // The hook waits longer than the limit in real time; the work after the wait (one large
-  // allocation, where the clock is read) is within its own limit.
+// A clock the tests move: each read returns fake_time, then adds fake_step to it.
+std::chrono::nanoseconds fake_time{};
+std::chrono::nanoseconds fake_step{};
+std::chrono::nanoseconds fake_clock() {
+  const auto t = fake_time;
+  fake_time += fake_step;
+  return t;
+}
+
+scenario_options fake_clock_options(std::chrono::nanoseconds step) {
+  fake_time = {};
+  fake_step = step;
+  scenario_options o = quick_options();
+  o.limits.clock = &fake_clock;
+  return o;
+}
+
+TEST(time_limit, waits_do_not_count) {
   driver d(R"(
 function on_connect(s)
   smtp.sleep(1)
-  local big = string.rep("x", 1024 * 1024)
-  return smtp.reply(250, tostring(#big))
+  local big = string.rep("x", 1024 * 1024)  -- a large allocation: the clock is read
+  return smtp.reply(250)
 end
 )",
-           short_run_time());
+           fake_clock_options({}));
   ASSERT_EQ(d.start(hook::connect).st, status::sleeping);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  fake_time += std::chrono::hours(1);
   auto o = d.resume();
   EXPECT_EQ(o.st, status::done) << o.error;
+}
+
+TEST(time_limit, the_runs_of_one_hook_call_add_up) {
+  // Every read moves the clock by a second: each run between two waits takes one (its start
+  // and its end are read), and a wait now and then must not start the limit again.
+  driver d("function on_connect(s)\n  while true do\n    smtp.sleep(0)\n  end\nend\n",
+           fake_clock_options(std::chrono::seconds(1)));
+  auto o = d.start(hook::connect);
+  int resumes = 0;
+  while (o.st == status::sleeping && resumes < 100) {
+    ++resumes;
+    o = d.resume();
+  }
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("test.lua:3: time limit exceeded: ran for over 5 s"));
+  EXPECT_LE(resumes, 6);
+}
+
+TEST(time_limit, is_per_hook_call) {
+  driver d(
+      "function on_connect(s)\n  smtp.sleep(0)\n  smtp.sleep(0)\n  return smtp.reply(250)\n"
+      "end\n",
+      fake_clock_options(std::chrono::seconds(1)));
+  for (int call = 0; call < 4; ++call)  // three runs of a second each, 12 in all
+    EXPECT_EQ(d.run(hook::connect).st, status::done) << call;
+}
+
+TEST(time_limit, a_string_pattern_reads_the_clock_too) {
+  // One find over a long text that almost matches everywhere: one instruction, seconds of
+  // steps; with an instruction limit that its steps never reach, only the clock stops it.
+  scenario_options o = short_run_time();
+  o.limits.instructions = 1'000'000'000'000;
+  driver d(R"(
+function on_connect(s)
+  local text = string.rep("a", 64 * 1024)
+  while true do
+    local found = text:find("a-b")
+  end
+end
+)",
+           o);
+  auto out = d.start(hook::connect);
+  ASSERT_EQ(out.st, status::failed);
+  EXPECT_THAT(out.error, HasSubstr("time limit exceeded"));
 }
 
 TEST(time_limit, applies_while_the_file_loads) {

@@ -1,0 +1,91 @@
+// The sandbox's allocator: the memory limit, and the cache of small blocks.
+#include <lua.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "script/lua_sandbox.hpp"
+
+namespace smtpfault::script {
+
+namespace {
+
+// An allocation this large is a sign of work on a long string (a copy, a case change, a
+// concatenation), and a moment to look at the clock.
+constexpr std::size_t large_block = 64 * 1024;
+
+}  // namespace
+
+void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
+  auto* self = static_cast<lua_sandbox*>(ud);
+  // With ptr == NULL, osize encodes the object type, not a size.
+  const std::size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    self->release(ptr, old);
+    self->used_ -= old;
+    return nullptr;
+  }
+  // Only refused inside a guarded run: outside one, a failed allocation would be an unprotected
+  // error and abort the process, and the host's own small pushes are accounted for anyway.
+  // A refusal does not stop the run at once: Lua answers a refusal of its own allocations with
+  // a full collection and the same request again, and garbage not yet collected (copies of a
+  // long string made in a loop) must not count as the state's size. When that request then
+  // fits, nothing happened. Any other request first means there was no retry (the library's
+  // string buffers make none), and the error may have been caught: the run stops.
+  const refused_request request{ptr, osize, nsize};
+  if (self->memory_refused() && request != self->refused_ && !self->killed_) {
+    self->stop_for_memory();
+  }
+  if (self->budget_ != 0 && nsize > old && self->used_ - old + nsize > self->limits_.memory_bytes) {
+    if (!self->killed_) {
+      self->refused_ = request;
+      // The next instruction stops the run unless the retry fits.
+      if (self->armed_) lua_sethook(self->armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
+    }
+    return nullptr;
+  }
+  if (request == self->refused_) self->refused_ = {};
+  if (self->budget_ != 0 && nsize >= large_block && !self->killed_ && self->past_deadline()) {
+    // The next instruction stops the run, where its position can be read.
+    self->overdue_ = true;
+    if (self->armed_) lua_sethook(self->armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
+  }
+  void* p = self->resize(ptr, old, nsize);
+  if (p) self->used_ = self->used_ - old + nsize;
+  return p;
+}
+
+// Small blocks come from the cache, larger ones from the C library; a block that changes sides
+// is copied.
+void* lua_sandbox::resize(void* ptr, std::size_t old, std::size_t nsize) {
+  constexpr auto largest = small_blocks::largest;
+  if (old > largest && nsize > largest) return std::realloc(ptr, nsize);
+  if (old != 0 && old <= largest && nsize <= largest && small_blocks::same_class(old, nsize)) {
+    return ptr;
+  }
+  void* p = nsize <= largest ? blocks_.take(nsize) : std::malloc(nsize);
+  if (p && ptr) {
+    std::memcpy(p, ptr, std::min(old, nsize));
+    release(ptr, old);
+  }
+  return p;
+}
+
+void lua_sandbox::release(void* ptr, std::size_t size) {
+  if (!ptr) return;
+  if (size <= small_blocks::largest) {
+    blocks_.give_back(ptr, size);
+  } else {
+    std::free(ptr);
+  }
+}
+
+void lua_sandbox::stop_for_memory() {
+  killed_ = true;
+  kill_reason_ = memory_limit_reason;
+  // A pcall may catch the memory error; the next instruction must fail again.
+  if (armed_) lua_sethook(armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
+}
+
+}  // namespace smtpfault::script
