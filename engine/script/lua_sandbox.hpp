@@ -107,6 +107,8 @@ class lua_sandbox {
   void open_safe_libraries();
   // Starts a guarded run with this many instructions, and what is left of the run time.
   void arm(lua_State* L, std::uint64_t budget, std::chrono::nanoseconds ran_before = {});
+  // Ends the guarded run: until the next, nothing is refused or stopped.
+  void disarm();
   std::string describe_error(lua_State* L, int status);
 
   struct closer {

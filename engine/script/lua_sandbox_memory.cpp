@@ -1,11 +1,11 @@
 // The sandbox's allocator: the memory limit, and the cache of small blocks.
-#include <lua.hpp>
+#include "script/lua_sandbox.hpp"
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
-#include "script/lua_sandbox.hpp"
+#include <lua.hpp>
 
 namespace smtpfault::script {
 
@@ -32,12 +32,14 @@ void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t 
   // a full collection and the same request again, and garbage not yet collected (copies of a
   // long string made in a loop) must not count as the state's size. When that request then
   // fits, nothing happened. Any other request first means there was no retry (the library's
-  // string buffers make none), and the error may have been caught: the run stops.
+  // string buffers make none), and the error may have been caught: the run stops. So does a
+  // retry refused again: the state is over its limit even after a full collection.
   const refused_request request{ptr, osize, nsize};
-  if (self->memory_refused() && request != self->refused_ && !self->killed_) {
+  if (self->budget_ != 0 && self->memory_refused() && request != self->refused_ && !self->killed_) {
     self->stop_for_memory();
   }
   if (self->budget_ != 0 && nsize > old && self->used_ - old + nsize > self->limits_.memory_bytes) {
+    if (self->memory_refused() && !self->killed_) self->stop_for_memory();  // the retry
     if (!self->killed_) {
       self->refused_ = request;
       // The next instruction stops the run unless the retry fits.

@@ -471,6 +471,28 @@ class ServeFlagMistakes(unittest.TestCase):
             self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
             self.assertIn("SMTPFAULT_LUA_MEMORY: expected an unsigned integer", r.stderr)
 
+    def test_a_memory_error_caught_in_a_coroutine_does_not_let_the_file_go_on(self):
+        # Each round's first concatenation is the same allocation request as the refused
+        # second one of the round before: it must not pass for Lua's retry of that one.
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "swallow.lua")
+            with open(path, "w") as f:
+                f.write('local big = string.rep("x", 24 * 1024 * 1024)\n'
+                        'local caught = 0\n'
+                        'local f = function() local a = big .. "a"; local b = big .. "b"; '
+                        'return #a + #b end\n'
+                        'coroutine.wrap(function()\n'
+                        '  for i = 1, 40 do\n'
+                        '    if not pcall(f) then caught = caught + 1 end\n'
+                        '  end\n'
+                        '  local z = big .. "c"\n'
+                        'end)()\n'
+                        'error("went on after " .. caught .. " caught memory errors")\n')
+            r = run("check", path)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("memory limit exceeded", r.stderr)
+            self.assertNotIn("went on", r.stderr)
+
     def test_a_directory_given_as_a_scenario_is_refused_where_one_file_is_meant(self):
         with tempfile.TemporaryDirectory() as folder:
             with open(os.path.join(folder, "broken.lua"), "w") as f:

@@ -169,6 +169,13 @@ inline hook_outcome connect_returning(const std::string& expr,
 }
 
 // Runs `return <expr>` inside a hook and hands back tostring() of the value (or "error: ...").
+// The first line of the reply a hook call decided on ("default" for none, "error: ..." when it
+// failed).
+inline std::string text_of(const hook_outcome& o) {
+  if (o.st == status::failed) return "error: " + o.error;
+  return o.action.reply ? o.action.reply->lines.at(0) : "default";
+}
+
 inline std::string eval(const std::string& expr, const std::string& prelude = "") {
   driver d(prelude + "\nfunction on_connect(s)\n  return smtp.reply(250, tostring(" + expr +
            "))\nend\n");

@@ -345,9 +345,9 @@ std::chrono::nanoseconds fake_clock() {
   return t;
 }
 
-scenario_options fake_clock_options(std::chrono::nanoseconds step) {
+scenario_options fake_clock_options() {
   fake_time = {};
-  fake_step = step;
+  fake_step = {};
   scenario_options o = quick_options();
   o.limits.clock = &fake_clock;
   return o;
@@ -361,7 +361,7 @@ function on_connect(s)
   return smtp.reply(250)
 end
 )",
-           fake_clock_options({}));
+           fake_clock_options());
   ASSERT_EQ(d.start(hook::connect).st, status::sleeping);
   fake_time += std::chrono::hours(1);
   auto o = d.resume();
@@ -372,7 +372,8 @@ TEST(time_limit, the_runs_of_one_hook_call_add_up) {
   // Every read moves the clock by a second: each run between two waits takes one (its start
   // and its end are read), and a wait now and then must not start the limit again.
   driver d("function on_connect(s)\n  while true do\n    smtp.sleep(0)\n  end\nend\n",
-           fake_clock_options(std::chrono::seconds(1)));
+           fake_clock_options());
+  fake_step = std::chrono::seconds(1);  // from here: the scenario has loaded
   auto o = d.start(hook::connect);
   int resumes = 0;
   while (o.st == status::sleeping && resumes < 100) {
@@ -384,11 +385,73 @@ TEST(time_limit, the_runs_of_one_hook_call_add_up) {
   EXPECT_LE(resumes, 6);
 }
 
+TEST(time_limit, what_earlier_runs_of_the_call_used_is_not_given_again) {
+  // 3 s before the sleep (the clock moves a second per read), then a loop that reads the clock
+  // on each call of table.sort: it gets the 2 s that are left, not 5.
+  driver d(R"(
+calls = 0
+function on_connect(s)
+  local big = string.rep("x", 100 * 1024)  -- a large allocation: a read
+  smtp.sleep(0)
+  while true do
+    calls = calls + 1
+    table.sort({3, 1, 2})
+  end
+end
+function on_helo(s) return smtp.reply(250, tostring(calls)) end
+)",
+           fake_clock_options());
+  fake_step = std::chrono::seconds(1);  // from here: the scenario has loaded
+  auto o = d.run(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("time limit exceeded"));
+  auto calls = d.run(hook::helo);
+  ASSERT_EQ(calls.st, status::done);
+  const int n = std::stoi(text_of(calls));
+  EXPECT_GE(n, 1);
+  EXPECT_LE(n, 3);
+}
+
+TEST(time_limit, a_loop_of_library_calls_stops_within_one_call_of_it) {
+  // Each read of the clock moves it by 100 ms. Reading it only from the count hook, every 1000
+  // instructions, the loop would make thousands of calls past the limit; table.sort and the
+  // other calls that can take seconds without allocating read it first.
+  scenario_options o = fake_clock_options();
+  o.limits.instructions = 1'000'000'000'000;
+  driver d(R"(
+calls = 0
+function on_connect(s)
+  local t = {3, 1, 2}
+  while true do
+    calls = calls + 1
+    table.sort(t)
+  end
+end
+function on_helo(s) return smtp.reply(250, tostring(calls)) end
+)",
+           o);
+  fake_step = std::chrono::milliseconds(100);  // from here: the scenario has loaded
+  auto out = d.start(hook::connect);
+  ASSERT_EQ(out.st, status::failed);
+  EXPECT_THAT(out.error, HasSubstr("test.lua:7: time limit exceeded"));
+  auto calls = d.run(hook::helo);
+  ASSERT_EQ(calls.st, status::done);
+  EXPECT_LE(std::stoi(text_of(calls)), 51);  // 5 s at 100 ms a read, the run's start included
+}
+
+TEST(time_limit, argument_errors_of_the_clock_checked_functions_name_them) {
+  driver d("function on_connect(s)\n  table.sort(nil)\nend\n");
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("test.lua:2: bad argument #1 to 'table.sort' (table expected"));
+}
+
 TEST(time_limit, is_per_hook_call) {
   driver d(
       "function on_connect(s)\n  smtp.sleep(0)\n  smtp.sleep(0)\n  return smtp.reply(250)\n"
       "end\n",
-      fake_clock_options(std::chrono::seconds(1)));
+      fake_clock_options());
+  fake_step = std::chrono::seconds(1);  // from here: the scenario has loaded
   for (int call = 0; call < 4; ++call)  // three runs of a second each, 12 in all
     EXPECT_EQ(d.run(hook::connect).st, status::done) << call;
 }

@@ -14,11 +14,6 @@ using namespace std::chrono_literals;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
 
-std::string text_of(const hook_outcome& o) {
-  if (o.st == status::failed) return "error: " + o.error;
-  return o.action.reply ? o.action.reply->lines.at(0) : "default";
-}
-
 TEST(sleep, start_reports_the_scaled_pause_and_resume_finishes) {
   scenario_options o = quick_options();
   o.time_scale = 0.01;
