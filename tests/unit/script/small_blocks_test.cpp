@@ -43,9 +43,13 @@ TEST(small_blocks, a_block_given_back_is_the_next_of_its_class) {
   void* other = pool.take(100);
   pool.give_back(a, 40);
   EXPECT_EQ(pool.take(33), a);  // the same class: 33..48 bytes
-  EXPECT_NE(pool.take(40), a);  // handed out already
+  void* second = pool.take(40);
+  EXPECT_NE(second, a);  // handed out already
   pool.give_back(other, 100);
-  EXPECT_NE(pool.take(20), other);  // another class
+  void* small = pool.take(20);
+  EXPECT_NE(small, other);  // another class
+  for (auto [block, size] : {std::pair{a, 33}, {second, 40}, {small, 20}})
+    pool.give_back(block, size);  // the pool frees what it keeps; what is out is the taker's
 }
 
 TEST(small_blocks, the_cache_keeps_at_most_64_KiB_of_a_size_class) {
