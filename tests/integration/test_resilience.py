@@ -469,11 +469,12 @@ class ShutdownTest(unittest.TestCase):
             pass
         start = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
-        rc = srv.proc.wait(timeout=3)
+        rc = srv.proc.wait(timeout=5)
         self.assertEqual(rc, 0, srv.stderr_text)
         # The session finishes the batch of commands it is in before its 421; a sanitizer build
-        # takes ten times as long over one (about 250 ms for 64 KiB of NOOPs under TSan).
-        self.assertLess(time.monotonic() - start, 2.0 if sanitized_build() else 1.0)
+        # takes ten times as long over one (about 250 ms for 64 KiB of NOOPs under TSan, and
+        # 2.5 s once on a busy machine).
+        self.assertLess(time.monotonic() - start, 3.5 if sanitized_build() else 1.0)
         c.close()
         srv.stop()
 
