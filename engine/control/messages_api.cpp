@@ -1,6 +1,5 @@
 // Captured messages: list with filters and pagination, one message, its raw octets, delete all,
 // and the long-poll wait that returns as soon as enough matching messages exist.
-#include <cstdio>
 #include <memory>
 
 #include <boost/asio/as_tuple.hpp>
@@ -60,12 +59,6 @@ json::object page(const stored_list& all, std::uint64_t offset, std::uint64_t li
                       {"offset", offset},
                       {"count", items.size()},
                       {"messages", std::move(items)}};
-}
-
-std::string seconds_text(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", s);
-  return buf;
 }
 
 // Removes the store listener, and the timer from those the API's stop wakes, when the waiting
@@ -148,10 +141,10 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
           {503, "the server is stopping: " + found_text(found.size(), count), ""});
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      co_return error_response(
-          {408,
-           "timeout: " + found_text(found.size(), count) + " after " + seconds_text(timeout) + " s",
-           ""});
+      co_return error_response({408,
+                                "timeout: " + found_text(found.size(), count) + " after " +
+                                    proto::seconds_text(timeout) + " s",
+                                ""});
     }
     wake->expires_at(deadline);
     co_await wake->async_wait(asio::as_tuple(asio::use_awaitable));

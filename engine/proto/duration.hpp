@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 namespace smtpfault::proto {
 
@@ -16,6 +18,13 @@ inline std::chrono::milliseconds millis_from_seconds(double seconds, bool round_
   if (ms >= century_ms) return std::chrono::milliseconds(static_cast<long long>(century_ms));
   return std::chrono::milliseconds(
       static_cast<long long>(round_up ? std::ceil(ms) : std::llround(ms)));
+}
+
+// "5", "0.2", "30": seconds as a person writes them (%g), for messages.
+inline std::string seconds_text(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", seconds);
+  return buf;
 }
 
 }  // namespace smtpfault::proto

@@ -9,6 +9,7 @@
 
 #include <lua.hpp>
 
+#include "proto/duration.hpp"
 #include "proto/near_miss.hpp"
 #include "script/lua_patterns.hpp"
 
@@ -150,18 +151,6 @@ std::string sandbox_hint(const std::string& msg) {
   return "";
 }
 
-// "5 s", "0.25 s"
-std::string format_seconds(std::chrono::milliseconds t) {
-  auto text = std::to_string(t.count() / 1000);
-  if (const auto ms = t.count() % 1000; ms != 0) {
-    auto frac = std::to_string(1000 + ms).substr(1);
-    while (frac.back() == '0')
-      frac.pop_back();
-    text += "." + frac;
-  }
-  return text + " s";
-}
-
 // Library functions that can take seconds in one call without allocating (sorting a million
 // elements, utf8.len of a long string, inserting at the front of a long list): in a loop of
 // them the count hook would read the clock only every thousand calls. Each goes through a
@@ -214,8 +203,10 @@ void lua_sandbox::closer::operator()(lua_State* L) const {
 
 lua_sandbox::lua_sandbox(sandbox_limits limits)
     : limits_(limits),
-      time_limit_reason_("time limit exceeded: ran for over " + format_seconds(limits.run_time) +
-                         " (waits not counted; a loop of work on long strings?)") {
+      time_limit_reason_(
+          "time limit exceeded: ran for over " +
+          proto::seconds_text(std::chrono::duration<double>(limits.run_time).count()) +
+          " s (waits not counted; a loop of work on long strings?)") {
   L_.reset(lua_newstate(&lua_sandbox::allocate, this));
   if (!L_) throw std::runtime_error("cannot create a Lua state");
   *static_cast<lua_sandbox**>(lua_getextraspace(L_.get())) = this;
