@@ -12,12 +12,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/version.hpp>
 
 #include "control/router.hpp"
+#include "control/socket_deadline.hpp"
 #include "net/transport.hpp"
 
 namespace smtpfault::control {
@@ -49,19 +49,19 @@ std::optional<response> read_failure(const beast::error_code& ec) {
 // Answers a request that is not read to its end, then reads and drops what the client is still
 // sending (bounded in time and size), so closing does not reset the connection before the client
 // has read the answer.
-asio::awaitable<void> refuse(beast::tcp_stream& stream, response& res) {
+asio::awaitable<void> refuse(tcp::socket& socket, socket_deadline& deadline, response& res) {
   res.keep_alive(false);
   res.prepare_payload();
-  stream.expires_after(std::chrono::seconds(5));
-  auto [wec, wn] = co_await http::async_write(stream, res, as_value);
+  deadline.expires_after(std::chrono::seconds(5));
+  auto [wec, wn] = co_await http::async_write(socket, res, as_value);
   if (wec) co_return;
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.expires_after(std::chrono::seconds(2));
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  deadline.expires_after(std::chrono::seconds(2));
   std::array<char, 16 * 1024> sink;
   std::size_t drained = 0;
   while (drained < 16 * 1024 * 1024) {
-    auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), as_value);
+    auto [rec, n] = co_await socket.async_read_some(asio::buffer(sink), as_value);
     if (rec) break;
     drained += n;
   }
@@ -74,17 +74,18 @@ struct answering_guard {
   ~answering_guard() { --ctx.answering; }
 };
 
-asio::awaitable<void> serve_connection(beast::tcp_stream stream, api_context& ctx) {
+asio::awaitable<void> serve_connection(tcp::socket socket, api_context& ctx) {
+  socket_deadline deadline(socket);
   beast::flat_buffer buffer(16 * 1024);
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(16 * 1024);
     parser.body_limit(ctx.options.body_limit);
     // One deadline for the whole request, which also bounds an idle keep-alive connection.
-    stream.expires_after(ctx.options.request_timeout);
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, as_value);
+    deadline.expires_after(ctx.options.request_timeout);
+    auto [ec, n] = co_await http::async_read(socket, buffer, parser, as_value);
     if (ec) {
-      if (auto res = read_failure(ec)) co_await refuse(stream, *res);
+      if (auto res = read_failure(ec)) co_await refuse(socket, deadline, *res);
       break;
     }
     answering_guard answering(ctx);
@@ -93,7 +94,7 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, api_context& ct
     const bool head = req.method() == http::verb::head;
     std::string authorization(req[http::field::authorization]);
     api_request areq = to_api_request(std::move(req));
-    stream.expires_never();  // a long-poll has its own deadline
+    deadline.expires_never();  // a long-poll has its own deadline
     response res = co_await dispatch(ctx, areq, authorization);
     const bool keep_alive = wants_keep_alive && !ctx.stopping;
     res.version(areq.version);
@@ -101,12 +102,12 @@ asio::awaitable<void> serve_connection(beast::tcp_stream stream, api_context& ct
     res.keep_alive(keep_alive);
     res.prepare_payload();
     if (head) res.body().clear();
-    stream.expires_after(ctx.options.request_timeout);
-    auto [wec, wn] = co_await http::async_write(stream, res, as_value);
+    deadline.expires_after(ctx.options.request_timeout);
+    auto [wec, wn] = co_await http::async_write(socket, res, as_value);
     if (wec || !keep_alive) break;
   }
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 void log_exception(std::exception_ptr e) {
@@ -154,8 +155,7 @@ void api_server::start() {
         co_await pause.async_wait(as_value);
         continue;
       }
-      asio::co_spawn(io_, serve_connection(beast::tcp_stream(std::move(sock)), ctx_),
-                     log_exception);
+      asio::co_spawn(io_, serve_connection(std::move(sock), ctx_), log_exception);
     }
   };
   asio::co_spawn(io_, accept_loop, log_exception);

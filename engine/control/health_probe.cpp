@@ -6,8 +6,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "control/socket_deadline.hpp"
+#include "proto/duration.hpp"
 
 namespace smtpfault::control {
 
@@ -23,10 +28,15 @@ proto::expected<unsigned, std::string> probe(const asio::ip::tcp::endpoint& ep,
   unsigned status = 0;
   auto run = [&]() -> asio::awaitable<void> {
     constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
-    beast::tcp_stream stream(io);
-    stream.expires_after(timeout);  // one deadline for connect, request and response
+    asio::ip::tcp::socket stream(io);
+    socket_deadline deadline(stream);
+    deadline.expires_after(timeout);  // one deadline for connect, request and response
+    const auto timed_out = [&] {
+      error = "no answer within " + proto::seconds_text(timeout.count() / 1000.0) + " s";
+    };
     auto [cec] = co_await stream.async_connect(ep, as_value);
     if (cec) {
+      if (deadline.passed()) co_return timed_out();
       error = "cannot connect: " + cec.message();
       co_return;
     }
@@ -40,6 +50,7 @@ proto::expected<unsigned, std::string> probe(const asio::ip::tcp::endpoint& ep,
     auto [rec, rn] = wec ? std::tuple{wec, std::size_t{0}}
                          : co_await http::async_read(stream, buf, res, as_value);
     if (wec || rec) {
+      if (deadline.passed()) co_return timed_out();
       error = (wec ? wec : rec).message();
       // Beast's "bad version" and friends: something answered, but not in HTTP.
       if (rec && rec.category() == make_error_code(http::error::bad_version).category()) {

@@ -902,6 +902,16 @@ class HealthTest(ApiTestCase):
                                   "--timeout", "1"], capture_output=True, timeout=10)
         self.assertEqual(bad.returncode, 1)
         self.assertIn(b"127.0.0.1", bad.stderr)
+        self.assertIn(b"cannot connect", bad.stderr)
+        # Something listens but never answers: the deadline, said as such.
+        with socket.socket() as mute:
+            mute.bind(("127.0.0.1", 0))
+            mute.listen()
+            slow = subprocess.run([binary_path(), "healthcheck", "--api",
+                                   "127.0.0.1:%d" % mute.getsockname()[1], "--timeout", "0.5"],
+                                  capture_output=True, text=True, timeout=10)
+        self.assertEqual(slow.returncode, 1)
+        self.assertIn("no answer within 0.5 s", slow.stderr)
         # The SMTP port given by mistake: said so, not Beast's bare "bad version".
         smtp = subprocess.run([binary_path(), "healthcheck", "--api",
                                "127.0.0.1:%d" % self.server.port, "--timeout", "2"],

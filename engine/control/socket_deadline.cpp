@@ -1,0 +1,29 @@
+#include "control/socket_deadline.hpp"
+
+namespace smtpfault::control {
+
+socket_deadline::socket_deadline(boost::asio::ip::tcp::socket& socket)
+    : watch_(std::make_shared<watch>(watch{&socket})), timer_(socket.get_executor()) {}
+
+socket_deadline::~socket_deadline() {
+  watch_->socket = nullptr;  // a handler already queued must not touch the socket
+}
+
+void socket_deadline::expires_after(std::chrono::steady_clock::duration d) {
+  timer_.expires_after(d);  // cancels the previous wait
+  const unsigned armed = ++watch_->armed;
+  timer_.async_wait([w = watch_, armed](const boost::system::error_code& ec) {
+    // A handler that fired just before a re-arming, and was queued, is stale.
+    if (ec || w->armed != armed || w->socket == nullptr) return;
+    w->passed = true;
+    boost::system::error_code ignored;
+    w->socket->close(ignored);
+  });
+}
+
+void socket_deadline::expires_never() {
+  ++watch_->armed;
+  timer_.cancel();
+}
+
+}  // namespace smtpfault::control

@@ -1,0 +1,92 @@
+// The API's socket deadline on a real loopback connection: it closes the socket when it passes,
+// a new deadline replaces the old one, expires_never lifts it, and a handler that runs after the
+// deadline object is gone touches nothing.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <optional>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "control/socket_deadline.hpp"
+
+namespace smtpfault::control {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+// A connected pair on loopback; the peer never writes, so a read on `socket` only ends by the
+// deadline (or by the test's own backstop timer, which fails the test).
+struct loopback_pair {
+  asio::io_context io;
+  tcp::acceptor acceptor{io, tcp::endpoint(asio::ip::address_v4::loopback(), 0)};
+  tcp::socket socket{io};
+  tcp::socket peer{io};
+  loopback_pair() {
+    socket.connect(acceptor.local_endpoint());
+    peer = acceptor.accept();
+  }
+  // Reads once; the error it ended with, or nullopt if it was still pending after `limit`.
+  std::optional<boost::system::error_code> read_once(std::chrono::milliseconds limit) {
+    std::array<char, 16> buf;
+    std::optional<boost::system::error_code> ended;
+    bool late = false;
+    socket.async_read_some(asio::buffer(buf), [&](auto ec, std::size_t) { ended = ec; });
+    asio::steady_timer backstop(io, limit);
+    backstop.async_wait([&](auto ec) { late = !ec; });
+    while (!ended && !late)
+      io.run_one();
+    if (ended) return ended;
+    socket.cancel();
+    while (!ended)
+      io.run_one();
+    return std::nullopt;
+  }
+};
+
+TEST(socket_deadline, closes_the_socket_when_it_passes) {
+  loopback_pair p;
+  socket_deadline deadline(p.socket);
+  deadline.expires_after(20ms);
+  auto ended = p.read_once(5s);
+  ASSERT_TRUE(ended) << "the read outlived the deadline";
+  EXPECT_TRUE(*ended);
+  EXPECT_TRUE(deadline.passed());
+  EXPECT_FALSE(p.socket.is_open());
+}
+
+TEST(socket_deadline, a_new_deadline_replaces_the_old_one) {
+  loopback_pair p;
+  socket_deadline deadline(p.socket);
+  deadline.expires_after(20ms);
+  deadline.expires_after(10s);
+  EXPECT_FALSE(p.read_once(200ms)) << "the first deadline still closed the socket";
+  EXPECT_FALSE(deadline.passed());
+  EXPECT_TRUE(p.socket.is_open());
+}
+
+TEST(socket_deadline, expires_never_lifts_it) {
+  loopback_pair p;
+  socket_deadline deadline(p.socket);
+  deadline.expires_after(20ms);
+  deadline.expires_never();
+  EXPECT_FALSE(p.read_once(200ms));
+  EXPECT_FALSE(deadline.passed());
+}
+
+TEST(socket_deadline, gone_before_its_handler_ran_it_leaves_the_socket_alone) {
+  loopback_pair p;
+  {
+    socket_deadline deadline(p.socket);
+    deadline.expires_after(0ms);  // already passed, but nothing has run the handler yet
+  }
+  p.io.run();
+  EXPECT_TRUE(p.socket.is_open());
+}
+
+}  // namespace
+}  // namespace smtpfault::control
