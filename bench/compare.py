@@ -199,9 +199,11 @@ def main():
 def report(results, lat, rss, servers, binary, rounds):
     lines = []
     # smtp-source is one process: near 100% of a core it is the bottleneck, not the server.
+    # The last column pairs each round's run with smtp-sink's run of the same round (moments
+    # apart), so it shows how far the machine's drift moves a ratio within one table.
     head = ("| workload | server | msg/s | ratio to smtp-sink | CPU ms/msg | CPU ratio "
-            "| smtp-source CPU % |")
-    lines += [head, "|---|---|---:|---:|---:|---:|---:|"]
+            "| smtp-source CPU % | ratio per round, lowest-highest |")
+    lines += [head, "|---|---|---:|---:|---:|---:|---:|---:|"]
     for wname, args, _ in WORKLOADS:
         base = statistics.median(r[0] for r in results[(wname, "smtp-sink")])
         base_cpu = statistics.median(r[1] for r in results[(wname, "smtp-sink")])
@@ -209,9 +211,12 @@ def report(results, lat, rss, servers, binary, rounds):
             rate = statistics.median(r[0] for r in results[(wname, srv.name)])
             cpu = statistics.median(r[1] for r in results[(wname, srv.name)])
             source = statistics.median(r[2] for r in results[(wname, srv.name)])
-            lines.append("| %s (`smtp-source %s`) | %s | %.0f | %.2fx | %.3f | %.2fx | %.0f |" % (
-                wname, " ".join(args), srv.name, rate, rate / base, cpu,
-                cpu / base_cpu if base_cpu else 0, source))
+            paired = [mine[0] / sink[0] for mine, sink in
+                      zip(results[(wname, srv.name)], results[(wname, "smtp-sink")])]
+            lines.append("| %s (`smtp-source %s`) | %s | %.0f | %.2fx | %.3f | %.2fx | %.0f "
+                         "| %.2f-%.2f |" % (
+                             wname, " ".join(args), srv.name, rate, rate / base, cpu,
+                             cpu / base_cpu if base_cpu else 0, source, min(paired), max(paired)))
     lines += ["", "| server | latency p50 ms | latency p99 ms | peak RSS MiB |", "|---|---:|---:|---:|"]
     for srv in servers:
         p50, p99 = lat[srv.name]

@@ -72,6 +72,7 @@ class BenchScripts(unittest.TestCase):
                 self.assertGreater(float(r[2]), 0, r)            # msg/s
                 self.assertRegex(r[3], r"^\d+\.\d\dx$")           # ratio to smtp-sink
                 float(r[4])                                      # CPU ms/msg (10 ms ticks)
+                self.assertRegex(r[7], r"^\d+\.\d\d-\d+\.\d\d$")  # paired ratios' range
         latency = {r[0]: r for r in rows if r[0] in SERVERS}
         self.assertEqual(sorted(latency), sorted(SERVERS), out)
         for r in latency.values():
