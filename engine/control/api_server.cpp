@@ -84,7 +84,9 @@ asio::awaitable<void> serve_connection(tcp::socket socket, api_context& ctx) {
     // One deadline for the whole request, which also bounds an idle keep-alive connection.
     deadline.expires_after(ctx.options.request_timeout);
     auto [ec, n] = co_await http::async_read(socket, buffer, parser, as_value);
-    if (ec) {
+    // A request read in the same moment as the deadline passed is not carried out: its answer
+    // could not be written on the closed socket, and a client retrying it would do it twice.
+    if (ec || deadline.passed()) {
       if (auto res = read_failure(ec)) co_await refuse(socket, deadline, *res);
       break;
     }

@@ -250,8 +250,10 @@ class CatalogueRuns(unittest.TestCase):
 
     def test_parallel_runs_give_the_serial_verdicts(self):
         parallel = os.path.join(self.tmp, "jobs4.json")
-        run_test(["--scenarios", SCENARIOS, "--time-scale", TIME_SCALE, "--seed", SEED,
-                  "--jobs", "4", "--json", parallel, "--", PYTHON, CAREFUL])
+        status, out, err = run_test(["--scenarios", SCENARIOS, "--time-scale", TIME_SCALE,
+                                     "--seed", SEED, "--jobs", "4", "--json", parallel, "--",
+                                     PYTHON, CAREFUL])
+        self.assertEqual(status, 0, out + err)
         serial = {n: r["verdict"] for n, r in verdicts(self.json).items()}
         self.assertEqual(len(serial), len(CATALOGUE))
         self.assertEqual(serial, {n: r["verdict"] for n, r in verdicts(parallel).items()})

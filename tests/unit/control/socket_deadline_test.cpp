@@ -5,9 +5,11 @@
 
 #include <array>
 #include <optional>
+#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "control/socket_deadline.hpp"
@@ -36,14 +38,22 @@ struct loopback_pair {
     std::optional<boost::system::error_code> ended;
     bool late = false;
     socket.async_read_some(asio::buffer(buf), [&](auto ec, std::size_t) { ended = ec; });
+    bool backstop_done = false;
     asio::steady_timer backstop(io, limit);
-    backstop.async_wait([&](auto ec) { late = !ec; });
+    backstop.async_wait([&](auto ec) {
+      late = !ec;
+      backstop_done = true;
+    });
     while (!ended && !late)
       io.run_one();
-    if (ended) return ended;
-    socket.cancel();
-    while (!ended)
+    const bool in_time = ended.has_value();
+    boost::system::error_code closed;  // by the deadline, in the cases that test it
+    socket.cancel(closed);
+    backstop.cancel();
+    // Both handlers have run before the locals they write to go away.
+    while (!ended || !backstop_done)
       io.run_one();
+    if (in_time) return ended;
     return std::nullopt;
   }
 };
@@ -76,6 +86,49 @@ TEST(socket_deadline, expires_never_lifts_it) {
   deadline.expires_never();
   EXPECT_FALSE(p.read_once(200ms));
   EXPECT_FALSE(deadline.passed());
+}
+
+// The cases below need the timer's handler already queued with success when the deadline is
+// re-armed or destroyed: a deadline of 0 that has passed, and the change made from a handler
+// posted before the reactor runs, so that it comes first in the queue.
+void let_the_timer_expire() {
+  std::this_thread::sleep_for(5ms);
+}
+
+TEST(socket_deadline, an_expiry_already_queued_when_it_is_re_armed_is_ignored) {
+  loopback_pair p;
+  socket_deadline deadline(p.socket);
+  deadline.expires_after(0ms);
+  let_the_timer_expire();
+  asio::post(p.io, [&] { deadline.expires_after(10s); });
+  for (int i = 0; i < 5; ++i)
+    p.io.poll_one();
+  EXPECT_TRUE(p.socket.is_open()) << "a stale expiry closed the socket";
+  EXPECT_FALSE(deadline.passed());
+}
+
+TEST(socket_deadline, an_expiry_already_queued_when_it_is_lifted_is_ignored) {
+  loopback_pair p;
+  socket_deadline deadline(p.socket);
+  deadline.expires_after(0ms);
+  let_the_timer_expire();
+  asio::post(p.io, [&] { deadline.expires_never(); });
+  for (int i = 0; i < 5; ++i)
+    p.io.poll_one();
+  EXPECT_TRUE(p.socket.is_open()) << "a stale expiry closed the socket";
+}
+
+TEST(socket_deadline, an_expiry_already_queued_when_it_is_gone_touches_nothing) {
+  loopback_pair p;
+  std::optional<socket_deadline> deadline;
+  deadline.emplace(p.socket);
+  deadline->expires_after(0ms);
+  let_the_timer_expire();
+  // The socket stays (here): a handler that still acted would close it.
+  asio::post(p.io, [&] { deadline.reset(); });
+  for (int i = 0; i < 5; ++i)
+    p.io.poll_one();
+  EXPECT_TRUE(p.socket.is_open()) << "the deadline acted after it was gone";
 }
 
 TEST(socket_deadline, gone_before_its_handler_ran_it_leaves_the_socket_alone) {
