@@ -65,7 +65,7 @@ result<scenario_request> read_scenario_request(const api_context& ctx, const std
   out.opts = ctx.scenario_defaults;
   auto seed = r.integer("seed", 0, UINT64_MAX);
   out.opts.seed = seed ? *seed : ctx.fixed_seed ? *ctx.fixed_seed : script::random_seed();
-  if (auto ts = r.number("time_scale", 1e-6, 1e6)) out.opts.time_scale = *ts;
+  if (auto ts = r.positive("time_scale", 1e6)) out.opts.time_scale = *ts;
   r.finish();
   if (!err && !out.name && !out.source) {
     err = api_error{400, "give name (a built-in scenario or a .lua path) or source (Lua text)",

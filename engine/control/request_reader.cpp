@@ -104,6 +104,18 @@ std::optional<double> object_reader::number(std::string_view key, double min, do
   return x;
 }
 
+std::optional<double> object_reader::positive(std::string_view key, double max) {
+  auto* v = get(key, "a number", is_number);
+  if (!v) return std::nullopt;
+  double x = v->to_number<double>();
+  if (!(x > 0 && x <= max)) {
+    invalid(key,
+            "must be greater than 0 and at most " + number_text(max) + ", got " + number_text(x));
+    return std::nullopt;
+  }
+  return x;
+}
+
 std::optional<std::uint64_t> object_reader::integer(std::string_view key, std::uint64_t min,
                                                     std::uint64_t max) {
   auto* v = get(key, "an integer", is_number);

@@ -26,6 +26,8 @@ class object_reader {
 
   std::optional<std::string> string(std::string_view key);
   std::optional<double> number(std::string_view key, double min, double max);
+  // Above 0 (however little) and at most max: the command line's rule for time scales.
+  std::optional<double> positive(std::string_view key, double max);
   std::optional<std::uint64_t> integer(std::string_view key, std::uint64_t min, std::uint64_t max);
   std::optional<bool> boolean(std::string_view key);
   const boost::json::object* object(std::string_view key);

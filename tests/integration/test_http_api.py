@@ -461,6 +461,15 @@ class ScenarioTest(ApiTestCase):
             self.assertEqual(body["time_scale"], 0.01)
             _, _, body = server.api("GET", "/api/v1/scenario")
             self.assertEqual((body["name"], body["time_scale"]), ("greylist", 0.01))
+            # The command line's rule: above 0, however little, and at most 1000000.
+            status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist",
+                                                                     "time_scale": 1e-7})
+            self.assertEqual((status, body.get("time_scale")), (200, 1e-7), body)
+            for bad in (0, -1, 2e6):
+                status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist",
+                                                                         "time_scale": bad})
+                self.assertEqual(status, 400, body)
+                self.assertIn("time_scale: must be greater than 0 and at most 1e+06", str(body))
             # "" is accept-all, as the scenario key takes it; it gets the seed asked for.
             status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "", "seed": 9})
             self.assertEqual((status, body["name"], body["seed"]), (200, "accept-all", 9), body)
