@@ -18,10 +18,11 @@ namespace {
 using sys_clock = std::chrono::system_clock;
 using std::chrono::milliseconds;
 
-session::session_facts initial_facts(std::string id, std::string client) {
+session::session_facts initial_facts(std::string id, std::string client, bool implicit_tls) {
   session::session_facts f;
   f.session_id = std::move(id);
   f.client_address = std::move(client);
+  f.implicit_tls = implicit_tls;
   return f;
 }
 
@@ -86,7 +87,7 @@ connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::
                                      : session::transcript::sink()),
       scenario_(std::move(sc)),
       session_(session_options(srv.cfg_, scenario_.get(), !srv.rules_.empty()),
-               initial_facts(id, std::move(client)), transcript_) {
+               initial_facts(id, std::move(client), implicit_tls), transcript_) {
   io_.count_into(&srv.metrics_);
   if (scenario_) {
     binding_ = scenario_->open_session(

@@ -208,6 +208,7 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
     set_string(L, "client_ip", ip);
     set_number(L, "client_port", port);
     set_bool(L, "lmtp", f.lmtp);
+    set_bool(L, "implicit_tls", f.implicit_tls);
   }
   set_string_if_changed(L, "helo", f.helo, last.helo, all);
   if (all || f.tls != last.tls) {

@@ -35,6 +35,7 @@ struct session_facts {
   std::string auth_user;  // empty when not authenticated
   std::string auth_mechanism;
   bool lmtp = false;
+  bool implicit_tls = false;  // it came to the implicit-TLS (smtps) port
 };
 
 struct message {

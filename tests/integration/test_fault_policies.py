@@ -4,6 +4,7 @@ fault (scenarios/fault_actions.lua).
 """
 
 import os
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -156,6 +157,28 @@ class ImplicitTlsTest(unittest.TestCase):
                 with connect() as tls:
                     self.assertTrue(tls.recv(100).startswith(b"451 4.3.0 "))
                 server.wait_for_line(r"scenario error: .*implicit\.lua:7: broken on purpose")
+            finally:
+                server.stop(expect_exit=0)
+                server.cleanup()
+
+
+class ImplicitTlsFieldTest(unittest.TestCase):
+    def test_s_implicit_tls_tells_the_smtps_port_from_starttls(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            scenario = write_file(tmp, "which.lua",
+                "function on_starttls(s)\n"
+                "  smtp.log('starttls asked: implicit_tls=' .. tostring(s.implicit_tls))\n"
+                "end\n")
+            server = SmtpfaultServer("--scenario", scenario).start()
+            try:
+                ctx = ssl.create_default_context(cafile=TEST_CA)
+                sock = socket.create_connection((server.host, server.tls_port), timeout=5)
+                with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+                    self.assertTrue(tls.recv(100).startswith(b"220 "))
+                server.wait_for_line("starttls asked: implicit_tls=true")
+                with smtplib.SMTP(server.host, server.port, timeout=5) as c:
+                    c.starttls(context=ctx)
+                server.wait_for_line("starttls asked: implicit_tls=false")
             finally:
                 server.stop(expect_exit=0)
                 server.cleanup()

@@ -82,7 +82,7 @@ TEST(meta, every_hook_and_session_field_is_documented) {
   EXPECT_NE(meta.find("function expect("), std::string::npos);
   for (const char* field :
        {"id", "client", "client_ip", "client_port", "helo", "tls", "tls_version", "auth_user",
-        "lmtp", "messages", "mail_from", "rcpts", "commands", "state"}) {
+        "lmtp", "implicit_tls", "messages", "mail_from", "rcpts", "commands", "state"}) {
     EXPECT_NE(meta.find(std::string("---@field ") + field + " "), std::string::npos) << field;
   }
 }

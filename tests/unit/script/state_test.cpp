@@ -198,7 +198,7 @@ end
 TEST(state, session_fields_follow_the_conversation) {
   driver d(R"(
 function on_rcpt(s, rcpt)
-  smtp.log(s.client, s.client_ip, s.client_port, s.helo, s.tls, s.lmtp, s.messages,
+  smtp.log(s.client, s.client_ip, s.client_port, s.helo, s.tls, s.lmtp, s.implicit_tls, s.messages,
            s.mail_from, #s.rcpts, s.commands.EHLO, s.commands.RCPT, s.auth_user == "",
            s.commands.DATA, s.commands.DATA < 1, s.commands.RCTP)
 end
@@ -209,11 +209,13 @@ end
   ASSERT_EQ(d.script_log().size(), 2u);
   EXPECT_EQ(
       d.script_log()[0],
-      "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false 0 a@x.test 0 1 1 true 0 "
+      "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false false 0 a@x.test 0 1 1 true "
+      "0 "
       "true nil");
   EXPECT_EQ(
       d.script_log()[1],
-      "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false 0 a@x.test 1 1 2 true 0 "
+      "script: 127.0.0.1:40000 127.0.0.1 40000 client.test false false false 0 a@x.test 1 1 2 true "
+      "0 "
       "true nil");
 }
 
