@@ -13,7 +13,7 @@ import unittest
 
 from fault_case import (EHLO_KEYWORDS, MAIL, NOOP_OK_AFTER_TLS, READY_TLS, TEST_CA, FaultCase,
                         auth_plain, ehlo_bytes, read_bytes, session_id_of)
-from smtpfault_server import SmtpfaultServer, write_file
+from smtpfault_server import SmtpfaultServer, server_with_scenario, write_file
 
 
 class StartTlsTest(FaultCase):
@@ -161,27 +161,19 @@ class ImplicitTlsTest(unittest.TestCase):
                 server.stop(expect_exit=0)
                 server.cleanup()
 
-
-class ImplicitTlsFieldTest(unittest.TestCase):
     def test_s_implicit_tls_tells_the_smtps_port_from_starttls(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            scenario = write_file(tmp, "which.lua",
-                "function on_starttls(s)\n"
-                "  smtp.log('starttls asked: implicit_tls=' .. tostring(s.implicit_tls))\n"
-                "end\n")
-            server = SmtpfaultServer("--scenario", scenario).start()
-            try:
-                ctx = ssl.create_default_context(cafile=TEST_CA)
-                sock = socket.create_connection((server.host, server.tls_port), timeout=5)
-                with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
-                    self.assertTrue(tls.recv(100).startswith(b"220 "))
-                server.wait_for_line("starttls asked: implicit_tls=true")
-                with smtplib.SMTP(server.host, server.port, timeout=5) as c:
-                    c.starttls(context=ctx)
-                server.wait_for_line("starttls asked: implicit_tls=false")
-            finally:
-                server.stop(expect_exit=0)
-                server.cleanup()
+        server = server_with_scenario(self,
+            "function on_starttls(s)\n"
+            "  smtp.log('starttls asked: implicit_tls=' .. tostring(s.implicit_tls))\n"
+            "end\n")
+        ctx = ssl.create_default_context(cafile=TEST_CA)
+        sock = socket.create_connection((server.host, server.tls_port), timeout=5)
+        with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+            self.assertTrue(tls.recv(100).startswith(b"220 "))
+        server.wait_for_line("starttls asked: implicit_tls=true")
+        with smtplib.SMTP(server.host, server.port, timeout=5) as c:
+            c.starttls(context=ctx)
+        server.wait_for_line("starttls asked: implicit_tls=false")
 
 
 class AuthTest(FaultCase):

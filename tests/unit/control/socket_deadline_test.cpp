@@ -88,21 +88,21 @@ TEST(socket_deadline, expires_never_lifts_it) {
   EXPECT_FALSE(deadline.passed());
 }
 
-// The cases below need the timer's handler already queued with success when the deadline is
-// re-armed or destroyed: a deadline of 0 that has passed, and the change made from a handler
-// posted before the reactor runs, so that it comes first in the queue.
-void let_the_timer_expire() {
+// Lets a deadline of 0 pass, then runs `change` from a handler posted before the reactor runs,
+// so that it comes ahead of the timer's handler, already queued with success.
+template <class Change>
+void with_an_expiry_queued(loopback_pair& p, socket_deadline& deadline, Change change) {
+  deadline.expires_after(0ms);
   std::this_thread::sleep_for(5ms);
+  asio::post(p.io, change);
+  for (int i = 0; i < 5; ++i)
+    p.io.poll_one();
 }
 
 TEST(socket_deadline, an_expiry_already_queued_when_it_is_re_armed_is_ignored) {
   loopback_pair p;
   socket_deadline deadline(p.socket);
-  deadline.expires_after(0ms);
-  let_the_timer_expire();
-  asio::post(p.io, [&] { deadline.expires_after(10s); });
-  for (int i = 0; i < 5; ++i)
-    p.io.poll_one();
+  with_an_expiry_queued(p, deadline, [&] { deadline.expires_after(10s); });
   EXPECT_TRUE(p.socket.is_open()) << "a stale expiry closed the socket";
   EXPECT_FALSE(deadline.passed());
 }
@@ -110,11 +110,7 @@ TEST(socket_deadline, an_expiry_already_queued_when_it_is_re_armed_is_ignored) {
 TEST(socket_deadline, an_expiry_already_queued_when_it_is_lifted_is_ignored) {
   loopback_pair p;
   socket_deadline deadline(p.socket);
-  deadline.expires_after(0ms);
-  let_the_timer_expire();
-  asio::post(p.io, [&] { deadline.expires_never(); });
-  for (int i = 0; i < 5; ++i)
-    p.io.poll_one();
+  with_an_expiry_queued(p, deadline, [&] { deadline.expires_never(); });
   EXPECT_TRUE(p.socket.is_open()) << "a stale expiry closed the socket";
 }
 
@@ -122,12 +118,8 @@ TEST(socket_deadline, an_expiry_already_queued_when_it_is_gone_touches_nothing) 
   loopback_pair p;
   std::optional<socket_deadline> deadline;
   deadline.emplace(p.socket);
-  deadline->expires_after(0ms);
-  let_the_timer_expire();
   // The socket stays (here): a handler that still acted would close it.
-  asio::post(p.io, [&] { deadline.reset(); });
-  for (int i = 0; i < 5; ++i)
-    p.io.poll_one();
+  with_an_expiry_queued(p, *deadline, [&] { deadline.reset(); });
   EXPECT_TRUE(p.socket.is_open()) << "the deadline acted after it was gone";
 }
 
