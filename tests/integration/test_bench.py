@@ -83,6 +83,11 @@ class BenchScripts(unittest.TestCase):
         self.assertRegex(written, r"\n## bench/run\.sh, \d{4}-\d\d-\d\d \d\d:\d\d UTC\n\n1 rounds")
         self.assertIn(out.strip().splitlines()[0], written)
 
+    def test_by_default_it_takes_the_medians_of_three_rounds(self):
+        out, written = self.run_script()
+        self.assertRegex(written, r"\n## bench/run\.sh, [^\n]*\n\n3 rounds, medians, alternating")
+        self.assertIn(out.strip().splitlines()[0], written)
+
     @unittest.skipIf(len(os.sched_getaffinity(0)) < 2, "placement pins to two CPUs")
     def test_installing_the_tools_leaves_no_postfix_daemon_running(self):
         # bench/install-deps.sh (run again here) must not start Postfix's master on the machine.
