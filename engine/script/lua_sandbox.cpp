@@ -2,7 +2,6 @@
 
 #include <cstdlib>
 #include <ctime>
-#include <initializer_list>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -151,50 +150,6 @@ std::string sandbox_hint(const std::string& msg) {
   return "";
 }
 
-// Library functions that can take seconds in one call without allocating (sorting a million
-// elements, utf8.len of a long string, inserting at the front of a long list): in a loop of
-// them the count hook would read the clock only every thousand calls. Each goes through a
-// closure that looks at the clock and the budget first, so such a loop stops within one call
-// of the time limit.
-int clock_checked(lua_State* L) {
-  lua_sandbox::of(L).charge(L, 0);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-  return lua_gettop(L);
-}
-
-void install_clock_checks(lua_State* L) {
-  struct library {
-    const char* name;
-    std::initializer_list<const char*> functions;
-  };
-  const library wrapped[] = {{LUA_TABLIBNAME, {"sort", "insert", "remove", "move", "concat"}},
-                             {LUA_UTF8LIBNAME, {"len", "offset"}}};
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  for (const auto& lib : wrapped) {
-    lua_getglobal(L, lib.name);
-    // package.loaded keeps a copy of the library with the functions themselves: an argument
-    // error raised in one is named from there ("bad argument #1 to 'table.sort'"), since the
-    // closure's call leaves it no name of its own.
-    lua_newtable(L);
-    lua_pushnil(L);
-    while (lua_next(L, -3) != 0) {
-      lua_pushvalue(L, -2);
-      lua_insert(L, -2);
-      lua_rawset(L, -4);
-    }
-    lua_setfield(L, -3, lib.name);
-    for (const char* function : lib.functions) {
-      lua_getfield(L, -1, function);
-      lua_pushcclosure(L, clock_checked, 1);
-      lua_setfield(L, -2, function);
-    }
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
 }  // namespace
 
 void lua_sandbox::closer::operator()(lua_State* L) const {
@@ -215,7 +170,7 @@ lua_sandbox::lua_sandbox(sandbox_limits limits)
   // collector frees those young objects without walking the scenario's long-lived state.
   lua_gc(L_.get(), LUA_GCGEN, 0, 0);
   // Threads created later inherit this hook.
-  lua_sethook(L_.get(), &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
+  set_hook(L_.get(), count_step);
 }
 
 lua_sandbox::~lua_sandbox() = default;
@@ -250,27 +205,36 @@ void lua_sandbox::open_safe_libraries() {
   // pattern that backtracks would hang the thread. These charge their steps to the budget.
   install_bounded_patterns(L, -1, &lua_sandbox::charge_pattern_steps);
   lua_pop(L, 1);
-  install_clock_checks(L);
 }
 
-void lua_sandbox::on_count(lua_State* L, lua_Debug*) {
+void lua_sandbox::set_hook(lua_State* L, int count) {
+  lua_sethook(L, &lua_sandbox::on_hook, LUA_MASKCOUNT | LUA_MASKCALL, count);
+}
+
+void lua_sandbox::on_hook(lua_State* L, lua_Debug* ar) {
   auto& self = of(L);
   if (self.budget_ == 0) return;  // no guarded run active (e.g. a finalizer)
-  self.spent_ += count_step;
-  if (!self.killed_ && self.memory_refused()) self.stop_run(L, memory_limit_reason);
-  if (!self.killed_ && self.spent_ > self.budget_) {
-    self.stop_run(L, "instruction limit exceeded (possible endless loop)");
+  const bool counted = ar->event == LUA_HOOKCOUNT;
+  if (counted) {
+    self.spent_ += count_step;
+    if (!self.killed_ && self.memory_refused()) self.stop_run(L, memory_limit_reason);
+    if (!self.killed_ && self.spent_ > self.budget_) {
+      self.stop_run(L, "instruction limit exceeded (possible endless loop)");
+    }
   }
+  // Also before every call: a library function's work on a long string (upper, rep, sort,
+  // utf8.len ...) is one instruction however long it takes, so a loop of such calls would
+  // otherwise see the clock only every count_step instructions, thousands of calls apart.
   if (!self.killed_ && (self.overdue_ || self.past_deadline())) {
     self.stop_run(L, self.time_limit_reason_.c_str());
   }
   if (self.killed_) {
     // From now on fire on every instruction, so a pcall that caught the error cannot go on.
-    lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
+    set_hook(L, 1);
     luaL_error(L, "%s", self.kill_reason_);
   }
   // After a refusal that a retry made good, the count goes back to its usual step.
-  lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
+  if (counted) set_hook(L, count_step);
 }
 
 void lua_sandbox::charge(lua_State* L, std::uint64_t instructions) {
@@ -283,7 +247,7 @@ void lua_sandbox::charge(lua_State* L, std::uint64_t instructions) {
   }
   if (!killed_ && past_deadline()) stop_run(L, time_limit_reason_.c_str());
   if (killed_) {
-    lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
+    set_hook(L, 1);
     luaL_error(L, "%s", kill_reason_);
   }
 }
@@ -327,7 +291,7 @@ void lua_sandbox::arm(lua_State* L, std::uint64_t budget, std::chrono::nanosecon
   deadline_ = run_started_ + limits_.run_time - ran_before;
   kill_reason_ = nullptr;
   kill_where_.clear();
-  lua_sethook(L, &lua_sandbox::on_count, LUA_MASKCOUNT, count_step);
+  set_hook(L, count_step);
 }
 
 bool lua_sandbox::is_library(const char* source) const {

@@ -92,17 +92,20 @@ class lua_sandbox {
   static void* allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
   void* resize(void* ptr, std::size_t old, std::size_t nsize);
   void release(void* ptr, std::size_t size);
-  static void on_count(lua_State* L, lua_Debug* ar);
+  // One hook for both events: every count_step instructions (the budget, the memory limit's
+  // refusals, the clock) and before every call (the clock only).
+  static void set_hook(lua_State* L, int count);
+  static void on_hook(lua_State* L, lua_Debug* ar);
   static void charge_pattern_steps(lua_State* L, std::uint64_t steps);
   void stop_run(lua_State* L, const char* reason);
   // From the allocator, which may not read the stack: the error's own position stands.
   void stop_for_memory();
   bool past_deadline() const { return now() > deadline_; }
   std::chrono::nanoseconds now() const { return limits_.clock ? limits_.clock() : coarse_now(); }
-  // The clock is read at the start and end of every run (six times a message with the
-  // benchmark's scenario), every count_step instructions, in charge() and on large
-  // allocations: the coarse clock costs a fraction of the precise one, and a few milliseconds
-  // do not matter to a limit of seconds.
+  // The clock is read at the start and end of every run, before every call, every count_step
+  // instructions, in charge() and on large allocations: the coarse clock costs a fraction of
+  // the precise one (no system call), and a few milliseconds do not matter to a limit of
+  // seconds.
   static std::chrono::nanoseconds coarse_now();
   void open_safe_libraries();
   // Starts a guarded run with this many instructions, and what is left of the run time.

@@ -43,7 +43,7 @@ void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t 
     if (!self->killed_) {
       self->refused_ = request;
       // The next instruction stops the run unless the retry fits.
-      if (self->armed_) lua_sethook(self->armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
+      if (self->armed_) set_hook(self->armed_, 1);
     }
     return nullptr;
   }
@@ -51,7 +51,7 @@ void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t 
   if (self->budget_ != 0 && nsize >= large_block && !self->killed_ && self->past_deadline()) {
     // The next instruction stops the run, where its position can be read.
     self->overdue_ = true;
-    if (self->armed_) lua_sethook(self->armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
+    if (self->armed_) set_hook(self->armed_, 1);
   }
   void* p = self->resize(ptr, old, nsize);
   if (p) self->used_ = self->used_ - old + nsize;
@@ -87,7 +87,7 @@ void lua_sandbox::stop_for_memory() {
   killed_ = true;
   kill_reason_ = memory_limit_reason;
   // A pcall may catch the memory error; the next instruction must fail again.
-  if (armed_) lua_sethook(armed_, &lua_sandbox::on_count, LUA_MASKCOUNT, 1);
+  if (armed_) set_hook(armed_, 1);
 }
 
 }  // namespace smtpfault::script
