@@ -167,9 +167,11 @@ void server_session::reply_for_each_recipient(proto::reply r) {
 void server_session::do_bdat(const proto::command& cmd) {
   auto args = proto::parse_bdat_args(cmd.argument);
   if (!args) {
-    // Without a size the chunk cannot be skipped; the session cannot stay in sync.
+    // Without a size the chunk cannot be skipped: its octets would be read as commands, so the
+    // session ends. RFC 5321 3.8 lets a server close only after a 421, which may follow the
+    // reply to the command.
     error_reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
-    return close();
+    return final_reply(421, "4.5.0", "Malformed BDAT, closing connection");
   }
   bdat_rejected_ = !in_transaction_ || env_.recipients.empty();
   if (bdat_rejected_) {

@@ -203,7 +203,10 @@ class BdatSizeTest(VolumeCase):
                 c.send(b"BDAT %d LAST\r\n" % size)
                 r = c.expect(501)
                 self.assertEqual(r.lines, ["5.5.4 Syntax: BDAT <size> [LAST]"], size)
-                # The chunk cannot be skipped, so the session cannot continue: it is closed.
+                # The chunk cannot be skipped, so the session cannot continue: it is closed,
+                # after a 421 (RFC 5321 3.8).
+                r = c.expect(421)
+                self.assertIn("Malformed BDAT, closing connection", r.lines[0], size)
                 self.assertTrue(c.closed_by_peer(2.0), size)
         self.assertTrue(self.server.alive())
         self.assert_still_serving("bdat-2^64")

@@ -284,10 +284,12 @@ TEST(server_session_bdat, size_limit_gives_552) {
   EXPECT_EQ(c.send("BDAT 1 LAST\r\nx"), wire::need_mail) << "the transaction is gone";
 }
 
-TEST(server_session_bdat, unparsable_size_closes_the_connection) {
+TEST(server_session_bdat, unparsable_size_closes_the_connection_with_a_421) {
   conversation c;
   c.open_transaction();
-  EXPECT_EQ(c.send("BDAT lots\r\nNOOP\r\n"), "501 5.5.4 Syntax: BDAT <size> [LAST]\r\n");
+  EXPECT_EQ(c.send("BDAT lots\r\nNOOP\r\n"),
+            "501 5.5.4 Syntax: BDAT <size> [LAST]\r\n"
+            "421 4.5.0 smtpfault.test Malformed BDAT, closing connection\r\n");
   EXPECT_TRUE(c.closed());
 }
 
