@@ -409,18 +409,25 @@ std::optional<std::chrono::milliseconds> connection::consult(session::hook h) {
 
 asio::awaitable<void> connection::finish_sleeping_hook(milliseconds sleep) {
   auto outcome = co_await sleep_through(sleep);
-  if (!client_gone_) decide(std::move(outcome));  // nobody to answer otherwise
+  if (outcome) {
+    decide(std::move(*outcome));
+  } else if (!client_gone_) {
+    // The server is stopping: its 421 answers instead. The default the hook never chose must
+    // not stand in for its decision (a 250 to a recipient it meant to refuse, a message stored
+    // that the client never heard was taken).
+    session_.note("hook not finished: the server is stopping", sys_clock::now());
+  }
 }
 
-// Resumes a hook that went to sleep until it decides; the default outcome should the session
-// end during a sleep.
-asio::awaitable<script::hook_outcome> connection::sleep_through(milliseconds sleep) {
+// Resumes a hook that went to sleep until it decides; nullopt when the client left or the
+// server began to stop during a sleep.
+asio::awaitable<std::optional<script::hook_outcome>> connection::sleep_through(milliseconds sleep) {
   while (!client_gone_ && co_await pause(sleep)) {
     auto next = scenario_->resume(*binding_);
     if (next.st != script::hook_outcome::status::sleeping) co_return next;
     sleep = next.sleep;
   }
-  co_return script::hook_outcome{};
+  co_return std::nullopt;
 }
 
 void connection::note_hook_error(const std::string& error) {
@@ -497,7 +504,11 @@ asio::awaitable<std::optional<session::start_tls>> connection::implicit_tls_faul
   } else if (scenario_ && (scenario_->hooks() & session::hook_bit(session::hook::starttls))) {
     auto outcome = scenario_->start(*binding_, session::hook::starttls, session_);
     if (outcome.st == script::hook_outcome::status::sleeping) {
-      outcome = co_await sleep_through(outcome.sleep);
+      auto woken = co_await sleep_through(outcome.sleep);
+      // Cut short, the handshake goes ahead without faults: a client that left gets none (the
+      // caller sees it gone), and at a stop the 421 then goes out over TLS, which the client
+      // of this port can read.
+      outcome = woken ? std::move(*woken) : script::hook_outcome{};
     }
     if (outcome.st == script::hook_outcome::status::failed) {
       note_hook_error(outcome.error);

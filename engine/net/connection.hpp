@@ -43,7 +43,8 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<std::optional<session::start_tls>> implicit_tls_faults();
   std::optional<std::chrono::milliseconds> consult(session::hook h);
   asio::awaitable<void> finish_sleeping_hook(std::chrono::milliseconds sleep);
-  asio::awaitable<script::hook_outcome> sleep_through(std::chrono::milliseconds sleep);
+  asio::awaitable<std::optional<script::hook_outcome>> sleep_through(
+      std::chrono::milliseconds sleep);
   void note_hook_error(const std::string& error);
   void note_early_talker();
   bool client_left();

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from smtpfault_server import RawClient, SmtpfaultServer
+from smtpfault_server import RawClient, SmtpfaultServer, server_with_scenario
 
 CLIENTS = 20
 TOTAL = 2000
@@ -72,6 +72,54 @@ class UnwritableStoreTest(unittest.TestCase):
             self.assertIn("cannot create %s/" % server.store, line)
             self.assertIn(".eml.tmp: No such file or directory", line)
             c.close()
+
+
+class HookAsleepAtStopTest(unittest.TestCase):
+    """SIGTERM while a hook sleeps: the 421 answers, not the default reply the hook never chose
+    (a 250 to a recipient it meant to refuse, a message stored and never acknowledged)."""
+
+    def stop_while_asleep(self, lua, conversation):
+        server = server_with_scenario(self, lua)
+        c = server.connect()
+        self.addCleanup(c.close)
+        conversation(c)
+        server.wait_for_line(r"asleep")
+        server.proc.send_signal(signal.SIGTERM)
+        reply = c.reply()
+        self.assertEqual((reply.code, reply.lines[0][:6]), (421, "4.3.2 "), reply)
+        self.assertTrue(c.closed_by_peer(2.0))
+        server.stop()
+        return server
+
+    def test_a_recipient_is_not_given_the_default_250(self):
+        server = self.stop_while_asleep("""
+function on_rcpt(s, r)
+  smtp.log("asleep")
+  smtp.sleep(30)
+  return smtp.reply(550, "5.1.1", "decided after the sleep")
+end
+""", lambda c: (c.ehlo(), c.cmd("MAIL FROM:<a@example.com>", expect=250),
+                c.send(b"RCPT TO:<b@example.com>\r\n")))
+        self.assertEqual([l for l in server.transcript() if "S: 250 Recipient" in l], [])
+        server.wait_for_line(r"hook not finished: the server is stopping")
+
+    def test_a_message_is_neither_stored_nor_acknowledged(self):
+        def conversation(c):
+            c.ehlo()
+            c.cmd("MAIL FROM:<a@example.com>", expect=250)
+            c.cmd("RCPT TO:<b@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: held\r\n\r\nbody\r\n.\r\n")
+        server = self.stop_while_asleep("""
+function on_message(s, m)
+  smtp.log("asleep")
+  smtp.sleep(30)
+  return smtp.reply(554, "5.7.1", "decided after the sleep")
+end
+""", conversation)
+        self.assertEqual(os.listdir(server.store), [])
+        self.assertEqual([l for l in server.transcript() if "queued as" in l], [])
+        server.wait_for_line(r"hook not finished: the server is stopping")
 
 
 class NoLossTest(unittest.TestCase):
