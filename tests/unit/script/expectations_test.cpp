@@ -184,6 +184,34 @@ TEST(Expectations, ARetryDelayWithOnlyAMinimumSaysAtLeast) {
 namespace smtpfault::script {
 namespace {
 
+// Nothing to retry passes too, but the detail must not read as a client that heeded a 5xx.
+TEST(Expectations, NoRetryAfter5xxSaysWhetherThereWasOne) {
+  expectations e;
+  e.no_retry_after_5xx = true;
+  const auto t0 = std::chrono::system_clock::now();
+  run_outcome run;
+  auto& first = run.sessions.emplace_back();
+  first.id = "1";
+  first.started = t0;
+  first.exchanges.push_back({"RCPT TO:<a@x.test>", "RCPT", 250, "250 ok", 3, t0, {}});
+  auto results = evaluate(e, run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].passed);
+  EXPECT_EQ(results[0].detail, "no 5xx reply was sent, so nothing was put to the test");
+  run.sessions[0].exchanges[0] = {"RCPT TO:<a@x.test>", "RCPT", 550, "550 5.1.1 no", 3, t0, {}};
+  results = evaluate(e, run);
+  EXPECT_TRUE(results[0].passed);
+  EXPECT_THAT(results[0].detail, HasSubstr("no new attempt after '550 5.1.1 no'"));
+  auto& second = run.sessions.emplace_back();
+  second.id = "2";
+  second.started = t0 + std::chrono::seconds(1);
+  second.exchanges.push_back(
+      {"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 2, second.started, {}});
+  results = evaluate(e, run);
+  EXPECT_FALSE(results[0].passed);
+  EXPECT_THAT(results[0].detail, HasSubstr("the client tried again in session 2"));
+}
+
 TEST(Expectations, ACommandKilledByASignalIsSaidToBe) {
   expectations e;
   e.exit = "success";
