@@ -1,6 +1,7 @@
 #include "session/server_session.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "proto/ascii.hpp"
@@ -132,6 +133,7 @@ std::size_t server_session::receive_command(std::string_view input) {
   }
   ++lines_taken_;
   if (r.bare_lf) note("anomaly: command line ended with a bare LF", now_);
+  note_line_anomalies(r.line);
   const bool more_behind = r.consumed < input.size();
   if (r.line.size() + 2 > line_limit(r.line) && !proto::istarts_with(r.line, "AUTH ")) {
     long_line_is_auth_ = false;
@@ -145,6 +147,21 @@ std::size_t server_session::receive_command(std::string_view input) {
     note("client pipelined commands", now_);
   }
   return r.consumed;
+}
+
+// A bare CR or a NUL inside a command line is kept (the command may still be understood) and
+// noted, as in a message's text (RFC 5321 2.3.8: CR and LF only together, as the line's end).
+// The first of each kind in a line: two searches that find nothing in nearly every command.
+void server_session::note_line_anomalies(std::string_view line) {
+  for (auto kind : {proto::anomaly_kind::bare_cr, proto::anomaly_kind::nul}) {
+    const char octet = kind == proto::anomaly_kind::bare_cr ? '\r' : '\0';
+    const void* at = std::memchr(line.data(), octet, line.size());
+    if (!at) continue;
+    const auto offset = static_cast<const char*>(at) - line.data();
+    note(std::string("anomaly: ") + proto::anomaly_name(kind) + " in the command line at offset " +
+             std::to_string(offset),
+         now_);
+  }
 }
 
 void server_session::on_long_line() {

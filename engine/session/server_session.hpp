@@ -270,6 +270,7 @@ class server_session {
   proto::command pending_cmd_;
   std::shared_ptr<fault::action> override_;  // taken by the next reply()
   void note_data_anomalies(clock::time_point now);
+  void note_line_anomalies(std::string_view line);
   void note_anomalies(const std::vector<proto::anomaly>& found, clock::time_point now);
   void reply_for_each_recipient(proto::reply r);
   std::optional<std::vector<std::string>> ehlo_keywords_;

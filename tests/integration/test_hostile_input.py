@@ -134,6 +134,9 @@ class DataAnomalyTest(ServerTestCase):
         line = self.server.wait_for_line(r"C: NOOP a")
         self.assertNotIn("\x00", line)
         self.assertNotIn("\r", line)
+        # Kept, and reported as anomalies, as in a message's text.
+        self.server.wait_for_line(r"\*: anomaly: nul in the command line at offset 6")
+        self.server.wait_for_line(r"\*: anomaly: bare_cr in the command line at offset 8")
 
 
 class AuthInputTest(ServerTestCase):

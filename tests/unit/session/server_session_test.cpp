@@ -436,6 +436,13 @@ TEST(server_session, bare_lf_command_line_is_noted_and_accepted) {
   EXPECT_TRUE(c.logged(direction::event, "anomaly: command line ended with a bare LF"));
 }
 
+TEST(server_session, bare_cr_and_nul_in_a_command_line_are_noted_and_kept) {
+  conversation c;
+  EXPECT_EQ(c.send(std::string("NOOP a\0b\rc\r\n", 13)), "250 Ok\r\n");
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: bare_cr in the command line at offset 8"));
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: nul in the command line at offset 6"));
+}
+
 TEST(server_session, transcript_records_both_sides) {
   conversation c;
   c.send("EHLO client.test\r\nQUIT\r\n");
