@@ -11,6 +11,7 @@
 #include "proto/duration.hpp"
 #include "proto/near_miss.hpp"
 #include "script/lua_patterns.hpp"
+#include "script/ordered_pairs.hpp"
 
 namespace smtpfault::script {
 
@@ -194,6 +195,7 @@ void lua_sandbox::open_safe_libraries() {
   }
   lua_pushcfunction(L, safe_load);
   lua_setglobal(L, "load");
+  install_ordered_pairs(L);
   lua_getglobal(L, "setmetatable");
   lua_pushcclosure(L, setmetatable_without_gc, 1);
   lua_setglobal(L, "setmetatable");

@@ -243,6 +243,8 @@ class DeterminismTest(unittest.TestCase):
         self.assertNotEqual(codes_a, codes_c)
         self.assertNotEqual(lines_a, lines_c)
         self.assertEqual(sum(1 for l in lines_a if l.startswith("C: RCPT TO:")), 10)
+        # Logged from a pairs() loop over the recipients: in the same order in both runs.
+        self.assertEqual(sum(1 for l in lines_a if "seen r" in l), 10, lines_a)
 
     def test_banner_prints_a_seed_when_none_given(self):
         _, _, banner = self.run_once()
