@@ -163,6 +163,33 @@ std::optional<hook_definition> find_hook_definition(std::string_view code, std::
   return std::nullopt;
 }
 
+namespace {
+
+// For a folder of folders ("scenarios/", whose scenarios are in server/ and client/): the
+// subfolders that do hold .lua files, as a hint, since only the folder itself is read.
+std::string subfolders_with_lua(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> holders;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::error_code inner;
+    if (!entry.is_directory(inner)) continue;
+    for (const auto& file : std::filesystem::directory_iterator(entry.path(), inner)) {
+      if (file.path().extension() == ".lua") {
+        holders.push_back(entry.path().string());
+        break;
+      }
+    }
+  }
+  if (holders.empty()) return "";
+  std::sort(holders.begin(), holders.end());
+  std::string hint = " (only the folder itself is read, not its subfolders; these have some:";
+  for (const auto& h : holders)
+    hint += " " + h;
+  return hint + ")";
+}
+
+}  // namespace
+
 proto::expected<std::vector<std::string>, std::string> lua_files_in(const std::string& dir) {
   std::error_code ec;
   std::vector<std::string> found;
@@ -170,7 +197,7 @@ proto::expected<std::vector<std::string>, std::string> lua_files_in(const std::s
     if (entry.path().extension() == ".lua") found.push_back(entry.path().string());
   }
   if (ec) return proto::unexpected{ec.message()};
-  if (found.empty()) return proto::unexpected{std::string("no .lua files there")};
+  if (found.empty()) return proto::unexpected{"no .lua files there" + subfolders_with_lua(dir)};
   std::sort(found.begin(), found.end());
   return found;
 }

@@ -166,6 +166,16 @@ class CatalogueFiles(unittest.TestCase):
                            env=server_environment(), capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn("no .lua files there", p.stderr)
+        # A folder of folders, as the repository's scenarios/: the ones with scenarios are named.
+        inner = os.path.join(tmp, "holder", "server")
+        os.makedirs(inner)
+        with open(os.path.join(inner, "x.lua"), "w") as f:
+            f.write("local x = 1\n")
+        p = subprocess.run([binary_path(), "check", os.path.join(tmp, "holder")],
+                           env=server_environment(), capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("no .lua files there (only the folder itself is read, not its subfolders; "
+                      "these have some: %s)" % inner, p.stderr)
 
 
 class CatalogueRuns(unittest.TestCase):
