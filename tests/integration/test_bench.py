@@ -55,14 +55,14 @@ class BenchScripts(unittest.TestCase):
             written = f.read()
         return r.stdout, written
 
-    def test_run_compares_both_servers_on_the_four_workloads_and_appends_the_table(self):
+    def test_run_compares_both_servers_on_the_five_workloads_and_appends_the_table(self):
         out, written = self.run_script("1")
         rows = table_rows(out)
         throughput = [r for r in rows if "smtp-source" in r[0]]
         workloads = sorted({r[0] for r in throughput})
-        self.assertEqual(len(workloads), 4, out)
+        self.assertEqual(len(workloads), 5, out)
         # A hundredth of each workload's messages (10 at least), as the table says.
-        for count in ("-m 10 ", "-m 200 ", "-m 50 "):
+        for count in ("-m 10 ", "-m 100 ", "-m 200 ", "-m 50 "):
             self.assertTrue(any(count in w for w in workloads), (count, workloads))
         for w in workloads:
             by_server = {r[1]: r for r in throughput if r[0] == w}
