@@ -162,26 +162,9 @@ std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code
   return std::nullopt;
 }
 
-// Two top-level definitions of on_rcpt in one file (`function on_rcpt(` or `on_rcpt =
-// function(`, in any mix): Lua keeps the last, and the first never runs (a hook pasted in from
-// another scenario). Definitions inside a block (an `if` choosing one) are indented and left
-// alone.
-bool defines_at_top(std::string_view line, const std::string& function) {
-  if (line.starts_with("function ")) {
-    line.remove_prefix(9);
-    return line.starts_with(function) && line.substr(function.size()).starts_with("(");
-  }
-  if (!line.starts_with(function)) return false;
-  line.remove_prefix(function.size());
-  while (line.starts_with(' '))
-    line.remove_prefix(1);
-  if (!line.starts_with('=')) return false;
-  line.remove_prefix(1);
-  while (line.starts_with(' '))
-    line.remove_prefix(1);
-  return line.starts_with("function");
-}
-
+// Two top-level `function on_rcpt(` in one file: Lua keeps the last, and the first never runs
+// (a hook pasted in from another scenario). Definitions inside a block (an `if` choosing one)
+// are indented and left alone.
 std::optional<std::string> check_duplicate_hooks(lua_State* L, std::string_view code,
                                                  const std::string& chunkname) {
   for (hook h : all_hooks) {
@@ -193,12 +176,13 @@ std::optional<std::string> check_duplicate_hooks(lua_State* L, std::string_view 
       lua_pop(L, 1);
       continue;
     }
+    const std::string head = "function " + function + "(";
     std::size_t line = 1;
     for (std::size_t start = 0; start < code.size(); ++line) {
       const auto end = std::min(code.find('\n', start), code.size());
       const auto text = code.substr(start, end - start);
       start = end + 1;
-      if (defines_at_top(text, function) && static_cast<int>(line) != ar.linedefined) {
+      if (text.starts_with(head) && static_cast<int>(line) != ar.linedefined) {
         return chunkname + ":" + std::to_string(line) + ": " + function +
                " is defined again at line " + std::to_string(ar.linedefined) +
                ", and only that one runs: merge the two into one function";

@@ -212,13 +212,6 @@ TEST(script_errors, a_hook_defined_twice_is_refused_naming_both) {
                          "local x = 1\n"
                          "function on_rcpt(s, r) end\n"),
               StartsWith("test.lua:1: on_rcpt is defined again at line 3, and only that one runs"));
-  // The assignment form, in either place.
-  EXPECT_THAT(load_error("on_rcpt = function(s, r) return smtp.reply(550) end\n"
-                         "function on_rcpt(s, r) end\n"),
-              StartsWith("test.lua:1: on_rcpt is defined again at line 2"));
-  EXPECT_THAT(load_error("function on_rcpt(s, r) return smtp.reply(550) end\n"
-                         "on_rcpt=function (s, r) end\n"),
-              StartsWith("test.lua:1: on_rcpt is defined again at line 2"));
   // One chosen inside a block is a choice, not a slip.
   driver d(
       "function on_rcpt(s, r) end\n"
