@@ -195,7 +195,7 @@ void lua_sandbox::open_safe_libraries() {
   }
   lua_pushcfunction(L, safe_load);
   lua_setglobal(L, "load");
-  install_ordered_pairs(L);
+  install_ordered_pairs(L, &lua_sandbox::charge_pairs_steps);
   lua_getglobal(L, "setmetatable");
   lua_pushcclosure(L, setmetatable_without_gc, 1);
   lua_setglobal(L, "setmetatable");
@@ -221,7 +221,7 @@ void lua_sandbox::on_hook(lua_State* L, lua_Debug* ar) {
     self.spent_ += count_step;
     if (!self.killed_ && self.memory_refused()) self.stop_run(L, memory_limit_reason);
     if (!self.killed_ && self.spent_ > self.budget_) {
-      self.stop_run(L, "instruction limit exceeded (possible endless loop)");
+      self.stop_run(L, endless_loop_reason);
     }
   }
   // Also before every call: a library function's work on a long string (upper, rep, sort,
@@ -239,14 +239,10 @@ void lua_sandbox::on_hook(lua_State* L, lua_Debug* ar) {
   if (counted) set_hook(L, count_step);
 }
 
-void lua_sandbox::charge(lua_State* L, std::uint64_t instructions) {
+void lua_sandbox::charge(lua_State* L, std::uint64_t instructions, const char* over_budget) {
   if (budget_ == 0) return;  // no guarded run active
   spent_ += instructions;
-  if (!killed_ && spent_ > budget_) {
-    stop_run(L,
-             "instruction limit exceeded in a string pattern (one that backtracks, "
-             "such as '.-.-b' on a long subject?)");
-  }
+  if (!killed_ && spent_ > budget_) stop_run(L, over_budget);
   if (!killed_ && past_deadline()) stop_run(L, time_limit_reason_.c_str());
   if (killed_) {
     set_hook(L, 1);
@@ -254,13 +250,23 @@ void lua_sandbox::charge(lua_State* L, std::uint64_t instructions) {
   }
 }
 
+// A step is about as much work as an instruction.
 void lua_sandbox::charge_pattern_steps(lua_State* L, std::uint64_t steps) {
-  of(L).charge(L, steps);  // a step is about as much work as an instruction
+  of(L).charge(L, steps,
+               "instruction limit exceeded in a string pattern (one that backtracks, such as "
+               "'.-.-b' on a long subject?)");
+}
+
+void lua_sandbox::charge_pairs_steps(lua_State* L, std::uint64_t steps) {
+  of(L).charge(L, steps, endless_loop_reason);
 }
 
 void lua_sandbox::stop_run(lua_State* L, const char* reason) {
   killed_ = true;
   kill_reason_ = reason;
+  // The run's own coroutine fails at its next instruction too, should L be one the script made
+  // and the error be caught on the way out of it.
+  if (armed_ && armed_ != L) set_hook(armed_, 1);
   // (The memory limit cannot do the same: the allocator may not walk the stack.)
   try {
     kill_where_ = lua_position(L);
@@ -367,10 +373,10 @@ std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
   int nres = 0;
   status = lua_resume(co, L, 0, &nres);
   std::optional<std::string> error;
-  if (status == LUA_YIELD) {
+  if (killed_ || (status != LUA_OK && status != LUA_YIELD)) {
+    error = describe_error(co, status);  // (see resume)
+  } else if (status == LUA_YIELD) {
     error = lua_position(co) + " smtp.sleep and other yields are only allowed inside hooks";
-  } else if (status != LUA_OK) {
-    error = describe_error(co, status);
   }
   disarm();
   lua_pop(L, 1);  // the thread
@@ -394,26 +400,26 @@ run_result lua_sandbox::resume(lua_State* co, int nargs, run_usage& used) {
     // Spent across waits: the coroutine is left as it is (a hook's next call gets a fresh
     // thread).
     r.st = run_result::status::failed;
-    r.error =
-        lua_position(co) + " " +
-        (used.time >= limits_.run_time ? time_limit_reason_
-                                       : "instruction limit exceeded (possible endless loop)");
+    r.error = lua_position(co) + " " +
+              (used.time >= limits_.run_time ? time_limit_reason_ : endless_loop_reason);
     return r;
   }
   arm(co, limits_.instructions, used.time);
   spent_ = used.instructions;
   int nres = 0;
   int status = lua_resume(co, L_.get(), nargs, &nres);
-  if (status == LUA_OK) {
+  if (killed_ || (status != LUA_OK && status != LUA_YIELD)) {
+    // A limit hit in a coroutine of the script's own ends the run too, though the coroutine's
+    // error was caught and the hook then returned before its next instruction could fail.
+    r.st = run_result::status::failed;
+    r.error = describe_error(co, status);
+  } else if (status == LUA_OK) {
     r.st = run_result::status::finished;
     r.results = nres;
-  } else if (status == LUA_YIELD) {
+  } else {
     r.st = run_result::status::yielded;
     r.results = nres;
     spent_ += wait_cost;
-  } else {
-    r.st = run_result::status::failed;
-    r.error = describe_error(co, status);
   }
   // Between resumptions no guarded run is active: the host may allocate freely, and another
   // coroutine may be armed.

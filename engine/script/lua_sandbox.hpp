@@ -78,16 +78,19 @@ class lua_sandbox {
                         : run_result{run_result::status::failed, 0, "resume without a budget"};
   }
 
-  // Adds work done inside a C function (a string pattern's matching steps) to the guarded run's
-  // spent instructions; past its budget, stops the run as the instruction limit does (raises a
-  // Lua error, and every further instruction fails). Outside a guarded run there is no limit.
-  void charge(lua_State* L, std::uint64_t instructions);
+  // Adds work done inside a C function (a string pattern's matching steps, the keys pairs()
+  // sorts) to the guarded run's spent instructions; past its budget, stops the run as the
+  // instruction limit does, for the reason given (raises a Lua error, and every further
+  // instruction fails). Outside a guarded run there is no limit.
+  void charge(lua_State* L, std::uint64_t instructions, const char* over_budget);
 
   std::size_t memory_in_use() const { return used_; }
   static lua_sandbox& of(lua_State* L);
 
  private:
   static constexpr const char* memory_limit_reason = "memory limit exceeded";
+  static constexpr const char* endless_loop_reason =
+      "instruction limit exceeded (possible endless loop)";
   // In lua_sandbox_memory.cpp.
   static void* allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
   void* resize(void* ptr, std::size_t old, std::size_t nsize);
@@ -97,6 +100,7 @@ class lua_sandbox {
   static void set_hook(lua_State* L, int count);
   static void on_hook(lua_State* L, lua_Debug* ar);
   static void charge_pattern_steps(lua_State* L, std::uint64_t steps);
+  static void charge_pairs_steps(lua_State* L, std::uint64_t steps);
   void stop_run(lua_State* L, const char* reason);
   // From the allocator, which may not read the stack: the error's own position stands.
   void stop_for_memory();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstring>
 
 #include <lua.hpp>
@@ -10,25 +11,28 @@ namespace smtpfault::script {
 
 namespace {
 
-// What a key is sorted by. A string's bytes stay valid while the table of keys holds it.
+// What a key is sorted by. A string's bytes stay valid while the table holds the key.
 struct sort_key {
-  int rank;  // 0 number, 1 string, 2 boolean, 3 anything else
-  bool is_integer;
-  lua_Integer integer;
-  lua_Number number;
-  const char* text;
+  lua_Integer integer;  // an integer key, or a boolean's 0 or 1
+  lua_Number number;    // a float key
+  const char* text;     // a string key
   std::size_t length;
-  lua_Integer slot;  // where the key waits in the table of keys
+  lua_Integer slot;    // its place in Lua's own order (from 1): the tie-break
+  unsigned char rank;  // 0 number, 1 string, 2 boolean, 3 anything else
+  bool is_integer;
 };
 
 sort_key describe(lua_State* L, int index, lua_Integer slot) {
-  sort_key k{3, false, 0, 0, nullptr, 0, slot};
+  sort_key k{0, 0, nullptr, 0, slot, 3, false};
   switch (lua_type(L, index)) {
     case LUA_TNUMBER:
       k.rank = 0;
       k.is_integer = lua_isinteger(L, index);
-      k.integer = lua_tointeger(L, index);
-      k.number = lua_tonumber(L, index);
+      if (k.is_integer) {
+        k.integer = lua_tointeger(L, index);
+      } else {
+        k.number = lua_tonumber(L, index);
+      }
       break;
     case LUA_TSTRING:  // a string key: lua_tolstring changes nothing (a number key it would)
       k.rank = 1;
@@ -44,35 +48,84 @@ sort_key describe(lua_State* L, int index, lua_Integer slot) {
   return k;
 }
 
+constexpr lua_Number two_to_63 = 9223372036854775808.0;
+
+// i < f, exactly (as Lua compares them; a double holds no integer beyond 2^53 exactly, so the
+// float is rounded to the integers instead): i < f when i < ceil(f).
+bool integer_below_float(lua_Integer i, lua_Number f) {
+  const lua_Number c = std::ceil(f);
+  if (c >= two_to_63) return true;
+  if (c < -two_to_63) return false;
+  return i < static_cast<lua_Integer>(c);
+}
+
+// f < i when floor(f) < i.
+bool float_below_integer(lua_Number f, lua_Integer i) {
+  const lua_Number fl = std::floor(f);
+  if (fl >= two_to_63) return false;
+  if (fl < -two_to_63) return true;
+  return static_cast<lua_Integer>(fl) < i;
+}
+
+bool number_below(const sort_key& a, const sort_key& b) {
+  if (a.is_integer && b.is_integer) return a.integer < b.integer;
+  if (!a.is_integer && !b.is_integer) return a.number < b.number;
+  return a.is_integer ? integer_below_float(a.integer, b.number)
+                      : float_below_integer(a.number, b.integer);
+}
+
+// A strict order on all keys: two keys are never equal in it (different keys of a rank differ
+// in value, and keys with no order of their own keep Lua's).
 bool earlier(const sort_key& a, const sort_key& b) {
   if (a.rank != b.rank) return a.rank < b.rank;
   switch (a.rank) {
     case 0:
-      return a.is_integer && b.is_integer ? a.integer < b.integer : a.number < b.number;
+      if (number_below(a, b)) return true;
+      if (number_below(b, a)) return false;
+      break;
     case 1: {
       const int c = std::memcmp(a.text, b.text, std::min(a.length, b.length));
-      return c != 0 ? c < 0 : a.length < b.length;
+      if (c != 0) return c < 0;
+      if (a.length != b.length) return a.length < b.length;
+      break;
     }
     case 2:
-      return a.integer < b.integer;
+      if (a.integer != b.integer) return a.integer < b.integer;
+      break;
     default:
-      return false;  // no order of their own: the stable sort keeps Lua's
+      break;
   }
+  return a.slot < b.slot;
 }
 
-// The iterator: upvalue 1 the keys in order, upvalue 2 how many were handed out. A key whose
-// value was cleared during the loop (allowed, as with next) is passed over.
+// The iterator over a sorted snapshot: upvalue 1 the keys in order, 2 the place of the key it
+// last handed out, 3 the table. As with next, f(t, k) gives the key after k (the loop passes
+// the last one, found at once; another is looked for) and f(t, nil) the first; a key whose
+// value was cleared meanwhile is passed over. The table is the upvalue's, whatever is passed.
 int ordered_next(lua_State* L) {
-  lua_Integer at = lua_tointeger(L, lua_upvalueindex(2));
+  const int keys = lua_upvalueindex(1);
+  lua_settop(L, 2);
+  lua_Integer at = 0;
+  if (!lua_isnil(L, 2)) {
+    at = lua_tointeger(L, lua_upvalueindex(2));
+    const bool last = at > 0 && lua_rawgeti(L, keys, at) != LUA_TNIL && lua_rawequal(L, -1, 2);
+    lua_settop(L, 2);
+    if (!last) {
+      at = 0;
+      const auto n = static_cast<lua_Integer>(lua_rawlen(L, keys));
+      for (lua_Integer i = 1; i <= n && at == 0; ++i) {
+        lua_rawgeti(L, keys, i);
+        if (lua_rawequal(L, -1, 2)) at = i;
+        lua_pop(L, 1);
+      }
+      if (at == 0) return luaL_error(L, "invalid key to 'next'");  // Lua's own words
+    }
+  }
   for (;;) {
     ++at;
-    if (lua_rawgeti(L, lua_upvalueindex(1), at) == LUA_TNIL) {
-      lua_pushinteger(L, at - 1);
-      lua_replace(L, lua_upvalueindex(2));
-      return 1;  // the nil: the loop ends
-    }
+    if (lua_rawgeti(L, keys, at) == LUA_TNIL) return 1;  // the nil that ends the loop
     lua_pushvalue(L, -1);
-    if (lua_rawget(L, 1) != LUA_TNIL) {
+    if (lua_rawget(L, lua_upvalueindex(3)) != LUA_TNIL) {
       lua_pushinteger(L, at);
       lua_replace(L, lua_upvalueindex(2));
       return 2;
@@ -81,24 +134,43 @@ int ordered_next(lua_State* L) {
   }
 }
 
+int after_pairs_metamethod(lua_State*, int, lua_KContext) {
+  return 3;
+}
+
+// Upvalue 1: the charge function; 2: Lua's next.
 int ordered_pairs(lua_State* L) {
   if (luaL_getmetafield(L, 1, "__pairs") != LUA_TNIL) {
     lua_pushvalue(L, 1);
-    lua_call(L, 1, 3);
+    lua_callk(L, 1, 3, 0, after_pairs_metamethod);
     return 3;
   }
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
+  const auto charge = reinterpret_cast<pairs_charge>(lua_touserdata(L, lua_upvalueindex(1)));
+  // First the keys as Lua walks them: if they come in order already (an array), Lua's next
+  // does, with nothing to keep.
   lua_Integer count = 0;
+  bool in_order = true;
+  sort_key previous{};
   lua_pushnil(L);
   while (lua_next(L, 1) != 0) {
     lua_pop(L, 1);
-    ++count;
+    const sort_key key = describe(L, -1, ++count);
+    if (count > 1 && in_order && !earlier(previous, key)) in_order = false;
+    previous = key;
+  }
+  charge(L, static_cast<std::uint64_t>(count));
+  if (in_order) {
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
   }
   const int hint = static_cast<int>(std::min<lua_Integer>(count, INT_MAX));
-  lua_createtable(L, hint, 0);  // 2: the keys as next gives them
-  // Lua's memory, not a std::vector: a memory error in the calls below unwinds with longjmp.
-  auto* keys = static_cast<sort_key*>(lua_newuserdatauv(L, count * sizeof(sort_key), 0));  // 3
+  lua_createtable(L, hint, 0);  // 2: the keys in Lua's order
+  // Lua's memory, not a std::vector: a memory error below unwinds with longjmp.
+  auto* sorted = static_cast<sort_key*>(lua_newuserdatauv(L, count * sizeof(sort_key), 0));
   lua_Integer taken = 0;
   lua_pushnil(L);
   while (lua_next(L, 1) != 0) {
@@ -106,16 +178,22 @@ int ordered_pairs(lua_State* L) {
     if (taken == count) continue;  // (the table cannot have grown in between)
     lua_pushvalue(L, -1);
     lua_rawseti(L, 2, ++taken);
-    keys[taken - 1] = describe(L, -1, taken);
+    sorted[taken - 1] = describe(L, -1, taken);
   }
-  std::stable_sort(keys, keys + taken, earlier);
-  lua_createtable(L, hint, 0);  // 4: the keys in order
+  std::uint64_t compared = 0;
+  std::sort(sorted, sorted + taken, [&compared](const sort_key& a, const sort_key& b) {
+    ++compared;
+    return earlier(a, b);
+  });
+  charge(L, compared);
+  lua_createtable(L, hint, 0);
   for (lua_Integer i = 0; i < taken; ++i) {
-    lua_rawgeti(L, 2, keys[i].slot);
-    lua_rawseti(L, 4, i + 1);
+    lua_rawgeti(L, 2, sorted[i].slot);
+    lua_rawseti(L, -2, i + 1);
   }
   lua_pushinteger(L, 0);
-  lua_pushcclosure(L, ordered_next, 2);
+  lua_pushvalue(L, 1);
+  lua_pushcclosure(L, ordered_next, 3);
   lua_pushvalue(L, 1);
   lua_pushnil(L);
   return 3;
@@ -123,8 +201,10 @@ int ordered_pairs(lua_State* L) {
 
 }  // namespace
 
-void install_ordered_pairs(lua_State* L) {
-  lua_pushcfunction(L, ordered_pairs);
+void install_ordered_pairs(lua_State* L, pairs_charge charge) {
+  lua_pushlightuserdata(L, reinterpret_cast<void*>(charge));
+  lua_getglobal(L, "next");
+  lua_pushcclosure(L, ordered_pairs, 2);
   lua_setglobal(L, "pairs");
 }
 

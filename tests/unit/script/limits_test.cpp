@@ -334,6 +334,29 @@ end
   EXPECT_THAT(connect_failure(d), HasSubstr("time limit exceeded"));
 }
 
+// A limit hit in a coroutine the hook made: coroutine.resume catches the error, and the hook
+// returns (the default reply) before its own next instruction or call could fail. The run fails
+// all the same.
+TEST(time_limit, a_coroutine_of_the_scripts_own_cannot_swallow_it) {
+  driver d(R"(
+function on_connect(s)
+  local big = string.rep("x", 256 * 1024)
+  coroutine.resume(coroutine.create(function() while true do utf8.len(big) end end))
+end
+)",
+           short_run_time());
+  EXPECT_THAT(connect_failure(d), HasSubstr("time limit exceeded"));
+}
+
+TEST(instruction_limit, a_coroutine_of_the_scripts_own_cannot_swallow_it) {
+  driver d(R"(
+function on_connect(s)
+  coroutine.resume(coroutine.create(function() while true do end end))
+end
+)");
+  EXPECT_THAT(connect_failure(d), HasSubstr("instruction limit exceeded"));
+}
+
 // A clock the tests move: each read returns fake_time, then adds fake_step to it.
 std::chrono::nanoseconds fake_time{};
 std::chrono::nanoseconds fake_step{};

@@ -65,6 +65,100 @@ TEST(ordered_pairs, a_pairs_metamethod_is_honoured) {
             "only");
 }
 
+TEST(ordered_pairs, numbers_are_ordered_exactly_across_integers_and_floats) {
+  // A double holds no integer beyond 2^53 exactly: as doubles, math.maxinteger and 2^63 (a float
+  // key: Lua keeps integral floats within range as integers) would be equal. Lua compares them
+  // exactly, and so does the order.
+  EXPECT_EQ(eval("(function() local out = {} "
+                 "for k in pairs({[math.maxinteger] = 1, [2.0^63] = 2, [-2.0^64] = 3, "
+                 "[math.mininteger] = 4, [(1 << 51) + 1] = 5, [2.0^51 + 0.5] = 6, [1 << 51] = 7}) "
+                 "do out[#out + 1] = math.type(k) .. ' ' .. tostring(k) end "
+                 "return table.concat(out, ', ') end)()"),
+            "float -1.844674407371e+19, integer -9223372036854775808, integer 2251799813685248, "
+            "float 2.2517998136852e+15, integer 2251799813685249, integer 9223372036854775807, "
+            "float 9.2233720368548e+18");
+  // n integers just below 2^63 (all 2^63 as doubles) and 2^63 itself, for n from 1 to 20:
+  // ascending by Lua's own <, the float last, every time.
+  EXPECT_EQ(eval("(function() local wrong = {} "
+                 "for n = 1, 20 do "
+                 "local t, prev, ascending = {[2.0^63] = 1}, nil, true "
+                 "for i = 1, n do t[math.maxinteger - i + 1] = 1 end "
+                 "for k in pairs(t) do ascending = ascending and (prev == nil or prev < k); "
+                 "prev = k end "
+                 "if not ascending or math.type(prev) ~= 'float' then wrong[#wrong + 1] = n end "
+                 "end return 'wrong for ' .. table.concat(wrong, ',') end)()"),
+            "wrong for ");
+}
+
+// Twenty-six words as keys: Lua's own order is this one about once in 26! tables, so pairs()
+// sorts, and the iterator is its own (for keys already in order it hands out Lua's next).
+const std::string words =
+    "t = {}\n"
+    "for w in ('xray golf alpha zulu mike delta quebec kilo bravo yankee echo oscar lima hotel "
+    "sierra charlie juliett papa india tango foxtrot uniform victor romeo november whiskey'):"
+    "gmatch('%a+') do t[w] = true end\n"
+    "it, state, first = pairs(t)\n";
+
+TEST(ordered_pairs, the_iterator_follows_the_control_value_as_next_does) {
+  ASSERT_EQ(eval("it == next", words), "false");
+  // Called again with the same control value, the same key; with another, the one after it.
+  EXPECT_EQ(eval("it(state, first) .. it(state, first) .. it(state, 'alpha') .. "
+                 "it(state, 'yankee') .. tostring(it(state, 'zulu'))",
+                 words),
+            "alphaalphabravozulunil");
+  // The table is the iterator's own, whatever is passed: nothing to crash on.
+  EXPECT_EQ(eval("it() .. it('not a table') .. it(42, 'bravo')", words), "alphaalphacharlie");
+  EXPECT_THAT(eval("select(2, pcall(it, state, 'zz'))", words), HasSubstr("invalid key to 'next'"));
+  // A second loop over the same triple starts from the first key again.
+  EXPECT_EQ(eval("(function() local n = 0 for _ = 1, 2 do for k in it, state, first do n = n + 1 "
+                 "end end return n end)()",
+                 words),
+            "52");
+}
+
+TEST(ordered_pairs, a_pairs_metamethod_may_sleep) {
+  driver d(R"(
+function on_connect(s)
+  local n = 0
+  local t = setmetatable({}, {__pairs = function(t)
+    smtp.sleep(0)
+    return next, {x = 1, y = 2}, nil
+  end})
+  for k in pairs(t) do n = n + 1 end
+  return smtp.reply(250, tostring(n))
+end
+)");
+  ASSERT_EQ(d.start(hook::connect).st, status::sleeping);
+  auto o = d.resume();
+  ASSERT_EQ(o.st, status::done) << o.error;
+  EXPECT_EQ(text_of(o), "2");
+}
+
+TEST(ordered_pairs, sorting_counts_towards_the_instruction_limit) {
+  // 100,000 keys made while the file loads (its own budget); one pairs() in a hook with a budget
+  // of 10,000 instructions: the keys walked and compared are charged like instructions.
+  scenario_options o = quick_options();
+  o.limits.instructions = 10'000;
+  driver d(R"(
+big = {}
+for i = 1, 100000 do big["k" .. i] = i end
+function on_connect(s)
+  for k in pairs(big) do break end
+  return smtp.reply(250)
+end
+)",
+           o);
+  auto r = d.start(hook::connect);
+  ASSERT_EQ(r.st, status::failed);
+  EXPECT_THAT(r.error, HasSubstr("test.lua:5: instruction limit exceeded (possible endless loop)"));
+}
+
+TEST(ordered_pairs, an_array_is_walked_without_a_copy) {
+  // Keys that Lua already hands out in order: Lua's own next comes back.
+  EXPECT_EQ(eval("pairs({10, 20, 30}) == next"), "true");
+  EXPECT_EQ(eval("pairs(t) == next", words), "false");
+}
+
 TEST(ordered_pairs, a_value_that_is_no_table_is_an_argument_error) {
   EXPECT_THAT(eval("pairs(nil)"),
               HasSubstr("bad argument #1 to 'pairs' (table expected, got nil)"));
