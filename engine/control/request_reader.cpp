@@ -93,21 +93,22 @@ std::optional<std::string> object_reader::string(std::string_view key) {
 }
 
 std::optional<double> object_reader::number(std::string_view key, double min, double max) {
-  return bounded_number(key, min, true, max);
+  return bounded_number(key, min, lowest::allowed, max);
 }
 
 std::optional<double> object_reader::positive(std::string_view key, double max) {
-  return bounded_number(key, 0, false, max);
+  return bounded_number(key, 0, lowest::excluded, max);
 }
 
-std::optional<double> object_reader::bounded_number(std::string_view key, double min,
-                                                    bool min_allowed, double max) {
+std::optional<double> object_reader::bounded_number(std::string_view key, double min, lowest at_min,
+                                                    double max) {
   auto* v = get(key, "a number", is_number);
   if (!v) return std::nullopt;
   double x = v->to_number<double>();
-  if (!((min_allowed ? x >= min : x > min) && x <= max)) {
-    invalid(key, (min_allowed ? "must be between " + number_text(min) + " and "
-                              : "must be greater than " + number_text(min) + " and at most ") +
+  const bool allowed = at_min == lowest::allowed;
+  if (!((allowed ? x >= min : x > min) && x <= max)) {
+    invalid(key, (allowed ? "must be between " + number_text(min) + " and "
+                          : "must be greater than " + number_text(min) + " and at most ") +
                      number_text(max) + ", got " + number_text(x));
     return std::nullopt;
   }

@@ -46,9 +46,9 @@ class object_reader {
  private:
   const boost::json::value* get(std::string_view key, const char* want,
                                 bool (*is)(const boost::json::value&));
-  // min itself is in range when min_allowed; max always is.
-  std::optional<double> bounded_number(std::string_view key, double min, bool min_allowed,
-                                       double max);
+  // Whether min itself is in range; max always is.
+  enum class lowest { allowed, excluded };
+  std::optional<double> bounded_number(std::string_view key, double min, lowest at_min, double max);
 
   const boost::json::object& o_;
   std::string prefix_;

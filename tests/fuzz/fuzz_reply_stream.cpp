@@ -31,9 +31,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (stream.buffered() > smtpfault::proto::reply_stream::max_unread) std::abort();
   }
-  // The escaped form never carries a control character of its own.
-  for (char c : smtpfault::proto::printable(std::string_view(reinterpret_cast<const char*>(data), size))) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) std::abort();
+  // The escaped form carries no control character of its own: no C0 or DEL, no C1 (U+0080-
+  // U+009F, C2 80-9F in UTF-8), no bidirectional control (U+200E/F, U+202A-E, U+2066-9).
+  const auto shown =
+      smtpfault::proto::printable(std::string_view(reinterpret_cast<const char*>(data), size));
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    const auto at = [&](std::size_t k) {
+      return i + k < shown.size() ? static_cast<unsigned char>(shown[i + k]) : 0;
+    };
+    const unsigned char c = at(0);
+    if (c < 0x20 || c == 0x7f) std::abort();
+    if (c == 0xC2 && at(1) >= 0x80 && at(1) <= 0x9F) std::abort();
+    if (c == 0xE2 && at(1) == 0x80 &&
+        (at(2) == 0x8E || at(2) == 0x8F || (at(2) >= 0xAA && at(2) <= 0xAE))) {
+      std::abort();
+    }
+    if (c == 0xE2 && at(1) == 0x81 && at(2) >= 0xA6 && at(2) <= 0xA9) std::abort();
   }
   stream.discard();
   if (stream.buffered() != 0) std::abort();
