@@ -176,13 +176,17 @@ std::optional<std::string> check_duplicate_hooks(lua_State* L, std::string_view 
       lua_pop(L, 1);
       continue;
     }
-    const std::string head = "function " + function + "(";
+    const std::string head = "function " + function;
     std::size_t line = 1;
     for (std::size_t start = 0; start < code.size(); ++line) {
       const auto end = std::min(code.find('\n', start), code.size());
-      const auto text = code.substr(start, end - start);
+      auto text = code.substr(start, end - start);
       start = end + 1;
-      if (text.starts_with(head) && static_cast<int>(line) != ar.linedefined) {
+      if (!text.starts_with(head)) continue;
+      text.remove_prefix(head.size());
+      // `function on_rcpt (s, r)` too: Lua takes blanks before the parameters.
+      text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
+      if (text.starts_with('(') && static_cast<int>(line) != ar.linedefined) {
         return chunkname + ":" + std::to_string(line) + ": " + function +
                " is defined again at line " + std::to_string(ar.linedefined) +
                ", and only that one runs: merge the two into one function";

@@ -212,6 +212,10 @@ TEST(script_errors, a_hook_defined_twice_is_refused_naming_both) {
                          "local x = 1\n"
                          "function on_rcpt(s, r) end\n"),
               StartsWith("test.lua:1: on_rcpt is defined again at line 3, and only that one runs"));
+  // With a blank before the parameters, as Lua allows.
+  EXPECT_THAT(load_error("function on_rcpt (s, r) return smtp.reply(550) end\n"
+                         "function on_rcpt(s, r) end\n"),
+              StartsWith("test.lua:1: on_rcpt is defined again at line 2"));
   // One chosen inside a block is a choice, not a slip.
   driver d(
       "function on_rcpt(s, r) end\n"
