@@ -159,6 +159,48 @@ TEST(ordered_pairs, an_array_is_walked_without_a_copy) {
   EXPECT_EQ(eval("pairs(t) == next", words), "false");
 }
 
+TEST(ordered_pairs, every_key_comes_once_in_random_tables_also_when_cleared_on_the_way) {
+  // 200 tables of random keys of every kind (integers in and out of the array part, floats,
+  // strings, booleans, tables): pairs visits the keys next visits, each once, in ascending order
+  // within numbers and within strings; clearing each key as it comes changes nothing of that.
+  EXPECT_EQ(eval(R"((function()
+  local problems = 0
+  for round = 1, 200 do
+    local t, n = {}, math.random(0, 40)
+    for i = 1, n do
+      local kind = math.random(6)
+      local k = kind == 1 and i or kind == 2 and math.random(-1000, 1000)
+             or kind == 3 and math.random() * 100 or kind == 4 and ("s" .. math.random(1000))
+             or kind == 5 and (math.random(2) == 1) or {}
+      t[k] = i
+    end
+    local expected = 0
+    for _ in next, t do expected = expected + 1 end
+    for _, clear in ipairs({false, true}) do
+      local copy = {}
+      for k, v in next, t do copy[k] = v end
+      local seen, count, last_number, last_string = {}, 0, nil, nil
+      for k in pairs(copy) do
+        if seen[k] then problems = problems + 1 end
+        seen[k] = true
+        count = count + 1
+        if type(k) == "number" then
+          if last_number and not (last_number < k) then problems = problems + 1 end
+          last_number = k
+        elseif type(k) == "string" then
+          if last_string and not (last_string < k) then problems = problems + 1 end
+          last_string = k
+        end
+        if clear then copy[k] = nil end
+      end
+      if count ~= expected then problems = problems + 1 end
+    end
+  end
+  return problems
+end)())"),
+            "0");
+}
+
 TEST(ordered_pairs, a_value_that_is_no_table_is_an_argument_error) {
   EXPECT_THAT(eval("pairs(nil)"),
               HasSubstr("bad argument #1 to 'pairs' (table expected, got nil)"));
