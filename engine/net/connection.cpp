@@ -73,7 +73,6 @@ connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::
                        std::string client, std::shared_ptr<script::scenario> sc)
     : srv_(srv),
       io_(std::move(socket)),
-      implicit_tls_(implicit_tls),
       timer_(io_.socket().get_executor()),
       pause_timer_(io_.socket().get_executor()),
       deadline_(steady::now() + srv.cfg_.idle_timeout),
@@ -98,13 +97,13 @@ connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::
 asio::awaitable<void> connection::run(bool over_cap) {
   holds_slot_ = !over_cap;
   watch();
-  session_.note(
-      "connect from " + session_.facts().client_address + (implicit_tls_ ? " (implicit TLS)" : ""),
-      sys_clock::now());
+  session_.note("connect from " + session_.facts().client_address +
+                    (session_.facts().implicit_tls ? " (implicit TLS)" : ""),
+                sys_clock::now());
   bool ok = true;
   bool hook_failed = false;  // on_starttls, before an implicit handshake
   // Over the cap too: a client of an implicit-TLS port cannot read a 421 sent in plain text.
-  if (implicit_tls_) {
+  if (session_.facts().implicit_tls) {
     // A named object, not a temporary: GCC 12 destroys a temporary argument of a co_await
     // under a condition without having constructed it (free() of a garbage string pointer).
     session::start_tls handshake{};

@@ -65,7 +65,6 @@ class connection : public std::enable_shared_from_this<connection> {
 
   server& srv_;
   transport io_;
-  bool implicit_tls_;
   asio::steady_timer timer_;
   asio::steady_timer pause_timer_;
   steady::time_point deadline_;

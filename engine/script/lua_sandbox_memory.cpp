@@ -19,12 +19,7 @@ constexpr std::size_t large_block = 64 * 1024;
 // comes from the C library at its exact size, since the cache would hide a write past the end
 // into its size class's spare bytes, and hand a block out again before ASan's quarantine could
 // report a use after free. (small_blocks itself is unit-tested in every build.)
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANDBOX_UNDER_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(SANDBOX_UNDER_ASAN)
+#if defined(SMTPFAULT_ASAN)
 constexpr std::size_t cached_up_to = 0;
 #else
 constexpr std::size_t cached_up_to = small_blocks::largest;

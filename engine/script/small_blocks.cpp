@@ -4,12 +4,7 @@
 
 // With AddressSanitizer, a block on a list is poisoned, so that a use after Lua freed it is
 // still reported; without it these are no-ops.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SMALL_BLOCKS_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(SMALL_BLOCKS_ASAN)
+#if defined(SMTPFAULT_ASAN)
 #include <sanitizer/asan_interface.h>
 #define SMALL_BLOCKS_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define SMALL_BLOCKS_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))

@@ -4,6 +4,16 @@
 #include <array>
 #include <cstddef>
 
+// SMTPFAULT_ASAN: this build runs under AddressSanitizer (GCC says so with a macro, clang with
+// __has_feature). The cache poisons the blocks it holds; the sandbox does without it there.
+#if defined(__SANITIZE_ADDRESS__)
+#define SMTPFAULT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SMTPFAULT_ASAN 1
+#endif
+#endif
+
 namespace smtpfault::script {
 
 // A hook call makes a few dozen small objects and the collector frees them in bursts, more at

@@ -157,10 +157,8 @@ void server_session::note_line_anomalies(std::string_view line) {
     const char octet = kind == proto::anomaly_kind::bare_cr ? '\r' : '\0';
     const void* at = std::memchr(line.data(), octet, line.size());
     if (!at) continue;
-    const auto offset = static_cast<const char*>(at) - line.data();
-    note(std::string("anomaly: ") + proto::anomaly_name(kind) + " in the command line at offset " +
-             std::to_string(offset),
-         now_);
+    const auto offset = static_cast<std::uint64_t>(static_cast<const char*>(at) - line.data());
+    note_anomaly({kind, offset}, " in the command line", now_);
   }
 }
 

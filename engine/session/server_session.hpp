@@ -272,6 +272,8 @@ class server_session {
   void note_data_anomalies(clock::time_point now);
   void note_line_anomalies(std::string_view line);
   void note_anomalies(const std::vector<proto::anomaly>& found, clock::time_point now);
+  // "anomaly: nul in the command line at offset 6" (where: "" for a message's text).
+  void note_anomaly(const proto::anomaly& a, const char* where, clock::time_point now);
   void reply_for_each_recipient(proto::reply r);
   std::optional<std::vector<std::string>> ehlo_keywords_;
   std::vector<std::string> ehlo_hidden_;

@@ -40,11 +40,15 @@ void server_session::note_data_anomalies(clock::time_point now) {
 
 void server_session::note_anomalies(const std::vector<proto::anomaly>& found,
                                     clock::time_point now) {
-  for (const auto& a : found) {
-    note(std::string("anomaly: ") + proto::anomaly_name(a.kind) + " at offset " +
-             std::to_string(a.offset),
-         now);
-  }
+  for (const auto& a : found)
+    note_anomaly(a, "", now);
+}
+
+void server_session::note_anomaly(const proto::anomaly& a, const char* where,
+                                  clock::time_point now) {
+  note(std::string("anomaly: ") + proto::anomaly_name(a.kind) + where + " at offset " +
+           std::to_string(a.offset),
+       now);
 }
 
 void server_session::on_client_closed(const std::string& why, clock::time_point now) {
