@@ -78,8 +78,17 @@ class HookAsleepAtStopTest(unittest.TestCase):
     """SIGTERM while a hook sleeps: the 421 answers, not the default reply the hook never chose
     (a 250 to a recipient it meant to refuse, a message stored and never acknowledged)."""
 
-    def stop_while_asleep(self, lua, conversation):
-        server = server_with_scenario(self, lua)
+    def stop_while_asleep(self, hook, refusal, conversation):
+        """Runs `conversation` against a scenario whose `hook` sleeps 30 s before it would answer
+        `refusal`, stops the server meanwhile and checks the client hears 421 4.3.2 and a close;
+        returns the stopped server."""
+        server = server_with_scenario(self, """
+function %s(s, arg)
+  smtp.log("asleep")
+  smtp.sleep(30)
+  return smtp.reply(%s, "decided after the sleep")
+end
+""" % (hook, refusal))
         c = server.connect()
         self.addCleanup(c.close)
         conversation(c)
@@ -88,18 +97,16 @@ class HookAsleepAtStopTest(unittest.TestCase):
         reply = c.reply()
         self.assertEqual((reply.code, reply.lines[0][:6]), (421, "4.3.2 "), reply)
         self.assertTrue(c.closed_by_peer(2.0))
+        # Exited on that one signal: stop() would send another to a server still stopping.
+        server.proc.wait(5)
         server.stop()
         return server
 
     def test_a_recipient_is_not_given_the_default_250(self):
-        server = self.stop_while_asleep("""
-function on_rcpt(s, r)
-  smtp.log("asleep")
-  smtp.sleep(30)
-  return smtp.reply(550, "5.1.1", "decided after the sleep")
-end
-""", lambda c: (c.ehlo(), c.cmd("MAIL FROM:<a@example.com>", expect=250),
-                c.send(b"RCPT TO:<b@example.com>\r\n")))
+        server = self.stop_while_asleep(
+            "on_rcpt", '550, "5.1.1"',
+            lambda c: (c.ehlo(), c.cmd("MAIL FROM:<a@example.com>", expect=250),
+                       c.send(b"RCPT TO:<b@example.com>\r\n")))
         self.assertEqual([l for l in server.transcript() if "S: 250 Recipient" in l], [])
         server.wait_for_line(r"hook not finished: the server is stopping")
 
@@ -110,13 +117,7 @@ end
             c.cmd("RCPT TO:<b@example.com>", expect=250)
             c.cmd("DATA", expect=354)
             c.send(b"Subject: held\r\n\r\nbody\r\n.\r\n")
-        server = self.stop_while_asleep("""
-function on_message(s, m)
-  smtp.log("asleep")
-  smtp.sleep(30)
-  return smtp.reply(554, "5.7.1", "decided after the sleep")
-end
-""", conversation)
+        server = self.stop_while_asleep("on_message", '554, "5.7.1"', conversation)
         self.assertEqual(os.listdir(server.store), [])
         self.assertEqual([l for l in server.transcript() if "queued as" in l], [])
         server.wait_for_line(r"hook not finished: the server is stopping")
