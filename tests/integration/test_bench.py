@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import unittest
 
-from smtpfault_server import binary_path
+from smtpfault_server import SmtpfaultServer, binary_path
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SERVERS = ["smtp-sink", "smtpfault", "smtpfault + Lua"]
@@ -36,6 +36,21 @@ def script_environment():
 
 def postfix_tool(name):
     return shutil.which(name) or shutil.which(name, path="/usr/sbin")
+
+
+class EveryCommandScenario(unittest.TestCase):
+    """The benchmark's Lua scenario decides on every command (it is not an empty hook): it
+    answers VRFY itself and refuses one recipient, and lets the rest through."""
+
+    def test_it_answers_vrfy_and_refuses_a_recipient(self):
+        with SmtpfaultServer("--scenario", os.path.join(ROOT, "bench", "every-command.lua")) as srv:
+            with srv.connect() as c:
+                c.ehlo()
+                r = c.cmd("VRFY postmaster")   # the server's own 252 reads otherwise
+                self.assertEqual((r.code, r.lines), (252, ["2.1.5 Cannot verify, will accept"]))
+                c.cmd("MAIL FROM:<a@example.com>", expect=250)
+                self.assertEqual(c.cmd("RCPT TO:<reject-me@example.com>").code, 550)
+                c.cmd("RCPT TO:<b@example.com>", expect=250)
 
 
 # `make test` installs Postfix's tools, except where Postfix would replace another mail server.
