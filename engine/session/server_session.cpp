@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "fault/wire.hpp"
 #include "proto/ascii.hpp"
 
 namespace smtpfault::session {
@@ -427,6 +428,11 @@ void server_session::reply(proto::reply r) {
   }
   if (fault && fault->raw) {
     log_.add(direction::server, "<raw> " + *fault->raw, now_);
+  } else if (fault && fault->malformed != fault::malformed_kind::none) {
+    // The octets the client gets, not the reply they stand for: that is what it has to read.
+    std::string wire;
+    fault::append_reply_bytes(wire, r, fault.get());
+    log_wire_lines(wire);
   } else {
     log_reply(r);
   }
@@ -460,13 +466,16 @@ void server_session::log_reply(const proto::reply& r) {
         now_);
     return;
   }
-  const std::string wire = proto::to_wire(r);
-  std::string_view rest = wire;
-  while (!rest.empty()) {
-    auto end = rest.find("\r\n");
+  log_wire_lines(proto::to_wire(r));
+}
+
+void server_session::log_wire_lines(std::string_view wire) {
+  while (!wire.empty()) {
+    auto end = wire.find("\r\n");
     log_.add_made(
-        direction::server, [&] { return std::string(rest.substr(0, end)); }, now_);
-    rest.remove_prefix(end + 2);
+        direction::server, [&] { return std::string(wire.substr(0, end)); }, now_);
+    if (end == std::string_view::npos) break;
+    wire.remove_prefix(end + 2);
   }
 }
 

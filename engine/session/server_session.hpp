@@ -212,6 +212,7 @@ class server_session {
   void reply(int code, const char* enhanced, std::string text);
   void reply(proto::reply r);
   void log_reply(const proto::reply& r);
+  void log_wire_lines(std::string_view wire);  // one transcript line per CRLF-ended line
   void final_reply(int code, const char* enhanced, std::string text);
   void error_reply(int code, const char* enhanced, std::string text);
   void error_reply(proto::reply r);
