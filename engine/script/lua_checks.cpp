@@ -3,6 +3,7 @@
 #include <lua.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 
 namespace smtpfault::script {
@@ -83,11 +84,23 @@ void read_one(lua_State* L, int t, expectations& e) {
 }
 
 void push_run(lua_State* L, const run_outcome& run) {
+  // Times are seconds of scenario time since the first session started, so that a check reads
+  // them against the scenario's own windows and delays whatever --time-scale was.
+  const auto first =
+      run.sessions.empty() ? std::chrono::system_clock::time_point{} : run.sessions.front().started;
+  auto push_time = [&](std::chrono::system_clock::time_point t) {
+    const std::chrono::duration<double> real = t - first;
+    lua_pushnumber(L, real.count() / run.time_scale);
+  };
   lua_createtable(L, 0, 3);
   lua_createtable(L, static_cast<int>(run.sessions.size()), 0);
   for (std::size_t i = 0; i < run.sessions.size(); ++i) {
     const auto& s = run.sessions[i];
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 11);
+    push_time(s.started);
+    lua_setfield(L, -2, "started");
+    push_time(s.ended);
+    lua_setfield(L, -2, "ended");
     lua_pushstring(L, s.id.c_str());
     lua_setfield(L, -2, "id");
     lua_pushboolean(L, s.implicit_tls);
@@ -105,9 +118,11 @@ void push_run(lua_State* L, const run_outcome& run) {
     lua_createtable(L, static_cast<int>(s.exchanges.size()), 0);
     for (std::size_t j = 0; j < s.exchanges.size(); ++j) {
       const auto& x = s.exchanges[j];
-      lua_createtable(L, 0, 4);
+      lua_createtable(L, 0, 5);
       lua_pushstring(L, x.command.c_str());
       lua_setfield(L, -2, "command");
+      push_time(x.at);
+      lua_setfield(L, -2, "at");
       lua_pushstring(L, x.verb.c_str());
       lua_setfield(L, -2, "verb");
       lua_pushinteger(L, x.code);

@@ -29,6 +29,17 @@ expect {
   exit = "success",
   check = function(run)
     if run.delivered ~= 1 then return false, "expected the message delivered once after the 421, got " .. run.delivered end
+    -- The first refusal is the scenario's own ("server full"); any other one was a connection
+    -- over the limit.
+    local refused = 0
+    for _, s in ipairs(run.sessions) do
+      local greeting = s.exchanges[1]
+      if greeting and greeting.code == 421 then refused = refused + 1 end
+    end
+    if refused > 1 then
+      return false, "expected at most " .. LIMIT .. " connections at once; " .. (refused - 1)
+        .. " more were refused as over the limit"
+    end
     return true
   end,
 }

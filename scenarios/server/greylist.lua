@@ -10,6 +10,7 @@
 -- once, to every recipient.
 
 local WINDOW = 60   -- seconds of scenario time
+local MOST_EARLY = 10  -- retries inside the window that still look like a backoff
 local first_seen = {}
 
 function on_rcpt(s, rcpt)
@@ -28,18 +29,22 @@ expect {
   retried_after_4xx = true,
   exit = "success",
   check = function(run)
-    if run.delivered == 0 then
-      -- A mailer that did retry, but only inside the window, is told so: it gave up too soon.
-      -- A retry is a session that met "retried too early" (once, however many recipients).
-      local early = 0
-      for _, session in ipairs(run.sessions) do
-        for _, x in ipairs(session.exchanges) do
-          if x.reply:find("retried too early", 1, true) then
-            early = early + 1
-            break
-          end
+    -- A retry that met "retried too early" (once a session, however many recipients).
+    local early = 0
+    for _, session in ipairs(run.sessions) do
+      for _, x in ipairs(session.exchanges) do
+        if x.reply:find("retried too early", 1, true) then
+          early = early + 1
+          break
         end
       end
+    end
+    if early > MOST_EARLY then
+      return false, "retried in a tight loop: " .. early .. " retries came within the " .. WINDOW
+        .. " s window; a mailer that backs off makes a few"
+    end
+    if run.delivered == 0 then
+      -- A mailer that did retry, but only inside the window, is told so: it gave up too soon.
       if early > 0 then
         return false, "retried too early: " .. early .. " retr" .. (early == 1 and "y" or "ies")
           .. " came within the " .. WINDOW .. " s window and none after it; nothing was delivered"

@@ -30,6 +30,27 @@ expect {
       end
       if id then seen[id] = m.session end
     end
+    -- Each MAIL the cap refused must come again on a later connection. A connection delivers
+    -- one message at most (the cap), so each refusal is matched to its own later delivery.
+    local refusals = {}
+    for _, s in ipairs(run.sessions) do
+      for _, x in ipairs(s.exchanges) do
+        if x.verb == "MAIL" and x.code == 421 then refusals[#refusals + 1] = { at = x.at, session = s.id } end
+      end
+    end
+    table.sort(refusals, function(a, b) return a.at < b.at end)
+    local next_session = 1
+    for _, r in ipairs(refusals) do
+      while run.sessions[next_session]
+        and (run.sessions[next_session].started <= r.at or run.sessions[next_session].delivered == 0) do
+        next_session = next_session + 1
+      end
+      if not run.sessions[next_session] then
+        return false, "expected the message refused with 421 at MAIL in session " .. r.session
+          .. " delivered on a new connection; it never was (lost)"
+      end
+      next_session = next_session + 1
+    end
     return true
   end,
 }

@@ -1,0 +1,48 @@
+// What a custom check (`expect { check = function(run) ... end }`) is given of a run.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "harness.hpp"
+
+namespace smtpfault::script::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Times come as seconds of scenario time since the first session started: real seconds
+// divided by the time scale, so a check compares them with the scenario's own windows.
+TEST(custom_checks, times_are_scenario_seconds_since_the_first_session) {
+  driver d(R"(
+expect {
+  check = function(run)
+    local a, b = run.sessions[1], run.sessions[2]
+    return false, string.format("%.1f %.1f %.1f %.1f %.1f", a.started, a.ended,
+      a.exchanges[1].at, b.started, b.exchanges[1].at)
+  end,
+}
+)");
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  run.time_scale = 0.5;
+  const std::chrono::system_clock::time_point t0{std::chrono::seconds{1'700'000'000}};
+  auto& a = run.sessions.emplace_back();
+  a.id = "000001";
+  a.started = t0;
+  a.ended = t0 + 2s;
+  a.exchanges.push_back({"MAIL FROM:<a@b>", "MAIL", 421, "421 4.7.0 later", 2, t0 + 1s, {}});
+  auto& b = run.sessions.emplace_back();
+  b.id = "000002";
+  b.started = t0 + 3s;
+  b.ended = t0 + 4s;
+  b.exchanges.push_back({"MAIL FROM:<a@b>", "MAIL", 250, "250 ok", 2, t0 + 3500ms, {}});
+  auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].passed);
+  EXPECT_FALSE(results[0].script_error) << results[0].detail;
+  EXPECT_EQ(results[0].detail, "0.0 4.0 2.0 6.0 7.0");
+}
+
+}  // namespace
+}  // namespace smtpfault::script::testing
