@@ -143,18 +143,30 @@ void decide(scenario_result& r) {
 }
 
 // A command killed while the server held back a reply (a scenario's delay, a hook that
-// sleeps) was not necessarily too slow itself: say what it waited for.
-std::string waiting_for_the_server(const script::run_outcome& run, double time_scale) {
+// sleeps) was not necessarily too slow itself: say what it waited for. killed_at: when the
+// first command killed at the timeout was gone; sessions of later runs started after it.
+std::string waiting_for_the_server(const script::run_outcome& run, double time_scale,
+                                   std::chrono::system_clock::time_point killed_at) {
   // Newest first: the session still open when the command was killed.
   for (auto it = run.sessions.rbegin(); it != run.sessions.rend(); ++it) {
     const auto& s = *it;
+    if (s.started > killed_at) continue;
     if (s.exchanges.empty() || (s.exchanges.back().code != 0 && !s.reply_held)) continue;
     const auto& held = s.exchanges.back().command;
     std::string text =
         "; it was waiting for " +
         (held == "<no command>" ? std::string("the greeting") : "the reply to '" + held + "'") +
         " (session " + s.id + ")";
-    if (time_scale >= 1) {
+    if (s.reply_held) {
+      text += ", which the scenario was holding back: give --timeout more than its delay";
+      if (time_scale < 1) {
+        char scale[32];
+        std::snprintf(scale, sizeof scale, "%g", time_scale);
+        text += std::string(" (scaled by --time-scale ") + scale + ")";
+      } else {
+        text += ", or shrink it with --time-scale";
+      }
+    } else if (time_scale >= 1) {
       text +=
           ", and the scenario's delays run at full length: shrink them with --time-scale "
           "or give --timeout more";
@@ -210,6 +222,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   auto env = command_environment(server, name_or_path);
   const auto timeout = proto::millis_from_seconds(opts.timeout, true);
   bool interrupted = false;  // a run was cut short, or never started: no verdict on the mailer
+  std::optional<std::chrono::system_clock::time_point> killed_at;  // the first run's at the timeout
   for (unsigned run = 0; run < expected.runs && !(interrupted = interrupting_signal() != 0);
        ++run) {
     if (run > 0 && expected.run_gap > 0) {
@@ -220,6 +233,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
       result.reason = child.error;
       return result;
     }
+    if (child.exit_code == -1 && !killed_at) killed_at = std::chrono::system_clock::now();
     result.exit_codes.push_back(child.exit_code);
     result.exit_signals.push_back(child.signal);
     if (expected.runs > 1) result.command_output += "--- run " + std::to_string(run + 1) + "\n";
@@ -259,7 +273,9 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     char why[96];
     std::snprintf(why, sizeof why, "timeout: the command was killed after %g s", opts.timeout);
     result.outcome = verdict::fail;
-    result.reason = why + waiting_for_the_server(run, opts.time_scale);
+    result.reason =
+        why + waiting_for_the_server(run, opts.time_scale,
+                                     killed_at.value_or(std::chrono::system_clock::now()));
   }
   // A hook that failed while the mailer ran, or a check that could not run, is the scenario's
   // fault, not the mailer's.

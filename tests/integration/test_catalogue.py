@@ -290,6 +290,41 @@ class HangingCommand(unittest.TestCase):
         self.assertFalse(checks["delivered"]["passed"], checks["delivered"])
         self.assertIn("got 0", checks["delivered"]["detail"])
 
+    def test_a_held_reply_is_named_whatever_the_time_scale(self):
+        # Scaled to 7.5 s, the 75 s delay still outlasts a 2 s --timeout: the reason must say
+        # that the scenario held the reply, not only blame the mailer.
+        tmp = tempfile.mkdtemp(prefix="catalogue-held-scaled-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(
+            ["--scenario", "slow-final-reply", "--timeout", "2", "--time-scale", "0.1",
+             "--json", json_path, "--",
+             "sh", "-c", 'swaks --server "$SMTP_SERVER" --to a@x.test --timeout 300 >/dev/null'],
+            timeout=60)
+        self.assertEqual(status, 1, out + err)
+        reason = verdicts(json_path)["slow-final-reply"]["reason"]
+        self.assertIn("which the scenario was holding back: give --timeout more than its delay "
+                      "(scaled by --time-scale 0.1)", reason)
+
+    def test_the_session_named_is_the_killed_run_s(self):
+        # quit-variants runs the command three times; the 2nd QUIT is never answered, and a
+        # client without a timeout of its own is killed there (smtplib sends it as 'quit').
+        # The 3rd run's QUIT also gets no reply (the server closes), but nothing waited on it.
+        tmp = tempfile.mkdtemp(prefix="catalogue-killed-run-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        client = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.sendmail('a@x.test', ['b@x.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "try:\n    s.quit()\nexcept Exception:\n    pass\n")
+        status, out, err = run_test(
+            ["--scenario", "quit-variants", "--time-scale", "0.02", "--timeout", "3",
+             "--json", json_path, "--", PYTHON, "-c", client], timeout=90)
+        self.assertEqual(status, 1, out + err)
+        r = verdicts(json_path)["quit-variants"]
+        self.assertEqual(r["exit_codes"][1], -1, r)
+        self.assertIn("it was waiting for the reply to 'quit' (session 000002)", r["reason"])
+
     def test_timeout_kills_the_process_group(self):
         tmp = tempfile.mkdtemp(prefix="catalogue-timeout-")
         self.addCleanup(shutil.rmtree, tmp, True)
