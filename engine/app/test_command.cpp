@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "app/child_process.hpp"
@@ -213,6 +214,28 @@ bool excluded_by(const std::string& pattern, const std::string& scenario) {
   return std::filesystem::equivalent(pattern, scenario, ec) && !ec;
 }
 
+namespace {
+
+// The same scenario given twice (a name twice, a built-in's name and its file, a folder and one
+// of its files) runs once: same file name, same text. Two different texts keep both rows.
+std::vector<std::string> drop_repeats(std::vector<std::string>& scenarios) {
+  std::set<std::pair<std::string, std::string>> seen;
+  std::vector<std::string> repeated;
+  for (auto it = scenarios.begin(); it != scenarios.end();) {
+    auto source = script::find_scenario_source(*it);
+    std::pair key{std::filesystem::path(*it).stem().string(), source ? source->code : *it};
+    if (seen.insert(std::move(key)).second) {
+      ++it;
+    } else {
+      repeated.push_back(*it);
+      it = scenarios.erase(it);
+    }
+  }
+  return repeated;
+}
+
+}  // namespace
+
 // Drops the excluded scenarios; an --exclude on the command line that names none is a mistake
 // (a typo would otherwise run what it meant to leave out). One from the configuration is shared
 // by runs that choose other scenarios: it may name none of them.
@@ -266,6 +289,8 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
     for (const auto& b : script::builtin_scenarios())
       p.scenarios.push_back(b.name);
   }
+  for (const auto& s : drop_repeats(p.scenarios))
+    std::fprintf(stderr, "smtpfault test: %s is given more than once: it runs once\n", s.c_str());
   std::vector<std::string> left_out;
   if (auto exclude_err = apply_excludes(p, left_out)) {
     std::fprintf(stderr, "smtpfault test: %s (see smtpfault test --help)\n", exclude_err->c_str());

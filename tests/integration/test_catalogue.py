@@ -583,6 +583,21 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertEqual([(c["name"], c["passed"]) for c in checks if "check" in c["name"]],
                          [("check", True), ("check 2", False)], checks)
 
+    def test_a_scenario_given_twice_runs_once(self):
+        # By name twice, and as its file: one row. A different text under another name stays.
+        tmp = tempfile.mkdtemp(prefix="catalogue-twice-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "accept-all", "--scenario", "accept-all",
+                                     "--scenario", os.path.join(SCENARIOS, "accept-all.lua"),
+                                     "--scenario", "greylist", "--json", json_path, "--",
+                                     "/bin/true"], timeout=60)
+        with open(json_path, encoding="utf-8") as f:
+            rows = [r["scenario"] for r in json.load(f)["results"]]
+        self.assertEqual(rows, ["accept-all", "greylist"], out + err)
+        self.assertIn("smtpfault test: accept-all is given more than once: it runs once", err)
+        self.assertIn("2 scenario(s)", err)
+
     def test_exclude_leaves_out_scenarios_by_name_or_glob(self):
         tmp = tempfile.mkdtemp(prefix="catalogue-exclude-")
         self.addCleanup(shutil.rmtree, tmp, True)
