@@ -51,6 +51,7 @@ class client {
   asio::awaitable<std::string> command(const std::string& line, int expect_class,
                                        std::optional<proto::reply>* out = nullptr);
   asio::awaitable<bool> send_raw(const std::string& bytes, std::string& error);
+  asio::awaitable<std::string> handshake(asio::ssl::context& tls);
   asio::awaitable<send_result> give_up(std::string error);
   // OpenSSL's reason for a failed verification ("hostname mismatch"), else the error's text.
   std::string handshake_error(const error_code& ec) const {
@@ -147,10 +148,28 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
   }
 }
 
+// Bounded like every other wait: a server that stops reading must not hold the client.
 asio::awaitable<bool> client::send_raw(const std::string& bytes, std::string& error) {
-  auto r = co_await io_.write(asio::buffer(bytes));
-  if (r.ec) error = "write failed: " + r.ec.message();
-  co_return !r.ec;
+  asio::steady_timer timer(ctx_, o_.timeout);
+  auto r = co_await (io_.write(asio::buffer(bytes)) || timer.async_wait(as_value));
+  if (r.index() == 1) {
+    error = "timeout writing to the server: it stopped reading";
+    co_return false;
+  }
+  const auto& w = std::get<0>(r);
+  if (w.ec) error = "write failed: " + w.ec.message();
+  co_return !w.ec;
+}
+
+// The TLS handshake, bounded: a server that answers STARTTLS with 220 and then says nothing
+// (or a plaintext server on the implicit-TLS port, waiting for a command).
+asio::awaitable<std::string> client::handshake(asio::ssl::context& tls) {
+  asio::steady_timer timer(ctx_, o_.timeout);
+  auto r = co_await (io_.client_handshake(tls, o_.host, o_.verify_certificate) ||
+                     timer.async_wait(as_value));
+  if (r.index() == 1) co_return "TLS handshake failed: no answer within the timeout";
+  if (auto ec = std::get<0>(r)) co_return "TLS handshake failed: " + handshake_error(ec);
+  co_return "";
 }
 
 // Sends a line and reads its reply; returns an error unless the reply is of expect_class.
@@ -196,9 +215,7 @@ asio::awaitable<send_result> client::run() {
   std::string err = co_await connect();
   if (!err.empty()) co_return send_result{false, err};
   if (o_.tls == send_options::tls_mode::implicit) {
-    if (auto ec = co_await io_.client_handshake(tls, o_.host, o_.verify_certificate)) {
-      co_return send_result{false, "TLS handshake failed: " + handshake_error(ec)};
-    }
+    if (!(err = co_await handshake(tls)).empty()) co_return send_result{false, err};
     on_line_("*: TLS established " + io_.tls_version() + " (implicit TLS)");
   }
   if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("greeting: " + err);
@@ -220,9 +237,7 @@ asio::awaitable<send_result> client::run() {
                " octet(s) that came after the 220, before the TLS handshake");
       in_.clear();
     }
-    if (auto ec = co_await io_.client_handshake(tls, o_.host, o_.verify_certificate)) {
-      co_return send_result{false, "TLS handshake failed: " + handshake_error(ec)};
-    }
+    if (!(err = co_await handshake(tls)).empty()) co_return send_result{false, err};
     on_line_("*: TLS established " + io_.tls_version());
     if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return co_await give_up(err);
   }

@@ -8,6 +8,8 @@ import smtplib
 import socket
 import subprocess
 import tempfile
+import threading
+import time
 import unittest
 import xml.etree.ElementTree as ET
 
@@ -187,6 +189,62 @@ class SendAgainstOddServers(unittest.TestCase):
         r = self.send(srv, "--starttls")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("(the server's EHLO reply did not offer STARTTLS)", r.stderr)
+
+
+class ScriptedServer:
+    """A server that answers each line it reads with the next of `replies`, then stops reading
+    and says nothing more (it never closes while the test runs)."""
+
+    def __init__(self, replies):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.replies = replies
+        self.conns = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        conn, _ = self.sock.accept()
+        self.conns.append(conn)
+        conn.sendall(b"220 scripted\r\n")
+        f = conn.makefile("rb")
+        for reply in self.replies:
+            f.readline()
+            conn.sendall(reply)
+
+    def close(self):
+        for c in self.conns + [self.sock]:
+            c.close()
+
+
+class SendBoundsEveryWait(unittest.TestCase):
+    """--timeout bounds each wait of `send`, not only the replies: a TLS handshake the server
+    never answers, and a message the server stops reading."""
+
+    def send(self, srv, *flags):
+        started = time.monotonic()
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                "--to", "b@example.com", "--timeout", "1", *flags, timeout=20)
+        return r, time.monotonic() - started
+
+    def test_a_handshake_never_answered(self):
+        srv = ScriptedServer([b"250-scripted\r\n250 STARTTLS\r\n", b"220 go ahead\r\n"])
+        self.addCleanup(srv.close)
+        r, took = self.send(srv, "--starttls")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("TLS handshake failed: no answer within the timeout", r.stderr)
+        self.assertLess(took, 10)
+
+    def test_a_message_the_server_stops_reading(self):
+        srv = ScriptedServer([b"250 scripted\r\n", b"250 ok\r\n", b"250 ok\r\n",
+                              b"354 go ahead\r\n"])
+        self.addCleanup(srv.close)
+        with tempfile.NamedTemporaryFile("w", suffix=".eml", delete=False) as f:
+            f.write("Subject: big\n\n" + ("x" * 998 + "\n") * 40000)   # 40 MB: past any buffer
+        self.addCleanup(os.unlink, f.name)
+        r, took = self.send(srv, "--data", f.name)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("timeout writing to the server: it stopped reading", r.stderr)
+        self.assertLess(took, 10)
 
 
 class SendRefusals(unittest.TestCase):
