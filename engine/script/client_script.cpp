@@ -77,8 +77,21 @@ std::string whole_string(lua_State* L, int idx) {
   return s ? std::string(s, len) : std::string();
 }
 
+// Raised without a position: the library adds the script line that called check or report.
+int keeping_too_much(lua_State* L) {
+  lua_pushliteral(L,
+                  "memory limit exceeded: the verdicts and reports kept (check, expect, report) "
+                  "would pass the script's memory limit");
+  return lua_error(L);
+}
+
 // client._step(passed, name, detail, conn): one verdict, at the script line that caused it.
 int api_step(lua_State* L) {
+  // Checked before any C++ object exists: luaL_error does not unwind them.
+  std::size_t name_len = 0, detail_len = 0;
+  lua_tolstring(L, 2, &name_len);
+  lua_tolstring(L, 3, &detail_len);
+  if (owner(L).keeps_too_much(name_len + detail_len)) return keeping_too_much(L);
   client_step s;
   s.passed = lua_toboolean(L, 1);
   s.name = whole_string(L, 2);
@@ -121,6 +134,7 @@ int api_report(lua_State* L) {
   } else {
     luaL_tolstring(L, 2, nullptr);  // pushed: whole_string reads it with its length
   }
+  if (owner(L).keeps_too_much(lua_rawlen(L, 1) + lua_rawlen(L, -1))) return keeping_too_much(L);
   owner(L).add_report({whole_string(L, 1), whole_string(L, -1), type, integer, number});
   return 0;
 }
@@ -272,8 +286,10 @@ client_script::~client_script() {
 }
 
 void client_script::add_report(client_report r) {
+  kept_octets_ += entry_overhead + r.key.size() + r.text.size();
   for (auto& old : reports_) {
     if (old.key == r.key) {
+      kept_octets_ -= entry_overhead + old.key.size() + old.text.size();
       old = std::move(r);
       return;
     }

@@ -127,8 +127,13 @@ class client_script {
   // report(key, value) calls, in order; a key reported again keeps its place.
   const std::vector<client_report>& reports() const { return reports_; }
 
-  // For the C functions of the API.
+  // For the C functions of the API. Steps and reports are kept outside Lua's state, so their
+  // text counts against the script's memory limit here: whether `octets` more would pass it.
+  bool keeps_too_much(std::size_t octets) const {
+    return kept_octets_ + octets + entry_overhead > opts_.limits.memory_bytes;
+  }
   void add_step(client_step s) {
+    kept_octets_ += entry_overhead + s.name.size() + s.detail.size() + s.where.size();
     const auto now = std::chrono::steady_clock::now();
     s.seconds = std::chrono::duration<double>(now - last_step_at_).count();
     last_step_at_ = now;
@@ -151,6 +156,9 @@ class client_script {
   std::chrono::steady_clock::time_point last_step_at_ = std::chrono::steady_clock::now();
   std::vector<client_step> steps_;
   std::vector<client_report> reports_;
+  // What steps and reports hold: their text, and about what each costs beside it.
+  static constexpr std::size_t entry_overhead = 128;
+  std::size_t kept_octets_ = 0;
 };
 
 // client_op::kind as the Lua library names it ("connect", "write", ...).

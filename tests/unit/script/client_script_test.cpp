@@ -222,6 +222,26 @@ TEST(client_script, a_builtin_server_scenario_name_says_what_it_is) {
       << sc.error();
 }
 
+// Verdicts and reports live outside Lua's state: their text counts against the memory limit,
+// or a loop of check(true, big) would take gigabytes within the time limit.
+TEST(client_script, verdicts_and_reports_count_against_the_memory_limit) {
+  for (const char* keep : {"check(true, big)", "report('k' .. i, big)"}) {
+    auto s = load(std::string("local big = ('x'):rep(1024 * 1024)\nfor i = 1, 100 do ") + keep +
+                  " end\n");
+    auto st = s->start();
+    ASSERT_EQ(st.st, status::failed) << keep;
+    EXPECT_NE(st.error.find("client.lua:2: memory limit exceeded: the verdicts and reports kept"),
+              std::string::npos)
+        << st.error;
+    EXPECT_LT(s->steps().size() + s->reports().size(), 16u) << keep;  // 16 MiB in quick()
+  }
+  // The same key reported again replaces its value: what it held no longer counts.
+  auto s = load("local big = ('x'):rep(1024 * 1024)\nfor i = 1, 100 do report('k', big) end\n");
+  auto st = s->start();
+  EXPECT_EQ(st.st, status::finished) << st.error;
+  EXPECT_EQ(s->reports().size(), 1u);
+}
+
 TEST(client_script, endless_loops_hit_the_instruction_limit) {
   auto s = load("while true do end");
   auto st = s->start();
