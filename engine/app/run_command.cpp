@@ -174,9 +174,11 @@ void print_summary(const net::client_run_result& r, const script::client_script&
               static_cast<unsigned long long>(s.options().seed));
   std::fflush(stdout);
   if (r.how == net::client_run_result::ending::script_error) {
-    std::fprintf(stderr, "smtpfault run: script error: %s\n", r.error.c_str());
+    // Whole, but escaped: an error may quote a reply, and a script's message is any string.
+    std::fprintf(stderr, "smtpfault run: script error: %s\n",
+                 proto::printable(r.error, std::string::npos).c_str());
   } else if (r.how != net::client_run_result::ending::finished) {
-    std::fprintf(stderr, "smtpfault run: %s\n", r.error.c_str());
+    std::fprintf(stderr, "smtpfault run: %s\n", proto::printable(r.error, std::string::npos).c_str());
   }
 }
 

@@ -186,7 +186,7 @@ asio::awaitable<op_result> driver::perform(const client_op& op) {
   auto it = conns_.find(op.conn);
   if (it == conns_.end()) co_return failed("no such connection");
   if (op.what == client_op::kind::give_up) {
-    log(op.conn, "*: " + op.bytes);
+    log(op.conn, "*: " + proto::printable(op.bytes, std::string::npos));  // it quotes a reply
     result.how = client_run_result::ending::target_error;
     result.error = op.bytes;
     co_return op_result{};

@@ -27,17 +27,10 @@ std::string printable(std::string_view raw, std::size_t max) {
     } else if (c < 0x20 || c == 0x7f) {
       escape(c);
     } else if (c >= 0x80) {
-      // Text in UTF-8 is shown as such; other octets, C1 controls (U+0080-U+009F: a terminal
-      // may take U+009B for an escape sequence) and the bidirectional controls (U+200E/F,
-      // U+202A-E, U+2066-9: they reorder what is shown) are escaped like the C0 ones.
-      const std::size_t n = utf8_sequence_length(raw, i);
-      const auto at = [&](std::size_t k) { return static_cast<unsigned char>(raw[i + k]); };
-      const bool c1 = n == 2 && c == 0xC2 && at(1) < 0xA0;
-      const bool bidi = n == 3 && c == 0xE2 &&
-                        ((at(1) == 0x80 &&
-                          ((at(2) >= 0xAA && at(2) <= 0xAE) || at(2) == 0x8E || at(2) == 0x8F)) ||
-                         (at(1) == 0x81 && at(2) >= 0xA6 && at(2) <= 0xA9));
-      if (n == 0 || c1 || bidi) {
+      // Text in UTF-8 is shown as such; other octets, C1 and bidirectional controls are
+      // escaped like the C0 ones.
+      const std::size_t n = showable_sequence_length(raw, i);
+      if (n == 0) {
         escape(c);
       } else {
         out.append(raw.substr(i, n));

@@ -34,9 +34,10 @@ std::string escape_wire(std::string_view raw) {
   for (std::size_t i = 0; i < raw.size(); ++i) {
     const auto c = static_cast<unsigned char>(raw[i]);
     // UTF-8 stays readable; an octet that is not part of it (0xFF, a lone 0x80) is escaped, so
-    // a log line or a terminal never gets a broken sequence.
+    // a log line or a terminal never gets a broken sequence, and so are the C1 and the
+    // bidirectional controls, which a terminal would act on.
     if (c >= 0x80) {
-      if (const std::size_t n = proto::utf8_sequence_length(raw, i)) {
+      if (const std::size_t n = proto::showable_sequence_length(raw, i)) {
         out.append(raw.substr(i, n));
         i += n - 1;
       } else {

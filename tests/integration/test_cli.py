@@ -8,11 +8,11 @@ import smtplib
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 import xml.etree.ElementTree as ET
 
+from scripted_server import ScriptedServer
 from smtpfault_server import (SmtpfaultServer, binary_path, sanitized_build, server_environment,
                               write_file)
 
@@ -189,31 +189,6 @@ class SendAgainstOddServers(unittest.TestCase):
         r = self.send(srv, "--starttls")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("(the server's EHLO reply did not offer STARTTLS)", r.stderr)
-
-
-class ScriptedServer:
-    """A server that answers each line it reads with the next of `replies`, then stops reading
-    and says nothing more (it never closes while the test runs)."""
-
-    def __init__(self, replies):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.replies = replies
-        self.conns = []
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        conn, _ = self.sock.accept()
-        self.conns.append(conn)
-        conn.sendall(b"220 scripted\r\n")
-        f = conn.makefile("rb")
-        for reply in self.replies:
-            f.readline()
-            conn.sendall(reply)
-
-    def close(self):
-        for c in self.conns + [self.sock]:
-            c.close()
 
 
 class SendBoundsEveryWait(unittest.TestCase):

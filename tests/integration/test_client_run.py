@@ -11,6 +11,7 @@ import textwrap
 import unittest
 import xml.etree.ElementTree as ET
 
+from scripted_server import ScriptedServer
 from smtpfault_server import (SmtpfaultServer, binary_path, server_environment,
                               server_with_scenario)
 
@@ -645,6 +646,28 @@ class RunCommandTest(unittest.TestCase):
                      "probe-early-talker", "probe-conformance"]:
             self.assertIn(name, p.stdout)
 
+
+
+class HostileReplyText(unittest.TestCase):
+    """What a server says reaches the terminal escaped, also where the run quotes it in its
+    own words (a refused STARTTLS ends the run, quoting the refusal)."""
+
+    def test_escape_sequences_in_a_refusal_stay_escaped(self):
+        srv = ScriptedServer([b"250-scripted\r\n250 STARTTLS\r\n",
+                              b"454 4.7.0 \x1b]0;PWNED\x07\x1b[2J \xc2\x9b2J \xe2\x80\xae no tls\r\n"])
+        self.addCleanup(srv.close)
+        script = os.path.join(tempfile.mkdtemp(prefix="hostile-"), "st.lua")
+        with open(script, "w") as f:
+            f.write("connect {}\nexpect(220)\nehlo('x')\nstarttls {}\n")
+        r = subprocess.run([binary_path(), "run", script, "--target",
+                            "127.0.0.1:%d" % srv.port, "--timeout", "2"],
+                           capture_output=True, timeout=60, env=server_environment())
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        for stream in (r.stdout, r.stderr):
+            for raw in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xe2\x80\xae"):
+                self.assertNotIn(raw, stream)
+        self.assertIn(b"\\x1b]0;PWNED\\x07", r.stderr)
+        self.assertIn(b"\\x1b]0;PWNED\\x07", r.stdout)
 
 
 class FloodingServer(unittest.TestCase):
