@@ -119,6 +119,11 @@ local current = nil
 
 local function conn_of(self, fn)
   if getmetatable(self) ~= Conn then fail("%s: call it on a connection (c:%s(...))", fn, fn) end
+  -- What the script closed itself is not the server's doing: a script error, not exit 3.
+  if self.closed_by_script and fn ~= "close" and fn ~= "reset" then
+    fail("%s: the script %s this connection itself; connect() again", fn,
+      self.closed_by_script == "reset" and "reset" or "closed")
+  end
   return self
 end
 
@@ -440,12 +445,14 @@ function Conn:reset()
   conn_of(self, "reset")
   op { op = "reset", conn = self.id }
   self.closed = "reset"
+  self.closed_by_script = self.closed_by_script or "reset"
 end
 
 function Conn:close()
   conn_of(self, "close")
   op { op = "close", conn = self.id }
   self.closed = self.closed or "closed"
+  self.closed_by_script = self.closed_by_script or "closed"
 end
 
 -- True when the server closes the connection within the timeout (data that arrives meanwhile
