@@ -16,7 +16,8 @@ local function op(t)
 end
 
 local function check_number(v, what, min)
-  if type(v) ~= "number" or v < (min or 0) then
+  -- NaN compares false with everything, and infinity is no count of octets or seconds.
+  if type(v) ~= "number" or v ~= v or v == math.huge or v < (min or 0) then
     fail("%s must be a number >= %s, not %s", what, tostring(min or 0), tostring(v))
   end
   return v
@@ -46,6 +47,11 @@ end
 local function opts_table(o, fn)
   if o == nil then return {} end
   if type(o) ~= "table" then fail("%s: options must be a table, not a %s", fn, type(o)) end
+  -- A wait of 0 or less would end before it began; nil means --timeout.
+  local t = rawget(o, "timeout")
+  if t ~= nil and (type(t) ~= "number" or t ~= t or t <= 0 or t == math.huge) then
+    fail("%s: timeout must be a number of seconds > 0, not %s", fn, tostring(t))
+  end
   for k in pairs(o) do
     if not known_options[fn][k] then
       local names = {}
@@ -153,7 +159,9 @@ function connect(o)
     fail("connect: no %s: pass {host=..., port=...} or run with --%s HOST:PORT",
       tls and "implicit-TLS target" or "target", tls and "tls-target" or "target")
   end
-  check_number(p, "connect: port", 1)
+  if type(p) ~= "number" or p ~= math.floor(p) or p < 1 or p > 65535 then
+    fail("connect: port must be a whole number from 1 to 65535, not %s", tostring(p))
+  end
   local r = op {
     op = "connect", host = h, port = p, tls = tls, verify = o.verify, ca = o.ca,
     sni = o.sni, timeout = o.timeout, may_fail = o.may_fail,

@@ -242,6 +242,28 @@ TEST(client_script, verdicts_and_reports_count_against_the_memory_limit) {
   EXPECT_EQ(s->reports().size(), 1u);
 }
 
+// Values that would be cast or defaulted away silently are script errors instead.
+TEST(client_script, out_of_range_ports_timeouts_and_counts_are_script_errors) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"connect {port = 2525 + 65536}", "connect: port must be a whole number from 1 to 65535"},
+      {"connect {port = 25.5}", "connect: port must be a whole number from 1 to 65535"},
+      {"connect {port = 0/0}", "connect: port must be a whole number from 1 to 65535"},
+      {"connect {}\nexpect(220, {timeout = 0})", "expect: timeout must be a number of seconds > 0"},
+      {"connect {}\nexpect(220, {timeout = -1})",
+       "expect: timeout must be a number of seconds > 0"},
+      {"connect {}\nwait_closed {timeout = 0}", "wait_closed: timeout must be a number of seconds"},
+      {"connect {}\nslow('x', 0/0, 0)", "slow: octets per step must be a number >= 1"},
+      {"sleep(math.huge)", "sleep: seconds must be a number >= 0"},
+  };
+  for (const auto& [code, error] : cases) {
+    auto s = load(code);
+    auto st = s->start();
+    if (st.st == status::op) st = s->resume(connected());
+    ASSERT_EQ(st.st, status::failed) << code;
+    EXPECT_NE(st.error.find(error), std::string::npos) << code << ": " << st.error;
+  }
+}
+
 TEST(client_script, endless_loops_hit_the_instruction_limit) {
   auto s = load("while true do end");
   auto st = s->start();
