@@ -14,12 +14,14 @@
 local from = params.from or "probe@smtpfault.test"
 local rcpt = params.rcpt or "rcpt@example.com"
 
+-- The codes of the next n replies; 0 for each one that never came (the server closed, or
+-- went silent), so that every check below reads a number.
 local function codes(n)
-  local got = {}
+  local got, gone = {}, false
   for i = 1, n do
-    local r = reply()
+    local r = not gone and reply() or nil
     got[i] = r and r.code or 0
-    if not r then break end
+    gone = gone or not r
   end
   return got
 end

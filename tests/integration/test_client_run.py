@@ -651,9 +651,10 @@ class RunCommandTest(unittest.TestCase):
 
 
 
-class HostileReplyText(unittest.TestCase):
+class HostileServers(unittest.TestCase):
     """What a server says reaches the terminal escaped, also where the run quotes it in its
-    own words (a refused STARTTLS ends the run, quoting the refusal)."""
+    own words (a refused STARTTLS ends the run, quoting the refusal); a server that closes
+    early fails a probe's checks, not the probe."""
 
     def test_escape_sequences_in_a_refusal_stay_escaped(self):
         srv = ScriptedServer([b"250-scripted\r\n250 STARTTLS\r\n",
@@ -671,6 +672,16 @@ class HostileReplyText(unittest.TestCase):
                 self.assertNotIn(raw, stream)
         self.assertIn(b"\\x1b]0;PWNED\\x07", r.stderr)
         self.assertIn(b"\\x1b]0;PWNED\\x07", r.stdout)
+
+    def test_probe_pipelining_against_a_server_that_closes_fails_without_a_script_error(self):
+        srv = ScriptedServer([b"250-scripted\r\n250 PIPELINING\r\n"], then_close=True)
+        self.addCleanup(srv.close)
+        r = subprocess.run([binary_path(), "run", "probe-pipelining", "--target",
+                            "127.0.0.1:%d" % srv.port, "--timeout", "2"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("FAIL", r.stdout)
+        self.assertNotIn("script error", r.stderr)
 
 
 class FloodingServer(unittest.TestCase):

@@ -1,5 +1,5 @@
 """A server for hostile-server tests: it greets, answers each line it reads with the next of a
-list of replies (any octets), then stops reading and says nothing more."""
+list of replies (any octets), then stops reading and says nothing more, or closes."""
 
 import socket
 import threading
@@ -7,9 +7,10 @@ import threading
 
 class ScriptedServer:
     """A server that answers each line it reads with the next of `replies`, then stops reading
-    and says nothing more (it never closes while the test runs)."""
+    and says nothing more (it never closes while the test runs), or closes if then_close."""
 
-    def __init__(self, replies):
+    def __init__(self, replies, then_close=False):
+        self.then_close = then_close
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.replies = replies
@@ -26,6 +27,8 @@ class ScriptedServer:
                 if not f.readline():
                     return
                 conn.sendall(reply)
+            if self.then_close:
+                conn.close()
         except OSError:
             pass   # the client went away
 
