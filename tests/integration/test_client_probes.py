@@ -110,6 +110,24 @@ class ProbesAgainstSmtpfault(ServerTestCase):
             server.stop()
             server.cleanup()
 
+    def test_slowloris_silence_is_not_a_cut_off(self):
+        # A server that never answers the dripped command and never closes holds the client:
+        # max_hold must fail, and the report must not say "cut off".
+        silent = server_with_scenario(
+            self, 'function on_command(s, cmd)\n'
+                  '  if cmd.verb == "NOOP" and cmd.argument ~= "" then return smtp.hang() end\n'
+                  'end\n')
+        code, report, failed, out = run_probe(
+            "probe-slowloris", silent.port, "--param", "duration=2", "--param", "every=0.1",
+            "--param", "max_hold=60", timeout=2)
+        self.assertEqual(code, 1, out)
+        self.assertIn("the server cuts a slow client within 60s", failed, out)
+        self.assertIn("the dripped command gets its reply, or the connection is closed", failed)
+        self.assertIn("neither answered nor closed", report["slow_client"])
+        self.assertRegex(report["others_served"], r"^(\d+) of \1$", out)
+        self.assertIn("the server cuts a slow client within 60s: held for", out)
+        self.assertIn("still open", out)
+
     def test_starttls_injection_is_discarded_also_when_a_hook_decides_starttls(self):
         # A hook consulted about STARTTLS (or every command) leaves the pipelined plaintext
         # unread while it decides: it must still be dropped before the handshake.
