@@ -122,7 +122,7 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
       auto st = reader.feed_line(line);
       if (st == proto::reply_reader::status::complete) co_return reader.take();
       if (st == proto::reply_reader::status::malformed) {
-        error = "malformed reply: " + reader.error();
+        error = "malformed reply: " + reader.error() + ": '" + session::escape_wire(line) + "'";
         co_return std::nullopt;
       }
       continue;
@@ -141,7 +141,8 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
     }
     auto got = std::get<0>(res);
     if (got.ec) {
-      error = "connection lost: " + got.ec.message();
+      error = got.ec == asio::error::eof ? "the server closed the connection"
+                                         : "connection lost: " + got.ec.message();
       co_return std::nullopt;
     }
     in_.append(buf, got.bytes);
@@ -177,13 +178,17 @@ asio::awaitable<std::string> client::command(const std::string& line, int expect
                                              std::optional<proto::reply>* out) {
   std::string error;
   refused_ = false;
+  // What went wrong names the command it answered: "DATA: server replied 250 ..." (a RCPT's
+  // refusal is named by its recipient, the greeting's and the message's by their callers).
+  const std::string verb = line.substr(0, line.find(' '));
+  const std::string about = line.empty() || verb == "RCPT" ? "" : verb + ": ";
   if (!line.empty()) {
     bool secret = line.rfind("AUTH ", 0) == 0;
     on_line_("C: " + (secret ? std::string("AUTH PLAIN ****") : session::escape_wire(line)));
-    if (!co_await send_raw(line + "\r\n", error)) co_return error;
+    if (!co_await send_raw(line + "\r\n", error)) co_return about + error;
   }
   auto rep = co_await read_reply(error);
-  if (!rep) co_return error;
+  if (!rep) co_return about + error;
   if (out) *out = rep;
   if (rep->code / 100 != expect_class) {
     // A 421 is the server closing the connection: nothing more to say to it, not even QUIT.
@@ -194,7 +199,7 @@ asio::awaitable<std::string> client::command(const std::string& line, int expect
     // a garbage reply must not put raw octets on the terminal.
     for (std::size_t i = 0; i < rep->lines.size(); ++i)
       text += (i == 0 ? " " : " / ") + session::escape_wire(rep->lines[i]);
-    co_return "server replied " + text;
+    co_return about + "server replied " + text;
   }
   co_return "";
 }
@@ -225,10 +230,16 @@ asio::awaitable<send_result> client::run() {
       refused_ = true;  // the session is fine: end it with QUIT
       co_return co_await give_up("STARTTLS needs EHLO, which the server refused");
     }
-    if (!(err = co_await command("STARTTLS", 2)).empty()) {
+    std::optional<proto::reply> go;
+    if (!(err = co_await command("STARTTLS", 2, &go)).empty()) {
       // Sent anyway (a server may take it unannounced); a refusal then has its likely reason.
       if (!starttls_offered_) err += " (the server's EHLO reply did not offer STARTTLS)";
       co_return co_await give_up(err);
+    }
+    if (go->code != 220) {  // RFC 3207 4: only 220 starts the handshake
+      refused_ = true;
+      co_return co_await give_up("STARTTLS: server replied " + std::to_string(go->code) +
+                                 ", not 220: no TLS handshake started");
     }
     // RFC 3207 5 (CVE-2011-0411): anything that came with the 220 was sent before TLS, by the
     // server or by someone in the middle; none of it may count as a reply inside TLS.

@@ -222,6 +222,35 @@ class SendBoundsEveryWait(unittest.TestCase):
         self.assertLess(took, 10)
 
 
+class SendSaysWhatHappened(unittest.TestCase):
+    """`send`'s error names the command that went wrong and quotes what the server said."""
+
+    def send(self, replies, *flags, then_close=False):
+        srv = ScriptedServer(replies, then_close=then_close)
+        self.addCleanup(srv.close)
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                "--to", "b@example.com", "--timeout", "2", *flags)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        return r.stderr
+
+    def test_an_odd_reply_to_data(self):
+        err = self.send([b"250 scripted\r\n", b"250 ok\r\n", b"250 ok\r\n", b"250 early\r\n"])
+        self.assertIn("not delivered: DATA: server replied 250 early", err)
+
+    def test_starttls_needs_220(self):
+        err = self.send([b"250-scripted\r\n250 STARTTLS\r\n", b"250 ok\r\n", b"221 bye\r\n"],
+                        "--starttls")
+        self.assertIn("STARTTLS: server replied 250, not 220: no TLS handshake started", err)
+
+    def test_a_malformed_reply_is_quoted(self):
+        err = self.send([b"250 scripted\r\n", b"25 what\r\n"])
+        self.assertRegex(err, r"MAIL: malformed reply: .*: '25 what'")
+
+    def test_a_close_is_said_in_words(self):
+        err = self.send([b"250 scripted\r\n", b""], then_close=True)   # MAIL read, unanswered
+        self.assertIn("MAIL: the server closed the connection", err)
+
+
 class SendRefusals(unittest.TestCase):
     """`send` behaves as a mailer should when recipients are refused: it tries every one,
     delivers to those accepted, names the refused ones with their codes, and ends with QUIT."""
