@@ -402,6 +402,14 @@ asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
       co_return failed("malformed reply: " + next.error);
     }
     std::string err = co_await read_more(c, deadline);
+    if (!err.empty() && c.replies.in_overlong_line()) {
+      // Not silence: a line with no end in sight.
+      const std::string why = "malformed reply: a reply line longer than " +
+                              std::to_string(c.replies.max_line()) +
+                              " octets, still without its end";
+      log(c.id, "S: <" + why + ">");
+      co_return failed(why);
+    }
     if (!err.empty()) {
       if (err == "timeout") log(c.id, "*: no reply within " + timeout_text(op));
       co_return failed(err);

@@ -108,6 +108,13 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
   // The timeout is for the whole reply: a server that keeps sending (an endless line, endless
   // continuation lines) must not hold the client for ever.
   const auto deadline = std::chrono::steady_clock::now() + o_.timeout;
+  // Not silence when the wait ended inside a line with no end in sight.
+  auto timed_out = [&] {
+    return lines_.discarding()
+               ? "malformed reply: a reply line longer than " + std::to_string(lines_.max_line()) +
+                     " octets, still without its end"
+               : std::string("timeout waiting for a reply");
+  };
   for (;;) {
     auto r = lines_.next(in_);
     if (r.st == proto::line_reader::status::too_long) {
@@ -131,12 +138,12 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
     char buf[4096];
     asio::steady_timer timer(ctx_, deadline);
     if (std::chrono::steady_clock::now() >= deadline) {
-      error = "timeout waiting for a reply";
+      error = timed_out();
       co_return std::nullopt;
     }
     auto res = co_await (io_.read_some(asio::buffer(buf)) || timer.async_wait(as_value));
     if (res.index() == 1) {
-      error = "timeout waiting for a reply";
+      error = timed_out();
       co_return std::nullopt;
     }
     auto got = std::get<0>(res);

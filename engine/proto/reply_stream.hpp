@@ -39,6 +39,10 @@ class reply_stream {
   // afresh at the next line, so a client can report the fault and keep reading.
   result next();
 
+  // Inside a line past max_line whose end has not come yet (an endless line): what a wait
+  // that ends now was really waiting for.
+  bool in_overlong_line() const { return lines_.discarding(); }
+  std::size_t max_line() const { return lines_.max_line(); }
   // Bytes received and not yet part of a returned reply.
   std::size_t buffered() const { return in_.size(); }
   // Drops everything buffered (after STARTTLS: plaintext must not be read as TLS replies).

@@ -724,6 +724,17 @@ class FloodingServer(unittest.TestCase):
                                    env=server_environment())
                 self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
                 self.assertIn("FAIL", r.stdout)
+                if b"\n" not in payload:
+                    # Not silence: a line with no end in sight, for run and for send.
+                    endless = "a reply line longer than 65536 octets, still without its end"
+                    self.assertIn(endless, r.stdout)
+                    self.assertNotIn("no reply within", r.stdout)
+                    s = subprocess.run([binary_path(), "send", "--server", "127.0.0.1:%d"
+                                        % listener.getsockname()[1], "--from", "a@x.test", "--to",
+                                        "b@x.test", "--timeout", "1"], capture_output=True,
+                                       text=True, timeout=60, env=server_environment())
+                    self.assertEqual(s.returncode, 1, s.stdout + s.stderr)
+                    self.assertIn("greeting: malformed reply: " + endless, s.stderr)
             finally:
                 stop.set()
                 t.join(5)
