@@ -107,7 +107,8 @@ class driver {
   asio::awaitable<op_result> do_read(conn& c, const client_op& op);
   asio::awaitable<op_result> do_wait_closed(conn& c, const client_op& op);
   asio::awaitable<bool> pause(std::chrono::milliseconds d);
-  asio::awaitable<std::string> write_until(conn& c, std::string_view bytes, steady::time_point dl);
+  asio::awaitable<std::string> write_until(conn& c, std::string_view bytes, steady::time_point dl,
+                                           std::size_t& sent);
   asio::awaitable<std::string> read_more(conn& c, steady::time_point deadline);
   steady::time_point deadline_of(const client_op& op) const;
   std::string timeout_text(const client_op& op) const;
@@ -327,17 +328,23 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
   co_return r;
 }
 
+// Adds to `sent` as the octets go, so that a write cut short by its deadline says how far it got.
 asio::awaitable<std::string> driver::write_until(conn& c, std::string_view bytes,
-                                                 steady::time_point dl) {
+                                                 steady::time_point dl, std::size_t& sent) {
   // OpenSSL's words for a write after a failed handshake say nothing, nor does "Bad file
   // descriptor" after the script's own close().
   if (c.closed == "tls failed" || c.ended_here) co_return c.closed;
   asio::steady_timer timer(ctx_, dl);
-  auto r =
-      co_await (c.io.write(asio::buffer(bytes.data(), bytes.size())) || timer.async_wait(as_value));
-  if (r.index() == 1) co_return "timeout";
-  auto w = std::get<0>(r);
-  co_return w.ec ? classify(w.ec) : "";
+  for (std::size_t done = 0; done < bytes.size();) {
+    auto r = co_await (c.io.write_some(asio::buffer(bytes.data() + done, bytes.size() - done)) ||
+                       timer.async_wait(as_value));
+    if (r.index() == 1) co_return "timeout";
+    auto w = std::get<0>(r);
+    done += w.bytes;
+    sent += w.bytes;
+    if (w.ec) co_return classify(w.ec);
+  }
+  co_return "";
 }
 
 asio::awaitable<op_result> driver::do_write(conn& c, const client_op& op) {
@@ -354,14 +361,13 @@ asio::awaitable<op_result> driver::do_write(conn& c, const client_op& op) {
   for (std::size_t pos = 0; pos < op.bytes.size(); pos += step) {
     if (pos > 0 && op.every.count() > 0) co_await pause(op.every);
     auto piece = std::string_view(op.bytes).substr(pos, step);
-    std::string err = co_await write_until(c, piece, deadline_of(op));
+    std::string err = co_await write_until(c, piece, deadline_of(op), r.sent);
     if (!err.empty()) {
       r.ok = false;
       r.error = err;
       log(c.id, "*: write failed after " + std::to_string(r.sent) + " octets: " + err);
       break;
     }
-    r.sent += piece.size();
   }
   r.elapsed = seconds_since(start);
   co_return r;

@@ -95,6 +95,13 @@ asio::awaitable<io_result> transport::write(asio::const_buffer buf) {
   co_return io_result{ec, sent};
 }
 
+asio::awaitable<io_result> transport::write_some(asio::const_buffer buf) {
+  auto [ec, n] = tls_ ? co_await tls_->async_write_some(buf, as_value)
+                      : co_await socket_.async_write_some(buf, as_value);
+  if (counters_) counters_->bytes_sent.add(n);
+  co_return io_result{ec, n};
+}
+
 asio::awaitable<error_code> transport::server_handshake(asio::ssl::context& ctx) {
   tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_value);

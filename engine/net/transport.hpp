@@ -44,6 +44,8 @@ class transport {
   // into a buffer of the transport's own, allocated at the upgrade.
   asio::awaitable<read_view> read_available();
   asio::awaitable<io_result> write(asio::const_buffer buf);
+  // One write of as much as the peer takes now: a caller that may give up counts what went.
+  asio::awaitable<io_result> write_some(asio::const_buffer buf);
   asio::awaitable<error_code> server_handshake(asio::ssl::context& ctx);
   // check_name: the certificate must also be for sni (a host name or an IP address), checked by
   // OpenSSL itself so a failure says "hostname mismatch" or "IP address mismatch".

@@ -3,6 +3,7 @@ script errors; certificate checks; --junit and --json; the client API against th
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -682,6 +683,24 @@ class HostileServers(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("FAIL", r.stdout)
         self.assertNotIn("script error", r.stderr)
+
+    def test_a_write_cut_short_says_how_far_it_got(self):
+        srv = ScriptedServer([])   # greets, then reads nothing
+        self.addCleanup(srv.close)
+        script = os.path.join(tempfile.mkdtemp(prefix="hostile-"), "big.lua")
+        with open(script, "w") as f:
+            f.write("local c = connect {}\nc:expect(220)\n"
+                    "local ok, err, sent = c:raw(string.rep('x', 20 * 1024 * 1024))\n"
+                    "report('outcome', tostring(err) .. ' ' .. tostring(sent))\n")
+        r = subprocess.run([binary_path(), "run", script, "--target", "127.0.0.1:%d" % srv.port,
+                            "--timeout", "1"], capture_output=True, text=True, timeout=60,
+                           env=server_environment())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        sent = int(re.search(r"outcome: timeout (\d+)", r.stdout).group(1))
+        # What the kernel took before the server's window and the buffers filled up.
+        self.assertGreater(sent, 0, r.stdout)
+        self.assertLess(sent, 20 * 1024 * 1024)
+        self.assertIn("write failed after %d octets: timeout" % sent, r.stdout)
 
 
 class FloodingServer(unittest.TestCase):
