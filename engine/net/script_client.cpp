@@ -272,7 +272,15 @@ asio::awaitable<std::string> driver::open_socket(conn& c, const client_op& op) {
     co_return "timeout connecting to " + where + " after " + timeout_text(op);
   }
   auto [cec, ep] = std::get<0>(cr);
-  if (cec) co_return "cannot connect to " + where + ": " + cec.message();
+  if (cec) {
+    // Asio's connect says "Operation canceled" when it could not even open a socket: name the
+    // real cause, this process's descriptor limit, not something of the target's.
+    tcp::socket probe(ctx_);
+    error_code open_ec;
+    probe.open(tcp::v4(), open_ec);
+    if (open_ec) co_return "cannot open a socket to " + where + ": " + open_ec.message();
+    co_return "cannot connect to " + where + ": " + cec.message();
+  }
   error_code ignored;
   auto local = c.io.socket().local_endpoint(ignored);
   log(c.id, "*: connected from local port " + std::to_string(local.port()));

@@ -114,6 +114,21 @@ class RunCommandTest(unittest.TestCase):
                                                                    else "closed"))
                 self.assertNotIn("Bad file descriptor", p.stdout)
 
+    def test_running_out_of_descriptors_is_named(self):
+        import resource
+        path = self.script("""
+            for i = 1, 100 do
+              local c, err = connect { may_fail = true }
+              if not c then report("failed", err) break end
+            end
+        """)
+        p = subprocess.run([binary_path(), "run", path, "--target",
+                            "127.0.0.1:%d" % self.server.port], capture_output=True, text=True,
+                           timeout=60, env=server_environment(),
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40)))
+        self.assertIn("failed: cannot open a socket to 127.0.0.1:%d: Too many open files"
+                      % self.server.port, p.stdout, p.stdout + p.stderr)
+
     def test_a_refused_xoauth2_token_gets_its_error_challenge_then_535(self):
         # As Gmail does (RFC 7628 3.2.2): the server's side and the client's side of it.
         server = SmtpfaultServer("--set", "auth.users=alice:secret").start()
