@@ -4,6 +4,7 @@
 #include <lua.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -71,8 +72,24 @@ int api_random(lua_State* L) {
     hi = whole_number(L, 2, "random");
   }
   if (lo > hi) bad_argument(L, n >= 2 ? 2 : 1, "random", "interval is empty");
-  auto span = static_cast<double>(hi) - static_cast<double>(lo) + 1;
-  lua_pushinteger(L, lo + static_cast<lua_Integer>(r * span));
+  // In unsigned arithmetic: hi - lo may not fit a lua_Integer (math.mininteger, maxinteger).
+  const auto ulo = static_cast<std::uint64_t>(lo);
+  const std::uint64_t span = static_cast<std::uint64_t>(hi) - ulo;
+  if (span < (std::uint64_t{1} << 53)) {  // r * (span + 1) is exact, and below span + 1
+    const auto offset = static_cast<std::uint64_t>(r * static_cast<double>(span + 1));
+    lua_pushinteger(L, static_cast<lua_Integer>(ulo + offset));
+    return 1;
+  }
+  // Wider than a double's precision: random bits of the span's width, drawn again when past
+  // it, so that every value is as likely.
+  std::uint64_t mask = span;
+  for (int shift = 1; shift < 64; shift *= 2)
+    mask |= mask >> shift;
+  std::uint64_t v = 0;
+  do {
+    v = owner(L).next_bits() & mask;
+  } while (v > span);
+  lua_pushinteger(L, static_cast<lua_Integer>(ulo + v));
   return 1;
 }
 

@@ -27,6 +27,20 @@ TEST(helpers, random_zero_gives_any_integer) {
             "true");
 }
 
+// The whole integer range (and any span past a double's precision): no overflow, every value
+// inside it, and both halves of it reached.
+TEST(helpers, random_over_the_whole_integer_range) {
+  EXPECT_EQ(eval("(function() local neg, pos = false, false for i = 1, 64 do local v = "
+                 "smtp.random(math.mininteger, math.maxinteger) if math.type(v) ~= 'integer' "
+                 "then return 'not an integer' end if v < 0 then neg = true else pos = true end "
+                 "end return neg and pos end)()"),
+            "true");
+  EXPECT_EQ(eval("(function() for i = 1, 64 do local v = smtp.random(-2^62, 2^62) if v < -2^62 "
+                 "or v > 2^62 then return v end end return 'inside' end)()"),
+            "inside");
+  EXPECT_EQ(eval("smtp.random(math.maxinteger, math.maxinteger) == math.maxinteger"), "true");
+}
+
 TEST(helpers, count_counts_per_key) {
   EXPECT_EQ(series("smtp.count('a'), smtp.count('a'), smtp.count('b'), smtp.count(), smtp.count(), "
                    "smtp.count(7), smtp.count('7')"),
