@@ -198,6 +198,9 @@ class server_session {
   void do_rcpt(const proto::command& cmd);
   void do_data(const proto::command& cmd);
   void do_bdat(const proto::command& cmd);
+  // Reads a refused BDAT's chunk and drops it: its octets are data, never commands. False when
+  // the size cannot be read (the session then ends: the chunk cannot be skipped).
+  bool skip_bdat_chunk(const proto::command& cmd, bool answered);
   void do_starttls(const proto::command& cmd);
   void do_auth(const proto::command& cmd);
   void auth_step(std::string_view response);
@@ -238,6 +241,7 @@ class server_session {
   proto::bdat_reader bdat_;
   bool bdat_last_ = false;
   bool bdat_rejected_ = false;              // chunk is read but the transaction failed
+  bool bdat_answered_ = false;              // ... and a scenario's refusal answered it already
   std::optional<proto::bdat_reader> skip_;  // reads a refused chunk
   std::size_t pending_rcpts_ = 0;
   // LMTP replies after the data, per recipient, chosen by a hook (smtp.each_recipient).

@@ -168,6 +168,20 @@ void server_session::reply_for_each_recipient(proto::reply r) {
   if (closing_after_each_recipient_ && mode_ != mode::closed) close();
 }
 
+bool server_session::skip_bdat_chunk(const proto::command& cmd, bool answered) {
+  auto args = proto::parse_bdat_args(cmd.argument);
+  if (!args) return false;
+  // A refused chunk is read and dropped; it must not count towards a later message.
+  bdat_rejected_ = true;
+  bdat_answered_ = answered;
+  skip_.emplace(0);
+  skip_->start_chunk(args->size);
+  last_chunk_size_ = args->size;
+  set_mode(mode::bdat_chunk);
+  if (args->size == 0) receive_bdat({});
+  return true;
+}
+
 void server_session::do_bdat(const proto::command& cmd) {
   auto args = proto::parse_bdat_args(cmd.argument);
   if (!args) {
@@ -177,16 +191,11 @@ void server_session::do_bdat(const proto::command& cmd) {
     error_reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
     return final_reply(421, "4.5.0", "Malformed BDAT, closing connection");
   }
-  bdat_rejected_ = !in_transaction_ || env_.recipients.empty();
-  if (bdat_rejected_) {
-    // A refused chunk is read and dropped; it must not count towards a later message.
-    skip_.emplace(0);
-    skip_->start_chunk(args->size);
-    last_chunk_size_ = args->size;
-    set_mode(mode::bdat_chunk);
-    if (args->size == 0) receive_bdat({});
+  if (!in_transaction_ || env_.recipients.empty()) {
+    skip_bdat_chunk(cmd, false);
     return;
   }
+  bdat_rejected_ = false;
   if (bdat_.total() == 0 && !bdat_rejected_ && !pending_.via_bdat) start_message(true);
   bdat_last_ = args->last;
   last_chunk_size_ = args->size;
@@ -203,7 +212,9 @@ std::size_t server_session::receive_bdat(std::string_view input) {
     set_mode(mode::command);
     skip_.reset();
     bdat_rejected_ = false;
-    error_reply(503, "5.5.1", in_transaction_ ? "Need RCPT command" : "Need MAIL command");
+    if (!std::exchange(bdat_answered_, false)) {
+      error_reply(503, "5.5.1", in_transaction_ ? "Need RCPT command" : "Need MAIL command");
+    }
     return used;
   }
   std::size_t used = bdat_.feed(input, pending_.data);

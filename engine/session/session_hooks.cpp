@@ -136,6 +136,11 @@ void server_session::apply_to_command(const proto::command& cmd, fault::action a
   if (rejects) {
     // The command is refused: no state change, just the scenario's reply.
     reply(proto::reply(override_->reply ? override_->reply->code : 500, "", ""));
+    // A refused BDAT still has its chunk on the way: read as commands, it would smuggle them
+    // in. Without a size it cannot be skipped, and the session ends, as for the server's own.
+    if (cmd.kind == proto::verb::bdat && mode_ == mode::command && !skip_bdat_chunk(cmd, true)) {
+      final_reply(421, "4.5.0", "Malformed BDAT, closing connection");
+    }
     return;
   }
   run_default(cmd);

@@ -247,6 +247,24 @@ TEST(actions, a_hook_reply_reaches_the_client) {
   EXPECT_EQ(d.send("RCPT TO:<b@fine.test>\r\n"), "250 Recipient <b@fine.test> OK\n");
 }
 
+// A BDAT a scenario refuses still has its chunk on the way: it is read and dropped, never taken
+// for commands (a chunk of "RSET / MAIL ..." would smuggle a transaction in).
+TEST(actions, a_refused_bdat_chunk_is_dropped_not_run) {
+  driver d(
+      "function on_command(s, cmd)\n"
+      "  if cmd.verb == 'BDAT' then return smtp.reply(451, '4.3.0', 'chunk refused') end\n"
+      "end\n");
+  d.greet();
+  d.send("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+  const std::string chunk = "RSET\r\nMAIL FROM:<evil@x.test>\r\n";
+  EXPECT_EQ(d.send("BDAT " + std::to_string(chunk.size()) + "\r\n" + chunk), "451 chunk refused\n");
+  EXPECT_EQ(d.send("NOOP\r\n"), "250 Ok\n");
+  // Without a size the chunk cannot be skipped: the session ends, as for the server's own.
+  EXPECT_EQ(d.send("BDAT x\r\n"),
+            "451 chunk refused\n421 smtpfault.test Malformed BDAT, closing connection\n");
+  EXPECT_TRUE(d.session().closed());
+}
+
 // RFC 2033 4.2: after the data an LMTP server answers once per recipient, fault or not; a
 // single answer would leave the client waiting, or reading the next reply as the second one's.
 TEST(actions, lmtp_a_message_fault_answers_for_every_recipient) {
