@@ -17,9 +17,6 @@ bool is_alpha(unsigned char c) {
 bool is_digit(unsigned char c) {
   return c >= '0' && c <= '9';
 }
-bool is_hex(unsigned char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 // RFC 5322 atext; octets >= 0x80 are UTF-8 (RFC 6531) and reported via has_utf8.
 bool is_atext(unsigned char c) {
@@ -89,17 +86,16 @@ bool valid_ipv4(std::string_view s) {
   }
 }
 
-// Shape check only: hex groups, colons (at least two) and an optional embedded IPv4 tail.
+// RFC 5321 4.1.3's IPv6-addr is RFC 4291's text form, which inet_pton reads: eight groups, or
+// fewer around one "::", with an optional IPv4 tail ("1::2::3" and nine groups are not).
 bool valid_ipv6(std::string_view s) {
-  int colons = 0;
-  for (unsigned char c : s) {
-    if (c == ':') {
-      ++colons;
-    } else if (!is_hex(c) && c != '.') {
-      return false;
-    }
-  }
-  return colons >= 2 && colons <= 7 && s.find(":::") == std::string_view::npos;
+  constexpr std::size_t longest = 45;  // eight groups with an IPv4 tail: INET6_ADDRSTRLEN - 1
+  if (s.size() > longest) return false;
+  char text[longest + 1];
+  s.copy(text, s.size());
+  text[s.size()] = '\0';
+  unsigned char addr[16];
+  return inet_pton(AF_INET6, text, addr) == 1;
 }
 
 // "[1.2.3.4]", "[IPv6:...]" or a general literal "[tag:content]" (RFC 5321 4.1.3).

@@ -87,9 +87,13 @@ TEST(address, address_literals) {
   EXPECT_EQ(ok("<a@[IPv6:2001:db8::1]>").domain, "[IPv6:2001:db8::1]");
   EXPECT_EQ(ok("<a@[ipv6:::ffff:192.0.2.1]>").domain, "[ipv6:::ffff:192.0.2.1]");
   EXPECT_EQ(ok("<a@[x-tag:opaque]>").domain, "[x-tag:opaque]");
+  EXPECT_EQ(ok("<a@[IPv6:1:2:3:4:5:6:7:8]>").domain, "[IPv6:1:2:3:4:5:6:7:8]");
   for (const char* t :
        {"<a@[256.0.0.1]>", "<a@[1.2.3]>", "<a@[1.2.3.4.5]>", "<a@[]>", "<a@[IPv6:zz::1]>",
-        "<a@[IPv6:1]>", "<a@[1.2.3.4>", "<a@[1.2.3.4]x>", "<a@[1.2.3.04444]>"}) {
+        "<a@[IPv6:1]>", "<a@[1.2.3.4>", "<a@[1.2.3.4]x>", "<a@[1.2.3.04444]>",
+        // Two "::", nine groups, a group of five digits, a bad IPv4 tail.
+        "<a@[IPv6:1::2::3]>", "<a@[IPv6:1:2:3:4:5:6:7:8:9]>", "<a@[IPv6:12345::1]>",
+        "<a@[IPv6:::ffff:1.2.3.256]>"}) {
     EXPECT_EQ(bad(t), path_error::syntax) << t;
   }
 }
