@@ -6,6 +6,10 @@
 
 local host = client
 local default_timeout = target.timeout
+-- The library's own references: a script may use these names for globals of its own.
+local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
+local setmetatable, getmetatable, rawget = setmetatable, getmetatable, rawget
+local string, table, math = string, table, math
 
 local function fail(fmt, ...)
   error(string.format(fmt, ...), 0)

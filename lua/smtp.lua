@@ -4,6 +4,11 @@
 -- metatable; the host reads their fields when a hook returns one.
 
 local smtp = smtp
+-- The library's own references: a scenario may use these names for globals of its own
+-- (`type = "greylist"`) without breaking every helper.
+local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
+local setmetatable, getmetatable = setmetatable, getmetatable
+local string, table, math = string, table, math
 local Action = {}
 Action.__index = Action
 Action.__name = "smtp.action"

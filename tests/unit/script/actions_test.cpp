@@ -235,6 +235,17 @@ TEST(actions, constructor_arguments_are_checked) {
   }
 }
 
+// A scenario's globals named like Lua's own (`type`, `string`) are its business: the library
+// keeps working.
+TEST(actions, globals_of_the_scenario_do_not_break_the_library) {
+  driver d(
+      "type = 'greylist'\nstring, table, error = 1, 2, 3\n"
+      "function on_mail(s, m) return smtp.reply(451, '4.7.1', 'later'):delay(0) end\n");
+  auto o = d.start(hook::mail);
+  ASSERT_EQ(o.st, status::done) << o.error;
+  EXPECT_EQ(o.action.reply->code, 451);
+}
+
 // The session side: the action reaches the reply the client sees.
 TEST(actions, a_hook_reply_reaches_the_client) {
   driver d(

@@ -264,6 +264,17 @@ TEST(client_script, out_of_range_ports_timeouts_and_counts_are_script_errors) {
   }
 }
 
+TEST(client_script, globals_of_the_script_do_not_break_the_library) {
+  auto s = load("type, string, error = 'x', 1, 2\nconnect {}\nexpect(220)\n");
+  auto st = s->start();
+  ASSERT_EQ(st.st, status::op) << st.error;
+  EXPECT_EQ(st.op.what, kind::connect);
+  st = s->resume(connected());
+  ASSERT_EQ(st.st, status::op) << st.error;
+  st = s->resume(reply_result(220, {"hi"}));
+  EXPECT_EQ(st.st, status::finished) << st.error;
+}
+
 TEST(client_script, endless_loops_hit_the_instruction_limit) {
   auto s = load("while true do end");
   auto st = s->start();
