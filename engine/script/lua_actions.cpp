@@ -3,6 +3,8 @@
 #include <lua.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <string_view>
 
 #include "proto/duration.hpp"
 #include "script/lua_bridge.hpp"
@@ -59,7 +61,8 @@ struct reader {
       lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));  // no __len
       for (lua_Integer i = 1; i <= n; ++i) {
         lua_rawgeti(L, -1, i);
-        if (const char* s = lua_tostring(L, -1)) out.emplace_back(s);
+        std::size_t len = 0;  // whole: a NUL inside must be seen, not cut the line short
+        if (const char* s = lua_tolstring(L, -1, &len)) out.emplace_back(s, len);
         lua_pop(L, 1);
       }
     }
@@ -68,13 +71,50 @@ struct reader {
   }
 };
 
+// "4.7.1": class 2, 4 or 5, subject and detail of one to three digits (RFC 3463).
+bool is_enhanced_code(std::string_view s) {
+  auto digits = [&](std::size_t& i) {
+    std::size_t n = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9' && n < 4) {
+      ++i;
+      ++n;
+    }
+    return n >= 1 && n <= 3;
+  };
+  if (s.size() < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.') return false;
+  std::size_t i = 2;
+  if (!digits(i) || i >= s.size() || s[i++] != '.' || !digits(i)) return false;
+  return i == s.size();
+}
+
+// What smtp.reply checks, for a table built or changed by hand: a reply the client can read as
+// one, never a code cast from 1e300 or a line that smuggles in a second reply.
 std::optional<proto::reply> read_reply(reader& r) {
   auto code = r.num("code");
   if (!code) return std::nullopt;
+  if (!(*code >= 100 && *code <= 599) || *code != std::floor(*code)) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.14g", *code);
+    r.error = std::string("returned an action whose code is ") + text +
+              ": a reply code from 100 to 599 expected (smtp.raw sends any octets)";
+    return std::nullopt;
+  }
   proto::reply rep;
   rep.code = static_cast<int>(*code);
   rep.enhanced = r.str("enhanced").value_or("");
+  if (!rep.enhanced.empty() && !is_enhanced_code(rep.enhanced)) {
+    r.error = "returned an action whose enhanced code is not one like \"4.7.1\"";
+    return std::nullopt;
+  }
   rep.lines = r.strings("lines");
+  for (const auto& line : rep.lines) {
+    if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      r.error =
+          "returned an action whose reply text holds CR, LF or NUL (smtp.raw sends any "
+          "octets)";
+      return std::nullopt;
+    }
+  }
   // A code alone ({code = 550}, a table of one's own) gets the code's usual text.
   if (rep.lines.empty()) rep.lines.emplace_back(proto::default_reply_text(rep.code));
   return rep;

@@ -235,6 +235,29 @@ TEST(actions, constructor_arguments_are_checked) {
   }
 }
 
+// A table built or changed by hand meets what smtp.reply checks: no code out of range (a cast
+// of 1e300 is undefined behaviour), no CR, LF or NUL smuggling a second reply into the text.
+TEST(actions, hand_made_tables_meet_the_reply_checks) {
+  for (const char* expr :
+       {"{code = 1e300}", "{code = 0/0}", "{code = -1}", "{code = 42, lines = {'x'}}",
+        "{code = 250.5}", "{malformed = 'mixed_codes', code = 99999}",
+        "{code = 250, enhanced = '2.1.0', lines = {'ok\\r\\n354 inject'}}",
+        "{code = 250, enhanced = 'garbage\\r\\nX'}", "{code = 250, lines = {'a\\0b'}}",
+        "{unsolicited = {code = 1e300}}",
+        "(function() local a = smtp.reply(451) a.code = 1e300 return a end)()",
+        "(function() local a = smtp.reply(451) a.lines = {'x\\ny'} return a end)()"}) {
+    auto o = connect_returning(expr);
+    EXPECT_EQ(o.st, status::failed) << expr;
+    EXPECT_THAT(o.error, ::testing::HasSubstr("returned an action whose")) << expr;
+  }
+  // The check of a long text is no pattern: it costs no pattern steps from the budget.
+  auto long_text = connect_returning("smtp.reply(250, '2.1.0', {('x'):rep(3000000)})");
+  EXPECT_EQ(long_text.st, status::done) << long_text.error;
+  auto fine = connect_returning("{code = 550, enhanced = '5.7.1', lines = {'no'}}");
+  ASSERT_EQ(fine.st, status::done) << fine.error;
+  EXPECT_EQ(fine.action.reply->code, 550);
+}
+
 // A scenario's globals named like Lua's own (`type`, `string`) are its business: the library
 // keeps working.
 TEST(actions, globals_of_the_scenario_do_not_break_the_library) {
