@@ -1,11 +1,13 @@
 #include "script/catalogue.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "proto/near_miss.hpp"
 #include "script/embedded_lua.hpp"
@@ -48,6 +50,32 @@ std::vector<builtin_scenario> builtins_under(const std::string& prefix) {
   return out;
 }
 
+// Scenarios are text of a few kilobytes; this is far past any real one.
+constexpr off_t largest_scenario_file = 16 * 1024 * 1024;
+
+proto::expected<std::string, std::string> read_regular_file(int fd, const char* kind) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return proto::unexpected{std::string(std::strerror(errno))};
+  if (!S_ISREG(st.st_mode)) {
+    return proto::unexpected{"not a regular file: a " + std::string(kind) +
+                             " is read from a file, not a device, a pipe or a socket"};
+  }
+  if (st.st_size > largest_scenario_file) {
+    return proto::unexpected{"over 16 MiB: too large for a " + std::string(kind)};
+  }
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return proto::unexpected{"cannot read: " + std::string(std::strerror(errno))};
+    if (n == 0) break;  // shorter than it was: what is there
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);
+  return text;
+}
+
 proto::expected<scenario_source, std::string> find_source(
     const std::string& name_or_path, const std::vector<builtin_scenario>& builtins,
     const char* kind) {
@@ -61,8 +89,10 @@ proto::expected<scenario_source, std::string> find_source(
                ? " (smtpfault test --scenarios DIR runs every .lua file in one)"
                : "")};
     }
-    std::ifstream in(name_or_path, std::ios::binary);
-    if (!in) {
+    // Not blocking, and only a regular file: a FIFO would wait for a writer for ever, and
+    // /dev/zero never ends.
+    const int fd = ::open(name_or_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
       const int err = errno;
       // A path in a configuration file is read from where the command runs, not from the
       // file's folder: say which folder that was.
@@ -74,9 +104,10 @@ proto::expected<scenario_source, std::string> find_source(
       return proto::unexpected{name_or_path + ": cannot open scenario: " + std::strerror(err) +
                                from};
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return scenario_source{ss.str(), name_or_path};
+    auto text = read_regular_file(fd, kind);
+    ::close(fd);
+    if (!text) return proto::unexpected{name_or_path + ": " + text.error()};
+    return scenario_source{std::move(*text), name_or_path};
   }
   std::vector<std::string> candidates;
   for (const auto& b : builtins) {

@@ -1,14 +1,19 @@
 // Client scenarios without sockets: the script yields operations, the test plays the server's
 // part by resuming with results, as net/script_client does over a real connection.
 #include "script/client_script.hpp"
-#include "script/scenario.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "script/catalogue.hpp"
+#include "script/scenario.hpp"
 
 namespace smtpfault::script {
 namespace {
@@ -273,6 +278,24 @@ TEST(client_script, globals_of_the_script_do_not_break_the_library) {
   ASSERT_EQ(st.st, status::op) << st.error;
   st = s->resume(reply_result(220, {"hi"}));
   EXPECT_EQ(st.st, status::finished) << st.error;
+}
+
+// A scenario is read from a regular file only: a FIFO would block for ever waiting for a
+// writer, a device like /dev/zero never ends (the API loads files by name, too).
+TEST(scenario_files, only_regular_files_are_read) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("smtpfault-files-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto fifo = (dir / "fifo.lua").string();
+  const auto zero = (dir / "zero.lua").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::filesystem::create_symlink("/dev/zero", zero);
+  for (const auto& path : {fifo, zero}) {
+    auto src = find_scenario_source(path);
+    ASSERT_FALSE(src) << path;
+    EXPECT_NE(src.error().find(": not a regular file"), std::string::npos) << src.error();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(client_script, endless_loops_hit_the_instruction_limit) {
