@@ -42,7 +42,14 @@ int api_sleep(lua_State* L) {
   const lua_Number secs = lua_tonumber(L, 1);
   if (!(secs >= 0)) return bad_argument(L, 1, "sleep", "seconds must be >= 0");
   if (std::isinf(secs)) return bad_argument(L, 1, "sleep", "seconds must be finite");
-  if (!lua_isyieldable(L)) return luaL_error(L, "smtp.sleep can only be used inside hooks");
+  if (!lua_isyieldable(L)) {
+    // In a hook, what cannot yield is a function a C function called.
+    return luaL_error(L, owner(L).hook_running()
+                             ? "smtp.sleep cannot pause in a function that Lua's library calls "
+                               "(a table.sort comparator, a string.gsub callback, a "
+                               "metamethod): sleep in the hook's own code"
+                             : "smtp.sleep can only be used inside hooks");
+  }
   lua_pushlightuserdata(L, &sleep_marker);
   lua_pushnumber(L, secs);
   return lua_yield(L, 2);

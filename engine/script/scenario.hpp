@@ -96,6 +96,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::uint64_t next_bits();  // 64 random bits, from the same generator
   // smtp.log(): goes to the transcript of the session whose hook is running.
   void log_from_script(std::string text);
+  bool hook_running() const { return current_ != nullptr; }
 
  private:
   friend class session_binding;

@@ -54,6 +54,20 @@ end
   EXPECT_EQ(d.slept().size(), 1u);
 }
 
+// Inside a hook, but called by a C function, which cannot be paused: said as such.
+TEST(sleep, in_a_comparator_says_why_it_cannot_pause) {
+  driver d(R"(
+function on_connect(s)
+  local t = {3, 1, 2}
+  table.sort(t, function(a, b) smtp.sleep(0.01) return a < b end)
+end
+)");
+  auto o = d.run(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("smtp.sleep cannot pause in a function that Lua's library "
+                                 "calls (a table.sort comparator"));
+}
+
 TEST(sleep, arguments_are_checked) {
   EXPECT_THAT(text_of(connect_returning("smtp.sleep(-1)")), HasSubstr("test.lua:2:"));
   EXPECT_THAT(text_of(connect_returning("smtp.sleep('x')")), HasSubstr("number expected"));
