@@ -30,6 +30,7 @@ std::string percent_decode(std::string_view s, bool plus_is_space, bool* bad = n
 api_request to_api_request(http::request<http::string_body>&& req) {
   api_request r;
   r.method = req.method();
+  r.method_text = std::string(req.method_string());
   r.version = req.version();
   std::string_view target = req.target();
   std::string absolute_query;

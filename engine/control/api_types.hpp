@@ -22,6 +22,7 @@ using response = http::response<http::string_body>;
 
 struct api_request {
   http::verb method = http::verb::get;
+  std::string method_text;  // as sent: "FOO" for a method http::verb does not know
   std::string path;
   std::vector<std::pair<std::string, std::string>> query;  // percent-decoded, in order
   // The first query item with a '%' that is not followed by two hex digits ("to=%ZZ"): a

@@ -37,7 +37,7 @@ const char* type_name(const json::value& v) {
 
 std::string number_text(double x) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", x);
+  std::snprintf(buf, sizeof buf, "%.15g", x);  // 1000001, not 1e+06
   return buf;
 }
 

@@ -107,7 +107,7 @@ boost::asio::awaitable<response> dispatch(api_context& ctx, api_request& req,
   }
   if (!allowed.empty()) {
     auto res = error_response({405,
-                               std::string(http::to_string(req.method)) + " is not allowed on " +
+                               req.method_text + " is not allowed on " +
                                    req.path + "; allowed: " + allowed,
                                ""});
     res.set(http::field::allow, allowed);

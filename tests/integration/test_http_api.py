@@ -469,7 +469,11 @@ class ScenarioTest(ApiTestCase):
                 status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist",
                                                                          "time_scale": bad})
                 self.assertEqual(status, 400, body)
-                self.assertIn("time_scale: must be greater than 0 and at most 1e+06", str(body))
+                self.assertIn("time_scale: must be greater than 0 and at most 1000000", str(body))
+            # A value just past the limit is shown as it is, not rounded to the limit.
+            status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist",
+                                                                     "time_scale": 1000001})
+            self.assertIn("at most 1000000, got 1000001", str(body))
             # "" is accept-all, as the scenario key takes it; it gets the seed asked for.
             status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "", "seed": 9})
             self.assertEqual((status, body["name"], body["seed"]), (200, "accept-all", 9), body)
@@ -830,6 +834,10 @@ class BadRequestTest(ApiTestCase):
         st, hdrs, b = self.api("POST", "/api/v1/messages", {})
         self.assert_error(st, b, 405)
         self.assertIn("GET", hdrs["Allow"])
+        # A method HTTP does not define is named as sent.
+        st, hdrs, b = self.api("FOO", "/api/v1/messages")
+        self.assert_error(st, b, 405)
+        self.assertIn("FOO is not allowed on /api/v1/messages", str(b))
 
     def test_oversized_body_is_refused(self):
         st, _, b = self.api("PUT", "/api/v1/scenario",
