@@ -354,6 +354,20 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
   return msg + (hint.empty() ? misspelt_call_hint(L, msg) : hint);
 }
 
+namespace {
+
+// The error a failed load left on L's stack, popped. Most name the file and line already; the
+// parser's own limit ("C stack overflow", from nesting too deep) names neither.
+std::string load_error(lua_State* L, const std::string& chunkname) {
+  std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot load";
+  lua_pop(L, 1);
+  if (msg.rfind(chunkname + ":", 0) == 0) return msg;
+  if (msg.find("C stack overflow") != std::string::npos) msg += " (expressions nested too deep)";
+  return chunkname + ": " + msg;
+}
+
+}  // namespace
+
 std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
                                                       const std::string& chunkname, bool library) {
   lua_State* L = L_.get();
@@ -361,11 +375,7 @@ std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
   std::string rewritten;
   code = skip_file_prefix(code, rewritten);
   int status = luaL_loadbufferx(L, code.data(), code.size(), ("@" + chunkname).c_str(), "t");
-  if (status != LUA_OK) {
-    std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot load";
-    lua_pop(L, 1);
-    return msg;
-  }
+  if (status != LUA_OK) return load_error(L, chunkname);
   lua_State* co = lua_newthread(L);
   lua_rotate(L, -2, 1);  // thread below the function
   lua_xmove(L, co, 1);   // function onto the thread
@@ -389,9 +399,7 @@ std::optional<std::string> lua_sandbox::load_text(lua_State* co, std::string_vie
   code = skip_file_prefix(code, rewritten);
   int status = luaL_loadbufferx(co, code.data(), code.size(), ("@" + chunkname).c_str(), "t");
   if (status == LUA_OK) return std::nullopt;
-  std::string msg = lua_tostring(co, -1) ? lua_tostring(co, -1) : "cannot load";
-  lua_pop(co, 1);
-  return msg;
+  return load_error(co, chunkname);
 }
 
 run_result lua_sandbox::resume(lua_State* co, int nargs, run_usage& used) {

@@ -179,6 +179,12 @@ TEST(script_errors, syntax_error_is_a_load_error) {
 
 // As the lua command reads files: a byte order mark and a "#!" first line are skipped, and the
 // lines after them keep their numbers.
+// The parser's own limit names no file or line of its own: the file at least.
+TEST(script_errors, nesting_too_deep_names_the_file) {
+  EXPECT_EQ(load_error("return " + std::string(300, '(') + "1" + std::string(300, ')') + "\n"),
+            "test.lua: C stack overflow (expressions nested too deep)");
+}
+
 TEST(script_errors, a_byte_order_mark_and_a_shebang_line_are_skipped) {
   EXPECT_EQ(load_error("\xEF\xBB\xBF-- saved by an editor on Windows\nlocal x = 1\n"), "");
   EXPECT_EQ(load_error("#!/usr/bin/env lua\nlocal x = 1\n"), "");
