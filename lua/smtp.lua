@@ -130,7 +130,7 @@ end
 --- Keep the default reply but send it after `seconds`.
 function smtp.delay(seconds)
   check_seconds(seconds, 1, "delay", 2)
-  return action { name = "delay", delay = seconds }
+  return action { name = "delay", delay_seconds = seconds }
 end
 
 --- Keep the default reply but send it `bytes` octets at a time, every `every` seconds.
@@ -141,18 +141,23 @@ function smtp.trickle(bytes, every)
   return action { name = "trickle", trickle_bytes = math.floor(bytes), trickle_every = every }
 end
 
---- Keep the default reply but write it in pieces, cut at the given octet offsets.
-function smtp.split(...)
+-- The offsets of smtp.split and action:split, checked.
+local function split_offsets(fname, level, ...)
   local at = { ... }
-  if #at == 0 then fail(2, "smtp.split needs at least one offset") end
+  if #at == 0 then fail(level + 1, "%s needs at least one offset", fname) end
   for i, v in ipairs(at) do
-    check_type(v, "number", i, "split", 2)
+    check_type(v, "number", i, fname:gsub("^smtp%.", ""), level + 1)
     -- Cuts at the same place, or backwards, would write nothing between them.
     if not math.tointeger(v) or v < 1 or (i > 1 and v <= at[i - 1]) then
-      fail(2, "bad argument #%d to smtp.split (offsets are whole octet counts from 1, each past the one before; got %s)", i, tostring(v))
+      fail(level + 1, "bad argument #%d to %s (offsets are whole octet counts from 1, each past the one before; got %s)", i, fname, tostring(v))
     end
   end
-  return action { name = "split", split = at }
+  return at
+end
+
+--- Keep the default reply but write it in pieces, cut at the given octet offsets.
+function smtp.split(...)
+  return action { name = "split", split_at = split_offsets("smtp.split", 2, ...) }
 end
 
 --- Send these exact octets instead of a reply.
@@ -286,7 +291,9 @@ end
 function Action:delay(seconds)
   check_self(self, "delay", 2)
   check_seconds(seconds, 1, "action:delay", 2)
-  self.delay = seconds
+  -- Fields are not named like the methods: a.delay would hide the method, and a second
+  -- :delay() would call a number.
+  self.delay_seconds = seconds
   return self
 end
 function Action:trickle(bytes, every)
@@ -299,7 +306,7 @@ function Action:trickle(bytes, every)
 end
 function Action:split(...)
   check_self(self, "split", 2)
-  self.split = { ... }
+  self.split_at = split_offsets("action:split", 2, ...)
   return self
 end
 function Action:close()

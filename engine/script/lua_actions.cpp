@@ -232,10 +232,10 @@ proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, dou
   a.reply = read_reply(r);
   a.raw = r.str("raw");
   a.malformed = read_malformed(r);
-  a.delay = r.seconds("delay");
+  a.delay = r.seconds("delay_seconds");
   if (auto b = r.num("trickle_bytes")) a.trickle_bytes = static_cast<std::size_t>(*b);
   a.trickle_every = r.seconds("trickle_every");
-  if (r.field("split", LUA_TTABLE) == LUA_TTABLE) {
+  if (r.field("split_at", LUA_TTABLE) == LUA_TTABLE) {
     lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));  // no __len
     for (lua_Integer i = 1; i <= n; ++i) {
       lua_rawgeti(L, -1, i);

@@ -215,6 +215,11 @@ TEST(actions, chaining) {
 
   EXPECT_EQ(action_of("smtp.reply(554):reset()").end, fault::ending::reset);
   EXPECT_EQ(action_of("smtp.raw('x'):close()").end, fault::ending::close_after_reply);
+
+  // The same method twice: the second wins (a field named like the method hid it).
+  EXPECT_EQ(action_of("smtp.reply(451):delay(1):delay(2)").delay, 2000ms);
+  EXPECT_EQ(action_of("smtp.delay(1):delay(3)").delay, 3000ms);
+  EXPECT_EQ(action_of("smtp.split(2):split(4, 6)").split_at, (std::vector<std::size_t>{4, 6}));
 }
 
 TEST(actions, constructor_arguments_are_checked) {
@@ -228,7 +233,9 @@ TEST(actions, constructor_arguments_are_checked) {
         "smtp.reply(550, '5.1.1', {})",
         // Cuts that write nothing between them: backwards, repeated, before the first octet.
         "smtp.split(500, 3)", "smtp.split(3, 3)", "smtp.split(0)", "smtp.split(2.5)",
-        "smtp.split(math.huge)", "smtp.split(2^63)"}) {
+        "smtp.split(math.huge)", "smtp.split(2^63)",
+        // The method checks its offsets as smtp.split does.
+        "smtp.reply(250):split(500, 3)", "smtp.reply(250):split()", "smtp.reply(250):split('a')"}) {
     auto o = connect_returning(expr);
     EXPECT_EQ(o.st, status::failed) << expr;
     EXPECT_THAT(o.error, ::testing::StartsWith("test.lua:2:")) << expr;
