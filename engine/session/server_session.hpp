@@ -201,6 +201,7 @@ class server_session {
   // Reads a refused BDAT's chunk and drops it: its octets are data, never commands. False when
   // the size cannot be read (the session then ends: the chunk cannot be skipped).
   bool skip_bdat_chunk(const proto::command& cmd, bool answered);
+  void refused_bdat(const proto::command& cmd);  // by a scenario's or a rule's reply
   void do_starttls(const proto::command& cmd);
   void do_auth(const proto::command& cmd);
   void auth_step(std::string_view response);

@@ -136,15 +136,20 @@ void server_session::apply_to_command(const proto::command& cmd, fault::action a
   if (rejects) {
     // The command is refused: no state change, just the scenario's reply.
     reply(proto::reply(override_->reply ? override_->reply->code : 500, "", ""));
-    // A refused BDAT still has its chunk on the way: read as commands, it would smuggle them
-    // in. Without a size it cannot be skipped, and the session ends, as for the server's own.
-    if (cmd.kind == proto::verb::bdat && mode_ == mode::command && !skip_bdat_chunk(cmd, true)) {
-      final_reply(421, "4.5.0", "Malformed BDAT, closing connection");
-    }
+    if (cmd.kind == proto::verb::bdat && mode_ == mode::command) refused_bdat(cmd);
     return;
   }
   run_default(cmd);
   override_.reset();
+}
+
+// A refused BDAT still has its chunk on the way: read as commands, it would smuggle them in.
+// RFC 3030 2: the refusal fails the transaction, so chunks pipelined after it get 503 and no
+// message is stored without the refused one. Without a size the chunk cannot be skipped, and
+// the session ends, as for the server's own refusal.
+void server_session::refused_bdat(const proto::command& cmd) {
+  if (in_transaction_) reset_transaction();
+  if (!skip_bdat_chunk(cmd, true)) final_reply(421, "4.5.0", "Malformed BDAT, closing connection");
 }
 
 void server_session::apply_greeting(fault::action a) {

@@ -293,13 +293,20 @@ TEST(actions, a_hook_reply_reaches_the_client) {
 TEST(actions, a_refused_bdat_chunk_is_dropped_not_run) {
   driver d(
       "function on_command(s, cmd)\n"
-      "  if cmd.verb == 'BDAT' then return smtp.reply(451, '4.3.0', 'chunk refused') end\n"
+      "  if cmd.verb == 'BDAT' and not cmd.argument:find('^3%f[%D]') then\n"
+      "    return smtp.reply(451, '4.3.0', 'chunk refused')\n"
+      "  end\n"
       "end\n");
   d.greet();
   d.send("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
   const std::string chunk = "RSET\r\nMAIL FROM:<evil@x.test>\r\n";
   EXPECT_EQ(d.send("BDAT " + std::to_string(chunk.size()) + "\r\n" + chunk), "451 chunk refused\n");
   EXPECT_EQ(d.send("NOOP\r\n"), "250 Ok\n");
+  // The refusal failed the transaction: a chunk pipelined after it stores nothing.
+  EXPECT_EQ(d.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 3\r\nabc"),
+            "250 Sender <a@x.test> OK\n250 Recipient <b@y.test> OK\n250 3 octets received\n");
+  EXPECT_EQ(d.send("BDAT 5\r\nXXXXXBDAT 3 LAST\r\nxyz"),
+            "451 chunk refused\n503 Need MAIL command\n");
   // Without a size the chunk cannot be skipped: the session ends, as for the server's own.
   EXPECT_EQ(d.send("BDAT x\r\n"),
             "451 chunk refused\n421 smtpfault.test Malformed BDAT, closing connection\n");
