@@ -148,25 +148,35 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
     }
     auto got = std::get<0>(res);
     if (got.ec) {
-      error = got.ec == asio::error::eof ? "the server closed the connection"
-                                         : "connection lost: " + got.ec.message();
+      // Over TLS a close without close_notify is "stream truncated": a close all the same.
+      const bool closed =
+          got.ec == asio::error::eof || got.ec == asio::ssl::error::stream_truncated;
+      error = closed ? "the server closed the connection" : "connection lost: " + got.ec.message();
       co_return std::nullopt;
     }
     in_.append(buf, got.bytes);
   }
 }
 
-// Bounded like every other wait: a server that stops reading must not hold the client.
+// Bounded like every other wait: --timeout for each bit of progress, not for the whole
+// message, so a slow link that still reads is not cut off, and a server that stopped is.
 asio::awaitable<bool> client::send_raw(const std::string& bytes, std::string& error) {
-  asio::steady_timer timer(ctx_, o_.timeout);
-  auto r = co_await (io_.write(asio::buffer(bytes)) || timer.async_wait(as_value));
-  if (r.index() == 1) {
-    error = "timeout writing to the server: it stopped reading";
-    co_return false;
+  for (std::size_t done = 0; done < bytes.size();) {
+    asio::steady_timer timer(ctx_, o_.timeout);
+    auto r = co_await (io_.write_some(asio::buffer(bytes.data() + done, bytes.size() - done)) ||
+                       timer.async_wait(as_value));
+    if (r.index() == 1) {
+      error = "timeout writing to the server: it stopped reading";
+      co_return false;
+    }
+    const auto& w = std::get<0>(r);
+    done += w.bytes;
+    if (w.ec) {
+      error = "write failed: " + w.ec.message();
+      co_return false;
+    }
   }
-  const auto& w = std::get<0>(r);
-  if (w.ec) error = "write failed: " + w.ec.message();
-  co_return !w.ec;
+  co_return true;
 }
 
 // The TLS handshake, bounded: a server that answers STARTTLS with 220 and then says nothing
@@ -295,7 +305,9 @@ asio::awaitable<send_result> client::transaction() {
   if (accepted == 0) co_return co_await give_up("no recipient accepted: " + refused);
   if (!(err = co_await command("DATA", 3)).empty()) co_return co_await give_up(err);
   on_line_("C: <" + std::to_string(o_.data.size()) + " octets of message data>");
-  if (!co_await send_raw(dot_stuff(o_.data) + ".\r\n", err)) co_return co_await give_up(err);
+  if (!co_await send_raw(dot_stuff(o_.data) + ".\r\n", err)) {
+    co_return co_await give_up("message: " + err);
+  }
   if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("message: " + err);
   co_await command("QUIT", 2);
   io_.close();

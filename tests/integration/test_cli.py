@@ -8,6 +8,7 @@ import smtplib
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import xml.etree.ElementTree as ET
@@ -195,10 +196,10 @@ class SendBoundsEveryWait(unittest.TestCase):
     """--timeout bounds each wait of `send`, not only the replies: a TLS handshake the server
     never answers, and a message the server stops reading."""
 
-    def send(self, srv, *flags):
+    def send(self, srv, *flags, timeout="1"):
         started = time.monotonic()
         r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
-                "--to", "b@example.com", "--timeout", "1", *flags, timeout=20)
+                "--to", "b@example.com", "--timeout", timeout, *flags, timeout=30)
         return r, time.monotonic() - started
 
     def test_a_handshake_never_answered(self):
@@ -209,6 +210,18 @@ class SendBoundsEveryWait(unittest.TestCase):
         self.assertIn("TLS handshake failed: no answer within the timeout", r.stderr)
         self.assertLess(took, 10)
 
+    def test_a_slow_reader_that_keeps_reading_gets_the_whole_message(self):
+        # --timeout is for each bit of progress: 24 MB at about 5 MB/s takes seconds more than
+        # the 2 s timeout (what the kernel buffers, a few MB, the reader drains within it).
+        srv = SlowReader()
+        self.addCleanup(srv.close)
+        with tempfile.NamedTemporaryFile("w", suffix=".eml", delete=False) as f:
+            f.write("Subject: big\n\n" + ("x" * 998 + "\n") * 24000)
+        self.addCleanup(os.unlink, f.name)
+        r, took = self.send(srv, "--data", f.name, timeout="2")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertGreater(took, 3)
+
     def test_a_message_the_server_stops_reading(self):
         srv = ScriptedServer([b"250 scripted\r\n", b"250 ok\r\n", b"250 ok\r\n",
                               b"354 go ahead\r\n"])
@@ -218,8 +231,42 @@ class SendBoundsEveryWait(unittest.TestCase):
         self.addCleanup(os.unlink, f.name)
         r, took = self.send(srv, "--data", f.name)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("timeout writing to the server: it stopped reading", r.stderr)
+        self.assertIn("message: timeout writing to the server: it stopped reading", r.stderr)
         self.assertLess(took, 10)
+
+
+class SlowReader:
+    """Answers EHLO, MAIL, RCPT and DATA, then reads the message slowly but steadily (512 KiB
+    every 0.1 s), answers 250, and 221 to QUIT."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.sendall(b"220 slow\r\n")
+            f = conn.makefile("rb", buffering=0)
+            for reply in (b"250 slow\r\n", b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n"):
+                line = b""
+                while not line.endswith(b"\n"):
+                    line += conn.recv(1)
+                conn.sendall(reply)
+            tail = b""
+            while not tail.endswith(b"\r\n.\r\n"):
+                chunk = conn.recv(512 * 1024)
+                if not chunk:
+                    return
+                tail = (tail + chunk)[-5:]
+                time.sleep(0.1)
+            conn.sendall(b"250 ok\r\n")
+            conn.recv(100)
+            conn.sendall(b"221 bye\r\n")
+
+    def close(self):
+        self.sock.close()
 
 
 class SendSaysWhatHappened(unittest.TestCase):
