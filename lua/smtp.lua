@@ -137,7 +137,9 @@ end
 function smtp.trickle(bytes, every)
   check_type(bytes, "number", 1, "trickle", 2)
   check_seconds(every, 2, "trickle", 2)
-  if bytes < 1 then fail(2, "bad argument #1 to smtp.trickle (at least 1 byte)") end
+  if not (bytes >= 1) or bytes == math.huge then  -- NaN compares false
+    fail(2, "bad argument #1 to smtp.trickle (at least 1 byte)")
+  end
   return action { name = "trickle", trickle_bytes = math.floor(bytes), trickle_every = every }
 end
 
@@ -299,7 +301,9 @@ end
 function Action:trickle(bytes, every)
   check_self(self, "trickle", 2)
   check_type(bytes, "number", 1, "action:trickle", 2)
-  if bytes < 1 then fail(2, "bad argument #1 to action:trickle (at least 1 octet at a time)") end
+  if not (bytes >= 1) or bytes == math.huge then
+    fail(2, "bad argument #1 to action:trickle (at least 1 octet at a time)")
+  end
   check_seconds(every, 2, "action:trickle", 2)
   self.trickle_bytes, self.trickle_every = math.floor(bytes), every
   return self

@@ -251,9 +251,10 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     run.stored.push_back(*m);
   run.time_scale = opts.time_scale;
   auto sessions = server.store.sessions();
-  std::sort(sessions.begin(), sessions.end(), [](const auto& a, const auto& b) {
-    return a->entries.empty() || (!b->entries.empty() && a->entries[0].at < b->entries[0].at);
-  });
+  // A record without entries has no start to order by (and would break the sort's ordering).
+  std::erase_if(sessions, [](const auto& s) { return s->entries.empty(); });
+  std::sort(sessions.begin(), sessions.end(),
+            [](const auto& a, const auto& b) { return a->entries[0].at < b->entries[0].at; });
   for (const auto& s : sessions)
     run.sessions.push_back(capture::summarize(*s));
   // From the running total: the store may have forgotten some.

@@ -27,7 +27,8 @@ bool starts_with(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
 }
 
-void on_event(session_summary& out, const std::string& text, std::size_t line) {
+void on_event(session_summary& out, const std::string& text, std::size_t line,
+              std::chrono::system_clock::time_point at) {
   if (starts_with(text, "connect from") && text.find("(implicit TLS)") != std::string::npos) {
     out.implicit_tls = true;
   } else if (starts_with(text, "TLS established")) {
@@ -55,7 +56,8 @@ void on_event(session_summary& out, const std::string& text, std::size_t line) {
   } else if (constexpr std::string_view mark = "scenario error: "; text.starts_with(mark)) {
     if (out.scenario_error.empty()) out.scenario_error = text.substr(mark.size());
   } else if (starts_with(text, "message of")) {
-    out.exchanges.push_back({"<end of data>", "", 0, "", line, {}, {}});
+    // When the data ended; the reply, if one comes, sets its own time.
+    out.exchanges.push_back({"<end of data>", "", 0, "", line, at, {}});
   }
 }
 
@@ -82,7 +84,7 @@ session_summary summarize(const session_record& r) {
           e.text.find("replaces the server's own refusal") != std::string::npos) {
         refusal_hidden = true;
       }
-      on_event(out, e.text, line);
+      on_event(out, e.text, line, e.at);
       continue;
     }
     if (e.dir == direction::client) {

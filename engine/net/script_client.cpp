@@ -272,15 +272,18 @@ asio::awaitable<std::string> driver::open_socket(conn& c, const client_op& op) {
     co_return "timeout connecting to " + where + " after " + timeout_text(op);
   }
   auto [cec, ep] = std::get<0>(cr);
-  if (cec) {
-    // Asio's connect says "Operation canceled" when it could not even open a socket: name the
-    // real cause, this process's descriptor limit, not something of the target's.
+  if (cec == asio::error::operation_aborted) {
+    // What Asio's connect says when it could not even open a socket: name the real cause when
+    // it is this process's descriptor limit, not something of the target's.
     tcp::socket probe(ctx_);
     error_code open_ec;
     probe.open(tcp::v4(), open_ec);
-    if (open_ec) co_return "cannot open a socket to " + where + ": " + open_ec.message();
-    co_return "cannot connect to " + where + ": " + cec.message();
+    if (open_ec == asio::error::no_descriptors ||
+        open_ec == std::error_code(ENFILE, std::generic_category())) {
+      co_return "cannot open a socket to " + where + ": " + open_ec.message();
+    }
   }
+  if (cec) co_return "cannot connect to " + where + ": " + cec.message();
   error_code ignored;
   auto local = c.io.socket().local_endpoint(ignored);
   log(c.id, "*: connected from local port " + std::to_string(local.port()));
@@ -416,7 +419,7 @@ asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
       co_return failed("malformed reply: " + next.error);
     }
     std::string err = co_await read_more(c, deadline);
-    if (!err.empty() && c.replies.in_overlong_line()) {
+    if (err == "timeout" && c.replies.in_overlong_line()) {
       // Not silence: a line with no end in sight.
       const std::string why = "malformed reply: a reply line longer than " +
                               std::to_string(c.replies.max_line()) +

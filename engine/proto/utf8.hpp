@@ -31,16 +31,17 @@ inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
 
 // Length of the sequence at s[i] (i < s.size(), s[i] >= 0x80) that a terminal or log may show
 // as it is, or 0: not UTF-8, a C1 control (U+0080-U+009F: a terminal may take U+009B for the
-// start of an escape sequence), or a bidirectional control (U+200E/F, U+202A-E, U+2066-9: they
-// reorder what is shown around them).
+// start of an escape sequence), or a bidirectional control (U+061C, U+200E/F, U+202A-E,
+// U+2066-9: they reorder what is shown around them).
 inline std::size_t showable_sequence_length(std::string_view s, std::size_t i) {
   const std::size_t n = utf8_sequence_length(s, i);
   const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
   const bool c1 = n == 2 && at(0) == 0xC2 && at(1) < 0xA0;
   const bool bidi =
-      n == 3 && at(0) == 0xE2 &&
-      ((at(1) == 0x80 && ((at(2) >= 0xAA && at(2) <= 0xAE) || at(2) == 0x8E || at(2) == 0x8F)) ||
-       (at(1) == 0x81 && at(2) >= 0xA6 && at(2) <= 0xA9));
+      (n == 2 && at(0) == 0xD8 && at(1) == 0x9C) ||
+      (n == 3 && at(0) == 0xE2 &&
+       ((at(1) == 0x80 && ((at(2) >= 0xAA && at(2) <= 0xAE) || at(2) == 0x8E || at(2) == 0x8F)) ||
+        (at(1) == 0x81 && at(2) >= 0xA6 && at(2) <= 0xA9)));
   return c1 || bidi ? 0 : n;
 }
 

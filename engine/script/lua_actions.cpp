@@ -233,7 +233,14 @@ proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, dou
   a.raw = r.str("raw");
   a.malformed = read_malformed(r);
   a.delay = r.seconds("delay_seconds");
-  if (auto b = r.num("trickle_bytes")) a.trickle_bytes = static_cast<std::size_t>(*b);
+  if (auto b = r.num("trickle_bytes")) {
+    // Checked before the cast: NaN, a negative or a huge count would be undefined behaviour.
+    if (*b >= 1 && *b <= 1e9) {
+      a.trickle_bytes = static_cast<std::size_t>(*b);
+    } else {
+      r.error = "returned an action whose trickle_bytes is not a count of octets from 1";
+    }
+  }
   a.trickle_every = r.seconds("trickle_every");
   if (r.field("split_at", LUA_TTABLE) == LUA_TTABLE) {
     lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));  // no __len

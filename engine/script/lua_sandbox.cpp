@@ -356,14 +356,14 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
 
 namespace {
 
-// The error a failed load left on L's stack, popped. Most name the file and line already; the
-// parser's own limit ("C stack overflow", from nesting too deep) names neither.
+// The error a failed load left on L's stack, popped. Each names the file and line, but for the
+// parser's own limit ("C stack overflow", from nesting too deep).
 std::string load_error(lua_State* L, const std::string& chunkname) {
   std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot load";
   lua_pop(L, 1);
-  if (msg.rfind(chunkname + ":", 0) == 0) return msg;
-  if (msg.find("C stack overflow") != std::string::npos) msg += " (expressions nested too deep)";
-  return chunkname + ": " + msg;
+  // Only that one: the others start with the chunk's name, which Lua may have shortened.
+  if (msg != "C stack overflow") return msg;
+  return chunkname + ": " + msg + " (expressions nested too deep)";
 }
 
 }  // namespace

@@ -10,7 +10,9 @@
 -- once, to every recipient.
 
 local WINDOW = 60   -- seconds of scenario time
-local MOST_EARLY = 10  -- retries inside the window that still look like a backoff
+-- More retries than this inside the window (scenario time) count as a tight loop: a mailer
+-- that backs off makes a few (every 5 s or more often, for a whole minute, is hammering).
+local MOST_EARLY = 10
 local first_seen = {}
 
 function on_rcpt(s, rcpt)

@@ -30,26 +30,27 @@ expect {
       end
       if id then seen[id] = m.session end
     end
-    -- Each MAIL the cap refused must come again on a later connection. A connection delivers
-    -- one message at most (the cap), so each refusal is matched to its own later delivery.
-    local refusals = {}
+    -- Each MAIL the cap refused must be delivered later, on another connection (a new one, or
+    -- one of a pool that was open already). Each refusal is matched to its own later delivery.
+    local refusals, deliveries = {}, {}
     for _, s in ipairs(run.sessions) do
       for _, x in ipairs(s.exchanges) do
         if x.verb == "MAIL" and x.code == 421 then refusals[#refusals + 1] = { at = x.at, session = s.id } end
+        if x.command == "<end of data>" and x.code == 250 then deliveries[#deliveries + 1] = x.at end
       end
     end
     table.sort(refusals, function(a, b) return a.at < b.at end)
-    local next_session = 1
+    table.sort(deliveries)
+    local next_delivery = 1
     for _, r in ipairs(refusals) do
-      while run.sessions[next_session]
-        and (run.sessions[next_session].started <= r.at or run.sessions[next_session].delivered == 0) do
-        next_session = next_session + 1
+      while deliveries[next_delivery] and deliveries[next_delivery] <= r.at do
+        next_delivery = next_delivery + 1
       end
-      if not run.sessions[next_session] then
+      if not deliveries[next_delivery] then
         return false, "expected the message refused with 421 at MAIL in session " .. r.session
-          .. " delivered on a new connection; it never was (lost)"
+          .. " delivered on another connection; it never was (lost)"
       end
-      next_session = next_session + 1
+      next_delivery = next_delivery + 1
     end
     return true
   end,

@@ -46,6 +46,9 @@ CLIENTS = {
     "swaks-auth-retry": retry_loop(SWAKS_AUTH),
     # PLAIN only: refused with 535, swaks has no other mechanism to fall back to.
     "swaks-auth-plain": SWAKS_AUTH.replace("--auth LOGIN", "--auth PLAIN"),
+    # PLAIN refused, then LOGIN on a new connection: a fallback across sessions.
+    "swaks-auth-plain-then-login": "%s || %s" % (SWAKS_AUTH.replace("--auth LOGIN", "--auth PLAIN"),
+                                                 SWAKS_AUTH),
     # Retries at once, again and again: a tight loop, not a backoff.
     "swaks-tight-loop": ("for i in $(seq 40); do %s && exit 0; done; exit 1"
                          % SWAKS.replace(",".join(RCPTS), RCPTS[0])),
@@ -137,6 +140,7 @@ TABLE = [
     # LOGIN first gets 235 at once: nothing was refused, so nothing is known of a fallback.
     ("auth-mech-fallback", "swaks-auth", "FAIL", ["not exercised", "no mechanism was refused"]),
     ("auth-mech-fallback", "swaks-auth-plain", "FAIL", ["did not fall back"]),
+    ("auth-mech-fallback", "swaks-auth-plain-then-login", "PASS", []),
     ("relay-denied", "swaks", "PASS", []),
     ("relay-denied", "curl", "PASS", []),
     ("partial-recipients", "swaks", "PASS", []),

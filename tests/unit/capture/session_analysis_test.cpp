@@ -95,5 +95,20 @@ TEST(session_analysis, a_250_that_never_left_is_not_a_delivery) {
   EXPECT_TRUE(s.reply_held);
 }
 
+// The end of the data with no reply after it (the scenario lost the message, or held the
+// reply): the exchange is timed when the data ended, not at the clock's epoch.
+TEST(session_analysis, an_unanswered_end_of_data_has_the_time_the_data_ended) {
+  const std::chrono::system_clock::time_point t0{std::chrono::seconds{1'700'000'000}};
+  session_record r;
+  r.entries.push_back({t0, direction::client, "DATA"});
+  r.entries.push_back({t0, direction::server, "354 Go ahead"});
+  r.entries.push_back({t0 + std::chrono::seconds(2), direction::event, "message of 5 octets"});
+  auto s = summarize(r);
+  ASSERT_EQ(s.exchanges.size(), 2u);
+  EXPECT_EQ(s.exchanges[1].command, "<end of data>");
+  EXPECT_EQ(s.exchanges[1].code, 0);
+  EXPECT_EQ(s.exchanges[1].at, t0 + std::chrono::seconds(2));
+}
+
 }  // namespace
 }  // namespace smtpfault::capture

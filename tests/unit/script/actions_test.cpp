@@ -235,7 +235,9 @@ TEST(actions, constructor_arguments_are_checked) {
         "smtp.split(500, 3)", "smtp.split(3, 3)", "smtp.split(0)", "smtp.split(2.5)",
         "smtp.split(math.huge)", "smtp.split(2^63)",
         // The method checks its offsets as smtp.split does.
-        "smtp.reply(250):split(500, 3)", "smtp.reply(250):split()", "smtp.reply(250):split('a')"}) {
+        "smtp.reply(250):split(500, 3)", "smtp.reply(250):split()", "smtp.reply(250):split('a')",
+        // NaN compares false with everything: no count of octets either.
+        "smtp.trickle(0/0, 1)", "smtp.reply(250):trickle(0/0, 1)", "smtp.trickle(math.huge, 1)"}) {
     auto o = connect_returning(expr);
     EXPECT_EQ(o.st, status::failed) << expr;
     EXPECT_THAT(o.error, ::testing::StartsWith("test.lua:2:")) << expr;
@@ -252,7 +254,8 @@ TEST(actions, hand_made_tables_meet_the_reply_checks) {
         "{code = 250, enhanced = 'garbage\\r\\nX'}", "{code = 250, lines = {'a\\0b'}}",
         "{unsolicited = {code = 1e300}}",
         "(function() local a = smtp.reply(451) a.code = 1e300 return a end)()",
-        "(function() local a = smtp.reply(451) a.lines = {'x\\ny'} return a end)()"}) {
+        "(function() local a = smtp.reply(451) a.lines = {'x\\ny'} return a end)()",
+        "{code = 250, trickle_bytes = -1}", "{code = 250, trickle_bytes = 0/0}"}) {
     auto o = connect_returning(expr);
     EXPECT_EQ(o.st, status::failed) << expr;
     EXPECT_THAT(o.error, ::testing::HasSubstr("returned an action whose")) << expr;

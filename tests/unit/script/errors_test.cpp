@@ -185,6 +185,16 @@ TEST(script_errors, nesting_too_deep_names_the_file) {
             "test.lua: C stack overflow (expressions nested too deep)");
 }
 
+// Lua shortens a long chunk name ("...level/broken.lua:1:"): the message keeps it once.
+TEST(script_errors, a_long_path_is_named_once) {
+  const std::string name = "/tmp/a_rather_long_directory_name/another_level_of_nesting/broken.lua";
+  auto sc = scenario::load("x = = 1\n", name, quick_options());
+  ASSERT_FALSE(sc);
+  EXPECT_THAT(sc.error(), StartsWith("..."));
+  EXPECT_THAT(sc.error(), HasSubstr("broken.lua:1: unexpected symbol"));
+  EXPECT_EQ(sc.error().find(name), std::string::npos) << sc.error();
+}
+
 TEST(script_errors, a_byte_order_mark_and_a_shebang_line_are_skipped) {
   EXPECT_EQ(load_error("\xEF\xBB\xBF-- saved by an editor on Windows\nlocal x = 1\n"), "");
   EXPECT_EQ(load_error("#!/usr/bin/env lua\nlocal x = 1\n"), "");

@@ -479,6 +479,7 @@ TEST(transcript, escape_wire_keeps_utf8_and_escapes_what_is_not) {
   EXPECT_EQ(escape_wire("caf\xc3\xa9 \xe2\x82\xac"), "caf\xc3\xa9 \xe2\x82\xac");
   EXPECT_EQ(escape_wire("a\r\nb\\c\x01"), "a\\r\\nb\\\\c\\x01");
   EXPECT_EQ(escape_wire("\xff\x80ok\xc3"), "\\xff\\x80ok\\xc3") << "no broken sequences";
+  EXPECT_EQ(escape_wire("\xd8\x9c"), "\\xd8\\x9c") << "U+061C, the Arabic letter mark";
   // A C1 CSI (U+009B) and a right-to-left override (U+202E): a terminal would act on them.
   EXPECT_EQ(escape_wire("\xc2\x9b"
                         "2J \xe2\x80\xae"
