@@ -196,7 +196,7 @@ void server_session::do_bdat(const proto::command& cmd) {
     return;
   }
   bdat_rejected_ = false;
-  if (bdat_.total() == 0 && !bdat_rejected_ && !pending_.via_bdat) start_message(true);
+  if (bdat_.total() == 0 && !pending_.via_bdat) start_message(true);
   bdat_last_ = args->last;
   last_chunk_size_ = args->size;
   bdat_.start_chunk(args->size);

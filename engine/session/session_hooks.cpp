@@ -134,7 +134,7 @@ void server_session::apply_to_command(const proto::command& cmd, fault::action a
                                 a.end != fault::ending::none;
   if (needs_reply_slot) override_ = std::make_shared<fault::action>(std::move(a));
   if (rejects) {
-    // The command is refused: no state change, just the scenario's reply.
+    // The command is refused: no state change (but for a BDAT's), just the scenario's reply.
     reply(proto::reply(override_->reply ? override_->reply->code : 500, "", ""));
     if (cmd.kind == proto::verb::bdat && mode_ == mode::command) refused_bdat(cmd);
     return;
