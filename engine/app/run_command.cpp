@@ -178,7 +178,8 @@ void print_summary(const net::client_run_result& r, const script::client_script&
     std::fprintf(stderr, "smtpfault run: script error: %s\n",
                  proto::printable(r.error, std::string::npos).c_str());
   } else if (r.how != net::client_run_result::ending::finished) {
-    std::fprintf(stderr, "smtpfault run: %s\n", proto::printable(r.error, std::string::npos).c_str());
+    std::fprintf(stderr, "smtpfault run: %s\n",
+                 proto::printable(r.error, std::string::npos).c_str());
   }
 }
 

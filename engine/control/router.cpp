@@ -106,10 +106,8 @@ boost::asio::awaitable<response> dispatch(api_context& ctx, api_request& req,
     co_return unauthorized();
   }
   if (!allowed.empty()) {
-    auto res = error_response({405,
-                               req.method_text + " is not allowed on " +
-                                   req.path + "; allowed: " + allowed,
-                               ""});
+    auto res = error_response(
+        {405, req.method_text + " is not allowed on " + req.path + "; allowed: " + allowed, ""});
     res.set(http::field::allow, allowed);
     co_return res;
   }
