@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "proto/duration.hpp"
+#include "proto/reply.hpp"
 #include "script/lua_bridge.hpp"
 
 namespace smtpfault::script {
@@ -71,22 +72,6 @@ struct reader {
   }
 };
 
-// "4.7.1": class 2, 4 or 5, subject and detail of one to three digits (RFC 3463).
-bool is_enhanced_code(std::string_view s) {
-  auto digits = [&](std::size_t& i) {
-    std::size_t n = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9' && n < 4) {
-      ++i;
-      ++n;
-    }
-    return n >= 1 && n <= 3;
-  };
-  if (s.size() < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.') return false;
-  std::size_t i = 2;
-  if (!digits(i) || i >= s.size() || s[i++] != '.' || !digits(i)) return false;
-  return i == s.size();
-}
-
 // What smtp.reply checks, for a table built or changed by hand: a reply the client can read as
 // one, never a code cast from 1e300 or a line that smuggles in a second reply.
 std::optional<proto::reply> read_reply(reader& r) {
@@ -102,7 +87,7 @@ std::optional<proto::reply> read_reply(reader& r) {
   proto::reply rep;
   rep.code = static_cast<int>(*code);
   rep.enhanced = r.str("enhanced").value_or("");
-  if (!rep.enhanced.empty() && !is_enhanced_code(rep.enhanced)) {
+  if (!rep.enhanced.empty() && !proto::is_enhanced_code(rep.enhanced)) {
     r.error = "returned an action whose enhanced code is not one like \"4.7.1\"";
     return std::nullopt;
   }
