@@ -30,8 +30,7 @@ constexpr std::size_t max_logged_lines = 12;
 
 // How an I/O error reads to a script: "closed", "reset", or the system's words.
 std::string classify(const error_code& ec) {
-  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
-      ec == asio::error::broken_pipe) {
+  if (closed_by_peer(ec) || ec == asio::error::broken_pipe) {
     return "closed";
   }
   if (ec == asio::error::connection_reset || ec == asio::error::connection_aborted) return "reset";
@@ -421,9 +420,7 @@ asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
     std::string err = co_await read_more(c, deadline);
     if (err == "timeout" && c.replies.in_overlong_line()) {
       // Not silence: a line with no end in sight.
-      const std::string why = "malformed reply: a reply line longer than " +
-                              std::to_string(c.replies.max_line()) +
-                              " octets, still without its end";
+      const std::string why = "malformed reply: " + proto::endless_line(c.replies.max_line());
       log(c.id, "S: <" + why + ">");
       co_return failed(why);
     }

@@ -13,6 +13,7 @@
 #include "proto/ascii.hpp"
 #include "proto/line_reader.hpp"
 #include "proto/reply.hpp"
+#include "proto/reply_stream.hpp"
 #include "proto/sasl.hpp"
 #include "session/transcript.hpp"
 
@@ -110,10 +111,8 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
   const auto deadline = std::chrono::steady_clock::now() + o_.timeout;
   // Not silence when the wait ended inside a line with no end in sight.
   auto timed_out = [&] {
-    return lines_.discarding()
-               ? "malformed reply: a reply line longer than " + std::to_string(lines_.max_line()) +
-                     " octets, still without its end"
-               : std::string("timeout waiting for a reply");
+    return lines_.discarding() ? "malformed reply: " + proto::endless_line(lines_.max_line())
+                               : std::string("timeout waiting for a reply");
   };
   for (;;) {
     auto r = lines_.next(in_);
@@ -148,10 +147,8 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
     }
     auto got = std::get<0>(res);
     if (got.ec) {
-      // Over TLS a close without close_notify is "stream truncated": a close all the same.
-      const bool closed =
-          got.ec == asio::error::eof || got.ec == asio::ssl::error::stream_truncated;
-      error = closed ? "the server closed the connection" : "connection lost: " + got.ec.message();
+      error = closed_by_peer(got.ec) ? "the server closed the connection"
+                                     : "connection lost: " + got.ec.message();
       co_return std::nullopt;
     }
     in_.append(buf, got.bytes);

@@ -21,6 +21,10 @@ namespace {
 constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
 }
 
+bool closed_by_peer(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+}
+
 asio::awaitable<io_result> transport::read_some(asio::mutable_buffer buf) {
   auto [ec, n] = tls_ ? co_await tls_->async_read_some(buf, as_value)
                       : co_await socket_.async_read_some(buf, as_value);

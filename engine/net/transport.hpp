@@ -28,6 +28,10 @@ struct io_result {
 // "192.0.2.1:25" or "[2001:db8::1]:25"; a v4-mapped v6 address is shown as v4.
 std::string endpoint_text(const tcp::endpoint& ep);
 
+// A read's error that means the peer closed: the end of the stream, or over TLS a close
+// without close_notify ("stream truncated"), a close all the same.
+bool closed_by_peer(const error_code& ec);
+
 class transport {
  public:
   explicit transport(tcp::socket socket) : socket_(std::move(socket)) {}

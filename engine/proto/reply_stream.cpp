@@ -4,6 +4,10 @@
 
 namespace smtpfault::proto {
 
+std::string endless_line(std::size_t max_line) {
+  return "a reply line longer than " + std::to_string(max_line) + " octets, still without its end";
+}
+
 std::string printable(std::string_view raw, std::size_t max) {
   static const char hex[] = "0123456789abcdef";
   std::string out;

@@ -55,6 +55,10 @@ class reply_stream {
   bool overflowed_ = false;
 };
 
+// What a wait that ended inside a line past max_line was waiting for: "a reply line longer
+// than 65536 octets, still without its end".
+std::string endless_line(std::size_t max_line);
+
 // Lines of a partial reply and unfinished bytes are visible to error messages only as escaped
 // text: "250 ok\\r\\n" style, at most `max` octets.
 std::string printable(std::string_view raw, std::size_t max = 120);
