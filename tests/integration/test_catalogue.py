@@ -270,39 +270,37 @@ class CatalogueRuns(unittest.TestCase):
 
 
 class HangingCommand(unittest.TestCase):
-    def test_a_timeout_while_the_scenario_holds_a_reply_says_so(self):
-        # slow-final-reply holds the reply to the data for 75 s; killed at 2 s, the mailer was
-        # waiting for the server, and the reason says how to give it the time.
+    def killed_during_slow_final_reply(self, *flags):
+        """slow-final-reply (the reply to the data held 75 s) with a patient swaks, killed by a
+        2 s --timeout: the scenario's JSON result."""
         tmp = tempfile.mkdtemp(prefix="catalogue-held-")
         self.addCleanup(shutil.rmtree, tmp, True)
         json_path = os.path.join(tmp, "report.json")
         status, out, err = run_test(
-            ["--scenario", "slow-final-reply", "--timeout", "2", "--json", json_path, "--",
-             "sh", "-c", 'swaks --server "$SMTP_SERVER" --to a@x.test --timeout 300 >/dev/null'],
+            ["--scenario", "slow-final-reply", "--timeout", "2", *flags, "--json", json_path,
+             "--", "sh", "-c",
+             'swaks --server "$SMTP_SERVER" --to a@x.test --timeout 300 >/dev/null'],
             timeout=60)
         self.assertEqual(status, 1, out + err)
-        reason = verdicts(json_path)["slow-final-reply"]["reason"]
+        return verdicts(json_path)["slow-final-reply"]
+
+    def test_a_timeout_while_the_scenario_holds_a_reply_says_so(self):
+        # Killed at 2 s, the mailer was waiting for the server, and the reason says how to give
+        # it the time.
+        result = self.killed_during_slow_final_reply()
+        reason = result["reason"]
         self.assertIn("timeout: the command was killed after 2 s; it was waiting for the reply "
                       "to '<end of data>' (session 000001)", reason)
         self.assertIn("--time-scale", reason)
         # Stored, but its 250 never left: not delivered as the client knows it.
-        checks = {c["name"]: c for c in verdicts(json_path)["slow-final-reply"]["checks"]}
+        checks = {c["name"]: c for c in result["checks"]}
         self.assertFalse(checks["delivered"]["passed"], checks["delivered"])
         self.assertIn("got 0", checks["delivered"]["detail"])
 
     def test_a_held_reply_is_named_whatever_the_time_scale(self):
         # Scaled to 7.5 s, the 75 s delay still outlasts a 2 s --timeout: the reason must say
         # that the scenario held the reply, not only blame the mailer.
-        tmp = tempfile.mkdtemp(prefix="catalogue-held-scaled-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
-        status, out, err = run_test(
-            ["--scenario", "slow-final-reply", "--timeout", "2", "--time-scale", "0.1",
-             "--json", json_path, "--",
-             "sh", "-c", 'swaks --server "$SMTP_SERVER" --to a@x.test --timeout 300 >/dev/null'],
-            timeout=60)
-        self.assertEqual(status, 1, out + err)
-        reason = verdicts(json_path)["slow-final-reply"]["reason"]
+        reason = self.killed_during_slow_final_reply("--time-scale", "0.1")["reason"]
         self.assertIn("which the scenario was holding back: give --timeout more than its delay "
                       "(scaled by --time-scale 0.1)", reason)
 
