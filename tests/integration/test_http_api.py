@@ -929,13 +929,66 @@ class HealthTest(ApiTestCase):
                                   capture_output=True, text=True, timeout=10)
         self.assertEqual(slow.returncode, 1)
         self.assertIn("no answer within 0.5 s", slow.stderr)
-        # The SMTP port given by mistake: said so, not Beast's bare "bad version".
+        # The SMTP port given by mistake: said so, with what answered.
         smtp = subprocess.run([binary_path(), "healthcheck", "--api",
                                "127.0.0.1:%d" % self.server.port, "--timeout", "2"],
                               capture_output=True, text=True, timeout=10)
         self.assertEqual(smtp.returncode, 1)
-        self.assertIn("no HTTP reply (bad version): is this the API's port, not an SMTP one?",
-                      smtp.stderr)
+        self.assertIn("no HTTP reply (it began '220 ", smtp.stderr)
+        self.assertIn("'): is this the API's port, not an SMTP one?", smtp.stderr)
+
+    def test_healthcheck_reads_the_status_line_of_any_http_server(self):
+        cases = [
+            # (what the peer answers, exit status, what stderr must say)
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n", 0, ""),
+            (b"HTTP/1.0 200\r\n\r\n", 0, ""),  # no reason phrase
+            (b"HTTP/1.1 503 Service Unavailable\r\n\r\n", 1, "not ready (HTTP 503)"),
+            (b"", 1, "the server closed the connection unanswered"),
+            (b"HTTP/1.1 2", 1, "no HTTP reply (it began 'HTTP/1.1 2')"),
+            (b"HTTP/2 200\r\n\r\n", 1, "no HTTP reply (it began 'HTTP/2 200')"),
+            (b"\x1b]0;title\x07\r\n", 1, "no HTTP reply (it began '\\x1b]0;title\\x07')"),
+        ]
+        for answer, status, words in cases:
+            with self.subTest(answer=answer):
+                request, r = self.probe_peer(answer, "--api-token", "s3cret")
+                self.assertEqual(r.returncode, status, r.stderr)
+                self.assertIn(words, r.stderr)
+                self.assertTrue(request.startswith(b"GET /readyz HTTP/1.1\r\n"), request)
+                self.assertIn(b"\r\nConnection: close\r\n", request)
+                self.assertIn(b"\r\nAuthorization: Bearer s3cret\r\n", request)
+                self.assertTrue(request.endswith(b"\r\n\r\n"), request)
+
+    def probe_peer(self, answer, *flags):
+        """Runs healthcheck against a one-shot peer that reads the request and sends `answer`;
+        returns (the request, the completed process)."""
+        got = []
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            port = listener.getsockname()[1]
+
+            def serve():
+                conn, _ = listener.accept()
+                with conn:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    got.append(data)
+                    conn.sendall(answer)
+
+            peer = threading.Thread(target=serve)
+            peer.start()
+            r = subprocess.run([binary_path(), "healthcheck", "--api", "127.0.0.1:%d" % port,
+                                "--timeout", "5"] + list(flags),
+                               capture_output=True, text=True, timeout=20)
+            peer.join(10)
+        self.assertEqual(len(got), 1)
+        host = b"\r\nHost: 127.0.0.1:%d\r\n" % port
+        self.assertIn(host, got[0])
+        return got[0], r
 
 
 class TestCommandApiTest(unittest.TestCase):
