@@ -2,8 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -21,7 +19,6 @@ namespace smtpfault::net {
 
 namespace {
 
-using namespace boost::asio::experimental::awaitable_operators;
 using script::client_op;
 using script::op_result;
 using steady = std::chrono::steady_clock;
@@ -258,19 +255,14 @@ asio::awaitable<op_result> driver::do_connect(const client_op& op) {
 
 asio::awaitable<std::string> driver::open_socket(conn& c, const client_op& op) {
   const std::string where = op.host + ":" + std::to_string(op.port);
-  tcp::resolver resolver(ctx_);
-  asio::steady_timer timer(ctx_, deadline_of(op));
-  auto rr = co_await (resolver.async_resolve(op.host, std::to_string(op.port), as_value) ||
-                      timer.async_wait(as_value));
-  if (rr.index() == 1) co_return "timeout resolving " + op.host + " after " + timeout_text(op);
-  auto [rec, results] = std::get<0>(rr);
-  if (rec) co_return "cannot resolve " + op.host + ": " + rec.message();
-  auto cr = co_await (asio::async_connect(c.io.socket(), results, as_value) ||
-                      timer.async_wait(as_value));
-  if (cr.index() == 1) {
-    co_return "timeout connecting to " + where + " after " + timeout_text(op);
+  const auto r = co_await connect_before(c.io.socket(), op.host, op.port, deadline_of(op));
+  using step = connect_result::step;
+  if (r.failed == step::resolve) {
+    co_return r.timed_out ? "timeout resolving " + op.host + " after " + timeout_text(op)
+                          : "cannot resolve " + op.host + ": " + r.ec.message();
   }
-  auto [cec, ep] = std::get<0>(cr);
+  if (r.timed_out) co_return "timeout connecting to " + where + " after " + timeout_text(op);
+  const auto cec = r.ec;
   if (cec == asio::error::operation_aborted) {
     // What Asio's connect says when it could not even open a socket: name the real cause when
     // it is this process's descriptor limit, not something of the target's.
@@ -308,20 +300,17 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
   std::string why;  // the reason alone, for a script that handles the failure
   // The name checked is the one given as sni when it differs from the host connected to.
   const std::string peer = name == c.host ? c.host : c.host + " (as " + name + ")";
-  {
-    asio::steady_timer timer(ctx_, deadline_of(op));
-    // OpenSSL checks the name itself (as `send` does), so a mismatch is reported as one
-    // ("hostname mismatch"), not as asio's "unspecified certificate verification error".
-    auto r =
-        co_await (c.io.client_handshake(*c.tls, name, op.verify) || timer.async_wait(as_value));
-    if (r.index() == 1) {
-      why = "timed out after " + timeout_text(op);
-      err = "TLS handshake with " + peer + " " + why;
-    } else if (auto ec = std::get<0>(r)) {
-      why = c.io.tls_verify_error();
-      if (why.empty()) why = ec.message();
-      err = "TLS handshake with " + peer + " failed: " + why;
-    }
+  // OpenSSL checks the name itself (as `send` does), so a mismatch is reported as one
+  // ("hostname mismatch"), not as asio's "unspecified certificate verification error".
+  const auto handshake =
+      co_await c.io.client_handshake_before(*c.tls, name, op.verify, deadline_of(op));
+  if (!handshake) {
+    why = "timed out after " + timeout_text(op);
+    err = "TLS handshake with " + peer + " " + why;
+  } else if (auto ec = *handshake) {
+    why = c.io.tls_verify_error();
+    if (why.empty()) why = ec.message();
+    err = "TLS handshake with " + peer + " failed: " + why;
   }
   if (!err.empty()) {
     log(c.id, "*: " + err);
@@ -344,12 +333,11 @@ asio::awaitable<std::string> driver::write_until(conn& c, std::string_view bytes
   // OpenSSL's words for a write after a failed handshake say nothing, nor does "Bad file
   // descriptor" after the script's own close().
   if (c.closed == "tls failed" || c.ended_here) co_return c.closed;
-  asio::steady_timer timer(ctx_, dl);
   for (std::size_t done = 0; done < bytes.size();) {
-    auto r = co_await (c.io.write_some(asio::buffer(bytes.data() + done, bytes.size() - done)) ||
-                       timer.async_wait(as_value));
-    if (r.index() == 1) co_return "timeout";
-    auto w = std::get<0>(r);
+    auto r =
+        co_await c.io.write_some_before(asio::buffer(bytes.data() + done, bytes.size() - done), dl);
+    if (!r) co_return "timeout";
+    const auto& w = *r;
     done += w.bytes;
     sent += w.bytes;
     if (w.ec) co_return classify(w.ec);
@@ -389,10 +377,9 @@ asio::awaitable<std::string> driver::read_more(conn& c, steady::time_point deadl
   // let the timer win.
   if (steady::now() >= deadline) co_return "timeout";
   char buf[16 * 1024];
-  asio::steady_timer timer(ctx_, deadline);
-  auto r = co_await (c.io.read_some(asio::buffer(buf)) || timer.async_wait(as_value));
-  if (r.index() == 1) co_return "timeout";
-  auto got = std::get<0>(r);
+  auto r = co_await c.io.read_some_before(asio::buffer(buf), deadline);
+  if (!r) co_return "timeout";
+  const auto& got = *r;
   if (got.bytes) c.replies.feed(std::string_view(buf, got.bytes));
   if (got.ec) {
     c.closed = classify(got.ec);

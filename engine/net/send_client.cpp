@@ -1,11 +1,7 @@
 #include "net/send_client.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "net/tls_context.hpp"
@@ -20,9 +16,6 @@
 namespace smtpfault::net {
 
 namespace {
-
-using namespace boost::asio::experimental::awaitable_operators;
-constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
 
 // RFC 5321 4.5.2: a line starting with "." gets one more.
 std::string dot_stuff(const std::string& data) {
@@ -91,16 +84,18 @@ asio::awaitable<std::string> client::hello() {
 }
 
 asio::awaitable<std::string> client::connect() {
-  tcp::resolver resolver(ctx_);
-  auto [rec, results] = co_await resolver.async_resolve(o_.host, std::to_string(o_.port), as_value);
-  if (rec) co_return "cannot resolve " + o_.host + ": " + rec.message();
-  asio::steady_timer timer(ctx_, o_.timeout);
-  auto r =
-      co_await (asio::async_connect(io_.socket(), results, as_value) || timer.async_wait(as_value));
-  if (r.index() == 1) co_return "timeout connecting to " + o_.host;
-  auto [cec, ep] = std::get<0>(r);
-  if (cec)
-    co_return "cannot connect to " + o_.host + ":" + std::to_string(o_.port) + ": " + cec.message();
+  const auto deadline = std::chrono::steady_clock::now() + o_.timeout;
+  const auto r = co_await connect_before(io_.socket(), o_.host, o_.port, deadline);
+  using step = connect_result::step;
+  if (r.failed == step::resolve) {
+    co_return r.timed_out ? "timeout resolving " + o_.host
+                          : "cannot resolve " + o_.host + ": " + r.ec.message();
+  }
+  if (r.timed_out) co_return "timeout connecting to " + o_.host;
+  if (r.ec) {
+    co_return "cannot connect to " + o_.host + ":" + std::to_string(o_.port) + ": " +
+        r.ec.message();
+  }
   co_return "";
 }
 
@@ -135,17 +130,16 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
     }
     in_.erase(0, r.consumed);
     char buf[4096];
-    asio::steady_timer timer(ctx_, deadline);
     if (std::chrono::steady_clock::now() >= deadline) {
       error = timed_out();
       co_return std::nullopt;
     }
-    auto res = co_await (io_.read_some(asio::buffer(buf)) || timer.async_wait(as_value));
-    if (res.index() == 1) {
+    auto res = co_await io_.read_some_before(asio::buffer(buf), deadline);
+    if (!res) {
       error = timed_out();
       co_return std::nullopt;
     }
-    auto got = std::get<0>(res);
+    const auto& got = *res;
     if (got.ec) {
       error = closed_by_peer(got.ec) ? "the server closed the connection"
                                      : "connection lost: " + got.ec.message();
@@ -159,14 +153,14 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
 // message, so a slow link that still reads is not cut off, and a server that stopped is.
 asio::awaitable<bool> client::send_raw(const std::string& bytes, std::string& error) {
   for (std::size_t done = 0; done < bytes.size();) {
-    asio::steady_timer timer(ctx_, o_.timeout);
-    auto r = co_await (io_.write_some(asio::buffer(bytes.data() + done, bytes.size() - done)) ||
-                       timer.async_wait(as_value));
-    if (r.index() == 1) {
+    const auto deadline = std::chrono::steady_clock::now() + o_.timeout;
+    auto r = co_await io_.write_some_before(asio::buffer(bytes.data() + done, bytes.size() - done),
+                                            deadline);
+    if (!r) {
       error = "timeout writing to the server: it stopped reading";
       co_return false;
     }
-    const auto& w = std::get<0>(r);
+    const auto& w = *r;
     done += w.bytes;
     if (w.ec) {
       error = "write failed: " + w.ec.message();
@@ -179,11 +173,10 @@ asio::awaitable<bool> client::send_raw(const std::string& bytes, std::string& er
 // The TLS handshake, bounded: a server that answers STARTTLS with 220 and then says nothing
 // (or a plaintext server on the implicit-TLS port, waiting for a command).
 asio::awaitable<std::string> client::handshake(asio::ssl::context& tls) {
-  asio::steady_timer timer(ctx_, o_.timeout);
-  auto r = co_await (io_.client_handshake(tls, o_.host, o_.verify_certificate) ||
-                     timer.async_wait(as_value));
-  if (r.index() == 1) co_return "TLS handshake failed: no answer within the timeout";
-  if (auto ec = std::get<0>(r)) co_return "TLS handshake failed: " + handshake_error(ec);
+  const auto deadline = std::chrono::steady_clock::now() + o_.timeout;
+  auto r = co_await io_.client_handshake_before(tls, o_.host, o_.verify_certificate, deadline);
+  if (!r) co_return "TLS handshake failed: no answer within the timeout";
+  if (auto ec = *r) co_return "TLS handshake failed: " + handshake_error(ec);
   co_return "";
 }
 

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -19,7 +20,8 @@ namespace smtpfault::net {
 
 namespace {
 constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
-}
+using namespace asio::experimental::awaitable_operators;
+}  // namespace
 
 bool closed_by_peer(const error_code& ec) {
   return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
@@ -134,6 +136,49 @@ asio::awaitable<error_code> transport::client_handshake(asio::ssl::context& ctx,
   co_return ec;
 }
 
+// The race of an operation with a timer is written here once: each instance of `||` is a large
+// template, and the clients' files compiled it for every call.
+asio::awaitable<std::optional<io_result>> transport::read_some_before(asio::mutable_buffer buf,
+                                                                      steady_time deadline) {
+  asio::steady_timer timer(socket_.get_executor(), deadline);
+  auto r = co_await (read_some(buf) || timer.async_wait(as_value));
+  if (r.index() == 1) co_return std::nullopt;
+  co_return std::get<0>(r);
+}
+
+asio::awaitable<std::optional<io_result>> transport::write_some_before(asio::const_buffer buf,
+                                                                       steady_time deadline) {
+  asio::steady_timer timer(socket_.get_executor(), deadline);
+  auto r = co_await (write_some(buf) || timer.async_wait(as_value));
+  if (r.index() == 1) co_return std::nullopt;
+  co_return std::get<0>(r);
+}
+
+asio::awaitable<std::optional<error_code>> transport::client_handshake_before(
+    asio::ssl::context& ctx, const std::string& sni, bool check_name, steady_time deadline) {
+  asio::steady_timer timer(socket_.get_executor(), deadline);
+  auto r = co_await (client_handshake(ctx, sni, check_name) || timer.async_wait(as_value));
+  if (r.index() == 1) co_return std::nullopt;
+  co_return std::get<0>(r);
+}
+
+asio::awaitable<connect_result> connect_before(tcp::socket& socket, const std::string& host,
+                                               std::uint16_t port, steady_time deadline) {
+  using step = connect_result::step;
+  tcp::resolver resolver(socket.get_executor());
+  asio::steady_timer timer(socket.get_executor(), deadline);
+  auto rr = co_await (resolver.async_resolve(host, std::to_string(port), as_value) ||
+                      timer.async_wait(as_value));
+  if (rr.index() == 1) co_return connect_result{step::resolve, true, {}};
+  auto [rec, results] = std::get<0>(rr);
+  if (rec) co_return connect_result{step::resolve, false, rec};
+  auto cr = co_await (asio::async_connect(socket, results, as_value) || timer.async_wait(as_value));
+  if (cr.index() == 1) co_return connect_result{step::connect, true, {}};
+  auto [cec, ep] = std::get<0>(cr);
+  if (cec) co_return connect_result{step::connect, false, cec};
+  co_return connect_result{};
+}
+
 std::string transport::tls_version() const {
   return tls_ ? SSL_get_version(tls_->native_handle()) : "";
 }
@@ -155,7 +200,6 @@ void transport::cancel() {
 
 asio::awaitable<void> transport::close_tls(std::chrono::milliseconds wait) {
   if (!tls_up_) co_return;  // nothing to close without a session (a failed handshake)
-  using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(socket_.get_executor(), wait);
   // A peer that never answers (or never reads) costs the wait, not the session's idle timeout.
   co_await (tls_->async_shutdown(as_value) || timer.async_wait(as_value));

@@ -4,8 +4,10 @@
 
 #include <array>
 #include <chrono>
+#include <cstdint>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -20,10 +22,25 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
+using steady_time = std::chrono::steady_clock::time_point;
+
 struct io_result {
   error_code ec;
   std::size_t bytes = 0;
 };
+
+// How a client's connect ended: the step that failed (with its error) or none.
+struct connect_result {
+  enum class step { none, resolve, connect };
+  step failed = step::none;
+  bool timed_out = false;  // the deadline passed during `failed`
+  error_code ec;
+};
+
+// Resolves host and connects socket to the first of its addresses that answers, both before
+// `deadline`.
+asio::awaitable<connect_result> connect_before(tcp::socket& socket, const std::string& host,
+                                               std::uint16_t port, steady_time deadline);
 
 // "192.0.2.1:25" or "[2001:db8::1]:25"; a v4-mapped v6 address is shown as v4.
 std::string endpoint_text(const tcp::endpoint& ep);
@@ -55,6 +72,17 @@ class transport {
   // OpenSSL itself so a failure says "hostname mismatch" or "IP address mismatch".
   asio::awaitable<error_code> client_handshake(asio::ssl::context& ctx, const std::string& sni,
                                                bool check_name = false);
+
+  // The clients' forms of read_some, write_some and client_handshake: given up, with nullopt,
+  // when the deadline passes first.
+  asio::awaitable<std::optional<io_result>> read_some_before(asio::mutable_buffer buf,
+                                                             steady_time deadline);
+  asio::awaitable<std::optional<io_result>> write_some_before(asio::const_buffer buf,
+                                                              steady_time deadline);
+  asio::awaitable<std::optional<error_code>> client_handshake_before(asio::ssl::context& ctx,
+                                                                     const std::string& sni,
+                                                                     bool check_name,
+                                                                     steady_time deadline);
 
   bool is_tls() const { return tls_ != nullptr; }
   std::string tls_version() const;
