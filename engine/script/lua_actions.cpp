@@ -2,8 +2,10 @@
 // lua/smtp.lua writes; a table built by hand with a typo gets an error naming the field.
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <string_view>
 
 #include "proto/duration.hpp"
@@ -199,6 +201,35 @@ void read_each_recipient(reader& r, fault::action& a) {
   lua_pop(r.L, 1);
 }
 
+// What is wrong with the first key of the action table that none of the readers above takes:
+// `a.delay = 5` where :delay(5) was meant must be an error, not a fault that never happens.
+std::optional<std::string> unknown_field(lua_State* L, int idx) {
+  static constexpr std::string_view known[] = {
+      "name",        "code",          "enhanced",      "lines",          "raw",
+      "malformed",   "delay_seconds", "trickle_bytes", "trickle_every",  "split_at",
+      "ending",      "extensions",    "hide",          "starttls",       "inject",
+      "certificate", "challenge",     "unsolicited",   "each_recipient", "each_count"};
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {  // raw, as the readers are
+    lua_pop(L, 1);                 // the value; the key stays for the next step
+    std::string why = "returned an action with a list item or another key that is not a name";
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      std::size_t n = 0;
+      const char* s = lua_tolstring(L, -1, &n);  // a string already: the iteration is safe
+      if (std::find(std::begin(known), std::end(known), std::string_view(s, n)) !=
+          std::end(known)) {
+        continue;
+      }
+      why = "returned an action with a field '" + std::string(s, n) +
+            "' that no action has; its methods (:delay(), :split(), :close(), ...) set the "
+            "fields";
+    }
+    lua_pop(L, 1);
+    return why;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, double time_scale) {
@@ -257,6 +288,7 @@ proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, dou
         std::string("returned a table that is not an action; build one with "
                     "smtp.reply(), smtp.delay(), smtp.close() and friends")};
   }
+  if (auto why = unknown_field(L, r.idx)) return proto::unexpected{*why};
   return a;
 }
 

@@ -439,6 +439,26 @@ TEST(script_errors, hook_returning_a_field_of_the_wrong_type_is_explained) {
               HasSubstr("on_data (lines 4-8) returned an action whose field 'code' is a string"));
 }
 
+TEST(script_errors, a_field_no_action_has_is_named) {
+  // `a.delay = 5` where :delay(5) was meant: the delay would never happen without a word.
+  driver d(
+      "function on_rcpt(s, rcpt)\n  local a = smtp.reply(550)\n  a.delay = 5\n  return a\nend\n"
+      "function on_data(s)\n  local a = smtp.reply(451)\n  a[1] = 'x'\n  return a\nend\n"
+      "function on_mail(s, from)\n  return smtp.reply(550):delay(1):split(2)\nend\n");
+  auto rcpt = d.start(hook::rcpt);
+  ASSERT_EQ(rcpt.st, status::failed);
+  EXPECT_THAT(rcpt.error, HasSubstr("on_rcpt (lines 1-5) returned an action with a field 'delay' "
+                                    "that no action has; its methods (:delay(), :split(), "));
+  auto data = d.start(hook::data);
+  ASSERT_EQ(data.st, status::failed);
+  EXPECT_THAT(data.error, HasSubstr("on_data (lines 6-10) returned an action with a list item or "
+                                    "another key that is not a name"));
+  // Every field the library writes is known.
+  auto mail = d.start(hook::mail);
+  ASSERT_EQ(mail.st, status::done) << mail.error;
+  EXPECT_EQ(mail.action.reply->code, 550);
+}
+
 TEST(script_errors, yielding_without_sleep_is_explained) {
   std::string err = connect_error("  local x = 1\n  coroutine.yield(1)");
   EXPECT_THAT(err, StartsWith("test.lua:3:"));
