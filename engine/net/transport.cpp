@@ -13,6 +13,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -136,30 +137,31 @@ asio::awaitable<error_code> transport::client_handshake(asio::ssl::context& ctx,
   co_return ec;
 }
 
-// The race of an operation with a timer is written here once: each instance of `||` is a large
-// template, and the clients' files compiled it for every call.
+namespace {
+// The race of an operation with a timer, written here once: each instance of `||` is a large
+// template, and the clients' files compiled it for every call. Reads and writes share one.
+template <typename T>
+asio::awaitable<std::optional<T>> before(asio::awaitable<T> op, steady_time deadline) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+  auto r = co_await (std::move(op) || timer.async_wait(as_value));
+  if (r.index() == 1) co_return std::nullopt;
+  co_return std::get<0>(std::move(r));
+}
+}  // namespace
+
 asio::awaitable<std::optional<io_result>> transport::read_some_before(asio::mutable_buffer buf,
                                                                       steady_time deadline) {
-  asio::steady_timer timer(socket_.get_executor(), deadline);
-  auto r = co_await (read_some(buf) || timer.async_wait(as_value));
-  if (r.index() == 1) co_return std::nullopt;
-  co_return std::get<0>(r);
+  return before(read_some(buf), deadline);
 }
 
 asio::awaitable<std::optional<io_result>> transport::write_some_before(asio::const_buffer buf,
                                                                        steady_time deadline) {
-  asio::steady_timer timer(socket_.get_executor(), deadline);
-  auto r = co_await (write_some(buf) || timer.async_wait(as_value));
-  if (r.index() == 1) co_return std::nullopt;
-  co_return std::get<0>(r);
+  return before(write_some(buf), deadline);
 }
 
 asio::awaitable<std::optional<error_code>> transport::client_handshake_before(
     asio::ssl::context& ctx, const std::string& sni, bool check_name, steady_time deadline) {
-  asio::steady_timer timer(socket_.get_executor(), deadline);
-  auto r = co_await (client_handshake(ctx, sni, check_name) || timer.async_wait(as_value));
-  if (r.index() == 1) co_return std::nullopt;
-  co_return std::get<0>(r);
+  return before(client_handshake(ctx, sni, check_name), deadline);
 }
 
 asio::awaitable<connect_result> connect_before(tcp::socket& socket, const std::string& host,
