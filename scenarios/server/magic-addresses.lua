@@ -20,7 +20,8 @@
 --   anything else     accepted normally
 --
 -- Several magic recipients in one message: every RCPT fault applies to its own recipient; for
--- DATA and the final dot the first magic recipient (in RCPT order) wins. Over LMTP, which
+-- DATA, and again for the final dot, the first recipient (in RCPT order) with a fault for that
+-- step wins. Over LMTP, which
 -- answers the final dot once per recipient, message-NNN answers for its own recipient only.
 --
 -- What it targets: docker-compose users who cannot call the HTTP API between test steps: the
@@ -54,14 +55,6 @@ local function magic(address)
   return smtp.local_part(address):lower()
 end
 
--- The first recipient of the transaction whose local part matches the pattern.
-local function first_match(s, pattern)
-  for _, r in ipairs(s.rcpts) do
-    local a, b = magic(r):match(pattern)
-    if a then return a, b end
-  end
-end
-
 function on_rcpt(s, rcpt)
   local l = magic(rcpt.address)
   local code = tonumber(l:match("^rcpt%-([45]%d%d)$"))
@@ -80,11 +73,15 @@ function on_rcpt(s, rcpt)
   end
 end
 
+-- The first recipient (in RCPT order) with a fault for DATA decides, whichever kind it is.
 function on_data(s)
-  local code = tonumber(first_match(s, "^data%-([45]%d%d)$") or "")
-  if code then return code_reply(code, "DATA refused (data-" .. code .. ")") end
-  if first_match(s, "^(drop%-mid%-data)$") then
-    return smtp.reply(354, "End data with <CR><LF>.<CR><LF>"):reset()
+  for _, r in ipairs(s.rcpts) do
+    local l = magic(r)
+    local code = tonumber(l:match("^data%-([45]%d%d)$"))
+    if code then return code_reply(code, "DATA refused (" .. l .. ")") end
+    if l == "drop-mid-data" then
+      return smtp.reply(354, "End data with <CR><LF>.<CR><LF>"):reset()
+    end
   end
 end
 

@@ -147,6 +147,26 @@ class MagicAddressWordsTest(ServerTestCase):
             c.cmd("RCPT TO:<data-554@example.com>", expect=250)
             self.assertEqual(c.cmd("DATA", expect=554).text, "5.0.0 Transaction failed")
 
+    def test_the_first_recipient_with_a_data_fault_decides_at_data(self):
+        with self.server.connect() as c:
+            c.cmd("EHLO client.test", expect=250)
+            c.cmd("MAIL FROM:<a@x.test>", expect=250)
+            c.cmd("RCPT TO:<drop-mid-data@example.com>", expect=250)
+            c.cmd("RCPT TO:<data-554@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            try:
+                c.send(b"Subject: cut\r\n\r\n")
+            except ConnectionError:
+                pass   # the reset may come before the text is written
+            self.assertTrue(c.closed_by_peer(timeout=5))
+        with self.server.connect() as c:
+            c.cmd("EHLO client.test", expect=250)
+            c.cmd("MAIL FROM:<a@x.test>", expect=250)
+            c.cmd("RCPT TO:<data-554@example.com>", expect=250)
+            c.cmd("RCPT TO:<drop-mid-data@example.com>", expect=250)
+            c.cmd("DATA", expect=554)
+            c.cmd("RSET", expect=250)
+
 
 class LmtpPerRecipientFaultTest(ServerTestCase):
     """smtp.each_recipient (here through magic-addresses): after the dot, each recipient gets a
