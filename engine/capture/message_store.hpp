@@ -57,6 +57,8 @@ class message_store {
 
   std::vector<std::shared_ptr<const stored_message>> messages() const;
   std::size_t message_count() const;
+  // How many messages the store keeps at most (the oldest are forgotten first).
+  std::size_t max_messages() const { return max_messages_; }
   std::vector<std::shared_ptr<const session_record>> sessions() const;
 
   std::shared_ptr<const stored_message> find_message(std::string_view id) const;

@@ -28,6 +28,10 @@ constexpr std::uint64_t max_limit = 1000;
 message_filter read_filter(query_reader& q, std::optional<api_error>& err) {
   message_filter f;
   f.to = q.string("to");
+  // Every recipient has an address: an empty filter (to=$UNSET_VARIABLE) could only time out.
+  if (f.to && f.to->empty() && !err) {
+    err = api_error{400, "query parameter to: empty (leave it out to match any recipient)", "to"};
+  }
   f.from = q.string("from");
   f.subject = q.string("subject");
   f.test = q.string("test");
@@ -119,6 +123,14 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
   auto max_wait = static_cast<double>(ctx.options.max_wait.count());
   auto timeout = q.number("timeout", 0, max_wait).value_or(std::min(30.0, max_wait));
   q.finish();
+  const auto kept = ctx.store.max_messages();
+  if (!err && count > kept) {
+    err = api_error{400,
+                    "query parameter count: " + std::to_string(count) +
+                        " can never be found, as the store keeps only the newest " +
+                        std::to_string(kept) + " message(s) (retain.messages)",
+                    "count"};
+  }
   if (err) co_return error_response(*err);
 
   auto ex = co_await asio::this_coro::executor;

@@ -265,6 +265,12 @@ class MessagesTest(ApiTestCase):
             ids = [smtp_send(server, message_bytes("n%d" % i)) for i in range(5)]
             _, _, body = server.api("GET", "/api/v1/messages")
             self.assertEqual([m["id"] for m in body["messages"]], ids[2:])
+            # Waiting for more than the store keeps could only time out: refused at once.
+            status, _, body = server.api("GET", "/api/v1/messages/wait?count=4&timeout=30")
+            self.assertEqual((status, body.get("field")), (400, "count"), body)
+            self.assertIn("keeps only the newest 3 message(s) (retain.messages)", body["error"])
+            status, _, body = server.api("GET", "/api/v1/messages/wait?count=3&timeout=0")
+            self.assertEqual((status, body["total"]), (200, 3), body)
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:   # records land when each QUIT is handled
                 _, _, sessions = server.api("GET", "/api/v1/sessions")
@@ -810,6 +816,11 @@ class BadRequestTest(ApiTestCase):
         self.assertEqual(found["total"], 1, found)
         self.check("GET", "/api/v1/messages/wait?timeout=abc", None, 400, "timeout")
         self.check("GET", "/api/v1/messages/wait?count=0", None, 400, "count")
+        # An empty recipient filter (a variable left unset) matches no message: it would only
+        # ever time out.
+        b = self.check("GET", "/api/v1/messages/wait?to=&timeout=30", None, 400, "to")
+        self.assertIn("leave it out to match any recipient", b["error"])
+        self.check("GET", "/api/v1/messages?to=", None, 400, "to")
 
     def test_a_query_parameter_an_endpoint_does_not_take_is_refused_not_ignored(self):
         for i in range(2):
