@@ -50,7 +50,12 @@ class client {
   // OpenSSL's reason for a failed verification ("hostname mismatch"), else the error's text.
   std::string handshake_error(const error_code& ec) const {
     std::string why = io_.tls_verify_error();
-    return why.empty() ? ec.message() : why;
+    if (why.empty()) return ec.message();
+    if (o_.ca_file.empty() && io_.tls_issuer_untrusted()) {
+      why += " (the system's CAs do not vouch for it: give --ca FILE, e.g. "
+             "fixtures/certs/test-ca.pem for smtpfault's own certificate)";
+    }
+    return why;
   }
   asio::awaitable<send_result> transaction();
   asio::awaitable<std::string> hello();

@@ -189,6 +189,19 @@ std::string transport::tls_cipher() const {
   return tls_ ? SSL_get_cipher_name(tls_->native_handle()) : "";
 }
 
+bool transport::tls_issuer_untrusted() const {
+  if (!tls_) return false;
+  switch (SSL_get_verify_result(tls_->native_handle())) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string transport::tls_verify_error() const {
   if (!tls_) return "";
   long v = SSL_get_verify_result(tls_->native_handle());

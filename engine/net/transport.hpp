@@ -89,6 +89,9 @@ class transport {
   std::string tls_cipher() const;
   // Why the peer's certificate failed verification ("self-signed certificate"), or "".
   std::string tls_verify_error() const;
+  // Whether verification failed because no trusted CA vouches for the chain (self-signed, or an
+  // issuer the trust store lacks), as opposed to a bad name or date.
+  bool tls_issuer_untrusted() const;
 
   // Cancels pending operations (used by deadlines and shutdown).
   void cancel();

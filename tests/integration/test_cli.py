@@ -100,7 +100,9 @@ class SendCommand(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         r = self.send(*here, "--verify")   # the test CA is not trusted by default
         self.assertEqual(r.returncode, 1)
-        self.assertIn("TLS handshake failed: unable to get local issuer certificate", r.stderr)
+        self.assertIn("TLS handshake failed: unable to get local issuer certificate (the "
+                      "system's CAs do not vouch for it: give --ca FILE, e.g. "
+                      "fixtures/certs/test-ca.pem for smtpfault's own certificate)", r.stderr)
         # The certificate is for 127.0.0.1, localhost, ::1 and smtpfault.test: not 127.0.0.2.
         other = SmtpfaultServer("--listen", "127.0.0.2:0").start()
         try:
@@ -108,6 +110,7 @@ class SendCommand(unittest.TestCase):
             r = self.send("--server", line.split()[-1], "--starttls", "--ca", ca)
             self.assertEqual(r.returncode, 1)
             self.assertIn("TLS handshake failed: IP address mismatch", r.stderr)
+            self.assertNotIn("--ca FILE", r.stderr)   # the CA was given: no hint
         finally:
             other.stop()
             other.cleanup()
