@@ -52,8 +52,9 @@ class client {
     std::string why = io_.tls_verify_error();
     if (why.empty()) return ec.message();
     if (o_.ca_file.empty() && io_.tls_issuer_untrusted()) {
-      why += " (the system's CAs do not vouch for it: give --ca FILE, e.g. "
-             "fixtures/certs/test-ca.pem for smtpfault's own certificate)";
+      why +=
+          " (the system's CAs do not vouch for it: give --ca FILE, e.g. "
+          "fixtures/certs/test-ca.pem for smtpfault's own certificate)";
     }
     return why;
   }
