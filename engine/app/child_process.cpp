@@ -18,6 +18,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "app/shared_input.hpp"
+
 namespace smtpfault::app {
 
 namespace {
@@ -98,6 +100,8 @@ int spawn_child(const std::vector<std::string>& argv,
   auto env_ptrs = pointers_to(vars);
   posix_spawn_file_actions_t files;
   posix_spawn_file_actions_init(&files);
+  const int input = open_shared_input();
+  if (input >= 0) posix_spawn_file_actions_adddup2(&files, input, 0);
   posix_spawn_file_actions_adddup2(&files, out, 1);
   posix_spawn_file_actions_adddup2(&files, out, 2);
   posix_spawnattr_t attr;
@@ -115,6 +119,7 @@ int spawn_child(const std::vector<std::string>& argv,
   int err = posix_spawnp(&pid, arg_ptrs[0], &files, &attr, arg_ptrs.data(), env_ptrs.data());
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&files);
+  if (input >= 0) close(input);
   return err;
 }
 

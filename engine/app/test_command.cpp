@@ -19,6 +19,7 @@
 #include "app/command_flags.hpp"
 #include "app/commands.hpp"
 #include "app/server_setup.hpp"
+#include "app/shared_input.hpp"
 #include "app/test_report.hpp"
 #include "app/test_runner.hpp"
 #include "app/version.hpp"
@@ -37,8 +38,10 @@ void print_test_help() {
       "Runs CMD once per scenario against a fresh mock server on ephemeral loopback ports and\n"
       "checks the scenario's expectations. CMD finds the server in its environment:\n"
       "SMTP_HOST, SMTP_PORT, SMTP_TLS_PORT (implicit TLS), SMTP_SERVER (HOST:PORT),\n"
-      "SMTPFAULT_API (HOST:PORT of the HTTP API) and SMTPFAULT_SCENARIO. Exit 0 when every\n"
-      "scenario passed, 1 when any failed, 2 for usage or scenario errors.\n"
+      "SMTPFAULT_API (HOST:PORT of the HTTP API) and SMTPFAULT_SCENARIO. Each run of CMD\n"
+      "reads the same standard input from its start (< mail.eml, or a pipe, read first; a\n"
+      "terminal gives none). Exit 0 when every scenario passed, 1 when any failed, 2 for\n"
+      "usage or scenario errors.\n"
       "\n"
       "  --scenario S       a built-in name or a .lua file; repeatable (default: every\n"
       "                     built-in scenario, see smtpfault list)\n"
@@ -282,6 +285,11 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   }
   if (auto config_err = read_server_settings(p, envp)) {
     std::fprintf(stderr, "smtpfault test: %s\n", config_err->c_str());
+    return 2;
+  }
+  // Before the interrupt handling: a Ctrl-C while a pipe is read ends the run as usual.
+  if (auto input_err = share_standard_input()) {
+    std::fprintf(stderr, "smtpfault test: %s\n", input_err->c_str());
     return 2;
   }
   end_commands_on_interrupt();

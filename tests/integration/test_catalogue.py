@@ -58,10 +58,11 @@ def read_text(path):
         return ""
 
 
-def run_test(args, timeout=170):
-    """Runs `smtpfault test ARGS`; returns (exit status, stdout, stderr)."""
+def run_test(args, timeout=170, stdin=None):
+    """Runs `smtpfault test ARGS` (stdin: a file object or None); returns (exit status, stdout,
+    stderr)."""
     p = subprocess.run([binary_path(), "test"] + args, env=server_environment(), cwd=ROOT,
-                       capture_output=True, text=True, timeout=timeout)
+                       capture_output=True, text=True, timeout=timeout, stdin=stdin)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -267,6 +268,47 @@ class CatalogueRuns(unittest.TestCase):
         serial = {n: r["verdict"] for n, r in verdicts(self.json).items()}
         self.assertEqual(len(serial), len(CATALOGUE))
         self.assertEqual(serial, {n: r["verdict"] for n, r in verdicts(parallel).items()})
+
+
+class StandardInputForEveryScenario(unittest.TestCase):
+    """Every scenario's command reads the same standard input from its start, as a mailer fed
+    with `< mail.eml` or through a pipe expects; with --jobs too."""
+    SCENARIOS = ["--scenario", "accept-all", "--scenario", "no-8bitmime", "--scenario",
+                 "greeting-554"]
+
+    def outputs(self, stdin, *flags):
+        tmp = tempfile.mkdtemp(prefix="catalogue-stdin-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(self.SCENARIOS + [*flags, "--json", json_path, "--", "sh",
+                                    "-c", "printf 'read: '; cat"], stdin=stdin, timeout=60)
+        self.assertEqual(status, 1, out + err)   # the command sends no mail: each one fails
+        with open(json_path, encoding="utf-8") as f:
+            return [r["command_output"] for r in json.load(f)["results"]], err
+
+    def test_a_file_is_read_from_its_start_by_each(self):
+        with tempfile.TemporaryFile() as f:
+            f.write(b"Subject: same for all\n")
+            f.seek(0)
+            got, _ = self.outputs(f)
+        self.assertEqual(got, ["read: Subject: same for all\n"] * 3)
+
+    def test_a_pipe_is_copied_for_each_also_in_parallel(self):
+        r, w = os.pipe()
+        os.write(w, b"piped line\n")
+        os.close(w)
+        with os.fdopen(r, "rb") as pipe:
+            got, _ = self.outputs(pipe, "--jobs", "3")
+        self.assertEqual(got, ["read: piped line\n"] * 3)
+
+    def test_a_pipe_that_neither_sends_nor_ends_counts_as_empty(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, w)
+        with os.fdopen(r, "rb") as pipe:
+            got, err = self.outputs(pipe)
+        self.assertEqual(got, ["read: "] * 3)
+        self.assertIn("standard input is a pipe that neither sent nor ended in 3 s: the "
+                      "commands get none, as with </dev/null", err)
 
 
 class HangingCommand(unittest.TestCase):

@@ -21,6 +21,13 @@ import unittest
 import urllib.error
 import urllib.request
 
+# Every command the tests start reads /dev/null unless a test gives it input: `smtpfault test`
+# copies a pipe on its stdin for each scenario's command, and whatever stdin the test run was
+# given (a terminal, a CI runner's idle pipe) must not be what it copies.
+_null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_null, 0)
+os.close(_null)
+
 START_TIMEOUT = 10.0
 TEST_CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "certs",
                        "test-ca.pem")
