@@ -378,6 +378,18 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
         client_gone_ = true;
         co_return false;
       }
+      // Input still to answer after the client's FIN: it may be reading the replies (a
+      // half-close, as `nc -N` does) or gone; TCP cannot tell. It gets the idle timeout, as a
+      // silent client would, not the rest of a delay that may last a century.
+      if (!input_ended_at_ && io_.peer_closed()) input_ended_at_ = now;
+      if (input_ended_at_ && now - *input_ended_at_ >= srv_.cfg_.idle_timeout) {
+        session_.on_client_closed(
+            "its input ended, then the idle timeout passed while the "
+            "server paused",
+            sys_clock::now());
+        client_gone_ = true;
+        co_return false;
+      }
     }
     if (now >= until) co_return true;
   }

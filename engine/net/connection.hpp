@@ -75,6 +75,8 @@ class connection : public std::enable_shared_from_this<connection> {
   bool client_gone_ = false;
   bool greeting_sent_ = false;
   steady::time_point peer_looked_at_ = steady::now();  // by pause()
+  // When pause() first saw the client's end of input (its FIN) with input still to answer.
+  std::optional<steady::time_point> input_ended_at_;
   bool shutting_down_ = false;
   bool shutdown_handled_ = false;
   // Every write after shutdown() shares one budget, however many batches are still queued:

@@ -380,6 +380,28 @@ class ClientGoneDuringAPauseTest(ServerTestCase):
         c.close()
 
 
+class InputEndedDuringAPauseTest(ServerTestCase):
+    """A client that closed with commands still unanswered may be gone or may be reading (a
+    half-close): it gets the idle timeout, not the rest of the delay (here 30 s)."""
+    SERVER_ARGS = ("--idle-timeout", "1", "--scenario",
+                   os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios",
+                                "slow_to_answer.lua"))
+
+    def test_the_session_ends_at_the_idle_timeout(self):
+        c = self.server.connect()
+        c.ehlo()
+        sid = self.server.session_of(c)
+        c.send(b"MAIL FROM:<slow@x.test>\r\nRCPT TO:<b@x.test>\r\n")
+        time.sleep(0.3)
+        start = time.monotonic()
+        c.close()
+        self.server.finished_session(sid, timeout=10)
+        self.assertLess(time.monotonic() - start, 5)
+        lines = "\n".join(self.server.session_lines(sid))
+        self.assertIn("client closed the connection (its input ended, then the idle timeout "
+                      "passed while the server paused)", lines)
+
+
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_during_a_delayed_reply_or_a_sleeping_hook_answers_421(self):
         # The reply still waiting out its delay gives way to the 421: not a bare close.
