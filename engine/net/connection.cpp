@@ -258,6 +258,8 @@ asio::awaitable<bool> connection::perform_actions() {
       session_.on_stored(id, sys_clock::now());
     } else if (auto* c = std::get_if<session::close_connection>(&*a)) {
       if (!co_await flush()) co_return false;
+      // Held back, it still ends when the client leaves or the server stops meanwhile.
+      if (c->delay.count() > 0 && !co_await pause(c->delay) && client_gone_) co_return false;
       if (!end_connection(c->how)) co_return false;
     } else if (auto* h = std::get_if<session::consult_hook>(&*a)) {
       // Replies so far leave before a hook that may sleep. Most hooks decide at once: only one

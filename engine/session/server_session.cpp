@@ -496,9 +496,9 @@ void server_session::count_error() {
   }
 }
 
-void server_session::close(fault::ending how) {
+void server_session::close(fault::ending how, std::chrono::milliseconds delay) {
   set_mode(mode::closed);
-  actions_.emplace_back(close_connection{how});
+  actions_.emplace_back(close_connection{how, delay});
 }
 
 void server_session::reset_transaction() {

@@ -73,6 +73,7 @@ struct start_tls {
 };
 struct close_connection {
   fault::ending how = fault::ending::close_after_reply;  // close, reset or hang
+  std::chrono::milliseconds delay{0};  // a close or reset without a reply, held back this long
 };
 // The message is in pending_message(); the driver stores it and calls on_stored().
 struct deliver_message {};
@@ -226,7 +227,8 @@ class server_session {
   void refuse_message(proto::reply r);
   proto::reply too_big() const;
   proto::reply line_too_long() const;
-  void close(fault::ending how = fault::ending::close_after_reply);
+  void close(fault::ending how = fault::ending::close_after_reply,
+             std::chrono::milliseconds delay = std::chrono::milliseconds(0));
   void reset_transaction();
   void set_mode(mode m);
 

@@ -92,7 +92,7 @@ bool server_session::apply_ending_only(const fault::action& a) {
     set_mode(mode::hung);
     actions_.emplace_back(close_connection{fault::ending::hang});
   } else {
-    close(a.end);
+    close(a.end, a.delay);  // smtp.close():delay(5): the close itself comes late
   }
   return true;
 }

@@ -283,5 +283,26 @@ class PolicyTest(FaultCase):
         self.assertEqual(read_bytes(c, len(expected)), expected)
 
 
+class EndingWithADelayTest(unittest.TestCase):
+    """:delay() chained on a close or a reset without a reply holds the ending back, as it holds
+    back a reply."""
+
+    def closed_after(self, action):
+        import time
+        srv = server_with_scenario(self, "function on_rcpt(s, rcpt)\n  return %s\nend\n" % action)
+        with srv.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<a@x.test>", expect=250)
+            c.send(b"RCPT TO:<b@x.test>\r\n")
+            start = time.monotonic()
+            self.assertTrue(c.closed_by_peer(timeout=10))
+            return time.monotonic() - start
+
+    def test_a_close_and_a_reset_come_late(self):
+        self.assertLess(self.closed_after("smtp.close()"), 0.5)
+        self.assertGreaterEqual(self.closed_after("smtp.close():delay(1)"), 0.9)
+        self.assertGreaterEqual(self.closed_after("smtp.reset():delay(1)"), 0.9)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
