@@ -496,6 +496,10 @@ local function check_range(k, v, whole)
 end
 
 function expect(t)
+  if smtp._hook_running() then
+    fail(2, "expect: call it at the top of the scenario, not in a hook: the expectations are "
+      .. "read once, when the scenario has loaded")
+  end
   check_type(t, "table", 1, "expect", 2)
   -- In a fixed order, so that a table with two mistakes reports the same one every time.
   local keys = {}

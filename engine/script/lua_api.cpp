@@ -50,9 +50,21 @@ int api_sleep(lua_State* L) {
                                "metamethod): sleep in the hook's own code"
                              : "smtp.sleep can only be used inside hooks");
   }
+  // A yield there would only return to the script's own resume, with the marker as its value.
+  if (owner(L).hook_running() && L != owner(L).hook_thread()) {
+    return luaL_error(L,
+                      "smtp.sleep cannot pause the session from a coroutine the scenario made "
+                      "(coroutine.create, coroutine.wrap): sleep in the hook's own code");
+  }
   lua_pushlightuserdata(L, &sleep_marker);
   lua_pushnumber(L, secs);
   return lua_yield(L, 2);
+}
+
+// For expect(): expectations are read once, when the scenario has loaded.
+int api_hook_running(lua_State* L) {
+  lua_pushboolean(L, owner(L).hook_running());
+  return 1;
 }
 
 int api_now(lua_State* L) {
@@ -295,6 +307,7 @@ void keep_caller_frames(lua_State* L) {
 
 void register_c_api(lua_State* L, scenario* sc) {
   const luaL_Reg functions[] = {{"sleep", api_sleep},
+                                {"_hook_running", api_hook_running},
                                 {"now", api_now},
                                 {"random", api_random},
                                 {"chance", api_chance},

@@ -369,6 +369,10 @@ hook_outcome scenario::start(session_binding& b, session::hook h,
   return finish_run(b, r);
 }
 
+lua_State* scenario::hook_thread() const {
+  return current_ ? current_->co_ : nullptr;
+}
+
 hook_outcome scenario::resume(session_binding& b) {
   std::lock_guard lock(mu_);
   current_ = &b;

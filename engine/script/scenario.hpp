@@ -97,6 +97,9 @@ class scenario : public std::enable_shared_from_this<scenario> {
   // smtp.log(): goes to the transcript of the session whose hook is running.
   void log_from_script(std::string text);
   bool hook_running() const { return current_ != nullptr; }
+  // The Lua thread the running hook was started on (null between hooks): a coroutine the
+  // script made itself is another one.
+  lua_State* hook_thread() const;
 
  private:
   friend class session_binding;

@@ -465,6 +465,32 @@ TEST(script_errors, yielding_without_sleep_is_explained) {
   EXPECT_THAT(err, HasSubstr("on_connect yielded; use smtp.sleep()"));
 }
 
+TEST(script_errors, sleeping_in_a_coroutine_of_the_scripts_own_is_explained) {
+  // The yield would reach the script's own resume, not the session: no pause, and the script
+  // would get an internal marker back as the coroutine's value.
+  driver d(
+      "function on_rcpt(s, rcpt)\n"
+      "  local co = coroutine.wrap(function() smtp.sleep(0.5) return 1 end)\n"
+      "  local ok, e = pcall(co)\n  error(e, 0)\nend\n"
+      "function on_mail(s, from)\n  smtp.sleep(0.5)\nend\n");
+  auto rcpt = d.start(hook::rcpt);
+  ASSERT_EQ(rcpt.st, status::failed);
+  EXPECT_THAT(rcpt.error, HasSubstr("test.lua:2: smtp.sleep cannot pause the session from a "
+                                    "coroutine the scenario made (coroutine.create, "
+                                    "coroutine.wrap): sleep in the hook's own code"));
+  EXPECT_EQ(d.start(hook::mail).st, status::sleeping);  // in the hook itself it still sleeps
+}
+
+TEST(script_errors, expect_in_a_hook_is_refused) {
+  driver d(
+      "expect { quit = true }\n"
+      "function on_rcpt(s, rcpt)\n  expect { delivered = 5 }\nend\n");
+  auto rcpt = d.start(hook::rcpt);
+  ASSERT_EQ(rcpt.st, status::failed);
+  EXPECT_THAT(rcpt.error, HasSubstr("test.lua:3: expect: call it at the top of the scenario, not "
+                                    "in a hook"));
+}
+
 TEST(script_errors, a_failed_hook_leaves_the_scenario_usable) {
   driver d(
       "function on_connect(s)\n  error('boom')\nend\n"
