@@ -107,6 +107,31 @@ rlim_t raise_descriptor_limit() {
 
 // The HTTP API on its own thread; the token comes from --api-token / SMTPFAULT_API_TOKEN.
 // None when `api` is empty.
+// The second of two listeners on one port would fail with "Address already in use", which does
+// not say that the other one is this process's own. Port 0 (any free port) never clashes.
+std::string one_port_given_twice(const net::server_config& cfg,
+                                 const std::optional<tcp::endpoint>& api,
+                                 const config::settings& s) {
+  std::vector<std::pair<tcp::endpoint, const char*>> all;
+  for (const auto& ep : cfg.listen)
+    all.emplace_back(ep, "listen");
+  for (const auto& ep : cfg.tls_listen)
+    all.emplace_back(ep, "tls_listen");
+  if (api) all.emplace_back(*api, "api");
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    for (std::size_t j = i + 1; j < all.size(); ++j) {
+      if (all[i].first.port() == 0 || all[i].first != all[j].first) continue;
+      const auto where = [&](const char* key) {
+        const auto origin = s.origin_of(key);
+        return origin.empty() ? std::string(key) + " (its default)" : origin;
+      };
+      return net::endpoint_text(all[i].first) + " is given twice, for " + where(all[i].second) +
+             " and for " + where(all[j].second) + ": each port serves one of them";
+    }
+  }
+  return "";
+}
+
 std::unique_ptr<control::api_server> start_api(net::server& srv, capture::message_store& store,
                                                const config::settings& s,
                                                const std::optional<tcp::endpoint>& at,
@@ -185,6 +210,7 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
       error = ep.error();
     }
   }
+  if (error.empty()) error = one_port_given_twice(cfg, api_at, s);
   if (!error.empty()) {
     std::fprintf(stderr, "smtpfault serve: %s\n", error.c_str());
     return 2;

@@ -136,8 +136,9 @@ void api_server::bind(const tcp::endpoint& ep) {
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::runtime_error("cannot listen for the HTTP API on " + net::endpoint_text(ep) + ": " +
-                             ec.message());
+    // Reported as the SMTP listeners' are: with where the address was given.
+    throw net::listen_error(
+        "cannot listen for the HTTP API on " + net::endpoint_text(ep) + ": " + ec.message(), "api");
   }
 }
 

@@ -447,6 +447,31 @@ class Listeners(unittest.TestCase):
         finally:
             holder.close()
 
+    def test_one_port_given_for_two_listeners_says_so(self):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        here = "127.0.0.1:%d" % port
+        r = run("serve", "--listen", here, "--tls-listen", here, "--api", "", timeout=20)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("%s is given twice, for --listen and for --tls-listen: each port serves one "
+                      "of them" % here, r.stderr)
+        r = run("serve", "--listen", here, "--tls-listen", "", env={"SMTPFAULT_API": here},
+                timeout=20)
+        self.assertIn("%s is given twice, for --listen and for environment variable "
+                      "SMTPFAULT_API" % here, r.stderr)
+
+    def test_a_taken_api_port_names_where_it_was_given(self):
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", 0))
+            other.listen()
+            taken = "127.0.0.1:%d" % other.getsockname()[1]
+            r = run("serve", "--listen", "127.0.0.1:0", "--tls-listen", "", "--api", taken,
+                    timeout=20)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot listen for the HTTP API on %s: Address already in use (--api)"
+                      % taken, r.stderr)
+
     def test_a_server_starting_at_the_same_instant_on_the_port_is_refused(self):
         # Two servers starting together can both find the port free before either listens;
         # the first to start holds a claim on it (an abstract Unix socket, per network
