@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -135,6 +136,23 @@ std::unique_ptr<ssl::context> context_for(const identity& id, const identity* ch
   return ctx;
 }
 
+// OpenSSL's words for a file that is no PEM at all ("no start line (PEM routines)" for a
+// certificate, "unsupported (DECODER routines)" for a key) name neither what the file is nor
+// what was expected in it.
+std::string pem_file_problem(const std::string& path, const char* expected,
+                             const boost::system::error_code& ec) {
+  std::error_code fs_ec;
+  if (std::filesystem::is_directory(path, fs_ec)) return path + ": a directory, not a PEM file";
+  std::ifstream in(path, std::ios::binary);
+  std::string head(64 * 1024, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  if (in.gcount() > 0 && head.find("-----BEGIN ") == std::string::npos) {
+    return path + ": not a PEM file (no '-----BEGIN " + expected + "-----' line in it)";
+  }
+  return path + ": " + ec.message();
+}
+
 std::optional<certificate_problem> load_certificate_files(ssl::context& ctx,
                                                           const std::string& cert_file,
                                                           const std::string& key_file) {
@@ -146,9 +164,9 @@ std::optional<certificate_problem> load_certificate_files(ssl::context& ctx,
   }
   boost::system::error_code ec;
   ctx.use_certificate_chain_file(cert_file, ec);
-  if (ec) return certificate_problem{"tls.cert", cert_file + ": " + ec.message()};
+  if (ec) return certificate_problem{"tls.cert", pem_file_problem(cert_file, "CERTIFICATE", ec)};
   ctx.use_private_key_file(key_file, ssl::context::pem, ec);
-  if (ec) return certificate_problem{"tls.key", key_file + ": " + ec.message()};
+  if (ec) return certificate_problem{"tls.key", pem_file_problem(key_file, "PRIVATE KEY", ec)};
   // A key of another type (EC for an RSA certificate) loads without complaint into a slot of
   // its own; every handshake would then fail with "no shared cipher".
   if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {

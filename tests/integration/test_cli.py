@@ -568,6 +568,17 @@ class ServeFlagMistakes(unittest.TestCase):
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("--tls-cert: tls.cert and tls.key go together; tls.key is not set",
                           r.stderr)
+            # A directory, and a file with no PEM in it, are named as what they are.
+            garbage = os.path.join(d, "garbage.key")
+            with open(garbage, "wb") as f:
+                f.write(bytes(range(256)))
+            r = run("serve", "--tls-cert", d, "--tls-key", rsa_key, timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--tls-cert: %s: a directory, not a PEM file" % d, r.stderr)
+            r = run("serve", "--tls-cert", rsa_cert, "--tls-key", garbage, timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--tls-key: %s: not a PEM file (no '-----BEGIN PRIVATE KEY-----' line "
+                          "in it)" % garbage, r.stderr)
 
     def test_an_unknown_flag_given_last_is_called_unknown_in_every_command(self):
         for command in ("serve", "send", "test", "run", "healthcheck", "check"):
