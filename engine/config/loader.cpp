@@ -370,8 +370,13 @@ proto::expected<bool, config_error> apply_text(settings& s, std::string_view key
                       std::string(key.substr(dot + 1)) + ":VALUE)");  // the name as typed
         }
       }
-      return fail(std::string(origin) + ": unknown key " + quoted(key) +
-                  did_you_mean(path, path_candidates()));
+      // limts.x: no key is near the whole path, but the table is near one ('limits').
+      const auto candidates = path_candidates();
+      auto hint = did_you_mean(path, candidates);
+      if (const auto dot = path.find('.'); hint.empty() && dot != std::string::npos) {
+        hint = did_you_mean(std::string_view(path).substr(0, dot), candidates);
+      }
+      return fail(std::string(origin) + ": unknown key " + quoted(key) + hint);
     }
     return apply_one(s, *d, value, origin);
   } catch (const std::exception& e) {

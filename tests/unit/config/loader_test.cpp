@@ -433,6 +433,9 @@ TEST(text, errors_name_the_flag) {
   // Two neighbours swapped is one slip, not two edits: short words allow only one.
   EXPECT_EQ(error_of(apply_text(s, "lmpt", "true", "--set lmpt")),
             "--set lmpt: unknown key 'lmpt' (did you mean 'lmtp'?)");
+  // A misspelt table, as a TOML file's [limts] gets its hint.
+  EXPECT_EQ(error_of(apply_text(s, "limts.x", "1", "--set limts.x")),
+            "--set limts.x: unknown key 'limts.x' (did you mean 'limits'?)");
 }
 
 // ---- layering ----
