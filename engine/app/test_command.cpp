@@ -12,7 +12,9 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "app/child_process.hpp"
 #include "app/cli_args.hpp"
@@ -95,9 +97,26 @@ struct parsed_test {
 
 // The scenario servers' configuration, as serve reads it: file, SMTPFAULT_* variables, --set.
 // The seed and time scale there count when the flags do not give them.
+// Where the servers listen is the runner's choice, so their address variables are not read: a
+// value set for something else (SMTPFAULT_API=http://...), or the one this runner gives its
+// commands, seen by a run nested in one, is no mistake here.
+std::vector<char*> without_address_variables(char** envp) {
+  std::vector<char*> kept;
+  for (char** e = envp; e && *e; ++e) {
+    const std::string_view var(*e);
+    if (!var.starts_with("SMTPFAULT_LISTEN=") && !var.starts_with("SMTPFAULT_TLS_LISTEN=") &&
+        !var.starts_with("SMTPFAULT_API=")) {
+      kept.push_back(*e);
+    }
+  }
+  kept.push_back(nullptr);
+  return kept;
+}
+
 std::optional<std::string> read_server_settings(parsed_test& p, char** envp) {
   auto& s = p.opts.server;
-  if (auto err = read_file_and_environment(s, p.config, envp)) return err;
+  auto env = without_address_variables(envp);
+  if (auto err = read_file_and_environment(s, p.config, env.data())) return err;
   if (auto err = apply_settings(s, p.sets)) return err;
   if (!p.seed_given && s.seed) {
     p.opts.seed = *s.seed;

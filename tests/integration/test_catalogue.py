@@ -311,6 +311,19 @@ class StandardInputForEveryScenario(unittest.TestCase):
                       "commands get none, as with </dev/null", err)
 
 
+class AddressVariablesAreTheRunners(unittest.TestCase):
+    def test_listen_and_api_variables_are_not_read(self):
+        # Where each scenario's server listens is the runner's choice: a value meant for
+        # something else is no mistake, and the command still gets the runner's own.
+        env = server_environment({"SMTPFAULT_API": "http://127.0.0.1:8025",
+                                  "SMTPFAULT_LISTEN": "nonsense"})
+        p = subprocess.run([binary_path(), "test", "--scenario", "accept-all", "--", "sh", "-c",
+                            'echo "api=$SMTPFAULT_API"'], env=env, cwd=ROOT, capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)   # it sent no mail: a FAIL
+        self.assertRegex(p.stdout, r"api=127\.0\.0\.1:\d+")
+
+
 class HangingCommand(unittest.TestCase):
     def killed_during_slow_final_reply(self, *flags):
         """slow-final-reply (the reply to the data held 75 s) with a patient swaks, killed by a
