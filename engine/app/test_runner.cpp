@@ -166,6 +166,11 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
       } else {
         text += ", or shrink it with --time-scale";
       }
+    } else if (s.hung) {
+      // No delay to shrink: the server never answers, as a dead one does not.
+      text +=
+          ", which the scenario never sends (it hangs): the mailer must give up by itself "
+          "before --timeout";
     } else if (time_scale >= 1) {
       text +=
           ", and the scenario's delays run at full length: shrink them with --time-scale "

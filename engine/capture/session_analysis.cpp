@@ -45,6 +45,8 @@ void on_event(session_summary& out, const std::string& text, std::size_t line,
       --out.delivered;
       ++out.unacknowledged;
     }
+  } else if (text == "fault: hang") {
+    out.hung = true;
   } else if (starts_with(text, "client pipelined")) {
     out.pipelined = true;
   } else if (starts_with(text, "client talked before the greeting")) {

@@ -33,6 +33,7 @@ struct session_summary {
   bool client_closed = false;  // the client closed or reset the connection (else the server did)
   bool pipelined = false;
   bool reply_held = false;    // the client left while a reply was held back (a delay, a pause)
+  bool hung = false;          // a scenario's smtp.hang(): nothing more was answered
   bool early_talker = false;  // sent octets before a greeting held back by a delay or a sleep
   bool pipelining_advertised = false;
   std::size_t unstuffed_dots = 0;

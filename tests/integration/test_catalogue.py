@@ -339,6 +339,22 @@ class HangingCommand(unittest.TestCase):
         self.assertEqual(status, 1, out + err)
         return verdicts(json_path)["slow-final-reply"]
 
+    def test_a_timeout_during_a_hang_says_no_reply_comes_not_to_shrink_delays(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-hang-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        scenario, json_path = os.path.join(tmp, "hang.lua"), os.path.join(tmp, "report.json")
+        with open(scenario, "w") as f:
+            f.write("function on_rcpt(s, rcpt) return smtp.hang() end\n")
+        status, out, err = run_test(
+            ["--scenario", scenario, "--timeout", "2", "--json", json_path, "--", "sh", "-c",
+             'swaks --server "$SMTP_SERVER" --to a@x.test --timeout 300 >/dev/null'], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        reason = verdicts(json_path)["hang"]["reason"]
+        self.assertIn("it was waiting for the reply to 'RCPT TO:<a@x.test>' (session 000001), "
+                      "which the scenario never sends (it hangs): the mailer must give up by "
+                      "itself before --timeout", reason)
+        self.assertNotIn("--time-scale", reason)
+
     def test_a_timeout_while_the_scenario_holds_a_reply_says_so(self):
         # Killed at 2 s, the mailer was waiting for the server, and the reason says how to give
         # it the time.
