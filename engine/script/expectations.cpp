@@ -60,7 +60,7 @@ check_result check_quit(const run_outcome& run) {
     c.detail = "expected QUIT before closing; session " + s.id + " closed after " +
                (s.exchanges.size() == 1 ? "the greeting (" + std::to_string(last.code) + ")"
                                         : "'" + last.command + "'" + answered) +
-               " without QUIT";
+               " without QUIT (transcript line " + std::to_string(last.line) + ")";
     break;
   }
   return c;

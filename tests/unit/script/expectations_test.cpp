@@ -35,12 +35,12 @@ TEST(Expectations, QuitIsOwedAfterAGreetingThatRefusesService) {
   EXPECT_FALSE(results.back().passed);
   EXPECT_EQ(results.back().detail,
             "expected QUIT before closing; session 000001 closed after the greeting (554) "
-            "without QUIT");
+            "without QUIT (transcript line 1)");
   // Closed after a refusal: the refusal is in the detail, often the real failure.
   s.exchanges.push_back({"<end of data>", "", 500, "500 5.5.2 Line too long", 9, {}, {}});
   EXPECT_EQ(evaluate(e, run).back().detail,
             "expected QUIT before closing; session 000001 closed after '<end of data>' (answered "
-            "'500 5.5.2 Line too long') without QUIT");
+            "'500 5.5.2 Line too long') without QUIT (transcript line 9)");
   s.exchanges.pop_back();
   s.quit = true;
   EXPECT_TRUE(evaluate(e, run).back().passed);
