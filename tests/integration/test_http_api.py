@@ -403,6 +403,12 @@ class ScenarioTest(ApiTestCase):
         now = self.verdict_once_settled()
         self.assertTrue(now["passed"], now)
         self.assertEqual(sorted(c["name"] for c in now["checks"]), ["delivered", "quit"])
+        self.assertNotIn("not_judged", now)
+        # exit needs a command: left out, and said to be.
+        self.api("PUT", "/api/v1/scenario", {"source": 'expect { quit = true, exit = "success" }\n'})
+        _, _, body = self.api("GET", "/api/v1/expectations")
+        self.assertEqual(body["not_judged"], ["exit"], body)
+        self.assertNotIn("exit", [c["name"] for c in body["checks"]])
 
     def test_accept_all_is_judged_by_its_built_in_expectations(self):
         # accept-all runs without a Lua state, yet its checks are those `smtpfault test` uses.
