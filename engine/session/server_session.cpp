@@ -56,7 +56,6 @@ std::optional<action> server_session::next_action() {
 
 std::size_t server_session::receive(std::string_view input, clock::time_point now) {
   now_ = now;
-  pipelined_noted_ = false;
   std::size_t total = 0;
   while (total < input.size() && !blocked()) {
     auto rest = input.substr(total);
@@ -143,6 +142,8 @@ std::size_t server_session::receive_command(std::string_view input) {
     on_line(r.line);
   }
   // More octets behind a command means the client did not wait for its reply (RFC 2920).
+  // Noted once: a client writing its commands one by one without waiting makes a burst of
+  // a few commands per read, and 3,000 RCPTs would make a thousand notes.
   if (more_behind && !pipelined_noted_) {
     pipelined_noted_ = true;
     note("client pipelined commands", now_);

@@ -92,6 +92,25 @@ class ChunkingTest(ServerTestCase):
         self.assert_still_serving("bdat-rejected")
 
 
+class PipeliningNoteTest(ServerTestCase):
+    def test_pipelining_is_noted_once_a_session_not_per_read(self):
+        # Commands written one by one without waiting reach the server a few per read: that
+        # is still one note, not one per read.
+        with self.server.connect() as c:
+            c.ehlo()
+            sid = self.server.session_of(c)
+            c.send(b"MAIL FROM:<a@x.test>\r\n")
+            for i in range(300):
+                c.send(b"RCPT TO:<r%d@y.test>\r\n" % i)
+            c.send(b"RSET\r\n")
+            for _ in range(302):
+                self.assertLess(c.reply(timeout=5).code, 500)
+            c.cmd("QUIT", expect=221)
+        lines = self.server.finished_session(sid)
+        notes = [l for l in lines if "client pipelined commands" in l]
+        self.assertEqual(len(notes), 1, notes[:5])
+
+
 class LmtpTest(ServerTestCase):
     LMTP = True
 

@@ -3,6 +3,7 @@
 #include "session/server_session.hpp"
 
 #include <gtest/gtest.h>
+#include <algorithm>
 
 #include <string>
 #include <vector>
@@ -490,7 +491,7 @@ TEST(transcript, escape_wire_keeps_utf8_and_escapes_what_is_not) {
 }
 
 // RFC 2920: a command with more octets behind it in the same read was sent without waiting.
-TEST(server_session, pipelining_is_noted_once_per_burst) {
+TEST(server_session, pipelining_is_noted_once) {
   conversation c;
   c.send("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
   EXPECT_TRUE(c.logged(direction::event, "client pipelined commands"));
@@ -498,6 +499,17 @@ TEST(server_session, pipelining_is_noted_once_per_burst) {
   lockstep.send("EHLO client.test\r\n");
   lockstep.send("MAIL FROM:<a@x.test>\r\n");
   EXPECT_FALSE(lockstep.logged(direction::event, "client pipelined commands"));
+  // However many bursts: one note a session.
+  conversation burst;
+  burst.ehlo();
+  std::string rcpts = "MAIL FROM:<a@x.test>\r\n";
+  for (int i = 0; i < 50; ++i)
+    rcpts += "RCPT TO:<r" + std::to_string(i) + "@y.test>\r\n";
+  burst.send(rcpts);
+  const auto& entries = burst.log().entries();
+  EXPECT_EQ(std::count_if(entries.begin(), entries.end(),
+                          [](const auto& e) { return e.text == "client pipelined commands"; }),
+            1);
 }
 
 }  // namespace
