@@ -98,7 +98,9 @@ asio::awaitable<void> serve_connection(tcp::socket socket, api_context& ctx) {
     api_request areq = to_api_request(std::move(req));
     deadline.expires_never();  // a long-poll has its own deadline
     response res = co_await dispatch(ctx, areq, authorization);
-    const bool keep_alive = wants_keep_alive && !ctx.stopping;
+    // RFC 9110 15.5.9: a 408 (a long-poll that timed out) closes the connection.
+    const bool keep_alive =
+        wants_keep_alive && !ctx.stopping && res.result() != http::status::request_timeout;
     res.version(areq.version);
     res.set(http::field::server, "smtpfault");
     res.keep_alive(keep_alive);

@@ -216,6 +216,15 @@ class MessagesTest(ApiTestCase):
         self.assertIn("timeout", json.loads(body)["error"])
         self.assertGreaterEqual(elapsed, 0.45)
         self.assertLess(elapsed, 5)
+        # RFC 9110 15.5.9: a 408 says the connection closes (browsers retry a 408 otherwise).
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.api_port, timeout=5)
+        conn.request("GET", "/api/v1/messages/wait?count=1&to=nobody-%s@x.test&timeout=0.1"
+                     % self.tag)
+        reply = conn.getresponse()
+        reply.read()
+        self.assertEqual((reply.status, reply.getheader("Connection")), (408, "close"))
+        conn.close()
 
     def test_a_wait_pending_at_sigterm_is_answered_503_and_the_server_exits_at_once(self):
         server = SmtpfaultServer().start()
