@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <optional>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include <sys/resource.h>
@@ -40,22 +41,48 @@ std::string flag_of(std::string path) {
   return path;
 }
 
+// "  --flag  text", the text wrapped at 80 columns in a column of its own; a flag too long for
+// its column gets the text on the lines below it.
+void print_option(const std::string& flag, const std::string& text) {
+  constexpr std::size_t column = 23, width = 80;
+  std::string line = "  " + flag;
+  if (line.size() + 1 > column) {
+    std::printf("%s\n", line.c_str());
+    line.clear();
+  }
+  line.resize(column, ' ');
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    const auto word = std::string_view(text).substr(pos, end - pos);
+    if (line.size() > column && line.size() + 1 + word.size() > width) {
+      std::printf("%s\n", line.c_str());
+      line.assign(column, ' ');
+    }
+    if (line.size() > column) line += ' ';
+    line += word;
+    pos = end + 1;
+  }
+  std::printf("%s\n", line.c_str());
+}
+
 void print_serve_help() {
   std::printf(
       "usage: smtpfault serve [options]\n"
       "\n"
-      "Runs the mock SMTP server until SIGTERM or SIGINT. Every option is also a key of the\n"
-      "TOML file and an SMTPFAULT_* environment variable; flags win over the environment,\n"
-      "which wins over the file.\n"
+      "Runs the mock SMTP server until SIGTERM or SIGINT. Every option is also a key of\n"
+      "the TOML file and an SMTPFAULT_* environment variable; flags win over the\n"
+      "environment, which wins over the file.\n"
       "\n"
       "  --config FILE        TOML configuration file (env SMTPFAULT_CONFIG)\n"
-      "  --set KEY=VALUE      set any configuration key, e.g. --set limits.text_line=2000\n");
+      "  --set KEY=VALUE      set any configuration key, e.g. --set\n"
+      "                       limits.text_line=2000\n");
   for (const auto& k : config::known_keys()) {
     // The default, unless the help text already gives it in words ("default 64 MiB").
     const bool said = k.help.find("default") != std::string::npos;
     const std::string def = k.default_value.empty() || said ? "" : ", default " + k.default_value;
-    std::printf("  --%-18s %s [%s%s, env %s]\n", flag_of(k.path).c_str(), k.help.c_str(),
-                k.type.c_str(), def.c_str(), k.env.c_str());
+    print_option("--" + flag_of(k.path), k.help + " [" + k.type + def + ", env " + k.env + "]");
   }
   std::printf("\n  --help               this text\n  --version            print the version\n");
 }

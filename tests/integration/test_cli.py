@@ -49,6 +49,12 @@ class HelpAndVersion(unittest.TestCase):
                 self.assertEqual(v.returncode, 0, v.stderr)
                 self.assertEqual(v.stdout, version.stdout)
 
+    def test_serve_help_keeps_its_options_in_a_column_of_80(self):
+        # Its options are made from the configuration keys, some with long names.
+        text = run("serve", "--help").stdout
+        self.assertEqual([l for l in text.splitlines() if len(l) > 80], [])
+        self.assertIn("  --api-request-timeout\n                       seconds the HTTP API", text)
+
     def test_unknown_command_and_option_are_usage_errors(self):
         self.assertEqual(run("frobnicate").returncode, 2)
         r = run("serve", "--no-such-flag", "1")
