@@ -210,6 +210,7 @@ class server_session {
   void start_message(bool via_bdat);  // pending_ empty, reading into the spare body buffer
   void finish_message();
 
+  bool params_need_ehlo(const proto::command& cmd);
   bool check_mail_params(const proto::command& cmd);
   bool check_rcpt_params(const proto::command& cmd);
   proto::reply ehlo_reply(const std::string& name) const;

@@ -57,7 +57,19 @@ bool valid_notify(std::string_view v) {
 
 }  // namespace
 
+// After HELO no service extension was offered, so none of their parameters may be used (RFC 5321
+// 4.1.1.11: 555 for parameters the server does not recognize); a client that sends SIZE= or
+// BODY= after falling back to HELO is the bug an RFC 821 server makes visible.
+bool server_session::params_need_ehlo(const proto::command& cmd) {
+  if (extended_ || cmd.params.empty()) return false;
+  error_reply(555, "5.5.4",
+              "Parameter " + cmd.params.front().keyword +
+                  " not recognized after HELO: ESMTP parameters need EHLO");
+  return true;
+}
+
 bool server_session::check_mail_params(const proto::command& cmd) {
+  if (params_need_ehlo(cmd)) return false;
   const auto& ext = opts_.extensions;
   if (auto twice = repeated_keyword(cmd.params); !twice.empty()) {
     return error_reply(501, "5.5.4", "Parameter " + twice + " given twice"), false;
@@ -91,6 +103,7 @@ bool server_session::check_mail_params(const proto::command& cmd) {
 }
 
 bool server_session::check_rcpt_params(const proto::command& cmd) {
+  if (params_need_ehlo(cmd)) return false;
   if (auto twice = repeated_keyword(cmd.params); !twice.empty()) {
     return error_reply(501, "5.5.4", "Parameter " + twice + " given twice"), false;
   }

@@ -4,7 +4,7 @@
 -- EHLO there are no extensions (no STARTTLS, AUTH, SIZE, 8BITMIME, PIPELINING).
 -- What it targets: RFC 5321 3.2 and 4.1.4 (a client must fall back to HELO when EHLO is
 -- refused); the fake-mail-server test set; clients that give up on the 502 or carry on with
--- ESMTP parameters (SIZE=, BODY=) after HELO.
+-- ESMTP parameters (SIZE=, BODY=) after HELO, which the server refuses with 555 then.
 -- What a correct mailer does: falls back to HELO. A mailer that REQUIRES TLS, as the reference
 -- mailer examples/mailers/careful.py does, then finds no STARTTLS and stops: it sends no mail
 -- in plaintext, QUITs and reports the failure. (For a mailer with opportunistic TLS, change

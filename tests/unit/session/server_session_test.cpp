@@ -67,6 +67,19 @@ TEST(server_session, helo_gives_no_enhanced_codes_and_ehlo_does) {
   EXPECT_EQ(c.send("NOOP\r\n"), wire::ok);
 }
 
+// After HELO no extension was offered: SIZE= or BODY= is a client that forgot it fell back.
+TEST(server_session, esmtp_parameters_after_helo_are_refused) {
+  conversation c;
+  c.send("HELO client.test\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=100 BODY=8BITMIME\r\n"),
+            "555 Parameter SIZE not recognized after HELO: ESMTP parameters need EHLO\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), "250 Sender <a@x.test> OK\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=NEVER\r\n"),
+            "555 Parameter NOTIFY not recognized after HELO: ESMTP parameters need EHLO\r\n");
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> SIZE=100\r\n"), wire::sender_ok("a@x.test"));
+}
+
 TEST(server_session, hidden_enhancedstatuscodes_turns_enhanced_codes_off) {
   conversation c(without({extension::enhancedstatuscodes}));
   EXPECT_EQ(c.send("EHLO client.test\r\n").find("ENHANCEDSTATUSCODES"), std::string::npos);
