@@ -93,14 +93,14 @@ std::vector<char*> pointers_to(std::vector<std::string>& strings) {
 // the fork. Everything the child needs is built here, in the parent. The child leads its own
 // process group (so a timeout kills all it started), with default signal handling and mask.
 int spawn_child(const std::vector<std::string>& argv,
-                const std::vector<std::pair<std::string, std::string>>& env, int out, pid_t& pid) {
+                const std::vector<std::pair<std::string, std::string>>& env, int input, int out,
+                pid_t& pid) {
   auto args = argv;
   auto vars = child_environment(env);
   auto arg_ptrs = pointers_to(args);
   auto env_ptrs = pointers_to(vars);
   posix_spawn_file_actions_t files;
   posix_spawn_file_actions_init(&files);
-  const int input = open_shared_input();
   if (input >= 0) posix_spawn_file_actions_adddup2(&files, input, 0);
   posix_spawn_file_actions_adddup2(&files, out, 1);
   posix_spawn_file_actions_adddup2(&files, out, 2);
@@ -119,7 +119,6 @@ int spawn_child(const std::vector<std::string>& argv,
   int err = posix_spawnp(&pid, arg_ptrs[0], &files, &attr, arg_ptrs.data(), env_ptrs.data());
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&files);
-  if (input >= 0) close(input);
   return err;
 }
 
@@ -187,6 +186,13 @@ child_result run_child(const std::vector<std::string>& argv,
     return result;
   }
   unlink(path);
+  // Not the runner's own stdin when its copy cannot be opened: that one is read already.
+  const int input = open_shared_input();
+  if (input == -2) {
+    close(out);
+    result.error = shared_input_error();
+    return result;
+  }
   pid_t pid = 0;
   // No interrupt between the spawn and the record of the group: it would miss the command.
   sigset_t block, old;
@@ -194,7 +200,8 @@ child_result run_child(const std::vector<std::string>& argv,
   for (int sig : interrupts)
     sigaddset(&block, sig);
   pthread_sigmask(SIG_BLOCK, &block, &old);
-  int spawn_error = spawn_child(argv, env, out, pid);
+  int spawn_error = spawn_child(argv, env, input, out, pid);
+  if (input >= 0) close(input);
   if (spawn_error == 0) remember_group(pid);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   // Interrupted on another thread before the group was recorded: end it here.

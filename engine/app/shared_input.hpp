@@ -16,8 +16,10 @@ namespace smtpfault::app {
 // Returns what went wrong reading a pipe, if anything.
 std::optional<std::string> share_standard_input();
 
-// A new descriptor (close-on-exec, read from its start) for one command's standard input, or
-// -1: leave the command this process's own. The caller closes it once the command started.
+// A new descriptor (close-on-exec, read from its start) for one command's standard input; -1:
+// leave the command this process's own; -2: it could not be opened (shared_input_error says
+// why, at once). The caller closes the descriptor once the command started.
 int open_shared_input();
+std::string shared_input_error();
 
 }  // namespace smtpfault::app

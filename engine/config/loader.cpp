@@ -373,8 +373,12 @@ proto::expected<bool, config_error> apply_text(settings& s, std::string_view key
       // limts.x: no key is near the whole path, but the table is near one ('limits').
       const auto candidates = path_candidates();
       auto hint = did_you_mean(path, candidates);
-      if (const auto dot = path.find('.'); hint.empty() && dot != std::string::npos) {
-        hint = did_you_mean(std::string_view(path).substr(0, dot), candidates);
+      const auto dot = path.find('.');
+      const auto table = std::string_view(path).substr(0, dot);
+      // Only a table that is not one: limits.foo has its table right, and 'limits' no help.
+      if (hint.empty() && dot != std::string::npos &&
+          std::find(candidates.begin(), candidates.end(), table) == candidates.end()) {
+        hint = did_you_mean(table, candidates);
       }
       return fail(std::string(origin) + ": unknown key " + quoted(key) + hint);
     }

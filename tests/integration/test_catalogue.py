@@ -301,6 +301,23 @@ class StandardInputForEveryScenario(unittest.TestCase):
             got, _ = self.outputs(pipe, "--jobs", "3")
         self.assertEqual(got, ["read: piped line\n"] * 3)
 
+    def test_a_pipe_that_pauses_is_waited_for_and_one_without_end_is_refused(self):
+        # Sent something, then paused: waited for, with a note (a producer still at work).
+        feeder = subprocess.Popen(["sh", "-c", "echo late; sleep 4; echo later"],
+                                  stdout=subprocess.PIPE)
+        self.addCleanup(feeder.wait)
+        got, err = self.outputs(feeder.stdout)
+        feeder.stdout.close()
+        self.assertEqual(got, ["read: late\nlater\n"] * 3)
+        self.assertIn("waiting for standard input to end: every scenario's command gets all "
+                      "of it", err)
+        # One that goes on and on is refused, not held in memory without bound.
+        p = subprocess.run([binary_path(), "test", "--scenario", "accept-all", "--", "true"],
+                           env=server_environment(), cwd=ROOT, capture_output=True, timeout=60,
+                           input=b"y\n" * (33 * 1024 * 1024))
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(b"standard input goes on past 64 MiB", p.stderr)
+
     def test_a_pipe_that_neither_sends_nor_ends_counts_as_empty(self):
         r, w = os.pipe()
         self.addCleanup(os.close, w)

@@ -436,6 +436,8 @@ TEST(text, errors_name_the_flag) {
   // A misspelt table, as a TOML file's [limts] gets its hint.
   EXPECT_EQ(error_of(apply_text(s, "limts.x", "1", "--set limts.x")),
             "--set limts.x: unknown key 'limts.x' (did you mean 'limits'?)");
+  EXPECT_EQ(error_of(apply_text(s, "limits.foo", "1", "--set limits.foo")),
+            "--set limits.foo: unknown key 'limits.foo'");
 }
 
 // ---- layering ----
