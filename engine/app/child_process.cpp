@@ -104,6 +104,10 @@ int spawn_child(const std::vector<std::string>& argv,
   if (input >= 0) posix_spawn_file_actions_adddup2(&files, input, 0);
   posix_spawn_file_actions_adddup2(&files, out, 1);
   posix_spawn_file_actions_adddup2(&files, out, 2);
+  // Nothing else of this process's: Asio opens its sockets without close-on-exec, and a command
+  // holding a copy of another scenario's connection (--jobs) keeps it open after that server
+  // closed it, so its client would never see the close.
+  posix_spawn_file_actions_addclosefrom_np(&files, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, defaults;

@@ -328,6 +328,20 @@ class StandardInputForEveryScenario(unittest.TestCase):
                       "commands get none, as with </dev/null", err)
 
 
+class CommandsHoldNoDescriptorOfTheRunner(unittest.TestCase):
+    def test_only_stdin_stdout_and_stderr_are_open_in_the_command(self):
+        # A command holding a copy of a server's socket (another scenario's connection, with
+        # --jobs) would keep it open after that server closed it.
+        tmp = tempfile.mkdtemp(prefix="catalogue-fds-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        run_test(["--scenario", "accept-all", "--scenario", "greeting-554", "--jobs", "2",
+                  "--json", json_path, "--", "sh", "-c", "ls /proc/$$/fd"], timeout=60)
+        with open(json_path, encoding="utf-8") as f:
+            outputs = [r["command_output"] for r in json.load(f)["results"]]
+        self.assertEqual(outputs, ["0\n1\n2\n"] * 2)
+
+
 class AddressVariablesAreTheRunners(unittest.TestCase):
     def test_listen_and_api_variables_are_not_read(self):
         # Where each scenario's server listens is the runner's choice: a value meant for
