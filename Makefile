@@ -30,8 +30,8 @@ check-format:
 clean:
 	rm -rf build
 
-# ASan+UBSan over the whole suite, then ThreadSanitizer over the unit tests and the
-# integration tests that run many sessions on several threads.
+# ThreadSanitizer over the integration tests that run many sessions on several threads (only
+# the server is built for it), then ASan+UBSan over the whole suite.
 # -O1 and line tables only: sanitizer reports keep file:line, and the builds stay quick.
 SAN_CXXFLAGS ?= -O1 -g1
 SAN_DIR ?= build/sanitize
