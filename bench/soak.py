@@ -17,7 +17,6 @@ messages, so RSS follows the highest fill level seen, which is why the clearing 
 """
 
 import argparse
-import base64
 import json
 import os
 import random

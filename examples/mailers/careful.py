@@ -41,7 +41,6 @@ Exit status: 0 delivered (to at least one recipient), 1 not delivered.
 import email.policy
 import os
 import smtplib
-import socket
 import ssl
 import sys
 import time

@@ -3,7 +3,6 @@ a real socket (and through openssl s_client), one session per case: `EHLO <fault
 fault (scenarios/fault_actions.lua).
 """
 
-import os
 import smtplib
 import socket
 import ssl
