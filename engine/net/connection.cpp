@@ -1,15 +1,11 @@
 #include "net/connection.hpp"
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
 #include <random>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include "fault/wire.hpp"
 
 namespace smtpfault::net {
 
@@ -42,29 +38,6 @@ session::server_options session_options(const server_config& cfg, const script::
   o.challenge_salt = sc ? sc->options().seed : random_salt;
   if (rules) o.hooks |= rule_hooks;
   return o;
-}
-
-// The first API fault rule that matches this consultation, if any.
-std::optional<fault::action> rule_decision(fault_rules& rules, session::hook h,
-                                           session::server_session& s) {
-  if (rules.empty()) return std::nullopt;
-  // Which phases a rule can match (connect, a command, the message, before an implicit-TLS
-  // handshake) is fault_rules' own on_matches: any other hook matches nothing there.
-  rule_context c;
-  c.phase = h;
-  c.command = &s.current_command();
-  // At the end of data the envelope has moved into the message waiting for a decision.
-  c.envelope = &s.hook_envelope(h);
-  c.client_address = s.facts().client_address;
-  return rules.take(c);
-}
-
-fault::action scenario_failure() {
-  fault::action a;
-  a.name = "scenario error";
-  a.reply = proto::reply(451, "4.3.0", "Requested action aborted: scenario error");
-  a.end = fault::ending::close_after_reply;
-  return a;
 }
 
 }  // namespace
@@ -280,83 +253,6 @@ asio::awaitable<bool> connection::perform_actions() {
   co_return true;
 }
 
-// Returns false when the connection is over; a hang keeps it open, reading and ignoring.
-bool connection::end_connection(fault::ending how) {
-  switch (how) {
-    case fault::ending::hang:
-      hung_ = true;
-      return true;
-    case fault::ending::reset:
-      session_.note("connection reset (RST)", sys_clock::now());
-      io_.reset();
-      abrupt_end_ = true;
-      return false;
-    case fault::ending::close_without_reply:
-      abrupt_end_ = true;
-      return false;
-    default:
-      return false;
-  }
-}
-
-asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) {
-  const fault::action& f = *r.fault;
-  if (!co_await flush()) co_return false;
-  // The transcript has the reply where the session decided it; when it really leaves is noted
-  // here, for anyone timing the client against it.
-  const auto decided = steady::now();
-  auto note_sent = [&](const char* how) {
-    char text[96];
-    std::snprintf(text, sizeof text, "reply %s, %.2f s after it was decided", how,
-                  std::chrono::duration<double>(steady::now() - decided).count());
-    session_.note(text, sys_clock::now());
-  };
-  if (f.delay.count() > 0 && !co_await pause(f.delay)) {
-    if (client_gone_) {
-      // The transcript has the reply where it was decided: say it never left.
-      session_.note("reply not sent: the client left while it was held back", sys_clock::now());
-      co_return false;
-    }
-    if (!shutting_down_) co_return false;
-    // The server is stopping: its 421 takes the place of the reply still waiting out its delay
-    // (the client must hear something, not a bare close), even of one that would have closed.
-    session_.note("reply dropped: the server is stopping", sys_clock::now());
-    if (shutdown_handled_) co_return true;  // the 421 is queued behind this reply
-    shutdown_handled_ = true;
-    proto::append_wire(out_, session_.shutdown_reply(sys_clock::now()));
-    co_await flush();
-    co_return false;
-  }
-  if (f.delay.count() > 0 && !greeting_sent_) note_early_talker();
-  fault::append_reply_bytes(out_, r.reply, &f);
-  auto cuts = fault::write_cuts(f, out_.size());
-  if (cuts.empty()) {  // goes out with the next flush
-    if (f.delay.count() > 0) note_sent("sent");
-    co_return true;
-  }
-  std::string bytes = std::move(out_);
-  out_.clear();
-  // Each piece its own segment: Nagle's algorithm would hold a piece back until the last one is
-  // acknowledged and send the rest together (the client's delayed ACK can take 40 ms).
-  error_code nagle_ec;
-  io_.socket().set_option(tcp::no_delay(true), nagle_ec);
-  std::size_t from = 0;
-  cuts.push_back(bytes.size());
-  for (std::size_t i = 0; i < cuts.size(); ++i) {
-    if (i > 0 && f.trickle_bytes > 0 && !co_await pause(f.trickle_every)) co_return false;
-    arm(srv_.cfg_.idle_timeout);
-    auto w = co_await io_.write(asio::buffer(bytes.data() + from, cuts[i] - from));
-    if (w.ec) {
-      session_.note("write failed: " + w.ec.message(), sys_clock::now());
-      co_return false;
-    }
-    from = cuts[i];
-    greeting_sent_ = true;
-  }
-  note_sent(f.trickle_bytes > 0 ? "trickled out" : "written in pieces");
-  co_return true;
-}
-
 // False when the session is to end now: the server is stopping, or the client left during
 // the pause. Pausing, the connection is looked at once a second (a long delay, or a hook that
 // sleeps again and again), so a client that gave up is not kept, its socket in CLOSE-WAIT, for
@@ -395,66 +291,6 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
     }
     if (now >= until) co_return true;
   }
-}
-
-// The decision at a hook point: a matching API rule, else the scenario's hook, else the default.
-// Returns how long a hook that went to sleep sleeps, for finish_sleeping_hook to go on with.
-std::optional<std::chrono::milliseconds> connection::consult(session::hook h) {
-  // A STARTTLS command met its rules at the command phase already; the starttls phase is the
-  // implicit-TLS port's, before its handshake (implicit_tls_faults).
-  auto ruled =
-      h == session::hook::starttls ? std::nullopt : rule_decision(srv_.rules_, h, session_);
-  if (ruled) {
-    srv_.metrics_.rules_fired.add();
-    srv_.metrics_.count_fault(*ruled);
-    session_.on_decision(std::move(*ruled), sys_clock::now());
-    return std::nullopt;
-  }
-  if (!scenario_ || !(scenario_->hooks() & session::hook_bit(h))) {
-    session_.on_decision({}, sys_clock::now());
-    return std::nullopt;
-  }
-  auto outcome = scenario_->start(*binding_, h, session_);
-  if (outcome.st == script::hook_outcome::status::sleeping) return outcome.sleep;
-  decide(std::move(outcome));
-  return std::nullopt;
-}
-
-asio::awaitable<void> connection::finish_sleeping_hook(milliseconds sleep) {
-  auto outcome = co_await sleep_through(sleep);
-  if (outcome) {
-    decide(std::move(*outcome));
-  } else if (!client_gone_) {
-    // The server is stopping: its 421 answers instead. The default the hook never chose must
-    // not stand in for its decision (a 250 to a recipient it meant to refuse, a message stored
-    // that the client never heard was taken).
-    session_.note("hook not finished: the server is stopping", sys_clock::now());
-  }
-}
-
-// Resumes a hook that went to sleep until it decides; nullopt when the client left or the
-// server began to stop during a sleep.
-asio::awaitable<std::optional<script::hook_outcome>> connection::sleep_through(milliseconds sleep) {
-  while (!client_gone_ && co_await pause(sleep)) {
-    auto next = scenario_->resume(*binding_);
-    if (next.st != script::hook_outcome::status::sleeping) co_return next;
-    sleep = next.sleep;
-  }
-  co_return std::nullopt;
-}
-
-void connection::note_hook_error(const std::string& error) {
-  srv_.metrics_.lua_errors.add();
-  session_.note("scenario error: " + error, sys_clock::now());
-}
-
-void connection::decide(script::hook_outcome outcome) {
-  if (outcome.st == script::hook_outcome::status::failed) {
-    note_hook_error(outcome.error);
-    outcome.action = scenario_failure();
-  }
-  srv_.metrics_.count_fault(outcome.action);
-  session_.on_decision(std::move(outcome.action), sys_clock::now());
 }
 
 // A client that closed (FIN or RST) and left nothing unread has given up. One that half-closes
@@ -500,49 +336,6 @@ asio::awaitable<void> connection::read_and_reset() {
   co_await io_.read_available();
   session_.note("TLS handshake aborted by the scenario", sys_clock::now());
   io_.reset();
-}
-
-// On an implicit-TLS port the handshake comes first, with no STARTTLS to hang a fault on: an API
-// rule on STARTTLS with a certificate or abort_handshake, else the scenario's on_starttls, is
-// asked before it, and its certificate or abort_handshake apply. A reply has nothing to answer
-// and is left out. Nullopt when the hook failed.
-asio::awaitable<std::optional<session::start_tls>> connection::implicit_tls_faults() {
-  session::start_tls how{};
-  fault::action a;
-  // An API rule on STARTTLS comes first, as at a STARTTLS command.
-  auto ruled = rule_decision(srv_.rules_, session::hook::starttls, session_);
-  if (ruled) {
-    srv_.metrics_.rules_fired.add();
-    a = std::move(*ruled);
-  } else if (scenario_ && (scenario_->hooks() & session::hook_bit(session::hook::starttls))) {
-    auto outcome = scenario_->start(*binding_, session::hook::starttls, session_);
-    if (outcome.st == script::hook_outcome::status::sleeping) {
-      auto woken = co_await sleep_through(outcome.sleep);
-      // Cut short, the handshake goes ahead without faults: a client that left gets none (the
-      // caller sees it gone), and at a stop the 421 then goes out over TLS, which the client
-      // of this port can read.
-      outcome = woken ? std::move(*woken) : script::hook_outcome{};
-    }
-    if (outcome.st == script::hook_outcome::status::failed) {
-      note_hook_error(outcome.error);
-      co_return std::nullopt;
-    }
-    a = std::move(outcome.action);
-  } else {
-    co_return how;
-  }
-  how.certificate = a.certificate;
-  if (a.tls_mode == fault::starttls_mode::abort_handshake) how.mode = a.tls_mode;
-  if (how.certificate != fault::certificate_kind::normal ||
-      how.mode != fault::starttls_mode::normal) {
-    srv_.metrics_.count_fault(a);
-    session_.note("fault before the implicit TLS handshake: " + a.name, sys_clock::now());
-  } else if (!a.is_default()) {
-    session_.note("on_starttls before the implicit TLS handshake: " + a.name +
-                      " has nothing to act on here (only certificates and abort_handshake do)",
-                  sys_clock::now());
-  }
-  co_return how;
 }
 
 asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
