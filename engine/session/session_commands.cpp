@@ -1,0 +1,117 @@
+// HELO/EHLO, MAIL, RCPT and STARTTLS: the greeting, the envelope (RFC 5321 4.1.1) and the
+// upgrade to TLS, after which everything learned before it is forgotten (RFC 3207 4.2).
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "session/server_session.hpp"
+
+namespace smtpfault::session {
+
+using proto::verb;
+
+void server_session::do_helo(const proto::command& cmd) {
+  reset_transaction();
+  greeted_ = true;
+  extended_ = cmd.kind != verb::helo;
+  facts_.helo = cmd.argument;
+  if (cmd.kind == verb::helo) return reply(250, "", opts_.hostname);
+  reply(ehlo_reply(cmd.argument));
+}
+
+proto::reply server_session::ehlo_reply(const std::string& name) const {
+  const auto& ext = opts_.extensions;
+  // The client's name goes back on the wire: control octets in it (a CR, a NUL, an escape
+  // sequence) would reach the client's parser and terminal, so they go back as '?'.
+  std::string shown = name;
+  for (auto& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  }
+  std::vector<std::string> lines{opts_.hostname + " greets " + shown};
+  if (ehlo_keywords_) {
+    lines.insert(lines.end(), ehlo_keywords_->begin(), ehlo_keywords_->end());
+    return proto::reply(250, "", std::move(lines));
+  }
+  if (ext.has(extension::pipelining)) lines.emplace_back("PIPELINING");
+  if (ext.has(extension::size)) {
+    lines.emplace_back("SIZE " + std::to_string(opts_.limits.max_message_size));
+  }
+  if (ext.has(extension::eightbitmime)) lines.emplace_back("8BITMIME");
+  if (ext.has(extension::smtputf8)) lines.emplace_back("SMTPUTF8");
+  if (ext.has(extension::enhancedstatuscodes)) lines.emplace_back("ENHANCEDSTATUSCODES");
+  if (ext.has(extension::chunking)) lines.emplace_back("CHUNKING");
+  if (ext.has(extension::dsn)) lines.emplace_back("DSN");
+  if (ext.has(extension::starttls) && opts_.starttls_available && !facts_.tls) {
+    lines.emplace_back("STARTTLS");
+  }
+  if (ext.has(extension::auth) && facts_.auth_user.empty()) {
+    lines.emplace_back("AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2");
+  }
+  return proto::reply(250, "", std::move(lines));
+}
+
+void server_session::do_mail(const proto::command& cmd) {
+  if (!greeted_)
+    return error_reply(503, "5.5.1", opts_.lmtp ? "Send LHLO first" : "Send EHLO/HELO first");
+  if (in_transaction_) return error_reply(503, "5.5.1", "Nested MAIL command");
+  if (!check_mail_params(cmd)) return;
+  env_ = envelope{};
+  ++envelope_version_;
+  env_.mail_from = cmd.path;
+  env_.mail_params = cmd.params;
+  env_.smtputf8 = cmd.find_param("SMTPUTF8") != nullptr;
+  if (cmd.path.has_utf8 && !env_.smtputf8) {
+    return error_reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter");
+  }
+  in_transaction_ = true;
+  errors_ = 0;
+  reply(250, "2.1.0", "Sender <" + cmd.path.address() + "> OK");
+}
+
+void server_session::do_rcpt(const proto::command& cmd) {
+  if (!in_transaction_) return error_reply(503, "5.5.1", "Need MAIL before RCPT");
+  if (!check_rcpt_params(cmd)) return;
+  if (cmd.path.has_utf8 && !env_.smtputf8) {
+    return error_reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8 on MAIL");
+  }
+  if (env_.recipients.size() >= opts_.limits.max_recipients) {
+    return reply(452, "4.5.3", "Too many recipients");
+  }
+  env_.recipients.push_back(recipient{cmd.path, cmd.params});
+  ++envelope_version_;
+  errors_ = 0;
+  reply(250, "2.1.5", "Recipient <" + cmd.path.address() + "> OK");
+}
+
+void server_session::do_starttls(const proto::command& cmd) {
+  if (!cmd.argument.empty()) return error_reply(501, "5.5.4", "Syntax: STARTTLS");
+  if (facts_.tls) return error_reply(503, "5.5.1", "TLS already active");
+  if (!opts_.starttls_available || !opts_.extensions.has(extension::starttls)) {
+    return error_reply(502, "5.5.1", "STARTTLS not available");
+  }
+  start_tls how = tls_override_.value_or(start_tls{});
+  tls_override_.reset();
+  reply(220, "2.0.0", "Ready to start TLS");
+  if (how.mode == fault::starttls_mode::close_after_220) return close();
+  set_mode(mode::tls_pending);
+  actions_.emplace_back(std::move(how));
+}
+
+void server_session::on_tls_established(std::string version, std::string cipher,
+                                        clock::time_point now) {
+  now_ = now;
+  // RFC 3207 section 4.2: forget everything learned before the handshake.
+  facts_.tls = true;
+  facts_.tls_version = std::move(version);
+  facts_.tls_cipher = std::move(cipher);
+  facts_.helo.clear();
+  facts_.auth_user.clear();
+  facts_.auth_mechanism.clear();
+  greeted_ = false;
+  extended_ = false;
+  reset_transaction();
+  note("TLS established: " + facts_.tls_version + " " + facts_.tls_cipher, now);
+  if (mode_ != mode::closed) set_mode(mode::command);
+}
+
+}  // namespace smtpfault::session
