@@ -10,11 +10,7 @@ import unittest
 import xml.etree.ElementTree as ET
 
 from smtpfault_server import SmtpfaultServer, binary_path, server_environment, write_file
-
-
-def run(*args, env=None, timeout=60):
-    return subprocess.run([binary_path(), *args], capture_output=True, text=True, timeout=timeout,
-                          env=server_environment(env))
+from smtpfault_server import run_binary as run
 
 
 class CommandConfiguration(unittest.TestCase):

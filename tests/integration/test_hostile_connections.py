@@ -12,7 +12,8 @@ import ssl
 import time
 import unittest
 
-from smtpfault_server import RawClient, ServerTestCase, SmtpfaultServer
+from raw_client import RawClient
+from smtpfault_server import ServerTestCase, SmtpfaultServer
 from volume_case import (RSS_SLACK_KB, SANITIZED, SLOW, VolumeCase, open_fds, reset, rss_kb,
                          wait_until)
 

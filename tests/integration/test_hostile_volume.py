@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from smtpfault_server import RawClient
+from raw_client import RawClient
 from volume_case import MB, SLOW, VolumeCase, reset, rss_kb
 
 

@@ -14,7 +14,8 @@ import threading
 import time
 import unittest
 
-from smtpfault_server import RawClient, SmtpfaultServer, server_with_scenario
+from raw_client import RawClient
+from smtpfault_server import SmtpfaultServer, server_with_scenario
 
 CLIENTS = 20
 TOTAL = 2000

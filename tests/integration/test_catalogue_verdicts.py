@@ -1,0 +1,224 @@
+"""Catalogue scenarios judging particular mailers: a mailer is judged by what it asked for (one
+recipient passes greylist), and a verdict names what the mailer did wrong or did not exercise."""
+
+import os
+import shutil
+import tempfile
+import unittest
+
+from catalogue_case import CONNECTED, PYTHON, TIME_SCALE, judge_mailer, run_test, verdicts
+
+
+class OneRecipientMailer(unittest.TestCase):
+    """The catalogue judges what the mailer asked for, not careful.py's recipient count: a mailer
+    that sends to one recipient and retries properly passes greylist."""
+
+    MAILER = (
+        "import os, smtplib, time\n"
+        "for attempt in range(40):\n"
+        "    try:\n"
+        "        s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+        "        s.sendmail('a@x.test', ['only@y.test'], b'Subject: one\\r\\n\\r\\nhi\\r\\n')\n"
+        "        s.quit()\n"
+        "        break\n"
+        "    except smtplib.SMTPRecipientsRefused:\n"
+        "        s.quit()\n"
+        "        time.sleep(0.25)\n")
+
+    def run_one(self, scenario):
+        return judge_mailer(self, scenario, self.MAILER, "--time-scale", TIME_SCALE)
+
+    def test_a_fault_on_the_second_recipient_is_reported_as_not_exercised(self):
+        # Such a scenario cannot judge a mailer that sends to one recipient: not a PASS.
+        for scenario in ("partial-recipients", "multiline-replies", "too-many-recipients",
+                         "auth-535", "auth-538"):
+            status, r, output = self.run_one(scenario)
+            self.assertEqual((status, r["verdict"]), (1, "FAIL"), scenario + output)
+            self.assertIn("not exercised", r["reason"], scenario)
+
+    def test_greylist_with_one_recipient(self):
+        status, r, output = judge_mailer(self, "greylist", self.MAILER, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
+
+    def test_greylist_names_retries_that_all_came_too_early(self):
+        # Two recipients, each refused on each retry: still two retries, not four.
+        impatient = ("import os, smtplib, sys, time\n"
+                     "for attempt in range(3):\n"
+                     "    s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                     "    try:\n"
+                     "        s.sendmail('a@x.test', ['one@y.test', 'two@y.test'], b'Subject: one\\r\\n\\r\\nhi\\r\\n')\n"
+                     "        s.quit()\n"
+                     "        sys.exit(0)\n"
+                     "    except smtplib.SMTPRecipientsRefused:\n"
+                     "        s.quit()\n"
+                     "        time.sleep(0.05)\n"
+                     "sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "greylist", impatient, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("retried too early: 2 retries came within the 60 s window", r["reason"])
+
+
+class EhloUnsupported(unittest.TestCase):
+    """ehlo-unsupported: a mailer that falls back to HELO and then sends its mail in plaintext
+    fails, however it ends; and STARTTLS after HELO is refused like EHLO."""
+
+    MAILER = (
+        "import os, smtplib, sys\n"
+        "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+        "print(s.ehlo()[0], s.helo()[0], s.docmd('STARTTLS')[0])\n"
+        "s.mail('sender@example.com'); s.rcpt('rcpt1@example.com'); s.quit()\n"
+        "sys.exit(1)\n")
+
+    def test_plaintext_mail_after_the_fallback_fails(self):
+        status, r, output = judge_mailer(self, "ehlo-unsupported", self.MAILER)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("expected no mail in plaintext", r["reason"])
+        self.assertIn("502 250 502", r["command_output"])
+
+    def test_over_implicit_tls_the_fallback_delivers(self):
+        # Nothing is lost by HELO on the implicit-TLS port: delivering there is right, and not
+        # delivering is what fails.
+        implicit = (
+            "import os, smtplib, ssl, sys\n"
+            "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
+            "ctx.verify_mode = ssl.CERT_NONE\n"
+            "s = smtplib.SMTP_SSL(os.environ['SMTP_HOST'], int(os.environ['SMTP_TLS_PORT']),"
+            " context=ctx)\n"
+            "s.ehlo_or_helo_if_needed()\n"
+            "%s\n"
+            "s.quit()\n")
+        deliver = "s.sendmail('a@example.com', ['b@example.com'], 'Subject: x\\r\\n\\r\\nx')"
+        status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % deliver)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
+        status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % "sys.exit(1)")
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("expected the message delivered over implicit TLS", r["reason"])
+
+
+class HandshakeFailOverImplicitTls(unittest.TestCase):
+    def test_a_client_of_the_implicit_tls_port_is_exercised_too(self):
+        # Its first handshake is aborted; reconnecting and delivering over TLS passes.
+        mailer = (
+            "import os, smtplib, ssl, time\n"
+            "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
+            "ctx.verify_mode = ssl.CERT_NONE\n"
+            "for attempt in range(4):\n"
+            "    try:\n"
+            "        s = smtplib.SMTP_SSL(os.environ['SMTP_HOST'], int(os.environ['SMTP_TLS_PORT']),"
+            " context=ctx, timeout=10)\n"
+            "        break\n"
+            "    except (OSError, ssl.SSLError):\n"
+            "        time.sleep(0.2)\n"
+            "s.sendmail('a@example.com', ['b@example.com'], 'Subject: x\\r\\n\\r\\nx')\n"
+            "s.quit()\n")
+        status, r, output = judge_mailer(self, "starttls-handshake-fail", mailer)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
+
+
+class MultilineRepliesGivingUp(unittest.TestCase):
+    def test_a_client_that_read_the_550_and_gave_up_is_told_so(self):
+        mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\n"
+                  "codes = [s.rcpt(r)[0] for r in ('b@y.test', 'c@y.test')]\n"
+                  "if 550 in codes:\n    s.rset()\n"
+                  "s.quit()\n")
+        status, r, output = judge_mailer(self, "multiline-replies", mailer,
+                                         "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("the client answered the 4-line 550 to the 2nd recipient with RSET, giving "
+                      "up the whole message", r["reason"])
+
+
+class QuitOwedOnlyWhereTheClientCouldSendIt(unittest.TestCase):
+    def test_a_session_the_server_closed_after_its_reply_owes_no_quit(self):
+        # A 521 greeting closes (RFC 7504); so does a reply a scenario chained with :close().
+        tmp = tempfile.mkdtemp(prefix="catalogue-server-closed-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        script = os.path.join(tmp, "closes.lua")
+        with open(script, "w") as f:
+            f.write("function on_connect(s)\n"
+                    "  if smtp.count('c') == 1 then return smtp.reply(521) end\nend\n"
+                    "function on_mail(s) return smtp.reply(554, '5.7.1', 'no'):close() end\n"
+                    "expect { quit = true, delivered = 0, exit = 'failure' }\n")
+        mailer = ("import os, smtplib, sys\n"
+                  "for _ in range(2):\n"
+                  "    try:\n"
+                  "        s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "        s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "    except (smtplib.SMTPException, OSError):\n"
+                  "        pass\n"
+                  "sys.exit(1)\n")
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
+                                     PYTHON, "-c", mailer], timeout=60)
+        r = verdicts(json_path)["closes"]
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), (r, out, err))
+        checks = {c["name"]: c for c in r["checks"]}
+        self.assertTrue(checks["quit"]["passed"], checks["quit"])
+
+
+class RetryAfterARefusingGreeting(unittest.TestCase):
+    def test_reconnecting_after_a_521_greeting_is_a_retry(self):
+        # Each new connection meets the 521 again and never gets as far as MAIL: still a retry.
+        mailer = ("import os, smtplib, sys, time\n"
+                  "for _ in range(3):\n"
+                  "    try:\n"
+                  "        smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "    except (smtplib.SMTPException, OSError):\n"
+                  "        time.sleep(0.05)\n"
+                  "sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "greeting-521", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("no_retry_after_5xx: expected no retry after", r["reason"])
+        self.assertIn("the client tried again in session 000002", r["reason"])
+
+
+class RelayDeniedNotExercised(unittest.TestCase):
+    def test_local_recipients_only_is_not_exercised(self):
+        mailer = (CONNECTED + "s.sendmail('a@x.test', ['b@sub.smtpfault.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "s.quit()\n")
+        status, r, output = judge_mailer(self, "relay-denied", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("not exercised: every recipient was in smtpfault.test", r["reason"])
+
+    def test_a_client_that_names_no_recipient_is_told_so(self):
+        mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\ns.quit()\n")
+        status, r, output = judge_mailer(self, "relay-denied", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("not exercised: the client sent no RCPT", r["reason"])
+
+    def test_a_recipient_refused_for_its_syntax_is_named(self):
+        mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\ns.docmd('RCPT TO:<not an address>')\ns.quit()\n")
+        status, r, output = judge_mailer(self, "relay-denied", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("not exercised: no RCPT reached the relay check; 'RCPT TO:<not an address>' "
+                      "got '501", r["reason"])
+
+
+class GreetingSlowEarlyTalker(unittest.TestCase):
+    MAILER = (
+        "import os, socket\n"
+        "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+        "f = s.makefile('rb')\n"
+        "def reply():\n"
+        "    while True:\n"
+        "        line = f.readline()\n"
+        "        if line[3:4] != b'-': return line\n"
+        "s.sendall(b'EHLO early.test\\r\\n')   # before the greeting\n"
+        "reply(); reply()\n"
+        "for c in (b'MAIL FROM:<a@x.test>', b'RCPT TO:<b@y.test>', b'DATA'):\n"
+        "    s.sendall(c + b'\\r\\n'); reply()\n"
+        "s.sendall(b'Subject: early\\r\\n\\r\\nhi\\r\\n.\\r\\n'); reply()\n"
+        "s.sendall(b'QUIT\\r\\n'); reply()\n")
+
+    def test_a_client_that_talks_first_fails(self):
+        status, r, output = judge_mailer(self, "greeting-slow", self.MAILER, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("talked before the greeting", r["reason"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

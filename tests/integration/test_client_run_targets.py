@@ -1,0 +1,279 @@
+"""`smtpfault run` against its target: a refused target, certificate checks over implicit TLS
+and STARTTLS, handshake failures, and servers that misbehave (a refusal full of escape
+sequences, an early close, a write cut short, a flood of reply lines)."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import unittest
+
+from scripted_server import ScriptedServer
+from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+from client_run_case import ClientRunCase
+
+CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "certs",
+                  "test-ca.pem")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TargetTest(ClientRunCase):
+    def test_refused_target_exits_3_with_the_reason(self):
+        port = free_port()
+        p = self.run_client("probe-conformance", target="127.0.0.1:%d" % port)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("cannot connect to 127.0.0.1:%d: Connection refused" % port, p.stderr)
+        # The summary on stdout says why too, not only "error".
+        self.assertIn("error (cannot connect to 127.0.0.1:%d: Connection refused): 0 passed"
+                      % port, p.stdout)
+
+    def test_may_fail_connect_comes_back_as_a_value(self):
+        path = self.script("""
+            local c, err = connect { port = %d, may_fail = true }
+            check(c == nil, "refused", err)
+            check(err:find("Connection refused") ~= nil, "the reason is given", err)
+        """ % free_port())
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_tls_verification_failure_exits_3(self):
+        path = self.script("""
+            connect { port = %d, tls = true, verify = true }
+            expect(220)
+        """ % self.server.tls_port)
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("TLS handshake with 127.0.0.1 failed: unable to get local issuer "
+                      "certificate", p.stderr)
+
+    def test_a_name_the_certificate_does_not_carry_says_so(self):
+        path = self.script("""
+            connect { tls = true, verify = true, ca = %r, sni = "wrong.example" }
+            expect(220)
+        """ % CA)
+        p = self.run_client(path, "--tls-target", "127.0.0.1:%d" % self.server.tls_port)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        # The name checked is named too: it is not the address connected to.
+        self.assertIn("TLS handshake with 127.0.0.1 (as wrong.example) failed: hostname mismatch",
+                      p.stderr)
+
+    def test_a_connection_whose_handshake_failed_says_so_when_read(self):
+        path = self.script("""
+            local c = connect {}
+            expect(220)
+            ehlo()
+            local ok, err, reason = c:starttls { may_fail = true, verify = true }
+            check(not ok, "the test CA is not trusted by default")
+            report("starttls", tostring(err) .. " / " .. tostring(reason))
+            report("closed", tostring(c.closed))
+            local sent, serr = c:send("NOOP")
+            report("send", tostring(serr))
+            local r, rerr = c:reply { timeout = 2 }
+            report("after", tostring(rerr))
+        """, name="after_tls.lua")
+        js = os.path.join(self.tmp.name, "after_tls.json")
+        p = self.run_client(path, "--json", js)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(js) as f:
+            report = json.load(f)["report"]
+        # The documented outcome everywhere, and the reason beside it where it happened.
+        self.assertEqual(report["starttls"], "tls failed / unable to get local issuer certificate")
+        self.assertEqual(report["closed"], "tls failed")
+        self.assertEqual(report["send"], "tls failed")
+        self.assertEqual(report["after"], "tls failed")
+
+    def test_tls_verified_with_the_test_ca(self):
+        path = self.script("""
+            local c = connect { tls = true, verify = true, ca = %r }
+            check(c.tls_version ~= nil, "TLS is up", c.tls_version)
+            expect(220)
+            ehlo()
+            quit()
+        """ % CA)
+        p = self.run_client(path, "--tls-target", "127.0.0.1:%d" % self.server.tls_port)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("TLS established TLSv1.3", p.stdout)
+        # The first line names the port the script used, not only the plain one.
+        self.assertIn("(implicit TLS 127.0.0.1:%d)" % self.server.tls_port, p.stdout.splitlines()[0])
+
+    def test_starttls_with_verification(self):
+        path = self.script("""
+            connect {}
+            expect(220)
+            ehlo()
+            starttls { verify = true, ca = %r, sni = "localhost" }
+            local r = ehlo()
+            check(r.extensions.STARTTLS == nil, "STARTTLS is not offered again")
+            auth("PLAIN", "user", "secret")
+            quit()
+        """ % CA)
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("AUTH PLAIN ****", p.stdout)
+        self.assertNotIn("secret", p.stdout)
+
+    def test_a_refused_starttls_ends_the_run_before_anything_goes_out_in_plaintext(self):
+        refusing = SmtpfaultServer("--scenario", "starttls-454").start()
+        try:
+            target = "127.0.0.1:%d" % refusing.port
+            path = self.script("""
+                connect {}
+                expect(220)
+                ehlo()
+                starttls {}
+                auth("PLAIN", "user", "secret")
+                quit()
+            """, name="refused-starttls.lua")
+            p = self.run_client(path, target=target)
+            self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+            out = p.stdout + p.stderr
+            self.assertIn("STARTTLS to 127.0.0.1 failed: refused with 454 4.7.0", out)
+            self.assertNotIn("C: AUTH", out)
+            # With may_fail the refusal is the script's to handle: an outcome, not a verdict.
+            path = self.script("""
+                connect {}
+                expect(220)
+                ehlo()
+                local ok, err, r = starttls { may_fail = true }
+                report("starttls", tostring(ok) .. " " .. err .. " " .. r.code)
+                quit()
+            """, name="refused-starttls-may-fail.lua")
+            p = self.run_client(path, target=target)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("nil unexpected reply 454", p.stdout)
+            self.assertIn("C: QUIT", p.stdout)
+            self.assertNotIn("FAIL", p.stdout)
+        finally:
+            refusing.stop(expect_exit=0)
+            refusing.cleanup()
+
+    def test_a_ca_file_that_cannot_be_loaded_is_the_scripts_mistake(self):
+        path = self.script("""
+            connect {}
+            expect(220)
+            ehlo()
+            starttls { verify = true, ca = "no/such-ca.pem", may_fail = true }
+            quit()
+        """)
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)   # not 3: the target is fine
+        self.assertIn("client.lua:5: cannot load CA file no/such-ca.pem (relative to ", p.stderr)
+
+
+class HostileServers(unittest.TestCase):
+    """What a server says reaches the terminal escaped, also where the run quotes it in its
+    own words (a refused STARTTLS ends the run, quoting the refusal); a server that closes
+    early fails a probe's checks, not the probe."""
+
+    def test_escape_sequences_in_a_refusal_stay_escaped(self):
+        srv = ScriptedServer([b"250-scripted\r\n250 STARTTLS\r\n",
+                              b"454 4.7.0 \x1b]0;PWNED\x07\x1b[2J \xc2\x9b2J \xe2\x80\xae no tls\r\n"])
+        self.addCleanup(srv.close)
+        script = os.path.join(tempfile.mkdtemp(prefix="hostile-"), "st.lua")
+        with open(script, "w") as f:
+            f.write("connect {}\nexpect(220)\nehlo('x')\nstarttls {}\n")
+        r = subprocess.run([binary_path(), "run", script, "--target",
+                            "127.0.0.1:%d" % srv.port, "--timeout", "2"],
+                           capture_output=True, timeout=60, env=server_environment())
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        for stream in (r.stdout, r.stderr):
+            for raw in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xe2\x80\xae"):
+                self.assertNotIn(raw, stream)
+        self.assertIn(b"\\x1b]0;PWNED\\x07", r.stderr)
+        self.assertIn(b"\\x1b]0;PWNED\\x07", r.stdout)
+
+    def test_probe_pipelining_against_a_server_that_closes_fails_without_a_script_error(self):
+        srv = ScriptedServer([b"250-scripted\r\n250 PIPELINING\r\n"], then_close=True)
+        self.addCleanup(srv.close)
+        r = subprocess.run([binary_path(), "run", "probe-pipelining", "--target",
+                            "127.0.0.1:%d" % srv.port, "--timeout", "2"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("FAIL", r.stdout)
+        self.assertNotIn("script error", r.stderr)
+
+    def test_a_write_cut_short_says_how_far_it_got(self):
+        srv = ScriptedServer([])   # greets, then reads nothing
+        self.addCleanup(srv.close)
+        script = os.path.join(tempfile.mkdtemp(prefix="hostile-"), "big.lua")
+        with open(script, "w") as f:
+            f.write("local c = connect {}\nc:expect(220)\n"
+                    "local ok, err, sent = c:raw(string.rep('x', 20 * 1024 * 1024))\n"
+                    "report('outcome', tostring(err) .. ' ' .. tostring(sent))\n")
+        r = subprocess.run([binary_path(), "run", script, "--target", "127.0.0.1:%d" % srv.port,
+                            "--timeout", "1"], capture_output=True, text=True, timeout=60,
+                           env=server_environment())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        sent = int(re.search(r"outcome: timeout (\d+)", r.stdout).group(1))
+        # What the kernel took before the server's window and the buffers filled up.
+        self.assertGreater(sent, 0, r.stdout)
+        self.assertLess(sent, 20 * 1024 * 1024)
+        self.assertIn("write failed after %d octets: timeout" % sent, r.stdout)
+
+
+class FloodingServer(unittest.TestCase):
+    """A server that never stops sending: every wait still ends at its deadline, and what piles
+    up is bounded (the run ended only when the server stopped, growing by gigabytes)."""
+
+    def test_a_flood_of_continuation_lines_or_of_one_line_ends_at_the_timeout(self):
+        import threading
+        for payload in (b"220-still greeting\r\n" * 3000, b"A" * 65536):
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(4)
+            stop = threading.Event()
+
+            def serve():
+                while not stop.is_set():
+                    try:
+                        listener.settimeout(0.2)
+                        c, _ = listener.accept()
+                    except OSError:
+                        continue
+                    try:
+                        c.sendall(b"220 ")
+                        while not stop.is_set():
+                            c.sendall(payload)
+                    except OSError:
+                        pass
+                    finally:
+                        c.close()
+
+            t = threading.Thread(target=serve, daemon=True)
+            t.start()
+            try:
+                script = os.path.join(tempfile.mkdtemp(prefix="flood-"), "flood.lua")
+                with open(script, "w") as f:
+                    f.write("local c = connect()\nc:expect(220)\nc:send('NOOP')\nc:expect(250)\n")
+                r = subprocess.run([binary_path(), "run", script, "--target",
+                                    "127.0.0.1:%d" % listener.getsockname()[1], "--timeout", "1"],
+                                   capture_output=True, text=True, timeout=60,
+                                   env=server_environment())
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("FAIL", r.stdout)
+                if b"\n" not in payload:
+                    # Not silence: a line with no end in sight, for run and for send.
+                    endless = "a reply line longer than 65536 octets, still without its end"
+                    self.assertIn(endless, r.stdout)
+                    self.assertNotIn("no reply within", r.stdout)
+                    s = subprocess.run([binary_path(), "send", "--server", "127.0.0.1:%d"
+                                        % listener.getsockname()[1], "--from", "a@x.test", "--to",
+                                        "b@x.test", "--timeout", "1"], capture_output=True,
+                                       text=True, timeout=60, env=server_environment())
+                    self.assertEqual(s.returncode, 1, s.stdout + s.stderr)
+                    self.assertIn("greeting: malformed reply: " + endless, s.stderr)
+            finally:
+                stop.set()
+                t.join(5)
+                listener.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,298 @@
+"""The HTTP API's messages and sessions (SPEC section 6) while smtplib sends: listing,
+filters and pagination, detail and raw bytes, long-poll wait, deletion, retention, sessions and
+transcripts."""
+
+import json
+import smtplib
+import subprocess
+import threading
+import time
+import unittest
+import urllib.parse
+
+from smtpfault_server import SmtpfaultServer
+from http_api_case import ApiTestCase, curl, message_bytes, smtp_send
+
+
+class MessagesTest(ApiTestCase):
+    def test_list_filters_and_pagination(self):
+        ids = [smtp_send(self.server, message_bytes("Invoice %d" % i, test=self.tag),
+                         mail_from="billing%d@shop.test" % i, rcpts=("%s-%d@x.test" % (self.tag, i),))
+               for i in range(3)]
+        smtp_send(self.server, message_bytes("unrelated", test="other-" + self.tag))
+
+        status, _, body = self.api("GET", "/api/v1/messages?test=" + self.tag)
+        self.assertEqual(status, 200)
+        self.assertEqual([m["id"] for m in body["messages"]], ids)
+        self.assertEqual(body["total"], 3)
+        first = body["messages"][0]
+        self.assertEqual(first["subject"], "Invoice 0")
+        self.assertEqual(first["mail_from"], "billing0@shop.test")
+        self.assertEqual(first["recipients"], ["%s-0@x.test" % self.tag])
+
+        _, _, body = self.api("GET", "/api/v1/messages?to=%s-1@x.test" % self.tag)
+        self.assertEqual([m["id"] for m in body["messages"]], [ids[1]])
+        _, _, body = self.api("GET", "/api/v1/messages?to=%s-*@X.TEST" % self.tag)
+        self.assertEqual(body["total"], 3, "to= is a case-insensitive glob")
+        _, _, body = self.api("GET", "/api/v1/messages?from=billing2@shop.test&test=" + self.tag)
+        self.assertEqual([m["id"] for m in body["messages"]], [ids[2]])
+        _, _, body = self.api("GET", "/api/v1/messages?subject=invoice%201&test=" + self.tag)
+        self.assertEqual([m["id"] for m in body["messages"]], [ids[1]])
+
+        _, _, body = self.api("GET", "/api/v1/messages?limit=2&offset=1&test=" + self.tag)
+        self.assertEqual((body["total"], body["offset"], body["count"]), (3, 1, 2))
+        self.assertEqual([m["id"] for m in body["messages"]], ids[1:])
+
+        received = first["received"]
+        _, _, body = self.api("GET", "/api/v1/messages?test=%s&since=%s" % (self.tag, received))
+        self.assertGreaterEqual(body["total"], 1)
+        _, _, body = self.api("GET", "/api/v1/messages?test=%s&since=2999-01-01T00:00:00Z" % self.tag)
+        self.assertEqual(body["total"], 0)
+
+    def test_an_encoded_subject_is_shown_and_found_as_its_text(self):
+        # Mailers send a non-ASCII subject as RFC 2047 words; the API decodes them.
+        import email.message
+        import email.policy
+        m = email.message.EmailMessage(policy=email.policy.SMTP)
+        m["From"], m["To"] = "a@example.com", "b@example.com"
+        m["Subject"] = "Grüße aus Köln"
+        m["X-Smtpfault-Test"] = self.tag
+        m.set_content("hallo")
+        raw = m.as_bytes()
+        self.assertIn(b"=?utf-8?", raw)
+        with smtplib.SMTP(self.server.host, self.server.port, timeout=10) as c:
+            c.sendmail("a@example.com", ["b@example.com"], raw)
+        _, _, body = self.api("GET", "/api/v1/messages?subject=%s&test=%s" % (
+            urllib.parse.quote("aus Köln"), self.tag))
+        self.assertEqual(body["total"], 1, body)
+        self.assertEqual(body["messages"][0]["subject"], "Grüße aus Köln")
+        _, _, detail = self.api("GET", "/api/v1/messages/" + body["messages"][0]["id"])
+        self.assertEqual(detail["subject"], "Grüße aus Köln")
+        subject = [h["value"] for h in detail["headers"] if h["name"] == "Subject"]
+        self.assertIn("=?utf-8?", subject[0], "the headers stay as they were sent")
+
+    def test_detail_and_raw_bytes_equal_what_was_sent(self):
+        raw = message_bytes("Raw check", test=self.tag, body="line one\r\n.dot line\r\n\tend")
+        mid = smtp_send(self.server, raw, rcpts=("a-%s@x.test" % self.tag, "b@x.test"))
+
+        status, hdrs, body = self.api("GET", "/api/v1/messages/%s/raw" % mid)
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["Content-Type"], "message/rfc822")
+        self.assertEqual(body, raw)
+
+        code, curl_body = curl(self.server, self.server.api_url("/api/v1/messages/%s/raw" % mid))
+        self.assertEqual((code, curl_body), (200, raw))
+
+        status, _, d = self.api("GET", "/api/v1/messages/" + mid)
+        self.assertEqual(status, 200)
+        self.assertEqual(d["id"], mid)
+        self.assertEqual(d["size"], len(raw))
+        self.assertEqual([r["address"] for r in d["recipients"]], ["a-%s@x.test" % self.tag, "b@x.test"])
+        self.assertEqual(d["mail_from"], "sender@example.com")
+        self.assertEqual(d["subject"], "Raw check")
+        self.assertEqual(d["test"], self.tag)
+        self.assertIn({"name": "X-Smtpfault-Test", "value": self.tag}, d["headers"])
+        self.assertEqual(d["session"]["helo"], "client.test")
+        self.assertFalse(d["session"]["tls"])
+        self.assertIn("id", d["session"])
+
+    def test_tls_and_auth_facts(self):
+        to = "tls-%s@x.test" % self.tag
+        run = subprocess.run(["swaks", "--server", "%s:%d" % (self.server.host, self.server.port),
+                              "--tls", "--auth", "PLAIN", "--auth-user", "alice",
+                              "--auth-password", "secret", "--from", "a@x.test", "--to", to],
+                             capture_output=True, timeout=30)
+        self.assertEqual(run.returncode, 0, run.stdout.decode(errors="replace"))
+        _, _, body = self.api("GET", "/api/v1/messages?to=" + to)
+        _, _, d = self.api("GET", "/api/v1/messages/" + body["messages"][0]["id"])
+        self.assertTrue(d["session"]["tls"])
+        self.assertTrue(d["session"]["tls_version"].startswith("TLS"))
+        self.assertEqual(d["session"]["auth_user"], "alice")
+        self.assertEqual(d["session"]["auth_mechanism"], "PLAIN")
+
+    def test_wait_returns_promptly_when_the_message_arrives(self):
+        to = "wait-%s@x.test" % self.tag
+        result = {}
+
+        def waiter():
+            result["status"], _, result["body"] = self.api(
+                "GET", "/api/v1/messages/wait?count=1&to=%s&timeout=20" % to, timeout=30)
+            result["at"] = time.monotonic()
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        # The wait is parked before the message exists: the answer must come from the arrival.
+        self.assertTrue(t.is_alive())
+        sent_at = time.monotonic()
+        smtp_send(self.server, message_bytes("wake up"), rcpts=(to,))
+        t.join(25)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(result["status"], 200, result)
+        self.assertEqual(result["body"]["messages"][0]["recipients"], [to])
+        self.assertLess(result["at"] - sent_at, 2.0)
+
+    def test_wait_counts_and_returns_at_once_when_already_there(self):
+        for i in range(2):
+            smtp_send(self.server, message_bytes("n%d" % i, test=self.tag))
+        start = time.monotonic()
+        status, _, body = self.api("GET", "/api/v1/messages/wait?count=2&test=%s&timeout=10" % self.tag)
+        self.assertEqual(status, 200)
+        self.assertEqual(body["total"], 2)
+        self.assertLess(time.monotonic() - start, 2.0)
+
+    def test_wait_times_out_with_408(self):
+        start = time.monotonic()
+        code, body = curl(self.server, self.server.api_url(
+            "/api/v1/messages/wait?count=1&to=nobody-%s@x.test&timeout=0.5" % self.tag))
+        elapsed = time.monotonic() - start
+        self.assertEqual(code, 408, body)
+        self.assertIn("timeout", json.loads(body)["error"])
+        self.assertGreaterEqual(elapsed, 0.45)
+        self.assertLess(elapsed, 5)
+        # RFC 9110 15.5.9: a 408 says the connection closes (browsers retry a 408 otherwise).
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.api_port, timeout=5)
+        conn.request("GET", "/api/v1/messages/wait?count=1&to=nobody-%s@x.test&timeout=0.1"
+                     % self.tag)
+        reply = conn.getresponse()
+        reply.read()
+        self.assertEqual((reply.status, reply.getheader("Connection")), (408, "close"))
+        conn.close()
+
+    def test_a_wait_pending_at_sigterm_is_answered_503_and_the_server_exits_at_once(self):
+        server = SmtpfaultServer().start()
+        try:
+            result = {}
+
+            def waiter():
+                result["status"], result["headers"], result["body"] = server.api(
+                    "GET", "/api/v1/messages/wait?count=2&timeout=60", timeout=30)
+
+            t = threading.Thread(target=waiter)
+            t.start()
+            smtp_send(server, message_bytes("one of two"))
+            # The wait is parked (one message of two) before the signal.
+            server.wait_for_line(r"session ended")
+            time.sleep(0.2)
+            self.assertTrue(t.is_alive())
+            start = time.monotonic()
+            server.stop(expect_exit=0)
+            stopped = time.monotonic() - start
+            t.join(10)
+        finally:
+            server.cleanup()
+        self.assertFalse(t.is_alive())
+        self.assertEqual(result["status"], 503, result)
+        self.assertEqual(result["body"]["error"], "the server is stopping: 1 of 2 matching message(s)")
+        self.assertEqual(result["headers"].get("Connection"), "close")
+        self.assertLess(stopped, 2.0)
+
+    def test_delete_all_messages(self):
+        server = SmtpfaultServer().start()
+        try:
+            smtp_send(server, message_bytes("gone soon"))
+            status, _, body = server.api("DELETE", "/api/v1/messages")
+            self.assertEqual((status, body["deleted"]), (200, 1))
+            _, _, body = server.api("GET", "/api/v1/messages")
+            self.assertEqual(body["total"], 0)
+            # The files in --store stay: DELETE only empties the API's view.
+            self.assertEqual(len(server.message_ids()), 1)
+        finally:
+            server.stop()
+            server.cleanup()
+
+    def test_memory_keeps_the_newest_within_the_retain_limits(self):
+        server = SmtpfaultServer("--set", "retain.messages=3", "--set", "retain.sessions=2").start()
+        try:
+            ids = [smtp_send(server, message_bytes("n%d" % i)) for i in range(5)]
+            _, _, body = server.api("GET", "/api/v1/messages")
+            self.assertEqual([m["id"] for m in body["messages"]], ids[2:])
+            # Waiting for more than the store keeps could only time out: refused at once.
+            status, _, body = server.api("GET", "/api/v1/messages/wait?count=4&timeout=30")
+            self.assertEqual((status, body.get("field")), (400, "count"), body)
+            self.assertIn("keeps only the newest 3 message(s) (retain.messages)", body["error"])
+            status, _, body = server.api("GET", "/api/v1/messages/wait?count=3&timeout=0")
+            self.assertEqual((status, body["total"]), (200, 3), body)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:   # records land when each QUIT is handled
+                _, _, sessions = server.api("GET", "/api/v1/sessions")
+                if sessions["total"] == 2:
+                    break
+                time.sleep(0.02)
+            self.assertEqual(sessions["total"], 2, sessions)
+            self.assertEqual(len(server.message_ids()), 5, "files in --store all stay")
+        finally:
+            server.stop()
+            server.cleanup()
+
+        server = SmtpfaultServer("--set", "retain.message_bytes=1000").start()
+        try:
+            ids = [smtp_send(server, message_bytes("b%d" % i, body="x" * 300)) for i in range(4)]
+            _, _, body = server.api("GET", "/api/v1/messages")
+            self.assertEqual([m["id"] for m in body["messages"]], ids[2:], "two fit in 1000 octets")
+        finally:
+            server.stop()
+            server.cleanup()
+
+    def test_sessions_and_transcript(self):
+        mid = smtp_send(self.server, message_bytes("transcript"), rcpts=("s-%s@x.test" % self.tag,))
+        _, _, d = self.api("GET", "/api/v1/messages/" + mid)
+        sid = d["session"]["id"]
+        deadline = time.monotonic() + 5
+        while True:   # the session record lands when the client's QUIT has been handled
+            status, _, s = self.api("GET", "/api/v1/sessions/" + sid)
+            if (status == 200 and not s["open"]) or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertEqual(status, 200, s)
+        texts = [(e["dir"], e["text"]) for e in s["transcript"]]
+        self.assertIn(("client", "rcpt TO:<s-%s@x.test>" % self.tag), texts)  # smtplib's case
+        self.assertTrue(any(d == "server" and t.startswith("250") for d, t in texts))
+        _, _, listing = self.api("GET", "/api/v1/sessions?limit=1000")
+        self.assertIn(sid, [x["id"] for x in listing["sessions"]])
+
+
+    def test_open_sessions_are_seen_while_they_last(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<open-%s@x.test>" % self.tag, expect=250)
+            sid = self.server.session_of(c)
+            _, _, listing = self.api("GET", "/api/v1/sessions?state=open")
+            mine = [x for x in listing["sessions"] if x["id"] == sid]
+            self.assertEqual(len(mine), 1, listing)
+            self.assertTrue(mine[0]["open"])
+            self.assertNotIn("ended", mine[0])
+            _, _, finished = self.api("GET", "/api/v1/sessions?limit=1000")
+            self.assertNotIn(sid, [x["id"] for x in finished["sessions"]])
+            status, _, detail = self.api("GET", "/api/v1/sessions/" + sid)
+            self.assertEqual(status, 200, detail)
+            self.assertIn(("client", "MAIL FROM:<open-%s@x.test>" % self.tag),
+                          [(e["dir"], e["text"]) for e in detail["transcript"]])
+            c.cmd("QUIT", expect=221)
+        self.server.finished_session(sid)
+        _, _, listing = self.api("GET", "/api/v1/sessions?state=all&limit=1000")
+        mine = [x for x in listing["sessions"] if x["id"] == sid]
+        self.assertEqual([x["open"] for x in mine], [False])
+        self.check_state_is_validated()
+
+    def check_state_is_validated(self):
+        status, _, body = self.api("GET", "/api/v1/sessions?state=closed")
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body["field"], "state")
+
+
+class WaitPastOnePageTest(ApiTestCase):
+    def test_the_newest_thousand_are_returned_with_the_one_waited_for(self):
+        with smtplib.SMTP(self.server.host, self.server.port, timeout=30) as s:
+            s.ehlo("client.test")
+            for i in range(1002):
+                s.sendmail("a@example.com", ["b@example.com"], message_bytes("n%d" % i))
+        status, _, body = self.api("GET", "/api/v1/messages/wait?count=1&timeout=0")
+        self.assertEqual(status, 200, body)
+        self.assertEqual((body["total"], body["offset"], body["count"]), (1002, 2, 1000))
+        self.assertEqual(body["messages"][-1]["subject"], "n1001")
+        self.assertEqual(body["messages"][0]["subject"], "n2")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,202 @@
+"""The HTTP API's scenario endpoints (SPEC section 6): switching the scenario for the next
+session, refusing a bad script with file and line, and the expectations' verdicts."""
+
+import json
+import os
+import tempfile
+import time
+import unittest
+
+from smtpfault_server import SmtpfaultServer
+from http_api_case import ApiTestCase, message_bytes, rcpt_reply, smtp_send
+
+
+class ScenarioTest(ApiTestCase):
+    def tearDown(self):
+        self.api("PUT", "/api/v1/scenario", {"name": "accept-all"})
+
+    def test_switch_takes_effect_for_the_next_session(self):
+        open_before = self.server.connect()
+        open_before.ehlo()
+        status, _, body = self.api("PUT", "/api/v1/scenario", {
+            "source": 'function on_rcpt(s, r)\n  return smtp.reply(550, "5.7.1", "denied by api")\nend\n',
+            "seed": 42})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["seed"], 42)
+        self.assertEqual(body["hooks"], ["rcpt"])
+        # The log says so with the seed, as the banner does at start.
+        self.server.wait_for_line(r"scenario api\.lua loaded over the API; seed: 42 "
+                                  r"\(replay with --seed 42\)")
+        self.assertEqual(rcpt_reply(self.server, "x@y.test"), 550)
+        # A session that was already open keeps the scenario it started with.
+        open_before.cmd("MAIL FROM:<a@b.test>", expect=250)
+        open_before.cmd("RCPT TO:<c@d.test>", expect=250)
+        open_before.close()
+
+        status, _, body = self.api("PUT", "/api/v1/scenario", {"name": "magic-addresses"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["name"], "magic-addresses")   # as asked for, not its source path
+        self.assertEqual(self.api("GET", "/api/v1/scenario")[2]["name"], "magic-addresses")
+        self.assertEqual(rcpt_reply(self.server, "x@y.test"), 250)
+
+    def test_bad_script_gets_422_with_file_line_and_the_old_scenario_stays(self):
+        self.api("PUT", "/api/v1/scenario", {
+            "source": 'function on_rcpt(s, r) return smtp.reply(451, "4.7.1", "later") end\n'})
+        status, _, body = self.api("PUT", "/api/v1/scenario", {
+            "name": "broken.lua", "source": "-- fine\nfunction on_mail(s, m)\n  x = = 1\nend\n"})
+        self.assert_error(status, body, 422, "source")
+        self.assertRegex(body["error"], r"^broken\.lua:3: ")
+        self.assertEqual(rcpt_reply(self.server, "x@y.test"), 451)
+
+        status, _, body = self.api("PUT", "/api/v1/scenario", {"name": "no-such-scenario"})
+        self.assert_error(status, body, 422, "name")
+        self.assertEqual(rcpt_reply(self.server, "x@y.test"), 451)
+
+    def test_a_path_that_is_not_a_lua_file_is_refused_without_reading_it(self):
+        # A syntax error quotes the script; through the API that must not become a way to read
+        # other files of the server's.
+        fd, secret = tempfile.mkstemp(suffix=".env")
+        with os.fdopen(fd, "w") as f:
+            f.write("DB_PASSWORD hunter2\n")
+        try:
+            for name in (secret, secret + "\u0000.lua"):   # the file system stops at a NUL
+                status, _, body = self.api("PUT", "/api/v1/scenario", {"name": name})
+                self.assert_error(status, body, 400, "name")
+                self.assertIn("a path ending in .lua", body["error"])
+                self.assertNotIn("hunter2", json.dumps(body))
+        finally:
+            os.unlink(secret)
+
+    def test_expectations_report_current_verdicts(self):
+        self.api("PUT", "/api/v1/scenario", {"source": "expect { delivered = 1, quit = true }\n"})
+        _, _, before = self.api("GET", "/api/v1/expectations")
+        self.assertFalse(before["passed"])
+        smtp_send(self.server, message_bytes("expected"))
+        now = self.verdict_once_settled()
+        self.assertTrue(now["passed"], now)
+        self.assertEqual(sorted(c["name"] for c in now["checks"]), ["delivered", "quit"])
+        self.assertNotIn("not_judged", now)
+        # exit needs a command: left out, and said to be.
+        self.api("PUT", "/api/v1/scenario", {"source": 'expect { quit = true, exit = "success" }\n'})
+        _, _, body = self.api("GET", "/api/v1/expectations")
+        self.assertEqual(body["not_judged"], ["exit"], body)
+        self.assertNotIn("exit", [c["name"] for c in body["checks"]])
+
+    def test_accept_all_is_judged_by_its_built_in_expectations(self):
+        # accept-all runs without a Lua state, yet its checks are those `smtpfault test` uses.
+        status, _, body = self.api("PUT", "/api/v1/scenario", {"name": "accept-all"})
+        self.assertEqual((status, body["name"]), (200, "accept-all"))
+        _, _, before = self.api("GET", "/api/v1/expectations")
+        self.assertIn("delivered", [c["name"] for c in before["checks"]])
+        self.assertFalse(before["passed"], before)
+        smtp_send(self.server, message_bytes("accepted"))
+        now = self.verdict_once_settled()
+        self.assertTrue(now["passed"], now)
+        self.assertEqual(now["name"], "accept-all")
+        self.assertEqual(sorted(c["name"] for c in now["checks"]), ["delivered", "quit"])
+
+    def verdict_once_settled(self):
+        """The expectations' verdict once it passes, or after 5 s: some checks are judged on
+        finished sessions, and the client's session ends a moment after its message is stored."""
+        deadline = time.monotonic() + 5
+        while True:
+            _, _, now = self.api("GET", "/api/v1/expectations")
+            if now["passed"] or time.monotonic() > deadline:
+                return now
+            time.sleep(0.02)
+
+    def test_delivered_counts_messages_the_api_no_longer_shows(self):
+        self.api("PUT", "/api/v1/scenario", {"source": "expect { delivered = 1 }\n"})
+        smtp_send(self.server, message_bytes("counted"))
+        status, _, _ = self.api("DELETE", "/api/v1/messages")
+        self.assertEqual(status, 200)
+        now = self.verdict_once_settled()
+        self.assertTrue(now["passed"], now)
+        self.assertEqual(now["messages"], 1)
+        # Forgetting the sessions is a clean slate for every expectation, deliveries included,
+        # and "since" says from when.
+        self.api("DELETE", "/api/v1/sessions")
+        _, _, after = self.api("GET", "/api/v1/expectations")
+        self.assertEqual(after["messages"], 0, after)
+        self.assertFalse(after["passed"], after)
+        self.assertGreater(after["since"], now["since"])
+
+    def test_the_seed_the_server_was_given_is_shown_with_accept_all(self):
+        server = SmtpfaultServer("--seed", "7").start()
+        try:
+            _, _, body = server.api("GET", "/api/v1/scenario")
+            self.assertEqual((body["name"], body["seed"]), ("accept-all", 7))
+            _, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist"})
+            self.assertEqual(body["seed"], 7)
+        finally:
+            server.stop()
+            server.cleanup()
+        # A seed drawn at random stays below 2^53: JSON readers keep every digit of it. With
+        # accept-all too, the run has one, printed and shown.
+        server = SmtpfaultServer().start()
+        try:
+            _, _, body = server.api("GET", "/api/v1/scenario")
+            self.assertTrue(any("seed: %d (replay with --seed %d)" % (body["seed"], body["seed"])
+                                in l for l in server.banner), server.banner)
+            self.assertEqual(body["time_scale"], 1)
+            _, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist",
+                                                                 "time_scale": 0.01})
+            self.assertLess(body["seed"], 2 ** 53)
+            self.assertEqual(body["time_scale"], 0.01)
+            _, _, body = server.api("GET", "/api/v1/scenario")
+            self.assertEqual((body["name"], body["time_scale"]), ("greylist", 0.01))
+            # The command line's rule: above 0, however little, and at most 1000000.
+            status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist",
+                                                                     "time_scale": 1e-7})
+            self.assertEqual((status, body.get("time_scale")), (200, 1e-7), body)
+            for bad in (0, -1, 2e6):
+                status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist",
+                                                                         "time_scale": bad})
+                self.assertEqual(status, 400, body)
+                self.assertIn("time_scale: must be greater than 0 and at most 1000000", str(body))
+            # A value just past the limit is shown as it is, not rounded to the limit.
+            status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist",
+                                                                     "time_scale": 1000001})
+            self.assertIn("at most 1000000, got 1000001", str(body))
+            # "" is accept-all, as the scenario key takes it; it gets the seed asked for.
+            status, _, body = server.api("PUT", "/api/v1/scenario", {"name": "", "seed": 9})
+            self.assertEqual((status, body["name"], body["seed"]), (200, "accept-all", 9), body)
+            server.wait_for_line(r"scenario accept-all loaded over the API; seed: 9 ")
+        finally:
+            server.stop()
+            server.cleanup()
+
+    def test_a_directory_is_not_a_scenario(self):
+        with tempfile.TemporaryDirectory(suffix=".lua") as folder:
+            status, _, body = self.api("PUT", "/api/v1/scenario", {"name": folder})
+            self.assert_error(status, body, 422, "name")
+            self.assertIn("is a directory", body["error"])
+
+
+class ExpectationsPastRetentionTest(ApiTestCase):
+    SERVER_ARGS = ("--retain-sessions", "2")
+
+    def test_verdicts_over_forgotten_sessions_say_they_are_incomplete(self):
+        self.api("PUT", "/api/v1/scenario", {"source": "expect { quit = true }\n"})
+        smtp_send(self.server, message_bytes("one"))
+        _, _, body = self.api("GET", "/api/v1/expectations")
+        self.assertTrue(body["complete"], body)
+        self.assertNotIn("note", body)
+        for text in ("two", "three"):
+            smtp_send(self.server, message_bytes(text))
+        deadline = time.monotonic() + 5
+        while True:   # the third session is recorded a moment after its message
+            _, _, body = self.api("GET", "/api/v1/expectations")
+            if not body["complete"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertFalse(body["complete"], body)
+        self.assertIn("forgotten to retain.sessions: the checks judge only the 2 kept", body["note"])
+        # A new run (the sessions deleted) starts complete again.
+        self.api("DELETE", "/api/v1/sessions")
+        _, _, body = self.api("GET", "/api/v1/expectations")
+        self.assertTrue(body["complete"], body)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,382 @@
+"""The command under `smtpfault test`: each scenario's run reads the same standard input, holds
+no descriptor of the runner and gets the runner's addresses whatever the environment said; a
+hanging command is killed with its whole process group at --timeout, and the report says why."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from smtpfault_server import binary_path, server_environment
+from catalogue_case import PYTHON, ROOT, run_test, verdicts
+
+
+class StandardInputForEveryScenario(unittest.TestCase):
+    """Every scenario's command reads the same standard input from its start, as a mailer fed
+    with `< mail.eml` or through a pipe expects; with --jobs too."""
+    SCENARIOS = ["--scenario", "accept-all", "--scenario", "no-8bitmime", "--scenario",
+                 "greeting-554"]
+
+    def outputs(self, stdin, *flags):
+        tmp = tempfile.mkdtemp(prefix="catalogue-stdin-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(self.SCENARIOS + [*flags, "--json", json_path, "--", "sh",
+                                    "-c", "printf 'read: '; cat"], stdin=stdin, timeout=60)
+        self.assertEqual(status, 1, out + err)   # the command sends no mail: each one fails
+        with open(json_path, encoding="utf-8") as f:
+            return [r["command_output"] for r in json.load(f)["results"]], err
+
+    def test_a_file_is_read_from_its_start_by_each(self):
+        with tempfile.TemporaryFile() as f:
+            f.write(b"Subject: same for all\n")
+            f.seek(0)
+            got, _ = self.outputs(f)
+        self.assertEqual(got, ["read: Subject: same for all\n"] * 3)
+
+    def test_a_pipe_is_copied_for_each_also_in_parallel(self):
+        r, w = os.pipe()
+        os.write(w, b"piped line\n")
+        os.close(w)
+        with os.fdopen(r, "rb") as pipe:
+            got, _ = self.outputs(pipe, "--jobs", "3")
+        self.assertEqual(got, ["read: piped line\n"] * 3)
+
+    def test_a_pipe_that_pauses_is_waited_for_and_one_without_end_is_refused(self):
+        # Sent something, then paused: waited for, with a note (a producer still at work).
+        feeder = subprocess.Popen(["sh", "-c", "echo late; sleep 4; echo later"],
+                                  stdout=subprocess.PIPE)
+        self.addCleanup(feeder.wait)
+        got, err = self.outputs(feeder.stdout)
+        feeder.stdout.close()
+        self.assertEqual(got, ["read: late\nlater\n"] * 3)
+        self.assertIn("waiting for standard input to end: every scenario's command gets all "
+                      "of it", err)
+        # One that goes on and on is refused, not held in memory without bound.
+        p = subprocess.run([binary_path(), "test", "--scenario", "accept-all", "--", "true"],
+                           env=server_environment(), cwd=ROOT, capture_output=True, timeout=60,
+                           input=b"y\n" * (33 * 1024 * 1024))
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(b"standard input goes on past 64 MiB", p.stderr)
+
+    def test_a_pipe_that_neither_sends_nor_ends_counts_as_empty(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, w)
+        with os.fdopen(r, "rb") as pipe:
+            got, err = self.outputs(pipe)
+        self.assertEqual(got, ["read: "] * 3)
+        self.assertIn("standard input is a pipe that neither sent nor ended in 3 s: the "
+                      "commands get none, as with </dev/null", err)
+
+
+class CommandsHoldNoDescriptorOfTheRunner(unittest.TestCase):
+    def test_only_stdin_stdout_and_stderr_are_open_in_the_command(self):
+        # A command holding a copy of a server's socket (another scenario's connection, with
+        # --jobs) would keep it open after that server closed it.
+        tmp = tempfile.mkdtemp(prefix="catalogue-fds-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        run_test(["--scenario", "accept-all", "--scenario", "greeting-554", "--jobs", "2",
+                  "--json", json_path, "--", "sh", "-c", "ls /proc/$$/fd"], timeout=60)
+        with open(json_path, encoding="utf-8") as f:
+            outputs = [r["command_output"] for r in json.load(f)["results"]]
+        self.assertEqual(outputs, ["0\n1\n2\n"] * 2)
+
+
+class AddressVariablesAreTheRunners(unittest.TestCase):
+    def test_listen_and_api_variables_are_not_read(self):
+        # Where each scenario's server listens is the runner's choice: a value meant for
+        # something else is no mistake, and the command still gets the runner's own.
+        env = server_environment({"SMTPFAULT_API": "http://127.0.0.1:8025",
+                                  "SMTPFAULT_LISTEN": "nonsense"})
+        p = subprocess.run([binary_path(), "test", "--scenario", "accept-all", "--", "sh", "-c",
+                            'echo "api=$SMTPFAULT_API"'], env=env, cwd=ROOT, capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)   # it sent no mail: a FAIL
+        self.assertRegex(p.stdout, r"api=127\.0\.0\.1:\d+")
+
+
+class HangingCommand(unittest.TestCase):
+    def killed_during_slow_final_reply(self, *flags):
+        """slow-final-reply (the reply to the data held 75 s) with a patient swaks, killed by a
+        2 s --timeout: the scenario's JSON result."""
+        tmp = tempfile.mkdtemp(prefix="catalogue-held-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(
+            ["--scenario", "slow-final-reply", "--timeout", "2", *flags, "--json", json_path,
+             "--", "sh", "-c",
+             'swaks --server "$SMTP_SERVER" --to a@x.test --timeout 300 >/dev/null'],
+            timeout=60)
+        self.assertEqual(status, 1, out + err)
+        return verdicts(json_path)["slow-final-reply"]
+
+    def test_a_timeout_during_a_hang_says_no_reply_comes_not_to_shrink_delays(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-hang-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        scenario, json_path = os.path.join(tmp, "hang.lua"), os.path.join(tmp, "report.json")
+        with open(scenario, "w") as f:
+            f.write("function on_rcpt(s, rcpt) return smtp.hang() end\n")
+        status, out, err = run_test(
+            ["--scenario", scenario, "--timeout", "2", "--json", json_path, "--", "sh", "-c",
+             'swaks --server "$SMTP_SERVER" --to a@x.test --timeout 300 >/dev/null'], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        reason = verdicts(json_path)["hang"]["reason"]
+        self.assertIn("it was waiting for the reply to 'RCPT TO:<a@x.test>' (session 000001), "
+                      "which the scenario never sends (it hangs): the mailer must give up by "
+                      "itself before --timeout", reason)
+        self.assertNotIn("--time-scale", reason)
+
+    def test_a_timeout_while_the_scenario_holds_a_reply_says_so(self):
+        # Killed at 2 s, the mailer was waiting for the server, and the reason says how to give
+        # it the time.
+        result = self.killed_during_slow_final_reply()
+        reason = result["reason"]
+        self.assertIn("timeout: the command was killed after 2 s; it was waiting for the reply "
+                      "to '<end of data>' (session 000001)", reason)
+        self.assertIn("--time-scale", reason)
+        # Stored, but its 250 never left: not delivered as the client knows it.
+        checks = {c["name"]: c for c in result["checks"]}
+        self.assertFalse(checks["delivered"]["passed"], checks["delivered"])
+        self.assertIn("got 0", checks["delivered"]["detail"])
+
+    def test_a_held_reply_is_named_whatever_the_time_scale(self):
+        # Scaled to 7.5 s, the 75 s delay still outlasts a 2 s --timeout: the reason must say
+        # that the scenario held the reply, not only blame the mailer.
+        reason = self.killed_during_slow_final_reply("--time-scale", "0.1")["reason"]
+        self.assertIn("which the scenario was holding back: give --timeout more than its delay "
+                      "(scaled by --time-scale 0.1)", reason)
+
+    def test_the_session_named_is_the_killed_run_s(self):
+        # quit-variants runs the command three times; the 2nd QUIT is never answered, and a
+        # client without a timeout of its own is killed there (smtplib sends it as 'quit').
+        # The 3rd run's QUIT also gets no reply (the server closes), but nothing waited on it.
+        tmp = tempfile.mkdtemp(prefix="catalogue-killed-run-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        client = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.sendmail('a@x.test', ['b@x.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "try:\n    s.quit()\nexcept Exception:\n    pass\n")
+        status, out, err = run_test(
+            ["--scenario", "quit-variants", "--time-scale", "0.02", "--timeout", "3",
+             "--json", json_path, "--", PYTHON, "-c", client], timeout=90)
+        self.assertEqual(status, 1, out + err)
+        r = verdicts(json_path)["quit-variants"]
+        self.assertEqual(r["exit_codes"][1], -1, r)
+        self.assertIn("it was waiting for the reply to 'quit' (session 000002)", r["reason"])
+
+    def test_timeout_kills_the_process_group(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-timeout-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "child.pid")
+        json_path = os.path.join(tmp, "report.json")
+        script = "sleep 30 & echo $! > %s; sleep 30" % pidfile
+        started = time.monotonic()
+        status, out, err = run_test(["--scenario", "accept-all", "--timeout", "1", "--json",
+                                     json_path, "--", "sh", "-c", script], timeout=60)
+        elapsed = time.monotonic() - started
+        self.assertEqual(status, 1, out + err)
+        self.assertLess(elapsed, 15)
+        with open(pidfile) as f:
+            child = int(f.read().strip())
+        deadline = time.monotonic() + 5
+        while os.path.exists("/proc/%d" % child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        alive = os.path.exists("/proc/%d" % child)
+        if alive:
+            with open("/proc/%d/stat" % child) as f:
+                alive = f.read().split(") ")[1].split()[0] != "Z"   # a zombie is dead
+        self.assertFalse(alive, "the background child %d outlived the timeout" % child)
+        r = verdicts(json_path)["accept-all"]
+        self.assertEqual(r["verdict"], "FAIL")
+        self.assertIn("timeout", r["reason"])
+        self.assertEqual(r["exit_codes"], [-1])
+        table_line = [l for l in out.splitlines() if l.startswith("accept-all")][0]
+        self.assertIn("timeout", table_line)
+
+    def test_a_scenario_given_twice_is_one_junit_case(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-twice-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        junit = os.path.join(tmp, "twice.xml")
+        status, out, err = run_test(["--scenario", "accept-all", "--scenario", "accept-all",
+                                     "--junit", junit, "--", "sh", "-c",
+                                     'swaks --server "$SMTP_SERVER" --to a@x.test >/dev/null'],
+                                    timeout=60)
+        self.assertEqual(status, 0, out + err)
+        import xml.etree.ElementTree as ET
+        names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
+        self.assertEqual(names, ["accept-all"])
+
+    def accept_all_with(self, mailer, *flags):
+        """`test --scenario accept-all` with a Python mailer given as text: (status, the
+        scenario's JSON result, output)."""
+        tmp = tempfile.mkdtemp(prefix="catalogue-mailer-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "accept-all", *flags, "--json", json_path,
+                                     "--", PYTHON, "-c", mailer], timeout=60)
+        return status, verdicts(json_path)["accept-all"], out + err
+
+    def test_a_killed_mailer_is_not_credited_with_a_quit(self):
+        # Its connection ends when it dies; the run must see that end, not stop the server
+        # first and count the shutdown's 421 as the server ending the session.
+        hang = ("import os, socket, time\n"
+                "env = os.environ\n"
+                "s = socket.create_connection((env['SMTP_HOST'], int(env['SMTP_PORT'])))\n"
+                "s.recv(1000)\ntime.sleep(30)\n")
+        status, r, output = self.accept_all_with(hang, "--timeout", "1")
+        self.assertEqual(status, 1, output)
+        checks = {c["name"]: c for c in r["checks"]}
+        self.assertFalse(checks["quit"]["passed"], checks["quit"])
+        self.assertIn("closed after the greeting (220) without QUIT", checks["quit"]["detail"])
+
+    def test_a_crash_is_the_headline_and_exit_is_not_the_reason_given(self):
+        crash = ("import os, signal, smtplib\n"
+                 "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                 "s.ehlo()\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+        status, r, output = self.accept_all_with(crash)
+        self.assertEqual(status, 1, output)
+        self.assertTrue(r["reason"].startswith("the command was killed by signal 11"), r)
+        # A mailer that delivers and then reports failure fails the baseline too.
+        liar = ("import os, smtplib, sys\n"
+                "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                "s.quit()\nsys.exit(1)\n")
+        status, r, output = self.accept_all_with(liar)
+        self.assertEqual(status, 1, output)
+        self.assertIn("exit: expected exit status success, got 1", r["reason"])
+
+    def test_the_table_shows_the_last_lines_a_failing_command_printed(self):
+        # Often the cause (a refusal the mailer quoted); escape sequences are shown, not run.
+        talker = ("import sys\nprint('line one')\nprint('\u00e9' * 300)\n"
+                  "print('smtp: 500 5.5.2 Line too long \\x1b[31m \\x7f \\u009b', file=sys.stderr)\n"
+                  "sys.exit(26)\n")
+        status, r, output = self.accept_all_with(talker)
+        self.assertEqual(status, 1, output)
+        lines = output.splitlines()
+        row = next(i for i, l in enumerate(lines) if l.startswith("accept-all  FAIL"))
+        # Cut at a character boundary (200 octets of two-octet characters); C0, DEL and C1
+        # controls shown as '?'.
+        self.assertEqual([l.strip() for l in lines[row + 1:row + 4]],
+                         ["| line one", "| " + "\u00e9" * 100 + "...",
+                          "| smtp: 500 5.5.2 Line too long ?[31m ? ?"], output)
+        self.assertIn("in --json or --junit", output)
+        # A passing scenario shows no output.
+        status, r, output = self.accept_all_with(
+            "import os, smtplib\nprint('sent fine')\n"
+            "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+            "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\ns.quit()\n")
+        self.assertEqual(status, 0, output)
+        self.assertNotIn("sent fine", output)
+
+    def test_a_crash_behind_a_shell_is_a_crash_too(self):
+        # A wrapper script or `sh -c` reports its child's SIGSEGV as exit status 139: greeting-521
+        # expects a failure, and a segfault after the 521 must not pass as one.
+        crash = ("import os, signal, socket\n"
+                 "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+                 "s.recv(1000)\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+        wrapped = ["sh", "-c", '"$0" -c "$1"; status=$?; exit $status', PYTHON, crash]
+        tmp = tempfile.mkdtemp(prefix="catalogue-wrapped-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "greeting-521", "--json", json_path, "--",
+                                     *wrapped], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        r = verdicts(json_path)["greeting-521"]
+        self.assertEqual(r["verdict"], "FAIL", r)
+        self.assertTrue(r["reason"].startswith("the command was killed by signal 11"), r)
+        self.assertEqual(r["exit_codes"], [139], r)
+        checks = {c["name"]: c for c in r["checks"]}
+        self.assertIn("(a crash is not a reported failure)", checks["exit"]["detail"])
+        # A deliberate status above 128 that is not a crash's (130 after SIGINT) stays a failure.
+        status, out, err = run_test(["--scenario", "greeting-521", "--json", json_path, "--",
+                                     "sh", "-c", '"$0" -c "$1"; exit 130', PYTHON,
+                                     crash.replace("os.kill(os.getpid(), signal.SIGSEGV)",
+                                                   "s.sendall(b'QUIT\\r\\n'); s.recv(1000)")],
+                                    timeout=60)
+        r = verdicts(json_path)["greeting-521"]
+        self.assertEqual(r["verdict"], "PASS", (r, out, err))
+
+    def test_an_interrupted_run_ends_the_command_and_all_it_started(self):
+        # The command leads its own process group, out of reach of a Ctrl-C or a CI cancel.
+        for sig, status in ((signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)):
+            tmp = tempfile.mkdtemp(prefix="catalogue-interrupt-")
+            self.addCleanup(shutil.rmtree, tmp, True)
+            pidfile = os.path.join(tmp, "pids")
+            # It delivers first: what it did holds up, but the run was cut short all the same.
+            # Its trap shows that it got a SIGTERM, and a moment to clean up, before the SIGKILL.
+            cleaned = os.path.join(tmp, "cleaned")
+            script = ("swaks --server \"$SMTP_SERVER\" --to a@x.test >/dev/null; "
+                      "trap 'echo yes > %s; exit 1' TERM; "
+                      "sleep 30 & echo $$ $! > %s; wait $!" % (cleaned, pidfile))
+            junit = os.path.join(tmp, "report.xml")
+            runner = subprocess.Popen([binary_path(), "test", "--scenario", "accept-all",
+                                       "--scenario", "greylist", "--junit", junit,
+                                       "--timeout", "60", "--", "sh", "-c", script],
+                                      env=server_environment(), cwd=ROOT,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 20
+            while not read_text(pidfile).strip():
+                self.assertLess(time.monotonic(), deadline, "the command never started")
+                time.sleep(0.05)
+            pids = [int(p) for p in read_text(pidfile).split()]
+            runner.send_signal(sig)
+            out, err = runner.communicate(timeout=20)
+            self.assertEqual(runner.returncode, status)
+            # What ran is reported, and the seed was printed before anything ran.
+            name = signal.Signals(sig).name
+            self.assertRegex(err.splitlines()[0], r"^smtpfault test: 2 scenario\(s\), seed \d+$")
+            self.assertIn("interrupted by %s; the reports have what ran" % name, err)
+            self.assertRegex(out, r"accept-all +ERROR +interrupted by %s" % name)
+            self.assertRegex(out, r"greylist +ERROR +not run: interrupted by %s" % name)
+            with open(junit) as f:
+                report = f.read()
+            self.assertIn('<error message="interrupted by %s"' % name, report)
+            self.assertIn('<error message="not run: interrupted by %s"' % name, report)
+            deadline = time.monotonic() + 5
+            while any(alive(p) for p in pids) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertFalse([p for p in pids if alive(p)], "outlived the interrupted run")
+            self.assertTrue(os.path.exists(cleaned), "the command's TERM trap never ran")
+
+
+    def test_a_long_output_keeps_its_end(self):
+        # The mailer's last words say why it failed; a cap that kept only the start lost them.
+        tmp = tempfile.mkdtemp(prefix="catalogue-output-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        talker = "import sys\nsys.stdout.write('x' * 3000000 + '\\nFINAL WORDS\\n')\n"
+        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                     PYTHON, "-c", talker], timeout=60)
+        output = verdicts(json_path)["accept-all"]["command_output"]
+        self.assertTrue(output.startswith("xxxx"))
+        self.assertIn("bytes of output cut ...]", output)
+        self.assertTrue(output.endswith("FINAL WORDS\n"), output[-100:])
+        self.assertLess(len(output), 1024 * 1024 + 100)
+
+
+def alive(pid):
+    """Whether the process exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def read_text(path):
+    """The file's text, or "" while it does not exist yet."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,164 @@
+"""Errors that are not the mailer's under `smtpfault test`: a hook or custom check that fails
+while the mailer runs is the scenario's error (ERROR, exit 2), and so is a command that cannot
+be run; a scenario given twice runs once; --exclude leaves scenarios out."""
+
+import json
+import os
+import shutil
+import tempfile
+import unittest
+
+from catalogue_case import PYTHON, SCENARIOS, run_test, verdicts
+
+
+class ScenarioErrorDuringTheRun(unittest.TestCase):
+    MAILER = ("import os, smtplib\n"
+              "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+              "s.sendmail('a@x.test', ['b@y.test'], b'Subject: t\\r\\n\\r\\nhi\\r\\n')\n"
+              "s.quit()\n")
+
+    def run_scenario(self, name, lua):
+        """Runs a correct mailer against the scenario text; returns (its path, its result)."""
+        tmp = tempfile.mkdtemp(prefix="catalogue-scenario-error-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        script = os.path.join(tmp, name + ".lua")
+        with open(script, "w") as f:
+            f.write(lua)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
+                                     PYTHON, "-c", self.MAILER], timeout=120)
+        self.assertEqual(status, 2, out + err)
+        return script, verdicts(json_path)[name]
+
+    def test_a_hook_error_is_reported_as_the_scenarios_not_the_mailers(self):
+        script, r = self.run_scenario(
+            "typo", "expect { delivered = 1 }\nfunction on_mail(s, m) smtp.rejct() end\n")
+        self.assertEqual(r["verdict"], "ERROR", r)
+        self.assertIn("scenario error: %s:2: " % script, r["reason"])
+        self.assertIn("rejct", r["reason"])
+
+    def test_a_custom_check_that_fails_to_run_is_the_scenarios_error(self):
+        script, r = self.run_scenario(
+            "badcheck", "expect {\n  check = function(run) return run.nope.x end,\n}\n")
+        self.assertEqual(r["verdict"], "ERROR", r)
+        self.assertIn("scenario error: custom check failed with an error: %s:2: " % script,
+                      r["reason"])
+
+    def test_a_check_must_return_a_boolean_not_a_reason_alone_or_nothing(self):
+        # A reason returned alone would pass (a string is true); nothing would fail as "false".
+        for body, said in (('return "no message"', "returned a string ('no message')"),
+                           ("if run.delivered == 0 then return false end", "returned nothing"),
+                           ("return nil, 'why'", "returned nil")):
+            script, r = self.run_scenario(
+                "checkreturn", "expect {\n  check = function(run) %s end,\n}\n" % body)
+            self.assertEqual(r["verdict"], "ERROR", (body, r))
+            self.assertIn("%s:2: custom check %s; it must return true, or false and a reason"
+                          % (script, said), r["reason"])
+
+    def test_several_checks_are_told_apart(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-two-checks-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        script = os.path.join(tmp, "twochecks.lua")
+        with open(script, "w") as f:
+            f.write("expect { check = function(run) return true end }\n"
+                    "expect { check = function(run) return false, 'second says no' end }\n")
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
+                                     PYTHON, "-c", self.MAILER], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        checks = verdicts(json_path)["twochecks"]["checks"]
+        self.assertEqual([(c["name"], c["passed"]) for c in checks if "check" in c["name"]],
+                         [("check", True), ("check 2", False)], checks)
+
+    def test_a_scenario_given_twice_runs_once(self):
+        # By name twice, and as its file: one row. A different text under another name stays.
+        tmp = tempfile.mkdtemp(prefix="catalogue-twice-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "accept-all", "--scenario", "accept-all",
+                                     "--scenario", os.path.join(SCENARIOS, "accept-all.lua"),
+                                     "--scenario", "greylist", "--json", json_path, "--",
+                                     "/bin/true"], timeout=60)
+        with open(json_path, encoding="utf-8") as f:
+            rows = [r["scenario"] for r in json.load(f)["results"]]
+        self.assertEqual(rows, ["accept-all", "greylist"], out + err)
+        self.assertIn("smtpfault test: accept-all is given more than once: it runs once", err)
+        self.assertIn("2 scenario(s)", err)
+
+    def test_exclude_leaves_out_scenarios_by_name_or_glob(self):
+        tmp = tempfile.mkdtemp(prefix="catalogue-exclude-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--exclude", "greeting-*", "--exclude", "auth-5??.lua",
+                                     "--exclude", "accept-all", "--scenario", "greeting-421",
+                                     "--scenario", "greeting-554", "--scenario", "auth-535",
+                                     "--scenario", "auth-538", "--scenario", "accept-all",
+                                     "--scenario", "auth-454", "--json", json_path, "--",
+                                     "/bin/true"], timeout=60)
+        self.assertEqual(list(verdicts(json_path)), ["auth-454"], out + err)
+        self.assertIn("1 scenario(s) (excluded: greeting-421, greeting-554, auth-535, auth-538, "
+                      "accept-all)", err)
+        self.assertIn("auth-454", out)
+        self.assertNotIn("greeting-421", out)
+        # A pattern that names nothing is a typo that would run what it meant to leave out.
+        status, out, err = run_test(["--exclude", "greylsit", "--", "/bin/true"], timeout=60)
+        self.assertEqual(status, 2, out + err)
+        self.assertIn("--exclude greylsit: matches none of the scenarios to run (did you mean "
+                      "'greylist'?)", err)
+        # A file spelled another way than the list spells it is still that file.
+        status, out, err = run_test(["--scenarios", SCENARIOS, "--exclude",
+                                     os.path.join(SCENARIOS, ".", "greylist.lua"), "--json",
+                                     json_path, "--", "/bin/true"], timeout=120)
+        self.assertNotIn("greylist", verdicts(json_path), out + err)
+        status, out, err = run_test(["--scenario", "greylist", "--exclude", "grey*", "--",
+                                     "/bin/true"], timeout=60)
+        self.assertEqual(status, 2, out + err)
+        self.assertIn("--exclude left no scenario to run", err)
+        # From the configuration, shared by runs that choose other scenarios: one that names
+        # none of them is no mistake.
+        config = os.path.join(tmp, "smtpfault.toml")
+        with open(config, "w") as f:
+            f.write('[test]\nexclude = ["auth-*", "greeting-*"]\n')
+        status, out, err = run_test(["--config", config, "--scenario", "greeting-421",
+                                     "--scenario", "accept-all", "--json", json_path, "--",
+                                     "/bin/true"], timeout=60)
+        self.assertEqual(list(verdicts(json_path)), ["accept-all"], out + err)
+
+    def test_a_command_that_cannot_be_run_is_an_error_not_a_failing_mailer(self):
+        # Else a scenario that expects the mailer to fail would pass with a misspelt command.
+        tmp = tempfile.mkdtemp(prefix="catalogue-no-command-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "all-recipients-rejected", "--json", json_path,
+                                     "--", os.path.join(tmp, "no-such-mailer")], timeout=60)
+        self.assertEqual(status, 2, out + err)
+        r = verdicts(json_path)["all-recipients-rejected"]
+        self.assertEqual(r["verdict"], "ERROR", r)
+        self.assertIn("cannot run %s: No such file or directory"
+                      % os.path.join(tmp, "no-such-mailer"), r["reason"])
+
+    def test_a_mailer_that_never_connects_passes_no_scenario(self):
+        # These scenarios expect the mailer to fail and deliver nothing; one that fails before it
+        # even connects (a misspelt command inside a shell, a wrong port) was never exercised.
+        tmp = tempfile.mkdtemp(prefix="catalogue-no-connection-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        names = ["greeting-521", "starttls-bad-cert", "starttls-injection", "starttls-stripped"]
+        crash = [PYTHON, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
+        for mailer in (["/bin/false"], ["/bin/true"], ["sh", "-c", "sendmial-typo --to x"], crash):
+            json_path = os.path.join(tmp, "report.json")
+            args = ["--time-scale", "0.05", "--json", json_path]
+            for n in names:
+                args += ["--scenario", n]
+            status, out, err = run_test(args + ["--"] + mailer, timeout=120)
+            self.assertEqual(status, 1, out + err)
+            for n, r in verdicts(json_path).items():
+                self.assertEqual(r["verdict"], "FAIL", (mailer, n, r))
+                self.assertIn("connected: expected the client to connect; it never did",
+                              r["reason"], (mailer, n))
+                if mailer is crash:
+                    self.assertIn("(exit status 139: killed by SIGSEGV", r["reason"])
+                    self.assertEqual(r["exit_signals"], [11] * len(r["exit_codes"]))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,328 @@
+"""`smtpfault send` in each TLS mode and against odd servers: every wait is bounded and every
+outcome (a refusal, an odd or malformed reply, a close) is said in words."""
+
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from scripted_server import ScriptedServer
+from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+from smtpfault_server import run_binary as run
+
+
+
+class SendCommand(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = SmtpfaultServer("--set", "auth.users=alice:secret").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.server.cleanup()
+
+    def send(self, *flags, data=None):
+        args = ["send", "--from", "alice@example.com", "--to", "bob@example.com", *flags]
+        return run(*args, stdin=data)
+
+    def test_plain_starttls_and_implicit_tls_with_auth(self):
+        srv = self.server
+        modes = [
+            ["--server", "127.0.0.1:%d" % srv.port],
+            ["--server", "127.0.0.1:%d" % srv.port, "--starttls", "--auth", "alice:secret"],
+            ["--server", "127.0.0.1:%d" % srv.tls_port, "--tls", "--auth", "alice:secret"],
+        ]
+        for i, flags in enumerate(modes):
+            with self.subTest(flags=flags):
+                body = "Subject: mode %d\n\nline one\n.dot line\n" % i
+                r = self.send(*flags, "--data", "-", data=body)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("delivered", r.stdout)
+                msg = srv.wait_for_messages(i + 1)[-1]
+                # LF becomes CRLF, the leading dot survives the stuffing round trip.
+                self.assertEqual(msg.data, body.replace("\n", "\r\n").encode())
+                self.assertEqual(msg.meta["session"]["tls"], i > 0)
+                if i > 0:
+                    self.assertEqual(msg.meta["session"]["auth_user"], "alice")
+                    # The transcript says TLS is up, on either port.
+                    self.assertIn("*: TLS established TLSv1.3", r.stdout + r.stderr)
+        self.assertNotIn("secret", "\n".join(srv.transcript()))
+
+    def test_verify_checks_the_chain_and_the_host_name(self):
+        ca = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "certs", "test-ca.pem")
+        here = ["--server", "127.0.0.1:%d" % self.server.port, "--starttls"]
+        r = self.send(*here, "--ca", ca)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.send(*here, "--verify")   # the test CA is not trusted by default
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("TLS handshake failed: unable to get local issuer certificate (the "
+                      "system's CAs do not vouch for it: give --ca FILE, e.g. "
+                      "fixtures/certs/test-ca.pem for smtpfault's own certificate)", r.stderr)
+        # The certificate is for 127.0.0.1, localhost, ::1 and smtpfault.test: not 127.0.0.2.
+        other = SmtpfaultServer("--listen", "127.0.0.2:0").start()
+        try:
+            line = next(l for l in other.banner if "listening: smtp  127.0.0.2:" in l)
+            r = self.send("--server", line.split()[-1], "--starttls", "--ca", ca)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("TLS handshake failed: IP address mismatch", r.stderr)
+            self.assertNotIn("--ca FILE", r.stderr)   # the CA was given: no hint
+        finally:
+            other.stop()
+            other.cleanup()
+
+    def test_a_certificate_check_without_tls_is_a_usage_error(self):
+        # It would check nothing and send the message in the clear.
+        for flag in (["--verify"], ["--ca", "/dev/null"]):
+            r = self.send("--server", "127.0.0.1:%d" % self.server.port, *flag)
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn("%s checks the server's certificate, but no TLS was asked for: add "
+                          "--starttls or --tls" % flag[0], r.stderr)
+            self.assertEqual(r.stdout, "")
+
+    def test_rejected_credentials_exit_1(self):
+        r = self.send("--server", "127.0.0.1:%d" % self.server.port, "--auth", "alice:wrong")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("535", r.stderr)
+
+    def test_unreachable_server_exit_1_with_reason(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        r = self.send("--server", "127.0.0.1:%d" % port)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot connect", r.stderr)
+
+    def test_missing_from_is_a_usage_error(self):
+        r = run("send", "--to", "bob@example.com")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--from is required", r.stderr)
+
+
+class SendAgainstOddServers(unittest.TestCase):
+    """`send` as a careful mailer: plaintext injected with the STARTTLS 220 is thrown away
+    (RFC 3207, CVE-2011-0411), and a server that refuses EHLO gets HELO (RFC 5321 3.2)."""
+
+    def start(self, scenario):
+        srv = SmtpfaultServer("--scenario", scenario).start()
+        self.addCleanup(srv.cleanup)
+        self.addCleanup(srv.stop)
+        return srv
+
+    def send(self, srv, *flags):
+        return run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                   "--to", "b@example.com", *flags)
+
+    def test_plaintext_injected_before_the_handshake_is_discarded(self):
+        srv = self.start("starttls-injection")
+        r = self.send(srv, "--starttls")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"discarded \d+ octet\(s\) that came after the 220")
+        self.assertIn("delivered", r.stdout)
+        self.assertTrue(srv.wait_for_messages(1)[0].meta["session"]["tls"])
+
+    def test_a_multi_line_refusal_is_quoted_whole(self):
+        srv = self.start("multiline-replies")
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "", "--to",
+                "one@example.com", "--to", "two@example.com")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("two@example.com: server replied 550 5.1.1 The email account that you "
+                      "tried to reach does not exist. / Please try", r.stderr)
+        # A null sender still gets a From: header with a mailbox in it.
+        msg = srv.wait_for_messages(1)[0]
+        self.assertIn(b"From: MAILER-DAEMON@smtpfault.client\r\n", msg.data)
+
+    def test_a_refused_ehlo_falls_back_to_helo(self):
+        srv = self.start("ehlo-unsupported")
+        r = self.send(srv)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("C: HELO smtpfault.client", r.stdout)
+        self.assertEqual(len(srv.wait_for_messages(1)), 1)
+        # STARTTLS needs EHLO: refused, and the session still ends with QUIT.
+        r = self.send(srv, "--starttls")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("STARTTLS needs EHLO, which the server refused", r.stderr)
+        self.assertIn("C: QUIT", r.stdout)
+
+    def test_a_starttls_refusal_says_it_was_not_offered(self):
+        srv = self.start("starttls-stripped")
+        r = self.send(srv, "--starttls")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("(the server's EHLO reply did not offer STARTTLS)", r.stderr)
+
+
+class SendBoundsEveryWait(unittest.TestCase):
+    """--timeout bounds each wait of `send`, not only the replies: a TLS handshake the server
+    never answers, and a message the server stops reading."""
+
+    def send(self, srv, *flags, timeout="1"):
+        started = time.monotonic()
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                "--to", "b@example.com", "--timeout", timeout, *flags, timeout=30)
+        return r, time.monotonic() - started
+
+    def test_a_handshake_never_answered(self):
+        srv = ScriptedServer([b"250-scripted\r\n250 STARTTLS\r\n", b"220 go ahead\r\n"])
+        self.addCleanup(srv.close)
+        r, took = self.send(srv, "--starttls")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("TLS handshake failed: no answer within the timeout", r.stderr)
+        self.assertLess(took, 10)
+
+    def test_a_slow_reader_that_keeps_reading_gets_the_whole_message(self):
+        # --timeout is for each bit of progress: 24 MB at about 5 MB/s takes seconds more than
+        # the 2 s timeout (what the kernel buffers, a few MB, the reader drains within it).
+        srv = SlowReader()
+        self.addCleanup(srv.close)
+        with tempfile.NamedTemporaryFile("w", suffix=".eml", delete=False) as f:
+            f.write("Subject: big\n\n" + ("x" * 998 + "\n") * 24000)
+        self.addCleanup(os.unlink, f.name)
+        r, took = self.send(srv, "--data", f.name, timeout="2")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertGreater(took, 3)
+
+    def test_a_message_the_server_stops_reading(self):
+        srv = ScriptedServer([b"250 scripted\r\n", b"250 ok\r\n", b"250 ok\r\n",
+                              b"354 go ahead\r\n"])
+        self.addCleanup(srv.close)
+        with tempfile.NamedTemporaryFile("w", suffix=".eml", delete=False) as f:
+            f.write("Subject: big\n\n" + ("x" * 998 + "\n") * 40000)   # 40 MB: past any buffer
+        self.addCleanup(os.unlink, f.name)
+        r, took = self.send(srv, "--data", f.name)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("message: timeout writing to the server: it stopped reading", r.stderr)
+        self.assertLess(took, 10)
+
+
+class SlowReader:
+    """Answers EHLO, MAIL, RCPT and DATA, then reads the message slowly but steadily (512 KiB
+    every 0.1 s), answers 250, and 221 to QUIT."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.sendall(b"220 slow\r\n")
+            for reply in (b"250 slow\r\n", b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n"):
+                line = b""
+                while not line.endswith(b"\n"):
+                    line += conn.recv(1)
+                conn.sendall(reply)
+            tail = b""
+            while not tail.endswith(b"\r\n.\r\n"):
+                chunk = conn.recv(512 * 1024)
+                if not chunk:
+                    return
+                tail = (tail + chunk)[-5:]
+                time.sleep(0.1)
+            conn.sendall(b"250 ok\r\n")
+            conn.recv(100)
+            conn.sendall(b"221 bye\r\n")
+
+    def close(self):
+        self.sock.close()
+
+
+class SendSaysWhatHappened(unittest.TestCase):
+    """`send`'s error names the command that went wrong and quotes what the server said."""
+
+    def send(self, replies, *flags, then_close=False):
+        srv = ScriptedServer(replies, then_close=then_close)
+        self.addCleanup(srv.close)
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                "--to", "b@example.com", "--timeout", "2", *flags)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        return r.stderr
+
+    def test_an_odd_reply_to_data(self):
+        err = self.send([b"250 scripted\r\n", b"250 ok\r\n", b"250 ok\r\n", b"250 early\r\n"])
+        self.assertIn("not delivered: DATA: server replied 250 early", err)
+
+    def test_starttls_needs_220(self):
+        err = self.send([b"250-scripted\r\n250 STARTTLS\r\n", b"250 ok\r\n", b"221 bye\r\n"],
+                        "--starttls")
+        self.assertIn("STARTTLS: server replied 250, not 220: no TLS handshake started", err)
+
+    def test_a_malformed_reply_is_quoted(self):
+        err = self.send([b"250 scripted\r\n", b"25 what\r\n"])
+        self.assertRegex(err, r"MAIL: malformed reply: .*: '25 what'")
+
+    def test_a_close_is_said_in_words(self):
+        err = self.send([b"250 scripted\r\n", b""], then_close=True)   # MAIL read, unanswered
+        self.assertIn("MAIL: the server closed the connection", err)
+
+
+class SendRefusals(unittest.TestCase):
+    """`send` behaves as a mailer should when recipients are refused: it tries every one,
+    delivers to those accepted, names the refused ones with their codes, and ends with QUIT."""
+
+    def setUp(self):
+        fd, self.script = tempfile.mkstemp(suffix=".lua")
+        with os.fdopen(fd, "w") as f:
+            f.write("function on_rcpt(s, r)\n"
+                    "  if r.address:find('bad', 1, true) then\n"
+                    "    return smtp.reply(550, '5.1.1', 'nope')\n"
+                    "  end\n"
+                    "  if r.address:find('shut', 1, true) then\n"
+                    "    return smtp.reply_then_close(421, '4.3.2', 'closing')\n"
+                    "  end\n"
+                    "end\n")
+        self.server = SmtpfaultServer("--scenario", self.script).start()
+
+    def tearDown(self):
+        self.server.stop()
+        self.server.cleanup()
+        os.unlink(self.script)
+
+    def send(self, *rcpts):
+        to = [a for r in rcpts for a in ("--to", r)]
+        return run("send", "--server", "127.0.0.1:%d" % self.server.port,
+                   "--from", "alice@example.com", *to)
+
+    def test_a_refused_recipient_does_not_stop_the_others(self):
+        r = self.send("bad@x.test", "ok@y.test")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("delivered to 1 of 2 recipients; refused: bad@x.test: "
+                      "server replied 550 5.1.1 nope", r.stderr)
+        msg = self.server.wait_for_messages(1)[0]
+        self.assertEqual(msg.recipients, ["ok@y.test"])
+        self.server.wait_for_line(r"C: QUIT")
+
+    def test_the_verdict_follows_the_transcript_in_one_pipe(self):
+        p = subprocess.run([binary_path(), "send", "--server", "127.0.0.1:%d" % self.server.port,
+                            "--from", "alice@example.com", "--to", "bad@x.test", "--to",
+                            "ok@y.test"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=30, env=server_environment())
+        self.assertEqual(p.returncode, 1, p.stdout)
+        lines = p.stdout.strip().splitlines()
+        self.assertIn("QUIT", "\n".join(lines[:-1]))
+        self.assertTrue(lines[-1].startswith("smtpfault send: delivered to 1 of 2"), lines)
+
+    def test_a_421_ends_the_attempt_and_keeps_what_came_before(self):
+        r = self.send("bad@x.test", "shut@x.test", "ok@y.test")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("shut@x.test: server replied 421 4.3.2 closing; refused before: "
+                      "bad@x.test: server replied 550 5.1.1 nope", r.stderr)
+        self.server.wait_for_line(r"session ended")
+        lines = self.server.transcript()
+        self.assertFalse(any("C: QUIT" in l or "ok@y.test" in l for l in lines), lines)
+
+    def test_no_recipient_accepted_ends_with_quit(self):
+        r = self.send("bad@x.test")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("not delivered: no recipient accepted: bad@x.test: "
+                      "server replied 550 5.1.1 nope", r.stderr)
+        self.server.wait_for_line(r"C: QUIT")
+        self.assertFalse(any("client closed the connection" in l
+                             for l in self.server.transcript()), self.server.transcript())
+
+
+if __name__ == "__main__":
+    unittest.main()

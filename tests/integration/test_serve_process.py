@@ -1,0 +1,248 @@
+"""`smtpfault serve` as a process: several listeners on IPv4 and IPv6 and the errors of taken
+or misgiven ports, running without an HTTP API, its process name, its heap on huge pages."""
+
+import os
+import re
+import smtplib
+import socket
+import subprocess
+import unittest
+
+from smtpfault_server import SmtpfaultServer, binary_path, sanitized_build, server_environment
+from smtpfault_server import run_binary as run
+
+
+
+def ipv6_loopback_available():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class Listeners(unittest.TestCase):
+    @unittest.skipUnless(ipv6_loopback_available(), "no IPv6 loopback in this environment")
+    def test_ipv4_and_ipv6_listeners_all_serve(self):
+        srv = SmtpfaultServer("--listen", "127.0.0.1:0", "--listen", "[::1]:0").start()
+        try:
+            ports = [l for l in srv.banner if "listening: smtp " in l]
+            self.assertTrue(any("127.0.0.1" in l for l in ports), srv.banner)
+            v6 = [l for l in ports if "[::1]" in l][0]
+            port = int(v6.rsplit(":", 1)[1])
+            with socket.create_connection(("::1", port), timeout=5) as c:
+                self.assertTrue(c.recv(100).startswith(b"220 "))
+        finally:
+            srv.stop()
+            srv.cleanup()
+
+    @unittest.skipUnless(ipv6_loopback_available(), "no IPv6 loopback in this environment")
+    def test_the_banner_suggests_the_loopback_of_a_wildcard_listeners_family(self):
+        for wildcard, loopback in (("[::]", "[::1]"), ("0.0.0.0", "127.0.0.1")):
+            proc = subprocess.Popen([binary_path(), "serve", "--listen", wildcard + ":0",
+                                     "--tls-listen", "", "--api", ""], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True,
+                                    env=server_environment())
+            try:
+                hint = next(l for l in proc.stdout if "try: swaks" in l)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+            self.assertRegex(hint, r"--server %s:\d+ " % re.escape(loopback))
+
+    def test_a_host_name_where_an_address_belongs_is_a_configuration_error(self):
+        # No name lookups: each address key takes an IP literal or "localhost", and says so.
+        for flag, key in (("--listen", "listen"), ("--tls-listen", "tls_listen"), ("--api", "api")):
+            r = run("serve", flag, "mail.example:2525", timeout=10)
+            self.assertEqual(r.returncode, 2, (flag, r.stderr))
+            self.assertIn("%s: 'mail.example:2525' is not an IP address" % key, r.stderr)
+        r = run("healthcheck", "--api", "mail.example:8025")
+        self.assertEqual(r.returncode, 1)   # Docker reserves 2
+        self.assertIn("api: 'mail.example:8025' is not an IP address", r.stderr)
+
+    def test_a_port_another_server_listens_on_is_refused_with_several_threads(self):
+        # Several I/O threads listen on one port with SO_REUSEPORT, which by itself would let a
+        # second server join the first one's port and take half its mail.
+        first = SmtpfaultServer("--threads", "2").start()
+        try:
+            taken = "127.0.0.1:%d" % first.port
+            r = run("serve", "--threads", "2", "--listen", taken, "--tls-listen", "",
+                    "--api", "", timeout=20)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("cannot listen on %s: Address already in use" % taken, r.stderr)
+            with first.connect() as c:   # the first server still has its port to itself
+                c.cmd("QUIT", expect=221)
+        finally:
+            first.stop()
+            first.cleanup()
+
+    def test_a_default_port_that_is_taken_is_named_as_a_default(self):
+        # `--listen 127.0.0.1:0` alone still opens the default SMTPS port: a second such server
+        # must hear that the port it cannot have is one it never asked for.
+        holder = socket.socket()
+        try:
+            holder.bind(("127.0.0.1", 2465))
+            holder.listen()
+        except OSError:
+            pass   # taken already: the server cannot have it either
+        try:
+            r = run("serve", "--listen", "127.0.0.1:0", "--api", "", timeout=20)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("cannot listen on 127.0.0.1:2465: Address already in use (tls_listen is "
+                          "a default: give --tls-listen HOST:PORT, or --tls-listen '' for none)",
+                          r.stderr)
+            with socket.socket() as other:
+                other.bind(("127.0.0.1", 0))
+                other.listen()
+                taken = "127.0.0.1:%d" % other.getsockname()[1]
+                r = run("serve", "--listen", "127.0.0.1:0", "--api", "",
+                        env={"SMTPFAULT_TLS_LISTEN": taken}, timeout=20)
+                self.assertIn("cannot listen on %s: Address already in use (environment variable "
+                              "SMTPFAULT_TLS_LISTEN)" % taken, r.stderr)
+        finally:
+            holder.close()
+
+    def test_one_port_given_for_two_listeners_says_so(self):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        here = "127.0.0.1:%d" % port
+        r = run("serve", "--listen", here, "--tls-listen", here, "--api", "", timeout=20)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("%s is given twice, for --listen and for --tls-listen: each port serves one "
+                      "of them" % here, r.stderr)
+        r = run("serve", "--listen", here, "--tls-listen", "", env={"SMTPFAULT_API": here},
+                timeout=20)
+        self.assertIn("%s is given twice, for --listen and for environment variable "
+                      "SMTPFAULT_API" % here, r.stderr)
+
+    def test_a_taken_api_port_names_where_it_was_given(self):
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", 0))
+            other.listen()
+            taken = "127.0.0.1:%d" % other.getsockname()[1]
+            r = run("serve", "--listen", "127.0.0.1:0", "--tls-listen", "", "--api", taken,
+                    timeout=20)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot listen for the HTTP API on %s: Address already in use (--api)"
+                      % taken, r.stderr)
+
+    def test_a_server_starting_at_the_same_instant_on_the_port_is_refused(self):
+        # Two servers starting together can both find the port free before either listens;
+        # the first to start holds a claim on it (an abstract Unix socket, per network
+        # namespace like the port itself) that the second cannot take. Held here by hand.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with socket.socket(socket.AF_UNIX) as claim:
+            claim.bind("\0smtpfault listen 127.0.0.1:%d" % port)
+            r = run("serve", "--threads", "2", "--listen", "127.0.0.1:%d" % port,
+                    "--tls-listen", "", "--api", "", timeout=20)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot listen on 127.0.0.1:%d: Address already in use" % port, r.stderr)
+
+
+def listening_ports(pid):
+    """TCP ports the process listens on: its socket inodes matched against /proc/net/tcp*."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:   # 0A = LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+class NoApi(unittest.TestCase):
+    def test_empty_api_serves_smtp_without_an_http_listener(self):
+        proc = subprocess.Popen([binary_path(), "serve", "--listen", "127.0.0.1:0",
+                                 "--tls-listen", "", "--api", ""], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=server_environment())
+        try:
+            banner = []
+            for line in proc.stdout:
+                banner.append(line)
+                if "try:" in line:
+                    break
+            text = "".join(banner)
+            self.assertIn("no HTTP API", text)
+            self.assertNotIn("http ", text)
+            port = int(text.split("listening: smtp  127.0.0.1:")[1].split()[0])
+            self.assertEqual(listening_ports(proc.pid), {port})
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+                s.sendmail("a@example.com", ["b@example.com"], b"Subject: no api\r\n\r\nhi\r\n")
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=10)
+        self.assertEqual(proc.returncode, 0)
+
+    def test_healthcheck_says_there_is_no_api_to_ask(self):
+        r = run("healthcheck", env={"SMTPFAULT_API": ""})
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(run("healthcheck", "extra").returncode, 1)
+        self.assertIn("no HTTP API", r.stderr)
+
+
+class ProcessName(unittest.TestCase):
+    def test_the_restarted_server_is_still_called_smtpfault(self):
+        # serve re-executes itself once at start-up (huge pages, below; an empty GLIBC_TUNABLES
+        # makes sure it does); pgrep -x, ps -C and killall go by the process name, which must
+        # not become "exe".
+        srv = SmtpfaultServer(env={"GLIBC_TUNABLES": ""}).start()
+        try:
+            with srv.connect() as c:
+                c.cmd("EHLO x", expect=250)   # the process that answers is the restarted one
+            with open("/proc/%d/comm" % srv.proc.pid) as f:
+                self.assertEqual(f.read().strip(), os.path.basename(binary_path())[:15])
+        finally:
+            srv.stop()
+            srv.cleanup()
+
+
+def thp_mode():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return f.read().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        return None
+
+
+@unittest.skipUnless(thp_mode() == "madvise", "glibc asks for huge pages only in madvise mode")
+@unittest.skipIf(sanitized_build(), "a sanitizer's allocator replaces glibc's malloc")
+class HugePageHeap(unittest.TestCase):
+    """serve restarts itself once with glibc.malloc.hugetlb=1 (same PID), so glibc marks the heap
+    for transparent huge pages (VmFlags "hg"); the user's own hugetlb choice wins."""
+
+    def heap_flags(self, env):
+        srv = SmtpfaultServer(env=env).start()
+        try:
+            with srv.connect() as c:
+                c.cmd("EHLO x", expect=250)   # the process that answers is the restarted one
+            with open("/proc/%d/smaps" % srv.proc.pid) as f:
+                lines = f.read().splitlines()
+            at = next(i for i, l in enumerate(lines) if l.endswith("[heap]"))
+            return next(l for l in lines[at:] if l.startswith("VmFlags:")).split()[1:]
+        finally:
+            srv.stop()
+            srv.cleanup()
+
+    def test_heap_on_huge_pages_with_the_users_other_tunables(self):
+        self.assertIn("hg", self.heap_flags({"GLIBC_TUNABLES": ""}))
+        self.assertIn("hg", self.heap_flags({"GLIBC_TUNABLES": "glibc.malloc.tcache_count=9"}))
+
+    def test_users_own_hugetlb_choice_wins(self):
+        self.assertNotIn("hg", self.heap_flags({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}))
+
+
+if __name__ == "__main__":
+    unittest.main()
