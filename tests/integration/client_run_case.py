@@ -5,26 +5,18 @@ import os
 import subprocess
 import tempfile
 import textwrap
-import unittest
 
-from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+from smtpfault_server import ServerTestCase, binary_path, server_environment
 
 
-class ClientRunCase(unittest.TestCase):
+class ClientRunCase(ServerTestCase):
     """One server per test class; script() writes a script, run_client() runs it."""
 
     @classmethod
     def setUpClass(cls):
-        cls.server = SmtpfaultServer().start()
+        super().setUpClass()
         cls.tmp = tempfile.TemporaryDirectory(prefix="smtpfault-run-")
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop(expect_exit=0)
-        finally:
-            cls.server.cleanup()
-            cls.tmp.cleanup()
+        cls.addClassCleanup(cls.tmp.cleanup)
 
     def script(self, text, name="client.lua"):
         path = os.path.join(self.tmp.name, name)
