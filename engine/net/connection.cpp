@@ -73,33 +73,11 @@ asio::awaitable<void> connection::run(bool over_cap) {
   session_.note("connect from " + session_.facts().client_address +
                     (session_.facts().implicit_tls ? " (implicit TLS)" : ""),
                 sys_clock::now());
-  bool ok = true;
-  bool hook_failed = false;  // on_starttls, before an implicit handshake
+  tls_opening opened{.ok = true};
   // Over the cap too: a client of an implicit-TLS port cannot read a 421 sent in plain text.
-  if (session_.facts().implicit_tls) {
-    // A named object, not a temporary: GCC 12 destroys a temporary argument of a co_await
-    // under a condition without having constructed it (free() of a garbage string pointer).
-    session::start_tls handshake{};
-    if (!over_cap) {
-      auto chosen = co_await implicit_tls_faults();
-      hook_failed = !chosen;
-      if (chosen) handshake = *chosen;
-    }
-    if (client_gone_) {
-      ok = false;  // left while on_starttls slept: no handshake to try
-    } else {
-      ok = co_await upgrade_tls(handshake);
-    }
-  }
-  if (ok) {
-    if (over_cap) {
-      session_.reject_busy(sys_clock::now());
-    } else if (hook_failed) {
-      session_.fail_at_start(sys_clock::now());  // as a failed hook does everywhere else
-    } else {
-      session_.start(sys_clock::now());
-    }
-  }
+  if (session_.facts().implicit_tls) opened = co_await open_implicit_tls(over_cap);
+  bool ok = opened.ok;
+  if (ok) begin_session(over_cap, opened.hook_failed);
   while (ok) {
     if (shutting_down_ && !shutdown_handled_) {
       shutdown_handled_ = true;
@@ -116,15 +94,7 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // The one place replies are written: nothing may wait in out_ while the session waits for
     // input (tested first: a coroutine call costs even when there is nothing to write).
     if (!out_.empty() && !co_await flush()) break;
-    // Silence ends at the idle deadline, a begun command line at its own, whichever is sooner.
-    time_pending_line();
-    milliseconds wait = srv_.cfg_.idle_timeout;
-    if (line_started_) {
-      wait = std::min(wait, std::chrono::ceil<milliseconds>(line_deadline() - steady::now()));
-    }
-    arm(wait);
-    // Rounded up: a timer that fires before unsolicited_at_ would count as an idle timeout.
-    if (unsolicited_) arm(std::chrono::ceil<milliseconds>(unsolicited_at_ - steady::now()));
+    arm_for_input();
     // Only bytes a session cannot consume yet (a partial line) are copied into the connection:
     // idle sessions hold no read buffer.
     auto r = co_await io_.read_available();
@@ -155,6 +125,47 @@ asio::awaitable<void> connection::run(bool over_cap) {
     co_await io_.close_tls(std::chrono::milliseconds(100));
   }
   finish();
+}
+
+// The handshake of an implicit-TLS port, after the faults asked of on_starttls or an API rule.
+asio::awaitable<connection::tls_opening> connection::open_implicit_tls(bool over_cap) {
+  tls_opening result;
+  // A named object, not a temporary: GCC 12 destroys a temporary argument of a co_await
+  // under a condition without having constructed it (free() of a garbage string pointer).
+  session::start_tls handshake{};
+  if (!over_cap) {
+    auto chosen = co_await implicit_tls_faults();
+    result.hook_failed = !chosen;
+    if (chosen) handshake = *chosen;
+  }
+  if (client_gone_) co_return result;  // left while on_starttls slept: no handshake to try
+  result.ok = co_await upgrade_tls(handshake);
+  co_return result;
+}
+
+// The greeting; or the 421 of a full server; or, when on_starttls failed before an implicit
+// handshake, the 451 that a failed hook gets everywhere else.
+void connection::begin_session(bool over_cap, bool hook_failed) {
+  if (over_cap) {
+    session_.reject_busy(sys_clock::now());
+  } else if (hook_failed) {
+    session_.fail_at_start(sys_clock::now());
+  } else {
+    session_.start(sys_clock::now());
+  }
+}
+
+// Silence ends at the idle deadline, a begun command line at its own, whichever is sooner; an
+// unsolicited reply is due when its own time comes.
+void connection::arm_for_input() {
+  time_pending_line();
+  milliseconds wait = srv_.cfg_.idle_timeout;
+  if (line_started_) {
+    wait = std::min(wait, std::chrono::ceil<milliseconds>(line_deadline() - steady::now()));
+  }
+  arm(wait);
+  // Rounded up: a timer that fires before unsolicited_at_ would count as an idle timeout.
+  if (unsolicited_) arm(std::chrono::ceil<milliseconds>(unsolicited_at_ - steady::now()));
 }
 
 // A command line (or an AUTH response) has begun but not ended: its octets wait in in_, or the

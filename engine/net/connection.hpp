@@ -35,7 +35,14 @@ class connection : public std::enable_shared_from_this<connection> {
 
  private:
   using steady = std::chrono::steady_clock;
+  struct tls_opening {
+    bool ok = false;           // the handshake succeeded
+    bool hook_failed = false;  // on_starttls failed before it
+  };
 
+  asio::awaitable<tls_opening> open_implicit_tls(bool over_cap);
+  void begin_session(bool over_cap, bool hook_failed);
+  void arm_for_input();
   asio::awaitable<bool> perform_actions();
   asio::awaitable<bool> flush();
   asio::awaitable<bool> send_with_fault(const session::send_reply& r);
