@@ -132,8 +132,6 @@ rlim_t raise_descriptor_limit() {
   return lim.rlim_cur;
 }
 
-// The HTTP API on its own thread; the token comes from --api-token / SMTPFAULT_API_TOKEN.
-// None when `api` is empty.
 // The second of two listeners on one port would fail with "Address already in use", which does
 // not say that the other one is this process's own. Port 0 (any free port) never clashes.
 std::string one_port_given_twice(const net::server_config& cfg,
@@ -159,6 +157,8 @@ std::string one_port_given_twice(const net::server_config& cfg,
   return "";
 }
 
+// The HTTP API on its own thread; the token comes from --api-token / SMTPFAULT_API_TOKEN.
+// None when `api` is empty.
 std::unique_ptr<control::api_server> start_api(net::server& srv, capture::message_store& store,
                                                const config::settings& s,
                                                const std::optional<tcp::endpoint>& at,
@@ -209,6 +209,103 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   }
 }
 
+// A mistake found while starting: exit 2, naming where the value was given (a file's line and
+// key, a variable or a flag).
+int startup_mistake(const std::string& where, const std::string& what) {
+  std::fprintf(stderr, "smtpfault serve: %s: %s\n", where.c_str(), what.c_str());
+  return 2;
+}
+
+// What the settings give before anything starts: the server's configuration and where the API
+// listens.
+struct serve_setup {
+  config::settings settings;
+  net::server_config server;
+  std::optional<tcp::endpoint> api_at;  // none: no HTTP API
+};
+
+// Empty, or what is wrong with the settings, naming the key and where it was given.
+std::string configure(serve_setup& setup, const parsed_args& args, char** envp) {
+  auto& s = setup.settings;
+  if (auto err = load_settings(s, args, envp)) return *err;
+  std::string error;
+  setup.server = make_server_config(s, error);
+  if (!error.empty()) return error;
+  if (!s.api.host.empty()) {
+    auto ep = to_endpoint(s.api, "api");
+    if (!ep) return ep.error();
+    setup.api_at = *ep;
+  }
+  return one_port_given_twice(setup.server, setup.api_at, s);
+}
+
+void warn_if_too_few_descriptors(std::size_t max_connections) {
+  const rlim_t fds = raise_descriptor_limit();
+  if (fds != 0 && fds != RLIM_INFINITY && fds < max_connections + 64) {
+    std::fprintf(stderr,
+                 "smtpfault serve: warning: %llu open files allowed, fewer than "
+                 "max_connections (%zu) needs; raise the hard limit (ulimit -Hn)\n",
+                 static_cast<unsigned long long>(fds), max_connections);
+  }
+}
+
+// A port the user never asked for (the default SMTPS one, beside --listen 127.0.0.1:0): say
+// that it is a default, and how to move or drop it.
+std::string where_given(const net::listen_error& e, const config::settings& s) {
+  std::string flag = "--" + e.key;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  const auto origin = s.origin_of(e.key);
+  return origin.empty()
+             ? e.key + " is a default: give " + flag + " HOST:PORT, or " + flag + " '' for none"
+             : origin;
+}
+
+// Loads the scenario, makes the certificates and the store, and serves until SIGINT or SIGTERM.
+// Exit 0; 2 for a mistake found on the way; 1 when the server cannot start (a port taken).
+int serve(serve_setup setup) {
+  const auto& s = setup.settings;
+  net::transcript_log log(s.log_format == "json"   ? net::log_format::json
+                          : s.log_format == "none" ? net::log_format::none
+                                                   : net::log_format::text);
+  try {
+    std::shared_ptr<script::scenario> sc;
+    const auto so = scenario_options(s);
+    if (!s.scenario.empty() && s.scenario != "accept-all") {
+      auto loaded = script::scenario::load_named(s.scenario, so);
+      if (!loaded) return startup_mistake(s.named("scenario"), loaded.error());
+      sc = std::move(*loaded);
+    }
+    auto tls = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
+    if (!tls) return startup_mistake(s.named(tls.error().key), tls.error().message);
+    capture::message_store store(s.store, s.retain_messages, s.retain_sessions);
+    store.set_max_bytes(s.retain_message_bytes);
+    if (auto err = store.prepare()) return startup_mistake(s.named("store"), *err);
+    warn_if_too_few_descriptors(setup.server.max_connections);
+    net::server srv(std::move(setup.server), **tls, store, log);
+    srv.set_scenario(sc);
+    srv.bind();
+    auto api = start_api(srv, store, s, setup.api_at, so);
+    asio::signal_set signals(srv.main_context(), SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      log.info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+               ", shutting down");
+      srv.stop();
+    });
+    print_banner(srv, s, log, sc.get(), so.seed, api.get());
+    srv.run();
+    if (api) api->stop();
+    log.info("stopped; " + std::to_string(store.stored_total()) + " message(s) captured");
+  } catch (const net::listen_error& e) {
+    std::fprintf(stderr, "smtpfault serve: %s (%s)\n", e.what(), where_given(e, s).c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "smtpfault serve: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int serve_command(const std::vector<std::string>& argv, char** envp) {
@@ -224,92 +321,12 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
     if (f.name == "help") return print_serve_help(), 0;
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
   }
-  config::settings s;
-  std::string error;
-  if (auto err = load_settings(s, args, envp)) error = *err;
-  net::server_config cfg;
-  if (error.empty()) cfg = make_server_config(s, error);
-  std::optional<tcp::endpoint> api_at;  // none: no HTTP API
-  if (error.empty() && !s.api.host.empty()) {
-    if (auto ep = to_endpoint(s.api, "api")) {
-      api_at = *ep;
-    } else {
-      error = ep.error();
-    }
-  }
-  if (error.empty()) error = one_port_given_twice(cfg, api_at, s);
-  if (!error.empty()) {
+  serve_setup setup;
+  if (auto error = configure(setup, args, envp); !error.empty()) {
     std::fprintf(stderr, "smtpfault serve: %s\n", error.c_str());
     return 2;
   }
-  net::transcript_log log(s.log_format == "json"   ? net::log_format::json
-                          : s.log_format == "none" ? net::log_format::none
-                                                   : net::log_format::text);
-  try {
-    std::shared_ptr<script::scenario> sc;
-    const auto so = scenario_options(s);
-    if (!s.scenario.empty() && s.scenario != "accept-all") {
-      auto loaded = script::scenario::load_named(s.scenario, so);
-      if (!loaded) {
-        // Where the name came from: a file's line and key, a variable or the flag.
-        std::fprintf(stderr, "smtpfault serve: %s: %s\n", s.named("scenario").c_str(),
-                     loaded.error().c_str());
-        return 2;
-      }
-      sc = std::move(*loaded);
-    }
-    // A configuration mistake like any other: exit 2, naming where the file was given.
-    auto tls = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
-    if (!tls) {
-      std::fprintf(stderr, "smtpfault serve: %s: %s\n", s.named(tls.error().key).c_str(),
-                   tls.error().message.c_str());
-      return 2;
-    }
-    capture::message_store store(s.store, s.retain_messages, s.retain_sessions);
-    store.set_max_bytes(s.retain_message_bytes);
-    // A configuration mistake like any other: exit 2, naming where the directory was given.
-    if (auto err = store.prepare()) {
-      std::fprintf(stderr, "smtpfault serve: %s: %s\n", s.named("store").c_str(), err->c_str());
-      return 2;
-    }
-    const rlim_t fds = raise_descriptor_limit();
-    if (fds != 0 && fds != RLIM_INFINITY && fds < cfg.max_connections + 64) {
-      std::fprintf(stderr,
-                   "smtpfault serve: warning: %llu open files allowed, fewer than "
-                   "max_connections (%zu) needs; raise the hard limit (ulimit -Hn)\n",
-                   static_cast<unsigned long long>(fds), cfg.max_connections);
-    }
-    net::server srv(std::move(cfg), **tls, store, log);
-    srv.set_scenario(sc);
-    srv.bind();
-    auto api = start_api(srv, store, s, api_at, so);
-    asio::signal_set signals(srv.main_context(), SIGINT, SIGTERM);
-    signals.async_wait([&](boost::system::error_code ec, int sig) {
-      if (ec) return;
-      log.info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-               ", shutting down");
-      srv.stop();
-    });
-    print_banner(srv, s, log, sc.get(), so.seed, api.get());
-    srv.run();
-    if (api) api->stop();
-    log.info("stopped; " + std::to_string(store.stored_total()) + " message(s) captured");
-  } catch (const net::listen_error& e) {
-    // A port the user never asked for (the default SMTPS one, beside --listen 127.0.0.1:0):
-    // say that it is a default, and how to move or drop it.
-    std::string flag = "--" + e.key;
-    std::replace(flag.begin(), flag.end(), '_', '-');
-    const auto origin = s.origin_of(e.key);
-    const std::string where = origin.empty() ? e.key + " is a default: give " + flag +
-                                                   " HOST:PORT, or " + flag + " '' for none"
-                                             : origin;
-    std::fprintf(stderr, "smtpfault serve: %s (%s)\n", e.what(), where.c_str());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "smtpfault serve: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return serve(std::move(setup));
 }
 
 }  // namespace smtpfault::app
