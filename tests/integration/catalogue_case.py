@@ -38,12 +38,17 @@ def verdicts(json_path):
     return out
 
 
+def scratch_path(test, name):
+    """A path named name in a folder of the test's own, removed when the test ends."""
+    folder = tempfile.mkdtemp(prefix="catalogue-")
+    test.addCleanup(shutil.rmtree, folder, True)
+    return os.path.join(folder, name)
+
+
 def judge_mailer(test, scenario, mailer, *extra):
     """Runs `smtpfault test --scenario SCENARIO` on a Python mailer given as code; returns (exit
     status, the scenario's result, output)."""
-    tmp = tempfile.mkdtemp(prefix="catalogue-mailer-")
-    test.addCleanup(shutil.rmtree, tmp, True)
-    json_path = os.path.join(tmp, "report.json")
+    json_path = scratch_path(test, "report.json")
     status, out, err = run_test(["--scenario", scenario, *extra, "--json", json_path, "--",
                                  PYTHON, "-c", mailer], timeout=120)
     return status, verdicts(json_path)[scenario], out + err

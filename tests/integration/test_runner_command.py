@@ -12,7 +12,7 @@ import time
 import unittest
 
 from smtpfault_server import binary_path, server_environment
-from catalogue_case import PYTHON, ROOT, run_test, verdicts
+from catalogue_case import PYTHON, ROOT, run_test, scratch_path, verdicts
 
 
 class StandardInputForEveryScenario(unittest.TestCase):
@@ -22,9 +22,7 @@ class StandardInputForEveryScenario(unittest.TestCase):
                  "greeting-554"]
 
     def outputs(self, stdin, *flags):
-        tmp = tempfile.mkdtemp(prefix="catalogue-stdin-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
+        json_path = scratch_path(self, "report.json")
         status, out, err = run_test(self.SCENARIOS + [*flags, "--json", json_path, "--", "sh",
                                     "-c", "printf 'read: '; cat"], stdin=stdin, timeout=60)
         self.assertEqual(status, 1, out + err)   # the command sends no mail: each one fails
@@ -77,9 +75,7 @@ class CommandsHoldNoDescriptorOfTheRunner(unittest.TestCase):
     def test_only_stdin_stdout_and_stderr_are_open_in_the_command(self):
         # A command holding a copy of a server's socket (another scenario's connection, with
         # --jobs) would keep it open after that server closed it.
-        tmp = tempfile.mkdtemp(prefix="catalogue-fds-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
+        json_path = scratch_path(self, "report.json")
         run_test(["--scenario", "accept-all", "--scenario", "greeting-554", "--jobs", "2",
                   "--json", json_path, "--", "sh", "-c", "ls /proc/$$/fd"], timeout=60)
         with open(json_path, encoding="utf-8") as f:
@@ -104,9 +100,7 @@ class HangingCommand(unittest.TestCase):
     def killed_during_slow_final_reply(self, *flags):
         """slow-final-reply (the reply to the data held 75 s) with a patient swaks, killed by a
         2 s --timeout: the scenario's JSON result."""
-        tmp = tempfile.mkdtemp(prefix="catalogue-held-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
+        json_path = scratch_path(self, "report.json")
         status, out, err = run_test(
             ["--scenario", "slow-final-reply", "--timeout", "2", *flags, "--json", json_path,
              "--", "sh", "-c",
@@ -155,9 +149,7 @@ class HangingCommand(unittest.TestCase):
         # quit-variants runs the command three times; the 2nd QUIT is never answered, and a
         # client without a timeout of its own is killed there (smtplib sends it as 'quit').
         # The 3rd run's QUIT also gets no reply (the server closes), but nothing waited on it.
-        tmp = tempfile.mkdtemp(prefix="catalogue-killed-run-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
+        json_path = scratch_path(self, "report.json")
         client = ("import os, smtplib\n"
                   "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
                   "s.sendmail('a@x.test', ['b@x.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
@@ -200,9 +192,7 @@ class HangingCommand(unittest.TestCase):
         self.assertIn("timeout", table_line)
 
     def test_a_scenario_given_twice_is_one_junit_case(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-twice-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        junit = os.path.join(tmp, "twice.xml")
+        junit = scratch_path(self, "twice.xml")
         status, out, err = run_test(["--scenario", "accept-all", "--scenario", "accept-all",
                                      "--junit", junit, "--", "sh", "-c",
                                      'swaks --server "$SMTP_SERVER" --to a@x.test >/dev/null'],
@@ -215,9 +205,7 @@ class HangingCommand(unittest.TestCase):
     def accept_all_with(self, mailer, *flags):
         """`test --scenario accept-all` with a Python mailer given as text: (status, the
         scenario's JSON result, output)."""
-        tmp = tempfile.mkdtemp(prefix="catalogue-mailer-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
+        json_path = scratch_path(self, "report.json")
         status, out, err = run_test(["--scenario", "accept-all", *flags, "--json", json_path,
                                      "--", PYTHON, "-c", mailer], timeout=60)
         return status, verdicts(json_path)["accept-all"], out + err
@@ -281,9 +269,7 @@ class HangingCommand(unittest.TestCase):
                  "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
                  "s.recv(1000)\nos.kill(os.getpid(), signal.SIGSEGV)\n")
         wrapped = ["sh", "-c", '"$0" -c "$1"; status=$?; exit $status', PYTHON, crash]
-        tmp = tempfile.mkdtemp(prefix="catalogue-wrapped-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
+        json_path = scratch_path(self, "report.json")
         status, out, err = run_test(["--scenario", "greeting-521", "--json", json_path, "--",
                                      *wrapped], timeout=60)
         self.assertEqual(status, 1, out + err)
@@ -347,9 +333,7 @@ class HangingCommand(unittest.TestCase):
 
     def test_a_long_output_keeps_its_end(self):
         # The mailer's last words say why it failed; a cap that kept only the start lost them.
-        tmp = tempfile.mkdtemp(prefix="catalogue-output-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
+        json_path = scratch_path(self, "report.json")
         talker = "import sys\nsys.stdout.write('x' * 3000000 + '\\nFINAL WORDS\\n')\n"
         status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
                                      PYTHON, "-c", talker], timeout=60)

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import unittest
 
-from catalogue_case import PYTHON, SCENARIOS, run_test, verdicts
+from catalogue_case import PYTHON, SCENARIOS, run_test, scratch_path, verdicts
 
 
 class ScenarioErrorDuringTheRun(unittest.TestCase):
@@ -72,9 +72,7 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
 
     def test_a_scenario_given_twice_runs_once(self):
         # By name twice, and as its file: one row. A different text under another name stays.
-        tmp = tempfile.mkdtemp(prefix="catalogue-twice-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        json_path = os.path.join(tmp, "report.json")
+        json_path = scratch_path(self, "report.json")
         status, out, err = run_test(["--scenario", "accept-all", "--scenario", "accept-all",
                                      "--scenario", os.path.join(SCENARIOS, "accept-all.lua"),
                                      "--scenario", "greylist", "--json", json_path, "--",
