@@ -15,7 +15,6 @@ from smtpfault_server import run_binary as run
 COMMANDS = ["serve", "send", "check", "list", "test", "run", "healthcheck"]
 
 
-
 class HelpAndVersion(unittest.TestCase):
     def test_every_command_has_help_and_version(self):
         version = run("--version")

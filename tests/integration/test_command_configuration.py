@@ -3,14 +3,18 @@
 environment, which wins over the file; mistakes name the file, line and key or the variable;
 the server shares the file and ignores the commands' tables and variables."""
 
+import functools
 import os
 import subprocess
 import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
-from smtpfault_server import SmtpfaultServer, binary_path, server_environment, write_file
-from smtpfault_server import run_binary as run
+from smtpfault_server import (SmtpfaultServer, binary_path, run_binary, server_environment,
+                              write_file)
+
+# Each command here reads a configuration and may run a scenario: a minute before giving up.
+run = functools.partial(run_binary, timeout=60)
 
 
 class CommandConfiguration(unittest.TestCase):

@@ -1,6 +1,8 @@
 """The command under `smtpfault test`: each scenario's run reads the same standard input, holds
 no descriptor of the runner and gets the runner's addresses whatever the environment said; a
-hanging command is killed with its whole process group at --timeout, and the report says why."""
+hanging command is killed with its whole process group at --timeout, and the report says why;
+a command that crashes (also behind a shell), is killed or is interrupted is reported as such,
+with its last lines in the table and the start and end of a long output in the report."""
 
 import json
 import os

@@ -1,6 +1,8 @@
 """Errors that are not the mailer's under `smtpfault test`: a hook or custom check that fails
 while the mailer runs is the scenario's error (ERROR, exit 2), and so is a command that cannot
-be run; a scenario given twice runs once; --exclude leaves scenarios out."""
+be run, and a custom check that returns no boolean; several checks are told apart; a mailer that
+never connects passes no scenario; a scenario given twice runs once; --exclude leaves scenarios
+out."""
 
 import json
 import os

@@ -14,7 +14,6 @@ from smtpfault_server import SmtpfaultServer, binary_path, server_environment
 from smtpfault_server import run_binary as run
 
 
-
 class SendCommand(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

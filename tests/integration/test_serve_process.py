@@ -12,7 +12,6 @@ from smtpfault_server import SmtpfaultServer, binary_path, sanitized_build, serv
 from smtpfault_server import run_binary as run
 
 
-
 def ipv6_loopback_available():
     try:
         with socket.socket(socket.AF_INET6) as s:

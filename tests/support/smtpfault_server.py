@@ -93,7 +93,7 @@ def server_environment(extra=None):
     return env
 
 
-def run_binary(*args, env=None, timeout=60, stdin=None):
+def run_binary(*args, env=None, timeout=30, stdin=None):
     """Runs `smtpfault ARGS` to its end with the tests' environment (plus env) and text stdin;
     returns the CompletedProcess with its output."""
     return subprocess.run([binary_path(), *args], capture_output=True, text=True, timeout=timeout,
