@@ -293,6 +293,78 @@ std::optional<std::string> check_test_values(const std::vector<flag_value>& flag
   return std::nullopt;
 }
 
+namespace {
+
+// The scenarios to run: every built-in one when none is named, each once, less --exclude's.
+// Nullopt, or what is wrong.
+std::optional<std::string> choose_scenarios(parsed_test& p, std::vector<std::string>& left_out) {
+  if (p.scenarios.empty()) {
+    for (const auto& b : script::builtin_scenarios())
+      p.scenarios.push_back(b.name);
+  }
+  for (const auto& s : drop_repeats(p.scenarios))
+    std::fprintf(stderr, "smtpfault test: %s is given more than once: it runs once\n", s.c_str());
+  if (auto exclude_err = apply_excludes(p, left_out)) {
+    return *exclude_err + " (see smtpfault test --help)";
+  }
+  if (p.scenarios.empty()) return "--exclude left no scenario to run";
+  return std::nullopt;
+}
+
+// The certificates every scenario's server presents; nullptr once it has said why not.
+std::unique_ptr<net::tls_contexts> make_certificates(const config::settings& s) {
+  try {
+    auto made = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
+    if (made) return std::move(*made);
+    std::fprintf(stderr, "smtpfault test: %s: %s\n", s.named(made.error().key).c_str(),
+                 made.error().message.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "smtpfault test: %s\n", e.what());
+  }
+  return nullptr;
+}
+
+// Said before anything runs, so that a run that is killed or hangs still says which seed it had.
+void announce(const parsed_test& p, const std::vector<std::string>& left_out) {
+  std::string excluded_text;
+  for (const auto& s : left_out)
+    excluded_text += (excluded_text.empty() ? "" : ", ") + s;
+  std::fprintf(stderr, "smtpfault test: %zu scenario(s)%s, seed %llu\n", p.scenarios.size(),
+               left_out.empty() ? "" : (" (excluded: " + excluded_text + ")").c_str(),
+               static_cast<unsigned long long>(p.opts.seed));
+}
+
+// False when a report asked for could not be written: a CI job that reads the report must not
+// go green without one.
+bool write_reports(const parsed_test& p, const std::vector<scenario_result>& results) {
+  bool written = true;
+  if (!p.junit.empty()) {
+    if (auto e = write_junit(p.junit, results, p.opts.seed)) {
+      std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
+      written = false;
+    }
+  }
+  if (!p.json.empty()) {
+    if (auto e = write_json(p.json, results, p.opts.seed)) {
+      std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
+      written = false;
+    }
+  }
+  return written;
+}
+
+// 2 for an error (a scenario's, the runner's, a report lost), else 1 for a failure, else 0.
+int exit_status(const std::vector<scenario_result>& results, bool reports_written) {
+  const auto any = [&](verdict v) {
+    return std::any_of(results.begin(), results.end(),
+                       [v](const auto& r) { return r.outcome == v; });
+  };
+  if (any(verdict::error) || !reports_written) return 2;
+  return any(verdict::fail) ? 1 : 0;
+}
+
+}  // namespace
+
 int test_command(const std::vector<std::string>& argv, char** envp) {
   parsed_test p;
   std::string err = parse(argv, envp, p);
@@ -312,69 +384,24 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
     return 2;
   }
   end_commands_on_interrupt();
-  if (p.scenarios.empty()) {
-    for (const auto& b : script::builtin_scenarios())
-      p.scenarios.push_back(b.name);
-  }
-  for (const auto& s : drop_repeats(p.scenarios))
-    std::fprintf(stderr, "smtpfault test: %s is given more than once: it runs once\n", s.c_str());
   std::vector<std::string> left_out;
-  if (auto exclude_err = apply_excludes(p, left_out)) {
-    std::fprintf(stderr, "smtpfault test: %s (see smtpfault test --help)\n", exclude_err->c_str());
-    return 2;
-  }
-  if (p.scenarios.empty()) {
-    std::fprintf(stderr, "smtpfault test: --exclude left no scenario to run\n");
+  if (auto choice_err = choose_scenarios(p, left_out)) {
+    std::fprintf(stderr, "smtpfault test: %s\n", choice_err->c_str());
     return 2;
   }
   if (!p.seed_given) p.opts.seed = script::random_seed();
-  std::unique_ptr<net::tls_contexts> tls;
-  try {
-    const auto& s = p.opts.server;
-    auto made = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
-    if (!made) {
-      std::fprintf(stderr, "smtpfault test: %s: %s\n", s.named(made.error().key).c_str(),
-                   made.error().message.c_str());
-      return 2;
-    }
-    tls = std::move(*made);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "smtpfault test: %s\n", e.what());
-    return 2;
-  }
-  // Now, so that a run that is killed or hangs still says which seed it had.
-  std::string excluded_text;
-  for (const auto& s : left_out)
-    excluded_text += (excluded_text.empty() ? "" : ", ") + s;
-  std::fprintf(stderr, "smtpfault test: %zu scenario(s)%s, seed %llu\n", p.scenarios.size(),
-               left_out.empty() ? "" : (" (excluded: " + excluded_text + ")").c_str(),
-               static_cast<unsigned long long>(p.opts.seed));
+  auto tls = make_certificates(p.opts.server);
+  if (!tls) return 2;
+  announce(p, left_out);
   auto results = run_all(p, *tls);
   print_table(results, isatty(1) != 0, p.opts.seed);
-  // A CI job that reads the report must not go green without one.
-  bool report_lost = false;
-  if (!p.junit.empty()) {
-    if (auto e = write_junit(p.junit, results, p.opts.seed)) {
-      std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
-      report_lost = true;
-    }
-  }
-  if (!p.json.empty()) {
-    if (auto e = write_json(p.json, results, p.opts.seed)) {
-      std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
-      report_lost = true;
-    }
-  }
+  const bool reports_written = write_reports(p, results);
   if (interrupting_signal()) {
     std::fprintf(stderr, "smtpfault test: %s%s\n", interruption().c_str(),
                  p.junit.empty() && p.json.empty() ? "" : "; the reports have what ran");
     die_of_interrupt();
   }
-  bool any_error = std::any_of(results.begin(), results.end(),
-                               [](const auto& r) { return r.outcome == verdict::error; });
-  bool any_fail = std::any_of(results.begin(), results.end(),
-                              [](const auto& r) { return r.outcome == verdict::fail; });
-  return any_error || report_lost ? 2 : any_fail ? 1 : 0;
+  return exit_status(results, reports_written);
 }
 
 }  // namespace smtpfault::app
