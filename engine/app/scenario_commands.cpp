@@ -6,6 +6,7 @@
 #include "app/commands.hpp"
 #include "app/server_setup.hpp"
 #include "app/version.hpp"
+#include "proto/expected.hpp"
 #include "script/catalogue.hpp"
 #include "script/client_script.hpp"
 #include "script/scenario.hpp"
@@ -20,6 +21,57 @@ bool is_builtin_client_scenario(const std::string& name) {
   return false;
 }
 
+void print_check_help() {
+  std::printf(
+      "usage: smtpfault check [--client] [--config FILE] SCENARIO...\n\n"
+      "Loads each scenario (a .lua path, a folder's .lua files but not its subfolders', or a\n"
+      "built-in name) in the sandbox, with the same limits as serve (lua.memory and\n"
+      "lua.instructions from --config or SMTPFAULT_CONFIG and the SMTPFAULT_* variables),\n"
+      "and reports errors as file:line: message. Exit 0 when all load, 1 when any fails.\n\n"
+      "  --client   the files are client scripts (smtpfault run); they run as they load, so\n"
+      "             only their syntax is checked. Built-in client scenarios need no flag.\n");
+}
+
+// A folder stands for its .lua files, in name order, as `test --scenarios DIR` takes it.
+proto::expected<std::vector<std::string>, std::string> scenario_files(
+    const std::vector<std::string>& given) {
+  std::vector<std::string> names;
+  for (const auto& name : given) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(name, ec)) {
+      names.push_back(name);
+      continue;
+    }
+    auto found = script::lua_files_in(name);
+    if (!found) return proto::unexpected{name + ": " + found.error()};
+    names.insert(names.end(), found->begin(), found->end());
+  }
+  return names;
+}
+
+// Loads each one, saying ok or why not; returns how many did not load.
+int load_each(const std::vector<std::string>& names, bool client,
+              const script::scenario_options& limits) {
+  // The loaded scenario's name, or why it did not load.
+  auto outcome = [](const auto& sc) -> std::pair<std::string, std::string> {
+    if (!sc) return {"", sc.error()};
+    return {script::shown_name((*sc)->name()), ""};
+  };
+  int failures = 0;
+  for (const auto& name : names) {
+    auto [loaded, error] = client || is_builtin_client_scenario(name)
+                               ? outcome(script::client_script::load_named(name, {}))
+                               : outcome(script::scenario::load_named(name, limits));
+    if (!error.empty()) {
+      std::fprintf(stderr, "%s\n", error.c_str());
+      ++failures;
+    } else {
+      std::printf("ok  %s\n", loaded.c_str());
+    }
+  }
+  return failures;
+}
+
 }  // namespace
 
 int check_command(const std::vector<std::string>& argv, char** envp) {
@@ -30,17 +82,7 @@ int check_command(const std::vector<std::string>& argv, char** envp) {
   }
   bool client = false;
   for (const auto& f : args.flags) {
-    if (f.name == "help") {
-      std::printf(
-          "usage: smtpfault check [--client] [--config FILE] SCENARIO...\n\n"
-          "Loads each scenario (a .lua path, a folder's .lua files but not its subfolders', or a\n"
-          "built-in name) in the sandbox, with the same limits as serve (lua.memory and\n"
-          "lua.instructions from --config or SMTPFAULT_CONFIG and the SMTPFAULT_* variables),\n"
-          "and reports errors as file:line: message. Exit 0 when all load, 1 when any fails.\n\n"
-          "  --client   the files are client scripts (smtpfault run); they run as they load, so\n"
-          "             only their syntax is checked. Built-in client scenarios need no flag.\n");
-      return 0;
-    }
+    if (f.name == "help") return print_check_help(), 0;
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
     if (f.name == "client") client = f.value != "false";
   }
@@ -54,40 +96,12 @@ int check_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault check: %s\n", err->c_str());
     return 2;
   }
-  const auto limits = scenario_options(serve_settings);
-  // The loaded scenario's name, or why it did not load.
-  auto outcome = [](const auto& sc) -> std::pair<std::string, std::string> {
-    if (!sc) return {"", sc.error()};
-    return {script::shown_name((*sc)->name()), ""};
-  };
-  // A folder stands for its .lua files, in name order, as `test --scenarios DIR` takes it.
-  std::vector<std::string> names;
-  for (const auto& name : args.positional) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(name, ec)) {
-      names.push_back(name);
-      continue;
-    }
-    auto found = script::lua_files_in(name);
-    if (!found) {
-      std::fprintf(stderr, "smtpfault check: %s: %s\n", name.c_str(), found.error().c_str());
-      return 2;
-    }
-    names.insert(names.end(), found->begin(), found->end());
+  auto names = scenario_files(args.positional);
+  if (!names) {
+    std::fprintf(stderr, "smtpfault check: %s\n", names.error().c_str());
+    return 2;
   }
-  int failures = 0;
-  for (const auto& name : names) {
-    auto [loaded, error] = client || is_builtin_client_scenario(name)
-                               ? outcome(script::client_script::load_named(name, {}))
-                               : outcome(script::scenario::load_named(name, limits));
-    if (!error.empty()) {
-      std::fprintf(stderr, "%s\n", error.c_str());
-      ++failures;
-    } else {
-      std::printf("ok  %s\n", loaded.c_str());
-    }
-  }
-  return failures ? 1 : 0;
+  return load_each(*names, client, scenario_options(serve_settings)) ? 1 : 0;
 }
 
 int list_command(const std::vector<std::string>& argv) {
