@@ -229,74 +229,68 @@ std::string verb_list() {
   return out;
 }
 
-}  // namespace
-
-result<net::fault_rule> parse_rule(const json::object& o) {
-  std::optional<api_error> err;
-  object_reader r(o, "", err);
-  net::fault_rule rule;
-  if (const json::object* m = r.object("match")) {
-    object_reader mr(*m, "match", err);
-    if (auto on = mr.string("on")) {
-      std::string up = *on;
-      for (auto& c : up)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      bool word = !up.empty() && up.size() <= 32 && std::all_of(up.begin(), up.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
-      });
-      if (up == "CONNECT" || up == "MESSAGE") {
-        rule.match.on = up == "CONNECT" ? "connect" : "message";
-      } else if (up == "*" || (word && (proto::verb_named(up) != proto::verb::unknown ||
-                                        (up.front() == 'X' && up.size() > 1)))) {
-        rule.match.on = up;
-      } else {
-        // A misspelt verb ("RCTP") would make a rule that never fires.
-        mr.invalid("on", "must be connect, message, *, an SMTP verb (" + verb_list() +
-                             ") or an X-verb such as XCLIENT");
-      }
-    }
-    if (auto address = mr.string("address")) {
-      const auto& on = rule.match.on;
-      if (address->empty()) {
-        mr.invalid("address", "must not be empty (leave it out to match any address)");
-      } else if (on != "*" && on != "MAIL" && on != "RCPT" && on != "message") {
-        mr.invalid("address", "matches only with on MAIL, RCPT, message or *, where there is one");
-      }
-      rule.match.address = *address;
-    }
-    if (auto c = mr.string("client")) {
-      auto net = net::ip_network::parse(*c);
-      if (net)
-        rule.match.client = *net;
-      else
-        mr.invalid("client", net.error());
-    }
-    mr.finish();
+// match.on: connect, message, * or a verb; a misspelt verb ("RCTP") would make a rule that
+// never fires, so only the known ones and X-verbs are taken.
+void read_match_on(object_reader& mr, net::rule_match& match) {
+  auto on = mr.string("on");
+  if (!on) return;
+  std::string up = *on;
+  for (auto& c : up)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  bool word = !up.empty() && up.size() <= 32 && std::all_of(up.begin(), up.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
+  });
+  if (up == "CONNECT" || up == "MESSAGE") {
+    match.on = up == "CONNECT" ? "connect" : "message";
+  } else if (up == "*" || (word && (proto::verb_named(up) != proto::verb::unknown ||
+                                    (up.front() == 'X' && up.size() > 1)))) {
+    match.on = up;
+  } else {
+    mr.invalid("on", "must be connect, message, *, an SMTP verb (" + verb_list() +
+                         ") or an X-verb such as XCLIENT");
   }
-  rule.times = r.integer("times", 0, 1'000'000'000).value_or(1);
-  const json::object* action = r.object("action");
-  if (!action && r.ok()) r.invalid("action", "is required");
-  r.finish();
-  if (err) return proto::unexpected{*err};
-  auto a = parse_action(*action, "action");
-  if (!a) return proto::unexpected{a.error()};
-  rule.action = std::move(*a);
+}
+
+void read_match(const json::object& m, net::rule_match& match, std::optional<api_error>& err) {
+  object_reader mr(m, "match", err);
+  read_match_on(mr, match);
+  if (auto address = mr.string("address")) {
+    const auto& on = match.on;
+    if (address->empty()) {
+      mr.invalid("address", "must not be empty (leave it out to match any address)");
+    } else if (on != "*" && on != "MAIL" && on != "RCPT" && on != "message") {
+      mr.invalid("address", "matches only with on MAIL, RCPT, message or *, where there is one");
+    }
+    match.address = *address;
+  }
+  if (auto c = mr.string("client")) {
+    auto net = net::ip_network::parse(*c);
+    if (net)
+      match.client = *net;
+    else
+      mr.invalid("client", net.error());
+  }
+  mr.finish();
+}
+
+// An action that cannot act where the rule matches would fire, be used up and change nothing.
+std::optional<proto::unexpected<api_error>> misplaced_action(const net::fault_rule& rule) {
+  const auto& act = rule.action;
   // Certificates and handshake faults act at STARTTLS (and before the handshake on the
-  // implicit-TLS port); on any other match the rule would fire, be used up, and change nothing.
-  const bool tls_fault = rule.action.certificate != fault::certificate_kind::normal ||
-                         rule.action.tls_mode != fault::starttls_mode::normal;
+  // implicit-TLS port).
+  const bool tls_fault = act.certificate != fault::certificate_kind::normal ||
+                         act.tls_mode != fault::starttls_mode::normal;
   if (tls_fault && rule.match.on != "STARTTLS") {
     return fail(400,
                 "match.on: certificate and starttls act at STARTTLS (on the implicit-TLS port, "
                 "before its handshake): match on \"STARTTLS\"",
                 "match.on");
   }
-  // Per-recipient replies answer the final dot: anywhere else they would change nothing.
-  const auto& act = rule.action;
   if (act.auth_challenge && rule.match.on != "AUTH") {
     return fail(400, "match.on: challenge is the next 334 of an AUTH exchange: match on \"AUTH\"",
                 "match.on");
   }
+  // Per-recipient replies answer the final dot.
   if (!act.each_recipient.empty() && rule.match.on != "message") {
     return fail(400, "match.on: each_recipient answers the final dot: match on \"message\"",
                 "match.on");
@@ -308,6 +302,25 @@ result<net::fault_rule> parse_rule(const json::object& o) {
                 "malformed",
                 "action.each_recipient");
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+result<net::fault_rule> parse_rule(const json::object& o) {
+  std::optional<api_error> err;
+  object_reader r(o, "", err);
+  net::fault_rule rule;
+  if (const json::object* m = r.object("match")) read_match(*m, rule.match, err);
+  rule.times = r.integer("times", 0, 1'000'000'000).value_or(1);
+  const json::object* action = r.object("action");
+  if (!action && r.ok()) r.invalid("action", "is required");
+  r.finish();
+  if (err) return proto::unexpected{*err};
+  auto a = parse_action(*action, "action");
+  if (!a) return proto::unexpected{a.error()};
+  rule.action = std::move(*a);
+  if (auto misplaced = misplaced_action(rule)) return *misplaced;
   rule.source = json::serialize(*action);
   return rule;
 }
