@@ -240,6 +240,55 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
   lua_pop(L, 1);
 }
 
+namespace {
+
+// on_message's argument: the message as received, its envelope and its headers.
+void push_message(lua_State* L, const session::message& m) {
+  lua_createtable(L, 0, 6);
+  set_string(L, "data", m.data);
+  set_number(L, "size", static_cast<lua_Integer>(m.data.size()));
+  set_string(L, "mail_from", m.env.mail_from.address());
+  lua_createtable(L, static_cast<int>(m.env.recipients.size()), 0);
+  for (std::size_t i = 0; i < m.env.recipients.size(); ++i) {
+    auto a = m.env.recipients[i].address.address();
+    lua_pushlstring(L, a.data(), a.size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_setfield(L, -2, "recipients");
+  push_headers(L, m.data);
+  // The subject as its author wrote it (RFC 2047 words decoded, as the API shows it);
+  // headers.subject keeps the field as sent.
+  lua_getfield(L, -1, "subject");
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    std::size_t n = 0;
+    const char* raw = lua_tolstring(L, -1, &n);
+    const auto text = proto::decode_encoded_words(std::string_view(raw, n));
+    lua_pop(L, 1);
+    lua_pushlstring(L, text.data(), text.size());
+  }
+  lua_setfield(L, -3, "subject");
+  lua_setfield(L, -2, "headers");
+}
+
+// on_command's argument: the verb in upper case, its argument, and whether the server knows it.
+void push_command(lua_State* L, const proto::command& cmd) {
+  lua_createtable(L, 0, 3);
+  // Known verbs are spelled upper case in the table already; only unknown ones need it.
+  auto name = proto::verb_name(cmd.kind);
+  if (name.empty()) {
+    std::string verb = cmd.verb_text;
+    for (auto& c : verb)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    set_string(L, "verb", verb);
+  } else {
+    set_string(L, "verb", name);
+  }
+  set_string(L, "argument", cmd.argument);
+  set_bool(L, "known", cmd.kind != proto::verb::unknown);
+}
+
+}  // namespace
+
 int push_hook_arguments(lua_State* L, hook h, const session::server_session& s) {
   const auto& cmd = s.current_command();
   switch (h) {
@@ -248,8 +297,6 @@ int push_hook_arguments(lua_State* L, hook h, const session::server_session& s) 
       lua_pushlstring(L, cmd.argument.data(), cmd.argument.size());
       return 1;
     case hook::mail:
-      push_address(L, cmd.path, cmd.params);
-      return 1;
     case hook::rcpt:
       push_address(L, cmd.path, cmd.params);
       return 1;
@@ -267,50 +314,12 @@ int push_hook_arguments(lua_State* L, hook h, const session::server_session& s) 
       set_number(L, "size", static_cast<lua_Integer>(s.last_chunk_size()));
       set_bool(L, "last", s.last_chunk_is_last());
       return 1;
-    case hook::message: {
-      const auto& m = s.pending_message();
-      lua_createtable(L, 0, 6);
-      set_string(L, "data", m.data);
-      set_number(L, "size", static_cast<lua_Integer>(m.data.size()));
-      set_string(L, "mail_from", m.env.mail_from.address());
-      lua_createtable(L, static_cast<int>(m.env.recipients.size()), 0);
-      for (std::size_t i = 0; i < m.env.recipients.size(); ++i) {
-        auto a = m.env.recipients[i].address.address();
-        lua_pushlstring(L, a.data(), a.size());
-        lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
-      }
-      lua_setfield(L, -2, "recipients");
-      push_headers(L, m.data);
-      // The subject as its author wrote it (RFC 2047 words decoded, as the API shows it);
-      // headers.subject keeps the field as sent.
-      lua_getfield(L, -1, "subject");
-      if (lua_type(L, -1) == LUA_TSTRING) {
-        std::size_t n = 0;
-        const char* raw = lua_tolstring(L, -1, &n);
-        const auto text = proto::decode_encoded_words(std::string_view(raw, n));
-        lua_pop(L, 1);
-        lua_pushlstring(L, text.data(), text.size());
-      }
-      lua_setfield(L, -3, "subject");
-      lua_setfield(L, -2, "headers");
+    case hook::message:
+      push_message(L, s.pending_message());
       return 1;
-    }
-    case hook::command: {
-      lua_createtable(L, 0, 3);
-      // Known verbs are spelled upper case in the table already; only unknown ones need it.
-      auto name = proto::verb_name(cmd.kind);
-      if (name.empty()) {
-        std::string verb = cmd.verb_text;
-        for (auto& c : verb)
-          c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        set_string(L, "verb", verb);
-      } else {
-        set_string(L, "verb", name);
-      }
-      set_string(L, "argument", cmd.argument);
-      set_bool(L, "known", cmd.kind != proto::verb::unknown);
+    case hook::command:
+      push_command(L, cmd);
       return 1;
-    }
     default:
       return 0;
   }

@@ -83,59 +83,91 @@ void read_one(lua_State* L, int t, expectations& e) {
   }
 }
 
-void push_run(lua_State* L, const run_outcome& run) {
-  // Times are seconds of scenario time since the first session started, so that a check reads
-  // them against the scenario's own windows and delays whatever --time-scale was.
-  const auto first =
-      run.sessions.empty() ? std::chrono::system_clock::time_point{} : run.sessions.front().started;
-  auto push_time = [&](std::chrono::system_clock::time_point t) {
+// Times are seconds of scenario time since the first session started, so that a check reads
+// them against the scenario's own windows and delays whatever --time-scale was.
+struct scenario_clock {
+  std::chrono::system_clock::time_point first;
+  double time_scale = 1.0;
+
+  void push(lua_State* L, std::chrono::system_clock::time_point t) const {
     const std::chrono::duration<double> real = t - first;
-    lua_pushnumber(L, real.count() / run.time_scale);
-  };
+    lua_pushnumber(L, real.count() / time_scale);
+  }
+};
+
+void push_exchange(lua_State* L, const capture::exchange& x, const scenario_clock& clock) {
+  lua_createtable(L, 0, 5);
+  lua_pushstring(L, x.command.c_str());
+  lua_setfield(L, -2, "command");
+  clock.push(L, x.at);
+  lua_setfield(L, -2, "at");
+  lua_pushstring(L, x.verb.c_str());
+  lua_setfield(L, -2, "verb");
+  lua_pushinteger(L, x.code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, x.reply.c_str());
+  lua_setfield(L, -2, "reply");
+  if (!x.recipient.empty()) {
+    lua_pushstring(L, x.recipient.c_str());
+    lua_setfield(L, -2, "recipient");
+  }
+}
+
+void push_session(lua_State* L, const capture::session_summary& s, const scenario_clock& clock) {
+  lua_createtable(L, 0, 11);
+  clock.push(L, s.started);
+  lua_setfield(L, -2, "started");
+  clock.push(L, s.ended);
+  lua_setfield(L, -2, "ended");
+  lua_pushstring(L, s.id.c_str());
+  lua_setfield(L, -2, "id");
+  lua_pushboolean(L, s.implicit_tls);
+  lua_setfield(L, -2, "implicit_tls");
+  lua_pushboolean(L, s.quit);
+  lua_setfield(L, -2, "quit");
+  lua_pushboolean(L, s.implicit_tls || s.tls_at != 0);
+  lua_setfield(L, -2, "tls");
+  lua_pushboolean(L, s.pipelined);
+  lua_setfield(L, -2, "pipelined");
+  lua_pushboolean(L, s.early_talker);
+  lua_setfield(L, -2, "early_talker");
+  lua_pushinteger(L, static_cast<lua_Integer>(s.delivered));
+  lua_setfield(L, -2, "delivered");
+  lua_createtable(L, static_cast<int>(s.exchanges.size()), 0);
+  for (std::size_t j = 0; j < s.exchanges.size(); ++j) {
+    push_exchange(L, s.exchanges[j], clock);
+    lua_rawseti(L, -2, static_cast<lua_Integer>(j + 1));
+  }
+  lua_setfield(L, -2, "exchanges");
+}
+
+void push_message(lua_State* L, const capture::stored_message& stored) {
+  const auto& m = stored.msg;
+  lua_createtable(L, 0, 5);
+  lua_pushlstring(L, m.data.data(), m.data.size());
+  lua_setfield(L, -2, "data");
+  lua_pushstring(L, m.env.mail_from.address().c_str());
+  lua_setfield(L, -2, "mail_from");
+  lua_createtable(L, static_cast<int>(m.env.recipients.size()), 0);
+  for (std::size_t j = 0; j < m.env.recipients.size(); ++j) {
+    lua_pushstring(L, m.env.recipients[j].address.address().c_str());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(j + 1));
+  }
+  lua_setfield(L, -2, "recipients");
+  lua_pushstring(L, m.facts.session_id.c_str());
+  lua_setfield(L, -2, "session");
+  lua_pushboolean(L, m.facts.tls);
+  lua_setfield(L, -2, "tls");
+}
+
+void push_run(lua_State* L, const run_outcome& run) {
+  const scenario_clock clock{
+      run.sessions.empty() ? std::chrono::system_clock::time_point{} : run.sessions.front().started,
+      run.time_scale};
   lua_createtable(L, 0, 3);
   lua_createtable(L, static_cast<int>(run.sessions.size()), 0);
   for (std::size_t i = 0; i < run.sessions.size(); ++i) {
-    const auto& s = run.sessions[i];
-    lua_createtable(L, 0, 11);
-    push_time(s.started);
-    lua_setfield(L, -2, "started");
-    push_time(s.ended);
-    lua_setfield(L, -2, "ended");
-    lua_pushstring(L, s.id.c_str());
-    lua_setfield(L, -2, "id");
-    lua_pushboolean(L, s.implicit_tls);
-    lua_setfield(L, -2, "implicit_tls");
-    lua_pushboolean(L, s.quit);
-    lua_setfield(L, -2, "quit");
-    lua_pushboolean(L, s.implicit_tls || s.tls_at != 0);
-    lua_setfield(L, -2, "tls");
-    lua_pushboolean(L, s.pipelined);
-    lua_setfield(L, -2, "pipelined");
-    lua_pushboolean(L, s.early_talker);
-    lua_setfield(L, -2, "early_talker");
-    lua_pushinteger(L, static_cast<lua_Integer>(s.delivered));
-    lua_setfield(L, -2, "delivered");
-    lua_createtable(L, static_cast<int>(s.exchanges.size()), 0);
-    for (std::size_t j = 0; j < s.exchanges.size(); ++j) {
-      const auto& x = s.exchanges[j];
-      lua_createtable(L, 0, 5);
-      lua_pushstring(L, x.command.c_str());
-      lua_setfield(L, -2, "command");
-      push_time(x.at);
-      lua_setfield(L, -2, "at");
-      lua_pushstring(L, x.verb.c_str());
-      lua_setfield(L, -2, "verb");
-      lua_pushinteger(L, x.code);
-      lua_setfield(L, -2, "code");
-      lua_pushstring(L, x.reply.c_str());
-      lua_setfield(L, -2, "reply");
-      if (!x.recipient.empty()) {
-        lua_pushstring(L, x.recipient.c_str());
-        lua_setfield(L, -2, "recipient");
-      }
-      lua_rawseti(L, -2, static_cast<lua_Integer>(j + 1));
-    }
-    lua_setfield(L, -2, "exchanges");
+    push_session(L, run.sessions[i], clock);
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_setfield(L, -2, "sessions");
@@ -143,22 +175,7 @@ void push_run(lua_State* L, const run_outcome& run) {
   lua_setfield(L, -2, "delivered");
   lua_createtable(L, static_cast<int>(run.stored.size()), 0);
   for (std::size_t i = 0; i < run.stored.size(); ++i) {
-    const auto& m = run.stored[i].msg;
-    lua_createtable(L, 0, 5);
-    lua_pushlstring(L, m.data.data(), m.data.size());
-    lua_setfield(L, -2, "data");
-    lua_pushstring(L, m.env.mail_from.address().c_str());
-    lua_setfield(L, -2, "mail_from");
-    lua_createtable(L, static_cast<int>(m.env.recipients.size()), 0);
-    for (std::size_t j = 0; j < m.env.recipients.size(); ++j) {
-      lua_pushstring(L, m.env.recipients[j].address.address().c_str());
-      lua_rawseti(L, -2, static_cast<lua_Integer>(j + 1));
-    }
-    lua_setfield(L, -2, "recipients");
-    lua_pushstring(L, m.facts.session_id.c_str());
-    lua_setfield(L, -2, "session");
-    lua_pushboolean(L, m.facts.tls);
-    lua_setfield(L, -2, "tls");
+    push_message(L, run.stored[i]);
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_setfield(L, -2, "messages");
