@@ -1,5 +1,6 @@
 // Test driver for scenarios: loads Lua text as "test.lua", opens a session binding on a real
-// server_session and runs hooks the way net/connection_decisions.cpp does, without sockets or timers.
+// server_session and runs hooks the way net/connection_decisions.cpp does, without sockets or
+// timers.
 #pragma once
 
 #include <gmock/gmock.h>
