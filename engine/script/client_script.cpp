@@ -9,6 +9,7 @@
 #include "proto/duration.hpp"
 #include "proto/sasl.hpp"
 #include "script/catalogue.hpp"
+#include "script/lua_fields.hpp"
 
 namespace smtpfault::script {
 
@@ -184,11 +185,6 @@ int api_cram_md5(lua_State* L) {
       proto::cram_md5_digest(std::string_view(password, plen), std::string_view(challenge, clen));
   lua_pushlstring(L, digest.data(), digest.size());
   return 1;
-}
-
-void set_string(lua_State* L, const char* key, const std::string& value) {
-  lua_pushlstring(L, value.data(), value.size());
-  lua_setfield(L, -2, key);
 }
 
 void push_target(lua_State* L, const client_options& o) {

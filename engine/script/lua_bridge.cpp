@@ -6,33 +6,13 @@
 #include <string_view>
 
 #include "proto/header_words.hpp"
+#include "script/lua_fields.hpp"
 
 namespace smtpfault::script {
 
 namespace {
 
 using session::hook;
-
-// Raw sets into the table on top of the stack: a scenario may put a metatable on its session
-// table; the host must never run one outside a protected call. The key goes first, so the
-// value needs no rotation under it.
-void set_string(lua_State* L, const char* key, std::string_view v) {
-  lua_pushstring(L, key);
-  lua_pushlstring(L, v.data(), v.size());
-  lua_rawset(L, -3);
-}
-
-void set_number(lua_State* L, const char* key, lua_Integer v) {
-  lua_pushstring(L, key);
-  lua_pushinteger(L, v);
-  lua_rawset(L, -3);
-}
-
-void set_bool(lua_State* L, const char* key, bool v) {
-  lua_pushstring(L, key);
-  lua_pushboolean(L, v);
-  lua_rawset(L, -3);
-}
 
 void push_params(lua_State* L, const std::vector<proto::esmtp_param>& params) {
   lua_createtable(L, 0, static_cast<int>(params.size()));
@@ -206,7 +186,7 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
     auto [ip, port] = split_client(f.client_address);
     set_string(L, "client", f.client_address);
     set_string(L, "client_ip", ip);
-    set_number(L, "client_port", port);
+    set_integer(L, "client_port", port);
     set_bool(L, "lmtp", f.lmtp);
     set_bool(L, "implicit_tls", f.implicit_tls);
   }
@@ -219,7 +199,7 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
   set_string_if_changed(L, "auth_user", f.auth_user, last.auth_user, all);
   if (all || s.messages_accepted() != last.messages) {
     last.messages = s.messages_accepted();
-    set_number(L, "messages", static_cast<lua_Integer>(last.messages));
+    set_integer(L, "messages", static_cast<lua_Integer>(last.messages));
   }
   // The envelope only when it changed: a new table each time would be garbage each time.
   // on_message sees the message's transaction: the session's own is already cleared for the
@@ -246,7 +226,7 @@ namespace {
 void push_message(lua_State* L, const session::message& m) {
   lua_createtable(L, 0, 6);
   set_string(L, "data", m.data);
-  set_number(L, "size", static_cast<lua_Integer>(m.data.size()));
+  set_integer(L, "size", static_cast<lua_Integer>(m.data.size()));
   set_string(L, "mail_from", m.env.mail_from.address());
   lua_createtable(L, static_cast<int>(m.env.recipients.size()), 0);
   for (std::size_t i = 0; i < m.env.recipients.size(); ++i) {
@@ -311,7 +291,7 @@ int push_hook_arguments(lua_State* L, hook h, const session::server_session& s) 
     }
     case hook::bdat:
       lua_createtable(L, 0, 2);
-      set_number(L, "size", static_cast<lua_Integer>(s.last_chunk_size()));
+      set_integer(L, "size", static_cast<lua_Integer>(s.last_chunk_size()));
       set_bool(L, "last", s.last_chunk_is_last());
       return 1;
     case hook::message:

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <string>
 
+#include "script/lua_fields.hpp"
+
 namespace smtpfault::script {
 
 namespace {
@@ -97,19 +99,14 @@ struct scenario_clock {
 
 void push_exchange(lua_State* L, const capture::exchange& x, const scenario_clock& clock) {
   lua_createtable(L, 0, 5);
-  lua_pushstring(L, x.command.c_str());
-  lua_setfield(L, -2, "command");
+  set_string(L, "command", x.command);
   clock.push(L, x.at);
   lua_setfield(L, -2, "at");
-  lua_pushstring(L, x.verb.c_str());
-  lua_setfield(L, -2, "verb");
-  lua_pushinteger(L, x.code);
-  lua_setfield(L, -2, "code");
-  lua_pushstring(L, x.reply.c_str());
-  lua_setfield(L, -2, "reply");
+  set_string(L, "verb", x.verb);
+  set_integer(L, "code", x.code);
+  set_string(L, "reply", x.reply);
   if (!x.recipient.empty()) {
-    lua_pushstring(L, x.recipient.c_str());
-    lua_setfield(L, -2, "recipient");
+    set_string(L, "recipient", x.recipient);
   }
 }
 
@@ -119,20 +116,13 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
   lua_setfield(L, -2, "started");
   clock.push(L, s.ended);
   lua_setfield(L, -2, "ended");
-  lua_pushstring(L, s.id.c_str());
-  lua_setfield(L, -2, "id");
-  lua_pushboolean(L, s.implicit_tls);
-  lua_setfield(L, -2, "implicit_tls");
-  lua_pushboolean(L, s.quit);
-  lua_setfield(L, -2, "quit");
-  lua_pushboolean(L, s.implicit_tls || s.tls_at != 0);
-  lua_setfield(L, -2, "tls");
-  lua_pushboolean(L, s.pipelined);
-  lua_setfield(L, -2, "pipelined");
-  lua_pushboolean(L, s.early_talker);
-  lua_setfield(L, -2, "early_talker");
-  lua_pushinteger(L, static_cast<lua_Integer>(s.delivered));
-  lua_setfield(L, -2, "delivered");
+  set_string(L, "id", s.id);
+  set_bool(L, "implicit_tls", s.implicit_tls);
+  set_bool(L, "quit", s.quit);
+  set_bool(L, "tls", s.implicit_tls || s.tls_at != 0);
+  set_bool(L, "pipelined", s.pipelined);
+  set_bool(L, "early_talker", s.early_talker);
+  set_integer(L, "delivered", static_cast<lua_Integer>(s.delivered));
   lua_createtable(L, static_cast<int>(s.exchanges.size()), 0);
   for (std::size_t j = 0; j < s.exchanges.size(); ++j) {
     push_exchange(L, s.exchanges[j], clock);
@@ -144,20 +134,16 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
 void push_message(lua_State* L, const capture::stored_message& stored) {
   const auto& m = stored.msg;
   lua_createtable(L, 0, 5);
-  lua_pushlstring(L, m.data.data(), m.data.size());
-  lua_setfield(L, -2, "data");
-  lua_pushstring(L, m.env.mail_from.address().c_str());
-  lua_setfield(L, -2, "mail_from");
+  set_string(L, "data", m.data);
+  set_string(L, "mail_from", m.env.mail_from.address());
   lua_createtable(L, static_cast<int>(m.env.recipients.size()), 0);
   for (std::size_t j = 0; j < m.env.recipients.size(); ++j) {
     lua_pushstring(L, m.env.recipients[j].address.address().c_str());
     lua_rawseti(L, -2, static_cast<lua_Integer>(j + 1));
   }
   lua_setfield(L, -2, "recipients");
-  lua_pushstring(L, m.facts.session_id.c_str());
-  lua_setfield(L, -2, "session");
-  lua_pushboolean(L, m.facts.tls);
-  lua_setfield(L, -2, "tls");
+  set_string(L, "session", m.facts.session_id);
+  set_bool(L, "tls", m.facts.tls);
 }
 
 void push_run(lua_State* L, const run_outcome& run) {
@@ -171,8 +157,7 @@ void push_run(lua_State* L, const run_outcome& run) {
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_setfield(L, -2, "sessions");
-  lua_pushinteger(L, static_cast<lua_Integer>(run.messages));
-  lua_setfield(L, -2, "delivered");
+  set_integer(L, "delivered", static_cast<lua_Integer>(run.messages));
   lua_createtable(L, static_cast<int>(run.stored.size()), 0);
   for (std::size_t i = 0; i < run.stored.size(); ++i) {
     push_message(L, run.stored[i]);
