@@ -38,11 +38,16 @@ def verdicts(json_path):
     return out
 
 
-def scratch_path(test, name):
-    """A path named name in a folder of the test's own, removed when the test ends."""
+def scratch_folder(test):
+    """A folder of the test's own, removed when the test ends."""
     folder = tempfile.mkdtemp(prefix="catalogue-")
     test.addCleanup(shutil.rmtree, folder, True)
-    return os.path.join(folder, name)
+    return folder
+
+
+def scratch_path(test, name):
+    """A path named name in a folder of the test's own."""
+    return os.path.join(scratch_folder(test), name)
 
 
 def judge_mailer(test, scenario, mailer, *extra):

@@ -2,11 +2,11 @@
 recipient passes greylist), and a verdict names what the mailer did wrong or did not exercise."""
 
 import os
-import shutil
-import tempfile
 import unittest
 
-from catalogue_case import CONNECTED, PYTHON, TIME_SCALE, judge_mailer, run_test, verdicts
+from catalogue_case import (CONNECTED, PYTHON, TIME_SCALE, judge_mailer, run_test, scratch_folder, 
+                            verdicts)
+from smtpfault_server import write_file
 
 
 class OneRecipientMailer(unittest.TestCase):
@@ -131,14 +131,12 @@ class MultilineRepliesGivingUp(unittest.TestCase):
 class QuitOwedOnlyWhereTheClientCouldSendIt(unittest.TestCase):
     def test_a_session_the_server_closed_after_its_reply_owes_no_quit(self):
         # A 521 greeting closes (RFC 7504); so does a reply a scenario chained with :close().
-        tmp = tempfile.mkdtemp(prefix="catalogue-server-closed-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        script = os.path.join(tmp, "closes.lua")
-        with open(script, "w") as f:
-            f.write("function on_connect(s)\n"
-                    "  if smtp.count('c') == 1 then return smtp.reply(521) end\nend\n"
-                    "function on_mail(s) return smtp.reply(554, '5.7.1', 'no'):close() end\n"
-                    "expect { quit = true, delivered = 0, exit = 'failure' }\n")
+        tmp = scratch_folder(self)
+        script = write_file(tmp, "closes.lua", (
+            "function on_connect(s)\n"
+            "  if smtp.count('c') == 1 then return smtp.reply(521) end\nend\n"
+            "function on_mail(s) return smtp.reply(554, '5.7.1', 'no'):close() end\n"
+            "expect { quit = true, delivered = 0, exit = 'failure' }\n"))
         mailer = ("import os, smtplib, sys\n"
                   "for _ in range(2):\n"
                   "    try:\n"

@@ -6,15 +6,14 @@ with its last lines in the table and the start and end of a long output in the r
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
 import time
 import unittest
 
-from smtpfault_server import binary_path, server_environment
-from catalogue_case import PYTHON, ROOT, run_test, scratch_path, verdicts
+from smtpfault_server import binary_path, server_environment, write_file
+from catalogue_case import PYTHON, ROOT, run_test, scratch_folder, scratch_path, verdicts
 
 
 class StandardInputForEveryScenario(unittest.TestCase):
@@ -112,11 +111,9 @@ class HangingCommand(unittest.TestCase):
         return verdicts(json_path)["slow-final-reply"]
 
     def test_a_timeout_during_a_hang_says_no_reply_comes_not_to_shrink_delays(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-hang-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        scenario, json_path = os.path.join(tmp, "hang.lua"), os.path.join(tmp, "report.json")
-        with open(scenario, "w") as f:
-            f.write("function on_rcpt(s, rcpt) return smtp.hang() end\n")
+        tmp = scratch_folder(self)
+        scenario = write_file(tmp, "hang.lua", "function on_rcpt(s, rcpt) return smtp.hang() end\n")
+        json_path = os.path.join(tmp, "report.json")
         status, out, err = run_test(
             ["--scenario", scenario, "--timeout", "2", "--json", json_path, "--", "sh", "-c",
              'swaks --server "$SMTP_SERVER" --to a@x.test --timeout 300 >/dev/null'], timeout=60)
@@ -165,8 +162,7 @@ class HangingCommand(unittest.TestCase):
         self.assertIn("it was waiting for the reply to 'quit' (session 000002)", r["reason"])
 
     def test_timeout_kills_the_process_group(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-timeout-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = scratch_folder(self)
         pidfile = os.path.join(tmp, "child.pid")
         json_path = os.path.join(tmp, "report.json")
         script = "sleep 30 & echo $! > %s; sleep 30" % pidfile
@@ -293,8 +289,7 @@ class HangingCommand(unittest.TestCase):
     def test_an_interrupted_run_ends_the_command_and_all_it_started(self):
         # The command leads its own process group, out of reach of a Ctrl-C or a CI cancel.
         for sig, status in ((signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)):
-            tmp = tempfile.mkdtemp(prefix="catalogue-interrupt-")
-            self.addCleanup(shutil.rmtree, tmp, True)
+            tmp = scratch_folder(self)
             pidfile = os.path.join(tmp, "pids")
             # It delivers first: what it did holds up, but the run was cut short all the same.
             # Its trap shows that it got a SIGTERM, and a moment to clean up, before the SIGKILL.

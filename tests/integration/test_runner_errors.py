@@ -6,11 +6,10 @@ out."""
 
 import json
 import os
-import shutil
-import tempfile
 import unittest
 
-from catalogue_case import PYTHON, SCENARIOS, run_test, scratch_path, verdicts
+from catalogue_case import PYTHON, SCENARIOS, run_test, scratch_folder, scratch_path, verdicts
+from smtpfault_server import write_file
 
 
 class ScenarioErrorDuringTheRun(unittest.TestCase):
@@ -21,11 +20,8 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
 
     def run_scenario(self, name, lua):
         """Runs a correct mailer against the scenario text; returns (its path, its result)."""
-        tmp = tempfile.mkdtemp(prefix="catalogue-scenario-error-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        script = os.path.join(tmp, name + ".lua")
-        with open(script, "w") as f:
-            f.write(lua)
+        tmp = scratch_folder(self)
+        script = write_file(tmp, name + ".lua", lua)
         json_path = os.path.join(tmp, "report.json")
         status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
                                      PYTHON, "-c", self.MAILER], timeout=120)
@@ -58,12 +54,10 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
                           % (script, said), r["reason"])
 
     def test_several_checks_are_told_apart(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-two-checks-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        script = os.path.join(tmp, "twochecks.lua")
-        with open(script, "w") as f:
-            f.write("expect { check = function(run) return true end }\n"
-                    "expect { check = function(run) return false, 'second says no' end }\n")
+        tmp = scratch_folder(self)
+        script = write_file(tmp, "twochecks.lua",
+                            "expect { check = function(run) return true end }\n"
+                            "expect { check = function(run) return false, 'second says no' end }\n")
         json_path = os.path.join(tmp, "report.json")
         status, out, err = run_test(["--scenario", script, "--json", json_path, "--",
                                      PYTHON, "-c", self.MAILER], timeout=60)
@@ -86,8 +80,7 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertIn("2 scenario(s)", err)
 
     def test_exclude_leaves_out_scenarios_by_name_or_glob(self):
-        tmp = tempfile.mkdtemp(prefix="catalogue-exclude-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = scratch_folder(self)
         json_path = os.path.join(tmp, "report.json")
         status, out, err = run_test(["--exclude", "greeting-*", "--exclude", "auth-5??.lua",
                                      "--exclude", "accept-all", "--scenario", "greeting-421",
@@ -126,8 +119,7 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
 
     def test_a_command_that_cannot_be_run_is_an_error_not_a_failing_mailer(self):
         # Else a scenario that expects the mailer to fail would pass with a misspelt command.
-        tmp = tempfile.mkdtemp(prefix="catalogue-no-command-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = scratch_folder(self)
         json_path = os.path.join(tmp, "report.json")
         status, out, err = run_test(["--scenario", "all-recipients-rejected", "--json", json_path,
                                      "--", os.path.join(tmp, "no-such-mailer")], timeout=60)
@@ -140,8 +132,7 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
     def test_a_mailer_that_never_connects_passes_no_scenario(self):
         # These scenarios expect the mailer to fail and deliver nothing; one that fails before it
         # even connects (a misspelt command inside a shell, a wrong port) was never exercised.
-        tmp = tempfile.mkdtemp(prefix="catalogue-no-connection-")
-        self.addCleanup(shutil.rmtree, tmp, True)
+        tmp = scratch_folder(self)
         names = ["greeting-521", "starttls-bad-cert", "starttls-injection", "starttls-stripped"]
         crash = [PYTHON, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
         for mailer in (["/bin/false"], ["/bin/true"], ["sh", "-c", "sendmial-typo --to x"], crash):
