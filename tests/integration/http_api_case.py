@@ -1,9 +1,7 @@
-"""What the HTTP API tests share: one server with its API per test class, a client for
-each side (smtplib for SMTP, curl and the harness's urllib client for HTTP) and a port
-nothing listens on."""
+"""What the HTTP API tests share: one server with its API per test class, and a client for
+each side (smtplib for SMTP, curl and the harness's urllib client for HTTP)."""
 
 import smtplib
-import socket
 import subprocess
 import uuid
 
@@ -70,15 +68,3 @@ class ApiTestCase(ServerTestCase):
             self.assertEqual(body.get("field"), field, body)
             if expect_status == 400:
                 self.assertIn(field, body["error"])
-
-
-class socket_on_free_port:
-    """A port nothing listens on (bound, not listening, so connects are refused)."""
-
-    def __enter__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        return self.sock.getsockname()[1]
-
-    def __exit__(self, *exc):
-        self.sock.close()

@@ -11,23 +11,17 @@ import tempfile
 import unittest
 
 from scripted_server import ScriptedServer
-from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+from smtpfault_server import SmtpfaultServer, binary_path, refusing_port, server_environment
 from client_run_case import ClientRunCase
 
 CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "certs",
                   "test-ca.pem")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class TargetTest(ClientRunCase):
     def test_refused_target_exits_3_with_the_reason(self):
-        port = free_port()
-        p = self.run_client("probe-conformance", target="127.0.0.1:%d" % port)
+        with refusing_port() as port:
+            p = self.run_client("probe-conformance", target="127.0.0.1:%d" % port)
         self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
         self.assertIn("cannot connect to 127.0.0.1:%d: Connection refused" % port, p.stderr)
         # The summary on stdout says why too, not only "error".
@@ -35,12 +29,13 @@ class TargetTest(ClientRunCase):
                       % port, p.stdout)
 
     def test_may_fail_connect_comes_back_as_a_value(self):
-        path = self.script("""
-            local c, err = connect { port = %d, may_fail = true }
-            check(c == nil, "refused", err)
-            check(err:find("Connection refused") ~= nil, "the reason is given", err)
-        """ % free_port())
-        p = self.run_client(path)
+        with refusing_port() as port:
+            path = self.script("""
+                local c, err = connect { port = %d, may_fail = true }
+                check(c == nil, "refused", err)
+                check(err:find("Connection refused") ~= nil, "the reason is given", err)
+            """ % port)
+            p = self.run_client(path)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_tls_verification_failure_exits_3(self):

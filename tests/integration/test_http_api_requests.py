@@ -9,8 +9,8 @@ import threading
 import time
 import unittest
 
-from smtpfault_server import SmtpfaultServer, binary_path, server_environment
-from http_api_case import ApiTestCase, curl, message_bytes, smtp_send, socket_on_free_port
+from smtpfault_server import SmtpfaultServer, binary_path, refusing_port, server_environment
+from http_api_case import ApiTestCase, curl, message_bytes, smtp_send
 
 
 class BadRequestTest(ApiTestCase):
@@ -244,7 +244,7 @@ class HealthTest(ApiTestCase):
         ok = subprocess.run([binary_path(), "healthcheck", "--api", "127.0.0.1:%d" % self.server.api_port],
                             capture_output=True, timeout=10)
         self.assertEqual(ok.returncode, 0, ok.stderr)
-        with socket_on_free_port() as port:
+        with refusing_port() as port:
             bad = subprocess.run([binary_path(), "healthcheck", "--api", "127.0.0.1:%d" % port,
                                   "--timeout", "1"], capture_output=True, timeout=10)
         self.assertEqual(bad.returncode, 1)

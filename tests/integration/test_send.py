@@ -10,7 +10,7 @@ import time
 import unittest
 
 from scripted_server import ScriptedServer
-from smtpfault_server import SmtpfaultServer, binary_path, server_environment
+from smtpfault_server import SmtpfaultServer, binary_path, refusing_port, server_environment
 from smtpfault_server import run_binary as run
 
 
@@ -88,10 +88,8 @@ class SendCommand(unittest.TestCase):
         self.assertIn("535", r.stderr)
 
     def test_unreachable_server_exit_1_with_reason(self):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        r = self.send("--server", "127.0.0.1:%d" % port)
+        with refusing_port() as port:
+            r = self.send("--server", "127.0.0.1:%d" % port)
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot connect", r.stderr)
 

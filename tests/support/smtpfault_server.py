@@ -4,11 +4,13 @@ The binary comes from $SMTPFAULT_BIN (set by CTest). Every wait here has a deadl
 for an event (a banner line, a transcript line, a stored message, a reply), never a fixed sleep.
 """
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -98,6 +100,15 @@ def run_binary(*args, env=None, timeout=30, stdin=None):
     returns the CompletedProcess with its output."""
     return subprocess.run([binary_path(), *args], capture_output=True, text=True, timeout=timeout,
                           env=server_environment(env), input=stdin)
+
+
+@contextlib.contextmanager
+def refusing_port():
+    """A loopback port that refuses connections: bound and not listening, and held for the
+    block, so that no other server takes it meanwhile."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 class StoredMessage:
