@@ -21,7 +21,7 @@ constexpr const char* op_names[] = {"connect",     "write",         "read_reply"
                                     "wait_closed", "shutdown_send", "reset",      "close",
                                     "sleep",       "give_up",       "finish"};
 
-client_script& owner(lua_State* L) {
+client_script& client_of(lua_State* L) {
   return *static_cast<client_script*>(lua_touserdata(L, lua_upvalueindex(1)));
 }
 
@@ -30,7 +30,7 @@ int api_op(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (!lua_isyieldable(L)) return luaL_error(L, "network calls cannot be made from here");
   // A coroutine of the script's own would get the op back instead of the driver.
-  if (L != owner(L).thread()) {
+  if (L != client_of(L).thread()) {
     lua_pushstring(L, "network calls and skip() cannot be made inside a coroutine");
     return lua_error(L);  // named at the script's line, not the library's
   }
@@ -67,7 +67,7 @@ bool field_bool(lua_State* L, int t, const char* key) {
   return v;
 }
 
-std::chrono::milliseconds millis(double seconds) {
+std::chrono::milliseconds to_millis(double seconds) {
   return proto::millis_from_seconds(seconds, true);
 }
 
@@ -92,14 +92,14 @@ int api_step(lua_State* L) {
   std::size_t name_len = 0, detail_len = 0;
   lua_tolstring(L, 2, &name_len);
   lua_tolstring(L, 3, &detail_len);
-  if (owner(L).keeps_too_much(name_len + detail_len)) return keeping_too_much(L);
+  if (client_of(L).keeps_too_much(name_len + detail_len)) return keeping_too_much(L);
   client_step s;
   s.passed = lua_toboolean(L, 1);
   s.name = whole_string(L, 2);
   s.detail = whole_string(L, 3);
   s.conn = static_cast<int>(lua_tointeger(L, 4));
   s.where = lua_position(L);
-  owner(L).add_step(std::move(s));
+  client_of(L).add_step(std::move(s));
   return 0;
 }
 
@@ -135,8 +135,8 @@ int api_report(lua_State* L) {
   } else {
     luaL_tolstring(L, 2, nullptr);  // pushed: whole_string reads it with its length
   }
-  if (owner(L).keeps_too_much(lua_rawlen(L, 1) + lua_rawlen(L, -1))) return keeping_too_much(L);
-  owner(L).add_report({whole_string(L, 1), whole_string(L, -1), type, integer, number});
+  if (client_of(L).keeps_too_much(lua_rawlen(L, 1) + lua_rawlen(L, -1))) return keeping_too_much(L);
+  client_of(L).add_report({whole_string(L, 1), whole_string(L, -1), type, integer, number});
   return 0;
 }
 
@@ -161,7 +161,7 @@ int api_base64_decode(lua_State* L) {
 }
 
 // client._now(): seconds on a monotonic clock, for measuring how long a server took.
-int api_now(lua_State* L) {
+int api_clock_now(lua_State* L) {
   std::chrono::duration<double> t = std::chrono::steady_clock::now().time_since_epoch();
   lua_pushnumber(L, t.count());
   return 1;
@@ -262,8 +262,8 @@ std::optional<client_op> read_op(lua_State* L, int t) {
   op.may_fail = field_bool(L, t, "may_fail");
   op.bytes = field_string(L, t, "bytes");
   op.chunk = static_cast<std::size_t>(field_number(L, t, "chunk"));
-  op.every = millis(field_number(L, t, "every"));
-  op.timeout = millis(field_number(L, t, "timeout"));
+  op.every = to_millis(field_number(L, t, "every"));
+  op.timeout = to_millis(field_number(L, t, "timeout"));
   op.label = field_string(L, t, "label");
   return op;
 }
@@ -302,7 +302,7 @@ std::optional<std::string> client_script::init(const std::string& code) {
                            {"_base64_decode", api_base64_decode},
                            {"_cram_md5", api_cram_md5},
                            {"_encode_data", api_encode_data},
-                           {"_now", api_now},
+                           {"_now", api_clock_now},
                            {nullptr, nullptr}};
   lua_newtable(L);
   lua_pushlightuserdata(L, this);

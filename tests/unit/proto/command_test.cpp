@@ -10,26 +10,26 @@ namespace {
 
 using namespace std::string_literals;
 
-const limits lim{};
+const limits command_limits{};
 
-command ok(std::string_view line) {
-  auto r = parse_command(line, lim);
+command parsed(std::string_view line) {
+  auto r = parse_command(line, command_limits);
   EXPECT_TRUE(r) << '"' << line << "\" failed: " << (r ? "" : r.error().detail);
   return r ? *r : command{};
 }
 
-command_failure bad(std::string_view line) {
-  auto r = parse_command(line, lim);
+command_failure refused(std::string_view line) {
+  auto r = parse_command(line, command_limits);
   EXPECT_FALSE(r) << '"' << line << "\" parsed";
   return r ? command_failure{command_error::syntax, verb::unknown, "", ""} : r.error();
 }
 
 TEST(command, verbs_are_case_insensitive) {
-  EXPECT_EQ(ok("ehlo client.example").kind, verb::ehlo);
-  EXPECT_EQ(ok("EhLo client.example").kind, verb::ehlo);
-  EXPECT_EQ(ok("noop").kind, verb::noop);
-  EXPECT_EQ(ok("StartTLS").kind, verb::starttls);
-  EXPECT_EQ(ok("StartTLS").verb_text, "StartTLS");
+  EXPECT_EQ(parsed("ehlo client.example").kind, verb::ehlo);
+  EXPECT_EQ(parsed("EhLo client.example").kind, verb::ehlo);
+  EXPECT_EQ(parsed("noop").kind, verb::noop);
+  EXPECT_EQ(parsed("StartTLS").kind, verb::starttls);
+  EXPECT_EQ(parsed("StartTLS").verb_text, "StartTLS");
 }
 
 TEST(command, every_verb_has_a_name) {
@@ -54,18 +54,18 @@ TEST(command, every_verb_has_a_name) {
 }
 
 TEST(command, helo_family_needs_an_argument) {
-  EXPECT_EQ(ok("HELO mx.example").argument, "mx.example");
-  EXPECT_EQ(ok("EHLO [192.0.2.1]").argument, "[192.0.2.1]");
-  EXPECT_EQ(ok("LHLO lmtp").kind, verb::lhlo);
+  EXPECT_EQ(parsed("HELO mx.example").argument, "mx.example");
+  EXPECT_EQ(parsed("EHLO [192.0.2.1]").argument, "[192.0.2.1]");
+  EXPECT_EQ(parsed("LHLO lmtp").kind, verb::lhlo);
   for (const char* line : {"HELO", "EHLO", "EHLO ", "LHLO   "}) {
-    auto f = bad(line);
+    auto f = refused(line);
     EXPECT_EQ(f.error, command_error::syntax) << line;
     EXPECT_NE(f.kind, verb::unknown) << line;
   }
 }
 
 TEST(command, mail_from) {
-  auto c = ok("MAIL FROM:<alice@example.org>");
+  auto c = parsed("MAIL FROM:<alice@example.org>");
   EXPECT_EQ(c.kind, verb::mail);
   EXPECT_EQ(c.argument, "FROM:<alice@example.org>");
   EXPECT_EQ(c.path.local_part, "alice");
@@ -74,18 +74,18 @@ TEST(command, mail_from) {
 }
 
 TEST(command, mail_from_null_sender) {
-  auto c = ok("mail from:<>");
+  auto c = parsed("mail from:<>");
   EXPECT_TRUE(c.path.is_null);
   EXPECT_EQ(c.path.address(), "");
 }
 
 TEST(command, mail_from_tolerates_one_space_after_colon) {
-  EXPECT_EQ(ok("MAIL FROM: <a@b.example>").path.address(), "a@b.example");
-  EXPECT_EQ(bad("MAIL FROM:  <a@b.example>").error, command_error::bad_path);
+  EXPECT_EQ(parsed("MAIL FROM: <a@b.example>").path.address(), "a@b.example");
+  EXPECT_EQ(refused("MAIL FROM:  <a@b.example>").error, command_error::bad_path);
 }
 
 TEST(command, mail_parameters) {
-  auto c = ok("MAIL FROM:<a@b.example> size=1000 BODY=8BITMIME SMTPUTF8 ENVID=x+2Bid RET=HDRS");
+  auto c = parsed("MAIL FROM:<a@b.example> size=1000 BODY=8BITMIME SMTPUTF8 ENVID=x+2Bid RET=HDRS");
   ASSERT_EQ(c.params.size(), 5u);
   EXPECT_EQ(c.params[0].keyword, "SIZE");
   EXPECT_EQ(c.params[0].value, "1000");
@@ -98,7 +98,7 @@ TEST(command, mail_parameters) {
 }
 
 TEST(command, parameter_values_may_carry_utf8) {
-  auto c = ok("MAIL FROM:<a@b.example> ENVID=caf\xc3\xa9");
+  auto c = parsed("MAIL FROM:<a@b.example> ENVID=caf\xc3\xa9");
   ASSERT_EQ(c.params.size(), 1u);
   EXPECT_EQ(c.params[0].value, "caf\xc3\xa9");
 }
@@ -108,30 +108,30 @@ TEST(command, malformed_parameters) {
                            "MAIL FROM:<a@b.example> -SIZE=1", "MAIL FROM:<a@b.example> SI_ZE=1",
                            "MAIL FROM:<a@b.example> SIZE=1=2", "MAIL FROM:<a@b.example> SIZE=\x7f",
                            "MAIL FROM:<a@b.example> SIZE=a\tb", "RCPT TO:<a@b.example> NOTIFY="}) {
-    auto f = bad(line);
+    auto f = refused(line);
     EXPECT_EQ(f.error, command_error::bad_parameter) << line;
   }
 }
 
 TEST(command, mail_syntax_errors) {
-  EXPECT_EQ(bad("MAIL").error, command_error::syntax);
-  EXPECT_EQ(bad("MAIL TO:<a@b.example>").error, command_error::syntax);
-  EXPECT_EQ(bad("MAIL FROM:").error, command_error::syntax);
-  EXPECT_EQ(bad("MAIL FROM<a@b.example>").error, command_error::syntax);
+  EXPECT_EQ(refused("MAIL").error, command_error::syntax);
+  EXPECT_EQ(refused("MAIL TO:<a@b.example>").error, command_error::syntax);
+  EXPECT_EQ(refused("MAIL FROM:").error, command_error::syntax);
+  EXPECT_EQ(refused("MAIL FROM<a@b.example>").error, command_error::syntax);
 }
 
 TEST(command, mail_bad_paths_say_which_verb) {
   for (const char* line :
        {"MAIL FROM:a@b.example", "MAIL FROM:<a@b.example", "MAIL FROM:<a@b.example>SIZE=1",
         "MAIL FROM:<a b@c.example>", "MAIL FROM:<@b.example>"}) {
-    auto f = bad(line);
+    auto f = refused(line);
     EXPECT_EQ(f.error, command_error::bad_path) << line;
     EXPECT_EQ(f.kind, verb::mail) << line;  // server picks 501 5.1.7
   }
 }
 
 TEST(command, rcpt_to) {
-  auto c = ok("RCPT TO:<bob@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.net");
+  auto c = parsed("RCPT TO:<bob@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.net");
   EXPECT_EQ(c.kind, verb::rcpt);
   EXPECT_EQ(c.path.address(), "bob@example.net");
   EXPECT_EQ(c.find_param("notify")->value, "SUCCESS,FAILURE");
@@ -139,75 +139,75 @@ TEST(command, rcpt_to) {
 
 // RFC 5321 4.1.1.3: "<Postmaster>" without a domain must be accepted as a recipient.
 TEST(command, rcpt_to_postmaster) {
-  auto c = ok("RCPT TO:<Postmaster>");
+  auto c = parsed("RCPT TO:<Postmaster>");
   EXPECT_EQ(c.path.domain, "");
   EXPECT_EQ(c.path.address(), "Postmaster");
-  EXPECT_EQ(bad("MAIL FROM:<Postmaster>").error, command_error::bad_path);
+  EXPECT_EQ(refused("MAIL FROM:<Postmaster>").error, command_error::bad_path);
 }
 
 TEST(command, rcpt_null_path_is_rejected) {
-  auto f = bad("RCPT TO:<>");
+  auto f = refused("RCPT TO:<>");
   EXPECT_EQ(f.error, command_error::bad_path);
   EXPECT_EQ(f.kind, verb::rcpt);  // server picks 501 5.1.3
 }
 
 TEST(command, quoted_local_part_may_contain_gt_and_spaces) {
-  auto c = ok("RCPT TO:<\"odd> name\"@example.net> NOTIFY=NEVER");
+  auto c = parsed("RCPT TO:<\"odd> name\"@example.net> NOTIFY=NEVER");
   EXPECT_EQ(c.path.local_part, "\"odd> name\"");
   EXPECT_EQ(c.params.size(), 1u);
 }
 
 TEST(command, no_argument_verbs) {
   for (const char* line : {"DATA", "RSET", "QUIT", "STARTTLS", "data"})
-    ok(line);
+    parsed(line);
   for (const char* line : {"DATA x", "RSET ", "QUIT  ", "STARTTLS now", "DATA "}) {
-    auto f = bad(line);
+    auto f = refused(line);
     EXPECT_EQ(f.error, command_error::syntax) << line;
     EXPECT_NE(f.kind, verb::unknown) << line;
   }
 }
 
 TEST(command, optional_argument_verbs) {
-  EXPECT_EQ(ok("NOOP").argument, "");
-  EXPECT_EQ(ok("NOOP anything at all").argument, "anything at all");
-  EXPECT_EQ(ok("HELP").kind, verb::help);
-  EXPECT_EQ(ok("HELP MAIL").argument, "MAIL");
+  EXPECT_EQ(parsed("NOOP").argument, "");
+  EXPECT_EQ(parsed("NOOP anything at all").argument, "anything at all");
+  EXPECT_EQ(parsed("HELP").kind, verb::help);
+  EXPECT_EQ(parsed("HELP MAIL").argument, "MAIL");
 }
 
 TEST(command, vrfy_expn_auth_need_an_argument) {
-  EXPECT_EQ(ok("VRFY alice").argument, "alice");
-  EXPECT_EQ(ok("EXPN staff").argument, "staff");
-  EXPECT_EQ(ok("AUTH PLAIN AGFsaWNlAHNlY3JldA==").argument, "PLAIN AGFsaWNlAHNlY3JldA==");
+  EXPECT_EQ(parsed("VRFY alice").argument, "alice");
+  EXPECT_EQ(parsed("EXPN staff").argument, "staff");
+  EXPECT_EQ(parsed("AUTH PLAIN AGFsaWNlAHNlY3JldA==").argument, "PLAIN AGFsaWNlAHNlY3JldA==");
   for (const char* line : {"VRFY", "EXPN", "AUTH", "AUTH ", "VRFY "}) {
-    EXPECT_EQ(bad(line).error, command_error::syntax) << line;
+    EXPECT_EQ(refused(line).error, command_error::syntax) << line;
   }
 }
 
 TEST(command, bdat_argument_is_raw) {
-  EXPECT_EQ(ok("BDAT 100 LAST").argument, "100 LAST");
-  EXPECT_EQ(ok("BDAT junk").argument, "junk");
+  EXPECT_EQ(parsed("BDAT 100 LAST").argument, "100 LAST");
+  EXPECT_EQ(parsed("BDAT junk").argument, "junk");
 }
 
 TEST(command, unknown_verbs) {
   for (const char* line : {"XYZZY", "MAILFROM:<a@b>", "HELO\tx", " MAIL FROM:<>", "EHL"}) {
-    auto f = bad(line);
+    auto f = refused(line);
     EXPECT_EQ(f.error, command_error::unknown_verb) << line;
     EXPECT_EQ(f.kind, verb::unknown) << line;
   }
-  EXPECT_EQ(bad("XYZZY plugh").verb_text, "XYZZY");
-  EXPECT_EQ(bad("GET / HTTP/1.1").verb_text, "GET");
+  EXPECT_EQ(refused("XYZZY plugh").verb_text, "XYZZY");
+  EXPECT_EQ(refused("GET / HTTP/1.1").verb_text, "GET");
 }
 
 TEST(command, empty_line_is_a_syntax_error) {
-  auto f = bad("");
+  auto f = refused("");
   EXPECT_EQ(f.error, command_error::syntax);
   EXPECT_EQ(f.kind, verb::unknown);
 }
 
 TEST(command, binary_garbage_never_crashes) {
-  EXPECT_EQ(bad("\0\0\0"s).error, command_error::unknown_verb);
-  EXPECT_EQ(bad("MAIL FROM:<a\0b@c.example>"s).error, command_error::bad_path);
-  EXPECT_EQ(bad("\xff\xfe MAIL").error, command_error::unknown_verb);
+  EXPECT_EQ(refused("\0\0\0"s).error, command_error::unknown_verb);
+  EXPECT_EQ(refused("MAIL FROM:<a\0b@c.example>"s).error, command_error::bad_path);
+  EXPECT_EQ(refused("\xff\xfe MAIL").error, command_error::unknown_verb);
   std::mt19937 rng(7);
   const std::string seeds[] = {"MAIL FROM:<", "RCPT TO:<", "EHLO ", "AUTH ", ""};
   for (int i = 0; i < 5000; ++i) {
@@ -215,13 +215,13 @@ TEST(command, binary_garbage_never_crashes) {
     std::size_t len = rng() % 24;
     for (std::size_t k = 0; k < len; ++k)
       line += static_cast<char>(rng() % 256);
-    (void)parse_command(line, lim);
+    (void)parse_command(line, command_limits);
   }
 }
 
 // RFC 5321 4.5.3.1.1 and 4.1.2 limits reach the command through parse_path.
 TEST(command, path_limits_map_to_bad_path) {
-  auto f = bad("MAIL FROM:<" + std::string(65, 'a') + "@example.org>");
+  auto f = refused("MAIL FROM:<" + std::string(65, 'a') + "@example.org>");
   EXPECT_EQ(f.error, command_error::bad_path);
   EXPECT_EQ(f.detail, describe(path_error::local_too_long));
 }

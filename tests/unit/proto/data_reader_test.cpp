@@ -12,7 +12,7 @@ namespace {
 
 using namespace std::string_literals;
 
-struct outcome {
+struct data_outcome {
   std::string body;
   bool done = false;
   std::size_t consumed = 0;  // octets of the input that belonged to the data phase
@@ -21,14 +21,14 @@ struct outcome {
   std::uint64_t body_size = 0;
   bool size_exceeded = false;
   bool line_too_long = false;
-  bool operator==(const outcome&) const = default;
+  bool operator==(const data_outcome&) const = default;
 };
 
 // Feeds the pieces in order, stopping at the end of the data like the server does.
-outcome feed(const std::vector<std::string_view>& pieces, std::size_t max_line = 1000,
-             std::uint64_t max_size = 0) {
+data_outcome feed(const std::vector<std::string_view>& pieces, std::size_t max_line = 1000,
+                  std::uint64_t max_size = 0) {
   data_reader reader(max_line, max_size);
-  outcome out;
+  data_outcome out;
   for (auto piece : pieces) {
     auto r = reader.feed(piece, out.body);
     out.consumed += r.consumed;
@@ -47,18 +47,18 @@ outcome feed(const std::vector<std::string_view>& pieces, std::size_t max_line =
   return out;
 }
 
-outcome feed_whole(std::string_view input, std::size_t max_line = 1000,
-                   std::uint64_t max_size = 0) {
+data_outcome feed_whole(std::string_view input, std::size_t max_line = 1000,
+                        std::uint64_t max_size = 0) {
   return feed({input}, max_line, max_size);
 }
 
 // The result must not depend on how TCP cut the stream: two pieces at every offset, and one
 // octet at a time.
-void expect_split_invariant(std::string_view input, std::size_t max_line = 1000,
-                            std::uint64_t max_size = 0) {
-  outcome whole = feed_whole(input, max_line, max_size);
+void expect_data_split_invariant(std::string_view input, std::size_t max_line = 1000,
+                                 std::uint64_t max_size = 0) {
+  data_outcome whole = feed_whole(input, max_line, max_size);
   for (std::size_t cut = 0; cut <= input.size(); ++cut) {
-    outcome split = feed({input.substr(0, cut), input.substr(cut)}, max_line, max_size);
+    data_outcome split = feed({input.substr(0, cut), input.substr(cut)}, max_line, max_size);
     ASSERT_EQ(split, whole) << "cut at " << cut;
   }
   std::vector<std::string_view> bytes;
@@ -90,7 +90,7 @@ TEST(data_reader, stops_at_terminator_leaving_pipelined_commands) {
   EXPECT_TRUE(out.done);
   EXPECT_EQ(out.consumed, 6u);
   EXPECT_EQ(out.body, "a\r\n");
-  expect_split_invariant(input);
+  expect_data_split_invariant(input);
 }
 
 // RFC 5321 4.5.2: "If the first character is a period and there are other characters on the
@@ -99,7 +99,7 @@ TEST(data_reader, dot_unstuffing) {
   auto out = feed_whole("..\r\n...x\r\n.y\r\na.b\r\n.\r\n");
   EXPECT_EQ(out.body, ".\r\n..x\r\ny\r\na.b\r\n");
   EXPECT_EQ(out.body_size, out.body.size());
-  expect_split_invariant("..\r\n...x\r\n.y\r\na.b\r\n.\r\n");
+  expect_data_split_invariant("..\r\n...x\r\n.y\r\na.b\r\n.\r\n");
 }
 
 // RFC 5321 4.5.2: the client doubles a leading dot; a single one before other text is a client
@@ -110,7 +110,7 @@ TEST(data_reader, unstuffed_leading_dot_is_recorded) {
   ASSERT_EQ(out.anomalies.size(), 1u);
   EXPECT_EQ(out.anomalies[0].first, ak::unstuffed_dot);
   EXPECT_EQ(out.anomalies[0].second, 4u);
-  expect_split_invariant("ok\r\n.oops\r\n..fine\r\n.\r\n");
+  expect_data_split_invariant("ok\r\n.oops\r\n..fine\r\n.\r\n");
 }
 
 TEST(data_reader, first_line_counts_as_line_start) {
@@ -167,7 +167,7 @@ TEST(data_reader, smuggling_variants_do_not_end_data) {
     EXPECT_EQ(out.consumed, c.input.size());
     EXPECT_EQ(out.body, c.body);
     EXPECT_EQ(out.anomalies, c.anomalies);
-    expect_split_invariant(c.input);
+    expect_data_split_invariant(c.input);
   }
 }
 
@@ -254,7 +254,7 @@ TEST(data_reader, size_limit_truncates_but_reads_to_terminator) {
   EXPECT_TRUE(out.size_exceeded);
   EXPECT_EQ(out.body, "01234567");
   EXPECT_EQ(out.body_size, 18u);  // unstuffed octets: 12 + 6
-  expect_split_invariant(input, 1000, 8);
+  expect_data_split_invariant(input, 1000, 8);
 }
 
 TEST(data_reader, size_limit_exactly_reached_is_fine) {
@@ -309,8 +309,8 @@ TEST(data_reader, large_message_in_odd_chunks) {
 // A slow, line-based model of RFC 5321 4.5.2 with strict CRLF framing, written independently of
 // the state machine: split at CRLF, "." alone ends, a leading dot is dropped, and every CR, LF
 // or NUL left inside a line is an anomaly.
-outcome model(std::string_view input, std::size_t max_line, std::uint64_t max_size) {
-  outcome out;
+data_outcome model(std::string_view input, std::size_t max_line, std::uint64_t max_size) {
+  data_outcome out;
   std::string body;
   std::size_t pos = 0;
   while (true) {
@@ -351,7 +351,7 @@ outcome model(std::string_view input, std::size_t max_line, std::uint64_t max_si
 }
 
 // Random streams over the interesting alphabet: the state machine agrees with the model, and
-// splitting never changes the outcome.
+// splitting never changes the data_outcome.
 TEST(data_reader, random_streams_match_model) {
   std::mt19937 rng(1321);
   const std::string alphabet = "\r\n.\0a"s;
@@ -362,8 +362,8 @@ TEST(data_reader, random_streams_match_model) {
       input += alphabet[rng() % alphabet.size()];
     input += "\r\n.\r\nNOOP\r\n";
     SCOPED_TRACE(testing::PrintToString(input));
-    outcome got = feed_whole(input, 6, 12);
-    outcome want = model(input, 6, 12);
+    data_outcome got = feed_whole(input, 6, 12);
+    data_outcome want = model(input, 6, 12);
     // Same-offset anomalies (a CR that is both bare and past the limit) may come in either order.
     std::sort(got.anomalies.begin(), got.anomalies.end());
     std::sort(want.anomalies.begin(), want.anomalies.end());
@@ -371,7 +371,7 @@ TEST(data_reader, random_streams_match_model) {
   }
 }
 
-// Random streams over the interesting alphabet: splitting must never change the outcome.
+// Random streams over the interesting alphabet: splitting must never change the data_outcome.
 TEST(data_reader, random_streams_are_split_invariant) {
   std::mt19937 rng(20240607);
   const std::string alphabet = "\r\n.\0a"s;
@@ -382,7 +382,7 @@ TEST(data_reader, random_streams_are_split_invariant) {
       input += alphabet[rng() % alphabet.size()];
     input += "\r\n.\r\n";
     SCOPED_TRACE(testing::PrintToString(input));
-    expect_split_invariant(input, 6, 10);
+    expect_data_split_invariant(input, 6, 10);
   }
 }
 

@@ -15,7 +15,7 @@ struct event {
   bool operator==(const event&) const = default;
 };
 
-struct outcome {
+struct lines_outcome {
   std::vector<event> events;
   std::string leftover;          // bytes the caller still holds at the end
   std::size_t max_buffered = 0;  // the most the caller ever had to hold
@@ -23,9 +23,9 @@ struct outcome {
 
 // Plays the caller: appends each piece to its buffer, drops what the reader consumed, and keeps
 // calling until the reader asks for more.
-outcome run(const std::vector<std::string>& pieces, std::size_t max_line) {
+lines_outcome run(const std::vector<std::string>& pieces, std::size_t max_line) {
   line_reader reader(max_line);
-  outcome out;
+  lines_outcome out;
   for (const auto& piece : pieces) {
     out.leftover += piece;
     while (true) {
@@ -41,22 +41,22 @@ outcome run(const std::vector<std::string>& pieces, std::size_t max_line) {
   return out;
 }
 
-outcome run_whole(const std::string& input, std::size_t max_line) {
+lines_outcome run_whole(const std::string& input, std::size_t max_line) {
   return run({input}, max_line);
 }
 
 // Every two-piece split must give the same lines as the whole input.
-void expect_split_invariant(const std::string& input, std::size_t max_line) {
-  outcome whole = run_whole(input, max_line);
+void expect_line_split_invariant(const std::string& input, std::size_t max_line) {
+  lines_outcome whole = run_whole(input, max_line);
   for (std::size_t cut = 0; cut <= input.size(); ++cut) {
-    outcome split = run({input.substr(0, cut), input.substr(cut)}, max_line);
+    lines_outcome split = run({input.substr(0, cut), input.substr(cut)}, max_line);
     ASSERT_EQ(split.events, whole.events) << "cut at " << cut;
     ASSERT_EQ(split.leftover, whole.leftover) << "cut at " << cut;
   }
   std::vector<std::string> bytes;
   for (char c : input)
     bytes.emplace_back(1, c);
-  outcome single = run(bytes, max_line);
+  lines_outcome single = run(bytes, max_line);
   EXPECT_EQ(single.events, whole.events);
 }
 
@@ -172,13 +172,13 @@ TEST(line_reader, set_max_line_applies_to_next_line) {
 }
 
 TEST(line_reader, split_at_every_offset) {
-  expect_split_invariant("EHLO x\r\nMAIL FROM:<a@b>\nRCPT TO:<c@d>\r\n\r\nDATA\r", 512);
-  expect_split_invariant(std::string(20, 'x') + "\r\nshort\r\n" + std::string(30, 'y') + "\nok\n",
-                         16);
-  expect_split_invariant(
+  expect_line_split_invariant("EHLO x\r\nMAIL FROM:<a@b>\nRCPT TO:<c@d>\r\n\r\nDATA\r", 512);
+  expect_line_split_invariant(
+      std::string(20, 'x') + "\r\nshort\r\n" + std::string(30, 'y') + "\nok\n", 16);
+  expect_line_split_invariant(
       std::string(15, 'x') + "\r\n" + std::string(14, 'y') + "\r\n" + std::string(16, 'z') + "\r\n",
       16);
-  expect_split_invariant(std::string("\r\r\n\n\0\r\n", 7), 4);
+  expect_line_split_invariant(std::string("\r\r\n\n\0\r\n", 7), 4);
 }
 
 }  // namespace
