@@ -411,7 +411,8 @@ std::string suggestion(std::string_view word, const std::vector<std::string>& ca
 const std::vector<key_info>& known_keys() {
   static const std::vector<key_info> infos = [] {
     std::vector<key_info> list;
-    const settings defaults{};
+    // static: as a local, GCC 12 takes its inlined strings for uninitialized (a false positive).
+    static const settings defaults;
     for (const auto& d : all_keys()) {
       list.push_back(
           {std::string(d.path), env_name(d.path), std::string(type_word(d.type)),
