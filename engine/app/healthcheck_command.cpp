@@ -32,8 +32,8 @@ void print_healthcheck_help() {
       "of the file's [healthcheck] table and SMTPFAULT_HEALTHCHECK_TIMEOUT.\n");
 }
 
-std::optional<std::string> read_server_settings(config::settings& s, const parsed_args& args,
-                                                char** envp) {
+std::optional<std::string> read_healthcheck_settings(config::settings& s, const parsed_args& args,
+                                                     char** envp) {
   return read_file_and_environment(s, configuration_file_of(args), envp);
 }
 
@@ -60,7 +60,7 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
   for (const auto& f : args.flags)
     explicit_api = explicit_api || f.name == "api";
   if (!explicit_api) {
-    if (auto err = read_server_settings(s, args, envp)) return err;
+    if (auto err = read_healthcheck_settings(s, args, envp)) return err;
   }
   for (const auto& f : args.flags)
     if (auto err = apply_healthcheck_flag(f, s, timeout)) return err;

@@ -127,7 +127,7 @@ const char* verdict_of(const net::client_run_result& r, const script::client_scr
   return skipped ? "skipped" : "pass";
 }
 
-int exit_status(const net::client_run_result& r, const script::client_script& s) {
+int run_exit_status(const net::client_run_result& r, const script::client_script& s) {
   if (r.how == net::client_run_result::ending::script_error) return exit_script;
   if (r.how == net::client_run_result::ending::target_error) return exit_target;
   if (r.how == net::client_run_result::ending::interrupted) return 128 + r.signal;  // as a shell
@@ -260,7 +260,7 @@ boost::json::object json_report(const net::client_run_result& r, const script::c
           {"target", rs.target_text()},
           {"seed", rs.opts.seed},
           {"verdict", verdict_of(r, s)},
-          {"exit_code", exit_status(r, s)},
+          {"exit_code", run_exit_status(r, s)},
           {"error", r.error},
           {"seconds", r.seconds},
           {"steps", std::move(steps)},
@@ -287,8 +287,8 @@ junit_names junit_names_of(const std::string& script_name) {
   return {"smtpfault run " + base, "smtpfault.run." + base};
 }
 
-int write_reports(const net::client_run_result& r, const script::client_script& s,
-                  const run_settings& rs) {
+int write_run_reports(const net::client_run_result& r, const script::client_script& s,
+                      const run_settings& rs) {
   std::optional<std::string> err;
   if (!rs.junit.empty()) {
     err = write_junit(rs.junit, junit_cases(r, s), rs.opts.seed, junit_names_of(s.name()));
@@ -297,7 +297,7 @@ int write_reports(const net::client_run_result& r, const script::client_script& 
     err = write_report_file(rs.json, json::json_text(json_report(r, s, rs)) + "\n");
   }
   if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
-  return err ? exit_script : exit_status(r, s);
+  return err ? exit_script : run_exit_status(r, s);
 }
 
 // A script that does not load still leaves the reports CI looks for, with the error in them:
@@ -367,7 +367,7 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
     std::printf("[%d] %.*s\n", conn, static_cast<int>(line.size()), line.data());
   });
   print_summary(result, s);
-  return write_reports(result, s, rs);
+  return write_run_reports(result, s, rs);
 }
 
 }  // namespace smtpfault::app

@@ -113,7 +113,7 @@ std::vector<char*> without_address_variables(char** envp) {
   return kept;
 }
 
-std::optional<std::string> read_server_settings(parsed_test& p, char** envp) {
+std::optional<std::string> read_test_settings(parsed_test& p, char** envp) {
   auto& s = p.opts.server;
   auto env = without_address_variables(envp);
   if (auto err = read_file_and_environment(s, p.config, env.data())) return err;
@@ -336,7 +336,7 @@ void announce(const parsed_test& p, const std::vector<std::string>& left_out) {
 
 // False when a report asked for could not be written: a CI job that reads the report must not
 // go green without one.
-bool write_reports(const parsed_test& p, const std::vector<scenario_result>& results) {
+bool write_test_reports(const parsed_test& p, const std::vector<scenario_result>& results) {
   bool written = true;
   if (!p.junit.empty()) {
     if (auto e = write_junit(p.junit, results, p.opts.seed)) {
@@ -354,7 +354,7 @@ bool write_reports(const parsed_test& p, const std::vector<scenario_result>& res
 }
 
 // 2 for an error (a scenario's, the runner's, a report lost), else 1 for a failure, else 0.
-int exit_status(const std::vector<scenario_result>& results, bool reports_written) {
+int test_exit_status(const std::vector<scenario_result>& results, bool reports_written) {
   const auto any = [&](verdict v) {
     return std::any_of(results.begin(), results.end(),
                        [v](const auto& r) { return r.outcome == v; });
@@ -374,7 +374,7 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault test: %s (see smtpfault test --help)\n", err.c_str());
     return 2;
   }
-  if (auto config_err = read_server_settings(p, envp)) {
+  if (auto config_err = read_test_settings(p, envp)) {
     std::fprintf(stderr, "smtpfault test: %s\n", config_err->c_str());
     return 2;
   }
@@ -395,13 +395,13 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   announce(p, left_out);
   auto results = run_all(p, *tls);
   print_table(results, isatty(1) != 0, p.opts.seed);
-  const bool reports_written = write_reports(p, results);
+  const bool reports_written = write_test_reports(p, results);
   if (interrupting_signal()) {
     std::fprintf(stderr, "smtpfault test: %s%s\n", interruption().c_str(),
                  p.junit.empty() && p.json.empty() ? "" : "; the reports have what ran");
     die_of_interrupt();
   }
-  return exit_status(results, reports_written);
+  return test_exit_status(results, reports_written);
 }
 
 }  // namespace smtpfault::app

@@ -12,7 +12,17 @@
 namespace smtpfault::config {
 namespace {
 
-using namespace detail;
+using detail::bool_from_text;
+using detail::did_you_mean;
+using detail::env_prefix;
+using detail::file_position;
+using detail::find_key;
+using detail::quoted;
+using detail::read_whole_file;
+using detail::split_list;
+using detail::split_pairs;
+using detail::toml_type;
+using detail::trim;
 
 constexpr std::array<std::string_view, 4> commands{"send", "run", "test", "healthcheck"};
 

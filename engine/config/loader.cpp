@@ -16,7 +16,27 @@
 namespace smtpfault::config {
 namespace {
 
-using namespace detail;
+using detail::all_keys;
+using detail::bool_from_text;
+using detail::check;
+using detail::did_you_mean;
+using detail::env_name;
+using detail::env_prefix;
+using detail::expectation;
+using detail::file_position;
+using detail::find_env;
+using detail::find_key;
+using detail::is_section;
+using detail::key_desc;
+using detail::kind;
+using detail::path_candidates;
+using detail::quoted;
+using detail::read_whole_file;
+using detail::split_list;
+using detail::toml_type;
+using detail::trim;
+using detail::type_word;
+using detail::value;
 
 // Variables that share the prefix but are not settings: the config file's own path.
 constexpr std::string_view reserved_env[] = {"SMTPFAULT_CONFIG"};

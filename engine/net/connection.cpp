@@ -276,7 +276,7 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
   for (;;) {
     const auto left = until - steady::now();
     pause_timer_.expires_after(std::min<steady::duration>(left, look_every));
-    co_await pause_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await pause_timer_.async_wait(as_value);
     if (shutting_down_) co_return false;
     if (finished_) co_return true;
     const auto now = steady::now();

@@ -22,7 +22,6 @@ namespace {
 using script::client_op;
 using script::op_result;
 using steady = std::chrono::steady_clock;
-constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t max_logged_lines = 12;
 
 // How an I/O error reads to a script: "closed", "reset", or the system's words.

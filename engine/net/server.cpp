@@ -165,12 +165,12 @@ void server::start_accepting(listener& l) {
     tcp::endpoint peer;
     while (!stopping_) {
       // The peer comes with the accept, so no getpeername per connection.
-      auto [ec, sock] = co_await l.acceptor.async_accept(peer, asio::as_tuple(asio::use_awaitable));
+      auto [ec, sock] = co_await l.acceptor.async_accept(peer, as_value);
       if (ec) {
         if (stopping_ || ec == asio::error::operation_aborted) break;
         // Out of descriptors or a transient accept error: pause instead of spinning.
         asio::steady_timer pause(ctx, std::chrono::milliseconds(50));
-        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await pause.async_wait(as_value);
         continue;
       }
       // Taken in one step: the other I/O threads accept at the same time.

@@ -20,7 +20,6 @@
 namespace smtpfault::net {
 
 namespace {
-constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
 using namespace asio::experimental::awaitable_operators;
 }  // namespace
 

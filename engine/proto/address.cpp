@@ -14,9 +14,6 @@ namespace {
 bool is_alpha(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
-bool is_digit(unsigned char c) {
-  return c >= '0' && c <= '9';
-}
 
 // RFC 5322 atext; octets >= 0x80 are UTF-8 (RFC 6531) and reported via has_utf8.
 bool is_atext(unsigned char c) {

@@ -1,10 +1,14 @@
-// ASCII-only case folding for protocol words (verbs, keywords, domains, mechanism names): the
-// locale must not change what a command means.
+// ASCII-only digits and case folding for protocol words (verbs, keywords, domains, mechanism
+// names): the locale must not change what a command means.
 #pragma once
 
 #include <string_view>
 
 namespace smtpfault::proto {
+
+inline bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 inline char ascii_upper(char c) {
   return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;

@@ -4,13 +4,11 @@
 #include <cstring>
 #include <iterator>
 
+#include "proto/ascii.hpp"
+
 namespace smtpfault::proto {
 
 namespace {
-
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
 
 // Length of a leading "class.subject.detail" (RFC 3463: 1*3 digits after the class) followed
 // by SP or the end of text, or 0 when there is none or its class differs from the reply's.

@@ -7,15 +7,13 @@ namespace smtpfault::script {
 
 namespace {
 
-using capture::exchange;
 using capture::session_summary;
-using clock = std::chrono::system_clock;
 
 std::string where(const session_summary& s, std::size_t line) {
   return "session " + s.id + ", transcript line " + std::to_string(line);
 }
 
-bool is_transaction(const exchange& x) {
+bool is_transaction(const capture::exchange& x) {
   return x.verb == "MAIL" || x.verb == "RCPT" || x.verb == "DATA" || x.verb == "BDAT" ||
          x.command == "<end of data>" || x.command == "<no command>";
 }
@@ -118,8 +116,8 @@ check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
 }
 
 // The first transaction reply of the given class (4 or 5), with its session.
-std::pair<const session_summary*, const exchange*> first_reply_of_class(const run_outcome& run,
-                                                                        int cls) {
+std::pair<const session_summary*, const capture::exchange*> first_reply_of_class(
+    const run_outcome& run, int cls) {
   for (const auto& s : run.sessions)
     for (const auto& x : s.exchanges)
       if (x.code / 100 == cls && is_transaction(x) && x.code != 500 && x.code != 501 &&
@@ -131,7 +129,7 @@ std::pair<const session_summary*, const exchange*> first_reply_of_class(const ru
 // A later session that tried to send (MAIL). After a refusing greeting any new connection is
 // a new attempt: it may be refused at the greeting again, before it gets as far as MAIL.
 const session_summary* later_attempt(const run_outcome& run, const session_summary& refused,
-                                     const exchange& reply) {
+                                     const capture::exchange& reply) {
   const bool greeting = &reply == &refused.exchanges.front() && reply.command == "<no command>";
   for (const auto& s : run.sessions) {
     if (s.started <= reply.at) continue;

@@ -223,7 +223,7 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
 namespace {
 
 // on_message's argument: the message as received, its envelope and its headers.
-void push_message(lua_State* L, const session::message& m) {
+void push_received_message(lua_State* L, const session::message& m) {
   lua_createtable(L, 0, 6);
   set_string(L, "data", m.data);
   set_integer(L, "size", static_cast<lua_Integer>(m.data.size()));
@@ -295,7 +295,7 @@ int push_hook_arguments(lua_State* L, hook h, const session::server_session& s) 
       set_bool(L, "last", s.last_chunk_is_last());
       return 1;
     case hook::message:
-      push_message(L, s.pending_message());
+      push_received_message(L, s.pending_message());
       return 1;
     case hook::command:
       push_command(L, cmd);

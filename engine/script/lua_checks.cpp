@@ -131,7 +131,7 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
   lua_setfield(L, -2, "exchanges");
 }
 
-void push_message(lua_State* L, const capture::stored_message& stored) {
+void push_stored_message(lua_State* L, const capture::stored_message& stored) {
   const auto& m = stored.msg;
   lua_createtable(L, 0, 5);
   set_string(L, "data", m.data);
@@ -160,7 +160,7 @@ void push_run(lua_State* L, const run_outcome& run) {
   set_integer(L, "delivered", static_cast<lua_Integer>(run.messages));
   lua_createtable(L, static_cast<int>(run.stored.size()), 0);
   for (std::size_t i = 0; i < run.stored.size(); ++i) {
-    push_message(L, run.stored[i]);
+    push_stored_message(L, run.stored[i]);
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_setfield(L, -2, "messages");

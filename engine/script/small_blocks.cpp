@@ -56,3 +56,7 @@ std::size_t small_blocks::cached_bytes() const {
 }
 
 }  // namespace smtpfault::script
+
+// Compiled together with other files (a unity build): the macros end with this file.
+#undef SMALL_BLOCKS_POISON
+#undef SMALL_BLOCKS_UNPOISON

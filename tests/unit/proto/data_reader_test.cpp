@@ -351,7 +351,7 @@ data_outcome model(std::string_view input, std::size_t max_line, std::uint64_t m
 }
 
 // Random streams over the interesting alphabet: the state machine agrees with the model, and
-// splitting never changes the data_outcome.
+// splitting never changes the outcome.
 TEST(data_reader, random_streams_match_model) {
   std::mt19937 rng(1321);
   const std::string alphabet = "\r\n.\0a"s;
@@ -371,7 +371,7 @@ TEST(data_reader, random_streams_match_model) {
   }
 }
 
-// Random streams over the interesting alphabet: splitting must never change the data_outcome.
+// Random streams over the interesting alphabet: splitting must never change the outcome.
 TEST(data_reader, random_streams_are_split_invariant) {
   std::mt19937 rng(20240607);
   const std::string alphabet = "\r\n.\0a"s;
