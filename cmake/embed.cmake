@@ -12,4 +12,6 @@ function(smtpfault_embed)
     DEPENDS ${paths} ${PROJECT_SOURCE_DIR}/cmake/embed_files.cmake
     COMMENT "Embedding ${E_FILES}"
     VERBATIM)
+  # Kept out of unity batches: editing a scenario or a certificate recompiles this file alone.
+  set_source_files_properties(${E_OUTPUT} PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
 endfunction()
