@@ -7,10 +7,8 @@
 #include <memory>
 #include <stdexcept>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -28,7 +26,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
+using net::as_value;
 
 // A request that could not be read completely still gets a JSON answer when one makes sense.
 std::optional<response> read_failure(const beast::error_code& ec) {

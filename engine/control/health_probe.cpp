@@ -2,14 +2,13 @@
 
 #include <optional>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "control/socket_deadline.hpp"
+#include "net/as_value.hpp"
 #include "proto/duration.hpp"
 #include "proto/reply_stream.hpp"
 
@@ -22,6 +21,8 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+using net::as_value;
 
 // Longer than any status line the API sends; what is not HTTP is cut here.
 constexpr std::size_t status_line_limit = 512;
@@ -57,7 +58,6 @@ proto::expected<unsigned, std::string> probe(const tcp::endpoint& ep, const std:
   std::string error;
   unsigned status = 0;
   auto run = [&]() -> asio::awaitable<void> {
-    constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
     tcp::socket stream(io);
     socket_deadline deadline(stream);
     deadline.expires_after(timeout);  // one deadline for connect, request and response

@@ -2,16 +2,15 @@
 // and the long-poll wait that returns as soon as enough matching messages exist.
 #include <memory>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/array.hpp>
 
 #include "control/message_json.hpp"
 #include "control/request_reader.hpp"
 #include "control/router.hpp"
+#include "net/as_value.hpp"
 #include "proto/duration.hpp"
 
 namespace smtpfault::control {
@@ -159,7 +158,7 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
                                 ""});
     }
     wake->expires_at(deadline);
-    co_await wake->async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await wake->async_wait(net::as_value);
   }
 }
 

@@ -4,9 +4,6 @@
 #include <random>
 #include <variant>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 namespace smtpfault::net {
 
 namespace {

@@ -10,12 +10,11 @@
 #include <optional>
 #include <string>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
+#include "net/as_value.hpp"
 #include "net/metrics.hpp"
 
 namespace smtpfault::net {
@@ -25,9 +24,6 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 using steady_time = std::chrono::steady_clock::time_point;
-
-// The completion token of every operation here whose error comes back as a value, never thrown.
-inline constexpr auto as_value = asio::as_tuple(asio::use_awaitable);
 
 struct io_result {
   error_code ec;
