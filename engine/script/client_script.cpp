@@ -67,10 +67,6 @@ bool field_bool(lua_State* L, int t, const char* key) {
   return v;
 }
 
-std::chrono::milliseconds to_millis(double seconds) {
-  return proto::millis_from_seconds(seconds, true);
-}
-
 // The string at idx whole (a reply may hold NUL octets), or "" when it is not one.
 std::string whole_string(lua_State* L, int idx) {
   std::size_t len = 0;
@@ -262,8 +258,8 @@ std::optional<client_op> read_op(lua_State* L, int t) {
   op.may_fail = field_bool(L, t, "may_fail");
   op.bytes = field_string(L, t, "bytes");
   op.chunk = static_cast<std::size_t>(field_number(L, t, "chunk"));
-  op.every = to_millis(field_number(L, t, "every"));
-  op.timeout = to_millis(field_number(L, t, "timeout"));
+  op.every = proto::millis_from_seconds(field_number(L, t, "every"), true);
+  op.timeout = proto::millis_from_seconds(field_number(L, t, "timeout"), true);
   op.label = field_string(L, t, "label");
   return op;
 }
