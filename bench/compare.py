@@ -185,8 +185,11 @@ def main():
     results = {}   # (workload, server) -> [(msg/s, cpu ms per msg)]
     try:
         for wname, args, count in WORKLOADS:
-            for _ in range(rounds):
+            for i in range(rounds):
                 for srv in servers:
+                    # Progress, and the order of the measurements for whoever doubts it.
+                    print("%s: round %d of %d, %s" % (wname, i + 1, rounds, srv.name),
+                          file=sys.stderr, flush=True)
                     elapsed, cpu, source_cpu = run_source(srv, args)
                     results.setdefault((wname, srv.name), []).append(
                         (count / elapsed, cpu * 1000 / count, 100 * source_cpu / elapsed))

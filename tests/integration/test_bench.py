@@ -68,6 +68,7 @@ class BenchScripts(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         with open(results) as f:
             written = f.read()
+        self.progress = r.stderr
         return r.stdout, written
 
     def test_run_compares_both_servers_on_the_five_workloads_and_appends_the_table(self):
@@ -102,6 +103,13 @@ class BenchScripts(unittest.TestCase):
         out, written = self.run_script()
         self.assertRegex(written, r"\n## bench/run\.sh, [^\n]*\n\n3 rounds, medians, alternating")
         self.assertIn(out.strip().splitlines()[0], written)
+        # Measured in alternation: each round of a workload takes every server in turn.
+        order = {}
+        for m in re.finditer(r"^(.*): round (\d) of 3, (.*)$", self.progress, re.M):
+            order.setdefault(m.group(1), []).append((int(m.group(2)), m.group(3)))
+        self.assertEqual(len(order), 5, self.progress)
+        for workload, steps in order.items():
+            self.assertEqual(steps, [(i, s) for i in (1, 2, 3) for s in SERVERS], workload)
 
     @unittest.skipIf(len(os.sched_getaffinity(0)) < 2, "placement pins to two CPUs")
     def test_installing_the_tools_leaves_no_postfix_daemon_running(self):
