@@ -80,7 +80,8 @@ asio::awaitable<void> connection::run(bool over_cap) {
       shutdown_handled_ = true;
       session_.on_shutdown(sys_clock::now());
     }
-    if (!co_await perform_actions() || session_.closed()) break;
+    if (!co_await perform_actions()) break;
+    if (session_.closed()) break;
     if (!in_.empty() && !session_.blocked()) {
       feed({});
       if (session_.has_actions()) continue;
@@ -90,7 +91,9 @@ asio::awaitable<void> connection::run(bool over_cap) {
     if (shutting_down_ && !shutdown_handled_) continue;
     // The one place replies are written: nothing may wait in out_ while the session waits for
     // input (tested first: a coroutine call costs even when there is nothing to write).
-    if (!out_.empty() && !co_await flush()) break;
+    if (!out_.empty()) {
+      if (!co_await flush()) break;
+    }
     arm_for_input();
     // Only bytes a session cannot consume yet (a partial line) are copied into the connection:
     // idle sessions hold no read buffer.
@@ -240,12 +243,17 @@ asio::awaitable<bool> connection::perform_actions() {
     } else if (auto* c = std::get_if<session::close_connection>(&*a)) {
       if (!co_await flush()) co_return false;
       // Held back, it still ends when the client leaves or the server stops meanwhile.
-      if (c->delay.count() > 0 && !co_await pause(c->delay) && client_gone_) co_return false;
+      if (c->delay.count() > 0) {
+        const bool waited = co_await pause(c->delay);
+        if (!waited && client_gone_) co_return false;
+      }
       if (!end_connection(c->how)) co_return false;
     } else if (auto* h = std::get_if<session::consult_hook>(&*a)) {
       // Replies so far leave before a hook that may sleep. Most hooks decide at once: only one
       // that sleeps costs a coroutine of its own (a frame allocation per command otherwise).
-      if (!out_.empty() && !co_await flush()) co_return false;
+      if (!out_.empty()) {
+        if (!co_await flush()) co_return false;
+      }
       if (auto sleep = consult(h->which)) {
         co_await finish_sleeping_hook(*sleep);
         if (client_gone_) co_return false;

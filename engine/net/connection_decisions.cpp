@@ -77,7 +77,8 @@ asio::awaitable<void> connection::finish_sleeping_hook(milliseconds sleep) {
 // Resumes a hook that went to sleep until it decides; nullopt when the client left or the
 // server began to stop during a sleep.
 asio::awaitable<std::optional<script::hook_outcome>> connection::sleep_through(milliseconds sleep) {
-  while (!client_gone_ && co_await pause(sleep)) {
+  while (!client_gone_) {
+    if (!co_await pause(sleep)) break;
     auto next = scenario_->resume(*binding_);
     if (next.st != script::hook_outcome::status::sleeping) co_return next;
     sleep = next.sleep;
@@ -130,7 +131,9 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
                   std::chrono::duration<double>(steady::now() - decided).count());
     session_.note(text, sys_clock::now());
   };
-  if (f.delay.count() > 0 && !co_await pause(f.delay)) {
+  bool waited = true;
+  if (f.delay.count() > 0) waited = co_await pause(f.delay);
+  if (!waited) {
     if (client_gone_) {
       // The transcript has the reply where it was decided: say it never left.
       session_.note("reply not sent: the client left while it was held back", sys_clock::now());
@@ -162,7 +165,9 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
   std::size_t from = 0;
   cuts.push_back(bytes.size());
   for (std::size_t i = 0; i < cuts.size(); ++i) {
-    if (i > 0 && f.trickle_bytes > 0 && !co_await pause(f.trickle_every)) co_return false;
+    if (i > 0 && f.trickle_bytes > 0) {
+      if (!co_await pause(f.trickle_every)) co_return false;
+    }
     arm(srv_.cfg_.idle_timeout);
     auto w = co_await io_.write(asio::buffer(bytes.data() + from, cuts[i] - from));
     if (w.ec) {

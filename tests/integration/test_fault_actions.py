@@ -76,6 +76,16 @@ class DelayTest(FaultCase):
         if segs is not None:
             self.assertGreater(data_segments_in(c.sock) - segs, 10)
 
+    def test_trickle_sends_its_first_piece_at_once(self):
+        # smtp.trickle(20, 0.6): the pause comes between pieces, not before the first one.
+        c = self.session("trickle-slow")
+        c.send(MAIL + "\r\n")
+        chunks = timed_chunks(c, len(MAIL_OK))
+        self.assertEqual(b"".join(ch for _, ch in chunks), MAIL_OK)
+        self.assertLess(chunks[0][0], 0.3, chunks)
+        self.assertEqual(len(chunks[0][1]), 20, chunks)
+        self.assertGreaterEqual(chunks[-1][0], 0.6 * 0.9, chunks)
+
     def test_split(self):
         # smtp.split(3, 10): three writes back to back. A reader may see them merged, so the
         # evidence is the kernel's count of data segments: three, also for a client that delays
@@ -191,6 +201,19 @@ class EndingTest(FaultCase):
         quiet = time.monotonic()
         self.assertEqual(read_to_eof(c), b"421 4.4.2 idle\r\n")
         self.assertGreaterEqual(time.monotonic() - quiet, 0.25)
+
+    def test_quit_from_a_client_that_half_closed_is_a_plain_end(self):
+        # QUIT and the end of input together (as `nc -N` sends them), in a session older than
+        # the once-a-second look at a paused client: a 221 and a plain end, not a client that
+        # "closed while the server paused" (the QUIT's close is not a pause).
+        c = self.session("none")
+        sid = session_id_of(self.server, c)
+        time.sleep(1.1)
+        c.send("QUIT\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertTrue(read_to_eof(c).startswith(b"221 "))
+        lines = self.server.finished_session(sid)
+        self.assertFalse([l for l in lines if "paused" in l or "closed" in l], lines)
 
     def test_accept_then_lose(self):
         c = self.session("lose")

@@ -13,6 +13,7 @@ local mail_faults = {
   ["delay"] = function() return smtp.delay(0.3) end,
   ["delay5"] = function() return smtp.delay(5) end,
   ["trickle"] = function() return smtp.trickle(1, 0.02) end,
+  ["trickle-slow"] = function() return smtp.trickle(20, 0.6) end,
   ["split"] = function() return smtp.split(3, 10) end,
   ["mixed-codes"] = function()
     return smtp.malformed("mixed_codes", 250, "2.1.0", {"first", "second", "last"})
