@@ -257,12 +257,19 @@ std::shared_ptr<script::scenario> server::current_scenario() const {
   return scenario_;
 }
 
+// One I/O thread's loop: the transcript lines a handler wrote go out together when it returns.
+void server::run_io(asio::io_context& ctx) {
+  transcript_log::defer_flushes_on_this_thread();
+  while (ctx.run_one() > 0)
+    log_.flush_pending();
+}
+
 void server::run() {
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < contexts_.size(); ++i) {
-    threads.emplace_back([ctx = contexts_[i].get()] { ctx->run(); });
+    threads.emplace_back([this, ctx = contexts_[i].get()] { run_io(*ctx); });
   }
-  main_context().run();
+  run_io(main_context());
   for (auto& t : threads)
     t.join();
 }

@@ -91,6 +91,7 @@ class server {
   struct worker;
 
   void start_accepting(listener& l);
+  void run_io(boost::asio::io_context& ctx);
   void on_connection_end(worker& w, connection* c);
   void finish_stop();
 

@@ -11,6 +11,8 @@ namespace smtpfault::net {
 
 namespace {
 
+thread_local bool flushes_deferred = false;
+
 const char* direction_tag(session::direction d) {
   switch (d) {
     case session::direction::client:
@@ -42,6 +44,23 @@ void transcript_log::write(std::string_view session_id, const session::transcrip
   line += '\n';
   std::lock_guard lock(mu_);
   std::fwrite(line.data(), 1, line.size(), stdout);
+  if (flushes_deferred) {
+    pending_.store(true, std::memory_order_relaxed);
+  } else {
+    std::fflush(stdout);
+  }
+}
+
+void transcript_log::defer_flushes_on_this_thread() {
+  flushes_deferred = true;
+}
+
+// A thread always sees its own pending_ store, so each I/O thread's lines leave when its own
+// handler returns at the latest; another thread's flush may take them out sooner.
+void transcript_log::flush_pending() {
+  if (!pending_.load(std::memory_order_relaxed)) return;
+  std::lock_guard lock(mu_);
+  pending_.store(false, std::memory_order_relaxed);
   std::fflush(stdout);
 }
 

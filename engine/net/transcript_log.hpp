@@ -2,6 +2,7 @@
 // CR, LF and NUL from a client can never forge a log line.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -21,9 +22,16 @@ class transcript_log {
   void info(std::string_view text);
   bool enabled() const { return format_ != log_format::none; }
 
+  // After this call, write() on the calling thread leaves its lines in stdout's buffer until
+  // flush_pending(). The I/O threads flush once a handler returns: a pipelined batch of
+  // commands then costs one write(2), not two per command. Other threads flush every line.
+  static void defer_flushes_on_this_thread();
+  void flush_pending();
+
  private:
   log_format format_;
   std::mutex mu_;
+  std::atomic<bool> pending_{false};
 };
 
 }  // namespace smtpfault::net

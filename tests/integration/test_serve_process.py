@@ -6,6 +6,7 @@ import re
 import smtplib
 import socket
 import subprocess
+import time
 import unittest
 
 from smtpfault_server import SmtpfaultServer, binary_path, sanitized_build, server_environment
@@ -245,3 +246,42 @@ class HugePageHeap(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def writes_so_far(pid):
+    """write(2)-family calls the process has made (/proc/PID/io); replies go out with sendto,
+    which is not counted, so these are the transcript's writes to stdout."""
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("syscw:"):
+                return int(line.split()[1])
+    raise AssertionError("no syscw in /proc/%d/io" % pid)
+
+
+class TranscriptOnStdout(unittest.TestCase):
+    def test_a_pipelined_batch_is_logged_whole_in_a_few_writes(self):
+        # 200 NOOPs in one segment make 400 transcript lines. They reach stdout when the batch
+        # has been answered, together: at most one write per 4 KiB of text, not one per line.
+        srv = SmtpfaultServer().start()
+        self.addCleanup(srv.cleanup)
+        c = srv.connect()
+        self.addCleanup(c.close)
+        c.cmd("EHLO batch.test", expect=250)
+        sid = srv.session_of(c)
+        srv.wait_for_line(r" %s C: EHLO batch\.test$" % sid)
+        before = writes_so_far(srv.proc.pid)
+        c.send("NOOP\r\n" * 200)
+        for _ in range(200):
+            c.expect(250)
+        srv.wait_for_line(r" %s S: 250 2\.0\.0 Ok$" % sid)
+        deadline = time.monotonic() + 5
+        while (len([l for l in srv.session_lines(sid) if l.endswith(" C: NOOP")]) < 200
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        lines = srv.session_lines(sid)
+        self.assertEqual(len([l for l in lines if l.endswith(" C: NOOP")]), 200)
+        self.assertEqual(len([l for l in lines if l.endswith(" S: 250 2.0.0 Ok")]), 200)
+        writes = writes_so_far(srv.proc.pid) - before
+        text = sum(len(l) + 1 for l in lines[-400:])
+        self.assertLessEqual(writes, text // 4096 + 3, "%d writes for %d octets" % (writes, text))
+        c.cmd("QUIT", expect=221)
