@@ -32,8 +32,11 @@ clean:
 
 # ThreadSanitizer over the integration tests that run many sessions on several threads (only
 # the server is built for it), then ASan+UBSan over the whole suite.
-# -O1 and line tables only: sanitizer reports keep file:line, and the builds stay quick.
-SAN_CXXFLAGS ?= -O1 -g1
+# -Og and line tables only: sanitizer reports keep file:line, and the builds stay quick. -Og
+# compiles as fast as -O0 (one batch of the net library: 48 s against 80 s at -O1), and unlike
+# -O0 the timing bounds of the tests still hold under ASan; the TSan binary builds in 118 s
+# against 164 s at -O1.
+SAN_CXXFLAGS ?= -Og -g1
 SAN_DIR ?= build/sanitize
 # Extra ctest flags for the ASan pass (none: a sanitizer report fails the run).
 SAN_CTEST_FLAGS ?=
