@@ -135,8 +135,12 @@ proto::expected<scenario_source, std::string> find_source(
 
 }  // namespace
 
-std::string_view helper_library() {
-  return embedded_text("lua/smtp.lua");
+const std::vector<library_file>& helper_library() {
+  static const std::vector<library_file> files = {
+      {"lua/smtp.lua", embedded_text("lua/smtp.lua")},
+      {"lua/smtp_helpers.lua", embedded_text("lua/smtp_helpers.lua")},
+  };
+  return files;
 }
 
 std::string_view client_library() {

@@ -23,7 +23,13 @@ struct builtin_scenario {
   std::string path;  // "scenarios/server/greylist.lua"
 };
 
-std::string_view helper_library();
+// The pure-Lua part of the scenario API (lua/smtp.lua, then lua/smtp_helpers.lua): the files
+// in the order they run, each with its text.
+struct library_file {
+  const char* name;
+  std::string_view code;
+};
+const std::vector<library_file>& helper_library();
 // lua/client.lua: the API of client scenarios (`smtpfault run`).
 std::string_view client_library();
 const std::vector<builtin_scenario>& builtin_scenarios();

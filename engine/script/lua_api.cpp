@@ -237,7 +237,7 @@ int api_ip_in(lua_State* L) {
 }
 
 // Calls the Lua function in its upvalue. Through this C function, a call in tail position
-// (`return smtp.reply(...)`) keeps the scenario's frame, so a check inside lua/smtp.lua can
+// (`return smtp.reply(...)`) keeps the scenario's frame, so a check inside lua/smtp*.lua can
 // still name the scenario's line.
 int keep_caller_frame(lua_State* L) {
   lua_pushvalue(L, lua_upvalueindex(1));

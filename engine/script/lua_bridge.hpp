@@ -15,8 +15,9 @@ class scenario;
 
 // Defines the C half of the `smtp` table (sleep, now, random, chance, log, ip_in).
 void register_c_api(lua_State* L, scenario* owner);
-// Once lua/smtp.lua has run: routes its public functions through a C function, so that a call
-// in tail position keeps the scenario's frame and errors can name the scenario's line.
+// Once lua/smtp.lua and lua/smtp_helpers.lua have run: routes the public functions of `smtp`
+// through a C function, so that a call in tail position keeps the scenario's frame and errors
+// can name the scenario's line.
 void keep_caller_frames(lua_State* L);
 // The sentinel smtp.sleep yields with, so the host can tell sleeps from other yields.
 void* sleep_sentinel();

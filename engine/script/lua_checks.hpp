@@ -10,7 +10,7 @@
 
 namespace smtpfault::script {
 
-// Reads smtp._expectations (filled by expect{}, which lua/smtp.lua validates) into out.
+// Reads smtp._expectations (filled by expect{}, which lua/smtp_helpers.lua validates) into out.
 std::optional<std::string> parse_expectations(lua_State* L, expectations& out);
 
 // Calls each check function with a `run` table; a check returns true, or false and a message.

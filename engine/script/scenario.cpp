@@ -266,8 +266,10 @@ std::optional<std::string> scenario::init(std::string_view code) {
   lua_pushinteger(L, static_cast<lua_Integer>(opts_.seed));
   lua_call(L, 1, 0);
   lua_pop(L, 1);
-  if (auto err = sandbox_.run_file_text(helper_library(), "lua/smtp.lua", true)) {
-    return "internal error in lua/smtp.lua: " + *err;
+  for (const auto& file : helper_library()) {
+    if (auto err = sandbox_.run_file_text(file.code, file.name, true)) {
+      return std::string("internal error in ") + file.name + ": " + *err;
+    }
   }
   keep_caller_frames(L);
   lua_getglobal(L, "smtp");

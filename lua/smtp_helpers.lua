@@ -1,0 +1,270 @@
+-- The pure-Lua half of the scenario API, second part (after lua/smtp.lua): the helpers, expect{}
+-- and the typo checks, which come last because they list every name the two parts define.
+
+local smtp = smtp
+-- The library's own references, as in lua/smtp.lua.
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
+local setmetatable = setmetatable
+local string, table, math = string, table, math
+local fail, check_type = smtp._fail, smtp._check_type
+
+-- Helpers ------------------------------------------------------------------------------------
+
+local counters = {}
+
+--- Adds one to a scenario-wide counter and returns the new value.
+function smtp.count(key)
+  key = key == nil and "" or tostring(key)
+  local n = (counters[key] or 0) + 1
+  counters[key] = n
+  return n
+end
+
+--- True exactly on the n-th call with this key (scenario-wide).
+local function check_count(n, fname)
+  check_type(n, "number", 1, fname, 3)
+  if n < 1 or n ~= math.floor(n) then
+    fail(3, "bad argument #1 to smtp.%s (a whole number from 1 expected, got %s)", fname, tostring(n))
+  end
+end
+
+function smtp.nth(n, key)
+  check_count(n, "nth")
+  return smtp.count("nth:" .. tostring(key or "")) == n
+end
+
+--- True on the first call with this key only.
+function smtp.once(key)
+  return smtp.count("once:" .. tostring(key or "")) == 1
+end
+
+--- True on every n-th call with this key.
+function smtp.every(n, key)
+  check_count(n, "every")
+  return smtp.count("every:" .. tostring(key or "")) % n == 0
+end
+
+--- The domain of an address, lower-cased ("" when there is none).
+-- "<a@b.example>" as the path appears in a command line: the address inside the brackets.
+local function unbracketed(address)
+  return address:match("^%s*<(.*)>%s*$") or address
+end
+
+function smtp.domain(address)
+  check_type(address, "string", 1, "domain", 2)
+  local d = unbracketed(address):match("@([^@]*)$")
+  return d and d:lower() or ""
+end
+
+--- The local part of an address.
+function smtp.local_part(address)
+  check_type(address, "string", 1, "local_part", 2)
+  address = unbracketed(address)
+  return address:match("^(.*)@[^@]*$") or address
+end
+
+--- True when the address (or domain) is one of the domains or a subdomain of one.
+function smtp.domain_in(address_or_domain, domains)
+  check_type(address_or_domain, "string", 1, "domain_in", 2)
+  if type(domains) == "string" then domains = { domains } end
+  check_type(domains, "table", 2, "domain_in", 2)
+  local d = address_or_domain:find("@", 1, true) and smtp.domain(address_or_domain) or address_or_domain:lower()
+  for _, want in ipairs(domains) do
+    want = want:lower()
+    if d == want or d:sub(-(#want + 1)) == "." .. want then return true end
+  end
+  return false
+end
+
+--- Glob match on an address: "*" matches any run, "?" one character (UTF-8 included);
+--- ASCII letters case-insensitive. The same glob as the API's filters and rules.
+function smtp.matches(address, pattern)
+  check_type(address, "string", 1, "matches", 2)
+  check_type(pattern, "string", 2, "matches", 2)
+  return smtp._glob_match(address, pattern)
+end
+
+--- For custom checks: true when the client sent `verb` and got `code` back at least once. A
+--- scenario whose fault hits, say, the 2nd recipient only tests a mailer that sent two.
+function smtp.seen(run, verb, code)
+  check_type(run, "table", 1, "seen", 2)
+  for _, s in ipairs(run.sessions or {}) do
+    for _, x in ipairs(s.exchanges) do
+      if x.verb == verb and (code == nil or x.code == code) then return true end
+    end
+  end
+  return false
+end
+
+--- For custom checks: the recipients the client asked for (RCPT) that no delivered message has
+--- and that were never refused with a 5xx, in the order first asked. A careful mailer retries a
+--- recipient refused with a 4xx and sends the message to every recipient that was accepted.
+function smtp.undelivered(run)
+  check_type(run, "table", 1, "undelivered", 2)
+  local delivered, refused, asked, order = {}, {}, {}, {}
+  for _, m in ipairs(run.messages or {}) do
+    for _, r in ipairs(m.recipients) do delivered[r:lower()] = true end
+  end
+  for _, s in ipairs(run.sessions or {}) do
+    for _, x in ipairs(s.exchanges) do
+      -- Refused to RCPT, or over LMTP to the data for this recipient alone.
+      local address = (x.verb == "RCPT" and x.command:match("<([^>]*)>")) or x.recipient
+      if address then
+        local key = address:lower()
+        if x.code and x.code >= 500 then refused[key] = true end
+        if not asked[key] then
+          asked[key] = true
+          order[#order + 1] = address
+        end
+      end
+    end
+  end
+  local left = {}
+  for _, address in ipairs(order) do
+    local key = address:lower()
+    if not delivered[key] and not refused[key] then left[#left + 1] = address end
+  end
+  return left
+end
+
+-- Expectations are recorded now and evaluated when a test run ends (smtpfault test).
+smtp._expectations = {}
+local expectation_types = {
+  delivered = "number or table", quit = "boolean", starttls_before_auth = "boolean",
+  no_plaintext_auth = "boolean", no_plaintext_after_tls_failure = "boolean",
+  retried_after_4xx = "boolean", retry_delay = "number or table", no_retry_after_5xx = "boolean",
+  dot_stuffing = "boolean", line_length = "boolean", pipelining = "boolean",
+  exit = "string or number", runs = "number", run_gap = "number", check = "function",
+}
+local expectation_names = {}
+for k in pairs(expectation_types) do table.insert(expectation_names, k) end
+table.sort(expectation_names)
+
+-- delivered and retry_delay: a number, or {min = a, max = b} with at least one of them, each a
+-- number 0 or more (whole for a count of messages), min not above max.
+-- A value as a script wrote it: "1" quoted (a string, not the number), NaN as nan.
+local function shown_value(x)
+  if type(x) == "string" then return string.format("%q", x) end
+  if x ~= x then return "nan" end
+  return tostring(x)
+end
+
+local function check_range(k, v, whole)
+  local what = whole and "a whole number of messages, 0 or more," or "a number of seconds, 0 or more,"
+  local function fits(n) return type(n) == "number" and n >= 0 and (not whole or n == math.floor(n)) end
+  local form = " or {min = a, max = b} of such numbers"
+  if type(v) ~= "table" then
+    if not fits(v) then fail(3, "expect: %s must be %s%s, not %s", k, what, form, shown_value(v)) end
+    return
+  end
+  for bound in pairs(v) do
+    if type(bound) ~= "string" then
+      fail(3, "expect: %s = {...} takes min and max by name, not a list ({min = 1, max = 2})", k)
+    end
+    if bound ~= "min" and bound ~= "max" then
+      local hint = smtp._suggest(bound, { "min", "max" })
+      fail(3, "expect: %s = {...} takes min and max, not '%s'%s", k, bound,
+        hint and (" (did you mean '" .. hint .. "'?)") or "")
+    end
+  end
+  if v.min == nil and v.max == nil then fail(3, "expect: %s = {} needs min, max or both", k) end
+  for _, bound in ipairs({ "min", "max" }) do
+    if v[bound] ~= nil and not fits(v[bound]) then
+      fail(3, "expect: %s must be %s%s; %s is %s", k, what, form, bound, shown_value(v[bound]))
+    end
+  end
+  if v.min and v.max and v.min > v.max then
+    fail(3, "expect: %s = {min = %s, max = %s} can never hold: min is above max", k,
+      tostring(v.min), tostring(v.max))
+  end
+end
+
+function expect(t)
+  if smtp._hook_running() then
+    fail(2, "expect: call it at the top of the scenario, not in a hook: the expectations are "
+      .. "read once, when the scenario has loaded")
+  end
+  check_type(t, "table", 1, "expect", 2)
+  -- In a fixed order, so that a table with two mistakes reports the same one every time.
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local v, want = t[k], expectation_types[k]
+    if not want then
+      local hint = smtp._suggest(tostring(k), expectation_names)
+      fail(2, "expect: unknown expectation '%s'%s", tostring(k),
+        hint and (" (did you mean '" .. hint .. "'?)") or (" (known: " .. table.concat(expectation_names, ", ") .. ")"))
+    end
+    if not want:find(type(v), 1, true) then
+      fail(2, "expect: '%s' must be a %s, not a %s", k, want, type(v))
+    end
+    if k == "exit" and type(v) == "string" and v ~= "success" and v ~= "failure" then
+      fail(2, "expect: exit must be \"success\", \"failure\" or a number, not %q", v)
+    end
+    if k == "delivered" or k == "retry_delay" then check_range(k, v, k == "delivered") end
+    if k == "runs" and not (v >= 1 and v == math.floor(v)) then
+      fail(2, "expect: runs must be a whole number, at least 1, not %s", tostring(v))
+    end
+    if k == "run_gap" and not (v >= 0) then
+      fail(2, "expect: run_gap must be a number of seconds, 0 or more, not %s", tostring(v))
+    end
+  end
+  -- retry_delay times the retry that retried_after_4xx looks for; alone it checks nothing.
+  if t.retry_delay ~= nil and t.retried_after_4xx ~= true then
+    local earlier = false
+    for _, e in ipairs(smtp._expectations) do earlier = earlier or e.retried_after_4xx == true end
+    if not earlier then
+      fail(2, "expect: retry_delay is checked only with retried_after_4xx = true; add it")
+    end
+  end
+  table.insert(smtp._expectations, t)
+end
+
+-- Typo checks: a misspelt API name fails with a hint instead of "attempt to call a nil value".
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+function smtp._suggest(name, candidates)
+  local best, best_d = nil, 4
+  for _, c in ipairs(candidates) do
+    local d = distance(name, c)
+    if d < best_d then best, best_d = c, d end
+  end
+  return best
+end
+
+-- Words people reach for that the API spells differently ("smtp.reject" -> smtp.reply).
+local synonyms = {
+  reject = "reply", refuse = "reply", deny = "reply", respond = "reply", answer = "reply",
+  wait = "sleep", pause = "sleep", disconnect = "close", abort = "reset", rst = "reset",
+  random_chance = "chance", probability = "chance", stall = "hang", freeze = "hang",
+}
+local api_names = {}
+for k in pairs(smtp) do
+  if type(k) == "string" and k:sub(1, 1) ~= "_" then table.insert(api_names, k) end
+end
+table.sort(api_names)
+local hint_names = {}
+for _, k in ipairs(api_names) do table.insert(hint_names, k) end
+for k in pairs(synonyms) do table.insert(hint_names, k) end
+table.sort(hint_names)
+
+setmetatable(smtp, {
+  __index = function(_, name)
+    local hint = smtp._suggest(tostring(name), hint_names)
+    hint = synonyms[hint] or hint
+    fail(2, "smtp.%s does not exist%s", tostring(name), hint and (" (did you mean smtp." .. hint .. "?)") or "")
+  end,
+})
