@@ -11,6 +11,7 @@
 
 #include "proto/near_miss.hpp"
 #include "script/embedded_lua.hpp"
+#include "script/lua_sandbox.hpp"
 #include "session/server_session.hpp"
 
 namespace smtpfault::script {
@@ -143,8 +144,22 @@ const std::vector<library_file>& helper_library() {
   return files;
 }
 
-std::string_view client_library() {
-  return embedded_text("lua/client.lua");
+const std::vector<library_file>& client_library() {
+  static const std::vector<library_file> files = {
+      {"lua/client.lua", embedded_text("lua/client.lua")},
+      {"lua/client_globals.lua", embedded_text("lua/client_globals.lua")},
+  };
+  return files;
+}
+
+std::optional<std::string> run_library(lua_sandbox& sandbox,
+                                       const std::vector<library_file>& files) {
+  for (const auto& file : files) {
+    if (auto err = sandbox.run_file_text(file.code, file.name, true)) {
+      return std::string("internal error in ") + file.name + ": " + *err;
+    }
+  }
+  return std::nullopt;
 }
 
 const std::vector<builtin_scenario>& builtin_scenarios() {

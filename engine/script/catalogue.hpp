@@ -11,6 +11,8 @@
 
 namespace smtpfault::script {
 
+class lua_sandbox;
+
 struct scenario_source {
   std::string code;
   std::string chunkname;  // shown in error messages: the path, or "scenarios/server/NAME.lua"
@@ -30,8 +32,11 @@ struct library_file {
   std::string_view code;
 };
 const std::vector<library_file>& helper_library();
-// lua/client.lua: the API of client scenarios (`smtpfault run`).
-std::string_view client_library();
+// The API of client scenarios (`smtpfault run`): lua/client.lua, then lua/client_globals.lua.
+const std::vector<library_file>& client_library();
+// Runs a library's files in order, as library code (errors point at the script's line).
+std::optional<std::string> run_library(lua_sandbox& sandbox,
+                                       const std::vector<library_file>& files);
 const std::vector<builtin_scenario>& builtin_scenarios();
 // The probes in scenarios/client/.
 const std::vector<builtin_scenario>& builtin_client_scenarios();

@@ -315,9 +315,7 @@ std::optional<std::string> client_script::init(const std::string& code) {
   lua_pushinteger(L, static_cast<lua_Integer>(opts_.seed));
   lua_call(L, 1, 0);
   lua_pop(L, 1);
-  if (auto err = sandbox_.run_file_text(client_library(), "lua/client.lua", true)) {
-    return "internal error in lua/client.lua: " + *err;
-  }
+  if (auto err = run_library(sandbox_, client_library())) return err;
   co_ = lua_newthread(L);
   thread_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   return sandbox_.load_text(co_, code, name_);

@@ -266,11 +266,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   lua_pushinteger(L, static_cast<lua_Integer>(opts_.seed));
   lua_call(L, 1, 0);
   lua_pop(L, 1);
-  for (const auto& file : helper_library()) {
-    if (auto err = sandbox_.run_file_text(file.code, file.name, true)) {
-      return std::string("internal error in ") + file.name + ": " + *err;
-    }
-  }
+  if (auto err = run_library(sandbox_, helper_library())) return err;
   keep_caller_frames(L);
   lua_getglobal(L, "smtp");
   const int api = luaL_ref(L, LUA_REGISTRYINDEX);
