@@ -10,6 +10,7 @@ namespace smtpfault::capture {
 namespace {
 
 using session::direction;
+using session::transcript_entry;
 
 std::string first_word_upper(const std::string& line) {
   std::string w = line.substr(0, line.find(' '));
@@ -27,8 +28,8 @@ bool starts_with(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
 }
 
-void on_event(session_summary& out, const std::string& text, std::size_t line,
-              std::chrono::system_clock::time_point at) {
+void read_event(session_summary& out, const std::string& text, std::size_t line,
+                std::chrono::system_clock::time_point at) {
   if (starts_with(text, "connect from") && text.find("(implicit TLS)") != std::string::npos) {
     out.implicit_tls = true;
   } else if (starts_with(text, "TLS established")) {
@@ -63,79 +64,105 @@ void on_event(session_summary& out, const std::string& text, std::size_t line,
   }
 }
 
-}  // namespace
-
-session_summary summarize(const session_record& r) {
-  session_summary out;
-  out.id = r.facts.session_id;
-  if (!r.entries.empty()) {
-    out.started = r.entries.front().at;
-    out.ended = r.entries.back().at;
+// The state of one pass over a session's transcript: which exchange a server line answers,
+// and (for LMTP) whose recipient's reply to the data it is.
+class summary_builder {
+ public:
+  explicit summary_builder(const session_record& r) : lmtp_(r.facts.lmtp) {
+    out_.id = r.facts.session_id;
   }
-  // LMTP (RFC 2033 4.2): after the data, one reply per accepted recipient, in RCPT order,
-  // before the client's next command.
-  std::vector<std::string> accepted;
-  std::size_t data_replies = 0;  // replies to the data since the client's last command
-  bool message_counted = false;
-  bool refusal_hidden = false;  // the next reply is a scenario's 2xx over the server's refusal
-  for (std::size_t i = 0; i < r.entries.size(); ++i) {
-    const auto& e = r.entries[i];
-    const std::size_t line = i + 1;
-    if (e.dir == direction::event) {
-      if (e.text.starts_with("the scenario's ") &&
-          e.text.find("replaces the server's own refusal") != std::string::npos) {
-        refusal_hidden = true;
-      }
-      on_event(out, e.text, line, e.at);
-      continue;
+
+  void on_event(const transcript_entry& e, std::size_t line) {
+    if (e.text.starts_with("the scenario's ") &&
+        e.text.find("replaces the server's own refusal") != std::string::npos) {
+      refusal_hidden_ = true;
     }
-    if (e.dir == direction::client) {
-      exchange x{e.text, first_word_upper(e.text), 0, "", line, e.at, {}};
-      if (x.verb == "QUIT") out.quit = true;
-      if (x.verb == "MAIL" || x.verb == "RSET") accepted.clear();
-      data_replies = 0;
-      message_counted = false;
-      out.exchanges.push_back(std::move(x));
-      continue;
-    }
-    // A server line belongs to the newest exchange still waiting for its reply; after a 354
-    // the next reply is the one to the message itself.
+    read_event(out_, e.text, line, e.at);
+  }
+
+  void on_client(const transcript_entry& e, std::size_t line) {
+    exchange x{e.text, first_word_upper(e.text), 0, "", line, e.at, {}};
+    if (x.verb == "QUIT") out_.quit = true;
+    if (x.verb == "MAIL" || x.verb == "RSET") accepted_.clear();
+    data_replies_ = 0;
+    message_counted_ = false;
+    out_.exchanges.push_back(std::move(x));
+  }
+
+  // A server line belongs to the newest exchange still waiting for its reply; after a 354 the
+  // next reply is the one to the message itself.
+  void on_server(const transcript_entry& e, std::size_t line) {
     const int code = reply_code(e.text);
     if (code == 250 && e.text.find("PIPELINING") != std::string::npos) {
-      out.pipelining_advertised = true;
+      out_.pipelining_advertised = true;
     }
-    const bool final_line = e.text.size() < 4 || e.text[3] != '-';
-    const exchange* last = out.exchanges.empty() ? nullptr : &out.exchanges.back();
+    const exchange* last = out_.exchanges.empty() ? nullptr : &out_.exchanges.back();
     const bool after_354 = last && last->verb == "DATA" && last->code == 354;
-    const bool next_recipients = r.facts.lmtp && last && last->command == "<end of data>" &&
-                                 last->code != 0 && data_replies < accepted.size();
+    const bool next_recipients = lmtp_ && last && last->command == "<end of data>" &&
+                                 last->code != 0 && data_replies_ < accepted_.size();
     if (after_354 || next_recipients) {
-      out.exchanges.push_back({"<end of data>", "", 0, "", line, e.at, {}});
-    } else if (out.exchanges.empty() || out.exchanges.back().code != 0) {
-      out.exchanges.push_back(
+      out_.exchanges.push_back({"<end of data>", "", 0, "", line, e.at, {}});
+    } else if (out_.exchanges.empty() || out_.exchanges.back().code != 0) {
+      out_.exchanges.push_back(
           {"<no command>", "", 0, "", line, e.at, {}});  // greeting, unsolicited
     }
-    auto& x = out.exchanges.back();
-    if (!final_line) continue;
+    const bool final_line = e.text.size() < 4 || e.text[3] != '-';
+    if (final_line) on_reply(out_.exchanges.back(), code, e);
+  }
+
+  session_summary take() { return std::move(out_); }
+
+ private:
+  void on_reply(exchange& x, int code, const transcript_entry& e) {
     x.code = code;
     x.reply = e.text;
     x.at = e.at;
     // A recipient the server refused stays out, whatever the scenario made the reply say.
-    const bool added = !std::exchange(refusal_hidden, false);
+    const bool added = !std::exchange(refusal_hidden_, false);
     if (x.verb == "RCPT" && code / 100 == 2 && added) {
       const auto open = x.command.find('<'), close = x.command.find('>', open);
       if (open != std::string::npos && close != std::string::npos) {
-        accepted.push_back(x.command.substr(open + 1, close - open - 1));
+        accepted_.push_back(x.command.substr(open + 1, close - open - 1));
       }
     }
-    if (x.command != "<end of data>") continue;
-    if (r.facts.lmtp && data_replies < accepted.size()) x.recipient = accepted[data_replies];
-    ++data_replies;
+    if (x.command != "<end of data>") return;
+    if (lmtp_ && data_replies_ < accepted_.size()) x.recipient = accepted_[data_replies_];
+    ++data_replies_;
     // One message however many recipients an LMTP server answered for.
-    if (code == 250 && !message_counted) {
-      ++out.delivered;
-      message_counted = true;
+    if (code == 250 && !message_counted_) {
+      ++out_.delivered;
+      message_counted_ = true;
     }
+  }
+
+  session_summary out_;
+  const bool lmtp_;
+  // LMTP (RFC 2033 4.2): after the data, one reply per accepted recipient, in RCPT order,
+  // before the client's next command.
+  std::vector<std::string> accepted_;
+  std::size_t data_replies_ = 0;  // replies to the data since the client's last command
+  bool message_counted_ = false;
+  bool refusal_hidden_ = false;  // the next reply is a scenario's 2xx over the server's refusal
+};
+
+}  // namespace
+
+session_summary summarize(const session_record& r) {
+  summary_builder b(r);
+  for (std::size_t i = 0; i < r.entries.size(); ++i) {
+    const auto& e = r.entries[i];
+    if (e.dir == direction::event) {
+      b.on_event(e, i + 1);
+    } else if (e.dir == direction::client) {
+      b.on_client(e, i + 1);
+    } else {
+      b.on_server(e, i + 1);
+    }
+  }
+  auto out = b.take();
+  if (!r.entries.empty()) {
+    out.started = r.entries.front().at;
+    out.ended = r.entries.back().at;
   }
   return out;
 }
