@@ -94,82 +94,118 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+// The encoded word "=?charset?encoding?text?=" that starts at i, decoded, and the index just
+// past it; nothing when no word starts there or it does not decode.
+struct word_found {
+  decoded_word word;
+  std::size_t end;
+};
+std::optional<word_found> encoded_word_at(std::string_view text, std::size_t i) {
+  if (text.compare(i, 2, "=?") != 0) return std::nullopt;
+  const auto q1 = text.find('?', i + 2);
+  const auto q2 = q1 == std::string_view::npos ? q1 : text.find('?', q1 + 1);
+  const auto q3 = q2 == std::string_view::npos ? q2 : text.find('?', q2 + 1);
+  if (q3 == std::string_view::npos || q2 != q1 + 2 || q3 + 1 >= text.size() ||
+      text[q3 + 1] != '=') {
+    return std::nullopt;
+  }
+  const auto word = text.substr(i, q3 + 2 - i);
+  if (std::find_if(word.begin(), word.end(), is_space) != word.end()) return std::nullopt;
+  auto decoded =
+      decode_word(text.substr(i + 2, q1 - i - 2), text[q1 + 1], text.substr(q2 + 1, q3 - q2 - 1));
+  if (!decoded) return std::nullopt;
+  return word_found{std::move(*decoded), q3 + 2};
+}
+
+std::string decode(std::string_view text, bool join, bool& after_word);
+
+// One pass of decode() over a text: what is decoded so far, the space that may yet go, and the
+// run of adjacent UTF-8 words whose octets are checked together.
+class word_decoder {
+ public:
+  word_decoder(std::string_view text, bool join) : text_(text), join_(join) {}
+
+  std::string run(bool& after_word) {
+    std::size_t i = 0;
+    while (i < text_.size()) {
+      auto found = encoded_word_at(text_, i);
+      if (found && found->word.utf8_octets && !join_ && !valid_utf8(found->word.text)) {
+        found.reset();
+      }
+      if (found) {
+        add_word(found->word.text, found->word.utf8_octets, i, found->end, after_word);
+        i = found->end;
+        continue;
+      }
+      if (is_space(text_[i])) {
+        pending_space_ += text_[i++];
+        continue;
+      }
+      end_run();
+      out_ += pending_space_;
+      pending_space_.clear();
+      after_word = false;
+      out_ += text_[i++];
+    }
+    if (run_from_ != none) after_word = end_run();
+    return out_ + pending_space_;
+  }
+
+ private:
+  static constexpr std::size_t none = std::string_view::npos;
+
+  // The word text[from, to) decoded to `decoded`.
+  void add_word(const std::string& decoded, bool utf8_octets, std::size_t from, std::size_t to,
+                bool& after_word) {
+    const bool in_run = join_ && utf8_octets;
+    const bool after_decoded = after_word && (in_run || end_run());
+    if (!after_decoded) out_ += pending_space_;
+    if (in_run && run_from_ == none) {
+      // After a decoded word the space before the run goes only if the run decodes.
+      run_from_ = from - (after_decoded ? pending_space_.size() : 0);
+      run_after_word_ = after_decoded;
+    }
+    pending_space_.clear();
+    if (in_run) {
+      run_ += decoded;
+      run_to_ = to;
+    } else {
+      out_ += decoded;
+    }
+    after_word = true;
+  }
+
+  // Whether the run (if any) ended with a decoded word: if not, its last word stays and keeps
+  // the space after it.
+  bool end_run() {
+    if (run_from_ == none) return true;
+    bool last_decoded = true;
+    if (valid_utf8(run_)) {
+      out_ += run_;
+    } else {
+      last_decoded = run_after_word_;
+      out_ += decode(text_.substr(run_from_, run_to_ - run_from_), false, last_decoded);
+    }
+    run_.clear();
+    run_from_ = none;
+    return last_decoded;
+  }
+
+  std::string_view text_;
+  bool join_;
+  std::string out_;
+  std::string pending_space_;  // dropped when it only separates two encoded words
+  std::string run_;            // octets of adjacent UTF-8 words, not yet checked
+  std::size_t run_from_ = none, run_to_ = 0;
+  bool run_after_word_ = false;  // the run follows a decoded word (its space is in the run)
+};
+
 // join: check the octets of adjacent UTF-8 words together; without it, each word on its own
 // (what a run that is not valid UTF-8 even when joined falls back to). after_word: whether text
 // follows a decoded word (its leading space then goes if its first word decodes too); on return,
 // whether text ended with a decoded word.
 std::string decode(std::string_view text, bool join, bool& after_word) {
-  std::string out;
-  std::string pending_space;  // dropped when it only separates two encoded words
-  std::string run;            // octets of adjacent UTF-8 words, not yet checked
-  std::size_t run_from = std::string_view::npos, run_to = 0;
-  bool run_after_word = false;  // the run follows a decoded word (its space is in the run)
-  // Whether the run (if any) ended with a decoded word: if not, its last word stays and keeps
-  // the space after it.
-  auto end_run = [&] {
-    if (run_from == std::string_view::npos) return true;
-    bool last_decoded = true;
-    if (valid_utf8(run)) {
-      out += run;
-    } else {
-      last_decoded = run_after_word;
-      out += decode(text.substr(run_from, run_to - run_from), false, last_decoded);
-    }
-    run.clear();
-    run_from = std::string_view::npos;
-    return last_decoded;
-  };
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (text.compare(i, 2, "=?") == 0) {
-      const auto q1 = text.find('?', i + 2);
-      const auto q2 = q1 == std::string_view::npos ? q1 : text.find('?', q1 + 1);
-      const auto q3 = q2 == std::string_view::npos ? q2 : text.find('?', q2 + 1);
-      if (q3 != std::string_view::npos && q2 == q1 + 2 && q3 + 1 < text.size() &&
-          text[q3 + 1] == '=') {
-        const auto word = text.substr(i, q3 + 2 - i);
-        const bool spaced =
-            std::find_if(word.begin(), word.end(), is_space) != word.end();  // not a word then
-        auto decoded = spaced ? std::nullopt
-                              : decode_word(text.substr(i + 2, q1 - i - 2), text[q1 + 1],
-                                            text.substr(q2 + 1, q3 - q2 - 1));
-        if (decoded && decoded->utf8_octets && !join && !valid_utf8(decoded->text)) {
-          decoded.reset();
-        }
-        if (decoded) {
-          const bool in_run = join && decoded->utf8_octets;
-          const bool after_decoded = after_word && (in_run || end_run());
-          if (!after_decoded) out += pending_space;
-          if (in_run && run_from == std::string_view::npos) {
-            // After a decoded word the space before the run goes only if the run decodes.
-            run_from = i - (after_decoded ? pending_space.size() : 0);
-            run_after_word = after_decoded;
-          }
-          pending_space.clear();
-          if (in_run) {
-            run += decoded->text;
-            run_to = q3 + 2;
-          } else {
-            out += decoded->text;
-          }
-          after_word = true;
-          i = q3 + 2;
-          continue;
-        }
-      }
-    }
-    if (is_space(text[i])) {
-      pending_space += text[i++];
-      continue;
-    }
-    end_run();
-    out += pending_space;
-    pending_space.clear();
-    after_word = false;
-    out += text[i++];
-  }
-  if (run_from != std::string_view::npos) after_word = end_run();
-  return out + pending_space;
+  return word_decoder(text, join).run(after_word);
 }
 
 }  // namespace
