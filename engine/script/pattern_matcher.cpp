@@ -148,28 +148,11 @@ const char* pattern_matcher::match_items(const char* s, const char* p) {
         if (p + 1 == pattern_end_) return s == subject_end_ ? s : nullptr;
         break;  // elsewhere an ordinary character
       case escape:
-        if (p[1] == 'b') {
-          s = balanced(s, p + 2);
-          if (!s) return nullptr;
-          p += 4;
-          continue;
-        }
-        if (p[1] == 'f') {
-          p += 2;
-          if (*p != '[') luaL_error(L_, "missing '[' after '%%f' in pattern");
-          const char* next = class_end(p);
-          const auto previous = static_cast<unsigned char>(s == subject_ ? '\0' : s[-1]);
-          const auto current = static_cast<unsigned char>(*s);  // '\0' at the end
-          charge_set(p, next - 1);
-          if (set_matches(previous, p, next - 1) || !set_matches(current, p, next - 1))
-            return nullptr;
+        if (p[1] == 'b' || p[1] == 'f' || (p[1] >= '0' && p[1] <= '9')) {
+          const auto [matched, next] = escape_item(s, p);
+          if (!matched) return nullptr;
+          s = matched;
           p = next;
-          continue;
-        }
-        if (p[1] >= '0' && p[1] <= '9') {
-          s = back_reference(s, p[1]);
-          if (!s) return nullptr;
-          p += 2;
           continue;
         }
         break;  // a class such as %a, or an escaped character
@@ -203,6 +186,21 @@ const char* pattern_matcher::match_items(const char* s, const char* p) {
     }
   }
   return s;
+}
+
+// %bxy, %f[set] and %1-%9 at p: where the subject goes on after them (nullptr when they do not
+// match) and where the pattern does. None takes a repetition suffix.
+std::pair<const char*, const char*> pattern_matcher::escape_item(const char* s, const char* p) {
+  if (p[1] == 'b') return {balanced(s, p + 2), p + 4};
+  if (p[1] != 'f') return {back_reference(s, p[1]), p + 2};
+  p += 2;
+  if (*p != '[') luaL_error(L_, "missing '[' after '%%f' in pattern");
+  const char* next = class_end(p);
+  const auto previous = static_cast<unsigned char>(s == subject_ ? '\0' : s[-1]);
+  const auto current = static_cast<unsigned char>(*s);  // '\0' at the end
+  charge_set(p, next - 1);
+  const bool frontier = !set_matches(previous, p, next - 1) && set_matches(current, p, next - 1);
+  return {frontier ? s : nullptr, next};
 }
 
 // "x*" (and "x+" after its first x): as many x as there are, then fewer until the rest matches.

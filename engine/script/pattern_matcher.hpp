@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "script/lua_patterns.hpp"
 
@@ -60,6 +61,7 @@ class pattern_matcher {
 
   const char* match(const char* s, const char* p);
   const char* match_items(const char* s, const char* p);
+  std::pair<const char*, const char*> escape_item(const char* s, const char* p);
   const char* longest(const char* s, const char* p, const char* ep);
   const char* shortest(const char* s, const char* p, const char* ep);
   const char* open_capture(const char* s, const char* p, std::ptrdiff_t what);
