@@ -53,6 +53,24 @@ std::string session_id(unsigned long long n) {
   return id;
 }
 
+std::runtime_error listen_failure(const tcp::endpoint& ep, const boost::system::error_code& ec) {
+  return std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
+}
+
+// A socket bound to ep on ctx, not yet listening.
+tcp::acceptor bound_socket(asio::io_context& ctx, const tcp::endpoint& ep, bool reuse_port) {
+  tcp::acceptor a(ctx);
+  boost::system::error_code ec;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  using reuse_port_option = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  if (!ec && reuse_port) a.set_option(reuse_port_option(true), ec);
+  if (!ec && ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (ec) throw listen_failure(ep, ec);
+  return a;
+}
+
 }  // namespace
 
 server::server(server_config cfg, tls_contexts& tls, capture::message_store& store,
@@ -72,54 +90,10 @@ server::~server() = default;
 // One acceptor per I/O thread on every address (SO_REUSEPORT): the kernel spreads connections
 // over the threads, and a session starts on the thread that accepted it, with no hand-off.
 void server::bind() {
-  auto fail = [](const tcp::endpoint& ep, const boost::system::error_code& ec) {
-    return std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
-  };
-  // A socket bound to ep on the worker's context, not yet listening.
-  auto bound_socket = [&](const tcp::endpoint& ep, std::size_t worker, bool reuse_port) {
-    tcp::acceptor a(*contexts_[worker]);
-    boost::system::error_code ec;
-    a.open(ep.protocol(), ec);
-    if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
-    using reuse_port_option = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-    if (!ec && reuse_port) a.set_option(reuse_port_option(true), ec);
-    if (!ec && ep.address().is_v6()) a.set_option(asio::ip::v6_only(true), ec);
-    if (!ec) a.bind(ep, ec);
-    if (ec) throw fail(ep, ec);
-    return a;
-  };
-  auto open = [&](const tcp::endpoint& ep, bool tls, std::size_t worker) {
-    auto a = bound_socket(ep, worker, contexts_.size() > 1);
-    boost::system::error_code ec;
-    a.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) throw fail(ep, ec);
-    auto bound = a.local_endpoint();
-    listeners_.push_back(
-        std::make_unique<listener>(listener{std::move(a), tls, worker, worker == 0}));
-    return bound;
-  };
-  // SO_REUSEPORT would also let this server join a port another process (of the same user)
-  // already listens on, splitting the mail between the two without a word. A socket without
-  // it cannot bind a port in use, so one is bound first, and closed before the real ones bind.
-  // Another smtpfault starting at the same instant could pass that probe too: the claim
-  // (port_claim.hpp), held for the server's life, lets only one of the two through.
-  auto ensure_free = [&](const tcp::endpoint& ep) {
-    if (contexts_.size() == 1 || ep.port() == 0) return;
-    port_claim claim(ep);
-    if (claim.taken()) throw fail(ep, make_error_code(boost::system::errc::address_in_use));
-    bound_socket(ep, 0, false);
-    claims_.push_back(std::move(claim));
-  };
-  auto open_all = [&](const tcp::endpoint& ep, bool tls) {
-    ensure_free(ep);
-    auto bound = open(ep, tls, 0);  // port 0 becomes a real port here, shared by the others
-    for (std::size_t w = 1; w < contexts_.size(); ++w)
-      open(bound, tls, w);
-  };
   auto open_setting = [&](const std::vector<tcp::endpoint>& eps, bool tls, const char* key) {
     for (const auto& ep : eps) {
       try {
-        open_all(ep, tls);
+        open_everywhere(ep, tls);
       } catch (const std::runtime_error& e) {
         throw listen_error(e.what(), key);
       }
@@ -130,6 +104,37 @@ void server::bind() {
   for (auto& l : listeners_)
     start_accepting(*l);
   bound_ = true;
+}
+
+void server::open_everywhere(const tcp::endpoint& ep, bool tls) {
+  ensure_port_free(ep);
+  auto bound = open_listener(ep, tls, 0);  // port 0 becomes a real port here, shared by the others
+  for (std::size_t w = 1; w < contexts_.size(); ++w)
+    open_listener(bound, tls, w);
+}
+
+tcp::endpoint server::open_listener(const tcp::endpoint& ep, bool tls, std::size_t worker) {
+  auto a = bound_socket(*contexts_[worker], ep, contexts_.size() > 1);
+  boost::system::error_code ec;
+  a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw listen_failure(ep, ec);
+  auto bound = a.local_endpoint();
+  listeners_.push_back(
+      std::make_unique<listener>(listener{std::move(a), tls, worker, worker == 0}));
+  return bound;
+}
+
+// SO_REUSEPORT would also let this server join a port another process (of the same user)
+// already listens on, splitting the mail between the two without a word. A socket without it
+// cannot bind a port in use, so one is bound first, and closed before the real ones bind.
+// Another smtpfault starting at the same instant could pass that probe too: the claim
+// (port_claim.hpp), held for the server's life, lets only one of the two through.
+void server::ensure_port_free(const tcp::endpoint& ep) {
+  if (contexts_.size() == 1 || ep.port() == 0) return;
+  port_claim claim(ep);
+  if (claim.taken()) throw listen_failure(ep, make_error_code(boost::system::errc::address_in_use));
+  bound_socket(*contexts_[0], ep, false);
+  claims_.push_back(std::move(claim));
 }
 
 std::vector<std::string> server::describe_listeners() const {

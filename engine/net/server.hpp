@@ -90,6 +90,10 @@ class server {
   struct listener;
   struct worker;
 
+  void open_everywhere(const boost::asio::ip::tcp::endpoint& ep, bool tls);
+  boost::asio::ip::tcp::endpoint open_listener(const boost::asio::ip::tcp::endpoint& ep, bool tls,
+                                               std::size_t worker);
+  void ensure_port_free(const boost::asio::ip::tcp::endpoint& ep);
   void start_accepting(listener& l);
   void run_io(boost::asio::io_context& ctx);
   void on_connection_end(worker& w, connection* c);
