@@ -230,24 +230,9 @@ std::optional<std::string> unknown_field(lua_State* L, int idx) {
   return std::nullopt;
 }
 
-}  // namespace
-
-proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, double time_scale) {
-  // false as nil: `return refused and smtp.reply(550)` keeps the default when not refused.
-  if (idx == 0 || lua_isnil(L, idx) || (lua_isboolean(L, idx) && !lua_toboolean(L, idx))) {
-    return fault::action{};
-  }
-  if (lua_type(L, idx) != LUA_TTABLE) {
-    return proto::unexpected{std::string("returned a ") + luaL_typename(L, idx) +
-                             "; return an action such as smtp.reply(451, \"4.7.1\", \"text\"), "
-                             "or nothing for the default"};
-  }
-  reader r{L, lua_absindex(L, idx), time_scale, {}};
-  fault::action a;
-  a.name = r.str("name").value_or("action");
-  a.reply = read_reply(r);
-  a.raw = r.str("raw");
-  a.malformed = read_malformed(r);
+// How the reply goes out: delay, trickle and split.
+void read_pacing(reader& r, fault::action& a) {
+  lua_State* L = r.L;
   a.delay = r.seconds("delay_seconds");
   if (auto b = r.num("trickle_bytes")) {
     // Checked before the cast: NaN, a negative or a huge count would be undefined behaviour.
@@ -267,6 +252,27 @@ proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, dou
     }
   }
   lua_pop(L, 1);
+}
+
+}  // namespace
+
+proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, double time_scale) {
+  // false as nil: `return refused and smtp.reply(550)` keeps the default when not refused.
+  if (idx == 0 || lua_isnil(L, idx) || (lua_isboolean(L, idx) && !lua_toboolean(L, idx))) {
+    return fault::action{};
+  }
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    return proto::unexpected{std::string("returned a ") + luaL_typename(L, idx) +
+                             "; return an action such as smtp.reply(451, \"4.7.1\", \"text\"), "
+                             "or nothing for the default"};
+  }
+  reader r{L, lua_absindex(L, idx), time_scale, {}};
+  fault::action a;
+  a.name = r.str("name").value_or("action");
+  a.reply = read_reply(r);
+  a.raw = r.str("raw");
+  a.malformed = read_malformed(r);
+  read_pacing(r, a);
   a.end = read_ending(r);
   auto ext = r.strings("extensions");
   lua_pushstring(L, "extensions");
