@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include <lua.hpp>
 
@@ -138,18 +139,8 @@ int after_pairs_metamethod(lua_State*, int, lua_KContext) {
   return 3;
 }
 
-// Upvalue 1: the charge function; 2: Lua's next.
-int ordered_pairs(lua_State* L) {
-  if (luaL_getmetafield(L, 1, "__pairs") != LUA_TNIL) {
-    lua_pushvalue(L, 1);
-    lua_callk(L, 1, 3, 0, after_pairs_metamethod);
-    return 3;
-  }
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  const auto charge = reinterpret_cast<pairs_charge>(lua_touserdata(L, lua_upvalueindex(1)));
-  // First the keys as Lua walks them: if they come in order already (an array), Lua's next
-  // does, with nothing to keep.
+// How many keys the table at index 1 has, and whether Lua's own walk meets them in order.
+std::pair<lua_Integer, bool> count_keys(lua_State* L) {
   lua_Integer count = 0;
   bool in_order = true;
   sort_key previous{};
@@ -160,13 +151,12 @@ int ordered_pairs(lua_State* L) {
     if (count > 1 && in_order && !earlier(previous, key)) in_order = false;
     previous = key;
   }
-  charge(L, static_cast<std::uint64_t>(count));
-  if (in_order) {
-    lua_pushvalue(L, lua_upvalueindex(2));
-    lua_pushvalue(L, 1);
-    lua_pushnil(L);
-    return 3;
-  }
+  return {count, in_order};
+}
+
+// Pushes the keys of the table at index 1, sorted, in a new array. The stack must hold the
+// table alone: the keys in Lua's order go to index 2 on the way.
+void push_sorted_keys(lua_State* L, lua_Integer count, pairs_charge charge) {
   const int hint = static_cast<int>(std::min<lua_Integer>(count, INT_MAX));
   lua_createtable(L, hint, 0);  // 2: the keys in Lua's order
   // Lua's memory, not a std::vector: a memory error below unwinds with longjmp.
@@ -191,6 +181,29 @@ int ordered_pairs(lua_State* L) {
     lua_rawgeti(L, 2, sorted[i].slot);
     lua_rawseti(L, -2, i + 1);
   }
+}
+
+// Upvalue 1: the charge function; 2: Lua's next.
+int ordered_pairs(lua_State* L) {
+  if (luaL_getmetafield(L, 1, "__pairs") != LUA_TNIL) {
+    lua_pushvalue(L, 1);
+    lua_callk(L, 1, 3, 0, after_pairs_metamethod);
+    return 3;
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  const auto charge = reinterpret_cast<pairs_charge>(lua_touserdata(L, lua_upvalueindex(1)));
+  // First the keys as Lua walks them: if they come in order already (an array), Lua's next
+  // does, with nothing to keep.
+  const auto [count, in_order] = count_keys(L);
+  charge(L, static_cast<std::uint64_t>(count));
+  if (in_order) {
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+  }
+  push_sorted_keys(L, count, charge);
   lua_pushinteger(L, 0);
   lua_pushvalue(L, 1);
   lua_pushcclosure(L, ordered_next, 3);
