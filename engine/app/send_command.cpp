@@ -148,6 +148,42 @@ std::optional<std::string> apply_send_flags(const std::vector<flag_value>& flags
   return std::nullopt;
 }
 
+// The message to send: the file of --data (or stdin for "-") with CRLF line endings, or a
+// small default message; an error when the file cannot be read.
+std::optional<std::string> read_message(send_request& request) {
+  auto& o = request.o;
+  if (request.data_file.empty()) {
+    o.data = default_message(o);
+    return std::nullopt;
+  }
+  std::ifstream in;
+  std::istream* src = &std::cin;
+  if (request.data_file != "-") {
+    in.open(request.data_file, std::ios::binary);
+    if (!in) return request.data_flag + ": cannot open file";
+    src = &in;
+  }
+  std::stringstream ss;
+  ss << src->rdbuf();
+  o.data = to_crlf(ss.str());
+  return std::nullopt;
+}
+
+// The last line, and the exit status: 0 delivered, 1 not (or to some recipients only).
+int print_verdict(const net::send_result& result, std::size_t recipients) {
+  if (!result.delivered && result.accepted > 0) {
+    std::fprintf(stderr, "smtpfault send: delivered to %zu of %zu recipients; refused: %s\n",
+                 result.accepted, recipients, result.error.c_str());
+    return 1;
+  }
+  if (!result.delivered) {
+    std::fprintf(stderr, "smtpfault send: not delivered: %s\n", result.error.c_str());
+    return 1;
+  }
+  std::printf("delivered\n");
+  return 0;
+}
+
 }  // namespace
 
 std::optional<std::string> check_send_values(const std::vector<flag_value>& flags) {
@@ -177,41 +213,17 @@ int send_command(const std::vector<std::string>& argv, char** envp) {
   send_request request;
   if (auto err = apply_send_flags(args.flags, request, true)) return usage_error(*err);
   auto& o = request.o;
-  const auto& data_file = request.data_file;
   if (!args.positional.empty())
     return usage_error("unexpected argument '" + args.positional[0] + "'");
   if (!request.have_from) return usage_error("--from is required");
   if (o.to.empty()) return usage_error("at least one --to is required");
-  if (data_file.empty()) {
-    o.data = default_message(o);
-  } else {
-    std::ifstream in;
-    std::istream* src = &std::cin;
-    if (data_file != "-") {
-      in.open(data_file, std::ios::binary);
-      if (!in) return usage_error(request.data_flag + ": cannot open file");
-      src = &in;
-    }
-    std::stringstream ss;
-    ss << src->rdbuf();
-    o.data = to_crlf(ss.str());
-  }
+  if (auto err = read_message(request)) return usage_error(*err);
   auto result = net::send_message(o, [](std::string_view line) {
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
   });
   std::fflush(stdout);  // the transcript before the verdict, also when both go to one pipe
-  if (!result.delivered && result.accepted > 0) {
-    std::fprintf(stderr, "smtpfault send: delivered to %zu of %zu recipients; refused: %s\n",
-                 result.accepted, o.to.size(), result.error.c_str());
-    return 1;
-  }
-  if (!result.delivered) {
-    std::fprintf(stderr, "smtpfault send: not delivered: %s\n", result.error.c_str());
-    return 1;
-  }
-  std::printf("delivered\n");
-  return 0;
+  return print_verdict(result, o.to.size());
 }
 
 }  // namespace smtpfault::app
