@@ -67,6 +67,23 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
   return std::nullopt;
 }
 
+// Where to ask: the API's address, with a wildcard one (the server listens everywhere) asked on
+// loopback.
+proto::expected<boost::asio::ip::tcp::endpoint, std::string> api_endpoint(
+    const config::settings& s) {
+  if (s.api.host.empty()) {
+    return proto::unexpected{std::string("api is empty: the server has no HTTP API to ask")};
+  }
+  auto resolved = to_endpoint(s.api, "api");
+  if (!resolved) return proto::unexpected{resolved.error()};
+  auto addr = resolved->address();
+  if (addr.is_unspecified()) {
+    addr = addr.is_v4() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
+                        : boost::asio::ip::address(boost::asio::ip::address_v6::loopback());
+  }
+  return boost::asio::ip::tcp::endpoint(addr, s.api.port);
+}
+
 }  // namespace
 
 std::optional<std::string> check_healthcheck_values(const std::vector<flag_value>& flags) {
@@ -104,26 +121,15 @@ int healthcheck_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault healthcheck: %s\n", err->c_str());
     return 1;
   }
-  if (s.api.host.empty()) {
-    std::fprintf(stderr,
-                 "smtpfault healthcheck: api is empty: the server has no HTTP API to ask\n");
+  auto ep = api_endpoint(s);
+  if (!ep) {
+    std::fprintf(stderr, "smtpfault healthcheck: %s\n", ep.error().c_str());
     return 1;
   }
-  auto resolved = to_endpoint(s.api, "api");
-  if (!resolved) {
-    std::fprintf(stderr, "smtpfault healthcheck: %s\n", resolved.error().c_str());
-    return 1;
-  }
-  auto addr = resolved->address();
-  if (addr.is_unspecified()) {
-    addr = addr.is_v4() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
-                        : boost::asio::ip::address(boost::asio::ip::address_v6::loopback());
-  }
-  boost::asio::ip::tcp::endpoint ep(addr, s.api.port);
   auto status =
-      control::probe(ep, "/readyz", s.api_token, proto::millis_from_seconds(timeout, true));
+      control::probe(*ep, "/readyz", s.api_token, proto::millis_from_seconds(timeout, true));
   if (!status) {
-    std::fprintf(stderr, "smtpfault healthcheck: %s:%u: %s\n", addr.to_string().c_str(),
+    std::fprintf(stderr, "smtpfault healthcheck: %s:%u: %s\n", ep->address().to_string().c_str(),
                  static_cast<unsigned>(s.api.port), status.error().c_str());
     return 1;
   }
