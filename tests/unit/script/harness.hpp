@@ -169,7 +169,6 @@ inline hook_outcome connect_returning(const std::string& expr,
   return d.start(hook::connect);
 }
 
-// Runs `return <expr>` inside a hook and hands back tostring() of the value (or "error: ...").
 // The first line of the reply a hook call decided on ("default" for none, "error: ..." when it
 // failed).
 inline std::string text_of(const hook_outcome& o) {
@@ -177,6 +176,13 @@ inline std::string text_of(const hook_outcome& o) {
   return o.action.reply ? o.action.reply->lines.at(0) : "default";
 }
 
+// The error on_connect failed with, "" when it did not fail.
+inline std::string connect_failure(driver& d) {
+  const auto o = d.start(hook::connect);
+  return o.st == status::failed ? o.error : "";
+}
+
+// Runs `return <expr>` inside a hook and hands back tostring() of the value (or "error: ...").
 inline std::string eval(const std::string& expr, const std::string& prelude = "") {
   driver d(prelude + "\nfunction on_connect(s)\n  return smtp.reply(250, tostring(" + expr +
            "))\nend\n");
