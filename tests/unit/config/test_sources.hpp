@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "config/loader.hpp"
+
 namespace smtpfault::config {
 
 // A folder of its own per test, removed afterwards.
@@ -33,6 +35,11 @@ class config_files : public ::testing::Test {
 
   std::filesystem::path dir_;
 };
+
+// The message of a refused configuration, "<no error>" when it was taken.
+inline std::string error_of(const proto::expected<bool, config_error>& r) {
+  return r ? std::string("<no error>") : r.error().message;
+}
 
 // Builds a NULL-terminated environ array that owns its strings.
 class fake_env {
