@@ -1,0 +1,185 @@
+"""The deadlines of a session: the idle timeout, the deadline of one command line, and a client
+that goes away (or stops sending) while the server pauses."""
+
+import os
+import socket
+import time
+import unittest
+
+from smtpfault_server import ServerTestCase
+
+
+def assert_cut_off(test, c, reply, elapsed, at_least, at_most):
+    """The server ended the session with 421 4.4.2 between at_least and at_most seconds."""
+    test.assertTrue(reply.lines[0].startswith("4.4.2 "), reply)
+    test.assertGreater(elapsed, at_least)
+    test.assertLess(elapsed, at_most)
+    test.assertTrue(c.closed_by_peer(2.0))
+
+
+class IdleTimeoutTest(ServerTestCase):
+    SERVER_ARGS = ("--idle-timeout", "1")
+
+    def test_idle_client_gets_421_4_4_2(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            start = time.monotonic()
+            r = c.expect(421, timeout=3)
+            assert_cut_off(self, c, r, time.monotonic() - start, 0.8, 2.0)
+
+    def test_idle_in_data_gets_421(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: stalled\r\n\r\npartial")
+            r = c.expect(421, timeout=3)
+            self.assertTrue(r.lines[0].startswith("4.4.2 "), r)
+        self.assertEqual(self.server.message_ids(), [])
+
+    def test_activity_keeps_the_session_alive(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            # Commands every ~0.4 s for ~1.6 s: longer than the timeout in total, never idle.
+            # The spacing is the pacing of the client under test, not a wait for the server.
+            for _ in range(4):
+                r = c.cmd("NOOP")
+                self.assertEqual(r.code, 250)
+                self.assertTrue(c.nothing_pending(0.4))
+            c.cmd("QUIT", expect=221)
+
+
+class CommandTimeoutTest(ServerTestCase):
+    """command_timeout bounds one command line from its first octet, however steadily it drips
+    (the idle deadline alone restarts with every octet)."""
+    SERVER_ARGS = ("--command-timeout", "1", "--idle-timeout", "30")
+
+    def drip_until_closed(self, c, octets, seconds=4.0):
+        """Sends one octet every 0.2 s (the client's pacing, never idle for the server's 30 s)
+        until the server answers; returns (reply, seconds since the first octet)."""
+        start = time.monotonic()
+        for octet in octets:
+            c.send(octet)
+            if not c.nothing_pending(0.2):
+                break
+            if time.monotonic() - start > seconds:
+                break
+        return c.expect(421, timeout=1), time.monotonic() - start
+
+    def test_a_dripped_command_line_is_cut_off(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            r, elapsed = self.drip_until_closed(c, [bytes([b]) for b in b"NOOP and on and on" * 4])
+            assert_cut_off(self, c, r, elapsed, 0.8, 2.5)
+
+    def test_an_over_long_line_being_dropped_is_cut_off_too(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.send(b"NOOP " + b"x" * 600)   # past the 512-octet limit: dropped as it arrives
+            r, elapsed = self.drip_until_closed(c, [b"y"] * 40)
+            assert_cut_off(self, c, r, elapsed, 0.8, 2.5)
+
+    def test_a_dripped_auth_response_is_cut_off_too(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("AUTH LOGIN", expect=334)
+            r, elapsed = self.drip_until_closed(c, [b"Y"] * 40)
+            assert_cut_off(self, c, r, elapsed, 0.8, 2.5)
+
+    def test_steady_complete_commands_are_never_cut_off(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            # Each read ends inside the next command: "NOOP\r\nNO", "OP\r\nNO", ... for 2 s.
+            c.send(b"NO")
+            for _ in range(10):
+                c.send(b"OP\r\nNO")
+                self.assertEqual(c.expect(250, timeout=1).code, 250)
+                time.sleep(0.2)   # the client's pacing
+            c.send(b"OP\r\n")
+            c.expect(250, timeout=1)
+            c.cmd("QUIT", expect=221)
+
+
+class CommandTimeoutAroundHooksTest(ServerTestCase):
+    SERVER_ARGS = ("--command-timeout", "1", "--idle-timeout", "30", "--scenario",
+                   os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios",
+                                "slow_mail_hook.lua"))
+
+    def test_a_line_begun_during_a_hook_pause_gets_its_full_deadline(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.send(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b")   # RCPT begins while the hook sleeps
+            c.expect(250, timeout=5)                        # MAIL, after the 1.5 s pause
+            self.assertTrue(c.nothing_pending(0.5), "no 421: the pause did not count")
+            c.send(b"@y.test>\r\n")
+            self.assertEqual(c.expect(250, timeout=2).code, 250)
+            c.cmd("QUIT", expect=221)
+
+
+class ClientGoneDuringAPauseTest(ServerTestCase):
+    """A client that gives up while a scenario delays a reply, or while a hook sleeps, is let go
+    within about a second: its session ends and its socket is not left in CLOSE-WAIT for as long
+    as the delay or the sleep would have lasted."""
+    SERVER_ARGS = ("--idle-timeout", "60", "--scenario",
+                   os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios",
+                                "slow_to_answer.lua"))
+
+    def assert_let_go(self, sender, rcpt=None):
+        c = self.server.connect()
+        c.ehlo()
+        sid = self.server.session_of(c)
+        c.send(b"MAIL FROM:<%s>\r\n" % sender)
+        if rcpt:
+            c.expect(250)
+            c.send(b"RCPT TO:<%s>\r\n" % rcpt)
+        time.sleep(0.3)
+        self.assertTrue(c.nothing_pending(0.1))
+        start = time.monotonic()
+        c.close()
+        self.server.finished_session(sid, timeout=5)
+        self.assertLess(time.monotonic() - start, 2.5)
+        lines = "\n".join(self.server.session_lines(sid))
+        self.assertIn("client closed the connection (while the server paused)", lines)
+
+    def test_during_a_delayed_reply(self):
+        self.assert_let_go(b"slow@x.test")
+
+    def test_during_a_hook_that_sleeps_for_ever(self):
+        self.assert_let_go(b"a@x.test", b"forever@x.test")
+
+    def test_a_client_that_half_closes_after_its_commands_is_still_answered(self):
+        # FIN after QUIT (nc -N): not a client that left; its commands wait to be read.
+        c = self.server.connect()
+        c.ehlo()
+        c.send(b"MAIL FROM:<brief@x.test>\r\nQUIT\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(c.reply(timeout=5).code, 250)
+        self.assertEqual(c.reply(timeout=5).code, 221)
+        c.close()
+
+
+class InputEndedDuringAPauseTest(ServerTestCase):
+    """A client that closed with commands still unanswered may be gone or may be reading (a
+    half-close): it gets the idle timeout, not the rest of the delay (here 30 s)."""
+    SERVER_ARGS = ("--idle-timeout", "1", "--scenario",
+                   os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios",
+                                "slow_to_answer.lua"))
+
+    def test_the_session_ends_at_the_idle_timeout(self):
+        c = self.server.connect()
+        c.ehlo()
+        sid = self.server.session_of(c)
+        c.send(b"MAIL FROM:<slow@x.test>\r\nRCPT TO:<b@x.test>\r\n")
+        time.sleep(0.3)
+        start = time.monotonic()
+        c.close()
+        self.server.finished_session(sid, timeout=10)
+        self.assertLess(time.monotonic() - start, 5)
+        lines = "\n".join(self.server.session_lines(sid))
+        self.assertIn("client closed the connection (its input ended, then the idle timeout "
+                      "passed while the server paused)", lines)
+
+
+if __name__ == "__main__":
+    unittest.main()
