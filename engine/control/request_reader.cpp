@@ -245,6 +245,34 @@ void query_reader::finish() {
   }
 }
 
+namespace {
+
+// The fields "YYYY-MM-DDThh:mm:ss" gave, as read: timegm would roll 2026-13-45 over into 2027,
+// but out-of-range fields are a mistake, not a date.
+bool fields_in_range(const std::tm& tm) {
+  static constexpr int days_in[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 &&
+         tm.tm_mday <= days_in[tm.tm_mon - 1] && tm.tm_hour >= 0 && tm.tm_hour <= 23 &&
+         tm.tm_min >= 0 && tm.tm_min <= 59 && tm.tm_sec >= 0 && tm.tm_sec <= 60;
+}
+
+// What follows the time: "Z" (or nothing) or "+hh:mm" / "-hh:mm", as seconds east of UTC.
+std::optional<long> utc_offset(std::string_view rest) {
+  if (rest == "Z" || rest == "z" || rest.empty()) return 0;
+  // A space is a "+" that a query string decoded (since=...T08:27:00+02:00 typed into curl).
+  if ((rest[0] != '+' && rest[0] != '-' && rest[0] != ' ') || rest.size() != 6 || rest[3] != ':') {
+    return std::nullopt;
+  }
+  int hh = 0, mm = 0;
+  if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &hh, &mm) != 2 || hh > 23 ||
+      mm > 59 || hh < 0 || mm < 0) {
+    return std::nullopt;
+  }
+  return (rest[0] == '-' ? -1 : 1) * (hh * 3600L + mm * 60L);
+}
+
+}  // namespace
+
 std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view text) {
   using namespace std::chrono;
   double secs = 0;
@@ -261,13 +289,7 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
     return std::nullopt;
   }
-  // timegm would roll 2026-13-45 over into 2027: out-of-range fields are a mistake, not a date.
-  static constexpr int days_in[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > days_in[tm.tm_mon - 1] ||
-      tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_hour < 0 || tm.tm_min < 0 ||
-      tm.tm_sec < 0) {
-    return std::nullopt;
-  }
+  if (!fields_in_range(tm)) return std::nullopt;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   double frac = 0;
@@ -279,25 +301,13 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
     std::from_chars(rest.data(), rest.data() + n, frac);
     rest.remove_prefix(n);
   }
-  long offset = 0;
-  if (rest == "Z" || rest == "z" || rest.empty()) {
-    offset = 0;
-  } else if ((rest[0] == '+' || rest[0] == '-' || rest[0] == ' ') && rest.size() == 6 &&
-             rest[3] == ':') {
-    // A space is a "+" that a query string decoded (since=...T08:27:00+02:00 typed into curl).
-    int hh = 0, mm = 0;
-    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &hh, &mm) != 2 || hh > 23 ||
-        mm > 59 || hh < 0 || mm < 0)
-      return std::nullopt;
-    offset = (rest[0] == '-' ? -1 : 1) * (hh * 3600L + mm * 60L);
-  } else {
-    return std::nullopt;
-  }
+  const auto offset = utc_offset(rest);
+  if (!offset) return std::nullopt;
   std::time_t t = timegm(&tm);
   if (t == -1) return std::nullopt;
   // system_clock counts nanoseconds: beyond the year 2262 it overflows, so clamp far futures.
   if (t > 9'000'000'000) return system_clock::time_point::max();
-  auto tp = system_clock::from_time_t(t) - seconds(offset);
+  auto tp = system_clock::from_time_t(t) - seconds(*offset);
   return tp + duration_cast<system_clock::duration>(duration<double>(frac));
 }
 
