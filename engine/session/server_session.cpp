@@ -273,22 +273,23 @@ void server_session::run_default(const proto::command& cmd) {
       return reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
     case verb::expn:
       return error_reply(502, "5.5.1", "EXPN not implemented");
-    case verb::help: {
-      // Only what this session offers: a hidden extension's command is not listed either.
-      const auto& ext = opts_.extensions;
-      std::string text =
-          opts_.lmtp ? "Commands: LHLO MAIL RCPT DATA" : "Commands: EHLO HELO MAIL RCPT DATA";
-      if (ext.has(extension::chunking)) text += " BDAT";
-      text += " RSET NOOP QUIT VRFY HELP";
-      if (ext.has(extension::starttls) && opts_.starttls_available && !facts_.tls) {
-        text += " STARTTLS";
-      }
-      if (ext.has(extension::auth)) text += " AUTH";
-      return reply(214, "2.0.0", std::move(text));
-    }
+    case verb::help:
+      return do_help();
     case verb::unknown:
       return error_reply(500, "5.5.1", "Command unrecognized");
   }
+}
+
+// Only what this session offers: a hidden extension's command is not listed either.
+void server_session::do_help() {
+  const auto& ext = opts_.extensions;
+  std::string text =
+      opts_.lmtp ? "Commands: LHLO MAIL RCPT DATA" : "Commands: EHLO HELO MAIL RCPT DATA";
+  if (ext.has(extension::chunking)) text += " BDAT";
+  text += " RSET NOOP QUIT VRFY HELP";
+  if (ext.has(extension::starttls) && opts_.starttls_available && !facts_.tls) text += " STARTTLS";
+  if (ext.has(extension::auth)) text += " AUTH";
+  reply(214, "2.0.0", std::move(text));
 }
 
 void server_session::note(std::string event, clock::time_point now) {

@@ -205,6 +205,7 @@ class server_session {
   void refused_bdat(const proto::command& cmd);  // by a scenario's or a rule's reply
   void do_starttls(const proto::command& cmd);
   void do_auth(const proto::command& cmd);
+  void do_help();
   void auth_step(std::string_view response);
   void auth_finish(const proto::sasl_credentials& cred, bool ok);
   void start_message(bool via_bdat);  // pending_ empty, reading into the spare body buffer
