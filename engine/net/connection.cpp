@@ -101,23 +101,7 @@ asio::awaitable<void> connection::run(bool over_cap) {
     // A read that found input at once cannot be cancelled: input that arrived after shutdown()
     // waits behind the 421, as it would in the socket had the read been cancelled.
     if (shutting_down_ && !shutdown_handled_) continue;
-    if (!r.ec) {
-      // An unsolicited reply waits for the client to be silent that long: input starts over.
-      if (unsolicited_ && !r.data.empty()) unsolicited_at_ = steady::now() + unsolicited_->after;
-      feed(r.data);
-    } else if (shutting_down_) {
-      continue;
-    } else if (timed_out_) {
-      timed_out_ = false;
-      if (hung_) break;  // a hang ends silently when the idle deadline passes
-      on_read_timeout();
-    } else {
-      session_.on_client_closed(r.ec.message(), sys_clock::now());
-      // A TLS client that closed with its own close_notify (a clean end of stream) gets ours
-      // back; one that just went away does not.
-      client_gone_ = !(io_.is_tls() && r.ec == asio::error::eof);
-      break;
-    }
+    if (!take_read(r)) break;
   }
   // After QUIT's 221, a 421 or a reply then close: a TLS session ends with close_notify, as a
   // real server's does (a client on OpenSSL 3 reports an "unexpected eof" otherwise).
@@ -125,6 +109,29 @@ asio::awaitable<void> connection::run(bool over_cap) {
     co_await io_.close_tls(std::chrono::milliseconds(100));
   }
   finish();
+}
+
+// What a read brought: input, a deadline passed, or the client's end. False when the session
+// is over.
+bool connection::take_read(const transport::read_view& r) {
+  if (!r.ec) {
+    // An unsolicited reply waits for the client to be silent that long: input starts over.
+    if (unsolicited_ && !r.data.empty()) unsolicited_at_ = steady::now() + unsolicited_->after;
+    feed(r.data);
+    return true;
+  }
+  if (shutting_down_) return true;
+  if (timed_out_) {
+    timed_out_ = false;
+    if (hung_) return false;  // a hang ends silently when the idle deadline passes
+    on_read_timeout();
+    return true;
+  }
+  session_.on_client_closed(r.ec.message(), sys_clock::now());
+  // A TLS client that closed with its own close_notify (a clean end of stream) gets ours back;
+  // one that just went away does not.
+  client_gone_ = !(io_.is_tls() && r.ec == asio::error::eof);
+  return false;
 }
 
 // The handshake of an implicit-TLS port, after the faults asked of on_starttls or an API rule.

@@ -60,6 +60,7 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<void> read_and_reset();
   bool end_connection(fault::ending how);
   void feed(std::string_view bytes);
+  bool take_read(const transport::read_view& r);
   void on_read_timeout();
   bool partial_line() const;
   std::chrono::steady_clock::time_point line_deadline() const;  // with line_started_ set
