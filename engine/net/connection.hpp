@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -46,6 +47,9 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<bool> perform_actions();
   asio::awaitable<bool> flush();
   asio::awaitable<bool> send_with_fault(const session::send_reply& r);
+  asio::awaitable<bool> write_in_pieces(const std::string& bytes,
+                                        const std::vector<std::size_t>& cuts,
+                                        const fault::action& f);
   asio::awaitable<bool> upgrade_tls(const session::start_tls& how);
   asio::awaitable<std::optional<session::start_tls>> implicit_tls_faults();
   std::optional<std::chrono::milliseconds> consult(session::hook h);

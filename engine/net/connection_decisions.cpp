@@ -158,12 +158,23 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
   }
   std::string bytes = std::move(out_);
   out_.clear();
+  cuts.push_back(bytes.size());
+  const bool written = co_await write_in_pieces(bytes, cuts, f);
+  if (!written) co_return false;
+  note_sent(f.trickle_bytes > 0 ? "trickled out" : "written in pieces");
+  co_return true;
+}
+
+// bytes up to each of cuts (the last is bytes.size()), a write each, trickle_every apart when
+// the action trickles.
+asio::awaitable<bool> connection::write_in_pieces(const std::string& bytes,
+                                                  const std::vector<std::size_t>& cuts,
+                                                  const fault::action& f) {
   // Each piece its own segment: Nagle's algorithm would hold a piece back until the last one is
   // acknowledged and send the rest together (the client's delayed ACK can take 40 ms).
   error_code nagle_ec;
   io_.socket().set_option(tcp::no_delay(true), nagle_ec);
   std::size_t from = 0;
-  cuts.push_back(bytes.size());
   for (std::size_t i = 0; i < cuts.size(); ++i) {
     if (i > 0 && f.trickle_bytes > 0) {
       if (!co_await pause(f.trickle_every)) co_return false;
@@ -177,7 +188,6 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
     from = cuts[i];
     greeting_sent_ = true;
   }
-  note_sent(f.trickle_bytes > 0 ? "trickled out" : "written in pieces");
   co_return true;
 }
 
