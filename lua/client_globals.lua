@@ -9,7 +9,9 @@ local string, table, math = string, table, math
 local fail, check_number = host._fail, host._check_number
 local connection = connection
 
-local op = host._op
+local function op(t)
+  return host._op(t)
+end
 
 -- The id of the most recent connection, 0 before the first.
 local function current_id()

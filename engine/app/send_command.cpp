@@ -149,7 +149,7 @@ std::optional<std::string> apply_send_flags(const std::vector<flag_value>& flags
 }
 
 // The message to send: the file of --data (or stdin for "-") with CRLF line endings, or a
-// small default message; an error when the file cannot be read.
+// small default message; an error when the file cannot be opened.
 std::optional<std::string> read_message(send_request& request) {
   auto& o = request.o;
   if (request.data_file.empty()) {

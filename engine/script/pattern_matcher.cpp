@@ -188,8 +188,9 @@ const char* pattern_matcher::match_items(const char* s, const char* p) {
   return s;
 }
 
-// %bxy, %f[set] and %1-%9 at p: where the subject goes on after them (nullptr when they do not
-// match) and where the pattern does. None takes a repetition suffix.
+// %bxy, %f[set] and %0-%9 (a back-reference, %0 refused as Lua does) at p: where the subject goes
+// on after them (nullptr when they do not match) and where the pattern does. None takes a
+// repetition suffix.
 std::pair<const char*, const char*> pattern_matcher::escape_item(const char* s, const char* p) {
   if (p[1] == 'b') return {balanced(s, p + 2), p + 4};
   if (p[1] != 'f') return {back_reference(s, p[1]), p + 2};
