@@ -303,8 +303,13 @@ class SmtpfaultServer:
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._cond:
+            # Each line is looked at once: the reader wakes this up for every line it adds, and
+            # a session can print a hundred thousand of them.
+            i = start
             while True:
-                for line in self._lines[start:]:
+                while i < len(self._lines):
+                    line = self._lines[i]
+                    i += 1
                     if rx.search(line):
                         return line
                 remaining = deadline - time.monotonic()
