@@ -4,8 +4,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include <boost/asio/ip/address.hpp>
-
 #include "app/cli_args.hpp"
 #include "app/command_flags.hpp"
 #include "app/commands.hpp"
@@ -67,8 +65,7 @@ std::optional<std::string> read_settings(config::settings& s, const parsed_args&
   return std::nullopt;
 }
 
-// Where to ask: the API's address, with a wildcard one (the server listens everywhere) asked on
-// loopback.
+// Where to ask: the API's address, a wildcard one (the server listens everywhere) on loopback.
 proto::expected<boost::asio::ip::tcp::endpoint, std::string> api_endpoint(
     const config::settings& s) {
   if (s.api.host.empty()) {
@@ -76,12 +73,7 @@ proto::expected<boost::asio::ip::tcp::endpoint, std::string> api_endpoint(
   }
   auto resolved = to_endpoint(s.api, "api");
   if (!resolved) return proto::unexpected{resolved.error()};
-  auto addr = resolved->address();
-  if (addr.is_unspecified()) {
-    addr = addr.is_v4() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
-                        : boost::asio::ip::address(boost::asio::ip::address_v6::loopback());
-  }
-  return boost::asio::ip::tcp::endpoint(addr, s.api.port);
+  return reachable_here(*resolved);
 }
 
 }  // namespace

@@ -9,7 +9,6 @@
 
 #include <sys/resource.h>
 
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "app/cli_args.hpp"
@@ -198,11 +197,7 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   log.info(s.store.empty() ? "  messages kept in memory" : "  messages stored in " + s.store);
   auto plain = srv.plain_endpoints();
   if (!plain.empty()) {
-    auto ep = plain.front();
-    if (ep.address().is_unspecified()) {  // listening everywhere: suggest this machine's loopback
-      ep.address(ep.address().is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
-                                      : asio::ip::address(asio::ip::address_v4::loopback()));
-    }
+    const auto ep = reachable_here(plain.front());
     // swaks speaks LMTP only when told to; an LMTP server answers its EHLO with 500.
     log.info("  try: swaks --server " + net::endpoint_text(ep) +
              (s.lmtp ? " --protocol LMTP" : "") + " --from alice@example.com --to bob@example.com");

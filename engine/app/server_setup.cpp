@@ -43,6 +43,14 @@ proto::expected<tcp::endpoint, std::string> to_endpoint(const config::endpoint& 
   return tcp::endpoint(addr, ep.port);
 }
 
+tcp::endpoint reachable_here(tcp::endpoint ep) {
+  if (ep.address().is_unspecified()) {
+    ep.address(ep.address().is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
+                                    : asio::ip::address(asio::ip::address_v4::loopback()));
+  }
+  return ep;
+}
+
 net::server_config make_server_config(const config::settings& s, std::string& error) {
   net::server_config c;
   c.listen = resolve(s.listen, "listen", error);

@@ -19,6 +19,9 @@ namespace smtpfault::app {
 // name lookups). The error names the key: "api: 'x:1' is not an IP address".
 proto::expected<boost::asio::ip::tcp::endpoint, std::string> to_endpoint(const config::endpoint& ep,
                                                                          const char* key);
+// Where a client on this machine reaches ep: a wildcard address (listening everywhere) becomes
+// the loopback address of its family.
+boost::asio::ip::tcp::endpoint reachable_here(boost::asio::ip::tcp::endpoint ep);
 
 // Resolves listeners and copies limits; error is set (and the result unusable) on a bad address.
 net::server_config make_server_config(const config::settings& s, std::string& error);
