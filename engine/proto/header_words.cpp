@@ -117,10 +117,12 @@ std::optional<word_found> encoded_word_at(std::string_view text, std::size_t i) 
   return word_found{std::move(*decoded), q3 + 2};
 }
 
-std::string decode(std::string_view text, bool join, bool& after_word);
-
-// One pass of decode() over a text: what is decoded so far, the space that may yet go, and the
-// run of adjacent UTF-8 words whose octets are checked together.
+// One pass over a text: what is decoded so far, the space that may yet go, and the run of
+// adjacent UTF-8 words whose octets are checked together.
+// join: check the octets of adjacent UTF-8 words together; without it, each word on its own
+// (what a run that is not valid UTF-8 even when joined falls back to). after_word: whether text
+// follows a decoded word (its leading space then goes if its first word decodes too); on return,
+// whether text ended with a decoded word.
 class word_decoder {
  public:
   word_decoder(std::string_view text, bool join) : text_(text), join_(join) {}
@@ -184,7 +186,8 @@ class word_decoder {
       out_ += run_;
     } else {
       last_decoded = run_after_word_;
-      out_ += decode(text_.substr(run_from_, run_to_ - run_from_), false, last_decoded);
+      const auto words = text_.substr(run_from_, run_to_ - run_from_);
+      out_ += word_decoder(words, false).run(last_decoded);
     }
     run_.clear();
     run_from_ = none;
@@ -200,19 +203,11 @@ class word_decoder {
   bool run_after_word_ = false;  // the run follows a decoded word (its space is in the run)
 };
 
-// join: check the octets of adjacent UTF-8 words together; without it, each word on its own
-// (what a run that is not valid UTF-8 even when joined falls back to). after_word: whether text
-// follows a decoded word (its leading space then goes if its first word decodes too); on return,
-// whether text ended with a decoded word.
-std::string decode(std::string_view text, bool join, bool& after_word) {
-  return word_decoder(text, join).run(after_word);
-}
-
 }  // namespace
 
 std::string decode_encoded_words(std::string_view text) {
   bool after_word = false;
-  return decode(text, true, after_word);
+  return word_decoder(text, true).run(after_word);
 }
 
 }  // namespace smtpfault::proto
