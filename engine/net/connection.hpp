@@ -81,7 +81,8 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::steady_timer pause_timer_;
   steady::time_point deadline_;
   bool timed_out_ = false;
-  bool holds_slot_ = false;  // counted against max_connections until finish()
+  bool turn_used_up_ = false;  // feed() took lines_per_turn lines: others go before more
+  bool holds_slot_ = false;    // counted against max_connections until finish()
   // The client went away (seen during a pause, or a read's error other than a clean TLS end):
   // the session ends, and nothing more is sent, close_notify included.
   bool client_gone_ = false;

@@ -54,10 +54,12 @@ std::optional<action> server_session::next_action() {
   return a;
 }
 
-std::size_t server_session::receive(std::string_view input, clock::time_point now) {
+std::size_t server_session::receive(std::string_view input, clock::time_point now,
+                                    std::uint64_t max_lines) {
   now_ = now;
   std::size_t total = 0;
-  while (total < input.size() && !blocked()) {
+  const auto lines_at_start = lines_taken_;
+  while (total < input.size() && !blocked() && lines_taken_ - lines_at_start < max_lines) {
     auto rest = input.substr(total);
     std::size_t used = 0;
     switch (mode_) {

@@ -97,8 +97,10 @@ class server_session {
   // Queues the greeting.
   void start(clock::time_point now);
   // Processes as much of input as it can; returns the octets consumed. Stops early when an
-  // action needs the driver first (STARTTLS, delivery, close): call again after handling them.
-  std::size_t receive(std::string_view input, clock::time_point now);
+  // action needs the driver first (STARTTLS, delivery, close), or after max_lines lines (so
+  // that a driver serving many sessions can take turns): call again with the rest.
+  std::size_t receive(std::string_view input, clock::time_point now,
+                      std::uint64_t max_lines = UINT64_MAX);
 
   std::optional<action> next_action();
   bool has_actions() const { return !actions_.empty(); }

@@ -1,6 +1,7 @@
 """Hostile input in volume: endless and 1 MiB lines, invalid UTF-8, early talkers, AUTH line
-limits, absurd BDAT sizes, 100,000 pipelined RCPTs and a 1 MB folded header block (TLS garbage,
-resets and slowloris sockets are in test_hostile_connections.py).
+limits, absurd BDAT sizes, 100,000 pipelined RCPTs, two floods of pipelined NOOPs sharing a
+thread and a 1 MB folded header block (TLS garbage, resets and slowloris sockets are in
+test_hostile_connections.py).
 
 Each case checks the reply the server owes, that its memory (VmRSS) stays within a bound, and
 that other clients are still served. Waits are on events (a reply, a transcript line, a count)
@@ -301,6 +302,64 @@ class RecipientFloodTest(VolumeCase):
         self.assertEqual(msg.recipients[-1], "u%06d@example.com" % (limit - 1))
         self.assert_bounded("100,000 RCPTs", max(peak[0], rss_kb(self.server)))
         self.assert_still_serving("rcpt-flood")
+
+
+class PipelinedFloodTest(VolumeCase):
+    """Two clients on the server's one I/O thread pipeline 20,000 NOOPs each: the thread takes
+    their lines in turns of a few hundred, where one read (64 KiB, 10,922 NOOPs) would hold it
+    40-90 ms for one client while the other, new clients and a SIGTERM wait."""
+
+    SERVER_ARGS = ("--set", "threads=1")
+    N = 20_000
+    LONGEST_TURN = 1024   # lines of one session while the other has some waiting
+
+    def flood(self, client, start, errors):
+        try:
+            start.wait(10)
+            writer = threading.Thread(target=client.sock.sendall, args=(b"NOOP\r\n" * self.N,),
+                                      daemon=True)
+            writer.start()
+            codes = set()
+            for batch in reply_lines(client, self.N, deadline=time.monotonic() + 30 * SLOW):
+                codes.update(line[:3] for line in batch)
+            writer.join(10)
+            if codes != {b"250"}:
+                errors.append("replies other than 250: %r" % codes)
+        except Exception as e:   # reported by the test's own thread
+            errors.append(repr(e))
+
+    def test_two_floods_on_one_thread_take_turns(self):
+        a, b = self.server.connect(timeout=30), self.server.connect(timeout=30)
+        with a, b:
+            sessions = [self.server.session_of(c) for c in (a, b)]
+            for c in (a, b):
+                c.ehlo()
+            errors = []
+            start = threading.Barrier(2)
+            floods = [threading.Thread(target=self.flood, args=(c, start, errors))
+                      for c in (a, b)]
+            for f in floods:
+                f.start()
+            for f in floods:
+                f.join(60 * SLOW)
+            self.assertEqual(errors, [])
+        order = [line.split()[1] for line in self.server.transcript()
+                 if line.endswith(" C: NOOP") and line.split()[1] in sessions]
+        self.assertEqual(len(order), 2 * self.N)
+        # From the later session's first line to the earlier one's last, both had lines
+        # waiting: the longest stretch of one session alone there.
+        both_from = max(order.index(s) for s in sessions)
+        both_to = min(len(order) - order[::-1].index(s) for s in sessions)
+        self.assertLess(both_from, both_to,
+                        "all %d lines of %s were taken before the first of the other"
+                        % (self.N, order[0]))
+        longest, run = 0, 0
+        for i in range(both_from, both_to):
+            run = run + 1 if order[i] == order[i - 1] else 1
+            longest = max(longest, run)
+        self.assertLessEqual(longest, self.LONGEST_TURN,
+                             "one session had %d lines in a row" % longest)
+        self.assert_still_serving("pipelined-floods")
 
 
 class FoldedHeaderTest(VolumeCase):

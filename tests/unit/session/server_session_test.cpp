@@ -297,6 +297,29 @@ TEST(server_session, pipelined_commands_are_answered_in_order) {
   EXPECT_TRUE(c.closed());
 }
 
+// A driver serving many sessions on one thread takes a flood of pipelined lines in turns: the
+// session stops after the lines it was given and goes on from there with the rest.
+TEST(server_session, receive_stops_after_its_line_budget) {
+  conversation c;
+  c.ehlo();
+  const std::string input = "NOOP\r\nNOOP x\r\nRSET\r\nNOOP\r\n";
+  auto& s = c.session();
+  const auto lines_before = s.lines_taken();
+  std::size_t used = s.receive(input, t0, 2);
+  EXPECT_EQ(used, std::string("NOOP\r\nNOOP x\r\n").size());
+  EXPECT_EQ(s.lines_taken() - lines_before, 2u);
+  EXPECT_EQ(codes(c.send("")), (strings{"250 2.0.0", "250 2.0.0"}));
+  used += s.receive(std::string_view(input).substr(used), t0, 2);
+  EXPECT_EQ(used, input.size());
+  EXPECT_EQ(codes(c.send("")), (strings{"250 2.0.0", "250 2.0.0"}));
+  // A message's text does not count: DATA is the one line taken before the delivery stops it.
+  c.open_transaction();
+  const std::string message = "DATA\r\nline 1\r\nline 2\r\nline 3\r\n.\r\nNOOP\r\n";
+  used = s.receive(message, t0, 2);
+  EXPECT_EQ(used, message.size() - std::string("NOOP\r\n").size());
+  EXPECT_EQ(codes(c.send("")), (strings{"354", "250 2.0.0"}));
+}
+
 TEST(server_session, bare_lf_command_line_is_noted_and_accepted) {
   conversation c;
   EXPECT_EQ(c.send("EHLO client.test\n"), wire::ehlo_all);
