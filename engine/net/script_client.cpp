@@ -93,6 +93,8 @@ class driver {
   bool finished_early_ = false;  // the script called skip()
 
   asio::awaitable<op_result> perform(const client_op& op);
+  void skip(const client_op& op);
+  void end_here(conn& c, bool reset);
   asio::awaitable<op_result> do_connect(const client_op& op);
   asio::awaitable<std::string> open_socket(conn& c, const client_op& op);
   asio::awaitable<op_result> do_handshake(conn& c, const client_op& op);
@@ -166,15 +168,8 @@ asio::awaitable<op_result> driver::perform(const client_op& op) {
     co_await pause(op.timeout);
     co_return op_result{};
   }
-  if (op.what == client_op::kind::finish) {  // skip(reason)
-    script::client_step skipped;
-    skipped.skipped = true;  // neither passed nor failed
-    skipped.name = "skipped";
-    skipped.detail = op.bytes;
-    skipped.where = script_.position();
-    skipped.conn = op.conn;
-    script_.add_step(std::move(skipped));
-    finished_early_ = true;
+  if (op.what == client_op::kind::finish) {
+    skip(op);
     co_return op_result{};
   }
   auto it = conns_.find(op.conn);
@@ -202,18 +197,37 @@ asio::awaitable<op_result> driver::perform(const client_op& op) {
       co_return ec ? failed(classify(ec)) : op_result{};
     }
     case client_op::kind::reset:
-      c.io.reset();
-      c.closed = "closed";
-      c.ended_here = true;
-      log(c.id, "*: connection reset by the client (RST)");
+      end_here(c, true);
       co_return op_result{};
     default:
-      c.io.close();
-      c.closed = "closed";
-      c.ended_here = true;
-      log(c.id, "*: connection closed by the client");
+      end_here(c, false);
       co_return op_result{};
   }
+}
+
+// skip(reason): a step neither passed nor failed, and the script ends there.
+void driver::skip(const client_op& op) {
+  script::client_step skipped;
+  skipped.skipped = true;
+  skipped.name = "skipped";
+  skipped.detail = op.bytes;
+  skipped.where = script_.position();
+  skipped.conn = op.conn;
+  script_.add_step(std::move(skipped));
+  finished_early_ = true;
+}
+
+// The script closed or reset the connection: every later call on it says "closed".
+void driver::end_here(conn& c, bool reset) {
+  if (reset) {
+    c.io.reset();
+  } else {
+    c.io.close();
+  }
+  c.closed = "closed";
+  c.ended_here = true;
+  log(c.id,
+      reset ? "*: connection reset by the client (RST)" : "*: connection closed by the client");
 }
 
 asio::awaitable<bool> driver::pause(std::chrono::milliseconds d) {

@@ -59,6 +59,7 @@ class client {
     return why;
   }
   asio::awaitable<send_result> transaction();
+  asio::awaitable<std::optional<send_result>> upgrade(asio::ssl::context& tls);
   asio::awaitable<std::string> hello();
 
   asio::io_context& ctx_;
@@ -239,31 +240,8 @@ asio::awaitable<send_result> client::run() {
   if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("greeting: " + err);
   if (!(err = co_await hello()).empty()) co_return co_await give_up(err);
   if (o_.tls == send_options::tls_mode::starttls) {
-    if (!extended_) {
-      refused_ = true;  // the session is fine: end it with QUIT
-      co_return co_await give_up("STARTTLS needs EHLO, which the server refused");
-    }
-    std::optional<proto::reply> go;
-    if (!(err = co_await command("STARTTLS", 2, &go)).empty()) {
-      // Sent anyway (a server may take it unannounced); a refusal then has its likely reason.
-      if (!starttls_offered_) err += " (the server's EHLO reply did not offer STARTTLS)";
-      co_return co_await give_up(err);
-    }
-    if (go->code != 220) {  // RFC 3207 4: only 220 starts the handshake
-      refused_ = true;
-      co_return co_await give_up("STARTTLS: server replied " + std::to_string(go->code) +
-                                 ", not 220: no TLS handshake started");
-    }
-    // RFC 3207 5 (CVE-2011-0411): anything that came with the 220 was sent before TLS, by the
-    // server or by someone in the middle; none of it may count as a reply inside TLS.
-    if (!in_.empty()) {
-      on_line_("*: discarded " + std::to_string(in_.size()) +
-               " octet(s) that came after the 220, before the TLS handshake");
-      in_.clear();
-    }
-    if (!(err = co_await handshake(tls)).empty()) co_return send_result{false, err};
-    on_line_("*: TLS established " + io_.tls_version());
-    if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return co_await give_up(err);
+    auto failed = co_await upgrade(tls);
+    if (failed) co_return *failed;
   }
   if (!o_.user.empty()) {
     if (!extended_) {
@@ -276,6 +254,37 @@ asio::awaitable<send_result> client::run() {
     }
   }
   co_return co_await transaction();
+}
+
+// STARTTLS, the handshake and EHLO again; what the run ends with when one of them fails.
+asio::awaitable<std::optional<send_result>> client::upgrade(asio::ssl::context& tls) {
+  std::string err;
+  if (!extended_) {
+    refused_ = true;  // the session is fine: end it with QUIT
+    co_return co_await give_up("STARTTLS needs EHLO, which the server refused");
+  }
+  std::optional<proto::reply> go;
+  if (!(err = co_await command("STARTTLS", 2, &go)).empty()) {
+    // Sent anyway (a server may take it unannounced); a refusal then has its likely reason.
+    if (!starttls_offered_) err += " (the server's EHLO reply did not offer STARTTLS)";
+    co_return co_await give_up(err);
+  }
+  if (go->code != 220) {  // RFC 3207 4: only 220 starts the handshake
+    refused_ = true;
+    co_return co_await give_up("STARTTLS: server replied " + std::to_string(go->code) +
+                               ", not 220: no TLS handshake started");
+  }
+  // RFC 3207 5 (CVE-2011-0411): anything that came with the 220 was sent before TLS, by the
+  // server or by someone in the middle; none of it may count as a reply inside TLS.
+  if (!in_.empty()) {
+    on_line_("*: discarded " + std::to_string(in_.size()) +
+             " octet(s) that came after the 220, before the TLS handshake");
+    in_.clear();
+  }
+  if (!(err = co_await handshake(tls)).empty()) co_return send_result{false, err};
+  on_line_("*: TLS established " + io_.tls_version());
+  if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return co_await give_up(err);
+  co_return std::nullopt;
 }
 
 // Every recipient is tried; the message goes to those accepted, and the refused ones are named.
