@@ -1,0 +1,131 @@
+// What a hook gives back (SPEC 4): nothing, false or an action keep the session going; anything
+// else, a yield outside smtp.sleep or a declaration that belongs at the top level fails the
+// session with a message that says what to return instead, at the scenario's own line.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "harness.hpp"
+
+namespace smtpfault::script::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+TEST(script_errors, a_hook_returning_false_keeps_the_default) {
+  // `return refused and smtp.reply(550)`: false when not refused.
+  driver d("function on_rcpt(s, rcpt)\n  return rcpt.address == 'x@y' and smtp.reply(550)\nend\n");
+  auto o = d.start(hook::rcpt);
+  ASSERT_EQ(o.st, status::done) << o.error;
+  EXPECT_FALSE(o.action.reply);
+}
+
+TEST(script_errors, hook_returning_a_string_is_explained) {
+  driver d("local x = 1\nfunction on_mail(s, mail)\n  return '550 no'\nend\n");
+  auto o = d.start(hook::mail);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, StartsWith("test.lua:2: on_mail (lines 2-4) returned a string"));
+  EXPECT_THAT(o.error, HasSubstr("smtp.reply("));
+}
+
+TEST(script_errors, hook_returning_a_plain_table_is_explained) {
+  driver d(
+      "function on_rcpt(s, rcpt)\n  return { code = 550 }\nend\n"
+      "function on_data(s)\n  return { cod = 550 }\nend\n");
+  // A hand-built table with the right fields works: actions are plain data. A code alone gets
+  // its usual text, as smtp.reply(550) does.
+  auto ok = d.start(hook::rcpt);
+  ASSERT_EQ(ok.st, status::done) << ok.error;
+  EXPECT_EQ(ok.action.reply->code, 550);
+  EXPECT_EQ(ok.action.reply->lines,
+            std::vector<std::string>{"Requested action not taken: mailbox unavailable"});
+  auto o = d.start(hook::data);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error,
+              StartsWith("test.lua:4: on_data (lines 4-6) returned a table that is not an action"));
+  EXPECT_THAT(o.error, HasSubstr("smtp.reply()"));
+}
+
+TEST(script_errors, hook_returning_a_field_of_the_wrong_type_is_explained) {
+  driver d(
+      "function on_rcpt(s, rcpt)\n  return smtp.reply(550):delay(1)\nend\n"
+      "function on_data(s)\n  local a = smtp.reply(550)\n  a.code = 'x'\n  return a\nend\n");
+  EXPECT_EQ(d.start(hook::rcpt).st, status::done);
+  auto o = d.start(hook::data);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error,
+              HasSubstr("on_data (lines 4-8) returned an action whose field 'code' is a string"));
+}
+
+TEST(script_errors, a_field_no_action_has_is_named) {
+  // `a.delay = 5` where :delay(5) was meant: the delay would never happen without a word.
+  driver d(
+      "function on_rcpt(s, rcpt)\n  local a = smtp.reply(550)\n  a.delay = 5\n  return a\nend\n"
+      "function on_data(s)\n  local a = smtp.reply(451)\n  a[1] = 'x'\n  return a\nend\n"
+      "function on_mail(s, from)\n  return smtp.reply(550):delay(1):split(2)\nend\n");
+  auto rcpt = d.start(hook::rcpt);
+  ASSERT_EQ(rcpt.st, status::failed);
+  EXPECT_THAT(rcpt.error, HasSubstr("on_rcpt (lines 1-5) returned an action with a field 'delay' "
+                                    "that no action has; its methods (:delay(), :split(), "));
+  auto data = d.start(hook::data);
+  ASSERT_EQ(data.st, status::failed);
+  EXPECT_THAT(data.error, HasSubstr("on_data (lines 6-10) returned an action with a list item or "
+                                    "another key that is not a name"));
+  // Every field the library writes is known.
+  auto mail = d.start(hook::mail);
+  ASSERT_EQ(mail.st, status::done) << mail.error;
+  EXPECT_EQ(mail.action.reply->code, 550);
+}
+
+TEST(script_errors, yielding_without_sleep_is_explained) {
+  driver d("function on_connect(s)\n  local x = 1\n  coroutine.yield(1)\nend\n");
+  auto o = d.start(hook::connect);
+  EXPECT_EQ(o.st, status::failed);
+  const std::string& err = o.error;
+  EXPECT_THAT(err, StartsWith("test.lua:3:"));
+  EXPECT_THAT(err, HasSubstr("on_connect yielded; use smtp.sleep()"));
+}
+
+TEST(script_errors, sleeping_in_a_coroutine_of_the_scripts_own_is_explained) {
+  // The yield would reach the script's own resume, not the session: no pause, and the script
+  // would get an internal marker back as the coroutine's value.
+  driver d(
+      "function on_rcpt(s, rcpt)\n"
+      "  local co = coroutine.wrap(function() smtp.sleep(0.5) return 1 end)\n"
+      "  local ok, e = pcall(co)\n  error(e, 0)\nend\n"
+      "function on_mail(s, from)\n  smtp.sleep(0.5)\nend\n");
+  auto rcpt = d.start(hook::rcpt);
+  ASSERT_EQ(rcpt.st, status::failed);
+  EXPECT_THAT(rcpt.error, HasSubstr("test.lua:2: smtp.sleep cannot pause the session from a "
+                                    "coroutine the scenario made (coroutine.create, "
+                                    "coroutine.wrap): sleep in the hook's own code"));
+  EXPECT_EQ(d.start(hook::mail).st, status::sleeping);  // in the hook itself it still sleeps
+}
+
+TEST(script_errors, expect_in_a_hook_is_refused) {
+  driver d(
+      "expect { quit = true }\n"
+      "function on_rcpt(s, rcpt)\n  expect { delivered = 5 }\nend\n");
+  auto rcpt = d.start(hook::rcpt);
+  ASSERT_EQ(rcpt.st, status::failed);
+  EXPECT_THAT(rcpt.error, HasSubstr("test.lua:3: expect: call it at the top of the scenario, not "
+                                    "in a hook"));
+}
+
+TEST(script_errors, a_failed_hook_leaves_the_scenario_usable) {
+  driver d(
+      "function on_connect(s)\n  error('boom')\nend\n"
+      "function on_helo(s, name)\n  return smtp.reply(250, name)\nend\n");
+  EXPECT_EQ(d.start(hook::connect).st, status::failed);
+  d.greet();
+  d.send("HELO client.test\r\n");
+  ASSERT_FALSE(d.outcomes().empty());
+  auto& [h, o] = d.outcomes().back();
+  EXPECT_EQ(h, hook::helo);
+  ASSERT_EQ(o.st, status::done) << o.error;
+  EXPECT_EQ(o.action.reply->lines.at(0), "client.test");
+}
+
+}  // namespace
+}  // namespace smtpfault::script::testing
