@@ -176,10 +176,14 @@ inline std::string text_of(const hook_outcome& o) {
   return o.action.reply ? o.action.reply->lines.at(0) : "default";
 }
 
-// The error on_connect failed with, "" when it did not fail.
-inline std::string connect_failure(driver& d) {
-  const auto o = d.start(hook::connect);
+// The error hook h failed with, "" when it did not fail.
+inline std::string hook_failure(driver& d, hook h) {
+  const auto o = d.start(h);
   return o.st == status::failed ? o.error : "";
+}
+
+inline std::string connect_failure(driver& d) {
+  return hook_failure(d, hook::connect);
 }
 
 // Runs `return <expr>` inside a hook and hands back tostring() of the value (or "error: ...").

@@ -23,10 +23,9 @@ TEST(script_errors, a_hook_returning_false_keeps_the_default) {
 
 TEST(script_errors, hook_returning_a_string_is_explained) {
   driver d("local x = 1\nfunction on_mail(s, mail)\n  return '550 no'\nend\n");
-  auto o = d.start(hook::mail);
-  ASSERT_EQ(o.st, status::failed);
-  EXPECT_THAT(o.error, StartsWith("test.lua:2: on_mail (lines 2-4) returned a string"));
-  EXPECT_THAT(o.error, HasSubstr("smtp.reply("));
+  const auto error = hook_failure(d, hook::mail);
+  EXPECT_THAT(error, StartsWith("test.lua:2: on_mail (lines 2-4) returned a string"));
+  EXPECT_THAT(error, HasSubstr("smtp.reply("));
 }
 
 TEST(script_errors, hook_returning_a_plain_table_is_explained) {
@@ -40,11 +39,10 @@ TEST(script_errors, hook_returning_a_plain_table_is_explained) {
   EXPECT_EQ(ok.action.reply->code, 550);
   EXPECT_EQ(ok.action.reply->lines,
             std::vector<std::string>{"Requested action not taken: mailbox unavailable"});
-  auto o = d.start(hook::data);
-  ASSERT_EQ(o.st, status::failed);
-  EXPECT_THAT(o.error,
+  const auto error = hook_failure(d, hook::data);
+  EXPECT_THAT(error,
               StartsWith("test.lua:4: on_data (lines 4-6) returned a table that is not an action"));
-  EXPECT_THAT(o.error, HasSubstr("smtp.reply()"));
+  EXPECT_THAT(error, HasSubstr("smtp.reply()"));
 }
 
 TEST(script_errors, hook_returning_a_field_of_the_wrong_type_is_explained) {
@@ -52,9 +50,7 @@ TEST(script_errors, hook_returning_a_field_of_the_wrong_type_is_explained) {
       "function on_rcpt(s, rcpt)\n  return smtp.reply(550):delay(1)\nend\n"
       "function on_data(s)\n  local a = smtp.reply(550)\n  a.code = 'x'\n  return a\nend\n");
   EXPECT_EQ(d.start(hook::rcpt).st, status::done);
-  auto o = d.start(hook::data);
-  ASSERT_EQ(o.st, status::failed);
-  EXPECT_THAT(o.error,
+  EXPECT_THAT(hook_failure(d, hook::data),
               HasSubstr("on_data (lines 4-8) returned an action whose field 'code' is a string"));
 }
 
@@ -64,14 +60,12 @@ TEST(script_errors, a_field_no_action_has_is_named) {
       "function on_rcpt(s, rcpt)\n  local a = smtp.reply(550)\n  a.delay = 5\n  return a\nend\n"
       "function on_data(s)\n  local a = smtp.reply(451)\n  a[1] = 'x'\n  return a\nend\n"
       "function on_mail(s, from)\n  return smtp.reply(550):delay(1):split(2)\nend\n");
-  auto rcpt = d.start(hook::rcpt);
-  ASSERT_EQ(rcpt.st, status::failed);
-  EXPECT_THAT(rcpt.error, HasSubstr("on_rcpt (lines 1-5) returned an action with a field 'delay' "
-                                    "that no action has; its methods (:delay(), :split(), "));
-  auto data = d.start(hook::data);
-  ASSERT_EQ(data.st, status::failed);
-  EXPECT_THAT(data.error, HasSubstr("on_data (lines 6-10) returned an action with a list item or "
-                                    "another key that is not a name"));
+  EXPECT_THAT(hook_failure(d, hook::rcpt),
+              HasSubstr("on_rcpt (lines 1-5) returned an action with a field 'delay' "
+                        "that no action has; its methods (:delay(), :split(), "));
+  EXPECT_THAT(hook_failure(d, hook::data),
+              HasSubstr("on_data (lines 6-10) returned an action with a list item or "
+                        "another key that is not a name"));
   // Every field the library writes is known.
   auto mail = d.start(hook::mail);
   ASSERT_EQ(mail.st, status::done) << mail.error;
@@ -80,9 +74,7 @@ TEST(script_errors, a_field_no_action_has_is_named) {
 
 TEST(script_errors, yielding_without_sleep_is_explained) {
   driver d("function on_connect(s)\n  local x = 1\n  coroutine.yield(1)\nend\n");
-  auto o = d.start(hook::connect);
-  EXPECT_EQ(o.st, status::failed);
-  const std::string& err = o.error;
+  const auto err = connect_failure(d);
   EXPECT_THAT(err, StartsWith("test.lua:3:"));
   EXPECT_THAT(err, HasSubstr("on_connect yielded; use smtp.sleep()"));
 }
@@ -95,11 +87,10 @@ TEST(script_errors, sleeping_in_a_coroutine_of_the_scripts_own_is_explained) {
       "  local co = coroutine.wrap(function() smtp.sleep(0.5) return 1 end)\n"
       "  local ok, e = pcall(co)\n  error(e, 0)\nend\n"
       "function on_mail(s, from)\n  smtp.sleep(0.5)\nend\n");
-  auto rcpt = d.start(hook::rcpt);
-  ASSERT_EQ(rcpt.st, status::failed);
-  EXPECT_THAT(rcpt.error, HasSubstr("test.lua:2: smtp.sleep cannot pause the session from a "
-                                    "coroutine the scenario made (coroutine.create, "
-                                    "coroutine.wrap): sleep in the hook's own code"));
+  EXPECT_THAT(hook_failure(d, hook::rcpt),
+              HasSubstr("test.lua:2: smtp.sleep cannot pause the session from a "
+                        "coroutine the scenario made (coroutine.create, "
+                        "coroutine.wrap): sleep in the hook's own code"));
   EXPECT_EQ(d.start(hook::mail).st, status::sleeping);  // in the hook itself it still sleeps
 }
 
@@ -107,10 +98,9 @@ TEST(script_errors, expect_in_a_hook_is_refused) {
   driver d(
       "expect { quit = true }\n"
       "function on_rcpt(s, rcpt)\n  expect { delivered = 5 }\nend\n");
-  auto rcpt = d.start(hook::rcpt);
-  ASSERT_EQ(rcpt.st, status::failed);
-  EXPECT_THAT(rcpt.error, HasSubstr("test.lua:3: expect: call it at the top of the scenario, not "
-                                    "in a hook"));
+  EXPECT_THAT(hook_failure(d, hook::rcpt),
+              HasSubstr("test.lua:3: expect: call it at the top of the scenario, not "
+                        "in a hook"));
 }
 
 TEST(script_errors, a_failed_hook_leaves_the_scenario_usable) {
