@@ -1,9 +1,10 @@
 #include "net/connection.hpp"
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 #include <random>
 #include <variant>
+
+#include <boost/asio/post.hpp>
 
 namespace smtpfault::net {
 
