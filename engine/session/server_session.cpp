@@ -6,6 +6,7 @@
 
 #include "fault/wire.hpp"
 #include "proto/ascii.hpp"
+#include "proto/bdat.hpp"
 
 namespace smtpfault::session {
 
@@ -19,6 +20,13 @@ std::string masked_command(const proto::command& cmd, std::string_view line) {
   auto space = cmd.argument.find(' ');
   if (space == std::string::npos) return std::string(line);
   return cmd.verb_text + " " + cmd.argument.substr(0, space) + " ****";
+}
+
+// Whether a chunk of octets follows this command line: a BDAT's (RFC 3030 2), unless empty.
+bool chunk_follows(std::string_view line) {
+  if (!proto::istarts_with(line, "BDAT ")) return false;
+  const auto args = proto::parse_bdat_args(line.substr(5));
+  return args && args->size > 0;
 }
 
 }  // namespace
@@ -143,14 +151,19 @@ std::size_t server_session::receive_command(std::string_view input) {
   } else {
     on_line(r.line);
   }
-  // More octets behind a command means the client did not wait for its reply (RFC 2920).
-  // Noted once: a client writing its commands one by one without waiting makes a burst of
-  // a few commands per read, and 3,000 RCPTs would make a thousand notes.
-  if (more_behind && !pipelined_noted_) {
-    pipelined_noted_ = true;
-    note("client pipelined commands", now_);
-  }
+  // A BDAT's chunk follows its command line at once (RFC 3030 2): whether the client waited
+  // shows behind the chunk, once that has been read.
+  if (!chunk_follows(r.line)) note_if_pipelined(more_behind);
   return r.consumed;
+}
+
+// More octets behind a command means the client did not wait for its reply (RFC 2920).
+// Noted once: a client writing its commands one by one without waiting makes a burst of
+// a few commands per read, and 3,000 RCPTs would make a thousand notes.
+void server_session::note_if_pipelined(bool more_behind) {
+  if (!more_behind || pipelined_noted_) return;
+  pipelined_noted_ = true;
+  note("client pipelined commands", now_);
 }
 
 // A bare CR or a NUL inside a command line is kept (the command may still be understood) and

@@ -178,6 +178,7 @@ class server_session {
   std::size_t receive_auth(std::string_view input);
   void on_line(std::string_view line);
   void on_long_line();
+  void note_if_pipelined(bool more_behind);
   void dispatch(const proto::command& cmd);
   void on_command_error(const proto::command_failure& f);
 

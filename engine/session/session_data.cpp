@@ -209,6 +209,7 @@ std::size_t server_session::receive_bdat(std::string_view input) {
     std::string discard;
     std::size_t used = skip_->feed(input, discard);
     if (!skip_->chunk_done()) return used;
+    note_if_pipelined(used < input.size());
     set_mode(mode::command);
     skip_.reset();
     bdat_rejected_ = false;
@@ -219,6 +220,7 @@ std::size_t server_session::receive_bdat(std::string_view input) {
   }
   std::size_t used = bdat_.feed(input, pending_.data);
   if (!bdat_.chunk_done()) return used;
+  note_if_pipelined(used < input.size());
   set_mode(mode::command);
   if (bdat_.size_exceeded()) {
     // Only the last chunk's reply is the message's; an earlier one answers that chunk alone.

@@ -110,6 +110,21 @@ class PipeliningNoteTest(ServerTestCase):
         notes = [l for l in lines if "client pipelined commands" in l]
         self.assertEqual(len(notes), 1, notes[:5])
 
+    def test_a_bdat_chunk_in_the_write_of_its_command_is_not_pipelining(self):
+        # RFC 3030: the chunk follows the command at once; clients write both together.
+        with self.server.connect() as c:
+            c.ehlo()
+            sid = self.server.session_of(c)
+            c.cmd("MAIL FROM:<a@x.test>", expect=250)
+            c.cmd("RCPT TO:<b@y.test>", expect=250)
+            c.send(b"BDAT 9\r\nSubject: ")
+            self.assertEqual(c.reply(timeout=5).code, 250)
+            c.send(b"BDAT 6 LAST\r\nhi\r\n\r\n")
+            self.assertEqual(c.reply(timeout=5).code, 250)
+            c.cmd("QUIT", expect=221)
+        lines = self.server.finished_session(sid)
+        self.assertFalse([l for l in lines if "client pipelined commands" in l], lines)
+
 
 class LmtpTest(ServerTestCase):
     LMTP = True

@@ -218,6 +218,34 @@ TEST(server_session_bdat, zero_size_last_chunk_ends_the_message) {
   EXPECT_TRUE(c.messages()[1].msg.via_bdat);
 }
 
+// RFC 3030 2: the chunk follows its BDAT at once, in the same write as a rule. Only what comes
+// behind the chunk was sent without waiting for a reply.
+TEST(server_session_bdat, a_chunk_behind_its_command_is_not_pipelining) {
+  const auto pipelined = [](const conversation& c) {
+    return c.logged(direction::event, "client pipelined commands");
+  };
+  conversation c;
+  c.open_transaction();
+  c.send("BDAT 5\r\nhello");
+  c.send("BDAT 6 LAST\r\nworld!");
+  EXPECT_FALSE(pipelined(c));
+  c.send("MAIL FROM:<a@x.test>\r\n");
+  c.send("BDAT 7 LAST\r\nrefused");  // refused (no RCPT), read all the same
+  EXPECT_FALSE(pipelined(c)) << "still nothing behind a chunk";
+  c.send("NOOP\r\n");
+  c.send("BDAT 5\r\nhelloBDAT 0 LAST\r\n");
+  EXPECT_TRUE(pipelined(c)) << "a command behind a chunk, in the same read";
+
+  conversation empty_chunk;
+  empty_chunk.open_transaction();
+  empty_chunk.send("BDAT 0 LAST\r\nQUIT\r\n");
+  EXPECT_TRUE(pipelined(empty_chunk)) << "nothing follows an empty chunk but the next command";
+  conversation refused;
+  refused.ehlo();
+  refused.send("BDAT 3\r\nabcNOOP\r\n");
+  EXPECT_TRUE(pipelined(refused)) << "behind a refused chunk";
+}
+
 TEST(server_session_bdat, chunk_octets_may_look_like_commands) {
   conversation c;
   c.open_transaction();
