@@ -48,6 +48,12 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
     }
   } else if (text == "fault: hang") {
     out.hung = true;
+  } else if (constexpr std::string_view after = "client pipelined commands after ";
+             text.starts_with(after)) {
+    out.pipelined = true;
+    const auto verb = text.substr(after.size());
+    out.pipelined_after = verb.substr(0, verb.find(','));
+    out.pipelined_after_at = line;
   } else if (starts_with(text, "client pipelined")) {
     out.pipelined = true;
   } else if (starts_with(text, "client talked before the greeting")) {

@@ -32,6 +32,10 @@ struct session_summary {
   bool quit = false;
   bool client_closed = false;  // the client closed or reset the connection (else the server did)
   bool pipelined = false;
+  // The first command that ends a pipelined group (RFC 2920 3.1: EHLO, DATA, ...) with more
+  // commands behind it, "" when none; pipelined_after_at: its transcript line.
+  std::string pipelined_after;
+  std::size_t pipelined_after_at = 0;
   bool reply_held = false;    // the client left while a reply was held back (a delay, a pause)
   bool hung = false;          // a scenario's smtp.hang(): nothing more was answered
   bool early_talker = false;  // sent octets before a greeting held back by a delay or a sleep

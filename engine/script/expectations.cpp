@@ -218,6 +218,15 @@ check_result check_pipelining(const run_outcome& run) {
                  s.id + " sent commands without waiting for replies";
       return c;
     }
+    if (!s.pipelined_after.empty()) {
+      c.passed = false;
+      const auto& verb = s.pipelined_after;
+      c.detail = "expected the client to wait for the reply to " + verb +
+                 " before sending more (RFC 2920 3.1: " + verb +
+                 " ends a pipelined group); more came behind it without waiting (" +
+                 where(s, s.pipelined_after_at) + ")";
+      return c;
+    }
     bool data_refused = false;
     for (const auto& x : s.exchanges) {
       if (x.verb == "DATA") data_refused = x.code != 354;

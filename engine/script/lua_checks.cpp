@@ -111,7 +111,7 @@ void push_exchange(lua_State* L, const capture::exchange& x, const scenario_cloc
 }
 
 void push_session(lua_State* L, const capture::session_summary& s, const scenario_clock& clock) {
-  lua_createtable(L, 0, 11);
+  lua_createtable(L, 0, 12);
   clock.push(L, s.started);
   lua_setfield(L, -2, "started");
   clock.push(L, s.ended);
@@ -121,6 +121,7 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
   set_bool(L, "quit", s.quit);
   set_bool(L, "tls", s.implicit_tls || s.tls_at != 0);
   set_bool(L, "pipelined", s.pipelined);
+  if (!s.pipelined_after.empty()) set_string(L, "pipelined_after", s.pipelined_after);
   set_bool(L, "early_talker", s.early_talker);
   set_integer(L, "delivered", static_cast<lua_Integer>(s.delivered));
   lua_createtable(L, static_cast<int>(s.exchanges.size()), 0);

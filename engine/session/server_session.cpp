@@ -29,6 +29,17 @@ bool chunk_follows(std::string_view line) {
   return args && args->size > 0;
 }
 
+// The verb of a command after which a client must wait for the reply before it sends more
+// (RFC 2920 3.1; STARTTLS by RFC 3207 4), or "" for the others.
+std::string_view group_end(std::string_view line) {
+  for (std::string_view verb :
+       {"EHLO", "HELO", "LHLO", "STARTTLS", "DATA", "QUIT", "NOOP", "VRFY", "EXPN", "TURN"}) {
+    if (proto::istarts_with(line, verb) && (line.size() == verb.size() || line[verb.size()] == ' '))
+      return verb;
+  }
+  return {};
+}
+
 }  // namespace
 
 server_session::server_session(server_options opts, session_facts facts, transcript& log)
@@ -154,6 +165,14 @@ std::size_t server_session::receive_command(std::string_view input) {
   // A BDAT's chunk follows its command line at once (RFC 3030 2): whether the client waited
   // shows behind the chunk, once that has been read.
   if (!chunk_follows(r.line)) note_if_pipelined(more_behind);
+  if (more_behind && !group_end_noted_) {
+    if (const auto verb = group_end(r.line); !verb.empty()) {
+      group_end_noted_ = true;
+      note("client pipelined commands after " + std::string(verb) +
+               ", which ends a group (RFC 2920 3.1)",
+           now_);
+    }
+  }
   return r.consumed;
 }
 

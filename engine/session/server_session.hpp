@@ -273,6 +273,7 @@ class server_session {
   std::size_t errors_ = 0;
   bool long_line_is_auth_ = false;
   bool pipelined_noted_ = false;  // "client pipelined commands", once a session
+  bool group_end_noted_ = false;  // "... after EHLO, which ends a group", once a session
   bool refusing_ = false;         // greeted with 554: only QUIT is served (RFC 5321 3.1)
   std::array<std::size_t, 16> counts_{};
   std::size_t messages_accepted_ = 0;

@@ -22,6 +22,8 @@ expect {
   delivered = { max = 1 },
   no_plaintext_auth = true,
   no_plaintext_after_tls_failure = true,
+  -- Pipelining MAIL, RCPT and DATA is fine (PIPELINING is offered); going on behind EHLO, as
+  -- a client that took the injected lines for its reply does, fails this one.
   pipelining = true,
   check = function(run)
     if not smtp.seen(run, "STARTTLS") then
@@ -29,10 +31,6 @@ expect {
         .. " scenario is about STARTTLS"
     end
     for _, s in ipairs(run.sessions) do
-      if s.pipelined then
-        return false, "session " .. s.id .. " sent commands before their replies: the client read the"
-          .. " injected plaintext as replies and got out of step"
-      end
       local after_tls, first = false, nil
       for _, x in ipairs(s.exchanges) do
         if x.verb == "STARTTLS" then after_tls = true

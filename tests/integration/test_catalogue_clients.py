@@ -133,10 +133,12 @@ TABLE = [
     # swaks reads the injected plaintext as replies when the 220 and the injection reach it in
     # one read (it then gets out of step); when they arrive apart, under load, OpenSSL reads
     # the plaintext as a TLS record and the handshake fails, which is safe. Either is a real
-    # outcome of this client, so either verdict is accepted, each with its own reason.
-    ("starttls-injection", "swaks", "PASS|FAIL", ["out of step"]),
+    # outcome of this client, so either verdict is accepted, each with its own reason. Out of
+    # step, it sends its next command without waiting for the reply to EHLO: when the two reach
+    # the server in one read, that is the reason given.
+    ("starttls-injection", "swaks", "PASS|FAIL", ["out of step|EHLO ends a pipelined group"]),
     # With AUTH it goes out of step at AUTH, before any DATA: still out of step.
-    ("starttls-injection", "swaks-auth", "PASS|FAIL", ["out of step"]),
+    ("starttls-injection", "swaks-auth", "PASS|FAIL", ["out of step|EHLO ends a pipelined group"]),
     ("auth-535", "swaks-auth", "PASS", []),
     ("auth-454", "swaks-auth", "FAIL", ["the client did not retry"]),
     ("auth-454", "swaks-auth-retry", "PASS", []),
@@ -407,8 +409,9 @@ class CatalogueWithRealClients(unittest.TestCase):
                 detail = "%s with %s: %s %s\n%s" % (scenario, client, r["verdict"], r["reason"],
                                                     r["command_output"][-1500:])
                 self.assertIn(r["verdict"], verdict.split("|"), detail)
+                # A word may name alternatives, "a|b": either will do.
                 for w in (words if r["verdict"] == "FAIL" or "|" not in verdict else []):
-                    self.assertIn(w, r["reason"], detail)
+                    self.assertTrue(any(a in r["reason"] for a in w.split("|")), detail)
 
     def test_magic_addresses_pick_the_fault(self):
         r = self.results.get(("magic-addresses", "smtplib-magic"))

@@ -214,8 +214,51 @@ class GreetingSlowEarlyTalker(unittest.TestCase):
         self.assertIn("talked before the greeting", r["reason"])
 
 
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
+class StarttlsInjectionWithPipelining(unittest.TestCase):
+    """PIPELINING is offered with the injection: a client that pipelines MAIL, RCPT and DATA after
+    a proper EHLO over TLS is correct; one that goes on behind EHLO took the injection for its
+    reply."""
+
+    MAILER = (
+        "import os, select, socket, ssl, sys\n"
+        "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+        "def reply(f):\n"
+        "    while True:\n"
+        "        line = f.readline()\n"
+        "        if line[3:4] != b'-': return int(line[:3])\n"
+        "plain = s.makefile('rb', buffering=0)\n"
+        "reply(plain); s.sendall(b'EHLO client.test\\r\\n'); reply(plain)\n"
+        "s.sendall(b'STARTTLS\\r\\n')\n"
+        "got = b''\n"
+        "while not got.endswith(b'\\n'): got += s.recv(1)\n"
+        "while select.select([s], [], [], 0.2)[0]: s.recv(4096)   # the injected plaintext\n"
+        "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
+        "ctx.verify_mode = ssl.CERT_NONE\n"
+        "t = ctx.wrap_socket(s); f = t.makefile('rb')\n"
+        "WAIT = %s\n"
+        "if WAIT:\n"
+        "    t.sendall(b'EHLO client.test\\r\\n'); reply(f)\n"
+        "    t.sendall(b'MAIL FROM:<a@x.test>\\r\\nRCPT TO:<b@y.test>\\r\\nDATA\\r\\n')\n"
+        "    codes = [reply(f), reply(f), reply(f)]\n"
+        "else:   # as if the injected lines had been the reply to EHLO\n"
+        "    t.sendall(b'EHLO client.test\\r\\nMAIL FROM:<a@x.test>\\r\\n')\n"
+        "    codes = [reply(f), reply(f)]\n"
+        "    t.sendall(b'RCPT TO:<b@y.test>\\r\\nDATA\\r\\n'); codes += [reply(f), reply(f)]\n"
+        "    codes = codes[1:]\n"
+        "if codes != [250, 250, 354]: sys.exit('refused: %%r' %% codes)\n"
+        "t.sendall(b'Subject: pipelined\\r\\n\\r\\nhi\\r\\n.\\r\\n')\n"
+        "if reply(f) != 250: sys.exit('message refused')\n"
+        "t.sendall(b'QUIT\\r\\n'); reply(f)\n")
+
+    def test_pipelining_after_a_proper_ehlo_passes(self):
+        status, r, output = judge_mailer(self, "starttls-injection", self.MAILER % "True")
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
+
+    def test_going_on_behind_ehlo_fails(self):
+        status, r, output = judge_mailer(self, "starttls-injection", self.MAILER % "False")
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("wait for the reply to EHLO before sending more (RFC 2920 3.1: EHLO ends a"
+                      " pipelined group)", r["reason"])
 
 
 if __name__ == "__main__":

@@ -110,5 +110,21 @@ TEST(session_analysis, an_unanswered_end_of_data_has_the_time_the_data_ended) {
   EXPECT_EQ(s.exchanges[1].at, t0 + std::chrono::seconds(2));
 }
 
+TEST(session_analysis, the_command_pipelined_past_is_named_with_its_line) {
+  session_record r;
+  r.entries.push_back({{}, direction::client, "EHLO client.test"});
+  r.entries.push_back({{}, direction::server, "250 smtpfault.test"});
+  r.entries.push_back({{}, direction::event, "client pipelined commands"});
+  auto s = summarize(r);
+  EXPECT_TRUE(s.pipelined);
+  EXPECT_EQ(s.pipelined_after, "");
+  r.entries.push_back({{},
+                       direction::event,
+                       "client pipelined commands after EHLO, which ends a group (RFC 2920 3.1)"});
+  s = summarize(r);
+  EXPECT_EQ(s.pipelined_after, "EHLO");
+  EXPECT_EQ(s.pipelined_after_at, 4u);
+}
+
 }  // namespace
 }  // namespace smtpfault::capture

@@ -141,6 +141,27 @@ TEST(Expectations, SlipsInTheDataPointToTheirFirstTranscriptLine) {
             "line 19");
 }
 
+// RFC 2920 3.1: with PIPELINING offered, MAIL, RCPT and DATA may go together, but EHLO (and
+// DATA, QUIT, ...) end a group.
+TEST(Expectations, PipeliningBehindEhloFailsWherePipeliningIsOffered) {
+  expectations e;
+  e.pipelining = true;
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000004";
+  s.pipelining_advertised = true;
+  s.pipelined = true;
+  EXPECT_TRUE(evaluate(e, run).back().passed) << "MAIL, RCPT and DATA together";
+  s.pipelined_after = "EHLO";
+  s.pipelined_after_at = 12;
+  const auto verdict = evaluate(e, run).back();
+  EXPECT_FALSE(verdict.passed);
+  EXPECT_EQ(verdict.detail,
+            "expected the client to wait for the reply to EHLO before sending more (RFC 2920 "
+            "3.1: EHLO ends a pipelined group); more came behind it without waiting (session "
+            "000004, transcript line 12)");
+}
+
 }  // namespace
 }  // namespace smtpfault::script
 

@@ -399,5 +399,26 @@ TEST(server_session, pipelining_is_noted_once) {
             1);
 }
 
+// RFC 2920 3.1: EHLO, DATA, QUIT, NOOP, ... end a group; the first one with more behind it is
+// named, once a session. MAIL and RCPT do not end one.
+TEST(server_session, pipelining_past_the_end_of_a_group_is_named) {
+  const std::string note =
+      "client pipelined commands after EHLO, which ends a group (RFC 2920 3.1)";
+  conversation c;
+  c.send("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+  EXPECT_TRUE(c.logged(direction::event, note));
+  conversation in_groups;
+  in_groups.ehlo();
+  in_groups.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n");
+  in_groups.send("hi\r\n.\r\n");
+  in_groups.send("NOOP\r\n");
+  EXPECT_TRUE(in_groups.logged(direction::event, "client pipelined commands"));
+  EXPECT_FALSE(in_groups.logged(direction::event, "which ends a group"));
+  in_groups.send("NOOP\r\nNOOP\r\nDATA\r\nQUIT\r\n");
+  EXPECT_TRUE(in_groups.logged(
+      direction::event, "client pipelined commands after NOOP, which ends a group (RFC 2920 3.1)"));
+  EXPECT_FALSE(in_groups.logged(direction::event, "after DATA")) << "once a session";
+}
+
 }  // namespace
 }  // namespace smtpfault::session::testing
