@@ -23,6 +23,14 @@ def load(name):
         return yaml.safe_load(f)
 
 
+def workflow_variables():
+    """The variables both workflows set for their jobs: the CI system passes them on to the
+    script, and so to smtpfault."""
+    variables = dict(load("github-actions.yml").get("env", {}))
+    variables.update(load("gitlab-ci.yml")["mail-faults"].get("variables", {}))
+    return {k: str(v) for k, v in variables.items()}
+
+
 class WorkflowFiles(unittest.TestCase):
     def test_both_workflows_fetch_smtpfault_run_the_script_and_hand_its_report_to_ci(self):
         github = load("github-actions.yml")
@@ -31,14 +39,14 @@ class WorkflowFiles(unittest.TestCase):
         self.assertEqual(runs[-1], self.command())
         uses = [(s["uses"].split("@")[0], s.get("with", {})) for s in steps if "uses" in s]
         checkouts = [w for name, w in uses if name == "actions/checkout"]
-        self.assertEqual(checkouts[1], {"repository": "${{ env.SMTPFAULT_REPOSITORY }}",
+        self.assertEqual(checkouts[1], {"repository": "${{ env.MAIL_FAULTS_REPOSITORY }}",
                                         "path": "smtpfault"})
         by_name = dict(uses)
         self.assertEqual(by_name["mikepenz/action-junit-report"]["report_paths"], REPORT)
         self.assertEqual(by_name["actions/upload-artifact"]["path"], REPORT)
         self.assertEqual(github["permissions"]["checks"], "write")
         gitlab = load("gitlab-ci.yml")["mail-faults"]
-        self.assertIn('git clone --depth 1 "$SMTPFAULT_REPOSITORY" smtpfault', gitlab["script"])
+        self.assertIn('git clone --depth 1 "$MAIL_FAULTS_REPOSITORY" smtpfault', gitlab["script"])
         self.assertEqual(gitlab["script"][-1], self.command())
         self.assertEqual(gitlab["artifacts"]["reports"]["junit"], REPORT)
 
@@ -55,7 +63,7 @@ class WorkflowFiles(unittest.TestCase):
             # The user's project, with smtpfault checked out beside its files.
             os.symlink(ROOT, os.path.join(project, "smtpfault"))
             report = os.path.join(project, REPORT)
-            env = server_environment({"SMTPFAULT": binary_path()})
+            env = server_environment({"SMTPFAULT": binary_path(), **workflow_variables()})
             r = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True,
                                timeout=120)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
