@@ -316,6 +316,14 @@ int serve_command(const std::vector<std::string>& argv, char** envp) {
     if (f.name == "help") return print_serve_help(), 0;
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
   }
+  if (!args.positional.empty()) {
+    // Most likely a scenario without its flag: serving accept-all instead would pass for it.
+    std::fprintf(stderr,
+                 "smtpfault serve: unexpected argument '%s' (a scenario is given as --scenario "
+                 "%s) (see smtpfault serve --help)\n",
+                 args.positional[0].c_str(), args.positional[0].c_str());
+    return 2;
+  }
   serve_setup setup;
   if (auto error = configure(setup, args, envp); !error.empty()) {
     std::fprintf(stderr, "smtpfault serve: %s\n", error.c_str());

@@ -57,6 +57,14 @@ class ServeFlagMistakes(unittest.TestCase):
         self.assertIn("unknown key 'auth.users.mail-bot' ('auth.users' is one key: give all of it "
                       "as the value, e.g. auth.users=mail-bot:VALUE)", r.stderr)
 
+    def test_a_scenario_without_its_flag_is_refused_not_served_as_accept_all(self):
+        r = run("serve", "greylist", "--listen", "127.0.0.1:0", "--tls-listen", "", "--api", "",
+                timeout=10)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("unexpected argument 'greylist' (a scenario is given as --scenario "
+                      "greylist)", r.stderr)
+        self.assertNotIn("serving", r.stdout)
+
     def test_a_scenario_that_cannot_be_loaded_names_where_it_was_given(self):
         with tempfile.TemporaryDirectory() as d:
             cfg = os.path.join(d, "s.toml")
