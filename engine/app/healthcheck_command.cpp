@@ -71,7 +71,7 @@ proto::expected<boost::asio::ip::tcp::endpoint, std::string> api_endpoint(
   if (s.api.host.empty()) {
     return proto::unexpected{std::string("api is empty: the server has no HTTP API to ask")};
   }
-  auto resolved = to_endpoint(s.api, "api");
+  auto resolved = to_endpoint(s.api, s.named("api"));
   if (!resolved) return proto::unexpected{resolved.error()};
   return reachable_here(*resolved);
 }

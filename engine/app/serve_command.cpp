@@ -227,7 +227,7 @@ std::string configure(serve_setup& setup, const parsed_args& args, char** envp) 
   setup.server = make_server_config(s, error);
   if (!error.empty()) return error;
   if (!s.api.host.empty()) {
-    auto ep = to_endpoint(s.api, "api");
+    auto ep = to_endpoint(s.api, s.named("api"));
     if (!ep) return ep.error();
     setup.api_at = *ep;
   }

@@ -18,11 +18,11 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-std::vector<tcp::endpoint> resolve(const std::vector<config::endpoint>& eps, const char* key,
-                                   std::string& error) {
+std::vector<tcp::endpoint> resolve(const std::vector<config::endpoint>& eps,
+                                   const std::string& setting, std::string& error) {
   std::vector<tcp::endpoint> out;
   for (const auto& ep : eps) {
-    auto e = to_endpoint(ep, key);
+    auto e = to_endpoint(ep, setting);
     if (!e) {
       error = e.error();
       return {};
@@ -35,11 +35,10 @@ std::vector<tcp::endpoint> resolve(const std::vector<config::endpoint>& eps, con
 }  // namespace
 
 proto::expected<tcp::endpoint, std::string> to_endpoint(const config::endpoint& ep,
-                                                        const char* key) {
+                                                        const std::string& setting) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(ep.host == "localhost" ? "127.0.0.1" : ep.host, ec);
-  if (ec)
-    return proto::unexpected{std::string(key) + ": '" + ep.to_string() + "' is not an IP address"};
+  if (ec) return proto::unexpected{setting + ": '" + ep.to_string() + "' is not an IP address"};
   return tcp::endpoint(addr, ep.port);
 }
 
@@ -53,8 +52,8 @@ tcp::endpoint reachable_here(tcp::endpoint ep) {
 
 net::server_config make_server_config(const config::settings& s, std::string& error) {
   net::server_config c;
-  c.listen = resolve(s.listen, "listen", error);
-  if (error.empty()) c.tls_listen = resolve(s.tls_listen, "tls_listen", error);
+  c.listen = resolve(s.listen, s.named("listen"), error);
+  if (error.empty()) c.tls_listen = resolve(s.tls_listen, s.named("tls_listen"), error);
   c.session.hostname = s.hostname;
   c.session.limits = s.limits;
   c.session.lmtp = s.lmtp;

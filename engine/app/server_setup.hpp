@@ -16,9 +16,10 @@
 namespace smtpfault::app {
 
 // A configured HOST:PORT as a socket address: an IP literal, or "localhost" for 127.0.0.1 (no
-// name lookups). The error names the key: "api: 'x:1' is not an IP address".
-proto::expected<boost::asio::ip::tcp::endpoint, std::string> to_endpoint(const config::endpoint& ep,
-                                                                         const char* key);
+// name lookups). The error begins with `setting`, where the value was given (settings::named):
+// "smtpfault.toml:2:10: key 'api': 'x:1' is not an IP address".
+proto::expected<boost::asio::ip::tcp::endpoint, std::string> to_endpoint(
+    const config::endpoint& ep, const std::string& setting);
 // Where a client on this machine reaches ep: a wildcard address (listening everywhere) becomes
 // the loopback address of its family.
 boost::asio::ip::tcp::endpoint reachable_here(boost::asio::ip::tcp::endpoint ep);

@@ -62,6 +62,8 @@ proto::expected<value, located> addresses_from_toml(const key_desc& d, const tom
   std::vector<endpoint> list;
   if (const auto* s = n.as_string()) {
     // A lone string is the one-listener case; accepting it spares users the array brackets.
+    // An empty one is none, as in the environment and flags.
+    if (s->get().empty()) return value{std::move(list)};
     auto e = parse_endpoint(s->get());
     if (!e) return at(n, d.path, e.error());
     list.push_back(std::move(*e));

@@ -8,7 +8,7 @@ import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
-from smtpfault_server import SmtpfaultServer, write_file
+from smtpfault_server import SmtpfaultServer, binary_path, server_environment, write_file
 from smtpfault_server import run_binary as run
 
 
@@ -104,6 +104,40 @@ class ServeFlagMistakes(unittest.TestCase):
             r = run("serve", "--config", cfg, timeout=10)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("%s:3:9: key 'store': /proc/nope: " % cfg, r.stderr)
+
+    def test_a_listener_that_is_no_ip_address_is_named_where_given(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "ip.toml")
+            with open(cfg, "w") as f:
+                f.write('api = ""\ntls_listen = []\nlisten = ["999.1.1.1:25"]\n')
+            r = run("serve", "--config", cfg, timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("%s:3:10: key 'listen': '999.1.1.1:25' is not an IP address" % cfg,
+                          r.stderr)
+        r = run("serve", "--listen", "127.0.0.1:0", "--tls-listen", "", "--api", "mail.test:80",
+                timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--api: 'mail.test:80' is not an IP address", r.stderr)
+
+    def test_an_empty_listener_string_in_the_file_is_none_as_in_flags(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "none.toml")
+            with open(cfg, "w") as f:
+                f.write('listen = "127.0.0.1:0"\ntls_listen = ""\napi = ""\n')
+            p = subprocess.Popen([binary_path(), "serve", "--config", cfg], text=True,
+                                 env=server_environment(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            try:
+                banner = []
+                for line in p.stdout:  # the banner ends with where messages are kept
+                    banner.append(line)
+                    if "messages " in line:
+                        break
+            finally:
+                p.terminate()
+                p.communicate(timeout=10)
+        listening = [l.split()[1] for l in banner if "listening:" in l]
+        self.assertEqual(listening, ["smtp"], "".join(banner))
 
     def test_certificate_files_are_checked_at_start_and_named_where_given(self):
         with tempfile.TemporaryDirectory() as d:
