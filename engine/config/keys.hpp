@@ -31,9 +31,11 @@ struct key_desc {
   std::string (*show)(const settings&) = nullptr;  // the value as a user writes it, for --help
   std::uint64_t min = 0;                           // unsigned_int bounds
   std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
-  bool positive = false;                           // number must be > 0
-  std::span<const std::string_view> choices = {};  // string must be one of these; empty = any
-  double most = 0;                                 // number must be at most this; 0 = no bound
+  bool positive = false;                              // number must be > 0
+  std::span<const std::string_view> choices = {};     // string must be one of these; empty = any
+  double most = 0;                                    // number must be at most this; 0 = no bound
+  double least = 0;                                   // number must be at least this; 0 = no bound
+  std::string (*rule)(const std::string&) = nullptr;  // a string's own check: "" = acceptable
 };
 
 std::span<const key_desc> all_keys();

@@ -182,8 +182,23 @@ std::string show_limit(const settings& s) {
 
 constexpr std::string_view log_formats[] = {"text", "json", "none"};
 constexpr std::uint64_t max_unsigned = std::numeric_limits<unsigned>::max();
-// Timeouts longer than a year are typos; far longer ones would overflow the timers.
+// Timeouts longer than a year are typos; far longer ones would overflow the timers. Shorter
+// than a millisecond, every session would time out before its first command.
 constexpr double year_seconds = 365.0 * 24 * 3600;
+constexpr double shortest_timeout = 0.001;
+// A command or AUTH line is held whole until its end: the limit is memory per session.
+constexpr std::uint64_t longest_line_limit = 1024 * 1024;
+
+// The name in the greeting and the EHLO reply: one word of printable ASCII that fits a reply
+// line (CR or LF in it would end the reply early).
+std::string hostname_problem(const std::string& name) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > 255) return "must be at most 255 octets, got " + std::to_string(name.size());
+  for (char c : name) {
+    if (c <= ' ' || c > '~') return "must be one word of printable ASCII (no spaces, CR or LF)";
+  }
+  return {};
+}
 
 constexpr key_desc keys[] = {
     {.path = "listen",
@@ -217,9 +232,10 @@ constexpr key_desc keys[] = {
      .show = &show_top<&settings::api_token>},
     {.path = "hostname",
      .type = kind::string,
-     .help = "name used in the greeting and the EHLO reply",
+     .help = "name used in the greeting and the EHLO reply (one word, at most 255 octets)",
      .set = &set_top<&settings::hostname>,
-     .show = &show_top<&settings::hostname>},
+     .show = &show_top<&settings::hostname>,
+     .rule = &hostname_problem},
     {.path = "scenario",
      .type = kind::string,
      .help = "scenario file or built-in name; empty = accept everything",
@@ -269,26 +285,30 @@ constexpr key_desc keys[] = {
      .min = 1},
     {.path = "command_timeout",
      .type = kind::number,
-     .help = "seconds a command line may take from its first octet to its end (> 0); stops "
+     .help = "seconds a command line may take from its first octet to its end (at least "
+             "0.001); stops "
              "clients that drip a line byte by byte (slowloris)",
      .set = &set_top<&settings::command_timeout>,
      .show = &show_top<&settings::command_timeout>,
      .positive = true,
-     .most = year_seconds},
+     .most = year_seconds,
+     .least = shortest_timeout},
     {.path = "idle_timeout",
      .type = kind::number,
-     .help = "seconds a client may stay silent (> 0)",
+     .help = "seconds a client may stay silent (at least 0.001)",
      .set = &set_top<&settings::idle_timeout>,
      .show = &show_top<&settings::idle_timeout>,
      .positive = true,
-     .most = year_seconds},
+     .most = year_seconds,
+     .least = shortest_timeout},
     {.path = "tls_handshake_timeout",
      .type = kind::number,
-     .help = "seconds allowed for a TLS handshake (> 0)",
+     .help = "seconds allowed for a TLS handshake (at least 0.001)",
      .set = &set_top<&settings::tls_handshake_timeout>,
      .show = &show_top<&settings::tls_handshake_timeout>,
      .positive = true,
-     .most = year_seconds},
+     .most = year_seconds,
+     .least = shortest_timeout},
     {.path = "tls.cert",
      .type = kind::string,
      .help = "PEM certificate chain; empty = self-signed at start-up",
@@ -308,9 +328,11 @@ constexpr key_desc keys[] = {
      .show = &show_top<&settings::tls_names>},
     {.path = "limits.command_line",
      .type = kind::unsigned_int,
-     .help = "longest command line in bytes, with CRLF",
+     .help = "longest command line in bytes, with CRLF (64 to 1048576)",
      .set = &set_limit<&proto::limits::command_line>,
-     .show = &show_limit<&proto::limits::command_line>},
+     .show = &show_limit<&proto::limits::command_line>,
+     .min = 64,
+     .max = longest_line_limit},
     {.path = "limits.text_line",
      .type = kind::unsigned_int,
      .help = "longest DATA line in bytes, with CRLF; 0 = no limit",
@@ -318,9 +340,11 @@ constexpr key_desc keys[] = {
      .show = &show_limit<&proto::limits::text_line>},
     {.path = "limits.auth_line",
      .type = kind::unsigned_int,
-     .help = "longest AUTH response line in bytes",
+     .help = "longest AUTH response line in bytes (64 to 1048576)",
      .set = &set_limit<&proto::limits::auth_line>,
-     .show = &show_limit<&proto::limits::auth_line>},
+     .show = &show_limit<&proto::limits::auth_line>,
+     .min = 64,
+     .max = longest_line_limit},
     {.path = "limits.max_recipients",
      .type = kind::unsigned_int,
      .help = "RCPT TO accepted per message (>= 1)",
@@ -471,13 +495,17 @@ std::string check(const key_desc& d, const value& v) {
   } else if (const auto* x = std::get_if<double>(&v)) {
     if (!std::isfinite(*x)) return "must be a finite number, got " + number_text(*x);
     if (d.positive && !(*x > 0)) return "must be greater than 0, got " + number_text(*x);
+    if (*x < d.least)
+      return "must be at least " + number_text(d.least) + ", got " + number_text(*x);
     if (d.most > 0 && *x > d.most)
       return "must be at most " + number_text(d.most) + ", got " + number_text(*x);
   } else if (const auto* names = std::get_if<std::vector<std::string>>(&v)) {
     for (const auto& name : *names) {
       if (auto problem = proto::certificate_name_problem(name); !problem.empty()) return problem;
     }
-  } else if (const auto* s = std::get_if<std::string>(&v); s && !d.choices.empty()) {
+  } else if (const auto* s = std::get_if<std::string>(&v); s && d.rule) {
+    return d.rule(*s);
+  } else if (s && !d.choices.empty()) {
     if (std::find(d.choices.begin(), d.choices.end(), *s) == d.choices.end()) {
       std::string allowed;
       for (auto c : d.choices) {

@@ -238,6 +238,16 @@ TEST_F(config_files, value_rules) {
       {"tls.names = [\"fd00::zz\"]", "'fd00::zz' (not an IPv6 address)"},
       {"tls.names = [\"999.1.1.1\"]", "'999.1.1.1' (not an IPv4 address)"},
       {"tls.names = [\"1.2.3\"]", "'1.2.3' (not an IPv4 address)"},
+      {"idle_timeout = 1e-300", "key 'idle_timeout': must be at least 0.001, got 1e-300"},
+      {"command_timeout = 0.0005", "key 'command_timeout': must be at least 0.001, got 5e-04"},
+      {"limits.command_line = 3", "key 'limits.command_line': must be at least 64, got 3"},
+      {"limits.auth_line = 99999999999",
+       "key 'limits.auth_line': must be at most 1048576, got 99999999999"},
+      {"hostname = \"a\\r\\nb\"",
+       "key 'hostname': must be one word of printable ASCII (no spaces, CR or LF)"},
+      {"hostname = \"\"", "key 'hostname': must not be empty"},
+      {"hostname = \"" + std::string(256, 'h') + "\"",
+       "key 'hostname': must be at most 255 octets, got 256"},
   };
   for (const auto& [text, expected] : cases) {
     const auto path = write("rule.toml", text + "\n");
