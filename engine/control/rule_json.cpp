@@ -33,8 +33,10 @@ std::optional<E> choose(object_reader& r, std::string_view key,
   return std::nullopt;
 }
 
-bool has_line_break(const std::string& s) {
-  return s.find_first_of("\r\n") != std::string::npos;
+// CR or LF would end the reply line early, and NUL is no text (as in the Lua API); exact
+// octets, broken ones included, go in "raw".
+bool breaks_a_line(const std::string& s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos;
 }
 
 // {"code": 451, "enhanced": "4.7.1", "text": "..."} or "lines": [...] for a multi-line reply.
@@ -53,7 +55,7 @@ std::optional<proto::reply> read_reply(object_reader& r) {
                     : std::vector<std::string>{
                           text.value_or(std::string(proto::default_reply_text(rep.code)))};
   for (const auto& l : rep.lines)
-    if (has_line_break(l)) r.invalid(text ? "text" : "lines", "must not contain CR or LF");
+    if (breaks_a_line(l)) r.invalid(text ? "text" : "lines", "must not contain CR, LF or NUL");
   if (!rep.enhanced.empty() && !proto::is_enhanced_code(rep.enhanced)) {
     r.invalid("enhanced", "expected an enhanced status code like \"4.7.1\" (RFC 3463)");
   }
@@ -195,7 +197,7 @@ result<fault::action> parse_action(const json::object& o, const std::string& pre
   read_timing(r, a, err);
   a.extensions = r.strings("extensions");
   for (const auto& k : a.extensions.value_or(std::vector<std::string>{})) {
-    if (has_line_break(k)) r.invalid("extensions", "must not contain CR or LF");
+    if (breaks_a_line(k)) r.invalid("extensions", "must not contain CR, LF or NUL");
   }
   a.hide = r.strings("hide").value_or(std::vector<std::string>{});
   for (const auto& k : a.hide) {

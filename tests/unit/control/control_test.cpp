@@ -68,6 +68,10 @@ TEST(rule_json, errors_name_the_field) {
   EXPECT_EQ(field_of(R"({"action": {"reply": {"text": "x"}}})"), "action.reply.code");
   EXPECT_EQ(field_of(R"({"action": {"reply": {"code": 250, "text": "a\r\nb"}}})"),
             "action.reply.text");
+  EXPECT_EQ(field_of(R"({"action": {"reply": {"code": 250, "text": "a\u0000b"}}})"),
+            "action.reply.text");
+  EXPECT_EQ(field_of(R"({"action": {"reply": {"code": 250, "lines": ["a", "\u0000"]}}})"),
+            "action.reply.lines");
   EXPECT_EQ(field_of(R"({"action": {"reply": {"code": 250, "text": "a", "lines": ["b"]}}})"),
             "action.reply.lines");
   EXPECT_EQ(field_of(R"({"action": {"trickle": {"every": 1}}})"), "action.trickle.bytes");
