@@ -357,13 +357,16 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
 namespace {
 
 // The error a failed load left on L's stack, popped. Each names the file and line, but for the
-// parser's own limit ("C stack overflow", from nesting too deep).
+// parser's own limit ("C stack overflow", from nesting too deep) and a compiled chunk.
 std::string load_error(lua_State* L, const std::string& chunkname) {
   std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot load";
   lua_pop(L, 1);
-  // Only that one: the others start with the chunk's name, which Lua may have shortened.
-  if (msg != "C stack overflow") return msg;
-  return chunkname + ": " + msg + " (expressions nested too deep)";
+  // Only those: the others start with the chunk's name, which Lua may have shortened.
+  if (msg == "C stack overflow") return chunkname + ": " + msg + " (expressions nested too deep)";
+  if (msg.starts_with("attempt to load a binary chunk")) {
+    return chunkname + ": " + msg + " (compiled Lua is refused: give the source text)";
+  }
+  return msg;
 }
 
 }  // namespace

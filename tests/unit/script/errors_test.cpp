@@ -186,6 +186,12 @@ TEST(script_errors, nesting_too_deep_names_the_file) {
             "test.lua: C stack overflow (expressions nested too deep)");
 }
 
+TEST(script_errors, a_compiled_chunk_names_the_file) {
+  EXPECT_EQ(load_error(std::string("\x1bLuaT\x00", 6)),
+            "test.lua: attempt to load a binary chunk (mode is 't') (compiled Lua is refused: "
+            "give the source text)");
+}
+
 // Lua shortens a long chunk name ("...level/broken.lua:1:"): the message keeps it once.
 TEST(script_errors, a_long_path_is_named_once) {
   const std::string name = "/tmp/a_rather_long_directory_name/another_level_of_nesting/broken.lua";
