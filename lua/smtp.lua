@@ -37,6 +37,11 @@ local function check_seconds(value, argn, fname, level)
     fail(level + 1, "bad argument #%d to smtp.%s (seconds must be finite; smtp.hang() never answers)",
       argn, fname)
   end
+  -- The session holds its connection meanwhile: a wait past a day is a slip, not a test.
+  if value > 86400 then
+    fail(level + 1, "bad argument #%d to smtp.%s (seconds must be at most 86400, a day; smtp.hang()"
+      .. " never answers)", argn, fname)
+  end
 end
 
 local function action(fields)

@@ -136,7 +136,8 @@ function action:reset() end
 
 -- Host functions ------------------------------------------------------------------------------
 
----Pause this hook (this session only; other sessions go on). Scaled by --time-scale.
+---Pause this hook (this session only; other sessions go on). Scaled by --time-scale; at most
+---86400 seconds (a day).
 ---Example: `smtp.sleep(2)`
 ---@param seconds number
 function smtp.sleep(seconds) end
@@ -199,7 +200,7 @@ function smtp.reply_then_close(code, enhanced_or_text, text) end
 ---@return smtp.action
 function smtp.each_recipient(replies) end
 
----Keep the default reply but send it `seconds` late.
+---Keep the default reply but send it `seconds` late (at most 86400, a day).
 ---Example: `return smtp.delay(5)`
 ---@param seconds number
 ---@return smtp.action

@@ -42,6 +42,8 @@ int api_sleep(lua_State* L) {
   const lua_Number secs = lua_tonumber(L, 1);
   if (!(secs >= 0)) return bad_argument(L, 1, "sleep", "seconds must be >= 0");
   if (std::isinf(secs)) return bad_argument(L, 1, "sleep", "seconds must be finite");
+  // As smtp.delay: the session holds its connection meanwhile.
+  if (secs > 86400) return bad_argument(L, 1, "sleep", "seconds must be at most 86400, a day");
   if (!lua_isyieldable(L)) {
     // In a hook, what cannot yield is a function a C function called.
     return luaL_error(L, owner(L).hook_running()

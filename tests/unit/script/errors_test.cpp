@@ -77,7 +77,15 @@ TEST(script_errors, helper_misuse_is_named_at_the_scenario_line_not_inside_the_l
            {"  return smtp.reply(550):trickle(0, 1)", "at least 1 octet"},
            {"  local n = smtp.random(5, 1)", "bad argument #2 to smtp.random (interval is empty)"},
            {"  local n = smtp.random('x')", "bad argument #1 to smtp.random (a whole number"},
-           {"  local b = smtp.chance('x')", "bad argument #1 to smtp.chance (number expected)"}}) {
+           {"  local b = smtp.chance('x')", "bad argument #1 to smtp.chance (number expected)"},
+           // The session holds its connection through a wait: none lasts past a day.
+           {"  smtp.sleep(1e308)", "bad argument #1 to smtp.sleep (seconds must be at most 86400"},
+           {"  return smtp.delay(86401)",
+            "bad argument #1 to smtp.delay (seconds must be at most 86400"},
+           {"  return smtp.unsolicited(1e9, 421)",
+            "bad argument #1 to smtp.unsolicited (seconds must be at most 86400"},
+           {"  return smtp.reply(250):trickle(1, 1e9)",
+            "bad argument #2 to smtp.action:trickle (seconds must be at most 86400"}}) {
     const std::string err = connect_error(body);
     EXPECT_THAT(err, StartsWith("test.lua:2:")) << body;
     EXPECT_THAT(err, HasSubstr(says)) << body;
