@@ -85,6 +85,10 @@ class lua_sandbox {
   void charge(lua_State* L, std::uint64_t instructions, const char* over_budget);
 
   std::size_t memory_in_use() const { return used_; }
+  // Room beyond the memory limit for octets the host hands to a running hook (a message's
+  // text): the script did not make them, and many sessions' messages at once must not fail
+  // a scenario that only looks at their size. lend(-n) takes the room back.
+  void lend(std::ptrdiff_t octets) { lent_ += octets; }
   static lua_sandbox& of(lua_State* L);
 
  private:
@@ -124,6 +128,7 @@ class lua_sandbox {
   sandbox_limits limits_;
   std::string time_limit_reason_;
   std::size_t used_ = 0;
+  std::ptrdiff_t lent_ = 0;  // see lend()
   std::uint64_t budget_ = 0;
   std::uint64_t spent_ = 0;
   lua_State* armed_ = nullptr;  // the coroutine of the guarded run

@@ -48,7 +48,8 @@ void* lua_sandbox::allocate(void* ud, void* ptr, std::size_t osize, std::size_t 
   if (self->budget_ != 0 && self->memory_refused() && request != self->refused_ && !self->killed_) {
     self->stop_for_memory();
   }
-  if (self->budget_ != 0 && nsize > old && self->used_ - old + nsize > self->limits_.memory_bytes) {
+  const std::size_t limit = self->limits_.memory_bytes + static_cast<std::size_t>(self->lent_);
+  if (self->budget_ != 0 && nsize > old && self->used_ - old + nsize > limit) {
     if (self->memory_refused() && !self->killed_) self->stop_for_memory();  // the retry
     if (!self->killed_) {
       self->refused_ = request;

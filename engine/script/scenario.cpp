@@ -356,6 +356,11 @@ hook_outcome scenario::start(session_binding& b, session::hook h,
     }
   }
   b.running_ = h;
+  if (h == session::hook::message) {
+    // The text, and the header fields made from it.
+    b.lent_ = 2 * static_cast<std::ptrdiff_t>(s.pending_message().data.size());
+    sandbox_.lend(b.lent_);
+  }
   lua_State* co = b.co_;
   lua_rawgeti(co, LUA_REGISTRYINDEX, hook_refs_[static_cast<int>(h)]);
   update_session_table(co, b.table_ref_, s, h, b.table_state_);
@@ -408,6 +413,7 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
                   "-" + std::to_string(lines.last) + ") " + a.error();
     }
   }
+  take_back_room(b);
   if (r.st == run_result::status::finished && out.st == hook_outcome::status::done) {
     lua_settop(co, 0);  // a finished coroutine with an empty stack runs the next hook call
   } else {
@@ -423,6 +429,11 @@ std::optional<std::string> scenario::read_expectations() {
 std::vector<check_result> scenario::run_checks(const run_outcome& run) {
   std::lock_guard lock(mu_);
   return run_custom_checks(sandbox_, expected_.checks, run);
+}
+
+void scenario::take_back_room(session_binding& b) {
+  sandbox_.lend(-b.lent_);
+  b.lent_ = 0;
 }
 
 void scenario::release(session_binding& b) {
@@ -443,6 +454,7 @@ session_binding::~session_binding() {
     co_ = nullptr;
     thread_ref_ = LUA_NOREF;
   }
+  owner_->take_back_room(*this);  // a session that ended while its on_message slept
   owner_->release(*this);
   luaL_unref(owner_->sandbox_.state(), LUA_REGISTRYINDEX, table_ref_);
 }

@@ -54,7 +54,8 @@ class session_binding {
   session_table_state table_state_;
   int thread_ref_ = -2;
   struct lua_State* co_ = nullptr;
-  run_usage used_;  // by the running hook call, across its sleeps
+  run_usage used_;           // by the running hook call, across its sleeps
+  std::ptrdiff_t lent_ = 0;  // room lent to the running hook for its message (lua_sandbox::lend)
   session::hook running_ = session::hook::connect;
   std::function<void(std::string)> log_;
 };
@@ -107,6 +108,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::optional<std::string> init(std::string_view code);
   hook_outcome finish_run(session_binding& b, const run_result& r);
   void release(session_binding& b);
+  void take_back_room(session_binding& b);
   std::optional<std::string> read_expectations();
 
   std::string name_;

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "harness.hpp"
 
@@ -170,6 +172,53 @@ end
 )");
   auto o = d.start(hook::connect);
   EXPECT_EQ(o.st, status::done) << o.error;
+}
+
+// Messages handed to on_message while it sleeps are the host's octets, not the script's: four
+// sessions' 3 MB messages at once, in a state limited to 8 MiB, all get their hook run.
+TEST(memory_limit, messages_in_sleeping_hooks_do_not_use_up_the_limit) {
+  auto sc = scenario::load(R"(
+function on_message(s, m)
+  local seen = { size = #m.data }
+  smtp.sleep(1)
+  return smtp.reply(250, "2.0.0", "seen " .. seen.size)
+end
+)",
+                           "test.lua", memory_options());
+  ASSERT_TRUE(sc) << sc.error();
+  struct held {
+    std::unique_ptr<session::transcript> log;
+    std::unique_ptr<session::server_session> session;
+    std::unique_ptr<session_binding> binding;
+  };
+  std::vector<held> sessions(4);
+  std::string text;
+  for (int i = 0; i < 3000; ++i)
+    text += std::string(998, 'x') + "\r\n";  // 3 MB in lines the text limit allows
+
+  for (auto& h : sessions) {
+    session::server_options opts;
+    opts.hooks = (*sc)->hooks();
+    session::session_facts f;
+    f.session_id = "m" + std::to_string(&h - sessions.data());
+    h.log = std::make_unique<session::transcript>(f.session_id, 100);
+    h.session = std::make_unique<session::server_session>(opts, f, *h.log);
+    h.binding = (*sc)->open_session([](std::string) {});
+    h.session->start(t0);
+    const std::string input =
+        "EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
+        "DATA\r\n" +
+        text + ".\r\n";
+    h.session->receive(input, t0);
+    ASSERT_EQ(h.session->pending_message().data.size(), text.size());
+    auto o = (*sc)->start(*h.binding, hook::message, *h.session);
+    ASSERT_EQ(o.st, status::sleeping) << o.error;
+  }
+  for (auto& h : sessions) {
+    auto o = (*sc)->resume(*h.binding);
+    ASSERT_EQ(o.st, status::done) << o.error;
+    EXPECT_EQ(o.action.reply->lines.back(), "seen " + std::to_string(text.size()));
+  }
 }
 
 TEST(memory_limit, pcall_in_a_coroutine_cannot_swallow_it_either) {
