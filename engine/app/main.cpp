@@ -16,16 +16,17 @@ constexpr const char* usage_text =
     "usage: smtpfault <command> [options]\n"
     "\n"
     "commands:\n"
-    "  serve    run the mock SMTP server until SIGTERM/SIGINT\n"
-    "  send     send one message to an SMTP server\n"
-    "  test     run a command against each scenario and check what it did\n"
-    "  run      run a client scenario (a probe) against any SMTP server\n"
-    "  check    load scenarios in the sandbox and report errors\n"
-    "  list     list the built-in scenarios\n"
+    "  serve        run the mock SMTP server until SIGTERM/SIGINT\n"
+    "  send         send one message to an SMTP server\n"
+    "  test         run a command against each scenario and check what it did\n"
+    "  run          run a client scenario (a probe) against any SMTP server\n"
+    "  check        load scenarios in the sandbox and report errors\n"
+    "  list         list the built-in scenarios\n"
     "  healthcheck  exit 0 if a running server's API reports ready\n"
     "\n"
-    "Run 'smtpfault <command> --help' for the options of a command.\n"
-    "  --version  print the version\n";
+    "options:\n"
+    "  --help       this text; 'smtpfault <command> --help' for a command's options\n"
+    "  --version    print the version\n";
 
 }  // namespace
 

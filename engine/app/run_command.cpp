@@ -145,13 +145,14 @@ std::string transcript_of(const net::client_run_result& r, int conn) {
 }
 
 // A verdict's text as a terminal shows it: one line of UTF-8, and not a page long (a reply
-// line of 2,000 octets quoted whole). The JSON and JUnit reports keep the whole text.
+// line of 2,000 octets quoted whole). The JSON and JUnit reports keep the whole text. A step's
+// name is escaped already, by the client library.
 std::string shown(std::string_view text) {
   return proto::printable(text, 300);  // controls escaped as in the transcript
 }
 
 void print_summary(const net::client_run_result& r, const script::client_script& s) {
-  std::printf("\n");
+  if (!s.steps().empty()) std::printf("\n");
   int passed = 0, failed = 0, skipped = 0;
   for (const auto& step : s.steps()) {
     (step.skipped ? skipped : step.passed ? passed : failed)++;
@@ -159,8 +160,8 @@ void print_summary(const net::client_run_result& r, const script::client_script&
                 step.skipped  ? "skip"
                 : step.passed ? "ok  "
                               : "FAIL",
-                step.where.c_str(), shown(step.name).c_str(), step.detail.empty() ? "" : ": ",
-                shown(step.detail).c_str());
+                step.where.c_str(), proto::printable(step.name, 300, false).c_str(),
+                step.detail.empty() ? "" : ": ", shown(step.detail).c_str());
   }
   if (!s.reports().empty()) std::printf("\nreport:\n");
   for (const auto& rep : s.reports())

@@ -8,7 +8,7 @@ std::string endless_line(std::size_t max_line) {
   return "a reply line longer than " + std::to_string(max_line) + " octets, still without its end";
 }
 
-std::string printable(std::string_view raw, std::size_t max) {
+std::string printable(std::string_view raw, std::size_t max, bool escape_backslash) {
   static const char hex[] = "0123456789abcdef";
   std::string out;
   auto escape = [&](unsigned char c) {
@@ -26,7 +26,7 @@ std::string printable(std::string_view raw, std::size_t max) {
       out += "\\r";
     } else if (c == '\n') {
       out += "\\n";
-    } else if (c == '\\') {
+    } else if (c == '\\' && escape_backslash) {
       out += "\\\\";
     } else if (c < 0x20 || c == 0x7f) {
       escape(c);

@@ -60,7 +60,8 @@ class reply_stream {
 std::string endless_line(std::size_t max_line);
 
 // Lines of a partial reply and unfinished bytes are visible to error messages only as escaped
-// text: "250 ok\\r\\n" style, at most `max` octets.
-std::string printable(std::string_view raw, std::size_t max = 120);
+// text: "250 ok\\r\\n" style, at most `max` octets. A backslash is escaped too, unless the text
+// is escaped already (a client step's name: "raw 'QUIT\\r\\n'").
+std::string printable(std::string_view raw, std::size_t max = 120, bool escape_backslash = true);
 
 }  // namespace smtpfault::proto

@@ -124,8 +124,8 @@ proto::expected<scenario_source, std::string> find_source(
     if (b.name != name_or_path) continue;
     return proto::unexpected{
         "'" + name_or_path + "' is a built-in " + (client ? "server scenario" : "client probe") +
-        (client ? ", which serve --scenario and test --scenario run; smtpfault run takes "
-                  "client scripts ("
+        (client ? ", which serve --scenario and test --scenario run; this takes client "
+                  "scripts ("
                 : ", which smtpfault run runs; this takes server scenarios (") +
         names + ")"};
   }

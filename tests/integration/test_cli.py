@@ -3,6 +3,7 @@ they were given, JSON logs with escaped wire bytes, environment configuration.""
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -29,6 +30,14 @@ class HelpAndVersion(unittest.TestCase):
                 v = run(cmd, "--version")
                 self.assertEqual(v.returncode, 0, v.stderr)
                 self.assertEqual(v.stdout, version.stdout)
+
+    def test_the_command_list_is_one_column(self):
+        text = run("--help").stdout
+        entries = [l for l in text.splitlines() if re.match(r"  \S+ +\S", l)]
+        self.assertEqual({l.split()[0] for l in entries} & set(COMMANDS), set(COMMANDS))
+        self.assertIn("--version", {l.split()[0] for l in entries})
+        # Where each description starts: one column for commands and options alike.
+        self.assertEqual({re.match(r"  \S+ +", l).end() for l in entries}, {15}, text)
 
     def test_serve_help_keeps_its_options_in_a_column_of_80(self):
         # Its options are made from the configuration keys, some with long names.

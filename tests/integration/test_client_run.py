@@ -33,6 +33,34 @@ class RunCommandTest(ClientRunCase):
         self.assertLess(len(verdict), 400)
         self.assertIn("raw: \\xff\\x01", out)
 
+    def test_a_raw_step_is_named_with_its_octets_escaped_once(self):
+        path = self.script(r"""
+            connect {}
+            expect(220)
+            raw("NOOP\r\n")
+            expect(250)
+        """)
+        p = subprocess.run([binary_path(), "run", path, "--target",
+                            "127.0.0.1:%d" % self.server.port, "--quiet"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn(r"expect 250 to raw 'NOOP\r\n': got 250", p.stdout)
+
+    def test_a_quiet_run_that_could_not_connect_prints_no_empty_steps(self):
+        path = self.script(r"""
+            connect {}
+            expect(220)
+        """)
+        with socket.socket() as s:   # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        p = subprocess.run([binary_path(), "run", path, "--target", "127.0.0.1:%d" % port,
+                            "--quiet"], capture_output=True, text=True, timeout=60,
+                           env=server_environment())
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertNotIn("\n\n\n", p.stdout)
+        self.assertIn("\n\nerror (cannot connect to 127.0.0.1:%d" % port, p.stdout)
+
     def test_the_transcript_reaches_a_pipe_as_it_happens(self):
         path = self.script("""
             local c = connect {}

@@ -220,6 +220,10 @@ TEST(client_script, a_builtin_server_scenario_name_says_what_it_is) {
   EXPECT_EQ(s.error().rfind("'greylist' is a built-in server scenario, which serve --scenario", 0),
             0u)
       << s.error();
+  // Said the same for run and for check --client: "this", not a command's name.
+  EXPECT_NE(s.error().find("test --scenario run; this takes client scripts (probe-"),
+            std::string::npos)
+      << s.error();
   auto sc = scenario::load_named("probe-bdat", {});
   ASSERT_FALSE(sc);
   EXPECT_EQ(
