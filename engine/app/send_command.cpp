@@ -1,7 +1,9 @@
 // `smtpfault send`: one message to an SMTP server, for docs, health checks and quick tries.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -159,8 +161,12 @@ std::optional<std::string> read_message(send_request& request) {
   std::ifstream in;
   std::istream* src = &std::cin;
   if (request.data_file != "-") {
+    errno = 0;
     in.open(request.data_file, std::ios::binary);
-    if (!in) return request.data_flag + ": cannot open file";
+    if (!in) {
+      return request.data_flag + ": cannot open file" +
+             (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string());
+    }
     src = &in;
   }
   std::stringstream ss;

@@ -98,6 +98,13 @@ class SendCommand(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--from is required", r.stderr)
 
+    def test_a_data_file_that_cannot_be_read_says_why(self):
+        r = run("send", "--from", "a@example.com", "--to", "b@example.com", "--data",
+                "/nonexistent/message.eml")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--data /nonexistent/message.eml: cannot open file: No such file or "
+                      "directory", r.stderr)
+
 
 class SendAgainstOddServers(unittest.TestCase):
     """`send` as a careful mailer: plaintext injected with the STARTTLS 220 is thrown away
