@@ -47,8 +47,18 @@ const command_flags& healthcheck_flags() {
   return f;
 }
 
+const command_flags& check_flags() {
+  static const command_flags f{{{"help", "version", "client"}, {"config"}},
+                               {"check", {}, {}, {}, {}},
+                               [](const std::vector<flag_value>&) -> std::optional<std::string> {
+                                 return std::nullopt;  // one switch: nothing to check
+                               }};
+  return f;
+}
+
 std::optional<std::string> check_commands_configuration(const std::string& file, char** envp) {
-  for (const auto* c : {&send_flags(), &run_flags(), &test_flags(), &healthcheck_flags()}) {
+  for (const auto* c :
+       {&send_flags(), &run_flags(), &test_flags(), &healthcheck_flags(), &check_flags()}) {
     auto read = config::read_command_flags(configuration_keys(c->config, c->flags), file, envp);
     if (!read) return read.error().message;
     std::vector<flag_value> flags;

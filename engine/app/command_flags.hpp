@@ -28,6 +28,7 @@ const command_flags& send_flags();
 const command_flags& run_flags();
 const command_flags& test_flags();
 const command_flags& healthcheck_flags();
+const command_flags& check_flags();
 
 // The error in the commands' tables of the file (none when file is empty) or in their
 // SMTPFAULT_<COMMAND>_* variables, if any: names, types and values.

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "app/cli_args.hpp"
+#include "app/command_flags.hpp"
 #include "app/commands.hpp"
 #include "app/server_setup.hpp"
 #include "app/version.hpp"
@@ -29,7 +30,8 @@ void print_check_help() {
       "lua.instructions from --config or SMTPFAULT_CONFIG and the SMTPFAULT_* variables),\n"
       "and reports errors as file:line: message. Exit 0 when all load, 1 when any fails.\n\n"
       "  --client   the files are client scripts (smtpfault run); they run as they load, so\n"
-      "             only their syntax is checked. Built-in client scenarios need no flag.\n");
+      "             only their syntax is checked. Built-in client scenarios need no flag.\n"
+      "             [check] client = true in the file, or SMTPFAULT_CHECK_CLIENT=true\n");
 }
 
 // A folder stands for its .lua files, in name order, as `test --scenarios DIR` takes it.
@@ -76,8 +78,13 @@ int load_each(const std::vector<std::string>& names, bool client,
 
 int check_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
-  if (auto err = parse_args(argv, {{"help", "version", "client"}, {"config"}}, args)) {
+  const auto& known = check_flags().flags;
+  if (auto err = parse_args(argv, known, args)) {
     std::fprintf(stderr, "smtpfault check: %s (see smtpfault check --help)\n", err->c_str());
+    return 2;
+  }
+  if (auto err = add_configured_flags(check_flags().config, known, envp, args)) {
+    std::fprintf(stderr, "smtpfault check: %s\n", err->c_str());
     return 2;
   }
   bool client = false;

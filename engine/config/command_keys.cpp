@@ -24,7 +24,7 @@ using detail::split_pairs;
 using detail::toml_type;
 using detail::trim;
 
-constexpr std::array<std::string_view, 4> commands{"send", "run", "test", "healthcheck"};
+constexpr std::array<std::string_view, 5> commands{"send", "run", "test", "healthcheck", "check"};
 
 std::string upper(std::string_view text) {
   std::string out;

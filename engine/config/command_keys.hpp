@@ -1,7 +1,8 @@
 // The client-side commands' flags as configuration: `smtpfault send --timeout 5` can also come
 // from the TOML file's [send] table (`timeout = 5`) or from SMTPFAULT_SEND_TIMEOUT=5; likewise
 // [run] and SMTPFAULT_RUN_*, [test] and SMTPFAULT_TEST_*, [healthcheck] and
-// SMTPFAULT_HEALTHCHECK_*. The server's own reader leaves these tables and variables alone.
+// SMTPFAULT_HEALTHCHECK_*, [check] and SMTPFAULT_CHECK_*. The server's own reader leaves these
+// tables and variables alone.
 #pragma once
 
 #include <string>

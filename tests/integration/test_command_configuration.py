@@ -162,6 +162,21 @@ class CommandConfiguration(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("option --starttls: expected true/false/1/0/yes/no, got 'maybe'", r.stderr)
 
+    def test_check_takes_client_from_the_file_or_the_environment(self):
+        script = self.config("probe.lua", 'connect()\nexpect(220)\n')
+        r = run("check", script)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)   # a server scenario, it fails
+        cfg = self.config("check.toml", "[check]\nclient = true\n")
+        for args, env in ((["--config", cfg], None), ([], {"SMTPFAULT_CHECK_CLIENT": "true"})):
+            r = run("check", *args, script, env=env)
+            self.assertEqual((r.returncode, r.stdout), (0, "ok  %s\n" % script), r.stderr)
+        r = run("check", "--config", cfg, "--client=false", script)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        r = run("check", script, env={"SMTPFAULT_CHECK_CLEINT": "1"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("SMTPFAULT_CHECK_CLEINT: unknown variable (did you mean "
+                      "'SMTPFAULT_CHECK_CLIENT'?)", r.stderr)
+
     def test_a_param_on_the_command_line_or_in_a_variable_replaces_only_its_own_key(self):
         script = write_file(self.tmp.name, "params.lua",
                             'report("user", params.user)\nreport("pass", params.pass)\n')
