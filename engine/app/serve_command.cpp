@@ -231,6 +231,11 @@ std::string configure(serve_setup& setup, const parsed_args& args, char** envp) 
     if (!ep) return ep.error();
     setup.api_at = *ep;
   }
+  if (setup.server.listen.empty() && setup.server.tls_listen.empty()) {
+    // Nothing could ever reach it: a server that starts anyway hides the slip.
+    return "nothing to listen on: listen and tls_listen are both empty (" + s.named("listen") +
+           ", " + s.named("tls_listen") + ")";
+  }
   return one_port_given_twice(setup.server, setup.api_at, s);
 }
 

@@ -128,6 +128,12 @@ class ServeFlagMistakes(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--api: 'mail.test:80' is not an IP address", r.stderr)
 
+    def test_a_server_with_nothing_to_listen_on_is_refused(self):
+        r = run("serve", "--listen", "", "--tls-listen", "", "--api", "127.0.0.1:0", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("nothing to listen on: listen and tls_listen are both empty (--listen, "
+                      "--tls-listen)", r.stderr)
+
     def test_an_empty_listener_string_in_the_file_is_none_as_in_flags(self):
         with tempfile.TemporaryDirectory() as tmp:
             cfg = os.path.join(tmp, "none.toml")
