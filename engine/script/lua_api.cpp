@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -135,7 +136,12 @@ int api_log(lua_State* L) {
   luaL_pushresult(&b);
   std::size_t len = 0;
   const char* text = lua_tolstring(L, -1, &len);
-  owner(L).log_from_script(std::string(text, len));
+  // One transcript line, not a dump: the transcript keeps a bounded number of lines, so each
+  // must be bounded too.
+  constexpr std::size_t longest = 4096;
+  std::string line(text, std::min(len, longest));
+  if (len > longest) line += "... (" + std::to_string(len) + " octets)";
+  owner(L).log_from_script(std::move(line));
   return 0;
 }
 

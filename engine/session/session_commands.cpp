@@ -27,7 +27,14 @@ proto::reply server_session::ehlo_reply(const std::string& name) const {
   for (auto& c : shown) {
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
   }
-  std::vector<std::string> lines{opts_.hostname + " greets " + shown};
+  // A reply line is at most 512 octets with its code and CRLF (RFC 5321 4.5.3.1.5): a long
+  // name is shortened to fit.
+  constexpr std::size_t longest_text = 512 - 4 - 2;
+  const std::string greets = opts_.hostname + " greets ";
+  if (greets.size() + shown.size() > longest_text) {
+    shown = shown.substr(0, longest_text - greets.size() - 3) + "...";
+  }
+  std::vector<std::string> lines{greets + shown};
   if (ehlo_keywords_) {
     lines.insert(lines.end(), ehlo_keywords_->begin(), ehlo_keywords_->end());
     return proto::reply(250, "", std::move(lines));

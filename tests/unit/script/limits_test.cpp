@@ -54,6 +54,17 @@ TEST(sandbox, an_endless_loop_a_pcall_caught_is_named_not_the_line_after_it) {
   EXPECT_THAT(out.error, HasSubstr("test.lua:2: instruction limit exceeded"));
 }
 
+// The transcript keeps a bounded number of lines; each line is bounded too.
+TEST(sandbox, a_huge_log_line_is_cut) {
+  driver d("function on_connect(s) smtp.log(string.rep('x', 10000)) end\n");
+  ASSERT_EQ(d.start(hook::connect).st, status::done);
+  ASSERT_EQ(d.script_log().size(), 1u);
+  const auto& line = d.script_log()[0];
+  EXPECT_EQ(line.substr(0, 12), "script: xxxx");
+  EXPECT_TRUE(line.ends_with("xxx... (10008 octets)")) << line.substr(4000);
+  EXPECT_EQ(line.size(), 4096u + std::string("... (10008 octets)").size());
+}
+
 // A finalizer runs whenever the collector gets to it, between hooks too, where no limit
 // applies: one that loops would hang the thread for good.
 TEST(sandbox, finalizers_are_refused_other_metatables_kept) {

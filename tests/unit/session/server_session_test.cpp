@@ -30,6 +30,17 @@ TEST(server_session, ehlo_lists_every_extension) {
   EXPECT_EQ(c.session().facts().helo, "client.test");
 }
 
+// RFC 5321 4.5.3.1.5: a reply line is at most 512 octets with its CRLF.
+TEST(server_session, a_long_client_name_is_shortened_in_the_reply) {
+  conversation c;
+  const std::string name(490, 'n');
+  std::string r = c.send("EHLO " + name + "\r\n");
+  const std::string first = r.substr(0, r.find("\r\n") + 2);
+  EXPECT_EQ(first.size(), 512u);
+  EXPECT_TRUE(first.ends_with("nnn...\r\n")) << first;
+  EXPECT_EQ(c.session().facts().helo, name);  // kept whole, for the log and the scenario
+}
+
 TEST(server_session, control_octets_in_the_client_name_are_not_echoed) {
   conversation c;
   using namespace std::string_literals;
