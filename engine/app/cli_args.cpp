@@ -187,4 +187,12 @@ std::optional<std::string> add_configured_flags(const configurable_flags& which,
   return std::nullopt;
 }
 
+std::optional<std::string> check_server_variables(char** envp) {
+  config::settings scratch;
+  if (auto applied = config::apply_environment(scratch, envp); !applied) {
+    return applied.error().message;
+  }
+  return std::nullopt;
+}
+
 }  // namespace smtpfault::app

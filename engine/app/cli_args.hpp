@@ -84,4 +84,9 @@ std::optional<std::string> add_configured_flags(const configurable_flags& which,
                                                 const flag_set& known, char** envp,
                                                 parsed_args& args);
 
+// The SMTPFAULT_* variables that are the server's settings, checked as serve checks them, for a
+// command that uses none of them (send, run): a misspelt SMTPFAULT_SEDN_TO would otherwise be
+// ignored without a word.
+std::optional<std::string> check_server_variables(char** envp);
+
 }  // namespace smtpfault::app

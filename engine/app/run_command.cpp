@@ -342,6 +342,10 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
     return exit_script;
   }
+  if (auto err = check_server_variables(envp)) {
+    std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
+    return exit_script;
+  }
   run_settings rs;
   rs.opts.target.host = "127.0.0.1";
   rs.opts.target.port = 2525;

@@ -208,6 +208,10 @@ int send_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault send: %s\n", err->c_str());
     return 2;
   }
+  if (auto err = check_server_variables(envp)) {
+    std::fprintf(stderr, "smtpfault send: %s\n", err->c_str());
+    return 2;
+  }
   auto usage_error = [](const std::string& msg) {
     std::fprintf(stderr, "smtpfault send: %s (see smtpfault send --help)\n", msg.c_str());
     return 2;

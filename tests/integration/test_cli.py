@@ -452,6 +452,16 @@ class EnvironmentConfiguration(unittest.TestCase):
         r = run("serve", "--listen", "127.0.0.1:0", env={"SMTPFAULT_LISTN": "x"})
         self.assertEqual(r.returncode, 2)
         self.assertIn("SMTPFAULT_LISTN", r.stderr)
+        # Every command: send and run use none of the server's variables, but a slip in one
+        # (or in theirs) is still named, not ignored.
+        for cmd in (["send", "--server", "127.0.0.1:1", "--from", "a@x.test", "--to", "b@x.test"],
+                    ["run", "probe-bdat", "--target", "127.0.0.1:1"],
+                    ["check", "accept-all"], ["test", "--", "true"]):
+            with self.subTest(cmd=cmd[0]):
+                r = run(*cmd, env={"SMTPFAULT_SEDN_TO": "b@x.test"}, timeout=20)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertIn("environment variable SMTPFAULT_SEDN_TO: unknown variable",
+                              r.stderr)
 
 
 if __name__ == "__main__":
