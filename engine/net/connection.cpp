@@ -431,6 +431,11 @@ void connection::finish() {
   if (scenario_ && (scenario_->hooks() & session::hook_bit(session::hook::disconnect))) {
     // Only the hook's side effects (state, counters) matter now: nobody hears a reply.
     auto outcome = scenario_->start(*binding_, session::hook::disconnect, session_);
+    // Nobody waits for this session any more: a sleep returns at once, and the rest of the hook
+    // runs (an endless loop of sleeps still meets the instruction limit).
+    while (outcome.st == script::hook_outcome::status::sleeping) {
+      outcome = scenario_->resume(*binding_);
+    }
     if (outcome.st == script::hook_outcome::status::failed) note_hook_error(outcome.error);
   }
   io_.close();

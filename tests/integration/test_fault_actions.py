@@ -15,6 +15,7 @@ import unittest
 
 from fault_case import (FAULTS, MAIL, MAIL_OK, NOOP_OK, SCENARIOS, FaultCase, data_segments_in,
                         read_bytes, read_to_eof, session_id_of, timed_chunks)
+from smtpfault_server import server_with_scenario
 
 
 class ReplyTest(FaultCase):
@@ -273,6 +274,26 @@ class ConnectionLimitTest(FaultCase):
         with self.server.connect() as fourth:
             fourth.ehlo()
         second.ehlo()
+
+
+class DisconnectHookTest(unittest.TestCase):
+    def test_a_sleep_in_on_disconnect_lets_the_rest_of_the_hook_run(self):
+        server = server_with_scenario(self, """
+local ended = 0
+function on_connect(s) smtp.log("sessions ended before: " .. ended) end
+function on_disconnect(s) smtp.sleep(30); ended = ended + 1 end
+""")
+        for _ in range(2):
+            with server.connect() as c:
+                sid = session_id_of(server, c)
+                c.cmd("QUIT", expect=221)
+            start = time.monotonic()
+            server.finished_session(sid)
+            self.assertLess(time.monotonic() - start, 10, "the sleep did not hold the session")
+        with server.connect() as c:
+            sid = session_id_of(server, c)
+            c.cmd("QUIT", expect=221)
+        self.assertTrue(any("sessions ended before: 2" in l for l in server.finished_session(sid)))
 
 
 if __name__ == "__main__":
