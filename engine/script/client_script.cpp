@@ -310,11 +310,7 @@ std::optional<std::string> client_script::init(const std::string& code) {
   for (const auto& [k, v] : opts_.params)
     set_string(L, k.c_str(), v);
   lua_setglobal(L, "params");
-  lua_getglobal(L, "math");
-  lua_getfield(L, -1, "randomseed");
-  lua_pushinteger(L, static_cast<lua_Integer>(opts_.seed));
-  lua_call(L, 1, 0);
-  lua_pop(L, 1);
+  sandbox_.seed_random(opts_.seed);
   if (auto err = run_library(sandbox_, client_library())) return err;
   co_ = lua_newthread(L);
   thread_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);

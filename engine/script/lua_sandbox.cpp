@@ -209,6 +209,36 @@ void lua_sandbox::open_safe_libraries() {
   lua_pop(L, 1);
 }
 
+namespace {
+
+// math.randomseed(x [, y]) as Lua has it; without a seed, an error.
+int seeded_randomseed(lua_State* L) {
+  if (lua_gettop(L) == 0) {
+    return luaL_error(L,
+                      "math.randomseed needs a seed here: without one it takes the clock's, and "
+                      "the same --seed would no longer replay the run (math.random is seeded from "
+                      "--seed already)");
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 0);
+  return 0;
+}
+
+}  // namespace
+
+void lua_sandbox::seed_random(std::uint64_t seed) {
+  lua_State* L = L_.get();
+  lua_getglobal(L, "math");
+  lua_getfield(L, -1, "randomseed");
+  lua_pushvalue(L, -1);
+  lua_pushinteger(L, static_cast<lua_Integer>(seed));
+  lua_call(L, 1, 0);
+  lua_pushcclosure(L, seeded_randomseed, 1);
+  lua_setfield(L, -2, "randomseed");
+  lua_pop(L, 1);
+}
+
 void lua_sandbox::set_hook(lua_State* L, int count) {
   lua_sethook(L, &lua_sandbox::on_hook, LUA_MASKCOUNT | LUA_MASKCALL, count);
 }

@@ -54,6 +54,9 @@ class lua_sandbox {
 
   lua_State* state() const { return L_.get(); }
   const sandbox_limits& limits() const { return limits_; }
+  // Seeds math.random from the run's seed; math.randomseed() without a seed (the clock's) is
+  // refused from then on, since a replay with --seed could not repeat it.
+  void seed_random(std::uint64_t seed);
 
   // Compiles text (never bytecode) and runs it on the main thread under load_instructions.
   // Leaves nothing on the stack. Returns the error message on failure. Errors are reported at

@@ -261,11 +261,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   lua_State* L = sandbox_.state();
   register_c_api(L, this);
   // math.random draws from the scenario's seed too.
-  lua_getglobal(L, "math");
-  lua_getfield(L, -1, "randomseed");
-  lua_pushinteger(L, static_cast<lua_Integer>(opts_.seed));
-  lua_call(L, 1, 0);
-  lua_pop(L, 1);
+  sandbox_.seed_random(opts_.seed);
   if (auto err = run_library(sandbox_, helper_library())) return err;
   keep_caller_frames(L);
   lua_getglobal(L, "smtp");

@@ -11,8 +11,10 @@ namespace smtpfault::script::testing {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::AllOf;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 TEST(sleep, start_reports_the_scaled_pause_and_resume_finishes) {
   scenario_options o = quick_options();
@@ -372,6 +374,18 @@ TEST(determinism, the_same_seed_gives_the_same_draws) {
 TEST(determinism, another_seed_gives_other_draws) {
   EXPECT_NE(draws(42), draws(43));
   EXPECT_NE(draws(1), draws(2));
+}
+
+// Without a seed, math.randomseed takes the clock's: no replay could repeat what follows.
+TEST(determinism, math_randomseed_needs_a_seed) {
+  driver d("function on_connect(s)\n  math.randomseed()\nend\n");
+  EXPECT_THAT(hook_failure(d, hook::connect),
+              AllOf(StartsWith("test.lua:2:"), HasSubstr("math.randomseed needs a seed here")));
+  // With one, it is the script's own choice, and as repeatable.
+  const char* reseeded =
+      "function on_connect(s) math.randomseed(7) return smtp.reply(250, math.random(1e6)) end\n";
+  driver a(reseeded), b(reseeded, quick_options(99));
+  EXPECT_EQ(text_of(a.start(hook::connect)), text_of(b.start(hook::connect)));
 }
 
 TEST(determinism, random_respects_its_bounds) {
