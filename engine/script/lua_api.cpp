@@ -210,8 +210,13 @@ int api_ip_in(lua_State* L) {
   const char* text = luaL_checkstring(L, 1);
   if (lua_type(L, 2) != LUA_TSTRING) luaL_checktype(L, 2, LUA_TTABLE);
   if (!parse_ip(text, ip)) {
-    lua_pushboolean(L, 0);
-    return 1;
+    // Not false: in a relay rule a silent false would make every client an outsider. The
+    // likely slip is s.client, which has the port too.
+    const std::string_view given(text);
+    const bool with_port =
+        given.find(':') != std::string_view::npos && given.find('.') != std::string_view::npos;
+    return luaL_error(L, "bad argument #1 to smtp.ip_in ('%s' is not an IP address%s)", text,
+                      with_port ? "; s.client has the port too, s.client_ip is the address" : "");
   }
   const bool single = lua_type(L, 2) == LUA_TSTRING;
   const lua_Integer n = single ? 1 : static_cast<lua_Integer>(lua_rawlen(L, 2));

@@ -172,9 +172,15 @@ TEST(helpers, ip_in_rejects_bad_networks) {
   EXPECT_THAT(eval("smtp.ip_in('10.0.0.1', {'10.0.0.0/8', {}})"), StartsWith("error: test.lua:"));
 }
 
-TEST(helpers, ip_in_with_something_that_is_not_an_address_is_false) {
-  EXPECT_EQ(eval("smtp.ip_in('localhost', '127.0.0.0/8')"), "false");
-  EXPECT_EQ(eval("smtp.ip_in('', '0.0.0.0/0')"), "false");
+// A silent false would make every client an outsider in a relay rule.
+TEST(helpers, ip_in_with_something_that_is_not_an_address_is_a_mistake) {
+  EXPECT_THAT(eval("smtp.ip_in('localhost', '127.0.0.0/8')"),
+              AllOf(StartsWith("error: test.lua:"),
+                    HasSubstr("bad argument #1 to smtp.ip_in ('localhost' is not an IP address)")));
+  EXPECT_THAT(eval("smtp.ip_in('', '0.0.0.0/0')"), HasSubstr("('' is not an IP address)"));
+  EXPECT_THAT(eval("smtp.ip_in('127.0.0.1:40000', '127.0.0.0/8')"),
+              HasSubstr("('127.0.0.1:40000' is not an IP address; s.client has the port too, "
+                        "s.client_ip is the address)"));
 }
 
 TEST(helpers, ip_in_uses_the_client_address_of_the_session) {
