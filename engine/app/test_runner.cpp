@@ -228,11 +228,13 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   const auto timeout = proto::millis_from_seconds(opts.timeout, true);
   bool interrupted = false;  // a run was cut short, or never started: no verdict on the mailer
   std::optional<std::chrono::system_clock::time_point> killed_at;  // the first run's at the timeout
+  std::vector<std::chrono::system_clock::time_point> run_starts;
   for (unsigned run = 0; run < expected.runs && !(interrupted = interrupting_signal() != 0);
        ++run) {
     if (run > 0 && expected.run_gap > 0) {
       std::this_thread::sleep_for(proto::millis_from_seconds(expected.run_gap * opts.time_scale));
     }
+    run_starts.push_back(std::chrono::system_clock::now());
     auto child = run_child(opts.command, env, timeout);
     if (!child.error.empty()) {
       result.reason = child.error;
@@ -255,6 +257,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   for (const auto& m : server.store.messages())
     run.stored.push_back(*m);
   run.time_scale = opts.time_scale;
+  run.run_starts = std::move(run_starts);
   auto sessions = server.store.sessions();
   // A record without entries has no start to order by (and would break the sort's ordering).
   std::erase_if(sessions, [](const auto& s) { return s->entries.empty(); });

@@ -1,5 +1,7 @@
 #include "script/expectations.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 
@@ -126,17 +128,51 @@ std::pair<const session_summary*, const capture::exchange*> first_reply_of_class
   return {nullptr, nullptr};
 }
 
-// A later session that tried to send (MAIL). After a refusing greeting any new connection is
-// a new attempt: it may be refused at the greeting again, before it gets as far as MAIL.
+// The path of "RCPT TO:<a@x.test> NOTIFY=..." as written, without its brackets.
+std::string_view recipient_of(const capture::exchange& x) {
+  const std::string_view cmd = x.command;
+  const auto open = cmd.find('<');
+  const auto close = cmd.find('>', open == std::string_view::npos ? 0 : open);
+  if (open == std::string_view::npos || close == std::string_view::npos) return {};
+  return cmd.substr(open + 1, close - open - 1);
+}
+
+bool same_address(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// A later session of the same run of the command that tried again: one that sent MAIL, or
+// with by_recipient after a refused recipient, one that named that recipient again (a retry of
+// the others, which were never refused, is no retry of it). After a refusing greeting any new
+// connection is a new attempt: it may be refused at the greeting again, before it gets as far as
+// MAIL. A later run of the command (runs = n) is the test's doing, not a retry.
 const session_summary* later_attempt(const run_outcome& run, const session_summary& refused,
-                                     const capture::exchange& reply) {
+                                     const capture::exchange& reply, bool by_recipient) {
   const bool greeting = &reply == &refused.exchanges.front() && reply.command == "<no command>";
+  const auto refused_run = run_at(run, reply.at);
+  const std::string_view recipient =
+      by_recipient && reply.verb == "RCPT" ? recipient_of(reply) : "";
   for (const auto& s : run.sessions) {
-    if (s.started <= reply.at) continue;
+    if (s.started <= reply.at || run_at(run, s.started) != refused_run) continue;
     if (greeting) return &s;
-    for (const auto& x : s.exchanges)
-      if (x.verb == "MAIL") return &s;
+    for (const auto& x : s.exchanges) {
+      if (recipient.empty() ? x.verb == "MAIL"
+                            : x.verb == "RCPT" && same_address(recipient_of(x), recipient)) {
+        return &s;
+      }
+    }
   }
+  return nullptr;
+}
+
+// A reply of the class to any command, for saying why first_reply_of_class found none.
+const capture::exchange* any_reply_of_class(const run_outcome& run, int cls) {
+  for (const auto& s : run.sessions)
+    for (const auto& x : s.exchanges)
+      if (x.code / 100 == cls) return &x;
   return nullptr;
 }
 
@@ -145,14 +181,24 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
   auto [s, x] = first_reply_of_class(run, 4);
   if (!s) {
     c.passed = false;
-    c.detail = "expected a retry after a 4xx reply, but no 4xx reply was sent";
+    c.detail =
+        "not exercised: no 4xx reply to the greeting, MAIL, RCPT, DATA or the message was sent";
+    if (const auto* other = any_reply_of_class(run, 4)) {
+      c.detail += " ('" + other->reply + "' to " +
+                  (other->verb.empty() ? std::string("a line") : other->verb) + " does not count)";
+    }
     return c;
   }
-  const session_summary* next = later_attempt(run, *s, *x);
+  const session_summary* next = later_attempt(run, *s, *x, false);
   if (!next) {
     c.passed = false;
     c.detail = "expected a new attempt after '" + x->reply + "' (" + where(*s, x->line) +
-               "); the client never came back";
+               "); the client never came back (" +
+               (x->command == "<no command>"
+                    ? std::string("no later connection")
+                    : std::string("no later connection sent MAIL; a retry on the same "
+                                  "connection does not count")) +
+               ")";
     return c;
   }
   std::chrono::duration<double> real = next->started - x->at;
@@ -185,7 +231,7 @@ check_result check_no_retry(const run_outcome& run) {
     return c;
   }
   c.detail = "no new attempt after '" + x->reply + "' (" + where(*s, x->line) + ")";
-  if (const session_summary* next = later_attempt(run, *s, *x)) {
+  if (const session_summary* next = later_attempt(run, *s, *x, true)) {
     c.passed = false;
     c.detail = "expected no retry after '" + x->reply + "' (" + where(*s, x->line) +
                "); the client tried again in session " + next->id;
@@ -244,6 +290,13 @@ check_result check_pipelining(const run_outcome& run) {
 }
 
 }  // namespace
+
+std::size_t run_at(const run_outcome& run, std::chrono::system_clock::time_point t) {
+  std::size_t n = 1;
+  for (std::size_t i = 1; i < run.run_starts.size(); ++i)
+    if (run.run_starts[i] <= t) n = i + 1;
+  return n;
+}
 
 std::string signal_name(int sig) {
   const char* name = sigabbrev_np(sig);

@@ -44,7 +44,13 @@ struct run_outcome {
   std::size_t messages = 0;
   std::vector<capture::stored_message> stored;  // for custom checks
   double time_scale = 1.0;
+  // Under `test`, when each run of the command started (runs = n); empty for serve's API. A
+  // session belongs to the last run started before it.
+  std::vector<std::chrono::system_clock::time_point> run_starts;
 };
+
+// The run (1-based) that was going on at t; 1 when there are no runs to tell apart.
+std::size_t run_at(const run_outcome& run, std::chrono::system_clock::time_point t);
 
 struct check_result {
   std::string name;

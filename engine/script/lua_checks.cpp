@@ -110,8 +110,10 @@ void push_exchange(lua_State* L, const capture::exchange& x, const scenario_cloc
   }
 }
 
-void push_session(lua_State* L, const capture::session_summary& s, const scenario_clock& clock) {
-  lua_createtable(L, 0, 12);
+void push_session(lua_State* L, const capture::session_summary& s, const scenario_clock& clock,
+                  std::size_t run_number) {
+  lua_createtable(L, 0, 13);
+  set_integer(L, "run", static_cast<lua_Integer>(run_number));
   clock.push(L, s.started);
   lua_setfield(L, -2, "started");
   clock.push(L, s.ended);
@@ -154,7 +156,7 @@ void push_run(lua_State* L, const run_outcome& run) {
   lua_createtable(L, 0, 3);
   lua_createtable(L, static_cast<int>(run.sessions.size()), 0);
   for (std::size_t i = 0; i < run.sessions.size(); ++i) {
-    push_session(L, run.sessions[i], clock);
+    push_session(L, run.sessions[i], clock, run_at(run, run.sessions[i].started));
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_setfield(L, -2, "sessions");

@@ -44,5 +44,25 @@ expect {
   EXPECT_EQ(results[0].detail, "0.0 4.0 2.0 6.0 7.0");
 }
 
+// Under runs = n, each session says which run of the command it came with.
+TEST(custom_checks, each_session_names_its_run) {
+  driver d(R"(
+expect {
+  check = function(run)
+    return false, run.sessions[1].run .. " " .. run.sessions[2].run .. " " .. run.sessions[3].run
+  end,
+}
+)");
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  const std::chrono::system_clock::time_point t0{std::chrono::seconds{1'700'000'000}};
+  for (auto at : {t0 + 1s, t0 + 2s, t0 + 6s})
+    run.sessions.emplace_back().started = at;
+  run.run_starts = {t0, t0 + 5s};
+  auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].detail, "1 1 2");
+}
+
 }  // namespace
 }  // namespace smtpfault::script::testing

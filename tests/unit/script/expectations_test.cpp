@@ -228,9 +228,37 @@ TEST(Expectations, NoRetryAfter5xxSaysWhetherThereWasOne) {
   second.started = t0 + std::chrono::seconds(1);
   second.exchanges.push_back(
       {"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 2, second.started, {}});
+  // Only the recipients that were not refused: RFC 5321 4.2.5 asks no more of a client.
+  second.exchanges.push_back(
+      {"RCPT TO:<other@x.test>", "RCPT", 250, "250 ok", 4, second.started, {}});
+  EXPECT_TRUE(evaluate(e, run)[0].passed) << evaluate(e, run)[0].detail;
+  second.exchanges.push_back(
+      {"RCPT TO:<A@x.test>", "RCPT", 550, "550 5.1.1 no", 6, second.started, {}});
   results = evaluate(e, run);
   EXPECT_FALSE(results[0].passed);
   EXPECT_THAT(results[0].detail, HasSubstr("the client tried again in session 2"));
+  // The command's second run (runs = 2) is the test's doing, not the client's retry.
+  run.run_starts = {t0 - std::chrono::seconds(1), t0 + std::chrono::milliseconds(500)};
+  EXPECT_TRUE(evaluate(e, run)[0].passed) << evaluate(e, run)[0].detail;
+}
+
+TEST(Expectations, ARetryIsOfTheSameRunAndAFourHundredToAuthIsNotOne) {
+  expectations e;
+  e.retried_after_4xx = true;
+  auto run = retried_after_half_a_second();
+  EXPECT_TRUE(evaluate(e, run)[0].passed);
+  // The second session came with the command's second run: the first run gave up.
+  run.run_starts = {run.sessions[0].started, run.sessions[1].started};
+  auto verdict = evaluate(e, run)[0];
+  EXPECT_FALSE(verdict.passed);
+  EXPECT_THAT(verdict.detail, HasSubstr("the client never came back (no later connection sent "
+                                        "MAIL; a retry on the same connection does not count)"));
+  run.sessions[0].exchanges[0] = {"AUTH LOGIN", "AUTH", 454, "454 4.7.0 later", 3, {}, {}};
+  verdict = evaluate(e, run)[0];
+  EXPECT_FALSE(verdict.passed);
+  EXPECT_EQ(verdict.detail,
+            "not exercised: no 4xx reply to the greeting, MAIL, RCPT, DATA or the message was "
+            "sent ('454 4.7.0 later' to AUTH does not count)");
 }
 
 TEST(Expectations, ACommandKilledByASignalIsSaidToBe) {
