@@ -99,7 +99,10 @@ class summary_builder {
   // next reply is the one to the message itself.
   void on_server(const transcript_entry& e, std::size_t line) {
     const int code = reply_code(e.text);
-    if (code == 250 && e.text.find("PIPELINING") != std::string::npos) {
+    // The keyword on a line of its own ("250-PIPELINING"): the EHLO reply's first line echoes
+    // the client's name, which may hold the word.
+    if (code == 250 && e.text.size() >= 4 &&
+        e.text.compare(4, std::string::npos, "PIPELINING") == 0) {
       out_.pipelining_advertised = true;
     }
     const exchange* last = out_.exchanges.empty() ? nullptr : &out_.exchanges.back();

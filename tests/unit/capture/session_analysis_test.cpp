@@ -126,5 +126,16 @@ TEST(session_analysis, the_command_pipelined_past_is_named_with_its_line) {
   EXPECT_EQ(s.pipelined_after_at, 4u);
 }
 
+TEST(session_analysis, pipelining_is_advertised_by_its_keyword_line_only) {
+  session_record r;
+  r.entries.push_back({{}, direction::client, "EHLO PIPELINING.example"});
+  r.entries.push_back({{}, direction::server, "250-smtpfault.test greets PIPELINING.example"});
+  r.entries.push_back({{}, direction::server, "250 SIZE 10485760"});
+  EXPECT_FALSE(summarize(r).pipelining_advertised);
+  r.entries.back().text = "250-PIPELINING";
+  r.entries.push_back({{}, direction::server, "250 SIZE 10485760"});
+  EXPECT_TRUE(summarize(r).pipelining_advertised);
+}
+
 }  // namespace
 }  // namespace smtpfault::capture
