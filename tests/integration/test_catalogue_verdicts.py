@@ -75,6 +75,18 @@ class EhloUnsupported(unittest.TestCase):
         self.assertIn("expected no mail in plaintext", r["reason"])
         self.assertIn("502 250 502", r["command_output"])
 
+    def test_a_tls_requiring_mailer_may_quit_at_the_502(self):
+        # STARTTLS needs EHLO (RFC 3207 4): HELO would gain such a mailer nothing.
+        quits = ("import os, smtplib, sys\n"
+                 "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                 "print(s.ehlo()[0]); s.quit(); sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "ehlo-unsupported", quits)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
+        # Quitting without reporting the failure is still wrong.
+        status, r, output = judge_mailer(self, "ehlo-unsupported", quits.replace("exit(1)", "exit(0)"))
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("a failing exit status", r["reason"])
+
     def test_over_implicit_tls_the_fallback_delivers(self):
         # Nothing is lost by HELO on the implicit-TLS port: delivering there is right, and not
         # delivering is what fails.
