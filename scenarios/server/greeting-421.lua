@@ -15,6 +15,8 @@ function on_connect(s)
 end
 
 expect {
+  -- On the delivering connection: the server closed the refused ones itself.
+  quit = true,
   retried_after_4xx = true,
   exit = "success",
   delivered = 1,

@@ -226,6 +226,26 @@ class GreetingSlowEarlyTalker(unittest.TestCase):
         self.assertIn("talked before the greeting", r["reason"])
 
 
+class Greeting421Quit(unittest.TestCase):
+    def test_delivering_after_the_421s_without_quit_fails(self):
+        mailer = ("import os, smtplib, time, sys\n"
+                  "for i in range(10):\n"
+                  "    try:\n"
+                  "        s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "    except smtplib.SMTPConnectError:\n"
+                  "        time.sleep(0.05); continue\n"
+                  "    s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
+                  "    %s; sys.exit(0)\n"
+                  "sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "greeting-421", mailer % "s.quit()",
+                                         "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
+        status, r, output = judge_mailer(self, "greeting-421", mailer % "s.close()",
+                                         "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("quit: expected QUIT before closing", r["reason"])
+
+
 class StarttlsInjectionWithPipelining(unittest.TestCase):
     """PIPELINING is offered with the injection: a client that pipelines MAIL, RCPT and DATA after
     a proper EHLO over TLS is correct; one that goes on behind EHLO took the injection for its
