@@ -27,12 +27,15 @@ std::string render_transcript(
     const std::vector<std::shared_ptr<const capture::session_record>>& s) {
   std::string out;
   for (const auto& rec : s) {
+    // "000002:20": the session and its line, as a failed check names them ("session 000002,
+    // transcript line 20"), so that the line can be found in the sessions run together.
+    std::size_t line = 0;
     for (const auto& e : rec->entries) {
       const char* tag = e.dir == session::direction::client   ? "C"
                         : e.dir == session::direction::server ? "S"
                                                               : "*";
-      out += session::format_timestamp(e.at) + " " + rec->facts.session_id + " " + tag + ": " +
-             session::escape_wire(e.text) + "\n";
+      out += session::format_timestamp(e.at) + " " + rec->facts.session_id + ":" +
+             std::to_string(++line) + " " + tag + ": " + session::escape_wire(e.text) + "\n";
     }
   }
   return out;

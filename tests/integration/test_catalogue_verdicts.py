@@ -2,6 +2,7 @@
 recipient passes greylist), and a verdict names what the mailer did wrong or did not exercise."""
 
 import os
+import re
 import unittest
 
 from catalogue_case import (CONNECTED, PYTHON, TIME_SCALE, judge_mailer, run_test, scratch_folder, 
@@ -244,6 +245,12 @@ class Greeting421Quit(unittest.TestCase):
                                          "--time-scale", TIME_SCALE)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("quit: expected QUIT before closing", r["reason"])
+        # The line the reason names is found in the report's transcript as SESSION:LINE.
+        session, line = re.search(r"session (\d+) closed .* \(transcript line (\d+)\)",
+                                  r["reason"]).groups()
+        named = [l for l in r["transcript"].splitlines() if " %s:%s " % (session, line) in l]
+        self.assertEqual(len(named), 1, r["transcript"])
+        self.assertIn("*: message of", named[0])
 
 
 class StarttlsInjectionWithPipelining(unittest.TestCase):
