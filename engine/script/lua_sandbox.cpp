@@ -1,5 +1,6 @@
 #include "script/lua_sandbox.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <stdexcept>
@@ -133,6 +134,39 @@ std::string misspelt_call_hint(lua_State* L, const std::string& msg) {
     return proto::did_you_mean(name, callable_names(L, marker == "(method '"));
   }
   return "";
+}
+
+// The fields of the tables smtpfault hands to scripts (the session, hook arguments, a check's
+// run, a client's replies): a nil one among them is most likely a misspelt name.
+const std::vector<std::string>& handed_field_names() {
+  static const std::vector<std::string> names = {
+      "address", "argument", "at", "auth_user", "authzid", "client", "client_ip", "client_port",
+      "code", "command", "commands", "data", "delivered", "domain", "early_talker", "ended",
+      "enhanced", "exchanges", "exit_codes", "headers", "helo", "id", "implicit_tls", "known",
+      "last", "lines", "lmtp", "local_part", "mail_from", "mechanism", "messages", "params",
+      "password", "pipelined", "pipelined_after", "quit", "rcpts", "recipient", "recipients",
+      "reply", "run", "sessions", "size", "started", "state", "subject", "text", "tls",
+      "tls_version", "user", "verb"};
+  return names;
+}
+
+// "attempt to index a nil value (field 'addr')": the name it was probably meant to be.
+std::string misspelt_field_hint(const std::string& msg) {
+  constexpr std::string_view marker = "a nil value (field '";
+  const auto at = msg.find(marker);
+  if (at == std::string::npos) return "";
+  const auto start = at + marker.size();
+  const auto end = msg.find('\'', start);
+  if (end == std::string::npos) return "";
+  const std::string name = msg.substr(start, end - start);
+  const auto& known = handed_field_names();
+  if (std::find(known.begin(), known.end(), name) != known.end()) return "";
+  if (auto near = proto::did_you_mean(name, known); !near.empty()) return near;
+  // Or cut short: "addr" for "address".
+  std::vector<std::string> longer;
+  for (const auto& k : known)
+    if (name.size() >= 3 && k.starts_with(name)) longer.push_back(k);
+  return longer.size() == 1 ? " (did you mean '" + longer[0] + "'?)" : "";
 }
 
 // "attempt to call a nil value (global 'print')" says what, not why.
@@ -380,8 +414,10 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
       (in_library || msg.find(".lua:") == std::string::npos)) {
     msg = where + " " + msg;
   }
-  const auto hint = sandbox_hint(msg);
-  return msg + (hint.empty() ? misspelt_call_hint(L, msg) : hint);
+  auto hint = sandbox_hint(msg);
+  if (hint.empty()) hint = misspelt_call_hint(L, msg);
+  if (hint.empty()) hint = misspelt_field_hint(msg);
+  return msg + hint;
 }
 
 namespace {

@@ -148,6 +148,19 @@ TEST(script_errors, unknown_api_name_knows_common_synonyms) {
   EXPECT_THAT(connect_error("  return smtp.dleay(1)"), HasSubstr("did you mean smtp.delay?"));
 }
 
+// The tables smtpfault hands over have fixed fields: a nil one is most likely a misspelt name.
+TEST(script_errors, a_misspelt_field_of_a_handed_table_gets_its_likely_name) {
+  EXPECT_THAT(connect_error("  local x = s.client_ipp:len()"),
+              AllOf(StartsWith("test.lua:2:"), HasSubstr("(field 'client_ipp') (did you mean "
+                                                         "'client_ip'?)")));
+  EXPECT_THAT(connect_error("  local x = s.stat.count + 1"),
+              HasSubstr("(field 'stat') (did you mean 'state'?)"));
+  EXPECT_THAT(connect_error("  local x = s.tls_ver:len()"),
+              HasSubstr("(did you mean 'tls_version'?)"));
+  // A name of its own the script left nil: nothing to suggest.
+  EXPECT_THAT(connect_error("  local x = s.state.counter + 1"), Not(HasSubstr("did you mean")));
+}
+
 TEST(script_errors, a_runtime_error_inside_the_helper_library_names_the_scenario_line_too) {
   // Not a checked argument: the helper fails on its own line, reported after the scenario's.
   std::string err = connect_error("  return smtp.domain_in('a@x.test', {5})");
