@@ -450,6 +450,6 @@ function on_message(s, msg) end
 function on_command(s, cmd) end
 
 ---The session ended (bookkeeping only; the action is ignored).
----Example: `function on_disconnect(s) sessions_done = sessions_done + 1 end`
+---Example: `function on_disconnect(s) sessions_done = (sessions_done or 0) + 1 end`
 ---@param s smtp.session
 function on_disconnect(s) end

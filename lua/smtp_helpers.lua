@@ -88,6 +88,8 @@ end
 --- scenario whose fault hits, say, the 2nd recipient only tests a mailer that sent two.
 function smtp.seen(run, verb, code)
   check_type(run, "table", 1, "seen", 2)
+  check_type(verb, "string", 2, "seen", 2)
+  verb = verb:upper()  -- exchanges carry verbs upper-case, however they were sent
   for _, s in ipairs(run.sessions or {}) do
     for _, x in ipairs(s.exchanges) do
       if x.verb == verb and (code == nil or x.code == code) then return true end

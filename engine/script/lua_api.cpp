@@ -118,6 +118,8 @@ int api_random(lua_State* L) {
 int api_chance(lua_State* L) {
   if (lua_type(L, 1) != LUA_TNUMBER) return bad_argument(L, 1, "chance", "number expected");
   const lua_Number p = lua_tonumber(L, 1);
+  // Past 1 or below 0 it would be a certainty in disguise: a slip (a percentage?), not a chance.
+  if (!(p >= 0 && p <= 1)) return bad_argument(L, 1, "chance", "a probability from 0 to 1");
   lua_pushboolean(L, owner(L).next_random() < p);
   return 1;
 }

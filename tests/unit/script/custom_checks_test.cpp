@@ -64,5 +64,20 @@ expect {
   EXPECT_EQ(results[0].detail, "1 1 2");
 }
 
+TEST(custom_checks, seen_takes_a_verb_in_any_case) {
+  driver d(R"(
+expect {
+  check = function(run)
+    return false, tostring(smtp.seen(run, "rcpt", 250)) .. " " .. tostring(smtp.seen(run, "Mail"))
+  end,
+}
+)");
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  run.sessions.emplace_back().exchanges.push_back(
+      {"rcpt to:<a@b>", "RCPT", 250, "250 ok", 2, {}, {}});
+  EXPECT_EQ(d.sc().run_checks(run)[0].detail, "true false");
+}
+
 }  // namespace
 }  // namespace smtpfault::script::testing

@@ -172,6 +172,16 @@ TEST(helpers, ip_in_rejects_bad_networks) {
   EXPECT_THAT(eval("smtp.ip_in('10.0.0.1', {'10.0.0.0/8', {}})"), StartsWith("error: test.lua:"));
 }
 
+TEST(helpers, chance_takes_a_probability) {
+  EXPECT_EQ(eval("smtp.chance(0)"), "false");
+  EXPECT_EQ(eval("smtp.chance(1)"), "true");
+  for (const char* p : {"1.5", "-0.1", "0/0", "50"}) {
+    EXPECT_THAT(eval(std::string("smtp.chance(") + p + ")"),
+                HasSubstr("bad argument #1 to smtp.chance (a probability from 0 to 1)"))
+        << p;
+  }
+}
+
 // A silent false would make every client an outsider in a relay rule.
 TEST(helpers, ip_in_with_something_that_is_not_an_address_is_a_mistake) {
   EXPECT_THAT(eval("smtp.ip_in('localhost', '127.0.0.0/8')"),
