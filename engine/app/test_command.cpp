@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -336,10 +337,13 @@ void announce(const parsed_test& p, const std::vector<std::string>& left_out) {
 
 // False when a report asked for could not be written: a CI job that reads the report must not
 // go green without one.
-bool write_test_reports(const parsed_test& p, const std::vector<scenario_result>& results) {
+bool write_test_reports(const parsed_test& p, const std::vector<scenario_result>& results,
+                        double seconds) {
   bool written = true;
   if (!p.junit.empty()) {
-    if (auto e = write_junit(p.junit, results, p.opts.seed)) {
+    junit_names names;
+    names.seconds = seconds;
+    if (auto e = write_junit(p.junit, results, p.opts.seed, names)) {
       std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
       written = false;
     }
@@ -393,9 +397,11 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   auto tls = make_certificates(p.opts.server);
   if (!tls) return 2;
   announce(p, left_out);
+  const auto started = std::chrono::steady_clock::now();
   auto results = run_all(p, *tls);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
   print_table(results, isatty(1) != 0, p.opts.seed);
-  const bool reports_written = write_test_reports(p, results);
+  const bool reports_written = write_test_reports(p, results, took.count());
   if (interrupting_signal()) {
     std::fprintf(stderr, "smtpfault test: %s%s\n", interruption().c_str(),
                  p.junit.empty() && p.json.empty() ? "" : "; the reports have what ran");

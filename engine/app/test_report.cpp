@@ -128,6 +128,16 @@ std::vector<std::string> last_output_lines(std::string_view output, std::size_t 
   return lines;
 }
 
+// What kind of failure, for CI views that group by it: the check the reason names
+// ("retried_after_4xx: expected ..."), else the reason's first words ("timeout", "scenario
+// error").
+std::string failure_type(const scenario_result& r) {
+  const auto colon = r.reason.find(':');
+  if (colon == std::string::npos || colon == 0)
+    return r.outcome == verdict::fail ? "failure" : "error";
+  return r.reason.substr(0, colon);
+}
+
 }  // namespace
 
 void print_table(const std::vector<scenario_result>& results, bool colour, std::uint64_t seed) {
@@ -203,7 +213,8 @@ std::optional<std::string> write_junit(const std::string& path,
   char counts[192];
   std::snprintf(counts, sizeof counts,
                 "\" tests=\"%zu\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
-                results.size(), failures, errors, skipped, total);
+                results.size(), failures, errors, skipped,
+                names.seconds >= 0 ? names.seconds : total);
   std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  ";
   xml += "<testsuite name=\"" + xml_escape(names.suite) + counts;
   xml += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(seed) +
@@ -222,8 +233,9 @@ std::optional<std::string> write_junit(const std::string& path,
       xml += "      <skipped message=\"" + xml_escape(r.reason) + "\"/>\n";
     } else if (r.outcome != verdict::pass) {
       const char* tag = r.outcome == verdict::fail ? "failure" : "error";
-      xml += std::string("      <") + tag + " message=\"" + xml_escape(r.reason) + "\">" +
-             xml_escape(failure_text(r)) + "</" + tag + ">\n";
+      xml += std::string("      <") + tag + " type=\"" + xml_escape(failure_type(r)) +
+             "\" message=\"" + xml_escape(r.reason) + "\">" + xml_escape(failure_text(r)) + "</" +
+             tag + ">\n";
     }
     xml += "      <system-out>" + xml_escape(r.transcript) + "</system-out>\n";
     if (!r.command_output.empty()) {

@@ -18,6 +18,9 @@ void print_table(const std::vector<scenario_result>& results, bool colour, std::
 struct junit_names {
   std::string suite = "smtpfault";
   std::string class_name = "smtpfault.scenarios";
+  // The suite's time: the run's own from start to end (cases run side by side with --jobs);
+  // below 0, the sum of the cases'.
+  double seconds = -1;
 };
 // Writes a report whole or not at all (a regular file is replaced by a rename); the error names
 // the path.

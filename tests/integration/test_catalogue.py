@@ -179,10 +179,23 @@ class CatalogueRuns(unittest.TestCase):
 
     def test_catalogue_naive(self):
         json_path = os.path.join(self.tmp, "naive.json")
+        junit_path = os.path.join(self.tmp, "naive.xml")
+        started = time.monotonic()
         status, out, err = run_test(
             ["--scenarios", SCENARIOS, "--time-scale", TIME_SCALE, "--seed", SEED, "--jobs", "2",
-             "--json", json_path, "--", PYTHON, NAIVE])
+             "--json", json_path, "--junit", junit_path, "--", PYTHON, NAIVE])
+        wall = time.monotonic() - started
         self.assertEqual(status, 1, out + err)
+        # JUnit: each failure typed by the check that failed, for CI views that group by it;
+        # the suite's time is the run's own, not the sum of cases run side by side.
+        import xml.etree.ElementTree as ET
+        suite = ET.parse(junit_path).getroot().find("testsuite")
+        cases = {os.path.basename(c.get("name"))[:-4]: c for c in suite.findall("testcase")}
+        self.assertEqual(cases["greylist"].find("failure").get("type"), "retried_after_4xx")
+        self.assertEqual(cases["line-too-long"].find("failure").get("type"), "line_length")
+        self.assertLessEqual(float(suite.get("time")), wall)
+        self.assertGreaterEqual(float(suite.get("time")),
+                                max(float(c.get("time")) for c in cases.values()))
         results = verdicts(json_path)
         # scenario -> words the reason must contain
         must_fail = {
