@@ -209,6 +209,7 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
   if ((e.retry_delay_min && delay < *e.retry_delay_min) ||
       (e.retry_delay_max && delay > *e.retry_delay_max)) {
     c.passed = false;
+    c.name = "retry_delay";  // it came, but at the wrong time: that is what failed
     if (e.retry_delay_min && e.retry_delay_max) {
       std::snprintf(buf, sizeof buf, "%.2f to %.2f", *e.retry_delay_min, *e.retry_delay_max);
     } else if (e.retry_delay_min) {

@@ -82,6 +82,15 @@ class ScenarioTest(ApiTestCase):
         self.assertEqual(body["not_judged"], ["exit"], body)
         self.assertNotIn("exit", [c["name"] for c in body["checks"]])
 
+    def test_a_custom_check_that_cannot_run_is_marked_an_error(self):
+        self.api("PUT", "/api/v1/scenario",
+                 {"source": "expect { quit = true, check = function(run) return run.x.y end }\n"})
+        _, _, body = self.api("GET", "/api/v1/expectations")
+        checks = {c["name"]: c for c in body["checks"]}
+        self.assertIs(checks["check"].get("error"), True, body)
+        self.assertIn("api.lua:1:", checks["check"]["detail"])
+        self.assertNotIn("error", checks["quit"])
+
     def test_accept_all_is_judged_by_its_built_in_expectations(self):
         # accept-all runs without a Lua state, yet its checks are those `smtpfault test` uses.
         status, _, body = self.api("PUT", "/api/v1/scenario", {"name": "accept-all"})
