@@ -61,7 +61,7 @@
 ---@field port integer
 ---@field tls boolean
 ---@field tls_version string?
----@field closed false|"closed"|"reset" # set once the server has gone
+---@field closed false|"closed"|"reset"|"tls failed" # set once the server has gone (or TLS did)
 local Connection = {}
 
 ---The next reply, without a verdict. Example: `local r, err = c:reply({ timeout = 2 })`
