@@ -110,17 +110,30 @@ std::optional<std::string> check_hook_names(lua_State* L, std::string_view code,
     known += std::string(" on_") + session::hook_name(h);
   lua_pushglobaltable(L);
   lua_pushnil(L);
-  std::optional<std::string> error;
+  // Each one found, by line: the globals come in hash order, and the file's first slip is the
+  // one to name (with the others after it, so that one load names them all).
+  struct unknown_hook {
+    int line;
+    std::string name, message;
+  };
+  std::vector<unknown_hook> found;
   while (lua_next(L, -2)) {
     std::string name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
     if (!name.empty() && (known + " ").find(" " + name + " ") == std::string::npos &&
         meant_as_hook(L, name)) {
       std::string where = chunkname + ":";
+      int line = 0;
       lua_Debug ar;
+      lua_pushvalue(L, -1);  // lua_getinfo pops the function
       if (lua_isfunction(L, -1) && lua_getinfo(L, ">S", &ar) && ar.linedefined > 0) {
-        where = std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ":";
-      } else if (const auto line = assignment_line(code, name)) {
-        where = chunkname + ":" + std::to_string(line) + ":";
+        line = ar.linedefined;
+        where = std::string(ar.short_src) + ":" + std::to_string(line) + ":";
+      } else {
+        if (!lua_isfunction(L, -1)) lua_pop(L, 1);
+        if (const auto at = assignment_line(code, name)) {
+          line = static_cast<int>(at);
+          where = chunkname + ":" + std::to_string(line) + ":";
+        }
       }
       const std::string lower = lowercase(name);
       std::string hint = closest_hook(lower);
@@ -136,10 +149,21 @@ std::optional<std::string> check_hook_names(lua_State* L, std::string_view code,
                          " has no hook of its own: on_command sees it, with cmd.verb == \"" +
                          std::string(proto::verb_name(verb)) + "\")";
       }
-      error = where + " unknown hook '" + name + "'" + hint + "; hooks are:" + known;
-      break;
+      found.push_back(
+          {line, name, where + " unknown hook '" + name + "'" + hint + "; hooks are:" + known});
     }
     lua_pop(L, 1);
+  }
+  std::optional<std::string> error;
+  if (!found.empty()) {
+    std::sort(found.begin(), found.end(),
+              [](const auto& a, const auto& b) { return a.line < b.line; });
+    error = found.front().message;
+    for (std::size_t i = 1; i < found.size(); ++i) {
+      *error += (i == 1 ? " (also unknown: " : ", ") + found[i].name + " at line " +
+                std::to_string(found[i].line);
+    }
+    if (found.size() > 1) *error += ")";
   }
   lua_settop(L, 0);
   return error;

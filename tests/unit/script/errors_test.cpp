@@ -13,6 +13,7 @@
 namespace smtpfault::script::testing {
 namespace {
 
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -230,6 +231,15 @@ TEST(script_errors, a_byte_order_mark_and_a_shebang_line_are_skipped) {
               StartsWith("test.lua:3:"));
   // Only at the very start: elsewhere '#' is Lua's length operator, and a stray one an error.
   EXPECT_THAT(load_error("local x = 1\n#!/bin/lua\n"), StartsWith("test.lua:2:"));
+}
+
+// The file's first slip first, whatever order the globals come in, and the others after it.
+TEST(script_errors, every_unknown_hook_is_named_the_first_by_line_first) {
+  const std::string err = load_error(
+      "function on_zzz(s) end\nfunction on_aaa(s) end\nlocal n = 0\non_connected = 1\n"
+      "function on_mail(s) end\n");
+  EXPECT_THAT(err, StartsWith("test.lua:1: unknown hook 'on_zzz'"));
+  EXPECT_THAT(err, EndsWith("(also unknown: on_aaa at line 2, on_connected at line 4)"));
 }
 
 TEST(script_errors, unknown_hook_fails_the_load_with_a_hint) {
