@@ -28,13 +28,6 @@ function skip(reason)
   op { op = "finish", bytes = reason, conn = current_id() }
 end
 
-function check(cond, message, detail)
-  host._step(cond and true or false, tostring(message or "check"),
-    detail ~= nil and tostring(detail) or (cond and "" or "did not hold"),
-    current_id())
-  return cond
-end
-
 -- A table as it would be written in Lua ({250, 354, group = "a"}): array part first, then the
 -- other keys sorted; nested tables to a depth of 4, a table met again as "{...}", a table with
 -- __tostring as that says; at most 1,000 values in all, so a huge table cannot flood the report.
@@ -71,6 +64,17 @@ local function rendered(v, depth, state)
   if not complete then parts[#parts + 1] = "..." end
   state.seen[v] = nil
   return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+-- A table as detail is written as report() writes one, not as an address that differs per run.
+function check(cond, message, detail)
+  if type(detail) == "table" then
+    detail = rendered(detail, 0, { seen = {}, values = 0 })
+  end
+  host._step(cond and true or false, tostring(message or "check"),
+    detail ~= nil and tostring(detail) or (cond and "" or "did not hold"),
+    current_id())
+  return cond
 end
 
 function report(key, value)

@@ -309,6 +309,13 @@ TEST(client_script, endless_loops_hit_the_instruction_limit) {
   EXPECT_NE(st.error.find("instruction limit"), std::string::npos) << st.error;
 }
 
+TEST(client_script, a_table_as_a_checks_detail_is_written_out) {
+  auto s = load(R"(check(false, "codes", {250, 354, group = "a"}))");
+  ASSERT_EQ(s->start().st, status::finished);
+  ASSERT_EQ(s->steps().size(), 1u);
+  EXPECT_EQ(s->steps()[0].detail, "{250, 354, group = \"a\"}");
+}
+
 TEST(client_script, params_and_target_are_visible) {
   auto o = quick();
   o.params["duration"] = "3";
