@@ -407,7 +407,9 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
   } else if (const char* s = lua_tostring(L, -1)) {
     msg = s;
   } else {
-    msg = "error object is not a string";
+    // error({code = 1}): what was raised, and how to say what went wrong instead.
+    msg = std::string("error object is a ") + luaL_typename(L, -1) +
+          ", not a string (error(\"text\") says what went wrong)";
   }
   // Errors raised from C functions, and argument checks in library chunks, carry no position
   // or one inside the library; add the scenario's own.

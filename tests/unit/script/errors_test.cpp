@@ -233,6 +233,12 @@ TEST(script_errors, a_byte_order_mark_and_a_shebang_line_are_skipped) {
   EXPECT_THAT(load_error("local x = 1\n#!/bin/lua\n"), StartsWith("test.lua:2:"));
 }
 
+TEST(script_errors, an_error_raised_with_a_table_says_so) {
+  EXPECT_EQ(connect_error("  error({code = 1})"),
+            "test.lua:2: error object is a table, not a string (error(\"text\") says what went "
+            "wrong)");
+}
+
 // The file's first slip first, whatever order the globals come in, and the others after it.
 TEST(script_errors, every_unknown_hook_is_named_the_first_by_line_first) {
   const std::string err = load_error(
