@@ -73,7 +73,9 @@ local function reply_fields(fname, level, code, a, b)
   if type(text) == "table" then
     lines = {}
     for i, l in ipairs(text) do
-      check_type(l, "string", 3, fname, level + 1)
+      if type(l) ~= "string" then
+        fail(level + 1, "bad argument to smtp.%s (reply line %d is a %s, not a string)", fname, i, type(l))
+      end
       lines[i] = l
     end
     if #lines == 0 then
@@ -274,7 +276,9 @@ end
 function smtp.extensions(list)
   check_type(list, "table", 1, "extensions", 2)
   for i, w in ipairs(list) do
-    check_type(w, "string", i, "extensions", 2)
+    if type(w) ~= "string" then
+      fail(2, "bad argument #1 to smtp.extensions (keyword %d is a %s, not a string)", i, type(w))
+    end
     if w:find("[\r\n%z]") then
       fail(2, "bad argument #1 to smtp.extensions (keyword %d holds a CR, LF or NUL)", i)
     end

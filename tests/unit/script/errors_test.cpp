@@ -233,6 +233,15 @@ TEST(script_errors, a_byte_order_mark_and_a_shebang_line_are_skipped) {
   EXPECT_THAT(load_error("local x = 1\n#!/bin/lua\n"), StartsWith("test.lua:2:"));
 }
 
+// The list is the argument; the item is named by its place in it.
+TEST(script_errors, a_bad_item_of_a_list_argument_is_named_by_its_place) {
+  EXPECT_THAT(
+      connect_error("  return smtp.extensions({'PIPELINING', 5})"),
+      HasSubstr("bad argument #1 to smtp.extensions (keyword 2 is a number, not a string)"));
+  EXPECT_THAT(connect_error("  return smtp.reply(250, {'ok', true})"),
+              HasSubstr("bad argument to smtp.reply (reply line 2 is a boolean, not a string)"));
+}
+
 TEST(script_errors, an_error_raised_with_a_table_says_so) {
   EXPECT_EQ(connect_error("  error({code = 1})"),
             "test.lua:2: error object is a table, not a string (error(\"text\") says what went "
