@@ -233,9 +233,8 @@ std::optional<std::string> write_junit(const std::string& path,
       xml += "      <skipped message=\"" + xml_escape(r.reason) + "\"/>\n";
     } else if (r.outcome != verdict::pass) {
       const char* tag = r.outcome == verdict::fail ? "failure" : "error";
-      xml += std::string("      <") + tag + " type=\"" + xml_escape(failure_type(r)) +
-             "\" message=\"" + xml_escape(r.reason) + "\">" + xml_escape(failure_text(r)) + "</" +
-             tag + ">\n";
+      xml += std::string("      <") + tag + " message=\"" + xml_escape(r.reason) + "\" type=\"" +
+             xml_escape(failure_type(r)) + "\">" + xml_escape(failure_text(r)) + "</" + tag + ">\n";
     }
     xml += "      <system-out>" + xml_escape(r.transcript) + "</system-out>\n";
     if (!r.command_output.empty()) {
