@@ -29,15 +29,23 @@ bool chunk_follows(std::string_view line) {
   return args && args->size > 0;
 }
 
-// The verb of a command after which a client must wait for the reply before it sends more
-// (RFC 2920 3.1; STARTTLS by RFC 3207 4), or "" for the others.
-std::string_view group_end(std::string_view line) {
-  for (std::string_view verb :
-       {"EHLO", "HELO", "LHLO", "STARTTLS", "DATA", "QUIT", "NOOP", "VRFY", "EXPN", "TURN"}) {
-    if (proto::istarts_with(line, verb) && (line.size() == verb.size() || line[verb.size()] == ' '))
-      return verb;
+// Whether a client must wait for this command's reply before it sends more (RFC 2920 3.1;
+// STARTTLS by RFC 3207 4).
+bool ends_a_group(verb v) {
+  switch (v) {
+    case verb::ehlo:
+    case verb::helo:
+    case verb::lhlo:
+    case verb::starttls:
+    case verb::data:
+    case verb::quit:
+    case verb::noop:
+    case verb::vrfy:
+    case verb::expn:
+      return true;
+    default:
+      return false;
   }
-  return {};
 }
 
 }  // namespace
@@ -156,22 +164,21 @@ std::size_t server_session::receive_command(std::string_view input) {
   if (r.bare_lf) note("anomaly: command line ended with a bare LF", now_);
   note_line_anomalies(r.line);
   const bool more_behind = r.consumed < input.size();
+  verb kind = verb::unknown;
   if (r.line.size() + 2 > line_limit(r.line) && !proto::istarts_with(r.line, "AUTH ")) {
     long_line_is_auth_ = false;
     on_long_line();
   } else {
-    on_line(r.line);
+    kind = on_line(r.line);
   }
   // A BDAT's chunk follows its command line at once (RFC 3030 2): whether the client waited
   // shows behind the chunk, once that has been read.
-  if (!chunk_follows(r.line)) note_if_pipelined(more_behind);
-  if (more_behind && !group_end_noted_) {
-    if (const auto verb = group_end(r.line); !verb.empty()) {
-      group_end_noted_ = true;
-      note("client pipelined commands after " + std::string(verb) +
-               ", which ends a group (RFC 2920 3.1)",
-           now_);
-    }
+  if (kind != verb::bdat || !chunk_follows(r.line)) note_if_pipelined(more_behind);
+  if (more_behind && !group_end_noted_ && ends_a_group(kind)) {
+    group_end_noted_ = true;
+    note("client pipelined commands after " + std::string(proto::verb_name(kind)) +
+             ", which ends a group (RFC 2920 3.1)",
+         now_);
   }
   return r.consumed;
 }
@@ -206,7 +213,7 @@ void server_session::on_long_line() {
   error_reply(500, "5.5.2", "Line too long");
 }
 
-void server_session::on_line(std::string_view line) {
+verb server_session::on_line(std::string_view line) {
   auto parsed = proto::parse_command(line, opts_.limits);
   if (!parsed && parsed.error().error == proto::command_error::unknown_verb &&
       !parsed.error().verb_text.empty()) {
@@ -216,16 +223,18 @@ void server_session::on_line(std::string_view line) {
     auto space = line.find(' ');
     if (space != std::string_view::npos) unknown.argument = std::string(line.substr(space + 1));
     log_.add(direction::client, std::string(line), now_);
-    return dispatch(unknown);
+    dispatch(unknown);
+    return verb::unknown;
   }
   if (!parsed) {
     log_.add(direction::client, std::string(line), now_);
     on_command_error(parsed.error());
-    return;
+    return parsed.error().kind;
   }
   log_.add_made(
       direction::client, [&] { return masked_command(*parsed, line); }, now_);
   dispatch(*parsed);
+  return parsed->kind;
 }
 
 void server_session::on_command_error(const proto::command_failure& f) {

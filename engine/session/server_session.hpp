@@ -176,7 +176,7 @@ class server_session {
   std::size_t receive_data(std::string_view input);
   std::size_t receive_bdat(std::string_view input);
   std::size_t receive_auth(std::string_view input);
-  void on_line(std::string_view line);
+  proto::verb on_line(std::string_view line);  // the line's verb, as far as it was understood
   void on_long_line();
   void note_if_pipelined(bool more_behind);
   void dispatch(const proto::command& cmd);
