@@ -1,9 +1,10 @@
 #include "script/expectations.hpp"
 
-#include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <cstring>
+
+#include "proto/ascii.hpp"
+#include "proto/command.hpp"
 
 namespace smtpfault::script {
 
@@ -128,20 +129,10 @@ std::pair<const session_summary*, const capture::exchange*> first_reply_of_class
   return {nullptr, nullptr};
 }
 
-// The path of "RCPT TO:<a@x.test> NOTIFY=..." as written, without its brackets.
-std::string_view recipient_of(const capture::exchange& x) {
-  const std::string_view cmd = x.command;
-  const auto open = cmd.find('<');
-  const auto close = cmd.find('>', open == std::string_view::npos ? 0 : open);
-  if (open == std::string_view::npos || close == std::string_view::npos) return {};
-  return cmd.substr(open + 1, close - open - 1);
-}
-
-bool same_address(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
+// The recipient of "RCPT TO:<a@x.test> NOTIFY=...", as the server read it; "" when unreadable.
+std::string recipient_of(const capture::exchange& x) {
+  const auto cmd = proto::parse_command(x.command, proto::limits{});
+  return cmd ? cmd->path.address() : std::string();
 }
 
 // A later session of the same run of the command that tried again: one that sent MAIL, or
@@ -153,14 +144,13 @@ const session_summary* later_attempt(const run_outcome& run, const session_summa
                                      const capture::exchange& reply, bool by_recipient) {
   const bool greeting = &reply == &refused.exchanges.front() && reply.command == "<no command>";
   const auto refused_run = run_at(run, reply.at);
-  const std::string_view recipient =
-      by_recipient && reply.verb == "RCPT" ? recipient_of(reply) : "";
+  const std::string recipient = by_recipient && reply.verb == "RCPT" ? recipient_of(reply) : "";
   for (const auto& s : run.sessions) {
     if (s.started <= reply.at || run_at(run, s.started) != refused_run) continue;
     if (greeting) return &s;
     for (const auto& x : s.exchanges) {
       if (recipient.empty() ? x.verb == "MAIL"
-                            : x.verb == "RCPT" && same_address(recipient_of(x), recipient)) {
+                            : x.verb == "RCPT" && proto::iequals(recipient_of(x), recipient)) {
         return &s;
       }
     }
