@@ -4,6 +4,7 @@ they were given, JSON logs with escaped wire bytes, environment configuration.""
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -105,24 +106,24 @@ class ServeFlagMistakes(unittest.TestCase):
         r = run("frobnicate", timeout=10)
         self.assertTrue(r.stderr.startswith("smtpfault: unknown command 'frobnicate'\n"), r.stderr)
 
+    def config_file(self, name, text):
+        """A configuration file of the test's own, removed when it ends."""
+        folder = tempfile.mkdtemp(prefix="smtpfault-cli-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        return write_file(folder, name, text)
+
     def test_a_store_that_cannot_be_made_is_a_configuration_error_named_where_given(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = os.path.join(tmp, "st.toml")
-            with open(cfg, "w") as f:
-                f.write('listen = ["127.0.0.1:0"]\napi = ""\nstore = "/proc/nope"\n')
-            r = run("serve", "--config", cfg, timeout=10)
-            self.assertEqual(r.returncode, 2, r.stderr)
-            self.assertIn("%s:3:9: key 'store': /proc/nope: " % cfg, r.stderr)
+        cfg = self.config_file("st.toml",
+                               'listen = ["127.0.0.1:0"]\napi = ""\nstore = "/proc/nope"\n')
+        r = run("serve", "--config", cfg, timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("%s:3:9: key 'store': /proc/nope: " % cfg, r.stderr)
 
     def test_a_listener_that_is_no_ip_address_is_named_where_given(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = os.path.join(tmp, "ip.toml")
-            with open(cfg, "w") as f:
-                f.write('api = ""\ntls_listen = []\nlisten = ["999.1.1.1:25"]\n')
-            r = run("serve", "--config", cfg, timeout=10)
-            self.assertEqual(r.returncode, 2, r.stderr)
-            self.assertIn("%s:3:10: key 'listen': '999.1.1.1:25' is not an IP address" % cfg,
-                          r.stderr)
+        cfg = self.config_file("ip.toml", 'api = ""\ntls_listen = []\nlisten = ["999.1.1.1:25"]\n')
+        r = run("serve", "--config", cfg, timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("%s:3:10: key 'listen': '999.1.1.1:25' is not an IP address" % cfg, r.stderr)
         r = run("serve", "--listen", "127.0.0.1:0", "--tls-listen", "", "--api", "mail.test:80",
                 timeout=10)
         self.assertEqual(r.returncode, 2, r.stderr)
@@ -135,22 +136,19 @@ class ServeFlagMistakes(unittest.TestCase):
                       "--tls-listen)", r.stderr)
 
     def test_an_empty_listener_string_in_the_file_is_none_as_in_flags(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = os.path.join(tmp, "none.toml")
-            with open(cfg, "w") as f:
-                f.write('listen = "127.0.0.1:0"\ntls_listen = ""\napi = ""\n')
-            p = subprocess.Popen([binary_path(), "serve", "--config", cfg], text=True,
-                                 env=server_environment(), stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
-            try:
-                banner = []
-                for line in p.stdout:  # the banner ends with where messages are kept
-                    banner.append(line)
-                    if "messages " in line:
-                        break
-            finally:
-                p.terminate()
-                p.communicate(timeout=10)
+        cfg = self.config_file("none.toml", 'listen = "127.0.0.1:0"\ntls_listen = ""\napi = ""\n')
+        p = subprocess.Popen([binary_path(), "serve", "--config", cfg], text=True,
+                             env=server_environment(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            banner = []
+            for line in p.stdout:  # the banner ends with where messages are kept
+                banner.append(line)
+                if "messages " in line:
+                    break
+        finally:
+            p.terminate()
+            p.communicate(timeout=10)
         listening = [l.split()[1] for l in banner if "listening:" in l]
         self.assertEqual(listening, ["smtp"], "".join(banner))
 
