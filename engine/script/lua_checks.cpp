@@ -234,7 +234,8 @@ std::vector<check_result> run_custom_checks(lua_sandbox& sandbox, const std::vec
     } else if (r.st == run_result::status::yielded) {
       c.passed = false;
       c.script_error = true;
-      c.detail = "custom check yielded; checks cannot sleep";
+      // Where it paused, as for every other error of a check.
+      c.detail = lua_position(co) + " custom check yielded; checks cannot sleep";
     } else {
       int base = lua_gettop(co) - r.results + 1;
       if (r.results == 0 || lua_type(co, base) != LUA_TBOOLEAN) {

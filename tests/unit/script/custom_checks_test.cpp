@@ -79,5 +79,24 @@ expect {
   EXPECT_EQ(d.sc().run_checks(run)[0].detail, "true false");
 }
 
+// A check that sleeps is the scenario's mistake, named where it paused like any other.
+TEST(custom_checks, a_check_that_sleeps_is_an_error_at_its_line) {
+  driver d(R"(
+expect {
+  check = function(run)
+    smtp.sleep(0.1)
+    return true
+  end,
+}
+)");
+  ASSERT_TRUE(d.loaded());
+  auto results = d.sc().run_checks(run_outcome{});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].script_error);
+  EXPECT_NE(results[0].detail.find(":4: custom check yielded; checks cannot sleep"),
+            std::string::npos)
+      << results[0].detail;
+}
+
 }  // namespace
 }  // namespace smtpfault::script::testing
