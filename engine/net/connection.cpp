@@ -176,17 +176,19 @@ void connection::begin_session(bool over_cap, bool hook_failed) {
   }
 }
 
-// Silence ends at the idle deadline, a begun command line at its own, whichever is sooner; an
-// unsolicited reply is due when its own time comes.
+// Silence ends at the idle deadline, or when a pending unsolicited reply is due (the scenario
+// asked for that much silence); a begun command line ends at its own deadline if that is
+// sooner, so that a client dripping octets cannot hold a line open past command_timeout.
 void connection::arm_for_input() {
   time_pending_line();
+  const auto now = steady::now();
   milliseconds wait = srv_.cfg_.idle_timeout;
+  // Rounded up: a timer that fires before unsolicited_at_ would count as an idle timeout.
+  if (unsolicited_) wait = std::chrono::ceil<milliseconds>(unsolicited_at_ - now);
   if (line_started_) {
-    wait = std::min(wait, std::chrono::ceil<milliseconds>(line_deadline() - steady::now()));
+    wait = std::min(wait, std::chrono::ceil<milliseconds>(line_deadline() - now));
   }
   arm(wait);
-  // Rounded up: a timer that fires before unsolicited_at_ would count as an idle timeout.
-  if (unsolicited_) arm(std::chrono::ceil<milliseconds>(unsolicited_at_ - steady::now()));
 }
 
 // A command line (or an AUTH response) has begun but not ended: its octets wait in in_, or the

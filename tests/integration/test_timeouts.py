@@ -117,6 +117,22 @@ class CommandTimeoutAroundHooksTest(ServerTestCase):
             c.cmd("QUIT", expect=221)
 
 
+class CommandTimeoutWithUnsolicitedReplyTest(CommandTimeoutTest):
+    """A pending unsolicited reply waits for silence; it does not lift the deadline of a line
+    that a client keeps dripping octet by octet (each octet starts that silence over). The
+    other cases of CommandTimeoutTest run here too."""
+    SERVER_ARGS = CommandTimeoutTest.SERVER_ARGS + (
+        "--scenario", os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios",
+                                   "unsolicited_after_3s.lua"))
+
+    def test_a_dripped_command_line_is_cut_off(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            r, elapsed = self.drip_until_closed(c, [bytes([b]) for b in b"NOOP and on and on" * 4])
+            assert_cut_off(self, c, r, elapsed, 0.8, 2.5)
+            self.assertIn("command line", " ".join(r.lines))   # not the scenario's 421
+
+
 class ClientGoneDuringAPauseTest(ServerTestCase):
     """A client that gives up while a scenario delays a reply, or while a hook sleeps, is let go
     within about a second: its session ends and its socket is not left in CLOSE-WAIT for as long
