@@ -44,7 +44,9 @@ local function check_seconds(value, argn, fname, level)
   end
 end
 
+local made = smtp._made
 local function action(fields)
+  made(fields.name)
   return setmetatable(fields, Action)
 end
 

@@ -276,6 +276,14 @@ void scenario::log_from_script(std::string text) {
   if (current_ && current_->log_) current_->log_(std::move(text));
 }
 
+void scenario::note_action_made(lua_State* L, const char* name) {
+  // Made while loading (a table of replies for later) is no slip; the outermost action of a
+  // statement is made last, so the last one made names what the hook meant to return.
+  if (!current_) return;
+  current_->made_at_ = lua_position(L);
+  current_->made_name_ = name;
+}
+
 std::size_t scenario::memory_in_use() const {
   std::lock_guard lock(mu_);
   return sandbox_.memory_in_use();
@@ -311,7 +319,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
     raw_global(L, (std::string("on_") + session::hook_name(h)).c_str());
     if (lua_isfunction(L, -1)) {
       hooks_ |= session::hook_bit(h);
-      hook_refs_[static_cast<int>(h)] = luaL_ref(L, LUA_REGISTRYINDEX);
+      hook_refs_[static_cast<std::size_t>(h)] = luaL_ref(L, LUA_REGISTRYINDEX);
     } else if (!lua_isnil(L, -1)) {
       const std::string hook_fn = std::string("on_") + session::hook_name(h);
       const auto line = assignment_line(code, hook_fn);
@@ -382,12 +390,13 @@ hook_outcome scenario::start(session_binding& b, session::hook h,
     sandbox_.lend(b.lent_);
   }
   lua_State* co = b.co_;
-  lua_rawgeti(co, LUA_REGISTRYINDEX, hook_refs_[static_cast<int>(h)]);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, hook_refs_[static_cast<std::size_t>(h)]);
   update_session_table(co, b.table_ref_, s, h, b.table_state_);
   lua_rawgeti(co, LUA_REGISTRYINDEX, b.table_ref_);
   int nargs = 1 + push_hook_arguments(co, h, s);
   current_ = &b;
   b.used_ = {};
+  b.made_at_.clear();
   auto r = sandbox_.resume(co, nargs, b.used_);
   return finish_run(b, r);
 }
@@ -423,10 +432,17 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
     out.error = lua_position(co) + " " + hook_fn() + " yielded; use smtp.sleep() to pause";
   } else {
     auto a = to_action(co, r.results > 0 ? -r.results : 0, opts_.time_scale);
-    if (a) {
+    const bool returned_nothing = r.results == 0 || lua_isnil(co, -r.results);
+    if (a && returned_nothing && !b.made_at_.empty()) {
+      // Answering as usual would hide the slip: the scenario would seem to run and test nothing.
+      out.st = hook_outcome::status::failed;
+      out.error = b.made_at_ + " " + hook_fn() + " made an action (" + b.made_name_ +
+                  ") but returned nothing, so it was not used: a hook acts through what it " +
+                  "returns (return smtp.reply(...))";
+    } else if (a) {
       out.action = std::move(*a);
     } else {
-      const auto lines = lines_of(co, hook_refs_[static_cast<int>(b.running_)]);
+      const auto lines = lines_of(co, hook_refs_[static_cast<std::size_t>(b.running_)]);
       out.st = hook_outcome::status::failed;
       // Which `return` it was is gone with the call; the function's lines narrow it down.
       out.error = lines.position + " " + hook_fn() + " (lines " + std::to_string(lines.first) +

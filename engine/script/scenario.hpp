@@ -3,6 +3,7 @@
 // mutex; a hook that sleeps yields, releasing the state for other sessions meanwhile.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -58,6 +59,9 @@ class session_binding {
   std::ptrdiff_t lent_ = 0;  // room lent to the running hook for its message (lua_sandbox::lend)
   session::hook running_ = session::hook::connect;
   std::function<void(std::string)> log_;
+  // Where the running hook call last made an action and what it was ("file:line:", "reply
+  // 550"): a call that then returns nothing forgot its `return`.
+  std::string made_at_, made_name_;
 };
 
 // "seed: 1234 (replay with --seed 1234)": what serve prints for the scenario it starts.
@@ -97,6 +101,8 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::uint64_t next_bits();  // 64 random bits, from the same generator
   // smtp.log(): goes to the transcript of the session whose hook is running.
   void log_from_script(std::string text);
+  // smtp._made(): the script made an action (smtp.reply and friends) at L's position.
+  void note_action_made(lua_State* L, const char* name);
   bool hook_running() const { return current_ != nullptr; }
   // The Lua thread the running hook was started on (null between hooks): a coroutine the
   // script made itself is another one.
@@ -116,7 +122,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   lua_sandbox sandbox_;
   mutable std::mutex mu_;
   std::uint32_t hooks_ = 0;
-  int hook_refs_[12];
+  std::array<int, session::hook_count> hook_refs_;
   std::chrono::steady_clock::time_point started_;
   std::uint64_t rng_[4];
   session_binding* current_ = nullptr;  // whose hook is running (for smtp.log)

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -40,8 +41,9 @@ enum class hook : std::uint8_t {
   bdat,
   message,
   command,
-  disconnect,
+  disconnect,  // the last: hook_count follows it
 };
+inline constexpr std::size_t hook_count = static_cast<std::size_t>(hook::disconnect) + 1;
 constexpr std::uint32_t hook_bit(hook h) {
   return 1u << static_cast<unsigned>(h);
 }

@@ -43,6 +43,21 @@ TEST(script_errors, runtime_error_carries_file_and_line) {
   EXPECT_THAT(connect_error("  error('custom failure')"), StartsWith("test.lua:2: custom failure"));
 }
 
+// `smtp.reply(550)` without `return` would do nothing and look like a scenario that works.
+TEST(script_errors, an_action_made_but_not_returned_is_named_at_its_line) {
+  EXPECT_EQ(connect_error("  smtp.reply(554, '5.7.1', 'go away')"),
+            "test.lua:2: on_connect made an action (reply 554) but returned nothing, so it was "
+            "not used: a hook acts through what it returns (return smtp.reply(...))");
+  EXPECT_THAT(connect_error("  local r = smtp.close()\n  if false then return r end"),
+              StartsWith("test.lua:2: on_connect made an action (close without reply)"));
+  EXPECT_TRUE(connect_succeeds("  local r = smtp.reply(554)\n  return r"));
+  EXPECT_TRUE(
+      connect_succeeds("  return smtp.each_recipient { smtp.reply(250), smtp.reply(550) }"));
+  // Made while loading, for the hooks to return or not.
+  driver d("local later = smtp.reply(554)\nfunction on_connect(s) end\n");
+  EXPECT_EQ(d.start(hook::connect).st, status::done);
+}
+
 TEST(script_errors, non_string_error_values_are_described) {
   EXPECT_THAT(connect_error("  error({})"), StartsWith("test.lua:2:"));
 }
