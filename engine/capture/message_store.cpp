@@ -13,7 +13,6 @@
 #include <boost/json.hpp>
 
 #include "json/json_text.hpp"
-#include "proto/utf8.hpp"
 
 namespace smtpfault::capture {
 
@@ -64,25 +63,6 @@ boost::json::object params_json(const std::vector<proto::esmtp_param>& params) {
     o[p.keyword] = p.value ? boost::json::value(*p.value) : boost::json::value(nullptr);
   }
   return o;
-}
-
-// Wire data (HELO name, ESMTP parameter values, AUTH identities) may hold any octets, but a
-// .json file must be UTF-8 (RFC 8259 section 8.1): ill-formed octets become U+FFFD.
-void repair_utf8(boost::json::value& v) {
-  if (auto* s = v.if_string()) {
-    std::string_view view(s->data(), s->size());
-    if (!proto::valid_utf8(view)) *s = proto::utf8_repaired(view);
-  } else if (auto* a = v.if_array()) {
-    for (auto& e : *a)
-      repair_utf8(e);
-  } else if (auto* o = v.if_object()) {
-    boost::json::object fixed;
-    for (auto& kv : *o) {
-      repair_utf8(kv.value());
-      fixed[proto::utf8_repaired(kv.key())] = std::move(kv.value());
-    }
-    *o = std::move(fixed);
-  }
 }
 
 }  // namespace
@@ -288,9 +268,9 @@ boost::json::object message_metadata(const stored_message& m) {
                                       {"auth_mechanism", f.auth_mechanism},
                                       {"lmtp", f.lmtp}}},
   };
-  boost::json::value v(std::move(o));
-  repair_utf8(v);
-  return std::move(v.as_object());
+  // Wire data (HELO name, ESMTP parameter values, AUTH identities) may hold any octets; the
+  // writer (json::json_text) makes them U+FFFD, so that a .json file or a reply is UTF-8.
+  return o;
 }
 
 }  // namespace smtpfault::capture

@@ -80,80 +80,15 @@ response text_response(unsigned status, std::string body, std::string_view conte
   return res;
 }
 
+// json_text writes octets that are not UTF-8 (wire data in a reply) as U+FFFD.
 response json_response(unsigned status, json::value body) {
-  make_utf8_safe(body);
   return text_response(status, smtpfault::json::json_text(body) + "\n", "application/json");
 }
 
 response error_response(const api_error& e) {
-  json::object o{{"error", utf8_safe(e.message)}, {"status", e.status}};
-  if (!e.field.empty()) o["field"] = utf8_safe(e.field);
+  json::object o{{"error", e.message}, {"status", e.status}};
+  if (!e.field.empty()) o["field"] = e.field;
   return json_response(e.status, o);
-}
-
-namespace {
-
-// Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlongs, no surrogates).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
-  unsigned char c = b(0);
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2)) return 0;
-    if (c == 0xE0 && b(1) < 0xA0) return 0;
-    if (c == 0xED && b(1) > 0x9F) return 0;
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    if (c == 0xF0 && b(1) < 0x90) return 0;
-    if (c == 0xF4 && b(1) > 0x8F) return 0;
-    return 4;
-  }
-  return 0;
-}
-
-}  // namespace
-
-std::string utf8_safe(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    std::size_t n = utf8_sequence(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
-}
-
-void make_utf8_safe(json::value& v) {
-  if (v.is_string()) {
-    auto& s = v.as_string();
-    std::string_view view(s.data(), s.size());
-    for (std::size_t i = 0; i < view.size(); ++i) {
-      if (static_cast<unsigned char>(view[i]) >= 0x80) {
-        s = utf8_safe(view);
-        return;
-      }
-    }
-  } else if (v.is_array()) {
-    for (auto& e : v.as_array())
-      make_utf8_safe(e);
-  } else if (v.is_object()) {
-    json::object fixed;
-    for (auto& kv : v.as_object()) {
-      make_utf8_safe(kv.value());
-      fixed[utf8_safe(kv.key())] = std::move(kv.value());
-    }
-    v.as_object() = std::move(fixed);
-  }
 }
 
 }  // namespace smtpfault::control

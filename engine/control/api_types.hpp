@@ -50,13 +50,9 @@ inline proto::unexpected<api_error> fail(unsigned status, std::string message,
 // A Beast request as the handlers see it: path and query percent-decoded, query in order.
 api_request to_api_request(http::request<http::string_body>&& req);
 
-// Serialises body (made valid UTF-8 first) as application/json.
+// Serialises body as application/json; octets that are not UTF-8 are written as U+FFFD.
 response json_response(unsigned status, boost::json::value body);
 response error_response(const api_error& e);
 response text_response(unsigned status, std::string body, std::string_view content_type);
-
-// Replaces invalid UTF-8 in every string (wire data may hold any octets) with U+FFFD.
-std::string utf8_safe(std::string_view s);
-void make_utf8_safe(boost::json::value& v);
 
 }  // namespace smtpfault::control

@@ -12,13 +12,14 @@
 #include "control/api_types.hpp"
 #include "control/request_reader.hpp"
 #include "control/rule_json.hpp"
+#include "json/json_text.hpp"
 
 namespace http = boost::beast::http;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   namespace c = smtpfault::control;
   std::string_view input(reinterpret_cast<const char*>(data), size);
-  (void)c::utf8_safe(input);
+  (void)smtpfault::json::json_text(boost::json::string(input));
 
   http::request_parser<http::string_body> parser;
   parser.body_limit(64 * 1024);
