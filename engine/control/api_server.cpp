@@ -16,6 +16,7 @@
 
 #include "control/router.hpp"
 #include "control/socket_deadline.hpp"
+#include "net/exception_text.hpp"
 #include "net/transport.hpp"
 
 namespace smtpfault::control {
@@ -113,12 +114,8 @@ asio::awaitable<void> serve_connection(tcp::socket socket, api_context& ctx) {
 }
 
 void log_exception(std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    std::fprintf(stderr, "smtpfault: internal error in an API request: %s\n", ex.what());
-  }
+  if (auto what = net::exception_text(e))
+    std::fprintf(stderr, "smtpfault: internal error in an API request: %s\n", what->c_str());
 }
 
 }  // namespace

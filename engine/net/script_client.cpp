@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 
+#include "net/exception_text.hpp"
 #include "net/tls_context.hpp"
 #include "net/transport.hpp"
 #include "proto/reply_stream.hpp"
@@ -470,12 +471,9 @@ client_run_result run_client_script(script::client_script& script,
   asio::co_spawn(ctx, d.run(), [&](std::exception_ptr e) {
     done = true;
     signals.cancel();
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
+    if (auto what = exception_text(e)) {
       d.result.how = client_run_result::ending::script_error;
-      d.result.error = std::string("internal error: ") + ex.what();
+      d.result.error = "internal error: " + *what;
     }
   });
   ctx.run();

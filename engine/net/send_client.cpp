@@ -4,6 +4,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "net/exception_text.hpp"
 #include "net/tls_context.hpp"
 #include "net/transport.hpp"
 #include "proto/ascii.hpp"
@@ -329,12 +330,7 @@ send_result send_message(const send_options& opts,
   asio::co_spawn(
       ctx, [&]() -> asio::awaitable<void> { result = co_await c.run(); },
       [&](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          result = {false, ex.what()};
-        }
+        if (auto what = exception_text(e)) result = {false, *what};
       });
   ctx.run();
   return result;

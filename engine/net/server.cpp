@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "net/connection.hpp"
+#include "net/exception_text.hpp"
 
 namespace smtpfault::net {
 
@@ -36,12 +37,8 @@ struct server::worker {
 namespace {
 
 void log_exception(std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    std::fprintf(stderr, "smtpfault: internal error in a session: %s\n", ex.what());
-  }
+  if (auto what = exception_text(e))
+    std::fprintf(stderr, "smtpfault: internal error in a session: %s\n", what->c_str());
 }
 
 // "00002a": session ids are the accept count in hex, at least six digits.
