@@ -226,7 +226,8 @@ std::vector<check_result> run_custom_checks(lua_sandbox& sandbox, const std::vec
     lua_State* co = lua_newthread(L);
     lua_rawgeti(co, LUA_REGISTRYINDEX, checks[i]);
     push_run(co, run);
-    auto r = sandbox.resume(co, 1, true);
+    run_usage used;  // a check that yields is not resumed: its budget is its own
+    auto r = sandbox.resume(co, 1, used);
     if (r.st == run_result::status::failed) {
       c.passed = false;
       c.script_error = true;

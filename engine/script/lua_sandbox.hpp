@@ -73,13 +73,6 @@ class lua_sandbox {
   // under the per-call limits. `used` is the caller's account of the hook call: empty to start
   // one, then carried across yields, since other coroutines may run in between.
   run_result resume(lua_State* co, int nargs, run_usage& used);
-  // A call with a fresh budget, for callers that never resume it after a yield (the flag is
-  // from an older form of this function and must be true).
-  run_result resume(lua_State* co, int nargs, bool fresh_budget) {
-    run_usage used;
-    return fresh_budget ? resume(co, nargs, used)
-                        : run_result{run_result::status::failed, 0, "resume without a budget"};
-  }
 
   // Adds work done inside a C function (a string pattern's matching steps, the keys pairs()
   // sorts) to the guarded run's spent instructions; past its budget, stops the run as the
