@@ -19,10 +19,16 @@ local function op(t)
   return host._op(t)
 end
 
+-- A value as an error message shows it: a string quoted, so that "1" is not taken for 1.
+local function value_text(v)
+  if type(v) == "string" then return string.format("the string %q", v) end
+  return tostring(v)
+end
+
 local function check_number(v, what, min)
   -- NaN compares false with everything, and infinity is no count of octets or seconds.
   if type(v) ~= "number" or v ~= v or v == math.huge or v < (min or 0) then
-    fail("%s must be a number >= %s, not %s", what, tostring(min or 0), tostring(v))
+    fail("%s must be a number >= %s, not %s", what, tostring(min or 0), value_text(v))
   end
   return v
 end
@@ -54,7 +60,7 @@ local function opts_table(o, fn)
   -- A wait of 0 or less would end before it began; nil means --timeout.
   local t = rawget(o, "timeout")
   if t ~= nil and (type(t) ~= "number" or t ~= t or t <= 0 or t == math.huge) then
-    fail("%s: timeout must be a number of seconds > 0, not %s", fn, tostring(t))
+    fail("%s: timeout must be a number of seconds > 0, not %s", fn, value_text(t))
   end
   for k in pairs(o) do
     if not known_options[fn][k] then
@@ -64,6 +70,11 @@ local function opts_table(o, fn)
       fail("%s: unknown option %s (it takes: %s)", fn,
         type(k) == "string" and ("'" .. k .. "'") or tostring(k), table.concat(names, ", "))
     end
+  end
+  -- A name for TLS, or none: sni = false would otherwise mean "the host" without a word.
+  local sni = rawget(o, "sni")
+  if sni ~= nil and (type(sni) ~= "string" or sni == "") then
+    fail("%s: sni must be a host name (a non-empty string), not %s", fn, value_text(sni))
   end
   return o
 end
@@ -163,8 +174,13 @@ function connect(o)
     fail("connect: no %s: pass {host=..., port=...} or run with --%s HOST:PORT",
       tls and "implicit-TLS target" or "target", tls and "tls-target" or "target")
   end
+  if type(h) ~= "string" then fail("connect: host must be a string, not %s", value_text(h)) end
+  if h:match("^[^:]+:%d+$") then
+    fail("connect: host %q has a port in it: pass {host = %q, port = %s}", h, h:match("^[^:]+"),
+      h:match("%d+$"))
+  end
   if type(p) ~= "number" or p ~= math.floor(p) or p < 1 or p > 65535 then
-    fail("connect: port must be a whole number from 1 to 65535, not %s", tostring(p))
+    fail("connect: port must be a whole number from 1 to 65535, not %s", value_text(p))
   end
   local r = op {
     op = "connect", host = h, port = p, tls = tls, verify = o.verify, ca = o.ca,
@@ -177,16 +193,37 @@ function connect(o)
   return c
 end
 
+-- Names the reply that a command sent now is to get. Replies come in the order of the commands,
+-- so each reply read answers the oldest name waiting (a verdict says which), however many
+-- commands went out before it; once none waits, further replies keep the last name. The lines
+-- of a message sent by hand after a 354 get no reply of their own: only its final ".".
+local function awaiting(self, name, ends_data)
+  if self.in_data then
+    if not ends_data then return end
+    self.in_data = false
+  end
+  local q = self.queue or {}
+  q[#q + 1] = name
+  self.queue = q
+end
+
+-- Whether bytes sent after a 354 end the message: a line that is a lone ".".
+local function ends_data(bytes)
+  return bytes:find("^%.\r?\n") ~= nil or bytes:find("\n%.\r?\n") ~= nil or bytes == "."
+end
+
 function Conn:reply(o)
   conn_of(self, "reply")
   o = opts_table(o, "reply")
-  -- After a pipelined group each reply answers the next command of it: name that one.
   if self.queue then
     self.last = table.remove(self.queue, 1) or self.last
     if #self.queue == 0 then self.queue = nil end
   end
   local r = op { op = "read_reply", conn = self.id, timeout = o.timeout }
-  if r.reply then return r.reply end
+  if r.reply then
+    if r.reply.code == 354 then self.in_data = true end
+    return r.reply
+  end
   if r.err == "closed" or r.err == "reset" then self.closed = r.err end
   return nil, r.err
 end
@@ -228,8 +265,7 @@ function Conn:expect(want, o)
   return judge(self, want, r, err, o)
 end
 
-local function write(self, bytes, label, fn)
-  self.queue = nil
+local function write(self, bytes, label)
   local r = op { op = "write", conn = self.id, bytes = bytes, label = label }
   if not r.ok then
     if r.err == "closed" or r.err == "reset" then self.closed = r.err end
@@ -242,7 +278,7 @@ function Conn:send(line, o)
   conn_of(self, "send")
   if type(line) ~= "string" then fail("send: line must be a string, not a %s", type(line)) end
   o = opts_table(o, "send")
-  self.last = "'" .. shown(o.label or line) .. "'"
+  awaiting(self, "'" .. shown(o.label or line) .. "'", line == ".")
   return write(self, line .. "\r\n", o.label and (o.label .. "\r\n") or nil)
 end
 
@@ -250,7 +286,7 @@ function Conn:raw(bytes, o)
   conn_of(self, "raw")
   if type(bytes) ~= "string" then fail("raw: bytes must be a string, not a %s", type(bytes)) end
   o = opts_table(o, "raw")
-  self.last = "raw '" .. shown(o.label or bytes) .. "'"
+  awaiting(self, "raw '" .. shown(o.label or bytes) .. "'", ends_data(bytes))
   return write(self, bytes, o.label)
 end
 
@@ -262,11 +298,8 @@ function Conn:pipeline(lines)
     if type(l) ~= "string" then fail("pipeline: line %d is a %s, not a string", i, type(l)) end
     parts[i] = l .. "\r\n"
   end
-  local ok, err, sent = write(self, table.concat(parts))
-  local queue = {}
-  for i, l in ipairs(lines) do queue[i] = "pipelined '" .. shown(l) .. "'" end
-  self.queue = queue
-  return ok, err, sent
+  for _, l in ipairs(lines) do awaiting(self, "pipelined '" .. shown(l) .. "'", l == ".") end
+  return write(self, table.concat(parts))
 end
 
 -- Sends `bytes` n octets at a time, one step every `every` seconds (slowloris). Returns true,
@@ -276,7 +309,7 @@ function Conn:slow(bytes, n, every)
   if type(bytes) ~= "string" then fail("slow: bytes must be a string") end
   check_number(n, "slow: octets per step", 1)
   check_number(every, "slow: seconds between steps", 0)
-  self.last = "slow '" .. shown(bytes) .. "'"
+  awaiting(self, "slow '" .. shown(bytes) .. "'", ends_data(bytes))
   local r = op { op = "write", conn = self.id, bytes = bytes, chunk = n, every = every }
   if not r.ok then
     if r.err == "closed" or r.err == "reset" then self.closed = r.err end
@@ -298,6 +331,7 @@ function Conn:tls_handshake(o)
   end
   self.tls = true
   self.tls_version = r.tls_version
+  self.queue = nil  -- what was sent before the handshake gets no reply inside it
   return true
 end
 
@@ -337,6 +371,10 @@ end
 
 function Conn:ehlo(name, o)
   conn_of(self, "ehlo")
+  if name ~= nil and type(name) ~= "string" then
+    fail("ehlo: the name must be a string, not a %s (options come second: ehlo(\"a.test\", {expect = 250}))",
+      type(name))
+  end
   o = opts_table(o, "ehlo")
   self:send("EHLO " .. (name or "smtpfault.client"))
   local r, err = self:expect(o.expect or 250, waiting(o))
@@ -388,7 +426,7 @@ function auth_steps.XOAUTH2(self, user, token, o)
     -- A refused token: the error comes as a JSON challenge first (RFC 7628, Gmail), and the
     -- result after an empty answer.
     self:send("", { label = "(empty answer to the error challenge)" })
-    self.last = "'AUTH XOAUTH2 ****' (after its error challenge)"
+    self.queue[#self.queue] = "'AUTH XOAUTH2 ****' (after its error challenge)"
     r, err = self:reply({ timeout = o.timeout })
   end
   return judge(self, o.expect or 235, r, err, waiting(o))
@@ -410,6 +448,15 @@ end
 
 local endings = { ["\r\n"] = true, ["\n"] = true, ["\r"] = true }
 
+-- A message or chunk the server stopped reading: the step that waits for its reply fails,
+-- rather than the next command's (a failed write alone is no verdict).
+local function stopped_reading(self, o, what, sent)
+  self.queue, self.last = nil, what
+  return judge(self, o.expect or 250, nil, string.format(
+    "the server stopped reading: %d octets went out within %gs", sent or 0,
+    o.timeout or default_timeout), o)
+end
+
 -- DATA, 354, the body (line endings converted to line_ending, dot-stuffed, terminated), and
 -- the final reply. With raw = true the body goes out exactly as given, nothing added.
 function Conn:data(body, o)
@@ -419,12 +466,13 @@ function Conn:data(body, o)
   local eol = o.line_ending or "\r\n"
   if not endings[eol] then fail("data: line_ending must be \"\\r\\n\", \"\\n\" or \"\\r\"") end
   self:send("DATA")
-  local r, err = self:expect(o.expect_354 or 354)
+  local r, err = self:expect(o.expect_354 or 354, { timeout = o.timeout })
   if err then return nil, err, r end
   local bytes = o.raw and body or host._encode_data(body, eol)
-  local ok, werr = write(self, bytes, string.format("<%d octets of message data>", #bytes))
-  if not ok then return nil, werr end
-  self.last = "the end of data"
+  awaiting(self, "the end of data", true)
+  local ok, werr, sent = write(self, bytes, string.format("<%d octets of message data>", #bytes))
+  if not ok and werr == "timeout" then return stopped_reading(self, o, "the end of data", sent) end
+  -- A server that closed meanwhile may have said why first: the verdict shows that reply.
   return self:expect(o.expect or 250, waiting(o))
 end
 
@@ -434,11 +482,14 @@ function Conn:bdat(chunk, o)
   if type(chunk) ~= "string" then fail("bdat: chunk must be a string") end
   o = opts_table(o, "bdat")
   local cmd = "BDAT " .. tostring(o.size or #chunk) .. (o.last and " LAST" or "")
-  self.last = "'" .. cmd .. "'"
-  local ok, err = write(self, cmd .. "\r\n" .. chunk,
+  awaiting(self, "'" .. cmd .. "'")
+  local ok, err, sent = write(self, cmd .. "\r\n" .. chunk,
     cmd .. "\r\n" .. string.format("<%d octets of chunk data>", #chunk))
-  if not ok then return nil, err end
-  if o.no_reply then return true end
+  if o.no_reply then
+    if not ok then return nil, err end
+    return true
+  end
+  if not ok and err == "timeout" then return stopped_reading(self, o, "'" .. cmd .. "'", sent) end
   return self:expect(o.expect or 250, waiting(o))
 end
 
@@ -481,8 +532,8 @@ function Conn:expect_closed(o)
   conn_of(self, "expect_closed")
   o = opts_table(o, "expect_closed")
   local closed, waited = self:wait_closed(o)
-  local name = o.name or ("server closes the connection" ..
-    (self.last and (" after " .. self.last) or ""))
+  local after = self.queue and self.queue[#self.queue] or self.last
+  local name = o.name or ("server closes the connection" .. (after and (" after " .. after) or ""))
   host._step(closed, name, closed and string.format("closed after %.1fs", waited)
     or string.format("still open after %gs", o.timeout or default_timeout), self.id)
   return closed

@@ -118,10 +118,11 @@ asio::awaitable<error_code> transport::client_handshake(asio::ssl::context& ctx,
                                                         const std::string& sni, bool check_name) {
   tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
   SSL* ssl = tls_->native_handle();
-  if (!sni.empty()) SSL_set_tlsext_host_name(ssl, sni.c_str());
+  error_code not_ip;
+  asio::ip::make_address(sni, not_ip);
+  // RFC 6066 3: server_name carries a host name, never an address literal.
+  if (!sni.empty() && not_ip) SSL_set_tlsext_host_name(ssl, sni.c_str());
   if (check_name) {
-    error_code not_ip;
-    asio::ip::make_address(sni, not_ip);
     // OpenSSL does not take an IPv6 zone ("fe80::1%eth0"); the certificate cannot name one.
     std::string ip = sni.substr(0, sni.find('%'));
     int set = not_ip ? SSL_set1_host(ssl, sni.c_str())

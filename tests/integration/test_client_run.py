@@ -267,6 +267,25 @@ class RunCommandTest(ClientRunCase):
             self.assertIn("want.lua:2: expect: ", p.stderr)
             self.assertIn(says, p.stderr)
 
+    def test_a_wrong_argument_is_named_with_its_type(self):
+        for call, says in [
+                ('connect {} expect(220) ehlo{name = "x.test"}',
+                 "ehlo: the name must be a string, not a table (options come second"),
+                ('connect {port = "%d"}' % self.server.port,
+                 'port must be a whole number from 1 to 65535, not the string "%d"'
+                 % self.server.port),
+                ('connect {} sleep("1")', 'must be a number >= 0, not the string "1"'),
+                ('connect {host = "127.0.0.1:25"}',
+                 'connect: host "127.0.0.1:25" has a port in it: pass {host = "127.0.0.1", '
+                 'port = 25}'),
+                ('connect {tls = true, sni = false}',
+                 "connect: sni must be a host name (a non-empty string), not false")]:
+            path = self.script(call + "\n", name="args.lua")
+            p = self.run_client(path)
+            self.assertEqual(p.returncode, 2, call + p.stdout + p.stderr)
+            self.assertIn("args.lua:1: ", p.stderr)
+            self.assertIn(says, p.stderr)
+
     def test_skip_ends_the_run_as_skipped_not_passed(self):
         path = self.script("""
             connect {}

@@ -6,8 +6,10 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import unittest
 
 from scripted_server import ScriptedServer
@@ -272,3 +274,118 @@ class FloodingServer(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MessageCutOffTest(ClientRunCase):
+    """A server that goes away while the message is being sent, or stops reading it, fails the
+    step that waits for the message's reply: never a pass, nor a failure of the next command."""
+    SERVER_ARGS = ("--scenario", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                              "scenarios", "reset_after_354.lua"))
+
+    def run_message(self, body_lua, *args, helo="a.test"):
+        path = self.script("""
+            connect {} expect(220) ehlo("%s")
+            send("MAIL FROM:<a@x.test>") expect(250)
+            send("RCPT TO:<b@x.test>") expect(250)
+            local r, err = data(%s, {timeout = 1})
+            report("data", tostring(r and r.code) .. " " .. tostring(err))
+        """ % (helo, body_lua))
+        return self.run_client(path, "--timeout", "5", *args)
+
+    def test_a_reset_while_a_large_message_goes_out_fails_its_step(self):
+        p = self.run_message('"Subject: big\\n\\n" .. string.rep("0123456789abcdef\\n", 400000)')
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"FAIL .*expect 250 to the end of data: the (connection was "
+                                   r"reset|server closed the connection)")
+        self.assertIn("write failed after", p.stdout)
+
+    def test_a_reset_after_a_small_message_fails_its_step_too(self):
+        p = self.run_message('"Subject: small\\n\\nhi\\n"')
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("expect 250 to the end of data", p.stdout)
+
+    def test_the_timeout_of_data_covers_the_wait_for_354(self):
+        p = self.run_message('"Subject: t\\n\\nhi\\n"', helo="hang.test")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("expect 354 to 'DATA': no reply within 1s", p.stdout)
+
+    def test_a_server_that_stops_reading_the_message_fails_its_step(self):
+        srv = ScriptedServer([b"250 ok\r\n", b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n"])
+        self.addCleanup(srv.close)
+        path = self.script("""
+            connect {} expect(220) ehlo("a.test")
+            send("MAIL FROM:<a@x.test>") expect(250)
+            send("RCPT TO:<b@x.test>") expect(250)
+            data(string.rep("x", 20 * 1024 * 1024), {timeout = 1})
+        """, name="stuck.lua")
+        p = self.run_client(path, "--timeout", "5", target="127.0.0.1:%d" % srv.port)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"FAIL .*expect 250 to the end of data: the server stopped "
+                                   r"reading: \d+ octets went out within 1s")
+
+
+class ReplyNamesTest(ClientRunCase):
+    """Each verdict names the command its reply answers, in the order they were sent."""
+
+    def test_replies_read_after_several_commands_are_named_in_order(self):
+        path = self.script("""
+            connect {} expect(220)
+            send("EHLO a.test") send("NOOP") send("HELP")
+            expect(250) expect(250) expect({214, 250})
+            send("DATA") expect(503)
+            send("MAIL FROM:<a@x.test>") send("RCPT TO:<b@x.test>") send("DATA")
+            expect(250) expect(250) expect(354)
+            send("Subject: by hand") send("") send("text") send(".")
+            expect(250)
+            bdat("x", {no_reply = true}) bdat("y", {last = true, no_reply = true})
+            expect(5) expect(5)
+            quit()
+        """, name="names.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        names = re.findall(r"^ok +\S+ (expect .+?): got ", p.stdout, re.M)
+        self.assertEqual(names, [
+            "expect 220 (greeting)", "expect 250 to 'EHLO a.test'", "expect 250 to 'NOOP'",
+            "expect 214|250 to 'HELP'", "expect 503 to 'DATA'",
+            "expect 250 to 'MAIL FROM:<a@x.test>'", "expect 250 to 'RCPT TO:<b@x.test>'",
+            "expect 354 to 'DATA'", "expect 250 to '.'", "expect 5xx to 'BDAT 1'",
+            "expect 5xx to 'BDAT 1 LAST'", "expect 221 to 'QUIT'"], p.stdout)
+
+
+class ServerNameIndicationTest(unittest.TestCase):
+    """RFC 6066 3: the server_name a client sends is a host name, never an address."""
+
+    def setUp(self):
+        tmp = tempfile.mkdtemp(prefix="sni-")
+        key, cert = os.path.join(tmp, "k.pem"), os.path.join(tmp, "c.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=mail.test", "-days",
+                        "1", "-keyout", key, "-out", cert], check=True, capture_output=True)
+        self.names = []
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        ctx.sni_callback = lambda sock, name, c: self.names.append(name)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(self.sock.close)
+        self.script = os.path.join(tmp, "sni.lua")
+
+        def serve():
+            for _ in range(2):
+                conn, _ = self.sock.accept()
+                try:
+                    with ctx.wrap_socket(conn, server_side=True) as tls:
+                        tls.sendall(b"220 tls\r\n")
+                        tls.recv(100)
+                except OSError:
+                    pass
+        threading.Thread(target=serve, daemon=True).start()
+
+    def test_an_address_is_not_sent_as_the_name_and_a_given_name_is(self):
+        with open(self.script, "w") as f:
+            f.write("connect {tls = true} expect(220) close()\n"
+                    "connect {tls = true, sni = 'mail.test'} expect(220) close()\n")
+        p = subprocess.run([binary_path(), "run", self.script, "--tls-target",
+                            "127.0.0.1:%d" % self.sock.getsockname()[1], "--timeout", "5"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(self.names, [None, "mail.test"])
