@@ -184,6 +184,21 @@ void print_summary(const net::client_run_result& r, const script::client_script&
   }
 }
 
+// What ended a run early, as JUnit's failure type.
+const char* ending_kind(net::client_run_result::ending how) {
+  switch (how) {
+    case net::client_run_result::ending::script_error:
+      return "script error";
+    case net::client_run_result::ending::target_error:
+      return "target error";
+    case net::client_run_result::ending::interrupted:
+      return "interrupted";
+    case net::client_run_result::ending::finished:
+      break;
+  }
+  return "error";
+}
+
 std::vector<scenario_result> junit_cases(const net::client_run_result& r,
                                          const script::client_script& s) {
   std::vector<scenario_result> cases;
@@ -194,6 +209,7 @@ std::vector<scenario_result> junit_cases(const net::client_run_result& r,
     c.name = step.name;
     c.outcome = step.skipped ? verdict::skip : step.passed ? verdict::pass : verdict::fail;
     c.reason = step.detail.empty() ? step.where : step.where + " " + step.detail;
+    c.kind = "failed step";
     c.seconds = step.seconds;
     if (!step.passed && !step.skipped) c.transcript = transcript_of(r, step.conn);
     cases.push_back(std::move(c));
@@ -203,6 +219,7 @@ std::vector<scenario_result> junit_cases(const net::client_run_result& r,
     c.name = s.name();
     c.outcome = r.how == net::client_run_result::ending::finished ? verdict::pass : verdict::error;
     c.reason = r.error;
+    c.kind = ending_kind(r.how);
     // The time after the last step (a wait an interrupt cut short): the suite's time is the run's.
     double steps_time = 0;
     for (const auto& step : s.steps())

@@ -132,6 +132,7 @@ std::vector<std::string> last_output_lines(std::string_view output, std::size_t 
 // ("retried_after_4xx: expected ..."), else the reason's first words ("timeout", "scenario
 // error").
 std::string failure_type(const scenario_result& r) {
+  if (!r.kind.empty()) return r.kind;
   const auto colon = r.reason.find(':');
   if (colon == std::string::npos || colon == 0)
     return r.outcome == verdict::fail ? "failure" : "error";

@@ -28,6 +28,9 @@ struct scenario_result {
   std::string name;  // as given: built-in name or path
   verdict outcome = verdict::error;
   std::string reason;  // one line for the table
+  // JUnit's failure type where the reason does not begin with it ("check name: ..."), as a
+  // client run's reasons begin with the script's place.
+  std::string kind;
   std::vector<script::check_result> checks;
   std::vector<int> exit_codes;
   std::vector<int> exit_signals;  // per run: the signal that killed the command, else 0

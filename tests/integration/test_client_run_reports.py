@@ -64,6 +64,7 @@ class ReportsTest(ClientRunCase):
             self.assertIn("waiting at %s:4" % path, err)
             error = ET.parse(junit).getroot().find("testsuite/testcase/error")
             self.assertIn("interrupted by %s" % name, error.get("message"))
+            self.assertEqual(error.get("type"), "interrupted")
             with open(js) as f:
                 doc = json.load(f)
             self.assertEqual((doc["verdict"], doc["exit_code"]), ("error", status))
@@ -186,6 +187,7 @@ class ReportsTest(ClientRunCase):
             self.assertEqual(len(failure), 1)
             # The place is in the failure message instead.
             self.assertRegex(failure[0].get("message"), r"named%d\.lua:\d+:" % i)
+            self.assertEqual(failure[0].get("type"), "failed step")   # not the file's name
         self.assertEqual(names[0], names[1])
         self.assertIn("same words", names[0])
         self.assertIn("same words (2)", names[0])
