@@ -10,6 +10,7 @@
 #include "app/cli_args.hpp"
 #include "app/command_flags.hpp"
 #include "app/commands.hpp"
+#include "app/server_setup.hpp"
 #include "app/test_report.hpp"
 #include "app/version.hpp"
 #include "config/loader.hpp"
@@ -339,6 +340,20 @@ void write_load_error_reports(const run_settings& rs, const std::string& error) 
   if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
 }
 
+// The [lua] limits (lua.memory, lua.instructions and their SMTPFAULT_LUA_* variables) bound a
+// client script as they bound a scenario: a script that builds a 100 MB message needs more
+// memory. A script's instructions are counted over its whole run, so its own default (far
+// above a hook call's) stays unless the setting is given.
+std::optional<std::string> read_lua_limits(const parsed_args& args, char** envp,
+                                           script::sandbox_limits& limits) {
+  config::settings s;
+  if (auto err = read_file_and_environment(s, configuration_file_of(args), envp)) return err;
+  limits.memory_bytes = s.lua_memory;
+  if (s.lua_instructions != config::settings{}.lua_instructions)
+    limits.instructions = s.lua_instructions;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> check_run_values(const std::vector<flag_value>& flags) {
@@ -364,6 +379,10 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
     return exit_script;
   }
   run_settings rs;
+  if (auto err = read_lua_limits(args, envp, rs.opts.limits)) {
+    std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
+    return exit_script;
+  }
   rs.opts.target.host = "127.0.0.1";
   rs.opts.target.port = 2525;
   rs.opts.seed = script::random_seed();

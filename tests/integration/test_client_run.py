@@ -267,6 +267,23 @@ class RunCommandTest(ClientRunCase):
             self.assertIn("want.lua:2: expect: ", p.stderr)
             self.assertIn(says, p.stderr)
 
+    def test_the_lua_limits_of_the_configuration_apply_to_a_client_script(self):
+        path = self.script('local body = string.rep("x", 80 * 1024 * 1024)\n'
+                           'report("size", #body)\n', name="big.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("memory limit exceeded", p.stderr)
+        config = self.script("[lua]\nmemory = 268435456\n", name="lua.toml")
+        p = self.run_client(path, "--config", config)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("size: 83886080", p.stdout)
+        loop = self.script("local n = 0 for i = 1, 1e6 do n = n + i end\n", name="loop.lua")
+        env = dict(server_environment(), SMTPFAULT_LUA_INSTRUCTIONS="1000")
+        p = subprocess.run([binary_path(), "run", loop, "--target", "127.0.0.1:1"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("loop.lua:1: instruction limit exceeded", p.stderr)
+
     def test_a_wrong_argument_is_named_with_its_type(self):
         for call, says in [
                 ('connect {} expect(220) ehlo{name = "x.test"}',
