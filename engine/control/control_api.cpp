@@ -192,6 +192,13 @@ asio::awaitable<response> get_expectations(api_context& ctx, api_request&) {
         " kept (raise retain.sessions, or DELETE /api/v1/sessions between test cases)";
   }
   std::vector<script::check_result> checks;
+  // A hook that failed while the client ran is the scenario's mistake (smtpfault test says
+  // ERROR): the first one leads the list, so that it is not taken for the client's failure.
+  for (const auto& s : run.sessions) {
+    if (s.scenario_error.empty()) continue;
+    checks.push_back({"scenario", false, "session " + s.id + ": " + s.scenario_error, true});
+    break;
+  }
   if (!sc) {
     // No scenario is accept-all: judged by the built-in's expectations, as `smtpfault test`
     // judges it. Loaded only here; sessions keep running without a Lua state.
@@ -204,7 +211,10 @@ asio::awaitable<response> get_expectations(api_context& ctx, api_request&) {
     // Said, not silently dropped: a reader of the verdicts sees that one is missing.
     if (e.exit) out["not_judged"] = json::array{"exit"};
     e.exit.reset();
-    if (!e.empty()) checks = script::evaluate(e, run);
+    if (!e.empty()) {
+      for (auto& c : script::evaluate(e, run))
+        checks.push_back(std::move(c));
+    }
     for (auto& c : sc->run_checks(run))
       checks.push_back(std::move(c));
   }

@@ -56,7 +56,8 @@ struct check_result {
   std::string name;
   bool passed = true;
   std::string detail;         // what was expected, what happened, where to look
-  bool script_error = false;  // a custom check that failed to run: the scenario's fault
+  bool script_error = false;  // a custom check that failed to run, or a hook that failed: the
+                              // scenario's fault
 };
 
 // The built-in expectations; custom Lua checks are run by the scenario.

@@ -91,6 +91,25 @@ class ScenarioTest(ApiTestCase):
         self.assertIn("api.lua:1:", checks["check"]["detail"])
         self.assertNotIn("error", checks["quit"])
 
+    def test_a_hook_that_failed_leads_the_checks_as_an_error(self):
+        self.api("PUT", "/api/v1/scenario",
+                 {"source": "function on_rcpt(s, r) local x = nil; return x.y end\n"
+                            "expect { delivered = 1 }\n", "name": "boom.lua"})
+        with self.assertRaisesRegex(AssertionError, "RCPT rcpt@example.com got 451"):
+            smtp_send(self.server, message_bytes("refused by a broken hook"))
+        deadline = time.monotonic() + 5
+        while True:   # the session is judged once it has ended, a moment after the client left
+            _, _, body = self.api("GET", "/api/v1/expectations")
+            if body["sessions"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertFalse(body["passed"])
+        first = body["checks"][0]
+        self.assertEqual((first["name"], first["passed"], first.get("error")),
+                         ("scenario", False, True), body)
+        self.assertRegex(first["detail"], r"^session \d+: boom\.lua:1: ")
+        self.assertNotIn("error", body["checks"][1])   # delivered: a verdict, though a wrong one
+
     def test_accept_all_is_judged_by_its_built_in_expectations(self):
         # accept-all runs without a Lua state, yet its checks are those `smtpfault test` uses.
         status, _, body = self.api("PUT", "/api/v1/scenario", {"name": "accept-all"})
