@@ -50,6 +50,28 @@ class Listeners(unittest.TestCase):
                 proc.wait(10)
             self.assertRegex(hint, r"--server %s:\d+ " % re.escape(loopback))
 
+    @unittest.skipUnless(ipv6_loopback_available(), "no IPv6 loopback in this environment")
+    def test_an_ipv6_wildcard_is_ipv6_alone_for_smtp_and_the_api_alike(self):
+        proc = subprocess.Popen([binary_path(), "serve", "--listen", "[::]:0", "--tls-listen", "",
+                                 "--api", "[::]:0"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, env=server_environment())
+        try:
+            ports = {}
+            for line in proc.stdout:
+                m = re.search(r"listening: (smtp|http) +\[::\]:(\d+)", line)
+                if m:
+                    ports[m.group(1)] = int(m.group(2))
+                if len(ports) == 2:
+                    break
+            for name, port in ports.items():
+                with socket.create_connection(("::1", port), timeout=5):
+                    pass
+                with self.assertRaises(ConnectionRefusedError, msg=name):
+                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
     def test_a_host_name_where_an_address_belongs_is_a_configuration_error(self):
         # No name lookups: each address key takes an IP literal or "localhost", and says so.
         for flag in ("--listen", "--tls-listen", "--api"):
