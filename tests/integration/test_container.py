@@ -107,6 +107,10 @@ class DockerfileTest(unittest.TestCase):
         # service_healthy should not wait 10 s for a server ready in milliseconds.
         interval = re.search(r"--interval=(\d+)s", health[0])
         self.assertTrue(interval and int(interval.group(1)) <= 2, health)
+        # Docker kills a probe at its --timeout: the probe's own must end first, with its reason.
+        docker_timeout = float(re.search(r"--timeout=([\d.]+)s", health[0]).group(1))
+        probe_timeout = float(image_environment(self.text).get("SMTPFAULT_HEALTHCHECK_TIMEOUT", 3))
+        self.assertLess(probe_timeout, docker_timeout, health)
         self.assertTrue(any("/scenarios" in i for i in runtime))
         env = image_environment(self.text)
         self.assertEqual(env["SMTPFAULT_LISTEN"], "0.0.0.0:2525")
