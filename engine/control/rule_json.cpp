@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdint>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -307,6 +309,21 @@ std::optional<proto::unexpected<api_error>> misplaced_action(const net::fault_ru
   return std::nullopt;
 }
 
+// 451.0 and 4.51e2 are read as the integer 451: echoed as given, a client that decodes the
+// documented integer (Go's int) would fail on the rule it was just told was made.
+void whole_numbers_as_integers(json::value& v) {
+  if (v.is_double()) {
+    const double d = v.get_double();
+    if (d == std::floor(d) && std::abs(d) < 9.0e15) v = static_cast<std::int64_t>(d);
+  } else if (v.is_array()) {
+    for (auto& e : v.get_array())
+      whole_numbers_as_integers(e);
+  } else if (v.is_object()) {
+    for (auto& kv : v.get_object())
+      whole_numbers_as_integers(kv.value());
+  }
+}
+
 }  // namespace
 
 result<net::fault_rule> parse_rule(const json::object& o) {
@@ -323,7 +340,9 @@ result<net::fault_rule> parse_rule(const json::object& o) {
   if (!a) return proto::unexpected{a.error()};
   rule.action = std::move(*a);
   if (auto misplaced = misplaced_action(rule)) return *misplaced;
-  rule.source = json::serialize(*action);
+  json::value echoed = *action;
+  whole_numbers_as_integers(echoed);
+  rule.source = json::serialize(echoed);
   return rule;
 }
 

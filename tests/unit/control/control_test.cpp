@@ -63,6 +63,15 @@ TEST(rule_json, defaults_one_shot_any_command) {
   EXPECT_EQ(json::serialize(rule_json(*r)["action"]), R"({"ending":"reset"})");
 }
 
+// The rule comes back with the integers it was read as, for clients that decode them as such.
+TEST(rule_json, whole_numbers_are_echoed_as_integers) {
+  auto r = rule_from(
+      R"({"action": {"reply": {"code": 451.0}, "trickle": {"bytes": 2e0, "every": 0.5}}})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(json::serialize(rule_json(*r)["action"]),
+            R"({"reply":{"code":451},"trickle":{"bytes":2,"every":5E-1}})");
+}
+
 TEST(rule_json, errors_name_the_field) {
   EXPECT_EQ(field_of(R"({"action": {"reply": {"code": 99}}})"), "action.reply.code");
   EXPECT_EQ(field_of(R"({"action": {"reply": {"text": "x"}}})"), "action.reply.code");
