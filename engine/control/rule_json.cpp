@@ -261,7 +261,16 @@ void read_match(const json::object& m, net::rule_match& match, std::optional<api
   if (auto address = mr.string("address")) {
     const auto& on = match.on;
     if (address->empty()) {
-      mr.invalid("address", "must not be empty (leave it out to match any address)");
+      mr.invalid("address",
+                 "must not be empty (leave it out to match any address; \"<>\" is the null "
+                 "sender)");
+    } else if (*address == "<>" && on != "*" && on != "MAIL") {
+      mr.invalid("address", "\"<>\", the null sender, matches only with on MAIL or *");
+    } else if (*address != "<>" && address->find_first_of("<>") != std::string::npos) {
+      // The pattern is matched against the address alone: brackets would never match.
+      mr.invalid("address",
+                 "is matched without angle brackets: write a@example.com, not "
+                 "<a@example.com> (\"<>\" alone is the null sender)");
     } else if (on != "*" && on != "MAIL" && on != "RCPT" && on != "message") {
       mr.invalid("address", "matches only with on MAIL, RCPT, message or *, where there is one");
     }

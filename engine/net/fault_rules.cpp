@@ -55,6 +55,8 @@ bool address_matches(const rule_match& m, const rule_context& c) {
   }
   if (!c.command) return false;
   auto v = c.command->kind;
+  // "<>" is the null reverse-path (bounces, DSNs), which no pattern could match.
+  if (m.address == "<>") return v == proto::verb::mail && c.command->path.address().empty();
   if (v != proto::verb::mail && v != proto::verb::rcpt) return false;
   return proto::glob_match(m.address, c.command->path.address());
 }
@@ -86,6 +88,15 @@ proto::expected<ip_network, std::string> ip_network::parse(std::string_view text
   unsigned max = a.is_v4() ? 32 : 128;
   if (prefix && *prefix > max) {
     return proto::unexpected{"'" + std::string(text) + "': prefix longer than the address"};
+  }
+  // Clients are compared as IPv4 when they come v4-mapped ("::ffff:10.0.0.1"), so a network
+  // written that way is the IPv4 one; a shorter prefix than the mapping's could never match.
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    if (prefix && *prefix < 96) {
+      return proto::unexpected{"'" + std::string(text) +
+                               "': an IPv4-mapped network needs a prefix of 96 or more"};
+    }
+    return ip_network{ip::make_address_v4(ip::v4_mapped, a.to_v6()), prefix.value_or(128) - 96};
   }
   return ip_network{a, prefix.value_or(max)};
 }

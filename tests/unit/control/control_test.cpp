@@ -192,6 +192,42 @@ TEST(fault_rules, client_network_and_message_phase) {
   EXPECT_FALSE(rules.take(c));
 }
 
+// Bounces and DSNs come from the null sender, which only "<>" names.
+TEST(fault_rules, the_null_sender_is_matched_by_angle_brackets) {
+  auto r =
+      rule_from(R"({"match": {"on": "MAIL", "address": "<>"}, "action": {"ending": "reset"}})");
+  ASSERT_TRUE(r) << r.error().message;
+  net::fault_rules rules;
+  rules.add(*r);
+  proto::command mail;
+  mail.kind = proto::verb::mail;
+  mail.verb_text = "MAIL";
+  net::rule_context c;
+  c.command = &mail;
+  c.client_address = "127.0.0.1:4000";
+  mail.path.local_part = "a";
+  mail.path.domain = "x.test";
+  EXPECT_FALSE(rules.take(c));
+  mail.path = {};
+  EXPECT_TRUE(rules.take(c));
+  EXPECT_EQ(field_of(R"({"match": {"on": "RCPT", "address": "<>"}, "action": {}})"),
+            "match.address");
+  EXPECT_EQ(field_of(R"({"match": {"on": "RCPT", "address": "<b@x.test>"}, "action": {}})"),
+            "match.address");
+}
+
+// IPv4 clients are compared as IPv4, so an IPv4-mapped network is taken as the IPv4 one.
+TEST(fault_rules, an_ipv4_mapped_network_matches_ipv4_clients) {
+  auto a = [](const char* s) { return boost::asio::ip::make_address(s); };
+  auto one = net::ip_network::parse("::ffff:127.0.0.1");
+  ASSERT_TRUE(one);
+  EXPECT_TRUE(one->contains(a("127.0.0.1")));
+  EXPECT_EQ(one->to_string(), "127.0.0.1/32");
+  EXPECT_TRUE(net::ip_network::parse("::ffff:10.0.0.0/104")->contains(a("10.9.9.9")));
+  EXPECT_FALSE(net::ip_network::parse("::ffff:10.0.0.0/104")->contains(a("11.0.0.1")));
+  EXPECT_FALSE(net::ip_network::parse("::ffff:0.0.0.0/95"));
+}
+
 TEST(headers, unfolding_and_lookup) {
   auto h = parse_headers(
       "Subject: hello\r\n  world\r\nX-Smtpfault-Test:  t-1 \r\nnot a header\r\n\r\nSubject: "
