@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <ctime>
+#include <string>
+#include <utility>
 
 #include "proto/utf8.hpp"
 
@@ -17,11 +19,46 @@ void transcript::add(direction dir, std::string text, std::chrono::system_clock:
 }
 
 void transcript::keep(transcript_entry e) {
-  if (entries_.size() >= max_entries_) {
+  if (entries_.size() < head_size()) {
+    entries_.push_back(std::move(e));
+  } else if (latest_.size() < max_entries_ / 2) {
+    latest_.push_back(std::move(e));
+  } else if (!latest_.empty()) {
+    latest_[latest_next_] = std::move(e);
+    latest_next_ = (latest_next_ + 1) % latest_.size();
     ++dropped_;
-    return;
+  } else {
+    ++dropped_;
   }
-  entries_.push_back(std::move(e));
+}
+
+std::vector<transcript_entry> transcript::joined(std::vector<transcript_entry> head,
+                                                 std::vector<transcript_entry> latest,
+                                                 std::size_t next, std::size_t dropped) {
+  const std::size_t kept_first = head.size();
+  head.reserve(head.size() + latest.size() + 1);
+  if (dropped > 0) {
+    head.push_back({latest[next].at, direction::event,
+                    std::to_string(dropped) + " transcript entries dropped here (kept: the first " +
+                        std::to_string(kept_first) + " and the last " +
+                        std::to_string(latest.size()) + ")"});
+  }
+  for (std::size_t i = 0; i < latest.size(); ++i)
+    head.push_back(std::move(latest[(next + i) % latest.size()]));
+  return head;
+}
+
+std::vector<transcript_entry> transcript::entries() const {
+  if (latest_.empty()) return entries_;
+  return joined(entries_, latest_, latest_next_, dropped_);
+}
+
+std::vector<transcript_entry> transcript::take_entries() {
+  if (latest_.empty()) return std::move(entries_);
+  auto out = joined(std::move(entries_), std::move(latest_), latest_next_, dropped_);
+  entries_.clear();
+  latest_.clear();
+  return out;
 }
 
 void transcript::write_live(const transcript_entry& e) const {

@@ -23,7 +23,9 @@ class transcript {
  public:
   using sink = std::function<void(std::string_view session_id, const transcript_entry&)>;
 
-  // max_entries bounds memory for sessions that never end; the count of dropped lines is noted.
+  // max_entries bounds memory for sessions that never end: past it, the first half and the
+  // latest entries are kept (how a session ended is what one looks for), and the count of the
+  // ones dropped between them is noted.
   transcript(std::string session_id, std::size_t max_entries, sink live = {});
 
   void add(direction dir, std::string text, std::chrono::system_clock::time_point at);
@@ -31,19 +33,15 @@ class transcript {
   // with write_live() once the finished session is visible elsewhere (the API's store).
   void keep(transcript_entry e);
   void write_live(const transcript_entry& e) const;
-  // add(dir, make(), at), but make() runs only when the entry would be written or kept: a long
-  // session past max_entries with no live log keeps nothing more, and then only counts it.
+  // add(dir, make(), at); make() builds the text only where the entry is used.
   template <class MakeText>
   void add_made(direction dir, MakeText&& make, std::chrono::system_clock::time_point at) {
-    if (live_ || entries_.size() < max_entries_) {
-      add(dir, make(), at);
-    } else {
-      ++dropped_;
-    }
+    add(dir, make(), at);
   }
-  const std::vector<transcript_entry>& entries() const { return entries_; }
+  // In order; where entries were dropped, an event says how many.
+  std::vector<transcript_entry> entries() const;
   // Hands the entries over (the session is over): no copy of every line.
-  std::vector<transcript_entry> take_entries() { return std::move(entries_); }
+  std::vector<transcript_entry> take_entries();
   std::size_t dropped() const { return dropped_; }
   const std::string& session_id() const { return session_id_; }
 
@@ -51,8 +49,17 @@ class transcript {
   std::string session_id_;
   std::size_t max_entries_;
   std::size_t dropped_ = 0;
-  std::vector<transcript_entry> entries_;
+  std::vector<transcript_entry> entries_;  // the first ones, up to half of max_entries
+  std::vector<transcript_entry> latest_;   // then the latest ones, a ring
+  std::size_t latest_next_ = 0;            // the oldest of latest_ once it is full
   sink live_;
+
+  std::size_t head_size() const { return max_entries_ - max_entries_ / 2; }
+  // The head, a note of the gap, and the ring from its oldest entry: by value, so that
+  // take_entries() moves them and entries() copies.
+  static std::vector<transcript_entry> joined(std::vector<transcript_entry> head,
+                                              std::vector<transcript_entry> latest,
+                                              std::size_t next, std::size_t dropped);
 };
 
 // Escapes CR, LF, NUL, other control octets, backslash and octets that are not UTF-8, so wire

@@ -358,21 +358,31 @@ TEST(server_session, transcript_records_both_sides) {
             (std::pair{direction::server, "221 2.0.0 smtpfault.test closing connection"s}));
 }
 
-// Past its cap a transcript keeps nothing more, and the session no longer makes the lines; the
-// count of dropped lines (which the API reports) must still be exact, multi-line replies included.
-TEST(server_session, a_full_transcript_counts_every_line_it_drops) {
+// Past its cap a transcript keeps its first half and its latest entries (how a session ended is
+// what one looks for), with a note where it dropped some; the count of dropped lines (which the
+// API reports) must be exact, multi-line replies included.
+TEST(server_session, a_full_transcript_keeps_its_start_and_its_end) {
   const std::string script =
       "EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"
       "hi\r\n.\r\nHELP\r\nQUIT\r\n";
   conversation whole;
   whole.send(script);
   ASSERT_EQ(whole.log().dropped(), 0u);
-  const auto total = whole.log().entries().size();
-  for (std::size_t cap : {1u, 2u, 3u, 5u, 8u, 13u}) {
+  const auto all = whole.log().entries();
+  for (std::size_t cap : {2u, 3u, 5u, 8u, 13u}) {
     conversation capped({}, true, cap);
     EXPECT_EQ(capped.send(script), whole.output().substr(wire::greeting.size())) << cap;
-    EXPECT_EQ(capped.log().entries().size(), cap);
-    EXPECT_EQ(capped.log().entries().size() + capped.log().dropped(), total) << cap;
+    const auto kept = capped.log().entries();
+    const auto dropped = capped.log().dropped();
+    EXPECT_EQ(kept.size() - 1 + dropped, all.size()) << cap;  // one entry notes the gap
+    const std::size_t first = cap - cap / 2;
+    for (std::size_t i = 0; i < first; ++i)
+      EXPECT_EQ(kept[i].text, all[i].text) << cap;
+    EXPECT_EQ(kept[first].text,
+              std::to_string(dropped) + " transcript entries dropped here (kept: the first " +
+                  std::to_string(first) + " and the last " + std::to_string(cap / 2) + ")");
+    EXPECT_EQ(kept.back().text, all.back().text) << cap;
+    if (cap / 2 > 1) EXPECT_EQ(kept[kept.size() - 2].text, all[all.size() - 2].text) << cap;
   }
 }
 
