@@ -382,7 +382,9 @@ TEST(server_session, a_full_transcript_keeps_its_start_and_its_end) {
               std::to_string(dropped) + " transcript entries dropped here (kept: the first " +
                   std::to_string(first) + " and the last " + std::to_string(cap / 2) + ")");
     EXPECT_EQ(kept.back().text, all.back().text) << cap;
-    if (cap / 2 > 1) EXPECT_EQ(kept[kept.size() - 2].text, all[all.size() - 2].text) << cap;
+    if (cap / 2 > 1) {
+      EXPECT_EQ(kept[kept.size() - 2].text, all[all.size() - 2].text) << cap;
+    }
   }
 }
 
