@@ -145,7 +145,8 @@ config::command_keys configuration_keys(const configurable_flags& which, const f
 
 std::optional<std::string> add_configured_flags(const configurable_flags& which,
                                                 const flag_set& known, char** envp,
-                                                parsed_args& args) {
+                                                parsed_args& args,
+                                                config::settings* file_settings) {
   // A boolean switched off on the command line has done its work once it has overridden the
   // configuration: the command sees only the flags that are on.
   auto drop_switched_off = [&] {
@@ -169,6 +170,7 @@ std::optional<std::string> add_configured_flags(const configurable_flags& which,
   if (!error && !file.empty()) {
     config::settings scratch;
     if (auto whole = config::apply_file(scratch, file); !whole) error = whole.error().message;
+    if (file_settings) *file_settings = std::move(scratch);
   }
   if (!error && !file.empty()) error = check_commands_configuration(file, nullptr);
   if (error) {
@@ -187,9 +189,8 @@ std::optional<std::string> add_configured_flags(const configurable_flags& which,
   return std::nullopt;
 }
 
-std::optional<std::string> check_server_variables(char** envp) {
-  config::settings scratch;
-  if (auto applied = config::apply_environment(scratch, envp); !applied) {
+std::optional<std::string> check_server_variables(char** envp, config::settings& onto) {
+  if (auto applied = config::apply_environment(onto, envp); !applied) {
     return applied.error().message;
   }
   return std::nullopt;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/command_keys.hpp"
+#include "config/settings.hpp"
 #include "proto/expected.hpp"
 
 namespace smtpfault::app {
@@ -79,14 +80,17 @@ config::command_keys configuration_keys(const configurable_flags& which, const f
 // Puts the command's flags from its table in the TOML file (--config, else SMTPFAULT_CONFIG)
 // and from its SMTPFAULT_<COMMAND>_* variables before the command line's own; a flag given on
 // the command line replaces them. help, version, config and set are never configuration.
-// Returns the error, which names the file, line and key, or the variable.
+// Returns the error, which names the file, line and key, or the variable. The whole file is
+// read as the server reads it, to find its mistakes; `file_settings`, when given, gets what it
+// set (run takes its Lua limits from there).
 std::optional<std::string> add_configured_flags(const configurable_flags& which,
                                                 const flag_set& known, char** envp,
-                                                parsed_args& args);
+                                                parsed_args& args,
+                                                config::settings* file_settings = nullptr);
 
-// The SMTPFAULT_* variables that are the server's settings, checked as serve checks them, for a
-// command that uses none of them (send, run): a misspelt SMTPFAULT_SEDN_TO would otherwise be
-// ignored without a word.
-std::optional<std::string> check_server_variables(char** envp);
+// The SMTPFAULT_* variables that are the server's settings, applied onto `onto` as serve
+// applies them, for a command that uses few or none of them (send, run): a misspelt
+// SMTPFAULT_SEDN_TO would otherwise be ignored without a word.
+std::optional<std::string> check_server_variables(char** envp, config::settings& onto);
 
 }  // namespace smtpfault::app

@@ -10,7 +10,6 @@
 #include "app/cli_args.hpp"
 #include "app/command_flags.hpp"
 #include "app/commands.hpp"
-#include "app/server_setup.hpp"
 #include "app/test_report.hpp"
 #include "app/version.hpp"
 #include "config/loader.hpp"
@@ -344,14 +343,10 @@ void write_load_error_reports(const run_settings& rs, const std::string& error) 
 // client script as they bound a scenario: a script that builds a 100 MB message needs more
 // memory. A script's instructions are counted over its whole run, so its own default (far
 // above a hook call's) stays unless the setting is given.
-std::optional<std::string> read_lua_limits(const parsed_args& args, char** envp,
-                                           script::sandbox_limits& limits) {
-  config::settings s;
-  if (auto err = read_file_and_environment(s, configuration_file_of(args), envp)) return err;
+void take_lua_limits(const config::settings& s, script::sandbox_limits& limits) {
   limits.memory_bytes = s.lua_memory;
-  if (s.lua_instructions != config::settings{}.lua_instructions)
+  if (s.lua_instructions != config::default_lua_instructions)
     limits.instructions = s.lua_instructions;
-  return std::nullopt;
 }
 
 }  // namespace
@@ -370,19 +365,18 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
   const auto& known = run_flags().flags;
   if (auto err = parse_args(argv, known, args)) return usage_error(*err);
-  if (auto err = add_configured_flags(run_flags().config, known, envp, args)) {
+  // The server's settings from the file, then the variables: run takes its Lua limits.
+  config::settings server;
+  if (auto err = add_configured_flags(run_flags().config, known, envp, args, &server)) {
     std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
     return exit_script;
   }
-  if (auto err = check_server_variables(envp)) {
+  if (auto err = check_server_variables(envp, server)) {
     std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
     return exit_script;
   }
   run_settings rs;
-  if (auto err = read_lua_limits(args, envp, rs.opts.limits)) {
-    std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
-    return exit_script;
-  }
+  take_lua_limits(server, rs.opts.limits);
   rs.opts.target.host = "127.0.0.1";
   rs.opts.target.port = 2525;
   rs.opts.seed = script::random_seed();

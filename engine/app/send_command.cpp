@@ -208,7 +208,7 @@ int send_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault send: %s\n", err->c_str());
     return 2;
   }
-  if (auto err = check_server_variables(envp)) {
+  if (config::settings unused; auto err = check_server_variables(envp, unused)) {
     std::fprintf(stderr, "smtpfault send: %s\n", err->c_str());
     return 2;
   }

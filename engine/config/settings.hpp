@@ -14,6 +14,10 @@
 
 namespace smtpfault::config {
 
+// A hook call's budget; a client script (run) counts its whole run and keeps its own unless
+// this one is changed.
+inline constexpr std::uint64_t default_lua_instructions = 10'000'000;
+
 struct endpoint {
   std::string host;  // "127.0.0.1", "::1", "0.0.0.0", "::"
   std::uint16_t port = 0;
@@ -50,8 +54,8 @@ struct settings {
   std::vector<std::string> tls_names;  // more names for the generated certificate
   std::vector<auth_user> auth_users;   // empty = any credentials are accepted
   proto::limits limits;
-  std::uint64_t lua_memory = 64 * 1024 * 1024;  // bytes for the scenario's Lua state
-  std::uint64_t lua_instructions = 10'000'000;  // per hook call
+  std::uint64_t lua_memory = 64 * 1024 * 1024;                // bytes for the scenario's Lua state
+  std::uint64_t lua_instructions = default_lua_instructions;  // per hook call
   // What the server keeps in memory for the API; the oldest go first (files in `store` stay).
   std::size_t retain_messages = 10'000;
   std::uint64_t retain_message_bytes = 64 * 1024 * 1024;  // message bodies
