@@ -231,8 +231,7 @@ verb server_session::on_line(std::string_view line) {
     on_command_error(parsed.error());
     return parsed.error().kind;
   }
-  log_.add_made(
-      direction::client, [&] { return masked_command(*parsed, line); }, now_);
+  log_.add(direction::client, masked_command(*parsed, line), now_);
   dispatch(*parsed);
   return parsed->kind;
 }
@@ -397,14 +396,9 @@ void server_session::log_reply(const proto::reply& r) {
   // The wire form, one transcript line per reply line, so logs read like the conversation.
   // Nearly every reply is one line without a line break of its own: the wire form less CRLF.
   if (r.lines.size() <= 1 && (r.lines.empty() || r.lines[0].find('\n') == std::string::npos)) {
-    log_.add_made(
-        direction::server,
-        [&] {
-          std::string wire = proto::to_wire(r);
-          wire.resize(wire.size() - 2);
-          return wire;
-        },
-        now_);
+    std::string wire = proto::to_wire(r);
+    wire.resize(wire.size() - 2);
+    log_.add(direction::server, std::move(wire), now_);
     return;
   }
   log_wire_lines(proto::to_wire(r));
@@ -413,8 +407,7 @@ void server_session::log_reply(const proto::reply& r) {
 void server_session::log_wire_lines(std::string_view wire) {
   while (!wire.empty()) {
     auto end = wire.find("\r\n");
-    log_.add_made(
-        direction::server, [&] { return std::string(wire.substr(0, end)); }, now_);
+    log_.add(direction::server, std::string(wire.substr(0, end)), now_);
     if (end == std::string_view::npos) break;
     wire.remove_prefix(end + 2);
   }

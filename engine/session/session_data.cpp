@@ -115,13 +115,10 @@ void server_session::finish_message() {
   pending_rcpts_ = pending_.env.recipients.size();  // the driver moves the message away
   pending_.facts = facts_;
   pending_.received = now_;
-  log_.add_made(
-      direction::event,
-      [&] {
-        return "message of " + std::to_string(pending_.data.size()) + " octets, " +
-               std::to_string(pending_.env.recipients.size()) + " recipient(s)";
-      },
-      now_);
+  log_.add(direction::event,
+           "message of " + std::to_string(pending_.data.size()) + " octets, " +
+               std::to_string(pending_.env.recipients.size()) + " recipient(s)",
+           now_);
   if (wants(hook::message)) return consult(hook::message);
   set_mode(mode::storing);
   actions_.emplace_back(deliver_message{});

@@ -33,11 +33,6 @@ class transcript {
   // with write_live() once the finished session is visible elsewhere (the API's store).
   void keep(transcript_entry e);
   void write_live(const transcript_entry& e) const;
-  // add(dir, make(), at); make() builds the text only where the entry is used.
-  template <class MakeText>
-  void add_made(direction dir, MakeText&& make, std::chrono::system_clock::time_point at) {
-    add(dir, make(), at);
-  }
   // In order; where entries were dropped, an event says how many.
   std::vector<transcript_entry> entries() const;
   // Hands the entries over (the session is over): no copy of every line.
