@@ -49,6 +49,9 @@ struct run_outcome {
   std::vector<std::chrono::system_clock::time_point> run_starts;
 };
 
+// The first session in which a hook failed (the scenario's mistake, not the client's), or null.
+const capture::session_summary* first_failed_hook(const run_outcome& run);
+
 // The run (1-based) that was going on at t; 1 when there are no runs to tell apart.
 std::size_t run_at(const run_outcome& run, std::chrono::system_clock::time_point t);
 
