@@ -288,7 +288,8 @@ function smtp.certificate(kind) end
 ---@return smtp.action
 function smtp.hide(...) end
 
----In on_ehlo: advertise exactly these lines; extensions not listed are off.
+---In on_ehlo: advertise exactly these lines; extensions not listed are off, and so are AUTH
+---mechanisms left off the AUTH line (AUTH with one of them gets 504 5.5.4).
 ---Example: `return smtp.extensions({"PIPELINING", "AUTH PLAIN"})`
 ---@param list string[]
 ---@return smtp.action

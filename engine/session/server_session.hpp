@@ -210,6 +210,8 @@ class server_session {
   void refused_bdat(const proto::command& cmd);  // by a scenario's or a rule's reply
   void do_starttls(const proto::command& cmd);
   void do_auth(const proto::command& cmd);
+  // Whether the EHLO keywords a scenario chose list this mechanism on their AUTH line.
+  bool mechanism_advertised(std::string_view name) const;
   void do_help();
   void auth_step(std::string_view response);
   void auth_finish(const proto::sasl_credentials& cred, bool ok);

@@ -1,6 +1,7 @@
 // AUTH (RFC 4954) for server_session: PLAIN, LOGIN, CRAM-MD5 and XOAUTH2 exchanges.
 #include <algorithm>
 
+#include "proto/ascii.hpp"
 #include "session/server_session.hpp"
 
 namespace smtpfault::session {
@@ -42,6 +43,12 @@ void server_session::do_auth(const proto::command& cmd) {
   if (auth_mech_ == proto::sasl_mechanism::unknown) {
     return error_reply(504, "5.5.4", "Unrecognized authentication type");
   }
+  if (!mechanism_advertised(mech_name)) {
+    // A scenario that lists "AUTH PLAIN" means a server that knows no other mechanism: a
+    // client that tries one it was not offered is the fault being tested.
+    note("AUTH " + std::string(proto::mechanism_name(auth_mech_)) + " was not advertised", now_);
+    return error_reply(504, "5.5.4", "Mechanism not advertised");
+  }
   auth_step_ = 0;
   auth_user_.clear();
   // A challenge answers one exchange only: a digest for an earlier one must not pass.
@@ -76,6 +83,20 @@ void server_session::do_auth(const proto::command& cmd) {
       reply(334, "", "");
       break;
   }
+}
+
+bool server_session::mechanism_advertised(std::string_view name) const {
+  if (!ehlo_keywords_) return true;  // the built-in list names every mechanism there is
+  for (std::string_view line : *ehlo_keywords_) {
+    if (!proto::istarts_with(line, "AUTH ")) continue;
+    for (std::string_view rest = line.substr(5); !rest.empty();) {
+      auto end = rest.find(' ');
+      if (proto::iequals(rest.substr(0, end), name)) return true;
+      if (end == std::string_view::npos) break;
+      rest.remove_prefix(end + 1);
+    }
+  }
+  return false;
 }
 
 std::size_t server_session::receive_auth(std::string_view input) {

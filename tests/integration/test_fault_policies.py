@@ -202,7 +202,11 @@ class AuthTest(FaultCase):
         c.send("EHLO auth-plain-only\r\n")
         expected = ehlo_bytes("auth-plain-only", ["AUTH PLAIN"])
         self.assertEqual(read_bytes(c, len(expected)), expected)
-        # Unlisted extensions are off: no ENHANCEDSTATUSCODES, so no enhanced code.
+        # A mechanism left off the AUTH line is refused as one the server does not know, and
+        # the client can go on with the one offered. Unlisted extensions are off: no
+        # ENHANCEDSTATUSCODES, so no enhanced code.
+        for mechanism in ("AUTH LOGIN", "AUTH CRAM-MD5", "auth xoauth2 dG9rZW4="):
+            self.exact(c, mechanism, b"504 Mechanism not advertised\r\n", noop=b"250 Ok\r\n")
         self.exact(c, auth_plain("alice"), b"235 Authentication successful\r\n",
                    noop=b"250 Ok\r\n")
 
