@@ -256,19 +256,20 @@ function smtp.certificate(kind)
   return action { name = "certificate " .. kind, certificate = kind }
 end
 
---- In on_ehlo: leave these keywords out of the EHLO reply (and turn the extensions off).
+--- In on_ehlo: leave these keywords out of the EHLO reply (and turn the extensions off), or
+--- answer VRFY or HELP with 502 as commands not implemented.
 local hideable = { PIPELINING = true, SIZE = true, ["8BITMIME"] = true, SMTPUTF8 = true,
                    ENHANCEDSTATUSCODES = true, CHUNKING = true, DSN = true, STARTTLS = true,
-                   AUTH = true }
+                   AUTH = true, VRFY = true, HELP = true }
 
 function smtp.hide(...)
   local words = { ... }
   for i, w in ipairs(words) do
     check_type(w, "string", i, "hide", 2)
     if not hideable[w:upper()] then
-      fail(2, "bad argument #%d to smtp.hide (%q is not an extension the server advertises: " ..
-        "PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING, DSN, STARTTLS, " ..
-        "AUTH; to refuse a command such as VRFY, reply to it in on_command)", i, w)
+      fail(2, "bad argument #%d to smtp.hide (%q is not an extension or command the server " ..
+        "can hide: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING, DSN, " ..
+        "STARTTLS, AUTH, VRFY, HELP; to refuse any other command, reply to it in on_command)", i, w)
     end
   end
   return action { name = "hide " .. table.concat(words, " "), hide = words }

@@ -282,7 +282,8 @@ function smtp.starttls(mode, opts) end
 ---@return smtp.action
 function smtp.certificate(kind) end
 
----In on_ehlo: leave these keywords out of the EHLO reply and turn the extensions off.
+---In on_ehlo: leave these keywords out of the EHLO reply and turn the extensions off; "VRFY"
+---and "HELP" make those commands answer 502 (not implemented).
 ---Example: `return smtp.hide("STARTTLS", "PIPELINING")`
 ---@param ... string
 ---@return smtp.action

@@ -204,11 +204,9 @@ result<fault::action> parse_action(const json::object& o, const std::string& pre
   a.hide = r.strings("hide").value_or(std::vector<std::string>{});
   for (const auto& k : a.hide) {
     // A misspelt keyword would make a rule that fires and changes nothing.
-    if (!session::extension_named(k) || k.find(' ') != std::string::npos) {
-      std::string names;
-      for (const auto& [name, ext] : session::extension_keywords)
-        names += (names.empty() ? "" : ", ") + std::string(name);
-      r.invalid("hide", "'" + k + "' is not an extension the server advertises: " + names);
+    if (!session::hideable_named(k) || k.find(' ') != std::string::npos) {
+      r.invalid("hide", "'" + k + "' is not an extension or command the server can hide: " +
+                            session::hideable_names());
     }
   }
   read_tls(r, a);

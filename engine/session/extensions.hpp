@@ -1,4 +1,5 @@
-// The ESMTP extensions a session advertises; scenarios can hide any of them.
+// The ESMTP extensions a session advertises, and the optional commands it answers; scenarios
+// can hide any of them.
 #pragma once
 
 #include <cctype>
@@ -21,11 +22,14 @@ enum class extension : std::uint16_t {
   dsn = 1 << 6,
   starttls = 1 << 7,
   auth = 1 << 8,
+  // Commands no EHLO keyword names: hidden, they get 502 as commands not implemented.
+  vrfy = 1 << 9,
+  help = 1 << 10,
 };
 
 class extension_set {
  public:
-  static extension_set all() { return extension_set(0x1ff); }
+  static extension_set all() { return extension_set(0x7ff); }
   bool has(extension e) const { return bits_ & static_cast<std::uint16_t>(e); }
   void add(extension e) { bits_ |= static_cast<std::uint16_t>(e); }
   void remove(extension e) { bits_ &= ~static_cast<std::uint16_t>(e); }
@@ -48,13 +52,38 @@ inline constexpr std::pair<const char*, extension> extension_keywords[] = {
     {"STARTTLS", extension::starttls},
     {"AUTH", extension::auth}};
 
-inline std::optional<extension> extension_named(std::string_view keyword) {
+inline constexpr std::pair<const char*, extension> hideable_commands[] = {
+    {"VRFY", extension::vrfy}, {"HELP", extension::help}};
+
+template <std::size_t n>
+std::optional<extension> named_in(const std::pair<const char*, extension> (&table)[n],
+                                  std::string_view keyword) {
   std::string word(keyword.substr(0, keyword.find(' ')));
   for (auto& c : word)
     c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (const auto& [name, ext] : extension_keywords)
+  for (const auto& [name, ext] : table)
     if (word == name) return ext;
   return std::nullopt;
+}
+
+inline std::optional<extension> extension_named(std::string_view keyword) {
+  return named_in(extension_keywords, keyword);
+}
+
+// What smtp.hide and a rule's "hide" take: an EHLO keyword, or VRFY or HELP.
+inline std::optional<extension> hideable_named(std::string_view keyword) {
+  if (auto e = extension_named(keyword)) return e;
+  return named_in(hideable_commands, keyword);
+}
+
+// The names hideable_named knows, for an error that lists them.
+inline std::string hideable_names() {
+  std::string names;
+  for (const auto& [name, ext] : extension_keywords)
+    names += (names.empty() ? "" : ", ") + std::string(name);
+  for (const auto& [name, ext] : hideable_commands)
+    names += ", " + std::string(name);
+  return names;
 }
 
 }  // namespace smtpfault::session

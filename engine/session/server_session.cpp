@@ -312,10 +312,16 @@ void server_session::run_default(const proto::command& cmd) {
       reply(221, "2.0.0", opts_.hostname + " closing connection");
       return close();
     case verb::vrfy:
+      if (!opts_.extensions.has(extension::vrfy)) {
+        return error_reply(502, "5.5.1", "VRFY not implemented");
+      }
       return reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
     case verb::expn:
       return error_reply(502, "5.5.1", "EXPN not implemented");
     case verb::help:
+      if (!opts_.extensions.has(extension::help)) {
+        return error_reply(502, "5.5.1", "HELP not implemented");
+      }
       return do_help();
     case verb::unknown:
       return error_reply(500, "5.5.1", "Command unrecognized");
@@ -328,7 +334,9 @@ void server_session::do_help() {
   std::string text =
       opts_.lmtp ? "Commands: LHLO MAIL RCPT DATA" : "Commands: EHLO HELO MAIL RCPT DATA";
   if (ext.has(extension::chunking)) text += " BDAT";
-  text += " RSET NOOP QUIT VRFY HELP";
+  text += " RSET NOOP QUIT";
+  if (ext.has(extension::vrfy)) text += " VRFY";
+  text += " HELP";
   if (ext.has(extension::starttls) && opts_.starttls_available && !facts_.tls) text += " STARTTLS";
   if (ext.has(extension::auth)) text += " AUTH";
   reply(214, "2.0.0", std::move(text));

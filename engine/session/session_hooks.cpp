@@ -108,7 +108,7 @@ void server_session::hide_extensions(const fault::action& a) {
     }
   }
   for (const auto& h : a.hide) {
-    if (auto e = extension_named(h)) opts_.extensions.remove(*e);
+    if (auto e = hideable_named(h)) opts_.extensions.remove(*e);
   }
 }
 

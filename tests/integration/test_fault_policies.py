@@ -278,6 +278,24 @@ class PolicyTest(FaultCase):
         # Hidden means off: SIZE= is now an unknown parameter.
         self.exact(c, MAIL + " SIZE=100", b"555 5.5.4 Unsupported parameter SIZE\r\n")
 
+    def test_hidden_commands(self):
+        c = self.server.connect()
+        self.addCleanup(c.close)
+        c.send("EHLO hide-vrfy-help\r\n")
+        expected = ehlo_bytes("hide-vrfy-help", EHLO_KEYWORDS)
+        self.assertEqual(read_bytes(c, len(expected)), expected, "no EHLO keyword names them")
+        self.exact(c, "VRFY postmaster", b"502 5.5.1 VRFY not implemented\r\n")
+        self.exact(c, "HELP", b"502 5.5.1 HELP not implemented\r\n")
+        # VRFY hidden alone: HELP answers and no longer lists it.
+        c = self.server.connect()
+        self.addCleanup(c.close)
+        c.send("EHLO hide-vrfy\r\n")
+        read_bytes(c, len(ehlo_bytes("hide-vrfy", EHLO_KEYWORDS)))
+        c.send("HELP\r\n")
+        reply = c.reply()
+        self.assertEqual(reply.code, 214)
+        self.assertIn("RSET NOOP QUIT HELP", reply.text)
+
     def test_default_ehlo_for_reference(self):
         c = self.server.connect()
         self.addCleanup(c.close)

@@ -64,6 +64,8 @@ local challenges = {
 function on_ehlo(s, name)
   if name == "hide-starttls" then return smtp.hide("STARTTLS") end
   if name == "hide-pipelining-size" then return smtp.hide("PIPELINING", "SIZE") end
+  if name == "hide-vrfy-help" then return smtp.hide("VRFY", "HELP") end
+  if name == "hide-vrfy" then return smtp.hide("VRFY") end
   if name == "auth-plain-only" then return smtp.extensions { "AUTH PLAIN" } end
   if name == "unsolicited" then return smtp.unsolicited(0.3, 421, "4.4.2", "idle") end
 end

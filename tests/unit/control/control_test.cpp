@@ -86,6 +86,8 @@ TEST(rule_json, errors_name_the_field) {
   EXPECT_EQ(field_of(R"({"action": {"trickle": {"every": 1}}})"), "action.trickle.bytes");
   EXPECT_EQ(field_of(R"({"action": {"split": [1, -2]}})"), "action.split[1]");
   EXPECT_EQ(field_of(R"({"action": {"starttls": "maybe"}})"), "action.starttls");
+  EXPECT_EQ(field_of(R"({"action": {"hide": ["VRFY", "EXPN"]}})"), "action.hide");
+  EXPECT_TRUE(rule_from(R"({"action": {"hide": ["vrfy", "HELP", "auth"]}})"));
   EXPECT_EQ(field_of(R"({"action": {"delay": 1}, "match": {"client": "1.2.3.4/33"}})"),
             "match.client");
   EXPECT_EQ(field_of(R"({"action": {"delay": 1}, "extra": 1})"), "extra");

@@ -341,8 +341,11 @@ TEST(script_errors, hide_takes_only_extensions_it_can_hide) {
   auto o = d.start(hook::ehlo);
   ASSERT_EQ(o.st, status::failed);
   EXPECT_THAT(o.error, AllOf(StartsWith("test.lua:1: bad argument #2 to smtp.hide (\"FOO\" is not "
-                                        "an extension"),
+                                        "an extension or command the server can hide"),
                              HasSubstr("reply to it in on_command")));
+  // VRFY and HELP are commands, not EHLO keywords, and are hideable too.
+  driver commands("function on_ehlo(s, name) return smtp.hide('vrfy', 'HELP') end\n");
+  EXPECT_EQ(commands.start(hook::ehlo).st, status::done);
 }
 
 TEST(script_errors, a_client_script_is_recognised) {
