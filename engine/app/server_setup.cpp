@@ -61,6 +61,7 @@ net::server_config make_server_config(const config::settings& s, std::string& er
     c.auth.users[u.name] = u.password;
   c.idle_timeout = proto::millis_from_seconds(s.idle_timeout, true);
   c.command_timeout = proto::millis_from_seconds(s.command_timeout, true);
+  c.data_timeout = proto::millis_from_seconds(s.data_timeout, true);
   c.tls_handshake_timeout = proto::millis_from_seconds(s.tls_handshake_timeout, true);
   c.max_connections = s.max_connections;
   // One per two cores: a mock shares its machine with the clients that drive it (the mailer

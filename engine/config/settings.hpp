@@ -48,6 +48,7 @@ struct settings {
   std::size_t max_connections = 1000;
   double command_timeout = 60;        // seconds for one command line once it has begun
   double idle_timeout = 300;          // seconds; RFC 5321 4.5.3.2.7 asks for >= 5 min
+  double data_timeout = 3600;         // seconds for a message's text (DATA) or a BDAT chunk
   double tls_handshake_timeout = 30;  // seconds
   std::string tls_cert;               // PEM files; empty = self-signed at start-up
   std::string tls_key;

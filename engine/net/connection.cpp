@@ -181,12 +181,16 @@ void connection::begin_session(bool over_cap, bool hook_failed) {
 // sooner, so that a client dripping octets cannot hold a line open past command_timeout.
 void connection::arm_for_input() {
   time_pending_line();
+  time_message_text();
   const auto now = steady::now();
   milliseconds wait = srv_.cfg_.idle_timeout;
   // Rounded up: a timer that fires before unsolicited_at_ would count as an idle timeout.
   if (unsolicited_) wait = std::chrono::ceil<milliseconds>(unsolicited_at_ - now);
   if (line_started_) {
     wait = std::min(wait, std::chrono::ceil<milliseconds>(line_deadline() - now));
+  }
+  if (text_started_) {
+    wait = std::min(wait, std::chrono::ceil<milliseconds>(text_deadline() - now));
   }
   arm(wait);
 }
@@ -205,6 +209,10 @@ std::chrono::steady_clock::time_point connection::line_deadline() const {
 void connection::on_read_timeout() {
   if (partial_line() && line_started_ && steady::now() >= line_deadline()) {
     session_.on_command_timeout(sys_clock::now());
+    return;
+  }
+  if (session_.receiving_text() && text_started_ && steady::now() >= text_deadline()) {
+    session_.on_data_timeout(sys_clock::now());
     return;
   }
   if (unsolicited_ && steady::now() >= unsolicited_at_) {
@@ -241,6 +249,30 @@ void connection::time_pending_line() {
   } else if (!line_started_) {
     line_started_ = steady::now();
   }
+}
+
+// The idle deadline restarts with every read, so a client dripping its message would be held
+// until the message size limit; data_timeout bounds one message text (or BDAT chunk) as a whole.
+void connection::time_message_text() {
+  if (!session_.receiving_text()) {
+    text_started_.reset();
+    return;
+  }
+  // Texts can follow one another within one read (BDAT chunks, pipelined messages): each has
+  // its own deadline.
+  const auto number = texts_begun();
+  if (!text_started_ || number != text_number_) {
+    text_started_ = steady::now();
+    text_number_ = number;
+  }
+}
+
+std::size_t connection::texts_begun() const {
+  return session_.command_count(proto::verb::data) + session_.command_count(proto::verb::bdat);
+}
+
+std::chrono::steady_clock::time_point connection::text_deadline() const {
+  return *text_started_ + srv_.cfg_.data_timeout;
 }
 
 asio::awaitable<bool> connection::perform_actions() {

@@ -69,6 +69,9 @@ class connection : public std::enable_shared_from_this<connection> {
   bool partial_line() const;
   std::chrono::steady_clock::time_point line_deadline() const;  // with line_started_ set
   void time_pending_line();
+  void time_message_text();
+  std::size_t texts_begun() const;
+  std::chrono::steady_clock::time_point text_deadline() const;  // with text_started_ set
   void finish();
 
   void arm(std::chrono::milliseconds timeout);
@@ -106,6 +109,10 @@ class connection : public std::enable_shared_from_this<connection> {
   steady::time_point unsolicited_at_;
   // When the session began waiting for the line now pending; none while no line is.
   std::optional<steady::time_point> line_started_;
+  // When the message text being read began (after DATA's 354, or a BDAT chunk's command line),
+  // and which text that is: texts_begun() when it began.
+  std::optional<steady::time_point> text_started_;
+  std::size_t text_number_ = 0;
   std::string out_;
   std::string in_;
 };

@@ -34,6 +34,7 @@ struct server_config {
   session::auth_policy auth;
   std::chrono::milliseconds idle_timeout{300'000};
   std::chrono::milliseconds command_timeout{60'000};
+  std::chrono::milliseconds data_timeout{3'600'000};
   std::chrono::milliseconds tls_handshake_timeout{30'000};
   std::size_t max_connections = 1000;
   unsigned threads = 1;

@@ -488,6 +488,11 @@ void server_session::on_command_timeout(clock::time_point now) {
   final_reply(421, "4.4.2", "Timeout waiting for the rest of a command line, closing connection");
 }
 
+void server_session::on_data_timeout(clock::time_point now) {
+  now_ = now;
+  final_reply(421, "4.4.2", "Timeout waiting for the rest of the message, closing connection");
+}
+
 namespace {
 constexpr std::string_view shutting_down = "Service shutting down, closing connection";
 }

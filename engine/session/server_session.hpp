@@ -126,6 +126,7 @@ class server_session {
   void fail_at_start(clock::time_point now);
   void on_idle_timeout(clock::time_point now);
   void on_command_timeout(clock::time_point now);  // a command line took too long
+  void on_data_timeout(clock::time_point now);     // a message's text took too long
   void on_shutdown(clock::time_point now);
   // The 421 that takes the place of a reply a stop dropped, sent by the driver at once; the
   // session is over, whatever that reply would have done.
@@ -148,6 +149,8 @@ class server_session {
   std::size_t messages_accepted() const { return messages_accepted_; }
   // Waiting for a line of the client's: a command, or a response in an AUTH exchange.
   bool waiting_for_line() const { return mode_ == mode::command || mode_ == mode::auth_response; }
+  // Reading a message's text: DATA's up to the final dot, or a BDAT chunk's octets.
+  bool receiving_text() const { return mode_ == mode::data || mode_ == mode::bdat_chunk; }
   // Changes whenever current_envelope() may have: MAIL, RCPT, a reset, a message taken.
   std::uint64_t envelope_version() const { return envelope_version_; }
   // Complete input lines taken in command mode so far (commands, AUTH lines, over-long lines).

@@ -101,6 +101,59 @@ class CommandTimeoutTest(ServerTestCase):
             c.cmd("QUIT", expect=221)
 
 
+class DataTimeoutTest(ServerTestCase):
+    """data_timeout bounds one message text (DATA up to its dot, or a BDAT chunk) as a whole,
+    however steadily it drips (the idle deadline alone restarts with every read)."""
+    SERVER_ARGS = ("--data-timeout", "1", "--idle-timeout", "30")
+
+    def open_envelope(self, c):
+        c.ehlo()
+        c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+        c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+
+    def drip(self, c, chunk, seconds=4.0):
+        """Sends chunk every 0.2 s (never idle for the server's 30 s) until the server answers;
+        returns (reply, seconds since the first chunk)."""
+        start = time.monotonic()
+        while c.nothing_pending(0.2) and time.monotonic() - start < seconds:
+            c.send(chunk)
+        return c.expect(421, timeout=1), time.monotonic() - start
+
+    def test_a_dripped_message_is_cut_off_and_not_stored(self):
+        with self.server.connect() as c:
+            self.open_envelope(c)
+            c.cmd("DATA", expect=354)
+            r, elapsed = self.drip(c, b"a line of a message that never ends\r\n")
+            assert_cut_off(self, c, r, elapsed, 0.7, 2.5)
+            self.assertIn("rest of the message", r.text)
+        self.assertEqual(self.server.message_ids(), [])
+
+    def test_a_dripped_bdat_chunk_is_cut_off(self):
+        with self.server.connect() as c:
+            self.open_envelope(c)
+            c.send(b"BDAT 100000 LAST\r\n")
+            r, elapsed = self.drip(c, b"x" * 10)
+            assert_cut_off(self, c, r, elapsed, 0.7, 2.5)
+        self.assertEqual(self.server.message_ids(), [])
+
+    def test_each_message_has_a_deadline_of_its_own(self):
+        with self.server.connect() as c:
+            # Three messages of 0.6 s each in one session: 1.8 s in all, none past its 1 s.
+            for n in range(3):
+                if n == 0:
+                    self.open_envelope(c)
+                else:
+                    c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+                    c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+                c.cmd("DATA", expect=354)
+                for _ in range(3):
+                    c.send(b"Subject: paced\r\n")
+                    self.assertTrue(c.nothing_pending(0.2))  # the client's pacing
+                c.cmd(".", expect=250)
+            c.cmd("QUIT", expect=221)
+        self.assertEqual(len(self.server.message_ids()), 3)
+
+
 class CommandTimeoutAroundHooksTest(ServerTestCase):
     SERVER_ARGS = ("--command-timeout", "1", "--idle-timeout", "30", "--scenario",
                    os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios",
