@@ -205,7 +205,7 @@ class Load:
 
 
 def scenario_names(root):
-    names = sorted(n[:-4] for n in os.listdir(os.path.join(root, "scenarios", "server"))
+    names = sorted(n[:-4] for n in os.listdir(os.path.join(root, "scenarios"))
                    if n.endswith(".lua"))
     return names or ["accept-all"]
 

@@ -44,6 +44,9 @@ std::vector<builtin_scenario> builtins_under(const std::string& prefix) {
   for (std::size_t i = 0; i < embedded::file_count; ++i) {
     std::string path = embedded::files[i].path;
     if (path.rfind(prefix, 0) != 0 || path.size() < prefix.size() + 5) continue;
+    // The server catalogue is scenarios/ itself: the client probes in scenarios/client/ are not
+    // part of it.
+    if (path.find('/', prefix.size()) != std::string::npos) continue;
     std::string name = path.substr(prefix.size(), path.size() - prefix.size() - 4);
     out.push_back(
         {name, first_comment(embedded::files[i].text, name), embedded::files[i].text, path});
@@ -163,7 +166,7 @@ std::optional<std::string> run_library(lua_sandbox& sandbox,
 }
 
 const std::vector<builtin_scenario>& builtin_scenarios() {
-  static const std::vector<builtin_scenario> list = builtins_under("scenarios/server/");
+  static const std::vector<builtin_scenario> list = builtins_under("scenarios/");
   return list;
 }
 
@@ -215,8 +218,8 @@ std::optional<hook_definition> find_hook_definition(std::string_view code, std::
 
 namespace {
 
-// For a folder of folders ("scenarios/", whose scenarios are in server/ and client/): the
-// subfolders that do hold .lua files, as a hint, since only the folder itself is read.
+// For a folder of folders (scenarios kept by kind, say): the subfolders that do hold .lua
+// files, as a hint, since only the folder itself is read.
 std::string subfolders_with_lua(const std::string& dir) {
   std::error_code ec;
   std::vector<std::string> holders;

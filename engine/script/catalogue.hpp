@@ -15,14 +15,14 @@ class lua_sandbox;
 
 struct scenario_source {
   std::string code;
-  std::string chunkname;  // shown in error messages: the path, or "scenarios/server/NAME.lua"
+  std::string chunkname;  // shown in error messages: the path, or "scenarios/NAME.lua"
 };
 
 struct builtin_scenario {
   std::string name;         // "greylist"
   std::string description;  // the first line of its header comment
   std::string_view code;
-  std::string path;  // "scenarios/server/greylist.lua"
+  std::string path;  // "scenarios/greylist.lua"
 };
 
 // The pure-Lua part of the scenario API (lua/smtp.lua, then lua/smtp_helpers.lua): the files
@@ -42,7 +42,7 @@ const std::vector<builtin_scenario>& builtin_scenarios();
 const std::vector<builtin_scenario>& builtin_client_scenarios();
 
 // What a loaded scenario is called for people: a built-in's name ("greylist") rather than the
-// path its chunk carries for error messages ("scenarios/server/greylist.lua"); else the path.
+// path its chunk carries for error messages ("scenarios/greylist.lua"); else the path.
 std::string shown_name(const std::string& chunkname);
 
 // A name of a built-in scenario, or a path to a .lua file (anything with a '/' or ".lua").

@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """careful.py: a well-behaved mailer, the reference client for the built-in scenario catalogue.
 
-    smtpfault test --time-scale 0.02 --scenarios scenarios/server -- /usr/bin/python3 examples/mailers/careful.py
+    smtpfault test --time-scale 0.02 --scenarios scenarios/ -- /usr/bin/python3 examples/mailers/careful.py
 
 Sends ONE message from sender@example.com to rcpt1@, rcpt2@ and rcpt3@example.com through the
 server at $SMTP_HOST:$SMTP_PORT (Debian python3, standard library only). Every scenario in
-scenarios/server/ expects what this script does, so it is also a readable statement of "correct":
+scenarios/ expects what this script does, so it is also a readable statement of "correct":
 
 - The message is built with the email package (policy SMTP): CRLF line ends, folded headers,
   an RFC 2047 encoded UTF-8 subject and a quoted-printable body, so it is 7-bit clean, has no

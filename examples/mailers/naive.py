@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """naive.py: a typical buggy mailer, to show what the scenario catalogue catches.
 
-    smtpfault test --time-scale 0.02 --scenarios scenarios/server -- /usr/bin/python3 examples/mailers/naive.py
+    smtpfault test --time-scale 0.02 --scenarios scenarios/ -- /usr/bin/python3 examples/mailers/naive.py
 
 Sends the same message as careful.py (sender@example.com to rcpt1@, rcpt2@, rcpt3@example.com)
 to $SMTP_HOST:$SMTP_PORT, with the mistakes real mailers make (Debian python3, stdlib only):

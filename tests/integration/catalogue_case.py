@@ -10,7 +10,7 @@ import tempfile
 from smtpfault_server import binary_path, server_environment
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SCENARIOS = os.path.join(ROOT, "scenarios", "server")
+SCENARIOS = os.path.join(ROOT, "scenarios")
 PYTHON = "/usr/bin/python3"
 TIME_SCALE = "0.02"
 SEED = "4242"

@@ -1,4 +1,4 @@
-"""The built-in catalogue (scenarios/server) under `smtpfault test` with the reference mailers.
+"""The built-in catalogue (scenarios/) under `smtpfault test` with the reference mailers.
 
 - careful.py passes every scenario (the expectations describe a careful mailer);
 - naive.py fails the ones that target its bugs, with reasons a user can act on;
@@ -116,7 +116,7 @@ class CatalogueFiles(unittest.TestCase):
                            env=server_environment(), capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn("no .lua files there", p.stderr)
-        # A folder of folders, as the repository's scenarios/: the ones with scenarios are named.
+        # A folder of folders: the ones with scenarios are named.
         inner = os.path.join(tmp, "holder", "server")
         os.makedirs(inner)
         with open(os.path.join(inner, "x.lua"), "w") as f:

@@ -19,7 +19,7 @@ import unittest
 from smtpfault_server import binary_path, server_environment
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SCENARIOS = os.path.join(ROOT, "scenarios", "server")
+SCENARIOS = os.path.join(ROOT, "scenarios")
 CA = os.path.join(ROOT, "fixtures", "certs", "test-ca.pem")
 RCPTS = ["rcpt1@example.com", "rcpt2@example.com", "rcpt3@example.com"]
 
