@@ -43,19 +43,35 @@ TEST(script_errors, runtime_error_carries_file_and_line) {
   EXPECT_THAT(connect_error("  error('custom failure')"), StartsWith("test.lua:2: custom failure"));
 }
 
-// `smtp.reply(550)` without `return` would do nothing and look like a scenario that works.
-TEST(script_errors, an_action_made_but_not_returned_is_named_at_its_line) {
-  EXPECT_EQ(connect_error("  smtp.reply(554, '5.7.1', 'go away')"),
-            "test.lua:2: on_connect made an action (reply 554) but returned nothing, so it was "
-            "not used: a hook acts through what it returns (return smtp.reply(...))");
-  EXPECT_THAT(connect_error("  local r = smtp.close()\n  if false then return r end"),
-              StartsWith("test.lua:2: on_connect made an action (close without reply)"));
+// `smtp.reply(550)` without `return` would do nothing and look like a scenario that works: the
+// statement is refused when the scenario loads, at its line.
+TEST(script_errors, an_action_dropped_by_a_statement_is_refused_at_load) {
+  EXPECT_EQ(load_error("function on_connect(s)\n  smtp.reply(554, '5.7.1', 'go away')\nend\n"),
+            "test.lua:2: smtp.reply(...) makes an action and drops it, so it does nothing: a "
+            "hook acts through what it returns (return smtp.reply(...))");
+  EXPECT_THAT(load_error("function on_rcpt(s, r) if r.address == 'x' then smtp.close() end end\n"),
+              StartsWith("test.lua:1: smtp.close(...) makes an action"));
+}
+
+// An action kept for a branch not taken is no mistake: the default goes on, and the transcript
+// says that an action was made and not returned, in case it was one.
+TEST(script_errors, an_action_made_and_not_returned_is_noted_not_failed) {
+  driver d(
+      "function on_connect(s)\n  local r = smtp.reply(554)\n  if false then return r end\nend\n");
+  auto o = d.start(hook::connect);
+  EXPECT_EQ(o.st, status::done);
+  EXPECT_TRUE(o.action.is_default());
+  ASSERT_EQ(d.script_log().size(), 1u);
+  EXPECT_EQ(d.script_log()[0],
+            "test.lua:2: on_connect made an action (reply 554) and returned nothing: the "
+            "server's own reply goes out");
   EXPECT_TRUE(connect_succeeds("  local r = smtp.reply(554)\n  return r"));
   EXPECT_TRUE(
       connect_succeeds("  return smtp.each_recipient { smtp.reply(250), smtp.reply(550) }"));
-  // Made while loading, for the hooks to return or not.
-  driver d("local later = smtp.reply(554)\nfunction on_connect(s) end\n");
-  EXPECT_EQ(d.start(hook::connect).st, status::done);
+  // Made while loading, for the hooks to return or not: nothing to note.
+  driver later("local later = smtp.reply(554)\nfunction on_connect(s) end\n");
+  EXPECT_EQ(later.start(hook::connect).st, status::done);
+  EXPECT_TRUE(later.script_log().empty());
 }
 
 TEST(script_errors, non_string_error_values_are_described) {

@@ -1,0 +1,109 @@
+#include "script/discarded_actions.hpp"
+
+#include <array>
+#include <cctype>
+
+namespace smtpfault::script {
+
+namespace {
+
+// lua/smtp.lua's constructors of actions, the values a hook returns.
+constexpr std::array<std::string_view, 18> action_constructors = {
+    "reply",       "reply_then_close", "each_recipient", "delay", "trickle",    "split",
+    "raw",         "malformed",        "close",          "lose",  "reset",      "hang",
+    "unsolicited", "starttls",         "certificate",    "hide",  "extensions", "challenge"};
+
+bool name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
+
+bool ends_with_word(std::string_view text, std::string_view word) {
+  return text.size() >= word.size() && text.substr(text.size() - word.size()) == word &&
+         (text.size() == word.size() || !name_char(text[text.size() - word.size() - 1]));
+}
+
+// Whether code that ends so (blanks trimmed) leaves a new statement to begin after it, rather
+// than an expression to go on: `then`, `do`, `end`, a closed call; not `return`, `=`, `,`, `and`.
+bool statement_may_follow(std::string_view code) {
+  while (!code.empty() && std::isspace(static_cast<unsigned char>(code.back()))) {
+    code.remove_suffix(1);
+  }
+  if (code.empty()) return true;
+  for (std::string_view k :
+       {"return", "and", "or", "not", "local", "in", "until", "while", "if", "elseif"}) {
+    if (ends_with_word(code, k)) return false;
+  }
+  const char last = code.back();
+  return name_char(last) || last == ')' || last == ']' || last == '}' || last == '"' ||
+         last == '\'' || last == ';';
+}
+
+// The constructor called at text[at...] ("smtp.reply(", "smtp.reply {", 'smtp.reply "'), if any.
+std::optional<std::string_view> action_call_at(std::string_view text, std::size_t at) {
+  constexpr std::string_view prefix = "smtp.";
+  if (text.substr(at, prefix.size()) != prefix) return std::nullopt;
+  if (at > 0 && (name_char(text[at - 1]) || text[at - 1] == '.' || text[at - 1] == ':')) {
+    return std::nullopt;
+  }
+  std::size_t end = at + prefix.size();
+  while (end < text.size() && name_char(text[end]))
+    ++end;
+  const auto name = text.substr(at + prefix.size(), end - at - prefix.size());
+  while (end < text.size() && (text[end] == ' ' || text[end] == '\t'))
+    ++end;
+  if (end >= text.size() ||
+      (text[end] != '(' && text[end] != '{' && text[end] != '"' && text[end] != '\'')) {
+    return std::nullopt;
+  }
+  for (auto c : action_constructors)
+    if (c == name) return name;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<discarded_action> find_discarded_action(std::string_view code) {
+  // The code seen so far with strings and comments blanked out, to judge what comes before a
+  // call; and the depth of open brackets, inside which no statement begins.
+  std::string seen;
+  seen.reserve(code.size());
+  int depth = 0;
+  std::size_t line = 1;
+  for (std::size_t i = 0; i < code.size();) {
+    const char c = code[i];
+    if (c == '\n') ++line;
+    if (code.substr(i, 4) == "--[[" || code.substr(i, 2) == "[[") {
+      const bool comment = c == '-';
+      const auto close = code.find("]]", i + 2);
+      const auto stop = close == std::string_view::npos ? code.size() : close + 2;
+      for (; i < stop; ++i)
+        if (code[i] == '\n') ++line;
+      seen += comment ? ' ' : '"';  // a long string is a value, as a short one is
+      continue;
+    }
+    if (code.substr(i, 2) == "--") {
+      i = std::min(code.find('\n', i), code.size());
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      std::size_t j = i + 1;
+      while (j < code.size() && code[j] != c && code[j] != '\n')
+        j += code[j] == '\\' ? 2 : 1;
+      i = std::min(j + 1, code.size());
+      seen += c;  // what closes a value, for statement_may_follow
+      continue;
+    }
+    if (c == '(' || c == '{' || c == '[') ++depth;
+    if ((c == ')' || c == '}' || c == ']') && depth > 0) --depth;
+    if (depth == 0 && c == 's' && statement_may_follow(seen)) {
+      if (auto name = action_call_at(code, i)) {
+        return discarded_action{line, "smtp." + std::string(*name)};
+      }
+    }
+    seen += c;
+    ++i;
+  }
+  return std::nullopt;
+}
+
+}  // namespace smtpfault::script

@@ -1,0 +1,65 @@
+// The load-time search for a statement that makes an action and drops it: found wherever a
+// statement begins, never where the action's value is used, in a comment or in a string.
+#include "script/discarded_actions.hpp"
+
+#include <gtest/gtest.h>
+
+namespace smtpfault::script {
+namespace {
+
+std::size_t line_of(std::string_view code) {
+  auto d = find_discarded_action(code);
+  return d ? d->line : 0;
+}
+
+TEST(discarded_actions, statements_that_drop_an_action) {
+  EXPECT_EQ(line_of("function on_rcpt(s, r)\n  smtp.reply(550)\nend\n"), 2u);
+  EXPECT_EQ(find_discarded_action("function on_rcpt(s, r)\n  smtp.reply(550)\nend\n")->call,
+            "smtp.reply");
+  EXPECT_EQ(line_of("function on_connect(s) smtp.close() end"), 1u);
+  EXPECT_EQ(line_of("if x then smtp.delay(1) else smtp.hang() end"), 1u);
+  EXPECT_EQ(line_of("local a = 1; smtp.reset()"), 1u);
+  EXPECT_EQ(line_of("x = f()\nsmtp.hide 'AUTH'"), 2u);
+  EXPECT_EQ(line_of("do smtp.extensions { 'SIZE' } end"), 1u);
+  EXPECT_EQ(line_of("  smtp.reply(451):delay(2)"), 1u);
+  EXPECT_EQ(line_of("for i = 1, 3 do\n  smtp.trickle(1, 0.1)\nend"), 2u);
+}
+
+TEST(discarded_actions, an_action_whose_value_is_used) {
+  for (const char* code : {
+           "return smtp.reply(550)",
+           "local r = smtp.reply(550)",
+           "r = smtp.close()",
+           "return smtp.each_recipient {\n  smtp.reply(250),\n  smtp.reply(550),\n}",
+           "return smtp.each_recipient({\n  smtp.reply(250)\n})",
+           "local r =\n  smtp.reply(550)",
+           "return\n  smtp.reply(550)",
+           "return x and\n  smtp.reply(550) or\n  smtp.delay(1)",
+           "local t = { a = smtp.reply(1), b = smtp.close() }",
+           "f(smtp.reply(550))",
+           "if smtp.chance(0.5) then return smtp.reply(451) end",
+           "smtp.log('x') smtp.count('y') smtp.sleep(1)",  // not actions
+           "local s = mysmtp.reply(1)",
+           "x = obj.smtp.reply(1)",
+       }) {
+    EXPECT_EQ(line_of(code), 0u) << code;
+  }
+}
+
+TEST(discarded_actions, comments_and_strings_are_not_code) {
+  for (const char* code : {
+           "-- smtp.reply(550)",
+           "x = 1 -- then smtp.reply(550)",
+           "--[[\nsmtp.reply(550)\n]]",
+           "local doc = [[\nsmtp.close()\n]]",
+           "smtp.log(\"then smtp.reply(1)\")",
+           "smtp.log('it\\'s smtp.reply(1)')",
+       }) {
+    EXPECT_EQ(line_of(code), 0u) << code;
+  }
+  // Lines are counted through comments and long strings.
+  EXPECT_EQ(line_of("--[[\n\n]]\nlocal s = [[\n]]\nsmtp.reply(1)"), 6u);
+}
+
+}  // namespace
+}  // namespace smtpfault::script
