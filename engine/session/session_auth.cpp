@@ -49,6 +49,8 @@ void server_session::do_auth(const proto::command& cmd) {
     note("AUTH " + std::string(proto::mechanism_name(auth_mech_)) + " was not advertised", now_);
     return error_reply(504, "5.5.4", "Mechanism not advertised");
   }
+  // A scenario's challenge is for this AUTH, used or not: it must not surface in a later one.
+  auto challenge = std::exchange(challenge_override_, std::nullopt);
   auth_step_ = 0;
   auth_user_.clear();
   // A challenge answers one exchange only: a digest for an earlier one must not pass.
@@ -59,12 +61,17 @@ void server_session::do_auth(const proto::command& cmd) {
   }
   set_mode(mode::auth_response);
   if (space != std::string::npos) {
+    if (challenge)
+      note("the scenario's AUTH challenge was not sent: the client gave an initial response", now_);
     auth_step(std::string_view(cmd.argument).substr(space + 1));
     return;
   }
-  if (challenge_override_) {
-    reply(334, "", std::move(*challenge_override_));
-    challenge_override_.reset();
+  if (challenge) {
+    // CRAM-MD5's digest is of the challenge the client was sent, decoded as the client does.
+    if (auth_mech_ == proto::sasl_mechanism::cram_md5) {
+      auth_challenge_ = proto::base64_decode(*challenge).value_or(*challenge);
+    }
+    reply(334, "", std::move(*challenge));
     return;
   }
   switch (auth_mech_) {

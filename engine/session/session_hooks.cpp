@@ -121,7 +121,10 @@ void server_session::apply_to_command(const proto::command& cmd, fault::action a
     note("the EHLO keywords change from the next EHLO on", now_);
   }
   hide_extensions(a);
-  challenge_override_ = a.auth_challenge;
+  if (a.auth_challenge) {
+    challenge_override_ = a.auth_challenge;
+    if (cmd.kind != proto::verb::auth) note("the AUTH challenge waits for the next AUTH", now_);
+  }
   if (a.tls_mode != fault::starttls_mode::normal ||
       a.certificate != fault::certificate_kind::normal) {
     tls_override_ = start_tls{a.tls_mode, a.certificate, a.inject};

@@ -227,6 +227,53 @@ class AuthTest(FaultCase):
         self.challenge("chal-bad", b"334 !!!notbase64\r\n")
 
 
+class ScenarioChallengeTest(unittest.TestCase):
+    """smtp.challenge: the challenge is the one a CRAM-MD5 digest is checked against, and it
+    belongs to one AUTH: never shown in a later one."""
+
+    SCENARIO = (
+        'function on_command(s, cmd)\n'
+        '  if cmd.verb == "AUTH" and cmd.argument:upper():find("^CRAM") then\n'
+        '    return smtp.challenge("PDEyMzQ1QHNtdHBmYXVsdC50ZXN0Pg==")\n'   # <12345@smtpfault.test>
+        '  end\n'
+        '  if cmd.verb == "AUTH" and cmd.argument:upper():find("^PLAIN") then\n'
+        '    return smtp.challenge("UExBSU4=")\n'
+        '  end\n'
+        'end\n'
+        'function on_rcpt(s, rcpt) return smtp.challenge("RlJPTS1SQ1BU") end\n')
+
+    def setUp(self):
+        self.server = server_with_scenario(self, self.SCENARIO, "--set", "auth.users=alice:secret")
+
+    def test_cram_md5_is_checked_against_the_scenarios_challenge(self):
+        with smtplib.SMTP("127.0.0.1", self.server.port, timeout=10) as s:
+            s.ehlo()
+            s.user, s.password = "alice", "secret"
+            code, _ = s.auth("CRAM-MD5", s.auth_cram_md5)
+            self.assertEqual(code, 235)
+        with smtplib.SMTP("127.0.0.1", self.server.port, timeout=10) as s:
+            s.ehlo()
+            s.user, s.password = "alice", "wrong"
+            with self.assertRaises(smtplib.SMTPAuthenticationError):
+                s.auth("CRAM-MD5", s.auth_cram_md5)
+
+    def test_a_challenge_not_sent_does_not_surface_in_a_later_auth(self):
+        c = self.server.connect()
+        self.addCleanup(c.close)
+        c.ehlo()
+        # An initial response: the PLAIN challenge is not sent, and is gone with this AUTH.
+        c.cmd("AUTH PLAIN AGFsaWNlAHdyb25n", expect=535)
+        self.assertEqual(c.cmd("AUTH LOGIN", expect=334).text, "VXNlcm5hbWU6")
+        c.cmd("*", expect=501)
+        # One made at RCPT waits for the next AUTH, and is used there once.
+        c.cmd("MAIL FROM:<a@example.com>", expect=250)
+        c.cmd("RCPT TO:<b@example.com>", expect=250)
+        c.cmd("RSET", expect=250)
+        self.assertEqual(c.cmd("AUTH LOGIN", expect=334).text, "RlJPTS1SQ1BU")
+        c.cmd("*", expect=501)
+        self.assertEqual(c.cmd("AUTH LOGIN", expect=334).text, "VXNlcm5hbWU6")
+
+
 class PolicyTest(FaultCase):
     def test_relay_denied_by_recipient_domain(self):
         c = self.session("relay-domain")
