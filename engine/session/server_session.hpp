@@ -201,6 +201,7 @@ class server_session {
   void greet();
   void check_credentials();
   void hide_extensions(const fault::action& a);
+  void keep_waiting_faults(const fault::action& a, std::optional<proto::verb> answering);
 
   void do_helo(const proto::command& cmd);
   void do_mail(const proto::command& cmd);

@@ -112,25 +112,34 @@ void server_session::hide_extensions(const fault::action& a) {
   }
 }
 
-void server_session::apply_to_command(const proto::command& cmd, fault::action a) {
-  if (apply_ending_only(a)) return;
-  // These faults wait for their command; said in the transcript, so a scenario returning one
-  // from another hook is not left wondering why nothing happened.
+// Faults that wait for their command (EHLO keywords, an AUTH challenge, a STARTTLS fault), kept
+// for the session. Said in the transcript when made before their command, so a scenario
+// returning one from another hook is not left wondering why nothing happened yet; at the
+// greeting (answering is nullopt) the EHLO keywords need no such word.
+void server_session::keep_waiting_faults(const fault::action& a,
+                                         std::optional<proto::verb> answering) {
   const bool extension_fault = !a.hide.empty() || a.extensions;
-  if (extension_fault && cmd.kind != proto::verb::ehlo && cmd.kind != proto::verb::helo) {
+  if (extension_fault && answering && *answering != proto::verb::ehlo &&
+      *answering != proto::verb::helo) {
     note("the EHLO keywords change from the next EHLO on", now_);
   }
   hide_extensions(a);
   if (a.auth_challenge) {
     challenge_override_ = a.auth_challenge;
-    if (cmd.kind != proto::verb::auth) note("the AUTH challenge waits for the next AUTH", now_);
+    if (answering != proto::verb::auth) note("the AUTH challenge waits for the next AUTH", now_);
   }
   if (a.tls_mode != fault::starttls_mode::normal ||
       a.certificate != fault::certificate_kind::normal) {
     tls_override_ = start_tls{a.tls_mode, a.certificate, a.inject};
-    if (cmd.kind != proto::verb::starttls)
+    if (answering != proto::verb::starttls) {
       note("the STARTTLS fault waits for the next STARTTLS", now_);
+    }
   }
+}
+
+void server_session::apply_to_command(const proto::command& cmd, fault::action a) {
+  if (apply_ending_only(a)) return;
+  keep_waiting_faults(a, cmd.kind);
   const bool rejects = a.rejects() || (a.raw && !a.reply);
   const bool needs_reply_slot = a.reply || a.raw || a.malformed != fault::malformed_kind::none ||
                                 a.delay.count() || a.trickle_bytes || !a.split_at.empty() ||
@@ -157,6 +166,7 @@ void server_session::refused_bdat(const proto::command& cmd) {
 
 void server_session::apply_greeting(fault::action a) {
   if (apply_ending_only(a)) return;
+  keep_waiting_faults(a, std::nullopt);
   const int code = a.reply ? a.reply->code : 220;
   override_ = std::make_shared<fault::action>(std::move(a));
   greet();

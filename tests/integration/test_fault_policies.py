@@ -274,6 +274,27 @@ class ScenarioChallengeTest(unittest.TestCase):
         self.assertEqual(c.cmd("AUTH LOGIN", expect=334).text, "VXNlcm5hbWU6")
 
 
+class WaitingFaultsFromOnConnectTest(unittest.TestCase):
+    """EHLO keywords chosen at the greeting hold from the first EHLO on."""
+
+    def test_hide_and_extensions_returned_by_on_connect(self):
+        server = server_with_scenario(
+            self, 'function on_connect(s)\n'
+                  '  if smtp.count("connections") == 1 then return smtp.hide("AUTH", "VRFY") end\n'
+                  '  return smtp.extensions { "PIPELINING" }\n'
+                  'end\n')
+        with server.connect() as c:
+            keywords = [line.split()[0] for line in c.ehlo().lines[1:]]
+            self.assertNotIn("AUTH", keywords)
+            self.assertIn("STARTTLS", keywords)
+            c.cmd("AUTH PLAIN AGEAYg==", expect=502)
+            c.cmd("VRFY postmaster", expect=502)
+        with server.connect() as c:
+            keywords = [line.split()[0] for line in c.ehlo().lines[1:]]
+            self.assertEqual(keywords, ["PIPELINING"])
+            c.cmd("AUTH PLAIN AGEAYg==", expect=502)
+
+
 class PolicyTest(FaultCase):
     def test_relay_denied_by_recipient_domain(self):
         c = self.session("relay-domain")
