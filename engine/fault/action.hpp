@@ -82,8 +82,14 @@ struct action {
            certificate == certificate_kind::normal && !auth_challenge && !unsolicited &&
            each_recipient.empty();
   }
-  // True when only the delivery of the default reply changes (delay, trickle, split).
   bool rejects() const { return reply && reply->code >= 400; }
+  // True when the action says nothing about what the reply is or whether the connection ends:
+  // only how the reply goes out (delay, trickle, split) or faults that wait for later.
+  bool leaves_the_reply() const {
+    return !reply && !raw && malformed == malformed_kind::none && end == ending::none &&
+           each_recipient.empty();
+  }
+  bool shapes_the_reply() const { return delay.count() || trickle_bytes || !split_at.empty(); }
 };
 
 }  // namespace smtpfault::fault

@@ -51,6 +51,7 @@ void server_session::after_command_hook(const proto::command& cmd) {
     pending_cmd_ = cmd;
     return consult(*h);
   }
+  if (command_shaping_) return apply_to_command(cmd, {});
   run_default(cmd);
 }
 
@@ -72,7 +73,18 @@ void server_session::on_decision(fault::action a, clock::time_point now) {
       return apply_bdat(std::move(a));
     case hook::command: {
       auto cmd = std::move(pending_cmd_);
-      if (a.is_default() || (a.unsolicited && !a.reply && !a.raw && a.end == fault::ending::none)) {
+      if (a.leaves_the_reply()) {
+        // smtp.delay(1) from on_command shapes the reply that on_rcpt (or the server) chooses:
+        // the specific hook still runs.
+        keep_waiting_faults(a, cmd.kind);
+        if (a.shapes_the_reply()) {
+          command_shaping_ = fault::action{};
+          command_shaping_->name = a.name;
+          command_shaping_->delay = a.delay;
+          command_shaping_->trickle_bytes = a.trickle_bytes;
+          command_shaping_->trickle_every = a.trickle_every;
+          command_shaping_->split_at = std::move(a.split_at);
+        }
         return after_command_hook(cmd);
       }
       return apply_to_command(cmd, std::move(a));
@@ -138,6 +150,15 @@ void server_session::keep_waiting_faults(const fault::action& a,
 }
 
 void server_session::apply_to_command(const proto::command& cmd, fault::action a) {
+  // on_command's delay, trickle or split, for whatever reply the specific hook chose, unless
+  // that hook shapes its reply itself.
+  if (auto shaping = std::exchange(command_shaping_, std::nullopt);
+      shaping && !a.shapes_the_reply()) {
+    a.delay = shaping->delay;
+    a.trickle_bytes = shaping->trickle_bytes;
+    a.trickle_every = shaping->trickle_every;
+    a.split_at = std::move(shaping->split_at);
+  }
   if (apply_ending_only(a)) return;
   keep_waiting_faults(a, cmd.kind);
   const bool rejects = a.rejects() || (a.raw && !a.reply);

@@ -295,6 +295,27 @@ class WaitingFaultsFromOnConnectTest(unittest.TestCase):
             c.cmd("AUTH PLAIN AGEAYg==", expect=502)
 
 
+class CommandHookShapingTest(unittest.TestCase):
+    """An on_command action that leaves the reply alone (a delay) lets the specific hook choose
+    the reply, and shapes it."""
+
+    def test_a_delay_from_on_command_and_a_refusal_from_on_rcpt(self):
+        server = server_with_scenario(
+            self, 'function on_command(s, cmd) return smtp.delay(0.3) end\n'
+                  'function on_rcpt(s, rcpt)\n'
+                  '  if rcpt.address:find("^nobody@") then return smtp.reply(550, "5.1.1", "No such user") end\n'
+                  'end\n')
+        import time
+        with server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<a@example.com>", expect=250)
+            for address, code in (("bob", 250), ("nobody", 550)):
+                start = time.monotonic()
+                r = c.cmd("RCPT TO:<%s@example.com>" % address, expect=code)
+                self.assertGreaterEqual(time.monotonic() - start, 0.28, address)
+            self.assertEqual(r.text, "5.1.1 No such user")
+
+
 class PolicyTest(FaultCase):
     def test_relay_denied_by_recipient_domain(self):
         c = self.session("relay-domain")
