@@ -19,6 +19,10 @@ using std::chrono::milliseconds;
 // for its replies sends a few lines per read and never reaches it.
 constexpr std::uint64_t lines_per_turn = 256;
 
+// The handshake of a connection over the cap on an implicit-TLS port, which only carries its
+// 421: a client that does not finish it soon holds no slot of the server's for long.
+constexpr milliseconds over_cap_handshake_timeout{2000};
+
 session::session_facts initial_facts(std::string id, std::string client, bool implicit_tls) {
   session::session_facts f;
   f.session_id = std::move(id);
@@ -427,7 +431,9 @@ asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
     co_await read_and_reset();
     co_return false;
   }
-  arm(srv_.cfg_.tls_handshake_timeout);
+  // A connection over the cap is owed its 421, not a long wait for it.
+  arm(holds_slot_ ? srv_.cfg_.tls_handshake_timeout
+                  : std::min(srv_.cfg_.tls_handshake_timeout, over_cap_handshake_timeout));
   auto ec = co_await io_.server_handshake(srv_.tls_.get(how.certificate));
   if (ec) {
     session_.note("TLS handshake failed: " + (timed_out_ ? std::string("timeout") : ec.message()),

@@ -185,10 +185,17 @@ void server::start_accepting(listener& l) {
         }
       }
       (over_cap ? metrics_.sessions_refused : metrics_.sessions).add();
+      const bool tls_refusal = over_cap && l.implicit_tls;
+      if (tls_refusal && tls_refusals_.fetch_add(1) >= max_tls_refusals) {
+        tls_refusals_.fetch_sub(1);
+        boost::system::error_code ignored;
+        sock.close(ignored);
+        continue;
+      }
       worker& w = *workers_[l.worker];
       asio::co_spawn(
           ctx,
-          [this, &w, s = std::move(sock), tls = l.implicit_tls, over_cap,
+          [this, &w, s = std::move(sock), tls = l.implicit_tls, over_cap, tls_refusal,
            sid = session_id(++session_counter_), client = endpoint_text(peer),
            sc = current_scenario()]() mutable -> asio::awaitable<void> {
             auto c = std::make_shared<connection>(*this, std::move(s), tls, std::move(sid),
@@ -198,6 +205,7 @@ void server::start_accepting(listener& l) {
             co_await c->run(over_cap);
             w.live.erase(c.get());
             if (!over_cap) on_connection_end(w, c.get());
+            if (tls_refusal) tls_refusals_.fetch_sub(1);
           },
           log_exception);
     }

@@ -116,6 +116,11 @@ class server {
   // Sessions counted against max_connections. A session gives its slot back before its
   // "session ended" line, so whoever reads that line may connect again at once.
   std::atomic<std::size_t> slots_held_{0};
+  // Connections over the cap on an implicit-TLS port, in the handshake that carries their 421;
+  // more than max_tls_refusals at once are closed without one, so that a flood of connections
+  // that never finish a handshake holds no more than that many past the cap.
+  std::atomic<std::size_t> tls_refusals_{0};
+  static constexpr std::size_t max_tls_refusals = 32;
   std::atomic<std::uint64_t> session_counter_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> bound_{false};

@@ -200,6 +200,32 @@ class ConnectionCapTest(ServerTestCase):
         for sid in sessions:
             self.server.finished_session(sid)
 
+    def test_silent_connections_over_the_cap_on_the_implicit_tls_port_are_not_held(self):
+        import time
+        first = self.server.connect()
+        second = self.server.connect()
+        silent = [socket.create_connection((self.server.host, self.server.tls_port), timeout=5)
+                  for _ in range(48)]
+        start = time.monotonic()
+        closed = []
+        for sock in silent:
+            sock.settimeout(max(0.1, 5 - (time.monotonic() - start)))
+            try:
+                closed.append(sock.recv(4096) == b"")
+            except ConnectionResetError:
+                closed.append(True)
+            except socket.timeout:
+                closed.append(False)
+            sock.close()
+        # At most 32 wait for a handshake that carries their 421, for 2 s rather than the
+        # 30 s of tls_handshake_timeout; the rest are closed at once.
+        self.assertTrue(all(closed), "%d of 48 still open after 5 s" % closed.count(False))
+        sessions = [self.server.session_of(c) for c in (first, second)]
+        first.close()
+        second.close()
+        for sid in sessions:
+            self.server.finished_session(sid)
+
     def test_third_connection_gets_421_and_capacity_comes_back(self):
         first = self.server.connect()
         second = self.server.connect()
