@@ -136,6 +136,8 @@ std::string failure_type(const scenario_result& r) {
   const auto colon = r.reason.find(':');
   if (colon == std::string::npos || colon == 0)
     return r.outcome == verdict::fail ? "failure" : "error";
+  // "greylist.lua:7: ...": a scenario that did not load, or failed in a hook or check.
+  if (r.reason.substr(0, colon).ends_with(".lua")) return "scenario error";
   return r.reason.substr(0, colon);
 }
 

@@ -358,8 +358,9 @@ void server_session::reply(proto::reply r) {
       // recipient added, no transaction begun), and the transcript says so.
       if (override_->reply->code < 400 && r.code >= 400) {
         note("the scenario's " + std::to_string(override_->reply->code) +
-                 " replaces the server's own refusal (" + std::to_string(r.code) + " " +
-                 (r.lines.empty() ? std::string() : r.lines.front()) +
+                 " replaces the server's own refusal (" + std::to_string(r.code) +
+                 (r.lines.empty() || r.lines.front().empty() ? std::string()
+                                                             : " " + r.lines.front()) +
                  "): the command changed nothing",
              now_);
       }

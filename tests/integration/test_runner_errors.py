@@ -35,6 +35,18 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertIn("scenario error: %s:2: " % script, r["reason"])
         self.assertIn("rejct", r["reason"])
 
+    def test_a_scenario_that_does_not_load_is_a_scenario_error_in_junit(self):
+        import xml.etree.ElementTree as ET
+        tmp = scratch_folder(self)
+        script = write_file(tmp, "broken.lua", "function on_rcpt(s, r)\n  return smtp.reply(\nend\n")
+        junit = os.path.join(tmp, "report.xml")
+        status, out, err = run_test(["--scenario", script, "--junit", junit, "--",
+                                     PYTHON, "-c", self.MAILER], timeout=120)
+        self.assertEqual(status, 2, out + err)
+        error = ET.parse(junit).getroot().find(".//testcase/error")
+        self.assertEqual(error.get("type"), "scenario error")   # not the file's name
+        self.assertIn("broken.lua:3:", error.get("message"))
+
     def test_a_custom_check_that_fails_to_run_is_the_scenarios_error(self):
         script, r = self.run_scenario(
             "badcheck", "expect {\n  check = function(run) return run.nope.x end,\n}\n")
