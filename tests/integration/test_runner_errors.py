@@ -30,7 +30,7 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
 
     def test_a_hook_error_is_reported_as_the_scenarios_not_the_mailers(self):
         script, r = self.run_scenario(
-            "typo", "expect { delivered = 1 }\nfunction on_mail(s, m) smtp.rejct() end\n")
+            "typo", "expect { delivered = 1 }\nfunction on_mail(s, m) return smtp[\"rejct\"]() end\n")
         self.assertEqual(r["verdict"], "ERROR", r)
         self.assertIn("scenario error: %s:2: " % script, r["reason"])
         self.assertIn("rejct", r["reason"])

@@ -13,7 +13,8 @@ import tempfile
 import time
 import unittest
 
-from smtpfault_server import ServerTestCase, SmtpfaultServer, binary_path, server_environment
+from smtpfault_server import (ServerTestCase, SmtpfaultServer, binary_path, server_environment,
+                              write_file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIOS = os.path.join(HERE, "scenarios")
@@ -286,7 +287,7 @@ class ScenarioErrorTest(ScenarioCase):
     def unknown_action(self, local_part, name):
         reply = self.send_to(local_part)
         self.assertEqual(reply.code, 451)
-        line = line_of(scenario("scenario_errors.lua"), "smtp.%s(" % name)
+        line = line_of(scenario("scenario_errors.lua"), 'smtp["%s"](' % name)
         return self.server.wait_for_line(r"scenario error: \S*scenario_errors\.lua:%d: "
                                          r"smtp\.%s does not exist \(did you mean smtp\.\w+\?\)"
                                          % (line, name))
@@ -326,6 +327,20 @@ class LoadErrorTest(unittest.TestCase):
         err = run.stderr.decode("utf-8", "replace")
         self.assertEqual(run.returncode, 1, err)
         self.assertIn(self.location(), err)
+
+    def test_check_names_a_misspelt_api_call_inside_a_hook(self):
+        folder = tempfile.mkdtemp(prefix="smtpfault-typo-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        path = write_file(folder, "typo.lua",
+                          '-- smtp.rejct(1) in a comment, and "smtp.rejct" in a string, are fine\n'
+                          'local relay = "smtp.example.com"\n'
+                          'function on_mail(s, m)\n'
+                          '  if m.address == "x@y" then return smtp.rejct(554) end\n'
+                          'end\n')
+        run = self.run_binary("check", path)
+        err = run.stderr.decode("utf-8", "replace")
+        self.assertEqual(run.returncode, 1, err)
+        self.assertIn("typo.lua:4: smtp.rejct does not exist (did you mean smtp.reply?)", err)
 
     def test_check_accepts_every_other_scenario_here(self):
         good = sorted(os.path.join(SCENARIOS, n) for n in os.listdir(SCENARIOS)

@@ -1,4 +1,4 @@
-#include "script/discarded_actions.hpp"
+#include "script/source_scan.hpp"
 
 #include <array>
 #include <cctype>
@@ -38,31 +38,37 @@ bool statement_may_follow(std::string_view code) {
          last == '\'' || last == ';';
 }
 
-// The constructor called at text[at...] ("smtp.reply(", "smtp.reply {", 'smtp.reply "'), if any.
-std::optional<std::string_view> action_call_at(std::string_view text, std::size_t at) {
+// The `smtp.NAME` at code[at...], if one begins there.
+std::optional<smtp_reference> reference_at(std::string_view code, std::size_t at) {
   constexpr std::string_view prefix = "smtp.";
-  if (text.substr(at, prefix.size()) != prefix) return std::nullopt;
-  if (at > 0 && (name_char(text[at - 1]) || text[at - 1] == '.' || text[at - 1] == ':')) {
+  if (code.substr(at, prefix.size()) != prefix) return std::nullopt;
+  if (at > 0 && (name_char(code[at - 1]) || code[at - 1] == '.' || code[at - 1] == ':')) {
     return std::nullopt;
   }
   std::size_t end = at + prefix.size();
-  while (end < text.size() && name_char(text[end]))
+  while (end < code.size() && name_char(code[end]))
     ++end;
-  const auto name = text.substr(at + prefix.size(), end - at - prefix.size());
-  while (end < text.size() && (text[end] == ' ' || text[end] == '\t'))
+  if (end == at + prefix.size()) return std::nullopt;
+  smtp_reference r;
+  r.name = std::string(code.substr(at + prefix.size(), end - at - prefix.size()));
+  while (end < code.size() && (code[end] == ' ' || code[end] == '\t'))
     ++end;
-  if (end >= text.size() ||
-      (text[end] != '(' && text[end] != '{' && text[end] != '"' && text[end] != '\'')) {
-    return std::nullopt;
-  }
+  const char next = end < code.size() ? code[end] : '\0';
+  r.called = next == '(' || next == '{' || next == '"' || next == '\'';
+  r.assigned = next == '=' && (end + 1 >= code.size() || code[end + 1] != '=');
+  return r;
+}
+
+bool constructs_an_action(const std::string& name) {
   for (auto c : action_constructors)
-    if (c == name) return name;
-  return std::nullopt;
+    if (c == name) return true;
+  return false;
 }
 
 }  // namespace
 
-std::optional<discarded_action> find_discarded_action(std::string_view code) {
+std::vector<smtp_reference> smtp_references(std::string_view code) {
+  std::vector<smtp_reference> found;
   // The code seen so far with strings and comments blanked out, to judge what comes before a
   // call; and the depth of open brackets, inside which no statement begins.
   std::string seen;
@@ -95,13 +101,24 @@ std::optional<discarded_action> find_discarded_action(std::string_view code) {
     }
     if (c == '(' || c == '{' || c == '[') ++depth;
     if ((c == ')' || c == '}' || c == ']') && depth > 0) --depth;
-    if (depth == 0 && c == 's' && statement_may_follow(seen)) {
-      if (auto name = action_call_at(code, i)) {
-        return discarded_action{line, "smtp." + std::string(*name)};
+    if (c == 's') {
+      if (auto r = reference_at(code, i)) {
+        r->line = line;
+        r->starts_statement = depth == 0 && statement_may_follow(seen);
+        found.push_back(std::move(*r));
       }
     }
     seen += c;
     ++i;
+  }
+  return found;
+}
+
+std::optional<discarded_action> find_discarded_action(std::string_view code) {
+  for (const auto& r : smtp_references(code)) {
+    if (r.starts_statement && r.called && constructs_an_action(r.name)) {
+      return discarded_action{r.line, "smtp." + r.name};
+    }
   }
   return std::nullopt;
 }

@@ -1,6 +1,6 @@
 // The load-time search for a statement that makes an action and drops it: found wherever a
 // statement begins, never where the action's value is used, in a comment or in a string.
-#include "script/discarded_actions.hpp"
+#include "script/source_scan.hpp"
 
 #include <gtest/gtest.h>
 
@@ -59,6 +59,23 @@ TEST(discarded_actions, comments_and_strings_are_not_code) {
   }
   // Lines are counted through comments and long strings.
   EXPECT_EQ(line_of("--[[\n\n]]\nlocal s = [[\n]]\nsmtp.reply(1)"), 6u);
+}
+
+TEST(smtp_references, every_use_of_the_api_with_what_follows_it) {
+  auto refs = smtp_references(
+      "smtp.helper = function() end\nlocal n = smtp.count('x')\nif smtp.seen == nil then end\n"
+      "-- smtp.commented()\nlocal t = 'smtp.quoted'\nx = a.smtp.not_ours\n");
+  ASSERT_EQ(refs.size(), 3u);
+  EXPECT_EQ(refs[0].name, "helper");
+  EXPECT_TRUE(refs[0].assigned);
+  EXPECT_TRUE(refs[0].starts_statement);
+  EXPECT_EQ(refs[1].name, "count");
+  EXPECT_EQ(refs[1].line, 2u);
+  EXPECT_TRUE(refs[1].called);
+  EXPECT_FALSE(refs[1].starts_statement);
+  EXPECT_EQ(refs[2].name, "seen");
+  EXPECT_FALSE(refs[2].called);
+  EXPECT_FALSE(refs[2].assigned);  // == compares
 }
 
 }  // namespace

@@ -1,0 +1,34 @@
+// What a scenario's source says about the API it uses, read when the scenario loads so that a
+// slip is named at its line before any client comes: a call of smtp.rejct (no such function),
+// or a statement that makes an action and drops it (`smtp.reply(550)` without `return`, which
+// would do nothing while the scenario seemed to run).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace smtpfault::script {
+
+// One `smtp.NAME` in the code (outside comments and strings).
+struct smtp_reference {
+  std::size_t line = 0;
+  std::string name;               // "reply"
+  bool starts_statement = false;  // nothing before it makes it part of an expression
+  bool called = false;            // followed by (, { or a string: a call
+  bool assigned = false;          // followed by = (not ==): defined by the scenario
+};
+
+std::vector<smtp_reference> smtp_references(std::string_view code);
+
+struct discarded_action {
+  std::size_t line = 0;
+  std::string call;  // "smtp.reply"
+};
+
+// The first statement that begins with a call of an action constructor (smtp.reply, ...).
+std::optional<discarded_action> find_discarded_action(std::string_view code);
+
+}  // namespace smtpfault::script
