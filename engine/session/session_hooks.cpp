@@ -2,7 +2,9 @@
 // it out. A hook's decision is a fault::action; an empty one keeps the default behaviour.
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
+#include "proto/ascii.hpp"
 #include "session/server_session.hpp"
 
 namespace smtpfault::session {
@@ -117,6 +119,17 @@ void server_session::hide_extensions(const fault::action& a) {
       bool listed = std::any_of(a.extensions->begin(), a.extensions->end(),
                                 [&, e = ext](const auto& k) { return extension_named(k) == e; });
       if (!listed) opts_.extensions.remove(ext);
+    }
+    // "SIZE 100" advertises a limit: the session keeps to it, within the configured one (a
+    // larger number is a server that promises more than it takes, a fault of its own).
+    for (const auto& line : *a.extensions) {
+      std::uint64_t size = 0;
+      if (!proto::istarts_with(line, "SIZE ")) continue;
+      const auto digits = std::string_view(line).substr(5);
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), size);
+      if (ec != std::errc{} || end != digits.data() + digits.size() || size == 0) continue;
+      auto& limit = opts_.limits.max_message_size;
+      limit = limit == 0 ? size : std::min<std::uint64_t>(limit, size);
     }
   }
   for (const auto& h : a.hide) {

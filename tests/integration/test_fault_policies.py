@@ -316,6 +316,23 @@ class CommandHookShapingTest(unittest.TestCase):
             self.assertEqual(r.text, "5.1.1 No such user")
 
 
+class AdvertisedSizeTest(unittest.TestCase):
+    """A SIZE line in smtp.extensions is the limit the session keeps to."""
+
+    def test_the_advertised_size_is_enforced(self):
+        server = server_with_scenario(
+            self, 'function on_ehlo(s, name) return smtp.extensions { "PIPELINING", "SIZE 100" } end\n')
+        with server.connect() as c:
+            self.assertEqual(c.ehlo().lines[1:], ["PIPELINING", "SIZE 100"])
+            c.cmd("MAIL FROM:<a@example.com> SIZE=500", expect=552)
+            c.cmd("MAIL FROM:<a@example.com> SIZE=80", expect=250)
+            c.cmd("RCPT TO:<b@example.com>", expect=250)
+            c.cmd("DATA", expect=354)
+            c.send(b"Subject: too big\r\n\r\n" + b"x" * 300 + b"\r\n.\r\n")
+            c.expect(552)
+        self.assertEqual(server.message_ids(), [])
+
+
 class PolicyTest(FaultCase):
     def test_relay_denied_by_recipient_domain(self):
         c = self.session("relay-domain")
