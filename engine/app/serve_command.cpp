@@ -24,6 +24,7 @@
 #include "proto/address.hpp"
 #include "proto/duration.hpp"
 #include "script/catalogue.hpp"
+#include "script/lua_sandbox.hpp"
 #include "script/scenario.hpp"
 
 namespace smtpfault::app {
@@ -285,13 +286,26 @@ int serve(serve_setup setup) {
     srv.set_scenario(sc);
     srv.bind();
     auto api = start_api(srv, store, s, setup.api_at, so);
-    asio::signal_set signals(srv.main_context(), SIGINT, SIGTERM);
+    // Signals are taken on a thread of their own: an I/O thread may be busy in a hook that
+    // computes, and the stop must reach that hook too (it ends at its next instruction).
+    asio::io_context signal_context;
+    asio::signal_set signals(signal_context, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       log.info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                ", shutting down");
+      script::lua_sandbox::interrupt_all();
       srv.stop();
     });
+    std::thread signal_thread([&signal_context] { signal_context.run(); });
+    struct joined_at_exit {
+      asio::io_context& context;
+      std::thread& thread;
+      ~joined_at_exit() {
+        context.stop();
+        thread.join();
+      }
+    } signal_thread_end{signal_context, signal_thread};
     print_banner(srv, s, log, sc.get(), so.seed, api.get());
     srv.run();
     if (api) api->stop();

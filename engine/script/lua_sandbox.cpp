@@ -1,6 +1,7 @@
 #include "script/lua_sandbox.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <ctime>
 #include <stdexcept>
@@ -282,6 +283,16 @@ void lua_sandbox::set_hook(lua_State* L, int count) {
   lua_sethook(L, &lua_sandbox::on_hook, LUA_MASKCOUNT | LUA_MASKCALL, count);
 }
 
+namespace {
+// Set from the signal-handling thread, read by every hook call: lock-free, and relaxed order is
+// enough for a flag that only ever goes from false to true.
+std::atomic<bool> interrupting{false};
+}  // namespace
+
+void lua_sandbox::interrupt_all() {
+  interrupting.store(true, std::memory_order_relaxed);
+}
+
 void lua_sandbox::on_hook(lua_State* L, lua_Debug* ar) {
   auto& self = of(L);
   if (self.budget_ == 0) return;  // no guarded run active (e.g. a finalizer)
@@ -298,6 +309,9 @@ void lua_sandbox::on_hook(lua_State* L, lua_Debug* ar) {
   // otherwise see the clock only every count_step instructions, thousands of calls apart.
   if (!self.killed_ && (self.overdue_ || self.past_deadline())) {
     self.stop_run(L, self.time_limit_reason_.c_str());
+  }
+  if (!self.killed_ && interrupting.load(std::memory_order_relaxed)) {
+    self.stop_run(L, interrupted_reason);
   }
   if (self.killed_) {
     // From now on fire on every instruction, so a pcall that caught the error cannot go on.

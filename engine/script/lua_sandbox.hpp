@@ -52,6 +52,11 @@ class lua_sandbox {
   lua_sandbox(const lua_sandbox&) = delete;
   lua_sandbox& operator=(const lua_sandbox&) = delete;
 
+  // The process is stopping (SIGTERM): every running hook call, in every sandbox, ends at its
+  // next instruction or call with interrupted_reason, instead of running on to its limit.
+  static void interrupt_all();
+  static constexpr const char* interrupted_reason = "interrupted: the server is stopping";
+
   lua_State* state() const { return L_.get(); }
   const sandbox_limits& limits() const { return limits_; }
   // Seeds math.random from the run's seed; math.randomseed() without a seed (the clock's) is

@@ -12,7 +12,7 @@ import time
 import unittest
 
 from smtpfault_server import (ServerTestCase, SmtpfaultServer, binary_path, sanitized_build,
-                              send_message, server_environment)
+                              send_message, server_environment, server_with_scenario)
 
 
 class ConfigErrorTest(unittest.TestCase):
@@ -289,6 +289,31 @@ class ShutdownTest(unittest.TestCase):
         delayed.close()
         closing.close()
         sleeping.close()
+
+    def test_sigterm_during_a_hook_that_computes_answers_421_at_once(self):
+        # One I/O thread, busy in a hook that would run to its 5 s limit: the stop still comes
+        # within a second, with 421 for that session and for an idle one on the same thread.
+        srv = server_with_scenario(
+            self, 'function on_rcpt(s, rcpt)\n'
+                  '  local x = ("x"):rep(1e6)\n'
+                  '  while true do x = x:upper():lower() end\n'
+                  'end\n', "--threads", "1")
+        idle = srv.connect()
+        idle.ehlo()
+        busy = srv.connect()
+        busy.ehlo()
+        busy.cmd("MAIL FROM:<a@x.test>", expect=250)
+        busy.send(b"RCPT TO:<spin@x.test>\r\n")
+        time.sleep(0.5)
+        start = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        for c in (busy, idle):
+            r = c.expect(421, timeout=3)
+            self.assertTrue(r.lines[0].startswith("4.3.2 "), r)
+        self.assertEqual(srv.proc.wait(timeout=3), 0)
+        self.assertLess(time.monotonic() - start, 1.5)
+        idle.close()
+        busy.close()
 
     def test_sigterm_answers_421_and_exits_0_within_1s(self):
         srv = SmtpfaultServer().start()
