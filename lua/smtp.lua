@@ -72,6 +72,10 @@ local function reply_fields(fname, level, code, a, b)
   end
   if text == nil then text = smtp._default_text(math.floor(code)) end
   local lines
+  if type(text) == "table" and #text == 0 and next(text) ~= nil then
+    -- smtp.reply(550, rcpt): a table handed to a hook, not a list of lines.
+    fail(level + 1, "bad argument #%d to smtp.%s (string or list of strings expected, got a table with named fields)", b ~= nil and 3 or 2, fname)
+  end
   if type(text) == "table" then
     lines = {}
     for i, l in ipairs(text) do

@@ -164,6 +164,10 @@ TEST(script_errors, a_mistyped_enhanced_code_is_not_sent_as_text) {
 TEST(script_errors, wrong_argument_type_names_the_function) {
   EXPECT_EQ(connect_error("  return smtp.delay('soon')"),
             "test.lua:2: bad argument #1 to smtp.delay (number expected, got string)");
+  // A table handed to a hook, given as the reply text by mistake.
+  EXPECT_EQ(connect_error("  return smtp.reply(550, {address = 'x'})"),
+            "test.lua:2: bad argument #2 to smtp.reply (string or list of strings expected, got "
+            "a table with named fields)");
 }
 
 // Named when the scenario loads, with the library's own message: a misspelt call in a hook
