@@ -462,8 +462,10 @@ void server_session::set_mode(mode m) {
 
 void server_session::final_reply(int code, const char* enhanced, std::string text) {
   if (mode_ == mode::closed) return;
-  // Always with the enhanced code: these endings are what users grep their logs for.
-  proto::reply r(code, enhanced, opts_.hostname + " " + std::move(text));
+  // Always with the enhanced code: these endings are what users grep their logs for. A 421
+  // names the server (RFC 5321 3.8); the scenario error is worded as at any other step.
+  proto::reply r(code, enhanced,
+                 code == 421 ? opts_.hostname + " " + std::move(text) : std::move(text));
   log_reply(r);
   actions_.emplace_back(send_reply{std::move(r), nullptr});
   close();

@@ -154,7 +154,8 @@ class ImplicitTlsTest(unittest.TestCase):
                 server.wait_for_line("reply 454 has nothing to act on here")
                 # A hook that fails there answers as a failed hook does everywhere: 451 4.3.0.
                 with connect() as tls:
-                    self.assertTrue(tls.recv(100).startswith(b"451 4.3.0 "))
+                    self.assertEqual(tls.recv(100),
+                                     b"451 4.3.0 Requested action aborted: scenario error\r\n")
                 server.wait_for_line(r"scenario error: .*implicit\.lua:7: broken on purpose")
             finally:
                 server.stop(expect_exit=0)
