@@ -186,7 +186,9 @@ function expect(t)
     fail(2, "expect: call it at the top of the scenario, not in a hook: the expectations are "
       .. "read once, when the scenario has loaded")
   end
-  check_type(t, "table", 1, "expect", 2)
+  if type(t) ~= "table" then
+    fail(2, "bad argument #1 to expect (table expected, got %s): expect { delivered = 1, ... }", type(t))
+  end
   -- In a fixed order, so that a table with two mistakes reports the same one every time.
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end

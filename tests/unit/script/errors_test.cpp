@@ -413,6 +413,10 @@ TEST(script_errors, expectations_are_checked_when_declared) {
               HasSubstr("test.lua:1: expect: retry_delay is checked only with retried_after_4xx "
                         "= true"));
   EXPECT_EQ(load_error("expect { retried_after_4xx = true, retry_delay = {min = 1} }\n"), "");
+  // Named as the scenario wrote it: expect, not a function of smtp.
+  EXPECT_EQ(load_error("expect(nil)\n"),
+            "test.lua:1: bad argument #1 to expect (table expected, got nil): expect { "
+            "delivered = 1, ... }");
   EXPECT_EQ(load_error("expect { retried_after_4xx = true }\nexpect { retry_delay = 5 }\n"), "");
   // A count of messages is a whole number, 0 or more (-1 was read as 18446744073709551615).
   for (const char* bad : {"-1", "1.5", "{min = -2}", "{max = 'x'}"}) {
