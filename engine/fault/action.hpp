@@ -90,6 +90,13 @@ struct action {
            each_recipient.empty();
   }
   bool shapes_the_reply() const { return delay.count() || trickle_bytes || !split_at.empty(); }
+  // The reply goes out as `o`'s would: its delay, trickle and split.
+  void shape_like(const action& o) {
+    delay = o.delay;
+    trickle_bytes = o.trickle_bytes;
+    trickle_every = o.trickle_every;
+    split_at = o.split_at;
+  }
 };
 
 }  // namespace smtpfault::fault

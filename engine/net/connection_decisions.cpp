@@ -6,7 +6,6 @@
 #include <cstdio>
 
 #include "fault/wire.hpp"
-#include "script/lua_sandbox.hpp"
 
 namespace smtpfault::net {
 
@@ -93,8 +92,7 @@ void connection::note_hook_error(const std::string& error) {
 }
 
 void connection::decide(script::hook_outcome outcome) {
-  if (outcome.st == script::hook_outcome::status::failed &&
-      outcome.error.find(script::lua_sandbox::interrupted_reason) != std::string::npos) {
+  if (outcome.interrupted) {
     // As for a hook asleep when the server stops: its 421 answers, not a scenario error.
     session_.note("hook not finished: the server is stopping", sys_clock::now());
     return;

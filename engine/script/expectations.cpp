@@ -346,13 +346,14 @@ bool expectations::empty() const {
          !dot_stuffing && !line_length && !pipelining && !exit && checks.empty();
 }
 
-// The most specific findings come first: the verdict's reason is the first failed check, and a
-// wrong count or a missing QUIT is usually a consequence of something listed before it.
 const capture::session_summary* first_failed_hook(const run_outcome& run) {
   for (const auto& s : run.sessions)
     if (!s.scenario_error.empty()) return &s;
   return nullptr;
 }
+
+// The most specific findings come first: the verdict's reason is the first failed check, and a
+// wrong count or a missing QUIT is usually a consequence of something listed before it.
 
 std::vector<check_result> evaluate(const expectations& e, const run_outcome& run) {
   std::vector<check_result> out;

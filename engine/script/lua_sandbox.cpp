@@ -511,6 +511,7 @@ run_result lua_sandbox::resume(lua_State* co, int nargs, run_usage& used) {
     // error was caught and the hook then returned before its next instruction could fail.
     r.st = run_result::status::failed;
     r.error = describe_error(co, status);
+    r.interrupted = killed_ && kill_reason_ == interrupted_reason;
   } else if (status == LUA_OK) {
     r.st = run_result::status::finished;
     r.results = nres;

@@ -41,8 +41,9 @@ struct run_usage {
 // The outcome of running (part of) a coroutine.
 struct run_result {
   enum class status { finished, yielded, failed } st = status::finished;
-  int results = 0;    // values left on the coroutine's stack
-  std::string error;  // "file:line: message" when failed
+  int results = 0;           // values left on the coroutine's stack
+  std::string error;         // "file:line: message" when failed
+  bool interrupted = false;  // failed because the process is stopping (interrupt_all)
 };
 
 class lua_sandbox {

@@ -221,38 +221,39 @@ std::optional<std::string> check_duplicate_hooks(lua_State* L, std::string_view 
   return std::nullopt;
 }
 
-// A script that assigns the global smtp (smtp = nil, smtp = {}) has thrown away the API its
-// hooks call, and the expectations it declared with it.
 // smtp.rejct(554) in a hook would fail only when a client reaches it: named at load instead,
 // with the library's own message and hint. Names the scenario assigns are its own.
 // Run after check_api_kept, which makes sure the global smtp is still the library's table.
 std::optional<std::string> check_smtp_names(lua_State* L, std::string_view code,
                                             const std::string& chunkname) {
+  raw_global(L, "smtp");
   for (const auto& r : smtp_references(code)) {
     if (r.assigned) continue;
-    raw_global(L, "smtp");
     lua_pushlstring(L, r.name.data(), r.name.size());
     const bool known = lua_rawget(L, -2) != LUA_TNIL;
-    lua_pop(L, 2);
+    lua_pop(L, 1);
     if (known) continue;
     // The library's __index says what does not exist and what was probably meant.
     lua_pushcfunction(L, [](lua_State* S) {
       lua_gettable(S, 1);
       return 1;
     });
-    raw_global(L, "smtp");
+    lua_pushvalue(L, -2);
     lua_pushlstring(L, r.name.data(), r.name.size());
     std::string message = "smtp." + r.name + " does not exist";
     if (lua_pcall(L, 2, 1, 0) != LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
       std::string_view text = lua_tostring(L, -1);
       if (auto at = text.find("smtp."); at != std::string_view::npos) message = text.substr(at);
     }
-    lua_pop(L, 1);
+    lua_pop(L, 2);
     return chunkname + ":" + std::to_string(r.line) + ": " + message;
   }
+  lua_pop(L, 1);
   return std::nullopt;
 }
 
+// A script that assigns the global smtp (smtp = nil, smtp = {}) has thrown away the API its
+// hooks call, and the expectations it declared with it.
 std::optional<std::string> check_api_kept(lua_State* L, int api_ref, std::string_view code,
                                           const std::string& chunkname) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, api_ref);
@@ -458,6 +459,7 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
   if (r.st == run_result::status::failed) {
     out.st = hook_outcome::status::failed;
     out.error = r.error;
+    out.interrupted = r.interrupted;
   } else if (r.st == run_result::status::yielded) {
     if (r.results == 2 && lua_touserdata(co, -2) == sleep_sentinel()) {
       out.st = hook_outcome::status::sleeping;

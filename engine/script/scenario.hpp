@@ -37,7 +37,8 @@ struct hook_outcome {
   enum class status { done, sleeping, failed } st = status::done;
   fault::action action;
   std::chrono::milliseconds sleep{0};
-  std::string error;  // "file:line: message"
+  std::string error;         // "file:line: message"
+  bool interrupted = false;  // failed only because the process is stopping
 };
 
 // Per-session Lua data: the `s` table and a hook coroutine that may be suspended.

@@ -79,14 +79,7 @@ void server_session::on_decision(fault::action a, clock::time_point now) {
         // smtp.delay(1) from on_command shapes the reply that on_rcpt (or the server) chooses:
         // the specific hook still runs.
         keep_waiting_faults(a, cmd.kind);
-        if (a.shapes_the_reply()) {
-          command_shaping_ = fault::action{};
-          command_shaping_->name = a.name;
-          command_shaping_->delay = a.delay;
-          command_shaping_->trickle_bytes = a.trickle_bytes;
-          command_shaping_->trickle_every = a.trickle_every;
-          command_shaping_->split_at = std::move(a.split_at);
-        }
+        if (a.shapes_the_reply()) command_shaping_ = std::move(a);
         return after_command_hook(cmd);
       }
       return apply_to_command(cmd, std::move(a));
@@ -167,10 +160,7 @@ void server_session::apply_to_command(const proto::command& cmd, fault::action a
   // that hook shapes its reply itself.
   if (auto shaping = std::exchange(command_shaping_, std::nullopt);
       shaping && !a.shapes_the_reply()) {
-    a.delay = shaping->delay;
-    a.trickle_bytes = shaping->trickle_bytes;
-    a.trickle_every = shaping->trickle_every;
-    a.split_at = std::move(shaping->split_at);
+    a.shape_like(*shaping);
   }
   if (apply_ending_only(a)) return;
   keep_waiting_faults(a, cmd.kind);
