@@ -81,6 +81,7 @@ function action:reset() end
 ---@field auth_user string the authenticated user ("" when not)
 ---@field lmtp boolean the server runs in LMTP mode
 ---@field implicit_tls boolean the client came to the implicit-TLS (smtps) port (on_starttls runs there before the handshake)
+---@field early_talker boolean the client sent something while the greeting was held back (a delay or a sleep in on_connect)
 ---@field messages integer messages accepted in this session so far
 ---@field mail_from string sender of the current transaction ("" when none); in on_message, the message's
 ---@field rcpts string[] accepted recipients of the current transaction; in on_message, the message's

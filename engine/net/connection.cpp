@@ -317,7 +317,6 @@ asio::awaitable<bool> connection::perform_actions() {
       if (auto sleep = consult(h->which)) {
         co_await finish_sleeping_hook(*sleep);
         if (client_gone_) co_return false;
-        if (!greeting_sent_) note_early_talker();
       }
     } else if (auto* u = std::get_if<session::schedule_unsolicited>(&*a)) {
       unsolicited_ = u->what;
@@ -377,16 +376,11 @@ bool connection::client_left() {
   return in_.empty() && io_.socket().available(ec) == 0;
 }
 
-// Octets that came while the greeting was held back: the client spoke first (RFC 5321 3.1
-// says it waits for the greeting; Postfix's postscreen rejects such "pregreet" clients).
+// Octets that came while the greeting was held back: the client spoke first.
 void connection::note_early_talker() {
   error_code ec;
   const auto waiting = io_.socket().available(ec);
-  if (!ec && waiting > 0) {
-    session_.note(
-        "client talked before the greeting: " + std::to_string(waiting) + " octet(s) waiting",
-        sys_clock::now());
-  }
+  if (!ec && waiting > 0) session_.note_early_talker(waiting, sys_clock::now());
 }
 
 asio::awaitable<bool> connection::flush() {
@@ -474,7 +468,7 @@ void connection::finish() {
     // Nobody waits for this session any more: a sleep returns at once, and the rest of the hook
     // runs (an endless loop of sleeps still meets the instruction limit).
     while (outcome.st == script::hook_outcome::status::sleeping) {
-      outcome = scenario_->resume(*binding_);
+      outcome = scenario_->resume(*binding_, session_);
     }
     if (outcome.st == script::hook_outcome::status::failed) note_hook_error(outcome.error);
   }

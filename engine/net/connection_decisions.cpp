@@ -79,7 +79,9 @@ asio::awaitable<void> connection::finish_sleeping_hook(milliseconds sleep) {
 asio::awaitable<std::optional<script::hook_outcome>> connection::sleep_through(milliseconds sleep) {
   while (!client_gone_) {
     if (!co_await pause(sleep)) break;
-    auto next = scenario_->resume(*binding_);
+    // on_connect that sleeps, then looks at s.early_talker: the postscreen way.
+    if (!greeting_sent_) note_early_talker();
+    auto next = scenario_->resume(*binding_, session_);
     if (next.st != script::hook_outcome::status::sleeping) co_return next;
     sleep = next.sleep;
   }

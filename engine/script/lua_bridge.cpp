@@ -195,6 +195,10 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
     last.tls = f.tls;
     set_bool(L, "tls", f.tls);
   }
+  if (all || f.early_talker != last.early_talker) {
+    last.early_talker = f.early_talker;
+    set_bool(L, "early_talker", f.early_talker);
+  }
   set_string_if_changed(L, "tls_version", f.tls_version, last.tls_version, all);
   set_string_if_changed(L, "auth_user", f.auth_user, last.auth_user, all);
   if (all || s.messages_accepted() != last.messages) {

@@ -31,6 +31,7 @@ struct session_table_state {
   std::uint64_t envelope_version = 0;
   bool message_envelope = false;  // mail_from and rcpts were the message's, for on_message
   bool tls = false;
+  bool early_talker = false;
   std::size_t messages = 0;
   std::size_t counts[static_cast<std::size_t>(proto::verb::unknown) + 1] = {};
 };

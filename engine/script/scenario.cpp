@@ -444,8 +444,9 @@ lua_State* scenario::hook_thread() const {
   return current_ ? current_->co_ : nullptr;
 }
 
-hook_outcome scenario::resume(session_binding& b) {
+hook_outcome scenario::resume(session_binding& b, const session::server_session& s) {
   std::lock_guard lock(mu_);
+  update_session_table(sandbox_.state(), b.table_ref_, s, b.running_, b.table_state_);
   current_ = &b;
   auto r = sandbox_.resume(b.co_, 0, b.used_);
   return finish_run(b, r);

@@ -89,7 +89,8 @@ class scenario : public std::enable_shared_from_this<scenario> {
   // log receives smtp.log() lines and is kept for the session.
   std::unique_ptr<session_binding> open_session(std::function<void(std::string)> log);
   hook_outcome start(session_binding& b, session::hook h, const session::server_session& s);
-  hook_outcome resume(session_binding& b);
+  // Goes on with a hook that slept; the session table first takes what changed meanwhile.
+  hook_outcome resume(session_binding& b, const session::server_session& s);
 
   // What `expect { ... }` declared, and the custom checks it named, run after a test run.
   const expectations& expected() const { return expected_; }

@@ -36,6 +36,7 @@ struct session_facts {
   std::string auth_mechanism;
   bool lmtp = false;
   bool implicit_tls = false;  // it came to the implicit-TLS (smtps) port
+  bool early_talker = false;  // sent octets before a greeting held back by a delay or a sleep
 };
 
 struct message {

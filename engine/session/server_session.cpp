@@ -124,6 +124,14 @@ void server_session::note_plaintext_discarded(std::size_t octets, clock::time_po
        now);
 }
 
+// RFC 5321 3.1: the client waits for the greeting; Postfix's postscreen rejects "pregreet"
+// clients. Said once, however many times the connection looks while the greeting waits.
+void server_session::note_early_talker(std::size_t octets, clock::time_point now) {
+  if (facts_.early_talker) return;
+  facts_.early_talker = true;
+  note("client talked before the greeting: " + std::to_string(octets) + " octet(s) waiting", now);
+}
+
 // RFC 5321 4.5.3.1.4 lets extensions raise the 512 octets: MAIL by 26 for SIZE (RFC 1870 6),
 // 100 for DSN's RET and ENVID (RFC 3461 4) and 500 for AUTH= (RFC 4954 5); RCPT by 500 for
 // DSN's NOTIFY and ORCPT. AUTH lines have their own limit (auth_line).

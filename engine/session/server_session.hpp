@@ -161,6 +161,8 @@ class server_session {
   void note(std::string event, clock::time_point now);
   // Plaintext that came behind STARTTLS and is dropped before the handshake, unread.
   void note_plaintext_discarded(std::size_t octets, clock::time_point now);
+  // Octets came while the greeting was held back (noted once; hooks see s.early_talker).
+  void note_early_talker(std::size_t octets, clock::time_point now);
   // From the next command on, these hooks are consulted too (fault rules added meanwhile).
   void consult_also(std::uint32_t hook_bits) { opts_.hooks |= hook_bits; }
 

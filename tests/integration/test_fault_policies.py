@@ -434,3 +434,33 @@ class EndingWithADelayTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+class EarlyTalkerInHooksTest(unittest.TestCase):
+    """s.early_talker: a client that speaks while the greeting is held back can be refused from
+    a hook, the way Postfix's postscreen refuses pregreet clients."""
+
+    def test_a_delayed_greeting_then_554_to_the_early_talker(self):
+        server = server_with_scenario(
+            self, 'function on_connect(s) return smtp.delay(0.4) end\n'
+                  'function on_ehlo(s, name)\n'
+                  '  if s.early_talker then return smtp.reply(554, "5.7.1", "Talked first") end\n'
+                  'end\n')
+        with server.connect(greeting=False) as c:
+            c.send("EHLO early.example\r\n")
+            c.expect(220)
+            self.assertEqual(c.expect(554).text, "5.7.1 Talked first")
+        with server.connect() as c:
+            c.cmd("EHLO polite.example", expect=250)
+
+    def test_on_connect_sleeps_then_looks(self):
+        server = server_with_scenario(
+            self, 'function on_connect(s)\n'
+                  '  smtp.sleep(0.4)\n'
+                  '  if s.early_talker then return smtp.reply(554, "5.7.1", "Pregreet") end\n'
+                  'end\n')
+        with server.connect(greeting=False) as c:
+            c.send("EHLO early.example\r\n")
+            self.assertEqual(c.expect(554).text, "5.7.1 Pregreet")
+        with server.connect() as c:
+            c.cmd("EHLO polite.example", expect=250)

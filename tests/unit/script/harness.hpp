@@ -87,7 +87,7 @@ class driver {
   }
   hook_outcome resume() {
     if (!scenario_) return failed("not loaded");
-    return scenario_->resume(*binding_);
+    return scenario_->resume(*binding_, *session_);
   }
   // A hook call with every sleep resumed at once; sleeps are collected in slept().
   hook_outcome run(hook h) {

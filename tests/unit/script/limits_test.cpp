@@ -226,7 +226,7 @@ end
     ASSERT_EQ(o.st, status::sleeping) << o.error;
   }
   for (auto& h : sessions) {
-    auto o = (*sc)->resume(*h.binding);
+    auto o = (*sc)->resume(*h.binding, *h.session);
     ASSERT_EQ(o.st, status::done) << o.error;
     EXPECT_EQ(o.action.reply->lines.back(), "seen " + std::to_string(text.size()));
   }

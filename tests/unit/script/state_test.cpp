@@ -113,7 +113,7 @@ function on_helo(s) return smtp.reply(250, "quick") end
   auto second = sc.start(*b, hook::connect, other);
   EXPECT_EQ(second.st, status::sleeping);
   EXPECT_EQ(text_of(d.resume()), "session 1");
-  EXPECT_EQ(text_of(sc.resume(*b)), "session 2");
+  EXPECT_EQ(text_of(sc.resume(*b, other)), "session 2");
 }
 
 // The budget belongs to the hook call, whatever other sessions ran while it slept.
