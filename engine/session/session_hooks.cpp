@@ -63,6 +63,13 @@ void server_session::on_decision(fault::action a, clock::time_point now) {
   mode_ = mode::command;
   if (!a.is_default()) note("fault: " + (a.name.empty() ? std::string("action") : a.name), now);
   if (a.unsolicited) actions_.emplace_back(schedule_unsolicited{*a.unsolicited});
+  if (!a.each_recipient.empty() && consulting_ != hook::message) {
+    // Only the end of a message has a reply per recipient (RFC 2033 4.2).
+    note(std::string("each_recipient is for on_message: on_") + hook_name(consulting_) +
+             " ignores it",
+         now);
+    a.each_recipient.clear();
+  }
   switch (consulting_) {
     case hook::connect:
       return apply_greeting(std::move(a));

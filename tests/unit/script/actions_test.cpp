@@ -358,5 +358,18 @@ TEST(actions, a_success_over_the_servers_own_refusal_is_noted) {
   EXPECT_TRUE(d.session().current_envelope().recipients.empty());
 }
 
+// smtp.each_recipient answers the final dot; from another hook it would vanish without a word.
+TEST(actions, each_recipient_outside_on_message_is_noted) {
+  driver d("function on_rcpt(s, r) return smtp.each_recipient{ smtp.reply(550) } end\n");
+  d.use_lmtp();
+  d.greet();
+  EXPECT_THAT(d.send("LHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"),
+              ::testing::EndsWith("\n250 Recipient <c@d.example> OK\n"));
+  bool noted = false;
+  for (const auto& e : d.transcript().entries())
+    noted = noted || e.text == "each_recipient is for on_message: on_rcpt ignores it";
+  EXPECT_TRUE(noted);
+}
+
 }  // namespace
 }  // namespace smtpfault::script::testing
