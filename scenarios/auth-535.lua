@@ -19,7 +19,8 @@ expect {
     local auths = 0
     for _, s in ipairs(run.sessions) do
       for _, x in ipairs(s.exchanges) do
-        if x.verb == "AUTH" then auths = auths + 1 end
+        -- AUTH commands, not the lines that answer their challenges (verb "AUTH" too)
+        if x.command:upper():find("^AUTH") then auths = auths + 1 end
       end
     end
     if auths == 0 then

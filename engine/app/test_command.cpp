@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -136,6 +137,13 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
     p.scenarios_on_command_line = true;
   }
   if (f.name == "scenario") {
+    // A name that is no scenario, or a file that cannot be read, is a slip in the command, said
+    // before anything runs; a scenario that does not load is a result, in the reports.
+    if (touch_files) {
+      if (auto found = script::find_scenario_source(f.value); !found) {
+        return f.origin + ": " + found.error();
+      }
+    }
     p.scenarios.push_back(f.value);
   } else if (f.name == "scenarios") {
     if (f.value.empty()) return f.origin + ": expected a directory";
@@ -195,21 +203,39 @@ std::string parse(const std::vector<std::string>& argv, char** envp, parsed_test
   return "";
 }
 
+// What the table and the reports call each scenario: a file by its name without ".lua", as a
+// built-in is called, so that test names in CI do not depend on where the checkout lives. Files
+// that would share a name (one in each of two folders, or a built-in's) keep their paths.
+std::vector<std::string> shown_names(const std::vector<std::string>& scenarios) {
+  std::vector<std::string> shown;
+  std::map<std::string, int> uses;
+  for (const auto& s : scenarios) {
+    shown.push_back(script::names_a_file(s) ? std::filesystem::path(s).stem().string() : s);
+    ++uses[shown.back()];
+  }
+  for (std::size_t i = 0; i < shown.size(); ++i)
+    if (uses[shown[i]] > 1) shown[i] = scenarios[i];
+  return shown;
+}
+
 std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tls) {
   std::vector<scenario_result> results(p.scenarios.size());
+  const auto names = shown_names(p.scenarios);
   std::atomic<std::size_t> next{0};
   std::mutex print_mu;
   auto worker = [&] {
     for (std::size_t i; (i = next++) < p.scenarios.size();) {
-      if (interrupting_signal()) {
-        results[i].name = p.scenarios[i];
+      const bool run = !interrupting_signal();
+      if (run) results[i] = run_scenario(p.scenarios[i], p.opts, tls);
+      results[i].name = names[i];
+      if (script::names_a_file(p.scenarios[i])) results[i].file = p.scenarios[i];
+      if (!run) {
         results[i].reason = "not run: " + interruption();
         continue;
       }
-      results[i] = run_scenario(p.scenarios[i], p.opts, tls);
       std::lock_guard lock(print_mu);
-      std::fprintf(stderr, "%-5s %s (%.1f s)\n", verdict_name(results[i].outcome),
-                   p.scenarios[i].c_str(), results[i].seconds);
+      std::fprintf(stderr, "%-5s %s (%.1f s)\n", verdict_name(results[i].outcome), names[i].c_str(),
+                   results[i].seconds);
     }
   };
   std::vector<std::thread> threads;

@@ -263,15 +263,17 @@ std::optional<std::string> write_json(const std::string& path,
       codes.push_back(code);
     for (int sig : r.exit_signals)
       signals.push_back(sig);
-    list.push_back({{"scenario", r.name},
-                    {"verdict", verdict_name(r.outcome)},
-                    {"reason", r.reason},
-                    {"seconds", r.seconds},
-                    {"exit_codes", std::move(codes)},
-                    {"exit_signals", std::move(signals)},
-                    {"checks", std::move(checks)},
-                    {"command_output", r.command_output},
-                    {"transcript", r.transcript}});
+    boost::json::object item{{"scenario", r.name}};
+    if (!r.file.empty()) item["file"] = r.file;
+    item["verdict"] = verdict_name(r.outcome);
+    item["reason"] = r.reason;
+    item["seconds"] = r.seconds;
+    item["exit_codes"] = std::move(codes);
+    item["exit_signals"] = std::move(signals);
+    item["checks"] = std::move(checks);
+    item["command_output"] = r.command_output;
+    item["transcript"] = r.transcript;
+    list.push_back(std::move(item));
   }
   boost::json::object doc{{"seed", seed}, {"results", std::move(list)}};
   return write_report_file(path, json::json_text(doc) + "\n");

@@ -25,7 +25,8 @@ struct test_options {
 enum class verdict { pass, fail, error, skip };
 
 struct scenario_result {
-  std::string name;  // as given: built-in name or path
+  std::string name;  // a built-in's name, or a file's without ".lua" (its path if ambiguous)
+  std::string file;  // the scenario's file as given; "" for a built-in
   verdict outcome = verdict::error;
   std::string reason;  // one line for the table
   // JUnit's failure type where the reason does not begin with it ("check name: ..."), as a

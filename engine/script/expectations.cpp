@@ -118,13 +118,20 @@ check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
   return c;
 }
 
+// A 454 to AUTH (RFC 4954 6) or STARTTLS (RFC 3207 4) is a temporary failure a mailer waits
+// out as it does one to RCPT. A 5xx to AUTH is not held against a retry: MTAs defer the mail by
+// default (Postfix's smtp_sasl_auth_soft_bounce), and a wrong password may be mended meanwhile.
+bool waits_out(const capture::exchange& x, int cls) {
+  return cls == 4 && (x.verb == "AUTH" || x.verb == "STARTTLS");
+}
+
 // The first transaction reply of the given class (4 or 5), with its session.
 std::pair<const session_summary*, const capture::exchange*> first_reply_of_class(
     const run_outcome& run, int cls) {
   for (const auto& s : run.sessions)
     for (const auto& x : s.exchanges)
-      if (x.code / 100 == cls && is_transaction(x) && x.code != 500 && x.code != 501 &&
-          x.code != 503)
+      if (x.code / 100 == cls && (is_transaction(x) || waits_out(x, cls)) && x.code != 500 &&
+          x.code != 501 && x.code != 503)
         return {&s, &x};
   return {nullptr, nullptr};
 }
@@ -139,7 +146,8 @@ std::string recipient_of(const capture::exchange& x) {
 // with by_recipient after a refused recipient, one that named that recipient again (a retry of
 // the others, which were never refused, is no retry of it). After a refusing greeting any new
 // connection is a new attempt: it may be refused at the greeting again, before it gets as far as
-// MAIL. A later run of the command (runs = n) is the test's doing, not a retry.
+// MAIL; after a refused AUTH or STARTTLS, one that sent that command again is one too. A later
+// run of the command (runs = n) is the test's doing, not a retry.
 const session_summary* later_attempt(const run_outcome& run, const session_summary& refused,
                                      const capture::exchange& reply, bool by_recipient) {
   const bool greeting = &reply == &refused.exchanges.front() && reply.command == "<no command>";
@@ -149,8 +157,9 @@ const session_summary* later_attempt(const run_outcome& run, const session_summa
     if (s.started <= reply.at || run_at(run, s.started) != refused_run) continue;
     if (greeting) return &s;
     for (const auto& x : s.exchanges) {
-      if (recipient.empty() ? x.verb == "MAIL"
-                            : x.verb == "RCPT" && proto::iequals(recipient_of(x), recipient)) {
+      if (recipient.empty()
+              ? x.verb == "MAIL" || (waits_out(reply, reply.code / 100) && x.verb == reply.verb)
+              : x.verb == "RCPT" && proto::iequals(recipient_of(x), recipient)) {
         return &s;
       }
     }
@@ -172,7 +181,8 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
   if (!s) {
     c.passed = false;
     c.detail =
-        "not exercised: no 4xx reply to the greeting, MAIL, RCPT, DATA or the message was sent";
+        "not exercised: no 4xx reply to the greeting, STARTTLS, AUTH, MAIL, RCPT, DATA or the "
+        "message was sent";
     if (const auto* other = any_reply_of_class(run, 4)) {
       c.detail += " ('" + other->reply + "' to " +
                   (other->verb.empty() ? std::string("a line") : other->verb) + " does not count)";
@@ -186,8 +196,9 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
                "); the client never came back (" +
                (x->command == "<no command>"
                     ? std::string("no later connection")
-                    : std::string("no later connection sent MAIL; a retry on the same "
-                                  "connection does not count")) +
+                    : "no later connection sent " +
+                          (waits_out(*x, 4) ? x->verb + " or MAIL" : std::string("MAIL")) +
+                          "; a retry on the same connection does not count") +
                ")";
     return c;
   }

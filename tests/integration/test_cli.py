@@ -92,11 +92,17 @@ class ServeFlagMistakes(unittest.TestCase):
         self.assertIn("environment variable SMTPFAULT_SCENARIO: unknown scenario 'nope'", r.stderr)
         r = run("serve", "--listen", "127.0.0.1:0", "--scenario", "nope", timeout=10)
         self.assertIn("--scenario: unknown scenario 'nope' (not a file; built-in", r.stderr)
-        # A slip in a built-in name gets the name it was meant to be.
+        # A slip in a built-in name gets the name it was meant to be, before anything runs.
         r = run("test", "--scenario", "greylst", "--", "true", timeout=10)
         self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("unknown scenario 'greylst' (did you mean 'greylist'?) (not a file;",
-                      r.stdout)
+        self.assertIn("smtpfault test: --scenario: unknown scenario 'greylst' (did you mean "
+                      "'greylist'?) (not a file;", r.stderr)
+        self.assertNotIn("seed", r.stderr)
+        self.assertEqual(r.stdout, "")
+        r = run("test", "--scenario", "gone.lua", "--", "true", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("smtpfault test: --scenario: gone.lua: cannot open scenario: No such file",
+                      r.stderr)
 
     def test_a_misspelt_command_gets_the_one_it_was_meant_to_be(self):
         r = run("tset", timeout=10)

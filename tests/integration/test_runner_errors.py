@@ -91,6 +91,26 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertIn("smtpfault test: accept-all is given more than once: it runs once", err)
         self.assertIn("2 scenario(s)", err)
 
+    def test_files_are_named_as_built_ins_unless_two_would_share_a_name(self):
+        # CI test names must not depend on where the checkout lives; two files called
+        # greylist.lua, one of them beside the built-in greylist, keep their paths.
+        tmp = scratch_folder(self)
+        first, second = os.path.join(tmp, "one"), os.path.join(tmp, "two")
+        os.mkdir(first)
+        os.mkdir(second)
+        mine = write_file(first, "mine.lua", "-- mine\n")
+        one = write_file(first, "greylist.lua", "-- one\n")
+        two = write_file(second, "greylist.lua", "-- two\n")
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenarios", first, "--scenario", two,
+                                     "--scenario", "greylist", "--json", json_path, "--",
+                                     "/bin/true"], timeout=60)
+        with open(json_path, encoding="utf-8") as f:
+            rows = [(r["scenario"], r.get("file")) for r in json.load(f)["results"]]
+        self.assertEqual(sorted(rows), sorted([(one, one), ("mine", mine), (two, two),
+                                               ("greylist", None)]), out + err)
+        self.assertRegex(out, r"(?m)^mine +FAIL ")
+
     def test_exclude_leaves_out_scenarios_by_name_or_glob(self):
         tmp = scratch_folder(self)
         json_path = os.path.join(tmp, "report.json")

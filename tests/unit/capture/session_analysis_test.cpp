@@ -137,5 +137,26 @@ TEST(session_analysis, pipelining_is_advertised_by_its_keyword_line_only) {
   EXPECT_TRUE(summarize(r).pipelining_advertised);
 }
 
+// AUTH LOGIN: the user name and password answer 334 challenges; what the server says to the
+// last one (here a 454) is the AUTH command's answer.
+TEST(session_analysis, lines_answering_a_challenge_belong_to_auth) {
+  session_record r;
+  for (const auto& [command, reply] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"AUTH LOGIN", "334 VXNlcm5hbWU6"},
+           {"****", "334 UGFzc3dvcmQ6"},
+           {"****", "454 4.7.0 Temporary authentication failure"},
+           {"NOOP", "250 2.0.0 Ok"}}) {
+    r.entries.push_back({{}, direction::client, command});
+    r.entries.push_back({{}, direction::server, reply});
+  }
+  auto s = summarize(r);
+  ASSERT_EQ(s.exchanges.size(), 4u);
+  EXPECT_EQ(s.exchanges[1].verb, "AUTH");
+  EXPECT_EQ(s.exchanges[2].verb, "AUTH");
+  EXPECT_EQ(s.exchanges[2].command, "****");
+  EXPECT_EQ(s.exchanges[2].code, 454);
+  EXPECT_EQ(s.exchanges[3].verb, "NOOP");
+}
+
 }  // namespace
 }  // namespace smtpfault::capture

@@ -242,7 +242,7 @@ TEST(Expectations, NoRetryAfter5xxSaysWhetherThereWasOne) {
   EXPECT_TRUE(evaluate(e, run)[0].passed) << evaluate(e, run)[0].detail;
 }
 
-TEST(Expectations, ARetryIsOfTheSameRunAndAFourHundredToAuthIsNotOne) {
+TEST(Expectations, ARetryIsOfTheSameRun) {
   expectations e;
   e.retried_after_4xx = true;
   auto run = retried_after_half_a_second();
@@ -253,12 +253,43 @@ TEST(Expectations, ARetryIsOfTheSameRunAndAFourHundredToAuthIsNotOne) {
   EXPECT_FALSE(verdict.passed);
   EXPECT_THAT(verdict.detail, HasSubstr("the client never came back (no later connection sent "
                                         "MAIL; a retry on the same connection does not count)"));
-  run.sessions[0].exchanges[0] = {"AUTH LOGIN", "AUTH", 454, "454 4.7.0 later", 3, {}, {}};
+  run.sessions[0].exchanges[0] = {"VRFY a", "VRFY", 450, "450 4.7.0 later", 3, {}, {}};
   verdict = evaluate(e, run)[0];
   EXPECT_FALSE(verdict.passed);
   EXPECT_EQ(verdict.detail,
-            "not exercised: no 4xx reply to the greeting, MAIL, RCPT, DATA or the message was "
-            "sent ('454 4.7.0 later' to AUTH does not count)");
+            "not exercised: no 4xx reply to the greeting, STARTTLS, AUTH, MAIL, RCPT, DATA or the "
+            "message was sent ('450 4.7.0 later' to VRFY does not count)");
+}
+
+// RFC 4954 6 and RFC 3207 4: a 454 to AUTH or STARTTLS is temporary. A new connection that
+// sends the command again (refused again, it never gets to MAIL) or MAIL is the retry.
+TEST(Expectations, A454ToAuthOrStarttlsIsRetriedLikeOneToRcpt) {
+  expectations e;
+  e.retried_after_4xx = true;
+  for (const char* verb : {"AUTH", "STARTTLS"}) {
+    auto run = retried_after_half_a_second();
+    const std::string command = std::string(verb) + (verb[0] == 'A' ? " PLAIN" : "");
+    const auto first = run.sessions[0].started, second = run.sessions[1].started;
+    run.sessions[0].exchanges[0] = {command, verb, 454, "454 4.7.0 later", 3, first, {}};
+    auto verdict = evaluate(e, run)[0];
+    EXPECT_TRUE(verdict.passed) << verdict.detail;
+    EXPECT_EQ(verdict.detail, "retried after 0.50 s (scenario time) in session 2");
+    run.sessions[1].exchanges[0] = {command, verb, 454, "454 4.7.0 later", 2, second, {}};
+    EXPECT_TRUE(evaluate(e, run)[0].passed) << verb;
+    run.sessions[1].exchanges[0] = {"NOOP", "NOOP", 250, "250 ok", 2, second, {}};
+    verdict = evaluate(e, run)[0];
+    EXPECT_FALSE(verdict.passed);
+    EXPECT_THAT(verdict.detail, HasSubstr("no later connection sent " + std::string(verb) +
+                                          " or MAIL; a retry on the same connection"));
+  }
+  // A 5xx to AUTH is no permanent refusal of the mail: a retry after it is not held against
+  // the client.
+  expectations no_retry;
+  no_retry.no_retry_after_5xx = true;
+  auto run = retried_after_half_a_second();
+  run.sessions[0].exchanges[0] = {
+      "AUTH PLAIN", "AUTH", 535, "535 5.7.8 no", 3, run.sessions[0].started, {}};
+  EXPECT_TRUE(evaluate(no_retry, run)[0].passed);
 }
 
 TEST(Expectations, ACommandKilledByASignalIsSaidToBe) {
