@@ -285,6 +285,13 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   std::tm tm{};
   int consumed = 0;
   std::string s(text);
+  // A date alone (ISO 8601's calendar date) is its midnight, UTC.
+  if (s.size() == 10 &&
+      std::sscanf(s.c_str(), "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) ==
+          3 &&
+      consumed == 10) {
+    return parse_time(s + "T00:00:00Z");
+  }
   if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
     return std::nullopt;

@@ -48,6 +48,17 @@ class MessagesTest(ApiTestCase):
         self.assertGreaterEqual(body["total"], 1)
         _, _, body = self.api("GET", "/api/v1/messages?test=%s&since=2999-01-01T00:00:00Z" % self.tag)
         self.assertEqual(body["total"], 0)
+        # A date alone is its midnight, UTC.
+        for since, total in (("2999-01-01", 0), ("2000-01-01", 3)):
+            status, _, body = self.api("GET", "/api/v1/messages?test=%s&since=%s" % (self.tag, since))
+            self.assertEqual((status, body.get("total")), (200, total), body)
+        # from= alone is the null reverse-path: a bounce, and none of these.
+        _, _, body = self.api("GET", "/api/v1/messages?from=&test=" + self.tag)
+        self.assertEqual(body["total"], 0)
+        bounce = smtp_send(self.server, message_bytes("Undelivered", test=self.tag), mail_from="",
+                           rcpts=("%s-bounce@x.test" % self.tag,))
+        _, _, body = self.api("GET", "/api/v1/messages?from=&test=" + self.tag)
+        self.assertEqual([m["id"] for m in body["messages"]], [bounce])
 
     def test_an_encoded_subject_is_shown_and_found_as_its_text(self):
         # Mailers send a non-ASCII subject as RFC 2047 words; the API decodes them.

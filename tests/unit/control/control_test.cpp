@@ -260,6 +260,10 @@ TEST(time, iso_and_epoch) {
   EXPECT_EQ(duration_cast<milliseconds>(parse_time("1.5")->time_since_epoch()).count(), 1500);
   EXPECT_EQ(parse_time("2999-01-01T00:00:00Z"), system_clock::time_point::max());
   EXPECT_FALSE(parse_time("yesterday"));
+  // A calendar date is its midnight, UTC.
+  EXPECT_EQ(parse_time("2026-01-31"), parse_time("2026-01-31T00:00:00Z"));
+  EXPECT_FALSE(parse_time("2026-1-31"));
+  EXPECT_FALSE(parse_time("2026-01-32"));
   EXPECT_FALSE(parse_time("2026-01-31T12:00:00 junk"));
   EXPECT_FALSE(parse_time("-5"));
   // Out-of-range fields are a mistake, not a date to roll over.
