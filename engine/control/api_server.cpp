@@ -19,6 +19,7 @@
 #include "control/socket_deadline.hpp"
 #include "net/exception_text.hpp"
 #include "net/transport.hpp"
+#include "proto/duration.hpp"
 
 namespace smtpfault::control {
 
@@ -44,6 +45,15 @@ std::optional<response> read_failure(const beast::error_code& ec) {
     return error_response({400, "malformed HTTP request: " + ec.message(), ""});
   }
   return std::nullopt;
+}
+
+// Part of a request came, too slowly: RFC 9110 15.5.9's 408. An idle keep-alive connection that
+// sent nothing is closed without a word.
+std::optional<response> too_slow(bool started, std::chrono::milliseconds limit) {
+  if (!started) return std::nullopt;
+  const double seconds = std::chrono::duration<double>(limit).count();
+  return error_response(
+      {408, "request not complete within " + proto::seconds_text(seconds) + " s", ""});
 }
 
 // Answers a request that is not read to its end, then reads and drops what the client is still
@@ -82,12 +92,15 @@ asio::awaitable<void> serve_connection(tcp::socket socket, api_context& ctx) {
     parser.header_limit(16 * 1024);
     parser.body_limit(ctx.options.body_limit);
     // One deadline for the whole request, which also bounds an idle keep-alive connection.
-    deadline.expires_after(ctx.options.request_timeout);
+    deadline.expires_after(ctx.options.request_timeout, socket_deadline::on_expiry::cancel);
     auto [ec, n] = co_await http::async_read(socket, buffer, parser, as_value);
-    // A request read in the same moment as the deadline passed is not carried out: its answer
-    // could not be written on the closed socket, and a client retrying it would do it twice.
+    // A request read in the same moment as the deadline passed is not carried out: a client
+    // retrying it after the 408 would do it twice.
     if (ec || deadline.passed()) {
-      if (auto res = read_failure(ec)) co_await refuse(socket, deadline, *res);
+      const bool started = parser.got_some() || buffer.size() > 0;
+      auto res =
+          deadline.passed() ? too_slow(started, ctx.options.request_timeout) : read_failure(ec);
+      if (res) co_await refuse(socket, deadline, *res);
       break;
     }
     answering_guard answering(ctx);

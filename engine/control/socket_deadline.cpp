@@ -9,15 +9,20 @@ socket_deadline::~socket_deadline() {
   watch_->socket = nullptr;  // a handler already queued must not touch the socket
 }
 
-void socket_deadline::expires_after(std::chrono::steady_clock::duration d) {
+void socket_deadline::expires_after(std::chrono::steady_clock::duration d, on_expiry what) {
   timer_.expires_after(d);  // cancels the previous wait
   const unsigned armed = ++watch_->armed;
-  timer_.async_wait([w = watch_, armed](const boost::system::error_code& ec) {
+  watch_->passed = false;
+  timer_.async_wait([w = watch_, armed, what](const boost::system::error_code& ec) {
     // A handler that fired just before a re-arming, and was queued, is stale.
     if (ec || w->armed != armed || w->socket == nullptr) return;
     w->passed = true;
     boost::system::error_code ignored;
-    w->socket->close(ignored);
+    if (what == on_expiry::cancel) {
+      w->socket->cancel(ignored);
+    } else {
+      w->socket->close(ignored);
+    }
   });
 }
 

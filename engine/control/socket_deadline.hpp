@@ -1,7 +1,8 @@
 // One deadline for the operations on a socket of the HTTP API (server and healthcheck probe).
 // When it passes the socket is closed: what is pending completes with an error, what comes later
-// fails at once. Beast's tcp_stream does the same, but its templates doubled the compile time of
-// each file that used it.
+// fails at once. Or, asked to, only what is pending is cancelled, so that an answer can still be
+// written (a 408 to a request that came too slowly). Beast's tcp_stream does the same, but its
+// templates doubled the compile time of each file that used it.
 #pragma once
 
 #include <chrono>
@@ -20,9 +21,11 @@ class socket_deadline {
   socket_deadline(const socket_deadline&) = delete;
   socket_deadline& operator=(const socket_deadline&) = delete;
 
-  void expires_after(std::chrono::steady_clock::duration d);
+  enum class on_expiry { close, cancel };
+  void expires_after(std::chrono::steady_clock::duration d, on_expiry what = on_expiry::close);
   void expires_never();
-  // Whether a deadline closed the socket (to tell a timeout from the peer's doing).
+  // Whether a deadline closed the socket or cancelled its operations (to tell a timeout from
+  // the peer's doing).
   bool passed() const { return watch_->passed; }
 
  private:

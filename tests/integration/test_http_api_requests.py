@@ -178,16 +178,35 @@ class BadRequestTest(ApiTestCase):
 class RequestDeadlineTest(ApiTestCase):
     SERVER_ARGS = ("--api-request-timeout", "1")
 
-    def test_a_request_that_never_ends_is_closed_at_the_deadline(self):
+    @staticmethod
+    def read_to_eof(s):
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return data
+            data += chunk
+
+    def test_a_request_that_never_ends_gets_408_at_the_deadline(self):
         with socket.create_connection(("127.0.0.1", self.server.api_port), timeout=5) as s:
             start = time.monotonic()
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")   # the blank line never comes
-            self.assertEqual(s.recv(4096), b"", "closed without a reply")
+            answer = self.read_to_eof(s)
             elapsed = time.monotonic() - start
         self.assertGreater(elapsed, 0.8)
         self.assertLess(elapsed, 2.5)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 408 "), answer)
+        self.assertIn(b"Connection: close", head)
+        self.assertEqual(json.loads(body)["error"], "request not complete within 1 s")
         status, _, _ = self.api("GET", "/healthz")   # and the API still answers others
         self.assertEqual(status, 200)
+
+    def test_an_idle_connection_is_closed_without_a_word(self):
+        with socket.create_connection(("127.0.0.1", self.server.api_port), timeout=5) as s:
+            start = time.monotonic()
+            self.assertEqual(self.read_to_eof(s), b"")
+            self.assertLess(time.monotonic() - start, 2.5)
 
 
 class TokenTest(ApiTestCase):
