@@ -19,4 +19,28 @@ function on_command(s, cmd)
   return smtp.close()
 end
 
-expect { runs = 3, delivered = 3, quit = true, exit = "success" }
+expect {
+  runs = 3,
+  delivered = 3,
+  quit = true,
+  exit = "success",
+  -- A mailer that takes the broken goodbye for a failed send sends the message again: say
+  -- that, rather than only "delivered: got 7".
+  check = function(run)
+    local sessions, delivered = {}, {}
+    for _, s in ipairs(run.sessions) do
+      local r = s.run or 1
+      sessions[r] = sessions[r] or {}
+      if s.delivered > 0 then table.insert(sessions[r], s.id) end
+      delivered[r] = (delivered[r] or 0) + s.delivered
+    end
+    for r = 1, 3 do
+      if (delivered[r] or 0) > 1 then
+        return false, "expected the message once per run; run " .. r .. " delivered it "
+          .. delivered[r] .. " times (sessions " .. table.concat(sessions[r], ", ")
+          .. "): it was accepted at the 250 after the data, and a broken QUIT does not undo that"
+      end
+    end
+    return true
+  end,
+}

@@ -302,3 +302,22 @@ class StarttlsInjectionWithPipelining(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+class QuitVariantsResend(unittest.TestCase):
+    def test_sending_again_after_a_broken_quit_is_named(self):
+        # Takes the reset, the silence or the close at QUIT for a failed send, and sends again.
+        mailer = ("import os, smtplib, socket\n"
+                  "for attempt in range(3):\n"
+                  "    s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']), timeout=1)\n"
+                  "    s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
+                  "    try:\n"
+                  "        s.quit()\n"
+                  "        break\n"
+                  "    except (smtplib.SMTPException, OSError):\n"
+                  "        s.close()\n")
+        status, r, output = judge_mailer(self, "quit-variants", mailer, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"^check: expected the message once per run; run [1-3] "
+                                      r"delivered it [2-9] times \(sessions [0-9]+, [0-9]+")
+        self.assertIn("a broken QUIT does not undo that", r["reason"])
