@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <string_view>
 #include <utility>
 
@@ -15,12 +16,20 @@ namespace {
 
 namespace bj = boost::json;
 
+// UTF-8 without C1 or bidirectional controls: what Boost's writer may copy as it is.
 bool valid_text(std::string_view s) {
-  return proto::valid_utf8(s);
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) continue;
+    const std::size_t n = proto::showable_sequence_length(s, i);
+    if (n == 0) return false;
+    i += n - 1;
+  }
+  return true;
 }
 
-// Whether Boost's writer would get v wrong: a double (scientific notation), or a string that is
-// not UTF-8 (Boost copies its octets as they are, and the document is no longer JSON).
+// Whether Boost's writer would get v wrong: a double (scientific notation), a string that is
+// not UTF-8 (Boost copies its octets as they are, and the document is no longer JSON), or one
+// with controls that a terminal showing the log line would act on (Boost copies them too).
 bool needs_own_writer(const bj::value& v) {
   switch (v.kind()) {
     case bj::kind::double_:
@@ -40,11 +49,33 @@ bool needs_own_writer(const bj::value& v) {
   }
 }
 
-// A string with each octet that is not UTF-8 written as U+FFFD.
+// A string with each octet that is not UTF-8 written as U+FFFD, and the C1 and bidirectional
+// controls as \u escapes: the same text to a JSON reader, inert in a terminal.
 std::string string_text(std::string_view s) {
   if (valid_text(s)) return bj::serialize(bj::string_view(s.data(), s.size()));
-  const auto repaired = proto::utf8_repaired(s);
-  return bj::serialize(bj::string_view(repaired.data(), repaired.size()));
+  const auto repaired = proto::valid_utf8(s) ? std::string(s) : proto::utf8_repaired(s);
+  const auto quoted = bj::serialize(bj::string_view(repaired.data(), repaired.size()));
+  std::string out;
+  out.reserve(quoted.size() + 16);
+  for (std::size_t i = 0; i < quoted.size(); ++i) {
+    const auto c = static_cast<unsigned char>(quoted[i]);
+    if (c < 0x80 || proto::showable_sequence_length(quoted, i) != 0) {
+      const std::size_t n = c < 0x80 ? 1 : proto::utf8_sequence_length(quoted, i);
+      out.append(quoted, i, n);
+      i += n - 1;
+      continue;
+    }
+    // Every such control is a two- or three-octet sequence of the BMP.
+    const std::size_t n = proto::utf8_sequence_length(quoted, i);
+    const auto b = [&](std::size_t k) { return static_cast<unsigned>(quoted[i + k]) & 0x3Fu; };
+    const unsigned code =
+        n == 2 ? ((c & 0x1Fu) << 6) | b(1) : ((c & 0x0Fu) << 12) | (b(1) << 6) | b(2);
+    char escape[8];
+    std::snprintf(escape, sizeof escape, "\\u%04x", code);
+    out += escape;
+    i += n - 1;
+  }
+  return out;
 }
 
 // The shortest text that reads back as the same double, kept a number with a fraction ("2.0",

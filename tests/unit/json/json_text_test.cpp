@@ -59,5 +59,25 @@ TEST(json_text, octets_that_are_not_utf8_become_the_replacement_character) {
   EXPECT_EQ(json_text(key), "{\"\xEF\xBF\xBD\":1}");
 }
 
+// A JSON log line shown in a terminal (tail -f) must not reorder or restyle it: the C1 and
+// bidirectional controls go out as escapes, which every JSON reader reads back as they were.
+TEST(json_text, c1_and_bidirectional_controls_are_escaped) {
+  bj::value v = {{"text",
+                  "EHLO a\xC2\x85"
+                  "b\xE2\x80\xAE"
+                  "c\xE2\x81\xA6"
+                  "d\xC2\xA0"
+                  "e\xFF"}};
+  EXPECT_EQ(json_text(v),
+            "{\"text\":\"EHLO a\\u0085b\\u202ec\\u2066d\xC2\xA0"
+            "e\xEF\xBF\xBD\"}");
+  EXPECT_EQ(bj::parse(json_text(v)).at("text").as_string(),
+            "EHLO a\xC2\x85"
+            "b\xE2\x80\xAE"
+            "c\xE2\x81\xA6"
+            "d\xC2\xA0"
+            "e\xEF\xBF\xBD");
+}
+
 }  // namespace
 }  // namespace smtpfault::json
