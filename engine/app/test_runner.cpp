@@ -257,7 +257,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   run.exit_codes = result.exit_codes;
   run.exit_signals = result.exit_signals;
   for (const auto& m : server.store.messages())
-    run.stored.push_back(*m);
+    run.stored.push_back(m);
   run.time_scale = opts.time_scale;
   run.run_starts = std::move(run_starts);
   auto sessions = server.store.sessions();

@@ -197,6 +197,15 @@ std::string message_store::write_files(const stored_message& m) const {
   return problem;
 }
 
+void message_store::mark_unacknowledged(std::string_view id) {
+  auto m = find_message(id);
+  if (!m) return;  // forgotten already (retention); its file stays as it was
+  m->unacknowledged.store(true, std::memory_order_relaxed);
+  if (dir_.empty()) return;
+  const auto problem = write_durably(dir_ + "/" + m->id + ".json", message_metadata_json(*m));
+  if (!problem.empty()) std::fprintf(stderr, "smtpfault: %s\n", problem.c_str());
+}
+
 void message_store::record_session(session_record&& r) {
   auto rec = std::make_shared<const session_record>(std::move(r));
   std::shared_ptr<const session_record> forgotten;  // destroyed after the lock is released
@@ -257,6 +266,7 @@ boost::json::object message_metadata(const stored_message& m) {
       {"mail_params", params_json(msg.env.mail_params)},
       {"recipients", std::move(rcpts)},
       {"via_bdat", msg.via_bdat},
+      {"acknowledged", !m.unacknowledged.load(std::memory_order_relaxed)},
       {"anomalies", std::move(anomalies)},
       {"session", boost::json::object{{"id", f.session_id},
                                       {"client", f.client_address},

@@ -2,6 +2,7 @@
 // Thread-safe: sessions on every I/O thread store here.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -21,6 +22,9 @@ namespace smtpfault::capture {
 struct stored_message {
   std::string id;
   session::message msg;
+  // Set once the session ended before the message's reply (its 250) was written: the client
+  // does not know it was taken, and will likely send it again.
+  mutable std::atomic<bool> unacknowledged{false};
 };
 
 struct session_record {
@@ -54,6 +58,8 @@ class message_store {
                                    std::string* why_not = nullptr);
 
   void record_session(session_record&& r);
+  // The message's 250 never reached its client; with a directory its .json is written again.
+  void mark_unacknowledged(std::string_view id);
 
   std::vector<std::shared_ptr<const stored_message>> messages() const;
   std::size_t message_count() const;

@@ -99,7 +99,7 @@ script::run_outcome outcome_since(const api_context& ctx) {
     run.sessions.push_back(capture::summarize(*s));
   for (const auto& m : ctx.store.messages()) {
     if (m->msg.received < ctx.scenario_since) continue;
-    run.stored.push_back(*m);
+    run.stored.push_back(m);
   }
   run.messages = capture::delivered_of(ctx.store.stored_total() - ctx.stored_before, run.sessions);
   if (auto sc = ctx.server.current_scenario()) run.time_scale = sc->options().time_scale;

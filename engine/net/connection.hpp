@@ -73,6 +73,11 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t texts_begun() const;
   std::chrono::steady_clock::time_point text_deadline() const;  // with text_started_ set
   void finish();
+  // Stored messages whose reply has yet to leave: noted at their storing, given the octet count
+  // their reply ends at once it is queued, marked in the store if the session ends first.
+  void await_reply(const std::string& message_id);
+  void reply_queued();
+  void mark_unanswered_messages();
 
   void arm(std::chrono::milliseconds timeout);
   void watch();
@@ -115,6 +120,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t text_number_ = 0;
   std::string out_;
   std::string in_;
+  // Each with io_.sent() once its reply's last octet is written (0: the reply is not queued).
+  std::vector<std::pair<std::string, std::uint64_t>> awaiting_reply_;
 };
 
 }  // namespace smtpfault::net

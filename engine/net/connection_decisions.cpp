@@ -158,6 +158,7 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
   }
   if (f.delay.count() > 0 && !greeting_sent_) note_early_talker();
   fault::append_reply_bytes(out_, r.reply, &f);
+  if (!awaiting_reply_.empty()) reply_queued();
   auto cuts = fault::write_cuts(f, out_.size());
   if (cuts.empty()) {  // goes out with the next flush
     if (f.delay.count() > 0) note_sent("sent");

@@ -81,6 +81,7 @@ asio::awaitable<transport::read_view> transport::read_available() {
 asio::awaitable<io_result> transport::write(asio::const_buffer buf) {
   if (tls_) {
     auto [ec, n] = co_await asio::async_write(*tls_, buf, as_value);
+    sent_ += n;
     if (counters_) counters_->bytes_sent.add(n);
     co_return io_result{ec, n};
   }
@@ -95,6 +96,7 @@ asio::awaitable<io_result> transport::write(asio::const_buffer buf) {
     ec = wait_ec;
     sent += n;
   }
+  sent_ += sent;
   if (counters_) counters_->bytes_sent.add(sent);
   co_return io_result{ec, sent};
 }
@@ -102,6 +104,7 @@ asio::awaitable<io_result> transport::write(asio::const_buffer buf) {
 asio::awaitable<io_result> transport::write_some(asio::const_buffer buf) {
   auto [ec, n] = tls_ ? co_await tls_->async_write_some(buf, as_value)
                       : co_await socket_.async_write_some(buf, as_value);
+  sent_ += n;
   if (counters_) counters_->bytes_sent.add(n);
   co_return io_result{ec, n};
 }

@@ -109,6 +109,8 @@ class transport {
 
   // Octets and handshakes are added here from now on (the server's metrics).
   void count_into(io_counters* c) { counters_ = c; }
+  // Octets written so far (before TLS: the replies' own).
+  std::uint64_t sent() const { return sent_; }
 
   tcp::socket& socket() { return socket_; }
 
@@ -121,6 +123,7 @@ class transport {
   std::array<char, 256> command_buffer_;
   error_code deferred_error_;  // met by the read that filled the buffers, returned next
   io_counters* counters_ = nullptr;
+  std::uint64_t sent_ = 0;
 };
 
 }  // namespace smtpfault::net

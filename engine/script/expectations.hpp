@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,7 +43,7 @@ struct run_outcome {
   std::vector<int> exit_codes;                     // per run; -1 = killed at the timeout
   std::vector<int> exit_signals;                   // per run: the signal that killed it, or 0
   std::size_t messages = 0;
-  std::vector<capture::stored_message> stored;  // for custom checks
+  std::vector<std::shared_ptr<const capture::stored_message>> stored;  // for custom checks
   double time_scale = 1.0;
   // Under `test`, when each run of the command started (runs = n); empty for serve's API. A
   // session belongs to the last run started before it.

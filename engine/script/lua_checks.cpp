@@ -136,7 +136,7 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
 
 void push_stored_message(lua_State* L, const capture::stored_message& stored) {
   const auto& m = stored.msg;
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   set_string(L, "data", m.data);
   set_string(L, "mail_from", m.env.mail_from.address());
   lua_createtable(L, static_cast<int>(m.env.recipients.size()), 0);
@@ -147,6 +147,7 @@ void push_stored_message(lua_State* L, const capture::stored_message& stored) {
   lua_setfield(L, -2, "recipients");
   set_string(L, "session", m.facts.session_id);
   set_bool(L, "tls", m.facts.tls);
+  set_bool(L, "acknowledged", !stored.unacknowledged.load(std::memory_order_relaxed));
 }
 
 void push_run(lua_State* L, const run_outcome& run) {
@@ -163,7 +164,7 @@ void push_run(lua_State* L, const run_outcome& run) {
   set_integer(L, "delivered", static_cast<lua_Integer>(run.messages));
   lua_createtable(L, static_cast<int>(run.stored.size()), 0);
   for (std::size_t i = 0; i < run.stored.size(); ++i) {
-    push_stored_message(L, run.stored[i]);
+    push_stored_message(L, *run.stored[i]);
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_setfield(L, -2, "messages");

@@ -142,17 +142,15 @@ std::string misspelt_call_hint(lua_State* L, const std::string& msg) {
 // run, a client's replies): a nil one among them is most likely a misspelt name.
 const std::vector<std::string>& handed_field_names() {
   static const std::vector<std::string> names = {
-      "address",  "argument",  "at",           "auth_user",   "authzid",
-      "client",   "client_ip", "client_port",  "code",        "command",
-      "commands", "data",      "delivered",    "domain",      "early_talker",
-      "ended",    "enhanced",  "exchanges",    "exit_codes",  "headers",
-      "helo",     "id",        "implicit_tls", "known",       "last",
-      "lines",    "lmtp",      "local_part",   "mail_from",   "mechanism",
-      "messages", "params",    "password",     "pipelined",   "pipelined_after",
-      "quit",     "rcpts",     "recipient",    "recipients",  "reply",
-      "run",      "sessions",  "size",         "started",     "state",
-      "subject",  "text",      "tls",          "tls_version", "user",
-      "verb"};
+      "acknowledged", "address",     "argument",    "at",           "auth_user",  "authzid",
+      "client",       "client_ip",   "client_port", "code",         "command",    "commands",
+      "data",         "delivered",   "domain",      "early_talker", "ended",      "enhanced",
+      "exchanges",    "exit_codes",  "headers",     "helo",         "id",         "implicit_tls",
+      "known",        "last",        "lines",       "lmtp",         "local_part", "mail_from",
+      "mechanism",    "messages",    "params",      "password",     "pipelined",  "pipelined_after",
+      "quit",         "rcpts",       "recipient",   "recipients",   "reply",      "run",
+      "sessions",     "size",        "started",     "state",        "subject",    "text",
+      "tls",          "tls_version", "user",        "verb"};
   return names;
 }
 

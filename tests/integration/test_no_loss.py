@@ -124,6 +124,44 @@ end
         server.wait_for_line(r"hook not finished: the server is stopping")
 
 
+class UnacknowledgedTest(unittest.TestCase):
+    """A message stored whose 250 never reached the client (it left while the reply was held
+    back) is marked, in the API and in its .json: that client will send it again."""
+
+    def send(self, c, subject, helo):
+        c.cmd("EHLO " + helo, expect=250)
+        c.cmd("MAIL FROM:<a@example.com>", expect=250)
+        c.cmd("RCPT TO:<b@example.com>", expect=250)
+        c.cmd("DATA", expect=354)
+        c.send(b"Subject: " + subject + b"\r\n\r\nbody\r\n.\r\n")
+
+    def test_a_message_whose_250_never_left_is_marked(self):
+        # Held back for 3 s; the client is looked at once a second meanwhile.
+        server = server_with_scenario(
+            self, 'function on_message(s, m)\n'
+                  '  if s.helo == "impatient" then return smtp.delay(3) end\n'
+                  'end\n')
+        impatient = server.connect()
+        self.send(impatient, b"gave up", "impatient")
+        impatient.close()   # before the held-back 250
+        server.wait_for_line(r"its reply never reached the client")
+        patient = server.connect()
+        self.addCleanup(patient.close)
+        self.send(patient, b"waited", "patient")
+        patient.expect(250)
+        patient.cmd("QUIT", expect=221)
+        server.wait_for_line(r"session ended", start=len(server.transcript()) - 1)
+        status, _, body = server.api("GET", "/api/v1/messages")
+        self.assertEqual(status, 200, body)
+        acknowledged = {m["subject"]: m["acknowledged"] for m in body["messages"]}
+        self.assertEqual(acknowledged, {"gave up": False, "waited": True})
+        on_disk = {m.data.split(b"\r\n")[0]: m.meta["acknowledged"] for m in server.messages()}
+        self.assertEqual(on_disk, {b"Subject: gave up": False, b"Subject: waited": True})
+        first = body["messages"][0]["id"]
+        status, _, detail = server.api("GET", "/api/v1/messages/" + first)
+        self.assertEqual(detail["acknowledged"], False)
+
+
 class NoLossTest(unittest.TestCase):
     def setUp(self):
         self.server = SmtpfaultServer().start()

@@ -98,5 +98,26 @@ expect {
       << results[0].detail;
 }
 
+// A message stored whose 250 never reached its client is one the client will send again.
+TEST(custom_checks, a_message_says_whether_its_reply_reached_the_client) {
+  driver d(R"(
+expect {
+  check = function(run)
+    return false, tostring(run.messages[1].acknowledged) .. " " .. tostring(run.messages[2].acknowledged)
+  end,
+}
+)");
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  for (bool unacknowledged : {false, true}) {
+    auto m = std::make_shared<capture::stored_message>();
+    m->unacknowledged = unacknowledged;
+    run.stored.push_back(std::move(m));
+  }
+  auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].detail, "true false");
+}
+
 }  // namespace
 }  // namespace smtpfault::script::testing
