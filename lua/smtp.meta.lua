@@ -290,6 +290,11 @@ function smtp.certificate(kind) end
 ---@return smtp.action
 function smtp.hide(...) end
 
+---In a hook: the EHLO lines the session would advertise now, a new list each call.
+---Example: `local k = smtp.ehlo_keywords() table.insert(k, "XCLIENT NAME ADDR") return smtp.extensions(k)`
+---@return string[]
+function smtp.ehlo_keywords() end
+
 ---In on_ehlo: advertise exactly these lines; extensions not listed are off, and so are AUTH
 ---mechanisms left off the AUTH line (AUTH with one of them gets 504 5.5.4).
 ---Example: `return smtp.extensions({"PIPELINING", "AUTH PLAIN"})`

@@ -64,6 +64,18 @@ int api_sleep(lua_State* L) {
   return lua_yield(L, 2);
 }
 
+// smtp.ehlo_keywords(): the list smtp.extensions{...} would replace, to add to or reorder.
+int api_ehlo_keywords(lua_State* L) {
+  const auto keywords = owner(L).ehlo_keywords();
+  if (!keywords) return luaL_error(L, "smtp.ehlo_keywords can only be used inside hooks");
+  lua_createtable(L, static_cast<int>(keywords->size()), 0);
+  for (std::size_t i = 0; i < keywords->size(); ++i) {
+    lua_pushlstring(L, (*keywords)[i].data(), (*keywords)[i].size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  return 1;
+}
+
 // For expect(): expectations are read once, when the scenario has loaded.
 int api_hook_running(lua_State* L) {
   lua_pushboolean(L, owner(L).hook_running());
@@ -331,6 +343,7 @@ void register_c_api(lua_State* L, scenario* sc) {
                                 {"_hook_running", api_hook_running},
                                 {"_made", api_action_made},
                                 {"now", api_now},
+                                {"ehlo_keywords", api_ehlo_keywords},
                                 {"random", api_random},
                                 {"chance", api_chance},
                                 {"log", api_log},

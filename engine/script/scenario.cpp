@@ -304,6 +304,11 @@ double scenario::now() const {
   return real.count() / opts_.time_scale;
 }
 
+std::optional<std::vector<std::string>> scenario::ehlo_keywords() const {
+  if (!current_session_) return std::nullopt;
+  return current_session_->advertised_keywords();
+}
+
 void scenario::log_from_script(std::string text) {
   if (current_ && current_->log_) current_->log_(std::move(text));
 }
@@ -434,6 +439,7 @@ hook_outcome scenario::start(session_binding& b, session::hook h,
   lua_rawgeti(co, LUA_REGISTRYINDEX, b.table_ref_);
   int nargs = 1 + push_hook_arguments(co, h, s);
   current_ = &b;
+  current_session_ = &s;
   b.used_ = {};
   b.made_at_.clear();
   auto r = sandbox_.resume(co, nargs, b.used_);
@@ -448,12 +454,14 @@ hook_outcome scenario::resume(session_binding& b, const session::server_session&
   std::lock_guard lock(mu_);
   update_session_table(sandbox_.state(), b.table_ref_, s, b.running_, b.table_state_);
   current_ = &b;
+  current_session_ = &s;
   auto r = sandbox_.resume(b.co_, 0, b.used_);
   return finish_run(b, r);
 }
 
 hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
   current_ = nullptr;
+  current_session_ = nullptr;
   hook_outcome out;
   lua_State* co = b.co_;
   auto hook_fn = [&b] { return std::string("on_") + session::hook_name(b.running_); };

@@ -106,6 +106,9 @@ class scenario : public std::enable_shared_from_this<scenario> {
   // smtp._made(): the script made an action (smtp.reply and friends) at L's position.
   void note_action_made(lua_State* L, const char* name);
   bool hook_running() const { return current_ != nullptr; }
+  // smtp.ehlo_keywords(): what the session of the running hook would advertise; nullopt
+  // outside a hook.
+  std::optional<std::vector<std::string>> ehlo_keywords() const;
   // The Lua thread the running hook was started on (null between hooks): a coroutine the
   // script made itself is another one.
   lua_State* hook_thread() const;
@@ -128,6 +131,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::chrono::steady_clock::time_point started_;
   std::uint64_t rng_[4];
   session_binding* current_ = nullptr;  // whose hook is running (for smtp.log)
+  const session::server_session* current_session_ = nullptr;  // and its session
   // Hook threads of sessions that ended, each finished with an empty stack, for the next
   // sessions to run their hooks on (a thread per connection was garbage on every connection).
   struct idle_thread {

@@ -135,6 +135,8 @@ class server_session {
   void on_client_closed(const std::string& why, clock::time_point now);
 
   const session_facts& facts() const { return facts_; }
+  // The EHLO keywords the session would advertise now, as the reply's lines after the first.
+  std::vector<std::string> advertised_keywords() const;
   // What hooks look at.
   const proto::command& current_command() const { return pending_cmd_; }
   const envelope& current_envelope() const { return env_; }
@@ -228,6 +230,7 @@ class server_session {
   bool check_mail_params(const proto::command& cmd);
   bool check_rcpt_params(const proto::command& cmd);
   proto::reply ehlo_reply(const std::string& name) const;
+  void add_keywords(std::vector<std::string>& lines) const;
 
   void reply(int code, const char* enhanced, std::string text);
   void reply(proto::reply r);

@@ -20,7 +20,6 @@ void server_session::do_helo(const proto::command& cmd) {
 }
 
 proto::reply server_session::ehlo_reply(const std::string& name) const {
-  const auto& ext = opts_.extensions;
   // The client's name goes back on the wire: control octets in it (a CR, a NUL, an escape
   // sequence) would reach the client's parser and terminal, so they go back as '?'.
   std::string shown = name;
@@ -35,9 +34,21 @@ proto::reply server_session::ehlo_reply(const std::string& name) const {
     shown = shown.substr(0, longest_text - greets.size() - 3) + "...";
   }
   std::vector<std::string> lines{greets + shown};
+  add_keywords(lines);
+  return proto::reply(250, "", std::move(lines));
+}
+
+std::vector<std::string> server_session::advertised_keywords() const {
+  std::vector<std::string> lines;
+  add_keywords(lines);
+  return lines;
+}
+
+void server_session::add_keywords(std::vector<std::string>& lines) const {
+  const auto& ext = opts_.extensions;
   if (ehlo_keywords_) {
     lines.insert(lines.end(), ehlo_keywords_->begin(), ehlo_keywords_->end());
-    return proto::reply(250, "", std::move(lines));
+    return;
   }
   if (ext.has(extension::pipelining)) lines.emplace_back("PIPELINING");
   if (ext.has(extension::size)) {
@@ -54,7 +65,6 @@ proto::reply server_session::ehlo_reply(const std::string& name) const {
   if (ext.has(extension::auth) && facts_.auth_user.empty()) {
     lines.emplace_back("AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2");
   }
-  return proto::reply(250, "", std::move(lines));
 }
 
 void server_session::do_mail(const proto::command& cmd) {

@@ -371,5 +371,24 @@ TEST(actions, each_recipient_outside_on_message_is_noted) {
   EXPECT_TRUE(noted);
 }
 
+// smtp.ehlo_keywords(): the default list, to add a keyword to without restating the others.
+TEST(actions, ehlo_keywords_give_the_list_to_add_to) {
+  driver d(
+      "function on_ehlo(s, name)\n"
+      "  local k = smtp.ehlo_keywords()\n"
+      "  table.insert(k, 'XCLIENT NAME ADDR')\n"
+      "  return smtp.extensions(k)\n"
+      "end\n");
+  d.greet();
+  d.send("EHLO c\r\n");
+  const auto lines = d.session().advertised_keywords();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front(), "PIPELINING");
+  EXPECT_EQ(lines.back(), "XCLIENT NAME ADDR");
+  EXPECT_EQ(lines.size(), 10u);
+  EXPECT_THAT(load_error("local k = smtp.ehlo_keywords()\n"),
+              ::testing::HasSubstr("test.lua:1: smtp.ehlo_keywords can only be used inside hooks"));
+}
+
 }  // namespace
 }  // namespace smtpfault::script::testing
