@@ -150,6 +150,10 @@ std::string one_port_given_twice(const net::server_config& cfg,
         const auto origin = s.origin_of(key);
         return origin.empty() ? std::string(key) + " (its default)" : origin;
       };
+      if (all[i].second == all[j].second) {  // the same list names it twice
+        return net::endpoint_text(all[i].first) + " is given twice in " + where(all[i].second) +
+               ": name each address once";
+      }
       return net::endpoint_text(all[i].first) + " is given twice, for " + where(all[i].second) +
              " and for " + where(all[j].second) + ": each port serves one of them";
     }

@@ -50,6 +50,24 @@ std::string write_durably(const std::string& path, std::string_view bytes) {
   return problem;
 }
 
+// A file this server wrote (a message's .json): read whole, or false with errno set.
+bool read_small_file(const std::string& path, std::string& out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  for (;;) {
+    const auto n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      errno = err;
+      return n == 0;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
 void sync_dir(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
@@ -198,12 +216,29 @@ std::string message_store::write_files(const stored_message& m) const {
 }
 
 void message_store::mark_unacknowledged(std::string_view id) {
-  auto m = find_message(id);
-  if (!m) return;  // forgotten already (retention); its file stays as it was
-  m->unacknowledged.store(true, std::memory_order_relaxed);
+  // In memory, unless retention or a DELETE forgot it already; on disk in any case.
+  if (auto m = find_message(id)) m->unacknowledged.store(true, std::memory_order_relaxed);
   if (dir_.empty()) return;
-  const auto problem = write_durably(dir_ + "/" + m->id + ".json", message_metadata_json(*m));
-  if (!problem.empty()) std::fprintf(stderr, "smtpfault: %s\n", problem.c_str());
+  const std::string path = dir_ + "/" + std::string(id) + ".json";
+  std::string text, problem;
+  if (!read_small_file(path, text)) {
+    problem = "cannot read " + path + ": " + std::strerror(errno);
+  } else {
+    boost::system::error_code ec;
+    auto doc = boost::json::parse(text, ec);
+    if (ec || !doc.is_object()) {
+      problem = path + " is not the JSON this server wrote";
+    } else {
+      doc.as_object()["acknowledged"] = false;
+      problem = write_durably(path, json::json_text(doc) + "\n");
+    }
+  }
+  if (!problem.empty()) {
+    std::fprintf(
+        stderr,
+        "smtpfault: message %s: its 250 was never written, and its .json cannot say so: %s\n",
+        std::string(id).c_str(), problem.c_str());
+  }
 }
 
 void message_store::record_session(session_record&& r) {

@@ -40,9 +40,11 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
     out.client_closed = true;
   } else if (starts_with(text, "reply not sent")) {
     out.reply_held = true;
-    // The transcript has the 250 where it was decided; the client never read it.
-    if (!out.exchanges.empty() && out.exchanges.back().command == "<end of data>" &&
-        out.exchanges.back().code / 100 == 2 && out.delivered > 0) {
+  } else if (starts_with(text, "message ") &&
+             text.ends_with(" was stored, but its reply was never written")) {
+    // The transcript has the 250 where it was decided; it never left (the store marks the
+    // message too).
+    if (out.delivered > 0) {
       --out.delivered;
       ++out.unacknowledged;
     }
@@ -88,9 +90,10 @@ class summary_builder {
 
   void on_client(const transcript_entry& e, std::size_t line) {
     exchange x{e.text, first_word_upper(e.text), 0, "", line, e.at, {}};
-    // A line answering a 334 is the AUTH exchange going on ("****" in the transcript): a 454
-    // or 535 to it is AUTH's, for the checks as for a reader.
-    const bool auth_response = !out_.exchanges.empty() && out_.exchanges.back().code == 334;
+    // A line answering a 334 is the AUTH exchange going on (the session writes it as "****",
+    // or "*" for a cancel): a 454 or 535 to it is AUTH's, for the checks as for a reader.
+    const bool auth_response = !out_.exchanges.empty() && out_.exchanges.back().code == 334 &&
+                               (e.text == "****" || e.text == "*");
     if (auth_response) x.verb = "AUTH";
     if (x.verb == "QUIT") out_.quit = true;
     if (x.verb == "MAIL" || x.verb == "RSET") accepted_.clear();

@@ -45,8 +45,9 @@ struct session_summary {
   std::size_t first_unstuffed_dot_at = 0;  // transcript line of the first of each (0 = none)
   std::size_t first_long_line_at = 0;
   std::size_t delivered = 0;
-  // Messages stored whose 250 never left: the client went away while it was held back. Stored
-  // (nothing acknowledged is lost) but not delivered as the client knows it.
+  // Messages stored whose 250 never left: the client went away while it was held back, the
+  // server stopped, the write failed. Stored (nothing acknowledged is lost) but not delivered
+  // as the client knows it.
   std::size_t unacknowledged = 0;
   std::string scenario_error;  // the first hook that failed: "file:line: message"
 };

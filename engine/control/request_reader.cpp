@@ -285,11 +285,10 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   std::tm tm{};
   int consumed = 0;
   std::string s(text);
-  // A date alone (ISO 8601's calendar date) is its midnight, UTC.
-  if (s.size() == 10 &&
-      std::sscanf(s.c_str(), "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &consumed) ==
-          3 &&
-      consumed == 10) {
+  // A date alone (ISO 8601's calendar date, YYYY-MM-DD) is its midnight, UTC.
+  const auto digit = [&](std::size_t i) { return s[i] >= '0' && s[i] <= '9'; };
+  if (s.size() == 10 && s[4] == '-' && s[7] == '-' && digit(0) && digit(1) && digit(2) &&
+      digit(3) && digit(5) && digit(6) && digit(8) && digit(9)) {
     return parse_time(s + "T00:00:00Z");
   }
   if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,

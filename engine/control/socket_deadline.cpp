@@ -19,6 +19,9 @@ void socket_deadline::expires_after(std::chrono::steady_clock::duration d, on_ex
     w->passed = true;
     boost::system::error_code ignored;
     if (what == on_expiry::cancel) {
+      // Reads end now and from now on (a read that completed in this instant, its handler
+      // queued, would otherwise be followed by one without a deadline); writes still go.
+      w->socket->shutdown(boost::asio::ip::tcp::socket::shutdown_receive, ignored);
       w->socket->cancel(ignored);
     } else {
       w->socket->close(ignored);

@@ -288,7 +288,7 @@ asio::awaitable<bool> connection::perform_actions() {
     if (auto* r = std::get_if<session::send_reply>(&*a)) {
       if (!r->fault) {
         proto::append_wire(out_, r->reply);
-        if (!awaiting_reply_.empty()) reply_queued();
+        if (replies_unqueued_ != 0) reply_queued();
       } else if (!co_await send_with_fault(*r)) {
         co_return false;
       }
@@ -300,7 +300,7 @@ asio::awaitable<bool> connection::perform_actions() {
       auto id = srv_.store_.store(std::move(session_.pending_message()), &spare, &why_not);
       if (!spare.empty()) session_.recycle_body(std::move(spare));
       if (!id) session_.note("message not stored: " + why_not, sys_clock::now());
-      if (id) await_reply(*id);
+      if (id) await_reply(*id, session_.replies_to_message());
       session_.on_stored(std::move(id), sys_clock::now());
     } else if (auto* c = std::get_if<session::close_connection>(&*a)) {
       if (!co_await flush()) co_return false;
@@ -474,7 +474,7 @@ void connection::finish() {
     }
     if (outcome.st == script::hook_outcome::status::failed) note_hook_error(outcome.error);
   }
-  if (!awaiting_reply_.empty()) mark_unanswered_messages();
+  if (!receipts_.empty()) mark_unanswered_messages();
   io_.close();
   if (holds_slot_) --srv_.slots_held_;
   // "session ended" reaches the log only once the API can show the session: a test that waits

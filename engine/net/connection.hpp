@@ -73,9 +73,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t texts_begun() const;
   std::chrono::steady_clock::time_point text_deadline() const;  // with text_started_ set
   void finish();
-  // Stored messages whose reply has yet to leave: noted at their storing, given the octet count
-  // their reply ends at once it is queued, marked in the store if the session ends first.
-  void await_reply(const std::string& message_id);
+  // Stored messages and their replies: noted at their storing, given the octet count their
+  // last reply ends at once it is queued, marked in the store if the session ends before that.
+  void await_reply(const std::string& message_id, std::size_t replies);
   void reply_queued();
   void mark_unanswered_messages();
 
@@ -120,8 +120,14 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t text_number_ = 0;
   std::string out_;
   std::string in_;
-  // Each with io_.sent() once its reply's last octet is written (0: the reply is not queued).
-  std::vector<std::pair<std::string, std::uint64_t>> awaiting_reply_;
+  struct stored_receipt {
+    std::string message_id;
+    std::size_t replies_left = 0;  // to be queued (over LMTP, one per recipient)
+    std::uint64_t ends_at = 0;     // io_.sent() once the last of them is written
+  };
+  // Kept for reuse once answered: on a reused connection no allocation per message.
+  std::vector<stored_receipt> receipts_;
+  std::size_t replies_unqueued_ = 0;  // over all of receipts_
 };
 
 }  // namespace smtpfault::net

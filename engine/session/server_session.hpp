@@ -3,6 +3,7 @@
 // message, close). Commands go through check -> (hook, later) -> proceed, as in OpenSMTPD.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -135,6 +136,10 @@ class server_session {
   void on_client_closed(const std::string& why, clock::time_point now);
 
   const session_facts& facts() const { return facts_; }
+  // How many replies the message just stored gets: one, or over LMTP one per recipient.
+  std::size_t replies_to_message() const {
+    return opts_.lmtp ? std::max<std::size_t>(pending_rcpts_, 1) : 1;
+  }
   // The EHLO keywords the session would advertise now, as the reply's lines after the first.
   std::vector<std::string> advertised_keywords() const;
   // What hooks look at.

@@ -139,7 +139,7 @@ void server_session::on_stored(std::optional<std::string> message_id, clock::tim
 // LMTP answers the data once per recipient (RFC 2033 4.2), so a fault decided for the message
 // answers for each of them; an ending waits for the last answer.
 void server_session::reply_for_each_recipient(proto::reply r) {
-  const std::size_t n = opts_.lmtp ? std::max<std::size_t>(pending_rcpts_, 1) : 1;
+  const std::size_t n = replies_to_message();
   // smtp.each_recipient: a reply of its own for some recipients, the normal one for the rest.
   const auto each = std::exchange(each_recipient_, {});
   // The usual case, SMTP: one reply, the override (if any) already in place, nothing copied.

@@ -144,7 +144,7 @@ class UnacknowledgedTest(unittest.TestCase):
         impatient = server.connect()
         self.send(impatient, b"gave up", "impatient")
         impatient.close()   # before the held-back 250
-        server.wait_for_line(r"its reply never reached the client")
+        server.wait_for_line(r"its reply was never written")
         patient = server.connect()
         self.addCleanup(patient.close)
         self.send(patient, b"waited", "patient")
@@ -160,6 +160,29 @@ class UnacknowledgedTest(unittest.TestCase):
         first = body["messages"][0]["id"]
         status, _, detail = server.api("GET", "/api/v1/messages/" + first)
         self.assertEqual(detail["acknowledged"], False)
+
+    def test_a_client_that_left_in_the_last_second_of_the_hold_is_not_answered(self):
+        # The client is looked at once a second while the reply is held; one that leaves
+        # after the last look must not count as answered (the kernel takes the write anyway).
+        server = server_with_scenario(self, "function on_message(s, m) return smtp.delay(1.5) end\n")
+        c = server.connect()
+        self.send(c, b"left late", "late")
+        time.sleep(1.2)
+        c.close()
+        server.wait_for_line(r"its reply was never written", timeout=5)
+        self.assertEqual([m.meta["acknowledged"] for m in server.messages()], [False])
+
+    def test_a_250_dropped_for_the_stop_is_marked_on_disk(self):
+        server = server_with_scenario(self, "function on_message(s, m) return smtp.delay(30) end\n")
+        c = server.connect()
+        self.addCleanup(c.close)
+        self.send(c, b"held at the stop", "held")
+        server.wait_for_line(r"fault: delay")
+        server.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(c.reply().code, 421)
+        server.proc.wait(5)
+        server.stop()
+        self.assertEqual([m.meta["acknowledged"] for m in server.messages()], [False])
 
 
 class NoLossTest(unittest.TestCase):

@@ -137,6 +137,10 @@ class Listeners(unittest.TestCase):
                 timeout=20)
         self.assertIn("%s is given twice, for --listen and for environment variable "
                       "SMTPFAULT_API" % here, r.stderr)
+        r = run("serve", "--listen", here + "," + here, "--tls-listen", "", "--api", "",
+                timeout=20)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("%s is given twice in --listen: name each address once" % here, r.stderr)
 
     def test_a_taken_api_port_names_where_it_was_given(self):
         with socket.socket() as other:

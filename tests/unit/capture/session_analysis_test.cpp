@@ -89,10 +89,12 @@ TEST(session_analysis, a_250_that_never_left_is_not_a_delivery) {
   EXPECT_EQ(summarize(r).delivered, 1u);
   r.entries.push_back(
       {{}, direction::event, "reply not sent: the client left while it was held back"});
+  EXPECT_TRUE(summarize(r).reply_held);
+  r.entries.push_back(
+      {{}, direction::event, "message 1 was stored, but its reply was never written"});
   const auto s = summarize(r);
   EXPECT_EQ(s.delivered, 0u);
   EXPECT_EQ(s.unacknowledged, 1u);
-  EXPECT_TRUE(s.reply_held);
 }
 
 // The end of the data with no reply after it (the scenario lost the message, or held the
@@ -145,12 +147,16 @@ TEST(session_analysis, lines_answering_a_challenge_belong_to_auth) {
            {"AUTH LOGIN", "334 VXNlcm5hbWU6"},
            {"****", "334 UGFzc3dvcmQ6"},
            {"****", "454 4.7.0 Temporary authentication failure"},
-           {"NOOP", "250 2.0.0 Ok"}}) {
+           {"NOOP", "250 2.0.0 Ok"},
+           // A scenario's 334 to another command: what follows is a command of its own.
+           {"VRFY a", "334 odd"},
+           {"MAIL FROM:<a@b.example>", "250 2.1.0 Ok"}}) {
     r.entries.push_back({{}, direction::client, command});
     r.entries.push_back({{}, direction::server, reply});
   }
   auto s = summarize(r);
-  ASSERT_EQ(s.exchanges.size(), 4u);
+  ASSERT_EQ(s.exchanges.size(), 6u);
+  EXPECT_EQ(s.exchanges[5].verb, "MAIL");
   EXPECT_EQ(s.exchanges[1].verb, "AUTH");
   EXPECT_EQ(s.exchanges[2].verb, "AUTH");
   EXPECT_EQ(s.exchanges[2].command, "****");

@@ -263,6 +263,8 @@ TEST(time, iso_and_epoch) {
   // A calendar date is its midnight, UTC.
   EXPECT_EQ(parse_time("2026-01-31"), parse_time("2026-01-31T00:00:00Z"));
   EXPECT_FALSE(parse_time("2026-1-31"));
+  EXPECT_FALSE(parse_time(" 2026-01-1"));
+  EXPECT_FALSE(parse_time("+026-01-01"));
   EXPECT_FALSE(parse_time("2026-01-32"));
   EXPECT_FALSE(parse_time("2026-01-31T12:00:00 junk"));
   EXPECT_FALSE(parse_time("-5"));
