@@ -1,8 +1,8 @@
 // One deadline for the operations on a socket of the HTTP API (server and healthcheck probe).
 // When it passes the socket is closed: what is pending completes with an error, what comes later
-// fails at once. Or, asked to, only reading ends, so that an answer can still be written (a 408
-// to a request that came too slowly). Beast's tcp_stream does the same, but its
-// templates doubled the compile time of each file that used it.
+// fails at once (Beast's tcp_stream does the same, but its templates doubled the compile time of
+// each file that used it). Or, asked to, only reading ends, so that an answer can still be
+// written: a 408 to a request that came too slowly.
 #pragma once
 
 #include <chrono>
