@@ -125,8 +125,14 @@ std::optional<std::string> read_test_settings(parsed_test& p, char** envp) {
     p.seed_given = true;
   }
   if (!p.time_scale_given) p.opts.time_scale = s.time_scale;
-  // serve's scenario key is run too, unless the command line chose the scenarios.
-  if (!p.scenarios_on_command_line && !s.scenario.empty()) p.scenarios.push_back(s.scenario);
+  // serve's scenario key is run too, unless the command line chose the scenarios; a name that is
+  // none is said as for --scenario, with where it was set.
+  if (!p.scenarios_on_command_line && !s.scenario.empty()) {
+    if (auto found = script::find_scenario_source(s.scenario); !found) {
+      return s.named("scenario") + ": " + found.error();
+    }
+    p.scenarios.push_back(s.scenario);
+  }
   return std::nullopt;
 }
 

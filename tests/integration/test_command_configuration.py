@@ -202,6 +202,11 @@ class CommandConfiguration(unittest.TestCase):
         r = run("test", "--config", cfg, "--scenario", "accept-all", "--", "true")
         self.assertIn("1 scenario(s)", r.stderr)
         self.assertNotIn("mine", r.stderr)
+        # A scenario key that names none is a slip in the configuration, said before anything runs.
+        r = run("test", "--", "true", env={"SMTPFAULT_SCENARIO": "greylst"})
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("smtpfault test: environment variable SMTPFAULT_SCENARIO: unknown scenario "
+                      "'greylst' (did you mean 'greylist'?)", r.stderr)
 
     def test_serve_checks_the_commands_tables_and_variables(self):
         # A server key that slid under [healthcheck] would be lost without a word.
