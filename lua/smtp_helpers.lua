@@ -3,7 +3,7 @@
 
 local smtp = smtp
 -- The library's own references, as in lua/smtp.lua.
-local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
+local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local setmetatable = setmetatable
 local string, table, math = string, table, math
 local fail, check_type = smtp._fail, smtp._check_type
@@ -151,32 +151,40 @@ local function shown_value(x)
   return tostring(x)
 end
 
+-- A mistake in the value of expect's key k, said on the line that sets it: the call's own line
+-- is where its table begins, maybe many lines above.
+local function fail_key(k, level, fmt, ...)
+  local place = type(k) == "string" and smtp._key_place(k)
+  if place then error(place .. " " .. string.format(fmt, ...), 0) end
+  fail(level + 1, fmt, ...)
+end
+
 local function check_range(k, v, whole)
   local what = whole and "a whole number of messages, 0 or more," or "a number of seconds, 0 or more,"
   local function fits(n) return type(n) == "number" and n >= 0 and (not whole or n == math.floor(n)) end
   local form = " or {min = a, max = b} of such numbers"
   if type(v) ~= "table" then
-    if not fits(v) then fail(3, "expect: %s must be %s%s, not %s", k, what, form, shown_value(v)) end
+    if not fits(v) then fail_key(k, 3, "expect: %s must be %s%s, not %s", k, what, form, shown_value(v)) end
     return
   end
   for bound in pairs(v) do
     if type(bound) ~= "string" then
-      fail(3, "expect: %s = {...} takes min and max by name, not a list ({min = 1, max = 2})", k)
+      fail_key(k, 3, "expect: %s = {...} takes min and max by name, not a list ({min = 1, max = 2})", k)
     end
     if bound ~= "min" and bound ~= "max" then
       local hint = smtp._suggest(bound, { "min", "max" })
-      fail(3, "expect: %s = {...} takes min and max, not '%s'%s", k, bound,
+      fail_key(k, 3, "expect: %s = {...} takes min and max, not '%s'%s", k, bound,
         hint and (" (did you mean '" .. hint .. "'?)") or "")
     end
   end
-  if v.min == nil and v.max == nil then fail(3, "expect: %s = {} needs min, max or both", k) end
+  if v.min == nil and v.max == nil then fail_key(k, 3, "expect: %s = {} needs min, max or both", k) end
   for _, bound in ipairs({ "min", "max" }) do
     if v[bound] ~= nil and not fits(v[bound]) then
-      fail(3, "expect: %s must be %s%s; %s is %s", k, what, form, bound, shown_value(v[bound]))
+      fail_key(k, 3, "expect: %s must be %s%s; %s is %s", k, what, form, bound, shown_value(v[bound]))
     end
   end
   if v.min and v.max and v.min > v.max then
-    fail(3, "expect: %s = {min = %s, max = %s} can never hold: min is above max", k,
+    fail_key(k, 3, "expect: %s = {min = %s, max = %s} can never hold: min is above max", k,
       tostring(v.min), tostring(v.max))
   end
 end
@@ -197,21 +205,21 @@ function expect(t)
     local v, want = t[k], expectation_types[k]
     if not want then
       local hint = smtp._suggest(tostring(k), expectation_names)
-      fail(2, "expect: unknown expectation '%s'%s", tostring(k),
+      fail_key(k, 2, "expect: unknown expectation '%s'%s", tostring(k),
         hint and (" (did you mean '" .. hint .. "'?)") or (" (known: " .. table.concat(expectation_names, ", ") .. ")"))
     end
     if not want:find(type(v), 1, true) then
-      fail(2, "expect: '%s' must be a %s, not a %s", k, want, type(v))
+      fail_key(k, 2, "expect: '%s' must be a %s, not a %s", k, want, type(v))
     end
     if k == "exit" and type(v) == "string" and v ~= "success" and v ~= "failure" then
-      fail(2, "expect: exit must be \"success\", \"failure\" or a number, not %q", v)
+      fail_key(k, 2, "expect: exit must be \"success\", \"failure\" or a number, not %q", v)
     end
     if k == "delivered" or k == "retry_delay" then check_range(k, v, k == "delivered") end
     if k == "runs" and not (v >= 1 and v == math.floor(v)) then
-      fail(2, "expect: runs must be a whole number, at least 1, not %s", tostring(v))
+      fail_key(k, 2, "expect: runs must be a whole number, at least 1, not %s", tostring(v))
     end
     if k == "run_gap" and not (v >= 0) then
-      fail(2, "expect: run_gap must be a number of seconds, 0 or more, not %s", tostring(v))
+      fail_key(k, 2, "expect: run_gap must be a number of seconds, 0 or more, not %s", tostring(v))
     end
   end
   -- retry_delay times the retry that retried_after_4xx looks for; alone it checks nothing.

@@ -76,6 +76,14 @@ int api_ehlo_keywords(lua_State* L) {
   return 1;
 }
 
+// For expect(): where the scenario sets a key, to report a mistake in it on its own line.
+int api_key_place(lua_State* L) {
+  const auto place = owner(L).key_place(L, luaL_checkstring(L, 1));
+  if (!place) return 0;
+  lua_pushlstring(L, place->data(), place->size());
+  return 1;
+}
+
 // For expect(): expectations are read once, when the scenario has loaded.
 int api_hook_running(lua_State* L) {
   lua_pushboolean(L, owner(L).hook_running());
@@ -342,6 +350,7 @@ void register_c_api(lua_State* L, scenario* sc) {
   const luaL_Reg functions[] = {{"sleep", api_sleep},
                                 {"_hook_running", api_hook_running},
                                 {"_made", api_action_made},
+                                {"_key_place", api_key_place},
                                 {"now", api_now},
                                 {"ehlo_keywords", api_ehlo_keywords},
                                 {"random", api_random},

@@ -71,6 +71,28 @@ std::size_t assignment_line(std::string_view code, std::string_view name) {
   return last;
 }
 
+// The first line from `from` on (and within a table's reach, 200 lines) where `key = ` is
+// written, or 0: expect { ... } reports a mistake on the line that sets it.
+std::size_t key_line(std::string_view code, std::string_view key, std::size_t from) {
+  const auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  std::size_t line = 1;
+  for (std::size_t start = 0; start < code.size() && line < from + 200; ++line) {
+    const auto end = std::min(code.find('\n', start), code.size());
+    auto text = code.substr(start, end - start);
+    start = end + 1;
+    if (line < from) continue;
+    text = text.substr(0, text.find("--"));  // a key in a comment is not set
+    for (auto at = text.find(key); at != std::string_view::npos; at = text.find(key, at + 1)) {
+      if (at > 0 && word(text[at - 1])) continue;
+      auto rest = text.substr(at + key.size());
+      if (!rest.empty() && word(rest[0])) continue;
+      rest.remove_prefix(std::min(rest.find_first_not_of(" \t"), rest.size()));
+      if (rest.starts_with('=') && !rest.starts_with("==")) return line;
+    }
+  }
+  return 0;
+}
+
 // Pushes the global `name` without running a metamethod of _G: a script may have given it an
 // __index (a "strict globals" table) that raises, and the host reads outside a protected call.
 int raw_global(lua_State* L, const char* name) {
@@ -304,6 +326,22 @@ double scenario::now() const {
   return real.count() / opts_.time_scale;
 }
 
+std::optional<std::string> scenario::key_place(lua_State* L, std::string_view key) const {
+  if (loading_code_.empty() || key.empty()) return std::nullopt;
+  // The scenario's own frame: the call it is making began on this line.
+  const std::string source = "@" + name_;
+  lua_Debug ar;
+  std::size_t call_line = 0;
+  for (int level = 1; call_line == 0 && lua_getstack(L, level, &ar); ++level) {
+    if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0 && source == ar.source) {
+      call_line = static_cast<std::size_t>(ar.currentline);
+    }
+  }
+  if (call_line == 0) return std::nullopt;
+  const auto line = key_line(loading_code_, key, call_line);
+  return name_ + ":" + std::to_string(line ? line : call_line) + ":";
+}
+
 std::optional<std::vector<std::string>> scenario::ehlo_keywords() const {
   if (!current_session_) return std::nullopt;
   return current_session_->advertised_keywords();
@@ -335,7 +373,10 @@ std::optional<std::string> scenario::init(std::string_view code) {
   keep_caller_frames(L);
   lua_getglobal(L, "smtp");
   const int api = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (auto err = sandbox_.run_file_text(code, name_)) {
+  loading_code_ = code;
+  auto ran = sandbox_.run_file_text(code, name_);
+  loading_code_ = {};
+  if (auto err = std::move(ran)) {
     // A client script (smtpfault run) given where a server scenario belongs.
     for (const char* name : {"connect", "params", "target", "report", "send", "ehlo", "starttls",
                              "auth", "quit", "sleep"}) {

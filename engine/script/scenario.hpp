@@ -106,6 +106,9 @@ class scenario : public std::enable_shared_from_this<scenario> {
   // smtp._made(): the script made an action (smtp.reply and friends) at L's position.
   void note_action_made(lua_State* L, const char* name);
   bool hook_running() const { return current_ != nullptr; }
+  // smtp._key_place(key), while the scenario loads: "name.lua:7:", the line that sets key in a
+  // table that the scenario's current call (expect { ... }) began to build on an earlier line.
+  std::optional<std::string> key_place(lua_State* L, std::string_view key) const;
   // smtp.ehlo_keywords(): what the session of the running hook would advertise; nullopt
   // outside a hook.
   std::optional<std::vector<std::string>> ehlo_keywords() const;
@@ -123,6 +126,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::optional<std::string> read_expectations();
 
   std::string name_;
+  std::string_view loading_code_;  // the scenario's text while init() runs it
   scenario_options opts_;
   lua_sandbox sandbox_;
   mutable std::mutex mu_;

@@ -408,6 +408,14 @@ TEST(script_errors, expectations_are_checked_when_declared) {
   EXPECT_THAT(load_error("\nexpect { delivred = 1 }\n"),
               HasSubstr("test.lua:2: expect: unknown expectation 'delivred' (did you mean "
                         "'delivered'?)"));
+  // A table over several lines: the mistake is named on the line that sets the key, not on the
+  // line where the table begins (a key in a comment is not the one).
+  EXPECT_THAT(load_error("expect {\n  quit = true,\n  -- delivered = 2,\n  delivred = 1,\n}\n"),
+              HasSubstr("test.lua:4: expect: unknown expectation 'delivred'"));
+  EXPECT_THAT(load_error("expect {\n  quit = true,\n  delivered = {min = 3, max = 1},\n}\n"),
+              HasSubstr("test.lua:3: expect: delivered = {min = 3, max = 1} can never hold"));
+  EXPECT_THAT(load_error("expect {\n  exit = 'ok',\n}\n"),
+              HasSubstr("test.lua:2: expect: exit must be"));
   // retry_delay times the retry that retried_after_4xx looks for: alone it would check nothing.
   EXPECT_THAT(load_error("expect { retry_delay = 5 }\n"),
               HasSubstr("test.lua:1: expect: retry_delay is checked only with retried_after_4xx "
