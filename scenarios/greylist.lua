@@ -1,15 +1,19 @@
 -- greylist: the first attempt per (client, sender, recipient) gets "451 4.7.1 Greylisted"; a retry 60 s or more later is accepted.
 --
 -- What it does: classic greylisting (postgrey, rspamd): each new triple is refused with 451
--- 4.7.1 and remembered; retries before the window of 60 s (scenario time) are refused again;
--- later ones are accepted.
+-- 4.7.1 and remembered; retries before the window of 60 s (scenario time; the parameter
+-- `window` sets another) are refused again; later ones are accepted.
 -- What it targets: eleith/emailjs#202, postalserver/postal#238, stalwartlabs/stalwart#1108:
 -- mailers that treat the 451 as final and drop the message, or retry immediately in a tight
 -- loop and never get past the window.
 -- What a correct mailer does: keeps the message, retries later with backoff and delivers it
 -- once, to every recipient.
 
-local WINDOW = 60   -- seconds of scenario time
+-- Seconds of scenario time; scenario_params window=N sets another (SMTPFAULT_SCENARIO_PARAMS).
+local WINDOW = tonumber(params.window or 60)
+if not WINDOW or WINDOW < 0 then
+  error("params.window must be a number of seconds, 0 or more, not '" .. tostring(params.window) .. "'")
+end
 -- More retries than this inside the window (scenario time) count as a tight loop: a mailer
 -- that backs off makes a few (every 5 s or more often, for a whole minute, is hammering).
 local MOST_EARLY = 10

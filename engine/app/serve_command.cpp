@@ -168,9 +168,10 @@ std::unique_ptr<control::api_server> start_api(net::server& srv, capture::messag
                                                const std::optional<tcp::endpoint>& at,
                                                const script::scenario_options& so) {
   if (!at) return nullptr;
-  control::api_context ctx{srv, store, {}, so, s.seed};
-  ctx.options.token = s.api_token;
-  ctx.options.request_timeout = proto::millis_from_seconds(s.api_request_timeout, true);
+  control::api_options options;
+  options.token = s.api_token;
+  options.request_timeout = proto::millis_from_seconds(s.api_request_timeout, true);
+  control::api_context ctx{srv, store, std::move(options), so, s.seed};
   auto api = std::make_unique<control::api_server>(std::move(ctx));
   api->bind(*at);
   api->start();

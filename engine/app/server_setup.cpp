@@ -80,7 +80,17 @@ script::scenario_options scenario_options(const config::settings& s) {
   o.time_scale = s.time_scale;
   o.limits.memory_bytes = s.lua_memory;
   o.limits.instructions = s.lua_instructions;
+  o.params = scenario_params(s);
   return o;
+}
+
+std::map<std::string, std::string> scenario_params(const config::settings& s) {
+  std::map<std::string, std::string> params;
+  for (const auto& item : s.scenario_params) {  // KEY=VALUE, checked when read; a later one wins
+    const auto eq = item.find('=');
+    params[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return params;
 }
 
 std::optional<std::string> read_file_and_environment(config::settings& s,

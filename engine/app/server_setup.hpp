@@ -1,6 +1,7 @@
 // Turning settings into what the server and the scenario engine take; shared by serve and test.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,5 +47,7 @@ std::optional<std::string> apply_settings(config::settings& s,
 
 // Seed (random when not set), time scale and sandbox limits.
 script::scenario_options scenario_options(const config::settings& s);
+// scenario_params as the scenario's params table holds them.
+std::map<std::string, std::string> scenario_params(const config::settings& s);
 
 }  // namespace smtpfault::app

@@ -63,8 +63,9 @@ struct scenario_server {
     srv->set_scenario(std::move(sc));
     try {
       srv->bind();
+      control::api_options defaults;
       api = std::make_unique<control::api_server>(
-          control::api_context{*srv, store, {}, opts, opts.seed});
+          control::api_context{*srv, store, std::move(defaults), opts, opts.seed});
       api->bind({boost::asio::ip::make_address("127.0.0.1"), 0});
       api->start();
     } catch (const std::exception& e) {
@@ -209,6 +210,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   so.time_scale = opts.time_scale;
   so.limits.memory_bytes = opts.server.lua_memory;
   so.limits.instructions = opts.server.lua_instructions;
+  so.params = scenario_params(opts.server);
   auto loaded = script::scenario::load_named(name_or_path, so);
   if (!loaded) {
     result.reason = loaded.error();

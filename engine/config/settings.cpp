@@ -89,6 +89,19 @@ proto::expected<endpoint, std::string> parse_endpoint(std::string_view text) {
   return endpoint{std::string(host), static_cast<std::uint16_t>(value)};
 }
 
+// One of scenario_params: KEY=VALUE, the key a Lua name (params.window); NUL would cut it short.
+std::string scenario_param_problem(const std::string& item) {
+  const auto eq = item.find('=');
+  if (eq == std::string::npos || eq == 0) return "expected KEY=VALUE, got '" + item + "'";
+  const auto word = [](unsigned char c) { return std::isalnum(c) || c == '_'; };
+  if (std::isdigit(static_cast<unsigned char>(item[0])) ||
+      !std::all_of(item.begin(), item.begin() + static_cast<std::ptrdiff_t>(eq), word)) {
+    return "the key of '" + item + "' must be a name: letters, digits and _, not first a digit";
+  }
+  if (item.find('\0') != std::string::npos) return "must not hold a NUL";
+  return {};
+}
+
 }  // namespace smtpfault::config
 
 namespace smtpfault::config::detail {
@@ -241,6 +254,14 @@ constexpr key_desc keys[] = {
      .help = "scenario file or built-in name; empty = accept everything",
      .set = &set_top<&settings::scenario>,
      .show = &show_top<&settings::scenario>},
+    {.path = "scenario_params",
+     .type = kind::name_list,
+     .help = "values for the scenario's params table, KEY=VALUE each (window=5): an array in "
+             "TOML, comma-separated in the environment and flags; the built-in scenarios say "
+             "which they read",
+     .set = &set_top<&settings::scenario_params>,
+     .show = &show_top<&settings::scenario_params>,
+     .rule = &scenario_param_problem},
     {.path = "seed",
      .type = kind::unsigned_int,
      .help = "random seed; unset = chosen at random and printed at start (TOML integers stop at "
@@ -510,7 +531,8 @@ std::string check(const key_desc& d, const value& v) {
       return "must be at most " + number_text(d.most) + ", got " + number_text(*x);
   } else if (const auto* names = std::get_if<std::vector<std::string>>(&v)) {
     for (const auto& name : *names) {
-      if (auto problem = proto::certificate_name_problem(name); !problem.empty()) return problem;
+      auto problem = d.rule ? d.rule(name) : proto::certificate_name_problem(name);
+      if (!problem.empty()) return problem;
     }
   } else if (const auto* s = std::get_if<std::string>(&v); s && d.rule) {
     return d.rule(*s);

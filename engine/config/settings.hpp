@@ -34,12 +34,13 @@ struct auth_user {
 struct settings {
   std::vector<endpoint> listen{{"127.0.0.1", 2525}};
   std::vector<endpoint> tls_listen{{"127.0.0.1", 2465}};
-  endpoint api{"127.0.0.1", 8025};          // an empty host: no HTTP API
-  double api_request_timeout = 15;          // seconds to read one HTTP request, write its reply
-  std::string api_token;                    // bearer token the HTTP API asks for; empty = none
-  std::string hostname = "smtpfault.test";  // used in the greeting and EHLO reply
-  std::string scenario;                     // path or built-in name; empty = accept-all
-  std::optional<std::uint64_t> seed;        // printed at start when chosen at random
+  endpoint api{"127.0.0.1", 8025};           // an empty host: no HTTP API
+  double api_request_timeout = 15;           // seconds to read one HTTP request, write its reply
+  std::string api_token;                     // bearer token the HTTP API asks for; empty = none
+  std::string hostname = "smtpfault.test";   // used in the greeting and EHLO reply
+  std::string scenario;                      // path or built-in name; empty = accept-all
+  std::vector<std::string> scenario_params;  // "KEY=VALUE": the scenario's `params` table
+  std::optional<std::uint64_t> seed;         // printed at start when chosen at random
   double time_scale = 1.0;
   std::string store;                // directory for .eml/.json; empty = memory only
   std::string log_format = "text";  // "text" or "json"
@@ -76,5 +77,9 @@ struct settings {
     return origin.empty() ? std::string(key) : origin;
   }
 };
+
+// One item of scenario_params ("window=5"): "" when acceptable, else the reason (also for the
+// API's params, which come as a JSON object).
+std::string scenario_param_problem(const std::string& item);
 
 }  // namespace smtpfault::config

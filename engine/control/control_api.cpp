@@ -3,8 +3,10 @@
 #include <algorithm>
 
 #include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "capture/session_analysis.hpp"
+#include "config/settings.hpp"
 #include "control/request_reader.hpp"
 #include "control/router.hpp"
 #include "control/rule_json.hpp"
@@ -33,9 +35,13 @@ json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
     auto h = static_cast<session::hook>(i);
     if (sc->hooks() & session::hook_bit(h)) hooks.emplace_back(session::hook_name(h));
   }
+  json::object params;
+  for (const auto& [k, v] : sc->options().params)
+    params[k] = v;
   return json::object{{"name", script::shown_name(sc->name())},
                       {"seed", sc->options().seed},
                       {"time_scale", sc->options().time_scale},
+                      {"params", std::move(params)},
                       {"hooks", std::move(hooks)}};
 }
 
@@ -54,6 +60,30 @@ bool loadable_over_api(const std::string& name) {
   return !script::names_a_file(name) || name.ends_with(".lua");
 }
 
+// "params": {"window": "5"} takes the place of the configured scenario_params; a number is
+// taken as its text, as the environment would give it.
+void read_params(const json::object& params, object_reader& r,
+                 std::map<std::string, std::string>& out) {
+  out.clear();
+  for (const auto& [key, v] : params) {
+    std::string text;
+    if (v.is_string()) {
+      text = v.get_string();
+    } else if (v.is_int64() || v.is_uint64() || v.is_double()) {
+      text = json::serialize(v);
+    } else {
+      r.invalid("params", "'" + std::string(key) + "' must be a string or a number");
+      return;
+    }
+    const std::string item = std::string(key) + "=" + text;
+    if (auto problem = config::scenario_param_problem(item); !problem.empty()) {
+      r.invalid("params", problem);
+      return;
+    }
+    out[std::string(key)] = std::move(text);
+  }
+}
+
 result<scenario_request> read_scenario_request(const api_context& ctx, const std::string& body) {
   auto o = parse_json_object(body);
   if (!o) return proto::unexpected{o.error()};
@@ -66,6 +96,7 @@ result<scenario_request> read_scenario_request(const api_context& ctx, const std
   auto seed = r.integer("seed", 0, UINT64_MAX);
   out.opts.seed = seed ? *seed : ctx.fixed_seed ? *ctx.fixed_seed : script::random_seed();
   if (auto ts = r.positive("time_scale", 1e6)) out.opts.time_scale = *ts;
+  if (const auto* params = r.object("params")) read_params(*params, r, out.opts.params);
   r.finish();
   if (!err && !out.name && !out.source) {
     err = api_error{400, "give name (a built-in scenario or a .lua path) or source (Lua text)",

@@ -367,6 +367,13 @@ std::size_t scenario::memory_in_use() const {
 std::optional<std::string> scenario::init(std::string_view code) {
   lua_State* L = sandbox_.state();
   register_c_api(L, this);
+  // As a client script's: values as given, strings; a scenario turns them into what it needs.
+  lua_createtable(L, 0, static_cast<int>(opts_.params.size()));
+  for (const auto& [k, v] : opts_.params) {
+    lua_pushlstring(L, v.data(), v.size());
+    lua_setfield(L, -2, k.c_str());
+  }
+  lua_setglobal(L, "params");
   // math.random draws from the scenario's seed too.
   sandbox_.seed_random(opts_.seed);
   if (auto err = run_library(sandbox_, helper_library())) return err;
@@ -378,8 +385,8 @@ std::optional<std::string> scenario::init(std::string_view code) {
   loading_code_ = {};
   if (auto err = std::move(ran)) {
     // A client script (smtpfault run) given where a server scenario belongs.
-    for (const char* name : {"connect", "params", "target", "report", "send", "ehlo", "starttls",
-                             "auth", "quit", "sleep"}) {
+    for (const char* name :
+         {"connect", "target", "report", "send", "ehlo", "starttls", "auth", "quit", "sleep"}) {
       if (err->find(std::string("(global '") + name + "')") != std::string::npos) {
         return *err +
                " -- this looks like a client script: smtpfault run runs those (and smtpfault "

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,7 @@ struct scenario_options {
   std::uint64_t seed = 0;
   double time_scale = 1.0;  // multiplies every delay, sleep and window
   sandbox_limits limits;
+  std::map<std::string, std::string> params;  // the scenario's `params` (scenario_params)
 };
 
 // What a hook call came to: an action, a pause (smtp.sleep), or an error.

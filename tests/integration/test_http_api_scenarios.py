@@ -228,3 +228,29 @@ class ExpectationsPastRetentionTest(ApiTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ScenarioParamsTest(ApiTestCase):
+    """scenario_params fill the scenario's params table: greylist's window here, set on the
+    command line, and replaced by a PUT's params."""
+    SERVER_ARGS = ("--scenario", "greylist", "--scenario-params", "window=0.4")
+
+    def test_the_window_comes_from_the_parameters(self):
+        self.assertEqual(rcpt_reply(self.server, "a@y.test"), 451)
+        time.sleep(0.5)   # past the 0.4 s window, in real time: no time scale
+        self.assertEqual(rcpt_reply(self.server, "a@y.test"), 250)
+        status, _, body = self.api("GET", "/api/v1/scenario")
+        self.assertEqual(body["params"], {"window": "0.4"})
+
+        status, _, body = self.api("PUT", "/api/v1/scenario",
+                                   {"name": "greylist", "params": {"window": 0}})
+        self.assertEqual((status, body.get("params")), (200, {"window": "0"}), body)
+        self.assertEqual(rcpt_reply(self.server, "b@y.test"), 451)
+        self.assertEqual(rcpt_reply(self.server, "b@y.test"), 250)
+
+        for params, says in (({"1x": "2"}, "must be a name"), ({"window": [1]}, "string or a number"),
+                             ({"window": "soon"}, "params.window must be a number")):
+            status, _, body = self.api("PUT", "/api/v1/scenario",
+                                       {"name": "greylist", "params": params})
+            self.assertIn(status, (400, 422), body)
+            self.assertIn(says, body["error"])
