@@ -343,8 +343,15 @@ class PipelinedFloodTest(VolumeCase):
             for f in floods:
                 f.join(60 * SLOW)
             self.assertEqual(errors, [])
-        order = [line.split()[1] for line in self.server.transcript()
-                 if line.endswith(" C: NOOP") and line.split()[1] in sessions]
+        # The replies are out before the thread's transcript lines are flushed to stdout and
+        # read here (under ASan the last few dozen lag): wait for them, with a deadline.
+        deadline = time.monotonic() + 10 * SLOW
+        while True:
+            order = [line.split()[1] for line in self.server.transcript()
+                     if line.endswith(" C: NOOP") and line.split()[1] in sessions]
+            if len(order) >= 2 * self.N or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.assertEqual(len(order), 2 * self.N)
         # From the later session's first line to the earlier one's last, both had lines
         # waiting: the longest stretch of one session alone there.
