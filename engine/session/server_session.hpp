@@ -302,8 +302,9 @@ class server_session {
   proto::command pending_cmd_;
   std::shared_ptr<fault::action> override_;  // taken by the next reply()
   // How on_command shapes the reply to its command (delay, trickle, split), until the specific
-  // hook has chosen that reply.
-  std::optional<fault::action> command_shaping_;
+  // hook has chosen that reply. By pointer: an action is hundreds of octets, and every idle
+  // session would carry one.
+  std::unique_ptr<fault::action> command_shaping_;
   void note_data_anomalies(clock::time_point now);
   void note_line_anomalies(std::string_view line);
   void note_anomalies(const std::vector<proto::anomaly>& found, clock::time_point now);

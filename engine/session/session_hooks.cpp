@@ -86,7 +86,7 @@ void server_session::on_decision(fault::action a, clock::time_point now) {
         // smtp.delay(1) from on_command shapes the reply that on_rcpt (or the server) chooses:
         // the specific hook still runs.
         keep_waiting_faults(a, cmd.kind);
-        if (a.shapes_the_reply()) command_shaping_ = std::move(a);
+        if (a.shapes_the_reply()) command_shaping_ = std::make_unique<fault::action>(std::move(a));
         return after_command_hook(cmd);
       }
       return apply_to_command(cmd, std::move(a));
@@ -165,8 +165,7 @@ void server_session::keep_waiting_faults(const fault::action& a,
 void server_session::apply_to_command(const proto::command& cmd, fault::action a) {
   // on_command's delay, trickle or split, for whatever reply the specific hook chose, unless
   // that hook shapes its reply itself.
-  if (auto shaping = std::exchange(command_shaping_, std::nullopt);
-      shaping && !a.shapes_the_reply()) {
+  if (auto shaping = std::exchange(command_shaping_, nullptr); shaping && !a.shapes_the_reply()) {
     a.shape_like(*shaping);
   }
   if (apply_ending_only(a)) return;
