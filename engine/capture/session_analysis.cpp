@@ -90,10 +90,10 @@ class summary_builder {
 
   void on_client(const transcript_entry& e, std::size_t line) {
     exchange x{e.text, first_word_upper(e.text), 0, "", line, e.at, {}};
-    // A line answering a 334 is the AUTH exchange going on (the session writes it as "****",
-    // or "*" for a cancel): a 454 or 535 to it is AUTH's, for the checks as for a reader.
+    // A line answering a 334 is the AUTH exchange going on (masked, or "*" for a cancel): a
+    // 454 or 535 to it is AUTH's, for the checks as for a reader.
     const bool auth_response = !out_.exchanges.empty() && out_.exchanges.back().code == 334 &&
-                               (e.text == "****" || e.text == "*");
+                               (e.text == session::masked_secret || e.text == "*");
     if (auth_response) x.verb = "AUTH";
     if (x.verb == "QUIT") out_.quit = true;
     if (x.verb == "MAIL" || x.verb == "RSET") accepted_.clear();

@@ -333,7 +333,8 @@ asio::awaitable<bool> connection::perform_actions() {
 // False when the session is to end now: the server is stopping, or the client left during
 // the pause. Pausing, the connection is looked at once a second (a long delay, or a hook that
 // sleeps again and again), so a client that gave up is not kept, its socket in CLOSE-WAIT, for
-// as long as the scenario would have gone on.
+// as long as the scenario would have gone on; and once more at the end, so that what follows
+// (a held reply, a hook's decision) is not written to a client that left in the last second.
 asio::awaitable<bool> connection::pause(milliseconds d) {
   constexpr auto look_every = std::chrono::seconds(1);
   if (shutting_down_) co_return false;  // nothing more waits once the server stops
@@ -346,7 +347,7 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
     if (shutting_down_) co_return false;
     if (finished_) co_return true;
     const auto now = steady::now();
-    if (now - peer_looked_at_ >= look_every) {
+    if (now - peer_looked_at_ >= look_every || now >= until) {
       peer_looked_at_ = now;
       if (client_left()) {
         session_.on_client_closed("while the server paused", sys_clock::now());
@@ -378,8 +379,11 @@ bool connection::client_left() {
   return in_.empty() && io_.socket().available(ec) == 0;
 }
 
-// Octets that came while the greeting was held back: the client spoke first.
+// Octets that came while the greeting was held back: the client spoke first. (Before the
+// implicit-TLS port's handshake, what waits is the ClientHello, not an early command.)
 void connection::note_early_talker() {
+  const auto& facts = session_.facts();
+  if (facts.implicit_tls && !facts.tls) return;
   error_code ec;
   const auto waiting = io_.socket().available(ec);
   if (!ec && waiting > 0) session_.note_early_talker(waiting, sys_clock::now());

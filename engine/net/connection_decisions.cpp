@@ -79,10 +79,8 @@ asio::awaitable<void> connection::finish_sleeping_hook(milliseconds sleep) {
 asio::awaitable<std::optional<script::hook_outcome>> connection::sleep_through(milliseconds sleep) {
   while (!client_gone_) {
     if (!co_await pause(sleep)) break;
-    // on_connect that sleeps, then looks at s.early_talker: the postscreen way. (Before the
-    // implicit-TLS port's handshake, what waits is the ClientHello, not an early command.)
-    const auto& facts = session_.facts();
-    if (!greeting_sent_ && !(facts.implicit_tls && !facts.tls)) note_early_talker();
+    // on_connect that sleeps, then looks at s.early_talker: the postscreen way.
+    if (!greeting_sent_) note_early_talker();
     auto next = scenario_->resume(*binding_, session_);
     if (next.st != script::hook_outcome::status::sleeping) co_return next;
     sleep = next.sleep;
@@ -141,15 +139,7 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
     session_.note(text, sys_clock::now());
   };
   bool waited = true;
-  if (f.delay.count() > 0) {
-    waited = co_await pause(f.delay);
-    // pause() looks at the client once a second: one that left in the last second must not
-    // count as having been answered (the kernel would take the reply all the same).
-    if (waited && client_left()) {
-      client_gone_ = true;
-      waited = false;
-    }
-  }
+  if (f.delay.count() > 0) waited = co_await pause(f.delay);
   if (!waited) {
     if (client_gone_) {
       // The transcript has the reply where it was decided: say it never left.

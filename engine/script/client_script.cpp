@@ -306,10 +306,7 @@ std::optional<std::string> client_script::init(const std::string& code) {
   lua_setglobal(L, "client");
   push_target(L, opts_);
   lua_setglobal(L, "target");
-  lua_createtable(L, 0, static_cast<int>(opts_.params.size()));
-  for (const auto& [k, v] : opts_.params)
-    set_string(L, k.c_str(), v);
-  lua_setglobal(L, "params");
+  set_params_global(L, opts_.params);
   sandbox_.seed_random(opts_.seed);
   if (auto err = run_library(sandbox_, client_library())) return err;
   co_ = lua_newthread(L);

@@ -3,6 +3,8 @@
 // The key goes first, so the value needs no rotation under it.
 #pragma once
 
+#include <map>
+#include <string>
 #include <string_view>
 
 #include <lua.hpp>
@@ -25,6 +27,14 @@ inline void set_bool(lua_State* L, const char* key, bool v) {
   lua_pushstring(L, key);
   lua_pushboolean(L, v);
   lua_rawset(L, -3);
+}
+
+// The global `params`: values a script was given (--param, scenario_params), as strings.
+inline void set_params_global(lua_State* L, const std::map<std::string, std::string>& params) {
+  lua_createtable(L, 0, static_cast<int>(params.size()));
+  for (const auto& [k, v] : params)
+    set_string(L, k.c_str(), v);
+  lua_setglobal(L, "params");
 }
 
 }  // namespace smtpfault::script

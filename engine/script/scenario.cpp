@@ -15,6 +15,7 @@
 #include "script/catalogue.hpp"
 #include "script/lua_bridge.hpp"
 #include "script/lua_checks.hpp"
+#include "script/lua_fields.hpp"
 #include "script/source_scan.hpp"
 
 namespace smtpfault::script {
@@ -368,12 +369,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   lua_State* L = sandbox_.state();
   register_c_api(L, this);
   // As a client script's: values as given, strings; a scenario turns them into what it needs.
-  lua_createtable(L, 0, static_cast<int>(opts_.params.size()));
-  for (const auto& [k, v] : opts_.params) {
-    lua_pushlstring(L, v.data(), v.size());
-    lua_setfield(L, -2, k.c_str());
-  }
-  lua_setglobal(L, "params");
+  set_params_global(L, opts_.params);
   // math.random draws from the scenario's seed too.
   sandbox_.seed_random(opts_.seed);
   if (auto err = run_library(sandbox_, helper_library())) return err;

@@ -19,7 +19,7 @@ std::string masked_command(const proto::command& cmd, std::string_view line) {
   if (cmd.kind != verb::auth) return std::string(line);
   auto space = cmd.argument.find(' ');
   if (space == std::string::npos) return std::string(line);
-  return cmd.verb_text + " " + cmd.argument.substr(0, space) + " ****";
+  return cmd.verb_text + " " + cmd.argument.substr(0, space) + " " + std::string(masked_secret);
 }
 
 // Whether a chunk of octets follows this command line: a BDAT's (RFC 3030 2), unless empty.

@@ -117,7 +117,7 @@ std::size_t server_session::receive_auth(std::string_view input) {
     error_reply(500, "5.5.6", "Authentication exchange line is too long");
     return r.consumed;
   }
-  log_.add(direction::client, r.line == "*" ? "*" : "****", now_);
+  log_.add(direction::client, std::string(r.line == "*" ? "*" : masked_secret), now_);
   auth_step(r.line);
   return r.consumed;
 }

@@ -13,6 +13,9 @@ namespace smtpfault::session {
 
 enum class direction { client, server, event };
 
+// What the transcript shows for a secret (an AUTH exchange's line, an initial response).
+inline constexpr std::string_view masked_secret = "****";
+
 struct transcript_entry {
   std::chrono::system_clock::time_point at;
   direction dir;
