@@ -109,7 +109,12 @@ local function matches(want, r)
   elseif kind == "string" then
     for _, line in ipairs(r.lines) do
       local full = tostring(r.code) .. " " .. (r.enhanced and (r.enhanced .. " ") or "") .. line
-      if full:find(want) then return true end
+      -- A malformed pattern is the script's mistake: said with the pattern, at the script's line.
+      local ok, found = pcall(string.find, full, want)
+      if not ok then
+        fail("expect: pattern %q: %s", want, (tostring(found):gsub("^.-:%d+: ", "")))
+      end
+      if found then return true end
     end
     return false
   elseif kind == "table" then
@@ -443,6 +448,10 @@ function Conn:auth(mechanism, user, password, o)
     fail("auth: user and password must be strings")
   end
   if o.expect ~= nil then check_want(o.expect, "auth") end  -- before the credentials go out
+  -- Only PLAIN carries an authorization identity; elsewhere it would be dropped without a word.
+  if o.authzid ~= nil and steps ~= auth_steps.PLAIN then
+    fail("auth: authzid is for PLAIN only, not %s", tostring(mechanism):upper())
+  end
   return steps(self, user, password, o)
 end
 
@@ -466,8 +475,9 @@ function Conn:data(body, o)
   local eol = o.line_ending or "\r\n"
   if not endings[eol] then fail("data: line_ending must be \"\\r\\n\", \"\\n\" or \"\\r\"") end
   self:send("DATA")
+  -- A refused DATA comes back as expect() gives it: the reply (or nil) and why.
   local r, err = self:expect(o.expect_354 or 354, { timeout = o.timeout })
-  if err then return nil, err, r end
+  if err then return r, err end
   local bytes = o.raw and body or host._encode_data(body, eol)
   awaiting(self, "the end of data", true)
   local ok, werr, sent = write(self, bytes, string.format("<%d octets of message data>", #bytes))

@@ -96,6 +96,7 @@ class driver {
   asio::awaitable<op_result> perform(const client_op& op);
   void skip(const client_op& op);
   void end_here(conn& c, bool reset);
+  void give_up(std::string why);
   asio::awaitable<op_result> do_connect(const client_op& op);
   asio::awaitable<std::string> open_socket(conn& c, const client_op& op);
   asio::awaitable<op_result> do_handshake(conn& c, const client_op& op);
@@ -177,8 +178,7 @@ asio::awaitable<op_result> driver::perform(const client_op& op) {
   if (it == conns_.end()) co_return failed("no such connection");
   if (op.what == client_op::kind::give_up) {
     log(op.conn, "*: " + proto::printable(op.bytes, std::string::npos));  // it quotes a reply
-    result.how = client_run_result::ending::target_error;
-    result.error = op.bytes;
+    give_up(op.bytes);
     co_return op_result{};
   }
   conn& c = *it->second;
@@ -218,6 +218,17 @@ void driver::skip(const client_op& op) {
   finished_early_ = true;
 }
 
+// The target cannot be used (exit 3): why, and the script line that was trying ("cannot connect
+// to HOST:PORT: Connection refused, at probe.lua:3").
+void driver::give_up(std::string why) {
+  result.how = client_run_result::ending::target_error;
+  result.error = std::move(why);
+  if (auto where = script_.position(); !where.empty()) {
+    where.pop_back();  // its colon
+    result.error += ", at " + where;
+  }
+}
+
 // The script closed or reset the connection: every later call on it says "closed".
 void driver::end_here(conn& c, bool reset) {
   if (reset) {
@@ -253,10 +264,7 @@ asio::awaitable<op_result> driver::do_connect(const client_op& op) {
   }
   if (!err.empty()) {
     log(c.id, "*: " + err);
-    if (!op.may_fail) {
-      result.how = client_run_result::ending::target_error;
-      result.error = err;
-    }
+    if (!op.may_fail) give_up(err);
     co_return failed(err);
   }
   op_result r;
@@ -327,10 +335,7 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
   if (!err.empty()) {
     log(c.id, "*: " + err);
     c.closed = "tls failed";  // nothing more goes over it: every later call says so
-    if (!op.may_fail) {
-      result.how = client_run_result::ending::target_error;
-      result.error = err;
-    }
+    if (!op.may_fail) give_up(err);
     co_return failed("tls failed: " + why);
   }
   log(c.id, "*: TLS established " + c.io.tls_version() + " " + c.io.tls_cipher());

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 from smtpfault_server import SmtpfaultServer, binary_path, server_environment
 from client_run_case import ClientRunCase
+from scripted_server import ScriptedServer
 
 
 class RunCommandTest(ClientRunCase):
@@ -202,6 +203,52 @@ class RunCommandTest(ClientRunCase):
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn("tls.lua:1: connect: no implicit-TLS target: pass {host=..., port=...} or "
                       "run with --tls-target HOST:PORT", p.stderr)
+
+    def test_a_script_error_caused_by_a_failure_keeps_the_failure(self):
+        srv = ScriptedServer([], then_close=True)   # greets, then closes before the EHLO reply
+        self.addCleanup(srv.close)
+        path = self.script("""
+            connect {}
+            expect(220)
+            local r = ehlo("client.test")
+            check(r.extensions.STARTTLS, "STARTTLS is offered")
+        """, "closed.lua")
+        p = self.run_client(path, target="127.0.0.1:%d" % srv.port)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"fail \(\S*closed.lua:5: attempt to index a nil value "
+                                   r"\(local 'r'\)\): 1 passed, 1 failed")
+        self.assertRegex(p.stderr, r"script error after a failed expectation: \S*closed.lua:5: "
+                                   r"attempt to index")
+
+    def test_a_malformed_pattern_is_named_at_the_scripts_line(self):
+        path = self.script('connect {}\nexpect(220)\nsend("NOOP")\nexpect("[")\n', "pat.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("""pat.lua:4: expect: pattern "[": malformed pattern (missing ']')""",
+                      p.stderr)
+        self.assertNotIn("client.lua", p.stderr)   # the library's own file stays out of it
+
+    def test_authzid_with_a_mechanism_other_than_plain_is_the_scripts_mistake(self):
+        path = self.script('connect {}\nexpect(220)\nehlo()\n'
+                           'auth("LOGIN", "u", "p", { authzid = "boss" })\n', "authzid.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("authzid.lua:4: auth: authzid is for PLAIN only, not LOGIN", p.stderr)
+        self.assertNotIn("AUTH LOGIN", p.stdout)   # nothing went out
+
+    def test_a_refused_data_returns_its_reply_as_expect_does(self):
+        srv = ScriptedServer([b"250 ok\r\n"] * 3 + [b"421 4.3.0 closing\r\n"])
+        self.addCleanup(srv.close)
+        path = self.script("""
+            connect {} expect(220) ehlo()
+            send("MAIL FROM:<a@x.test>") expect(250)
+            send("RCPT TO:<b@x.test>") expect(250)
+            local r, err = data("Subject: x\\n\\nhi\\n", { timeout = 2 })
+            report("data", tostring(r and r.code) .. " " .. tostring(err))
+        """)
+        p = self.run_client(path, target="127.0.0.1:%d" % srv.port)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("data: 421 unexpected reply", p.stdout)
 
     def test_check_reads_client_scripts(self):
         def check(*args):

@@ -26,9 +26,10 @@ class TargetTest(ClientRunCase):
             p = self.run_client("probe-conformance", target="127.0.0.1:%d" % port)
         self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
         self.assertIn("cannot connect to 127.0.0.1:%d: Connection refused" % port, p.stderr)
-        # The summary on stdout says why too, not only "error".
-        self.assertIn("error (cannot connect to 127.0.0.1:%d: Connection refused): 0 passed"
-                      % port, p.stdout)
+        # The summary on stdout says why too, not only "error", and which line was trying.
+        self.assertRegex(p.stdout, r"error \(cannot connect to 127.0.0.1:%d: Connection refused, "
+                                   r"at scenarios/client/probe-conformance.lua:\d+\): 0 passed"
+                         % port)
 
     def test_may_fail_connect_comes_back_as_a_value(self):
         with refusing_port() as port:
@@ -47,8 +48,8 @@ class TargetTest(ClientRunCase):
         """ % self.server.tls_port)
         p = self.run_client(path)
         self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
-        self.assertIn("TLS handshake with 127.0.0.1 failed: unable to get local issuer "
-                      "certificate", p.stderr)
+        self.assertRegex(p.stderr, r"TLS handshake with 127.0.0.1 failed: unable to get local "
+                                   r"issuer certificate, at \S*client.lua:2\n")
 
     def test_a_name_the_certificate_does_not_carry_says_so(self):
         path = self.script("""
