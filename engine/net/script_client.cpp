@@ -430,6 +430,10 @@ asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
     }
     if (!err.empty()) {
       if (err == "timeout") log(c.id, "*: no reply within " + timeout_text(op));
+      if (auto cut = c.replies.unfinished(); !cut.empty() && err != "timeout") {
+        log(c.id, "*: the reply was cut short: " + cut + " came before the " +
+                      (err == "reset" ? "reset" : "close"));
+      }
       co_return failed(err);
     }
   }

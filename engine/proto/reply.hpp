@@ -46,6 +46,8 @@ class reply_reader {
   status feed_line(std::string_view line);
   reply take();
   const std::string& error() const { return error_; }
+  // Lines of a multi-line reply received so far, before its last line.
+  std::size_t lines_so_far() const { return started_ ? partial_.lines.size() : 0; }
 
   // A multi-line reply that goes on beyond these is malformed: a server sending continuation
   // lines for ever must not grow the client without bound (RFC 5321 sets no limit; real

@@ -47,6 +47,18 @@ std::string printable(std::string_view raw, std::size_t max, bool escape_backsla
   return out;
 }
 
+std::string reply_stream::unfinished() const {
+  std::string text;
+  if (const auto n = replies_.lines_so_far()) {
+    text = std::to_string(n) + (n == 1 ? " line" : " lines") + " of a multi-line reply";
+  }
+  if (!in_.empty()) {
+    if (!text.empty()) text += " and ";
+    text += "'" + printable(in_) + "' without its line end";
+  }
+  return text;
+}
+
 reply_stream::result reply_stream::next() {
   if (overflowed_) {
     overflowed_ = false;

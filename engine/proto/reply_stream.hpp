@@ -45,6 +45,9 @@ class reply_stream {
   std::size_t max_line() const { return lines_.max_line(); }
   // Bytes received and not yet part of a returned reply.
   std::size_t buffered() const { return in_.size(); }
+  // What a close in the middle of a reply cut short, for the transcript: "2 lines of a
+  // multi-line reply and '250-SIZE 10' without its line end"; empty between replies.
+  std::string unfinished() const;
   // Drops everything buffered (after STARTTLS: plaintext must not be read as TLS replies).
   std::size_t discard();
 

@@ -5,6 +5,7 @@ sequences, an early close, a write cut short, a flood of reply lines)."""
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -196,6 +197,21 @@ class HostileServers(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("FAIL", r.stdout)
         self.assertNotIn("script error", r.stderr)
+
+    def test_a_reply_cut_short_by_a_close_is_shown_in_the_transcript(self):
+        srv = ScriptedServer([b"250-first\r\n250-SIZE"], then_close=True)
+        self.addCleanup(srv.close)
+        folder = tempfile.mkdtemp(prefix="hostile-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        script = os.path.join(folder, "cut.lua")
+        with open(script, "w") as f:
+            f.write("connect {} expect(220) ehlo()\n")
+        r = subprocess.run([binary_path(), "run", script,
+                            "--target", "127.0.0.1:%d" % srv.port, "--timeout", "5"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("[1] *: the reply was cut short: 1 line of a multi-line reply and "
+                      "'250-SIZE' without its line end came before the close", r.stdout)
 
     def test_a_write_cut_short_says_how_far_it_got(self):
         srv = ScriptedServer([])   # greets, then reads nothing

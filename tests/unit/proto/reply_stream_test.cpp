@@ -132,5 +132,20 @@ TEST(printable, escapes_line_endings_and_controls) {
             "caf\xc3\xa9 \\xff\\xe2\\x82 \\xc2\\x9b[2J");
 }
 
+TEST(reply_stream, unfinished_says_what_a_close_cut_short) {
+  reply_stream s;
+  EXPECT_EQ(s.unfinished(), "");
+  s.feed("220 hi");
+  EXPECT_EQ(s.next().st, reply_stream::status::need_more);
+  EXPECT_EQ(s.unfinished(), "'220 hi' without its line end");
+  s.feed("\r\n250-first\r\n250-SIZE\r");
+  EXPECT_EQ(s.next().st, reply_stream::status::reply);
+  EXPECT_EQ(s.next().st, reply_stream::status::need_more);
+  EXPECT_EQ(s.unfinished(), "1 line of a multi-line reply and '250-SIZE\\r' without its line end");
+  s.feed("\n250 ok\r\n");
+  EXPECT_EQ(s.next().st, reply_stream::status::reply);
+  EXPECT_EQ(s.unfinished(), "");
+}
+
 }  // namespace
 }  // namespace smtpfault::proto
