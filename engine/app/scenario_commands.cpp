@@ -1,6 +1,7 @@
 // `smtpfault check` and `smtpfault list`.
 #include <cstdio>
 #include <filesystem>
+#include <tuple>
 
 #include "app/cli_args.hpp"
 #include "app/command_flags.hpp"
@@ -30,7 +31,8 @@ void print_check_help() {
       "lua.instructions from --config or SMTPFAULT_CONFIG and the SMTPFAULT_* variables),\n"
       "and reports errors as file:line: message. Exit 0 when all load, 1 when any fails.\n\n"
       "  --client   the files are client scripts (smtpfault run); they run as they load, so\n"
-      "             only their syntax is checked. Built-in client scenarios need no flag.\n"
+      "             only their syntax is checked. Built-in client scenarios need no flag, and\n"
+      "             a file that calls connect() or another client function is checked as one.\n"
       "             [check] client = true in the file, or SMTPFAULT_CHECK_CLIENT=true\n");
 }
 
@@ -64,6 +66,12 @@ int load_each(const std::vector<std::string>& names, bool client,
     auto [loaded, error] = client || is_builtin_client_scenario(name)
                                ? outcome(script::client_script::load_named(name, {}))
                                : outcome(script::scenario::load_named(name, limits));
+    // A client script among server scenarios (`check scenarios/client`, or a folder of both):
+    // checked as what it is, and said so.
+    if (!client && error.find(script::client_script_hint) != std::string::npos) {
+      std::tie(loaded, error) = outcome(script::client_script::load_named(name, {}));
+      if (error.empty()) loaded += " (a client script)";
+    }
     if (!error.empty()) {
       std::fprintf(stderr, "%s\n", error.c_str());
       ++failures;

@@ -384,9 +384,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
     for (const char* name :
          {"connect", "target", "report", "send", "ehlo", "starttls", "auth", "quit", "sleep"}) {
       if (err->find(std::string("(global '") + name + "')") != std::string::npos) {
-        return *err +
-               " -- this looks like a client script: smtpfault run runs those (and smtpfault "
-               "check --client checks them)";
+        return *err + std::string(client_script_hint);
       }
     }
     return err;

@@ -73,6 +73,12 @@ inline std::string seed_text(std::uint64_t seed) {
   return "seed: " + text + " (replay with --seed " + text + ")";
 }
 
+// Ends the load error of a client script given where a server scenario belongs; `check`
+// looks for it to check such a file as the client script it is.
+inline constexpr std::string_view client_script_hint =
+    " -- this looks like a client script: smtpfault run runs those (and smtpfault check --client "
+    "checks them)";
+
 class scenario : public std::enable_shared_from_this<scenario> {
  public:
   // Loads Lua text; errors read "file:line: message" and carry a hint where one helps.

@@ -262,6 +262,16 @@ class RunCommandTest(ClientRunCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("ok  " + os.path.join(self.tmp.name, "fine.lua"), p.stdout)
         self.assertIn(broken + ":3: ", p.stderr)
+        # Without --client, a file that calls the client functions is checked as a client
+        # script, and said to be one: the shipped probes' folder passes as it is.
+        probes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                              "scenarios", "client")
+        p = check(probes)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("probe-bdat.lua (a client script)", p.stdout)
+        p = check(self.script("connect {}\nexpect(220\n", "broken_client.lua"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("broken_client.lua:3: ", p.stderr)   # the client script's own error
 
     def test_unknown_probe_and_bad_flags(self):
         p = self.run_client("probe-nonexistent")
