@@ -473,7 +473,8 @@ function Conn:data(body, o)
   if type(body) ~= "string" then fail("data: body must be a string, not a %s", type(body)) end
   o = opts_table(o, "data")
   local eol = o.line_ending or "\r\n"
-  if not endings[eol] then fail("data: line_ending must be \"\\r\\n\", \"\\n\" or \"\\r\"") end
+  -- Named in words: an error's backslashes would be shown escaped again ("\\r\\n").
+  if not endings[eol] then fail("data: line_ending must be one of CR LF, LF or CR") end
   self:send("DATA")
   -- A refused DATA comes back as expect() gives it: the reply (or nil) and why.
   local r, err = self:expect(o.expect_354 or 354, { timeout = o.timeout })

@@ -38,7 +38,7 @@ std::optional<std::string> read_healthcheck_settings(config::settings& s, const 
 std::optional<std::string> apply_healthcheck_flag(const flag_value& f, config::settings& s,
                                                   double& timeout) {
   if (f.name == "api") {
-    auto ep = config::parse_endpoint(f.value);
+    auto ep = config::parse_target(f.value);
     if (!ep) return "--api: " + ep.error();
     s.api = *ep;
   } else if (f.name == "api-token") {

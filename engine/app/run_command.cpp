@@ -86,7 +86,7 @@ int usage_error(const std::string& msg) {
 std::optional<std::string> apply_flag(const flag_value& f, run_settings& s) {
   auto& o = s.opts;
   if (f.name == "target" || f.name == "tls-target") {
-    auto ep = config::parse_endpoint(f.value);
+    auto ep = config::parse_target(f.value);
     if (!ep) return f.origin + ": " + ep.error();
     (f.name == "target" ? o.target.host : o.target.tls_host) = ep->host;
     (f.name == "target" ? o.target.port : o.target.tls_port) = ep->port;
@@ -178,8 +178,12 @@ void print_summary(const net::client_run_result& r, const script::client_script&
                 step.detail.empty() ? "" : ": ", shown(step.detail).c_str());
   }
   if (!s.reports().empty()) std::printf("\nreport:\n");
-  for (const auto& rep : s.reports())
-    std::printf("  %s: %s\n", shown(rep.key).c_str(), shown(rep.text).c_str());
+  for (const auto& rep : s.reports()) {
+    // An empty string is not nothing: "" where nil prints nil.
+    const bool empty_text = rep.type == script::client_report::kind::text && rep.text.empty();
+    std::printf("  %s: %s\n", shown(rep.key).c_str(),
+                empty_text ? "\"\"" : shown(rep.text).c_str());
+  }
   const std::string skips = skipped ? ", " + std::to_string(skipped) + " skipped" : "";
   // What ended the run early, beside the counts: stdout alone should say why it is "error".
   const bool ended_early = r.how != net::client_run_result::ending::finished && !r.error.empty();
@@ -304,9 +308,9 @@ boost::json::object json_report(const net::client_run_result& r, const script::c
 // A report that cannot be written is found before the run, not after it (where its exit 2 would
 // also hide the run's own status).
 std::optional<std::string> unwritable_reports(const run_settings& rs) {
-  for (const auto& path : {rs.junit, rs.json}) {
+  for (const auto& [flag, path] : {std::pair{"--junit", rs.junit}, std::pair{"--json", rs.json}}) {
     if (path.empty()) continue;
-    if (auto err = unwritable_report(path)) return path + ": " + *err;
+    if (auto err = unwritable_report(path)) return std::string(flag) + " " + path + ": " + *err;
   }
   return std::nullopt;
 }

@@ -91,7 +91,7 @@ struct send_request {
 std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r, bool touch_files) {
   auto& o = r.o;
   if (f.name == "server") {
-    auto ep = config::parse_endpoint(f.value);
+    auto ep = config::parse_target(f.value);
     if (!ep) return f.origin + ": " + ep.error();
     o.host = ep->host;
     o.port = ep->port;

@@ -27,6 +27,8 @@ std::optional<bool> parse_bool(std::string_view text);
 
 // Parses "host:port" / "[v6]:port".
 proto::expected<endpoint, std::string> parse_endpoint(std::string_view text);
+// The same for an address to connect to: port 0 is refused.
+proto::expected<endpoint, std::string> parse_target(std::string_view text);
 
 // Applies a TOML file on top of s. Unknown keys, wrong types and bad values are errors.
 proto::expected<bool, config_error> apply_file(settings& s, const std::string& path);

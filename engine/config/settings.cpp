@@ -89,6 +89,13 @@ proto::expected<endpoint, std::string> parse_endpoint(std::string_view text) {
   return endpoint{std::string(host), static_cast<std::uint16_t>(value)};
 }
 
+proto::expected<endpoint, std::string> parse_target(std::string_view text) {
+  auto ep = parse_endpoint(text);
+  // Port 0 means "any free port" to a listener; to connect to, it names nothing.
+  if (ep && ep->port == 0) return bad_address(text, "the port must be a number from 1 to 65535");
+  return ep;
+}
+
 // One of scenario_params: KEY=VALUE, the key a Lua name (params.window); NUL would cut it short.
 std::string scenario_param_problem(const std::string& item) {
   const auto eq = item.find('=');

@@ -22,12 +22,21 @@ using sys_clock = std::chrono::system_clock;
 
 namespace {
 
+json::object params_json(const script::scenario_options& opts) {
+  json::object params;
+  for (const auto& [k, v] : opts.params)
+    params[k] = v;
+  return params;
+}
+
 json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
   if (!sc) {
-    // accept-all draws nothing at random; the run has a seed all the same.
+    // accept-all draws nothing at random; the run has a seed all the same. It reads no
+    // parameter, but shows the configured ones as any scenario does.
     return json::object{{"name", "accept-all"},
                         {"seed", ctx.accept_all_seed},
                         {"time_scale", ctx.scenario_defaults.time_scale},
+                        {"params", params_json(ctx.scenario_defaults)},
                         {"hooks", json::array{}}};
   }
   json::array hooks;
@@ -35,9 +44,7 @@ json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
     auto h = static_cast<session::hook>(i);
     if (sc->hooks() & session::hook_bit(h)) hooks.emplace_back(session::hook_name(h));
   }
-  json::object params;
-  for (const auto& [k, v] : sc->options().params)
-    params[k] = v;
+  json::object params = params_json(sc->options());
   return json::object{{"name", script::shown_name(sc->name())},
                       {"seed", sc->options().seed},
                       {"time_scale", sc->options().time_scale},

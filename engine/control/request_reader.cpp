@@ -239,7 +239,12 @@ void query_reader::finish() {
   }
   for (const auto& [k, v] : r_.query) {
     if (!seen_.contains(k)) {
-      invalid(k, "unknown parameter");
+      // Every parameter the endpoint takes has been asked for by now: those are the ones.
+      std::string known;
+      for (const auto& name : seen_)
+        known += (known.empty() ? "" : ", ") + name;
+      invalid(k, known.empty() ? "unknown parameter (this endpoint takes none)"
+                               : "unknown parameter (this endpoint takes " + known + ")");
       return;
     }
   }

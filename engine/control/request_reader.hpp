@@ -65,9 +65,10 @@ class query_reader {
   std::optional<std::uint64_t> integer(std::string_view key, std::uint64_t min, std::uint64_t max);
   std::optional<double> number(std::string_view key, double min, double max);
   void finish();
+  // A value the endpoint cannot take: "query parameter state: must be ..." (the first wins).
+  void invalid(std::string_view key, std::string message);
 
  private:
-  void invalid(std::string_view key, std::string message);
   const api_request& r_;
   std::optional<api_error>& err_;
   std::set<std::string, std::less<>> seen_;

@@ -16,10 +16,10 @@ asio::awaitable<response> list_sessions(api_context& ctx, api_request& req) {
   auto limit = q.integer("limit", 1, 1000).value_or(100);
   auto offset = q.integer("offset", 0, UINT64_MAX).value_or(0);
   const auto state = q.string("state").value_or("finished");
-  q.finish();
-  if (!err && state != "finished" && state != "open" && state != "all") {
-    err = api_error{400, "state must be finished, open or all", "state"};
+  if (state != "finished" && state != "open" && state != "all") {
+    q.invalid("state", "must be finished, open or all, got '" + state + "'");
   }
+  q.finish();
   if (err) co_return error_response(*err);
   // Finished first, in the order they ended; then the open ones.
   std::vector<std::shared_ptr<const capture::session_record>> all;

@@ -253,7 +253,7 @@ asio::awaitable<op_result> driver::do_connect(const client_op& op) {
   conn& c = *owned;
   c.id = static_cast<int>(result.connections.size()) + 1;
   c.host = op.host;
-  const std::string where = op.host + ":" + std::to_string(op.port);
+  const std::string where = host_port_text(op.host, op.port);
   result.connections.push_back({c.id, where, {}});
   conns_[c.id] = std::move(owned);
   log(c.id, "*: connecting to " + where + (op.tls ? " (implicit TLS)" : ""));
@@ -274,7 +274,7 @@ asio::awaitable<op_result> driver::do_connect(const client_op& op) {
 }
 
 asio::awaitable<std::string> driver::open_socket(conn& c, const client_op& op) {
-  const std::string where = op.host + ":" + std::to_string(op.port);
+  const std::string where = host_port_text(op.host, op.port);
   const auto r = co_await connect_before(c.io.socket(), op.host, op.port, deadline_of(op));
   using step = connect_result::step;
   if (r.failed == step::resolve) {

@@ -101,8 +101,7 @@ asio::awaitable<std::string> client::connect() {
   }
   if (r.timed_out) co_return "timeout connecting to " + o_.host;
   if (r.ec) {
-    co_return "cannot connect to " + o_.host + ":" + std::to_string(o_.port) + ": " +
-        r.ec.message();
+    co_return "cannot connect to " + host_port_text(o_.host, o_.port) + ": " + r.ec.message();
   }
   co_return "";
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -45,6 +46,8 @@ asio::awaitable<connect_result> connect_before(tcp::socket& socket, const std::s
 
 // "192.0.2.1:25" or "[2001:db8::1]:25"; a v4-mapped v6 address is shown as v4.
 std::string endpoint_text(const tcp::endpoint& ep);
+// The same for a host as given (a name or an address): "mx.example.test:25", "[::1]:2525".
+std::string host_port_text(std::string_view host, std::uint16_t port);
 
 // A read's error that means the peer closed: the end of the stream, or over TLS a close
 // without close_notify ("stream truncated"), a close all the same.

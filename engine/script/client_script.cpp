@@ -125,7 +125,7 @@ int api_report(lua_State* L) {
       break;
   }
   if (type == kind::nil) {
-    lua_pushliteral(L, "");
+    lua_pushliteral(L, "nil");  // as Lua prints it; JSON has null
   } else if (lua_type(L, 3) == LUA_TSTRING) {
     lua_pushvalue(L, 3);
   } else {

@@ -200,7 +200,9 @@ lua_sandbox::lua_sandbox(sandbox_limits limits)
       time_limit_reason_(
           "time limit exceeded: ran for over " +
           proto::seconds_text(std::chrono::duration<double>(limits.run_time).count()) +
-          " s (waits not counted; a loop of work on long strings?)") {
+          " s (waits not counted; a loop of work on long strings?)"),
+      memory_limit_reason_("memory limit exceeded (" + std::to_string(limits.memory_bytes) +
+                           " octets; lua.memory or SMTPFAULT_LUA_MEMORY sets it)") {
   L_.reset(lua_newstate(&lua_sandbox::allocate, this));
   if (!L_) throw std::runtime_error("cannot create a Lua state");
   *static_cast<lua_sandbox**>(lua_getextraspace(L_.get())) = this;
@@ -297,7 +299,7 @@ void lua_sandbox::on_hook(lua_State* L, lua_Debug* ar) {
   const bool counted = ar->event == LUA_HOOKCOUNT;
   if (counted) {
     self.spent_ += count_step;
-    if (!self.killed_ && self.memory_refused()) self.stop_run(L, memory_limit_reason);
+    if (!self.killed_ && self.memory_refused()) self.stop_run(L, self.memory_limit_reason_.c_str());
     if (!self.killed_ && self.spent_ > self.budget_) {
       self.stop_run(L, endless_loop_reason);
     }
@@ -415,7 +417,7 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
   if (killed_ && kill_reason_) {
     msg = kill_reason_;
   } else if (status == LUA_ERRMEM || memory_refused()) {
-    msg = memory_limit_reason;
+    msg = memory_limit_reason_;
   } else if (const char* s = lua_tostring(L, -1)) {
     msg = s;
   } else {

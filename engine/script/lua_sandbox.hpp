@@ -94,7 +94,6 @@ class lua_sandbox {
   static lua_sandbox& of(lua_State* L);
 
  private:
-  static constexpr const char* memory_limit_reason = "memory limit exceeded";
   static constexpr const char* endless_loop_reason =
       "instruction limit exceeded (possible endless loop)";
   // In lua_sandbox_memory.cpp.
@@ -129,6 +128,8 @@ class lua_sandbox {
   };
   sandbox_limits limits_;
   std::string time_limit_reason_;
+  // "memory limit exceeded (64 MiB; ...)": the limit, and where it is set.
+  std::string memory_limit_reason_;
   std::size_t used_ = 0;
   std::ptrdiff_t lent_ = 0;  // see lend()
   std::uint64_t budget_ = 0;

@@ -96,7 +96,7 @@ void lua_sandbox::release(void* ptr, std::size_t size) {
 
 void lua_sandbox::stop_for_memory() {
   killed_ = true;
-  kill_reason_ = memory_limit_reason;
+  kill_reason_ = memory_limit_reason_.c_str();
   // A pcall may catch the memory error; the next instruction must fail again.
   if (armed_) set_hook(armed_, 1);
 }

@@ -34,6 +34,13 @@ class RunCommandTest(ClientRunCase):
         self.assertLess(len(verdict), 400)
         self.assertIn("raw: \\xff\\x01", out)
 
+    def test_printed_reports_tell_nil_from_an_empty_string(self):
+        path = self.script('report("empty", "")\nreport("none", nil)\nreport("text", "a")\n',
+                           "reports.lua")
+        p = self.run_client(path, "--quiet")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn('  empty: ""\n  none: nil\n  text: a\n', p.stdout)
+
     def test_a_raw_step_is_named_with_its_octets_escaped_once(self):
         path = self.script(r"""
             connect {}
@@ -281,6 +288,30 @@ class RunCommandTest(ClientRunCase):
         p = self.run_client("probe-conformance", target="no-port")
         self.assertEqual(p.returncode, 2)
         self.assertIn("--target", p.stderr)
+        # Port 0 is "any port" to a listener; as a target it names no server.
+        p = self.run_client("probe-conformance", target="127.0.0.1:0")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--target: bad address '127.0.0.1:0' (the port must be a number from 1 to "
+                      "65535)", p.stderr)
+        p = self.run_client("probe-conformance", "--junit", "/nonexistent-dir/x.xml")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--junit /nonexistent-dir/x.xml: no such directory /nonexistent-dir",
+                      p.stderr)
+
+    def test_an_ipv6_target_is_written_with_brackets(self):
+        with socket.socket(socket.AF_INET6) as s:   # bound, not listening: refuses
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+            p = self.run_client("probe-conformance", target="[::1]:%d" % port)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("cannot connect to [::1]:%d: Connection refused" % port, p.stderr)
+
+    def test_a_line_ending_data_does_not_know_is_named_in_words(self):
+        path = self.script('connect {}\nexpect(220)\ndata("x", { line_ending = "\\r\\r" })\n',
+                           "ending.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("ending.lua:3: data: line_ending must be one of CR LF, LF or CR", p.stderr)
 
     def test_closed_and_reset_are_values(self):
         path = self.script("""
@@ -329,7 +360,9 @@ class RunCommandTest(ClientRunCase):
                            'report("size", #body)\n', name="big.lua")
         p = self.run_client(path)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
-        self.assertIn("memory limit exceeded", p.stderr)
+        # The limit, and where to raise it.
+        self.assertIn("big.lua:1: memory limit exceeded (67108864 octets; lua.memory or "
+                      "SMTPFAULT_LUA_MEMORY sets it)", p.stderr)
         config = self.script("[lua]\nmemory = 268435456\n", name="lua.toml")
         p = self.run_client(path, "--config", config)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)

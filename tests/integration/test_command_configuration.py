@@ -164,14 +164,18 @@ class CommandConfiguration(unittest.TestCase):
 
     def test_check_takes_client_from_the_file_or_the_environment(self):
         script = self.config("probe.lua", 'connect()\nexpect(220)\n')
-        r = run("check", script)
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)   # a server scenario, it fails
+        r = run("check", script)   # unsaid: checked as the client script it looks like
+        self.assertEqual((r.returncode, r.stdout), (0, "ok  %s (a client script)\n" % script),
+                         r.stderr)
         cfg = self.config("check.toml", "[check]\nclient = true\n")
         for args, env in ((["--config", cfg], None), ([], {"SMTPFAULT_CHECK_CLIENT": "true"})):
             r = run("check", *args, script, env=env)
             self.assertEqual((r.returncode, r.stdout), (0, "ok  %s\n" % script), r.stderr)
+        # --client=false undoes the file's setting: the script is again checked as what it
+        # looks like, and said to be a client script.
         r = run("check", "--config", cfg, "--client=false", script)
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual((r.returncode, r.stdout), (0, "ok  %s (a client script)\n" % script),
+                         r.stderr)
         r = run("check", script, env={"SMTPFAULT_CHECK_CLEINT": "1"})
         self.assertEqual(r.returncode, 2)
         self.assertIn("SMTPFAULT_CHECK_CLEINT: unknown variable (did you mean "

@@ -290,6 +290,8 @@ class MessagesTest(ApiTestCase):
         status, _, body = self.api("GET", "/api/v1/sessions?state=closed")
         self.assertEqual(status, 400, body)
         self.assertEqual(body["field"], "state")
+        self.assertEqual(body["error"], "query parameter state: must be finished, open or all, "
+                                        "got 'closed'")
 
 
 class WaitPastOnePageTest(ApiTestCase):

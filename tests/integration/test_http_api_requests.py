@@ -154,6 +154,13 @@ class BadRequestTest(ApiTestCase):
             self.check("GET", path, None, 400, "x")
         self.check("DELETE", "/api/v1/messages?to=x", None, 400, "to")
         self.check("DELETE", "/api/v1/sessions?all=1", None, 400, "all")
+        # The refusal lists what the endpoint does take.
+        st, _, b = self.api("GET", "/api/v1/messages/wait?limit=1")
+        self.assertEqual(st, 400, b)
+        self.assertEqual(b["error"], "query parameter limit: unknown parameter (this endpoint "
+                                     "takes count, from, since, subject, test, timeout, to)")
+        st, _, b = self.api("GET", "/healthz?x=1")
+        self.assertIn("(this endpoint takes none)", b["error"])
         self.api("DELETE", "/api/v1/faults")
 
     def test_not_found_and_method_not_allowed(self):

@@ -154,6 +154,7 @@ class ScenarioTest(ApiTestCase):
         try:
             _, _, body = server.api("GET", "/api/v1/scenario")
             self.assertEqual((body["name"], body["seed"]), ("accept-all", 7))
+            self.assertEqual(body["params"], {})   # as any scenario shows them
             _, _, body = server.api("PUT", "/api/v1/scenario", {"name": "greylist"})
             self.assertEqual(body["seed"], 7)
         finally:

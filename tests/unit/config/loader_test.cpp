@@ -38,6 +38,15 @@ TEST(parse_endpoint, port_zero_is_ephemeral) {
   EXPECT_EQ(e->port, 0);
 }
 
+TEST(parse_target, port_zero_names_no_server) {
+  auto e = parse_target("127.0.0.1:0");
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().find("from 1 to 65535"), std::string::npos) << e.error();
+  e = parse_target("[::1]:25");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->host, "::1");
+}
+
 TEST(parse_endpoint, ipv6_bracketed) {
   auto e = parse_endpoint("[::1]:2525");
   ASSERT_TRUE(e);
