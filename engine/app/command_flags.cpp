@@ -8,18 +8,18 @@ namespace smtpfault::app {
 const command_flags& send_flags() {
   static const command_flags f{
       {{"starttls", "tls", "verify", "help", "version"},
-       {"server", "ca", "auth", "helo", "from", "to", "data", "timeout", "config"}},
+       {"server", "ca", "auth", "helo", "from", "to", "data", "timeout", "config", "log-format"}},
       {"send", {"to"}, {"timeout"}, {}, {}, {}, {"tls", "starttls"}},
       &check_send_values};
   return f;
 }
 
 const command_flags& run_flags() {
-  static const command_flags f{
-      {{"help", "version", "quiet"},
-       {"target", "tls-target", "timeout", "seed", "param", "junit", "json", "config"}},
-      {"run", {"param"}, {"timeout", "seed"}, {"seed"}, {}, {"param"}},
-      &check_run_values};
+  static const command_flags f{{{"help", "version", "quiet"},
+                                {"target", "tls-target", "timeout", "seed", "param", "junit",
+                                 "json", "config", "log-format"}},
+                               {"run", {"param"}, {"timeout", "seed"}, {"seed"}, {}, {"param"}},
+                               &check_run_values};
   return f;
 }
 

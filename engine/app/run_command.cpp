@@ -10,6 +10,7 @@
 #include "app/cli_args.hpp"
 #include "app/command_flags.hpp"
 #include "app/commands.hpp"
+#include "app/log_lines.hpp"
 #include "app/test_report.hpp"
 #include "app/version.hpp"
 #include "config/loader.hpp"
@@ -48,6 +49,9 @@ void print_run_help() {
       "  --junit FILE            JUnit XML: one test case per expectation\n"
       "  --json FILE             JSON: verdicts, report values and transcripts\n"
       "  --quiet                 print verdicts only, not the transcript\n"
+      "  --log-format F          text (default), json (JSON lines: the transcript, a \"step\"\n"
+      "                          per verdict, a \"report\" per value, the \"verdict\"), or\n"
+      "                          none (as --quiet)\n"
       "  --config FILE           read these options from the file's [run] table (env\n"
       "                          SMTPFAULT_CONFIG): target = \"mx:25\", param = [\"k=v\"]\n"
       "  --help, --version\n"
@@ -64,6 +68,7 @@ struct run_settings {
   std::string junit;
   std::string json;
   bool quiet = false;
+  output_format format = output_format::text;
   script::client_options opts;
 
   // "127.0.0.1:2525", "[::1]:2525": an IPv6 address in brackets.
@@ -111,6 +116,8 @@ std::optional<std::string> apply_flag(const flag_value& f, run_settings& s) {
     s.json = f.value;
   } else if (f.name == "quiet") {
     s.quiet = true;
+  } else if (f.name == "log-format") {
+    return parse_output_format(f.origin, f.value, s.format);
   }
   return std::nullopt;
 }
@@ -165,11 +172,83 @@ std::string shown(std::string_view text) {
   return proto::printable(text, 300);  // controls escaped as in the transcript
 }
 
+// A report value as what it was in Lua: a number stays a number (one JSON cannot hold, NaN or
+// an infinity, stays text), a boolean a boolean, nil null; a table is its Lua rendering.
+boost::json::value json_value(const script::client_report& rep) {
+  using kind = script::client_report::kind;
+  switch (rep.type) {
+    case kind::integer:
+      return rep.integer;
+    case kind::number:
+      if (std::isfinite(rep.number)) return rep.number;
+      // Not the platform's spelling ("-nan"): one a reader can test for.
+      return boost::json::string(std::isnan(rep.number) ? "nan" : rep.number > 0 ? "inf" : "-inf");
+    case kind::boolean:
+      return rep.integer != 0;
+    case kind::nil:
+      return nullptr;
+    case kind::text:
+      break;
+  }
+  return boost::json::string(rep.text);
+}
+
+struct step_counts {
+  int passed = 0, failed = 0, skipped = 0;
+};
+
+step_counts count_steps(const script::client_script& s) {
+  step_counts n;
+  for (const auto& step : s.steps())
+    (step.skipped ? n.skipped : step.passed ? n.passed : n.failed)++;
+  return n;
+}
+
+// A verdict as the JSON report and the JSON lines give it.
+boost::json::object step_json(const script::client_step& st) {
+  return {{"passed", st.passed},
+          {"skipped", st.skipped},
+          {"name", st.name},
+          {"detail", st.detail},
+          {"where", st.where.ends_with(':') ? st.where.substr(0, st.where.size() - 1) : st.where},
+          {"connection", st.conn},
+          {"seconds", st.seconds}};
+}
+
+// What ended the run early, on stderr (whatever the format of stdout).
+void print_errors(const net::client_run_result& r, const script::client_script& s) {
+  if (r.how == net::client_run_result::ending::script_error) {
+    // Whole, but escaped: an error may quote a reply, and a script's message is any string.
+    std::fprintf(stderr, "smtpfault run: script error%s: %s\n",
+                 script_failed_first(r, s) ? " after a failed expectation" : "",
+                 proto::printable(r.error, std::string::npos).c_str());
+  } else if (r.how != net::client_run_result::ending::finished) {
+    std::fprintf(stderr, "smtpfault run: %s\n",
+                 proto::printable(r.error, std::string::npos).c_str());
+  }
+}
+
+// The same as JSON lines: a "step" per verdict, a "report" per value, then the "verdict".
+void print_summary_json(const net::client_run_result& r, const script::client_script& s) {
+  for (const auto& step : s.steps()) {
+    boost::json::object line{{"step", step.skipped ? "skip" : step.passed ? "ok" : "fail"}};
+    for (auto& [k, v] : step_json(step))
+      line[k] = std::move(v);
+    print_json_line(line);
+  }
+  for (const auto& rep : s.reports())
+    print_json_line({{"report", rep.key}, {"value", json_value(rep)}});
+  const auto n = count_steps(s);
+  boost::json::object summary{{"verdict", verdict_of(r, s)}, {"passed", n.passed},
+                              {"failed", n.failed},          {"skipped", n.skipped},
+                              {"seconds", r.seconds},        {"seed", s.options().seed}};
+  if (r.how != net::client_run_result::ending::finished) summary["error"] = r.error;
+  print_json_line(summary);
+}
+
 void print_summary(const net::client_run_result& r, const script::client_script& s) {
   if (!s.steps().empty()) std::printf("\n");
-  int passed = 0, failed = 0, skipped = 0;
   for (const auto& step : s.steps()) {
-    (step.skipped ? skipped : step.passed ? passed : failed)++;
     std::printf("%s %s %s%s%s\n",
                 step.skipped  ? "skip"
                 : step.passed ? "ok  "
@@ -184,23 +263,16 @@ void print_summary(const net::client_run_result& r, const script::client_script&
     std::printf("  %s: %s\n", shown(rep.key).c_str(),
                 empty_text ? "\"\"" : shown(rep.text).c_str());
   }
-  const std::string skips = skipped ? ", " + std::to_string(skipped) + " skipped" : "";
+  const auto n = count_steps(s);
+  const std::string skips = n.skipped ? ", " + std::to_string(n.skipped) + " skipped" : "";
   // What ended the run early, beside the counts: stdout alone should say why it is "error".
   const bool ended_early = r.how != net::client_run_result::ending::finished && !r.error.empty();
   const std::string why = ended_early ? " (" + shown(r.error) + ")" : "";
   std::printf("\n%s%s: %d passed, %d failed%s (%.2fs, seed %llu)\n", verdict_of(r, s), why.c_str(),
-              passed, failed, skips.c_str(), r.seconds,
+              n.passed, n.failed, skips.c_str(), r.seconds,
               static_cast<unsigned long long>(s.options().seed));
   std::fflush(stdout);
-  if (r.how == net::client_run_result::ending::script_error) {
-    // Whole, but escaped: an error may quote a reply, and a script's message is any string.
-    std::fprintf(stderr, "smtpfault run: script error%s: %s\n",
-                 script_failed_first(r, s) ? " after a failed expectation" : "",
-                 proto::printable(r.error, std::string::npos).c_str());
-  } else if (r.how != net::client_run_result::ending::finished) {
-    std::fprintf(stderr, "smtpfault run: %s\n",
-                 proto::printable(r.error, std::string::npos).c_str());
-  }
+  print_errors(r, s);
 }
 
 // What ended a run early, as JUnit's failure type.
@@ -250,40 +322,11 @@ std::vector<scenario_result> junit_cases(const net::client_run_result& r,
   return cases;
 }
 
-// A report value as what it was in Lua: a number stays a number (one JSON cannot hold, NaN or
-// an infinity, stays text), a boolean a boolean, nil null; a table is its Lua rendering.
-boost::json::value json_value(const script::client_report& rep) {
-  using kind = script::client_report::kind;
-  switch (rep.type) {
-    case kind::integer:
-      return rep.integer;
-    case kind::number:
-      if (std::isfinite(rep.number)) return rep.number;
-      // Not the platform's spelling ("-nan"): one a reader can test for.
-      return boost::json::string(std::isnan(rep.number) ? "nan" : rep.number > 0 ? "inf" : "-inf");
-    case kind::boolean:
-      return rep.integer != 0;
-    case kind::nil:
-      return nullptr;
-    case kind::text:
-      break;
-  }
-  return boost::json::string(rep.text);
-}
-
 boost::json::object json_report(const net::client_run_result& r, const script::client_script& s,
                                 const run_settings& rs) {
   boost::json::array steps, conns;
-  for (const auto& st : s.steps()) {
-    steps.push_back(
-        {{"passed", st.passed},
-         {"skipped", st.skipped},
-         {"name", st.name},
-         {"detail", st.detail},
-         {"where", st.where.ends_with(':') ? st.where.substr(0, st.where.size() - 1) : st.where},
-         {"connection", st.conn},
-         {"seconds", st.seconds}});
-  }
+  for (const auto& st : s.steps())
+    steps.push_back(step_json(st));
   boost::json::object report;
   for (const auto& rep : s.reports())
     report[rep.key] = json_value(rep);
@@ -414,13 +457,26 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
     return exit_script;
   }
   auto& s = **script;
-  std::printf("smtpfault run: %s against %s (seed %llu)\n", script::shown_name(s.name()).c_str(),
-              rs.target_text().c_str(), static_cast<unsigned long long>(rs.opts.seed));
+  const bool json_lines = rs.format == output_format::json;
+  if (json_lines) {
+    print_json_line({{"run", script::shown_name(s.name())},
+                     {"target", rs.target_text()},
+                     {"seed", rs.opts.seed}});
+  } else {
+    std::printf("smtpfault run: %s against %s (seed %llu)\n", script::shown_name(s.name()).c_str(),
+                rs.target_text().c_str(), static_cast<unsigned long long>(rs.opts.seed));
+  }
   auto result = net::run_client_script(s, [&](int conn, std::string_view line) {
-    if (rs.quiet) return;
+    if (rs.quiet || rs.format == output_format::none) return;
+    if (json_lines) return print_json_line(transcript_fields(line, conn));
     std::printf("[%d] %.*s\n", conn, static_cast<int>(line.size()), line.data());
   });
-  print_summary(result, s);
+  if (json_lines) {
+    print_summary_json(result, s);
+    print_errors(result, s);
+  } else {
+    print_summary(result, s);
+  }
   return write_run_reports(result, s, rs);
 }
 

@@ -95,7 +95,7 @@ int check_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault check: %s\n", err->c_str());
     return 2;
   }
-  bool client = false;  // each file as what it looks like
+  bool client = false;  // true: every file is a client script
   for (const auto& f : args.flags) {
     if (f.name == "help") return print_check_help(), 0;
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;

@@ -12,6 +12,7 @@
 #include "app/cli_args.hpp"
 #include "app/command_flags.hpp"
 #include "app/commands.hpp"
+#include "app/log_lines.hpp"
 #include "app/version.hpp"
 #include "config/loader.hpp"
 #include "net/send_client.hpp"
@@ -42,6 +43,8 @@ void print_send_help() {
       "                       without it a short test message is generated\n"
       "  --timeout SECONDS    each wait: connecting, a reply, a TLS handshake, a write\n"
       "                       (default 30)\n"
+      "  --log-format F       text (default), json (JSON lines: each transcript line, then\n"
+      "                       the outcome) or none (the outcome only)\n"
       "  --config FILE        read these options from the file's [send] table (env\n"
       "                       SMTPFAULT_CONFIG): server = \"mx:25\", to = [\"a@x\", \"b@x\"]\n"
       "  --help, --version\n"
@@ -84,6 +87,7 @@ struct send_request {
   std::string tls_origin, starttls_origin;  // who asked for each, for the conflict's message
   std::string verify_origin;                // --verify or --ca: needs one of them
   bool have_from = false;
+  output_format format = output_format::text;
 };
 
 // One flag into the request; files are looked at only when touch_files (serve checks the
@@ -127,6 +131,8 @@ std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r,
     auto secs = parse_seconds(f.value);
     if (!secs) return f.origin + ": " + secs.error();
     o.timeout = proto::millis_from_seconds(*secs, true);
+  } else if (f.name == "log-format") {
+    return parse_output_format(f.origin, f.value, r.format);
   }
   return std::nullopt;
 }
@@ -176,7 +182,13 @@ std::optional<std::string> read_message(send_request& request) {
 }
 
 // The last line, and the exit status: 0 delivered, 1 not (or to some recipients only).
-int print_verdict(const net::send_result& result, std::size_t recipients) {
+int print_verdict(const net::send_result& result, std::size_t recipients, output_format format) {
+  if (format == output_format::json) {
+    boost::json::object o{
+        {"delivered", result.delivered}, {"accepted", result.accepted}, {"recipients", recipients}};
+    if (!result.delivered) o["error"] = result.error;
+    print_json_line(o);
+  }
   if (!result.delivered && result.accepted > 0) {
     std::fprintf(stderr, "smtpfault send: delivered to %zu of %zu recipients; refused: %s\n",
                  result.accepted, recipients, result.error.c_str());
@@ -186,7 +198,7 @@ int print_verdict(const net::send_result& result, std::size_t recipients) {
     std::fprintf(stderr, "smtpfault send: not delivered: %s\n", result.error.c_str());
     return 1;
   }
-  std::printf("delivered\n");
+  if (format != output_format::json) std::printf("delivered\n");
   return 0;
 }
 
@@ -228,12 +240,15 @@ int send_command(const std::vector<std::string>& argv, char** envp) {
   if (!request.have_from) return usage_error("--from is required");
   if (o.to.empty()) return usage_error("at least one --to is required");
   if (auto err = read_message(request)) return usage_error(*err);
-  auto result = net::send_message(o, [](std::string_view line) {
+  const auto format = request.format;
+  auto result = net::send_message(o, [format](std::string_view line) {
+    if (format == output_format::none) return;
+    if (format == output_format::json) return print_json_line(transcript_fields(line, {}));
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
   });
   std::fflush(stdout);  // the transcript before the verdict, also when both go to one pipe
-  return print_verdict(result, o.to.size());
+  return print_verdict(result, o.to.size(), format);
 }
 
 }  // namespace smtpfault::app

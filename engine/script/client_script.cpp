@@ -126,6 +126,8 @@ int api_report(lua_State* L) {
   }
   if (type == kind::nil) {
     lua_pushliteral(L, "nil");  // as Lua prints it; JSON has null
+  } else if (type == kind::number && number != number) {
+    lua_pushliteral(L, "nan");  // as the JSON report spells it, not the platform ("-nan")
   } else if (lua_type(L, 3) == LUA_TSTRING) {
     lua_pushvalue(L, 3);
   } else {

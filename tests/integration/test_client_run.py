@@ -34,6 +34,33 @@ class RunCommandTest(ClientRunCase):
         self.assertLess(len(verdict), 400)
         self.assertIn("raw: \\xff\\x01", out)
 
+    def test_json_log_lines(self):
+        path = self.script("""
+            connect {}
+            expect(220)
+            send("NOOP")
+            expect(550)
+            report("n", 1)
+        """, "lines.lua")
+        p = self.run_client(path, "--log-format", "json")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        lines = [json.loads(l) for l in p.stdout.splitlines()]   # every line is JSON
+        self.assertTrue(all("ts" in l for l in lines), lines)
+        self.assertEqual((lines[0]["run"], lines[0]["seed"] > 0), (path, True))
+        self.assertIn({"connection": 1, "dir": "C", "text": "NOOP"},
+                      [{k: l[k] for k in ("connection", "dir", "text")}
+                       for l in lines if "dir" in l])
+        failed = [l for l in lines if l.get("step") == "fail"]
+        self.assertEqual([(l["where"], l["name"]) for l in failed],
+                         [(path + ":5", "expect 550 to 'NOOP'")])
+        self.assertIn({"report": "n", "value": 1},
+                      [{k: l[k] for k in ("report", "value")} for l in lines if "report" in l])
+        self.assertEqual({k: lines[-1][k] for k in ("verdict", "passed", "failed")},
+                         {"verdict": "fail", "passed": 1, "failed": 1})
+        p = self.run_client(path, "--log-format", "none")
+        self.assertNotIn("C: NOOP", p.stdout)
+        self.assertIn("FAIL", p.stdout)
+
     def test_printed_reports_tell_nil_from_an_empty_string(self):
         path = self.script('report("empty", "")\nreport("none", nil)\nreport("text", "a")\n',
                            "reports.lua")

@@ -95,7 +95,8 @@ class ReportsTest(ClientRunCase):
                                               "nan")],
                          [3, 0.5, False, None, "inf", "007", "nan"])
         self.assertIn("  count: 3\n", p.stdout)
-        self.assertIn("  none: \n", p.stdout)
+        self.assertIn("  none: nil\n", p.stdout)
+        self.assertIn("  nan: nan\n", p.stdout)   # as the JSON has it, not the platform's -nan
 
     def test_a_nul_in_a_reply_reaches_the_verdict_and_the_reports_whole(self):
         raw = server_with_scenario(

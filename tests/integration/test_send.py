@@ -1,6 +1,7 @@
 """`smtpfault send` in each TLS mode and against odd servers: every wait is bounded and every
 outcome (a refusal, an odd or malformed reply, a close) is said in words."""
 
+import json
 import os
 import socket
 import subprocess
@@ -92,6 +93,27 @@ class SendCommand(unittest.TestCase):
             r = self.send("--server", "127.0.0.1:%d" % port)
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot connect", r.stderr)
+
+    def test_json_log_lines_and_none(self):
+        r = self.send("--server", "127.0.0.1:%d" % self.server.port, "--log-format", "json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = [json.loads(l) for l in r.stdout.splitlines()]   # every line is JSON
+        self.assertTrue(all("ts" in l for l in lines), lines)
+        self.assertIn({"dir": "C", "text": "MAIL FROM:<alice@example.com>"},
+                      [{k: l[k] for k in ("dir", "text")} for l in lines if "dir" in l])
+        self.assertEqual({k: lines[-1][k] for k in ("delivered", "accepted", "recipients")},
+                         {"delivered": True, "accepted": 1, "recipients": 1})
+        r = self.send("--server", "127.0.0.1:%d" % self.server.port, "--log-format", "none")
+        self.assertEqual((r.returncode, r.stdout), (0, "delivered\n"), r.stderr)
+        with refusing_port() as port:
+            r = self.send("--server", "127.0.0.1:%d" % port, "--log-format", "json")
+        self.assertEqual(r.returncode, 1)
+        last = json.loads(r.stdout.splitlines()[-1])
+        self.assertEqual(last["delivered"], False)
+        self.assertIn("Connection refused", last["error"])
+        r = self.send("--log-format", "yaml")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--log-format: expected text, json or none, got 'yaml'", r.stderr)
 
     def test_missing_from_is_a_usage_error(self):
         r = run("send", "--to", "bob@example.com")
