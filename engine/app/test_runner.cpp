@@ -107,7 +107,7 @@ std::vector<std::pair<std::string, std::string>> command_environment(const scena
 // The first hook that failed in a session, else the first custom check that could not run.
 std::optional<std::string> scenario_error(const script::run_outcome& run,
                                           const std::vector<script::check_result>& checks) {
-  if (const auto* s = script::first_failed_hook(run)) return s->scenario_error;
+  if (auto failed = script::failed_hooks(run)) return failed;
   for (const auto& c : checks)
     if (c.script_error) return c.detail;
   return std::nullopt;

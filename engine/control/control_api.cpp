@@ -232,8 +232,7 @@ asio::awaitable<response> get_expectations(api_context& ctx, api_request&) {
   std::vector<script::check_result> checks;
   // A hook that failed while the client ran is the scenario's mistake (smtpfault test says
   // ERROR): the first one leads the list, so that it is not taken for the client's failure.
-  if (const auto* s = script::first_failed_hook(run))
-    checks.push_back({"scenario", false, "session " + s->id + ": " + s->scenario_error, true});
+  if (auto failed = script::failed_hooks(run)) checks.push_back({"scenario", false, *failed, true});
   if (!sc) {
     // No scenario is accept-all: judged by the built-in's expectations, as `smtpfault test`
     // judges it. Loaded only here; sessions keep running without a Lua state.

@@ -1,5 +1,6 @@
 #include "script/expectations.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -357,10 +358,38 @@ bool expectations::empty() const {
          !dot_stuffing && !line_length && !pipelining && !exit && checks.empty();
 }
 
-const capture::session_summary* first_failed_hook(const run_outcome& run) {
-  for (const auto& s : run.sessions)
-    if (!s.scenario_error.empty()) return &s;
-  return nullptr;
+std::optional<std::string> failed_hooks(const run_outcome& run) {
+  // Each distinct error once, in the order first seen, with its first session and how many
+  // sessions it failed in: a hook failing the same way in every session is one mistake.
+  struct seen {
+    const std::string* error;
+    const std::string* session;
+    std::size_t sessions;
+  };
+  std::vector<seen> errors;
+  for (const auto& s : run.sessions) {
+    if (s.scenario_error.empty()) continue;
+    auto same = std::find_if(errors.begin(), errors.end(),
+                             [&](const seen& e) { return *e.error == s.scenario_error; });
+    if (same != errors.end()) {
+      ++same->sessions;
+    } else {
+      errors.push_back({&s.scenario_error, &s.id, 1});
+    }
+  }
+  if (errors.empty()) return std::nullopt;
+  constexpr std::size_t shown = 5;
+  std::string text;
+  for (std::size_t i = 0; i < errors.size() && i < shown; ++i) {
+    const auto& e = errors[i];
+    text += (i ? "; " : "") + *e.error + " (session " + *e.session;
+    if (e.sessions > 1) text += " and " + std::to_string(e.sessions - 1) + " more";
+    text += ")";
+  }
+  if (errors.size() > shown) {
+    text += "; and " + std::to_string(errors.size() - shown) + " other errors";
+  }
+  return text;
 }
 
 // The most specific findings come first: the verdict's reason is the first failed check, and a

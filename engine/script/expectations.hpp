@@ -50,8 +50,10 @@ struct run_outcome {
   std::vector<std::chrono::system_clock::time_point> run_starts;
 };
 
-// The first session in which a hook failed (the scenario's mistake, not the client's), or null.
-const capture::session_summary* first_failed_hook(const run_outcome& run);
+// What failed in the scenario's hooks (the scenario's mistake, not the client's), or nullopt:
+// the first error with its session, then each other error once with where it happened
+// ("a.lua:3: boom (session 000001 and 2 more); a.lua:9: nil (session 000004)").
+std::optional<std::string> failed_hooks(const run_outcome& run);
 
 // The run (1-based) that was going on at t; 1 when there are no runs to tell apart.
 std::size_t run_at(const run_outcome& run, std::chrono::system_clock::time_point t);

@@ -93,21 +93,28 @@ class ScenarioTest(ApiTestCase):
 
     def test_a_hook_that_failed_leads_the_checks_as_an_error(self):
         self.api("PUT", "/api/v1/scenario",
-                 {"source": "function on_rcpt(s, r) local x = nil; return x.y end\n"
+                 {"source": "function on_rcpt(s, r)\n"
+                            "  if r.address:find('other') then error('second') end\n"
+                            "  local x = nil; return x.y\n"
+                            "end\n"
                             "expect { delivered = 1 }\n", "name": "boom.lua"})
-        with self.assertRaisesRegex(AssertionError, "RCPT rcpt@example.com got 451"):
-            smtp_send(self.server, message_bytes("refused by a broken hook"))
+        for rcpt in ("rcpt@example.com", "rcpt@example.com", "other@example.com"):
+            with self.assertRaisesRegex(AssertionError, "RCPT %s got 451" % rcpt):
+                smtp_send(self.server, message_bytes("refused by a broken hook"), rcpts=(rcpt,))
         deadline = time.monotonic() + 5
         while True:   # the session is judged once it has ended, a moment after the client left
             _, _, body = self.api("GET", "/api/v1/expectations")
-            if body["sessions"] or time.monotonic() > deadline:
+            if body["sessions"] == 3 or time.monotonic() > deadline:
                 break
             time.sleep(0.02)
         self.assertFalse(body["passed"])
         first = body["checks"][0]
         self.assertEqual((first["name"], first["passed"], first.get("error")),
                          ("scenario", False, True), body)
-        self.assertRegex(first["detail"], r"^session \d+: boom\.lua:1: ")
+        # Each distinct error once, with where it happened: not only the first.
+        self.assertRegex(first["detail"], r"^boom\.lua:3: attempt to index a nil value "
+                                          r"\(local 'x'\) \(session \d+ and 1 more\); "
+                                          r"boom\.lua:2: second \(session \d+\)$")
         self.assertNotIn("error", body["checks"][1])   # delivered: a verdict, though a wrong one
 
     def test_accept_all_is_judged_by_its_built_in_expectations(self):
