@@ -454,6 +454,13 @@ capture::session_record connection::snapshot() const {
   rec.entries = transcript_.entries();
   rec.dropped = transcript_.dropped();
   rec.open = true;
+  // The transcript has no line for message text as it arrives: a client stuck in the middle
+  // of DATA would show nothing after the 354. Said here, as of now, for the open session only.
+  if (session_.receiving_text()) {
+    rec.entries.push_back({sys_clock::now(), session::direction::event,
+                           "receiving the message text: " +
+                               std::to_string(session_.text_received()) + " octets so far"});
+  }
   return rec;
 }
 

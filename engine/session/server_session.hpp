@@ -158,6 +158,8 @@ class server_session {
   bool waiting_for_line() const { return mode_ == mode::command || mode_ == mode::auth_response; }
   // Reading a message's text: DATA's up to the final dot, or a BDAT chunk's octets.
   bool receiving_text() const { return mode_ == mode::data || mode_ == mode::bdat_chunk; }
+  // Octets of the message text received so far in this transaction (BDAT chunks included).
+  std::size_t text_received() const { return pending_.data.size(); }
   // Changes whenever current_envelope() may have: MAIL, RCPT, a reset, a message taken.
   std::uint64_t envelope_version() const { return envelope_version_; }
   // Complete input lines taken in command mode so far (commands, AUTH lines, over-long lines).

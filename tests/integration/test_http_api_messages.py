@@ -286,6 +286,30 @@ class MessagesTest(ApiTestCase):
         self.assertEqual([x["open"] for x in mine], [False])
         self.check_state_is_validated()
 
+    def test_an_open_session_in_the_middle_of_data_says_how_much_text_arrived(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<mid-%s@x.test>" % self.tag, expect=250)
+            c.cmd("RCPT TO:<mid@x.test>", expect=250)
+            c.cmd("DATA", expect=354)
+            sid = self.server.session_of(c)
+            c.send(b"Subject: partial\r\n\r\nhello\r\n")
+            deadline = time.monotonic() + 5
+            while True:   # read by the server a moment after it was sent
+                _, _, detail = self.api("GET", "/api/v1/sessions/" + sid)
+                last = detail["transcript"][-1]
+                if "27 octets" in last["text"] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            self.assertEqual((last["dir"], last["text"]),
+                             ("event", "receiving the message text: 27 octets so far"), detail)
+            c.cmd(".", expect=250)
+            c.cmd("QUIT", expect=221)
+        # Once the session has ended, its transcript has no such line.
+        self.server.finished_session(sid)
+        _, _, detail = self.api("GET", "/api/v1/sessions/" + sid)
+        self.assertFalse(any("so far" in e["text"] for e in detail["transcript"]), detail)
+
     def check_state_is_validated(self):
         status, _, body = self.api("GET", "/api/v1/sessions?state=closed")
         self.assertEqual(status, 400, body)
