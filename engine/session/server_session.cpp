@@ -203,14 +203,21 @@ void server_session::note_if_pipelined(bool more_behind) {
 // A bare CR or a NUL inside a command line is kept (the command may still be understood) and
 // noted, as in a message's text (RFC 5321 2.3.8: CR and LF only together, as the line's end).
 // The first of each kind in a line: two searches that find nothing in nearly every command.
+// Noted in the order they occur in the line, as a message's text lists them.
 void server_session::note_line_anomalies(std::string_view line) {
-  for (auto kind : {proto::anomaly_kind::bare_cr, proto::anomaly_kind::nul}) {
-    const char octet = kind == proto::anomaly_kind::bare_cr ? '\r' : '\0';
+  const auto find = [&](char octet) -> std::optional<std::uint64_t> {
     const void* at = std::memchr(line.data(), octet, line.size());
-    if (!at) continue;
-    const auto offset = static_cast<std::uint64_t>(static_cast<const char*>(at) - line.data());
-    note_anomaly({kind, offset}, " in the command line", now_);
-  }
+    if (!at) return std::nullopt;
+    return static_cast<std::uint64_t>(static_cast<const char*>(at) - line.data());
+  };
+  const auto cr = find('\r');
+  const auto nul = find('\0');
+  if (!cr && !nul) return;
+  const bool nul_first = nul && (!cr || *nul < *cr);
+  if (nul_first) note_anomaly({proto::anomaly_kind::nul, *nul}, " in the command line", now_);
+  if (cr) note_anomaly({proto::anomaly_kind::bare_cr, *cr}, " in the command line", now_);
+  if (nul && !nul_first)
+    note_anomaly({proto::anomaly_kind::nul, *nul}, " in the command line", now_);
 }
 
 void server_session::on_long_line() {
