@@ -300,9 +300,6 @@ class StarttlsInjectionWithPipelining(unittest.TestCase):
                       " pipelined group)", r["reason"])
 
 
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
-
 
 class QuitVariantsResend(unittest.TestCase):
     def test_sending_again_after_a_broken_quit_is_named(self):
@@ -321,3 +318,7 @@ class QuitVariantsResend(unittest.TestCase):
         self.assertRegex(r["reason"], r"^check: expected the message once per run; run [1-3] "
                                       r"delivered it [2-9] times \(sessions [0-9]+, [0-9]+")
         self.assertIn("a broken QUIT does not undo that", r["reason"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -289,9 +289,6 @@ class FloodingServer(unittest.TestCase):
                 listener.close()
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class MessageCutOffTest(ClientRunCase):
     """A server that goes away while the message is being sent, or stops reading it, fails the
@@ -406,3 +403,7 @@ class ServerNameIndicationTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=60, env=server_environment())
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(self.names, [None, "mail.test"])
+
+
+if __name__ == "__main__":
+    unittest.main()

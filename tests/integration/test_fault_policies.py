@@ -432,9 +432,6 @@ class EndingWithADelayTest(unittest.TestCase):
         self.assertGreaterEqual(self.closed_after("smtp.reset():delay(1)"), 0.9)
 
 
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
-
 
 class EarlyTalkerInHooksTest(unittest.TestCase):
     """s.early_talker: a client that speaks while the greeting is held back can be refused from
@@ -464,3 +461,7 @@ class EarlyTalkerInHooksTest(unittest.TestCase):
             self.assertEqual(c.expect(554).text, "5.7.1 Pregreet")
         with server.connect() as c:
             c.cmd("EHLO polite.example", expect=250)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
