@@ -310,6 +310,17 @@ function smtp.challenge(text) end
 
 -- Helpers -------------------------------------------------------------------------------------
 
+---A number from the `params` table (scenario_params): `default` when it is not given; a value
+---that is not a number of at least `min` (default 0; a whole one with `whole`) stops the load
+---with an error naming the parameter.
+---Example: `local WINDOW = smtp.param_number("window", 60)`
+---@param name string
+---@param default number
+---@param min? number
+---@param whole? boolean
+---@return number
+function smtp.param_number(name, default, min, whole) end
+
 ---Add one to a scenario-wide counter and return the new value.
 ---Example: `if smtp.count("mail") > 3 then ... end`
 ---@param key? any

@@ -10,6 +10,21 @@ local fail, check_type = smtp._fail, smtp._check_type
 
 -- Helpers ------------------------------------------------------------------------------------
 
+--- A number from the scenario's params table: `default` when not given; a value that is no
+--- number of at least `min` (a whole one with `whole`) is the scenario's error, at load.
+function smtp.param_number(name, default, min, whole)
+  check_type(name, "string", 1, "param_number", 1)
+  local given = type(params) == "table" and params[name] or nil
+  if given == nil then return default end
+  local n = tonumber(given)
+  min = min or 0
+  if not n or n ~= n or n == math.huge or n < min or (whole and n ~= math.floor(n)) then
+    fail(2, "params.%s must be a%s number, %s or more, not %q", name, whole and " whole" or "",
+      tostring(min), tostring(given))
+  end
+  return n
+end
+
 local counters = {}
 
 --- Adds one to a scenario-wide counter and returns the new value.

@@ -10,10 +10,7 @@
 -- once, to every recipient.
 
 -- Seconds of scenario time; scenario_params window=N sets another (SMTPFAULT_SCENARIO_PARAMS).
-local WINDOW = tonumber(params.window or 60)
-if not WINDOW or WINDOW < 0 then
-  error("params.window must be a number of seconds, 0 or more, not '" .. tostring(params.window) .. "'")
-end
+local WINDOW = smtp.param_number("window", 60)
 -- More retries than this inside the window (scenario time) count as a tight loop: a mailer
 -- that backs off makes a few (every 5 s or more often, for a whole minute, is hammering).
 local MOST_EARLY = 10

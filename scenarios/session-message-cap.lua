@@ -2,15 +2,19 @@
 --
 -- What it does: after a connection has delivered one message, MAIL gets 421 4.7.0 and the
 -- connection closes (providers cap messages per connection: Exchange Online, Stalwart's
--- session limits; K = 1 here so that a second message on a connection hits it).
+-- session limits; K = 1 here so that a second message on a connection hits it; the
+-- parameter `messages` sets another K).
 -- What it targets: stalwartlabs/stalwart#1384, knadh/smtppool#18: pooled senders that keep
 -- using the closed connection, lose the messages queued on it, or take the 421 as final.
 -- What a correct mailer does: opens a new connection for the next message (or after the 421)
 -- and delivers every message exactly once. A mailer that sends one message per connection
 -- passes without meeting the cap.
 
+-- Messages per connection; scenario_params messages=N sets another cap.
+local CAP = smtp.param_number("messages", 1, 1, true)
+
 function on_mail(s, mail)
-  if s.messages >= 1 then
+  if s.messages >= CAP then
     return smtp.reply(421, "4.7.0", "Too many messages in this connection, reconnect and try again")
   end
 end

@@ -1,7 +1,8 @@
 -- size-limit: advertises "SIZE 2000"; MAIL with a larger SIZE= and any larger message get "552 5.3.4".
 --
 -- What it does: a deliberately small limit of 2000 octets (so that an ordinary test message
--- with a long line exceeds it) is advertised in EHLO; MAIL FROM with SIZE=n over the limit is
+-- with a long line exceeds it; the parameter `limit` sets another) is advertised in EHLO; MAIL
+-- FROM with SIZE=n over the limit is
 -- refused with 552 5.3.4, and a message over it is refused after the final dot with 552 5.3.4.
 -- What it targets: RFC 1870 (SIZE); PHPMailer#98, dahlia/upyo#43, Cocoanetics/SwiftMail#120:
 -- the limit ignored, the whole message uploaded only to be refused at the end, or the 552
@@ -10,7 +11,8 @@
 -- a larger one (or sends SIZE= with MAIL and stops at the 552); no retry; QUIT; failure
 -- reported. A message within the limit is delivered and reported as sent.
 
-local LIMIT = 2000
+-- Octets; scenario_params limit=N sets another.
+local LIMIT = smtp.param_number("limit", 2000, 1, true)
 
 function on_ehlo(s, name)
   local ext = { "PIPELINING", "SIZE " .. LIMIT, "8BITMIME", "ENHANCEDSTATUSCODES" }

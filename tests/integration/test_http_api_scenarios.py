@@ -2,6 +2,7 @@
 session, refusing a bad script with file and line, and the expectations' verdicts."""
 
 import json
+import smtplib
 import os
 import tempfile
 import time
@@ -234,9 +235,6 @@ class ExpectationsPastRetentionTest(ApiTestCase):
         self.assertTrue(body["complete"], body)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class ScenarioParamsTest(ApiTestCase):
     """scenario_params fill the scenario's params table: greylist's window here, set on the
@@ -262,3 +260,47 @@ class ScenarioParamsTest(ApiTestCase):
                                        {"name": "greylist", "params": params})
             self.assertIn(status, (400, 422), body)
             self.assertIn(says, body["error"])
+
+
+class BuiltInParamsTest(ApiTestCase):
+    """The built-ins that take parameters read them: the message cap, the size limit and the
+    final reply's delay, set by a PUT's params; a value they cannot use is refused at load."""
+
+    def put(self, name, params):
+        status, _, body = self.api("PUT", "/api/v1/scenario", {"name": name, "params": params})
+        self.assertEqual(status, 200, body)
+
+    def test_session_message_cap_takes_messages(self):
+        self.put("session-message-cap", {"messages": 2})
+        with smtplib.SMTP("127.0.0.1", self.server.port, timeout=10) as c:
+            for i in range(2):
+                c.sendmail("a@x.test", ["b@x.test"], message_bytes("capped %d" % i))
+            self.assertEqual(c.mail("a@x.test")[0], 421)   # the third on this connection
+
+    def test_size_limit_takes_limit(self):
+        self.put("size-limit", {"limit": 500})
+        with smtplib.SMTP("127.0.0.1", self.server.port, timeout=10) as c:
+            c.ehlo("client.test")
+            self.assertEqual(c.esmtp_features.get("size"), "500")
+            self.assertEqual(c.mail("a@x.test", ["SIZE=501"])[0], 552)
+
+    def test_slow_final_reply_takes_delay(self):
+        self.put("slow-final-reply", {"delay": 0.3})
+        with smtplib.SMTP("127.0.0.1", self.server.port, timeout=10) as c:
+            start = time.monotonic()
+            c.sendmail("a@x.test", ["b@x.test"], message_bytes("late"))
+            self.assertGreaterEqual(time.monotonic() - start, 0.3)
+
+    def test_a_value_the_scenario_cannot_use_is_refused(self):
+        for name, params, says in (
+                ("session-message-cap", {"messages": 0},
+                 'params.messages must be a whole number, 1 or more, not "0"'),
+                ("size-limit", {"limit": "big"}, 'params.limit must be a whole number, 1 or more'),
+                ("slow-final-reply", {"delay": -1}, 'params.delay must be a number, 0 or more')):
+            status, _, body = self.api("PUT", "/api/v1/scenario", {"name": name, "params": params})
+            self.assertEqual(status, 422, body)
+            self.assertIn(says, body["error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
