@@ -185,6 +185,19 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   // accept-all draws nothing at random, but the run has a seed all the same (a scenario
   // loaded over the API later without one takes it).
   log.info("  " + script::seed_text(seed));
+  // A parameter the scenario never names changes nothing: a misspelt key would go unnoticed.
+  std::vector<std::string> unread;
+  if (sc) {
+    unread = sc->unread_params();
+  } else {
+    for (const auto& [key, value] : scenario_params(s))
+      unread.push_back(key);
+  }
+  const std::string why =
+      sc ? " is not read by " + script::shown_name(sc->name()) + " (its source never names it)"
+         : " is not read by accept-all (it reads none)";
+  for (const auto& key : unread)
+    log.info("  note: scenario parameter '" + key + "'" + why + ", so it changes nothing");
   // A hostname that is no DNS name stays out of the certificate made at start-up.
   if (s.tls_cert.empty()) {
     if (auto problem = proto::certificate_name_problem(s.hostname); !problem.empty()) {

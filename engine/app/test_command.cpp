@@ -367,6 +367,32 @@ void announce(const parsed_test& p, const std::vector<std::string>& left_out) {
                static_cast<unsigned long long>(p.opts.seed));
 }
 
+// A scenario parameter that none of the scenarios run names changed nothing: said once, at
+// the end (one given for greylist alone is still read by it, and not named by the others).
+void note_unread_params(const std::vector<scenario_result>& results) {
+  std::vector<std::string> unread;
+  bool first = true;
+  for (const auto& r : results) {
+    if (!r.loaded) continue;
+    if (first) {
+      unread = r.unread_params;
+      first = false;
+    } else {
+      std::erase_if(unread, [&](const std::string& k) {
+        return std::find(r.unread_params.begin(), r.unread_params.end(), k) ==
+               r.unread_params.end();
+      });
+    }
+  }
+  std::fflush(stdout);  // after the table, also when both go to one pipe
+  for (const auto& k : unread) {
+    std::fprintf(stderr,
+                 "smtpfault test: note: scenario parameter '%s' is named by none of the "
+                 "scenarios run, so it changed nothing (misspelt?)\n",
+                 k.c_str());
+  }
+}
+
 // False when a report asked for could not be written: a CI job that reads the report must not
 // go green without one.
 bool write_test_reports(const parsed_test& p, const std::vector<scenario_result>& results,
@@ -433,6 +459,7 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   auto results = run_all(p, *tls);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
   print_table(results, isatty(1) != 0, p.opts.seed);
+  note_unread_params(results);
   const bool reports_written = write_test_reports(p, results, took.count());
   if (interrupting_signal()) {
     std::fprintf(stderr, "smtpfault test: %s%s\n", interruption().c_str(),

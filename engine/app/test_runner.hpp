@@ -38,6 +38,8 @@ struct scenario_result {
   double seconds = 0;
   std::string command_output;  // what the command printed (stdout and stderr)
   std::string transcript;      // every session, readable
+  bool loaded = false;         // the scenario loaded (its unread_params mean something)
+  std::vector<std::string> unread_params;  // scenario_params its source never names
 };
 
 scenario_result run_scenario(const std::string& name_or_path, const test_options& opts,

@@ -29,6 +29,21 @@ json::object params_json(const script::scenario_options& opts) {
   return params;
 }
 
+json::array names_json(const std::vector<std::string>& names) {
+  json::array out;
+  for (const auto& n : names)
+    out.emplace_back(n);
+  return out;
+}
+
+// accept-all has no source: it reads none of them.
+json::array accept_all_unread(const script::scenario_options& opts) {
+  json::array out;
+  for (const auto& [k, v] : opts.params)
+    out.emplace_back(k);
+  return out;
+}
+
 json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
   if (!sc) {
     // accept-all draws nothing at random; the run has a seed all the same. It reads no
@@ -37,6 +52,7 @@ json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
                         {"seed", ctx.accept_all_seed},
                         {"time_scale", ctx.scenario_defaults.time_scale},
                         {"params", params_json(ctx.scenario_defaults)},
+                        {"unread_params", accept_all_unread(ctx.scenario_defaults)},
                         {"hooks", json::array{}}};
   }
   json::array hooks;
@@ -45,11 +61,10 @@ json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
     if (sc->hooks() & session::hook_bit(h)) hooks.emplace_back(session::hook_name(h));
   }
   json::object params = params_json(sc->options());
-  return json::object{{"name", script::shown_name(sc->name())},
-                      {"seed", sc->options().seed},
-                      {"time_scale", sc->options().time_scale},
-                      {"params", std::move(params)},
-                      {"hooks", std::move(hooks)}};
+  json::array unread = names_json(sc->unread_params());
+  return json::object{{"name", script::shown_name(sc->name())}, {"seed", sc->options().seed},
+                      {"time_scale", sc->options().time_scale}, {"params", std::move(params)},
+                      {"unread_params", std::move(unread)},     {"hooks", std::move(hooks)}};
 }
 
 struct scenario_request {

@@ -102,6 +102,9 @@ class scenario : public std::enable_shared_from_this<scenario> {
 
   // What `expect { ... }` declared, and the custom checks it named, run after a test run.
   const expectations& expected() const { return expected_; }
+  // Parameters given (scenario_params) that the scenario's source never names: a misspelt
+  // key ("windw=5") would otherwise change nothing without a word.
+  const std::vector<std::string>& unread_params() const { return unread_params_; }
   std::vector<check_result> run_checks(const run_outcome& run);
 
   std::size_t memory_in_use() const;
@@ -134,6 +137,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::optional<std::string> read_expectations();
 
   std::string name_;
+  std::vector<std::string> unread_params_;
   std::string_view loading_code_;  // the scenario's text while init() runs it
   scenario_options opts_;
   lua_sandbox sandbox_;

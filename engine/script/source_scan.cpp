@@ -123,4 +123,33 @@ std::optional<discarded_action> find_discarded_action(std::string_view code) {
   return std::nullopt;
 }
 
+namespace {
+
+bool word_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
+
+// Whether `word` occurs in `code` with no word character on either side.
+bool names_word(std::string_view code, std::string_view word) {
+  for (auto at = code.find(word); at != std::string_view::npos; at = code.find(word, at + 1)) {
+    const bool starts = at == 0 || !word_char(code[at - 1]);
+    const auto end = at + word.size();
+    if (starts && (end == code.size() || !word_char(code[end]))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> params_never_named(std::string_view code,
+                                            const std::vector<std::string>& keys) {
+  std::vector<std::string> unread;
+  for (std::string_view whole : {"pairs(params", "next(params", "pairs (params"}) {
+    if (code.find(whole) != std::string_view::npos) return unread;
+  }
+  for (const auto& key : keys)
+    if (!names_word(code, key)) unread.push_back(key);
+  return unread;
+}
+
 }  // namespace smtpfault::script

@@ -67,6 +67,24 @@ class ServeFlagMistakes(unittest.TestCase):
         self.assertIn("unknown key 'auth.users.mail-bot' ('auth.users' is one key: give all of it "
                       "as the value, e.g. auth.users=mail-bot:VALUE)", r.stderr)
 
+    def test_a_scenario_parameter_nothing_reads_is_said_to_change_nothing(self):
+        server = SmtpfaultServer("--scenario", "greylist", "--scenario-params", "windw=5",
+                                 "--scenario-params", "window=3").start()
+        try:
+            banner = "\n".join(server.banner)
+            self.assertIn("note: scenario parameter 'windw' is not read by greylist (its source "
+                          "never names it), so it changes nothing", banner)
+            self.assertNotIn("'window'", banner)
+        finally:
+            server.stop()
+            server.cleanup()
+        r = run("test", "--scenario", "greylist", "--scenario", "size-limit", "--set",
+                "scenario_params=limit=900", "--set", "scenario_params=windw=5", "--", "true")
+        # limit is read by size-limit alone, and that is enough; windw by none.
+        self.assertIn("smtpfault test: note: scenario parameter 'windw' is named by none of the "
+                      "scenarios run, so it changed nothing (misspelt?)", r.stderr)
+        self.assertNotIn("'limit'", r.stderr)
+
     def test_a_scenario_without_its_flag_is_refused_not_served_as_accept_all(self):
         r = run("serve", "greylist", "--listen", "127.0.0.1:0", "--tls-listen", "", "--api", "",
                 timeout=10)

@@ -247,6 +247,11 @@ class ScenarioParamsTest(ApiTestCase):
         self.assertEqual(rcpt_reply(self.server, "a@y.test"), 250)
         status, _, body = self.api("GET", "/api/v1/scenario")
         self.assertEqual(body["params"], {"window": "0.4"})
+        self.assertEqual(body["unread_params"], [])
+        # A key the scenario never names is said to change nothing, not taken in silence.
+        status, _, body = self.api("PUT", "/api/v1/scenario",
+                                   {"name": "greylist", "params": {"windw": 5}})
+        self.assertEqual((status, body["unread_params"]), (200, ["windw"]), body)
 
         status, _, body = self.api("PUT", "/api/v1/scenario",
                                    {"name": "greylist", "params": {"window": 0}})

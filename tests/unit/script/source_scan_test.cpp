@@ -79,4 +79,16 @@ TEST(smtp_references, every_use_of_the_api_with_what_follows_it) {
 }
 
 }  // namespace
+TEST(params_never_named, keys_the_source_never_names) {
+  const std::vector<std::string> keys{"window", "windw", "limit", "delay"};
+  const std::string code =
+      "local W = smtp.param_number(\"window\", 60)\n"
+      "local L = tonumber(params.limit or 1)\n"
+      "local delay_seconds = 3\n";  // delay only inside a longer word: not named
+  EXPECT_EQ(params_never_named(code, keys), (std::vector<std::string>{"windw", "delay"}));
+  EXPECT_EQ(params_never_named("local x = 1\n", keys), keys);
+  // A scenario that goes through the whole table may read any key.
+  EXPECT_TRUE(params_never_named("for k, v in pairs(params) do end\n", keys).empty());
+}
+
 }  // namespace smtpfault::script
