@@ -36,9 +36,9 @@ struct scenario_result {
   std::vector<int> exit_codes;
   std::vector<int> exit_signals;  // per run: the signal that killed the command, else 0
   double seconds = 0;
-  std::string command_output;  // what the command printed (stdout and stderr)
-  std::string transcript;      // every session, readable
-  bool loaded = false;         // the scenario loaded (its unread_params mean something)
+  std::string command_output;              // what the command printed (stdout and stderr)
+  std::string transcript;                  // every session, readable
+  bool loaded = false;                     // the scenario loaded (its unread_params mean something)
   std::vector<std::string> unread_params;  // scenario_params its source never names
 };
 
