@@ -13,7 +13,7 @@ local fail, check_type = smtp._fail, smtp._check_type
 --- A number from the scenario's params table: `default` when not given; a value that is no
 --- number of at least `min` (a whole one with `whole`) is the scenario's error, at load.
 function smtp.param_number(name, default, min, whole)
-  check_type(name, "string", 1, "param_number", 1)
+  check_type(name, "string", 1, "param_number", 2)
   local given = type(params) == "table" and params[name] or nil
   if given == nil then return default end
   local n = tonumber(given)
@@ -22,7 +22,8 @@ function smtp.param_number(name, default, min, whole)
     fail(2, "params.%s must be a%s number, %s or more, not %q", name, whole and " whole" or "",
       tostring(min), tostring(given))
   end
-  return n
+  -- "2e3" and "2000.0" are whole, but floats: SIZE 2000.0 is no SIZE line.
+  return whole and math.tointeger(n) or n
 end
 
 local counters = {}

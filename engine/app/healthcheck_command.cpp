@@ -71,6 +71,12 @@ proto::expected<boost::asio::ip::tcp::endpoint, std::string> api_endpoint(
   if (s.api.host.empty()) {
     return proto::unexpected{std::string("api is empty: the server has no HTTP API to ask")};
   }
+  if (s.api.port == 0) {
+    // To serve it means any free port, which only the server knows.
+    return proto::unexpected{s.named("api") +
+                             ": port 0 is any free port: healthcheck needs the port the API "
+                             "listens on"};
+  }
   auto resolved = to_endpoint(s.api, s.named("api"));
   if (!resolved) return proto::unexpected{resolved.error()};
   return reachable_here(*resolved);

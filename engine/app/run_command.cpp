@@ -131,12 +131,12 @@ bool any_step_failed(const script::client_script& s) {
 // A script error after a failed expectation is most often that failure's consequence (`local r
 // = ehlo()` is nil when the server closed, and `r.extensions` is then an error): the run is a
 // failure, exit 1, and the error is still shown. A script error before any failure is exit 2.
-bool script_failed_first(const net::client_run_result& r, const script::client_script& s) {
+bool error_after_failure(const net::client_run_result& r, const script::client_script& s) {
   return r.how == net::client_run_result::ending::script_error && any_step_failed(s);
 }
 
 const char* verdict_of(const net::client_run_result& r, const script::client_script& s) {
-  if (script_failed_first(r, s)) return "fail";
+  if (error_after_failure(r, s)) return "fail";
   if (r.how == net::client_run_result::ending::script_error) return "error";
   if (r.how == net::client_run_result::ending::target_error) return "error";
   if (r.how == net::client_run_result::ending::interrupted) return "error";
@@ -148,7 +148,7 @@ const char* verdict_of(const net::client_run_result& r, const script::client_scr
 }
 
 int run_exit_status(const net::client_run_result& r, const script::client_script& s) {
-  if (script_failed_first(r, s)) return exit_fail;
+  if (error_after_failure(r, s)) return exit_fail;
   if (r.how == net::client_run_result::ending::script_error) return exit_script;
   if (r.how == net::client_run_result::ending::target_error) return exit_target;
   if (r.how == net::client_run_result::ending::interrupted) return 128 + r.signal;  // as a shell
@@ -220,7 +220,7 @@ void print_errors(const net::client_run_result& r, const script::client_script& 
   if (r.how == net::client_run_result::ending::script_error) {
     // Whole, but escaped: an error may quote a reply, and a script's message is any string.
     std::fprintf(stderr, "smtpfault run: script error%s: %s\n",
-                 script_failed_first(r, s) ? " after a failed expectation" : "",
+                 error_after_failure(r, s) ? " after a failed expectation" : "",
                  proto::printable(r.error, std::string::npos).c_str());
   } else if (r.how != net::client_run_result::ending::finished) {
     std::fprintf(stderr, "smtpfault run: %s\n",

@@ -186,13 +186,7 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   // loaded over the API later without one takes it).
   log.info("  " + script::seed_text(seed));
   // A parameter the scenario never names changes nothing: a misspelt key would go unnoticed.
-  std::vector<std::string> unread;
-  if (sc) {
-    unread = sc->unread_params();
-  } else {
-    for (const auto& [key, value] : scenario_params(s))
-      unread.push_back(key);
-  }
+  const auto unread = sc ? sc->unread_params() : script::param_keys(scenario_params(s));
   const std::string why =
       sc ? " is not read by " + script::shown_name(sc->name()) + " (its source never names it)"
          : " is not read by accept-all (it reads none)";

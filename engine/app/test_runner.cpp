@@ -104,7 +104,8 @@ std::vector<std::pair<std::string, std::string>> command_environment(const scena
           {"SMTPFAULT_SCENARIO", name}};
 }
 
-// The first hook that failed in a session, else the first custom check that could not run.
+// The hooks that failed (each distinct error once), else the first custom check that could not
+// run.
 std::optional<std::string> scenario_error(const script::run_outcome& run,
                                           const std::vector<script::check_result>& checks) {
   if (auto failed = script::failed_hooks(run)) return failed;

@@ -36,24 +36,18 @@ json::array names_json(const std::vector<std::string>& names) {
   return out;
 }
 
-// accept-all has no source: it reads none of them.
-json::array accept_all_unread(const script::scenario_options& opts) {
-  json::array out;
-  for (const auto& [k, v] : opts.params)
-    out.emplace_back(k);
-  return out;
-}
-
 json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
   if (!sc) {
     // accept-all draws nothing at random; the run has a seed all the same. It reads no
     // parameter, but shows the configured ones as any scenario does.
-    return json::object{{"name", "accept-all"},
-                        {"seed", ctx.accept_all_seed},
-                        {"time_scale", ctx.scenario_defaults.time_scale},
-                        {"params", params_json(ctx.scenario_defaults)},
-                        {"unread_params", accept_all_unread(ctx.scenario_defaults)},
-                        {"hooks", json::array{}}};
+    return json::object{
+        {"name", "accept-all"},
+        {"seed", ctx.accept_all_seed},
+        {"time_scale", ctx.scenario_defaults.time_scale},
+        {"params", params_json(ctx.scenario_defaults)},
+        // It has no source: it reads none of them.
+        {"unread_params", names_json(script::param_keys(ctx.scenario_defaults.params))},
+        {"hooks", json::array{}}};
   }
   json::array hooks;
   for (unsigned i = 0; i <= static_cast<unsigned>(session::hook::disconnect); ++i) {

@@ -456,10 +456,12 @@ capture::session_record connection::snapshot() const {
   rec.open = true;
   // The transcript has no line for message text as it arrives: a client stuck in the middle
   // of DATA would show nothing after the 354. Said here, as of now, for the open session only.
+  // The count is of the text kept: past the size limit no more is kept (the 552 comes at the
+  // end), and a refused BDAT chunk being skipped adds nothing.
   if (session_.receiving_text()) {
     rec.entries.push_back({sys_clock::now(), session::direction::event,
                            "receiving the message text: " +
-                               std::to_string(session_.text_received()) + " octets so far"});
+                               std::to_string(session_.text_received()) + " octets kept so far"});
   }
   return rec;
 }

@@ -89,6 +89,7 @@ class driver {
     std::string host;
     std::string closed;       // "closed" or "reset" once the server has gone
     bool ended_here = false;  // the script closed or reset it: every later call says "closed"
+    bool cut_noted = false;   // the reply the close cut short is in the transcript already
   };
 
   bool finished_early_ = false;  // the script called skip()
@@ -430,7 +431,10 @@ asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
     }
     if (!err.empty()) {
       if (err == "timeout") log(c.id, "*: no reply within " + timeout_text(op));
-      if (auto cut = c.replies.unfinished(); !cut.empty() && err != "timeout") {
+      // Said once, however many reads find the connection gone.
+      if (auto cut = c.replies.unfinished();
+          !cut.empty() && !c.cut_noted && (err == "closed" || err == "reset")) {
+        c.cut_noted = true;
         log(c.id, "*: the reply was cut short: " + cut + " came before the " +
                       (err == "reset" ? "reset" : "close"));
       }

@@ -386,8 +386,8 @@ std::optional<std::string> failed_hooks(const run_outcome& run) {
     if (e.sessions > 1) text += " and " + std::to_string(e.sessions - 1) + " more";
     text += ")";
   }
-  if (errors.size() > shown) {
-    text += "; and " + std::to_string(errors.size() - shown) + " other errors";
+  if (const auto more = errors.size() > shown ? errors.size() - shown : 0) {
+    text += "; and " + std::to_string(more) + (more == 1 ? " other error" : " other errors");
   }
   return text;
 }

@@ -128,7 +128,7 @@ class lua_sandbox {
   };
   sandbox_limits limits_;
   std::string time_limit_reason_;
-  // "memory limit exceeded (64 MiB; ...)": the limit, and where it is set.
+  // "memory limit exceeded (67108864 octets; ...)": the limit, and where it is set.
   std::string memory_limit_reason_;
   std::size_t used_ = 0;
   std::ptrdiff_t lent_ = 0;  // see lend()

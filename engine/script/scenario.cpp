@@ -401,10 +401,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
            dropped->call + "(...))";
   }
   if (auto err = read_expectations()) return name_ + ": " + *err;
-  std::vector<std::string> keys;
-  for (const auto& [key, value] : opts_.params)
-    keys.push_back(key);
-  unread_params_ = params_never_named(code, keys);
+  unread_params_ = params_never_named(code, param_keys(opts_.params));
   for (hook h : all_hooks) {
     raw_global(L, (std::string("on_") + session::hook_name(h)).c_str());
     if (lua_isfunction(L, -1)) {

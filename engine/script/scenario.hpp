@@ -73,6 +73,14 @@ inline std::string seed_text(std::uint64_t seed) {
   return "seed: " + text + " (replay with --seed " + text + ")";
 }
 
+// The keys of a params table, in order.
+inline std::vector<std::string> param_keys(const std::map<std::string, std::string>& params) {
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : params)
+    keys.push_back(key);
+  return keys;
+}
+
 // Ends the load error of a client script given where a server scenario belongs; `check`
 // looks for it to check such a file as the client script it is.
 inline constexpr std::string_view client_script_hint =

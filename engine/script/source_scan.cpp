@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cctype>
+#include <set>
 
 namespace smtpfault::script {
 
@@ -125,18 +126,72 @@ std::optional<discarded_action> find_discarded_action(std::string_view code) {
 
 namespace {
 
-bool word_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-}
+// What the code says of `params`: the keys it reads by name (params.window), the string
+// literals it holds (params["window"], smtp.param_number("window", 60)), and whether it uses
+// the table as a whole (pairs(params), local p = params, params[k]), after which any key may
+// be read. Comments say nothing.
+struct params_use {
+  std::set<std::string, std::less<>> names;
+  bool whole_table = false;
+};
 
-// Whether `word` occurs in `code` with no word character on either side.
-bool names_word(std::string_view code, std::string_view word) {
-  for (auto at = code.find(word); at != std::string_view::npos; at = code.find(word, at + 1)) {
-    const bool starts = at == 0 || !word_char(code[at - 1]);
-    const auto end = at + word.size();
-    if (starts && (end == code.size() || !word_char(code[end]))) return true;
+params_use scan_params_use(std::string_view code) {
+  params_use use;
+  constexpr std::string_view table = "params";
+  for (std::size_t i = 0; i < code.size();) {
+    if (code.substr(i, 4) == "--[[" || code.substr(i, 2) == "[[") {
+      const bool comment = code[i] == '-';
+      const auto from = i + (comment ? 4 : 2);
+      const auto close = code.find("]]", from);
+      const auto stop = close == std::string_view::npos ? code.size() : close;
+      if (!comment) use.names.emplace(code.substr(from, stop - from));
+      i = std::min(stop + 2, code.size());
+      continue;
+    }
+    if (code.substr(i, 2) == "--") {
+      i = std::min(code.find('\n', i), code.size());
+      continue;
+    }
+    const char c = code[i];
+    if (c == '"' || c == '\'') {
+      std::size_t j = i + 1;
+      while (j < code.size() && code[j] != c && code[j] != '\n')
+        j += code[j] == '\\' ? 2 : 1;
+      j = std::min(j, code.size());
+      use.names.emplace(code.substr(i + 1, j - i - 1));
+      i = std::min(j + 1, code.size());
+      continue;
+    }
+    const bool starts_word =
+        i == 0 || (!name_char(code[i - 1]) && code[i - 1] != '.' && code[i - 1] != ':');
+    const auto after = i + table.size();
+    if (!starts_word || code.substr(i, table.size()) != table ||
+        (after < code.size() && name_char(code[after]))) {
+      ++i;
+      continue;
+    }
+    auto k = after;
+    while (k < code.size() && (code[k] == ' ' || code[k] == '\t'))
+      ++k;
+    if (k < code.size() && code[k] == '.') {
+      auto end = ++k;
+      while (end < code.size() && name_char(code[end]))
+        ++end;
+      use.names.emplace(code.substr(k, end - k));
+      i = end;
+      continue;
+    }
+    // params["window"] names its key with the string that follows; anything else is the table
+    // itself going somewhere (a loop over it, another name for it, a computed key).
+    auto q = k + 1;
+    while (q < code.size() && (code[q] == ' ' || code[q] == '\t'))
+      ++q;
+    const bool literal_key =
+        k < code.size() && code[k] == '[' && q < code.size() && (code[q] == '"' || code[q] == '\'');
+    if (!literal_key) use.whole_table = true;
+    i = after;
   }
-  return false;
+  return use;
 }
 
 }  // namespace
@@ -144,11 +199,10 @@ bool names_word(std::string_view code, std::string_view word) {
 std::vector<std::string> params_never_named(std::string_view code,
                                             const std::vector<std::string>& keys) {
   std::vector<std::string> unread;
-  for (std::string_view whole : {"pairs(params", "next(params", "pairs (params"}) {
-    if (code.find(whole) != std::string_view::npos) return unread;
-  }
+  const auto use = scan_params_use(code);
+  if (use.whole_table) return unread;
   for (const auto& key : keys)
-    if (!names_word(code, key)) unread.push_back(key);
+    if (!use.names.contains(key)) unread.push_back(key);
   return unread;
 }
 

@@ -31,9 +31,9 @@ struct discarded_action {
 // The first statement that begins with a call of an action constructor (smtp.reply, ...).
 std::optional<discarded_action> find_discarded_action(std::string_view code);
 
-// The keys of `params` that the code cannot read: those it never names as a word (in code or
-// in a string: params.window, params["window"], smtp.param_number("window", 60)). None when
-// it goes through the whole table (pairs(params), next(params)): any key may be read then.
+// The keys of `params` that the code never names: not as params.KEY, nor as a string literal
+// (params["KEY"], smtp.param_number("KEY", 60)); comments do not count. None when the code
+// uses the table as a whole (pairs(params), local p = params, params[k]): any key may be read.
 std::vector<std::string> params_never_named(std::string_view code,
                                             const std::vector<std::string>& keys);
 

@@ -300,7 +300,6 @@ class StarttlsInjectionWithPipelining(unittest.TestCase):
                       " pipelined group)", r["reason"])
 
 
-
 class QuitVariantsResend(unittest.TestCase):
     def test_sending_again_after_a_broken_quit_is_named(self):
         # Takes the reset, the silence or the close at QUIT for a failed send, and sends again.

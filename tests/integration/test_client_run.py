@@ -303,9 +303,13 @@ class RunCommandTest(ClientRunCase):
         p = check(probes)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("probe-bdat.lua (a client script)", p.stdout)
-        p = check(self.script("connect {}\nexpect(220\n", "broken_client.lua"))
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("broken_client.lua:3: ", p.stderr)   # the client script's own error
+        # Only a file that stops at connect() is taken for a client script: a scenario calling
+        # a client function elsewhere keeps its own error.
+        scenario = self.script("function on_rcpt(s, r) end\nsleep(1)\n", "sleepy.lua")
+        p = check(scenario)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("sleepy.lua:2: attempt to call a nil value (global 'sleep')", p.stderr)
+        self.assertNotIn("ok", p.stdout)
 
     def test_unknown_probe_and_bad_flags(self):
         p = self.run_client("probe-nonexistent")

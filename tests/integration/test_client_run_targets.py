@@ -205,13 +205,14 @@ class HostileServers(unittest.TestCase):
         self.addCleanup(shutil.rmtree, folder, True)
         script = os.path.join(folder, "cut.lua")
         with open(script, "w") as f:
-            f.write("connect {} expect(220) ehlo()\n")
+            f.write("connect {} expect(220) ehlo() reply()\n")
         r = subprocess.run([binary_path(), "run", script,
                             "--target", "127.0.0.1:%d" % srv.port, "--timeout", "5"],
                            capture_output=True, text=True, timeout=60, env=server_environment())
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("[1] *: the reply was cut short: 1 line of a multi-line reply and "
                       "'250-SIZE' without its line end came before the close", r.stdout)
+        self.assertEqual(r.stdout.count("cut short"), 1, r.stdout)   # once, not per read
 
     def test_a_write_cut_short_says_how_far_it_got(self):
         srv = ScriptedServer([])   # greets, then reads nothing
@@ -287,7 +288,6 @@ class FloodingServer(unittest.TestCase):
                 stop.set()
                 t.join(5)
                 listener.close()
-
 
 
 class MessageCutOffTest(ClientRunCase):

@@ -432,7 +432,6 @@ class EndingWithADelayTest(unittest.TestCase):
         self.assertGreaterEqual(self.closed_after("smtp.reset():delay(1)"), 0.9)
 
 
-
 class EarlyTalkerInHooksTest(unittest.TestCase):
     """s.early_talker: a client that speaks while the greeting is held back can be refused from
     a hook, the way Postfix's postscreen refuses pregreet clients."""

@@ -302,7 +302,7 @@ class MessagesTest(ApiTestCase):
                     break
                 time.sleep(0.02)
             self.assertEqual((last["dir"], last["text"]),
-                             ("event", "receiving the message text: 27 octets so far"), detail)
+                             ("event", "receiving the message text: 27 octets kept so far"), detail)
             c.cmd(".", expect=250)
             c.cmd("QUIT", expect=221)
         # Once the session has ended, its transcript has no such line.

@@ -235,7 +235,6 @@ class ExpectationsPastRetentionTest(ApiTestCase):
         self.assertTrue(body["complete"], body)
 
 
-
 class ScenarioParamsTest(ApiTestCase):
     """scenario_params fill the scenario's params table: greylist's window here, set on the
     command line, and replaced by a PUT's params."""

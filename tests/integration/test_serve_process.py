@@ -216,6 +216,15 @@ class NoApi(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertEqual(run("healthcheck", "extra").returncode, 1)
         self.assertIn("no HTTP API", r.stderr)
+        # Port 0 is any free port to serve; the healthcheck cannot know which one it got.
+        r = run("healthcheck", env={"SMTPFAULT_API": "127.0.0.1:0"})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("SMTPFAULT_API: port 0 is any free port: healthcheck needs the port the "
+                      "API listens on", r.stderr)
+        r = run("healthcheck", "--api", "127.0.0.1:0")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--api: bad address '127.0.0.1:0' (the port must be a number from 1 to "
+                      "65535)", r.stderr)
 
 
 class ProcessName(unittest.TestCase):

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fails when a test script defines a test class or function after its `unittest.main()` block.
+"""Fails when a test script defines a test class or function after its `unittest.main()` block,
+or has no such block.
 
 CTest runs each integration test file as a script: `unittest.main()` runs the cases defined so
 far and exits, so a class written below the block is never run there, and the file still
@@ -13,7 +14,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MAIN = re.compile(r'^if __name__ == "__main__":', re.M)
+MAIN = re.compile(r"""^if __name__ == ["']__main__["']:""", re.M)
 DEFINITION = re.compile(r"^(class|def) (\w+)", re.M)
 
 
@@ -22,8 +23,8 @@ def late_definitions(path):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     main = MAIN.search(text)
-    if not main:
-        return []
+    if not main:   # run as a script, the file would define its cases and run none
+        return ["every case (there is no unittest.main() block)"]
     return [m.group(2) for m in DEFINITION.finditer(text, main.end())]
 
 

@@ -325,5 +325,26 @@ TEST(Expectations, ACrashIsNotAReportedFailure) {
   EXPECT_TRUE(evaluate(e, run)[0].passed);
 }
 
+// Each distinct hook error once, with its first session and how many more it failed in; past
+// five distinct ones, a count.
+TEST(Expectations, FailedHooksAreListedOncePerDistinctError) {
+  run_outcome run;
+  EXPECT_FALSE(failed_hooks(run));
+  auto session = [&](std::string id, std::string error) {
+    auto& s = run.sessions.emplace_back();
+    s.id = std::move(id);
+    s.scenario_error = std::move(error);
+  };
+  session("000001", "a.lua:3: boom");
+  session("000002", "");
+  session("000003", "a.lua:3: boom");
+  session("000004", "a.lua:9: other");
+  EXPECT_EQ(failed_hooks(run),
+            "a.lua:3: boom (session 000001 and 1 more); a.lua:9: other (session 000004)");
+  for (int i = 5; i <= 9; ++i)
+    session("00000" + std::to_string(i), "b.lua:" + std::to_string(i) + ": x");
+  EXPECT_THAT(*failed_hooks(run), ::testing::EndsWith("; and 2 other errors"));
+}
+
 }  // namespace
 }  // namespace smtpfault::script

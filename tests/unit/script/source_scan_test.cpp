@@ -78,17 +78,25 @@ TEST(smtp_references, every_use_of_the_api_with_what_follows_it) {
   EXPECT_FALSE(refs[2].assigned);  // == compares
 }
 
-}  // namespace
 TEST(params_never_named, keys_the_source_never_names) {
-  const std::vector<std::string> keys{"window", "windw", "limit", "delay"};
+  const std::vector<std::string> keys{"window", "windw", "limit", "delay", "cap"};
   const std::string code =
       "local W = smtp.param_number(\"window\", 60)\n"
       "local L = tonumber(params.limit or 1)\n"
-      "local delay_seconds = 3\n";  // delay only inside a longer word: not named
+      "local C = params [ 'cap' ]\n"
+      "local delay_seconds = 3 -- params.delay, in a comment: not read\n"
+      "function on_mail(s, mail) return mail.params.SIZE end  -- ESMTP's, not the table\n";
   EXPECT_EQ(params_never_named(code, keys), (std::vector<std::string>{"windw", "delay"}));
   EXPECT_EQ(params_never_named("local x = 1\n", keys), keys);
-  // A scenario that goes through the whole table may read any key.
-  EXPECT_TRUE(params_never_named("for k, v in pairs(params) do end\n", keys).empty());
 }
 
+TEST(params_never_named, none_when_the_table_is_used_whole) {
+  const std::vector<std::string> keys{"windw"};
+  for (const char* code : {"for k, v in pairs( params ) do end\n", "local p = params\n",
+                           "local k = 'x'\nreturn params[k]\n"}) {
+    EXPECT_TRUE(params_never_named(code, keys).empty()) << code;
+  }
+}
+
+}  // namespace
 }  // namespace smtpfault::script

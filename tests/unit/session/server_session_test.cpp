@@ -340,16 +340,19 @@ TEST(server_session, bare_lf_command_line_is_noted_and_accepted) {
 TEST(server_session, bare_cr_and_nul_in_a_command_line_are_noted_and_kept) {
   conversation c;
   EXPECT_EQ(c.send(std::string("NOOP a\0b\rc\r\n", 13)), "250 Ok\r\n");
-  // In the order they occur in the line.
-  std::vector<std::string> anomalies;
-  for (const auto& e : c.log().entries())
-    if (e.dir == direction::event && e.text.starts_with("anomaly:")) anomalies.push_back(e.text);
-  EXPECT_EQ(anomalies, (strings{"anomaly: nul in the command line at offset 6",
-                                "anomaly: bare_cr in the command line at offset 8"}));
+  // In the order they occur in the line, whichever comes first.
+  const auto anomalies = [](const conversation& x) {
+    strings found;
+    for (const auto& e : x.log().entries())
+      if (e.dir == direction::event && e.text.starts_with("anomaly:")) found.push_back(e.text);
+    return found;
+  };
+  EXPECT_EQ(anomalies(c), (strings{"anomaly: nul in the command line at offset 6",
+                                   "anomaly: bare_cr in the command line at offset 8"}));
   conversation d;
   EXPECT_EQ(d.send(std::string("NOOP a\rb\0c\r\n", 13)), "250 Ok\r\n");
-  EXPECT_TRUE(d.logged(direction::event, "anomaly: bare_cr in the command line at offset 6"));
-  EXPECT_TRUE(d.logged(direction::event, "anomaly: nul in the command line at offset 8"));
+  EXPECT_EQ(anomalies(d), (strings{"anomaly: bare_cr in the command line at offset 6",
+                                   "anomaly: nul in the command line at offset 8"}));
 }
 
 TEST(server_session, transcript_records_both_sides) {
