@@ -282,7 +282,7 @@ class BuiltInParamsTest(ApiTestCase):
             self.assertEqual(c.mail("a@x.test")[0], 421)   # the third on this connection
 
     def test_size_limit_takes_limit(self):
-        self.put("size-limit", {"limit": 500})
+        self.put("size-limit", {"limit": 500.0})   # whole, though a float: SIZE 500, not 500.0
         with smtplib.SMTP("127.0.0.1", self.server.port, timeout=10) as c:
             c.ehlo("client.test")
             self.assertEqual(c.esmtp_features.get("size"), "500")
