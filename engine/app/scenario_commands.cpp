@@ -30,8 +30,9 @@ void print_check_help() {
       "lua.instructions from --config or SMTPFAULT_CONFIG and the SMTPFAULT_* variables),\n"
       "and reports errors as file:line: message. Exit 0 when all load, 1 when any fails.\n\n"
       "  --client   the files are client scripts (smtpfault run); they run as they load, so\n"
-      "             only their syntax is checked. Built-in client scenarios need no flag, and\n"
-      "             a file that calls connect() or another client function is checked as one.\n"
+      "             only their syntax is checked, and calls of names that are neither the\n"
+      "             script's nor the library's (expct). Built-in client scenarios need no\n"
+      "             flag, and a file that calls connect() is checked as a client script.\n"
       "             [check] client = true in the file, or SMTPFAULT_CHECK_CLIENT=true\n");
 }
 
@@ -60,10 +61,16 @@ int load_each(const std::vector<std::string>& names, bool client,
     if (!sc) return {"", sc.error()};
     return {script::shown_name((*sc)->name()), ""};
   };
+  // A client script runs as it loads: its syntax, and calls of names it cannot have meant.
+  auto client_outcome = [&](const std::string& name) -> std::pair<std::string, std::string> {
+    auto sc = script::client_script::load_named(name, {});
+    if (sc && (*sc)->misspelt_call()) return {"", *(*sc)->misspelt_call()};
+    return outcome(sc);
+  };
   int failures = 0;
   for (const auto& name : names) {
     auto [loaded, error] = client || is_builtin_client_scenario(name)
-                               ? outcome(script::client_script::load_named(name, {}))
+                               ? client_outcome(name)
                                : outcome(script::scenario::load_named(name, limits));
     // A client script among server scenarios (`check scenarios/client`, or a folder of both):
     // one that stopped at connect(), which every client script calls and no scenario has, is
@@ -71,7 +78,7 @@ int load_each(const std::vector<std::string>& names, bool client,
     // scenario's own error stands (sleep() at a scenario's top level is the scenario's mistake).
     if (!client && error.find(script::client_script_hint) != std::string::npos &&
         error.find("(global 'connect')") != std::string::npos) {
-      auto [as_client, client_error] = outcome(script::client_script::load_named(name, {}));
+      auto [as_client, client_error] = client_outcome(name);
       if (client_error.empty()) {
         loaded = as_client + " (a client script)";
         error.clear();

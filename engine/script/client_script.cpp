@@ -2,14 +2,17 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "proto/data_encoding.hpp"
 #include "proto/duration.hpp"
+#include "proto/near_miss.hpp"
 #include "proto/sasl.hpp"
 #include "script/catalogue.hpp"
 #include "script/lua_fields.hpp"
+#include "script/source_scan.hpp"
 
 namespace smtpfault::script {
 
@@ -327,7 +330,32 @@ proto::expected<std::unique_ptr<client_script>, std::string> client_script::load
   }
   std::unique_ptr<client_script> s(new client_script(chunkname, std::move(opts)));
   if (auto err = s->init(code)) return proto::unexpected{*err};
+  s->misspelt_call_ = s->find_misspelt_call(code);
   return s;
+}
+
+// Reads the globals of the state as loaded (the library's; the script has not run): a call the
+// script does not define and the state does not have, close to a function the state has.
+std::optional<std::string> client_script::find_misspelt_call(const std::string& code) {
+  lua_State* L = sandbox_.state();
+  std::vector<std::string> globals, functions;
+  lua_pushglobaltable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {  // raw: no metamethod of the script runs here
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      globals.emplace_back(lua_tostring(L, -2));
+      if (lua_isfunction(L, -1) && globals.back()[0] != '_') functions.push_back(globals.back());
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  for (const auto& call : undefined_calls(code)) {
+    if (std::find(globals.begin(), globals.end(), call.name) != globals.end()) continue;
+    if (auto hint = proto::did_you_mean(call.name, functions); !hint.empty()) {
+      return name_ + ":" + std::to_string(call.line) + ": " + call.name + " is not defined" + hint;
+    }
+  }
+  return std::nullopt;
 }
 
 proto::expected<std::unique_ptr<client_script>, std::string> client_script::load_named(

@@ -1,7 +1,9 @@
 #include "script/source_scan.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
 #include <set>
 
 namespace smtpfault::script {
@@ -66,6 +68,39 @@ bool constructs_an_action(const std::string& name) {
   return false;
 }
 
+// A comment or a string literal that begins at code[i]: where it ends, whether it is a string
+// (short or long) and, for a string, its text between the quotes or brackets.
+struct lua_span {
+  std::size_t end = 0;
+  bool string = false;
+  std::string_view text;
+};
+
+std::optional<lua_span> comment_or_string_at(std::string_view code, std::size_t i) {
+  const bool long_comment = code.substr(i, 4) == "--[[";
+  if (long_comment || code.substr(i, 2) == "[[") {
+    const auto from = i + (long_comment ? 4 : 2);
+    const auto close = code.find("]]", from);
+    const auto stop = close == std::string_view::npos ? code.size() : close;
+    return lua_span{std::min(stop + 2, code.size()), !long_comment, code.substr(from, stop - from)};
+  }
+  if (code.substr(i, 2) == "--")
+    return lua_span{std::min(code.find('\n', i), code.size()), false, {}};
+  const char quote = code[i];
+  if (quote != '"' && quote != '\'') return std::nullopt;
+  std::size_t j = i + 1;
+  while (j < code.size() && code[j] != quote && code[j] != '\n')
+    j += code[j] == '\\' ? 2 : 1;
+  j = std::min(j, code.size());
+  return lua_span{std::min(j + 1, code.size()), true, code.substr(i + 1, j - i - 1)};
+}
+
+// Newlines in code[from, to): a span skipped over may hold some.
+std::size_t newlines(std::string_view code, std::size_t from, std::size_t to) {
+  return static_cast<std::size_t>(std::count(code.begin() + static_cast<std::ptrdiff_t>(from),
+                                             code.begin() + static_cast<std::ptrdiff_t>(to), '\n'));
+}
+
 }  // namespace
 
 std::vector<smtp_reference> smtp_references(std::string_view code) {
@@ -79,25 +114,11 @@ std::vector<smtp_reference> smtp_references(std::string_view code) {
   for (std::size_t i = 0; i < code.size();) {
     const char c = code[i];
     if (c == '\n') ++line;
-    if (code.substr(i, 4) == "--[[" || code.substr(i, 2) == "[[") {
-      const bool comment = c == '-';
-      const auto close = code.find("]]", i + 2);
-      const auto stop = close == std::string_view::npos ? code.size() : close + 2;
-      for (; i < stop; ++i)
-        if (code[i] == '\n') ++line;
-      seen += comment ? ' ' : '"';  // a long string is a value, as a short one is
-      continue;
-    }
-    if (code.substr(i, 2) == "--") {
-      i = std::min(code.find('\n', i), code.size());
-      continue;
-    }
-    if (c == '"' || c == '\'') {
-      std::size_t j = i + 1;
-      while (j < code.size() && code[j] != c && code[j] != '\n')
-        j += code[j] == '\\' ? 2 : 1;
-      i = std::min(j + 1, code.size());
-      seen += c;  // what closes a value, for statement_may_follow
+    if (auto span = comment_or_string_at(code, i)) {
+      line += newlines(code, i, span->end);
+      // A string is a value: what closes one, for statement_may_follow; a comment is a blank.
+      seen += span->string ? '"' : ' ';
+      i = span->end;
       continue;
     }
     if (c == '(' || c == '{' || c == '[') ++depth;
@@ -139,27 +160,9 @@ params_use scan_params_use(std::string_view code) {
   params_use use;
   constexpr std::string_view table = "params";
   for (std::size_t i = 0; i < code.size();) {
-    if (code.substr(i, 4) == "--[[" || code.substr(i, 2) == "[[") {
-      const bool comment = code[i] == '-';
-      const auto from = i + (comment ? 4 : 2);
-      const auto close = code.find("]]", from);
-      const auto stop = close == std::string_view::npos ? code.size() : close;
-      if (!comment) use.names.emplace(code.substr(from, stop - from));
-      i = std::min(stop + 2, code.size());
-      continue;
-    }
-    if (code.substr(i, 2) == "--") {
-      i = std::min(code.find('\n', i), code.size());
-      continue;
-    }
-    const char c = code[i];
-    if (c == '"' || c == '\'') {
-      std::size_t j = i + 1;
-      while (j < code.size() && code[j] != c && code[j] != '\n')
-        j += code[j] == '\\' ? 2 : 1;
-      j = std::min(j, code.size());
-      use.names.emplace(code.substr(i + 1, j - i - 1));
-      i = std::min(j + 1, code.size());
+    if (auto span = comment_or_string_at(code, i)) {
+      if (span->string) use.names.emplace(span->text);
+      i = span->end;
       continue;
     }
     const bool starts_word =
@@ -204,6 +207,118 @@ std::vector<std::string> params_never_named(std::string_view code,
   for (const auto& key : keys)
     if (!use.names.contains(key)) unread.push_back(key);
   return unread;
+}
+
+namespace {
+
+bool lua_keyword(std::string_view w) {
+  static constexpr std::array<std::string_view, 22> keywords = {
+      "and",      "break",  "do",   "else", "elseif", "end",  "false", "for",
+      "function", "goto",   "if",   "in",   "local",  "nil",  "not",   "or",
+      "repeat",   "return", "then", "true", "until",  "while"};
+  for (auto k : keywords)
+    if (k == w) return true;
+  return false;
+}
+
+// The code's tokens that matter here: names, with the line they are on and the character
+// that follows them; comments and strings left out, a string standing as one '"'.
+struct token {
+  std::string text;  // a name, or one character of punctuation
+  std::size_t line = 0;
+  char next = '\0';  // the first character after a name, blanks skipped
+};
+
+std::vector<token> tokens_of(std::string_view code) {
+  std::vector<token> out;
+  std::size_t line = 1;
+  for (std::size_t i = 0; i < code.size();) {
+    const char c = code[i];
+    if (c == '\n') {
+      ++line;
+      ++i;
+      continue;
+    }
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+      continue;
+    }
+    if (auto span = comment_or_string_at(code, i)) {
+      if (span->string) out.push_back({"\"", line, '\0'});
+      line += newlines(code, i, span->end);
+      i = span->end;
+      continue;
+    }
+    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      auto end = i;
+      while (end < code.size() && name_char(code[end]))
+        ++end;
+      auto k = end;
+      while (k < code.size() && (code[k] == ' ' || code[k] == '\t'))
+        ++k;
+      out.push_back({std::string(code.substr(i, end - i)), line, k < code.size() ? code[k] : '\0'});
+      i = end;
+      continue;
+    }
+    out.push_back({std::string(1, c), line, '\0'});
+    ++i;
+  }
+  return out;
+}
+
+bool is_name(const token& t) {
+  return !t.text.empty() &&
+         (std::isalpha(static_cast<unsigned char>(t.text[0])) || t.text[0] == '_');
+}
+
+// Whether the "(" at tokens[i] opens a function's parameters: `function (`, `function f(`,
+// `function t.a.f(`, `function t:m(`.
+bool opens_parameters(const std::vector<token>& tokens, std::size_t i) {
+  if (i == 0) return false;
+  std::size_t j = i - 1;
+  if (tokens[j].text == "function") return true;
+  while (j >= 2 && is_name(tokens[j]) && (tokens[j - 1].text == "." || tokens[j - 1].text == ":"))
+    j -= 2;
+  return j >= 1 && is_name(tokens[j]) && tokens[j - 1].text == "function";
+}
+
+}  // namespace
+
+std::vector<global_call> undefined_calls(std::string_view code) {
+  const auto tokens = tokens_of(code);
+  std::set<std::string, std::less<>> defined;
+  std::vector<global_call> calls;
+  // Names listed after `local` or `for`, or between a function's parentheses, are defined.
+  enum class listing { none, names, parameters } list = listing::none;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const auto& t = tokens[i];
+    const std::string_view before = i > 0 ? std::string_view(tokens[i - 1].text) : "";
+    if (!is_name(t)) {
+      if (list == listing::parameters && t.text == ")") list = listing::none;
+      if (list == listing::names && t.text != ",") list = listing::none;
+      if (t.text == "(" && opens_parameters(tokens, i)) list = listing::parameters;
+      continue;
+    }
+    if (t.text == "local" || t.text == "for") {
+      list = listing::names;
+      continue;
+    }
+    if (lua_keyword(t.text)) {
+      if (list == listing::names) list = listing::none;
+      continue;
+    }
+    const bool member = before == "." || before == ":";
+    if (list != listing::none || before == "function" ||
+        (!member && t.next == '=' && i + 1 < tokens.size())) {
+      defined.insert(t.text);
+      continue;
+    }
+    const bool called = t.next == '(' || t.next == '{' || t.next == '"' || t.next == '\'' ||
+                        (t.next == '[' && i + 1 < tokens.size() && tokens[i + 1].text == "\"");
+    if (!member && called) calls.push_back({t.line, t.text});
+  }
+  std::erase_if(calls, [&](const global_call& c) { return defined.contains(c.name); });
+  return calls;
 }
 
 }  // namespace smtpfault::script

@@ -37,4 +37,13 @@ std::optional<discarded_action> find_discarded_action(std::string_view code);
 std::vector<std::string> params_never_named(std::string_view code,
                                             const std::vector<std::string>& keys);
 
+// A bare name called as a function (expct(220)) that the code does not define itself: not as
+// a local, a function, a parameter, a loop variable or by assignment. It is a global of the
+// library, or a slip.
+struct global_call {
+  std::size_t line = 0;
+  std::string name;
+};
+std::vector<global_call> undefined_calls(std::string_view code);
+
 }  // namespace smtpfault::script

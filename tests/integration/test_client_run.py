@@ -303,6 +303,12 @@ class RunCommandTest(ClientRunCase):
         p = check(probes)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("probe-bdat.lua (a client script)", p.stdout)
+        # A call of a name that is neither the script's nor the library's, close to one of the
+        # library's, is found without running the script.
+        typo = self.script("connect {}\nexpct(220)\n", "typo.lua")
+        p = check("--client", typo)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("typo.lua:2: expct is not defined (did you mean 'expect'?)", p.stderr)
         # Only a file that stops at connect() is taken for a client script: a scenario calling
         # a client function elsewhere keeps its own error.
         scenario = self.script("function on_rcpt(s, r) end\nsleep(1)\n", "sleepy.lua")

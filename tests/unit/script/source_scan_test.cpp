@@ -98,5 +98,24 @@ TEST(params_never_named, none_when_the_table_is_used_whole) {
   }
 }
 
+TEST(undefined_calls, calls_of_names_the_code_does_not_define) {
+  const std::string code =
+      "local function helper(x) return x end\n"
+      "function t.run(send_fn) send_fn('x') end\n"
+      "function t:go(cb) cb() end\n"
+      "for i, fn in ipairs({}) do fn() end\n"
+      "mine = function(a) a() end\n"
+      "mine(helper)\n"
+      "expct(220)\n"
+      "c:expct(220)  -- a method: not a global's name\n"
+      "send \"NOOP\"\n"
+      "-- reprot('x') in a comment\n"
+      "local s = 'reprot(1)'\n";
+  std::vector<std::string> got;
+  for (const auto& c : undefined_calls(code))
+    got.push_back(std::to_string(c.line) + ":" + c.name);
+  EXPECT_EQ(got, (std::vector<std::string>{"4:ipairs", "7:expct", "9:send"}));
+}
+
 }  // namespace
 }  // namespace smtpfault::script
