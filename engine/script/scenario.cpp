@@ -377,6 +377,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   lua_getglobal(L, "smtp");
   const int api = luaL_ref(L, LUA_REGISTRYINDEX);
   loading_code_ = code;
+  source_ = code;
   auto ran = sandbox_.run_file_text(code, name_);
   loading_code_ = {};
   if (auto err = std::move(ran)) {
@@ -534,11 +535,9 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
     if (a) {
       out.action = std::move(*a);
     } else {
-      const auto lines = lines_of(co, hook_refs_[static_cast<std::size_t>(b.running_)]);
       out.st = hook_outcome::status::failed;
-      // Which `return` it was is gone with the call; the function's lines narrow it down.
-      out.error = lines.position + " " + hook_fn() + " (lines " + std::to_string(lines.first) +
-                  "-" + std::to_string(lines.last) + ") " + a.error();
+      out.error = bad_return_text(hook_refs_[static_cast<std::size_t>(b.running_)], co,
+                                  hook_fn() + " ", a.error());
     }
   }
   take_back_room(b);
@@ -548,6 +547,19 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
     release(b);
   }
   return out;
+}
+
+// Which `return` it was is gone with the call: the only one the function has, else the
+// function's lines and those of its returns ("on_rcpt (lines 3-11, returns on lines 5, 9)").
+std::string scenario::bad_return_text(int function_ref, lua_State* co, const std::string& what,
+                                      const std::string& why) const {
+  const auto lines = lines_of(co, function_ref);
+  const auto returns = return_lines(source_, lines.first, lines.last);
+  if (returns.size() == 1) return name_ + ":" + std::to_string(returns[0]) + ": " + what + why;
+  std::string where = "(lines " + std::to_string(lines.first) + "-" + std::to_string(lines.last);
+  for (std::size_t i = 0; i < returns.size(); ++i)
+    where += (i ? ", " : ", returns on lines ") + std::to_string(returns[i]);
+  return lines.position + " " + what + where + ") " + why;
 }
 
 std::optional<std::string> scenario::read_expectations() {

@@ -143,8 +143,11 @@ class scenario : public std::enable_shared_from_this<scenario> {
   void release(session_binding& b);
   void take_back_room(session_binding& b);
   std::optional<std::string> read_expectations();
+  std::string bad_return_text(int function_ref, struct lua_State* co, const std::string& what,
+                              const std::string& why) const;
 
   std::string name_;
+  std::string source_;  // the scenario's text, for the line of a hook's bad `return`
   std::vector<std::string> unread_params_;
   std::string_view loading_code_;  // the scenario's text while init() runs it
   scenario_options opts_;

@@ -321,4 +321,15 @@ std::vector<global_call> undefined_calls(std::string_view code) {
   return calls;
 }
 
+std::vector<std::size_t> return_lines(std::string_view code, std::size_t first, std::size_t last) {
+  std::vector<std::size_t> lines;
+  std::size_t functions = 0;
+  for (const auto& t : tokens_of(code)) {
+    if (t.line < first || t.line > last) continue;
+    if (t.text == "function" && ++functions > 1) return {};
+    if (t.text == "return") lines.push_back(t.line);
+  }
+  return lines;
+}
+
 }  // namespace smtpfault::script

@@ -24,8 +24,22 @@ TEST(script_errors, a_hook_returning_false_keeps_the_default) {
 TEST(script_errors, hook_returning_a_string_is_explained) {
   driver d("local x = 1\nfunction on_mail(s, mail)\n  return '550 no'\nend\n");
   const auto error = hook_failure(d, hook::mail);
-  EXPECT_THAT(error, StartsWith("test.lua:2: on_mail (lines 2-4) returned a string"));
+  // The line of its only return.
+  EXPECT_THAT(error, StartsWith("test.lua:3: on_mail returned a string"));
   EXPECT_THAT(error, HasSubstr("smtp.reply("));
+}
+
+TEST(script_errors, a_hook_with_several_returns_names_their_lines) {
+  driver d(
+      "function on_mail(s, mail)\n  if s.helo == 'x' then\n    return 'no'\n  end\n"
+      "  return 'no either'\nend\n"
+      "function on_rcpt(s, rcpt)\n  local f = function() return 1 end\n  return 'no'\nend\n");
+  EXPECT_THAT(
+      hook_failure(d, hook::mail),
+      StartsWith("test.lua:1: on_mail (lines 1-6, returns on lines 3, 5) returned a string"));
+  // A function written inside the hook has returns of its own: the hook's lines only.
+  EXPECT_THAT(hook_failure(d, hook::rcpt),
+              StartsWith("test.lua:7: on_rcpt (lines 7-10) returned a string"));
 }
 
 TEST(script_errors, hook_returning_a_plain_table_is_explained) {
@@ -40,8 +54,7 @@ TEST(script_errors, hook_returning_a_plain_table_is_explained) {
   EXPECT_EQ(ok.action.reply->lines,
             std::vector<std::string>{"Requested action not taken: mailbox unavailable"});
   const auto error = hook_failure(d, hook::data);
-  EXPECT_THAT(error,
-              StartsWith("test.lua:4: on_data (lines 4-6) returned a table that is not an action"));
+  EXPECT_THAT(error, StartsWith("test.lua:5: on_data returned a table that is not an action"));
   EXPECT_THAT(error, HasSubstr("smtp.reply()"));
 }
 
@@ -51,7 +64,7 @@ TEST(script_errors, hook_returning_a_field_of_the_wrong_type_is_explained) {
       "function on_data(s)\n  local a = smtp.reply(550)\n  a.code = 'x'\n  return a\nend\n");
   EXPECT_EQ(d.start(hook::rcpt).st, status::done);
   EXPECT_THAT(hook_failure(d, hook::data),
-              HasSubstr("on_data (lines 4-8) returned an action whose field 'code' is a string"));
+              HasSubstr("test.lua:7: on_data returned an action whose field 'code' is a string"));
 }
 
 TEST(script_errors, a_field_no_action_has_is_named) {
@@ -61,10 +74,10 @@ TEST(script_errors, a_field_no_action_has_is_named) {
       "function on_data(s)\n  local a = smtp.reply(451)\n  a[1] = 'x'\n  return a\nend\n"
       "function on_mail(s, from)\n  return smtp.reply(550):delay(1):split(2)\nend\n");
   EXPECT_THAT(hook_failure(d, hook::rcpt),
-              HasSubstr("on_rcpt (lines 1-5) returned an action with a field 'delay' "
+              HasSubstr("test.lua:4: on_rcpt returned an action with a field 'delay' "
                         "that no action has; its methods (:delay(), :split(), "));
   EXPECT_THAT(hook_failure(d, hook::data),
-              HasSubstr("on_data (lines 6-10) returned an action with a list item or "
+              HasSubstr("test.lua:9: on_data returned an action with a list item or "
                         "another key that is not a name"));
   // Every field the library writes is known.
   auto mail = d.start(hook::mail);
