@@ -64,7 +64,9 @@ int load_each(const std::vector<std::string>& names, bool client,
   // A client script runs as it loads: its syntax, and calls of names it cannot have meant.
   auto client_outcome = [&](const std::string& name) -> std::pair<std::string, std::string> {
     auto sc = script::client_script::load_named(name, {});
-    if (sc && (*sc)->misspelt_call()) return {"", *(*sc)->misspelt_call()};
+    if (sc) {
+      if (auto misspelt = (*sc)->misspelt_call()) return {"", *misspelt};
+    }
     return outcome(sc);
   };
   int failures = 0;

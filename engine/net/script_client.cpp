@@ -224,10 +224,7 @@ void driver::skip(const client_op& op) {
 void driver::give_up(std::string why) {
   result.how = client_run_result::ending::target_error;
   result.error = std::move(why);
-  if (auto where = script_.position(); !where.empty()) {
-    where.pop_back();  // its colon
-    result.error += ", at " + where;
-  }
+  if (auto where = script_.where(); !where.empty()) result.error += ", at " + where;
 }
 
 // The script closed or reset the connection: every later call on it says "closed".
@@ -475,10 +472,7 @@ client_run_result run_client_script(script::client_script& script,
     std::snprintf(after, sizeof after, " after %.2fs", d.result.seconds);
     d.result.error =
         std::string("interrupted by ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") + after;
-    if (auto where = script.position(); !where.empty()) {
-      where.pop_back();  // its colon
-      d.result.error += ", waiting at " + where;
-    }
+    if (auto where = script.where(); !where.empty()) d.result.error += ", waiting at " + where;
     ctx.stop();
   });
   asio::co_spawn(ctx, d.run(), [&](std::exception_ptr e) {

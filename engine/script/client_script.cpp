@@ -330,13 +330,13 @@ proto::expected<std::unique_ptr<client_script>, std::string> client_script::load
   }
   std::unique_ptr<client_script> s(new client_script(chunkname, std::move(opts)));
   if (auto err = s->init(code)) return proto::unexpected{*err};
-  s->misspelt_call_ = s->find_misspelt_call(code);
+  s->source_ = code;
   return s;
 }
 
 // Reads the globals of the state as loaded (the library's; the script has not run): a call the
 // script does not define and the state does not have, close to a function the state has.
-std::optional<std::string> client_script::find_misspelt_call(const std::string& code) {
+std::optional<std::string> client_script::misspelt_call() const {
   lua_State* L = sandbox_.state();
   std::vector<std::string> globals, functions;
   lua_pushglobaltable(L);
@@ -349,7 +349,7 @@ std::optional<std::string> client_script::find_misspelt_call(const std::string& 
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  for (const auto& call : undefined_calls(code)) {
+  for (const auto& call : undefined_calls(source_)) {
     if (std::find(globals.begin(), globals.end(), call.name) != globals.end()) continue;
     if (auto hint = proto::did_you_mean(call.name, functions); !hint.empty()) {
       return name_ + ":" + std::to_string(call.line) + ": " + call.name + " is not defined" + hint;

@@ -128,8 +128,15 @@ class client_script {
   const std::vector<client_report>& reports() const { return reports_; }
   // A call of a name that is neither the script's nor the library's, but close to one of the
   // library's ("x.lua:2: expct is not defined (did you mean 'expect'?)"): what `check` can
-  // find without running the script, which runs as it loads.
-  const std::optional<std::string>& misspelt_call() const { return misspelt_call_; }
+  // find without running the script, which runs as it loads. Looked for when asked: `run`
+  // does not pay for it.
+  std::optional<std::string> misspelt_call() const;
+  // "file:line" of the script line now waiting (position() without its colon), "" when none.
+  std::string where() const {
+    auto p = position();
+    if (!p.empty()) p.pop_back();
+    return p;
+  }
 
   // For the C functions of the API. Steps and reports are kept outside Lua's state, so their
   // text counts against the script's memory limit here: whether `octets` more would pass it.
@@ -148,7 +155,6 @@ class client_script {
  private:
   client_script(std::string name, client_options opts);
   std::optional<std::string> init(const std::string& code);
-  std::optional<std::string> find_misspelt_call(const std::string& code);
   script_step after(const run_result& r);
 
   std::string name_;
@@ -161,7 +167,7 @@ class client_script {
   std::chrono::steady_clock::time_point last_step_at_ = std::chrono::steady_clock::now();
   std::vector<client_step> steps_;
   std::vector<client_report> reports_;
-  std::optional<std::string> misspelt_call_;
+  std::string source_;  // the script's text, for misspelt_call()
   // What steps and reports hold: their text, and about what each costs beside it.
   static constexpr std::size_t entry_overhead = 128;
   std::size_t kept_octets_ = 0;

@@ -328,7 +328,7 @@ double scenario::now() const {
 }
 
 std::optional<std::string> scenario::key_place(lua_State* L, std::string_view key) const {
-  if (loading_code_.empty() || key.empty()) return std::nullopt;
+  if (key.empty()) return std::nullopt;
   // The scenario's own frame: the call it is making began on this line.
   const std::string source = "@" + name_;
   lua_Debug ar;
@@ -339,7 +339,7 @@ std::optional<std::string> scenario::key_place(lua_State* L, std::string_view ke
     }
   }
   if (call_line == 0) return std::nullopt;
-  const auto line = key_line(loading_code_, key, call_line);
+  const auto line = key_line(source_, key, call_line);
   return name_ + ":" + std::to_string(line ? line : call_line) + ":";
 }
 
@@ -376,10 +376,8 @@ std::optional<std::string> scenario::init(std::string_view code) {
   keep_caller_frames(L);
   lua_getglobal(L, "smtp");
   const int api = luaL_ref(L, LUA_REGISTRYINDEX);
-  loading_code_ = code;
   source_ = code;
   auto ran = sandbox_.run_file_text(code, name_);
-  loading_code_ = {};
   if (auto err = std::move(ran)) {
     // A client script (smtpfault run) given where a server scenario belongs.
     for (const char* name :

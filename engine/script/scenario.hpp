@@ -147,9 +147,9 @@ class scenario : public std::enable_shared_from_this<scenario> {
                               const std::string& why) const;
 
   std::string name_;
-  std::string source_;  // the scenario's text, for the line of a hook's bad `return`
+  // The scenario's text: the line of an expect{} key's mistake, of a hook's bad `return`.
+  std::string source_;
   std::vector<std::string> unread_params_;
-  std::string_view loading_code_;  // the scenario's text while init() runs it
   scenario_options opts_;
   lua_sandbox sandbox_;
   mutable std::mutex mu_;

@@ -202,6 +202,7 @@ params_use scan_params_use(std::string_view code) {
 std::vector<std::string> params_never_named(std::string_view code,
                                             const std::vector<std::string>& keys) {
   std::vector<std::string> unread;
+  if (keys.empty()) return unread;  // nothing to look for: no scan at load
   const auto use = scan_params_use(code);
   if (use.whole_table) return unread;
   for (const auto& key : keys)
