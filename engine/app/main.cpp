@@ -19,7 +19,7 @@ constexpr const char* usage_text =
     "  serve        run the mock SMTP server until SIGTERM/SIGINT\n"
     "  send         send one message to an SMTP server\n"
     "  test         run a command against each scenario and check what it did\n"
-    "  run          run a client scenario (a probe) against any SMTP server\n"
+    "  run          run client scenarios (probes) against any SMTP server\n"
     "  check        load scenarios in the sandbox and report errors\n"
     "  list         list the built-in scenarios\n"
     "  healthcheck  exit 0 if a running server's API reports ready\n"

@@ -1,16 +1,22 @@
-// `smtpfault run`: a client scenario against any SMTP server, with a verdict per expectation.
+// `smtpfault run`: client scenarios against any SMTP server, with a verdict per expectation.
+#include <fnmatch.h>
+
 #include <algorithm>
-#include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 
 #include "app/cli_args.hpp"
 #include "app/command_flags.hpp"
 #include "app/commands.hpp"
 #include "app/log_lines.hpp"
+#include "app/run_outcome.hpp"
 #include "app/test_report.hpp"
 #include "app/version.hpp"
 #include "config/loader.hpp"
@@ -25,20 +31,21 @@ namespace smtpfault::app {
 
 namespace {
 
-// Exit statuses of `smtpfault run`.
-constexpr int exit_pass = 0, exit_fail = 1, exit_script = 2, exit_target = 3;
+namespace asio = boost::asio;
 
 void print_run_help() {
   std::printf(
-      "usage: smtpfault run CLIENT.lua|NAME [options]\n"
+      "usage: smtpfault run SCRIPT... [options]\n"
       "\n"
-      "Runs a client scenario (a .lua path, or a built-in probe such as probe-smuggling) against\n"
-      "an SMTP server, prints each connection's transcript and a verdict per expectation.\n"
+      "Runs client scenarios against an SMTP server, one after another, and prints each\n"
+      "connection's transcript and a verdict per expectation. A SCRIPT is a .lua path, a\n"
+      "built-in probe such as probe-smuggling, a glob of probes ('probe-*') or a folder (its\n"
+      ".lua files in name order); several end with a line per script.\n"
       "Exit 0 when every expectation held (or the script skipped: nothing to probe), 1 when\n"
       "one failed, 2 for a script or usage error (file:line: message), 3 when the target\n"
-      "could not be reached, STARTTLS was refused or a TLS handshake the script needed failed;\n"
-      "130 or 143 when SIGINT or SIGTERM stopped it (the reports are still written, with what\n"
-      "happened until then).\n"
+      "could not be reached, STARTTLS was refused or a TLS handshake the script needed failed\n"
+      "(of several scripts: 2 before 3 before 1); 130 or 143 when SIGINT or SIGTERM stopped\n"
+      "it (the reports are still written, with what happened until then).\n"
       "\n"
       "  --target HOST:PORT      the server for connect{} (default 127.0.0.1:2525)\n"
       "  --tls-target HOST:PORT  the implicit-TLS port for connect{tls=true}\n"
@@ -46,8 +53,10 @@ void print_run_help() {
       "                          handshake (default 30)\n"
       "  --param KEY=VALUE       a value for the script's params table, repeatable\n"
       "  --seed N                seed of math.random (default: from the clock; printed)\n"
-      "  --junit FILE            JUnit XML: one test case per expectation\n"
-      "  --json FILE             JSON: verdicts, report values and transcripts\n"
+      "  --junit FILE            JUnit XML: one test case per expectation (a suite per\n"
+      "                          script)\n"
+      "  --json FILE             JSON: verdicts, report values and transcripts (of several\n"
+      "                          scripts: each script's report in \"scripts\")\n"
       "  --quiet                 print verdicts only, not the transcript\n"
       "  --log-format F          text (default), json (JSON lines: the transcript, a \"step\"\n"
       "                          per verdict, a \"report\" per value, the \"verdict\"), or\n"
@@ -122,232 +131,6 @@ std::optional<std::string> apply_flag(const flag_value& f, run_settings& s) {
   return std::nullopt;
 }
 
-bool any_step_failed(const script::client_script& s) {
-  for (const auto& step : s.steps())
-    if (!step.passed && !step.skipped) return true;
-  return false;
-}
-
-// A script error after a failed expectation is most often that failure's consequence (`local r
-// = ehlo()` is nil when the server closed, and `r.extensions` is then an error): the run is a
-// failure, exit 1, and the error is still shown. A script error before any failure is exit 2.
-bool error_after_failure(const net::client_run_result& r, const script::client_script& s) {
-  return r.how == net::client_run_result::ending::script_error && any_step_failed(s);
-}
-
-const char* verdict_of(const net::client_run_result& r, const script::client_script& s) {
-  if (error_after_failure(r, s)) return "fail";
-  if (r.how == net::client_run_result::ending::script_error) return "error";
-  if (r.how == net::client_run_result::ending::target_error) return "error";
-  if (r.how == net::client_run_result::ending::interrupted) return "error";
-  if (any_step_failed(s)) return "fail";
-  bool skipped = false;
-  for (const auto& step : s.steps())
-    skipped = skipped || step.skipped;
-  return skipped ? "skipped" : "pass";
-}
-
-int run_exit_status(const net::client_run_result& r, const script::client_script& s) {
-  if (error_after_failure(r, s)) return exit_fail;
-  if (r.how == net::client_run_result::ending::script_error) return exit_script;
-  if (r.how == net::client_run_result::ending::target_error) return exit_target;
-  if (r.how == net::client_run_result::ending::interrupted) return 128 + r.signal;  // as a shell
-  return std::string(verdict_of(r, s)) == "fail" ? exit_fail : exit_pass;
-}
-
-std::string transcript_of(const net::client_run_result& r, int conn) {
-  std::string text;
-  for (const auto& c : r.connections) {
-    if (conn != 0 && c.id != conn) continue;
-    for (const auto& l : c.lines)
-      text += "[" + std::to_string(c.id) + "] " + l + "\n";
-  }
-  return text;
-}
-
-// A verdict's text as a terminal shows it: one line of UTF-8, and not a page long (a reply
-// line of 2,000 octets quoted whole). The JSON and JUnit reports keep the whole text. A step's
-// name is escaped already, by the client library.
-std::string shown(std::string_view text) {
-  return proto::printable(text, 300);  // controls escaped as in the transcript
-}
-
-// A report value as what it was in Lua: a number stays a number (one JSON cannot hold, NaN or
-// an infinity, stays text), a boolean a boolean, nil null; a table is its Lua rendering.
-boost::json::value json_value(const script::client_report& rep) {
-  using kind = script::client_report::kind;
-  switch (rep.type) {
-    case kind::integer:
-      return rep.integer;
-    case kind::number:
-      if (std::isfinite(rep.number)) return rep.number;
-      // Not the platform's spelling ("-nan"): one a reader can test for.
-      return boost::json::string(std::isnan(rep.number) ? "nan" : rep.number > 0 ? "inf" : "-inf");
-    case kind::boolean:
-      return rep.integer != 0;
-    case kind::nil:
-      return nullptr;
-    case kind::text:
-      break;
-  }
-  return boost::json::string(rep.text);
-}
-
-struct step_counts {
-  int passed = 0, failed = 0, skipped = 0;
-};
-
-step_counts count_steps(const script::client_script& s) {
-  step_counts n;
-  for (const auto& step : s.steps())
-    (step.skipped ? n.skipped : step.passed ? n.passed : n.failed)++;
-  return n;
-}
-
-// A verdict as the JSON report and the JSON lines give it.
-boost::json::object step_json(const script::client_step& st) {
-  return {{"passed", st.passed},
-          {"skipped", st.skipped},
-          {"name", st.name},
-          {"detail", st.detail},
-          {"where", st.where.ends_with(':') ? st.where.substr(0, st.where.size() - 1) : st.where},
-          {"connection", st.conn},
-          {"seconds", st.seconds}};
-}
-
-// What ended the run early, on stderr (whatever the format of stdout).
-void print_errors(const net::client_run_result& r, const script::client_script& s) {
-  if (r.how == net::client_run_result::ending::script_error) {
-    // Whole, but escaped: an error may quote a reply, and a script's message is any string.
-    std::fprintf(stderr, "smtpfault run: script error%s: %s\n",
-                 error_after_failure(r, s) ? " after a failed expectation" : "",
-                 proto::printable(r.error, std::string::npos).c_str());
-  } else if (r.how != net::client_run_result::ending::finished) {
-    std::fprintf(stderr, "smtpfault run: %s\n",
-                 proto::printable(r.error, std::string::npos).c_str());
-  }
-}
-
-// The same as JSON lines: a "step" per verdict, a "report" per value, then the "verdict".
-void print_summary_json(const net::client_run_result& r, const script::client_script& s) {
-  for (const auto& step : s.steps()) {
-    boost::json::object line{{"step", step.skipped ? "skip" : step.passed ? "ok" : "fail"}};
-    for (auto& [k, v] : step_json(step))
-      line[k] = std::move(v);
-    print_json_line(line);
-  }
-  for (const auto& rep : s.reports())
-    print_json_line({{"report", rep.key}, {"value", json_value(rep)}});
-  const auto n = count_steps(s);
-  boost::json::object summary{{"verdict", verdict_of(r, s)}, {"passed", n.passed},
-                              {"failed", n.failed},          {"skipped", n.skipped},
-                              {"seconds", r.seconds},        {"seed", s.options().seed}};
-  if (r.how != net::client_run_result::ending::finished) summary["error"] = r.error;
-  print_json_line(summary);
-}
-
-void print_summary(const net::client_run_result& r, const script::client_script& s) {
-  if (!s.steps().empty()) std::printf("\n");
-  for (const auto& step : s.steps()) {
-    std::printf("%s %s %s%s%s\n",
-                step.skipped  ? "skip"
-                : step.passed ? "ok  "
-                              : "FAIL",
-                step.where.c_str(), proto::printable(step.name, 300, false).c_str(),
-                step.detail.empty() ? "" : ": ", shown(step.detail).c_str());
-  }
-  if (!s.reports().empty()) std::printf("\nreport:\n");
-  for (const auto& rep : s.reports()) {
-    // An empty string is not nothing: "" where nil prints nil.
-    const bool empty_text = rep.type == script::client_report::kind::text && rep.text.empty();
-    std::printf("  %s: %s\n", shown(rep.key).c_str(),
-                empty_text ? "\"\"" : shown(rep.text).c_str());
-  }
-  const auto n = count_steps(s);
-  const std::string skips = n.skipped ? ", " + std::to_string(n.skipped) + " skipped" : "";
-  // What ended the run early, beside the counts: stdout alone should say why it is "error".
-  const bool ended_early = r.how != net::client_run_result::ending::finished && !r.error.empty();
-  const std::string why = ended_early ? " (" + shown(r.error) + ")" : "";
-  std::printf("\n%s%s: %d passed, %d failed%s (%.2fs, seed %llu)\n", verdict_of(r, s), why.c_str(),
-              n.passed, n.failed, skips.c_str(), r.seconds,
-              static_cast<unsigned long long>(s.options().seed));
-  std::fflush(stdout);
-  print_errors(r, s);
-}
-
-// What ended a run early, as JUnit's failure type.
-const char* ending_kind(net::client_run_result::ending how) {
-  switch (how) {
-    case net::client_run_result::ending::script_error:
-      return "script error";
-    case net::client_run_result::ending::target_error:
-      return "target error";
-    case net::client_run_result::ending::interrupted:
-      return "interrupted";
-    case net::client_run_result::ending::finished:
-      break;
-  }
-  return "error";
-}
-
-std::vector<scenario_result> junit_cases(const net::client_run_result& r,
-                                         const script::client_script& s) {
-  std::vector<scenario_result> cases;
-  // A test case keeps its name while the script around it is edited: no line number in it (the
-  // failure message has the place; write_junit numbers steps of one name).
-  for (const auto& step : s.steps()) {
-    scenario_result c;
-    c.name = step.name;
-    c.outcome = step.skipped ? verdict::skip : step.passed ? verdict::pass : verdict::fail;
-    c.reason = step.detail.empty() ? step.where : step.where + " " + step.detail;
-    c.kind = "failed step";
-    c.seconds = step.seconds;
-    if (!step.passed && !step.skipped) c.transcript = transcript_of(r, step.conn);
-    cases.push_back(std::move(c));
-  }
-  if (r.how != net::client_run_result::ending::finished || cases.empty()) {
-    scenario_result c;
-    c.name = s.name();
-    c.outcome = r.how == net::client_run_result::ending::finished ? verdict::pass : verdict::error;
-    c.reason = r.error;
-    c.kind = ending_kind(r.how);
-    // The time after the last step (a wait an interrupt cut short): the suite's time is the run's.
-    double steps_time = 0;
-    for (const auto& step : s.steps())
-      steps_time += step.seconds;
-    c.seconds = std::max(0.0, r.seconds - steps_time);
-    c.transcript = transcript_of(r, 0);
-    cases.push_back(std::move(c));
-  }
-  return cases;
-}
-
-boost::json::object json_report(const net::client_run_result& r, const script::client_script& s,
-                                const run_settings& rs) {
-  boost::json::array steps, conns;
-  for (const auto& st : s.steps())
-    steps.push_back(step_json(st));
-  boost::json::object report;
-  for (const auto& rep : s.reports())
-    report[rep.key] = json_value(rep);
-  for (const auto& c : r.connections) {
-    boost::json::array lines;
-    for (const auto& l : c.lines)
-      lines.push_back(boost::json::string(l));
-    conns.push_back({{"id", c.id}, {"peer", c.peer}, {"transcript", std::move(lines)}});
-  }
-  return {{"script", s.name()},
-          {"target", rs.target_text()},
-          {"seed", rs.opts.seed},
-          {"verdict", verdict_of(r, s)},
-          {"exit_code", run_exit_status(r, s)},
-          {"error", r.error},
-          {"seconds", r.seconds},
-          {"steps", std::move(steps)},
-          {"report", std::move(report)},
-          {"connections", std::move(conns)}};
-}
-
 // A report that cannot be written is found before the run, not after it (where its exit 2 would
 // also hide the run's own status).
 std::optional<std::string> unwritable_reports(const run_settings& rs) {
@@ -358,47 +141,127 @@ std::optional<std::string> unwritable_reports(const run_settings& rs) {
   return std::nullopt;
 }
 
-// JUnit names after the script ("probe-pipelining", "mailer-checks"), so that the reports of
-// several runs stay apart when a CI view merges them.
-junit_names junit_names_of(const std::string& script_name) {
-  auto base = script::shown_name(script_name);
-  base = base.substr(base.find_last_of('/') + 1);
-  if (base.ends_with(".lua")) base.resize(base.size() - 4);
-  return {"smtpfault run " + base, "smtpfault.run." + base};
+// Each name as given, a folder as its .lua files in name order, and a glob as the built-in
+// probes it matches (`'probe-*'`): what `run` runs, in order.
+proto::expected<std::vector<std::string>, std::string> scripts_named(
+    const std::vector<std::string>& names) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> scripts;
+  for (const auto& name : names) {
+    std::error_code ec;
+    if (fs::is_directory(name, ec)) {
+      auto files = script::lua_files_in(name);
+      if (!files) return proto::unexpected(files.error());
+      scripts.insert(scripts.end(), files->begin(), files->end());
+      continue;
+    }
+    if (name.find_first_of("*?[") == std::string::npos || fs::exists(name, ec)) {
+      scripts.push_back(name);
+      continue;
+    }
+    std::string all;
+    const auto before = scripts.size();
+    for (const auto& probe : script::builtin_client_scenarios()) {
+      all += (all.empty() ? "" : ", ") + probe.name;
+      if (fnmatch(name.c_str(), probe.name.c_str(), 0) == 0) scripts.push_back(probe.name);
+    }
+    if (scripts.size() == before) {
+      return proto::unexpected("no built-in probe matches '" + name + "' (they are " + all + ")");
+    }
+  }
+  return scripts;
 }
 
-int write_run_reports(const net::client_run_result& r, const script::client_script& s,
-                      const run_settings& rs) {
-  std::optional<std::string> err;
-  if (!rs.junit.empty()) {
-    err = write_junit(rs.junit, junit_cases(r, s), rs.opts.seed, junit_names_of(s.name()));
-  }
-  if (!err && !rs.json.empty()) {
-    err = write_report_file(rs.json, json::json_text(json_report(r, s, rs)) + "\n");
-  }
-  if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
-  return err ? exit_script : run_exit_status(r, s);
+// What a run of several scripts came to: an error is the worst, then a failure; all skipped is
+// skipped. Exit status: an interrupt's, else 2 before 3 before 1 (the reason to look first).
+const char* batch_verdict(const std::vector<script_outcome>& runs) {
+  auto any = [&](const char* v) {
+    return std::any_of(runs.begin(), runs.end(), [&](const auto& o) { return o.verdict == v; });
+  };
+  if (any("error")) return "error";
+  if (any("fail")) return "fail";
+  return any("pass") ? "pass" : "skipped";
 }
 
-// A script that does not load still leaves the reports CI looks for, with the error in them:
-// a missing file would pass unnoticed in some CI views.
-void write_load_error_reports(const run_settings& rs, const std::string& error) {
+int batch_exit_status(const std::vector<script_outcome>& runs) {
+  for (const auto& o : runs)
+    if (o.interrupted) return o.exit_status;
+  for (int status : {exit_script, exit_target, exit_fail}) {
+    for (const auto& o : runs)
+      if (o.exit_status == status) return status;
+  }
+  return exit_pass;
+}
+
+// One report for the whole run: one script's as `run` of that script alone writes it; several
+// scripts' as a JUnit suite each and a JSON document with each script's report in "scripts".
+int write_run_reports(const std::vector<script_outcome>& runs,
+                      const std::vector<std::string>& scripts, const run_settings& rs,
+                      const run_context& ctx, int status) {
   std::optional<std::string> err;
   if (!rs.junit.empty()) {
-    scenario_result c;
-    c.name = script::shown_name(rs.script);
-    c.outcome = verdict::error;
-    c.reason = error;
-    err = write_junit(rs.junit, {c}, rs.opts.seed, junit_names_of(rs.script));
+    std::vector<junit_suite> suites;
+    for (const auto& o : runs)
+      suites.push_back({o.junit, o.junit_cases});
+    err = write_junit_suites(rs.junit, suites, ctx.seed);
   }
   if (!err && !rs.json.empty()) {
-    boost::json::object doc{{"script", rs.script},           {"target", rs.target_text()},
-                            {"seed", rs.opts.seed},          {"verdict", "error"},
-                            {"exit_code", exit_script},      {"error", error},
-                            {"steps", boost::json::array{}}, {"connections", boost::json::array{}}};
+    boost::json::object doc;
+    if (scripts.size() == 1) {
+      doc = runs.front().json;
+    } else {
+      boost::json::array reports, not_run;
+      for (const auto& o : runs)
+        reports.push_back(o.json);
+      for (auto i = runs.size(); i < scripts.size(); ++i)
+        not_run.push_back(boost::json::string(scripts[i]));
+      doc = {{"target", ctx.target},           {"seed", ctx.seed},
+             {"verdict", batch_verdict(runs)}, {"exit_code", status},
+             {"scripts", std::move(reports)},  {"not_run", std::move(not_run)}};
+    }
     err = write_report_file(rs.json, json::json_text(doc) + "\n");
   }
   if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
+  return err ? exit_script : status;
+}
+
+// After several scripts: one line each, and the counts, so that a long transcript need not be
+// scrolled back through to find which one failed.
+void print_batch_summary(const std::vector<script_outcome>& runs, std::size_t named,
+                         const run_context& ctx, bool json_lines, int status) {
+  int counts[4] = {0, 0, 0, 0};  // pass, fail, error, skipped
+  for (const auto& o : runs) {
+    ++counts[o.verdict == "pass" ? 0 : o.verdict == "fail" ? 1 : o.verdict == "error" ? 2 : 3];
+  }
+  const auto not_run = static_cast<int>(named - runs.size());
+  if (json_lines) {
+    print_json_line({{"scripts", named},
+                     {"passed", counts[0]},
+                     {"failed", counts[1]},
+                     {"errors", counts[2]},
+                     {"skipped", counts[3]},
+                     {"not_run", not_run},
+                     {"verdict", batch_verdict(runs)},
+                     {"exit_code", status}});
+    return;
+  }
+  std::size_t width = 6;
+  for (const auto& o : runs)
+    width = std::max(width, o.name.size());
+  std::printf("\nsmtpfault run: %zu scripts against %s (seed %llu)\n", named, ctx.target.c_str(),
+              static_cast<unsigned long long>(ctx.seed));
+  for (const auto& o : runs) {
+    const std::string verdict = o.verdict == "fail" ? "FAIL" : o.verdict;
+    std::string detail = std::to_string(o.passed) + " passed, " + std::to_string(o.failed) +
+                         " failed" +
+                         (o.skipped ? ", " + std::to_string(o.skipped) + " skipped" : "");
+    if (!o.error.empty()) detail += " (" + proto::printable(o.error, 200) + ")";
+    std::printf("  %-7s %-*s  %s\n", verdict.c_str(), static_cast<int>(width), o.name.c_str(),
+                detail.c_str());
+  }
+  std::printf("%s: of %zu scripts, %d passed, %d failed, %d errors, %d skipped%s\n",
+              batch_verdict(runs), named, counts[0], counts[1], counts[2], counts[3],
+              not_run ? (", " + std::to_string(not_run) + " not run").c_str() : "");
 }
 
 // The [lua] limits (lua.memory, lua.instructions and their SMTPFAULT_LUA_* variables) bound a
@@ -409,6 +272,35 @@ void take_lua_limits(const config::settings& s, script::sandbox_limits& limits) 
   limits.memory_bytes = s.lua_memory;
   if (s.lua_instructions != config::default_lua_instructions)
     limits.instructions = s.lua_instructions;
+}
+
+// One script, start to end: its header, live transcript and summary on stdout.
+script_outcome run_script(const std::string& name, const run_settings& rs, const run_context& ctx) {
+  auto script = script::client_script::load_named(name, rs.opts);
+  if (!script) {
+    std::fprintf(stderr, "smtpfault run: %s\n", script.error().c_str());
+    return load_error_outcome(name, script.error(), ctx);
+  }
+  auto& s = **script;
+  const bool json_lines = rs.format == output_format::json;
+  if (json_lines) {
+    print_json_line(
+        {{"run", script::shown_name(s.name())}, {"target", ctx.target}, {"seed", ctx.seed}});
+  } else {
+    std::printf("smtpfault run: %s against %s (seed %llu)\n", script::shown_name(s.name()).c_str(),
+                ctx.target.c_str(), static_cast<unsigned long long>(ctx.seed));
+  }
+  auto result = net::run_client_script(s, [&](int conn, std::string_view line) {
+    if (rs.quiet || rs.format == output_format::none) return;
+    if (json_lines) return print_json_line(transcript_fields(line, conn));
+    std::printf("[%d] %.*s\n", conn, static_cast<int>(line.size()), line.data());
+  });
+  if (json_lines) {
+    print_summary_json(result, s);
+  } else {
+    print_summary(result, s);
+  }
+  return outcome_of(result, s, ctx);
 }
 
 }  // namespace
@@ -447,37 +339,36 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
     if (f.name == "version") return std::printf("smtpfault %s\n", version), 0;
     if (auto err = apply_flag(f, rs)) return usage_error(*err);
   }
-  if (args.positional.size() != 1) return usage_error("name exactly one client scenario");
-  rs.script = args.positional[0];
+  if (args.positional.empty()) return usage_error("name a client scenario (or several)");
+  auto scripts = scripts_named(args.positional);
+  if (!scripts) return usage_error(scripts.error());
   if (auto err = unwritable_reports(rs)) return usage_error(*err);
-  auto script = script::client_script::load_named(rs.script, rs.opts);
-  if (!script) {
-    std::fprintf(stderr, "smtpfault run: %s\n", script.error().c_str());
-    write_load_error_reports(rs, script.error());
-    return exit_script;
-  }
-  auto& s = **script;
-  const bool json_lines = rs.format == output_format::json;
-  if (json_lines) {
-    print_json_line({{"run", script::shown_name(s.name())},
-                     {"target", rs.target_text()},
-                     {"seed", rs.opts.seed}});
-  } else {
-    std::printf("smtpfault run: %s against %s (seed %llu)\n", script::shown_name(s.name()).c_str(),
-                rs.target_text().c_str(), static_cast<unsigned long long>(rs.opts.seed));
-  }
-  auto result = net::run_client_script(s, [&](int conn, std::string_view line) {
-    if (rs.quiet || rs.format == output_format::none) return;
-    if (json_lines) return print_json_line(transcript_fields(line, conn));
-    std::printf("[%d] %.*s\n", conn, static_cast<int>(line.size()), line.data());
+  const run_context ctx{rs.target_text(), rs.opts.seed};
+  // A SIGINT or SIGTERM between two scripts stops the run as one during a script does: with the
+  // reports of what ran (a signal during a script reaches that script's own handler too).
+  asio::io_context signal_ctx;
+  asio::signal_set signals(signal_ctx, SIGINT, SIGTERM);
+  int caught = 0;
+  signals.async_wait([&](boost::system::error_code ec, int signal) {
+    if (!ec) caught = signal;
   });
-  if (json_lines) {
-    print_summary_json(result, s);
-    print_errors(result, s);
-  } else {
-    print_summary(result, s);
+  std::vector<script_outcome> runs;
+  for (const auto& name : *scripts) {
+    if (!runs.empty() && rs.format == output_format::text) std::printf("\n");
+    runs.push_back(run_script(name, rs, ctx));
+    signal_ctx.poll();
+    if (runs.back().interrupted || caught != 0) break;
   }
-  return write_run_reports(result, s, rs);
+  int status = batch_exit_status(runs);
+  if (caught != 0 && !runs.back().interrupted) {
+    status = 128 + caught;
+    std::fprintf(stderr, "smtpfault run: interrupted by %s after %s\n",
+                 caught == SIGINT ? "SIGINT" : "SIGTERM", runs.back().name.c_str());
+  }
+  if (scripts->size() > 1) {
+    print_batch_summary(runs, scripts->size(), ctx, rs.format == output_format::json, status);
+  }
+  return write_run_reports(runs, *scripts, rs, ctx, status);
 }
 
 }  // namespace smtpfault::app

@@ -201,9 +201,11 @@ std::string xml_escape(std::string_view raw) {
   return out;
 }
 
-std::optional<std::string> write_junit(const std::string& path,
-                                       const std::vector<scenario_result>& results,
-                                       std::uint64_t seed, const junit_names& names) {
+namespace {
+
+std::string junit_suite_xml(const junit_suite& suite, std::uint64_t seed) {
+  const auto& results = suite.results;
+  const auto& names = suite.names;
   int failures = 0, errors = 0, skipped = 0;
   double total = 0;
   for (const auto& r : results) {
@@ -218,8 +220,7 @@ std::optional<std::string> write_junit(const std::string& path,
                 "\" tests=\"%zu\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
                 results.size(), failures, errors, skipped,
                 names.seconds >= 0 ? names.seconds : total);
-  std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  ";
-  xml += "<testsuite name=\"" + xml_escape(names.suite) + counts;
+  std::string xml = "  <testsuite name=\"" + xml_escape(names.suite) + counts;
   xml += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(seed) +
          "\"/>\n    </properties>\n";
   // CI views key test cases by name: one given twice (a scenario run twice, two steps that say
@@ -245,8 +246,26 @@ std::optional<std::string> write_junit(const std::string& path,
     }
     xml += "    </testcase>\n";
   }
-  xml += "  </testsuite>\n</testsuites>\n";
+  xml += "  </testsuite>\n";
+  return xml;
+}
+
+}  // namespace
+
+std::optional<std::string> write_junit_suites(const std::string& path,
+                                              const std::vector<junit_suite>& suites,
+                                              std::uint64_t seed) {
+  std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
+  for (const auto& suite : suites)
+    xml += junit_suite_xml(suite, seed);
+  xml += "</testsuites>\n";
   return write_report_file(path, xml);
+}
+
+std::optional<std::string> write_junit(const std::string& path,
+                                       const std::vector<scenario_result>& results,
+                                       std::uint64_t seed, const junit_names& names) {
+  return write_junit_suites(path, {junit_suite{names, results}}, seed);
 }
 
 std::optional<std::string> write_json(const std::string& path,

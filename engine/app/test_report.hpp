@@ -33,6 +33,14 @@ std::optional<std::string> unwritable_report(const std::string& path);
 std::optional<std::string> write_junit(const std::string& path,
                                        const std::vector<scenario_result>& results,
                                        std::uint64_t seed, const junit_names& names = {});
+// Several suites in one report (`run` with several scripts: a suite per script).
+struct junit_suite {
+  junit_names names;
+  std::vector<scenario_result> results;
+};
+std::optional<std::string> write_junit_suites(const std::string& path,
+                                              const std::vector<junit_suite>& suites,
+                                              std::uint64_t seed);
 std::optional<std::string> write_json(const std::string& path,
                                       const std::vector<scenario_result>& results,
                                       std::uint64_t seed);
