@@ -93,29 +93,14 @@ proto::expected<scenario_source, std::string> find_source(
                ? " (smtpfault test --scenarios DIR runs every .lua file in one)"
                : "")};
     }
-    // Not blocking, and only a regular file: a FIFO would wait for a writer for ever, and
-    // /dev/zero never ends.
-    const int fd = ::open(name_or_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-      const int err = errno;
-      // A path in a configuration file is read from where the command runs, not from the
-      // file's folder: say which folder that was.
-      std::string from;
-      if (std::filesystem::path(name_or_path).is_relative()) {
-        from = " (a relative path is read from the working directory, " +
-               std::filesystem::current_path(ec).string() + ")";
-      }
-      return proto::unexpected{name_or_path + ": cannot open scenario: " + std::strerror(err) +
-                               from};
-    }
-    auto text = read_regular_file(fd, kind);
-    ::close(fd);
-    if (!text) return proto::unexpected{name_or_path + ": " + text.error()};
-    return scenario_source{std::move(*text), name_or_path};
+    auto text = read_source_file(name_or_path, kind);
+    if (!text) return proto::unexpected{text.error()};
+    const auto folder = std::filesystem::path(name_or_path).parent_path().string();
+    return scenario_source{std::move(*text), name_or_path, folder.empty() ? "." : folder};
   }
   std::vector<std::string> candidates;
   for (const auto& b : builtins) {
-    if (b.name == name_or_path) return scenario_source{std::string(b.code), b.path};
+    if (b.name == name_or_path) return scenario_source{std::string(b.code), b.path, ""};
     candidates.emplace_back(b.name);
   }
   std::string names;
@@ -180,6 +165,33 @@ std::string shown_name(const std::string& chunkname) {
     for (const auto& b : *list)
       if (b.path == chunkname) return b.name;
   return chunkname;
+}
+
+proto::expected<std::string, std::string> read_source_file(const std::string& path,
+                                                           const char* kind) {
+  // Not blocking, and only a regular file: a FIFO would wait for a writer for ever, and
+  // /dev/zero never ends.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    // A path in a configuration file is read from where the command runs, not from the
+    // file's folder: say which folder that was.
+    std::string from;
+    std::error_code ec;
+    const bool module = std::string_view(kind) == "module";
+    if (module) {
+      from = " (require looks beside the script: lib.helpers is lib/helpers.lua in its folder)";
+    } else if (std::filesystem::path(path).is_relative()) {
+      from = " (a relative path is read from the working directory, " +
+             std::filesystem::current_path(ec).string() + ")";
+    }
+    return proto::unexpected{path + ": cannot open " + (module ? "module" : "scenario") + ": " +
+                             std::strerror(err) + from};
+  }
+  auto text = read_regular_file(fd, kind);
+  ::close(fd);
+  if (!text) return proto::unexpected{path + ": " + text.error()};
+  return text;
 }
 
 bool names_a_file(std::string_view name_or_path) {

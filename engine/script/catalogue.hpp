@@ -16,6 +16,7 @@ class lua_sandbox;
 struct scenario_source {
   std::string code;
   std::string chunkname;  // shown in error messages: the path, or "scenarios/NAME.lua"
+  std::string folder;     // the file's folder, where require() finds modules; "" for a built-in
 };
 
 struct builtin_scenario {
@@ -50,6 +51,10 @@ proto::expected<scenario_source, std::string> find_scenario_source(const std::st
 // The .lua files in a folder, in name order (`test --scenarios DIR`, `check DIR`); an error
 // when it cannot be read or holds none.
 proto::expected<std::vector<std::string>, std::string> lua_files_in(const std::string& dir);
+// A scenario's, client script's or module's text (kind says which, for errors that name the
+// path): only from a regular file, of at most 16 MiB.
+proto::expected<std::string, std::string> read_source_file(const std::string& path,
+                                                           const char* kind);
 // Whether find_scenario_source takes this for a file path (a '/' or ".lua"), not a built-in name.
 bool names_a_file(std::string_view name_or_path);
 // The same for client scenarios: a path, or the name of a probe ("probe-smuggling").

@@ -312,6 +312,7 @@ std::optional<std::string> client_script::init(const std::string& code) {
   push_target(L, opts_);
   lua_setglobal(L, "target");
   set_params_global(L, opts_.params);
+  sandbox_.set_module_folder(opts_.module_folder);
   sandbox_.seed_random(opts_.seed);
   if (auto err = run_library(sandbox_, client_library())) return err;
   co_ = lua_newthread(L);
@@ -362,6 +363,7 @@ proto::expected<std::unique_ptr<client_script>, std::string> client_script::load
     const std::string& name_or_path, client_options opts) {
   auto source = find_client_scenario_source(name_or_path);
   if (!source) return proto::unexpected{source.error()};
+  opts.module_folder = source->folder;
   return load(source->code, source->chunkname, std::move(opts));
 }
 

@@ -32,6 +32,7 @@ struct client_options {
   std::chrono::milliseconds timeout{30'000};  // default deadline of every wait
   std::map<std::string, std::string> params;  // --param KEY=VALUE, the script's `params`
   sandbox_limits limits{64 * 1024 * 1024, 200'000'000, 50'000'000};
+  std::string module_folder;  // where require() finds modules: the file's folder (load_named)
 };
 
 // What the script asks the driver to do next.

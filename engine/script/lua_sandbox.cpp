@@ -12,6 +12,7 @@
 
 #include "proto/duration.hpp"
 #include "proto/near_miss.hpp"
+#include "script/lua_modules.hpp"
 #include "script/lua_patterns.hpp"
 #include "script/ordered_pairs.hpp"
 
@@ -27,6 +28,7 @@ constexpr std::uint64_t wait_cost = 100;
 
 // Globals of the base library that could reach the file system or load bytecode.
 // warn writes to stderr only when switched on, which a script cannot see: gone, as print is.
+// require is the sandbox's own (lua_modules.hpp), set after these are removed.
 constexpr const char* removed_globals[] = {
     "dofile", "loadfile", "collectgarbage", "require", "module", "print", "warn"};
 
@@ -235,6 +237,8 @@ void lua_sandbox::open_safe_libraries() {
   }
   lua_pushcfunction(L, safe_load);
   lua_setglobal(L, "load");
+  lua_pushcfunction(L, lua_require);
+  lua_setglobal(L, "require");
   install_ordered_pairs(L, &lua_sandbox::charge_pairs_steps);
   lua_getglobal(L, "setmetatable");
   lua_pushcclosure(L, setmetatable_without_gc, 1);
@@ -457,6 +461,15 @@ std::string load_error(lua_State* L, const std::string& chunkname) {
 }
 
 }  // namespace
+
+std::optional<std::string> lua_sandbox::load_module(lua_State* L, std::string_view code,
+                                                    const std::string& path) {
+  if (luaL_loadbufferx(L, code.data(), code.size(), ("@" + path).c_str(), "t") != LUA_OK) {
+    return load_error(L, path);
+  }
+  module_texts_.emplace_back(code);
+  return std::nullopt;
+}
 
 std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
                                                       const std::string& chunkname, bool library) {

@@ -75,6 +75,16 @@ class lua_sandbox {
   std::optional<std::string> load_text(lua_State* co, std::string_view code,
                                        const std::string& chunkname);
 
+  // Where require() finds modules: the folder of the script's file; "" (a built-in, or source
+  // text) refuses every require.
+  void set_module_folder(std::string folder) { module_folder_ = std::move(folder); }
+  const std::string& module_folder() const { return module_folder_; }
+  // Compiles a module's text (never bytecode) onto L's stack, and keeps the text: the scenario's
+  // checks of its source read its modules' too. Returns the syntax error otherwise.
+  std::optional<std::string> load_module(lua_State* L, std::string_view code,
+                                         const std::string& path);
+  const std::vector<std::string>& module_texts() const { return module_texts_; }
+
   // Resumes coroutine co (a thread created with lua_newthread) with nargs values on its stack,
   // under the per-call limits. `used` is the caller's account of the hook call: empty to start
   // one, then carried across yields, since other coroutines may run in between.
@@ -152,6 +162,8 @@ class lua_sandbox {
   // then ends the run comes from the next line run, not from the loop.
   std::string kill_where_;
   std::vector<std::string> library_sources_;  // "@lua/smtp.lua"
+  std::string module_folder_;
+  std::vector<std::string> module_texts_;
   small_blocks blocks_;  // declared before L_: closing the state gives its blocks back here
   std::unique_ptr<lua_State, closer> L_;
 };

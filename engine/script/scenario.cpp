@@ -368,6 +368,7 @@ std::size_t scenario::memory_in_use() const {
 std::optional<std::string> scenario::init(std::string_view code) {
   lua_State* L = sandbox_.state();
   register_c_api(L, this);
+  sandbox_.set_module_folder(opts_.module_folder);
   // As a client script's: values as given, strings; a scenario turns them into what it needs.
   set_params_global(L, opts_.params);
   // math.random draws from the scenario's seed too.
@@ -400,7 +401,10 @@ std::optional<std::string> scenario::init(std::string_view code) {
            dropped->call + "(...))";
   }
   if (auto err = read_expectations()) return name_ + ": " + *err;
+  // A parameter a module reads is read too.
   unread_params_ = params_never_named(code, param_keys(opts_.params));
+  for (const auto& module : sandbox_.module_texts())
+    unread_params_ = params_never_named(module, unread_params_);
   for (hook h : all_hooks) {
     raw_global(L, (std::string("on_") + session::hook_name(h)).c_str());
     if (lua_isfunction(L, -1)) {
@@ -438,6 +442,7 @@ proto::expected<std::shared_ptr<scenario>, std::string> scenario::load_named(
     const std::string& name_or_path, scenario_options opts) {
   auto source = find_scenario_source(name_or_path);
   if (!source) return proto::unexpected{source.error()};
+  opts.module_folder = source->folder;
   return load(std::move(source->code), std::move(source->chunkname), opts);
 }
 

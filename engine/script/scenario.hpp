@@ -32,6 +32,7 @@ struct scenario_options {
   double time_scale = 1.0;  // multiplies every delay, sleep and window
   sandbox_limits limits;
   std::map<std::string, std::string> params;  // the scenario's `params` (scenario_params)
+  std::string module_folder;  // where require() finds modules: the file's folder (load_named)
 };
 
 // What a hook call came to: an action, a pause (smtp.sleep), or an error.

@@ -282,15 +282,15 @@ class ServeFlagMistakes(unittest.TestCase):
                 f.write("x = = 1\n")
             for argv, status in ((("serve", "--scenario", folder, "--listen", "127.0.0.1:0",
                                    "--tls-listen", "", "--api", ""), 2),
-                                 (("test", "--scenario", folder, "--", "true"), 2),
-                                 (("run", folder), 2)):
+                                 (("test", "--scenario", folder, "--", "true"), 2)):
                 r = run(*argv, timeout=20)
                 self.assertEqual(r.returncode, status, (argv, r.stdout, r.stderr))
                 self.assertIn(folder + ": is a directory", r.stdout + r.stderr)
-            # check takes a folder for its .lua files, as test --scenarios does.
-            for argv in (("check", folder), ("check", "--client", folder)):
+            # check takes a folder for its .lua files, as test --scenarios does, and run too.
+            for argv, status in ((("check", folder), 1), (("check", "--client", folder), 1),
+                                 (("run", folder), 2)):
                 r = run(*argv, timeout=20)
-                self.assertEqual(r.returncode, 1, (argv, r.stdout, r.stderr))
+                self.assertEqual(r.returncode, status, (argv, r.stdout, r.stderr))
                 self.assertIn(os.path.join(folder, "broken.lua") + ":1:", r.stderr)
 
     def test_the_test_runner_configures_its_servers_as_serve_does(self):

@@ -1,0 +1,115 @@
+#include "script/lua_modules.hpp"
+
+#include <lua.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "script/catalogue.hpp"
+#include "script/lua_sandbox.hpp"
+
+namespace smtpfault::script {
+
+namespace {
+
+// Its address keys the registry's table of modules; as a light userdata in that table it marks
+// a module still running its top level (a require loop).
+const char modules_key = 0;
+
+// Words of letters, digits, '_' and '-' joined by dots: a path inside the folder, never out of
+// it ("..", "/", an absolute path) and never a file other than NAME.lua.
+bool valid_module_name(std::string_view name) {
+  if (name.empty() || name.size() > 200 || name.front() == '.' || name.back() == '.') return false;
+  char last = 0;
+  for (char c : name) {
+    const bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '-';
+    if (!word && !(c == '.' && last != '.')) return false;
+    last = c;
+  }
+  return true;
+}
+
+// Pushes the module's compiled chunk and returns nothing, or returns why it cannot be had. No Lua
+// error is raised here, where C++ objects live: the caller raises it.
+std::optional<std::string> push_module_chunk(lua_State* L, std::string_view name) {
+  auto& sandbox = lua_sandbox::of(L);
+  const std::string quoted = "require '" + std::string(name) + "': ";
+  if (!valid_module_name(name)) {
+    return quoted +
+           "a module name is words of letters, digits, '_' and '-' joined by dots (lib.helpers "
+           "is lib/helpers.lua beside the script)";
+  }
+  if (sandbox.module_folder().empty()) {
+    return quoted +
+           "modules are found beside the script's file, and this script has none (a built-in, "
+           "or source text given to the API)";
+  }
+  const auto& folder = sandbox.module_folder();
+  std::string path = folder == "." ? "" : folder + "/";
+  for (char c : name)
+    path += c == '.' ? '/' : c;
+  path += ".lua";
+  auto text = read_source_file(path, "module");
+  if (!text) return quoted + text.error();
+  if (auto err = sandbox.load_module(L, *text, path)) return quoted + *err;
+  return std::nullopt;
+}
+
+}  // namespace
+
+int lua_require(lua_State* L) {
+  std::size_t len = 0;
+  const char* raw = luaL_checklstring(L, 1, &len);
+  lua_settop(L, 1);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &modules_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &modules_key);
+  }
+  lua_pushvalue(L, 1);
+  const int kind = lua_rawget(L, 2);
+  if (kind == LUA_TLIGHTUSERDATA) {
+    return luaL_error(L, "require '%s': the module is still loading: it requires itself, through "
+                         "the modules it requires (a loop)", raw);
+  }
+  if (kind != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  bool failed = false;
+  {
+    auto err = push_module_chunk(L, std::string_view(raw, len));
+    if (err) {
+      lua_pushlstring(L, err->data(), err->size());
+      failed = true;
+    }
+  }
+  if (failed) {
+    // At the line of the require, as luaL_error would put it.
+    luaL_where(L, 1);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  lua_pushvalue(L, 1);
+  lua_pushlightuserdata(L, const_cast<char*>(&modules_key));
+  lua_rawset(L, 2);
+  // A module that fails may be required again (inside a pcall): it is not left "loading".
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, 2);
+    return lua_error(L);
+  }
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+  }
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 2);
+  return 1;
+}
+
+}  // namespace smtpfault::script

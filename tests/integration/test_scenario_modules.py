@@ -1,0 +1,99 @@
+"""Scenarios that share code through require(): a module beside the scenario file, found by
+`smtpfault test --scenarios DIR`, `serve --scenario` and the API's switch by file name, refused
+for source text that has no folder."""
+
+import os
+import smtplib
+import unittest
+
+from smtpfault_server import SmtpfaultServer, write_file
+from catalogue_case import PYTHON, run_test, scratch_folder, verdicts
+
+POLICY = """
+-- Shared by the scenarios of this folder: which recipients are refused, and how.
+local M = {}
+function M.refused(address)
+  return address:find("^blocked@") ~= nil
+end
+function M.reply()
+  return smtp.reply(550, "5.1.1", "refused by the shared policy")
+end
+return M
+"""
+
+SCENARIO = """
+local policy = require("lib.policy")
+function on_rcpt(s, rcpt)
+  if policy.refused(rcpt.address) then return policy.reply() end
+end
+expect { delivered = 1, quit = true }
+"""
+
+MAILER = """
+import os, smtplib
+s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))
+refused = s.sendmail('a@example.com', ['ok@example.com', 'blocked@example.com'], 'Subject: x\\r\\n\\r\\nhi\\r\\n')
+assert list(refused) == ['blocked@example.com'], refused
+print(refused['blocked@example.com'][1].decode())
+s.quit()
+"""
+
+
+class ModulesInTestRuns(unittest.TestCase):
+    def test_a_scenario_folder_shares_a_module_from_its_lib_folder(self):
+        folder = scratch_folder(self)
+        os.makedirs(os.path.join(folder, "lib"))
+        write_file(os.path.join(folder, "lib"), "policy.lua", POLICY)
+        write_file(folder, "shared-policy.lua", SCENARIO)
+        report = os.path.join(folder, "report.json")
+        status, out, err = run_test(["--scenarios", folder, "--json", report, "--", PYTHON, "-c",
+                                     MAILER])
+        self.assertEqual(status, 0, out + err)
+        results = verdicts(report)
+        # The module's folder is not a scenario of the run.
+        self.assertEqual(list(results), ["shared-policy"])
+        self.assertIn("refused by the shared policy", results["shared-policy"]["command_output"])
+
+    def test_a_module_error_names_the_module_file_and_line(self):
+        folder = scratch_folder(self)
+        os.makedirs(os.path.join(folder, "lib"))
+        write_file(os.path.join(folder, "lib"), "policy.lua", "local M = {}\nM.x = nil + 1\n")
+        path = write_file(folder, "s.lua", SCENARIO)
+        status, out, err = run_test(["--scenario", path, "--", PYTHON, "-c", "pass"])
+        self.assertEqual(status, 2, out + err)
+        self.assertIn("lib/policy.lua:2: attempt to perform arithmetic on a nil value", out + err)
+
+
+class ModulesInServe(unittest.TestCase):
+    def setUp(self):
+        self.folder = scratch_folder(self)
+        os.makedirs(os.path.join(self.folder, "lib"))
+        write_file(os.path.join(self.folder, "lib"), "policy.lua", POLICY)
+        self.scenario = write_file(self.folder, "policy.lua", SCENARIO)
+        self.server = SmtpfaultServer("--scenario", self.scenario).start()
+        self.addCleanup(self.server.cleanup)
+        self.addCleanup(self.server.stop)
+
+    def refused_by(self):
+        with smtplib.SMTP("127.0.0.1", self.server.port, timeout=10) as s:
+            return s.sendmail("a@example.com", ["ok@example.com", "blocked@example.com"],
+                              "Subject: x\r\n\r\nhi\r\n")
+
+    def test_serve_and_the_api_switch_by_name_find_the_module(self):
+        self.assertEqual(self.refused_by()["blocked@example.com"][0], 550)
+        status, _, body = self.server.api("PUT", "/api/v1/scenario", {"name": "accept-all"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.refused_by(), {})
+        status, _, body = self.server.api("PUT", "/api/v1/scenario", {"name": self.scenario})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.refused_by()["blocked@example.com"][0], 550)
+
+    def test_source_text_over_the_api_cannot_require(self):
+        status, _, body = self.server.api("PUT", "/api/v1/scenario", {"source": SCENARIO})
+        self.assertEqual(status, 422, body)
+        self.assertIn("require 'lib.policy': modules are found beside the script's file",
+                      body["error"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,167 @@
+// require(): a scenario's (or client script's) modules, from its own folder, as text, once.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "harness.hpp"
+#include "script/client_script.hpp"
+
+namespace smtpfault::script::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class modules : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Short: Lua shortens a chunk name past 60 characters in its messages ("...lib/a.lua:1:").
+    static int n = 0;
+    dir_ = std::filesystem::path("/tmp") /
+           ("sfm-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
+    std::filesystem::create_directories(dir_ / "lib");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) {
+    const auto path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+  scenario_options in_folder() {
+    auto o = quick_options();
+    o.module_folder = dir_.string();
+    return o;
+  }
+  std::string lib(const std::string& file) { return (dir_ / "lib" / file).string(); }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(modules, a_module_runs_once_and_every_require_shares_what_it_returned) {
+  write("lib/helpers.lua", R"(
+loads = (loads or 0) + 1
+local M = {}
+function M.refuse(code) return smtp.reply(code, "5.7.1", "refused by a helper") end
+return M
+)");
+  driver d(R"(
+local a = require("lib.helpers")
+local b = require "lib.helpers"
+assert(a == b and loads == 1)
+function on_connect(s) return a.refuse(554) end
+)",
+           in_folder());
+  ASSERT_TRUE(d.loaded());
+  auto out = d.run(hook::connect);
+  ASSERT_EQ(out.st, status::done) << out.error;
+  EXPECT_EQ(out.action.reply->code, 554);
+}
+
+TEST_F(modules, a_module_that_returns_nothing_gives_true) {
+  write("lib/quiet.lua", "helper_ran = true\n");
+  EXPECT_EQ(load_error("assert(require('lib.quiet') == true and helper_ran)", in_folder()), "");
+}
+
+TEST_F(modules, load_named_finds_modules_beside_the_scenario_file) {
+  write("lib/codes.lua", "return { greylisted = 451 }\n");
+  const auto path = write("beside.lua", R"(
+local codes = require("lib.codes")
+function on_rcpt(s, r) return smtp.reply(codes.greylisted) end
+)");
+  auto sc = scenario::load_named(path, quick_options());
+  ASSERT_TRUE(sc) << sc.error();
+}
+
+TEST_F(modules, a_missing_module_names_the_file_looked_for_at_the_require) {
+  auto err = load_error("\nrequire('lib.nope')\n", in_folder());
+  EXPECT_THAT(err, StartsWith("test.lua:2: require 'lib.nope': " + lib("nope.lua") +
+                              ": cannot open module: No such file or directory"));
+  EXPECT_THAT(err, HasSubstr("require looks beside the script"));
+}
+
+TEST_F(modules, names_stay_inside_the_folder) {
+  for (const char* name : {"../etc/passwd", "/etc/passwd", "lib/helpers", "lib..x", ".x", "x.",
+                           "lib.helpers.lua/", ""}) {
+    auto err = load_error(std::string("require('") + name + "')", in_folder());
+    EXPECT_THAT(err, HasSubstr("a module name is words of letters, digits")) << name;
+  }
+  EXPECT_THAT(load_error("require(42)", in_folder()), HasSubstr("lib.helpers is"));
+  EXPECT_THAT(load_error("require({})", in_folder()), HasSubstr("string expected"));
+}
+
+TEST_F(modules, a_script_without_a_file_cannot_require) {
+  auto err = load_error("require('lib.helpers')");
+  EXPECT_THAT(err, StartsWith("test.lua:1: require 'lib.helpers': modules are found beside"));
+}
+
+TEST_F(modules, errors_inside_a_module_name_its_file_and_line) {
+  write("lib/syntax.lua", "local x = = 1\n");
+  EXPECT_THAT(load_error("require('lib.syntax')", in_folder()),
+              StartsWith("test.lua:1: require 'lib.syntax': " + lib("syntax.lua") +
+                         ":1: unexpected symbol near '='"));
+  write("lib/raises.lua", "local x = 1\nerror('no good')\n");
+  EXPECT_EQ(load_error("require('lib.raises')", in_folder()), lib("raises.lua") + ":2: no good");
+  write("lib/compiled.lua", "\x1bLua");
+  EXPECT_THAT(load_error("require('lib.compiled')", in_folder()),
+              HasSubstr("compiled Lua is refused"));
+  write("lib/spins.lua", "while true do end\n");
+  EXPECT_THAT(load_error("require('lib.spins')", in_folder()),
+              HasSubstr("instruction limit exceeded"));
+}
+
+TEST_F(modules, a_hook_failing_inside_a_module_function_names_the_module_line) {
+  write("lib/broken.lua", "local M = {}\nfunction M.reply()\n  return nil .. 'x'\nend\nreturn M\n");
+  driver d("local b = require('lib.broken')\nfunction on_connect(s) return b.reply() end\n",
+           in_folder());
+  auto out = d.run(hook::connect);
+  ASSERT_EQ(out.st, status::failed);
+  EXPECT_THAT(out.error, StartsWith(lib("broken.lua") + ":3: attempt to concatenate"));
+}
+
+TEST_F(modules, a_loop_of_requires_is_an_error_not_a_hang) {
+  write("lib/a.lua", "return require('lib.b')\n");
+  write("lib/b.lua", "return require('lib.a')\n");
+  EXPECT_EQ(load_error("require('lib.a')", in_folder()),
+            lib("b.lua") +
+                ":1: require 'lib.a': the module is still loading: it requires itself, through "
+                "the modules it requires (a loop)");
+}
+
+TEST_F(modules, a_module_that_failed_inside_pcall_fails_again_when_required_again) {
+  write("lib/raises.lua", "error('no good')\n");
+  EXPECT_EQ(load_error(R"(
+local ok1, e1 = pcall(require, "lib.raises")
+local ok2, e2 = pcall(require, "lib.raises")
+assert(not ok1 and not ok2 and e2:find("no good"), e2)
+)",
+                       in_folder()),
+            "");
+}
+
+TEST_F(modules, a_parameter_only_a_module_reads_is_read) {
+  write("lib/window.lua", "return tonumber(params.window or '2')\n");
+  auto o = in_folder();
+  o.params = {{"window", "5"}, {"windw", "5"}};
+  auto sc = scenario::load("local w = require('lib.window')", "test.lua", o);
+  ASSERT_TRUE(sc) << sc.error();
+  EXPECT_EQ((*sc)->unread_params(), std::vector<std::string>{"windw"});
+}
+
+TEST_F(modules, a_client_script_requires_beside_its_file) {
+  write("lib/greeting.lua", "return 220\n");
+  const auto path = write("probe.lua", "local code = require('lib.greeting')\nreport('c', code)\n");
+  client_options o;
+  auto s = client_script::load_named(path, o);
+  ASSERT_TRUE(s) << s.error();
+  auto st = (*s)->start();
+  ASSERT_EQ(st.st, script_step::status::finished) << st.error;
+  ASSERT_EQ((*s)->reports().size(), 1u);
+  EXPECT_EQ((*s)->reports()[0].text, "220");
+}
+
+}  // namespace
+}  // namespace smtpfault::script::testing
