@@ -72,8 +72,10 @@ int lua_require(lua_State* L) {
   lua_pushvalue(L, 1);
   const int kind = lua_rawget(L, 2);
   if (kind == LUA_TLIGHTUSERDATA) {
-    return luaL_error(L, "require '%s': the module is still loading: it requires itself, through "
-                         "the modules it requires (a loop)", raw);
+    return luaL_error(L,
+                      "require '%s': the module is still loading: it requires itself, through "
+                      "the modules it requires (a loop)",
+                      raw);
   }
   if (kind != LUA_TNIL) return 1;
   lua_pop(L, 1);

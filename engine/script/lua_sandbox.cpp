@@ -182,7 +182,7 @@ std::string sandbox_hint(const std::string& msg) {
            "transcript; in a client script report(key, value) adds to the report)";
   }
   for (const char* name :
-       {"os", "io", "require", "dofile", "loadfile", "package", "debug", "collectgarbage"}) {
+       {"os", "io", "dofile", "loadfile", "package", "debug", "collectgarbage"}) {
     if (msg.find(std::string("(global '") + name + "')") != std::string::npos) {
       return std::string(" ('") + name +
              "' is not available in the sandbox: scripts reach no files or processes)";
