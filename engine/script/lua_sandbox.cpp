@@ -467,7 +467,7 @@ std::optional<std::string> lua_sandbox::load_module(lua_State* L, std::string_vi
   if (luaL_loadbufferx(L, code.data(), code.size(), ("@" + path).c_str(), "t") != LUA_OK) {
     return load_error(L, path);
   }
-  module_texts_.emplace_back(code);
+  modules_.push_back({path, std::string(code)});
   return std::nullopt;
 }
 

@@ -83,7 +83,11 @@ class lua_sandbox {
   // checks of its source read its modules' too. Returns the syntax error otherwise.
   std::optional<std::string> load_module(lua_State* L, std::string_view code,
                                          const std::string& path);
-  const std::vector<std::string>& module_texts() const { return module_texts_; }
+  struct module_source {
+    std::string path;
+    std::string text;
+  };
+  const std::vector<module_source>& modules() const { return modules_; }
 
   // Resumes coroutine co (a thread created with lua_newthread) with nargs values on its stack,
   // under the per-call limits. `used` is the caller's account of the hook call: empty to start
@@ -163,7 +167,7 @@ class lua_sandbox {
   std::string kill_where_;
   std::vector<std::string> library_sources_;  // "@lua/smtp.lua"
   std::string module_folder_;
-  std::vector<std::string> module_texts_;
+  std::vector<module_source> modules_;
   small_blocks blocks_;  // declared before L_: closing the state gives its blocks back here
   std::unique_ptr<lua_State, closer> L_;
 };

@@ -275,6 +275,19 @@ std::optional<std::string> check_smtp_names(lua_State* L, std::string_view code,
   return std::nullopt;
 }
 
+// What the source calls that cannot work: a misspelt smtp function, an action made and dropped.
+std::optional<std::string> check_calls(lua_State* L, std::string_view code,
+                                       const std::string& chunkname) {
+  if (auto err = check_smtp_names(L, code, chunkname)) return err;
+  if (auto dropped = find_discarded_action(code)) {
+    return chunkname + ":" + std::to_string(dropped->line) + ": " + dropped->call +
+           "(...) makes an action and drops it, so it does nothing: a hook acts through what it "
+           "returns (return " +
+           dropped->call + "(...))";
+  }
+  return std::nullopt;
+}
+
 // A script that assigns the global smtp (smtp = nil, smtp = {}) has thrown away the API its
 // hooks call, and the expectations it declared with it.
 std::optional<std::string> check_api_kept(lua_State* L, int api_ref, std::string_view code,
@@ -393,18 +406,15 @@ std::optional<std::string> scenario::init(std::string_view code) {
   if (auto err = check_hook_names(L, code, name_)) return *err;
   if (auto err = check_local_hooks(L, code, name_)) return *err;
   if (auto err = check_duplicate_hooks(L, code, name_)) return *err;
-  if (auto err = check_smtp_names(L, code, name_)) return *err;
-  if (auto dropped = find_discarded_action(code)) {
-    return name_ + ":" + std::to_string(dropped->line) + ": " + dropped->call +
-           "(...) makes an action and drops it, so it does nothing: a hook acts through what it "
-           "returns (return " +
-           dropped->call + "(...))";
-  }
+  if (auto err = check_calls(L, code, name_)) return *err;
+  // The modules it required are scenario code too.
+  for (const auto& m : sandbox_.modules())
+    if (auto err = check_calls(L, m.text, m.path)) return *err;
   if (auto err = read_expectations()) return name_ + ": " + *err;
   // A parameter a module reads is read too.
   unread_params_ = params_never_named(code, param_keys(opts_.params));
-  for (const auto& module : sandbox_.module_texts())
-    unread_params_ = params_never_named(module, unread_params_);
+  for (const auto& m : sandbox_.modules())
+    unread_params_ = params_never_named(m.text, unread_params_);
   for (hook h : all_hooks) {
     raw_global(L, (std::string("on_") + session::hook_name(h)).c_str());
     if (lua_isfunction(L, -1)) {

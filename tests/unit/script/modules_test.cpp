@@ -113,6 +113,16 @@ TEST_F(modules, errors_inside_a_module_name_its_file_and_line) {
               HasSubstr("instruction limit exceeded"));
 }
 
+// The checks a scenario's own source gets at load, before any session would fail on them.
+TEST_F(modules, a_misspelt_smtp_function_or_a_dropped_action_in_a_module_is_found_at_load) {
+  write("lib/typo.lua", "local M = {}\nfunction M.f() return smtp.rejct(550) end\nreturn M\n");
+  EXPECT_THAT(load_error("require('lib.typo')", in_folder()),
+              StartsWith(lib("typo.lua") + ":2: smtp.rejct"));
+  write("lib/dropped.lua", "local M = {}\nfunction M.f()\n  smtp.reply(550)\nend\nreturn M\n");
+  EXPECT_THAT(load_error("require('lib.dropped')", in_folder()),
+              StartsWith(lib("dropped.lua") + ":3: smtp.reply(...) makes an action and drops it"));
+}
+
 TEST_F(modules, a_hook_failing_inside_a_module_function_names_the_module_line) {
   write("lib/broken.lua", "local M = {}\nfunction M.reply()\n  return nil .. 'x'\nend\nreturn M\n");
   driver d("local b = require('lib.broken')\nfunction on_connect(s) return b.reply() end\n",
