@@ -2,7 +2,8 @@
 -- a server. Every call that touches the network yields to the host (client._op), which does the
 -- I/O with a deadline and resumes the script with the outcome, so scripts read as if blocking.
 -- Outcomes are values: a reply, or nil and "timeout" / "closed" / "reset" / "malformed ...".
--- Errors here are raised without a position (level 0): the host adds the script's own line.
+-- Errors here name the script's line that called the library (host._where), not the library's
+-- own, also for a script that catches them with pcall.
 
 local host = client
 local default_timeout = target.timeout
@@ -12,7 +13,8 @@ local setmetatable, getmetatable, rawget = setmetatable, getmetatable, rawget
 local string, table, math = string, table, math
 
 local function fail(fmt, ...)
-  error(string.format(fmt, ...), 0)
+  local where, message = host._where(), string.format(fmt, ...)
+  error(where ~= "" and where .. " " .. message or message, 0)
 end
 
 local function op(t)

@@ -168,6 +168,18 @@ int api_clock_now(lua_State* L) {
   return 1;
 }
 
+// client._where(): "file:line:" of the script's line that called into the library, for the
+// library's errors: a script that catches one with pcall still sees where it was made.
+int api_where(lua_State* L) {
+  char where[256];
+  {
+    const std::string w = lua_position(L);
+    std::snprintf(where, sizeof where, "%s", w.c_str());
+  }
+  lua_pushstring(L, where);
+  return 1;
+}
+
 // client._encode_data(body, eol): see proto::encode_data.
 int api_encode_data(lua_State* L) {
   std::size_t blen = 0, elen = 0;
@@ -304,6 +316,7 @@ std::optional<std::string> client_script::init(const std::string& code) {
                            {"_cram_md5", api_cram_md5},
                            {"_encode_data", api_encode_data},
                            {"_now", api_clock_now},
+                           {"_where", api_where},
                            {nullptr, nullptr}};
   lua_newtable(L);
   lua_pushlightuserdata(L, this);

@@ -302,6 +302,17 @@ TEST(scenario_files, only_regular_files_are_read) {
   std::filesystem::remove_all(dir);
 }
 
+// A mistake the library finds is raised at the script's line, also where pcall catches it; an
+// uncaught one names that line once.
+TEST(client_script, library_errors_name_the_script_line_also_under_pcall) {
+  auto s = load("local ok, err = pcall(send, 42)\nreport('err', err)\n\nsend(42)\n");
+  auto st = s->start();
+  ASSERT_EQ(st.st, status::failed);
+  EXPECT_EQ(st.error, "client.lua:4: send: no connection yet; call connect() first");
+  ASSERT_EQ(s->reports().size(), 1u);
+  EXPECT_EQ(s->reports()[0].text, "client.lua:1: send: no connection yet; call connect() first");
+}
+
 TEST(client_script, endless_loops_hit_the_instruction_limit) {
   auto s = load("while true do end");
   auto st = s->start();
