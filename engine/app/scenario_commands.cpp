@@ -149,7 +149,9 @@ int list_command(const std::vector<std::string>& argv) {
     std::printf("%-26s %s\n", b.name.c_str(), b.description.c_str());
   }
   const auto& probes = script::builtin_client_scenarios();
-  if (!probes.empty()) std::printf("\nclient scenarios (smtpfault run NAME --target HOST:PORT):\n");
+  if (!probes.empty())
+    std::printf(
+        "\nclient scenarios (smtpfault run NAME --target HOST:PORT; 'probe-*' runs them all):\n");
   for (const auto& b : probes) {
     std::printf("%-26s %s\n", b.name.c_str(), b.description.c_str());
   }
