@@ -1,6 +1,4 @@
 // `smtpfault run`: client scenarios against any SMTP server, with a verdict per expectation.
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -16,6 +14,7 @@
 #include "app/command_flags.hpp"
 #include "app/commands.hpp"
 #include "app/log_lines.hpp"
+#include "app/run_batch.hpp"
 #include "app/run_outcome.hpp"
 #include "app/test_report.hpp"
 #include "app/version.hpp"
@@ -141,127 +140,20 @@ std::optional<std::string> unwritable_reports(const run_settings& rs) {
   return std::nullopt;
 }
 
-// Each name as given, a folder as its .lua files in name order, and a glob as the built-in
-// probes it matches (`'probe-*'`): what `run` runs, in order.
-proto::expected<std::vector<std::string>, std::string> scripts_named(
-    const std::vector<std::string>& names) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> scripts;
-  for (const auto& name : names) {
-    std::error_code ec;
-    if (fs::is_directory(name, ec)) {
-      auto files = script::lua_files_in(name);
-      if (!files) return proto::unexpected(files.error());
-      scripts.insert(scripts.end(), files->begin(), files->end());
-      continue;
-    }
-    if (name.find_first_of("*?[") == std::string::npos || fs::exists(name, ec)) {
-      scripts.push_back(name);
-      continue;
-    }
-    std::string all;
-    const auto before = scripts.size();
-    for (const auto& probe : script::builtin_client_scenarios()) {
-      all += (all.empty() ? "" : ", ") + probe.name;
-      if (fnmatch(name.c_str(), probe.name.c_str(), 0) == 0) scripts.push_back(probe.name);
-    }
-    if (scripts.size() == before) {
-      return proto::unexpected("no built-in probe matches '" + name + "' (they are " + all + ")");
-    }
-  }
-  return scripts;
-}
-
-// What a run of several scripts came to: an error is the worst, then a failure; all skipped is
-// skipped. Exit status: an interrupt's, else 2 before 3 before 1 (the reason to look first).
-const char* batch_verdict(const std::vector<script_outcome>& runs) {
-  auto any = [&](const char* v) {
-    return std::any_of(runs.begin(), runs.end(), [&](const auto& o) { return o.verdict == v; });
-  };
-  if (any("error")) return "error";
-  if (any("fail")) return "fail";
-  return any("pass") ? "pass" : "skipped";
-}
-
-int batch_exit_status(const std::vector<script_outcome>& runs) {
-  for (const auto& o : runs)
-    if (o.interrupted) return o.exit_status;
-  for (int status : {exit_script, exit_target, exit_fail}) {
-    for (const auto& o : runs)
-      if (o.exit_status == status) return status;
-  }
-  return exit_pass;
-}
-
-// One report for the whole run: one script's as `run` of that script alone writes it; several
-// scripts' as a JUnit suite each and a JSON document with each script's report in "scripts".
-int write_run_reports(const std::vector<script_outcome>& runs,
-                      const std::vector<std::string>& scripts, const run_settings& rs,
+// One report for the whole run: one script's as `run` of that script alone writes it; a batch's
+// (several names, a folder, a glob) as a JUnit suite per script and one JSON document with each
+// script's report in "scripts".
+int write_run_reports(const std::vector<script_outcome>& runs, const named_scripts& named,
+                      const std::vector<std::string>& not_run, const run_settings& rs,
                       const run_context& ctx, int status) {
   std::optional<std::string> err;
-  if (!rs.junit.empty()) {
-    std::vector<junit_suite> suites;
-    for (const auto& o : runs)
-      suites.push_back({o.junit, o.junit_cases});
-    err = write_junit_suites(rs.junit, suites, ctx.seed);
-  }
+  if (!rs.junit.empty()) err = write_junit_suites(rs.junit, batch_junit(runs, not_run), ctx.seed);
   if (!err && !rs.json.empty()) {
-    boost::json::object doc;
-    if (scripts.size() == 1) {
-      doc = runs.front().json;
-    } else {
-      boost::json::array reports, not_run;
-      for (const auto& o : runs)
-        reports.push_back(o.json);
-      for (auto i = runs.size(); i < scripts.size(); ++i)
-        not_run.push_back(boost::json::string(scripts[i]));
-      doc = {{"target", ctx.target},           {"seed", ctx.seed},
-             {"verdict", batch_verdict(runs)}, {"exit_code", status},
-             {"scripts", std::move(reports)},  {"not_run", std::move(not_run)}};
-    }
+    const auto doc = named.batch ? batch_json(runs, not_run, ctx, status) : runs.front().json;
     err = write_report_file(rs.json, json::json_text(doc) + "\n");
   }
   if (err) std::fprintf(stderr, "smtpfault run: %s\n", err->c_str());
   return err ? exit_script : status;
-}
-
-// After several scripts: one line each, and the counts, so that a long transcript need not be
-// scrolled back through to find which one failed.
-void print_batch_summary(const std::vector<script_outcome>& runs, std::size_t named,
-                         const run_context& ctx, bool json_lines, int status) {
-  int counts[4] = {0, 0, 0, 0};  // pass, fail, error, skipped
-  for (const auto& o : runs) {
-    ++counts[o.verdict == "pass" ? 0 : o.verdict == "fail" ? 1 : o.verdict == "error" ? 2 : 3];
-  }
-  const auto not_run = static_cast<int>(named - runs.size());
-  if (json_lines) {
-    print_json_line({{"scripts", named},
-                     {"passed", counts[0]},
-                     {"failed", counts[1]},
-                     {"errors", counts[2]},
-                     {"skipped", counts[3]},
-                     {"not_run", not_run},
-                     {"verdict", batch_verdict(runs)},
-                     {"exit_code", status}});
-    return;
-  }
-  std::size_t width = 6;
-  for (const auto& o : runs)
-    width = std::max(width, o.name.size());
-  std::printf("\nsmtpfault run: %zu scripts against %s (seed %llu)\n", named, ctx.target.c_str(),
-              static_cast<unsigned long long>(ctx.seed));
-  for (const auto& o : runs) {
-    const std::string verdict = o.verdict == "fail" ? "FAIL" : o.verdict;
-    std::string detail = std::to_string(o.passed) + " passed, " + std::to_string(o.failed) +
-                         " failed" +
-                         (o.skipped ? ", " + std::to_string(o.skipped) + " skipped" : "");
-    if (!o.error.empty()) detail += " (" + proto::printable(o.error, 200) + ")";
-    std::printf("  %-7s %-*s  %s\n", verdict.c_str(), static_cast<int>(width), o.name.c_str(),
-                detail.c_str());
-  }
-  std::printf("%s: of %zu scripts, %d passed, %d failed, %d errors, %d skipped%s\n",
-              batch_verdict(runs), named, counts[0], counts[1], counts[2], counts[3],
-              not_run ? (", " + std::to_string(not_run) + " not run").c_str() : "");
 }
 
 // The [lua] limits (lua.memory, lua.instructions and their SMTPFAULT_LUA_* variables) bound a
@@ -274,12 +166,20 @@ void take_lua_limits(const config::settings& s, script::sandbox_limits& limits) 
     limits.instructions = s.lua_instructions;
 }
 
+// A script's source, found before the first script runs: a mistyped name is said at once, not
+// after the scripts before it.
+using found_source = proto::expected<script::scenario_source, std::string>;
+
 // One script, start to end: its header, live transcript and summary on stdout.
-script_outcome run_script(const std::string& name, const run_settings& rs, const run_context& ctx) {
-  auto script = script::client_script::load_named(name, rs.opts);
+script_outcome run_script(const std::string& name, const found_source& source,
+                          const run_settings& rs, const run_context& ctx) {
+  if (!source) return load_error_outcome(name, source.error(), ctx);  // said already
+  auto opts = rs.opts;
+  opts.module_folder = source->folder;
+  auto script = script::client_script::load(source->code, source->chunkname, opts);
   if (!script) {
     std::fprintf(stderr, "smtpfault run: %s\n", script.error().c_str());
-    return load_error_outcome(name, script.error(), ctx);
+    return load_error_outcome(source->chunkname, script.error(), ctx);
   }
   auto& s = **script;
   const bool json_lines = rs.format == output_format::json;
@@ -340,9 +240,18 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
     if (auto err = apply_flag(f, rs)) return usage_error(*err);
   }
   if (args.positional.empty()) return usage_error("name a client scenario (or several)");
-  auto scripts = scripts_named(args.positional);
-  if (!scripts) return usage_error(scripts.error());
+  auto named = scripts_named(args.positional);
+  if (!named) return usage_error(named.error());
   if (auto err = unwritable_reports(rs)) return usage_error(*err);
+  const auto& scripts = named->names;
+  std::vector<found_source> sources;
+  for (const auto& name : scripts) {
+    sources.push_back(script::find_client_scenario_source(name));
+    if (!sources.back()) {
+      std::fprintf(stderr, "smtpfault run: %s%s\n", sources.back().error().c_str(),
+                   scripts.size() > 1 ? " (the other scripts run)" : "");
+    }
+  }
   const run_context ctx{rs.target_text(), rs.opts.seed};
   // A SIGINT or SIGTERM between two scripts stops the run as one during a script does: with the
   // reports of what ran (a signal during a script reaches that script's own handler too).
@@ -353,9 +262,9 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
     if (!ec) caught = signal;
   });
   std::vector<script_outcome> runs;
-  for (const auto& name : *scripts) {
+  for (std::size_t i = 0; i < scripts.size(); ++i) {
     if (!runs.empty() && rs.format == output_format::text) std::printf("\n");
-    runs.push_back(run_script(name, rs, ctx));
+    runs.push_back(run_script(scripts[i], sources[i], rs, ctx));
     signal_ctx.poll();
     if (runs.back().interrupted || caught != 0) break;
   }
@@ -365,10 +274,13 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault run: interrupted by %s after %s\n",
                  caught == SIGINT ? "SIGINT" : "SIGTERM", runs.back().name.c_str());
   }
-  if (scripts->size() > 1) {
-    print_batch_summary(runs, scripts->size(), ctx, rs.format == output_format::json, status);
+  std::vector<std::string> not_run;
+  for (auto i = runs.size(); i < scripts.size(); ++i)
+    not_run.push_back(sources[i] ? sources[i]->chunkname : scripts[i]);
+  if (named->batch) {
+    print_batch_summary(runs, scripts.size(), ctx, rs.format == output_format::json, status);
   }
-  return write_run_reports(runs, *scripts, rs, ctx, status);
+  return write_run_reports(runs, *named, not_run, rs, ctx, status);
 }
 
 }  // namespace smtpfault::app

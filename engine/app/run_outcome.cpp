@@ -197,16 +197,18 @@ boost::json::object json_report(const net::client_run_result& r, const script::c
           {"connections", std::move(conns)}};
 }
 
-// JUnit names after the script ("probe-pipelining", "mailer-checks"), so that the reports of
-// several runs stay apart when a CI view merges them.
+}  // namespace
+
 junit_names junit_names_of(const std::string& script_name) {
   auto base = script::shown_name(script_name);
-  base = base.substr(base.find_last_of('/') + 1);
-  if (base.ends_with(".lua")) base.resize(base.size() - 4);
-  return {"smtpfault run " + base, "smtpfault.run." + base};
+  return junit_names_of_path(base.substr(base.find_last_of('/') + 1));
 }
 
-}  // namespace
+junit_names junit_names_of_path(const std::string& script_name) {
+  auto name = script::shown_name(script_name);
+  if (name.ends_with(".lua")) name.resize(name.size() - 4);
+  return {"smtpfault run " + name, "smtpfault.run." + name};
+}
 
 void print_summary_json(const net::client_run_result& r, const script::client_script& s) {
   for (const auto& step : s.steps()) {
@@ -287,13 +289,16 @@ script_outcome load_error_outcome(const std::string& script, const std::string& 
   c.reason = error;
   o.junit_cases.push_back(std::move(c));
   o.junit = junit_names_of(script);
+  // The keys of a run's report, empty.
   o.json = {{"script", script},
             {"target", ctx.target},
             {"seed", ctx.seed},
             {"verdict", "error"},
             {"exit_code", exit_script},
             {"error", error},
+            {"seconds", 0},
             {"steps", boost::json::array{}},
+            {"report", boost::json::object{}},
             {"connections", boost::json::array{}}};
   return o;
 }

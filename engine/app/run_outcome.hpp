@@ -43,6 +43,12 @@ script_outcome outcome_of(const net::client_run_result& r, const script::client_
 script_outcome load_error_outcome(const std::string& script, const std::string& error,
                                   const run_context& ctx);
 
+// JUnit names after the script ("probe-pipelining", "mailer-checks"), so that the reports of
+// several runs stay apart when a CI view merges them; by its path ("checks/smoke") where two
+// scripts share a file name.
+junit_names junit_names_of(const std::string& script_name);
+junit_names junit_names_of_path(const std::string& script_name);
+
 // After the transcript: the verdicts, the report values and the summary line, as text or as
 // JSON lines; what ended the run early goes to stderr either way.
 void print_summary(const net::client_run_result& r, const script::client_script& s);

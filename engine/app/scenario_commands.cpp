@@ -65,7 +65,7 @@ int load_each(const std::vector<std::string>& names, bool client,
   auto client_outcome = [&](const std::string& name) -> std::pair<std::string, std::string> {
     auto sc = script::client_script::load_named(name, {});
     if (sc) {
-      if (auto misspelt = (*sc)->misspelt_call()) return {"", *misspelt};
+      if (auto misspelt = (*sc)->check_without_running()) return {"", *misspelt};
     }
     return outcome(sc);
   };

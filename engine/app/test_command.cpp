@@ -16,6 +16,7 @@
 #include <set>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "app/child_process.hpp"
@@ -272,13 +273,20 @@ bool excluded_by(const std::string& pattern, const std::string& scenario) {
 namespace {
 
 // The same scenario given twice (a name twice, a built-in's name and its file, a folder and one
-// of its files) runs once: same file name, same text. Two different texts keep both rows.
+// of its files) runs once: same file name, same text. Two different texts keep both rows, and
+// so do two files of one text that require modules from different folders.
 std::vector<std::string> drop_repeats(std::vector<std::string>& scenarios) {
-  std::set<std::pair<std::string, std::string>> seen;
+  std::set<std::tuple<std::string, std::string, std::string>> seen;
   std::vector<std::string> repeated;
   for (auto it = scenarios.begin(); it != scenarios.end();) {
     auto source = script::find_scenario_source(*it);
-    std::pair key{std::filesystem::path(*it).stem().string(), source ? source->code : *it};
+    std::string folder;
+    if (source && source->code.find("require") != std::string::npos) {
+      std::error_code ec;
+      folder = std::filesystem::weakly_canonical(source->folder, ec).string();
+    }
+    std::tuple key{std::filesystem::path(*it).stem().string(), source ? source->code : *it,
+                   std::move(folder)};
     if (seen.insert(std::move(key)).second) {
       ++it;
     } else {

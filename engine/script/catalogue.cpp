@@ -57,12 +57,16 @@ std::vector<builtin_scenario> builtins_under(const std::string& prefix) {
 // Scenarios are text of a few kilobytes; this is far past any real one.
 constexpr off_t largest_scenario_file = 16 * 1024 * 1024;
 
+std::string not_a_regular_file(const char* kind) {
+  return "not a regular file: a " + std::string(kind) +
+         " is read from a file, not a device, a pipe or a socket";
+}
+
 proto::expected<std::string, std::string> read_regular_file(int fd, const char* kind) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return proto::unexpected{std::string(std::strerror(errno))};
   if (!S_ISREG(st.st_mode)) {
-    return proto::unexpected{"not a regular file: a " + std::string(kind) +
-                             " is read from a file, not a device, a pipe or a socket"};
+    return proto::unexpected{not_a_regular_file(kind)};
   }
   if (st.st_size > largest_scenario_file) {
     return proto::unexpected{"over 16 MiB: too large for a " + std::string(kind)};
@@ -169,8 +173,13 @@ std::string shown_name(const std::string& chunkname) {
 
 proto::expected<std::string, std::string> read_source_file(const std::string& path,
                                                            const char* kind) {
-  // Not blocking, and only a regular file: a FIFO would wait for a writer for ever, and
-  // /dev/zero never ends.
+  // Only a regular file, looked at before it is opened: a FIFO would wait for a writer for
+  // ever, /dev/zero never ends, and opening some devices does something (a tape rewinds).
+  struct stat before {};
+  if (::stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode)) {
+    return proto::unexpected{path + ": " + not_a_regular_file(kind)};
+  }
+  // Not blocking either: it may have been replaced since.
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
@@ -259,7 +268,13 @@ proto::expected<std::vector<std::string>, std::string> lua_files_in(const std::s
   std::error_code ec;
   std::vector<std::string> found;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".lua") found.push_back(entry.path().string());
+    // Not an editor's lock or backup (".#a.lua", a dangling link) nor a folder named x.lua.
+    std::error_code inner;
+    if (entry.path().extension() != ".lua" || entry.path().filename().string()[0] == '.' ||
+        !entry.is_regular_file(inner)) {
+      continue;
+    }
+    found.push_back(entry.path().string());
   }
   if (ec) return proto::unexpected{ec.message()};
   if (found.empty()) return proto::unexpected{"no .lua files there" + subfolders_with_lua(dir)};

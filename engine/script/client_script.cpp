@@ -12,6 +12,7 @@
 #include "proto/sasl.hpp"
 #include "script/catalogue.hpp"
 #include "script/lua_fields.hpp"
+#include "script/lua_modules.hpp"
 #include "script/source_scan.hpp"
 
 namespace smtpfault::script {
@@ -348,9 +349,30 @@ proto::expected<std::unique_ptr<client_script>, std::string> client_script::load
   return s;
 }
 
+// Each require of a literal name: its module is there and compiles. Keeps the texts read.
+std::optional<std::string> client_script::unloadable_module(std::vector<std::string>& texts) {
+  lua_State* L = sandbox_.state();
+  for (const auto& r : literal_requires(source_)) {
+    const auto at = name_ + ":" + std::to_string(r.line) + ": ";
+    auto path = module_path(opts_.module_folder, r.name);
+    if (!path) return at + path.error();
+    auto text = read_source_file(*path, "module");
+    if (!text) return at + "require '" + r.name + "': " + text.error();
+    if (auto err = sandbox_.load_module(L, *text, *path)) {
+      return at + "require '" + r.name + "': " + *err;
+    }
+    lua_pop(L, 1);
+    texts.push_back(std::move(*text));
+  }
+  return std::nullopt;
+}
+
 // Reads the globals of the state as loaded (the library's; the script has not run): a call the
-// script does not define and the state does not have, close to a function the state has.
-std::optional<std::string> client_script::misspelt_call() const {
+// script does not define and the state does not have, close to a function the state has. What
+// the modules it requires define counts as defined.
+std::optional<std::string> client_script::check_without_running() {
+  std::vector<std::string> modules;
+  if (auto err = unloadable_module(modules)) return err;
   lua_State* L = sandbox_.state();
   std::vector<std::string> globals, functions;
   lua_pushglobaltable(L);
@@ -363,7 +385,15 @@ std::optional<std::string> client_script::misspelt_call() const {
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  for (const auto& call : undefined_calls(source_)) {
+  // The modules' text after the script's: their definitions count, their own calls (on lines
+  // past the script's) are not the script's.
+  const auto script_lines =
+      static_cast<std::size_t>(std::count(source_.begin(), source_.end(), '\n')) + 1;
+  std::string code = source_;
+  for (const auto& m : modules)
+    code += "\n" + m;
+  for (const auto& call : undefined_calls(code)) {
+    if (call.line > script_lines) break;
     if (std::find(globals.begin(), globals.end(), call.name) != globals.end()) continue;
     if (auto hint = proto::did_you_mean(call.name, functions); !hint.empty()) {
       return name_ + ":" + std::to_string(call.line) + ": " + call.name + " is not defined" + hint;

@@ -127,11 +127,12 @@ class client_script {
   const std::vector<client_step>& steps() const { return steps_; }
   // report(key, value) calls, in order; a key reported again keeps its place.
   const std::vector<client_report>& reports() const { return reports_; }
-  // A call of a name that is neither the script's nor the library's, but close to one of the
-  // library's ("x.lua:2: expct is not defined (did you mean 'expect'?)"): what `check` can
-  // find without running the script, which runs as it loads. Looked for when asked: `run`
-  // does not pay for it.
-  std::optional<std::string> misspelt_call() const;
+  // What `check` can find without running the script (which runs as it connects): a module
+  // it requires by a literal name that is missing or does not compile, and a call of a name
+  // that is neither the script's, its modules' nor the library's, but close to one of the
+  // library's ("x.lua:2: expct is not defined (did you mean 'expect'?)"). Looked for when
+  // asked: `run` does not pay for it.
+  std::optional<std::string> check_without_running();
   // "file:line" of the script line now waiting (position() without its colon), "" when none.
   std::string where() const {
     auto p = position();
@@ -168,7 +169,8 @@ class client_script {
   std::chrono::steady_clock::time_point last_step_at_ = std::chrono::steady_clock::now();
   std::vector<client_step> steps_;
   std::vector<client_report> reports_;
-  std::string source_;  // the script's text, for misspelt_call()
+  std::optional<std::string> unloadable_module(std::vector<std::string>& texts);
+  std::string source_;  // the script's text, for check_without_running()
   // What steps and reports hold: their text, and about what each costs beside it.
   static constexpr std::size_t entry_overhead = 128;
   std::size_t kept_octets_ = 0;

@@ -2,10 +2,13 @@
 
 #include <lua.hpp>
 
+#include <cstdio>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "proto/reply_stream.hpp"
 #include "script/catalogue.hpp"
 #include "script/lua_sandbox.hpp"
 
@@ -32,32 +35,64 @@ bool valid_module_name(std::string_view name) {
 }
 
 // Pushes the module's compiled chunk and returns nothing, or returns why it cannot be had. No Lua
-// error is raised here, where C++ objects live: the caller raises it.
-std::optional<std::string> push_module_chunk(lua_State* L, std::string_view name) {
+// error is raised here, where C++ objects live (the caller raises it), and no C++ exception
+// leaves: Lua's C frames are below.
+std::optional<std::string> push_module_chunk(lua_State* L, std::string_view name) try {
   auto& sandbox = lua_sandbox::of(L);
+  auto path = module_path(sandbox.module_folder(), name);
+  if (!path) return path.error();
   const std::string quoted = "require '" + std::string(name) + "': ";
-  if (!valid_module_name(name)) {
-    return quoted +
-           "a module name is words of letters, digits, '_' and '-' joined by dots (lib.helpers "
-           "is lib/helpers.lua beside the script)";
-  }
-  if (sandbox.module_folder().empty()) {
-    return quoted +
-           "modules are found beside the script's file, and this script has none (a built-in, "
-           "or source text given to the API)";
-  }
-  const auto& folder = sandbox.module_folder();
-  std::string path = folder == "." ? "" : folder + "/";
-  for (char c : name)
-    path += c == '.' ? '/' : c;
-  path += ".lua";
-  auto text = read_source_file(path, "module");
+  auto text = read_source_file(*path, "module");
   if (!text) return quoted + text.error();
-  if (auto err = sandbox.load_module(L, *text, path)) return quoted + *err;
+  if (auto err = sandbox.load_module(L, *text, *path)) return quoted + *err;
   return std::nullopt;
+} catch (const std::exception& e) {
+  return std::string("require: ") + e.what();
+}
+
+// The continuation of a module's top level (also after it waited: a client script's module may
+// connect, a hook's may sleep): caches what it returned, or lets its error go on. The stack: the
+// name, the table of modules, then the result or the error.
+int finish_require(lua_State* L, int status, lua_KContext) {
+  if (status != LUA_OK && status != LUA_YIELD) {
+    // A module that failed may be required again (inside a pcall): it is not left "loading".
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, 2);
+    return lua_error(L);
+  }
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+  }
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 2);
+  return 1;
 }
 
 }  // namespace
+
+proto::expected<std::string, std::string> module_path(const std::string& folder,
+                                                      std::string_view name) {
+  const std::string quoted = "require '" + proto::printable(name, 80) + "': ";
+  if (!valid_module_name(name)) {
+    return proto::unexpected{
+        quoted +
+        "a module name is words of letters, digits, '_' and '-' joined by dots (lib.helpers is "
+        "lib/helpers.lua beside the script)"};
+  }
+  if (folder.empty()) {
+    return proto::unexpected{
+        quoted +
+        "modules are found beside the script's file, and this script has none (a built-in, or "
+        "source text given to the API)"};
+  }
+  std::string path = folder == "." ? "" : folder + "/";
+  for (char c : name)
+    path += c == '.' ? '/' : c;
+  return path + ".lua";
+}
 
 int lua_require(lua_State* L) {
   std::size_t len = 0;
@@ -79,39 +114,23 @@ int lua_require(lua_State* L) {
   }
   if (kind != LUA_TNIL) return 1;
   lua_pop(L, 1);
-  bool failed = false;
-  {
-    auto err = push_module_chunk(L, std::string_view(raw, len));
-    if (err) {
-      lua_pushlstring(L, err->data(), err->size());
-      failed = true;
-    }
+  // The error's text is copied out of its std::string before a Lua call that may raise (and
+  // skip the destructor): pushing it may fail for memory.
+  char error[1024];
+  error[0] = '\0';
+  if (auto err = push_module_chunk(L, std::string_view(raw, len))) {
+    std::snprintf(error, sizeof error, "%s", err->c_str());
   }
-  if (failed) {
-    // At the line of the require, as luaL_error would put it.
-    luaL_where(L, 1);
-    lua_insert(L, -2);
+  if (error[0] != '\0') {
+    luaL_where(L, 1);  // at the line of the require, as luaL_error would put it
+    lua_pushstring(L, error);
     lua_concat(L, 2);
     return lua_error(L);
   }
   lua_pushvalue(L, 1);
   lua_pushlightuserdata(L, const_cast<char*>(&modules_key));
-  lua_rawset(L, 2);
-  // A module that fails may be required again (inside a pcall): it is not left "loading".
-  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
-    lua_pushvalue(L, 1);
-    lua_pushnil(L);
-    lua_rawset(L, 2);
-    return lua_error(L);
-  }
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    lua_pushboolean(L, 1);
-  }
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, -2);
-  lua_rawset(L, 2);
-  return 1;
+  lua_rawset(L, 2);  // the chunk is on top again
+  return finish_require(L, lua_pcallk(L, 0, 1, 0, 0, finish_require), 0);
 }
 
 }  // namespace smtpfault::script

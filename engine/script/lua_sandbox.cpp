@@ -464,11 +464,21 @@ std::string load_error(lua_State* L, const std::string& chunkname) {
 
 std::optional<std::string> lua_sandbox::load_module(lua_State* L, std::string_view code,
                                                     const std::string& path) {
-  if (luaL_loadbufferx(L, code.data(), code.size(), ("@" + path).c_str(), "t") != LUA_OK) {
+  std::string rewritten;
+  const auto text = skip_file_prefix(code, rewritten);
+  if (luaL_loadbufferx(L, text.data(), text.size(), ("@" + path).c_str(), "t") != LUA_OK) {
     return load_error(L, path);
   }
-  modules_.push_back({path, std::string(code)});
+  const auto kept = [&](const module_source& m) { return m.path == path; };
+  if (keep_modules_ && std::none_of(modules_.begin(), modules_.end(), kept)) {
+    modules_.push_back({path, std::string(code)});
+  }
   return std::nullopt;
+}
+
+void lua_sandbox::keep_module_sources(bool on) {
+  keep_modules_ = on;
+  if (!on) modules_ = {};
 }
 
 std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,

@@ -79,10 +79,13 @@ class lua_sandbox {
   // text) refuses every require.
   void set_module_folder(std::string folder) { module_folder_ = std::move(folder); }
   const std::string& module_folder() const { return module_folder_; }
-  // Compiles a module's text (never bytecode) onto L's stack, and keeps the text: the scenario's
-  // checks of its source read its modules' too. Returns the syntax error otherwise.
+  // Compiles a module's text (never bytecode) onto L's stack. Returns the syntax error otherwise.
   std::optional<std::string> load_module(lua_State* L, std::string_view code,
                                          const std::string& path);
+  // While on, each module loaded keeps its text (once per path), for a scenario's checks of its
+  // source at load; off forgets them (a module required inside a hook is not kept: its text
+  // would stay for the state's life, or once per attempt of one that fails).
+  void keep_module_sources(bool on);
   struct module_source {
     std::string path;
     std::string text;
@@ -167,6 +170,7 @@ class lua_sandbox {
   std::string kill_where_;
   std::vector<std::string> library_sources_;  // "@lua/smtp.lua"
   std::string module_folder_;
+  bool keep_modules_ = false;
   std::vector<module_source> modules_;
   small_blocks blocks_;  // declared before L_: closing the state gives its blocks back here
   std::unique_ptr<lua_State, closer> L_;

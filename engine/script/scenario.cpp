@@ -391,6 +391,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   lua_getglobal(L, "smtp");
   const int api = luaL_ref(L, LUA_REGISTRYINDEX);
   source_ = code;
+  sandbox_.keep_module_sources(true);
   auto ran = sandbox_.run_file_text(code, name_);
   if (auto err = std::move(ran)) {
     // A client script (smtpfault run) given where a server scenario belongs.
@@ -415,6 +416,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   unread_params_ = params_never_named(code, param_keys(opts_.params));
   for (const auto& m : sandbox_.modules())
     unread_params_ = params_never_named(m.text, unread_params_);
+  sandbox_.keep_module_sources(false);
   for (hook h : all_hooks) {
     raw_global(L, (std::string("on_") + session::hook_name(h)).c_str());
     if (lua_isfunction(L, -1)) {

@@ -227,7 +227,8 @@ bool lua_keyword(std::string_view w) {
 struct token {
   std::string text;  // a name, or one character of punctuation
   std::size_t line = 0;
-  char next = '\0';  // the first character after a name, blanks skipped
+  char next = '\0';         // the first character after a name, blanks skipped
+  std::string_view string;  // for a string's '"': its text as written, escapes and all
 };
 
 std::vector<token> tokens_of(std::string_view code) {
@@ -245,7 +246,7 @@ std::vector<token> tokens_of(std::string_view code) {
       continue;
     }
     if (auto span = comment_or_string_at(code, i)) {
-      if (span->string) out.push_back({"\"", line, '\0'});
+      if (span->string) out.push_back({"\"", line, '\0', span->text});
       line += newlines(code, i, span->end);
       i = span->end;
       continue;
@@ -257,11 +258,12 @@ std::vector<token> tokens_of(std::string_view code) {
       auto k = end;
       while (k < code.size() && (code[k] == ' ' || code[k] == '\t'))
         ++k;
-      out.push_back({std::string(code.substr(i, end - i)), line, k < code.size() ? code[k] : '\0'});
+      out.push_back(
+          {std::string(code.substr(i, end - i)), line, k < code.size() ? code[k] : '\0', {}});
       i = end;
       continue;
     }
-    out.push_back({std::string(1, c), line, '\0'});
+    out.push_back({std::string(1, c), line, '\0', {}});
     ++i;
   }
   return out;
@@ -320,6 +322,22 @@ std::vector<global_call> undefined_calls(std::string_view code) {
   }
   std::erase_if(calls, [&](const global_call& c) { return defined.contains(c.name); });
   return calls;
+}
+
+std::vector<module_request> literal_requires(std::string_view code) {
+  const auto tokens = tokens_of(code);
+  std::vector<module_request> found;
+  for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
+    if (tokens[i].text != "require" ||
+        (i > 0 && (tokens[i - 1].text == "." || tokens[i - 1].text == ":"))) {
+      continue;
+    }
+    std::size_t arg = i + 1;
+    if (tokens[arg].text == "(" && arg + 2 < tokens.size() && tokens[arg + 2].text == ")") ++arg;
+    if (tokens[arg].text == "\"")
+      found.push_back({tokens[i].line, std::string(tokens[arg].string)});
+  }
+  return found;
 }
 
 std::vector<std::size_t> return_lines(std::string_view code, std::size_t first, std::size_t last) {

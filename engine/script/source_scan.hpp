@@ -46,6 +46,14 @@ struct global_call {
 };
 std::vector<global_call> undefined_calls(std::string_view code);
 
+// require("name") and require "name" with a literal name: what `check` can look for without
+// running the script.
+struct module_request {
+  std::size_t line = 0;
+  std::string name;  // as written between the quotes
+};
+std::vector<module_request> literal_requires(std::string_view code);
+
 // The lines of the `return` statements of the function written on lines first..last, or none
 // when another function is written inside it (its returns would be counted as the outer's).
 std::vector<std::size_t> return_lines(std::string_view code, std::size_t first, std::size_t last);

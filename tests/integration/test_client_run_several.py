@@ -99,6 +99,58 @@ class SeveralScriptsTest(ClientRunCase):
         self.assertIn("probe-smuggling", p.stderr)
         self.assertEqual(p.stdout, "")
 
+    def test_scripts_of_one_file_name_get_junit_suites_named_by_their_paths(self):
+        for sub in ("one", "two"):
+            os.makedirs(os.path.join(self.tmp.name, sub), exist_ok=True)
+        a = self.script(PASSING, name="one/smoke.lua")
+        b = self.script(FAILING, name="two/smoke.lua")
+        p, doc, suites = self.reports(a, b)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertEqual([s.get("name") for s in suites],
+                         ["smtpfault run " + a[:-4], "smtpfault run " + b[:-4]])
+        self.assertEqual(len({c.get("classname") for s in suites for c in s.findall("testcase")}),
+                         2)
+
+    def test_a_folder_of_one_script_still_writes_a_batchs_reports(self):
+        folder = os.path.join(self.tmp.name, "single")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "only.lua"), "w") as f:
+            f.write(PASSING)
+        # Neither an editor's lock file nor a folder named like a script is one.
+        os.symlink("/nonexistent/owner@host", os.path.join(folder, ".#only.lua"))
+        os.makedirs(os.path.join(folder, "sub.lua"))
+        p, doc, suites = self.reports(folder)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual([s["verdict"] for s in doc["scripts"]], ["pass"])
+        self.assertIn("smtpfault run: 1 script against", p.stdout)
+        self.assertIn("pass: of 1 script, 1 passed", p.stdout)
+
+    def test_a_quoted_glob_of_files_runs_the_files_it_matches(self):
+        folder = os.path.join(self.tmp.name, "globbed")
+        os.makedirs(folder, exist_ok=True)
+        for name in ("b.lua", "a.lua"):
+            with open(os.path.join(folder, name), "w") as f:
+                f.write(PASSING)
+        p, doc, suites = self.reports(os.path.join(folder, "*.lua"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual([s.get("name") for s in suites], ["smtpfault run a", "smtpfault run b"])
+        p = self.run_client(os.path.join(folder, "x*.lua"))
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("no file matches '%s'" % os.path.join(folder, "x*.lua"), p.stderr)
+
+    def test_a_missing_script_is_said_before_the_first_one_runs(self):
+        good = self.script(PASSING, name="good.lua")
+        missing = os.path.join(self.tmp.name, "missing.lua")
+        p = subprocess.run([binary_path(), "run", good, missing, "--target",
+                            "127.0.0.1:%d" % self.server.port],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=60, env=server_environment())
+        self.assertEqual(p.returncode, 2, p.stdout)
+        said = p.stdout.index("%s: cannot open scenario" % missing)
+        self.assertLess(said, p.stdout.index("smtpfault run: %s against" % good), p.stdout)
+        self.assertIn("(the other scripts run)", p.stdout)
+        self.assertEqual(p.stdout.count("cannot open scenario"), 2, p.stdout)  # and in the summary
+
     def test_an_unreachable_target_is_exit_3_for_all(self):
         good = self.script(PASSING, name="good.lua")
         p = subprocess.run([binary_path(), "run", good, good, "--target", "127.0.0.1:1"],
@@ -128,8 +180,9 @@ class SeveralScriptsTest(ClientRunCase):
         """, name="sleeper.lua")
         good = self.script(PASSING, name="good.lua")
         js = os.path.join(self.tmp.name, "stopped.json")
+        junit = os.path.join(self.tmp.name, "stopped.xml")
         proc = subprocess.Popen([binary_path(), "run", sleeper, good, good, "--target",
-                                 "127.0.0.1:%d" % self.server.port, "--json", js],
+                                 "127.0.0.1:%d" % self.server.port, "--json", js, "--junit", junit],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=server_environment())
         try:
@@ -151,6 +204,10 @@ class SeveralScriptsTest(ClientRunCase):
             doc = json.load(f)
         self.assertEqual((doc["exit_code"], len(doc["scripts"])), (143, 1))
         self.assertEqual(doc["not_run"], [good, good])
+        # The JUnit report lists them as skipped.
+        suites = ET.parse(junit).getroot().findall("testsuite")
+        self.assertEqual([s.get("skipped") for s in suites], ["0", "1", "1"])
+        self.assertIn("not run", suites[2].find("testcase/skipped").get("message"))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 `smtpfault test --scenarios DIR`, `serve --scenario` and the API's switch by file name, refused
 for source text that has no folder."""
 
+import json
 import os
 import smtplib
 import unittest
@@ -53,6 +54,31 @@ class ModulesInTestRuns(unittest.TestCase):
         # The module's folder is not a scenario of the run.
         self.assertEqual(list(results), ["shared-policy"])
         self.assertIn("refused by the shared policy", results["shared-policy"]["command_output"])
+
+    def test_one_text_in_two_folders_is_two_scenarios_when_it_requires_modules(self):
+        folder = scratch_folder(self)
+        paths = []
+        for sub, policy in (("lenient", "return { refused = function() return false end }\n"),
+                            ("strict", POLICY)):
+            os.makedirs(os.path.join(folder, sub, "lib"))
+            write_file(os.path.join(folder, sub, "lib"), "policy.lua", policy)
+            paths.append(write_file(os.path.join(folder, sub), "relay.lua",
+                                    SCENARIO.replace("policy.reply()", "smtp.reply(550)")))
+        report = os.path.join(folder, "report.json")
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "try:\n"
+                  "    s.sendmail('a@example.com', ['blocked@example.com'], 'Subject: x\\r\\n\\r\\nhi')\n"
+                  "finally:\n"
+                  "    s.quit()\n")
+        status, out, err = run_test(["--scenario", paths[0], "--scenario", paths[1], "--json",
+                                     report, "--", PYTHON, "-c", mailer])
+        self.assertNotIn("given more than once", err)
+        with open(report) as f:
+            results = json.load(f)["results"]
+        self.assertEqual([r["file"] for r in results], paths)
+        # The strict policy refuses the only recipient: nothing is delivered there.
+        self.assertEqual([r["verdict"] for r in results], ["PASS", "FAIL"], out + err)
 
     def test_a_module_error_names_the_module_file_and_line(self):
         folder = scratch_folder(self)

@@ -132,6 +132,24 @@ TEST_F(modules, a_hook_failing_inside_a_module_function_names_the_module_line) {
   EXPECT_THAT(out.error, StartsWith(lib("broken.lua") + ":3: attempt to concatenate"));
 }
 
+TEST_F(modules, a_module_may_start_with_a_byte_order_mark_or_a_shebang_line) {
+  write("lib/bom.lua", "\xEF\xBB\xBFreturn 1\n");
+  write("lib/shebang.lua", "#!/usr/bin/env lua\nreturn 2\n");
+  EXPECT_EQ(load_error("assert(require('lib.bom') + require('lib.shebang') == 3)", in_folder()),
+            "");
+}
+
+// Required inside a hook, a module's top level runs in the hook's coroutine: it may wait.
+TEST_F(modules, a_module_required_inside_a_hook_may_sleep_at_its_top_level) {
+  write("lib/slow.lua", "smtp.sleep(2)\nreturn 421\n");
+  driver d("function on_connect(s) return smtp.reply(require('lib.slow')) end\n", in_folder());
+  auto first = d.start(hook::connect);
+  ASSERT_EQ(first.st, status::sleeping) << first.error;
+  auto done = d.resume();
+  ASSERT_EQ(done.st, status::done) << done.error;
+  EXPECT_EQ(done.action.reply->code, 421);
+}
+
 TEST_F(modules, a_loop_of_requires_is_an_error_not_a_hang) {
   write("lib/a.lua", "return require('lib.b')\n");
   write("lib/b.lua", "return require('lib.a')\n");
@@ -159,6 +177,50 @@ TEST_F(modules, a_parameter_only_a_module_reads_is_read) {
   auto sc = scenario::load("local w = require('lib.window')", "test.lua", o);
   ASSERT_TRUE(sc) << sc.error();
   EXPECT_EQ((*sc)->unread_params(), std::vector<std::string>{"windw"});
+}
+
+// A client script's module may make the network calls a shared login or greeting needs.
+TEST_F(modules, a_client_scripts_module_may_connect_at_its_top_level) {
+  write("lib/session.lua", "local c = connect {}\nreturn c\n");
+  const auto path =
+      write("probe.lua", "local c = require('lib.session')\nreport('ok', c ~= nil)\n");
+  client_options o;
+  o.target.host = "127.0.0.1";
+  o.target.port = 2525;
+  auto s = client_script::load_named(path, o);
+  ASSERT_TRUE(s) << s.error();
+  auto st = (*s)->start();
+  ASSERT_EQ(st.st, script_step::status::op) << st.error;
+  EXPECT_EQ(st.op.what, client_op::kind::connect);
+}
+
+// `check --client` looks at what a script requires without running it.
+TEST_F(modules, a_client_check_finds_missing_modules_and_knows_what_modules_define) {
+  write("lib/greet.lua", "function greet(c) return c end\nlocal function helper() end\n");
+  const auto uses = write("uses.lua", "require('lib.greet')\ngreet(1)\nexpct(220)\n");
+  auto s = client_script::load_named(uses, client_options{});
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ((*s)->check_without_running(),
+            uses + ":3: expct is not defined (did you mean 'expect'?)");
+  const auto fine = write("fine.lua", "require 'lib.greet'\ngreet(1)\n");
+  s = client_script::load_named(fine, client_options{});
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ((*s)->check_without_running(), std::nullopt);
+  const auto missing = write("missing.lua",
+                             "-- require('lib.commented') is no require\n\n"
+                             "local m = require('lib.gone')\n");
+  s = client_script::load_named(missing, client_options{});
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_THAT(
+      (*s)->check_without_running().value_or(""),
+      StartsWith(missing + ":3: require 'lib.gone': " + lib("gone.lua") + ": cannot open module"));
+  write("lib/broken.lua", "x = = 1\n");
+  const auto broken = write("broken.lua", "require('lib.broken')\n");
+  s = client_script::load_named(broken, client_options{});
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_THAT((*s)->check_without_running().value_or(""),
+              StartsWith(broken + ":1: require 'lib.broken': " + lib("broken.lua") +
+                         ":1: unexpected symbol"));
 }
 
 TEST_F(modules, a_client_script_requires_beside_its_file) {
