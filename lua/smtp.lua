@@ -204,7 +204,7 @@ smtp.drop = smtp.close
 
 --- Accept the message, then close without the 250 (and do not keep it).
 function smtp.lose()
-  return action { name = "accept then lose", ending = "close" }
+  return action { name = "accept then lose", ending = "lose" }
 end
 
 --- Abort the connection with a TCP reset (the client sees ECONNRESET).

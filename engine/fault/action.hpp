@@ -58,6 +58,9 @@ struct action {
   millis trickle_every{0};            // ... then wait this long, until done
   std::vector<std::size_t> split_at;  // write boundaries inside the reply octets
   ending end = ending::none;
+  // smtp.lose(): the ending is close_without_reply, meant for the end of a message (accept then
+  // lose); from another hook it only closes, and the transcript says so.
+  bool loses_message = false;
 
   // EHLO/LHLO hook: the advertised keywords (replace the list, or hide some).
   std::optional<std::vector<std::string>> extensions;

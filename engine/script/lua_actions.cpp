@@ -110,7 +110,7 @@ std::optional<proto::reply> read_reply(reader& r) {
 fault::ending read_ending(reader& r) {
   auto e = r.str("ending");
   if (!e) return fault::ending::none;
-  if (*e == "close") return fault::ending::close_without_reply;
+  if (*e == "close" || *e == "lose") return fault::ending::close_without_reply;
   if (*e == "close_after") return fault::ending::close_after_reply;
   if (*e == "reset") return fault::ending::reset;
   if (*e == "hang") return fault::ending::hang;
@@ -274,6 +274,7 @@ proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, dou
   a.malformed = read_malformed(r);
   read_pacing(r, a);
   a.end = read_ending(r);
+  a.loses_message = r.str("ending") == "lose";
   auto ext = r.strings("extensions");
   lua_pushstring(L, "extensions");
   lua_rawget(L, r.idx);

@@ -70,6 +70,12 @@ void server_session::on_decision(fault::action a, clock::time_point now) {
          now);
     a.each_recipient.clear();
   }
+  if (a.loses_message && consulting_ != hook::message) {
+    // Only a message can be accepted and then lost; elsewhere it is a close without a reply.
+    note(std::string("smtp.lose is for on_message: on_") + hook_name(consulting_) +
+             " closes the connection without a reply instead (smtp.close)",
+         now);
+  }
   switch (consulting_) {
     case hook::connect:
       return apply_greeting(std::move(a));

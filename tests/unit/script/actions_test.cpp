@@ -371,6 +371,28 @@ TEST(actions, each_recipient_outside_on_message_is_noted) {
   EXPECT_TRUE(noted);
 }
 
+// smtp.lose() accepts a message and loses it; from on_rcpt it can only close, and says so. At
+// the end of a message it notes nothing of the kind.
+TEST(actions, lose_outside_on_message_is_noted) {
+  driver d("function on_rcpt(s, r) return smtp.lose() end\n");
+  d.greet();
+  d.send("EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n");
+  EXPECT_TRUE(d.session().closed());
+  bool noted = false;
+  for (const auto& e : d.transcript().entries()) {
+    noted = noted || e.text ==
+                         "smtp.lose is for on_message: on_rcpt closes the connection without a "
+                         "reply instead (smtp.close)";
+  }
+  EXPECT_TRUE(noted);
+  driver at_end("function on_message(s, m) return smtp.lose() end\n");
+  at_end.greet();
+  at_end.send("EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nhi\r\n.\r\n");
+  EXPECT_TRUE(at_end.session().closed());
+  for (const auto& e : at_end.transcript().entries())
+    EXPECT_EQ(e.text.find("smtp.lose is for"), std::string::npos) << e.text;
+}
+
 // smtp.ehlo_keywords(): the default list, to add a keyword to without restating the others.
 TEST(actions, ehlo_keywords_give_the_list_to_add_to) {
   driver d(
