@@ -8,6 +8,7 @@
 #include "net/fault_rules.hpp"
 #include "proto/glob.hpp"
 #include "proto/header_words.hpp"
+#include "proto/utf8.hpp"
 
 namespace smtpfault::control {
 
@@ -15,27 +16,12 @@ namespace json = boost::json;
 
 namespace {
 
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool icontains(std::string_view hay, std::string_view needle) {
   auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char x, char y) {
     return std::tolower(static_cast<unsigned char>(x)) ==
            std::tolower(static_cast<unsigned char>(y));
   });
   return it != hay.end();
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
 }
 
 json::array recipients_of(const capture::stored_message& m) {
@@ -62,36 +48,6 @@ const char* direction_name(session::direction d) {
 }
 
 }  // namespace
-
-std::vector<header_field> parse_headers(std::string_view data, std::size_t max_fields) {
-  std::vector<header_field> out;
-  while (!data.empty() && out.size() <= max_fields) {
-    auto eol = data.find('\n');
-    std::string_view line = data.substr(0, eol);
-    data = eol == std::string_view::npos ? std::string_view() : data.substr(eol + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) break;  // end of the header section
-    if ((line.front() == ' ' || line.front() == '\t') && !out.empty()) {
-      // RFC 5322 2.2.3: unfolding removes the line break only; the whitespace stays.
-      out.back().value += line;
-      continue;
-    }
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) continue;  // not a field: skip it
-    out.push_back(
-        {std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
-  }
-  if (out.size() > max_fields) out.resize(max_fields);
-  for (auto& f : out)
-    f.value = std::string(trim(f.value));  // "Subject:" then a folded line: no leading space
-  return out;
-}
-
-std::optional<std::string> header_value(const std::vector<header_field>& h, std::string_view name) {
-  for (const auto& f : h)
-    if (iequal(f.name, name)) return f.value;
-  return std::nullopt;
-}
 
 namespace {
 
@@ -133,6 +89,49 @@ json::object message_summary(const capture::stored_message& m) {
                       {"session_id", m.msg.facts.session_id}};
 }
 
+namespace {
+
+// The message's MIME parts, and its first plain and HTML text that is no attachment, decoded
+// (the transfer encoding, then the charset, to UTF-8): what the mailer wrote, without a MIME
+// library in the test.
+void add_mime_fields(json::object& o, std::string_view data) {
+  const auto mime = proto::mime_parts(data);
+  json::array parts, problems;
+  std::optional<std::string> text, html;
+  for (const auto& p : mime.parts) {
+    const auto body = data.substr(p.body_offset, p.body_length);
+    const auto decoded = proto::decode_transfer(body, p.transfer_encoding);
+    json::object part{{"part", p.path},
+                      {"content_type", p.content_type},
+                      {"charset", p.charset},
+                      {"encoding", p.transfer_encoding},
+                      {"disposition", p.disposition},
+                      {"filename", p.filename},
+                      {"attachment", p.attachment()},
+                      {"size", decoded ? decoded->size() : body.size()}};
+    if (!decoded) problems.emplace_back("part " + p.path + ": not valid " + p.transfer_encoding);
+    parts.push_back(std::move(part));
+    if (!decoded || p.attachment()) continue;
+    auto& slot = p.content_type == "text/plain" ? text : html;
+    if (slot || (p.content_type != "text/plain" && p.content_type != "text/html")) continue;
+    if (auto utf8 = proto::text_as_utf8(*decoded, p.charset)) {
+      slot = std::move(*utf8);
+    } else {
+      slot = proto::utf8_repaired(*decoded);
+      problems.emplace_back("part " + p.path + ": charset " + p.charset +
+                            " is not one the server converts: its octets are shown as UTF-8");
+    }
+  }
+  for (const auto& why : mime.problems)
+    problems.emplace_back(why);
+  o["text"] = optional_string(text);
+  o["html"] = optional_string(html);
+  o["parts"] = std::move(parts);
+  o["mime_problems"] = std::move(problems);
+}
+
+}  // namespace
+
 json::object message_detail(const capture::stored_message& m) {
   json::object o = capture::message_metadata(m);
   auto headers = parse_headers(m.msg.data);
@@ -142,7 +141,21 @@ json::object message_detail(const capture::stored_message& m) {
   o["subject"] = optional_string(subject_of(headers));
   o["test"] = optional_string(header_value(headers, "X-Smtpfault-Test"));
   o["headers"] = std::move(h);
+  add_mime_fields(o, m.msg.data);
   return o;
+}
+
+std::optional<message_part> find_part(std::string_view data, std::string_view path) {
+  for (const auto& p : proto::mime_parts(data).parts) {
+    if (p.path != path) continue;
+    const auto body = data.substr(p.body_offset, p.body_length);
+    // Octets that do not decode are served as they were sent rather than not at all.
+    auto octets = proto::decode_transfer(body, p.transfer_encoding).value_or(std::string(body));
+    std::string type = p.content_type;
+    if (!p.charset.empty()) type += "; charset=" + p.charset;
+    return message_part{std::move(type), p.filename, std::move(octets)};
+  }
+  return std::nullopt;
 }
 
 json::object session_summary(const capture::session_record& r) {

@@ -11,18 +11,26 @@
 #include <boost/json/object.hpp>
 
 #include "capture/message_store.hpp"
+#include "proto/mime.hpp"
 
 namespace smtpfault::control {
 
-struct header_field {
-  std::string name;
-  std::string value;  // unfolded, leading whitespace removed
-};
+using proto::header_field;
+using proto::header_value;
+// The message's header section, unfolded (proto::header_fields).
+inline std::vector<header_field> parse_headers(std::string_view data,
+                                               std::size_t max_fields = 1000) {
+  return proto::header_fields(data, max_fields);
+}
 
-// The header section (up to the first empty line), unfolded; at most max_fields fields.
-std::vector<header_field> parse_headers(std::string_view data, std::size_t max_fields = 1000);
-// The first field of that name (case-insensitive), if any.
-std::optional<std::string> header_value(const std::vector<header_field>& h, std::string_view name);
+// One MIME part of a message, decoded: GET /api/v1/messages/{id}/parts/{part}.
+struct message_part {
+  std::string content_type;  // "application/pdf", "text/plain; charset=utf-8"
+  std::string filename;
+  std::string octets;  // the transfer encoding undone
+};
+// The part at path ("1", "2.1", as the message's "parts" list them), if the message has it.
+std::optional<message_part> find_part(std::string_view data, std::string_view path);
 
 // Filters of GET /api/v1/messages and /wait; an empty optional matches everything.
 struct message_filter {

@@ -111,6 +111,38 @@ asio::awaitable<response> get_message_raw(api_context& ctx, api_request& req) {
   co_return text_response(200, m->msg.data, "message/rfc822");
 }
 
+asio::awaitable<response> get_message_part(api_context& ctx, api_request& req) {
+  auto m = ctx.store.find_message(req.params.at(0));
+  if (!m) co_return error_response({404, "no message with id '" + req.params[0] + "'", "id"});
+  auto part = find_part(m->msg.data, req.params.at(1));
+  if (!part) {
+    co_return error_response({404,
+                              "message '" + req.params[0] + "' has no part '" + req.params[1] +
+                                  "' (its \"parts\" in GET /api/v1/messages/" + req.params[0] +
+                                  " list them)",
+                              "part"});
+  }
+  auto res = text_response(200, std::move(part->octets), part->content_type);
+  if (!part->filename.empty()) {
+    // RFC 6266: the name as UTF-8 (filename*), and a plain one with only safe characters.
+    std::string plain, encoded;
+    for (unsigned char c : part->filename) {
+      plain += (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') ? static_cast<char>(c) : '_';
+      const bool safe = std::isalnum(c) || c == '.' || c == '-' || c == '_';
+      if (safe) {
+        encoded += static_cast<char>(c);
+      } else {
+        char hex[4];
+        std::snprintf(hex, sizeof hex, "%%%02X", c);
+        encoded += hex;
+      }
+    }
+    res.set(http::field::content_disposition,
+            "attachment; filename=\"" + plain + "\"; filename*=UTF-8''" + encoded);
+  }
+  co_return res;
+}
+
 // Waits on a timer that a new message cancels: no polling, and a message stored between the
 // check and the wait still wakes it (the cancel is posted to this thread, so it runs only once
 // the coroutine is suspended in async_wait).

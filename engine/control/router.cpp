@@ -60,6 +60,7 @@ const std::vector<route>& routes() {
       {verb::get, "/api/v1/messages/wait", wait_messages, false, true},
       {verb::get, "/api/v1/messages/{id}", get_message},
       {verb::get, "/api/v1/messages/{id}/raw", get_message_raw},
+      {verb::get, "/api/v1/messages/{id}/parts/{part}", get_message_part},
       {verb::get, "/api/v1/sessions", list_sessions, false, true},
       {verb::delete_, "/api/v1/sessions", delete_sessions},
       {verb::get, "/api/v1/sessions/{id}", get_session},

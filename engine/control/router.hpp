@@ -36,6 +36,7 @@ boost::asio::awaitable<response> delete_messages(api_context&, api_request&);
 boost::asio::awaitable<response> wait_messages(api_context&, api_request&);
 boost::asio::awaitable<response> get_message(api_context&, api_request&);
 boost::asio::awaitable<response> get_message_raw(api_context&, api_request&);
+boost::asio::awaitable<response> get_message_part(api_context&, api_request&);
 boost::asio::awaitable<response> list_sessions(api_context&, api_request&);
 boost::asio::awaitable<response> delete_sessions(api_context&, api_request&);
 boost::asio::awaitable<response> get_session(api_context&, api_request&);

@@ -205,6 +205,16 @@ class word_decoder {
 
 }  // namespace
 
+std::optional<std::string> text_as_utf8(std::string_view octets, std::string_view charset) {
+  std::string cs(charset);
+  for (auto& c : cs)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (cs.empty() || cs == "utf-8" || cs == "utf8" || cs == "us-ascii") return utf8_repaired(octets);
+  if (cs == "iso-8859-1" || cs == "latin1") return single_byte_to_utf8(octets, false);
+  if (cs == "windows-1252" || cs == "cp1252") return single_byte_to_utf8(octets, true);
+  return std::nullopt;
+}
+
 std::string decode_encoded_words(std::string_view text) {
   bool after_word = false;
   return word_decoder(text, true).run(after_word);

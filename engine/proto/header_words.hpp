@@ -2,6 +2,7 @@
 // mailer encoded can be shown and searched as the text it stands for.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -12,5 +13,10 @@ namespace smtpfault::proto {
 // UTF-8 stay as they are; white space between two encoded words goes (RFC 2047 6.2). A
 // character split across adjacent UTF-8 words is joined.
 std::string decode_encoded_words(std::string_view text);
+
+// Octets in a charset (any case; "" for none) as UTF-8: UTF-8, US-ASCII and none as they are (an
+// octet that starts no UTF-8 character becomes U+FFFD), ISO-8859-1 and windows-1252 converted;
+// nothing for another charset.
+std::optional<std::string> text_as_utf8(std::string_view octets, std::string_view charset);
 
 }  // namespace smtpfault::proto

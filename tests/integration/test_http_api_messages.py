@@ -9,9 +9,66 @@ import threading
 import time
 import unittest
 import urllib.parse
+from email.message import EmailMessage
 
 from smtpfault_server import SmtpfaultServer
 from http_api_case import ApiTestCase, curl, message_bytes, smtp_send
+
+
+class MimeTest(ApiTestCase):
+    """What a mailer's multipart message holds, read over the API without a MIME library."""
+
+    def test_text_html_and_attachments_are_decoded(self):
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = "a@example.com", "b@example.com", "Grüße"
+        m["X-Smtpfault-Test"] = self.tag
+        m.set_content("Hallo Jürgen,\nyour link: https://x.test/reset/42\n", charset="iso-8859-1",
+                      cte="quoted-printable")
+        m.add_alternative("<p>Hallo J&uuml;rgen</p>\n", subtype="html")
+        pdf = b"%PDF-1.4\x00\xff\xfe binary"
+        m.add_attachment(pdf, maintype="application", subtype="pdf", filename="Rechnung März.pdf")
+        msg_id = smtp_send(self.server, m.as_bytes().replace(b"\n", b"\r\n"))
+
+        status, _, body = self.api("GET", "/api/v1/messages/" + msg_id)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["text"], "Hallo Jürgen,\r\nyour link: https://x.test/reset/42\r\n")
+        self.assertEqual(body["html"], "<p>Hallo J&uuml;rgen</p>\r\n")
+        self.assertEqual(body["mime_problems"], [])
+        parts = {p["part"]: p for p in body["parts"]}
+        self.assertEqual(sorted(parts), ["1.1", "1.2", "2"])
+        self.assertEqual((parts["1.1"]["content_type"], parts["1.1"]["charset"],
+                          parts["1.1"]["encoding"]), ("text/plain", "iso-8859-1",
+                                                      "quoted-printable"))
+        attachment = parts["2"]
+        self.assertEqual((attachment["filename"], attachment["attachment"], attachment["size"]),
+                         ("Rechnung März.pdf", True, len(pdf)))
+
+        # The attachment itself, with curl as a test would fetch it.
+        code, raw = curl(self.server, "-D", "-", self.server.api_url(
+            "/api/v1/messages/%s/parts/2" % msg_id), token=self.server.api_token)
+        self.assertEqual(code, 200)
+        head, _, data = raw.partition(b"\r\n\r\n")
+        self.assertEqual(data, pdf)
+        self.assertIn(b"Content-Type: application/pdf", head)
+        self.assertIn(b"filename*=UTF-8''Rechnung%20M%C3%A4rz.pdf", head)
+        status, _, err = self.api("GET", "/api/v1/messages/%s/parts/7" % msg_id)
+        self.assertEqual((status, err["field"]), (404, "part"), err)
+
+    def test_a_plain_message_is_one_part_and_broken_mime_is_said(self):
+        plain = smtp_send(self.server, message_bytes("plain", test=self.tag, body="just text"))
+        _, _, body = self.api("GET", "/api/v1/messages/" + plain)
+        self.assertEqual(body["text"], "just text\r\n")
+        self.assertIsNone(body["html"])
+        self.assertEqual([p["part"] for p in body["parts"]], ["1"])
+        broken = smtp_send(self.server, (
+            "Subject: broken\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+            "--b\r\nContent-Transfer-Encoding: base64\r\nContent-Type: text/plain\r\n\r\n"
+            "not*base64\r\n").encode())
+        _, _, body = self.api("GET", "/api/v1/messages/" + broken)
+        self.assertEqual(body["mime_problems"], [
+            "part 1: not valid base64",
+            "the message: no closing boundary \"--b--\": its last part runs to the end"])
+        self.assertIsNone(body["text"])
 
 
 class MessagesTest(ApiTestCase):

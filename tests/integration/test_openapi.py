@@ -75,7 +75,7 @@ class OpenApiTest(unittest.TestCase):
                      key=lambda mp: (mp[0] == "DELETE", "{" not in mp[1], mp[1]))
         for method, path in ops:
             op = self.spec["paths"][path][method.lower()]
-            url = path.replace("{id}", ids.get(path, ""))
+            url = path.replace("{id}", ids.get(path, stored.id)).replace("{part}", "1")
             query = [(p["name"], p["example"]) for p in map(lambda p: resolve(self.spec, p),
                                                              op.get("parameters", []))
                      if p.get("in") == "query" and "example" in p]
