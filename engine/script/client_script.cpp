@@ -327,6 +327,7 @@ std::optional<std::string> client_script::init(const std::string& code) {
   lua_setglobal(L, "target");
   set_params_global(L, opts_.params);
   sandbox_.set_module_folder(opts_.module_folder);
+  sandbox_.allow_module_waits();
   sandbox_.seed_random(opts_.seed);
   if (auto err = run_library(sandbox_, client_library())) return err;
   co_ = lua_newthread(L);
@@ -358,7 +359,7 @@ std::optional<std::string> client_script::unloadable_module(std::vector<std::str
     if (!path) return at + path.error();
     auto text = read_source_file(*path, "module");
     if (!text) return at + "require '" + r.name + "': " + text.error();
-    if (auto err = sandbox_.load_module(L, *text, *path)) {
+    if (auto err = sandbox_.load_module(L, *text, *path, r.name)) {
       return at + "require '" + r.name + "': " + *err;
     }
     lua_pop(L, 1);
@@ -434,7 +435,12 @@ script_step client_script::after(const run_result& r) {
     return out;
   }
   if (r.st == run_result::status::finished) {
+    const bool returned_value = r.results > 0 && !lua_isnil(co_, -r.results);
     lua_pop(co_, r.results);
+    if (returned_value) {
+      out.st = script_step::status::failed;
+      out.error = returned_a_value(name_);
+    }
     return out;
   }
   if (r.results != 2 || lua_touserdata(co_, -2) != &op_marker || !lua_istable(co_, -1)) {

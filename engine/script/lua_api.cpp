@@ -50,7 +50,8 @@ int api_sleep(lua_State* L) {
     return luaL_error(L, owner(L).hook_running()
                              ? "smtp.sleep cannot pause in a function that Lua's library calls "
                                "(a table.sort comparator, a string.gsub callback, a "
-                               "metamethod): sleep in the hook's own code"
+                               "metamethod) or at a module's top level (require): sleep in the "
+                               "hook's own code"
                              : "smtp.sleep can only be used inside hooks");
   }
   // A yield there would only return to the script's own resume, with the marker as its value.

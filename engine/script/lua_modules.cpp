@@ -44,22 +44,37 @@ std::optional<std::string> push_module_chunk(lua_State* L, std::string_view name
   const std::string quoted = "require '" + std::string(name) + "': ";
   auto text = read_source_file(*path, "module");
   if (!text) return quoted + text.error();
-  if (auto err = sandbox.load_module(L, *text, *path)) return quoted + *err;
+  if (auto err = sandbox.load_module(L, *text, *path, name)) return quoted + *err;
   return std::nullopt;
 } catch (const std::exception& e) {
   return std::string("require: ") + e.what();
 }
 
-// The continuation of a module's top level (also after it waited: a client script's module may
-// connect, a hook's may sleep): caches what it returned, or lets its error go on. The stack: the
-// name, the table of modules, then the result or the error.
+// Raises the error on top of the stack, a string one first prefixed with where the require is
+// and what it required ("a.lua:3: require 'lib.b': lib/b.lua:2: boom"), so that the chain of
+// requires leads from the script to the module's line.
+int raise_from_module(lua_State* L, int status) {
+  if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) {
+    luaL_where(L, 1);
+    lua_pushliteral(L, "require '");
+    lua_pushvalue(L, 1);
+    lua_pushliteral(L, "': ");
+    lua_pushvalue(L, -5);
+    lua_concat(L, 5);
+  }
+  return lua_error(L);
+}
+
+// The end of a module's top level (also after it waited, in a client script: a shared login may
+// connect): caches what it returned, or lets its error go on. The stack: the name, the table of
+// modules, then the result or the error.
 int finish_require(lua_State* L, int status, lua_KContext) {
   if (status != LUA_OK && status != LUA_YIELD) {
     // A module that failed may be required again (inside a pcall): it is not left "loading".
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     lua_rawset(L, 2);
-    return lua_error(L);
+    return raise_from_module(L, status);
   }
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
@@ -76,6 +91,10 @@ int finish_require(lua_State* L, int status, lua_KContext) {
 proto::expected<std::string, std::string> module_path(const std::string& folder,
                                                       std::string_view name) {
   const std::string quoted = "require '" + proto::printable(name, 80) + "': ";
+  if (name.ends_with(".lua") && valid_module_name(name.substr(0, name.size() - 4))) {
+    return proto::unexpected{quoted + "a module is named without .lua: require(\"" +
+                             std::string(name.substr(0, name.size() - 4)) + "\")"};
+  }
   if (!valid_module_name(name)) {
     return proto::unexpected{
         quoted +
@@ -86,7 +105,8 @@ proto::expected<std::string, std::string> module_path(const std::string& folder,
     return proto::unexpected{
         quoted +
         "modules are found beside the script's file, and this script has none (a built-in, or "
-        "source text given to the API)"};
+        "source text given to the API: switch by file name, {\"name\": \"/path/to/file.lua\"}, "
+        "for its modules)"};
   }
   std::string path = folder == "." ? "" : folder + "/";
   for (char c : name)
@@ -130,6 +150,12 @@ int lua_require(lua_State* L) {
   lua_pushvalue(L, 1);
   lua_pushlightuserdata(L, const_cast<char*>(&modules_key));
   lua_rawset(L, 2);  // the chunk is on top again
+  // A client script is one coroutine: its modules may wait. A scenario's hooks run side by side:
+  // a module waiting at its top level would be "loading" to every other session meanwhile (and
+  // for ever to all, were its session to end there), so there it may not.
+  if (!lua_sandbox::of(L).module_waits_allowed()) {
+    return finish_require(L, lua_pcall(L, 0, 1, 0), 0);
+  }
   return finish_require(L, lua_pcallk(L, 0, 1, 0, 0, finish_require), 0);
 }
 

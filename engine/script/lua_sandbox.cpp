@@ -463,7 +463,8 @@ std::string load_error(lua_State* L, const std::string& chunkname) {
 }  // namespace
 
 std::optional<std::string> lua_sandbox::load_module(lua_State* L, std::string_view code,
-                                                    const std::string& path) {
+                                                    const std::string& path,
+                                                    std::string_view name) {
   std::string rewritten;
   const auto text = skip_file_prefix(code, rewritten);
   if (luaL_loadbufferx(L, text.data(), text.size(), ("@" + path).c_str(), "t") != LUA_OK) {
@@ -471,7 +472,8 @@ std::optional<std::string> lua_sandbox::load_module(lua_State* L, std::string_vi
   }
   const auto kept = [&](const module_source& m) { return m.path == path; };
   if (keep_modules_ && std::none_of(modules_.begin(), modules_.end(), kept)) {
-    modules_.push_back({path, std::string(code)});
+    modules_.push_back(
+        {path, std::string(code), lua_position(L) + " require '" + std::string(name) + "':"});
   }
   return std::nullopt;
 }
@@ -500,10 +502,19 @@ std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
     error = describe_error(co, status);  // (see resume)
   } else if (status == LUA_YIELD) {
     error = lua_position(co) + " smtp.sleep and other yields are only allowed inside hooks";
+  } else if (!library && nres > 0 && !lua_isnil(co, -nres)) {
+    error = returned_a_value(chunkname);
   }
   disarm();
   lua_pop(L, 1);  // the thread
   return error;
+}
+
+std::string returned_a_value(const std::string& chunkname) {
+  return chunkname +
+         ": returns a value at its top level, as a module does, not a script: a module belongs "
+         "in a subfolder such as lib/ (smtpfault test --scenarios, check and run take every "
+         ".lua file of a folder itself as a script)";
 }
 
 std::optional<std::string> lua_sandbox::load_text(lua_State* co, std::string_view code,

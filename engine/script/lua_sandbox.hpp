@@ -78,10 +78,13 @@ class lua_sandbox {
   // Where require() finds modules: the folder of the script's file; "" (a built-in, or source
   // text) refuses every require.
   void set_module_folder(std::string folder) { module_folder_ = std::move(folder); }
+  // Whether a module's top level may wait (yield): a client script's, not a scenario's.
+  void allow_module_waits() { module_waits_ = true; }
+  bool module_waits_allowed() const { return module_waits_; }
   const std::string& module_folder() const { return module_folder_; }
   // Compiles a module's text (never bytecode) onto L's stack. Returns the syntax error otherwise.
   std::optional<std::string> load_module(lua_State* L, std::string_view code,
-                                         const std::string& path);
+                                         const std::string& path, std::string_view name);
   // While on, each module loaded keeps its text (once per path), for a scenario's checks of its
   // source at load; off forgets them (a module required inside a hook is not kept: its text
   // would stay for the state's life, or once per attempt of one that fails).
@@ -89,6 +92,7 @@ class lua_sandbox {
   struct module_source {
     std::string path;
     std::string text;
+    std::string required_as;  // "a.lua:3: require 'lib.b':", where it was required first
   };
   const std::vector<module_source>& modules() const { return modules_; }
 
@@ -171,10 +175,15 @@ class lua_sandbox {
   std::vector<std::string> library_sources_;  // "@lua/smtp.lua"
   std::string module_folder_;
   bool keep_modules_ = false;
+  bool module_waits_ = false;
   std::vector<module_source> modules_;
   small_blocks blocks_;  // declared before L_: closing the state gives its blocks back here
   std::unique_ptr<lua_State, closer> L_;
 };
+
+// The error of a scenario or client script whose top level returned a value: a module, most
+// likely, in a folder whose every .lua file is taken for a script.
+std::string returned_a_value(const std::string& chunkname);
 
 // "file:line:" of the innermost scenario function on co's stack (library chunks are skipped
 // unless nothing else is there), or "" when there is none.

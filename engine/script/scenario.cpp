@@ -16,6 +16,7 @@
 #include "script/lua_bridge.hpp"
 #include "script/lua_checks.hpp"
 #include "script/lua_fields.hpp"
+#include "script/lua_modules.hpp"
 #include "script/source_scan.hpp"
 
 namespace smtpfault::script {
@@ -391,6 +392,15 @@ std::optional<std::string> scenario::init(std::string_view code) {
   lua_getglobal(L, "smtp");
   const int api = luaL_ref(L, LUA_REGISTRYINDEX);
   source_ = code;
+  // Source text has no folder to find modules in: a require inside a hook would fail every
+  // session, so it is refused now, where the one who sent the text hears of it.
+  if (opts_.module_folder.empty()) {
+    for (const auto& r : literal_requires(code)) {
+      if (auto path = module_path("", r.name); !path) {
+        return name_ + ":" + std::to_string(r.line) + ": " + path.error();
+      }
+    }
+  }
   sandbox_.keep_module_sources(true);
   auto ran = sandbox_.run_file_text(code, name_);
   if (auto err = std::move(ran)) {
@@ -410,7 +420,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   if (auto err = check_calls(L, code, name_)) return *err;
   // The modules it required are scenario code too.
   for (const auto& m : sandbox_.modules())
-    if (auto err = check_calls(L, m.text, m.path)) return *err;
+    if (auto err = check_calls(L, m.text, m.path)) return m.required_as + " " + *err;
   if (auto err = read_expectations()) return name_ + ": " + *err;
   // A parameter a module reads is read too.
   unread_params_ = params_never_named(code, param_keys(opts_.params));

@@ -80,6 +80,19 @@ class ModulesInTestRuns(unittest.TestCase):
         # The strict policy refuses the only recipient: nothing is delivered there.
         self.assertEqual([r["verdict"] for r in results], ["PASS", "FAIL"], out + err)
 
+    def test_a_module_left_among_the_scenarios_is_an_error_not_a_pass(self):
+        folder = scratch_folder(self)
+        write_file(folder, "policy.lua", POLICY)  # beside the scenario, not in lib/
+        write_file(folder, "relay.lua", SCENARIO.replace("lib.policy", "policy"))
+        report = os.path.join(folder, "report.json")
+        status, out, err = run_test(["--scenarios", folder, "--json", report, "--", PYTHON, "-c",
+                                     MAILER])
+        self.assertEqual(status, 2, out + err)
+        results = verdicts(report)
+        self.assertEqual(results["relay"]["verdict"], "PASS", out + err)
+        self.assertEqual(results["policy"]["verdict"], "ERROR")
+        self.assertIn("returns a value at its top level, as a module does", out + err)
+
     def test_a_module_error_names_the_module_file_and_line(self):
         folder = scratch_folder(self)
         os.makedirs(os.path.join(folder, "lib"))
@@ -119,6 +132,12 @@ class ModulesInServe(unittest.TestCase):
         self.assertEqual(status, 422, body)
         self.assertIn("require 'lib.policy': modules are found beside the script's file",
                       body["error"])
+        self.assertIn('switch by file name, {"name": "/path/to/file.lua"}', body["error"])
+        # Also where only a hook requires: it would fail every session.
+        in_hook = "function on_rcpt(s, r)\n  local p = require('lib.policy')\nend\n"
+        status, _, body = self.server.api("PUT", "/api/v1/scenario", {"source": in_hook})
+        self.assertEqual(status, 422, body)
+        self.assertIn("api.lua:2: require 'lib.policy'", body["error"])
 
 
 if __name__ == "__main__":

@@ -104,7 +104,9 @@ TEST_F(modules, errors_inside_a_module_name_its_file_and_line) {
               StartsWith("test.lua:1: require 'lib.syntax': " + lib("syntax.lua") +
                          ":1: unexpected symbol near '='"));
   write("lib/raises.lua", "local x = 1\nerror('no good')\n");
-  EXPECT_EQ(load_error("require('lib.raises')", in_folder()), lib("raises.lua") + ":2: no good");
+  // The chain of requires leads from the scenario's line to the module's.
+  EXPECT_EQ(load_error("require('lib.raises')", in_folder()),
+            "test.lua:1: require 'lib.raises': " + lib("raises.lua") + ":2: no good");
   write("lib/compiled.lua", "\x1bLua");
   EXPECT_THAT(load_error("require('lib.compiled')", in_folder()),
               HasSubstr("compiled Lua is refused"));
@@ -117,10 +119,11 @@ TEST_F(modules, errors_inside_a_module_name_its_file_and_line) {
 TEST_F(modules, a_misspelt_smtp_function_or_a_dropped_action_in_a_module_is_found_at_load) {
   write("lib/typo.lua", "local M = {}\nfunction M.f() return smtp.rejct(550) end\nreturn M\n");
   EXPECT_THAT(load_error("require('lib.typo')", in_folder()),
-              StartsWith(lib("typo.lua") + ":2: smtp.rejct"));
+              StartsWith("test.lua:1: require 'lib.typo': " + lib("typo.lua") + ":2: smtp.rejct"));
   write("lib/dropped.lua", "local M = {}\nfunction M.f()\n  smtp.reply(550)\nend\nreturn M\n");
-  EXPECT_THAT(load_error("require('lib.dropped')", in_folder()),
-              StartsWith(lib("dropped.lua") + ":3: smtp.reply(...) makes an action and drops it"));
+  EXPECT_THAT(load_error("\nrequire('lib.dropped')", in_folder()),
+              StartsWith("test.lua:2: require 'lib.dropped': " + lib("dropped.lua") +
+                         ":3: smtp.reply(...) makes an action and drops it"));
 }
 
 TEST_F(modules, a_hook_failing_inside_a_module_function_names_the_module_line) {
@@ -139,24 +142,49 @@ TEST_F(modules, a_module_may_start_with_a_byte_order_mark_or_a_shebang_line) {
             "");
 }
 
-// Required inside a hook, a module's top level runs in the hook's coroutine: it may wait.
-TEST_F(modules, a_module_required_inside_a_hook_may_sleep_at_its_top_level) {
+// Hooks of many sessions run side by side: a module waiting at its top level would be "loading"
+// to all the others meanwhile. It may not wait there, and says where to wait instead.
+TEST_F(modules, a_module_required_inside_a_hook_cannot_sleep_at_its_top_level) {
   write("lib/slow.lua", "smtp.sleep(2)\nreturn 421\n");
   driver d("function on_connect(s) return smtp.reply(require('lib.slow')) end\n", in_folder());
-  auto first = d.start(hook::connect);
-  ASSERT_EQ(first.st, status::sleeping) << first.error;
-  auto done = d.resume();
-  ASSERT_EQ(done.st, status::done) << done.error;
-  EXPECT_EQ(done.action.reply->code, 421);
+  auto out = d.start(hook::connect);
+  ASSERT_EQ(out.st, status::failed);
+  EXPECT_EQ(out.error, "test.lua:1: require 'lib.slow': " + lib("slow.lua") +
+                           ":1: smtp.sleep cannot pause in a function that Lua's library calls (a "
+                           "table.sort comparator, a string.gsub callback, a metamethod) or at a "
+                           "module's top level (require): sleep in the hook's own code");
+  // Nor is it left "loading" for the next session.
+  write("lib/slow.lua", "return 421\n");
+  d.open_session();
+  auto next = d.start(hook::connect);
+  ASSERT_EQ(next.st, status::done) << next.error;
+  EXPECT_EQ(next.action.reply->code, 421);
+}
+
+// A module left among the scenarios (or client scripts) of a folder would pass as one that
+// checks nothing: what it returns gives it away.
+TEST_F(modules, a_script_that_returns_a_value_is_taken_for_a_module) {
+  EXPECT_THAT(load_error("local M = {}\nreturn M\n"),
+              StartsWith("test.lua: returns a value at its top level, as a module does"));
+  EXPECT_EQ(load_error("if true then return end\n"), "");
+  const auto path = write("helpers.lua", "local M = {}\nreturn M\n");
+  auto s = client_script::load_named(path, client_options{});
+  ASSERT_TRUE(s) << s.error();
+  auto st = (*s)->start();
+  ASSERT_EQ(st.st, script_step::status::failed);
+  EXPECT_THAT(st.error, StartsWith(path + ": returns a value at its top level"));
 }
 
 TEST_F(modules, a_loop_of_requires_is_an_error_not_a_hang) {
   write("lib/a.lua", "return require('lib.b')\n");
   write("lib/b.lua", "return require('lib.a')\n");
   EXPECT_EQ(load_error("require('lib.a')", in_folder()),
-            lib("b.lua") +
+            "test.lua:1: require 'lib.a': " + lib("a.lua") +
+                ":1: require 'lib.b': " + lib("b.lua") +
                 ":1: require 'lib.a': the module is still loading: it requires itself, through "
                 "the modules it requires (a loop)");
+  EXPECT_THAT(load_error("require('lib.a.lua')", in_folder()),
+              HasSubstr("require 'lib.a.lua': a module is named without .lua: require(\"lib.a\")"));
 }
 
 TEST_F(modules, a_module_that_failed_inside_pcall_fails_again_when_required_again) {
