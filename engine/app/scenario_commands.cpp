@@ -61,9 +61,12 @@ int load_each(const std::vector<std::string>& names, bool client,
     if (!sc) return {"", sc.error()};
     return {script::shown_name((*sc)->name()), ""};
   };
-  // A client script runs as it loads: its syntax, and calls of names it cannot have meant.
+  // A client script runs as it loads: its syntax, its modules, and calls of names it cannot
+  // have meant. `compiled` says whether it loaded as a client script at all.
+  bool compiled = false;
   auto client_outcome = [&](const std::string& name) -> std::pair<std::string, std::string> {
     auto sc = script::client_script::load_named(name, {});
+    compiled = sc.has_value();
     if (sc) {
       if (auto misspelt = (*sc)->check_without_running()) return {"", *misspelt};
     }
@@ -76,14 +79,15 @@ int load_each(const std::vector<std::string>& names, bool client,
                                : outcome(script::scenario::load_named(name, limits));
     // A client script among server scenarios (`check scenarios/client`, or a folder of both):
     // one that stopped at connect(), which every client script calls and no scenario has, is
-    // checked as what it is, and said so. Otherwise, or if it does not load as one either, the
-    // scenario's own error stands (sleep() at a scenario's top level is the scenario's mistake).
+    // checked as what it is, and said so (the connect() may be in a module it requires). If it
+    // does not compile as one either, the scenario's own error stands (sleep() at a scenario's
+    // top level is the scenario's mistake).
     if (!client && error.find(script::client_script_hint) != std::string::npos &&
         error.find("(global 'connect')") != std::string::npos) {
       auto [as_client, client_error] = client_outcome(name);
-      if (client_error.empty()) {
+      if (compiled) {  // a client script: what is wrong with it as one, if anything
         loaded = as_client + " (a client script)";
-        error.clear();
+        error = client_error;
       }
     }
     if (!error.empty()) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <tuple>
 
 #include "proto/data_encoding.hpp"
 #include "proto/duration.hpp"
@@ -350,29 +351,36 @@ proto::expected<std::unique_ptr<client_script>, std::string> client_script::load
   return s;
 }
 
-// Each require of a literal name: its module is there and compiles. Keeps the texts read.
-std::optional<std::string> client_script::unloadable_module(std::vector<std::string>& texts) {
+// Each require of a literal name: its module is there and compiles. Keeps what was read.
+std::optional<std::string> client_script::unloadable_module(std::vector<required_module>& found) {
   lua_State* L = sandbox_.state();
   for (const auto& r : literal_requires(source_)) {
     const auto at = name_ + ":" + std::to_string(r.line) + ": ";
     auto path = module_path(opts_.module_folder, r.name);
     if (!path) return at + path.error();
+    const auto as = at + "require '" + r.name + "': ";
     auto text = read_source_file(*path, "module");
-    if (!text) return at + "require '" + r.name + "': " + text.error();
-    if (auto err = sandbox_.load_module(L, *text, *path, r.name)) {
-      return at + "require '" + r.name + "': " + *err;
-    }
+    if (!text) return as + text.error();
+    if (auto err = sandbox_.load_module(L, *text, *path, r.name)) return as + *err;
     lua_pop(L, 1);
-    texts.push_back(std::move(*text));
+    found.push_back({as, *path, std::move(*text)});
   }
   return std::nullopt;
 }
 
+namespace {
+
+std::size_t lines_in(std::string_view text) {
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+}
+
+}  // namespace
+
 // Reads the globals of the state as loaded (the library's; the script has not run): a call the
-// script does not define and the state does not have, close to a function the state has. What
-// the modules it requires define counts as defined.
+// script or a module it requires makes, of a name none of them defines and the state does not
+// have, close to a function the state has.
 std::optional<std::string> client_script::check_without_running() {
-  std::vector<std::string> modules;
+  std::vector<required_module> modules;
   if (auto err = unloadable_module(modules)) return err;
   lua_State* L = sandbox_.state();
   std::vector<std::string> globals, functions;
@@ -386,18 +394,23 @@ std::optional<std::string> client_script::check_without_running() {
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  // The modules' text after the script's: their definitions count, their own calls (on lines
-  // past the script's) are not the script's.
-  const auto script_lines =
-      static_cast<std::size_t>(std::count(source_.begin(), source_.end(), '\n')) + 1;
-  std::string code = source_;
+  // Each text with the others after it: what any of them defines counts, and only the calls on
+  // the first text's own lines are its.
+  std::vector<std::tuple<std::string, std::string, std::string_view>> texts{{"", name_, source_}};
   for (const auto& m : modules)
-    code += "\n" + m;
-  for (const auto& call : undefined_calls(code)) {
-    if (call.line > script_lines) break;
-    if (std::find(globals.begin(), globals.end(), call.name) != globals.end()) continue;
-    if (auto hint = proto::did_you_mean(call.name, functions); !hint.empty()) {
-      return name_ + ":" + std::to_string(call.line) + ": " + call.name + " is not defined" + hint;
+    texts.emplace_back(m.required_as, m.path, m.text);
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const auto& [prefix, file, text] = texts[i];
+    std::string code(text);
+    for (std::size_t j = 0; j < texts.size(); ++j)
+      if (j != i) code += "\n" + std::string(std::get<2>(texts[j]));
+    for (const auto& call : undefined_calls(code)) {
+      if (call.line > lines_in(text)) break;
+      if (std::find(globals.begin(), globals.end(), call.name) != globals.end()) continue;
+      if (auto hint = proto::did_you_mean(call.name, functions); !hint.empty()) {
+        return prefix + file + ":" + std::to_string(call.line) + ": " + call.name +
+               " is not defined" + hint;
+      }
     }
   }
   return std::nullopt;

@@ -242,6 +242,12 @@ TEST_F(modules, a_client_check_finds_missing_modules_and_knows_what_modules_defi
   EXPECT_THAT(
       (*s)->check_without_running().value_or(""),
       StartsWith(missing + ":3: require 'lib.gone': " + lib("gone.lua") + ": cannot open module"));
+  write("lib/slip.lua", "function login()\n  expct(220)\nend\n");
+  const auto slip = write("slip.lua", "require('lib.slip')\nlogin()\n");
+  s = client_script::load_named(slip, client_options{});
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ((*s)->check_without_running(), slip + ":1: require 'lib.slip': " + lib("slip.lua") +
+                                               ":2: expct is not defined (did you mean 'expect'?)");
   write("lib/broken.lua", "x = = 1\n");
   const auto broken = write("broken.lua", "require('lib.broken')\n");
   s = client_script::load_named(broken, client_options{});
