@@ -48,7 +48,9 @@ proto::expected<std::vector<std::string>, std::string> probes_matching(const std
     if (fnmatch(pattern.c_str(), probe.name.c_str(), 0) == 0) probes.push_back(probe.name);
   }
   if (probes.empty()) {
-    return proto::unexpected("no built-in probe matches '" + pattern + "' (they are " + all + ")");
+    return proto::unexpected("no built-in probe matches '" + pattern + "' (they are " + all +
+                             "; a glob with a '/' or ending in .lua matches files: './" + pattern +
+                             "')");
   }
   return probes;
 }
@@ -78,6 +80,24 @@ proto::expected<named_scripts, std::string> scripts_named(const std::vector<std:
   return out;
 }
 
+std::vector<std::string> drop_repeats(std::vector<std::string>& names) {
+  std::set<std::string> seen;
+  std::vector<std::string> repeated;
+  for (auto it = names.begin(); it != names.end();) {
+    std::error_code ec;
+    // A file by where it is (checks/a.lua and ./checks/a.lua are one); a probe by its name.
+    const auto key =
+        script::names_a_file(*it) ? std::filesystem::weakly_canonical(*it, ec).string() : *it;
+    if (seen.insert(key).second) {
+      ++it;
+    } else {
+      repeated.push_back(*it);
+      it = names.erase(it);
+    }
+  }
+  return repeated;
+}
+
 const char* batch_verdict(const std::vector<script_outcome>& runs) {
   auto any = [&](const char* v) {
     return std::any_of(runs.begin(), runs.end(), [&](const auto& o) { return o.verdict == v; });
@@ -99,13 +119,15 @@ int batch_exit_status(const std::vector<script_outcome>& runs) {
 
 // A line each, so that a long transcript need not be scrolled back through to find which one
 // failed.
-void print_batch_summary(const std::vector<script_outcome>& runs, std::size_t named,
-                         const run_context& ctx, bool json_lines, int status) {
+void print_batch_summary(const std::vector<script_outcome>& runs,
+                         const std::vector<std::string>& unrun, const run_context& ctx,
+                         bool json_lines, int status) {
+  const auto named = runs.size() + unrun.size();
   int counts[4] = {0, 0, 0, 0};  // pass, fail, error, skipped
   for (const auto& o : runs) {
     ++counts[o.verdict == "pass" ? 0 : o.verdict == "fail" ? 1 : o.verdict == "error" ? 2 : 3];
   }
-  const auto not_run = static_cast<int>(named - runs.size());
+  const auto not_run = static_cast<int>(unrun.size());
   if (json_lines) {
     print_json_line({{"scripts", named},
                      {"passed", counts[0]},
@@ -132,6 +154,8 @@ void print_batch_summary(const std::vector<script_outcome>& runs, std::size_t na
     std::printf("  %-7s %-*s  %s\n", verdict.c_str(), static_cast<int>(width), o.name.c_str(),
                 detail.c_str());
   }
+  for (const auto& name : unrun)
+    std::printf("  %-7s %s\n", "not run", script::shown_name(name).c_str());
   std::printf("%s: of %zu %s, %d passed, %d failed, %d errors, %d skipped%s\n", batch_verdict(runs),
               named, scripts, counts[0], counts[1], counts[2], counts[3],
               not_run ? (", " + std::to_string(not_run) + " not run").c_str() : "");

@@ -25,14 +25,19 @@ struct named_scripts {
 // .lua as the files it matches; any other glob as the built-in probes it matches ('probe-*').
 proto::expected<named_scripts, std::string> scripts_named(const std::vector<std::string>& args);
 
+// The same script named twice (a name, a folder holding it, a glob matching it) runs once:
+// removes the later ones and returns them.
+std::vector<std::string> drop_repeats(std::vector<std::string>& names);
+
 // An error is the worst, then a failure; all skipped is skipped.
 const char* batch_verdict(const std::vector<script_outcome>& runs);
 // An interrupt's status, else 2 before 3 before 1 (the reason to look at first), else 0.
 int batch_exit_status(const std::vector<script_outcome>& runs);
 
 // After the scripts: a line each and the counts (text), or one JSON line.
-void print_batch_summary(const std::vector<script_outcome>& runs, std::size_t named,
-                         const run_context& ctx, bool json_lines, int status);
+void print_batch_summary(const std::vector<script_outcome>& runs,
+                         const std::vector<std::string>& not_run, const run_context& ctx,
+                         bool json_lines, int status);
 
 // A suite per script (named by its path where two scripts share a file name), and one with a
 // skipped case for each script an interrupt left unrun.

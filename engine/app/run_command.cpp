@@ -171,18 +171,36 @@ void take_lua_limits(const config::settings& s, script::sandbox_limits& limits) 
 using found_source = proto::expected<script::scenario_source, std::string>;
 
 // One script, start to end: its header, live transcript and summary on stdout.
+// A script that did not load, in JSON lines: its "run" line and its "verdict", as a script that
+// ran has them, so that a log reader sees which one it was.
+void print_load_error_json(const std::string& name, const std::string& error,
+                           const run_context& ctx) {
+  print_json_line({{"run", script::shown_name(name)}, {"target", ctx.target}, {"seed", ctx.seed}});
+  print_json_line({{"verdict", "error"},
+                   {"passed", 0},
+                   {"failed", 0},
+                   {"skipped", 0},
+                   {"seconds", 0},
+                   {"seed", ctx.seed},
+                   {"error", error}});
+}
+
 script_outcome run_script(const std::string& name, const found_source& source,
                           const run_settings& rs, const run_context& ctx) {
-  if (!source) return load_error_outcome(name, source.error(), ctx);  // said already
+  const bool json_lines = rs.format == output_format::json;
+  if (!source) {  // said on stderr already, before the first script
+    if (json_lines) print_load_error_json(name, source.error(), ctx);
+    return load_error_outcome(name, source.error(), ctx);
+  }
   auto opts = rs.opts;
   opts.module_folder = source->folder;
   auto script = script::client_script::load(source->code, source->chunkname, opts);
   if (!script) {
     std::fprintf(stderr, "smtpfault run: %s\n", script.error().c_str());
+    if (json_lines) print_load_error_json(source->chunkname, script.error(), ctx);
     return load_error_outcome(source->chunkname, script.error(), ctx);
   }
   auto& s = **script;
-  const bool json_lines = rs.format == output_format::json;
   if (json_lines) {
     print_json_line(
         {{"run", script::shown_name(s.name())}, {"target", ctx.target}, {"seed", ctx.seed}});
@@ -242,6 +260,9 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
   if (args.positional.empty()) return usage_error("name a client scenario (or several)");
   auto named = scripts_named(args.positional);
   if (!named) return usage_error(named.error());
+  for (const auto& repeated : drop_repeats(named->names))
+    std::fprintf(stderr, "smtpfault run: %s is given more than once: it runs once\n",
+                 repeated.c_str());
   if (auto err = unwritable_reports(rs)) return usage_error(*err);
   const auto& scripts = named->names;
   std::vector<found_source> sources;
@@ -263,7 +284,7 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
   });
   std::vector<script_outcome> runs;
   for (std::size_t i = 0; i < scripts.size(); ++i) {
-    if (!runs.empty() && rs.format == output_format::text) std::printf("\n");
+    if (!runs.empty() && rs.format != output_format::json) std::printf("\n");
     runs.push_back(run_script(scripts[i], sources[i], rs, ctx));
     signal_ctx.poll();
     if (runs.back().interrupted || caught != 0) break;
@@ -278,7 +299,7 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
   for (auto i = runs.size(); i < scripts.size(); ++i)
     not_run.push_back(sources[i] ? sources[i]->chunkname : scripts[i]);
   if (named->batch) {
-    print_batch_summary(runs, scripts.size(), ctx, rs.format == output_format::json, status);
+    print_batch_summary(runs, not_run, ctx, rs.format == output_format::json, status);
   }
   return write_run_reports(runs, *named, not_run, rs, ctx, status);
 }

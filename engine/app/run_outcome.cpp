@@ -207,7 +207,10 @@ junit_names junit_names_of(const std::string& script_name) {
 junit_names junit_names_of_path(const std::string& script_name) {
   auto name = script::shown_name(script_name);
   if (name.ends_with(".lua")) name.resize(name.size() - 4);
-  return {"smtpfault run " + name, "smtpfault.run." + name};
+  // A class name is dotted: checks/smoke is smtpfault.run.checks.smoke (/tmp/x and ./x too).
+  auto dotted = name.substr(std::min(name.find_first_not_of("./"), name.size()));
+  std::replace(dotted.begin(), dotted.end(), '/', '.');
+  return {"smtpfault run " + name, "smtpfault.run." + dotted};
 }
 
 void print_summary_json(const net::client_run_result& r, const script::client_script& s) {

@@ -41,10 +41,13 @@ class SeveralScriptsTest(ClientRunCase):
     def test_each_script_runs_and_the_worst_verdict_sets_the_exit_status(self):
         good = self.script(PASSING, name="good.lua")
         bad = self.script(FAILING, name="bad.lua")
-        p, doc, suites = self.reports(good, bad, good)
+        other = self.script(PASSING, name="other.lua")
+        p, doc, suites = self.reports(good, bad, other, good)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        # A script named twice runs once.
+        self.assertIn("smtpfault run: %s is given more than once: it runs once" % good, p.stderr)
         # Each with its own header and summary, then one line each.
-        self.assertEqual(p.stdout.count("smtpfault run: %s against" % good), 2, p.stdout)
+        self.assertEqual(p.stdout.count("smtpfault run: %s against" % good), 1, p.stdout)
         self.assertIn("FAIL %s:3: a greeting that refuses" % bad, p.stdout)
         self.assertIn("smtpfault run: 3 scripts against 127.0.0.1:%d (seed 9)" % self.server.port,
                       p.stdout)
@@ -54,7 +57,7 @@ class SeveralScriptsTest(ClientRunCase):
         self.assertEqual(summary[4], "fail: of 3 scripts, 2 passed, 1 failed, 0 errors, 0 skipped")
         # A JUnit suite per script, named after it; the JSON report holds each script's report.
         self.assertEqual([s.get("name") for s in suites],
-                         ["smtpfault run good", "smtpfault run bad", "smtpfault run good"])
+                         ["smtpfault run good", "smtpfault run bad", "smtpfault run other"])
         self.assertEqual([s.get("failures") for s in suites], ["0", "1", "0"])
         self.assertEqual((doc["verdict"], doc["exit_code"], doc["seed"]), ("fail", 1, 9))
         self.assertEqual([s["verdict"] for s in doc["scripts"]], ["pass", "fail", "pass"])
@@ -108,8 +111,8 @@ class SeveralScriptsTest(ClientRunCase):
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertEqual([s.get("name") for s in suites],
                          ["smtpfault run " + a[:-4], "smtpfault run " + b[:-4]])
-        self.assertEqual(len({c.get("classname") for s in suites for c in s.findall("testcase")}),
-                         2)
+        self.assertEqual({c.get("classname") for s in suites for c in s.findall("testcase")},
+                         {"smtpfault.run." + n[1:-4].replace("/", ".") for n in (a, b)})
 
     def test_a_folder_of_one_script_still_writes_a_batchs_reports(self):
         folder = os.path.join(self.tmp.name, "single")
@@ -153,7 +156,8 @@ class SeveralScriptsTest(ClientRunCase):
 
     def test_an_unreachable_target_is_exit_3_for_all(self):
         good = self.script(PASSING, name="good.lua")
-        p = subprocess.run([binary_path(), "run", good, good, "--target", "127.0.0.1:1"],
+        other = self.script(PASSING, name="other.lua")
+        p = subprocess.run([binary_path(), "run", good, other, "--target", "127.0.0.1:1"],
                            capture_output=True, text=True, timeout=60, env=server_environment())
         self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
         self.assertEqual(p.stderr.count("cannot connect to 127.0.0.1:1"), 2, p.stderr)
@@ -171,6 +175,15 @@ class SeveralScriptsTest(ClientRunCase):
         last = lines[-1]
         self.assertEqual((last["scripts"], last["passed"], last["failed"], last["verdict"],
                           last["exit_code"]), (2, 1, 1, "fail", 1), last)
+        # A script that does not load has its "run" and "verdict" lines too.
+        missing = os.path.join(self.tmp.name, "missing.lua")
+        p = subprocess.run([binary_path(), "run", missing, good, "--target",
+                            "127.0.0.1:%d" % self.server.port, "--log-format", "json"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        lines = [json.loads(line) for line in p.stdout.splitlines()]
+        self.assertEqual(lines[0]["run"], missing)
+        self.assertEqual(lines[1]["verdict"], "error")
+        self.assertIn("cannot open scenario", lines[1]["error"])
 
     def test_an_interrupt_stops_the_run_and_the_rest_is_not_run(self):
         sleeper = self.script("""
@@ -179,9 +192,10 @@ class SeveralScriptsTest(ClientRunCase):
             sleep(60)
         """, name="sleeper.lua")
         good = self.script(PASSING, name="good.lua")
+        other = self.script(PASSING, name="other.lua")
         js = os.path.join(self.tmp.name, "stopped.json")
         junit = os.path.join(self.tmp.name, "stopped.xml")
-        proc = subprocess.Popen([binary_path(), "run", sleeper, good, good, "--target",
+        proc = subprocess.Popen([binary_path(), "run", sleeper, good, other, "--target",
                                  "127.0.0.1:%d" % self.server.port, "--json", js, "--junit", junit],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=server_environment())
@@ -200,10 +214,11 @@ class SeveralScriptsTest(ClientRunCase):
         self.assertNotIn("smtpfault run: %s against" % good, out)
         self.assertIn("error: of 3 scripts, 0 passed, 0 failed, 1 errors, 0 skipped, 2 not run",
                       out)
+        self.assertIn("  not run %s\n  not run %s\n" % (good, other), out)
         with open(js) as f:
             doc = json.load(f)
         self.assertEqual((doc["exit_code"], len(doc["scripts"])), (143, 1))
-        self.assertEqual(doc["not_run"], [good, good])
+        self.assertEqual(doc["not_run"], [good, other])
         # The JUnit report lists them as skipped.
         suites = ET.parse(junit).getroot().findall("testsuite")
         self.assertEqual([s.get("skipped") for s in suites], ["0", "1", "1"])
