@@ -90,6 +90,10 @@ class driver {
     std::string closed;       // "closed" or "reset" once the server has gone
     bool ended_here = false;  // the script closed or reset it: every later call says "closed"
     bool cut_noted = false;   // the reply the close cut short is in the transcript already
+    // Why a write failed for good (the server reset or closed): every later write fails the
+    // same at once. The reactor does not try a socket again after EPIPE, so a write would
+    // otherwise wait for its deadline.
+    std::string write_failed;
   };
 
   bool finished_early_ = false;  // the script called skip()
@@ -348,6 +352,7 @@ asio::awaitable<std::string> driver::write_until(conn& c, std::string_view bytes
   // OpenSSL's words for a write after a failed handshake say nothing, nor does "Bad file
   // descriptor" after the script's own close().
   if (c.closed == "tls failed" || c.ended_here) co_return c.closed;
+  if (!c.write_failed.empty()) co_return c.write_failed;
   for (std::size_t done = 0; done < bytes.size();) {
     auto r =
         co_await c.io.write_some_before(asio::buffer(bytes.data() + done, bytes.size() - done), dl);
@@ -355,7 +360,10 @@ asio::awaitable<std::string> driver::write_until(conn& c, std::string_view bytes
     const auto& w = *r;
     done += w.bytes;
     sent += w.bytes;
-    if (w.ec) co_return classify(w.ec);
+    if (w.ec) {
+      c.write_failed = classify(w.ec);
+      co_return c.write_failed;
+    }
   }
   co_return "";
 }

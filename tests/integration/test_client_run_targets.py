@@ -188,6 +188,32 @@ class HostileServers(unittest.TestCase):
         self.assertIn(b"\\x1b]0;PWNED\\x07", r.stderr)
         self.assertIn(b"\\x1b]0;PWNED\\x07", r.stdout)
 
+    def test_writes_after_the_server_closed_fail_at_once(self):
+        srv = ScriptedServer([], then_close=True)
+        self.addCleanup(srv.close)
+        script = os.path.join(tempfile.mkdtemp(prefix="hostile-"), "rounds.lua")
+        with open(script, "w") as f:
+            f.write("connect {}\nreply()\nfor i = 1, 4 do\n  send('NOOP')\n  reply()\nend\n")
+        r = subprocess.run([binary_path(), "run", script, "--target", "127.0.0.1:%d" % srv.port,
+                            "--timeout", "1"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        # The first write after the close may still go out; once one has failed, every later
+        # one fails the same at once instead of waiting for its deadline.
+        self.assertIn("write failed after 0 octets: closed", r.stdout)
+        self.assertNotIn("timeout", r.stdout)
+
+    def test_conformance_does_not_credit_a_close_that_came_instead_of_221(self):
+        srv = ScriptedServer([], then_close=True)
+        self.addCleanup(srv.close)
+        r = subprocess.run([binary_path(), "run", "probe-conformance", "--target",
+                            "127.0.0.1:%d" % srv.port, "--timeout", "1"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("FAIL scenarios/client/probe-conformance.lua", r.stdout)
+        self.assertNotIn("ok   scenarios/client/probe-conformance.lua:39: the server closes the "
+                         "connection after 221", r.stdout)
+        self.assertRegex(r.stdout, r"FAIL \S+:\d+: the server closes the connection after 221")
+
     def test_probe_pipelining_against_a_server_that_closes_fails_without_a_script_error(self):
         srv = ScriptedServer([b"250-scripted\r\n250 PIPELINING\r\n"], then_close=True)
         self.addCleanup(srv.close)
