@@ -102,6 +102,7 @@ void add_mime_fields(json::object& o, std::string_view data) {
     const auto body = data.substr(p.body_offset, p.body_length);
     const auto decoded = proto::decode_transfer(body, p.transfer_encoding);
     json::object part{{"part", p.path},
+                      {"content_id", p.content_id},
                       {"content_type", p.content_type},
                       {"charset", p.charset},
                       {"encoding", p.transfer_encoding},
@@ -124,6 +125,12 @@ void add_mime_fields(json::object& o, std::string_view data) {
   }
   for (const auto& why : mime.problems)
     problems.emplace_back(why);
+  // One cap for the reader's problems and the decoding's, as documented.
+  constexpr std::size_t max_problems = 20;
+  if (problems.size() > max_problems + 1) {
+    problems.resize(max_problems);
+    problems.emplace_back("and more problems, not listed");
+  }
   o["text"] = optional_string(text);
   o["html"] = optional_string(html);
   o["parts"] = std::move(parts);
@@ -151,8 +158,20 @@ std::optional<message_part> find_part(std::string_view data, std::string_view pa
     const auto body = data.substr(p.body_offset, p.body_length);
     // Octets that do not decode are served as they were sent rather than not at all.
     auto octets = proto::decode_transfer(body, p.transfer_encoding).value_or(std::string(body));
-    std::string type = p.content_type;
-    if (!p.charset.empty()) type += "; charset=" + p.charset;
+    // The header is built from tokens only (RFC 2045 5.1): a type or charset the sender wrote
+    // with a line break in it (a bare CR, an RFC 2231 %0D%0A) must not add response headers.
+    const auto token = [](std::string_view t) {
+      return !t.empty() && std::all_of(t.begin(), t.end(), [](unsigned char c) {
+        return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                                      std::string_view::npos;
+      });
+    };
+    const auto slash = p.content_type.find('/');
+    const bool valid_type = slash != std::string::npos &&
+                            token(std::string_view(p.content_type).substr(0, slash)) &&
+                            token(std::string_view(p.content_type).substr(slash + 1));
+    std::string type = valid_type ? p.content_type : "application/octet-stream";
+    if (valid_type && token(p.charset)) type += "; charset=" + p.charset;
     return message_part{std::move(type), p.filename, std::move(octets)};
   }
   return std::nullopt;

@@ -123,6 +123,11 @@ asio::awaitable<response> get_message_part(api_context& ctx, api_request& req) {
                               "part"});
   }
   auto res = text_response(200, std::move(part->octets), part->content_type);
+  // What a mailer sent is no page of the API's: a browser neither renders it there (an HTML
+  // part's script would run with the API's origin) nor guesses another type.
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Content-Security-Policy", "sandbox");
+  res.set(http::field::content_disposition, "attachment");
   if (!part->filename.empty()) {
     // RFC 6266: the name as UTF-8 (filename*), and a plain one with only safe characters.
     std::string plain, encoded;

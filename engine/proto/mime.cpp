@@ -6,6 +6,7 @@
 
 #include "proto/header_words.hpp"
 #include "proto/hex.hpp"
+#include "proto/utf8.hpp"
 
 namespace smtpfault::proto {
 
@@ -95,13 +96,19 @@ field_value parse_field_value(std::string_view raw) {
     std::string text;
     bool encoded = false;
   };
-  std::map<std::string, std::map<int, piece>> pieces;
+  // The RFC 2231 form of a name (any '*') and the plain one apart: given both, as mailers do
+  // for old readers (filename*=utf-8''%E2%82%AC.pdf; filename="EUR.pdf"), the RFC 2231 one wins.
+  std::map<std::string, std::map<int, piece>> pieces, plain;
   for (std::size_t i = 1; i < items.size(); ++i) {
     const auto eq = items[i].find('=');
     if (eq == std::string_view::npos) continue;
     std::string name = lower(trim(items[i].substr(0, eq)));
     const auto value = items[i].substr(eq + 1);
-    bool encoded = !name.empty() && name.back() == '*';
+    if (name.find('*') == std::string::npos) {
+      plain[name][0] = {unquoted(value), false};
+      continue;
+    }
+    bool encoded = name.back() == '*';
     if (encoded) name.pop_back();
     int index = 0;
     if (const auto star = name.find('*'); star != std::string::npos) {
@@ -130,8 +137,12 @@ field_value parse_field_value(std::string_view raw) {
         octets += p.text;
       }
     }
-    out.params[name] = any_encoded ? text_as_utf8(octets, charset).value_or(octets) : octets;
+    // In a charset not converted, the octets made valid UTF-8 (U+FFFD for what is not).
+    out.params[name] =
+        any_encoded ? text_as_utf8(octets, charset).value_or(utf8_repaired(octets)) : octets;
   }
+  for (auto& [name, parts] : plain)
+    out.params.try_emplace(name, std::move(parts[0].text));
   return out;
 }
 
@@ -249,10 +260,11 @@ class reader {
     p.disposition = disposition.value;
     // Mailers write RFC 2047 words in file names too, though RFC 2231's form is the rule.
     if (auto f = disposition.params.find("filename"); f != disposition.params.end()) {
-      p.filename = decode_encoded_words(f->second);
+      p.filename = utf8_repaired(decode_encoded_words(f->second));
     } else if (auto n = type.params.find("name"); n != type.params.end()) {
-      p.filename = decode_encoded_words(n->second);
+      p.filename = utf8_repaired(decode_encoded_words(n->second));
     }
+    if (auto id = header_value(headers, "Content-ID")) p.content_id = utf8_repaired(*id);
     p.body_offset = from;
     p.body_length = to - from;
     out_.parts.push_back(std::move(p));
@@ -289,10 +301,10 @@ std::optional<std::string> decode_base64_body(std::string_view body) {
   std::uint32_t bits = 0;
   int count = 0;
   for (char c : body) {
-    if (c == '\r' || c == '\n' || c == ' ' || c == '\t') continue;
     if (c == '=') break;  // padding: the end
+    // RFC 2045 6.8: characters outside the alphabet are ignored (line breaks, stray ones).
     const int v = base64_value(c);
-    if (v < 0) return std::nullopt;
+    if (v < 0) continue;
     bits = (bits << 6) | static_cast<std::uint32_t>(v);
     if (++count == 4) {
       out += static_cast<char>((bits >> 16) & 0xFF);
@@ -308,32 +320,33 @@ std::optional<std::string> decode_base64_body(std::string_view body) {
   return out;
 }
 
-// Quoted-printable (RFC 2045 6.7): "=XX" an octet, "=" at a line's end a soft break. A "=" that
-// is neither stays as it is, as readers are told to do (6.7, note 1).
+// Quoted-printable (RFC 2045 6.7): "=XX" an octet; "=" at a line's end a soft break, also with
+// white space after it; white space at a line's end is the transport's and goes (rule 3). A "="
+// that is neither stays as it is, as readers are told to do (note 1).
 std::string decode_quoted_printable(std::string_view body) {
   std::string out;
   out.reserve(body.size());
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    if (body[i] != '=') {
-      out += body[i];
-      continue;
-    }
-    if (i + 1 < body.size() && body[i + 1] == '\n') {
-      i += 1;
-      continue;
-    }
-    if (i + 2 < body.size() && body[i + 1] == '\r' && body[i + 2] == '\n') {
+  while (!body.empty()) {
+    const auto eol = body.find('\n');
+    std::string_view line = body.substr(0, eol);
+    const bool has_break = eol != std::string_view::npos;
+    body = has_break ? body.substr(eol + 1) : std::string_view();
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t'))
+      line.remove_suffix(1);
+    const bool soft = !line.empty() && line.back() == '=';
+    if (soft) line.remove_suffix(1);
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      const int hi = line[i] == '=' && i + 2 < line.size() ? hex_value(line[i + 1]) : -1;
+      const int lo = hi >= 0 ? hex_value(line[i + 2]) : -1;
+      if (lo < 0) {
+        out += line[i];
+        continue;
+      }
+      out += static_cast<char>(hi * 16 + lo);
       i += 2;
-      continue;
     }
-    const int hi = i + 2 < body.size() ? hex_value(body[i + 1]) : -1;
-    const int lo = hi >= 0 ? hex_value(body[i + 2]) : -1;
-    if (lo < 0) {
-      out += '=';
-      continue;
-    }
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
+    if (has_break && !soft) out += "\r\n";
   }
   return out;
 }

@@ -29,6 +29,7 @@ struct mime_part {
   std::string transfer_encoding;  // lower case; "7bit" when none is given
   std::string disposition;        // "inline", "attachment", or "" when none is given
   std::string filename;           // Content-Disposition filename, else Content-Type name; decoded
+  std::string content_id;         // "<logo@x>", what cid: URLs in an HTML part point at
   std::size_t body_offset = 0;    // the part's body as sent (encoded) in the message text
   std::size_t body_length = 0;
   bool attachment() const {

@@ -51,6 +51,28 @@ class MimeTest(ApiTestCase):
         self.assertEqual(data, pdf)
         self.assertIn(b"Content-Type: application/pdf", head)
         self.assertIn(b"filename*=UTF-8''Rechnung%20M%C3%A4rz.pdf", head)
+        self.assertIn(b"X-Content-Type-Options: nosniff", head)
+
+    def test_a_part_cannot_add_response_headers_or_render_on_the_apis_origin(self):
+        raw = ("Subject: split\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+               "--b\r\nContent-Type: text/plain; charset*=''utf-8%0D%0ASet-Cookie:%20sid=evil"
+               "%0D%0A%0D%0A<script>x</script>\r\n\r\nhello\r\n"
+               "--b\r\nContent-Type: text/html\r\n\r\n<script>alert(1)</script>\r\n"
+               "--b--\r\n").encode()
+        msg_id = smtp_send(self.server, raw)
+        for part in ("1", "2"):
+            code, got = curl(self.server, "-D", "-", self.server.api_url(
+                "/api/v1/messages/%s/parts/%s" % (msg_id, part)), token=self.server.api_token)
+            self.assertEqual(code, 200)
+            head = got.partition(b"\r\n\r\n")[0].lower()
+            self.assertNotIn(b"set-cookie", head)
+            self.assertIn(b"content-disposition: attachment", head)
+            self.assertIn(b"content-security-policy: sandbox", head)
+        # The charset that carried the line breaks is left out, the type kept.
+        code, got = curl(self.server, "-D", "-", self.server.api_url(
+            "/api/v1/messages/%s/parts/1" % msg_id), token=self.server.api_token)
+        self.assertIn(b"content-type: text/plain\r\n", got.partition(b"\r\n\r\n")[0].lower()
+                      + b"\r\n")
         status, _, err = self.api("GET", "/api/v1/messages/%s/parts/7" % msg_id)
         self.assertEqual((status, err["field"]), (404, "part"), err)
 

@@ -136,6 +136,21 @@ TEST(mime, file_names_in_rfc_2231_and_rfc_2047_forms) {
   EXPECT_FALSE(s.parts[3].attachment());  // inline, though named
 }
 
+// Given both, as mailers do for old readers, the RFC 2231 name wins whatever the order; one in a
+// charset that is not converted is still valid UTF-8.
+TEST(mime, an_rfc_2231_file_name_wins_over_a_plain_one) {
+  auto s = mime_parts(
+      "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+      "--b\r\nContent-Disposition: attachment; filename*=utf-8''%E2%82%AC.pdf; "
+      "filename=\"EUR.pdf\"\r\n\r\nx\r\n"
+      "--b\r\nContent-Disposition: attachment; filename*=koi8-r''%F0%D2.txt\r\n"
+      "Content-ID: <logo@x>\r\n\r\nx\r\n--b--\r\n");
+  ASSERT_EQ(s.parts.size(), 2u);
+  EXPECT_EQ(s.parts[0].filename, "\xE2\x82\xAC.pdf");
+  EXPECT_EQ(s.parts[1].filename, "\xEF\xBF\xBD\xEF\xBF\xBD.txt");
+  EXPECT_EQ(s.parts[1].content_id, "<logo@x>");
+}
+
 TEST(mime, nesting_and_part_counts_are_bounded) {
   std::string deep = "\r\nleaf";
   for (int i = 39; i >= 0; --i) {
@@ -164,8 +179,13 @@ TEST(mime, nesting_and_part_counts_are_bounded) {
 TEST(mime, transfer_encodings) {
   EXPECT_EQ(decode_transfer("aGVs\r\nbG8=\r\n", "BASE64"), "hello");
   EXPECT_EQ(decode_transfer("aGVsbA", "base64"), "hell");  // no padding
-  EXPECT_EQ(decode_transfer("aGV*bG8=", "base64"), std::nullopt);
-  EXPECT_EQ(decode_transfer("a=3Db=\r\nc = d =XY=", "quoted-printable"), "a=bc = d =XY=");
+  // RFC 2045 6.8: characters outside the alphabet are ignored; a lone sixth bit is no octet.
+  EXPECT_EQ(decode_transfer("aGVs*bG8=", "base64"), "hello");
+  EXPECT_EQ(decode_transfer("aGVsb", "base64"), std::nullopt);
+  // 6.7: a soft break (also with white space after the "="), trailing white space dropped, a
+  // "=" that is no escape kept, a last "=" a soft break.
+  EXPECT_EQ(decode_transfer("a=3Db=\r\nc = d =XY  \r\ntrailing=  \r\nend=", "quoted-printable"),
+            "a=bc = d =XY\r\ntrailingend");
   EXPECT_EQ(decode_transfer("as =3D is", "8bit"), "as =3D is");
 }
 
