@@ -146,15 +146,35 @@ field_value parse_field_value(std::string_view raw) {
   return out;
 }
 
+// A header field's first line: a name of printable characters other than space and ':' (RFC
+// 5322 2.2), then ':'.
+bool field_line(std::string_view line) {
+  const auto colon = line.find(':');
+  if (colon == 0 || colon == std::string_view::npos) return false;
+  return std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(colon),
+                     [](char c) { return c > ' ' && c < 127; });
+}
+
 // Where the header section of text ends and its body begins: after the first empty line (CRLF
-// or LF); the whole text is headers when there is none.
-std::size_t body_start(std::string_view text) {
+// or LF). Without one, at the first line that is neither a field nor a field's continuation (a
+// part that begins with its text, the blank line forgotten), and `separated` is false; the
+// whole text is headers when every line is one.
+std::size_t body_start(std::string_view text, bool& separated) {
+  separated = true;
   if (text.starts_with("\r\n")) return 2;
   if (text.starts_with("\n")) return 1;
   for (std::size_t at = text.find('\n'); at != std::string_view::npos;
        at = text.find('\n', at + 1)) {
     if (at + 1 < text.size() && text[at + 1] == '\n') return at + 2;
     if (at + 2 < text.size() && text[at + 1] == '\r' && text[at + 2] == '\n') return at + 3;
+  }
+  separated = false;
+  for (std::size_t line = 0; line < text.size();) {
+    const auto eol = std::min(text.find('\n', line), text.size());
+    const auto content = text.substr(line, eol - line);
+    const bool continuation = line > 0 && (content.front() == ' ' || content.front() == '\t');
+    if (!continuation && !field_line(content)) return line;
+    line = eol + 1;
   }
   return text.size();
 }
@@ -164,13 +184,16 @@ class reader {
   explicit reader(std::string_view message) : message_(message) {}
 
   mime_structure run() {
-    read(0, message_.size(), "", 0);
+    read(0, message_.size(), "", 0, "text/plain");
     return std::move(out_);
   }
 
  private:
   // The entity message_[from, to): its headers, then a leaf body or the parts of a multipart.
-  void read(std::size_t from, std::size_t to, const std::string& path, std::size_t depth) {
+  // default_type: its type when it has no Content-Type (message/rfc822 in a multipart/digest,
+  // RFC 2046 5.1.5).
+  void read(std::size_t from, std::size_t to, const std::string& path, std::size_t depth,
+            std::string_view default_type) {
     // Multiparts count too: empty ones nested in each other would otherwise be read without end.
     if (++entities_ > max_mime_parts) {
       if (!told_parts_) {
@@ -180,11 +203,16 @@ class reader {
       return;
     }
     const auto text = message_.substr(from, to - from);
-    const auto body = body_start(text);
+    bool separated = true;
+    const auto body = body_start(text, separated);
     const auto headers = header_fields(text.substr(0, body));
-    const auto type =
-        parse_field_value(header_value(headers, "Content-Type").value_or("text/plain"));
+    auto type = parse_field_value(header_value(headers, "Content-Type").value_or(""));
+    if (type.value.empty()) type.value = default_type;
     const std::string where = path.empty() ? "the message" : "part " + path;
+    if (!separated && body < text.size())
+      problem(where +
+              ": no empty line after its header fields: its text begins at the first line that is "
+              "no field");
     if (type.value.starts_with("multipart/")) {
       const auto boundary = type.params.find("boundary");
       if (boundary == type.params.end() || boundary->second.empty()) {
@@ -192,7 +220,9 @@ class reader {
       } else if (depth >= max_mime_depth) {
         problem(where + " is nested over " + std::to_string(max_mime_depth) +
                 " multiparts deep: read as one part");
-      } else if (read_multipart(from + body, to, boundary->second, path, depth, where)) {
+      } else if (read_multipart(
+                     from + body, to, boundary->second, path, depth, where,
+                     type.value == "multipart/digest" ? "message/rfc822" : "text/plain")) {
         return;
       }
     }
@@ -202,7 +232,8 @@ class reader {
   // The parts between the delimiter lines "--boundary" and up to "--boundary--" (RFC 2046
   // 5.1.1); false when there is no delimiter at all.
   bool read_multipart(std::size_t from, std::size_t to, const std::string& boundary,
-                      const std::string& path, std::size_t depth, const std::string& where) {
+                      const std::string& path, std::size_t depth, const std::string& where,
+                      std::string_view part_type) {
     const std::string dash = "--" + boundary;
     std::size_t part_from = std::string_view::npos;  // the body of the part being read
     int n = 0;
@@ -220,7 +251,7 @@ class reader {
           if (end > from && message_[end - 1] == '\n') --end;
           if (end > from && message_[end - 1] == '\r') --end;
           if (part_from != std::string_view::npos) {
-            read(part_from, std::max(end, part_from), child(path, ++n), depth + 1);
+            read(part_from, std::max(end, part_from), child(path, ++n), depth + 1, part_type);
           }
           part_from = eol < to ? eol + 1 : to;
           if (close) {
@@ -237,7 +268,9 @@ class reader {
     }
     if (!closed) {
       problem(where + ": no closing boundary \"" + dash + "--\": its last part runs to the end");
-      read(part_from, to, child(path, ++n), depth + 1);
+      read(part_from, to, child(path, ++n), depth + 1, part_type);
+    } else if (n == 0) {
+      problem(where + ": closed by \"" + dash + "--\" before its first part: it has no parts");
     }
     return true;
   }
@@ -250,7 +283,7 @@ class reader {
                 std::size_t to, std::string path) {
     mime_part p;
     p.path = std::move(path);
-    p.content_type = type.value.empty() ? "text/plain" : type.value;
+    p.content_type = type.value;
     if (auto cs = type.params.find("charset"); cs != type.params.end())
       p.charset = lower(cs->second);
     p.transfer_encoding =

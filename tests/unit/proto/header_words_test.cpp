@@ -16,6 +16,20 @@ TEST(header_words, base64_and_q_words_become_utf8) {
   EXPECT_EQ(decode_encoded_words("=?cp1252?B?gQ==?="), "\u0081");  // undefined: the C1 control
 }
 
+TEST(header_words, charset_aliases_and_latin9_are_converted) {
+  EXPECT_EQ(decode_encoded_words("=?latin1?q?caf=E9?= =?ISO8859-1?q?_caf=E9?="), "café café");
+  EXPECT_EQ(decode_encoded_words("=?Latin-1?q?=E9?="), "é");
+  EXPECT_EQ(decode_encoded_words("=?utf8?q?=C3=A9?="), "é");
+  // ISO-8859-15 has the euro sign where ISO-8859-1 has the currency sign.
+  EXPECT_EQ(decode_encoded_words("=?iso-8859-15?q?5_=A4_=BD?="), "5 \u20AC \u0153");
+  EXPECT_EQ(decode_encoded_words("=?iso-8859-1?q?5_=A4_=BD?="), "5 \u00A4 \u00BD");
+  // A word without a charset is not decoded.
+  EXPECT_EQ(decode_encoded_words("=??q?x?="), "=??q?x?=");
+  EXPECT_EQ(text_as_utf8("\xA4", "LATIN9"), "\u20AC");
+  EXPECT_EQ(text_as_utf8("\xE9", "l1"), "\u00E9");
+  EXPECT_EQ(text_as_utf8("\xE9", "koi8-r"), std::nullopt);
+}
+
 TEST(header_words, space_between_words_goes_and_around_them_stays) {
   EXPECT_EQ(decode_encoded_words("Re: =?utf-8?q?a?= =?utf-8?q?b?= end"), "Re: ab end");
   EXPECT_EQ(decode_encoded_words("=?utf-8?q?a?=\r\n =?utf-8?q?b?="), "ab");

@@ -109,6 +109,49 @@ TEST(mime, a_boundary_that_is_missing_or_never_closed_is_said) {
   EXPECT_EQ(never.problems[0], "the message: no line with its boundary \"--b\": read as one part");
 }
 
+TEST(mime, a_multipart_closed_before_its_first_part_is_said) {
+  auto s = mime_parts("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b--\r\n");
+  EXPECT_TRUE(s.parts.empty());
+  ASSERT_EQ(s.problems.size(), 1u);
+  EXPECT_EQ(s.problems[0],
+            "the message: closed by \"--b--\" before its first part: it has no parts");
+}
+
+TEST(mime, a_part_without_its_empty_line_begins_its_text_at_the_first_line_no_field) {
+  const std::string m =
+      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n"
+      "<p>hi</p>\r\n--b\r\nplain text, no headers\r\n--b--\r\n";
+  auto s = mime_parts(m);
+  ASSERT_EQ(s.parts.size(), 2u);
+  EXPECT_EQ(s.parts[0].content_type, "text/html");
+  EXPECT_EQ(body_of(m, s.parts[0]), "<p>hi</p>");
+  EXPECT_EQ(body_of(m, s.parts[1]), "plain text, no headers");
+  ASSERT_EQ(s.problems.size(), 2u);
+  EXPECT_EQ(s.problems[0],
+            "part 1: no empty line after its header fields: its text begins at the first line "
+            "that is no field");
+  // Header fields only, and nothing else: a part with an empty body, as before.
+  auto h = mime_parts(
+      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n"
+      "--b--\r\n");
+  ASSERT_EQ(h.parts.size(), 1u);
+  EXPECT_EQ(h.parts[0].content_type, "text/html");
+  EXPECT_EQ(h.parts[0].body_length, 0u);
+  EXPECT_TRUE(h.problems.empty());
+}
+
+TEST(mime, parts_of_a_digest_are_messages_unless_typed) {
+  const std::string m =
+      "Content-Type: multipart/digest; boundary=b\r\n\r\n--b\r\n\r\nSubject: one\r\n\r\nx\r\n"
+      "--b\r\nContent-Type: text/plain\r\n\r\nintro\r\n--b--\r\n";
+  auto s = mime_parts(m);
+  ASSERT_EQ(s.parts.size(), 2u);
+  EXPECT_EQ(s.parts[0].content_type, "message/rfc822");
+  EXPECT_EQ(s.parts[1].content_type, "text/plain");
+  auto mixed = mime_parts("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--");
+  EXPECT_EQ(mixed.parts[0].content_type, "text/plain");
+}
+
 TEST(mime, a_boundary_inside_a_line_is_text_and_a_longer_one_is_another) {
   const std::string m =
       "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nsee --b "
