@@ -4,10 +4,13 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "proto/near_miss.hpp"
 #include "proto/reply_stream.hpp"
 #include "script/catalogue.hpp"
 #include "script/lua_sandbox.hpp"
@@ -34,6 +37,20 @@ bool valid_module_name(std::string_view name) {
   return true;
 }
 
+// " (did you mean 'lib.policy'?)" for a module not found whose name is a slip away from a
+// module beside it: the files of the folder its last word would be in.
+std::string near_module_hint(const std::string& path, std::string_view name) {
+  const auto folder = std::filesystem::path(path).parent_path();
+  auto files = lua_files_in(folder.empty() ? std::string(".") : folder.string());
+  if (!files) return "";
+  const auto dot = name.rfind('.');
+  const std::string prefix(dot == std::string_view::npos ? "" : name.substr(0, dot + 1));
+  std::vector<std::string> names;
+  for (const auto& file : *files)
+    names.push_back(prefix + std::filesystem::path(file).stem().string());
+  return proto::did_you_mean(name, names);
+}
+
 // Pushes the module's compiled chunk and returns nothing, or returns why it cannot be had. No Lua
 // error is raised here, where C++ objects live (the caller raises it), and no C++ exception
 // leaves: Lua's C frames are below.
@@ -43,7 +60,15 @@ std::optional<std::string> push_module_chunk(lua_State* L, std::string_view name
   if (!path) return path.error();
   const std::string quoted = "require '" + std::string(name) + "': ";
   auto text = read_source_file(*path, "module");
-  if (!text) return quoted + text.error();
+  if (!text) {
+    std::error_code ec;
+    if (std::filesystem::exists(*path, ec)) return quoted + text.error();
+    // The guess goes first: with one, the note on where modules are found matters less.
+    auto error = text.error();
+    const auto note = error.find(" (require looks beside");
+    error.insert(note == std::string::npos ? error.size() : note, near_module_hint(*path, name));
+    return quoted + error;
+  }
   if (auto err = sandbox.load_module(L, *text, *path, name)) return quoted + *err;
   return std::nullopt;
 } catch (const std::exception& e) {

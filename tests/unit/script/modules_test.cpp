@@ -13,6 +13,7 @@ namespace smtpfault::script::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 class modules : public ::testing::Test {
@@ -81,6 +82,18 @@ TEST_F(modules, a_missing_module_names_the_file_looked_for_at_the_require) {
   EXPECT_THAT(err, StartsWith("test.lua:2: require 'lib.nope': " + lib("nope.lua") +
                               ": cannot open module: No such file or directory"));
   EXPECT_THAT(err, HasSubstr("require looks beside the script"));
+  EXPECT_THAT(err, Not(HasSubstr("did you mean")));
+}
+
+TEST_F(modules, a_misspelt_module_name_gets_the_one_beside_it) {
+  write("lib/policy.lua", "return {}\n");
+  write("shared.lua", "return {}\n");
+  EXPECT_THAT(load_error("require('lib.polcy')", in_folder()),
+              HasSubstr("(did you mean 'lib.policy'?)"));
+  EXPECT_THAT(load_error("require('shraed')", in_folder()), HasSubstr("(did you mean 'shared'?)"));
+  // Nothing close, or a folder that does not exist: no guess.
+  EXPECT_THAT(load_error("require('lib.zzzzzz')", in_folder()), Not(HasSubstr("did you mean")));
+  EXPECT_THAT(load_error("require('nolib.policy')", in_folder()), Not(HasSubstr("did you mean")));
 }
 
 TEST_F(modules, names_stay_inside_the_folder) {
