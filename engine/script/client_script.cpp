@@ -351,23 +351,6 @@ proto::expected<std::unique_ptr<client_script>, std::string> client_script::load
   return s;
 }
 
-// Each require of a literal name: its module is there and compiles. Keeps what was read.
-std::optional<std::string> client_script::unloadable_module(std::vector<required_module>& found) {
-  lua_State* L = sandbox_.state();
-  for (const auto& r : literal_requires(source_)) {
-    const auto at = name_ + ":" + std::to_string(r.line) + ": ";
-    auto path = module_path(opts_.module_folder, r.name);
-    if (!path) return at + path.error();
-    const auto as = at + "require '" + r.name + "': ";
-    auto text = read_source_file(*path, "module");
-    if (!text) return as + text.error();
-    if (auto err = sandbox_.load_module(L, *text, *path, r.name)) return as + *err;
-    lua_pop(L, 1);
-    found.push_back({as, *path, std::move(*text)});
-  }
-  return std::nullopt;
-}
-
 namespace {
 
 std::size_t lines_in(std::string_view text) {
@@ -380,8 +363,8 @@ std::size_t lines_in(std::string_view text) {
 // script or a module it requires makes, of a name none of them defines and the state does not
 // have, close to a function the state has.
 std::optional<std::string> client_script::check_without_running() {
-  std::vector<required_module> modules;
-  if (auto err = unloadable_module(modules)) return err;
+  auto modules = compile_literal_requires(sandbox_, source_, name_);
+  if (!modules) return modules.error();
   lua_State* L = sandbox_.state();
   std::vector<std::string> globals, functions;
   lua_pushglobaltable(L);
@@ -397,8 +380,8 @@ std::optional<std::string> client_script::check_without_running() {
   // Each text with the others after it: what any of them defines counts, and only the calls on
   // the first text's own lines are its.
   std::vector<std::tuple<std::string, std::string, std::string_view>> texts{{"", name_, source_}};
-  for (const auto& m : modules)
-    texts.emplace_back(m.required_as, m.path, m.text);
+  for (const auto& m : *modules)
+    texts.emplace_back(m.required_as + " ", m.path, m.text);
   for (std::size_t i = 0; i < texts.size(); ++i) {
     const auto& [prefix, file, text] = texts[i];
     std::string code(text);

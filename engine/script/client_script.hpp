@@ -169,12 +169,6 @@ class client_script {
   std::chrono::steady_clock::time_point last_step_at_ = std::chrono::steady_clock::now();
   std::vector<client_step> steps_;
   std::vector<client_report> reports_;
-  struct required_module {
-    std::string required_as;  // "probe.lua:2: require 'lib.session': "
-    std::string path;
-    std::string text;
-  };
-  std::optional<std::string> unloadable_module(std::vector<required_module>& found);
   std::string source_;  // the script's text, for check_without_running()
   // What steps and reports hold: their text, and about what each costs beside it.
   static constexpr std::size_t entry_overhead = 128;

@@ -14,6 +14,7 @@
 #include "proto/reply_stream.hpp"
 #include "script/catalogue.hpp"
 #include "script/lua_sandbox.hpp"
+#include "script/source_scan.hpp"
 
 namespace smtpfault::script {
 
@@ -51,6 +52,19 @@ std::string near_module_hint(const std::string& path, std::string_view name) {
   return proto::did_you_mean(name, names);
 }
 
+// The module's text, or why it cannot be had, with a guess at the name meant when it is missing.
+proto::expected<std::string, std::string> read_module(const std::string& path,
+                                                      std::string_view name) {
+  auto text = read_source_file(path, "module");
+  std::error_code ec;
+  if (text || std::filesystem::exists(path, ec)) return text;
+  // The guess goes first: with one, the note on where modules are found matters less.
+  auto error = text.error();
+  const auto note = error.find(" (require looks beside");
+  error.insert(note == std::string::npos ? error.size() : note, near_module_hint(path, name));
+  return proto::unexpected{error};
+}
+
 // Pushes the module's compiled chunk and returns nothing, or returns why it cannot be had. No Lua
 // error is raised here, where C++ objects live (the caller raises it), and no C++ exception
 // leaves: Lua's C frames are below.
@@ -59,16 +73,8 @@ std::optional<std::string> push_module_chunk(lua_State* L, std::string_view name
   auto path = module_path(sandbox.module_folder(), name);
   if (!path) return path.error();
   const std::string quoted = "require '" + std::string(name) + "': ";
-  auto text = read_source_file(*path, "module");
-  if (!text) {
-    std::error_code ec;
-    if (std::filesystem::exists(*path, ec)) return quoted + text.error();
-    // The guess goes first: with one, the note on where modules are found matters less.
-    auto error = text.error();
-    const auto note = error.find(" (require looks beside");
-    error.insert(note == std::string::npos ? error.size() : note, near_module_hint(*path, name));
-    return quoted + error;
-  }
+  auto text = read_module(*path, name);
+  if (!text) return quoted + text.error();
   if (auto err = sandbox.load_module(L, *text, *path, name)) return quoted + *err;
   return std::nullopt;
 } catch (const std::exception& e) {
@@ -137,6 +143,25 @@ proto::expected<std::string, std::string> module_path(const std::string& folder,
   for (char c : name)
     path += c == '.' ? '/' : c;
   return path + ".lua";
+}
+
+proto::expected<std::vector<lua_sandbox::module_source>, std::string> compile_literal_requires(
+    lua_sandbox& sandbox, std::string_view code, const std::string& chunkname) {
+  lua_State* L = sandbox.state();
+  std::vector<lua_sandbox::module_source> found;
+  for (const auto& r : literal_requires(code)) {
+    const auto at = chunkname + ":" + std::to_string(r.line) + ": ";
+    auto path = module_path(sandbox.module_folder(), r.name);
+    if (!path) return proto::unexpected{at + path.error()};
+    const auto as = at + "require '" + r.name + "':";
+    auto text = read_module(*path, r.name);
+    if (!text) return proto::unexpected{as + " " + text.error()};
+    if (auto err = sandbox.load_module(L, *text, *path, r.name))
+      return proto::unexpected{as + " " + *err};
+    lua_pop(L, 1);
+    found.push_back({*path, std::move(*text), as});
+  }
+  return found;
 }
 
 int lua_require(lua_State* L) {

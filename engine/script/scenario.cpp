@@ -426,6 +426,7 @@ std::optional<std::string> scenario::init(std::string_view code) {
   unread_params_ = params_never_named(code, param_keys(opts_.params));
   for (const auto& m : sandbox_.modules())
     unread_params_ = params_never_named(m.text, unread_params_);
+  if (auto err = check_hook_modules(code)) return *err;
   sandbox_.keep_module_sources(false);
   for (hook h : all_hooks) {
     raw_global(L, (std::string("on_") + session::hook_name(h)).c_str());
@@ -442,6 +443,23 @@ std::optional<std::string> scenario::init(std::string_view code) {
     } else {
       lua_pop(L, 1);
     }
+  }
+  return std::nullopt;
+}
+
+// A module required only inside a hook is read when the hook first runs: it is looked for and
+// compiled now (not run), so that a missing or broken one fails the load, not every session
+// with 451, and its calls and parameters are checked as a top-level module's are.
+std::optional<std::string> scenario::check_hook_modules(std::string_view code) {
+  std::vector<std::string> loaded;
+  for (const auto& m : sandbox_.modules())
+    loaded.push_back(m.path);
+  auto modules = compile_literal_requires(sandbox_, code, name_);
+  if (!modules) return modules.error();
+  for (const auto& m : *modules) {
+    if (std::find(loaded.begin(), loaded.end(), m.path) != loaded.end()) continue;
+    if (auto err = check_calls(sandbox_.state(), m.text, m.path)) return m.required_as + " " + *err;
+    unread_params_ = params_never_named(m.text, unread_params_);
   }
   return std::nullopt;
 }

@@ -5,9 +5,10 @@ for source text that has no folder."""
 import json
 import os
 import smtplib
+import subprocess
 import unittest
 
-from smtpfault_server import SmtpfaultServer, write_file
+from smtpfault_server import SmtpfaultServer, binary_path, server_environment, write_file
 from catalogue_case import PYTHON, run_test, scratch_folder, verdicts
 
 POLICY = """
@@ -101,6 +102,26 @@ class ModulesInTestRuns(unittest.TestCase):
         status, out, err = run_test(["--scenario", path, "--", PYTHON, "-c", "pass"])
         self.assertEqual(status, 2, out + err)
         self.assertIn("lib/policy.lua:2: attempt to perform arithmetic on a nil value", out + err)
+
+    def test_a_module_only_a_hook_requires_is_checked_before_any_session(self):
+        folder = scratch_folder(self)
+        os.makedirs(os.path.join(folder, "lib"))
+        write_file(os.path.join(folder, "lib"), "policy.lua", POLICY)
+        in_hook = SCENARIO.replace('local policy = require("lib.policy")\n', "").replace(
+            "  if policy", '  local policy = require("lib.polcy")\n  if policy')
+        path = write_file(folder, "s.lua", in_hook)
+        check = subprocess.run([binary_path(), "check", path], env=server_environment(),
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(check.returncode, 1, check.stdout + check.stderr)
+        self.assertIn("s.lua:3: require 'lib.polcy': ", check.stderr)
+        self.assertIn("(did you mean 'lib.policy'?)", check.stderr)
+        status, out, err = run_test(["--scenario", path, "--", PYTHON, "-c", MAILER])
+        self.assertEqual(status, 2, out + err)
+        # Spelt right, the module is read when the hook first runs: the mailer (which asserts
+        # that the blocked recipient was refused) passes.
+        write_file(folder, "s.lua", in_hook.replace("lib.polcy", "lib.policy"))
+        status, out, err = run_test(["--scenario", path, "--", PYTHON, "-c", MAILER])
+        self.assertEqual(status, 0, out + err)
 
 
 class ModulesInServe(unittest.TestCase):

@@ -139,6 +139,38 @@ TEST_F(modules, a_misspelt_smtp_function_or_a_dropped_action_in_a_module_is_foun
                          ":3: smtp.reply(...) makes an action and drops it"));
 }
 
+// A module a hook requires is read when the hook first runs; it is looked for and compiled at
+// load, so that a missing or broken one fails the load instead of every session.
+TEST_F(modules, a_module_required_only_inside_a_hook_is_checked_at_load) {
+  const std::string hook =
+      "function on_rcpt(s, r)\n  local p = require('lib.policy')\n"
+      "  return p.decide(r)\nend\n";
+  EXPECT_THAT(load_error(hook, in_folder()),
+              StartsWith("test.lua:2: require 'lib.policy': " + lib("policy.lua") +
+                         ": cannot open module"));
+  write("lib/policy.lua", "local M = {}\nfunction M.decide(r)\n  return smtp.reply(451 end\n");
+  EXPECT_THAT(load_error(hook, in_folder()),
+              StartsWith("test.lua:2: require 'lib.policy': " + lib("policy.lua") +
+                         ":3: ')' "
+                         "expected"));
+  write("lib/policy.lua",
+        "local M = {}\nfunction M.decide(r)\n  return smtp.rejct(451)\nend\n"
+        "return M\n");
+  EXPECT_THAT(
+      load_error(hook, in_folder()),
+      StartsWith("test.lua:2: require 'lib.policy': " + lib("policy.lua") + ":3: smtp.rejct"));
+  // A good one loads, is not run at load (its top level runs once, in the hook), and works.
+  write("lib/policy.lua",
+        "loaded_policy = true\nlocal M = {}\nfunction M.decide(r)\n"
+        "  return smtp.reply(451, '4.7.1', 'later')\nend\nreturn M\n");
+  driver d(hook + "function on_connect(s) assert(not loaded_policy) end\n", in_folder());
+  ASSERT_TRUE(d.loaded());
+  ASSERT_EQ(d.run(hook::connect).st, status::done);
+  auto out = d.run(hook::rcpt);
+  ASSERT_EQ(out.st, status::done) << out.error;
+  EXPECT_EQ(out.action.reply->code, 451);
+}
+
 TEST_F(modules, a_hook_failing_inside_a_module_function_names_the_module_line) {
   write("lib/broken.lua", "local M = {}\nfunction M.reply()\n  return nil .. 'x'\nend\nreturn M\n");
   driver d("local b = require('lib.broken')\nfunction on_connect(s) return b.reply() end\n",
