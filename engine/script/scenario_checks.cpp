@@ -9,6 +9,7 @@
 
 #include "proto/command.hpp"
 #include "proto/near_miss.hpp"
+#include "script/catalogue.hpp"
 #include "script/source_scan.hpp"
 
 namespace smtpfault::script {

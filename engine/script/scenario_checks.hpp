@@ -15,10 +15,10 @@ struct lua_State;
 namespace smtpfault::script {
 
 constexpr session::hook all_hooks[] = {
-    session::hook::connect, session::hook::helo,    session::hook::ehlo,
-    session::hook::starttls, session::hook::auth,   session::hook::mail,
-    session::hook::rcpt,    session::hook::data,    session::hook::bdat,
-    session::hook::message, session::hook::command, session::hook::disconnect};
+    session::hook::connect,  session::hook::helo,    session::hook::ehlo,
+    session::hook::starttls, session::hook::auth,    session::hook::mail,
+    session::hook::rcpt,     session::hook::data,    session::hook::bdat,
+    session::hook::message,  session::hook::command, session::hook::disconnect};
 
 // The last line that assigns to name ("on_rcpt = 5"), or 0.
 std::size_t assignment_line(std::string_view code, std::string_view name);
