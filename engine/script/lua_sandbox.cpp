@@ -12,6 +12,7 @@
 
 #include "proto/duration.hpp"
 #include "proto/near_miss.hpp"
+#include "script/guarded_xpcall.hpp"
 #include "script/lua_error_hints.hpp"
 #include "script/lua_modules.hpp"
 #include "script/lua_patterns.hpp"
@@ -133,6 +134,7 @@ void lua_sandbox::open_safe_libraries() {
   lua_pushcfunction(L, lua_require);
   lua_setglobal(L, "require");
   install_ordered_pairs(L, &lua_sandbox::charge_pairs_steps);
+  install_guarded_xpcall(L, [](lua_State* T) { return of(T).killed_; });
   lua_getglobal(L, "setmetatable");
   lua_pushcclosure(L, setmetatable_without_gc, 1);
   lua_setglobal(L, "setmetatable");

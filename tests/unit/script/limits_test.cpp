@@ -307,6 +307,59 @@ end
   EXPECT_EQ(d.start(hook::connect).st, status::failed);
 }
 
+// Lua calls a message handler where the error was raised: for the limit's own error that is
+// inside the count hook, with hooks off, where a handler that looped could never be stopped.
+TEST(instruction_limit, an_error_handler_that_loops_is_not_run_for_the_limits_error) {
+  driver d(R"(
+function on_connect(s)
+  xpcall(function() while true do end end, function(e) while true do end end)
+  return smtp.reply(250)
+end
+function on_helo(s) return smtp.reply(250) end
+)");
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("test.lua:3: instruction limit exceeded"));
+  EXPECT_EQ(d.start(hook::helo).st, status::done);
+}
+
+TEST(instruction_limit, an_error_handler_that_loops_on_an_ordinary_error_is_stopped) {
+  driver d(R"(
+function on_connect(s)
+  xpcall(function() error("x") end, function(e) while true do end end)
+  return smtp.reply(250)
+end
+)");
+  auto o = d.start(hook::connect);
+  ASSERT_EQ(o.st, status::failed);
+  EXPECT_THAT(o.error, HasSubstr("test.lua:3: instruction limit exceeded"));
+}
+
+TEST(sandbox, xpcall_hands_ordinary_errors_to_its_handler_and_results_back) {
+  EXPECT_EQ(eval("select(2, xpcall(function() error('boom', 0) end, "
+                 "function(e) return 'handled ' .. e end))"),
+            "handled boom");
+  EXPECT_EQ(eval("(function(...) return select('#', ...) .. ' ' .. tostring((...)) .. ' ' .. "
+                 "select(2, ...) .. ' ' .. select(3, ...) end)"
+                 "(xpcall(function(a, b) return a + b, 'two' end, tostring, 1, 2))"),
+            "3 true 3 two");
+  EXPECT_THAT(eval("select(2, pcall(xpcall, function() end))"),
+              HasSubstr("bad argument #2 to 'xpcall' (function expected"));
+}
+
+TEST(sandbox, a_hook_may_sleep_inside_xpcall) {
+  driver d(R"(
+function on_connect(s)
+  local ok, v = xpcall(function() smtp.sleep(0.5) return "woke" end, function(e) return e end)
+  return smtp.reply(250, tostring(ok) .. " " .. v)
+end
+)");
+  auto o = d.run(hook::connect);
+  ASSERT_EQ(o.st, status::done) << o.error;
+  EXPECT_EQ(o.action.reply->lines.at(0), "true woke");
+  EXPECT_EQ(d.slept().size(), 1u);
+}
+
 TEST(instruction_limit, a_nested_coroutine_cannot_swallow_it) {
   driver d(R"(
 function on_connect(s)

@@ -61,6 +61,18 @@ end
   EXPECT_THAT(connect_failure(d), HasSubstr("time limit exceeded"));
 }
 
+TEST(time_limit, an_error_handler_that_loops_is_stopped_too) {
+  driver d(R"(
+function on_connect(s)
+  local big = string.rep("x", 4 * 1024 * 1024)
+  xpcall(function() error("x") end, function(e) for i = 1, 1e9 do local u = big:upper() end end)
+  return smtp.reply(250)
+end
+)",
+           short_run_time());
+  EXPECT_THAT(connect_failure(d), HasSubstr("time limit exceeded"));
+}
+
 // A limit hit in a coroutine the hook made: coroutine.resume catches the error, and the hook
 // returns (the default reply) before its own next instruction or call could fail. The run fails
 // all the same.
