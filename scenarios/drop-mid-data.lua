@@ -1,7 +1,9 @@
 -- drop-mid-data: on the first connection DATA gets its 354 and then a TCP reset while the message text arrives.
 --
 -- What it does: connection 1: "354", then the connection is reset (ECONNRESET/EPIPE for the
--- client, in the middle of writing the message); later connections are normal.
+-- client, in the middle of writing the message); a mailer that sends the text with BDAT
+-- (CHUNKING) gets the reset on its first BDAT command, while the chunk arrives. Later
+-- connections are normal.
 -- What it targets: symfony/symfony#39597, apache/james-project#1888: the broken pipe escaped
 -- as an unhandled error or was reported as success.
 -- What a correct mailer does: treats the reset as a temporary failure and sends the message
@@ -11,6 +13,10 @@ function on_data(s)
   if smtp.once("reset") then
     return smtp.reply(354, "End data with <CR><LF>.<CR><LF>"):reset()
   end
+end
+
+function on_command(s, cmd)
+  if cmd.verb == "BDAT" and smtp.once("reset") then return smtp.reset() end
 end
 
 expect {

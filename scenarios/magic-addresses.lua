@@ -8,9 +8,11 @@
 --   rcpt-NNN          RCPT refused with code NNN (rcpt-550, rcpt-451, rcpt-452, rcpt-554, ...;
 --                     any 4xx/5xx), enhanced code and text to match (550 5.1.1 no such user,
 --                     451 4.3.0, 452 4.5.3 too many recipients, 554 5.7.1 relay denied, ...)
---   data-NNN          DATA refused with NNN (data-421 closes the connection, data-554, ...)
+--   data-NNN          DATA refused with NNN (data-421 closes the connection, data-554, ...);
+--                     over BDAT, the first chunk
 --   message-NNN       the reply after the final dot is NNN (message-552 size, message-451, ...)
 --   drop-mid-data     DATA gets its 354, then the connection is reset while the text arrives
+--                     (over BDAT: reset on the first BDAT command)
 --   drop-after-dot    accept then lose: the connection closes after the final dot, no reply,
 --                     nothing is stored
 --   greylist          the first attempt per (client, sender, recipient) gets 451 4.7.1; a
@@ -74,15 +76,33 @@ function on_rcpt(s, rcpt)
 end
 
 -- The first recipient (in RCPT order) with a fault for DATA decides, whichever kind it is.
-function on_data(s)
+local function data_fault(s)
   for _, r in ipairs(s.rcpts) do
     local l = magic(r)
     local code = tonumber(l:match("^data%-([45]%d%d)$"))
-    if code then return code_reply(code, "DATA refused (" .. l .. ")") end
-    if l == "drop-mid-data" then
-      return smtp.reply(354, "End data with <CR><LF>.<CR><LF>"):reset()
-    end
+    if code then return l, code end
+    if l == "drop-mid-data" then return l end
   end
+end
+
+function on_data(s)
+  local l, code = data_fault(s)
+  if code then return code_reply(code, "DATA refused (" .. l .. ")") end
+  if l then return smtp.reply(354, "End data with <CR><LF>.<CR><LF>"):reset() end
+end
+
+-- A mailer that sends the text with BDAT (CHUNKING) meets the same faults: the reset comes on
+-- its first BDAT command, while the chunk arrives; the refusal answers its first chunk, which
+-- fails the transaction (RFC 3030 2), so no later chunk of it is looked at.
+function on_command(s, cmd)
+  if cmd.verb ~= "BDAT" then return end
+  local l, code = data_fault(s)
+  if l and not code then return smtp.reset() end
+end
+
+function on_bdat(s, chunk)
+  local l, code = data_fault(s)
+  if code then return code_reply(code, "DATA refused (" .. l .. ")") end
 end
 
 local function message_code(l)

@@ -182,7 +182,8 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
   if (!s) {
     c.passed = false;
     c.detail =
-        "not exercised: no 4xx reply to the greeting, STARTTLS, AUTH, MAIL, RCPT, DATA or the "
+        "not exercised: no 4xx reply to the greeting, STARTTLS, AUTH, MAIL, RCPT, DATA, BDAT or "
+        "the "
         "message was sent";
     if (const auto* other = any_reply_of_class(run, 4)) {
       c.detail += " ('" + other->reply + "' to " +

@@ -80,6 +80,8 @@ CLIENTS = {
     "smtplib-parallel": "/usr/bin/python3 {tmp}/client.py parallel",
     "smtplib-idle": "/usr/bin/python3 {tmp}/client.py idle",
     "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
+    "smtplib-bdat": "/usr/bin/python3 {tmp}/client.py bdat",
+    "smtplib-magic-bdat": "/usr/bin/python3 {tmp}/client.py magic-bdat",
 }
 
 # (scenario, client, verdict, words in the reason)
@@ -179,6 +181,10 @@ TABLE = [
     ("drop-mid-data", "curl", "FAIL", ["reset during DATA", "did not retry"]),
     ("data-421", "swaks", "FAIL", ["retried_after_4xx", "421 4.3.0"]),
     ("data-421", "swaks-retry", "PASS", []),
+    # a mailer that sends its text with BDAT meets the same faults (421 to its first chunk; a
+    # reset on its first BDAT command)
+    ("data-421", "smtplib-bdat", "PASS", []),
+    ("drop-mid-data", "smtplib-bdat", "PASS", []),
     ("line-too-long", "swaks", "PASS", []),
     ("line-too-long", "swaks-long-line", "FAIL", ["line_length", "lines over the limit"]),
     ("pipelining-failure", "swaks-retry", "PASS", []),
@@ -206,7 +212,8 @@ TABLE = [
 # send (one message), pool (two messages on one connection, reconnecting when the server
 # ends it), idle (connect, wait 2 s, then send on the same connection, reconnecting on a
 # 421), magic (one transaction per magic address of the magic-addresses scenario, printing
-# the reply codes).
+# the reply codes); bdat and magic-bdat do the same as send and magic with the text in two
+# BDAT chunks (CHUNKING, RFC 3030).
 CLIENT = r'''
 import os, smtplib, ssl, sys, time
 HOST, PORT = os.environ["SMTP_HOST"], int(os.environ["SMTP_PORT"])
@@ -246,7 +253,26 @@ def with_retry(fn):
         time.sleep(delay)
     sys.exit(1)
 
-def one_message():
+def bdat_text(s, msg):
+    # Two chunks, so that a fault on the first comes while the text is still being sent.
+    half = len(msg) // 2
+    for chunk, last in ((msg[:half], ""), (msg[half:], " LAST")):
+        s.putcmd("BDAT", "%%d%%s" %% (len(chunk), last))
+        s.send(chunk)
+        code, text = s.getreply()
+        print("BDAT reply:", code)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, text)
+    return code
+
+def send_bdat(s, rcpts):
+    assert s.has_extn("chunking"), "CHUNKING not offered"
+    s.mail("sender@example.com")
+    for r in rcpts:
+        s.rcpt(r)
+    bdat_text(s, MSG)
+
+def one_message(send=send):
     s = connect()
     send(s, RCPTS)
     try:
@@ -319,6 +345,22 @@ elif mode == "idle":
     except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as e:
         print("reconnecting after:", e)
         with_retry(one_message)
+elif mode == "bdat":
+    with_retry(lambda: one_message(send_bdat))
+elif mode == "magic-bdat":
+    for local in ("data-421", "data-554", "drop-mid-data", "anyone"):
+        try:
+            s = connect()
+            s.mail("sender@example.com")
+            s.rcpt(local + "@example.com")
+            try:
+                code = bdat_text(s, MSG)
+            except smtplib.SMTPDataError as e:
+                code = e.smtp_code
+            print("MAGIC", local, code)
+            s.close()
+        except (smtplib.SMTPException, OSError) as e:
+            print("MAGIC", local, "dropped", type(e).__name__)
 elif mode == "magic":
     for local in ("rcpt-550", "rcpt-451", "rcpt-452", "rcpt-554", "data-421", "data-554",
                   "message-552", "drop-after-dot", "drop-mid-data", "slow-1s", "reset",
@@ -428,7 +470,25 @@ class CatalogueWithRealClients(unittest.TestCase):
         }, r["command_output"])
 
 
+    def test_magic_addresses_fault_bdat_too(self):
+        r = self.results.get(("magic-addresses", "smtplib-magic-bdat"))
+        if r is None:
+            self.skipTest("no magic-addresses run")
+        codes = dict(line.split()[1:3] for line in r["command_output"].splitlines()
+                     if line.startswith("MAGIC "))
+        self.assertEqual(codes, {"data-421": "421", "data-554": "554", "drop-mid-data": "dropped",
+                                 "anyone": "250"}, r["command_output"])
+
+    def test_bdat_mailers_meet_the_data_faults(self):
+        for scenario, fault in (("data-421", "BDAT reply: 421"), ("drop-mid-data", "temporary:")):
+            r = self.results.get((scenario, "smtplib-bdat"))
+            if r is None:
+                self.skipTest("no %s run" % scenario)
+            self.assertIn(fault, r["command_output"], scenario)
+
+
 TABLE.append(("magic-addresses", "smtplib-magic", None, []))
+TABLE.append(("magic-addresses", "smtplib-magic-bdat", None, []))
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

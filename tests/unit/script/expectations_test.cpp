@@ -256,9 +256,10 @@ TEST(Expectations, ARetryIsOfTheSameRun) {
   run.sessions[0].exchanges[0] = {"VRFY a", "VRFY", 450, "450 4.7.0 later", 3, {}, {}};
   verdict = evaluate(e, run)[0];
   EXPECT_FALSE(verdict.passed);
-  EXPECT_EQ(verdict.detail,
-            "not exercised: no 4xx reply to the greeting, STARTTLS, AUTH, MAIL, RCPT, DATA or the "
-            "message was sent ('450 4.7.0 later' to VRFY does not count)");
+  EXPECT_EQ(
+      verdict.detail,
+      "not exercised: no 4xx reply to the greeting, STARTTLS, AUTH, MAIL, RCPT, DATA, BDAT or the "
+      "message was sent ('450 4.7.0 later' to VRFY does not count)");
 }
 
 // RFC 4954 6 and RFC 3207 4: a 454 to AUTH or STARTTLS is temporary. A new connection that
