@@ -55,6 +55,25 @@ bool valid_notify(std::string_view v) {
   return true;
 }
 
+// RFC 3461 4: xtext, the form of ENVID, ORCPT's address and AUTH= (RFC 4954 5), where "+" and
+// "=" travel as "+" and two upper-case hex digits. The parser has refused a raw "=" and control
+// characters already. What is wrong, or "" when nothing.
+std::string xtext_problem(std::string_view v) {
+  const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
+  for (auto plus = v.find('+'); plus != std::string_view::npos; plus = v.find('+', plus + 3)) {
+    if (plus + 2 >= v.size() || !hex(v[plus + 1]) || !hex(v[plus + 2])) {
+      return "\"+\" not followed by two upper-case hex digits";
+    }
+  }
+  return {};
+}
+
+// "Bad ENVID value" and, when the value is no xtext, why (RFC 3461 4).
+std::string bad_value(const std::string& keyword, std::string_view value) {
+  std::string why = xtext_problem(value);
+  return "Bad " + keyword + " value" + (why.empty() ? "" : " (xtext, RFC 3461 4: " + why + ")");
+}
+
 }  // namespace
 
 // After HELO no service extension was offered, so none of their parameters may be used (RFC 5321
@@ -92,9 +111,13 @@ bool server_session::check_mail_params(const proto::command& cmd) {
         return error_reply(501, "5.5.4", "Bad RET value"), false;
       }
     } else if (p.keyword == "ENVID" && ext.has(extension::dsn)) {
-      if (v.empty() || v.size() > 100) return error_reply(501, "5.5.4", "Bad ENVID"), false;
+      if (v.empty() || v.size() > 100 || !xtext_problem(v).empty()) {
+        return error_reply(501, "5.5.4", bad_value("ENVID", v)), false;
+      }
     } else if (p.keyword == "AUTH" && ext.has(extension::auth)) {
-      if (v.empty()) return error_reply(501, "5.5.4", "Bad AUTH parameter"), false;
+      if (v.empty() || !xtext_problem(v).empty()) {
+        return error_reply(501, "5.5.4", bad_value("AUTH", v)), false;
+      }
     } else {
       return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;
     }
@@ -115,8 +138,12 @@ bool server_session::check_rcpt_params(const proto::command& cmd) {
     if (p.keyword == "NOTIFY") {
       if (!valid_notify(v)) return error_reply(501, "5.5.4", "Bad NOTIFY value"), false;
     } else if (p.keyword == "ORCPT") {
-      if (v.find(';') == std::string::npos) {
-        return error_reply(501, "5.5.4", "Bad ORCPT value"), false;
+      // addr-type ";" xtext, both non-empty (RFC 3461 4.2).
+      const auto semicolon = v.find(';');
+      if (semicolon == 0 || semicolon == std::string::npos || semicolon + 1 == v.size() ||
+          !xtext_problem(std::string_view(v).substr(semicolon + 1)).empty()) {
+        const auto address = semicolon == std::string::npos ? "" : v.substr(semicolon + 1);
+        return error_reply(501, "5.5.4", bad_value("ORCPT", address)), false;
       }
     } else {
       return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;

@@ -36,7 +36,7 @@ TEST(server_session, mail_and_rcpt_lines_get_room_for_their_parameters) {
   };
   // Past 512 octets, the line is judged by its parameters, not refused for its length.
   EXPECT_EQ(c.send(padded("MAIL FROM:<a@x.test> SIZE=1 ENVID=", 512 + 126)),
-            "501 5.5.4 Bad ENVID\r\n");
+            "501 5.5.4 Bad ENVID value\r\n");
   EXPECT_EQ(c.send(padded("MAIL FROM:<a@x.test> AUTH=", 1138)), wire::sender_ok("a@x.test"));
   EXPECT_EQ(c.send(padded("RCPT TO:<b@y.test> ORCPT=rfc822;", 1012)).substr(0, 4), "250 ");
   EXPECT_EQ(c.send(padded("RCPT TO:<b@y.test> ORCPT=rfc822;", 1013)), wire::line_too_long);
@@ -119,6 +119,31 @@ TEST(server_session, unsupported_parameters_are_refused) {
   EXPECT_EQ(c.send("RCPT TO:<b@y.test> ORCPT=plain\r\n"), "501 5.5.4 Bad ORCPT value\r\n");
   EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=NEVER ORCPT=rfc822;b@y.test\r\n"),
             wire::recipient_ok("b@y.test"));
+}
+
+// RFC 3461 4: ENVID, ORCPT's address and AUTH= are xtext; a mailer that does not encode "+" or
+// "=" hands the DSN its own reports would carry a different value.
+TEST(server_session, xtext_parameters_are_checked) {
+  conversation c;
+  c.ehlo();
+  const std::string bad_plus =
+      "(xtext, RFC 3461 4: \"+\" not followed by two upper-case hex digits)";
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> ENVID=a+b\r\n"),
+            "501 5.5.4 Bad ENVID value " + bad_plus + "\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> ENVID=a+2b\r\n"),
+            "501 5.5.4 Bad ENVID value " + bad_plus + "\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> ENVID=a+2\r\n"),
+            "501 5.5.4 Bad ENVID value " + bad_plus + "\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> AUTH=a+b@x.test\r\n"),
+            "501 5.5.4 Bad AUTH value " + bad_plus + "\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> ENVID=id+2B1+3D AUTH=a+2Bb@x.test\r\n"),
+            wire::sender_ok("a@x.test"));
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> ORCPT=rfc822;\r\n"), "501 5.5.4 Bad ORCPT value\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> ORCPT=;b@y.test\r\n"), "501 5.5.4 Bad ORCPT value\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> ORCPT=rfc822;b+y@y.test\r\n"),
+            "501 5.5.4 Bad ORCPT value " + bad_plus + "\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b+y@y.test> ORCPT=rfc822;b+2By@y.test\r\n"),
+            wire::recipient_ok("b+y@y.test"));
 }
 
 TEST(server_session, parameters_of_hidden_extensions_are_refused) {
