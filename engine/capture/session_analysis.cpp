@@ -52,12 +52,12 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
     out.hung = true;
   } else if (constexpr std::string_view after = "client pipelined commands after ";
              text.starts_with(after)) {
-    out.pipelined = true;
+    if (!std::exchange(out.pipelined, true)) out.pipelined_at = line;
     const auto verb = text.substr(after.size());
     out.pipelined_after = verb.substr(0, verb.find(','));
     out.pipelined_after_at = line;
   } else if (starts_with(text, "client pipelined")) {
-    out.pipelined = true;
+    if (!std::exchange(out.pipelined, true)) out.pipelined_at = line;
   } else if (starts_with(text, "client talked before the greeting")) {
     out.early_talker = true;
   } else if (starts_with(text, "anomaly: unstuffed_dot")) {

@@ -32,6 +32,7 @@ struct session_summary {
   bool quit = false;
   bool client_closed = false;  // the client closed or reset the connection (else the server did)
   bool pipelined = false;
+  std::size_t pipelined_at = 0;  // transcript line of the first note that it pipelined
   // The first command that ends a pipelined group (RFC 2920 3.1: EHLO, DATA, ...) with more
   // commands behind it, "" when none; pipelined_after_at: its transcript line.
   std::string pipelined_after;

@@ -264,8 +264,10 @@ check_result check_pipelining(const run_outcome& run) {
   for (const auto& s : run.sessions) {
     if (s.pipelined && !s.pipelining_advertised) {
       c.passed = false;
-      c.detail = "expected no pipelining: the server did not advertise PIPELINING, but session " +
-                 s.id + " sent commands without waiting for replies";
+      c.detail =
+          "expected no pipelining: the server did not advertise PIPELINING, but the client sent "
+          "commands without waiting for replies (" +
+          where(s, s.pipelined_at) + ")";
       return c;
     }
     if (!s.pipelined_after.empty()) {

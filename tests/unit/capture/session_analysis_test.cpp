@@ -119,6 +119,7 @@ TEST(session_analysis, the_command_pipelined_past_is_named_with_its_line) {
   r.entries.push_back({{}, direction::event, "client pipelined commands"});
   auto s = summarize(r);
   EXPECT_TRUE(s.pipelined);
+  EXPECT_EQ(s.pipelined_at, 3u);
   EXPECT_EQ(s.pipelined_after, "");
   r.entries.push_back({{},
                        direction::event,
@@ -126,6 +127,7 @@ TEST(session_analysis, the_command_pipelined_past_is_named_with_its_line) {
   s = summarize(r);
   EXPECT_EQ(s.pipelined_after, "EHLO");
   EXPECT_EQ(s.pipelined_after_at, 4u);
+  EXPECT_EQ(s.pipelined_at, 3u) << "the first note stays the first";
 }
 
 TEST(session_analysis, pipelining_is_advertised_by_its_keyword_line_only) {

@@ -162,6 +162,21 @@ TEST(Expectations, PipeliningBehindEhloFailsWherePipeliningIsOffered) {
             "000004, transcript line 12)");
 }
 
+TEST(Expectations, PipeliningWherePipeliningIsHiddenPointsAtTheTranscript) {
+  expectations e;
+  e.pipelining = true;
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.pipelined = true;
+  s.pipelined_at = 7;
+  const auto verdict = evaluate(e, run).back();
+  EXPECT_FALSE(verdict.passed);
+  EXPECT_EQ(verdict.detail,
+            "expected no pipelining: the server did not advertise PIPELINING, but the client sent "
+            "commands without waiting for replies (session 000001, transcript line 7)");
+}
+
 }  // namespace
 }  // namespace smtpfault::script
 
