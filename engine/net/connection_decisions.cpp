@@ -183,17 +183,22 @@ asio::awaitable<bool> connection::write_in_pieces(const std::string& bytes,
   error_code nagle_ec;
   io_.socket().set_option(tcp::no_delay(true), nagle_ec);
   std::size_t from = 0;
-  for (std::size_t i = 0; i < cuts.size(); ++i) {
-    if (i > 0 && f.trickle_bytes > 0) {
-      if (!co_await pause(f.trickle_every)) co_return false;
+  for (std::size_t i = 0; i < cuts.size() && from < bytes.size(); ++i) {
+    std::size_t to = cuts[i];
+    if (i > 0 && f.trickle_bytes > 0 && !co_await pause(f.trickle_every)) {
+      if (!shutting_down_ || client_gone_) co_return false;
+      // The server is stopping: the rest goes at once and its 421 follows, so the client reads
+      // whole replies, not half a line and a close.
+      session_.note("reply hurried: the server is stopping", sys_clock::now());
+      to = bytes.size();
     }
     arm(srv_.cfg_.idle_timeout);
-    auto w = co_await io_.write(asio::buffer(bytes.data() + from, cuts[i] - from));
+    auto w = co_await io_.write(asio::buffer(bytes.data() + from, to - from));
     if (w.ec) {
       session_.note("write failed: " + w.ec.message(), sys_clock::now());
       co_return false;
     }
-    from = cuts[i];
+    from = to;
     greeting_sent_ = true;
   }
   co_return true;

@@ -290,6 +290,24 @@ class ShutdownTest(unittest.TestCase):
         closing.close()
         sleeping.close()
 
+    def test_sigterm_during_a_trickled_reply_finishes_it_then_answers_421(self):
+        # One octet a second: without the stop the reply would take over half a minute.
+        srv = server_with_scenario(
+            self, 'function on_mail(s, mail)\n'
+                  '  return smtp.reply(250, "2.1.0", "Sender fine"):trickle(1, 1)\n'
+                  'end\n')
+        c = srv.connect()
+        c.ehlo()
+        c.send(b"MAIL FROM:<a@x.test>\r\n")
+        time.sleep(0.5)
+        srv.proc.send_signal(signal.SIGTERM)
+        r = c.reply(timeout=3)
+        self.assertEqual((r.code, r.lines), (250, ["2.1.0 Sender fine"]))
+        r = c.expect(421, timeout=3)
+        self.assertTrue(r.lines[0].startswith("4.3.2 "), r)
+        self.assertEqual(srv.proc.wait(timeout=3), 0)
+        c.close()
+
     def test_sigterm_during_a_hook_that_computes_answers_421_at_once(self):
         # One I/O thread, busy in a hook that would run to its 5 s limit: the stop still comes
         # within a second, with 421 for that session and for an idle one on the same thread.
