@@ -155,6 +155,9 @@ void read_unsolicited(object_reader& r, fault::action& a, std::optional<api_erro
   if (auto rep = read_reply(ur)) out.reply = *rep;
   out.after = millis_of(ur.number("after", 0, max_seconds).value_or(0));
   out.close = ur.boolean("close").value_or(true);
+  if (!out.close && out.reply.code == 421) {
+    ur.invalid("close", "a 421 always closes the connection (RFC 5321 3.8); use another code");
+  }
   ur.finish();
   a.unsolicited = std::move(out);
 }

@@ -41,6 +41,16 @@ int safe_load(lua_State* L) {
   std::size_t len = 0;
   const char* s = lua_tolstring(L, 1, &len);
   const char* name = luaL_optstring(L, 2, "=(load)");
+  // A mode without 't' asks for bytecode only, which is never loaded here: as Lua answers a
+  // text chunk under mode "b", not the text run all the same.
+  if (std::string_view mode = luaL_optstring(L, 3, "bt"); mode.find('t') == mode.npos) {
+    lua_pushnil(L);
+    lua_pushfstring(L,
+                    "attempt to load a text chunk (mode is '%s'; binary chunks are not "
+                    "available in the sandbox)",
+                    mode.data());
+    return 2;
+  }
   int status = luaL_loadbufferx(L, s, len, name, "t");
   if (status != LUA_OK) {
     lua_pushnil(L);

@@ -93,6 +93,9 @@ TEST(rule_json, errors_name_the_field) {
   EXPECT_EQ(field_of(R"({"action": {"delay": 1}, "extra": 1})"), "extra");
   EXPECT_EQ(field_of(R"({"action": {"name": "only a name"}})"), "action");
   EXPECT_EQ(field_of(R"({"action": {"delay": 1}, "times": 1.5})"), "times");
+  EXPECT_EQ(field_of(R"({"action": {"unsolicited": {"code": 421, "close": false}}})"),
+            "action.unsolicited.close");
+  EXPECT_TRUE(rule_from(R"({"action": {"unsolicited": {"code": 220, "close": false}}})"));
   EXPECT_FALSE(parse_json_object("[1]"));
   EXPECT_FALSE(parse_json_object("{\"a\": "));
 }

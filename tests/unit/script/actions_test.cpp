@@ -151,6 +151,10 @@ TEST(actions, unsolicited) {
   auto after_text = action_of("smtp.unsolicited(1, 250, 'hi', {close = false})");
   EXPECT_FALSE(after_text.unsolicited->close);
   EXPECT_EQ(after_text.unsolicited->reply.lines, strings{"hi"});
+  // A 421 closes whatever the options say (RFC 5321 3.8): asking otherwise is an error.
+  EXPECT_THAT(
+      text_of(connect_returning("smtp.unsolicited(1, 421, {close = false})")),
+      ::testing::HasSubstr("test.lua:2: smtp.unsolicited: a 421 always closes the connection"));
 }
 
 TEST(actions, starttls_each_mode) {

@@ -88,6 +88,10 @@ TEST(sandbox, finalizers_are_refused_other_metatables_kept) {
 TEST(sandbox, load_refuses_binary_chunks) {
   EXPECT_EQ(eval("load('\\27LuaT\\0\\25\\147\\r\\n\\26\\n') == nil"), "true");
   EXPECT_THAT(eval("select(2, load('\\27Lua'))"), HasSubstr("binary chunk"));
+  // Mode "b" asks for bytecode only: text is not run in its place.
+  EXPECT_THAT(eval("select(2, load('return 1', 'x', 'b'))"),
+              HasSubstr("attempt to load a text chunk (mode is 'b'"));
+  EXPECT_EQ(eval("load('return 1', 'x', 'bt')()"), "1");
 }
 
 TEST(sandbox, load_refuses_reader_functions) {
