@@ -185,7 +185,9 @@ asio::awaitable<bool> connection::write_in_pieces(const std::string& bytes,
   std::size_t from = 0;
   for (std::size_t i = 0; i < cuts.size() && from < bytes.size(); ++i) {
     std::size_t to = cuts[i];
-    if (i > 0 && f.trickle_bytes > 0 && !co_await pause(f.trickle_every)) {
+    bool paused = true;
+    if (i > 0 && f.trickle_bytes > 0) paused = co_await pause(f.trickle_every);
+    if (!paused) {
       if (!shutting_down_ || client_gone_) co_return false;
       // The server is stopping: the rest goes at once and its 421 follows, so the client reads
       // whole replies, not half a line and a close.
