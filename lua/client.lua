@@ -222,8 +222,10 @@ end
 function Conn:reply(o)
   conn_of(self, "reply")
   o = opts_table(o, "reply")
+  local name
   if self.queue then
-    self.last = table.remove(self.queue, 1) or self.last
+    name = table.remove(self.queue, 1)
+    self.last = name or self.last
     if #self.queue == 0 then self.queue = nil end
   end
   local r = op { op = "read_reply", conn = self.id, timeout = o.timeout }
@@ -232,6 +234,12 @@ function Conn:reply(o)
     return r.reply
   end
   if r.err == "closed" or r.err == "reset" then self.closed = r.err end
+  if r.err == "timeout" and name then
+    -- No reply yet: one that comes late still answers this command, not the next.
+    local q = self.queue or {}
+    table.insert(q, 1, name)
+    self.queue = q
+  end
   return nil, r.err
 end
 
@@ -281,11 +289,22 @@ local function write(self, bytes, label)
   return true
 end
 
+-- Whether all n octets go to the rest of a BDAT chunk that bdat{size=...} announced larger than
+-- what it sent: chunk data gets no reply of its own (the BDAT command's answers the chunk).
+local function completes_chunk(self, n)
+  local left = self.chunk_left
+  if not left then return false end
+  self.chunk_left = left > n and left - n or nil
+  return n <= left
+end
+
 function Conn:send(line, o)
   conn_of(self, "send")
   if type(line) ~= "string" then fail("send: line must be a string, not a %s", type(line)) end
   o = opts_table(o, "send")
-  awaiting(self, "'" .. shown(o.label or line) .. "'", line == ".")
+  if not completes_chunk(self, #line + 2) then
+    awaiting(self, "'" .. shown(o.label or line) .. "'", line == ".")
+  end
   return write(self, line .. "\r\n", o.label and (o.label .. "\r\n") or nil)
 end
 
@@ -293,7 +312,9 @@ function Conn:raw(bytes, o)
   conn_of(self, "raw")
   if type(bytes) ~= "string" then fail("raw: bytes must be a string, not a %s", type(bytes)) end
   o = opts_table(o, "raw")
-  awaiting(self, "raw '" .. shown(o.label or bytes) .. "'", ends_data(bytes))
+  if not completes_chunk(self, #bytes) then
+    awaiting(self, "raw '" .. shown(o.label or bytes) .. "'", ends_data(bytes))
+  end
   return write(self, bytes, o.label)
 end
 
@@ -496,6 +517,8 @@ function Conn:bdat(chunk, o)
   o = opts_table(o, "bdat")
   local cmd = "BDAT " .. tostring(o.size or #chunk) .. (o.last and " LAST" or "")
   awaiting(self, "'" .. cmd .. "'")
+  local size = math.tointeger(tonumber(o.size))
+  self.chunk_left = size and size > #chunk and size - #chunk or nil
   local ok, err, sent = write(self, cmd .. "\r\n" .. chunk,
     cmd .. "\r\n" .. string.format("<%d octets of chunk data>", #chunk))
   if o.no_reply then

@@ -406,6 +406,8 @@ asio::awaitable<std::string> driver::read_more(conn& c, steady::time_point deadl
   if (got.bytes) c.replies.feed(std::string_view(buf, got.bytes));
   if (got.ec) {
     c.closed = classify(got.ec);
+    // The kernel tells of a reset once: when a write met it first, the read sees only the end.
+    if (c.closed == "closed" && c.write_failed == "reset") c.closed = "reset";
     log(c.id, c.closed == "reset" ? "*: connection reset by the server"
                                   : "*: connection closed by the server");
     co_return got.bytes ? "" : c.closed;
