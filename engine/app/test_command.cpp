@@ -274,10 +274,11 @@ namespace {
 
 // The same scenario given twice (a name twice, a built-in's name and its file, a folder and one
 // of its files) runs once: same file name, same text. Two different texts keep both rows, and
-// so do two files of one text that require modules from different folders.
-std::vector<std::string> drop_repeats(std::vector<std::string>& scenarios) {
-  std::set<std::tuple<std::string, std::string, std::string>> seen;
-  std::vector<std::string> repeated;
+// so do two files of one text that require modules from different folders. Returns what was
+// dropped, each with the name that stays.
+std::vector<std::pair<std::string, std::string>> drop_repeats(std::vector<std::string>& scenarios) {
+  std::map<std::tuple<std::string, std::string, std::string>, std::string> seen;
+  std::vector<std::pair<std::string, std::string>> repeated;
   for (auto it = scenarios.begin(); it != scenarios.end();) {
     auto source = script::find_scenario_source(*it);
     std::string folder;
@@ -287,10 +288,10 @@ std::vector<std::string> drop_repeats(std::vector<std::string>& scenarios) {
     }
     std::tuple key{std::filesystem::path(*it).stem().string(), source ? source->code : *it,
                    std::move(folder)};
-    if (seen.insert(std::move(key)).second) {
+    if (auto [at, added] = seen.try_emplace(std::move(key), *it); added) {
       ++it;
     } else {
-      repeated.push_back(*it);
+      repeated.emplace_back(*it, at->second);
       it = scenarios.erase(it);
     }
   }
@@ -343,8 +344,17 @@ std::optional<std::string> choose_scenarios(parsed_test& p, std::vector<std::str
     for (const auto& b : script::builtin_scenarios())
       p.scenarios.push_back(b.name);
   }
-  for (const auto& s : drop_repeats(p.scenarios))
-    std::fprintf(stderr, "smtpfault test: %s is given more than once: it runs once\n", s.c_str());
+  for (const auto& [dropped, kept] : drop_repeats(p.scenarios)) {
+    if (dropped == kept) {
+      std::fprintf(stderr, "smtpfault test: %s is given more than once: it runs once\n",
+                   dropped.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "smtpfault test: %s is the same scenario as %s (same name and text): it runs "
+                   "once, as %s\n",
+                   dropped.c_str(), kept.c_str(), kept.c_str());
+    }
+  }
   if (auto exclude_err = apply_excludes(p, left_out)) {
     return *exclude_err + " (see smtpfault test --help)";
   }

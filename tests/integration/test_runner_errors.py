@@ -89,6 +89,9 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
             rows = [r["scenario"] for r in json.load(f)["results"]]
         self.assertEqual(rows, ["accept-all", "greylist"], out + err)
         self.assertIn("smtpfault test: accept-all is given more than once: it runs once", err)
+        self.assertIn("smtpfault test: %s is the same scenario as accept-all (same name and "
+                      "text): it runs once, as accept-all" % os.path.join(SCENARIOS,
+                                                                         "accept-all.lua"), err)
         self.assertIn("2 scenario(s)", err)
 
     def test_files_are_named_as_built_ins_unless_two_would_share_a_name(self):
