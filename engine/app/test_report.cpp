@@ -166,8 +166,8 @@ void print_table(const std::vector<scenario_result>& results, bool colour, std::
               static_cast<unsigned long long>(seed));
   if (shown_output) {
     std::printf(
-        "(| the command's last output lines; all of it, and every check, in --json or "
-        "--junit)\n");
+        "(| the command's last output lines; the rest (up to 1 MiB, then its start and end) "
+        "and every check in --json or --junit)\n");
   }
 }
 
