@@ -23,7 +23,7 @@ expect {
   exit = "success",
   check = function(run)
     if #run.sessions < 2 then
-      return false, "expected the message sent again after the connection reset during DATA; the client did not retry"
+      return false, "expected the message sent again after the connection reset during DATA (or BDAT); the client did not retry"
     end
     if run.delivered ~= 1 then return false, "expected one stored message, got " .. run.delivered end
     return true

@@ -182,6 +182,16 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
     }
     return text;
   }
+  if (run.sessions.empty()) return "; it never connected to the server";
+  // The newest session, not ended by QUIT, had every reply out: the command was the one silent.
+  for (auto it = run.sessions.rbegin(); it != run.sessions.rend(); ++it) {
+    if (it->started > killed_at) continue;
+    if (it->quit || it->exchanges.empty()) break;
+    const auto& last = it->exchanges.back().command;
+    return "; it had sent nothing since the " +
+           (last == "<no command>" ? std::string("greeting") : "reply to '" + last + "'") +
+           " (session " + it->id + ")";
+  }
   return {};
 }
 

@@ -124,6 +124,22 @@ class HangingCommand(unittest.TestCase):
                       "itself before --timeout", reason)
         self.assertNotIn("--time-scale", reason)
 
+    def test_a_timeout_of_a_silent_command_says_where_it_stopped(self):
+        # Never connected; or connected, said EHLO and then nothing: the server waited for it.
+        json_path = scratch_path(self, "silent.json")
+        client = ("import os, smtplib, time\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.ehlo('quiet.test')\n"
+                  "time.sleep(30)\n")
+        for command, said in ((["sleep", "30"], "; it never connected to the server"),
+                              ([PYTHON, "-c", client], "; it had sent nothing since the reply "
+                                                       "to 'EHLO quiet.test' (session 000001)")):
+            status, out, err = run_test(["--scenario", "accept-all", "--timeout", "1", "--json",
+                                         json_path, "--"] + command, timeout=60)
+            self.assertEqual(status, 1, out + err)
+            reason = verdicts(json_path)["accept-all"]["reason"]
+            self.assertEqual(reason, "timeout: the command was killed after 1 s" + said)
+
     def test_a_timeout_while_the_scenario_holds_a_reply_says_so(self):
         # Killed at 2 s, the mailer was waiting for the server, and the reason says how to give
         # it the time.
