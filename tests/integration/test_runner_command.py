@@ -133,7 +133,7 @@ class HangingCommand(unittest.TestCase):
                   "time.sleep(30)\n")
         for command, said in ((["sleep", "30"], "; it never connected to the server"),
                               ([PYTHON, "-c", client], "; it had sent nothing since the reply "
-                                                       "to 'EHLO quiet.test' (session 000001)")):
+                                                       "to 'ehlo quiet.test' (session 000001)")):
             status, out, err = run_test(["--scenario", "accept-all", "--timeout", "1", "--json",
                                          json_path, "--"] + command, timeout=60)
             self.assertEqual(status, 1, out + err)
