@@ -183,10 +183,15 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
     return text;
   }
   if (run.sessions.empty()) return "; it never connected to the server";
-  // The newest session, not ended by QUIT, had every reply out: the command was the one silent.
+  // The newest session, still open when the deadline came (it ended after, with the kill) and
+  // not closing (no QUIT, no 421), had every reply out: the command was the one silent.
   for (auto it = run.sessions.rbegin(); it != run.sessions.rend(); ++it) {
     if (it->started > killed_at) continue;
-    if (it->quit || it->exchanges.empty()) break;
+    const auto closing = [](const capture::exchange& x) { return x.code == 421; };
+    if (it->ended < killed_at || it->quit || it->exchanges.empty() ||
+        std::any_of(it->exchanges.begin(), it->exchanges.end(), closing)) {
+      break;
+    }
     const auto& last = it->exchanges.back().command;
     return "; it had sent nothing since the " +
            (last == "<no command>" ? std::string("greeting") : "reply to '" + last + "'") +
@@ -257,7 +262,8 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
       result.reason = child.error;
       return result;
     }
-    if (child.exit_code == -1 && !killed_at) killed_at = std::chrono::system_clock::now();
+    // When the deadline came: the kill's own closes come after it.
+    if (child.exit_code == -1 && !killed_at) killed_at = run_starts.back() + timeout;
     result.exit_codes.push_back(child.exit_code);
     result.exit_signals.push_back(child.signal);
     if (expected.runs > 1) result.command_output += "--- run " + std::to_string(run + 1) + "\n";

@@ -131,9 +131,12 @@ class HangingCommand(unittest.TestCase):
                   "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
                   "s.ehlo('quiet.test')\n"
                   "time.sleep(30)\n")
+        # One that ended its session with QUIT before it fell silent: nothing to point at.
+        done = client.replace("time.sleep", "s.quit()\ntime.sleep")
         for command, said in ((["sleep", "30"], "; it never connected to the server"),
                               ([PYTHON, "-c", client], "; it had sent nothing since the reply "
-                                                       "to 'ehlo quiet.test' (session 000001)")):
+                                                       "to 'ehlo quiet.test' (session 000001)"),
+                              ([PYTHON, "-c", done], "")):
             status, out, err = run_test(["--scenario", "accept-all", "--timeout", "1", "--json",
                                          json_path, "--"] + command, timeout=60)
             self.assertEqual(status, 1, out + err)
