@@ -410,74 +410,6 @@ function Conn:ehlo(name, o)
   return r, err
 end
 
-local function b64(s) return host._base64_encode(s) end
-
-local auth_steps = {}
-
-function auth_steps.PLAIN(self, user, password, o)
-  local token = b64((o.authzid or "") .. "\0" .. user .. "\0" .. password)
-  self:send("AUTH PLAIN " .. token, { label = "AUTH PLAIN ****" })
-  return self:expect(o.expect or 235, waiting(o))
-end
-
-function auth_steps.LOGIN(self, user, password, o)
-  self:send("AUTH LOGIN")
-  local _, err = self:expect(334)
-  if err then return nil, err end
-  self:send(b64(user))
-  _, err = self:expect(334)
-  if err then return nil, err end
-  self:send(b64(password), { label = "****" })
-  return self:expect(o.expect or 235, waiting(o))
-end
-
-auth_steps["CRAM-MD5"] = function(self, user, password, o)
-  self:send("AUTH CRAM-MD5")
-  local r, err = self:expect(334)
-  if err then return nil, err end
-  local challenge = host._base64_decode(r.lines[1] or "")
-  if not challenge then
-    host._step(false, "CRAM-MD5 challenge is base64", "got '" .. shown(r.lines[1] or "") .. "'",
-      self.id)
-    self:send("*")
-    return self:expect(501)
-  end
-  self:send(b64(user .. " " .. host._cram_md5(password, challenge)), { label = "****" })
-  return self:expect(o.expect or 235, waiting(o))
-end
-
-function auth_steps.XOAUTH2(self, user, token, o)
-  local blob = b64("user=" .. user .. "\1auth=Bearer " .. token .. "\1\1")
-  self:send("AUTH XOAUTH2 " .. blob, { label = "AUTH XOAUTH2 ****" })
-  local r, err = self:reply({ timeout = o.timeout })
-  if r and r.code == 334 then
-    -- A refused token: the error comes as a JSON challenge first (RFC 7628, Gmail), and the
-    -- result after an empty answer.
-    self:send("", { label = "(empty answer to the error challenge)" })
-    self.queue[#self.queue] = "'AUTH XOAUTH2 ****' (after its error challenge)"
-    r, err = self:reply({ timeout = o.timeout })
-  end
-  return judge(self, o.expect or 235, r, err, waiting(o))
-end
-
-function Conn:auth(mechanism, user, password, o)
-  conn_of(self, "auth")
-  o = opts_table(o, "auth")
-  local steps = auth_steps[tostring(mechanism):upper()]
-  if not steps then
-    fail("auth: unknown mechanism '%s' (PLAIN, LOGIN, CRAM-MD5, XOAUTH2)", tostring(mechanism))
-  end
-  if type(user) ~= "string" or type(password) ~= "string" then
-    fail("auth: user and password must be strings")
-  end
-  if o.expect ~= nil then check_want(o.expect, "auth") end  -- before the credentials go out
-  -- Only PLAIN carries an authorization identity; elsewhere it would be dropped without a word.
-  if o.authzid ~= nil and steps ~= auth_steps.PLAIN then
-    fail("auth: authzid is for PLAIN only, not %s", tostring(mechanism):upper())
-  end
-  return steps(self, user, password, o)
-end
-
 local endings = { ["\r\n"] = true, ["\n"] = true, ["\r"] = true }
 
 -- A message or chunk the server stopped reading: the step that waits for its reply fails,
@@ -580,6 +512,14 @@ function connection()
   return current
 end
 
--- For lua/client_globals.lua, which runs next. Names with an underscore are the library's own.
+-- For lua/client_auth.lua and lua/client_globals.lua, which run next. Names with an underscore
+-- are the library's own.
 host._fail = fail
 host._check_number = check_number
+host._Conn = Conn
+host._conn_of = conn_of
+host._opts_table = opts_table
+host._check_want = check_want
+host._waiting = waiting
+host._judge = judge
+host._shown = shown
