@@ -12,6 +12,7 @@
 
 #include "proto/duration.hpp"
 #include "proto/near_miss.hpp"
+#include "script/counted_library.hpp"
 #include "script/guarded_xpcall.hpp"
 #include "script/lua_error_hints.hpp"
 #include "script/lua_modules.hpp"
@@ -143,7 +144,8 @@ void lua_sandbox::open_safe_libraries() {
   lua_setglobal(L, "load");
   lua_pushcfunction(L, lua_require);
   lua_setglobal(L, "require");
-  install_ordered_pairs(L, &lua_sandbox::charge_pairs_steps);
+  install_ordered_pairs(L, &lua_sandbox::charge_loop_steps);
+  install_counted_library(L, &lua_sandbox::charge_loop_steps);
   install_guarded_xpcall(L, [](lua_State* T) { return of(T).killed_; });
   lua_getglobal(L, "setmetatable");
   lua_pushcclosure(L, setmetatable_without_gc, 1);
@@ -249,7 +251,7 @@ void lua_sandbox::charge_pattern_steps(lua_State* L, std::uint64_t steps) {
                "'.-.-b' on a long subject?)");
 }
 
-void lua_sandbox::charge_pairs_steps(lua_State* L, std::uint64_t steps) {
+void lua_sandbox::charge_loop_steps(lua_State* L, std::uint64_t steps) {
   of(L).charge(L, steps, endless_loop_reason);
 }
 

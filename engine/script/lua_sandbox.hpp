@@ -126,7 +126,8 @@ class lua_sandbox {
   static void set_hook(lua_State* L, int count);
   static void on_hook(lua_State* L, lua_Debug* ar);
   static void charge_pattern_steps(lua_State* L, std::uint64_t steps);
-  static void charge_pairs_steps(lua_State* L, std::uint64_t steps);
+  // Work of a loop inside C (pairs() sorting its keys, table.move ...), as instructions.
+  static void charge_loop_steps(lua_State* L, std::uint64_t steps);
   void stop_run(lua_State* L, const char* reason);
   // From the allocator, which may not read the stack: the error's own position stands.
   void stop_for_memory();

@@ -364,6 +364,42 @@ end
   EXPECT_EQ(d.slept().size(), 1u);
 }
 
+// Loops inside Lua's C library, where the count hook never fires: they count their steps.
+TEST(instruction_limit, library_loops_inside_c_are_counted) {
+  for (const char* body :
+       {"table.move({}, 1, math.maxinteger - 1, 2, {})", "table.move({}, -math.maxinteger, -2, 1)",
+        "table.remove(setmetatable({}, {__len = function() return math.maxinteger end}), 1)",
+        "table.insert(setmetatable({}, {__len = function() return 1 << 40 end}), 1, 'x')"}) {
+    driver d(std::string("function on_connect(s)\n  ") + body + "\nend\n");
+    auto o = d.start(hook::connect);
+    ASSERT_EQ(o.st, status::failed) << body;
+    EXPECT_THAT(o.error, HasSubstr("test.lua:2: instruction limit exceeded")) << body;
+  }
+  EXPECT_THAT(load_error("local x = 1\ntable.move({}, 1, math.maxinteger - 1, 2, {})\n"),
+              HasSubstr("test.lua:2: instruction limit exceeded"));
+}
+
+TEST(sandbox, counted_library_functions_work_as_lua_s_own) {
+  EXPECT_EQ(eval("#string.rep('', 1e15) .. #string.rep('', 1e15, '') .. ('ab'):rep(3, '-')"),
+            "00ab-ab-ab");
+  EXPECT_EQ(eval("table.concat(table.move({1, 2, 3}, 1, 3, 2), ',')"), "1,1,2,3");
+  EXPECT_EQ(eval("(function() local t = {1, 2, 3} table.insert(t, 1, 0) table.insert(t, 9) "
+                 "table.remove(t, 2) table.remove(t) return table.concat(t, ',') end)()"),
+            "0,2,3");
+  EXPECT_THAT(eval("select(2, pcall(table.insert, {}, 5, 1))"),
+              HasSubstr("bad argument #2 to 'table.insert' (position out of bounds)"));
+  EXPECT_THAT(eval("select(2, pcall(function() table.insert(nil, 1, 1) end))"),
+              HasSubstr("test.lua:3: bad argument #1 to 'insert' (table expected, got nil)"));
+  EXPECT_THAT(eval("select(2, pcall(function() table.insert('abc', 1, 1) end))"),
+              HasSubstr("test.lua:3: bad argument #1 to 'table.insert' (table expected"));
+  EXPECT_THAT(eval("select(2, pcall(table.move, {}, 'a'))"),
+              HasSubstr("bad argument #2 to 'table.move' (number expected"));
+  EXPECT_THAT(eval("select(2, pcall(string.rep))"), HasSubstr("bad argument #1 to 'string.rep'"));
+  // Called from a script's line, as Lua names it there.
+  EXPECT_THAT(eval("select(2, pcall(function() table.remove({}, 7) end))"),
+              HasSubstr("test.lua:3: bad argument #2 to 'remove' (position out of bounds)"));
+}
+
 TEST(instruction_limit, a_nested_coroutine_cannot_swallow_it) {
   driver d(R"(
 function on_connect(s)

@@ -1,0 +1,21 @@
+// Library functions whose loops run inside C, where the instruction-count hook never fires, made
+// to count their work: string.rep of an empty string (Lua makes "" by n empty copies, 10^15 of
+// them if asked), table.move over a huge range, and table.insert and table.remove on a table
+// whose __len claims a huge length (they shift every element in between). Each would otherwise
+// hold its thread, every session on it and a SIGTERM for as long as the loop runs.
+#pragma once
+
+#include <cstdint>
+
+struct lua_State;
+
+namespace smtpfault::script {
+
+// Receives the steps (elements a call will walk) before the call does its work. May raise a Lua
+// error to stop the run, as the instruction limit does. One step is about one instruction.
+using step_charge = void (*)(lua_State* L, std::uint64_t steps);
+
+// Replaces string.rep, table.move, table.insert and table.remove. What they do is unchanged.
+void install_counted_library(lua_State* L, step_charge charge);
+
+}  // namespace smtpfault::script
