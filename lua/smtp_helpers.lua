@@ -289,7 +289,10 @@ for _, k in ipairs(api_names) do table.insert(hint_names, k) end
 for k in pairs(synonyms) do table.insert(hint_names, k) end
 table.sort(hint_names)
 
+-- Protected: the host calls this __index at load to name a misspelt smtp.x, outside any limit
+-- a scenario's own code runs under.
 setmetatable(smtp, {
+  __metatable = "the smtp library's own (protected)",
   __index = function(_, name)
     local hint = smtp._suggest(tostring(name), hint_names)
     hint = synonyms[hint] or hint

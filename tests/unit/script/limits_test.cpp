@@ -379,6 +379,18 @@ TEST(instruction_limit, library_loops_inside_c_are_counted) {
               HasSubstr("test.lua:2: instruction limit exceeded"));
 }
 
+// The host calls the smtp table's __index at load (to name a misspelt smtp.x), outside the
+// limits: a scenario cannot replace it.
+TEST(sandbox, the_smtp_tables_metatable_is_protected) {
+  EXPECT_THAT(load_error("getmetatable(smtp).__index = function() while true do end end\n"
+                         "function on_ehlo(s) return smtp.nosuch(1) end\n"),
+              HasSubstr("test.lua:1: attempt to index a string value"));
+  EXPECT_THAT(load_error("setmetatable(smtp, {})\n"),
+              HasSubstr("test.lua:1: cannot change a protected metatable"));
+  EXPECT_THAT(load_error("function on_ehlo(s) return smtp.rejct(554) end\n"),
+              HasSubstr("smtp.rejct does not exist"));
+}
+
 TEST(sandbox, counted_library_functions_work_as_lua_s_own) {
   EXPECT_EQ(eval("#string.rep('', 1e15) .. #string.rep('', 1e15, '') .. ('ab'):rep(3, '-')"),
             "00ab-ab-ab");
