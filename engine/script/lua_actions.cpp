@@ -18,13 +18,32 @@ namespace {
 
 using fault::millis;
 
+// What one action may carry out of the sandbox: its strings are copied outside the memory limit,
+// and a table of 1,000 references to one 1 MB string would otherwise become a 1 GB reply.
+constexpr std::size_t most_action_octets = std::size_t{16} << 20;
+// Each list item costs at least this (a reply line's code, space and CRLF).
+constexpr std::size_t octets_per_item = 6;
+constexpr std::size_t longest_name = 256;
+constexpr double longest_wait = 86400;  // seconds, as smtp.delay and the rest allow
+
 struct reader {
   lua_State* L;
   int idx;
   double scale;
   std::string error;
+  std::size_t octets = 0;  // taken out of the table so far, with the nested ones'
 
   bool ok() const { return error.empty(); }
+
+  // Counts n octets copied; past most_action_octets, the action is refused.
+  void take(std::size_t n) {
+    octets += n;
+    if (octets > most_action_octets && error.empty()) {
+      error =
+          "returned an action whose text is more than 16 MiB (reply lines, raw octets and the "
+          "rest together; a list may name one string many times, each copy counts)";
+    }
+  }
 
   int field(const char* key, int want) {
     // Raw: an action's metatable has methods named like its fields (delay, split, ...).
@@ -42,7 +61,8 @@ struct reader {
     if (field(key, LUA_TSTRING) == LUA_TSTRING) {
       std::size_t n = 0;
       const char* s = lua_tolstring(L, -1, &n);
-      out.emplace(s, n);
+      take(n);
+      if (ok()) out.emplace(s, n);
     }
     lua_pop(L, 1);
     return out;
@@ -56,6 +76,13 @@ struct reader {
   millis seconds(const char* key) {
     auto v = num(key);
     if (!v) return millis(0);
+    if (!(*v >= 0 && *v <= longest_wait)) {
+      if (error.empty()) {
+        error = std::string("returned an action whose ") + key +
+                " is not from 0 to 86400 seconds (smtp.hang() never answers)";
+      }
+      return millis(0);
+    }
     return proto::millis_from_seconds(*v * scale, true);  // a delay asked for is never 0 ms
   }
   std::vector<std::string> strings(const char* key) {
@@ -65,8 +92,11 @@ struct reader {
       for (lua_Integer i = 1; i <= n; ++i) {
         lua_rawgeti(L, -1, i);
         std::size_t len = 0;  // whole: a NUL inside must be seen, not cut the line short
-        if (const char* s = lua_tolstring(L, -1, &len)) out.emplace_back(s, len);
+        const char* s = lua_tolstring(L, -1, &len);
+        take(len + octets_per_item);
+        if (s && ok()) out.emplace_back(s, len);
         lua_pop(L, 1);
+        if (!ok()) break;
       }
     }
     lua_pop(L, 1);
@@ -160,7 +190,7 @@ void read_unsolicited(reader& r, fault::action& a) {
     lua_pop(r.L, 1);
     return;
   }
-  reader inner{r.L, lua_gettop(r.L), r.scale, {}};
+  reader inner{r.L, lua_gettop(r.L), r.scale, {}, r.octets};
   fault::unsolicited_reply u;
   if (auto rep = read_reply(inner)) u.reply = *rep;
   u.after = inner.seconds("after");
@@ -168,6 +198,10 @@ void read_unsolicited(reader& r, fault::action& a) {
   lua_rawget(r.L, inner.idx);
   u.close = lua_isnil(r.L, -1) || lua_toboolean(r.L, -1);
   lua_pop(r.L, 2);
+  if (!u.close && u.reply.code == 421 && inner.ok()) {
+    inner.error = "returned an action whose unsolicited 421 has close = false: a 421 always closes";
+  }
+  r.octets = inner.octets;
   if (!inner.ok()) r.error = inner.error;
   a.unsolicited = std::move(u);
 }
@@ -191,11 +225,14 @@ void read_each_recipient(reader& r, fault::action& a) {
   for (lua_Integer i = 1; i <= n; ++i) {
     std::optional<proto::reply> rep;
     if (lua_rawgeti(r.L, list, i) == LUA_TTABLE) {
-      reader item{r.L, lua_gettop(r.L), r.scale, {}};
+      reader item{r.L, lua_gettop(r.L), r.scale, {}, r.octets};
       rep = read_reply(item);
+      r.octets = item.octets;
       if (!item.ok()) r.error = item.error;
     }
     lua_pop(r.L, 1);
+    r.take(octets_per_item);
+    if (!r.ok()) break;
     a.each_recipient.push_back(std::move(rep));
   }
   lua_pop(r.L, 1);
@@ -269,6 +306,10 @@ proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, dou
   reader r{L, lua_absindex(L, idx), time_scale, {}};
   fault::action a;
   a.name = r.str("name").value_or("action");
+  if (a.name.size() > longest_name) {
+    return proto::unexpected{"returned an action whose name is " + std::to_string(a.name.size()) +
+                             " octets long (at most 256: it is shown in the transcript)"};
+  }
   a.reply = read_reply(r);
   a.raw = r.str("raw");
   a.malformed = read_malformed(r);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "proto/bounded_text.hpp"
 #include "proto/glob.hpp"
 #include "proto/reply.hpp"
 #include "script/lua_bridge.hpp"
@@ -165,12 +166,8 @@ int api_log(lua_State* L) {
   luaL_pushresult(&b);
   std::size_t len = 0;
   const char* text = lua_tolstring(L, -1, &len);
-  // One transcript line, not a dump: the transcript keeps a bounded number of lines, so each
-  // must be bounded too.
-  constexpr std::size_t longest = 4096;
-  std::string line(text, std::min(len, longest));
-  if (len > longest) line += "... (" + std::to_string(len) + " octets)";
-  owner(L).log_from_script(std::move(line));
+  // One transcript line, not a dump.
+  owner(L).log_from_script(proto::bounded_text(std::string_view(text, len)));
   return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include <lua.hpp>
 
+#include "proto/bounded_text.hpp"
 #include "proto/duration.hpp"
 #include "proto/near_miss.hpp"
 #include "script/counted_library.hpp"
@@ -329,8 +330,9 @@ std::string lua_sandbox::describe_error(lua_State* L, int status) {
     msg = kill_reason_;
   } else if (status == LUA_ERRMEM || memory_refused()) {
     msg = memory_limit_reason_;
-  } else if (const char* s = lua_tostring(L, -1)) {
-    msg = s;
+  } else if (std::size_t length = 0; const char* s = lua_tolstring(L, -1, &length)) {
+    // Kept with the session and written to its transcript: bounded like smtp.log's lines.
+    msg = proto::bounded_text(std::string_view(s, length));
   } else {
     // error({code = 1}): what was raised, and how to say what went wrong instead.
     msg = std::string("error object is a ") + luaL_typename(L, -1) +

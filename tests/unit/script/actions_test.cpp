@@ -259,7 +259,12 @@ TEST(actions, hand_made_tables_meet_the_reply_checks) {
         "{unsolicited = {code = 1e300}}",
         "(function() local a = smtp.reply(451) a.code = 1e300 return a end)()",
         "(function() local a = smtp.reply(451) a.lines = {'x\\ny'} return a end)()",
-        "{code = 250, trickle_bytes = -1}", "{code = 250, trickle_bytes = 0/0}"}) {
+        "{code = 250, trickle_bytes = -1}", "{code = 250, trickle_bytes = 0/0}",
+        "{code = 250, delay_seconds = 1e300}", "{code = 250, trickle_every = -1}",
+        "{unsolicited = {code = 421, close = false}}", "{name = ('n'):rep(300), code = 250}",
+        // One string named many times: each copy would leave the sandbox.
+        "(function() local big, l = ('a'):rep(1000000), {} for i = 1, 100 do l[i] = big end "
+        "return {code = 250, lines = l} end)()"}) {
     auto o = connect_returning(expr);
     EXPECT_EQ(o.st, status::failed) << expr;
     EXPECT_THAT(o.error, ::testing::HasSubstr("returned an action whose")) << expr;

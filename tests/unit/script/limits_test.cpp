@@ -391,6 +391,16 @@ TEST(sandbox, the_smtp_tables_metatable_is_protected) {
               HasSubstr("smtp.rejct does not exist"));
 }
 
+// A hook's error is kept with its session and written to its transcript: bounded, as smtp.log's
+// lines are.
+TEST(sandbox, a_huge_error_message_is_cut) {
+  driver d("function on_connect(s)\n  error(('x'):rep(1000000))\nend\n");
+  const std::string error = connect_failure(d);
+  EXPECT_LT(error.size(), 4300u);
+  EXPECT_THAT(error, HasSubstr("test.lua:2: xxxx"));
+  EXPECT_THAT(error, HasSubstr("... (1000012 octets)"));
+}
+
 TEST(sandbox, counted_library_functions_work_as_lua_s_own) {
   EXPECT_EQ(eval("#string.rep('', 1e15) .. #string.rep('', 1e15, '') .. ('ab'):rep(3, '-')"),
             "00ab-ab-ab");
