@@ -53,7 +53,7 @@ int safe_load(lua_State* L) {
                     mode.data());
     return 2;
   }
-  int status = luaL_loadbufferx(L, s, len, name, "t");
+  int status = lua_sandbox::of(L).compile(L, std::string_view(s, len), name);
   if (status != LUA_OK) {
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -198,11 +198,15 @@ void lua_sandbox::set_hook(lua_State* L, int count) {
 namespace {
 // Set from the signal-handling thread, read by every hook call: lock-free, and relaxed order is
 // enough for a flag that only ever goes from false to true.
-std::atomic<bool> interrupting{false};
+std::atomic<bool> interrupt_requested{false};
 }  // namespace
 
 void lua_sandbox::interrupt_all() {
-  interrupting.store(true, std::memory_order_relaxed);
+  interrupt_requested.store(true, std::memory_order_relaxed);
+}
+
+bool lua_sandbox::interrupting() {
+  return interrupt_requested.load(std::memory_order_relaxed);
 }
 
 void lua_sandbox::on_hook(lua_State* L, lua_Debug* ar) {
@@ -222,7 +226,7 @@ void lua_sandbox::on_hook(lua_State* L, lua_Debug* ar) {
   if (!self.killed_ && (self.overdue_ || self.past_deadline())) {
     self.stop_run(L, self.time_limit_reason_.c_str());
   }
-  if (!self.killed_ && interrupting.load(std::memory_order_relaxed)) {
+  if (!self.killed_ && interrupt_requested.load(std::memory_order_relaxed)) {
     self.stop_run(L, interrupted_reason);
   }
   if (self.killed_) {
@@ -373,7 +377,7 @@ std::optional<std::string> lua_sandbox::load_module(lua_State* L, std::string_vi
                                                     std::string_view name) {
   std::string rewritten;
   const auto text = skip_file_prefix(code, rewritten);
-  if (luaL_loadbufferx(L, text.data(), text.size(), ("@" + path).c_str(), "t") != LUA_OK) {
+  if (compile(L, text, ("@" + path).c_str()) != LUA_OK) {
     return load_error(L, path);
   }
   const auto kept = [&](const module_source& m) { return m.path == path; };
@@ -395,7 +399,7 @@ std::optional<std::string> lua_sandbox::run_file_text(std::string_view code,
   if (library) library_sources_.push_back("@" + chunkname);
   std::string rewritten;
   code = skip_file_prefix(code, rewritten);
-  int status = luaL_loadbufferx(L, code.data(), code.size(), ("@" + chunkname).c_str(), "t");
+  int status = compile(L, code, ("@" + chunkname).c_str());
   if (status != LUA_OK) return load_error(L, chunkname);
   lua_State* co = lua_newthread(L);
   lua_rotate(L, -2, 1);  // thread below the function
@@ -427,7 +431,7 @@ std::optional<std::string> lua_sandbox::load_text(lua_State* co, std::string_vie
                                                   const std::string& chunkname) {
   std::string rewritten;
   code = skip_file_prefix(code, rewritten);
-  int status = luaL_loadbufferx(co, code.data(), code.size(), ("@" + chunkname).c_str(), "t");
+  int status = compile(co, code, ("@" + chunkname).c_str());
   if (status == LUA_OK) return std::nullopt;
   return load_error(co, chunkname);
 }

@@ -56,6 +56,7 @@ class lua_sandbox {
   // The process is stopping (SIGTERM): every running hook call, in every sandbox, ends at its
   // next instruction or call with interrupted_reason, instead of running on to its limit.
   static void interrupt_all();
+  static bool interrupting();
   static constexpr const char* interrupted_reason = "interrupted: the server is stopping";
 
   lua_State* state() const { return L_.get(); }
@@ -74,6 +75,13 @@ class lua_sandbox {
   // for a script that runs as a coroutine under resume(). Returns the syntax error otherwise.
   std::optional<std::string> load_text(lua_State* co, std::string_view code,
                                        const std::string& chunkname);
+  // Compiles text (never bytecode) onto L's stack, as luaL_loadbufferx does, but fed to Lua's
+  // parser in pieces, each of which first looks at the clock and for a stop (lua_compile.cpp):
+  // the parser runs no instructions, so no hook fires while it works, and text made to be slow
+  // to compile (thousands of labels in one function) would otherwise hold the thread for
+  // minutes. Within a guarded run its deadline applies, else run_time from now.
+  int compile(lua_State* L, std::string_view code, const char* chunkname);
+  std::chrono::nanoseconds clock_now() const { return now(); }
 
   // Where require() finds modules: the folder of the script's file; "" (a built-in, or source
   // text) refuses every require.

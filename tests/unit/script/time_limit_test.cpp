@@ -237,6 +237,21 @@ end
   EXPECT_THAT(connect_failure(d), HasSubstr("time limit exceeded"));
 }
 
+// The parser runs no instructions, so no hook fires while it works: text made to be slow to
+// compile (each label compared with every earlier one of its function) is fed to it in pieces,
+// each of which looks at the clock first.
+TEST(time_limit, applies_while_the_file_compiles) {
+  std::string code;
+  for (int f = 0; f < 10; ++f) {
+    code += "local function f" + std::to_string(f) + "()\n";
+    for (int i = 0; i < 32000; ++i)
+      code += "::l" + std::to_string(i) + ":: do end ";
+    code += "\nend\n";
+  }
+  EXPECT_THAT(load_error(code, short_run_time()),
+              HasSubstr("test.lua: time limit exceeded while compiling (over 0.2 s"));
+}
+
 TEST(time_limit, applies_while_the_file_loads) {
   auto err = load_error(
       "local big = string.rep('x', 4 * 1024 * 1024)\n"
