@@ -2,6 +2,7 @@
 --
 -- What it does: refuses every recipient permanently; a DATA that comes anyway is answered
 -- 554 5.5.1 (as Postfix does) and the message text, if sent, ends up interpreted as commands.
+-- A BDAT gets the server's own 503 5.5.1 (its chunk is read and dropped, RFC 3030 2).
 -- What it targets: haraka/Haraka#538, thunderbird/thunderbird-android#2388: clients that send
 -- DATA and the message although no recipient was accepted, and report success; or retry
 -- permanent refusals.

@@ -3,7 +3,8 @@
 -- What it does: PIPELINING is advertised. Connection 1: every recipient is refused
 -- temporarily, and the DATA that a pipelining client has already sent in the same group is
 -- answered 554 5.5.1; a client that then writes the message text anyway gets each line
--- answered as an unknown command. Later connections are normal.
+-- answered as an unknown command; a pipelined BDAT gets the server's own 503 5.5.1, its chunk
+-- read and dropped (RFC 3030 2). Later connections are normal.
 -- What it targets: RFC 2920 3.1 (the client must check each reply of the group, and must not
 -- send the text after a refused DATA); swiftmailer/swiftmailer#1265, nodemailer#265 (pooled
 -- connections mixed up recipients after a failed group), MailKit#1221.
