@@ -173,7 +173,9 @@ std::size_t server_session::receive_command(std::string_view input) {
   note_line_anomalies(r.line);
   const bool more_behind = r.consumed < input.size();
   verb kind = verb::unknown;
-  if (r.line.size() + 2 > line_limit(r.line) && !proto::istarts_with(r.line, "AUTH ")) {
+  // The limit counts the line's end as sent: CRLF, or a bare LF's one octet.
+  const std::size_t octets = r.line.size() + (r.bare_lf ? 1 : 2);
+  if (octets > line_limit(r.line) && !proto::istarts_with(r.line, "AUTH ")) {
     long_line_is_auth_ = false;
     on_long_line();
   } else {
@@ -449,7 +451,8 @@ void server_session::error_reply(proto::reply r) {
 
 void server_session::count_error() {
   if (++errors_ >= opts_.max_errors && mode_ != mode::closed) {
-    reply(421, "4.7.0", "Too many errors, closing connection");
+    // A 421 names the server (RFC 5321 3.8), as every other one does.
+    reply(421, "4.7.0", opts_.hostname + " Too many errors, closing connection");
     close();
   }
 }

@@ -113,6 +113,8 @@ std::size_t server_session::receive_auth(std::string_view input) {
   ++lines_taken_;
   if (r.st == proto::line_reader::status::too_long) {
     log_.add(direction::client, "<over-long AUTH line discarded>", now_);
+    // The exchange ends here (RFC 4954 4): nothing of it may decide the next AUTH.
+    oauth_error_sent_ = false;
     set_mode(mode::command);
     error_reply(500, "5.5.6", "Authentication exchange line is too long");
     return r.consumed;

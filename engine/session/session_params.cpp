@@ -55,22 +55,27 @@ bool valid_notify(std::string_view v) {
   return true;
 }
 
-// RFC 3461 4: xtext, the form of ENVID, ORCPT's address and AUTH= (RFC 4954 5), where "+" and
-// "=" travel as "+" and two upper-case hex digits. The parser has refused a raw "=" and control
-// characters already. What is wrong, or "" when nothing.
-std::string xtext_problem(std::string_view v) {
+// RFC 3461 4: xtext, the form of ENVID, ORCPT's address and AUTH= (RFC 4954 5): printable
+// US-ASCII, where "+" and "=" travel as "+" and two upper-case hex digits (the parser has
+// refused a raw "=" and control characters already). utf8: octets over 127 pass, for ORCPT's
+// "utf-8" address type (RFC 6533 3). What is wrong, or "" when nothing.
+std::string xtext_problem(std::string_view v, bool utf8 = false) {
   const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
-  for (auto plus = v.find('+'); plus != std::string_view::npos; plus = v.find('+', plus + 3)) {
-    if (plus + 2 >= v.size() || !hex(v[plus + 1]) || !hex(v[plus + 2])) {
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const auto c = static_cast<unsigned char>(v[i]);
+    if (c > 126 && !utf8) return "an octet over 126; 8-bit text is sent as +XX";
+    if (c != '+') continue;
+    if (i + 2 >= v.size() || !hex(v[i + 1]) || !hex(v[i + 2])) {
       return "\"+\" not followed by two upper-case hex digits";
     }
+    i += 2;
   }
   return {};
 }
 
 // "Bad ENVID value" and, when the value is no xtext, why (RFC 3461 4).
-std::string bad_value(const std::string& keyword, std::string_view value) {
-  std::string why = xtext_problem(value);
+std::string bad_value(const std::string& keyword, std::string_view value, bool utf8 = false) {
+  std::string why = xtext_problem(value, utf8);
   return "Bad " + keyword + " value" + (why.empty() ? "" : " (xtext, RFC 3461 4: " + why + ")");
 }
 
@@ -140,10 +145,10 @@ bool server_session::check_rcpt_params(const proto::command& cmd) {
     } else if (p.keyword == "ORCPT") {
       // addr-type ";" xtext, both non-empty (RFC 3461 4.2).
       const auto semicolon = v.find(';');
-      if (semicolon == 0 || semicolon == std::string::npos || semicolon + 1 == v.size() ||
-          !xtext_problem(std::string_view(v).substr(semicolon + 1)).empty()) {
-        const auto address = semicolon == std::string::npos ? "" : v.substr(semicolon + 1);
-        return error_reply(501, "5.5.4", bad_value("ORCPT", address)), false;
+      const bool utf8 = semicolon != std::string::npos && iequals(v.substr(0, semicolon), "utf-8");
+      const auto address = semicolon == std::string::npos ? "" : v.substr(semicolon + 1);
+      if (semicolon == 0 || address.empty() || !xtext_problem(address, utf8).empty()) {
+        return error_reply(501, "5.5.4", bad_value("ORCPT", address, utf8)), false;
       }
     } else {
       return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;

@@ -61,7 +61,8 @@ inline const std::string auth_ok = "235 2.7.0 Authentication successful\r\n";
 inline const std::string auth_bad = "535 5.7.8 Authentication credentials invalid\r\n";
 inline const std::string auth_cancelled = "501 5.7.0 Authentication cancelled\r\n";
 inline const std::string auth_bad_base64 = "501 5.5.2 Cannot decode the base64 response\r\n";
-inline const std::string too_many_errors = "421 4.7.0 Too many errors, closing connection\r\n";
+inline const std::string too_many_errors =
+    "421 4.7.0 smtpfault.test Too many errors, closing connection\r\n";
 
 inline std::string sender_ok(std::string_view address) {
   return "250 2.1.0 Sender <"s + std::string(address) + "> OK\r\n";

@@ -190,6 +190,22 @@ TEST_F(auth_test, xoauth2_token) {
   EXPECT_EQ(c.session().facts().auth_mechanism, "XOAUTH2");
 }
 
+// An answer to the error challenge too long to read ends that exchange: the next AUTH is judged
+// on its own credentials, not taken for the rest of it.
+TEST_F(auth_test, an_over_long_answer_to_the_xoauth2_error_ends_that_exchange) {
+  conversation c(options());
+  c.ehlo();
+  const std::string bad = base64_encode(
+      "user=alice\x01"
+      "auth=Bearer expired\x01\x01");
+  ASSERT_TRUE(c.send("AUTH XOAUTH2 " + bad + "\r\n").starts_with("334 "));
+  EXPECT_EQ(c.send(std::string(13000, 'A') + "\r\n"), wire::auth_line_too_long);
+  const std::string good = base64_encode(
+      "user=alice\x01"
+      "auth=Bearer secret\x01\x01");
+  EXPECT_EQ(c.send("AUTH XOAUTH2 " + good + "\r\n"), wire::auth_ok);
+}
+
 TEST_F(auth_test, wrong_password_and_unknown_user_get_535) {
   conversation c(options());
   c.ehlo();

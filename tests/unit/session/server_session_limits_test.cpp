@@ -24,6 +24,9 @@ TEST(server_session, command_line_limit_is_512_octets) {
   EXPECT_EQ(c.send(over), wire::line_too_long);
   EXPECT_TRUE(c.logged(direction::client, "<over-long line discarded>"));
   EXPECT_EQ(c.send("NOOP\r\n"), wire::ok) << "the session is back in sync";
+  // A bare LF is one octet of the 512.
+  EXPECT_EQ(c.send("NOOP " + std::string(512 - 5 - 1, 'x') + "\n"), wire::ok);
+  EXPECT_EQ(c.send("NOOP " + std::string(512 - 5, 'x') + "\n"), wire::line_too_long);
 }
 
 // RFC 5321 4.5.3.1.4: extensions raise the limit for MAIL (SIZE +26, DSN +100, AUTH= +500)
@@ -144,6 +147,17 @@ TEST(server_session, xtext_parameters_are_checked) {
             "501 5.5.4 Bad ORCPT value " + bad_plus + "\r\n");
   EXPECT_EQ(c.send("RCPT TO:<b+y@y.test> ORCPT=rfc822;b+2By@y.test\r\n"),
             wire::recipient_ok("b+y@y.test"));
+  // 8-bit: not xtext, but for ORCPT's "utf-8" type (RFC 6533 3).
+  const std::string eight_bit = "(xtext, RFC 3461 4: an octet over 126; 8-bit text is sent as +XX)";
+  EXPECT_EQ(c.send("RCPT TO:<c@y.test> ORCPT=rfc822;\xC3\xA9@y.test\r\n"),
+            "501 5.5.4 Bad ORCPT value " + eight_bit + "\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<c@y.test> ORCPT=utf-8;\xC3\xA9@y.test\r\n"),
+            wire::recipient_ok("c@y.test"));
+  EXPECT_EQ(c.send("RSET\r\n"), wire::ok);
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> ENVID=\xE9\xFF\r\n"),
+            "501 5.5.4 Bad ENVID value " + eight_bit + "\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> AUTH=\xC3\xA9@x.test\r\n"),
+            "501 5.5.4 Bad AUTH value " + eight_bit + "\r\n");
 }
 
 TEST(server_session, parameters_of_hidden_extensions_are_refused) {
