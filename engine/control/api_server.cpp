@@ -109,6 +109,9 @@ asio::awaitable<void> serve_connection(tcp::socket socket, api_context& ctx) {
     const bool head = req.method() == http::verb::head;
     std::string authorization(req[http::field::authorization]);
     api_request areq = to_api_request(std::move(req));
+    // A client that half-closes after its request is taken for gone: HTTP clients wait with
+    // both ends open.
+    areq.client_gone = [&socket] { return net::peer_closed(socket.native_handle()); };
     deadline.expires_never();  // a long-poll has its own deadline
     response res = co_await dispatch(ctx, areq, authorization);
     // RFC 9110 15.5.9: a 408 (a long-poll that timed out) closes the connection.

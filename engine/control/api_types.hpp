@@ -2,6 +2,7 @@
 // carries: {"error": "what is wrong", "field": "action.reply.code"}.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,9 @@ struct api_request {
   std::vector<std::string> params;  // the {id} parts of the route
   std::string body;
   unsigned version = 11;
+  // Whether the client has closed its end (a long-poll looks now and then, so that one whose
+  // client left does not hold its connection until its own timeout). Unset: never.
+  std::function<bool()> client_gone;
 };
 
 struct api_error {

@@ -151,6 +151,8 @@ asio::awaitable<response> get_message_part(api_context& ctx, api_request& req) {
 // Waits on a timer that a new message cancels: no polling, and a message stored between the
 // check and the wait still wakes it (the cancel is posted to this thread, so it runs only once
 // the coroutine is suspended in async_wait).
+constexpr std::chrono::seconds client_look{1};
+
 asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
   std::optional<api_error> err;
   query_reader q(req, err);
@@ -194,8 +196,14 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
                                     proto::seconds_text(timeout) + " s",
                                 ""});
     }
-    wake->expires_at(deadline);
+    // Looked at once a second: a client that left must not hold its connection (a descriptor,
+    // a store listener) until the timeout, up to max_wait; enough of them would exhaust the
+    // server's descriptors.
+    wake->expires_at(std::min(deadline, std::chrono::steady_clock::now() + client_look));
     co_await wake->async_wait(net::as_value);
+    if (req.client_gone && req.client_gone()) {
+      co_return error_response({499, "the client closed the connection while it waited", ""});
+    }
   }
 }
 

@@ -233,16 +233,16 @@ void transport::reset() {
   socket_.close(ignored);
 }
 
-bool transport::peer_closed() const {
-  if (!socket_.is_open()) return true;
+bool peer_closed(int descriptor) {
   tcp_info info{};
   socklen_t len = sizeof info;
-  // The kernel's view: CLOSE_WAIT once the client's FIN came, CLOSE after its RST.
-  if (getsockopt(const_cast<tcp::socket&>(socket_).native_handle(), IPPROTO_TCP, TCP_INFO, &info,
-                 &len) != 0) {
-    return false;
-  }
+  if (getsockopt(descriptor, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return false;
   return info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_CLOSE;
+}
+
+bool transport::peer_closed() const {
+  if (!socket_.is_open()) return true;
+  return net::peer_closed(const_cast<tcp::socket&>(socket_).native_handle());
 }
 
 std::string host_port_text(std::string_view host, std::uint16_t port) {

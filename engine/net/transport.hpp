@@ -53,6 +53,10 @@ std::string host_port_text(std::string_view host, std::uint16_t port);
 // without close_notify ("stream truncated"), a close all the same.
 bool closed_by_peer(const error_code& ec);
 
+// The kernel's view of a connected socket: CLOSE_WAIT once the peer's FIN came, CLOSE after its
+// RST (or when it cannot tell: false).
+bool peer_closed(int descriptor);
+
 class transport {
  public:
   explicit transport(tcp::socket socket) : socket_(std::move(socket)) {}

@@ -3,7 +3,9 @@ filters and pagination, detail and raw bytes, long-poll wait, deletion, retentio
 transcripts."""
 
 import json
+import os
 import smtplib
+import socket
 import subprocess
 import threading
 import time
@@ -248,6 +250,33 @@ class MessagesTest(ApiTestCase):
         reply.read()
         self.assertEqual((reply.status, reply.getheader("Connection")), (408, "close"))
         conn.close()
+
+    def test_a_wait_whose_client_left_lets_go_of_its_connection(self):
+        # Each would otherwise hold a descriptor until its own timeout (up to 300 s): enough of
+        # them, opened and dropped, would leave the server none for SMTP clients.
+        server = SmtpfaultServer().start()
+        try:
+            fds = lambda: len(os.listdir("/proc/%d/fd" % server.proc.pid))
+            before = fds()
+            socks = []
+            for _ in range(20):
+                s = socket.create_connection(("127.0.0.1", server.api_port), timeout=5)
+                s.sendall(b"GET /api/v1/messages/wait?count=5&timeout=300 HTTP/1.1\r\n"
+                          b"Host: x\r\n\r\n")
+                socks.append(s)
+            time.sleep(0.5)
+            self.assertGreaterEqual(fds(), before + 20)
+            for s in socks:
+                s.close()
+            deadline = time.monotonic() + 5
+            while fds() > before and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(fds(), before)
+            status, _, _ = server.api("GET", "/healthz")
+            self.assertEqual(status, 200)
+        finally:
+            server.stop(expect_exit=0)
+            server.cleanup()
 
     def test_a_wait_pending_at_sigterm_is_answered_503_and_the_server_exits_at_once(self):
         server = SmtpfaultServer().start()
