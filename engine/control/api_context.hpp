@@ -31,9 +31,9 @@ struct api_context {
   // For PUT /api/v1/scenario: time scale and sandbox limits, and the seed when one was set.
   script::scenario_options scenario_defaults;
   std::optional<std::uint64_t> fixed_seed;
-  // The run's seed while no scenario is loaded (accept-all): the start-up one, then the one of
-  // a PUT of accept-all.
-  std::uint64_t accept_all_seed = scenario_defaults.seed;
+  // The run's seed, time scale and params while no scenario is loaded (accept-all): the
+  // start-up ones, then those of a PUT of accept-all (shown, though accept-all reads none).
+  script::scenario_options accept_all_options = scenario_defaults;
   // Sessions that started before the scenario switch do not count for its expectations.
   std::chrono::system_clock::time_point scenario_since = std::chrono::system_clock::now();
   // Messages stored before then: `delivered` counts from the store's running total, which

@@ -1,6 +1,8 @@
 // Runtime control: the active scenario, fault rules, and the current verdicts of the
 // scenario's expectations.
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -40,14 +42,14 @@ json::object scenario_json(const api_context& ctx, const script::scenario* sc) {
   if (!sc) {
     // accept-all draws nothing at random; the run has a seed all the same. It reads no
     // parameter, but shows the configured ones as any scenario does.
-    return json::object{
-        {"name", "accept-all"},
-        {"seed", ctx.accept_all_seed},
-        {"time_scale", ctx.scenario_defaults.time_scale},
-        {"params", params_json(ctx.scenario_defaults)},
-        // It has no source: it reads none of them.
-        {"unread_params", names_json(script::param_keys(ctx.scenario_defaults.params))},
-        {"hooks", json::array{}}};
+    const auto& opts = ctx.accept_all_options;
+    return json::object{{"name", "accept-all"},
+                        {"seed", opts.seed},
+                        {"time_scale", opts.time_scale},
+                        {"params", params_json(opts)},
+                        // It has no source: it reads none of them.
+                        {"unread_params", names_json(script::param_keys(opts.params))},
+                        {"hooks", json::array{}}};
   }
   json::array hooks;
   for (unsigned i = 0; i <= static_cast<unsigned>(session::hook::disconnect); ++i) {
@@ -85,8 +87,18 @@ void read_params(const json::object& params, object_reader& r,
     std::string text;
     if (v.is_string()) {
       text = v.get_string();
-    } else if (v.is_int64() || v.is_uint64() || v.is_double()) {
-      text = json::serialize(v);
+    } else if (v.is_int64()) {
+      text = std::to_string(v.get_int64());
+    } else if (v.is_uint64()) {
+      text = std::to_string(v.get_uint64());
+    } else if (v.is_double() && std::isfinite(v.get_double())) {
+      // As a person writes it (0.5, 100), not JSON's exponent form (5E-1, 1E2).
+      char digits[32];
+      const auto written = std::to_chars(digits, digits + sizeof digits, v.get_double());
+      text.assign(digits, written.ptr);
+    } else if (v.is_double()) {
+      r.invalid("params", "'" + std::string(key) + "' is a number too large to write down");
+      return;
     } else {
       r.invalid("params", "'" + std::string(key) + "' must be a string or a number");
       return;
@@ -174,11 +186,12 @@ asio::awaitable<response> put_scenario(api_context& ctx, api_request& req) {
     sc = std::move(*loaded);
   }
   ctx.server.set_scenario(sc);
-  if (!sc) ctx.accept_all_seed = r->opts.seed;
+  if (!sc) ctx.accept_all_options = r->opts;
   // As at start-up: the seed a run can be replayed with.
-  ctx.server.log().info(
-      sc ? "scenario " + script::shown_name(sc->name()) + " loaded over the API; " + sc->seed_text()
-         : "scenario accept-all loaded over the API; " + script::seed_text(ctx.accept_all_seed));
+  ctx.server.log().info(sc ? "scenario " + script::shown_name(sc->name()) +
+                                 " loaded over the API; " + sc->seed_text()
+                           : "scenario accept-all loaded over the API; " +
+                                 script::seed_text(ctx.accept_all_options.seed));
   ctx.scenario_since = sys_clock::now();
   ctx.stored_before = ctx.store.stored_total();
   co_return json_response(200, scenario_json(ctx, sc.get()));

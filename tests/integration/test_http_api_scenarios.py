@@ -258,6 +258,24 @@ class ScenarioParamsTest(ApiTestCase):
         self.assertEqual(rcpt_reply(self.server, "b@y.test"), 451)
         self.assertEqual(rcpt_reply(self.server, "b@y.test"), 250)
 
+        # A number is taken as its text as a person writes it, not in JSON's exponent form.
+        for number, text in ((0.5, "0.5"), (5.0, "5"), (1e2, "100"), (7, "7")):
+            status, _, body = self.api("PUT", "/api/v1/scenario",
+                                       {"name": "greylist", "params": {"window": number}})
+            self.assertEqual((status, body.get("params")), (200, {"window": text}), body)
+        status, _, body = self.api("PUT", "/api/v1/scenario",
+                                   '{"name": "greylist", "params": {"window": 1e400}}')
+        self.assertEqual((status, body["error"]),
+                         (400, "params: 'window' is a number too large to write down"), body)
+        # accept-all shows what it was given (and reads none of it).
+        status, _, body = self.api("PUT", "/api/v1/scenario",
+                                   {"name": "accept-all", "params": {"window": 5},
+                                    "time_scale": 0.5})
+        self.assertEqual((status, body["params"], body["unread_params"], body["time_scale"]),
+                         (200, {"window": "5"}, ["window"], 0.5), body)
+        _, _, body = self.api("GET", "/api/v1/scenario")
+        self.assertEqual((body["name"], body["params"]), ("accept-all", {"window": "5"}), body)
+
         for params, says in (({"1x": "2"}, "must be a name"), ({"window": [1]}, "string or a number"),
                              ({"window": "soon"}, "params.window must be a number")):
             status, _, body = self.api("PUT", "/api/v1/scenario",
