@@ -255,9 +255,12 @@ namespace {
 // The fields "YYYY-MM-DDThh:mm:ss" gave, as read: timegm would roll 2026-13-45 over into 2027,
 // but out-of-range fields are a mistake, not a date.
 bool fields_in_range(const std::tm& tm) {
-  static constexpr int days_in[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 &&
-         tm.tm_mday <= days_in[tm.tm_mon - 1] && tm.tm_hour >= 0 && tm.tm_hour <= 23 &&
+  static constexpr int days_in[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const int year = tm.tm_year;
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (tm.tm_mon < 1 || tm.tm_mon > 12) return false;
+  const int days = days_in[tm.tm_mon - 1] + (tm.tm_mon == 2 && leap ? 1 : 0);
+  return tm.tm_mday >= 1 && tm.tm_mday <= days && tm.tm_hour >= 0 && tm.tm_hour <= 23 &&
          tm.tm_min >= 0 && tm.tm_min <= 59 && tm.tm_sec >= 0 && tm.tm_sec <= 60;
 }
 
@@ -283,7 +286,8 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   double secs = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), secs);
   if (!text.empty() && ec == std::errc{} && ptr == text.data() + text.size()) {
-    if (!(secs >= 0)) return std::nullopt;
+    // "inf" and "nan" read as numbers too: neither is a time.
+    if (!std::isfinite(secs) || secs < 0) return std::nullopt;
     if (secs > 9e9) return system_clock::time_point::max();
     return system_clock::time_point(duration_cast<system_clock::duration>(duration<double>(secs)));
   }
@@ -314,8 +318,9 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   }
   const auto offset = utc_offset(rest);
   if (!offset) return std::nullopt;
+  // The fields are in range and the year has four digits: timegm cannot fail, and its -1 is
+  // 1969-12-31T23:59:59Z itself.
   std::time_t t = timegm(&tm);
-  if (t == -1) return std::nullopt;
   // system_clock counts nanoseconds: beyond the year 2262 it overflows, so clamp far futures.
   if (t > 9'000'000'000) return system_clock::time_point::max();
   auto tp = system_clock::from_time_t(t) - seconds(*offset);

@@ -277,6 +277,16 @@ TEST(time, iso_and_epoch) {
         "2026-01-01T24:00:00Z", "2026-01-01T00:61:00Z", "2026-01-01T00:00:00+25:00"})
     EXPECT_FALSE(parse_time(bad)) << bad;
   EXPECT_TRUE(parse_time("2024-02-29T23:59:60Z"));
+  // February 29th only in a leap year (2000 was one, 2100 will not be).
+  EXPECT_FALSE(parse_time("2026-02-29"));
+  EXPECT_FALSE(parse_time("2100-02-29"));
+  EXPECT_TRUE(parse_time("2000-02-29"));
+  // "inf" and "nan" read as numbers, but are no time.
+  EXPECT_FALSE(parse_time("inf"));
+  EXPECT_FALSE(parse_time("nan"));
+  // The second whose time_t is -1 (timegm's error value) is a time like any other.
+  EXPECT_EQ(duration_cast<seconds>(parse_time("1969-12-31T23:59:59Z")->time_since_epoch()).count(),
+            -1);
 }
 
 // Wire data in a reply (a HELO name in a session) is served as UTF-8.
