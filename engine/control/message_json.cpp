@@ -185,7 +185,8 @@ json::object session_summary(const capture::session_record& r) {
                  {"tls", f.tls},
                  {"auth_user", f.auth_user},
                  {"lmtp", f.lmtp},
-                 {"entries", r.entries.size() + r.dropped},
+                 // The entries kept and dropped, not the line that says how many were dropped.
+                 {"entries", r.entries.size() + r.dropped - (r.dropped > 0 ? 1 : 0)},
                  {"open", r.open}};
   if (!r.entries.empty()) {
     o["started"] = session::format_timestamp(r.entries.front().at);

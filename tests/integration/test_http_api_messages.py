@@ -371,6 +371,22 @@ class MessagesTest(ApiTestCase):
         self.assertIn(sid, [x["id"] for x in listing["sessions"]])
 
 
+    def test_entries_count_what_was_kept_and_dropped_not_the_note_between(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.send(b"NOOP\r\n" * 700)
+            for _ in range(700):
+                c.expect(250)
+            sid = self.server.session_of(c)
+            c.cmd("QUIT", expect=221)
+        self.server.finished_session(sid)
+        _, _, detail = self.api("GET", "/api/v1/sessions/" + sid)
+        dropped = detail["dropped_entries"]
+        self.assertGreater(dropped, 0, detail["entries"])
+        notes = [e for e in detail["transcript"] if "transcript entries dropped here" in e["text"]]
+        self.assertEqual(len(notes), 1)
+        self.assertEqual(detail["entries"], len(detail["transcript"]) - 1 + dropped)
+
     def test_open_sessions_are_seen_while_they_last(self):
         with self.server.connect() as c:
             c.ehlo()
