@@ -388,6 +388,10 @@ std::string decode_quoted_printable(std::string_view body) {
 
 std::vector<header_field> header_fields(std::string_view text, std::size_t max_fields) {
   std::vector<header_field> out;
+  // The header section as the MIME reader sees it: a line that begins the text of a message
+  // without its empty line ("Subject: x" after it) is text, not a field.
+  bool separated = true;
+  text = text.substr(0, body_start(text, separated));
   while (!text.empty() && out.size() <= max_fields) {
     auto eol = text.find('\n');
     std::string_view line = text.substr(0, eol);

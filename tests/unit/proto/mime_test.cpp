@@ -238,6 +238,12 @@ TEST(mime, header_fields_unfold_and_stop_at_the_body) {
   EXPECT_EQ(h[0].value, "a  b");
   EXPECT_EQ(header_value(h, "subject"), "a  b");
   EXPECT_EQ(header_value(h, "Body"), std::nullopt);
+  // Without the empty line, the text begins at the first line that is no field: what follows
+  // is text too, whatever it looks like (the parts' reader reads it so).
+  EXPECT_TRUE(header_fields("just a body line\r\nSubject: not a header\r\n").empty());
+  auto some = header_fields("From: a@x.test\r\nhello\r\nSubject: not a header\r\n");
+  ASSERT_EQ(some.size(), 1u);
+  EXPECT_EQ(some[0].name, "From");
 }
 
 }  // namespace
