@@ -6,11 +6,13 @@
 #include <future>
 #include <memory>
 #include <stdexcept>
+#include <tuple>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/version.hpp>
@@ -93,7 +95,17 @@ asio::awaitable<void> serve_connection(tcp::socket socket, api_context& ctx) {
     parser.body_limit(ctx.options.body_limit);
     // One deadline for the whole request, which also bounds an idle keep-alive connection.
     deadline.expires_after(ctx.options.request_timeout, socket_deadline::on_expiry::cancel);
-    auto [ec, n] = co_await http::async_read(socket, buffer, parser, as_value);
+    auto [ec, n] = co_await http::async_read_header(socket, buffer, parser, as_value);
+    // RFC 9110 10.1.1: a client that sent "Expect: 100-continue" waits for the 100 (curl a
+    // second) before it sends the body.
+    if (!ec && !deadline.passed() && !parser.is_done() && parser.get().version() >= 11 &&
+        beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+      std::tie(ec, n) = co_await http::async_write(socket, go_on, as_value);
+    }
+    if (!ec && !deadline.passed() && !parser.is_done()) {
+      std::tie(ec, n) = co_await http::async_read(socket, buffer, parser, as_value);
+    }
     // A request read in the same moment as the deadline passed is not carried out: a client
     // retrying it after the 408 would do it twice.
     if (ec || deadline.passed()) {

@@ -55,6 +55,24 @@ class BadRequestTest(ApiTestCase):
         reply = self.get_in_absolute_form(b"?limit=1")
         self.assertTrue(reply.startswith(b"HTTP/1.1 404 "), reply[:200])
 
+    def test_a_client_that_expects_100_continue_gets_it_before_it_sends_the_body(self):
+        # RFC 9110 10.1.1: without the 100, curl waits a second before it sends the body.
+        body = b'{"action": {"delay": 0.1}, "match": {"on": "NOOP"}, "times": 1}'
+        with socket.create_connection(("127.0.0.1", self.server.api_port), timeout=5) as s:
+            s.sendall(b"POST /api/v1/faults HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body))
+            first = s.recv(65536)
+            self.assertTrue(first.startswith(b"HTTP/1.1 100 Continue\r\n"), first)
+            s.sendall(body)
+            reply = first
+            while chunk := s.recv(65536):
+                reply += chunk
+        self.assertIn(b"HTTP/1.1 201 ", reply)
+        status, _, rules = self.api("GET", "/api/v1/faults")
+        for r in rules["rules"]:
+            self.api("DELETE", "/api/v1/faults/" + r["id"])
+
     def test_malformed_json(self):
         b = self.check("POST", "/api/v1/faults", "{not json", 400)
         self.assertIn("malformed JSON", b["error"])
