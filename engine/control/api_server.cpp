@@ -39,7 +39,11 @@ std::optional<response> read_failure(const beast::error_code& ec) {
     return error_response({413, "request body too large", ""});
   }
   if (ec == http::error::header_limit) {
-    return error_response({431, "request header too large", ""});
+    return error_response(
+        {431,
+         "request line and headers over 16 KiB together (a long URL counts: query "
+         "strings that long are no filter)",
+         ""});
   }
   const auto& http_errors = beast::error_code(http::error::end_of_stream).category();
   if (ec.category() == http_errors && ec != http::error::end_of_stream &&

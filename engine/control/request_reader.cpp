@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <ctime>
 
+#include <boost/json/error.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/parser.hpp>
 
 #include "json/duplicate_keys.hpp"
 
@@ -51,8 +53,19 @@ result<json::object> parse_json_object(std::string_view body) {
   boost::system::error_code ec;
   json::parse_options opts;
   opts.max_depth = 16;
-  json::value v = json::parse(body, ec, {}, opts);
-  if (ec) return fail(400, "malformed JSON: " + ec.message());
+  json::parser parser({}, opts);
+  // Where the parser stopped, for an error a person can find in the text they sent.
+  const std::size_t read = parser.write(body.data(), body.size(), ec);
+  if (ec) {
+    std::string why = "malformed JSON at octet " + std::to_string(read) + ": " + ec.message();
+    if (body.starts_with("\xEF\xBB\xBF")) {
+      why += " (a UTF-8 byte order mark starts the body; send the JSON without it)";
+    } else if (read < body.size() && static_cast<unsigned char>(body[read]) >= 0x80) {
+      why += " (invalid UTF-8 there)";
+    }
+    return fail(400, why);
+  }
+  json::value v = parser.release();
   if (!v.is_object())
     return fail(400, std::string("the body must be a JSON object, not ") + type_name(v));
   // Boost keeps the last of two equal keys: a rule meant for one address would become another.

@@ -73,9 +73,19 @@ class BadRequestTest(ApiTestCase):
         for r in rules["rules"]:
             self.api("DELETE", "/api/v1/faults/" + r["id"])
 
+    def test_a_url_too_long_is_said_to_be_one(self):
+        status, _, body = self.api("GET", "/api/v1/messages?to=" + "a" * 20000)
+        self.assertEqual(status, 431, body)
+        self.assertIn("a long URL counts", body["error"])
+
     def test_malformed_json(self):
         b = self.check("POST", "/api/v1/faults", "{not json", 400)
-        self.assertIn("malformed JSON", b["error"])
+        self.assertEqual(b["error"], "malformed JSON at octet 1: syntax error")
+        # Where it stopped, and why when the octets themselves are the reason.
+        b = self.check("POST", "/api/v1/faults", b'{"a":"\xff\xfe"}', 400)
+        self.assertEqual(b["error"], "malformed JSON at octet 6: syntax error (invalid UTF-8 there)")
+        b = self.check("POST", "/api/v1/faults", b"\xef\xbb\xbf{}", 400)
+        self.assertIn("a UTF-8 byte order mark starts the body", b["error"])
         self.check("PUT", "/api/v1/scenario", "[1, 2]", 400)
 
     def test_unknown_fields_and_wrong_types_name_the_field(self):
