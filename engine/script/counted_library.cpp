@@ -7,10 +7,10 @@
 namespace smtpfault::script {
 namespace {
 
-// Upvalues of every wrapper: Lua's own function, the charge as light userdata, and the name
-// ("table.insert") its argument errors give.
+// Upvalues of every wrapper: Lua's own function, the charge, and the name ("table.insert") its
+// argument errors give.
 step_charge charge_of(lua_State* L) {
-  return reinterpret_cast<step_charge>(lua_touserdata(L, lua_upvalueindex(2)));
+  return step_charge_at(L, 2);
 }
 
 int call_original(lua_State* L) {
@@ -98,7 +98,7 @@ void wrap(lua_State* L, const char* library, const char* name, lua_CFunction wra
           step_charge charge) {
   lua_getglobal(L, library);
   lua_getfield(L, -1, name);
-  lua_pushlightuserdata(L, reinterpret_cast<void*>(charge));
+  push_step_charge(L, charge);
   lua_pushfstring(L, "%s.%s", library, name);
   lua_pushcclosure(L, wrapper, 3);
   lua_setfield(L, -2, name);

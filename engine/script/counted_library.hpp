@@ -5,15 +5,11 @@
 // hold its thread, every session on it and a SIGTERM for as long as the loop runs.
 #pragma once
 
-#include <cstdint>
-
-struct lua_State;
+#include "script/step_charge.hpp"
 
 namespace smtpfault::script {
 
-// Receives the steps (elements a call will walk) before the call does its work. May raise a Lua
-// error to stop the run, as the instruction limit does. One step is about one instruction.
-using step_charge = void (*)(lua_State* L, std::uint64_t steps);
+// The charge gets the elements a call will walk, before it does its work.
 
 // Replaces string.rep, table.move, table.insert and table.remove. What they do is unchanged.
 void install_counted_library(lua_State* L, step_charge charge);

@@ -16,8 +16,8 @@ namespace smtpfault::script {
 namespace {
 
 // Each library function keeps the charge function as its first upvalue.
-pattern_charge charge_of(lua_State* L) {
-  return reinterpret_cast<pattern_charge>(lua_touserdata(L, lua_upvalueindex(1)));
+step_charge charge_of(lua_State* L) {
+  return step_charge_at(L, 1);
 }
 
 // A start position as Lua takes it (1-based, negative from the end, clipped to the first byte),
@@ -47,7 +47,7 @@ bool has_specials(const char* p, std::size_t len) {
 // memchr for the first byte, memcmp for the rest: linear, but a huge subject searched for a
 // long text that keeps almost matching is not, so this charges too: a step per 32 bytes skipped
 // and per candidate compared (and per 32 bytes compared).
-const char* find_plain(lua_State* L, pattern_charge charge, const char* s, std::size_t len,
+const char* find_plain(lua_State* L, step_charge charge, const char* s, std::size_t len,
                        const char* text, std::size_t text_len) {
   if (text_len == 0) return s;
   if (text_len > len) return nullptr;
@@ -88,7 +88,7 @@ int find_or_match(lua_State* L, bool find) {
     lua_pushnil(L);
     return 1;
   }
-  const pattern_charge charge = charge_of(L);
+  const step_charge charge = charge_of(L);
   // The look for specials reads the whole pattern: a huge one, found again and again in a
   // loop of few instructions, is work the budget must see.
   if (find && !lua_toboolean(L, 4) && pattern_len >= 32) charge(L, pattern_len / 32);
@@ -164,7 +164,7 @@ int gmatch(lua_State* L) {
   const char* p = luaL_checklstring(L, 2, &pattern_len);
   std::size_t init = start_offset(luaL_optinteger(L, 3, 1), len);
   if (init > len) init = len + 1;  // nothing to find, and no pointer further out
-  const pattern_charge charge = charge_of(L);
+  const step_charge charge = charge_of(L);
   lua_settop(L, 2);
   void* memory = lua_newuserdatauv(L, sizeof(gmatch_state), 0);
   new (memory)
@@ -253,14 +253,12 @@ int gsub(lua_State* L) {
 
 }  // namespace
 
-void install_bounded_patterns(lua_State* L, int table_index, pattern_charge charge) {
+void install_bounded_patterns(lua_State* L, int table_index, step_charge charge) {
   table_index = lua_absindex(L, table_index);
   const luaL_Reg functions[] = {
       {"find", find}, {"match", match}, {"gmatch", gmatch}, {"gsub", gsub}};
   for (const auto& f : functions) {
-    // A function pointer as light userdata: fine on every platform Lua supports (POSIX dlsym
-    // relies on the same conversion).
-    lua_pushlightuserdata(L, reinterpret_cast<void*>(charge));
+    push_step_charge(L, charge);
     lua_pushcclosure(L, f.func, 1);
     lua_setfield(L, table_index, f.name);
   }

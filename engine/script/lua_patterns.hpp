@@ -8,19 +8,16 @@
 
 #include <cstdint>
 
-struct lua_State;
+#include "script/step_charge.hpp"
 
 namespace smtpfault::script {
 
-// Receives the matching steps spent since its last call (about every pattern_charge_interval
-// steps, and at the end of each call). May raise a Lua error (luaL_error) to stop the match.
-// One step is about as much work as one Lua instruction.
-using pattern_charge = void (*)(lua_State* L, std::uint64_t steps);
-
+// The charge gets the matching steps spent since its last call: about every
+// pattern_charge_interval steps, and at the end of each call.
 inline constexpr std::uint64_t pattern_charge_interval = 1000;
 
 // Replaces find, match, gmatch and gsub in the table at `table_index` (the string library table,
 // which string methods such as s:find go through too).
-void install_bounded_patterns(lua_State* L, int table_index, pattern_charge charge);
+void install_bounded_patterns(lua_State* L, int table_index, step_charge charge);
 
 }  // namespace smtpfault::script

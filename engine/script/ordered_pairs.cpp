@@ -156,7 +156,7 @@ std::pair<lua_Integer, bool> count_keys(lua_State* L) {
 
 // Pushes the keys of the table at index 1, sorted, in a new array. The stack must hold the
 // table alone: the keys in Lua's order go to index 2 on the way.
-void push_sorted_keys(lua_State* L, lua_Integer count, pairs_charge charge) {
+void push_sorted_keys(lua_State* L, lua_Integer count, step_charge charge) {
   const int hint = static_cast<int>(std::min<lua_Integer>(count, INT_MAX));
   lua_createtable(L, hint, 0);  // 2: the keys in Lua's order
   // Lua's memory, not a std::vector: a memory error below unwinds with longjmp.
@@ -192,7 +192,7 @@ int ordered_pairs(lua_State* L) {
   }
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  const auto charge = reinterpret_cast<pairs_charge>(lua_touserdata(L, lua_upvalueindex(1)));
+  const auto charge = step_charge_at(L, 1);
   // First the keys as Lua walks them: if they come in order already (an array), Lua's next
   // does, with nothing to keep.
   const auto [count, in_order] = count_keys(L);
@@ -214,8 +214,8 @@ int ordered_pairs(lua_State* L) {
 
 }  // namespace
 
-void install_ordered_pairs(lua_State* L, pairs_charge charge) {
-  lua_pushlightuserdata(L, reinterpret_cast<void*>(charge));
+void install_ordered_pairs(lua_State* L, step_charge charge) {
+  push_step_charge(L, charge);
   lua_getglobal(L, "next");
   lua_pushcclosure(L, ordered_pairs, 2);
   lua_setglobal(L, "pairs");

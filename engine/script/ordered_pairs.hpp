@@ -6,19 +6,15 @@
 // next() keeps Lua's order.
 #pragma once
 
-#include <cstdint>
-
-struct lua_State;
+#include "script/step_charge.hpp"
 
 namespace smtpfault::script {
 
-// Receives the work one pairs() call did (a step per key walked or compared), so that a guarded
-// run counts it like its instructions. May raise a Lua error to stop the run.
-using pairs_charge = void (*)(lua_State* L, std::uint64_t steps);
+// The charge gets the work of each pairs() call: a step per key walked or compared.
 
 // Replaces the global pairs. A __pairs metamethod is still honoured (and may yield, as with
 // Lua's own). A table whose keys Lua already walks in this order (an array) costs nothing more;
 // any other takes memory for its keys (counted like the scenario's own) while it is walked.
-void install_ordered_pairs(lua_State* L, pairs_charge charge);
+void install_ordered_pairs(lua_State* L, step_charge charge);
 
 }  // namespace smtpfault::script

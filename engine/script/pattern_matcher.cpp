@@ -105,8 +105,7 @@ bool set_matches(unsigned char c, const char* open, const char* close) {
 }  // namespace
 
 pattern_matcher::pattern_matcher(lua_State* L, const char* subject, std::size_t subject_len,
-                                 const char* pattern, std::size_t pattern_len,
-                                 pattern_charge charge)
+                                 const char* pattern, std::size_t pattern_len, step_charge charge)
     : L_(L),
       charge_(charge),
       subject_(subject),

@@ -21,7 +21,7 @@ class pattern_matcher {
   // strings, which always have a '\0' after their last byte: the pattern grammar reads that byte
   // (a pattern item's suffix after the last one; what "%f" sees at the subject's end).
   pattern_matcher(lua_State* L, const char* subject, std::size_t subject_len, const char* pattern,
-                  std::size_t pattern_len, pattern_charge charge);
+                  std::size_t pattern_len, step_charge charge);
 
   // A gmatch iterator may be called from another coroutine than the one that made it.
   void use_state(lua_State* L) { L_ = L; }
@@ -78,7 +78,7 @@ class pattern_matcher {
   }
 
   lua_State* L_;
-  pattern_charge charge_;
+  step_charge charge_;
   const char* subject_;
   const char* subject_end_;
   const char* pattern_end_;
