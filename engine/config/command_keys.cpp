@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <unordered_set>
 
 #include "config/keys.hpp"
 #include "config/sources.hpp"
 #include "config/toml_types.hpp"
+#include "proto/number_text.hpp"
 
 namespace smtpfault::config {
 namespace {
@@ -66,11 +66,7 @@ proto::expected<std::string, std::string> scalar_text(const toml::node& n, bool 
   }
   if (number) {
     if (const auto* i = n.as_integer()) return std::to_string(i->get());
-    if (const auto* f = n.as_floating_point()) {
-      char buffer[64];
-      const auto r = std::to_chars(buffer, buffer + sizeof buffer, f->get());
-      return std::string(buffer, r.ptr);
-    }
+    if (const auto* f = n.as_floating_point()) return proto::number_text(f->get());
     return proto::unexpected{"expected a number, got " + std::string(toml_type(n))};
   }
   if (const auto* s = n.as_string()) return s->get();

@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cmath>
 #include <type_traits>
 
 #include "config/keys.hpp"
 #include "config/loader.hpp"
 #include "proto/address.hpp"
+#include "proto/number_text.hpp"
 
 namespace smtpfault::config {
 
@@ -369,12 +369,6 @@ constexpr key_desc keys[] = {
      .show = &show_top<&settings::auth_users>},
 };
 
-std::string number_text(double x) {
-  char buffer[64];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, x);
-  return std::string(buffer, result.ptr);
-}
-
 }  // namespace
 
 std::span<const key_desc> all_keys() {
@@ -449,12 +443,12 @@ std::string check(const key_desc& d, const value& v) {
     if (*u > d.max)
       return "must be at most " + std::to_string(d.max) + ", got " + std::to_string(*u);
   } else if (const auto* x = std::get_if<double>(&v)) {
-    if (!std::isfinite(*x)) return "must be a finite number, got " + number_text(*x);
-    if (d.positive && !(*x > 0)) return "must be greater than 0, got " + number_text(*x);
+    if (!std::isfinite(*x)) return "must be a finite number, got " + proto::number_text(*x);
+    if (d.positive && !(*x > 0)) return "must be greater than 0, got " + proto::number_text(*x);
     if (*x < d.least)
-      return "must be at least " + number_text(d.least) + ", got " + number_text(*x);
+      return "must be at least " + proto::number_text(d.least) + ", got " + proto::number_text(*x);
     if (d.most > 0 && *x > d.most)
-      return "must be at most " + number_text(d.most) + ", got " + number_text(*x);
+      return "must be at most " + proto::number_text(d.most) + ", got " + proto::number_text(*x);
   } else if (const auto* names = std::get_if<std::vector<std::string>>(&v)) {
     for (const auto& name : *names) {
       auto problem = d.rule ? d.rule(name) : proto::certificate_name_problem(name);

@@ -1,7 +1,6 @@
 // Runtime control: the active scenario, fault rules, and the current verdicts of the
 // scenario's expectations.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 
 #include <boost/json/array.hpp>
@@ -12,6 +11,7 @@
 #include "control/request_reader.hpp"
 #include "control/router.hpp"
 #include "control/rule_json.hpp"
+#include "proto/number_text.hpp"
 #include "script/catalogue.hpp"
 #include "script/expectations.hpp"
 #include "script/scenario.hpp"
@@ -92,10 +92,7 @@ void read_params(const json::object& params, object_reader& r,
     } else if (v.is_uint64()) {
       text = std::to_string(v.get_uint64());
     } else if (v.is_double() && std::isfinite(v.get_double())) {
-      // As a person writes it (0.5, 100), not JSON's exponent form (5E-1, 1E2).
-      char digits[32];
-      const auto written = std::to_chars(digits, digits + sizeof digits, v.get_double());
-      text.assign(digits, written.ptr);
+      text = proto::number_text(v.get_double());
     } else if (v.is_double()) {
       r.invalid("params", "'" + std::string(key) + "' is a number too large to write down");
       return;
