@@ -4,7 +4,6 @@
 
 #include <lua.hpp>
 
-#include "proto/duration.hpp"
 #include "script/lua_sandbox.hpp"
 
 namespace smtpfault::script {
@@ -20,7 +19,7 @@ struct piecewise_text {
   const char* chunkname;
   lua_sandbox* sandbox;
   std::chrono::nanoseconds deadline;
-  std::string limit_reason;
+  const char* limit_reason;
 };
 
 const char* next_piece(lua_State* L, void* data, std::size_t* size) {
@@ -34,7 +33,7 @@ const char* next_piece(lua_State* L, void* data, std::size_t* size) {
     luaL_error(L, "%s: %s", text.chunkname, lua_sandbox::interrupted_reason);
   }
   if (text.sandbox->clock_now() > text.deadline) {
-    luaL_error(L, "%s: %s", text.chunkname, text.limit_reason.c_str());
+    luaL_error(L, "%s: %s", text.chunkname, text.limit_reason);
   }
   const std::string_view piece = text.rest.substr(0, piece_octets);
   text.rest.remove_prefix(piece.size());
@@ -48,11 +47,7 @@ int lua_sandbox::compile(lua_State* L, std::string_view code, const char* chunkn
   // Lua's chunk name starts with '@' (a file) or '=' (as it is); the errors name it without.
   const char* shown = chunkname[0] == '@' || chunkname[0] == '=' ? chunkname + 1 : chunkname;
   const auto deadline = budget_ != 0 ? deadline_ : now() + limits_.run_time;
-  piecewise_text text{
-      code, shown, this, deadline,
-      "time limit exceeded while compiling (over " +
-          proto::seconds_text(std::chrono::duration<double>(limits_.run_time).count()) +
-          " s: text made to be slow to compile?)"};
+  piecewise_text text{code, shown, this, deadline, compile_limit_reason_.c_str()};
   // A binary chunk is refused by mode "t" at its first octet, as before.
   return lua_load(L, next_piece, &text, chunkname, "t");
 }

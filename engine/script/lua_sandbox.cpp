@@ -109,6 +109,10 @@ lua_sandbox::lua_sandbox(sandbox_limits limits)
           "time limit exceeded: ran for over " +
           proto::seconds_text(std::chrono::duration<double>(limits.run_time).count()) +
           " s (waits not counted; a loop of work on long strings?)"),
+      compile_limit_reason_(
+          "time limit exceeded while compiling (over " +
+          proto::seconds_text(std::chrono::duration<double>(limits.run_time).count()) +
+          " s: text made to be slow to compile?)"),
       memory_limit_reason_("memory limit exceeded (" + std::to_string(limits.memory_bytes) +
                            " octets; lua.memory or SMTPFAULT_LUA_MEMORY sets it)") {
   L_.reset(lua_newstate(&lua_sandbox::allocate, this));

@@ -158,6 +158,7 @@ class lua_sandbox {
   };
   sandbox_limits limits_;
   std::string time_limit_reason_;
+  std::string compile_limit_reason_;  // the same limit, met while Lua's parser ran
   // "memory limit exceeded (67108864 octets; ...)": the limit, and where it is set.
   std::string memory_limit_reason_;
   std::size_t used_ = 0;
