@@ -2,6 +2,7 @@
 // RFC 3461 DSN, RFC 4954 AUTH). Parameters of hidden extensions are refused like unknown ones.
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -73,9 +74,12 @@ std::string xtext_problem(std::string_view v, bool utf8 = false) {
   return {};
 }
 
-// "Bad ENVID value" and, when the value is no xtext, why (RFC 3461 4).
-std::string bad_value(const std::string& keyword, std::string_view value, bool utf8 = false) {
-  std::string why = xtext_problem(value, utf8);
+// "Bad ENVID value" when the value's shape is wrong (shape_ok false) or it is no xtext, then
+// with why; nullopt when it is fine.
+std::optional<std::string> bad_xtext(const std::string& keyword, std::string_view value,
+                                     bool shape_ok, bool utf8 = false) {
+  const std::string why = xtext_problem(value, utf8);
+  if (shape_ok && why.empty()) return std::nullopt;
   return "Bad " + keyword + " value" + (why.empty() ? "" : " (xtext, RFC 3461 4: " + why + ")");
 }
 
@@ -116,13 +120,12 @@ bool server_session::check_mail_params(const proto::command& cmd) {
         return error_reply(501, "5.5.4", "Bad RET value"), false;
       }
     } else if (p.keyword == "ENVID" && ext.has(extension::dsn)) {
-      if (v.empty() || v.size() > 100 || !xtext_problem(v).empty()) {
-        return error_reply(501, "5.5.4", bad_value("ENVID", v)), false;
+      if (auto bad = bad_xtext("ENVID", v, !v.empty() && v.size() <= 100)) {
+        return error_reply(501, "5.5.4", *bad), false;
       }
     } else if (p.keyword == "AUTH" && ext.has(extension::auth)) {
-      if (v.empty() || !xtext_problem(v).empty()) {
-        return error_reply(501, "5.5.4", bad_value("AUTH", v)), false;
-      }
+      if (auto bad = bad_xtext("AUTH", v, !v.empty()))
+        return error_reply(501, "5.5.4", *bad), false;
     } else {
       return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;
     }
@@ -147,8 +150,8 @@ bool server_session::check_rcpt_params(const proto::command& cmd) {
       const auto semicolon = v.find(';');
       const bool utf8 = semicolon != std::string::npos && iequals(v.substr(0, semicolon), "utf-8");
       const auto address = semicolon == std::string::npos ? "" : v.substr(semicolon + 1);
-      if (semicolon == 0 || address.empty() || !xtext_problem(address, utf8).empty()) {
-        return error_reply(501, "5.5.4", bad_value("ORCPT", address, utf8)), false;
+      if (auto bad = bad_xtext("ORCPT", address, semicolon != 0 && !address.empty(), utf8)) {
+        return error_reply(501, "5.5.4", *bad), false;
       }
     } else {
       return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;
