@@ -32,6 +32,10 @@ struct session_record {
   std::vector<session::transcript_entry> entries;
   std::size_t dropped = 0;
   bool open = false;  // a snapshot of a session still going on
+
+  // The lines the session wrote, kept and dropped: not the entry that says how many were
+  // dropped, which transcript::entries() puts between the first and the last ones kept.
+  std::size_t written() const { return entries.size() + dropped - (dropped > 0 ? 1 : 0); }
 };
 
 class message_store {

@@ -179,15 +179,10 @@ std::optional<message_part> find_part(std::string_view data, std::string_view pa
 
 json::object session_summary(const capture::session_record& r) {
   const auto& f = r.facts;
-  json::object o{{"id", f.session_id},
-                 {"client", f.client_address},
-                 {"helo", f.helo},
-                 {"tls", f.tls},
-                 {"auth_user", f.auth_user},
-                 {"lmtp", f.lmtp},
-                 // The entries kept and dropped, not the line that says how many were dropped.
-                 {"entries", r.entries.size() + r.dropped - (r.dropped > 0 ? 1 : 0)},
-                 {"open", r.open}};
+  json::object o{{"id", f.session_id},       {"client", f.client_address},
+                 {"helo", f.helo},           {"tls", f.tls},
+                 {"auth_user", f.auth_user}, {"lmtp", f.lmtp},
+                 {"entries", r.written()},   {"open", r.open}};
   if (!r.entries.empty()) {
     o["started"] = session::format_timestamp(r.entries.front().at);
     if (!r.open) o["ended"] = session::format_timestamp(r.entries.back().at);
