@@ -7,7 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
-#include <sstream>
+#include <string_view>
 
 #include "app/cli_args.hpp"
 #include "app/command_flags.hpp"
@@ -21,6 +21,9 @@
 namespace smtpfault::app {
 
 namespace {
+
+// The most --data may hold: the message is kept in memory (and a copy of it, dot-stuffed).
+constexpr std::size_t max_message_octets = std::size_t{256} << 20;
 
 void print_send_help() {
   std::printf(
@@ -40,7 +43,8 @@ void print_send_help() {
       "  --from ADDR          envelope sender (\"\" for the null sender)\n"
       "  --to ADDR            envelope recipient, repeatable\n"
       "  --data FILE          the message (RFC 5322; LF endings become CRLF), '-' = stdin;\n"
-      "                       without it a short test message is generated\n"
+      "                       at most 256 MiB; without it a short test message is\n"
+      "                       generated\n"
       "  --timeout SECONDS    each wait: connecting, a reply, a TLS handshake, a write\n"
       "                       (default 30)\n"
       "  --log-format F       text (default), json (JSON lines: each transcript line, then\n"
@@ -54,14 +58,14 @@ void print_send_help() {
       "environment, which wins over the file.\n");
 }
 
-std::string to_crlf(const std::string& in) {
-  std::string out;
-  out.reserve(in.size() + in.size() / 32);
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) out += '\r';
-    out += in[i];
+// The message as read, with bare LF line endings made CRLF; `last` is the octet before `in`
+// (the end of the previous piece), so that a CRLF split between two reads stays one.
+void append_crlf(std::string& out, std::string_view in, char& last) {
+  for (char c : in) {
+    if (c == '\n' && last != '\r') out += '\r';
+    out += c;
+    last = c;
   }
-  return out;
 }
 
 std::string default_message(const net::send_options& o) {
@@ -89,6 +93,14 @@ struct send_request {
   bool have_from = false;
   output_format format = output_format::text;
 };
+
+// A value that goes into a command line: a CR or LF in it would end the command early and send
+// the rest as a command of its own; a NUL is no text at all.
+std::optional<std::string> check_command_text(const flag_value& f) {
+  if (f.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+    return f.origin + ": a CR, LF or NUL would end the command early";
+  return std::nullopt;
+}
 
 // One flag into the request; files are looked at only when touch_files (serve checks the
 // configuration without them: a path may be relative to where send runs later).
@@ -118,11 +130,15 @@ std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r,
     o.user = f.value.substr(0, colon);
     o.password = f.value.substr(colon + 1);
   } else if (f.name == "helo") {
+    if (f.value.empty()) return f.origin + ": empty; EHLO needs a name";
+    if (auto err = check_command_text(f)) return err;
     o.helo = f.value;
   } else if (f.name == "from") {
+    if (auto err = check_command_text(f)) return err;
     o.from = f.value;
     r.have_from = true;
   } else if (f.name == "to") {
+    if (auto err = check_command_text(f)) return err;
     o.to.push_back(f.value);
   } else if (f.name == "data") {
     r.data_file = f.value;
@@ -175,9 +191,22 @@ std::optional<std::string> read_message(send_request& request) {
     }
     src = &in;
   }
-  std::stringstream ss;
-  ss << src->rdbuf();
-  o.data = to_crlf(ss.str());
+  // Read in pieces and bounded: the whole message is kept in memory, and a device or a huge
+  // file (--data /dev/zero) must end in a message, not in std::bad_alloc.
+  std::string piece(64 * 1024, '\0');
+  char last = '\0';
+  std::size_t read = 0;
+  while (src->read(piece.data(), static_cast<std::streamsize>(piece.size())) || src->gcount() > 0) {
+    const auto n = static_cast<std::size_t>(src->gcount());
+    read += n;
+    if (read > max_message_octets) {
+      o.data.clear();
+      return request.data_flag + ": larger than " + std::to_string(max_message_octets >> 20) +
+             " MiB; send keeps the whole message in memory";
+    }
+    append_crlf(o.data, std::string_view(piece.data(), n), last);
+  }
+  if (src->bad()) return request.data_flag + ": cannot read: " + std::strerror(errno);
   return std::nullopt;
 }
 

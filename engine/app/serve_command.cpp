@@ -1,5 +1,6 @@
 // `smtpfault serve`: settings from defaults < TOML file < environment < flags, then run.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -276,6 +277,9 @@ std::string where_given(const net::listen_error& e, const config::settings& s) {
 // Loads the scenario, makes the certificates and the store, and serves until SIGINT or SIGTERM.
 // Exit 0; 2 for a mistake found on the way; 1 when the server cannot start (a port taken).
 int serve(serve_setup setup) {
+  // A log reader that goes away (`smtpfault serve | head`) must not stop the server: writes to
+  // its pipe then fail, and the log says so once, instead of SIGPIPE ending the process.
+  std::signal(SIGPIPE, SIG_IGN);
   const auto& s = setup.settings;
   net::transcript_log log(s.log_format == "json"   ? net::log_format::json
                           : s.log_format == "none" ? net::log_format::none
@@ -285,7 +289,13 @@ int serve(serve_setup setup) {
     const auto so = scenario_options(s);
     if (!s.scenario.empty() && s.scenario != "accept-all") {
       auto loaded = script::scenario::load_named(s.scenario, so);
-      if (!loaded) return startup_mistake(s.named("scenario"), loaded.error());
+      if (!loaded) {
+        // A scenario may refuse its params (greylist's params.window = "abc"): where they were
+        // given is named too, since that is what to change.
+        auto where = s.named("scenario");
+        if (!s.scenario_params.empty()) where += ", given " + s.named("scenario_params");
+        return startup_mistake(where, loaded.error());
+      }
       sc = std::move(*loaded);
     }
     auto tls = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});

@@ -6,6 +6,7 @@
 
 #include "config/keys.hpp"
 #include "config/sources.hpp"
+#include "config/toml_document.hpp"
 #include "config/toml_types.hpp"
 #include "proto/number_text.hpp"
 
@@ -17,6 +18,7 @@ using detail::did_you_mean;
 using detail::env_prefix;
 using detail::file_position;
 using detail::find_key;
+using detail::parse_toml;
 using detail::quoted;
 using detail::read_whole_file;
 using detail::split_list;
@@ -116,13 +118,9 @@ struct file_reader {
   std::optional<std::string> read() {
     auto content = read_whole_file(path);
     if (!content) return path + ": " + content.error();
-    toml::table root;
-    try {
-      root = toml::parse(*content, path);
-    } catch (const toml::parse_error& e) {
-      const auto where = e.source().begin;
-      return file_position(path, where.line, where.column) + std::string(e.description());
-    }
+    auto parsed = parse_toml(*content, path);
+    if (!parsed) return parsed.error();
+    const toml::table& root = *parsed;
     const auto* node = root.get(keys.command);
     if (!node) return std::nullopt;
     const auto* table = node->as_table();

@@ -11,6 +11,7 @@
 #include "config/command_keys.hpp"
 #include "config/keys.hpp"
 #include "config/sources.hpp"
+#include "config/toml_document.hpp"
 #include "config/toml_types.hpp"
 
 namespace smtpfault::config {
@@ -29,6 +30,7 @@ using detail::find_key;
 using detail::is_section;
 using detail::key_desc;
 using detail::kind;
+using detail::parse_toml;
 using detail::path_candidates;
 using detail::quoted;
 using detail::read_whole_file;
@@ -201,13 +203,9 @@ proto::unexpected<config_error> fail(std::string message) {
 
 proto::expected<bool, config_error> apply_document_unguarded(settings& s, std::string_view content,
                                                              const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse(content, path);
-  } catch (const toml::parse_error& e) {
-    return fail(file_position(path, e.source().begin.line, e.source().begin.column) +
-                std::string(e.description()));
-  }
+  auto parsed = parse_toml(content, path);
+  if (!parsed) return fail(parsed.error());
+  const toml::table& root = *parsed;
   // Work on a copy so a rejected file leaves the caller's settings untouched.
   settings updated = s;
   std::vector<located> problems;

@@ -1,7 +1,9 @@
 #include "net/transcript_log.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include <boost/json/value.hpp>
 
@@ -27,8 +29,17 @@ const char* direction_tag(session::direction d) {
 
 }  // namespace
 
+void transcript_log::note_if_output_lost() {
+  if (output_lost_.load(std::memory_order_relaxed) || !std::ferror(stdout)) return;
+  output_lost_.store(true, std::memory_order_relaxed);
+  std::fprintf(stderr,
+               "smtpfault: cannot write the log to standard output (%s); serving goes on "
+               "without it\n",
+               std::strerror(errno));
+}
+
 void transcript_log::write(std::string_view session_id, const session::transcript_entry& e) {
-  if (format_ == log_format::none) return;
+  if (format_ == log_format::none || output_lost_.load(std::memory_order_relaxed)) return;
   std::string line;
   if (format_ == log_format::json) {
     boost::json::object o{{"ts", session::format_timestamp(e.at)},
@@ -48,6 +59,7 @@ void transcript_log::write(std::string_view session_id, const session::transcrip
     pending_.store(true, std::memory_order_relaxed);
   } else {
     std::fflush(stdout);
+    note_if_output_lost();
   }
 }
 
@@ -62,6 +74,7 @@ void transcript_log::flush_pending() {
   std::lock_guard lock(mu_);
   pending_.store(false, std::memory_order_relaxed);
   std::fflush(stdout);
+  note_if_output_lost();
 }
 
 void transcript_log::info(std::string_view text) {
@@ -77,8 +90,10 @@ void transcript_log::info(std::string_view text) {
   }
   line += '\n';
   std::lock_guard lock(mu_);
+  if (output_lost_.load(std::memory_order_relaxed)) return;
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);
+  note_if_output_lost();
 }
 
 }  // namespace smtpfault::net

@@ -29,9 +29,14 @@ class transcript_log {
   void flush_pending();
 
  private:
+  // Called with mu_ held, after stdout was flushed: a reader that went away (`serve | head`)
+  // is said once on stderr, and no more lines are made for it.
+  void note_if_output_lost();
+
   log_format format_;
   std::mutex mu_;
   std::atomic<bool> pending_{false};
+  std::atomic<bool> output_lost_{false};
 };
 
 }  // namespace smtpfault::net

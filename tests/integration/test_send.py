@@ -127,6 +127,25 @@ class SendCommand(unittest.TestCase):
         self.assertIn("--data /nonexistent/message.eml: cannot open file: No such file or "
                       "directory", r.stderr)
 
+    def test_a_data_source_without_end_is_refused_not_a_crash(self):
+        # /dev/zero once took all memory and ended in std::bad_alloc (abort, status 134).
+        r = run("send", "--from", "a@example.com", "--to", "b@example.com", "--data", "/dev/zero")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--data /dev/zero: larger than 256 MiB", r.stderr)
+
+    def test_a_line_break_in_a_command_value_is_a_usage_error(self):
+        # A CR/LF in --helo once went on the wire as two commands ("EHLO h", "NOOP").
+        for flag, value in (("--helo", "h\r\nNOOP"), ("--from", "a@b.test\r\nRSET"),
+                            ("--to", "c@d.test\nQUIT")):
+            args = {"--helo": "h", "--from": "a@b.test", "--to": "c@d.test"}
+            args[flag] = value
+            r = run("send", *[x for kv in args.items() for x in kv])
+            self.assertEqual(r.returncode, 2, (flag, r.stderr))
+            self.assertIn(flag + ": a CR, LF or NUL would end the command early", r.stderr)
+        r = run("send", "--from", "a@b.test", "--to", "c@d.test", "--helo", "")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--helo: empty; EHLO needs a name", r.stderr)
+
 
 class SendAgainstOddServers(unittest.TestCase):
     """`send` as a careful mailer: plaintext injected with the STARTTLS 220 is thrown away

@@ -6,6 +6,7 @@ import re
 import smtplib
 import socket
 import subprocess
+import tempfile
 import unittest
 
 from smtpfault_server import SmtpfaultServer, binary_path, sanitized_build, server_environment
@@ -315,3 +316,42 @@ class TranscriptOnStdout(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LogReaderGone(unittest.TestCase):
+    def test_a_closed_log_pipe_does_not_stop_the_server(self):
+        # `smtpfault serve | head -1`: SIGPIPE once ended the server in the middle of a session.
+        proc = subprocess.Popen([binary_path(), "serve", "--listen", "127.0.0.1:0",
+                                 "--tls-listen", "", "--api", ""], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=server_environment())
+        try:
+            port = None
+            for line in proc.stdout:
+                m = re.search(rb"listening: smtp +127\.0\.0\.1:(\d+)", line)
+                if m:
+                    port = int(m.group(1))
+                    break
+            proc.stdout.close()  # the reader goes away
+            for n in range(2):
+                with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
+                    c.sendmail("a@example.com", ["b@example.com"], b"Subject: %d\r\n\r\nx\r\n" % n)
+            self.assertIsNone(proc.poll(), "the server ended when its log reader went away")
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=10)
+        self.assertEqual(proc.returncode, 0)
+        self.assertEqual(err.decode().count("cannot write the log to standard output"), 1, err)
+
+
+class ScenarioParamsNamed(unittest.TestCase):
+    def test_a_refused_parameter_names_where_it_was_given(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "p.toml")
+            with open(path, "w") as f:
+                f.write('scenario = "greylist"\nscenario_params = ["window=abc"]\n')
+            r = run("serve", "--config", path, "--listen", "127.0.0.1:0", "--tls-listen", "",
+                    "--api", "", timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(path + ":1:12: key 'scenario', given " + path +
+                      ":2:19: key 'scenario_params': ", r.stderr)
+        self.assertIn("params.window must be a number", r.stderr)

@@ -186,6 +186,24 @@ TEST_F(config_files, unknown_key_without_close_match) {
   EXPECT_EQ(error_of(apply_file(s, path)), path + ":1:1: unknown key 'zzzzzzzz'");
 }
 
+// toml++ nests a table per dotted part and recursed through 100,000 of them off the stack.
+TEST_F(config_files, a_key_of_too_many_parts_is_refused_before_parsing) {
+  std::string deep = "[a";
+  for (int i = 0; i < 100000; ++i)
+    deep += ".a";
+  auto path = write("deep.toml", "# a.a.a\napi_token = \"x.y.z\"\n\n" + deep + "]\n");
+  settings s;
+  EXPECT_EQ(error_of(apply_file(s, path)), path + ":4:2: a key of more than 64 dotted parts");
+  path = write("deep_key.toml", "api_token = \"x\"\nq . \"r\"" + deep.substr(2) + " = 1\n");
+  EXPECT_EQ(error_of(apply_file(s, path)), path + ":2:1: a key of more than 64 dotted parts");
+  // Dots in strings, multi-line strings, comments and floats are no key's.
+  const std::string dots(200, '.');
+  path = write("dots.toml", "api_token = \"" + dots + "\" # " + dots + "\n" +
+                                R"(scenario_params = ["k=)" + dots + R"(", """j=)" + dots +
+                                R"(""", '''i=)" + dots + "''']\n" + "limits.command_line = 600\n");
+  EXPECT_TRUE(apply_file(s, path)) << error_of(apply_file(s, path));
+}
+
 TEST_F(config_files, wrong_type_names_file_line_and_key) {
   const auto path = write("type.toml", "[limits]\n\ncommand_line = \"big\"\n");
   settings s;
