@@ -333,13 +333,24 @@ function Action:split(...)
   self.split_at = split_offsets("action:split", 2, ...)
   return self
 end
+-- :close() and :reset() end the connection after a reply; on an action that already ends it
+-- without one (smtp.close(), smtp.hang(), ...) they would bring back the default reply.
+local function check_no_ending(self, method, level)
+  if self.ending ~= nil and self.ending ~= "close_after" then
+    fail(level + 1, "action:%s() on %s, which already ends the connection without a reply:"
+      .. " return it alone, or chain :%s() onto a reply, e.g. smtp.reply(421, \"4.3.2\", \"bye\"):%s()",
+      method, self.name, method, method)
+  end
+end
 function Action:close()
   check_self(self, "close", 2)
+  check_no_ending(self, "close", 2)
   self.ending = "close_after"
   return self
 end
 function Action:reset()
   check_self(self, "reset", 2)
+  check_no_ending(self, "reset", 2)
   self.ending = "reset"
   return self
 end

@@ -8,6 +8,9 @@
 -- retries later and delivers over TLS.
 
 function on_starttls(s)
+  -- Only a STARTTLS the server would carry out counts: not the implicit-TLS port's handshake,
+  -- nor one refused anyway (TLS already up, no EHLO yet).
+  if s.implicit_tls or s.tls or s.helo == "" then return end
   if smtp.count("starttls") <= 2 then
     return smtp.reply(454, "4.7.0", "TLS not available due to temporary reason")
   end

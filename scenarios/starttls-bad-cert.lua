@@ -16,6 +16,9 @@
 local kinds = { "expired", "wrong_host", "self_signed", "unknown_ca" }
 
 function on_starttls(s)
+  -- A STARTTLS refused anyway (TLS already up, no EHLO yet) starts no handshake and takes no
+  -- certificate's turn; the implicit-TLS port's handshakes do.
+  if s.tls or (s.helo == "" and not s.implicit_tls) then return end
   local n = smtp.count("starttls")
   return smtp.certificate(kinds[(n - 1) % #kinds + 1])
 end

@@ -15,6 +15,7 @@
 
 #include "json/json_text.hpp"
 #include "proto/utf8.hpp"
+#include "session/transcript.hpp"
 
 namespace smtpfault::app {
 
@@ -154,8 +155,10 @@ void print_table(const std::vector<scenario_result>& results, bool colour, std::
     ++counts[static_cast<int>(r.outcome)];
     const char* on = colour ? colour_of(r.outcome) : "";
     const char* off = colour ? "\033[0m" : "";
+    // A reason may quote the client (its last command): escaped like the transcript, so that
+    // a NUL does not end the line early and no escape sequence reaches the terminal.
     std::printf("%-*s  %s%-7s%s %s\n", static_cast<int>(width), r.name.c_str(), on,
-                verdict_name(r.outcome), off, r.reason.c_str());
+                verdict_name(r.outcome), off, session::escape_wire(r.reason).c_str());
     if (r.outcome == verdict::pass) continue;
     for (const auto& line : last_output_lines(r.command_output, 3)) {
       std::printf("%-*s  | %s\n", static_cast<int>(width) + 8, "", line.c_str());
@@ -176,7 +179,15 @@ std::string xml_escape(std::string_view raw) {
   const std::string text = proto::utf8_repaired(raw);
   std::string out;
   out.reserve(text.size());
-  for (unsigned char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    // U+FFFE and U+FFFF are valid UTF-8 but no XML 1.0 character: a parser stops at them.
+    if (c == 0xEF && text.compare(i + 1, 2, "\xBF\xBE") == 0 ||
+        c == 0xEF && text.compare(i + 1, 2, "\xBF\xBF") == 0) {
+      out += "\xEF\xBF\xBD";
+      i += 2;
+      continue;
+    }
     switch (c) {
       case '<':
         out += "&lt;";

@@ -291,7 +291,27 @@ void read_pacing(reader& r, fault::action& a) {
   lua_pop(L, 1);
 }
 
+const char action_metatable_key = 0;  // its address is the registry key
+
+// Whether the table at idx was made by smtp.reply() and friends: a hand-built {code = 550}
+// would be taken for an action only as long as it happens to hold no other field.
+bool made_by_smtp(lua_State* L, int idx) {
+  idx = lua_absindex(L, idx);
+  const int top = lua_gettop(L);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &action_metatable_key) != LUA_TTABLE) {
+    lua_settop(L, top);
+    return true;
+  }
+  const bool same = lua_getmetatable(L, idx) && lua_rawequal(L, -1, -2);
+  lua_settop(L, top);
+  return same;
+}
+
 }  // namespace
+
+void remember_action_metatable(lua_State* L) {
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &action_metatable_key);
+}
 
 proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, double time_scale) {
   // false as nil: `return refused and smtp.reply(550)` keeps the default when not refused.
@@ -302,6 +322,11 @@ proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, dou
     return proto::unexpected{std::string("returned a ") + luaL_typename(L, idx) +
                              "; return an action such as smtp.reply(451, \"4.7.1\", \"text\"), "
                              "or nothing for the default"};
+  }
+  if (!made_by_smtp(L, idx)) {
+    return proto::unexpected{
+        std::string("returned a table that is not an action; build one with "
+                    "smtp.reply(), smtp.delay(), smtp.close() and friends")};
   }
   reader r{L, lua_absindex(L, idx), time_scale, {}};
   fault::action a;

@@ -337,7 +337,11 @@ void keep_caller_frames(lua_State* L) {
   wrap_lua_functions(L, -1);
   lua_pushstring(L, "_action_metatable");
   lua_rawget(L, -2);
-  if (lua_istable(L, -1)) wrap_lua_functions(L, -1);
+  if (lua_istable(L, -1)) {
+    wrap_lua_functions(L, -1);
+    lua_pushvalue(L, -1);
+    remember_action_metatable(L);
+  }
   lua_pop(L, 2);
   lua_getglobal(L, "expect");
   wrap_if_lua_function(L);

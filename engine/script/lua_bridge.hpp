@@ -44,5 +44,8 @@ int push_hook_arguments(lua_State* L, session::hook h, const session::server_ses
 
 // Reads the value at idx (an action table or nil) into an action.
 proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, double time_scale);
+// Keeps the table on top of the stack (smtp's action metatable) as the one to_action asks of an
+// action; pops it. Without it, to_action takes any table of action fields.
+void remember_action_metatable(lua_State* L);
 
 }  // namespace smtpfault::script

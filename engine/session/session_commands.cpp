@@ -106,6 +106,9 @@ void server_session::do_starttls(const proto::command& cmd) {
   if (!opts_.starttls_available || !opts_.extensions.has(extension::starttls)) {
     return error_reply(502, "5.5.1", "STARTTLS not available");
   }
+  // Offered in the EHLO reply alone (RFC 3207 4); a client that skipped EHLO, or sent HELO,
+  // was never told the server has it. As AUTH: 503.
+  if (!greeted_ || !extended_) return error_reply(503, "5.5.1", "Send EHLO first");
   start_tls how = tls_override_.value_or(start_tls{});
   tls_override_.reset();
   reply(220, "2.0.0", "Ready to start TLS");

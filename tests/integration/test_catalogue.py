@@ -12,12 +12,13 @@ import glob
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
 import unittest
 
-from smtpfault_server import binary_path, server_environment
+from smtpfault_server import TEST_CA, SmtpfaultServer, binary_path, server_environment
 from catalogue_case import PYTHON, ROOT, SCENARIOS, SEED, TIME_SCALE, run_test, verdicts
 
 CAREFUL = os.path.join(ROOT, "examples", "mailers", "careful.py")
@@ -235,6 +236,47 @@ class CatalogueRuns(unittest.TestCase):
         serial = {n: r["verdict"] for n, r in verdicts(self.json).items()}
         self.assertEqual(len(serial), len(CATALOGUE))
         self.assertEqual(serial, {n: r["verdict"] for n, r in verdicts(parallel).items()})
+
+
+class StartTlsTurns(unittest.TestCase):
+    """starttls-454 and starttls-bad-cert count the handshakes a STARTTLS starts: a STARTTLS
+    refused anyway, and (for 454) the implicit-TLS port's handshakes, once used up a turn."""
+
+    def start(self, scenario):
+        srv = SmtpfaultServer("--scenario", scenario).start()
+        self.addCleanup(srv.cleanup)
+        self.addCleanup(srv.stop)
+        return srv
+
+    def test_454_goes_to_the_first_two_starttls_carried_out(self):
+        srv = self.start("starttls-454")
+        with srv.connect(tls=True) as c:
+            c.ehlo()
+        with srv.connect() as c:
+            c.cmd("STARTTLS", expect=503)
+        for _ in range(2):
+            with srv.connect() as c:
+                c.ehlo()
+                c.cmd("STARTTLS", expect=454)
+        with srv.connect() as c:
+            c.ehlo()
+            c.cmd("STARTTLS", expect=220)
+
+    def test_a_refused_starttls_takes_no_certificates_turn(self):
+        srv = self.start("starttls-bad-cert")
+        with srv.connect() as c:
+            c.ehlo()
+            c.cmd("STARTTLS", expect=220)
+            c.wrap_tls()   # the expired certificate, not checked here
+            c.ehlo()
+            c.cmd("STARTTLS", expect=503)
+        with srv.connect() as c:
+            c.ehlo()
+            c.cmd("STARTTLS", expect=220)
+            ctx = ssl.create_default_context(cafile=TEST_CA)
+            with self.assertRaises(ssl.SSLCertVerificationError) as caught:
+                ctx.wrap_socket(c.sock, server_hostname="localhost")
+        self.assertIn("Hostname mismatch", str(caught.exception))
 
 
 if __name__ == "__main__":

@@ -479,6 +479,18 @@ class StartTlsTest(ServerTestCase):
         self.assertEqual(msg.meta["mail_from"], "sender@example.com")
         self.assertTrue(msg.session["tls"])
 
+    def test_starttls_before_ehlo_or_after_helo_is_refused_like_auth(self):
+        # Only EHLO's reply offers STARTTLS (RFC 3207 4); it was once carried out unoffered.
+        with self.server.connect() as c:
+            r = c.cmd("STARTTLS", expect=503)
+            self.assertEqual(r.lines, ["Send EHLO first"])  # no enhanced code before EHLO
+            c.cmd("HELO client.test", expect=250)
+            c.cmd("STARTTLS", expect=503)
+            c.ehlo()
+            c.cmd("STARTTLS", expect=220)
+            c.wrap_tls()
+            c.ehlo()
+
     def test_implicit_tls_port_does_not_offer_starttls(self):
         with self.server.connect(tls=True) as c:
             r = c.ehlo()

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+from xml.etree import ElementTree
 
 from smtpfault_server import binary_path, server_environment, write_file
 from catalogue_case import PYTHON, ROOT, run_test, scratch_folder, scratch_path, verdicts
@@ -278,6 +279,23 @@ class HangingCommand(unittest.TestCase):
             "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\ns.quit()\n")
         self.assertEqual(status, 0, output)
         self.assertNotIn("sent fine", output)
+
+    def test_a_reason_quoting_wire_bytes_is_escaped_whole_and_the_junit_stays_xml(self):
+        # As a TLS client on the plain port sends them (its ClientHello holds NULs): a NUL in the
+        # quoted command once cut the table's line there, and an escape sequence reached the
+        # terminal.
+        talker = ("import os, socket\n"
+                  "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+                  "s.recv(1000)\ns.sendall(b'NOOP a\\x00b\\x1b[2J\\xef\\xbf\\xbe\\r\\n')\n"
+                  "s.recv(1000)\nprint('out \\ufffe')\n")
+        junit = scratch_path(self, "report.xml")
+        status, r, output = self.accept_all_with(talker, "--junit", junit)
+        self.assertEqual(status, 1, output)
+        row = next(l for l in output.splitlines() if l.startswith("accept-all  FAIL"))
+        self.assertIn("closed after 'NOOP a\\x00b\\x1b[2J\ufffe'", row)
+        self.assertIn("without QUIT", row)
+        self.assertNotIn("\x1b[2J", output)
+        ElementTree.parse(junit)  # U+FFFE is no XML character: it once made the report unreadable
 
     def test_a_crash_behind_a_shell_is_a_crash_too(self):
         # A wrapper script or `sh -c` reports its child's SIGSEGV as exit status 139: greeting-521

@@ -314,10 +314,6 @@ class TranscriptOnStdout(unittest.TestCase):
         self.assertLessEqual(writes, text // 4096 + 4, "%d writes for %d octets" % (writes, text))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class LogReaderGone(unittest.TestCase):
     def test_a_closed_log_pipe_does_not_stop_the_server(self):
         # `smtpfault serve | head -1`: SIGPIPE once ended the server in the middle of a session.
@@ -355,3 +351,7 @@ class ScenarioParamsNamed(unittest.TestCase):
         self.assertIn(path + ":1:12: key 'scenario', given " + path +
                       ":2:19: key 'scenario_params': ", r.stderr)
         self.assertIn("params.window must be a number", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

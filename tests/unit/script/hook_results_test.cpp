@@ -46,16 +46,32 @@ TEST(script_errors, hook_returning_a_plain_table_is_explained) {
   driver d(
       "function on_rcpt(s, rcpt)\n  return { code = 550 }\nend\n"
       "function on_data(s)\n  return { cod = 550 }\nend\n");
-  // A hand-built table with the right fields works: actions are plain data. A code alone gets
-  // its usual text, as smtp.reply(550) does.
-  auto ok = d.start(hook::rcpt);
-  ASSERT_EQ(ok.st, status::done) << ok.error;
-  EXPECT_EQ(ok.action.reply->code, 550);
-  EXPECT_EQ(ok.action.reply->lines,
-            std::vector<std::string>{"Requested action not taken: mailbox unavailable"});
-  const auto error = hook_failure(d, hook::data);
-  EXPECT_THAT(error, StartsWith("test.lua:5: on_data returned a table that is not an action"));
-  EXPECT_THAT(error, HasSubstr("smtp.reply()"));
+  // Even one that holds an action's fields: they are the library's own, not the scripts' (a
+  // hand-built {code = 550} once passed while {code = 550, text = "x"} did not).
+  for (auto h : {hook::rcpt, hook::data}) {
+    const auto error = hook_failure(d, h);
+    EXPECT_THAT(error, HasSubstr("returned a table that is not an action")) << error;
+    EXPECT_THAT(error, HasSubstr("smtp.reply()"));
+  }
+  EXPECT_THAT(hook_failure(d, hook::rcpt), StartsWith("test.lua:2: on_rcpt returned a table"));
+}
+
+TEST(script_errors, close_or_reset_on_an_ending_without_a_reply_is_refused) {
+  // smtp.close():close() once sent the normal reply and a close while the transcript said
+  // "close without reply"; smtp.reset():close() sent no reset at all.
+  driver d(
+      "function on_mail(s, m)\n  return smtp.close():close()\nend\n"
+      "function on_rcpt(s, r)\n  return smtp.hang():reset()\nend\n"
+      "function on_data(s)\n  return smtp.reply(421, '4.3.2', 'bye'):close():reset()\nend\n");
+  EXPECT_THAT(hook_failure(d, hook::mail),
+              HasSubstr("test.lua:2: action:close() on close without reply, which already ends "
+                        "the connection without a reply"));
+  EXPECT_THAT(hook_failure(d, hook::rcpt),
+              HasSubstr("test.lua:5: action:reset() on hang, which already ends"));
+  // On a reply they stay what they were: the reply, then a close or (the last one) a reset.
+  auto o = d.start(hook::data);
+  ASSERT_EQ(o.st, status::done) << o.error;
+  EXPECT_EQ(o.action.reply->code, 421);
 }
 
 TEST(script_errors, hook_returning_a_field_of_the_wrong_type_is_explained) {
