@@ -74,6 +74,11 @@ connection::connection(server& srv, tcp::socket socket, bool implicit_tls, std::
 
 asio::awaitable<void> connection::run(bool over_cap) {
   holds_slot_ = !over_cap;
+  // Replies leave when the scenario says: replies to pipelined commands already go out in one
+  // write, and Nagle's algorithm would hold a later one (the second of two written apart, a
+  // piece of a split or trickled reply) until the client's delayed ACK, up to 40 ms.
+  error_code nagle_ec;
+  io_.socket().set_option(tcp::no_delay(true), nagle_ec);
   watch();
   session_.note("connect from " + session_.facts().client_address +
                     (session_.facts().implicit_tls ? " (implicit TLS)" : ""),
@@ -200,9 +205,11 @@ void connection::on_read_timeout() {
     return;
   }
   if (unsolicited_ && steady::now() >= unsolicited_at_) {
-    auto u = std::move(*unsolicited_);
-    unsolicited_.reset();
-    session_.on_unsolicited(u, sys_clock::now());
+    if (session_.on_unsolicited(*unsolicited_, sys_clock::now())) {
+      unsolicited_.reset();
+    } else {  // not now (the middle of an AUTH exchange): after the next silence as long
+      unsolicited_at_ = steady::now() + unsolicited_->after;
+    }
     return;
   }
   session_.on_idle_timeout(sys_clock::now());
@@ -271,6 +278,9 @@ asio::awaitable<bool> connection::perform_actions() {
         if (replies_unqueued_ != 0) reply_queued();
       } else if (!co_await send_with_fault(*r)) {
         co_return false;
+      } else if (unsolicited_) {
+        // Silence counts from the end of a held or trickled reply, not from its command.
+        unsolicited_at_ = steady::now() + unsolicited_->after;
       }
     } else if (auto* tls = std::get_if<session::start_tls>(&*a)) {
       if (!co_await upgrade_tls(*tls)) co_return false;

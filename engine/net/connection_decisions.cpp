@@ -178,10 +178,7 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
 asio::awaitable<bool> connection::write_in_pieces(const std::string& bytes,
                                                   const std::vector<std::size_t>& cuts,
                                                   const fault::action& f) {
-  // Each piece its own segment: Nagle's algorithm would hold a piece back until the last one is
-  // acknowledged and send the rest together (the client's delayed ACK can take 40 ms).
-  error_code nagle_ec;
-  io_.socket().set_option(tcp::no_delay(true), nagle_ec);
+  // Each piece its own segment: Nagle's algorithm is off for every connection (run()).
   std::size_t from = 0;
   for (std::size_t i = 0; i < cuts.size() && from < bytes.size(); ++i) {
     std::size_t to = cuts[i];

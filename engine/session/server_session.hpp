@@ -112,7 +112,9 @@ class server_session {
 
   // Driver callbacks.
   void on_decision(fault::action decision, clock::time_point now);
-  void on_unsolicited(const fault::unsolicited_reply& u, clock::time_point now);
+  // False when it cannot be sent now and is to wait for the next silence: one that keeps the
+  // session open, while the client is inside a message or an AUTH exchange.
+  bool on_unsolicited(const fault::unsolicited_reply& u, clock::time_point now);
   void on_tls_established(std::string version, std::string cipher, clock::time_point now);
   void on_stored(std::optional<std::string> message_id, clock::time_point now);
   message& pending_message() { return pending_; }

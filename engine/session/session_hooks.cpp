@@ -290,14 +290,27 @@ void server_session::apply_bdat(fault::action a) {
   finish_message();
 }
 
-void server_session::on_unsolicited(const fault::unsolicited_reply& u, clock::time_point now) {
+bool server_session::on_unsolicited(const fault::unsolicited_reply& u, clock::time_point now) {
   now_ = now;
-  if (mode_ != mode::command) return;
+  // A client that stalls inside a message or an AUTH exchange gets one that closes there and
+  // then, as from a server that gave up on it (the message is not kept: it got no 250). One
+  // that keeps the session waits for a silence between commands: read as the answer to the
+  // message or the exchange, it would put the client out of step.
+  const bool inside =
+      mode_ == mode::data || mode_ == mode::bdat_chunk || mode_ == mode::auth_response;
+  if (inside && !u.close) return false;
+  if (mode_ != mode::command && !inside) return true;
+  if (inside) {
+    note(std::string("unsolicited reply inside ") +
+             (mode_ == mode::auth_response ? "the AUTH exchange" : "the message text"),
+         now);
+  }
   override_ = std::make_shared<fault::action>();
   override_->name = "unsolicited reply";
   override_->reply = u.reply;
   if (u.close) override_->end = fault::ending::close_after_reply;
   reply(u.reply);
+  return true;
 }
 
 }  // namespace smtpfault::session

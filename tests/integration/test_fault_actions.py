@@ -203,6 +203,45 @@ class EndingTest(FaultCase):
         self.assertEqual(read_to_eof(c), b"421 4.4.2 idle\r\n")
         self.assertGreaterEqual(time.monotonic() - quiet, 0.25)
 
+    def test_unsolicited_421_comes_inside_the_message_text_and_keeps_nothing(self):
+        # It was once dropped without a word when the client paused after DATA's 354.
+        c = self.session("unsolicited")
+        sid = session_id_of(self.server, c)
+        before = self.server.message_ids()
+        c.cmd(MAIL, expect=250)
+        c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+        c.cmd("DATA", expect=354)
+        c.send("Subject: stalled\r\n\r\nhalf a mess")
+        start = time.monotonic()
+        self.assertEqual(read_to_eof(c), b"421 4.4.2 idle\r\n")
+        self.assertGreaterEqual(time.monotonic() - start, 0.25)
+        lines = self.server.finished_session(sid)
+        self.assertTrue(any("unsolicited reply inside the message text" in l for l in lines),
+                        lines)
+        self.assertEqual(self.server.message_ids(), before)
+
+    def test_an_unsolicited_reply_that_keeps_the_session_waits_out_the_message(self):
+        c = self.session("unsolicited-keep")
+        c.cmd(MAIL, expect=250)
+        c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+        c.cmd("DATA", expect=354)
+        c.send("Subject: stalled\r\n\r\nslow")
+        self.assertTrue(c.nothing_pending(0.6), c.buf)  # not read as the message's answer
+        c.send("\r\n.\r\n")
+        c.expect(250)
+        start = time.monotonic()
+        r = c.expect(250)
+        self.assertEqual(r.lines, ["2.0.0 still here"])
+        self.assertGreaterEqual(time.monotonic() - start, 0.25)
+        c.cmd("NOOP", expect=250)
+
+    def test_silence_for_an_unsolicited_reply_counts_from_its_held_reply(self):
+        # The EHLO reply it came with is held 0.6 s; the 421 once followed it at once.
+        c = self.session("unsolicited-late")
+        after_reply = time.monotonic()
+        self.assertEqual(read_to_eof(c), b"421 4.4.2 idle\r\n")
+        self.assertGreaterEqual(time.monotonic() - after_reply, 0.25)
+
     def test_quit_from_a_client_that_half_closed_is_a_plain_end(self):
         # QUIT and the end of input together (as `nc -N` sends them), in a session older than
         # the once-a-second look at a paused client: a 221 and a plain end, not a client that

@@ -2,6 +2,7 @@
 STARTTLS (pipelined plaintext discarded, state reset, not offered twice), HELO vs EHLO codes."""
 
 import re
+import time
 import unittest
 
 from fault_case import data_segments_in, read_to_eof
@@ -247,6 +248,26 @@ class LmtpPerRecipientFaultTest(ServerTestCase):
             c.send(b"Subject: lost\r\n\r\nhi\r\n.\r\n")
             self.assertTrue(c.closed_by_peer(timeout=5))
         self.assertEqual(len(self.server.message_ids()), before)
+
+
+class RepliesWrittenApartAreNotHeldBack(unittest.TestCase):
+    def test_a_scenarios_reply_per_recipient_arrives_at_once(self):
+        # Written one by one, the second and third waited for the client's delayed ACK under
+        # Nagle's algorithm: 40 ms each time, on every try.
+        server = server_with_scenario(
+            self, 'function on_message(s, m) return smtp.reply(552, "5.3.4", "too big") end\n',
+            lmtp=True)
+        gaps = []
+        for _ in range(5):
+            with server.connect() as c:
+                lmtp_to_data(c, ["a@example.com", "b@example.com", "c@example.com"])
+                c.send(b"Subject: x\r\n\r\nhi\r\n.\r\n")
+                c.expect(552)
+                first = time.monotonic()
+                c.expect(552)
+                c.expect(552)
+                gaps.append(time.monotonic() - first)
+        self.assertLess(sorted(gaps)[2], 0.02, gaps)
 
 
 class LmtpEachRecipientWithAnEnding(unittest.TestCase):

@@ -68,6 +68,12 @@ function on_ehlo(s, name)
   if name == "hide-vrfy" then return smtp.hide("VRFY") end
   if name == "auth-plain-only" then return smtp.extensions { "AUTH PLAIN" } end
   if name == "unsolicited" then return smtp.unsolicited(0.3, 421, "4.4.2", "idle") end
+  if name == "unsolicited-keep" then
+    return smtp.unsolicited(0.3, 250, "2.0.0", "still here", {close = false})
+  end
+  if name == "unsolicited-late" then
+    return smtp.unsolicited(0.3, 421, "4.4.2", "idle"):delay(0.6)
+  end
 end
 
 function on_command(s, cmd)
