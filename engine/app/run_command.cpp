@@ -137,7 +137,7 @@ std::optional<std::string> unwritable_reports(const run_settings& rs) {
     if (path.empty()) continue;
     if (auto err = unwritable_report(path)) return std::string(flag) + " " + path + ": " + *err;
   }
-  return std::nullopt;
+  return one_file_for_both_reports(rs.junit, rs.json);
 }
 
 // One report for the whole run: one script's as `run` of that script alone writes it; a batch's

@@ -120,7 +120,8 @@ int check_command(const std::vector<std::string>& argv, char** envp) {
     if (f.name == "client") client = f.value != "false";
   }
   if (args.positional.empty()) {
-    std::fprintf(stderr, "smtpfault check: name at least one scenario (see --help)\n");
+    std::fprintf(stderr,
+                 "smtpfault check: name at least one scenario (see smtpfault check --help)\n");
     return 2;
   }
   // serve's configuration, for the sandbox's limits: a scenario that loads here loads there.

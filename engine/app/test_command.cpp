@@ -90,6 +90,8 @@ struct parsed_test {
   bool scenarios_on_command_line = false;  // then they replace the configuration's choice
   // --exclude: names, file names or globs; whether each was given on the command line.
   std::vector<std::pair<std::string, bool>> excluded;
+  std::string exclude_origin;  // where the exclusions came from, for "left no scenario"
+  int exclude_sources = 0;     // which of flag (1), file (2), variable (4) exclude_origin names
   std::string junit, json;
   unsigned jobs = 1;
   bool seed_given = false;
@@ -158,6 +160,15 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
   } else if (f.name == "exclude") {
     if (f.value.empty()) return f.origin + ": expected a scenario name or a glob";
     p.excluded.emplace_back(f.value, f.origin.starts_with("--"));
+    // "--exclude", "mail.toml:3:12: key 'test.exclude'" (its first item) or the variable,
+    // each once.
+    const bool flag = f.origin.starts_with("--");
+    const int source = flag ? 1 : f.origin.find(": key '") != std::string::npos ? 2 : 4;
+    if ((p.exclude_sources & source) == 0) {
+      p.exclude_sources |= source;
+      p.exclude_origin +=
+          (p.exclude_origin.empty() ? "" : " and ") + (flag ? std::string("--exclude") : f.origin);
+    }
   } else if (f.name == "junit" || f.name == "json") {
     // Found out now, not after every scenario has run.
     auto err = f.value.empty() || !touch_files ? std::nullopt : unwritable_report(f.value);
@@ -205,6 +216,7 @@ std::string parse(const std::vector<std::string>& argv, char** envp, parsed_test
   if (!args.positional.empty()) {
     return "unexpected argument '" + args.positional[0] + "' (put the command after --)";
   }
+  if (auto err = one_file_for_both_reports(p.junit, p.json)) return *err;
   if (args.after_dashes.empty()) return "no command to test: give it after --";
   p.opts.command = args.after_dashes;
   return "";
@@ -358,7 +370,7 @@ std::optional<std::string> choose_scenarios(parsed_test& p, std::vector<std::str
   if (auto exclude_err = apply_excludes(p, left_out)) {
     return *exclude_err + " (see smtpfault test --help)";
   }
-  if (p.scenarios.empty()) return "--exclude left no scenario to run";
+  if (p.scenarios.empty()) return p.exclude_origin + " left no scenario to run";
   return std::nullopt;
 }
 

@@ -75,6 +75,17 @@ std::optional<std::string> unwritable_report(const std::string& path) {
   return std::nullopt;
 }
 
+std::optional<std::string> one_file_for_both_reports(const std::string& junit,
+                                                     const std::string& json) {
+  namespace fs = std::filesystem;
+  if (junit.empty() || json.empty()) return std::nullopt;
+  std::error_code junit_ec, json_ec;
+  const auto a = fs::weakly_canonical(junit, junit_ec), b = fs::weakly_canonical(json, json_ec);
+  if (junit_ec || json_ec ? junit != json : a != b) return std::nullopt;
+  return "--junit " + junit + " and --json " + json +
+         " name the same file: the second report would replace the first";
+}
+
 namespace {
 
 std::string failure_text(const scenario_result& r) {

@@ -29,6 +29,10 @@ std::optional<std::string> write_report_file(const std::string& path, const std:
 // created): its folder is missing, or neither the file nor (for a new file) the folder is
 // writable.
 std::optional<std::string> unwritable_report(const std::string& path);
+// --junit and --json naming one file (by two spellings too): the second report would replace
+// the first without a word.
+std::optional<std::string> one_file_for_both_reports(const std::string& junit,
+                                                     const std::string& json);
 
 std::optional<std::string> write_junit(const std::string& path,
                                        const std::vector<scenario_result>& results,

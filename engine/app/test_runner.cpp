@@ -136,9 +136,14 @@ void decide(scenario_result& r) {
       return;
     }
   }
+  // A check that was "not exercised" says the test did not happen, not what went wrong: after
+  // real failures, and the scenario's own custom check's words (which name the command it
+  // waited for) before a built-in check's general ones.
   auto rank = [](const script::check_result& c) {
-    if (c.name == "exit" || c.name == "delivered") return 2;
-    return c.name == "quit" ? 1 : 0;
+    if (c.name == "exit" || c.name == "delivered") return 4;
+    if (c.name == "quit") return 3;
+    if (c.detail.starts_with("not exercised")) return c.name == "check" ? 1 : 2;
+    return 0;
   };
   for (auto it = r.checks.begin(); it != r.checks.end(); ++it) {
     if (!it->passed && rank(*it) < rank(*failed)) failed = it;

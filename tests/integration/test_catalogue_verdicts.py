@@ -58,6 +58,36 @@ class OneRecipientMailer(unittest.TestCase):
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("retried too early: 2 retries came within the 60 s window", r["reason"])
 
+    def test_a_retry_on_the_same_connection_is_named_as_such(self):
+        # "the client never came back" was said of a mailer that retried, on one connection.
+        same = (CONNECTED + "s.ehlo()\n"
+                "for attempt in range(3):\n"
+                "    try:\n"
+                "        s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                "        break\n"
+                "    except smtplib.SMTPRecipientsRefused:\n"
+                "        s.rset()\n"
+                "        time.sleep(1.5)\n"
+                "s.quit()\n")
+        status, r, output = judge_mailer(self, "greylist", "import time\n" + same,
+                                         "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("the client retried on the same connection only (transcript line ",
+                      r["reason"])
+        self.assertNotIn("never came back", r["reason"])
+
+
+class AuthNotExercised(unittest.TestCase):
+    def test_the_scenarios_own_words_come_before_the_general_ones(self):
+        # auth-454's check names the AUTH it waited for; retried_after_4xx could only say that
+        # no 4xx was sent at all.
+        mailer = (CONNECTED + "s.starttls()\n"
+                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "s.quit()\n")
+        status, r, output = judge_mailer(self, "auth-454", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertTrue(r["reason"].startswith("check: not exercised: the client never sent AUTH"),
+                        r["reason"])
 
 class EhloUnsupported(unittest.TestCase):
     """ehlo-unsupported: a mailer that falls back to HELO and then sends its mail in plaintext

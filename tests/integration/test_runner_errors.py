@@ -151,6 +151,21 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
                                      "--scenario", "accept-all", "--json", json_path, "--",
                                      "/bin/true"], timeout=60)
         self.assertEqual(list(verdicts(json_path)), ["accept-all"], out + err)
+        # Every scenario left out by the file: the file is named, not a flag never given.
+        status, out, err = run_test(["--config", config, "--scenario", "greeting-421", "--",
+                                     "/bin/true"], timeout=60)
+        self.assertEqual(status, 2, out + err)
+        self.assertIn(config + ":2:12: key 'test.exclude' left no scenario to run", err)
+
+    def test_one_file_for_both_reports_is_refused(self):
+        # The second report would replace the first without a word.
+        tmp = scratch_folder(self)
+        status, out, err = run_test(["--scenario", "accept-all", "--junit",
+                                     os.path.join(tmp, "report"), "--json",
+                                     os.path.join(tmp, ".", "report"), "--", "/bin/true"],
+                                    timeout=60)
+        self.assertEqual(status, 2, out + err)
+        self.assertIn("name the same file: the second report would replace the first", err)
 
     def test_a_command_that_cannot_be_run_is_an_error_not_a_failing_mailer(self):
         # Else a scenario that expects the mailer to fail would pass with a misspelt command.
