@@ -192,6 +192,20 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
     return c;
   }
   const session_summary* next = later_attempt(run, *s, *x, false);
+  const auto after_refusal = s->exchanges.begin() + (x - s->exchanges.data()) + 1;
+  const auto retried_here =
+      std::find_if(after_refusal, s->exchanges.end(), [&](const capture::exchange& y) {
+        return y.verb == "MAIL" || (waits_out(*x, 4) && y.verb == x->verb);
+      });
+  if (!next && retried_here != s->exchanges.end()) {
+    c.passed = false;
+    c.detail = "expected a new attempt after '" + x->reply + "' (" + where(*s, x->line) +
+               "); the client retried on the same connection only (transcript line " +
+               std::to_string(retried_here->line) +
+               "), which does not count: a mailer that waits out a 4xx holds no connection "
+               "open meanwhile";
+    return c;
+  }
   if (!next) {
     c.passed = false;
     c.detail = "expected a new attempt after '" + x->reply + "' (" + where(*s, x->line) +
