@@ -174,6 +174,31 @@ std::string read_capped(int fd) {
 
 }  // namespace
 
+std::optional<std::string> unrunnable(const std::string& program) {
+  const auto why_not = [](const std::string& path) -> std::optional<std::string> {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
+    if (S_ISDIR(st.st_mode)) return std::strerror(EACCES);
+    if (::access(path.c_str(), X_OK) != 0) return std::strerror(errno);
+    return std::nullopt;
+  };
+  if (program.empty()) return std::string("cannot run an empty command name");
+  if (program.find('/') != std::string::npos) {
+    if (auto why = why_not(program)) return "cannot run " + program + ": " + *why;
+    return std::nullopt;
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    const auto colon = dirs.find(':');
+    const std::string dir(dirs.substr(0, colon));
+    if (!why_not((dir.empty() ? "." : dir) + "/" + program)) return std::nullopt;
+    if (colon == std::string_view::npos) break;
+    dirs.remove_prefix(colon + 1);
+  }
+  return "cannot run " + program + ": not found in PATH";
+}
+
 child_result run_child(const std::vector<std::string>& argv,
                        const std::vector<std::pair<std::string, std::string>>& env,
                        std::chrono::milliseconds timeout) {

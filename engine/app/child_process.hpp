@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,11 @@ int crash_reported_by_shell(int exit_code);
 std::string interruption();
 // Ends this process as the signal would have (exit status 128 + signal to a shell).
 void die_of_interrupt();
+
+// Why program cannot be started, as posix_spawnp would find it (a path, or a name looked up
+// in PATH), if it cannot: asked once before a run, so that a misspelt command is one error,
+// not the same error for every scenario.
+std::optional<std::string> unrunnable(const std::string& program);
 
 child_result run_child(const std::vector<std::string>& argv,
                        const std::vector<std::pair<std::string, std::string>>& env,

@@ -470,6 +470,10 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
     std::fprintf(stderr, "smtpfault test: %s\n", config_err->c_str());
     return 2;
   }
+  if (auto run_err = unrunnable(p.opts.command.front())) {
+    std::fprintf(stderr, "smtpfault test: %s; no scenario was run\n", run_err->c_str());
+    return 2;
+  }
   // Before the interrupt handling: a Ctrl-C while a pipe is read ends the run as usual.
   if (auto input_err = share_standard_input()) {
     std::fprintf(stderr, "smtpfault test: %s\n", input_err->c_str());

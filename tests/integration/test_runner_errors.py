@@ -168,16 +168,19 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertIn("name the same file: the second report would replace the first", err)
 
     def test_a_command_that_cannot_be_run_is_an_error_not_a_failing_mailer(self):
-        # Else a scenario that expects the mailer to fail would pass with a misspelt command.
+        # Else a scenario that expects the mailer to fail would pass with a misspelt command;
+        # and it is said once, before any scenario runs, not once per scenario.
         tmp = scratch_folder(self)
         json_path = os.path.join(tmp, "report.json")
-        status, out, err = run_test(["--scenario", "all-recipients-rejected", "--json", json_path,
-                                     "--", os.path.join(tmp, "no-such-mailer")], timeout=60)
-        self.assertEqual(status, 2, out + err)
-        r = verdicts(json_path)["all-recipients-rejected"]
-        self.assertEqual(r["verdict"], "ERROR", r)
-        self.assertIn("cannot run %s: No such file or directory"
-                      % os.path.join(tmp, "no-such-mailer"), r["reason"])
+        for command, why in ((os.path.join(tmp, "no-such-mailer"), "No such file or directory"),
+                             ("no-such-mailer-in-path", "not found in PATH"),
+                             (tmp, "Permission denied")):
+            status, out, err = run_test(["--json", json_path, "--", command], timeout=60)
+            self.assertEqual(status, 2, out + err)
+            self.assertIn("smtpfault test: cannot run %s: %s; no scenario was run"
+                          % (command, why), err)
+            self.assertEqual(out, "")
+            self.assertFalse(os.path.exists(json_path))
 
     def test_a_mailer_that_never_connects_passes_no_scenario(self):
         # These scenarios expect the mailer to fail and deliver nothing; one that fails before it
