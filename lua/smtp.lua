@@ -310,6 +310,26 @@ local function check_self(self, method, level)
   end
 end
 
+-- smtp.close(), smtp.hang(), smtp.reset() and smtp.lose() send no reply: :close() and :reset()
+-- there would bring the normal reply back, and :trickle() and :split() would pace nothing.
+local function ends_without_reply(self)
+  local e = self.ending
+  return (e == "close" or e == "hang" or e == "reset" or e == "lose") and self.code == nil
+    and self.raw == nil and self.malformed == nil and self.each_recipient == nil
+end
+local function check_no_ending(self, method, level)
+  if ends_without_reply(self) then
+    fail(level + 1, "action:%s() on %s, which already ends the connection without a reply:"
+      .. " return it alone, or chain :%s() onto a reply, e.g. smtp.reply(421, \"4.3.2\", \"bye\"):%s()",
+      method, self.name, method, method)
+  end
+end
+local function check_sends_a_reply(self, method, level)
+  if ends_without_reply(self) then
+    fail(level + 1, "action:%s() on %s, which sends no reply to pace", method, self.name)
+  end
+end
+
 function Action:delay(seconds)
   check_self(self, "delay", 2)
   check_seconds(seconds, 1, "action:delay", 2)
@@ -320,6 +340,7 @@ function Action:delay(seconds)
 end
 function Action:trickle(bytes, every)
   check_self(self, "trickle", 2)
+  check_sends_a_reply(self, "trickle", 2)
   check_type(bytes, "number", 1, "action:trickle", 2)
   if not (bytes >= 1) or bytes == math.huge then
     fail(2, "bad argument #1 to action:trickle (at least 1 octet at a time)")
@@ -330,17 +351,9 @@ function Action:trickle(bytes, every)
 end
 function Action:split(...)
   check_self(self, "split", 2)
+  check_sends_a_reply(self, "split", 2)
   self.split_at = split_offsets("action:split", 2, ...)
   return self
-end
--- :close() and :reset() end the connection after a reply; on an action that already ends it
--- without one (smtp.close(), smtp.hang(), ...) they would bring back the default reply.
-local function check_no_ending(self, method, level)
-  if self.ending ~= nil and self.ending ~= "close_after" then
-    fail(level + 1, "action:%s() on %s, which already ends the connection without a reply:"
-      .. " return it alone, or chain :%s() onto a reply, e.g. smtp.reply(421, \"4.3.2\", \"bye\"):%s()",
-      method, self.name, method, method)
-  end
 end
 function Action:close()
   check_self(self, "close", 2)

@@ -157,7 +157,6 @@ int api_log(lua_State* L) {
   const int n = lua_gettop(L);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  luaL_addstring(&b, "script: ");
   for (int i = 1; i <= n; ++i) {
     if (i > 1) luaL_addchar(&b, ' ');
     luaL_tolstring(L, i, nullptr);
@@ -166,8 +165,8 @@ int api_log(lua_State* L) {
   luaL_pushresult(&b);
   std::size_t len = 0;
   const char* text = lua_tolstring(L, -1, &len);
-  // One transcript line, not a dump.
-  owner(L).log_from_script(proto::bounded_text(std::string_view(text, len)));
+  // One transcript line, not a dump; the length it gives when cut is the script's own text's.
+  owner(L).log_from_script("script: " + proto::bounded_text(std::string_view(text, len)));
   return 0;
 }
 

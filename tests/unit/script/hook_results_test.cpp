@@ -62,12 +62,17 @@ TEST(script_errors, close_or_reset_on_an_ending_without_a_reply_is_refused) {
   driver d(
       "function on_mail(s, m)\n  return smtp.close():close()\nend\n"
       "function on_rcpt(s, r)\n  return smtp.hang():reset()\nend\n"
-      "function on_data(s)\n  return smtp.reply(421, '4.3.2', 'bye'):close():reset()\nend\n");
+      "function on_data(s)\n  return smtp.reply(421, '4.3.2', 'bye'):reset():close():reset()\n"
+      "end\n"
+      "function on_helo(s, name)\n  return smtp.close():delay(1):trickle(1, 0.1)\nend\n");
   EXPECT_THAT(hook_failure(d, hook::mail),
               HasSubstr("test.lua:2: action:close() on close without reply, which already ends "
                         "the connection without a reply"));
   EXPECT_THAT(hook_failure(d, hook::rcpt),
               HasSubstr("test.lua:5: action:reset() on hang, which already ends"));
+  EXPECT_THAT(hook_failure(d, hook::helo),
+              HasSubstr("test.lua:11: action:trickle() on close without reply, which sends no "
+                        "reply to pace"));
   // On a reply they stay what they were: the reply, then a close or (the last one) a reset.
   auto o = d.start(hook::data);
   ASSERT_EQ(o.st, status::done) << o.error;
