@@ -120,18 +120,24 @@ std::string terminal_safe(std::string_view raw) {
   return out;
 }
 
-// The last few non-empty lines the command printed (often the cause), leaving out the runner's
-// own "--- run N" markers between runs.
+// The last few non-empty lines the command printed (often the cause). Of a scenario that runs
+// the command several times, they come after the runner's "--- run N" line of the run they are
+// from: the reason may be about another run.
 std::vector<std::string> last_output_lines(std::string_view output, std::size_t count) {
   std::vector<std::string> lines;
   std::size_t end = output.size();
-  while (end > 0 && lines.size() < count) {
+  while (end > 0) {
     const auto start = output.rfind('\n', end - 1);
     const std::size_t from = start == std::string_view::npos ? 0 : start + 1;
     std::string_view raw = output.substr(from, end - from);
     while (!raw.empty() && (raw.back() == '\r' || raw.back() == ' '))
       raw.remove_suffix(1);
-    if (!raw.empty() && !raw.starts_with("--- run ")) {
+    if (raw.starts_with("--- run ")) {
+      if (!lines.empty()) {
+        lines.insert(lines.begin(), std::string(raw));
+        break;
+      }
+    } else if (!raw.empty() && lines.size() < count) {
       lines.insert(lines.begin(), terminal_safe(raw));
     }
     if (start == std::string_view::npos) break;

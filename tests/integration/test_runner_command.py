@@ -280,6 +280,16 @@ class HangingCommand(unittest.TestCase):
         self.assertEqual(status, 0, output)
         self.assertNotIn("sent fine", output)
 
+    def test_the_lines_shown_of_a_command_run_several_times_name_their_run(self):
+        # starttls-bad-cert runs the command four times; its reason may be about any of them.
+        status, out, err = run_test(["--scenario", "starttls-bad-cert", "--", "sh", "-c",
+                                     "echo one; echo two"], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        lines = out.splitlines()
+        row = next(i for i, l in enumerate(lines) if l.startswith("starttls-bad-cert  FAIL"))
+        self.assertEqual([l.strip() for l in lines[row + 1:row + 4]],
+                         ["| --- run 4", "| one", "| two"], out)
+
     def test_a_reason_quoting_wire_bytes_is_escaped_whole_and_the_junit_stays_xml(self):
         # As a TLS client on the plain port sends them (its ClientHello holds NULs): a NUL in the
         # quoted command once cut the table's line there, and an escape sequence reached the
