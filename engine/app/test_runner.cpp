@@ -306,6 +306,11 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   for (auto& c : sc->run_checks(run))
     result.checks.push_back(std::move(c));
   decide(result);
+  if (expected.empty() && result.outcome == verdict::pass) {
+    result.reason =
+        "the command succeeded (the scenario states no expectations: only its exit "
+        "status was checked)";
+  }
   if (std::count(result.exit_codes.begin(), result.exit_codes.end(), -1) > 0) {
     char why[96];
     std::snprintf(why, sizeof why, "timeout: the command was killed after %g s", opts.timeout);

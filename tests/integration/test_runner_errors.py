@@ -157,6 +157,21 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertEqual(status, 2, out + err)
         self.assertIn(config + ":2:12: key 'test.exclude' left no scenario to run", err)
 
+    def test_a_scenario_without_expectations_says_what_its_pass_means(self):
+        # "all expectations held" was said of a scenario that states none.
+        tmp = scratch_folder(self)
+        scenario = os.path.join(tmp, "bare.lua")
+        with open(scenario, "w") as f:
+            f.write("function on_mail(s, m) end\n")
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.quit()\n")
+        status, out, err = run_test(["--scenario", scenario, "--", PYTHON, "-c", mailer],
+                                    timeout=60)
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("PASS    the command succeeded (the scenario states no expectations: only "
+                      "its exit status was checked)", out)
+
     def test_one_file_for_both_reports_is_refused(self):
         # The second report would replace the first without a word.
         tmp = scratch_folder(self)
