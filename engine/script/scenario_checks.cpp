@@ -57,6 +57,37 @@ bool meant_as_hook(lua_State* L, const std::string& name) {
   return name.rfind("on_", 0) == 0 && distance_to_a_hook(name) <= 2;
 }
 
+// smtp.reply(550):dealy(2) would fail only when a client reaches it, as smtp.rejct would:
+// "LINE: ..." for the first method no action has, with the smtp table on top of the stack.
+std::optional<std::string> unknown_method(
+    lua_State* L, const std::vector<std::pair<std::string, std::size_t>>& chained) {
+  if (chained.empty()) return std::nullopt;
+  lua_pushstring(L, "_action_metatable");
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return std::nullopt;
+  }
+  std::vector<std::string> methods;
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_isfunction(L, -1)) {
+      methods.emplace_back(lua_tostring(L, -2));
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  for (const auto& [name, line] : chained) {
+    if (std::find(methods.begin(), methods.end(), name) != methods.end()) continue;
+    std::sort(methods.begin(), methods.end());
+    std::string all;
+    for (const auto& m : methods)
+      all += (all.empty() ? ":" : ", :") + m + "()";
+    return std::to_string(line) + ": an action has no method :" + name + "()" +
+           proto::did_you_mean(name, methods) + "; its methods are " + all;
+  }
+  return std::nullopt;
+}
+
 // smtp.rejct(554) in a hook would fail only when a client reaches it: named at load instead,
 // with the library's own message and hint. Names the scenario assigns are its own.
 // Run after check_api_kept, which makes sure the global smtp is still the library's table.
@@ -68,7 +99,13 @@ std::optional<std::string> check_smtp_names(lua_State* L, std::string_view code,
     lua_pushlstring(L, r.name.data(), r.name.size());
     const bool known = lua_rawget(L, -2) != LUA_TNIL;
     lua_pop(L, 1);
-    if (known) continue;
+    if (known) {
+      if (auto why = unknown_method(L, r.chained)) {
+        lua_pop(L, 1);
+        return chunkname + ":" + *why;
+      }
+      continue;
+    }
     // The library's __index says what does not exist and what was probably meant.
     lua_pushcfunction(L, [](lua_State* S) {
       lua_gettable(S, 1);

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 namespace smtpfault::script {
 
@@ -101,6 +102,84 @@ std::size_t newlines(std::string_view code, std::size_t from, std::size_t to) {
                                              code.begin() + static_cast<std::ptrdiff_t>(to), '\n'));
 }
 
+// Where each bracket of the code closes and where each line starts, found in one pass: a
+// chain of methods is then read without reading the arguments between (nested calls would
+// make that quadratic).
+struct code_index {
+  std::unordered_map<std::size_t, std::size_t> closes;  // an open bracket -> past its close
+  std::vector<std::size_t> line_starts{0};
+
+  explicit code_index(std::string_view code) {
+    std::vector<std::size_t> open;
+    for (std::size_t i = 0; i < code.size();) {
+      if (auto span = comment_or_string_at(code, i)) {
+        for (std::size_t j = i; j < span->end; ++j)
+          if (code[j] == '\n') line_starts.push_back(j + 1);
+        i = span->end;
+        continue;
+      }
+      const char c = code[i];
+      if (c == '\n') line_starts.push_back(i + 1);
+      if (c == '(' || c == '{' || c == '[') open.push_back(i);
+      if ((c == ')' || c == '}' || c == ']') && !open.empty()) {
+        closes[open.back()] = i + 1;
+        open.pop_back();
+      }
+      ++i;
+    }
+  }
+  std::size_t line_at(std::size_t pos) const {
+    return static_cast<std::size_t>(std::upper_bound(line_starts.begin(), line_starts.end(), pos) -
+                                    line_starts.begin());
+  }
+};
+
+// Blanks, line breaks and comments from code[i] on.
+std::size_t skip_space(std::string_view code, std::size_t i) {
+  while (i < code.size()) {
+    if (code[i] == ' ' || code[i] == '\t' || code[i] == '\r' || code[i] == '\n') {
+      ++i;
+    } else if (auto span = comment_or_string_at(code, i); span && !span->string) {
+      i = span->end;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+// Past a call's arguments at code[i]: "(...)", "{...}" or a string; npos when none begins there.
+std::size_t skip_arguments(std::string_view code, std::size_t i, const code_index& index) {
+  if (i >= code.size()) return std::string_view::npos;
+  if (code[i] == '(' || code[i] == '{') {
+    const auto close = index.closes.find(i);
+    return close == index.closes.end() ? std::string_view::npos : close->second;
+  }
+  auto span = comment_or_string_at(code, i);
+  return span && span->string ? span->end : std::string_view::npos;
+}
+
+// The methods called one after another from code[i] on, just after a call's name:
+// `(550):delay(2):close()`.
+std::vector<std::pair<std::string, std::size_t>> chained_methods(std::string_view code,
+                                                                 std::size_t i,
+                                                                 const code_index& index) {
+  std::vector<std::pair<std::string, std::size_t>> found;
+  for (;;) {
+    i = skip_arguments(code, skip_space(code, i), index);
+    if (i == std::string_view::npos) break;
+    i = skip_space(code, i);
+    if (i >= code.size() || code[i] != ':') break;
+    i = skip_space(code, i + 1);
+    const std::size_t start = i;
+    while (i < code.size() && name_char(code[i]))
+      ++i;
+    if (i == start) break;
+    found.emplace_back(std::string(code.substr(start, i - start)), index.line_at(start));
+  }
+  return found;
+}
+
 }  // namespace
 
 std::vector<smtp_reference> smtp_references(std::string_view code) {
@@ -111,6 +190,7 @@ std::vector<smtp_reference> smtp_references(std::string_view code) {
   seen.reserve(code.size());
   int depth = 0;
   std::size_t line = 1;
+  std::optional<code_index> index;  // made when the first chain is read
   for (std::size_t i = 0; i < code.size();) {
     const char c = code[i];
     if (c == '\n') ++line;
@@ -127,6 +207,11 @@ std::vector<smtp_reference> smtp_references(std::string_view code) {
       if (auto r = reference_at(code, i)) {
         r->line = line;
         r->starts_statement = depth == 0 && statement_may_follow(seen);
+        if (r->called && constructs_an_action(r->name)) {
+          if (!index) index.emplace(code);
+          r->chained =
+              chained_methods(code, i + std::string_view("smtp.").size() + r->name.size(), *index);
+        }
         found.push_back(std::move(*r));
       }
     }

@@ -19,6 +19,9 @@ struct smtp_reference {
   bool starts_statement = false;  // nothing before it makes it part of an expression
   bool called = false;            // followed by (, { or a string: a call
   bool assigned = false;          // followed by = (not ==): defined by the scenario
+  // Methods called on the action it makes, in order: smtp.reply(550):delay(2):close() gives
+  // delay and close (with their lines). Only for a call of a constructor of actions.
+  std::vector<std::pair<std::string, std::size_t>> chained;
 };
 
 std::vector<smtp_reference> smtp_references(std::string_view code);
