@@ -207,7 +207,7 @@ void connection::on_read_timeout() {
   if (unsolicited_ && steady::now() >= unsolicited_at_) {
     if (session_.on_unsolicited(*unsolicited_, sys_clock::now())) {
       unsolicited_.reset();
-    } else {  // not now (the middle of an AUTH exchange): after the next silence as long
+    } else {  // not now (inside a message or an AUTH exchange): after the next silence
       unsolicited_at_ = steady::now() + unsolicited_->after;
     }
     return;

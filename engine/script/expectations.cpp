@@ -192,10 +192,12 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
     return c;
   }
   const session_summary* next = later_attempt(run, *s, *x, false);
+  // A named copy: a lambda may not capture a structured binding under clang 14.
+  const capture::exchange& refusal = *x;
   const auto after_refusal = s->exchanges.begin() + (x - s->exchanges.data()) + 1;
   const auto retried_here =
-      std::find_if(after_refusal, s->exchanges.end(), [&](const capture::exchange& y) {
-        return y.verb == "MAIL" || (waits_out(*x, 4) && y.verb == x->verb);
+      std::find_if(after_refusal, s->exchanges.end(), [&refusal](const capture::exchange& y) {
+        return y.verb == "MAIL" || (waits_out(refusal, 4) && y.verb == refusal.verb);
       });
   if (!next && retried_here != s->exchanges.end()) {
     c.passed = false;
