@@ -4,15 +4,27 @@ BUILD_DIR ?= build/release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: run test deps build clean format check-format sanitize fuzz
+.PHONY: run test install deps run-deps build clean format check-format sanitize fuzz
 
-run: deps
+run: run-deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target smtpfault
 	./$(BUILD_DIR)/smtpfault serve $(ARGS)
 
 test: deps build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# The binary into $(PREFIX)/bin (default /usr/local/bin), so that `smtpfault` is on PATH.
+PREFIX ?= /usr/local
+install: run-deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target smtpfault
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# What building and trying the mock needs (the compiler, the libraries, swaks, curl ...);
+# `deps` adds what only the tests and benchmarks use (aiosmtpd, Postfix's smtp-sink, ...).
+run-deps:
+	./ci/install-deps.sh
 
 deps:
 	./ci/install-deps.sh --test

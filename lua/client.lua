@@ -209,7 +209,8 @@ local function awaiting(self, name, ends_data)
     if not ends_data then return end
     self.in_data = false
   end
-  local q = self.queue or {}
+  local q = self.queue
+  if not q then q, self.queue_at = {}, 1 end
   q[#q + 1] = name
   self.queue = q
 end
@@ -224,9 +225,12 @@ function Conn:reply(o)
   o = opts_table(o, "reply")
   local name
   if self.queue then
-    name = table.remove(self.queue, 1)
+    -- Taken from the front by an index, not table.remove(q, 1): a pipeline of thousands of
+    -- commands would move the rest of the list down for each reply.
+    local at = self.queue_at
+    name = self.queue[at]
     self.last = name or self.last
-    if #self.queue == 0 then self.queue = nil end
+    if at >= #self.queue then self.queue = nil else self.queue_at = at + 1 end
   end
   local r = op { op = "read_reply", conn = self.id, timeout = o.timeout }
   if r.reply then
@@ -236,9 +240,14 @@ function Conn:reply(o)
   if r.err == "closed" or r.err == "reset" then self.closed = r.err end
   if r.err == "timeout" and name then
     -- No reply yet: one that comes late still answers this command, not the next.
-    local q = self.queue or {}
-    table.insert(q, 1, name)
-    self.queue = q
+    if self.queue and self.queue_at > 1 then
+      self.queue_at = self.queue_at - 1
+      self.queue[self.queue_at] = name
+    elseif self.queue then
+      table.insert(self.queue, 1, name)
+    else
+      self.queue, self.queue_at = { name }, 1
+    end
   end
   return nil, r.err
 end
@@ -280,8 +289,8 @@ function Conn:expect(want, o)
   return judge(self, want, r, err, o)
 end
 
-local function write(self, bytes, label)
-  local r = op { op = "write", conn = self.id, bytes = bytes, label = label }
+local function write(self, bytes, label, timeout)
+  local r = op { op = "write", conn = self.id, bytes = bytes, label = label, timeout = timeout }
   if not r.ok then
     if r.err == "closed" or r.err == "reset" then self.closed = r.err end
     return nil, r.err, r.sent
@@ -433,10 +442,13 @@ function Conn:data(body, o)
   self:send("DATA")
   -- A refused DATA comes back as expect() gives it: the reply (or nil) and why.
   local r, err = self:expect(o.expect_354 or 354, { timeout = o.timeout })
-  if err then return r, err end
+  -- A refusal, expected (expect_354 = {354, 421}) or not, ends it there: the message sent
+  -- anyway would be read as commands, and every reply after it matched to the wrong one.
+  if err or r.code ~= 354 then return r, err end
   local bytes = o.raw and body or host._encode_data(body, eol)
   awaiting(self, "the end of data", true)
-  local ok, werr, sent = write(self, bytes, string.format("<%d octets of message data>", #bytes))
+  local ok, werr, sent = write(self, bytes, string.format("<%d octets of message data>", #bytes),
+    o.timeout)
   if not ok and werr == "timeout" then return stopped_reading(self, o, "the end of data", sent) end
   -- A server that closed meanwhile may have said why first: the verdict shows that reply.
   return self:expect(o.expect or 250, waiting(o))
@@ -452,7 +464,7 @@ function Conn:bdat(chunk, o)
   local size = math.tointeger(tonumber(o.size))
   self.chunk_left = size and size > #chunk and size - #chunk or nil
   local ok, err, sent = write(self, cmd .. "\r\n" .. chunk,
-    cmd .. "\r\n" .. string.format("<%d octets of chunk data>", #chunk))
+    cmd .. "\r\n" .. string.format("<%d octets of chunk data>", #chunk), o.timeout)
   if o.no_reply then
     if not ok then return nil, err end
     return true

@@ -12,6 +12,19 @@ local function b64(s) return host._base64_encode(s) end
 
 local auth_steps = {}
 
+-- The answer to one step of a challenge exchange. A 334 goes on (done false). Anything else
+-- (a 504 for a mechanism not offered, a 454, a 538) or nothing within the call's timeout ends
+-- the exchange, and is its outcome: judged by the call's expect and name (done true).
+local function challenge_or_outcome(self, o)
+  local r, err = self:reply({ timeout = o.timeout })
+  if r and r.code == 334 then
+    r, err = judge(self, 334, r, err, { timeout = o.timeout })
+    return r, err, false
+  end
+  r, err = judge(self, o.expect or 235, r, err, waiting(o))
+  return r, err, true
+end
+
 function auth_steps.PLAIN(self, user, password, o)
   local token = b64((o.authzid or "") .. "\0" .. user .. "\0" .. password)
   self:send("AUTH PLAIN " .. token, { label = "AUTH PLAIN ****" })
@@ -20,25 +33,25 @@ end
 
 function auth_steps.LOGIN(self, user, password, o)
   self:send("AUTH LOGIN")
-  local _, err = self:expect(334)
-  if err then return nil, err end
+  local r, err, done = challenge_or_outcome(self, o)
+  if done then return r, err end
   self:send(b64(user))
-  _, err = self:expect(334)
-  if err then return nil, err end
+  r, err, done = challenge_or_outcome(self, o)
+  if done then return r, err end
   self:send(b64(password), { label = "****" })
   return self:expect(o.expect or 235, waiting(o))
 end
 
 auth_steps["CRAM-MD5"] = function(self, user, password, o)
   self:send("AUTH CRAM-MD5")
-  local r, err = self:expect(334)
-  if err then return nil, err end
+  local r, err, done = challenge_or_outcome(self, o)
+  if done then return r, err end
   local challenge = host._base64_decode(r.lines[1] or "")
   if not challenge then
     host._step(false, "CRAM-MD5 challenge is base64", "got '" .. shown(r.lines[1] or "") .. "'",
       self.id)
     self:send("*")
-    return self:expect(501)
+    return self:expect(501, { timeout = o.timeout })
   end
   self:send(b64(user .. " " .. host._cram_md5(password, challenge)), { label = "****" })
   return self:expect(o.expect or 235, waiting(o))

@@ -199,8 +199,8 @@ std::string xml_escape(std::string_view raw) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
     // U+FFFE and U+FFFF are valid UTF-8 but no XML 1.0 character: a parser stops at them.
-    if (c == 0xEF && text.compare(i + 1, 2, "\xBF\xBE") == 0 ||
-        c == 0xEF && text.compare(i + 1, 2, "\xBF\xBF") == 0) {
+    if (c == 0xEF &&
+        (text.compare(i + 1, 2, "\xBF\xBE") == 0 || text.compare(i + 1, 2, "\xBF\xBF") == 0)) {
       out += "\xEF\xBF\xBD";
       i += 2;
       continue;

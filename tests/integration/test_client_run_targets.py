@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 from scripted_server import ScriptedServer
@@ -363,10 +364,13 @@ class MessageCutOffTest(ClientRunCase):
             send("RCPT TO:<b@x.test>") expect(250)
             data(string.rep("x", 20 * 1024 * 1024), {timeout = 1})
         """, name="stuck.lua")
+        started = time.monotonic()
         p = self.run_client(path, "--timeout", "5", target="127.0.0.1:%d" % srv.port)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertRegex(p.stdout, r"FAIL .*expect 250 to the end of data: the server stopped "
                                    r"reading: \d+ octets went out within 1s")
+        # data's own timeout bounds the write (the run's 5 s did, while the verdict said 1 s).
+        self.assertLess(time.monotonic() - started, 4.0)
 
 
 class ReplyNamesTest(ClientRunCase):
@@ -478,3 +482,59 @@ class ServerNameIndicationTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RefusalsEndTheirExchange(ClientRunCase):
+    """A refusal that data() or auth() was told to expect ends the call there, judged by its
+    expect and name: the message is not sent after a 421 to DATA, and no 334 is waited for
+    after a 504 to AUTH."""
+    SERVER_ARGS = ("--scenario", "data-421")
+
+    def test_a_refused_data_sends_no_message_even_when_allowed(self):
+        path = self.script("""
+            connect {} expect(220) ehlo("a.test")
+            send("MAIL FROM:<a@x.test>") expect(250)
+            send("RCPT TO:<b@x.test>") expect(250)
+            local r, err = data("hi\\n", {expect_354 = {354, 421}})
+            report("data", tostring(r and r.code) .. " " .. tostring(err))
+        """, name="refused_data.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("data: 421 nil", p.stdout)
+        self.assertNotIn("octets of message data", p.stdout)
+
+    def test_a_mechanism_refused_at_once_is_the_outcome_of_auth(self):
+        # LOGIN and CRAM-MD5 once waited for a 334 whatever expect said.
+        srv = ScriptedServer([b"250 ok\r\n", b"504 5.5.4 Mechanism not available\r\n",
+                              b"538 5.7.11 Encryption required\r\n"])
+        self.addCleanup(srv.close)
+        path = self.script("""
+            connect {} expect(220) ehlo("a.test")
+            local r = auth("CRAM-MD5", "alice", "pw", {expect = 504, name = "CRAM-MD5 refused"})
+            report("cram", tostring(r and r.code))
+            r = auth("LOGIN", "alice", "pw", {expect = 538})
+            report("login", tostring(r and r.code))
+        """, name="refused_auth.lua")
+        p = self.run_client(path, "--timeout", "5", target="127.0.0.1:%d" % srv.port)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"ok +CRAM-MD5 refused")
+        self.assertIn("cram: 504", p.stdout)
+        self.assertIn("login: 538", p.stdout)
+
+
+class LongPipelines(ClientRunCase):
+    def test_twenty_thousand_pipelined_commands_are_answered_in_order(self):
+        # Each reply once moved the rest of the waiting names down a list: 20,000 of them
+        # reached the instruction limit.
+        path = self.script("""
+            connect {} expect(220) ehlo("a.test")
+            local lines = {}
+            for i = 1, 20000 do lines[i] = "NOOP" end
+            pipeline(lines)
+            local ok = 0
+            for i = 1, 20000 do if reply().code == 250 then ok = ok + 1 end end
+            report("answered", ok)
+        """, name="long_pipeline.lua")
+        p = self.run_client(path, "--quiet")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("answered: 20000", p.stdout)
