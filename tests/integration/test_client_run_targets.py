@@ -517,7 +517,7 @@ class RefusalsEndTheirExchange(ClientRunCase):
         """, name="refused_auth.lua")
         p = self.run_client(path, "--timeout", "5", target="127.0.0.1:%d" % srv.port)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertRegex(p.stdout, r"ok +CRAM-MD5 refused")
+        self.assertRegex(p.stdout, r"ok +\S+refused_auth.lua:3: CRAM-MD5 refused: got 504")
         self.assertIn("cram: 504", p.stdout)
         self.assertIn("login: 538", p.stdout)
 
