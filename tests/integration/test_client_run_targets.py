@@ -480,10 +480,6 @@ class ServerNameIndicationTest(unittest.TestCase):
         self.assertEqual(self.names, [None, "mail.test"])
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class RefusalsEndTheirExchange(ClientRunCase):
     """A refusal that data() or auth() was told to expect ends the call there, judged by its
     expect and name: the message is not sent after a 421 to DATA, and no 334 is waited for
@@ -538,3 +534,7 @@ class LongPipelines(ClientRunCase):
         p = self.run_client(path, "--quiet")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("answered: 20000", p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
