@@ -45,7 +45,7 @@ for fn, names in pairs {
   send = "label", raw = "label", tls_handshake = tls_opts, starttls = tls_opts .. "expect",
   ehlo = wait .. "expect", auth = wait .. "expect authzid",
   data = wait .. "expect expect_354 line_ending raw", bdat = wait .. "expect last no_reply size",
-  wait_closed = "timeout", expect_closed = wait,
+  wait_closed = "timeout", expect_closed = wait, quit = wait,
 } do
   known_options[fn] = {}
   for name in names:gmatch("%S+") do known_options[fn][name] = true end
@@ -475,6 +475,7 @@ end
 
 function Conn:quit(o)
   conn_of(self, "quit")
+  o = opts_table(o, "quit")  -- checked before QUIT goes out, and named as quit's
   self:send("QUIT")
   return self:expect(221, o)
 end

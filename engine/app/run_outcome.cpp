@@ -62,9 +62,10 @@ std::string transcript_of(const net::client_run_result& r, int conn) {
 
 // A verdict's text as a terminal shows it: one line of UTF-8, and not a page long (a reply
 // line of 2,000 octets quoted whole). The JSON and JUnit reports keep the whole text. A step's
-// name is escaped already, by the client library.
+// name, the wire text a detail quotes and a table reported are escaped already, by the client
+// library: a backslash here is one it wrote (escaping it again showed '\\xff' for '\xff').
 std::string shown(std::string_view text) {
-  return proto::printable(text, 300);  // controls escaped as in the transcript
+  return proto::printable(text, 300, false);  // controls escaped as in the transcript
 }
 
 // A report value as what it was in Lua: a number stays a number (one JSON cannot hold, NaN or
@@ -238,7 +239,7 @@ void print_summary(const net::client_run_result& r, const script::client_script&
                 step.skipped  ? "skip"
                 : step.passed ? "ok  "
                               : "FAIL",
-                step.where.c_str(), proto::printable(step.name, 300, false).c_str(),
+                step.where.c_str(), shown(step.name).c_str(),
                 step.detail.empty() ? "" : ": ", shown(step.detail).c_str());
   }
   if (!s.reports().empty()) std::printf("\nreport:\n");

@@ -260,6 +260,34 @@ class HostileServers(unittest.TestCase):
         self.assertIn("write failed after %d octets: timeout" % sent, r.stdout)
 
 
+class QuotedWireText(unittest.TestCase):
+    def test_a_verdict_quotes_the_server_as_the_transcript_does(self):
+        # The text report escaped the library's escapes again: '\\xff' for '\xff'.
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+
+        def serve():
+            c, _ = listener.accept()
+            with c:
+                c.sendall(b"22\xff0 garb\\age\x1b[31m\r\n")
+                c.recv(100)
+
+        threading.Thread(target=serve, daemon=True).start()
+        script = os.path.join(tempfile.mkdtemp(prefix="quoted-"), "quoted.lua")
+        with open(script, "w") as f:
+            f.write("connect {} expect(220)\n")
+        r = subprocess.run([binary_path(), "run", script, "--target",
+                            "127.0.0.1:%d" % listener.getsockname()[1], "--timeout", "5"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        quoted = "'22\\xff0 garb\\\\age\\x1b[31m'"
+        self.assertIn("S: <malformed reply: reply line does not start with a three-digit code "
+                      "and SP or '-': %s>" % quoted, r.stdout)
+        self.assertIn("quoted.lua:1: expect 220 (greeting): malformed reply: reply line "
+                      "does not start with a three-digit code and SP or '-': %s" % quoted,
+                      r.stdout)
+
+
 class FloodingServer(unittest.TestCase):
     """A server that never stops sending: every wait still ends at its deadline, and what piles
     up is bounded (the run ended only when the server stopped, growing by gigabytes)."""
