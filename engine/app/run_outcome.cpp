@@ -239,8 +239,8 @@ void print_summary(const net::client_run_result& r, const script::client_script&
                 step.skipped  ? "skip"
                 : step.passed ? "ok  "
                               : "FAIL",
-                step.where.c_str(), shown(step.name).c_str(),
-                step.detail.empty() ? "" : ": ", shown(step.detail).c_str());
+                step.where.c_str(), shown(step.name).c_str(), step.detail.empty() ? "" : ": ",
+                shown(step.detail).c_str());
   }
   if (!s.reports().empty()) std::printf("\nreport:\n");
   for (const auto& rep : s.reports()) {
