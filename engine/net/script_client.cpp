@@ -50,7 +50,10 @@ double seconds_since(steady::time_point t) {
 }
 
 // Transcript lines for octets sent: one per CRLF-ended line, escaped, long ones shortened.
-std::vector<std::string> sent_lines(std::string_view bytes) {
+// A write's lines as the transcript shows them. Their CRLF is left out; a last line without one
+// says so when the octets are the script's own (raw("NO") raw("OP\r\n") is one command written
+// in two pieces, not two commands), not for a label that stands for them.
+std::vector<std::string> sent_lines(std::string_view bytes, bool own_octets) {
   std::vector<std::string> out;
   std::size_t pos = 0, count = 0;
   while (pos < bytes.size()) {
@@ -58,8 +61,10 @@ std::vector<std::string> sent_lines(std::string_view bytes) {
     end = end == std::string_view::npos ? bytes.size() : end + 2;
     if (++count <= max_logged_lines) {
       auto line = bytes.substr(pos, end - pos);
-      if (line.ends_with("\r\n")) line.remove_suffix(2);  // shown only when missing or odd
-      out.push_back("C: " + proto::printable(line, 200));
+      const bool ended = line.ends_with("\r\n");
+      if (ended) line.remove_suffix(2);
+      out.push_back("C: " + proto::printable(line, 200) +
+                    (ended || !own_octets ? "" : " (no CRLF)"));
     }
     pos = end;
   }
@@ -370,10 +375,10 @@ asio::awaitable<std::string> driver::write_until(conn& c, std::string_view bytes
 
 asio::awaitable<op_result> driver::do_write(conn& c, const client_op& op) {
   if (!op.label.empty()) {
-    for (auto& l : sent_lines(op.label))
+    for (auto& l : sent_lines(op.label, false))
       log(c.id, l);
   } else {
-    for (auto& l : sent_lines(op.bytes))
+    for (auto& l : sent_lines(op.bytes, true))
       log(c.id, op.chunk ? "C(slow): " + l.substr(3) : l);
   }
   op_result r;

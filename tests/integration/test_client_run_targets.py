@@ -546,6 +546,21 @@ class RefusalsEndTheirExchange(ClientRunCase):
         self.assertIn("login: 538", p.stdout)
 
 
+class RawWritesShown(ClientRunCase):
+    def test_a_line_written_in_pieces_shows_where_its_crlf_is(self):
+        # raw("NO") raw("OP\r\n") and raw("NOOP\r\n") once read the same in the transcript.
+        path = self.script("""
+            connect {} expect(220)
+            raw("NO") raw("OP\\r\\n") expect(250)
+            raw("NOOP\\r\\n") expect(250)
+        """, name="pieces.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("C: NO (no CRLF)\n", p.stdout)
+        self.assertIn("C: OP\n", p.stdout)
+        self.assertIn("C: NOOP\n", p.stdout)
+
+
 class LongPipelines(ClientRunCase):
     def test_twenty_thousand_pipelined_commands_are_answered_in_order(self):
         # Each reply once moved the rest of the waiting names down a list: 20,000 of them
