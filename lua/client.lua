@@ -445,6 +445,14 @@ function Conn:data(body, o)
   -- A refusal, expected (expect_354 = {354, 421}) or not, ends it there: the message sent
   -- anyway would be read as commands, and every reply after it matched to the wrong one.
   if err or r.code ~= 354 then return r, err end
+  -- A reply that came with the 354, before any of the message went out, answers nothing sent;
+  -- taken for the reply to the message, it would put every later reply one command out.
+  local early = op { op = "read_reply", conn = self.id, buffered = true }
+  if early.reply or (early.err and early.err ~= "none") then
+    host._step(false, "no reply before the message", early.reply and ("got " ..
+      reply_summary(early.reply) .. " with the 354, before any of the message went out")
+      or early.err, self.id)
+  end
   local bytes = o.raw and body or host._encode_data(body, eol)
   awaiting(self, "the end of data", true)
   local ok, werr, sent = write(self, bytes, string.format("<%d octets of message data>", #bytes),

@@ -434,6 +434,7 @@ asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
       log(c.id, "S: <malformed reply: " + next.error + ">");
       co_return failed("malformed reply: " + next.error);
     }
+    if (op.buffered) co_return failed("none");  // nothing whole has come: no read, no wait
     std::string err = co_await read_more(c, deadline);
     if (err == "timeout" && c.replies.in_overlong_line()) {
       // Not silence: a line with no end in sight.

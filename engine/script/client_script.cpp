@@ -275,6 +275,7 @@ std::optional<client_op> read_op(lua_State* L, int t) {
   op.ca_file = field_string(L, t, "ca");
   op.sni = field_string(L, t, "sni");
   op.may_fail = field_bool(L, t, "may_fail");
+  op.buffered = field_bool(L, t, "buffered");
   op.bytes = field_string(L, t, "bytes");
   op.chunk = static_cast<std::size_t>(field_number(L, t, "chunk"));
   op.every = proto::millis_from_seconds(field_number(L, t, "every"), true);

@@ -58,6 +58,7 @@ struct client_op {
   std::string ca_file;
   std::string sni;
   bool may_fail = false;  // connect/handshake failures come back to the script, else end the run
+  bool buffered = false;  // read_reply: only a reply already received, without waiting
   std::string bytes;
   std::size_t chunk = 0;
   std::chrono::milliseconds every{0};

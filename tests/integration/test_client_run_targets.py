@@ -288,6 +288,42 @@ class QuotedWireText(unittest.TestCase):
                       r.stdout)
 
 
+class ReplyBeforeTheMessage(unittest.TestCase):
+    def test_a_reply_that_comes_with_the_354_is_a_failure_not_the_messages_reply(self):
+        # It was taken for the reply to the message, and the real one for the next command's.
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+
+        def serve():
+            c, _ = listener.accept()
+            with c:
+                f = c.makefile("rb")
+                c.sendall(b"220 hi\r\n")
+                f.readline()
+                c.sendall(b"250 ok\r\n")
+                f.readline()
+                c.sendall(b"354 go\r\n250 early\r\n")
+                while f.readline() not in (b"", b".\r\n"):
+                    pass
+                c.sendall(b"250 final\r\n")
+                f.readline()
+                c.sendall(b"221 bye\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        script = os.path.join(tempfile.mkdtemp(prefix="early-"), "early.lua")
+        with open(script, "w") as f:
+            f.write('connect {} expect(220) ehlo("a.test")\nlocal r = data("hello\\n")\n'
+                    'report("final", r and r.text or "nil")\nquit()\n')
+        r = subprocess.run([binary_path(), "run", script, "--target",
+                            "127.0.0.1:%d" % listener.getsockname()[1], "--timeout", "5"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("no reply before the message: got 250 early with the 354, before any of "
+                      "the message went out", r.stdout)
+        self.assertRegex(r.stdout, r"ok .*expect 250 to the end of data: got 250 final")
+        self.assertIn("final: final", r.stdout)
+
+
 class FloodingServer(unittest.TestCase):
     """A server that never stops sending: every wait still ends at its deadline, and what piles
     up is bounded (the run ended only when the server stopped, growing by gigabytes)."""
