@@ -1,8 +1,10 @@
 // `smtpfault serve`: settings from defaults < TOML file < environment < flags, then run.
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string_view>
@@ -72,9 +74,9 @@ void print_serve_help() {
   std::printf(
       "usage: smtpfault serve [options]\n"
       "\n"
-      "Runs the mock SMTP server until SIGTERM or SIGINT. Every option is also a key of\n"
-      "the TOML file and an SMTPFAULT_* environment variable; flags win over the\n"
-      "environment, which wins over the file.\n"
+      "Runs the mock SMTP server until SIGTERM, SIGINT or SIGHUP. Every option is\n"
+      "also a key of the TOML file and an SMTPFAULT_* environment variable; flags win\n"
+      "over the environment, which wins over the file.\n"
       "\n"
       "  --config FILE        TOML configuration file (env SMTPFAULT_CONFIG)\n"
       "  --set KEY=VALUE      set any configuration key, e.g. --set\n"
@@ -274,8 +276,13 @@ std::string where_given(const net::listen_error& e, const config::settings& s) {
              : origin;
 }
 
-// Loads the scenario, makes the certificates and the store, and serves until SIGINT or SIGTERM.
-// Exit 0; 2 for a mistake found on the way; 1 when the server cannot start (a port taken).
+const char* signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
+}
+
+// Loads the scenario, makes the certificates and the store, and serves until SIGINT, SIGTERM
+// or SIGHUP. Exit 0; 2 for a mistake found on the way; 1 when the server cannot start (a port
+// taken).
 int serve(serve_setup setup) {
   // A log reader that goes away (`smtpfault serve | head`) must not stop the server: writes to
   // its pipe then fail, and the log says so once, instead of SIGPIPE ending the process.
@@ -284,6 +291,44 @@ int serve(serve_setup setup) {
   net::transcript_log log(s.log_format == "json"   ? net::log_format::json
                           : s.log_format == "none" ? net::log_format::none
                                                    : net::log_format::text);
+  // Signals are taken from the start, on a thread of their own: one that comes while the server
+  // sets itself up (the scenario, the certificates) ends it as cleanly as a later one (as PID 1
+  // in a container, a signal without a handler is ignored, and `docker stop` waits its 10 s);
+  // and an I/O thread may be busy in a hook that computes, which the stop must reach too (it
+  // ends at its next instruction). SIGHUP as well: a closed terminal, a supervisor. Nothing is
+  // reloaded.
+  asio::io_context signal_context;
+  asio::signal_set signals(signal_context, SIGINT, SIGTERM, SIGHUP);
+  std::mutex running_mutex;
+  net::server* running = nullptr;  // under running_mutex: the server to stop, once it exists
+  std::atomic<int> received{0};
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    received = sig;
+    log.info(std::string("received ") + signal_name(sig) + ", shutting down");
+    script::lua_sandbox::interrupt_all();
+    std::lock_guard lock(running_mutex);
+    if (running) running->stop();
+  });
+  std::thread signal_thread([&signal_context] { signal_context.run(); });
+  // main() held these back until now; one that came meanwhile is handled at once.
+  sigset_t stops;
+  sigemptyset(&stops);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP})
+    sigaddset(&stops, sig);
+  pthread_sigmask(SIG_UNBLOCK, &stops, nullptr);
+  struct joined_at_exit {
+    asio::io_context& context;
+    std::thread& thread;
+    ~joined_at_exit() {
+      context.stop();
+      thread.join();
+    }
+  } signal_thread_end{signal_context, signal_thread};
+  // A step of the set-up cut short by the signal (a scenario's load interrupted) is no mistake.
+  auto mistake = [&](const std::string& where, const std::string& what) {
+    return received ? 0 : startup_mistake(where, what);
+  };
   try {
     std::shared_ptr<script::scenario> sc;
     const auto so = scenario_options(s);
@@ -294,41 +339,40 @@ int serve(serve_setup setup) {
         // given is named too, since that is what to change.
         auto where = s.named("scenario");
         if (!s.scenario_params.empty()) where += ", given " + s.named("scenario_params");
-        return startup_mistake(where, loaded.error());
+        return mistake(where, loaded.error());
       }
       sc = std::move(*loaded);
     }
     auto tls = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
-    if (!tls) return startup_mistake(s.named(tls.error().key), tls.error().message);
+    if (!tls) return mistake(s.named(tls.error().key), tls.error().message);
     capture::message_store store(s.store, s.retain_messages, s.retain_sessions);
     store.set_max_bytes(s.retain_message_bytes);
-    if (auto err = store.prepare()) return startup_mistake(s.named("store"), *err);
+    if (auto err = store.prepare()) return mistake(s.named("store"), *err);
     warn_if_too_few_descriptors(setup.server.max_connections);
     net::server srv(std::move(setup.server), **tls, store, log);
     srv.set_scenario(sc);
     srv.bind();
     auto api = start_api(srv, store, s, setup.api_at, so);
-    // Signals are taken on a thread of their own: an I/O thread may be busy in a hook that
-    // computes, and the stop must reach that hook too (it ends at its next instruction).
-    asio::io_context signal_context;
-    asio::signal_set signals(signal_context, SIGINT, SIGTERM);
-    signals.async_wait([&](boost::system::error_code ec, int sig) {
-      if (ec) return;
-      log.info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-               ", shutting down");
-      script::lua_sandbox::interrupt_all();
-      srv.stop();
-    });
-    std::thread signal_thread([&signal_context] { signal_context.run(); });
-    struct joined_at_exit {
-      asio::io_context& context;
-      std::thread& thread;
-      ~joined_at_exit() {
-        context.stop();
-        thread.join();
+    // Forgotten before srv goes, on every way out: the signal thread outlives it.
+    struct running_while_in_scope {
+      std::mutex& mutex;
+      net::server*& running;
+      running_while_in_scope(std::mutex& m, net::server*& r, net::server& srv)
+          : mutex(m), running(r) {
+        std::lock_guard lock(mutex);
+        running = &srv;
       }
-    } signal_thread_end{signal_context, signal_thread};
-    print_banner(srv, s, log, sc.get(), so.seed, api.get());
+      ~running_while_in_scope() {
+        std::lock_guard lock(mutex);
+        running = nullptr;
+      }
+    } running_now{running_mutex, running, srv};
+    // A signal during the set-up found no server to stop: stopped here, before it serves.
+    if (received) {
+      srv.stop();
+    } else {
+      print_banner(srv, s, log, sc.get(), so.seed, api.get());
+    }
     srv.run();
     if (api) api->stop();
     log.info("stopped; " + std::to_string(store.stored_total()) + " message(s) captured");

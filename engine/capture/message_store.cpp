@@ -210,7 +210,11 @@ std::string message_store::write_files(const stored_message& m) const {
   const std::string base = dir_ + "/" + m.id;
   // The .eml goes first: the .json is the marker that the message is complete.
   auto problem = write_durably(base + ".eml", m.msg.data);
-  if (problem.empty()) problem = write_durably(base + ".json", message_metadata_json(m));
+  if (problem.empty()) {
+    problem = write_durably(base + ".json", message_metadata_json(m));
+    // Refused with a 451: its .eml goes too, so that the folder holds accepted messages only.
+    if (!problem.empty()) ::unlink((base + ".eml").c_str());
+  }
   if (problem.empty()) sync_dir(dir_);
   return problem;
 }

@@ -127,6 +127,21 @@ void server_session::finish_message() {
 void server_session::on_stored(std::optional<std::string> message_id, clock::time_point now) {
   now_ = now;
   if (message_id) ++messages_accepted_;
+  // Nothing acknowledged may be lost: the reply a scenario chose (a 250 of its own) does not
+  // replace the 451 of a store that failed. How it goes out (a delay, an ending) still holds.
+  if (!message_id && ((override_ && (override_->reply || override_->raw ||
+                                     override_->malformed != fault::malformed_kind::none)) ||
+                      !each_recipient_.empty())) {
+    if (override_) {
+      auto paced = std::make_shared<fault::action>(*override_);
+      paced->reply.reset();
+      paced->raw.reset();
+      paced->malformed = fault::malformed_kind::none;
+      override_ = std::move(paced);
+    }
+    each_recipient_.clear();
+    note("the scenario's reply is not sent: the message could not be stored", now);
+  }
   reply_for_each_recipient(
       message_id ? proto::reply(250, "2.0.0", "Ok: queued as " + *message_id)
                  : proto::reply(451, "4.3.0",

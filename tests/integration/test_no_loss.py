@@ -74,6 +74,22 @@ class UnwritableStoreTest(unittest.TestCase):
             self.assertIn(".eml.tmp: No such file or directory", line)
             c.close()
 
+    def test_a_scenarios_own_250_does_not_acknowledge_a_message_that_was_not_stored(self):
+        # The scenario's 250 replaced the store's 451: a message acknowledged and then lost.
+        server = server_with_scenario(
+            self, 'function on_message(s, m) return smtp.reply(250, "2.0.0", "scenario says ok") '
+                  'end\n')
+        shutil.rmtree(server.store)
+        c = server.connect()
+        self.addCleanup(c.close)
+        c.ehlo()
+        c.cmd("MAIL FROM:<a@example.com>", expect=250)
+        c.cmd("RCPT TO:<b@example.com>", expect=250)
+        c.cmd("DATA", expect=354)
+        c.send(b"Subject: lost?\r\n\r\nbody\r\n.\r\n")
+        self.assertEqual(c.expect(451).lines[0][:5], "4.3.0")
+        server.wait_for_line(r"the scenario's reply is not sent: the message could not be stored")
+
 
 class HookAsleepAtStopTest(unittest.TestCase):
     """SIGTERM while a hook sleeps: the 421 answers, not the default reply the hook never chose

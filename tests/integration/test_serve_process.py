@@ -4,9 +4,11 @@ or misgiven ports, running without an HTTP API, its process name, its heap on hu
 import os
 import re
 import smtplib
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 from smtpfault_server import SmtpfaultServer, binary_path, sanitized_build, server_environment
@@ -337,6 +339,48 @@ class LogReaderGone(unittest.TestCase):
             _, err = proc.communicate(timeout=10)
         self.assertEqual(proc.returncode, 0)
         self.assertEqual(err.decode().count("cannot write the log to standard output"), 1, err)
+
+
+class StopSignals(unittest.TestCase):
+    def test_a_stop_while_the_server_sets_itself_up_is_a_clean_stop(self):
+        # The handler came after the set-up: a SIGTERM during it killed the process (status
+        # 143; as PID 1 in a container it was ignored, and `docker stop` waited 10 s).
+        with tempfile.TemporaryDirectory() as d:
+            big = os.path.join(d, "big.lua")
+            with open(big, "w") as f:   # 7 MB of Lua: seconds to load
+                f.write("local t = {}\n" + "".join("t[%d] = %d\n" % (i, i)
+                                                    for i in range(1, 400001)))
+            proc = subprocess.Popen([binary_path(), "serve", "--listen", "127.0.0.1:0",
+                                     "--tls-listen", "", "--api", "", "--scenario", big],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=server_environment())
+            try:
+                # The load takes about 2 s here: the signal comes during it, once the thread
+                # that takes signals is there (or after 1 s, as it came before that thread was).
+                for _ in range(100):
+                    if len(os.listdir("/proc/%d/task" % proc.pid)) >= 2:
+                        break
+                    time.sleep(0.01)
+                proc.send_signal(signal.SIGTERM)
+                out, err = proc.communicate(timeout=20)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn(b"received SIGTERM, shutting down", out)
+        self.assertNotIn(b"serving", out)
+
+    def test_sighup_stops_the_server_as_sigterm_does(self):
+        # It ended the process at once: no 421 to open sessions, no "stopped" line.
+        srv = SmtpfaultServer().start()
+        self.addCleanup(srv.cleanup)
+        with srv.connect() as c:
+            c.ehlo()
+            srv.proc.send_signal(signal.SIGHUP)
+            self.assertEqual(c.expect(421).lines[0][:5], "4.3.2")
+            srv.proc.wait(10)   # by itself: stop() below sends nothing to a process that ended
+        self.assertEqual(srv.stop(expect_exit=0), 0)
+        self.assertTrue(any("received SIGHUP, shutting down" in l for l in srv.transcript()))
 
 
 class ScenarioParamsNamed(unittest.TestCase):

@@ -1,6 +1,9 @@
 // The in-memory store: what it keeps within its budgets, and the body buffers it hands back.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <string>
 
 #include "capture/message_store.hpp"
@@ -81,6 +84,29 @@ TEST(retention, sessions_within_their_count) {
   ASSERT_EQ(kept.size(), 2u);
   EXPECT_EQ(kept.front()->facts.session_id, "s1");
   EXPECT_EQ(store.find_session("s0"), nullptr);
+}
+
+// A message whose .json cannot be written is refused (451): its .eml, written first, goes too,
+// so that the folder holds accepted messages only (it was left behind).
+TEST(files, a_message_refused_leaves_no_file_behind) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("smtpfault-store-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  message_store store(dir.string(), 10, 10);
+  ASSERT_FALSE(store.prepare());
+  const auto first = store.store(message_of("one\r\n"));
+  ASSERT_TRUE(first);
+  // The next id ends in 000002: a folder where its .json's temporary file would go.
+  const std::string next = first->substr(0, first->size() - 6) + "000002";
+  fs::create_directory(dir / (next + ".json.tmp"));
+  std::string why;
+  EXPECT_FALSE(store.store(message_of("two\r\n"), nullptr, &why));
+  EXPECT_NE(why.find(next + ".json.tmp"), std::string::npos) << why;
+  EXPECT_FALSE(fs::exists(dir / (next + ".eml")));
+  EXPECT_TRUE(fs::exists(dir / (*first + ".eml")));
+  EXPECT_TRUE(fs::exists(dir / (*first + ".json")));
+  fs::remove_all(dir);
 }
 
 }  // namespace
