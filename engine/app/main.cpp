@@ -1,5 +1,4 @@
 // smtpfault: an SMTP protocol testing and fault-injection harness.
-#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -54,13 +53,8 @@ int main(int argc, char** argv) {
   static constexpr command commands[] = {
       {"serve",
        [](const std::vector<std::string>& rest, char** argv) {
-         // Held until serve's handler is in place (also across the restart below, which keeps
-         // the mask): a stop that comes first is then a clean stop, not a death by signal.
-         sigset_t stops;
-         sigemptyset(&stops);
-         for (int sig : {SIGINT, SIGTERM, SIGHUP})
-           sigaddset(&stops, sig);
-         sigprocmask(SIG_BLOCK, &stops, nullptr);
+         // A stop that comes before serve's handler is then a clean stop, not a death.
+         smtpfault::app::hold_stop_signals(true);
          smtpfault::app::restart_with_huge_page_heap(argv);
          return smtpfault::app::serve_command(rest, environ);
        }},

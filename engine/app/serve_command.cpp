@@ -276,6 +276,8 @@ std::string where_given(const net::listen_error& e, const config::settings& s) {
              : origin;
 }
 
+constexpr int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
 const char* signal_name(int sig) {
   return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
 }
@@ -298,7 +300,9 @@ int serve(serve_setup setup) {
   // ends at its next instruction). SIGHUP as well: a closed terminal, a supervisor. Nothing is
   // reloaded.
   asio::io_context signal_context;
-  asio::signal_set signals(signal_context, SIGINT, SIGTERM, SIGHUP);
+  asio::signal_set signals(signal_context);
+  for (int sig : stop_signals)
+    signals.add(sig);
   std::mutex running_mutex;
   net::server* running = nullptr;  // under running_mutex: the server to stop, once it exists
   std::atomic<int> received{0};
@@ -311,12 +315,7 @@ int serve(serve_setup setup) {
     if (running) running->stop();
   });
   std::thread signal_thread([&signal_context] { signal_context.run(); });
-  // main() held these back until now; one that came meanwhile is handled at once.
-  sigset_t stops;
-  sigemptyset(&stops);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP})
-    sigaddset(&stops, sig);
-  pthread_sigmask(SIG_UNBLOCK, &stops, nullptr);
+  hold_stop_signals(false);  // held since main(): one that came meanwhile is handled now
   struct joined_at_exit {
     asio::io_context& context;
     std::thread& thread;
@@ -387,6 +386,14 @@ int serve(serve_setup setup) {
 }
 
 }  // namespace
+
+void hold_stop_signals(bool hold) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : stop_signals)
+    sigaddset(&set, sig);
+  pthread_sigmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
 
 int serve_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
