@@ -17,6 +17,7 @@
 #include <string_view>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "app/child_process.hpp"
@@ -89,9 +90,8 @@ struct parsed_test {
   std::vector<std::string> scenarios;
   bool scenarios_on_command_line = false;  // then they replace the configuration's choice
   // --exclude: names, file names or globs; whether each was given on the command line.
-  std::vector<std::pair<std::string, bool>> excluded;
-  std::string exclude_origin;  // where the exclusions came from, for "left no scenario"
-  int exclude_sources = 0;     // which of flag (1), file (2), variable (4) exclude_origin names
+  // Each exclusion's pattern, and where it was given ("--exclude", a file's key, a variable).
+  std::vector<std::pair<std::string, std::string>> excluded;
   std::string junit, json;
   unsigned jobs = 1;
   bool seed_given = false;
@@ -159,16 +159,7 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
     if (touch_files) return add_directory(f, p.scenarios);
   } else if (f.name == "exclude") {
     if (f.value.empty()) return f.origin + ": expected a scenario name or a glob";
-    p.excluded.emplace_back(f.value, f.origin.starts_with("--"));
-    // "--exclude", "mail.toml:3:12: key 'test.exclude'" (its first item) or the variable,
-    // each once.
-    const bool flag = f.origin.starts_with("--");
-    const int source = flag ? 1 : f.origin.find(": key '") != std::string::npos ? 2 : 4;
-    if ((p.exclude_sources & source) == 0) {
-      p.exclude_sources |= source;
-      p.exclude_origin +=
-          (p.exclude_origin.empty() ? "" : " and ") + (flag ? std::string("--exclude") : f.origin);
-    }
+    p.excluded.emplace_back(f.value, f.origin);
   } else if (f.name == "junit" || f.name == "json") {
     // Found out now, not after every scenario has run.
     auto err = f.value.empty() || !touch_files ? std::nullopt : unwritable_report(f.value);
@@ -316,7 +307,8 @@ std::vector<std::pair<std::string, std::string>> drop_repeats(std::vector<std::s
 // (a typo would otherwise run what it meant to leave out). One from the configuration is shared
 // by runs that choose other scenarios: it may name none of them.
 std::optional<std::string> apply_excludes(parsed_test& p, std::vector<std::string>& left_out) {
-  for (const auto& [pattern, typed] : p.excluded) {
+  for (const auto& [pattern, origin] : p.excluded) {
+    const bool typed = origin.starts_with("--");
     const auto matches = [&](const std::string& s) { return excluded_by(pattern, s); };
     if (typed && std::none_of(p.scenarios.begin(), p.scenarios.end(), matches) &&
         std::none_of(left_out.begin(), left_out.end(), matches)) {
@@ -349,6 +341,22 @@ std::optional<std::string> check_test_values(const std::vector<flag_value>& flag
 
 namespace {
 
+// Where the exclusions were given, each source once: "--exclude", "mail.toml:3:12: key
+// 'test.exclude'" (a file's first item), the variable.
+std::string exclusions_named(const std::vector<std::pair<std::string, std::string>>& excluded) {
+  std::string named;
+  bool flag = false, file = false, variable = false;
+  for (const auto& [pattern, origin] : excluded) {
+    bool& said = origin.starts_with("--")                      ? flag
+                 : origin.find(": key '") != std::string::npos ? file
+                                                               : variable;
+    if (std::exchange(said, true)) continue;
+    named += (named.empty() ? "" : " and ") +
+             (origin.starts_with("--") ? std::string("--exclude") : origin);
+  }
+  return named;
+}
+
 // The scenarios to run: every built-in one when none is named, each once, less --exclude's.
 // Nullopt, or what is wrong.
 std::optional<std::string> choose_scenarios(parsed_test& p, std::vector<std::string>& left_out) {
@@ -370,7 +378,7 @@ std::optional<std::string> choose_scenarios(parsed_test& p, std::vector<std::str
   if (auto exclude_err = apply_excludes(p, left_out)) {
     return *exclude_err + " (see smtpfault test --help)";
   }
-  if (p.scenarios.empty()) return p.exclude_origin + " left no scenario to run";
+  if (p.scenarios.empty()) return exclusions_named(p.excluded) + " left no scenario to run";
   return std::nullopt;
 }
 
