@@ -18,6 +18,13 @@ from fault_case import (FAULTS, MAIL, MAIL_OK, NOOP_OK, SCENARIOS, FaultCase, da
 from smtpfault_server import server_with_scenario
 
 
+
+def to_message_text(c):
+    """MAIL, RCPT and DATA, each accepted: the client may now send the message text."""
+    c.cmd(MAIL, expect=250)
+    c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
+    c.cmd("DATA", expect=354)
+
 class ReplyTest(FaultCase):
     def test_any_code_with_enhanced_code(self):
         self.exact(self.session("reply-one"), MAIL, b"299 2.9.9 Any code goes\r\n")
@@ -208,9 +215,7 @@ class EndingTest(FaultCase):
         c = self.session("unsolicited")
         sid = session_id_of(self.server, c)
         before = self.server.message_ids()
-        c.cmd(MAIL, expect=250)
-        c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
-        c.cmd("DATA", expect=354)
+        to_message_text(c)
         c.send("Subject: stalled\r\n\r\nhalf a mess")
         start = time.monotonic()
         self.assertEqual(read_to_eof(c), b"421 4.4.2 idle\r\n")
@@ -222,9 +227,7 @@ class EndingTest(FaultCase):
 
     def test_an_unsolicited_reply_that_keeps_the_session_waits_out_the_message(self):
         c = self.session("unsolicited-keep")
-        c.cmd(MAIL, expect=250)
-        c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
-        c.cmd("DATA", expect=354)
+        to_message_text(c)
         c.send("Subject: stalled\r\n\r\nslow")
         self.assertTrue(c.nothing_pending(0.6), c.buf)  # not read as the message's answer
         c.send("\r\n.\r\n")
@@ -259,9 +262,7 @@ class EndingTest(FaultCase):
         c = self.session("lose")
         sid = session_id_of(self.server, c)
         before = self.server.message_ids()
-        c.cmd(MAIL, expect=250)
-        c.cmd("RCPT TO:<rcpt@example.com>", expect=250)
-        c.cmd("DATA", expect=354)
+        to_message_text(c)
         c.send(b"Subject: lost\r\n\r\nnever stored\r\n.\r\n")
         self.assertEqual(read_to_eof(c), b"")
         lines = self.server.finished_session(sid)

@@ -59,16 +59,20 @@ class Outcome:
 
 
 class UnwritableStoreTest(unittest.TestCase):
+    def refused_by_the_store(self, c):
+        """A whole message whose files cannot be written: its answer is 451 4.3.0."""
+        c.ehlo()
+        c.cmd("MAIL FROM:<a@example.com>", expect=250)
+        c.cmd("RCPT TO:<b@example.com>", expect=250)
+        c.cmd("DATA", expect=354)
+        c.send(b"Subject: lost?\r\n\r\nbody\r\n.\r\n")
+        self.assertEqual(c.expect(451).lines[0][:5], "4.3.0")
+
     def test_a_message_that_cannot_be_written_is_refused_and_the_reason_logged(self):
         with SmtpfaultServer() as server:
             shutil.rmtree(server.store)   # the volume went away, or is not writable
             c = server.connect()
-            c.ehlo()
-            c.cmd("MAIL FROM:<a@example.com>", expect=250)
-            c.cmd("RCPT TO:<b@example.com>", expect=250)
-            c.cmd("DATA", expect=354)
-            c.send(b"Subject: lost?\r\n\r\nbody\r\n.\r\n")
-            self.assertEqual(c.expect(451).lines[0][:5], "4.3.0")
+            self.refused_by_the_store(c)
             line = server.wait_for_line(r"message not stored: ")
             self.assertIn("cannot create %s/" % server.store, line)
             self.assertIn(".eml.tmp: No such file or directory", line)
@@ -82,12 +86,7 @@ class UnwritableStoreTest(unittest.TestCase):
         shutil.rmtree(server.store)
         c = server.connect()
         self.addCleanup(c.close)
-        c.ehlo()
-        c.cmd("MAIL FROM:<a@example.com>", expect=250)
-        c.cmd("RCPT TO:<b@example.com>", expect=250)
-        c.cmd("DATA", expect=354)
-        c.send(b"Subject: lost?\r\n\r\nbody\r\n.\r\n")
-        self.assertEqual(c.expect(451).lines[0][:5], "4.3.0")
+        self.refused_by_the_store(c)
         server.wait_for_line(r"the scenario's reply is not sent: the message could not be stored")
 
 
