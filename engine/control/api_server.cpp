@@ -53,6 +53,28 @@ std::optional<response> read_failure(const beast::error_code& ec) {
   return std::nullopt;
 }
 
+// RFC 9112 6.1 and 6.3: the body's length is known only when chunked is the last transfer coding,
+// and no other coding is undone here. Read any other way, the body would be taken for the next
+// request on the connection (a JSON body refused as empty, then run as a request of its own).
+std::optional<response> transfer_coding_refusal(const http::request_parser<http::string_body>& p) {
+  const auto& header = p.get();
+  if (header.find(http::field::transfer_encoding) == header.end()) return std::nullopt;
+  if (header.version() < 11) {
+    return error_response(
+        {400, "Transfer-Encoding in an HTTP/1.0 request: its length cannot be known", ""});
+  }
+  if (!p.chunked()) {
+    return error_response({400,
+                           "Transfer-Encoding does not end in chunked: the body's length cannot "
+                           "be known (send Content-Length, or chunked alone)",
+                           ""});
+  }
+  if (!beast::iequals(header[http::field::transfer_encoding], "chunked")) {
+    return error_response({501, "Transfer-Encoding: only chunked is understood, alone", ""});
+  }
+  return std::nullopt;
+}
+
 // Part of a request came, too slowly: RFC 9110 15.5.9's 408. An idle keep-alive connection that
 // sent nothing is closed without a word.
 std::optional<response> too_slow(bool started, std::chrono::milliseconds limit) {
@@ -100,6 +122,12 @@ asio::awaitable<void> serve_connection(tcp::socket socket, api_context& ctx) {
     // One deadline for the whole request, which also bounds an idle keep-alive connection.
     deadline.expires_after(ctx.options.request_timeout, socket_deadline::on_expiry::cancel);
     auto [ec, n] = co_await http::async_read_header(socket, buffer, parser, as_value);
+    if (!ec && !deadline.passed()) {
+      if (auto refusal = transfer_coding_refusal(parser)) {
+        co_await refuse(socket, deadline, *refusal);
+        break;
+      }
+    }
     // RFC 9110 10.1.1: a client that sent "Expect: 100-continue" waits for the 100 (curl a
     // second) before it sends the body.
     if (!ec && !deadline.passed() && !parser.is_done() && parser.get().version() >= 11 &&

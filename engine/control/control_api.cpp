@@ -169,17 +169,30 @@ asio::awaitable<response> get_scenario(api_context& ctx, api_request&) {
   co_return json_response(200, scenario_json(ctx, sc.get()));
 }
 
+namespace {
+
+// The field a scenario that failed to load blames: params when the script refused one of them
+// (smtp.param_number's "params.window must be a number"), else what named the script.
+std::string load_failure_field(const scenario_request& r, const std::string& error) {
+  if (!r.opts.params.empty() && error.find("params") != std::string::npos) return "params";
+  return r.source ? "source" : "name";
+}
+
+}  // namespace
+
 asio::awaitable<response> put_scenario(api_context& ctx, api_request& req) {
   auto r = read_scenario_request(ctx, req.body);
   if (!r) co_return error_response(r.error());
   std::shared_ptr<script::scenario> sc;
   if (r->source) {
     auto loaded = script::scenario::load(*r->source, r->name.value_or("api.lua"), r->opts);
-    if (!loaded) co_return error_response({422, loaded.error(), "source"});
+    if (!loaded)
+      co_return error_response({422, loaded.error(), load_failure_field(*r, loaded.error())});
     sc = std::move(*loaded);
   } else if (*r->name != "accept-all" && !r->name->empty()) {  // "" is accept-all, as in serve
     auto loaded = script::scenario::load_named(*r->name, r->opts);
-    if (!loaded) co_return error_response({422, loaded.error(), "name"});
+    if (!loaded)
+      co_return error_response({422, loaded.error(), load_failure_field(*r, loaded.error())});
     sc = std::move(*loaded);
   }
   ctx.server.set_scenario(sc);

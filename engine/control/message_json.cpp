@@ -21,7 +21,7 @@ bool icontains(std::string_view hay, std::string_view needle) {
     return std::tolower(static_cast<unsigned char>(x)) ==
            std::tolower(static_cast<unsigned char>(y));
   });
-  return it != hay.end();
+  return it != hay.end() || needle.empty();  // search finds "" at the end of an empty hay
 }
 
 json::array recipients_of(const capture::stored_message& m) {

@@ -33,6 +33,12 @@ message_filter read_filter(query_reader& q, std::optional<api_error>& err) {
   }
   f.from = q.string("from");
   f.subject = q.string("subject");
+  // Every subject holds the empty string: subject=$UNSET_VARIABLE would match the first message
+  // that came, whatever it was.
+  if (f.subject && f.subject->empty() && !err) {
+    err = api_error{400, "query parameter subject: empty (leave it out to match any subject)",
+                    "subject"};
+  }
   f.test = q.string("test");
   if (auto since = q.string("since")) {
     f.since = parse_time(*since);

@@ -277,19 +277,22 @@ bool fields_in_range(const std::tm& tm) {
          tm.tm_min >= 0 && tm.tm_min <= 59 && tm.tm_sec >= 0 && tm.tm_sec <= 60;
 }
 
-// What follows the time: "Z" (or nothing) or "+hh:mm" / "-hh:mm", as seconds east of UTC.
+// What follows the time: "Z" (or nothing), or an offset "+hh:mm", "+hhmm" or "+hh" ("-" too),
+// as seconds east of UTC.
 std::optional<long> utc_offset(std::string_view rest) {
   if (rest == "Z" || rest == "z" || rest.empty()) return 0;
   // A space is a "+" that a query string decoded (since=...T08:27:00+02:00 typed into curl).
-  if ((rest[0] != '+' && rest[0] != '-' && rest[0] != ' ') || rest.size() != 6 || rest[3] != ':') {
-    return std::nullopt;
-  }
-  int hh = 0, mm = 0;
-  if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &hh, &mm) != 2 || hh > 23 ||
-      mm > 59 || hh < 0 || mm < 0) {
-    return std::nullopt;
-  }
-  return (rest[0] == '-' ? -1 : 1) * (hh * 3600L + mm * 60L);
+  const char sign = rest[0];
+  if (sign != '+' && sign != '-' && sign != ' ') return std::nullopt;
+  std::string digits(rest.substr(1));
+  if (digits.size() == 5 && digits[2] == ':') digits.erase(2, 1);
+  if (digits.size() != 2 && digits.size() != 4) return std::nullopt;
+  for (char c : digits)
+    if (c < '0' || c > '9') return std::nullopt;
+  const int hh = (digits[0] - '0') * 10 + (digits[1] - '0');
+  const int mm = digits.size() == 4 ? (digits[2] - '0') * 10 + (digits[3] - '0') : 0;
+  if (hh > 23 || mm > 59) return std::nullopt;
+  return (sign == '-' ? -1 : 1) * (hh * 3600L + mm * 60L);
 }
 
 }  // namespace
@@ -313,9 +316,16 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
       digit(3) && digit(5) && digit(6) && digit(8) && digit(9)) {
     return parse_time(s + "T00:00:00Z");
   }
+  // Seconds may be left out (ISO 8601's reduced precision, "2026-01-31T12:00Z").
   if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
-    return std::nullopt;
+    tm = {};
+    consumed = 0;
+    if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &consumed) != 5 ||
+        consumed == 0 || (static_cast<std::size_t>(consumed) < s.size() && s[consumed] == ':')) {
+      return std::nullopt;
+    }
   }
   if (!fields_in_range(tm)) return std::nullopt;
   tm.tm_year -= 1900;

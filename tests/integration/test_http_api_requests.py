@@ -9,7 +9,8 @@ import threading
 import time
 import unittest
 
-from smtpfault_server import SmtpfaultServer, binary_path, refusing_port, server_environment
+from smtpfault_server import (SmtpfaultServer, binary_path, refusing_port, send_message,
+                              server_environment)
 from http_api_case import ApiTestCase, curl, message_bytes, smtp_send
 
 
@@ -72,6 +73,41 @@ class BadRequestTest(ApiTestCase):
         status, _, rules = self.api("GET", "/api/v1/faults")
         for r in rules["rules"]:
             self.api("DELETE", "/api/v1/faults/" + r["id"])
+
+    def raw_exchange(self, request):
+        """Everything the API answers to request, read until it closes the connection."""
+        with socket.create_connection(("127.0.0.1", self.server.api_port), timeout=5) as s:
+            s.sendall(request)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        return reply
+
+    def test_a_body_whose_length_cannot_be_known_is_refused_not_run_as_a_request(self):
+        # RFC 9112 6.3: with a transfer coding other than a final chunked, the body's length is
+        # unknown; read as empty, the body would be the connection's next request.
+        send_message(self.server, b"Subject: kept\r\n\r\nkept\r\n")
+        _, _, before = self.api("GET", "/api/v1/messages")
+        smuggled = b"DELETE /api/v1/messages HTTP/1.1\r\nHost: x\r\n\r\n"
+        for coding, version, status in ((b"identity", b"1.1", 400), (b"gzip", b"1.1", 400),
+                                        (b"gzip, chunked", b"1.1", 501),
+                                        (b"chunked", b"1.0", 400)):
+            reply = self.raw_exchange(b"PUT /api/v1/scenario HTTP/" + version + b"\r\nHost: x\r\n"
+                                      b"Transfer-Encoding: " + coding + b"\r\n\r\n" + smuggled)
+            head, _, body = reply.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 %d " % status), (coding, reply))
+            self.assertIn(b"Connection: close", head)
+            self.assertIn("Transfer-Encoding", json.loads(body)["error"])
+            self.assertEqual(reply.count(b"HTTP/1.1 "), 1, reply)
+        _, _, after = self.api("GET", "/api/v1/messages")
+        self.assertEqual(after["total"], before["total"], after)
+        self.assertGreater(after["total"], 0)
+        # Chunked alone is read as it always was.
+        body = b'{"name": "accept-all"}'
+        reply = self.raw_exchange(b"PUT /api/v1/scenario HTTP/1.1\r\nHost: x\r\nConnection: close"
+                                  b"\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
+                                  % (len(body), body))
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200 "), reply)
 
     def test_a_url_too_long_is_said_to_be_one(self):
         status, _, body = self.api("GET", "/api/v1/messages?to=" + "a" * 20000)
@@ -168,6 +204,9 @@ class BadRequestTest(ApiTestCase):
         b = self.check("GET", "/api/v1/messages/wait?to=&timeout=30", None, 400, "to")
         self.assertIn("leave it out to match any recipient", b["error"])
         self.check("GET", "/api/v1/messages?to=", None, 400, "to")
+        # Every subject holds the empty string: subject= would take the first message to come.
+        b = self.check("GET", "/api/v1/messages/wait?subject=&timeout=30", None, 400, "subject")
+        self.assertIn("leave it out to match any subject", b["error"])
 
     def test_a_query_parameter_an_endpoint_does_not_take_is_refused_not_ignored(self):
         for i in range(2):

@@ -282,6 +282,7 @@ class ScenarioParamsTest(ApiTestCase):
                                        {"name": "greylist", "params": params})
             self.assertIn(status, (400, 422), body)
             self.assertIn(says, body["error"])
+            self.assertEqual(body["field"], "params", body)   # not the name, which was right
 
 
 class BuiltInParamsTest(ApiTestCase):

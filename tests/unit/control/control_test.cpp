@@ -263,6 +263,14 @@ TEST(time, iso_and_epoch) {
   EXPECT_EQ(duration_cast<milliseconds>(parse_time("1.5")->time_since_epoch()).count(), 1500);
   EXPECT_EQ(parse_time("2999-01-01T00:00:00Z"), system_clock::time_point::max());
   EXPECT_FALSE(parse_time("yesterday"));
+  // Offsets with or without their colon, or in hours; seconds may be left out.
+  for (const char* same : {"2026-01-31T13:00:00+0100", "2026-01-31T13:00:00+01",
+                           "2026-01-31T13:00+01:00", "2026-01-31T12:00Z", "2026-01-31T12:00"})
+    EXPECT_EQ(parse_time(same), t) << same;
+  for (const char* bad : {"20260131T120000Z", "2026-01-31T12:00:Z", "2026-01-31T12:00:00+1",
+                          "2026-01-31T12:00:00+01:0", "2026-01-31T12:00:00+0a00", "2026-01-31T12Z",
+                          "2026-01-31T12:00:00+01:00:00"})
+    EXPECT_FALSE(parse_time(bad)) << bad;
   // A calendar date is its midnight, UTC.
   EXPECT_EQ(parse_time("2026-01-31"), parse_time("2026-01-31T00:00:00Z"));
   EXPECT_FALSE(parse_time("2026-1-31"));
