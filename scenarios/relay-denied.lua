@@ -1,7 +1,8 @@
 -- relay-denied: only smtpfault.test (and its subdomains) is local; RCPT to any other domain gets "554 5.7.1 Relay access denied".
 --
 -- What it does: the server relays for nobody, authenticated or not: recipients outside
--- smtpfault.test (and its subdomains) are refused with 554 5.7.1.
+-- smtpfault.test (and its subdomains) are refused with 554 5.7.1. <Postmaster> with no domain
+-- is taken, as RFC 5321 4.5.1 asks of every server.
 -- What it targets: an open-relay check from the mailer's side: the wrong smarthost, a missing
 -- or ignored AUTH, a sender address the account may not use. Mailers that retry a 5xx, or
 -- report success because MAIL FROM was accepted.
@@ -9,6 +10,9 @@
 -- retry, QUITs and reports the failure with the server's text.
 
 function on_rcpt(s, rcpt)
+  if rcpt.domain == "" and rcpt.local_part:lower() == "postmaster" then
+    return
+  end
   if not smtp.domain_in(rcpt.address, { "smtpfault.test" }) then
     return smtp.reply(554, "5.7.1", "<" .. rcpt.address .. ">: Relay access denied")
   end

@@ -33,6 +33,13 @@ body_scan scan_body(std::string_view body, std::size_t max_text_line) {
       note(anomaly_kind::nul, i);
     }
   }
+  // A last line without its CRLF: it would need two more octets, so more than the limit less
+  // two is over it (longer ones were found above).
+  const std::size_t last = body.size() - line_start;
+  if (max_text_line > 2 && last > max_text_line - 2 && last <= max_text_line) {
+    out.line_too_long = true;
+    note(anomaly_kind::long_line, line_start + max_text_line - 2);
+  }
   return out;
 }
 

@@ -154,7 +154,10 @@ void server_session::auth_step(std::string_view response) {
     case proto::sasl_mechanism::login:
       if (auth_step_++ == 0) {
         auth_user_ = std::move(*decoded);
-        return reply(334, "", std::string(login_pass_prompt));
+        // An empty user is malformed, as with the other mechanisms: the session knows its login
+        // by the user's name, so one accepted without a name could log in again.
+        if (!auth_user_.empty()) return reply(334, "", std::string(login_pass_prompt));
+        break;
       }
       cred = proto::sasl_credentials{"", auth_user_, std::move(*decoded)};
       break;

@@ -203,6 +203,12 @@ void server_session::do_bdat(const proto::command& cmd) {
     error_reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
     return final_reply(421, "4.5.0", "Malformed BDAT, closing connection");
   }
+  if (greeted_ && !extended_) {
+    // RFC 3030 2: BDAT only where CHUNKING was offered, and HELO offers nothing. The chunk's
+    // size is known, so it is read and dropped rather than taken for commands.
+    skip_bdat_chunk(cmd, true);
+    return error_reply(503, "5.5.1", "BDAT needs EHLO: CHUNKING was not offered after HELO");
+  }
   if (!in_transaction_ || env_.recipients.empty()) {
     skip_bdat_chunk(cmd, false);
     return;

@@ -40,6 +40,7 @@ std::string repeated_keyword(const std::vector<proto::esmtp_param>& params) {
 
 // NEVER, or each of SUCCESS, FAILURE and DELAY at most once (RFC 3461 4.1).
 bool valid_notify(std::string_view v) {
+  if (v.empty()) return false;  // NEVER, or a list of at least one (RFC 3461 4.1)
   if (iequals(v, "NEVER")) return true;
   bool seen[3] = {};
   while (!v.empty()) {

@@ -279,5 +279,20 @@ class StartTlsTurns(unittest.TestCase):
         self.assertIn("Hostname mismatch", str(caught.exception))
 
 
+
+class RelayDeniedWire(unittest.TestCase):
+    def test_postmaster_with_no_domain_is_taken_and_other_domains_refused(self):
+        # RFC 5321 4.5.1: every server takes <Postmaster>, relay or not.
+        srv = SmtpfaultServer("--scenario", "relay-denied").start()
+        self.addCleanup(srv.cleanup)
+        self.addCleanup(srv.stop)
+        with srv.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<a@client.example>", expect=250)
+            c.cmd("RCPT TO:<Postmaster>", expect=250)
+            c.cmd("RCPT TO:<postmaster>", expect=250)
+            c.cmd("RCPT TO:<postmaster@elsewhere.example>", expect=554)
+            c.cmd("RCPT TO:<someone@mx.smtpfault.test>", expect=250)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -234,6 +234,13 @@ TEST(auth, malformed_responses) {
   EXPECT_EQ(c.send("AUTH LOGIN\r\n"), login_user_prompt);
   EXPECT_EQ(c.send("%%%\r\n"), wire::auth_bad_base64);
   EXPECT_EQ(c.send("NOOP\r\n"), wire::ok) << "back in command mode";
+  // An empty user, as with the other mechanisms: accepted, it would be a login the session
+  // could not tell from none (EHLO offering AUTH again, a second AUTH taken).
+  const std::string malformed = "501 5.5.2 Malformed authentication response\r\n";
+  EXPECT_EQ(c.send("AUTH LOGIN =\r\n"), malformed);
+  EXPECT_EQ(c.send("AUTH LOGIN\r\n"), login_user_prompt);
+  EXPECT_EQ(c.send("\r\n"), malformed);
+  EXPECT_EQ(c.send("NOOP\r\n"), wire::ok) << "back in command mode";
 }
 
 TEST(auth, star_cancels_the_exchange) {

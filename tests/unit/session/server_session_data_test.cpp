@@ -204,6 +204,18 @@ TEST(server_session_bdat, what_data_would_note_is_noted_and_a_long_line_refused)
   EXPECT_EQ(c.messages().size(), 2u);
   EXPECT_TRUE(c.logged(direction::event, "anomaly: long_line at offset 1000"));
   EXPECT_EQ(c.send("NOOP\r\n"), wire::ok);
+  // A last line without its CRLF is held to the same limit: 998 octets, not 1,000.
+  c.open_transaction();
+  EXPECT_EQ(c.send("BDAT 998 LAST\r\n" + std::string(998, 'x')), wire::queued("id-3"));
+  for (std::size_t unterminated : {999u, 1000u}) {
+    c.open_transaction();
+    EXPECT_EQ(c.send("BDAT " + std::to_string(unterminated) + " LAST\r\n" +
+                     std::string(unterminated, 'x')),
+              "500 5.5.2 Line too long (limit 1000 octets)\r\n")
+        << unterminated;
+    EXPECT_TRUE(c.logged(direction::event, "anomaly: long_line at offset 998"));
+  }
+  EXPECT_EQ(c.messages().size(), 3u);
 }
 
 TEST(server_session_bdat, zero_size_last_chunk_ends_the_message) {
@@ -264,6 +276,23 @@ TEST(server_session_bdat, rejected_chunk_is_still_consumed) {
   EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\nBDAT 4 LAST\r\nRSETNOOP\r\n"),
             wire::sender_ok("a@x.test") + std::string(wire::need_rcpt) + std::string(wire::ok));
   EXPECT_TRUE(c.messages().empty());
+}
+
+// RFC 3030 2: CHUNKING is offered in the EHLO reply only; after HELO a BDAT is refused, and its
+// chunk, whose size is known, is read and dropped rather than taken for commands.
+TEST(server_session_bdat, bdat_after_helo_is_refused_and_its_chunk_dropped) {
+  conversation c;
+  c.send("HELO client.test\r\n");
+  c.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+  EXPECT_EQ(c.send("BDAT 6 LAST\r\nQUIT\r\nNOOP\r\n"),
+            "503 BDAT needs EHLO: CHUNKING was not offered after HELO\r\n250 Ok\r\n");
+  EXPECT_EQ(codes(c.send("BDAT 0 LAST\r\n")), strings{"503"});
+  EXPECT_FALSE(c.closed());
+  EXPECT_TRUE(c.messages().empty());
+  // The envelope stands: DATA, which HELO does offer, delivers.
+  EXPECT_EQ(codes(c.send("DATA\r\n")), strings{"354"});
+  EXPECT_EQ(codes(c.send("hi\r\n.\r\n")), strings{"250"});
+  EXPECT_EQ(c.messages().size(), 1u);
 }
 
 // A refused chunk carries no message octets, so it must not count towards the next message.

@@ -103,6 +103,8 @@ TEST(server_session, a_parameter_given_twice_is_refused) {
   EXPECT_EQ(c.send("MAIL FROM:<a@x.test>\r\n"), wire::sender_ok("a@x.test"));
   EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=SUCCESS,SUCCESS\r\n"),
             "501 5.5.4 Bad NOTIFY value\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY\r\n"), "501 5.5.4 Bad NOTIFY value\r\n");
+  EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=\r\n").substr(0, 4), "501 ");
   EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=NEVER NOTIFY=NEVER\r\n"),
             "501 5.5.4 Parameter NOTIFY given twice\r\n");
   EXPECT_EQ(c.send("RCPT TO:<b@y.test> NOTIFY=DELAY,FAILURE,SUCCESS\r\n").substr(0, 4), "250 ");
