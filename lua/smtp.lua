@@ -44,6 +44,30 @@ local function check_seconds(value, argn, fname, level)
   end
 end
 
+-- A table of options, or nil: each key one the function takes, with a value of its type, so that
+-- a misspelt option is an error rather than one silently left at its default.
+local function check_options(opts, known, argn, fname, level)
+  if opts == nil then return end
+  if type(opts) ~= "table" then
+    fail(level + 1, "bad argument #%d to smtp.%s (table of options expected, got %s)", argn, fname,
+      type(opts))
+  end
+  local names = {}
+  for name in pairs(known) do names[#names + 1] = name end
+  table.sort(names)
+  for k, v in pairs(opts) do
+    if known[k] == nil then
+      local hint = type(k) == "string" and smtp._suggest(k, names)
+      fail(level + 1, "smtp.%s: no option '%s'%s; %s", fname, tostring(k),
+        hint and (" (did you mean '" .. hint .. "'?)") or "",
+        #names > 0 and ("it takes " .. table.concat(names, ", ")) or "it takes none here")
+    end
+    if type(v) ~= known[k] then
+      fail(level + 1, "smtp.%s: option %s must be a %s, not %s", fname, k, known[k], type(v))
+    end
+  end
+end
+
 local made = smtp._made
 local function action(fields)
   made(fields.name)
@@ -221,11 +245,12 @@ end
 function smtp.unsolicited(after, code, enhanced_or_text, text, opts)
   check_seconds(after, 1, "unsolicited", 2)
   -- The options may come right after the code or the text: smtp.unsolicited(1, 421, {close=false}).
-  local function is_opts(v) return type(v) == "table" and v.close ~= nil and v[1] == nil end
+  local function is_opts(v) return type(v) == "table" and v[1] == nil end
   if opts == nil and is_opts(text) then text, opts = nil, text end
   if opts == nil and text == nil and is_opts(enhanced_or_text) then
     enhanced_or_text, opts = nil, enhanced_or_text
   end
+  check_options(opts, { close = "boolean" }, 5, "unsolicited", 2)
   local f = reply_fields("unsolicited", 2, code or 421, enhanced_or_text, text)
   f.after = after
   f.close = not (type(opts) == "table" and opts.close == false)
@@ -243,11 +268,10 @@ function smtp.starttls(mode, opts)
   if not starttls_modes[mode] then
     fail(2, "bad argument #1 to smtp.starttls (close_after_220, abort_handshake or inject expected, got %q)", mode)
   end
+  check_options(opts, mode == "inject" and { data = "string" } or {}, 2, "starttls", 2)
   local a = action { name = "starttls " .. mode, starttls = mode }
   if mode == "inject" then
-    local data = type(opts) == "table" and opts.data or "250 2.0.0 injected\r\n"
-    check_type(data, "string", 2, "starttls", 2)
-    a.inject = data
+    a.inject = opts and opts.data or "250 2.0.0 injected\r\n"
   end
   return a
 end

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -94,8 +95,14 @@ std::optional<std::string> unknown_method(
 std::optional<std::string> check_smtp_names(lua_State* L, std::string_view code,
                                             const std::string& chunkname) {
   raw_global(L, "smtp");
-  for (const auto& r : smtp_references(code)) {
-    if (r.assigned) continue;
+  const auto references = smtp_references(code);
+  // A name the scenario assigns anywhere (smtp.helper = function ..., smtp.reply = nil) is its
+  // own wherever it is used.
+  std::set<std::string> assigned;
+  for (const auto& r : references)
+    if (r.assigned) assigned.insert(r.name);
+  for (const auto& r : references) {
+    if (assigned.count(r.name)) continue;
     lua_pushlstring(L, r.name.data(), r.name.size());
     const bool known = lua_rawget(L, -2) != LUA_TNIL;
     lua_pop(L, 1);

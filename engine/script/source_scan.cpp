@@ -182,6 +182,40 @@ std::vector<std::pair<std::string, std::size_t>> chained_methods(std::string_vie
 
 }  // namespace
 
+namespace {
+
+// Whether the blanked code may give the name `smtp` to something of its own: a local, a
+// parameter, a loop variable (`local smtp = {...}`, `function fmt(smtp)`, `for _, smtp in`).
+// Scopes are not followed, so any bare `smtp` after `local`, `for`, `function`, `(` or `,` counts
+// (a call such as f(smtp) too): then `smtp.NAME` may not be the library's, and is not judged.
+bool may_rebind_smtp(std::string_view blanked) {
+  constexpr std::string_view word = "smtp";
+  for (auto at = blanked.find(word); at != std::string_view::npos;
+       at = blanked.find(word, at + 1)) {
+    const auto end = at + word.size();
+    if (at > 0 &&
+        (name_char(blanked[at - 1]) || blanked[at - 1] == '.' || blanked[at - 1] == ':')) {
+      continue;
+    }
+    if (end < blanked.size() && name_char(blanked[end])) continue;
+    auto after = blanked.find_first_not_of(" \t\r\n", end);
+    if (after != std::string_view::npos &&
+        (blanked[after] == '.' || blanked[after] == ':' || blanked[after] == '[')) {
+      continue;  // smtp.NAME, smtp:NAME, smtp[NAME]: a use, not a binding
+    }
+    auto before = blanked.substr(0, at);
+    while (!before.empty() && std::isspace(static_cast<unsigned char>(before.back())))
+      before.remove_suffix(1);
+    if (before.ends_with('(') || before.ends_with(',') || ends_with_word(before, "local") ||
+        ends_with_word(before, "for") || ends_with_word(before, "function")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 std::vector<smtp_reference> smtp_references(std::string_view code) {
   std::vector<smtp_reference> found;
   // The code seen so far with strings and comments blanked out, to judge what comes before a
@@ -218,6 +252,7 @@ std::vector<smtp_reference> smtp_references(std::string_view code) {
     seen += c;
     ++i;
   }
+  if (may_rebind_smtp(seen)) return {};
   return found;
 }
 

@@ -155,6 +155,12 @@ TEST(actions, unsolicited) {
   EXPECT_THAT(
       text_of(connect_returning("smtp.unsolicited(1, 421, {close = false})")),
       ::testing::HasSubstr("test.lua:2: smtp.unsolicited: a 421 always closes the connection"));
+  // A misspelt or mistyped option is an error, not an option left at its default.
+  EXPECT_THAT(text_of(connect_returning("smtp.unsolicited(1, 250, 'hi', {clsoe = false})")),
+              ::testing::HasSubstr("test.lua:2: smtp.unsolicited: no option 'clsoe' (did you mean "
+                                   "'close'?); it takes close"));
+  EXPECT_THAT(text_of(connect_returning("smtp.unsolicited(1, 250, {close = 'no'})")),
+              ::testing::HasSubstr("smtp.unsolicited: option close must be a boolean, not string"));
 }
 
 TEST(actions, starttls_each_mode) {
@@ -166,6 +172,13 @@ TEST(actions, starttls_each_mode) {
   EXPECT_EQ(inject.tls_mode, fault::starttls_mode::inject_plaintext);
   EXPECT_EQ(inject.inject, "250 2.0.0 injected\r\n");
   EXPECT_EQ(action_of("smtp.starttls('inject', {data = 'X\\r\\n'})").inject, "X\r\n");
+  EXPECT_THAT(text_of(connect_returning("smtp.starttls('inject', {dta = 'X'})")),
+              ::testing::HasSubstr("test.lua:2: smtp.starttls: no option 'dta' (did you mean "
+                                   "'data'?); it takes data"));
+  EXPECT_THAT(text_of(connect_returning("smtp.starttls('inject', {data = 7})")),
+              ::testing::HasSubstr("smtp.starttls: option data must be a string, not number"));
+  EXPECT_THAT(text_of(connect_returning("smtp.starttls('close_after_220', {data = 'X'})")),
+              ::testing::HasSubstr("smtp.starttls: no option 'data'; it takes none here"));
 }
 
 TEST(actions, certificate_each_kind) {

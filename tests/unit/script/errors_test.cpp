@@ -186,6 +186,13 @@ TEST(script_errors, unknown_api_name_suggests_the_right_one) {
   // Names the scenario gives the table itself are its own.
   EXPECT_EQ(load_error("smtp.mine = 1\nfunction on_connect(s) return smtp.mine == 1 and nil end\n"),
             "");
+  // Also when it takes a library name away: no hint that names the name refused.
+  EXPECT_EQ(load_error("smtp.reply = nil\nfunction on_connect(s) return smtp.reply end\n"), "");
+  // Valid Lua where smtp is a name of the scenario's own (a parameter, a local) loads.
+  EXPECT_EQ(load_error("local function fmt(smtp) return smtp.code .. ' ' .. smtp.text end\n"
+                       "function on_connect(s) return smtp.reply(550, fmt({code = 1, text = 'x'}))"
+                       " end\n"),
+            "");
 }
 
 TEST(script_errors, an_unknown_method_chained_on_an_action_is_named_at_load) {

@@ -78,6 +78,30 @@ TEST(smtp_references, every_use_of_the_api_with_what_follows_it) {
   EXPECT_FALSE(refs[2].assigned);  // == compares
 }
 
+// Where the code may give the name smtp to something of its own, smtp.NAME may not be the
+// library's: nothing is judged rather than valid Lua refused.
+TEST(smtp_references, none_where_the_code_may_bind_the_name_itself) {
+  for (const char* code : {
+           "local function fmt(smtp) return smtp.code end\nreturn smtp.reply(1)",
+           "local smtp = { rejct = function() end }\nsmtp.rejct()",
+           "local a, smtp = 1, {}\nsmtp.x()",
+           "for _, smtp in ipairs(t) do smtp.y() end",
+           "f = function(a,\n smtp) return smtp.z end",
+       }) {
+    EXPECT_TRUE(smtp_references(code).empty()) << code;
+  }
+  // Uses of the library's table are not bindings.
+  for (const char* code : {
+           "local s = smtp\nreturn smtp.reply(1)",
+           "local x = smtp.count('a')\nreturn smtp.reply(1)",
+           "local t = { smtp = 1 }\nreturn smtp.reply(1)",
+           "-- local smtp = {}\nreturn smtp.reply(1)",
+           "local msg = 'function(smtp)'\nreturn smtp.reply(1)",
+       }) {
+    EXPECT_FALSE(smtp_references(code).empty()) << code;
+  }
+}
+
 TEST(params_never_named, keys_the_source_never_names) {
   const std::vector<std::string> keys{"window", "windw", "limit", "delay", "cap"};
   const std::string code =
