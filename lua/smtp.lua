@@ -253,7 +253,7 @@ function smtp.unsolicited(after, code, enhanced_or_text, text, opts)
   check_options(opts, { close = "boolean" }, 5, "unsolicited", 2)
   local f = reply_fields("unsolicited", 2, code or 421, enhanced_or_text, text)
   f.after = after
-  f.close = not (type(opts) == "table" and opts.close == false)
+  f.close = not (opts and opts.close == false)
   if not f.close and f.code == 421 then
     fail(2, "smtp.unsolicited: a 421 always closes the connection (RFC 5321 3.8), so {close=false} cannot keep the session; use another code")
   end

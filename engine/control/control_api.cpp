@@ -174,7 +174,7 @@ namespace {
 // The field a scenario that failed to load blames: params when the script refused one of them
 // (smtp.param_number's "params.window must be a number"), else what named the script.
 std::string load_failure_field(const scenario_request& r, const std::string& error) {
-  if (!r.opts.params.empty() && error.find("params") != std::string::npos) return "params";
+  if (!r.opts.params.empty() && error.find(": params.") != std::string::npos) return "params";
   return r.source ? "source" : "name";
 }
 
@@ -184,13 +184,11 @@ asio::awaitable<response> put_scenario(api_context& ctx, api_request& req) {
   auto r = read_scenario_request(ctx, req.body);
   if (!r) co_return error_response(r.error());
   std::shared_ptr<script::scenario> sc;
-  if (r->source) {
-    auto loaded = script::scenario::load(*r->source, r->name.value_or("api.lua"), r->opts);
-    if (!loaded)
-      co_return error_response({422, loaded.error(), load_failure_field(*r, loaded.error())});
-    sc = std::move(*loaded);
-  } else if (*r->name != "accept-all" && !r->name->empty()) {  // "" is accept-all, as in serve
-    auto loaded = script::scenario::load_named(*r->name, r->opts);
+  // "" is accept-all, as in serve: no scenario to load.
+  if (r->source || (*r->name != "accept-all" && !r->name->empty())) {
+    auto loaded = r->source
+                      ? script::scenario::load(*r->source, r->name.value_or("api.lua"), r->opts)
+                      : script::scenario::load_named(*r->name, r->opts);
     if (!loaded)
       co_return error_response({422, loaded.error(), load_failure_field(*r, loaded.error())});
     sc = std::move(*loaded);

@@ -316,16 +316,15 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
       digit(3) && digit(5) && digit(6) && digit(8) && digit(9)) {
     return parse_time(s + "T00:00:00Z");
   }
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &consumed) != 5) {
+    return std::nullopt;
+  }
   // Seconds may be left out (ISO 8601's reduced precision, "2026-01-31T12:00Z").
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
-    tm = {};
-    consumed = 0;
-    if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                    &tm.tm_hour, &tm.tm_min, &consumed) != 5 ||
-        consumed == 0 || (static_cast<std::size_t>(consumed) < s.size() && s[consumed] == ':')) {
-      return std::nullopt;
-    }
+  if (s[static_cast<std::size_t>(consumed)] == ':') {
+    int more = 0;
+    if (std::sscanf(s.c_str() + consumed, ":%2d%n", &tm.tm_sec, &more) != 1) return std::nullopt;
+    consumed += more;
   }
   if (!fields_in_range(tm)) return std::nullopt;
   tm.tm_year -= 1900;

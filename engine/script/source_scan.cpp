@@ -180,10 +180,6 @@ std::vector<std::pair<std::string, std::size_t>> chained_methods(std::string_vie
   return found;
 }
 
-}  // namespace
-
-namespace {
-
 // Whether the blanked code may give the name `smtp` to something of its own: a local, a
 // parameter, a loop variable (`local smtp = {...}`, `function fmt(smtp)`, `for _, smtp in`).
 // Scopes are not followed, so any bare `smtp` after `local`, `for`, `function`, `(` or `,` counts
