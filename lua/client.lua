@@ -110,7 +110,9 @@ local function matches(want, r)
     return r.code == want
   elseif kind == "string" then
     for _, line in ipairs(r.lines) do
-      local full = tostring(r.code) .. " " .. (r.enhanced and (r.enhanced .. " ") or "") .. line
+      -- RFC 5321 4.2: the text is optional, and a line without one has no space after its code.
+      local full = tostring(r.code) .. (r.enhanced and (" " .. r.enhanced) or "") ..
+        (line ~= "" and (" " .. line) or "")
       -- A malformed pattern is the script's mistake: said with the pattern, at the script's line.
       local ok, found = pcall(string.find, full, want)
       if not ok then
@@ -203,16 +205,41 @@ end
 -- Names the reply that a command sent now is to get. Replies come in the order of the commands,
 -- so each reply read answers the oldest name waiting (a verdict says which), however many
 -- commands went out before it; once none waits, further replies keep the last name. The lines
--- of a message sent by hand after a 354 get no reply of their own: only its final ".".
-local function awaiting(self, name, ends_data)
+-- of a message sent by hand get no reply of their own, only its final ".": the message starts
+-- when DATA goes out (a script may send it before reading the 354), and a refusal of that DATA
+-- read before the "." ends it again. A DATA's entry in the queue is a table, so that its reply
+-- knows it answers one.
+local function awaiting(self, name, ends_data, starts_data)
   if self.in_data then
     if not ends_data then return end
-    self.in_data = false
+    self.in_data, self.data_entry = false, nil
   end
   local q = self.queue
   if not q then q, self.queue_at = {}, 1 end
-  q[#q + 1] = name
+  local entry = name
+  if starts_data then
+    entry = { name = name }
+    self.in_data, self.data_entry = true, entry
+  end
+  q[#q + 1] = entry
   self.queue = q
+end
+
+local function name_of(entry)
+  return type(entry) == "table" and entry.name or entry
+end
+
+-- Whether a line is the DATA command (RFC 5321 4.1.1.4: no argument).
+local function is_data(line)
+  return line:upper():find("^DATA *$") ~= nil
+end
+
+-- The octets of a command written in pieces without its line end yet (raw("NO") raw("OP\r\n")):
+-- the next write goes on with the same command, which gets one name and one reply.
+local function continued(self, bytes)
+  local before = self.unended
+  self.unended = nil
+  return before and (before .. bytes) or bytes, before ~= nil
 end
 
 -- Whether bytes sent after a 354 end the message: a line that is a lone ".".
@@ -220,33 +247,48 @@ local function ends_data(bytes)
   return bytes:find("^%.\r?\n") ~= nil or bytes:find("\n%.\r?\n") ~= nil or bytes == "."
 end
 
+-- Whether a write's last line is the DATA command: the message's lines come after it.
+local function starts_data(bytes)
+  local last = bytes:match("([^\r\n]*)\r?\n$")
+  return last ~= nil and is_data(last)
+end
+
 function Conn:reply(o)
   conn_of(self, "reply")
   o = opts_table(o, "reply")
-  local name
+  local entry
   if self.queue then
     -- Taken from the front by an index, not table.remove(q, 1): a pipeline of thousands of
     -- commands would move the rest of the list down for each reply.
     local at = self.queue_at
-    name = self.queue[at]
-    self.last = name or self.last
+    entry = self.queue[at]
+    self.last = name_of(entry) or self.last
     if at >= #self.queue then self.queue = nil else self.queue_at = at + 1 end
+  elseif self.unended then
+    -- A reply to a command still without its line end (a server's timeout, say).
+    self.last = "raw '" .. shown(self.unended) .. "' (no CRLF)"
   end
   local r = op { op = "read_reply", conn = self.id, timeout = o.timeout }
   if r.reply then
-    if r.reply.code == 354 then self.in_data = true end
+    local code = r.reply.code
+    if type(entry) ~= "table" then
+      if code == 354 then self.in_data = true end
+    elseif code ~= 354 and self.data_entry == entry then
+      -- DATA refused: what was sent after it went to the server as commands.
+      self.in_data, self.data_entry = false, nil
+    end
     return r.reply
   end
   if r.err == "closed" or r.err == "reset" then self.closed = r.err end
-  if r.err == "timeout" and name then
+  if r.err == "timeout" and entry then
     -- No reply yet: one that comes late still answers this command, not the next.
     if self.queue and self.queue_at > 1 then
       self.queue_at = self.queue_at - 1
-      self.queue[self.queue_at] = name
+      self.queue[self.queue_at] = entry
     elseif self.queue then
-      table.insert(self.queue, 1, name)
+      table.insert(self.queue, 1, entry)
     else
-      self.queue, self.queue_at = { name }, 1
+      self.queue, self.queue_at = { entry }, 1
     end
   end
   return nil, r.err
@@ -312,7 +354,9 @@ function Conn:send(line, o)
   if type(line) ~= "string" then fail("send: line must be a string, not a %s", type(line)) end
   o = opts_table(o, "send")
   if not completes_chunk(self, #line + 2) then
-    awaiting(self, "'" .. shown(o.label or line) .. "'", line == ".")
+    local command, went_on = continued(self, line)
+    awaiting(self, (went_on and "raw '" or "'") .. shown(o.label or command) .. "'",
+      command == ".", is_data(command))
   end
   return write(self, line .. "\r\n", o.label and (o.label .. "\r\n") or nil)
 end
@@ -322,7 +366,13 @@ function Conn:raw(bytes, o)
   if type(bytes) ~= "string" then fail("raw: bytes must be a string, not a %s", type(bytes)) end
   o = opts_table(o, "raw")
   if not completes_chunk(self, #bytes) then
-    awaiting(self, "raw '" .. shown(o.label or bytes) .. "'", ends_data(bytes))
+    if not self.in_data and bytes ~= "" and not bytes:find("\n$") and not o.label then
+      self.unended = (self.unended or "") .. bytes  -- the rest of the command is still to come
+    else
+      local command = continued(self, bytes)
+      awaiting(self, "raw '" .. shown(o.label or command) .. "'", ends_data(command),
+        starts_data(command))
+    end
   end
   return write(self, bytes, o.label)
 end
@@ -335,7 +385,10 @@ function Conn:pipeline(lines)
     if type(l) ~= "string" then fail("pipeline: line %d is a %s, not a string", i, type(l)) end
     parts[i] = l .. "\r\n"
   end
-  for _, l in ipairs(lines) do awaiting(self, "pipelined '" .. shown(l) .. "'", l == ".") end
+  for i, l in ipairs(lines) do
+    if i == 1 then l = continued(self, l) end
+    awaiting(self, "pipelined '" .. shown(l) .. "'", l == ".", is_data(l))
+  end
   return write(self, table.concat(parts))
 end
 
@@ -346,7 +399,8 @@ function Conn:slow(bytes, n, every)
   if type(bytes) ~= "string" then fail("slow: bytes must be a string") end
   check_number(n, "slow: octets per step", 1)
   check_number(every, "slow: seconds between steps", 0)
-  awaiting(self, "slow '" .. shown(bytes) .. "'", ends_data(bytes))
+  local command = continued(self, bytes)
+  awaiting(self, "slow '" .. shown(command) .. "'", ends_data(command), starts_data(command))
   local r = op { op = "write", conn = self.id, bytes = bytes, chunk = n, every = every }
   if not r.ok then
     if r.err == "closed" or r.err == "reset" then self.closed = r.err end
@@ -459,7 +513,7 @@ function Conn:expect_closed(o)
   conn_of(self, "expect_closed")
   o = opts_table(o, "expect_closed")
   local closed, waited = self:wait_closed(o)
-  local after = self.queue and self.queue[#self.queue] or self.last
+  local after = self.queue and name_of(self.queue[#self.queue]) or self.last
   local name = o.name or ("server closes the connection" .. (after and (" after " .. after) or ""))
   host._step(closed, name, closed and string.format("closed after %.1fs", waited)
     or string.format("still open after %gs", o.timeout or default_timeout), self.id)

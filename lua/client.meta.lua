@@ -13,7 +13,7 @@
 ---@field extensions table<string, string>? # ehlo() only: keyword -> parameters ("SIZE" -> "10240000")
 
 ---What expect() accepts: a code (250), a class (2 means 2xx), a Lua pattern matched against
----"CODE [ENHANCED ]text" of each line, or a list of these.
+---"CODE[ ENHANCED][ text]" of each line ("220" when a line has no text), or a list of these.
 ---@alias client.want integer|string|(integer|string)[]
 
 ---@class client.connect_options

@@ -260,6 +260,23 @@ class HostileServers(unittest.TestCase):
         self.assertIn("write failed after %d octets: timeout" % sent, r.stdout)
 
 
+class RepliesWithoutText(unittest.TestCase):
+    def test_a_pattern_sees_no_space_after_a_reply_without_text(self):
+        # RFC 5321 4.2: Reply-code [ SP textstring ]. "220" is matched as "220", not "220 ".
+        srv = ScriptedServer([b"250 2.0.0\r\n"], greeting=b"220\r\n")
+        self.addCleanup(srv.close)
+        folder = tempfile.mkdtemp(prefix="no-text-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        script = os.path.join(folder, "no-text.lua")
+        with open(script, "w") as f:
+            f.write('connect {} expect("^220$") send("NOOP") expect("^250 2%.0%.0$")\n')
+        r = subprocess.run([binary_path(), "run", script, "--target", "127.0.0.1:%d" % srv.port,
+                            "--timeout", "5"],
+                           capture_output=True, text=True, timeout=60, env=server_environment())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("pass: 2 passed, 0 failed", r.stdout)
+
+
 class QuotedWireText(unittest.TestCase):
     def test_a_verdict_quotes_the_server_as_the_transcript_does(self):
         # The text report escaped the library's escapes again: '\\xff' for '\xff'.
@@ -480,6 +497,42 @@ class ReplyNamesTest(ClientRunCase):
         names = re.findall(r"^ok +\S+ (expect .+?): got ", p.stdout, re.M)
         self.assertEqual(names[-3:], ["expect 250 to 'BDAT 7 LAST'", "expect 250 to 'NOOP'",
                                       "expect 221 to 'QUIT'"], p.stdout)
+
+
+    def test_a_message_sent_before_its_354_is_read_gets_no_names_of_its_own(self):
+        path = self.script("""
+            connect {} expect(220) ehlo("a.test")
+            send("MAIL FROM:<a@x.test>") send("RCPT TO:<b@x.test>") expect(250) expect(250)
+            send("DATA") send("Subject: x") send("") send("body") send(".") send("NOOP")
+            expect(354) expect(250) expect(250)
+            pipeline {"MAIL FROM:<a@x.test>", "RCPT TO:<b@x.test>", "DATA", "x", ".", "NOOP"}
+            expect(250) expect(250) expect(354) expect(250) expect(250)
+            send("DATA") expect(503) send("NOOP") expect(250)
+            quit()
+        """, name="early-body.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        names = re.findall(r"^ok +\S+ (expect .+?): got ", p.stdout, re.M)
+        self.assertEqual(names[4:], [
+            "expect 354 to 'DATA'", "expect 250 to '.'", "expect 250 to 'NOOP'",
+            "expect 250 to pipelined 'MAIL FROM:<a@x.test>'",
+            "expect 250 to pipelined 'RCPT TO:<b@x.test>'", "expect 354 to pipelined 'DATA'",
+            "expect 250 to pipelined '.'", "expect 250 to pipelined 'NOOP'",
+            # A refused DATA ends the message it began: the next line is a command again.
+            "expect 503 to 'DATA'", "expect 250 to 'NOOP'", "expect 221 to 'QUIT'"], p.stdout)
+
+    def test_a_command_written_in_pieces_is_one_command(self):
+        path = self.script("""
+            connect {} expect(220)
+            raw("NO") raw("OP\\r\\n") raw("HE") send("LO a.test") expect(250) expect(250)
+            quit()
+        """, name="pieces-names.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        names = re.findall(r"^ok +\S+ (expect .+?): got ", p.stdout, re.M)
+        self.assertEqual(names[1:], ["expect 250 to raw 'NOOP\\r\\n'",
+                                     "expect 250 to raw 'HELO a.test'",
+                                     "expect 221 to 'QUIT'"], p.stdout)
 
 
 class LateReplyNamesTest(ClientRunCase):

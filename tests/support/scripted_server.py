@@ -9,8 +9,9 @@ class ScriptedServer:
     """A server that answers each line it reads with the next of `replies`, then stops reading
     and says nothing more (it never closes while the test runs), or closes if then_close."""
 
-    def __init__(self, replies, then_close=False):
+    def __init__(self, replies, then_close=False, greeting=b"220 scripted\r\n"):
         self.then_close = then_close
+        self.greeting = greeting
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.replies = replies
@@ -20,7 +21,7 @@ class ScriptedServer:
     def serve(self):
         conn, _ = self.sock.accept()
         self.conns.append(conn)
-        conn.sendall(b"220 scripted\r\n")
+        conn.sendall(self.greeting)
         f = conn.makefile("rb")
         try:
             for reply in self.replies:
