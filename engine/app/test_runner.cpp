@@ -23,19 +23,33 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+// A session's transcript entries the checks see at most. The mock's default (1,000, for
+// sessions that never end) would hide the middle of a pooled sender's session from them, and a
+// refusal there would never have happened; a mailer run ends, so it can have far more.
+constexpr std::size_t checked_entries = 200000;
+// Of those, the first and the last shown in the report: a reader wants how it began and ended.
+constexpr std::size_t shown_entries = 500;
+
 std::string render_transcript(
     const std::vector<std::shared_ptr<const capture::session_record>>& s) {
   std::string out;
   for (const auto& rec : s) {
     // "000002:20": the session and its line, as a failed check names them ("session 000002,
     // transcript line 20"), so that the line can be found in the sessions run together.
-    std::size_t line = 0;
-    for (const auto& e : rec->entries) {
+    const auto& entries = rec->entries;
+    const std::size_t n = entries.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i == shown_entries && n > 2 * shown_entries) {
+        out += "... " + std::to_string(n - 2 * shown_entries) + " lines of session " +
+               rec->facts.session_id + " not shown here (the checks saw them)\n";
+        i = n - shown_entries;
+      }
+      const auto& e = entries[i];
       const char* tag = e.dir == session::direction::client   ? "C"
                         : e.dir == session::direction::server ? "S"
                                                               : "*";
       out += session::format_timestamp(e.at) + " " + rec->facts.session_id + ":" +
-             std::to_string(++line) + " " + tag + ": " + session::escape_wire(e.text) + "\n";
+             std::to_string(i + 1) + " " + tag + ": " + session::escape_wire(e.text) + "\n";
     }
   }
   return out;
@@ -58,6 +72,7 @@ struct scenario_server {
     std::string error;
     auto cfg = make_server_config(s, error);
     if (!error.empty()) return error;
+    cfg.max_transcript_entries = checked_entries;
     srv = std::make_unique<net::server>(std::move(cfg), tls, store, log);
     const auto opts = sc->options();
     srv->set_scenario(std::move(sc));
@@ -291,8 +306,14 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   std::erase_if(sessions, [](const auto& s) { return s->entries.empty(); });
   std::sort(sessions.begin(), sessions.end(),
             [](const auto& a, const auto& b) { return a->entries[0].at < b->entries[0].at; });
-  for (const auto& s : sessions)
+  std::string cut;  // sessions whose middle not even the checks saw
+  for (const auto& s : sessions) {
     run.sessions.push_back(capture::summarize(*s));
+    if (s->dropped > 0) {
+      cut += (cut.empty() ? "" : ", ") + s->facts.session_id + " (" + std::to_string(s->dropped) +
+             " lines)";
+    }
+  }
   // From the running total: the store may have forgotten some.
   run.messages = capture::delivered_of(server.store.stored_total(), run.sessions);
   result.transcript = render_transcript(sessions);
@@ -310,6 +331,10 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     result.reason =
         "the command succeeded (the scenario states no expectations: only its exit "
         "status was checked)";
+  }
+  if (!cut.empty()) {
+    result.reason += "; judged without the middle of sessions past " +
+                     std::to_string(checked_entries) + " transcript lines: " + cut;
   }
   if (std::count(result.exit_codes.begin(), result.exit_codes.end(), -1) > 0) {
     char why[96];

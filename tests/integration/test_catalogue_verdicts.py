@@ -349,5 +349,43 @@ class QuitVariantsResend(unittest.TestCase):
         self.assertIn("a broken QUIT does not undo that", r["reason"])
 
 
+class LongSessions(unittest.TestCase):
+    """A pooled sender's session runs to thousands of lines: the checks see all of them, the
+    report shows its start and end."""
+
+    def test_a_refusal_in_the_middle_of_a_long_session_is_judged(self):
+        # 150 messages, one to a domain relay-denied refuses, 100 more; then the refused one
+        # again on a new connection: the retry relay-denied exists to catch.
+        mailer = ("import os, smtplib\n"
+                  "def connect():\n"
+                  "    return smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s = connect()\n"
+                  "rcpts = ['u%d@smtpfault.test' % i for i in range(150)] + ['bob@example.com']\n"
+                  "rcpts += ['v%d@smtpfault.test' % i for i in range(100)]\n"
+                  "for r in rcpts:\n"
+                  "    try:\n"
+                  "        s.sendmail('a@smtpfault.test', [r], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
+                  "    except smtplib.SMTPRecipientsRefused:\n"
+                  "        pass\n"
+                  "s.quit()\n"
+                  "s = connect()\n"
+                  "try:\n"
+                  "    s.sendmail('a@smtpfault.test', ['bob@example.com'], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
+                  "except smtplib.SMTPRecipientsRefused:\n"
+                  "    pass\n"
+                  "s.quit()\n")
+        folder = scratch_folder(self)
+        junit = os.path.join(folder, "report.xml")
+        status, r, output = judge_mailer(self, "relay-denied", mailer, "--junit", junit)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"^no_retry_after_5xx: expected no retry after '554 5\.7\.1 "
+                                      r"<bob@example\.com>: Relay access denied' \(session "
+                                      r"[0-9]+, transcript line [0-9]{4}\)")
+        with open(junit, encoding="utf-8") as f:
+            report = f.read()
+        self.assertRegex(report, r"\.\.\. [0-9]+ lines of session [0-9]+ not shown here "
+                                 r"\(the checks saw them\)")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
