@@ -202,12 +202,22 @@ std::string parse(const std::vector<std::string>& argv, char** envp, parsed_test
   for (const auto& f : args.flags)
     if (f.name == "help" || f.name == "version") return f.name;
   p.config = configuration_file_of(args);
+  // The reports first: a mistake in any other flag is then written to them too.
+  const auto names_a_report = [](const auto& f) { return f.name == "junit" || f.name == "json"; };
   for (const auto& f : args.flags)
-    if (auto err = apply_test_flag(f, p, true)) return *err;
+    if (names_a_report(f))
+      if (auto err = apply_test_flag(f, p, true)) return *err;
+  if (auto err = one_file_for_both_reports(p.junit, p.json)) {
+    p.junit.clear();
+    p.json.clear();
+    return *err;
+  }
+  for (const auto& f : args.flags)
+    if (!names_a_report(f))
+      if (auto err = apply_test_flag(f, p, true)) return *err;
   if (!args.positional.empty()) {
     return "unexpected argument '" + args.positional[0] + "' (put the command after --)";
   }
-  if (auto err = one_file_for_both_reports(p.junit, p.json)) return *err;
   if (args.after_dashes.empty()) return "no command to test: give it after --";
   p.opts.command = args.after_dashes;
   return "";
@@ -382,15 +392,15 @@ std::optional<std::string> choose_scenarios(parsed_test& p, std::vector<std::str
   return std::nullopt;
 }
 
-// The certificates every scenario's server presents; nullptr once it has said why not.
-std::unique_ptr<net::tls_contexts> make_certificates(const config::settings& s) {
+// The certificates every scenario's server presents; nullptr with why_not when they cannot be.
+std::unique_ptr<net::tls_contexts> make_certificates(const config::settings& s,
+                                                     std::string& why_not) {
   try {
     auto made = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
     if (made) return std::move(*made);
-    std::fprintf(stderr, "smtpfault test: %s: %s\n", s.named(made.error().key).c_str(),
-                 made.error().message.c_str());
+    why_not = s.named(made.error().key) + ": " + made.error().message;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "smtpfault test: %s\n", e.what());
+    why_not = e.what();
   }
   return nullptr;
 }
@@ -463,6 +473,20 @@ int test_exit_status(const std::vector<scenario_result>& results, bool reports_w
   return any(verdict::fail) ? 1 : 0;
 }
 
+// A run that stops before any scenario (a mailer that cannot be run, a scenario that is not
+// there) still leaves the reports asked for, each with that one error: a file from an earlier
+// run must not stand for this one, as a CI job that publishes the report whatever happened
+// would show it.
+int refuse_run(const parsed_test& p, const std::string& why) {
+  std::fprintf(stderr, "smtpfault test: %s\n", why.c_str());
+  scenario_result refusal;
+  refusal.name = "smtpfault test";
+  refusal.outcome = verdict::error;
+  refusal.reason = why;
+  write_test_reports(p, {refusal}, 0);
+  return 2;
+}
+
 }  // namespace
 
 int test_command(const std::vector<std::string>& argv, char** envp) {
@@ -470,32 +494,20 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   std::string err = parse(argv, envp, p);
   if (err == "help") return print_test_help(), 0;
   if (err == "version") return std::printf("smtpfault %s\n", version), 0;
-  if (!err.empty()) {
-    std::fprintf(stderr, "smtpfault test: %s (see smtpfault test --help)\n", err.c_str());
-    return 2;
-  }
-  if (auto config_err = read_test_settings(p, envp)) {
-    std::fprintf(stderr, "smtpfault test: %s\n", config_err->c_str());
-    return 2;
-  }
+  if (!err.empty()) return refuse_run(p, err + " (see smtpfault test --help)");
+  if (auto config_err = read_test_settings(p, envp)) return refuse_run(p, *config_err);
   if (auto run_err = unrunnable(p.opts.command.front())) {
-    std::fprintf(stderr, "smtpfault test: %s; no scenario was run\n", run_err->c_str());
-    return 2;
+    return refuse_run(p, *run_err + "; no scenario was run");
   }
   // Before the interrupt handling: a Ctrl-C while a pipe is read ends the run as usual.
-  if (auto input_err = share_standard_input()) {
-    std::fprintf(stderr, "smtpfault test: %s\n", input_err->c_str());
-    return 2;
-  }
+  if (auto input_err = share_standard_input()) return refuse_run(p, *input_err);
   end_commands_on_interrupt();
   std::vector<std::string> left_out;
-  if (auto choice_err = choose_scenarios(p, left_out)) {
-    std::fprintf(stderr, "smtpfault test: %s\n", choice_err->c_str());
-    return 2;
-  }
+  if (auto choice_err = choose_scenarios(p, left_out)) return refuse_run(p, *choice_err);
   if (!p.seed_given) p.opts.seed = script::random_seed();
-  auto tls = make_certificates(p.opts.server);
-  if (!tls) return 2;
+  std::string no_tls;
+  auto tls = make_certificates(p.opts.server, no_tls);
+  if (!tls) return refuse_run(p, no_tls);
   announce(p, left_out);
   const auto started = std::chrono::steady_clock::now();
   auto results = run_all(p, *tls);

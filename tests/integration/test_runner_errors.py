@@ -7,6 +7,7 @@ out."""
 import json
 import os
 import unittest
+from xml.etree import ElementTree
 
 from catalogue_case import PYTHON, SCENARIOS, run_test, scratch_folder, scratch_path, verdicts
 from smtpfault_server import write_file
@@ -195,7 +196,31 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
             self.assertIn("smtpfault test: cannot run %s: %s; no scenario was run"
                           % (command, why), err)
             self.assertEqual(out, "")
-            self.assertFalse(os.path.exists(json_path))
+            # The report asked for says so, as the one error of the run.
+            with open(json_path, encoding="utf-8") as f:
+                results = json.load(f)["results"]
+            self.assertEqual([(r["scenario"], r["verdict"]) for r in results],
+                             [("smtpfault test", "ERROR")])
+            self.assertIn("cannot run %s: %s" % (command, why), results[0]["reason"])
+            os.remove(json_path)
+
+    def test_a_run_refused_before_any_scenario_replaces_the_report_of_an_earlier_run(self):
+        # A CI job that publishes the report whatever happened must not show an earlier green.
+        tmp = scratch_folder(self)
+        junit = os.path.join(tmp, "report.xml")
+        status, out, err = run_test(["--scenario", "accept-all", "--junit", junit, "--", PYTHON,
+                                     "-c", "pass"], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        for args, why in ((["--scenario", "no-such-scenario"], "unknown scenario"),
+                          (["--scenario", "accept-all", "--jobs", "0"], "--jobs"),
+                          (["--scenario", "accept-all", "--set", "no_such_key=1"], "no_such_key")):
+            status, out, err = run_test(args + ["--junit", junit, "--", PYTHON, "-c", "pass"],
+                                        timeout=60)
+            self.assertEqual(status, 2, out + err)
+            suite = ElementTree.parse(junit).getroot().find("testsuite")
+            self.assertEqual((suite.get("tests"), suite.get("errors")), ("1", "1"), args)
+            error = suite.find("testcase/error")
+            self.assertIn(why, error.get("message"))
 
     def test_a_mailer_that_never_connects_passes_no_scenario(self):
         # These scenarios expect the mailer to fail and deliver nothing; one that fails before it
