@@ -110,6 +110,7 @@ namespace {
 // Whether the command line's own flags replace this configured one.
 bool overridden(const configurable_flags& which, const parsed_args& args,
                 const config::configured_flag& c) {
+  if (listed(which.added, c.name)) return false;
   const bool chooses = listed(which.alternatives, c.name);
   return std::any_of(args.flags.begin(), args.flags.end(), [&](const flag_value& f) {
     // --tls replaces the file's starttls; --tls=false leaves it.

@@ -71,6 +71,9 @@ struct configurable_flags {
   // Flags that choose the same thing (test's --scenario and --scenarios): one on the command
   // line replaces the configuration's values of all of them.
   std::vector<std::string> alternatives = {};
+  // Repeatable flags whose configured values stand beside the command line's (test's exclude,
+  // a standing policy): one on the command line adds to them.
+  std::vector<std::string> added = {};
 };
 
 // The keys of the command's table in the configuration file: its flags but help, version,

@@ -34,7 +34,8 @@ const command_flags& test_flags() {
                                 {"jobs"},
                                 {"scenario", "seed", "time-scale"},
                                 {},
-                                {"scenario", "scenarios"}},
+                                {"scenario", "scenarios"},
+                                {"exclude"}},
                                &check_test_values};
   return f;
 }

@@ -157,6 +157,12 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
                                      "/bin/true"], timeout=60)
         self.assertEqual(status, 2, out + err)
         self.assertIn(config + ":2:12: key 'test.exclude' left no scenario to run", err)
+        # A standing policy: --exclude adds to it, it does not lift it.
+        status, out, err = run_test(["--config", config, "--exclude", "accept-all", "--scenario",
+                                     "auth-535", "--scenario", "accept-all", "--scenario",
+                                     "no-8bitmime", "--json", json_path, "--", "/bin/true"],
+                                    timeout=60)
+        self.assertEqual(list(verdicts(json_path)), ["no-8bitmime"], out + err)
 
     def test_a_scenario_without_expectations_says_what_its_pass_means(self):
         # "all expectations held" was said of a scenario that states none.
