@@ -32,6 +32,7 @@
 #include "proto/near_miss.hpp"
 #include "script/catalogue.hpp"
 #include "script/scenario.hpp"
+#include "session/transcript.hpp"
 
 namespace smtpfault::app {
 
@@ -238,6 +239,16 @@ std::vector<std::string> shown_names(const std::vector<std::string>& scenarios) 
   return shown;
 }
 
+// What the reports say in their own words may quote the client (its last command), a command's
+// output or a file's name: escaped once here as the transcript is, so that the table, the JSON
+// and the JUnit reports show the same text and none carries a control or a broken octet.
+void escape_for_reports(scenario_result& r) {
+  r.name = session::escape_wire(r.name);
+  r.reason = session::escape_wire(r.reason);
+  for (auto& c : r.checks)
+    c.detail = session::escape_wire(c.detail);
+}
+
 std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tls) {
   std::vector<scenario_result> results(p.scenarios.size());
   const auto names = shown_names(p.scenarios);
@@ -249,13 +260,12 @@ std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tl
       if (run) results[i] = run_scenario(p.scenarios[i], p.opts, tls);
       results[i].name = names[i];
       if (script::names_a_file(p.scenarios[i])) results[i].file = p.scenarios[i];
-      if (!run) {
-        results[i].reason = "not run: " + interruption();
-        continue;
-      }
+      if (!run) results[i].reason = "not run: " + interruption();
+      escape_for_reports(results[i]);
+      if (!run) continue;
       std::lock_guard lock(print_mu);
-      std::fprintf(stderr, "%-5s %s (%.1f s)\n", verdict_name(results[i].outcome), names[i].c_str(),
-                   results[i].seconds);
+      std::fprintf(stderr, "%-5s %s (%.1f s)\n", verdict_name(results[i].outcome),
+                   results[i].name.c_str(), results[i].seconds);
     }
   };
   std::vector<std::thread> threads;
@@ -483,6 +493,7 @@ int refuse_run(const parsed_test& p, const std::string& why) {
   refusal.name = "smtpfault test";
   refusal.outcome = verdict::error;
   refusal.reason = why;
+  escape_for_reports(refusal);
   write_test_reports(p, {refusal}, 0);
   return 2;
 }

@@ -15,7 +15,6 @@
 
 #include "json/json_text.hpp"
 #include "proto/utf8.hpp"
-#include "session/transcript.hpp"
 
 namespace smtpfault::app {
 
@@ -172,10 +171,10 @@ void print_table(const std::vector<scenario_result>& results, bool colour, std::
     ++counts[static_cast<int>(r.outcome)];
     const char* on = colour ? colour_of(r.outcome) : "";
     const char* off = colour ? "\033[0m" : "";
-    // A reason may quote the client (its last command): escaped like the transcript, so that
-    // a NUL does not end the line early and no escape sequence reaches the terminal.
+    // The name and the reason are escaped already (as the transcript is), so that a NUL does
+    // not end the line early and no escape sequence reaches the terminal.
     std::printf("%-*s  %s%-7s%s %s\n", static_cast<int>(width), r.name.c_str(), on,
-                verdict_name(r.outcome), off, session::escape_wire(r.reason).c_str());
+                verdict_name(r.outcome), off, r.reason.c_str());
     if (r.outcome == verdict::pass) continue;
     for (const auto& line : last_output_lines(r.command_output, 3)) {
       std::printf("%-*s  | %s\n", static_cast<int>(width) + 8, "", line.c_str());
@@ -221,9 +220,12 @@ std::string xml_escape(std::string_view raw) {
       case '\'':
         out += "&apos;";
         break;
+      case '\r':
+        out += "&#13;";  // a parser turns a literal CR into LF (XML 1.0 2.11)
+        break;
       default:
         // XML 1.0 allows only tab, LF and CR below 0x20.
-        out += (c < 0x20 && c != '\t' && c != '\n' && c != '\r') ? '?' : static_cast<char>(c);
+        out += (c < 0x20 && c != '\t' && c != '\n') ? '?' : static_cast<char>(c);
     }
   }
   return out;

@@ -42,7 +42,9 @@ inline std::size_t showable_sequence_length(std::string_view s, std::size_t i) {
       (n == 3 && at(0) == 0xE2 &&
        ((at(1) == 0x80 && ((at(2) >= 0xAA && at(2) <= 0xAE) || at(2) == 0x8E || at(2) == 0x8F)) ||
         (at(1) == 0x81 && at(2) >= 0xA6 && at(2) <= 0xA9)));
-  return c1 || bidi ? 0 : n;
+  // U+FFFE and U+FFFF: noncharacters, which no XML document may hold (a report would lose them).
+  const bool nonchar = n == 3 && at(0) == 0xEF && at(1) == 0xBF && (at(2) == 0xBE || at(2) == 0xBF);
+  return c1 || bidi || nonchar ? 0 : n;
 }
 
 inline bool valid_utf8(std::string_view s) {

@@ -302,10 +302,30 @@ class HangingCommand(unittest.TestCase):
         status, r, output = self.accept_all_with(talker, "--junit", junit)
         self.assertEqual(status, 1, output)
         row = next(l for l in output.splitlines() if l.startswith("accept-all  FAIL"))
-        self.assertIn("closed after 'NOOP a\\x00b\\x1b[2J\ufffe'", row)
+        self.assertIn("closed after 'NOOP a\\x00b\\x1b[2J\\xef\\xbf\\xbe'", row)
         self.assertIn("without QUIT", row)
         self.assertNotIn("\x1b[2J", output)
-        ElementTree.parse(junit)  # U+FFFE is no XML character: it once made the report unreadable
+        # U+FFFE is no XML character: it once made the report unreadable.
+        suite = ElementTree.parse(junit).getroot().find("testsuite")
+        # The same words in the table, the JSON and the JUnit report: escaped once, at the source.
+        reason = row[len("accept-all  FAIL    "):]
+        self.assertEqual(r["reason"], reason)
+        self.assertEqual(suite.find("testcase/failure").get("message"), reason)
+
+    def test_the_reports_keep_what_the_command_printed_and_escape_odd_names(self):
+        # A CR in the command's output reaches the JUnit reader as a CR, not as a line end; a
+        # scenario file's name with a control in it is escaped as the transcript's words are.
+        folder = scratch_folder(self)
+        odd = write_file(folder, "odd\x1bname.lua", "expect { exit = 'success' }\n")
+        junit = os.path.join(folder, "report.xml")
+        status, out, err = run_test(["--scenario", odd, "--junit", junit, "--", PYTHON, "-c",
+                                     "print('50%\\r100%')"], timeout=60)
+        self.assertEqual(status, 1, out + err)   # it never connects
+        self.assertNotIn("\x1b", out + err)
+        self.assertIn("odd\\x1bname  FAIL", out)
+        case = ElementTree.parse(junit).getroot().find("testsuite/testcase")
+        self.assertEqual(case.get("name"), "odd\\x1bname")
+        self.assertEqual(case.find("system-err").text, "50%\r100%\n")
 
     def test_a_crash_behind_a_shell_is_a_crash_too(self):
         # A wrapper script or `sh -c` reports its child's SIGSEGV as exit status 139: greeting-521
