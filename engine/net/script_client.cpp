@@ -6,6 +6,7 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <deque>
 #include <map>
 #include <memory>
 
@@ -22,6 +23,8 @@ using script::client_op;
 using script::op_result;
 using steady = std::chrono::steady_clock;
 constexpr std::size_t max_logged_lines = 12;
+// Replies read ahead of the script at most: a server that floods waits in its own send buffer.
+constexpr std::size_t max_ready_replies = 1024;
 
 // How an I/O error reads to a script: "closed", "reset", or the system's words.
 std::string classify(const error_code& ec) {
@@ -85,16 +88,25 @@ class driver {
   client_run_result result;
 
  private:
+  // Each connection is read as its octets come, not when the script asks, so that the
+  // transcript shows what arrived when it arrived (also while the script sleeps, and what it
+  // never reads); the script takes the replies from `ready`.
   struct conn {
-    explicit conn(asio::io_context& ctx) : io(tcp::socket(ctx)) {}
+    explicit conn(asio::io_context& ctx)
+        : io(tcp::socket(ctx)),
+          arrived(ctx, steady::time_point::max()),
+          room(ctx, steady::time_point::max()) {}
     int id = 0;
     transport io;
     proto::reply_stream replies;
+    std::deque<proto::reply_stream::result> ready;  // whole replies (or malformed ones) not taken
+    asio::steady_timer arrived;  // cancelled when a reply or the end arrives: wakes the script
+    asio::steady_timer room;     // cancelled when the script takes a reply: wakes the reader
+    unsigned reader = 0;         // the reading that is current; an older one stops (STARTTLS)
     std::unique_ptr<asio::ssl::context> tls;
     std::string host;
     std::string closed;       // "closed" or "reset" once the server has gone
     bool ended_here = false;  // the script closed or reset it: every later call says "closed"
-    bool cut_noted = false;   // the reply the close cut short is in the transcript already
     // Why a write failed for good (the server reset or closed): every later write fails the
     // same at once. The reactor does not try a socket again after EPIPE, so a write would
     // otherwise wait for its deadline.
@@ -116,7 +128,11 @@ class driver {
   asio::awaitable<bool> pause(std::chrono::milliseconds d);
   asio::awaitable<std::string> write_until(conn& c, std::string_view bytes, steady::time_point dl,
                                            std::size_t& sent);
-  asio::awaitable<std::string> read_more(conn& c, steady::time_point deadline);
+  void start_reading(conn& c);
+  asio::awaitable<void> read_loop(conn& c, unsigned reader);
+  void take_replies(conn& c);
+  void note_end(conn& c, const error_code& ec);
+  asio::awaitable<bool> wait_for_news(conn& c, steady::time_point deadline);
   steady::time_point deadline_of(const client_op& op) const;
   std::string timeout_text(const client_op& op) const;
   void log(int id, std::string line);
@@ -126,6 +142,7 @@ class driver {
   script::client_script& script_;
   const std::function<void(int, std::string_view)>& on_line_;
   std::map<int, std::unique_ptr<conn>> conns_;
+  bool stopping_ = false;  // the run is over: the closes that follow are its own
 };
 
 void driver::log(int id, std::string line) {
@@ -169,8 +186,11 @@ asio::awaitable<void> driver::run() {
     result.how = client_run_result::ending::script_error;
     result.error = step.error;
   }
-  for (auto& [id, c] : conns_)
+  stopping_ = true;
+  for (auto& [id, c] : conns_) {
     c->io.close();
+    c->room.cancel();  // a reader waiting for the script to take a reply
+  }
   result.seconds = seconds_since(start);
 }
 
@@ -274,6 +294,7 @@ asio::awaitable<op_result> driver::do_connect(const client_op& op) {
     if (!op.may_fail) give_up(err);
     co_return failed(err);
   }
+  if (!op.tls) start_reading(c);  // over implicit TLS, the handshake started it
   op_result r;
   r.conn = c.id;
   r.tls_version = c.io.tls_version();
@@ -309,7 +330,15 @@ asio::awaitable<std::string> driver::open_socket(conn& c, const client_op& op) {
 }
 
 asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
-  if (std::size_t n = c.replies.discard()) {
+  // The plaintext reading stops here; the handshake reads for itself.
+  ++c.reader;
+  c.io.cancel();
+  c.room.cancel();
+  std::size_t n = c.replies.discard();
+  for (const auto& r : c.ready)
+    n += r.st == proto::reply_stream::status::reply ? proto::to_wire(r.reply).size() : 0;
+  c.ready.clear();
+  if (n) {
     log(c.id, "*: discarded " + std::to_string(n) + " octets received before the TLS handshake");
   }
   const std::string name = op.sni.empty() ? c.host : op.sni;
@@ -346,6 +375,7 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
     co_return failed("tls failed: " + why);
   }
   log(c.id, "*: TLS established " + c.io.tls_version() + " " + c.io.tls_cipher());
+  start_reading(c);
   op_result r;
   r.tls_version = c.io.tls_version();
   co_return r;
@@ -399,73 +429,115 @@ asio::awaitable<op_result> driver::do_write(conn& c, const client_op& op) {
   co_return r;
 }
 
-asio::awaitable<std::string> driver::read_more(conn& c, steady::time_point deadline) {
-  if (!c.closed.empty()) co_return c.closed;
-  // A server that never stops sending always has a read ready, and the race below would never
-  // let the timer win.
-  if (steady::now() >= deadline) co_return "timeout";
-  char buf[16 * 1024];
-  auto r = co_await c.io.read_some_before(asio::buffer(buf), deadline);
-  if (!r) co_return "timeout";
-  const auto& got = *r;
-  if (got.bytes) c.replies.feed(std::string_view(buf, got.bytes));
-  if (got.ec) {
-    c.closed = classify(got.ec);
-    // The kernel tells of a reset once: when a write met it first, the read sees only the end.
-    if (c.closed == "closed" && c.write_failed == "reset") c.closed = "reset";
-    log(c.id, c.closed == "reset" ? "*: connection reset by the server"
-                                  : "*: connection closed by the server");
-    co_return got.bytes ? "" : c.closed;
+void driver::start_reading(conn& c) {
+  asio::co_spawn(ctx_, read_loop(c, ++c.reader), [this](std::exception_ptr e) {
+    if (auto what = exception_text(e)) {
+      result.how = client_run_result::ending::script_error;
+      result.error = "internal error: " + *what;
+    }
+  });
+}
+
+// Whole replies from what arrived, into the transcript now and `ready` for the script.
+void driver::take_replies(conn& c) {
+  for (auto next = c.replies.next(); next.st != proto::reply_stream::status::need_more;
+       next = c.replies.next()) {
+    if (next.st == proto::reply_stream::status::reply) {
+      log_reply(c.id, next.reply);
+    } else {
+      log(c.id, "S: <malformed reply: " + next.error + ">");
+    }
+    c.ready.push_back(std::move(next));
   }
-  co_return "";
+}
+
+// The server closed or reset the connection (or it failed): said once, after what came before.
+void driver::note_end(conn& c, const error_code& ec) {
+  c.closed = classify(ec);
+  // The kernel tells of a reset once: when a write met it first, the read sees only the end.
+  if (c.closed == "closed" && c.write_failed == "reset") c.closed = "reset";
+  log(c.id, c.closed == "reset" ? "*: connection reset by the server"
+                                : "*: connection closed by the server");
+  if (auto cut = c.replies.unfinished();
+      !cut.empty() && (c.closed == "closed" || c.closed == "reset")) {
+    log(c.id, "*: the reply was cut short: " + cut + " came before the " +
+                  (c.closed == "reset" ? "reset" : "close"));
+  }
+}
+
+asio::awaitable<void> driver::read_loop(conn& c, unsigned reader) {
+  char buf[16 * 1024];
+  const auto current = [&] { return reader == c.reader && !c.ended_here && !stopping_; };
+  while (current() && c.closed.empty()) {
+    if (c.ready.size() >= max_ready_replies) {
+      co_await c.room.async_wait(as_value);  // until the script takes one (or the run ends)
+      continue;
+    }
+    auto got = co_await c.io.read_some(asio::buffer(buf));
+    if (!current()) {
+      // Stopped for a TLS handshake: what came meanwhile was sent in plaintext before it.
+      if (got.bytes && reader != c.reader && !c.ended_here && !stopping_) {
+        log(c.id, "*: discarded " + std::to_string(got.bytes) +
+                      " octets received before the TLS handshake");
+      }
+      break;
+    }
+    if (got.bytes) {
+      c.replies.feed(std::string_view(buf, got.bytes));
+      take_replies(c);
+    }
+    if (got.ec) note_end(c, got.ec);
+    c.arrived.cancel();
+  }
+}
+
+// Waits until a reply or the end arrives, or the deadline passes (false).
+asio::awaitable<bool> driver::wait_for_news(conn& c, steady::time_point deadline) {
+  if (steady::now() >= deadline) co_return false;
+  c.arrived.expires_at(deadline);
+  co_await c.arrived.async_wait(as_value);
+  co_return true;  // woken, or at the deadline: the caller looks again either way
 }
 
 asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
   const auto deadline = deadline_of(op);
   for (;;) {
-    auto next = c.replies.next();
-    if (next.st == proto::reply_stream::status::reply) {
-      log_reply(c.id, next.reply);
+    if (!c.ready.empty()) {
+      auto next = std::move(c.ready.front());
+      c.ready.pop_front();
+      c.room.cancel();
+      if (next.st == proto::reply_stream::status::malformed) {
+        co_return failed("malformed reply: " + next.error);
+      }
       op_result r;
       r.reply = std::move(next.reply);
       co_return r;
     }
-    if (next.st == proto::reply_stream::status::malformed) {
-      log(c.id, "S: <malformed reply: " + next.error + ">");
-      co_return failed("malformed reply: " + next.error);
-    }
-    if (op.buffered) co_return failed("none");  // nothing whole has come: no read, no wait
-    std::string err = co_await read_more(c, deadline);
-    if (err == "timeout" && c.replies.in_overlong_line()) {
+    if (!c.closed.empty()) co_return failed(c.closed);
+    if (op.buffered) co_return failed("none");  // nothing whole has come: no wait
+    if (co_await wait_for_news(c, deadline)) continue;
+    if (c.replies.in_overlong_line()) {
       // Not silence: a line with no end in sight.
       const std::string why = "malformed reply: " + proto::endless_line(c.replies.max_line());
       log(c.id, "S: <" + why + ">");
       co_return failed(why);
     }
-    if (!err.empty()) {
-      if (err == "timeout") log(c.id, "*: no reply within " + timeout_text(op));
-      // Said once, however many reads find the connection gone.
-      if (auto cut = c.replies.unfinished();
-          !cut.empty() && !c.cut_noted && (err == "closed" || err == "reset")) {
-        c.cut_noted = true;
-        log(c.id, "*: the reply was cut short: " + cut + " came before the " +
-                      (err == "reset" ? "reset" : "close"));
-      }
-      co_return failed(err);
-    }
+    const auto so_far = c.replies.unfinished();
+    log(c.id, "*: no reply within " + timeout_text(op) +
+                  (so_far.empty() ? "" : " (came so far: " + so_far + ")"));
+    co_return failed("timeout");
   }
 }
 
 asio::awaitable<op_result> driver::do_wait_closed(conn& c, const client_op& op) {
   const auto start = steady::now();
   const auto deadline = deadline_of(op);
-  std::string err;
-  while ((err = co_await read_more(c, deadline)).empty()) {
+  while (c.closed.empty() && co_await wait_for_news(c, deadline)) {
   }
   op_result r;
   r.elapsed = seconds_since(start);
-  r.ok = err != "timeout";
-  r.error = err;
+  r.ok = !c.closed.empty();
+  r.error = r.ok ? c.closed : "timeout";
   if (!r.ok) log(c.id, "*: still open after " + timeout_text(op));
   co_return r;
 }

@@ -2,6 +2,7 @@
 and STARTTLS, handshake failures, and servers that misbehave (a refusal full of escape
 sequences, an early close, a write cut short, a flood of reply lines)."""
 
+import datetime
 import json
 import os
 import re
@@ -275,6 +276,51 @@ class RepliesWithoutText(unittest.TestCase):
                            capture_output=True, text=True, timeout=60, env=server_environment())
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("pass: 2 passed, 0 failed", r.stdout)
+
+
+class TranscriptAsItHappens(unittest.TestCase):
+    """The transcript shows what the server sent when it came: also while the script sleeps,
+    what the script never reads, and the close after the replies that came before it."""
+
+    def run_script(self, srv, text, *flags):
+        folder = tempfile.mkdtemp(prefix="as-it-happens-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        script = os.path.join(folder, "s.lua")
+        with open(script, "w") as f:
+            f.write(text)
+        return subprocess.run([binary_path(), "run", script, "--target",
+                               "127.0.0.1:%d" % srv.port, "--timeout", "5", *flags],
+                              capture_output=True, text=True, timeout=60, env=server_environment())
+
+    def test_a_reply_is_logged_when_it_comes_even_if_never_read(self):
+        srv = ScriptedServer([])
+        self.addCleanup(srv.close)
+        r = self.run_script(srv, "connect {}\nsleep(1)\n", "--log-format", "json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+        connected = next(l for l in lines if l.get("text", "").startswith("connected from"))
+        greeting = next(l for l in lines if l.get("dir") == "S")
+        self.assertEqual(greeting["text"], "220 scripted")
+        gap = (datetime.datetime.fromisoformat(greeting["ts"].replace("Z", "+00:00")) -
+               datetime.datetime.fromisoformat(connected["ts"].replace("Z", "+00:00")))
+        self.assertLess(gap.total_seconds(), 0.5, lines)   # not stamped after the sleep
+
+    def test_the_close_comes_after_the_replies_sent_before_it(self):
+        srv = ScriptedServer([b"250 ok\r\n421 4.3.2 bye\r\n"], then_close=True)
+        self.addCleanup(srv.close)
+        r = self.run_script(srv, "connect {} expect(220) send('NOOP') sleep(0.5) expect(250)\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        shown = [l for l in r.stdout.splitlines() if l.startswith("[1] ")]
+        self.assertEqual(shown[-4:], ["[1] C: NOOP", "[1] S: 250 ok", "[1] S: 421 4.3.2 bye",
+                                      "[1] *: connection closed by the server"], r.stdout)
+
+    def test_a_timeout_shows_the_part_of_a_reply_that_came(self):
+        srv = ScriptedServer([], greeting=b"220-first\r\n220 no end")
+        self.addCleanup(srv.close)
+        r = self.run_script(srv, "connect {} expect(220, {timeout = 0.5})\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("[1] *: no reply within 0.5s (came so far: 1 line of a multi-line reply "
+                      "and '220 no end' without its line end)", r.stdout)
 
 
 class QuotedWireText(unittest.TestCase):
