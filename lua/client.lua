@@ -17,8 +17,18 @@ local function fail(fmt, ...)
   error(where ~= "" and where .. " " .. message or message, 0)
 end
 
+-- The connections by id, for the news an outcome brings: which ones the server has ended.
+local by_id = setmetatable({}, { __mode = "v" })
+
 local function op(t)
-  return host._op(t)
+  local r = host._op(t)
+  if r.ended then
+    for id, why in pairs(r.ended) do
+      local c = by_id[id]
+      if c and not c.closed then c.closed = why end
+    end
+  end
+  return r
 end
 
 -- A value as an error message shows it: a string quoted, so that "1" is not taken for 1.
@@ -198,6 +208,7 @@ function connect(o)
   if not r.ok then return nil, tls_failure(r.err) end
   local c = setmetatable({ id = r.conn, host = h, port = p, tls = tls, last = nil,
     closed = false, tls_version = r.tls_version }, Conn)
+  by_id[c.id] = c
   current = c
   return c
 end
@@ -532,6 +543,7 @@ host._check_number = check_number
 host._Conn = Conn
 host._conn_of = conn_of
 host._opts_table = opts_table
+host._conn_op = op
 host._check_want = check_want
 host._waiting = waiting
 host._judge = judge

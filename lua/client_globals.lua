@@ -9,9 +9,7 @@ local string, table, math = string, table, math
 local fail, check_number = host._fail, host._check_number
 local connection = connection
 
-local function op(t)
-  return host._op(t)
-end
+local op = host._conn_op
 
 -- The id of the most recent connection, 0 before the first.
 local function current_id()

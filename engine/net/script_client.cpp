@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <utility>
 
 #include "net/exception_text.hpp"
 #include "net/tls_context.hpp"
@@ -143,6 +144,7 @@ class driver {
   const std::function<void(int, std::string_view)>& on_line_;
   std::map<int, std::unique_ptr<conn>> conns_;
   bool stopping_ = false;  // the run is over: the closes that follow are its own
+  std::vector<std::pair<int, std::string>> ended_;  // for the next result (op_result::ended)
 };
 
 void driver::log(int id, std::string line) {
@@ -180,6 +182,7 @@ asio::awaitable<void> driver::run() {
   while (step.st == script::script_step::status::op) {
     op_result r = co_await perform(step.op);
     if (result.how != client_run_result::ending::finished || finished_early_) break;
+    r.ended = std::exchange(ended_, {});
     step = script_.resume(r);
   }
   if (step.st == script::script_step::status::failed) {
@@ -458,6 +461,7 @@ void driver::note_end(conn& c, const error_code& ec) {
   if (c.closed == "closed" && c.write_failed == "reset") c.closed = "reset";
   log(c.id, c.closed == "reset" ? "*: connection reset by the server"
                                 : "*: connection closed by the server");
+  if (c.closed == "closed" || c.closed == "reset") ended_.emplace_back(c.id, c.closed);
   if (auto cut = c.replies.unfinished();
       !cut.empty() && (c.closed == "closed" || c.closed == "reset")) {
     log(c.id, "*: the reply was cut short: " + cut + " came before the " +

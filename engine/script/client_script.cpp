@@ -253,6 +253,14 @@ void push_result(lua_State* L, const op_result& r) {
   lua_pushnumber(L, r.elapsed);
   lua_setfield(L, -2, "elapsed");
   if (!r.tls_version.empty()) set_string(L, "tls_version", r.tls_version);
+  if (!r.ended.empty()) {
+    lua_createtable(L, 0, static_cast<int>(r.ended.size()));
+    for (const auto& [id, why] : r.ended) {
+      lua_pushlstring(L, why.data(), why.size());
+      lua_rawseti(L, -2, id);
+    }
+    lua_setfield(L, -2, "ended");
+  }
 }
 
 // Reads the op table at index t; an empty optional names a bad op.

@@ -74,6 +74,9 @@ struct op_result {
   std::size_t sent = 0;  // write: octets written before any failure
   double elapsed = 0;    // seconds the operation took
   std::string tls_version;
+  // Connections the server closed or reset since the last result ("closed"/"reset"): each
+  // connection's `closed` field follows the server without another read.
+  std::vector<std::pair<int, std::string>> ended;
 };
 
 // One verdict: an expectation on a reply, or a check().

@@ -314,6 +314,14 @@ class TranscriptAsItHappens(unittest.TestCase):
         self.assertEqual(shown[-4:], ["[1] C: NOOP", "[1] S: 250 ok", "[1] S: 421 4.3.2 bye",
                                       "[1] *: connection closed by the server"], r.stdout)
 
+    def test_closed_follows_the_server_without_another_read(self):
+        srv = ScriptedServer([b"421 4.3.2 bye\r\n"], then_close=True)
+        self.addCleanup(srv.close)
+        r = self.run_script(srv, "local c = connect {} expect(220) send('NOOP') expect(421)\n"
+                                 "sleep(0.5) report('closed', c.closed)\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("closed: closed", r.stdout)
+
     def test_a_timeout_shows_the_part_of_a_reply_that_came(self):
         srv = ScriptedServer([], greeting=b"220-first\r\n220 no end")
         self.addCleanup(srv.close)

@@ -123,7 +123,10 @@ TEST(client_script, data_dot_stuffs_with_the_chosen_line_ending) {
   // First a look for a reply that came with the 354 (none here), without waiting.
   ASSERT_EQ(st.op.what, kind::read_reply);
   EXPECT_TRUE(st.op.buffered);
-  st = s->resume(op_result{.ok = false, .error = "none"});
+  op_result none;  // nothing buffered: the early-reply look finds no reply
+  none.ok = false;
+  none.error = "none";
+  st = s->resume(none);
   ASSERT_EQ(st.op.what, kind::write);
   EXPECT_EQ(st.op.bytes, "..a\rb\r.\r");
 }
