@@ -277,9 +277,10 @@ constexpr key_desc keys[] = {
      .show = &show_top<&settings::tls_key>},
     {.path = "tls.names",
      .type = kind::name_list,
-     .help = "more DNS names or IP addresses for the certificate made at start-up (it always "
-             "has hostname, localhost, 127.0.0.1 and ::1), e.g. a compose service name; an "
-             "array (or one string) in TOML, comma-separated in the environment and flags",
+     .help = "more DNS names or IP addresses for the certificate made at start-up and the "
+             "certificate faults (they always have hostname, localhost, 127.0.0.1 and ::1), e.g. "
+             "a compose service name; an array (or one string) in TOML, comma-separated in the "
+             "environment and flags",
      .set = &set_top<&settings::tls_names>,
      .show = &show_top<&settings::tls_names>},
     {.path = "limits.command_line",

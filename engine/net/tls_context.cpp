@@ -165,7 +165,22 @@ std::optional<certificate_problem> load_certificate_files(ssl::context& ctx,
   boost::system::error_code ec;
   ctx.use_certificate_chain_file(cert_file, ec);
   if (ec) return certificate_problem{"tls.cert", pem_file_problem(cert_file, "CERTIFICATE", ec)};
+  // Without a callback of its own, OpenSSL asks a terminal for the passphrase of an encrypted
+  // key: a server started in one (docker run -it) would wait there without a word.
+  bool encrypted = false;
+  ctx.set_password_callback([&encrypted](std::size_t, ssl::context::password_purpose) {
+    encrypted = true;
+    return std::string();
+  });
   ctx.use_private_key_file(key_file, ssl::context::pem, ec);
+  if (encrypted) {
+    ERR_clear_error();
+    return certificate_problem{
+        "tls.key", key_file +
+                       " is encrypted (it asks for a passphrase), which the server cannot give; "
+                       "give it an unencrypted copy: openssl pkey -in " +
+                       key_file + " -out key.pem"};
+  }
   if (ec) return certificate_problem{"tls.key", pem_file_problem(key_file, "PRIVATE KEY", ec)};
   // A key of another type (EC for an RSA certificate) loads without complaint into a slot of
   // its own; every handshake would then fail with "no shared cipher".
@@ -174,6 +189,35 @@ std::optional<certificate_problem> load_certificate_files(ssl::context& ctx,
                                               cert_file + ": " + openssl_error()};
   }
   return std::nullopt;
+}
+
+// The DNS names and addresses a certificate is for ("DNS:mail.test,IP:10.0.0.1"): the
+// certificate faults carry them too, so that a client that trusts the test CA meets the fault
+// alone (an expired certificate, not also one for another host).
+std::string names_of(X509* cert) {
+  std::string out;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (!names) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type == GEN_DNS) {
+      const auto* text = reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName));
+      const std::string name(text, static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName)));
+      // Only what OpenSSL's "DNS:a,IP:b" text can carry as it is.
+      if (name.find_first_of(",:") == std::string::npos) out += ",DNS:" + name;
+    } else if (n->type == GEN_IPADD) {
+      const int len = ASN1_STRING_length(n->d.iPAddress);
+      char text[INET6_ADDRSTRLEN] = {};
+      if ((len == 4 || len == 16) &&
+          inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(n->d.iPAddress), text,
+                    sizeof text)) {
+        out += std::string(",IP:") + text;
+      }
+    }
+  }
+  GENERAL_NAMES_free(names);
+  return out;
 }
 
 }  // namespace
@@ -199,6 +243,7 @@ proto::expected<std::unique_ptr<tls_contexts>, certificate_problem> tls_contexts
     if (auto problem = load_certificate_files(*ctx, id.cert_file, id.key_file)) {
       return proto::unexpected{std::move(*problem)};
     }
+    san += names_of(SSL_CTX_get0_certificate(ctx->native_handle()));
     contexts_[kind::normal] = std::move(ctx);
   }
   contexts_[kind::expired] =

@@ -214,6 +214,15 @@ class ServeFlagMistakes(unittest.TestCase):
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("--tls-key: %s: not a PEM file (no '-----BEGIN PRIVATE KEY-----' line "
                           "in it)" % garbage, r.stderr)
+            # An encrypted key: OpenSSL would ask a terminal for its passphrase and wait there.
+            encrypted = os.path.join(d, "encrypted.key")
+            subprocess.run(["openssl", "pkey", "-in", rsa_key, "-aes256", "-passout", "pass:pw",
+                            "-out", encrypted], check=True, capture_output=True, timeout=60)
+            r = run("serve", "--tls-cert", rsa_cert, "--tls-key", encrypted, timeout=10)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--tls-key: %s is encrypted (it asks for a passphrase), which the "
+                          "server cannot give" % encrypted, r.stderr)
+            self.assertNotIn("pass phrase", r.stdout + r.stderr)
 
     def test_an_unknown_flag_given_last_is_called_unknown_in_every_command(self):
         for command in ("serve", "send", "test", "run", "healthcheck", "check"):

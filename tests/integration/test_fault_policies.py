@@ -3,6 +3,7 @@ a real socket (and through openssl s_client), one session per case: `EHLO <fault
 fault (scenarios/fault_actions.lua).
 """
 
+import os
 import smtplib
 import socket
 import ssl
@@ -460,6 +461,34 @@ class EarlyTalkerInHooksTest(unittest.TestCase):
             self.assertEqual(c.expect(554).text, "5.7.1 Pregreet")
         with server.connect() as c:
             c.cmd("EHLO polite.example", expect=250)
+
+
+class FaultCertificatesWithOwnCertificate(unittest.TestCase):
+    """With a certificate of one's own, the faults carry its names: a client that trusts the test
+    CA too meets the fault alone, an expired certificate and not also a wrong host."""
+
+    def test_an_expired_certificate_names_the_hosts_of_ones_own(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            key, cert = os.path.join(tmp, "own.key"), os.path.join(tmp, "own.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                            key, "-out", cert, "-subj", "/CN=mine.test", "-days", "2",
+                            "-addext", "subjectAltName=DNS:mine.test,IP:10.9.8.7"],
+                           check=True, capture_output=True, timeout=60)
+            scenario = write_file(tmp, "expired.lua",
+                                  "function on_starttls(s) return smtp.certificate('expired') end\n")
+            server = SmtpfaultServer("--tls-cert", cert, "--tls-key", key,
+                                     "--scenario", scenario).start()
+            try:
+                ctx = ssl.create_default_context(cafile=TEST_CA)
+                ctx.load_verify_locations(cafile=cert)
+                sock = socket.create_connection((server.host, server.tls_port), timeout=5)
+                with self.assertRaises(ssl.SSLCertVerificationError) as e:
+                    ctx.wrap_socket(sock, server_hostname="mine.test")
+                sock.close()
+                self.assertIn("certificate has expired", str(e.exception))
+            finally:
+                server.stop()
+                server.cleanup()
 
 
 if __name__ == "__main__":
