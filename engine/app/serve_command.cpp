@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <boost/asio/signal_set.hpp>
 
@@ -235,10 +236,42 @@ struct serve_setup {
   std::optional<tcp::endpoint> api_at;  // none: no HTTP API
 };
 
+constexpr int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+// While a configuration file that may never end is read (a FIFO nobody writes, /dev/stdin on a
+// terminal), a stop signal ends the process as it ends any command: held, it would hold Ctrl-C
+// back for as long as the read waits. A regular file is read with the signals still held (as
+// PID 1 in a container a signal let through would be lost, not a stop). Restored when it goes.
+class stop_signals_let_through {
+ public:
+  explicit stop_signals_let_through(const std::string& file) {
+    struct stat st {};
+    if (file.empty() || (::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode))) return;
+    let_through_ = true;
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : stop_signals)
+      sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, &before_);
+  }
+  ~stop_signals_let_through() {
+    if (let_through_) pthread_sigmask(SIG_SETMASK, &before_, nullptr);
+  }
+  stop_signals_let_through(const stop_signals_let_through&) = delete;
+  stop_signals_let_through& operator=(const stop_signals_let_through&) = delete;
+
+ private:
+  bool let_through_ = false;
+  sigset_t before_{};
+};
+
 // Empty, or what is wrong with the settings, naming the key and where it was given.
 std::string configure(serve_setup& setup, const parsed_args& args, char** envp) {
   auto& s = setup.settings;
-  if (auto err = load_settings(s, args, envp)) return *err;
+  {
+    stop_signals_let_through reading(configuration_file_of(args).path);
+    if (auto err = load_settings(s, args, envp)) return *err;
+  }
   std::string error;
   setup.server = make_server_config(s, error);
   if (!error.empty()) return error;
@@ -275,8 +308,6 @@ std::string where_given(const net::listen_error& e, const config::settings& s) {
              ? e.key + " is a default: give " + flag + " HOST:PORT, or " + flag + " '' for none"
              : origin;
 }
-
-constexpr int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
 const char* signal_name(int sig) {
   return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";

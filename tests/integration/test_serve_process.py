@@ -370,6 +370,24 @@ class StopSignals(unittest.TestCase):
         self.assertIn(b"received SIGTERM, shutting down", out)
         self.assertNotIn(b"serving", out)
 
+    def test_a_stop_while_a_configuration_pipe_is_waited_for_ends_the_process(self):
+        # The signals were held from the start: Ctrl-C did nothing until the pipe gave the file.
+        with tempfile.TemporaryDirectory() as d:
+            fifo = os.path.join(d, "config.toml")
+            os.mkfifo(fifo)
+            proc = subprocess.Popen([binary_path(), "serve", "--config", fifo],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=server_environment())
+            try:
+                time.sleep(0.5)   # waiting in open(): nobody writes the pipe
+                proc.send_signal(signal.SIGINT)
+                proc.communicate(timeout=10)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        self.assertEqual(proc.returncode, -signal.SIGINT)
+
     def test_sighup_stops_the_server_as_sigterm_does(self):
         # It ended the process at once: no 421 to open sessions, no "stopped" line.
         srv = SmtpfaultServer().start()
