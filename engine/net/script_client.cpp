@@ -536,7 +536,9 @@ asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
 asio::awaitable<op_result> driver::do_wait_closed(conn& c, const client_op& op) {
   const auto start = steady::now();
   const auto deadline = deadline_of(op);
-  while (c.closed.empty() && co_await wait_for_news(c, deadline)) {
+  while (c.closed.empty()) {
+    const bool woken = co_await wait_for_news(c, deadline);
+    if (!woken) break;
   }
   op_result r;
   r.elapsed = seconds_since(start);
