@@ -68,6 +68,16 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
     } else if (value) {
       out.flags.push_back({name, *value, "--" + name});
     } else if (i + 1 < args.size()) {
+      // "--listen --tls-listen X": the value was left out, not "--tls-listen" meant as one.
+      const std::string& next = args[i + 1];
+      std::string next_name = next.starts_with("--") ? next.substr(2) : "";
+      next_name.resize(std::min(next_name.size(), next_name.find('=')));
+      if (next == "--" || (!next_name.empty() && (listed(known.booleans, next_name) ||
+                                                  listed(known.valued, next_name)))) {
+        return "option --" + name + " needs a value (" +
+               (next == "--" ? "-- after it ends the options" : next + " after it is an option") +
+               "; a value that starts with -- is given as --" + name + "=VALUE)";
+      }
       out.flags.push_back({name, args[++i], "--" + name});
     } else {
       return "option --" + name + " needs a value";

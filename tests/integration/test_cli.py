@@ -245,6 +245,16 @@ class ServeFlagMistakes(unittest.TestCase):
             self.assertIn("option %s needs a value" % flag, r.stderr)
             self.assertNotIn("expected", r.stderr)
 
+    def test_a_flag_followed_by_another_flag_says_its_value_is_missing(self):
+        # "--listen --tls-listen X" took --tls-listen for the address and X for a scenario.
+        r = run("serve", "--listen", "--tls-listen", "127.0.0.1:1", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("option --listen needs a value (--tls-listen after it is an option; a "
+                      "value that starts with -- is given as --listen=VALUE)", r.stderr)
+        r = run("test", "--junit", "--", "true", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("option --junit needs a value (-- after it ends the options", r.stderr)
+
     def test_check_loads_with_the_configured_lua_limits_as_serve_does(self):
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "big.lua")
