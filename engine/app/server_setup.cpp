@@ -132,6 +132,13 @@ std::optional<std::string> apply_settings(config::settings& s,
     if (same == joined.end()) {
       joined.push_back(item);
     } else if (key != config::known_keys().end() && key->list) {
+      // An empty list turns the thing off: given beside addresses, one of them is a slip.
+      if (same->value.empty() || item.value.empty()) {
+        const auto shown = [](const setting_text& t) {
+          return t.origin + (t.value.empty() ? " '' (none)" : " " + t.value);
+        };
+        return shown(*same) + " and " + shown(item) + " contradict each other: give one";
+      }
       same->value += "," + item.value;
     } else {
       *same = item;  // a single value: the last one given wins, as with any flag

@@ -245,6 +245,18 @@ class ServeFlagMistakes(unittest.TestCase):
             self.assertIn("option %s needs a value" % flag, r.stderr)
             self.assertNotIn("expected", r.stderr)
 
+    def test_none_and_an_address_for_one_listener_are_refused_as_typed(self):
+        # They were joined into ",ADDR" and refused as "empty item in list".
+        r = run("serve", "--api", "", "--tls-listen", "", "--tls-listen", "127.0.0.1:1",
+                timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--tls-listen '' (none) and --tls-listen 127.0.0.1:1 contradict each "
+                      "other: give one", r.stderr)
+        r = run("serve", "--api", "", "--tls-listen", "", "--set", "tls_listen=127.0.0.1:1",
+                timeout=10)
+        self.assertIn("--tls-listen '' (none) and --set tls_listen 127.0.0.1:1 contradict",
+                      r.stderr)
+
     def test_a_flag_followed_by_another_flag_says_its_value_is_missing(self):
         # "--listen --tls-listen X" took --tls-listen for the address and X for a scenario.
         r = run("serve", "--listen", "--tls-listen", "127.0.0.1:1", timeout=10)
