@@ -111,7 +111,7 @@ local function describe(want)
   return "'" .. tostring(want) .. "'"
 end
 
--- want: a code (250), a class (2 means 2xx), a Lua pattern matched against "CODE text" of
+-- want: a code (250), a class (2 means 2xx), a Lua pattern matched against "CODE[ ENHANCED][ text]" of
 -- every line, or a list of these (any may match).
 local function matches(want, r)
   local kind = type(want)
@@ -167,12 +167,8 @@ local function conn_of(self, fn)
   return self
 end
 
-local function shown(line)
-  if #line > 60 then line = line:sub(1, 57) .. "..." end
-  return (line:gsub("[%c]", function(ch)
-    return ch == "\r" and "\\r" or ch == "\n" and "\\n" or string.format("\\x%02x", ch:byte())
-  end))
-end
+local names = host._names  -- lua/client_names.lua: which command each reply answers
+local shown = names.shown
 
 -- A failed handshake reads "tls failed", with the reason ("unable to get local issuer
 -- certificate") as a second value; other errors pass as they are.
@@ -213,95 +209,17 @@ function connect(o)
   return c
 end
 
--- Names the reply that a command sent now is to get. Replies come in the order of the commands,
--- so each reply read answers the oldest name waiting (a verdict says which), however many
--- commands went out before it; once none waits, further replies keep the last name. The lines
--- of a message sent by hand get no reply of their own, only its final ".": the message starts
--- when DATA goes out (a script may send it before reading the 354), and a refusal of that DATA
--- read before the "." ends it again. A DATA's entry in the queue is a table, so that its reply
--- knows it answers one.
-local function awaiting(self, name, ends_data, starts_data)
-  if self.in_data then
-    if not ends_data then return end
-    self.in_data, self.data_entry = false, nil
-  end
-  local q = self.queue
-  if not q then q, self.queue_at = {}, 1 end
-  local entry = name
-  if starts_data then
-    entry = { name = name }
-    self.in_data, self.data_entry = true, entry
-  end
-  q[#q + 1] = entry
-  self.queue = q
-end
-
-local function name_of(entry)
-  return type(entry) == "table" and entry.name or entry
-end
-
--- Whether a line is the DATA command (RFC 5321 4.1.1.4: no argument).
-local function is_data(line)
-  return line:upper():find("^DATA *$") ~= nil
-end
-
--- The octets of a command written in pieces without its line end yet (raw("NO") raw("OP\r\n")):
--- the next write goes on with the same command, which gets one name and one reply.
-local function continued(self, bytes)
-  local before = self.unended
-  self.unended = nil
-  return before and (before .. bytes) or bytes, before ~= nil
-end
-
--- Whether bytes sent after a 354 end the message: a line that is a lone ".".
-local function ends_data(bytes)
-  return bytes:find("^%.\r?\n") ~= nil or bytes:find("\n%.\r?\n") ~= nil or bytes == "."
-end
-
--- Whether a write's last line is the DATA command: the message's lines come after it.
-local function starts_data(bytes)
-  local last = bytes:match("([^\r\n]*)\r?\n$")
-  return last ~= nil and is_data(last)
-end
-
 function Conn:reply(o)
   conn_of(self, "reply")
   o = opts_table(o, "reply")
-  local entry
-  if self.queue then
-    -- Taken from the front by an index, not table.remove(q, 1): a pipeline of thousands of
-    -- commands would move the rest of the list down for each reply.
-    local at = self.queue_at
-    entry = self.queue[at]
-    self.last = name_of(entry) or self.last
-    if at >= #self.queue then self.queue = nil else self.queue_at = at + 1 end
-  elseif self.unended then
-    -- A reply to a command still without its line end (a server's timeout, say).
-    self.last = "raw '" .. shown(self.unended) .. "' (no CRLF)"
-  end
+  local entry = names.take(self)
   local r = op { op = "read_reply", conn = self.id, timeout = o.timeout }
   if r.reply then
-    local code = r.reply.code
-    if type(entry) ~= "table" then
-      if code == 354 then self.in_data = true end
-    elseif code ~= 354 and self.data_entry == entry then
-      -- DATA refused: what was sent after it went to the server as commands.
-      self.in_data, self.data_entry = false, nil
-    end
+    names.answered(self, entry, r.reply.code)
     return r.reply
   end
   if r.err == "closed" or r.err == "reset" then self.closed = r.err end
-  if r.err == "timeout" and entry then
-    -- No reply yet: one that comes late still answers this command, not the next.
-    if self.queue and self.queue_at > 1 then
-      self.queue_at = self.queue_at - 1
-      self.queue[self.queue_at] = entry
-    elseif self.queue then
-      table.insert(self.queue, 1, entry)
-    else
-      self.queue, self.queue_at = { entry }, 1
-    end
-  end
+  if r.err == "timeout" then names.missed(self, entry) end
   return nil, r.err
 end
 
@@ -351,24 +269,11 @@ local function write(self, bytes, label, timeout)
   return true
 end
 
--- Whether all n octets go to the rest of a BDAT chunk that bdat{size=...} announced larger than
--- what it sent: chunk data gets no reply of its own (the BDAT command's answers the chunk).
-local function completes_chunk(self, n)
-  local left = self.chunk_left
-  if not left then return false end
-  self.chunk_left = left > n and left - n or nil
-  return n <= left
-end
-
 function Conn:send(line, o)
   conn_of(self, "send")
   if type(line) ~= "string" then fail("send: line must be a string, not a %s", type(line)) end
   o = opts_table(o, "send")
-  if not completes_chunk(self, #line + 2) then
-    local command, went_on = continued(self, line)
-    awaiting(self, (went_on and "raw '" or "'") .. shown(o.label or command) .. "'",
-      command == ".", is_data(command))
-  end
+  names.line_sent(self, "", line, o.label)
   return write(self, line .. "\r\n", o.label and (o.label .. "\r\n") or nil)
 end
 
@@ -376,15 +281,7 @@ function Conn:raw(bytes, o)
   conn_of(self, "raw")
   if type(bytes) ~= "string" then fail("raw: bytes must be a string, not a %s", type(bytes)) end
   o = opts_table(o, "raw")
-  if not completes_chunk(self, #bytes) then
-    if not self.in_data and bytes ~= "" and not bytes:find("\n$") and not o.label then
-      self.unended = (self.unended or "") .. bytes  -- the rest of the command is still to come
-    else
-      local command = continued(self, bytes)
-      awaiting(self, "raw '" .. shown(o.label or command) .. "'", ends_data(command),
-        starts_data(command))
-    end
-  end
+  names.octets_sent(self, "raw", bytes, o.label)
   return write(self, bytes, o.label)
 end
 
@@ -396,10 +293,7 @@ function Conn:pipeline(lines)
     if type(l) ~= "string" then fail("pipeline: line %d is a %s, not a string", i, type(l)) end
     parts[i] = l .. "\r\n"
   end
-  for i, l in ipairs(lines) do
-    if i == 1 then l = continued(self, l) end
-    awaiting(self, "pipelined '" .. shown(l) .. "'", l == ".", is_data(l))
-  end
+  for _, l in ipairs(lines) do names.line_sent(self, "pipelined ", l) end
   return write(self, table.concat(parts))
 end
 
@@ -410,8 +304,7 @@ function Conn:slow(bytes, n, every)
   if type(bytes) ~= "string" then fail("slow: bytes must be a string") end
   check_number(n, "slow: octets per step", 1)
   check_number(every, "slow: seconds between steps", 0)
-  local command = continued(self, bytes)
-  awaiting(self, "slow '" .. shown(command) .. "'", ends_data(command), starts_data(command))
+  names.octets_sent(self, "slow", bytes)
   local r = op { op = "write", conn = self.id, bytes = bytes, chunk = n, every = every }
   if not r.ok then
     if r.err == "closed" or r.err == "reset" then self.closed = r.err end
@@ -433,7 +326,7 @@ function Conn:tls_handshake(o)
   end
   self.tls = true
   self.tls_version = r.tls_version
-  self.queue = nil  -- what was sent before the handshake gets no reply inside it
+  names.forget(self)  -- what was sent before the handshake gets no reply inside it
   return true
 end
 
@@ -524,7 +417,7 @@ function Conn:expect_closed(o)
   conn_of(self, "expect_closed")
   o = opts_table(o, "expect_closed")
   local closed, waited = self:wait_closed(o)
-  local after = self.queue and name_of(self.queue[#self.queue]) or self.last
+  local after = names.newest(self)
   local name = o.name or ("server closes the connection" .. (after and (" after " .. after) or ""))
   host._step(closed, name, closed and string.format("closed after %.1fs", waited)
     or string.format("still open after %gs", o.timeout or default_timeout), self.id)
@@ -548,6 +441,5 @@ host._check_want = check_want
 host._waiting = waiting
 host._judge = judge
 host._shown = shown
-host._awaiting = awaiting
 host._write = write
 host._reply_summary = reply_summary

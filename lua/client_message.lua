@@ -8,7 +8,7 @@ local type, tostring, tonumber, string, math = type, tostring, tonumber, string,
 local Conn, fail, judge, waiting = host._Conn, host._fail, host._judge, host._waiting
 local conn_of, opts_table = host._conn_of, host._opts_table
 local op = host._conn_op  -- client._op, with what the outcome says of the connections
-local awaiting, write, reply_summary = host._awaiting, host._write, host._reply_summary
+local awaiting, write, reply_summary = host._names.awaiting, host._write, host._reply_summary
 
 local endings = { ["\r\n"] = true, ["\n"] = true, ["\r"] = true }
 

@@ -133,6 +133,7 @@ std::optional<std::string> apply_settings(config::settings& s,
       joined.push_back(item);
     } else if (key != config::known_keys().end() && key->list) {
       // An empty list turns the thing off: given beside addresses, one of them is a slip.
+      if (same->value.empty() && item.value.empty()) continue;  // none, twice
       if (same->value.empty() || item.value.empty()) {
         const auto shown = [](const setting_text& t) {
           return t.origin + (t.value.empty() ? " '' (none)" : " " + t.value);

@@ -32,7 +32,6 @@
 #include "proto/near_miss.hpp"
 #include "script/catalogue.hpp"
 #include "script/scenario.hpp"
-#include "session/transcript.hpp"
 
 namespace smtpfault::app {
 
@@ -239,16 +238,6 @@ std::vector<std::string> shown_names(const std::vector<std::string>& scenarios) 
   return shown;
 }
 
-// What the reports say in their own words may quote the client (its last command), a command's
-// output or a file's name: escaped once here as the transcript is, so that the table, the JSON
-// and the JUnit reports show the same text and none carries a control or a broken octet.
-void escape_for_reports(scenario_result& r) {
-  r.name = session::escape_wire(r.name);
-  r.reason = session::escape_wire(r.reason);
-  for (auto& c : r.checks)
-    c.detail = session::escape_wire(c.detail);
-}
-
 std::vector<scenario_result> run_all(const parsed_test& p, net::tls_contexts& tls) {
   std::vector<scenario_result> results(p.scenarios.size());
   const auto names = shown_names(p.scenarios);
@@ -425,32 +414,6 @@ void announce(const parsed_test& p, const std::vector<std::string>& left_out) {
                static_cast<unsigned long long>(p.opts.seed));
 }
 
-// A scenario parameter that none of the scenarios run names changed nothing: said once, at
-// the end (one given for greylist alone is still read by it, and not named by the others).
-void note_unread_params(const std::vector<scenario_result>& results) {
-  std::vector<std::string> unread;
-  bool first = true;
-  for (const auto& r : results) {
-    if (!r.loaded) continue;
-    if (first) {
-      unread = r.unread_params;
-      first = false;
-    } else {
-      std::erase_if(unread, [&](const std::string& k) {
-        return std::find(r.unread_params.begin(), r.unread_params.end(), k) ==
-               r.unread_params.end();
-      });
-    }
-  }
-  std::fflush(stdout);  // after the table, also when both go to one pipe
-  for (const auto& k : unread) {
-    std::fprintf(stderr,
-                 "smtpfault test: note: scenario parameter '%s' is named by none of the "
-                 "scenarios run, so it changed nothing (misspelt?)\n",
-                 k.c_str());
-  }
-}
-
 // False when a report asked for could not be written: a CI job that reads the report must not
 // go green without one.
 bool write_test_reports(const parsed_test& p, const std::vector<scenario_result>& results,
@@ -471,16 +434,6 @@ bool write_test_reports(const parsed_test& p, const std::vector<scenario_result>
     }
   }
   return written;
-}
-
-// 2 for an error (a scenario's, the runner's, a report lost), else 1 for a failure, else 0.
-int test_exit_status(const std::vector<scenario_result>& results, bool reports_written) {
-  const auto any = [&](verdict v) {
-    return std::any_of(results.begin(), results.end(),
-                       [v](const auto& r) { return r.outcome == v; });
-  };
-  if (any(verdict::error) || !reports_written) return 2;
-  return any(verdict::fail) ? 1 : 0;
 }
 
 // A run that stops before any scenario (a mailer that cannot be run, a scenario that is not

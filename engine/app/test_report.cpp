@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 
 #include "json/json_text.hpp"
 #include "proto/utf8.hpp"
+#include "session/transcript.hpp"
 
 namespace smtpfault::app {
 
@@ -326,6 +328,52 @@ std::optional<std::string> write_json(const std::string& path,
   }
   boost::json::object doc{{"seed", seed}, {"results", std::move(list)}};
   return write_report_file(path, json::json_text(doc) + "\n");
+}
+
+// What the reports say in their own words may quote the client (its last command), a command's
+// output or a file's name: escaped once here as the transcript is, so that the table, the JSON
+// and the JUnit reports show the same text and none carries a control or a broken octet.
+void escape_for_reports(scenario_result& r) {
+  r.name = session::escape_wire(r.name);
+  r.reason = session::escape_wire(r.reason);
+  for (auto& c : r.checks)
+    c.detail = session::escape_wire(c.detail);
+}
+
+// A scenario parameter that none of the scenarios run names changed nothing: said once, at
+// the end (one given for greylist alone is still read by it, and not named by the others).
+void note_unread_params(const std::vector<scenario_result>& results) {
+  std::vector<std::string> unread;
+  bool first = true;
+  for (const auto& r : results) {
+    if (!r.loaded) continue;
+    if (first) {
+      unread = r.unread_params;
+      first = false;
+    } else {
+      std::erase_if(unread, [&](const std::string& k) {
+        return std::find(r.unread_params.begin(), r.unread_params.end(), k) ==
+               r.unread_params.end();
+      });
+    }
+  }
+  std::fflush(stdout);  // after the table, also when both go to one pipe
+  for (const auto& k : unread) {
+    std::fprintf(stderr,
+                 "smtpfault test: note: scenario parameter '%s' is named by none of the "
+                 "scenarios run, so it changed nothing (misspelt?)\n",
+                 k.c_str());
+  }
+}
+
+// 2 for an error (a scenario's, the runner's, a report lost), else 1 for a failure, else 0.
+int test_exit_status(const std::vector<scenario_result>& results, bool reports_written) {
+  const auto any = [&](verdict v) {
+    return std::any_of(results.begin(), results.end(),
+                       [v](const auto& r) { return r.outcome == v; });
+  };
+  if (any(verdict::error) || !reports_written) return 2;
+  return any(verdict::fail) ? 1 : 0;
 }
 
 }  // namespace smtpfault::app

@@ -12,6 +12,14 @@ namespace smtpfault::app {
 
 void print_table(const std::vector<scenario_result>& results, bool colour, std::uint64_t seed);
 
+// Escapes a result's name, reason and check details once, as the transcript is: the table and
+// both reports then show the same words.
+void escape_for_reports(scenario_result& r);
+// Says on stderr which scenario parameters none of the scenarios run names (misspelt?).
+void note_unread_params(const std::vector<scenario_result>& results);
+// 2 for an error (a scenario's, the runner's, a report lost), else 1 for a failure, else 0.
+int test_exit_status(const std::vector<scenario_result>& results, bool reports_written);
+
 // Both return an error message when the file cannot be written.
 // The seed goes into the suite's properties, so that a failure in CI can be replayed. The suite
 // and class names tell merged reports apart (`run` names them after its script).

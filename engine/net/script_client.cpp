@@ -1,33 +1,17 @@
 #include "net/script_client.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/steady_timer.hpp>
-
-#include <deque>
-#include <map>
-#include <memory>
-#include <utility>
 
 #include "net/exception_text.hpp"
+#include "net/script_driver.hpp"
 #include "net/tls_context.hpp"
-#include "net/transport.hpp"
-#include "proto/reply_stream.hpp"
 
-namespace smtpfault::net {
+namespace smtpfault::net::script_run {
 
-namespace {
-
-using script::client_op;
-using script::op_result;
-using steady = std::chrono::steady_clock;
 constexpr std::size_t max_logged_lines = 12;
-// Replies read ahead of the script at most: a server that floods waits in its own send buffer.
-constexpr std::size_t max_ready_replies = 1024;
 
-// How an I/O error reads to a script: "closed", "reset", or the system's words.
 std::string classify(const error_code& ec) {
   if (closed_by_peer(ec) || ec == asio::error::broken_pipe) {
     return "closed";
@@ -49,9 +33,7 @@ op_result failed(std::string error) {
   return r;
 }
 
-double seconds_since(steady::time_point t) {
-  return std::chrono::duration<double>(steady::now() - t).count();
-}
+namespace {
 
 // Transcript lines for octets sent: one per CRLF-ended line, escaped, long ones shortened.
 // A write's lines as the transcript shows them. Their CRLF is left out; a last line without one
@@ -79,73 +61,7 @@ std::vector<std::string> sent_lines(std::string_view bytes, bool own_octets) {
   return out;
 }
 
-class driver {
- public:
-  driver(asio::io_context& ctx, script::client_script& s,
-         const std::function<void(int, std::string_view)>& on_line)
-      : ctx_(ctx), script_(s), on_line_(on_line) {}
-
-  asio::awaitable<void> run();
-  client_run_result result;
-
- private:
-  // Each connection is read as its octets come, not when the script asks, so that the
-  // transcript shows what arrived when it arrived (also while the script sleeps, and what it
-  // never reads); the script takes the replies from `ready`.
-  struct conn {
-    explicit conn(asio::io_context& ctx)
-        : io(tcp::socket(ctx)),
-          arrived(ctx, steady::time_point::max()),
-          room(ctx, steady::time_point::max()) {}
-    int id = 0;
-    transport io;
-    proto::reply_stream replies;
-    std::deque<proto::reply_stream::result> ready;  // whole replies (or malformed ones) not taken
-    asio::steady_timer arrived;  // cancelled when a reply or the end arrives: wakes the script
-    asio::steady_timer room;     // cancelled when the script takes a reply: wakes the reader
-    unsigned reader = 0;         // the reading that is current; an older one stops (STARTTLS)
-    std::unique_ptr<asio::ssl::context> tls;
-    std::string host;
-    std::string closed;       // "closed" or "reset" once the server has gone
-    bool ended_here = false;  // the script closed or reset it: every later call says "closed"
-    // Why a write failed for good (the server reset or closed): every later write fails the
-    // same at once. The reactor does not try a socket again after EPIPE, so a write would
-    // otherwise wait for its deadline.
-    std::string write_failed;
-  };
-
-  bool finished_early_ = false;  // the script called skip()
-
-  asio::awaitable<op_result> perform(const client_op& op);
-  void skip(const client_op& op);
-  void end_here(conn& c, bool reset);
-  void give_up(std::string why);
-  asio::awaitable<op_result> do_connect(const client_op& op);
-  asio::awaitable<std::string> open_socket(conn& c, const client_op& op);
-  asio::awaitable<op_result> do_handshake(conn& c, const client_op& op);
-  asio::awaitable<op_result> do_write(conn& c, const client_op& op);
-  asio::awaitable<op_result> do_read(conn& c, const client_op& op);
-  asio::awaitable<op_result> do_wait_closed(conn& c, const client_op& op);
-  asio::awaitable<bool> pause(std::chrono::milliseconds d);
-  asio::awaitable<std::string> write_until(conn& c, std::string_view bytes, steady::time_point dl,
-                                           std::size_t& sent);
-  void start_reading(conn& c);
-  asio::awaitable<void> read_loop(conn& c, unsigned reader);
-  void take_replies(conn& c);
-  void note_end(conn& c, const error_code& ec);
-  asio::awaitable<bool> wait_for_news(conn& c, steady::time_point deadline);
-  steady::time_point deadline_of(const client_op& op) const;
-  std::string timeout_text(const client_op& op) const;
-  void log(int id, std::string line);
-  void log_reply(int id, const proto::reply& r);
-
-  asio::io_context& ctx_;
-  script::client_script& script_;
-  const std::function<void(int, std::string_view)>& on_line_;
-  std::map<int, std::unique_ptr<conn>> conns_;
-  bool stopping_ = false;  // the run is over: the closes that follow are its own
-  std::vector<std::pair<int, std::string>> ended_;  // for the next result (op_result::ended)
-};
+}  // namespace
 
 void driver::log(int id, std::string line) {
   on_line_(id, line);
@@ -189,12 +105,16 @@ asio::awaitable<void> driver::run() {
     result.how = client_run_result::ending::script_error;
     result.error = step.error;
   }
+  stop_all();
+  result.seconds = seconds_since(start);
+}
+
+void driver::stop_all() {
   stopping_ = true;
   for (auto& [id, c] : conns_) {
     c->io.close();
     c->room.cancel();  // a reader waiting for the script to take a reply
   }
-  result.seconds = seconds_since(start);
 }
 
 asio::awaitable<op_result> driver::perform(const client_op& op) {
@@ -432,136 +352,22 @@ asio::awaitable<op_result> driver::do_write(conn& c, const client_op& op) {
   co_return r;
 }
 
-void driver::start_reading(conn& c) {
-  asio::co_spawn(ctx_, read_loop(c, ++c.reader), [this](std::exception_ptr e) {
-    if (auto what = exception_text(e)) {
-      result.how = client_run_result::ending::script_error;
-      result.error = "internal error: " + *what;
-    }
-  });
-}
+}  // namespace smtpfault::net::script_run
 
-// Whole replies from what arrived, into the transcript now and `ready` for the script.
-void driver::take_replies(conn& c) {
-  for (auto next = c.replies.next(); next.st != proto::reply_stream::status::need_more;
-       next = c.replies.next()) {
-    if (next.st == proto::reply_stream::status::reply) {
-      log_reply(c.id, next.reply);
-    } else {
-      log(c.id, "S: <malformed reply: " + next.error + ">");
-    }
-    c.ready.push_back(std::move(next));
-  }
-}
-
-// The server closed or reset the connection (or it failed): said once, after what came before.
-void driver::note_end(conn& c, const error_code& ec) {
-  c.closed = classify(ec);
-  // The kernel tells of a reset once: when a write met it first, the read sees only the end.
-  if (c.closed == "closed" && c.write_failed == "reset") c.closed = "reset";
-  log(c.id, c.closed == "reset" ? "*: connection reset by the server"
-                                : "*: connection closed by the server");
-  if (c.closed == "closed" || c.closed == "reset") ended_.emplace_back(c.id, c.closed);
-  if (auto cut = c.replies.unfinished();
-      !cut.empty() && (c.closed == "closed" || c.closed == "reset")) {
-    log(c.id, "*: the reply was cut short: " + cut + " came before the " +
-                  (c.closed == "reset" ? "reset" : "close"));
-  }
-}
-
-asio::awaitable<void> driver::read_loop(conn& c, unsigned reader) {
-  char buf[16 * 1024];
-  const auto current = [&] { return reader == c.reader && !c.ended_here && !stopping_; };
-  while (current() && c.closed.empty()) {
-    if (c.ready.size() >= max_ready_replies) {
-      co_await c.room.async_wait(as_value);  // until the script takes one (or the run ends)
-      continue;
-    }
-    auto got = co_await c.io.read_some(asio::buffer(buf));
-    if (!current()) {
-      // Stopped for a TLS handshake: what came meanwhile was sent in plaintext before it.
-      if (got.bytes && reader != c.reader && !c.ended_here && !stopping_) {
-        log(c.id, "*: discarded " + std::to_string(got.bytes) +
-                      " octets received before the TLS handshake");
-      }
-      break;
-    }
-    if (got.bytes) {
-      c.replies.feed(std::string_view(buf, got.bytes));
-      take_replies(c);
-    }
-    if (got.ec) note_end(c, got.ec);
-    c.arrived.cancel();
-  }
-}
-
-// Waits until a reply or the end arrives, or the deadline passes (false).
-asio::awaitable<bool> driver::wait_for_news(conn& c, steady::time_point deadline) {
-  if (steady::now() >= deadline) co_return false;
-  c.arrived.expires_at(deadline);
-  co_await c.arrived.async_wait(as_value);
-  co_return true;  // woken, or at the deadline: the caller looks again either way
-}
-
-asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
-  const auto deadline = deadline_of(op);
-  for (;;) {
-    if (!c.ready.empty()) {
-      auto next = std::move(c.ready.front());
-      c.ready.pop_front();
-      c.room.cancel();
-      if (next.st == proto::reply_stream::status::malformed) {
-        co_return failed("malformed reply: " + next.error);
-      }
-      op_result r;
-      r.reply = std::move(next.reply);
-      co_return r;
-    }
-    if (!c.closed.empty()) co_return failed(c.closed);
-    if (op.buffered) co_return failed("none");  // nothing whole has come: no wait
-    if (co_await wait_for_news(c, deadline)) continue;
-    if (c.replies.in_overlong_line()) {
-      // Not silence: a line with no end in sight.
-      const std::string why = "malformed reply: " + proto::endless_line(c.replies.max_line());
-      log(c.id, "S: <" + why + ">");
-      co_return failed(why);
-    }
-    const auto so_far = c.replies.unfinished();
-    log(c.id, "*: no reply within " + timeout_text(op) +
-                  (so_far.empty() ? "" : " (came so far: " + so_far + ")"));
-    co_return failed("timeout");
-  }
-}
-
-asio::awaitable<op_result> driver::do_wait_closed(conn& c, const client_op& op) {
-  const auto start = steady::now();
-  const auto deadline = deadline_of(op);
-  while (c.closed.empty()) {
-    const bool woken = co_await wait_for_news(c, deadline);
-    if (!woken) break;
-  }
-  op_result r;
-  r.elapsed = seconds_since(start);
-  r.ok = !c.closed.empty();
-  r.error = r.ok ? c.closed : "timeout";
-  if (!r.ok) log(c.id, "*: still open after " + timeout_text(op));
-  co_return r;
-}
-
-}  // namespace
+namespace smtpfault::net {
 
 client_run_result run_client_script(script::client_script& script,
                                     const std::function<void(int, std::string_view)>& on_line) {
   asio::io_context ctx;
-  driver d(ctx, script, on_line);
-  const auto start = steady::now();
+  script_run::driver d(ctx, script, on_line);
+  const auto start = script_run::steady::now();
   asio::signal_set signals(ctx, SIGINT, SIGTERM);
   bool done = false;  // a signal handled after the script ended changes nothing
   signals.async_wait([&](error_code ec, int signal) {
     if (ec || done) return;
     d.result.how = client_run_result::ending::interrupted;
     d.result.signal = signal;
-    d.result.seconds = seconds_since(start);
+    d.result.seconds = script_run::seconds_since(start);
     char after[32];
     std::snprintf(after, sizeof after, " after %.2fs", d.result.seconds);
     d.result.error =
@@ -575,6 +381,7 @@ client_run_result run_client_script(script::client_script& script,
     if (auto what = exception_text(e)) {
       d.result.how = client_run_result::ending::script_error;
       d.result.error = "internal error: " + *what;
+      d.stop_all();
     }
   });
   ctx.run();

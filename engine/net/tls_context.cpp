@@ -173,6 +173,9 @@ std::optional<certificate_problem> load_certificate_files(ssl::context& ctx,
     return std::string();
   });
   ctx.use_private_key_file(key_file, ssl::context::pem, ec);
+  // The context outlives `encrypted`: no callback of this load's may stay on it.
+  ctx.set_password_callback(
+      [](std::size_t, ssl::context::password_purpose) { return std::string(); });
   if (encrypted) {
     ERR_clear_error();
     return certificate_problem{
@@ -194,18 +197,22 @@ std::optional<certificate_problem> load_certificate_files(ssl::context& ctx,
 // The DNS names and addresses a certificate is for ("DNS:mail.test,IP:10.0.0.1"): the
 // certificate faults carry them too, so that a client that trusts the test CA meets the fault
 // alone (an expired certificate, not also one for another host).
+struct general_names_free {
+  void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
+};
+
 std::string names_of(X509* cert) {
   std::string out;
-  auto* names =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  const std::unique_ptr<GENERAL_NAMES, general_names_free> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) return out;
-  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names.get(), i);
     if (n->type == GEN_DNS) {
       const auto* text = reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName));
       const std::string name(text, static_cast<std::size_t>(ASN1_STRING_length(n->d.dNSName)));
-      // Only what OpenSSL's "DNS:a,IP:b" text can carry as it is.
-      if (name.find_first_of(",:") == std::string::npos) out += ",DNS:" + name;
+      // Only what OpenSSL's "DNS:a,IP:b" text can carry as it is (an empty one it refuses).
+      if (!name.empty() && name.find_first_of(",:") == std::string::npos) out += ",DNS:" + name;
     } else if (n->type == GEN_IPADD) {
       const int len = ASN1_STRING_length(n->d.iPAddress);
       char text[INET6_ADDRSTRLEN] = {};
@@ -216,7 +223,6 @@ std::string names_of(X509* cert) {
       }
     }
   }
-  GENERAL_NAMES_free(names);
   return out;
 }
 

@@ -138,6 +138,7 @@ const std::vector<library_file>& helper_library() {
 
 const std::vector<library_file>& client_library() {
   static const std::vector<library_file> files = {
+      {"lua/client_names.lua", embedded_text("lua/client_names.lua")},
       {"lua/client.lua", embedded_text("lua/client.lua")},
       {"lua/client_message.lua", embedded_text("lua/client_message.lua")},
       {"lua/client_auth.lua", embedded_text("lua/client_auth.lua")},

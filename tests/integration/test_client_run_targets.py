@@ -261,6 +261,43 @@ class HostileServers(unittest.TestCase):
         self.assertIn("write failed after %d octets: timeout" % sent, r.stdout)
 
 
+class ScriptAgainstAServer(unittest.TestCase):
+    """run_script(srv, text): `smtpfault run` on a script given as text against srv.port."""
+
+    def run_script(self, srv, text, *flags):
+        folder = tempfile.mkdtemp(prefix="script-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        script = os.path.join(folder, "s.lua")
+        with open(script, "w") as f:
+            f.write(text)
+        return subprocess.run([binary_path(), "run", script, "--target",
+                               "127.0.0.1:%d" % srv.port, "--timeout", "5", *flags],
+                              capture_output=True, text=True, timeout=60, env=server_environment())
+
+
+class DataWithoutItsReply(ScriptAgainstAServer):
+
+    def test_commands_after_a_data_that_got_no_reply_in_time_are_commands(self):
+        # No 354 in time: what the script sends next is no message of the DATA's.
+        srv = ScriptedServer([b"", b"250 2.0.0 first\r\n", b"250 2.0.0 second\r\n"])
+        self.addCleanup(srv.close)
+        r = self.run_script(srv, "connect {} expect(220)\n"
+                                 "send('DATA') expect(354, {timeout = 0.3})\n"
+                                 "send('RSET') send('NOOP') expect(250) expect(250)\n")
+        steps = re.findall(r"^(ok|FAIL) +\S+ (expect .+?): ", r.stdout, re.M)
+        self.assertEqual(steps[1:], [("FAIL", "expect 354 to 'DATA'"),
+                                     ("ok", "expect 250 to 'DATA'"),   # late: the DATA's name
+                                     ("ok", "expect 250 to 'RSET'")], r.stdout)
+
+    def test_a_close_right_after_the_354_is_no_reply_before_the_message(self):
+        srv = ScriptedServer([b"354 go ahead\r\n"], then_close=True)
+        self.addCleanup(srv.close)
+        r = self.run_script(srv, "connect {} expect(220) data('Subject: x\\n\\nhi\\n')\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertNotIn("no reply before the message", r.stdout)
+        self.assertRegex(r.stdout, r"FAIL \S+ expect 250 to the end of data: the server closed")
+
+
 class RepliesWithoutText(unittest.TestCase):
     def test_a_pattern_sees_no_space_after_a_reply_without_text(self):
         # RFC 5321 4.2: Reply-code [ SP textstring ]. "220" is matched as "220", not "220 ".
@@ -278,19 +315,9 @@ class RepliesWithoutText(unittest.TestCase):
         self.assertIn("pass: 2 passed, 0 failed", r.stdout)
 
 
-class TranscriptAsItHappens(unittest.TestCase):
+class TranscriptAsItHappens(ScriptAgainstAServer):
     """The transcript shows what the server sent when it came: also while the script sleeps,
     what the script never reads, and the close after the replies that came before it."""
-
-    def run_script(self, srv, text, *flags):
-        folder = tempfile.mkdtemp(prefix="as-it-happens-")
-        self.addCleanup(shutil.rmtree, folder, True)
-        script = os.path.join(folder, "s.lua")
-        with open(script, "w") as f:
-            f.write(text)
-        return subprocess.run([binary_path(), "run", script, "--target",
-                               "127.0.0.1:%d" % srv.port, "--timeout", "5", *flags],
-                              capture_output=True, text=True, timeout=60, env=server_environment())
 
     def test_a_reply_is_logged_when_it_comes_even_if_never_read(self):
         srv = ScriptedServer([])
@@ -308,7 +335,10 @@ class TranscriptAsItHappens(unittest.TestCase):
     def test_the_close_comes_after_the_replies_sent_before_it(self):
         srv = ScriptedServer([b"250 ok\r\n421 4.3.2 bye\r\n"], then_close=True)
         self.addCleanup(srv.close)
-        r = self.run_script(srv, "connect {} expect(220) send('NOOP') sleep(0.5) expect(250)\n")
+        r = self.run_script(srv, "local c = connect {} expect(220) send('NOOP')\n"
+                                 "local deadline = now() + 5\n"
+                                 "while not c.closed and now() < deadline do sleep(0.02) end\n"
+                                 "expect(250)\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         shown = [l for l in r.stdout.splitlines() if l.startswith("[1] ")]
         self.assertEqual(shown[-4:], ["[1] C: NOOP", "[1] S: 250 ok", "[1] S: 421 4.3.2 bye",
@@ -318,9 +348,27 @@ class TranscriptAsItHappens(unittest.TestCase):
         srv = ScriptedServer([b"421 4.3.2 bye\r\n"], then_close=True)
         self.addCleanup(srv.close)
         r = self.run_script(srv, "local c = connect {} expect(220) send('NOOP') expect(421)\n"
-                                 "sleep(0.5) report('closed', c.closed)\n")
+                                 "local deadline = now() + 5\n"
+                                 "while not c.closed and now() < deadline do sleep(0.02) end\n"
+                                 "report('closed', c.closed)\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("closed: closed", r.stdout)
+
+    def test_a_close_after_more_replies_than_are_read_ahead_is_seen(self):
+        # 3,000 unread replies, then the close: waiting for it must not stop at the replies.
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+
+        def serve():
+            conn, _ = listener.accept()
+            conn.sendall(b"220 hi\r\n" + b"250 more\r\n" * 3000)
+            conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        srv = type("Target", (), {"port": listener.getsockname()[1]})
+        r = self.run_script(srv, "connect {} expect_closed {timeout = 10} expect(220)\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"ok +\S+ server closes the connection: closed after")
 
     def test_a_timeout_shows_the_part_of_a_reply_that_came(self):
         srv = ScriptedServer([], greeting=b"220-first\r\n220 no end")
@@ -574,6 +622,21 @@ class ReplyNamesTest(ClientRunCase):
             "expect 250 to pipelined '.'", "expect 250 to pipelined 'NOOP'",
             # A refused DATA ends the message it began: the next line is a command again.
             "expect 503 to 'DATA'", "expect 250 to 'NOOP'", "expect 221 to 'QUIT'"], p.stdout)
+
+    def test_data_a_message_and_its_dot_in_one_write_are_told_apart(self):
+        path = self.script("""
+            connect {} expect(220) ehlo("a.test")
+            send("MAIL FROM:<a@x.test>") expect(250) send("RCPT TO:<b@x.test>") expect(250)
+            raw("DATA\\r\\nSubject: x\\r\\n\\r\\nhi\\r\\n.\\r\\n") expect(354) expect(250)
+            send("NOOP") expect(250)
+            quit()
+        """, name="one-write.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        names = re.findall(r"^ok +\S+ (expect .+?): got ", p.stdout, re.M)
+        self.assertEqual(names[-4:], ["expect 354 to raw 'DATA\\r\\n'",
+                                      "expect 250 to raw '.\\r\\n'", "expect 250 to 'NOOP'",
+                                      "expect 221 to 'QUIT'"], p.stdout)
 
     def test_a_command_written_in_pieces_is_one_command(self):
         path = self.script("""

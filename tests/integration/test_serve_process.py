@@ -378,11 +378,22 @@ class StopSignals(unittest.TestCase):
             proc = subprocess.Popen([binary_path(), "serve", "--config", fifo],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=server_environment())
+            writer = None
             try:
-                time.sleep(0.5)   # waiting in open(): nobody writes the pipe
+                # Opening the write end succeeds once serve has the read end open: then it
+                # waits in its read, for a file that never comes.
+                deadline = time.monotonic() + 10
+                while writer is None and time.monotonic() < deadline:
+                    try:
+                        writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                    except OSError:
+                        time.sleep(0.01)
+                self.assertIsNotNone(writer, "serve never opened the configuration pipe")
                 proc.send_signal(signal.SIGINT)
                 proc.communicate(timeout=10)
             finally:
+                if writer is not None:
+                    os.close(writer)
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
