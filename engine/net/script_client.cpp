@@ -320,6 +320,9 @@ asio::awaitable<std::string> driver::write_until(conn& c, std::string_view bytes
     sent += w.bytes;
     if (w.ec) {
       c.write_failed = classify(w.ec);
+      // The reader may have seen the end first, as a plain close: the kernel tells of the reset
+      // once, and here it told the write.
+      if (c.write_failed == "reset" && c.closed == "closed" && !c.ended_here) c.closed = "reset";
       co_return c.write_failed;
     }
   }

@@ -62,9 +62,9 @@ class driver {
     transport io;
     proto::reply_stream replies;
     std::deque<proto::reply_stream::result> ready;  // whole replies (or malformed ones) not taken
-    asio::steady_timer arrived;  // cancelled after each read: wakes the script to look again
-    asio::steady_timer room;     // cancelled when the script takes a reply: wakes the reader
-    unsigned reader = 0;         // the reading that is current; an older one stops (STARTTLS)
+    asio::steady_timer arrived;      // cancelled after each read: wakes the script to look again
+    asio::steady_timer room;         // cancelled when the script takes a reply: wakes the reader
+    unsigned reader = 0;             // the reading that is current; an older one stops (STARTTLS)
     bool waiting_for_close = false;  // wait_closed: read on past a full `ready`, unparsed
     std::unique_ptr<asio::ssl::context> tls;
     std::string host;
