@@ -238,6 +238,14 @@ struct serve_setup {
 
 constexpr int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
+sigset_t stop_signal_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : stop_signals)
+    sigaddset(&set, sig);
+  return set;
+}
+
 // While a configuration file that may never end is read (a FIFO nobody writes, /dev/stdin on a
 // terminal), a stop signal ends the process as it ends any command: held, it would hold Ctrl-C
 // back for as long as the read waits. A regular file is read with the signals still held (as
@@ -248,10 +256,7 @@ class stop_signals_let_through {
     struct stat st {};
     if (file.empty() || (::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode))) return;
     let_through_ = true;
-    sigset_t set;
-    sigemptyset(&set);
-    for (int sig : stop_signals)
-      sigaddset(&set, sig);
+    const sigset_t set = stop_signal_set();
     pthread_sigmask(SIG_UNBLOCK, &set, &before_);
   }
   ~stop_signals_let_through() {
@@ -419,10 +424,7 @@ int serve(serve_setup setup) {
 }  // namespace
 
 void hold_stop_signals(bool hold) {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : stop_signals)
-    sigaddset(&set, sig);
+  const sigset_t set = stop_signal_set();
   pthread_sigmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
 }
 

@@ -29,6 +29,7 @@
 #include "app/test_report.hpp"
 #include "app/test_runner.hpp"
 #include "app/version.hpp"
+#include "proto/expected.hpp"
 #include "proto/near_miss.hpp"
 #include "script/catalogue.hpp"
 #include "script/scenario.hpp"
@@ -391,17 +392,16 @@ std::optional<std::string> choose_scenarios(parsed_test& p, std::vector<std::str
   return std::nullopt;
 }
 
-// The certificates every scenario's server presents; nullptr with why_not when they cannot be.
-std::unique_ptr<net::tls_contexts> make_certificates(const config::settings& s,
-                                                     std::string& why_not) {
+// The certificates every scenario's server presents, or why they cannot be made.
+proto::expected<std::unique_ptr<net::tls_contexts>, std::string> make_certificates(
+    const config::settings& s) {
   try {
     auto made = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
     if (made) return std::move(*made);
-    why_not = s.named(made.error().key) + ": " + made.error().message;
+    return proto::unexpected{s.named(made.error().key) + ": " + made.error().message};
   } catch (const std::exception& e) {
-    why_not = e.what();
+    return proto::unexpected{std::string(e.what())};
   }
-  return nullptr;
 }
 
 // Said before anything runs, so that a run that is killed or hangs still says which seed it had.
@@ -469,12 +469,11 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   std::vector<std::string> left_out;
   if (auto choice_err = choose_scenarios(p, left_out)) return refuse_run(p, *choice_err);
   if (!p.seed_given) p.opts.seed = script::random_seed();
-  std::string no_tls;
-  auto tls = make_certificates(p.opts.server, no_tls);
-  if (!tls) return refuse_run(p, no_tls);
+  auto tls = make_certificates(p.opts.server);
+  if (!tls) return refuse_run(p, tls.error());
   announce(p, left_out);
   const auto started = std::chrono::steady_clock::now();
-  auto results = run_all(p, *tls);
+  auto results = run_all(p, **tls);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
   print_table(results, isatty(1) != 0, p.opts.seed);
   note_unread_params(results);

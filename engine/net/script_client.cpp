@@ -109,6 +109,20 @@ asio::awaitable<void> driver::run() {
   result.seconds = seconds_since(start);
 }
 
+void driver::internal_error(std::exception_ptr e) {
+  if (auto what = exception_text(e)) {
+    result.how = client_run_result::ending::script_error;
+    result.error = "internal error: " + *what;
+    stop_all();
+  }
+}
+
+// The kernel tells of a reset once, to the read or the write that meets it first: the end the
+// other saw as a plain close was that reset.
+void driver::settle_reset(conn& c) {
+  if (c.closed == "closed" && c.write_failed == "reset" && !c.ended_here) c.closed = "reset";
+}
+
 void driver::stop_all() {
   stopping_ = true;
   for (auto& [id, c] : conns_) {
@@ -320,9 +334,7 @@ asio::awaitable<std::string> driver::write_until(conn& c, std::string_view bytes
     sent += w.bytes;
     if (w.ec) {
       c.write_failed = classify(w.ec);
-      // The reader may have seen the end first, as a plain close: the kernel tells of the reset
-      // once, and here it told the write.
-      if (c.write_failed == "reset" && c.closed == "closed" && !c.ended_here) c.closed = "reset";
+      settle_reset(c);
       co_return c.write_failed;
     }
   }
@@ -381,11 +393,7 @@ client_run_result run_client_script(script::client_script& script,
   asio::co_spawn(ctx, d.run(), [&](std::exception_ptr e) {
     done = true;
     signals.cancel();
-    if (auto what = exception_text(e)) {
-      d.result.how = client_run_result::ending::script_error;
-      d.result.error = "internal error: " + *what;
-      d.stop_all();
-    }
+    d.internal_error(e);
   });
   ctx.run();
   return std::move(d.result);

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,6 +48,8 @@ class driver {
   // Ends every connection's reading and closes it: at the end of the run, also one that ended
   // with an internal error (else io_context::run() would wait for the servers to close).
   void stop_all();
+  // An exception out of the run or a reader: the run ends there, as a script error.
+  void internal_error(std::exception_ptr e);
   client_run_result result;
 
  private:
@@ -95,6 +98,7 @@ class driver {
   asio::awaitable<void> read_loop(conn& c, unsigned reader);
   void take_replies(conn& c);
   void note_end(conn& c, const error_code& ec);
+  void settle_reset(conn& c);
   asio::awaitable<bool> wait_for_news(conn& c, steady::time_point deadline);
   steady::time_point deadline_of(const client_op& op) const;
   std::string timeout_text(const client_op& op) const;

@@ -2,18 +2,13 @@
 // shows what the server sent when it came; the script takes whole replies from `ready`.
 #include <boost/asio/co_spawn.hpp>
 
-#include "net/exception_text.hpp"
 #include "net/script_driver.hpp"
 
 namespace smtpfault::net::script_run {
 
 void driver::start_reading(conn& c) {
-  asio::co_spawn(ctx_, read_loop(c, ++c.reader), [this](std::exception_ptr e) {
-    if (auto what = exception_text(e)) {
-      result.how = client_run_result::ending::script_error;
-      result.error = "internal error: " + *what;
-    }
-  });
+  asio::co_spawn(ctx_, read_loop(c, ++c.reader),
+                 [this](std::exception_ptr e) { internal_error(e); });
 }
 
 // Whole replies from what arrived, into the transcript now and `ready` for the script.
@@ -32,8 +27,7 @@ void driver::take_replies(conn& c) {
 // The server closed or reset the connection (or it failed): said once, after what came before.
 void driver::note_end(conn& c, const error_code& ec) {
   c.closed = classify(ec);
-  // The kernel tells of a reset once: when a write met it first, the read sees only the end.
-  if (c.closed == "closed" && c.write_failed == "reset") c.closed = "reset";
+  settle_reset(c);
   log(c.id, c.closed == "reset" ? "*: connection reset by the server"
                                 : "*: connection closed by the server");
   if (c.closed == "closed" || c.closed == "reset") ended_.emplace_back(c.id, c.closed);

@@ -264,6 +264,10 @@ class HostileServers(unittest.TestCase):
 class ScriptAgainstAServer(unittest.TestCase):
     """run_script(srv, text): `smtpfault run` on a script given as text against srv.port."""
 
+    # Lua: sleeps until connection c knows the server has gone (at most 5 s), reading nothing.
+    UNTIL_CLOSED = ("local deadline = now() + 5\n"
+                    "while not c.closed and now() < deadline do sleep(0.02) end\n")
+
     def run_script(self, srv, text, *flags):
         folder = tempfile.mkdtemp(prefix="script-")
         self.addCleanup(shutil.rmtree, folder, True)
@@ -335,10 +339,8 @@ class TranscriptAsItHappens(ScriptAgainstAServer):
     def test_the_close_comes_after_the_replies_sent_before_it(self):
         srv = ScriptedServer([b"250 ok\r\n421 4.3.2 bye\r\n"], then_close=True)
         self.addCleanup(srv.close)
-        r = self.run_script(srv, "local c = connect {} expect(220) send('NOOP')\n"
-                                 "local deadline = now() + 5\n"
-                                 "while not c.closed and now() < deadline do sleep(0.02) end\n"
-                                 "expect(250)\n")
+        r = self.run_script(srv, "local c = connect {} expect(220) send('NOOP')\n" +
+                            self.UNTIL_CLOSED + "expect(250)\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         shown = [l for l in r.stdout.splitlines() if l.startswith("[1] ")]
         self.assertEqual(shown[-4:], ["[1] C: NOOP", "[1] S: 250 ok", "[1] S: 421 4.3.2 bye",
@@ -347,10 +349,8 @@ class TranscriptAsItHappens(ScriptAgainstAServer):
     def test_closed_follows_the_server_without_another_read(self):
         srv = ScriptedServer([b"421 4.3.2 bye\r\n"], then_close=True)
         self.addCleanup(srv.close)
-        r = self.run_script(srv, "local c = connect {} expect(220) send('NOOP') expect(421)\n"
-                                 "local deadline = now() + 5\n"
-                                 "while not c.closed and now() < deadline do sleep(0.02) end\n"
-                                 "report('closed', c.closed)\n")
+        r = self.run_script(srv, "local c = connect {} expect(220) send('NOOP') expect(421)\n" +
+                            self.UNTIL_CLOSED + "report('closed', c.closed)\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("closed: closed", r.stdout)
 
