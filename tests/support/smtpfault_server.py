@@ -214,8 +214,7 @@ class SmtpfaultServer:
         try:
             self.returncode = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self._kill()
-            raise AssertionError("smtpfault did not exit within %.1fs of SIGTERM" % timeout)
+            raise AssertionError(self._overrun_report(timeout)) from None
         finally:
             self._join_readers()
         self.proc = None
@@ -223,6 +222,17 @@ class SmtpfaultServer:
             raise AssertionError("smtpfault exited with %r, expected %r; stderr=%r"
                                  % (self.returncode, expect_exit, self.stderr_text))
         return self.returncode
+
+    def _overrun_report(self, timeout, grace=30.0):
+        """A stop that overran: whether it ended later (a sanitizer report still being written
+        ends it with its own status) and the last of what it printed, so the cause is seen."""
+        try:
+            status = "exited with %r after a further %.0fs or less" % (self.proc.wait(grace), grace)
+        except subprocess.TimeoutExpired:
+            status = "was still running %.0fs later and was killed" % grace
+        self._kill()
+        return ("smtpfault did not exit within %.1fs of SIGTERM; it %s; last stdout lines=%r; "
+                "stderr=%r" % (timeout, status, self.transcript()[-20:], self.stderr_text[-4000:]))
 
     def cleanup(self):
         if self.proc is not None:
