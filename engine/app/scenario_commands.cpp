@@ -31,8 +31,9 @@ void print_check_help() {
       "and reports errors as file:line: message. Exit 0 when all load, 1 when any fails.\n\n"
       "  --client   the files are client scripts (smtpfault run); they run as they load, so\n"
       "             only their syntax is checked, and calls of names that are neither the\n"
-      "             script's nor the library's (expct). Built-in client scenarios need no\n"
-      "             flag, and a file that calls connect() is checked as a client script.\n"
+      "             script's nor the library's (a misspelt c:expct() for c:expect()).\n"
+      "             Built-in client scenarios need no flag, and a file that calls\n"
+      "             connect() is checked as a client script.\n"
       "             [check] client = true in the file, or SMTPFAULT_CHECK_CLIENT=true\n");
 }
 

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <string_view>
 
 #include "app/cli_args.hpp"
@@ -16,6 +17,7 @@
 #include "app/version.hpp"
 #include "config/loader.hpp"
 #include "net/send_client.hpp"
+#include "net/tls_context.hpp"
 #include "proto/duration.hpp"
 
 namespace smtpfault::app {
@@ -68,6 +70,16 @@ void append_crlf(std::string& out, std::string_view in, char& last) {
   }
 }
 
+// Unique for each message sent, also for two sends in one second.
+std::string message_id() {
+  std::random_device random;
+  char id[96];
+  std::snprintf(id, sizeof id, "<%lld.%ld.%08x%08x@smtpfault.client>",
+                static_cast<long long>(std::time(nullptr)), static_cast<long>(::getpid()), random(),
+                random());
+  return id;
+}
+
 std::string default_message(const net::send_options& o) {
   char date[64];
   std::time_t now = std::time(nullptr);
@@ -80,8 +92,8 @@ std::string default_message(const net::send_options& o) {
   // A null sender (--from '') has no mailbox for the header; bounces use the daemon's name.
   const std::string from = o.from.empty() ? "MAILER-DAEMON@" + o.helo : o.from;
   return "From: " + from + "\r\nTo: " + to +
-         "\r\nSubject: smtpfault test message\r\nDate: " + date + "\r\nMessage-ID: <" +
-         std::to_string(now) + "@smtpfault.client>\r\n\r\n" +
+         "\r\nSubject: smtpfault test message\r\nDate: " + date +
+         "\r\nMessage-ID: " + message_id() + "\r\n\r\n" +
          "This is a test message sent by smtpfault send.\r\n";
 }
 
@@ -90,6 +102,7 @@ struct send_request {
   std::string data_file, data_flag;
   std::string tls_origin, starttls_origin;  // who asked for each, for the conflict's message
   std::string verify_origin;                // --verify or --ca: needs one of them
+  std::string ca_origin;                    // who gave --ca, for what is wrong with the file
   bool have_from = false;
   output_format format = output_format::text;
 };
@@ -100,6 +113,13 @@ std::optional<std::string> check_command_text(const flag_value& f) {
   if (f.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
     return f.origin + ": a CR, LF or NUL would end the command early";
   return std::nullopt;
+}
+
+// "<a@x>" is taken as "a@x": the brackets are what MAIL FROM and RCPT TO add themselves.
+std::string without_brackets(const std::string& address) {
+  if (address.size() >= 2 && address.front() == '<' && address.back() == '>')
+    return address.substr(1, address.size() - 2);
+  return address;
 }
 
 // One flag into the request; files are looked at only when touch_files (serve checks the
@@ -122,11 +142,14 @@ std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r,
     r.verify_origin = f.origin;
     if (touch_files && ::access(f.value.c_str(), R_OK) != 0)
       return f.with_value() + ": cannot read";
+    r.ca_origin = f.origin;
     o.ca_file = f.value;
     o.verify_certificate = true;
   } else if (f.name == "auth") {
     auto colon = f.value.find(':');
     if (colon == std::string::npos) return f.origin + ": expected USER:PASS";
+    // An empty user would skip AUTH altogether, and send without the login asked for.
+    if (colon == 0) return f.origin + ": the user name before ':' is empty";
     o.user = f.value.substr(0, colon);
     o.password = f.value.substr(colon + 1);
   } else if (f.name == "helo") {
@@ -135,11 +158,13 @@ std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r,
     o.helo = f.value;
   } else if (f.name == "from") {
     if (auto err = check_command_text(f)) return err;
-    o.from = f.value;
+    o.from = without_brackets(f.value);
     r.have_from = true;
   } else if (f.name == "to") {
     if (auto err = check_command_text(f)) return err;
-    o.to.push_back(f.value);
+    auto to = without_brackets(f.value);
+    if (to.empty()) return f.origin + ": empty; a recipient needs an address";
+    o.to.push_back(std::move(to));
   } else if (f.name == "data") {
     r.data_file = f.value;
     r.data_flag = f.with_value();
@@ -168,6 +193,10 @@ std::optional<std::string> apply_send_flags(const std::vector<flag_value>& flags
     return r.verify_origin +
            " checks the server's certificate, but no TLS was asked for: add "
            "--starttls or --tls";
+  }
+  // Loaded once here: a file that is no PEM is a mistake in the command, found before sending.
+  if (touch_files && !r.o.ca_file.empty()) {
+    if (auto why = net::ca_file_problem(r.o.ca_file); !why.empty()) return r.ca_origin + ": " + why;
   }
   return std::nullopt;
 }

@@ -47,7 +47,12 @@ std::string endpoint::to_string() const {
   return text;
 }
 
-proto::expected<endpoint, std::string> parse_endpoint(std::string_view text) {
+namespace {
+
+// lowest_port: 0 for a listener (any free port, read back), 1 for a place to connect to. One
+// range in every message, so a user who fixed the number is not then told another.
+proto::expected<endpoint, std::string> parse_endpoint_from(std::string_view text,
+                                                           unsigned lowest_port) {
   std::string_view host;
   std::string_view port;
   if (text.starts_with('[')) {
@@ -73,21 +78,27 @@ proto::expected<endpoint, std::string> parse_endpoint(std::string_view text) {
       return bad_address(text, expected_form);
     }
   }
-  // Port 0 is allowed on purpose: tests bind ephemeral ports and read the real one back.
   unsigned value = 0;
   const auto* end = port.data() + port.size();
   const auto [ptr, ec] = std::from_chars(port.data(), end, value);
-  if (port.empty() || port.size() > 5 || ec != std::errc{} || ptr != end || value > 65535) {
-    return bad_address(text, "the port must be a number from 0 to 65535");
+  if (port.empty() || port.size() > 5 || ec != std::errc{} || ptr != end || value > 65535 ||
+      value < lowest_port) {
+    return bad_address(
+        text, "the port must be a number from " + std::to_string(lowest_port) + " to 65535");
   }
   return endpoint{std::string(host), static_cast<std::uint16_t>(value)};
 }
 
+}  // namespace
+
+// Port 0 is allowed on purpose: tests bind ephemeral ports and read the real one back.
+proto::expected<endpoint, std::string> parse_endpoint(std::string_view text) {
+  return parse_endpoint_from(text, 0);
+}
+
+// Port 0 means "any free port" to a listener; to connect to, it names nothing.
 proto::expected<endpoint, std::string> parse_target(std::string_view text) {
-  auto ep = parse_endpoint(text);
-  // Port 0 means "any free port" to a listener; to connect to, it names nothing.
-  if (ep && ep->port == 0) return bad_address(text, "the port must be a number from 1 to 65535");
-  return ep;
+  return parse_endpoint_from(text, 1);
 }
 
 }  // namespace smtpfault::config

@@ -1,5 +1,7 @@
 #include "net/send_client.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -28,6 +30,8 @@ std::string dot_stuff(const std::string& data) {
     out += c;
     line_start = c == '\n';
   }
+  // A last line without its end gets one: a CR alone there is the first half of it.
+  if (!out.empty() && out.back() == '\r') out += '\n';
   if (!out.empty() && out.back() != '\n') out += "\r\n";
   return out;
 }
@@ -48,6 +52,11 @@ class client {
   asio::awaitable<bool> send_raw(const std::string& bytes, std::string& error);
   asio::awaitable<std::string> handshake(asio::ssl::context& tls);
   asio::awaitable<send_result> give_up(std::string error);
+  asio::awaitable<std::string> cancel_auth(std::string why);
+  std::optional<std::string> mail_parameters(std::string& error);
+  bool offers(std::string_view keyword) const {
+    return ehlo_ && proto::ehlo_offers(*ehlo_, keyword);
+  }
   // OpenSSL's reason for a failed verification ("hostname mismatch"), else the error's text.
   std::string handshake_error(const error_code& ec) const {
     std::string why = io_.tls_verify_error();
@@ -69,9 +78,11 @@ class client {
   transport io_;
   proto::line_reader lines_;
   std::string in_;
-  bool refused_ = false;           // the last command got a reply, of the wrong class
-  bool extended_ = false;          // EHLO was accepted (not HELO): extensions may be used
-  bool starttls_offered_ = false;  // the EHLO reply listed STARTTLS
+  bool refused_ = false;   // the last command got a reply, of the wrong class
+  bool extended_ = false;  // EHLO was accepted (not HELO): extensions may be used
+  // The latest accepted EHLO's reply: what the server offers. Replaced after STARTTLS, since
+  // what came before TLS may not be trusted (RFC 3207 4.2).
+  std::optional<proto::reply> ehlo_;
 };
 
 // EHLO, or HELO when the server does not know EHLO (RFC 5321 3.2: a 5xx to EHLO means an old
@@ -80,13 +91,7 @@ asio::awaitable<std::string> client::hello() {
   std::optional<proto::reply> rep;
   auto err = co_await command("EHLO " + o_.helo, 2, &rep);
   extended_ = err.empty();
-  if (extended_ && rep) {
-    for (const auto& line : rep->lines) {
-      // The keyword, then a space or the end: "STARTTLS", not "STARTTLSX".
-      if (proto::istarts_with(line, "STARTTLS") && (line.size() == 8 || line[8] == ' '))
-        starttls_offered_ = true;
-    }
-  }
+  if (extended_) ehlo_ = rep;
   if (err.empty() || !refused_ || !rep || rep->code / 100 != 5) co_return err;
   co_return co_await command("HELO " + o_.helo, 2);
 }
@@ -183,7 +188,15 @@ asio::awaitable<std::string> client::handshake(asio::ssl::context& tls) {
   const auto deadline = std::chrono::steady_clock::now() + o_.timeout;
   auto r = co_await io_.client_handshake_before(tls, o_.host, o_.verify_certificate, deadline);
   if (!r) co_return "TLS handshake failed: no answer within the timeout";
-  if (auto ec = *r) co_return "TLS handshake failed: " + handshake_error(ec);
+  if (auto ec = *r) {
+    std::string why = "TLS handshake failed: " + handshake_error(ec);
+    // What a plain SMTP port's greeting looks like to TLS: "220 " is no TLS record.
+    if (o_.tls == send_options::tls_mode::implicit &&
+        ec.message().find("wrong version number") != std::string::npos) {
+      why += " (the server answered without TLS: a plain SMTP port takes --starttls or no TLS)";
+    }
+    co_return why;
+  }
   co_return "";
 }
 
@@ -211,8 +224,11 @@ asio::awaitable<std::string> client::command(const std::string& line, int expect
     if (!rep->enhanced.empty()) text += " " + rep->enhanced;
     // Every line of a multi-line refusal (the reason is often not in the last one), escaped:
     // a garbage reply must not put raw octets on the terminal.
-    for (std::size_t i = 0; i < rep->lines.size(); ++i)
-      text += (i == 0 ? " " : " / ") + session::escape_wire(rep->lines[i]);
+    std::string said;
+    for (const auto& l : rep->lines) {
+      if (!l.empty()) said += (said.empty() ? "" : " / ") + session::escape_wire(l);
+    }
+    if (!said.empty()) text += " " + said;
     co_return about + "server replied " + text;
   }
   co_return "";
@@ -237,7 +253,15 @@ asio::awaitable<send_result> client::run() {
     if (!(err = co_await handshake(tls)).empty()) co_return send_result{false, err};
     on_line_("*: TLS established " + io_.tls_version() + " (implicit TLS)");
   }
-  if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("greeting: " + err);
+  if (!(err = co_await command("", 2)).empty()) {
+    // A port for implicit TLS says nothing until the handshake: the likeliest wrong port.
+    if (o_.tls != send_options::tls_mode::implicit && !refused_) {
+      err +=
+          " (if this port takes implicit TLS, as 465 does, it waits for a TLS handshake "
+          "first: add --tls)";
+    }
+    co_return co_await give_up("greeting: " + err);
+  }
   if (!(err = co_await hello()).empty()) co_return co_await give_up(err);
   if (o_.tls == send_options::tls_mode::starttls) {
     auto failed = co_await upgrade(tls);
@@ -249,11 +273,22 @@ asio::awaitable<send_result> client::run() {
       co_return co_await give_up("AUTH needs EHLO, which the server refused");
     }
     std::string plain = std::string("\0", 1) + o_.user + std::string("\0", 1) + o_.password;
-    if (!(err = co_await command("AUTH PLAIN " + proto::base64_encode(plain), 2)).empty()) {
+    std::optional<proto::reply> rep;
+    if (!(err = co_await command("AUTH PLAIN " + proto::base64_encode(plain), 2, &rep)).empty()) {
+      if (rep && rep->code == 334) err = co_await cancel_auth(std::move(err));
       co_return co_await give_up(err);
     }
   }
   co_return co_await transaction();
+}
+
+// A 334 asks for more than PLAIN's one response (a server that ignored it, or a challenge), and
+// the server now reads the next line as that: the exchange is cancelled with "*" (RFC 4954 4)
+// before the QUIT.
+asio::awaitable<std::string> client::cancel_auth(std::string why) {
+  const auto cancelled = co_await command("*", 5);
+  if (cancelled.empty()) refused_ = true;  // the expected 501: the session goes on to its QUIT
+  co_return why + " (it asked for more than AUTH PLAIN's credentials; cancelled with *)";
 }
 
 // STARTTLS, the handshake and EHLO again; what the run ends with when one of them fails.
@@ -266,7 +301,7 @@ asio::awaitable<std::optional<send_result>> client::upgrade(asio::ssl::context& 
   std::optional<proto::reply> go;
   if (!(err = co_await command("STARTTLS", 2, &go)).empty()) {
     // Sent anyway (a server may take it unannounced); a refusal then has its likely reason.
-    if (!starttls_offered_) err += " (the server's EHLO reply did not offer STARTTLS)";
+    if (!offers("STARTTLS")) err += " (the server's EHLO reply did not offer STARTTLS)";
     co_return co_await give_up(err);
   }
   if (go->code != 220) {  // RFC 3207 4: only 220 starts the handshake
@@ -283,14 +318,53 @@ asio::awaitable<std::optional<send_result>> client::upgrade(asio::ssl::context& 
   }
   if (!(err = co_await handshake(tls)).empty()) co_return send_result{false, err};
   on_line_("*: TLS established " + io_.tls_version());
-  if (!(err = co_await command("EHLO " + o_.helo, 2)).empty()) co_return co_await give_up(err);
+  ehlo_.reset();
+  if (!(err = co_await command("EHLO " + o_.helo, 2, &ehlo_)).empty()) {
+    ehlo_.reset();
+    co_return co_await give_up(err);
+  }
   co_return std::nullopt;
+}
+
+bool has_8bit(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) { return (c & 0x80) != 0; });
+}
+
+// MAIL FROM's parameters for what the message needs and the server offers: SIZE (RFC 1870),
+// BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531). nullopt, with the error, for an address that
+// is not ASCII when the server cannot take one.
+std::optional<std::string> client::mail_parameters(std::string& error) {
+  std::string first_utf8_address;
+  if (has_8bit(o_.from)) first_utf8_address = o_.from;
+  for (const auto& to : o_.to)
+    if (first_utf8_address.empty() && has_8bit(to)) first_utf8_address = to;
+  if (!first_utf8_address.empty() && !offers("SMTPUTF8")) {
+    refused_ = true;  // nothing was refused yet: the session ends with QUIT
+    error = "the address " + session::escape_wire(first_utf8_address) +
+            " is not ASCII, which needs SMTPUTF8 (RFC 6531), and the server did not offer it";
+    return std::nullopt;
+  }
+  std::string params;
+  if (offers("SIZE")) params += " SIZE=" + std::to_string(o_.data.size());
+  const std::string_view data = o_.data;
+  const bool utf8_headers = has_8bit(data.substr(0, data.find("\r\n\r\n")));
+  if (has_8bit(data)) {
+    if (offers("8BITMIME")) {
+      params += " BODY=8BITMIME";
+    } else {
+      on_line_("*: the message has 8-bit octets and the server did not offer 8BITMIME; sent as is");
+    }
+  }
+  if (offers("SMTPUTF8") && (utf8_headers || !first_utf8_address.empty())) params += " SMTPUTF8";
+  return params;
 }
 
 // Every recipient is tried; the message goes to those accepted, and the refused ones are named.
 asio::awaitable<send_result> client::transaction() {
   std::string err;
-  if (!(err = co_await command("MAIL FROM:<" + o_.from + ">", 2)).empty()) {
+  const auto params = mail_parameters(err);
+  if (!params) co_return co_await give_up(err);
+  if (!(err = co_await command("MAIL FROM:<" + o_.from + ">" + *params, 2)).empty()) {
     co_return co_await give_up(err);
   }
   std::string refused;

@@ -299,4 +299,9 @@ std::string trust_ca_file(ssl::context& ctx, const std::string& path) {
   return "cannot load CA file " + path + from + ": " + ec.message();
 }
 
+std::string ca_file_problem(const std::string& path) {
+  ssl::context scratch(ssl::context::tls_client);
+  return trust_ca_file(scratch, path);
+}
+
 }  // namespace smtpfault::net

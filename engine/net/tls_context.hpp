@@ -48,6 +48,9 @@ boost::asio::ssl::context make_client_context(bool verify);
 // Trusts the CAs of a PEM file as well; "" or why not, naming the folder a relative path was
 // read from (the usual mistake: a path written for another current directory).
 std::string trust_ca_file(boost::asio::ssl::context& ctx, const std::string& path);
+// What trust_ca_file would say of the file, tried on a context of its own: a mistake in the
+// command line is then found before anything is sent.
+std::string ca_file_problem(const std::string& path);
 
 // The test CA certificate (PEM) that signs generated certificates.
 std::string_view test_ca_pem();

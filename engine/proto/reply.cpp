@@ -169,4 +169,14 @@ reply reply_reader::take() {
   return r;
 }
 
+bool ehlo_offers(const reply& ehlo, std::string_view keyword) {
+  for (std::size_t i = 1; i < ehlo.lines.size(); ++i) {
+    const std::string_view line = ehlo.lines[i];
+    if (istarts_with(line, keyword) &&
+        (line.size() == keyword.size() || line[keyword.size()] == ' '))
+      return true;
+  }
+  return false;
+}
+
 }  // namespace smtpfault::proto

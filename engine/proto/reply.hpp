@@ -38,6 +38,10 @@ bool is_enhanced_code(std::string_view s);
 void append_wire(std::string& out, const reply& r, bool with_enhanced = true);
 std::string to_wire(const reply& r, bool with_enhanced = true);
 
+// Client side: whether a 250 reply to EHLO offers the keyword (case-insensitive, whole word; the
+// first line is the server's name, not a keyword).
+bool ehlo_offers(const reply& ehlo, std::string_view keyword);
+
 // Client side: assembles replies from received lines.
 class reply_reader {
  public:

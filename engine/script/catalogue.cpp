@@ -121,6 +121,13 @@ proto::expected<scenario_source, std::string> find_source(
                 : ", which smtpfault run runs; this takes server scenarios (") +
         names + ")"};
   }
+  // A file of that name is here, but a bare word names a built-in: say how to name the file.
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(name_or_path, ec)) {
+    return proto::unexpected{"unknown " + std::string(kind) + " '" + name_or_path +
+                             "': a name without '/' or '.lua' is a built-in's (" + names +
+                             "); for the file of that name write ./" + name_or_path};
+  }
   return proto::unexpected{"unknown " + std::string(kind) + " '" + name_or_path + "'" +
                            proto::did_you_mean(name_or_path, candidates) +
                            " (not a file; built-in " + kind + "s: " + names + ")"};
@@ -259,9 +266,12 @@ std::string subfolders_with_lua(const std::string& dir) {
   }
   if (holders.empty()) return "";
   std::sort(holders.begin(), holders.end());
+  // A few name the mistake; a tree of hundreds would bury the message.
+  constexpr std::size_t shown = 5;
   std::string hint = " (only the folder itself is read, not its subfolders; these have some:";
-  for (const auto& h : holders)
-    hint += " " + h;
+  for (std::size_t i = 0; i < holders.size() && i < shown; ++i)
+    hint += " " + holders[i];
+  if (holders.size() > shown) hint += " and " + std::to_string(holders.size() - shown) + " more";
   return hint + ")";
 }
 

@@ -127,6 +127,34 @@ class CatalogueFiles(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn("no .lua files there (only the folder itself is read, not its subfolders; "
                       "these have some: %s)" % inner, p.stderr)
+        # Many such subfolders: a few are named, the rest counted.
+        for i in range(12):
+            sub = os.path.join(tmp, "holder", "more%02d" % i)
+            os.makedirs(sub)
+            with open(os.path.join(sub, "y.lua"), "w") as f:
+                f.write("local y = 1\n")
+        p = subprocess.run([binary_path(), "check", os.path.join(tmp, "holder")],
+                           env=server_environment(), capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn(os.path.join(tmp, "holder", "more04") + " and 8 more)", p.stderr)
+        self.assertNotIn("more05", p.stderr)
+        self.assertNotIn(inner, p.stderr)
+
+    def test_a_file_named_without_a_path_is_told_how_to_name_it(self):
+        tmp = tempfile.mkdtemp(prefix="check-bare-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        with open(os.path.join(tmp, "myscen"), "w") as f:
+            f.write("local x = 1\n")
+        p = subprocess.run([binary_path(), "check", "myscen"], cwd=tmp, env=server_environment(),
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("unknown scenario 'myscen': a name without '/' or '.lua' is a built-in's",
+                      p.stderr)
+        self.assertIn("for the file of that name write ./myscen", p.stderr)
+        self.assertNotIn("not a file", p.stderr)
+        p = subprocess.run([binary_path(), "check", "./myscen"], cwd=tmp,
+                           env=server_environment(), capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 class CatalogueRuns(unittest.TestCase):

@@ -3,6 +3,7 @@ outcome (a refusal, an odd or malformed reply, a close) is said in words."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -99,8 +100,10 @@ class SendCommand(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         lines = [json.loads(l) for l in r.stdout.splitlines()]   # every line is JSON
         self.assertTrue(all("ts" in l for l in lines), lines)
-        self.assertIn({"dir": "C", "text": "MAIL FROM:<alice@example.com>"},
-                      [{k: l[k] for k in ("dir", "text")} for l in lines if "dir" in l])
+        said = [{k: l[k] for k in ("dir", "text")} for l in lines if "dir" in l]
+        self.assertTrue(any(l["dir"] == "C" and
+                            re.fullmatch(r"MAIL FROM:<alice@example.com> SIZE=\d+", l["text"])
+                            for l in said), said)
         self.assertEqual({k: lines[-1][k] for k in ("delivered", "accepted", "recipients")},
                          {"delivered": True, "accepted": 1, "recipients": 1})
         r = self.send("--server", "127.0.0.1:%d" % self.server.port, "--log-format", "none")
@@ -367,6 +370,127 @@ class SendRefusals(unittest.TestCase):
         self.server.wait_for_line(r"C: QUIT")
         self.assertFalse(any("client closed the connection" in l
                              for l in self.server.transcript()), self.server.transcript())
+
+
+class SendEnvelopeAndFlags(unittest.TestCase):
+    """`send` asks for the extensions its message needs (SMTPUTF8, 8BITMIME, SIZE), takes
+    addresses as users write them, and finds mistakes in its flags before connecting."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = SmtpfaultServer("--set", "auth.users=alice:secret").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.server.cleanup()
+
+    def send(self, *flags, data=None, to="bob@example.com"):
+        return run("send", "--server", "127.0.0.1:%d" % self.server.port,
+                   "--from", "alice@example.com", "--to", to, *flags, stdin=data)
+
+    def mail_line(self, stdout):
+        return next(l for l in stdout.splitlines() if l.startswith("C: MAIL FROM:"))
+
+    def test_a_non_ascii_address_is_sent_with_smtputf8(self):
+        before = len(self.server.messages())
+        r = self.send(to="j\u00f6rg@b\u00fccher.example")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(" SMTPUTF8", self.mail_line(r.stdout))
+        msg = self.server.wait_for_messages(before + 1)[-1]
+        self.assertEqual(msg.recipients, ["j\u00f6rg@b\u00fccher.example"])
+
+    def test_an_8bit_message_is_declared_and_its_size_given(self):
+        before = len(self.server.messages())
+        body = "Subject: caf\u00e9\n\nna\u00efve\n"
+        r = self.send("--data", "-", data=body)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        mail = self.mail_line(r.stdout)
+        msg = self.server.wait_for_messages(before + 1)[-1]
+        self.assertIn(" SIZE=%d" % len(msg.data), mail)
+        self.assertIn(" BODY=8BITMIME", mail)
+        self.assertIn(" SMTPUTF8", mail)   # the Subject: header is UTF-8 (RFC 6532)
+        r = self.send("--data", "-", data="Subject: plain\n\nascii only\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        mail = self.mail_line(r.stdout)
+        self.assertRegex(mail, r" SIZE=\d+$")
+
+    def test_a_non_ascii_address_to_a_server_without_smtputf8_is_not_sent(self):
+        srv = ScriptedServer([b"250-scripted\r\n250 8BITMIME\r\n", b"221 bye\r\n"])
+        self.addCleanup(srv.close)
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                "--to", "j\u00f6rg@example.com", "--timeout", "2")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("is not ASCII, which needs SMTPUTF8 (RFC 6531), and the server did not "
+                      "offer it", r.stderr)
+        self.assertNotIn("C: MAIL", r.stdout)
+        self.assertIn("C: QUIT", r.stdout)
+
+    def test_addresses_in_angle_brackets_are_taken_as_written(self):
+        r = run("send", "--server", "127.0.0.1:%d" % self.server.port,
+                "--from", "<alice@example.com>", "--to", "<bob@example.com>")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("C: MAIL FROM:<alice@example.com>", r.stdout)
+        self.assertIn("C: RCPT TO:<bob@example.com>", r.stdout)
+        r = run("send", "--server", "127.0.0.1:%d" % self.server.port,
+                "--from", "<>", "--to", "<>")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("--to: empty; a recipient needs an address", r.stderr)
+
+    def test_an_empty_user_is_a_usage_error(self):
+        r = self.send("--starttls", "--auth", ":secret")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("--auth: the user name before ':' is empty", r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_a_ca_file_that_is_not_pem_is_a_usage_error(self):
+        fd, path = tempfile.mkstemp(suffix=".pem")
+        os.write(fd, b"not a certificate\n")
+        os.close(fd)
+        self.addCleanup(os.unlink, path)
+        r = self.send("--starttls", "--ca", path)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("--ca: cannot load CA file " + path, r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_each_default_message_has_its_own_message_id(self):
+        before = len(self.server.messages())
+        for _ in range(2):
+            r = self.send()
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        ids = [re.search(rb"Message-ID: (<[^>]+>)", m.data).group(1)
+               for m in self.server.wait_for_messages(before + 2)[-2:]]
+        self.assertNotEqual(ids[0], ids[1])
+
+    def test_a_message_ending_in_a_bare_cr_gets_one_line_end(self):
+        before = len(self.server.messages())
+        r = self.send("--data", "-", data="Subject: cr\n\nlast line\r")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        msg = self.server.wait_for_messages(before + 1)[-1]
+        self.assertTrue(msg.data.endswith(b"last line\r\n"), msg.data)
+
+    def test_a_wrong_port_for_the_tls_mode_gets_a_hint(self):
+        r = run("send", "--server", "127.0.0.1:%d" % self.server.tls_port, "--from", "a@x.test",
+                "--to", "b@x.test", "--timeout", "1")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("waits for a TLS handshake first: add --tls)", r.stderr)
+        r = run("send", "--server", "127.0.0.1:%d" % self.server.port, "--from", "a@x.test",
+                "--to", "b@x.test", "--tls", "--timeout", "5")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("(the server answered without TLS: a plain SMTP port takes --starttls or "
+                      "no TLS)", r.stderr)
+
+    def test_a_334_to_auth_plain_is_cancelled_before_quit(self):
+        srv = ScriptedServer([b"250-scripted\r\n250 AUTH PLAIN\r\n", b"334 \r\n",
+                              b"501 5.7.0 cancelled\r\n", b"221 bye\r\n"])
+        self.addCleanup(srv.close)
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                "--to", "b@example.com", "--auth", "u:p", "--timeout", "2")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[-4:], ["C: *", "S: 501 5.7.0 cancelled", "C: QUIT", "S: 221 bye"])
+        self.assertIn("AUTH: server replied 334 (it asked for more than AUTH PLAIN's "
+                      "credentials; cancelled with *)", r.stderr)
 
 
 if __name__ == "__main__":

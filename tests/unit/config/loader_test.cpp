@@ -42,6 +42,10 @@ TEST(parse_target, port_zero_names_no_server) {
   auto e = parse_target("127.0.0.1:0");
   ASSERT_FALSE(e);
   EXPECT_NE(e.error().find("from 1 to 65535"), std::string::npos) << e.error();
+  // Any bad port gets the range that holds for a target, not the listener's 0 to 65535.
+  e = parse_target("127.0.0.1:70000");
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().find("from 1 to 65535"), std::string::npos) << e.error();
   e = parse_target("[::1]:25");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->host, "::1");

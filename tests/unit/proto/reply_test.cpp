@@ -174,5 +174,15 @@ TEST(reply_wire, enhanced_code_shape) {
     EXPECT_FALSE(is_enhanced_code(bad)) << bad;
 }
 
+TEST(ehlo_offers, whole_keywords_after_the_greeting_line) {
+  const reply ehlo(250, "",
+                   std::vector<std::string>{"STARTTLS.example greets you", "SIZE 1000", "smtputf8",
+                                            "8BITMIMEX"});
+  EXPECT_TRUE(ehlo_offers(ehlo, "SIZE"));
+  EXPECT_TRUE(ehlo_offers(ehlo, "SMTPUTF8"));   // keywords are case-insensitive
+  EXPECT_FALSE(ehlo_offers(ehlo, "8BITMIME"));  // another keyword that starts alike
+  EXPECT_FALSE(ehlo_offers(ehlo, "STARTTLS"));  // the first line is the server's name
+}
+
 }  // namespace
 }  // namespace smtpfault::proto
