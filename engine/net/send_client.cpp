@@ -78,10 +78,10 @@ class client {
   transport io_;
   proto::line_reader lines_;
   std::string in_;
-  bool refused_ = false;   // the last command got a reply, of the wrong class
-  bool extended_ = false;  // EHLO was accepted (not HELO): extensions may be used
-  // The latest accepted EHLO's reply: what the server offers. Replaced after STARTTLS, since
-  // what came before TLS may not be trusted (RFC 3207 4.2).
+  bool refused_ = false;  // the last command got a reply, of the wrong class
+  // The latest accepted EHLO's reply: what the server offers; none after HELO, when no
+  // extension may be used. Replaced after STARTTLS, since what came before TLS may not be
+  // trusted (RFC 3207 4.2).
   std::optional<proto::reply> ehlo_;
 };
 
@@ -90,8 +90,7 @@ class client {
 asio::awaitable<std::string> client::hello() {
   std::optional<proto::reply> rep;
   auto err = co_await command("EHLO " + o_.helo, 2, &rep);
-  extended_ = err.empty();
-  if (extended_) ehlo_ = rep;
+  if (err.empty()) ehlo_ = rep;
   if (err.empty() || !refused_ || !rep || rep->code / 100 != 5) co_return err;
   co_return co_await command("HELO " + o_.helo, 2);
 }
@@ -268,7 +267,7 @@ asio::awaitable<send_result> client::run() {
     if (failed) co_return *failed;
   }
   if (!o_.user.empty()) {
-    if (!extended_) {
+    if (!ehlo_) {
       refused_ = true;
       co_return co_await give_up("AUTH needs EHLO, which the server refused");
     }
@@ -294,7 +293,7 @@ asio::awaitable<std::string> client::cancel_auth(std::string why) {
 // STARTTLS, the handshake and EHLO again; what the run ends with when one of them fails.
 asio::awaitable<std::optional<send_result>> client::upgrade(asio::ssl::context& tls) {
   std::string err;
-  if (!extended_) {
+  if (!ehlo_) {
     refused_ = true;  // the session is fine: end it with QUIT
     co_return co_await give_up("STARTTLS needs EHLO, which the server refused");
   }

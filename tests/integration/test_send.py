@@ -16,7 +16,9 @@ from smtpfault_server import SmtpfaultServer, binary_path, refusing_port, server
 from smtpfault_server import run_binary as run
 
 
-class SendCommand(unittest.TestCase):
+class WithServer(unittest.TestCase):
+    """One smtpfault server with a user for AUTH, shared by the class's tests."""
+
     @classmethod
     def setUpClass(cls):
         cls.server = SmtpfaultServer("--set", "auth.users=alice:secret").start()
@@ -25,6 +27,9 @@ class SendCommand(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.stop()
         cls.server.cleanup()
+
+
+class SendCommand(WithServer):
 
     def send(self, *flags, data=None):
         args = ["send", "--from", "alice@example.com", "--to", "bob@example.com", *flags]
@@ -372,18 +377,9 @@ class SendRefusals(unittest.TestCase):
                              for l in self.server.transcript()), self.server.transcript())
 
 
-class SendEnvelopeAndFlags(unittest.TestCase):
+class SendEnvelopeAndFlags(WithServer):
     """`send` asks for the extensions its message needs (SMTPUTF8, 8BITMIME, SIZE), takes
     addresses as users write them, and finds mistakes in its flags before connecting."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = SmtpfaultServer("--set", "auth.users=alice:secret").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        cls.server.cleanup()
 
     def send(self, *flags, data=None, to="bob@example.com"):
         return run("send", "--server", "127.0.0.1:%d" % self.server.port,
