@@ -194,12 +194,38 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
   return std::nullopt;
 }
 
+// The report flags of a command line that did not parse (an unknown option after them, a
+// configuration file with a mistake), read as well as it can be: the refusal still replaces
+// the reports of an earlier run.
+void take_reports_anyway(const std::vector<std::string>& argv, parsed_test& p) {
+  for (std::size_t i = 0; i < argv.size() && argv[i] != "--"; ++i) {
+    for (const char* name : {"junit", "json"}) {
+      const std::string flag = std::string("--") + name;
+      std::optional<std::string> value;
+      if (argv[i].starts_with(flag + "=")) {
+        value = argv[i].substr(flag.size() + 1);
+      } else if (argv[i] == flag && i + 1 < argv.size() && !argv[i + 1].starts_with("--")) {
+        value = argv[i + 1];
+      }
+      if (value) (void)apply_test_flag({name, *value, flag}, p, true);
+    }
+  }
+  if (one_file_for_both_reports(p.junit, p.json)) p.json.clear();
+}
+
 // Returns an error message, or "" with p filled; "help"/"version" for those flags.
 std::string parse(const std::vector<std::string>& argv, char** envp, parsed_test& p) {
   parsed_args args;
   const auto& known = test_flags().flags;
-  if (auto err = parse_args(argv, known, args)) return *err;
-  if (auto err = add_configured_flags(test_flags().config, known, envp, args)) return *err;
+  auto err = parse_args(argv, known, args);
+  if (!err) err = add_configured_flags(test_flags().config, known, envp, args);
+  if (err) {
+    const bool asked_for_help = std::any_of(args.flags.begin(), args.flags.end(), [](auto& f) {
+      return f.name == "help" || f.name == "version";
+    });
+    if (!asked_for_help) take_reports_anyway(argv, p);
+    return *err;
+  }
   for (const auto& f : args.flags)
     if (f.name == "help" || f.name == "version") return f.name;
   p.config = configuration_file_of(args);
@@ -459,6 +485,12 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   if (err == "help") return print_test_help(), 0;
   if (err == "version") return std::printf("smtpfault %s\n", version), 0;
   if (!err.empty()) return refuse_run(p, err + " (see smtpfault test --help)");
+  // Reports of an earlier run must not outlive this one's start: a run that is killed before
+  // it writes its own (a second Ctrl-C, a signal while standard input is read) leaves none.
+  for (const auto* report : {&p.junit, &p.json}) {
+    std::error_code ignored;
+    if (!report->empty()) std::filesystem::remove(*report, ignored);
+  }
   if (auto config_err = read_test_settings(p, envp)) return refuse_run(p, *config_err);
   if (auto run_err = unrunnable(p.opts.command.front())) {
     return refuse_run(p, *run_err + "; no scenario was run");

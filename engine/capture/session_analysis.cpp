@@ -36,7 +36,9 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
     out.tls_at = line;
   } else if (starts_with(text, "TLS handshake")) {
     if (!out.tls_failed_at) out.tls_failed_at = line;
-  } else if (starts_with(text, "client closed the connection")) {
+  } else if (starts_with(text, "client closed the connection") ||
+             starts_with(text, "write failed")) {
+    // A reply that could not be written found the client gone (or not reading): it left.
     out.client_closed = true;
   } else if (starts_with(text, "reply not sent")) {
     out.reply_held = true;

@@ -30,7 +30,9 @@ struct session_summary {
   std::size_t tls_at = 0;         // line of "TLS established" (0 = never)
   std::size_t tls_failed_at = 0;  // line of a failed or refused STARTTLS (0 = never)
   bool quit = false;
-  bool client_closed = false;  // the client closed or reset the connection (else the server did)
+  // The client closed or reset the connection, or a reply could not be written to it (else the
+  // server ended the session).
+  bool client_closed = false;
   bool pipelined = false;
   std::size_t pipelined_at = 0;  // transcript line of the first note that it pipelined
   // The first command that ends a pipelined group (RFC 2920 3.1: EHLO, DATA, ...) with more

@@ -7,7 +7,8 @@
 -- a server must not answer a command before its greeting, must not drop or reorder replies,
 -- and may reject the early talker (554, or close).
 -- What a correct server does: 220 (or 554) first; then either answers the EHLO in order or
--- rejects/closes. Report key "early_ehlo": "answered in order", "rejected: ..." or "closed".
+-- rejects/closes. Report key "early_ehlo": "answered in order", "rejected: ...", "closed (...)"
+-- or "no reply (timeout)"; silence is not a disconnect and fails.
 -- Params: helo.
 
 local helo = params.helo or "early-talker.smtpfault.test"
@@ -18,10 +19,15 @@ local greeting, err = reply()
 check(greeting and (greeting.code == 220 or greeting.code == 554),
   "the greeting (220 or 554) is the first reply", greeting and greeting.code or err)
 if not greeting then
-  report("early_ehlo", "closed before the greeting")
+  report("early_ehlo", err == "timeout" and "no greeting (timeout)" or "closed before the greeting")
   return
 end
 local r, rerr = reply()
+if rerr == "timeout" then
+  report("early_ehlo", "no reply (timeout)")
+  check(false, "the early EHLO is answered, rejected or disconnected", "no reply within the timeout")
+  return
+end
 if not r then
   report("early_ehlo", "closed (" .. rerr .. ")")
   check(true, "the early talker is disconnected")

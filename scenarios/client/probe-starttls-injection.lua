@@ -10,7 +10,8 @@
 -- What a correct server does: discards the pipelined plaintext (or refuses the STARTTLS with a
 -- 5xx, or closes); never answers the RSET within TLS. A 4xx to STARTTLS, or none offered,
 -- leaves nothing to probe: skipped. Report key "injection": "discarded", "EXECUTED (...)",
--- "STARTTLS refused: ..." or "STARTTLS not offered".
+-- "STARTTLS refused: ...", "STARTTLS not offered" or "no reply inside TLS (...)": a server that
+-- answers nothing after the handshake has shown nothing, and fails.
 
 local helo = params.helo or "starttls-probe.smtpfault.test"
 
@@ -43,13 +44,17 @@ if not ok then
   return
 end
 send("XSMTPFAULT-MARKER")
-local first = reply()
-local executed = first and first.code < 400
+local first, first_err = reply()
+if not first then
+  report("injection", "no reply inside TLS (" .. first_err .. ")")
+  check(false, "the server answers inside TLS", first_err)
+  return
+end
+local executed = first.code < 400
 report("injection", executed and ("EXECUTED (" .. first.code .. " to the injected RSET inside TLS)")
   or "discarded")
 check(not executed, "plaintext pipelined after STARTTLS is discarded",
-  first and ("first reply inside TLS: " .. first.code .. " " .. (first.lines[1] or ""))
-  or "no reply")
+  "first reply inside TLS: " .. first.code .. " " .. (first.lines[1] or ""))
 if executed then reply() end
 ehlo(helo)
 quit()

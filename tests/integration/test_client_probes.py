@@ -156,6 +156,26 @@ class ProbesAgainstSmtpfault(ServerTestCase):
         self.assertIn("skipped: ", out)
         self.assertTrue(got["injection"].startswith("STARTTLS refused: 454"), got)
 
+    def test_silence_where_a_reply_is_needed_fails_the_probe(self):
+        # A server that never answers has shown nothing: no probe may read its silence as a
+        # disconnect, a defence or a message kept inside the data.
+        cases = [
+            ("probe-smuggling", "function on_message(s, msg) return smtp.hang() end",
+             "timeout (no reply to the message)"),
+            ("probe-early-talker", "function on_ehlo(s, name) return smtp.hang() end",
+             "no reply (timeout)"),
+            ("probe-starttls-injection",
+             'function on_command(s, cmd)\n'
+             '  if cmd.verb == "XSMTPFAULT-MARKER" then return smtp.hang() end\nend',
+             "no reply inside TLS (timeout)"),
+        ]
+        for probe, hook, outcome in cases:
+            silent = server_with_scenario(self, hook + "\n")
+            code, report, failed, out = run_probe(probe, silent.port, timeout=1)
+            self.assertEqual(code, 1, out)
+            self.assertTrue(failed, out)
+            self.assertEqual(set(report.values()), {outcome}, out)
+
     def test_a_bad_probe_parameter_is_named(self):
         code, report, failed, out = run_probe("probe-slowloris", self.server.port,
                                               "--param", "duration=abc")

@@ -6,11 +6,14 @@ out."""
 
 import json
 import os
+import signal
+import subprocess
+import time
 import unittest
 from xml.etree import ElementTree
 
 from catalogue_case import PYTHON, SCENARIOS, run_test, scratch_folder, scratch_path, verdicts
-from smtpfault_server import write_file
+from smtpfault_server import binary_path, server_environment, write_file
 
 
 class ScenarioErrorDuringTheRun(unittest.TestCase):
@@ -217,9 +220,18 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         status, out, err = run_test(["--scenario", "accept-all", "--junit", junit, "--", PYTHON,
                                      "-c", "pass"], timeout=60)
         self.assertEqual(status, 1, out + err)
+        typo = write_file(tmp, "typo.toml", '[test]\nexlude = "x"\n')
+        broken = write_file(tmp, "broken.toml", "[test\n")
+        # Also a mistake found before the report flags are read: an unknown option, a flag
+        # whose value is missing, a configuration file that is wrong or not there.
         for args, why in ((["--scenario", "no-such-scenario"], "unknown scenario"),
                           (["--scenario", "accept-all", "--jobs", "0"], "--jobs"),
-                          (["--scenario", "accept-all", "--set", "no_such_key=1"], "no_such_key")):
+                          (["--scenario", "accept-all", "--set", "no_such_key=1"], "no_such_key"),
+                          (["--no-such-flag"], "unknown option --no-such-flag"),
+                          (["--scenario", "accept-all", "--timeout"], "--timeout needs a value"),
+                          (["--config", typo], "unknown key 'test.exlude'"),
+                          (["--config", broken], "broken.toml:1:"),
+                          (["--config", os.path.join(tmp, "none.toml")], "cannot open file")):
             status, out, err = run_test(args + ["--junit", junit, "--", PYTHON, "-c", "pass"],
                                         timeout=60)
             self.assertEqual(status, 2, out + err)
@@ -227,6 +239,20 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
             self.assertEqual((suite.get("tests"), suite.get("errors")), ("1", "1"), args)
             error = suite.find("testcase/error")
             self.assertIn(why, error.get("message"))
+
+    def test_a_run_killed_before_it_writes_its_reports_leaves_no_earlier_report(self):
+        # Killed while it reads the standard input it shares: the report of an earlier run is
+        # gone, not left to stand for this one.
+        tmp = scratch_folder(self)
+        junit = write_file(tmp, "report.xml", "<testsuites/>")
+        p = subprocess.Popen([binary_path(), "test", "--scenario", "accept-all", "--junit", junit,
+                              "--", PYTHON, "-c", "pass"], env=server_environment(),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        time.sleep(1)  # well inside the 3 s it waits for a silent pipe
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=30)
+        self.assertFalse(os.path.exists(junit))
 
     def test_a_mailer_that_never_connects_passes_no_scenario(self):
         # These scenarios expect the mailer to fail and deliver nothing; one that fails before it

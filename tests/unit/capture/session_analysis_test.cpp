@@ -166,5 +166,17 @@ TEST(session_analysis, lines_answering_a_challenge_belong_to_auth) {
   EXPECT_EQ(s.exchanges[3].verb, "NOOP");
 }
 
+// A reply that cannot be written found the client gone: it left without QUIT, and the server
+// did not end the session (a check for QUIT must not excuse it).
+TEST(session_analysis, a_failed_reply_write_means_the_client_left) {
+  session_record r;
+  r.entries.push_back({{}, direction::server, "220 ready"});
+  r.entries.push_back({{}, direction::client, "RCPT TO:<a@example.com>"});
+  r.entries.push_back({{}, direction::server, "554 5.7.1 Relay access denied"});
+  EXPECT_FALSE(summarize(r).client_closed);
+  r.entries.push_back({{}, direction::event, "write failed: Broken pipe"});
+  EXPECT_TRUE(summarize(r).client_closed);
+}
+
 }  // namespace
 }  // namespace smtpfault::capture
