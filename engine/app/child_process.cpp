@@ -129,15 +129,33 @@ int spawn_child(const std::vector<std::string>& argv,
 // Waits for the child until the deadline or, when watching for one, an interrupt; false while
 // it still runs. pidfd lets poll() do it without a busy loop; it polls in slices so that an
 // interrupt is seen even when its signal went to another thread.
+// What the report keeps of a long output: its first quarter and the rest from its end.
+constexpr std::size_t kept_head = max_output / 4, kept_tail = max_output - kept_head;
+
+// Frees the part of the output file that no report will show, as the command writes it: a
+// mailer that prints without end (a loop, `yes`) must not fill the disk. The start and the
+// last kept_tail octets stay; the middle becomes a hole (the file keeps its size). A file
+// system without holes keeps everything, as before.
+void drop_cut_output(int fd) {
+  struct stat st {};
+  if (fd < 0 || fstat(fd, &st) != 0) return;
+  const auto size = static_cast<std::size_t>(st.st_size);
+  if (size <= max_output + max_output / 4) return;  // not worth a system call yet
+  fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(kept_head),
+            static_cast<off_t>(size - kept_tail - kept_head));
+}
+
 bool wait_with_deadline(pid_t pid, std::chrono::milliseconds timeout, int& status,
-                        bool stop_on_interrupt) {
+                        bool stop_on_interrupt, int output_fd) {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + timeout;
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   for (auto now = clock::now(); now < deadline; now = clock::now()) {
     if (stop_on_interrupt && interrupted_by.load() != 0) break;
+    // Short slices bound how much output piles up between two looks at it.
     auto slice = std::min(std::chrono::ceil<std::chrono::milliseconds>(deadline - now),
-                          std::chrono::milliseconds(100));
+                          std::chrono::milliseconds(20));
+    drop_cut_output(output_fd);
     if (pidfd < 0) {
       if (waitpid(pid, &status, WNOHANG) == pid) return true;
       usleep(5000);
@@ -167,9 +185,8 @@ std::string read_capped(int fd) {
   if (fstat(fd, &st) != 0) return {};
   const auto size = static_cast<std::size_t>(st.st_size);
   if (size <= max_output) return read_at(0, size);
-  const std::size_t head = max_output / 4, tail = max_output - head;
-  return read_at(0, head) + "\n[... " + std::to_string(size - head - tail) +
-         " bytes of output cut ...]\n" + read_at(static_cast<off_t>(size - tail), tail);
+  return read_at(0, kept_head) + "\n[... " + std::to_string(size - kept_head - kept_tail) +
+         " bytes of output cut ...]\n" + read_at(static_cast<off_t>(size - kept_tail), kept_tail);
 }
 
 }  // namespace
@@ -207,14 +224,17 @@ child_result run_child(const std::vector<std::string>& argv,
     result.error = "no command to run";
     return result;
   }
-  char path[] = "/tmp/smtpfault-output-XXXXXX";
+  // Where the user keeps temporary files (TMPDIR), as other tools do.
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string path = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/smtpfault-output-XXXXXX";
   // Close-on-exec: the child gets it only as its stdout and stderr.
-  int out = mkostemp(path, O_CLOEXEC);
+  int out = mkostemp(path.data(), O_CLOEXEC);
   if (out < 0) {
-    result.error = std::string("cannot create a temporary file: ") + std::strerror(errno);
+    result.error = "cannot create a temporary file in " + path.substr(0, path.rfind('/')) +
+                   " for the command's output: " + std::strerror(errno);
     return result;
   }
-  unlink(path);
+  unlink(path.c_str());
   // Not the runner's own stdin when its copy cannot be opened: that one is read already.
   const int input = open_shared_input();
   if (input == -2) {
@@ -243,12 +263,12 @@ child_result run_child(const std::vector<std::string>& argv,
     return result;
   }
   int status = 0;
-  if (!wait_with_deadline(pid, timeout, status, true)) {
+  if (!wait_with_deadline(pid, timeout, status, true, out)) {
     // At the timeout, or after an interrupt (whose handler sent SIGTERM already): a second to
     // clean up, then SIGKILL.
     result.timed_out = interrupted_by.load() == 0;
     kill(-pid, SIGTERM);
-    if (!wait_with_deadline(pid, std::chrono::milliseconds(1000), status, false)) {
+    if (!wait_with_deadline(pid, std::chrono::milliseconds(1000), status, false, out)) {
       kill(-pid, SIGKILL);
       waitpid(pid, &status, 0);
     }

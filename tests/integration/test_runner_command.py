@@ -407,6 +407,27 @@ class HangingCommand(unittest.TestCase):
         self.assertTrue(output.endswith("FINAL WORDS\n"), output[-100:])
         self.assertLess(len(output), 1024 * 1024 + 100)
 
+    def test_an_endless_output_does_not_fill_the_disk(self):
+        # What no report keeps is freed while the command runs; the file is in TMPDIR.
+        tmp = scratch_folder(self)
+        json_path = os.path.join(tmp, "report.json")
+        talker = ("import os, sys, time\n"
+                  "chunk = b'y\\n' * 65536\n"
+                  "for _ in range(800): os.write(1, chunk)\n"  # 100 MiB
+                  "time.sleep(0.3)\n"
+                  "st = os.fstat(1)\n"
+                  "print('size', st.st_size, 'allocated', st.st_blocks * 512)\n"
+                  "print('file', os.readlink('/proc/self/fd/1'))\n")
+        env = dict(server_environment(), TMPDIR=tmp)
+        subprocess.run([binary_path(), "test", "--scenario", "accept-all", "--json", json_path,
+                        "--", PYTHON, "-c", talker], env=env, capture_output=True, timeout=120)
+        output = verdicts(json_path)["accept-all"]["command_output"]
+        words = output.split("\n")[-3].split()
+        self.assertEqual((words[0], words[1], words[2]), ("size", str(100 * 1024 * 1024),
+                                                          "allocated"), output[-200:])
+        self.assertLess(int(words[3]), 8 * 1024 * 1024, output[-200:])
+        self.assertIn("file %s/smtpfault-output-" % tmp, output)
+
 
 def alive(pid):
     """Whether the process exists and is not a zombie."""
