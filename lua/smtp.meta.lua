@@ -311,15 +311,16 @@ function smtp.challenge(text) end
 -- Helpers -------------------------------------------------------------------------------------
 
 ---A number from the `params` table (scenario_params): `default` when it is not given; a value
----that is not a number of at least `min` (default 0; a whole one with `whole`) stops the load
----with an error naming the parameter.
----Example: `local WINDOW = smtp.param_number("window", 60)`
+---that is not a number from `min` (default 0) to `max` (none by default; a whole number is at
+---most 2^53) and, with `whole`, a whole one, stops the load with an error naming the parameter.
+---Example: `local WINDOW = smtp.param_number("window", 60, 0, false, 86400)`
 ---@param name string
 ---@param default number
 ---@param min? number
 ---@param whole? boolean
+---@param max? number
 ---@return number
-function smtp.param_number(name, default, min, whole) end
+function smtp.param_number(name, default, min, whole, max) end
 
 ---Add one to a scenario-wide counter and return the new value.
 ---Example: `if smtp.count("mail") > 3 then ... end`

@@ -11,16 +11,21 @@ local fail, check_type = smtp._fail, smtp._check_type
 -- Helpers ------------------------------------------------------------------------------------
 
 --- A number from the scenario's params table: `default` when not given; a value that is no
---- number of at least `min` (a whole one with `whole`) is the scenario's error, at load.
-function smtp.param_number(name, default, min, whole)
+--- number from `min` (0 by default) to `max` (a whole one with `whole`) is the scenario's
+--- error, at load. A whole number is at most 2^53 in any case: past it, it is no longer exact.
+function smtp.param_number(name, default, min, whole, max)
   check_type(name, "string", 1, "param_number", 2)
   local given = type(params) == "table" and params[name] or nil
   if given == nil then return default end
   local n = tonumber(given)
   min = min or 0
-  if not n or n ~= n or n == math.huge or n < min or (whole and n ~= math.floor(n)) then
-    fail(2, "params.%s must be a%s number, %s or more, not %q", name, whole and " whole" or "",
-      tostring(min), tostring(given))
+  local limit = max or (whole and 2^53 or math.huge)
+  if not n or n ~= n or n == math.huge or n < min or n > limit or (whole and n ~= math.floor(n)) then
+    local range = max and ("from " .. tostring(math.tointeger(min) or min) .. " to "
+      .. tostring(math.tointeger(max) or max)) or (tostring(min) .. " or more")
+    local exact = not max and n and n > limit and " (a whole number is at most 2^53)" or ""
+    fail(2, "params.%s must be a%s number, %s, not %q%s", name, whole and " whole" or "", range,
+      tostring(given), exact)
   end
   -- "2e3" and "2000.0" are whole, but floats: SIZE 2000.0 is no SIZE line.
   return whole and math.tointeger(n) or n

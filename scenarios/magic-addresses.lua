@@ -6,7 +6,8 @@
 --   local part        fault
 --   ----------------  --------------------------------------------------------------------
 --   rcpt-NNN          RCPT refused with code NNN (rcpt-550, rcpt-451, rcpt-452, rcpt-554, ...;
---                     any 4xx/5xx), enhanced code and text to match (550 5.1.1 no such user,
+--                     any 4xx/5xx whose second digit is 0 to 5, RFC 5321 4.2), enhanced code
+--                     and text to match (550 5.1.1 no such user,
 --                     451 4.3.0, 452 4.5.3 too many recipients, 554 5.7.1 relay denied, ...)
 --   data-NNN          DATA refused with NNN (data-421 closes the connection, data-554, ...);
 --                     over BDAT, the first chunk
@@ -17,9 +18,13 @@
 --                     nothing is stored
 --   greylist          the first attempt per (client, sender, recipient) gets 451 4.7.1; a
 --                     retry 60 s (scenario time) or more later is accepted
---   slow-Ns           the reply after the final dot comes N seconds late (slow-5s, slow-120s)
+--   slow-Ns           the reply after the final dot comes N seconds late (slow-5s, slow-120s;
+--                     at most 86400, a day)
 --   reset             RCPT is answered with a TCP reset (ECONNRESET)
 --   anything else     accepted normally
+--
+-- A magic address with a value it cannot have (rcpt-599, message-250, slow-90000s) is refused
+-- at RCPT with "553 5.1.3" saying why, rather than taken as an ordinary recipient.
 --
 -- Several magic recipients in one message: every RCPT fault applies to its own recipient; for
 -- DATA, and again for the final dot, the first recipient (in RCPT order) with a fault for that
@@ -43,7 +48,7 @@ local rcpt_replies = {
 }
 local message_replies = {
   [452] = {"4.3.1", "Insufficient system storage"},
-  [552] = {"5.2.2", "Message exceeds fixed maximum message size"},
+  [552] = {"5.3.4", "Message exceeds fixed maximum message size"},
   [554] = {"5.0.0", "Transaction failed"},
 }
 
@@ -57,9 +62,26 @@ local function magic(address)
   return smtp.local_part(address):lower()
 end
 
+-- A code a magic address may ask for: 4xx or 5xx, second digit 0 to 5 (RFC 5321 4.2).
+local function fault_code(l, prefix)
+  return tonumber(l:match("^" .. prefix .. "%-([45][0-5]%d)$"))
+end
+
+-- Why a magic-looking local part cannot be honoured, or nil.
+local function bad_magic(l)
+  local kind, digits = l:match("^(%a+)%-(%d%d%d)$")
+  if (kind == "rcpt" or kind == "data" or kind == "message") and not fault_code(l, kind) then
+    return l .. ": " .. digits .. " is no fault code (4xx or 5xx, second digit 0 to 5)"
+  end
+  local secs = tonumber(l:match("^slow%-(%d+)s$"))
+  if secs and secs > 86400 then return l .. ": at most 86400 seconds (a day)" end
+end
+
 function on_rcpt(s, rcpt)
   local l = magic(rcpt.address)
-  local code = tonumber(l:match("^rcpt%-([45]%d%d)$"))
+  local bad = bad_magic(l)
+  if bad then return smtp.reply(553, "5.1.3", bad) end
+  local code = fault_code(l, "rcpt")
   if code then return code_reply(code, "Recipient refused (" .. l .. ")", rcpt_replies) end
   if l == "reset" then return smtp.reset() end
   if l == "greylist" then
@@ -79,7 +101,7 @@ end
 local function data_fault(s)
   for _, r in ipairs(s.rcpts) do
     local l = magic(r)
-    local code = tonumber(l:match("^data%-([45]%d%d)$"))
+    local code = fault_code(l, "data")
     if code then return l, code end
     if l == "drop-mid-data" then return l end
   end
@@ -106,7 +128,7 @@ function on_bdat(s, chunk)
 end
 
 local function message_code(l)
-  return tonumber(l:match("^message%-([45]%d%d)$"))
+  return fault_code(l, "message")
 end
 
 function on_message(s, msg)

@@ -7,7 +7,7 @@
 -- What a correct mailer does: waits for the reply, delivers once and does not send again.
 
 -- Seconds of scenario time; scenario_params delay=N sets another (a mailer's own timeout).
-local DELAY = smtp.param_number("delay", 75)
+local DELAY = smtp.param_number("delay", 75, 0, false, 86400)  -- a day at most, as smtp.delay
 
 function on_message(s, msg)
   return smtp.delay(DELAY)

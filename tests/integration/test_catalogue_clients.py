@@ -364,7 +364,7 @@ elif mode == "magic-bdat":
 elif mode == "magic":
     for local in ("rcpt-550", "rcpt-451", "rcpt-452", "rcpt-554", "data-421", "data-554",
                   "message-552", "drop-after-dot", "drop-mid-data", "slow-1s", "reset",
-                  "greylist", "anyone"):
+                  "greylist", "anyone", "rcpt-599", "message-250", "slow-90000s"):
         try:
             s = connect()
             s.mail("sender@example.com")
@@ -467,6 +467,8 @@ class CatalogueWithRealClients(unittest.TestCase):
             "data-421": "421", "data-554": "554", "message-552": "552",
             "drop-after-dot": "dropped", "drop-mid-data": "dropped", "slow-1s": "250",
             "reset": "dropped", "greylist": "451", "anyone": "250",
+            # Values a magic address cannot have are refused, not taken as ordinary recipients.
+            "rcpt-599": "553", "message-250": "553", "slow-90000s": "553",
         }, r["command_output"])
 
 

@@ -319,7 +319,13 @@ class BuiltInParamsTest(ApiTestCase):
                 ("session-message-cap", {"messages": 0},
                  'params.messages must be a whole number, 1 or more, not "0"'),
                 ("size-limit", {"limit": "big"}, 'params.limit must be a whole number, 1 or more'),
-                ("slow-final-reply", {"delay": -1}, 'params.delay must be a number, 0 or more')):
+                ("slow-final-reply", {"delay": -1},
+                 'params.delay must be a number, from 0 to 86400'),
+                # Past what a wait may be (a day), or an exact whole number (2^53).
+                ("slow-final-reply", {"delay": 86401},
+                 'params.delay must be a number, from 0 to 86400, not "86401"'),
+                ("size-limit", {"limit": "99999999999999999999"},
+                 'not "99999999999999999999" (a whole number is at most 2^53)')):
             status, _, body = self.api("PUT", "/api/v1/scenario", {"name": name, "params": params})
             self.assertEqual(status, 422, body)
             self.assertIn(says, body["error"])

@@ -223,6 +223,7 @@ class LmtpPerRecipientFaultTest(ServerTestCase):
         replies = self.transaction(["ok@example.com", "message-552@example.com",
                                     "ok2@example.com"], b"Subject: each\r\n\r\nhi\r\n")
         self.assertEqual([r.code for r in replies], [250, 552, 250])
+        self.assertEqual(replies[1].text, "5.3.4 Message exceeds fixed maximum message size")
         self.assertEqual(replies[0].queued_id, replies[2].queued_id)
         self.assertEqual(len(self.server.message_ids()), before + 1)
         self.assertEqual(self.server.message(replies[0].queued_id).recipients,
