@@ -2,7 +2,7 @@
 --
 -- What it does: connection 1: the greeting is binary garbage, not a reply; connection 2: the
 -- greeting is "220-..." followed by "421 4.3.2 ..." (mixed codes: the last line decides);
--- connection 3 and later: normal, except that MAIL is answered with a 2048-octet reply line
+-- connection 3 and later: normal, except that MAIL is answered with a reply line of over 2048 octets
 -- (four times the 512-octet limit of RFC 5321 4.5.3.1.5).
 -- What it targets: vert-x3/vertx-mail-client#81 (the first line's 220 taken and the 421
 -- ignored), emersion/go-smtp#80 (no bound on reply lines), OpenSMTPD CVE-2020-8794 (a long

@@ -1,4 +1,4 @@
--- no-8bitmime: 8BITMIME is not advertised; BODY=8BITMIME is refused and 8-bit octets in a message are flagged.
+-- no-8bitmime: 8BITMIME is not advertised; BODY=8BITMIME is refused and 8-bit octets in a message fail its check.
 --
 -- What it does: hides 8BITMIME (so MAIL with BODY=8BITMIME gets 555, as from an extension the
 -- server does not have) and records every accepted message that contains octets above 127.

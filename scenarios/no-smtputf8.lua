@@ -1,4 +1,4 @@
--- no-smtputf8: SMTPUTF8 is not advertised; UTF-8 in addresses or raw in headers is flagged.
+-- no-smtputf8: SMTPUTF8 is not advertised; UTF-8 in addresses or raw in headers fails its check.
 --
 -- What it does: hides SMTPUTF8 (a MAIL with the SMTPUTF8 parameter or a non-ASCII address is
 -- refused with 553 5.6.7 / 555) and checks that the header section of every accepted message

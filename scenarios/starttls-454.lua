@@ -11,7 +11,10 @@ function on_starttls(s)
   -- Only a STARTTLS the server would carry out counts: not the implicit-TLS port's handshake,
   -- nor one refused anyway (TLS already up, no EHLO yet).
   if s.implicit_tls or s.tls or s.helo == "" then return end
-  if smtp.count("starttls") <= 2 then
+  -- Connections are counted, not commands: a client that tries STARTTLS again on the same
+  -- connection is refused again there.
+  if s.state.refuse_tls == nil then s.state.refuse_tls = smtp.count("starttls") <= 2 end
+  if s.state.refuse_tls then
     return smtp.reply(454, "4.7.0", "TLS not available due to temporary reason")
   end
 end

@@ -204,6 +204,25 @@ class MagicAddressWordsTest(ServerTestCase):
             c.cmd("RSET", expect=250)
 
 
+class Starttls454CountsConnections(ServerTestCase):
+    """starttls-454 refuses the first two connections, however often each asks."""
+    SERVER_ARGS = ("--scenario", "starttls-454")
+
+    def test_a_second_starttls_on_one_connection_is_not_a_second_connection(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("STARTTLS", expect=454)
+            c.cmd("STARTTLS", expect=454)
+            c.cmd("QUIT", expect=221)
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("STARTTLS", expect=454)
+            c.cmd("QUIT", expect=221)
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("STARTTLS", expect=220)
+
+
 class LmtpPerRecipientFaultTest(ServerTestCase):
     """smtp.each_recipient (here through magic-addresses): after the dot, each recipient gets a
     reply of its own; the message is stored when one or more accepts it."""
