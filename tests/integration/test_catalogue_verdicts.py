@@ -330,6 +330,39 @@ class StarttlsInjectionWithPipelining(unittest.TestCase):
                       " pipelined group)", r["reason"])
 
 
+class StarttlsInjectionAuthOutOfStep(unittest.TestCase):
+    """Out of step at AUTH (swaks with --auth-user): the client answers the 334 with what it
+    meant for another reply, the server cannot decode it (501) and the client gives up. The
+    refusal is the desync's doing, not a reason to pass."""
+
+    MAILER = (
+        "import os, select, socket, ssl, sys\n"
+        "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+        "def reply(f):\n"
+        "    while True:\n"
+        "        line = f.readline()\n"
+        "        if line[3:4] != b'-': return int(line[:3])\n"
+        "plain = s.makefile('rb', buffering=0)\n"
+        "reply(plain); s.sendall(b'EHLO client.test\\r\\n'); reply(plain)\n"
+        "s.sendall(b'STARTTLS\\r\\n'); reply(plain)\n"
+        "while select.select([s], [], [], 0.2)[0]: s.recv(4096)   # the injected plaintext\n"
+        "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
+        "ctx.verify_mode = ssl.CERT_NONE\n"
+        "t = ctx.wrap_socket(s); f = t.makefile('rb')\n"
+        "t.sendall(b'EHLO client.test\\r\\n'); reply(f)\n"
+        "t.sendall(b'AUTH LOGIN\\r\\n'); reply(f)\n"
+        "t.sendall(b'MAIL FROM:<a@x.test>\\r\\n')   # meant for another reply\n"
+        "code = reply(f)\n"
+        "t.sendall(b'QUIT\\r\\n'); reply(f)\n"
+        "sys.exit('AUTH failed: %d' % code)\n")
+
+    def test_a_refusal_of_what_the_server_could_not_decode_fails(self):
+        status, r, output = judge_mailer(self, "starttls-injection", self.MAILER)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("got '501 5.5.2 Cannot decode the base64 response' to '****': the client"
+                      " read the injected plaintext as replies and got out of step", r["reason"])
+
+
 class QuitVariantsResend(unittest.TestCase):
     def test_sending_again_after_a_broken_quit_is_named(self):
         # Takes the reset, the silence or the close at QUIT for a failed send, and sends again.
