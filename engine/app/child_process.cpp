@@ -189,6 +189,38 @@ std::string read_capped(int fd) {
          " bytes of output cut ...]\n" + read_at(static_cast<off_t>(size - kept_tail), kept_tail);
 }
 
+// Why the kernel would refuse to start the executable file at path, judged by its first line:
+// a script whose #! names no runnable interpreter, or a file that is neither a script nor a
+// program it knows. A file it cannot read (execute-only) is left to the kernel.
+std::optional<std::string> unstartable(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return std::nullopt;
+  char head[256];
+  const std::size_t n = std::fread(head, 1, sizeof head, f);
+  std::fclose(f);
+  const std::string_view start(head, n);
+  if (start.starts_with("\x7f"
+                        "ELF"))
+    return std::nullopt;
+  if (!start.starts_with("#!")) {
+    return std::string(std::strerror(ENOEXEC)) + " (no #! line, and not a program)";
+  }
+  auto line = start.substr(2, start.find('\n') == std::string_view::npos ? std::string_view::npos
+                                                                         : start.find('\n') - 2);
+  const auto first = line.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return std::string("its #! line names no interpreter");
+  line.remove_prefix(first);
+  const std::string interpreter(line.substr(0, line.find_first_of(" \t")));
+  if (interpreter.ends_with('\r')) {
+    return "its #! line ends with CR, which the kernel takes as part of the interpreter's name"
+           " (a file saved with Windows line ends)";
+  }
+  if (::access(interpreter.c_str(), X_OK) != 0) {
+    return "its #! interpreter " + interpreter + ": " + std::strerror(errno);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> unrunnable(const std::string& program) {
@@ -202,6 +234,7 @@ std::optional<std::string> unrunnable(const std::string& program) {
   if (program.empty()) return std::string("cannot run an empty command name");
   if (program.find('/') != std::string::npos) {
     if (auto why = why_not(program)) return "cannot run " + program + ": " + *why;
+    if (auto why = unstartable(program)) return "cannot run " + program + ": " + *why;
     return std::nullopt;
   }
   const char* path = std::getenv("PATH");
@@ -209,7 +242,11 @@ std::optional<std::string> unrunnable(const std::string& program) {
   while (true) {
     const auto colon = dirs.find(':');
     const std::string dir(dirs.substr(0, colon));
-    if (!why_not((dir.empty() ? "." : dir) + "/" + program)) return std::nullopt;
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (!why_not(candidate)) {
+      if (auto why = unstartable(candidate)) return "cannot run " + candidate + ": " + *why;
+      return std::nullopt;
+    }
     if (colon == std::string_view::npos) break;
     dirs.remove_prefix(colon + 1);
   }

@@ -197,9 +197,20 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         # and it is said once, before any scenario runs, not once per scenario.
         tmp = scratch_folder(self)
         json_path = os.path.join(tmp, "report.json")
+        no_line = write_file(tmp, "no-line", "echo hi\n")
+        bad_interpreter = write_file(tmp, "bad-interpreter", "#!/no/such/interpreter\necho hi\n")
+        windows = write_file(tmp, "windows", "#!/bin/sh\r\necho hi\r\n")
+        for script in (no_line, bad_interpreter, windows):
+            os.chmod(script, 0o755)
         for command, why in ((os.path.join(tmp, "no-such-mailer"), "No such file or directory"),
                              ("no-such-mailer-in-path", "not found in PATH"),
-                             (tmp, "Permission denied")):
+                             (tmp, "Permission denied"),
+                             (no_line, "Exec format error (no #! line, and not a program)"),
+                             (bad_interpreter, "its #! interpreter /no/such/interpreter: No such"
+                                               " file or directory"),
+                             (windows, "its #! line ends with CR, which the kernel takes as part"
+                                       " of the interpreter's name (a file saved with Windows"
+                                       " line ends)")):
             status, out, err = run_test(["--json", json_path, "--", command], timeout=60)
             self.assertEqual(status, 2, out + err)
             self.assertIn("smtpfault test: cannot run %s: %s; no scenario was run"
