@@ -1,5 +1,6 @@
 #include "app/test_report.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
@@ -66,13 +67,19 @@ std::optional<std::string> unwritable_report(const std::string& path) {
   const fs::path dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : ".";
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return "no such directory " + dir.string();
+  // Opened for real, not judged by access(2): root passes every permission check, yet cannot
+  // create a file in /proc or on a read-only mount.
   if (fs::exists(path, ec)) {
     if (fs::is_directory(path, ec)) return "is a directory";
-    if (::access(path.c_str(), W_OK) != 0)
-      return std::string("cannot write: ") + std::strerror(errno);
-  } else if (::access(dir.c_str(), W_OK) != 0) {
-    return "cannot create a file in " + dir.string() + ": " + std::strerror(errno);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return std::string("cannot write: ") + std::strerror(errno);
+    ::close(fd);
+    return std::nullopt;
   }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return "cannot create a file in " + dir.string() + ": " + std::strerror(errno);
+  ::close(fd);
+  ::unlink(path.c_str());
   return std::nullopt;
 }
 

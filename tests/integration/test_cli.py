@@ -412,13 +412,21 @@ class ServeFlagMistakes(unittest.TestCase):
     def test_a_report_that_cannot_be_written_is_refused_before_anything_runs(self):
         with tempfile.TemporaryDirectory() as tmp:
             marker = os.path.join(tmp, "ran")
+            # /proc takes no new file even from root, whom access(2) lets through.
             for flag, path, why in (("--junit", os.path.join(tmp, "no", "r.xml"), "no such directory"),
-                                    ("--json", tmp, "is a directory")):
+                                    ("--json", tmp, "is a directory"),
+                                    ("--json", "/proc/r.json", "cannot create a file in /proc")):
                 r = run("test", "--scenario", "accept-all", flag, path, "--", "touch", marker,
                         timeout=30)
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertIn("%s %s: %s" % (flag, path, why), r.stderr)
                 self.assertFalse(os.path.exists(marker), "the command ran")
+                # smtpfault run finds it out before it connects, too.
+                r = run("run", "probe-conformance", "--target", "127.0.0.1:1", flag, path,
+                        timeout=30)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("%s %s: %s" % (flag, path, why), r.stderr)
+                self.assertNotIn("connect", r.stderr + r.stdout)
 
 
 class JsonLogs(unittest.TestCase):
