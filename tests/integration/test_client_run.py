@@ -96,6 +96,22 @@ class RunCommandTest(ClientRunCase):
         self.assertNotIn("\n\n\n", p.stdout)
         self.assertIn("\n\nerror (cannot connect to 127.0.0.1:%d" % port, p.stdout)
 
+    def test_a_target_gone_after_a_failed_expectation_is_exit_3(self):
+        # A server that stops taking connections after a failed step (one that crashed on it)
+        # is the finding to look at first: exit 3, as documented, with the failure still shown.
+        with socket.socket() as s:   # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        path = self.script(r"""
+            connect {}
+            expect(554, { name = "greeting refused" })
+            connect { port = %d }
+        """ % port)
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("greeting refused", p.stdout)
+        self.assertIn("cannot connect to 127.0.0.1:%d" % port, p.stdout + p.stderr)
+
     def test_the_transcript_reaches_a_pipe_as_it_happens(self):
         path = self.script("""
             local c = connect {}
