@@ -141,7 +141,8 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
     }
     in_.erase(0, r.consumed);
     char buf[4096];
-    if (std::chrono::steady_clock::now() >= deadline) {
+    // Past the bound already: no end is worth waiting for (the line is malformed either way).
+    if (lines_.discarding() || std::chrono::steady_clock::now() >= deadline) {
       error = timed_out();
       co_return std::nullopt;
     }

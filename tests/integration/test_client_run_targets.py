@@ -449,7 +449,7 @@ class FloodingServer(unittest.TestCase):
     """A server that never stops sending: every wait still ends at its deadline, and what piles
     up is bounded (the run ended only when the server stopped, growing by gigabytes)."""
 
-    def test_a_flood_of_continuation_lines_or_of_one_line_ends_at_the_timeout(self):
+    def test_a_flood_of_continuation_lines_ends_at_the_timeout_one_line_at_its_bound(self):
         import threading
         for payload in (b"220-still greeting\r\n" * 3000, b"A" * 65536):
             listener = socket.socket()
@@ -490,11 +490,24 @@ class FloodingServer(unittest.TestCase):
                     endless = "a reply line longer than 65536 octets, still without its end"
                     self.assertIn(endless, r.stdout)
                     self.assertNotIn("no reply within", r.stdout)
+                    # Said when the line passes the bound, not at the deadline: with a timeout
+                    # of 300 s the run still ends within the subprocess's 60 s.
+                    r = subprocess.run([binary_path(), "run", script, "--target",
+                                        "127.0.0.1:%d" % listener.getsockname()[1], "--timeout",
+                                        "300"], capture_output=True, text=True, timeout=60,
+                                       env=server_environment())
+                    self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                    self.assertIn(endless, r.stdout)
                     s = subprocess.run([binary_path(), "send", "--server", "127.0.0.1:%d"
                                         % listener.getsockname()[1], "--from", "a@x.test", "--to",
                                         "b@x.test", "--timeout", "1"], capture_output=True,
                                        text=True, timeout=60, env=server_environment())
                     self.assertEqual(s.returncode, 1, s.stdout + s.stderr)
+                    self.assertIn("greeting: malformed reply: " + endless, s.stderr)
+                    s = subprocess.run([binary_path(), "send", "--server", "127.0.0.1:%d"
+                                        % listener.getsockname()[1], "--from", "a@x.test", "--to",
+                                        "b@x.test", "--timeout", "300"], capture_output=True,
+                                       text=True, timeout=60, env=server_environment())
                     self.assertIn("greeting: malformed reply: " + endless, s.stderr)
             finally:
                 stop.set()
