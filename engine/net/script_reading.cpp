@@ -94,9 +94,10 @@ asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
     if (!c.closed.empty()) co_return failed(c.closed);
     // Not silence: a line with no end in sight. Said as soon as it passes the bound, not at the
     // deadline: a server that floods one line would otherwise hold every read for its timeout.
-    const bool endless = c.replies.in_overlong_line();
-    if (!endless && co_await wait_for_news(c, deadline)) continue;
-    if (endless || c.replies.in_overlong_line()) {
+    bool woken = false;
+    if (!c.replies.in_overlong_line()) woken = co_await wait_for_news(c, deadline);
+    if (woken) continue;
+    if (c.replies.in_overlong_line()) {
       const std::string why = "malformed reply: " + proto::endless_line(c.replies.max_line());
       log(c.id, "S: <" + why + ">");
       co_return failed(why);
