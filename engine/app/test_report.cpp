@@ -64,6 +64,8 @@ std::optional<std::string> write_report_file(const std::string& path, const std:
 
 std::optional<std::string> unwritable_report(const std::string& path) {
   namespace fs = std::filesystem;
+  // Not standard output, as "-" means to many tools: that carries the table and the steps.
+  if (path == "-") return std::string("a report goes to a file (standard output has the table)");
   const fs::path dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : ".";
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return "no such directory " + dir.string();
@@ -162,9 +164,17 @@ std::string failure_type(const scenario_result& r) {
   const auto colon = r.reason.find(':');
   if (colon == std::string::npos || colon == 0)
     return r.outcome == verdict::fail ? "failure" : "error";
+  const std::string_view head = std::string_view(r.reason).substr(0, colon);
   // "greylist.lua:7: ...": a scenario that did not load, or failed in a hook or check.
-  if (r.reason.substr(0, colon).ends_with(".lua")) return "scenario error";
-  return r.reason.substr(0, colon);
+  if (head.ends_with(".lua")) return "scenario error";
+  // A check's name ("retried_after_4xx: ..."), not a path or a sentence ("cannot run /x: ...",
+  // "mail.toml:3:1: ..."): a type groups results, so it is one of few words.
+  const bool a_name =
+      head.size() <= 40 && std::all_of(head.begin(), head.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == ' ';
+      });
+  if (a_name) return std::string(head);
+  return r.outcome == verdict::fail ? "failure" : "error";
 }
 
 }  // namespace

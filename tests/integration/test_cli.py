@@ -415,7 +415,9 @@ class ServeFlagMistakes(unittest.TestCase):
             # /proc takes no new file even from root, whom access(2) lets through.
             for flag, path, why in (("--junit", os.path.join(tmp, "no", "r.xml"), "no such directory"),
                                     ("--json", tmp, "is a directory"),
-                                    ("--json", "/proc/r.json", "cannot create a file in /proc")):
+                                    ("--json", "/proc/r.json", "cannot create a file in /proc"),
+                                    ("--json", "-", "a report goes to a file (standard output"
+                                                    " has the table)")):
                 r = run("test", "--scenario", "accept-all", flag, path, "--", "touch", marker,
                         timeout=30)
                 self.assertEqual(r.returncode, 2, r.stderr)

@@ -250,6 +250,8 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
             self.assertEqual((suite.get("tests"), suite.get("errors")), ("1", "1"), args)
             error = suite.find("testcase/error")
             self.assertIn(why, error.get("message"))
+            # A type groups results: not a path, a flag or a file position.
+            self.assertEqual(error.get("type"), "error", args)
 
     def test_a_run_killed_before_it_writes_its_reports_leaves_no_earlier_report(self):
         # Killed while it reads the standard input it shares: the report of an earlier run is
