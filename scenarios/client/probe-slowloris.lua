@@ -10,7 +10,9 @@
 -- with blocking I/O, or serialises sessions, fails here).
 -- What a correct server does: serves other clients normally throughout, and either answers the
 -- completed command or closes the slow connection. With --param max_hold=SECONDS the probe
--- also requires the server to cut the drip within that many seconds. Report keys:
+-- also requires the server to cut the drip within that many seconds. `every` sets the pace; a
+-- drip too short or too long for one command line goes faster or slower so that it still lasts
+-- about `duration`. Report keys:
 -- "slow_client" ("cut off after Ns" or "held for Ns"), "others_served".
 -- Params: duration (default 10), every (1), octets_per_step (1), max_hold (none).
 
@@ -32,6 +34,10 @@ local slow = connect {}
 slow:expect(220)
 local steps = math.max(1, math.floor(duration / every))
 local command = "NOOP " .. string.rep("z", math.max(0, math.min(steps * per_step - 7, 400))) .. "\r\n"
+-- The command is at least "NOOP \r\n" and at most 407 octets (within the 512 of RFC 5321
+-- 4.5.3.1.4): where that is more or fewer steps than duration / every, the pace changes so that
+-- the drip still lasts about `duration`.
+local pace = duration / math.max(1, math.ceil(#command / per_step) - 1)
 local started = now()
 local served, tried = 0, 0
 local pos = 1
@@ -55,7 +61,7 @@ while pos <= #command do
       other:close()
     end
   end
-  if pos <= #command then sleep(every) end
+  if pos <= #command then sleep(pace) end
   if slow.closed then break end
 end
 local held = now() - started

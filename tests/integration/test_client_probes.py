@@ -97,6 +97,12 @@ class ProbesAgainstSmtpfault(ServerTestCase):
         self.assertEqual(report["others_served"], "2 of 2")
         self.assertTrue(report["slow_client"].startswith("held for"), report)
 
+    def test_slowloris_lasts_about_its_duration_also_when_short(self):
+        # "NOOP \r\n" is 7 drips at least: at one a second that was 6 s for a 1 s duration.
+        report = self.probe("probe-slowloris", "--param", "duration=1", "--param", "every=1")
+        held = float(report["slow_client"].split()[2].rstrip("s,"))
+        self.assertLess(held, 3, report)
+
     def test_slowloris_cut_off_with_421_passes_max_hold(self):
         # 421 and a close is the standard cut-off (Postfix's, and this server's own).
         server = SmtpfaultServer("--command-timeout", "1").start()
