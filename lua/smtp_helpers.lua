@@ -236,11 +236,14 @@ function expect(t)
       fail_key(k, 2, "expect: exit must be \"success\", \"failure\" or a number, not %q", v)
     end
     if k == "delivered" or k == "retry_delay" then check_range(k, v, k == "delivered") end
-    if k == "runs" and not (v >= 1 and v == math.floor(v)) then
-      fail_key(k, 2, "expect: runs must be a whole number, at least 1, not %s", tostring(v))
+    -- Bounded as every count and wait a scenario asks for: 1000 runs of a mailer is already a
+    -- load test, and a gap is a wait (a day at most).
+    if k == "runs" and not (v >= 1 and v <= 1000 and v == math.floor(v)) then
+      fail_key(k, 2, "expect: runs must be a whole number from 1 to 1000, not %s", tostring(v))
     end
-    if k == "run_gap" and not (v >= 0) then
-      fail_key(k, 2, "expect: run_gap must be a number of seconds, 0 or more, not %s", tostring(v))
+    if k == "run_gap" and not (v >= 0 and v <= 86400) then
+      fail_key(k, 2, "expect: run_gap must be a number of seconds from 0 to 86400, not %s",
+        tostring(v))
     end
   end
   -- retry_delay times the retry that retried_after_4xx looks for; alone it checks nothing.

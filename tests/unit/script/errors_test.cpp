@@ -465,9 +465,13 @@ TEST(script_errors, expectations_are_checked_when_declared) {
       {"delivered = {min = 0/0}", "; min is nan"},
       {"retried_after_4xx = true, retry_delay = {min = -1}",
        "expect: retry_delay must be a number of seconds, 0 or more,"},
-      {"runs = 0", "test.lua:1: expect: runs must be a whole number, at least 1, not 0"},
-      {"runs = 1.5", "expect: runs must be a whole number, at least 1, not 1.5"},
-      {"run_gap = -1", "test.lua:1: expect: run_gap must be a number of seconds, 0 or more"},
+      {"runs = 0", "test.lua:1: expect: runs must be a whole number from 1 to 1000, not 0"},
+      {"runs = 1.5", "expect: runs must be a whole number from 1 to 1000, not 1.5"},
+      // Past an unsigned int, the count wrapped: no bound meant a run that never ends.
+      {"runs = 1e10", "expect: runs must be a whole number from 1 to 1000, not 10000000000.0"},
+      {"run_gap = -1", "test.lua:1: expect: run_gap must be a number of seconds from 0 to 86400"},
+      {"run_gap = 1e9",
+       "expect: run_gap must be a number of seconds from 0 to 86400, not 1000000000.0"},
   };
   for (const auto& [expectation, says] : ranges) {
     EXPECT_THAT(load_error(std::string("expect { ") + expectation + " }\n"), HasSubstr(says))
