@@ -50,8 +50,8 @@ void print_test_help() {
       "terminal gives none). Exit 0 when every scenario passed, 1 when any failed, 2 for\n"
       "usage or scenario errors.\n"
       "\n"
-      "  --scenario S       a built-in name or a .lua file; repeatable (default: every\n"
-      "                     built-in scenario, see smtpfault list)\n"
+      "  --scenario S       a built-in name, a glob of them ('auth-*') or a .lua file;\n"
+      "                     repeatable (default: every built-in scenario, see smtpfault list)\n"
       "  --scenarios DIR    every .lua file in DIR\n"
       "  --exclude S        leave out scenarios by name, file name or glob (auth-*); repeatable,\n"
       "                     e.g. what does not apply to the mailer's policy\n"
@@ -146,7 +146,18 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
   if ((f.name == "scenario" || f.name == "scenarios") && f.origin.starts_with("--")) {
     p.scenarios_on_command_line = true;
   }
-  if (f.name == "scenario") {
+  if (f.name == "scenario" && f.value.find_first_of("*?[") != std::string::npos &&
+      f.value.find('/') == std::string::npos && !f.value.ends_with(".lua")) {
+    // A glob of built-in names ('auth-*'), as --exclude takes; one that matches none is a slip.
+    std::vector<std::string> names;
+    for (const auto& b : script::builtin_scenarios()) {
+      if (fnmatch(f.value.c_str(), b.name.c_str(), 0) == 0) names.push_back(b.name);
+    }
+    if (names.empty()) {
+      return f.origin + " " + f.value + ": matches no built-in scenario (see smtpfault list)";
+    }
+    p.scenarios.insert(p.scenarios.end(), names.begin(), names.end());
+  } else if (f.name == "scenario") {
     // A name that is no scenario, or a file that cannot be read, is a slip in the command, said
     // before anything runs; a scenario that does not load is a result, in the reports.
     if (touch_files) {

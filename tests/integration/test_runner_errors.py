@@ -167,6 +167,18 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
                                     timeout=60)
         self.assertEqual(list(verdicts(json_path)), ["no-8bitmime"], out + err)
 
+    def test_scenario_takes_a_glob_of_built_in_names(self):
+        tmp = scratch_folder(self)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "starttls-4*", "--scenario", "greeting-5?1",
+                                     "--json", json_path, "--", PYTHON, "-c", "pass"],
+                                    timeout=120)
+        self.assertEqual(sorted(verdicts(json_path)), ["greeting-521", "starttls-454"], err)
+        status, out, err = run_test(["--scenario", "nope-*", "--", PYTHON, "-c", "pass"],
+                                    timeout=60)
+        self.assertEqual(status, 2, out + err)
+        self.assertIn("--scenario nope-*: matches no built-in scenario (see smtpfault list)", err)
+
     def test_a_scenario_without_expectations_says_what_its_pass_means(self):
         # "all expectations held" was said of a scenario that states none.
         tmp = scratch_folder(self)
