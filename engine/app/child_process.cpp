@@ -126,9 +126,6 @@ int spawn_child(const std::vector<std::string>& argv,
   return err;
 }
 
-// Waits for the child until the deadline or, when watching for one, an interrupt; false while
-// it still runs. pidfd lets poll() do it without a busy loop; it polls in slices so that an
-// interrupt is seen even when its signal went to another thread.
 // What the report keeps of a long output: its first quarter and the rest from its end.
 constexpr std::size_t kept_head = max_output / 4, kept_tail = max_output - kept_head;
 
@@ -145,6 +142,10 @@ void drop_cut_output(int fd) {
             static_cast<off_t>(size - kept_tail - kept_head));
 }
 
+// Waits for the child until the deadline or, when watching for one, an interrupt; false while
+// it still runs. pidfd lets poll() do it without a busy loop; it polls in slices so that an
+// interrupt is seen even when its signal went to another thread, and frees the cut output of
+// output_fd between them.
 bool wait_with_deadline(pid_t pid, std::chrono::milliseconds timeout, int& status,
                         bool stop_on_interrupt, int output_fd) {
   using clock = std::chrono::steady_clock;
@@ -205,8 +206,7 @@ std::optional<std::string> unstartable(const std::string& path) {
   if (!start.starts_with("#!")) {
     return std::string(std::strerror(ENOEXEC)) + " (no #! line, and not a program)";
   }
-  auto line = start.substr(2, start.find('\n') == std::string_view::npos ? std::string_view::npos
-                                                                         : start.find('\n') - 2);
+  auto line = start.substr(0, start.find('\n')).substr(2);
   const auto first = line.find_first_not_of(" \t");
   if (first == std::string_view::npos) return std::string("its #! line names no interpreter");
   line.remove_prefix(first);

@@ -29,11 +29,17 @@ std::string unknown_flag(const std::string& name, const flag_set& known) {
 
 std::optional<std::string> parse_args(const std::vector<std::string>& args, const flag_set& known,
                                       parsed_args& out) {
+  // The first mistake is the one said; the arguments after it are still read, so that a caller
+  // can act on what it needs even then (test writes its refusal to the reports asked for).
+  std::optional<std::string> first_mistake;
+  const auto mistake = [&](std::string text) {
+    if (!first_mistake) first_mistake = std::move(text);
+  };
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") {
       out.after_dashes.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
-      return std::nullopt;
+      break;
     }
     // -h, as most tools take it, for the commands that have --help.
     if (a == "-h" && listed(known.booleans, "help")) {
@@ -41,8 +47,11 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
       continue;
     }
     if (a.size() < 3 || a.compare(0, 2, "--") != 0) {
-      if (a.size() > 1 && a[0] == '-' && a != "-") return "unknown option '" + a + "'";
-      out.positional.push_back(a);
+      if (a.size() > 1 && a[0] == '-' && a != "-") {
+        mistake("unknown option '" + a + "'");
+      } else {
+        out.positional.push_back(a);
+      }
       continue;
     }
     std::string name = a.substr(2);
@@ -54,7 +63,10 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
     }
     if (listed(known.booleans, name)) {
       const auto on = value ? config::parse_bool(*value) : std::optional<bool>(true);
-      if (!on) return "option --" + name + ": expected true/false/1/0/yes/no, got '" + *value + "'";
+      if (!on) {
+        mistake("option --" + name + ": expected true/false/1/0/yes/no, got '" + *value + "'");
+        continue;
+      }
       // The last of "--starttls --starttls=false" wins; "false" stays in its place, as a
       // setting that overrides the configuration (serve's --lmtp=false).
       std::erase_if(out.flags, [&](const flag_value& f) { return f.name == name; });
@@ -64,7 +76,7 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
         out.flags.push_back({name, "false", "--" + name});
       }
     } else if (!listed(known.valued, name)) {
-      return unknown_flag(name, known);
+      mistake(unknown_flag(name, known));
     } else if (value) {
       out.flags.push_back({name, *value, "--" + name});
     } else if (i + 1 < args.size()) {
@@ -74,16 +86,17 @@ std::optional<std::string> parse_args(const std::vector<std::string>& args, cons
       next_name.resize(std::min(next_name.size(), next_name.find('=')));
       if (next == "--" || (!next_name.empty() && (listed(known.booleans, next_name) ||
                                                   listed(known.valued, next_name)))) {
-        return "option --" + name + " needs a value (" +
-               (next == "--" ? "-- after it ends the options" : next + " after it is an option") +
-               "; a value that starts with -- is given as --" + name + "=VALUE)";
+        mistake("option --" + name + " needs a value (" +
+                (next == "--" ? "-- after it ends the options" : next + " after it is an option") +
+                "; a value that starts with -- is given as --" + name + "=VALUE)");
+        continue;
       }
       out.flags.push_back({name, args[++i], "--" + name});
     } else {
-      return "option --" + name + " needs a value";
+      mistake("option --" + name + " needs a value");
     }
   }
-  return std::nullopt;
+  return first_mistake;
 }
 
 configuration_file configuration_file_of(const parsed_args& args) {

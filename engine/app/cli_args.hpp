@@ -39,7 +39,8 @@ struct flag_set {
 };
 
 // Returns a message ready to print for an unknown flag (with the nearest known one, if any is
-// near), a flag that needs a value and was given none, or a stray "-x".
+// near), a flag that needs a value and was given none, or a stray "-x": the first of them. The
+// arguments after a mistake are read too, so out holds every flag that could be read.
 std::optional<std::string> parse_args(const std::vector<std::string>& args, const flag_set& known,
                                       parsed_args& out);
 

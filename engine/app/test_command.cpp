@@ -205,43 +205,25 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
   return std::nullopt;
 }
 
-// The report flags of a command line that did not parse (an unknown option after them, a
-// configuration file with a mistake), read as well as it can be: the refusal still replaces
-// the reports of an earlier run.
-void take_reports_anyway(const std::vector<std::string>& argv, parsed_test& p) {
-  for (std::size_t i = 0; i < argv.size() && argv[i] != "--"; ++i) {
-    for (const char* name : {"junit", "json"}) {
-      const std::string flag = std::string("--") + name;
-      std::optional<std::string> value;
-      if (argv[i].starts_with(flag + "=")) {
-        value = argv[i].substr(flag.size() + 1);
-      } else if (argv[i] == flag && i + 1 < argv.size() && !argv[i + 1].starts_with("--")) {
-        value = argv[i + 1];
-      }
-      if (value) (void)apply_test_flag({name, *value, flag}, p, true);
-    }
-  }
-  if (one_file_for_both_reports(p.junit, p.json)) p.json.clear();
-}
-
 // Returns an error message, or "" with p filled; "help"/"version" for those flags.
 std::string parse(const std::vector<std::string>& argv, char** envp, parsed_test& p) {
   parsed_args args;
   const auto& known = test_flags().flags;
+  const auto names_a_report = [](const auto& f) { return f.name == "junit" || f.name == "json"; };
   auto err = parse_args(argv, known, args);
   if (!err) err = add_configured_flags(test_flags().config, known, envp, args);
   if (err) {
-    const bool asked_for_help = std::any_of(args.flags.begin(), args.flags.end(), [](auto& f) {
-      return f.name == "help" || f.name == "version";
-    });
-    if (!asked_for_help) take_reports_anyway(argv, p);
+    // The refusal still replaces the reports of an earlier run: the command line's report
+    // flags were read, also those after the mistake.
+    for (const auto& f : args.flags)
+      if (names_a_report(f)) (void)apply_test_flag(f, p, true);
+    if (one_file_for_both_reports(p.junit, p.json)) p.json.clear();
     return *err;
   }
   for (const auto& f : args.flags)
     if (f.name == "help" || f.name == "version") return f.name;
   p.config = configuration_file_of(args);
   // The reports first: a mistake in any other flag is then written to them too.
-  const auto names_a_report = [](const auto& f) { return f.name == "junit" || f.name == "json"; };
   for (const auto& f : args.flags)
     if (names_a_report(f))
       if (auto err = apply_test_flag(f, p, true)) return *err;

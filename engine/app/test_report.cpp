@@ -73,7 +73,8 @@ std::optional<std::string> unwritable_report(const std::string& path) {
   // create a file in /proc or on a read-only mount.
   if (fs::exists(path, ec)) {
     if (fs::is_directory(path, ec)) return "is a directory";
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    // Non-blocking: a FIFO without a reader must not hold the run here.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return std::string("cannot write: ") + std::strerror(errno);
     ::close(fd);
     return std::nullopt;

@@ -283,27 +283,34 @@ class Greeting421Quit(unittest.TestCase):
         self.assertIn("*: message of", named[0])
 
 
+# A client that reads the 220 to STARTTLS alone, drops the plaintext injected behind it and makes
+# the handshake: what a mailer that is not fooled does. It then speaks over `t` (reading `f` with
+# reply()).
+STARTTLS_PAST_THE_INJECTION = (
+    "import os, select, socket, ssl, sys\n"
+    "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+    "def reply(f):\n"
+    "    while True:\n"
+    "        line = f.readline()\n"
+    "        if line[3:4] != b'-': return int(line[:3])\n"
+    "plain = s.makefile('rb', buffering=0)\n"
+    "reply(plain); s.sendall(b'EHLO client.test\\r\\n'); reply(plain)\n"
+    "s.sendall(b'STARTTLS\\r\\n')\n"
+    "got = b''\n"
+    "while not got.endswith(b'\\n'): got += s.recv(1)\n"
+    "while select.select([s], [], [], 0.2)[0]: s.recv(4096)   # the injected plaintext\n"
+    "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
+    "ctx.verify_mode = ssl.CERT_NONE\n"
+    "t = ctx.wrap_socket(s); f = t.makefile('rb')\n"
+)
+
+
 class StarttlsInjectionWithPipelining(unittest.TestCase):
     """PIPELINING is offered with the injection: a client that pipelines MAIL, RCPT and DATA after
     a proper EHLO over TLS is correct; one that goes on behind EHLO took the injection for its
     reply."""
 
-    MAILER = (
-        "import os, select, socket, ssl, sys\n"
-        "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
-        "def reply(f):\n"
-        "    while True:\n"
-        "        line = f.readline()\n"
-        "        if line[3:4] != b'-': return int(line[:3])\n"
-        "plain = s.makefile('rb', buffering=0)\n"
-        "reply(plain); s.sendall(b'EHLO client.test\\r\\n'); reply(plain)\n"
-        "s.sendall(b'STARTTLS\\r\\n')\n"
-        "got = b''\n"
-        "while not got.endswith(b'\\n'): got += s.recv(1)\n"
-        "while select.select([s], [], [], 0.2)[0]: s.recv(4096)   # the injected plaintext\n"
-        "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
-        "ctx.verify_mode = ssl.CERT_NONE\n"
-        "t = ctx.wrap_socket(s); f = t.makefile('rb')\n"
+    MAILER = STARTTLS_PAST_THE_INJECTION + (
         "WAIT = %s\n"
         "if WAIT:\n"
         "    t.sendall(b'EHLO client.test\\r\\n'); reply(f)\n"
@@ -335,20 +342,7 @@ class StarttlsInjectionAuthOutOfStep(unittest.TestCase):
     meant for another reply, the server cannot decode it (501) and the client gives up. The
     refusal is the desync's doing, not a reason to pass."""
 
-    MAILER = (
-        "import os, select, socket, ssl, sys\n"
-        "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
-        "def reply(f):\n"
-        "    while True:\n"
-        "        line = f.readline()\n"
-        "        if line[3:4] != b'-': return int(line[:3])\n"
-        "plain = s.makefile('rb', buffering=0)\n"
-        "reply(plain); s.sendall(b'EHLO client.test\\r\\n'); reply(plain)\n"
-        "s.sendall(b'STARTTLS\\r\\n'); reply(plain)\n"
-        "while select.select([s], [], [], 0.2)[0]: s.recv(4096)   # the injected plaintext\n"
-        "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
-        "ctx.verify_mode = ssl.CERT_NONE\n"
-        "t = ctx.wrap_socket(s); f = t.makefile('rb')\n"
+    MAILER = STARTTLS_PAST_THE_INJECTION + (
         "t.sendall(b'EHLO client.test\\r\\n'); reply(f)\n"
         "t.sendall(b'AUTH LOGIN\\r\\n'); reply(f)\n"
         "t.sendall(b'MAIL FROM:<a@x.test>\\r\\n')   # meant for another reply\n"
