@@ -8,11 +8,17 @@
 -- What a correct mailer does: after a 504 or 535 on one mechanism, tries the next advertised
 -- mechanism it supports, authenticates with LOGIN and delivers.
 
+-- The server's own list with the AUTH line replaced (or added): everything else, SMTPUTF8,
+-- CHUNKING, DSN and STARTTLS included, stays as configured.
 function on_ehlo(s, name)
-  local ext = { "PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES" }
-  if not s.tls then table.insert(ext, "STARTTLS") end
-  table.insert(ext, "AUTH CRAM-MD5 PLAIN LOGIN")
-  return smtp.extensions(ext)
+  local keywords, found = smtp.ehlo_keywords(), false
+  for i, line in ipairs(keywords) do
+    if line == "AUTH" or line:find("^AUTH ") then
+      keywords[i], found = "AUTH CRAM-MD5 PLAIN LOGIN", true
+    end
+  end
+  if not found then table.insert(keywords, "AUTH CRAM-MD5 PLAIN LOGIN") end
+  return smtp.extensions(keywords)
 end
 
 function on_command(s, cmd)

@@ -319,6 +319,38 @@ class RelayDeniedWire(unittest.TestCase):
                                ("someone@mx.smtpfault.test", 250)):
                 c.cmd("RCPT TO:<%s>" % rcpt, expect=code)
 
+class EhloChangesOneLine(unittest.TestCase):
+    """size-limit and auth-mech-fallback change one EHLO line each and keep the server's
+    others (SMTPUTF8, CHUNKING, DSN among them), so that one fault is what is tested."""
+
+    def ehlo_lines(self, *args):
+        with SmtpfaultServer(*args) as srv, srv.connect() as c:
+            return c.ehlo().lines[1:]
+
+    def test_size_limit_changes_only_the_size_line(self):
+        own = self.ehlo_lines()
+        changed = self.ehlo_lines("--scenario", "size-limit")
+        self.assertIn("SIZE 10485760", own)
+        self.assertEqual(changed, ["SIZE 2000" if x.startswith("SIZE") else x for x in own])
+        for keyword in ("SMTPUTF8", "CHUNKING", "DSN"):
+            self.assertIn(keyword, changed)
+
+    def test_size_limit_advertises_the_servers_own_limit_when_smaller(self):
+        with SmtpfaultServer("--scenario", "size-limit", "--set",
+                             "limits.max_message_size=1000") as srv, srv.connect() as c:
+            self.assertIn("SIZE 1000", c.ehlo().lines)
+            c.cmd("MAIL FROM:<a@example.com> SIZE=1500", expect=552)
+            c.cmd("MAIL FROM:<a@example.com> SIZE=900", expect=250)
+
+    def test_auth_mech_fallback_changes_only_the_auth_line(self):
+        own = self.ehlo_lines()
+        changed = self.ehlo_lines("--scenario", "auth-mech-fallback")
+        self.assertTrue(any(x.startswith("AUTH ") for x in own))
+        self.assertEqual(changed, ["AUTH CRAM-MD5 PLAIN LOGIN" if x.startswith("AUTH ") else x
+                                   for x in own])
+        for keyword in ("SMTPUTF8", "CHUNKING", "DSN"):
+            self.assertIn(keyword, changed)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
