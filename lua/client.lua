@@ -37,11 +37,15 @@ local function value_text(v)
   return tostring(v)
 end
 
-local function check_number(v, what, min)
+-- A wait longer than this is a slip, not a test (as smtp.sleep on the server side).
+local a_day = 86400
+
+local function check_number(v, what, min, max)
   -- NaN compares false with everything, and infinity is no count of octets or seconds.
   if type(v) ~= "number" or v ~= v or v == math.huge or v < (min or 0) then
     fail("%s must be a number >= %s, not %s", what, tostring(min or 0), value_text(v))
   end
+  if max and v > max then fail("%s must be at most %d (a day), not %s", what, max, value_text(v)) end
   return v
 end
 
@@ -71,8 +75,9 @@ local function opts_table(o, fn)
   if type(o) ~= "table" then fail("%s: options must be a table, not a %s", fn, type(o)) end
   -- A wait of 0 or less would end before it began; nil means --timeout.
   local t = rawget(o, "timeout")
-  if t ~= nil and (type(t) ~= "number" or t ~= t or t <= 0 or t == math.huge) then
-    fail("%s: timeout must be a number of seconds > 0, not %s", fn, value_text(t))
+  if t ~= nil and (type(t) ~= "number" or t ~= t or t <= 0 or t > a_day) then
+    fail("%s: timeout must be a number of seconds > 0 and at most 86400 (a day), not %s", fn,
+      value_text(t))
   end
   for k in pairs(o) do
     if not known_options[fn][k] then
@@ -303,7 +308,7 @@ function Conn:slow(bytes, n, every)
   conn_of(self, "slow")
   if type(bytes) ~= "string" then fail("slow: bytes must be a string") end
   check_number(n, "slow: octets per step", 1)
-  check_number(every, "slow: seconds between steps", 0)
+  check_number(every, "slow: seconds between steps", 0, a_day)
   names.octets_sent(self, "slow", bytes)
   local r = op { op = "write", conn = self.id, bytes = bytes, chunk = n, every = every }
   if not r.ok then
@@ -335,6 +340,8 @@ end
 function Conn:starttls(o)
   conn_of(self, "starttls")
   o = opts_table(o, "starttls")
+  -- A CA file that cannot be loaded is found before STARTTLS goes out, not after its 220.
+  if o.ca then op { op = "check_ca", conn = self.id, ca = o.ca } end
   self:send("STARTTLS")
   local r, err
   if o.may_fail then  -- the script handles a refusal itself: the outcome, not a verdict

@@ -309,7 +309,7 @@ function check(cond, message, detail) end
 ---@param value any
 function report(key, value) end
 
----Pauses the script.
+---Pauses the script (at most 86400 seconds, a day).
 ---@param seconds number
 function sleep(seconds) end
 

@@ -141,6 +141,10 @@ asio::awaitable<op_result> driver::perform(const client_op& op) {
     skip(op);
     co_return op_result{};
   }
+  if (op.what == client_op::kind::check_ca) {
+    if (auto refused = ca_refused(op.conn, op.ca_file)) co_return *refused;
+    co_return op_result{};
+  }
   auto it = conns_.find(op.conn);
   if (it == conns_.end()) co_return failed("no such connection");
   if (op.what == client_op::kind::give_up) {
@@ -221,6 +225,10 @@ asio::awaitable<op_result> driver::do_connect(const client_op& op) {
   result.connections.push_back({c.id, where, {}});
   conns_[c.id] = std::move(owned);
   log(c.id, "*: connecting to " + where + (op.tls ? " (implicit TLS)" : ""));
+  // The script's own file, checked before the target is troubled with a connection.
+  if (op.tls) {
+    if (auto refused = ca_refused(c.id, op.ca_file)) co_return *refused;
+  }
   std::string err = co_await open_socket(c, op);
   if (err.empty() && op.tls) {
     auto hs = co_await do_handshake(c, op);
@@ -266,6 +274,21 @@ asio::awaitable<std::string> driver::open_socket(conn& c, const client_op& op) {
   co_return "";
 }
 
+// A CA file that cannot be loaded is the script's mistake, not the target's: exit 2, whatever
+// may_fail says, at the line that names it.
+op_result driver::ca_failure(int conn_id, const std::string& why) {
+  result.how = client_run_result::ending::script_error;
+  result.error = script_.position() + " " + why;  // "file:line: cannot load CA file ..."
+  log(conn_id, "*: " + why);
+  return failed(why);
+}
+
+std::optional<op_result> driver::ca_refused(int conn_id, const std::string& ca_file) {
+  if (ca_file.empty()) return std::nullopt;
+  if (auto why = ca_file_problem(ca_file); !why.empty()) return ca_failure(conn_id, why);
+  return std::nullopt;
+}
+
 asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
   // The plaintext reading stops here; the handshake reads for itself.
   ++c.reader;
@@ -282,12 +305,9 @@ asio::awaitable<op_result> driver::do_handshake(conn& c, const client_op& op) {
   c.tls = std::make_unique<asio::ssl::context>(make_client_context(op.verify));
   std::string err;
   if (!op.ca_file.empty()) {
-    // The script's mistake, not the target's: exit 2, whatever may_fail says.
+    // Checked before the STARTTLS was sent; a file that changed since still fails here.
     if (auto why = trust_ca_file(*c.tls, op.ca_file); !why.empty()) {
-      result.how = client_run_result::ending::script_error;
-      result.error = script_.position() + " " + why;  // "file:line: cannot load CA file ..."
-      log(c.id, "*: " + why);
-      co_return failed(why);
+      co_return ca_failure(c.id, why);
     }
   }
   std::string why;  // the reason alone, for a script that handles the failure

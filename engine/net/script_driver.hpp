@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -88,6 +89,8 @@ class driver {
   asio::awaitable<op_result> do_connect(const client_op& op);
   asio::awaitable<std::string> open_socket(conn& c, const client_op& op);
   asio::awaitable<op_result> do_handshake(conn& c, const client_op& op);
+  std::optional<op_result> ca_refused(int conn_id, const std::string& ca_file);
+  op_result ca_failure(int conn_id, const std::string& why);
   asio::awaitable<op_result> do_write(conn& c, const client_op& op);
   asio::awaitable<op_result> do_read(conn& c, const client_op& op);
   asio::awaitable<op_result> do_wait_closed(conn& c, const client_op& op);

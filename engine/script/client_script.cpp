@@ -24,7 +24,7 @@ char op_marker;  // first value of every yield to the driver
 
 constexpr const char* op_names[] = {"connect",     "write",         "read_reply", "tls_handshake",
                                     "wait_closed", "shutdown_send", "reset",      "close",
-                                    "sleep",       "give_up",       "finish"};
+                                    "sleep",       "give_up",       "finish",     "check_ca"};
 
 client_script& client_of(lua_State* L) {
   return *static_cast<client_script*>(lua_touserdata(L, lua_upvalueindex(1)));

@@ -47,8 +47,9 @@ struct client_op {
     reset,          // RST
     close,
     sleep,
-    give_up,  // the target cannot be used as the script needs (bytes: why): ends the run
-    finish,   // skip(bytes: why): a skipped step, and the run ends as finished
+    give_up,   // the target cannot be used as the script needs (bytes: why): ends the run
+    finish,    // skip(bytes: why): a skipped step, and the run ends as finished
+    check_ca,  // ca_file can be loaded: else a script error, before anything is sent for it
   } what = kind::sleep;
   int conn = 0;
   std::string host;

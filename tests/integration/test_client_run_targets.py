@@ -166,6 +166,17 @@ class TargetTest(ClientRunCase):
         p = self.run_client(path)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)   # not 3: the target is fine
         self.assertIn("client.lua:5: cannot load CA file no/such-ca.pem (relative to ", p.stderr)
+        # Found before the STARTTLS went out, not after the server had switched to TLS.
+        self.assertNotIn("C: STARTTLS", p.stdout)
+
+    def test_a_ca_file_that_cannot_be_loaded_stops_an_implicit_tls_connect_before_it(self):
+        path = self.script("""
+            connect { tls = true, verify = true, ca = "no/such-ca.pem" }
+        """)
+        p = self.run_client(path, "--tls-target", "127.0.0.1:%d" % self.server.port)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("client.lua:2: cannot load CA file no/such-ca.pem (relative to ", p.stderr)
+        self.assertNotIn("connected from local port", p.stdout)
 
 
 class HostileServers(unittest.TestCase):

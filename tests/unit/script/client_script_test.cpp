@@ -270,6 +270,11 @@ TEST(client_script, out_of_range_ports_timeouts_and_counts_are_script_errors) {
       {"connect {}\nwait_closed {timeout = 0}", "wait_closed: timeout must be a number of seconds"},
       {"connect {}\nslow('x', 0/0, 0)", "slow: octets per step must be a number >= 1"},
       {"sleep(math.huge)", "sleep: seconds must be a number >= 0"},
+      // A century's wait would be taken as asked: past a day it is a slip.
+      {"sleep(1e12)", "sleep: seconds must be at most 86400 (a day)"},
+      {"connect {}\nexpect(220, {timeout = 86401})",
+       "expect: timeout must be a number of seconds > 0 and at most 86400 (a day), not 86401"},
+      {"connect {}\nslow('x', 1, 1e9)", "slow: seconds between steps must be at most 86400"},
   };
   for (const auto& [code, error] : cases) {
     auto s = load(code);
