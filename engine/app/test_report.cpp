@@ -5,8 +5,10 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -253,7 +255,33 @@ std::string xml_escape(std::string_view raw) {
 
 namespace {
 
-std::string junit_suite_xml(const junit_suite& suite, std::uint64_t seed) {
+// What CI views show beside a suite: when it started (UTC, in the Ant format the strict JUnit
+// schema takes, which has no zone) and on which machine.
+struct suite_origin {
+  std::chrono::system_clock::time_point written;
+  std::string host;
+};
+
+std::string suite_timestamp(const suite_origin& origin, double seconds) {
+  const auto started =
+      origin.written - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                           std::chrono::duration<double>(seconds));
+  const std::time_t t = std::chrono::system_clock::to_time_t(started);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  return text;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+
+std::string junit_suite_xml(const junit_suite& suite, std::uint64_t seed,
+                            const suite_origin& origin) {
   const auto& results = suite.results;
   const auto& names = suite.names;
   int failures = 0, errors = 0, skipped = 0;
@@ -265,12 +293,14 @@ std::string junit_suite_xml(const junit_suite& suite, std::uint64_t seed) {
     total += r.seconds;
   }
   const std::string class_name = xml_escape(names.class_name);
+  const double seconds = names.seconds >= 0 ? names.seconds : total;
   char counts[192];
   std::snprintf(counts, sizeof counts,
-                "\" tests=\"%zu\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
-                results.size(), failures, errors, skipped,
-                names.seconds >= 0 ? names.seconds : total);
-  std::string xml = "  <testsuite name=\"" + xml_escape(names.suite) + counts;
+                "\" tests=\"%zu\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\"",
+                results.size(), failures, errors, skipped, seconds);
+  std::string xml = "  <testsuite name=\"" + xml_escape(names.suite) + counts + " timestamp=\"" +
+                    suite_timestamp(origin, seconds) + "\" hostname=\"" + xml_escape(origin.host) +
+                    "\">\n";
   xml += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(seed) +
          "\"/>\n    </properties>\n";
   // CI views key test cases by name: one given twice (a scenario run twice, two steps that say
@@ -306,8 +336,9 @@ std::optional<std::string> write_junit_suites(const std::string& path,
                                               const std::vector<junit_suite>& suites,
                                               std::uint64_t seed) {
   std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
+  const suite_origin origin{std::chrono::system_clock::now(), host_name()};
   for (const auto& suite : suites)
-    xml += junit_suite_xml(suite, seed);
+    xml += junit_suite_xml(suite, seed, origin);
   xml += "</testsuites>\n";
   return write_report_file(path, xml);
 }

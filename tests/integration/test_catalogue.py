@@ -8,10 +8,12 @@
 - `smtpfault list` shows every scenario with its description, `smtpfault check` accepts each.
 """
 
+import datetime
 import glob
 import os
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -167,6 +169,7 @@ class CatalogueRuns(unittest.TestCase):
         cls.junit = os.path.join(cls.tmp, "careful.xml")
         cls.json = os.path.join(cls.tmp, "careful.json")
         started = time.monotonic()
+        cls.started_at = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
         cls.status, cls.out, cls.err = run_test(
             ["--scenarios", SCENARIOS, "--time-scale", TIME_SCALE, "--seed", SEED, "--jobs", "1",
              "--junit", cls.junit, "--json", cls.json, "--", PYTHON, CAREFUL])
@@ -208,6 +211,10 @@ class CatalogueRuns(unittest.TestCase):
         self.assertEqual([(x.get("name"), x.get("value"))
                           for x in suite.find("properties").findall("property")],
                          [("seed", SEED)])
+        # When the run started (UTC) and where, as CI views show them beside the suite.
+        stamp = datetime.datetime.strptime(suite.get("timestamp"), "%Y-%m-%dT%H:%M:%S")
+        self.assertLessEqual(abs((stamp - self.started_at).total_seconds()), 2, stamp)
+        self.assertEqual(suite.get("hostname"), socket.gethostname())
 
     def test_catalogue_naive(self):
         json_path = os.path.join(self.tmp, "naive.json")
