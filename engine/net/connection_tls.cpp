@@ -47,7 +47,12 @@ asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
   if (how.mode == fault::starttls_mode::inject_plaintext) {
     // Same segment as the 220, so a vulnerable client reads it as a reply after the handshake.
     out_ += how.inject;
-    session_.note("injected plaintext after 220", sys_clock::now());
+    // The octets themselves (the log escapes CR and LF): what the client read after the
+    // handshake, if it did. A long injection is shown by its start.
+    constexpr std::size_t shown = 512;
+    session_.note("injected plaintext after 220: '" + how.inject.substr(0, shown) +
+                      (how.inject.size() > shown ? "'..." : "'"),
+                  sys_clock::now());
   }
   // Plaintext the session had not read when a hook was consulted about STARTTLS: the session
   // drops such octets itself only when they arrive while it waits for the handshake.

@@ -297,6 +297,15 @@ class StartTlsTurns(unittest.TestCase):
             c.ehlo()
             c.cmd("STARTTLS", expect=220)
 
+    def test_the_transcript_shows_the_octets_injected_after_220(self):
+        srv = self.start("starttls-injection")
+        with srv.connect() as c:
+            c.ehlo()
+            c.cmd("STARTTLS", expect=220)
+            sid = srv.session_of(c)
+        line = srv.wait_for_line(r" %s \*: injected plaintext after 220" % sid)
+        self.assertIn(r"'250-smtpfault.test\r\n250 AUTH PLAIN LOGIN\r\n'", line)
+
     def test_a_refused_starttls_takes_no_certificates_turn(self):
         srv = self.start("starttls-bad-cert")
         with srv.connect() as c:
