@@ -59,7 +59,7 @@ for fn, names in pairs {
   send = "label", raw = "label", tls_handshake = tls_opts, starttls = tls_opts .. "expect",
   ehlo = wait .. "expect", auth = wait .. "expect authzid",
   data = wait .. "expect expect_354 line_ending raw", bdat = wait .. "expect last no_reply size",
-  wait_closed = "timeout", expect_closed = wait, quit = wait,
+  wait_closed = "timeout", expect_closed = wait, quit = wait, greeting = wait,
 } do
   known_options[fn] = {}
   for name in names:gmatch("%S+") do known_options[fn][name] = true end
@@ -369,6 +369,20 @@ local function extensions(r)
     if kw then ext[kw:upper()] = rest end
   end
   return ext
+end
+
+-- expect(220) for the greeting. A server that sends none within the timeout (a tarpit) ends
+-- the script there, as skipped after that failed step: every later wait would run to its
+-- deadline too, and nothing after a greeting can be judged without one.
+function Conn:greeting(o)
+  conn_of(self, "greeting")
+  o = opts_table(o, "greeting")
+  local r, err = self:expect(220, o)
+  if err == "timeout" then
+    op { op = "finish", conn = self.id, bytes = string.format(
+      "no greeting within %gs: the rest of the script was not run", o.timeout or default_timeout) }
+  end
+  return r, err
 end
 
 function Conn:ehlo(name, o)

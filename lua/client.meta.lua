@@ -79,6 +79,13 @@ function Connection:reply(opts) end
 ---@return string? err
 function Connection:expect(want, opts) end
 
+---expect(220) for the greeting; with no reply within the timeout (a tarpit) the script ends
+---there, skipped after that failed step, since every later wait would run to its deadline too.
+---@param opts client.wait_options?
+---@return client.reply? reply
+---@return string? err
+function Connection:greeting(opts) end
+
 ---A command line; CRLF is added. Returns true, or nil and "closed"/"reset"/"timeout".
 ---@param line string
 ---@param opts { label: string? }? # label: shown in the transcript instead of the line
@@ -202,6 +209,11 @@ function reply(opts) end
 ---@return client.reply? reply
 ---@return string? err
 function expect(want, opts) end
+
+---@param opts client.wait_options?
+---@return client.reply? reply
+---@return string? err
+function greeting(opts) end
 
 ---@param line string
 ---@param opts { label: string? }?

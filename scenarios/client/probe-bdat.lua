@@ -30,7 +30,7 @@ local function transaction()
 end
 
 connect {}
-expect(220)
+greeting()
 local e = ehlo(helo)
 if not (e and e.extensions.CHUNKING) then
   report("chunking", "not offered")
@@ -78,7 +78,7 @@ check((r and r.code >= 500) or err == "closed", "an absurd BDAT size is refused"
 close()
 
 connect {}
-expect(220)
+greeting()
 ehlo(helo)
 transaction()
 raw("BDAT 1000\r\nonly forty octets of the thousand promised\r\n")

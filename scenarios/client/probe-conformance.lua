@@ -16,7 +16,7 @@ local domain = rcpt:match("@(.+)$") or "example.com"
 
 -- 1: command order
 connect {}
-expect(220, { name = "greeting is 220" })
+greeting({ name = "greeting is 220" })
 send("MAIL FROM:<probe@smtpfault.test>")
 expect(503, { name = "MAIL before EHLO gets 503" })
 ehlo(helo)
@@ -41,7 +41,7 @@ check(no_221 == nil and connection():wait_closed({ timeout = 5 }),
 
 -- 2: null sender, postmaster, lower case
 connect {}
-expect(220)
+greeting()
 send("ehlo " .. helo)
 expect(250, { name = "lower-case ehlo is accepted" })
 send("mail from:<>")

@@ -18,7 +18,7 @@ local function noop_of(total)
 end
 
 connect {}
-expect(220)
+greeting()
 ehlo(params.helo or "long-lines.smtpfault.test")
 for _, n in ipairs { 511, 512 } do
   send(noop_of(n))

@@ -27,7 +27,7 @@ local function codes(n)
 end
 
 connect {}
-expect(220)
+greeting()
 local e = ehlo(params.helo or "pipelining.smtpfault.test")
 check(e and e.extensions.PIPELINING ~= nil, "PIPELINING is advertised")
 

@@ -31,7 +31,7 @@ local per_step = number_param("octets_per_step", "1", true)
 local max_hold = number_param("max_hold", nil)
 
 local slow = connect {}
-slow:expect(220)
+slow:greeting()
 local steps = math.max(1, math.floor(duration / every))
 local command = "NOOP " .. string.rep("z", math.max(0, math.min(steps * per_step - 7, 400))) .. "\r\n"
 -- The command is at least "NOOP \r\n" and at most 407 octets (within the 512 of RFC 5321

@@ -64,7 +64,7 @@ end
 for _, v in ipairs(variants) do
   local name, terminator = v[1], v[2]
   local c = connect {}
-  expect(220)
+  greeting()
   ehlo(helo)
   send("MAIL FROM:<" .. from .. ">")
   expect(250)

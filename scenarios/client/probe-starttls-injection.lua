@@ -16,7 +16,7 @@
 local helo = params.helo or "starttls-probe.smtpfault.test"
 
 connect {}
-expect(220)
+greeting()
 local r = ehlo(helo)
 if not (r and r.extensions.STARTTLS) then
   report("injection", "STARTTLS not offered")

@@ -5,6 +5,7 @@ per-probe results are asserted as observed. Postfix's smtpd is not used: it cann
 its master process, queue and root-owned directories, so not unprivileged on a loopback port.
 """
 
+import glob
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ import unittest
 from smtpfault_server import (ServerTestCase, SmtpfaultServer, binary_path, server_environment,
                               server_with_scenario)
 from aiosmtpd_target import AiosmtpdTarget, make_certificate
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def run_probe(name, port, *extra, timeout=5):
@@ -181,6 +184,23 @@ class ProbesAgainstSmtpfault(ServerTestCase):
             self.assertEqual(code, 1, out)
             self.assertTrue(failed, out)
             self.assertEqual(set(report.values()), {outcome}, out)
+
+    def test_a_server_that_never_greets_ends_each_probe_at_its_first_greeting(self):
+        # A tarpit: every later step would wait out its own timeout as well (one probe run took
+        # 42 of them), and nothing after a missing greeting can be judged.
+        tarpit = server_with_scenario(self, "function on_connect(s) return smtp.hang() end\n")
+        probes = sorted(os.path.basename(p)[:-4] for p in glob.glob(
+            os.path.join(ROOT, "scenarios", "client", "probe-*.lua")))
+        self.assertGreaterEqual(len(probes), 9)
+        for probe in probes:
+            code, report, failed, out = run_probe(probe, tarpit.port, timeout=0.3)
+            self.assertEqual(code, 1, out)
+            if probe == "probe-early-talker":   # it talks first: its one wait is for that reply
+                self.assertEqual(len(failed), 1, out)
+                continue
+            self.assertEqual(len(failed), 1, out)
+            self.assertIn("220", failed[0], out)
+            self.assertIn("no greeting within 0.3s: the rest of the script was not run", out)
 
     def test_a_bad_probe_parameter_is_named(self):
         code, report, failed, out = run_probe("probe-slowloris", self.server.port,
