@@ -436,18 +436,18 @@ void announce(const parsed_test& p, const std::vector<std::string>& left_out) {
 // False when a report asked for could not be written: a CI job that reads the report must not
 // go green without one.
 bool write_test_reports(const parsed_test& p, const std::vector<scenario_result>& results,
-                        double seconds) {
+                        double seconds, std::optional<std::uint64_t> seed) {
   bool written = true;
   if (!p.junit.empty()) {
     junit_names names;
     names.seconds = seconds;
-    if (auto e = write_junit(p.junit, results, p.opts.seed, names)) {
+    if (auto e = write_junit(p.junit, results, seed, names)) {
       std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
       written = false;
     }
   }
   if (!p.json.empty()) {
-    if (auto e = write_json(p.json, results, p.opts.seed)) {
+    if (auto e = write_json(p.json, results, seed)) {
       std::fprintf(stderr, "smtpfault test: %s\n", e->c_str());
       written = false;
     }
@@ -466,7 +466,9 @@ int refuse_run(const parsed_test& p, const std::string& why) {
   refusal.outcome = verdict::error;
   refusal.reason = why;
   escape_for_reports(refusal);
-  write_test_reports(p, {refusal}, 0);
+  // Refused before a seed was chosen, it has none, unless --seed (or the configuration) gave it.
+  write_test_reports(p, {refusal}, 0,
+                     p.seed_given ? std::optional<std::uint64_t>(p.opts.seed) : std::nullopt);
   return 2;
 }
 
@@ -502,7 +504,7 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
   print_table(results, isatty(1) != 0, p.opts.seed);
   note_unread_params(results);
-  const bool reports_written = write_test_reports(p, results, took.count());
+  const bool reports_written = write_test_reports(p, results, took.count(), p.opts.seed);
   if (interrupting_signal()) {
     std::fprintf(stderr, "smtpfault test: %s%s\n", interruption().c_str(),
                  p.junit.empty() && p.json.empty() ? "" : "; the reports have what ran");

@@ -280,7 +280,7 @@ std::string host_name() {
   return name;
 }
 
-std::string junit_suite_xml(const junit_suite& suite, std::uint64_t seed,
+std::string junit_suite_xml(const junit_suite& suite, std::optional<std::uint64_t> seed,
                             const suite_origin& origin) {
   const auto& results = suite.results;
   const auto& names = suite.names;
@@ -301,8 +301,10 @@ std::string junit_suite_xml(const junit_suite& suite, std::uint64_t seed,
   std::string xml = "  <testsuite name=\"" + xml_escape(names.suite) + counts + " timestamp=\"" +
                     suite_timestamp(origin, seconds) + "\" hostname=\"" + xml_escape(origin.host) +
                     "\">\n";
-  xml += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(seed) +
-         "\"/>\n    </properties>\n";
+  if (seed) {
+    xml += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(*seed) +
+           "\"/>\n    </properties>\n";
+  }
   // CI views key test cases by name: one given twice (a scenario run twice, two steps that say
   // the same) is told apart by its order, "name (2)", and keeps that name from run to run.
   std::map<std::string, int> seen;
@@ -334,7 +336,7 @@ std::string junit_suite_xml(const junit_suite& suite, std::uint64_t seed,
 
 std::optional<std::string> write_junit_suites(const std::string& path,
                                               const std::vector<junit_suite>& suites,
-                                              std::uint64_t seed) {
+                                              std::optional<std::uint64_t> seed) {
   std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
   const suite_origin origin{std::chrono::system_clock::now(), host_name()};
   for (const auto& suite : suites)
@@ -345,13 +347,14 @@ std::optional<std::string> write_junit_suites(const std::string& path,
 
 std::optional<std::string> write_junit(const std::string& path,
                                        const std::vector<scenario_result>& results,
-                                       std::uint64_t seed, const junit_names& names) {
+                                       std::optional<std::uint64_t> seed,
+                                       const junit_names& names) {
   return write_junit_suites(path, {junit_suite{names, results}}, seed);
 }
 
 std::optional<std::string> write_json(const std::string& path,
                                       const std::vector<scenario_result>& results,
-                                      std::uint64_t seed) {
+                                      std::optional<std::uint64_t> seed) {
   boost::json::array list;
   for (const auto& r : results) {
     boost::json::array checks;
@@ -375,7 +378,8 @@ std::optional<std::string> write_json(const std::string& path,
     item["transcript"] = r.transcript;
     list.push_back(std::move(item));
   }
-  boost::json::object doc{{"seed", seed}, {"results", std::move(list)}};
+  boost::json::object doc{{"seed", nullptr}, {"results", std::move(list)}};
+  if (seed) doc["seed"] = *seed;
   return write_report_file(path, json::json_text(doc) + "\n");
 }
 

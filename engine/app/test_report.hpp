@@ -21,7 +21,8 @@ void note_unread_params(const std::vector<scenario_result>& results);
 int test_exit_status(const std::vector<scenario_result>& results, bool reports_written);
 
 // Both return an error message when the file cannot be written.
-// The seed goes into the suite's properties, so that a failure in CI can be replayed. The suite
+// The seed goes into the suite's properties, so that a failure in CI can be replayed; a run
+// refused before it chose one has none (JSON null, no property). The suite
 // and class names tell merged reports apart (`run` names them after its script).
 struct junit_names {
   std::string suite = "smtpfault";
@@ -44,7 +45,8 @@ std::optional<std::string> one_file_for_both_reports(const std::string& junit,
 
 std::optional<std::string> write_junit(const std::string& path,
                                        const std::vector<scenario_result>& results,
-                                       std::uint64_t seed, const junit_names& names = {});
+                                       std::optional<std::uint64_t> seed,
+                                       const junit_names& names = {});
 // Several suites in one report (`run` with several scripts: a suite per script).
 struct junit_suite {
   junit_names names;
@@ -52,10 +54,10 @@ struct junit_suite {
 };
 std::optional<std::string> write_junit_suites(const std::string& path,
                                               const std::vector<junit_suite>& suites,
-                                              std::uint64_t seed);
+                                              std::optional<std::uint64_t> seed);
 std::optional<std::string> write_json(const std::string& path,
                                       const std::vector<scenario_result>& results,
-                                      std::uint64_t seed);
+                                      std::optional<std::uint64_t> seed);
 
 // XML text with the five entities escaped and characters XML 1.0 forbids replaced.
 std::string xml_escape(std::string_view text);

@@ -264,6 +264,19 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
             self.assertIn(why, error.get("message"))
             # A type groups results: not a path, a flag or a file position.
             self.assertEqual(error.get("type"), "error", args)
+            # No seed was chosen: none is shown as if it had been (not 0).
+            self.assertIsNone(suite.find("properties"), args)
+
+    def test_a_refused_run_keeps_the_seed_it_was_given_and_shows_none_otherwise(self):
+        tmp = scratch_folder(self)
+        json_path = os.path.join(tmp, "report.json")
+        for args, seed in ((["--seed", "77", "--scenario", "no-such-scenario"], 77),
+                           (["--scenario", "no-such-scenario"], None)):
+            status, out, err = run_test(args + ["--json", json_path, "--", PYTHON, "-c", "pass"],
+                                        timeout=60)
+            self.assertEqual(status, 2, out + err)
+            with open(json_path, encoding="utf-8") as f:
+                self.assertEqual(json.load(f)["seed"], seed, args)
 
     def test_a_run_killed_before_it_writes_its_reports_leaves_no_earlier_report(self):
         # Killed while it reads the standard input it shares: the report of an earlier run is
