@@ -328,9 +328,13 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     result.checks.push_back(std::move(c));
   decide(result);
   if (expected.empty() && result.outcome == verdict::pass) {
-    result.reason =
-        "the command succeeded (the scenario states no expectations: only its exit "
-        "status was checked)";
+    // runs = n alone says how often to run, not what to check.
+    result.reason = expected.runs > 1
+                        ? "the command succeeded in each of its " + std::to_string(expected.runs) +
+                              " runs (the scenario states no expectations besides runs: only "
+                              "the exit statuses were checked)"
+                        : "the command succeeded (the scenario states no expectations: only its "
+                          "exit status was checked)";
   }
   if (!cut.empty()) {
     result.reason += "; judged without the middle of sessions past " +

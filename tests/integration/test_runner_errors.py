@@ -193,6 +193,14 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
         self.assertEqual(status, 0, out + err)
         self.assertIn("PASS    the command succeeded (the scenario states no expectations: only "
                       "its exit status was checked)", out)
+        # runs alone says how often, not what to check: the pass says so.
+        with open(scenario, "w") as f:
+            f.write("expect { runs = 2 }\n")
+        status, out, err = run_test(["--scenario", scenario, "--", PYTHON, "-c", mailer],
+                                    timeout=60)
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("PASS    the command succeeded in each of its 2 runs (the scenario states no "
+                      "expectations besides runs: only the exit statuses were checked)", out)
 
     def test_one_file_for_both_reports_is_refused(self):
         # The second report would replace the first without a word.
