@@ -27,6 +27,7 @@
 #include "net/transport.hpp"
 #include "proto/address.hpp"
 #include "proto/duration.hpp"
+#include "proto/near_miss.hpp"
 #include "script/catalogue.hpp"
 #include "script/lua_sandbox.hpp"
 #include "script/scenario.hpp"
@@ -194,8 +195,10 @@ void print_banner(const net::server& srv, const config::settings& s, net::transc
   const std::string why =
       sc ? " is not read by " + script::shown_name(sc->name()) + " (its source never names it)"
          : " is not read by accept-all (it reads none)";
-  for (const auto& key : unread)
-    log.info("  note: scenario parameter '" + key + "'" + why + ", so it changes nothing");
+  for (const auto& key : unread) {
+    const auto hint = sc ? proto::did_you_mean(key, sc->named_params()) : std::string();
+    log.info("  note: scenario parameter '" + key + "'" + why + ", so it changes nothing" + hint);
+  }
   // A hostname that is no DNS name stays out of the certificate made at start-up.
   if (s.tls_cert.empty()) {
     if (auto problem = proto::certificate_name_problem(s.hostname); !problem.empty()) {

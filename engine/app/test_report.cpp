@@ -18,6 +18,7 @@
 #include <boost/json.hpp>
 
 #include "json/json_text.hpp"
+#include "proto/near_miss.hpp"
 #include "proto/utf8.hpp"
 #include "session/transcript.hpp"
 
@@ -396,10 +397,11 @@ void escape_for_reports(scenario_result& r) {
 // A scenario parameter that none of the scenarios run names changed nothing: said once, at
 // the end (one given for greylist alone is still read by it, and not named by the others).
 void note_unread_params(const std::vector<scenario_result>& results) {
-  std::vector<std::string> unread;
+  std::vector<std::string> unread, named;
   bool first = true;
   for (const auto& r : results) {
     if (!r.loaded) continue;
+    named.insert(named.end(), r.named_params.begin(), r.named_params.end());
     if (first) {
       unread = r.unread_params;
       first = false;
@@ -412,10 +414,12 @@ void note_unread_params(const std::vector<scenario_result>& results) {
   }
   std::fflush(stdout);  // after the table, also when both go to one pipe
   for (const auto& k : unread) {
+    auto hint = proto::did_you_mean(k, named);
+    if (hint.empty()) hint = " (misspelt?)";
     std::fprintf(stderr,
                  "smtpfault test: note: scenario parameter '%s' is named by none of the "
-                 "scenarios run, so it changed nothing (misspelt?)\n",
-                 k.c_str());
+                 "scenarios run, so it changed nothing%s\n",
+                 k.c_str(), hint.c_str());
   }
 }
 

@@ -255,6 +255,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   auto sc = std::move(*loaded);
   result.loaded = true;
   result.unread_params = sc->unread_params();
+  result.named_params = sc->named_params();
   const auto& expected = sc->expected();
   scenario_server server;
   // The queue ids in the 250 replies come from the seed: the same seed, scenario and client give

@@ -40,6 +40,7 @@ struct scenario_result {
   std::string transcript;                  // every session, readable
   bool loaded = false;                     // the scenario loaded (its unread_params mean something)
   std::vector<std::string> unread_params;  // scenario_params its source never names
+  std::vector<std::string> named_params;   // keys its source could read, for a "did you mean"
 };
 
 scenario_result run_scenario(const std::string& name_or_path, const test_options& opts,

@@ -176,9 +176,13 @@ std::optional<std::string> scenario::init(std::string_view code) {
   if (auto err = read_expectations()) return name_ + ": " + *err;
   // A parameter a module reads is read too.
   unread_params_ = params_never_named(code, param_keys(opts_.params));
-  for (const auto& m : sandbox_.modules())
+  note_param_names(code);
+  for (const auto& m : sandbox_.modules()) {
     unread_params_ = params_never_named(m.text, unread_params_);
+    note_param_names(m.text);
+  }
   if (auto err = check_hook_modules(code)) return *err;
+  if (unread_params_.empty()) named_params_.clear();  // no key to find a near miss for
   sandbox_.keep_module_sources(false);
   for (session::hook h : all_hooks) {
     raw_global(L, (std::string("on_") + session::hook_name(h)).c_str());
@@ -212,8 +216,17 @@ std::optional<std::string> scenario::check_hook_modules(std::string_view code) {
     if (std::find(loaded.begin(), loaded.end(), m.path) != loaded.end()) continue;
     if (auto err = check_calls(sandbox_.state(), m.text, m.path)) return m.required_as + " " + *err;
     unread_params_ = params_never_named(m.text, unread_params_);
+    note_param_names(m.text);
   }
   return std::nullopt;
+}
+
+// The keys a text could read, kept while some given key is read by nothing seen so far: what
+// that key may have been meant as.
+void scenario::note_param_names(std::string_view text) {
+  if (unread_params_.empty()) return;
+  for (auto& n : params_maybe_named(text))
+    named_params_.push_back(std::move(n));
 }
 
 std::uint64_t random_seed() {

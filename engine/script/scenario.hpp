@@ -114,6 +114,9 @@ class scenario : public std::enable_shared_from_this<scenario> {
   // Parameters given (scenario_params) that the scenario's source never names: a misspelt
   // key ("windw=5") would otherwise change nothing without a word.
   const std::vector<std::string>& unread_params() const { return unread_params_; }
+  // The keys its source (and its modules) could read, for a "did you mean" on those; only
+  // looked for when parameters were given.
+  const std::vector<std::string>& named_params() const { return named_params_; }
   std::vector<check_result> run_checks(const run_outcome& run);
 
   std::size_t memory_in_use() const;
@@ -140,6 +143,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   friend class session_binding;
   scenario(std::string name, scenario_options opts);
   std::optional<std::string> init(std::string_view code);
+  void note_param_names(std::string_view text);
   std::optional<std::string> check_hook_modules(std::string_view code);
   hook_outcome finish_run(session_binding& b, const run_result& r);
   void release(session_binding& b);
@@ -152,6 +156,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   // The scenario's text: the line of an expect{} key's mistake, of a hook's bad `return`.
   std::string source_;
   std::vector<std::string> unread_params_;
+  std::vector<std::string> named_params_;
   scenario_options opts_;
   lua_sandbox sandbox_;
   mutable std::mutex mu_;

@@ -315,6 +315,17 @@ params_use scan_params_use(std::string_view code) {
 
 }  // namespace
 
+std::vector<std::string> params_maybe_named(std::string_view code) {
+  std::vector<std::string> names;
+  constexpr std::size_t longest = 64;
+  for (const auto& n : scan_params_use(code).names) {
+    if (!n.empty() && n.size() <= longest && std::all_of(n.begin(), n.end(), name_char)) {
+      names.push_back(n);
+    }
+  }
+  return names;
+}
+
 std::vector<std::string> params_never_named(std::string_view code,
                                             const std::vector<std::string>& keys) {
   std::vector<std::string> unread;

@@ -39,6 +39,9 @@ std::optional<discarded_action> find_discarded_action(std::string_view code);
 // uses the table as a whole (pairs(params), local p = params, params[k]): any key may be read.
 std::vector<std::string> params_never_named(std::string_view code,
                                             const std::vector<std::string>& keys);
+// The names params_never_named finds that could be keys (words, not text like "5.1.1"): what a
+// key the code never names may have been meant as.
+std::vector<std::string> params_maybe_named(std::string_view code);
 
 // A bare name called as a function (expct(220)) that the code does not define itself: not as
 // a local, a function, a parameter, a loop variable or by assignment. It is a global of the

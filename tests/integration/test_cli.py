@@ -73,8 +73,8 @@ class ServeFlagMistakes(unittest.TestCase):
         try:
             banner = "\n".join(server.banner)
             self.assertIn("note: scenario parameter 'windw' is not read by greylist (its source "
-                          "never names it), so it changes nothing", banner)
-            self.assertNotIn("'window'", banner)
+                          "never names it), so it changes nothing (did you mean 'window'?)", banner)
+            self.assertNotIn("parameter 'window'", banner)
         finally:
             server.stop()
             server.cleanup()
@@ -82,8 +82,12 @@ class ServeFlagMistakes(unittest.TestCase):
                 "scenario_params=limit=900", "--set", "scenario_params=windw=5", "--", "true")
         # limit is read by size-limit alone, and that is enough; windw by none.
         self.assertIn("smtpfault test: note: scenario parameter 'windw' is named by none of the "
-                      "scenarios run, so it changed nothing (misspelt?)", r.stderr)
+                      "scenarios run, so it changed nothing (did you mean 'window'?)", r.stderr)
         self.assertNotIn("'limit'", r.stderr)
+        # A key near none of theirs is only said to be unread.
+        r = run("test", "--scenario", "greylist", "--set", "scenario_params=zzz=5", "--", "true")
+        self.assertIn("smtpfault test: note: scenario parameter 'zzz' is named by none of the "
+                      "scenarios run, so it changed nothing (misspelt?)", r.stderr)
 
     def test_a_scenario_without_its_flag_is_refused_not_served_as_accept_all(self):
         r = run("serve", "greylist", "--listen", "127.0.0.1:0", "--tls-listen", "", "--api", "",

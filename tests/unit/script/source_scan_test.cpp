@@ -3,6 +3,7 @@
 #include "script/source_scan.hpp"
 
 #include <gtest/gtest.h>
+#include <algorithm>
 
 namespace smtpfault::script {
 namespace {
@@ -112,6 +113,16 @@ TEST(params_never_named, keys_the_source_never_names) {
       "function on_mail(s, mail) return mail.params.SIZE end  -- ESMTP's, not the table\n";
   EXPECT_EQ(params_never_named(code, keys), (std::vector<std::string>{"windw", "delay"}));
   EXPECT_EQ(params_never_named("local x = 1\n", keys), keys);
+}
+
+TEST(params_maybe_named, words_that_could_be_keys_not_reply_text) {
+  const std::string code =
+      "local W = smtp.param_number(\"window\", 60)\n"
+      "local L = params.limit\n"
+      "return smtp.reply(550, \"5.1.1\", \"No such user\")\n";
+  auto names = params_maybe_named(code);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"limit", "window"}));
 }
 
 TEST(params_never_named, none_when_the_table_is_used_whole) {
