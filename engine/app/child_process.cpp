@@ -1,9 +1,11 @@
 #include "app/child_process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string_view>
 
 #include "app/shared_input.hpp"
@@ -41,6 +44,83 @@ void forget_group(pid_t group) {
   for (auto& slot : running_groups) {
     pid_t g = group;
     if (slot.compare_exchange_strong(g, 0)) return;
+  }
+}
+
+bool running_group(pid_t pid) {
+  for (const auto& slot : running_groups)
+    if (slot.load() == pid) return true;
+  return false;
+}
+
+bool any_group_running() {
+  for (const auto& slot : running_groups)
+    if (slot.load() != 0) return true;
+  return false;
+}
+
+// Held from a spawn until its group is recorded, and while left-behind processes are ended: a
+// command just started must not be taken for one of them.
+std::mutex spawning;
+
+// Descendants that leave a command's process group (setsid: a daemon, `setsid mailer &`) come
+// to this process when their parent exits, not to init, so that the run can end them as it
+// ends what stays in the group.
+void adopt_orphans() {
+  static std::once_flag once;
+  std::call_once(once, [] { ::prctl(PR_SET_CHILD_SUBREAPER, 1); });
+}
+
+// This process's children, read from /proc (the parent is the 4th field of stat, after the
+// command name in parentheses, which may itself hold spaces and parentheses).
+std::vector<pid_t> own_children() {
+  std::vector<pid_t> children;
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return children;
+  const pid_t self = ::getpid();
+  while (const dirent* e = ::readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    const std::string path = std::string("/proc/") + e->d_name + "/stat";
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (!f) continue;
+    char text[512];
+    const std::size_t n = std::fread(text, 1, sizeof text - 1, f);
+    std::fclose(f);
+    text[n] = '\0';
+    const char* after_name = std::strrchr(text, ')');
+    char state = 0;
+    long parent = 0;
+    if (after_name && std::sscanf(after_name + 1, " %c %ld", &state, &parent) == 2 &&
+        parent == self) {
+      children.push_back(static_cast<pid_t>(pid));
+    }
+  }
+  ::closedir(proc);
+  return children;
+}
+
+// Ends what the commands left behind outside their process groups, once no command runs (with
+// --jobs, one still running may yet need what it started), and reaps it. Killing one may hand
+// its own children over to this process: a few rounds take those too.
+void end_left_behind() {
+  std::lock_guard lock(spawning);
+  if (any_group_running()) return;
+  for (int round = 0; round < 8; ++round) {
+    const auto children = own_children();
+    if (children.empty()) return;
+    for (pid_t pid : children) {
+      if (running_group(pid)) continue;
+      ::kill(-pid, SIGKILL);  // a daemon leads a group of its own after setsid
+      ::kill(pid, SIGKILL);
+    }
+    for (pid_t pid : children) {
+      if (running_group(pid)) continue;
+      // SIGKILL is prompt; a process stuck in the kernel is not waited for past a second.
+      for (int i = 0; i < 100 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i)
+        ::usleep(10000);
+    }
   }
 }
 
@@ -280,15 +360,20 @@ child_result run_child(const std::vector<std::string>& argv,
     return result;
   }
   pid_t pid = 0;
+  adopt_orphans();
   // No interrupt between the spawn and the record of the group: it would miss the command.
   sigset_t block, old;
   sigemptyset(&block);
   for (int sig : interrupts)
     sigaddset(&block, sig);
   pthread_sigmask(SIG_BLOCK, &block, &old);
-  int spawn_error = spawn_child(argv, env, input, out, pid);
+  int spawn_error = 0;
+  {
+    std::lock_guard lock(spawning);
+    spawn_error = spawn_child(argv, env, input, out, pid);
+    if (spawn_error == 0) remember_group(pid);
+  }
   if (input >= 0) close(input);
-  if (spawn_error == 0) remember_group(pid);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   // Interrupted on another thread before the group was recorded: end it here.
   if (spawn_error == 0 && interrupted_by.load() != 0) kill(-pid, SIGTERM);
@@ -312,6 +397,7 @@ child_result run_child(const std::vector<std::string>& argv,
   }
   kill(-pid, SIGKILL);  // anything the command left running in its group
   forget_group(pid);
+  end_left_behind();
   if (result.timed_out) {
     result.exit_code = -1;
   } else if (WIFEXITED(status)) {

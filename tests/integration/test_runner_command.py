@@ -209,6 +209,27 @@ class HangingCommand(unittest.TestCase):
         table_line = [l for l in out.splitlines() if l.startswith("accept-all")][0]
         self.assertIn("timeout", table_line)
 
+    def test_what_left_the_process_group_is_ended_too(self):
+        # A daemon (setsid: a session and group of its own) escapes the group's kill; it comes
+        # to the runner when its parent exits, and is ended with the run of its command. The
+        # second scenario's command starts only after the first's was ended and checks that.
+        tmp = scratch_folder(self)
+        pidfile = os.path.join(tmp, "daemon.pid")
+        script = ("if [ -s {p} ]; then ! kill -0 $(cat {p}) 2>/dev/null || exit 7; "
+                  "else setsid sleep 300 & echo $! > {p}; fi").format(p=pidfile)
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", "accept-all", "--scenario", "greeting-554",
+                                     "--jobs", "1", "--json", json_path, "--", "sh", "-c",
+                                     script], timeout=60)
+        with open(pidfile) as f:
+            daemon = int(f.read().strip())
+        alive = os.path.exists("/proc/%d" % daemon)
+        if alive:
+            os.kill(daemon, signal.SIGKILL)
+        self.assertFalse(alive, "the daemon %d outlived the run" % daemon)
+        self.assertEqual([r["exit_codes"] for r in json.load(open(json_path))["results"]],
+                         [[0], [0]], out + err)
+
     def test_a_scenario_given_twice_is_one_junit_case(self):
         junit = scratch_path(self, "twice.xml")
         status, out, err = run_test(["--scenario", "accept-all", "--scenario", "accept-all",
