@@ -177,10 +177,17 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
     if (s.started > killed_at) continue;
     if (s.exchanges.empty() || (s.exchanges.back().code != 0 && !s.reply_held)) continue;
     const auto& held = s.exchanges.back().command;
-    std::string text =
-        "; it was waiting for " +
-        (held == "<no command>" ? std::string("the greeting") : "the reply to '" + held + "'") +
-        " (session " + s.id + ")";
+    const std::string awaited =
+        held == "<no command>" ? std::string("the greeting") : "the reply to '" + held + "'";
+    const auto& sent = s.exchanges.back().reply;
+    if (!sent.empty() && !s.reply_held) {
+      // Something went out, but no reply a client can read (garbage, no code): it waits on.
+      constexpr std::size_t shown = 60;
+      return "; in place of " + awaited + " it got a malformed line ('" + sent.substr(0, shown) +
+             (sent.size() > shown ? "...'" : "'") +
+             ") and was still waiting for a reply (session " + s.id + ")";
+    }
+    std::string text = "; it was waiting for " + awaited + " (session " + s.id + ")";
     if (s.reply_held) {
       text += ", which the scenario was holding back: give --timeout more than its delay";
       if (time_scale < 1) {

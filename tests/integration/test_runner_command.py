@@ -125,6 +125,24 @@ class HangingCommand(unittest.TestCase):
                       "itself before --timeout", reason)
         self.assertNotIn("--time-scale", reason)
 
+    def test_a_timeout_after_a_malformed_greeting_says_what_came_instead(self):
+        # The garbage went out: "waiting for the greeting" would send the user looking for a
+        # server that said nothing.
+        tmp = scratch_folder(self)
+        scenario = write_file(tmp, "garbled.lua",
+                              'function on_connect(s) return smtp.malformed("garbage") end\n')
+        json_path = os.path.join(tmp, "report.json")
+        client = ("import os, socket\n"
+                  "c = socket.create_connection((os.environ['SMTP_HOST'], "
+                  "int(os.environ['SMTP_PORT'])))\n"
+                  "while c.recv(100): pass\n")
+        status, out, err = run_test(["--scenario", scenario, "--timeout", "2", "--json",
+                                     json_path, "--", PYTHON, "-c", client], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        reason = verdicts(json_path)["garbled"]["reason"]
+        self.assertRegex(reason, r"; in place of the greeting it got a malformed line \('.+'\) "
+                                 r"and was still waiting for a reply \(session 000001\)$")
+
     def test_a_timeout_of_a_silent_command_says_where_it_stopped(self):
         # Never connected; or connected, said EHLO and then nothing: the server waited for it.
         json_path = scratch_path(self, "silent.json")
