@@ -1,7 +1,8 @@
 -- magic-addresses: the recipient's local part picks the fault, so a test needs no API call.
 --
 -- What it does: every recipient address is looked at when it is given (RCPT), when DATA is
--- sent and after the final dot. The local part (before the @, any domain) chooses the fault:
+-- sent and after the final dot. The local part (before the @, any domain, in any case, quoted
+-- or not: "rcpt-550"@x is rcpt-550@x) chooses the fault:
 --
 --   local part        fault
 --   ----------------  --------------------------------------------------------------------
@@ -59,7 +60,11 @@ local function code_reply(code, fallback_text, replies)
 end
 
 local function magic(address)
-  return smtp.local_part(address):lower()
+  local l = smtp.local_part(address)
+  -- "rcpt-550"@x is the mailbox rcpt-550@x (RFC 5321 4.1.2): the quotes and escapes go.
+  local quoted = l:match('^"(.*)"$')
+  if quoted then l = quoted:gsub("\\(.)", "%1") end
+  return l:lower()
 end
 
 -- A code a magic address may ask for: 4xx or 5xx, second digit 0 to 5 (RFC 5321 4.2).

@@ -183,6 +183,15 @@ class MagicAddressWordsTest(ServerTestCase):
             c.cmd("RCPT TO:<data-554@example.com>", expect=250)
             self.assertEqual(c.cmd("DATA", expect=554).text, "5.0.0 Transaction failed")
 
+    def test_a_quoted_local_part_is_the_same_magic_address(self):
+        # RFC 5321 4.1.2: "rcpt-550"@x and rcpt-550@x name one mailbox.
+        with self.server.connect() as c:
+            c.cmd("EHLO client.test", expect=250)
+            c.cmd("MAIL FROM:<a@x.test>", expect=250)
+            c.cmd('RCPT TO:<"rcpt-550"@example.com>', expect=550)
+            c.cmd('RCPT TO:<"rcpt\\-451"@example.com>', expect=451)
+            c.cmd('RCPT TO:<"plain user"@example.com>', expect=250)
+
     def test_the_first_recipient_with_a_data_fault_decides_at_data(self):
         with self.server.connect() as c:
             c.cmd("EHLO client.test", expect=250)
