@@ -111,8 +111,10 @@ std::string message_store::next_id() {
   return buf;
 }
 
-std::optional<std::string> message_store::store(session::message&& m, std::string* spare_body,
-                                                std::string* why_not) {
+std::shared_ptr<const stored_message> message_store::store(session::message&& m,
+                                                           std::string* spare_body,
+                                                           std::string* why_not,
+                                                           bool reply_pending) {
   auto stored = std::make_shared<stored_message>();
   {
     std::lock_guard lock(mu_);
@@ -122,10 +124,13 @@ std::optional<std::string> message_store::store(session::message&& m, std::strin
   if (!dir_.empty()) {
     if (auto problem = write_files(*stored); !problem.empty()) {
       if (why_not) *why_not = std::move(problem);
-      return std::nullopt;
+      return nullptr;
     }
   }
-  std::string id = stored->id;
+  // After the files: a message stored is acknowledged there unless the session ends before its
+  // reply is written (mark_unacknowledged); the API tells the wait for that reply apart.
+  stored->reply_pending.store(reply_pending, std::memory_order_relaxed);
+  std::shared_ptr<const stored_message> kept = stored;
   // Forgotten messages are destroyed after the lock is released: freeing is not free.
   std::shared_ptr<stored_message> oldest;  // usually the only one
   std::vector<std::shared_ptr<stored_message>> forgotten;
@@ -155,7 +160,7 @@ std::optional<std::string> message_store::store(session::message&& m, std::strin
     *spare_body = std::move(oldest->msg.data);
   }
   notify();
-  return id;
+  return kept;
 }
 
 std::shared_ptr<const stored_message> message_store::find_message(std::string_view id) const {
@@ -305,7 +310,7 @@ boost::json::object message_metadata(const stored_message& m) {
       {"mail_params", params_json(msg.env.mail_params)},
       {"recipients", std::move(rcpts)},
       {"via_bdat", msg.via_bdat},
-      {"acknowledged", !m.unacknowledged.load(std::memory_order_relaxed)},
+      {"acknowledged", m.acknowledged()},
       {"anomalies", std::move(anomalies)},
       {"session", boost::json::object{{"id", f.session_id},
                                       {"client", f.client_address},

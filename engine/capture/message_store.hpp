@@ -25,6 +25,13 @@ struct stored_message {
   // Set once the session ended before the message's reply (its 250) was written: the client
   // does not know it was taken, and will likely send it again.
   mutable std::atomic<bool> unacknowledged{false};
+  // Until the reply is queued for writing: one a scenario holds back (a delay, a sleeping
+  // hook) has not reached the client, which may yet leave without it.
+  mutable std::atomic<bool> reply_pending{false};
+  bool acknowledged() const {
+    return !reply_pending.load(std::memory_order_relaxed) &&
+           !unacknowledged.load(std::memory_order_relaxed);
+  }
 };
 
 struct session_record {
@@ -57,9 +64,13 @@ class message_store {
   // Returns nullopt when the files could not be written (the client then gets a 451).
   // When the budget makes the store forget a message nobody else holds, its body buffer is
   // moved into *spare_body for the caller to read the next message into.
-  // Without an id (the files could not be written), *why_not says why, naming the file.
-  std::optional<std::string> store(session::message&& m, std::string* spare_body = nullptr,
-                                   std::string* why_not = nullptr);
+  // Without a message (the files could not be written), *why_not says why, naming the file.
+  // reply_pending: the message is shown unacknowledged until its reply is queued (the session
+  // clears the flag then); the .json file, written now, holds what is known at the end.
+  std::shared_ptr<const stored_message> store(session::message&& m,
+                                              std::string* spare_body = nullptr,
+                                              std::string* why_not = nullptr,
+                                              bool reply_pending = false);
 
   void record_session(session_record&& r);
   // The message's 250 never reached its client; with a directory its .json is written again.

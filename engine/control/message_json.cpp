@@ -85,7 +85,7 @@ json::object message_summary(const capture::stored_message& m) {
                       {"recipients", recipients_of(m)},
                       {"subject", optional_string(subject_of(headers))},
                       {"test", optional_string(header_value(headers, "X-Smtpfault-Test"))},
-                      {"acknowledged", !m.unacknowledged.load(std::memory_order_relaxed)},
+                      {"acknowledged", m.acknowledged()},
                       {"session_id", m.msg.facts.session_id}};
 }
 

@@ -287,10 +287,16 @@ asio::awaitable<bool> connection::perform_actions() {
     } else if (std::holds_alternative<session::deliver_message>(*a)) {
       // Persisted before the 250 is queued: nothing acknowledged is ever lost.
       std::string spare, why_not;
-      auto id = srv_.store_.store(std::move(session_.pending_message()), &spare, &why_not);
+      auto stored = srv_.store_.store(std::move(session_.pending_message()), &spare, &why_not,
+                                      session_.replies_to_message() > 0);
       if (!spare.empty()) session_.recycle_body(std::move(spare));
-      if (!id) session_.note("message not stored: " + why_not, sys_clock::now());
-      if (id) await_reply(*id, session_.replies_to_message());
+      std::optional<std::string> id;
+      if (stored) {
+        id = stored->id;
+        await_reply(std::move(stored), session_.replies_to_message());
+      } else {
+        session_.note("message not stored: " + why_not, sys_clock::now());
+      }
       session_.on_stored(std::move(id), sys_clock::now());
     } else if (auto* c = std::get_if<session::close_connection>(&*a)) {
       if (!co_await flush()) co_return false;

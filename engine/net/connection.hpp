@@ -75,7 +75,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void finish();
   // Stored messages and their replies: noted at their storing, given the octet count their
   // last reply ends at once it is queued, marked in the store if the session ends before that.
-  void await_reply(const std::string& message_id, std::size_t replies);
+  void await_reply(std::shared_ptr<const capture::stored_message> message, std::size_t replies);
   void reply_queued();
   void mark_unanswered_messages();
 
@@ -121,7 +121,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string out_;
   std::string in_;
   struct stored_receipt {
-    std::string message_id;
+    std::shared_ptr<const capture::stored_message> message;
     std::size_t replies_left = 0;  // to be queued (over LMTP, one per recipient)
     std::uint64_t ends_at = 0;     // io_.sent() once the last of them is written
   };

@@ -9,17 +9,18 @@ namespace smtpfault::net {
 
 using sys_clock = std::chrono::system_clock;
 
-void connection::await_reply(const std::string& message_id, std::size_t replies) {
+void connection::await_reply(std::shared_ptr<const capture::stored_message> message,
+                             std::size_t replies) {
   replies_unqueued_ += replies;
-  // One whose replies are out takes the new id, and keeps the room its string has.
+  // One whose replies are out takes the new message: no allocation per message.
   const auto sent = io_.sent();
   for (auto& r : receipts_) {
     if (r.replies_left == 0 && r.ends_at <= sent) {
-      r = {message_id, replies, 0};
+      r = {std::move(message), replies, 0};
       return;
     }
   }
-  receipts_.push_back({message_id, replies, 0});
+  receipts_.push_back({std::move(message), replies, 0});
 }
 
 // The reply now at the end of out_ is the next one a stored message waits for, in the order
@@ -30,6 +31,8 @@ void connection::reply_queued() {
     --r.replies_left;
     --replies_unqueued_;
     r.ends_at = io_.sent() + out_.size();
+    // Its reply goes out with the next write: a client that has it finds it acknowledged.
+    if (r.replies_left == 0) r.message->reply_pending.store(false, std::memory_order_relaxed);
     return;
   }
 }
@@ -37,8 +40,8 @@ void connection::reply_queued() {
 void connection::mark_unanswered_messages() {
   for (const auto& r : receipts_) {
     if (r.replies_left == 0 && r.ends_at <= io_.sent()) continue;
-    srv_.store_.mark_unacknowledged(r.message_id);
-    session_.note("message " + r.message_id + " was stored, but its reply was never written",
+    srv_.store_.mark_unacknowledged(r.message->id);
+    session_.note("message " + r.message->id + " was stored, but its reply was never written",
                   sys_clock::now());
   }
   receipts_.clear();

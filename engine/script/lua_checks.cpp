@@ -147,7 +147,7 @@ void push_stored_message(lua_State* L, const capture::stored_message& stored) {
   lua_setfield(L, -2, "recipients");
   set_string(L, "session", m.facts.session_id);
   set_bool(L, "tls", m.facts.tls);
-  set_bool(L, "acknowledged", !stored.unacknowledged.load(std::memory_order_relaxed));
+  set_bool(L, "acknowledged", stored.acknowledged());
 }
 
 void push_run(lua_State* L, const run_outcome& run) {

@@ -176,6 +176,20 @@ class UnacknowledgedTest(unittest.TestCase):
         status, _, detail = server.api("GET", "/api/v1/messages/" + first)
         self.assertEqual(detail["acknowledged"], False)
 
+    def test_a_message_whose_250_is_still_held_back_is_not_acknowledged_yet(self):
+        # A test that waits for the message and reads `acknowledged` while the scenario holds
+        # the 250 must not be told its client has it.
+        server = server_with_scenario(self, "function on_message(s, m) return smtp.delay(2) end\n")
+        c = server.connect()
+        self.addCleanup(c.close)
+        self.send(c, b"held", "held")
+        status, _, body = server.api("GET", "/api/v1/messages/wait?count=1&timeout=5")
+        self.assertEqual(status, 200, body)
+        self.assertEqual([m["acknowledged"] for m in body["messages"]], [False])
+        c.expect(250)
+        status, _, body = server.api("GET", "/api/v1/messages")
+        self.assertEqual([m["acknowledged"] for m in body["messages"]], [True])
+
     def test_a_client_that_left_in_the_last_second_of_the_hold_is_not_answered(self):
         # The client is looked at once a second while the reply is held; one that leaves
         # after the last look must not count as answered (the kernel takes the write anyway).

@@ -21,7 +21,7 @@ TEST(retention, newest_messages_within_the_count) {
   message_store store("", 3, 10);
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i)
-    ids.push_back(*store.store(message_of("m" + std::to_string(i))));
+    ids.push_back(store.store(message_of("m" + std::to_string(i)))->id);
   auto kept = store.messages();
   ASSERT_EQ(kept.size(), 3u);
   EXPECT_EQ(kept.front()->id, ids[2]);
@@ -95,8 +95,9 @@ TEST(files, a_message_refused_leaves_no_file_behind) {
   fs::remove_all(dir);
   message_store store(dir.string(), 10, 10);
   ASSERT_FALSE(store.prepare());
-  const auto first = store.store(message_of("one\r\n"));
-  ASSERT_TRUE(first);
+  const auto stored = store.store(message_of("one\r\n"));
+  ASSERT_TRUE(stored);
+  const std::string* first = &stored->id;
   // The next id ends in 000002: a folder where its .json's temporary file would go.
   const std::string next = first->substr(0, first->size() - 6) + "000002";
   fs::create_directory(dir / (next + ".json.tmp"));
