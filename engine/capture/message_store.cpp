@@ -137,6 +137,7 @@ std::shared_ptr<const stored_message> message_store::store(session::message&& m,
   {
     std::lock_guard lock(mu_);
     held_bytes_ += stored->msg.data.size();
+    stored->number = ++stored_number_;
     messages_.push_back(std::move(stored));
     ++stored_total_;
     // Forget the oldest beyond the count or byte budget; with --store they stay on disk.
@@ -182,6 +183,7 @@ void message_store::clear_messages() {
   std::lock_guard lock(mu_);
   messages_.clear();
   held_bytes_ = 0;
+  ++clears_;
 }
 
 void message_store::clear_sessions() {
@@ -273,6 +275,24 @@ bool message_store::forgot_a_session_started_since(std::chrono::system_clock::ti
 std::vector<std::shared_ptr<const stored_message>> message_store::messages() const {
   std::lock_guard lock(mu_);
   return {messages_.begin(), messages_.end()};
+}
+
+message_store::message_news message_store::messages_after(std::uint64_t after,
+                                                          std::uint64_t clears) const {
+  message_news news;
+  std::lock_guard lock(mu_);
+  news.newest = stored_number_;
+  news.clears = clears_;
+  news.from_start = clears != clears_;
+  auto first = messages_.end();
+  if (news.from_start) {
+    first = messages_.begin();
+  } else {
+    while (first != messages_.begin() && (*std::prev(first))->number > after)
+      --first;
+  }
+  news.messages.assign(first, messages_.end());
+  return news;
 }
 
 std::size_t message_store::message_count() const {

@@ -21,6 +21,7 @@ namespace smtpfault::capture {
 
 struct stored_message {
   std::string id;
+  std::uint64_t number = 0;  // the order of storing, from 1 (message_store::messages_after)
   session::message msg;
   // Set once the session ended before the message's reply (its 250) was written: the client
   // does not know it was taken, and will likely send it again.
@@ -77,6 +78,16 @@ class message_store {
   void mark_unacknowledged(std::string_view id);
 
   std::vector<std::shared_ptr<const stored_message>> messages() const;
+  // What a long-poll has not seen yet: the messages stored after number `after`, oldest first,
+  // or every one kept (from_start) when the store was cleared since `clears`. A waiter looks
+  // at each message once, however many arrive while it waits.
+  struct message_news {
+    std::vector<std::shared_ptr<const stored_message>> messages;
+    std::uint64_t newest = 0;  // the number to pass as `after` next time
+    std::uint64_t clears = 0;  // and as `clears`
+    bool from_start = false;
+  };
+  message_news messages_after(std::uint64_t after, std::uint64_t clears) const;
   std::size_t message_count() const;
   // How many messages the store keeps at most (the oldest are forgotten first).
   std::size_t max_messages() const { return max_messages_; }
@@ -114,6 +125,8 @@ class message_store {
   std::string id_prefix_;
   mutable std::mutex mu_;
   std::uint64_t seq_ = 0;
+  std::uint64_t stored_number_ = 0;  // of the newest message kept, in the order of messages_
+  std::uint64_t clears_ = 0;
   std::deque<std::shared_ptr<stored_message>> messages_;  // not const: bodies are handed back
   std::deque<std::shared_ptr<const session_record>> sessions_;
   // The latest start of a session forgotten to max_sessions (none yet: the epoch).

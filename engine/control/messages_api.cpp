@@ -187,8 +187,19 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
                    })};
   ctx.long_polls.insert(wake.get());
   const auto deadline = std::chrono::steady_clock::now() + proto::millis_from_seconds(timeout);
+  // Each message is matched once: a wake looks only at those stored since the last one (with
+  // many waiting, a rescan of every kept message per new one slowed the whole API down).
+  // A message that matched stays counted when retention forgets it: it did arrive.
+  stored_list found;
+  std::uint64_t seen = 0;
+  std::uint64_t clears = ~std::uint64_t{0};  // no such count: the first look takes all
   for (;;) {
-    auto found = matching(ctx.store, filter);
+    auto news = ctx.store.messages_after(seen, clears);
+    if (news.from_start) found.clear();
+    for (auto& m : news.messages)
+      if (filter.matches(*m)) found.push_back(std::move(m));
+    seen = news.newest;
+    clears = news.clears;
     // Past the page's 1,000, the newest ones: the message waited for is among them.
     const auto offset = found.size() > max_limit ? found.size() - max_limit : 0;
     if (found.size() >= count) co_return json_response(200, page(found, offset, max_limit));

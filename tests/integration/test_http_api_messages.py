@@ -352,6 +352,22 @@ class MessagesTest(ApiTestCase):
             ids = [smtp_send(server, message_bytes("b%d" % i, body="x" * 300)) for i in range(4)]
             _, _, body = server.api("GET", "/api/v1/messages")
             self.assertEqual([m["id"] for m in body["messages"]], ids[2:], "two fit in 1000 octets")
+            # A wait counts the messages that arrive while it waits, also those the byte budget
+            # then forgets: three came, two were waited for.
+            result = {}
+
+            def waiter():
+                result["status"], _, result["body"] = server.api(
+                    "GET", "/api/v1/messages/wait?count=2&test=late&timeout=20", timeout=30)
+
+            t = threading.Thread(target=waiter)
+            t.start()
+            time.sleep(0.3)   # parked before the messages come
+            for i in range(3):
+                smtp_send(server, message_bytes("l%d" % i, body="x" * 900, test="late"))
+            t.join(25)
+            self.assertEqual(result["status"], 200, result)
+            self.assertEqual(result["body"]["total"], 2, result)
         finally:
             server.stop()
             server.cleanup()

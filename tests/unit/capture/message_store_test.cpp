@@ -30,6 +30,30 @@ TEST(retention, newest_messages_within_the_count) {
   EXPECT_EQ(store.find_message(ids[0]), nullptr);
 }
 
+TEST(long_poll_news, each_message_once_and_all_again_after_a_clear) {
+  message_store store("", 10, 10);
+  auto news = store.messages_after(0, ~std::uint64_t{0});
+  EXPECT_TRUE(news.from_start);
+  EXPECT_TRUE(news.messages.empty());
+  store.store(message_of("a"));
+  store.store(message_of("b"));
+  news = store.messages_after(news.newest, news.clears);
+  ASSERT_EQ(news.messages.size(), 2u);
+  EXPECT_FALSE(news.from_start);
+  store.store(message_of("c"));
+  news = store.messages_after(news.newest, news.clears);
+  ASSERT_EQ(news.messages.size(), 1u);  // only what came since the last look
+  EXPECT_EQ(news.messages[0]->msg.data, "c");
+  news = store.messages_after(news.newest, news.clears);
+  EXPECT_TRUE(news.messages.empty());
+  store.clear_messages();
+  store.store(message_of("d"));
+  news = store.messages_after(news.newest, news.clears);
+  EXPECT_TRUE(news.from_start);
+  ASSERT_EQ(news.messages.size(), 1u);
+  EXPECT_EQ(news.messages[0]->msg.data, "d");
+}
+
 TEST(retention, newest_messages_within_the_byte_budget_and_always_the_last) {
   message_store store("", 100, 10);
   store.set_max_bytes(250);
