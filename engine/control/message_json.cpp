@@ -141,7 +141,9 @@ void add_mime_fields(json::object& o, std::string_view data) {
 
 json::object message_detail(const capture::stored_message& m) {
   json::object o = capture::message_metadata(m);
-  auto headers = parse_headers(m.msg.data);
+  auto headers = parse_headers(m.msg.data, max_header_fields + 1);
+  const bool cut = headers.size() > max_header_fields;
+  if (cut) headers.resize(max_header_fields);
   json::array h;
   for (const auto& f : headers)
     h.push_back(json::object{{"name", f.name}, {"value", f.value}});
@@ -149,6 +151,13 @@ json::object message_detail(const capture::stored_message& m) {
   o["test"] = optional_string(header_value(headers, "X-Smtpfault-Test"));
   o["headers"] = std::move(h);
   add_mime_fields(o, m.msg.data);
+  if (cut) {
+    auto& problems = o["mime_problems"].as_array();
+    problems.insert(problems.begin(),
+                    json::string("over " + std::to_string(max_header_fields) +
+                                 " header fields: the rest are not listed, and subject, test "
+                                 "and the filters do not see them"));
+  }
   return o;
 }
 

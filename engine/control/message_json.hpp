@@ -17,9 +17,11 @@ namespace smtpfault::control {
 
 using proto::header_field;
 using proto::header_value;
-// The message's header section, unfolded (proto::header_fields).
+// The message's header section, unfolded (proto::header_fields), up to this many fields: what
+// the API lists, and where the filters look for Subject and X-Smtpfault-Test.
+constexpr std::size_t max_header_fields = 1000;
 inline std::vector<header_field> parse_headers(std::string_view data,
-                                               std::size_t max_fields = 1000) {
+                                               std::size_t max_fields = max_header_fields) {
   return proto::header_fields(data, max_fields);
 }
 

@@ -195,7 +195,8 @@ class reader {
   void read(std::size_t from, std::size_t to, const std::string& path, std::size_t depth,
             std::string_view default_type) {
     // Multiparts count too: empty ones nested in each other would otherwise be read without end.
-    if (++entities_ > max_mime_parts) {
+    // The message itself does not, so that a multipart of 1,000 parts lists them all.
+    if (depth > 0 && ++entities_ > max_mime_parts) {
       if (!told_parts_) {
         problem("over " + std::to_string(max_mime_parts) + " parts: the rest are not listed");
       }

@@ -94,6 +94,16 @@ class MimeTest(ApiTestCase):
             "the message: no closing boundary \"--b--\": its last part runs to the end"])
         self.assertIsNone(body["text"])
 
+    def test_a_header_section_past_the_fields_listed_says_so(self):
+        many = "".join("X-H%d: v\r\n" % i for i in range(1200))
+        mid = smtp_send(self.server, (many + "Subject: late\r\n\r\nbody\r\n").encode())
+        _, _, body = self.api("GET", "/api/v1/messages/" + mid)
+        self.assertEqual(len(body["headers"]), 1000)
+        self.assertIsNone(body["subject"])   # after the 1,000th: not read, and said
+        self.assertEqual(body["mime_problems"][0],
+                         "over 1000 header fields: the rest are not listed, and subject, test "
+                         "and the filters do not see them")
+
 
 class MessagesTest(ApiTestCase):
     def test_list_filters_and_pagination(self):

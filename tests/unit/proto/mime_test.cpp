@@ -215,8 +215,17 @@ TEST(mime, nesting_and_part_counts_are_bounded) {
     many += "--b\r\n\r\nx\r\n";
   many += "--b--\r\n";
   auto m = mime_parts(many);
-  EXPECT_EQ(m.parts.size(), max_mime_parts - 1);  // the multipart around them counts too
+  EXPECT_EQ(m.parts.size(), max_mime_parts);  // the message's own multipart does not count
   EXPECT_EQ(m.problems.back(), "over 1000 parts: the rest are not listed");
+
+  // Exactly 1,000 parts are all listed, with no problem said.
+  std::string thousand = "Content-Type: multipart/mixed; boundary=b\r\n\r\n";
+  for (std::size_t i = 0; i < max_mime_parts; ++i)
+    thousand += "--b\r\n\r\nx\r\n";
+  thousand += "--b--\r\n";
+  auto t = mime_parts(thousand);
+  EXPECT_EQ(t.parts.size(), max_mime_parts);
+  EXPECT_TRUE(t.problems.empty());
 }
 
 TEST(mime, transfer_encodings) {
