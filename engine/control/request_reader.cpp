@@ -50,6 +50,9 @@ bool is_number(const json::value& v) {
 }  // namespace
 
 result<json::object> parse_json_object(std::string_view body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return fail(400, "the body is empty: send a JSON object");
+  }
   boost::system::error_code ec;
   json::parse_options opts;
   opts.max_depth = 16;
@@ -251,6 +254,10 @@ void query_reader::finish() {
     return;
   }
   for (const auto& [k, v] : r_.query) {
+    if (k.empty()) {  // "?=x" or "?&": a value with no name before its '='
+      if (!err_) err_ = api_error{400, "query string: a parameter with no name ('=" + v + "')", ""};
+      return;
+    }
     if (!seen_.contains(k)) {
       // Every parameter the endpoint takes has been asked for by now: those are the ones.
       std::string known;

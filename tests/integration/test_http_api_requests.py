@@ -123,6 +123,9 @@ class BadRequestTest(ApiTestCase):
         b = self.check("POST", "/api/v1/faults", b"\xef\xbb\xbf{}", 400)
         self.assertIn("a UTF-8 byte order mark starts the body", b["error"])
         self.check("PUT", "/api/v1/scenario", "[1, 2]", 400)
+        # No body at all is said to be that, not an incomplete JSON text at octet 0.
+        b = self.check("PUT", "/api/v1/scenario", "", 400)
+        self.assertEqual(b["error"], "the body is empty: send a JSON object")
 
     def test_unknown_fields_and_wrong_types_name_the_field(self):
         rule = {"action": {"reply": {"code": 451}}}
@@ -228,6 +231,8 @@ class BadRequestTest(ApiTestCase):
                                      "takes count, from, since, subject, test, timeout, to)")
         st, _, b = self.api("GET", "/healthz?x=1")
         self.assertIn("(this endpoint takes none)", b["error"])
+        st, _, b = self.api("GET", "/api/v1/messages?=x")
+        self.assertEqual((st, b["error"]), (400, "query string: a parameter with no name ('=x')"))
         self.api("DELETE", "/api/v1/faults")
 
     def test_not_found_and_method_not_allowed(self):
