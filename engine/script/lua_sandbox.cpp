@@ -334,6 +334,8 @@ std::string lua_position(lua_State* co) {
 
 std::string lua_sandbox::describe_error(lua_State* L, int status) {
   std::string msg;
+  ran_out_of_memory_ =
+      kill_reason_ == memory_limit_reason_.c_str() || status == LUA_ERRMEM || memory_refused();
   if (killed_ && kill_reason_) {
     msg = kill_reason_;
   } else if (status == LUA_ERRMEM || memory_refused()) {

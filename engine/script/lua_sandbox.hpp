@@ -116,6 +116,10 @@ class lua_sandbox {
   void charge(lua_State* L, std::uint64_t instructions, const char* over_budget);
 
   std::size_t memory_in_use() const { return used_; }
+  // Between runs: a full collection after a run that met the memory limit, and when the state
+  // is near its limit and has grown since the last one (see the definition for why Lua's own
+  // collector is not enough there).
+  void collect_if_crowded();
   // Room beyond the memory limit for octets the host hands to a running hook (a message's
   // text): the script did not make them, and many sessions' messages at once must not fail
   // a scenario that only looks at their size. lend(-n) takes the room back.
@@ -162,7 +166,9 @@ class lua_sandbox {
   // "memory limit exceeded (67108864 octets; ...)": the limit, and where it is set.
   std::string memory_limit_reason_;
   std::size_t used_ = 0;
-  std::ptrdiff_t lent_ = 0;  // see lend()
+  std::size_t collected_to_ = 0;    // used_ after collect_if_crowded's last full collection
+  bool ran_out_of_memory_ = false;  // the last run that failed met the memory limit
+  std::ptrdiff_t lent_ = 0;         // see lend()
   std::uint64_t budget_ = 0;
   std::uint64_t spent_ = 0;
   lua_State* armed_ = nullptr;  // the coroutine of the guarded run

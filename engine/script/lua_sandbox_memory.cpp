@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include <lua.hpp>
 
@@ -92,6 +93,22 @@ void lua_sandbox::release(void* ptr, std::size_t size) {
   } else {
     std::free(ptr);
   }
+}
+
+// Garbage that reached the old generation is freed only by a major collection, which Lua starts
+// once memory has grown well past the last one. Near the limit it cannot grow that far, and the
+// library's string buffers (string.rep, table.concat, gsub) are refused without the full
+// collection Lua makes before failing its own requests: the garbage of a hook that ran out of
+// memory would fail every later one. So the state is collected in full after a run that met
+// the limit, and between runs once it is past three quarters of its limit and has grown by an
+// eighth of the limit since the last such collection (a state that large but alive is not
+// collected again and again for nothing).
+void lua_sandbox::collect_if_crowded() {
+  const std::size_t limit = limits_.memory_bytes;
+  const bool crowded = used_ >= limit / 4 * 3 && used_ >= collected_to_ + limit / 8;
+  if (!std::exchange(ran_out_of_memory_, false) && !crowded) return;
+  lua_gc(L_.get(), LUA_GCCOLLECT);
+  collected_to_ = used_;
 }
 
 void lua_sandbox::stop_for_memory() {

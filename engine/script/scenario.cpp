@@ -354,6 +354,7 @@ hook_outcome scenario::finish_run(session_binding& b, const run_result& r) {
   } else {
     release(b);
   }
+  sandbox_.collect_if_crowded();
   return out;
 }
 

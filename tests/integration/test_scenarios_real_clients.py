@@ -302,6 +302,31 @@ class ScenarioErrorTest(ScenarioCase):
         self.assertIn("(did you mean smtp.reply?)", self.unknown_action("typo", "rejct"))
 
 
+class MemoryLimitTest(unittest.TestCase):
+    """A hook that runs out of memory fails its own session; what it left behind is garbage,
+    collected before it can fail the hooks after it (string.rep, table.concat and the like
+    get no collection of Lua's own before they are refused)."""
+
+    def test_the_sessions_after_a_hook_out_of_memory_are_served(self):
+        folder = tempfile.mkdtemp(prefix="memory-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        path = write_file(folder, "memory.lua", (
+            "function on_helo(s, name)\n"
+            "  local t = {}\n"
+            "  if name == 'fill' then\n"
+            "    while true do t[#t + 1] = string.rep('x', 1024 * 1024) .. #t end\n"
+            "  end\n"
+            "  for i = 1, 6 do t[i] = string.rep('y', 1024 * 1024) .. i end\n"
+            "  return smtp.reply(250, 'used ' .. #t .. ' MiB')\n"
+            "end\n"))
+        with SmtpfaultServer("--scenario", path, "--set", "lua.memory=16777216") as srv:
+            codes = []
+            for name in ("use", "fill", "use", "use", "fill", "use"):
+                with srv.connect() as c:
+                    codes.append(c.cmd("HELO " + name).code)
+            self.assertEqual(codes, [250, 451, 250, 250, 451, 250])
+
+
 class LoadErrorTest(unittest.TestCase):
     BAD = scenario("syntax_error.lua")
 
