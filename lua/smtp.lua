@@ -10,6 +10,7 @@ local smtp = smtp
 local type, error, pairs, ipairs, tostring = type, error, pairs, ipairs, tostring
 local setmetatable, getmetatable = setmetatable, getmetatable
 local string, table, math = string, table, math
+local rawnext = next  -- the sandbox's pairs sorts keys: copying an action needs no order
 local Action = {}
 Action.__index = Action
 Action.__name = "smtp.action"
@@ -354,13 +355,23 @@ local function check_sends_a_reply(self, method, level)
   end
 end
 
+-- A method returns a new action and leaves the one it was called on as it was: an action kept
+-- in a variable (local REJECT = smtp.reply(550)) and varied in one hook (REJECT:delay(1)) must
+-- not change for every later use, in every session.
+local function varied(self)
+  local copy = {}
+  for k, v in rawnext, self do copy[k] = v end
+  return setmetatable(copy, Action)
+end
+
 function Action:delay(seconds)
   check_self(self, "delay", 2)
   check_seconds(seconds, 1, "action:delay", 2)
   -- Fields are not named like the methods: a.delay would hide the method, and a second
   -- :delay() would call a number.
-  self.delay_seconds = seconds
-  return self
+  local a = varied(self)
+  a.delay_seconds = seconds
+  return a
 end
 function Action:trickle(bytes, every)
   check_self(self, "trickle", 2)
@@ -370,26 +381,30 @@ function Action:trickle(bytes, every)
     fail(2, "bad argument #1 to action:trickle (at least 1 octet at a time)")
   end
   check_seconds(every, 2, "action:trickle", 2)
-  self.trickle_bytes, self.trickle_every = math.floor(bytes), every
-  return self
+  local a = varied(self)
+  a.trickle_bytes, a.trickle_every = math.floor(bytes), every
+  return a
 end
 function Action:split(...)
   check_self(self, "split", 2)
   check_sends_a_reply(self, "split", 2)
-  self.split_at = split_offsets("action:split", 2, ...)
-  return self
+  local a = varied(self)
+  a.split_at = split_offsets("action:split", 2, ...)
+  return a
 end
 function Action:close()
   check_self(self, "close", 2)
   check_no_ending(self, "close", 2)
-  self.ending = "close_after"
-  return self
+  local a = varied(self)
+  a.ending = "close_after"
+  return a
 end
 function Action:reset()
   check_self(self, "reset", 2)
   check_no_ending(self, "reset", 2)
-  self.ending = "reset"
-  return self
+  local a = varied(self)
+  a.ending = "reset"
+  return a
 end
 
 -- For lua/smtp_helpers.lua, which checks its arguments the same way. Names with an underscore

@@ -239,6 +239,33 @@ TEST(actions, chaining) {
   EXPECT_EQ(action_of("smtp.split(2):split(4, 6)").split_at, (std::vector<std::size_t>{4, 6}));
 }
 
+// A method makes a new action: one kept in a variable and varied once stays as it was for
+// every later use (the variation leaked into every session).
+TEST(actions, a_method_leaves_the_action_it_was_called_on_unchanged) {
+  driver d(
+      "local REJECT = smtp.reply(550, '5.1.1', 'no such user')\n"
+      "local n = 0\n"
+      "function on_connect(s)\n"
+      "  n = n + 1\n"
+      "  if n == 1 then return REJECT:delay(1):trickle(1, 0.1):split(2):close() end\n"
+      "  if n == 2 then return REJECT:reset() end\n"
+      "  return REJECT\n"
+      "end\n",
+      quick_options());
+  const auto varied = d.start(hook::connect);
+  ASSERT_EQ(varied.st, status::done) << varied.error;
+  EXPECT_EQ(varied.action.delay, 1000ms);
+  EXPECT_EQ(varied.action.end, fault::ending::close_after_reply);
+  EXPECT_EQ(d.start(hook::connect).action.end, fault::ending::reset);
+  const auto plain = d.start(hook::connect);
+  ASSERT_EQ(plain.st, status::done) << plain.error;
+  EXPECT_EQ(plain.action.reply->code, 550);
+  EXPECT_EQ(plain.action.delay, 0ms);
+  EXPECT_EQ(plain.action.trickle_bytes, 0u);
+  EXPECT_TRUE(plain.action.split_at.empty());
+  EXPECT_EQ(plain.action.end, fault::ending::none);
+}
+
 TEST(actions, constructor_arguments_are_checked) {
   for (const char* expr :
        {"smtp.malformed('odd')", "smtp.starttls('later')", "smtp.certificate('bad')",
