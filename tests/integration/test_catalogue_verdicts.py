@@ -414,5 +414,31 @@ class LongSessions(unittest.TestCase):
                                  r"\(the checks saw them\)")
 
 
+class LineLengthByTheRfc(unittest.TestCase):
+    """line_length judges the mailer by RFC 5321's 1000 octets, also when the server was told
+    to take longer lines (so that the message gets through and can be looked at)."""
+
+    def test_a_long_line_the_server_took_still_fails_the_check(self):
+        folder = scratch_folder(self)
+        scenario = write_file(folder, "lines.lua", "expect { line_length = true }\n")
+        mailer = CONNECTED + ("s.sendmail('a@x.test', ['b@x.test'], "
+                              "b'Subject: long\\r\\n\\r\\n' + b'y' * %d + b'\\r\\n')\n"
+                              "s.quit()\n")
+        for limit in ("0", "2000"):
+            json_path = os.path.join(folder, "report.json")
+            status, out, err = run_test(["--scenario", scenario, "--set",
+                                         "limits.text_line=" + limit, "--json", json_path, "--",
+                                         PYTHON, "-c", mailer % 1500], timeout=60)
+            r = verdicts(json_path)["lines"]
+            self.assertEqual((status, r["verdict"]), (1, "FAIL"), out + err)
+            self.assertRegex(r["reason"], r"^line_length: expected no lines over RFC 5321's "
+                                          r"1000 octets; message \S+ of session [0-9]+ has one")
+            status, out, err = run_test(["--scenario", scenario, "--set",
+                                         "limits.text_line=" + limit, "--json", json_path, "--",
+                                         PYTHON, "-c", mailer % 998], timeout=60)
+            self.assertEqual((status, verdicts(json_path)["lines"]["verdict"]), (0, "PASS"),
+                             out + err)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
