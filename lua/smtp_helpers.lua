@@ -235,6 +235,11 @@ function expect(t)
     if k == "exit" and type(v) == "string" and v ~= "success" and v ~= "failure" then
       fail_key(k, 2, "expect: exit must be \"success\", \"failure\" or a number, not %q", v)
     end
+    -- An exit status is a byte: 256 could never be met.
+    if k == "exit" and type(v) == "number" and not (v >= 0 and v <= 255 and v == math.floor(v)) then
+      fail_key(k, 2, "expect: exit must be a whole number from 0 to 255 (an exit status), not %s",
+        tostring(v))
+    end
     if k == "delivered" or k == "retry_delay" then check_range(k, v, k == "delivered") end
     -- Bounded as every count and wait a scenario asks for: 1000 runs of a mailer is already a
     -- load test, and a gap is a wait (a day at most).

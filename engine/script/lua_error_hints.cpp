@@ -117,6 +117,10 @@ std::string sandbox_hint(const std::string& msg) {
              "' is not available in the sandbox: scripts reach no files or processes)";
     }
   }
+  if (msg.find("(field 'dump')") != std::string::npos) {
+    return " (string.dump is not available in the sandbox: it makes bytecode, which scripts "
+           "may not load)";
+  }
   return "";
 }
 

@@ -384,6 +384,8 @@ TEST(script_errors, what_the_sandbox_leaves_out_is_said) {
   EXPECT_THAT(load_error("local t = os.time()\n"),
               HasSubstr("('os' is not available in the sandbox"));
   EXPECT_THAT(load_error("dofile('socket.lua')\n"), HasSubstr("'dofile' is not available"));
+  EXPECT_THAT(load_error("local b = string.dump(function() end)\n"),
+              HasSubstr("(string.dump is not available in the sandbox"));
 }
 
 TEST(script_errors, hide_takes_only_extensions_it_can_hide) {
@@ -435,6 +437,12 @@ TEST(script_errors, expectations_are_checked_when_declared) {
               HasSubstr("test.lua:3: expect: delivered = {min = 3, max = 1} can never hold"));
   EXPECT_THAT(load_error("expect {\n  exit = 'ok',\n}\n"),
               HasSubstr("test.lua:2: expect: exit must be"));
+  for (const char* status : {"256", "-1", "1.5"}) {
+    EXPECT_THAT(load_error(std::string("expect { exit = ") + status + " }\n"),
+                HasSubstr("test.lua:1: expect: exit must be a whole number from 0 to 255"))
+        << status;
+  }
+  EXPECT_EQ(load_error("expect { exit = 255 }\n"), "");
   // retry_delay times the retry that retried_after_4xx looks for: alone it would check nothing.
   EXPECT_THAT(load_error("expect { retry_delay = 5 }\n"),
               HasSubstr("test.lua:1: expect: retry_delay is checked only with retried_after_4xx "
