@@ -152,6 +152,24 @@ int api_chance(lua_State* L) {
   return 1;
 }
 
+// What smtp.log writes for the value at i: tostring's text, but a table, function or the like
+// without __tostring by its type (or __name) alone. Its address differs from run to run, and
+// the same seed must give the same transcript.
+void push_log_text(lua_State* L, int i) {
+  const int type = lua_type(L, i);
+  const bool has_address = type == LUA_TTABLE || type == LUA_TFUNCTION || type == LUA_TUSERDATA ||
+                           type == LUA_TTHREAD || type == LUA_TLIGHTUSERDATA;
+  if (!has_address || luaL_getmetafield(L, i, "__tostring") != LUA_TNIL) {
+    if (has_address) lua_pop(L, 1);  // the __tostring found: luaL_tolstring calls it
+    luaL_tolstring(L, i, nullptr);
+    return;
+  }
+  const int name = luaL_getmetafield(L, i, "__name");
+  if (name == LUA_TSTRING) return;
+  if (name != LUA_TNIL) lua_pop(L, 1);
+  lua_pushstring(L, luaL_typename(L, i));
+}
+
 int api_log(lua_State* L) {
   // A Lua buffer: a __tostring that fails must not skip a C++ destructor.
   const int n = lua_gettop(L);
@@ -159,7 +177,7 @@ int api_log(lua_State* L) {
   luaL_buffinit(L, &b);
   for (int i = 1; i <= n; ++i) {
     if (i > 1) luaL_addchar(&b, ' ');
-    luaL_tolstring(L, i, nullptr);
+    push_log_text(L, i);
     luaL_addvalue(&b);
   }
   luaL_pushresult(&b);

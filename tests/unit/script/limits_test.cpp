@@ -70,6 +70,19 @@ TEST(sandbox, a_huge_log_line_is_cut) {
             std::string("script: ").size() + 4096u + std::string("... (10000 octets)").size());
 }
 
+// An address would differ from run to run: the same seed must give the same transcript.
+TEST(sandbox, a_logged_table_is_named_by_its_type_not_its_address) {
+  driver d(
+      "function on_connect(s)\n"
+      "  smtp.log({}, string.len, setmetatable({}, {__name = 'thing'}), setmetatable({}, "
+      "{__tostring = function() "
+      "return 'mine' end}), 1, nil, true)\n"
+      "end\n");
+  ASSERT_EQ(d.start(hook::connect).st, status::done);
+  ASSERT_EQ(d.script_log().size(), 1u);
+  EXPECT_EQ(d.script_log()[0], "script: table function thing mine 1 nil true");
+}
+
 // A finalizer runs whenever the collector gets to it, between hooks too, where no limit
 // applies: one that loops would hang the thread for good.
 TEST(sandbox, finalizers_are_refused_other_metatables_kept) {
