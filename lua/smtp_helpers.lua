@@ -307,6 +307,13 @@ table.sort(hint_names)
 setmetatable(smtp, {
   __metatable = "the smtp library's own (protected)",
   __index = function(_, name)
+    -- One of the library's own, gone: the scenario assigned over it (smtp.reply = nil).
+    for _, known in ipairs(api_names) do
+      if known == name then
+        fail(2, "smtp.%s is nil: the scenario assigned it (smtp.%s = ...); the library's "
+          .. "functions are not to be replaced", name, name)
+      end
+    end
     local hint = smtp._suggest(tostring(name), hint_names)
     hint = synonyms[hint] or hint
     fail(2, "smtp.%s does not exist%s", tostring(name), hint and (" (did you mean smtp." .. hint .. "?)") or "")

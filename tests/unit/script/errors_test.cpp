@@ -188,6 +188,10 @@ TEST(script_errors, unknown_api_name_suggests_the_right_one) {
             "");
   // Also when it takes a library name away: no hint that names the name refused.
   EXPECT_EQ(load_error("smtp.reply = nil\nfunction on_connect(s) return smtp.reply end\n"), "");
+  // Taken away while a hook ran, it is said to be the scenario's doing, not a slip of the pen
+  // ("smtp.reply does not exist (did you mean smtp.reply?)").
+  EXPECT_THAT(connect_error("  smtp.reply = nil\n  return smtp.reply(550)"),
+              HasSubstr("smtp.reply is nil: the scenario assigned it (smtp.reply = ...)"));
   // Valid Lua where smtp is a name of the scenario's own (a parameter, a local) loads.
   EXPECT_EQ(load_error("local function fmt(smtp) return smtp.code .. ' ' .. smtp.text end\n"
                        "function on_connect(s) return smtp.reply(550, fmt({code = 1, text = 'x'}))"
