@@ -256,8 +256,9 @@ void lua_sandbox::charge(lua_State* L, std::uint64_t instructions, const char* o
 // A step is about as much work as an instruction.
 void lua_sandbox::charge_pattern_steps(lua_State* L, std::uint64_t steps) {
   of(L).charge(L, steps,
-               "instruction limit exceeded in a string pattern (one that backtracks, such as "
-               "'.-.-b' on a long subject?)");
+               "instruction limit exceeded in a string pattern: each octet it looks at counts "
+               "as an instruction, so a long subject (a big message) costs as much as a pattern "
+               "that backtracks ('.-.-b'); lua.instructions raises the limit");
 }
 
 void lua_sandbox::charge_loop_steps(lua_State* L, std::uint64_t steps) {
