@@ -31,7 +31,10 @@ end
 
 local function check_seconds(value, argn, fname, level)
   check_type(value, "number", argn, fname, level + 1)
-  if value < 0 or value ~= value then
+  if value ~= value then
+    fail(level + 1, "bad argument #%d to smtp.%s (seconds must be a number, not NaN (0/0))", argn, fname)
+  end
+  if value < 0 then
     fail(level + 1, "bad argument #%d to smtp.%s (seconds must be >= 0)", argn, fname)
   end
   if value == math.huge then

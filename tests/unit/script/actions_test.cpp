@@ -286,6 +286,9 @@ TEST(actions, constructor_arguments_are_checked) {
     EXPECT_EQ(o.st, status::failed) << expr;
     EXPECT_THAT(o.error, ::testing::StartsWith("test.lua:2:")) << expr;
   }
+  // NaN is no count of seconds, said as such ("must be >= 0" sent one looking for a sign).
+  EXPECT_THAT(connect_returning("smtp.delay(0/0)").error,
+              ::testing::HasSubstr("seconds must be a number, not NaN"));
 }
 
 // A table built or changed by hand meets what smtp.reply checks: no code out of range (a cast
