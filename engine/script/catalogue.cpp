@@ -210,6 +210,20 @@ proto::expected<std::string, std::string> read_source_file(const std::string& pa
   auto text = read_regular_file(fd, kind);
   ::close(fd);
   if (!text) return proto::unexpected{path + ": " + text.error()};
+  // A lone CR ends a line for Lua (old Mac files) but not for the load-time checks, which read
+  // lines by LF: one comment would hide the rest of the file from them. As LF it means the
+  // same to Lua (in a long string too, where every line end becomes LF).
+  // Lua's own reading: CR LF and LF CR are one line end each, so their CR stays.
+  auto& code = *text;
+  for (std::size_t i = 0; i < code.size(); ++i) {
+    if (code[i] != '\r' && code[i] != '\n') continue;
+    if (i + 1 < code.size() && (code[i + 1] == '\r' || code[i + 1] == '\n') &&
+        code[i + 1] != code[i]) {
+      ++i;  // a pair
+    } else if (code[i] == '\r') {
+      code[i] = '\n';
+    }
+  }
   return text;
 }
 

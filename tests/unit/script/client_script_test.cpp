@@ -314,6 +314,23 @@ TEST(scenario_files, only_regular_files_are_read) {
   std::filesystem::remove_all(dir);
 }
 
+// Lua ends a line at a lone CR too; the load-time checks read lines by LF, so such a file is
+// read with LF there (a comment on its first line hid the whole file from them). CR LF and
+// LF CR stay: one line end each, for Lua as for the checks.
+TEST(scenario_files, a_lone_cr_is_read_as_a_line_end) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("smtpfault-cr-" + std::to_string(::getpid()) + ".lua");
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << "-- old Mac\rfunction on_mail(s, m)\r  return smtp.rejct(550)\rend\r\nx = 1\n\ry = 2";
+  }
+  auto src = find_scenario_source(path.string());
+  ASSERT_TRUE(src) << src.error();
+  EXPECT_EQ(src->code,
+            "-- old Mac\nfunction on_mail(s, m)\n  return smtp.rejct(550)\nend\r\nx = 1\n\ry = 2");
+  std::filesystem::remove(path);
+}
+
 // A mistake the library finds is raised at the script's line, also where pcall catches it; an
 // uncaught one names that line once.
 TEST(client_script, library_errors_name_the_script_line_also_under_pcall) {
