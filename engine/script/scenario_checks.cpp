@@ -248,32 +248,73 @@ std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code
 // Two top-level `function on_rcpt(` in one file: Lua keeps the last, and the first never runs
 // (a hook pasted in from another scenario). Definitions inside a block (an `if` choosing one)
 // are indented and left alone.
+namespace {
+
+// The lines of code that begin `function NAME(`: the definitions of a hook written there.
+std::vector<std::size_t> definition_lines(std::string_view code, const std::string& function) {
+  std::vector<std::size_t> lines;
+  const std::string head = "function " + function;
+  std::size_t line = 1;
+  for (std::size_t start = 0; start < code.size(); ++line) {
+    const auto end = std::min(code.find('\n', start), code.size());
+    auto text = code.substr(start, end - start);
+    start = end + 1;
+    if (!text.starts_with(head)) continue;
+    text.remove_prefix(head.size());
+    // `function on_rcpt (s, r)` too: Lua takes blanks before the parameters.
+    text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
+    if (text.starts_with('(')) lines.push_back(line);
+  }
+  return lines;
+}
+
+// Where the hook that runs was defined: its file (as chunkname) and line; false when none is.
+bool hook_origin(lua_State* L, const std::string& function, std::string& file, int& line) {
+  raw_global(L, function.c_str());
+  lua_Debug ar;
+  if (!lua_isfunction(L, -1) || !lua_getinfo(L, ">S", &ar)) {  // getinfo pops the function
+    lua_pop(L, 1);
+    return false;
+  }
+  file = ar.source[0] == '@' ? ar.source + 1 : ar.source;
+  line = ar.linedefined;
+  return true;
+}
+
+}  // namespace
+
 std::optional<std::string> check_duplicate_hooks(lua_State* L, std::string_view code,
                                                  const std::string& chunkname) {
   for (hook h : all_hooks) {
     const std::string function = std::string("on_") + session::hook_name(h);
-    raw_global(L, function.c_str());
-    lua_Debug ar;
-    const bool defined = lua_isfunction(L, -1) && lua_getinfo(L, ">S", &ar);
-    if (!defined) {
-      lua_pop(L, 1);
-      continue;
-    }
-    const std::string head = "function " + function;
-    std::size_t line = 1;
-    for (std::size_t start = 0; start < code.size(); ++line) {
-      const auto end = std::min(code.find('\n', start), code.size());
-      auto text = code.substr(start, end - start);
-      start = end + 1;
-      if (!text.starts_with(head)) continue;
-      text.remove_prefix(head.size());
-      // `function on_rcpt (s, r)` too: Lua takes blanks before the parameters.
-      text.remove_prefix(std::min(text.find_first_not_of(" \t"), text.size()));
-      if (text.starts_with('(') && static_cast<int>(line) != ar.linedefined) {
+    std::string file;
+    int defined_at = 0;
+    if (!hook_origin(L, function, file, defined_at)) continue;
+    for (auto line : definition_lines(code, function)) {
+      if (static_cast<int>(line) != defined_at) {
         return chunkname + ":" + std::to_string(line) + ": " + function +
-               " is defined again at line " + std::to_string(ar.linedefined) +
+               " is defined again at line " + std::to_string(defined_at) +
                ", and only that one runs: merge the two into one function";
       }
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_hooks_across_files(
+    lua_State* L, const std::vector<std::pair<std::string, std::string_view>>& files) {
+  for (hook h : all_hooks) {
+    const std::string function = std::string("on_") + session::hook_name(h);
+    std::string file;
+    int defined_at = 0;
+    if (!hook_origin(L, function, file, defined_at)) continue;
+    for (const auto& [chunkname, code] : files) {
+      if (chunkname == file) continue;  // the same file's own: check_duplicate_hooks
+      const auto lines = definition_lines(code, function);
+      if (lines.empty()) continue;
+      return chunkname + ":" + std::to_string(lines.front()) + ": " + function +
+             " is defined again at " + file + ":" + std::to_string(defined_at) +
+             ", and only that one runs: merge the two into one function";
     }
   }
   return std::nullopt;

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "session/server_session.hpp"
 
@@ -32,6 +34,10 @@ std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code
                                              const std::string& chunkname);
 std::optional<std::string> check_duplicate_hooks(lua_State* L, std::string_view code,
                                                  const std::string& chunkname);
+// A hook defined in a module the scenario requires and again in the scenario, or in two of its
+// files: files are (chunkname, text) pairs, the scenario's and its modules'.
+std::optional<std::string> check_hooks_across_files(
+    lua_State* L, const std::vector<std::pair<std::string, std::string_view>>& files);
 std::optional<std::string> check_calls(lua_State* L, std::string_view code,
                                        const std::string& chunkname);
 // Also releases api_ref, the reference to the smtp table as the library made it.

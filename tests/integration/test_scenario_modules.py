@@ -103,6 +103,19 @@ class ModulesInTestRuns(unittest.TestCase):
         self.assertEqual(status, 2, out + err)
         self.assertIn("lib/policy.lua:2: attempt to perform arithmetic on a nil value", out + err)
 
+    def test_a_hook_defined_in_a_module_and_again_in_the_scenario_is_named(self):
+        # Only the one defined last would run, without a word.
+        folder = scratch_folder(self)
+        os.makedirs(os.path.join(folder, "lib"))
+        write_file(os.path.join(folder, "lib"), "policy.lua",
+                   "local M = {}\nfunction on_rcpt(s, r) return smtp.reply(451) end\nreturn M\n")
+        path = write_file(folder, "s.lua", SCENARIO)
+        r = subprocess.run([binary_path(), "check", path], capture_output=True, text=True,
+                           timeout=30, env=server_environment())
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("lib/policy.lua:2: on_rcpt is defined again at %s:3, and only that one "
+                      "runs" % path, r.stdout + r.stderr)
+
     def test_a_module_only_a_hook_requires_is_checked_before_any_session(self):
         folder = scratch_folder(self)
         os.makedirs(os.path.join(folder, "lib"))
