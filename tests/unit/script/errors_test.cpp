@@ -383,7 +383,13 @@ TEST(script_errors, a_hook_name_missing_its_underscore_or_case_is_caught) {
 }
 
 TEST(script_errors, what_the_sandbox_leaves_out_is_said) {
-  EXPECT_THAT(connect_error("  print('hello')"),
+  // Called in a hook, found at load: it would fail every session, seen only when one came.
+  EXPECT_EQ(load_error("function on_connect(s)\n  print('hello')\nend\n"),
+            "test.lua:2: print is not available in a scenario: smtp.log writes to the session's "
+            "transcript");
+  EXPECT_EQ(load_error("local function print(x) end\nfunction on_connect(s) print('x') end\n"), "");
+  // Reached another way, the hook's error says the same.
+  EXPECT_THAT(connect_error("  (print)('hello')"),
               AllOf(StartsWith("test.lua:2:"), HasSubstr("smtp.log writes to the session's")));
   EXPECT_THAT(load_error("local t = os.time()\n"),
               HasSubstr("('os' is not available in the sandbox"));
