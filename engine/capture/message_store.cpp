@@ -30,9 +30,29 @@ bool write_all(int fd, std::string_view bytes) {
   return true;
 }
 
-// Write to "name.tmp", fsync, rename: readers see the whole file or none of it.
+// tmp becomes path, unless a file of that name is there already: a message's files are new,
+// and one of another server sharing the folder must not be replaced.
+std::string publish_new(const std::string& tmp, const std::string& path) {
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return "";
+  int err = errno;
+  // A file system without the flag: a hard link refuses an existing name too.
+  if (err == EINVAL || err == ENOSYS) {
+    if (::link(tmp.c_str(), path.c_str()) == 0) {
+      ::unlink(tmp.c_str());
+      return "";
+    }
+    err = errno;
+  }
+  if (err == EEXIST) {
+    return path + " exists already and was not replaced (another server storing to this folder?)";
+  }
+  return "cannot rename " + tmp + " to " + path + ": " + std::strerror(err);
+}
+
+// Write to "name.tmp", fsync, rename: readers see the whole file or none of it. A new file
+// (not `replace`) never takes the place of one that is there.
 // "" when the file is written and synced, else what went wrong, naming the file.
-std::string write_durably(const std::string& path, std::string_view bytes) {
+std::string write_durably(const std::string& path, std::string_view bytes, bool replace) {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return "cannot create " + tmp + ": " + std::strerror(errno);
@@ -43,8 +63,10 @@ std::string write_durably(const std::string& path, std::string_view bytes) {
   if (::close(fd) != 0 && problem.empty()) {
     problem = "cannot write " + tmp + ": " + std::strerror(errno);
   }
-  if (problem.empty() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (problem.empty() && replace && ::rename(tmp.c_str(), path.c_str()) != 0) {
     problem = "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
+  } else if (problem.empty() && !replace) {
+    problem = publish_new(tmp, path);
   }
   if (!problem.empty()) ::unlink(tmp.c_str());
   return problem;
@@ -87,11 +109,14 @@ boost::json::object params_json(const std::vector<proto::esmtp_param>& params) {
 
 message_store::message_store(std::string dir, std::size_t max_messages, std::size_t max_sessions)
     : dir_(std::move(dir)), max_messages_(max_messages), max_sessions_(max_sessions) {
+  // The start time and the process: two servers sharing a --store folder, started in the same
+  // millisecond (or one after a clock stepped back), do not give the same ids.
   auto now = std::chrono::system_clock::now().time_since_epoch();
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%010llx",
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%010llx-%x",
                 static_cast<unsigned long long>(
-                    std::chrono::duration_cast<std::chrono::milliseconds>(now).count()));
+                    std::chrono::duration_cast<std::chrono::milliseconds>(now).count()),
+                static_cast<unsigned>(::getpid()));
   id_prefix_ = buf;
 }
 
@@ -216,9 +241,9 @@ void message_store::notify() {
 std::string message_store::write_files(const stored_message& m) const {
   const std::string base = dir_ + "/" + m.id;
   // The .eml goes first: the .json is the marker that the message is complete.
-  auto problem = write_durably(base + ".eml", m.msg.data);
+  auto problem = write_durably(base + ".eml", m.msg.data, false);
   if (problem.empty()) {
-    problem = write_durably(base + ".json", message_metadata_json(m));
+    problem = write_durably(base + ".json", message_metadata_json(m), false);
     // Refused with a 451: its .eml goes too, so that the folder holds accepted messages only.
     if (!problem.empty()) ::unlink((base + ".eml").c_str());
   }
@@ -241,7 +266,7 @@ void message_store::mark_unacknowledged(std::string_view id) {
       problem = path + " is not the JSON this server wrote";
     } else {
       doc.as_object()["acknowledged"] = false;
-      problem = write_durably(path, json::json_text(doc) + "\n");
+      problem = write_durably(path, json::json_text(doc) + "\n", true);
     }
   }
   if (!problem.empty()) {

@@ -3,7 +3,10 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "capture/message_store.hpp"
@@ -131,6 +134,32 @@ TEST(files, a_message_refused_leaves_no_file_behind) {
   EXPECT_FALSE(fs::exists(dir / (next + ".eml")));
   EXPECT_TRUE(fs::exists(dir / (*first + ".eml")));
   EXPECT_TRUE(fs::exists(dir / (*first + ".json")));
+  fs::remove_all(dir);
+}
+
+// Another server storing to the same folder: its message is never replaced, and the id prefix
+// holds the process, so that two started in one millisecond do not share ids.
+TEST(files, a_file_already_there_is_not_replaced) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("smtpfault-store-keep-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  message_store store(dir.string(), 10, 10);
+  ASSERT_FALSE(store.prepare());
+  const auto first = store.store(message_of("one\r\n"));
+  ASSERT_TRUE(first);
+  char pid[16];
+  std::snprintf(pid, sizeof pid, "-%x-", static_cast<unsigned>(::getpid()));
+  EXPECT_NE(first->id.find(pid), std::string::npos) << first->id;
+  const std::string next = first->id.substr(0, first->id.size() - 6) + "000002";
+  { std::ofstream(dir / (next + ".eml")) << "the other server's message\r\n"; }
+  std::string why;
+  EXPECT_FALSE(store.store(message_of("two\r\n"), nullptr, &why));
+  EXPECT_NE(why.find("exists already and was not replaced"), std::string::npos) << why;
+  std::ifstream kept(dir / (next + ".eml"));
+  std::string text((std::istreambuf_iterator<char>(kept)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "the other server's message\r\n");
+  EXPECT_FALSE(fs::exists(dir / (next + ".eml.tmp")));
   fs::remove_all(dir);
 }
 
