@@ -253,9 +253,11 @@ asio::awaitable<send_result> client::run() {
     if (!(err = co_await handshake(tls)).empty()) co_return send_result{false, err};
     on_line_("*: TLS established " + io_.tls_version() + " (implicit TLS)");
   }
-  if (!(err = co_await command("", 2)).empty()) {
-    // A port for implicit TLS says nothing until the handshake: the likeliest wrong port.
-    if (o_.tls != send_options::tls_mode::implicit && !refused_) {
+  std::optional<proto::reply> greeting;
+  if (!(err = co_await command("", 2, &greeting)).empty()) {
+    // A port for implicit TLS says nothing until the handshake: the likeliest wrong port when
+    // no reply came (a 421 or 554 greeting is the server's plain answer).
+    if (o_.tls != send_options::tls_mode::implicit && !greeting) {
       err +=
           " (if this port takes implicit TLS, as 465 does, it waits for a TLS handshake "
           "first: add --tls)";

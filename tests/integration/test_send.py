@@ -177,6 +177,14 @@ class SendAgainstOddServers(unittest.TestCase):
         self.assertIn("delivered", r.stdout)
         self.assertTrue(srv.wait_for_messages(1)[0].meta["session"]["tls"])
 
+    def test_a_refusing_greeting_gets_no_tls_hint(self):
+        # The server answered in plain text: the port is not an implicit-TLS one.
+        srv = self.start("greeting-421")
+        r = self.send(srv)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("greeting: server replied 421 4.3.2", r.stderr)
+        self.assertNotIn("--tls", r.stderr)
+
     def test_a_multi_line_refusal_is_quoted_whole(self):
         srv = self.start("multiline-replies")
         r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "", "--to",
