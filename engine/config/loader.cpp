@@ -43,6 +43,20 @@ using detail::value;
 // Variables that share the prefix but are not settings: the config file's own path.
 constexpr std::string_view reserved_env[] = {"SMTPFAULT_CONFIG"};
 
+// " (did you mean 'x'?)" for an unknown key path. A key of the same name in another table
+// comes first (text_line at the top: limits.text_line; limits.max_connections: the top-level
+// one; cert: tls.cert), since spelling alone suggests whatever is near ('seed' for 'cert').
+std::string key_hint(std::string_view path) {
+  const auto name = path.substr(path.rfind('.') + 1);  // the whole path when it has no dot
+  std::vector<std::string> same_name;
+  for (const auto& k : all_keys()) {
+    const std::string_view p = k.path;
+    if (p != path && p.substr(p.rfind('.') + 1) == name) same_name.emplace_back(p);
+  }
+  if (same_name.size() == 1) return " (did you mean '" + same_name.front() + "'?)";
+  return did_you_mean(path, path_candidates());
+}
+
 // ---- TOML ----
 
 // A problem in the file: where it is, and the message after "PATH:LINE:COLUMN: ".
@@ -191,8 +205,7 @@ void walk(const toml::table& table, const std::string& prefix, settings& s,
     } else {
       // Keys of inline tables may lack a position of their own; their value always has one.
       const auto where = k.source().begin ? k.source().begin : node.source().begin;
-      problems.push_back(
-          {where, "unknown key " + quoted(path) + did_you_mean(path, path_candidates())});
+      problems.push_back({where, "unknown key " + quoted(path) + key_hint(path)});
     }
   }
 }
@@ -334,10 +347,19 @@ proto::expected<bool, config_error> apply_environment_unguarded(settings& s, cha
     const auto* d = find_env(name);
     if (!d) {
       std::vector<std::string> names;
+      std::string same_name;  // SMTPFAULT_CERT: the key named cert in a table (tls.cert)
+      const auto guess = "_" + std::string(name.substr(env_prefix.size()));
       for (const auto& k : all_keys()) {
         names.push_back(env_name(k.path));
+        const auto& env = names.back();
+        if (env.size() > guess.size() && env.ends_with(guess)) {
+          same_name = same_name.empty() ? env : "-";  // two of them: no guess
+        }
       }
-      return fail(origin + ": unknown variable" + did_you_mean(name, names));
+      const auto hint = !same_name.empty() && same_name != "-"
+                            ? " (did you mean '" + same_name + "'?)"
+                            : did_you_mean(name, names);
+      return fail(origin + ": unknown variable" + hint);
     }
     if (auto applied = apply_one(updated, *d, assignment.substr(equals + 1), origin); !applied) {
       return applied;
@@ -379,6 +401,14 @@ proto::expected<bool, config_error> apply_text(settings& s, std::string_view key
   try {
     const std::string path = key_of_flag(key);
     const auto* d = find_key(path);
+    if (!d && is_section(path)) {
+      // --set limits=5: a table, whose keys take the values.
+      std::string example;
+      for (const auto& k : all_keys())
+        if (example.empty() && k.path.starts_with(path + ".")) example = k.path;
+      return fail(std::string(origin) + ": " + quoted(key) +
+                  " is a table: set one of its keys, e.g. " + example + "=...");
+    }
     if (!d) {
       // auth.users.alice=secret: a table key's entries are given together, as its value.
       for (auto dot = path.rfind('.'); dot != std::string::npos && dot > 0;
@@ -392,7 +422,7 @@ proto::expected<bool, config_error> apply_text(settings& s, std::string_view key
       }
       // limts.x: no key is near the whole path, but the table is near one ('limits').
       const auto candidates = path_candidates();
-      auto hint = did_you_mean(path, candidates);
+      auto hint = key_hint(path);
       const auto dot = path.find('.');
       const auto table = std::string_view(path).substr(0, dot);
       // Only a table that is not one: limits.foo has its table right, and 'limits' no help.

@@ -49,6 +49,11 @@ TEST(environment, unknown_variable_is_named) {
   EXPECT_EQ(error_of(apply_environment(s, env.get())),
             "environment variable SMTPFAULT_LISTN: unknown variable (did you mean "
             "'SMTPFAULT_LISTEN'?)");
+  // A key's own name without its table: the key of that name, not the nearest spelling.
+  fake_env cert{"SMTPFAULT_CERT=/c.pem"};
+  EXPECT_EQ(error_of(apply_environment(s, cert.get())),
+            "environment variable SMTPFAULT_CERT: unknown variable (did you mean "
+            "'SMTPFAULT_TLS_CERT'?)");
 }
 
 TEST(environment, bad_values_name_the_variable) {
@@ -153,6 +158,16 @@ TEST(text, errors_name_the_flag) {
             "--set limts.x: unknown key 'limts.x' (did you mean 'limits'?)");
   EXPECT_EQ(error_of(apply_text(s, "limits.foo", "1", "--set limits.foo")),
             "--set limits.foo: unknown key 'limits.foo'");
+  // A key in the wrong table, or in none: the key of that name.
+  EXPECT_EQ(error_of(apply_text(s, "text_line", "2000", "--set text_line")),
+            "--set text_line: unknown key 'text_line' (did you mean 'limits.text_line'?)");
+  EXPECT_EQ(error_of(apply_text(s, "limits.max_connections", "5", "--set limits.max_connections")),
+            "--set limits.max_connections: unknown key 'limits.max_connections' (did you mean "
+            "'max_connections'?)");
+  // A table is not a key: it was said to be misspelt as itself.
+  EXPECT_EQ(error_of(apply_text(s, "limits", "5", "--set limits")),
+            "--set limits: 'limits' is a table: set one of its keys, e.g. "
+            "limits.command_line=...");
 }
 
 }  // namespace

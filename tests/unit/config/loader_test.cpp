@@ -184,6 +184,13 @@ TEST_F(config_files, unknown_nested_key) {
             path + ":2:1: unknown key 'limits.comand_line' (did you mean 'limits.command_line'?)");
 }
 
+TEST_F(config_files, a_key_outside_its_table_is_pointed_to_it) {
+  const auto path = write("placed.toml", "text_line = 2000\n");
+  settings s;
+  EXPECT_EQ(error_of(apply_file(s, path)),
+            path + ":1:1: unknown key 'text_line' (did you mean 'limits.text_line'?)");
+}
+
 TEST_F(config_files, unknown_key_without_close_match) {
   const auto path = write("far.toml", "zzzzzzzz = 1\n");
   settings s;
