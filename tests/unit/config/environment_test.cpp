@@ -144,6 +144,11 @@ TEST(text, errors_name_the_flag) {
             "--log-format: must be one of 'text', 'json', 'none'; got 'yaml'");
   EXPECT_EQ(error_of(apply_text(s, "limits.max_recipients", "0", "--max-recipients")),
             "--max-recipients: must be at least 1, got 0");
+  // 0 is no "no limit" for an address's parts: it would refuse every address.
+  for (const char* key : {"limits.local_part", "limits.domain", "limits.path"}) {
+    EXPECT_EQ(error_of(apply_text(s, key, "0", "--set")), "--set: must be at least 1, got 0")
+        << key;
+  }
   EXPECT_EQ(error_of(apply_text(s, "seed", "99999999999999999999", "--seed")),
             "--seed: expected an unsigned integer, got '99999999999999999999'");
   EXPECT_EQ(error_of(apply_text(s, "time_scale", "fast", "--time-scale")),
