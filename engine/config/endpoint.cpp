@@ -55,6 +55,12 @@ proto::expected<endpoint, std::string> parse_endpoint_from(std::string_view text
                                                            unsigned lowest_port) {
   std::string_view host;
   std::string_view port;
+  // Two addresses where one goes ("A:P,B:P" in a TOML string, or for the API's one address).
+  if (text.find_first_of(", \t") != std::string_view::npos) {
+    return bad_address(text,
+                       "more than one address in one value: give one here; listeners are listed "
+                       "in a TOML array ([\"A:P\", \"B:P\"]) or by giving the flag again");
+  }
   if (text.starts_with('[')) {
     const auto close = text.find(']');
     if (close == std::string_view::npos) return bad_address(text, "missing ']'");

@@ -81,6 +81,11 @@ TEST(parse_endpoint, bad_forms) {
 TEST(parse_endpoint, messages_explain) {
   EXPECT_EQ(parse_endpoint("127.0.0.1").error(),
             "bad address '127.0.0.1' (expected HOST:PORT or [IPV6]:PORT)");
+  // Two at once is not an IPv6 address without brackets.
+  EXPECT_NE(parse_endpoint("127.0.0.1:1,127.0.0.1:2")
+                .error()
+                .find("more than one address in one value: give one here"),
+            std::string::npos);
   EXPECT_NE(parse_endpoint("::1:25").error().find("needs brackets"), std::string::npos);
   EXPECT_NE(parse_endpoint("h:70000").error().find("0 to 65535"), std::string::npos);
 }
