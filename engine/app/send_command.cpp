@@ -141,7 +141,7 @@ std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r,
   } else if (f.name == "ca") {
     r.verify_origin = f.origin;
     if (touch_files && ::access(f.value.c_str(), R_OK) != 0)
-      return f.with_value() + ": cannot read";
+      return f.with_value() + ": cannot read: " + std::strerror(errno);
     r.ca_origin = f.origin;
     o.ca_file = f.value;
     o.verify_certificate = true;

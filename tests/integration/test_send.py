@@ -456,6 +456,10 @@ class SendEnvelopeAndFlags(WithServer):
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         self.assertIn("--ca: cannot load CA file " + path, r.stderr)
         self.assertEqual(r.stdout, "")
+        # One that is not there says so, as --data does.
+        r = self.send("--starttls", "--ca", path + ".missing")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("--ca %s.missing: cannot read: No such file or directory" % path, r.stderr)
 
     def test_each_default_message_has_its_own_message_id(self):
         before = len(self.server.messages())
