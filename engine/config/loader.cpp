@@ -361,6 +361,8 @@ proto::expected<bool, config_error> apply_environment_unguarded(settings& s, cha
                             : did_you_mean(name, names);
       return fail(origin + ": unknown variable" + hint);
     }
+    // SMTPFAULT_SEED= (a compose file's ${SEED:-}) is the seed left unset: chosen at random.
+    if (d->path == "seed" && equals + 1 == assignment.size()) continue;
     if (auto applied = apply_one(updated, *d, assignment.substr(equals + 1), origin); !applied) {
       return applied;
     }

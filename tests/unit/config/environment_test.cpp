@@ -56,6 +56,14 @@ TEST(environment, unknown_variable_is_named) {
             "'SMTPFAULT_TLS_CERT'?)");
 }
 
+// A compose file's SMTPFAULT_SEED=${SEED:-} leaves the seed unset, as the key's help says.
+TEST(environment, an_empty_seed_is_left_unset) {
+  fake_env env{"SMTPFAULT_SEED="};
+  settings s;
+  ASSERT_TRUE(apply_environment(s, env.get()));
+  EXPECT_FALSE(s.seed);
+}
+
 TEST(environment, bad_values_name_the_variable) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"SMTPFAULT_LISTEN=127.0.0.1",
