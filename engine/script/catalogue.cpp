@@ -128,6 +128,15 @@ proto::expected<scenario_source, std::string> find_source(
                              "': a name without '/' or '.lua' is a built-in's (" + names +
                              "); for the file of that name write ./" + name_or_path};
   }
+  // A folder of that name here: the scenarios in it were likely meant.
+  if (std::filesystem::is_directory(name_or_path, ec)) {
+    return proto::unexpected{
+        "unknown " + std::string(kind) + " '" + name_or_path + "': that is a directory here" +
+        (std::string_view(kind) == "scenario"
+             ? ", not a scenario file (smtpfault test --scenarios DIR runs every .lua file in one)"
+             : ", not a script file") +
+        "; the built-in ones: " + names};
+  }
   return proto::unexpected{"unknown " + std::string(kind) + " '" + name_or_path + "'" +
                            proto::did_you_mean(name_or_path, candidates) +
                            " (not a file; built-in " + kind + "s: " + names + ")"};

@@ -321,6 +321,13 @@ class ServeFlagMistakes(unittest.TestCase):
                 r = run(*argv, timeout=20)
                 self.assertEqual(r.returncode, status, (argv, r.stdout, r.stderr))
                 self.assertIn(folder + ": is a directory", r.stdout + r.stderr)
+            # Named by a bare word, a folder here is said to be one, not an unknown built-in.
+            r = subprocess.run([binary_path(), "serve", "--scenario", os.path.basename(folder)],
+                               cwd=os.path.dirname(folder), capture_output=True, text=True,
+                               timeout=20, env=server_environment())
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("'%s': that is a directory here, not a scenario file (smtpfault test "
+                          "--scenarios DIR" % os.path.basename(folder), r.stderr)
             # check takes a folder for its .lua files, as test --scenarios does, and run too.
             for argv, status in ((("check", folder), 1), (("check", "--client", folder), 1),
                                  (("run", folder), 2)):
