@@ -148,13 +148,28 @@ std::string one_port_given_twice(const net::server_config& cfg,
   for (const auto& ep : cfg.tls_listen)
     all.emplace_back(ep, "tls_listen");
   if (api) all.emplace_back(*api, "api");
+  // 0.0.0.0:P takes port P on every IPv4 address, 127.0.0.1:P included (and [::]:P every
+  // address of both families, as Linux binds it by default).
+  const auto overlap = [](const tcp::endpoint& a, const tcp::endpoint& b) {
+    if (a.port() != b.port()) return false;
+    if (a == b) return true;
+    const auto covers = [](const tcp::endpoint& any, const tcp::endpoint& other) {
+      return any.address().is_unspecified() && (any.address().is_v6() || other.address().is_v4());
+    };
+    return covers(a, b) || covers(b, a);
+  };
   for (std::size_t i = 0; i < all.size(); ++i) {
     for (std::size_t j = i + 1; j < all.size(); ++j) {
-      if (all[i].first.port() == 0 || all[i].first != all[j].first) continue;
+      if (all[i].first.port() == 0 || !overlap(all[i].first, all[j].first)) continue;
       const auto where = [&](const char* key) {
         const auto origin = s.origin_of(key);
         return origin.empty() ? std::string(key) + " (its default)" : origin;
       };
+      if (all[i].first != all[j].first) {
+        return net::endpoint_text(all[i].first) + " (for " + where(all[i].second) + ") and " +
+               net::endpoint_text(all[j].first) + " (for " + where(all[j].second) +
+               ") share a port: an address of all zeros takes that port on every address";
+      }
       if (all[i].second == all[j].second) {  // the same list names it twice
         return net::endpoint_text(all[i].first) + " is given twice in " + where(all[i].second) +
                ": name each address once";

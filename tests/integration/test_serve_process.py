@@ -144,6 +144,13 @@ class Listeners(unittest.TestCase):
                 timeout=20)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("%s is given twice in --listen: name each address once" % here, r.stderr)
+        # All zeros takes the port on every address: not "Address already in use" at bind.
+        r = run("serve", "--listen", "0.0.0.0:%d" % port, "--tls-listen", here, "--api", "",
+                timeout=20)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("0.0.0.0:%d (for --listen) and %s (for --tls-listen) share a port: an "
+                      "address of all zeros takes that port on every address" % (port, here),
+                      r.stderr)
 
     def test_a_taken_api_port_names_where_it_was_given(self):
         with socket.socket() as other:
