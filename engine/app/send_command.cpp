@@ -245,6 +245,13 @@ int print_verdict(const net::send_result& result, std::size_t recipients, output
     boost::json::object o{
         {"delivered", result.delivered}, {"accepted", result.accepted}, {"recipients", recipients}};
     if (!result.delivered) o["error"] = result.error;
+    // Which ones, as data: the error text quotes each refusal.
+    if (!result.refused.empty()) {
+      boost::json::array refused;
+      for (const auto& r : result.refused)
+        refused.emplace_back(r);
+      o["refused"] = std::move(refused);
+    }
     print_json_line(o);
   }
   if (!result.delivered && result.accepted > 0) {

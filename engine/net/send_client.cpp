@@ -370,12 +370,14 @@ asio::awaitable<send_result> client::transaction() {
     co_return co_await give_up(err);
   }
   std::string refused;
+  std::vector<std::string> refused_rcpts;
   std::size_t accepted = 0;
   for (const auto& rcpt : o_.to) {
     if ((err = co_await command("RCPT TO:<" + rcpt + ">", 2)).empty()) {
       ++accepted;
     } else if (refused_) {
       refused += (refused.empty() ? "" : "; ") + rcpt + ": " + err;
+      refused_rcpts.push_back(rcpt);
     } else {  // the connection is gone (a 421, a lost connection): say so, and what came before
       // Built before the co_await: GCC 12 destroys a temporary of a ?: inside one twice.
       std::string why = rcpt + ": " + err;
@@ -392,7 +394,7 @@ asio::awaitable<send_result> client::transaction() {
   if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("message: " + err);
   co_await command("QUIT", 2);
   io_.close();
-  co_return send_result{refused.empty(), refused, accepted};
+  co_return send_result{refused.empty(), refused, accepted, std::move(refused_rcpts)};
 }
 
 }  // namespace

@@ -355,6 +355,13 @@ class SendRefusals(unittest.TestCase):
         msg = self.server.wait_for_messages(1)[0]
         self.assertEqual(msg.recipients, ["ok@y.test"])
         self.server.wait_for_line(r"C: QUIT")
+        # As JSON, which ones were refused is data, not only a part of the error's text.
+        to = ["--to", "bad@x.test", "--to", "ok@y.test", "--to", "bad2@x.test"]
+        r = run("send", "--server", "127.0.0.1:%d" % self.server.port, "--from",
+                "alice@example.com", "--log-format", "json", *to)
+        last = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual((last["delivered"], last["accepted"], last["recipients"],
+                          last["refused"]), (False, 1, 3, ["bad@x.test", "bad2@x.test"]), last)
 
     def test_the_verdict_follows_the_transcript_in_one_pipe(self):
         p = subprocess.run([binary_path(), "send", "--server", "127.0.0.1:%d" % self.server.port,
