@@ -21,6 +21,12 @@ std::string unknown_flag(const std::string& name, const flag_set& known) {
   for (const auto* names : {&known.booleans, &known.valued})
     for (const auto& n : *names)
       candidates.push_back("--" + n);
+  // --cert: the one flag that ends in it (--tls-cert), before any near spelling (--set).
+  std::vector<std::string> ending;
+  for (const auto& c : candidates)
+    if (c.ends_with("-" + name)) ending.push_back(c);
+  if (ending.size() == 1)
+    return "unknown option --" + name + " (did you mean '" + ending[0] + "'?)";
   std::string hint = config::suggestion("--" + name, candidates);
   return "unknown option --" + name + hint;
 }

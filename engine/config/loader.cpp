@@ -4,6 +4,7 @@
 #include "config/loader.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include <toml++/toml.h>
@@ -43,6 +44,29 @@ using detail::value;
 // Variables that share the prefix but are not settings: the config file's own path.
 constexpr std::string_view reserved_env[] = {"SMTPFAULT_CONFIG"};
 
+// Whether every word of `words` (split at '_' and '.') is a word of `name`, in the same order.
+bool holds_words(std::string_view name, std::string_view words) {
+  const auto split = [](std::string_view text) {
+    std::vector<std::string> out(1);
+    for (char c : text) {
+      if (c == '_' || c == '.') {
+        out.emplace_back();
+      } else {
+        out.back() += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+    }
+    return out;
+  };
+  const auto have = split(name);
+  auto at = have.begin();
+  for (const auto& w : split(words)) {
+    at = std::find(at, have.end(), w);
+    if (at == have.end()) return false;
+    ++at;
+  }
+  return true;
+}
+
 // " (did you mean 'x'?)" for an unknown key path. A key of the same name in another table
 // comes first (text_line at the top: limits.text_line; limits.max_connections: the top-level
 // one; cert: tls.cert), since spelling alone suggests whatever is near ('seed' for 'cert').
@@ -54,6 +78,12 @@ std::string key_hint(std::string_view path) {
     if (p != path && p.substr(p.rfind('.') + 1) == name) same_name.emplace_back(p);
   }
   if (same_name.size() == 1) return " (did you mean '" + same_name.front() + "'?)";
+  // tls_timeout: the one key whose words hold all of these (tls_handshake_timeout); a word
+  // misspelt is held by none, and spelling decides.
+  std::vector<std::string> holding;
+  for (const auto& k : all_keys())
+    if (holds_words(k.path, path)) holding.emplace_back(k.path);
+  if (holding.size() == 1) return " (did you mean '" + holding.front() + "'?)";
   return did_you_mean(path, path_candidates());
 }
 
@@ -356,9 +386,18 @@ proto::expected<bool, config_error> apply_environment_unguarded(settings& s, cha
           same_name = same_name.empty() ? env : "-";  // two of them: no guess
         }
       }
-      const auto hint = !same_name.empty() && same_name != "-"
-                            ? " (did you mean '" + same_name + "'?)"
-                            : did_you_mean(name, names);
+      // SMTPFAULT_TLS_TIMEOUT: the one variable whose words hold all of these.
+      std::vector<std::string> holding;
+      for (const auto& n : names)
+        if (holds_words(n, name)) holding.push_back(n);
+      std::string hint;
+      if (!same_name.empty() && same_name != "-") {
+        hint = " (did you mean '" + same_name + "'?)";
+      } else if (holding.size() == 1) {
+        hint = " (did you mean '" + holding.front() + "'?)";
+      } else {
+        hint = did_you_mean(name, names);
+      }
       return fail(origin + ": unknown variable" + hint);
     }
     // SMTPFAULT_SEED= (a compose file's ${SEED:-}) is the seed left unset: chosen at random.

@@ -58,6 +58,10 @@ class ServeFlagMistakes(unittest.TestCase):
         r = run("serve", "--lisen", "127.0.0.1:0", timeout=10)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("unknown option --lisen (did you mean '--listen'?)", r.stderr)
+        # A key's own name without its table: the flag that ends in it, not a near spelling.
+        r = run("serve", "--cert", "c.pem", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("unknown option --cert (did you mean '--tls-cert'?)", r.stderr)
         r = run("serve", "--set", "limits.text_line=abc", timeout=10)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--set limits.text_line: expected an unsigned integer, got 'abc'", r.stderr)

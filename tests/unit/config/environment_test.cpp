@@ -54,6 +54,11 @@ TEST(environment, unknown_variable_is_named) {
   EXPECT_EQ(error_of(apply_environment(s, cert.get())),
             "environment variable SMTPFAULT_CERT: unknown variable (did you mean "
             "'SMTPFAULT_TLS_CERT'?)");
+  // Words of one variable, one left out: that variable, not the nearest spelling.
+  fake_env timeout{"SMTPFAULT_TLS_TIMEOUT=5"};
+  EXPECT_EQ(error_of(apply_environment(s, timeout.get())),
+            "environment variable SMTPFAULT_TLS_TIMEOUT: unknown variable (did you mean "
+            "'SMTPFAULT_TLS_HANDSHAKE_TIMEOUT'?)");
 }
 
 // A compose file's SMTPFAULT_SEED=${SEED:-} leaves the seed unset, as the key's help says.
