@@ -41,10 +41,21 @@ WORKLOADS = [
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def free_ports(n):
+    """n different free loopback ports. Bound at the same time: one bound and let go after the
+    other could be handed out again, and a server given one port twice refuses to start."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def wait_listening(port, deadline=10.0):
@@ -116,8 +127,10 @@ def start_servers(specs):
 
 def smtpfault(binary, scenario=None):
     def argv(port):
+        # Not the SMTP port either: it was let go for the server to bind.
+        tls_port, api_port = [p for p in free_ports(3) if p != port][:2]
         a = [binary, "serve", "--listen", "127.0.0.1:%d" % port,
-             "--tls-listen", "127.0.0.1:%d" % free_port(), "--api", "127.0.0.1:%d" % free_port(),
+             "--tls-listen", "127.0.0.1:%d" % tls_port, "--api", "127.0.0.1:%d" % api_port,
              "--log-format", "none", "--max-connections", "10000"]
         return a + (["--scenario", scenario] if scenario else [])
     return argv

@@ -10,25 +10,22 @@ bin=${BIN:-build/release/smtpfault}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec /usr/bin/python3 - "$bin" "$n" <<'PY'
 import os, resource, selectors, socket, subprocess, sys, time
+sys.path.insert(0, "bench")
+from compare import free_ports
 
 binary, n = sys.argv[1], int(sys.argv[2])
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 if soft < n + 100:
     raise SystemExit("need %d descriptors, have %d (raise ulimit -n)" % (n + 100, soft))
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
 
-port = free_port()
+port, tls_port, api_port = free_ports(3)
 proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:%d" % port,
-                         "--tls-listen", "127.0.0.1:%d" % free_port(),
-                         "--api", "127.0.0.1:%d" % free_port(), "--log-format", "none",
+                         "--tls-listen", "127.0.0.1:%d" % tls_port,
+                         "--api", "127.0.0.1:%d" % api_port, "--log-format", "none",
                          "--max-connections", str(n + 100), "--idle-timeout", "600"],
                         stdout=subprocess.DEVNULL)
 try:

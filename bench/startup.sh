@@ -7,16 +7,13 @@ bin=${1:-build/release/smtpfault}
 [ -x "$bin" ] || { echo "no binary at $bin (run make build first)" >&2; exit 2; }
 /usr/bin/python3 - "$bin" <<'PY'
 import os, socket, statistics, subprocess, sys, tempfile, time
+sys.path.insert(0, "bench")
+from compare import free_ports
 
 binary = sys.argv[1]
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 def one_run():
-    port, tls_port, api_port = free_port(), free_port(), free_port()
+    port, tls_port, api_port = free_ports(3)
     start = time.perf_counter()
     # Every port its own, so a server already running here (on the default API port) is no
     # obstacle; the API is still started, as it is by default.
