@@ -47,12 +47,6 @@ void forget_group(pid_t group) {
   }
 }
 
-bool running_group(pid_t pid) {
-  for (const auto& slot : running_groups)
-    if (slot.load() == pid) return true;
-  return false;
-}
-
 bool any_group_running() {
   for (const auto& slot : running_groups)
     if (slot.load() != 0) return true;
@@ -90,10 +84,8 @@ std::vector<pid_t> own_children() {
     std::fclose(f);
     text[n] = '\0';
     const char* after_name = std::strrchr(text, ')');
-    char state = 0;
     long parent = 0;
-    if (after_name && std::sscanf(after_name + 1, " %c %ld", &state, &parent) == 2 &&
-        parent == self) {
+    if (after_name && std::sscanf(after_name + 1, " %*c %ld", &parent) == 1 && parent == self) {
       children.push_back(static_cast<pid_t>(pid));
     }
   }
@@ -102,8 +94,9 @@ std::vector<pid_t> own_children() {
 }
 
 // Ends what the commands left behind outside their process groups, once no command runs (with
-// --jobs, one still running may yet need what it started), and reaps it. Killing one may hand
-// its own children over to this process: a few rounds take those too.
+// --jobs, one still running may yet need what it started), and reaps it. Under the lock no
+// command starts, so every child is one left behind. Killing one may hand its own children
+// over to this process: a few rounds take those too.
 void end_left_behind() {
   std::lock_guard lock(spawning);
   if (any_group_running()) return;
@@ -111,12 +104,10 @@ void end_left_behind() {
     const auto children = own_children();
     if (children.empty()) return;
     for (pid_t pid : children) {
-      if (running_group(pid)) continue;
       ::kill(-pid, SIGKILL);  // a daemon leads a group of its own after setsid
       ::kill(pid, SIGKILL);
     }
     for (pid_t pid : children) {
-      if (running_group(pid)) continue;
       // SIGKILL is prompt; a process stuck in the kernel is not waited for past a second.
       for (int i = 0; i < 100 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i)
         ::usleep(10000);
