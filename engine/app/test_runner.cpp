@@ -14,6 +14,7 @@
 #include "net/server.hpp"
 #include "net/transcript_log.hpp"
 #include "net/transport.hpp"
+#include "proto/bounded_text.hpp"
 #include "proto/duration.hpp"
 #include "script/scenario.hpp"
 
@@ -182,10 +183,9 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
     const auto& sent = s.exchanges.back().reply;
     if (!sent.empty() && !s.reply_held) {
       // Something went out, but no reply a client can read (garbage, no code): it waits on.
-      constexpr std::size_t shown = 60;
-      return "; in place of " + awaited + " it got a malformed line ('" + sent.substr(0, shown) +
-             (sent.size() > shown ? "...'" : "'") +
-             ") and was still waiting for a reply (session " + s.id + ")";
+      return "; in place of " + awaited + " it got a malformed line ('" +
+             proto::bounded_text(sent, 60) + "') and was still waiting for a reply (session " +
+             s.id + ")";
     }
     std::string text = "; it was waiting for " + awaited + " (session " + s.id + ")";
     if (s.reply_held) {

@@ -5,6 +5,7 @@
 
 #include "net/connection.hpp"
 #include "net/server.hpp"
+#include "proto/bounded_text.hpp"
 
 namespace smtpfault::net {
 
@@ -49,9 +50,7 @@ asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
     out_ += how.inject;
     // The octets themselves (the log escapes CR and LF): what the client read after the
     // handshake, if it did. A long injection is shown by its start.
-    constexpr std::size_t shown = 512;
-    session_.note("injected plaintext after 220: '" + how.inject.substr(0, shown) +
-                      (how.inject.size() > shown ? "'..." : "'"),
+    session_.note("injected plaintext after 220: '" + proto::bounded_text(how.inject, 512) + "'",
                   sys_clock::now());
   }
   // Plaintext the session had not read when a hook was consulted about STARTTLS: the session
