@@ -251,11 +251,12 @@ std::string message_store::write_files(const stored_message& m) const {
   return problem;
 }
 
-void message_store::mark_unacknowledged(std::string_view id) {
-  // In memory, unless retention or a DELETE forgot it already; on disk in any case.
-  if (auto m = find_message(id)) m->unacknowledged.store(true, std::memory_order_relaxed);
+void message_store::mark_unacknowledged(const stored_message& m) {
+  // The caller's own copy: no search of the kept messages, and one retention or a DELETE
+  // forgot is marked as well (it is on disk in any case).
+  m.unacknowledged.store(true, std::memory_order_relaxed);
   if (dir_.empty()) return;
-  const std::string path = dir_ + "/" + std::string(id) + ".json";
+  const std::string path = dir_ + "/" + m.id + ".json";
   std::string text, problem;
   if (!read_small_file(path, text)) {
     problem = "cannot read " + path + ": " + std::strerror(errno);
@@ -273,7 +274,7 @@ void message_store::mark_unacknowledged(std::string_view id) {
     std::fprintf(
         stderr,
         "smtpfault: message %s: its 250 was never written, and its .json cannot say so: %s\n",
-        std::string(id).c_str(), problem.c_str());
+        m.id.c_str(), problem.c_str());
   }
 }
 

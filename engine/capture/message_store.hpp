@@ -75,7 +75,7 @@ class message_store {
 
   void record_session(session_record&& r);
   // The message's 250 never reached its client; with a directory its .json is written again.
-  void mark_unacknowledged(std::string_view id);
+  void mark_unacknowledged(const stored_message& m);
 
   std::vector<std::shared_ptr<const stored_message>> messages() const;
   // What a long-poll has not seen yet: the messages stored after number `after`, oldest first,

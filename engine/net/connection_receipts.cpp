@@ -40,7 +40,7 @@ void connection::reply_queued() {
 void connection::mark_unanswered_messages() {
   for (const auto& r : receipts_) {
     if (r.replies_left == 0 && r.ends_at <= io_.sent()) continue;
-    srv_.store_.mark_unacknowledged(r.message->id);
+    srv_.store_.mark_unacknowledged(*r.message);
     session_.note("message " + r.message->id + " was stored, but its reply was never written",
                   sys_clock::now());
   }
