@@ -104,14 +104,17 @@ std::string misspelt_field_hint(const std::string& msg) {
   return longer.size() == 1 ? " (did you mean '" + longer[0] + "'?)" : "";
 }
 
+// print has a hint of its own (what to write instead).
+constexpr const char* left_out_globals[] = {"os",      "io",    "dofile",        "loadfile",
+                                            "package", "debug", "collectgarbage"};
+
 // "attempt to call a nil value (global 'print')" says what, not why.
 std::string sandbox_hint(const std::string& msg) {
   if (msg.find("(global 'print')") != std::string::npos) {
     return " (print is not available here: in a scenario smtp.log writes to the session's "
            "transcript; in a client script report(key, value) adds to the report)";
   }
-  for (const char* name :
-       {"os", "io", "dofile", "loadfile", "package", "debug", "collectgarbage"}) {
+  for (const char* name : left_out_globals) {
     if (msg.find(std::string("(global '") + name + "')") != std::string::npos) {
       return std::string(" ('") + name +
              "' is not available in the sandbox: scripts reach no files or processes)";
@@ -125,6 +128,13 @@ std::string sandbox_hint(const std::string& msg) {
 }
 
 }  // namespace
+
+bool left_out_of_sandbox(std::string_view name) {
+  if (name == "print") return true;
+  for (const char* left_out : left_out_globals)
+    if (name == left_out) return true;
+  return false;
+}
 
 std::string error_hint(lua_State* L, const std::string& msg) {
   auto hint = sandbox_hint(msg);

@@ -3,10 +3,15 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 struct lua_State;
 
 namespace smtpfault::script {
+
+// A global of standard Lua that the sandbox leaves out (print, os, io, dofile, ...): a script
+// that calls it fails, found at load (scenario_checks) or said in the error (error_hint).
+bool left_out_of_sandbox(std::string_view name);
 
 // " (did you mean ...)" or " ('os' is not available in the sandbox ...)" for an error message
 // raised in L; "" when nothing is likely.

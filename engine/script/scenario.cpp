@@ -168,12 +168,11 @@ std::optional<std::string> scenario::init(std::string_view code) {
   if (auto err = check_api_kept(L, api, code, name_)) return *err;
   if (auto err = check_hook_names(L, code, name_)) return *err;
   if (auto err = check_local_hooks(L, code, name_)) return *err;
-  if (auto err = check_duplicate_hooks(L, code, name_)) return *err;
   {
     std::vector<std::pair<std::string, std::string_view>> files{{name_, code}};
     for (const auto& m : sandbox_.modules())
       files.emplace_back(m.path, m.text);
-    if (auto err = check_hooks_across_files(L, files)) return *err;
+    if (auto err = check_duplicate_hooks(L, files)) return *err;
   }
   if (auto err = check_calls(L, code, name_)) return *err;
   // The modules it required are scenario code too.

@@ -11,6 +11,7 @@
 #include "proto/command.hpp"
 #include "proto/near_miss.hpp"
 #include "script/catalogue.hpp"
+#include "script/lua_error_hints.hpp"
 #include "script/source_scan.hpp"
 
 namespace smtpfault::script {
@@ -283,25 +284,7 @@ bool hook_origin(lua_State* L, const std::string& function, std::string& file, i
 
 }  // namespace
 
-std::optional<std::string> check_duplicate_hooks(lua_State* L, std::string_view code,
-                                                 const std::string& chunkname) {
-  for (hook h : all_hooks) {
-    const std::string function = std::string("on_") + session::hook_name(h);
-    std::string file;
-    int defined_at = 0;
-    if (!hook_origin(L, function, file, defined_at)) continue;
-    for (auto line : definition_lines(code, function)) {
-      if (static_cast<int>(line) != defined_at) {
-        return chunkname + ":" + std::to_string(line) + ": " + function +
-               " is defined again at line " + std::to_string(defined_at) +
-               ", and only that one runs: merge the two into one function";
-      }
-    }
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> check_hooks_across_files(
+std::optional<std::string> check_duplicate_hooks(
     lua_State* L, const std::vector<std::pair<std::string, std::string_view>>& files) {
   for (hook h : all_hooks) {
     const std::string function = std::string("on_") + session::hook_name(h);
@@ -309,12 +292,13 @@ std::optional<std::string> check_hooks_across_files(
     int defined_at = 0;
     if (!hook_origin(L, function, file, defined_at)) continue;
     for (const auto& [chunkname, code] : files) {
-      if (chunkname == file) continue;  // the same file's own: check_duplicate_hooks
-      const auto lines = definition_lines(code, function);
-      if (lines.empty()) continue;
-      return chunkname + ":" + std::to_string(lines.front()) + ": " + function +
-             " is defined again at " + file + ":" + std::to_string(defined_at) +
-             ", and only that one runs: merge the two into one function";
+      const bool same_file = chunkname == file;
+      for (auto line : definition_lines(code, function)) {
+        if (same_file && static_cast<int>(line) == defined_at) continue;  // the one that runs
+        return chunkname + ":" + std::to_string(line) + ": " + function + " is defined again at " +
+               (same_file ? "line " : file + ":") + std::to_string(defined_at) +
+               ", and only that one runs: merge the two into one function";
+      }
     }
   }
   return std::nullopt;
@@ -325,17 +309,11 @@ std::optional<std::string> check_hooks_across_files(
 std::optional<std::string> check_removed_calls(std::string_view code,
                                                const std::string& chunkname) {
   for (const auto& call : undefined_calls(code)) {
-    if (call.name == "print") {
-      return chunkname + ":" + std::to_string(call.line) +
-             ": print is not available in a scenario: smtp.log writes to the session's "
-             "transcript";
-    }
-    for (const char* name : {"dofile", "loadfile", "collectgarbage"}) {
-      if (call.name == name) {
-        return chunkname + ":" + std::to_string(call.line) + ": " + call.name +
-               " is not available in the sandbox: scripts reach no files or processes";
-      }
-    }
+    if (!left_out_of_sandbox(call.name)) continue;
+    return chunkname + ":" + std::to_string(call.line) + ": " + call.name +
+           (call.name == "print"
+                ? " is not available in a scenario: smtp.log writes to the session's transcript"
+                : " is not available in the sandbox: scripts reach no files or processes");
   }
   return std::nullopt;
 }

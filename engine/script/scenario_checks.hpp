@@ -32,11 +32,9 @@ std::optional<std::string> check_hook_names(lua_State* L, std::string_view code,
                                             const std::string& chunkname);
 std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code,
                                              const std::string& chunkname);
-std::optional<std::string> check_duplicate_hooks(lua_State* L, std::string_view code,
-                                                 const std::string& chunkname);
-// A hook defined in a module the scenario requires and again in the scenario, or in two of its
-// files: files are (chunkname, text) pairs, the scenario's and its modules'.
-std::optional<std::string> check_hooks_across_files(
+// A hook defined twice, in one file or in a module the scenario requires and again in the
+// scenario: files are (chunkname, text) pairs, the scenario's and its modules'.
+std::optional<std::string> check_duplicate_hooks(
     lua_State* L, const std::vector<std::pair<std::string, std::string_view>>& files);
 std::optional<std::string> check_calls(lua_State* L, std::string_view code,
                                        const std::string& chunkname);
