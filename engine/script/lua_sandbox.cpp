@@ -333,13 +333,15 @@ std::string lua_position(lua_State* co) {
   return fallback;
 }
 
+bool lua_sandbox::met_memory_limit(int status) const {
+  return kill_reason_ == memory_limit_reason_.c_str() || status == LUA_ERRMEM || memory_refused();
+}
+
 std::string lua_sandbox::describe_error(lua_State* L, int status) {
   std::string msg;
-  ran_out_of_memory_ =
-      kill_reason_ == memory_limit_reason_.c_str() || status == LUA_ERRMEM || memory_refused();
   if (killed_ && kill_reason_) {
     msg = kill_reason_;
-  } else if (status == LUA_ERRMEM || memory_refused()) {
+  } else if (met_memory_limit(status)) {
     msg = memory_limit_reason_;
   } else if (std::size_t length = 0; const char* s = lua_tolstring(L, -1, &length)) {
     // Kept with the session and written to its transcript: bounded like smtp.log's lines.
@@ -463,6 +465,7 @@ run_result lua_sandbox::resume(lua_State* co, int nargs, run_usage& used) {
     r.st = run_result::status::failed;
     r.error = describe_error(co, status);
     r.interrupted = killed_ && kill_reason_ == interrupted_reason;
+    ran_out_of_memory_ = met_memory_limit(status);
   } else if (status == LUA_OK) {
     r.st = run_result::status::finished;
     r.results = nres;

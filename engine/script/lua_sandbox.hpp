@@ -156,6 +156,7 @@ class lua_sandbox {
   // Ends the guarded run: until the next, nothing is refused or stopped.
   void disarm();
   std::string describe_error(lua_State* L, int status);
+  bool met_memory_limit(int status) const;
 
   struct closer {
     void operator()(lua_State* L) const;
