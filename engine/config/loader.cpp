@@ -67,23 +67,27 @@ bool holds_words(std::string_view name, std::string_view words) {
   return true;
 }
 
-// " (did you mean 'x'?)" for an unknown key path. A key of the same name in another table
-// comes first (text_line at the top: limits.text_line; limits.max_connections: the top-level
-// one; cert: tls.cert), since spelling alone suggests whatever is near ('seed' for 'cert').
-std::string key_hint(std::string_view path) {
+// The key an unknown path was likely meant as, by its words rather than its spelling (which
+// suggests whatever is near: 'seed' for 'cert'): the one key of the same name in another table
+// (text_line at the top: limits.text_line; limits.max_connections: the top-level one; cert:
+// tls.cert), else the one key whose words hold all of these (tls_timeout:
+// tls_handshake_timeout). A word misspelt is held by none.
+std::optional<std::string> key_by_its_words(std::string_view path) {
   const auto name = path.substr(path.rfind('.') + 1);  // the whole path when it has no dot
-  std::vector<std::string> same_name;
+  std::vector<std::string> same_name, holding;
   for (const auto& k : all_keys()) {
     const std::string_view p = k.path;
     if (p != path && p.substr(p.rfind('.') + 1) == name) same_name.emplace_back(p);
+    if (holds_words(p, path)) holding.emplace_back(p);
   }
-  if (same_name.size() == 1) return " (did you mean '" + same_name.front() + "'?)";
-  // tls_timeout: the one key whose words hold all of these (tls_handshake_timeout); a word
-  // misspelt is held by none, and spelling decides.
-  std::vector<std::string> holding;
-  for (const auto& k : all_keys())
-    if (holds_words(k.path, path)) holding.emplace_back(k.path);
-  if (holding.size() == 1) return " (did you mean '" + holding.front() + "'?)";
+  if (same_name.size() == 1) return same_name.front();
+  if (holding.size() == 1) return holding.front();
+  return std::nullopt;
+}
+
+// " (did you mean 'x'?)" for an unknown key path: by its words, else by its spelling.
+std::string key_hint(std::string_view path) {
+  if (auto key = key_by_its_words(path)) return " (did you mean '" + *key + "'?)";
   return did_you_mean(path, path_candidates());
 }
 
@@ -376,29 +380,17 @@ proto::expected<bool, config_error> apply_environment_unguarded(settings& s, cha
     const std::string origin = "environment variable " + std::string(name);
     const auto* d = find_env(name);
     if (!d) {
+      // SMTPFAULT_CERT: the key the rest of the name reads as (cert: tls.cert), by its words.
+      std::string guess(name.substr(env_prefix.size()));
+      std::transform(guess.begin(), guess.end(), guess.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (auto key = key_by_its_words(guess)) {
+        return fail(origin + ": unknown variable (did you mean '" + env_name(*key) + "'?)");
+      }
       std::vector<std::string> names;
-      std::string same_name;  // SMTPFAULT_CERT: the key named cert in a table (tls.cert)
-      const auto guess = "_" + std::string(name.substr(env_prefix.size()));
-      for (const auto& k : all_keys()) {
+      for (const auto& k : all_keys())
         names.push_back(env_name(k.path));
-        const auto& env = names.back();
-        if (env.size() > guess.size() && env.ends_with(guess)) {
-          same_name = same_name.empty() ? env : "-";  // two of them: no guess
-        }
-      }
-      // SMTPFAULT_TLS_TIMEOUT: the one variable whose words hold all of these.
-      std::vector<std::string> holding;
-      for (const auto& n : names)
-        if (holds_words(n, name)) holding.push_back(n);
-      std::string hint;
-      if (!same_name.empty() && same_name != "-") {
-        hint = " (did you mean '" + same_name + "'?)";
-      } else if (holding.size() == 1) {
-        hint = " (did you mean '" + holding.front() + "'?)";
-      } else {
-        hint = did_you_mean(name, names);
-      }
-      return fail(origin + ": unknown variable" + hint);
+      return fail(origin + ": unknown variable" + did_you_mean(name, names));
     }
     // SMTPFAULT_SEED= (a compose file's ${SEED:-}) is the seed left unset: chosen at random.
     if (d->path == "seed" && equals + 1 == assignment.size()) continue;
