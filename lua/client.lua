@@ -454,6 +454,7 @@ end
 -- are the library's own.
 host._fail = fail
 host._check_number = check_number
+host._a_day = a_day
 host._Conn = Conn
 host._conn_of = conn_of
 host._opts_table = opts_table

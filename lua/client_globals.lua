@@ -7,7 +7,7 @@ local type, tostring, pairs, ipairs = type, tostring, pairs, ipairs
 local getmetatable = getmetatable
 local string, table, math = string, table, math
 local fail, check_number = host._fail, host._check_number
-local a_day = 86400  -- the longest wait, as the library's timeouts
+local a_day = host._a_day  -- the longest wait, as the library's timeouts
 local connection = connection
 
 local op = host._conn_op

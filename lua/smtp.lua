@@ -361,9 +361,10 @@ end
 -- A method returns a new action and leaves the one it was called on as it was: an action kept
 -- in a variable (local REJECT = smtp.reply(550)) and varied in one hook (REJECT:delay(1)) must
 -- not change for every later use, in every session.
-local function varied(self)
+local function varied(self, changes)
   local copy = {}
   for k, v in rawnext, self do copy[k] = v end
+  for k, v in rawnext, changes do copy[k] = v end
   return setmetatable(copy, Action)
 end
 
@@ -372,9 +373,7 @@ function Action:delay(seconds)
   check_seconds(seconds, 1, "action:delay", 2)
   -- Fields are not named like the methods: a.delay would hide the method, and a second
   -- :delay() would call a number.
-  local a = varied(self)
-  a.delay_seconds = seconds
-  return a
+  return varied(self, { delay_seconds = seconds })
 end
 function Action:trickle(bytes, every)
   check_self(self, "trickle", 2)
@@ -384,30 +383,22 @@ function Action:trickle(bytes, every)
     fail(2, "bad argument #1 to action:trickle (at least 1 octet at a time)")
   end
   check_seconds(every, 2, "action:trickle", 2)
-  local a = varied(self)
-  a.trickle_bytes, a.trickle_every = math.floor(bytes), every
-  return a
+  return varied(self, { trickle_bytes = math.floor(bytes), trickle_every = every })
 end
 function Action:split(...)
   check_self(self, "split", 2)
   check_sends_a_reply(self, "split", 2)
-  local a = varied(self)
-  a.split_at = split_offsets("action:split", 2, ...)
-  return a
+  return varied(self, { split_at = split_offsets("action:split", 2, ...) })
 end
 function Action:close()
   check_self(self, "close", 2)
   check_no_ending(self, "close", 2)
-  local a = varied(self)
-  a.ending = "close_after"
-  return a
+  return varied(self, { ending = "close_after" })
 end
 function Action:reset()
   check_self(self, "reset", 2)
   check_no_ending(self, "reset", 2)
-  local a = varied(self)
-  a.ending = "reset"
-  return a
+  return varied(self, { ending = "reset" })
 end
 
 -- For lua/smtp_helpers.lua, which checks its arguments the same way. Names with an underscore
