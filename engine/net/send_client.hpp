@@ -29,7 +29,7 @@ struct send_result {
   bool delivered = false;    // to every recipient
   std::string error;         // why not, when not delivered
   std::size_t accepted = 0;  // recipients the message went to (some, when a few were refused)
-  std::vector<std::string> refused;  // the recipients the server refused, in the order given
+  std::vector<std::string> refused{};  // the recipients the server refused, in the order given
 };
 
 // on_line gets each transcript line ("C: ...", "S: ...") as it happens.
