@@ -174,43 +174,43 @@ class MagicAddressWordsTest(ServerTestCase):
     """magic-addresses over SMTP: a code answers in the words of the command it answers."""
     SERVER_ARGS = ("--scenario", "magic-addresses")
 
+    def mail_started(self):
+        """A connection that has said EHLO and MAIL FROM, closed when the test ends."""
+        c = self.server.connect()
+        self.addCleanup(c.close)
+        c.cmd("EHLO client.test", expect=250)
+        c.cmd("MAIL FROM:<a@x.test>", expect=250)
+        return c
+
     def test_a_refused_data_is_a_failed_transaction_and_a_refused_rcpt_a_relay_refusal(self):
-        with self.server.connect() as c:
-            c.cmd("EHLO client.test", expect=250)
-            c.cmd("MAIL FROM:<a@x.test>", expect=250)
-            self.assertEqual(c.cmd("RCPT TO:<rcpt-554@example.com>", expect=554).text,
-                             "5.7.1 Relay access denied")
-            c.cmd("RCPT TO:<data-554@example.com>", expect=250)
-            self.assertEqual(c.cmd("DATA", expect=554).text, "5.0.0 Transaction failed")
+        c = self.mail_started()
+        self.assertEqual(c.cmd("RCPT TO:<rcpt-554@example.com>", expect=554).text,
+                         "5.7.1 Relay access denied")
+        c.cmd("RCPT TO:<data-554@example.com>", expect=250)
+        self.assertEqual(c.cmd("DATA", expect=554).text, "5.0.0 Transaction failed")
 
     def test_a_quoted_local_part_is_the_same_magic_address(self):
         # RFC 5321 4.1.2: "rcpt-550"@x and rcpt-550@x name one mailbox.
-        with self.server.connect() as c:
-            c.cmd("EHLO client.test", expect=250)
-            c.cmd("MAIL FROM:<a@x.test>", expect=250)
-            c.cmd('RCPT TO:<"rcpt-550"@example.com>', expect=550)
-            c.cmd('RCPT TO:<"rcpt\\-451"@example.com>', expect=451)
-            c.cmd('RCPT TO:<"plain user"@example.com>', expect=250)
+        c = self.mail_started()
+        c.cmd('RCPT TO:<"rcpt-550"@example.com>', expect=550)
+        c.cmd('RCPT TO:<"rcpt\\-451"@example.com>', expect=451)
+        c.cmd('RCPT TO:<"plain user"@example.com>', expect=250)
 
     def test_the_first_recipient_with_a_data_fault_decides_at_data(self):
-        with self.server.connect() as c:
-            c.cmd("EHLO client.test", expect=250)
-            c.cmd("MAIL FROM:<a@x.test>", expect=250)
-            c.cmd("RCPT TO:<drop-mid-data@example.com>", expect=250)
-            c.cmd("RCPT TO:<data-554@example.com>", expect=250)
-            c.cmd("DATA", expect=354)
-            try:
-                c.send(b"Subject: cut\r\n\r\n")
-            except ConnectionError:
-                pass   # the reset may come before the text is written
-            self.assertTrue(c.closed_by_peer(timeout=5))
-        with self.server.connect() as c:
-            c.cmd("EHLO client.test", expect=250)
-            c.cmd("MAIL FROM:<a@x.test>", expect=250)
-            c.cmd("RCPT TO:<data-554@example.com>", expect=250)
-            c.cmd("RCPT TO:<drop-mid-data@example.com>", expect=250)
-            c.cmd("DATA", expect=554)
-            c.cmd("RSET", expect=250)
+        c = self.mail_started()
+        c.cmd("RCPT TO:<drop-mid-data@example.com>", expect=250)
+        c.cmd("RCPT TO:<data-554@example.com>", expect=250)
+        c.cmd("DATA", expect=354)
+        try:
+            c.send(b"Subject: cut\r\n\r\n")
+        except ConnectionError:
+            pass   # the reset may come before the text is written
+        self.assertTrue(c.closed_by_peer(timeout=5))
+        c = self.mail_started()
+        c.cmd("RCPT TO:<data-554@example.com>", expect=250)
+        c.cmd("RCPT TO:<drop-mid-data@example.com>", expect=250)
+        c.cmd("DATA", expect=554)
+        c.cmd("RSET", expect=250)
 
 
 class Starttls454CountsConnections(ServerTestCase):

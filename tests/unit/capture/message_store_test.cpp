@@ -113,20 +113,36 @@ TEST(retention, sessions_within_their_count) {
   EXPECT_EQ(store.find_session("s0"), nullptr);
 }
 
+namespace fs = std::filesystem;
+
+// A store in a folder of the test's own, removed before and after, with its first message
+// stored and the id the next one will get (the count in its last six digits).
+struct store_with_one_message {
+  fs::path dir;
+  message_store store;
+  std::shared_ptr<const stored_message> first;
+  std::string next;
+  explicit store_with_one_message(const std::string& name)
+      : dir(fs::temp_directory_path() / (name + "-" + std::to_string(::getpid()))),
+        store((fs::remove_all(dir), dir.string()), 10, 10) {
+    EXPECT_FALSE(store.prepare());
+    first = store.store(message_of("one\r\n"));
+    EXPECT_TRUE(first);
+    if (first) next = first->id.substr(0, first->id.size() - 6) + "000002";
+  }
+  ~store_with_one_message() { fs::remove_all(dir); }
+};
+
 // A message whose .json cannot be written is refused (451): its .eml, written first, goes too,
 // so that the folder holds accepted messages only (it was left behind).
 TEST(files, a_message_refused_leaves_no_file_behind) {
-  namespace fs = std::filesystem;
-  const fs::path dir =
-      fs::temp_directory_path() / ("smtpfault-store-test-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  message_store store(dir.string(), 10, 10);
-  ASSERT_FALSE(store.prepare());
-  const auto stored = store.store(message_of("one\r\n"));
-  ASSERT_TRUE(stored);
-  const std::string* first = &stored->id;
+  store_with_one_message s("smtpfault-store-test");
+  ASSERT_TRUE(s.first);
+  auto& store = s.store;
+  const auto& dir = s.dir;
+  const std::string* first = &s.first->id;
+  const std::string& next = s.next;
   // The next id ends in 000002: a folder where its .json's temporary file would go.
-  const std::string next = first->substr(0, first->size() - 6) + "000002";
   fs::create_directory(dir / (next + ".json.tmp"));
   std::string why;
   EXPECT_FALSE(store.store(message_of("two\r\n"), nullptr, &why));
@@ -134,24 +150,20 @@ TEST(files, a_message_refused_leaves_no_file_behind) {
   EXPECT_FALSE(fs::exists(dir / (next + ".eml")));
   EXPECT_TRUE(fs::exists(dir / (*first + ".eml")));
   EXPECT_TRUE(fs::exists(dir / (*first + ".json")));
-  fs::remove_all(dir);
 }
 
 // Another server storing to the same folder: its message is never replaced, and the id prefix
 // holds the process, so that two started in one millisecond do not share ids.
 TEST(files, a_file_already_there_is_not_replaced) {
-  namespace fs = std::filesystem;
-  const fs::path dir =
-      fs::temp_directory_path() / ("smtpfault-store-keep-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  message_store store(dir.string(), 10, 10);
-  ASSERT_FALSE(store.prepare());
-  const auto first = store.store(message_of("one\r\n"));
-  ASSERT_TRUE(first);
+  store_with_one_message s("smtpfault-store-keep");
+  ASSERT_TRUE(s.first);
+  auto& store = s.store;
+  const auto& dir = s.dir;
+  const auto& first = s.first;
+  const std::string& next = s.next;
   char pid[16];
   std::snprintf(pid, sizeof pid, "-%x-", static_cast<unsigned>(::getpid()));
   EXPECT_NE(first->id.find(pid), std::string::npos) << first->id;
-  const std::string next = first->id.substr(0, first->id.size() - 6) + "000002";
   { std::ofstream(dir / (next + ".eml")) << "the other server's message\r\n"; }
   std::string why;
   EXPECT_FALSE(store.store(message_of("two\r\n"), nullptr, &why));
@@ -160,7 +172,6 @@ TEST(files, a_file_already_there_is_not_replaced) {
   std::string text((std::istreambuf_iterator<char>(kept)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "the other server's message\r\n");
   EXPECT_FALSE(fs::exists(dir / (next + ".eml.tmp")));
-  fs::remove_all(dir);
 }
 
 }  // namespace
