@@ -4,9 +4,11 @@
 -- message line, the variant (`<LF>.<LF>`, `<CR>.<CR>`, `<LF>.<CR><LF>`, `<CR><LF>.<LF>`,
 -- `<CR><LF>.<CR>`, `<CR>.<LF>`, `<CR><LF><NUL>.<CR><LF>`), then "MAIL FROM / RCPT TO / DATA", a
 -- canary message, the real `<CR><LF>.<CR><LF>`, and an unknown command as a marker. It counts
--- the replies before the marker's 5xx: one reply means the variant stayed inside the message;
--- more (250, 250, 354, 250) mean the server ended the message at the variant and ran the
--- smuggled transaction (the SEC Consult method).
+-- the replies: two (the message's and the marker's, whatever its code) mean the variant stayed
+-- inside the message; more (250, 250, 354, 250, then the marker's) mean the server ended the
+-- message at the variant and ran the smuggled transaction (the SEC Consult method). Past a
+-- second reply of 500 or 502 (the marker's), replies stop being counted after 2 seconds without
+-- one (or --timeout, when shorter).
 -- What it targets: SMTP smuggling, Postfix CVE-2023-51764, Sendmail CVE-2023-51765, Exim
 -- CVE-2023-51766, aiosmtpd CVE-2024-27305, Cisco Secure Email (`<CR>.<CR>`); RFC 5321
 -- 4.1.1.4 (only CRLF.CRLF ends the data) and 2.3.8 (bare CR and LF are not line endings).
@@ -35,12 +37,14 @@ local variants = {
 
 local marker = "XSMTPFAULT-MARKER"
 
-local function is_marker_reply(r)
-  return r.code == 500 or r.code == 502
-end
+-- The smuggled commands' replies come straight after the message's (they arrived in one
+-- segment with it), so a pause this long after the second reply means there are no more.
+local settle = math.min(target.timeout, 2)
 
--- The message's own reply, then either the marker's 5xx (the variant stayed inside the
--- message) or replies to the smuggled MAIL/RCPT/DATA and the canary.
+-- Counts replies rather than trusting the marker's code: a server that kept the variant inside
+-- the message answers twice (the message, then the marker with whatever code it gives unknown
+-- commands: 500, 502, 550, a 421 and close); one that ended the data there also answers the
+-- smuggled MAIL, RCPT, DATA and the canary before the marker.
 local function outcome(c)
   local first, err = c:reply()
   if err == "timeout" then return "timeout (no reply to the message)" end
@@ -49,15 +53,22 @@ local function outcome(c)
     or "not end of data"
   local second, second_err = c:reply()
   if second_err == "timeout" then return "timeout (no reply to the marker after the message)" end
-  if not second or is_marker_reply(second) then return inside end
-  local saw_354, last = false, second
-  while true do
-    local r = c:reply()
-    if not r or is_marker_reply(r) then break end
-    saw_354 = saw_354 or r.code == 354
-    last = r
+  -- 500 and 502 are what unknown commands get, and never a MAIL's answer: no need to wait.
+  if not second or second.code == 500 or second.code == 502 then return inside end
+  local later = {}
+  local r = c:reply({ timeout = settle })
+  while r do
+    later[#later + 1] = r
+    r = c:reply({ timeout = settle })
   end
-  if saw_354 and last.code == 250 then return "END OF DATA (smuggled message accepted)" end
+  if #later == 0 then return inside end
+  -- second answered the smuggled MAIL; the last of later answered the marker.
+  local saw_354 = false
+  for i = 1, #later - 1 do
+    saw_354 = saw_354 or later[i].code == 354
+  end
+  local canary = #later >= 2 and later[#later - 1] or nil
+  if saw_354 and canary and canary.code == 250 then return "END OF DATA (smuggled message accepted)" end
   return "END OF DATA (smuggled commands answered, " .. second.code .. " to MAIL)"
 end
 

@@ -16,6 +16,7 @@ import unittest
 from smtpfault_server import (ServerTestCase, SmtpfaultServer, binary_path, server_environment,
                               server_with_scenario)
 from aiosmtpd_target import AiosmtpdTarget, make_certificate
+from lenient_server import LenientServer
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -286,6 +287,37 @@ class ProbesAgainstAiosmtpd(unittest.TestCase):
         self.assertEqual(report["others_served"], "2 of 2")
         self.assertTrue(report["slow_client"].startswith("held for"), report)
         self.assertTrue(report["slow_client"].endswith("command answered 250"), report)
+
+
+class SmugglingProbeCountsReplies(unittest.TestCase):
+    """The smuggling verdict rests on how many replies came, not on the marker's reply code."""
+
+    def test_a_strict_server_that_answers_the_marker_550_keeps_every_variant_inside(self):
+        strict = server_with_scenario(self, (
+            'function on_command(s, cmd)\n'
+            '  if cmd.verb == "XSMTPFAULT-MARKER" then return smtp.reply(550, "5.5.1", "no") end\n'
+            'end\n'))
+        code, report, failed, out = run_probe("probe-smuggling", strict.port)
+        self.assertEqual((code, failed), (0, []), out)
+        self.assertEqual(set(report.values()), {"not end of data"}, out)
+        self.assertEqual(len(report), 7)
+
+    def test_a_server_that_ends_lines_at_lf_is_caught_whatever_it_answers_the_marker(self):
+        ended_at_lf = {"lf-dot-lf", "lf-dot-crlf", "crlf-dot-lf"}
+        for marker_reply in [b"500 5.5.2 unknown", b"550 5.5.1 unrecognized command"]:
+            lenient = LenientServer(marker_reply)
+            self.addCleanup(lenient.close)
+            code, report, failed, out = run_probe("probe-smuggling", lenient.port)
+            self.assertEqual(code, 1, out)
+            self.assertEqual(len(report), 7, out)
+            for variant, result in report.items():
+                want = ("END OF DATA (smuggled message accepted)" if variant in ended_at_lf
+                        else "not end of data")
+                self.assertEqual(result, want, (marker_reply, variant, out))
+            self.assertEqual(sorted(failed),
+                             sorted("variant %s does not end the data" % v for v in ended_at_lf))
+            canaries = [m for m in lenient.messages if m.startswith(b"Subject: smuggled canary")]
+            self.assertEqual(len(canaries), 3)
 
 
 if __name__ == "__main__":
