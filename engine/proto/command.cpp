@@ -106,13 +106,13 @@ expected<command, command_failure> parse_mail_rcpt(command c, const limits& lim)
   std::string_view rest = c.argument;
   if (!istarts_with(rest, prefix)) {
     return fail(command_error::syntax, c,
-                is_mail ? "Syntax: MAIL FROM:<address>" : "Syntax: RCPT TO:<address>");
+                is_mail ? "expected MAIL FROM:<address>" : "expected RCPT TO:<address>");
   }
   rest.remove_prefix(prefix.size());
   if (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);  // common, tolerated
   if (rest.empty()) {
     return fail(command_error::syntax, c,
-                is_mail ? "Syntax: MAIL FROM:<address>" : "Syntax: RCPT TO:<address>");
+                is_mail ? "expected MAIL FROM:<address>" : "expected RCPT TO:<address>");
   }
   std::string_view path, params;
   if (!split_path(rest, path, params) || (!params.empty() && params.front() != ' ')) {

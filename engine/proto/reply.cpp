@@ -33,6 +33,16 @@ std::size_t enhanced_length(std::string_view text, int code) {
 
 }  // namespace
 
+std::string shown_in_reply(std::string_view client_text, std::size_t longest) {
+  const bool cut = client_text.size() > longest;
+  std::string shown(cut ? client_text.substr(0, longest - 3) : client_text);
+  for (auto& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  }
+  if (cut) shown += "...";
+  return shown;
+}
+
 std::string_view default_reply_text(int code) {
   struct known {
     int code;

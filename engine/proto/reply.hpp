@@ -25,6 +25,12 @@ struct reply {
   bool permanent() const { return code >= 500; }
 };
 
+// Text the client sent, as a reply may show it: a reply line is at most 512 octets (RFC 5321
+// 4.5.3.1.5), and a control octet (a CR, a NUL, an escape sequence) would reach the client's
+// parser and terminal, so each octet outside printable ASCII becomes '?' and text past longest
+// octets is cut, ending in "...".
+std::string shown_in_reply(std::string_view client_text, std::size_t longest = 64);
+
 // The usual text of a reply code (RFC 5321 4.2.2 and the AUTH and STARTTLS RFCs), for a fault
 // that gives a code alone; "" for a code without one.
 std::string_view default_reply_text(int code);

@@ -20,19 +20,11 @@ void server_session::do_helo(const proto::command& cmd) {
 }
 
 proto::reply server_session::ehlo_reply(const std::string& name) const {
-  // The client's name goes back on the wire: control octets in it (a CR, a NUL, an escape
-  // sequence) would reach the client's parser and terminal, so they go back as '?'.
-  std::string shown = name;
-  for (auto& c : shown) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-  }
-  // A reply line is at most 512 octets with its code and CRLF (RFC 5321 4.5.3.1.5): a long
-  // name is shortened to fit.
+  // A reply line is at most 512 octets with its code and CRLF: a long name is shortened to fit.
   constexpr std::size_t longest_text = 512 - 4 - 2;
   const std::string greets = opts_.hostname + " greets ";
-  if (greets.size() + shown.size() > longest_text) {
-    shown = shown.substr(0, longest_text - greets.size() - 3) + "...";
-  }
+  const std::string shown = proto::shown_in_reply(
+      name, greets.size() + 3 < longest_text ? longest_text - greets.size() : 3);
   std::vector<std::string> lines{greets + shown};
   add_keywords(lines);
   return proto::reply(250, "", std::move(lines));

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "proto/ascii.hpp"
+#include "proto/reply.hpp"
 #include "session/server_session.hpp"
 
 namespace smtpfault::session {
@@ -92,7 +93,7 @@ std::optional<std::string> bad_xtext(const std::string& keyword, std::string_vie
 bool server_session::params_need_ehlo(const proto::command& cmd) {
   if (extended_ || cmd.params.empty()) return false;
   error_reply(555, "5.5.4",
-              "Parameter " + cmd.params.front().keyword +
+              "Parameter " + proto::shown_in_reply(cmd.params.front().keyword) +
                   " not recognized after HELO: ESMTP parameters need EHLO");
   return true;
 }
@@ -101,7 +102,8 @@ bool server_session::check_mail_params(const proto::command& cmd) {
   if (params_need_ehlo(cmd)) return false;
   const auto& ext = opts_.extensions;
   if (auto twice = repeated_keyword(cmd.params); !twice.empty()) {
-    return error_reply(501, "5.5.4", "Parameter " + twice + " given twice"), false;
+    return error_reply(501, "5.5.4", "Parameter " + proto::shown_in_reply(twice) + " given twice"),
+           false;
   }
   for (const auto& p : cmd.params) {
     const std::string v = p.value.value_or("");
@@ -113,7 +115,9 @@ bool server_session::check_mail_params(const proto::command& cmd) {
       }
     } else if (p.keyword == "BODY") {
       bool ok = iequals(v, "7BIT") || (iequals(v, "8BITMIME") && ext.has(extension::eightbitmime));
-      if (!ok) return error_reply(555, "5.5.4", "Unsupported BODY type " + v), false;
+      if (!ok)
+        return error_reply(555, "5.5.4", "Unsupported BODY type " + proto::shown_in_reply(v)),
+               false;
     } else if (p.keyword == "SMTPUTF8" && ext.has(extension::smtputf8)) {
       if (p.value) return error_reply(501, "5.5.4", "SMTPUTF8 takes no value"), false;
     } else if (p.keyword == "RET" && ext.has(extension::dsn)) {
@@ -128,7 +132,8 @@ bool server_session::check_mail_params(const proto::command& cmd) {
       if (auto bad = bad_xtext("AUTH", v, !v.empty()))
         return error_reply(501, "5.5.4", *bad), false;
     } else {
-      return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;
+      return error_reply(555, "5.5.4", "Unsupported parameter " + proto::shown_in_reply(p.keyword)),
+             false;
     }
   }
   return true;
@@ -137,12 +142,14 @@ bool server_session::check_mail_params(const proto::command& cmd) {
 bool server_session::check_rcpt_params(const proto::command& cmd) {
   if (params_need_ehlo(cmd)) return false;
   if (auto twice = repeated_keyword(cmd.params); !twice.empty()) {
-    return error_reply(501, "5.5.4", "Parameter " + twice + " given twice"), false;
+    return error_reply(501, "5.5.4", "Parameter " + proto::shown_in_reply(twice) + " given twice"),
+           false;
   }
   for (const auto& p : cmd.params) {
     const std::string v = p.value.value_or("");
     if (!opts_.extensions.has(extension::dsn)) {
-      return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;
+      return error_reply(555, "5.5.4", "Unsupported parameter " + proto::shown_in_reply(p.keyword)),
+             false;
     }
     if (p.keyword == "NOTIFY") {
       if (!valid_notify(v)) return error_reply(501, "5.5.4", "Bad NOTIFY value"), false;
@@ -155,7 +162,8 @@ bool server_session::check_rcpt_params(const proto::command& cmd) {
         return error_reply(501, "5.5.4", *bad), false;
       }
     } else {
-      return error_reply(555, "5.5.4", "Unsupported parameter " + p.keyword), false;
+      return error_reply(555, "5.5.4", "Unsupported parameter " + proto::shown_in_reply(p.keyword)),
+             false;
     }
   }
   return true;

@@ -126,6 +126,26 @@ TEST(server_session, unsupported_parameters_are_refused) {
             wire::recipient_ok("b@y.test"));
 }
 
+// A keyword or value the client sent comes back shortened: MAIL and RCPT lines may be longer
+// than 512 octets with their parameters, but a reply line may not (RFC 5321 4.5.3.1.5).
+TEST(server_session, replies_that_show_a_long_parameter_stay_within_512_octets) {
+  const std::string keyword(1000, 'K');
+  const std::string shown = keyword.substr(0, 61) + "...";
+  conversation c;
+  c.send("HELO client.test\r\n");
+  EXPECT_EQ(
+      c.send("MAIL FROM:<a@x.test> " + keyword + "=1\r\n"),
+      "555 Parameter " + shown + " not recognized after HELO: ESMTP parameters need EHLO\r\n");
+  c.ehlo();
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> " + keyword + "\r\n"),
+            "555 5.5.4 Unsupported parameter " + shown + "\r\n");
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> BODY=" + keyword + "\r\n"),
+            "555 5.5.4 Unsupported BODY type " + shown + "\r\n");
+  const std::string twice(400, 'T');
+  EXPECT_EQ(c.send("MAIL FROM:<a@x.test> " + twice + " " + twice + "\r\n"),
+            "501 5.5.4 Parameter " + twice.substr(0, 61) + "... given twice\r\n");
+}
+
 // RFC 3461 4: ENVID, ORCPT's address and AUTH= are xtext; a mailer that does not encode "+" or
 // "=" hands the DSN its own reports would carry a different value.
 TEST(server_session, xtext_parameters_are_checked) {

@@ -186,7 +186,7 @@ TEST(server_session, syntax_errors) {
   conversation c;
   c.ehlo();
   EXPECT_EQ(c.send("MAIL TO:<a@x.test>\r\n"),
-            "501 5.5.4 Syntax error: Syntax: MAIL FROM:<address>\r\n");
+            "501 5.5.4 Syntax error: expected MAIL FROM:<address>\r\n");
   EXPECT_EQ(c.send("MAIL FROM:a@x.test\r\n"), "501 5.1.7 Bad sender address syntax\r\n");
   EXPECT_EQ(c.send("MAIL FROM:<a@x.test> =x\r\n"),
             "501 5.5.4 Malformed parameter: malformed ESMTP parameter\r\n");
@@ -200,7 +200,7 @@ TEST(server_session, syntax_errors) {
   EXPECT_EQ(c.send("RCPT TO:<" + std::string(65, 'l') + "@x.test>\r\n"),
             "501 5.1.3 Bad recipient address: local part too long (limit 64 octets)\r\n");
   EXPECT_EQ(c.send("RCPT FROM:<b@y.test>\r\n"),
-            "501 5.5.4 Syntax error: Syntax: RCPT TO:<address>\r\n");
+            "501 5.5.4 Syntax error: expected RCPT TO:<address>\r\n");
   EXPECT_EQ(codes(c.send("\r\n")), strings{"500 5.5.2"});
 }
 
