@@ -181,6 +181,8 @@ std::size_t server_session::receive_command(std::string_view input) {
   } else {
     kind = on_line(r.line);
   }
+  if (std::exchange(text_behind_data_, false) && kind == verb::unknown)
+    note_text_after_data(r.line);
   // A BDAT's chunk follows its command line at once (RFC 3030 2): whether the client waited
   // shows behind the chunk, once that has been read.
   if (kind != verb::bdat || !chunk_follows(r.line)) note_if_pipelined(more_behind);
@@ -200,6 +202,18 @@ void server_session::note_if_pipelined(bool more_behind) {
   if (!more_behind || pipelined_noted_) return;
   pipelined_noted_ = true;
   note("client pipelined commands", now_);
+}
+
+// A line that is no command, written together with the end of the data: the client most likely
+// sent a line "." of its message without doubling it (RFC 5321 4.5.2), the message ended there
+// and its rest is being read as commands. Counted as an unstuffed dot: a message cut short is
+// what that bug does, and no dot is left in the stored message to show it.
+void server_session::note_text_after_data(std::string_view line) {
+  note("anomaly: unstuffed_dot: the data ended at a line \".\" with \"" +
+           proto::shown_in_reply(line) +
+           "\" behind it in the same write, which is no command (a \".\" line in the message not "
+           "doubled?)",
+       now_);
 }
 
 // A bare CR or a NUL inside a command line is kept (the command may still be understood) and

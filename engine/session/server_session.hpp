@@ -197,6 +197,7 @@ class server_session {
   proto::verb on_line(std::string_view line);  // the line's verb, as far as it was understood
   void on_long_line();
   void note_if_pipelined(bool more_behind);
+  void note_text_after_data(std::string_view line);
   void dispatch(const proto::command& cmd);
   void on_command_error(const proto::command_failure& f);
 
@@ -294,9 +295,10 @@ class server_session {
   std::uint64_t lines_taken_ = 0;
   std::size_t errors_ = 0;
   bool long_line_is_auth_ = false;
-  bool pipelined_noted_ = false;  // "client pipelined commands", once a session
-  bool group_end_noted_ = false;  // "... after EHLO, which ends a group", once a session
-  bool refusing_ = false;         // greeted with 554: only QUIT is served (RFC 5321 3.1)
+  bool pipelined_noted_ = false;   // "client pipelined commands", once a session
+  bool group_end_noted_ = false;   // "... after EHLO, which ends a group", once a session
+  bool text_behind_data_ = false;  // the data's end came with more octets behind it
+  bool refusing_ = false;          // greeted with 554: only QUIT is served (RFC 5321 3.1)
   std::array<std::size_t, 16> counts_{};
   std::size_t messages_accepted_ = 0;
   std::uint64_t last_chunk_size_ = 0;

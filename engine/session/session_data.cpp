@@ -67,6 +67,7 @@ void server_session::on_client_closed(const std::string& why, clock::time_point 
 std::size_t server_session::receive_data(std::string_view input) {
   auto r = data_->feed(input, pending_.data);
   if (r.done) {
+    text_behind_data_ = r.consumed < input.size();
     note_data_anomalies(now_);
     if (data_->size_exceeded()) {
       set_mode(mode::command);

@@ -117,6 +117,32 @@ TEST(server_session_data, over_long_text_line_is_refused_at_the_end) {
   EXPECT_EQ(c.send("NOOP\r\n"), wire::ok);
 }
 
+// A "." line the client did not double ends the message; the rest of it, written with it,
+// arrives as commands. No dot is left in the stored message to show the bug, so the first
+// such line is what is noted.
+TEST(server_session_data, text_behind_the_end_of_data_that_is_no_command_is_an_unstuffed_dot) {
+  const std::string_view note = "anomaly: unstuffed_dot: the data ended at a line \".\" with";
+  conversation c;
+  c.open_transaction();
+  c.send("DATA\r\n");
+  c.send("first part\r\n.\r\nsecond part\r\n.\r\n");
+  EXPECT_EQ(c.messages().size(), 1u);
+  EXPECT_TRUE(c.logged(direction::event, "with \"second part\" behind it in the same write"));
+
+  conversation pipelining;  // a command behind the end is a client that pipelines
+  pipelining.open_transaction();
+  pipelining.send("DATA\r\n");
+  pipelining.send("text\r\n.\r\nQUIT\r\n");
+  EXPECT_FALSE(pipelining.logged(direction::event, note));
+
+  conversation later;  // the same line, written after the reply, is only a bad command
+  later.open_transaction();
+  later.send("DATA\r\n");
+  later.send("text\r\n.\r\n");
+  later.send("second part\r\n");
+  EXPECT_FALSE(later.logged(direction::event, note));
+}
+
 TEST(server_session_data, bare_lf_cr_and_nul_are_kept_and_recorded) {
   conversation c;
   c.open_transaction();
