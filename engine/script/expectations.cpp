@@ -241,6 +241,38 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
   return c;
 }
 
+struct repeated_request {
+  const session_summary* session;
+  const capture::exchange* refused;
+  const capture::exchange* again;
+};
+
+// A MAIL or RCPT refused with a 5xx and sent again on the same connection: RFC 5321 4.2.1, the
+// client "SHOULD NOT repeat the exact request". The same sender line, or the same recipient
+// (in a new transaction too: the recipient was refused, not the transaction). Not "in the same
+// sequence" once the client changed what it is (EHLO, STARTTLS, AUTH: a relay refused before
+// AUTH may be granted after it), nor after a syntax or sequence refusal.
+std::optional<repeated_request> repeated_after_5xx(const run_outcome& run) {
+  const auto changes_state = [](const capture::exchange& y) {
+    return y.verb == "EHLO" || y.verb == "HELO" || y.verb == "STARTTLS" || y.verb == "AUTH";
+  };
+  for (const auto& s : run.sessions) {
+    for (auto x = s.exchanges.begin(); x != s.exchanges.end(); ++x) {
+      if (x->code / 100 != 5 || x->code == 500 || x->code == 501 || x->code == 503) continue;
+      if (x->verb != "MAIL" && x->verb != "RCPT") continue;
+      const std::string recipient = x->verb == "RCPT" ? recipient_of(*x) : "";
+      for (auto y = x + 1; y != s.exchanges.end() && !changes_state(*y); ++y) {
+        if (y->verb != x->verb) continue;
+        const bool same = x->verb == "MAIL"
+                              ? proto::iequals(y->command, x->command)
+                              : !recipient.empty() && proto::iequals(recipient_of(*y), recipient);
+        if (same) return repeated_request{&s, &*x, &*y};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 check_result check_no_retry(const run_outcome& run) {
   check_result c{"no_retry_after_5xx", true, ""};
   auto [s, x] = first_reply_of_class(run, 5);
@@ -255,6 +287,14 @@ check_result check_no_retry(const run_outcome& run) {
     c.passed = false;
     c.detail = "expected no retry after '" + x->reply + "' (" + where(*s, x->line) +
                "); the client tried again in session " + next->id;
+    return c;
+  }
+  if (const auto again = repeated_after_5xx(run)) {
+    c.passed = false;
+    c.detail = "expected no retry after '" + again->refused->reply + "' (" +
+               where(*again->session, again->refused->line) + "); the client sent the same " +
+               again->refused->verb + " again on that connection (transcript line " +
+               std::to_string(again->again->line) + ")";
   }
   return c;
 }

@@ -257,6 +257,41 @@ TEST(Expectations, NoRetryAfter5xxSaysWhetherThereWasOne) {
   EXPECT_TRUE(evaluate(e, run)[0].passed) << evaluate(e, run)[0].detail;
 }
 
+// RFC 5321 4.2.1: after a 5yz the client "SHOULD NOT repeat the exact request (in the same
+// sequence)": the same refused recipient or sender line again on the connection is a retry.
+TEST(Expectations, TheSameRefusedRequestOnTheSameConnectionIsARetry) {
+  expectations e;
+  e.no_retry_after_5xx = true;
+  const auto t0 = std::chrono::system_clock::now();
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.started = t0;
+  s.exchanges = {{"RCPT TO:<a@x.test>", "RCPT", 550, "550 5.1.1 no", 3, t0, {}},
+                 {"RCPT TO:<b@x.test>", "RCPT", 250, "250 ok", 4, t0, {}},
+                 {"RSET", "RSET", 250, "250 ok", 5, t0, {}},
+                 {"MAIL FROM:<s@y.test>", "MAIL", 250, "250 ok", 6, t0, {}}};
+  EXPECT_TRUE(evaluate(e, run)[0].passed) << evaluate(e, run)[0].detail;
+  s.exchanges.push_back({"RCPT TO:<A@x.test>", "RCPT", 550, "550 5.1.1 no", 7, t0, {}});
+  auto verdict = evaluate(e, run)[0];
+  EXPECT_FALSE(verdict.passed);
+  EXPECT_EQ(verdict.detail,
+            "expected no retry after '550 5.1.1 no' (session 000001, transcript line 3); the "
+            "client sent the same RCPT again on that connection (transcript line 7)");
+  // After AUTH it is another sequence: a relay refused before AUTH may be granted after it.
+  s.exchanges.insert(s.exchanges.begin() + 1, {"AUTH PLAIN", "AUTH", 235, "235 ok", 4, t0, {}});
+  EXPECT_TRUE(evaluate(e, run)[0].passed) << evaluate(e, run)[0].detail;
+  // A refused sender line sent again as it was.
+  s.exchanges = {{"MAIL FROM:<s@y.test>", "MAIL", 550, "550 5.7.1 no", 3, t0, {}},
+                 {"MAIL FROM:<t@y.test>", "MAIL", 250, "250 ok", 4, t0, {}},
+                 {"RSET", "RSET", 250, "250 ok", 5, t0, {}},
+                 {"mail from:<s@y.test>", "MAIL", 550, "550 5.7.1 no", 6, t0, {}}};
+  verdict = evaluate(e, run)[0];
+  EXPECT_FALSE(verdict.passed);
+  EXPECT_THAT(verdict.detail, HasSubstr("the same MAIL again on that connection (transcript "
+                                        "line 6)"));
+}
+
 TEST(Expectations, ARetryIsOfTheSameRun) {
   expectations e;
   e.retried_after_4xx = true;
