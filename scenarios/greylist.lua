@@ -32,26 +32,36 @@ expect {
   retried_after_4xx = true,
   exit = "success",
   check = function(run)
-    -- A retry that met "retried too early" (once a session, however many recipients).
-    local early = 0
+    -- A retry that met "retried too early" (once a session, however many recipients), and the
+    -- first session that got past the window (a recipient accepted).
+    local early, past = 0, nil
     for _, session in ipairs(run.sessions) do
+      local too_early, accepted = false, false
       for _, x in ipairs(session.exchanges) do
-        if x.reply:find("retried too early", 1, true) then
-          early = early + 1
-          break
-        end
+        too_early = too_early or x.reply:find("retried too early", 1, true) ~= nil
+        accepted = accepted or (x.verb == "RCPT" and x.code >= 200 and x.code < 300)
       end
+      if too_early then early = early + 1 end
+      if accepted and not past then past = session end
     end
     if early > MOST_EARLY then
       return false, "retried in a tight loop: " .. early .. " retries came within the " .. WINDOW
         .. " s window; a mailer that backs off makes a few"
     end
-    if run.delivered == 0 then
+    if run.delivered == 0 and early > 0 and not past then
       -- A mailer that did retry, but only inside the window, is told so: it gave up too soon.
-      if early > 0 then
-        return false, "retried too early: " .. early .. " retr" .. (early == 1 and "y" or "ies")
-          .. " came within the " .. WINDOW .. " s window and none after it; nothing was delivered"
+      return false, "retried too early: " .. early .. " retr" .. (early == 1 and "y" or "ies")
+        .. " came within the " .. WINDOW .. " s window and none after it; nothing was delivered"
+    end
+    if run.delivered == 0 and past then
+      -- What stopped it: its last refusal, if any.
+      local last = past.exchanges[#past.exchanges]
+      for _, x in ipairs(past.exchanges) do
+        if x.code >= 400 then last = x end
       end
+      return false, "session " .. past.id .. " came back after the window and its recipients were"
+        .. " accepted, but no message was delivered ('" .. last.reply .. "' to " .. last.command
+        .. ")"
     end
     if run.delivered ~= 1 then
       return false, "expected the message delivered once after the greylisting window, got " .. run.delivered

@@ -58,6 +58,26 @@ class OneRecipientMailer(unittest.TestCase):
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("retried too early: 2 retries came within the 60 s window", r["reason"])
 
+    def test_a_retry_after_the_window_that_fails_later_is_not_called_too_early(self):
+        # It came back in time and its recipient was taken; the message itself was refused.
+        late = ("import os, smtplib, sys, time\n"
+                "for attempt in range(40):\n"
+                "    s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                "    try:\n"
+                "        s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\n' + b'x' * 2000 + b'\\r\\n')\n"
+                "        sys.exit(0)\n"
+                "    except smtplib.SMTPRecipientsRefused:\n"
+                "        s.quit()\n"
+                "        time.sleep(0.25)\n"
+                "    except smtplib.SMTPDataError:\n"
+                "        sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "greylist", late, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertNotIn("retried too early", r["reason"])
+        self.assertRegex(r["reason"], r"session \d+ came back after the window and its "
+                         r"recipients were accepted, but no message was delivered \('500 5.5.2 "
+                         r"Line too long \(limit 1000 octets\)' to <end of data>\)")
+
     def test_a_retry_on_the_same_connection_is_named_as_such(self):
         # "the client never came back" was said of a mailer that retried, on one connection.
         same = (CONNECTED + "s.ehlo()\n"
