@@ -54,8 +54,9 @@ expect {
         elseif after_tls then
           -- The server's own words for a command it could not place (a line that is no base64
           -- where AUTH waits for some, MAIL before EHLO): a client in step sends none of these
-          -- here, one reading the replies to earlier commands does.
-          if x.code == 500 or x.code == 501 or x.code == 503 then
+          -- here, one reading the replies to earlier commands does. The reply after the data
+          -- judges the message (a 500 to a line too long), not the order of commands.
+          if x.verb ~= "" and (x.code == 500 or x.code == 501 or x.code == 503) then
             return false, "after the handshake session " .. s.id .. " got '" .. x.reply
               .. "' to '" .. x.command .. "': the client read the injected plaintext as replies"
               .. " and got out of step"

@@ -357,6 +357,25 @@ class StarttlsInjectionWithPipelining(unittest.TestCase):
                       " pipelined group)", r["reason"])
 
 
+class StarttlsInjectionMessageRefused(unittest.TestCase):
+    """A client in step whose message is refused for what it holds (a line too long) is judged
+    by line-too-long, not taken for one that read the injection as replies."""
+
+    MAILER = STARTTLS_PAST_THE_INJECTION + (
+        "t.sendall(b'EHLO client.test\\r\\n'); reply(f)\n"
+        "for c in [b'MAIL FROM:<a@x.test>', b'RCPT TO:<b@y.test>', b'DATA']:\n"
+        "    t.sendall(c + b'\\r\\n'); reply(f)\n"
+        "t.sendall(b'Subject: long\\r\\n\\r\\n' + b'x' * 2000 + b'\\r\\n.\\r\\n')\n"
+        "code = reply(f)\n"
+        "t.sendall(b'QUIT\\r\\n'); reply(f)\n"
+        "sys.exit('refused: %d' % code)\n")
+
+    def test_a_refused_message_is_not_called_out_of_step(self):
+        status, r, output = judge_mailer(self, "starttls-injection", self.MAILER)
+        self.assertNotIn("out of step", r["reason"], output)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
+
+
 class StarttlsInjectionAuthOutOfStep(unittest.TestCase):
     """Out of step at AUTH (swaks with --auth-user): the client answers the 334 with what it
     meant for another reply, the server cannot decode it (501) and the client gives up. The
