@@ -35,26 +35,43 @@ expect {
       if id then seen[id] = m.session end
     end
     -- Each MAIL the cap refused must be delivered later, on another connection (a new one, or
-    -- one of a pool that was open already). Each refusal is matched to its own later delivery.
+    -- one of a pool that was open already). Each refusal is matched to its own later delivery:
+    -- one from the same sender, and of the same SIZE= where both MAIL lines declare one (a
+    -- pool that drops the refused message and sends the next one is not let off by it).
+    local function sender_and_size(command)
+      return (command:match("<([^>]*)>") or ""):lower(), command:upper():match("SIZE=(%d+)")
+    end
     local refusals, deliveries = {}, {}
     for _, s in ipairs(run.sessions) do
+      local mail
       for _, x in ipairs(s.exchanges) do
-        if x.verb == "MAIL" and x.code == 421 then refusals[#refusals + 1] = { at = x.at, session = s.id } end
-        if x.command == "<end of data>" and x.code == 250 then deliveries[#deliveries + 1] = x.at end
+        if x.verb == "MAIL" then mail = x end
+        if x.verb == "MAIL" and x.code == 421 then
+          local from, size = sender_and_size(x.command)
+          refusals[#refusals + 1] = { at = x.at, session = s.id, from = from, size = size, line = x.command }
+        end
+        if x.command == "<end of data>" and x.code == 250 and mail then
+          local from, size = sender_and_size(mail.command)
+          deliveries[#deliveries + 1] = { at = x.at, from = from, size = size }
+        end
       end
     end
     table.sort(refusals, function(a, b) return a.at < b.at end)
-    table.sort(deliveries)
-    local next_delivery = 1
+    table.sort(deliveries, function(a, b) return a.at < b.at end)
+    local function matches(r, d)
+      return d.at > r.at and not d.taken and d.from == r.from
+        and (r.size == nil or d.size == nil or r.size == d.size)
+    end
     for _, r in ipairs(refusals) do
-      while deliveries[next_delivery] and deliveries[next_delivery] <= r.at do
-        next_delivery = next_delivery + 1
+      local found
+      for _, d in ipairs(deliveries) do
+        if matches(r, d) then found = d break end
       end
-      if not deliveries[next_delivery] then
+      if not found then
         return false, "expected the message refused with 421 at MAIL in session " .. r.session
-          .. " delivered on another connection; it never was (lost)"
+          .. " ('" .. r.line .. "') delivered on another connection; it never was (lost)"
       end
-      next_delivery = next_delivery + 1
+      found.taken = true
     end
     return true
   end,

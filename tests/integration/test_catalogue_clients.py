@@ -77,6 +77,7 @@ CLIENTS = {
     "smtplib": "/usr/bin/python3 {tmp}/client.py send",
     "smtplib-pool": "/usr/bin/python3 {tmp}/client.py pool",
     "smtplib-pool-lose": "/usr/bin/python3 {tmp}/client.py pool-lose",
+    "smtplib-pool-skip": "/usr/bin/python3 {tmp}/client.py pool-skip",
     "smtplib-parallel": "/usr/bin/python3 {tmp}/client.py parallel",
     "smtplib-idle": "/usr/bin/python3 {tmp}/client.py idle",
     "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
@@ -192,6 +193,9 @@ TABLE = [
     ("session-message-cap", "swaks", "PASS", []),
     ("session-message-cap", "smtplib-pool", "PASS", []),
     ("session-message-cap", "smtplib-pool-lose", "FAIL", ["refused with 421 at MAIL", "lost"]),
+    # Reconnects after the 421 but goes on with the next message: the refused one is lost all
+    # the same, though a message was delivered after the refusal.
+    ("session-message-cap", "smtplib-pool-skip", "FAIL", ["refused with 421 at MAIL", "lost"]),
     ("idle-421", "swaks", "FAIL", ["retried_after_4xx", "421 4.4.2"]),
     ("idle-421", "swaks-retry", "PASS", []),
     ("idle-421", "smtplib-idle", "PASS", []),
@@ -324,6 +328,16 @@ elif mode == "pool-lose":
         send(s, RCPTS)
     except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as e:
         print("dropping the message after:", e)
+elif mode == "pool-skip":
+    # Three messages of different sizes; on the 421 it reconnects and sends the next one.
+    s = with_retry(connect)
+    for n in range(3):
+        try:
+            s.sendmail("sender@example.com", RCPTS, MSG + b"more text\r\n" * n * 10)
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as e:
+            print("skipping the message after:", e)
+            s = with_retry(connect)
+    s.quit()
 elif mode == "parallel":
     # Six connections at once for one message, each retried: what the server refuses as too
     # many is no surprise to it, and one of them delivers.
