@@ -220,6 +220,13 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
       break;
     }
     const auto& last = it->exchanges.back().command;
+    if (it->exchanges.back().code == 354) {
+      // In the message text: the reply to DATA is not where it stopped.
+      const auto& got = it->closed_in_data_after;
+      return "; it stopped in the middle of the message text" +
+             (got.empty() ? std::string() : ", " + got + " into it,") +
+             " and sent no more (session " + it->id + ")";
+    }
     return "; it had sent nothing since the " +
            (last == "<no command>" ? std::string("greeting") : "reply to '" + last + "'") +
            " (session " + it->id + ")";

@@ -40,6 +40,10 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
              starts_with(text, "write failed")) {
     // A reply that could not be written found the client gone (or not reading): it left.
     out.client_closed = true;
+    constexpr std::string_view in_data = " in the message data, after ";
+    if (const auto at = text.find(in_data); at != std::string::npos) {
+      out.closed_in_data_after = text.substr(at + in_data.size());
+    }
   } else if (starts_with(text, "reply not sent")) {
     out.reply_held = true;
   } else if (starts_with(text, "message ") &&

@@ -33,6 +33,8 @@ struct session_summary {
   // The client closed or reset the connection, or a reply could not be written to it (else the
   // server ended the session).
   bool client_closed = false;
+  // When it closed in the middle of the message text: how far it got ("300039 octets").
+  std::string closed_in_data_after;
   bool pipelined = false;
   std::size_t pipelined_at = 0;  // transcript line of the first note that it pipelined
   // The first command that ends a pipelined group (RFC 2920 3.1: EHLO, DATA, ...) with more

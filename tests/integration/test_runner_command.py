@@ -152,7 +152,15 @@ class HangingCommand(unittest.TestCase):
                   "time.sleep(30)\n")
         # One that ended its session with QUIT before it fell silent: nothing to point at.
         done = client.replace("time.sleep", "s.quit()\ntime.sleep")
+        # Stalled in the message text: it was sending, not waiting on the reply to DATA.
+        in_data = client.replace("time.sleep", "s.mail('a@x.test'); s.rcpt('b@y.test')\n"
+                                 "s.putcmd('DATA'); s.getreply()\n"
+                                 "s.send(b'Subject: x\\r\\n\\r\\n' + b'y' * 100)\n"
+                                 "time.sleep")
         for command, said in ((["sleep", "30"], "; it never connected to the server"),
+                              ([PYTHON, "-c", in_data], "; it stopped in the middle of the "
+                               "message text, 114 octets into it, and sent no more (session "
+                               "000001)"),
                               ([PYTHON, "-c", client], "; it had sent nothing since the reply "
                                                        "to 'ehlo quiet.test' (session 000001)"),
                               ([PYTHON, "-c", done], "")):
