@@ -65,13 +65,19 @@ void adopt_orphans() {
   std::call_once(once, [] { ::prctl(PR_SET_CHILD_SUBREAPER, 1); });
 }
 
-// This process's children, read from /proc (the parent is the 4th field of stat, after the
-// command name in parentheses, which may itself hold spaces and parentheses).
-std::vector<pid_t> own_children() {
-  std::vector<pid_t> children;
+struct process_stat {
+  pid_t pid;
+  char state;  // 'Z': a zombie, already ended
+  pid_t parent;
+  pid_t group;
+};
+
+// Every process's state, parent and process group, read from /proc (after the command name in
+// parentheses, which may itself hold spaces and parentheses).
+std::vector<process_stat> all_processes() {
+  std::vector<process_stat> found;
   DIR* proc = ::opendir("/proc");
-  if (!proc) return children;
-  const pid_t self = ::getpid();
+  if (!proc) return found;
   while (const dirent* e = ::readdir(proc)) {
     char* end = nullptr;
     const long pid = std::strtol(e->d_name, &end, 10);
@@ -84,35 +90,55 @@ std::vector<pid_t> own_children() {
     std::fclose(f);
     text[n] = '\0';
     const char* after_name = std::strrchr(text, ')');
-    long parent = 0;
-    if (after_name && std::sscanf(after_name + 1, " %*c %ld", &parent) == 1 && parent == self) {
-      children.push_back(static_cast<pid_t>(pid));
+    char state = 0;
+    long parent = 0, group = 0;
+    if (after_name && std::sscanf(after_name + 1, " %c %ld %ld", &state, &parent, &group) == 3) {
+      found.push_back(
+          {static_cast<pid_t>(pid), state, static_cast<pid_t>(parent), static_cast<pid_t>(group)});
     }
   }
   ::closedir(proc);
-  return children;
+  return found;
+}
+
+std::vector<process_stat> own_children() {
+  auto all = all_processes();
+  const pid_t self = ::getpid();
+  std::erase_if(all, [self](const process_stat& p) { return p.parent != self; });
+  return all;
+}
+
+// Whether a process of the group still runs (one that already ended is no delivery going on).
+bool group_running(pid_t group) {
+  const auto all = all_processes();
+  return std::any_of(all.begin(), all.end(),
+                     [group](const process_stat& p) { return p.group == group && p.state != 'Z'; });
 }
 
 // Ends what the commands left behind outside their process groups, once no command runs (with
 // --jobs, one still running may yet need what it started), and reaps it. Under the lock no
 // command starts, so every child is one left behind. Killing one may hand its own children
 // over to this process: a few rounds take those too.
-void end_left_behind() {
+// Whether any of them was still running.
+bool end_left_behind() {
   std::lock_guard lock(spawning);
-  if (any_group_running()) return;
+  if (any_group_running()) return false;
+  bool running = false;
   for (int round = 0; round < 8; ++round) {
     const auto children = own_children();
-    if (children.empty()) return;
-    for (pid_t pid : children) {
-      ::kill(-pid, SIGKILL);  // a daemon leads a group of its own after setsid
-      ::kill(pid, SIGKILL);
+    if (children.empty()) break;
+    for (const auto& child : children) {
+      running = running || child.state != 'Z';
+      ::kill(-child.pid, SIGKILL);  // a daemon leads a group of its own after setsid
+      ::kill(child.pid, SIGKILL);
     }
-    for (pid_t pid : children) {
+    for (const auto& child : children) {
       // SIGKILL is prompt; a process stuck in the kernel is not waited for past a second.
-      for (int i = 0; i < 100 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i)
+      for (int i = 0; i < 100 && ::waitpid(child.pid, nullptr, WNOHANG) == 0; ++i)
         ::usleep(10000);
     }
   }
+  return running;
 }
 
 std::atomic<int> interrupted_by{0};
@@ -386,9 +412,11 @@ child_result run_child(const std::vector<std::string>& argv,
       waitpid(pid, &status, 0);
     }
   }
-  kill(-pid, SIGKILL);  // anything the command left running in its group
+  // Anything the command left running in its group.
+  result.left_processes = group_running(pid);
+  kill(-pid, SIGKILL);
   forget_group(pid);
-  end_left_behind();
+  result.left_processes = end_left_behind() || result.left_processes;
   if (result.timed_out) {
     result.exit_code = -1;
   } else if (WIFEXITED(status)) {

@@ -14,6 +14,9 @@ struct child_result {
   int exit_code = -1;  // 128 + signal when killed by one; -1 = killed at the timeout
   int signal = 0;      // the signal that killed it, or a shell's 128 + n of a crash; else 0
   bool timed_out = false;
+  // It exited with processes of its own still running (a delivery handed to `cmd &`, a
+  // daemon): they were ended with it.
+  bool left_processes = false;
   std::string output;  // stdout and stderr, interleaved; at most 1 MiB, its start and its end
   std::string error;   // could not start it
 };

@@ -286,6 +286,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   bool interrupted = false;  // a run was cut short, or never started: no verdict on the mailer
   std::optional<std::chrono::system_clock::time_point> killed_at;  // the first run's at the timeout
   std::vector<std::chrono::system_clock::time_point> run_starts;
+  bool left_processes = false;
   for (unsigned run = 0; run < expected.runs && !(interrupted = interrupting_signal() != 0);
        ++run) {
     if (run > 0 && expected.run_gap > 0) {
@@ -301,6 +302,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     if (child.exit_code == -1 && !killed_at) killed_at = run_starts.back() + timeout;
     result.exit_codes.push_back(child.exit_code);
     result.exit_signals.push_back(child.signal);
+    left_processes = left_processes || child.left_processes;
     if (expected.runs > 1) result.command_output += "--- run " + std::to_string(run + 1) + "\n";
     result.command_output += child.output;
     interrupted = interrupting_signal() != 0;
@@ -312,6 +314,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   script::run_outcome run;
   run.exit_codes = result.exit_codes;
   run.exit_signals = result.exit_signals;
+  run.left_processes = left_processes;
   for (const auto& m : server.store.messages())
     run.stored.push_back(m);
   run.time_scale = opts.time_scale;

@@ -423,9 +423,15 @@ check_result check_exit(const std::string& want, const run_outcome& run) {
 
 check_result check_connected(const run_outcome& run) {
   const std::string exits = exit_texts(run);
-  return {"connected", false,
-          "expected the client to connect; it never did" +
-              (exits.empty() ? std::string() : " (exit status " + exits + ")")};
+  std::string detail = "expected the client to connect; it never did" +
+                       (exits.empty() ? std::string() : " (exit status " + exits + ")");
+  if (run.left_processes) {
+    // A mailer that hands the delivery to a background process exits before it connects.
+    detail +=
+        "; it left processes running when it exited, and they were ended with it (a delivery in "
+        "the background must be waited for)";
+  }
+  return {"connected", false, detail};
 }
 
 }  // namespace

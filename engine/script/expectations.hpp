@@ -42,6 +42,7 @@ struct run_outcome {
   std::vector<capture::session_summary> sessions;  // in the order they started
   std::vector<int> exit_codes;                     // per run; -1 = killed at the timeout
   std::vector<int> exit_signals;                   // per run: the signal that killed it, or 0
+  bool left_processes = false;  // a run exited with processes still running, ended with it
   std::size_t messages = 0;
   std::vector<std::shared_ptr<const capture::stored_message>> stored;  // for custom checks
   double time_scale = 1.0;

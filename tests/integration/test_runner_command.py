@@ -256,6 +256,22 @@ class HangingCommand(unittest.TestCase):
         self.assertEqual([r["exit_codes"] for r in json.load(open(json_path))["results"]],
                          [[0], [0]], out + err)
 
+    def test_a_delivery_left_in_the_background_is_named_in_the_reason(self):
+        # It exits 0 at once and its background job, ended with it, never connects: the reason
+        # says what became of it. A job already done when it exits is nothing left behind.
+        tmp = scratch_folder(self)
+        json_path = os.path.join(tmp, "report.json")
+        said = ("; it left processes running when it exited, and they were ended with it (a "
+                "delivery in the background must be waited for)")
+        for script, left in [("(sleep 5; swaks --server \"$SMTP_SERVER\") & exit 0", True),
+                             ("setsid sleep 5 & exit 0", True),
+                             ("true & sleep 0.5; exit 0", False)]:
+            status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                         "sh", "-c", script], timeout=60)
+            reason = verdicts(json_path)["accept-all"]["reason"]
+            self.assertEqual(reason, "connected: expected the client to connect; it never did "
+                                     "(exit status 0)" + (said if left else ""), script)
+
     def test_a_scenario_given_twice_is_one_junit_case(self):
         junit = scratch_path(self, "twice.xml")
         status, out, err = run_test(["--scenario", "accept-all", "--scenario", "accept-all",
