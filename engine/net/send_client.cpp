@@ -10,6 +10,7 @@
 #include "net/tls_context.hpp"
 #include "net/transport.hpp"
 #include "proto/ascii.hpp"
+#include "proto/data_encoding.hpp"
 #include "proto/line_reader.hpp"
 #include "proto/reply.hpp"
 #include "proto/reply_stream.hpp"
@@ -19,22 +20,6 @@
 namespace smtpfault::net {
 
 namespace {
-
-// RFC 5321 4.5.2: a line starting with "." gets one more.
-std::string dot_stuff(const std::string& data) {
-  std::string out;
-  out.reserve(data.size() + 16);
-  bool line_start = true;
-  for (char c : data) {
-    if (line_start && c == '.') out += '.';
-    out += c;
-    line_start = c == '\n';
-  }
-  // A last line without its end gets one: a CR alone there is the first half of it.
-  if (!out.empty() && out.back() == '\r') out += '\n';
-  if (!out.empty() && out.back() != '\n') out += "\r\n";
-  return out;
-}
 
 class client {
  public:
@@ -53,7 +38,7 @@ class client {
   asio::awaitable<std::string> handshake(asio::ssl::context& tls);
   asio::awaitable<send_result> give_up(std::string error);
   asio::awaitable<std::string> cancel_auth(std::string why);
-  std::optional<std::string> mail_parameters(std::string& error);
+  std::optional<std::string> mail_parameters(std::size_t size, std::string& error);
   bool offers(std::string_view keyword) const {
     return ehlo_ && proto::ehlo_offers(*ehlo_, keyword);
   }
@@ -335,7 +320,7 @@ bool has_8bit(std::string_view text) {
 // MAIL FROM's parameters for what the message needs and the server offers: SIZE (RFC 1870),
 // BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531). nullopt, with the error, for an address that
 // is not ASCII when the server cannot take one.
-std::optional<std::string> client::mail_parameters(std::string& error) {
+std::optional<std::string> client::mail_parameters(std::size_t size, std::string& error) {
   std::string first_utf8_address;
   if (has_8bit(o_.from)) first_utf8_address = o_.from;
   for (const auto& to : o_.to)
@@ -347,7 +332,7 @@ std::optional<std::string> client::mail_parameters(std::string& error) {
     return std::nullopt;
   }
   std::string params;
-  if (offers("SIZE")) params += " SIZE=" + std::to_string(o_.data.size());
+  if (offers("SIZE")) params += " SIZE=" + std::to_string(size);
   const std::string_view data = o_.data;
   const bool utf8_headers = has_8bit(data.substr(0, data.find("\r\n\r\n")));
   if (has_8bit(data)) {
@@ -364,7 +349,8 @@ std::optional<std::string> client::mail_parameters(std::string& error) {
 // Every recipient is tried; the message goes to those accepted, and the refused ones are named.
 asio::awaitable<send_result> client::transaction() {
   std::string err;
-  const auto params = mail_parameters(err);
+  const auto message = proto::stuff_message(o_.data);
+  const auto params = mail_parameters(message.size, err);
   if (!params) co_return co_await give_up(err);
   if (!(err = co_await command("MAIL FROM:<" + o_.from + ">" + *params, 2)).empty()) {
     co_return co_await give_up(err);
@@ -387,8 +373,8 @@ asio::awaitable<send_result> client::transaction() {
   }
   if (accepted == 0) co_return co_await give_up("no recipient accepted: " + refused);
   if (!(err = co_await command("DATA", 3)).empty()) co_return co_await give_up(err);
-  on_line_("C: <" + std::to_string(o_.data.size()) + " octets of message data>");
-  if (!co_await send_raw(dot_stuff(o_.data) + ".\r\n", err)) {
+  on_line_("C: <" + std::to_string(message.size) + " octets of message data>");
+  if (!co_await send_raw(message.octets, err)) {
     co_return co_await give_up("message: " + err);
   }
   if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("message: " + err);

@@ -426,6 +426,18 @@ class SendEnvelopeAndFlags(WithServer):
         mail = self.mail_line(r.stdout)
         self.assertRegex(mail, r" SIZE=\d+$")
 
+    def test_size_is_what_the_server_keeps(self):
+        # RFC 1870 4: the CRLF that send adds to a last line without one counts; the dots that
+        # stuffing adds do not.
+        for body in ("Subject: no end\n\nlast line", "Subject: dots\n\n.one\n..two\n.\nend"):
+            with self.subTest(body=body):
+                before = len(self.server.messages())
+                r = self.send("--data", "-", data=body)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                msg = self.server.wait_for_messages(before + 1)[-1]
+                self.assertRegex(self.mail_line(r.stdout), r" SIZE=%d( |$)" % len(msg.data))
+                self.assertIn("C: <%d octets of message data>" % len(msg.data), r.stdout)
+
     def test_a_non_ascii_address_to_a_server_without_smtputf8_is_not_sent(self):
         srv = ScriptedServer([b"250-scripted\r\n250 8BITMIME\r\n", b"221 bye\r\n"])
         self.addCleanup(srv.close)
