@@ -12,6 +12,7 @@
 #include "proto/ascii.hpp"
 #include "proto/data_encoding.hpp"
 #include "proto/line_reader.hpp"
+#include "proto/message_needs.hpp"
 #include "proto/reply.hpp"
 #include "proto/reply_stream.hpp"
 #include "proto/sasl.hpp"
@@ -38,7 +39,9 @@ class client {
   asio::awaitable<std::string> handshake(asio::ssl::context& tls);
   asio::awaitable<send_result> give_up(std::string error);
   asio::awaitable<std::string> cancel_auth(std::string why);
-  std::optional<std::string> mail_parameters(std::size_t size, std::string& error);
+  std::string unsendable(const proto::message_needs& needs, const std::string& utf8_address) const;
+  std::string mail_parameters(const proto::message_needs& needs, bool utf8_address,
+                              std::size_t size) const;
   bool offers(std::string_view keyword) const {
     return ehlo_ && proto::ehlo_offers(*ehlo_, keyword);
   }
@@ -313,46 +316,59 @@ asio::awaitable<std::optional<send_result>> client::upgrade(asio::ssl::context& 
   co_return std::nullopt;
 }
 
-bool has_8bit(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) { return (c & 0x80) != 0; });
+// The first address of the envelope that is not ASCII, or "".
+std::string first_non_ascii_address(const send_options& o) {
+  if (proto::has_8bit(o.from)) return o.from;
+  const auto to = std::find_if(o.to.begin(), o.to.end(),
+                               [](const std::string& a) { return proto::has_8bit(a); });
+  return to == o.to.end() ? std::string() : *to;
 }
 
-// MAIL FROM's parameters for what the message needs and the server offers: SIZE (RFC 1870),
-// BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531). nullopt, with the error, for an address that
-// is not ASCII when the server cannot take one.
-std::optional<std::string> client::mail_parameters(std::size_t size, std::string& error) {
-  std::string first_utf8_address;
-  if (has_8bit(o_.from)) first_utf8_address = o_.from;
-  for (const auto& to : o_.to)
-    if (first_utf8_address.empty() && has_8bit(to)) first_utf8_address = to;
-  if (!first_utf8_address.empty() && !offers("SMTPUTF8")) {
-    refused_ = true;  // nothing was refused yet: the session ends with QUIT
-    error = "the address " + session::escape_wire(first_utf8_address) +
-            " is not ASCII, which needs SMTPUTF8 (RFC 6531), and the server did not offer it";
-    return std::nullopt;
+// Why the server cannot take the message as it is, or "": an address or a header field that is
+// not ASCII needs SMTPUTF8 (RFC 6531, 6532), 8-bit octets need 8BITMIME (RFC 6152). send
+// converts nothing: such a message goes to none of its recipients.
+std::string client::unsendable(const proto::message_needs& needs,
+                               const std::string& utf8_address) const {
+  const std::string not_offered = ", and the server did not offer it";
+  if (!utf8_address.empty() && !offers("SMTPUTF8")) {
+    return "the address " + session::escape_wire(utf8_address) +
+           " is not ASCII, which needs SMTPUTF8 (RFC 6531)" + not_offered;
   }
+  if (needs.non_ascii_header && !offers("SMTPUTF8")) {
+    return "the header field '" + proto::printable(*needs.non_ascii_header, 60) +
+           "' is not ASCII, which needs SMTPUTF8 (RFC 6532)" + not_offered +
+           " (RFC 2047 encoded words write it in ASCII)";
+  }
+  if (needs.eight_bit && !offers("8BITMIME")) {
+    return "the message has 8-bit octets, which need 8BITMIME (RFC 6152)" + not_offered +
+           " (base64 or quoted-printable write them in 7 bits)";
+  }
+  return "";
+}
+
+// MAIL FROM's parameters for what the message needs, which unsendable() found the server to
+// offer: SIZE (RFC 1870), BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531).
+std::string client::mail_parameters(const proto::message_needs& needs, bool utf8_address,
+                                    std::size_t size) const {
   std::string params;
   if (offers("SIZE")) params += " SIZE=" + std::to_string(size);
-  const std::string_view data = o_.data;
-  const bool utf8_headers = has_8bit(data.substr(0, data.find("\r\n\r\n")));
-  if (has_8bit(data)) {
-    if (offers("8BITMIME")) {
-      params += " BODY=8BITMIME";
-    } else {
-      on_line_("*: the message has 8-bit octets and the server did not offer 8BITMIME; sent as is");
-    }
-  }
-  if (offers("SMTPUTF8") && (utf8_headers || !first_utf8_address.empty())) params += " SMTPUTF8";
+  if (needs.eight_bit) params += " BODY=8BITMIME";
+  if (utf8_address || needs.non_ascii_header) params += " SMTPUTF8";
   return params;
 }
 
 // Every recipient is tried; the message goes to those accepted, and the refused ones are named.
 asio::awaitable<send_result> client::transaction() {
   std::string err;
+  const auto needs = proto::needs_of(o_.data);
+  const auto utf8_address = first_non_ascii_address(o_);
+  if (!(err = unsendable(needs, utf8_address)).empty()) {
+    refused_ = true;  // nothing was refused yet: the session ends with QUIT
+    co_return co_await give_up(err);
+  }
   const auto message = proto::stuff_message(o_.data);
-  const auto params = mail_parameters(message.size, err);
-  if (!params) co_return co_await give_up(err);
-  if (!(err = co_await command("MAIL FROM:<" + o_.from + ">" + *params, 2)).empty()) {
+  const auto params = mail_parameters(needs, !utf8_address.empty(), message.size);
+  if (!(err = co_await command("MAIL FROM:<" + o_.from + ">" + params, 2)).empty()) {
     co_return co_await give_up(err);
   }
   std::string refused;

@@ -165,9 +165,18 @@ class SendAgainstOddServers(unittest.TestCase):
         self.addCleanup(srv.stop)
         return srv
 
-    def send(self, srv, *flags):
+    def send(self, srv, *flags, data=None):
         return run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
-                   "--to", "b@example.com", *flags)
+                   "--to", "b@example.com", *flags, stdin=data)
+
+    def assert_not_sent(self, srv, r, why):
+        """Refused before MAIL, to every recipient alike, and the session ended with QUIT."""
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("not delivered: " + why, r.stderr)
+        self.assertNotIn("C: MAIL", r.stdout)
+        self.assertIn("C: QUIT", r.stdout)
+        srv.wait_for_line(r"C: QUIT")
+        self.assertEqual(srv.messages(), [])
 
     def test_plaintext_injected_before_the_handshake_is_discarded(self):
         srv = self.start("starttls-injection")
@@ -176,6 +185,30 @@ class SendAgainstOddServers(unittest.TestCase):
         self.assertRegex(r.stdout, r"discarded \d+ octet\(s\) that came after the 220")
         self.assertIn("delivered", r.stdout)
         self.assertTrue(srv.wait_for_messages(1)[0].meta["session"]["tls"])
+
+    def test_a_utf8_header_to_a_server_without_smtputf8_is_not_sent(self):
+        # RFC 6532: raw UTF-8 in a header field needs SMTPUTF8; 8BITMIME covers only the body.
+        srv = self.start("no-smtputf8")
+        r = self.send(srv, "--to", "c@example.com", "--data", "-",
+                      data="To: b@example.com\nSubject: caf\u00e9\n\nascii body\n")
+        self.assert_not_sent(srv, r, "the header field 'Subject' is not ASCII, which needs "
+                             "SMTPUTF8 (RFC 6532), and the server did not offer it")
+        # Encoded words say it in ASCII: that goes, its UTF-8 body with BODY=8BITMIME.
+        r = self.send(srv, "--data", "-",
+                      data="Subject: =?utf-8?q?caf=C3=A9?=\n\nna\u00efve\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"C: MAIL FROM:<a@example.com> SIZE=\d+ BODY=8BITMIME\n")
+
+    def test_an_8bit_message_to_a_server_without_8bitmime_is_not_sent(self):
+        # RFC 6152 3: 8-bit data only to a server that offers 8BITMIME; send converts nothing.
+        srv = self.start("no-8bitmime")
+        r = self.send(srv, "--data", "-", data="Subject: plain\n\nna\u00efve\n")
+        self.assert_not_sent(srv, r, "the message has 8-bit octets, which need 8BITMIME (RFC "
+                             "6152), and the server did not offer it")
+        r = self.send(srv, "--data", "-", data="Subject: plain\n\nascii only\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"C: MAIL FROM:<a@example.com> SIZE=\d+\n")
+        self.assertEqual(len(srv.wait_for_messages(1)), 1)
 
     def test_a_refusing_greeting_gets_no_tls_hint(self):
         # The server answered in plain text: the port is not an implicit-TLS one.
