@@ -493,6 +493,28 @@ class SendEnvelopeAndFlags(WithServer):
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         self.assertIn("--to: empty; a recipient needs an address", r.stderr)
 
+    def test_an_address_that_cannot_be_a_path_is_a_usage_error(self):
+        # 'a@x.test> SIZE=1' once went out as "MAIL FROM:<a@x.test> SIZE=1> SIZE=226", and into
+        # the From: header; ' d@x.test ' as "RCPT TO:< d@x.test >".
+        for flag, value in (("--from", "a@x.test> SIZE=1"), ("--to", " d@x.test "),
+                            ("--to", "<d@x.test"), ("--from", "a b@x.test"), ("--to", "d")):
+            with self.subTest(flag=flag, value=value):
+                args = {"--from": "a@x.test", "--to": "b@x.test", flag: value}
+                r = run("send", "--server", "127.0.0.1:%d" % self.server.port,
+                        *[x for kv in args.items() for x in kv])
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertIn("%s: bad address syntax in '%s' (RFC 5321 4.1.2: local@domain; a "
+                              "space, '<' or '>' only inside a quoted local part)" % (flag, value),
+                              r.stderr)
+                self.assertEqual(r.stdout, "")
+        # A quoted local part may hold a space, as the server's parser allows.
+        before = len(self.server.messages())
+        r = self.send(to='"b o b"@example.com')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('C: RCPT TO:<"b o b"@example.com>', r.stdout)
+        self.assertEqual(self.server.wait_for_messages(before + 1)[-1].recipients,
+                         ['"b o b"@example.com'])
+
     def test_an_empty_user_is_a_usage_error(self):
         r = self.send("--starttls", "--auth", ":secret")
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
