@@ -259,7 +259,7 @@ std::optional<std::string> read_message(send_request& request) {
   return std::nullopt;
 }
 
-// The last line, and the exit status: 0 delivered, 1 not (or to some recipients only).
+// The last line, and the exit status: 0 delivered (to every recipient), 1 not.
 int print_verdict(const net::send_result& result, std::size_t recipients, output_format format) {
   if (format == output_format::json) {
     boost::json::object o{
@@ -274,8 +274,11 @@ int print_verdict(const net::send_result& result, std::size_t recipients, output
     }
     print_json_line(o);
   }
+  // Delivered means to every recipient, in JSON as in text: to only some of them is a failure.
   if (!result.delivered && result.accepted > 0) {
-    std::fprintf(stderr, "smtpfault send: delivered to %zu of %zu recipients; refused: %s\n",
+    std::fprintf(stderr,
+                 "smtpfault send: not delivered to every recipient (%zu of %zu accepted it); "
+                 "refused: %s\n",
                  result.accepted, recipients, result.error.c_str());
     return 1;
   }

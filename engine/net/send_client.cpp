@@ -56,7 +56,13 @@ class client {
     }
     return why;
   }
+  asio::awaitable<std::string> recipients(std::size_t& accepted);
   asio::awaitable<send_result> transaction();
+  // A failure after some recipients were refused says which, and why, as well.
+  std::string after_refusals(std::string why) const {
+    if (!refusals_.empty()) why += "; refused before: " + refusals_;
+    return why;
+  }
   asio::awaitable<std::optional<send_result>> upgrade(asio::ssl::context& tls);
   asio::awaitable<std::string> hello();
 
@@ -67,6 +73,10 @@ class client {
   proto::line_reader lines_;
   std::string in_;
   bool refused_ = false;  // the last command got a reply, of the wrong class
+  // The recipients refused so far, and their refusals as the outcome quotes them ("b@x: server
+  // replied 550 ..."): every outcome lists them, also one that failed later on.
+  std::vector<std::string> refused_rcpts_;
+  std::string refusals_;
   // The latest accepted EHLO's reply: what the server offers; none after HELO, when no
   // extension may be used. Replaced after STARTTLS, since what came before TLS may not be
   // trusted (RFC 3207 4.2).
@@ -227,7 +237,7 @@ asio::awaitable<std::string> client::command(const std::string& line, int expect
 asio::awaitable<send_result> client::give_up(std::string error) {
   if (refused_) co_await command("QUIT", 2);
   io_.close();
-  co_return send_result{false, std::move(error)};
+  co_return send_result{false, std::move(error), 0, refused_rcpts_};
 }
 
 asio::awaitable<send_result> client::run() {
@@ -357,6 +367,23 @@ std::string client::mail_parameters(const proto::message_needs& needs, bool utf8
   return params;
 }
 
+// RCPT TO for every recipient: a refused one is noted and the next one tried. An error when the
+// connection is gone (a 421, a lost connection): no later recipient can be tried.
+asio::awaitable<std::string> client::recipients(std::size_t& accepted) {
+  for (const auto& rcpt : o_.to) {
+    const std::string err = co_await command("RCPT TO:<" + rcpt + ">", 2);
+    if (err.empty()) {
+      ++accepted;
+    } else if (refused_) {
+      refusals_ += (refusals_.empty() ? "" : "; ") + rcpt + ": " + err;
+      refused_rcpts_.push_back(rcpt);
+    } else {
+      co_return rcpt + ": " + err;
+    }
+  }
+  co_return "";
+}
+
 // Every recipient is tried; the message goes to those accepted, and the refused ones are named.
 asio::awaitable<send_result> client::transaction() {
   std::string err;
@@ -371,32 +398,24 @@ asio::awaitable<send_result> client::transaction() {
   if (!(err = co_await command("MAIL FROM:<" + o_.from + ">" + params, 2)).empty()) {
     co_return co_await give_up(err);
   }
-  std::string refused;
-  std::vector<std::string> refused_rcpts;
   std::size_t accepted = 0;
-  for (const auto& rcpt : o_.to) {
-    if ((err = co_await command("RCPT TO:<" + rcpt + ">", 2)).empty()) {
-      ++accepted;
-    } else if (refused_) {
-      refused += (refused.empty() ? "" : "; ") + rcpt + ": " + err;
-      refused_rcpts.push_back(rcpt);
-    } else {  // the connection is gone (a 421, a lost connection): say so, and what came before
-      // Built before the co_await: GCC 12 destroys a temporary of a ?: inside one twice.
-      std::string why = rcpt + ": " + err;
-      if (!refused.empty()) why += "; refused before: " + refused;
-      co_return co_await give_up(std::move(why));
-    }
+  if (!(err = co_await recipients(accepted)).empty()) {
+    co_return co_await give_up(after_refusals(std::move(err)));
   }
-  if (accepted == 0) co_return co_await give_up("no recipient accepted: " + refused);
-  if (!(err = co_await command("DATA", 3)).empty()) co_return co_await give_up(err);
+  if (accepted == 0) co_return co_await give_up("no recipient accepted: " + refusals_);
+  if (!(err = co_await command("DATA", 3)).empty()) {
+    co_return co_await give_up(after_refusals(std::move(err)));
+  }
   on_line_("C: <" + std::to_string(message.size) + " octets of message data>");
   if (!co_await send_raw(message.octets, err)) {
-    co_return co_await give_up("message: " + err);
+    co_return co_await give_up(after_refusals("message: " + err));
   }
-  if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("message: " + err);
+  if (!(err = co_await command("", 2)).empty()) {
+    co_return co_await give_up(after_refusals("message: " + err));
+  }
   co_await command("QUIT", 2);
   io_.close();
-  co_return send_result{refused.empty(), refused, accepted, std::move(refused_rcpts)};
+  co_return send_result{refusals_.empty(), refusals_, accepted, refused_rcpts_};
 }
 
 }  // namespace

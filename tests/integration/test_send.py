@@ -229,6 +229,29 @@ class SendAgainstOddServers(unittest.TestCase):
         msg = srv.wait_for_messages(1)[0]
         self.assertIn(b"From: MAILER-DAEMON@smtpfault.client\r\n", msg.data)
 
+    def test_every_outcome_lists_the_refused_recipients(self):
+        srv = self.start("magic-addresses")
+
+        def send(*rcpts, log_format="text"):
+            to = [a for rcpt in rcpts for a in ("--to", rcpt + "@x.test")]
+            r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@x.test", *to,
+                    "--log-format", log_format)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            return r if log_format == "text" else json.loads(r.stdout.splitlines()[-1])
+
+        # Every recipient refused: the JSON once had no "refused" at all.
+        last = send("rcpt-550", "rcpt-554", log_format="json")
+        self.assertEqual((last["delivered"], last["accepted"], last["refused"]),
+                         (False, 0, ["rcpt-550@x.test", "rcpt-554@x.test"]), last)
+        # A refusal, then a failure after it (DATA 421): neither output once named rcpt-550.
+        r = send("rcpt-550", "data-421")
+        self.assertRegex(r.stderr, r"not delivered: DATA: server replied 421 .*; refused before: "
+                         r"rcpt-550@x.test: server replied 550 5.1.1")
+        last = send("rcpt-550", "data-421", log_format="json")
+        self.assertEqual((last["delivered"], last["accepted"], last["refused"]),
+                         (False, 0, ["rcpt-550@x.test"]), last)
+        self.assertIn("refused before: rcpt-550@x.test: server replied 550", last["error"])
+
     def test_a_refused_ehlo_falls_back_to_helo(self):
         srv = self.start("ehlo-unsupported")
         r = self.send(srv)
@@ -383,8 +406,9 @@ class SendRefusals(unittest.TestCase):
     def test_a_refused_recipient_does_not_stop_the_others(self):
         r = self.send("bad@x.test", "ok@y.test")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("delivered to 1 of 2 recipients; refused: bad@x.test: "
-                      "server replied 550 5.1.1 nope", r.stderr)
+        # Delivered means to every recipient, as the JSON's "delivered" says: this was not.
+        self.assertIn("not delivered to every recipient (1 of 2 accepted it); refused: "
+                      "bad@x.test: server replied 550 5.1.1 nope", r.stderr)
         msg = self.server.wait_for_messages(1)[0]
         self.assertEqual(msg.recipients, ["ok@y.test"])
         self.server.wait_for_line(r"C: QUIT")
@@ -404,7 +428,8 @@ class SendRefusals(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stdout)
         lines = p.stdout.strip().splitlines()
         self.assertIn("QUIT", "\n".join(lines[:-1]))
-        self.assertTrue(lines[-1].startswith("smtpfault send: delivered to 1 of 2"), lines)
+        self.assertTrue(lines[-1].startswith("smtpfault send: not delivered to every recipient "
+                                             "(1 of 2"), lines)
 
     def test_a_421_ends_the_attempt_and_keeps_what_came_before(self):
         r = self.send("bad@x.test", "shut@x.test", "ok@y.test")
