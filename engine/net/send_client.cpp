@@ -16,6 +16,7 @@
 #include "proto/reply.hpp"
 #include "proto/reply_stream.hpp"
 #include "proto/sasl.hpp"
+#include "proto/tls_record.hpp"
 #include "session/transcript.hpp"
 
 namespace smtpfault::net {
@@ -72,7 +73,8 @@ class client {
   transport io_;
   proto::line_reader lines_;
   std::string in_;
-  bool refused_ = false;  // the last command got a reply, of the wrong class
+  std::string first_octets_;  // the first the server sent, to tell a TLS record from text
+  bool refused_ = false;      // the last command got a reply, of the wrong class
   // The recipients refused so far, and their refusals as the outcome quotes them ("b@x: server
   // replied 550 ..."): every outcome lists them, also one that failed later on.
   std::vector<std::string> refused_rcpts_;
@@ -156,6 +158,8 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
       co_return std::nullopt;
     }
     in_.append(buf, got.bytes);
+    const auto sniff = std::min(got.bytes, proto::tls_record_sniff - first_octets_.size());
+    first_octets_.append(buf, sniff);
   }
 }
 
@@ -254,8 +258,10 @@ asio::awaitable<send_result> client::run() {
   std::optional<proto::reply> greeting;
   if (!(err = co_await command("", 2, &greeting)).empty()) {
     // A port for implicit TLS says nothing until the handshake: the likeliest wrong port when
-    // no reply came (a 421 or 554 greeting is the server's plain answer).
-    if (o_.tls != send_options::tls_mode::implicit && !greeting) {
+    // nothing came, or a TLS record; not when text did (a 421 greeting, a half-sent 220-, an
+    // HTTP reply: the server plainly talks in the clear).
+    if (o_.tls != send_options::tls_mode::implicit && !greeting &&
+        proto::could_be_tls(first_octets_)) {
       err +=
           " (if this port takes implicit TLS, as 465 does, it waits for a TLS handshake "
           "first: add --tls)";

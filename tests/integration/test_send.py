@@ -587,6 +587,26 @@ class SendEnvelopeAndFlags(WithServer):
         self.assertIn("(the server answered without TLS: a plain SMTP port takes --starttls or "
                       "no TLS)", r.stderr)
 
+    def test_the_implicit_tls_hint_only_when_no_text_came(self):
+        # Text where the greeting belongs, whole or half-sent, is a server talking in the clear.
+        for greeting in (b"HTTP/1.1 400 Bad Request\r\n\x00\xff\xfegarbage\r\n",
+                         b"220-first line\r\n220-second"):
+            with self.subTest(greeting=greeting):
+                srv = ScriptedServer([], greeting=greeting)
+                self.addCleanup(srv.close)
+                r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@x.test",
+                        "--to", "b@x.test", "--timeout", "1")
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("not delivered: greeting: ", r.stderr)
+                self.assertNotIn("--tls", r.stderr)
+        # A TLS record (an alert, then the close) is what a TLS port may send instead.
+        srv = ScriptedServer([], then_close=True, greeting=b"\x15\x03\x03\x00\x02\x02\x32")
+        self.addCleanup(srv.close)
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@x.test", "--to",
+                "b@x.test", "--timeout", "5")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("waits for a TLS handshake first: add --tls)", r.stderr)
+
     def test_a_334_to_auth_plain_is_cancelled_before_quit(self):
         srv = ScriptedServer([b"250-scripted\r\n250 AUTH PLAIN\r\n", b"334 \r\n",
                               b"501 5.7.0 cancelled\r\n", b"221 bye\r\n"])
