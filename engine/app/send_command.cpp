@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <random>
 #include <string_view>
 
@@ -18,7 +19,9 @@
 #include "config/loader.hpp"
 #include "net/send_client.hpp"
 #include "net/tls_context.hpp"
+#include "proto/address.hpp"
 #include "proto/duration.hpp"
+#include "proto/reply_stream.hpp"
 
 namespace smtpfault::app {
 
@@ -115,11 +118,27 @@ std::optional<std::string> check_command_text(const flag_value& f) {
   return std::nullopt;
 }
 
-// "<a@x>" is taken as "a@x": the brackets are what MAIL FROM and RCPT TO add themselves.
-std::string without_brackets(const std::string& address) {
-  if (address.size() >= 2 && address.front() == '<' && address.back() == '>')
-    return address.substr(1, address.size() - 2);
-  return address;
+// An address for MAIL FROM or RCPT TO, read as the server reads the path (RFC 5321 4.1.2), so
+// that a space or a '>' cannot end the path early and put the rest on the line as parameters.
+// "<a@x>" is taken as "a@x" (the brackets are what the commands add), "" as the null path.
+proto::expected<std::string, std::string> envelope_address(const flag_value& f, bool recipient) {
+  // RFC 5321 4.5.3.1's lengths are what a server must take at least: longer ones may go.
+  constexpr auto unbounded = std::numeric_limits<std::size_t>::max();
+  static const proto::limits lengths{
+      .local_part = unbounded, .domain = unbounded, .path = unbounded};
+  const auto& v = f.value;
+  const bool bracketed = v.size() >= 2 && v.front() == '<' && v.back() == '>';
+  const auto path = proto::parse_path(bracketed ? v : "<" + v + ">", lengths, recipient);
+  if (!path) {
+    return proto::unexpected{f.origin + ": " + proto::describe(path.error()) + " in '" +
+                             proto::printable(v) +
+                             "' (RFC 5321 4.1.2: local@domain; a space, '<' or '>' only inside "
+                             "a quoted local part)"};
+  }
+  if (recipient && path->is_null) {
+    return proto::unexpected{f.origin + ": empty; a recipient needs an address"};
+  }
+  return path->address();
 }
 
 // One flag into the request; files are looked at only when touch_files (serve checks the
@@ -156,15 +175,16 @@ std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r,
     if (f.value.empty()) return f.origin + ": empty; EHLO needs a name";
     if (auto err = check_command_text(f)) return err;
     o.helo = f.value;
-  } else if (f.name == "from") {
+  } else if (f.name == "from" || f.name == "to") {
     if (auto err = check_command_text(f)) return err;
-    o.from = without_brackets(f.value);
-    r.have_from = true;
-  } else if (f.name == "to") {
-    if (auto err = check_command_text(f)) return err;
-    auto to = without_brackets(f.value);
-    if (to.empty()) return f.origin + ": empty; a recipient needs an address";
-    o.to.push_back(std::move(to));
+    auto address = envelope_address(f, f.name == "to");
+    if (!address) return address.error();
+    if (f.name == "to") {
+      o.to.push_back(std::move(*address));
+    } else {
+      o.from = std::move(*address);
+      r.have_from = true;
+    }
   } else if (f.name == "data") {
     r.data_file = f.value;
     r.data_flag = f.with_value();
@@ -239,7 +259,7 @@ std::optional<std::string> read_message(send_request& request) {
   return std::nullopt;
 }
 
-// The last line, and the exit status: 0 delivered, 1 not (or to some recipients only).
+// The last line, and the exit status: 0 delivered (to every recipient), 1 not.
 int print_verdict(const net::send_result& result, std::size_t recipients, output_format format) {
   if (format == output_format::json) {
     boost::json::object o{
@@ -254,8 +274,11 @@ int print_verdict(const net::send_result& result, std::size_t recipients, output
     }
     print_json_line(o);
   }
+  // Delivered means to every recipient, in JSON as in text: to only some of them is a failure.
   if (!result.delivered && result.accepted > 0) {
-    std::fprintf(stderr, "smtpfault send: delivered to %zu of %zu recipients; refused: %s\n",
+    std::fprintf(stderr,
+                 "smtpfault send: not delivered to every recipient (%zu of %zu accepted it); "
+                 "refused: %s\n",
                  result.accepted, recipients, result.error.c_str());
     return 1;
   }

@@ -10,31 +10,18 @@
 #include "net/tls_context.hpp"
 #include "net/transport.hpp"
 #include "proto/ascii.hpp"
+#include "proto/data_encoding.hpp"
 #include "proto/line_reader.hpp"
+#include "proto/message_needs.hpp"
 #include "proto/reply.hpp"
 #include "proto/reply_stream.hpp"
 #include "proto/sasl.hpp"
+#include "proto/tls_record.hpp"
 #include "session/transcript.hpp"
 
 namespace smtpfault::net {
 
 namespace {
-
-// RFC 5321 4.5.2: a line starting with "." gets one more.
-std::string dot_stuff(const std::string& data) {
-  std::string out;
-  out.reserve(data.size() + 16);
-  bool line_start = true;
-  for (char c : data) {
-    if (line_start && c == '.') out += '.';
-    out += c;
-    line_start = c == '\n';
-  }
-  // A last line without its end gets one: a CR alone there is the first half of it.
-  if (!out.empty() && out.back() == '\r') out += '\n';
-  if (!out.empty() && out.back() != '\n') out += "\r\n";
-  return out;
-}
 
 class client {
  public:
@@ -53,7 +40,9 @@ class client {
   asio::awaitable<std::string> handshake(asio::ssl::context& tls);
   asio::awaitable<send_result> give_up(std::string error);
   asio::awaitable<std::string> cancel_auth(std::string why);
-  std::optional<std::string> mail_parameters(std::string& error);
+  std::string unsendable(const proto::message_needs& needs, const std::string& utf8_address) const;
+  std::string mail_parameters(const proto::message_needs& needs, bool utf8_address,
+                              std::size_t size) const;
   bool offers(std::string_view keyword) const {
     return ehlo_ && proto::ehlo_offers(*ehlo_, keyword);
   }
@@ -68,7 +57,13 @@ class client {
     }
     return why;
   }
+  asio::awaitable<std::string> recipients(std::size_t& accepted);
   asio::awaitable<send_result> transaction();
+  // A failure after some recipients were refused says which, and why, as well.
+  std::string after_refusals(std::string why) const {
+    if (!refusals_.empty()) why += "; refused before: " + refusals_;
+    return why;
+  }
   asio::awaitable<std::optional<send_result>> upgrade(asio::ssl::context& tls);
   asio::awaitable<std::string> hello();
 
@@ -78,7 +73,12 @@ class client {
   transport io_;
   proto::line_reader lines_;
   std::string in_;
-  bool refused_ = false;  // the last command got a reply, of the wrong class
+  std::string first_octets_;  // the first the server sent, to tell a TLS record from text
+  bool refused_ = false;      // the last command got a reply, of the wrong class
+  // The recipients refused so far, and their refusals as the outcome quotes them ("b@x: server
+  // replied 550 ..."): every outcome lists them, also one that failed later on.
+  std::vector<std::string> refused_rcpts_;
+  std::string refusals_;
   // The latest accepted EHLO's reply: what the server offers; none after HELO, when no
   // extension may be used. Replaced after STARTTLS, since what came before TLS may not be
   // trusted (RFC 3207 4.2).
@@ -158,6 +158,8 @@ asio::awaitable<std::optional<proto::reply>> client::read_reply(std::string& err
       co_return std::nullopt;
     }
     in_.append(buf, got.bytes);
+    const auto sniff = std::min(got.bytes, proto::tls_record_sniff - first_octets_.size());
+    first_octets_.append(buf, sniff);
   }
 }
 
@@ -239,7 +241,7 @@ asio::awaitable<std::string> client::command(const std::string& line, int expect
 asio::awaitable<send_result> client::give_up(std::string error) {
   if (refused_) co_await command("QUIT", 2);
   io_.close();
-  co_return send_result{false, std::move(error)};
+  co_return send_result{false, std::move(error), 0, refused_rcpts_};
 }
 
 asio::awaitable<send_result> client::run() {
@@ -256,8 +258,10 @@ asio::awaitable<send_result> client::run() {
   std::optional<proto::reply> greeting;
   if (!(err = co_await command("", 2, &greeting)).empty()) {
     // A port for implicit TLS says nothing until the handshake: the likeliest wrong port when
-    // no reply came (a 421 or 554 greeting is the server's plain answer).
-    if (o_.tls != send_options::tls_mode::implicit && !greeting) {
+    // nothing came, or a TLS record; not when text did (a 421 greeting, a half-sent 220-, an
+    // HTTP reply: the server plainly talks in the clear).
+    if (o_.tls != send_options::tls_mode::implicit && !greeting &&
+        proto::could_be_tls(first_octets_)) {
       err +=
           " (if this port takes implicit TLS, as 465 does, it waits for a TLS handshake "
           "first: add --tls)";
@@ -328,73 +332,96 @@ asio::awaitable<std::optional<send_result>> client::upgrade(asio::ssl::context& 
   co_return std::nullopt;
 }
 
-bool has_8bit(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) { return (c & 0x80) != 0; });
+// The first address of the envelope that is not ASCII, or "".
+std::string first_non_ascii_address(const send_options& o) {
+  if (proto::has_8bit(o.from)) return o.from;
+  const auto to = std::find_if(o.to.begin(), o.to.end(),
+                               [](const std::string& a) { return proto::has_8bit(a); });
+  return to == o.to.end() ? std::string() : *to;
 }
 
-// MAIL FROM's parameters for what the message needs and the server offers: SIZE (RFC 1870),
-// BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531). nullopt, with the error, for an address that
-// is not ASCII when the server cannot take one.
-std::optional<std::string> client::mail_parameters(std::string& error) {
-  std::string first_utf8_address;
-  if (has_8bit(o_.from)) first_utf8_address = o_.from;
-  for (const auto& to : o_.to)
-    if (first_utf8_address.empty() && has_8bit(to)) first_utf8_address = to;
-  if (!first_utf8_address.empty() && !offers("SMTPUTF8")) {
-    refused_ = true;  // nothing was refused yet: the session ends with QUIT
-    error = "the address " + session::escape_wire(first_utf8_address) +
-            " is not ASCII, which needs SMTPUTF8 (RFC 6531), and the server did not offer it";
-    return std::nullopt;
+// Why the server cannot take the message as it is, or "": an address or a header field that is
+// not ASCII needs SMTPUTF8 (RFC 6531, 6532), 8-bit octets need 8BITMIME (RFC 6152). send
+// converts nothing: such a message goes to none of its recipients.
+std::string client::unsendable(const proto::message_needs& needs,
+                               const std::string& utf8_address) const {
+  const std::string not_offered = ", and the server did not offer it";
+  if (!utf8_address.empty() && !offers("SMTPUTF8")) {
+    return "the address " + session::escape_wire(utf8_address) +
+           " is not ASCII, which needs SMTPUTF8 (RFC 6531)" + not_offered;
   }
+  if (needs.non_ascii_header && !offers("SMTPUTF8")) {
+    return "the header field '" + proto::printable(*needs.non_ascii_header, 60) +
+           "' is not ASCII, which needs SMTPUTF8 (RFC 6532)" + not_offered +
+           " (RFC 2047 encoded words write it in ASCII)";
+  }
+  if (needs.eight_bit && !offers("8BITMIME")) {
+    return "the message has 8-bit octets, which need 8BITMIME (RFC 6152)" + not_offered +
+           " (base64 or quoted-printable write them in 7 bits)";
+  }
+  return "";
+}
+
+// MAIL FROM's parameters for what the message needs, which unsendable() found the server to
+// offer: SIZE (RFC 1870), BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531).
+std::string client::mail_parameters(const proto::message_needs& needs, bool utf8_address,
+                                    std::size_t size) const {
   std::string params;
-  if (offers("SIZE")) params += " SIZE=" + std::to_string(o_.data.size());
-  const std::string_view data = o_.data;
-  const bool utf8_headers = has_8bit(data.substr(0, data.find("\r\n\r\n")));
-  if (has_8bit(data)) {
-    if (offers("8BITMIME")) {
-      params += " BODY=8BITMIME";
+  if (offers("SIZE")) params += " SIZE=" + std::to_string(size);
+  if (needs.eight_bit) params += " BODY=8BITMIME";
+  if (utf8_address || needs.non_ascii_header) params += " SMTPUTF8";
+  return params;
+}
+
+// RCPT TO for every recipient: a refused one is noted and the next one tried. An error when the
+// connection is gone (a 421, a lost connection): no later recipient can be tried.
+asio::awaitable<std::string> client::recipients(std::size_t& accepted) {
+  for (const auto& rcpt : o_.to) {
+    const std::string err = co_await command("RCPT TO:<" + rcpt + ">", 2);
+    if (err.empty()) {
+      ++accepted;
+    } else if (refused_) {
+      refusals_ += (refusals_.empty() ? "" : "; ") + rcpt + ": " + err;
+      refused_rcpts_.push_back(rcpt);
     } else {
-      on_line_("*: the message has 8-bit octets and the server did not offer 8BITMIME; sent as is");
+      co_return rcpt + ": " + err;
     }
   }
-  if (offers("SMTPUTF8") && (utf8_headers || !first_utf8_address.empty())) params += " SMTPUTF8";
-  return params;
+  co_return "";
 }
 
 // Every recipient is tried; the message goes to those accepted, and the refused ones are named.
 asio::awaitable<send_result> client::transaction() {
   std::string err;
-  const auto params = mail_parameters(err);
-  if (!params) co_return co_await give_up(err);
-  if (!(err = co_await command("MAIL FROM:<" + o_.from + ">" + *params, 2)).empty()) {
+  const auto needs = proto::needs_of(o_.data);
+  const auto utf8_address = first_non_ascii_address(o_);
+  if (!(err = unsendable(needs, utf8_address)).empty()) {
+    refused_ = true;  // nothing was refused yet: the session ends with QUIT
     co_return co_await give_up(err);
   }
-  std::string refused;
-  std::vector<std::string> refused_rcpts;
+  const auto message = proto::stuff_message(o_.data);
+  const auto params = mail_parameters(needs, !utf8_address.empty(), message.size);
+  if (!(err = co_await command("MAIL FROM:<" + o_.from + ">" + params, 2)).empty()) {
+    co_return co_await give_up(err);
+  }
   std::size_t accepted = 0;
-  for (const auto& rcpt : o_.to) {
-    if ((err = co_await command("RCPT TO:<" + rcpt + ">", 2)).empty()) {
-      ++accepted;
-    } else if (refused_) {
-      refused += (refused.empty() ? "" : "; ") + rcpt + ": " + err;
-      refused_rcpts.push_back(rcpt);
-    } else {  // the connection is gone (a 421, a lost connection): say so, and what came before
-      // Built before the co_await: GCC 12 destroys a temporary of a ?: inside one twice.
-      std::string why = rcpt + ": " + err;
-      if (!refused.empty()) why += "; refused before: " + refused;
-      co_return co_await give_up(std::move(why));
-    }
+  if (!(err = co_await recipients(accepted)).empty()) {
+    co_return co_await give_up(after_refusals(std::move(err)));
   }
-  if (accepted == 0) co_return co_await give_up("no recipient accepted: " + refused);
-  if (!(err = co_await command("DATA", 3)).empty()) co_return co_await give_up(err);
-  on_line_("C: <" + std::to_string(o_.data.size()) + " octets of message data>");
-  if (!co_await send_raw(dot_stuff(o_.data) + ".\r\n", err)) {
-    co_return co_await give_up("message: " + err);
+  if (accepted == 0) co_return co_await give_up("no recipient accepted: " + refusals_);
+  if (!(err = co_await command("DATA", 3)).empty()) {
+    co_return co_await give_up(after_refusals(std::move(err)));
   }
-  if (!(err = co_await command("", 2)).empty()) co_return co_await give_up("message: " + err);
+  on_line_("C: <" + std::to_string(message.size) + " octets of message data>");
+  if (!co_await send_raw(message.octets, err)) {
+    co_return co_await give_up(after_refusals("message: " + err));
+  }
+  if (!(err = co_await command("", 2)).empty()) {
+    co_return co_await give_up(after_refusals("message: " + err));
+  }
   co_await command("QUIT", 2);
   io_.close();
-  co_return send_result{refused.empty(), refused, accepted, std::move(refused_rcpts)};
+  co_return send_result{refusals_.empty(), refusals_, accepted, refused_rcpts_};
 }
 
 }  // namespace

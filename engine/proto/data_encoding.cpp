@@ -24,4 +24,20 @@ std::string encode_data(std::string_view body, std::string_view eol) {
   return out;
 }
 
+stuffed_message stuff_message(std::string_view message) {
+  stuffed_message out;
+  out.octets.reserve(message.size() + message.size() / 16 + 8);
+  std::size_t stuffing = 0;
+  bool line_start = true;
+  for (char c : message) {
+    if (line_start && c == '.') out.octets += '.', ++stuffing;
+    out.octets += c;
+    line_start = c == '\n';
+  }
+  if (!line_start) out.octets += out.octets.back() == '\r' ? "\n" : "\r\n";
+  out.size = out.octets.size() - stuffing;
+  out.octets += ".\r\n";
+  return out;
+}
+
 }  // namespace smtpfault::proto

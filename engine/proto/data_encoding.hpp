@@ -2,6 +2,7 @@
 // octets sent after the 354, with a chosen line ending. Pure.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -13,5 +14,17 @@ namespace smtpfault::proto {
 // "\n.\n" or "\r.\r", the SMTP smuggling terminators a strict server must not accept.
 // An empty body gives just "." eol.
 std::string encode_data(std::string_view body, std::string_view eol = "\r\n");
+
+// A message that has CRLF line endings already, as `smtpfault send` gives it: its other octets
+// go as written (a bare CR inside a line stays one, where encode_data would make it a line end).
+struct stuffed_message {
+  // What goes after the 354: the message dot-stuffed, its last line ended (a CR alone there is
+  // the first half of the CRLF), then the "." line that ends the data.
+  std::string octets;
+  // What SIZE= declares, RFC 1870 4: "the number of octets, including CR-LF pairs, but not the
+  // SMTP DATA command's terminating dot or doubled quoting dots": what the server keeps.
+  std::size_t size = 0;
+};
+stuffed_message stuff_message(std::string_view message);
 
 }  // namespace smtpfault::proto

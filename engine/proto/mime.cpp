@@ -415,6 +415,11 @@ std::vector<header_field> header_fields(std::string_view text, std::size_t max_f
   return out;
 }
 
+std::size_t body_offset(std::string_view text) {
+  bool separated = true;
+  return body_start(text, separated);
+}
+
 std::optional<std::string> header_value(const std::vector<header_field>& h, std::string_view name) {
   for (const auto& f : h)
     if (lower(f.name) == lower(name)) return f.value;

@@ -19,6 +19,10 @@ struct header_field {
 // A header section (up to the first empty line), unfolded; at most max_fields fields. Lines that
 // are no field (no colon) are skipped.
 std::vector<header_field> header_fields(std::string_view text, std::size_t max_fields = 1000);
+// Where the body of a message (or part) begins, as header_fields and mime_parts see it: after
+// the first empty line; without one, at the first line that is neither a field nor a field's
+// continuation (the whole text when every line is one).
+std::size_t body_offset(std::string_view text);
 // The first field of that name (case-insensitive), if any.
 std::optional<std::string> header_value(const std::vector<header_field>& h, std::string_view name);
 

@@ -165,9 +165,18 @@ class SendAgainstOddServers(unittest.TestCase):
         self.addCleanup(srv.stop)
         return srv
 
-    def send(self, srv, *flags):
+    def send(self, srv, *flags, data=None):
         return run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
-                   "--to", "b@example.com", *flags)
+                   "--to", "b@example.com", *flags, stdin=data)
+
+    def assert_not_sent(self, srv, r, why):
+        """Refused before MAIL, to every recipient alike, and the session ended with QUIT."""
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("not delivered: " + why, r.stderr)
+        self.assertNotIn("C: MAIL", r.stdout)
+        self.assertIn("C: QUIT", r.stdout)
+        srv.wait_for_line(r"C: QUIT")
+        self.assertEqual(srv.messages(), [])
 
     def test_plaintext_injected_before_the_handshake_is_discarded(self):
         srv = self.start("starttls-injection")
@@ -176,6 +185,30 @@ class SendAgainstOddServers(unittest.TestCase):
         self.assertRegex(r.stdout, r"discarded \d+ octet\(s\) that came after the 220")
         self.assertIn("delivered", r.stdout)
         self.assertTrue(srv.wait_for_messages(1)[0].meta["session"]["tls"])
+
+    def test_a_utf8_header_to_a_server_without_smtputf8_is_not_sent(self):
+        # RFC 6532: raw UTF-8 in a header field needs SMTPUTF8; 8BITMIME covers only the body.
+        srv = self.start("no-smtputf8")
+        r = self.send(srv, "--to", "c@example.com", "--data", "-",
+                      data="To: b@example.com\nSubject: caf\u00e9\n\nascii body\n")
+        self.assert_not_sent(srv, r, "the header field 'Subject' is not ASCII, which needs "
+                             "SMTPUTF8 (RFC 6532), and the server did not offer it")
+        # Encoded words say it in ASCII: that goes, its UTF-8 body with BODY=8BITMIME.
+        r = self.send(srv, "--data", "-",
+                      data="Subject: =?utf-8?q?caf=C3=A9?=\n\nna\u00efve\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"C: MAIL FROM:<a@example.com> SIZE=\d+ BODY=8BITMIME\n")
+
+    def test_an_8bit_message_to_a_server_without_8bitmime_is_not_sent(self):
+        # RFC 6152 3: 8-bit data only to a server that offers 8BITMIME; send converts nothing.
+        srv = self.start("no-8bitmime")
+        r = self.send(srv, "--data", "-", data="Subject: plain\n\nna\u00efve\n")
+        self.assert_not_sent(srv, r, "the message has 8-bit octets, which need 8BITMIME (RFC "
+                             "6152), and the server did not offer it")
+        r = self.send(srv, "--data", "-", data="Subject: plain\n\nascii only\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"C: MAIL FROM:<a@example.com> SIZE=\d+\n")
+        self.assertEqual(len(srv.wait_for_messages(1)), 1)
 
     def test_a_refusing_greeting_gets_no_tls_hint(self):
         # The server answered in plain text: the port is not an implicit-TLS one.
@@ -195,6 +228,29 @@ class SendAgainstOddServers(unittest.TestCase):
         # A null sender still gets a From: header with a mailbox in it.
         msg = srv.wait_for_messages(1)[0]
         self.assertIn(b"From: MAILER-DAEMON@smtpfault.client\r\n", msg.data)
+
+    def test_every_outcome_lists_the_refused_recipients(self):
+        srv = self.start("magic-addresses")
+
+        def send(*rcpts, log_format="text"):
+            to = [a for rcpt in rcpts for a in ("--to", rcpt + "@x.test")]
+            r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@x.test", *to,
+                    "--log-format", log_format)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            return r if log_format == "text" else json.loads(r.stdout.splitlines()[-1])
+
+        # Every recipient refused: the JSON once had no "refused" at all.
+        last = send("rcpt-550", "rcpt-554", log_format="json")
+        self.assertEqual((last["delivered"], last["accepted"], last["refused"]),
+                         (False, 0, ["rcpt-550@x.test", "rcpt-554@x.test"]), last)
+        # A refusal, then a failure after it (DATA 421): neither output once named rcpt-550.
+        r = send("rcpt-550", "data-421")
+        self.assertRegex(r.stderr, r"not delivered: DATA: server replied 421 .*; refused before: "
+                         r"rcpt-550@x.test: server replied 550 5.1.1")
+        last = send("rcpt-550", "data-421", log_format="json")
+        self.assertEqual((last["delivered"], last["accepted"], last["refused"]),
+                         (False, 0, ["rcpt-550@x.test"]), last)
+        self.assertIn("refused before: rcpt-550@x.test: server replied 550", last["error"])
 
     def test_a_refused_ehlo_falls_back_to_helo(self):
         srv = self.start("ehlo-unsupported")
@@ -350,8 +406,9 @@ class SendRefusals(unittest.TestCase):
     def test_a_refused_recipient_does_not_stop_the_others(self):
         r = self.send("bad@x.test", "ok@y.test")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("delivered to 1 of 2 recipients; refused: bad@x.test: "
-                      "server replied 550 5.1.1 nope", r.stderr)
+        # Delivered means to every recipient, as the JSON's "delivered" says: this was not.
+        self.assertIn("not delivered to every recipient (1 of 2 accepted it); refused: "
+                      "bad@x.test: server replied 550 5.1.1 nope", r.stderr)
         msg = self.server.wait_for_messages(1)[0]
         self.assertEqual(msg.recipients, ["ok@y.test"])
         self.server.wait_for_line(r"C: QUIT")
@@ -371,7 +428,8 @@ class SendRefusals(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stdout)
         lines = p.stdout.strip().splitlines()
         self.assertIn("QUIT", "\n".join(lines[:-1]))
-        self.assertTrue(lines[-1].startswith("smtpfault send: delivered to 1 of 2"), lines)
+        self.assertTrue(lines[-1].startswith("smtpfault send: not delivered to every recipient "
+                                             "(1 of 2"), lines)
 
     def test_a_421_ends_the_attempt_and_keeps_what_came_before(self):
         r = self.send("bad@x.test", "shut@x.test", "ok@y.test")
@@ -426,6 +484,18 @@ class SendEnvelopeAndFlags(WithServer):
         mail = self.mail_line(r.stdout)
         self.assertRegex(mail, r" SIZE=\d+$")
 
+    def test_size_is_what_the_server_keeps(self):
+        # RFC 1870 4: the CRLF that send adds to a last line without one counts; the dots that
+        # stuffing adds do not.
+        for body in ("Subject: no end\n\nlast line", "Subject: dots\n\n.one\n..two\n.\nend"):
+            with self.subTest(body=body):
+                before = len(self.server.messages())
+                r = self.send("--data", "-", data=body)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                msg = self.server.wait_for_messages(before + 1)[-1]
+                self.assertRegex(self.mail_line(r.stdout), r" SIZE=%d( |$)" % len(msg.data))
+                self.assertIn("C: <%d octets of message data>" % len(msg.data), r.stdout)
+
     def test_a_non_ascii_address_to_a_server_without_smtputf8_is_not_sent(self):
         srv = ScriptedServer([b"250-scripted\r\n250 8BITMIME\r\n", b"221 bye\r\n"])
         self.addCleanup(srv.close)
@@ -447,6 +517,28 @@ class SendEnvelopeAndFlags(WithServer):
                 "--from", "<>", "--to", "<>")
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         self.assertIn("--to: empty; a recipient needs an address", r.stderr)
+
+    def test_an_address_that_cannot_be_a_path_is_a_usage_error(self):
+        # 'a@x.test> SIZE=1' once went out as "MAIL FROM:<a@x.test> SIZE=1> SIZE=226", and into
+        # the From: header; ' d@x.test ' as "RCPT TO:< d@x.test >".
+        for flag, value in (("--from", "a@x.test> SIZE=1"), ("--to", " d@x.test "),
+                            ("--to", "<d@x.test"), ("--from", "a b@x.test"), ("--to", "d")):
+            with self.subTest(flag=flag, value=value):
+                args = {"--from": "a@x.test", "--to": "b@x.test", flag: value}
+                r = run("send", "--server", "127.0.0.1:%d" % self.server.port,
+                        *[x for kv in args.items() for x in kv])
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertIn("%s: bad address syntax in '%s' (RFC 5321 4.1.2: local@domain; a "
+                              "space, '<' or '>' only inside a quoted local part)" % (flag, value),
+                              r.stderr)
+                self.assertEqual(r.stdout, "")
+        # A quoted local part may hold a space, as the server's parser allows.
+        before = len(self.server.messages())
+        r = self.send(to='"b o b"@example.com')
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn('C: RCPT TO:<"b o b"@example.com>', r.stdout)
+        self.assertEqual(self.server.wait_for_messages(before + 1)[-1].recipients,
+                         ['"b o b"@example.com'])
 
     def test_an_empty_user_is_a_usage_error(self):
         r = self.send("--starttls", "--auth", ":secret")
@@ -494,6 +586,26 @@ class SendEnvelopeAndFlags(WithServer):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("(the server answered without TLS: a plain SMTP port takes --starttls or "
                       "no TLS)", r.stderr)
+
+    def test_the_implicit_tls_hint_only_when_no_text_came(self):
+        # Text where the greeting belongs, whole or half-sent, is a server talking in the clear.
+        for greeting in (b"HTTP/1.1 400 Bad Request\r\n\x00\xff\xfegarbage\r\n",
+                         b"220-first line\r\n220-second"):
+            with self.subTest(greeting=greeting):
+                srv = ScriptedServer([], greeting=greeting)
+                self.addCleanup(srv.close)
+                r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@x.test",
+                        "--to", "b@x.test", "--timeout", "1")
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("not delivered: greeting: ", r.stderr)
+                self.assertNotIn("--tls", r.stderr)
+        # A TLS record (an alert, then the close) is what a TLS port may send instead.
+        srv = ScriptedServer([], then_close=True, greeting=b"\x15\x03\x03\x00\x02\x02\x32")
+        self.addCleanup(srv.close)
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@x.test", "--to",
+                "b@x.test", "--timeout", "5")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("waits for a TLS handshake first: add --tls)", r.stderr)
 
     def test_a_334_to_auth_plain_is_cancelled_before_quit(self):
         srv = ScriptedServer([b"250-scripted\r\n250 AUTH PLAIN\r\n", b"334 \r\n",
