@@ -6,7 +6,7 @@
 -- if other clients held every slot.
 -- What it targets: NetSendo/NetSendo#21 and bulk senders that open many parallel connections
 -- and take the 421 as a hard bounce; RFC 5321 3.8.
--- What a correct mailer does: treats the 421 as temporary, reconnects after a pause (and limits
+-- What a correct mailer does: treats the 421 as temporary, reconnects (and limits
 -- its parallel connections), and delivers once.
 
 local LIMIT = 2

@@ -5,7 +5,7 @@
 -- are normal.
 -- What it targets: RFC 5321 3.8 (421 may come in reply to any command); python/cpython#132796
 -- (smtplib's sendmail raised without the 421 context; callers took it as permanent).
--- What a correct mailer does: treats the 421 as temporary, reconnects after a pause and
+-- What a correct mailer does: treats the 421 as temporary, reconnects and
 -- delivers once.
 
 local function shutting_down()

@@ -5,7 +5,7 @@
 -- greeting is normal.
 -- What it targets: RFC 5321 3.8 (421 at any time means "try again later"); nodemailer#855
 -- (a 421 greeting surfaced as an unhandled error instead of a temporary failure).
--- What a correct mailer does: treats the 421 as temporary, reconnects after a pause and
+-- What a correct mailer does: treats the 421 as temporary, reconnects and
 -- delivers the message once, ending with QUIT.
 
 function on_connect(s)
