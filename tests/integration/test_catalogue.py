@@ -32,7 +32,7 @@ CATALOGUE = [
     "starttls-stripped", "starttls-454", "starttls-handshake-fail", "starttls-bad-cert",
     "starttls-injection", "auth-535", "auth-454", "auth-538", "auth-mech-fallback",
     "relay-denied", "partial-recipients", "all-recipients-rejected", "too-many-recipients",
-    "greylist", "size-limit", "no-8bitmime", "no-smtputf8", "slow-final-reply",
+    "greylist", "size-limit", "no-8bitmime", "no-smtputf8", "no-pipelining", "slow-final-reply",
     "drop-after-dot", "drop-mid-data", "data-421", "line-too-long", "pipelining-failure",
     "session-message-cap", "idle-421", "quit-variants", "connection-limit",
     "multiline-replies", "malformed-replies",

@@ -78,6 +78,7 @@ CLIENTS = {
     "smtplib-pool": "/usr/bin/python3 {tmp}/client.py pool",
     "smtplib-pool-lose": "/usr/bin/python3 {tmp}/client.py pool-lose",
     "smtplib-pool-skip": "/usr/bin/python3 {tmp}/client.py pool-skip",
+    "smtplib-blind-pipeline": "/usr/bin/python3 {tmp}/client.py blind-pipeline",
     "smtplib-parallel": "/usr/bin/python3 {tmp}/client.py parallel",
     "smtplib-idle": "/usr/bin/python3 {tmp}/client.py idle",
     "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
@@ -171,6 +172,10 @@ TABLE = [
     ("size-limit", "swaks-big", "FAIL", ["SIZE", "sent it anyway"]),
     ("size-limit", "curl-big", "PASS", []),
     ("no-8bitmime", "swaks", "PASS", []),
+    ("no-pipelining", "swaks", "PASS", []),
+    ("no-pipelining", "smtplib", "PASS", []),
+    ("no-pipelining", "smtplib-blind-pipeline", "FAIL",
+     ["pipelining", "did not advertise PIPELINING"]),
     ("no-8bitmime", "swaks-8bit", "FAIL", ["7-bit"]),
     ("no-smtputf8", "swaks", "PASS", []),
     ("no-smtputf8", "swaks-8bit", "FAIL", ["ASCII headers"]),
@@ -337,6 +342,16 @@ elif mode == "pool-skip":
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as e:
             print("skipping the message after:", e)
             s = with_retry(connect)
+    s.quit()
+elif mode == "blind-pipeline":
+    # MAIL, RCPT and DATA in one write, whatever the EHLO reply offered.
+    s = with_retry(connect)
+    s.send("MAIL FROM:<sender@example.com>\r\nRCPT TO:<%%s>\r\nDATA\r\n" %% RCPTS[0])
+    codes = [s.getreply()[0] for _ in range(3)]
+    if codes != [250, 250, 354]:
+        sys.exit("refused: %%r" %% codes)
+    s.send(MSG + b".\r\n")
+    print(s.getreply())
     s.quit()
 elif mode == "parallel":
     # Six connections at once for one message, each retried: what the server refuses as too
