@@ -141,8 +141,16 @@ function names.octets_sent(self, kind, bytes, label)
   end
 end
 
+-- The first reply on a connection is the server's greeting (RFC 5321 3.1), also when the
+-- script sent commands before reading it: their replies come after it.
+local greeting = { greeting = true }
+
 -- The entry the next reply answers, taken from the queue (self.last names it from now on).
 function names.take(self)
+  if not self.greeted then
+    self.greeted = true
+    return greeting
+  end
   local q = self.queue
   if q then
     -- Taken from the front by an index, not table.remove(q, 1): a pipeline of thousands of
@@ -178,7 +186,8 @@ end
 
 -- No reply came in time: one that comes late still answers this command, not the next.
 function names.missed(self, entry)
-  if not entry or (type(entry) == "table" and entry.unended) then return end
+  if entry == greeting then self.greeted = nil end  -- the greeting still comes first
+  if not entry or (type(entry) == "table" and (entry.unended or entry.greeting)) then return end
   if self.data_entry == entry then self.in_data, self.data_entry = false, nil end
   if self.queue and self.queue_at > 1 then
     self.queue_at = self.queue_at - 1

@@ -1,6 +1,6 @@
-"""Which command each reply of `smtpfault run` is named after: a message sent by hand ends only
-at CRLF "." CRLF (RFC 5321 4.1.1.4), so a "." after a bare LF is text of it, with or without a
-label."""
+"""Which command each reply of `smtpfault run` is named after: the greeting is the first reply
+whatever the script sent before reading it, and a message sent by hand ends only at CRLF "."
+CRLF (RFC 5321 4.1.1.4), so a "." after a bare LF is text of it, with or without a label."""
 
 import re
 import unittest
@@ -22,6 +22,17 @@ class ReplyNamesTest(ClientRunCase):
         p = self.run_client(self.script(text), "--timeout", "5")
         self.assertNotIn("error", p.stdout + p.stderr)
         return re.findall(r"^(?:ok|FAIL) +\S+ (.+?): ", p.stdout, re.M)
+
+    def test_the_first_reply_is_the_greeting_even_after_a_command(self):
+        steps = self.steps("""
+            connect {}
+            send("EHLO x.test")
+            expect(220)
+            expect(250)
+            quit()
+        """)
+        self.assertEqual(steps, ["expect 220 (greeting)", "expect 250 to 'EHLO x.test'",
+                                 "expect 221 to 'QUIT'"])
 
     def test_a_dot_after_a_bare_lf_does_not_end_the_message(self):
         for label in ("", ', { label = "smuggled" }'):
