@@ -437,7 +437,7 @@ end
 function Conn:expect_closed(o)
   conn_of(self, "expect_closed")
   o = opts_table(o, "expect_closed")
-  local closed, waited = self:wait_closed(o)
+  local closed, waited = self:wait_closed({ timeout = o.timeout })  -- the name is the step's
   local after = names.newest(self)
   local name = o.name or ("server closes the connection" .. (after and (" after " .. after) or ""))
   host._step(closed, name, closed and string.format("closed after %.1fs", waited)

@@ -16,27 +16,31 @@
 ---"CODE[ ENHANCED][ text]" of each line ("220" when a line has no text), or a list of these.
 ---@alias client.want integer|string|(integer|string)[]
 
----@class client.connect_options
----@field host string?     # default: --target (or --tls-target when tls)
----@field port integer?
----@field tls boolean?     # implicit TLS (RFC 8314) from the first byte
+---@class client.label_options
+---@field label string?   # shown in the transcript (and the verdicts' names) instead of the octets
+
+---@class client.timeout_options
+---@field timeout number?  # seconds (default --timeout)
+
+---@class client.wait_options: client.timeout_options
+---@field name string?     # the verdict's name
+
+---@class client.ehlo_options: client.wait_options
+---@field expect client.want? # default 250
+
+---@class client.tls_options: client.timeout_options
 ---@field verify boolean?  # check the certificate chain and host name (default false)
 ---@field ca string?       # PEM file of trusted CAs (e.g. fixtures/certs/test-ca.pem)
 ---@field sni string?      # server name sent and verified (default: host)
----@field timeout number?  # seconds (default --timeout)
----@field may_fail boolean? # return nil, err instead of ending the run with exit 3
+---@field may_fail boolean? # a failure (to connect, a handshake, a refused STARTTLS) returns nil, err instead of ending the run (exit 3)
 
----@class client.wait_options
----@field timeout number?  # seconds (default --timeout)
----@field name string?     # the verdict's name
+---@class client.starttls_options: client.tls_options
+---@field expect client.want? # the reply wanted to STARTTLS (default 220)
 
----@class client.tls_options
----@field verify boolean?
----@field ca string?
----@field sni string?
----@field timeout number?
----@field may_fail boolean? # a failed handshake (or refused STARTTLS) returns nil, err instead of ending the run (exit 3)
----@field expect client.want? # starttls(): the reply wanted to STARTTLS (default 220)
+---@class client.connect_options: client.tls_options
+---@field host string?     # default: --target (or --tls-target when tls)
+---@field port integer?
+---@field tls boolean?     # implicit TLS (RFC 8314) from the first byte
 
 ---@class client.data_options: client.wait_options
 ---@field line_ending "\r\n"|"\n"|"\r"|nil # line ending of the body and the terminator
@@ -88,7 +92,7 @@ function Connection:greeting(opts) end
 
 ---A command line; CRLF is added. Returns true, or nil and "closed"/"reset"/"timeout".
 ---@param line string
----@param opts { label: string? }? # label: shown in the transcript instead of the line
+---@param opts client.label_options?
 ---@return true? ok
 ---@return string? err
 function Connection:send(line, opts) end
@@ -96,7 +100,7 @@ function Connection:send(line, opts) end
 ---Bytes exactly as given: no CRLF added, no line ending conversion, no dot-stuffing.
 ---Example: `c:raw("body\n.\nMAIL FROM:<x@y>\r\n")`
 ---@param bytes string
----@param opts { label: string? }?
+---@param opts client.label_options?
 ---@return true? ok
 ---@return string? err
 function Connection:raw(bytes, opts) end
@@ -124,14 +128,14 @@ function Connection:slow(bytes, n, every) end
 function Connection:tls_handshake(opts) end
 
 ---STARTTLS, expect 220, then the handshake.
----@param opts client.tls_options?
+---@param opts client.starttls_options?
 ---@return true? ok
 ---@return string? err
 function Connection:starttls(opts) end
 
 ---EHLO (default name "smtpfault.client") and expect 250; the reply has `extensions`.
 ---@param name string?
----@param opts client.wait_options|{expect: client.want?}|nil
+---@param opts client.ehlo_options?
 ---@return client.reply? reply
 ---@return string? err
 function Connection:ehlo(name, opts) end
@@ -178,7 +182,7 @@ function Connection:reset() end
 function Connection:close() end
 
 ---Reads until the server closes (true) or the timeout (false); what arrives stays readable.
----@param opts client.wait_options?
+---@param opts client.timeout_options?
 ---@return boolean closed
 ---@return number waited seconds
 function Connection:wait_closed(opts) end
@@ -216,13 +220,13 @@ function expect(want, opts) end
 function greeting(opts) end
 
 ---@param line string
----@param opts { label: string? }?
+---@param opts client.label_options?
 ---@return true? ok
 ---@return string? err
 function send(line, opts) end
 
 ---@param bytes string
----@param opts { label: string? }?
+---@param opts client.label_options?
 ---@return true? ok
 ---@return string? err
 function raw(bytes, opts) end
@@ -248,14 +252,14 @@ function tls_handshake(opts) end
 
 ---STARTTLS, expect 220, the handshake. A refused STARTTLS ends the run (exit 3) like a failed
 ---handshake unless `may_fail` is set; then the reply is the third value.
----@param opts client.tls_options?
+---@param opts client.starttls_options?
 ---@return true? ok
 ---@return string? err
 ---@return client.reply? refused
 function starttls(opts) end
 
 ---@param name string?
----@param opts client.wait_options|{expect: client.want?}|nil
+---@param opts client.ehlo_options?
 ---@return client.reply? reply
 ---@return string? err
 function ehlo(name, opts) end
@@ -292,7 +296,7 @@ function reset() end
 
 function close() end
 
----@param opts client.wait_options?
+---@param opts client.timeout_options?
 ---@return boolean closed
 ---@return number waited
 function wait_closed(opts) end

@@ -15,6 +15,10 @@ void driver::start_reading(conn& c) {
 void driver::take_replies(conn& c) {
   for (auto next = c.replies.next(); next.st != proto::reply_stream::status::need_more;
        next = c.replies.next()) {
+    if (next.st == proto::reply_stream::status::dropped) {
+      log(c.id, "*: " + next.error);  // already reported: no reply for the script
+      continue;
+    }
     if (next.st == proto::reply_stream::status::reply) {
       log_reply(c.id, next.reply);
     } else {
@@ -92,16 +96,15 @@ asio::awaitable<op_result> driver::do_read(conn& c, const client_op& op) {
     }
     if (op.buffered) co_return failed("none");  // nothing whole has come: no wait
     if (!c.closed.empty()) co_return failed(c.closed);
-    // Not silence: a line with no end in sight. Said as soon as it passes the bound, not at the
-    // deadline: a server that floods one line would otherwise hold every read for its timeout.
-    bool woken = false;
-    if (!c.replies.in_overlong_line()) woken = co_await wait_for_news(c, deadline);
-    if (woken) continue;
-    if (c.replies.in_overlong_line()) {
-      const std::string why = "malformed reply: " + proto::endless_line(c.replies.max_line());
+    // Not silence: a line with no end in sight. Said once, as soon as it passes the bound, not
+    // at the deadline; the reads after it wait, with their deadlines, for the rest of the line
+    // to be dropped and for the replies after it.
+    if (c.replies.overlong_to_report()) {
+      const std::string why = "malformed reply: " + c.replies.report_overlong();
       log(c.id, "S: <" + why + ">");
       co_return failed(why);
     }
+    if (co_await wait_for_news(c, deadline)) continue;
     const auto so_far = c.replies.unfinished();
     log(c.id, "*: no reply within " + timeout_text(op) +
                   (so_far.empty() ? "" : " (came so far: " + so_far + ")"));

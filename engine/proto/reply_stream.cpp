@@ -1,5 +1,7 @@
 #include "proto/reply_stream.hpp"
 
+#include <utility>
+
 #include "proto/utf8.hpp"
 
 namespace smtpfault::proto {
@@ -52,7 +54,10 @@ std::string reply_stream::unfinished() const {
   if (const auto n = replies_.lines_so_far()) {
     text = std::to_string(n) + (n == 1 ? " line" : " lines") + " of a multi-line reply";
   }
-  if (!in_.empty()) {
+  if (lines_.discarding()) {
+    if (!text.empty()) text += " and ";
+    text += std::to_string(overlong_octets_) + " octets of an over-long line, dropped as they came";
+  } else if (!in_.empty()) {
     if (!text.empty()) text += " and ";
     text += "'" + printable(in_) + "' without its line end";
   }
@@ -69,16 +74,15 @@ reply_stream::result reply_stream::next() {
   }
   for (;;) {
     auto r = lines_.next(in_);
+    if (lines_.discarding() || r.st == line_reader::status::too_long)
+      overlong_octets_ += r.consumed;
     if (r.st == line_reader::status::need_more) {
       in_.erase(0, r.consumed);
       return {};
     }
     if (r.st == line_reader::status::too_long) {
       in_.erase(0, r.consumed);
-      replies_.take();
-      return {status::malformed,
-              {},
-              "reply line longer than " + std::to_string(lines_.max_line()) + " octets"};
+      return overlong_ended();
     }
     std::string line(r.line);
     in_.erase(0, r.consumed);
@@ -96,10 +100,33 @@ reply_stream::result reply_stream::next() {
   }
 }
 
+// The end of an over-long line came: a malformed reply, unless it was reported while the line
+// went on; then only how much was dropped.
+reply_stream::result reply_stream::overlong_ended() {
+  replies_.take();
+  const std::string dropped =
+      std::to_string(std::exchange(overlong_octets_, 0)) + " octets up to its line end, dropped";
+  const bool reported = std::exchange(overlong_reported_, false);
+  if (reported) return {status::dropped, {}, "the over-long reply line ended: " + dropped};
+  return {
+      status::malformed,
+      {},
+      "reply line longer than " + std::to_string(lines_.max_line()) + " octets (" + dropped + ")"};
+}
+
+std::string reply_stream::report_overlong() {
+  overlong_reported_ = true;
+  return endless_line(lines_.max_line());
+}
+
 std::size_t reply_stream::discard() {
   std::size_t n = in_.size();
   in_.clear();
   replies_.take();
+  // Plaintext after it is no part of a line that went on before the TLS handshake.
+  lines_ = line_reader(lines_.max_line());
+  overlong_reported_ = false;
+  overlong_octets_ = 0;
   return n;
 }
 

@@ -29,7 +29,9 @@ class reply_stream {
     in_.append(bytes);
   }
 
-  enum class status { need_more, reply, malformed };
+  // dropped: the end of an over-long line already reported (report_overlong), which is no
+  // reply and no second fault; error says how many octets the line had, all dropped.
+  enum class status { need_more, reply, malformed, dropped };
   struct result {
     status st = status::need_more;
     proto::reply reply;  // with status::reply
@@ -39,10 +41,13 @@ class reply_stream {
   // afresh at the next line, so a client can report the fault and keep reading.
   result next();
 
-  // Inside a line past max_line whose end has not come yet (an endless line): what a wait
-  // that ends now was really waiting for.
-  bool in_overlong_line() const { return lines_.discarding(); }
-  std::size_t max_line() const { return lines_.max_line(); }
+  // Inside a line past max_line whose end has not come yet (an endless line), not yet
+  // reported: what a wait that ends now was really waiting for.
+  bool overlong_to_report() const { return lines_.discarding() && !overlong_reported_; }
+  // Why the reply being read is malformed, said while its line still goes on. The rest of the
+  // line is then dropped up to its end, which next() tells as `dropped`, so that the replies
+  // after it can be read.
+  std::string report_overlong();
   // Bytes received and not yet part of a returned reply.
   std::size_t buffered() const { return in_.size(); }
   // What a close in the middle of a reply cut short, for the transcript: "2 lines of a
@@ -55,7 +60,11 @@ class reply_stream {
   line_reader lines_;
   reply_reader replies_;
   std::string in_;
+  result overlong_ended();
+
   bool overflowed_ = false;
+  bool overlong_reported_ = false;
+  std::size_t overlong_octets_ = 0;  // of the over-long line being dropped, so far
 };
 
 // What a wait that ended inside a line past max_line was waiting for: "a reply line longer

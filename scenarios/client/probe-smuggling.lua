@@ -38,8 +38,12 @@ local variants = {
 local marker = "XSMTPFAULT-MARKER"
 
 -- The smuggled commands' replies come straight after the message's (they arrived in one
--- segment with it), so a pause this long after the second reply means there are no more.
-local settle = math.min(target.timeout, 2)
+-- segment with it), so a pause this long after the second reply means there are no more. Read
+-- when needed, not at load: `smtpfault check` loads the probe as a scenario first, and only one
+-- that stops at connect() is taken for a client script (a scenario has no `target`).
+local function settle()
+  return math.min(target.timeout, 2)
+end
 
 -- Counts replies rather than trusting the marker's code: a server that kept the variant inside
 -- the message answers twice (the message, then the marker with whatever code it gives unknown
@@ -56,10 +60,10 @@ local function outcome(c)
   -- 500 and 502 are what unknown commands get, and never a MAIL's answer: no need to wait.
   if not second or second.code == 500 or second.code == 502 then return inside end
   local later = {}
-  local r = c:reply({ timeout = settle })
+  local r = c:reply({ timeout = settle() })
   while r do
     later[#later + 1] = r
-    r = c:reply({ timeout = settle })
+    r = c:reply({ timeout = settle() })
   end
   if #later == 0 then return inside end
   -- second answered the smuggled MAIL; the last of later answered the marker.

@@ -78,10 +78,36 @@ TEST(reply_stream, over_long_line_is_malformed_and_bounded) {
   EXPECT_EQ(s.next().st, reply_stream::status::need_more);
   EXPECT_LT(s.buffered(), 100u);  // dropped as it arrives
   s.feed(std::string(500, 'y') + "\r\n250 ok\r\n");
-  EXPECT_EQ(s.next().st, reply_stream::status::malformed);
+  auto bad = s.next();
+  EXPECT_EQ(bad.st, reply_stream::status::malformed);
+  EXPECT_EQ(bad.error,
+            "reply line longer than 100 octets (1006 octets up to its line end, dropped)");
   auto r = s.next();
   ASSERT_EQ(r.st, reply_stream::status::reply) << r.error;
   EXPECT_EQ(r.reply.lines.at(0), "ok");
+}
+
+// Reported while it went on, an over-long line is not malformed again at its end: it is
+// dropped up to its line end, said with its size, and the replies after it are read.
+TEST(reply_stream, over_long_line_reported_early_is_dropped_to_its_end) {
+  reply_stream s(100);
+  s.feed("220 " + std::string(500, 'x'));
+  EXPECT_EQ(s.next().st, reply_stream::status::need_more);
+  ASSERT_TRUE(s.overlong_to_report());
+  EXPECT_EQ(s.report_overlong(), "a reply line longer than 100 octets, still without its end");
+  EXPECT_FALSE(s.overlong_to_report());
+  EXPECT_EQ(s.unfinished(), "504 octets of an over-long line, dropped as they came");
+  s.feed(std::string(94, 'y') + "\r\n250 ok\r\n");
+  auto dropped = s.next();
+  ASSERT_EQ(dropped.st, reply_stream::status::dropped);
+  EXPECT_EQ(dropped.error,
+            "the over-long reply line ended: 600 octets up to its line end, dropped");
+  auto r = s.next();
+  ASSERT_EQ(r.st, reply_stream::status::reply) << r.error;
+  EXPECT_EQ(r.reply.code, 250);
+  // The next over-long line is a fault of its own again.
+  s.feed(std::string(200, 'z') + "\r\n");
+  EXPECT_EQ(s.next().st, reply_stream::status::malformed);
 }
 
 TEST(reply_stream, endless_continuation_lines_are_malformed_not_kept) {
@@ -118,6 +144,17 @@ TEST(reply_stream, discard_drops_buffered_plaintext) {
   auto r = s.next();
   ASSERT_EQ(r.st, reply_stream::status::reply);
   EXPECT_EQ(r.reply.lines, std::vector<std::string>{"fresh"});
+}
+
+// Nor is what comes after the handshake the rest of an over-long line that went on before it.
+TEST(reply_stream, discard_ends_an_over_long_line) {
+  reply_stream s(100);
+  s.feed("250 " + std::string(200, 'x'));
+  EXPECT_EQ(s.next().st, reply_stream::status::need_more);
+  s.discard();
+  EXPECT_FALSE(s.overlong_to_report());
+  s.feed("250 fresh\r\n");
+  EXPECT_EQ(s.next().st, reply_stream::status::reply);
 }
 
 TEST(printable, escapes_line_endings_and_controls) {
