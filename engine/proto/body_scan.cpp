@@ -1,5 +1,9 @@
 #include "proto/body_scan.hpp"
 
+#include <algorithm>
+
+#include "proto/message_needs.hpp"
+
 namespace smtpfault::proto {
 
 body_scan scan_body(std::string_view body, std::size_t max_text_line) {
@@ -41,6 +45,22 @@ body_scan scan_body(std::string_view body, std::size_t max_text_line) {
     note(anomaly_kind::long_line, line_start + max_text_line - 2);
   }
   return out;
+}
+
+std::vector<anomaly> scan_declarations(std::string_view body, bool eight_bit_declared,
+                                       bool via_bdat) {
+  std::vector<anomaly> found;
+  if (!eight_bit_declared) {
+    const auto at = std::find_if(body.begin(), body.end(), is_8bit);
+    if (at != body.end())
+      found.push_back({anomaly_kind::undeclared_8bit, std::size_t(at - body.begin())});
+  }
+  if (via_bdat) {
+    const std::size_t at = body.starts_with(".\r\n") ? 0 : body.find("\r\n.\r\n");
+    if (at != std::string_view::npos)
+      found.push_back({anomaly_kind::dot_line, at == 0 ? 0 : at + 2});
+  }
+  return found;
 }
 
 }  // namespace smtpfault::proto

@@ -22,4 +22,10 @@ struct body_scan {
 // of the body, which for BDAT is the start of the message data on the wire.
 body_scan scan_body(std::string_view body, std::size_t max_text_line);
 
+// What a whole message holds against how it was sent: its first 8-bit octet when MAIL declared
+// no 8-bit body (RFC 6152 3), and in BDAT data its first line ".", which ends nothing there but
+// ends the message early where a relay passes it on with DATA unstuffed (a smuggling test).
+std::vector<anomaly> scan_declarations(std::string_view body, bool eight_bit_declared,
+                                       bool via_bdat);
+
 }  // namespace smtpfault::proto

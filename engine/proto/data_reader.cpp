@@ -40,6 +40,10 @@ const char* anomaly_name(anomaly_kind k) {
       return "long_line";
     case anomaly_kind::unstuffed_dot:
       return "unstuffed_dot";
+    case anomaly_kind::undeclared_8bit:
+      return "undeclared_8bit";
+    case anomaly_kind::dot_line:
+      return "dot_line";
   }
   return "unknown";
 }

@@ -11,7 +11,15 @@ namespace smtpfault::proto {
 
 // unstuffed_dot: a line began with a single "." followed by other text, so the client did not
 // dot-stuff it (RFC 5321 4.5.2) and the server, by the rules, dropped that dot.
-enum class anomaly_kind { bare_cr, bare_lf, nul, long_line, unstuffed_dot };
+enum class anomaly_kind {
+  bare_cr,
+  bare_lf,
+  nul,
+  long_line,
+  unstuffed_dot,
+  undeclared_8bit,  // an octet over 127 where MAIL declared no BODY=8BITMIME (RFC 6152 3)
+  dot_line,         // a line "." in BDAT data: plain content there (RFC 3030 2)
+};
 const char* anomaly_name(anomaly_kind k);
 
 struct anomaly {

@@ -198,6 +198,7 @@ class server_session {
   void on_long_line();
   void note_if_pipelined(bool more_behind);
   void note_text_after_data(std::string_view line);
+  void note_declaration_anomalies();
   void dispatch(const proto::command& cmd);
   void on_command_error(const proto::command_failure& f);
 

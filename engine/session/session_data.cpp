@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "proto/ascii.hpp"
 #include "proto/body_scan.hpp"
 #include "session/server_session.hpp"
 
@@ -112,6 +113,7 @@ void server_session::finish_message() {
   }
   pending_.env = std::move(env_);
   env_ = envelope{};
+  note_declaration_anomalies();
   ++envelope_version_;
   pending_rcpts_ = pending_.env.recipients.size();  // the driver moves the message away
   pending_.facts = facts_;
@@ -123,6 +125,21 @@ void server_session::finish_message() {
   if (wants(hook::message)) return consult(hook::message);
   set_mode(mode::storing);
   actions_.emplace_back(deliver_message{});
+}
+
+// An 8-bit body counts as declared with BODY=8BITMIME, and with SMTPUTF8, which implies it.
+void server_session::note_declaration_anomalies() {
+  const auto& env = pending_.env;
+  const bool declared =
+      env.smtputf8 ||
+      std::any_of(env.mail_params.begin(), env.mail_params.end(), [](const proto::esmtp_param& p) {
+        return p.keyword == "BODY" && p.value && proto::iequals(*p.value, "8BITMIME");
+      });
+  for (const auto& a : proto::scan_declarations(pending_.data, declared, pending_.via_bdat)) {
+    note_anomaly(a, "", now_);
+    if (pending_.anomalies.size() < proto::data_reader::max_anomalies)
+      pending_.anomalies.push_back(a);
+  }
 }
 
 void server_session::on_stored(std::optional<std::string> message_id, clock::time_point now) {

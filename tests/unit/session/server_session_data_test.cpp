@@ -143,6 +143,41 @@ TEST(server_session_data, text_behind_the_end_of_data_that_is_no_command_is_an_u
   EXPECT_FALSE(later.logged(direction::event, note));
 }
 
+// RFC 6152 3: an 8-bit body is declared with BODY=8BITMIME (SMTPUTF8 implies it). The message
+// is taken; the slip is noted, with where its first 8-bit octet is.
+TEST(server_session_data, an_undeclared_8bit_body_is_noted) {
+  const std::string body = "Subject: x\r\n\r\ncaf\xc3\xa9\r\n";
+  for (const std::string params : {"", " BODY=8BITMIME", " SMTPUTF8", " BODY=7BIT"}) {
+    conversation c;
+    c.ehlo();
+    c.send("MAIL FROM:<a@x.test>" + params + "\r\n");
+    c.send("RCPT TO:<b@y.test>\r\n");
+    c.send("DATA\r\n");
+    c.send(body + ".\r\n");
+    ASSERT_EQ(c.messages().size(), 1u) << params;
+    const bool declared = params == " BODY=8BITMIME" || params == " SMTPUTF8";
+    EXPECT_EQ(c.logged(direction::event, "anomaly: undeclared_8bit at offset 17"), !declared)
+        << params;
+    const auto& found = c.messages()[0].msg.anomalies;
+    EXPECT_EQ(found.size(), declared ? 0u : 1u) << params;
+  }
+}
+
+// RFC 3030 2: a line "." in BDAT data is content, and noted: a relay that passes the message on
+// with DATA, unstuffed, would end it there.
+TEST(server_session_data, a_dot_line_in_bdat_data_is_noted) {
+  conversation c;
+  c.open_transaction();
+  c.send("BDAT 14 LAST\r\nfirst\r\n.\r\nmore");
+  ASSERT_EQ(c.messages().size(), 1u);
+  EXPECT_EQ(c.messages()[0].msg.data, "first\r\n.\r\nmore");
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: dot_line at offset 7"));
+  conversation plain;
+  plain.open_transaction();
+  plain.send("BDAT 12 LAST\r\nfirst\r\n.x\r\n");
+  EXPECT_FALSE(plain.logged(direction::event, "anomaly: dot_line"));
+}
+
 TEST(server_session_data, bare_lf_cr_and_nul_are_kept_and_recorded) {
   conversation c;
   c.open_transaction();
