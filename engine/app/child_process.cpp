@@ -284,7 +284,7 @@ std::string read_capped(int fd) {
   const auto size = static_cast<std::size_t>(st.st_size);
   if (size <= max_output) return read_at(0, size);
   return read_at(0, kept_head) + "\n[... " + std::to_string(size - kept_head - kept_tail) +
-         " bytes of output cut ...]\n" + read_at(static_cast<off_t>(size - kept_tail), kept_tail);
+         " octets of output cut ...]\n" + read_at(static_cast<off_t>(size - kept_tail), kept_tail);
 }
 
 // Why the kernel would refuse to start the executable file at path, judged by its first line:
@@ -324,7 +324,7 @@ std::optional<std::string> unrunnable(const std::string& program) {
   const auto why_not = [](const std::string& path) -> std::optional<std::string> {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
-    if (S_ISDIR(st.st_mode)) return std::strerror(EACCES);
+    if (S_ISDIR(st.st_mode)) return std::string("it is a folder, not a program");
     if (::access(path.c_str(), X_OK) != 0) return std::strerror(errno);
     return std::nullopt;
   };

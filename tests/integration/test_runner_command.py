@@ -466,7 +466,7 @@ class HangingCommand(unittest.TestCase):
                                      PYTHON, "-c", talker], timeout=60)
         output = verdicts(json_path)["accept-all"]["command_output"]
         self.assertTrue(output.startswith("xxxx"))
-        self.assertIn("bytes of output cut ...]", output)
+        self.assertIn("octets of output cut ...]", output)
         self.assertTrue(output.endswith("FINAL WORDS\n"), output[-100:])
         self.assertLess(len(output), 1024 * 1024 + 100)
 

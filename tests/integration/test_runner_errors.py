@@ -224,7 +224,7 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
             os.chmod(script, 0o755)
         for command, why in ((os.path.join(tmp, "no-such-mailer"), "No such file or directory"),
                              ("no-such-mailer-in-path", "not found in PATH"),
-                             (tmp, "Permission denied"),
+                             (tmp, "it is a folder, not a program"),
                              (no_line, "Exec format error (no #! line, and not a program)"),
                              (bad_interpreter, "its #! interpreter /no/such/interpreter: No such"
                                                " file or directory"),
