@@ -359,17 +359,21 @@ void server_session::run_default(const proto::command& cmd) {
   }
 }
 
-// Only what this session offers: a hidden extension's command is not listed either.
+// Only what this session offers: a hidden extension's command is not listed either, nor, after
+// HELO (which offers no extension), BDAT, STARTTLS and AUTH, which get 503 there.
 void server_session::do_help() {
   const auto& ext = opts_.extensions;
+  const bool extended = !greeted_ || extended_;
   std::string text =
       opts_.lmtp ? "Commands: LHLO MAIL RCPT DATA" : "Commands: EHLO HELO MAIL RCPT DATA";
-  if (ext.has(extension::chunking)) text += " BDAT";
+  if (extended && ext.has(extension::chunking)) text += " BDAT";
   text += " RSET NOOP QUIT";
   if (ext.has(extension::vrfy)) text += " VRFY";
   text += " HELP";
-  if (ext.has(extension::starttls) && opts_.starttls_available && !facts_.tls) text += " STARTTLS";
-  if (ext.has(extension::auth)) text += " AUTH";
+  if (extended && ext.has(extension::starttls) && opts_.starttls_available && !facts_.tls) {
+    text += " STARTTLS";
+  }
+  if (extended && ext.has(extension::auth)) text += " AUTH";
   reply(214, "2.0.0", std::move(text));
 }
 

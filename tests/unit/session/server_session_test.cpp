@@ -227,6 +227,11 @@ TEST(server_session, help_lists_only_what_the_session_offers) {
   hidden.ehlo();
   EXPECT_EQ(hidden.send("HELP\r\n"),
             "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n");
+  // After HELO no extension is offered: BDAT, STARTTLS and AUTH would get 503.
+  conversation helo;
+  helo.send("HELO client.test\r\n");
+  EXPECT_EQ(helo.send("HELP\r\n"),
+            "214 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n");
 }
 
 TEST(server_session, quit_says_221_and_closes) {
