@@ -9,7 +9,7 @@
 -- mailer examples/mailers/careful.py does, then finds no STARTTLS and stops: it sends no mail
 -- in plaintext, QUITs and reports the failure; it may as well QUIT at the 502, since STARTTLS
 -- needs EHLO (RFC 3207 4). (For a mailer with opportunistic TLS, change the expectations to
--- `delivered = 1, exit = "success"`.)
+-- `delivered = 1, quit = true, exit = "success"`, as docs/catalogue.md says.)
 
 function on_ehlo(s, name)
   return smtp.reply(502, "5.5.1", "Command not implemented")
