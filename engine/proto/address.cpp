@@ -161,6 +161,11 @@ bool strip_source_route(std::string_view& inner) {
 
 }  // namespace
 
+bool is_domain_or_address_literal(std::string_view s) {
+  bool utf8 = false;
+  return valid_domain(s, utf8);
+}
+
 std::string mailbox::address() const {
   if (is_null) return {};
   if (domain.empty()) return local_part;

@@ -34,6 +34,10 @@ const char* describe(path_error e);
 expected<mailbox, path_error> parse_path(std::string_view text, const limits& lim,
                                          bool allow_postmaster = false);
 
+// Whether s is what EHLO and HELO name (RFC 5321 4.1.1.1): a domain (UTF-8 labels too, RFC
+// 6531) or an address literal.
+bool is_domain_or_address_literal(std::string_view s);
+
 // Why a name cannot go into a certificate's subjectAltName as a DNS name or an IP address
 // ("a b", "a..b", "a,IP:1.2.3.4"); empty when it can.
 std::string certificate_name_problem(std::string_view name);

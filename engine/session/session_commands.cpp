@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "proto/address.hpp"
+#include "proto/reply.hpp"
 #include "session/server_session.hpp"
 
 namespace smtpfault::session {
@@ -14,6 +16,13 @@ void server_session::do_helo(const proto::command& cmd) {
   reset_transaction();
   greeted_ = true;
   extended_ = cmd.kind != verb::helo;
+  // Taken, as real servers take it, and noted: a mailer that names itself "a b" or "-x-" finds
+  // out here rather than at a server that refuses it.
+  if (!proto::is_domain_or_address_literal(cmd.argument)) {
+    note("anomaly: helo_syntax: '" + proto::shown_in_reply(cmd.argument, 255) +
+             "' is neither a domain nor an address literal (RFC 5321 4.1.1.1)",
+         now_);
+  }
   facts_.helo = cmd.argument;
   if (cmd.kind == verb::helo) return reply(250, "", opts_.hostname);
   reply(ehlo_reply(cmd.argument));

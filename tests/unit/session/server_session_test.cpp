@@ -217,6 +217,23 @@ TEST(server_session, unknown_and_unimplemented_commands) {
   EXPECT_EQ(c.send("\r\n"), "500 5.5.2 Syntax error: empty command\r\n");
 }
 
+// RFC 5321 4.1.1.1: EHLO and HELO name a domain or an address literal. Anything else is taken,
+// as real servers take it, and noted.
+TEST(server_session, a_greeting_name_that_is_no_domain_is_noted) {
+  for (const std::string name : {"client.example", "[127.0.0.1]", "[IPv6:::1]", "bücher.example"}) {
+    conversation c;
+    EXPECT_EQ(c.send("EHLO " + name + "\r\n").substr(0, 4), "250-") << name;
+    EXPECT_FALSE(c.logged(direction::event, "anomaly: helo_syntax")) << name;
+  }
+  for (const std::string name : {"a b", "-bad-", "a..b", "!!!", "[1.2.3]"}) {
+    conversation c;
+    EXPECT_EQ(c.send("HELO " + name + "\r\n").substr(0, 4), "250 ") << name;
+    EXPECT_TRUE(c.logged(direction::event, "anomaly: helo_syntax: '" + name +
+                                               "' is neither a domain nor an address literal"))
+        << name;
+  }
+}
+
 TEST(server_session, help_lists_only_what_the_session_offers) {
   conversation all;
   all.ehlo();
