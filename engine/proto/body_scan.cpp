@@ -1,7 +1,5 @@
 #include "proto/body_scan.hpp"
 
-#include <algorithm>
-
 #include "proto/message_needs.hpp"
 
 namespace smtpfault::proto {
@@ -51,9 +49,8 @@ std::vector<anomaly> scan_declarations(std::string_view body, bool eight_bit_dec
                                        bool via_bdat) {
   std::vector<anomaly> found;
   if (!eight_bit_declared) {
-    const auto at = std::find_if(body.begin(), body.end(), is_8bit);
-    if (at != body.end())
-      found.push_back({anomaly_kind::undeclared_8bit, std::size_t(at - body.begin())});
+    const std::size_t at = first_8bit(body);
+    if (at != std::string_view::npos) found.push_back({anomaly_kind::undeclared_8bit, at});
   }
   if (via_bdat) {
     const std::size_t at = body.starts_with(".\r\n") ? 0 : body.find("\r\n.\r\n");

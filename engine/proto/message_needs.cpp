@@ -26,11 +26,11 @@ std::string field_name_at(std::string_view header, std::size_t at) {
 
 message_needs needs_of(std::string_view message) {
   message_needs needs;
-  needs.eight_bit = has_8bit(message);
-  if (!needs.eight_bit) return needs;
-  const std::string_view header = message.substr(0, body_offset(message));
-  const auto at = std::find_if(header.begin(), header.end(), is_8bit);
-  if (at != header.end()) needs.non_ascii_header = field_name_at(header, at - header.begin());
+  const std::size_t first = first_8bit(message);
+  needs.eight_bit = first != std::string_view::npos;
+  // The first 8-bit octet is in the header, or none there is.
+  if (!needs.eight_bit || first >= body_offset(message)) return needs;
+  needs.non_ascii_header = field_name_at(message.substr(0, body_offset(message)), first);
   return needs;
 }
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,8 +16,23 @@ inline bool is_8bit(char c) {
   return (static_cast<unsigned char>(c) & 0x80) != 0;
 }
 
+// The offset of the first octet above 127, or npos. The server looks at every message it takes
+// whose MAIL declared no 8-bit body: eight octets at a time, as a 100 KB message is common.
+inline std::size_t first_8bit(std::string_view text) {
+  constexpr std::uint64_t high_bits = 0x8080808080808080ull;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    if (word & high_bits) break;
+  }
+  for (; i < text.size(); ++i)
+    if (is_8bit(text[i])) return i;
+  return std::string_view::npos;
+}
+
 inline bool has_8bit(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), is_8bit);
+  return first_8bit(text) != std::string_view::npos;
 }
 
 struct message_needs {
