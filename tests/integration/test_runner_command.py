@@ -157,7 +157,13 @@ class HangingCommand(unittest.TestCase):
                                  "s.putcmd('DATA'); s.getreply()\n"
                                  "s.send(b'Subject: x\\r\\n\\r\\n' + b'y' * 100)\n"
                                  "time.sleep")
+        # Nothing of the text at all: it stopped right after the 354.
+        no_text = client.replace("time.sleep", "s.mail('a@x.test'); s.rcpt('b@y.test')\n"
+                                 "s.putcmd('DATA'); s.getreply()\n"
+                                 "time.sleep")
         for command, said in ((["sleep", "30"], "; it never connected to the server"),
+                              ([PYTHON, "-c", no_text], "; it had sent nothing since the reply "
+                               "to 'DATA' (session 000001)"),
                               ([PYTHON, "-c", in_data], "; it stopped in the middle of the "
                                "message text, 114 octets into it, and sent no more (session "
                                "000001)"),
