@@ -21,7 +21,8 @@ struct envelope {
   proto::mailbox mail_from;
   std::vector<proto::esmtp_param> mail_params;
   std::vector<recipient> recipients;
-  bool smtputf8 = false;  // MAIL carried SMTPUTF8
+  bool smtputf8 = false;       // MAIL carried SMTPUTF8
+  bool body_8bitmime = false;  // MAIL carried BODY=8BITMIME
 };
 
 // Facts about the session a message arrived in, stored with the message.

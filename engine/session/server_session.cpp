@@ -7,6 +7,7 @@
 #include "fault/wire.hpp"
 #include "proto/ascii.hpp"
 #include "proto/bdat.hpp"
+#include "proto/bounded_text.hpp"
 
 namespace smtpfault::session {
 
@@ -210,7 +211,7 @@ void server_session::note_if_pipelined(bool more_behind) {
 // what that bug does, and no dot is left in the stored message to show it.
 void server_session::note_text_after_data(std::string_view line) {
   note("anomaly: unstuffed_dot: the data ended at a line \".\" with \"" +
-           proto::shown_in_reply(line) +
+           proto::bounded_text(line, 64) +
            "\" behind it in the same write, which is no command (a \".\" line in the message not "
            "doubled?)",
        now_);

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "proto/address.hpp"
+#include "proto/ascii.hpp"
+#include "proto/bounded_text.hpp"
 #include "proto/reply.hpp"
 #include "session/server_session.hpp"
 
@@ -19,7 +21,7 @@ void server_session::do_helo(const proto::command& cmd) {
   // Taken, as real servers take it, and noted: a mailer that names itself "a b" or "-x-" finds
   // out here rather than at a server that refuses it.
   if (!proto::is_domain_or_address_literal(cmd.argument)) {
-    note("anomaly: helo_syntax: '" + proto::shown_in_reply(cmd.argument, 255) +
+    note("anomaly: helo_syntax: '" + proto::bounded_text(cmd.argument, 255) +
              "' is neither a domain nor an address literal (RFC 5321 4.1.1.1)",
          now_);
   }
@@ -78,6 +80,8 @@ void server_session::do_mail(const proto::command& cmd) {
   env_.mail_from = cmd.path;
   env_.mail_params = cmd.params;
   env_.smtputf8 = cmd.find_param("SMTPUTF8") != nullptr;
+  const auto* body = cmd.find_param("BODY");
+  env_.body_8bitmime = body && body->value && proto::iequals(*body->value, "8BITMIME");
   if (cmd.path.has_utf8 && !env_.smtputf8) {
     return error_reply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter");
   }

@@ -4,7 +4,6 @@
 #include <string>
 #include <utility>
 
-#include "proto/ascii.hpp"
 #include "proto/body_scan.hpp"
 #include "session/server_session.hpp"
 
@@ -130,11 +129,7 @@ void server_session::finish_message() {
 // An 8-bit body counts as declared with BODY=8BITMIME, and with SMTPUTF8, which implies it.
 void server_session::note_declaration_anomalies() {
   const auto& env = pending_.env;
-  const bool declared =
-      env.smtputf8 ||
-      std::any_of(env.mail_params.begin(), env.mail_params.end(), [](const proto::esmtp_param& p) {
-        return p.keyword == "BODY" && p.value && proto::iequals(*p.value, "8BITMIME");
-      });
+  const bool declared = env.smtputf8 || env.body_8bitmime;
   for (const auto& a : proto::scan_declarations(pending_.data, declared, pending_.via_bdat)) {
     note_anomaly(a, "", now_);
     if (pending_.anomalies.size() < proto::data_reader::max_anomalies)
