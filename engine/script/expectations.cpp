@@ -127,13 +127,19 @@ bool waits_out(const capture::exchange& x, int cls) {
   return cls == 4 && (x.verb == "AUTH" || x.verb == "STARTTLS");
 }
 
+// A refusal of how a command was written or when it came (500, 501, 503), not of what it asked:
+// no refusal a mailer retries or heeds.
+bool syntax_or_sequence(int code) {
+  return code == 500 || code == 501 || code == 503;
+}
+
 // The first transaction reply of the given class (4 or 5), with its session.
 std::pair<const session_summary*, const capture::exchange*> first_reply_of_class(
     const run_outcome& run, int cls) {
   for (const auto& s : run.sessions)
     for (const auto& x : s.exchanges)
-      if (x.code / 100 == cls && (is_transaction(x) || waits_out(x, cls)) && x.code != 500 &&
-          x.code != 501 && x.code != 503)
+      if (x.code / 100 == cls && (is_transaction(x) || waits_out(x, cls)) &&
+          !syntax_or_sequence(x.code))
         return {&s, &x};
   return {nullptr, nullptr};
 }
@@ -258,7 +264,7 @@ std::optional<repeated_request> repeated_after_5xx(const run_outcome& run) {
   };
   for (const auto& s : run.sessions) {
     for (auto x = s.exchanges.begin(); x != s.exchanges.end(); ++x) {
-      if (x->code / 100 != 5 || x->code == 500 || x->code == 501 || x->code == 503) continue;
+      if (x->code / 100 != 5 || syntax_or_sequence(x->code)) continue;
       if (x->verb != "MAIL" && x->verb != "RCPT") continue;
       const std::string recipient = x->verb == "RCPT" ? recipient_of(*x) : "";
       for (auto y = x + 1; y != s.exchanges.end() && !changes_state(*y); ++y) {
