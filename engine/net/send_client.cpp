@@ -61,7 +61,7 @@ class client {
   asio::awaitable<send_result> transaction();
   // A failure after some recipients were refused says which, and why, as well.
   std::string after_refusals(std::string why) const {
-    if (!refusals_.empty()) why += "; refused before: " + refusals_;
+    if (!refused_rcpts_.empty()) why += "; refused before: " + refusals();
     return why;
   }
   asio::awaitable<std::optional<send_result>> upgrade(asio::ssl::context& tls);
@@ -75,10 +75,26 @@ class client {
   std::string in_;
   std::string first_octets_;  // the first the server sent, to tell a TLS record from text
   bool refused_ = false;      // the last command got a reply, of the wrong class
-  // The recipients refused so far, and their refusals as the outcome quotes them ("b@x: server
-  // replied 550 ..."): every outcome lists them, also one that failed later on.
-  std::vector<std::string> refused_rcpts_;
-  std::string refusals_;
+  // The recipients refused so far, each with the server's refusal: every outcome lists them,
+  // also one that failed later on.
+  struct refusal {
+    std::string rcpt;
+    std::string why;
+  };
+  std::vector<refusal> refused_rcpts_;
+  // "b@x: server replied 550 ...; c@x: ...": the refusals as the outcome quotes them.
+  std::string refusals() const {
+    std::string text;
+    for (const auto& r : refused_rcpts_)
+      text += (text.empty() ? "" : "; ") + r.rcpt + ": " + r.why;
+    return text;
+  }
+  std::vector<std::string> refused_list() const {
+    std::vector<std::string> list;
+    for (const auto& r : refused_rcpts_)
+      list.push_back(r.rcpt);
+    return list;
+  }
   // The latest accepted EHLO's reply: what the server offers; none after HELO, when no
   // extension may be used. Replaced after STARTTLS, since what came before TLS may not be
   // trusted (RFC 3207 4.2).
@@ -241,7 +257,7 @@ asio::awaitable<std::string> client::command(const std::string& line, int expect
 asio::awaitable<send_result> client::give_up(std::string error) {
   if (refused_) co_await command("QUIT", 2);
   io_.close();
-  co_return send_result{false, std::move(error), 0, refused_rcpts_};
+  co_return send_result{false, std::move(error), 0, refused_list()};
 }
 
 asio::awaitable<send_result> client::run() {
@@ -381,8 +397,7 @@ asio::awaitable<std::string> client::recipients(std::size_t& accepted) {
     if (err.empty()) {
       ++accepted;
     } else if (refused_) {
-      refusals_ += (refusals_.empty() ? "" : "; ") + rcpt + ": " + err;
-      refused_rcpts_.push_back(rcpt);
+      refused_rcpts_.push_back({rcpt, err});
     } else {
       co_return rcpt + ": " + err;
     }
@@ -408,7 +423,7 @@ asio::awaitable<send_result> client::transaction() {
   if (!(err = co_await recipients(accepted)).empty()) {
     co_return co_await give_up(after_refusals(std::move(err)));
   }
-  if (accepted == 0) co_return co_await give_up("no recipient accepted: " + refusals_);
+  if (accepted == 0) co_return co_await give_up("no recipient accepted: " + refusals());
   if (!(err = co_await command("DATA", 3)).empty()) {
     co_return co_await give_up(after_refusals(std::move(err)));
   }
@@ -421,7 +436,7 @@ asio::awaitable<send_result> client::transaction() {
   }
   co_await command("QUIT", 2);
   io_.close();
-  co_return send_result{refusals_.empty(), refusals_, accepted, refused_rcpts_};
+  co_return send_result{refused_rcpts_.empty(), refusals(), accepted, refused_list()};
 }
 
 }  // namespace
