@@ -17,7 +17,7 @@ import unittest
 
 from scripted_server import ScriptedServer
 from smtpfault_server import SmtpfaultServer, binary_path, refusing_port, server_environment
-from client_run_case import ClientRunCase
+from client_run_case import ClientRunCase, ScriptAgainstAServer
 
 CA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "certs",
                   "test-ca.pem")
@@ -270,24 +270,6 @@ class HostileServers(unittest.TestCase):
         self.assertGreater(sent, 0, r.stdout)
         self.assertLess(sent, 20 * 1024 * 1024)
         self.assertIn("write failed after %d octets: timeout" % sent, r.stdout)
-
-
-class ScriptAgainstAServer(unittest.TestCase):
-    """run_script(srv, text): `smtpfault run` on a script given as text against srv.port."""
-
-    # Lua: sleeps until connection c knows the server has gone (at most 5 s), reading nothing.
-    UNTIL_CLOSED = ("local deadline = now() + 5\n"
-                    "while not c.closed and now() < deadline do sleep(0.02) end\n")
-
-    def run_script(self, srv, text, *flags):
-        folder = tempfile.mkdtemp(prefix="script-")
-        self.addCleanup(shutil.rmtree, folder, True)
-        script = os.path.join(folder, "s.lua")
-        with open(script, "w") as f:
-            f.write(text)
-        return subprocess.run([binary_path(), "run", script, "--target",
-                               "127.0.0.1:%d" % srv.port, "--timeout", "5", *flags],
-                              capture_output=True, text=True, timeout=60, env=server_environment())
 
 
 class DataWithoutItsReply(ScriptAgainstAServer):

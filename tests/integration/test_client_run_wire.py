@@ -2,31 +2,15 @@
 and raw() writes of megabytes, which the library must not scan or copy at a cost that grows
 faster than their size."""
 
-import os
-import shutil
-import subprocess
-import tempfile
 import unittest
 
-from smtpfault_server import binary_path, server_environment
+from client_run_case import ScriptAgainstAServer
 from scripted_server import ScriptedServer
 
 ENDLESS = "a reply line longer than 65536 octets, still without its end"
 
 
-class WireCase(unittest.TestCase):
-    def run_script(self, srv, text, *flags):
-        folder = tempfile.mkdtemp(prefix="wire-")
-        self.addCleanup(shutil.rmtree, folder, True)
-        script = os.path.join(folder, "s.lua")
-        with open(script, "w") as f:
-            f.write(text)
-        return subprocess.run([binary_path(), "run", script, "--target",
-                               "127.0.0.1:%d" % srv.port, "--timeout", "5", *flags],
-                              capture_output=True, text=True, timeout=60, env=server_environment())
-
-
-class OverLongReplyLine(WireCase):
+class OverLongReplyLine(ScriptAgainstAServer):
     def test_replies_after_an_over_long_line_are_read_once_it_ends(self):
         # The greeting passes the bound before its end; the rest of it (and its CRLF) comes only
         # after the script has been told and has sent NOOP. The line is dropped up to its end,
@@ -47,7 +31,7 @@ class OverLongReplyLine(WireCase):
         self.assertEqual(r.stdout.count(ENDLESS), 2, r.stdout)  # the transcript and the step
 
 
-class BigRawWrites(WireCase):
+class BigRawWrites(ScriptAgainstAServer):
     """What raw() sends is named from its first octets and its line ends, found with plain
     searches: a few megabytes cost about their length, in instructions and in memory."""
 

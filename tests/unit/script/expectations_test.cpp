@@ -220,15 +220,21 @@ TEST(Expectations, ARetryDelayWithOnlyAMinimumSaysAtLeast) {
 namespace smtpfault::script {
 namespace {
 
+capture::session_summary& add_session(run_outcome& run, std::string id,
+                                      std::chrono::system_clock::time_point started) {
+  auto& s = run.sessions.emplace_back();
+  s.id = std::move(id);
+  s.started = started;
+  return s;
+}
+
 // Nothing to retry passes too, but the detail must not read as a client that heeded a 5xx.
 TEST(Expectations, NoRetryAfter5xxSaysWhetherThereWasOne) {
   expectations e;
   e.no_retry_after_5xx = true;
   const auto t0 = std::chrono::system_clock::now();
   run_outcome run;
-  auto& first = run.sessions.emplace_back();
-  first.id = "1";
-  first.started = t0;
+  auto& first = add_session(run, "1", t0);
   first.exchanges.push_back({"RCPT TO:<a@x.test>", "RCPT", 250, "250 ok", 3, t0, {}});
   auto results = evaluate(e, run);
   ASSERT_EQ(results.size(), 1u);
@@ -238,9 +244,7 @@ TEST(Expectations, NoRetryAfter5xxSaysWhetherThereWasOne) {
   results = evaluate(e, run);
   EXPECT_TRUE(results[0].passed);
   EXPECT_THAT(results[0].detail, HasSubstr("no new attempt after '550 5.1.1 no'"));
-  auto& second = run.sessions.emplace_back();
-  second.id = "2";
-  second.started = t0 + std::chrono::seconds(1);
+  auto& second = add_session(run, "2", t0 + std::chrono::seconds(1));
   second.exchanges.push_back(
       {"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 2, second.started, {}});
   // Only the recipients that were not refused: RFC 5321 4.2.5 asks no more of a client.
@@ -264,9 +268,7 @@ TEST(Expectations, TheSameRefusedRequestOnTheSameConnectionIsARetry) {
   e.no_retry_after_5xx = true;
   const auto t0 = std::chrono::system_clock::now();
   run_outcome run;
-  auto& s = run.sessions.emplace_back();
-  s.id = "000001";
-  s.started = t0;
+  auto& s = add_session(run, "000001", t0);
   s.exchanges = {{"RCPT TO:<a@x.test>", "RCPT", 550, "550 5.1.1 no", 3, t0, {}},
                  {"RCPT TO:<b@x.test>", "RCPT", 250, "250 ok", 4, t0, {}},
                  {"RSET", "RSET", 250, "250 ok", 5, t0, {}},
