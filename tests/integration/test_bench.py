@@ -111,7 +111,6 @@ class BenchScripts(unittest.TestCase):
         for workload, steps in order.items():
             self.assertEqual(steps, [(i, s) for i in (1, 2, 3) for s in SERVERS], workload)
 
-    @unittest.skipIf(len(os.sched_getaffinity(0)) < 2, "placement pins to two CPUs")
     def test_installing_the_tools_leaves_no_postfix_daemon_running(self):
         # bench/install-deps.sh (run again here) must not start Postfix's master on the machine.
         r = subprocess.run(["bench/install-deps.sh"], cwd=ROOT, env=script_environment(),
@@ -128,6 +127,7 @@ class BenchScripts(unittest.TestCase):
                 daemons.append(pid)
         self.assertEqual(daemons, [], "a Postfix master is running")
 
+    @unittest.skipIf(len(os.sched_getaffinity(0)) < 2, "placement pins to two CPUs")
     def test_placement_pins_each_server_next_to_the_client_and_away_from_it(self):
         out, written = self.run_script("placement", "1")
         rows = table_rows(out)
