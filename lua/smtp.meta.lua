@@ -111,11 +111,17 @@ function action:reset() end
 ---@field recipients string[]
 ---@field headers table<string, string> first value of each header, by lower-case name, unfolded
 ---@field subject string|nil
+---@field anomalies smtp.anomaly[] what the API lists as anomalies, in the order found
+
+---@class smtp.anomaly
+---@field kind "bare_cr"|"bare_lf"|"nul"|"long_line"|"unstuffed_dot"|"undeclared_8bit"|"dot_line"
+---@field offset integer octets from the start of the data on the wire
 
 ---@class smtp.command
 ---@field verb string upper-case verb, as sent for unknown commands
 ---@field argument string everything after the verb
 ---@field known boolean the server knows the verb
+---@field bare_lf true|nil the line ended in LF without CR (RFC 5321 2.3.8); nil when it ended with CRLF
 
 ---What `expect { ... }` accepts; every field is optional.
 ---@class smtp.expectations
@@ -129,6 +135,7 @@ function action:reset() end
 ---@field no_retry_after_5xx? boolean
 ---@field dot_stuffing? boolean lines starting with "." are stuffed
 ---@field line_length? boolean lines stay within RFC 5321 limits
+---@field line_endings? boolean every line ends with CRLF; no CR or LF alone (RFC 5321 2.3.8)
 ---@field pipelining? boolean PIPELINING order is respected
 ---@field exit? "success"|"failure"|integer exit status of the command under test
 ---@field runs? integer how many times the command runs against one server

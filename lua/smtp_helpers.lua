@@ -156,7 +156,8 @@ local expectation_types = {
   delivered = "number or table", quit = "boolean", starttls_before_auth = "boolean",
   no_plaintext_auth = "boolean", no_plaintext_after_tls_failure = "boolean",
   retried_after_4xx = "boolean", retry_delay = "number or table", no_retry_after_5xx = "boolean",
-  dot_stuffing = "boolean", line_length = "boolean", pipelining = "boolean",
+  dot_stuffing = "boolean", line_length = "boolean", line_endings = "boolean",
+  pipelining = "boolean",
   exit = "string or number", runs = "number", run_gap = "number", check = "function",
 }
 local expectation_names = {}

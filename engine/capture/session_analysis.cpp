@@ -68,6 +68,11 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
     out.early_talker = true;
   } else if (starts_with(text, "anomaly: unstuffed_dot")) {
     if (out.unstuffed_dots++ == 0) out.first_unstuffed_dot_at = line;
+  } else if (starts_with(text, "anomaly: bare_lf") || starts_with(text, "anomaly: bare_cr")) {
+    if (out.bare_line_ends++ == 0) {
+      out.first_bare_line_end_at = line;
+      out.first_bare_line_end = text.substr(std::string_view("anomaly: ").size());
+    }
   } else if (starts_with(text, "anomaly: long_line")) {
     if (out.long_lines++ == 0) out.first_long_line_at = line;
   } else if (constexpr std::string_view mark = "scenario error: "; text.starts_with(mark)) {

@@ -49,6 +49,11 @@ struct session_summary {
   std::size_t long_lines = 0;
   std::size_t first_unstuffed_dot_at = 0;  // transcript line of the first of each (0 = none)
   std::size_t first_long_line_at = 0;
+  // A bare CR or LF, in a command line or the message text (RFC 5321 2.3.8: only CRLF ends a
+  // line); the first one's transcript line and note ("bare_lf at offset 12").
+  std::size_t bare_line_ends = 0;
+  std::size_t first_bare_line_end_at = 0;
+  std::string first_bare_line_end;
   std::size_t delivered = 0;
   // Messages stored whose 250 never left: the client went away while it was held back, the
   // server stopped, the write failed. Stored (nothing acknowledged is lost) but not delivered

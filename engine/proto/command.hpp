@@ -45,6 +45,9 @@ struct command {
   verb kind = verb::unknown;
   std::string verb_text;  // the verb as the client sent it (any case), also for unknown verbs
   std::string argument;   // everything after the verb and one space, as sent
+  // The line ended in a bare LF, not CRLF (RFC 5321 2.3.8). Set by whoever read the line: the
+  // parser sees the line without its end.
+  bool bare_lf = false;
   // MAIL and RCPT only:
   mailbox path;
   std::vector<esmtp_param> params;

@@ -340,6 +340,24 @@ check_result check_line_length(const run_outcome& run) {
   return c;
 }
 
+// RFC 5321 2.3.8: a line ends with CRLF and nothing else, and a CR or LF of its own has no
+// place in a command or a message (RFC 5322 2.3). Strict servers refuse one: Postfix since 3.9
+// ends the session with 521, Exchange Online refuses the message.
+check_result check_line_endings(const run_outcome& run) {
+  check_result c{"line_endings", true, "every line ended with CRLF"};
+  for (const auto& s : run.sessions) {
+    if (s.bare_line_ends == 0) continue;
+    c.passed = false;
+    c.detail =
+        "expected every line to end with CRLF and no CR or LF alone (RFC 5321 2.3.8); "
+        "session " +
+        s.id + " had " + std::to_string(s.bare_line_ends) + ", the first at transcript line " +
+        std::to_string(s.first_bare_line_end_at) + ": " + s.first_bare_line_end;
+    break;
+  }
+  return c;
+}
+
 check_result check_pipelining(const run_outcome& run) {
   check_result c{"pipelining", true, "replies read in order"};
   for (const auto& s : run.sessions) {
@@ -445,7 +463,7 @@ check_result check_connected(const run_outcome& run) {
 bool expectations::empty() const {
   return !delivered && !quit && !starttls_before_auth && !no_plaintext_auth &&
          !no_plaintext_after_tls_failure && !retried_after_4xx && !no_retry_after_5xx &&
-         !dot_stuffing && !line_length && !pipelining && !exit && checks.empty();
+         !dot_stuffing && !line_length && !line_endings && !pipelining && !exit && checks.empty();
 }
 
 std::optional<std::string> failed_hooks(const run_outcome& run) {
@@ -505,6 +523,7 @@ std::vector<check_result> evaluate(const expectations& e, const run_outcome& run
   if (e.line_length.value_or(false)) {
     out.push_back(check_line_length(run));
   }
+  if (e.line_endings.value_or(false)) out.push_back(check_line_endings(run));
   if (e.dot_stuffing.value_or(false)) {
     out.push_back(check_counter("dot_stuffing", &session_summary::unstuffed_dots,
                                 &session_summary::first_unstuffed_dot_at, "unstuffed leading dots",

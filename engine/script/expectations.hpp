@@ -29,6 +29,7 @@ struct expectations {
   std::optional<bool> no_retry_after_5xx;
   std::optional<bool> dot_stuffing;
   std::optional<bool> line_length;
+  std::optional<bool> line_endings;
   std::optional<bool> pipelining;
   std::optional<std::string> exit;  // "success", "failure" or a number
   unsigned runs = 1;                // how many times the command runs against one server

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string_view>
 
+#include "proto/data_reader.hpp"
 #include "proto/header_words.hpp"
 #include "script/lua_fields.hpp"
 
@@ -227,8 +228,21 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
 namespace {
 
 // on_message's argument: the message as received, its envelope and its headers.
+// What the API lists too: {kind = "bare_lf", offset = 120}, ... in the order found; offsets
+// count octets since the start of the data on the wire.
+void push_anomalies(lua_State* L, const std::vector<proto::anomaly>& found) {
+  lua_createtable(L, static_cast<int>(found.size()), 0);
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    lua_createtable(L, 0, 2);
+    set_string(L, "kind", proto::anomaly_name(found[i].kind));
+    set_integer(L, "offset", static_cast<lua_Integer>(found[i].offset));
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_setfield(L, -2, "anomalies");
+}
+
 void push_received_message(lua_State* L, const session::message& m) {
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
   set_string(L, "data", m.data);
   set_integer(L, "size", static_cast<lua_Integer>(m.data.size()));
   set_string(L, "mail_from", m.env.mail_from.address());
@@ -239,6 +253,7 @@ void push_received_message(lua_State* L, const session::message& m) {
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_setfield(L, -2, "recipients");
+  push_anomalies(L, m.anomalies);
   push_headers(L, m.data);
   // The subject as its author wrote it (RFC 2047 words decoded, as the API shows it);
   // headers.subject keeps the field as sent.
@@ -254,7 +269,8 @@ void push_received_message(lua_State* L, const session::message& m) {
   lua_setfield(L, -2, "headers");
 }
 
-// on_command's argument: the verb in upper case, its argument, and whether the server knows it.
+// on_command's argument: the verb in upper case, its argument, whether the server knows it, and
+// whether its line ended in a bare LF.
 void push_command(lua_State* L, const proto::command& cmd) {
   lua_createtable(L, 0, 3);
   // Known verbs are spelled upper case in the table already; only unknown ones need it.
@@ -269,6 +285,8 @@ void push_command(lua_State* L, const proto::command& cmd) {
   }
   set_string(L, "argument", cmd.argument);
   set_bool(L, "known", cmd.kind != proto::verb::unknown);
+  // Only when set: a field fewer on nearly every command, and nil reads as false.
+  if (cmd.bare_lf) set_bool(L, "bare_lf", true);
 }
 
 }  // namespace

@@ -63,6 +63,7 @@ void read_one(lua_State* L, int t, expectations& e) {
   if (auto v = get_bool(L, t, "no_retry_after_5xx")) e.no_retry_after_5xx = v;
   if (auto v = get_bool(L, t, "dot_stuffing")) e.dot_stuffing = v;
   if (auto v = get_bool(L, t, "line_length")) e.line_length = v;
+  if (auto v = get_bool(L, t, "line_endings")) e.line_endings = v;
   if (auto v = get_bool(L, t, "pipelining")) e.pipelining = v;
   raw_field(L, t, "retry_delay");
   if (lua_istable(L, -1)) {

@@ -170,7 +170,7 @@ std::size_t server_session::receive_command(std::string_view input) {
       break;
   }
   ++lines_taken_;
-  if (r.bare_lf) note("anomaly: command line ended with a bare LF", now_);
+  if (r.bare_lf) note("anomaly: bare_lf: the command line ended with a bare LF", now_);
   note_line_anomalies(r.line);
   const bool more_behind = r.consumed < input.size();
   verb kind = verb::unknown;
@@ -180,7 +180,7 @@ std::size_t server_session::receive_command(std::string_view input) {
     long_line_is_auth_ = false;
     on_long_line();
   } else {
-    kind = on_line(r.line);
+    kind = on_line(r.line, r.bare_lf);
   }
   if (std::exchange(text_behind_data_, false) && kind == verb::unknown)
     note_text_after_data(r.line);
@@ -245,7 +245,7 @@ void server_session::on_long_line() {
   error_reply(500, "5.5.2", "Line too long");
 }
 
-verb server_session::on_line(std::string_view line) {
+verb server_session::on_line(std::string_view line, bool bare_lf) {
   auto parsed = proto::parse_command(line, opts_.limits);
   if (!parsed && parsed.error().error == proto::command_error::unknown_verb &&
       !parsed.error().verb_text.empty()) {
@@ -254,6 +254,7 @@ verb server_session::on_line(std::string_view line) {
     unknown.verb_text = parsed.error().verb_text;
     auto space = line.find(' ');
     if (space != std::string_view::npos) unknown.argument = std::string(line.substr(space + 1));
+    unknown.bare_lf = bare_lf;
     log_.add(direction::client, std::string(line), now_);
     dispatch(unknown);
     return verb::unknown;
@@ -264,6 +265,7 @@ verb server_session::on_line(std::string_view line) {
     return parsed.error().kind;
   }
   log_.add(direction::client, masked_command(*parsed, line), now_);
+  parsed->bare_lf = bare_lf;
   dispatch(*parsed);
   return parsed->kind;
 }

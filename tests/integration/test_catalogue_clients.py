@@ -58,6 +58,8 @@ CLIENTS = {
     "swaks-long-line": SWAKS + " --data {tmp}/long.eml",
     "swaks-8bit": SWAKS + " --data {tmp}/8bit.eml",
     "swaks-big": SWAKS + " --data {tmp}/big.eml",
+    # The message as the file has it, LF line ends and all (swaks would make them CRLF).
+    "swaks-lf": SWAKS + " --no-data-fixup --data {tmp}/lf.eml",
     "curl": ('curl -sS --ssl-reqd --cacert %s --url "smtp://$SMTP_HOST:$SMTP_PORT" '
              '--mail-from sender@example.com %s --mail-rcpt-allowfails -T {tmp}/msg.eml'
              % (CA, " ".join("--mail-rcpt " + r for r in RCPTS))),
@@ -79,6 +81,7 @@ CLIENTS = {
     "smtplib-pool-lose": "/usr/bin/python3 {tmp}/client.py pool-lose",
     "smtplib-pool-skip": "/usr/bin/python3 {tmp}/client.py pool-skip",
     "smtplib-blind-pipeline": "/usr/bin/python3 {tmp}/client.py blind-pipeline",
+    "smtplib-lf-commands": "/usr/bin/python3 {tmp}/client.py lf-commands",
     "smtplib-parallel": "/usr/bin/python3 {tmp}/client.py parallel",
     "smtplib-idle": "/usr/bin/python3 {tmp}/client.py idle",
     "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
@@ -177,6 +180,13 @@ TABLE = [
     ("no-pipelining", "smtplib-blind-pipeline", "FAIL",
      ["pipelining", "did not advertise PIPELINING"]),
     ("no-8bitmime", "swaks-8bit", "FAIL", ["7-bit"]),
+    ("bare-lf", "swaks", "PASS", []),
+    ("bare-lf", "curl", "PASS", []),
+    ("bare-lf", "msmtp", "PASS", []),
+    ("bare-lf", "smtplib", "PASS", []),
+    ("bare-lf", "swaks-lf", "FAIL", ["line_endings", "bare_lf at offset"]),
+    ("bare-lf", "smtplib-lf-commands", "FAIL",
+     ["line_endings", "the command line ended with a bare LF"]),
     ("no-smtputf8", "swaks", "PASS", []),
     ("no-smtputf8", "swaks-8bit", "FAIL", ["ASCII headers"]),
     ("slow-final-reply", "swaks", "PASS", []),
@@ -353,6 +363,15 @@ elif mode == "blind-pipeline":
     s.send(MSG + b".\r\n")
     print(s.getreply())
     s.quit()
+elif mode == "lf-commands":
+    # Every command line ended with LF alone; the message as smtplib sends it.
+    class LfSMTP(smtplib.SMTP):
+        def putcmd(self, cmd, args=""):
+            self.send(("%%s %%s" %% (cmd, args)).strip() + "\n")
+    s = LfSMTP(HOST, PORT, timeout=20)
+    s.starttls(context=ssl.create_default_context(cafile=CA))
+    s.sendmail("sender@example.com", RCPTS[:1], MSG)
+    s.quit()
 elif mode == "parallel":
     # Six connections at once for one message, each retried: what the server refuses as too
     # many is no surprise to it, and one of them delivers.
@@ -428,6 +447,9 @@ class CatalogueWithRealClients(unittest.TestCase):
             "long.eml": (head % "long line") + "\r\n" + "x" * 1500 + "\r\n.\r\n",
             "8bit.eml": (head % "Grüße aus Köln") + "\r\nGrüße, naïve café\r\n.\r\n",
             "big.eml": (head % "big") + "\r\n" + ("0123456789" * 7 + "\r\n") * 60 + ".\r\n",
+            # LF line ends, as a mailer that writes the file's lines as they are; the end of
+            # the data as it must be.
+            "lf.eml": (head % "lf").replace("\r\n", "\n") + "\nhello\n\r\n.\r\n",
         }
         for name, text in files.items():
             with open(os.path.join(cls.tmp, name), "wb") as f:

@@ -178,5 +178,24 @@ TEST(session_analysis, a_failed_reply_write_means_the_client_left) {
   EXPECT_TRUE(summarize(r).client_closed);
 }
 
+// Bare CRs and LFs, in command lines and in the message text, as the server notes them: each
+// counts, and the first is kept for the line_endings verdict.
+TEST(session_analysis, bare_line_ends_are_counted_from_the_first) {
+  session_record r;
+  r.entries.push_back({{}, direction::client, "EHLO c.test"});
+  r.entries.push_back({{}, direction::server, "250 smtpfault"});
+  r.entries.push_back({{}, direction::event, "anomaly: bare_cr in the command line at offset 4"});
+  r.entries.push_back({{}, direction::client, "MAIL FROM:<s@example.com>"});
+  r.entries.push_back(
+      {{}, direction::event, "anomaly: bare_lf: the command line ended with a bare LF"});
+  r.entries.push_back({{}, direction::event, "anomaly: bare_lf at offset 19"});
+  r.entries.push_back({{}, direction::event, "anomaly: long_line at offset 1000"});
+  const auto s = summarize(r);
+  EXPECT_EQ(s.bare_line_ends, 3u);
+  EXPECT_EQ(s.first_bare_line_end_at, 3u);
+  EXPECT_EQ(s.first_bare_line_end, "bare_cr in the command line at offset 4");
+  EXPECT_EQ(s.long_lines, 1u);
+}
+
 }  // namespace
 }  // namespace smtpfault::capture

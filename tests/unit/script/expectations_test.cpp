@@ -141,6 +141,29 @@ TEST(Expectations, SlipsInTheDataPointToTheirFirstTranscriptLine) {
             "line 19");
 }
 
+// RFC 5321 2.3.8: only CRLF ends a line. The reason names the first bare CR or LF as the
+// transcript notes it.
+TEST(Expectations, LineEndingsNameTheFirstBareLineEnd) {
+  expectations e;
+  e.line_endings = true;
+  run_outcome run;
+  auto& clean = run.sessions.emplace_back();
+  clean.id = "000001";
+  auto& s = run.sessions.emplace_back();
+  s.id = "000002";
+  EXPECT_TRUE(evaluate(e, run).back().passed);
+  s.bare_line_ends = 2;
+  s.first_bare_line_end_at = 5;
+  s.first_bare_line_end = "bare_lf: the command line ended with a bare LF";
+  const auto verdict = evaluate(e, run).back();
+  EXPECT_EQ(verdict.name, "line_endings");
+  EXPECT_FALSE(verdict.passed);
+  EXPECT_EQ(verdict.detail,
+            "expected every line to end with CRLF and no CR or LF alone (RFC 5321 2.3.8); "
+            "session 000002 had 2, the first at transcript line 5: bare_lf: the command line "
+            "ended with a bare LF");
+}
+
 // RFC 2920 3.1: with PIPELINING offered, MAIL, RCPT and DATA may go together, but EHLO (and
 // DATA, QUIT, ...) end a group.
 TEST(Expectations, PipeliningBehindEhloFailsWherePipeliningIsOffered) {

@@ -335,6 +335,33 @@ function on_command(s, c) smtp.log("command", c.verb, c.argument, c.known) end
   EXPECT_EQ(d.script_log(), want);
 }
 
+// RFC 5321 2.3.8: a line ends with CRLF. How each command line ended, and what the message's
+// text held, as a scenario that refuses bare LFs (the built-in bare-lf) needs to see them.
+TEST(state, line_ends_and_anomalies_reach_the_hooks) {
+  driver d(R"(
+function on_command(s, c) smtp.log("command", c.verb, tostring(c.bare_lf)) end
+function on_message(s, msg)
+  local seen = {}
+  for _, a in ipairs(msg.anomalies) do seen[#seen + 1] = a.kind .. "@" .. a.offset end
+  smtp.log("message", #msg.anomalies, table.concat(seen, " "))
+end
+)");
+  d.greet();
+  d.send("EHLO c.test\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\nDATA\r\n");
+  d.send("Subject: x\r\n\r\nbare\nlf and a bare\rcr\r\n.\r\n");
+  d.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nclean\r\n.\r\n");
+  std::vector<std::string> want = {"script: command EHLO true",
+                                   "script: command MAIL nil",
+                                   "script: command RCPT true",
+                                   "script: command DATA nil",
+                                   "script: message 2 bare_lf@18 bare_cr@32",
+                                   "script: command MAIL nil",
+                                   "script: command RCPT nil",
+                                   "script: command DATA nil",
+                                   "script: message 0 "};
+  EXPECT_EQ(d.script_log(), want);
+}
+
 TEST(state, now_is_scenario_time) {
   scenario_options o = quick_options();
   o.time_scale = 0.001;

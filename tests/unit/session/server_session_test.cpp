@@ -356,7 +356,8 @@ TEST(server_session, receive_stops_after_its_line_budget) {
 TEST(server_session, bare_lf_command_line_is_noted_and_accepted) {
   conversation c;
   EXPECT_EQ(c.send("EHLO client.test\n"), wire::ehlo_all);
-  EXPECT_TRUE(c.logged(direction::event, "anomaly: command line ended with a bare LF"));
+  EXPECT_TRUE(
+      c.logged(direction::event, "anomaly: bare_lf: the command line ended with a bare LF"));
 }
 
 TEST(server_session, bare_cr_and_nul_in_a_command_line_are_noted_and_kept) {
