@@ -71,7 +71,11 @@ std::optional<std::string> unwritable_report(const std::string& path) {
   if (path == "-") return std::string("a report goes to a file (standard output has the table)");
   const fs::path dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : ".";
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return "no such directory " + dir.string();
+  // A CI job names its report inside a folder of reports that nothing has made yet, as
+  // --store DIR may be: made, with its parents.
+  if (!fs::is_directory(dir, ec) && !fs::create_directories(dir, ec) && ec) {
+    return "cannot make the directory " + dir.string() + ": " + ec.message();
+  }
   // Opened for real, not judged by access(2): root passes every permission check, yet cannot
   // create a file in /proc or on a read-only mount.
   if (fs::exists(path, ec)) {

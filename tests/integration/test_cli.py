@@ -427,8 +427,11 @@ class ServeFlagMistakes(unittest.TestCase):
     def test_a_report_that_cannot_be_written_is_refused_before_anything_runs(self):
         with tempfile.TemporaryDirectory() as tmp:
             marker = os.path.join(tmp, "ran")
+            a_file = os.path.join(tmp, "file")
+            open(a_file, "w").close()
             # /proc takes no new file even from root, whom access(2) lets through.
-            for flag, path, why in (("--junit", os.path.join(tmp, "no", "r.xml"), "no such directory"),
+            for flag, path, why in (("--junit", os.path.join(a_file, "no", "r.xml"),
+                                     "cannot make the directory %s/no" % a_file),
                                     ("--json", tmp, "is a directory"),
                                     ("--json", "/proc/r.json", "cannot create a file in /proc"),
                                     ("--json", "-", "a report goes to a file (standard output"
@@ -444,6 +447,17 @@ class ServeFlagMistakes(unittest.TestCase):
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertIn("%s %s: %s" % (flag, path, why), r.stderr)
                 self.assertNotIn("connect", r.stderr + r.stdout)
+
+    def test_a_reports_missing_folder_is_made(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            junit = os.path.join(tmp, "reports", "ci", "smtpfault.xml")
+            json_report = os.path.join(tmp, "json", "r.json")
+            r = run("test", "--scenario", "accept-all", "--junit", junit, "--json", json_report,
+                    "--", "true", timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)  # `true` sends no mail
+            self.assertIn("<testsuite", open(junit, encoding="utf-8").read())
+            with open(json_report, encoding="utf-8") as f:
+                self.assertEqual(json.load(f)["results"][0]["scenario"], "accept-all")
 
 
 class JsonLogs(unittest.TestCase):

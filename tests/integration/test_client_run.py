@@ -346,10 +346,10 @@ class RunCommandTest(ClientRunCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("--target: bad address '127.0.0.1:0' (the port must be a number from 1 to "
                       "65535)", p.stderr)
-        p = self.run_client("probe-conformance", "--junit", "/nonexistent-dir/x.xml")
+        p = self.run_client("probe-conformance", "--junit", "/proc/no-such-dir/x.xml")
         self.assertEqual(p.returncode, 2)
-        self.assertIn("--junit /nonexistent-dir/x.xml: no such directory /nonexistent-dir",
-                      p.stderr)
+        self.assertIn("--junit /proc/no-such-dir/x.xml: cannot make the directory "
+                      "/proc/no-such-dir", p.stderr)
 
     def test_an_ipv6_target_is_written_with_brackets(self):
         with socket.socket(socket.AF_INET6) as s:   # bound, not listening: refuses

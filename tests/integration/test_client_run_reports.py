@@ -120,10 +120,12 @@ class ReportsTest(ClientRunCase):
         self.assertEqual(doc["report"]["text"], "first\x00x\nsecond")
 
     def test_an_unwritable_report_is_refused_before_the_run(self):
-        missing = os.path.join(self.tmp.name, "no-such-folder", "r.xml")
-        p = self.run_client("probe-pipelining", "--junit", missing)
+        a_file = os.path.join(self.tmp.name, "a-file")
+        open(a_file, "w").close()
+        unmakeable = os.path.join(a_file, "r.xml")
+        p = self.run_client("probe-pipelining", "--junit", unmakeable)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
-        self.assertIn("r.xml: no such directory", p.stderr)
+        self.assertIn("r.xml: cannot make the directory %s" % a_file, p.stderr)
         self.assertNotIn("C: EHLO", p.stdout)  # nothing was sent
         # A report that can be written is not made before the run: a run killed on the way
         # leaves no empty file for CI to choke on; the finished one is renamed into place.
