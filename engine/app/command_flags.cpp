@@ -6,11 +6,11 @@ namespace smtpfault::app {
 // left out (the server's keys), keyed, alternatives.
 
 const command_flags& send_flags() {
-  static const command_flags f{
-      {{"starttls", "tls", "verify", "help", "version"},
-       {"server", "ca", "auth", "helo", "from", "to", "data", "timeout", "config", "log-format"}},
-      {"send", {"to"}, {"timeout"}, {}, {}, {}, {"tls", "starttls"}},
-      &check_send_values};
+  static const command_flags f{{{"starttls", "tls", "verify", "help", "version"},
+                                {"server", "ca", "auth", "helo", "from", "to", "data", "notify",
+                                 "ret", "envid", "timeout", "config", "log-format"}},
+                               {"send", {"to"}, {"timeout"}, {}, {}, {}, {"tls", "starttls"}},
+                               &check_send_values};
   return f;
 }
 

@@ -1,6 +1,7 @@
 // `smtpfault send`: one message to an SMTP server, for docs, health checks and quick tries.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +21,8 @@
 #include "net/send_client.hpp"
 #include "net/tls_context.hpp"
 #include "proto/address.hpp"
+#include "proto/ascii.hpp"
+#include "proto/dsn.hpp"
 #include "proto/duration.hpp"
 #include "proto/reply_stream.hpp"
 
@@ -50,6 +53,13 @@ void print_send_help() {
       "  --data FILE          the message (RFC 5322; LF endings become CRLF), '-' = stdin;\n"
       "                       at most 256 MiB; without it a short test message is\n"
       "                       generated\n"
+      "  --notify WHEN        when to get a delivery status notification (RFC 3461): NEVER,\n"
+      "                       or a list of SUCCESS, FAILURE, DELAY; NOTIFY= on every RCPT\n"
+      "  --ret FULL|HDRS      how much of the message a notification returns; RET= on MAIL\n"
+      "  --envid TEXT         the identifier notifications quote (printable ASCII, at most\n"
+      "                       100 characters as sent); ENVID= on MAIL, as xtext\n"
+      "                       (with any of these three, nothing is sent to a server\n"
+      "                       that does not offer DSN)\n"
       "  --timeout SECONDS    each wait: connecting, a reply, a TLS handshake, a write\n"
       "                       (default 30)\n"
       "  --log-format F       text (default), json (JSON lines: each transcript line, then\n"
@@ -141,6 +151,28 @@ proto::expected<std::string, std::string> envelope_address(const flag_value& f, 
   return path->address();
 }
 
+// --notify, --ret and --envid (RFC 3461 4): a value the server would refuse is a usage error,
+// found before connecting. Sent upper case, as the RFC spells the values.
+std::optional<std::string> apply_dsn_flag(const flag_value& f, proto::dsn_request& dsn) {
+  auto upper = [](std::string text) {
+    std::ranges::transform(text, text.begin(), proto::ascii_upper);
+    return text;
+  };
+  if (f.name == "notify") {
+    if (auto why = proto::notify_problem(f.value); !why.empty())
+      return f.origin + ": " + why + " (RFC 3461 4.1)";
+    dsn.notify = upper(f.value);
+  } else if (f.name == "ret") {
+    if (!proto::iequals(f.value, "FULL") && !proto::iequals(f.value, "HDRS"))
+      return f.origin + ": expected FULL or HDRS, got '" + proto::printable(f.value, 40) + "'";
+    dsn.ret = upper(f.value);
+  } else {
+    if (auto why = proto::envid_problem(f.value); !why.empty()) return f.origin + ": " + why;
+    dsn.envid = f.value;
+  }
+  return std::nullopt;
+}
+
 // One flag into the request; files are looked at only when touch_files (serve checks the
 // configuration without them: a path may be relative to where send runs later).
 std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r, bool touch_files) {
@@ -185,6 +217,8 @@ std::optional<std::string> apply_send_flag(const flag_value& f, send_request& r,
       o.from = std::move(*address);
       r.have_from = true;
     }
+  } else if (f.name == "notify" || f.name == "ret" || f.name == "envid") {
+    return apply_dsn_flag(f, o.dsn);
   } else if (f.name == "data") {
     r.data_file = f.value;
     r.data_flag = f.with_value();

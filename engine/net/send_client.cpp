@@ -356,12 +356,18 @@ std::string first_non_ascii_address(const send_options& o) {
   return to == o.to.end() ? std::string() : *to;
 }
 
-// Why the server cannot take the message as it is, or "": an address or a header field that is
-// not ASCII needs SMTPUTF8 (RFC 6531, 6532), 8-bit octets need 8BITMIME (RFC 6152). send
-// converts nothing: such a message goes to none of its recipients.
+// Why the server cannot take the message as it is, or "": delivery status notifications need
+// DSN (RFC 3461), an address or a header field that is not ASCII needs SMTPUTF8 (RFC 6531,
+// 6532), 8-bit octets need 8BITMIME (RFC 6152). send converts nothing and drops nothing asked
+// for: such a message goes to none of its recipients.
 std::string client::unsendable(const proto::message_needs& needs,
                                const std::string& utf8_address) const {
   const std::string not_offered = ", and the server did not offer it";
+  // A server without DSN would refuse the parameters, or take the message and never report.
+  if (!o_.dsn.empty() && !offers("DSN")) {
+    return "delivery status notifications (" + proto::dsn_keywords(o_.dsn) +
+           ") need DSN (RFC 3461)" + not_offered;
+  }
   if (!utf8_address.empty() && !offers("SMTPUTF8")) {
     return "the address " + session::escape_wire(utf8_address) +
            " is not ASCII, which needs SMTPUTF8 (RFC 6531)" + not_offered;
@@ -379,21 +385,24 @@ std::string client::unsendable(const proto::message_needs& needs,
 }
 
 // MAIL FROM's parameters for what the message needs, which unsendable() found the server to
-// offer: SIZE (RFC 1870), BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531).
+// offer: SIZE (RFC 1870), BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), and the DSN ones asked
+// for (RFC 3461: RET, ENVID).
 std::string client::mail_parameters(const proto::message_needs& needs, bool utf8_address,
                                     std::size_t size) const {
   std::string params;
   if (offers("SIZE")) params += " SIZE=" + std::to_string(size);
   if (needs.eight_bit) params += " BODY=8BITMIME";
   if (utf8_address || needs.non_ascii_header) params += " SMTPUTF8";
-  return params;
+  return params + proto::dsn_mail_parameters(o_.dsn);
 }
 
-// RCPT TO for every recipient: a refused one is noted and the next one tried. An error when the
-// connection is gone (a 421, a lost connection): no later recipient can be tried.
+// RCPT TO for every recipient, each with the NOTIFY asked for: a refused one is noted and the
+// next one tried. An error when the connection is gone (a 421, a lost connection): no later
+// recipient can be tried.
 asio::awaitable<std::string> client::recipients(std::size_t& accepted) {
   for (const auto& rcpt : o_.to) {
-    const std::string err = co_await command("RCPT TO:<" + rcpt + ">", 2);
+    const std::string err =
+        co_await command("RCPT TO:<" + rcpt + ">" + proto::dsn_rcpt_parameters(o_.dsn), 2);
     if (err.empty()) {
       ++accepted;
     } else if (refused_) {

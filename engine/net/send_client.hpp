@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/dsn.hpp"
+
 namespace smtpfault::net {
 
 struct send_options {
@@ -21,6 +23,8 @@ struct send_options {
   std::string helo = "smtpfault.client";
   std::string from;
   std::vector<std::string> to;
+  // The delivery status notifications asked for (RFC 3461); none by default.
+  proto::dsn_request dsn;
   std::string data;                           // the message, CRLF line endings, not yet dot-stuffed
   std::chrono::milliseconds timeout{30'000};  // per reply
 };

@@ -4,9 +4,9 @@
 #include <cctype>
 #include <optional>
 #include <string>
-#include <utility>
 
 #include "proto/ascii.hpp"
+#include "proto/dsn.hpp"
 #include "proto/reply.hpp"
 #include "session/server_session.hpp"
 
@@ -37,25 +37,6 @@ std::string repeated_keyword(const std::vector<proto::esmtp_param>& params) {
     }
   }
   return {};
-}
-
-// NEVER, or each of SUCCESS, FAILURE and DELAY at most once (RFC 3461 4.1).
-bool valid_notify(std::string_view v) {
-  if (v.empty()) return false;  // NEVER, or a list of at least one (RFC 3461 4.1)
-  if (iequals(v, "NEVER")) return true;
-  bool seen[3] = {};
-  while (!v.empty()) {
-    auto comma = v.find(',');
-    auto item = v.substr(0, comma);
-    int which = iequals(item, "SUCCESS") ? 0 : iequals(item, "FAILURE") ? 1 : 2;
-    if ((which == 2 && !iequals(item, "DELAY")) || std::exchange(seen[which], true)) {
-      return false;
-    }
-    if (comma == std::string_view::npos) break;
-    v.remove_prefix(comma + 1);
-    if (v.empty()) return false;
-  }
-  return true;
 }
 
 // RFC 3461 4: xtext, the form of ENVID, ORCPT's address and AUTH= (RFC 4954 5): printable
@@ -152,7 +133,8 @@ bool server_session::check_rcpt_params(const proto::command& cmd) {
              false;
     }
     if (p.keyword == "NOTIFY") {
-      if (!valid_notify(v)) return error_reply(501, "5.5.4", "Bad NOTIFY value"), false;
+      if (!proto::notify_problem(v).empty())
+        return error_reply(501, "5.5.4", "Bad NOTIFY value"), false;
     } else if (p.keyword == "ORCPT") {
       // addr-type ";" xtext, both non-empty (RFC 3461 4.2).
       const auto semicolon = v.find(';');

@@ -12,7 +12,8 @@ import time
 import unittest
 
 from scripted_server import ScriptedServer
-from smtpfault_server import SmtpfaultServer, binary_path, refusing_port, server_environment
+from smtpfault_server import SmtpfaultServer, assert_not_sent, binary_path, refusing_port
+from smtpfault_server import server_environment
 from smtpfault_server import run_binary as run
 
 
@@ -169,15 +170,6 @@ class SendAgainstOddServers(unittest.TestCase):
         return run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
                    "--to", "b@example.com", *flags, stdin=data)
 
-    def assert_not_sent(self, srv, r, why):
-        """Refused before MAIL, to every recipient alike, and the session ended with QUIT."""
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("not delivered: " + why, r.stderr)
-        self.assertNotIn("C: MAIL", r.stdout)
-        self.assertIn("C: QUIT", r.stdout)
-        srv.wait_for_line(r"C: QUIT")
-        self.assertEqual(srv.messages(), [])
-
     def test_plaintext_injected_before_the_handshake_is_discarded(self):
         srv = self.start("starttls-injection")
         r = self.send(srv, "--starttls")
@@ -191,8 +183,8 @@ class SendAgainstOddServers(unittest.TestCase):
         srv = self.start("no-smtputf8")
         r = self.send(srv, "--to", "c@example.com", "--data", "-",
                       data="To: b@example.com\nSubject: caf\u00e9\n\nascii body\n")
-        self.assert_not_sent(srv, r, "the header field 'Subject' is not ASCII, which needs "
-                             "SMTPUTF8 (RFC 6532), and the server did not offer it")
+        assert_not_sent(self, srv, r, "the header field 'Subject' is not ASCII, which needs "
+                        "SMTPUTF8 (RFC 6532), and the server did not offer it")
         # Encoded words say it in ASCII: that goes, its UTF-8 body with BODY=8BITMIME.
         r = self.send(srv, "--data", "-",
                       data="Subject: =?utf-8?q?caf=C3=A9?=\n\nna\u00efve\n")
@@ -203,8 +195,8 @@ class SendAgainstOddServers(unittest.TestCase):
         # RFC 6152 3: 8-bit data only to a server that offers 8BITMIME; send converts nothing.
         srv = self.start("no-8bitmime")
         r = self.send(srv, "--data", "-", data="Subject: plain\n\nna\u00efve\n")
-        self.assert_not_sent(srv, r, "the message has 8-bit octets, which need 8BITMIME (RFC "
-                             "6152), and the server did not offer it")
+        assert_not_sent(self, srv, r, "the message has 8-bit octets, which need 8BITMIME (RFC "
+                        "6152), and the server did not offer it")
         r = self.send(srv, "--data", "-", data="Subject: plain\n\nascii only\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"C: MAIL FROM:<a@example.com> SIZE=\d+\n")

@@ -111,6 +111,17 @@ def refusing_port():
         yield s.getsockname()[1]
 
 
+def assert_not_sent(test, server, result, why):
+    """`smtpfault send` (its CompletedProcess `result`) refused before MAIL, for every recipient
+    alike, saying `why`: exit 1, nothing stored, and the session ended with QUIT."""
+    test.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+    test.assertIn("not delivered: " + why, result.stderr)
+    test.assertNotIn("C: MAIL", result.stdout)
+    test.assertIn("C: QUIT", result.stdout)
+    server.wait_for_line(r"C: QUIT")
+    test.assertEqual(server.messages(), [])
+
+
 class StoredMessage:
     """One captured message: the .eml bytes and the parsed .json envelope."""
 
