@@ -223,9 +223,17 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
     const auto& got = it->closed_in_data_after;
     if (it->exchanges.back().code == 354 && !got.starts_with("0 ")) {
       // In the message text: the reply to DATA is not where it stopped.
-      return "; it stopped in the middle of the message text" +
-             (got.empty() ? std::string() : ", " + got + " into it,") +
-             " and sent no more (session " + it->id + ")";
+      std::string text = "; it stopped in the middle of the message text" +
+                         (got.empty() ? std::string() : ", " + got + " into it,") +
+                         " and sent no more (session " + it->id + ")";
+      // The classic cause: a mailer that ends its lines with LF alone believes it ended the
+      // data with "\n.\n" and waits for the reply that never comes.
+      if (it->bare_line_ends > 0 && it->first_bare_line_end.starts_with("bare_lf")) {
+        text += "; its text had a bare LF (" + it->first_bare_line_end +
+                "), and a line \".\" after one does not end the data: only CRLF \".\" CRLF "
+                "does (RFC 5321 4.1.1.4)";
+      }
+      return text;
     }
     return "; it had sent nothing since the " +
            (last == "<no command>" ? std::string("greeting") : "reply to '" + last + "'") +

@@ -82,6 +82,7 @@ CLIENTS = {
     "smtplib-pool-skip": "/usr/bin/python3 {tmp}/client.py pool-skip",
     "smtplib-blind-pipeline": "/usr/bin/python3 {tmp}/client.py blind-pipeline",
     "smtplib-lf-commands": "/usr/bin/python3 {tmp}/client.py lf-commands",
+    "smtplib-first-line-greeting": "/usr/bin/python3 {tmp}/client.py first-line-greeting",
     "smtplib-parallel": "/usr/bin/python3 {tmp}/client.py parallel",
     "smtplib-idle": "/usr/bin/python3 {tmp}/client.py idle",
     "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
@@ -225,6 +226,9 @@ TABLE = [
     # swaks waits for the rest of a garbage greeting until its own timeout
     ("malformed-replies", "swaks-3s-retry", "PASS", []),
     ("malformed-replies", "msmtp", "FAIL", ["the client made 1 connection"]),
+    ("malformed-replies", "smtplib", "PASS", []),
+    ("malformed-replies", "smtplib-first-line-greeting", "FAIL",
+     ["connection 2's greeting ended in a 421 line", "sent 'ehlo", "as if it had been greeted"]),
 ]
 
 # A small smtplib client with verification, AUTH over TLS, a retry loop and three modes:
@@ -234,7 +238,7 @@ TABLE = [
 # the reply codes); bdat and magic-bdat do the same as send and magic with the text in two
 # BDAT chunks (CHUNKING, RFC 3030).
 CLIENT = r'''
-import os, smtplib, ssl, sys, time
+import os, smtplib, socket, ssl, sys, time
 HOST, PORT = os.environ["SMTP_HOST"], int(os.environ["SMTP_PORT"])
 CA = %(ca)r
 MSG = b"From: sender@example.com\r\nTo: rcpt1@example.com\r\nSubject: smtplib\r\n\r\nhello\r\n"
@@ -372,6 +376,24 @@ elif mode == "lf-commands":
     s.starttls(context=ssl.create_default_context(cafile=CA))
     s.sendmail("sender@example.com", RCPTS[:1], MSG)
     s.quit()
+elif mode == "first-line-greeting":
+    # Takes the greeting's first line for the whole reply, as vert-x3/vertx-mail-client#81 did:
+    # the rest of it is then read as the reply to EHLO.
+    class FirstLineSMTP(smtplib.SMTP):
+        def connect(self, host="localhost", port=0, source_address=None):
+            self.sock = socket.create_connection((host, port), self.timeout)
+            self.file = self.sock.makefile("rb")
+            line = self.file.readline()
+            if not line.startswith(b"220"):
+                self.close()
+                raise smtplib.SMTPConnectError(int(line[:3]) if line[:3].isdigit() else 0, line)
+            return 220, line
+    def first_line_message():
+        s = FirstLineSMTP(HOST, PORT, timeout=20)
+        s.starttls(context=ssl.create_default_context(cafile=CA))
+        s.sendmail("sender@example.com", RCPTS[:1], MSG)
+        s.quit()
+    with_retry(first_line_message)
 elif mode == "parallel":
     # Six connections at once for one message, each retried: what the server refuses as too
     # many is no surprise to it, and one of them delivers.

@@ -157,6 +157,11 @@ class HangingCommand(unittest.TestCase):
                                  "s.putcmd('DATA'); s.getreply()\n"
                                  "s.send(b'Subject: x\\r\\n\\r\\n' + b'y' * 100)\n"
                                  "time.sleep")
+        # LF line ends, and "\n.\n" for the end: it waits for a reply to data that never ended.
+        lf_data = client.replace("time.sleep", "s.mail('a@x.test'); s.rcpt('b@y.test')\n"
+                                 "s.putcmd('DATA'); s.getreply()\n"
+                                 "s.send(b'Subject: x\\n\\nbody\\n.\\n')\n"
+                                 "time.sleep")
         # Nothing of the text at all: it stopped right after the 354.
         no_text = client.replace("time.sleep", "s.mail('a@x.test'); s.rcpt('b@y.test')\n"
                                  "s.putcmd('DATA'); s.getreply()\n"
@@ -167,6 +172,11 @@ class HangingCommand(unittest.TestCase):
                               ([PYTHON, "-c", in_data], "; it stopped in the middle of the "
                                "message text, 114 octets into it, and sent no more (session "
                                "000001)"),
+                              ([PYTHON, "-c", lf_data], "; it stopped in the middle of the "
+                               "message text, 19 octets into it, and sent no more (session "
+                               "000001); its text had a bare LF (bare_lf at offset 10), and a "
+                               "line \".\" after one does not end the data: only CRLF \".\" "
+                               "CRLF does (RFC 5321 4.1.1.4)"),
                               ([PYTHON, "-c", client], "; it had sent nothing since the reply "
                                                        "to 'ehlo quiet.test' (session 000001)"),
                               ([PYTHON, "-c", done], "")):
