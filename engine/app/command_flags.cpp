@@ -26,16 +26,16 @@ const command_flags& run_flags() {
 const command_flags& test_flags() {
   // --scenario, --seed and --time-scale are the server's keys scenario, seed and time_scale.
   static const command_flags f{{{"help", "version"},
-                                {"scenario", "scenarios", "exclude", "junit", "json", "timeout",
-                                 "time-scale", "jobs", "seed", "config", "set"}},
+                                {"scenario", "scenarios", "exclude", "waive", "junit", "json",
+                                 "timeout", "time-scale", "jobs", "seed", "config", "set"}},
                                {"test",
-                                {"scenarios", "exclude"},
+                                {"scenarios", "exclude", "waive"},
                                 {"timeout", "jobs"},
                                 {"jobs"},
                                 {"scenario", "seed", "time-scale"},
                                 {},
                                 {"scenario", "scenarios"},
-                                {"exclude"}},
+                                {"exclude", "waive"}},
                                &check_test_values};
   return f;
 }

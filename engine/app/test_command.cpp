@@ -55,6 +55,9 @@ void print_test_help() {
       "  --scenarios DIR    every .lua file in DIR\n"
       "  --exclude S        leave out scenarios by name, file name or glob (auth-*); repeatable,\n"
       "                     e.g. what does not apply to the mailer's policy\n"
+      "  --waive CHECK      set a built-in check aside in every scenario (quit, pipelining,\n"
+      "                     ...), e.g. one the mailer's library cannot meet; repeatable. It is\n"
+      "                     still run and reported, and decides no verdict\n"
       "  --junit FILE       write a JUnit XML report (its folder is made when missing)\n"
       "  --json FILE        write a JSON report (the same)\n"
       "  --timeout SEC      kill CMD (its whole process group) after SEC seconds (default 60)\n"
@@ -172,6 +175,18 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
   } else if (f.name == "exclude") {
     if (f.value.empty()) return f.origin + ": expected a scenario name or a glob";
     p.excluded.emplace_back(f.value, f.origin);
+  } else if (f.name == "waive") {
+    const auto& names = script::waivable_checks();
+    if (std::find(names.begin(), names.end(), f.value) == names.end()) {
+      std::string listed;
+      for (const auto& n : names)
+        listed += (listed.empty() ? "" : ", ") + n;
+      return f.origin + ": '" + f.value + "' is no built-in check that can be waived" +
+             proto::did_you_mean(f.value, names) + " (one of: " + listed +
+             "; a scenario's custom check is its own: copy the scenario to change it)";
+    }
+    if (std::find(p.opts.waived.begin(), p.opts.waived.end(), f.value) == p.opts.waived.end())
+      p.opts.waived.push_back(f.value);
   } else if (f.name == "junit" || f.name == "json") {
     // Found out now, not after every scenario has run.
     auto err = f.value.empty() || !touch_files ? std::nullopt : unwritable_report(f.value);

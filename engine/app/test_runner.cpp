@@ -130,12 +130,22 @@ std::optional<std::string> scenario_error(const script::run_outcome& run,
   return std::nullopt;
 }
 
+// A waived check is still run and reported: the reports say what was set aside.
+void waive(std::vector<script::check_result>& checks, const std::vector<std::string>& waived) {
+  for (auto& c : checks)
+    c.waived = std::find(waived.begin(), waived.end(), c.name) != waived.end();
+}
+
 void decide(scenario_result& r) {
-  const auto failing = [](const auto& c) { return !c.passed; };
+  const auto failing = [](const auto& c) { return !c.passed && !c.waived; };
   auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
   if (failed == r.checks.end()) {
     r.outcome = verdict::pass;
     r.reason = r.checks.empty() ? "command succeeded" : "all expectations held";
+    std::string set_aside;
+    for (const auto& c : r.checks)
+      if (!c.passed) set_aside += (set_aside.empty() ? "" : ", ") + c.name;
+    if (!set_aside.empty()) r.reason += " but the waived " + set_aside;
     return;
   }
   r.outcome = verdict::fail;
@@ -162,7 +172,7 @@ void decide(scenario_result& r) {
     return 0;
   };
   for (auto it = r.checks.begin(); it != r.checks.end(); ++it) {
-    if (!it->passed && rank(*it) < rank(*failed)) failed = it;
+    if (failing(*it) && rank(*it) < rank(*failed)) failed = it;
   }
   r.reason = failed->name + ": " + failed->detail;
 }
@@ -352,6 +362,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   }
   for (auto& c : sc->run_checks(run))
     result.checks.push_back(std::move(c));
+  waive(result.checks, opts.waived);
   decide(result);
   if (expected.empty() && result.outcome == verdict::pass) {
     // runs = n alone says how often to run, not what to check.

@@ -17,6 +17,8 @@ struct test_options {
   double timeout = 60;               // seconds per run of the command
   std::uint64_t seed = 0;
   double time_scale = 1.0;
+  // Built-in checks set aside in every scenario (--waive quit): reported, deciding nothing.
+  std::vector<std::string> waived;
   // serve's configuration for every scenario's server; where it listens is the runner's.
   config::settings server;
 };

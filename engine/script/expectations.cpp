@@ -503,6 +503,22 @@ std::optional<std::string> failed_hooks(const run_outcome& run) {
 // The most specific findings come first: the verdict's reason is the first failed check, and a
 // wrong count or a missing QUIT is usually a consequence of something listed before it.
 
+const std::vector<std::string>& waivable_checks() {
+  static const std::vector<std::string> names = {"starttls_before_auth",
+                                                 "no_plaintext_auth",
+                                                 "no_plaintext_after_tls_failure",
+                                                 "retried_after_4xx",
+                                                 "no_retry_after_5xx",
+                                                 "line_length",
+                                                 "line_endings",
+                                                 "dot_stuffing",
+                                                 "pipelining",
+                                                 "quit",
+                                                 "exit",
+                                                 "delivered"};
+  return names;
+}
+
 std::vector<check_result> evaluate(const expectations& e, const run_outcome& run) {
   std::vector<check_result> out;
   // Every expectation is about what the client did on the wire. Without a single session it

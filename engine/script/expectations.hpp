@@ -66,10 +66,16 @@ struct check_result {
   std::string detail;         // what was expected, what happened, where to look
   bool script_error = false;  // a custom check that failed to run, or a hook that failed: the
                               // scenario's fault
+  bool waived = false;        // set aside by the run (test --waive): it decides nothing
 };
 
 // The built-in expectations; custom Lua checks are run by the scenario.
 std::vector<check_result> evaluate(const expectations& e, const run_outcome& run);
+
+// The names of the built-in checks a run may set aside (test --waive), in the order evaluate()
+// lists them: every one but "connected", which says whether anything was tested at all, and
+// the custom checks, which are the scenario's own (copy it to change them).
+const std::vector<std::string>& waivable_checks();
 
 // "SIGSEGV" (or "signal 64"): how a report names the signal that killed the command.
 std::string signal_name(int sig);

@@ -98,6 +98,56 @@ class AddressVariablesAreTheRunners(unittest.TestCase):
         self.assertRegex(p.stdout, r"api=127\.0\.0\.1:\d+")
 
 
+class WaivedChecks(unittest.TestCase):
+    # A mailer whose library closes without QUIT (nodemailer's does, after every message).
+    NO_QUIT = ("import os, smtplib\n"
+               "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+               "s.sendmail('a@x.test', ['b@y.test', 'c@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+               "s.close()\n")
+    SCENARIOS = ["--scenario", "accept-all", "--scenario", "no-pipelining", "--scenario",
+                 "bare-lf", "--time-scale", "0.02"]
+
+    def test_a_check_failed_everywhere_is_said_once_and_can_be_waived(self):
+        json_path = scratch_path(self, "waived.json")
+        status, out, err = run_test(self.SCENARIOS + ["--", PYTHON, "-c", self.NO_QUIT])
+        self.assertEqual(status, 1, out + err)
+        self.assertIn("quit failed in 3 scenarios; where the mailer cannot meet it, --waive quit "
+                      "sets it aside in every scenario", out)
+        status, out, err = run_test(self.SCENARIOS + ["--waive", "quit", "--json", json_path,
+                                                      "--", PYTHON, "-c", self.NO_QUIT])
+        self.assertEqual(status, 0, out + err)
+        self.assertNotIn("--waive quit", out)
+        for name, result in verdicts(json_path).items():
+            self.assertEqual(result["verdict"], "PASS", name)
+            self.assertEqual(result["reason"], "all expectations held but the waived quit")
+            quit = [c for c in result["checks"] if c["name"] == "quit"][0]
+            # Still run and reported as it went.
+            self.assertEqual((quit["passed"], quit.get("waived")), (False, True), quit)
+            self.assertIn("without QUIT", quit["detail"])
+        # A waived check decides nothing, the others still do: bare LFs fail bare-lf.
+        lf = self.NO_QUIT.replace("\\r\\n", "\\n")
+        status, out, err = run_test(["--scenario", "bare-lf", "--waive", "quit", "--json",
+                                     json_path, "--", PYTHON, "-c", lf])
+        self.assertEqual(status, 1, out + err)
+        self.assertTrue(verdicts(json_path)["bare-lf"]["reason"].startswith("line_endings:"))
+
+    def test_waived_checks_come_from_the_file_and_the_environment_and_are_checked(self):
+        config = write_file(scratch_folder(self), "w.toml", '[test]\nwaive = ["qiut"]\n')
+        status, out, err = run_test(["--config", config, "--", "true"])
+        self.assertEqual(status, 2, out + err)
+        self.assertIn("w.toml:2:10: key 'test.waive': 'qiut' is no built-in check that can be "
+                      "waived (did you mean 'quit'?)", err)
+        status, out, err = run_test(["--waive", "check", "--", "true"])
+        self.assertEqual(status, 2, out + err)
+        self.assertIn("a scenario's custom check is its own: copy the scenario to change it", err)
+        env = server_environment({"SMTPFAULT_TEST_WAIVE": "quit,pipelining"})
+        p = subprocess.run([binary_path(), "test", "--scenario", "accept-all", "--time-scale",
+                            "0.02", "--", PYTHON, "-c", self.NO_QUIT], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("all expectations held but the waived quit", p.stdout)
+
+
 class HangingCommand(unittest.TestCase):
     def killed_during_slow_final_reply(self, *flags):
         """slow-final-reply (the reply to the data held 75 s) with a patient swaks, killed by a
