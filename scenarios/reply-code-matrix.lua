@@ -64,10 +64,10 @@ end
 expect {
   no_plaintext_after_tls_failure = true,
   check = function(run)
-    local first
-    for _, s in ipairs(run.sessions) do
+    local last, last_on  -- the refusal that got no new connection after it
+    for i, s in ipairs(run.sessions) do
       for _, x in ipairs(s.exchanges) do
-        if x.code >= 400 and x.code < 500 then first = first or x.reply end
+        if x.code >= 400 and x.code < 500 then last, last_on = x, i end
       end
     end
     if #run.sessions < 4 and run.delivered == 1 then
@@ -82,8 +82,10 @@ expect {
             .. " mailer that uses STARTTLS)")
     end
     if #run.sessions < 4 then
-      return false, "expected a new connection after each temporary refusal (" .. (first or "none seen")
-        .. " first); the client made " .. #run.sessions .. " connection(s)"
+      local after = last and ("'" .. last.reply .. "' to " .. (last.verb ~= "" and last.verb or "the greeting")
+        .. " on connection " .. last_on) or "none seen"
+      return false, "expected a new connection after each temporary refusal, until the 4th is served; the client made "
+        .. #run.sessions .. " connection(s) and did not come back after the last refusal (" .. after .. ")"
     end
     if run.delivered ~= 1 then
       return false, "expected the message delivered exactly once after the 4xx replies, got "
