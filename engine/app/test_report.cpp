@@ -186,10 +186,6 @@ std::string failure_type(const scenario_result& r) {
   return r.outcome == verdict::fail ? "failure" : "error";
 }
 
-}  // namespace
-
-namespace {
-
 // One built-in check failing across many scenarios is one habit of the mailer (a library that
 // never sends QUIT), said once, with the way to set it aside where it cannot be changed. Not
 // exit and delivered: they fail where other mistakes end up.

@@ -341,8 +341,8 @@ check_result check_line_length(const run_outcome& run) {
 }
 
 // RFC 5321 2.3.8: a line ends with CRLF and nothing else, and a CR or LF of its own has no
-// place in a command or a message (RFC 5322 2.3). Strict servers refuse one: Postfix since 3.9
-// ends the session with 521, Exchange Online refuses the message.
+// place in a command or a message (RFC 5322 2.3). Strict servers refuse one: Postfix with
+// smtpd_forbid_bare_newline = yes ends the session with 521, Exchange Online refuses the message.
 check_result check_line_endings(const run_outcome& run) {
   check_result c{"line_endings", true, "every line ended with CRLF"};
   for (const auto& s : run.sessions) {

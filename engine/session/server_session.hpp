@@ -194,8 +194,8 @@ class server_session {
   std::size_t receive_data(std::string_view input);
   std::size_t receive_bdat(std::string_view input);
   std::size_t receive_auth(std::string_view input);
-  proto::verb on_line(std::string_view line,
-                      bool bare_lf);  // the line's verb, as far as it was understood
+  // The line's verb, as far as it was understood; bare_lf: the line ended in LF alone.
+  proto::verb on_line(std::string_view line, bool bare_lf);
   void on_long_line();
   void note_if_pipelined(bool more_behind);
   void note_text_after_data(std::string_view line);
