@@ -343,6 +343,14 @@ std::string junit_suite_xml(const junit_suite& suite, std::optional<std::uint64_
     if (const int n = ++seen[r.name]; n > 1) name += " (" + std::to_string(n) + ")";
     xml +=
         "    <testcase classname=\"" + class_name + "\" name=\"" + xml_escape(name) + attrs + ">\n";
+    // What --waive set aside, also where the case passed: as pytest's record_property does.
+    std::string waived;
+    for (const auto& c : r.checks) {
+      if (!c.waived || c.passed) continue;
+      waived += "        <property name=\"waived " + xml_escape(c.name) + "\" value=\"" +
+                xml_escape(c.detail) + "\"/>\n";
+    }
+    if (!waived.empty()) xml += "      <properties>\n" + waived + "      </properties>\n";
     if (r.outcome == verdict::skip) {
       xml += "      <skipped message=\"" + xml_escape(r.reason) + "\"/>\n";
     } else if (r.outcome != verdict::pass) {

@@ -113,10 +113,17 @@ class WaivedChecks(unittest.TestCase):
         self.assertEqual(status, 1, out + err)
         self.assertIn("quit failed in 3 scenarios; where the mailer cannot meet it, --waive quit "
                       "sets it aside in every scenario", out)
+        junit = scratch_path(self, "waived.xml")
         status, out, err = run_test(self.SCENARIOS + ["--waive", "quit", "--json", json_path,
+                                                      "--junit", junit,
                                                       "--", PYTHON, "-c", self.NO_QUIT])
         self.assertEqual(status, 0, out + err)
         self.assertNotIn("--waive quit", out)
+        # JUnit has no failure to carry it on a passing case: a property of the case says it.
+        cases = ElementTree.parse(junit).getroot().iter("testcase")
+        for case in cases:
+            waived = {p.get("name"): p.get("value") for p in case.iter("property")}
+            self.assertIn("without QUIT", waived.get("waived quit", ""), case.get("name"))
         for name, result in verdicts(json_path).items():
             self.assertEqual(result["verdict"], "PASS", name)
             self.assertEqual(result["reason"], "all expectations held but the waived quit")
