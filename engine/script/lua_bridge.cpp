@@ -227,7 +227,6 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
 
 namespace {
 
-// on_message's argument: the message as received, its envelope and its headers.
 // What the API lists too: {kind = "bare_lf", offset = 120}, ... in the order found; offsets
 // count octets since the start of the data on the wire.
 void push_anomalies(lua_State* L, const std::vector<proto::anomaly>& found) {
@@ -241,6 +240,8 @@ void push_anomalies(lua_State* L, const std::vector<proto::anomaly>& found) {
   lua_setfield(L, -2, "anomalies");
 }
 
+// on_message's argument: the message as received, its envelope, its headers and what was odd in
+// its text.
 void push_received_message(lua_State* L, const session::message& m) {
   lua_createtable(L, 0, 7);
   set_string(L, "data", m.data);
