@@ -55,9 +55,10 @@ void print_test_help() {
       "  --scenarios DIR    every .lua file in DIR\n"
       "  --exclude S        leave out scenarios by name, file name or glob (auth-*); repeatable,\n"
       "                     e.g. what does not apply to the mailer's policy\n"
-      "  --waive CHECK      set a built-in check aside in every scenario (quit, pipelining,\n"
-      "                     ...), e.g. one the mailer's library cannot meet; repeatable. It is\n"
-      "                     still run and reported, and decides no verdict\n"
+      "  --waive CHECK      set aside one check of how the mailer speaks (quit, pipelining,\n"
+      "                     line_endings, line_length, dot_stuffing) in every scenario, e.g. a\n"
+      "                     habit of its library; repeatable. Still run and reported, it\n"
+      "                     decides no verdict\n"
       "  --junit FILE       write a JUnit XML report (its folder is made when missing)\n"
       "  --json FILE        write a JSON report (the same)\n"
       "  --timeout SEC      kill CMD (its whole process group) after SEC seconds (default 60)\n"
@@ -181,9 +182,10 @@ std::optional<std::string> apply_test_flag(const flag_value& f, parsed_test& p, 
       std::string listed;
       for (const auto& n : names)
         listed += (listed.empty() ? "" : ", ") + n;
-      return f.origin + ": '" + f.value + "' is no built-in check that can be waived" +
+      return f.origin + ": '" + f.value + "' is no check that can be waived" +
              proto::did_you_mean(f.value, names) + " (one of: " + listed +
-             "; a scenario's custom check is its own: copy the scenario to change it)";
+             "; a check of what the mailer decides, such as retried_after_4xx, is the point of "
+             "its scenarios: --exclude them instead)";
     }
     if (std::find(p.opts.waived.begin(), p.opts.waived.end(), f.value) == p.opts.waived.end())
       p.opts.waived.push_back(f.value);

@@ -504,18 +504,8 @@ std::optional<std::string> failed_hooks(const run_outcome& run) {
 // wrong count or a missing QUIT is usually a consequence of something listed before it.
 
 const std::vector<std::string>& waivable_checks() {
-  static const std::vector<std::string> names = {"starttls_before_auth",
-                                                 "no_plaintext_auth",
-                                                 "no_plaintext_after_tls_failure",
-                                                 "retried_after_4xx",
-                                                 "no_retry_after_5xx",
-                                                 "line_length",
-                                                 "line_endings",
-                                                 "dot_stuffing",
-                                                 "pipelining",
-                                                 "quit",
-                                                 "exit",
-                                                 "delivered"};
+  static const std::vector<std::string> names = {"line_length", "line_endings", "dot_stuffing",
+                                                 "pipelining", "quit"};
   return names;
 }
 

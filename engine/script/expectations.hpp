@@ -72,9 +72,10 @@ struct check_result {
 // The built-in expectations; custom Lua checks are run by the scenario.
 std::vector<check_result> evaluate(const expectations& e, const run_outcome& run);
 
-// The names of the built-in checks a run may set aside (test --waive), in the order evaluate()
-// lists them: every one but "connected", which says whether anything was tested at all, and
-// the custom checks, which are the scenario's own (copy it to change them).
+// The built-in checks a run may set aside (test --waive): how the mailer speaks (its lines, its
+// pipelining, its QUIT), which a library may get wrong in every scenario alike. Not what it
+// decides (retries, TLS, AUTH, its exit status, what it delivers): those are the point of
+// their scenarios, which --exclude leaves out instead; nor a scenario's custom checks.
 const std::vector<std::string>& waivable_checks();
 
 // "SIGSEGV" (or "signal 64"): how a report names the signal that killed the command.
