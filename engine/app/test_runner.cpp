@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -59,7 +60,10 @@ std::string render_transcript(
 // A server of its own for one scenario: ephemeral loopback ports, one I/O thread, and the HTTP
 // API (SMTPFAULT_API) so the command can read messages and steer faults as in docker-compose.
 struct scenario_server {
-  capture::message_store store{"", 100000, 100000};
+  // store_dir: where its messages are written as well ("" for memory alone).
+  explicit scenario_server(std::string store_dir) : store(std::move(store_dir), 100000, 100000) {}
+
+  capture::message_store store;
   net::transcript_log log{net::log_format::none};
   std::unique_ptr<net::server> srv;
   std::unique_ptr<control::api_server> api;
@@ -289,12 +293,23 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   result.unread_params = sc->unread_params();
   result.named_params = sc->named_params();
   const auto& expected = sc->expected();
-  scenario_server server;
-  // The queue ids in the 250 replies come from the seed: the same seed, scenario and client give
-  // the same transcript. The store is the run's own and in memory, so they cannot collide.
-  char prefix[24];
-  std::snprintf(prefix, sizeof prefix, "%016llx", static_cast<unsigned long long>(opts.seed));
-  server.store.use_id_prefix(prefix);
+  // serve's store key: each scenario's messages in a folder of its own, STORE/<scenario>, where
+  // they keep serve's ids (the process id in each), so that a second run adds to the folder.
+  const std::string store_dir =
+      opts.server.store.empty() ? std::string()
+                                : (std::filesystem::path(opts.server.store) / result.name).string();
+  scenario_server server(store_dir);
+  if (store_dir.empty()) {
+    // The queue ids in the 250 replies come from the seed: the same seed, scenario and client
+    // give the same transcript. The store is the run's own and in memory: no collision.
+    char prefix[24];
+    std::snprintf(prefix, sizeof prefix, "%016llx", static_cast<unsigned long long>(opts.seed));
+    server.store.use_id_prefix(prefix);
+  }
+  if (auto err = server.store.prepare()) {
+    result.reason = "cannot write messages to the store: " + *err;
+    return result;
+  }
   if (auto err = server.start(sc, tls, opts.server); !err.empty()) {
     result.reason = "cannot start the server: " + err;
     return result;

@@ -159,6 +159,24 @@ class WaivedChecks(unittest.TestCase):
         self.assertIn("all expectations held but the waived quit", p.stdout)
 
 
+
+class StoreKey(unittest.TestCase):
+    def test_the_store_key_keeps_each_scenarios_messages_in_a_folder_of_its_own(self):
+        store = os.path.join(scratch_folder(self), "mail")
+        for run in (1, 2):
+            status, out, err = run_test(WaivedChecks.SCENARIOS[:4] + [
+                "--time-scale", "0.02", "--set", "store=" + store, "--", PYTHON, "-c",
+                WaivedChecks.NO_QUIT])
+            self.assertEqual(status, 1, out + err)  # no QUIT: a FAIL, the messages kept
+            for scenario in ("accept-all", "no-pipelining"):
+                files = sorted(os.listdir(os.path.join(store, scenario)))
+                # A second run adds its message beside the first one's.
+                self.assertEqual([os.path.splitext(f)[1] for f in files], [".eml", ".json"] * run,
+                                 files)
+                with open(os.path.join(store, scenario, files[0]), "rb") as f:
+                    self.assertEqual(f.read(), b"Subject: x\r\n\r\nhi\r\n")
+
+
 class HangingCommand(unittest.TestCase):
     def killed_during_slow_final_reply(self, *flags):
         """slow-final-reply (the reply to the data held 75 s) with a patient swaks, killed by a
