@@ -159,7 +159,6 @@ class WaivedChecks(unittest.TestCase):
         self.assertIn("all expectations held but the waived quit", p.stdout)
 
 
-
 class StoreKey(unittest.TestCase):
     def test_the_store_key_keeps_each_scenarios_messages_in_a_folder_of_its_own(self):
         store = os.path.join(scratch_folder(self), "mail")
