@@ -49,6 +49,14 @@ expect {
         .. #run.sessions .. " connection(s)"
     end
     if run.delivered ~= 1 then return false, "expected the message delivered once, got " .. run.delivered end
+    for _, code in ipairs(run.exit_codes) do
+      if code ~= 0 then
+        return false, "the message was delivered, yet the command reported failure (exit " .. code
+          .. "): after the reply line of over 2048 octets to MAIL, a client that reads replies in"
+          .. " pieces of a fixed size takes the rest of that line for the next reply and is out of"
+          .. " step from there (emersion/go-smtp#80)"
+      end
+    end
     return true
   end,
 }

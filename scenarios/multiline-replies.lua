@@ -70,6 +70,13 @@ expect {
       return false, "expected the message for every accepted recipient; never delivered: "
         .. table.concat(missing, ", ")
     end
+    for _, code in ipairs(run.exit_codes) do
+      if code ~= 0 then
+        return false, "every reply was read in step and the message went to the accepted recipients,"
+          .. " yet the command reported failure (exit " .. code .. "): the one refused recipient"
+          .. " (the 4-line 550) must not fail the whole message (see partial-recipients)"
+      end
+    end
     return true
   end,
 }

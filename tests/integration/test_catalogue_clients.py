@@ -83,6 +83,7 @@ CLIENTS = {
     "smtplib-pool-skip": "/usr/bin/python3 {tmp}/client.py pool-skip",
     "smtplib-blind-pipeline": "/usr/bin/python3 {tmp}/client.py blind-pipeline",
     "smtplib-lf-commands": "/usr/bin/python3 {tmp}/client.py lf-commands",
+    "smtplib-strict-recipients": "/usr/bin/python3 {tmp}/client.py strict-recipients",
     "smtplib-first-line-greeting": "/usr/bin/python3 {tmp}/client.py first-line-greeting",
     "smtplib-parallel": "/usr/bin/python3 {tmp}/client.py parallel",
     "smtplib-idle": "/usr/bin/python3 {tmp}/client.py idle",
@@ -225,6 +226,8 @@ TABLE = [
     ("multiline-replies", "swaks", "PASS", []),
     ("multiline-replies", "curl", "PASS", []),
     ("multiline-replies", "msmtp", "FAIL", ["after the 4-line 550", "did not complete the message"]),
+    ("multiline-replies", "smtplib-strict-recipients", "FAIL",
+     ["every reply was read in step", "reported failure (exit 1)", "must not fail the whole"]),
     # swaks waits for the rest of a garbage greeting until its own timeout
     ("malformed-replies", "swaks-3s-retry", "PASS", []),
     ("malformed-replies", "msmtp", "FAIL", ["the client made 1 connection"]),
@@ -369,6 +372,13 @@ elif mode == "blind-pipeline":
     s.send(MSG + b".\r\n")
     print(s.getreply())
     s.quit()
+elif mode == "strict-recipients":
+    # Sends to the accepted recipients and exits 1 when any was refused, as PHPMailer does.
+    s = connect()
+    refused = s.sendmail("sender@example.com", RCPTS, MSG)
+    s.quit()
+    if refused:
+        sys.exit("refused: %%r" %% refused)
 elif mode == "lf-commands":
     # Every command line ended with LF alone; the message as smtplib sends it.
     class LfSMTP(smtplib.SMTP):

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "harness.hpp"
@@ -117,6 +119,42 @@ expect {
   auto results = d.sc().run_checks(run);
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].detail, "true false");
+}
+
+std::string built_in(const std::string& name) {
+  std::ifstream in(std::string(SMTPFAULT_SOURCE_DIR) + "/scenarios/" + name + ".lua");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// malformed-replies: a mailer that delivered on the third connection and still exited 1 read
+// the 2 KB reply line to MAIL in pieces and went out of step (PHPMailer reads 515 octets at a
+// time); the reason says so, where it used to leave only "exit: expected success".
+TEST(custom_checks, malformed_replies_names_a_delivery_its_mailer_reported_as_failed) {
+  driver d(built_in("malformed-replies"));
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  for (const char* id : {"000001", "000002", "000003"}) {
+    auto& s = run.sessions.emplace_back();
+    s.id = id;
+    s.exchanges.push_back({"<no command>", "", 0, "", 1, {}, {}});
+  }
+  run.sessions[1].exchanges[0].code = 421;
+  run.sessions[2].delivered = 1;
+  run.messages = 1;
+  run.exit_codes = {0};
+  auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].passed) << results[0].detail;
+  run.exit_codes = {1};
+  results = d.sc().run_checks(run);
+  EXPECT_FALSE(results[0].passed);
+  EXPECT_EQ(results[0].detail.rfind("the message was delivered, yet the command reported failure "
+                                    "(exit 1): after the reply line of over 2048 octets to MAIL",
+                                    0),
+            0u)
+      << results[0].detail;
 }
 
 }  // namespace
