@@ -66,6 +66,10 @@ expect {
         return false, "the message was delivered, but the command reported failure (exit " .. code .. ")"
       end
     end
+    if run.delivered > 0 and not smtp.seen(run, "MAIL", 552) then
+      return true, "not exercised: every message was within the advertised SIZE " .. advertised
+        .. " (send a larger one, or lower the limit: --set scenario_params=limit=N)"
+    end
     return true
   end,
 }

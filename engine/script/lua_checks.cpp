@@ -251,7 +251,8 @@ std::vector<check_result> run_custom_checks(lua_sandbox& sandbox, const std::vec
       } else {
         c.passed = lua_toboolean(co, base);
         const char* msg = r.results > 1 ? lua_tostring(co, base + 1) : nullptr;
-        if (!c.passed) c.detail = msg ? msg : "custom check returned false";
+        // A pass may carry a note too: "not exercised: ..." where the fault never fired.
+        if (msg || !c.passed) c.detail = msg ? msg : "custom check returned false";
       }
     }
     lua_pop(L, 1);  // the thread

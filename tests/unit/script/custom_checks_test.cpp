@@ -121,6 +121,16 @@ expect {
   EXPECT_EQ(results[0].detail, "true false");
 }
 
+// A pass may carry a note ("not exercised: ..."), which the runner adds to the PASS's reason.
+TEST(custom_checks, a_pass_keeps_its_note) {
+  driver d("expect { check = function(run) return true, 'not exercised: one message' end }\n");
+  ASSERT_TRUE(d.loaded());
+  const auto results = d.sc().run_checks(run_outcome{});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].passed);
+  EXPECT_EQ(results[0].detail, "not exercised: one message");
+}
+
 std::string built_in(const std::string& name) {
   std::ifstream in(std::string(SMTPFAULT_SOURCE_DIR) + "/scenarios/" + name + ".lua");
   std::stringstream text;
