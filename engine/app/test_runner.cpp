@@ -140,7 +140,23 @@ void waive(std::vector<script::check_result>& checks, const std::vector<std::str
     c.waived = std::find(waived.begin(), waived.end(), c.name) != waived.end();
 }
 
-void decide(scenario_result& r) {
+// A pass over something the server noted as odd (an 8-bit octet MAIL did not declare, a bare
+// CR) that no expectation of the scenario judges: the mailer may meet a server that does.
+void note_anomalies(scenario_result& r, const std::vector<capture::session_summary>& sessions) {
+  std::size_t count = 0;
+  const capture::session_summary* first = nullptr;
+  for (const auto& s : sessions) {
+    count += s.anomalies;
+    if (!first && s.anomalies > 0) first = &s;
+  }
+  if (!first) return;
+  r.reason += "; the server noted " +
+              (count == 1 ? std::string("an anomaly: ") : std::to_string(count) + ", the first: ") +
+              first->first_anomaly + " (session " + first->id + ", transcript line " +
+              std::to_string(first->first_anomaly_at) + ")";
+}
+
+void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions) {
   const auto failing = [](const auto& c) { return !c.passed && !c.waived; };
   auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
   if (failed == r.checks.end()) {
@@ -154,6 +170,7 @@ void decide(scenario_result& r) {
     // SIZE): the mailer met the expectations without being put to the test.
     for (const auto& c : r.checks)
       if (c.name == "check" && c.detail.starts_with("not exercised")) r.reason += "; " + c.detail;
+    note_anomalies(r, sessions);
     return;
   }
   r.outcome = verdict::fail;
@@ -382,7 +399,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   for (auto& c : sc->run_checks(run))
     result.checks.push_back(std::move(c));
   waive(result.checks, opts.waived);
-  decide(result);
+  decide(result, run.sessions);
   if (expected.empty() && result.outcome == verdict::pass) {
     // runs = n alone says how often to run, not what to check.
     result.reason = expected.runs > 1

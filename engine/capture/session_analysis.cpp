@@ -30,6 +30,10 @@ bool starts_with(const std::string& s, const char* prefix) {
 
 void read_event(session_summary& out, const std::string& text, std::size_t line,
                 std::chrono::system_clock::time_point at) {
+  if (starts_with(text, "anomaly: ") && out.anomalies++ == 0) {
+    out.first_anomaly_at = line;
+    out.first_anomaly = text.substr(std::string_view("anomaly: ").size());
+  }
   if (starts_with(text, "connect from") && text.find("(implicit TLS)") != std::string::npos) {
     out.implicit_tls = true;
   } else if (starts_with(text, "TLS established")) {
