@@ -52,13 +52,13 @@ struct session_summary {
   // A bare CR or LF, in a command line or the message text (RFC 5321 2.3.8: only CRLF ends a
   // line); the first one's transcript line and note ("bare_lf at offset 12").
   std::size_t bare_line_ends = 0;
-  // Every anomaly the server noted (these, an 8-bit octet undeclared, a NUL, ...), and the
-  // first one, for a pass that no expectation of the scenario judged them by.
+  std::size_t first_bare_line_end_at = 0;
+  std::string first_bare_line_end;
+  // Every anomaly the server noted (bare line ends, an undeclared 8-bit octet, a NUL, ...), and
+  // the first one, for a pass whose scenario judged none of them.
   std::size_t anomalies = 0;
   std::size_t first_anomaly_at = 0;
   std::string first_anomaly;
-  std::size_t first_bare_line_end_at = 0;
-  std::string first_bare_line_end;
   std::size_t delivered = 0;
   // Messages stored whose 250 never left: the client went away while it was held back, the
   // server stopped, the write failed. Stored (nothing acknowledged is lost) but not delivered
