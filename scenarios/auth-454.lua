@@ -19,6 +19,7 @@ end
 
 expect {
   starttls_before_auth = true,
+  quit = true,
   retried_after_4xx = true,
   exit = "success",
   check = function(run)

@@ -19,6 +19,8 @@ function on_starttls(s)
   end
 end
 
+-- No quit = true: after a refused STARTTLS, swaks, curl and msmtp all close without QUIT (RFC
+-- 5321 4.1.1.10 asks for one); a check every client fails would only hide the retry it judges.
 expect {
   no_plaintext_after_tls_failure = true,
   no_plaintext_auth = true,
