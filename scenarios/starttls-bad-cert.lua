@@ -57,6 +57,19 @@ expect {
       end
     end
     if #run.sessions > 4 then
+      -- Which run retried, and against which certificate: the one to look at.
+      local per_run, first_of = {}, {}
+      for _, s in ipairs(run.sessions) do
+        per_run[s.run] = (per_run[s.run] or 0) + 1
+        first_of[s.run] = first_of[s.run] or s.id
+      end
+      for r = 1, #kinds do
+        if (per_run[r] or 0) > 1 then
+          return false, "expected one connection per run (no retry after a certificate error); run "
+            .. r .. " (the " .. (kind_of[first_of[r]] or "?") .. " certificate) made " .. per_run[r]
+            .. " connections, " .. #run.sessions .. " in all"
+        end
+      end
       return false, "expected one connection per run (no retry after a certificate error), got " .. #run.sessions
     end
     return true

@@ -71,6 +71,9 @@ CLIENTS = {
     "curl-smtps-insecure": ('curl -sS -k --url "smtps://$SMTP_HOST:$SMTP_TLS_PORT" '
                             '--mail-from sender@example.com --mail-rcpt rcpt1@example.com '
                             '-T {tmp}/msg.eml'),
+    "curl-retry": retry_loop('curl -sS --ssl-reqd --cacert %s --url "smtp://$SMTP_HOST:$SMTP_PORT" '
+                             '--mail-from sender@example.com --mail-rcpt rcpt1@example.com '
+                             '-T {tmp}/msg.eml' % CA),
     "curl-big": ('curl -sS --ssl-reqd --cacert %s --url "smtp://$SMTP_HOST:$SMTP_PORT" '
                  '--mail-from sender@example.com --mail-rcpt rcpt1@example.com -T {tmp}/big.eml'
                  % CA),
@@ -136,6 +139,10 @@ TABLE = [
     ("starttls-bad-cert", "curl-smtps-insecure", "FAIL",
      ["accepted a bad certificate (expired) and went on with 'MAIL'"]),
     ("starttls-bad-cert", "msmtp", "PASS", []),
+    # It verifies every certificate, but tries again after each refusal: the reason names the
+    # run that retried and its certificate.
+    ("starttls-bad-cert", "curl-retry", "FAIL",
+     ["run 1 (the expired certificate) made 6 connections"]),
     ("starttls-bad-cert", "smtplib", "PASS", []),
     ("starttls-bad-cert", "swaks", "FAIL", ["accepted a bad certificate (wrong_host)"]),
     ("starttls-injection", "curl", "PASS", []),
