@@ -236,7 +236,10 @@ TABLE = [
     ("idle-421", "swaks", "FAIL", ["retried_after_4xx", "421 4.4.2"]),
     ("idle-421", "swaks-retry", "PASS", []),
     ("idle-421", "smtplib-idle", "PASS", []),
-    ("quit-variants", "swaks-3s", "FAIL", ["exit"]),
+    # swaks reports a failure for a goodbye gone wrong (exit 6 when the server closes without
+    # the 221): the reason names the run and its goodbye.
+    ("quit-variants", "swaks-3s", "FAIL", ["delivered the message once and exited",
+                                           "a broken QUIT does not undo that"]),
     ("quit-variants", "smtplib", "PASS", []),
     ("connection-limit", "swaks-retry", "PASS", []),
     ("connection-limit", "msmtp", "FAIL", ["retried_after_4xx", "421 4.7.0"]),
