@@ -163,7 +163,7 @@ std::optional<std::string> apply_dsn_flag(const flag_value& f, proto::dsn_reques
       return f.origin + ": " + why + " (RFC 3461 4.1)";
     dsn.notify = upper(f.value);
   } else if (f.name == "ret") {
-    if (!proto::iequals(f.value, "FULL") && !proto::iequals(f.value, "HDRS"))
+    if (!proto::valid_ret(f.value))
       return f.origin + ": expected FULL or HDRS, got '" + proto::printable(f.value, 40) + "'";
     dsn.ret = upper(f.value);
   } else {

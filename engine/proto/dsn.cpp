@@ -53,6 +53,24 @@ std::string envid_problem(std::string_view text) {
   return {};
 }
 
+bool valid_ret(std::string_view value) {
+  return iequals(value, "FULL") || iequals(value, "HDRS");
+}
+
+std::string xtext_problem(std::string_view text, bool utf8) {
+  const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c > 126 && !utf8) return "an octet over 126; 8-bit text is sent as +XX";
+    if (c != '+') continue;
+    if (i + 2 >= text.size() || !hex(text[i + 1]) || !hex(text[i + 2])) {
+      return "\"+\" not followed by two upper-case hex digits";
+    }
+    i += 2;
+  }
+  return {};
+}
+
 std::string xtext_encode(std::string_view text) {
   static constexpr char digits[] = "0123456789ABCDEF";
   std::string out;

@@ -1,5 +1,5 @@
 // Delivery status notifications (RFC 3461): the values of NOTIFY, RET and ENVID as a client asks
-// for them, and the NOTIFY check the server shares. Pure.
+// for them, and the checks of NOTIFY, RET and xtext the server shares. Pure.
 //
 //   dsn_request r{.notify = "SUCCESS,FAILURE", .ret = "HDRS", .envid = "id+1 x"};
 //   "MAIL FROM:<a@x>" + dsn_mail_parameters(r)   // " RET=HDRS ENVID=id+2B1+20x"
@@ -24,8 +24,17 @@ std::string notify_problem(std::string_view value);
 // printable US-ASCII (RFC 3461 4.4), and at most max_envid characters once encoded.
 std::string envid_problem(std::string_view text);
 
+// RET's value: FULL or HDRS, any case (RFC 3461 4.3).
+bool valid_ret(std::string_view value);
+
 // RFC 3461 4: '+', '=' and the octets outside 33..126 as "+" and two upper-case hex digits.
 std::string xtext_encode(std::string_view text);
+
+// What is wrong with text that should be xtext (ENVID, ORCPT's address, AUTH= of RFC 4954 5),
+// or "" when nothing: printable US-ASCII where '+' is followed by two upper-case hex digits.
+// utf8: octets over 127 pass, for ORCPT's "utf-8" address type (RFC 6533 3). A raw '=' and
+// control characters are the command parser's to refuse.
+std::string xtext_problem(std::string_view text, bool utf8 = false);
 
 // What `smtpfault send` asks for; an empty field is not sent.
 struct dsn_request {

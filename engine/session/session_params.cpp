@@ -39,29 +39,11 @@ std::string repeated_keyword(const std::vector<proto::esmtp_param>& params) {
   return {};
 }
 
-// RFC 3461 4: xtext, the form of ENVID, ORCPT's address and AUTH= (RFC 4954 5): printable
-// US-ASCII, where "+" and "=" travel as "+" and two upper-case hex digits (the parser has
-// refused a raw "=" and control characters already). utf8: octets over 127 pass, for ORCPT's
-// "utf-8" address type (RFC 6533 3). What is wrong, or "" when nothing.
-std::string xtext_problem(std::string_view v, bool utf8 = false) {
-  const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const auto c = static_cast<unsigned char>(v[i]);
-    if (c > 126 && !utf8) return "an octet over 126; 8-bit text is sent as +XX";
-    if (c != '+') continue;
-    if (i + 2 >= v.size() || !hex(v[i + 1]) || !hex(v[i + 2])) {
-      return "\"+\" not followed by two upper-case hex digits";
-    }
-    i += 2;
-  }
-  return {};
-}
-
 // "Bad ENVID value" when the value's shape is wrong (shape_ok false) or it is no xtext, then
 // with why; nullopt when it is fine.
 std::optional<std::string> bad_xtext(const std::string& keyword, std::string_view value,
                                      bool shape_ok, bool utf8 = false) {
-  const std::string why = xtext_problem(value, utf8);
+  const std::string why = proto::xtext_problem(value, utf8);
   if (shape_ok && why.empty()) return std::nullopt;
   return "Bad " + keyword + " value" + (why.empty() ? "" : " (xtext, RFC 3461 4: " + why + ")");
 }
@@ -102,11 +84,9 @@ bool server_session::check_mail_params(const proto::command& cmd) {
     } else if (p.keyword == "SMTPUTF8" && ext.has(extension::smtputf8)) {
       if (p.value) return error_reply(501, "5.5.4", "SMTPUTF8 takes no value"), false;
     } else if (p.keyword == "RET" && ext.has(extension::dsn)) {
-      if (!iequals(v, "FULL") && !iequals(v, "HDRS")) {
-        return error_reply(501, "5.5.4", "Bad RET value"), false;
-      }
+      if (!proto::valid_ret(v)) return error_reply(501, "5.5.4", "Bad RET value"), false;
     } else if (p.keyword == "ENVID" && ext.has(extension::dsn)) {
-      if (auto bad = bad_xtext("ENVID", v, !v.empty() && v.size() <= 100)) {
+      if (auto bad = bad_xtext("ENVID", v, !v.empty() && v.size() <= proto::max_envid)) {
         return error_reply(501, "5.5.4", *bad), false;
       }
     } else if (p.keyword == "AUTH" && ext.has(extension::auth)) {
