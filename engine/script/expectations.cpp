@@ -305,17 +305,25 @@ check_result check_no_retry(const run_outcome& run) {
   return c;
 }
 
-// first_at: where the first one is, so that the detail points into the transcript.
-check_result check_counter(const char* name, std::size_t session_summary::*field,
-                           std::size_t session_summary::*first_at, const char* what,
-                           const run_outcome& run) {
-  check_result c{name, true, std::string("no ") + what};
+// A count the transcript analysis keeps per session. first_at: where the first one is, so that
+// the detail points into the transcript; first_note, where kept: what the transcript says there.
+struct session_count {
+  std::size_t session_summary::*count;
+  std::size_t session_summary::*first_at;
+  std::string session_summary::*first_note = nullptr;
+};
+
+// Passes with held when no session has any; else "expected <expected>; session ... had ...".
+check_result check_counter(const char* name, session_count counted, const std::string& expected,
+                           const std::string& held, const run_outcome& run) {
+  check_result c{name, true, held};
   for (const auto& s : run.sessions) {
-    if (s.*field == 0) continue;
+    if (s.*counted.count == 0) continue;
     c.passed = false;
-    c.detail = std::string("expected no ") + what + "; session " + s.id + " had " +
-               std::to_string(s.*field) + ", the first at transcript line " +
-               std::to_string(s.*first_at);
+    c.detail = "expected " + expected + "; session " + s.id + " had " +
+               std::to_string(s.*counted.count) + ", the first at transcript line " +
+               std::to_string(s.*counted.first_at) +
+               (counted.first_note ? ": " + s.*counted.first_note : std::string());
     break;
   }
   return c;
@@ -326,8 +334,9 @@ check_result check_counter(const char* name, std::size_t session_summary::*field
 // RFC's, and that is what the mailer is judged by.
 check_result check_line_length(const run_outcome& run) {
   constexpr std::size_t rfc_text_line = 1000;
-  auto c = check_counter("line_length", &session_summary::long_lines,
-                         &session_summary::first_long_line_at, "lines over the limit", run);
+  auto c = check_counter("line_length",
+                         {&session_summary::long_lines, &session_summary::first_long_line_at},
+                         "no lines over the limit", "no lines over the limit", run);
   if (!c.passed) return c;
   for (const auto& m : run.stored) {
     if (!proto::scan_body(m->msg.data, rfc_text_line).line_too_long) continue;
@@ -344,18 +353,11 @@ check_result check_line_length(const run_outcome& run) {
 // place in a command or a message (RFC 5322 2.3). Strict servers refuse one: Postfix with
 // smtpd_forbid_bare_newline = yes ends the session with 521, Exchange Online refuses the message.
 check_result check_line_endings(const run_outcome& run) {
-  check_result c{"line_endings", true, "every line ended with CRLF"};
-  for (const auto& s : run.sessions) {
-    if (s.bare_line_ends == 0) continue;
-    c.passed = false;
-    c.detail =
-        "expected every line to end with CRLF and no CR or LF alone (RFC 5321 2.3.8); "
-        "session " +
-        s.id + " had " + std::to_string(s.bare_line_ends) + ", the first at transcript line " +
-        std::to_string(s.first_bare_line_end_at) + ": " + s.first_bare_line_end;
-    break;
-  }
-  return c;
+  return check_counter("line_endings",
+                       {&session_summary::bare_line_ends, &session_summary::first_bare_line_end_at,
+                        &session_summary::first_bare_line_end},
+                       "every line to end with CRLF and no CR or LF alone (RFC 5321 2.3.8)",
+                       "every line ended with CRLF", run);
 }
 
 check_result check_pipelining(const run_outcome& run) {
@@ -531,9 +533,10 @@ std::vector<check_result> evaluate(const expectations& e, const run_outcome& run
   }
   if (e.line_endings.value_or(false)) out.push_back(check_line_endings(run));
   if (e.dot_stuffing.value_or(false)) {
-    out.push_back(check_counter("dot_stuffing", &session_summary::unstuffed_dots,
-                                &session_summary::first_unstuffed_dot_at, "unstuffed leading dots",
-                                run));
+    out.push_back(
+        check_counter("dot_stuffing",
+                      {&session_summary::unstuffed_dots, &session_summary::first_unstuffed_dot_at},
+                      "no unstuffed leading dots", "no unstuffed leading dots", run));
   }
   if (e.pipelining.value_or(false)) out.push_back(check_pipelining(run));
   if (e.quit.value_or(false)) out.push_back(check_quit(run));
