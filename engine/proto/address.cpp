@@ -167,9 +167,18 @@ bool is_domain_or_address_literal(std::string_view s) {
 }
 
 std::string mailbox::address() const {
-  if (is_null) return {};
-  if (domain.empty()) return local_part;
-  return local_part + "@" + domain;
+  std::string out;
+  append_address(out);
+  return out;
+}
+
+void mailbox::append_address(std::string& out) const {
+  if (is_null) return;
+  out.reserve(out.size() + local_part.size() + 1 + domain.size());
+  out += local_part;
+  if (domain.empty()) return;
+  out += '@';
+  out += domain;
 }
 
 const char* describe(path_error e) {

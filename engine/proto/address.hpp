@@ -17,6 +17,8 @@ struct mailbox {
 
   // "local@domain", or "" for the null path.
   std::string address() const;
+  // The same, added to out: a reply's text is built with one allocation.
+  void append_address(std::string& out) const;
 };
 
 enum class path_error {

@@ -16,7 +16,9 @@ unexpected(E) -> unexpected<E>;
 template <class T, class E>
 class expected {
  public:
-  expected(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  // Two overloads, not one by value: a value returned from a parser is moved once, not twice.
+  expected(const T& value) : v_(std::in_place_index<0>, value) {}
+  expected(T&& value) : v_(std::in_place_index<0>, std::move(value)) {}
   expected(unexpected<E> e) : v_(std::in_place_index<1>, std::move(e.error)) {}
 
   bool has_value() const { return v_.index() == 0; }

@@ -15,8 +15,10 @@ struct reply {
   std::vector<std::string> lines;  // at least one; "" is allowed
 
   reply() = default;
-  reply(int c, std::string enh, std::string text)
-      : code(c), enhanced(std::move(enh)), lines{std::move(text)} {}
+  // Not lines{std::move(text)}: an initializer list is const, so that would copy the text.
+  reply(int c, std::string enh, std::string text) : code(c), enhanced(std::move(enh)) {
+    lines.push_back(std::move(text));
+  }
   reply(int c, std::string enh, std::vector<std::string> text)
       : code(c), enhanced(std::move(enh)), lines(std::move(text)) {}
 

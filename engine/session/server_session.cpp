@@ -256,7 +256,7 @@ verb server_session::on_line(std::string_view line, bool bare_lf) {
     if (space != std::string_view::npos) unknown.argument = std::string(line.substr(space + 1));
     unknown.bare_lf = bare_lf;
     log_.add(direction::client, std::string(line), now_);
-    dispatch(unknown);
+    dispatch(std::move(unknown));
     return verb::unknown;
   }
   if (!parsed) {
@@ -266,8 +266,9 @@ verb server_session::on_line(std::string_view line, bool bare_lf) {
   }
   log_.add(direction::client, masked_command(*parsed, line), now_);
   parsed->bare_lf = bare_lf;
-  dispatch(*parsed);
-  return parsed->kind;
+  const verb kind = parsed->kind;
+  dispatch(std::move(*parsed));
+  return kind;
 }
 
 void server_session::on_command_error(const proto::command_failure& f) {
@@ -300,16 +301,17 @@ void server_session::on_command_error(const proto::command_failure& f) {
   }
 }
 
-void server_session::dispatch(const proto::command& cmd) {
+// Taken as an rvalue: a command a hook sees is kept until the hook decides, and moved there.
+void server_session::dispatch(proto::command&& cmd) {
   ++counts_[static_cast<std::size_t>(cmd.kind)];
   if (refusing_ && cmd.kind != verb::quit) {
     return error_reply(503, "5.5.1", "No SMTP service here; only QUIT is accepted");
   }
   if (wants(hook::command)) {
-    pending_cmd_ = cmd;
+    pending_cmd_ = std::move(cmd);
     return consult(hook::command);
   }
-  after_command_hook(cmd);
+  after_command_hook(std::move(cmd));
 }
 
 void server_session::run_default(const proto::command& cmd) {

@@ -200,13 +200,13 @@ class server_session {
   void note_if_pipelined(bool more_behind);
   void note_text_after_data(std::string_view line);
   void note_declaration_anomalies();
-  void dispatch(const proto::command& cmd);
+  void dispatch(proto::command&& cmd);
   void on_command_error(const proto::command_failure& f);
 
   // Hooks (session_hooks.cpp).
   bool wants(hook h) const { return opts_.hooks & hook_bit(h); }
   void consult(hook h);
-  void after_command_hook(const proto::command& cmd);
+  void after_command_hook(proto::command&& cmd);
   void run_default(const proto::command& cmd);
   void apply_to_command(const proto::command& cmd, fault::action a);
   bool apply_ending_only(const fault::action& a);

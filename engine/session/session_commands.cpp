@@ -1,6 +1,7 @@
 // HELO/EHLO, MAIL, RCPT and STARTTLS: the greeting, the envelope (RFC 5321 4.1.1) and the
 // upgrade to TLS, after which everything learned before it is forgotten (RFC 3207 4.2).
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,21 @@
 namespace smtpfault::session {
 
 using proto::verb;
+
+namespace {
+
+// "Sender <a@b> OK", sized once: MAIL and RCPT answer with one on every message.
+std::string bracketed_text(std::string_view before, const proto::mailbox& m,
+                           std::string_view after) {
+  std::string text;
+  text.reserve(before.size() + m.local_part.size() + 1 + m.domain.size() + after.size());
+  text += before;
+  m.append_address(text);
+  text += after;
+  return text;
+}
+
+}  // namespace
 
 void server_session::do_helo(const proto::command& cmd) {
   reset_transaction();
@@ -87,7 +103,7 @@ void server_session::do_mail(const proto::command& cmd) {
   }
   in_transaction_ = true;
   errors_ = 0;
-  reply(250, "2.1.0", "Sender <" + cmd.path.address() + "> OK");
+  reply(250, "2.1.0", bracketed_text("Sender <", cmd.path, "> OK"));
 }
 
 void server_session::do_rcpt(const proto::command& cmd) {
@@ -102,7 +118,7 @@ void server_session::do_rcpt(const proto::command& cmd) {
   env_.recipients.push_back(recipient{cmd.path, cmd.params});
   ++envelope_version_;
   errors_ = 0;
-  reply(250, "2.1.5", "Recipient <" + cmd.path.address() + "> OK");
+  reply(250, "2.1.5", bracketed_text("Recipient <", cmd.path, "> OK"));
 }
 
 void server_session::do_starttls(const proto::command& cmd) {

@@ -47,10 +47,10 @@ void server_session::consult(hook h) {
   actions_.emplace_back(consult_hook{h});
 }
 
-void server_session::after_command_hook(const proto::command& cmd) {
+void server_session::after_command_hook(proto::command&& cmd) {
   auto h = hook_for(cmd.kind);
   if (h && wants(*h)) {
-    pending_cmd_ = cmd;
+    pending_cmd_ = std::move(cmd);
     return consult(*h);
   }
   if (command_shaping_) return apply_to_command(cmd, {});
@@ -93,7 +93,7 @@ void server_session::on_decision(fault::action a, clock::time_point now) {
         // the specific hook still runs.
         keep_waiting_faults(a, cmd.kind);
         if (a.shapes_the_reply()) command_shaping_ = std::make_unique<fault::action>(std::move(a));
-        return after_command_hook(cmd);
+        return after_command_hook(std::move(cmd));
       }
       return apply_to_command(cmd, std::move(a));
     }
