@@ -1,30 +1,25 @@
 -- malformed-replies: a garbage greeting, then a multi-line greeting whose codes disagree (220- ... 421), then a 2 KB reply line.
 --
 -- What it does: connection 1: the greeting is binary garbage, not a reply; connection 2: the
--- greeting is "220-..." followed by "421 4.3.2 ..." (mixed codes: the last line decides), and
--- the connection stays open: a command other than QUIT, sent as if greeted, gets the 421 again
--- and the close, and fails the check;
--- connection 3 and later: normal, except that MAIL is answered with a reply line of over 2048 octets
--- (four times the 512-octet limit of RFC 5321 4.5.3.1.5).
--- What it targets: vert-x3/vertx-mail-client#81 (the first line's 220 taken and the 421
--- ignored), emersion/go-smtp#80 (no bound on reply lines), OpenSMTPD CVE-2020-8794 (a long
--- reply line overflowing the client); parsers that crash on garbage.
--- What a correct mailer does: does not crash or hang; treats the unreadable and the 421
--- greeting as temporary, reconnects, tolerates the long line, and delivers once.
+-- greeting is "220-..." followed by "421 4.3.2 ...", and the connection closes. Its lines
+-- disagree, which RFC 5321 4.2.1 forbids: every line of a reply carries the same code, and a
+-- client may act on whichever line it reads. So taking the 220 is no fault here (the client
+-- then finds the connection closed), and neither is reading on for a last "220 " line (Go's
+-- net/textproto does: it then meets the close); waiting on an open connection would be.
+-- Connection 3 and later: normal, except that MAIL is answered with a reply line of over 2048
+-- octets (four times the 512-octet limit of RFC 5321 4.5.3.1.5).
+-- What it targets: vert-x3/vertx-mail-client#81 (a mixed-code reply), emersion/go-smtp#80 (no
+-- bound on reply lines), OpenSMTPD CVE-2020-8794 (a long reply line overflowing the client);
+-- parsers that crash on garbage.
+-- What a correct mailer does: does not crash or hang; treats the unreadable greeting and the
+-- closed connection as temporary, reconnects, tolerates the long line, and delivers once.
 
 function on_connect(s)
   local n = smtp.count("connection")
   s.state.n = n
   if n == 1 then return smtp.malformed("garbage") end
   if n == 2 then
-    -- Left open: a client that took the first line's 220 shows itself with its next command.
-    return smtp.raw("220-smtpfault.test ESMTP\r\n421 4.3.2 Too busy after all, try again later\r\n")
-  end
-end
-
-function on_command(s, cmd)
-  if s.state.n == 2 and cmd.verb ~= "QUIT" then
-    return smtp.reply_then_close(421, "4.3.2", "Too busy, as the greeting said")
+    return smtp.raw("220-smtpfault.test ESMTP\r\n421 4.3.2 Too busy after all, try again later\r\n"):close()
   end
 end
 
@@ -35,17 +30,8 @@ end
 expect {
   exit = "success",
   check = function(run)
-    local second = run.sessions[2]
-    for j = 2, second and #second.exchanges or 0 do
-      local x = second.exchanges[j]
-      if x.verb ~= "QUIT" then
-        return false, "connection 2's greeting ended in a 421 line (\"220-\" first, \"421 \" last: the "
-          .. "last line's code is the reply's, RFC 5321 4.2.1); the client sent '" .. x.command
-          .. "' as if it had been greeted (transcript: session " .. second.id .. ")"
-      end
-    end
     if #run.sessions < 3 then
-      return false, "expected new connections after the garbage and the 421 greetings; the client made "
+      return false, "expected new connections after the garbage and the mixed-code greetings; the client made "
         .. #run.sessions .. " connection(s)"
     end
     if run.delivered ~= 1 then return false, "expected the message delivered once, got " .. run.delivered end
