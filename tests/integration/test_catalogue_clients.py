@@ -50,6 +50,10 @@ CLIENTS = {
     # PLAIN refused, then LOGIN on a new connection: a fallback across sessions.
     "swaks-auth-plain-then-login": "%s || %s" % (SWAKS_AUTH.replace("--auth LOGIN", "--auth PLAIN"),
                                                  SWAKS_AUTH),
+    # PLAIN, then CRAM-MD5 on a new connection: the two mechanisms Go's net/smtp has.
+    "swaks-auth-plain-then-cram": "%s || %s" % (
+        SWAKS_AUTH.replace("--auth LOGIN", "--auth PLAIN"),
+        SWAKS_AUTH.replace("--auth LOGIN", "--auth CRAM-MD5")),
     # Retries at once, again and again: a tight loop, not a backoff.
     "swaks-tight-loop": ("for i in $(seq 40); do %s && exit 0; done; exit 1"
                          % SWAKS.replace(",".join(RCPTS), RCPTS[0])),
@@ -172,9 +176,10 @@ TABLE = [
     ("auth-538", "swaks-auth", "PASS", []),
     ("auth-mech-fallback", "smtplib", "PASS", []),
     # LOGIN first: refused with 534 (the first of PLAIN and LOGIN tried), and swaks stops there.
-    ("auth-mech-fallback", "swaks-auth", "FAIL", ["did not fall back", "534"]),
-    ("auth-mech-fallback", "swaks-auth-plain", "FAIL", ["did not fall back", "534"]),
+    ("auth-mech-fallback", "swaks-auth", "FAIL", ["did not fall back", "tried LOGIN (534, connection 1)"]),
+    ("auth-mech-fallback", "swaks-auth-plain", "FAIL", ["did not fall back", "tried PLAIN (534, connection 1)"]),
     ("auth-mech-fallback", "swaks-auth-plain-then-login", "PASS", []),
+    ("auth-mech-fallback", "swaks-auth-plain-then-cram", "PASS", []),
     ("relay-denied", "swaks", "PASS", []),
     ("relay-denied", "curl", "PASS", []),
     ("partial-recipients", "swaks", "PASS", []),
