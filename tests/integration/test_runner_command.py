@@ -300,6 +300,11 @@ class HangingCommand(unittest.TestCase):
         r = verdicts(json_path)["quit-variants"]
         self.assertEqual(r["exit_codes"][1], -1, r)
         self.assertIn("it was waiting for the reply to 'quit' (session 000002)", r["reason"])
+        # The scenario's own check says it too, as killed rather than as a status of -1.
+        check = [c["detail"] for c in r["checks"] if c["name"] == "check"]
+        self.assertEqual(len(check), 1, r)
+        self.assertIn("run 2 (QUIT never answered) delivered the message once and was killed at "
+                      "the timeout", check[0])
 
     def test_timeout_kills_the_process_group(self):
         tmp = scratch_folder(self)
