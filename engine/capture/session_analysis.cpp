@@ -138,16 +138,17 @@ class summary_builder {
           {"<no command>", "", 0, "", line, e.at, {}});  // greeting, unsolicited
     }
     const bool final_line = e.text.size() < 4 || e.text[3] != '-';
-    if (final_line) on_reply(out_.exchanges.back(), code, e);
+    if (final_line) on_reply(out_.exchanges.back(), code, e, line);
   }
 
   session_summary take() { return std::move(out_); }
 
  private:
-  void on_reply(exchange& x, int code, const transcript_entry& e) {
+  void on_reply(exchange& x, int code, const transcript_entry& e, std::size_t line) {
     x.code = code;
     x.reply = e.text;
     x.at = e.at;
+    x.reply_line = line;
     // A recipient the server refused stays out, whatever the scenario made the reply say.
     const bool added = !std::exchange(refusal_hidden_, false);
     if (x.verb == "RCPT" && code / 100 == 2 && added) {

@@ -18,7 +18,8 @@ struct exchange {
   std::string reply;     // the reply's last line
   std::size_t line = 0;  // index of the command in the transcript (1-based, for messages)
   std::chrono::system_clock::time_point at;
-  std::string recipient;  // LMTP: the recipient an "<end of data>" reply is for
+  std::string recipient;       // LMTP: the recipient an "<end of data>" reply is for
+  std::size_t reply_line = 0;  // index of the reply's last line in the transcript (0: none)
 };
 
 struct session_summary {

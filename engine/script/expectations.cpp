@@ -18,6 +18,11 @@ std::string where(const session_summary& s, std::size_t line) {
   return "session " + s.id + ", transcript line " + std::to_string(line);
 }
 
+// Where a reply is: its own line, which is the command's when there was no reply.
+std::string where_reply(const session_summary& s, const capture::exchange& x) {
+  return where(s, x.reply_line != 0 ? x.reply_line : x.line);
+}
+
 bool is_transaction(const capture::exchange& x) {
   return x.verb == "MAIL" || x.verb == "RCPT" || x.verb == "DATA" || x.verb == "BDAT" ||
          x.command == "<end of data>" || x.command == "<no command>";
@@ -209,14 +214,14 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
     // The refused session's own later commands: a retry there does not count, but it is one.
     for (const auto* y = x + 1; y != s->exchanges.data() + s->exchanges.size(); ++y) {
       if (!tries_again(*x, *y)) continue;
-      c.detail = "expected a new attempt after '" + x->reply + "' (" + where(*s, x->line) +
+      c.detail = "expected a new attempt after '" + x->reply + "' (" + where_reply(*s, *x) +
                  "); the client retried on the same connection only (transcript line " +
                  std::to_string(y->line) +
                  "), which does not count: a mailer that waits out a 4xx holds no connection "
                  "open meanwhile";
       return c;
     }
-    c.detail = "expected a new attempt after '" + x->reply + "' (" + where(*s, x->line) +
+    c.detail = "expected a new attempt after '" + x->reply + "' (" + where_reply(*s, *x) +
                "); the client never came back (" +
                (x->command == "<no command>"
                     ? std::string("no later connection")
@@ -288,17 +293,17 @@ check_result check_no_retry(const run_outcome& run) {
     c.detail = "no 5xx reply was sent, so nothing was put to the test";
     return c;
   }
-  c.detail = "no new attempt after '" + x->reply + "' (" + where(*s, x->line) + ")";
+  c.detail = "no new attempt after '" + x->reply + "' (" + where_reply(*s, *x) + ")";
   if (const session_summary* next = later_attempt(run, *s, *x, true)) {
     c.passed = false;
-    c.detail = "expected no retry after '" + x->reply + "' (" + where(*s, x->line) +
+    c.detail = "expected no retry after '" + x->reply + "' (" + where_reply(*s, *x) +
                "); the client tried again in session " + next->id;
     return c;
   }
   if (const auto again = repeated_after_5xx(run)) {
     c.passed = false;
     c.detail = "expected no retry after '" + again->refused->reply + "' (" +
-               where(*again->session, again->refused->line) + "); the client sent the same " +
+               where_reply(*again->session, *again->refused) + "); the client sent the same " +
                again->refused->verb + " again on that connection (transcript line " +
                std::to_string(again->again->line) + ")";
   }

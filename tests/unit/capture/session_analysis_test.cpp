@@ -168,6 +168,20 @@ TEST(session_analysis, lines_answering_a_challenge_belong_to_auth) {
 
 // A reply that cannot be written found the client gone: it left without QUIT, and the server
 // did not end the session (a check for QUIT must not excuse it).
+// A reason about a refusal points at the refusal: the reply's last line, which comes after
+// the command, and after an event line the server noted between them.
+TEST(session_analysis, an_exchange_knows_the_line_of_its_reply) {
+  session_record r;
+  r.entries.push_back({{}, direction::client, "MAIL FROM:<s@example.com>"});
+  r.entries.push_back({{}, direction::event, "fault: reply 421"});
+  r.entries.push_back({{}, direction::server, "421-4.4.2 first"});
+  r.entries.push_back({{}, direction::server, "421 4.4.2 Error: timeout exceeded"});
+  auto s = summarize(r);
+  ASSERT_EQ(s.exchanges.size(), 1u);
+  EXPECT_EQ(s.exchanges[0].line, 1u);
+  EXPECT_EQ(s.exchanges[0].reply_line, 4u);
+}
+
 TEST(session_analysis, a_failed_reply_write_means_the_client_left) {
   session_record r;
   r.entries.push_back({{}, direction::server, "220 ready"});

@@ -223,6 +223,22 @@ run_outcome retried_after_half_a_second() {
   return run;
 }
 
+// The line named is the refusal's, not its command's: between them may be the scenario's notes
+// and the lines of a multi-line reply.
+TEST(Expectations, ARefusalNeverRetriedIsNamedByItsReplyLine) {
+  expectations e;
+  e.retried_after_4xx = true;
+  auto run = retried_after_half_a_second();
+  run.sessions.pop_back();
+  run.sessions[0].exchanges[0].reply_line = 5;
+  auto results = evaluate(e, run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].passed);
+  EXPECT_THAT(results[0].detail,
+              HasSubstr("expected a new attempt after '450 4.7.1 later' (session 1, transcript "
+                        "line 5)"));
+}
+
 TEST(Expectations, ARetryDelayWithOnlyAMinimumSaysAtLeast) {
   expectations e;
   e.retried_after_4xx = true;
