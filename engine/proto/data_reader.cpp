@@ -59,19 +59,26 @@ data_reader::result data_reader::feed(std::string_view input, std::string& body)
   // there go through the state machine, which gives the same result.
   std::size_t plain_from = 0;
   while (i < input.size()) {
-    // A whole line at once; one that starts with a dot goes through the state machine.
+    // Whole lines at once, as many as follow each other; one that starts with a dot goes
+    // through the state machine. The body takes the run in one append, not a line at a time.
     if (i >= plain_from &&
         (st_ == state::in_line || (st_ == state::line_start && input[i] != '.'))) {
-      std::size_t searched = 0;
-      std::size_t n = plain_line_length(input.substr(i), searched);
-      plain_from = i + searched;
-      searched_ += searched;
-      if (n != 0) {
-        append(body, input.substr(i, n), wire_offset_);
-        wire_offset_ += n;
+      const std::size_t run_start = i;
+      for (;;) {
+        std::size_t searched = 0;
+        const std::size_t n = plain_line_length(input.substr(i), searched);
+        plain_from = i + searched;
+        searched_ += searched;
+        if (n == 0) break;
+        count_line(n, wire_offset_ + (i - run_start));
         i += n;
         line_len_ = 0;
         st_ = state::line_start;
+        if (i == input.size() || input[i] == '.') break;
+      }
+      if (i != run_start) {
+        keep(body, input.substr(run_start, i - run_start));
+        wire_offset_ += i - run_start;
         continue;
       }
     }
@@ -155,12 +162,21 @@ void data_reader::in_line_octet(std::string& body, char c) {
 // Accounts for a run of content octets starting at wire offset `offset`: line length, size
 // limit, and the body itself up to max_size.
 void data_reader::append(std::string& body, std::string_view run, std::uint64_t offset) {
-  if (max_text_line_ != 0 && line_len_ <= max_text_line_ &&
-      line_len_ + run.size() > max_text_line_) {
+  count_line(run.size(), offset);
+  keep(body, run);
+}
+
+// n more octets of the current line, the first at wire offset `offset`.
+void data_reader::count_line(std::size_t n, std::uint64_t offset) {
+  if (max_text_line_ != 0 && line_len_ <= max_text_line_ && line_len_ + n > max_text_line_) {
     line_too_long_ = true;
     note(anomaly_kind::long_line, offset + (max_text_line_ - line_len_));
   }
-  line_len_ += run.size();
+  line_len_ += n;
+}
+
+// Content octets into the body, up to max_size; the ones past it are only counted.
+void data_reader::keep(std::string& body, std::string_view run) {
   if (max_size_ == 0) {
     body.append(run);
   } else if (body_size_ < max_size_) {

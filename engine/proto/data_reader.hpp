@@ -57,6 +57,8 @@ class data_reader {
   bool step(std::string& body, char c);
   void in_line_octet(std::string& body, char c);
   void append(std::string& body, std::string_view run, std::uint64_t offset);
+  void count_line(std::size_t n, std::uint64_t offset);
+  void keep(std::string& body, std::string_view run);
   void note(anomaly_kind k, std::uint64_t offset);
 
   enum class state { line_start, in_line, cr, dot, dot_cr, finished };
