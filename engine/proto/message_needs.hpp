@@ -17,10 +17,16 @@ inline bool is_8bit(char c) {
 }
 
 // The offset of the first octet above 127, or npos. The server looks at every message it takes
-// whose MAIL declared no 8-bit body: eight octets at a time, as a 100 KB message is common.
+// whose MAIL declared no 8-bit body: 32 octets at a time, then eight, as a 100 KB message is
+// common and nearly all are 7-bit.
 inline std::size_t first_8bit(std::string_view text) {
   constexpr std::uint64_t high_bits = 0x8080808080808080ull;
   std::size_t i = 0;
+  for (; i + 32 <= text.size(); i += 32) {
+    std::uint64_t words[4];
+    std::memcpy(words, text.data() + i, 32);
+    if ((words[0] | words[1] | words[2] | words[3]) & high_bits) break;
+  }
   for (; i + 8 <= text.size(); i += 8) {
     std::uint64_t word;
     std::memcpy(&word, text.data() + i, 8);

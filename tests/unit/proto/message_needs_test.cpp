@@ -43,10 +43,10 @@ TEST(needs_of, the_header_ends_where_the_mime_reader_ends_it) {
   EXPECT_EQ(needs_of("X-Latin: \xe9t\xe9").non_ascii_header, "X-Latin");
 }
 
-// Read eight octets at a time: the first 8-bit octet is found at every place in a word, and in
-// the tail shorter than a word.
+// Read 32 octets at a time, then eight: the first 8-bit octet is found at every place in a
+// block, in a word after the blocks, and in the tail shorter than a word.
 TEST(first_8bit, finds_the_first_at_any_offset) {
-  for (std::size_t length : {0u, 1u, 7u, 8u, 9u, 17u, 64u}) {
+  for (std::size_t length : {0u, 1u, 7u, 8u, 9u, 17u, 31u, 32u, 33u, 64u, 75u, 103u}) {
     const std::string ascii(length, 'a');
     EXPECT_EQ(first_8bit(ascii), std::string_view::npos) << length;
     for (std::size_t at = 0; at < length; ++at) {
