@@ -13,7 +13,8 @@ bool is_special(char c) {
 // The length of a complete ordinary line at the start of `rest` (content without CR or NUL,
 // then CRLF), or 0. Such lines are nearly all of a message and need no octet-wise state.
 // `searched` is how much of rest the answer covers: up to the first LF, or all of it.
-std::size_t plain_line_length(std::string_view rest, std::size_t& searched) {
+// `nul_at` is where rest's first NUL is (npos: none), found once for many lines.
+std::size_t plain_line_length(std::string_view rest, std::size_t nul_at, std::size_t& searched) {
   const void* lf = std::memchr(rest.data(), '\n', rest.size());
   if (!lf) {
     searched = rest.size();
@@ -21,9 +22,16 @@ std::size_t plain_line_length(std::string_view rest, std::size_t& searched) {
   }
   std::size_t n = static_cast<const char*>(lf) - rest.data();
   searched = n + 1;
-  if (n == 0 || rest[n - 1] != '\r') return 0;
-  if (std::memchr(rest.data(), '\r', n - 1) || std::memchr(rest.data(), '\0', n - 1)) return 0;
+  if (n == 0 || rest[n - 1] != '\r' || nul_at < n) return 0;
+  if (std::memchr(rest.data(), '\r', n - 1)) return 0;
   return n + 1;
+}
+
+// Where the first NUL at or after `from` is in input, or npos.
+std::size_t find_nul(std::string_view input, std::size_t from) {
+  const void* at = std::memchr(input.data() + from, '\0', input.size() - from);
+  return at ? static_cast<std::size_t>(static_cast<const char*>(at) - input.data())
+            : std::string_view::npos;
 }
 
 }  // namespace
@@ -58,6 +66,8 @@ data_reader::result data_reader::feed(std::string_view input, std::string& body)
   // octet by octet would make a long line full of NULs or bare CRs quadratic. The octets up to
   // there go through the state machine, which gives the same result.
   std::size_t plain_from = 0;
+  // The next NUL, looked for again only once the lines have passed it.
+  std::size_t nul_at = find_nul(input, 0);
   while (i < input.size()) {
     // Whole lines at once, as many as follow each other; one that starts with a dot goes
     // through the state machine. The body takes the run in one append, not a line at a time.
@@ -65,8 +75,10 @@ data_reader::result data_reader::feed(std::string_view input, std::string& body)
         (st_ == state::in_line || (st_ == state::line_start && input[i] != '.'))) {
       const std::size_t run_start = i;
       for (;;) {
+        if (nul_at < i) nul_at = find_nul(input, i);
         std::size_t searched = 0;
-        const std::size_t n = plain_line_length(input.substr(i), searched);
+        const std::size_t n = plain_line_length(
+            input.substr(i), nul_at == std::string_view::npos ? nul_at : nul_at - i, searched);
         plain_from = i + searched;
         searched_ += searched;
         if (n == 0) break;
