@@ -59,7 +59,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void note_hook_error(const std::string& error);
   void note_early_talker();
   bool client_left();
-  void decide(script::hook_outcome outcome);
+  void decide(script::hook_outcome&& outcome);
   asio::awaitable<bool> pause(std::chrono::milliseconds d);
   asio::awaitable<void> read_and_reset();
   bool end_connection(fault::ending how);

@@ -93,7 +93,7 @@ void connection::note_hook_error(const std::string& error) {
   session_.note("scenario error: " + error, sys_clock::now());
 }
 
-void connection::decide(script::hook_outcome outcome) {
+void connection::decide(script::hook_outcome&& outcome) {
   if (outcome.interrupted) {
     // As for a hook asleep when the server stops: its 421 answers, not a scenario error.
     session_.note("hook not finished: the server is stopping", sys_clock::now());

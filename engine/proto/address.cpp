@@ -172,6 +172,13 @@ std::string mailbox::address() const {
   return out;
 }
 
+bool mailbox::address_is(std::string_view s) const {
+  if (is_null) return s.empty();
+  if (domain.empty()) return s == local_part;
+  return s.size() == local_part.size() + 1 + domain.size() && s.starts_with(local_part) &&
+         s[local_part.size()] == '@' && s.ends_with(domain);
+}
+
 void mailbox::append_address(std::string& out) const {
   if (is_null) return;
   out.reserve(out.size() + local_part.size() + 1 + domain.size());

@@ -19,6 +19,8 @@ struct mailbox {
   std::string address() const;
   // The same, added to out: a reply's text is built with one allocation.
   void append_address(std::string& out) const;
+  // Whether address() would be s, without building it.
+  bool address_is(std::string_view s) const;
 };
 
 enum class path_error {

@@ -215,7 +215,11 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
     last.envelope_version = s.envelope_version();
     last.message_envelope = message_envelope;
     const auto& env = s.hook_envelope(h);
-    set_string_if_changed(L, "mail_from", env.mail_from.address(), last.mail_from, all);
+    // Compared in place: the sender is the same on nearly every look.
+    if (all || !env.mail_from.address_is(last.mail_from)) {
+      last.mail_from = env.mail_from.address();
+      set_string(L, "mail_from", last.mail_from);
+    }
     if (all || !env.recipients.empty() || !holds_empty_table(L, "rcpts")) {
       update_recipients(L, env);
     }

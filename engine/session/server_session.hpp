@@ -111,7 +111,7 @@ class server_session {
   bool blocked() const;
 
   // Driver callbacks.
-  void on_decision(fault::action decision, clock::time_point now);
+  void on_decision(fault::action&& decision, clock::time_point now);
   // False when it cannot be sent now and is to wait for the next silence: one that keeps the
   // session open, while the client is inside a message or an AUTH exchange.
   bool on_unsolicited(const fault::unsolicited_reply& u, clock::time_point now);

@@ -57,7 +57,7 @@ void server_session::after_command_hook(proto::command&& cmd) {
   run_default(cmd);
 }
 
-void server_session::on_decision(fault::action a, clock::time_point now) {
+void server_session::on_decision(fault::action&& a, clock::time_point now) {
   now_ = now;
   if (mode_ != mode::consulting) return;
   mode_ = mode::command;

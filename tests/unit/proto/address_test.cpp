@@ -39,6 +39,18 @@ TEST(address, null_path) {
   EXPECT_EQ(m.address(), "");
 }
 
+// address_is answers as comparing with address() would, for every shape of mailbox.
+TEST(address, address_is_compares_without_building) {
+  for (const char* path : {"<alice@example.org>", "<>", "<Postmaster>", "<\"a@b\"@x.example>"}) {
+    const auto m = valid_path(path, true);
+    EXPECT_TRUE(m.address_is(m.address())) << path;
+    for (const char* other : {"", "alice@example.or", "alice@example.orgx", "alicexexample.org",
+                              "Postmaster@", "@example.org", "bob@example.org"}) {
+      EXPECT_EQ(m.address_is(other), m.address() == other) << path << " " << other;
+    }
+  }
+}
+
 TEST(address, atext_and_dots) {
   EXPECT_EQ(valid_path("<first.last+tag@example.org>").local_part, "first.last+tag");
   EXPECT_EQ(valid_path("<!#$%&'*+-/=?^_`{|}~@x.example>").local_part, "!#$%&'*+-/=?^_`{|}~");
