@@ -13,6 +13,10 @@
 --               final dot     a multi-line 250
 --               QUIT          500 5.5.1 instead of 221, then the server closes
 --
+-- A client of the implicit-TLS port (SMTP_TLS_PORT) sends no STARTTLS, so there connection 2
+-- meets the MAIL refusal and connection 3 a "452 4.3.1 Insufficient system storage" after the
+-- final dot (RFC 5321 4.2.2; a 4xx there means the message was not taken).
+--
 -- The other cells of the matrix have scenarios of their own: greeting 421/554/521
 -- (greeting-*), EHLO 502 (ehlo-unsupported), STARTTLS 5xx/missing (starttls-*), RCPT 4xx/5xx
 -- (greylist, partial-recipients, relay-denied, too-many-recipients), DATA and end-of-data
@@ -35,8 +39,13 @@ function on_starttls(s)
   if s.state.cell == 2 then return smtp.reply(454, "4.7.0", "TLS not available due to temporary reason") end
 end
 
+-- Connection 2's refusal comes at MAIL on the implicit-TLS port, which has no STARTTLS.
+local function mail_cell(s)
+  return s.implicit_tls and 2 or 3
+end
+
 function on_mail(s, mail)
-  if s.state.cell == 3 then return smtp.reply(451, "4.3.0", "Local error in processing") end
+  if s.state.cell == mail_cell(s) then return smtp.reply(451, "4.3.0", "Local error in processing") end
 end
 
 function on_rcpt(s, rcpt)
@@ -50,6 +59,9 @@ function on_data(s)
 end
 
 function on_message(s, msg)
+  if s.state.cell == 3 and s.implicit_tls then
+    return smtp.reply(452, "4.3.1", "Insufficient system storage")
+  end
   if s.state.cell >= 4 then
     return smtp.reply(250, "2.0.0", { "Message accepted", "for delivery", "queued as MATRIX1" })
   end
@@ -76,10 +88,11 @@ expect {
       for i, s in ipairs(run.sessions) do
         if s.delivered > 0 then on = i end
       end
+      local implicit = run.sessions[1].implicit_tls
       return false, "not exercised: the client delivered on connection " .. on
-        .. ", before the matrix's 4th" .. (smtp.seen(run, "STARTTLS") and ""
+        .. ", before the matrix's 4th" .. ((implicit or smtp.seen(run, "STARTTLS")) and ""
           or " (connection 2 refuses STARTTLS, which the client never sent; the matrix needs a"
-            .. " mailer that uses STARTTLS)")
+            .. " mailer that uses STARTTLS, or one on the implicit-TLS port)")
     end
     if #run.sessions < 4 then
       local after = last and ("'" .. last.reply .. "' to " .. (last.verb ~= "" and last.verb or "the greeting")

@@ -75,6 +75,10 @@ CLIENTS = {
     "curl-smtps-insecure": ('curl -sS -k --url "smtps://$SMTP_HOST:$SMTP_TLS_PORT" '
                             '--mail-from sender@example.com --mail-rcpt rcpt1@example.com '
                             '-T {tmp}/msg.eml'),
+    # Implicit TLS to every recipient, retrying: meets the matrix without STARTTLS.
+    "curl-smtps-retry": retry_loop('curl -sS --cacert %s --url "smtps://$SMTP_HOST:$SMTP_TLS_PORT" '
+                                   '--mail-from sender@example.com %s -T {tmp}/msg.eml'
+                                   % (CA, " ".join("--mail-rcpt " + r for r in RCPTS))),
     "curl-retry": retry_loop('curl -sS --ssl-reqd --cacert %s --url "smtp://$SMTP_HOST:$SMTP_PORT" '
                              '--mail-from sender@example.com --mail-rcpt rcpt1@example.com '
                              '-T {tmp}/msg.eml' % CA),
@@ -128,6 +132,8 @@ TABLE = [
     ("reply-code-matrix", "swaks", "FAIL", ["new connection", "421 4.3.0",
                                            "did not come back after the last refusal", "on connection 1"]),
     ("reply-code-matrix", "swaks-retry", "PASS", []),
+    # Over implicit TLS connection 2 refuses MAIL and connection 3 the message.
+    ("reply-code-matrix", "curl-smtps-retry", "PASS", []),
     ("reply-code-matrix", "swaks-plain-retry", "FAIL",
      ["not exercised: the client delivered on connection 2", "STARTTLS, which the client never sent"]),
     ("ehlo-unsupported", "swaks", "PASS", []),
