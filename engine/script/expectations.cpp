@@ -157,6 +157,26 @@ std::string recipient_of(const capture::exchange& x) {
 
 // Whether x, sent after `refused`, tries the transaction again: a MAIL, or after a refused AUTH
 // or STARTTLS that command again.
+// "AUTH PLAIN ****" -> "PLAIN": the mechanism an AUTH exchange named, in upper case.
+std::string mechanism_of(const capture::exchange& x) {
+  std::string_view rest = x.command;
+  const auto space = rest.find(' ');
+  if (space == std::string_view::npos) return {};
+  rest.remove_prefix(space + 1);
+  std::string mechanism(rest.substr(0, rest.find(' ')));
+  for (auto& c : mechanism)
+    c = proto::ascii_upper(c);
+  return mechanism;
+}
+
+// The AUTH command an exchange of an AUTH conversation belongs to: a refusal may answer the
+// client's response to a challenge ("****"), after the command that named the mechanism.
+const capture::exchange& auth_command(const session_summary& s, const capture::exchange* x) {
+  while (x != s.exchanges.data() && !proto::istarts_with(x->command, "AUTH "))
+    --x;
+  return *x;
+}
+
 bool tries_again(const capture::exchange& refused, const capture::exchange& x) {
   return x.verb == "MAIL" || (waits_out(refused, refused.code / 100) && x.verb == refused.verb);
 }
@@ -214,6 +234,15 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
     // The refused session's own later commands: a retry there does not count, but it is one.
     for (const auto* y = x + 1; y != s->exchanges.data() + s->exchanges.size(); ++y) {
       if (!tries_again(*x, *y)) continue;
+      if (x->verb == "AUTH" && y->verb == "AUTH" &&
+          mechanism_of(auth_command(*s, x)) != mechanism_of(*y)) {
+        // smtplib's login() goes on to its next mechanism: no retry of the refused one.
+        c.detail = "expected a new attempt after '" + x->reply + "' (" + where_reply(*s, *x) +
+                   "); the client tried another mechanism on the same connection ('" + y->command +
+                   "', transcript line " + std::to_string(y->line) +
+                   ") and then never came back on a new one";
+        return c;
+      }
       c.detail = "expected a new attempt after '" + x->reply + "' (" + where_reply(*s, *x) +
                  "); the client retried on the same connection only (transcript line " +
                  std::to_string(y->line) +

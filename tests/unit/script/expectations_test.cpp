@@ -239,6 +239,30 @@ TEST(Expectations, ARefusalNeverRetriedIsNamedByItsReplyLine) {
                         "line 5)"));
 }
 
+// smtplib's login() goes on to its next mechanism after a 454 to CRAM-MD5's response: that is
+// no retry of the refused one, and the reason does not call it one.
+TEST(Expectations, AnotherMechanismAfterA454IsNotCalledARetry) {
+  expectations e;
+  e.retried_after_4xx = true;
+  const auto t0 = std::chrono::system_clock::now();
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.started = t0;
+  s.exchanges = {{"AUTH CRAM-MD5", "AUTH", 334, "334 PDE+", 30, t0, {}, 31},
+                 {"****", "AUTH", 454, "454 4.7.0 later", 32, t0, {}, 33},
+                 {"AUTH PLAIN ****", "AUTH", 454, "454 4.7.0 later", 34, t0, {}, 35}};
+  auto verdict = evaluate(e, run)[0];
+  EXPECT_FALSE(verdict.passed);
+  EXPECT_EQ(verdict.detail,
+            "expected a new attempt after '454 4.7.0 later' (session 000001, transcript line 33); "
+            "the client tried another mechanism on the same connection ('AUTH PLAIN ****', "
+            "transcript line 34) and then never came back on a new one");
+  s.exchanges[2] = {"AUTH CRAM-MD5", "AUTH", 454, "454 4.7.0 later", 34, t0, {}, 35};
+  EXPECT_THAT(evaluate(e, run)[0].detail,
+              HasSubstr("the client retried on the same connection only (transcript line 34)"));
+}
+
 TEST(Expectations, ARetryDelayWithOnlyAMinimumSaysAtLeast) {
   expectations e;
   e.retried_after_4xx = true;
