@@ -395,6 +395,14 @@ function smtp.seen(run, verb, code) end
 ---@return string[]
 function smtp.undelivered(run) end
 
+---In a custom check: how many different messages were accepted, and the ones accepted more than
+---once, each {id = its Message-ID or nil, times = n, sessions = {session ids}}. A message is
+---known by its Message-ID field, else by its recipients and body.
+---@param run table the run a custom check receives
+---@return integer distinct
+---@return table[] repeats
+function smtp.message_counts(run) end
+
 ---Record expectations about the client under test, checked when `smtpfault test` ends.
 ---Example: `expect { delivered = 1, retried_after_4xx = true }`
 ---@param t smtp.expectations

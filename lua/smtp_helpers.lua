@@ -150,6 +150,46 @@ function smtp.undelivered(run)
   return left
 end
 
+-- What a message is known by: its Message-ID, else its recipients and body.
+local function message_key(m)
+  -- The header section, unfolded; a huge message is not read past its first 64 KB.
+  local text = m.data:sub(1, 65536)
+  local head_end = text:find("\r\n\r\n", 1, true)
+  local head = ("\r\n" .. (head_end and text:sub(1, head_end + 1) or text) .. "\r\n"):gsub("\r\n[ \t]+", " ")
+  local id = head:match("\r\n[Mm][Ee][Ss][Ss][Aa][Gg][Ee]%-[Ii][Dd][ \t]*:[ \t]*([^\r\n]-)[ \t]*\r\n")
+  if id and id ~= "" then return "id " .. id, id end
+  local recipients = {}
+  for i, r in ipairs(m.recipients) do recipients[i] = r:lower() end
+  table.sort(recipients)
+  return "body " .. table.concat(recipients, ",") .. "\n" .. (head_end and text:sub(head_end + 4) or ""), nil
+end
+
+--- For custom checks: how many different messages were accepted, and those accepted more than
+--- once. A message is known by its Message-ID field (RFC 5322 3.6.4: a retransmission keeps
+--- it), else by its recipients and body, so that a pooled sender's second message is not taken
+--- for a repeat of its first. Returns the count and a list of {id = Message-ID or nil,
+--- times = n, sessions = {ids}} in order of first acceptance.
+function smtp.message_counts(run)
+  check_type(run, "table", 1, "message_counts", 2)
+  local by_key, order = {}, {}
+  for _, m in ipairs(run.messages or {}) do
+    local key, id = message_key(m)
+    local entry = by_key[key]
+    if not entry then
+      entry = { id = id, times = 0, sessions = {} }
+      by_key[key] = entry
+      order[#order + 1] = entry
+    end
+    entry.times = entry.times + 1
+    entry.sessions[#entry.sessions + 1] = m.session
+  end
+  local repeats = {}
+  for _, entry in ipairs(order) do
+    if entry.times > 1 then repeats[#repeats + 1] = entry end
+  end
+  return #order, repeats
+end
+
 -- Expectations are recorded now and evaluated when a test run ends (smtpfault test).
 smtp._expectations = {}
 local expectation_types = {

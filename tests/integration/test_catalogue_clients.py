@@ -99,6 +99,7 @@ CLIENTS = {
     "smtplib-same-code-greeting": "/usr/bin/python3 {tmp}/client.py same-code-greeting",
     "smtplib-parallel": "/usr/bin/python3 {tmp}/client.py parallel",
     "smtplib-idle": "/usr/bin/python3 {tmp}/client.py idle",
+    "smtplib-pool-idle": "/usr/bin/python3 {tmp}/client.py pool-idle",
     "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
     "smtplib-bdat": "/usr/bin/python3 {tmp}/client.py bdat",
     "smtplib-magic-bdat": "/usr/bin/python3 {tmp}/client.py magic-bdat",
@@ -248,6 +249,9 @@ TABLE = [
     ("idle-421", "swaks", "FAIL", ["retried_after_4xx", "421 4.4.2"]),
     ("idle-421", "swaks-retry", "PASS", []),
     ("idle-421", "smtplib-idle", "PASS", []),
+    # A worker that keeps its connection sends two messages, idle between them: two different
+    # messages delivered, each once (symfony/symfony#36301).
+    ("idle-421", "smtplib-pool-idle", "PASS", []),
     # swaks reports a failure for a goodbye gone wrong (exit 6 when the server closes without
     # the 221): the reason names the run and its goodbye.
     ("quit-variants", "swaks-3s", "FAIL", ["delivered the message once and exited",
@@ -488,6 +492,30 @@ elif mode == "idle":
     except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as e:
         print("reconnecting after:", e)
         with_retry(one_message)
+elif mode == "pool-idle":
+    # A worker that keeps its connection: a message, an idle spell past the server's timeout,
+    # then a second message. One refused or cut off goes again on a new connection, with the
+    # Message-ID it had: a retransmission of the same message.
+    def numbered(n):
+        return MSG.replace(b"Subject:", b"Message-ID: <pool.%%d.%%d@example.com>\r\nSubject:"
+                           %% (os.getpid(), n))
+    s = None
+    for n in (1, 2):
+        if n == 2:
+            time.sleep(2)
+        for attempt in range(5):
+            try:
+                s = s or connect()
+                s.sendmail("sender@example.com", RCPTS, numbered(n))
+                break
+            except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused, OSError) as e:
+                print("reconnecting after:", e)
+                s.close() if s else None
+                s = None
+                time.sleep(0.3)
+        else:
+            sys.exit(1)
+    s.quit()
 elif mode == "bdat":
     with_retry(lambda: one_message(send_bdat))
 elif mode == "magic-bdat":

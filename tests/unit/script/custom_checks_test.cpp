@@ -121,6 +121,44 @@ expect {
   EXPECT_EQ(results[0].detail, "true false");
 }
 
+// smtp.message_counts knows a message by its Message-ID (any case, folded or not), else by its
+// recipients and body: a retransmission is a repeat, a pooled sender's next message is not.
+TEST(custom_checks, message_counts_tells_repeats_from_other_messages) {
+  driver d(R"(
+expect {
+  check = function(run)
+    local distinct, repeats = smtp.message_counts(run)
+    local said = { tostring(distinct) }
+    for _, r in ipairs(repeats) do
+      said[#said + 1] = tostring(r.id) .. " x" .. r.times .. " in " .. table.concat(r.sessions, ",")
+    end
+    return false, table.concat(said, "; ")
+  end,
+}
+)");
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  auto add = [&run](std::string session, std::string data, std::string rcpt) {
+    auto m = std::make_shared<capture::stored_message>();
+    m->msg.facts.session_id = std::move(session);
+    m->msg.data = std::move(data);
+    session::recipient r;
+    r.address.local_part = std::move(rcpt);
+    r.address.domain = "example.com";
+    m->msg.env.recipients.push_back(r);
+    run.stored.push_back(std::move(m));
+  };
+  add("000001", "Message-ID: <a@x>\r\nSubject: one\r\n\r\nbody\r\n", "b");
+  add("000002", "Subject: one\r\nmessage-id:\r\n <a@x>\r\n\r\nbody again\r\n", "b");
+  add("000002", "Message-ID: <b@x>\r\nSubject: two\r\n\r\nbody\r\n", "b");
+  add("000003", "Date: 1\r\n\r\nno id\r\n", "c");
+  add("000004", "Date: 2\r\n\r\nno id\r\n", "C");
+  add("000004", "Date: 3\r\n\r\nno id\r\n", "d");
+  const auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].detail, "4; <a@x> x2 in 000001,000002; nil x2 in 000003,000004");
+}
+
 // A pass may carry a note ("not exercised: ..."), which the runner adds to the PASS's reason.
 TEST(custom_checks, a_pass_keeps_its_note) {
   driver d("expect { check = function(run) return true, 'not exercised: one message' end }\n");
