@@ -70,6 +70,14 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
     if (!std::exchange(out.pipelined, true)) out.pipelined_at = line;
   } else if (starts_with(text, "client talked before the greeting")) {
     out.early_talker = true;
+  } else if (text.find("while the reply was held back, without waiting") != std::string::npos) {
+    if (out.sent_while_held_at == 0) {
+      out.sent_while_held_at = line;
+      // The reply held back answers the newest exchange: "<end of data>" for the message.
+      out.sent_while_held = out.exchanges.empty()               ? "<no command>"
+                            : out.exchanges.back().verb.empty() ? out.exchanges.back().command
+                                                                : out.exchanges.back().verb;
+    }
   } else if (starts_with(text, "anomaly: unstuffed_dot")) {
     if (out.unstuffed_dots++ == 0) out.first_unstuffed_dot_at = line;
   } else if (starts_with(text, "anomaly: bare_lf") || starts_with(text, "anomaly: bare_cr")) {

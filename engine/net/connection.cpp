@@ -385,6 +385,15 @@ void connection::note_early_talker() {
   if (!ec && waiting > 0) session_.note_early_talker(waiting, sys_clock::now());
 }
 
+// Input waiting when a held-back reply goes out: the client did not wait for it. With
+// PIPELINING that may be a group (RFC 2920); without, or after a read timeout of the client's,
+// the late reply will answer the wrong command (late-reply).
+void connection::note_input_while_held() {
+  error_code ec;
+  const std::size_t waiting = in_.size() + io_.socket().available(ec);
+  if (waiting > 0) session_.note_input_while_held(waiting, sys_clock::now());
+}
+
 asio::awaitable<bool> connection::flush() {
   if (out_.empty()) co_return true;
   greeting_sent_ = true;  // the greeting is the first thing written

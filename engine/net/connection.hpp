@@ -58,6 +58,7 @@ class connection : public std::enable_shared_from_this<connection> {
       std::chrono::milliseconds sleep);
   void note_hook_error(const std::string& error);
   void note_early_talker();
+  void note_input_while_held();
   bool client_left();
   void decide(script::hook_outcome&& outcome);
   asio::awaitable<bool> pause(std::chrono::milliseconds d);

@@ -156,7 +156,13 @@ asio::awaitable<bool> connection::send_with_fault(const session::send_reply& r) 
     co_await flush();
     co_return false;
   }
-  if (f.delay.count() > 0 && !greeting_sent_) note_early_talker();
+  if (f.delay.count() > 0) {
+    if (!greeting_sent_) {
+      note_early_talker();
+    } else {
+      note_input_while_held();
+    }
+  }
   fault::append_reply_bytes(out_, r.reply, &f);
   if (replies_unqueued_ != 0) reply_queued();
   auto cuts = fault::write_cuts(f, out_.size());

@@ -126,6 +126,10 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
   set_bool(L, "pipelined", s.pipelined);
   if (!s.pipelined_after.empty()) set_string(L, "pipelined_after", s.pipelined_after);
   set_bool(L, "early_talker", s.early_talker);
+  if (!s.sent_while_held.empty()) {
+    set_string(L, "sent_while_held", s.sent_while_held);
+    set_integer(L, "sent_while_held_at", static_cast<lua_Integer>(s.sent_while_held_at));
+  }
   set_integer(L, "delivered", static_cast<lua_Integer>(s.delivered));
   lua_createtable(L, static_cast<int>(s.exchanges.size()), 0);
   for (std::size_t j = 0; j < s.exchanges.size(); ++j) {

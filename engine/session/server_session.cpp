@@ -133,6 +133,14 @@ void server_session::note_early_talker(std::size_t octets, clock::time_point now
   note("client talked before the greeting: " + std::to_string(octets) + " octet(s) waiting", now);
 }
 
+// Commands that came while a reply was held back (a scenario's delay): sent without waiting
+// for it. The transcript has the reply already, where the session decided it.
+void server_session::note_input_while_held(std::size_t octets, clock::time_point now) {
+  note("client sent more (" + std::to_string(octets) +
+           " octet(s) on the wire) while the reply was held back, without waiting for it",
+       now);
+}
+
 // RFC 5321 4.5.3.1.4 lets extensions raise the 512 octets: MAIL by 26 for SIZE (RFC 1870 6),
 // 100 for DSN's RET and ENVID (RFC 3461 4) and 500 for AUTH= (RFC 4954 5); RCPT by 500 for
 // DSN's NOTIFY and ORCPT. AUTH lines have their own limit (auth_line).

@@ -174,6 +174,7 @@ class server_session {
   void note_plaintext_discarded(std::size_t octets, clock::time_point now);
   // Octets came while the greeting was held back (noted once; hooks see s.early_talker).
   void note_early_talker(std::size_t octets, clock::time_point now);
+  void note_input_while_held(std::size_t octets, clock::time_point now);
   // From the next command on, these hooks are consulted too (fault rules added meanwhile).
   void consult_also(std::uint32_t hook_bits) { opts_.hooks |= hook_bits; }
 

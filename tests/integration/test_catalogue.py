@@ -33,7 +33,7 @@ CATALOGUE = [
     "starttls-injection", "auth-535", "auth-454", "auth-538", "auth-mech-fallback",
     "relay-denied", "partial-recipients", "all-recipients-rejected", "too-many-recipients",
     "greylist", "size-limit", "no-8bitmime", "no-smtputf8", "no-pipelining", "bare-lf",
-    "slow-final-reply",
+    "slow-final-reply", "late-reply",
     "drop-after-dot", "drop-mid-data", "data-421", "line-too-long", "pipelining-failure",
     "session-message-cap", "idle-421", "quit-variants", "connection-limit",
     "multiline-replies", "malformed-replies",

@@ -100,6 +100,8 @@ CLIENTS = {
     "smtplib-parallel": "/usr/bin/python3 {tmp}/client.py parallel",
     "smtplib-idle": "/usr/bin/python3 {tmp}/client.py idle",
     "smtplib-pool-idle": "/usr/bin/python3 {tmp}/client.py pool-idle",
+    "smtplib-timeout-reuse": "/usr/bin/python3 {tmp}/client.py timeout-reuse",
+    "smtplib-timeout-reconnect": "/usr/bin/python3 {tmp}/client.py timeout-reconnect",
     "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
     "smtplib-bdat": "/usr/bin/python3 {tmp}/client.py bdat",
     "smtplib-magic-bdat": "/usr/bin/python3 {tmp}/client.py magic-bdat",
@@ -252,6 +254,14 @@ TABLE = [
     # A worker that keeps its connection sends two messages, idle between them: two different
     # messages delivered, each once (symfony/symfony#36301).
     ("idle-421", "smtplib-pool-idle", "PASS", []),
+    # A read timeout of 1 s, under the 1.8 s the RCPT reply is held at time scale 0.02: going
+    # on with the same connection (RSET, as Symfony Mailer 5.4 does) fails; closing it and
+    # sending again on a new one passes; waiting 20 s passes, not exercised.
+    ("late-reply", "smtplib-timeout-reuse", "FAIL",
+     ["the client sent 'RSET' on session", "while the reply to RCPT was held back",
+      "symfony/symfony#54169"]),
+    ("late-reply", "smtplib-timeout-reconnect", "PASS", []),
+    ("late-reply", "smtplib", "PASS", ["not exercised: the client waited for the late reply"]),
     # swaks reports a failure for a goodbye gone wrong (exit 6 when the server closes without
     # the 221): the reason names the run and its goodbye.
     ("quit-variants", "swaks-3s", "FAIL", ["delivered the message once and exited",
@@ -516,6 +526,26 @@ elif mode == "pool-idle":
         else:
             sys.exit(1)
     s.quit()
+elif mode in ("timeout-reuse", "timeout-reconnect"):
+    # A read timeout of 1 s for the reply to RCPT. After it, timeout-reuse recovers on the same
+    # connection with RSET (Symfony Mailer 5.4's way) before giving that connection up, and
+    # timeout-reconnect closes it. Both then send the message again on a new connection.
+    # (smtplib itself closes at a timeout: the first attempt reads the socket by hand.)
+    s = smtplib.SMTP(HOST, PORT, timeout=20)
+    s.starttls(context=ssl.create_default_context(cafile=CA))
+    s.ehlo()
+    s.mail("sender@example.com")
+    s.putcmd("rcpt", "TO:<%%s>" %% RCPTS[0])
+    s.sock.settimeout(1)
+    try:
+        print("reply:", s.sock.recv(1024))
+    except (TimeoutError, socket.timeout) as e:
+        print("timed out:", e)
+        if mode == "timeout-reuse":
+            s.sock.sendall(b"RSET\r\n")
+            time.sleep(0.5)
+    s.close()
+    with_retry(one_message)
 elif mode == "bdat":
     with_retry(lambda: one_message(send_bdat))
 elif mode == "magic-bdat":

@@ -182,6 +182,24 @@ TEST(session_analysis, an_exchange_knows_the_line_of_its_reply) {
   EXPECT_EQ(s.exchanges[0].reply_line, 4u);
 }
 
+// A command sent while a reply was held back is named by the exchange the reply answers.
+TEST(session_analysis, the_command_whose_held_reply_the_client_did_not_wait_for) {
+  session_record r;
+  r.entries.push_back({{}, direction::client, "RCPT TO:<a@example.com>"});
+  r.entries.push_back({{}, direction::event, "fault: delay"});
+  r.entries.push_back({{}, direction::server, "250 2.1.5 Recipient <a@example.com> OK"});
+  r.entries.push_back({{},
+                       direction::event,
+                       "client sent more (6 octet(s) on the wire) while the reply was held back, "
+                       "without waiting for it"});
+  r.entries.push_back({{}, direction::client, "RSET"});
+  auto s = summarize(r);
+  EXPECT_EQ(s.sent_while_held, "RCPT");
+  EXPECT_EQ(s.sent_while_held_at, 4u);
+  r.entries.erase(r.entries.begin() + 3);
+  EXPECT_EQ(summarize(r).sent_while_held, "");
+}
+
 TEST(session_analysis, a_failed_reply_write_means_the_client_left) {
   session_record r;
   r.entries.push_back({{}, direction::server, "220 ready"});
