@@ -167,9 +167,14 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
       if (!c.passed) set_aside += (set_aside.empty() ? "" : ", ") + c.name;
     if (!set_aside.empty()) r.reason += " but the waived " + set_aside;
     // A scenario whose fault never fired says so on its pass (a message within size-limit's
-    // SIZE): the mailer met the expectations without being put to the test.
-    for (const auto& c : r.checks)
-      if (c.name == "check" && c.detail.starts_with("not exercised")) r.reason += "; " + c.detail;
+    // SIZE): the mailer met the expectations without being put to the test. So does one that
+    // could not see all it asks for ("not judged": what a mailer told its caller).
+    for (const auto& c : r.checks) {
+      if (c.name == "check" &&
+          (c.detail.starts_with("not exercised") || c.detail.starts_with("not judged"))) {
+        r.reason += "; " + c.detail;
+      }
+    }
     note_anomalies(r, sessions);
     return;
   }
