@@ -97,8 +97,17 @@ expect {
     if #run.sessions < 4 then
       local after = last and ("'" .. last.reply .. "' to " .. (last.verb ~= "" and last.verb or "the greeting")
         .. " on connection " .. last_on) or "none seen"
+      -- A client that tried the refused command again and again on that connection.
+      local again = 0
+      if last and last.verb ~= "" then
+        for _, x in ipairs(run.sessions[last_on].exchanges) do
+          if x.verb == last.verb and x.code >= 400 and x.code < 500 then again = again + 1 end
+        end
+      end
       return false, "expected a new connection after each temporary refusal, until the 4th is served; the client made "
         .. #run.sessions .. " connection(s) and did not come back after the last refusal (" .. after .. ")"
+        .. (again > 1 and ("; it sent " .. last.verb .. " " .. again .. " times on connection "
+          .. last_on .. ", refused each time: that connection refuses it for good") or "")
     end
     if run.delivered ~= 1 then
       return false, "expected the message delivered exactly once after the 4xx replies, got "

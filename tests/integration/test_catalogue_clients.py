@@ -101,6 +101,7 @@ CLIENTS = {
     "smtplib-idle": "/usr/bin/python3 {tmp}/client.py idle",
     "smtplib-pool-idle": "/usr/bin/python3 {tmp}/client.py pool-idle",
     "smtplib-timeout-reuse": "/usr/bin/python3 {tmp}/client.py timeout-reuse",
+    "smtplib-mail-again": "/usr/bin/python3 {tmp}/client.py mail-again",
     "smtplib-timeout-reconnect": "/usr/bin/python3 {tmp}/client.py timeout-reconnect",
     "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
     "smtplib-bdat": "/usr/bin/python3 {tmp}/client.py bdat",
@@ -135,6 +136,9 @@ TABLE = [
     ("reply-code-matrix", "swaks", "FAIL", ["new connection", "421 4.3.0",
                                            "did not come back after the last refusal", "on connection 1"]),
     ("reply-code-matrix", "swaks-retry", "PASS", []),
+    # MAIL again and again on the connection that refuses it: the reason says so.
+    ("reply-code-matrix", "smtplib-mail-again", "FAIL",
+     ["it sent MAIL 3 times on connection 3, refused each time"]),
     # Over implicit TLS connection 2 refuses MAIL and connection 3 the message.
     ("reply-code-matrix", "curl-smtps-retry", "PASS", []),
     ("reply-code-matrix", "swaks-plain-retry", "FAIL",
@@ -529,6 +533,14 @@ elif mode == "pool-idle":
         else:
             sys.exit(1)
     s.quit()
+elif mode == "mail-again":
+    # Reconnects until a session starts, then tries MAIL three times on it, with RSET between.
+    s = with_retry(connect)
+    for attempt in range(3):
+        if s.mail("sender@example.com")[0] == 250:
+            break
+        s.rset()
+    sys.exit(1)
 elif mode in ("timeout-reuse", "timeout-reconnect"):
     # A read timeout of 1 s for the reply to RCPT. After it, timeout-reuse recovers on the same
     # connection with RSET (Symfony Mailer 5.4's way) before giving that connection up, and
