@@ -30,6 +30,19 @@ expect {
       return false, "not exercised: the client never sent STARTTLS (implicit TLS, or none); this"
         .. " scenario is about STARTTLS"
     end
+    if run.delivered == 0 and #run.sessions < 3 then
+      -- Said as the other retry scenarios say it: which refusal it never came back after.
+      local refusal, on
+      for i, s in ipairs(run.sessions) do
+        for _, x in ipairs(s.exchanges) do
+          if x.verb == "STARTTLS" and x.code == 454 then refusal, on = x.reply, i end
+        end
+      end
+      return false, "expected the message delivered once over TLS after retrying; the client made "
+        .. #run.sessions .. " connection(s) and never came back after '" .. (refusal or "?")
+        .. "' to STARTTLS on connection " .. (on or "?") .. " (454 is temporary, RFC 3207 4: the"
+        .. " first two connections are refused, the third can upgrade)"
+    end
     if run.delivered ~= 1 then
       return false, "expected the message delivered once over TLS after retrying, got " .. run.delivered
         .. " in " .. #run.sessions .. " connection(s)"
