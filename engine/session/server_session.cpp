@@ -264,6 +264,13 @@ verb server_session::on_line(std::string_view line, bool bare_lf) {
     if (space != std::string_view::npos) unknown.argument = std::string(line.substr(space + 1));
     unknown.bare_lf = bare_lf;
     log_.add(direction::client, std::string(line), now_);
+    // Go's net/smtp cancels an AUTH that already failed: "*" answers a 334 challenge alone.
+    if (unknown.verb_text == "*") {
+      note(
+          "anomaly: auth_cancel: '*' came as a command, outside an AUTH exchange (RFC 4954 4: "
+          "it only answers a 334 challenge)",
+          now_);
+    }
     dispatch(std::move(unknown));
     return verb::unknown;
   }

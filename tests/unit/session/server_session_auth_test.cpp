@@ -253,6 +253,18 @@ TEST(auth, star_cancels_the_exchange) {
   EXPECT_TRUE(c.session().facts().auth_user.empty());
 }
 
+// Go's net/smtp sends "*" after an AUTH that already failed: no command, and noted as out of
+// place, since it only answers a 334 challenge (RFC 4954 4).
+TEST(auth, a_star_after_the_exchange_ended_is_noted) {
+  conversation c;
+  c.ehlo();
+  EXPECT_EQ(c.send("AUTH LOGIN\r\n"), login_user_prompt);
+  EXPECT_EQ(c.send("*\r\n"), wire::auth_cancelled);
+  EXPECT_FALSE(c.logged(direction::event, "anomaly: auth_cancel")) << "in answer to a 334";
+  EXPECT_EQ(c.send("*\r\n").substr(0, 4), "500 ");
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: auth_cancel: '*' came as a command"));
+}
+
 TEST(auth, refused_outside_ehlo_or_when_hidden) {
   {
     conversation c;
