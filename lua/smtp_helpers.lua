@@ -161,7 +161,8 @@ local function message_key(m)
   local recipients = {}
   for i, r in ipairs(m.recipients) do recipients[i] = r:lower() end
   table.sort(recipients)
-  return "body " .. table.concat(recipients, ",") .. "\n" .. (head_end and text:sub(head_end + 4) or ""), nil
+  -- No header section ends: all of it is the text to compare.
+  return "body " .. table.concat(recipients, ",") .. "\n" .. (head_end and text:sub(head_end + 4) or text), nil
 end
 
 --- For custom checks: how many different messages were accepted, and those accepted more than

@@ -8,9 +8,10 @@
 -- net/textproto does: it then meets the close); waiting on an open connection would be.
 -- Connection 3 and later: normal, except that MAIL is answered with a reply line of over 2048
 -- octets (four times the 512-octet limit of RFC 5321 4.5.3.1.5).
--- What it targets: vert-x3/vertx-mail-client#81 (a mixed-code reply), emersion/go-smtp#80 (no
--- bound on reply lines), OpenSMTPD CVE-2020-8794 (a long reply line overflowing the client);
--- parsers that crash on garbage.
+-- What it targets: vert-x3/vertx-mail-client#81 (a mixed-code reply: which line a client acts
+-- on is its own choice, so only that it survives, comes back and delivers is judged),
+-- emersion/go-smtp#80 (no bound on reply lines), OpenSMTPD CVE-2020-8794 (a long reply line
+-- overflowing the client); parsers that crash on garbage.
 -- What a correct mailer does: does not crash or hang; treats the unreadable greeting and the
 -- closed connection as temporary, reconnects, tolerates the long line, and delivers once.
 

@@ -95,8 +95,9 @@ expect {
             .. " mailer that uses STARTTLS, or one on the implicit-TLS port)")
     end
     if #run.sessions < 4 then
-      local after = last and ("'" .. last.reply .. "' to " .. (last.verb ~= "" and last.verb or "the greeting")
-        .. " on connection " .. last_on) or "none seen"
+      local to = last and (last.verb ~= "" and last.verb
+        or last.command == "<end of data>" and "the message (after the final dot)" or "the greeting")
+      local after = last and ("'" .. last.reply .. "' to " .. to .. " on connection " .. last_on) or "none seen"
       -- A client that tried the refused command again and again on that connection.
       local again = 0
       if last and last.verb ~= "" then

@@ -70,14 +70,6 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
     if (!std::exchange(out.pipelined, true)) out.pipelined_at = line;
   } else if (starts_with(text, "client talked before the greeting")) {
     out.early_talker = true;
-  } else if (text.find("while the reply was held back, without waiting") != std::string::npos) {
-    if (out.sent_while_held_at == 0) {
-      out.sent_while_held_at = line;
-      // The reply held back answers the newest exchange: "<end of data>" for the message.
-      out.sent_while_held = out.exchanges.empty()               ? "<no command>"
-                            : out.exchanges.back().verb.empty() ? out.exchanges.back().command
-                                                                : out.exchanges.back().verb;
-    }
   } else if (starts_with(text, "anomaly: unstuffed_dot")) {
     if (out.unstuffed_dots++ == 0) out.first_unstuffed_dot_at = line;
   } else if (starts_with(text, "anomaly: bare_lf") || starts_with(text, "anomaly: bare_cr")) {
@@ -108,10 +100,25 @@ class summary_builder {
         e.text.find("replaces the server's own refusal") != std::string::npos) {
       refusal_hidden_ = true;
     }
+    // Input waited while a reply was held back. It is a command sent without waiting when a
+    // command comes next, not when the client only closed (a TLS close_notify is input too).
+    if (e.text.find("while the reply was held back") != std::string::npos &&
+        out_.sent_while_held_at == 0 && !held_at_) {
+      held_at_ = line;
+      // The reply held back answers the newest exchange: "<end of data>" for the message.
+      held_ = out_.exchanges.empty()               ? "<no command>"
+              : out_.exchanges.back().verb.empty() ? out_.exchanges.back().command
+                                                   : out_.exchanges.back().verb;
+    }
     read_event(out_, e.text, line, e.at);
   }
 
   void on_client(const transcript_entry& e, std::size_t line) {
+    if (held_at_ != 0) {
+      out_.sent_while_held = std::move(held_);
+      out_.sent_while_held_at = std::exchange(held_at_, 0);
+      out_.sent_while_held_command = e.text;
+    }
     exchange x{e.text, first_word_upper(e.text), 0, "", line, e.at, {}};
     // A line answering a 334 is the AUTH exchange going on (masked, or "*" for a cancel): a
     // 454 or 535 to it is AUTH's, for the checks as for a reader.
@@ -181,6 +188,10 @@ class summary_builder {
   // before the client's next command.
   std::vector<std::string> accepted_;
   std::size_t data_replies_ = 0;  // replies to the data since the client's last command
+  // Input came while a reply was held back (the note's line, and what the reply answered):
+  // waiting for the command that shows what it was.
+  std::size_t held_at_ = 0;
+  std::string held_;
   bool message_counted_ = false;
   bool refusal_hidden_ = false;  // the next reply is a scenario's 2xx over the server's refusal
 };

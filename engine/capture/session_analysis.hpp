@@ -45,10 +45,12 @@ struct session_summary {
   bool reply_held = false;    // the client left while a reply was held back (a delay, a pause)
   bool hung = false;          // a scenario's smtp.hang(): nothing more was answered
   bool early_talker = false;  // sent octets before a greeting held back by a delay or a sleep
-  // The command whose held-back reply the client did not wait for (its first), and the line
-  // of the note that says so: "" and 0 when it always waited.
+  // The command whose held-back reply the client did not wait for (its first), the line of
+  // the note that says so, and the command it sent meanwhile: "", 0 and "" when it always
+  // waited (or only closed).
   std::string sent_while_held;
   std::size_t sent_while_held_at = 0;
+  std::string sent_while_held_command;
   bool pipelining_advertised = false;
   std::size_t unstuffed_dots = 0;
   std::size_t long_lines = 0;

@@ -385,9 +385,10 @@ void connection::note_early_talker() {
   if (!ec && waiting > 0) session_.note_early_talker(waiting, sys_clock::now());
 }
 
-// Input waiting when a held-back reply goes out: the client did not wait for it. With
-// PIPELINING that may be a group (RFC 2920); without, or after a read timeout of the client's,
-// the late reply will answer the wrong command (late-reply).
+// Input waiting when a held-back reply goes out: a command the client did not wait for the
+// reply to send (with PIPELINING a group may do that, RFC 2920; without, or after a read
+// timeout of the client's, the late reply answers the wrong command: late-reply), or a TLS
+// close. Raw octets: over TLS they cannot be told apart before they are read.
 void connection::note_input_while_held() {
   error_code ec;
   const std::size_t waiting = in_.size() + io_.socket().available(ec);

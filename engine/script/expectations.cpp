@@ -155,8 +155,6 @@ std::string recipient_of(const capture::exchange& x) {
   return cmd ? cmd->path.address() : std::string();
 }
 
-// Whether x, sent after `refused`, tries the transaction again: a MAIL, or after a refused AUTH
-// or STARTTLS that command again.
 // "AUTH PLAIN ****" -> "PLAIN": the mechanism an AUTH exchange named, in upper case.
 std::string mechanism_of(const capture::exchange& x) {
   std::string_view rest = x.command;
@@ -177,6 +175,8 @@ const capture::exchange& auth_command(const session_summary& s, const capture::e
   return *x;
 }
 
+// Whether x, sent after `refused`, tries the transaction again: a MAIL, or after a refused AUTH
+// or STARTTLS that command again.
 bool tries_again(const capture::exchange& refused, const capture::exchange& x) {
   return x.verb == "MAIL" || (waits_out(refused, refused.code / 100) && x.verb == refused.verb);
 }

@@ -129,6 +129,7 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
   if (!s.sent_while_held.empty()) {
     set_string(L, "sent_while_held", s.sent_while_held);
     set_integer(L, "sent_while_held_at", static_cast<lua_Integer>(s.sent_while_held_at));
+    set_string(L, "sent_while_held_command", s.sent_while_held_command);
   }
   set_integer(L, "delivered", static_cast<lua_Integer>(s.delivered));
   lua_createtable(L, static_cast<int>(s.exchanges.size()), 0);

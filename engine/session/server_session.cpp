@@ -133,11 +133,13 @@ void server_session::note_early_talker(std::size_t octets, clock::time_point now
   note("client talked before the greeting: " + std::to_string(octets) + " octet(s) waiting", now);
 }
 
-// Commands that came while a reply was held back (a scenario's delay): sent without waiting
-// for it. The transcript has the reply already, where the session decided it.
+// Input that came while a reply was held back (a scenario's delay): a command sent without
+// waiting for it, or a TLS close_notify. The transcript has the reply already, where the
+// session decided it; the command, if one came, follows the note.
 void server_session::note_input_while_held(std::size_t octets, clock::time_point now) {
-  note("client sent more (" + std::to_string(octets) +
-           " octet(s) on the wire) while the reply was held back, without waiting for it",
+  note("input came while the reply was held back: " + std::to_string(octets) +
+           " octet(s) on the wire (a command sent without waiting for the reply, or the "
+           "client's TLS close)",
        now);
 }
 

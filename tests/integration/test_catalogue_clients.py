@@ -103,6 +103,7 @@ CLIENTS = {
     "smtplib-timeout-reuse": "/usr/bin/python3 {tmp}/client.py timeout-reuse",
     "smtplib-mail-again": "/usr/bin/python3 {tmp}/client.py mail-again",
     "smtplib-timeout-reconnect": "/usr/bin/python3 {tmp}/client.py timeout-reconnect",
+    "smtplib-timeout-tls-close": "/usr/bin/python3 {tmp}/client.py timeout-tls-close",
     "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
     "smtplib-bdat": "/usr/bin/python3 {tmp}/client.py bdat",
     "smtplib-magic-bdat": "/usr/bin/python3 {tmp}/client.py magic-bdat",
@@ -269,6 +270,8 @@ TABLE = [
      ["the client sent 'RSET' on session", "while the reply to RCPT was held back",
       "symfony/symfony#54169"]),
     ("late-reply", "smtplib-timeout-reconnect", "PASS", []),
+    # Its TLS close (close_notify) comes while the reply is held: input, but no command.
+    ("late-reply", "smtplib-timeout-tls-close", "PASS", []),
     ("late-reply", "smtplib", "PASS", ["not exercised: the client waited for the late reply"]),
     # swaks reports a failure for a goodbye gone wrong (exit 6 when the server closes without
     # the 221): the reason names the run and its goodbye.
@@ -542,7 +545,7 @@ elif mode == "mail-again":
             break
         s.rset()
     sys.exit(1)
-elif mode in ("timeout-reuse", "timeout-reconnect"):
+elif mode in ("timeout-reuse", "timeout-reconnect", "timeout-tls-close"):
     # A read timeout of 1 s for the reply to RCPT. After it, timeout-reuse recovers on the same
     # connection with RSET (Symfony Mailer 5.4's way) before giving that connection up, and
     # timeout-reconnect closes it. Both then send the message again on a new connection.
@@ -560,6 +563,11 @@ elif mode in ("timeout-reuse", "timeout-reconnect"):
         if mode == "timeout-reuse":
             s.sock.sendall(b"RSET\r\n")
             time.sleep(0.5)
+        elif mode == "timeout-tls-close":
+            try:
+                s.sock.unwrap()  # sends close_notify; the server's comes after its late reply
+            except OSError as e:
+                print("unwrap:", e)
     s.close()
     with_retry(one_message)
 elif mode == "bdat":

@@ -150,6 +150,11 @@ class EhloUnsupported(unittest.TestCase):
         stops = "s.quit(); sys.exit(1)"
         status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % stops)
         self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
+        self.assertIn("not judged: the client stopped after HELO without MAIL", r["reason"])
+        # A crash there is no stop.
+        crashes = "import signal; s.quit(); os.kill(os.getpid(), signal.SIGSEGV)"
+        status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % crashes)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % "s.quit(); sys.exit(0)")
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("expected the message delivered over implicit TLS", r["reason"])

@@ -182,7 +182,8 @@ TEST(session_analysis, an_exchange_knows_the_line_of_its_reply) {
   EXPECT_EQ(s.exchanges[0].reply_line, 4u);
 }
 
-// A command sent while a reply was held back is named by the exchange the reply answers.
+// A command sent while a reply was held back is named by the exchange the reply answers, with
+// the command that came; input that was only the client's close (a TLS close_notify) is not.
 TEST(session_analysis, the_command_whose_held_reply_the_client_did_not_wait_for) {
   session_record r;
   r.entries.push_back({{}, direction::client, "RCPT TO:<a@example.com>"});
@@ -190,13 +191,15 @@ TEST(session_analysis, the_command_whose_held_reply_the_client_did_not_wait_for)
   r.entries.push_back({{}, direction::server, "250 2.1.5 Recipient <a@example.com> OK"});
   r.entries.push_back({{},
                        direction::event,
-                       "client sent more (6 octet(s) on the wire) while the reply was held back, "
-                       "without waiting for it"});
+                       "input came while the reply was held back: 6 octet(s) on the wire (a "
+                       "command sent without waiting for the reply, or the client's TLS close)"});
+  r.entries.push_back({{}, direction::event, "reply sent, 1.80 s after it was decided"});
   r.entries.push_back({{}, direction::client, "RSET"});
   auto s = summarize(r);
   EXPECT_EQ(s.sent_while_held, "RCPT");
   EXPECT_EQ(s.sent_while_held_at, 4u);
-  r.entries.erase(r.entries.begin() + 3);
+  EXPECT_EQ(s.sent_while_held_command, "RSET");
+  r.entries.pop_back();  // the input was the client's close
   EXPECT_EQ(summarize(r).sent_while_held, "");
 }
 

@@ -205,5 +205,59 @@ TEST(custom_checks, malformed_replies_names_a_delivery_its_mailer_reported_as_fa
       << results[0].detail;
 }
 
+// reply-code-matrix over implicit TLS: the refusal after the final dot is named as that, not
+// as the greeting (both exchanges have no verb).
+TEST(custom_checks, reply_code_matrix_names_a_refusal_after_the_final_dot) {
+  driver d(built_in("reply-code-matrix"));
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  for (const char* id : {"000001", "000002", "000003"}) {
+    auto& s = run.sessions.emplace_back();
+    s.id = id;
+    s.implicit_tls = true;
+  }
+  run.sessions[0].exchanges.push_back(
+      {"EHLO x", "EHLO", 421, "421 4.3.0 Try again later", 2, {}, {}});
+  run.sessions[1].exchanges.push_back(
+      {"MAIL FROM:<a@b>", "MAIL", 451, "451 4.3.0 Local", 6, {}, {}});
+  run.sessions[2].exchanges.push_back(
+      {"<end of data>", "", 452, "452 4.3.1 Insufficient system storage", 9, {}, {}});
+  run.exit_codes = {1};
+  const auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(results[0].detail.find("('452 4.3.1 Insufficient system storage' to the message (after "
+                                   "the final dot) on connection 3)"),
+            std::string::npos)
+      << results[0].detail;
+}
+
+// auth-mech-fallback lists the mechanisms tried, each with its last reply (a challenge's
+// answer, "****", is part of its AUTH), and tells a client that fell back but did not log in
+// from one that never fell back.
+TEST(custom_checks, auth_mech_fallback_lists_each_mechanism_with_its_last_reply) {
+  driver d(built_in("auth-mech-fallback"));
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.exchanges = {{"AUTH PLAIN ****", "AUTH", 534, "534 5.7.9 weak", 10, {}, {}},
+                 {"AUTH LOGIN", "AUTH", 334, "334 VXNlcm5hbWU6", 11, {}, {}},
+                 {"****", "AUTH", 334, "334 UGFzc3dvcmQ6", 12, {}, {}},
+                 {"****", "AUTH", 535, "535 5.7.8 no", 13, {}, {}}};
+  run.exit_codes = {1};
+  auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(results[0].detail.find("the client fell back (PLAIN (534, connection 1), LOGIN (535, "
+                                   "connection 1)) and did not authenticate with any"),
+            std::string::npos)
+      << results[0].detail;
+  s.exchanges.resize(1);
+  results = d.sc().run_checks(run);
+  EXPECT_NE(results[0].detail.find("the client tried PLAIN (534, connection 1) and did not fall "
+                                   "back"),
+            std::string::npos)
+      << results[0].detail;
+}
+
 }  // namespace
 }  // namespace smtpfault::script::testing
