@@ -83,7 +83,8 @@ expect {
         .. " (" .. table.concat(tried, ", ") .. ") and did not authenticate with any: after the"
         .. " refusal any credentials are taken, unless [auth.users] in the configuration restricts them"
     end
-    return false, "expected a successful AUTH after a refused mechanism (504, or 534: RFC 4954 6 says to retry with another); "
+    return false, "expected a successful AUTH after a refused mechanism (534: RFC 4954 6 says to retry with another;"
+      .. " 504: this server has not the mechanism for this account, so another advertised one is the way on); "
       .. "the client tried " .. table.concat(tried, ", ") .. " and did not fall back to another of "
       .. "CRAM-MD5, PLAIN and LOGIN, any of which would have worked"
   end,

@@ -69,6 +69,15 @@ check_result check_quit(const run_outcome& run) {
                (s.exchanges.size() == 1 ? "the greeting (" + std::to_string(last.code) + ")"
                                         : "'" + last.command + "'" + answered) +
                " without QUIT (transcript line " + std::to_string(last.line) + ")";
+    // Closed as soon as the handshake was done, before any command over TLS: most likely the
+    // client refused the certificate, which is the thing to look at (s-nail 14.9 and Jakarta
+    // Mail match host names only, and refuse one given as 127.0.0.1).
+    if (last.verb == "STARTTLS" && last.code == 220 && s.tls_at != 0) {
+      c.detail +=
+          "; it closed right after the TLS handshake, most likely refusing the "
+          "server's certificate (its output says; a client that matches host names "
+          "only, not IP addresses, must connect to localhost, not 127.0.0.1)";
+    }
     break;
   }
   return c;

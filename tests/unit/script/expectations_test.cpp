@@ -10,6 +10,7 @@ namespace smtpfault::script {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(Expectations, QuitIsNotMetWhenTheClientNeverConnected) {
   expectations e;
@@ -19,6 +20,27 @@ TEST(Expectations, QuitIsNotMetWhenTheClientNeverConnected) {
   EXPECT_EQ(results[1].name, "quit");
   EXPECT_FALSE(results[1].passed);
   EXPECT_THAT(results[1].detail, HasSubstr("never connected"));
+}
+
+// A client that closes as soon as the TLS handshake is done most likely refused the
+// certificate (s-nail and Jakarta Mail refuse one given as 127.0.0.1): the reason says so.
+TEST(Expectations, AQuitMissingRightAfterTheHandshakePointsAtTheCertificate) {
+  expectations e;
+  e.quit = true;
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.client_closed = true;
+  s.exchanges = {{"<no command>", "", 220, "220 ready", 2, {}, {}},
+                 {"EHLO x", "EHLO", 250, "250 ok", 3, {}, {}},
+                 {"STARTTLS", "STARTTLS", 220, "220 2.0.0 Ready to start TLS", 14, {}, {}}};
+  s.tls_at = 16;
+  EXPECT_THAT(evaluate(e, run).back().detail,
+              HasSubstr("closed after 'STARTTLS' without QUIT (transcript line 14); it closed "
+                        "right after the TLS handshake, most likely refusing the server's "
+                        "certificate"));
+  s.tls_at = 0;  // the handshake itself failed: another story, told by the TLS checks
+  EXPECT_THAT(evaluate(e, run).back().detail, Not(HasSubstr("TLS handshake")));
 }
 
 // RFC 5321 3.1 and 3.8: after a 554 greeting the client still sends QUIT before it closes.
