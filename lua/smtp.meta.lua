@@ -396,7 +396,8 @@ function smtp.seen(run, verb, code) end
 function smtp.undelivered(run) end
 
 ---In a custom check: how many different messages were accepted, and the ones accepted more than
----once, each {id = its Message-ID or nil, times = n, sessions = {session ids}}. A message is
+---once, each {id = its Message-ID or nil, times = n, sessions = {session ids}, said = that in
+---words, for a reason}. A message is
 ---known by its Message-ID field, else by its recipients and body.
 ---@param run table the run a custom check receives
 ---@return integer distinct

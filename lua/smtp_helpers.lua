@@ -169,7 +169,7 @@ end
 --- once. A message is known by its Message-ID field (RFC 5322 3.6.4: a retransmission keeps
 --- it), else by its recipients and body, so that a pooled sender's second message is not taken
 --- for a repeat of its first. Returns the count and a list of {id = Message-ID or nil,
---- times = n, sessions = {ids}} in order of first acceptance.
+--- times = n, sessions = {ids}, said = those in words} in order of first acceptance.
 function smtp.message_counts(run)
   check_type(run, "table", 1, "message_counts", 2)
   local by_key, order = {}, {}
@@ -186,7 +186,11 @@ function smtp.message_counts(run)
   end
   local repeats = {}
   for _, entry in ipairs(order) do
-    if entry.times > 1 then repeats[#repeats + 1] = entry end
+    if entry.times > 1 then
+      entry.said = (entry.id and ("the one with Message-ID " .. entry.id) or "one (the same recipients and body)")
+        .. " was delivered " .. entry.times .. " times (sessions " .. table.concat(entry.sessions, ", ") .. ")"
+      repeats[#repeats + 1] = entry
+    end
   end
   return #order, repeats
 end

@@ -24,16 +24,8 @@ expect {
   exit = "success",
   check = function(run)
     if run.delivered < 1 then return false, "expected the message delivered, got none" end
-    local seen = {}
-    for _, m in ipairs(run.messages) do
-      local id = m.data:match("\n[Mm][Ee][Ss][Ss][Aa][Gg][Ee]%-[Ii][Dd]:%s*(<[^>]*>)")
-        or m.data:match("^[Mm][Ee][Ss][Ss][Aa][Gg][Ee]%-[Ii][Dd]:%s*(<[^>]*>)")
-      if id and seen[id] then
-        return false, "expected every message once; " .. id .. " was delivered twice (sessions "
-          .. seen[id] .. " and " .. m.session .. ")"
-      end
-      if id then seen[id] = m.session end
-    end
+    local _, repeats = smtp.message_counts(run)
+    if #repeats > 0 then return false, "expected every message once; " .. repeats[1].said end
     -- Each MAIL the cap refused must be delivered later, on another connection (a new one, or
     -- one of a pool that was open already). Each refusal is matched to its own later delivery:
     -- one from the same sender, and of the same SIZE= where both MAIL lines declare one (a

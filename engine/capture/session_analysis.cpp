@@ -102,7 +102,7 @@ class summary_builder {
     }
     // Input waited while a reply was held back. It is a command sent without waiting when a
     // command comes next, not when the client only closed (a TLS close_notify is input too).
-    if (e.text.find("while the reply was held back") != std::string::npos &&
+    if (e.text.starts_with("input came while the reply was held back") &&
         out_.sent_while_held_at == 0 && !held_at_) {
       held_at_ = line;
       // The reply held back answers the newest exchange: "<end of data>" for the message.

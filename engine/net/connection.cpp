@@ -371,8 +371,7 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
 // after sending its commands still has them waiting, and is served.
 bool connection::client_left() {
   if (!io_.peer_closed()) return false;
-  error_code ec;
-  return in_.empty() && io_.socket().available(ec) == 0;
+  return input_waiting() == 0;
 }
 
 // Octets that came while the greeting was held back: the client spoke first. (Before the
@@ -390,9 +389,15 @@ void connection::note_early_talker() {
 // timeout of the client's, the late reply answers the wrong command: late-reply), or a TLS
 // close. Raw octets: over TLS they cannot be told apart before they are read.
 void connection::note_input_while_held() {
+  if (const auto waiting = input_waiting(); waiting > 0) {
+    session_.note_input_while_held(waiting, sys_clock::now());
+  }
+}
+
+// Octets the client sent that the session has not taken: read and kept, or still in the socket.
+std::size_t connection::input_waiting() {
   error_code ec;
-  const std::size_t waiting = in_.size() + io_.socket().available(ec);
-  if (waiting > 0) session_.note_input_while_held(waiting, sys_clock::now());
+  return in_.size() + io_.socket().available(ec);
 }
 
 asio::awaitable<bool> connection::flush() {

@@ -59,6 +59,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void note_hook_error(const std::string& error);
   void note_early_talker();
   void note_input_while_held();
+  std::size_t input_waiting();
   bool client_left();
   void decide(script::hook_outcome&& outcome);
   asio::awaitable<bool> pause(std::chrono::milliseconds d);

@@ -40,8 +40,8 @@ bool is_alnum(unsigned char c) {
 // value, since moving one (four strings and a vector) cost a tenth of parsing it.
 using problem = std::optional<command_failure>;
 
-problem fail(command_error e, const command& c, std::string detail) {
-  return command_failure{e, c.kind, std::move(detail), c.verb_text};
+command_failure fail(command_error e, const command& c, std::string detail) {
+  return {e, c.kind, std::move(detail), c.verb_text};
 }
 
 // Splits "<path>[ params]" at the '>' that closes the path; a quoted local part may contain '>'.
@@ -188,14 +188,14 @@ const esmtp_param* command::find_param(std::string_view keyword) const {
 
 expected<command, command_failure> parse_command(std::string_view line, const limits& lim) {
   command c;
-  if (line.empty()) return unexpected{*fail(command_error::syntax, c, "empty command")};
+  if (line.empty()) return unexpected{fail(command_error::syntax, c, "empty command")};
   std::size_t sp = line.find(' ');
   bool has_argument = sp != std::string_view::npos;
   c.verb_text = std::string(line.substr(0, sp));
   if (has_argument) c.argument = std::string(line.substr(sp + 1));
   c.kind = verb_named(c.verb_text);
   if (c.kind == verb::unknown) {
-    return unexpected{*fail(command_error::unknown_verb, c, "command unrecognized")};
+    return unexpected{fail(command_error::unknown_verb, c, "command unrecognized")};
   }
   if (auto wrong = check_arguments(c, has_argument, lim)) return unexpected{std::move(*wrong)};
   return c;

@@ -157,6 +157,14 @@ expect {
   const auto results = d.sc().run_checks(run);
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].detail, "4; <a@x> x2 in 000001,000002; nil x2 in 000003,000004");
+  // Each repeat says itself in words, for a scenario's reason.
+  driver said(R"(
+expect { check = function(run) local _, r = smtp.message_counts(run) return false, r[1].said .. "; " .. r[2].said end }
+)");
+  ASSERT_TRUE(said.loaded());
+  EXPECT_EQ(said.sc().run_checks(run)[0].detail,
+            "the one with Message-ID <a@x> was delivered 2 times (sessions 000001, 000002); one "
+            "(the same recipients and body) was delivered 2 times (sessions 000003, 000004)");
 }
 
 // A pass may carry a note ("not exercised: ..."), which the runner adds to the PASS's reason.
