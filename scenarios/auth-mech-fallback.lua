@@ -58,13 +58,11 @@ expect {
     for i, s in ipairs(run.sessions) do
       for _, x in ipairs(s.exchanges) do
         if x.verb == "AUTH" then
-          -- The command that names a mechanism; a line answering a challenge ("****") ends it.
+          -- The command that names a mechanism; a line answering a challenge ("****") goes on
+          -- with it, and its reply is the mechanism's last.
           local mech = x.command:match("^[Aa][Uu][Tt][Hh]%s+(%S+)")
-          if mech then
-            tried[#tried + 1] = mech:upper() .. " (" .. tostring(x.code) .. ", connection " .. i .. ")"
-          elseif #tried > 0 then
-            tried[#tried] = tried[#tried]:gsub("%(%d+,", "(" .. tostring(x.code) .. ",")
-          end
+          if mech then tried[#tried + 1] = { mech = mech:upper(), connection = i } end
+          if #tried > 0 then tried[#tried].code = x.code end
           if x.code == 504 or x.code == 534 then refused = true end
         end
         if x.code == 235 and refused then return true end
@@ -74,18 +72,19 @@ expect {
     if authenticated and not refused then
       return false, "not exercised: no mechanism the client tried was refused, so falling back was never put to the test"
     end
-    local mechanisms = {}
-    for _, t in ipairs(tried) do mechanisms[t:match("^(%S+)")] = true end
-    local distinct = 0
-    for _ in pairs(mechanisms) do distinct = distinct + 1 end
+    local said, mechanisms, distinct = {}, {}, 0
+    for j, t in ipairs(tried) do
+      said[j] = t.mech .. " (" .. tostring(t.code) .. ", connection " .. t.connection .. ")"
+      if not mechanisms[t.mech] then mechanisms[t.mech], distinct = true, distinct + 1 end
+    end
     if distinct > 1 then
       return false, "expected a successful AUTH after a refused mechanism; the client fell back"
-        .. " (" .. table.concat(tried, ", ") .. ") and did not authenticate with any: after the"
+        .. " (" .. table.concat(said, ", ") .. ") and did not authenticate with any: after the"
         .. " refusal any credentials are taken, unless [auth.users] in the configuration restricts them"
     end
     return false, "expected a successful AUTH after a refused mechanism (534: RFC 4954 6 says to retry with another;"
       .. " 504: this server has not the mechanism for this account, so another advertised one is the way on); "
-      .. "the client tried " .. table.concat(tried, ", ") .. " and did not fall back to another of "
+      .. "the client tried " .. table.concat(said, ", ") .. " and did not fall back to another of "
       .. "CRAM-MD5, PLAIN and LOGIN, any of which would have worked"
   end,
 }

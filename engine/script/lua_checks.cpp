@@ -180,6 +180,13 @@ void push_run(lua_State* L, const run_outcome& run) {
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_setfield(L, -2, "exit_codes");
+  // The signal of a run that crashed, as the runner tells one (also a shell's 139), else 0.
+  lua_createtable(L, static_cast<int>(run.exit_codes.size()), 0);
+  for (std::size_t i = 0; i < run.exit_codes.size(); ++i) {
+    lua_pushinteger(L, i < run.exit_signals.size() ? run.exit_signals[i] : 0);
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_setfield(L, -2, "exit_signals");
 }
 
 }  // namespace

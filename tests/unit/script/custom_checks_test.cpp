@@ -100,6 +100,18 @@ expect {
       << results[0].detail;
 }
 
+// Which run crashed is the runner's to tell (a shell's 139 too): a check reads it, per run.
+TEST(custom_checks, each_run_says_the_signal_that_ended_it) {
+  driver d(R"(
+expect { check = function(run) return false, table.concat(run.exit_signals, " ") end }
+)");
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  run.exit_codes = {0, 139, 1};
+  run.exit_signals = {0, 11};  // the runner's list may be shorter: 0 for the rest
+  EXPECT_EQ(d.sc().run_checks(run)[0].detail, "0 11 0");
+}
+
 // A message stored whose 250 never reached its client is one the client will send again.
 TEST(custom_checks, a_message_says_whether_its_reply_reached_the_client) {
   driver d(R"(
