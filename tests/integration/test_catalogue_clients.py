@@ -361,6 +361,14 @@ def send_bdat(s, rcpts):
         s.rcpt(r)
     bdat_text(s, MSG)
 
+def one_message_with(smtp_class):
+    # One message to one recipient over STARTTLS, by a client class that reads the greeting
+    # its own way.
+    s = smtp_class(HOST, PORT, timeout=20)
+    s.starttls(context=ssl.create_default_context(cafile=CA))
+    s.sendmail("sender@example.com", RCPTS[:1], MSG)
+    s.quit()
+
 def one_message(send=send):
     s = connect()
     send(s, RCPTS)
@@ -461,12 +469,7 @@ elif mode == "first-line-greeting":
                 self.close()
                 raise smtplib.SMTPConnectError(int(line[:3]) if line[:3].isdigit() else 0, line)
             return 220, line
-    def first_line_message():
-        s = FirstLineSMTP(HOST, PORT, timeout=20)
-        s.starttls(context=ssl.create_default_context(cafile=CA))
-        s.sendmail("sender@example.com", RCPTS[:1], MSG)
-        s.quit()
-    with_retry(first_line_message)
+    with_retry(lambda: one_message_with(FirstLineSMTP))
 elif mode == "same-code-greeting":
     # Reads a reply on until a last line with its first line's code, as Go's net/textproto
     # does: a line with another code is more text. With no timeout of its own it would wait as
@@ -486,12 +489,7 @@ elif mode == "same-code-greeting":
                 raise smtplib.SMTPConnectError(int(first[:3]) if first[:3].isdigit() else 0, first)
             self.sock.settimeout(self.timeout)
             return 220, first
-    def same_code_message():
-        s = SameCodeSMTP(HOST, PORT, timeout=20)
-        s.starttls(context=ssl.create_default_context(cafile=CA))
-        s.sendmail("sender@example.com", RCPTS[:1], MSG)
-        s.quit()
-    with_retry(same_code_message)
+    with_retry(lambda: one_message_with(SameCodeSMTP))
 elif mode == "parallel":
     # Six connections at once for one message, each retried: what the server refuses as too
     # many is no surprise to it, and one of them delivers.
