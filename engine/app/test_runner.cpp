@@ -207,6 +207,36 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
   r.reason = failed->name + ": " + failed->detail;
 }
 
+// The command outlived its last connection: how that one ended, and how long before the kill.
+// A mailer stuck after the server gave up on a TLS handshake it never began looks otherwise
+// like one that never finished.
+std::string after_last_session(const capture::session_summary& s,
+                               std::chrono::system_clock::time_point killed_at) {
+  char ago[32];
+  std::snprintf(ago, sizeof ago, "%.1f s before",
+                std::chrono::duration<double>(killed_at - s.ended).count());
+  const std::string session = "session " + s.id;
+  std::string text;
+  if (s.quit) {
+    text = "; it had ended its last session (" + session + ") with QUIT " + ago;
+  } else if (s.client_closed) {
+    text = "; it had closed its last connection (" + session + ") without QUIT " + ago;
+  } else if (!s.tls_failure.empty() && s.tls_at == 0) {
+    const std::string handshake =
+        s.implicit_tls ? "the TLS handshake" : "the TLS handshake after 'STARTTLS'";
+    text = "; the server had closed its last connection (" + session + ") " + ago + ", when " +
+           handshake +
+           (s.tls_failure == "failed: timeout" ? std::string(" did not complete in time")
+                                               : " " + s.tls_failure);
+  } else {
+    text = "; the server had closed its last connection (" + session + ") " + ago;
+    if (!s.exchanges.empty() && !s.exchanges.back().reply.empty()) {
+      text += ", after '" + proto::bounded_text(s.exchanges.back().reply, 60) + "'";
+    }
+  }
+  return text + ", and the command went on running";
+}
+
 // A command killed while the server held back a reply (a scenario's delay, a hook that
 // sleeps) was not necessarily too slow itself: say what it waited for. killed_at: when the
 // first command killed at the timeout was gone; sessions of later runs started after it.
@@ -255,7 +285,8 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
   for (auto it = run.sessions.rbegin(); it != run.sessions.rend(); ++it) {
     if (it->started > killed_at) continue;
     const auto closing = [](const capture::exchange& x) { return x.code == 421; };
-    if (it->ended < killed_at || it->quit || it->exchanges.empty() ||
+    if (it->ended < killed_at) return after_last_session(*it, killed_at);
+    if (it->quit || it->exchanges.empty() ||
         std::any_of(it->exchanges.begin(), it->exchanges.end(), closing)) {
       break;
     }

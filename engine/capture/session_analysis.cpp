@@ -39,7 +39,10 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
   } else if (starts_with(text, "TLS established")) {
     out.tls_at = line;
   } else if (starts_with(text, "TLS handshake")) {
-    if (!out.tls_failed_at) out.tls_failed_at = line;
+    if (!out.tls_failed_at) {
+      out.tls_failed_at = line;
+      out.tls_failure = text.substr(std::string_view("TLS handshake ").size());
+    }
   } else if (starts_with(text, "client closed the connection") ||
              starts_with(text, "write failed")) {
     // A reply that could not be written found the client gone (or not reading): it left.

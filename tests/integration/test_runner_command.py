@@ -228,8 +228,6 @@ class HangingCommand(unittest.TestCase):
                   "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
                   "s.ehlo('quiet.test')\n"
                   "time.sleep(30)\n")
-        # One that ended its session with QUIT before it fell silent: nothing to point at.
-        done = client.replace("time.sleep", "s.quit()\ntime.sleep")
         # Stalled in the message text: it was sending, not waiting on the reply to DATA.
         in_data = client.replace("time.sleep", "s.mail('a@x.test'); s.rcpt('b@y.test')\n"
                                  "s.putcmd('DATA'); s.getreply()\n"
@@ -256,13 +254,44 @@ class HangingCommand(unittest.TestCase):
                                "line \".\" after one does not end the data: only CRLF \".\" "
                                "CRLF does (RFC 5321 4.1.1.4)"),
                               ([PYTHON, "-c", client], "; it had sent nothing since the reply "
-                                                       "to 'ehlo quiet.test' (session 000001)"),
-                              ([PYTHON, "-c", done], "")):
+                                                       "to 'ehlo quiet.test' (session 000001)")):
             status, out, err = run_test(["--scenario", "accept-all", "--timeout", "1", "--json",
                                          json_path, "--"] + command, timeout=60)
             self.assertEqual(status, 1, out + err)
             reason = verdicts(json_path)["accept-all"]["reason"]
             self.assertEqual(reason, "timeout: the command was killed after 1 s" + said)
+
+    def test_a_timeout_after_the_last_connection_ended_says_how_it_ended(self):
+        # The command outlived its connection: the reason says who ended it, and how.
+        json_path = scratch_path(self, "outlived.json")
+        connect = ("import os, smtplib, socket, time\n"
+                   "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n")
+        quit_then_wait = connect + "s.ehlo('x.test'); s.quit()\ntime.sleep(30)\n"
+        # STARTTLS answered, then no handshake: the server gives up on it after 1 s.
+        no_handshake = connect + ("s.ehlo('x.test'); print(s.docmd('STARTTLS'), flush=True)\n"
+                                  "time.sleep(30)\n")
+        # The first connection's greeting is a 421; the mailer neither retries nor exits.
+        after_421 = ("import os, socket, time\n"
+                     "c = socket.create_connection((os.environ['SMTP_HOST'], "
+                     "int(os.environ['SMTP_PORT'])))\n"
+                     "print(c.recv(512), flush=True)\ntime.sleep(30)\n")
+        ago = r"\d+\.\d s before"
+        for scenario, client, said in (
+                ("accept-all", quit_then_wait,
+                 "; it had ended its last session \\(session 000001\\) with QUIT " + ago),
+                ("accept-all", no_handshake,
+                 "; the server had closed its last connection \\(session 000001\\) " + ago +
+                 ", when the TLS handshake after 'STARTTLS' did not complete in time"),
+                ("greeting-421", after_421,
+                 "; the server had closed its last connection \\(session 000001\\) " + ago +
+                 ", after '421 4\\.3\\.2 .*'")):
+            status, out, err = run_test(["--scenario", scenario, "--timeout", "3", "--set",
+                                         "tls_handshake_timeout=1", "--json", json_path, "--",
+                                         PYTHON, "-c", client], timeout=60)
+            self.assertEqual(status, 1, out + err)
+            reason = verdicts(json_path)[scenario]["reason"]
+            self.assertRegex(reason, "^timeout: the command was killed after 3 s" + said +
+                             ", and the command went on running$")
 
     def test_a_timeout_while_the_scenario_holds_a_reply_says_so(self):
         # Killed at 2 s, the mailer was waiting for the server, and the reason says how to give
