@@ -160,7 +160,7 @@ void push_run(lua_State* L, const run_outcome& run) {
   const scenario_clock clock{
       run.sessions.empty() ? std::chrono::system_clock::time_point{} : run.sessions.front().started,
       run.time_scale};
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 7);
   lua_createtable(L, static_cast<int>(run.sessions.size()), 0);
   for (std::size_t i = 0; i < run.sessions.size(); ++i) {
     push_session(L, run.sessions[i], clock, run_at(run, run.sessions[i].started));
@@ -187,6 +187,9 @@ void push_run(lua_State* L, const run_outcome& run) {
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_setfield(L, -2, "exit_signals");
+  // Times above are scenario time; a check that speaks of how long a mailer took multiplies back.
+  lua_pushnumber(L, run.time_scale);
+  lua_setfield(L, -2, "time_scale");
 }
 
 }  // namespace
