@@ -4,6 +4,7 @@
 #include <random>
 #include <variant>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 
 namespace smtpfault::net {
@@ -12,6 +13,7 @@ namespace {
 
 using sys_clock = std::chrono::system_clock;
 using std::chrono::milliseconds;
+using namespace asio::experimental::awaitable_operators;
 
 // Lines of pipelined input one session takes before the others on its I/O thread get a turn.
 // A read of 64 KiB can hold 10,922 NOOPs, 40-90 ms of work: the other sessions there, new
@@ -327,23 +329,34 @@ asio::awaitable<bool> connection::perform_actions() {
 }
 
 // False when the session is to end now: the server is stopping, or the client left during
-// the pause. Pausing, the connection is looked at once a second (a long delay, or a hook that
-// sleeps again and again), so a client that gave up is not kept, its socket in CLOSE-WAIT, for
-// as long as the scenario would have gone on; and once more at the end, so that what follows
-// (a held reply, a hook's decision) is not written to a client that left in the last second.
+// the pause. A client that gave up is not kept, its socket in CLOSE-WAIT, for as long as the
+// scenario would have gone on: while nothing waits unread, the pause also wakes when the socket
+// turns readable, so a close is noted when it came (a mailer's timeout is measured by it);
+// once input waits (an early command, a TLS record), it would stay readable, and the connection
+// is looked at once a second instead. And once more at the end, so that what follows (a held
+// reply, a hook's decision) is not written to a client that left in the last second.
 asio::awaitable<bool> connection::pause(milliseconds d) {
   constexpr auto look_every = std::chrono::seconds(1);
   if (shutting_down_) co_return false;  // nothing more waits once the server stops
   arm(d + srv_.cfg_.idle_timeout);
   const auto until = steady::now() + d;
+  bool watch_input = input_waiting() == 0;
   for (;;) {
     const auto left = until - steady::now();
     pause_timer_.expires_after(std::min<steady::duration>(left, look_every));
-    co_await pause_timer_.async_wait(as_value);
+    bool readable = false;
+    if (watch_input) {
+      auto woke = co_await (pause_timer_.async_wait(as_value) ||
+                            io_.socket().async_wait(tcp::socket::wait_read, as_value));
+      readable = woke.index() == 1;
+      watch_input = !readable;
+    } else {
+      co_await pause_timer_.async_wait(as_value);
+    }
     if (shutting_down_) co_return false;
     if (finished_) co_return true;
     const auto now = steady::now();
-    if (now - peer_looked_at_ >= look_every || now >= until) {
+    if (readable || now - peer_looked_at_ >= look_every || now >= until) {
       peer_looked_at_ = now;
       if (client_left()) {
         session_.on_client_closed("while the server paused", sys_clock::now());
