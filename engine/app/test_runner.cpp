@@ -156,6 +156,38 @@ void note_anomalies(scenario_result& r, const std::vector<capture::session_summa
               std::to_string(first->first_anomaly_at) + ")";
 }
 
+// RFC 5321 4.5.3.2's least time a client waits for a reply, by what the reply answers; 0 where
+// it names none.
+int least_wait_seconds(const capture::exchange& x, const char*& section) {
+  if (x.command == "<no command>") return section = "4.5.3.2.1", 300;
+  if (x.verb == "MAIL") return section = "4.5.3.2.2", 300;
+  if (x.verb == "RCPT") return section = "4.5.3.2.3", 300;
+  if (x.verb == "DATA") return section = "4.5.3.2.4", 120;
+  if (x.command == "<end of data>") return section = "4.5.3.2.6", 600;
+  return 0;
+}
+
+// The first session the client closed while the scenario held back a reply, sooner than RFC
+// 5321 asks it to wait for that reply: a mailer's timeout too short for a slow server.
+std::optional<std::string> gave_up_waiting(const std::vector<capture::session_summary>& sessions) {
+  for (const auto& s : sessions) {
+    if (!s.reply_held || !s.client_closed || s.exchanges.empty()) continue;
+    const auto& held = s.exchanges.back();
+    const char* section = "";
+    const int least = least_wait_seconds(held, section);
+    const double waited = std::chrono::duration<double>(s.ended - held.at).count();
+    if (least == 0 || waited >= least) continue;
+    const std::string what = held.command == "<no command>" ? std::string("the greeting")
+                                                            : "the reply to '" + held.command + "'";
+    char text[160];
+    std::snprintf(text, sizeof text, " %.1f s into the wait for ", waited);
+    return "the client gave up waiting: it closed session " + s.id + text + what +
+           ", which the scenario held back; RFC 5321 " + section + " has a client wait " +
+           std::to_string(least / 60) + " minutes for it";
+  }
+  return std::nullopt;
+}
+
 void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions) {
   const auto failing = [](const auto& c) { return !c.passed && !c.waived; };
   auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
@@ -205,6 +237,10 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
     if (failing(*it) && rank(*it) < rank(*failed)) failed = it;
   }
   r.reason = failed->name + ": " + failed->detail;
+  // A missing QUIT, delivery or exit status is how it ended; a wait cut short is what happened.
+  if (rank(*failed) >= 3) {
+    if (auto gave_up = gave_up_waiting(sessions)) r.reason = *gave_up + "; " + r.reason;
+  }
 }
 
 // The command outlived its last connection: how that one ended, and how long before the kill.

@@ -435,6 +435,20 @@ class QuitVariantsResend(unittest.TestCase):
         self.assertNotIn("run 3", r["reason"])
 
 
+class GaveUpWaiting(unittest.TestCase):
+    def test_a_timeout_shorter_than_the_rfc_asks_is_the_headline(self):
+        # A 1 s timeout against a greeting held 40 s: the missing QUIT and delivery are how it
+        # ended; the wait it cut short is what the reason leads with.
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']), timeout=1)\n")
+        status, r, output = judge_mailer(self, "greeting-slow", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"^the client gave up waiting: it closed session 000001 "
+                                      r"1\.[0-2] s into the wait for the greeting, which the "
+                                      r"scenario held back; RFC 5321 4\.5\.3\.2\.1 has a client "
+                                      r"wait 5 minutes for it; quit: ")
+
+
 class LongSessions(unittest.TestCase):
     """A pooled sender's session runs to thousands of lines: the checks see all of them, the
     report shows its start and end."""
