@@ -86,7 +86,7 @@ expect {
       -- It came back after each refusal it met, but met fewer than three.
       local on = "?"
       for i, s in ipairs(run.sessions) do
-        if s.delivered > 0 then on = i end
+        if s.delivered > 0 then on = i .. " (session " .. s.id .. ")" end
       end
       local implicit = run.sessions[1].implicit_tls
       return false, "not exercised: the client delivered on connection " .. on
@@ -97,7 +97,8 @@ expect {
     if #run.sessions < 4 then
       local to = last and (last.verb ~= "" and last.verb
         or last.command == "<end of data>" and "the message (after the final dot)" or "the greeting")
-      local after = last and ("'" .. last.reply .. "' to " .. to .. " on connection " .. last_on) or "none seen"
+      local after = last and ("'" .. last.reply .. "' to " .. to .. " on connection " .. last_on
+        .. " (session " .. run.sessions[last_on].id .. ")") or "none seen"
       -- A client that tried the refused command again and again on that connection.
       local again = 0
       if last and last.verb ~= "" then

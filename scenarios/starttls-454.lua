@@ -35,7 +35,7 @@ expect {
       local refusal, on
       for i, s in ipairs(run.sessions) do
         for _, x in ipairs(s.exchanges) do
-          if x.verb == "STARTTLS" and x.code == 454 then refusal, on = x.reply, i end
+          if x.verb == "STARTTLS" and x.code == 454 then refusal, on = x.reply, i .. " (session " .. s.id .. ")" end
         end
       end
       return false, "expected the message delivered once over TLS after retrying; the client made "

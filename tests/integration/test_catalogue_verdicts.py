@@ -435,6 +435,38 @@ class QuitVariantsResend(unittest.TestCase):
         self.assertNotIn("run 3", r["reason"])
 
 
+class SizeLimitMistakes(unittest.TestCase):
+    def test_sending_over_the_limit_and_reporting_success_are_both_said(self):
+        # MAIL without SIZE=, a message over 2,000 octets, and exit 0 after its 552.
+        mailer = CONNECTED + ("s.ehlo(); s.mail('a@x.test'); s.rcpt('b@y.test')\n"
+                              "try:\n"
+                              "    s.data(b'Subject: big\\r\\n\\r\\n' + b'x' * 3000 + b'\\r\\n')\n"
+                              "except smtplib.SMTPException:\n"
+                              "    pass\n"
+                              "s.quit()\n")
+        status, r, output = judge_mailer(self, "size-limit", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"^check: expected a message over the advertised SIZE 2000 "
+                                      r"not to be sent; session 000001 sent it anyway and got "
+                                      r"'552 [^']*'; and the message was not delivered \(over the "
+                                      r"SIZE limit\), but the command reported success$")
+
+    def test_a_mailer_that_sent_no_mail_did_not_meet_the_limit(self):
+        status, r, output = judge_mailer(self, "size-limit", CONNECTED + "s.quit()\nraise SystemExit(1)\n")
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
+        self.assertIn("not exercised: the client sent no MAIL", r["reason"])
+
+
+class PartialRecipientsNotMet(unittest.TestCase):
+    def test_a_mailer_that_stopped_before_any_refusal_is_not_exercised(self):
+        # Stopped before RCPT (here, before MAIL): no refusal to quote, nothing put to the test.
+        status, r, output = judge_mailer(self, "partial-recipients",
+                                         CONNECTED + "s.quit()\nraise SystemExit(1)\n")
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertEqual(r["reason"], "check: not exercised: no recipient was refused (the 2nd of "
+                                      "a transaction is), and no message was delivered")
+
+
 class GaveUpWaiting(unittest.TestCase):
     def test_a_timeout_shorter_than_the_rfc_asks_is_the_headline(self):
         # A 1 s timeout against a greeting held 40 s: the missing QUIT and delivery are how it
