@@ -18,5 +18,6 @@ int list_command(const std::vector<std::string>& args);
 int test_command(const std::vector<std::string>& args, char** envp);
 int run_command(const std::vector<std::string>& args, char** envp);
 int healthcheck_command(const std::vector<std::string>& args, char** envp);
+int ca_command(const std::vector<std::string>& args);
 
 }  // namespace smtpfault::app

@@ -23,6 +23,7 @@ constexpr const char* usage_text =
     "  check        load scenarios in the sandbox and report errors\n"
     "  list         list the built-in scenarios\n"
     "  healthcheck  exit 0 if a running server's API reports ready\n"
+    "  ca           print the bundled test CA's certificate, for a client to trust\n"
     "\n"
     "options:\n"
     "  --help       this text; 'smtpfault <command> --help' for a command's options\n"
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
       {"list", [](const auto& rest, char**) { return smtpfault::app::list_command(rest); }},
       {"healthcheck",
        [](const auto& rest, char**) { return smtpfault::app::healthcheck_command(rest, environ); }},
+      {"ca", [](const auto& rest, char**) { return smtpfault::app::ca_command(rest); }},
   };
   std::vector<std::string> names{"help"};
   for (const auto& c : commands) {

@@ -1,6 +1,7 @@
 // `smtpfault test [--scenario S]... [--scenarios DIR] [--junit F] [--json F] [--timeout SEC]
 //                 [--seed N] [--time-scale F] [--jobs N] -- CMD [ARGS]`
 #include <fnmatch.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +30,7 @@
 #include "app/test_report.hpp"
 #include "app/test_runner.hpp"
 #include "app/version.hpp"
+#include "net/tls_context.hpp"
 #include "proto/expected.hpp"
 #include "proto/near_miss.hpp"
 #include "script/catalogue.hpp"
@@ -45,8 +47,9 @@ void print_test_help() {
       "Runs CMD once per scenario against a fresh mock server on ephemeral loopback ports and\n"
       "checks the scenario's expectations. CMD finds the server in its environment:\n"
       "SMTP_HOST, SMTP_PORT, SMTP_TLS_PORT (implicit TLS), SMTP_SERVER (HOST:PORT),\n"
-      "SMTPFAULT_API (HOST:PORT of the HTTP API) and SMTPFAULT_SCENARIO. Each run of CMD\n"
-      "reads the same standard input from its start (< mail.eml, or a pipe, read first; a\n"
+      "SMTPFAULT_API (HOST:PORT of the HTTP API), SMTPFAULT_SCENARIO and SMTPFAULT_CA_FILE\n"
+      "(the test CA that signs the server's certificate, to trust). Each run of CMD reads\n"
+      "the same standard input from its start (< mail.eml, or a pipe, read first; a\n"
       "terminal gives none). Exit 0 when every scenario passed, 1 when any failed, 2 for\n"
       "usage or scenario errors.\n"
       "\n"
@@ -491,6 +494,36 @@ int refuse_run(const parsed_test& p, const std::string& why) {
 
 }  // namespace
 
+// The test CA in a file of its own for the commands (SMTPFAULT_CA_FILE), so that a mailer can
+// trust it without a checkout of the repository; removed when the run ends.
+class ca_file_for_commands {
+ public:
+  std::optional<std::string> write() {
+    std::error_code ec;
+    auto folder = std::filesystem::temp_directory_path(ec);
+    if (ec) folder = "/tmp";
+    std::string path = (folder / "smtpfault-test-ca-XXXXXX.pem").string();
+    const int fd = mkstemps(path.data(), 4);
+    if (fd < 0) return "cannot write the test CA to " + path + ": " + std::strerror(errno);
+    ::fchmod(fd, 0644);  // a public certificate: a command run as another user reads it too
+    const auto pem = net::test_ca_pem();
+    const bool written = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size());
+    ::close(fd);
+    path_ = path;
+    if (!written) return "cannot write the test CA to " + path;
+    return std::nullopt;
+  }
+  const std::string& path() const { return path_; }
+  ~ca_file_for_commands() { remove(); }
+  void remove() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove(path_, ignored);
+  }
+
+ private:
+  std::string path_;
+};
+
 int test_command(const std::vector<std::string>& argv, char** envp) {
   parsed_test p;
   std::string err = parse(argv, envp, p);
@@ -515,6 +548,11 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   if (!p.seed_given) p.opts.seed = script::random_seed();
   auto tls = make_certificates(p.opts.server);
   if (!tls) return refuse_run(p, tls.error());
+  ca_file_for_commands ca;
+  if (p.opts.server.tls_cert.empty()) {
+    if (auto ca_err = ca.write()) return refuse_run(p, *ca_err);
+    p.opts.ca_file = ca.path();
+  }
   announce(p, left_out);
   const auto started = std::chrono::steady_clock::now();
   auto results = run_all(p, **tls);
@@ -523,6 +561,7 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   note_unread_params(results);
   const bool reports_written = write_test_reports(p, results, took.count(), p.opts.seed);
   if (interrupting_signal()) {
+    ca.remove();  // the process dies of the signal, without destructors
     std::fprintf(stderr, "smtpfault test: %s%s\n", interruption().c_str(),
                  p.junit.empty() && p.json.empty() ? "" : "; the reports have what ran");
     die_of_interrupt();

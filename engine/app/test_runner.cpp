@@ -112,16 +112,20 @@ struct scenario_server {
 };
 
 std::vector<std::pair<std::string, std::string>> command_environment(const scenario_server& server,
-                                                                     const std::string& name) {
+                                                                     const std::string& name,
+                                                                     const test_options& opts) {
   const net::server& srv = *server.srv;
   auto plain = srv.plain_endpoints().front();
   auto tls = srv.tls_endpoints().front();
-  return {{"SMTP_HOST", plain.address().to_string()},
-          {"SMTP_PORT", std::to_string(plain.port())},
-          {"SMTP_TLS_PORT", std::to_string(tls.port())},
-          {"SMTP_SERVER", net::endpoint_text(plain)},
-          {"SMTPFAULT_API", net::endpoint_text(server.api->local_endpoint())},
-          {"SMTPFAULT_SCENARIO", name}};
+  std::vector<std::pair<std::string, std::string>> env{
+      {"SMTP_HOST", plain.address().to_string()},
+      {"SMTP_PORT", std::to_string(plain.port())},
+      {"SMTP_TLS_PORT", std::to_string(tls.port())},
+      {"SMTP_SERVER", net::endpoint_text(plain)},
+      {"SMTPFAULT_API", net::endpoint_text(server.api->local_endpoint())},
+      {"SMTPFAULT_SCENARIO", name}};
+  if (!opts.ca_file.empty()) env.emplace_back("SMTPFAULT_CA_FILE", opts.ca_file);
+  return env;
 }
 
 // The hooks that failed (each distinct error once), else the first custom check that could not
@@ -407,7 +411,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     result.reason = "cannot start the server: " + err;
     return result;
   }
-  auto env = command_environment(server, name_or_path);
+  auto env = command_environment(server, name_or_path, opts);
   const auto timeout = proto::millis_from_seconds(opts.timeout, true);
   bool interrupted = false;  // a run was cut short, or never started: no verdict on the mailer
   std::optional<std::chrono::system_clock::time_point> killed_at;  // the first run's at the timeout

@@ -21,6 +21,9 @@ struct test_options {
   std::vector<std::string> waived;
   // serve's configuration for every scenario's server; where it listens is the runner's.
   config::settings server;
+  // The test CA written out for the command (SMTPFAULT_CA_FILE); empty when the servers present
+  // a certificate of the user's own (tls.cert).
+  std::string ca_file;
 };
 
 // skip: only `run` gives it, for a probe with nothing to probe (skip() in the script).

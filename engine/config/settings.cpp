@@ -267,7 +267,8 @@ constexpr key_desc keys[] = {
      .least = shortest_timeout},
     {.path = "tls.cert",
      .type = kind::string,
-     .help = "PEM certificate chain; empty = self-signed at start-up",
+     .help = "PEM certificate chain; empty = one made at start-up, signed by the bundled test CA "
+             "(smtpfault ca prints it)",
      .set = &set_top<&settings::tls_cert>,
      .show = &show_top<&settings::tls_cert>},
     {.path = "tls.key",

@@ -51,7 +51,7 @@ struct settings {
   double idle_timeout = 300;          // seconds; RFC 5321 4.5.3.2.7 asks for >= 5 min
   double data_timeout = 3600;         // seconds for a message's text (DATA) or a BDAT chunk
   double tls_handshake_timeout = 30;  // seconds
-  std::string tls_cert;               // PEM files; empty = self-signed at start-up
+  std::string tls_cert;               // PEM files; empty = made at start-up, signed by the test CA
   std::string tls_key;
   std::vector<std::string> tls_names;  // more names for the generated certificate
   std::vector<auth_user> auth_users;   // empty = any credentials are accepted

@@ -10,11 +10,11 @@ import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
-from smtpfault_server import SmtpfaultServer, binary_path, server_environment, write_file
+from smtpfault_server import TEST_CA, SmtpfaultServer, binary_path, server_environment, write_file
 from smtpfault_server import run_binary as run
 
 
-COMMANDS = ["serve", "send", "check", "list", "test", "run", "healthcheck"]
+COMMANDS = ["serve", "send", "check", "list", "test", "run", "healthcheck", "ca"]
 
 
 class HelpAndVersion(unittest.TestCase):
@@ -51,6 +51,18 @@ class HelpAndVersion(unittest.TestCase):
         r = run("serve", "--no-such-flag", "1")
         self.assertEqual(r.returncode, 2)
         self.assertIn("--no-such-flag", r.stderr)
+
+
+class TestCa(unittest.TestCase):
+    def test_ca_prints_the_bundled_test_ca(self):
+        # The one the made certificate is signed by, for a user without the repository.
+        r = run("ca")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(TEST_CA, encoding="ascii") as f:
+            self.assertEqual(r.stdout, f.read())
+        bad = run("ca", "--out")
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("unknown option '--out'", bad.stderr)
 
 
 class ServeFlagMistakes(unittest.TestCase):

@@ -6,6 +6,7 @@ with its last lines in the table and the start and end of a long output in the r
 
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -13,7 +14,7 @@ import time
 import unittest
 from xml.etree import ElementTree
 
-from smtpfault_server import binary_path, server_environment, write_file
+from smtpfault_server import TEST_CA, binary_path, server_environment, write_file
 from catalogue_case import PYTHON, ROOT, run_test, scratch_folder, scratch_path, verdicts
 
 
@@ -96,6 +97,30 @@ class AddressVariablesAreTheRunners(unittest.TestCase):
                            text=True, timeout=60, stdin=subprocess.DEVNULL)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)   # it sent no mail: a FAIL
         self.assertRegex(p.stdout, r"api=127\.0\.0\.1:\d+")
+
+
+class TestCaForTheCommand(unittest.TestCase):
+    def test_the_command_can_verify_the_server_with_smtpfault_ca_file(self):
+        # swaks verifies the certificate with the file the runner gives, which is gone after.
+        json_path = scratch_path(self, "ca.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--json", json_path, "--", "sh", "-c",
+             'echo "ca=$SMTPFAULT_CA_FILE"; swaks --server "$SMTP_SERVER" --to b@y.test '
+             '--tls --tls-verify --tls-ca-path "$SMTPFAULT_CA_FILE"'], timeout=60)
+        self.assertEqual(status, 0, out + err)
+        result = verdicts(json_path)["accept-all"]
+        self.assertEqual(result["verdict"], "PASS")
+        path = re.search(r"ca=(\S+)", result["command_output"]).group(1)
+        self.assertFalse(os.path.exists(path), path)
+
+    def test_no_ca_file_when_the_servers_have_a_certificate_of_their_own(self):
+        # (Any certificate and key will do: here the CA's own.)
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--set", "tls.cert=" + TEST_CA, "--set",
+             "tls.key=" + TEST_CA[:-len(".pem")] + ".key", "--", "sh", "-c",
+             'echo "ca=[${SMTPFAULT_CA_FILE-unset}]"'],
+            timeout=60)
+        self.assertIn("ca=[unset]", out + err)
 
 
 class WaivedChecks(unittest.TestCase):
