@@ -7,6 +7,8 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 
+#include "proto/duration.hpp"
+
 namespace smtpfault::net {
 
 namespace {
@@ -144,7 +146,14 @@ bool connection::take_read(const transport::read_view& r) {
   if (shutting_down_) return true;
   if (timed_out_) {
     timed_out_ = false;
-    if (hung_) return false;  // a hang ends silently when the idle deadline passes
+    if (hung_) {  // a hang ends silently (no 421) when the idle deadline passes
+      session_.note(
+          "the server closed the hung connection: the idle timeout (" +
+              proto::seconds_text(std::chrono::duration<double>(srv_.cfg_.idle_timeout).count()) +
+              " s) passed with the client still waiting",
+          sys_clock::now());
+      return false;
+    }
     on_read_timeout();
     return true;
   }

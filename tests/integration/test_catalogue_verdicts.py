@@ -434,6 +434,24 @@ class QuitVariantsResend(unittest.TestCase):
         self.assertNotIn("run 1", r["reason"])
         self.assertNotIn("run 3", r["reason"])
 
+    def test_a_mailer_let_go_by_the_idle_timeout_never_gave_up(self):
+        # No timeout of its own: the server's idle timeout (2 s here) ended the hung QUIT.
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
+                  "try:\n"
+                  "    s.quit()\n"
+                  "except (smtplib.SMTPException, OSError):\n"
+                  "    s.close()\n")
+        status, r, output = judge_mailer(self, "quit-variants", mailer, "--time-scale", TIME_SCALE,
+                                         "--set", "idle_timeout=2")
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"^check: run 2 \(QUIT never answered\) never gave up waiting"
+                                      r" for the 221: the server closed the connection at its idle"
+                                      r" timeout, 2 s after QUIT \(session 00000[0-9a-f]\)")
+        self.assertIn("the server closed the hung connection: the idle timeout (2 s) passed with "
+                      "the client still waiting", r["transcript"])
+
 
 class SizeLimitMistakes(unittest.TestCase):
     def test_sending_over_the_limit_and_reporting_success_are_both_said(self):
