@@ -434,6 +434,19 @@ class QuitVariantsResend(unittest.TestCase):
         self.assertNotIn("run 1", r["reason"])
         self.assertNotIn("run 3", r["reason"])
 
+    def test_a_run_that_reported_failure_says_how_long_it_waited(self):
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']), timeout=1)\n"
+                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
+                  "try:\n"
+                  "    s.quit()\n"
+                  "except (smtplib.SMTPException, OSError):\n"
+                  "    raise SystemExit(1)\n")
+        status, r, output = judge_mailer(self, "quit-variants", mailer, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("run 2 (QUIT never answered) delivered the message once and exited 1 after "
+                      "waiting 1 s for the 221", r["reason"])
+
     def test_a_mailer_let_go_by_the_idle_timeout_never_gave_up(self):
         # No timeout of its own: the server's idle timeout (2 s here) ended the hung QUIT.
         mailer = ("import os, smtplib\n"
