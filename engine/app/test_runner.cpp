@@ -192,6 +192,33 @@ std::optional<std::string> gave_up_waiting(const std::vector<capture::session_su
   return std::nullopt;
 }
 
+// The first TLS handshake that failed because client and server share no protocol version or
+// cipher suite, or because what came was no TLS at all: none of the scenario's faults does that,
+// so it is the mailer's TLS (an old library, a plaintext client after STARTTLS).
+std::optional<std::string> tls_mismatch(const std::vector<capture::session_summary>& sessions) {
+  struct cause {
+    const char* error;
+    const char* meaning;
+  };
+  static constexpr cause causes[] = {
+      {"unsupported protocol", "the client offered no TLS version the server takes (1.2 and 1.3)"},
+      {"version too low", "the client offered no TLS version the server takes (1.2 and 1.3)"},
+      {"no shared cipher", "the client offered no cipher suite the server takes"},
+      {"wrong version number", "what the client sent was not TLS"},
+      {"http request", "what the client sent was not TLS"},
+  };
+  for (const auto& s : sessions) {
+    for (const auto& c : causes) {
+      if (s.tls_failure.find(c.error) == std::string::npos) continue;
+      std::string_view error = s.tls_failure;
+      if (error.starts_with("failed: ")) error.remove_prefix(std::string_view("failed: ").size());
+      return "the TLS handshake failed in session " + s.id + " (transcript line " +
+             std::to_string(s.tls_failed_at) + ": " + std::string(error) + "): " + c.meaning;
+    }
+  }
+  return std::nullopt;
+}
+
 void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions) {
   const auto failing = [](const auto& c) { return !c.passed && !c.waived; };
   auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
@@ -211,6 +238,8 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
         r.reason += "; " + c.detail;
       }
     }
+    // Passed without meeting the scenario at all: nothing after the handshake happened.
+    if (auto tls = tls_mismatch(sessions)) r.reason += "; not exercised: " + *tls;
     note_anomalies(r, sessions);
     return;
   }
@@ -245,6 +274,8 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
   if (rank(*failed) >= 3) {
     if (auto gave_up = gave_up_waiting(sessions)) r.reason = *gave_up + "; " + r.reason;
   }
+  // A client that cannot speak TLS with this server at all failed everything after for that.
+  if (auto tls = tls_mismatch(sessions)) r.reason = *tls + "; " + r.reason;
 }
 
 // The command outlived its last connection: how that one ended, and how long before the kill.

@@ -123,6 +123,24 @@ class TestCaForTheCommand(unittest.TestCase):
         self.assertIn("ca=[unset]", out + err)
 
 
+class ClientWithoutACommonTlsVersion(unittest.TestCase):
+    def test_the_handshake_that_failed_is_the_headline_and_a_pass_is_not_exercised(self):
+        # A TLS 1.1 client: the server takes 1.2 and 1.3, so nothing after STARTTLS happens.
+        json_path = scratch_path(self, "tls11.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--scenario", "starttls-bad-cert", "--json", json_path,
+             "--", "sh", "-c", "echo QUIT | openssl s_client -starttls smtp -connect "
+             '"$SMTP_SERVER" -tls1_1 -cipher DEFAULT@SECLEVEL=0; exit 1'], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        results = verdicts(json_path)
+        said = (r"the TLS handshake failed in session 000001 \(transcript line \d+: unsupported "
+                r"protocol[^)]*\)\): the client offered no TLS version the server takes \(1\.2 "
+                r"and 1\.3\)")
+        self.assertRegex(results["accept-all"]["reason"], "^" + said + "; exit: ")
+        self.assertEqual(results["starttls-bad-cert"]["verdict"], "PASS")
+        self.assertRegex(results["starttls-bad-cert"]["reason"], "; not exercised: " + said + "$")
+
+
 class WaivedChecks(unittest.TestCase):
     # A mailer whose library closes without QUIT (nodemailer's does, after every message).
     NO_QUIT = ("import os, smtplib\n"
