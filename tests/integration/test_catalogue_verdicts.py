@@ -488,8 +488,15 @@ class SizeLimitMistakes(unittest.TestCase):
         self.assertIn("not exercised: the client sent no MAIL", r["reason"])
 
 
-class PartialRecipientsNotMet(unittest.TestCase):
-    def test_a_mailer_that_stopped_before_any_refusal_is_not_exercised(self):
+class NotExercisedBeforeRcpt(unittest.TestCase):
+    def test_all_recipients_rejected_without_any_rcpt_is_not_exercised(self):
+        status, r, output = judge_mailer(self, "all-recipients-rejected",
+                                         CONNECTED + "s.quit()\nraise SystemExit(1)\n")
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertEqual(r["reason"], "check: not exercised: the client sent no RCPT, so no "
+                                      "recipient was refused")
+
+    def test_a_mailer_that_stopped_before_any_refusal_is_not_exercised_in_partial_recipients(self):
         # Stopped before RCPT (here, before MAIL): no refusal to quote, nothing put to the test.
         status, r, output = judge_mailer(self, "partial-recipients",
                                          CONNECTED + "s.quit()\nraise SystemExit(1)\n")
