@@ -43,6 +43,30 @@ TEST(Expectations, AQuitMissingRightAfterTheHandshakePointsAtTheCertificate) {
   EXPECT_THAT(evaluate(e, run).back().detail, Not(HasSubstr("TLS handshake")));
 }
 
+// A pass over sessions the server ended (here at a failed TLS handshake) does not claim that
+// every session ended with QUIT.
+TEST(Expectations, AQuitPassSaysWhichSessionsOwedNone) {
+  expectations e;
+  e.quit = true;
+  run_outcome run;
+  auto& failed = run.sessions.emplace_back();
+  failed.id = "000001";
+  failed.exchanges = {{"<no command>", "", 220, "220 ready", 1, {}, {}},
+                      {"STARTTLS", "STARTTLS", 220, "220 Ready to start TLS", 14, {}, {}}};
+  failed.tls_failed_at = 16;
+  EXPECT_EQ(evaluate(e, run).back().detail,
+            "no session owed a QUIT: the server ended each first (a 421, a close, a failed TLS "
+            "handshake)");
+  auto& quit = run.sessions.emplace_back();
+  quit.id = "000002";
+  quit.quit = true;
+  EXPECT_EQ(evaluate(e, run).back().detail,
+            "every session ended with QUIT but 1 the server ended first (a 421, a close, a failed "
+            "TLS handshake), which owe none");
+  run.sessions.erase(run.sessions.begin());
+  EXPECT_EQ(evaluate(e, run).back().detail, "every session ended with QUIT");
+}
+
 // RFC 5321 3.1 and 3.8: after a 554 greeting the client still sends QUIT before it closes.
 TEST(Expectations, QuitIsOwedAfterAGreetingThatRefusesService) {
   expectations e;
