@@ -165,6 +165,19 @@ std::vector<std::string> last_output_lines(std::string_view output, std::size_t 
   return lines;
 }
 
+// Of a command run several times, the output up to the end of the first run that reported a
+// failure: the run to look at, not whichever came last. All of it otherwise.
+std::string_view output_to_show(const scenario_result& r) {
+  const std::string_view all = r.command_output;
+  if (r.exit_codes.size() < 2) return all;
+  for (std::size_t i = 0; i + 1 < r.exit_codes.size(); ++i) {
+    if (r.exit_codes[i] == 0) continue;
+    const auto next = all.find("--- run " + std::to_string(i + 2) + "\n");
+    return next == std::string_view::npos ? all : all.substr(0, next);
+  }
+  return all;
+}
+
 // What kind of failure, for CI views that group by it: the check the reason names
 // ("retried_after_4xx: expected ..."), else the reason's first words ("timeout", "scenario
 // error").
@@ -222,7 +235,7 @@ void print_table(const std::vector<scenario_result>& results, bool colour, std::
     std::printf("%-*s  %s%-7s%s %s\n", static_cast<int>(width), r.name.c_str(), on,
                 verdict_name(r.outcome), off, r.reason.c_str());
     if (r.outcome == verdict::pass) continue;
-    for (const auto& line : last_output_lines(r.command_output, 3)) {
+    for (const auto& line : last_output_lines(output_to_show(r), 3)) {
       std::printf("%-*s  | %s\n", static_cast<int>(width) + 8, "", line.c_str());
       shown_output = true;
     }

@@ -523,6 +523,17 @@ class HangingCommand(unittest.TestCase):
         row = next(i for i, l in enumerate(lines) if l.startswith("starttls-bad-cert  FAIL"))
         self.assertEqual([l.strip() for l in lines[row + 1:row + 4]],
                          ["| --- run 4", "| one", "| two"], out)
+        # Run 2 of 4 reported a failure, the others succeeded: its lines are the ones shown.
+        counter = scratch_path(self, "runs")
+        status, out, err = run_test(
+            ["--scenario", "starttls-bad-cert", "--", "sh", "-c",
+             'n=$(( $(cat %s 2>/dev/null || echo 0) + 1 )); echo $n > %s; echo "run $n said"; '
+             '[ $n -ne 2 ]' % (counter, counter)], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        lines = out.splitlines()
+        row = next(i for i, l in enumerate(lines) if l.startswith("starttls-bad-cert  FAIL"))
+        self.assertEqual([l.strip() for l in lines[row + 1:row + 3]],
+                         ["| --- run 2", "| run 2 said"], out)
 
     def test_a_reason_quoting_wire_bytes_is_escaped_whole_and_the_junit_stays_xml(self):
         # As a TLS client on the plain port sends them (its ClientHello holds NULs): a NUL in the
