@@ -64,9 +64,18 @@ expect {
         return true, "not judged: the client stopped after HELO without MAIL, which is right only"
           .. " for a mailer that must log in (HELO offers no AUTH)"
       end
+      if run.delivered == 1 and not smtp.seen(run, "AUTH") then
+        return true, "not judged: the client sent its message after HELO without AUTH, which is"
+          .. " right only for a mailer that need not log in"
+      end
     elseif run.delivered ~= 0 or exit_code == 0 then
       return false, "expected no delivery without STARTTLS and a failing exit status; got "
         .. run.delivered .. " delivered, exit status " .. tostring(exit_code)
+    elseif #run.sessions > 2 then
+      -- As in starttls-stripped: every connection refuses EHLO alike (502 is permanent), so
+      -- coming back gains nothing. A second one is allowed: HELO on a new connection.
+      return false, "expected no retry (EHLO is refused on every connection, 502 is permanent,"
+        .. " and without it no STARTTLS), got " .. #run.sessions .. " connections"
     end
     return true
   end,

@@ -130,6 +130,17 @@ class EhloUnsupported(unittest.TestCase):
         status, r, output = judge_mailer(self, "ehlo-unsupported", quits.replace("exit(1)", "exit(0)"))
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("a failing exit status", r["reason"])
+        # Coming back again and again gains nothing: every connection refuses EHLO alike.
+        retries = ("import os, smtplib, sys\n"
+                   "for attempt in range(4):\n"
+                   "    s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                   "    s.ehlo(); s.quit()\n"
+                   "sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "ehlo-unsupported", retries)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertEqual(r["reason"], "check: expected no retry (EHLO is refused on every "
+                                      "connection, 502 is permanent, and without it no STARTTLS), "
+                                      "got 4 connections")
 
     def test_over_implicit_tls_the_fallback_delivers(self):
         # Nothing is lost by HELO on the implicit-TLS port: delivering there is right, and so is
@@ -147,6 +158,8 @@ class EhloUnsupported(unittest.TestCase):
         deliver = "s.sendmail('a@example.com', ['b@example.com'], 'Subject: x\\r\\n\\r\\nx')"
         status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % deliver)
         self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
+        self.assertIn("not judged: the client sent its message after HELO without AUTH, which is "
+                      "right only for a mailer that need not log in", r["reason"])
         stops = "s.quit(); sys.exit(1)"
         status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % stops)
         self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
