@@ -233,6 +233,27 @@ class MessagesTest(ApiTestCase):
         self.assertEqual(result["body"]["messages"][0]["recipients"], [to])
         self.assertLess(result["at"] - sent_at, 2.0)
 
+    def test_wait_gives_a_reply_about_to_go_its_moment(self):
+        # The message is stored before its 250 is queued; here the 250 is held 0.1 s. The wait
+        # finds the message at once, and gives the reply that moment rather than report the
+        # message as not acknowledged.
+        to = "ack-%s@x.test" % self.tag
+        status, _, _ = self.api("POST", "/api/v1/faults", {
+            "match": {"on": "message", "address": to}, "action": {"delay": 0.1}})
+        self.assertEqual(status, 201)
+        result = {}
+
+        def waiter():
+            result["status"], _, result["body"] = self.api(
+                "GET", "/api/v1/messages/wait?count=1&to=%s&timeout=20" % to, timeout=30)
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        smtp_send(self.server, message_bytes("acknowledged"), rcpts=(to,))
+        t.join(25)
+        self.assertEqual(result["status"], 200, result)
+        self.assertTrue(result["body"]["messages"][0]["acknowledged"], result)
+
     def test_wait_counts_and_returns_at_once_when_already_there(self):
         for i in range(2):
             smtp_send(self.server, message_bytes("n%d" % i, test=self.tag))
