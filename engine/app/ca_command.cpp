@@ -20,7 +20,7 @@ int ca_command(const std::vector<std::string>& args) {
         "expired and wrong_host certificate faults. Trust it in the client under test only,\n"
         "in that client's own settings: its key is public, so a system trust store that held\n"
         "it would trust anyone. The same file is fixtures/certs/test-ca.pem in the repository;\n"
-        "under 'smtpfault test' the command finds it in $SMTPFAULT_CA_FILE.\n");
+        "under 'smtpfault test' the command finds it in $SMTP_CA_FILE.\n");
     return 0;
   }
   if (!args.empty() && args[0] == "--version") return std::printf("smtpfault %s\n", version), 0;

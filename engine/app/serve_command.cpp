@@ -396,7 +396,8 @@ int serve(serve_setup setup) {
       }
       sc = std::move(*loaded);
     }
-    auto tls = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
+    auto tls = net::tls_contexts::make(
+        {s.tls_cert, s.tls_key, s.hostname, s.tls_names, s.tls_min_version});
     if (!tls) return mistake(s.named(tls.error().key), tls.error().message);
     capture::message_store store(s.store, s.retain_messages, s.retain_sessions);
     store.set_max_bytes(s.retain_message_bytes);

@@ -47,7 +47,7 @@ void print_test_help() {
       "Runs CMD once per scenario against a fresh mock server on ephemeral loopback ports and\n"
       "checks the scenario's expectations. CMD finds the server in its environment:\n"
       "SMTP_HOST, SMTP_PORT, SMTP_TLS_PORT (implicit TLS), SMTP_SERVER (HOST:PORT),\n"
-      "SMTPFAULT_API (HOST:PORT of the HTTP API), SMTPFAULT_SCENARIO and SMTPFAULT_CA_FILE\n"
+      "SMTPFAULT_API (HOST:PORT of the HTTP API), SMTPFAULT_SCENARIO and SMTP_CA_FILE\n"
       "(the test CA that signs the server's certificate, to trust). Each run of CMD reads\n"
       "the same standard input from its start (< mail.eml, or a pipe, read first; a\n"
       "terminal gives none). Exit 0 when every scenario passed, 1 when any failed, 2 for\n"
@@ -435,7 +435,8 @@ std::optional<std::string> choose_scenarios(parsed_test& p, std::vector<std::str
 proto::expected<std::unique_ptr<net::tls_contexts>, std::string> make_certificates(
     const config::settings& s) {
   try {
-    auto made = net::tls_contexts::make({s.tls_cert, s.tls_key, s.hostname, s.tls_names});
+    auto made = net::tls_contexts::make(
+        {s.tls_cert, s.tls_key, s.hostname, s.tls_names, s.tls_min_version});
     if (made) return std::move(*made);
     return proto::unexpected{s.named(made.error().key) + ": " + made.error().message};
   } catch (const std::exception& e) {
@@ -494,7 +495,7 @@ int refuse_run(const parsed_test& p, const std::string& why) {
 
 }  // namespace
 
-// The test CA in a file of its own for the commands (SMTPFAULT_CA_FILE), so that a mailer can
+// The test CA in a file of its own for the commands (SMTP_CA_FILE), so that a mailer can
 // trust it without a checkout of the repository; removed when the run ends.
 class ca_file_for_commands {
  public:

@@ -124,7 +124,7 @@ std::vector<std::pair<std::string, std::string>> command_environment(const scena
       {"SMTP_SERVER", net::endpoint_text(plain)},
       {"SMTPFAULT_API", net::endpoint_text(server.api->local_endpoint())},
       {"SMTPFAULT_SCENARIO", name}};
-  if (!opts.ca_file.empty()) env.emplace_back("SMTPFAULT_CA_FILE", opts.ca_file);
+  if (!opts.ca_file.empty()) env.emplace_back("SMTP_CA_FILE", opts.ca_file);
   return env;
 }
 
@@ -201,8 +201,12 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
     const char* meaning;
   };
   static constexpr cause causes[] = {
-      {"unsupported protocol", "the client offered no TLS version the server takes (1.2 and 1.3)"},
-      {"version too low", "the client offered no TLS version the server takes (1.2 and 1.3)"},
+      {"unsupported protocol",
+       "the client offered no TLS version the server takes (1.2 and later unless tls.min_version "
+       "says less)"},
+      {"version too low",
+       "the client offered no TLS version the server takes (1.2 and later unless tls.min_version "
+       "says less)"},
       {"no shared cipher", "the client offered no cipher suite the server takes"},
       {"wrong version number", "what the client sent was not TLS"},
       {"http request", "what the client sent was not TLS"},

@@ -21,7 +21,7 @@ struct test_options {
   std::vector<std::string> waived;
   // serve's configuration for every scenario's server; where it listens is the runner's.
   config::settings server;
-  // The test CA written out for the command (SMTPFAULT_CA_FILE); empty when the servers present
+  // The test CA written out for the command (SMTP_CA_FILE); empty when the servers present
   // a certificate of the user's own (tls.cert).
   std::string ca_file;
 };

@@ -120,6 +120,7 @@ std::string show_limit(const settings& s) {
 }
 
 constexpr std::string_view log_formats[] = {"text", "json", "none"};
+constexpr std::string_view tls_versions[] = {"1.0", "1.1", "1.2", "1.3"};
 constexpr std::uint64_t max_unsigned = std::numeric_limits<unsigned>::max();
 // Timeouts longer than a year are typos; far longer ones would overflow the timers. Shorter
 // than a millisecond, every session would time out before its first command.
@@ -284,6 +285,14 @@ constexpr key_desc keys[] = {
              "environment and flags",
      .set = &set_top<&settings::tls_names>,
      .show = &show_top<&settings::tls_names>},
+    {.path = "tls.min_version",
+     .type = kind::string,
+     .help = "the oldest TLS version the server takes: \"1.2\" (default) or \"1.3\"; \"1.0\" or "
+             "\"1.1\" for a legacy client (also at OpenSSL's security level 0, with its old "
+             "cipher suites)",
+     .set = &set_top<&settings::tls_min_version>,
+     .show = &show_top<&settings::tls_min_version>,
+     .choices = tls_versions},
     {.path = "limits.command_line",
      .type = kind::unsigned_int,
      .help = "longest command line in bytes, with CRLF (64 to 1048576)",

@@ -53,8 +53,9 @@ struct settings {
   double tls_handshake_timeout = 30;  // seconds
   std::string tls_cert;               // PEM files; empty = made at start-up, signed by the test CA
   std::string tls_key;
-  std::vector<std::string> tls_names;  // more names for the generated certificate
-  std::vector<auth_user> auth_users;   // empty = any credentials are accepted
+  std::vector<std::string> tls_names;   // more names for the generated certificate
+  std::string tls_min_version = "1.2";  // the oldest TLS version taken: "1.0" to "1.3"
+  std::vector<auth_user> auth_users;    // empty = any credentials are accepted
   proto::limits limits;
   std::uint64_t lua_memory = 64 * 1024 * 1024;                // bytes for the scenario's Lua state
   std::uint64_t lua_instructions = default_lua_instructions;  // per hook call

@@ -115,16 +115,31 @@ identity make_certificate(const std::string& cn, const std::string& san, long fr
   return id;
 }
 
-std::unique_ptr<ssl::context> server_context() {
+int protocol_version(const std::string& v) {
+  if (v == "1.0") return TLS1_VERSION;
+  if (v == "1.1") return TLS1_1_VERSION;
+  if (v == "1.3") return TLS1_3_VERSION;
+  return TLS1_2_VERSION;
+}
+
+std::unique_ptr<ssl::context> server_context(const std::string& min_version) {
   auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
-  // TLS 1.2 and later unless a scenario asks for less.
-  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  SSL_CTX* native = ctx->native_handle();
+  const int least = protocol_version(min_version);
+  SSL_CTX_set_min_proto_version(native, least);
+  if (least < TLS1_2_VERSION) {
+    // TLS 1.0 and 1.1 sign the handshake with MD5 and SHA-1, which OpenSSL 3 allows only at
+    // security level 0; their CBC suites are not in its default list at the higher levels.
+    SSL_CTX_set_security_level(native, 0);
+    SSL_CTX_set_cipher_list(native, "DEFAULT:@SECLEVEL=0");
+  }
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
   return ctx;
 }
 
-std::unique_ptr<ssl::context> context_for(const identity& id, const identity* chain) {
-  auto ctx = server_context();
+std::unique_ptr<ssl::context> context_for(const identity& id, const identity* chain,
+                                          const std::string& min_version) {
+  auto ctx = server_context(min_version);
   if (SSL_CTX_use_certificate(ctx->native_handle(), id.cert.get()) != 1 ||
       SSL_CTX_use_PrivateKey(ctx->native_handle(), id.key.get()) != 1) {
     throw std::runtime_error("cannot use a generated certificate: " + openssl_error());
@@ -243,28 +258,31 @@ proto::expected<std::unique_ptr<tls_contexts>, certificate_problem> tls_contexts
   constexpr long day = 24 * 3600;
   if (id.cert_file.empty() && id.key_file.empty()) {
     contexts_[kind::normal] =
-        context_for(make_certificate(id.hostname, san, -day, 365 * day, &ca, false, 2), nullptr);
+        context_for(make_certificate(id.hostname, san, -day, 365 * day, &ca, false, 2), nullptr,
+                    id.min_version);
   } else {
-    auto ctx = server_context();
+    auto ctx = server_context(id.min_version);
     if (auto problem = load_certificate_files(*ctx, id.cert_file, id.key_file)) {
       return proto::unexpected{std::move(*problem)};
     }
     san += names_of(SSL_CTX_get0_certificate(ctx->native_handle()));
     contexts_[kind::normal] = std::move(ctx);
   }
-  contexts_[kind::expired] =
-      context_for(make_certificate(id.hostname, san, -30 * day, -day, &ca, false, 3), nullptr);
+  contexts_[kind::expired] = context_for(
+      make_certificate(id.hostname, san, -30 * day, -day, &ca, false, 3), nullptr, id.min_version);
   contexts_[kind::wrong_host] =
       context_for(make_certificate("wrong-host.invalid", "DNS:wrong-host.invalid", -day, 365 * day,
                                    &ca, false, 4),
-                  nullptr);
+                  nullptr, id.min_version);
   contexts_[kind::self_signed] =
-      context_for(make_certificate(id.hostname, san, -day, 365 * day, nullptr, false, 5), nullptr);
+      context_for(make_certificate(id.hostname, san, -day, 365 * day, nullptr, false, 5), nullptr,
+                  id.min_version);
   const identity unknown =
       make_certificate("smtpfault unknown CA", "", -day, 365 * day, nullptr, true, 6);
   // The issuing CA is not sent: the client must fail to find it ("unable to get local issuer").
   contexts_[kind::unknown_ca] =
-      context_for(make_certificate(id.hostname, san, -day, 365 * day, &unknown, false, 7), nullptr);
+      context_for(make_certificate(id.hostname, san, -day, 365 * day, &unknown, false, 7), nullptr,
+                  id.min_version);
   return made;
 }
 

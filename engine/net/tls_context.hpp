@@ -20,6 +20,9 @@ struct tls_identity {
   std::string key_file;
   std::string hostname;            // subject and subjectAltName of generated certificates
   std::vector<std::string> names;  // more subjectAltNames for them: DNS names, IP addresses
+  // The oldest TLS version the server takes ("1.0" to "1.3"): below 1.2 for a legacy client,
+  // which OpenSSL 3 refuses at its default security level.
+  std::string min_version = "1.2";
 };
 
 // What is wrong with configured certificate files: key names the setting at fault ("tls.cert"

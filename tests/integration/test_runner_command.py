@@ -105,8 +105,8 @@ class TestCaForTheCommand(unittest.TestCase):
         json_path = scratch_path(self, "ca.json")
         status, out, err = run_test(
             ["--scenario", "accept-all", "--json", json_path, "--", "sh", "-c",
-             'echo "ca=$SMTPFAULT_CA_FILE"; swaks --server "$SMTP_SERVER" --to b@y.test '
-             '--tls --tls-verify --tls-ca-path "$SMTPFAULT_CA_FILE"'], timeout=60)
+             'echo "ca=$SMTP_CA_FILE"; swaks --server "$SMTP_SERVER" --to b@y.test '
+             '--tls --tls-verify --tls-ca-path "$SMTP_CA_FILE"'], timeout=60)
         self.assertEqual(status, 0, out + err)
         result = verdicts(json_path)["accept-all"]
         self.assertEqual(result["verdict"], "PASS")
@@ -118,7 +118,7 @@ class TestCaForTheCommand(unittest.TestCase):
         status, out, err = run_test(
             ["--scenario", "accept-all", "--set", "tls.cert=" + TEST_CA, "--set",
              "tls.key=" + TEST_CA[:-len(".pem")] + ".key", "--", "sh", "-c",
-             'echo "ca=[${SMTPFAULT_CA_FILE-unset}]"'],
+             'echo "ca=[${SMTP_CA_FILE-unset}]"'],
             timeout=60)
         self.assertIn("ca=[unset]", out + err)
 
@@ -135,10 +135,21 @@ class ClientWithoutACommonTlsVersion(unittest.TestCase):
         results = verdicts(json_path)
         said = (r"the TLS handshake failed in session 000001 \(transcript line \d+: unsupported "
                 r"protocol[^)]*\)\): the client offered no TLS version the server takes \(1\.2 "
-                r"and 1\.3\)")
+                r"and later unless tls\.min_version says less\)")
         self.assertRegex(results["accept-all"]["reason"], "^" + said + "; exit: ")
         self.assertEqual(results["starttls-bad-cert"]["verdict"], "PASS")
         self.assertRegex(results["starttls-bad-cert"]["reason"], "; not exercised: " + said + "$")
+
+    def test_tls_min_version_lets_a_legacy_client_in(self):
+        json_path = scratch_path(self, "tls10.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--set", "tls.min_version=1.0", "--json", json_path,
+             "--", "sh", "-c", "echo QUIT | openssl s_client -starttls smtp -connect "
+             '"$SMTP_SERVER" -tls1 -cipher DEFAULT@SECLEVEL=0; exit 1'], timeout=60)
+        self.assertEqual(status, 1, out + err)   # it sends no mail
+        result = verdicts(json_path)["accept-all"]
+        self.assertRegex(result["transcript"], r"TLS established: TLSv1 ")
+        self.assertNotIn("TLS handshake failed", result["reason"])
 
 
 class WaivedChecks(unittest.TestCase):
