@@ -123,6 +123,7 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
   set_bool(L, "implicit_tls", s.implicit_tls);
   set_bool(L, "quit", s.quit);
   set_bool(L, "client_closed", s.client_closed);
+  set_bool(L, "hung", s.hung);
   set_bool(L, "tls", s.implicit_tls || s.tls_at != 0);
   set_bool(L, "pipelined", s.pipelined);
   if (!s.pipelined_after.empty()) set_string(L, "pipelined_after", s.pipelined_after);

@@ -460,6 +460,23 @@ class QuitVariantsResend(unittest.TestCase):
         self.assertIn("run 2 (QUIT never answered) delivered the message once and exited 1 after "
                       "waiting 1 s for the 221", r["reason"])
 
+    def test_a_check_only_connection_before_each_message_moves_the_rotation(self):
+        # Two QUITs a run (a verify() connection, then the message's): the goodbyes are the
+        # server's rotation over QUITs, not one per run, and a close without 221 is no hang.
+        mailer = ("import os, smtplib\n"
+                  "h, p = os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])\n"
+                  "def bye(c):\n"
+                  "    try:\n"
+                  "        c.quit()\n"
+                  "    except (smtplib.SMTPException, OSError):\n"
+                  "        c.close()\n"
+                  "v = smtplib.SMTP(h, p, timeout=2); v.ehlo(); bye(v)\n"
+                  "s = smtplib.SMTP(h, p, timeout=2)\n"
+                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
+                  "bye(s)\n")
+        status, r, output = judge_mailer(self, "quit-variants", mailer, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
+
     def test_a_mailer_let_go_by_the_idle_timeout_never_gave_up(self):
         # No timeout of its own: the server's idle timeout (2 s here) ended the hung QUIT.
         mailer = ("import os, smtplib\n"
