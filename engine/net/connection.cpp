@@ -390,10 +390,11 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
 }
 
 // A client that closed (FIN or RST) and left nothing unread has given up. One that half-closes
-// after sending its commands still has them waiting, and is served.
+// after sending its commands still has them waiting, and is served. Over TLS a client's close
+// leaves its close_notify unread, and a TLS client does not half-close to read on: it is gone.
 bool connection::client_left() {
   if (!io_.peer_closed()) return false;
-  return input_waiting() == 0;
+  return io_.is_tls() || input_waiting() == 0;
 }
 
 // Octets that came while the greeting was held back: the client spoke first. (Before the

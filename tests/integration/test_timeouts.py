@@ -3,11 +3,13 @@ that goes away (or stops sending) while the server pauses."""
 
 import datetime
 import os
+import smtplib
 import socket
+import ssl
 import time
 import unittest
 
-from smtpfault_server import ServerTestCase
+from smtpfault_server import TEST_CA, ServerTestCase
 
 
 def assert_cut_off(test, c, reply, elapsed, at_least, at_most):
@@ -225,6 +227,27 @@ class ClientGoneDuringAPauseTest(ServerTestCase):
 
     def test_during_a_hook_that_sleeps_for_ever(self):
         self.assert_let_go(b"a@x.test", b"forever@x.test")
+
+    def test_a_tls_client_that_closes_during_a_delay_is_let_go_when_it_closes(self):
+        # Its close_notify waits unread, so "nothing unread" cannot tell; a TLS client does not
+        # half-close to read on, so its FIN is enough.
+        ctx = ssl.create_default_context(cafile=TEST_CA)
+        s = smtplib.SMTP(self.server.host, self.server.port, timeout=10)
+        s.starttls(context=ctx)
+        s.ehlo()
+        port = s.sock.getsockname()[1]
+        sid = self.server.wait_for_line(r" \*: connect from [^ ]*:%d\b" % port).split()[1]
+        s.putcmd("MAIL FROM:<slow@x.test>")
+        time.sleep(0.3)
+        s.sock.settimeout(0.5)
+        try:
+            s.sock.unwrap()   # close_notify, as a client that gives up cleanly sends
+        except (OSError, ssl.SSLError):
+            pass
+        s.close()   # the socket and smtplib's reader of it: the FIN goes only when both are shut
+        entries = self.server.finished_session(sid, timeout=5)
+        lines = "\n".join(entries)
+        self.assertIn("client closed the connection (while the server paused)", lines)
 
     def test_a_client_that_half_closes_after_its_commands_is_still_answered(self):
         # FIN after QUIT (nc -N): not a client that left; its commands wait to be read.
