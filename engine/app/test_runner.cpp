@@ -193,20 +193,23 @@ std::optional<std::string> gave_up_waiting(const std::vector<capture::session_su
 }
 
 // The first TLS handshake that failed because client and server share no protocol version or
-// cipher suite, or because what came was no TLS at all: none of the scenario's faults does that,
-// so it is the mailer's TLS (an old library, a plaintext client after STARTTLS).
-std::optional<std::string> tls_mismatch(const std::vector<capture::session_summary>& sessions) {
+// cipher suite, or because what came was no TLS at all, when no session ever had TLS: none of
+// the scenario's faults does that, so it is the mailer's TLS (an old library, a plaintext
+// client after STARTTLS). min_version: tls.min_version, the oldest the server takes.
+std::optional<std::string> tls_mismatch(const std::vector<capture::session_summary>& sessions,
+                                        const std::string& min_version) {
+  if (std::any_of(sessions.begin(), sessions.end(), [](const auto& s) { return s.tls_at != 0; })) {
+    return std::nullopt;  // it got there in the end: a failed first try is no mismatch
+  }
+  const std::string versions = "the client offered no TLS version the server takes (" +
+                               min_version + " and later, tls.min_version)";
   struct cause {
     const char* error;
-    const char* meaning;
+    std::string meaning;
   };
-  static constexpr cause causes[] = {
-      {"unsupported protocol",
-       "the client offered no TLS version the server takes (1.2 and later unless tls.min_version "
-       "says less)"},
-      {"version too low",
-       "the client offered no TLS version the server takes (1.2 and later unless tls.min_version "
-       "says less)"},
+  const cause causes[] = {
+      {"unsupported protocol", versions},
+      {"version too low", versions},
       {"no shared cipher", "the client offered no cipher suite the server takes"},
       {"wrong version number", "what the client sent was not TLS"},
       {"http request", "what the client sent was not TLS"},
@@ -223,7 +226,8 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
   return std::nullopt;
 }
 
-void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions) {
+void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions,
+            const std::string& tls_min_version) {
   const auto failing = [](const auto& c) { return !c.passed && !c.waived; };
   auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
   if (failed == r.checks.end()) {
@@ -243,7 +247,9 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
       }
     }
     // Passed without meeting the scenario at all: nothing after the handshake happened.
-    if (auto tls = tls_mismatch(sessions)) r.reason += "; not exercised: " + *tls;
+    if (auto tls = tls_mismatch(sessions, tls_min_version)) {
+      r.reason += "; not exercised: " + *tls;
+    }
     note_anomalies(r, sessions);
     return;
   }
@@ -279,7 +285,7 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
     if (auto gave_up = gave_up_waiting(sessions)) r.reason = *gave_up + "; " + r.reason;
   }
   // A client that cannot speak TLS with this server at all failed everything after for that.
-  if (auto tls = tls_mismatch(sessions)) r.reason = *tls + "; " + r.reason;
+  if (auto tls = tls_mismatch(sessions, tls_min_version)) r.reason = *tls + "; " + r.reason;
 }
 
 // The command outlived its last connection: how that one ended, and how long before the kill.
@@ -510,7 +516,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   for (auto& c : sc->run_checks(run))
     result.checks.push_back(std::move(c));
   waive(result.checks, opts.waived);
-  decide(result, run.sessions);
+  decide(result, run.sessions, opts.server.tls_min_version);
   if (expected.empty() && result.outcome == verdict::pass) {
     // runs = n alone says how often to run, not what to check.
     result.reason = expected.runs > 1
