@@ -320,13 +320,20 @@ std::string after_last_session(const capture::session_summary& s,
 
 // A command killed while the server held back a reply (a scenario's delay, a hook that
 // sleeps) was not necessarily too slow itself: say what it waited for. killed_at: when the
-// first command killed at the timeout was gone; sessions of later runs started after it.
+// first command killed at the timeout was gone; sessions of later runs started after it, and
+// those of earlier runs before that run started.
 std::string waiting_for_the_server(const script::run_outcome& run, double time_scale,
                                    std::chrono::system_clock::time_point killed_at) {
+  std::chrono::system_clock::time_point run_start{};
+  for (const auto& t : run.run_starts)
+    if (t <= killed_at) run_start = std::max(run_start, t);
+  const auto of_that_run = [&](const capture::session_summary& s) {
+    return s.started <= killed_at && s.started >= run_start;
+  };
   // Newest first: the session still open when the command was killed.
   for (auto it = run.sessions.rbegin(); it != run.sessions.rend(); ++it) {
     const auto& s = *it;
-    if (s.started > killed_at) continue;
+    if (!of_that_run(s)) continue;
     if (s.exchanges.empty() || (s.exchanges.back().code != 0 && !s.reply_held)) continue;
     const auto& held = s.exchanges.back().command;
     const std::string awaited =
@@ -360,11 +367,16 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
     }
     return text;
   }
-  if (run.sessions.empty()) return "; it never connected to the server";
+  if (std::none_of(run.sessions.begin(), run.sessions.end(), of_that_run)) {
+    if (run.run_starts.size() < 2) return "; it never connected to the server";
+    const auto n = std::find(run.run_starts.begin(), run.run_starts.end(), run_start) -
+                   run.run_starts.begin() + 1;
+    return "; run " + std::to_string(n) + " never connected to the server";
+  }
   // The newest session, still open when the deadline came (it ended after, with the kill) and
   // not closing (no QUIT, no 421), had every reply out: the command was the one silent.
   for (auto it = run.sessions.rbegin(); it != run.sessions.rend(); ++it) {
-    if (it->started > killed_at) continue;
+    if (!of_that_run(*it)) continue;
     const auto closing = [](const capture::exchange& x) { return x.code == 421; };
     if (it->ended < killed_at) return after_last_session(*it, killed_at);
     if (it->quit || it->exchanges.empty() ||

@@ -358,6 +358,22 @@ class HangingCommand(unittest.TestCase):
             self.assertRegex(reason, "^timeout: the command was killed after 3 s" + said +
                              ", and the command went on running$")
 
+    def test_a_timeout_in_a_later_run_speaks_of_that_run(self):
+        # quit-variants runs the command three times; the 2nd sleeps before it connects. Run
+        # 1's session, ended with QUIT, is not the one to blame.
+        counter = scratch_path(self, "runs")
+        json_path = scratch_path(self, "later.json")
+        mailer = ("n=$(( $(cat %s 2>/dev/null || echo 0) + 1 )); echo $n > %s; "
+                  '[ $n -eq 2 ] && sleep 30; swaks --server "$SMTP_SERVER" --to b@y.test'
+                  % (counter, counter))
+        status, out, err = run_test(["--scenario", "quit-variants", "--time-scale", "0.02",
+                                     "--timeout", "3", "--json", json_path, "--", "sh", "-c",
+                                     mailer], timeout=90)
+        self.assertEqual(status, 1, out + err)
+        self.assertEqual(verdicts(json_path)["quit-variants"]["reason"],
+                         "timeout: the command was killed after 3 s; run 2 never connected to the "
+                         "server")
+
     def test_a_timeout_while_the_scenario_holds_a_reply_says_so(self):
         # Killed at 2 s, the mailer was waiting for the server, and the reason says how to give
         # it the time.
