@@ -142,6 +142,9 @@ bool end_left_behind() {
 }
 
 std::atomic<int> interrupted_by{0};
+// remove_if_interrupted's file, in a buffer of its own: a signal handler may unlink(2) it but
+// may not touch a std::string.
+char file_to_remove[4096];
 
 // The commands lead process groups of their own, so a Ctrl-C or a CI job's cancel reaches only
 // this process. It passes a SIGTERM on to theirs (run_child follows with SIGKILL a second later,
@@ -152,6 +155,7 @@ extern "C" void end_commands(int sig) {
   for (auto& slot : running_groups)
     if (pid_t g = slot.load()) kill(-g, again ? SIGKILL : SIGTERM);
   if (again) {
+    if (file_to_remove[0] != '\0') unlink(file_to_remove);
     signal(sig, SIG_DFL);
     raise(sig);
   }
@@ -451,8 +455,16 @@ std::string interruption() {
   return sig ? std::string("interrupted by SIG") + sigabbrev_np(sig) : std::string();
 }
 
+void remove_if_interrupted(const std::string& path) {
+  file_to_remove[0] = '\0';  // never half a path, should a signal come in between
+  if (path.empty() || path.size() >= sizeof file_to_remove) return;
+  std::memcpy(file_to_remove + 1, path.c_str() + 1, path.size());
+  file_to_remove[0] = path[0];
+}
+
 void die_of_interrupt() {
   if (int sig = interrupted_by.load()) {
+    if (file_to_remove[0] != '\0') unlink(file_to_remove);
     std::fflush(nullptr);  // the report table, when stdout is a file or a pipe
     signal(sig, SIG_DFL);
     raise(sig);

@@ -33,6 +33,10 @@ int crash_reported_by_shell(int exit_code);
 std::string interruption();
 // Ends this process as the signal would have (exit status 128 + signal to a shell).
 void die_of_interrupt();
+// A file of the run's own (the test CA written out for the commands) that an end by signal
+// removes as well: a second signal ends the process at once, with no destructor run. One at a
+// time; "" forgets it.
+void remove_if_interrupted(const std::string& path);
 
 // Why program cannot be started, as posix_spawnp would find it (a path, or a name looked up
 // in PATH), if it cannot: asked once before a run, so that a misspelt command is one error,

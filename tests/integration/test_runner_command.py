@@ -677,6 +677,29 @@ class HangingCommand(unittest.TestCase):
             self.assertFalse([p for p in pids if alive(p)], "outlived the interrupted run")
             self.assertTrue(os.path.exists(cleaned), "the command's TERM trap never ran")
 
+    def test_the_test_ca_file_goes_with_an_interrupted_run(self):
+        # Also after a second Ctrl-C, which ends the runner at once, with no destructor run.
+        for signals in (1, 2):
+            tmp = scratch_folder(self)
+            started = os.path.join(tmp, "started")
+            runner = subprocess.Popen(
+                [binary_path(), "test", "--scenario", "accept-all", "--", "sh", "-c",
+                 # Deaf to the SIGTERM: the runner waits a second before its SIGKILL, and
+                 # the second signal comes meanwhile.
+                 'trap "" TERM; echo "$SMTP_CA_FILE" > %s; sleep 30' % started],
+                env=server_environment({"TMPDIR": tmp}), cwd=ROOT, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 20
+            while not read_text(started).strip():
+                self.assertLess(time.monotonic(), deadline, "the command never started")
+                time.sleep(0.05)
+            ca_file = read_text(started).strip()
+            self.assertTrue(os.path.exists(ca_file), ca_file)
+            for _ in range(signals):
+                runner.send_signal(signal.SIGINT)
+                time.sleep(0.1)
+            runner.wait(timeout=20)
+            self.assertFalse(os.path.exists(ca_file), "left after %d signal(s)" % signals)
 
     def test_a_long_output_keeps_its_end(self):
         # The mailer's last words say why it failed; a cap that kept only the start lost them.
