@@ -51,7 +51,7 @@ local function untried(tried)
     if not tried[m] then left[#left + 1] = m end
   end
   if #left == 1 then return left[1] .. ", which would have worked" end
-  return table.concat(left, " or ") .. ", either of which would have worked"
+  return table.concat(left, " or ") .. (#left == 2 and ", either" or ", any") .. " of which would have worked"
 end
 
 expect {

@@ -305,10 +305,13 @@ std::string after_last_session(const capture::session_summary& s,
   } else if (!s.tls_failure.empty() && s.tls_at == 0) {
     const std::string handshake =
         s.implicit_tls ? "the TLS handshake" : "the TLS handshake after 'STARTTLS'";
-    text = "; the server had closed its last connection (" + session + ") " + ago + ", when " +
-           handshake +
-           (s.tls_failure == "failed: timeout" ? std::string(" did not complete in time")
-                                               : " " + s.tls_failure);
+    // A timeout is the server giving up; any other failure may be either side's (a client that
+    // refuses the certificate ends it with an alert).
+    text = s.tls_failure == "failed: timeout"
+               ? "; the server had closed its last connection (" + session + ") " + ago +
+                     ", when " + handshake + " did not complete in time"
+               : "; its last connection (" + session + ") had ended " + ago + ", when " +
+                     handshake + " " + s.tls_failure;
   } else {
     text = "; the server had closed its last connection (" + session + ") " + ago;
     if (!s.exchanges.empty() && !s.exchanges.back().reply.empty()) {

@@ -87,11 +87,11 @@ check_result check_quit(const run_outcome& run) {
   }
   if (c.passed && excused > 0) {
     c.detail = excused == run.sessions.size()
-                   ? "no session owed a QUIT: the server ended each first (a 421, a close, a "
-                     "failed TLS handshake)"
+                   ? "no session owed a QUIT: each ended first by the server (a 421, a close, a "
+                     "failed TLS handshake) or while the client still waited for a reply"
                    : "every session ended with QUIT but " + std::to_string(excused) +
-                         " the server ended first (a 421, a close, a failed TLS handshake), "
-                         "which owe none";
+                         ", which owed none: ended first by the server (a 421, a close, a failed "
+                         "TLS handshake) or while the client still waited for a reply";
   }
   return c;
 }

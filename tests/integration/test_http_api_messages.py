@@ -234,12 +234,12 @@ class MessagesTest(ApiTestCase):
         self.assertLess(result["at"] - sent_at, 2.0)
 
     def test_wait_gives_a_reply_about_to_go_its_moment(self):
-        # The message is stored before its 250 is queued; here the 250 is held 0.1 s. The wait
+        # The message is stored before its 250 is queued; here the 250 is held 0.05 s. The wait
         # finds the message at once, and gives the reply that moment rather than report the
         # message as not acknowledged.
         to = "ack-%s@x.test" % self.tag
         status, _, _ = self.api("POST", "/api/v1/faults", {
-            "match": {"on": "message", "address": to}, "action": {"delay": 0.1}})
+            "match": {"on": "message", "address": to}, "action": {"delay": 0.05}})
         self.assertEqual(status, 201)
         result = {}
 

@@ -340,6 +340,9 @@ class HangingCommand(unittest.TestCase):
                      "c = socket.create_connection((os.environ['SMTP_HOST'], "
                      "int(os.environ['SMTP_PORT'])))\n"
                      "print(c.recv(512), flush=True)\ntime.sleep(30)\n")
+        refuses_certificate = ["sh", "-c", "echo | openssl s_client -starttls smtp -connect "
+                               '"$SMTP_SERVER" -verify_return_error -CAfile '
+                               "/etc/ssl/certs/ca-certificates.crt; sleep 30"]
         ago = r"\d+\.\d s before"
         for scenario, client, said in (
                 ("accept-all", quit_then_wait,
@@ -349,10 +352,15 @@ class HangingCommand(unittest.TestCase):
                  ", when the TLS handshake after 'STARTTLS' did not complete in time"),
                 ("greeting-421", after_421,
                  "; the server had closed its last connection \\(session 000001\\) " + ago +
-                 ", after '421 4\\.3\\.2 .*'")):
+                 ", after '421 4\\.3\\.2 .*'"),
+                # The client refused the certificate (an alert): not said to be the server's end.
+                ("accept-all", refuses_certificate,
+                 "; its last connection \\(session 000001\\) had ended " + ago + ", when the "
+                 "TLS handshake after 'STARTTLS' failed: tlsv1 alert unknown ca.*")):
+            command = client if isinstance(client, list) else [PYTHON, "-c", client]
             status, out, err = run_test(["--scenario", scenario, "--timeout", "3", "--set",
-                                         "tls_handshake_timeout=1", "--json", json_path, "--",
-                                         PYTHON, "-c", client], timeout=60)
+                                         "tls_handshake_timeout=1", "--json", json_path, "--"] +
+                                        command, timeout=60)
             self.assertEqual(status, 1, out + err)
             reason = verdicts(json_path)[scenario]["reason"]
             self.assertRegex(reason, "^timeout: the command was killed after 3 s" + said +
