@@ -372,6 +372,16 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
         client_gone_ = true;
         co_return false;
       }
+      // Over TLS a close leaves the close_notify unread, and perhaps commands before it that
+      // cannot be told from it unread (late-reply's RSET after a read timeout). The pause ends
+      // here, and what the client sent is read as after it, rather than kept for the rest.
+      if (io_.is_tls() && io_.peer_closed()) {
+        session_.note(
+            "the client closed its TLS connection while the server paused: the pause "
+            "ends, and what it sent before is read",
+            sys_clock::now());
+        co_return true;
+      }
       // Input still to answer after the client's FIN: it may be reading the replies (a
       // half-close, as `nc -N` does) or gone; TCP cannot tell. It gets the idle timeout, as a
       // silent client would, not the rest of a delay that may last a century.
@@ -390,11 +400,10 @@ asio::awaitable<bool> connection::pause(milliseconds d) {
 }
 
 // A client that closed (FIN or RST) and left nothing unread has given up. One that half-closes
-// after sending its commands still has them waiting, and is served. Over TLS a client's close
-// leaves its close_notify unread, and a TLS client does not half-close to read on: it is gone.
+// after sending its commands still has them waiting, and is served.
 bool connection::client_left() {
   if (!io_.peer_closed()) return false;
-  return io_.is_tls() || input_waiting() == 0;
+  return input_waiting() == 0;
 }
 
 // Octets that came while the greeting was held back: the client spoke first. (Before the

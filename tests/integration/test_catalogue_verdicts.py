@@ -412,6 +412,18 @@ class StarttlsInjectionAuthOutOfStep(unittest.TestCase):
                       " read the injected plaintext as replies and got out of step", r["reason"])
 
 
+def one_message_then_quit(timeout, when_it_fails="s.close()"):
+    """A mailer's code: one message with smtplib (a read timeout of `timeout` s, None for
+    none), then QUIT, and `when_it_fails` if the goodbye goes wrong."""
+    return ("import os, smtplib\n"
+            "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']), timeout=%r)\n"
+            "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
+            "try:\n"
+            "    s.quit()\n"
+            "except (smtplib.SMTPException, OSError):\n"
+            "    %s\n" % (timeout, when_it_fails))
+
+
 class QuitVariantsResend(unittest.TestCase):
     def test_sending_again_after_a_broken_quit_is_named(self):
         # Takes the reset, the silence or the close at QUIT for a failed send, and sends again.
@@ -433,13 +445,7 @@ class QuitVariantsResend(unittest.TestCase):
     def test_a_long_wait_for_the_missing_221_is_noted_on_the_pass(self):
         # Right at every goodbye, but it gives the unanswered QUIT 6 s; real seconds are said
         # whatever --time-scale is.
-        mailer = ("import os, smtplib\n"
-                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']), timeout=6)\n"
-                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
-                  "try:\n"
-                  "    s.quit()\n"
-                  "except (smtplib.SMTPException, OSError):\n"
-                  "    s.close()\n")
+        mailer = one_message_then_quit(timeout=6)
         status, r, output = judge_mailer(self, "quit-variants", mailer, "--time-scale", TIME_SCALE)
         self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
         self.assertRegex(r["reason"], r"; not judged: run 2 waited [67] s for the 221 that never "
@@ -448,13 +454,7 @@ class QuitVariantsResend(unittest.TestCase):
         self.assertNotIn("run 3", r["reason"])
 
     def test_a_run_that_reported_failure_says_how_long_it_waited(self):
-        mailer = ("import os, smtplib\n"
-                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']), timeout=1)\n"
-                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
-                  "try:\n"
-                  "    s.quit()\n"
-                  "except (smtplib.SMTPException, OSError):\n"
-                  "    raise SystemExit(1)\n")
+        mailer = one_message_then_quit(timeout=1, when_it_fails="raise SystemExit(1)")
         status, r, output = judge_mailer(self, "quit-variants", mailer, "--time-scale", TIME_SCALE)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("run 2 (QUIT never answered) delivered the message once and exited 1 after "
@@ -479,13 +479,7 @@ class QuitVariantsResend(unittest.TestCase):
 
     def test_a_mailer_let_go_by_the_idle_timeout_never_gave_up(self):
         # No timeout of its own: the server's idle timeout (2 s here) ended the hung QUIT.
-        mailer = ("import os, smtplib\n"
-                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
-                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nx\\r\\n')\n"
-                  "try:\n"
-                  "    s.quit()\n"
-                  "except (smtplib.SMTPException, OSError):\n"
-                  "    s.close()\n")
+        mailer = one_message_then_quit(timeout=None)
         status, r, output = judge_mailer(self, "quit-variants", mailer, "--time-scale", TIME_SCALE,
                                          "--set", "idle_timeout=2")
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
