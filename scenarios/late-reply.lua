@@ -52,11 +52,14 @@ expect {
           .. " reply, so its read timeout is longer (RFC 5321 4.5.3.2.3 asks for 5 minutes) or it"
           .. " has none", waited)
       end
+      -- The delay is scenario time: under --time-scale it must be the read timeout divided by
+      -- the scale to outlast it.
       return true, string.format("not exercised: the client waited the whole %g s for the late"
-        .. " reply%s; give scenario_params delay a little more than its read timeout (and"
-        .. " --timeout room for both)", waited, run.time_scale ~= 1
+        .. " reply%s; to outlast its read timeout T, give --set scenario_params=delay=N with N a"
+        .. " little more than T%s (and --timeout room for it)", waited, run.time_scale ~= 1
           and string.format(" (%g s of scenario time at --time-scale %g)", DELAY, run.time_scale)
-          or "")
+          or "", run.time_scale ~= 1 and string.format(" / %g, or run it without --time-scale",
+            run.time_scale) or "")
     end
     return true
   end,

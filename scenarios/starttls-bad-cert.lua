@@ -56,7 +56,9 @@ expect {
     for _, s in ipairs(run.sessions) do
       for _, x in ipairs(s.exchanges) do
         if s.tls and (x.verb == "AUTH" or x.verb == "MAIL" or x.verb == "RCPT") then
-          if not first then first = "'" .. x.verb .. "' (session " .. s.id .. ")" end
+          if not first then
+            first = "'" .. x.verb .. "' (session " .. s.id .. (s.run and ", run " .. s.run or "") .. ")"
+          end
           local kind = kind_of[s.id] or "?"
           if not accepted[kind] then
             accepted[kind] = true
@@ -69,7 +71,8 @@ expect {
     if #accepted == #kinds then
       return false, "the client accepted every bad certificate (" .. table.concat(accepted, ", ")
         .. ") and went on, first with " .. first .. ": it verifies none of them (chain, expiry"
-        .. " and host name alike); trust fixtures/certs/test-ca.pem and turn verification on"
+        .. " and host name alike); trust the test CA ($SMTP_CA_FILE under smtpfault test, or what"
+        .. " smtpfault ca prints) and turn verification on"
     elseif #accepted > 0 then
       return false, "the client accepted a bad certificate (" .. table.concat(accepted, ", ")
         .. ") and went on with " .. first

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -165,14 +166,22 @@ std::vector<std::string> last_output_lines(std::string_view output, std::size_t 
   return lines;
 }
 
-// Of a command run several times, the output up to the end of the first run that reported a
-// failure: the run to look at, not whichever came last. All of it otherwise.
+// Of a command run several times, the output of the run the reason names ("run 2 (QUIT never
+// answered) ..."), up to the start of the next: the run to look at, not whichever came last.
+// All of it otherwise, whose last lines are the last run's.
 std::string_view output_to_show(const scenario_result& r) {
   const std::string_view all = r.command_output;
   if (r.exit_codes.size() < 2) return all;
-  for (std::size_t i = 0; i + 1 < r.exit_codes.size(); ++i) {
-    if (r.exit_codes[i] == 0) continue;
-    const auto next = all.find("--- run " + std::to_string(i + 2) + "\n");
+  const std::string_view reason = r.reason;
+  for (auto at = reason.find("run "); at != std::string_view::npos;
+       at = reason.find("run ", at + 1)) {
+    if (at > 0 && std::isalnum(static_cast<unsigned char>(reason[at - 1]))) continue;  // "rerun"
+    std::size_t n = 0;
+    auto digits = at + 4;
+    while (digits < reason.size() && std::isdigit(static_cast<unsigned char>(reason[digits])))
+      n = n * 10 + static_cast<std::size_t>(reason[digits++] - '0');
+    if (digits == at + 4 || n < 1 || n > r.exit_codes.size()) continue;
+    const auto next = all.find("--- run " + std::to_string(n + 1) + "\n");
     return next == std::string_view::npos ? all : all.substr(0, next);
   }
   return all;

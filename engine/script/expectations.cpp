@@ -144,6 +144,8 @@ check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
       failed_line = failed;
     }
   }
+  // A pass with no failure to fall back from says so, not that one was met and handled.
+  if (!failed_in) c.detail = "no STARTTLS or TLS handshake failed, so nothing was put to the test";
   return c;
 }
 

@@ -272,7 +272,7 @@ TABLE = [
     ("late-reply", "smtplib-timeout-reconnect", "PASS", []),
     # Its TLS close (close_notify) comes while the reply is held: input, but no command.
     ("late-reply", "smtplib-timeout-tls-close", "PASS", []),
-    ("late-reply", "smtplib", "PASS", ["not exercised: the client waited the whole 1.8 s for the late reply (90 s of scenario time at --time-scale 0.02); give scenario_params delay a little more than its read timeout"]),
+    ("late-reply", "smtplib", "PASS", ["not exercised: the client waited the whole 1.8 s for the late reply (90 s of scenario time at --time-scale 0.02); to outlast its read timeout T, give --set scenario_params=delay=N with N a little more than T / 0.02, or run it without --time-scale"]),
     # swaks reports a failure for a goodbye gone wrong (exit 6 when the server closes without
     # the 221): the reason names the run and its goodbye.
     ("quit-variants", "swaks-3s", "FAIL", ["delivered the message once and exited",

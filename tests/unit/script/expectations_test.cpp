@@ -155,6 +155,19 @@ TEST(Expectations, PlaintextOnANewConnectionAfterAFailedStarttlsIsADowngrade) {
   EXPECT_TRUE(evaluate(e, implicit).back().passed);
 }
 
+// A pass where no STARTTLS failed says that nothing was put to the test, not that a failure
+// was met and handled.
+TEST(Expectations, NoTlsFailureIsAPassThatSaysSo) {
+  expectations e;
+  e.no_plaintext_after_tls_failure = true;
+  auto run = starttls_refused_then(true);
+  EXPECT_EQ(evaluate(e, run).back().detail, "no plaintext after a failed STARTTLS");
+  run.sessions.erase(run.sessions.begin());  // the refused one
+  const auto result = evaluate(e, run).back();
+  EXPECT_TRUE(result.passed);
+  EXPECT_EQ(result.detail, "no STARTTLS or TLS handshake failed, so nothing was put to the test");
+}
+
 TEST(Expectations, PlaintextInTheSessionWhereStarttlsFailedIsADowngrade) {
   expectations e;
   e.no_plaintext_after_tls_failure = true;
