@@ -10,6 +10,7 @@
 #include <boost/json/parser.hpp>
 
 #include "json/duplicate_keys.hpp"
+#include "proto/near_miss.hpp"
 
 namespace smtpfault::control {
 
@@ -193,7 +194,9 @@ std::optional<std::vector<std::uint64_t>> object_reader::integers(std::string_vi
 void object_reader::finish() {
   for (const auto& kv : o_) {
     if (!seen_.contains(kv.key())) {
-      invalid(kv.key(), "unknown field");
+      // Every field the object takes has been asked for by now: the near miss is among them.
+      invalid(kv.key(),
+              "unknown field" + proto::did_you_mean(kv.key(), {seen_.begin(), seen_.end()}));
       return;
     }
   }
@@ -263,8 +266,10 @@ void query_reader::finish() {
       std::string known;
       for (const auto& name : seen_)
         known += (known.empty() ? "" : ", ") + name;
-      invalid(k, known.empty() ? "unknown parameter (this endpoint takes none)"
-                               : "unknown parameter (this endpoint takes " + known + ")");
+      invalid(k, known.empty()
+                     ? "unknown parameter (this endpoint takes none)"
+                     : "unknown parameter" + proto::did_you_mean(k, {seen_.begin(), seen_.end()}) +
+                           " (this endpoint takes " + known + ")");
       return;
     }
   }

@@ -11,6 +11,7 @@
 #include "control/request_reader.hpp"
 #include "json/json_text.hpp"
 #include "proto/duration.hpp"
+#include "proto/near_miss.hpp"
 #include "session/extensions.hpp"
 
 namespace smtpfault::control {
@@ -251,8 +252,11 @@ void read_match_on(object_reader& mr, net::rule_match& match) {
                                     (up.front() == 'X' && up.size() > 1)))) {
     match.on = up;
   } else {
+    std::vector<std::string> names{"CONNECT", "MESSAGE"};
+    for (int v = 0; v < static_cast<int>(proto::verb::unknown); ++v)
+      names.emplace_back(proto::verb_name(static_cast<proto::verb>(v)));
     mr.invalid("on", "must be connect, message, *, an SMTP verb (" + verb_list() +
-                         ") or an X-verb such as XCLIENT");
+                         ") or an X-verb such as XCLIENT" + proto::did_you_mean(up, names));
   }
 }
 

@@ -229,6 +229,19 @@ class BadRequestTest(ApiTestCase):
         self.assertEqual(st, 400, b)
         self.assertEqual(b["error"], "query parameter limit: unknown parameter (this endpoint "
                                      "takes count, from, since, subject, test, timeout, to)")
+        # A slip gets a "did you mean", in the query and in a rule's fields and verb alike.
+        st, _, b = self.api("GET", "/api/v1/messages?subjct=x")
+        self.assertEqual(b["error"], "query parameter subjct: unknown parameter (did you mean "
+                                     "'subject'?) (this endpoint takes from, limit, offset, since, "
+                                     "subject, test, to)")
+        st, _, b = self.api("POST", "/api/v1/faults", {"match": {"on": "RCPT"},
+                                                       "action": {"replly": {"code": 451}}})
+        self.assertEqual((st, b["error"]), (400, "action.replly: unknown field (did you mean "
+                                                 "'reply'?)"))
+        st, _, b = self.api("POST", "/api/v1/faults", {"match": {"on": "RCTP"},
+                                                       "action": {"reply": {"code": 451}}})
+        self.assertEqual(st, 400, b)
+        self.assertTrue(b["error"].endswith("(did you mean 'RCPT'?)"), b)
         st, _, b = self.api("GET", "/healthz?x=1")
         self.assertIn("(this endpoint takes none)", b["error"])
         st, _, b = self.api("GET", "/api/v1/messages?=x")
