@@ -186,6 +186,31 @@ class DisconnectTest(ServerTestCase):
 class ConnectionCapTest(ServerTestCase):
     SERVER_ARGS = ("--max-connections", "2")
 
+    def setUp(self):
+        # Each test counts on both slots. The 48 silent connections of another test may still
+        # wait in the listen queue when it ends (a sanitizer's build is slow to accept them),
+        # and one accepted after its sessions ended takes a slot for a moment: start only once
+        # no session is open and no connection has come for a while.
+        def counts():
+            _, _, text = self.server.api("GET", "/metrics")
+            text = text if isinstance(text, str) else text.decode()
+            values = dict(line.split(" ", 1) for line in text.splitlines()
+                          if line.startswith(("smtpfault_sessions_active ",
+                                              "smtpfault_sessions_total ",
+                                              "smtpfault_sessions_refused_total ")))
+            return (values.get("smtpfault_sessions_active", "0").strip(),
+                    values.get("smtpfault_sessions_total"),
+                    values.get("smtpfault_sessions_refused_total"))
+        deadline = time.monotonic() + 20
+        last = None
+        while time.monotonic() < deadline:
+            now = counts()
+            if now[0] == "0" and now == last:
+                return
+            last = now
+            time.sleep(0.3)
+        self.fail("sessions still open or arriving 20 s after the previous test: %r" % (last,))
+
     def test_over_the_cap_the_implicit_tls_port_answers_421_over_tls(self):
         first = self.server.connect()
         second = self.server.connect()
