@@ -490,6 +490,10 @@ class QuitVariantsResend(unittest.TestCase):
                       "the client still waiting", r["transcript"])
 
 
+# A mailer that connects, QUITs at once and reports a failure: it meets no scenario's fault.
+STOPS_AT_ONCE = CONNECTED + "s.quit()\nraise SystemExit(1)\n"
+
+
 class SizeLimitMistakes(unittest.TestCase):
     def test_sending_over_the_limit_and_reporting_success_are_both_said(self):
         # MAIL without SIZE=, a message over 2,000 octets, and exit 0 after its 552.
@@ -507,7 +511,7 @@ class SizeLimitMistakes(unittest.TestCase):
                                       r"SIZE limit\), but the command reported success$")
 
     def test_a_mailer_that_sent_no_mail_did_not_meet_the_limit(self):
-        status, r, output = judge_mailer(self, "size-limit", CONNECTED + "s.quit()\nraise SystemExit(1)\n")
+        status, r, output = judge_mailer(self, "size-limit", STOPS_AT_ONCE)
         self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
         self.assertIn("not exercised: the client sent no MAIL", r["reason"])
 
@@ -515,7 +519,7 @@ class SizeLimitMistakes(unittest.TestCase):
 class NotExercisedBeforeRcpt(unittest.TestCase):
     def test_all_recipients_rejected_without_any_rcpt_is_not_exercised(self):
         status, r, output = judge_mailer(self, "all-recipients-rejected",
-                                         CONNECTED + "s.quit()\nraise SystemExit(1)\n")
+                                         STOPS_AT_ONCE)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertEqual(r["reason"], "check: not exercised: the client sent no RCPT, so no "
                                       "recipient was refused")
@@ -523,7 +527,7 @@ class NotExercisedBeforeRcpt(unittest.TestCase):
     def test_a_mailer_that_stopped_before_any_refusal_is_not_exercised_in_partial_recipients(self):
         # Stopped before RCPT (here, before MAIL): no refusal to quote, nothing put to the test.
         status, r, output = judge_mailer(self, "partial-recipients",
-                                         CONNECTED + "s.quit()\nraise SystemExit(1)\n")
+                                         STOPS_AT_ONCE)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertEqual(r["reason"], "check: not exercised: no recipient was refused (the 2nd of "
                                       "a transaction is), and no message was delivered")
