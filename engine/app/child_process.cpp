@@ -362,9 +362,7 @@ child_result run_child(const std::vector<std::string>& argv,
     result.error = "no command to run";
     return result;
   }
-  // Where the user keeps temporary files (TMPDIR), as other tools do.
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::string path = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/smtpfault-output-XXXXXX";
+  std::string path = temp_folder() + "/smtpfault-output-XXXXXX";
   // Close-on-exec: the child gets it only as its stdout and stderr.
   int out = mkostemp(path.data(), O_CLOEXEC);
   if (out < 0) {
@@ -453,6 +451,12 @@ int interrupting_signal() {
 std::string interruption() {
   const int sig = interrupted_by.load();
   return sig ? std::string("interrupted by SIG") + sigabbrev_np(sig) : std::string();
+}
+
+// As other tools do.
+std::string temp_folder() {
+  const char* tmpdir = std::getenv("TMPDIR");
+  return tmpdir && *tmpdir ? tmpdir : "/tmp";
 }
 
 void remove_if_interrupted(const std::string& path) {

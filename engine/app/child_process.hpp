@@ -33,6 +33,8 @@ int crash_reported_by_shell(int exit_code);
 std::string interruption();
 // Ends this process as the signal would have (exit status 128 + signal to a shell).
 void die_of_interrupt();
+// Where the user keeps temporary files: TMPDIR, else /tmp.
+std::string temp_folder();
 // A file of the run's own (the test CA written out for the commands) that an end by signal
 // removes as well: a second signal ends the process at once, with no destructor run. One at a
 // time; "" forgets it.

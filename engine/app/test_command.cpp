@@ -500,10 +500,7 @@ int refuse_run(const parsed_test& p, const std::string& why) {
 class ca_file_for_commands {
  public:
   std::optional<std::string> write() {
-    std::error_code ec;
-    auto folder = std::filesystem::temp_directory_path(ec);
-    if (ec) folder = "/tmp";
-    std::string path = (folder / "smtpfault-test-ca-XXXXXX.pem").string();
+    std::string path = temp_folder() + "/smtpfault-test-ca-XXXXXX.pem";
     const int fd = mkstemps(path.data(), 4);
     if (fd < 0) return "cannot write the test CA to " + path + ": " + std::strerror(errno);
     ::fchmod(fd, 0644);  // a public certificate: a command run as another user reads it too
@@ -572,7 +569,6 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   note_unread_params(results);
   const bool reports_written = write_test_reports(p, results, took.count(), p.opts.seed);
   if (interrupting_signal()) {
-    ca.remove();  // the process dies of the signal, without destructors
     std::fprintf(stderr, "smtpfault test: %s%s\n", interruption().c_str(),
                  p.junit.empty() && p.json.empty() ? "" : "; the reports have what ran");
     die_of_interrupt();

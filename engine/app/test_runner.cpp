@@ -217,10 +217,8 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
   for (const auto& s : sessions) {
     for (const auto& c : causes) {
       if (s.tls_failure.find(c.error) == std::string::npos) continue;
-      std::string_view error = s.tls_failure;
-      if (error.starts_with("failed: ")) error.remove_prefix(std::string_view("failed: ").size());
       return "the TLS handshake failed in session " + s.id + " (transcript line " +
-             std::to_string(s.tls_failed_at) + ": " + std::string(error) + "): " + c.meaning;
+             std::to_string(s.tls_failed_at) + ": " + s.tls_failure + "): " + c.meaning;
     }
   }
   return std::nullopt;
@@ -307,11 +305,11 @@ std::string after_last_session(const capture::session_summary& s,
         s.implicit_tls ? "the TLS handshake" : "the TLS handshake after 'STARTTLS'";
     // A timeout is the server giving up; any other failure may be either side's (a client that
     // refuses the certificate ends it with an alert).
-    text = s.tls_failure == "failed: timeout"
+    text = s.tls_failure == "timeout"
                ? "; the server had closed its last connection (" + session + ") " + ago +
                      ", when " + handshake + " did not complete in time"
                : "; its last connection (" + session + ") had ended " + ago + ", when " +
-                     handshake + " " + s.tls_failure;
+                     handshake + " failed: " + s.tls_failure;
   } else {
     text = "; the server had closed its last connection (" + session + ") " + ago;
     if (!s.exchanges.empty() && !s.exchanges.back().reply.empty()) {
@@ -327,9 +325,12 @@ std::string after_last_session(const capture::session_summary& s,
 // those of earlier runs before that run started.
 std::string waiting_for_the_server(const script::run_outcome& run, double time_scale,
                                    std::chrono::system_clock::time_point killed_at) {
-  std::chrono::system_clock::time_point run_start{};
-  for (const auto& t : run.run_starts)
-    if (t <= killed_at) run_start = std::max(run_start, t);
+  // The killed run: the last to start before the deadline (runs start in order).
+  std::size_t killed_run = 0;
+  while (killed_run + 1 < run.run_starts.size() && run.run_starts[killed_run + 1] <= killed_at)
+    ++killed_run;
+  const auto run_start =
+      run.run_starts.empty() ? std::chrono::system_clock::time_point{} : run.run_starts[killed_run];
   const auto of_that_run = [&](const capture::session_summary& s) {
     return s.started <= killed_at && s.started >= run_start;
   };
@@ -372,9 +373,7 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
   }
   if (std::none_of(run.sessions.begin(), run.sessions.end(), of_that_run)) {
     if (run.run_starts.size() < 2) return "; it never connected to the server";
-    const auto n = std::find(run.run_starts.begin(), run.run_starts.end(), run_start) -
-                   run.run_starts.begin() + 1;
-    return "; run " + std::to_string(n) + " never connected to the server";
+    return "; run " + std::to_string(killed_run + 1) + " never connected to the server";
   }
   // The newest session, still open when the deadline came (it ended after, with the kill) and
   // not closing (no QUIT, no 421), had every reply out: the command was the one silent.

@@ -41,7 +41,10 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
   } else if (starts_with(text, "TLS handshake")) {
     if (!out.tls_failed_at) {
       out.tls_failed_at = line;
-      out.tls_failure = text.substr(std::string_view("TLS handshake ").size());
+      std::string_view why =
+          std::string_view(text).substr(std::string_view("TLS handshake ").size());
+      if (why.starts_with("failed: ")) why.remove_prefix(std::string_view("failed: ").size());
+      out.tls_failure = why;
     }
   } else if (starts_with(text, "client closed the connection") ||
              starts_with(text, "write failed")) {

@@ -30,7 +30,7 @@ struct session_summary {
   bool implicit_tls = false;
   std::size_t tls_at = 0;         // line of "TLS established" (0 = never)
   std::size_t tls_failed_at = 0;  // line of a failed or refused STARTTLS (0 = never)
-  std::string tls_failure;        // the first failed handshake's note ("failed: timeout")
+  std::string tls_failure;        // why the first handshake failed ("timeout", "aborted by ...")
   bool quit = false;
   // The client closed or reset the connection, or a reply could not be written to it (else the
   // server ended the session).
