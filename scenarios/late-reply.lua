@@ -43,7 +43,17 @@ expect {
     end
     local distinct, repeats = smtp.message_counts(run)
     if #repeats > 0 then return false, "expected each message delivered once; " .. repeats[1].said end
-    if distinct == 0 then return false, "expected the message delivered, got none" end
+    if distinct == 0 then
+      local first = run.sessions[1]
+      if first and first.left_while_held and #run.sessions == 1 then
+        local held = first.exchanges[#first.exchanges]
+        return false, string.format("expected the message delivered, got none: the client gave"
+          .. " up waiting for the reply to '%s' after %.1f s (session %s) and did not send the"
+          .. " message again on a new connection", held.command,
+          (first.ended - held.at) * run.time_scale, first.id)
+      end
+      return false, "expected the message delivered, got none"
+    end
     if #run.sessions == 1 then
       -- Real seconds, whatever --time-scale: a read timeout is the mailer's own, in real time.
       local waited = DELAY * run.time_scale

@@ -29,8 +29,11 @@ bool is_transaction(const capture::exchange& x) {
 }
 
 // The server closed first: a 421, a close or reset a scenario asked for (after its reply or
-// instead of one), a 521 greeting. The client had no chance to send QUIT.
+// instead of one), a 521 greeting. The client had no chance to send QUIT. Nor had one that
+// left while a reply was held back: the transcript has the reply where it was decided, though
+// it never went out.
 bool server_ended(const session_summary& s) {
+  if (s.reply_held) return true;
   for (const auto& x : s.exchanges)
     if (x.code == 421) return true;
   return !s.client_closed || (!s.exchanges.empty() && s.exchanges.back().code == 0);

@@ -113,7 +113,7 @@ void push_exchange(lua_State* L, const capture::exchange& x, const scenario_cloc
 
 void push_session(lua_State* L, const capture::session_summary& s, const scenario_clock& clock,
                   std::size_t run_number) {
-  lua_createtable(L, 0, 13);
+  lua_createtable(L, 0, 14);
   set_integer(L, "run", static_cast<lua_Integer>(run_number));
   clock.push(L, s.started);
   lua_setfield(L, -2, "started");
@@ -124,6 +124,7 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
   set_bool(L, "quit", s.quit);
   set_bool(L, "client_closed", s.client_closed);
   set_bool(L, "hung", s.hung);
+  set_bool(L, "left_while_held", s.reply_held);
   set_bool(L, "tls", s.implicit_tls || s.tls_at != 0);
   set_bool(L, "pipelined", s.pipelined);
   if (!s.pipelined_after.empty()) set_string(L, "pipelined_after", s.pipelined_after);

@@ -104,6 +104,7 @@ CLIENTS = {
     "smtplib-mail-again": "/usr/bin/python3 {tmp}/client.py mail-again",
     "smtplib-timeout-reconnect": "/usr/bin/python3 {tmp}/client.py timeout-reconnect",
     "smtplib-timeout-tls-close": "/usr/bin/python3 {tmp}/client.py timeout-tls-close",
+    "smtplib-timeout-give-up": "/usr/bin/python3 {tmp}/client.py timeout-give-up",
     "smtplib-magic": "/usr/bin/python3 {tmp}/client.py magic",
     "smtplib-bdat": "/usr/bin/python3 {tmp}/client.py bdat",
     "smtplib-magic-bdat": "/usr/bin/python3 {tmp}/client.py magic-bdat",
@@ -272,6 +273,10 @@ TABLE = [
     ("late-reply", "smtplib-timeout-reconnect", "PASS", []),
     # Its TLS close (close_notify) comes while the reply is held: input, but no command.
     ("late-reply", "smtplib-timeout-tls-close", "PASS", []),
+    # Closes at its timeout and reports failure, never sending again: the reason says so.
+    ("late-reply", "smtplib-timeout-give-up", "FAIL",
+     ["gave up waiting for the reply to 'rcpt TO:<rcpt1@example.com>' after 1.",
+      "did not send the message again on a new connection"]),
     ("late-reply", "smtplib", "PASS", ["not exercised: the client waited the whole 1.8 s for the late reply (90 s of scenario time at --time-scale 0.02); to outlast its read timeout T, give --set scenario_params=delay=N with N a little more than T / 0.02, or run it without --time-scale"]),
     # swaks reports a failure for a goodbye gone wrong (exit 6 when the server closes without
     # the 221): the reason names the run and its goodbye.
@@ -543,7 +548,7 @@ elif mode == "mail-again":
             break
         s.rset()
     sys.exit(1)
-elif mode in ("timeout-reuse", "timeout-reconnect", "timeout-tls-close"):
+elif mode in ("timeout-reuse", "timeout-reconnect", "timeout-tls-close", "timeout-give-up"):
     # A read timeout of 1 s for the reply to RCPT. After it, timeout-reuse recovers on the same
     # connection with RSET (Symfony Mailer 5.4's way) before giving that connection up, and
     # timeout-reconnect closes it. Both then send the message again on a new connection.
@@ -567,6 +572,8 @@ elif mode in ("timeout-reuse", "timeout-reconnect", "timeout-tls-close"):
             except OSError as e:
                 print("unwrap:", e)
     s.close()
+    if mode == "timeout-give-up":
+        sys.exit(1)
     with_retry(one_message)
 elif mode == "bdat":
     with_retry(lambda: one_message(send_bdat))

@@ -66,6 +66,27 @@ expect {
   EXPECT_EQ(results[0].detail, "1 1 2");
 }
 
+// A session the client left while a reply was held back says so; one it left otherwise not.
+TEST(custom_checks, a_session_says_whether_the_client_left_while_a_reply_was_held) {
+  driver d(R"(
+expect {
+  check = function(run)
+    return false, tostring(run.sessions[1].left_while_held) .. " "
+      .. tostring(run.sessions[2].left_while_held)
+  end,
+}
+)");
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  auto& held = run.sessions.emplace_back();
+  held.client_closed = true;
+  held.reply_held = true;
+  run.sessions.emplace_back().client_closed = true;
+  auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].detail, "true false");
+}
+
 TEST(custom_checks, seen_takes_a_verb_in_any_case) {
   driver d(R"(
 expect {

@@ -100,6 +100,22 @@ TEST(Expectations, QuitIsOwedAfterAGreetingThatRefusesService) {
   EXPECT_TRUE(evaluate(e, run).back().passed);
 }
 
+// A client that gave up waiting for a held-back reply owes no QUIT, and the 220 the transcript
+// shows where the delay was decided was never sent: "closed after the greeting (220)" was false.
+TEST(Expectations, NoQuitIsOwedWhileAReplyIsHeldBack) {
+  expectations e;
+  e.quit = true;
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.exchanges.push_back({"<no command>", "", 220, "220 ready", 4, {}, {}});
+  s.client_closed = true;
+  s.reply_held = true;
+  auto results = evaluate(e, run);
+  EXPECT_TRUE(results.back().passed);
+  EXPECT_THAT(results.back().detail, HasSubstr("while the client still waited for a reply"));
+}
+
 // A mailer that fails to start must not pass a scenario that expects it to fail and deliver
 // nothing: it was never exercised.
 TEST(Expectations, NothingIsMetWhenTheClientNeverConnected) {
