@@ -83,6 +83,7 @@ function action:reset() end
 ---@field implicit_tls boolean the client came to the implicit-TLS (smtps) port (on_starttls runs there before the handshake)
 ---@field early_talker boolean the client sent something while the greeting was held back (a delay or a sleep in on_connect)
 ---@field messages integer messages accepted in this session so far
+---@field run integer? under `smtpfault test`, the run of the command going on when the session connected (from 1); nil under serve
 ---@field mail_from string sender of the current transaction ("" when none); in on_message, the message's
 ---@field rcpts string[] accepted recipients of the current transaction; in on_message, the message's
 ---@field commands table<string, integer> how often each command was seen: `s.commands.MAIL`, `s.commands.UNKNOWN`

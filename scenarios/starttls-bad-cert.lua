@@ -1,9 +1,11 @@
 -- starttls-bad-cert: STARTTLS (or the implicit-TLS port) presents a bad certificate; the command runs four times, once per kind.
 --
--- What it does: the command under test runs 4 times against the same server; connection N
--- presents, in order: an expired certificate, one for the wrong host (wrong-host.invalid),
--- a self-signed one, and one from an unknown CA. (The good certificate comes from
--- fixtures/certs/test-ca.pem, which the mailer is expected to trust.)
+-- What it does: the command under test runs 4 times against the same server; every
+-- connection of run N presents, in order: an expired certificate, one for the wrong host
+-- (wrong-host.invalid), a self-signed one, and one from an unknown CA, so a mailer that retries
+-- meets the same certificate again. Under serve, where there are no runs, connection N
+-- presents the N-th, in turn. (The good certificate is signed by the test CA, which the mailer
+-- is expected to trust: $SMTP_CA_FILE, or what `smtpfault ca` prints.)
 -- What it targets: clients that do not verify the certificate or the host name (STARTTLS is
 -- then worthless against an active attacker): python smtplib before 3.x with no context,
 -- PHPMailer's "verify_peer => false" advice, Go's InsecureSkipVerify, Nodemailer's
@@ -15,12 +17,16 @@
 
 local kinds = { "expired", "wrong_host", "self_signed", "unknown_ca" }
 
+local function kind_for(n)
+  return kinds[(n - 1) % #kinds + 1]
+end
+
 function on_starttls(s)
   -- A STARTTLS refused anyway (TLS already up, no EHLO yet) starts no handshake and takes no
   -- certificate's turn; the implicit-TLS port's handshakes do.
   if s.tls or (s.helo == "" and not s.implicit_tls) then return end
   local n = smtp.count("starttls")
-  return smtp.certificate(kinds[(n - 1) % #kinds + 1])
+  return smtp.certificate(kind_for(s.run or n))
 end
 
 expect {
@@ -36,17 +42,20 @@ expect {
       return false, "not exercised: the client used no TLS at all (neither STARTTLS nor the"
         .. " implicit-TLS port); this scenario is about verifying the server's certificate"
     end
+    -- Each run's own certificate under test; by turn under serve (GET /api/v1/expectations),
+    -- which runs no command.
+    local by_run = #run.exit_codes > 0
     local kind_of = {}
     local n = 0
     for _, s in ipairs(run.sessions) do
       if s.implicit_tls then
         n = n + 1
-        kind_of[s.id] = kinds[(n - 1) % #kinds + 1]
+        kind_of[s.id] = kind_for(by_run and s.run or n)
       end
       for _, x in ipairs(s.exchanges) do
         if x.verb == "STARTTLS" and x.code == 220 then
           n = n + 1
-          kind_of[s.id] = kinds[(n - 1) % #kinds + 1]
+          kind_of[s.id] = kind_for(by_run and s.run or n)
         end
       end
     end

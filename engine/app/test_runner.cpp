@@ -149,13 +149,23 @@ void waive(std::vector<script::check_result>& checks, const std::vector<std::str
 void note_anomalies(scenario_result& r, const std::vector<capture::session_summary>& sessions) {
   std::size_t count = 0;
   const capture::session_summary* first = nullptr;
+  std::vector<std::string> kinds;  // each once: a second kind is not hidden behind the first
   for (const auto& s : sessions) {
     count += s.anomalies;
     if (!first && s.anomalies > 0) first = &s;
+    for (const auto& k : s.anomaly_kinds)
+      if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
   }
   if (!first) return;
+  std::string of_kinds;
+  if (kinds.size() > 1) {
+    for (std::size_t i = 0; i < kinds.size(); ++i)
+      of_kinds += (i == 0 ? " (" : i + 1 == kinds.size() ? " and " : ", ") + kinds[i];
+    of_kinds += ")";
+  }
   r.reason += "; the server noted " +
-              (count == 1 ? std::string("an anomaly: ") : std::to_string(count) + ", the first: ") +
+              (count == 1 ? std::string("an anomaly: ")
+                          : std::to_string(count) + " anomalies" + of_kinds + ", the first: ") +
               first->first_anomaly + " (session " + first->id + ", transcript line " +
               std::to_string(first->first_anomaly_at) + ")";
 }
@@ -478,6 +488,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
       std::this_thread::sleep_for(proto::millis_from_seconds(expected.run_gap * opts.time_scale));
     }
     run_starts.push_back(std::chrono::system_clock::now());
+    sc->begin_run(run + 1);
     auto child = run_child(opts.command, env, timeout);
     if (!child.error.empty()) {
       result.reason = child.error;

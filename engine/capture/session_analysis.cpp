@@ -30,9 +30,17 @@ bool starts_with(const std::string& s, const char* prefix) {
 
 void read_event(session_summary& out, const std::string& text, std::size_t line,
                 std::chrono::system_clock::time_point at) {
-  if (starts_with(text, "anomaly: ") && out.anomalies++ == 0) {
-    out.first_anomaly_at = line;
-    out.first_anomaly = text.substr(std::string_view("anomaly: ").size());
+  if (constexpr std::string_view mark = "anomaly: "; text.starts_with(mark)) {
+    if (out.anomalies++ == 0) {
+      out.first_anomaly_at = line;
+      out.first_anomaly = text.substr(mark.size());
+    }
+    const auto rest = std::string_view(text).substr(mark.size());
+    const std::string kind(rest.substr(0, rest.find(' ')));
+    if (std::find(out.anomaly_kinds.begin(), out.anomaly_kinds.end(), kind) ==
+        out.anomaly_kinds.end()) {
+      out.anomaly_kinds.push_back(kind);
+    }
   }
   if (starts_with(text, "connect from") && text.find("(implicit TLS)") != std::string::npos) {
     out.implicit_tls = true;

@@ -67,6 +67,7 @@ struct session_summary {
   std::size_t anomalies = 0;
   std::size_t first_anomaly_at = 0;
   std::string first_anomaly;
+  std::vector<std::string> anomaly_kinds;  // each kind once, in the order first noted
   std::size_t delivered = 0;
   // Messages stored whose 250 never left: the client went away while it was held back, the
   // server stopped, the write failed. Stored (nothing acknowledged is lost) but not delivered

@@ -7,6 +7,7 @@
 #include "proto/ascii.hpp"
 #include "proto/body_scan.hpp"
 #include "proto/command.hpp"
+#include "session/transcript.hpp"
 
 namespace smtpfault::script {
 
@@ -52,6 +53,21 @@ check_result check_delivered(const count_range& r, const run_outcome& run) {
   return c;
 }
 
+// The last command as the quit check names it: a masked line of an AUTH conversation ("****")
+// by the AUTH command it answered, so that a reader knows what the stars stand for.
+std::string closing_command(const session_summary& s) {
+  const auto& last = s.exchanges.back();
+  if (last.command != session::masked_secret) return "'" + last.command + "'";
+  for (auto x = s.exchanges.rbegin(); x != s.exchanges.rend(); ++x) {
+    if (!proto::istarts_with(x->command, "AUTH ")) continue;
+    const std::string_view auth = x->command;
+    const auto end = auth.find(' ', 5);
+    return "its answer to a challenge of '" + std::string(auth.substr(0, end)) + "' ('" +
+           last.command + "', masked)";
+  }
+  return "'" + last.command + "' (a masked credential)";
+}
+
 check_result check_quit(const run_outcome& run) {
   check_result c{"quit", true, "every session ended with QUIT"};
   if (run.sessions.empty()) {  // not a pass by default: nothing ended, with QUIT or without
@@ -75,7 +91,7 @@ check_result check_quit(const run_outcome& run) {
         last.code >= 400 ? " (answered '" + last.reply.substr(0, 120) + "')" : "";
     c.detail = "expected QUIT before closing; session " + s.id + " closed after " +
                (s.exchanges.size() == 1 ? "the greeting (" + std::to_string(last.code) + ")"
-                                        : "'" + last.command + "'" + answered) +
+                                        : closing_command(s) + answered) +
                " without QUIT (transcript line " + std::to_string(last.line) + ")";
     // Closed as soon as the handshake was done, before any command over TLS: most likely the
     // client refused the certificate, which is the thing to look at (s-nail 14.9 and Jakarta
@@ -594,10 +610,17 @@ std::vector<check_result> evaluate(const expectations& e, const run_outcome& run
   }
   if (e.line_endings.value_or(false)) out.push_back(check_line_endings(run));
   if (e.dot_stuffing.value_or(false)) {
-    out.push_back(
+    auto c =
         check_counter("dot_stuffing",
                       {&session_summary::unstuffed_dots, &session_summary::first_unstuffed_dot_at},
-                      "no unstuffed leading dots", "no unstuffed leading dots", run));
+                      "no unstuffed leading dots", "no unstuffed leading dots", run);
+    if (!c.passed) {
+      c.detail +=
+          " (a line of the message that begins with \".\" went without its dot doubled, RFC "
+          "5321 4.5.2: the server took the dot away, so the stored text lost it, and a line of "
+          "only \".\" would have ended the message there)";
+    }
+    out.push_back(std::move(c));
   }
   if (e.pipelining.value_or(false)) out.push_back(check_pipelining(run));
   if (e.quit.value_or(false)) out.push_back(check_quit(run));

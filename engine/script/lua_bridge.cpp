@@ -244,6 +244,26 @@ void push_anomalies(lua_State* L, const std::vector<proto::anomaly>& found) {
   lua_setfield(L, -2, "anomalies");
 }
 
+}  // namespace
+
+void set_headers_and_subject(lua_State* L, std::string_view data) {
+  push_headers(L, data);
+  // The subject as its author wrote it (RFC 2047 words decoded, as the API shows it);
+  // headers.subject keeps the field as sent.
+  lua_getfield(L, -1, "subject");
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    std::size_t n = 0;
+    const char* raw = lua_tolstring(L, -1, &n);
+    const auto text = proto::decode_encoded_words(std::string_view(raw, n));
+    lua_pop(L, 1);
+    lua_pushlstring(L, text.data(), text.size());
+  }
+  lua_setfield(L, -3, "subject");
+  lua_setfield(L, -2, "headers");
+}
+
+namespace {
+
 // on_message's argument: the message as received, its envelope, its headers and what was odd in
 // its text.
 void push_received_message(lua_State* L, const session::message& m) {
@@ -259,19 +279,7 @@ void push_received_message(lua_State* L, const session::message& m) {
   }
   lua_setfield(L, -2, "recipients");
   push_anomalies(L, m.anomalies);
-  push_headers(L, m.data);
-  // The subject as its author wrote it (RFC 2047 words decoded, as the API shows it);
-  // headers.subject keeps the field as sent.
-  lua_getfield(L, -1, "subject");
-  if (lua_type(L, -1) == LUA_TSTRING) {
-    std::size_t n = 0;
-    const char* raw = lua_tolstring(L, -1, &n);
-    const auto text = proto::decode_encoded_words(std::string_view(raw, n));
-    lua_pop(L, 1);
-    lua_pushlstring(L, text.data(), text.size());
-  }
-  lua_setfield(L, -3, "subject");
-  lua_setfield(L, -2, "headers");
+  set_headers_and_subject(L, m.data);
 }
 
 // on_command's argument: the verb in upper case, its argument, whether the server knows it, and

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "fault/action.hpp"
 #include "proto/expected.hpp"
@@ -41,6 +42,11 @@ void update_session_table(lua_State* L, int table_ref, const session::server_ses
                           session::hook h, session_table_state& last);
 // Pushes the hook's arguments after the session table; returns how many.
 int push_hook_arguments(lua_State* L, session::hook h, const session::server_session& s);
+
+// Sets `headers` (lower-case name -> first value, unfolded) and `subject` (encoded words
+// decoded; nil without one) on the table at the top of L's stack, from a message's text: as
+// on_message's msg has them, and a custom check's run.messages[i].
+void set_headers_and_subject(lua_State* L, std::string_view data);
 
 // Reads the value at idx (an action table or nil) into an action.
 proto::expected<fault::action, std::string> to_action(lua_State* L, int idx, double time_scale);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 
+#include "script/lua_bridge.hpp"
 #include "script/lua_fields.hpp"
 
 namespace smtpfault::script {
@@ -145,7 +146,7 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
 
 void push_stored_message(lua_State* L, const capture::stored_message& stored) {
   const auto& m = stored.msg;
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 8);
   set_string(L, "data", m.data);
   set_string(L, "mail_from", m.env.mail_from.address());
   lua_createtable(L, static_cast<int>(m.env.recipients.size()), 0);
@@ -157,6 +158,7 @@ void push_stored_message(lua_State* L, const capture::stored_message& stored) {
   set_string(L, "session", m.facts.session_id);
   set_bool(L, "tls", m.facts.tls);
   set_bool(L, "acknowledged", stored.acknowledged());
+  set_headers_and_subject(L, m.data);
 }
 
 void push_run(lua_State* L, const run_outcome& run) {

@@ -264,6 +264,10 @@ std::unique_ptr<session_binding> scenario::open_session(std::function<void(std::
   lua_createtable(L, 0, 16);
   lua_newtable(L);
   lua_setfield(L, -2, "state");
+  if (const unsigned run = current_run_.load(std::memory_order_relaxed); run > 0) {
+    lua_pushinteger(L, static_cast<lua_Integer>(run));
+    lua_setfield(L, -2, "run");
+  }
   b->table_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
   return b;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -103,6 +104,9 @@ class scenario : public std::enable_shared_from_this<scenario> {
   const scenario_options& options() const { return opts_; }
   std::string seed_text() const { return script::seed_text(opts_.seed); }
 
+  // Under `smtpfault test`: the run of the command going on from now (1, 2, ...); sessions that
+  // open from then on see it as s.run. 0 (no s.run) under serve.
+  void begin_run(unsigned run) { current_run_.store(run, std::memory_order_relaxed); }
   // log receives smtp.log() lines and is kept for the session.
   std::unique_ptr<session_binding> open_session(std::function<void(std::string)> log);
   hook_outcome start(session_binding& b, session::hook h, const session::server_session& s);
@@ -174,6 +178,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
   };
   std::vector<idle_thread> idle_threads_;
   expectations expected_;
+  std::atomic<unsigned> current_run_{0};
 };
 
 }  // namespace smtpfault::script

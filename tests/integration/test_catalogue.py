@@ -21,7 +21,8 @@ import time
 import unittest
 
 from smtpfault_server import TEST_CA, SmtpfaultServer, binary_path, server_environment
-from catalogue_case import PYTHON, ROOT, SCENARIOS, SEED, TIME_SCALE, run_test, verdicts
+from catalogue_case import (PYTHON, ROOT, SCENARIOS, SEED, TIME_SCALE, run_test,
+                            scratch_folder, verdicts)
 
 CAREFUL = os.path.join(ROOT, "examples", "mailers", "careful.py")
 NAIVE = os.path.join(ROOT, "examples", "mailers", "naive.py")
@@ -322,6 +323,32 @@ class StartTlsTurns(unittest.TestCase):
             with self.assertRaises(ssl.SSLCertVerificationError) as caught:
                 ctx.wrap_socket(c.sock, server_hostname="localhost")
         self.assertIn("Hostname mismatch", str(caught.exception))
+
+    def test_every_connection_of_a_run_gets_that_runs_certificate(self):
+        # A mailer that tries twice per run meets its run's certificate twice: run 1 the expired
+        # one, run 2 the wrong host's, not the next in turn on its second try.
+        mailer = ("import os, smtplib, ssl\n"
+                  "for _ in range(2):\n"
+                  "    s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "    try:\n"
+                  "        s.starttls(context=ssl.create_default_context("
+                  "cafile=os.environ['SMTP_CA_FILE']))\n"
+                  "    except ssl.SSLError as e:\n"
+                  "        print('refused:', e.reason if hasattr(e, 'reason') else e)\n"
+                  "    s.close()\n"
+                  "raise SystemExit(1)\n")
+        report = os.path.join(scratch_folder(self), "report.json")
+        status, out, err = run_test(["--scenario", "starttls-bad-cert", "--json", report, "--",
+                                     PYTHON, "-c", mailer])
+        self.assertEqual(status, 1, out + err)
+        r = verdicts(report)["starttls-bad-cert"]
+        self.assertIn("run 1 (the expired certificate) made 2 connections", r["reason"])
+        runs = r["command_output"].split("--- run ")[1:]
+        self.assertEqual(len(runs), 4, r["command_output"])
+        self.assertEqual(runs[0].count("CERTIFICATE_VERIFY_FAILED"), 2, runs[0])
+        fault_lines = re.findall(r"fault: certificate (\w+)", r["transcript"])
+        self.assertEqual(fault_lines, ["expired", "expired", "wrong_host", "wrong_host",
+                                       "self_signed", "self_signed", "unknown_ca", "unknown_ca"])
 
 
 

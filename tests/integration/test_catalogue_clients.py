@@ -94,6 +94,7 @@ CLIENTS = {
     "smtplib-pool-skip": "/usr/bin/python3 {tmp}/client.py pool-skip",
     "smtplib-blind-pipeline": "/usr/bin/python3 {tmp}/client.py blind-pipeline",
     "smtplib-lf-commands": "/usr/bin/python3 {tmp}/client.py lf-commands",
+    "smtplib-unstuffed": "/usr/bin/python3 {tmp}/client.py unstuffed",
     "smtplib-strict-recipients": "/usr/bin/python3 {tmp}/client.py strict-recipients",
     "smtplib-first-line-greeting": "/usr/bin/python3 {tmp}/client.py first-line-greeting",
     "smtplib-same-code-greeting": "/usr/bin/python3 {tmp}/client.py same-code-greeting",
@@ -124,6 +125,8 @@ TABLE = [
     # the server noted it.
     ("accept-all", "swaks-8bit", "PASS", ["all expectations held; the server noted an anomaly: "
                                           "undeclared_8bit at offset"]),
+    # A line that begins with "." not doubled: the stored message lost the dot.
+    ("accept-all", "smtplib-unstuffed", "FAIL", ["dot_stuffing", "unstuffed"]),
     ("magic-addresses", "swaks", "PASS", []),
     ("greeting-421", "swaks", "FAIL", ["retried_after_4xx", "421 4.3.2", "never came back"]),
     ("greeting-421", "swaks-retry", "PASS", []),
@@ -461,6 +464,18 @@ elif mode == "lf-commands":
     s = LfSMTP(HOST, PORT, timeout=20)
     s.starttls(context=ssl.create_default_context(cafile=CA))
     s.sendmail("sender@example.com", RCPTS[:1], MSG)
+    s.quit()
+elif mode == "unstuffed":
+    # The message as it is, a line that begins with "." not doubled (sendemail 1.56's way).
+    s = smtplib.SMTP(HOST, PORT, timeout=20)
+    s.starttls(context=ssl.create_default_context(cafile=CA))
+    s.ehlo()
+    s.mail("sender@example.com")
+    s.rcpt(RCPTS[0])
+    s.putcmd("data")
+    s.getreply()
+    s.send(MSG + b".snapshot of the disk\r\n.\r\n")
+    print("end of data:", s.getreply())
     s.quit()
 elif mode == "first-line-greeting":
     # Takes the greeting's first line for the whole reply, as vert-x3/vertx-mail-client#81 did:

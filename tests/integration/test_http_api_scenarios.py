@@ -129,7 +129,7 @@ class ScenarioTest(ApiTestCase):
         now = self.verdict_once_settled()
         self.assertTrue(now["passed"], now)
         self.assertEqual(now["name"], "accept-all")
-        self.assertEqual(sorted(c["name"] for c in now["checks"]), ["delivered", "quit"])
+        self.assertEqual(sorted(c["name"] for c in now["checks"]), ["delivered", "dot_stuffing", "quit"])
 
     def verdict_once_settled(self):
         """The expectations' verdict once it passes, or after 5 s: some checks are judged on

@@ -232,5 +232,18 @@ TEST(session_analysis, bare_line_ends_are_counted_from_the_first) {
   EXPECT_EQ(s.long_lines, 1u);
 }
 
+// Each kind of anomaly once, in the order first noted: a pass's note names the second kind too.
+TEST(session_analysis, each_kind_of_anomaly_is_named_once) {
+  session_record r;
+  for (const char* note :
+       {"anomaly: unstuffed_dot at offset 777", "anomaly: undeclared_8bit at offset 80",
+        "anomaly: unstuffed_dot at offset 900"})
+    r.entries.push_back({{}, direction::event, note});
+  const auto s = summarize(r);
+  EXPECT_EQ(s.anomalies, 3u);
+  EXPECT_EQ(s.first_anomaly, "unstuffed_dot at offset 777");
+  EXPECT_EQ(s.anomaly_kinds, (std::vector<std::string>{"unstuffed_dot", "undeclared_8bit"}));
+}
+
 }  // namespace
 }  // namespace smtpfault::capture

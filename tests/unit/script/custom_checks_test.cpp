@@ -87,6 +87,27 @@ expect {
   EXPECT_EQ(results[0].detail, "true false");
 }
 
+// A stored message has its header fields and subject, as on_message's msg has them.
+TEST(custom_checks, a_message_has_its_headers_and_subject) {
+  driver d(R"(
+expect {
+  check = function(run)
+    local m = run.messages[1]
+    return false, m.headers["message-id"] .. " " .. m.subject .. " " .. m.headers.subject
+  end,
+}
+)");
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  auto stored = std::make_shared<capture::stored_message>();
+  stored->msg.data =
+      "Message-ID: <1@example.com>\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\nhi\r\n";
+  run.stored.push_back(stored);
+  auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].detail, "<1@example.com> Grüße =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=");
+}
+
 TEST(custom_checks, seen_takes_a_verb_in_any_case) {
   driver d(R"(
 expect {

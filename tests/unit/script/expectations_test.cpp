@@ -67,6 +67,24 @@ TEST(Expectations, AQuitPassSaysWhichSessionsOwedNone) {
   EXPECT_EQ(evaluate(e, run).back().detail, "every session ended with QUIT");
 }
 
+// A masked line of an AUTH conversation is named by its AUTH command, not as '****' alone.
+TEST(Expectations, AQuitMissingAfterAnAuthAnswerNamesTheAuthCommand) {
+  expectations e;
+  e.quit = true;
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.client_closed = true;
+  s.exchanges = {{"<no command>", "", 220, "220 ready", 2, {}, {}},
+                 {"AUTH LOGIN", "AUTH", 334, "334 VXNlcm5hbWU6", 9, {}, {}},
+                 {"****", "****", 334, "334 UGFzc3dvcmQ6", 11, {}, {}},
+                 {"****", "****", 454, "454 4.7.0 Try again later", 13, {}, {}}};
+  EXPECT_EQ(evaluate(e, run).back().detail,
+            "expected QUIT before closing; session 000001 closed after its answer to a challenge "
+            "of 'AUTH LOGIN' ('****', masked) (answered '454 4.7.0 Try again later') without QUIT "
+            "(transcript line 13)");
+}
+
 // RFC 5321 3.1 and 3.8: after a 554 greeting the client still sends QUIT before it closes.
 TEST(Expectations, QuitIsOwedAfterAGreetingThatRefusesService) {
   expectations e;
@@ -213,7 +231,9 @@ TEST(Expectations, SlipsInTheDataPointToTheirFirstTranscriptLine) {
             "line 17");
   EXPECT_EQ(detail["dot_stuffing"],
             "expected no unstuffed leading dots; session 000003 had 1, the first at transcript "
-            "line 19");
+            "line 19 (a line of the message that begins with \".\" went without its dot "
+            "doubled, RFC 5321 4.5.2: the server took the dot away, so the stored text lost it, "
+            "and a line of only \".\" would have ended the message there)");
 }
 
 // RFC 5321 2.3.8: only CRLF ends a line. The reason names the first bare CR or LF as the
