@@ -145,8 +145,11 @@ void waive(std::vector<script::check_result>& checks, const std::vector<std::str
 }
 
 // A pass over something the server noted as odd (an 8-bit octet MAIL did not declare, a bare
-// CR) that no expectation of the scenario judges: the mailer may meet a server that does.
-void note_anomalies(scenario_result& r, const std::vector<capture::session_summary>& sessions) {
+// CR) that no expectation of the scenario judges: the mailer may meet a server that does. Also
+// under a failure that is only how the run ended (a missing QUIT), so that mending that does not
+// merely uncover the next finding.
+void note_anomalies(scenario_result& r, const std::vector<capture::session_summary>& sessions,
+                    const char* also = "") {
   std::size_t count = 0;
   const capture::session_summary* first = nullptr;
   std::vector<std::string> kinds;  // each once: a second kind is not hidden behind the first
@@ -163,7 +166,7 @@ void note_anomalies(scenario_result& r, const std::vector<capture::session_summa
       of_kinds += (i == 0 ? " (" : i + 1 == kinds.size() ? " and " : ", ") + kinds[i];
     of_kinds += ")";
   }
-  r.reason += "; the server noted " +
+  r.reason += std::string("; the server ") + also + "noted " +
               (count == 1 ? std::string("an anomaly: ")
                           : std::to_string(count) + " anomalies" + of_kinds + ", the first: ") +
               first->first_anomaly + " (session " + first->id + ", transcript line " +
@@ -291,6 +294,7 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
   // A missing QUIT, delivery or exit status is how it ended; a wait cut short is what happened.
   if (rank(*failed) >= 3) {
     if (auto gave_up = gave_up_waiting(sessions)) r.reason = *gave_up + "; " + r.reason;
+    note_anomalies(r, sessions, "also ");
   }
   // A client that cannot speak TLS with this server at all failed everything after for that.
   if (auto tls = tls_mismatch(sessions, tls_min_version)) r.reason = *tls + "; " + r.reason;

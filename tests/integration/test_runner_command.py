@@ -508,6 +508,17 @@ class HangingCommand(unittest.TestCase):
                                      "--", PYTHON, "-c", mailer], timeout=60)
         return status, verdicts(json_path)["accept-all"], out + err
 
+    def test_a_missing_quit_does_not_hide_what_the_server_noted(self):
+        # Bare CRs in the text and no QUIT: mending the QUIT alone would only uncover them.
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.sendmail('a@example.com', ['b@example.com'], b'Subject: x\\r\\r\\n\\r\\r\\nbody\\r\\r\\n')\n"
+                  "s.close()\n")
+        status, r, output = self.accept_all_with(mailer)
+        self.assertEqual(status, 1, output)
+        self.assertRegex(r["reason"], r"^quit: expected QUIT before closing; .*; the server also "
+                                      r"noted 3 anomalies, the first: bare_cr at offset 10 ")
+
     def test_a_killed_mailer_is_not_credited_with_a_quit(self):
         # Its connection ends when it dies; the run must see that end, not stop the server
         # first and count the shutdown's 421 as the server ending the session.
