@@ -132,12 +132,25 @@ check_result check_auth_after_tls(const char* name, const run_outcome& run) {
 
 // Plaintext after a failed STARTTLS, in that session or on a later connection (a reconnect
 // that leaves STARTTLS out is the same downgrade an attacker who breaks the handshake wants).
+// The client closed a session whose TLS handshake completed before it sent a single command
+// over TLS: with TLS 1.3 a client checks the certificate after the server's side is done, so a
+// refused certificate (an alert, or a close) comes after "TLS established". For a fallback it is
+// a failed TLS all the same.
+bool gave_up_on_tls(const session_summary& s) {
+  if (!s.tls_at || !s.client_closed) return false;
+  return std::none_of(s.exchanges.begin(), s.exchanges.end(),
+                      [&](const capture::exchange& x) { return x.line > s.tls_at; });
+}
+
 check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
   check_result c{"no_plaintext_after_tls_failure", true, "no plaintext after a failed STARTTLS"};
   const session_summary* failed_in = nullptr;  // the first session where STARTTLS failed
   std::size_t failed_line = 0;
+  bool given_up = false;  // ... where the client closed right after the handshake
   for (const auto& s : run.sessions) {
     std::size_t failed = s.tls_failed_at;
+    const bool gave_up = !failed && gave_up_on_tls(s);
+    if (gave_up) failed = s.tls_at;
     for (const auto& x : s.exchanges) {
       if (x.verb == "STARTTLS" && x.code >= 400 && !failed) failed = x.line;
       bool sensitive = x.verb == "MAIL" || x.verb == "RCPT" || x.verb == "DATA" ||
@@ -152,19 +165,28 @@ check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
       const bool encrypted = s.implicit_tls || (s.tls_at && s.tls_at < x.line);
       if (!failed && failed_in && !encrypted) {
         c.passed = false;
-        c.detail = "expected nothing in plaintext after STARTTLS failed (" +
-                   where(*failed_in, failed_line) + "); a new connection sent " + x.verb +
-                   " without TLS (" + where(s, x.line) + ")";
+        c.detail = (given_up ? "expected nothing in plaintext after the client gave up on TLS ("
+                             : "expected nothing in plaintext after STARTTLS failed (") +
+                   where(*failed_in, failed_line) +
+                   (given_up ? ": it closed right after the handshake, before any command over "
+                               "TLS, most likely refusing the server's certificate"
+                             : "") +
+                   "); a new connection sent " + x.verb + " without TLS (" + where(s, x.line) + ")";
         return c;
       }
     }
     if (failed && !failed_in) {
       failed_in = &s;
       failed_line = failed;
+      given_up = gave_up;
     }
   }
   // A pass with no failure to fall back from says so, not that one was met and handled.
-  if (!failed_in) c.detail = "no STARTTLS or TLS handshake failed, so nothing was put to the test";
+  if (!failed_in) {
+    c.detail =
+        "nothing to fall back from: no STARTTLS was refused, and no TLS handshake failed or was "
+        "given up by the client";
+  }
   return c;
 }
 

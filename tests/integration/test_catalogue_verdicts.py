@@ -194,6 +194,31 @@ class HandshakeFailOverImplicitTls(unittest.TestCase):
         self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
 
 
+class FallbackAfterACertificateRefusedLate(unittest.TestCase):
+    def test_plaintext_after_closing_right_after_the_handshake_is_a_downgrade(self):
+        # As Exim with GnuTLS does: the handshake completes, the certificate is judged after it
+        # and refused (a close before any command over TLS), then the message goes out on a new
+        # connection in plaintext, opportunistic TLS's fallback.
+        mailer = (
+            "import os, smtplib, ssl\n"
+            "host, port = os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])\n"
+            "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
+            "ctx.verify_mode = ssl.CERT_NONE\n"
+            "s = smtplib.SMTP(host, port)\n"
+            "s.starttls(context=ctx)\n"
+            "s.sock.close()\n"
+            "s = smtplib.SMTP(host, port)\n"
+            "s.sendmail('a@example.com', ['b@example.com'], 'Subject: x\\r\\n\\r\\nx')\n"
+            "s.quit()\n"
+            "raise SystemExit(1)\n")
+        status, r, output = judge_mailer(self, "starttls-bad-cert", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"^no_plaintext_after_tls_failure: expected nothing in "
+                                      r"plaintext after the client gave up on TLS \(session "
+                                      r"000001, transcript line \d+: it closed right after the "
+                                      r"handshake")
+
+
 class MultilineRepliesGivingUp(unittest.TestCase):
     def test_a_client_that_read_the_550_and_gave_up_is_told_so(self):
         mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\n"

@@ -199,7 +199,39 @@ TEST(Expectations, NoTlsFailureIsAPassThatSaysSo) {
   run.sessions.erase(run.sessions.begin());  // the refused one
   const auto result = evaluate(e, run).back();
   EXPECT_TRUE(result.passed);
-  EXPECT_EQ(result.detail, "no STARTTLS or TLS handshake failed, so nothing was put to the test");
+  EXPECT_EQ(result.detail,
+            "nothing to fall back from: no STARTTLS was refused, and no TLS handshake failed or "
+            "was given up by the client");
+}
+
+// With TLS 1.3 a client refuses the certificate after the server's side of the handshake is
+// done: it closes before any command over TLS (Exim with GnuTLS sends an alert). Plaintext on the
+// next connection is a fallback all the same.
+TEST(Expectations, PlaintextAfterTheClientGaveUpOnTlsIsADowngrade) {
+  expectations e;
+  e.no_plaintext_after_tls_failure = true;
+  run_outcome run;
+  run.sessions.reserve(2);  // the references below stay valid
+  auto& first = run.sessions.emplace_back();
+  first.id = "000001";
+  first.exchanges = {{"EHLO c", "EHLO", 250, "250 ok", 3, {}, {}},
+                     {"STARTTLS", "STARTTLS", 220, "220 go ahead", 5, {}, {}}};
+  first.tls_at = 7;
+  first.client_closed = true;
+  auto& second = run.sessions.emplace_back();
+  second.id = "000002";
+  second.exchanges = {{"EHLO c", "EHLO", 250, "250 ok", 3, {}, {}},
+                      {"MAIL FROM:<a@b>", "MAIL", 250, "250 ok", 9, {}, {}}};
+  auto result = evaluate(e, run).back();
+  EXPECT_FALSE(result.passed);
+  EXPECT_EQ(result.detail,
+            "expected nothing in plaintext after the client gave up on TLS (session 000001, "
+            "transcript line 7: it closed right after the handshake, before any command over TLS, "
+            "most likely refusing the server's certificate); a new connection sent MAIL without "
+            "TLS (session 000002, transcript line 9)");
+  // One that went on over TLS (an EHLO) did not give up on it.
+  run.sessions[0].exchanges.push_back({"EHLO c", "EHLO", 250, "250 ok", 8, {}, {}});
+  EXPECT_TRUE(evaluate(e, run).back().passed);
 }
 
 TEST(Expectations, PlaintextInTheSessionWhereStarttlsFailedIsADowngrade) {
