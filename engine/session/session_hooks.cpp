@@ -188,7 +188,10 @@ void server_session::apply_to_command(const proto::command& cmd, fault::action a
     return;
   }
   run_default(cmd);
-  override_.reset();
+  // A BDAT is answered after its chunk: a reply the command's fault gave (a 250 of its own, a
+  // delay) waits for it, unless on_bdat decides another. Anything else that had no reply now
+  // (a default that only began something) is done with.
+  if (cmd.kind != proto::verb::bdat || mode_ != mode::bdat_chunk) override_.reset();
 }
 
 // A refused BDAT still has its chunk on the way: read as commands, it would smuggle them in.

@@ -374,6 +374,24 @@ TEST(actions, a_refused_bdat_chunk_is_dropped_not_run) {
   EXPECT_TRUE(d.session().closed());
 }
 
+// A BDAT is answered after its chunk: a reply on_command gives it (a 250 of its own) is that
+// answer, for a LAST chunk too, whose message is still taken.
+TEST(actions, a_reply_given_to_a_bdat_answers_its_chunk) {
+  driver d(
+      "function on_command(s, cmd)\n"
+      "  if cmd.verb == 'BDAT' then return smtp.reply(250, '2.6.0', 'chunk taken') end\n"
+      "end\n");
+  d.greet();
+  d.send("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+  EXPECT_EQ(d.send("BDAT 5\r\nhello"), "250 chunk taken\n");
+  EXPECT_EQ(d.send("BDAT 3 LAST\r\nx\r\n"), "250 chunk taken\n");
+  bool taken = false;  // the message, whole: the reply replaced only the words
+  for (const auto& e : d.transcript().entries())
+    taken = taken || e.text == "message of 8 octets, 1 recipient(s)";
+  EXPECT_TRUE(taken);
+  EXPECT_EQ(d.send("NOOP\r\n"), "250 Ok\n") << "nothing of the fault is left over";
+}
+
 // RFC 2033 4.2: after the data an LMTP server answers once per recipient, fault or not; a
 // single answer would leave the client waiting, or reading the next reply as the second one's.
 TEST(actions, lmtp_a_message_fault_answers_for_every_recipient) {
