@@ -191,8 +191,10 @@ check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
 }
 
 // A 454 to AUTH (RFC 4954 6) or STARTTLS (RFC 3207 4) is a temporary failure a mailer waits
-// out as it does one to RCPT. A 5xx to AUTH is not held against a retry: MTAs defer the mail by
-// default (Postfix's smtp_sasl_auth_soft_bounce), and a wrong password may be mended meanwhile.
+// out as it does one to RCPT. A 5xx to AUTH is not held against a retry by the built-in checks
+// (no_retry_after_5xx): MTAs defer the mail by default (Postfix's smtp_sasl_auth_soft_bounce),
+// and a wrong password may be mended meanwhile. auth-535, which is about that refusal, judges a
+// retry after it in its own check, and says that an MTA fails it by design.
 bool waits_out(const capture::exchange& x, int cls) {
   return cls == 4 && (x.verb == "AUTH" || x.verb == "STARTTLS");
 }
