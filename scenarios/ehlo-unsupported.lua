@@ -74,8 +74,9 @@ expect {
     elseif #run.sessions > 2 then
       -- As in starttls-stripped: every connection refuses EHLO alike (502 is permanent), so
       -- coming back gains nothing. A second one is allowed: HELO on a new connection.
-      return false, "expected no retry (EHLO is refused on every connection, 502 is permanent,"
-        .. " and without it no STARTTLS), got " .. #run.sessions .. " connections"
+      return false, "expected at most one more connection (for HELO) and no retry after it (EHLO"
+        .. " is refused on every connection, 502 is permanent, and without it no STARTTLS), got "
+        .. #run.sessions .. " connections"
     end
     return true
   end,

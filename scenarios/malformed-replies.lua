@@ -32,8 +32,16 @@ expect {
   exit = "success",
   check = function(run)
     if #run.sessions < 3 then
+      -- A client still waiting on a greeting it could not read: how long, in real seconds.
+      local last, waited = run.sessions[#run.sessions], ""
+      if last and #last.exchanges <= 1 then
+        waited = string.format("; it sent nothing on session %s after its greeting, and %s %.1f s"
+          .. " after it began (waiting for a greeting it could read?)", last.id,
+          last.client_closed and "closed it" or "it was still open when the run ended",
+          (last.ended - last.started) * run.time_scale)
+      end
       return false, "expected new connections after the garbage and the mixed-code greetings; the client made "
-        .. #run.sessions .. " connection(s)"
+        .. #run.sessions .. " connection(s)" .. waited
     end
     if run.delivered ~= 1 then return false, "expected the message delivered once, got " .. run.delivered end
     for _, code in ipairs(run.exit_codes) do

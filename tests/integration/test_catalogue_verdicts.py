@@ -138,7 +138,8 @@ class EhloUnsupported(unittest.TestCase):
                    "sys.exit(1)\n")
         status, r, output = judge_mailer(self, "ehlo-unsupported", retries)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
-        self.assertEqual(r["reason"], "check: expected no retry (EHLO is refused on every "
+        self.assertEqual(r["reason"], "check: expected at most one more connection (for HELO) "
+                                      "and no retry after it (EHLO is refused on every "
                                       "connection, 502 is permanent, and without it no STARTTLS), "
                                       "got 4 connections")
 
@@ -217,6 +218,21 @@ class FallbackAfterACertificateRefusedLate(unittest.TestCase):
                                       r"plaintext after the client gave up on TLS \(session "
                                       r"000001, transcript line \d+: it closed right after the "
                                       r"handshake")
+
+
+class MalformedRepliesWaiting(unittest.TestCase):
+    def test_a_client_that_waits_on_the_garbage_greeting_is_told_so(self):
+        # It reads a line, finds no reply in it, and waits for one until it gives up.
+        mailer = ("import os, socket, time\n"
+                  "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+                  "s.recv(100)\n"
+                  "time.sleep(1)\n"
+                  "raise SystemExit(75)\n")
+        status, r, output = judge_mailer(self, "malformed-replies", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"the client made 1 connection\(s\); it sent nothing on "
+                                      r"session 000001 after its greeting, and closed it 1\.\d s "
+                                      r"after it began")
 
 
 class MultilineRepliesGivingUp(unittest.TestCase):
