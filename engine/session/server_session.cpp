@@ -504,6 +504,7 @@ void server_session::close(fault::ending how, std::chrono::milliseconds delay) {
 
 void server_session::reset_transaction() {
   in_transaction_ = false;
+  chunk_reply_.reset();  // a chunk refused (or a RSET, a new MAIL) answers nothing of it
   each_recipient_.clear();
   env_ = envelope{};
   ++envelope_version_;

@@ -310,6 +310,8 @@ class server_session {
   hook consulting_ = hook::connect;
   proto::command pending_cmd_;
   std::shared_ptr<fault::action> override_;  // taken by the next reply()
+  // A BDAT command's fault, for the reply to its chunk once the server has taken it.
+  std::shared_ptr<fault::action> chunk_reply_;
   // How on_command shapes the reply to its command (delay, trickle, split), until the specific
   // hook has chosen that reply. By pointer: an action is hundreds of octets, and every idle
   // session would carry one.

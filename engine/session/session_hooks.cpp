@@ -187,11 +187,18 @@ void server_session::apply_to_command(const proto::command& cmd, fault::action a
     if (cmd.kind == proto::verb::bdat && mode_ == mode::command) refused_bdat(cmd);
     return;
   }
+  if (cmd.kind == proto::verb::bdat) {
+    // A BDAT is answered after its chunk: a reply the command's fault gave (a 250 of its own, a
+    // delay) waits for that, and answers it only if the server takes the chunk (apply_bdat);
+    // a refusal of the server's (503 outside a transaction, 552 over the size) goes out as it
+    // is, since a 2xx there would acknowledge what was not taken.
+    chunk_reply_ = std::move(override_);
+    run_default(cmd);
+    if (mode_ != mode::bdat_chunk) chunk_reply_.reset();  // answered at once, or taken already
+    return;
+  }
   run_default(cmd);
-  // A BDAT is answered after its chunk: a reply the command's fault gave (a 250 of its own, a
-  // delay) waits for it, unless on_bdat decides another. Anything else that had no reply now
-  // (a default that only began something) is done with.
-  if (cmd.kind != proto::verb::bdat || mode_ != mode::bdat_chunk) override_.reset();
+  override_.reset();
 }
 
 // A refused BDAT still has its chunk on the way: read as commands, it would smuggle them in.
@@ -274,6 +281,8 @@ void server_session::apply_auth(fault::action a) {
 }
 
 void server_session::apply_bdat(fault::action a) {
+  // on_bdat's own decision wins over one its command was given.
+  auto for_the_command = std::exchange(chunk_reply_, nullptr);
   if (apply_ending_only(a)) {
     if (bdat_last_) pending_ = message{};
     return;
@@ -285,7 +294,11 @@ void server_session::apply_bdat(fault::action a) {
     reset_transaction();
     return;
   }
-  if (!a.is_default()) override_ = std::make_shared<fault::action>(std::move(a));
+  if (!a.is_default()) {
+    override_ = std::make_shared<fault::action>(std::move(a));
+  } else if (for_the_command) {
+    override_ = std::move(for_the_command);
+  }
   if (!bdat_last_) {
     reply(250, "2.0.0", std::to_string(bdat_.total()) + " octets received");
     return;

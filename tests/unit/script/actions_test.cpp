@@ -390,6 +390,30 @@ TEST(actions, a_reply_given_to_a_bdat_answers_its_chunk) {
     taken = taken || e.text == "message of 8 octets, 1 recipient(s)";
   EXPECT_TRUE(taken);
   EXPECT_EQ(d.send("NOOP\r\n"), "250 Ok\n") << "nothing of the fault is left over";
+  // An empty LAST chunk, taken at once with its command.
+  d.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+  EXPECT_EQ(d.send("BDAT 0 LAST\r\n"), "250 chunk taken\n");
+}
+
+// A 2xx given to a BDAT never covers a refusal of the server's: it would acknowledge what was
+// not taken (a message over the line limit, a chunk outside any transaction).
+TEST(actions, a_reply_given_to_a_bdat_does_not_cover_the_servers_refusal) {
+  driver d(
+      "function on_command(s, cmd)\n"
+      "  if cmd.verb == 'BDAT' then return smtp.reply(250, '2.6.0', 'chunk taken') end\n"
+      "end\n");
+  d.greet();
+  d.send("EHLO client.test\r\n");
+  EXPECT_EQ(d.send("BDAT 3\r\nabc"), "503 Need MAIL command\n");
+  d.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+  const std::string long_line = std::string(1100, 'x') + "\r\n";
+  const auto refused = d.send("BDAT " + std::to_string(long_line.size()) + " LAST\r\n" + long_line);
+  EXPECT_EQ(refused.substr(0, 4), "500 ") << refused;
+  for (const auto& e : d.transcript().entries())
+    EXPECT_NE(e.text.rfind("message of ", 0), 0u) << "nothing was taken: " << e.text;
+  // The next transaction's chunk is answered by its own command's fault, nothing older.
+  d.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+  EXPECT_EQ(d.send("BDAT 1 LAST\r\nx"), "250 chunk taken\n");
 }
 
 // RFC 2033 4.2: after the data an LMTP server answers once per recipient, fault or not; a
