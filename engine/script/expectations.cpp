@@ -138,8 +138,10 @@ check_result check_auth_after_tls(const char* name, const run_outcome& run) {
 // a failed TLS all the same.
 bool gave_up_on_tls(const session_summary& s) {
   if (!s.tls_at || !s.client_closed) return false;
-  return std::none_of(s.exchanges.begin(), s.exchanges.end(),
-                      [&](const capture::exchange& x) { return x.line > s.tls_at; });
+  // The implicit-TLS port's greeting comes after the handshake; a QUIT is only a polite close.
+  return std::none_of(s.exchanges.begin(), s.exchanges.end(), [&](const capture::exchange& x) {
+    return x.line > s.tls_at && x.command != "<no command>" && x.verb != "QUIT";
+  });
 }
 
 check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
@@ -168,8 +170,9 @@ check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
         c.detail = (given_up ? "expected nothing in plaintext after the client gave up on TLS ("
                              : "expected nothing in plaintext after STARTTLS failed (") +
                    where(*failed_in, failed_line) +
-                   (given_up ? ": it closed right after the handshake, before any command over "
-                               "TLS, most likely refusing the server's certificate"
+                   (given_up ? ": it closed right after the handshake, before any command "
+                               "over TLS but a QUIT, most likely refusing the server's "
+                               "certificate"
                              : "") +
                    "); a new connection sent " + x.verb + " without TLS (" + where(s, x.line) + ")";
         return c;
@@ -638,7 +641,13 @@ std::vector<check_result> evaluate(const expectations& e, const run_outcome& run
         check_counter("dot_stuffing",
                       {&session_summary::unstuffed_dots, &session_summary::first_unstuffed_dot_at},
                       "no unstuffed leading dots", "no unstuffed leading dots", run);
-    if (!c.passed) {
+    const auto first = std::find_if(run.sessions.begin(), run.sessions.end(),
+                                    [](const session_summary& s) { return s.unstuffed_dots > 0; });
+    if (!c.passed && first->data_ended_at_dot_line) {
+      c.detail +=
+          " (a line of only \".\" went without its dot doubled, RFC 5321 4.5.2: it ended the "
+          "message there, and what followed was read as commands)";
+    } else if (!c.passed) {
       c.detail +=
           " (a line of the message that begins with \".\" went without its dot doubled, RFC "
           "5321 4.5.2: the server took the dot away, so the stored text lost it, and a line of "

@@ -226,12 +226,21 @@ TEST(Expectations, PlaintextAfterTheClientGaveUpOnTlsIsADowngrade) {
   EXPECT_FALSE(result.passed);
   EXPECT_EQ(result.detail,
             "expected nothing in plaintext after the client gave up on TLS (session 000001, "
-            "transcript line 7: it closed right after the handshake, before any command over TLS, "
-            "most likely refusing the server's certificate); a new connection sent MAIL without "
-            "TLS (session 000002, transcript line 9)");
+            "transcript line 7: it closed right after the handshake, before any command over "
+            "TLS but a QUIT, most likely refusing the server's certificate); a new connection "
+            "sent MAIL without TLS (session 000002, transcript line 9)");
+  // A QUIT over TLS is only a polite close: still given up.
+  run.sessions[0].exchanges.push_back({"QUIT", "QUIT", 221, "221 bye", 8, {}, {}});
+  EXPECT_FALSE(evaluate(e, run).back().passed);
   // One that went on over TLS (an EHLO) did not give up on it.
-  run.sessions[0].exchanges.push_back({"EHLO c", "EHLO", 250, "250 ok", 8, {}, {}});
+  run.sessions[0].exchanges.back() = {"EHLO c", "EHLO", 250, "250 ok", 8, {}, {}};
   EXPECT_TRUE(evaluate(e, run).back().passed);
+  // On the implicit-TLS port the greeting comes after the handshake: a close after it alone
+  // is giving up too.
+  run.sessions[0].implicit_tls = true;
+  run.sessions[0].tls_at = 2;
+  run.sessions[0].exchanges = {{"<no command>", "", 220, "220 ready", 3, {}, {}}};
+  EXPECT_FALSE(evaluate(e, run).back().passed);
 }
 
 TEST(Expectations, PlaintextInTheSessionWhereStarttlsFailedIsADowngrade) {
@@ -266,6 +275,14 @@ TEST(Expectations, SlipsInTheDataPointToTheirFirstTranscriptLine) {
             "line 19 (a line of the message that begins with \".\" went without its dot "
             "doubled, RFC 5321 4.5.2: the server took the dot away, so the stored text lost it, "
             "and a line of only \".\" would have ended the message there)");
+  // A line "." that ended the message early is told as that, not as a dot taken away.
+  run.sessions.back().data_ended_at_dot_line = true;
+  for (const auto& c : evaluate(e, run))
+    detail[c.name] = c.detail;
+  EXPECT_THAT(detail["dot_stuffing"],
+              ::testing::EndsWith("(a line of only \".\" went without its dot doubled, RFC 5321 "
+                                  "4.5.2: it ended the message there, and what followed was read "
+                                  "as commands)"));
 }
 
 // RFC 5321 2.3.8: only CRLF ends a line. The reason names the first bare CR or LF as the
