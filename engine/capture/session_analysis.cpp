@@ -36,7 +36,7 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
       out.first_anomaly = text.substr(mark.size());
     }
     const auto rest = std::string_view(text).substr(mark.size());
-    const std::string kind(rest.substr(0, rest.find(' ')));
+    const std::string kind(rest.substr(0, rest.find_first_of(" :")));
     if (std::find(out.anomaly_kinds.begin(), out.anomaly_kinds.end(), kind) ==
         out.anomaly_kinds.end()) {
       out.anomaly_kinds.push_back(kind);
@@ -58,6 +58,12 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
              starts_with(text, "write failed")) {
     // A reply that could not be written found the client gone (or not reading): it left.
     out.client_closed = true;
+    // Gone during a hook's smtp.sleep, before any reply was decided: it too left while its
+    // reply was held back (a decided one says "reply not sent" below).
+    if (text.ends_with("(while the server paused)") && !out.exchanges.empty() &&
+        out.exchanges.back().code == 0) {
+      out.reply_held = true;
+    }
     constexpr std::string_view in_data = " in the message data, after ";
     if (const auto at = text.find(in_data); at != std::string::npos) {
       out.closed_in_data_after = text.substr(at + in_data.size());
@@ -85,7 +91,10 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
   } else if (starts_with(text, "client talked before the greeting")) {
     out.early_talker = true;
   } else if (starts_with(text, "anomaly: unstuffed_dot")) {
-    if (out.unstuffed_dots++ == 0) out.first_unstuffed_dot_at = line;
+    if (out.unstuffed_dots++ == 0) {
+      out.first_unstuffed_dot_at = line;
+      out.data_ended_at_dot_line = starts_with(text, "anomaly: unstuffed_dot: the data ended");
+    }
   } else if (starts_with(text, "anomaly: bare_lf") || starts_with(text, "anomaly: bare_cr")) {
     if (out.bare_line_ends++ == 0) {
       out.first_bare_line_end_at = line;

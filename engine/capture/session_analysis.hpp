@@ -56,6 +56,7 @@ struct session_summary {
   std::size_t unstuffed_dots = 0;
   std::size_t long_lines = 0;
   std::size_t first_unstuffed_dot_at = 0;  // transcript line of the first of each (0 = none)
+  bool data_ended_at_dot_line = false;     // the first: a line "." ended the data early
   std::size_t first_long_line_at = 0;
   // A bare CR or LF, in a command line or the message text (RFC 5321 2.3.8: only CRLF ends a
   // line); the first one's transcript line and note ("bare_lf at offset 12").

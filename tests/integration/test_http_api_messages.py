@@ -254,6 +254,32 @@ class MessagesTest(ApiTestCase):
         self.assertEqual(result["status"], 200, result)
         self.assertTrue(result["body"]["messages"][0]["acknowledged"], result)
 
+    def test_a_wait_answers_with_the_messages_that_met_its_count(self):
+        # The first message's 250 is held 0.15 s, inside the wait's moment for it; a second
+        # message stored meanwhile is not added: a wait for one answers with one.
+        to = "count-%s@x.test" % self.tag
+        status, _, _ = self.api("POST", "/api/v1/faults", {
+            "match": {"on": "message", "address": to}, "action": {"delay": 0.15}, "times": 1})
+        self.assertEqual(status, 201)
+        result = {}
+
+        def waiter():
+            result["status"], _, result["body"] = self.api(
+                "GET", "/api/v1/messages/wait?count=1&to=%s&timeout=20" % to, timeout=30)
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.2)  # parked before the messages come
+        first = threading.Thread(
+            target=lambda: smtp_send(self.server, message_bytes("first"), rcpts=(to,)))
+        first.start()
+        time.sleep(0.05)  # the first is stored, its 250 held
+        smtp_send(self.server, message_bytes("second"), rcpts=(to,))
+        first.join(10)
+        t.join(25)
+        self.assertEqual(result["status"], 200, result)
+        self.assertEqual([m["subject"] for m in result["body"]["messages"]], ["first"], result)
+
     def test_wait_counts_and_returns_at_once_when_already_there(self):
         for i in range(2):
             smtp_send(self.server, message_bytes("n%d" % i, test=self.tag))

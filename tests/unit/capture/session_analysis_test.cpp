@@ -237,12 +237,37 @@ TEST(session_analysis, each_kind_of_anomaly_is_named_once) {
   session_record r;
   for (const char* note :
        {"anomaly: unstuffed_dot at offset 777", "anomaly: undeclared_8bit at offset 80",
+        "anomaly: bare_lf: the command line ended in LF alone",
         "anomaly: unstuffed_dot at offset 900"})
     r.entries.push_back({{}, direction::event, note});
   const auto s = summarize(r);
-  EXPECT_EQ(s.anomalies, 3u);
+  EXPECT_EQ(s.anomalies, 4u);
   EXPECT_EQ(s.first_anomaly, "unstuffed_dot at offset 777");
-  EXPECT_EQ(s.anomaly_kinds, (std::vector<std::string>{"unstuffed_dot", "undeclared_8bit"}));
+  EXPECT_EQ(s.anomaly_kinds,
+            (std::vector<std::string>{"unstuffed_dot", "undeclared_8bit", "bare_lf"}));
+  EXPECT_FALSE(s.data_ended_at_dot_line);
+  session_record ended;
+  ended.entries.push_back({{},
+                           direction::event,
+                           "anomaly: unstuffed_dot: the data ended at a line \".\" with \"x\" "
+                           "behind it"});
+  EXPECT_TRUE(summarize(ended).data_ended_at_dot_line);
+}
+
+// A client gone during a hook's smtp.sleep, before any reply was decided, left while its reply
+// was held back, as one gone during smtp.delay does.
+TEST(session_analysis, a_client_gone_during_a_sleeping_hook_left_while_held) {
+  session_record r;
+  r.entries.push_back({{}, direction::client, "RCPT TO:<b@example.com>"});
+  r.entries.push_back(
+      {{}, direction::event, "client closed the connection (while the server paused)"});
+  EXPECT_TRUE(summarize(r).reply_held);
+  session_record answered;  // a reply went out: the pause was after it (a trickle, a close)
+  answered.entries.push_back({{}, direction::client, "RCPT TO:<b@example.com>"});
+  answered.entries.push_back({{}, direction::server, "250 ok"});
+  answered.entries.push_back(
+      {{}, direction::event, "client closed the connection (while the server paused)"});
+  EXPECT_FALSE(summarize(answered).reply_held);
 }
 
 }  // namespace
