@@ -234,6 +234,19 @@ class MalformedRepliesWaiting(unittest.TestCase):
                                       r"session 000001 after its greeting, and closed it 1\.\d s "
                                       r"after it began")
 
+    def test_the_connection_the_server_closed_is_not_said_to_be_waiting(self):
+        # Two connections, each read and left: the second one's close was the server's.
+        mailer = ("import os, socket\n"
+                  "for _ in range(2):\n"
+                  "    s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+                  "    s.recv(200)\n"
+                  "    s.close()\n"
+                  "raise SystemExit(75)\n")
+        status, r, output = judge_mailer(self, "malformed-replies", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("the client made 2 connection(s)", r["reason"])
+        self.assertNotIn("sent nothing", r["reason"])
+
 
 class MultilineRepliesGivingUp(unittest.TestCase):
     def test_a_client_that_read_the_550_and_gave_up_is_told_so(self):
