@@ -171,8 +171,8 @@ check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
                              : "expected nothing in plaintext after STARTTLS failed (") +
                    where(*failed_in, failed_line) +
                    (given_up ? ": it closed right after the handshake, before any command "
-                               "over TLS but a QUIT, most likely refusing the server's "
-                               "certificate"
+                               "over TLS but a QUIT: it would not go on over that TLS session "
+                               "(a certificate it refused, or something it read there)"
                              : "") +
                    "); a new connection sent " + x.verb + " without TLS (" + where(s, x.line) + ")";
         return c;

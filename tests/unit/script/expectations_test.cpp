@@ -227,8 +227,9 @@ TEST(Expectations, PlaintextAfterTheClientGaveUpOnTlsIsADowngrade) {
   EXPECT_EQ(result.detail,
             "expected nothing in plaintext after the client gave up on TLS (session 000001, "
             "transcript line 7: it closed right after the handshake, before any command over "
-            "TLS but a QUIT, most likely refusing the server's certificate); a new connection "
-            "sent MAIL without TLS (session 000002, transcript line 9)");
+            "TLS but a QUIT: it would not go on over that TLS session (a certificate it refused, "
+            "or something it read there)); a new connection sent MAIL without TLS (session "
+            "000002, transcript line 9)");
   // A QUIT over TLS is only a polite close: still given up.
   run.sessions[0].exchanges.push_back({"QUIT", "QUIT", 221, "221 bye", 8, {}, {}});
   EXPECT_FALSE(evaluate(e, run).back().passed);
