@@ -130,8 +130,6 @@ check_result check_auth_after_tls(const char* name, const run_outcome& run) {
   return c;
 }
 
-// Plaintext after a failed STARTTLS, in that session or on a later connection (a reconnect
-// that leaves STARTTLS out is the same downgrade an attacker who breaks the handshake wants).
 // The client closed a session whose TLS handshake completed before it sent a single command
 // over TLS: with TLS 1.3 a client checks the certificate after the server's side is done, so a
 // refused certificate (an alert, or a close) comes after "TLS established". For a fallback it is
@@ -144,6 +142,8 @@ bool gave_up_on_tls(const session_summary& s) {
   });
 }
 
+// Plaintext after a failed STARTTLS, in that session or on a later connection (a reconnect
+// that leaves STARTTLS out is the same downgrade an attacker who breaks the handshake wants).
 check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
   check_result c{"no_plaintext_after_tls_failure", true, "no plaintext after a failed STARTTLS"};
   const session_summary* failed_in = nullptr;  // the first session where STARTTLS failed
