@@ -18,7 +18,10 @@ using proto::verb;
 // AUTH lines and the AUTH command's initial response carry secrets: keep them out of logs.
 std::string masked_command(const proto::command& cmd, std::string_view line) {
   if (cmd.kind != verb::auth) return std::string(line);
-  auto space = cmd.argument.find(' ');
+  // The mechanism stays readable however many spaces come before it ("AUTH  CRAM-MD5").
+  const auto mechanism = cmd.argument.find_first_not_of(' ');
+  if (mechanism == std::string::npos) return std::string(line);
+  auto space = cmd.argument.find(' ', mechanism);
   if (space == std::string::npos) return std::string(line);
   return cmd.verb_text + " " + cmd.argument.substr(0, space) + " " + std::string(masked_secret);
 }

@@ -37,8 +37,22 @@ void server_session::do_auth(const proto::command& cmd) {
   if (!greeted_ || !extended_) return error_reply(503, "5.5.1", "Send EHLO first");
   if (!facts_.auth_user.empty()) return error_reply(503, "5.5.1", "Already authenticated");
   if (in_transaction_) return error_reply(503, "5.5.1", "AUTH not allowed during a transaction");
-  auto space = cmd.argument.find(' ');
-  std::string_view mech_name = std::string_view(cmd.argument).substr(0, space);
+  // RFC 4954 4 puts one SP before the mechanism and one before the initial response; Postfix
+  // and Exim take more (emailjs sends "AUTH  CRAM-MD5"), and so does this server, noting it.
+  std::string_view argument = cmd.argument;
+  if (argument.starts_with(' ') || argument.find("  ") != std::string_view::npos) {
+    note(
+        "anomaly: auth_syntax: more than one space between the parts of AUTH (RFC 4954 4: one "
+        "SP), taken as one",
+        now_);
+  }
+  const auto trimmed = [](std::string_view v) {
+    const auto start = v.find_first_not_of(' ');
+    return start == std::string_view::npos ? std::string_view() : v.substr(start);
+  };
+  argument = trimmed(argument);
+  auto space = argument.find(' ');
+  std::string_view mech_name = argument.substr(0, space);
   auth_mech_ = proto::parse_mechanism(mech_name);
   if (auth_mech_ == proto::sasl_mechanism::unknown) {
     return error_reply(504, "5.5.4", "Unrecognized authentication type");
@@ -63,7 +77,7 @@ void server_session::do_auth(const proto::command& cmd) {
   if (space != std::string::npos) {
     if (challenge)
       note("the scenario's AUTH challenge was not sent: the client gave an initial response", now_);
-    auth_step(std::string_view(cmd.argument).substr(space + 1));
+    auth_step(trimmed(argument.substr(space + 1)));
     return;
   }
   if (challenge) {
