@@ -43,7 +43,15 @@ std::string render_transcript(
     for (std::size_t i = 0; i < n; ++i) {
       if (i == shown_entries && n > 2 * shown_entries) {
         out += "... " + std::to_string(n - 2 * shown_entries) + " lines of session " +
-               rec->facts.session_id + " not shown here (the checks saw them)\n";
+               rec->facts.session_id + " not shown here (the checks saw them)";
+        // Past checked_entries the middle was dropped as it came: the numbers after it count
+        // the lines kept, as the checks' do.
+        if (rec->dropped > 0) {
+          out += ", and " + std::to_string(rec->dropped) +
+                 " more dropped among them that not even the checks saw (line numbers after "
+                 "that count only the lines kept)";
+        }
+        out += "\n";
         i = n - shown_entries;
       }
       const auto& e = entries[i];
@@ -415,6 +423,17 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
       }
       return text;
     }
+    // Busy to the end: not a mailer waiting, but one going round a loop (a refused STARTTLS
+    // tried again and again on the same connection): many commands, the last one at the kill.
+    constexpr std::size_t loop_commands = 20;
+    const double quiet = std::chrono::duration<double>(killed_at - it->exchanges.back().at).count();
+    if (last != "<no command>" && it->exchanges.size() >= loop_commands && quiet < 0.1) {
+      char when[64];
+      std::snprintf(when, sizeof when, "%.3f s before the kill", std::max(quiet, 0.0));
+      return "; it was still sending commands: its last, '" + proto::bounded_text(last, 60) +
+             "', came " + when + " (session " + it->id +
+             "), so it was going round a loop rather than waiting";
+    }
     return "; it had sent nothing since the " +
            (last == "<no command>" ? std::string("greeting") : "reply to '" + last + "'") +
            " (session " + it->id + ")";
@@ -555,10 +574,6 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
                         : "the command succeeded (the scenario states no expectations: only its "
                           "exit status was checked)";
   }
-  if (!cut.empty()) {
-    result.reason += "; judged without the middle of sessions past " +
-                     std::to_string(checked_entries) + " transcript lines: " + cut;
-  }
   if (std::count(result.exit_codes.begin(), result.exit_codes.end(), -1) > 0) {
     char why[96];
     std::snprintf(why, sizeof why, "timeout: the command was killed after %g s", opts.timeout);
@@ -566,6 +581,10 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     result.reason =
         why + waiting_for_the_server(run, opts.time_scale,
                                      killed_at.value_or(std::chrono::system_clock::now()));
+  }
+  if (!cut.empty()) {
+    result.reason += "; judged without the middle of sessions past " +
+                     std::to_string(checked_entries) + " transcript lines: " + cut;
   }
   // A hook that failed while the mailer ran, or a check that could not run, is the scenario's
   // fault, not the mailer's.

@@ -508,6 +508,18 @@ class HangingCommand(unittest.TestCase):
                                      "--", PYTHON, "-c", mailer], timeout=60)
         return status, verdicts(json_path)["accept-all"], out + err
 
+    def test_a_mailer_killed_in_a_command_loop_is_not_said_to_wait(self):
+        # NOOP after NOOP until the kill: busy, not silent.
+        loop = ("import os, smtplib\n"
+                "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                "while True:\n"
+                "    s.noop()\n")
+        status, r, output = self.accept_all_with(loop, "--timeout", "1")
+        self.assertEqual(status, 1, output)
+        self.assertRegex(r["reason"], r"^timeout: the command was killed after 1 s; it was still "
+                                      r"sending commands: its last, 'noop', came 0\.\d+ s before "
+                                      r"the kill \(session 000001\), so it was going round a loop")
+
     def test_a_missing_quit_does_not_hide_what_the_server_noted(self):
         # Bare CRs in the text and no QUIT: mending the QUIT alone would only uncover them.
         mailer = ("import os, smtplib\n"
