@@ -248,6 +248,20 @@ class MalformedRepliesWaiting(unittest.TestCase):
         self.assertNotIn("sent nothing", r["reason"])
 
 
+class StarttlsStrippedSentAnyway(unittest.TestCase):
+    def test_a_starttls_sent_though_not_offered_is_named(self):
+        # Tries STARTTLS on each of two connections though EHLO does not offer it.
+        mailer = ("import os, smtplib, sys\n"
+                  "for attempt in range(2):\n"
+                  "    s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "    s.ehlo(); s.docmd('STARTTLS'); s.quit()\n"
+                  "sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "starttls-stripped", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("got 2 connections; it sent STARTTLS 2 time(s) though EHLO did not offer it "
+                      "(refused with 502)", r["reason"])
+
+
 class MultilineRepliesGivingUp(unittest.TestCase):
     def test_a_client_that_read_the_550_and_gave_up_is_told_so(self):
         mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\n"
