@@ -233,13 +233,13 @@ class MessagesTest(ApiTestCase):
         self.assertEqual(result["body"]["messages"][0]["recipients"], [to])
         self.assertLess(result["at"] - sent_at, 2.0)
 
-    def test_wait_gives_a_reply_about_to_go_its_moment(self):
-        # The message is stored before its 250 is queued; here the 250 is held 0.05 s. The wait
-        # finds the message at once, and gives the reply that moment rather than report the
-        # message as not acknowledged.
-        to = "ack-%s@x.test" % self.tag
-        status, _, _ = self.api("POST", "/api/v1/faults", {
-            "match": {"on": "message", "address": to}, "action": {"delay": 0.05}})
+    def wait_for_one_held(self, to, action, times=None):
+        """A rule holding the 250 to messages for `to`, and a running wait for one of them:
+        (the waiting thread, the dict its status and body land in)."""
+        rule = {"match": {"on": "message", "address": to}, "action": action}
+        if times is not None:
+            rule["times"] = times
+        status, _, _ = self.api("POST", "/api/v1/faults", rule)
         self.assertEqual(status, 201)
         result = {}
 
@@ -249,6 +249,14 @@ class MessagesTest(ApiTestCase):
 
         t = threading.Thread(target=waiter)
         t.start()
+        return t, result
+
+    def test_wait_gives_a_reply_about_to_go_its_moment(self):
+        # The message is stored before its 250 is queued; here the 250 is held 0.05 s. The wait
+        # finds the message at once, and gives the reply that moment rather than report the
+        # message as not acknowledged.
+        to = "ack-%s@x.test" % self.tag
+        t, result = self.wait_for_one_held(to, {"delay": 0.05})
         smtp_send(self.server, message_bytes("acknowledged"), rcpts=(to,))
         t.join(25)
         self.assertEqual(result["status"], 200, result)
@@ -258,17 +266,7 @@ class MessagesTest(ApiTestCase):
         # The first message's 250 is held 0.15 s, inside the wait's moment for it; a second
         # message stored meanwhile is not added: a wait for one answers with one.
         to = "count-%s@x.test" % self.tag
-        status, _, _ = self.api("POST", "/api/v1/faults", {
-            "match": {"on": "message", "address": to}, "action": {"delay": 0.15}, "times": 1})
-        self.assertEqual(status, 201)
-        result = {}
-
-        def waiter():
-            result["status"], _, result["body"] = self.api(
-                "GET", "/api/v1/messages/wait?count=1&to=%s&timeout=20" % to, timeout=30)
-
-        t = threading.Thread(target=waiter)
-        t.start()
+        t, result = self.wait_for_one_held(to, {"delay": 0.15}, times=1)
         time.sleep(0.2)  # parked before the messages come
         first = threading.Thread(
             target=lambda: smtp_send(self.server, message_bytes("first"), rcpts=(to,)))
