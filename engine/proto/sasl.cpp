@@ -1,5 +1,6 @@
 #include "proto/sasl.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "proto/ascii.hpp"
@@ -78,6 +79,21 @@ std::optional<std::string> base64_decode(std::string_view text) {
     if (last && q[3] == '=') pad = q[2] == '=' ? 2 : 1;
     if (!decode_quad(q, pad, out)) return std::nullopt;
   }
+  return out;
+}
+
+auth_argument split_auth_argument(std::string_view argument) {
+  auth_argument out;
+  const auto skip_spaces = [&](std::string_view v) {
+    const auto start = std::min(v.find_first_not_of(' '), v.size());
+    out.extra_spaces = out.extra_spaces || start > 0;
+    return v.substr(start);
+  };
+  argument = skip_spaces(argument);
+  const auto space = argument.find(' ');
+  out.mechanism = argument.substr(0, space);
+  if (space != std::string_view::npos)
+    out.initial_response = skip_spaces(argument.substr(space + 1));
   return out;
 }
 

@@ -12,6 +12,15 @@ std::string base64_encode(std::string_view bytes);
 // "=" alone decodes to the empty string (RFC 4954 zero-length initial response).
 std::optional<std::string> base64_decode(std::string_view text);
 
+// AUTH's argument, "mechanism [SP initial-response]" (RFC 4954 4). More than one space between
+// the parts is taken as one, as Postfix and Exim take it, and said in extra_spaces.
+struct auth_argument {
+  std::string_view mechanism;                        // as sent; "" when none
+  std::optional<std::string_view> initial_response;  // nullopt: the mechanism came alone
+  bool extra_spaces = false;
+};
+auth_argument split_auth_argument(std::string_view argument);
+
 enum class sasl_mechanism { plain, login, cram_md5, xoauth2, unknown };
 sasl_mechanism parse_mechanism(std::string_view name);  // case-insensitive
 std::string_view mechanism_name(sasl_mechanism m);

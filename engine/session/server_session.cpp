@@ -18,12 +18,14 @@ using proto::verb;
 // AUTH lines and the AUTH command's initial response carry secrets: keep them out of logs.
 std::string masked_command(const proto::command& cmd, std::string_view line) {
   if (cmd.kind != verb::auth) return std::string(line);
-  // The mechanism stays readable however many spaces come before it ("AUTH  CRAM-MD5").
-  const auto mechanism = cmd.argument.find_first_not_of(' ');
-  if (mechanism == std::string::npos) return std::string(line);
-  auto space = cmd.argument.find(' ', mechanism);
-  if (space == std::string::npos) return std::string(line);
-  return cmd.verb_text + " " + cmd.argument.substr(0, space) + " " + std::string(masked_secret);
+  // The mechanism stays readable, however many spaces come before it ("AUTH  CRAM-MD5").
+  const auto parts = proto::split_auth_argument(cmd.argument);
+  if (!parts.initial_response) return std::string(line);
+  const auto mechanism_end =
+      static_cast<std::size_t>(parts.mechanism.data() - cmd.argument.data()) +
+      parts.mechanism.size();
+  return cmd.verb_text + " " + cmd.argument.substr(0, mechanism_end) + " " +
+         std::string(masked_secret);
 }
 
 // Whether a chunk of octets follows this command line: a BDAT's (RFC 3030 2), unless empty.

@@ -37,22 +37,15 @@ void server_session::do_auth(const proto::command& cmd) {
   if (!greeted_ || !extended_) return error_reply(503, "5.5.1", "Send EHLO first");
   if (!facts_.auth_user.empty()) return error_reply(503, "5.5.1", "Already authenticated");
   if (in_transaction_) return error_reply(503, "5.5.1", "AUTH not allowed during a transaction");
-  // RFC 4954 4 puts one SP before the mechanism and one before the initial response; Postfix
-  // and Exim take more (emailjs sends "AUTH  CRAM-MD5"), and so does this server, noting it.
-  std::string_view argument = cmd.argument;
-  if (argument.starts_with(' ') || argument.find("  ") != std::string_view::npos) {
+  // emailjs sends "AUTH  CRAM-MD5": taken, as Postfix and Exim take it, and noted.
+  const auto parts = proto::split_auth_argument(cmd.argument);
+  if (parts.extra_spaces) {
     note(
         "anomaly: auth_syntax: more than one space between the parts of AUTH (RFC 4954 4: one "
         "SP), taken as one",
         now_);
   }
-  const auto trimmed = [](std::string_view v) {
-    const auto start = v.find_first_not_of(' ');
-    return start == std::string_view::npos ? std::string_view() : v.substr(start);
-  };
-  argument = trimmed(argument);
-  auto space = argument.find(' ');
-  std::string_view mech_name = argument.substr(0, space);
+  const std::string_view mech_name = parts.mechanism;
   auth_mech_ = proto::parse_mechanism(mech_name);
   if (auth_mech_ == proto::sasl_mechanism::unknown) {
     return error_reply(504, "5.5.4", "Unrecognized authentication type");
@@ -69,15 +62,15 @@ void server_session::do_auth(const proto::command& cmd) {
   auth_user_.clear();
   // A challenge answers one exchange only: a digest for an earlier one must not pass.
   auth_challenge_.clear();
-  if (space != std::string::npos && auth_mech_ == proto::sasl_mechanism::cram_md5) {
+  if (parts.initial_response && auth_mech_ == proto::sasl_mechanism::cram_md5) {
     // RFC 4954 4: the server speaks first in CRAM-MD5, so there is nothing to respond to yet.
     return error_reply(501, "5.5.2", "CRAM-MD5 takes no initial response");
   }
   set_mode(mode::auth_response);
-  if (space != std::string::npos) {
+  if (parts.initial_response) {
     if (challenge)
       note("the scenario's AUTH challenge was not sent: the client gave an initial response", now_);
-    auth_step(trimmed(argument.substr(space + 1)));
+    auth_step(*parts.initial_response);
     return;
   }
   if (challenge) {

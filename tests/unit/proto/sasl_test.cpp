@@ -196,5 +196,26 @@ TEST(md5, hmac_rfc2202_vectors) {
             "6f630fad67cda0ee1fb1f562db3aa53e");
 }
 
+// RFC 4954 4: "mechanism [SP initial-response]"; more spaces are taken as one, and said.
+TEST(split_auth_argument, parts_and_extra_spaces) {
+  auto one = split_auth_argument("PLAIN AGFAYg==");
+  EXPECT_EQ(one.mechanism, "PLAIN");
+  EXPECT_EQ(one.initial_response, "AGFAYg==");
+  EXPECT_FALSE(one.extra_spaces);
+  auto alone = split_auth_argument("LOGIN");
+  EXPECT_EQ(alone.mechanism, "LOGIN");
+  EXPECT_FALSE(alone.initial_response);
+  auto spaced = split_auth_argument("  CRAM-MD5");
+  EXPECT_EQ(spaced.mechanism, "CRAM-MD5");
+  EXPECT_FALSE(spaced.initial_response);
+  EXPECT_TRUE(spaced.extra_spaces);
+  auto between = split_auth_argument("PLAIN  =");
+  EXPECT_EQ(between.initial_response, "=");
+  EXPECT_TRUE(between.extra_spaces);
+  auto empty = split_auth_argument("PLAIN ");
+  EXPECT_EQ(empty.initial_response, "") << "a space with nothing after it: an empty response";
+  EXPECT_FALSE(empty.extra_spaces);
+}
+
 }  // namespace
 }  // namespace smtpfault::proto
