@@ -53,6 +53,18 @@ check_result check_delivered(const count_range& r, const run_outcome& run) {
   return c;
 }
 
+// The client closed a session whose TLS handshake completed before it sent a single command
+// over TLS: with TLS 1.3 a client checks the certificate after the server's side is done, so a
+// refused certificate (an alert, or a close) comes after "TLS established". For a fallback it is
+// a failed TLS all the same.
+bool gave_up_on_tls(const session_summary& s) {
+  if (!s.tls_at || !s.client_closed) return false;
+  // The implicit-TLS port's greeting comes after the handshake; a QUIT is only a polite close.
+  return std::none_of(s.exchanges.begin(), s.exchanges.end(), [&](const capture::exchange& x) {
+    return x.line > s.tls_at && x.command != "<no command>" && x.verb != "QUIT";
+  });
+}
+
 // The last command as the quit check names it: a masked line of an AUTH conversation ("****")
 // by the AUTH command it answered, so that a reader knows what the stars stand for.
 std::string closing_command(const session_summary& s) {
@@ -96,7 +108,7 @@ check_result check_quit(const run_outcome& run) {
     // Closed as soon as the handshake was done, before any command over TLS: most likely the
     // client refused the certificate, which is the thing to look at (s-nail 14.9 and Jakarta
     // Mail match host names only, and refuse one given as 127.0.0.1).
-    if (last.verb == "STARTTLS" && last.code == 220 && s.tls_at != 0) {
+    if (gave_up_on_tls(s)) {
       c.detail +=
           "; it closed right after the TLS handshake, most likely refusing the "
           "server's certificate (its output says; a client that matches host names "
@@ -128,18 +140,6 @@ check_result check_auth_after_tls(const char* name, const run_outcome& run) {
     }
   }
   return c;
-}
-
-// The client closed a session whose TLS handshake completed before it sent a single command
-// over TLS: with TLS 1.3 a client checks the certificate after the server's side is done, so a
-// refused certificate (an alert, or a close) comes after "TLS established". For a fallback it is
-// a failed TLS all the same.
-bool gave_up_on_tls(const session_summary& s) {
-  if (!s.tls_at || !s.client_closed) return false;
-  // The implicit-TLS port's greeting comes after the handshake; a QUIT is only a polite close.
-  return std::none_of(s.exchanges.begin(), s.exchanges.end(), [&](const capture::exchange& x) {
-    return x.line > s.tls_at && x.command != "<no command>" && x.verb != "QUIT";
-  });
 }
 
 // Plaintext after a failed STARTTLS, in that session or on a later connection (a reconnect
