@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -177,10 +178,9 @@ std::string_view output_to_show(const scenario_result& r) {
        at = reason.find("run ", at + 1)) {
     if (at > 0 && std::isalnum(static_cast<unsigned char>(reason[at - 1]))) continue;  // "rerun"
     std::size_t n = 0;
-    auto digits = at + 4;
-    while (digits < reason.size() && std::isdigit(static_cast<unsigned char>(reason[digits])))
-      n = n * 10 + static_cast<std::size_t>(reason[digits++] - '0');
-    if (digits == at + 4 || n < 1 || n > r.exit_codes.size()) continue;
+    const auto [end, ec] =
+        std::from_chars(reason.data() + at + 4, reason.data() + reason.size(), n);
+    if (ec != std::errc{} || n < 1 || n > r.exit_codes.size()) continue;
     const auto next = all.find("--- run " + std::to_string(n + 1) + "\n");
     return next == std::string_view::npos ? all : all.substr(0, next);
   }

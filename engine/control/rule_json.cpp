@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -228,10 +230,17 @@ result<fault::action> parse_action(const json::object& o, const std::string& pre
 
 namespace {
 
+std::vector<std::string> verb_names() {
+  std::vector<std::string> out;
+  for (int v = 0; v < static_cast<int>(proto::verb::unknown); ++v)
+    out.emplace_back(proto::verb_name(static_cast<proto::verb>(v)));
+  return out;
+}
+
 std::string verb_list() {
   std::string out;
-  for (int v = 0; v < static_cast<int>(proto::verb::unknown); ++v)
-    out += (out.empty() ? "" : ", ") + std::string(proto::verb_name(static_cast<proto::verb>(v)));
+  for (const auto& name : verb_names())
+    out += (out.empty() ? "" : ", ") + name;
   return out;
 }
 
@@ -252,9 +261,8 @@ void read_match_on(object_reader& mr, net::rule_match& match) {
                                     (up.front() == 'X' && up.size() > 1)))) {
     match.on = up;
   } else {
-    std::vector<std::string> names{"CONNECT", "MESSAGE"};
-    for (int v = 0; v < static_cast<int>(proto::verb::unknown); ++v)
-      names.emplace_back(proto::verb_name(static_cast<proto::verb>(v)));
+    auto names = verb_names();
+    names.insert(names.end(), {"CONNECT", "MESSAGE"});
     mr.invalid("on", "must be connect, message, *, an SMTP verb (" + verb_list() +
                          ") or an X-verb such as XCLIENT" + proto::did_you_mean(up, names));
   }
