@@ -339,6 +339,41 @@ class RelayDeniedNotExercised(unittest.TestCase):
                       "got '501", r["reason"])
 
 
+class RelayDeniedMixedRecipients(unittest.TestCase):
+    """A list with recipients in smtpfault.test and elsewhere is a partial refusal: the message
+    goes to the local ones and the command reports success."""
+
+    MIXED = (CONNECTED + "s.sendmail('a@x.test', ['ops@smtpfault.test', 'partner@example.com',"
+             " 'dba@smtpfault.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+             "s.quit()\n")
+
+    def test_delivering_to_the_local_recipients_and_exiting_0_passes(self):
+        status, r, output = judge_mailer(self, "relay-denied", self.MIXED)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
+
+    def test_reporting_failure_for_a_partial_refusal_fails(self):
+        status, r, output = judge_mailer(self, "relay-denied", self.MIXED + "raise SystemExit(1)\n")
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("yet the command reported failure (exit 1): a refused recipient beside "
+                      "accepted ones is a partial refusal", r["reason"])
+
+    def test_giving_up_the_message_for_the_refused_one_fails(self):
+        mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\ns.rcpt('ops@smtpfault.test')\n"
+                  "s.rcpt('partner@example.com')\ns.rset()\ns.quit()\n")
+        status, r, output = judge_mailer(self, "relay-denied", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("expected the message delivered to the recipient in smtpfault.test "
+                      "('rcpt TO:<ops@smtpfault.test>' got 250)", r["reason"])
+
+    def test_every_recipient_refused_and_exit_0_fails(self):
+        mailer = (CONNECTED + "s.ehlo()\ns.mail('a@x.test')\ns.rcpt('partner@example.com')\n"
+                  "s.quit()\n")
+        status, r, output = judge_mailer(self, "relay-denied", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("every recipient was refused, yet the command reported success (exit 0)",
+                      r["reason"])
+
+
 class GreetingSlowEarlyTalker(unittest.TestCase):
     MAILER = (
         "import os, socket\n"
