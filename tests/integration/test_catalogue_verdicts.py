@@ -71,6 +71,27 @@ class OneRecipientMailer(unittest.TestCase):
                          r"recipients were accepted, but no message was delivered \('500 5.5.2 "
                          r"Line too long \(limit 1000 octets\)' to <end of data>\)")
 
+    def test_a_recipient_new_to_the_greylist_after_the_window_is_named(self):
+        # A client that stops at the first refused RCPT reaches the 2nd recipient only when the
+        # 1st is past the window: "its recipients were accepted" was said of it.
+        stops_at_first = ("import os, smtplib, sys, time\n"
+                          "for attempt in range(4):\n"
+                          "    s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                          "    s.ehlo()\n"
+                          "    s.mail('a@x.test')\n"
+                          "    if s.rcpt('one@y.test')[0] == 250 and s.rcpt('two@y.test')[0] == 250:\n"
+                          "        s.data(b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                          "        s.quit()\n"
+                          "        sys.exit(0)\n"
+                          "    s.quit()\n"
+                          "    time.sleep(1.3 if attempt == 0 else 0.05)\n"
+                          "sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "greylist", stops_at_first, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"session \d+ came back after the window and 1 recipient was "
+                         r"accepted, but two@y.test met the greylist there for the first time "
+                         r"\(each recipient is greylisted by itself\)")
+
     def test_a_retry_on_the_same_connection_is_named_as_such(self):
         # "the client never came back" was said of a mailer that retried, on one connection.
         same = (CONNECTED + "s.ehlo()\n"
