@@ -4,6 +4,7 @@
 #include "control/message_json.hpp"
 #include "control/request_reader.hpp"
 #include "control/router.hpp"
+#include "script/catalogue.hpp"
 
 namespace smtpfault::control {
 
@@ -43,7 +44,22 @@ asio::awaitable<response> delete_sessions(api_context& ctx, api_request&) {
   // Expectations start from a clean slate, and say so with their "since".
   ctx.stored_before = ctx.store.stored_total();
   ctx.scenario_since = std::chrono::system_clock::now();
-  co_return json_response(200, json::object{{"deleted", n}});
+  json::object out{{"deleted", n}};
+  // The slate includes the scenario's own memory (greylist's first attempts, a counter): else
+  // the next test's first session would meet the last test's state. Sessions going on keep
+  // the state they began with.
+  if (auto sc = ctx.server.current_scenario()) {
+    auto fresh = sc->restarted();
+    if (fresh) {
+      ctx.server.set_scenario(*fresh);
+      ctx.server.log().info("scenario " + script::shown_name(sc->name()) +
+                            " restarted with the sessions deleted over the API; " +
+                            sc->seed_text());
+    } else {
+      out["note"] = "the scenario kept its state: loading it again failed: " + fresh.error();
+    }
+  }
+  co_return json_response(200, std::move(out));
 }
 
 asio::awaitable<response> get_session(api_context& ctx, api_request& req) {

@@ -256,6 +256,10 @@ proto::expected<std::shared_ptr<scenario>, std::string> scenario::load_named(
   return load(std::move(source->code), std::move(source->chunkname), opts);
 }
 
+proto::expected<std::shared_ptr<scenario>, std::string> scenario::restarted() const {
+  return load(source_, name_, opts_);
+}
+
 std::unique_ptr<session_binding> scenario::open_session(std::function<void(std::string)> log) {
   std::unique_ptr<session_binding> b(new session_binding(shared_from_this()));
   b->log_ = std::move(log);

@@ -102,6 +102,9 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::uint32_t hooks() const { return hooks_; }
   const std::string& name() const { return name_; }
   const scenario_options& options() const { return opts_; }
+  // The same text loaded again with the same options: the script's own state (its tables,
+  // smtp.now(), the random numbers) as at its start. Modules are read again from their folder.
+  proto::expected<std::shared_ptr<scenario>, std::string> restarted() const;
   std::string seed_text() const { return script::seed_text(opts_.seed); }
 
   // Under `smtpfault test`: the run of the command going on from now (1, 2, ...); sessions that

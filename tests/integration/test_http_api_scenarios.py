@@ -235,6 +235,40 @@ class ExpectationsPastRetentionTest(ApiTestCase):
         self.assertTrue(body["complete"], body)
 
 
+class CleanSlateTest(ApiTestCase):
+    """DELETE /api/v1/sessions starts the scenario's own state again: the next test case's first
+    attempt is a first attempt, not the last test's retry."""
+    SERVER_ARGS = ("--scenario", "greylist")
+
+    def rcpt_text(self):
+        with self.server.connect() as c:
+            c.ehlo()
+            c.cmd("MAIL FROM:<sender@example.com>", expect=250)
+            reply = c.cmd("RCPT TO:<a@y.test>")
+            c.cmd("QUIT")
+            return "%d %s" % (reply.code, reply.text)
+
+    def test_deleting_the_sessions_restarts_the_scenario(self):
+        self.assertIn("please try again", self.rcpt_text())
+        self.assertIn("retried too early", self.rcpt_text())
+        status, _, body = self.api("DELETE", "/api/v1/sessions")
+        self.assertEqual(status, 200, body)
+        self.assertNotIn("note", body)
+        self.server.wait_for_line(r"scenario greylist restarted with the sessions deleted over "
+                                  r"the API; seed: \d+")
+        self.assertIn("please try again", self.rcpt_text())
+        deadline = time.monotonic() + 5
+        while True:   # the session is recorded a moment after its QUIT
+            _, _, now = self.api("GET", "/api/v1/expectations")
+            if now["sessions"] == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertEqual(now["sessions"], 1, now)
+        self.assertNotIn("retried too early", json.dumps(now))
+        _, _, scenario = self.api("GET", "/api/v1/scenario")
+        self.assertEqual(scenario["name"], "greylist")
+
+
 class ScenarioParamsTest(ApiTestCase):
     """scenario_params fill the scenario's params table: greylist's window here, set on the
     command line, and replaced by a PUT's params."""
