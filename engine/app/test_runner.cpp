@@ -346,6 +346,7 @@ std::string after_last_session(const capture::session_summary& s,
 // first command killed at the timeout was gone; sessions of later runs started after it, and
 // those of earlier runs before that run started.
 std::string waiting_for_the_server(const script::run_outcome& run, double time_scale,
+                                   double timeout,
                                    std::chrono::system_clock::time_point killed_at) {
   // The killed run: the last to start before the deadline (runs start in order).
   std::size_t killed_run = 0;
@@ -382,10 +383,17 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
         text += ", or shrink it with --time-scale";
       }
     } else if (s.hung) {
-      // No delay to shrink: the server never answers, as a dead one does not.
+      // No delay to shrink: the server never answers, as a dead one does not. A mailer whose
+      // own timeout is as long as --timeout (60 s is common to both) is cut off before it
+      // shows what it does when that timeout ends the wait.
+      char limit[32];
+      std::snprintf(limit, sizeof limit, "%g s", timeout);
       text +=
           ", which the scenario never sends (it hangs): the mailer must give up by itself "
-          "before --timeout";
+          "before --timeout (" +
+          std::string(limit) +
+          "; if its own read timeout is as long or longer, give --timeout more to see what "
+          "it does when that ends the wait)";
     } else if (time_scale >= 1) {
       text +=
           ", and the scenario's delays run at full length: shrink them with --time-scale "
@@ -579,7 +587,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     std::snprintf(why, sizeof why, "timeout: the command was killed after %g s", opts.timeout);
     result.outcome = verdict::fail;
     result.reason =
-        why + waiting_for_the_server(run, opts.time_scale,
+        why + waiting_for_the_server(run, opts.time_scale, opts.timeout,
                                      killed_at.value_or(std::chrono::system_clock::now()));
   }
   if (!cut.empty()) {

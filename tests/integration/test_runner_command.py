@@ -265,7 +265,9 @@ class HangingCommand(unittest.TestCase):
         reason = verdicts(json_path)["hang"]["reason"]
         self.assertIn("it was waiting for the reply to 'RCPT TO:<a@x.test>' (session 000001), "
                       "which the scenario never sends (it hangs): the mailer must give up by "
-                      "itself before --timeout", reason)
+                      "itself before --timeout (2 s; if its own read timeout is as long or "
+                      "longer, give --timeout more to see what it does when that ends the wait)",
+                      reason)
         self.assertNotIn("--time-scale", reason)
 
     def test_a_timeout_after_a_malformed_greeting_says_what_came_instead(self):
