@@ -36,10 +36,14 @@ expect {
       -- Only of the garbage greeting's connection: the server closes the second itself.
       local last, waited = run.sessions[#run.sessions], ""
       if last and #run.sessions == 1 and #last.exchanges <= 1 then
+        local seconds = (last.ended - last.started) * run.time_scale
+        -- Closed within half a second: it read the garbage and gave up, it did not wait.
+        local why = (last.client_closed and seconds < 0.5)
+          and "it gave up on the unreadable greeting at once and did not come back"
+          or "waiting for a greeting it could read?"
         waited = string.format("; it sent nothing on session %s after its greeting, and %s %.1f s"
-          .. " after it began (waiting for a greeting it could read?)", last.id,
-          last.client_closed and "closed it" or "it was still open when the run ended",
-          (last.ended - last.started) * run.time_scale)
+          .. " after it began (%s)", last.id,
+          last.client_closed and "closed it" or "it was still open when the run ended", seconds, why)
       end
       return false, "expected new connections after the garbage and the mixed-code greetings; the client made "
         .. #run.sessions .. " connection(s)" .. waited

@@ -253,7 +253,18 @@ class MalformedRepliesWaiting(unittest.TestCase):
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertRegex(r["reason"], r"the client made 1 connection\(s\); it sent nothing on "
                                       r"session 000001 after its greeting, and closed it 1\.\d s "
-                                      r"after it began")
+                                      r"after it began \(waiting for a greeting it could read\?\)")
+
+    def test_a_client_that_closes_at_once_is_not_said_to_be_waiting(self):
+        mailer = ("import os, socket\n"
+                  "s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))\n"
+                  "s.recv(100)\n"
+                  "s.close()\n"
+                  "raise SystemExit(75)\n")
+        status, r, output = judge_mailer(self, "malformed-replies", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"and closed it 0\.\d s after it began \(it gave up on the "
+                                      r"unreadable greeting at once and did not come back\)")
 
     def test_the_connection_the_server_closed_is_not_said_to_be_waiting(self):
         # Two connections, each read and left: the second one's close was the server's.
