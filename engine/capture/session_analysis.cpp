@@ -175,6 +175,7 @@ class summary_builder {
       out_.exchanges.push_back(
           {"<no command>", "", 0, "", line, e.at, {}});  // greeting, unsolicited
     }
+    if (out_.exchanges.back().reply_first.empty()) out_.exchanges.back().reply_first = e.text;
     const bool final_line = e.text.size() < 4 || e.text[3] != '-';
     if (final_line) on_reply(out_.exchanges.back(), code, e, line);
   }
@@ -220,6 +221,11 @@ class summary_builder {
 };
 
 }  // namespace
+
+std::string quoted_reply(const exchange& x) {
+  if (x.reply_first.empty() || x.reply_first == x.reply) return x.reply;
+  return x.reply_first + " ... " + x.reply;
+}
 
 session_summary summarize(const session_record& r) {
   summary_builder b(r);

@@ -20,7 +20,12 @@ struct exchange {
   std::chrono::system_clock::time_point at;
   std::string recipient;       // LMTP: the recipient an "<end of data>" reply is for
   std::size_t reply_line = 0;  // index of the reply's last line in the transcript (0: none)
+  std::string reply_first;     // the reply's first line: the same as reply for a one-line reply
 };
+
+// A reply as a message quotes it: a multi-line one by its first and last lines, since the
+// first usually says what happened and the last may be a link or a footer.
+std::string quoted_reply(const exchange& x);
 
 struct session_summary {
   std::string id;

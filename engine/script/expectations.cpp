@@ -307,21 +307,23 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
       if (x->verb == "AUTH" && y->verb == "AUTH" &&
           mechanism_of(auth_command(*s, x)) != mechanism_of(*y)) {
         // smtplib's login() goes on to its next mechanism: no retry of the refused one.
-        c.detail = "expected a new attempt after '" + x->reply + "' (" + where_reply(*s, *x) +
+        c.detail = "expected a new attempt after '" + capture::quoted_reply(*x) + "' (" +
+                   where_reply(*s, *x) +
                    "); the client tried another mechanism on the same connection ('" + y->command +
                    "', transcript line " + std::to_string(y->line) +
                    ") and then never came back on a new one";
         return c;
       }
-      c.detail = "expected a new attempt after '" + x->reply + "' (" + where_reply(*s, *x) +
+      c.detail = "expected a new attempt after '" + capture::quoted_reply(*x) + "' (" +
+                 where_reply(*s, *x) +
                  "); the client retried on the same connection only (transcript line " +
                  std::to_string(y->line) +
                  "), which does not count: a mailer that waits out a 4xx holds no connection "
                  "open meanwhile";
       return c;
     }
-    c.detail = "expected a new attempt after '" + x->reply + "' (" + where_reply(*s, *x) +
-               "); the client never came back (" +
+    c.detail = "expected a new attempt after '" + capture::quoted_reply(*x) + "' (" +
+               where_reply(*s, *x) + "); the client never came back (" +
                (x->command == "<no command>"
                     ? std::string("no later connection")
                     : "no later connection sent " +
@@ -392,16 +394,17 @@ check_result check_no_retry(const run_outcome& run) {
     c.detail = "no 5xx reply was sent, so nothing was put to the test";
     return c;
   }
-  c.detail = "no new attempt after '" + x->reply + "' (" + where_reply(*s, *x) + ")";
+  c.detail =
+      "no new attempt after '" + capture::quoted_reply(*x) + "' (" + where_reply(*s, *x) + ")";
   if (const session_summary* next = later_attempt(run, *s, *x, true)) {
     c.passed = false;
-    c.detail = "expected no retry after '" + x->reply + "' (" + where_reply(*s, *x) +
-               "); the client tried again in session " + next->id;
+    c.detail = "expected no retry after '" + capture::quoted_reply(*x) + "' (" +
+               where_reply(*s, *x) + "); the client tried again in session " + next->id;
     return c;
   }
   if (const auto again = repeated_after_5xx(run)) {
     c.passed = false;
-    c.detail = "expected no retry after '" + again->refused->reply + "' (" +
+    c.detail = "expected no retry after '" + capture::quoted_reply(*again->refused) + "' (" +
                where_reply(*again->session, *again->refused) + "); the client sent the same " +
                again->refused->verb + " again on that connection (transcript line " +
                std::to_string(again->again->line) + ")";

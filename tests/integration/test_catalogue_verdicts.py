@@ -307,6 +307,24 @@ class MultilineRepliesGivingUp(unittest.TestCase):
                       "up the whole message", r["reason"])
 
 
+    def test_a_retry_after_the_4_line_550_quotes_its_first_line(self):
+        # The last line is a link; the first says what was refused.
+        mailer = ("import os, smtplib\n"
+                  "for _ in range(2):\n"
+                  "    s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "    try:\n"
+                  "        s.sendmail('a@x.test', ['b@y.test', 'c@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "    except smtplib.SMTPException:\n"
+                  "        pass\n"
+                  "    s.quit()\n")
+        status, r, output = judge_mailer(self, "multiline-replies", mailer,
+                                         "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("no_retry_after_5xx: expected no retry after '550-5.1.1 The email account "
+                      "that you tried to reach does not exist. ... 550 5.1.1 "
+                      "https://smtpfault.test/help/bounce' (session 000001", r["reason"])
+
+
 class QuitOwedOnlyWhereTheClientCouldSendIt(unittest.TestCase):
     def test_a_session_the_server_closed_after_its_reply_owes_no_quit(self):
         # A 521 greeting closes (RFC 7504); so does a reply a scenario chained with :close().

@@ -64,6 +64,24 @@ TEST(session_analysis, a_recipient_the_server_refused_under_a_scenarios_250_gets
   EXPECT_EQ(s.exchanges[6].recipient, "b@example.com");
 }
 
+// A message quoting a multi-line reply shows its first line, which says what happened, and
+// its last; a one-line reply as it is.
+TEST(session_analysis, a_multi_line_reply_is_quoted_by_its_first_and_last_lines) {
+  session_record r;
+  r.entries.push_back({{}, direction::client, "RCPT TO:<b@example.com>"});
+  r.entries.push_back({{}, direction::server, "550-5.1.1 No such account"});
+  r.entries.push_back({{}, direction::server, "550-5.1.1 Check the spelling"});
+  r.entries.push_back({{}, direction::server, "550 5.1.1 https://example.com/help"});
+  r.entries.push_back({{}, direction::client, "QUIT"});
+  r.entries.push_back({{}, direction::server, "221 2.0.0 Bye"});
+  const auto s = summarize(r);
+  ASSERT_EQ(s.exchanges.size(), 2u);
+  EXPECT_EQ(s.exchanges[0].reply, "550 5.1.1 https://example.com/help");
+  EXPECT_EQ(quoted_reply(s.exchanges[0]),
+            "550-5.1.1 No such account ... 550 5.1.1 https://example.com/help");
+  EXPECT_EQ(quoted_reply(s.exchanges[1]), "221 2.0.0 Bye");
+}
+
 TEST(session_analysis, over_smtp_a_second_reply_after_the_data_is_unsolicited) {
   auto s = summarize(lmtp_transaction(false));
   ASSERT_EQ(s.exchanges.size(), 7u);
