@@ -57,12 +57,16 @@ expect {
   retried_after_4xx = true,
   exit = "success",
   check = function(run)
-    -- A retry that met "retried too early" (once a session, however many recipients), and the
-    -- first session that got past the window (a recipient accepted).
+    -- A retry that met "retried too early" (once a transaction, however many recipients: a
+    -- connection cache retries on the connection it holds), and the first session that got
+    -- past the window (a recipient accepted).
     local early, past = 0, nil
     for _, session in ipairs(run.sessions) do
       local too_early, accepted = false, false
       for _, x in ipairs(session.exchanges) do
+        if x.verb == "MAIL" and too_early then
+          early, too_early = early + 1, false
+        end
         too_early = too_early or x.reply:find("retried too early", 1, true) ~= nil
         accepted = accepted or (x.verb == "RCPT" and x.code >= 200 and x.code < 300)
       end

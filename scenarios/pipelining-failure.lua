@@ -1,18 +1,19 @@
--- pipelining-failure: on the first connection every RCPT gets "451 4.3.0" and DATA gets "554 5.5.1 Error: no valid recipients".
+-- pipelining-failure: in the first transaction every RCPT gets "451 4.3.0" and DATA gets "554 5.5.1 Error: no valid recipients".
 --
--- What it does: PIPELINING is advertised. Connection 1: every recipient is refused
--- temporarily, and the DATA that a pipelining client has already sent in the same group is
--- answered 554 5.5.1; a client that then writes the message text anyway gets each line
--- answered as an unknown command; a pipelined BDAT gets the server's own 503 5.5.1, its chunk
--- read and dropped (RFC 3030 2). Later connections are normal.
+-- What it does: PIPELINING is advertised. The first transaction (the first MAIL the server
+-- gets): every recipient is refused temporarily, and the DATA that a pipelining client has
+-- already sent in the same group is answered 554 5.5.1; a client that then writes the message
+-- text anyway gets each line answered as an unknown command; a pipelined BDAT gets the
+-- server's own 503 5.5.1, its chunk read and dropped (RFC 3030 2). Later transactions, on the
+-- same connection (a connection cache's retry) or a new one, are normal.
 -- What it targets: RFC 2920 3.1 (the client must check each reply of the group, and must not
 -- send the text after a refused DATA); swiftmailer/swiftmailer#1265, nodemailer#265 (pooled
 -- connections mixed up recipients after a failed group), MailKit#1221.
 -- What a correct mailer does: notices that no recipient was accepted, sends no message text,
 -- resets (RSET or QUIT), retries later and delivers once.
 
-function on_connect(s)
-  s.state.first = smtp.once("first connection")
+function on_mail(s, mail)
+  s.state.first = smtp.once("first transaction")
 end
 
 function on_rcpt(s, rcpt)

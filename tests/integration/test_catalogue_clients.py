@@ -190,7 +190,7 @@ TABLE = [
     ("starttls-injection", "swaks-auth", "PASS|FAIL", ["out of step|EHLO ends a pipelined group"]),
     ("auth-535", "swaks-auth", "PASS", []),
     ("auth-454", "swaks-auth", "FAIL", ["retried_after_4xx", "the client never came back",
-                                        "no later connection sent AUTH or MAIL"]),
+                                        "neither that connection nor a later one sent AUTH or MAIL again"]),
     ("auth-454", "swaks-auth-retry", "PASS", []),
     # smtplib's login() raises at the 454 and the mailer drops the connection without QUIT, as
     # Jakarta Mail does; auth-535 has always failed that.
