@@ -100,13 +100,14 @@ struct scenario_clock {
 };
 
 void push_exchange(lua_State* L, const capture::exchange& x, const scenario_clock& clock) {
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   set_string(L, "command", x.command);
   clock.push(L, x.at);
   lua_setfield(L, -2, "at");
   set_string(L, "verb", x.verb);
   set_integer(L, "code", x.code);
   set_string(L, "reply", x.reply);
+  set_integer(L, "line", static_cast<lua_Integer>(x.line));
   if (!x.recipient.empty()) {
     set_string(L, "recipient", x.recipient);
   }
