@@ -191,6 +191,10 @@ std::optional<std::vector<std::uint64_t>> object_reader::integers(std::string_vi
   return out;
 }
 
+void object_reader::required(std::string_view key, std::string message) {
+  if (!missing_) missing_.emplace(std::string(key), std::move(message));
+}
+
 void object_reader::finish() {
   for (const auto& kv : o_) {
     if (!seen_.contains(kv.key())) {
@@ -200,6 +204,7 @@ void object_reader::finish() {
       return;
     }
   }
+  if (missing_) invalid(missing_->first, std::move(missing_->second));
 }
 
 // ---- query ----

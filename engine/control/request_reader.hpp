@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -40,6 +41,9 @@ class object_reader {
   void finish();
   // Records a problem with one field (e.g. a value outside a set).
   void invalid(std::string_view key, std::string message);
+  // A field that must be there and is not: said by finish(), after an unknown field, which is
+  // most often the same field misspelt ("actoin").
+  void required(std::string_view key, std::string message);
   std::string path(std::string_view key) const;
   bool ok() const { return !err_; }
 
@@ -54,6 +58,7 @@ class object_reader {
   std::string prefix_;
   std::optional<api_error>& err_;
   std::set<std::string, std::less<>> seen_;
+  std::optional<std::pair<std::string, std::string>> missing_;  // key, message
 };
 
 // Query parameters, with the same strictness.

@@ -47,7 +47,7 @@ bool breaks_a_line(const std::string& s) {
 // {"code": 451, "enhanced": "4.7.1", "text": "..."} or "lines": [...] for a multi-line reply.
 std::optional<proto::reply> read_reply(object_reader& r) {
   auto code = r.integer("code", 100, 599);
-  if (!code && r.ok()) r.invalid("code", "is required (100 to 599)");
+  if (!code && r.ok()) r.required("code", "is required (100 to 599)");
   proto::reply rep;
   rep.code = static_cast<int>(code.value_or(0));
   rep.enhanced = r.string("enhanced").value_or("");
@@ -112,7 +112,7 @@ void read_timing(object_reader& r, fault::action& a, std::optional<api_error>& e
   if (const json::object* t = r.object("trickle")) {
     object_reader tr(*t, r.path("trickle"), err);
     auto bytes = tr.integer("bytes", 1, 1 << 20);
-    if (!bytes && tr.ok()) tr.invalid("bytes", "is required (at least 1)");
+    if (!bytes && tr.ok()) tr.required("bytes", "is required (at least 1)");
     auto every = tr.number("every", 0, max_seconds);
     tr.finish();
     a.trickle_bytes = bytes.value_or(0);
@@ -355,7 +355,7 @@ result<net::fault_rule> parse_rule(const json::object& o) {
   if (const json::object* m = r.object("match")) read_match(*m, rule.match, err);
   rule.times = r.integer("times", 0, 1'000'000'000).value_or(1);
   const json::object* action = r.object("action");
-  if (!action && r.ok()) r.invalid("action", "is required");
+  if (!action && r.ok()) r.required("action", "is required");
   r.finish();
   if (err) return proto::unexpected{*err};
   auto a = parse_action(*action, "action");

@@ -238,6 +238,16 @@ class BadRequestTest(ApiTestCase):
                                                        "action": {"replly": {"code": 451}}})
         self.assertEqual((st, b["error"]), (400, "action.replly: unknown field (did you mean "
                                                  "'reply'?)"))
+        # A required field misspelt is named as the unknown one, not as missing.
+        for body, error in (({"actoin": {}}, "actoin: unknown field (did you mean 'action'?)"),
+                            ({"action": {"reply": {"cdoe": 451}}},
+                             "action.reply.cdoe: unknown field (did you mean 'code'?)"),
+                            ({"action": {"trickle": {"byts": 1}}},
+                             "action.trickle.byts: unknown field (did you mean 'bytes'?)"),
+                            ({}, "action: is required"),
+                            ({"action": {"reply": {}}}, "action.reply.code: is required (100 to 599)")):
+            st, _, b = self.api("POST", "/api/v1/faults", body)
+            self.assertEqual((st, b["error"]), (400, error), body)
         st, _, b = self.api("POST", "/api/v1/faults", {"match": {"on": "RCTP"},
                                                        "action": {"reply": {"code": 451}}})
         self.assertEqual(st, 400, b)
