@@ -8,6 +8,7 @@
 #include "config/sources.hpp"
 #include "config/toml_document.hpp"
 #include "config/toml_types.hpp"
+#include "proto/near_miss.hpp"
 #include "proto/number_text.hpp"
 
 namespace smtpfault::config {
@@ -242,6 +243,24 @@ proto::expected<std::vector<configured_flag>, config_error> read_command_flags(
 
 bool is_command_table(std::string_view key) {
   return std::find(commands.begin(), commands.end(), key) != commands.end();
+}
+
+std::string command_variable_hint(std::string_view name) {
+  if (!name.starts_with(env_prefix)) return {};
+  const std::string_view rest = name.substr(env_prefix.size());
+  const auto underscore = rest.find('_');
+  if (underscore == std::string_view::npos) return {};
+  const std::string_view word = rest.substr(0, underscore);
+  for (std::string_view command : commands) {
+    const std::string wanted = upper(command);
+    // One slip in a short name ("TEST"), two in a longer one ("HEALTHCHECK").
+    const std::size_t most = wanted.size() > 4 ? 2 : 1;
+    if (word != wanted && proto::edit_distance(word, wanted) <= most) {
+      return " (did you mean '" + std::string(env_prefix) + wanted +
+             std::string(rest.substr(underscore)) + "'?)";
+    }
+  }
+  return {};
 }
 
 bool is_command_variable(std::string_view name) {

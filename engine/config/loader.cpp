@@ -387,6 +387,9 @@ proto::expected<bool, config_error> apply_environment_unguarded(settings& s, cha
       if (auto key = key_by_its_words(guess)) {
         return fail(origin + ": unknown variable (did you mean '" + env_name(*key) + "'?)");
       }
+      if (auto hint = command_variable_hint(name); !hint.empty()) {
+        return fail(origin + ": unknown variable" + hint);
+      }
       std::vector<std::string> names;
       for (const auto& k : all_keys())
         names.push_back(env_name(k.path));

@@ -59,6 +59,11 @@ TEST(environment, unknown_variable_is_named) {
   EXPECT_EQ(error_of(apply_environment(s, timeout.get())),
             "environment variable SMTPFAULT_TLS_TIMEOUT: unknown variable (did you mean "
             "'SMTPFAULT_TLS_HANDSHAKE_TIMEOUT'?)");
+  // A command's variable with its command's name misspelt: that command's variable.
+  fake_env command{"SMTPFAULT_HEALTHCHEK_TIMEOUT=1"};
+  EXPECT_EQ(error_of(apply_environment(s, command.get())),
+            "environment variable SMTPFAULT_HEALTHCHEK_TIMEOUT: unknown variable (did you mean "
+            "'SMTPFAULT_HEALTHCHECK_TIMEOUT'?)");
 }
 
 // A compose file's SMTPFAULT_SEED=${SEED:-} leaves the seed unset, as the key's help says.
