@@ -431,6 +431,12 @@ check_result check_no_retry(const run_outcome& run) {
     c.passed = false;
     c.detail = "expected no retry after '" + capture::quoted_reply(*x) + "' (" +
                where_reply(*s, *x) + "); the client tried again in session " + next->id;
+    // Postfix's smtp_skip_5xx_greeting: a policy, told where MTAs are (as auth-535 does).
+    if (x->command == "<no command>") {
+      c.detail +=
+          " (an MTA defers the message on a 5xx greeting by default, as Postfix does: see \"An "
+          "MTA or a queue under test\" in docs/catalogue.md)";
+    }
     return c;
   }
   if (const auto again = repeated_after_5xx(run)) {

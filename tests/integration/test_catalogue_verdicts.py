@@ -444,7 +444,9 @@ class RetryAfterARefusingGreeting(unittest.TestCase):
         status, r, output = judge_mailer(self, "greeting-521", mailer)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("no_retry_after_5xx: expected no retry after", r["reason"])
-        self.assertIn("the client tried again in session 000002", r["reason"])
+        self.assertIn("the client tried again in session 000002 (an MTA defers the message on a "
+                      "5xx greeting by default, as Postfix does: see \"An MTA or a queue under "
+                      "test\" in docs/catalogue.md)", r["reason"])
 
 
 class RelayDeniedNotExercised(unittest.TestCase):
