@@ -26,6 +26,18 @@ expect {
     if not smtp.seen(run, "AUTH") then
       return false, "not exercised: the client never sent AUTH; this scenario answers it with 454"
     end
+    -- A mailer with credentials waits the 454 out and logs in; one that sends unauthenticated
+    -- instead would meet a refused relay at a real server.
+    for _, s in ipairs(run.sessions) do
+      local logged_in = false
+      for _, x in ipairs(s.exchanges) do
+        if x.verb == "AUTH" and x.code >= 200 and x.code < 300 then logged_in = true end
+        if x.verb == "MAIL" and not logged_in then
+          return false, "expected MAIL only after a successful AUTH; session " .. s.id .. " sent '"
+            .. x.command .. "' without authenticating (a real server would refuse the relay)"
+        end
+      end
+    end
     if run.delivered ~= 1 then
       return false, "expected the message delivered once after the retry, got " .. run.delivered
     end

@@ -32,24 +32,40 @@ end
 -- some of its recipients met the greylist for the first time there (each is greylisted by
 -- itself, so a client that stops at the first refused RCPT reaches the next one only then).
 local function came_back_undelivered(past)
-  local last = past.exchanges[#past.exchanges]
+  -- From the transaction that got past the window: what came before it on the same
+  -- connection (a connection cache's first attempt) was the greylisting itself.
+  local xs, start = past.exchanges, 1
+  for i, x in ipairs(xs) do
+    if x.verb == "MAIL" then start = i end
+    if x.verb == "RCPT" and x.code >= 200 and x.code < 300 then break end
+  end
+  local last, data = nil, false
   local taken, new_ones = 0, {}
-  for _, x in ipairs(past.exchanges) do
+  for i = start, #xs do
+    local x = xs[i]
     if x.code >= 400 then last = x end
+    if x.verb == "DATA" or x.verb == "BDAT" then data = true end
     if x.verb == "RCPT" and x.code >= 200 and x.code < 300 then taken = taken + 1 end
     if x.verb == "RCPT" and x.reply:find("please try again", 1, true) then
       new_ones[#new_ones + 1] = x.command:match("<([^>]*)>") or x.command
     end
   end
-  local head = "session " .. past.id .. " came back after the window"
+  local earlier = false  -- an attempt before on the same connection
+  for i = 1, start - 1 do
+    if xs[i].verb == "RCPT" then earlier = true end
+  end
+  local head = "session " .. past.id .. (earlier and " retried on the same connection after the"
+    .. " window" or " came back after the window")
+  -- What stopped it: the last refusal, else that it never sent or finished the message.
+  local why = last and "('" .. last.reply .. "' to " .. last.command .. ")"
+    or (data and "(the message was never finished)" or "(it sent no DATA)")
   if #new_ones == 0 then
-    return head .. " and its recipients were accepted, but no message was delivered ('"
-      .. last.reply .. "' to " .. last.command .. ")"
+    return head .. " and its recipients were accepted, but no message was delivered " .. why
   end
   return head .. " and " .. taken .. " recipient" .. (taken == 1 and " was" or "s were")
     .. " accepted, but " .. table.concat(new_ones, ", ") .. " met the greylist there for the"
-    .. " first time (each recipient is greylisted by itself) and no message was delivered ('"
-    .. last.reply .. "' to " .. last.command .. "): the client must deliver to the accepted"
+    .. " first time (each recipient is greylisted by itself) and no message was delivered "
+    .. why .. ": the client must deliver to the accepted"
     .. " recipients and retry the others later, or retry them all later"
 end
 

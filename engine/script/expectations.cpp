@@ -283,21 +283,28 @@ const capture::exchange* any_reply_of_class(const run_outcome& run, int cls) {
   return nullptr;
 }
 
-// What a refused session did next on its own connection: the command that tried again, the
-// MAIL that went on without a refused AUTH or STARTTLS, or an AUTH naming another mechanism.
+// A retry on the refused connection counts once the client has paused this long (scenario
+// time), as a connection cache does when it waits a 4xx out; asking again in the same breath is
+// the hammering these scenarios look for.
+constexpr double same_connection_pause = 5.0;
+
+// What a refused session did next on its own connection: the command that tried again after a
+// pause, one that tried again at once, the MAIL that went on without a refused AUTH or STARTTLS,
+// or an AUTH naming another mechanism.
 struct same_connection_retry {
   const capture::exchange* retry = nullptr;
+  const capture::exchange* too_soon = nullptr;
   const capture::exchange* skipped = nullptr;
   const capture::exchange* other_mechanism = nullptr;
 };
 
-same_connection_retry retry_on_same_connection(const session_summary& s,
-                                               const capture::exchange* x) {
+same_connection_retry retry_on_same_connection(const session_summary& s, const capture::exchange* x,
+                                               double time_scale) {
   same_connection_retry out;
   if (x->command == "<no command>") return out;  // a refusing greeting: no connection to go on
-  bool authenticated = false;                    // with another mechanism, after the refusal
+  bool authenticated = false;                    // after a refused AUTH, with another mechanism
   for (const auto* y = x + 1; y != s.exchanges.data() + s.exchanges.size(); ++y) {
-    authenticated = authenticated || (y->verb == "AUTH" && y->code / 100 == 2);
+    authenticated = authenticated || (x->verb == "AUTH" && y->verb == "AUTH" && y->code / 100 == 2);
     if (waits_out(*x, 4) && y->verb == "MAIL") {
       // A transaction without what was refused is no retry of it (unless another mechanism
       // succeeded meanwhile, which is said instead).
@@ -308,6 +315,11 @@ same_connection_retry retry_on_same_connection(const session_summary& s,
     if (x->verb == "AUTH" && y->verb == "AUTH" &&
         mechanism_of(auth_command(s, x)) != mechanism_of(*y)) {
       if (!out.other_mechanism) out.other_mechanism = y;
+      continue;
+    }
+    const std::chrono::duration<double> waited = y->at - x->at;
+    if (waited.count() / time_scale < same_connection_pause) {
+      if (!out.too_soon) out.too_soon = y;
       continue;
     }
     out.retry = y;
@@ -326,13 +338,13 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
         "the "
         "message was sent";
     if (const auto* other = any_reply_of_class(run, 4)) {
-      c.detail += " ('" + other->reply + "' to " +
+      c.detail += " ('" + capture::quoted_reply(*other) + "' to " +
                   (other->verb.empty() ? std::string("a line") : other->verb) + " does not count)";
     }
     return c;
   }
   const session_summary* next = later_attempt(run, *s, *x, false);
-  const same_connection_retry same = retry_on_same_connection(*s, x);
+  const same_connection_retry same = retry_on_same_connection(*s, x, run.time_scale);
   // The first retry counts: a connection cache waits the 4xx out on the connection it holds
   // (OpenSMTPD, Postfix's, a pooled sender), others come back on a new one.
   if (same.retry && (!next || same.retry->at < next->started)) next = nullptr;
@@ -344,6 +356,17 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
       c.detail = after + "went on without " + x->verb + " on the same connection ('" +
                  same.skipped->command + "', transcript line " +
                  std::to_string(same.skipped->line) + ") and never tried " + x->verb + " again";
+    } else if (same.too_soon) {
+      char waited[32];
+      std::snprintf(
+          waited, sizeof waited, "%.2f",
+          std::chrono::duration<double>(same.too_soon->at - x->at).count() / run.time_scale);
+      c.detail = after + "asked again on the same connection at once ('" + same.too_soon->command +
+                 "', " + waited + " s of scenario time later, transcript line " +
+                 std::to_string(same.too_soon->line) +
+                 ") and never after a pause, nor on a later connection: a retry on the same "
+                 "connection counts after a pause of 5 s or more (scenario time), as a "
+                 "connection cache waits a 4xx out";
     } else if (same.other_mechanism) {
       // smtplib's login() goes on to its next mechanism: no retry of the refused one.
       c.detail = after + "tried another mechanism on the same connection ('" +
@@ -432,7 +455,7 @@ check_result check_no_retry(const run_outcome& run) {
     c.detail = "expected no retry after '" + capture::quoted_reply(*x) + "' (" +
                where_reply(*s, *x) + "); the client tried again in session " + next->id;
     // Postfix's smtp_skip_5xx_greeting: a policy, told where MTAs are (as auth-535 does).
-    if (x->command == "<no command>") {
+    if (x == &s->exchanges.front() && x->command == "<no command>") {
       c.detail +=
           " (an MTA defers the message on a 5xx greeting by default, as Postfix does: see \"An "
           "MTA or a queue under test\" in docs/catalogue.md)";

@@ -127,6 +127,60 @@ class OneRecipientMailer(unittest.TestCase):
         self.assertIn("retried too early: 2 retries came within the 60 s window", r["reason"])
 
 
+class HammeringOnTheSameConnection(unittest.TestCase):
+    """A retry on the same connection counts after a pause; asking again at once does not."""
+
+    def test_pipelining_failure_fails_a_mailer_that_asks_again_at_once(self):
+        mailer = (CONNECTED + "for attempt in range(3):\n"
+                  "    try:\n"
+                  "        s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "        break\n"
+                  "    except smtplib.SMTPException:\n"
+                  "        s.rset()\n"
+                  "s.quit()\n")
+        status, r, output = judge_mailer(self, "pipelining-failure", mailer,
+                                         "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"^retried_after_4xx: .*the client asked again on the same "
+                                      r"connection at once \('mail FROM:<a@x\.test> size=18', 0\.\d\d s of "
+                                      r"scenario time later")
+
+    def test_auth_454_fails_an_auth_retried_at_once_then_skipped(self):
+        mailer = (CONNECTED + "s.starttls()\ns.ehlo()\n"
+                  "for _ in range(2):\n"
+                  "    print(s.docmd('AUTH PLAIN', 'AHUAcA=='))\n"
+                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "s.quit()\n")
+        status, r, output = judge_mailer(self, "auth-454", mailer, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("the client went on without AUTH on the same connection", r["reason"])
+
+    def test_auth_454_fails_a_delivery_without_authenticating_after_a_real_retry(self):
+        # AUTH again after a pause (a retry), still 454 on this connection, then the message
+        # unauthenticated: the scenario's own check names it.
+        mailer = (CONNECTED + "import time\ns.starttls()\ns.ehlo()\n"
+                  "print(s.docmd('AUTH PLAIN', 'AHUAcA=='))\ntime.sleep(0.2)\n"
+                  "print(s.docmd('AUTH PLAIN', 'AHUAcA=='))\n"
+                  "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "s.quit()\n")
+        status, r, output = judge_mailer(self, "auth-454", mailer, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"^check: expected MAIL only after a successful AUTH; session "
+                                      r"000001 sent 'mail FROM:<a@x\.test> size=18' without authenticating")
+
+    def test_greylist_names_a_retry_on_the_same_connection_that_sent_no_data(self):
+        mailer = (CONNECTED + "import time\ns.ehlo()\n"
+                  "s.mail('a@x.test'); s.rcpt('r1@example.com'); s.rset()\n"
+                  "time.sleep(1.5)\n"
+                  "s.mail('a@x.test'); s.rcpt('r1@example.com'); s.rset()\n"
+                  "s.quit()\nraise SystemExit(75)\n")
+        status, r, output = judge_mailer(self, "greylist", mailer, "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("check: session 000001 retried on the same connection after the window and "
+                      "its recipients were accepted, but no message was delivered (it sent no "
+                      "DATA)", r["reason"])
+
+
 class AuthNotExercised(unittest.TestCase):
     def test_the_scenarios_own_words_come_before_the_general_ones(self):
         # auth-454's check names the AUTH it waited for; retried_after_4xx could only say that
@@ -340,11 +394,14 @@ class MalformedRepliesWaiting(unittest.TestCase):
                   "    f.readline(600)\n"
                   "    s.close()\n"
                   "raise SystemExit(75)\n")
-        status, r, output = judge_mailer(self, "malformed-replies", mailer)
-        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
-        self.assertIn("check: expected the message delivered once, got 0: the client left 2 "
-                      "connection(s) right after the reply line of over 2048 octets to MAIL "
-                      "(sessions 000003, 000004)", r["reason"])
+        # Closing at once, or with a QUIT first: either way it gave up on the line.
+        for ending in ("", "    s.sendall(b'QUIT\\r\\n')\n"):
+            status, r, output = judge_mailer(
+                self, "malformed-replies", mailer.replace("    s.close()\n", ending + "    s.close()\n"))
+            self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+            self.assertIn("check: expected the message delivered once, got 0: the client left 2 "
+                          "connection(s) right after the reply line of over 2048 octets to MAIL "
+                          "(sessions 000003, 000004)", r["reason"])
 
     def test_the_connection_the_server_closed_is_not_said_to_be_waiting(self):
         # Two connections, each read and left: the second one's close was the server's.
@@ -482,6 +539,8 @@ class RelayDeniedMixedRecipients(unittest.TestCase):
     def test_delivering_to_the_local_recipients_and_exiting_0_passes(self):
         status, r, output = judge_mailer(self, "relay-denied", self.MIXED)
         self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
+        self.assertIn("not judged: whether the mailer told its caller that the recipients outside "
+                      "smtpfault.test were refused", r["reason"])
 
     def test_reporting_failure_for_a_partial_refusal_fails(self):
         status, r, output = judge_mailer(self, "relay-denied", self.MIXED + "raise SystemExit(1)\n")

@@ -403,12 +403,14 @@ TEST(Expectations, AnotherMechanismAfterA454IsNotCalledARetry) {
             "expected a new attempt after '454 4.7.0 later' (session 000001, transcript line 33); "
             "the client tried another mechanism on the same connection ('AUTH PLAIN ****', "
             "transcript line 34) and then never came back");
-  // The refused mechanism again, on the same connection: a retry (a connection cache's).
-  s.exchanges[2] = {"AUTH CRAM-MD5", "AUTH", 454, "454 4.7.0 later", 34, t0, {}, 35};
+  // The refused mechanism again, on the same connection after a pause: a retry (a connection
+  // cache's).
+  s.exchanges[2] = {
+      "AUTH CRAM-MD5", "AUTH", 454, "454 4.7.0 later", 34, t0 + std::chrono::seconds(6), {}, 35};
   verdict = evaluate(e, run)[0];
   EXPECT_TRUE(verdict.passed) << verdict.detail;
   EXPECT_EQ(verdict.detail,
-            "retried after 0.00 s (scenario time) on the same connection (session 000001, "
+            "retried after 6.00 s (scenario time) on the same connection (session 000001, "
             "transcript line 34)");
 }
 
@@ -425,16 +427,30 @@ TEST(Expectations, ARetryOnTheSameConnectionCounts) {
   s.exchanges = {
       {"RCPT TO:<a@x.test>", "RCPT", 451, "451 4.7.1 later", 30, t0, {}, 31},
       {"RSET", "RSET", 250, "250 ok", 32, t0, {}, 33},
-      {"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 34, t0 + std::chrono::seconds(2), {}, 35}};
+      {"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 34, t0 + std::chrono::seconds(6), {}, 35}};
   auto verdict = evaluate(e, run)[0];
   EXPECT_TRUE(verdict.passed) << verdict.detail;
   EXPECT_EQ(verdict.detail,
-            "retried after 2.00 s (scenario time) on the same connection (session 000001, "
+            "retried after 6.00 s (scenario time) on the same connection (session 000001, "
             "transcript line 34)");
-  e.retry_delay_min = 5;
+  e.retry_delay_min = 10;
   verdict = evaluate(e, run)[0];
   EXPECT_FALSE(verdict.passed);
   EXPECT_EQ(verdict.name, "retry_delay");
+  // Asking again in the same breath is no waiting out: the hammering the scenarios look for.
+  e.retry_delay_min.reset();
+  s.exchanges[2].at = t0 + std::chrono::milliseconds(300);
+  verdict = evaluate(e, run)[0];
+  EXPECT_FALSE(verdict.passed);
+  EXPECT_EQ(verdict.detail,
+            "expected a new attempt after '451 4.7.1 later' (session 000001, transcript line 31); "
+            "the client asked again on the same connection at once ('MAIL FROM:<b@y.test>', 0.30 s "
+            "of scenario time later, transcript line 34) and never after a pause, nor on a later "
+            "connection: a retry on the same connection counts after a pause of 5 s or more "
+            "(scenario time), as a connection cache waits a 4xx out");
+  // The pause is in scenario time: 0.3 s at --time-scale 0.02 is 15 s.
+  run.time_scale = 0.02;
+  EXPECT_TRUE(evaluate(e, run)[0].passed);
 }
 
 // After a 454 to AUTH, MAIL on that connection goes on without authenticating: no retry of
