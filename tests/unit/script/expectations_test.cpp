@@ -471,6 +471,13 @@ TEST(Expectations, MailAfterARefusedAuthIsNoRetryOfIt) {
             "expected a new attempt after '454 4.7.0 later' (session 000001, transcript line 31); "
             "the client went on without AUTH on the same connection ('MAIL FROM:<b@y.test>', "
             "transcript line 32) and never tried AUTH again");
+  // After a refused STARTTLS a login in plaintext does not excuse the MAIL that follows.
+  s.exchanges = {{"STARTTLS", "STARTTLS", 454, "454 4.7.0 later", 30, t0, {}, 31},
+                 {"AUTH PLAIN ****", "AUTH", 235, "235 2.7.0 ok", 32, t0, {}, 33},
+                 {"MAIL FROM:<b@y.test>", "MAIL", 250, "250 ok", 34, t0, {}, 35}};
+  EXPECT_THAT(evaluate(e, run)[0].detail,
+              HasSubstr("the client went on without STARTTLS on the same connection ('MAIL "
+                        "FROM:<b@y.test>', transcript line 34)"));
 }
 
 TEST(Expectations, ARetryDelayWithOnlyAMinimumSaysAtLeast) {
