@@ -520,6 +520,11 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     }
     run_starts.push_back(std::chrono::system_clock::now());
     sc->begin_run(run + 1);
+    // The command may have had the scenario loaded again (DELETE /api/v1/sessions): that one
+    // serves its sessions now.
+    if (auto serving = server.srv->current_scenario(); serving && serving != sc) {
+      serving->begin_run(run + 1);
+    }
     auto child = run_child(opts.command, env, timeout);
     if (!child.error.empty()) {
       result.reason = child.error;
@@ -569,7 +574,11 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   } else {
     result.checks = script::evaluate(expected, run);
   }
-  for (auto& c : sc->run_checks(run))
+  // The scenario as the sessions met it: a restart over the API gave it a new state, and its
+  // checks see that one (another scenario PUT over the API is not the one under test).
+  auto judging = server.srv->current_scenario();
+  if (!judging || judging->name() != sc->name()) judging = sc;
+  for (auto& c : judging->run_checks(run))
     result.checks.push_back(std::move(c));
   waive(result.checks, opts.waived);
   decide(result, run.sessions, opts.server.tls_min_version);

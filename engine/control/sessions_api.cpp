@@ -57,6 +57,10 @@ asio::awaitable<response> delete_sessions(api_context& ctx, api_request&) {
                             sc->seed_text());
     } else {
       out["note"] = "the scenario kept its state: loading it again failed: " + fresh.error();
+      ctx.server.log().info("scenario " + script::shown_name(sc->name()) +
+                            " kept its state: loading it again for the sessions deleted over the "
+                            "API failed: " +
+                            fresh.error());
     }
   }
   co_return json_response(200, std::move(out));

@@ -253,11 +253,17 @@ proto::expected<std::shared_ptr<scenario>, std::string> scenario::load_named(
   auto source = find_scenario_source(name_or_path);
   if (!source) return proto::unexpected{source.error()};
   opts.module_folder = source->folder;
-  return load(std::move(source->code), std::move(source->chunkname), opts);
+  auto sc = load(std::move(source->code), std::move(source->chunkname), opts);
+  if (sc) (*sc)->origin_ = name_or_path;
+  return sc;
 }
 
 proto::expected<std::shared_ptr<scenario>, std::string> scenario::restarted() const {
-  return load(source_, name_, opts_);
+  // A file is read again with its modules: the text kept and modules read anew would be a
+  // mixture nobody wrote.
+  auto fresh = origin_.empty() ? load(source_, name_, opts_) : load_named(origin_, opts_);
+  if (fresh) (*fresh)->begin_run(current_run_.load(std::memory_order_relaxed));
+  return fresh;
 }
 
 std::unique_ptr<session_binding> scenario::open_session(std::function<void(std::string)> log) {

@@ -102,8 +102,9 @@ class scenario : public std::enable_shared_from_this<scenario> {
   std::uint32_t hooks() const { return hooks_; }
   const std::string& name() const { return name_; }
   const scenario_options& options() const { return opts_; }
-  // The same text loaded again with the same options: the script's own state (its tables,
-  // smtp.now(), the random numbers) as at its start. Modules are read again from their folder.
+  // Loaded again from where it came from (its file and modules, read again; or the text it was
+  // given) with the same options and run: its own state (its tables, smtp.now(), the random
+  // numbers) as at its start.
   proto::expected<std::shared_ptr<scenario>, std::string> restarted() const;
   std::string seed_text() const { return script::seed_text(opts_.seed); }
 
@@ -160,6 +161,7 @@ class scenario : public std::enable_shared_from_this<scenario> {
                               const std::string& why) const;
 
   std::string name_;
+  std::string origin_;  // the name or path load_named was given; "" for text
   // The scenario's text: the line of an expect{} key's mistake, of a hook's bad `return`.
   std::string source_;
   std::vector<std::string> unread_params_;

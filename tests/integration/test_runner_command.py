@@ -99,6 +99,29 @@ class AddressVariablesAreTheRunners(unittest.TestCase):
         self.assertRegex(p.stdout, r"api=127\.0\.0\.1:\d+")
 
 
+class SessionsDeletedDuringARun(unittest.TestCase):
+    def test_the_restarted_scenario_keeps_the_run_number(self):
+        # DELETE /api/v1/sessions loads the scenario again; s.run still says which run it is.
+        tmp = scratch_folder(self)
+        scenario = write_file(tmp, "runs.lua",
+                              "function on_mail(s, mail)\n"
+                              "  return smtp.reply(250, '2.1.0', 'run=' .. tostring(s.run))\n"
+                              "end\n"
+                              "expect { runs = 2, exit = 'success' }\n")
+        mailer = ("import os, smtplib, urllib.request\n"
+                  "urllib.request.urlopen(urllib.request.Request('http://%s/api/v1/sessions' % "
+                  "os.environ['SMTPFAULT_API'], method='DELETE')).read()\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.ehlo(); print(s.mail('a@x.test')); s.quit()\n")
+        json_path = os.path.join(tmp, "report.json")
+        status, out, err = run_test(["--scenario", scenario, "--json", json_path, "--",
+                                     PYTHON, "-c", mailer], timeout=60)
+        self.assertEqual(status, 0, out + err)
+        output = verdicts(json_path)["runs"]["command_output"]
+        self.assertIn("(250, b'2.1.0 run=1')", output)
+        self.assertIn("(250, b'2.1.0 run=2')", output)
+
+
 class TestCaForTheCommand(unittest.TestCase):
     def test_the_command_can_verify_the_server_with_smtpfault_ca_file(self):
         # swaks verifies the certificate with the file the runner gives, which is gone after.

@@ -161,6 +161,33 @@ class ModulesInServe(unittest.TestCase):
         self.assertEqual(status, 200, body)
         self.assertEqual(self.refused_by()["blocked@example.com"][0], 550)
 
+    def test_deleting_the_sessions_reads_the_file_and_its_modules_again(self):
+        # The text kept in memory with modules read anew would be a mixture nobody wrote: both
+        # come from disk, as at start.
+        write_file(os.path.join(self.folder, "lib"), "policy.lua",
+                   POLICY.replace("^blocked@", "^barred@"))
+        write_file(self.folder, "policy.lua", SCENARIO.replace(
+            "return policy.reply()", "return smtp.reply(550, '5.1.1', 'refused by scenario v2')"))
+        self.assertEqual(self.refused_by()["blocked@example.com"][0], 550)   # still the first
+        status, _, body = self.server.api("DELETE", "/api/v1/sessions")
+        self.assertEqual(status, 200, body)
+        with smtplib.SMTP("127.0.0.1", self.server.port, timeout=10) as s:
+            refused = s.sendmail("a@example.com", ["blocked@example.com", "barred@example.com"],
+                                 "Subject: x\r\n\r\nhi\r\n")
+        self.assertEqual(list(refused), ["barred@example.com"])
+        self.assertIn(b"refused by scenario v2", refused["barred@example.com"][1])
+        # A file broken since: the scenario keeps its state, and the log and the reply say why.
+        write_file(self.folder, "policy.lua", "function on_rcpt(\n")
+        status, _, body = self.server.api("DELETE", "/api/v1/sessions")
+        self.assertEqual(status, 200, body)
+        self.assertIn("the scenario kept its state: loading it again failed: ", body["note"])
+        self.server.wait_for_line(r"scenario .*policy\.lua kept its state: loading it again for "
+                                  r"the sessions deleted over the API failed: ")
+        with smtplib.SMTP("127.0.0.1", self.server.port, timeout=10) as s:
+            refused = s.sendmail("a@example.com", ["ok@example.com", "barred@example.com"],
+                                 "Subject: x\r\n\r\nhi\r\n")
+        self.assertEqual(list(refused), ["barred@example.com"])
+
     def test_source_text_over_the_api_cannot_require(self):
         status, _, body = self.server.api("PUT", "/api/v1/scenario", {"source": SCENARIO})
         self.assertEqual(status, 422, body)
