@@ -256,8 +256,10 @@ std::string command_variable_hint(std::string_view name) {
     // One slip in a short name ("TEST"), two in a longer one ("HEALTHCHECK").
     const std::size_t most = wanted.size() > 4 ? 2 : 1;
     if (word != wanted && proto::edit_distance(word, wanted) <= most) {
-      return " (did you mean '" + std::string(env_prefix) + wanted +
-             std::string(rest.substr(underscore)) + "'?)";
+      // Only the prefix is known to be wrong: the command itself judges the rest.
+      return " (" + std::string(env_prefix) + std::string(word) + "_ reads like " +
+             variable_prefix(command) + ", the prefix of smtpfault " + std::string(command) +
+             "'s variables)";
     }
   }
   return {};

@@ -48,8 +48,8 @@ proto::expected<std::vector<configured_flag>, config_error> read_command_flags(
 // Whether a top-level TOML key or an SMTPFAULT_* variable belongs to one of the commands.
 bool is_command_table(std::string_view key);
 bool is_command_variable(std::string_view name);
-// " (did you mean 'SMTPFAULT_HEALTHCHECK_TIMEOUT'?)" for a variable whose command word is a
-// slip ("SMTPFAULT_HEALTHCHEK_TIMEOUT"); "" otherwise.
+// " (SMTPFAULT_HEALTHCHEK_ reads like SMTPFAULT_HEALTHCHECK_, ...)" for a variable whose
+// command word is a slip ("SMTPFAULT_HEALTHCHEK_TIMEOUT"); "" otherwise.
 std::string command_variable_hint(std::string_view name);
 
 }  // namespace smtpfault::config

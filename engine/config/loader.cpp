@@ -387,12 +387,17 @@ proto::expected<bool, config_error> apply_environment_unguarded(settings& s, cha
       if (auto key = key_by_its_words(guess)) {
         return fail(origin + ": unknown variable (did you mean '" + env_name(*key) + "'?)");
       }
-      if (auto hint = command_variable_hint(name); !hint.empty()) {
-        return fail(origin + ": unknown variable" + hint);
-      }
       std::vector<std::string> names;
       for (const auto& k : all_keys())
         names.push_back(env_name(k.path));
+      // SMTPFAULT_SEED_X is a slip of a key of serve's (SMTPFAULT_SEED), not of `send`'s prefix.
+      const std::string first_word(name.substr(0, name.find('_', env_prefix.size())));
+      const bool serves_word = std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+        return n == first_word || n.starts_with(first_word + "_");
+      });
+      if (auto hint = command_variable_hint(name); !hint.empty() && !serves_word) {
+        return fail(origin + ": unknown variable" + hint);
+      }
       return fail(origin + ": unknown variable" + did_you_mean(name, names));
     }
     // SMTPFAULT_SEED= (a compose file's ${SEED:-}) is the seed left unset: chosen at random.

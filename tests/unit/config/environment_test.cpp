@@ -59,11 +59,16 @@ TEST(environment, unknown_variable_is_named) {
   EXPECT_EQ(error_of(apply_environment(s, timeout.get())),
             "environment variable SMTPFAULT_TLS_TIMEOUT: unknown variable (did you mean "
             "'SMTPFAULT_TLS_HANDSHAKE_TIMEOUT'?)");
-  // A command's variable with its command's name misspelt: that command's variable.
-  fake_env command{"SMTPFAULT_HEALTHCHEK_TIMEOUT=1"};
+  // A command's variable with its command's name misspelt: that command's prefix (the command
+  // itself judges the rest).
+  fake_env command{"SMTPFAULT_HEALTHCHEK_TIMOUT=1"};
   EXPECT_EQ(error_of(apply_environment(s, command.get())),
-            "environment variable SMTPFAULT_HEALTHCHEK_TIMEOUT: unknown variable (did you mean "
-            "'SMTPFAULT_HEALTHCHECK_TIMEOUT'?)");
+            "environment variable SMTPFAULT_HEALTHCHEK_TIMOUT: unknown variable "
+            "(SMTPFAULT_HEALTHCHEK_ reads like SMTPFAULT_HEALTHCHECK_, the prefix of smtpfault "
+            "healthcheck's variables)");
+  // A word of serve's own keys is no slip of a command's name.
+  fake_env seed{"SMTPFAULT_SEED_X=1"};
+  EXPECT_EQ(error_of(apply_environment(s, seed.get())).find("reads like"), std::string::npos);
 }
 
 // A compose file's SMTPFAULT_SEED=${SEED:-} leaves the seed unset, as the key's help says.
