@@ -124,7 +124,10 @@ class OneRecipientMailer(unittest.TestCase):
                 "raise SystemExit(75)\n")
         status, r, output = judge_mailer(self, "greylist", same, "--time-scale", TIME_SCALE)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
-        self.assertIn("retried too early: 2 retries came within the 60 s window", r["reason"])
+        self.assertIn("the client asked again on the same connection at once", r["reason"])
+        checks = {c["name"]: c for c in r["checks"]}
+        self.assertIn("retried too early: 2 retries came within the 60 s window",
+                      checks["check"]["detail"])
 
 
 class HammeringOnTheSameConnection(unittest.TestCase):
