@@ -91,12 +91,13 @@ expect {
     end
     if early > MOST_EARLY then
       return false, "retried in a tight loop: " .. early .. " retries came within the " .. WINDOW
-        .. " s window; a mailer that backs off makes a few"
+        .. " s window (scenario time); a mailer that backs off makes a few"
     end
     if run.delivered == 0 and early > 0 and not past then
       -- A mailer that did retry, but only inside the window, is told so: it gave up too soon.
       return false, "retried too early: " .. early .. " retr" .. (early == 1 and "y" or "ies")
-        .. " came within the " .. WINDOW .. " s window and none after it; nothing was delivered"
+        .. " came within the " .. WINDOW .. " s window (scenario time) and none after it; nothing was"
+        .. " delivered"
     end
     if run.delivered == 0 and past then
       return false, came_back_undelivered(past)
