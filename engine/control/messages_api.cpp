@@ -41,16 +41,7 @@ message_filter read_filter(query_reader& q, std::optional<api_error>& err) {
                     "subject"};
   }
   f.test = q.string("test");
-  if (auto since = q.string("since")) {
-    f.since = parse_time(*since);
-    if (!f.since && !err) {
-      err = api_error{400,
-                      "query parameter since: expected an ISO 8601 time such as "
-                      "2026-01-31T12:00:00Z or seconds since the epoch, got '" +
-                          *since + "'",
-                      "since"};
-    }
-  }
+  f.since = q.time("since");
   return f;
 }
 

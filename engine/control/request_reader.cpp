@@ -240,6 +240,19 @@ std::optional<std::uint64_t> query_reader::integer(std::string_view key, std::ui
   return x;
 }
 
+std::optional<std::chrono::system_clock::time_point> query_reader::time(std::string_view key) {
+  auto s = string(key);
+  if (!s) return std::nullopt;
+  auto t = parse_time(*s);
+  if (!t) {
+    invalid(key,
+            "expected an ISO 8601 time such as 2026-01-31T12:00:00Z or seconds since the epoch, "
+            "got '" +
+                *s + "'");
+  }
+  return t;
+}
+
 std::optional<double> query_reader::number(std::string_view key, double min, double max) {
   auto s = string(key);
   if (!s) return std::nullopt;

@@ -69,6 +69,8 @@ class query_reader {
   std::optional<std::string> string(std::string_view key);
   std::optional<std::uint64_t> integer(std::string_view key, std::uint64_t min, std::uint64_t max);
   std::optional<double> number(std::string_view key, double min, double max);
+  // An ISO 8601 time or seconds since the epoch (parse_time).
+  std::optional<std::chrono::system_clock::time_point> time(std::string_view key);
   void finish();
   // A value the endpoint cannot take: "query parameter state: must be ..." (the first wins).
   void invalid(std::string_view key, std::string message);

@@ -17,6 +17,8 @@ asio::awaitable<response> list_sessions(api_context& ctx, api_request& req) {
   auto limit = q.integer("limit", 1, 1000).value_or(100);
   auto offset = q.integer("offset", 0, UINT64_MAX).value_or(0);
   const auto state = q.string("state").value_or("finished");
+  // Started at or after: the expectations' "since" gives the sessions its verdicts judge.
+  const auto since = q.time("since");
   if (state != "finished" && state != "open" && state != "all") {
     q.invalid("state", "must be finished, open or all, got '" + state + "'");
   }
@@ -28,6 +30,10 @@ asio::awaitable<response> list_sessions(api_context& ctx, api_request& req) {
   if (state != "finished") {
     for (auto& r : co_await ctx.server.open_sessions())
       all.push_back(std::make_shared<const capture::session_record>(std::move(r)));
+  }
+  if (since) {
+    std::erase_if(
+        all, [&](const auto& s) { return s->entries.empty() || s->entries.front().at < *since; });
   }
   json::array items;
   for (std::uint64_t i = offset; i < all.size() && i < offset + limit; ++i)

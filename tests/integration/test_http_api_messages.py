@@ -443,6 +443,15 @@ class MessagesTest(ApiTestCase):
         self.assertTrue(any(d == "server" and t.startswith("250") for d, t in texts))
         _, _, listing = self.api("GET", "/api/v1/sessions?limit=1000")
         self.assertIn(sid, [x["id"] for x in listing["sessions"]])
+        # since= keeps the sessions that started then or later, as the expectations' since does.
+        started = s["started"]
+        _, _, listing = self.api("GET", "/api/v1/sessions?limit=1000&since=" + started)
+        self.assertIn(sid, [x["id"] for x in listing["sessions"]])
+        _, _, listing = self.api("GET", "/api/v1/sessions?since=2999-01-01T00:00:00Z")
+        self.assertEqual(listing["total"], 0, listing)
+        status, _, body = self.api("GET", "/api/v1/sessions?since=yesterday")
+        self.assertEqual((status, body["field"]), (400, "since"), body)
+        self.assertIn("query parameter since: expected an ISO 8601 time", body["error"])
 
 
     def test_entries_count_what_was_kept_and_dropped_not_the_note_between(self):
