@@ -288,6 +288,12 @@ const capture::exchange* any_reply_of_class(const run_outcome& run, int cls) {
 // the hammering these scenarios look for.
 constexpr double same_connection_pause = 5.0;
 
+// Seconds of scenario time from a to b: real seconds divided by the time scale.
+double scenario_seconds(std::chrono::system_clock::time_point a,
+                        std::chrono::system_clock::time_point b, double time_scale) {
+  return std::chrono::duration<double>(b - a).count() / time_scale;
+}
+
 // What a refused session did next on its own connection: the command that tried again after a
 // pause, one that tried again at once, the MAIL that went on without a refused AUTH or STARTTLS,
 // or an AUTH naming another mechanism.
@@ -317,8 +323,7 @@ same_connection_retry retry_on_same_connection(const session_summary& s, const c
       if (!out.other_mechanism) out.other_mechanism = y;
       continue;
     }
-    const std::chrono::duration<double> waited = y->at - x->at;
-    if (waited.count() / time_scale < same_connection_pause) {
+    if (scenario_seconds(x->at, y->at, time_scale) < same_connection_pause) {
       if (!out.too_soon) out.too_soon = y;
       continue;
     }
@@ -326,6 +331,43 @@ same_connection_retry retry_on_same_connection(const session_summary& s, const c
     return out;
   }
   return out;
+}
+
+// Why no retry of a 4xx counts: what the refused connection did instead, else that nothing
+// came back.
+std::string no_retry_detail(const session_summary& s, const capture::exchange* x,
+                            const same_connection_retry& same, double time_scale) {
+  const std::string after = "expected a new attempt after '" + capture::quoted_reply(*x) + "' (" +
+                            where_reply(s, *x) + "); the client ";
+  if (same.skipped) {
+    return after + "went on without " + x->verb + " on the same connection ('" +
+           same.skipped->command + "', transcript line " + std::to_string(same.skipped->line) +
+           ") and never tried " + x->verb + " again";
+  }
+  if (same.too_soon) {
+    char waited[32], pause[32];
+    std::snprintf(waited, sizeof waited, "%.2f",
+                  scenario_seconds(x->at, same.too_soon->at, time_scale));
+    std::snprintf(pause, sizeof pause, "%g", same_connection_pause);
+    return after + "asked again on the same connection at once ('" + same.too_soon->command +
+           "', " + waited + " s of scenario time later, transcript line " +
+           std::to_string(same.too_soon->line) +
+           ") and never after a pause, nor on a later connection: a retry on the same "
+           "connection counts after a pause of " +
+           pause + " s or more (scenario time), as a connection cache waits a 4xx out";
+  }
+  if (same.other_mechanism) {
+    // smtplib's login() goes on to its next mechanism: no retry of the refused one.
+    return after + "tried another mechanism on the same connection ('" +
+           same.other_mechanism->command + "', transcript line " +
+           std::to_string(same.other_mechanism->line) + ") and then never came back";
+  }
+  return after + "never came back (" +
+         (x->command == "<no command>"
+              ? std::string("no later connection")
+              : "neither that connection nor a later one sent " +
+                    (waits_out(*x, 4) ? x->verb + " or MAIL" : std::string("MAIL")) + " again") +
+         ")";
 }
 
 check_result check_retry(const expectations& e, const run_outcome& run) {
@@ -350,41 +392,10 @@ check_result check_retry(const expectations& e, const run_outcome& run) {
   if (same.retry && (!next || same.retry->at < next->started)) next = nullptr;
   if (!next && !same.retry) {
     c.passed = false;
-    const std::string after = "expected a new attempt after '" + capture::quoted_reply(*x) + "' (" +
-                              where_reply(*s, *x) + "); the client ";
-    if (same.skipped) {
-      c.detail = after + "went on without " + x->verb + " on the same connection ('" +
-                 same.skipped->command + "', transcript line " +
-                 std::to_string(same.skipped->line) + ") and never tried " + x->verb + " again";
-    } else if (same.too_soon) {
-      char waited[32];
-      std::snprintf(
-          waited, sizeof waited, "%.2f",
-          std::chrono::duration<double>(same.too_soon->at - x->at).count() / run.time_scale);
-      c.detail = after + "asked again on the same connection at once ('" + same.too_soon->command +
-                 "', " + waited + " s of scenario time later, transcript line " +
-                 std::to_string(same.too_soon->line) +
-                 ") and never after a pause, nor on a later connection: a retry on the same "
-                 "connection counts after a pause of 5 s or more (scenario time), as a "
-                 "connection cache waits a 4xx out";
-    } else if (same.other_mechanism) {
-      // smtplib's login() goes on to its next mechanism: no retry of the refused one.
-      c.detail = after + "tried another mechanism on the same connection ('" +
-                 same.other_mechanism->command + "', transcript line " +
-                 std::to_string(same.other_mechanism->line) + ") and then never came back";
-    } else {
-      c.detail =
-          after + "never came back (" +
-          (x->command == "<no command>"
-               ? std::string("no later connection")
-               : "neither that connection nor a later one sent " +
-                     (waits_out(*x, 4) ? x->verb + " or MAIL" : std::string("MAIL")) + " again") +
-          ")";
-    }
+    c.detail = no_retry_detail(*s, x, same, run.time_scale);
     return c;
   }
-  std::chrono::duration<double> real = (next ? next->started : same.retry->at) - x->at;
-  double delay = real.count() / run.time_scale;
+  double delay = scenario_seconds(x->at, next ? next->started : same.retry->at, run.time_scale);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.2f", delay);
   c.detail = "retried after " + std::string(buf) + " s (scenario time) " +
