@@ -57,12 +57,14 @@ class EveryCommandScenario(unittest.TestCase):
 @unittest.skipUnless(postfix_tool("smtp-sink") and postfix_tool("smtp-source"),
                      "Postfix's smtp-sink and smtp-source are not installed")
 class BenchScripts(unittest.TestCase):
-    def run_script(self, *args, timeout=100):
+    def run_script(self, *args, timeout=100, binary=None):
         tmp = tempfile.mkdtemp(prefix="bench-")
         results = os.path.join(tmp, "RESULTS.md")
         with open(results, "w") as f:
             f.write("# Benchmark results\n")
         env = dict(script_environment(), BENCH_SCALE="0.01", BENCH_RESULTS=results)
+        if binary:
+            env["BIN"] = binary
         r = subprocess.run(["bench/run.sh", *args], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=timeout)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -110,6 +112,23 @@ class BenchScripts(unittest.TestCase):
         self.assertEqual(len(order), 5, self.progress)
         for workload, steps in order.items():
             self.assertEqual(steps, [(i, s) for i in (1, 2, 3) for s in SERVERS], workload)
+
+    def test_each_measurement_gets_a_server_process_of_its_own(self):
+        # Where the kernel puts a server tends to stay put for minutes: a server kept for the
+        # whole run would give every round the placement of the first.
+        tmp = tempfile.mkdtemp(prefix="bench-bin-")
+        starts = os.path.join(tmp, "starts")
+        wrapper = os.path.join(tmp, "smtpfault")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\necho $$ >> "%s"\nexec "%s" "$@"\n' % (starts, binary_path()))
+        os.chmod(wrapper, 0o755)
+        self.run_script("2", binary=wrapper)
+        with open(starts) as f:
+            pids = f.read().split()
+        # Two smtpfault servers for each of 5 workloads in each of 2 rounds, then the two the
+        # latency samples are taken from.
+        self.assertEqual(len(pids), 2 * 5 * 2 + 2, pids)
+        self.assertEqual(len(set(pids)), len(pids), pids)
 
     def test_installing_the_tools_leaves_no_postfix_daemon_running(self):
         # bench/install-deps.sh (run again here) must not start Postfix's master on the machine.
