@@ -98,9 +98,10 @@ check_result check_quit(const run_outcome& run) {
     }
     c.passed = false;
     const auto& last = s.exchanges.back();
-    // The reply it closed on is often the real failure (a message refused as too long).
+    // The reply it closed on is often the real failure (a message refused as too long); a
+    // multi-line one by its first line too, which says what happened.
     const std::string answered =
-        last.code >= 400 ? " (answered '" + last.reply.substr(0, 120) + "')" : "";
+        last.code >= 400 ? " (answered '" + capture::quoted_reply(last).substr(0, 240) + "')" : "";
     c.detail = "expected QUIT before closing; session " + s.id + " closed after " +
                (s.exchanges.size() == 1 ? "the greeting (" + std::to_string(last.code) + ")"
                                         : closing_command(s) + answered) +

@@ -85,6 +85,29 @@ TEST(Expectations, AQuitMissingAfterAnAuthAnswerNamesTheAuthCommand) {
             "(transcript line 13)");
 }
 
+// A multi-line refusal is quoted by its first line too: its last may be only a link.
+TEST(Expectations, AQuitMissingAfterAMultiLineRefusalQuotesItsFirstLine) {
+  expectations e;
+  e.quit = true;
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.client_closed = true;
+  s.exchanges = {{"<no command>", "", 220, "220 ready", 2, {}, {}},
+                 {"RCPT TO:<bob@example.com>",
+                  "RCPT",
+                  550,
+                  "550 5.1.1 https://x.test/bounce",
+                  9,
+                  {},
+                  {},
+                  12,
+                  "550-5.1.1 No such user here"}};
+  EXPECT_THAT(evaluate(e, run).back().detail,
+              HasSubstr("closed after 'RCPT TO:<bob@example.com>' (answered '550-5.1.1 No such "
+                        "user here ... 550 5.1.1 https://x.test/bounce') without QUIT"));
+}
+
 // RFC 5321 3.1 and 3.8: after a 554 greeting the client still sends QUIT before it closes.
 TEST(Expectations, QuitIsOwedAfterAGreetingThatRefusesService) {
   expectations e;
