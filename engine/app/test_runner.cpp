@@ -214,19 +214,28 @@ std::optional<std::string> gave_up_waiting(const std::vector<capture::session_su
 }
 
 // The first TLS handshake that failed because client and server share no protocol version or
-// cipher suite, or because what came was no TLS at all, when no session ever had TLS: none of
-// the scenario's faults does that, so it is the mailer's TLS (an old library, a plaintext
-// client after STARTTLS). min_version: tls.min_version, the oldest the server takes.
+// cipher suite, because what came was no TLS at all, or because the client refused the server's
+// own certificate, when no session ever had TLS: none of the scenario's faults does that (a
+// certificate it made bad is marked as such), so it is the mailer's TLS (an old library, a
+// plaintext client after STARTTLS, a CA it was not given). min_version: tls.min_version, the
+// oldest the server takes; test_ca: the certificate is the bundled test CA's, in $SMTP_CA_FILE.
 std::optional<std::string> tls_mismatch(const std::vector<capture::session_summary>& sessions,
-                                        const std::string& min_version) {
+                                        const std::string& min_version, bool test_ca) {
   if (std::any_of(sessions.begin(), sessions.end(), [](const auto& s) { return s.tls_at != 0; })) {
     return std::nullopt;  // it got there in the end: a failed first try is no mismatch
   }
   const std::string versions = "the client offered no TLS version the server takes (" +
                                min_version + " and later, tls.min_version)";
+  const std::string refused =
+      test_ca ? "the client refused the server's certificate: it does not trust the test CA, "
+                "which signed it for localhost, 127.0.0.1, ::1 and smtpfault.test; give the "
+                "mailer $SMTP_CA_FILE to trust (docs/catalogue.md)"
+              : "the client refused the server's certificate (tls.cert): it does not trust "
+                "its issuer, or the name it checks is not in it";
   struct cause {
     const char* error;
     std::string meaning;
+    bool certificate = false;  // the client's refusal, right for a certificate made bad
   };
   const cause causes[] = {
       {"unsupported protocol", versions},
@@ -234,10 +243,17 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
       {"no shared cipher", "the client offered no cipher suite the server takes"},
       {"wrong version number", "what the client sent was not TLS"},
       {"http request", "what the client sent was not TLS"},
+      // The alerts a client sends when it cannot verify a certificate (OpenSSL's names).
+      {"alert bad certificate", refused, true},
+      {"alert unknown ca", refused, true},
+      {"alert certificate unknown", refused, true},
+      {"alert unsupported certificate", refused, true},
+      {"alert certificate expired", refused, true},
   };
   for (const auto& s : sessions) {
+    const bool made_bad = s.tls_certificate_made_bad;
     for (const auto& c : causes) {
-      if (s.tls_failure.find(c.error) == std::string::npos) continue;
+      if (s.tls_failure.find(c.error) == std::string::npos || (c.certificate && made_bad)) continue;
       return "the TLS handshake failed in session " + s.id + " (transcript line " +
              std::to_string(s.tls_failed_at) + ": " + s.tls_failure + "): " + c.meaning;
     }
@@ -246,7 +262,7 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
 }
 
 void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions,
-            const std::string& tls_min_version) {
+            const std::string& tls_min_version, bool test_ca) {
   const auto failing = [](const auto& c) { return !c.passed && !c.waived; };
   auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
   if (failed == r.checks.end()) {
@@ -266,7 +282,7 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
       }
     }
     // Passed without meeting the scenario at all: nothing after the handshake happened.
-    if (auto tls = tls_mismatch(sessions, tls_min_version)) {
+    if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
       r.reason += "; not exercised: " + *tls;
     }
     note_anomalies(r, sessions);
@@ -305,7 +321,8 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
     note_anomalies(r, sessions, "also ");
   }
   // A client that cannot speak TLS with this server at all failed everything after for that.
-  if (auto tls = tls_mismatch(sessions, tls_min_version)) r.reason = *tls + "; " + r.reason;
+  if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca))
+    r.reason = *tls + "; " + r.reason;
 }
 
 // The command outlived its last connection: how that one ended, and how long before the kill.
@@ -581,7 +598,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   for (auto& c : judging->run_checks(run))
     result.checks.push_back(std::move(c));
   waive(result.checks, opts.waived);
-  decide(result, run.sessions, opts.server.tls_min_version);
+  decide(result, run.sessions, opts.server.tls_min_version, !opts.ca_file.empty());
   if (expected.empty() && result.outcome == verdict::pass) {
     // runs = n alone says how often to run, not what to check.
     result.reason = expected.runs > 1

@@ -52,6 +52,10 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
       std::string_view why =
           std::string_view(text).substr(std::string_view("TLS handshake ").size());
       if (why.starts_with("failed: ")) why.remove_prefix(std::string_view("failed: ").size());
+      if (const auto made_bad = why.find(certificate_made_bad); made_bad != why.npos) {
+        out.tls_certificate_made_bad = true;
+        why = why.substr(0, made_bad);
+      }
       out.tls_failure = why;
     }
   } else if (starts_with(text, "client closed the connection") ||

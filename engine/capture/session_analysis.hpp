@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "capture/message_store.hpp"
@@ -36,6 +37,7 @@ struct session_summary {
   std::size_t tls_at = 0;         // line of "TLS established" (0 = never)
   std::size_t tls_failed_at = 0;  // line of a failed or refused STARTTLS (0 = never)
   std::string tls_failure;        // why the first handshake failed ("timeout", "aborted by ...")
+  bool tls_certificate_made_bad = false;  // that handshake had a certificate the scenario chose
   bool quit = false;
   // The client closed or reset the connection, or a reply could not be written to it (else the
   // server ended the session).
@@ -81,6 +83,9 @@ struct session_summary {
   std::size_t unacknowledged = 0;
   std::string scenario_error;  // the first hook that failed: "file:line: message"
 };
+
+// How a failed handshake's note ends when the certificate was one a scenario made bad.
+inline constexpr std::string_view certificate_made_bad = "; the certificate was the scenario's ";
 
 session_summary summarize(const session_record& r);
 

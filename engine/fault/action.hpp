@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proto/reply.hpp"
@@ -41,6 +42,23 @@ enum class starttls_mode {
 };
 
 enum class certificate_kind { normal, self_signed, expired, wrong_host, unknown_ca };
+
+// As a scenario names it (`certificate = "expired"`); "" for the server's own.
+constexpr std::string_view certificate_kind_name(certificate_kind k) {
+  switch (k) {
+    case certificate_kind::self_signed:
+      return "self_signed";
+    case certificate_kind::expired:
+      return "expired";
+    case certificate_kind::wrong_host:
+      return "wrong_host";
+    case certificate_kind::unknown_ca:
+      return "unknown_ca";
+    case certificate_kind::normal:
+      break;
+  }
+  return "";
+}
 
 struct unsolicited_reply {
   proto::reply reply;

@@ -3,6 +3,7 @@
 // aborted mid-way, the certificate presented).
 #include <algorithm>
 
+#include "capture/session_analysis.hpp"
 #include "net/connection.hpp"
 #include "net/server.hpp"
 #include "proto/bounded_text.hpp"
@@ -69,8 +70,13 @@ asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
                   : std::min(srv_.cfg_.tls_handshake_timeout, over_cap_handshake_timeout));
   auto ec = co_await io_.server_handshake(srv_.tls_.get(how.certificate));
   if (ec) {
-    session_.note("TLS handshake failed: " + (timed_out_ ? std::string("timeout") : ec.message()),
-                  sys_clock::now());
+    std::string why = timed_out_ ? std::string("timeout") : ec.message();
+    // A client that refuses a certificate the scenario made bad is doing right; one that
+    // refuses the server's own does not trust the test CA, which the test runner then says.
+    if (auto bad = fault::certificate_kind_name(how.certificate); !bad.empty()) {
+      why += std::string(capture::certificate_made_bad) + std::string(bad) + " one";
+    }
+    session_.note("TLS handshake failed: " + why, sys_clock::now());
     co_return false;
   }
   session_.on_tls_established(io_.tls_version(), io_.tls_cipher(), sys_clock::now());

@@ -186,6 +186,29 @@ class ClientWithoutACommonTlsVersion(unittest.TestCase):
         self.assertNotIn("TLS handshake failed", result["reason"])
 
 
+class ClientThatRefusesTheTestCertificate(unittest.TestCase):
+    def test_the_refusal_leads_the_reason_but_not_where_the_scenario_made_the_certificate_bad(self):
+        # swaks verifying against the system's CAs only, as a mailer not given $SMTP_CA_FILE.
+        json_path = scratch_path(self, "untrusted.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--scenario", "starttls-bad-cert", "--json", json_path,
+             "--", "sh", "-c", 'swaks --server "$SMTP_SERVER" --to b@y.test --tls --tls-verify'],
+            timeout=90)
+        self.assertEqual(status, 1, out + err)
+        results = verdicts(json_path)
+        self.assertRegex(
+            results["accept-all"]["reason"],
+            r"^the TLS handshake failed in session 000001 \(transcript line \d+: [^)]*alert "
+            r"unknown ca[^)]*\)\): the client refused the server's certificate: it does not "
+            r"trust the test CA, .*give the mailer \$SMTP_CA_FILE to trust .*; exit: ")
+        # There refusing is right, and each session's note says which bad certificate it met.
+        self.assertEqual(results["starttls-bad-cert"]["verdict"], "PASS",
+                         results["starttls-bad-cert"]["reason"])
+        self.assertNotIn("does not trust", results["starttls-bad-cert"]["reason"])
+        self.assertIn("the certificate was the scenario's expired one",
+                      results["starttls-bad-cert"]["transcript"])
+
+
 class WaivedChecks(unittest.TestCase):
     # A mailer whose library closes without QUIT (nodemailer's does, after every message).
     NO_QUIT = ("import os, smtplib\n"
