@@ -1,6 +1,7 @@
 // The built-in expectations on hand-made runs.
 #include "script/expectations.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include <gmock/gmock.h>
@@ -106,6 +107,27 @@ TEST(Expectations, AQuitMissingAfterAMultiLineRefusalQuotesItsFirstLine) {
   EXPECT_THAT(evaluate(e, run).back().detail,
               HasSubstr("closed after 'RCPT TO:<bob@example.com>' (answered '550-5.1.1 No such "
                         "user here ... 550 5.1.1 https://x.test/bounce') without QUIT"));
+}
+
+// A mailer that resends after a timeout on the reply to its text leaves copies a real server
+// would deliver: the delivered check counts them for what they are.
+TEST(Expectations, DeliveredNamesTheTextsStoredButNeverAcknowledged) {
+  expectations e;
+  e.delivered = count_range{1, 1};
+  run_outcome run;
+  for (int i = 0; i < 3; ++i) {
+    auto& s = run.sessions.emplace_back();
+    s.id = "00000" + std::to_string(i + 1);
+    s.unacknowledged = 1;
+  }
+  auto results = evaluate(e, run);
+  const auto& delivered = *std::find_if(results.begin(), results.end(),
+                                        [](const auto& c) { return c.name == "delivered"; });
+  EXPECT_FALSE(delivered.passed);
+  EXPECT_EQ(delivered.detail,
+            "expected 1 message(s) delivered, got 0 in 3 session(s); 3 more were stored but "
+            "never acknowledged: the client left before the 250 to its text was written (a real "
+            "server that had taken the text would deliver each)");
 }
 
 // RFC 5321 3.1 and 3.8: after a 554 greeting the client still sends QUIT before it closes.
