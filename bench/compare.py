@@ -1,7 +1,8 @@
 """Side-by-side benchmark of smtpfault and Postfix's smtp-sink, both driven by smtp-source.
 
 Each workload runs against every server in turn (A B C A B C ...) for the given number of
-rounds, each run against a server process started for it; the table reports medians. Ratios are what count: the machines are shared and noisy.
+rounds, each run against a server process started for it; the table reports medians. Ratios
+are what count: the machines are shared and noisy.
 """
 
 import datetime
@@ -100,6 +101,10 @@ class Server:
             self.errors.seek(0)
             said = self.errors.read().decode(errors="replace").strip()
             raise SystemExit("%s: %s%s" % (name, e, "; it said: " + said if said else ""))
+        except BaseException:
+            # Ctrl-C while it starts: it runs in a session of its own, so no one else stops it.
+            self.stop()
+            raise
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
