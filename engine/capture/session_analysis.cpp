@@ -226,9 +226,10 @@ class summary_builder {
 
 }  // namespace
 
-std::string quoted_reply(const exchange& x) {
-  if (x.reply_first.empty() || x.reply_first == x.reply) return x.reply;
-  return x.reply_first + " ... " + x.reply;
+std::string quoted_reply(const exchange& x, std::size_t line_limit) {
+  const auto cut = [&](const std::string& line) { return line.substr(0, line_limit); };
+  if (x.reply_first.empty() || x.reply_first == x.reply) return cut(x.reply);
+  return cut(x.reply_first) + " ... " + cut(x.reply);
 }
 
 session_summary summarize(const session_record& r) {

@@ -26,7 +26,8 @@ struct exchange {
 
 // A reply as a message quotes it: a multi-line one by its first and last lines, since the
 // first usually says what happened and the last may be a link or a footer.
-std::string quoted_reply(const exchange& x);
+// line_limit: octets kept of each of the two lines.
+std::string quoted_reply(const exchange& x, std::size_t line_limit = std::string::npos);
 
 struct session_summary {
   std::string id;

@@ -51,15 +51,24 @@ check_result check_delivered(const count_range& r, const run_outcome& run) {
   c.detail = "expected " + want + " message(s) delivered, got " + std::to_string(n) + " in " +
              std::to_string(run.sessions.size()) + " session(s)";
   // Texts that came in full but whose 250 never left (the client gave up on a reply held
-  // back): not delivered as the client knows it, yet each is a copy a real server would
-  // deliver, which is what a mailer that resends on a timeout multiplies.
+  // back, the scenario dropped the connection, the server stopped): not delivered as the
+  // client knows it, yet each may be a copy a real server delivers, which is what a mailer
+  // that resends on a timeout multiplies.
+  // A text whose reply was never decided (the client left during a hook's smtp.sleep, the
+  // scenario closed or hung) has no code; one decided but never written is unacknowledged.
   std::size_t unanswered = 0;
-  for (const auto& s : run.sessions)
+  for (const auto& s : run.sessions) {
     unanswered += s.unacknowledged;
+    unanswered += static_cast<std::size_t>(std::count_if(
+        s.exchanges.begin(), s.exchanges.end(),
+        [](const capture::exchange& x) { return x.command == "<end of data>" && x.code == 0; }));
+  }
   if (unanswered > 0) {
-    c.detail += "; " + std::to_string(unanswered) + " more " + (unanswered == 1 ? "was" : "were") +
-                " stored but never acknowledged: the client left before the 250 to its text "
-                "was written (a real server that had taken the text would deliver each)";
+    const bool one = unanswered == 1;
+    c.detail += "; " + std::to_string(unanswered) + (one ? " more text" : " more texts") +
+                " came in full but no 250 to " + (one ? "it" : "them") +
+                " reached the client (a real server may have taken " + (one ? "it" : "each") +
+                " all the same, which is how duplicates come about)";
   }
   return c;
 }
@@ -112,7 +121,7 @@ check_result check_quit(const run_outcome& run) {
     // The reply it closed on is often the real failure (a message refused as too long); a
     // multi-line one by its first line too, which says what happened.
     const std::string answered =
-        last.code >= 400 ? " (answered '" + capture::quoted_reply(last).substr(0, 240) + "')" : "";
+        last.code >= 400 ? " (answered '" + capture::quoted_reply(last, 160) + "')" : "";
     c.detail = "expected QUIT before closing; session " + s.id + " closed after " +
                (s.exchanges.size() == 1 ? "the greeting (" + std::to_string(last.code) + ")"
                                         : closing_command(s) + answered) +
