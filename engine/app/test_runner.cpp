@@ -215,21 +215,35 @@ std::optional<std::string> gave_up_waiting(const std::vector<capture::session_su
 
 // The first TLS handshake that failed because client and server share no protocol version or
 // cipher suite, because what came was no TLS at all, or because the client refused the server's
-// own certificate, when no session ever had TLS: none of the scenario's faults does that (a
-// certificate it made bad is marked as such), so it is the mailer's TLS (an old library, a
-// plaintext client after STARTTLS, a CA it was not given). min_version: tls.min_version, the
-// oldest the server takes; test_ca: the certificate is the bundled test CA's, in $SMTP_CA_FILE.
+// own certificate, when no session ever had TLS and none went on to a transaction in plaintext:
+// none of the scenario's faults does that (a certificate it made bad is marked as such), so it
+// is the mailer's TLS (an old library, a plaintext client after STARTTLS, a CA it was not
+// given), and it stopped the mailer before the scenario could test anything. min_version:
+// tls.min_version, the oldest the server takes; test_ca: the certificate is the bundled test
+// CA's, in $SMTP_CA_FILE.
 std::optional<std::string> tls_mismatch(const std::vector<capture::session_summary>& sessions,
                                         const std::string& min_version, bool test_ca) {
-  if (std::any_of(sessions.begin(), sessions.end(), [](const auto& s) { return s.tls_at != 0; })) {
-    return std::nullopt;  // it got there in the end: a failed first try is no mismatch
-  }
+  const auto got_on = [](const capture::session_summary& s) {
+    return s.tls_at != 0 ||
+           std::any_of(s.exchanges.begin(), s.exchanges.end(),
+                       [](const capture::exchange& x) { return x.verb == "MAIL"; });
+  };
+  // It got there in the end, over TLS or without: a failed first try stopped nothing.
+  if (std::any_of(sessions.begin(), sessions.end(), got_on)) return std::nullopt;
   const std::string versions = "the client offered no TLS version the server takes (" +
                                min_version + " and later, tls.min_version)";
+  // "unknown ca" is about the issuer; the other alerts also come of a name the client checks
+  // that the certificate does not hold (OpenSSL's clients send "bad certificate" for that).
+  const std::string untrusted_ca =
+      test_ca ? "the client refused the server's certificate: it does not trust the test CA; "
+                "give the mailer $SMTP_CA_FILE to trust (docs/catalogue.md)"
+              : "the client refused the server's certificate (tls.cert): it does not trust "
+                "its issuer";
   const std::string refused =
       test_ca ? "the client refused the server's certificate: it does not trust the test CA, "
-                "which signed it for localhost, 127.0.0.1, ::1 and smtpfault.test; give the "
-                "mailer $SMTP_CA_FILE to trust (docs/catalogue.md)"
+                "or the name it checks is not one the certificate holds (localhost, "
+                "127.0.0.1, ::1, smtpfault.test); give the mailer $SMTP_CA_FILE to trust and "
+                "$SMTP_HOST or localhost to connect to (docs/catalogue.md)"
               : "the client refused the server's certificate (tls.cert): it does not trust "
                 "its issuer, or the name it checks is not in it";
   struct cause {
@@ -244,16 +258,16 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
       {"wrong version number", "what the client sent was not TLS"},
       {"http request", "what the client sent was not TLS"},
       // The alerts a client sends when it cannot verify a certificate (OpenSSL's names).
+      {"alert unknown ca", untrusted_ca, true},
       {"alert bad certificate", refused, true},
-      {"alert unknown ca", refused, true},
       {"alert certificate unknown", refused, true},
       {"alert unsupported certificate", refused, true},
       {"alert certificate expired", refused, true},
   };
   for (const auto& s : sessions) {
-    const bool made_bad = s.tls_certificate_made_bad;
     for (const auto& c : causes) {
-      if (s.tls_failure.find(c.error) == std::string::npos || (c.certificate && made_bad)) continue;
+      if (s.tls_failure.find(c.error) == std::string::npos) continue;
+      if (c.certificate && s.tls_certificate_made_bad) continue;
       return "the TLS handshake failed in session " + s.id + " (transcript line " +
              std::to_string(s.tls_failed_at) + ": " + s.tls_failure + "): " + c.meaning;
     }

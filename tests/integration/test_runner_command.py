@@ -200,13 +200,46 @@ class ClientThatRefusesTheTestCertificate(unittest.TestCase):
             results["accept-all"]["reason"],
             r"^the TLS handshake failed in session 000001 \(transcript line \d+: [^)]*alert "
             r"unknown ca[^)]*\)\): the client refused the server's certificate: it does not "
-            r"trust the test CA, .*give the mailer \$SMTP_CA_FILE to trust .*; exit: ")
+            r"trust the test CA; give the mailer \$SMTP_CA_FILE to trust \(docs/catalogue\.md\); "
+            r"exit: ")
         # There refusing is right, and each session's note says which bad certificate it met.
         self.assertEqual(results["starttls-bad-cert"]["verdict"], "PASS",
                          results["starttls-bad-cert"]["reason"])
         self.assertNotIn("does not trust", results["starttls-bad-cert"]["reason"])
         self.assertIn("the certificate was the scenario's expired one",
                       results["starttls-bad-cert"]["transcript"])
+
+    def test_a_name_the_certificate_lacks_is_named_as_a_cause(self):
+        # The test CA trusted, but another name checked: OpenSSL's client says "bad certificate".
+        mailer = write_file(scratch_folder(self), "wrong_name.py", (
+            "import os, smtplib, ssl\n"
+            "ctx = ssl.create_default_context(cafile=os.environ['SMTP_CA_FILE'])\n"
+            "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+            "s.ehlo()\n"
+            "s.docmd('STARTTLS')\n"
+            "s.sock = ctx.wrap_socket(s.sock, server_hostname='mail.example.com')\n"))
+        json_path = scratch_path(self, "wrong-name.json")
+        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                     PYTHON, mailer], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        self.assertRegex(
+            verdicts(json_path)["accept-all"]["reason"],
+            r"^the TLS handshake failed in session 000001 \(transcript line \d+: [^)]*alert bad "
+            r"certificate[^)]*\)\): the client refused the server's certificate: it does not "
+            r"trust the test CA, or the name it checks is not one the certificate holds "
+            r"\(localhost, 127\.0\.0\.1, ::1, smtpfault\.test\); ")
+
+    def test_a_mailer_that_went_on_in_plaintext_was_not_stopped_by_the_refusal(self):
+        json_path = scratch_path(self, "fallback.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--json", json_path, "--", "sh", "-c",
+             'swaks --server "$SMTP_SERVER" --to b@y.test --tls --tls-verify; '
+             'swaks --server "$SMTP_SERVER" --to b@y.test'], timeout=60)
+        self.assertEqual(status, 0, out + err)
+        result = verdicts(json_path)["accept-all"]
+        self.assertEqual(result["verdict"], "PASS", result["reason"])
+        self.assertNotIn("not exercised", result["reason"])
+        self.assertNotIn("TLS handshake failed", result["reason"])
 
 
 class WaivedChecks(unittest.TestCase):
