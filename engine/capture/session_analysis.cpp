@@ -226,6 +226,13 @@ class summary_builder {
 
 }  // namespace
 
+std::size_t texts_without_250(const session_summary& s) {
+  return s.unacknowledged + static_cast<std::size_t>(std::count_if(
+                                s.exchanges.begin(), s.exchanges.end(), [](const exchange& x) {
+                                  return x.command == "<end of data>" && x.code == 0;
+                                }));
+}
+
 std::string quoted_reply(const exchange& x, std::size_t line_limit) {
   const auto cut = [&](const std::string& line) { return line.substr(0, line_limit); };
   if (x.reply_first.empty() || x.reply_first == x.reply) return cut(x.reply);

@@ -90,6 +90,11 @@ inline constexpr std::string_view certificate_made_bad = "; the certificate was 
 
 session_summary summarize(const session_record& r);
 
+// Message texts the session took in full that no 250 answered on the wire: the scenario never
+// decided the reply (the client left during a hook's smtp.sleep, it closed or hung), or decided
+// a 250 that was never written (session_summary::unacknowledged).
+std::size_t texts_without_250(const session_summary& s);
+
 // Of `stored` messages, those delivered as the client knows it: less the ones whose 250 never
 // left (session_summary::unacknowledged).
 std::uint64_t delivered_of(std::uint64_t stored, const std::vector<session_summary>& sessions);

@@ -50,19 +50,13 @@ check_result check_delivered(const count_range& r, const run_outcome& run) {
                                       : "at most " + std::to_string(r.max.value_or(0));
   c.detail = "expected " + want + " message(s) delivered, got " + std::to_string(n) + " in " +
              std::to_string(run.sessions.size()) + " session(s)";
-  // Texts that came in full but whose 250 never left (the client gave up on a reply held
-  // back, the scenario dropped the connection, the server stopped): not delivered as the
-  // client knows it, yet each may be a copy a real server delivers, which is what a mailer
-  // that resends on a timeout multiplies.
-  // A text whose reply was never decided (the client left during a hook's smtp.sleep, the
-  // scenario closed or hung) has no code; one decided but never written is unacknowledged.
+  // Texts that came in full with no 250 to them (the client gave up on a reply held back, the
+  // scenario closed the connection, the server stopped): not delivered as the client knows
+  // it, yet each may be a copy a real server delivers, which is what a mailer that resends on
+  // a timeout multiplies.
   std::size_t unanswered = 0;
-  for (const auto& s : run.sessions) {
-    unanswered += s.unacknowledged;
-    unanswered += static_cast<std::size_t>(std::count_if(
-        s.exchanges.begin(), s.exchanges.end(),
-        [](const capture::exchange& x) { return x.command == "<end of data>" && x.code == 0; }));
-  }
+  for (const auto& s : run.sessions)
+    unanswered += capture::texts_without_250(s);
   if (unanswered > 0) {
     const bool one = unanswered == 1;
     c.detail += "; " + std::to_string(unanswered) + (one ? " more text" : " more texts") +

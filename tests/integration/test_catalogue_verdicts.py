@@ -856,6 +856,32 @@ class GaveUpWaiting(unittest.TestCase):
         self.assertTrue(quit["passed"], quit)
 
 
+    def test_texts_sent_again_after_giving_up_on_the_final_reply_are_counted_as_copies(self):
+        # A timeout shorter than slow-final-reply's hold, and the whole message sent again each
+        # time: what a slow server would deliver three times over.
+        mailer = ("import os, smtplib, sys\n"
+                  "for attempt in range(3):\n"
+                  "    try:\n"
+                  "        s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']),"
+                  " timeout=0.5)\n"
+                  "        s.sendmail('a@x.test', ['b@y.test'], 'Subject: t\\r\\n\\r\\nhi\\r\\n')\n"
+                  "        s.quit()\n"
+                  "        sys.exit(0)\n"
+                  "    except (OSError, smtplib.SMTPException):\n"
+                  "        s.close()\n"
+                  "sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "slow-final-reply", mailer, "--time-scale", "0.1")
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertRegex(r["reason"], r"^the client gave up waiting: it closed session 000001 "
+                                      r"0\.[5-9] s into the wait for the reply to '<end of "
+                                      r"data>', .*; it sent the message text 3 times in all, each "
+                                      r"left without a 250: a server that was only slow would "
+                                      r"deliver 3 copies; exit: ")
+        delivered = next(c for c in r["checks"] if c["name"] == "delivered")
+        self.assertIn("; 3 more texts came in full but no 250 to them reached the client",
+                      delivered["detail"])
+
+
 class LongSessions(unittest.TestCase):
     """A pooled sender's session runs to thousands of lines: the checks see all of them, the
     report shows its start and end."""
