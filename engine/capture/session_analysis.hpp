@@ -21,7 +21,7 @@ struct exchange {
   std::chrono::system_clock::time_point at;
   std::string recipient;       // LMTP: the recipient an "<end of data>" reply is for
   std::size_t reply_line = 0;  // index of the reply's last line in the transcript (0: none)
-  std::string reply_first;     // the reply's first line: the same as reply for a one-line reply
+  std::string reply_first{};   // the reply's first line: the same as reply for a one-line reply
 };
 
 // A reply as a message quotes it: a multi-line one by its first and last lines, since the
