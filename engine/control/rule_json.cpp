@@ -88,13 +88,8 @@ void read_tls(object_reader& r, fault::action& a) {
       {"close_after_220", fault::starttls_mode::close_after_220},
       {"abort_handshake", fault::starttls_mode::abort_handshake},
       {"inject", fault::starttls_mode::inject_plaintext}};
-  static const std::pair<const char*, fault::certificate_kind> certs[] = {
-      {"self_signed", fault::certificate_kind::self_signed},
-      {"expired", fault::certificate_kind::expired},
-      {"wrong_host", fault::certificate_kind::wrong_host},
-      {"unknown_ca", fault::certificate_kind::unknown_ca}};
   if (auto m = choose(r, "starttls", modes)) a.tls_mode = *m;
-  if (auto c = choose(r, "certificate", certs)) a.certificate = *c;
+  if (auto c = choose(r, "certificate", fault::certificate_kinds)) a.certificate = *c;
   a.inject = r.string("inject").value_or("");
   if (!a.inject.empty() && a.tls_mode != fault::starttls_mode::inject_plaintext) {
     r.invalid("inject", "is the plaintext of \"starttls\": \"inject\"; give that too");

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proto/reply.hpp"
@@ -43,21 +44,25 @@ enum class starttls_mode {
 
 enum class certificate_kind { normal, self_signed, expired, wrong_host, unknown_ca };
 
-// As a scenario names it (`certificate = "expired"`); "" for the server's own.
+// The bad certificates by the names a scenario and a fault rule give them
+// (`certificate = "expired"`).
+inline constexpr std::pair<const char*, certificate_kind> certificate_kinds[] = {
+    {"self_signed", certificate_kind::self_signed},
+    {"expired", certificate_kind::expired},
+    {"wrong_host", certificate_kind::wrong_host},
+    {"unknown_ca", certificate_kind::unknown_ca}};
+
+// "" for the server's own.
 constexpr std::string_view certificate_kind_name(certificate_kind k) {
-  switch (k) {
-    case certificate_kind::self_signed:
-      return "self_signed";
-    case certificate_kind::expired:
-      return "expired";
-    case certificate_kind::wrong_host:
-      return "wrong_host";
-    case certificate_kind::unknown_ca:
-      return "unknown_ca";
-    case certificate_kind::normal:
-      break;
-  }
+  for (const auto& [name, kind] : certificate_kinds)
+    if (kind == k) return name;
   return "";
+}
+
+constexpr std::optional<certificate_kind> certificate_kind_named(std::string_view name) {
+  for (const auto& [n, kind] : certificate_kinds)
+    if (n == name) return kind;
+  return std::nullopt;
 }
 
 struct unsolicited_reply {

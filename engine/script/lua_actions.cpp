@@ -172,14 +172,8 @@ void read_tls(reader& r, fault::action& a) {
   }
   a.inject = r.str("inject").value_or("");
   if (auto c = r.str("certificate")) {
-    if (*c == "self_signed")
-      a.certificate = fault::certificate_kind::self_signed;
-    else if (*c == "expired")
-      a.certificate = fault::certificate_kind::expired;
-    else if (*c == "wrong_host")
-      a.certificate = fault::certificate_kind::wrong_host;
-    else if (*c == "unknown_ca")
-      a.certificate = fault::certificate_kind::unknown_ca;
+    if (auto kind = fault::certificate_kind_named(*c))
+      a.certificate = *kind;
     else
       r.error = "returned an action with unknown certificate kind '" + *c + "'";
   }
