@@ -280,12 +280,13 @@ asio::awaitable<send_result> client::run() {
         proto::could_be_tls(first_octets_)) {
       // Silence is also what a port of another service that waits for a request gives (an
       // HTTP API's): said too, so that the TLS advice is not taken as the only reading.
-      err += std::string(first_octets_.empty() ? " (nothing came: a port that serves no SMTP, "
-                                                 "an HTTP API's for one, is silent too;"
-                                               : " (") +
-             (first_octets_.empty() ? " if" : "if") +
-             " this port takes implicit TLS, as 465 does, it waits for a TLS handshake first: "
-             "add --tls)";
+      const std::string tls_advice =
+          "if this port takes implicit TLS, as 465 does, it waits for a TLS handshake first: "
+          "add --tls)";
+      err += first_octets_.empty() ? " (nothing came: a port that serves no SMTP, an HTTP "
+                                     "API's for one, is silent too; " +
+                                         tls_advice
+                                   : " (" + tls_advice;
     }
     co_return co_await give_up("greeting: " + err);
   }
