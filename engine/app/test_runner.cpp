@@ -212,9 +212,11 @@ std::optional<std::string> gave_up_waiting(const std::vector<capture::session_su
     // A mailer that sends the text again after such a timeout makes copies of the message at
     // a server that was only slow (postal's one message sent nine times).
     std::size_t texts = 0;
-    for (const auto& t : sessions)
-      texts += capture::texts_without_250(t);
-    if (held.command == "<end of data>" && texts > 1) {
+    if (held.command == "<end of data>") {
+      for (const auto& t : sessions)
+        texts += capture::texts_without_250(t);
+    }
+    if (texts > 1) {
       gave_up += "; it sent the message text " + std::to_string(texts) +
                  " times in all, each left without a 250: a server that was only slow would "
                  "deliver " +
