@@ -229,16 +229,17 @@ std::optional<std::string> gave_up_waiting(const std::vector<capture::session_su
 
 // The first TLS handshake that failed because client and server share no protocol version or
 // cipher suite, because what came was no TLS at all, or because the client refused the server's
-// own certificate, when no session ever had TLS and none went on to a transaction in plaintext:
-// none of the scenario's faults does that (a certificate it made bad is marked as such), so it
-// is the mailer's TLS (an old library, a plaintext client after STARTTLS, a CA it was not
-// given), and it stopped the mailer before the scenario could test anything. min_version:
-// tls.min_version, the oldest the server takes; test_ca: the certificate is the bundled test
-// CA's, in $SMTP_CA_FILE.
+// own certificate (with an alert, or by closing during or right after the handshake), when no
+// session went on past the handshake and none went on to a transaction in plaintext: none of
+// the scenario's faults does that (a certificate it made bad is marked as such), so it is the
+// mailer's TLS (an old library, a plaintext client after STARTTLS, a CA it was not given), and
+// it stopped the mailer before the scenario could test anything. min_version: tls.min_version,
+// the oldest the server takes; test_ca: the certificate is the bundled test CA's, in
+// $SMTP_CA_FILE.
 std::optional<std::string> tls_mismatch(const std::vector<capture::session_summary>& sessions,
                                         const std::string& min_version, bool test_ca) {
   const auto got_on = [](const capture::session_summary& s) {
-    return s.tls_at != 0 ||
+    return (s.tls_at != 0 && !capture::closed_right_after_tls(s)) ||
            std::any_of(s.exchanges.begin(), s.exchanges.end(),
                        [](const capture::exchange& x) { return x.verb == "MAIL"; });
   };
@@ -246,22 +247,25 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
   if (std::any_of(sessions.begin(), sessions.end(), got_on)) return std::nullopt;
   const std::string versions = "the client offered no TLS version the server takes (" +
                                min_version + " and later, tls.min_version)";
+  const std::string refused = test_ca ? "the client refused the server's certificate: "
+                                      : "the client refused the server's certificate (tls.cert): ";
   // "unknown ca" is about the issuer; the other alerts also come of a name the client checks
   // that the certificate does not hold (OpenSSL's clients send "bad certificate" for that).
   const std::string untrusted_ca =
-      test_ca ? "the client refused the server's certificate: it does not trust the test CA; "
-                "give the mailer $SMTP_CA_FILE to trust (docs/catalogue.md)"
-              : "the client refused the server's certificate (tls.cert): it does not trust "
-                "its issuer";
-  const std::string refused =
-      test_ca ? "the client refused the server's certificate: it does not trust the test CA, "
-                "or the name it checks is not one the certificate holds (localhost, "
-                "127.0.0.1, ::1, smtpfault.test); give the mailer $SMTP_CA_FILE to trust and "
+      refused + (test_ca ? "it does not trust the test CA; give the mailer $SMTP_CA_FILE to "
+                           "trust (docs/catalogue.md)"
+                         : "it does not trust its issuer");
+  const std::string issuer_or_name =
+      test_ca ? "it does not trust the test CA, or the name it checks is not one the "
+                "certificate holds (localhost, 127.0.0.1, ::1, smtpfault.test); give the mailer "
+                "$SMTP_CA_FILE to trust (Node.js: NODE_EXTRA_CA_CERTS=$SMTP_CA_FILE) and "
                 "$SMTP_HOST or localhost to connect to (docs/catalogue.md)"
-              : "the client refused the server's certificate (tls.cert): it does not trust "
-                "its issuer, or the name it checks is not in it";
+              : "it does not trust its issuer, or the name it checks is not in it";
+  // A client that checks the certificate itself once OpenSSL is done (Node.js) refuses it by
+  // closing, without an alert that would say so.
+  const std::string closed = "most likely " + refused + issuer_or_name;
   struct cause {
-    const char* error;
+    std::string_view error;
     std::string meaning;
     bool certificate = false;  // the client's refusal, right for a certificate made bad
   };
@@ -273,10 +277,11 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
       {"http request", "what the client sent was not TLS"},
       // The alerts a client sends when it cannot verify a certificate (OpenSSL's names).
       {"alert unknown ca", untrusted_ca, true},
-      {"alert bad certificate", refused, true},
-      {"alert certificate unknown", refused, true},
-      {"alert unsupported certificate", refused, true},
-      {"alert certificate expired", refused, true},
+      {"alert bad certificate", refused + issuer_or_name, true},
+      {"alert certificate unknown", refused + issuer_or_name, true},
+      {"alert unsupported certificate", refused + issuer_or_name, true},
+      {"alert certificate expired", refused + issuer_or_name, true},
+      {capture::closed_after_certificate.substr(2), closed, true},
   };
   for (const auto& s : sessions) {
     for (const auto& c : causes) {
@@ -284,6 +289,10 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
       if (c.certificate && s.tls_certificate_made_bad) continue;
       return "the TLS handshake failed in session " + s.id + " (transcript line " +
              std::to_string(s.tls_failed_at) + ": " + s.tls_failure + "): " + c.meaning;
+    }
+    if (capture::closed_right_after_tls(s) && !s.tls_certificate_made_bad) {
+      return "session " + s.id + " closed right after the TLS handshake (transcript line " +
+             std::to_string(s.tls_at) + "), before any command over TLS: " + closed;
     }
   }
   return std::nullopt;
@@ -309,9 +318,12 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
         r.reason += "; " + c.detail;
       }
     }
-    // Passed without meeting the scenario at all: nothing after the handshake happened.
+    // Held without meeting the scenario at all: the mailer's TLS stopped it at the handshake,
+    // which is for the user to mend (a PASS there is hollow: fixed, the mailer may fail).
     if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
-      r.reason += "; not exercised: " + *tls;
+      r.outcome = verdict::fail;
+      r.reason = *tls + "; so nothing past the handshake was exercised (" + r.reason + ")";
+      return;
     }
     note_anomalies(r, sessions);
     return;
@@ -349,8 +361,14 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
     note_anomalies(r, sessions, "also ");
   }
   // A client that cannot speak TLS with this server at all failed everything after for that.
-  if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca))
+  if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
+    // The headline says what the quit check's hint would, at more length.
+    if (const auto hint = r.reason.find(script::closed_after_handshake_hint);
+        hint != std::string::npos) {
+      r.reason.erase(hint, script::closed_after_handshake_hint.size());
+    }
     r.reason = *tls + "; " + r.reason;
+  }
 }
 
 // The command outlived its last connection: how that one ended, and how long before the kill.

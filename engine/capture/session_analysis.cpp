@@ -46,6 +46,8 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
     out.implicit_tls = true;
   } else if (starts_with(text, "TLS established")) {
     out.tls_at = line;
+  } else if (text.starts_with(bad_certificate_established)) {
+    out.tls_certificate_made_bad = true;
   } else if (starts_with(text, "TLS handshake")) {
     if (!out.tls_failed_at) {
       out.tls_failed_at = line;
@@ -231,6 +233,14 @@ std::size_t texts_without_250(const session_summary& s) {
                                 s.exchanges.begin(), s.exchanges.end(), [](const exchange& x) {
                                   return x.command == "<end of data>" && x.code == 0;
                                 }));
+}
+
+bool closed_right_after_tls(const session_summary& s) {
+  if (!s.tls_at || !s.client_closed) return false;
+  // The implicit-TLS port's greeting comes after the handshake; a QUIT is only a polite close.
+  return std::none_of(s.exchanges.begin(), s.exchanges.end(), [&](const exchange& x) {
+    return x.line > s.tls_at && x.command != "<no command>" && x.verb != "QUIT";
+  });
 }
 
 std::string quoted_reply(const exchange& x, std::size_t line_limit) {

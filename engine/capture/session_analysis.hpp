@@ -38,7 +38,7 @@ struct session_summary {
   std::size_t tls_at = 0;         // line of "TLS established" (0 = never)
   std::size_t tls_failed_at = 0;  // line of a failed or refused STARTTLS (0 = never)
   std::string tls_failure;        // why the first handshake failed ("timeout", "aborted by ...")
-  bool tls_certificate_made_bad = false;  // that handshake had a certificate the scenario chose
+  bool tls_certificate_made_bad = false;  // a handshake had a certificate the scenario made bad
   bool quit = false;
   // The client closed or reset the connection, or a reply could not be written to it (else the
   // server ended the session).
@@ -87,6 +87,13 @@ struct session_summary {
 
 // How a failed handshake's note ends when the certificate was one a scenario made bad.
 inline constexpr std::string_view certificate_made_bad = "; the certificate was the scenario's ";
+// The note that follows "TLS established" when the certificate was one a scenario made bad
+// (and the client took it, or refuses it only now).
+inline constexpr std::string_view bad_certificate_established = "TLS certificate: the scenario's ";
+// What a failed handshake's note adds when the client went away, without a TLS alert, after
+// the server's certificate: how Node.js refuses one (it checks after OpenSSL's handshake).
+inline constexpr std::string_view closed_after_certificate =
+    "; the client closed the connection after the server's certificate, without a TLS alert";
 
 session_summary summarize(const session_record& r);
 
@@ -94,6 +101,13 @@ session_summary summarize(const session_record& r);
 // decided the reply (the client left during a hook's smtp.sleep, it closed or hung), or decided
 // a 250 that was never written (session_summary::unacknowledged).
 std::size_t texts_without_250(const session_summary& s);
+
+// The client closed a session whose TLS handshake completed before it sent a single command
+// over TLS: with TLS 1.3 a client checks the certificate after the server's side is done, so a
+// refused certificate (an alert, or a close) comes after "TLS established"; so it does for
+// clients that check only after the handshake (Node.js over TLS 1.2). For a fallback it is a
+// failed TLS all the same.
+bool closed_right_after_tls(const session_summary& s);
 
 // Of `stored` messages, those delivered as the client knows it: less the ones whose 250 never
 // left (session_summary::unacknowledged).

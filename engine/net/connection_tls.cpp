@@ -71,6 +71,13 @@ asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
   auto ec = co_await io_.server_handshake(srv_.tls_.get(how.certificate));
   if (ec) {
     std::string why = timed_out_ ? std::string("timeout") : ec.message();
+    // A client that refuses the certificate says so with an alert, which OpenSSL reports; one
+    // that only closes (Node.js) leaves an end of stream, said here for the test runner.
+    const bool closed = ec == asio::ssl::error::stream_truncated || ec == asio::error::eof ||
+                        ec == asio::error::connection_reset;
+    if (!timed_out_ && closed && io_.tls_waited_after_certificate()) {
+      why += capture::closed_after_certificate;
+    }
     // A client that refuses a certificate the scenario made bad is doing right; one that
     // refuses the server's own does not trust the test CA, which the test runner then says.
     if (auto bad = fault::certificate_kind_name(how.certificate); !bad.empty()) {
@@ -80,6 +87,11 @@ asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
     co_return false;
   }
   session_.on_tls_established(io_.tls_version(), io_.tls_cipher(), sys_clock::now());
+  // A client that checks the certificate after the handshake refuses it only now, by closing.
+  if (auto bad = fault::certificate_kind_name(how.certificate); !bad.empty()) {
+    session_.note(std::string(capture::bad_certificate_established) + std::string(bad) + " one",
+                  sys_clock::now());
+  }
   co_return true;
 }
 

@@ -203,6 +203,17 @@ bool transport::tls_issuer_untrusted() const {
   }
 }
 
+bool transport::tls_waited_after_certificate() const {
+  if (!tls_) return false;
+  SSL* ssl = tls_->native_handle();
+  const auto state = SSL_get_state(ssl);
+  // TLS 1.2 waits after ServerHelloDone; TLS 1.3 after the server's Finished, in the state
+  // that reads early data or the client's Finished. A resumed session sent no certificate.
+  return (state == TLS_ST_SW_SRVR_DONE || state == TLS_ST_SW_FINISHED ||
+          state == TLS_ST_EARLY_DATA) &&
+         !SSL_session_reused(ssl);
+}
+
 std::string transport::tls_verify_error() const {
   if (!tls_) return "";
   long v = SSL_get_verify_result(tls_->native_handle());

@@ -100,6 +100,9 @@ class transport {
   // Whether verification failed because no trusted CA vouches for the chain (self-signed, or an
   // issuer the trust store lacks), as opposed to a bad name or date.
   bool tls_issuer_untrusted() const;
+  // Whether a failed server handshake had sent the server's whole first flight (its certificate
+  // with it) and was waiting for the client's answer to it.
+  bool tls_waited_after_certificate() const;
 
   // Cancels pending operations (used by deadlines and shutdown).
   void cancel();

@@ -67,18 +67,6 @@ check_result check_delivered(const count_range& r, const run_outcome& run) {
   return c;
 }
 
-// The client closed a session whose TLS handshake completed before it sent a single command
-// over TLS: with TLS 1.3 a client checks the certificate after the server's side is done, so a
-// refused certificate (an alert, or a close) comes after "TLS established". For a fallback it is
-// a failed TLS all the same.
-bool gave_up_on_tls(const session_summary& s) {
-  if (!s.tls_at || !s.client_closed) return false;
-  // The implicit-TLS port's greeting comes after the handshake; a QUIT is only a polite close.
-  return std::none_of(s.exchanges.begin(), s.exchanges.end(), [&](const capture::exchange& x) {
-    return x.line > s.tls_at && x.command != "<no command>" && x.verb != "QUIT";
-  });
-}
-
 // The last command as the quit check names it: a masked line of an AUTH conversation ("****")
 // by the AUTH command it answered, so that a reader knows what the stars stand for.
 std::string closing_command(const session_summary& s) {
@@ -121,14 +109,10 @@ check_result check_quit(const run_outcome& run) {
                                         : closing_command(s) + answered) +
                " without QUIT (transcript line " + std::to_string(last.line) + ")";
     // Closed as soon as the handshake was done, before any command over TLS: most likely the
-    // client refused the certificate, which is the thing to look at (s-nail 14.9 and Jakarta
-    // Mail match host names only, and refuse one given as 127.0.0.1).
-    if (gave_up_on_tls(s)) {
-      c.detail +=
-          "; it closed right after the TLS handshake, most likely refusing the "
-          "server's certificate (its output says; a client that matches host names "
-          "only, not IP addresses, must connect to localhost, not 127.0.0.1)";
-    }
+    // client refused the certificate, which is the thing to look at (Node.js over TLS 1.2 when
+    // not given the test CA; s-nail 14.9 and Jakarta Mail match host names only, and refuse
+    // one given as 127.0.0.1).
+    if (capture::closed_right_after_tls(s)) c.detail += closed_after_handshake_hint;
     break;
   }
   if (c.passed && excused > 0) {
@@ -166,7 +150,7 @@ check_result check_no_plaintext_after_tls_failure(const run_outcome& run) {
   bool given_up = false;  // ... where the client closed right after the handshake
   for (const auto& s : run.sessions) {
     std::size_t failed = s.tls_failed_at;
-    const bool gave_up = !failed && gave_up_on_tls(s);
+    const bool gave_up = !failed && capture::closed_right_after_tls(s);
     if (gave_up) failed = s.tls_at;
     for (const auto& x : s.exchanges) {
       if (x.verb == "STARTTLS" && x.code >= 400 && !failed) failed = x.line;

@@ -78,6 +78,13 @@ std::vector<check_result> evaluate(const expectations& e, const run_outcome& run
 // their scenarios, which --exclude leaves out instead; nor a scenario's custom checks.
 const std::vector<std::string>& waivable_checks();
 
+// What the quit check adds when a session closed right after its TLS handshake
+// (capture::closed_right_after_tls): the likely cause, a refused certificate.
+inline constexpr std::string_view closed_after_handshake_hint =
+    "; it closed right after the TLS handshake, most likely refusing the server's certificate "
+    "(its output says): a CA it was not given ($SMTP_CA_FILE), or a name it checks; a client "
+    "that matches host names only, not IP addresses, must connect to localhost, not 127.0.0.1";
+
 // "SIGSEGV" (or "signal 64"): how a report names the signal that killed the command.
 std::string signal_name(int sig);
 

@@ -1,0 +1,252 @@
+"""TLS between the command and the runner's servers: the test CA the command is given, and a
+handshake the mailer's own TLS stops (no common version, the certificate refused with an alert,
+by closing after it as Node.js does, or right after the handshake), which leads the reason and
+fails even a scenario whose checks held, except where the scenario made the certificate bad."""
+
+import os
+import re
+import unittest
+
+from smtpfault_server import TEST_CA, write_file
+from catalogue_case import PYTHON, run_test, scratch_folder, scratch_path, verdicts
+
+# A mailer that does not trust the test CA and refuses the certificate the way Node.js does:
+# it checks the server's certificate itself and closes the connection, without a TLS alert.
+# Here OpenSSL works on memory buffers and the alert it writes is never sent.
+SILENT_REFUSAL = """import os, socket, ssl
+s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))
+def reply():
+    text = b''
+    while not any(l[3:4] == b' ' for l in text.split(b'\\r\\n')):
+        text += s.recv(4096)
+reply()
+s.sendall(b'EHLO x\\r\\n'); reply()
+s.sendall(b'STARTTLS\\r\\n'); reply()
+incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname='localhost')
+while True:
+    try:
+        tls.do_handshake()
+        break
+    except ssl.SSLWantReadError:
+        s.sendall(outgoing.read())
+        incoming.write(s.recv(65536))
+    except ssl.SSLCertVerificationError as e:
+        print('refused:', e.verify_message)
+        break
+s.close()
+raise SystemExit(1)
+"""
+
+# One that checks only once the handshake is done (Node.js over TLS 1.2): the handshake
+# completes, and it closes before its first command over TLS.
+CLOSES_AFTER_HANDSHAKE = """import os, smtplib, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))
+s.ehlo()
+s.docmd('STARTTLS')
+ctx.wrap_socket(s.sock).close()
+raise SystemExit(1)
+"""
+
+REFUSED = (r"most likely the client refused the server's certificate: it does not trust the "
+           r"test CA, or the name it checks is not one the certificate holds \(localhost, "
+           r"127\.0\.0\.1, ::1, smtpfault\.test\); give the mailer \$SMTP_CA_FILE to trust "
+           r"\(Node\.js: NODE_EXTRA_CA_CERTS=\$SMTP_CA_FILE\) and \$SMTP_HOST or localhost to "
+           r"connect to \(docs/catalogue\.md\)")
+
+
+class TestCaForTheCommand(unittest.TestCase):
+    def test_the_command_can_verify_the_server_with_smtpfault_ca_file(self):
+        # swaks verifies the certificate with the file the runner gives, which is gone after.
+        json_path = scratch_path(self, "ca.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--json", json_path, "--", "sh", "-c",
+             'echo "ca=$SMTP_CA_FILE"; swaks --server "$SMTP_SERVER" --to b@y.test '
+             '--tls --tls-verify --tls-ca-path "$SMTP_CA_FILE"'], timeout=60)
+        self.assertEqual(status, 0, out + err)
+        result = verdicts(json_path)["accept-all"]
+        self.assertEqual(result["verdict"], "PASS")
+        path = re.search(r"ca=(\S+)", result["command_output"]).group(1)
+        self.assertFalse(os.path.exists(path), path)
+
+    def test_no_ca_file_when_the_servers_have_a_certificate_of_their_own(self):
+        # (Any certificate and key will do: here the CA's own.)
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--set", "tls.cert=" + TEST_CA, "--set",
+             "tls.key=" + TEST_CA[:-len(".pem")] + ".key", "--", "sh", "-c",
+             'echo "ca=[${SMTP_CA_FILE-unset}]"'],
+            timeout=60)
+        self.assertIn("ca=[unset]", out + err)
+
+
+class ClientWithoutACommonTlsVersion(unittest.TestCase):
+    def test_the_handshake_that_failed_is_the_headline_and_fails_even_what_held(self):
+        # A TLS 1.1 client: the server takes 1.2 and 1.3, so nothing after STARTTLS happens.
+        json_path = scratch_path(self, "tls11.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--scenario", "starttls-bad-cert", "--json", json_path,
+             "--", "sh", "-c", "echo QUIT | openssl s_client -starttls smtp -connect "
+             '"$SMTP_SERVER" -tls1_1 -cipher DEFAULT@SECLEVEL=0; exit 1'], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        results = verdicts(json_path)
+        said = (r"the TLS handshake failed in session 000001 \(transcript line \d+: unsupported "
+                r"protocol[^)]*\)\): the client offered no TLS version the server takes \(1\.2 "
+                r"and later, tls\.min_version\)")
+        self.assertRegex(results["accept-all"]["reason"], "^" + said + "; exit: ")
+        # Its checks held (no mail, no plaintext), but only because it could not get in.
+        self.assertEqual(results["starttls-bad-cert"]["verdict"], "FAIL")
+        self.assertRegex(results["starttls-bad-cert"]["reason"],
+                         "^" + said + r"; so nothing past the handshake was exercised \(all "
+                         r"expectations held\)$")
+
+    def test_a_failed_first_try_is_no_mismatch_once_tls_worked(self):
+        # TLS 1.1 first, then a retry that gets TLS 1.3 and delivers: nothing to report.
+        json_path = scratch_path(self, "fallback.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--json", json_path, "--", "sh", "-c",
+             "echo QUIT | openssl s_client -starttls smtp -connect \"$SMTP_SERVER\" -tls1_1 "
+             "-cipher DEFAULT@SECLEVEL=0; swaks --server \"$SMTP_SERVER\" --to b@y.test --tls"],
+            timeout=60)
+        self.assertEqual(status, 0, out + err)
+        self.assertNotIn("TLS handshake failed", verdicts(json_path)["accept-all"]["reason"])
+
+    def test_tls_min_version_lets_a_legacy_client_in(self):
+        json_path = scratch_path(self, "tls10.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--set", "tls.min_version=1.0", "--json", json_path,
+             "--", "sh", "-c", "echo QUIT | openssl s_client -starttls smtp -connect "
+             '"$SMTP_SERVER" -tls1 -cipher DEFAULT@SECLEVEL=0; exit 1'], timeout=60)
+        self.assertEqual(status, 1, out + err)   # it sends no mail
+        result = verdicts(json_path)["accept-all"]
+        self.assertRegex(result["transcript"], r"TLS established: TLSv1 ")
+        self.assertNotIn("TLS handshake failed", result["reason"])
+
+
+class ClientThatRefusesTheTestCertificate(unittest.TestCase):
+    def test_the_refusal_leads_the_reason_but_not_where_the_scenario_made_the_certificate_bad(self):
+        # swaks verifying against the system's CAs only, as a mailer not given $SMTP_CA_FILE.
+        json_path = scratch_path(self, "untrusted.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--scenario", "starttls-bad-cert", "--json", json_path,
+             "--", "sh", "-c", 'swaks --server "$SMTP_SERVER" --to b@y.test --tls --tls-verify'],
+            timeout=90)
+        self.assertEqual(status, 1, out + err)
+        results = verdicts(json_path)
+        self.assertRegex(
+            results["accept-all"]["reason"],
+            r"^the TLS handshake failed in session 000001 \(transcript line \d+: [^)]*alert "
+            r"unknown ca[^)]*\)\): the client refused the server's certificate: it does not "
+            r"trust the test CA; give the mailer \$SMTP_CA_FILE to trust \(docs/catalogue\.md\); "
+            r"exit: ")
+        # There refusing is right, and each session's note says which bad certificate it met.
+        self.assertEqual(results["starttls-bad-cert"]["verdict"], "PASS",
+                         results["starttls-bad-cert"]["reason"])
+        self.assertNotIn("does not trust", results["starttls-bad-cert"]["reason"])
+        self.assertIn("the certificate was the scenario's expired one",
+                      results["starttls-bad-cert"]["transcript"])
+
+    def test_a_name_the_certificate_lacks_is_named_as_a_cause(self):
+        # The test CA trusted, but another name checked: OpenSSL's client says "bad certificate".
+        mailer = write_file(scratch_folder(self), "wrong_name.py", (
+            "import os, smtplib, ssl\n"
+            "ctx = ssl.create_default_context(cafile=os.environ['SMTP_CA_FILE'])\n"
+            "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+            "s.ehlo()\n"
+            "s.docmd('STARTTLS')\n"
+            "s.sock = ctx.wrap_socket(s.sock, server_hostname='mail.example.com')\n"))
+        json_path = scratch_path(self, "wrong-name.json")
+        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                     PYTHON, mailer], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        self.assertRegex(
+            verdicts(json_path)["accept-all"]["reason"],
+            r"^the TLS handshake failed in session 000001 \(transcript line \d+: [^)]*alert bad "
+            r"certificate[^)]*\)\): the client refused the server's certificate: it does not "
+            r"trust the test CA, or the name it checks is not one the certificate holds "
+            r"\(localhost, 127\.0\.0\.1, ::1, smtpfault\.test\); ")
+
+    def test_a_mailer_that_went_on_in_plaintext_was_not_stopped_by_the_refusal(self):
+        json_path = scratch_path(self, "fallback.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--json", json_path, "--", "sh", "-c",
+             'swaks --server "$SMTP_SERVER" --to b@y.test --tls --tls-verify; '
+             'swaks --server "$SMTP_SERVER" --to b@y.test'], timeout=60)
+        self.assertEqual(status, 0, out + err)
+        result = verdicts(json_path)["accept-all"]
+        self.assertEqual(result["verdict"], "PASS", result["reason"])
+        self.assertNotIn("not exercised", result["reason"])
+        self.assertNotIn("TLS handshake failed", result["reason"])
+
+
+class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
+    def test_a_close_after_the_certificate_leads_the_reason_and_fails_what_held(self):
+        json_path = scratch_path(self, "silent.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--scenario", "size-limit", "--scenario",
+             "starttls-bad-cert", "--time-scale", "0.02", "--json", json_path, "--", PYTHON,
+             "-c", SILENT_REFUSAL], timeout=90)
+        self.assertEqual(status, 1, out + err)
+        results = verdicts(json_path)
+        said = (r"the TLS handshake failed in session 000001 \(transcript line \d+: stream "
+                r"truncated; the client closed the connection after the server's certificate, "
+                r"without a TLS alert\): " + REFUSED)
+        self.assertRegex(results["accept-all"]["reason"], "^" + said + "; exit: ")
+        # size-limit's checks hold for a mailer that sends nothing: not a pass for this one.
+        self.assertEqual(results["size-limit"]["verdict"], "FAIL")
+        self.assertRegex(results["size-limit"]["reason"],
+                         "^" + said + r"; so nothing past the handshake was exercised \(all "
+                         r"expectations held")
+        # Where the scenario made the certificate bad, closing on it is right.
+        bad = results["starttls-bad-cert"]
+        self.assertEqual(bad["verdict"], "PASS", bad["reason"])
+        self.assertRegex(bad["transcript"], r"TLS handshake failed: stream truncated; the client "
+                         r"closed the connection after the server's certificate, without a TLS "
+                         r"alert; the certificate was the scenario's expired one")
+
+    def test_a_client_that_never_begins_the_handshake_is_not_said_to_refuse_it(self):
+        # STARTTLS, then a close before any ClientHello: the certificate never went out.
+        mailer = SILENT_REFUSAL.replace("incoming, outgoing", "s.close(); raise SystemExit(1)\n"
+                                        "incoming, outgoing")
+        json_path = scratch_path(self, "no-hello.json")
+        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                     PYTHON, "-c", mailer], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        result = verdicts(json_path)["accept-all"]
+        self.assertNotIn("certificate", result["reason"])
+        self.assertNotIn("after the server's certificate", result["transcript"])
+
+    def test_a_close_right_after_the_handshake_leads_also_when_quit_is_waived(self):
+        json_path = scratch_path(self, "after.json")
+        status, out, err = run_test(
+            ["--scenario", "accept-all", "--scenario", "starttls-bad-cert", "--time-scale",
+             "0.02", "--waive", "quit", "--json", json_path, "--", PYTHON, "-c",
+             CLOSES_AFTER_HANDSHAKE], timeout=90)
+        self.assertEqual(status, 1, out + err)
+        results = verdicts(json_path)
+        reason = results["accept-all"]["reason"]
+        self.assertRegex(reason, r"^session 000001 closed right after the TLS handshake "
+                         r"\(transcript line \d+\), before any command over TLS: " + REFUSED +
+                         "; exit: ")
+        # A close right after a bad certificate is a refusal as far as the wire tells: right
+        # there, and the note after the handshake names the certificate.
+        bad = results["starttls-bad-cert"]
+        self.assertEqual(bad["verdict"], "PASS", bad["reason"])
+        self.assertNotIn("refused", bad["reason"])
+        self.assertIn("TLS certificate: the scenario's expired one", bad["transcript"])
+
+    def test_the_quit_check_hint_is_not_said_twice(self):
+        json_path = scratch_path(self, "after-quit.json")
+        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                     PYTHON, "-c", CLOSES_AFTER_HANDSHAKE], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        reason = verdicts(json_path)["accept-all"]["reason"]
+        self.assertEqual(reason.count("refus"), 1, reason)
+        self.assertIn("quit: expected QUIT before closing", reason)
+
+
+if __name__ == "__main__":
+    unittest.main()
