@@ -348,9 +348,26 @@ std::string junit_suite_xml(const junit_suite& suite, std::optional<std::uint64_
   std::string xml = "  <testsuite name=\"" + xml_escape(names.suite) + counts + " timestamp=\"" +
                     suite_timestamp(origin, seconds) + "\" hostname=\"" + xml_escape(origin.host) +
                     "\">\n";
-  if (seed) {
-    xml += "    <properties>\n      <property name=\"seed\" value=\"" + std::to_string(*seed) +
-           "\"/>\n    </properties>\n";
+  // The checks --waive set aside, for the whole suite: the schema CI systems read has no
+  // properties inside a test case.
+  std::vector<std::string> waived_names;
+  for (const auto& r : results) {
+    for (const auto& c : r.checks) {
+      if (c.waived &&
+          std::find(waived_names.begin(), waived_names.end(), c.name) == waived_names.end()) {
+        waived_names.push_back(c.name);
+      }
+    }
+  }
+  std::string waived_checks;
+  for (const auto& name : waived_names)
+    waived_checks += (waived_checks.empty() ? "" : ", ") + name;
+  if (seed || !waived_checks.empty()) {
+    xml += "    <properties>\n";
+    if (seed) xml += "      <property name=\"seed\" value=\"" + std::to_string(*seed) + "\"/>\n";
+    if (!waived_checks.empty())
+      xml += "      <property name=\"waived\" value=\"" + xml_escape(waived_checks) + "\"/>\n";
+    xml += "    </properties>\n";
   }
   // CI views key test cases by name: one given twice (a scenario run twice, two steps that say
   // the same) is told apart by its order, "name (2)", and keeps that name from run to run.
@@ -362,14 +379,12 @@ std::string junit_suite_xml(const junit_suite& suite, std::optional<std::uint64_
     if (const int n = ++seen[r.name]; n > 1) name += " (" + std::to_string(n) + ")";
     xml +=
         "    <testcase classname=\"" + class_name + "\" name=\"" + xml_escape(name) + attrs + ">\n";
-    // What --waive set aside, also where the case passed: as pytest's record_property does.
+    // What --waive set aside, also where the case passed: first in its output, where a CI
+    // view shows a passing case's details.
     std::string waived;
     for (const auto& c : r.checks) {
-      if (!c.waived || c.passed) continue;
-      waived += "        <property name=\"waived " + xml_escape(c.name) + "\" value=\"" +
-                xml_escape(c.detail) + "\"/>\n";
+      if (c.waived && !c.passed) waived += "waived " + c.name + ": " + c.detail + "\n";
     }
-    if (!waived.empty()) xml += "      <properties>\n" + waived + "      </properties>\n";
     if (r.outcome == verdict::skip) {
       xml += "      <skipped message=\"" + xml_escape(r.reason) + "\"/>\n";
     } else if (r.outcome != verdict::pass) {
@@ -377,7 +392,9 @@ std::string junit_suite_xml(const junit_suite& suite, std::optional<std::uint64_
       xml += std::string("      <") + tag + " message=\"" + xml_escape(r.reason) + "\" type=\"" +
              xml_escape(failure_type(r)) + "\">" + xml_escape(failure_text(r)) + "</" + tag + ">\n";
     }
-    xml += "      <system-out>" + xml_escape(r.transcript) + "</system-out>\n";
+    xml += "      <system-out>" +
+           xml_escape(waived.empty() ? r.transcript : waived + "\n" + r.transcript) +
+           "</system-out>\n";
     if (!r.command_output.empty()) {
       xml += "      <system-err>" + xml_escape(r.command_output) + "</system-err>\n";
     }

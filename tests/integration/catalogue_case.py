@@ -57,3 +57,16 @@ def judge_mailer(test, scenario, mailer, *extra):
     status, out, err = run_test(["--scenario", scenario, *extra, "--json", json_path, "--",
                                  PYTHON, "-c", mailer], timeout=120)
     return status, verdicts(json_path)[scenario], out + err
+
+
+def assert_valid_junit(test, path):
+    """Fails `test` unless the JUnit report at path validates against the Jenkins/Ant schema
+    (fixtures/junit/junit.xsd) that CI systems read; skips it without xmllint."""
+    xmllint = shutil.which("xmllint")
+    if not xmllint:
+        test.skipTest("xmllint is not installed (Debian package libxml2-utils)")
+    xsd = os.path.join(ROOT, "fixtures", "junit", "junit.xsd")
+    p = subprocess.run([xmllint, "--noout", "--schema", xsd, path], capture_output=True,
+                       text=True, timeout=60)
+    test.assertEqual(p.returncode, 0, p.stderr)
+    test.assertIn("validates", p.stderr)

@@ -4,7 +4,6 @@ report to the CI system; the command passes against the sample mailer and writes
 that validates."""
 import os
 import shlex
-import shutil
 import subprocess
 import tempfile
 import unittest
@@ -12,6 +11,7 @@ import unittest
 import yaml
 
 from smtpfault_server import binary_path, server_environment
+from catalogue_case import assert_valid_junit
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXAMPLES = os.path.join(ROOT, "examples", "ci")
@@ -68,13 +68,7 @@ class WorkflowFiles(unittest.TestCase):
                                timeout=120)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertIn("2 passed, 0 failed", r.stdout)
-            xmllint = shutil.which("xmllint")
-            if not xmllint:
-                self.skipTest("xmllint is not installed (Debian package libxml2-utils)")
-            xsd = os.path.join(ROOT, "fixtures", "junit", "junit.xsd")
-            v = subprocess.run([xmllint, "--noout", "--schema", xsd, report],
-                               capture_output=True, text=True)
-            self.assertEqual(v.returncode, 0, v.stderr)
+            assert_valid_junit(self, report)
 
 
 if __name__ == "__main__":
