@@ -40,6 +40,10 @@ expect {
   exit = "success",
   check = function(run)
     if not smtp.seen(run, "RCPT", 550) then
+      if not smtp.seen(run, "RCPT") then
+        return false, "not exercised: the client sent no RCPT (it stopped before naming a"
+          .. " recipient); the 4-line 550 goes to the 2nd recipient of a transaction"
+      end
       return false, "not exercised: the 4-line 550 goes to the 2nd recipient of a transaction; "
         .. "the mailer must send to at least two"
     end

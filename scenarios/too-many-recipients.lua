@@ -42,6 +42,10 @@ expect {
         if got[k] > 1 then return false, "expected every recipient once; " .. r .. " got the message twice or more" end
       end
     end
+    if not next(asked) then
+      return false, "not exercised: the client sent no RCPT (it stopped before naming a"
+        .. " recipient); the limit of " .. LIMIT .. " per transaction comes at RCPT"
+    end
     if refused == 0 then
       return false, "not exercised: no RCPT met the limit of " .. LIMIT
         .. " per transaction; the mailer must send to at least " .. (LIMIT + 1)

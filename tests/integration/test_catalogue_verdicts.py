@@ -531,6 +531,50 @@ class RelayDeniedNotExercised(unittest.TestCase):
                       "got '501", r["reason"])
 
 
+class RecipientFaultsNeverReached(unittest.TestCase):
+    """A mailer that stops before RCPT is told so, not that it must send to more recipients."""
+    MAIL_ONLY = CONNECTED + "s.ehlo()\ns.mail('a@x.test')\ns.quit()\n"
+
+    def test_multiline_replies(self):
+        status, r, output = judge_mailer(self, "multiline-replies", self.MAIL_ONLY)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("check: not exercised: the client sent no RCPT", r["reason"])
+        self.assertNotIn("must send to", r["reason"])
+
+    def test_too_many_recipients(self):
+        status, r, output = judge_mailer(self, "too-many-recipients", self.MAIL_ONLY)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("check: not exercised: the client sent no RCPT", r["reason"])
+        self.assertNotIn("must send to", r["reason"])
+
+
+class QuitVariantsWithoutQuit(unittest.TestCase):
+    def test_a_pass_with_quit_waived_says_no_goodbye_was_met(self):
+        mailer = (CONNECTED + "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "s.close()\n")
+        status, r, output = judge_mailer(self, "quit-variants", mailer, "--waive", "quit",
+                                         "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
+        self.assertIn("; not exercised: the client sent no QUIT, so it met none of the three "
+                      "broken goodbyes (221 then a TCP reset, QUIT never answered, a close "
+                      "without 221)", r["reason"])
+
+    def test_a_quit_in_one_run_of_three_meets_only_the_first_goodbye(self):
+        # Only the first of the three runs says goodbye (a file marks that it has run).
+        mailer = (CONNECTED + "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "s.quit() if not os.path.exists(os.environ['MARK']) else s.close()\n"
+                  "open(os.environ['MARK'], 'w').close()\n")
+        mark = os.path.join(scratch_folder(self), "quit-once")
+        os.environ["MARK"] = mark
+        self.addCleanup(os.environ.pop, "MARK")
+        status, r, output = judge_mailer(self, "quit-variants", mailer, "--waive", "quit",
+                                         "--time-scale", TIME_SCALE)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), output)
+        self.assertIn("; not exercised in full: the client sent QUIT 1 time, so it met only 221 "
+                      "then a TCP reset, not QUIT never answered or a close without 221",
+                      r["reason"])
+
+
 class RelayDeniedMixedRecipients(unittest.TestCase):
     """A list with recipients in smtpfault.test and elsewhere is a partial refusal: the message
     goes to the local ones and the command reports success."""
