@@ -119,6 +119,9 @@ struct scenario_server {
   ~scenario_server() { stop(); }
 };
 
+constexpr std::string_view default_user = "mailer@smtpfault.test";
+constexpr std::string_view default_password = "smtpfault-secret";
+
 std::vector<std::pair<std::string, std::string>> command_environment(const scenario_server& server,
                                                                      const std::string& name,
                                                                      const test_options& opts) {
@@ -133,6 +136,12 @@ std::vector<std::pair<std::string, std::string>> command_environment(const scena
       {"SMTPFAULT_API", net::endpoint_text(server.api->local_endpoint())},
       {"SMTPFAULT_SCENARIO", name}};
   if (!opts.ca_file.empty()) env.emplace_back("SMTP_CA_FILE", opts.ca_file);
+  // Credentials to log in with, so that a mailer that authenticates only when given them is
+  // tested as it is: the first of [auth.users], else a pair like any other (all are taken).
+  const auto& users = opts.server.auth_users;
+  env.emplace_back("SMTP_USER", users.empty() ? std::string(default_user) : users.front().name);
+  env.emplace_back("SMTP_PASSWORD",
+                   users.empty() ? std::string(default_password) : users.front().password);
   return env;
 }
 

@@ -16,8 +16,9 @@ scenarios/ expects what this script does, so it is also a readable statement of 
   "localhost". When STARTTLS is not offered, refused with 5xx or the certificate does not verify,
   the script QUITs and exits 1 without retrying: nothing is sent in plaintext. A 4xx to STARTTLS
   or a broken handshake is temporary: retry later, still never in plaintext.
-- AUTH (user "careful", password "secret") only over TLS and only when advertised; smtplib's
-  login() falls back to the next mechanism on 504/535. 4xx: retry later; 5xx: give up.
+- AUTH ($SMTP_USER and $SMTP_PASSWORD, else "careful" and "secret") only over TLS and only
+  when advertised; smtplib's login() falls back to the next mechanism on 504/535. 4xx: retry
+  later; 5xx: give up.
 - SIZE: when advertised, MAIL carries SIZE=n, and a message larger than the limit is not sent
   (exit 1).
 - Replies are read one at a time (no pipelining). Timeouts are long (RFC 5321 4.5.3.2: 5 minutes
@@ -54,7 +55,8 @@ CA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "
 TLS_NAME = "localhost"
 SENDER = "sender@example.com"
 RECIPIENTS = ["rcpt1@example.com", "rcpt2@example.com", "rcpt3@example.com"]
-USER, PASSWORD = "careful", "secret"
+USER = os.environ.get("SMTP_USER", "careful")
+PASSWORD = os.environ.get("SMTP_PASSWORD", "secret")
 # Seconds between attempts (len + 1 attempts), about 9 s in all: sized for a catalogue run with
 # --time-scale 0.02, where greylisting's 60 s window takes 1.2 s. A real mailer waits minutes.
 BACKOFF = [0.3, 0.6, 1.2, 2.4, 4.8]

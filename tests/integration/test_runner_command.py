@@ -99,6 +99,32 @@ class AddressVariablesAreTheRunners(unittest.TestCase):
         self.assertRegex(p.stdout, r"api=127\.0\.0\.1:\d+")
 
 
+class CredentialsForTheCommand(unittest.TestCase):
+    # Logs in with what it is given, over TLS, and delivers: as an app configured by SMTP_USER.
+    MAILER = ("import os, smtplib, ssl\n"
+              "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+              "s.starttls(context=ssl.create_default_context(cafile=os.environ['SMTP_CA_FILE']))\n"
+              "print('user=' + os.environ['SMTP_USER'])\n"
+              "s.login(os.environ['SMTP_USER'], os.environ['SMTP_PASSWORD'])\n"
+              "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+              "s.quit()\n")
+
+    def test_a_pair_by_default_and_the_first_configured_user_when_there_are_users(self):
+        json_path = scratch_path(self, "auth.json")
+        status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                     PYTHON, "-c", self.MAILER], timeout=60)
+        self.assertEqual(status, 0, out + err)
+        self.assertIn("user=mailer@smtpfault.test", verdicts(json_path)["accept-all"]["command_output"])
+        # Only these users are taken now: the first one's pair is what the command gets.
+        status, out, err = run_test(["--scenario", "accept-all", "--set", "auth.users=ann:pw-ann",
+                                     "--set", "auth.users=bob:pw-bob", "--json", json_path, "--",
+                                     PYTHON, "-c", self.MAILER], timeout=60)
+        self.assertEqual(status, 0, out + err)
+        result = verdicts(json_path)["accept-all"]
+        self.assertIn("user=ann", result["command_output"])
+        self.assertIn("235", result["transcript"])
+
+
 class SessionsDeletedDuringARun(unittest.TestCase):
     def test_the_restarted_scenario_keeps_the_run_number(self):
         # DELETE /api/v1/sessions loads the scenario again; s.run still says which run it is.
