@@ -28,6 +28,9 @@ std::string unknown_flag(const std::string& name, const flag_set& known) {
   if (ending.size() == 1)
     return "unknown option --" + name + " (did you mean '" + ending[0] + "'?)";
   std::string hint = config::suggestion("--" + name, candidates);
+  // As other tools have it (test --list): the catalogue has a command of its own.
+  if (hint.empty() && (name == "list" || name == "list-scenarios"))
+    hint = " (the scenarios are listed by 'smtpfault list')";
   return "unknown option --" + name + hint;
 }
 

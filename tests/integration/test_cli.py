@@ -74,6 +74,11 @@ class ServeFlagMistakes(unittest.TestCase):
         r = run("serve", "--cert", "c.pem", timeout=10)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("unknown option --cert (did you mean '--tls-cert'?)", r.stderr)
+        # Where other tools list their tests, the catalogue's own command.
+        r = run("test", "--list", timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("unknown option --list (the scenarios are listed by 'smtpfault list')",
+                      r.stderr)
         r = run("serve", "--set", "limits.text_line=abc", timeout=10)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--set limits.text_line: expected an unsigned integer, got 'abc'", r.stderr)
