@@ -303,6 +303,27 @@ class EhloUnsupported(unittest.TestCase):
         status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % stops)
         self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
         self.assertIn("not judged: the client stopped after HELO without MAIL", r["reason"])
+        # AUTH all the same, though HELO offers none (nodemailer's habit): said on the pass;
+        # coming back for more of the same on new connections fails, as over plaintext.
+        auth = "s.docmd('AUTH PLAIN', 'AGEAYg=='); s.quit(); sys.exit(1)"
+        status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % auth)
+        self.assertEqual((status, r["verdict"]), (0, "PASS"), r["reason"] + output)
+        self.assertIn("not judged: the client stopped after HELO without MAIL (it sent 'AUTH "
+                      "PLAIN ****' all the same, answered '503", r["reason"])
+        retries = (
+            "import os, smtplib, ssl, sys\n"
+            "ctx = ssl.create_default_context(); ctx.check_hostname = False\n"
+            "ctx.verify_mode = ssl.CERT_NONE\n"
+            "for attempt in range(3):\n"
+            "    s = smtplib.SMTP_SSL(os.environ['SMTP_HOST'], int(os.environ['SMTP_TLS_PORT']),"
+            " context=ctx)\n"
+            "    s.ehlo_or_helo_if_needed(); s.docmd('AUTH PLAIN', 'AGEAYg=='); s.quit()\n"
+            "sys.exit(1)\n")
+        status, r, output = judge_mailer(self, "ehlo-unsupported", retries)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("expected at most one more connection and no retry after it (EHLO is "
+                      "refused on every connection, 502 is permanent, and HELO offers no AUTH), "
+                      "got 3 connections", r["reason"])
         # A crash there is no stop.
         crashes = "import signal; s.quit(); os.kill(os.getpid(), signal.SIGSEGV)"
         status, r, output = judge_mailer(self, "ehlo-unsupported", implicit % crashes)
