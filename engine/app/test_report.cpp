@@ -208,9 +208,9 @@ std::string failure_type(const scenario_result& r) {
   return r.outcome == verdict::fail ? "failure" : "error";
 }
 
-// A missing QUIT across many scenarios is one habit of the mailer's library (nodemailer never
-// sends it), said once, with the way to set it aside. Only quit: the other checks a run may
-// waive are each the point of one scenario, and a hint to waive one would only hide it.
+// A missing QUIT across many scenarios is one habit of the mailer's library (nodemailer's
+// transport does not send it), said once, with the way to set it aside. Only quit: the other checks
+// a run may waive are each the point of one scenario, and a hint to waive one would only hide it.
 void print_repeated_failures(const std::vector<scenario_result>& results) {
   constexpr int many = 3;
   int failed = 0;
@@ -219,11 +219,29 @@ void print_repeated_failures(const std::vector<scenario_result>& results) {
                                  [](const auto& c) { return c.name == "quit"; });
     failed += r.outcome == verdict::fail && it != r.checks.end() && !it->passed && !it->waived;
   }
-  if (failed < many) return;
-  std::printf(
-      "quit failed in %d scenarios: the mailer closes without QUIT (RFC 5321 4.1.1.10); where "
-      "its library cannot be changed, --waive quit sets that aside in every scenario\n",
-      failed);
+  if (failed >= many) {
+    std::printf(
+        "quit failed in %d scenarios: the mailer closes without QUIT (RFC 5321 4.1.1.10); where "
+        "its library cannot be changed, --waive quit sets that aside in every scenario\n",
+        failed);
+  }
+  // The mailer's TLS stopped it at the handshake before the scenario could test anything: the
+  // first thing to mend, and one that empties a pass of starttls-bad-cert of meaning.
+  int stopped = 0;
+  bool bad_cert_passed = false;
+  for (const auto& r : results) {
+    stopped += r.kind == tls_stopped_kind;
+    bad_cert_passed |= r.name == "starttls-bad-cert" && r.outcome == verdict::pass;
+  }
+  if (stopped >= many) {
+    std::printf(
+        "the mailer's TLS stopped it at the handshake in %d scenarios, before they could "
+        "test anything (each reason says how): mend that first%s\n",
+        stopped,
+        bad_cert_passed ? "; until then starttls-bad-cert's PASS means little: a mailer "
+                          "that refuses the good certificate refuses the bad ones too"
+                        : "");
+  }
 }
 
 }  // namespace

@@ -331,6 +331,7 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
     // which is for the user to mend (a PASS there is hollow: fixed, the mailer may fail).
     if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
       r.outcome = verdict::fail;
+      r.kind = std::string(tls_stopped_kind);
       r.reason = *tls + "; so nothing past the handshake was exercised (" + r.reason + ")";
       return;
     }
@@ -376,6 +377,7 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
         hint != std::string::npos) {
       r.reason.erase(hint, script::closed_after_handshake_hint.size());
     }
+    r.kind = std::string(tls_stopped_kind);
     r.reason = *tls + "; " + r.reason;
   }
 }

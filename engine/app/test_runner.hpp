@@ -29,6 +29,10 @@ struct test_options {
 // skip: only `run` gives it, for a probe with nothing to probe (skip() in the script).
 enum class verdict { pass, fail, error, skip };
 
+// scenario_result::kind of a scenario the mailer's own TLS stopped at the handshake (no common
+// version, the server's certificate refused): the reason begins with how.
+inline constexpr std::string_view tls_stopped_kind = "tls handshake";
+
 struct scenario_result {
   std::string name;  // a built-in's name, or a file's without ".lua" (its path if ambiguous)
   std::string file;  // the scenario's file as given; "" for a built-in

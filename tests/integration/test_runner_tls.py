@@ -6,6 +6,7 @@ fails even a scenario whose checks held, except where the scenario made the cert
 import os
 import re
 import unittest
+from xml.etree import ElementTree
 
 from smtpfault_server import TEST_CA, write_file
 from catalogue_case import PYTHON, run_test, scratch_folder, scratch_path, verdicts
@@ -185,11 +186,22 @@ class ClientThatRefusesTheTestCertificate(unittest.TestCase):
 class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
     def test_a_close_after_the_certificate_leads_the_reason_and_fails_what_held(self):
         json_path = scratch_path(self, "silent.json")
+        junit = scratch_path(self, "silent.xml")
         status, out, err = run_test(
             ["--scenario", "accept-all", "--scenario", "size-limit", "--scenario",
-             "starttls-bad-cert", "--time-scale", "0.02", "--json", json_path, "--", PYTHON,
-             "-c", SILENT_REFUSAL], timeout=90)
+             "starttls-bad-cert", "--scenario", "no-8bitmime", "--time-scale", "0.02", "--json",
+             json_path, "--junit", junit, "--", PYTHON, "-c", SILENT_REFUSAL], timeout=90)
         self.assertEqual(status, 1, out + err)
+        # Said once under the table, with what it does to the pass of starttls-bad-cert; CI
+        # views group the scenarios it stopped by one failure type.
+        self.assertIn("the mailer's TLS stopped it at the handshake in 3 scenarios, before they "
+                      "could test anything (each reason says how): mend that first; until then "
+                      "starttls-bad-cert's PASS means little", out)
+        types = {case.get("name"): case.find("failure").get("type")
+                 for case in ElementTree.parse(junit).getroot().iter("testcase")
+                 if case.find("failure") is not None}
+        self.assertEqual(types, dict.fromkeys(["accept-all", "size-limit", "no-8bitmime"],
+                                              "tls handshake"))
         results = verdicts(json_path)
         said = (r"the TLS handshake failed in session 000001 \(transcript line \d+: stream "
                 r"truncated; the client closed the connection after the server's certificate, "
