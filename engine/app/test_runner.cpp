@@ -272,7 +272,8 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
               : "it does not trust its issuer, or the name it checks is not in it";
   // A client that checks the certificate itself once OpenSSL is done (Node.js) refuses it by
   // closing, without an alert that would say so.
-  const std::string closed = "most likely " + refused + issuer_or_name;
+  const std::string refused_for_issuer_or_name = refused + issuer_or_name;
+  const std::string closed = "most likely " + refused_for_issuer_or_name;
   struct cause {
     std::string_view error;
     std::string meaning;
@@ -286,10 +287,10 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
       {"http request", "what the client sent was not TLS"},
       // The alerts a client sends when it cannot verify a certificate (OpenSSL's names).
       {"alert unknown ca", untrusted_ca, true},
-      {"alert bad certificate", refused + issuer_or_name, true},
-      {"alert certificate unknown", refused + issuer_or_name, true},
-      {"alert unsupported certificate", refused + issuer_or_name, true},
-      {"alert certificate expired", refused + issuer_or_name, true},
+      {"alert bad certificate", refused_for_issuer_or_name, true},
+      {"alert certificate unknown", refused_for_issuer_or_name, true},
+      {"alert unsupported certificate", refused_for_issuer_or_name, true},
+      {"alert certificate expired", refused_for_issuer_or_name, true},
       {capture::closed_after_certificate.substr(2), closed, true},
   };
   for (const auto& s : sessions) {
