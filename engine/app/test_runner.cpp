@@ -267,7 +267,8 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
   const std::string issuer_or_name =
       test_ca ? "it does not trust the test CA, or the name it checks is not one the "
                 "certificate holds (localhost, 127.0.0.1, ::1, smtpfault.test); give the mailer "
-                "$SMTP_CA_FILE to trust (Node.js: NODE_EXTRA_CA_CERTS=$SMTP_CA_FILE) and "
+                "$SMTP_CA_FILE to trust (Node.js takes it from NODE_EXTRA_CA_CERTS set inside the "
+                "command) and "
                 "$SMTP_HOST or localhost to connect to (docs/catalogue.md)"
               : "it does not trust its issuer, or the name it checks is not in it";
   // A client that checks the certificate itself once OpenSSL is done (Node.js) refuses it by

@@ -237,9 +237,12 @@ std::size_t texts_without_250(const session_summary& s) {
 
 bool closed_right_after_tls(const session_summary& s) {
   if (!s.tls_at || !s.client_closed) return false;
-  // The implicit-TLS port's greeting comes after the handshake; a QUIT is only a polite close.
   return std::none_of(s.exchanges.begin(), s.exchanges.end(), [&](const exchange& x) {
-    return x.line > s.tls_at && x.command != "<no command>" && x.verb != "QUIT";
+    if (x.line <= s.tls_at) return false;
+    // The implicit-TLS port's greeting comes after the handshake: a client may leave for a
+    // refusing or garbled one, or while it is held back, and then TLS was not the reason.
+    if (x.command == "<no command>") return x.code != 220;
+    return x.verb != "QUIT";  // a QUIT is only a polite close
   });
 }
 

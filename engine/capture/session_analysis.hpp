@@ -103,10 +103,10 @@ session_summary summarize(const session_record& r);
 std::size_t texts_without_250(const session_summary& s);
 
 // The client closed a session whose TLS handshake completed before it sent a single command
-// over TLS: with TLS 1.3 a client checks the certificate after the server's side is done, so a
-// refused certificate (an alert, or a close) comes after "TLS established"; so it does for
-// clients that check only after the handshake (Node.js over TLS 1.2). For a fallback it is a
-// failed TLS all the same.
+// over TLS (on the implicit-TLS port, after a 220 greeting): with TLS 1.3 a client checks the
+// certificate after the server's side is done, so a refused certificate (an alert, or a close)
+// comes after "TLS established"; so it does for clients that check only after the handshake
+// (Node.js over TLS 1.2). For a fallback it is a failed TLS all the same.
 bool closed_right_after_tls(const session_summary& s);
 
 // Of `stored` messages, those delivered as the client knows it: less the ones whose 250 never

@@ -117,11 +117,13 @@ check_result check_quit(const run_outcome& run) {
   }
   if (c.passed && excused > 0) {
     c.detail = excused == run.sessions.size()
-                   ? "no session owed a QUIT: each ended first by the server (a 421, a close, a "
-                     "failed TLS handshake) or while the client still waited for a reply"
+                   ? "no session owed a QUIT: each ended before the client could send it, by "
+                     "the server (a 421, a close), in a failed TLS handshake or while the "
+                     "client still waited for a reply"
                    : "every session ended with QUIT but " + std::to_string(excused) +
-                         ", which owed none: ended first by the server (a 421, a close, a failed "
-                         "TLS handshake) or while the client still waited for a reply";
+                         ", which owed none: ended before the client could send it, by the "
+                         "server (a 421, a close), in a failed TLS handshake or while the client "
+                         "still waited for a reply";
   }
   return c;
 }

@@ -56,8 +56,8 @@ raise SystemExit(1)
 REFUSED = (r"most likely the client refused the server's certificate: it does not trust the "
            r"test CA, or the name it checks is not one the certificate holds \(localhost, "
            r"127\.0\.0\.1, ::1, smtpfault\.test\); give the mailer \$SMTP_CA_FILE to trust "
-           r"\(Node\.js: NODE_EXTRA_CA_CERTS=\$SMTP_CA_FILE\) and \$SMTP_HOST or localhost to "
-           r"connect to \(docs/catalogue\.md\)")
+           r"\(Node\.js takes it from NODE_EXTRA_CA_CERTS set inside the command\) and "
+           r"\$SMTP_HOST or localhost to connect to \(docs/catalogue\.md\)")
 
 
 class TestCaForTheCommand(unittest.TestCase):
@@ -197,6 +197,8 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
         self.assertIn("the mailer's TLS stopped it at the handshake in 3 scenarios, before they "
                       "could test anything (each reason says how): mend that first; until then "
                       "starttls-bad-cert's PASS means little", out)
+        # Its closes after the certificate are no habit of closing without QUIT.
+        self.assertNotIn("quit failed in", out)
         types = {case.get("name"): case.find("failure").get("type")
                  for case in ElementTree.parse(junit).getroot().iter("testcase")
                  if case.find("failure") is not None}
@@ -249,6 +251,25 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
         self.assertEqual(bad["verdict"], "PASS", bad["reason"])
         self.assertNotIn("refused", bad["reason"])
         self.assertIn("TLS certificate: the scenario's expired one", bad["transcript"])
+
+    def test_a_client_that_leaves_for_the_implicit_tls_greeting_refused_nothing(self):
+        # Over implicit TLS the greeting comes after the handshake: leaving at a 554 one, the
+        # CA trusted, is about the greeting.
+        mailer = ("import os, smtplib, ssl\n"
+                  "ctx = ssl.create_default_context(cafile=os.environ['SMTP_CA_FILE'])\n"
+                  "try:\n"
+                  "    smtplib.SMTP_SSL(os.environ['SMTP_HOST'], int(os.environ['SMTP_TLS_PORT']),"
+                  " context=ctx)\n"
+                  "except smtplib.SMTPConnectError as e:\n"
+                  "    print('refused:', e)\n"
+                  "raise SystemExit(1)\n")
+        json_path = scratch_path(self, "implicit-554.json")
+        status, out, err = run_test(["--scenario", "greeting-554", "--waive", "quit", "--json",
+                                     json_path, "--", PYTHON, "-c", mailer], timeout=60)
+        result = verdicts(json_path)["greeting-554"]
+        self.assertRegex(result["transcript"], r"TLS established(.*\n)+.* S: 554 5\.3\.2 ")
+        self.assertEqual((status, result["verdict"]), (0, "PASS"), result["reason"])
+        self.assertNotIn("certificate", result["reason"])
 
     def test_the_quit_check_hint_is_not_said_twice(self):
         json_path = scratch_path(self, "after-quit.json")

@@ -56,14 +56,16 @@ TEST(Expectations, AQuitPassSaysWhichSessionsOwedNone) {
                       {"STARTTLS", "STARTTLS", 220, "220 Ready to start TLS", 14, {}, {}}};
   failed.tls_failed_at = 16;
   EXPECT_EQ(evaluate(e, run).back().detail,
-            "no session owed a QUIT: each ended first by the server (a 421, a close, a failed TLS "
-            "handshake) or while the client still waited for a reply");
+            "no session owed a QUIT: each ended before the client could send it, by the server "
+            "(a 421, a close), in a failed TLS handshake or while the client still waited for a "
+            "reply");
   auto& quit = run.sessions.emplace_back();
   quit.id = "000002";
   quit.quit = true;
   EXPECT_EQ(evaluate(e, run).back().detail,
-            "every session ended with QUIT but 1, which owed none: ended first by the server (a "
-            "421, a close, a failed TLS handshake) or while the client still waited for a reply");
+            "every session ended with QUIT but 1, which owed none: ended before the client could "
+            "send it, by the server (a 421, a close), in a failed TLS handshake or while the "
+            "client still waited for a reply");
   run.sessions.erase(run.sessions.begin());
   EXPECT_EQ(evaluate(e, run).back().detail, "every session ended with QUIT");
 }
