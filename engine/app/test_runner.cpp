@@ -380,7 +380,8 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
       r.reason.erase(hint, script::closed_after_handshake_hint.size());
     }
     r.kind = std::string(tls_stopped_kind);
-    r.reason = *tls + "; " + r.reason;
+    // What the checks say after it is how a mailer that never got in looks to them.
+    r.reason = *tls + "; so nothing past the handshake was exercised (" + r.reason + ")";
   }
 }
 
