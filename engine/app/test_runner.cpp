@@ -245,8 +245,13 @@ std::optional<std::string> gave_up_waiting(const std::vector<capture::session_su
 // it stopped the mailer before the scenario could test anything. min_version: tls.min_version,
 // the oldest the server takes; test_ca: the certificate is the bundled test CA's, in
 // $SMTP_CA_FILE.
-std::optional<std::string> tls_mismatch(const std::vector<capture::session_summary>& sessions,
-                                        const std::string& min_version, bool test_ca) {
+struct tls_stop {
+  std::string where;    // the handshake, or the session closed after it
+  std::string meaning;  // the likely cause, and what to do about it
+};
+
+std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>& sessions,
+                                     const std::string& min_version, bool test_ca) {
   const auto got_on = [](const capture::session_summary& s) {
     return (s.tls_at != 0 && !capture::closed_right_after_tls(s)) ||
            std::any_of(s.exchanges.begin(), s.exchanges.end(),
@@ -298,15 +303,28 @@ std::optional<std::string> tls_mismatch(const std::vector<capture::session_summa
     for (const auto& c : causes) {
       if (s.tls_failure.find(c.error) == std::string::npos) continue;
       if (c.certificate && s.tls_certificate_made_bad) continue;
-      return "the TLS handshake failed in session " + s.id + " (transcript line " +
-             std::to_string(s.tls_failed_at) + ": " + s.tls_failure + "): " + c.meaning;
+      return tls_stop{"the TLS handshake failed in session " + s.id + " (transcript line " +
+                          std::to_string(s.tls_failed_at) + ": " + s.tls_failure + ")",
+                      c.meaning};
     }
     if (capture::closed_right_after_tls(s) && !s.tls_certificate_made_bad) {
-      return "session " + s.id + " closed right after the TLS handshake (transcript line " +
-             std::to_string(s.tls_at) + "), before any command over TLS: " + closed;
+      return tls_stop{"session " + s.id +
+                          " closed right after the TLS handshake (transcript line " +
+                          std::to_string(s.tls_at) + "), before any command over TLS",
+                      closed};
     }
   }
   return std::nullopt;
+}
+
+// The mailer's TLS stopped it: that leads, and what the checks say after it is how a mailer that
+// never got in looks to them.
+void lead_with(scenario_result& r, const tls_stop& tls) {
+  r.outcome = verdict::fail;
+  r.kind = std::string(tls_stopped_kind);
+  r.tls_stop_cause = tls.meaning;
+  r.reason = tls.where + ": " + tls.meaning + "; so nothing past the handshake was exercised (" +
+             r.reason + ")";
 }
 
 void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions,
@@ -332,9 +350,7 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
     // Held without meeting the scenario at all: the mailer's TLS stopped it at the handshake,
     // which is for the user to mend (a PASS there is hollow: fixed, the mailer may fail).
     if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
-      r.outcome = verdict::fail;
-      r.kind = std::string(tls_stopped_kind);
-      r.reason = *tls + "; so nothing past the handshake was exercised (" + r.reason + ")";
+      lead_with(r, *tls);
       return;
     }
     note_anomalies(r, sessions);
@@ -379,9 +395,7 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
         hint != std::string::npos) {
       r.reason.erase(hint, script::closed_after_handshake_hint.size());
     }
-    r.kind = std::string(tls_stopped_kind);
-    // What the checks say after it is how a mailer that never got in looks to them.
-    r.reason = *tls + "; so nothing past the handshake was exercised (" + r.reason + ")";
+    lead_with(r, *tls);
   }
 }
 

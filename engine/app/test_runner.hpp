@@ -41,6 +41,8 @@ struct scenario_result {
   // JUnit's failure type where the reason does not begin with it ("check name: ..."), as a
   // client run's reasons begin with the script's place.
   std::string kind;
+  // With tls_stopped_kind: the cause the reason gives, which the table says once for all.
+  std::string tls_stop_cause;
   std::vector<script::check_result> checks;
   std::vector<int> exit_codes;
   std::vector<int> exit_signals;  // per run: the signal that killed the command, else 0

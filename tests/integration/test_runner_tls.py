@@ -200,6 +200,10 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
                       "starttls-bad-cert's PASS means little", out)
         # Its closes after the certificate are no habit of closing without QUIT.
         self.assertNotIn("quit failed in", out)
+        # The table gives the cause and its advice once; the reports give each in full.
+        self.assertEqual(out.count("give the mailer $SMTP_CA_FILE"), 1, out)
+        self.assertRegex(out, r"\nno-8bitmime +FAIL +the TLS handshake failed in session 000001 "
+                              r"\([^\n]*\): as under accept-all; so nothing past the handshake")
         types = {case.get("name"): case.find("failure").get("type")
                  for case in ElementTree.parse(junit).getroot().iter("testcase")
                  if case.find("failure") is not None}
