@@ -262,7 +262,7 @@ function smtp.unsolicited(after, code, enhanced_or_text, text, opts)
     fail(2, "smtp.unsolicited: a 421 always closes the connection (RFC 5321 3.8), so {close=false} cannot keep the session; use another code")
   end
   -- Named as what it waits for: the transcript notes it when it is given, not when it is sent.
-  return action { name = string.format("unsolicited %d after %g s of silence", f.code, after), unsolicited = f }
+  return action { name = string.format("unsolicited %d armed, to come after %g s of silence", f.code, after), unsolicited = f }
 end
 
 local starttls_modes = { close_after_220 = true, abort_handshake = true, inject = true }

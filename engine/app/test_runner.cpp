@@ -338,6 +338,13 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
     for (const auto& c : r.checks)
       if (!c.passed) set_aside += (set_aside.empty() ? "" : ", ") + c.name;
     if (!set_aside.empty()) r.reason += " but the waived " + set_aside;
+    // Held without meeting the scenario at all: the mailer's TLS stopped it at the handshake,
+    // which is for the user to mend (a PASS there is hollow: fixed, the mailer may fail). What
+    // a pass would add (how a check read the mailer's stopping) is beside the point then.
+    if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
+      lead_with(r, *tls);
+      return;
+    }
     // A scenario whose fault never fired says so on its pass (a message within size-limit's
     // SIZE): the mailer met the expectations without being put to the test. So does one that
     // could not see all it asks for ("not judged": what a mailer told its caller).
@@ -346,12 +353,6 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
           (c.detail.starts_with("not exercised") || c.detail.starts_with("not judged"))) {
         r.reason += "; " + c.detail;
       }
-    }
-    // Held without meeting the scenario at all: the mailer's TLS stopped it at the handshake,
-    // which is for the user to mend (a PASS there is hollow: fixed, the mailer may fail).
-    if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
-      lead_with(r, *tls);
-      return;
     }
     note_anomalies(r, sessions);
     return;

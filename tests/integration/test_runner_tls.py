@@ -219,7 +219,7 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
         self.assertEqual(results["size-limit"]["verdict"], "FAIL")
         self.assertRegex(results["size-limit"]["reason"],
                          "^" + said + r"; so nothing past the handshake was exercised \(all "
-                         r"expectations held")
+                         r"expectations held\)$")
         # Where the scenario made the certificate bad, closing on it is right.
         bad = results["starttls-bad-cert"]
         self.assertEqual(bad["verdict"], "PASS", bad["reason"])
