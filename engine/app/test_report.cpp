@@ -208,24 +208,26 @@ std::string failure_type(const scenario_result& r) {
   return r.outcome == verdict::fail ? "failure" : "error";
 }
 
+}  // namespace
+
 // A missing QUIT across many scenarios is one habit of the mailer's library (nodemailer's
 // transport does not send it), said once, with the way to set it aside. Only quit: the other checks
 // a run may waive are each the point of one scenario, and a hint to waive one would only hide it.
-void print_repeated_failures(const std::vector<scenario_result>& results) {
+std::vector<std::string> run_notes(const std::vector<scenario_result>& results) {
   constexpr int many = 3;
+  std::vector<std::string> notes;
   int failed = 0;
   for (const auto& r : results) {
     const auto it = std::find_if(r.checks.begin(), r.checks.end(),
                                  [](const auto& c) { return c.name == "quit"; });
-    // A close right after the handshake is how the TLS line below counts it, not a habit.
+    // A close right after the handshake is how the TLS note below counts it, not a habit.
     failed += r.outcome == verdict::fail && it != r.checks.end() && !it->passed && !it->waived &&
               r.kind != tls_stopped_kind;
   }
   if (failed >= many) {
-    std::printf(
-        "quit failed in %d scenarios: the mailer closes without QUIT (RFC 5321 4.1.1.10); where "
-        "its library cannot be changed, --waive quit sets that aside in every scenario\n",
-        failed);
+    notes.push_back("quit failed in " + std::to_string(failed) +
+                    " scenarios: the mailer closes without QUIT (RFC 5321 4.1.1.10); where its "
+                    "library cannot be changed, --waive quit sets that aside in every scenario");
   }
   // The mailer's TLS stopped it at the handshake before the scenario could test anything: the
   // first thing to mend, and one that empties a pass of starttls-bad-cert of meaning.
@@ -236,17 +238,16 @@ void print_repeated_failures(const std::vector<scenario_result>& results) {
     bad_cert_passed |= r.name == "starttls-bad-cert" && r.outcome == verdict::pass;
   }
   if (stopped >= many) {
-    std::printf(
-        "the mailer's TLS stopped it at the handshake in %d scenarios, before they could "
-        "test anything (each reason says how): mend that first%s\n",
-        stopped,
-        bad_cert_passed ? "; until then starttls-bad-cert's PASS means little: a mailer "
-                          "that refuses the good certificate refuses the bad ones too"
-                        : "");
+    notes.push_back("the mailer's TLS stopped it at the handshake in " + std::to_string(stopped) +
+                    " scenarios, before they could test anything (each reason says how): mend "
+                    "that first" +
+                    (bad_cert_passed ? "; until then starttls-bad-cert's PASS means little: a "
+                                       "mailer that refuses the good certificate refuses the bad "
+                                       "ones too"
+                                     : ""));
   }
+  return notes;
 }
-
-}  // namespace
 
 void print_table(const std::vector<scenario_result>& results, bool colour, std::uint64_t seed) {
   std::size_t width = 8;
@@ -283,7 +284,8 @@ void print_table(const std::vector<scenario_result>& results, bool colour, std::
   }
   std::printf("\n%d passed, %d failed, %d errors (seed %llu)\n", counts[0], counts[1], counts[2],
               static_cast<unsigned long long>(seed));
-  print_repeated_failures(results);
+  for (const auto& note : run_notes(results))
+    std::printf("%s\n", note.c_str());
   if (shown_output) {
     std::printf(
         "(| the command's last output lines; the rest (up to 1 MiB, then its start and end) "
@@ -394,11 +396,14 @@ std::string junit_suite_xml(const junit_suite& suite, std::optional<std::uint64_
   std::string waived_checks;
   for (const auto& name : waived_names)
     waived_checks += (waived_checks.empty() ? "" : ", ") + name;
-  if (seed || !waived_checks.empty()) {
+  const auto notes = run_notes(results);
+  if (seed || !waived_checks.empty() || !notes.empty()) {
     xml += "    <properties>\n";
     if (seed) xml += "      <property name=\"seed\" value=\"" + std::to_string(*seed) + "\"/>\n";
     if (!waived_checks.empty())
       xml += "      <property name=\"waived\" value=\"" + xml_escape(waived_checks) + "\"/>\n";
+    for (const auto& note : notes)
+      xml += "      <property name=\"note\" value=\"" + xml_escape(note) + "\"/>\n";
     xml += "    </properties>\n";
   }
   // CI views key test cases by name: one given twice (a scenario run twice, two steps that say
@@ -411,11 +416,16 @@ std::string junit_suite_xml(const junit_suite& suite, std::optional<std::uint64_
     if (const int n = ++seen[r.name]; n > 1) name += " (" + std::to_string(n) + ")";
     xml +=
         "    <testcase classname=\"" + class_name + "\" name=\"" + xml_escape(name) + attrs + ">\n";
-    // What --waive set aside, also where the case passed: first in its output, where a CI
-    // view shows a passing case's details.
-    std::string waived;
+    // Above the transcript in its output, where a CI view shows a passing case's details (JUnit
+    // has no message for a pass): what a pass says beyond that all held ("not exercised: ...",
+    // "not judged: ..."), and what --waive set aside.
+    std::string heading;
+    if (r.outcome == verdict::pass && r.reason != "all expectations held" &&
+        r.reason != "command succeeded") {
+      heading += "PASS: " + r.reason + "\n";
+    }
     for (const auto& c : r.checks) {
-      if (c.waived && !c.passed) waived += "waived " + c.name + ": " + c.detail + "\n";
+      if (c.waived && !c.passed) heading += "waived " + c.name + ": " + c.detail + "\n";
     }
     if (r.outcome == verdict::skip) {
       xml += "      <skipped message=\"" + xml_escape(r.reason) + "\"/>\n";
@@ -425,7 +435,7 @@ std::string junit_suite_xml(const junit_suite& suite, std::optional<std::uint64_
              xml_escape(failure_type(r)) + "\">" + xml_escape(failure_text(r)) + "</" + tag + ">\n";
     }
     xml += "      <system-out>" +
-           xml_escape(waived.empty() ? r.transcript : waived + "\n" + r.transcript) +
+           xml_escape(heading.empty() ? r.transcript : heading + "\n" + r.transcript) +
            "</system-out>\n";
     if (!r.command_output.empty()) {
       xml += "      <system-err>" + xml_escape(r.command_output) + "</system-err>\n";
@@ -484,7 +494,10 @@ std::optional<std::string> write_json(const std::string& path,
     item["transcript"] = r.transcript;
     list.push_back(std::move(item));
   }
-  boost::json::object doc{{"seed", nullptr}, {"results", std::move(list)}};
+  boost::json::array notes;
+  for (const auto& note : run_notes(results))
+    notes.push_back(boost::json::string(note));
+  boost::json::object doc{{"seed", nullptr}, {"results", std::move(list)}, {"notes", notes}};
   if (seed) doc["seed"] = *seed;
   return write_report_file(path, json::json_text(doc) + "\n");
 }

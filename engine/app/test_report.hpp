@@ -11,6 +11,9 @@
 namespace smtpfault::app {
 
 void print_table(const std::vector<scenario_result>& results, bool colour, std::uint64_t seed);
+// What the run's results say together, beyond each scenario's own reason (a habit of the
+// mailer's seen in many of them): printed under the table, and kept in both reports.
+std::vector<std::string> run_notes(const std::vector<scenario_result>& results);
 
 // Escapes a result's name, reason and check details once, as the transcript is: the table and
 // both reports then show the same words.

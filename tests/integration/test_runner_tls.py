@@ -3,6 +3,7 @@ handshake the mailer's own TLS stops (no common version, the certificate refused
 by closing after it as Node.js does, or right after the handshake), which leads the reason and
 fails even a scenario whose checks held, except where the scenario made the certificate bad."""
 
+import json
 import os
 import re
 import unittest
@@ -209,6 +210,14 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
                  if case.find("failure") is not None}
         self.assertEqual(types, dict.fromkeys(["accept-all", "size-limit", "no-8bitmime"],
                                               "tls handshake"))
+        # Both reports keep the note, for a CI that shows no terminal.
+        suite = ElementTree.parse(junit).getroot().find("testsuite")
+        notes = [p.get("value") for p in suite.find("properties") if p.get("name") == "note"]
+        with open(json_path, encoding="utf-8") as f:
+            self.assertEqual(json.load(f)["notes"], notes)
+        self.assertEqual(len(notes), 1, notes)
+        self.assertTrue(notes[0].startswith("the mailer's TLS stopped it at the handshake in 3 "
+                                            "scenarios"), notes)
         results = verdicts(json_path)
         said = (r"the TLS handshake failed in session 000001 \(transcript line \d+: stream "
                 r"truncated; the client closed the connection after the server's certificate, "
