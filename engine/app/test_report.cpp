@@ -402,8 +402,11 @@ std::string junit_suite_xml(const junit_suite& suite, std::optional<std::uint64_
     if (seed) xml += "      <property name=\"seed\" value=\"" + std::to_string(*seed) + "\"/>\n";
     if (!waived_checks.empty())
       xml += "      <property name=\"waived\" value=\"" + xml_escape(waived_checks) + "\"/>\n";
-    for (const auto& note : notes)
-      xml += "      <property name=\"note\" value=\"" + xml_escape(note) + "\"/>\n";
+    // Named apart, for CI tools that key properties by name.
+    for (std::size_t i = 0; i < notes.size(); ++i) {
+      xml += "      <property name=\"note " + std::to_string(i + 1) + "\" value=\"" +
+             xml_escape(notes[i]) + "\"/>\n";
+    }
     xml += "    </properties>\n";
   }
   // CI views key test cases by name: one given twice (a scenario run twice, two steps that say

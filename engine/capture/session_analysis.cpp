@@ -64,6 +64,7 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
              starts_with(text, "write failed")) {
     // A reply that could not be written found the client gone (or not reading): it left.
     out.client_closed = true;
+    out.client_reset = text.find("reset by peer") != std::string::npos;
     // Gone during a hook's smtp.sleep, before any reply was decided: it too left while its
     // reply was held back (a decided one says "reply not sent" below).
     if (text.ends_with("(while the server paused)") && !out.exchanges.empty() &&
@@ -240,8 +241,10 @@ bool closed_right_after_tls(const session_summary& s) {
   return std::none_of(s.exchanges.begin(), s.exchanges.end(), [&](const exchange& x) {
     if (x.line <= s.tls_at) return false;
     // The implicit-TLS port's greeting comes after the handshake: a client may leave for a
-    // refusing or garbled one, or while it is held back, and then TLS was not the reason.
-    if (x.command == "<no command>") return x.code != 220;
+    // refusing or garbled one, or while it is held back, and then TLS was not the reason;
+    // unless it reset the connection, leaving the greeting unread (Node.js over TLS 1.2 when
+    // it refuses the certificate), where one that read it closes.
+    if (x.command == "<no command>") return x.code != 220 && !s.client_reset;
     return x.verb != "QUIT";  // a QUIT is only a polite close
   });
 }

@@ -43,6 +43,7 @@ struct session_summary {
   // The client closed or reset the connection, or a reply could not be written to it (else the
   // server ended the session).
   bool client_closed = false;
+  bool client_reset = false;  // ... with a reset, as one does that leaves replies unread
   // When it closed in the middle of the message text: how far it got ("300039 octets").
   std::string closed_in_data_after;
   bool pipelined = false;

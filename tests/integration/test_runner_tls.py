@@ -212,7 +212,8 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
                                               "tls handshake"))
         # Both reports keep the note, for a CI that shows no terminal.
         suite = ElementTree.parse(junit).getroot().find("testsuite")
-        notes = [p.get("value") for p in suite.find("properties") if p.get("name") == "note"]
+        notes = [p.get("value") for p in suite.find("properties")
+                 if p.get("name").startswith("note ")]
         with open(json_path, encoding="utf-8") as f:
             self.assertEqual(json.load(f)["notes"], notes)
         self.assertEqual(len(notes), 1, notes)
@@ -285,6 +286,31 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
         self.assertRegex(result["transcript"], r"TLS established(.*\n)+.* S: 554 5\.3\.2 ")
         self.assertEqual((status, result["verdict"]), (0, "PASS"), result["reason"])
         self.assertNotIn("certificate", result["reason"])
+
+    def test_a_reset_right_after_the_implicit_tls_handshake_is_a_refusal_whatever_the_greeting(self):
+        # Node.js over TLS 1.2 refuses the certificate once the handshake is done, and drops the
+        # connection with the greeting unread: a reset, where a client that read it closes.
+        mailer = ("import os, socket, ssl, struct\n"
+                  "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+                  "ctx.check_hostname = False\n"
+                  "ctx.verify_mode = ssl.CERT_NONE\n"
+                  "ctx.maximum_version = ssl.TLSVersion.TLSv1_2\n"
+                  "raw = socket.create_connection((os.environ['SMTP_HOST'],"
+                  " int(os.environ['SMTP_TLS_PORT'])))\n"
+                  "tls = ctx.wrap_socket(raw)\n"
+                  "import time; time.sleep(0.2)\n"
+                  "tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n"
+                  "tls.close()\n"
+                  "raise SystemExit(1)\n")
+        json_path = scratch_path(self, "implicit-reset.json")
+        status, out, err = run_test(["--scenario", "greeting-554", "--json", json_path, "--",
+                                     PYTHON, "-c", mailer], timeout=60)
+        result = verdicts(json_path)["greeting-554"]
+        self.assertIn("client closed the connection (Connection reset by peer)",
+                      result["transcript"])
+        self.assertEqual(result["verdict"], "FAIL", result["reason"])
+        self.assertRegex(result["reason"], r"^session 000001 closed right after the TLS handshake "
+                         r"\(transcript line \d+\), before any command over TLS: most likely")
 
     def test_the_quit_check_hint_is_not_said_twice(self):
         json_path = scratch_path(self, "after-quit.json")
