@@ -216,13 +216,17 @@ std::string failure_type(const scenario_result& r) {
 std::vector<std::string> run_notes(const std::vector<scenario_result>& results) {
   constexpr int many = 3;
   std::vector<std::string> notes;
-  int failed = 0;
+  int failed = 0;   // the quit check, where it decided the verdict
+  int stopped = 0;  // the mailer's TLS stopped it at the handshake
+  bool bad_cert_passed = false;
   for (const auto& r : results) {
     const auto it = std::find_if(r.checks.begin(), r.checks.end(),
                                  [](const auto& c) { return c.name == "quit"; });
     // A close right after the handshake is how the TLS note below counts it, not a habit.
     failed += r.outcome == verdict::fail && it != r.checks.end() && !it->passed && !it->waived &&
               r.kind != tls_stopped_kind;
+    stopped += r.kind == tls_stopped_kind;
+    bad_cert_passed |= r.name == "starttls-bad-cert" && r.outcome == verdict::pass;
   }
   if (failed >= many) {
     notes.push_back("quit failed in " + std::to_string(failed) +
@@ -231,12 +235,6 @@ std::vector<std::string> run_notes(const std::vector<scenario_result>& results) 
   }
   // The mailer's TLS stopped it at the handshake before the scenario could test anything: the
   // first thing to mend, and one that empties a pass of starttls-bad-cert of meaning.
-  int stopped = 0;
-  bool bad_cert_passed = false;
-  for (const auto& r : results) {
-    stopped += r.kind == tls_stopped_kind;
-    bad_cert_passed |= r.name == "starttls-bad-cert" && r.outcome == verdict::pass;
-  }
   if (stopped >= many) {
     notes.push_back("the mailer's TLS stopped it at the handshake in " + std::to_string(stopped) +
                     " scenarios, before they could test anything (each reason says how): mend "
@@ -265,11 +263,11 @@ void print_table(const std::vector<scenario_result>& results, bool colour, std::
     // and its advice (some 400 characters) once, and "as under" that row after.
     std::string reason = r.reason;
     if (!r.tls_stop_cause.empty()) {
-      const auto at = reason.find(r.tls_stop_cause);
-      if (!tls_stop_said || tls_stop_said->tls_stop_cause != r.tls_stop_cause) {
+      if (tls_stop_said && tls_stop_said->tls_stop_cause == r.tls_stop_cause) {
+        if (const auto at = reason.find(r.tls_stop_cause); at != std::string::npos)
+          reason.replace(at, r.tls_stop_cause.size(), "as under " + tls_stop_said->name);
+      } else {
         tls_stop_said = &r;
-      } else if (at != std::string::npos) {
-        reason.replace(at, r.tls_stop_cause.size(), "as under " + tls_stop_said->name);
       }
     }
     // The name and the reason are escaped already (as the transcript is), so that a NUL does
@@ -423,8 +421,7 @@ std::string junit_suite_xml(const junit_suite& suite, std::optional<std::uint64_
     // has no message for a pass): what a pass says beyond that all held ("not exercised: ...",
     // "not judged: ..."), and what --waive set aside.
     std::string heading;
-    if (r.outcome == verdict::pass && r.reason != "all expectations held" &&
-        r.reason != "command succeeded") {
+    if (r.outcome == verdict::pass && r.reason != all_held && r.reason != command_succeeded) {
       heading += "PASS: " + r.reason + "\n";
     }
     for (const auto& c : r.checks) {

@@ -297,7 +297,7 @@ std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>
       {"alert certificate unknown", refused_for_issuer_or_name, true},
       {"alert unsupported certificate", refused_for_issuer_or_name, true},
       {"alert certificate expired", refused_for_issuer_or_name, true},
-      {capture::closed_after_certificate.substr(2), closed, true},
+      {capture::closed_after_certificate, closed, true},
   };
   for (const auto& s : sessions) {
     for (const auto& c : causes) {
@@ -333,7 +333,7 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
   auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
   if (failed == r.checks.end()) {
     r.outcome = verdict::pass;
-    r.reason = r.checks.empty() ? "command succeeded" : "all expectations held";
+    r.reason = std::string(r.checks.empty() ? command_succeeded : all_held);
     std::string set_aside;
     for (const auto& c : r.checks)
       if (!c.passed) set_aside += (set_aside.empty() ? "" : ", ") + c.name;

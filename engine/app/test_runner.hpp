@@ -29,6 +29,10 @@ struct test_options {
 // skip: only `run` gives it, for a probe with nothing to probe (skip() in the script).
 enum class verdict { pass, fail, error, skip };
 
+// The reason of a pass with nothing more to say: all checks held, or no check and exit 0.
+inline constexpr std::string_view all_held = "all expectations held";
+inline constexpr std::string_view command_succeeded = "command succeeded";
+
 // scenario_result::kind of a scenario the mailer's own TLS stopped at the handshake (no common
 // version, the server's certificate refused): the reason begins with how.
 inline constexpr std::string_view tls_stopped_kind = "tls handshake";

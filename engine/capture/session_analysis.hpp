@@ -94,7 +94,7 @@ inline constexpr std::string_view bad_certificate_established = "TLS certificate
 // What a failed handshake's note adds when the client went away, without a TLS alert, after
 // the server's certificate: how Node.js refuses one (it checks after OpenSSL's handshake).
 inline constexpr std::string_view closed_after_certificate =
-    "; the client closed the connection after the server's certificate, without a TLS alert";
+    "the client closed the connection after the server's certificate, without a TLS alert";
 
 session_summary summarize(const session_record& r);
 

@@ -76,6 +76,7 @@ asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
     const bool closed = ec == asio::ssl::error::stream_truncated || ec == asio::error::eof ||
                         ec == asio::error::connection_reset;
     if (!timed_out_ && closed && io_.tls_waited_after_certificate()) {
+      why += "; ";
       why += capture::closed_after_certificate;
     }
     // A client that refuses a certificate the scenario made bad is doing right; one that
