@@ -699,8 +699,10 @@ class CatalogueWithRealClients(unittest.TestCase):
                 if r is None and not shutil.which(tool_of(client)):
                     self.skipTest(tool_of(client) + " is not installed")
                 self.assertIsNotNone(r, "no result for %s with %s" % (scenario, client))
-                detail = "%s with %s: %s %s\n%s" % (scenario, client, r["verdict"], r["reason"],
-                                                    r["command_output"][-1500:])
+                # The transcript too: a verdict that is wrong only now and then is read from it.
+                detail = "%s with %s: %s %s\n%s\n%s" % (
+                    scenario, client, r["verdict"], r["reason"], r["command_output"][-1500:],
+                    r.get("transcript", "")[-4000:])
                 self.assertIn(r["verdict"], verdict.split("|"), detail)
                 # A word may name alternatives, "a|b": either will do.
                 for w in (words if r["verdict"] == "FAIL" or "|" not in verdict else []):
