@@ -141,11 +141,25 @@ std::string terminal_safe(std::string_view raw) {
   return out;
 }
 
-// The last few non-empty lines the command printed (often the cause). Of a scenario that runs
-// the command several times, they come after the runner's "--- run N" line of the run they are
-// from: the reason may be about another run.
+// A stack trace's line that says where, not what: "    at f (file:1:2)" (Java, Node.js, .NET),
+// "\tfrom file:1:in `f'" (Ruby), "\t... 3 more" (Java). Those languages print the error first
+// and its frames after it, so the last lines of a crash would be frames only.
+bool stack_frame(std::string_view line) {
+  const auto indent = line.find_first_not_of(" \t");
+  if (indent == 0 || indent == std::string_view::npos) return false;
+  line.remove_prefix(indent);
+  // A frame names a place: "file:line" or "method(...)"; "  at most 3 tries" is no frame.
+  const bool place = line.find_first_of(":(") != std::string_view::npos;
+  return ((line.starts_with("at ") || line.starts_with("from ")) && place) ||
+         (line.starts_with("... ") && line.ends_with(" more"));
+}
+
+// The last few non-empty lines the command printed (often the cause), stack frames left out and
+// counted. Of a scenario that runs the command several times, they come after the runner's
+// "--- run N" line of the run they are from: the reason may be about another run.
 std::vector<std::string> last_output_lines(std::string_view output, std::size_t count) {
   std::vector<std::string> lines;
+  std::size_t frames = 0;
   std::size_t end = output.size();
   while (end > 0) {
     const auto start = output.rfind('\n', end - 1);
@@ -159,10 +173,18 @@ std::vector<std::string> last_output_lines(std::string_view output, std::size_t 
         break;
       }
     } else if (!raw.empty() && lines.size() < count) {
-      lines.insert(lines.begin(), terminal_safe(raw));
+      if (stack_frame(raw)) {
+        ++frames;
+      } else {
+        lines.insert(lines.begin(), terminal_safe(raw));
+      }
     }
     if (start == std::string_view::npos) break;
     end = start;
+  }
+  if (frames > 0 && !lines.empty()) {
+    lines.push_back("(" + std::to_string(frames) + " stack-trace line" + (frames > 1 ? "s" : "") +
+                    " not shown)");
   }
   return lines;
 }

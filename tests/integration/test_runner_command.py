@@ -556,7 +556,7 @@ class HangingCommand(unittest.TestCase):
     def test_the_table_shows_the_last_lines_a_failing_command_printed(self):
         # Often the cause (a refusal the mailer quoted); escape sequences are shown, not run.
         talker = ("import sys\nprint('line one')\nprint('\u00e9' * 300)\n"
-                  "print('smtp: 500 5.5.2 Line too long \\x1b[31m \\x7f \\u009b', file=sys.stderr)\n"
+                  "print('smtp: 500 5.5.2 Line too long \\x1b[31m \\x7f \\u009b')\n"
                   "sys.exit(26)\n")
         status, r, output = self.accept_all_with(talker)
         self.assertEqual(status, 1, output)
@@ -575,6 +575,27 @@ class HangingCommand(unittest.TestCase):
             "s.sendmail('a@x.test', ['b@y.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\ns.quit()\n")
         self.assertEqual(status, 0, output)
         self.assertNotIn("sent fine", output)
+
+    def test_the_lines_shown_of_a_crash_are_its_error_not_its_stack_frames(self):
+        # Ruby, Java and Node.js print the error first and its frames after it: the last lines
+        # would be frames only. The frames are left out and counted.
+        crash = ("import sys\nprint('delivering')\n"
+                 "print(\"naive.rb:9:in `deliver': end of file reached (EOFError)\")\n"
+                 "print(\"\\tfrom /usr/lib/ruby/mail/message.rb:262:in `deliver'\")\n"
+                 "print('        at com.example.Mailer.send(Mailer.java:42)')\n"
+                 "print('\\t... 3 more')\n"
+                 "print('  at most 3 tries were made')\nsys.exit(1)\n")
+        status, r, output = self.accept_all_with(crash)
+        self.assertEqual(status, 1, output)
+        lines = output.splitlines()
+        row = next(i for i, l in enumerate(lines) if l.startswith("accept-all  FAIL"))
+        self.assertEqual([l.strip() for l in lines[row + 1:row + 5]],
+                         ["| delivering",
+                          "| naive.rb:9:in `deliver': end of file reached (EOFError)",
+                          "|   at most 3 tries were made",
+                          "| (3 stack-trace lines not shown)"], output)
+        # The reports keep the output whole.
+        self.assertIn("Mailer.java:42", r["command_output"])
 
     def test_the_lines_shown_of_a_command_run_several_times_name_their_run(self):
         # starttls-bad-cert runs the command four times; its reason may be about any of them.
