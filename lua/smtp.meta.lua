@@ -396,10 +396,11 @@ function smtp.seen(run, verb, code) end
 ---@return string[]
 function smtp.undelivered(run) end
 
----In a custom check: how many different messages were accepted, and the ones accepted more than
----once, each {id = its Message-ID or nil, times = n, sessions = {session ids}, said = that in
----words, for a reason}. A message is
----known by its Message-ID field, else by its recipients and body.
+---In a custom check: how many different messages were accepted, and the ones some recipient got
+---more than once, each {id = its Message-ID or nil, times = n, recipient = who got it n times,
+---sessions = {session ids}, said = that in words, for a reason}. A message is known by its
+---Message-ID field, else by its recipients and body; sent again to other recipients, it is no
+---repeat.
 ---@param run table the run a custom check receives
 ---@return integer distinct
 ---@return table[] repeats

@@ -165,11 +165,13 @@ local function message_key(m)
   return "body " .. table.concat(recipients, ",") .. "\n" .. (head_end and text:sub(head_end + 4) or text), nil
 end
 
---- For custom checks: how many different messages were accepted, and those accepted more than
---- once. A message is known by its Message-ID field (RFC 5322 3.6.4: a retransmission keeps
---- it), else by its recipients and body, so that a pooled sender's second message is not taken
---- for a repeat of its first. Returns the count and a list of {id = Message-ID or nil,
---- times = n, sessions = {ids}, said = those in words} in order of first acceptance.
+--- For custom checks: how many different messages were accepted, and those some recipient got
+--- more than once. A message is known by its Message-ID field (RFC 5322 3.6.4: a retransmission
+--- keeps it), else by its recipients and body, so that a pooled sender's second message is not
+--- taken for a repeat of its first. The same message sent again to other recipients (those a
+--- 4xx put off, RFC 5321 4.5.3.1.10) is no repeat. Returns the count and a list of
+--- {id = Message-ID or nil, times = n, recipient = the one who got it n times,
+--- sessions = {ids}, said = that in words} in order of first acceptance.
 function smtp.message_counts(run)
   check_type(run, "table", 1, "message_counts", 2)
   local by_key, order = {}, {}
@@ -177,19 +179,35 @@ function smtp.message_counts(run)
     local key, id = message_key(m)
     local entry = by_key[key]
     if not entry then
-      entry = { id = id, times = 0, sessions = {} }
+      entry = { id = id, got = {}, recipients = {} }
       by_key[key] = entry
       order[#order + 1] = entry
     end
-    entry.times = entry.times + 1
-    entry.sessions[#entry.sessions + 1] = m.session
+    -- The sessions that delivered it to each recipient, recipients in order of first delivery.
+    for _, r in ipairs(m.recipients) do
+      local address = r:lower()
+      local sessions = entry.got[address]
+      if not sessions then
+        sessions = {}
+        entry.got[address] = sessions
+        entry.recipients[#entry.recipients + 1] = r
+      end
+      sessions[#sessions + 1] = m.session
+    end
   end
   local repeats = {}
   for _, entry in ipairs(order) do
-    if entry.times > 1 then
-      entry.said = (entry.id and ("the one with Message-ID " .. entry.id) or "one (the same recipients and body)")
-        .. " was delivered " .. entry.times .. " times (sessions " .. table.concat(entry.sessions, ", ") .. ")"
-      repeats[#repeats + 1] = entry
+    local most, whom
+    for _, r in ipairs(entry.recipients) do
+      local sessions = entry.got[r:lower()]
+      if #sessions > 1 and (not most or #sessions > #most) then most, whom = sessions, r end
+    end
+    if most then
+      repeats[#repeats + 1] = {
+        id = entry.id, times = #most, recipient = whom, sessions = most,
+        said = (entry.id and ("the one with Message-ID " .. entry.id) or "one (the same recipients and body)")
+          .. " was delivered " .. #most .. " times to " .. whom .. " (sessions " .. table.concat(most, ", ") .. ")",
+      }
     end
   end
   return #order, repeats

@@ -176,7 +176,8 @@ expect {
 }
 
 // smtp.message_counts knows a message by its Message-ID (any case, folded or not), else by its
-// recipients and body: a retransmission is a repeat, a pooled sender's next message is not.
+// recipients and body: a retransmission is a repeat, a pooled sender's next message is not, nor
+// the same message sent on to a recipient who did not get it.
 TEST(custom_checks, message_counts_tells_repeats_from_other_messages) {
   driver d(R"(
 expect {
@@ -208,17 +209,21 @@ expect {
   add("000003", "Date: 1\r\n\r\nno id\r\n", "c");
   add("000004", "Date: 2\r\n\r\nno id\r\n", "C");
   add("000004", "Date: 3\r\n\r\nno id\r\n", "d");
+  // Sent again to the recipient a 452 put off: one message, to each recipient once.
+  add("000005", "Message-ID: <c@x>\r\n\r\nsplit\r\n", "e");
+  add("000006", "Message-ID: <c@x>\r\n\r\nsplit\r\n", "f");
   const auto results = d.sc().run_checks(run);
   ASSERT_EQ(results.size(), 1u);
-  EXPECT_EQ(results[0].detail, "4; <a@x> x2 in 000001,000002; nil x2 in 000003,000004");
+  EXPECT_EQ(results[0].detail, "5; <a@x> x2 in 000001,000002; nil x2 in 000003,000004");
   // Each repeat says itself in words, for a scenario's reason.
   driver said(R"(
 expect { check = function(run) local _, r = smtp.message_counts(run) return false, r[1].said .. "; " .. r[2].said end }
 )");
   ASSERT_TRUE(said.loaded());
   EXPECT_EQ(said.sc().run_checks(run)[0].detail,
-            "the one with Message-ID <a@x> was delivered 2 times (sessions 000001, 000002); one "
-            "(the same recipients and body) was delivered 2 times (sessions 000003, 000004)");
+            "the one with Message-ID <a@x> was delivered 2 times to b@example.com (sessions "
+            "000001, 000002); one (the same recipients and body) was delivered 2 times to "
+            "c@example.com (sessions 000003, 000004)");
 }
 
 // A pass may carry a note ("not exercised: ..."), which the runner adds to the PASS's reason.
