@@ -534,7 +534,14 @@ int test_command(const std::vector<std::string>& argv, char** envp) {
   std::string err = parse(argv, envp, p);
   if (err == "help") return print_test_help(), 0;
   if (err == "version") return std::printf("smtpfault %s\n", version), 0;
-  if (!err.empty()) return refuse_run(p, err + " (see smtpfault test --help)");
+  if (!err.empty()) {
+    // One pointer to read on: an error that ends with its own ("(see smtpfault list)") gets no
+    // second.
+    const auto own = err.rfind(" (see ");
+    if (own == std::string::npos || err.find(')', own) != err.size() - 1)
+      err += " (see smtpfault test --help)";
+    return refuse_run(p, err);
+  }
   // Reports of an earlier run must not outlive this one's start: a run that is killed before
   // it writes its own (a second Ctrl-C, a signal while standard input is read) leaves none.
   for (const auto* report : {&p.junit, &p.json}) {

@@ -178,6 +178,8 @@ class ScenarioErrorDuringTheRun(unittest.TestCase):
                                     timeout=60)
         self.assertEqual(status, 2, out + err)
         self.assertIn("--scenario nope-*: matches no built-in scenario (see smtpfault list)", err)
+        # One pointer, not two.
+        self.assertNotIn("(see smtpfault test --help)", err)
 
     def test_a_scenario_without_expectations_says_what_its_pass_means(self):
         # "all expectations held" was said of a scenario that states none.
