@@ -327,6 +327,19 @@ void lead_with(scenario_result& r, const tls_stop& tls) {
              r.reason + ")";
 }
 
+// The failure decide() put first, when it is a check of what the mailer did rather than one
+// that a kill at the timeout explains by itself: an exit status, a message, a QUIT or a
+// connection that never came, a retry it never lived to make.
+std::string own_failure(const scenario_result& r) {
+  for (const auto& c : r.checks) {
+    if (c.passed || c.waived || !r.reason.starts_with(c.name + ": ")) continue;
+    const bool how_it_ended = c.name == "exit" || c.name == "delivered" || c.name == "quit" ||
+                              c.name == "connected" || c.name == "retried_after_4xx";
+    return how_it_ended ? "" : r.reason;
+  }
+  return "";
+}
+
 void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions,
             const std::string& tls_min_version, bool test_ca) {
   const auto failing = [](const auto& c) { return !c.passed && !c.waived; };
@@ -686,10 +699,14 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
   if (std::count(result.exit_codes.begin(), result.exit_codes.end(), -1) > 0) {
     char why[96];
     std::snprintf(why, sizeof why, "timeout: the command was killed after %g s", opts.timeout);
+    // What a check found besides, unless it is only how the kill ended the run (an exit status,
+    // a message or a QUIT that never came): another run may have gone wrong in its own way.
+    const std::string found = result.outcome == verdict::fail ? own_failure(result) : "";
     result.outcome = verdict::fail;
     result.reason =
         why + waiting_for_the_server(run, opts.time_scale, opts.timeout,
                                      killed_at.value_or(std::chrono::system_clock::now()));
+    if (!found.empty()) result.reason += "; also " + found;
   }
   if (!cut.empty()) {
     result.reason += "; judged without the middle of sessions past " +

@@ -371,9 +371,13 @@ class HangingCommand(unittest.TestCase):
                                      "--timeout", "3", "--json", json_path, "--", "sh", "-c",
                                      mailer], timeout=90)
         self.assertEqual(status, 1, out + err)
+        # Run 3's QUIT is the second, never answered: swaks waits past the timeout there too.
         self.assertEqual(verdicts(json_path)["quit-variants"]["reason"],
                          "timeout: the command was killed after 3 s; run 2 never connected to the "
-                         "server")
+                         "server; also check: run 3 (QUIT never answered) delivered the message "
+                         "once and was killed at the timeout, still waiting (a read timeout of its "
+                         "own, shorter than --timeout, ends that): the message was accepted at the "
+                         "250 after the data, and a broken QUIT does not undo that")
 
     def test_a_timeout_while_the_scenario_holds_a_reply_says_so(self):
         # Killed at 2 s, the mailer was waiting for the server, and the reason says how to give
@@ -416,6 +420,25 @@ class HangingCommand(unittest.TestCase):
         self.assertEqual(len(check), 1, r)
         self.assertIn("run 2 (QUIT never answered) delivered the message once and was killed at "
                       "the timeout", check[0])
+
+    def test_a_timeout_keeps_what_another_run_did_wrong(self):
+        # As above, but the 3rd run reports failure after the message was accepted (the close
+        # without 221): the kill in run 2 leads, and run 3's mistake is not lost behind it.
+        json_path = scratch_path(self, "report.json")
+        client = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.sendmail('a@x.test', ['b@x.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+                  "s.quit()\n")
+        status, out, err = run_test(
+            ["--scenario", "quit-variants", "--time-scale", "0.02", "--timeout", "3",
+             "--json", json_path, "--", PYTHON, "-c", client], timeout=90)
+        self.assertEqual(status, 1, out + err)
+        r = verdicts(json_path)["quit-variants"]
+        self.assertEqual(r["exit_codes"][1:], [-1, 1], r)
+        self.assertRegex(r["reason"], r"^timeout: the command was killed after 3 s; it was "
+                         r"waiting for the reply to 'quit' \(session 000002\).*; also check: "
+                         r"run 2 \(QUIT never answered\) .*; run 3 \(a close without 221\) "
+                         r"delivered the message once and exited 1")
 
     def test_timeout_kills_the_process_group(self):
         tmp = scratch_folder(self)
