@@ -60,6 +60,9 @@ expect {
         if x.verb == "MAIL" then mail_sent = true end
         if (x.verb == "MAIL" or x.verb == "RCPT") and not s.tls then
           return false, "expected no mail in plaintext; session " .. s.id .. " sent '" .. x.command .. "'"
+            .. " (a mailer that requires TLS stops when STARTTLS is not offered; if falling back to"
+            .. " plaintext is your policy, opportunistic TLS, --exclude this scenario:"
+            .. " docs/catalogue.md, \"What the expectations assume\")"
         end
       end
     end

@@ -29,7 +29,9 @@ expect {
       for _, x in ipairs(s.exchanges) do
         if (x.verb == "MAIL" or x.verb == "RCPT" or x.verb == "DATA") and not s.tls then
           return false, "expected nothing sent without STARTTLS; session " .. s.id
-            .. " sent '" .. x.command .. "' in plaintext"
+            .. " sent '" .. x.command .. "' in plaintext (a mailer that requires TLS stops when"
+            .. " STARTTLS is not offered; if falling back to plaintext is your policy, opportunistic"
+            .. " TLS, --exclude this scenario: docs/catalogue.md, \"What the expectations assume\")"
         end
       end
     end

@@ -254,6 +254,9 @@ class EhloUnsupported(unittest.TestCase):
         status, r, output = judge_mailer(self, "ehlo-unsupported", self.MAILER)
         self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
         self.assertIn("expected no mail in plaintext", r["reason"])
+        # Plaintext may be the mailer's policy: the reason says how to set the scenario aside.
+        self.assertIn("if falling back to plaintext is your policy, opportunistic TLS, --exclude "
+                      "this scenario", r["reason"])
         self.assertIn("502 250 502", r["command_output"])
 
     def test_a_tls_requiring_mailer_may_quit_at_the_502(self):
@@ -437,6 +440,18 @@ class MalformedRepliesWaiting(unittest.TestCase):
 
 
 class StarttlsStrippedSentAnyway(unittest.TestCase):
+    def test_mail_in_plaintext_is_named_with_the_way_to_set_it_aside(self):
+        mailer = ("import os, smtplib\n"
+                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
+                  "s.sendmail('a@x.test', ['b@x.test'], 'Subject: x\\r\\n\\r\\nx')\n"
+                  "s.quit()\n")
+        status, r, output = judge_mailer(self, "starttls-stripped", mailer)
+        self.assertEqual((status, r["verdict"]), (1, "FAIL"), output)
+        self.assertIn("expected nothing sent without STARTTLS; session 000001 sent 'mail "
+                      "FROM:<a@x.test> size=15' in plaintext (a mailer that requires TLS stops when "
+                      "STARTTLS is not offered; if falling back to plaintext is your policy, "
+                      "opportunistic TLS, --exclude this scenario", r["reason"])
+
     def test_a_starttls_sent_though_not_offered_is_named(self):
         # Tries STARTTLS on each of two connections though EHLO does not offer it.
         mailer = ("import os, smtplib, sys\n"
