@@ -241,7 +241,15 @@ std::vector<std::string> run_notes(const std::vector<scenario_result>& results) 
   int failed = 0;   // the quit check, where it decided the verdict
   int stopped = 0;  // the mailer's TLS stopped it at the handshake
   bool bad_cert_passed = false;
+  std::string unexercised;  // failed for want of what they test ("not exercised: ...")
+  int unexercised_count = 0;
   for (const auto& r : results) {
+    if (const auto colon = r.reason.find(": ");
+        r.outcome == verdict::fail && r.kind != tls_stopped_kind && colon != std::string::npos &&
+        r.reason.compare(colon + 2, 13, "not exercised") == 0) {
+      unexercised += (unexercised.empty() ? "" : ", ") + r.name;
+      ++unexercised_count;
+    }
     const auto it = std::find_if(r.checks.begin(), r.checks.end(),
                                  [](const auto& c) { return c.name == "quit"; });
     // A close right after the handshake is how the TLS note below counts it, not a habit.
@@ -265,6 +273,15 @@ std::vector<std::string> run_notes(const std::vector<scenario_result>& results) 
                                        "mailer that refuses the good certificate refuses the bad "
                                        "ones too"
                                      : ""));
+  }
+  // A first run's FAILs that found no fault: the mailer sends one message to one recipient, and
+  // these scenarios need more to test anything.
+  if (unexercised_count >= 2) {
+    notes.push_back(std::to_string(unexercised_count) + " scenarios failed as not exercised (" +
+                    unexercised +
+                    "): the mailer never did what they test (each reason says what they need, "
+                    "such as a message to two or three recipients); that is no fault found, nor "
+                    "a test passed: give them a command that does it, or --exclude them");
   }
   return notes;
 }

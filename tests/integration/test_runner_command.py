@@ -195,6 +195,23 @@ class WaivedChecks(unittest.TestCase):
         self.assertEqual(status, 1, out + err)
         self.assertTrue(verdicts(json_path)["bare-lf"]["reason"].startswith("line_endings:"))
 
+    def test_scenarios_failed_as_not_exercised_are_said_together(self):
+        # The usual first run: one message to one recipient, which the recipient scenarios need
+        # more of. Their FAILs found no fault, and the note under the table says so once.
+        one = self.NO_QUIT.replace("['b@y.test', 'c@y.test']", "['b@y.test']").replace(
+            "s.close()", "s.quit()")
+        json_path = scratch_path(self, "unexercised.json")
+        status, out, err = run_test(["--scenario", "multiline-replies", "--scenario",
+                                     "too-many-recipients", "--scenario", "accept-all",
+                                     "--time-scale", "0.02", "--json", json_path,
+                                     "--", PYTHON, "-c", one])
+        self.assertEqual(status, 1, out + err)
+        note = ("2 scenarios failed as not exercised (multiline-replies, too-many-recipients): "
+                "the mailer never did what they test")
+        self.assertIn(note, out)
+        with open(json_path, encoding="utf-8") as f:
+            self.assertTrue(any(n.startswith(note) for n in json.load(f)["notes"]))
+
     def test_waived_checks_come_from_the_file_and_the_environment_and_are_checked(self):
         config = write_file(scratch_folder(self), "w.toml", '[test]\nwaive = ["qiut"]\n')
         status, out, err = run_test(["--config", config, "--", "true"])
