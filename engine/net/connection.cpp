@@ -342,43 +342,59 @@ asio::awaitable<bool> connection::perform_actions() {
 // scenario would have gone on: while nothing waits unread, the pause also wakes when the socket
 // turns readable, so a close is noted when it came (a mailer's timeout is measured by it);
 // once input waits (an early command, a TLS record), it would stay readable, and the connection
-// is looked at once a second instead. And once more at the end, so that what follows (a held
-// reply, a hook's decision) is not written to a client that left in the last second.
+// is looked at once a second instead; every 100 ms for the first two seconds after input came,
+// since a close often follows it at once (a TLS client's close_notify, then its FIN). And once
+// more at the end, so that what follows (a held reply, a hook's decision) is not written to a
+// client that left in the last second.
 asio::awaitable<bool> connection::pause(milliseconds d) {
   constexpr auto look_every = std::chrono::seconds(1);
+  constexpr auto look_soon = milliseconds(100);
+  constexpr auto soon_for = std::chrono::seconds(2);
   if (shutting_down_) co_return false;  // nothing more waits once the server stops
   arm(d + srv_.cfg_.idle_timeout);
   const auto until = steady::now() + d;
   bool watch_input = input_waiting() == 0;
+  std::optional<steady::time_point> input_came;
   for (;;) {
-    const auto left = until - steady::now();
-    pause_timer_.expires_after(std::min<steady::duration>(left, look_every));
+    const auto start = steady::now();
+    const auto look_in = input_came && start - *input_came < soon_for ? look_soon : look_every;
+    pause_timer_.expires_after(
+        std::min<steady::duration>(until - start, watch_input ? look_every : look_in));
     bool readable = false;
     if (watch_input) {
       auto woke = co_await (pause_timer_.async_wait(as_value) ||
                             io_.socket().async_wait(tcp::socket::wait_read, as_value));
       readable = woke.index() == 1;
       watch_input = !readable;
+      if (readable) input_came = steady::now();
     } else {
       co_await pause_timer_.async_wait(as_value);
     }
     if (shutting_down_) co_return false;
     if (finished_) co_return true;
     const auto now = steady::now();
-    if (readable || now - peer_looked_at_ >= look_every || now >= until) {
+    if (readable || now - peer_looked_at_ >= look_in || now >= until) {
       peer_looked_at_ = now;
       if (client_left()) {
         session_.on_client_closed("while the server paused", sys_clock::now());
         client_gone_ = true;
         co_return false;
       }
-      // Over TLS a close leaves the close_notify unread, and perhaps commands before it that
-      // cannot be told from it unread (late-reply's RSET after a read timeout). The pause ends
-      // here, and what the client sent is read as after it, rather than kept for the rest.
+      // Over TLS a close leaves its close_notify unread (Java's sockets send one when a read
+      // timeout gives up), perhaps behind commands that cannot be told from it unread
+      // (late-reply's RSET after a read timeout). All of it is there: read it now. A close and
+      // nothing else is a client that left; commands end the pause, and are read as after it.
       if (io_.is_tls() && io_.peer_closed()) {
+        constexpr std::size_t most = 64 * 1024;  // the rest stays in the socket
+        co_await io_.read_until_end(in_, most);
+        if (in_.empty()) {
+          session_.on_client_closed("while the server paused", sys_clock::now());
+          client_gone_ = true;
+          co_return false;
+        }
         session_.note(
-            "the client closed its TLS connection while the server paused: the pause "
-            "ends, and what it sent before is read",
+            "the client closed its TLS connection while the server paused, after sending more: "
+            "the pause ends, and what it sent before is read",
             sys_clock::now());
         co_return true;
       }

@@ -43,14 +43,14 @@ char* thread_read_buffer() {
 }  // namespace
 
 asio::awaitable<transport::read_view> transport::read_available() {
+  if (deferred_error_) {
+    const auto ec = std::exchange(deferred_error_, error_code{});
+    co_return read_view{ec, {}};
+  }
   if (tls_) {
     if (!tls_buffer_) tls_buffer_.reset(new char[tls_read_chunk]);
     auto r = co_await read_some(asio::buffer(tls_buffer_.get(), tls_read_chunk));
     co_return read_view{r.ec, std::string_view(tls_buffer_.get(), r.bytes)};
-  }
-  if (deferred_error_) {
-    const auto ec = std::exchange(deferred_error_, error_code{});
-    co_return read_view{ec, {}};
   }
   // Asio tries the read at once and waits on epoll only when nothing was there. Waiting with
   // async_wait instead re-arms the socket with epoll_ctl before every wait, which costs more
@@ -76,6 +76,17 @@ asio::awaitable<transport::read_view> transport::read_available() {
   }
   if (counters_) counters_->bytes_received.add(n + more);
   co_return read_view{{}, std::string_view(buf, n + more)};
+}
+
+asio::awaitable<void> transport::read_until_end(std::string& into, std::size_t most) {
+  while (into.size() < most) {
+    auto r = co_await read_available();
+    into.append(r.data);
+    if (r.ec) {
+      deferred_error_ = r.ec;
+      co_return;
+    }
+  }
 }
 
 asio::awaitable<io_result> transport::write(asio::const_buffer buf) {

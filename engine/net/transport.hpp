@@ -72,6 +72,10 @@ class transport {
   // read synchronously, so no other coroutine can overwrite it in between. A TLS stream reads
   // into a buffer of the transport's own, allocated at the upgrade.
   asio::awaitable<read_view> read_available();
+  // What a peer that has closed sent before its end (over TLS, decrypted), up to `most` octets,
+  // appended to `into`; the end itself (a close_notify, a truncation, a reset) is kept for the
+  // next read_available(). Each read finds its input there, so it waits for nothing new.
+  asio::awaitable<void> read_until_end(std::string& into, std::size_t most);
   asio::awaitable<io_result> write(asio::const_buffer buf);
   // One write of as much as the peer takes now: a caller that may give up counts what went.
   asio::awaitable<io_result> write_some(asio::const_buffer buf);

@@ -228,9 +228,9 @@ class ClientGoneDuringAPauseTest(ServerTestCase):
     def test_during_a_hook_that_sleeps_for_ever(self):
         self.assert_let_go(b"a@x.test", b"forever@x.test")
 
-    def test_a_tls_client_that_closes_during_a_delay_is_let_go_when_it_closes(self):
-        # Its close_notify waits unread, so "nothing unread" cannot tell, and commands may wait
-        # before it: the pause ends, and what came is read.
+    def closed_over_tls_during_a_delay(self, before_close=b""):
+        """A TLS client whose MAIL is held back sends before_close, then its close_notify (as a
+        client that gives up cleanly does: Java's sockets do) and its FIN: the session's lines."""
         ctx = ssl.create_default_context(cafile=TEST_CA)
         s = smtplib.SMTP(self.server.host, self.server.port, timeout=10)
         s.starttls(context=ctx)
@@ -239,18 +239,40 @@ class ClientGoneDuringAPauseTest(ServerTestCase):
         sid = self.server.wait_for_line(r" \*: connect from [^ ]*:%d\b" % port).split()[1]
         s.putcmd("MAIL FROM:<slow@x.test>")
         time.sleep(0.3)
+        if before_close:
+            s.send(before_close)
         s.sock.settimeout(0.5)
         try:
-            s.sock.unwrap()   # close_notify, as a client that gives up cleanly sends
+            s.sock.unwrap()
         except (OSError, ssl.SSLError):
             pass
         s.close()   # the socket and smtplib's reader of it: the FIN goes only when both are shut
+        closed_at = datetime.datetime.now(datetime.timezone.utc)
         start = time.monotonic()
         entries = self.server.finished_session(sid, timeout=5)
         self.assertLess(time.monotonic() - start, 3)   # not the 30 s of the delay
-        lines = "\n".join(entries)
-        self.assertIn("the client closed its TLS connection while the server paused: the pause "
-                      "ends, and what it sent before is read", lines)
+        # The close_notify came 0.5 s before the FIN (unwrap waits that long for the server's):
+        # the close is noted when it came, not at the pause's next once-a-second look.
+        ended = next(e for e in entries if "session ended" in e)
+        noted = datetime.datetime.fromisoformat(ended.split()[0].replace("Z", "+00:00"))
+        self.assertLess((noted - closed_at).total_seconds(), 0.35, entries)
+        return "\n".join(entries)
+
+    def test_a_tls_client_that_closes_during_a_delay_left_while_its_reply_was_held(self):
+        # Its close_notify waits unread, so "nothing unread" cannot tell: what waits is read, and
+        # it is the close alone. The held reply was never sent, and the transcript says so.
+        lines = self.closed_over_tls_during_a_delay()
+        self.assertIn("client closed the connection (while the server paused)", lines)
+        self.assertIn("reply not sent: the client left while it was held back", lines)
+        self.assertNotIn("the pause ends", lines)
+
+    def test_commands_before_a_tls_close_during_a_delay_are_read_after_it(self):
+        # A command before the close_notify (an RSET after a read timeout): the pause ends, and
+        # the command is taken as sent after the held reply.
+        lines = self.closed_over_tls_during_a_delay(b"RSET\r\n")
+        self.assertIn("the client closed its TLS connection while the server paused, after "
+                      "sending more: the pause ends, and what it sent before is read", lines)
+        self.assertRegex(lines, r"C: RSET")
 
     def test_a_client_that_half_closes_after_its_commands_is_still_answered(self):
         # FIN after QUIT (nc -N): not a client that left; its commands wait to be read.
