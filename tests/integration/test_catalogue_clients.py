@@ -278,7 +278,8 @@ TABLE = [
      ["the client sent 'RSET' on session", "while the reply to RCPT was held back",
       "symfony/symfony#54169"]),
     ("late-reply", "smtplib-timeout-reconnect", "PASS", []),
-    # Its TLS close (close_notify) comes while the reply is held: input, but no command.
+    # Its TLS close (close_notify) comes while the reply is held: a client that left, as one
+    # that closes without close_notify is.
     ("late-reply", "smtplib-timeout-tls-close", "PASS", []),
     # Closes at its timeout and reports failure, never sending again: the reason says so.
     ("late-reply", "smtplib-timeout-give-up", "FAIL",
