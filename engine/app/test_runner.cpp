@@ -271,10 +271,12 @@ std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>
                          : "it does not trust its issuer");
   const std::string issuer_or_name =
       test_ca ? "it does not trust the test CA, or the name it checks is not one the "
-                "certificate holds (localhost, 127.0.0.1, ::1, smtpfault.test); give the mailer "
-                "$SMTP_CA_FILE to trust (Node.js takes it from NODE_EXTRA_CA_CERTS set inside the "
-                "command) and "
-                "$SMTP_HOST or localhost to connect to (docs/catalogue.md)"
+                "certificate holds (localhost, 127.0.0.1, ::1, smtpfault.test), or it matches "
+                "host names only and was given an address (Jakarta Mail does); give the mailer "
+                "$SMTP_CA_FILE to trust (docs/catalogue.md says how for each: Node.js takes it "
+                "from NODE_EXTRA_CA_CERTS set inside the command, Java from a trust store made of "
+                "it) and $SMTP_HOST to connect to, or localhost for a client that matches names "
+                "only"
               : "it does not trust its issuer, or the name it checks is not in it";
   // A client that checks the certificate itself once OpenSSL is done (Node.js) refuses it by
   // closing, without an alert that would say so.

@@ -60,9 +60,11 @@ raise SystemExit(1)
 
 REFUSED = (r"most likely the client refused the server's certificate: it does not trust the "
            r"test CA, or the name it checks is not one the certificate holds \(localhost, "
-           r"127\.0\.0\.1, ::1, smtpfault\.test\); give the mailer \$SMTP_CA_FILE to trust "
-           r"\(Node\.js takes it from NODE_EXTRA_CA_CERTS set inside the command\) and "
-           r"\$SMTP_HOST or localhost to connect to \(docs/catalogue\.md\)")
+           r"127\.0\.0\.1, ::1, smtpfault\.test\), or it matches host names only and was given "
+           r"an address \(Jakarta Mail does\); give the mailer \$SMTP_CA_FILE to trust "
+           r"\(docs/catalogue\.md says how for each: Node\.js takes it from NODE_EXTRA_CA_CERTS "
+           r"set inside the command, Java from a trust store made of it\) and \$SMTP_HOST to "
+           r"connect to, or localhost for a client that matches names only")
 
 
 class TestCaForTheCommand(unittest.TestCase):
@@ -174,7 +176,7 @@ class ClientThatRefusesTheTestCertificate(unittest.TestCase):
             r"^the TLS handshake failed in session 000001 \(transcript line \d+: [^)]*alert bad "
             r"certificate[^)]*\)\): the client refused the server's certificate: it does not "
             r"trust the test CA, or the name it checks is not one the certificate holds "
-            r"\(localhost, 127\.0\.0\.1, ::1, smtpfault\.test\); ")
+            r"\(localhost, 127\.0\.0\.1, ::1, smtpfault\.test\), or it matches host names only ")
 
     def test_a_mailer_that_went_on_in_plaintext_was_not_stopped_by_the_refusal(self):
         json_path = scratch_path(self, "fallback.json")
