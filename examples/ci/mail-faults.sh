@@ -9,7 +9,8 @@
 # this script is in (Debian 12 packages via its ci/install-deps.sh, a Release build without the
 # tests).
 # REPORT: where the JUnit XML goes (default smtpfault-report.xml).
-# The mailer finds the server in SMTP_HOST, SMTP_PORT and SMTP_TLS_PORT.
+# The mailer finds the server in SMTP_HOST, SMTP_PORT and SMTP_TLS_PORT, the test CA to trust in
+# SMTP_CA_FILE, and credentials the server takes in SMTP_USER and SMTP_PASSWORD.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 if [ -z "${SMTPFAULT:-}" ]; then
