@@ -18,6 +18,13 @@ from catalogue_case import (PYTHON, ROOT, assert_valid_junit, run_test, scratch_
                             scratch_path, verdicts)
 
 
+def lines_under(output, row_start, n):
+    """The n lines the table shows under the row that begins with row_start, stripped."""
+    lines = output.splitlines()
+    row = next(i for i, l in enumerate(lines) if l.startswith(row_start))
+    return [l.strip() for l in lines[row + 1:row + 1 + n]]
+
+
 class StandardInputForEveryScenario(unittest.TestCase):
     """Every scenario's command reads the same standard input from its start, as a mailer fed
     with `< mail.eml` or through a pipe expects; with --jobs too."""
@@ -416,20 +423,25 @@ class HangingCommand(unittest.TestCase):
         self.assertIn("which the scenario was holding back: give --timeout more than its delay "
                       "(scaled by --time-scale 0.1)", reason)
 
-    def test_the_session_named_is_the_killed_run_s(self):
-        # quit-variants runs the command three times; the 2nd QUIT is never answered, and a
-        # client without a timeout of its own is killed there (smtplib sends it as 'quit').
-        # The 3rd run's QUIT also gets no reply (the server closes), but nothing waited on it.
+    def quit_variants_with(self, goodbye):
+        """quit-variants at a 3 s --timeout against an smtplib mailer without a timeout of its
+        own that sends one message and then runs `goodbye`: the scenario's JSON result."""
         json_path = scratch_path(self, "report.json")
         client = ("import os, smtplib\n"
                   "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
                   "s.sendmail('a@x.test', ['b@x.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
-                  "try:\n    s.quit()\nexcept Exception:\n    pass\n")
+                  + goodbye)
         status, out, err = run_test(
             ["--scenario", "quit-variants", "--time-scale", "0.02", "--timeout", "3",
              "--json", json_path, "--", PYTHON, "-c", client], timeout=90)
         self.assertEqual(status, 1, out + err)
-        r = verdicts(json_path)["quit-variants"]
+        return verdicts(json_path)["quit-variants"]
+
+    def test_the_session_named_is_the_killed_run_s(self):
+        # quit-variants runs the command three times; the 2nd QUIT is never answered, and a
+        # client without a timeout of its own is killed there (smtplib sends it as 'quit').
+        # The 3rd run's QUIT also gets no reply (the server closes), but nothing waited on it.
+        r = self.quit_variants_with("try:\n    s.quit()\nexcept Exception:\n    pass\n")
         self.assertEqual(r["exit_codes"][1], -1, r)
         self.assertIn("it was waiting for the reply to 'quit' (session 000002)", r["reason"])
         # The scenario's own check says it too, as killed rather than as a status of -1.
@@ -441,16 +453,7 @@ class HangingCommand(unittest.TestCase):
     def test_a_timeout_keeps_what_another_run_did_wrong(self):
         # As above, but the 3rd run reports failure after the message was accepted (the close
         # without 221): the kill in run 2 leads, and run 3's mistake is not lost behind it.
-        json_path = scratch_path(self, "report.json")
-        client = ("import os, smtplib\n"
-                  "s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))\n"
-                  "s.sendmail('a@x.test', ['b@x.test'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
-                  "s.quit()\n")
-        status, out, err = run_test(
-            ["--scenario", "quit-variants", "--time-scale", "0.02", "--timeout", "3",
-             "--json", json_path, "--", PYTHON, "-c", client], timeout=90)
-        self.assertEqual(status, 1, out + err)
-        r = verdicts(json_path)["quit-variants"]
+        r = self.quit_variants_with("s.quit()\n")
         self.assertEqual(r["exit_codes"][1:], [-1, 1], r)
         self.assertRegex(r["reason"], r"^timeout: the command was killed after 3 s; it was "
                          r"waiting for the reply to 'quit' \(session 000002\).*; also check: "
@@ -600,11 +603,9 @@ class HangingCommand(unittest.TestCase):
                   "sys.exit(26)\n")
         status, r, output = self.accept_all_with(talker)
         self.assertEqual(status, 1, output)
-        lines = output.splitlines()
-        row = next(i for i, l in enumerate(lines) if l.startswith("accept-all  FAIL"))
         # Cut at a character boundary (200 octets of two-octet characters); C0, DEL and C1
         # controls shown as '?'.
-        self.assertEqual([l.strip() for l in lines[row + 1:row + 4]],
+        self.assertEqual(lines_under(output, "accept-all  FAIL", 3),
                          ["| line one", "| " + "\u00e9" * 100 + "...",
                           "| smtp: 500 5.5.2 Line too long ?[31m ? ?"], output)
         self.assertIn("in --json or --junit", output)
@@ -627,9 +628,7 @@ class HangingCommand(unittest.TestCase):
                  "print('  at most 3 tries were made')\nsys.exit(1)\n")
         status, r, output = self.accept_all_with(crash)
         self.assertEqual(status, 1, output)
-        lines = output.splitlines()
-        row = next(i for i, l in enumerate(lines) if l.startswith("accept-all  FAIL"))
-        self.assertEqual([l.strip() for l in lines[row + 1:row + 5]],
+        self.assertEqual(lines_under(output, "accept-all  FAIL", 4),
                          ["| delivering",
                           "| naive.rb:9:in `deliver': end of file reached (EOFError)",
                           "|   at most 3 tries were made",
@@ -642,9 +641,7 @@ class HangingCommand(unittest.TestCase):
         status, out, err = run_test(["--scenario", "starttls-bad-cert", "--", "sh", "-c",
                                      "echo one; echo two"], timeout=60)
         self.assertEqual(status, 1, out + err)
-        lines = out.splitlines()
-        row = next(i for i, l in enumerate(lines) if l.startswith("starttls-bad-cert  FAIL"))
-        self.assertEqual([l.strip() for l in lines[row + 1:row + 4]],
+        self.assertEqual(lines_under(out, "starttls-bad-cert  FAIL", 3),
                          ["| --- run 4", "| one", "| two"], out)
         # The reason names run 2 of 3 (it delivered, then reported failure): its lines are the
         # ones shown, not the last run's.
@@ -655,10 +652,9 @@ class HangingCommand(unittest.TestCase):
              'swaks --server "$SMTP_SERVER" --to b@y.test --timeout 2 >/dev/null 2>&1; '
              'echo "run $n said"; [ $n -ne 2 ]' % (counter, counter)], timeout=60)
         self.assertEqual(status, 1, out + err)
-        lines = out.splitlines()
-        row = next(i for i, l in enumerate(lines) if l.startswith("quit-variants  FAIL"))
-        self.assertIn("run 2 (", lines[row], out)
-        self.assertEqual([l.strip() for l in lines[row + 1:row + 3]],
+        self.assertIn("run 2 (", next(l for l in out.splitlines()
+                                      if l.startswith("quit-variants  FAIL")), out)
+        self.assertEqual(lines_under(out, "quit-variants  FAIL", 2),
                          ["| --- run 2", "| run 2 said"], out)
 
     def test_a_reason_quoting_wire_bytes_is_escaped_whole_and_the_junit_stays_xml(self):
