@@ -214,28 +214,60 @@ function connect(o)
   return c
 end
 
+-- How long a wait on a connection whose server stopped answering looks for a reply that came
+-- late, when the script gives no timeout of its own.
+local stalled_look = 0.05
+
 function Conn:reply(o)
   conn_of(self, "reply")
   o = opts_table(o, "reply")
+  -- Nothing waits for a reply (all answered): said by the step that waits all the same.
+  self.none_awaited = self.greeted and not self.queue and not self.unended and self.last or nil
   local entry = names.take(self)
-  local r = op { op = "read_reply", conn = self.id, timeout = o.timeout }
+  -- A reply that never came leaves the server not answering this connection: a later wait with
+  -- no timeout of its own only looks for one that has come since, or a server that hangs would
+  -- cost the whole --timeout at every step.
+  local stalled = not o.timeout and self.stalled or nil
+  self.short_wait = stalled
+  local r = op { op = "read_reply", conn = self.id, timeout = stalled and stalled_look or o.timeout }
   if r.reply then
+    self.stalled = nil
     names.answered(self, entry, r.reply.code)
     return r.reply
   end
   if r.err == "closed" or r.err == "reset" then self.closed = r.err end
-  if r.err == "timeout" then names.missed(self, entry) end
+  if r.err == "timeout" then
+    if not stalled then
+      self.stalled = { what = (type(entry) == "table" and entry.greeting) and "the greeting"
+        or self.last, timeout = o.timeout or default_timeout }
+    end
+    names.missed(self, entry)
+  end
   return nil, r.err
 end
 
 -- One step: the reply r (or why there is none) against want.
 local function judge(self, want, r, err, o)
+  local stalled, none_awaited = self.short_wait, self.none_awaited
+  self.short_wait, self.none_awaited = nil, nil
+  -- Waited without a command of its own to answer: named after the newest command sent.
+  local to = stalled and names.newest(self) or self.last
   local name = o.name or ("expect " .. describe(want) ..
-    (self.last and (" to " .. self.last) or " (greeting)"))
+    (none_awaited and string.format(" with no command awaiting a reply (the last, %s, was answered)",
+      none_awaited) or to and (" to " .. to) or " (greeting)"))
   if not r then
-    host._step(false, name, failure_text(err, o.timeout), self.id)
+    local why = failure_text(err, o.timeout)
+    if stalled and err == "timeout" then
+      why = string.format("not waited for: the server has not answered %s (no reply within %gs),"
+        .. " nor anything since; pass {timeout = N} to wait again", stalled.what, stalled.timeout)
+    elseif err == "timeout" and self.message_unended then
+      why = why .. "; " .. self.message_unended
+    end
+    self.message_unended = nil
+    host._step(false, name, why, self.id)
     return nil, err
   end
+  self.message_unended = nil
   local ok = matches(want, r)
   host._step(ok, name, "got " .. reply_summary(r), self.id)
   return r, (not ok) and "unexpected reply" or nil
@@ -385,6 +417,8 @@ function Conn:greeting(o)
   return r, err
 end
 
+-- A server that does not answer EHLO within the timeout ends the script there, as greeting()
+-- does: nothing after it (which extensions are offered, any transaction) can be judged.
 function Conn:ehlo(name, o)
   conn_of(self, "ehlo")
   if name ~= nil and type(name) ~= "string" then
@@ -393,8 +427,15 @@ function Conn:ehlo(name, o)
   end
   o = opts_table(o, "ehlo")
   self:send("EHLO " .. (name or "smtpfault.client"))
+  local silent = not o.timeout and self.stalled
   local r, err = self:expect(o.expect or 250, waiting(o))
   if r then r.extensions = extensions(r) end
+  if err == "timeout" then
+    op { op = "finish", conn = self.id, bytes = silent
+      and "the server answers nothing on this connection: the rest of the script was not run"
+      or string.format("no reply to EHLO within %gs: the rest of the script was not run",
+        o.timeout or default_timeout) }
+  end
   return r, err
 end
 

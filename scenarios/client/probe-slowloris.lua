@@ -30,6 +30,9 @@ local every = number_param("every", "1")
 local per_step = number_param("octets_per_step", "1", true)
 local max_hold = number_param("max_hold", nil)
 
+-- Each wait for a reply: 5 s, or --timeout when shorter.
+local wait = math.min(5, target.timeout)
+
 local slow = connect {}
 slow:greeting()
 local steps = math.max(1, math.floor(duration / every))
@@ -49,14 +52,14 @@ while pos <= #command do
     tried = tried + 1
     local other = connect { may_fail = true }
     if other then
-      local g = other:expect(220, { timeout = 5, name = "another client is greeted during the drip" })
+      local g = other:expect(220, { timeout = wait, name = "another client is greeted during the drip" })
       if g then
         other:send("NOOP")
-        if other:expect(250, { timeout = 5, name = "another client is served during the drip" }) then
+        if other:expect(250, { timeout = wait, name = "another client is served during the drip" }) then
           served = served + 1
         end
         other:send("QUIT")
-        other:reply({ timeout = 5 })
+        other:reply({ timeout = wait })
       end
       other:close()
     end
@@ -65,7 +68,7 @@ while pos <= #command do
   if slow.closed then break end
 end
 local held = now() - started
-local answer, err = slow:reply({ timeout = 5 })
+local answer, err = slow:reply({ timeout = wait })
 -- A 421 is the server closing the channel (RFC 5321 3.8): a cut-off that says so, as Postfix's
 -- and smtpfault's own are.
 -- Silence is no cut-off: a server that neither answers nor closes is holding the connection.

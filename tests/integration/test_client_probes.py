@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 from smtpfault_server import (ServerTestCase, SmtpfaultServer, binary_path, server_environment,
@@ -192,6 +193,28 @@ class ProbesAgainstSmtpfault(ServerTestCase):
             self.assertEqual(code, 1, out)
             self.assertTrue(failed, out)
             self.assertEqual(set(report.values()), {outcome}, out)
+
+    def test_a_server_that_greets_and_then_hangs_costs_each_probe_one_timeout(self):
+        # A stuck milter or policy service: the greeting comes, then nothing. Every step waited
+        # out its own --timeout (a run of the nine probes took 5 minutes at --timeout 3); the
+        # EHLO that gets no reply now ends each probe, and its "AUTH not offered" never comes.
+        stuck = server_with_scenario(self, "function on_command(s, cmd) return smtp.hang() end\n")
+        outputs = {}
+        for probe in ("probe-auth-limits", "probe-conformance", "probe-pipelining"):
+            started = time.monotonic()
+            code, report, failed, out = run_probe(probe, stuck.port, timeout=0.5)
+            self.assertEqual(code, 1, out)
+            # One wait in full (conformance's MAIL before EHLO), then only a look for a late reply.
+            self.assertLess(time.monotonic() - started, 3, out)
+            self.assertIn("the rest of the script was not run", out)
+            self.assertNotIn("not offered", out)
+            outputs[probe] = out
+        # The step after the unanswered MAIL is named after its own command, and says why it did
+        # not wait.
+        out = outputs["probe-conformance"]
+        self.assertIn("expect 250 to 'EHLO conformance.smtpfault.test': not waited for: the "
+                      "server has not answered 'MAIL FROM:<probe@smtpfault.test>' (no reply within "
+                      "0.5s), nor anything since; pass {timeout = N} to wait again", out)
 
     def test_a_server_that_never_greets_ends_each_probe_at_its_first_greeting(self):
         # A tarpit: every later step would wait out its own timeout as well (one probe run took

@@ -34,6 +34,36 @@ class RunCommandTest(ClientRunCase):
         self.assertLess(len(verdict), 400)
         self.assertIn("raw: \\xff\\x01", out)
 
+    def test_a_wait_with_no_command_awaiting_a_reply_says_so(self):
+        # The EHLO was answered: a stray expect after it is the script's, not the server's.
+        path = self.script("""
+            connect {}
+            greeting()
+            ehlo("a.test")
+            expect(250, {timeout = 0.3})
+        """, "stray.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("FAIL %s:5: expect 250 with no command awaiting a reply (the last, "
+                      "'EHLO a.test', was answered): no reply within 0.3s" % path, p.stdout)
+
+    def test_a_message_ended_with_bare_lf_is_still_being_read(self):
+        # LF "." LF ends no message (RFC 5321 4.1.1.4): the server is right to wait for more,
+        # and the verdict says so instead of blaming it.
+        path = self.script(r"""
+            connect {}
+            greeting()
+            ehlo("a.test")
+            send("MAIL FROM:<a@x.test>") expect(250)
+            send("RCPT TO:<b@x.test>") expect(250)
+            data("Subject: lf\n\nline\n", {line_ending = "\n", timeout = 0.5})
+        """, "barelf.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("expect 250 to the end of data: no reply within 0.5s; the message ended "
+                      "with \"\\n.\\n\", not CRLF \".\" CRLF, which alone ends one (RFC 5321 "
+                      "4.1.1.4): a server still reading it is right", p.stdout)
+
     def test_json_log_lines(self):
         path = self.script("""
             connect {}
