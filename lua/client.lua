@@ -250,8 +250,9 @@ end
 local function judge(self, want, r, err, o)
   local stalled, none_awaited = self.short_wait, self.none_awaited
   self.short_wait, self.none_awaited = nil, nil
-  -- Waited without a command of its own to answer: named after the newest command sent.
-  local to = stalled and names.newest(self) or self.last
+  -- A late reply answers the command that missed it (self.last); none coming, the step is the
+  -- script's wait for its newest command.
+  local to = (stalled and not r) and names.newest(self) or self.last
   local name = o.name or ("expect " .. describe(want) ..
     (none_awaited and string.format(" with no command awaiting a reply (the last, %s, was answered)",
       none_awaited) or to and (" to " .. to) or " (greeting)"))

@@ -29,7 +29,10 @@ end
 connect {}
 greeting()
 local e = ehlo(params.helo or "pipelining.smtpfault.test")
-check(e and e.extensions.PIPELINING ~= nil, "PIPELINING is advertised")
+local offered = e and e.extensions.PIPELINING ~= nil
+check(offered, "PIPELINING is advertised", offered and "offered" or "EHLO did not offer it"
+  .. " (RFC 2920 3); the groups below go out all the same, to see whether the server keeps step:"
+  .. " one that answers them in order can offer it")
 
 pipeline { "MAIL FROM:<" .. from .. ">", "RCPT TO:<" .. rcpt .. ">", "RCPT TO:", "DATA" }
 local g1 = codes(4)

@@ -30,10 +30,9 @@ local every = number_param("every", "1")
 local per_step = number_param("octets_per_step", "1", true)
 local max_hold = number_param("max_hold", nil)
 
+local slow = connect {}
 -- Each wait for a reply: 5 s, or --timeout when shorter.
 local wait = math.min(5, target.timeout)
-
-local slow = connect {}
 slow:greeting()
 local steps = math.max(1, math.floor(duration / every))
 local command = "NOOP " .. string.rep("z", math.max(0, math.min(steps * per_step - 7, 400))) .. "\r\n"

@@ -287,6 +287,8 @@ class ProbesAgainstAiosmtpd(unittest.TestCase):
         self.assertEqual(code, 1, out)
         self.assertEqual(report, {"group1": "250 250 501 354", "group2": "250 250 501 503"})
         self.assertEqual(failed, ["PIPELINING is advertised"])
+        # What an operator can do about it, not "did not hold".
+        self.assertIn("PIPELINING is advertised: EHLO did not offer it (RFC 2920 3)", out)
 
     def test_auth_lines_are_held_to_the_command_limit(self):
         code, report, failed, out = self.probe("probe-auth-limits")
@@ -296,6 +298,8 @@ class ProbesAgainstAiosmtpd(unittest.TestCase):
                                   "bad_base64": "501 Can't decode base64",
                                   "cancel": "501 Auth aborted"})
         self.assertEqual(failed, ["a 12288-octet AUTH line is not refused as too long"])
+        self.assertIn("500 Command line too long (RFC 4954 4: a server takes AUTH lines of up to "
+                      "12288 octets", out)
 
     def test_bdat_is_not_supported(self):
         code, report, failed, out = self.probe("probe-bdat")
