@@ -47,15 +47,17 @@ function Conn:data(body, o)
   local bytes = o.raw and body or host._encode_data(body, eol)
   -- Only CRLF "." CRLF ends a message (RFC 5321 4.1.1.4): a server still reading one that ends
   -- otherwise is right, and a timeout waiting for its reply says so.
+  local label = string.format("<%d octets of message data>", #bytes)
   if bytes:sub(-5) ~= "\r\n.\r\n" and bytes ~= ".\r\n" then
     local tail = bytes:sub(-3):gsub("\r", "\\r"):gsub("\n", "\\n")
     self.message_unended = "the message ended with \"" .. tail .. "\", not CRLF \".\" CRLF, which"
       .. " alone ends one (RFC 5321 4.1.1.4): a server still reading it is right; for bare line"
       .. " ends in the text only, end it with \"\\r\\n.\\r\\n\" and raw = true"
+    -- The transcript shows no message text: how this one ended is what a reader needs.
+    label = string.format("<%d octets of message data, ending \"%s\">", #bytes, bytes:sub(-3))
   end
   awaiting(self, "the end of data", true)
-  local ok, werr, sent = write(self, bytes, string.format("<%d octets of message data>", #bytes),
-    o.timeout)
+  local ok, werr, sent = write(self, bytes, label, o.timeout)
   if not ok and werr == "timeout" then return stopped_reading(self, o, "the end of data", sent) end
   -- A server that closed meanwhile may have said why first: the verdict shows that reply.
   return self:expect(o.expect or 250, waiting(o))

@@ -60,6 +60,7 @@ class RunCommandTest(ClientRunCase):
         """, "barelf.lua")
         p = self.run_client(path)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn('C: <20 octets of message data, ending "\\n.\\n">', p.stdout)
         self.assertIn("expect 250 to the end of data: no reply within 0.5s; the message ended "
                       "with \"\\n.\\n\", not CRLF \".\" CRLF, which alone ends one (RFC 5321 "
                       "4.1.1.4): a server still reading it is right", p.stdout)
