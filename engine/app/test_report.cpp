@@ -244,9 +244,7 @@ std::vector<std::string> run_notes(const std::vector<scenario_result>& results) 
   std::string unexercised;  // failed for want of what they test ("not exercised: ...")
   int unexercised_count = 0;
   for (const auto& r : results) {
-    if (const auto colon = r.reason.find(": ");
-        r.outcome == verdict::fail && r.kind != tls_stopped_kind && colon != std::string::npos &&
-        r.reason.compare(colon + 2, 13, "not exercised") == 0) {
+    if (const auto* c = leading_check(r); c && c->detail.starts_with("not exercised")) {
       unexercised += (unexercised.empty() ? "" : ", ") + r.name;
       ++unexercised_count;
     }

@@ -333,13 +333,11 @@ void lead_with(scenario_result& r, const tls_stop& tls) {
 // that a kill at the timeout explains by itself: an exit status, a message, a QUIT or a
 // connection that never came, a retry it never lived to make.
 std::string own_failure(const scenario_result& r) {
-  for (const auto& c : r.checks) {
-    if (c.passed || c.waived || !r.reason.starts_with(c.name + ": ")) continue;
-    const bool how_it_ended = c.name == "exit" || c.name == "delivered" || c.name == "quit" ||
-                              c.name == "connected" || c.name == "retried_after_4xx";
-    return how_it_ended ? "" : r.reason;
-  }
-  return "";
+  const auto* c = leading_check(r);
+  if (!c) return "";
+  const bool how_it_ended = c->name == "exit" || c->name == "delivered" || c->name == "quit" ||
+                            c->name == "connected" || c->name == "retried_after_4xx";
+  return how_it_ended ? "" : r.reason;
 }
 
 void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions,
@@ -558,6 +556,14 @@ std::string waiting_for_the_server(const script::run_outcome& run, double time_s
 
 }  // namespace
 
+const script::check_result* leading_check(const scenario_result& r) {
+  if (r.outcome != verdict::fail) return nullptr;
+  for (const auto& c : r.checks) {
+    if (!c.passed && !c.waived && r.reason.starts_with(c.name + ": ")) return &c;
+  }
+  return nullptr;
+}
+
 const char* verdict_name(verdict v) {
   switch (v) {
     case verdict::pass:
@@ -703,7 +709,7 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
     std::snprintf(why, sizeof why, "timeout: the command was killed after %g s", opts.timeout);
     // What a check found besides, unless it is only how the kill ended the run (an exit status,
     // a message or a QUIT that never came): another run may have gone wrong in its own way.
-    const std::string found = result.outcome == verdict::fail ? own_failure(result) : "";
+    const std::string found = own_failure(result);
     result.outcome = verdict::fail;
     result.reason =
         why + waiting_for_the_server(run, opts.time_scale, opts.timeout,

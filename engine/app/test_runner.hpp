@@ -63,4 +63,8 @@ scenario_result run_scenario(const std::string& name_or_path, const test_options
 
 const char* verdict_name(verdict v);
 
+// The check whose words lead a failing result's reason ("name: detail"), or nullptr where other
+// words lead (a timeout, a signal, a TLS stop, a client that gave up waiting).
+const script::check_result* leading_check(const scenario_result& r);
+
 }  // namespace smtpfault::app

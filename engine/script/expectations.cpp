@@ -116,14 +116,14 @@ check_result check_quit(const run_outcome& run) {
     break;
   }
   if (c.passed && excused > 0) {
+    const std::string why =
+        "ended before the client could send it, by the server (a 421, a "
+        "close), in a failed TLS handshake or while the client still waited "
+        "for a reply";
     c.detail = excused == run.sessions.size()
-                   ? "no session owed a QUIT: each ended before the client could send it, by "
-                     "the server (a 421, a close), in a failed TLS handshake or while the "
-                     "client still waited for a reply"
+                   ? "no session owed a QUIT: each " + why
                    : "every session ended with QUIT but " + std::to_string(excused) +
-                         ", which owed none: ended before the client could send it, by the "
-                         "server (a 421, a close), in a failed TLS handshake or while the client "
-                         "still waited for a reply";
+                         ", which owed none: " + why;
   }
   return c;
 }
