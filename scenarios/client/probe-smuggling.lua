@@ -8,17 +8,26 @@
 -- inside the message; more (250, 250, 354, 250, then the marker's) mean the server ended the
 -- message at the variant and ran the smuggled transaction (the SEC Consult method). Past a
 -- second reply of 500 or 502 (the marker's), replies stop being counted after 2 seconds without
--- one (or --timeout, when shorter).
+-- one (or --timeout, when shorter). A refusal or a close in answer to that write shows nothing
+-- by itself: a server that refuses commands pipelined after a message (OpenSMTPD 6.8) answers
+-- so wherever it ended the data. The variant then goes again on a new connection, alone: a
+-- reply to it within those 2 seconds is the server ending the data there, and the smuggled
+-- MAIL, RCPT, DATA and canary follow one at a time, each after the reply to the one before.
+-- A refused MAIL FROM, RCPT TO or DATA stops the probe (skipped, with the refusal as a failed
+-- step): no variant can be judged in a message that never began.
 -- What it targets: SMTP smuggling, Postfix CVE-2023-51764, Sendmail CVE-2023-51765, Exim
 -- CVE-2023-51766, aiosmtpd CVE-2024-27305, Cisco Secure Email (`<CR>.<CR>`); RFC 5321
 -- 4.1.1.4 (only CRLF.CRLF ends the data) and 2.3.8 (bare CR and LF are not line endings).
 -- What a correct server does: ends the data only at `<CR><LF>.<CR><LF>`: each variant is either
 -- kept in the message (one 250) or the message is rejected (e.g. Postfix's
--- smtpd_forbid_bare_newline = reject); never a second transaction from inside the data.
+-- smtpd_forbid_bare_newline = reject) and nothing after the variant read as a command; never a
+-- second transaction from inside the data.
 -- Report keys: one per variant, "not end of data", "END OF DATA (smuggled message accepted)",
--- "END OF DATA (smuggled transaction refused: ...)", "rejected: <reply>", "closed (...)" or
--- "timeout (...)". A timeout fails the variant: a server that has not answered has not shown
--- where it ended the data.
+-- "END OF DATA (smuggled transaction refused: ...)", "END OF DATA (the message accepted at the
+-- variant: ...)", "rejected: <reply>", "closed (...)" or "timeout (...)", followed by "(the
+-- variant sent alone: the one-write test got '<reply or close>')" when it was sent again alone.
+-- A timeout fails the variant: a server that has not answered has not shown where it ended the
+-- data.
 -- Params: from, rcpt (addresses), helo.
 
 local from = params.from or "probe@smtpfault.test"
@@ -76,29 +85,112 @@ local function outcome(c)
   return "END OF DATA (smuggled commands answered, " .. second.code .. " to MAIL)"
 end
 
+-- The probe's transaction up to the 354. A refusal stops the probe: what it would send next
+-- would be read as commands, and no variant can be judged in a message that never began.
+local function open_data()
+  send("MAIL FROM:<" .. from .. ">")
+  local _, err = expect(250)
+  if err then skip("the server refused MAIL FROM:<" .. from .. ">: give a sender it takes with --param from=ADDR") end
+  send("RCPT TO:<" .. rcpt .. ">")
+  _, err = expect(250)
+  if err then skip("the server refused RCPT TO:<" .. rcpt .. ">: give a recipient it takes with --param rcpt=ADDR") end
+  send("DATA")
+  _, err = expect(354)
+  if err then skip("the server did not open the message with 354: nothing to probe") end
+end
+
+local function first_line(r)
+  return r.code .. " " .. (r.lines[1] or "")
+end
+
+-- The server answered the message at the variant (early): the smuggled transaction goes one
+-- command at a time, as an attacker who waits for each reply sends it. After a refusal, a MAIL
+-- that gets no reply (the server closed, or reads on to the real end) was not read as a command:
+-- the message was refused, and nothing was smuggled.
+local function smuggle_in_turn(early)
+  send("MAIL FROM:<canary@smtpfault.test>")
+  local m = reply({ timeout = settle() })
+  if not m then
+    if early.code >= 400 then return "rejected: " .. first_line(early) end
+    return "END OF DATA (the message accepted at the variant: " .. first_line(early) .. ")"
+  end
+  local steps = { { m, "MAIL", 250 }, { "RCPT TO:<" .. rcpt .. ">", "RCPT", 250 }, { "DATA", "DATA", 354 } }
+  for i, step in ipairs(steps) do
+    local r = step[1]
+    if i > 1 then
+      send(step[1])
+      r = reply({ timeout = target.timeout })
+    end
+    if not r or r.code ~= step[3] then
+      return "END OF DATA (smuggled transaction refused: " .. (r and r.code or "no reply") .. " to " .. step[2] .. ")"
+    end
+  end
+  raw("Subject: smuggled canary\r\n\r\ncanary\r\n.\r\n")
+  local r = reply({ timeout = target.timeout })
+  if r and r.code == 250 then return "END OF DATA (smuggled message accepted)" end
+  return "END OF DATA (smuggled message refused: " .. (r and r.code or "no reply") .. ")"
+end
+
+-- A server that refuses commands pipelined after a message (OpenSMTPD answers "500 Pipelining
+-- not supported" and closes) refuses the one-segment write whether it ended the data at the
+-- variant or at the real end, so that refusal shows nothing. Then the variant goes again on a
+-- new connection, on its own: a reply to it within settle() is the server ending the data there.
+-- No reply: the rest goes as message text, and a reply past the message's is a late answer to
+-- the variant after all.
+local function variant_alone(name, terminator, refused)
+  local c = connect {}
+  greeting()
+  ehlo(helo)
+  open_data()
+  raw("Subject: smuggling probe " .. name .. "\r\n\r\nfirst message, variant " .. name .. terminator)
+  local early, err = reply({ timeout = settle() })
+  local result
+  if early then
+    result = smuggle_in_turn(early)
+  elseif err ~= "timeout" then
+    result = "closed (" .. err .. ")"
+  else
+    raw("MAIL FROM:<canary@smtpfault.test>\r\nRCPT TO:<" .. rcpt .. ">\r\nDATA\r\n"
+      .. "Subject: smuggled canary " .. name .. "\r\n\r\ncanary\r\n.\r\n")
+    local r, rerr = reply({ timeout = target.timeout })
+    if not r then
+      result = rerr == "timeout" and "timeout (no reply to the message)" or "closed (" .. rerr .. ")"
+    elseif reply({ timeout = settle() }) then
+      result = "END OF DATA (smuggled commands answered, late)"
+    else
+      result = r.code >= 400 and "rejected: " .. first_line(r) or "not end of data"
+    end
+  end
+  if not c.closed then
+    send("QUIT")
+    reply({ timeout = settle() })
+  end
+  close()
+  return result .. " (the variant sent alone: the one-write test got '" .. refused:gsub("^rejected: ", "") .. "')"
+end
+
 for _, v in ipairs(variants) do
   local name, terminator = v[1], v[2]
   local c = connect {}
   greeting()
   ehlo(helo)
-  send("MAIL FROM:<" .. from .. ">")
-  expect(250)
-  send("RCPT TO:<" .. rcpt .. ">")
-  expect(250)
-  send("DATA")
-  expect(354)
+  open_data()
   raw("Subject: smuggling probe " .. name .. "\r\n\r\nfirst message, variant " .. name
     .. terminator .. "MAIL FROM:<canary@smtpfault.test>\r\nRCPT TO:<" .. rcpt .. ">\r\nDATA\r\n"
     .. "Subject: smuggled canary " .. name .. "\r\n\r\ncanary\r\n.\r\n" .. marker .. "\r\n")
   local result = outcome(c)
-  report(name, result)
   local timed_out = result:sub(1, 7) == "timeout"
-  check(result:sub(1, 11) ~= "END OF DATA" and not timed_out,
-    "variant " .. name .. " does not end the data", result)
   -- After a timeout the server is not listening: a QUIT would only wait out the timeout again.
   if not c.closed and not timed_out then
     send("QUIT")
     reply()
   end
   close()
+  if result:sub(1, 8) == "rejected" or result:sub(1, 6) == "closed" then
+    result = variant_alone(name, terminator, result)
+    timed_out = result:sub(1, 7) == "timeout"
+  end
+  report(name, result)
+  check(result:sub(1, 11) ~= "END OF DATA" and not timed_out,
+    "variant " .. name .. " does not end the data", result)
 end

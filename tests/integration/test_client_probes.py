@@ -356,6 +356,37 @@ class SmugglingProbeCountsReplies(unittest.TestCase):
             canaries = [m for m in lenient.messages if m.startswith(b"Subject: smuggled canary")]
             self.assertEqual(len(canaries), 3)
 
+    def test_a_server_that_refuses_input_after_a_message_is_probed_with_each_variant_alone(self):
+        # OpenSMTPD 6.8: the one write gets "500 Pipelining not supported" wherever the data
+        # ended, which shows nothing; the variant sent alone shows where it ended.
+        ended_at_lf = {"lf-dot-lf", "lf-dot-crlf", "crlf-dot-lf"}
+        lenient = LenientServer(pipelining_refused=True)
+        self.addCleanup(lenient.close)
+        code, report, failed, out = run_probe("probe-smuggling", lenient.port)
+        self.assertEqual(code, 1, out)
+        alone = (" (the variant sent alone: the one-write test got "
+                 "'500 Invalid command: Pipelining not supported')")
+        for variant, result in report.items():
+            want = ("END OF DATA (smuggled message accepted)" if variant in ended_at_lf
+                    else "not end of data")
+            self.assertEqual(result, want + alone, (variant, out))
+        self.assertEqual(len(report), 7, out)
+        self.assertEqual(sorted(failed),
+                         sorted("variant %s does not end the data" % v for v in ended_at_lf))
+        canaries = [m for m in lenient.messages if m.startswith(b"Subject: smuggled canary")]
+        self.assertEqual(len(canaries), 3)
+
+    def test_a_refused_recipient_stops_the_probe_before_any_variant_is_judged(self):
+        refusing = server_with_scenario(self, (
+            'function on_rcpt(s, rcpt) return smtp.reply(550, "5.1.1", "no such user") end\n'))
+        code, report, failed, out = run_probe("probe-smuggling", refusing.port)
+        self.assertEqual(code, 1, out)
+        self.assertEqual(report, {}, out)
+        self.assertEqual(failed, ["expect 250 to 'RCPT TO:<rcpt@example.com>'"], out)
+        self.assertIn("the server refused RCPT TO:<rcpt@example.com>: give a recipient it takes "
+                      "with --param rcpt=ADDR", out)
+        self.assertNotIn("does not end the data", out)
+
 
 if __name__ == "__main__":
     unittest.main()

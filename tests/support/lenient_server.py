@@ -1,14 +1,25 @@
 """A server open to SMTP smuggling, as aiosmtpd was before CVE-2024-27305: a line ends at LF
 alone (a CR before it is dropped), so `<LF>.<LF>` ends the data. It answers unknown commands
-with a chosen reply, so that probes can be held to what a server says, not to 500."""
+with a chosen reply, so that probes can be held to what a server says, not to 500.
 
+pipelining_refused: as OpenSMTPD 6.8 does, input already waiting when a message ends gets
+"500 ... Pipelining not supported" in place of the message's reply, and the connection closes.
+noop_argument_refused: as OpenSMTPD 6.8 does, NOOP with an argument gets 500."""
+
+import select
 import socket
 import threading
 
+PIPELINING_REFUSED = b"500 5.5.1 Invalid command: Pipelining not supported"
+NOOP_ARGUMENT_REFUSED = b"500 5.5.4 Invalid command arguments: command does not accept arguments."
+
 
 class LenientServer:
-    def __init__(self, unknown_reply=b"550 5.5.1 unrecognized command"):
+    def __init__(self, unknown_reply=b"550 5.5.1 unrecognized command", pipelining_refused=False,
+                 noop_argument_refused=False):
         self.unknown_reply = unknown_reply
+        self.pipelining_refused = pipelining_refused
+        self.noop_argument_refused = noop_argument_refused
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.messages = []
@@ -23,34 +34,52 @@ class LenientServer:
             threading.Thread(target=self.session, args=(conn,), daemon=True).start()
 
     def session(self, conn):
-        f = conn.makefile("rb")
         with conn:
             try:
-                conn.sendall(b"220 lenient ESMTP\r\n")
-                in_data, lines = False, []
-                for raw in f:
-                    line = raw.rstrip(b"\n").rstrip(b"\r")
-                    if in_data:
-                        if line == b".":
-                            self.messages.append(b"\n".join(lines))
-                            in_data, lines = False, []
-                            conn.sendall(b"250 queued\r\n")
-                        else:
-                            lines.append(line)
-                        continue
-                    verb = line.split(b" ")[0].upper()
-                    if verb == b"DATA":
-                        in_data = True
-                        conn.sendall(b"354 go ahead\r\n")
-                    elif verb == b"QUIT":
-                        conn.sendall(b"221 bye\r\n")
-                        return
-                    elif verb in (b"EHLO", b"HELO", b"MAIL", b"RCPT", b"RSET", b"NOOP"):
-                        conn.sendall(b"250 ok\r\n")
-                    else:
-                        conn.sendall(self.unknown_reply + b"\r\n")
+                self.converse(conn)
             except OSError:
                 pass   # the client went away
+
+    def converse(self, conn):
+        conn.sendall(b"220 lenient ESMTP\r\n")
+        pending = bytearray()
+        in_data, lines = False, []
+        while True:
+            end = pending.find(b"\n")
+            if end < 0:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                pending += chunk
+                continue
+            line = bytes(pending[:end]).rstrip(b"\r")
+            del pending[:end + 1]
+            if in_data:
+                if line != b".":
+                    lines.append(line)
+                    continue
+                in_data = False
+                waiting = pending or select.select([conn], [], [], 0)[0]
+                if self.pipelining_refused and waiting:
+                    conn.sendall(PIPELINING_REFUSED + b"\r\n")
+                    return
+                self.messages.append(b"\n".join(lines))
+                lines = []
+                conn.sendall(b"250 queued\r\n")
+                continue
+            verb = line.split(b" ")[0].upper()
+            if verb == b"DATA":
+                in_data = True
+                conn.sendall(b"354 go ahead\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            elif verb == b"NOOP" and self.noop_argument_refused and line.strip().upper() != b"NOOP":
+                conn.sendall(NOOP_ARGUMENT_REFUSED + b"\r\n")
+            elif verb in (b"EHLO", b"HELO", b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                conn.sendall(b"250 ok\r\n")
+            else:
+                conn.sendall(self.unknown_reply + b"\r\n")
 
     def close(self):
         self.sock.close()
