@@ -1,10 +1,12 @@
 -- probe-conformance: a basic RFC 5321 conformance sweep: greeting, EHLO and HELO, command order, null sender, postmaster, unknown commands, case-insensitive verbs, RSET, NOOP, VRFY and QUIT.
 --
 -- What it does: on a few connections: MAIL before EHLO, RCPT before MAIL, DATA before RCPT,
--- an unknown verb, a complete transaction with the null sender to postmaster in lower case,
--- RSET and NOOP, VRFY, HELO after EHLO, and QUIT (221 and the close).
+-- an unknown verb, a complete transaction with the null sender to postmaster (at the domain of
+-- --param rcpt) in lower case, RSET, NOOP with and without an argument, VRFY, HELO after EHLO,
+-- and QUIT (221 and the close).
 -- What it targets: RFC 5321 3.3 and 4.1.4 (command order, 503), 4.1.1.1 (EHLO/HELO), 4.2.4
--- (500/502 for unknown commands), 4.5.1 (postmaster must be accepted), 4.1.1.2 and 6.1 (the
+-- (500/502 for unknown commands), 4.1.1.9 (NOOP's argument ignored), 4.5.1 (postmaster must be
+-- accepted), 4.1.1.2 and 6.1 (the
 -- null reverse-path), 2.4 (verbs are case-insensitive), 4.1.1.10 (QUIT: 221, then close),
 -- 4.2 (well-formed replies, checked on every reply).
 -- What a correct server does: every check below holds.
@@ -25,13 +27,23 @@ expect(503, { name = "RCPT before MAIL gets 503" })
 send("MAIL FROM:<probe@smtpfault.test>")
 expect(250)
 send("DATA")
-expect({ 503, 554 }, { name = "DATA before RCPT gets 503 or 554" })
+local data_reply = expect({ 503, 554 }, { name = "DATA before RCPT gets 503 or 554" })
+-- A server that opened a message anyway reads every command after it as text: end it, so that
+-- the checks below are answered as commands again.
+if data_reply and data_reply.code == 354 then
+  raw(".\r\n", { label = "<end of the message DATA opened>" })
+  reply()
+end
 send("XUNKNOWN-VERB argument")
 expect({ 500, 502 }, { name = "an unknown command gets 500 or 502" })
 send("RSET")
 expect(250, { name = "RSET gets 250" })
 send("NOOP")
 expect(250, { name = "NOOP gets 250" })
+-- "NOOP [ SP String ]": a server SHOULD ignore the string. One that refuses it also refuses the
+-- padded NOOPs of probe-long-lines and probe-slowloris.
+send("NOOP conformance")
+expect(250, { name = "NOOP with an argument gets 250 (RFC 5321 4.1.1.9: the argument is ignored)" })
 send("VRFY postmaster")
 expect({ 250, 251, 252, 502, 550, 553 }, { name = "VRFY gets 250, 251, 252, 502 or 55x" })
 -- Closing is judged after a 221 only: a server that closed before it did not answer QUIT.

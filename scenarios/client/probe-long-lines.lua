@@ -1,7 +1,9 @@
 -- probe-long-lines: command lines of 511, 512 and 513 octets and message text lines of 999, 1000 and 1001 octets, checking the RFC 5321 limits are honoured (and with enforce=true, enforced).
 --
 -- What it does: sends NOOP commands padded to 511, 512 and 513 octets (CRLF included), then
--- three messages each with one text line of 999, 1000 and 1001 octets (CRLF included).
+-- three messages each with one text line of 999, 1000 and 1001 octets (CRLF included). A server
+-- that refuses a short "NOOP x" has its command lines reported "not measured" instead: its
+-- refusals would say nothing about their length.
 -- What it targets: RFC 5321 4.5.3.1.4 (command line 512 octets) and 4.5.3.1.6 (text line 1000
 -- octets); off-by-one errors at the limit; Exim CVE-2019-16928 (long EHLO heap overflow); a
 -- server that accepts unbounded lines can be made to buffer without limit.
@@ -29,29 +31,48 @@ end
 connect {}
 greeting()
 ehlo(params.helo or "long-lines.smtpfault.test")
-for _, n in ipairs { 511, 512 } do
-  send(noop_of(n))
-  local r = expect(250, { name = n .. "-octet command line is accepted" })
-  report("command_" .. n, r and r.code or "no reply")
+-- The command lines are NOOPs padded with an argument. A server that refuses NOOP with any
+-- argument (OpenSMTPD 6.8 answers "NOOP x" 500) would have its refusals read as a line limit.
+send("NOOP x")
+local short = reply()
+if short and short.code ~= 250 then
+  local why = "not measured: NOOP with an argument is refused even when short ('NOOP x' got "
+    .. short.code .. " " .. (short.lines[1] or "") .. "; probe-conformance judges that)"
+  for _, n in ipairs { 511, 512, 513 } do
+    report("command_" .. n, why)
+  end
+else
+  for _, n in ipairs { 511, 512 } do
+    send(noop_of(n))
+    local r = expect(250, { name = n .. "-octet command line is accepted" })
+    report("command_" .. n, r and r.code or "no reply")
+  end
+  send(noop_of(513))
+  local r, err = reply()
+  report("command_513", r and r.code or err)
+  if enforce then
+    check(r and r.code == 500, "513-octet command line is refused with 500",
+      r and (r.code .. " " .. (r.lines[1] or "")) or err)
+  end
+  send("NOOP")
+  expect(250, { name = "in step after the long command line" })
 end
-send(noop_of(513))
-local r, err = reply()
-report("command_513", r and r.code or err)
-if enforce then
-  check(r and r.code == 500, "513-octet command line is refused with 500",
-    r and (r.code .. " " .. (r.lines[1] or "")) or err)
-end
-send("NOOP")
-expect(250, { name = "in step after the long command line" })
 
 for _, n in ipairs { 999, 1000, 1001 } do
+  -- A refused transaction stops the probe: the message's lines would go out as commands.
   send("MAIL FROM:<" .. from .. ">")
-  expect(250)
-  send("RCPT TO:<" .. rcpt .. ">")
-  expect(250)
+  local _, refused = expect(250)
+  if not refused then
+    send("RCPT TO:<" .. rcpt .. ">")
+    _, refused = expect(250)
+  end
+  if refused then
+    skip("the server refused the probe's sender or recipient: give addresses it takes with"
+      .. " --param from=ADDR and --param rcpt=ADDR")
+  end
   local line = "Subject: " .. n .. "-octet text line\r\n\r\n" .. string.rep("t", n - 2) .. "\r\n"
   send("DATA")
-  expect(354)
+  if select(2, expect(354)) then skip("the server did not open the message with 354: nothing to probe") end
   raw(line .. ".\r\n")
   local d, derr = reply()
   report("text_" .. n, d and d.code or derr)

@@ -388,5 +388,47 @@ class SmugglingProbeCountsReplies(unittest.TestCase):
         self.assertNotIn("does not end the data", out)
 
 
+class ProbesAgainstAServerThatRefusesNoopArguments(unittest.TestCase):
+    """OpenSMTPD 6.8 answers "NOOP x" 500: the padded NOOPs of probe-long-lines and
+    probe-slowloris must not read that as a line limit or a hold."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = LenientServer(noop_argument_refused=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def test_long_command_lines_are_not_measured_and_never_judged(self):
+        for extra in [(), ("--param", "enforce=true")]:
+            code, report, failed, out = run_probe("probe-long-lines", self.server.port, *extra)
+            for n in (511, 512, 513):
+                self.assertTrue(report["command_%d" % n].startswith(
+                    "not measured: NOOP with an argument is refused even when short ('NOOP x' "
+                    "got 500 Invalid command arguments"), (extra, report))
+            self.assertNotIn("command line is refused", out)
+            self.assertNotIn("command line is accepted", out)
+            self.assertEqual(failed, ["1001-octet text line is refused"] if extra else [], out)
+
+    def test_a_refused_drip_is_still_a_reply(self):
+        code, report, failed, out = run_probe("probe-slowloris", self.server.port,
+                                              "--param", "duration=3", "--param", "every=0.25")
+        self.assertEqual((code, failed), (0, []), out)
+        self.assertTrue(report["slow_client"].endswith("command answered 500"), report)
+        self.assertIn("(a reply all the same; probe-conformance judges a NOOP with an argument)",
+                      out)
+
+    def test_conformance_names_the_refused_argument(self):
+        code, report, failed, out = run_probe("probe-conformance", self.server.port)
+        self.assertIn("NOOP with an argument gets 250 (RFC 5321 4.1.1.9: the argument is "
+                      "ignored)", failed)
+        # DATA before RCPT got 354 here: the probe ended that message, and what follows was
+        # answered as commands, not taken for message text.
+        self.assertIn("DATA before RCPT gets 503 or 554", failed)
+        self.assertNotIn("RSET gets 250", failed)
+        self.assertNotIn("not waited for", out)
+
+
 if __name__ == "__main__":
     unittest.main()
