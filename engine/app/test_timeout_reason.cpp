@@ -56,8 +56,8 @@ std::optional<std::string> awaited_reply(const capture::session_summary& s, doub
   if (!sent.empty() && !s.reply_held) {
     // Something went out, but no reply a client can read (garbage, no code): it waits on.
     return "; in place of " + awaited + " it got a malformed line ('" +
-           proto::bounded_text(sent, 60) + "') and was still waiting for a reply (session " +
-           s.id + ")";
+           proto::bounded_text(sent, 60) + "') and was still waiting for a reply (session " + s.id +
+           ")";
   }
   std::string text = "; it was waiting for " + awaited + " (session " + s.id + ")";
   if (s.reply_held) {

@@ -13,7 +13,6 @@ namespace smtpfault::app {
 // killed_at: when the first command killed at the timeout was gone; sessions of later runs
 // started after it, and those of earlier runs before that run started.
 std::string waiting_for_the_server(const script::run_outcome& run, double time_scale,
-                                   double timeout,
-                                   std::chrono::system_clock::time_point killed_at);
+                                   double timeout, std::chrono::system_clock::time_point killed_at);
 
 }  // namespace smtpfault::app

@@ -201,8 +201,14 @@ std::string transport::tls_cipher() const {
   return tls_ ? SSL_get_cipher_name(tls_->native_handle()) : "";
 }
 
+// OpenSSL verifies the server's chain and keeps the result whether or not verification was
+// asked for: unasked, that result is no reason for a failure (the handshake failed otherwise).
+bool transport::tls_verified() const {
+  return tls_ && (SSL_get_verify_mode(tls_->native_handle()) & SSL_VERIFY_PEER) != 0;
+}
+
 bool transport::tls_issuer_untrusted() const {
-  if (!tls_) return false;
+  if (!tls_verified()) return false;
   switch (SSL_get_verify_result(tls_->native_handle())) {
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
@@ -226,7 +232,7 @@ bool transport::tls_waited_after_certificate() const {
 }
 
 std::string transport::tls_verify_error() const {
-  if (!tls_) return "";
+  if (!tls_verified()) return "";
   long v = SSL_get_verify_result(tls_->native_handle());
   return v == X509_V_OK ? "" : X509_verify_cert_error_string(v);
 }

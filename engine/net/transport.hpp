@@ -99,7 +99,8 @@ class transport {
   bool is_tls() const { return tls_ != nullptr; }
   std::string tls_version() const;
   std::string tls_cipher() const;
-  // Why the peer's certificate failed verification ("self-signed certificate"), or "".
+  // Why the peer's certificate failed verification ("self-signed certificate"), or "" (also
+  // when verification was not asked for).
   std::string tls_verify_error() const;
   // Whether verification failed because no trusted CA vouches for the chain (self-signed, or an
   // issuer the trust store lacks), as opposed to a bad name or date.
@@ -129,6 +130,7 @@ class transport {
   tcp::socket& socket() { return socket_; }
 
  private:
+  bool tls_verified() const;  // the handshake was asked to verify the peer
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
   bool tls_up_ = false;  // the handshake succeeded
