@@ -12,7 +12,7 @@
 -- enforces the limit, the 12289-octet line is refused (500) or the connection is closed; RFC
 -- 4954 only sets what a server must take, so that is judged only with --param enforce=true.
 -- Report keys: "auth_12288", "auth_12289", "bad_base64", "cancel": the reply codes; "auth":
--- "not offered" when absent.
+-- "not offered" when absent. A STARTTLS that is refused or fails ends the run (exit 3).
 -- Params: helo, enforce (true: a line over the limit must be refused).
 
 local helo = params.helo or "auth-probe.smtpfault.test"
@@ -30,7 +30,10 @@ local c = connect {}
 greeting()
 local e = ehlo(helo)
 if e and not e.extensions.AUTH and e.extensions.STARTTLS then
-  starttls { may_fail = true }
+  -- AUTH may be offered over TLS alone (OpenSMTPD does so): a STARTTLS that is refused or
+  -- fails leaves nothing to probe, and ends the run as a target that could not be used (exit
+  -- 3, with the handshake's reason), not as one that offers no AUTH.
+  starttls {}
   e = ehlo(helo)
 end
 if not (e and e.extensions.AUTH) then

@@ -18,6 +18,7 @@ from smtpfault_server import (ServerTestCase, SmtpfaultServer, binary_path, serv
                               server_with_scenario)
 from aiosmtpd_target import AiosmtpdTarget, make_certificate
 from lenient_server import LenientServer
+from tls_breaker import TlsBreaker
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -325,6 +326,22 @@ class ProbesAgainstAiosmtpd(unittest.TestCase):
         self.assertTrue(report["slow_client"].startswith("held for"), report)
         self.assertTrue(report["slow_client"].endswith("command answered 250"), report)
 
+
+class AuthLimitsBehindABrokenStarttls(unittest.TestCase):
+    def test_a_failed_handshake_is_a_target_that_could_not_be_used_not_one_without_auth(self):
+        # OpenSMTPD offers AUTH over TLS alone: with its handshake broken there is nothing to
+        # probe, and "AUTH not offered" would be false.
+        tmp = tempfile.mkdtemp(prefix="smtpfault-breaker-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        breaker = TlsBreaker(*make_certificate(tmp))
+        self.addCleanup(breaker.close)
+        p = subprocess.run([binary_path(), "run", "probe-auth-limits", "--target",
+                            "127.0.0.1:%d" % breaker.port, "--timeout", "5"],
+                           capture_output=True, text=True, timeout=120, env=server_environment())
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 3, out)
+        self.assertIn("TLS handshake with 127.0.0.1 failed: sslv3 alert handshake failure", out)
+        self.assertNotIn("not offered", out)
 
 class SmugglingProbeCountsReplies(unittest.TestCase):
     """The smuggling verdict rests on how many replies came, not on the marker's reply code."""

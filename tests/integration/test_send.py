@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import socket
-import ssl
 import subprocess
 import tempfile
 import threading
@@ -15,6 +14,7 @@ import unittest
 
 from aiosmtpd_target import make_certificate
 from scripted_server import ScriptedServer
+from tls_breaker import TlsBreaker
 from smtpfault_server import SmtpfaultServer, assert_not_sent, binary_path, refusing_port
 from smtpfault_server import server_environment
 from smtpfault_server import run_binary as run
@@ -184,35 +184,14 @@ class SendAgainstOddServers(unittest.TestCase):
     def test_a_handshake_the_server_breaks_is_not_blamed_on_a_certificate_never_checked(self):
         # OpenSMTPD 6.8 with OpenSSL 3 aborts every handshake after sending its certificate.
         # Without --verify that certificate was never judged: OpenSSL's verdict on it (no CA
-        # vouches for it) is not why the handshake failed, and --ca would not help. A TLS 1.2
-        # server that demands a client certificate breaks it the same way, for send and run.
+        # vouches for it) is not why the handshake failed, and --ca would not help; for send and
+        # run.
         tmp = tempfile.mkdtemp(prefix="smtpfault-tls-")
         self.addCleanup(shutil.rmtree, tmp, True)
         cert, key = make_certificate(tmp)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(cert, key)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(cert)
-        sock = socket.create_server(("127.0.0.1", 0))
-        self.addCleanup(sock.close)
-
-        def serve():
-            for _ in range(2):
-                conn, _ = sock.accept()
-                with conn:
-                    f = conn.makefile("rb")
-                    conn.sendall(b"220 breaker\r\n")
-                    f.readline()
-                    conn.sendall(b"250-breaker\r\n250 STARTTLS\r\n")
-                    f.readline()
-                    conn.sendall(b"220 go ahead\r\n")
-                    try:
-                        ctx.wrap_socket(conn, server_side=True)
-                    except (ssl.SSLError, OSError):
-                        pass
-        threading.Thread(target=serve, daemon=True).start()
-        target = "127.0.0.1:%d" % sock.getsockname()[1]
+        breaker = TlsBreaker(cert, key)
+        self.addCleanup(breaker.close)
+        target = "127.0.0.1:%d" % breaker.port
         r = run("send", "--server", target, "--starttls", "--from", "a@example.com",
                 "--to", "b@example.com")
         out = r.stdout + r.stderr

@@ -1,0 +1,43 @@
+"""A server that offers STARTTLS and breaks every handshake after sending its certificate, as
+OpenSMTPD 6.8 does with OpenSSL 3 ("internal error"): here a TLS 1.2 server that demands a
+client certificate the client does not have. It offers AUTH only over TLS, as OpenSMTPD does."""
+
+import socket
+import ssl
+import threading
+
+
+class TlsBreaker:
+    def __init__(self, cert, key):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.ctx.load_cert_chain(cert, key)
+        self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.ctx.load_verify_locations(cert)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def session(self, conn):
+        with conn:
+            try:
+                f = conn.makefile("rb")
+                conn.sendall(b"220 breaker ESMTP\r\n")
+                f.readline()
+                conn.sendall(b"250-breaker\r\n250 STARTTLS\r\n")
+                f.readline()
+                conn.sendall(b"220 go ahead\r\n")
+                self.ctx.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError):
+                pass   # the handshake broke, as it is meant to
+
+    def close(self):
+        self.sock.close()
