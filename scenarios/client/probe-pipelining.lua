@@ -8,7 +8,9 @@
 -- every RCPT failed); clients and servers that lose step inside a group (swiftmailer#1265,
 -- nodemailer#265); servers that flush or reorder replies.
 -- What a correct server does: one reply per command, in order, with the codes above. Report
--- keys: "group1" and "group2", the codes received.
+-- keys: "group1" and "group2", the codes received ("none" for a reply that never came). A server
+-- that does not offer PIPELINING fails only "PIPELINING is advertised"; if it then refuses the
+-- first group, or closes, the probe stops there (skipped): it may.
 -- Params: from, rcpt, helo.
 
 local from = params.from or "probe@smtpfault.test"
@@ -26,6 +28,15 @@ local function codes(n)
   return got
 end
 
+-- "250 250 501 354"; "none" for a reply that never came.
+local function shown(got)
+  local words = {}
+  for i, code in ipairs(got) do
+    words[i] = code == 0 and "none" or tostring(code)
+  end
+  return table.concat(words, " ")
+end
+
 connect {}
 greeting()
 local e = ehlo(params.helo or "pipelining.smtpfault.test")
@@ -36,10 +47,17 @@ check(offered, "PIPELINING is advertised", offered and "offered" or "EHLO did no
 
 pipeline { "MAIL FROM:<" .. from .. ">", "RCPT TO:<" .. rcpt .. ">", "RCPT TO:", "DATA" }
 local g1 = codes(4)
-report("group1", table.concat(g1, " "))
-check(g1[1] == 250 and g1[2] == 250, "MAIL and the good RCPT get 250 in a pipelined group", table.concat(g1, " "))
-check(g1[3] >= 500 and g1[3] < 600, "the bad RCPT gets a 5xx in its place", tostring(g1[3]))
-check(g1[4] == 354, "DATA gets 354 after a good recipient", tostring(g1[4]))
+report("group1", shown(g1))
+-- A server that does not offer PIPELINING may refuse a group (OpenSMTPD answers 500 and
+-- closes): that is its right, and the checks below would only count the consequences.
+if not offered and (g1[1] ~= 250 or connection().closed) then
+  if not connection().closed then quit() end
+  skip("PIPELINING is not offered, and the server refused the pipelined group (" .. shown(g1)
+    .. "), as it may: nothing more to probe")
+end
+check(g1[1] == 250 and g1[2] == 250, "MAIL and the good RCPT get 250 in a pipelined group", shown(g1))
+check(g1[3] >= 500 and g1[3] < 600, "the bad RCPT gets a 5xx in its place", shown({ g1[3] }))
+check(g1[4] == 354, "DATA gets 354 after a good recipient", shown({ g1[4] }))
 if g1[4] == 354 then
   raw("Subject: pipelining probe\r\n\r\nbody\r\n.\r\n")
   expect(250)
@@ -47,10 +65,10 @@ end
 
 pipeline { "RSET", "MAIL FROM:<" .. from .. ">", "RCPT TO:", "DATA" }
 local g2 = codes(4)
-report("group2", table.concat(g2, " "))
-check(g2[1] == 250 and g2[2] == 250, "RSET and MAIL get 250", table.concat(g2, " "))
-check(g2[3] >= 500, "the only RCPT fails", tostring(g2[3]))
-check(g2[4] == 503 or g2[4] == 554, "DATA without a recipient gets 503 or 554, not 354", tostring(g2[4]))
+report("group2", shown(g2))
+check(g2[1] == 250 and g2[2] == 250, "RSET and MAIL get 250", shown(g2))
+check(g2[3] >= 500, "the only RCPT fails", shown({ g2[3] }))
+check(g2[4] == 503 or g2[4] == 554, "DATA without a recipient gets 503 or 554, not 354", shown({ g2[4] }))
 if g2[4] == 354 then raw(".\r\n") reply() end
 send("NOOP")
 expect(250, { name = "still in step after the failed group" })

@@ -343,6 +343,18 @@ class AuthLimitsBehindABrokenStarttls(unittest.TestCase):
         self.assertIn("TLS handshake with 127.0.0.1 failed: sslv3 alert handshake failure", out)
         self.assertNotIn("not offered", out)
 
+class PipeliningWhereNotOffered(unittest.TestCase):
+    def test_a_refused_group_is_one_failure_and_a_skip_not_a_cascade(self):
+        # OpenSMTPD 6.8 offers no PIPELINING and answers a group 500, then closes: it may.
+        server = LenientServer(pipelining_refused=True)
+        self.addCleanup(server.close)
+        code, report, failed, out = run_probe("probe-pipelining", server.port)
+        self.assertEqual(code, 1, out)
+        self.assertEqual(failed, ["PIPELINING is advertised"], out)
+        self.assertEqual(report, {"group1": "500 none none none"}, out)
+        self.assertIn("skipped: PIPELINING is not offered, and the server refused the pipelined "
+                      "group (500 none none none), as it may: nothing more to probe", out)
+
 class SmugglingProbeCountsReplies(unittest.TestCase):
     """The smuggling verdict rests on how many replies came, not on the marker's reply code."""
 

@@ -2,8 +2,8 @@
 alone (a CR before it is dropped), so `<LF>.<LF>` ends the data. It answers unknown commands
 with a chosen reply, so that probes can be held to what a server says, not to 500.
 
-pipelining_refused: as OpenSMTPD 6.8 does, input already waiting when a message ends gets
-"500 ... Pipelining not supported" in place of the message's reply, and the connection closes.
+pipelining_refused: as OpenSMTPD 6.8 does, input already waiting when a command or a message
+ends gets "500 ... Pipelining not supported" in place of its reply, and the connection closes.
 noop_argument_refused: as OpenSMTPD 6.8 does, NOOP with an argument gets 500."""
 
 import select
@@ -59,14 +59,16 @@ class LenientServer:
                     lines.append(line)
                     continue
                 in_data = False
-                waiting = pending or select.select([conn], [], [], 0)[0]
-                if self.pipelining_refused and waiting:
+                if self.pipelining_refused and self.waiting(conn, pending):
                     conn.sendall(PIPELINING_REFUSED + b"\r\n")
                     return
                 self.messages.append(b"\n".join(lines))
                 lines = []
                 conn.sendall(b"250 queued\r\n")
                 continue
+            if self.pipelining_refused and self.waiting(conn, pending):
+                conn.sendall(PIPELINING_REFUSED + b"\r\n")
+                return
             verb = line.split(b" ")[0].upper()
             if verb == b"DATA":
                 in_data = True
@@ -80,6 +82,11 @@ class LenientServer:
                 conn.sendall(b"250 ok\r\n")
             else:
                 conn.sendall(self.unknown_reply + b"\r\n")
+
+    @staticmethod
+    def waiting(conn, pending):
+        """Input that came with the line just read, or before its answer."""
+        return bool(pending) or bool(select.select([conn], [], [], 0)[0])
 
     def close(self):
         self.sock.close()
