@@ -300,6 +300,15 @@ asio::awaitable<send_result> client::run() {
       refused_ = true;
       co_return co_await give_up("AUTH needs EHLO, which the server refused");
     }
+    // The credentials go only where AUTH is offered: a server may offer it over TLS alone
+    // (OpenSMTPD does), and one that does not would log them with the refusal.
+    if (!offers("AUTH")) {
+      refused_ = true;
+      co_return co_await give_up(
+          std::string("AUTH: the server did not offer it") +
+          (!io_.is_tls() && offers("STARTTLS") ? " before TLS: add --starttls" : "") +
+          " (the credentials were not sent)");
+    }
     std::string plain = std::string("\0", 1) + o_.user + std::string("\0", 1) + o_.password;
     std::optional<proto::reply> rep;
     if (!(err = co_await command("AUTH PLAIN " + proto::base64_encode(plain), 2, &rep)).empty()) {

@@ -630,6 +630,20 @@ class SendEnvelopeAndFlags(WithServer):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("waits for a TLS handshake first: add --tls)", r.stderr)
 
+    def test_credentials_are_not_sent_where_auth_is_not_offered(self):
+        # OpenSMTPD offers AUTH over TLS alone, and logs a refused AUTH line, base64 and all.
+        for ehlo, hint in [(b"250-scripted\r\n250 STARTTLS\r\n", " before TLS: add --starttls"),
+                           (b"250 scripted\r\n", "")]:
+            srv = ScriptedServer([ehlo, b"221 bye\r\n"])
+            self.addCleanup(srv.close)
+            r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                    "--to", "b@example.com", "--auth", "u:secret", "--timeout", "2")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertNotIn("AUTH PLAIN", r.stdout)
+            self.assertEqual(r.stdout.splitlines()[-2:], ["C: QUIT", "S: 221 bye"])
+            self.assertIn("AUTH: the server did not offer it%s (the credentials were not sent)"
+                          % hint, r.stderr)
+
     def test_a_334_to_auth_plain_is_cancelled_before_quit(self):
         srv = ScriptedServer([b"250-scripted\r\n250 AUTH PLAIN\r\n", b"334 \r\n",
                               b"501 5.7.0 cancelled\r\n", b"221 bye\r\n"])
