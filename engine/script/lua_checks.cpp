@@ -115,7 +115,7 @@ void push_exchange(lua_State* L, const capture::exchange& x, const scenario_cloc
 
 void push_session(lua_State* L, const capture::session_summary& s, const scenario_clock& clock,
                   std::size_t run_number) {
-  lua_createtable(L, 0, 14);
+  lua_createtable(L, 0, 15);
   set_integer(L, "run", static_cast<lua_Integer>(run_number));
   clock.push(L, s.started);
   lua_setfield(L, -2, "started");
@@ -137,6 +137,14 @@ void push_session(lua_State* L, const capture::session_summary& s, const scenari
     set_string(L, "sent_while_held_command", s.sent_while_held_command);
   }
   set_integer(L, "delivered", static_cast<lua_Integer>(s.delivered));
+  // The kinds the server noted, each once: also for a message it refused, which run.messages
+  // does not hold (8-bit octets in one refused for a line too long).
+  lua_createtable(L, static_cast<int>(s.anomaly_kinds.size()), 0);
+  for (std::size_t j = 0; j < s.anomaly_kinds.size(); ++j) {
+    lua_pushstring(L, s.anomaly_kinds[j].c_str());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(j + 1));
+  }
+  lua_setfield(L, -2, "anomalies");
   lua_createtable(L, static_cast<int>(s.exchanges.size()), 0);
   for (std::size_t j = 0; j < s.exchanges.size(); ++j) {
     push_exchange(L, s.exchanges[j], clock);

@@ -200,7 +200,7 @@ class server_session {
   void on_long_line();
   void note_if_pipelined(bool more_behind);
   void note_text_after_data(std::string_view line);
-  void note_declaration_anomalies();
+  std::vector<proto::anomaly> note_declaration_anomalies(const envelope& env);
   void dispatch(proto::command&& cmd);
   void on_command_error(const proto::command_failure& f);
 

@@ -97,6 +97,7 @@ proto::reply server_session::line_too_long() const {
 // 4.2), or the client waits for the rest or takes the next command's reply for one of them.
 // One error towards the limit, however many replies.
 void server_session::refuse_message(proto::reply r) {
+  note_declaration_anomalies(env_);
   pending_rcpts_ = env_.recipients.size();
   reply_for_each_recipient(std::move(r));
   reset_transaction();
@@ -112,7 +113,10 @@ void server_session::finish_message() {
   }
   pending_.env = std::move(env_);
   env_ = envelope{};
-  note_declaration_anomalies();
+  for (const auto& a : note_declaration_anomalies(pending_.env)) {
+    if (pending_.anomalies.size() < proto::data_reader::max_anomalies)
+      pending_.anomalies.push_back(a);
+  }
   ++envelope_version_;
   pending_rcpts_ = pending_.env.recipients.size();  // the driver moves the message away
   pending_.facts = facts_;
@@ -127,14 +131,14 @@ void server_session::finish_message() {
 }
 
 // An 8-bit body counts as declared with BODY=8BITMIME, and with SMTPUTF8, which implies it.
-void server_session::note_declaration_anomalies() {
-  const auto& env = pending_.env;
+// Noted for a message refused at its end too (too big, a line too long): what the client sent
+// is the same, whatever became of it.
+std::vector<proto::anomaly> server_session::note_declaration_anomalies(const envelope& env) {
   const bool declared = env.smtputf8 || env.body_8bitmime;
-  for (const auto& a : proto::scan_declarations(pending_.data, declared, pending_.via_bdat)) {
+  auto found = proto::scan_declarations(pending_.data, declared, pending_.via_bdat);
+  for (const auto& a : found)
     note_anomaly(a, "", now_);
-    if (pending_.anomalies.size() < proto::data_reader::max_anomalies)
-      pending_.anomalies.push_back(a);
-  }
+  return found;
 }
 
 void server_session::on_stored(std::optional<std::string> message_id, clock::time_point now) {

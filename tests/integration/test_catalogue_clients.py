@@ -62,6 +62,8 @@ CLIENTS = {
     "swaks-3s-retry": retry_loop(SWAKS.replace("--timeout 30", "--timeout 3")),
     "swaks-long-line": SWAKS + " --data {tmp}/long.eml",
     "swaks-8bit": SWAKS + " --data {tmp}/8bit.eml",
+    # 8-bit text the server refuses for a line too long: sent 8-bit all the same.
+    "swaks-8bit-long": SWAKS + " --data {tmp}/8bit-long.eml",
     "swaks-big": SWAKS + " --data {tmp}/big.eml",
     # The message as the file has it, LF line ends and all (swaks would make them CRLF).
     "swaks-lf": SWAKS + " --no-data-fixup --data {tmp}/lf.eml",
@@ -233,6 +235,9 @@ TABLE = [
     ("no-pipelining", "smtplib-blind-pipeline", "FAIL",
      ["pipelining", "did not advertise PIPELINING"]),
     ("no-8bitmime", "swaks-8bit", "FAIL", ["7-bit"]),
+    ("no-8bitmime", "swaks-8bit-long", "FAIL",
+     ["check: expected a 7-bit message (8BITMIME is not advertised); session 000001 sent one "
+      "with 8-bit octets, which the server refused for another reason"]),
     ("bare-lf", "swaks", "PASS", []),
     ("bare-lf", "curl", "PASS", []),
     ("bare-lf", "msmtp", "PASS", []),
@@ -649,6 +654,8 @@ class CatalogueWithRealClients(unittest.TestCase):
             "msg.eml": (head % "real client") + "\r\nhello\r\n.a dotted line\r\nbye\r\n",
             "long.eml": (head % "long line") + "\r\n" + "x" * 1500 + "\r\n.\r\n",
             "8bit.eml": (head % "Grüße aus Köln") + "\r\nGrüße, naïve café\r\n.\r\n",
+            "8bit-long.eml": ((head % "Grüße aus Köln") + "\r\nGrüße, naïve café\r\n"
+                              + "x" * 1200 + "\r\n.\r\n"),
             "big.eml": (head % "big") + "\r\n" + ("0123456789" * 7 + "\r\n") * 60 + ".\r\n",
             # LF line ends, as a mailer that writes the file's lines as they are; the end of
             # the data as it must be.

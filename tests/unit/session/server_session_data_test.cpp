@@ -163,6 +163,19 @@ TEST(server_session_data, an_undeclared_8bit_body_is_noted) {
   }
 }
 
+// A message refused at its end for another reason (a line too long) is noted for its 8-bit
+// octets too: what the client sent is the same, and a check of it should not hear otherwise.
+TEST(server_session_data, an_undeclared_8bit_body_is_noted_when_the_message_is_refused) {
+  conversation c;
+  c.open_transaction();
+  c.send("DATA\r\n");
+  EXPECT_EQ(c.send("Subject: caf\xc3\xa9\r\n\r\n" + std::string(1200, 'x') + "\r\n.\r\n"),
+            "500 5.5.2 Line too long (limit 1000 octets)\r\n");
+  EXPECT_TRUE(c.messages().empty());
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: undeclared_8bit at offset 12"));
+  EXPECT_TRUE(c.logged(direction::event, "anomaly: long_line"));
+}
+
 // RFC 3030 2: a line "." in BDAT data is content, and noted: a relay that passes the message on
 // with DATA, unstuffed, would end it there.
 TEST(server_session_data, a_dot_line_in_bdat_data_is_noted) {
