@@ -1,6 +1,7 @@
 #include "net/send_client.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -40,7 +41,8 @@ class client {
   asio::awaitable<std::string> handshake(asio::ssl::context& tls);
   asio::awaitable<send_result> give_up(std::string error);
   asio::awaitable<std::string> cancel_auth(std::string why);
-  std::string unsendable(const proto::message_needs& needs, const std::string& utf8_address) const;
+  std::string unsendable(const proto::message_needs& needs, const std::string& utf8_address,
+                         std::size_t size) const;
   std::string mail_parameters(const proto::message_needs& needs, bool utf8_address,
                               std::size_t size) const;
   bool offers(std::string_view keyword) const {
@@ -375,9 +377,19 @@ std::string first_non_ascii_address(const send_options& o) {
 // DSN (RFC 3461), an address or a header field that is not ASCII needs SMTPUTF8 (RFC 6531,
 // 6532), 8-bit octets need 8BITMIME (RFC 6152). send converts nothing and drops nothing asked
 // for: such a message goes to none of its recipients.
-std::string client::unsendable(const proto::message_needs& needs,
-                               const std::string& utf8_address) const {
+std::string client::unsendable(const proto::message_needs& needs, const std::string& utf8_address,
+                               std::size_t size) const {
   const std::string not_offered = ", and the server did not offer it";
+  // RFC 1870 6.1: a message over the SIZE the server declared is not sent (0 declares none).
+  if (const auto declared = ehlo_ ? proto::ehlo_parameters(*ehlo_, "SIZE") : std::nullopt) {
+    std::uint64_t limit = 0;
+    const auto [end, ec] =
+        std::from_chars(declared->data(), declared->data() + declared->size(), limit);
+    if (ec == std::errc{} && limit > 0 && size > limit) {
+      return "the message is " + std::to_string(size) + " octets, over the SIZE " +
+             std::to_string(limit) + " the server declared (RFC 1870 6.1)";
+    }
+  }
   // A server without DSN would refuse the parameters, or take the message and never report.
   if (!o_.dsn.empty() && !offers("DSN")) {
     return "delivery status notifications (" + proto::dsn_keywords(o_.dsn) +
@@ -434,11 +446,11 @@ asio::awaitable<send_result> client::transaction() {
   std::string err;
   const auto needs = proto::needs_of(o_.data);
   const auto utf8_address = first_non_ascii_address(o_);
-  if (!(err = unsendable(needs, utf8_address)).empty()) {
+  const auto message = proto::stuff_message(o_.data);
+  if (!(err = unsendable(needs, utf8_address, message.size)).empty()) {
     refused_ = true;  // nothing was refused yet: the session ends with QUIT
     co_return co_await give_up(err);
   }
-  const auto message = proto::stuff_message(o_.data);
   const auto params = mail_parameters(needs, !utf8_address.empty(), message.size);
   if (!(err = co_await command("MAIL FROM:<" + o_.from + ">" + params, 2)).empty()) {
     co_return co_await give_up(err);

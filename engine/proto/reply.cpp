@@ -179,14 +179,18 @@ reply reply_reader::take() {
   return r;
 }
 
-bool ehlo_offers(const reply& ehlo, std::string_view keyword) {
+std::optional<std::string_view> ehlo_parameters(const reply& ehlo, std::string_view keyword) {
   for (std::size_t i = 1; i < ehlo.lines.size(); ++i) {
     const std::string_view line = ehlo.lines[i];
-    if (istarts_with(line, keyword) &&
-        (line.size() == keyword.size() || line[keyword.size()] == ' '))
-      return true;
+    if (!istarts_with(line, keyword)) continue;
+    if (line.size() == keyword.size()) return line.substr(line.size());
+    if (line[keyword.size()] == ' ') return line.substr(keyword.size() + 1);
   }
-  return false;
+  return std::nullopt;
+}
+
+bool ehlo_offers(const reply& ehlo, std::string_view keyword) {
+  return ehlo_parameters(ehlo, keyword).has_value();
 }
 
 }  // namespace smtpfault::proto

@@ -1,6 +1,7 @@
 // Typed SMTP replies (RFC 5321 section 4.2, enhanced codes RFC 3463 / RFC 2034).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,9 @@ std::string to_wire(const reply& r, bool with_enhanced = true);
 // Client side: whether a 250 reply to EHLO offers the keyword (case-insensitive, whole word; the
 // first line is the server's name, not a keyword).
 bool ehlo_offers(const reply& ehlo, std::string_view keyword);
+// Client side: what follows an offered keyword ("52428800" of "SIZE 52428800", "" after a bare
+// keyword), or nullopt when it is not offered.
+std::optional<std::string_view> ehlo_parameters(const reply& ehlo, std::string_view keyword);
 
 // Client side: assembles replies from received lines.
 class reply_reader {

@@ -644,6 +644,26 @@ class SendEnvelopeAndFlags(WithServer):
             self.assertIn("AUTH: the server did not offer it%s (the credentials were not sent)"
                           % hint, r.stderr)
 
+    def test_a_message_over_the_declared_size_is_not_sent(self):
+        # RFC 1870 6.1: OpenSMTPD declares SIZE and refuses a larger message only at its end.
+        srv = ScriptedServer([b"250-scripted\r\n250 SIZE 100\r\n", b"221 bye\r\n"])
+        self.addCleanup(srv.close)
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                "--to", "b@example.com", "--data", "-", "--timeout", "2",
+                stdin="Subject: big\n\n" + "x" * 200 + "\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertNotIn("MAIL FROM", r.stdout)
+        self.assertRegex(r.stderr, r"the message is \d+ octets, over the SIZE 100 the server "
+                         r"declared \(RFC 1870 6.1\)")
+        # SIZE 0 declares no limit: that message goes.
+        srv = ScriptedServer([b"250-scripted\r\n250 SIZE 0\r\n", b"421 enough\r\n"])
+        self.addCleanup(srv.close)
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                "--to", "b@example.com", "--data", "-", "--timeout", "2",
+                stdin="Subject: big\n\n" + "x" * 200 + "\n")
+        self.assertRegex(r.stdout, r"C: MAIL FROM:<a@example.com> SIZE=\d+\n", r.stderr)
+        self.assertNotIn("over the SIZE", r.stderr)
+
     def test_a_334_to_auth_plain_is_cancelled_before_quit(self):
         srv = ScriptedServer([b"250-scripted\r\n250 AUTH PLAIN\r\n", b"334 \r\n",
                               b"501 5.7.0 cancelled\r\n", b"221 bye\r\n"])
