@@ -394,6 +394,13 @@ function Conn:starttls(o)
     verify = o.verify }
 end
 
+-- Keywords are case-insensitive (RFC 5321 2.4): r.extensions.size reads "SIZE".
+local any_case = {
+  __index = function(t, k)
+    if type(k) == "string" then return rawget(t, k:upper()) end
+  end,
+}
+
 -- Parses the EHLO keywords: r.extensions["SIZE"] == "10240000", ["PIPELINING"] == "".
 local function extensions(r)
   local ext = {}
@@ -401,7 +408,7 @@ local function extensions(r)
     local kw, rest = r.lines[i]:match("^(%S+)%s*(.*)$")
     if kw then ext[kw:upper()] = rest end
   end
-  return ext
+  return setmetatable(ext, any_case)
 end
 
 -- expect(220) for the greeting. A server that sends none within the timeout (a tarpit) ends

@@ -10,7 +10,7 @@
 ---@field enhanced string?      # "2.1.0" when the reply carries one
 ---@field lines string[]        # text of each line, without code and enhanced code
 ---@field text string           # the lines joined with "\n"
----@field extensions table<string, string>? # ehlo() only: keyword -> parameters ("SIZE" -> "10240000")
+---@field extensions table<string, string>? # ehlo() only: keyword -> parameters ("SIZE" -> "10240000"; keys upper case, read in any case)
 
 ---What expect() accepts: a code (250), a class (2 means 2xx), a Lua pattern matched against
 ---"CODE[ ENHANCED][ text]" of each line ("220" when a line has no text), or a list of these.

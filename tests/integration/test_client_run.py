@@ -301,6 +301,21 @@ class RunCommandTest(ClientRunCase):
         self.assertRegex(p.stderr, r"script error after a failed expectation: \S*closed.lua:5: "
                                    r"attempt to index")
 
+    def test_ehlo_keywords_are_read_in_any_case(self):
+        # RFC 5321 2.4: keywords are case-insensitive; the table's keys are upper case.
+        path = self.script("""
+            connect {}
+            expect(220)
+            local r = ehlo("client.test")
+            check(r.extensions.size ~= nil and r.extensions.size == r.extensions.SIZE,
+              "size in lower case", tostring(r.extensions.size))
+            check(r.extensions.Pipelining ~= nil, "Pipelining in mixed case")
+            check(r.extensions.xnothing == nil, "no such keyword")
+            quit()
+        """, "case.lua")
+        p = self.run_client(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
     def test_a_malformed_pattern_is_named_at_the_scripts_line(self):
         path = self.script('connect {}\nexpect(220)\nsend("NOOP")\nexpect("[")\n', "pat.lua")
         p = self.run_client(path)
