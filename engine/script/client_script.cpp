@@ -12,6 +12,7 @@
 #include "proto/near_miss.hpp"
 #include "proto/sasl.hpp"
 #include "script/catalogue.hpp"
+#include "script/lua_error_hints.hpp"
 #include "script/lua_fields.hpp"
 #include "script/lua_modules.hpp"
 #include "script/source_scan.hpp"
@@ -399,6 +400,13 @@ std::optional<std::string> client_script::check_without_running() {
     for (const auto& call : undefined_calls(code)) {
       if (call.line > lines_in(text)) break;
       if (std::find(globals.begin(), globals.end(), call.name) != globals.end()) continue;
+      // Found now rather than at run time, after connecting and perhaps half a transaction.
+      if (left_out_of_sandbox(call.name)) {
+        return prefix + file + ":" + std::to_string(call.line) + ": " + call.name +
+               (call.name == "print"
+                    ? " is not available in a client script: report(key, value) adds to the report"
+                    : " is not available in the sandbox: scripts reach no files or processes");
+      }
       if (auto hint = proto::did_you_mean(call.name, functions); !hint.empty()) {
         return prefix + file + ":" + std::to_string(call.line) + ": " + call.name +
                " is not defined" + hint;

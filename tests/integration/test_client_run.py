@@ -371,6 +371,12 @@ class RunCommandTest(ClientRunCase):
         p = check("--client", typo)
         self.assertEqual(p.returncode, 1, p.stdout)
         self.assertIn("typo.lua:2: expct is not defined (did you mean 'expect'?)", p.stderr)
+        # So is print, which the sandbox leaves out: found before a run that connects.
+        printing = self.script('connect {}\nexpect(220)\nprint("hello")\n', "printing.lua")
+        p = check("--client", printing)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("printing.lua:3: print is not available in a client script: "
+                      "report(key, value) adds to the report", p.stderr)
         # Only a file that stops at connect() is taken for a client script: a scenario calling
         # a client function elsewhere keeps its own error.
         scenario = self.script("function on_rcpt(s, r) end\nsleep(1)\n", "sleepy.lua")
