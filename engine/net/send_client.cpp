@@ -306,10 +306,10 @@ asio::awaitable<send_result> client::run() {
     // (OpenSMTPD does), and one that does not would log them with the refusal.
     if (!offers("AUTH")) {
       refused_ = true;
-      co_return co_await give_up(
-          std::string("AUTH: the server did not offer it") +
-          (!io_.is_tls() && offers("STARTTLS") ? " before TLS: add --starttls" : "") +
-          " (the credentials were not sent)");
+      const bool before_tls = !io_.is_tls() && offers("STARTTLS");
+      std::string why = "AUTH: the server did not offer it";
+      if (before_tls) why += " before TLS: add --starttls";
+      co_return co_await give_up(why + " (the credentials were not sent)");
     }
     std::string plain = std::string("\0", 1) + o_.user + std::string("\0", 1) + o_.password;
     std::optional<proto::reply> rep;
