@@ -1,23 +1,20 @@
 // `smtpfault serve`: settings from defaults < TOML file < environment < flags, then run.
 #include <algorithm>
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string_view>
-#include <thread>
 
 #include <sys/resource.h>
-#include <sys/stat.h>
 
-#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "app/cli_args.hpp"
 #include "app/commands.hpp"
 #include "app/server_setup.hpp"
+#include "app/stop_signals.hpp"
 #include "app/version.hpp"
 #include "capture/message_store.hpp"
 #include "config/loader.hpp"
@@ -29,7 +26,6 @@
 #include "proto/duration.hpp"
 #include "proto/near_miss.hpp"
 #include "script/catalogue.hpp"
-#include "script/lua_sandbox.hpp"
 #include "script/scenario.hpp"
 
 namespace smtpfault::app {
@@ -254,40 +250,6 @@ struct serve_setup {
   std::optional<tcp::endpoint> api_at;  // none: no HTTP API
 };
 
-constexpr int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
-
-sigset_t stop_signal_set() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : stop_signals)
-    sigaddset(&set, sig);
-  return set;
-}
-
-// While a configuration file that may never end is read (a FIFO nobody writes, /dev/stdin on a
-// terminal), a stop signal ends the process as it ends any command: held, it would hold Ctrl-C
-// back for as long as the read waits. A regular file is read with the signals still held (as
-// PID 1 in a container a signal let through would be lost, not a stop). Restored when it goes.
-class stop_signals_let_through {
- public:
-  explicit stop_signals_let_through(const std::string& file) {
-    struct stat st {};
-    if (file.empty() || (::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode))) return;
-    let_through_ = true;
-    const sigset_t set = stop_signal_set();
-    pthread_sigmask(SIG_UNBLOCK, &set, &before_);
-  }
-  ~stop_signals_let_through() {
-    if (let_through_) pthread_sigmask(SIG_SETMASK, &before_, nullptr);
-  }
-  stop_signals_let_through(const stop_signals_let_through&) = delete;
-  stop_signals_let_through& operator=(const stop_signals_let_through&) = delete;
-
- private:
-  bool let_through_ = false;
-  sigset_t before_{};
-};
-
 // Empty, or what is wrong with the settings, naming the key and where it was given.
 std::string configure(serve_setup& setup, const parsed_args& args, char** envp) {
   auto& s = setup.settings;
@@ -332,13 +294,25 @@ std::string where_given(const net::listen_error& e, const config::settings& s) {
              : origin;
 }
 
-const char* signal_name(int sig) {
-  return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
-}
-
 // Loads the scenario, makes the certificates and the store, and serves until SIGINT, SIGTERM
 // or SIGHUP. Exit 0; 2 for a mistake found on the way; 1 when the server cannot start (a port
 // taken).
+// The scenario serve runs, or nullptr for accept-all; as the error, where it was given and what
+// is wrong with it.
+proto::expected<std::shared_ptr<script::scenario>, std::pair<std::string, std::string>>
+serve_scenario(const config::settings& s, const script::scenario_options& so) {
+  if (s.scenario.empty() || s.scenario == "accept-all") {
+    return std::shared_ptr<script::scenario>();
+  }
+  auto loaded = script::scenario::load_named(s.scenario, so);
+  if (loaded) return std::shared_ptr<script::scenario>(std::move(*loaded));
+  // A scenario may refuse its params (greylist's params.window = "abc"): where they were given
+  // is named too, since that is what to change.
+  auto where = s.named("scenario");
+  if (!s.scenario_params.empty()) where += ", given " + s.named("scenario_params");
+  return proto::unexpected{std::pair{where, loaded.error()}};
+}
+
 int serve(serve_setup setup) {
   // A log reader that goes away (`smtpfault serve | head`) must not stop the server: writes to
   // its pipe then fail, and the log says so once, instead of SIGPIPE ending the process.
@@ -347,55 +321,15 @@ int serve(serve_setup setup) {
   net::transcript_log log(s.log_format == "json"   ? net::log_format::json
                           : s.log_format == "none" ? net::log_format::none
                                                    : net::log_format::text);
-  // Signals are taken from the start, on a thread of their own: one that comes while the server
-  // sets itself up (the scenario, the certificates) ends it as cleanly as a later one (as PID 1
-  // in a container, a signal without a handler is ignored, and `docker stop` waits its 10 s);
-  // and an I/O thread may be busy in a hook that computes, which the stop must reach too (it
-  // ends at its next instruction). SIGHUP as well: a closed terminal, a supervisor. Nothing is
-  // reloaded.
-  asio::io_context signal_context;
-  asio::signal_set signals(signal_context);
-  for (int sig : stop_signals)
-    signals.add(sig);
-  std::mutex running_mutex;
-  net::server* running = nullptr;  // under running_mutex: the server to stop, once it exists
-  std::atomic<int> received{0};
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (ec) return;
-    received = sig;
-    log.info(std::string("received ") + signal_name(sig) + ", shutting down");
-    script::lua_sandbox::interrupt_all();
-    std::lock_guard lock(running_mutex);
-    if (running) running->stop();
-  });
-  std::thread signal_thread([&signal_context] { signal_context.run(); });
-  hold_stop_signals(false);  // held since main(): one that came meanwhile is handled now
-  struct joined_at_exit {
-    asio::io_context& context;
-    std::thread& thread;
-    ~joined_at_exit() {
-      context.stop();
-      thread.join();
-    }
-  } signal_thread_end{signal_context, signal_thread};
+  stop_signal_watcher signals(log);
   // A step of the set-up cut short by the signal (a scenario's load interrupted) is no mistake.
   auto mistake = [&](const std::string& where, const std::string& what) {
-    return received ? 0 : startup_mistake(where, what);
+    return signals.received() ? 0 : startup_mistake(where, what);
   };
   try {
-    std::shared_ptr<script::scenario> sc;
     const auto so = scenario_options(s);
-    if (!s.scenario.empty() && s.scenario != "accept-all") {
-      auto loaded = script::scenario::load_named(s.scenario, so);
-      if (!loaded) {
-        // A scenario may refuse its params (greylist's params.window = "abc"): where they were
-        // given is named too, since that is what to change.
-        auto where = s.named("scenario");
-        if (!s.scenario_params.empty()) where += ", given " + s.named("scenario_params");
-        return mistake(where, loaded.error());
-      }
-      sc = std::move(*loaded);
-    }
+    auto sc = serve_scenario(s, so);
+    if (!sc) return mistake(sc.error().first, sc.error().second);
     auto tls = net::tls_contexts::make(
         {s.tls_cert, s.tls_key, s.hostname, s.tls_names, s.tls_min_version});
     if (!tls) return mistake(s.named(tls.error().key), tls.error().message);
@@ -404,28 +338,15 @@ int serve(serve_setup setup) {
     if (auto err = store.prepare()) return mistake(s.named("store"), *err);
     warn_if_too_few_descriptors(setup.server.max_connections);
     net::server srv(std::move(setup.server), **tls, store, log);
-    srv.set_scenario(sc);
+    srv.set_scenario(*sc);
     srv.bind();
     auto api = start_api(srv, store, s, setup.api_at, so);
-    // Forgotten before srv goes, on every way out: the signal thread outlives it.
-    struct running_while_in_scope {
-      std::mutex& mutex;
-      net::server*& running;
-      running_while_in_scope(std::mutex& m, net::server*& r, net::server& srv)
-          : mutex(m), running(r) {
-        std::lock_guard lock(mutex);
-        running = &srv;
-      }
-      ~running_while_in_scope() {
-        std::lock_guard lock(mutex);
-        running = nullptr;
-      }
-    } running_now{running_mutex, running, srv};
+    stop_signal_watcher::stopping stopping(signals, srv);
     // A signal during the set-up found no server to stop: stopped here, before it serves.
-    if (received) {
+    if (signals.received()) {
       srv.stop();
     } else {
-      print_banner(srv, s, log, sc.get(), so.seed, api.get());
+      print_banner(srv, s, log, sc->get(), so.seed, api.get());
     }
     srv.run();
     if (api) api->stop();
@@ -441,11 +362,6 @@ int serve(serve_setup setup) {
 }
 
 }  // namespace
-
-void hold_stop_signals(bool hold) {
-  const sigset_t set = stop_signal_set();
-  pthread_sigmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
-}
 
 int serve_command(const std::vector<std::string>& argv, char** envp) {
   parsed_args args;
