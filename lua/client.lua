@@ -425,6 +425,20 @@ function Conn:greeting(o)
   return r, err
 end
 
+-- A step the rest of the script needs (the probe's recipient accepted, the message opened):
+-- the line is sent and `want` expected; a refusal or no reply fails that step, and the script
+-- ends there as skipped, after QUIT on a connection still open, the advice saying what to change.
+function Conn:send_or_skip(line, want, advice)
+  conn_of(self, "send_or_skip")
+  if type(advice) ~= "string" then fail("send_or_skip: give the advice as a string") end
+  self:send(line)
+  local r, err = self:expect(want)
+  if not err then return r end
+  if not self.closed then self:quit() end
+  op { op = "finish", conn = self.id, bytes = "the server " .. (r and "refused '" or "did not answer '")
+    .. shown(line) .. "': " .. advice }
+end
+
 -- A server that does not answer EHLO within the timeout ends the script there, as greeting()
 -- does: nothing after it (which extensions are offered, any transaction) can be judged.
 function Conn:ehlo(name, o)

@@ -90,6 +90,16 @@ function Connection:expect(want, opts) end
 ---@return string? err
 function Connection:greeting(opts) end
 
+---A step the rest of the script needs: sends the line and expects `want`; a refusal or no reply
+---fails that step and ends the script there as skipped (after QUIT on a connection still open),
+---`advice` saying what to change. Returns the reply when it matched.
+---Example: `send_or_skip("RCPT TO:<" .. rcpt .. ">", 250, "give a recipient it takes with --param rcpt=ADDR")`
+---@param line string
+---@param want client.want
+---@param advice string
+---@return client.reply? reply
+function Connection:send_or_skip(line, want, advice) end
+
 ---A command line; CRLF is added. Returns true, or nil and "closed"/"reset"/"timeout".
 ---@param line string
 ---@param opts client.label_options?
@@ -218,6 +228,12 @@ function expect(want, opts) end
 ---@return client.reply? reply
 ---@return string? err
 function greeting(opts) end
+
+---@param line string
+---@param want client.want
+---@param advice string
+---@return client.reply? reply
+function send_or_skip(line, want, advice) end
 
 ---@param line string
 ---@param opts client.label_options?

@@ -98,7 +98,7 @@ base64_decode = function(s) return host._base64_decode(s) end
 -- The conversation-style globals act on the most recent connection.
 for _, name in ipairs { "reply", "expect", "send", "raw", "pipeline", "slow", "tls_handshake",
   "starttls", "ehlo", "auth", "data", "bdat", "quit", "half_close", "reset", "close",
-  "wait_closed", "expect_closed", "greeting" } do
+  "wait_closed", "expect_closed", "greeting", "send_or_skip" } do
   _G[name] = function(...)
     local c = connection()
     if not c then fail("%s: no connection yet; call connect() first", name) end

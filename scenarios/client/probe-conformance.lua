@@ -61,8 +61,13 @@ expect(250, { name = "lower-case ehlo is accepted" })
 send("mail from:<>")
 expect(250, { name = "the null reverse-path <> is accepted" })
 send("rcpt to:<postmaster@" .. domain .. ">")
-expect(250, { name = "postmaster is accepted" })
-data("Subject: conformance probe\r\n\r\n.leading dot\r\nbody\r\n", { name = "a dot-stuffed message is accepted" })
+-- The domain is --param rcpt's: a server that refuses postmaster at example.com may only not be
+-- example.com's. Without a recipient there is no message to send.
+local _, refused = expect(250, { name = "postmaster@" .. domain .. " is accepted (RFC 5321 4.5.1;"
+  .. " --param rcpt=ADDR sets the domain)" })
+if not refused then
+  data("Subject: conformance probe\r\n\r\n.leading dot\r\nbody\r\n", { name = "a dot-stuffed message is accepted" })
+end
 send("HELO " .. helo)
 expect(250, { name = "HELO after EHLO gets 250" })
 quit()

@@ -88,15 +88,9 @@ end
 -- The probe's transaction up to the 354. A refusal stops the probe: what it would send next
 -- would be read as commands, and no variant can be judged in a message that never began.
 local function open_data()
-  send("MAIL FROM:<" .. from .. ">")
-  local _, err = expect(250)
-  if err then skip("the server refused MAIL FROM:<" .. from .. ">: give a sender it takes with --param from=ADDR") end
-  send("RCPT TO:<" .. rcpt .. ">")
-  _, err = expect(250)
-  if err then skip("the server refused RCPT TO:<" .. rcpt .. ">: give a recipient it takes with --param rcpt=ADDR") end
-  send("DATA")
-  _, err = expect(354)
-  if err then skip("the server did not open the message with 354: nothing to probe") end
+  send_or_skip("MAIL FROM:<" .. from .. ">", 250, "give a sender it takes with --param from=ADDR")
+  send_or_skip("RCPT TO:<" .. rcpt .. ">", 250, "give a recipient it takes with --param rcpt=ADDR")
+  send_or_skip("DATA", 354, "nothing to probe")
 end
 
 local function first_line(r)

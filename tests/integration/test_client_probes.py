@@ -412,8 +412,10 @@ class SmugglingProbeCountsReplies(unittest.TestCase):
         self.assertEqual(code, 1, out)
         self.assertEqual(report, {}, out)
         self.assertEqual(failed, ["expect 250 to 'RCPT TO:<rcpt@example.com>'"], out)
-        self.assertIn("the server refused RCPT TO:<rcpt@example.com>: give a recipient it takes "
+        self.assertIn("the server refused 'RCPT TO:<rcpt@example.com>': give a recipient it takes "
                       "with --param rcpt=ADDR", out)
+        # It said goodbye first.
+        self.assertIn("C: QUIT", out)
         self.assertNotIn("does not end the data", out)
 
 
