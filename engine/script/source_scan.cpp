@@ -443,9 +443,17 @@ std::vector<global_call> undefined_calls(std::string_view code) {
       defined.insert(t.text);
       continue;
     }
-    const bool called = t.next == '(' || t.next == '{' || t.next == '"' || t.next == '\'' ||
-                        (t.next == '[' && i + 1 < tokens.size() && tokens[i + 1].text == "\"");
-    if (!member && called) calls.push_back({t.line, t.text});
+    const auto called = [&](std::size_t j) {
+      const char n = tokens[j].next;
+      return n == '(' || n == '{' || n == '"' || n == '\'' ||
+             (n == '[' && j + 1 < tokens.size() && tokens[j + 1].text == "\"");
+    };
+    if (member) continue;
+    if (called(i)) calls.push_back({t.line, t.text});
+    // io.write(...), os.time(): a call through the table the name holds needs the name too.
+    const bool through = (t.next == '.' || t.next == ':') && i + 2 < tokens.size() &&
+                         is_name(tokens[i + 2]) && called(i + 2);
+    if (through) calls.push_back({t.line, t.text});
   }
   std::erase_if(calls, [&](const global_call& c) { return defined.contains(c.name); });
   return calls;

@@ -43,9 +43,10 @@ std::vector<std::string> params_never_named(std::string_view code,
 // key the code never names may have been meant as.
 std::vector<std::string> params_maybe_named(std::string_view code);
 
-// A bare name called as a function (expct(220)) that the code does not define itself: not as
-// a local, a function, a parameter, a loop variable or by assignment. It is a global of the
-// library, or a slip.
+// A bare name called as a function (expct(220)), or through a field or method of the table it
+// holds (io.write("x"): the name io), that the code does not define itself: not as a local, a
+// function, a parameter, a loop variable or by assignment. It is a global of the library, or a
+// slip.
 struct global_call {
   std::size_t line = 0;
   std::string name;

@@ -377,6 +377,10 @@ class RunCommandTest(ClientRunCase):
         self.assertEqual(p.returncode, 1, p.stdout)
         self.assertIn("printing.lua:3: print is not available in a client script: "
                       "report(key, value) adds to the report", p.stderr)
+        writing = self.script('connect {}\nexpect(220)\nio.write("x")\n', "writing.lua")
+        p = check("--client", writing)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("writing.lua:3: io is not available in the sandbox", p.stderr)
         # Only a file that stops at connect() is taken for a client script: a scenario calling
         # a client function elsewhere keeps its own error.
         scenario = self.script("function on_rcpt(s, r) end\nsleep(1)\n", "sleepy.lua")

@@ -388,6 +388,9 @@ TEST(script_errors, what_the_sandbox_leaves_out_is_said) {
             "test.lua:2: print is not available in a scenario: smtp.log writes to the session's "
             "transcript");
   EXPECT_EQ(load_error("local function print(x) end\nfunction on_connect(s) print('x') end\n"), "");
+  // So is a call through a table the sandbox leaves out.
+  EXPECT_EQ(load_error("function on_connect(s)\n  io.write('x')\nend\n"),
+            "test.lua:2: io is not available in the sandbox: scripts reach no files or processes");
   // Reached another way, the hook's error says the same.
   EXPECT_THAT(connect_error("  (print)('hello')"),
               AllOf(StartsWith("test.lua:2:"), HasSubstr("smtp.log writes to the session's")));

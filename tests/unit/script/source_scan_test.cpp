@@ -142,14 +142,18 @@ TEST(undefined_calls, calls_of_names_the_code_does_not_define) {
       "mine = function(a) a() end\n"
       "mine(helper)\n"
       "expct(220)\n"
-      "c:expct(220)  -- a method: not a global's name\n"
+      "c:expct(220)  -- a method: not a global's name, but c's\n"
       "send \"NOOP\"\n"
       "-- reprot('x') in a comment\n"
-      "local s = 'reprot(1)'\n";
+      "local s = 'reprot(1)'\n"
+      "io.write('x')  -- through a table: io is needed\n"
+      "local t2 = {}\nt2.f()  -- a table of its own\n"
+      "string.format('%d', 1)\n";
   std::vector<std::string> got;
   for (const auto& c : undefined_calls(code))
     got.push_back(std::to_string(c.line) + ":" + c.name);
-  EXPECT_EQ(got, (std::vector<std::string>{"4:ipairs", "7:expct", "9:send"}));
+  EXPECT_EQ(got, (std::vector<std::string>{"4:ipairs", "7:expct", "8:c", "9:send", "12:io",
+                                           "15:string"}));
 }
 
 }  // namespace
