@@ -427,16 +427,19 @@ end
 
 -- A step the rest of the script needs (the probe's recipient accepted, the message opened):
 -- the line is sent and `want` expected; a refusal or no reply fails that step, and the script
--- ends there as skipped, after QUIT on a connection still open, the advice saying what to change.
+-- ends there as skipped (after QUIT, when it was a refusal). The advice, saying what to change,
+-- goes with a refusal only: a connection that ended or went silent refused nothing.
 function Conn:send_or_skip(line, want, advice)
   conn_of(self, "send_or_skip")
   if type(advice) ~= "string" then fail("send_or_skip: give the advice as a string") end
   self:send(line)
   local r, err = self:expect(want)
   if not err then return r end
-  if not self.closed then self:quit() end
-  op { op = "finish", conn = self.id, bytes = "the server " .. (r and "refused '" or "did not answer '")
-    .. shown(line) .. "': " .. advice }
+  -- QUIT after a refusal; a server that went silent would not answer it either.
+  if r and not self.closed then self:quit() end
+  local why = r and ("the server refused '" .. shown(line) .. "': " .. advice)
+    or ("no reply to '" .. shown(line) .. "' (" .. tostring(err) .. "): nothing more to probe on it")
+  op { op = "finish", conn = self.id, bytes = why }
 end
 
 -- A server that does not answer EHLO within the timeout ends the script there, as greeting()

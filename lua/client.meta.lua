@@ -91,8 +91,8 @@ function Connection:expect(want, opts) end
 function Connection:greeting(opts) end
 
 ---A step the rest of the script needs: sends the line and expects `want`; a refusal or no reply
----fails that step and ends the script there as skipped (after QUIT on a connection still open),
----`advice` saying what to change. Returns the reply when it matched.
+---fails that step and ends the script there as skipped (after QUIT for a refusal), `advice`
+---saying what to change after a refusal. Returns the reply when it matched.
 ---Example: `send_or_skip("RCPT TO:<" .. rcpt .. ">", 250, "give a recipient it takes with --param rcpt=ADDR")`
 ---@param line string
 ---@param want client.want

@@ -48,6 +48,14 @@ class client {
   bool offers(std::string_view keyword) const {
     return ehlo_ && proto::ehlo_offers(*ehlo_, keyword);
   }
+  // AUTH, or the "AUTH=" line servers from before RFC 4954 wrote (AUTH=LOGIN PLAIN), which
+  // clients still read.
+  bool offers_auth() const {
+    if (offers("AUTH")) return true;
+    if (!ehlo_) return false;
+    return std::any_of(ehlo_->lines.begin() + 1, ehlo_->lines.end(),
+                       [](const std::string& l) { return proto::istarts_with(l, "AUTH="); });
+  }
   // OpenSSL's reason for a failed verification ("hostname mismatch"), else the error's text.
   std::string handshake_error(const error_code& ec) const {
     std::string why = io_.tls_verify_error();
@@ -304,7 +312,7 @@ asio::awaitable<send_result> client::run() {
     }
     // The credentials go only where AUTH is offered: a server may offer it over TLS alone
     // (OpenSMTPD does), and one that does not would log them with the refusal.
-    if (!offers("AUTH")) {
+    if (!offers_auth()) {
       refused_ = true;
       const bool before_tls = !io_.is_tls() && offers("STARTTLS");
       std::string why = "AUTH: the server did not offer it";
@@ -383,8 +391,10 @@ std::string client::unsendable(const proto::message_needs& needs, const std::str
   // RFC 1870 6.1: a message over the SIZE the server declared is not sent (0 declares none).
   if (const auto declared = ehlo_ ? proto::ehlo_parameters(*ehlo_, "SIZE") : std::nullopt) {
     std::uint64_t limit = 0;
-    const auto [end, ec] =
-        std::from_chars(declared->data(), declared->data() + declared->size(), limit);
+    std::string_view digits = *declared;
+    while (!digits.empty() && digits.front() == ' ')
+      digits.remove_prefix(1);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), limit);
     if (ec == std::errc{} && limit > 0 && size > limit) {
       return "the message is " + std::to_string(size) + " octets, over the SIZE " +
              std::to_string(limit) + " the server declared (RFC 1870 6.1)";

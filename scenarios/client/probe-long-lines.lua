@@ -13,7 +13,8 @@
 -- Refusing a longer line is the server's choice, not an RFC requirement (RFC 5321 4.5.3.1:
 -- "implementation techniques that impose no limits on the length of these objects should be
 -- used"): it is reported, and judged only with --param enforce=true.
--- Report keys: "command_511" ... "text_1001": the reply code.
+-- Report keys: "command_511" ... "text_1001": the reply code; "after_513" when the server closed
+-- the connection after the 513-octet line (the text lines then go on a new one).
 -- Params: from, rcpt, helo, enforce (true: a line over a limit must be refused).
 
 local from = params.from or "probe@smtpfault.test"
@@ -54,8 +55,23 @@ else
     check(r and r.code == 500, "513-octet command line is refused with 500",
       r and (r.code .. " " .. (r.lines[1] or "")) or err)
   end
+  -- Closing after a refused line is the server's right; answering out of step is not.
   send("NOOP")
-  expect(250, { name = "in step after the long command line" })
+  local after, after_err = reply()
+  if after_err == "closed" or after_err == "reset" then
+    report("after_513", "the server closed the connection")
+  else
+    check(after and after.code == 250, "in step after the long command line",
+      after and (after.code .. " " .. (after.lines[1] or "")) or after_err)
+  end
+end
+
+-- A server may end the connection at an over-long command (its right): the text lines are
+-- measured on a new one.
+if connection().closed then
+  connect {}
+  greeting()
+  ehlo(params.helo or "long-lines.smtpfault.test")
 end
 
 for _, n in ipairs { 999, 1000, 1001 } do

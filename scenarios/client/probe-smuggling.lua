@@ -14,7 +14,8 @@
 -- reply to it within those 2 seconds is the server ending the data there, and the smuggled
 -- MAIL, RCPT, DATA and canary follow one at a time, each after the reply to the one before.
 -- A refused MAIL FROM, RCPT TO or DATA stops the probe (skipped, with the refusal as a failed
--- step): no variant can be judged in a message that never began.
+-- step): no variant can be judged in a message that never began. The variants before it keep
+-- their results.
 -- What it targets: SMTP smuggling, Postfix CVE-2023-51764, Sendmail CVE-2023-51765, Exim
 -- CVE-2023-51766, aiosmtpd CVE-2024-27305, Cisco Secure Email (`<CR>.<CR>`); RFC 5321
 -- 4.1.1.4 (only CRLF.CRLF ends the data) and 2.3.8 (bare CR and LF are not line endings).
@@ -54,16 +55,33 @@ local function settle()
   return math.min(target.timeout, 2)
 end
 
+local function first_line(r)
+  return r.code .. " " .. (r.lines[1] or "")
+end
+
+-- What a wait that got no reply says: what it waited for, or how the connection ended.
+local function no_reply(err, what)
+  return err == "timeout" and "timeout (no reply to " .. what .. ")" or "closed (" .. err .. ")"
+end
+
+-- QUIT, unless the server is gone or did not answer the last wait (it would not answer this
+-- one either), then close.
+local function goodbye(c, quit)
+  if quit and not c.closed then
+    send("QUIT")
+    reply({ timeout = settle() })
+  end
+  close()
+end
+
 -- Counts replies rather than trusting the marker's code: a server that kept the variant inside
 -- the message answers twice (the message, then the marker with whatever code it gives unknown
 -- commands: 500, 502, 550, a 421 and close); one that ended the data there also answers the
 -- smuggled MAIL, RCPT, DATA and the canary before the marker.
 local function outcome(c)
   local first, err = c:reply()
-  if err == "timeout" then return "timeout (no reply to the message)" end
-  if not first then return "closed (" .. err .. ")" end
-  local inside = first.code >= 400 and ("rejected: " .. first.code .. " " .. (first.lines[1] or ""))
-    or "not end of data"
+  if not first then return no_reply(err, "the message") end
+  local inside = first.code >= 400 and "rejected: " .. first_line(first) or "not end of data"
   local second, second_err = c:reply()
   if second_err == "timeout" then return "timeout (no reply to the marker after the message)" end
   -- 500 and 502 are what unknown commands get, and never a MAIL's answer: no need to wait.
@@ -91,10 +109,6 @@ local function open_data()
   send_or_skip("MAIL FROM:<" .. from .. ">", 250, "give a sender it takes with --param from=ADDR")
   send_or_skip("RCPT TO:<" .. rcpt .. ">", 250, "give a recipient it takes with --param rcpt=ADDR")
   send_or_skip("DATA", 354, "nothing to probe")
-end
-
-local function first_line(r)
-  return r.code .. " " .. (r.lines[1] or "")
 end
 
 -- The server answered the message at the variant (early): the smuggled transaction goes one
@@ -142,24 +156,20 @@ local function variant_alone(name, terminator, refused)
   if early then
     result = smuggle_in_turn(early)
   elseif err ~= "timeout" then
-    result = "closed (" .. err .. ")"
+    result = no_reply(err)
   else
     raw("MAIL FROM:<canary@smtpfault.test>\r\nRCPT TO:<" .. rcpt .. ">\r\nDATA\r\n"
       .. "Subject: smuggled canary " .. name .. "\r\n\r\ncanary\r\n.\r\n")
     local r, rerr = reply({ timeout = target.timeout })
     if not r then
-      result = rerr == "timeout" and "timeout (no reply to the message)" or "closed (" .. rerr .. ")"
+      result = no_reply(rerr, "the message")
     elseif reply({ timeout = settle() }) then
       result = "END OF DATA (smuggled commands answered, late)"
     else
       result = r.code >= 400 and "rejected: " .. first_line(r) or "not end of data"
     end
   end
-  if not c.closed then
-    send("QUIT")
-    reply({ timeout = settle() })
-  end
-  close()
+  goodbye(c, result:sub(1, 7) ~= "timeout")
   return result .. " (the variant sent alone: the one-write test got '" .. refused:gsub("^rejected: ", "") .. "')"
 end
 
@@ -173,17 +183,13 @@ for _, v in ipairs(variants) do
     .. terminator .. "MAIL FROM:<canary@smtpfault.test>\r\nRCPT TO:<" .. rcpt .. ">\r\nDATA\r\n"
     .. "Subject: smuggled canary " .. name .. "\r\n\r\ncanary\r\n.\r\n" .. marker .. "\r\n")
   local result = outcome(c)
-  local timed_out = result:sub(1, 7) == "timeout"
-  -- After a timeout the server is not listening: a QUIT would only wait out the timeout again.
-  if not c.closed and not timed_out then
-    send("QUIT")
-    reply()
-  end
-  close()
+  goodbye(c, result:sub(1, 7) ~= "timeout")
   if result:sub(1, 8) == "rejected" or result:sub(1, 6) == "closed" then
+    -- Kept should the second try stop the probe (a refused recipient, a 421 greeting).
+    report(name, result .. " (then sent alone, with no outcome)")
     result = variant_alone(name, terminator, result)
-    timed_out = result:sub(1, 7) == "timeout"
   end
+  local timed_out = result:sub(1, 7) == "timeout"
   report(name, result)
   check(result:sub(1, 11) ~= "END OF DATA" and not timed_out,
     "variant " .. name .. " does not end the data", result)

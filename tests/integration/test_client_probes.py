@@ -343,6 +343,32 @@ class AuthLimitsBehindABrokenStarttls(unittest.TestCase):
         self.assertIn("TLS handshake with 127.0.0.1 failed: sslv3 alert handshake failure", out)
         self.assertNotIn("not offered", out)
 
+class ProbesAgainstServersThatEndOrStall(unittest.TestCase):
+    def test_long_lines_measures_the_text_on_a_new_connection_after_a_close(self):
+        # Ending the connection at an over-long command is the server's right.
+        server = LenientServer(command_limit=512)
+        self.addCleanup(server.close)
+        code, report, failed, out = run_probe("probe-long-lines", server.port)
+        self.assertEqual((code, failed), (0, []), out)
+        self.assertEqual(report, {"command_511": 250, "command_512": 250, "command_513": 500,
+                                  "after_513": "the server closed the connection",
+                                  "text_999": 250, "text_1000": 250, "text_1001": 250})
+
+    def test_smuggling_catches_a_late_answer_to_a_variant_sent_alone(self):
+        # A slow filter answers the message after the probe's 2 s: the smuggled commands it
+        # then reads as commands show where the data ended.
+        ended_at_lf = {"lf-dot-lf", "lf-dot-crlf", "crlf-dot-lf"}
+        server = LenientServer(pipelining_refused=True, end_of_data_delay=2.5)
+        self.addCleanup(server.close)
+        code, report, failed, out = run_probe("probe-smuggling", server.port)
+        self.assertEqual(code, 1, out)
+        for variant in ended_at_lf:
+            self.assertTrue(report[variant].startswith(
+                "END OF DATA (smuggled commands answered, late) (the variant sent alone"),
+                (variant, report))
+        self.assertEqual(sorted(failed),
+                         sorted("variant %s does not end the data" % v for v in ended_at_lf))
+
 class PipeliningWhereNotOffered(unittest.TestCase):
     def test_a_refused_group_is_one_failure_and_a_skip_not_a_cascade(self):
         # OpenSMTPD 6.8 offers no PIPELINING and answers a group 500, then closes: it may.

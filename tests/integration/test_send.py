@@ -632,6 +632,13 @@ class SendEnvelopeAndFlags(WithServer):
 
     def test_credentials_are_not_sent_where_auth_is_not_offered(self):
         # OpenSMTPD offers AUTH over TLS alone, and logs a refused AUTH line, base64 and all.
+        # An AUTH= line (before RFC 4954) offers it too.
+        srv = ScriptedServer([b"250-scripted\r\n250 AUTH=LOGIN PLAIN\r\n", b"235 ok\r\n",
+                              b"421 enough\r\n"])
+        self.addCleanup(srv.close)
+        r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                "--to", "b@example.com", "--auth", "u:secret", "--timeout", "2")
+        self.assertIn("C: AUTH PLAIN ****", r.stdout, r.stderr)
         for ehlo, hint in [(b"250-scripted\r\n250 STARTTLS\r\n", " before TLS: add --starttls"),
                            (b"250 scripted\r\n", "")]:
             srv = ScriptedServer([ehlo, b"221 bye\r\n"])
@@ -655,6 +662,16 @@ class SendEnvelopeAndFlags(WithServer):
         self.assertNotIn("MAIL FROM", r.stdout)
         self.assertRegex(r.stderr, r"the message is \d+ octets, over the SIZE 100 the server "
                          r"declared \(RFC 1870 6.1\)")
+        # Exactly the declared size goes; one octet more does not.
+        size = int(re.search(r"the message is (\d+) octets", r.stderr).group(1))
+        for declared, sent in [(size, True), (size - 1, False)]:
+            srv = ScriptedServer([b"250-scripted\r\n250 SIZE  %d\r\n" % declared,
+                                  b"421 enough\r\n"])
+            self.addCleanup(srv.close)
+            r = run("send", "--server", "127.0.0.1:%d" % srv.port, "--from", "a@example.com",
+                    "--to", "b@example.com", "--data", "-", "--timeout", "2",
+                    stdin="Subject: big\n\n" + "x" * 200 + "\n")
+            self.assertEqual("MAIL FROM" in r.stdout, sent, (declared, r.stdout + r.stderr))
         # SIZE 0 declares no limit: that message goes.
         srv = ScriptedServer([b"250-scripted\r\n250 SIZE 0\r\n", b"421 enough\r\n"])
         self.addCleanup(srv.close)

@@ -4,11 +4,14 @@ with a chosen reply, so that probes can be held to what a server says, not to 50
 
 pipelining_refused: as OpenSMTPD 6.8 does, input already waiting when a command or a message
 ends gets "500 ... Pipelining not supported" in place of its reply, and the connection closes.
-noop_argument_refused: as OpenSMTPD 6.8 does, NOOP with an argument gets 500."""
+noop_argument_refused: as OpenSMTPD 6.8 does, NOOP with an argument gets 500.
+command_limit: a command line longer than this (CRLF included) gets 500 and the connection
+closes. end_of_data_delay: seconds before a message's reply, as a slow filter takes."""
 
 import select
 import socket
 import threading
+import time
 
 PIPELINING_REFUSED = b"500 5.5.1 Invalid command: Pipelining not supported"
 NOOP_ARGUMENT_REFUSED = b"500 5.5.4 Invalid command arguments: command does not accept arguments."
@@ -16,10 +19,12 @@ NOOP_ARGUMENT_REFUSED = b"500 5.5.4 Invalid command arguments: command does not 
 
 class LenientServer:
     def __init__(self, unknown_reply=b"550 5.5.1 unrecognized command", pipelining_refused=False,
-                 noop_argument_refused=False):
+                 noop_argument_refused=False, command_limit=None, end_of_data_delay=0):
         self.unknown_reply = unknown_reply
         self.pipelining_refused = pipelining_refused
         self.noop_argument_refused = noop_argument_refused
+        self.command_limit = command_limit
+        self.end_of_data_delay = end_of_data_delay
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.messages = []
@@ -64,8 +69,12 @@ class LenientServer:
                     return
                 self.messages.append(b"\n".join(lines))
                 lines = []
+                time.sleep(self.end_of_data_delay)
                 conn.sendall(b"250 queued\r\n")
                 continue
+            if self.command_limit and len(line) + 2 > self.command_limit:
+                conn.sendall(b"500 5.5.1 Line too long\r\n")
+                return
             if self.pipelining_refused and self.waiting(conn, pending):
                 conn.sendall(PIPELINING_REFUSED + b"\r\n")
                 return

@@ -1,6 +1,7 @@
 """A server that offers STARTTLS and breaks every handshake after sending its certificate, as
 OpenSMTPD 6.8 does with OpenSSL 3 ("internal error"): here a TLS 1.2 server that demands a
-client certificate the client does not have. It offers AUTH only over TLS, as OpenSMTPD does."""
+client certificate the client does not have. Its EHLO offers STARTTLS and no AUTH, as
+OpenSMTPD's does before TLS."""
 
 import socket
 import ssl
