@@ -9,15 +9,15 @@ command_limit: a command line longer than this (CRLF included) gets 500 and the 
 closes. end_of_data_delay: seconds before a message's reply, as a slow filter takes."""
 
 import select
-import socket
-import threading
 import time
+
+from loopback_server import LoopbackServer
 
 PIPELINING_REFUSED = b"500 5.5.1 Invalid command: Pipelining not supported"
 NOOP_ARGUMENT_REFUSED = b"500 5.5.4 Invalid command arguments: command does not accept arguments."
 
 
-class LenientServer:
+class LenientServer(LoopbackServer):
     def __init__(self, unknown_reply=b"550 5.5.1 unrecognized command", pipelining_refused=False,
                  noop_argument_refused=False, command_limit=None, end_of_data_delay=0):
         self.unknown_reply = unknown_reply
@@ -25,18 +25,8 @@ class LenientServer:
         self.noop_argument_refused = noop_argument_refused
         self.command_limit = command_limit
         self.end_of_data_delay = end_of_data_delay
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
         self.messages = []
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+        super().__init__()
 
     def session(self, conn):
         with conn:
@@ -96,6 +86,3 @@ class LenientServer:
     def waiting(conn, pending):
         """Input that came with the line just read, or before its answer."""
         return bool(pending) or bool(select.select([conn], [], [], 0)[0])
-
-    def close(self):
-        self.sock.close()

@@ -3,29 +3,19 @@ OpenSMTPD 6.8 does with OpenSSL 3 ("internal error"): here a TLS 1.2 server that
 client certificate the client does not have. Its EHLO offers STARTTLS and no AUTH, as
 OpenSMTPD's does before TLS."""
 
-import socket
 import ssl
-import threading
+
+from loopback_server import LoopbackServer
 
 
-class TlsBreaker:
+class TlsBreaker(LoopbackServer):
     def __init__(self, cert, key):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         self.ctx.load_cert_chain(cert, key)
         self.ctx.verify_mode = ssl.CERT_REQUIRED
         self.ctx.load_verify_locations(cert)
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+        super().__init__()
 
     def session(self, conn):
         with conn:
@@ -39,6 +29,3 @@ class TlsBreaker:
                 self.ctx.wrap_socket(conn, server_side=True)
             except (ssl.SSLError, OSError):
                 pass   # the handshake broke, as it is meant to
-
-    def close(self):
-        self.sock.close()
