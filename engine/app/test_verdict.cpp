@@ -100,15 +100,17 @@ struct tls_stop {
   std::string meaning;  // the likely cause, and what to do about it
 };
 
-std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>& sessions,
-                                     const std::string& min_version, bool test_ca) {
-  const auto got_on = [](const capture::session_summary& s) {
-    return (s.tls_at != 0 && !capture::closed_right_after_tls(s)) ||
-           std::any_of(s.exchanges.begin(), s.exchanges.end(),
-                       [](const capture::exchange& x) { return x.verb == "MAIL"; });
-  };
-  // It got there in the end, over TLS or without: a failed first try stopped nothing.
-  if (std::any_of(sessions.begin(), sessions.end(), got_on)) return std::nullopt;
+// A failed handshake's error as OpenSSL words it, and what it means for the mailer.
+struct tls_cause {
+  std::string_view error;
+  std::string meaning;
+  bool certificate = false;  // the client's refusal, right for a certificate made bad
+};
+
+// The causes tls_mismatch knows, in the order they are looked for; closed: what a close during
+// or right after the handshake most likely means.
+std::vector<tls_cause> tls_causes(const std::string& min_version, bool test_ca,
+                                  std::string& closed) {
   const std::string versions = "the client offered no TLS version the server takes (" +
                                min_version + " and later, tls.min_version)";
   const std::string refused = test_ca ? "the client refused the server's certificate: "
@@ -131,13 +133,8 @@ std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>
   // A client that checks the certificate itself once OpenSSL is done (Node.js) refuses it by
   // closing, without an alert that would say so.
   const std::string refused_for_issuer_or_name = refused + issuer_or_name;
-  const std::string closed = "most likely " + refused_for_issuer_or_name;
-  struct cause {
-    std::string_view error;
-    std::string meaning;
-    bool certificate = false;  // the client's refusal, right for a certificate made bad
-  };
-  const cause causes[] = {
+  closed = "most likely " + refused_for_issuer_or_name;
+  return {
       {"unsupported protocol", versions},
       {"version too low", versions},
       {"no shared cipher", "the client offered no cipher suite the server takes"},
@@ -151,6 +148,19 @@ std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>
       {"alert certificate expired", refused_for_issuer_or_name, true},
       {capture::closed_after_certificate, closed, true},
   };
+}
+
+std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>& sessions,
+                                     const std::string& min_version, bool test_ca) {
+  const auto got_on = [](const capture::session_summary& s) {
+    return (s.tls_at != 0 && !capture::closed_right_after_tls(s)) ||
+           std::any_of(s.exchanges.begin(), s.exchanges.end(),
+                       [](const capture::exchange& x) { return x.verb == "MAIL"; });
+  };
+  // It got there in the end, over TLS or without: a failed first try stopped nothing.
+  if (std::any_of(sessions.begin(), sessions.end(), got_on)) return std::nullopt;
+  std::string closed;
+  const auto causes = tls_causes(min_version, test_ca, closed);
   for (const auto& s : sessions) {
     for (const auto& c : causes) {
       if (s.tls_failure.find(c.error) == std::string::npos) continue;
@@ -192,59 +202,78 @@ std::string own_failure(const scenario_result& r) {
   return how_it_ended ? "" : r.reason;
 }
 
-void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions,
-            const std::string& tls_min_version, bool test_ca) {
-  const auto failing = [](const auto& c) { return !c.passed && !c.waived; };
-  auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
-  if (failed == r.checks.end()) {
-    r.outcome = verdict::pass;
-    r.reason = std::string(r.checks.empty() ? command_succeeded : all_held);
-    std::string set_aside;
-    for (const auto& c : r.checks)
-      if (!c.passed) set_aside += (set_aside.empty() ? "" : ", ") + c.name;
-    if (!set_aside.empty()) r.reason += " but the waived " + set_aside;
-    // Held without meeting the scenario at all: the mailer's TLS stopped it at the handshake,
-    // which is for the user to mend (a PASS there is hollow: fixed, the mailer may fail). What
-    // a pass would add (how a check read the mailer's stopping) is beside the point then.
-    if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
-      lead_with(r, *tls);
-      return;
-    }
-    // A scenario whose fault never fired says so on its pass (a message within size-limit's
-    // SIZE): the mailer met the expectations without being put to the test. So does one that
-    // could not see all it asks for ("not judged": what a mailer told its caller).
-    for (const auto& c : r.checks) {
-      if (c.name == "check" &&
-          (c.detail.starts_with("not exercised") || c.detail.starts_with("not judged"))) {
-        r.reason += "; " + c.detail;
-      }
-    }
-    note_anomalies(r, sessions);
+namespace {
+
+bool failing(const script::check_result& c) {
+  return !c.passed && !c.waived;
+}
+
+// Every check held (or was waived).
+void decide_pass(scenario_result& r, const std::vector<capture::session_summary>& sessions,
+                 const std::string& tls_min_version, bool test_ca) {
+  r.outcome = verdict::pass;
+  r.reason = std::string(r.checks.empty() ? command_succeeded : all_held);
+  std::string set_aside;
+  for (const auto& c : r.checks)
+    if (!c.passed) set_aside += (set_aside.empty() ? "" : ", ") + c.name;
+  if (!set_aside.empty()) r.reason += " but the waived " + set_aside;
+  // Held without meeting the scenario at all: the mailer's TLS stopped it at the handshake,
+  // which is for the user to mend (a PASS there is hollow: fixed, the mailer may fail). What
+  // a pass would add (how a check read the mailer's stopping) is beside the point then.
+  if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
+    lead_with(r, *tls);
     return;
   }
+  // A scenario whose fault never fired says so on its pass (a message within size-limit's
+  // SIZE): the mailer met the expectations without being put to the test. So does one that
+  // could not see all it asks for ("not judged": what a mailer told its caller).
+  for (const auto& c : r.checks) {
+    if (c.name == "check" &&
+        (c.detail.starts_with("not exercised") || c.detail.starts_with("not judged"))) {
+      r.reason += "; " + c.detail;
+    }
+  }
+  note_anomalies(r, sessions);
+}
+
+// The signal that killed a run of the command (not at the timeout), as the headline; "" if none.
+// ("connected" already names the exit status of a command that never connected.)
+std::string killed_by_signal(const scenario_result& r, const script::check_result& first) {
+  for (std::size_t i = 0; first.name != "connected" && i < r.exit_signals.size(); ++i) {
+    const int sig = r.exit_signals[i];
+    if (sig != 0 && r.exit_codes[i] != -1) {  // -1: killed at the timeout, said elsewhere
+      return "the command was killed by signal " + std::to_string(sig) + " (" +
+             script::signal_name(sig) + "); what it did before is in the checks";
+    }
+  }
+  return "";
+}
+
+// A check that was "not exercised" says the test did not happen, not what went wrong: after
+// real failures, and the scenario's own custom check's words (which name the command it
+// waited for) before a built-in check's general ones. Lower leads.
+int rank(const script::check_result& c) {
+  if (c.name == "exit" || c.name == "delivered") return 4;
+  if (c.name == "quit") return 3;
+  if (c.detail.starts_with("not exercised")) return c.name == "check" ? 1 : 2;
+  return 0;
+}
+
+}  // namespace
+
+void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions,
+            const std::string& tls_min_version, bool test_ca) {
+  auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
+  if (failed == r.checks.end()) return decide_pass(r, sessions, tls_min_version, test_ca);
   r.outcome = verdict::fail;
   // The headline is the most telling failure: a crash first (every check after it is its
   // consequence); then what the mailer did wrong, in the order the checks are listed; then a
   // missing QUIT (hygiene, and often only how a mistake ended); then `exit` and `delivered`,
   // where a mistake ends up rather than what it was.
-  // ("connected" already names the exit status of a command that never connected.)
-  for (std::size_t i = 0; failed->name != "connected" && i < r.exit_signals.size(); ++i) {
-    const int sig = r.exit_signals[i];
-    if (sig != 0 && r.exit_codes[i] != -1) {  // -1: killed at the timeout, said elsewhere
-      r.reason = "the command was killed by signal " + std::to_string(sig) + " (" +
-                 script::signal_name(sig) + "); what it did before is in the checks";
-      return;
-    }
+  if (auto signal = killed_by_signal(r, *failed); !signal.empty()) {
+    r.reason = signal;
+    return;
   }
-  // A check that was "not exercised" says the test did not happen, not what went wrong: after
-  // real failures, and the scenario's own custom check's words (which name the command it
-  // waited for) before a built-in check's general ones.
-  auto rank = [](const script::check_result& c) {
-    if (c.name == "exit" || c.name == "delivered") return 4;
-    if (c.name == "quit") return 3;
-    if (c.detail.starts_with("not exercised")) return c.name == "check" ? 1 : 2;
-    return 0;
-  };
   for (auto it = r.checks.begin(); it != r.checks.end(); ++it) {
     if (failing(*it) && rank(*it) < rank(*failed)) failed = it;
   }
