@@ -124,8 +124,9 @@ std::vector<tls_cause> tls_causes(const std::string& min_version, bool test_ca,
   const std::string issuer_or_name =
       test_ca ? "it does not trust the test CA, or the name it checks is not one the "
                 "certificate holds (localhost, 127.0.0.1, ::1, smtpfault.test), or it matches "
-                "host names only and was given an address (Jakarta Mail does); give the mailer "
-                "$SMTP_CA_FILE to trust (docs/catalogue.md says how for each: Node.js takes it "
+                "host names only and was given an address (Jakarta Mail and Haskell's tls do); "
+                "give the mailer $SMTP_CA_FILE to trust (docs/catalogue.md says how for each: "
+                "Node.js takes it "
                 "from NODE_EXTRA_CA_CERTS set inside the command, Java from a trust store made of "
                 "it) and $SMTP_HOST to connect to, or localhost for a client that matches names "
                 "only"

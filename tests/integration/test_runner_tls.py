@@ -61,7 +61,8 @@ raise SystemExit(1)
 REFUSED = (r"most likely the client refused the server's certificate: it does not trust the "
            r"test CA, or the name it checks is not one the certificate holds \(localhost, "
            r"127\.0\.0\.1, ::1, smtpfault\.test\), or it matches host names only and was given "
-           r"an address \(Jakarta Mail does\); give the mailer \$SMTP_CA_FILE to trust "
+           r"an address \(Jakarta Mail and Haskell's tls do\); give the mailer \$SMTP_CA_FILE to "
+           r"trust "
            r"\(docs/catalogue\.md says how for each: Node\.js takes it from NODE_EXTRA_CA_CERTS "
            r"set inside the command, Java from a trust store made of it\) and \$SMTP_HOST to "
            r"connect to, or localhost for a client that matches names only")
