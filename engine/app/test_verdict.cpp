@@ -152,7 +152,8 @@ std::vector<tls_cause> tls_causes(const std::string& min_version, bool test_ca,
 }
 
 std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>& sessions,
-                                     const std::string& min_version, bool test_ca) {
+                                     const std::string& min_version, bool test_ca,
+                                     std::optional<clock_time> killed_at) {
   const auto got_on = [](const capture::session_summary& s) {
     return (s.tls_at != 0 && !capture::closed_right_after_tls(s)) ||
            std::any_of(s.exchanges.begin(), s.exchanges.end(),
@@ -170,7 +171,10 @@ std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>
                           std::to_string(s.tls_failed_at) + ": " + s.tls_failure + ")",
                       c.meaning};
     }
-    if (capture::closed_right_after_tls(s) && !s.tls_certificate_made_bad) {
+    // A connection the kill at --timeout closed was not closed by the client's choice: a mailer
+    // that hung after the handshake (libESMTP 1.1 under TLS 1.3) refused nothing.
+    const bool killed_open = killed_at && s.ended >= *killed_at;
+    if (capture::closed_right_after_tls(s) && !s.tls_certificate_made_bad && !killed_open) {
       return tls_stop{"session " + s.id +
                           " closed right after the TLS handshake (transcript line " +
                           std::to_string(s.tls_at) + "), before any command over TLS",
@@ -211,7 +215,8 @@ bool failing(const script::check_result& c) {
 
 // Every check held (or was waived).
 void decide_pass(scenario_result& r, const std::vector<capture::session_summary>& sessions,
-                 const std::string& tls_min_version, bool test_ca) {
+                 const std::string& tls_min_version, bool test_ca,
+                 std::optional<clock_time> killed_at) {
   r.outcome = verdict::pass;
   r.reason = std::string(r.checks.empty() ? command_succeeded : all_held);
   std::string set_aside;
@@ -221,7 +226,7 @@ void decide_pass(scenario_result& r, const std::vector<capture::session_summary>
   // Held without meeting the scenario at all: the mailer's TLS stopped it at the handshake,
   // which is for the user to mend (a PASS there is hollow: fixed, the mailer may fail). What
   // a pass would add (how a check read the mailer's stopping) is beside the point then.
-  if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
+  if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca, killed_at)) {
     lead_with(r, *tls);
     return;
   }
@@ -263,9 +268,10 @@ int rank(const script::check_result& c) {
 }  // namespace
 
 void decide(scenario_result& r, const std::vector<capture::session_summary>& sessions,
-            const std::string& tls_min_version, bool test_ca) {
+            const std::string& tls_min_version, bool test_ca, std::optional<clock_time> killed_at) {
   auto failed = std::find_if(r.checks.begin(), r.checks.end(), failing);
-  if (failed == r.checks.end()) return decide_pass(r, sessions, tls_min_version, test_ca);
+  if (failed == r.checks.end())
+    return decide_pass(r, sessions, tls_min_version, test_ca, killed_at);
   r.outcome = verdict::fail;
   // The headline is the most telling failure: a crash first (every check after it is its
   // consequence); then what the mailer did wrong, in the order the checks are listed; then a
@@ -285,7 +291,7 @@ void decide(scenario_result& r, const std::vector<capture::session_summary>& ses
     note_anomalies(r, sessions, "also ");
   }
   // A client that cannot speak TLS with this server at all failed everything after for that.
-  if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca)) {
+  if (auto tls = tls_mismatch(sessions, tls_min_version, test_ca, killed_at)) {
     // The headline says what the quit check's hint would, at more length.
     if (const auto hint = r.reason.find(script::closed_after_handshake_hint);
         hint != std::string::npos) {

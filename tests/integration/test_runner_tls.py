@@ -275,6 +275,25 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
         self.assertNotIn("refused", bad["reason"])
         self.assertIn("TLS certificate: the scenario's expired one", bad["transcript"])
 
+    def test_a_mailer_that_hangs_after_the_handshake_refused_nothing(self):
+        # libESMTP 1.1 hangs after most TLS 1.3 handshakes: the kill at --timeout closes the
+        # connection right after the handshake, which is no refusal of the certificate.
+        mailer = CLOSES_AFTER_HANDSHAKE.replace("ctx.wrap_socket(s.sock).close()",
+                                                "t = ctx.wrap_socket(s.sock)\ntime.sleep(60)")
+        json_path = scratch_path(self, "hangs.json")
+        # Three scenarios: the run's note on TLS stops counts three or more.
+        status, out, err = run_test(["--scenario", "accept-all", "--scenario", "greylist",
+                                     "--scenario", "data-421", "--time-scale", "0.02",
+                                     "--timeout", "2", "--json", json_path, "--", PYTHON, "-c",
+                                     mailer], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        for name, result in verdicts(json_path).items():
+            self.assertTrue(result["reason"].startswith("timeout: the command was killed after "
+                                                        "2 s"), (name, result["reason"]))
+            self.assertIsNone(result.get("kind"), name)
+            self.assertNotIn("refused the server's certificate", result["reason"])
+        self.assertNotIn("TLS stopped it", out + err)
+
     def test_a_client_that_leaves_for_the_implicit_tls_greeting_refused_nothing(self):
         # Over implicit TLS the greeting comes after the handshake: leaving at a 554 one, the
         # CA trusted, is about the greeting.
