@@ -294,6 +294,29 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
             self.assertNotIn("refused the server's certificate", result["reason"])
         self.assertNotIn("TLS stopped it", out + err)
 
+    def test_starttls_bad_cert_claims_nothing_of_certificates_whose_runs_hung(self):
+        # Goes on after the wrong-host certificate and hangs after every other handshake: that
+        # it checks the chain is not known, since it never showed what it does after those.
+        mailer = TLS12_ANY_CERTIFICATE + """s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))
+s.ehlo()
+s.starttls(context=ctx)
+if b'wrong-host' not in s.sock.getpeercert(binary_form=True):
+    time.sleep(60)
+s.ehlo()
+s.sendmail('a@example.com', ['b@example.com'], 'Subject: x\\r\\n\\r\\nx\\r\\n')
+"""
+        json_path = scratch_path(self, "hung-runs.json")
+        status, out, err = run_test(["--scenario", "starttls-bad-cert", "--time-scale", "0.02",
+                                     "--timeout", "2", "--json", json_path, "--", PYTHON, "-c",
+                                     mailer], timeout=90)
+        self.assertEqual(status, 1, out + err)
+        check = [c for c in verdicts(json_path)["starttls-bad-cert"]["checks"]
+                 if c["name"] == "check"][0]
+        self.assertIn("the client accepted a bad certificate (wrong_host)", check["detail"])
+        self.assertNotIn("verifies the chain", check["detail"])
+        self.assertIn("the run for the expired, self_signed, unknown_ca certificate was killed "
+                      "at --timeout after the handshake", check["detail"])
+
     def test_a_client_that_leaves_for_the_implicit_tls_greeting_refused_nothing(self):
         # Over implicit TLS the greeting comes after the handshake: leaving at a 554 one, the
         # CA trusted, is about the greeting.
