@@ -40,6 +40,24 @@ void note_anomalies(scenario_result& r, const std::vector<capture::session_summa
               std::to_string(first->first_anomaly_at) + ")";
 }
 
+// A pass over credentials sent in the clear where the server offered STARTTLS: no expectation
+// of most scenarios judges it (starttls-stripped and the auth ones do), and a mailer that
+// requires TLS would not have sent them (libESMTP goes on in plaintext when it cannot load its
+// CA file).
+void note_plaintext_auth(scenario_result& r,
+                         const std::vector<capture::session_summary>& sessions) {
+  for (const auto& s : sessions) {
+    if (s.implicit_tls || !s.starttls_advertised) continue;
+    for (const auto& x : s.exchanges) {
+      if (x.verb != "AUTH" || (s.tls_at != 0 && x.line > s.tls_at)) continue;
+      r.reason += "; AUTH went in plaintext in session " + s.id + " (transcript line " +
+                  std::to_string(x.line) +
+                  ") although EHLO offered STARTTLS: a mailer that requires TLS would not send it";
+      return;
+    }
+  }
+}
+
 // RFC 5321 4.5.3.2's least time a client waits for a reply, by what the reply answers; 0 where
 // it names none.
 int least_wait_seconds(const capture::exchange& x, const char*& section) {
@@ -240,6 +258,7 @@ void decide_pass(scenario_result& r, const std::vector<capture::session_summary>
     }
   }
   note_anomalies(r, sessions);
+  note_plaintext_auth(r, sessions);
 }
 
 // The signal that killed a run of the command (not at the timeout), as the headline; "" if none.

@@ -168,9 +168,10 @@ class summary_builder {
     const int code = reply_code(e.text);
     // The keyword on a line of its own ("250-PIPELINING"): the EHLO reply's first line echoes
     // the client's name, which may hold the word.
-    if (code == 250 && e.text.size() >= 4 &&
-        e.text.compare(4, std::string::npos, "PIPELINING") == 0) {
-      out_.pipelining_advertised = true;
+    if (code == 250 && e.text.size() >= 4) {
+      const std::string_view keyword = std::string_view(e.text).substr(4);
+      if (keyword == "PIPELINING") out_.pipelining_advertised = true;
+      if (keyword == "STARTTLS") out_.starttls_advertised = true;
     }
     const exchange* last = out_.exchanges.empty() ? nullptr : &out_.exchanges.back();
     const bool after_354 = last && last->verb == "DATA" && last->code == 354;

@@ -62,6 +62,7 @@ struct session_summary {
   std::size_t sent_while_held_at = 0;
   std::string sent_while_held_command;
   bool pipelining_advertised = false;
+  bool starttls_advertised = false;  // an EHLO reply offered STARTTLS
   std::size_t unstuffed_dots = 0;
   std::size_t long_lines = 0;
   std::size_t first_unstuffed_dot_at = 0;  // transcript line of the first of each (0 = none)

@@ -275,6 +275,27 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
         self.assertNotIn("refused", bad["reason"])
         self.assertIn("TLS certificate: the scenario's expired one", bad["transcript"])
 
+    def test_a_pass_notes_auth_sent_in_plaintext_where_starttls_was_offered(self):
+        # accept-all judges no TLS: a mailer that logs in in the clear still passes it, and the
+        # pass says so (libESMTP goes on in plaintext when it cannot load its CA file).
+        plain = """import os, smtplib, ssl
+s = smtplib.SMTP(os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT']))
+if os.environ.get('TLS'):
+    s.starttls(context=ssl.create_default_context(cafile=os.environ['SMTP_CA_FILE']))
+s.login(os.environ['SMTP_USER'], os.environ['SMTP_PASSWORD'])
+s.sendmail('a@example.com', ['b@example.com'], 'Subject: x\\r\\n\\r\\nx\\r\\n')
+s.quit()
+"""
+        for tls, note in [("", True), ("1", False)]:
+            json_path = scratch_path(self, "plain-auth.json")
+            status, out, err = run_test(["--scenario", "accept-all", "--json", json_path, "--",
+                                         "env", "TLS=" + tls, PYTHON, "-c", plain], timeout=60)
+            self.assertEqual(status, 0, out + err)
+            reason = verdicts(json_path)["accept-all"]["reason"]
+            self.assertEqual("AUTH went in plaintext in session 000001" in reason, note, reason)
+            self.assertEqual("although EHLO offered STARTTLS: a mailer that requires TLS would "
+                             "not send it" in reason, note, reason)
+
     def test_a_mailer_that_hangs_after_the_handshake_refused_nothing(self):
         # libESMTP 1.1 hangs after most TLS 1.3 handshakes: the kill at --timeout closes the
         # connection right after the handshake, which is no refusal of the certificate.
