@@ -296,6 +296,34 @@ s.quit()
             self.assertEqual("although EHLO offered STARTTLS: a mailer that requires TLS would "
                              "not send it" in reason, note, reason)
 
+    def test_starttls_injection_says_when_a_lost_message_was_reported_as_sent(self):
+        # Out of step after the handshake, and exit 0 with nothing delivered (libESMTP 1.1 takes
+        # a shifted reply for the message's 250).
+        mailer = """import os, socket, ssl
+s = socket.create_connection((os.environ['SMTP_HOST'], int(os.environ['SMTP_PORT'])))
+def reply(f):
+    while True:
+        line = f.readline()
+        if line[3:4] != b'-':
+            return line
+f = s.makefile('rb')
+reply(f)
+s.sendall(b'EHLO x\\r\\n'); reply(f)
+s.sendall(b'STARTTLS\\r\\n'); reply(f)
+t = ssl.create_default_context(cafile=os.environ['SMTP_CA_FILE']).wrap_socket(
+    s, server_hostname='localhost')
+g = t.makefile('rb')
+t.sendall(b'EHLO x\\r\\n'); reply(g)
+t.sendall(b'DATA\\r\\n'); reply(g)
+"""
+        json_path = scratch_path(self, "lost.json")
+        status, out, err = run_test(["--scenario", "starttls-injection", "--json", json_path,
+                                     "--", PYTHON, "-c", mailer], timeout=60)
+        self.assertEqual(status, 1, out + err)
+        reason = verdicts(json_path)["starttls-injection"]["reason"]
+        self.assertIn("got out of step; and the command exited 0 with nothing delivered: a lost "
+                      "message reported as sent", reason)
+
     def test_a_mailer_that_hangs_after_the_handshake_refused_nothing(self):
         # libESMTP 1.1 hangs after most TLS 1.3 handshakes: the kill at --timeout closes the
         # connection right after the handshake, which is no refusal of the certificate.
