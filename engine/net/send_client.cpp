@@ -391,10 +391,8 @@ std::string client::unsendable(const proto::message_needs& needs, const std::str
   // RFC 1870 6.1: a message over the SIZE the server declared is not sent (0 declares none).
   if (const auto declared = ehlo_ ? proto::ehlo_parameters(*ehlo_, "SIZE") : std::nullopt) {
     std::uint64_t limit = 0;
-    std::string_view digits = *declared;
-    while (!digits.empty() && digits.front() == ' ')
-      digits.remove_prefix(1);
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), limit);
+    const auto [end, ec] =
+        std::from_chars(declared->data(), declared->data() + declared->size(), limit);
     if (ec == std::errc{} && limit > 0 && size > limit) {
       return "the message is " + std::to_string(size) + " octets, over the SIZE " +
              std::to_string(limit) + " the server declared (RFC 1870 6.1)";

@@ -184,7 +184,11 @@ std::optional<std::string_view> ehlo_parameters(const reply& ehlo, std::string_v
     const std::string_view line = ehlo.lines[i];
     if (!istarts_with(line, keyword)) continue;
     if (line.size() == keyword.size()) return line.substr(line.size());
-    if (line[keyword.size()] == ' ') return line.substr(keyword.size() + 1);
+    if (line[keyword.size()] != ' ') continue;
+    auto rest = line.substr(keyword.size() + 1);
+    while (!rest.empty() && rest.front() == ' ')
+      rest.remove_prefix(1);  // "SIZE  100"
+    return rest;
   }
   return std::nullopt;
 }

@@ -50,8 +50,8 @@ std::string to_wire(const reply& r, bool with_enhanced = true);
 // Client side: whether a 250 reply to EHLO offers the keyword (case-insensitive, whole word; the
 // first line is the server's name, not a keyword).
 bool ehlo_offers(const reply& ehlo, std::string_view keyword);
-// Client side: what follows an offered keyword ("52428800" of "SIZE 52428800", "" after a bare
-// keyword), or nullopt when it is not offered.
+// Client side: what follows an offered keyword and its spaces ("52428800" of "SIZE 52428800", ""
+// after a bare keyword), or nullopt when it is not offered.
 std::optional<std::string_view> ehlo_parameters(const reply& ehlo, std::string_view keyword);
 
 // Client side: assembles replies from received lines.
