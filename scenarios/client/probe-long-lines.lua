@@ -29,9 +29,11 @@ local function noop_of(total)
   return "NOOP " .. string.rep("x", total - 7)  -- + CRLF = total
 end
 
+local helo = params.helo or "long-lines.smtpfault.test"
+
 connect {}
 greeting()
-ehlo(params.helo or "long-lines.smtpfault.test")
+ehlo(helo)
 -- The command lines are NOOPs padded with an argument. A server that refuses NOOP with any
 -- argument (OpenSMTPD 6.8 answers "NOOP x" 500) would have its refusals read as a line limit.
 send("NOOP x")
@@ -71,7 +73,7 @@ end
 if connection().closed then
   connect {}
   greeting()
-  ehlo(params.helo or "long-lines.smtpfault.test")
+  ehlo(helo)
 end
 
 for _, n in ipairs { 999, 1000, 1001 } do

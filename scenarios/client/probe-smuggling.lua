@@ -103,12 +103,17 @@ local function outcome(c)
   return "END OF DATA (smuggled commands answered, " .. second.code .. " to MAIL)"
 end
 
--- The probe's transaction up to the 354. A refusal stops the probe: what it would send next
--- would be read as commands, and no variant can be judged in a message that never began.
-local function open_data()
+-- A new connection with the probe's transaction up to the 354. A refusal stops the probe: what
+-- it would send next would be read as commands, and no variant can be judged in a message that
+-- never began.
+local function open_connection_with_data()
+  local c = connect {}
+  greeting()
+  ehlo(helo)
   send_or_skip("MAIL FROM:<" .. from .. ">", 250, "give a sender it takes with --param from=ADDR")
   send_or_skip("RCPT TO:<" .. rcpt .. ">", 250, "give a recipient it takes with --param rcpt=ADDR")
   send_or_skip("DATA", 354, "nothing to probe")
+  return c
 end
 
 -- The server answered the message at the variant (early): the smuggled transaction goes one
@@ -146,10 +151,7 @@ end
 -- No reply: the rest goes as message text, and a reply past the message's is a late answer to
 -- the variant after all.
 local function variant_alone(name, terminator, refused)
-  local c = connect {}
-  greeting()
-  ehlo(helo)
-  open_data()
+  local c = open_connection_with_data()
   raw("Subject: smuggling probe " .. name .. "\r\n\r\nfirst message, variant " .. name .. terminator)
   local early, err = reply({ timeout = settle() })
   local result
@@ -175,10 +177,7 @@ end
 
 for _, v in ipairs(variants) do
   local name, terminator = v[1], v[2]
-  local c = connect {}
-  greeting()
-  ehlo(helo)
-  open_data()
+  local c = open_connection_with_data()
   raw("Subject: smuggling probe " .. name .. "\r\n\r\nfirst message, variant " .. name
     .. terminator .. "MAIL FROM:<canary@smtpfault.test>\r\nRCPT TO:<" .. rcpt .. ">\r\nDATA\r\n"
     .. "Subject: smuggled canary " .. name .. "\r\n\r\ncanary\r\n.\r\n" .. marker .. "\r\n")
