@@ -221,7 +221,7 @@ local expectation_types = {
   retried_after_4xx = "boolean", retry_delay = "number or table", no_retry_after_5xx = "boolean",
   dot_stuffing = "boolean", line_length = "boolean", line_endings = "boolean",
   pipelining = "boolean",
-  exit = "string or number", runs = "number", run_gap = "number", check = "function",
+  exit = "string or number or table", runs = "number", run_gap = "number", check = "function",
 }
 local expectation_names = {}
 for k in pairs(expectation_types) do table.insert(expectation_names, k) end
@@ -274,6 +274,44 @@ local function check_range(k, v, whole)
   end
 end
 
+-- One exit status: "success", "failure" or a byte (said at the level of expect's caller).
+local function check_one_exit(v, shown)
+  if type(v) == "string" and v ~= "success" and v ~= "failure" then
+    fail_key("exit", 4, "expect: %s must be \"success\", \"failure\" or a number, not %q",
+      shown, v)
+  end
+  -- An exit status is a byte: 256 could never be met.
+  if type(v) == "number" and not (v >= 0 and v <= 255 and v == math.floor(v)) then
+    fail_key("exit", 4, "expect: %s must be a whole number from 0 to 255 (an exit status),"
+      .. " not %s", shown, tostring(v))
+  end
+end
+
+-- The runs an earlier expect { ... } block asked for, if any.
+local function earlier_runs()
+  local runs
+  for _, e in ipairs(smtp._expectations) do runs = e.runs or runs end
+  return runs
+end
+
+-- exit: one status for every run, or a list of one per run (runs = n).
+local function check_exit(v, runs)
+  if type(v) ~= "table" then return check_one_exit(v, "exit") end
+  if #v == 0 then
+    fail_key("exit", 3, "expect: exit as a list needs one status per run, as in"
+      .. " exit = { \"failure\", \"success\" }")
+  end
+  for i, x in ipairs(v) do
+    if type(x) ~= "string" and type(x) ~= "number" then
+      fail_key("exit", 3, "expect: exit[%d] must be a string or number, not a %s", i, type(x))
+    end
+    check_one_exit(x, "exit[" .. i .. "]")
+  end
+  if #v ~= (runs or 1) then
+    fail_key("exit", 3, "expect: exit lists %d statuses, one per run, but runs = %d", #v, runs or 1)
+  end
+end
+
 function expect(t)
   if smtp._hook_running() then
     fail(2, "expect: call it at the top of the scenario, not in a hook: the expectations are "
@@ -296,14 +334,7 @@ function expect(t)
     if not want:find(type(v), 1, true) then
       fail_key(k, 2, "expect: '%s' must be a %s, not a %s", k, want, type(v))
     end
-    if k == "exit" and type(v) == "string" and v ~= "success" and v ~= "failure" then
-      fail_key(k, 2, "expect: exit must be \"success\", \"failure\" or a number, not %q", v)
-    end
-    -- An exit status is a byte: 256 could never be met.
-    if k == "exit" and type(v) == "number" and not (v >= 0 and v <= 255 and v == math.floor(v)) then
-      fail_key(k, 2, "expect: exit must be a whole number from 0 to 255 (an exit status), not %s",
-        tostring(v))
-    end
+    if k == "exit" then check_exit(v, t.runs or earlier_runs()) end
     if k == "delivered" or k == "retry_delay" then check_range(k, v, k == "delivered") end
     -- Bounded as every count and wait a scenario asks for: 1000 runs of a mailer is already a
     -- load test, and a gap is a wait (a day at most).
@@ -313,6 +344,15 @@ function expect(t)
     if k == "run_gap" and not (v >= 0 and v <= 86400) then
       fail_key(k, 2, "expect: run_gap must be a number of seconds from 0 to 86400, not %s",
         tostring(v))
+    end
+  end
+  -- A list of exit statuses given earlier must still have one per run.
+  if t.runs ~= nil and t.exit == nil then
+    for _, e in ipairs(smtp._expectations) do
+      if type(e.exit) == "table" and #e.exit ~= t.runs then
+        fail_key("runs", 2, "expect: runs = %d, but exit lists %d statuses (one per run)", t.runs,
+          #e.exit)
+      end
     end
   end
   -- retry_delay times the retry that retried_after_4xx looks for; alone it checks nothing.

@@ -314,7 +314,7 @@ void judge(scenario_result& result, const script::run_outcome& run,
            const command_runs& runs, const test_options& opts, const std::string& cut) {
   if (expected.empty()) {
     script::expectations fallback;
-    fallback.exit = "success";
+    fallback.exit = {"success"};
     result.checks = script::evaluate(fallback, run);
   } else {
     result.checks = script::evaluate(expected, run);

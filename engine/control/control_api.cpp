@@ -273,8 +273,8 @@ asio::awaitable<response> get_expectations(api_context& ctx, api_request&) {
     // No command runs here, so there is no exit status to judge.
     script::expectations e = sc->expected();
     // Said, not silently dropped: a reader of the verdicts sees that one is missing.
-    if (e.exit) out["not_judged"] = json::array{"exit"};
-    e.exit.reset();
+    if (!e.exit.empty()) out["not_judged"] = json::array{"exit"};
+    e.exit.clear();
     if (!e.empty()) {
       for (auto& c : script::evaluate(e, run))
         checks.push_back(std::move(c));

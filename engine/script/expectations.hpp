@@ -31,10 +31,11 @@ struct expectations {
   std::optional<bool> line_length;
   std::optional<bool> line_endings;
   std::optional<bool> pipelining;
-  std::optional<std::string> exit;  // "success", "failure" or a number
-  unsigned runs = 1;                // how many times the command runs against one server
-  double run_gap = 0;               // seconds of scenario time between runs
-  std::vector<int> checks;          // Lua functions (registry refs) for custom checks
+  // "success", "failure" or a number: one for every run, or one per run; none: not checked.
+  std::vector<std::string> exit;
+  unsigned runs = 1;        // how many times the command runs against one server
+  double run_gap = 0;       // seconds of scenario time between runs
+  std::vector<int> checks;  // Lua functions (registry refs) for custom checks
 
   bool empty() const;
 };

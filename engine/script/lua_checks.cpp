@@ -75,7 +75,18 @@ void read_one(lua_State* L, int t, expectations& e) {
   }
   lua_pop(L, 1);
   raw_field(L, t, "exit");
-  if (lua_type(L, -1) == LUA_TSTRING || lua_isinteger(L, -1)) e.exit = lua_tostring(L, -1);
+  if (lua_type(L, -1) == LUA_TSTRING || lua_isinteger(L, -1)) {
+    e.exit = {lua_tostring(L, -1)};
+  } else if (lua_istable(L, -1)) {
+    // One per run: expect() has checked each entry and that there are as many as runs.
+    e.exit.clear();
+    const auto n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_rawgeti(L, -1, i);
+      e.exit.emplace_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  }
   lua_pop(L, 1);
   if (auto v = get_number(L, t, "runs")) e.runs = static_cast<unsigned>(*v);
   if (auto v = get_number(L, t, "run_gap")) e.run_gap = *v;

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "harness.hpp"
 
@@ -44,6 +45,16 @@ expect {
   EXPECT_FALSE(results[0].passed);
   EXPECT_FALSE(results[0].script_error) << results[0].detail;
   EXPECT_EQ(results[0].detail, "0.0 4.0 2.0 6.0 7.0");
+}
+
+// exit as a list is read as one status per run, numbers as their text.
+TEST(custom_checks, an_exit_status_per_run_is_read_in_order) {
+  driver d("expect { runs = 3, exit = { 'failure', 75, 'success' } }\n");
+  ASSERT_TRUE(d.loaded());
+  EXPECT_EQ(d.sc().expected().exit, (std::vector<std::string>{"failure", "75", "success"}));
+  driver one("expect { exit = 3 }\n");
+  ASSERT_TRUE(one.loaded());
+  EXPECT_EQ(one.sc().expected().exit, (std::vector<std::string>{"3"}));
 }
 
 // Under runs = n, each session says which run of the command it came with.

@@ -456,6 +456,25 @@ TEST(script_errors, expectations_are_checked_when_declared) {
         << status;
   }
   EXPECT_EQ(load_error("expect { exit = 255 }\n"), "");
+  // One status per run: as many as runs, each a status.
+  EXPECT_EQ(load_error("expect { runs = 2, exit = { 'failure', 0 } }\n"), "");
+  EXPECT_EQ(load_error("expect { runs = 2 }\nexpect { exit = { 'failure', 0 } }\n"), "");
+  EXPECT_THAT(load_error("expect {\n  runs = 3,\n  exit = { 'failure', 'success' },\n}\n"),
+              HasSubstr("test.lua:3: expect: exit lists 2 statuses, one per run, but runs = 3"));
+  EXPECT_THAT(load_error("expect { exit = { 'failure', 'success' } }\n"),
+              HasSubstr("expect: exit lists 2 statuses, one per run, but runs = 1"));
+  EXPECT_THAT(load_error("expect { exit = { 'failure', 'ok' }, runs = 2 }\n"),
+              HasSubstr("test.lua:1: expect: exit[2] must be \"success\", \"failure\" or a number, "
+                        "not \"ok\""));
+  EXPECT_THAT(load_error("expect { exit = { 256 } }\n"),
+              HasSubstr("expect: exit[1] must be a whole number from 0 to 255"));
+  EXPECT_THAT(load_error("expect { exit = {} }\n"),
+              HasSubstr("expect: exit as a list needs one status per run"));
+  EXPECT_THAT(load_error("expect { exit = { true } }\n"),
+              HasSubstr("expect: exit[1] must be a string or number, not a boolean"));
+  // runs given after the list must still match it.
+  EXPECT_THAT(load_error("expect { exit = { 1 } }\nexpect {\n  runs = 2,\n}\n"),
+              HasSubstr("test.lua:3: expect: runs = 2, but exit lists 1 statuses (one per run)"));
   // retry_delay times the retry that retried_after_4xx looks for: alone it would check nothing.
   EXPECT_THAT(load_error("expect { retry_delay = 5 }\n"),
               HasSubstr("test.lua:1: expect: retry_delay is checked only with retried_after_4xx "

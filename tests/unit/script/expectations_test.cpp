@@ -196,7 +196,7 @@ TEST(Expectations, NoQuitIsOwedWhileAReplyIsHeldBack) {
 TEST(Expectations, NothingIsMetWhenTheClientNeverConnected) {
   expectations e;
   e.delivered = count_range{0, 0};
-  e.exit = "failure";
+  e.exit = {"failure"};
   run_outcome run;
   run.exit_codes = {127};
   auto results = evaluate(e, run);
@@ -684,7 +684,7 @@ TEST(Expectations, A454ToAuthOrStarttlsIsRetriedLikeOneToRcpt) {
 
 TEST(Expectations, ACommandKilledByASignalIsSaidToBe) {
   expectations e;
-  e.exit = "success";
+  e.exit = {"success"};
   run_outcome run;
   run.sessions.emplace_back();
   run.exit_codes = {0, 139};
@@ -697,7 +697,7 @@ TEST(Expectations, ACommandKilledByASignalIsSaidToBe) {
 TEST(Expectations, ACrashIsNotAReportedFailure) {
   // greeting-521 wants the mailer to report failure; a segfault must not pass for that.
   expectations e;
-  e.exit = "failure";
+  e.exit = {"failure"};
   run_outcome run;
   run.sessions.emplace_back();
   run.exit_codes = {139};
@@ -708,10 +708,32 @@ TEST(Expectations, ACrashIsNotAReportedFailure) {
   EXPECT_EQ(results[0].detail,
             "expected exit status failure, got 139: killed by SIGSEGV (a crash is not a reported "
             "failure)");
-  e.exit = "139";  // asked for by number, a crash is what was asked for
+  e.exit = {"139"};  // asked for by number, a crash is what was asked for
   EXPECT_TRUE(evaluate(e, run)[0].passed);
-  e.exit = "failure";
+  e.exit = {"failure"};
   run.exit_signals = {0};  // exit(139) of its own accord is a failure it reported
+  EXPECT_TRUE(evaluate(e, run)[0].passed);
+}
+
+// One status per run: starttls-bad-cert's four refusals and then a delivery.
+TEST(Expectations, AnExitStatusPerRunIsCheckedRunByRun) {
+  expectations e;
+  e.exit = {"failure", "failure", "success"};
+  run_outcome run;
+  run.sessions.emplace_back();
+  run.exit_codes = {1, 1, 0};
+  auto results = evaluate(e, run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].passed) << results[0].detail;
+  run.exit_codes = {1, 1, 1};
+  results = evaluate(e, run);
+  EXPECT_FALSE(results[0].passed);
+  EXPECT_EQ(results[0].detail,
+            "expected exit status failure, failure, success (one per run), got 1, 1, 1");
+  run.exit_codes = {0, 1, 0};
+  EXPECT_FALSE(evaluate(e, run)[0].passed);
+  // A run cut short (interrupted) leaves fewer statuses: the ones there are judged.
+  run.exit_codes = {1};
   EXPECT_TRUE(evaluate(e, run)[0].passed);
 }
 
