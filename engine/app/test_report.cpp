@@ -207,9 +207,8 @@ std::string_view output_to_show(const scenario_result& r) {
 std::vector<std::string> run_notes(const std::vector<scenario_result>& results) {
   constexpr int many = 3;
   std::vector<std::string> notes;
-  int failed = 0;   // the quit check, where it decided the verdict
-  int stopped = 0;  // the mailer's TLS stopped it at the handshake
-  bool bad_cert_passed = false;
+  int failed = 0;           // the quit check, where it decided the verdict
+  int stopped = 0;          // the mailer's TLS stopped it at the handshake
   std::string unexercised;  // failed for want of what they test ("not exercised: ...")
   int unexercised_count = 0;
   for (const auto& r : results) {
@@ -223,7 +222,6 @@ std::vector<std::string> run_notes(const std::vector<scenario_result>& results) 
     failed += r.outcome == verdict::fail && it != r.checks.end() && !it->passed && !it->waived &&
               r.kind != tls_stopped_kind;
     stopped += r.kind == tls_stopped_kind;
-    bad_cert_passed |= r.name == "starttls-bad-cert" && r.outcome == verdict::pass;
   }
   if (failed >= many) {
     notes.push_back("quit failed in " + std::to_string(failed) +
@@ -231,15 +229,11 @@ std::vector<std::string> run_notes(const std::vector<scenario_result>& results) 
                     "library cannot be changed, --waive quit sets that aside in every scenario");
   }
   // The mailer's TLS stopped it at the handshake before the scenario could test anything: the
-  // first thing to mend, and one that empties a pass of starttls-bad-cert of meaning.
+  // first thing to mend.
   if (stopped >= many) {
     notes.push_back("the mailer's TLS stopped it at the handshake in " + std::to_string(stopped) +
                     " scenarios, before they could test anything (each reason says how): mend "
-                    "that first" +
-                    (bad_cert_passed ? "; until then starttls-bad-cert's PASS means little: a "
-                                       "mailer that refuses the good certificate refuses the bad "
-                                       "ones too"
-                                     : ""));
+                    "that first");
   }
   // A first run's FAILs that found no fault: the mailer sends one message to one recipient, and
   // these scenarios need more to test anything.

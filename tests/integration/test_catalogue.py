@@ -337,7 +337,7 @@ class StartTlsTurns(unittest.TestCase):
         r = verdicts(report)["starttls-bad-cert"]
         self.assertIn("run 1 (the expired certificate) made 2 connections", r["reason"])
         runs = r["command_output"].split("--- run ")[1:]
-        self.assertEqual(len(runs), 4, r["command_output"])
+        self.assertEqual(len(runs), 5, r["command_output"])
         self.assertEqual(runs[0].count("CERTIFICATE_VERIFY_FAILED"), 2, runs[0])
         fault_lines = re.findall(r"fault: certificate (\w+)", r["transcript"])
         self.assertEqual(fault_lines, ["expired", "expired", "wrong_host", "wrong_host",

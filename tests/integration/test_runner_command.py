@@ -637,12 +637,12 @@ class HangingCommand(unittest.TestCase):
         self.assertIn("Mailer.java:42", r["command_output"])
 
     def test_the_lines_shown_of_a_command_run_several_times_name_their_run(self):
-        # starttls-bad-cert runs the command four times; its reason may be about any of them.
+        # starttls-bad-cert runs the command five times; its reason may be about any of them.
         status, out, err = run_test(["--scenario", "starttls-bad-cert", "--", "sh", "-c",
                                      "echo one; echo two"], timeout=60)
         self.assertEqual(status, 1, out + err)
         self.assertEqual(lines_under(out, "starttls-bad-cert  FAIL", 3),
-                         ["| --- run 4", "| one", "| two"], out)
+                         ["| --- run 5", "| one", "| two"], out)
         # The reason names run 2 of 3 (it delivered, then reported failure): its lines are the
         # ones shown, not the last run's.
         counter = scratch_path(self, "runs")
