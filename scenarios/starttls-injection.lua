@@ -84,9 +84,23 @@ expect {
       end
     end
     if run.delivered == 0 and not smtp.seen(run, "MAIL") then
+      -- A handshake that failed after the plaintext may have read it as a record (curl, msmtp,
+      -- GnuTLS's clients); a close after the certificate looks the same as refusing that.
+      local failed_handshake = nil
+      for _, s in ipairs(run.sessions) do
+        if not s.tls and not failed_handshake then
+          for _, x in ipairs(s.exchanges) do
+            if x.verb == "STARTTLS" and x.code == 220 then failed_handshake = s.id end
+          end
+        end
+      end
       return true, "not judged: the client delivered nothing, and sent no MAIL on any of its "
         .. #run.sessions .. " connection(s); giving up is safe here (no reply was misread), and a"
         .. " mailer that discards what came before the handshake can deliver"
+        .. (failed_handshake and ("; the TLS handshake of session " .. failed_handshake
+          .. " failed after the injected plaintext, as a TLS library that reads it as a record"
+          .. " fails; if the mailer also stops at the handshake under accept-all, it refuses the"
+          .. " certificate instead (give it $SMTP_CA_FILE to trust)") or "")
     end
     return true
   end,

@@ -72,7 +72,6 @@ std::optional<std::string> add_directory(const flag_value& flag, std::vector<std
   return std::nullopt;
 }
 
-
 // Where the servers listen is the runner's choice, so their address variables are not read: a
 // value set for something else (SMTPFAULT_API=http://...), or the one this runner gives its
 // commands, seen by a run nested in one, is no mistake here.
@@ -235,6 +234,5 @@ std::optional<std::string> check_test_values(const std::vector<flag_value>& flag
     if (auto err = apply_test_flag(f, scratch, false)) return err;
   return std::nullopt;
 }
-
 
 }  // namespace smtpfault::app

@@ -30,8 +30,7 @@ struct parsed_test {
 void print_test_help();
 
 // Returns an error message, or "" with p filled; "help"/"version" for those flags.
-std::string parse_test_arguments(const std::vector<std::string>& argv, char** envp,
-                                 parsed_test& p);
+std::string parse_test_arguments(const std::vector<std::string>& argv, char** envp, parsed_test& p);
 
 // The scenario servers' configuration, as serve reads it: file, SMTPFAULT_* variables, --set.
 std::optional<std::string> read_test_settings(parsed_test& p, char** envp);

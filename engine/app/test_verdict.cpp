@@ -184,7 +184,8 @@ std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>
   for (const auto& s : sessions) {
     for (const auto& c : causes) {
       if (s.tls_failure.find(c.error) == std::string::npos) continue;
-      if (c.certificate && s.tls_certificate_made_bad) continue;
+      // The scenario's doing: a certificate it made bad, plaintext it put before the handshake.
+      if (c.certificate && (s.tls_certificate_made_bad || s.tls_plaintext_injected)) continue;
       return tls_stop{"the TLS handshake failed in session " + s.id + " (transcript line " +
                           std::to_string(s.tls_failed_at) + ": " + s.tls_failure + ")",
                       c.meaning};
@@ -192,7 +193,8 @@ std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>
     // A connection the kill at --timeout closed was not closed by the client's choice: a mailer
     // that hung after the handshake (libESMTP 1.1 under TLS 1.3) refused nothing.
     const bool killed_open = killed_at && s.ended >= *killed_at;
-    if (capture::closed_right_after_tls(s) && !s.tls_certificate_made_bad && !killed_open) {
+    if (capture::closed_right_after_tls(s) && !s.tls_certificate_made_bad &&
+        !s.tls_plaintext_injected && !killed_open) {
       return tls_stop{"session " + s.id +
                           " closed right after the TLS handshake (transcript line " +
                           std::to_string(s.tls_at) + "), before any command over TLS",

@@ -46,6 +46,8 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
     out.implicit_tls = true;
   } else if (starts_with(text, "TLS established")) {
     out.tls_at = line;
+  } else if (text.starts_with(plaintext_injected)) {
+    out.tls_plaintext_injected = true;
   } else if (text.starts_with(bad_certificate_established)) {
     out.tls_certificate_made_bad = true;
   } else if (starts_with(text, "TLS handshake")) {

@@ -39,6 +39,9 @@ struct session_summary {
   std::size_t tls_failed_at = 0;  // line of a failed or refused STARTTLS (0 = never)
   std::string tls_failure;        // why the first handshake failed ("timeout", "aborted by ...")
   bool tls_certificate_made_bad = false;  // a handshake had a certificate the scenario made bad
+  // The scenario put plaintext behind its 220 to STARTTLS: a client's TLS library that reads it
+  // as a record fails the handshake there, which is no refusal of the certificate.
+  bool tls_plaintext_injected = false;
   bool quit = false;
   // The client closed or reset the connection, or a reply could not be written to it (else the
   // server ended the session).
@@ -89,6 +92,8 @@ struct session_summary {
 
 // How a failed handshake's note ends when the certificate was one a scenario made bad.
 inline constexpr std::string_view certificate_made_bad = "; the certificate was the scenario's ";
+// The note on plaintext a scenario put behind its 220 to STARTTLS (starttls-injection).
+inline constexpr std::string_view plaintext_injected = "injected plaintext after 220: ";
 // The note that follows "TLS established" when the certificate was one a scenario made bad
 // (and the client took it, or refuses it only now).
 inline constexpr std::string_view bad_certificate_established = "TLS certificate: the scenario's ";

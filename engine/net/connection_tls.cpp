@@ -51,8 +51,9 @@ asio::awaitable<bool> connection::upgrade_tls(const session::start_tls& how) {
     out_ += how.inject;
     // The octets themselves (the log escapes CR and LF): what the client read after the
     // handshake, if it did. A long injection is shown by its start.
-    session_.note("injected plaintext after 220: '" + proto::bounded_text(how.inject, 512) + "'",
-                  sys_clock::now());
+    session_.note(
+        std::string(capture::plaintext_injected) + "'" + proto::bounded_text(how.inject, 512) + "'",
+        sys_clock::now());
   }
   // Plaintext the session had not read when a hook was consulted about STARTTLS: the session
   // drops such octets itself only when they arrive while it waits for the handshake.

@@ -254,6 +254,19 @@ class ClientThatRefusesTheCertificateWithoutAWord(unittest.TestCase):
                          r"closed the connection after the server's certificate, without a TLS "
                          r"alert; the certificate was the scenario's expired one")
 
+    def test_a_close_after_injected_plaintext_is_not_said_to_refuse_the_certificate(self):
+        # starttls-injection put plaintext before the handshake: a GnuTLS client (mailutils)
+        # reads it as a record and closes after the certificate, as a refusal would look.
+        json_path = scratch_path(self, "injected.json")
+        status, out, err = run_test(["--scenario", "starttls-injection", "--json", json_path,
+                                     "--", PYTHON, "-c", SILENT_REFUSAL], timeout=60)
+        self.assertEqual(status, 0, out + err)
+        result = verdicts(json_path)["starttls-injection"]
+        self.assertEqual(result["verdict"], "PASS", result["reason"])
+        self.assertNotIn("refused the server's certificate", result["reason"])
+        self.assertIn("the TLS handshake of session 000001 failed after the injected plaintext",
+                      result["reason"])
+
     def test_a_client_that_never_begins_the_handshake_is_not_said_to_refuse_it(self):
         # STARTTLS, then a close before any ClientHello: the certificate never went out.
         mailer = SILENT_REFUSAL.replace("incoming, outgoing", "s.close(); raise SystemExit(1)\n"
