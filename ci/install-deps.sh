@@ -9,6 +9,7 @@ packages=(
   openssl ca-certificates
   # real SMTP clients driven by the integration tests
   swaks libnet-ssleay-perl libdigest-hmac-perl libauthen-sasl-perl curl python3 msmtp
+  perl  # Net::SMTP (perl-modules), a client library as mailers use it
   # xmllint, to validate the JUnit report against fixtures/junit/junit.xsd
   libxml2-utils
 )

@@ -396,6 +396,13 @@ function smtp.seen(run, verb, code) end
 ---@return string[]
 function smtp.undelivered(run) end
 
+---In a custom check: the addresses in a delivered message's To: and Cc: fields that the client
+---never asked for with RCPT, in the order they appear, where the last RCPT before that message's
+---data was refused (a client that stopped naming recipients at a refusal leaves these).
+---@param run table the run a custom check receives
+---@return string[]
+function smtp.unasked(run) end
+
 ---In a custom check: how many different messages were accepted, and the ones some recipient got
 ---more than once, each {id = its Message-ID or nil, times = n, recipient = who got it n times,
 ---sessions = {session ids}, said = that in words, for a reason}. A message is known by its

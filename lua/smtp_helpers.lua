@@ -150,6 +150,44 @@ function smtp.undelivered(run)
   return left
 end
 
+-- The addresses in a delivered message's To: and Cc: fields that the client never asked for
+-- with RCPT on any connection, in the order they appear, where the last RCPT before that
+-- message's data was refused: a client that stopped naming recipients at a refusal leaves these
+-- (Perl's Net::SMTP to() without SkipBad does). A message may rightly go to fewer addresses than
+-- its fields name; one whose recipients did not end at a refusal is not looked at.
+function smtp.unasked(run)
+  check_type(run, "table", 1, "unasked", 2)
+  local asked, stopped = {}, {}
+  for _, s in ipairs(run.sessions or {}) do
+    local last_rcpt_code
+    for _, x in ipairs(s.exchanges) do
+      local address = x.verb == "RCPT" and x.command:match("<([^>]*)>")
+      if address then
+        asked[address:lower()] = true
+        last_rcpt_code = x.code
+      elseif x.verb == "MAIL" then
+        last_rcpt_code = nil
+      elseif (x.verb == "DATA" or x.verb == "BDAT") and last_rcpt_code and last_rcpt_code >= 500 then
+        stopped[s.id] = true
+      end
+    end
+  end
+  local left, seen = {}, {}
+  for _, m in ipairs(run.messages or {}) do
+    for _, field in ipairs(stopped[m.session] and { "to", "cc" } or {}) do
+      -- An address is what stands between angle brackets, or a bare one between separators.
+      for address in ((m.headers or {})[field] or ""):gmatch("[^%s<>,;:\"]+@[^%s<>,;:\"]+") do
+        local key = address:lower()
+        if not asked[key] and not seen[key] then
+          seen[key] = true
+          left[#left + 1] = address
+        end
+      end
+    end
+  end
+  return left
+end
+
 -- What a message is known by: its Message-ID, else its recipients and body.
 local function message_key(m)
   -- The header section, unfolded; a huge message is not read past its first 64 KB.

@@ -74,6 +74,12 @@ expect {
       return false, "expected the message for every accepted recipient; never delivered: "
         .. table.concat(missing, ", ")
     end
+    local unasked = smtp.unasked(run)
+    if #unasked > 0 then
+      return false, "the client named no recipient after the 4-line 550: " .. table.concat(unasked, ", ")
+        .. " (in the message's To: or Cc:) got no RCPT, and so no message (one refused recipient"
+        .. " must not stop the others)"
+    end
     for _, code in ipairs(run.exit_codes) do
       if code ~= 0 then
         return false, "every reply was read in step and the message went to the accepted recipients,"

@@ -55,6 +55,12 @@ expect {
       return false, "expected the message for every accepted recipient; never delivered: "
         .. table.concat(missing, ", ")
     end
+    local unasked = smtp.unasked(run)
+    if #unasked > 0 then
+      return false, "the client named no recipient after the refused one: " .. table.concat(unasked, ", ")
+        .. " (in the message's To: or Cc:) got no RCPT, and so no message (one refused recipient"
+        .. " must not stop the others; Perl's Net::SMTP to() does this without SkipBad)"
+    end
     for _, code in ipairs(run.exit_codes) do
       if code ~= 0 then
         return false, "expected exit status 0 (the message went out to the accepted recipients), got " .. code

@@ -1,4 +1,5 @@
-"""Every built-in scenario against real SMTP clients (swaks, curl, msmtp, python smtplib).
+"""Every built-in scenario against real SMTP clients (swaks, curl, msmtp, python smtplib, Perl's
+Net::SMTP).
 
 Table-driven: each row is (scenario, client, expected verdict, words the reason must contain).
 The rows of one client run in one `smtpfault test` invocation (one --scenario per row), and
@@ -90,6 +91,10 @@ CLIENTS = {
     "msmtp": ('msmtp --host="$SMTP_HOST" --port="$SMTP_PORT" --tls=on --tls-starttls=on '
               '--tls-trust-file=%s --auth=off --from=sender@example.com %s < {tmp}/msg.eml'
               % (CA, " ".join(RCPTS))),
+    # Perl's Net::SMTP as commonly written: to() with every recipient stops at the first refused
+    # one and says nothing; SkipBad names them all.
+    "netsmtp": "/usr/bin/perl {tmp}/netsmtp.pl",
+    "netsmtp-skipbad": "/usr/bin/perl {tmp}/netsmtp.pl SkipBad",
     "smtplib": "/usr/bin/python3 {tmp}/client.py send",
     "smtplib-pool": "/usr/bin/python3 {tmp}/client.py pool",
     "smtplib-pool-lose": "/usr/bin/python3 {tmp}/client.py pool-lose",
@@ -215,6 +220,11 @@ TABLE = [
      ["not judged: whether the mailer told its caller that rcpt2@example.com was refused"]),
     ("partial-recipients", "curl", "PASS", []),
     ("partial-recipients", "msmtp", "FAIL", ["accepted recipients", "550 5.1.1"]),
+    # The 3rd recipient, after the refused 2nd, is never named, and the message goes out.
+    ("partial-recipients", "netsmtp", "FAIL",
+     ["named no recipient after the refused one: rcpt3@example.com (in the message's To: or "
+      "Cc:) got no RCPT"]),
+    ("partial-recipients", "netsmtp-skipbad", "PASS", []),
     ("all-recipients-rejected", "swaks", "PASS", []),
     ("all-recipients-rejected", "curl", "PASS", []),
     ("too-many-recipients", "swaks", "FAIL", ["following transaction"]),
@@ -304,6 +314,9 @@ TABLE = [
     ("multiline-replies", "swaks", "PASS", []),
     ("multiline-replies", "curl", "PASS", []),
     ("multiline-replies", "msmtp", "FAIL", ["after the 4-line 550", "did not complete the message"]),
+    ("multiline-replies", "netsmtp", "FAIL",
+     ["named no recipient after the 4-line 550: rcpt3@example.com"]),
+    ("multiline-replies", "netsmtp-skipbad", "PASS", []),
     ("multiline-replies", "smtplib-strict-recipients", "FAIL",
      ["every reply was read in step", "reported failure (exit 1)", "must not fail the whole"]),
     # swaks waits for the rest of a garbage greeting until its own timeout
@@ -316,6 +329,18 @@ TABLE = [
     ("malformed-replies", "smtplib-first-line-greeting", "PASS", []),
     ("malformed-replies", "smtplib-same-code-greeting", "PASS", []),
 ]
+
+# Net::SMTP without TLS (the recipient scenarios need none), every recipient in To:.
+NET_SMTP = r"""use strict; use warnings; use Net::SMTP;
+my @rcpts = qw(%s);
+my $smtp = Net::SMTP->new($ENV{SMTP_HOST}, Port => $ENV{SMTP_PORT}, Timeout => 10) or exit 1;
+$smtp->mail('sender@example.com');
+$smtp->to(@rcpts, @ARGV ? ({SkipBad => 1}) : ());
+$smtp->data("From: sender\@example.com\r\nTo: " . join(', ', @rcpts)
+  . "\r\nSubject: Net::SMTP\r\n\r\nhello\r\n") or exit 1;
+$smtp->quit;
+""" % " ".join(RCPTS)
+
 
 # A small smtplib client with verification, AUTH over TLS, a retry loop and three modes:
 # send (one message), pool (two messages on one connection, reconnecting when the server
@@ -667,6 +692,8 @@ class CatalogueWithRealClients(unittest.TestCase):
                 f.write(text.encode("utf-8"))
         with open(os.path.join(cls.tmp, "client.py"), "w", encoding="utf-8") as f:
             f.write(CLIENT % {"ca": CA})
+        with open(os.path.join(cls.tmp, "netsmtp.pl"), "w", encoding="utf-8") as f:
+            f.write(NET_SMTP)
         cls.results = {}
         by_client = collections.OrderedDict()
         for scenario, client, _, _ in TABLE:
