@@ -119,6 +119,41 @@ expect {
   EXPECT_EQ(results[0].detail, "<1@example.com> Grüße =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=");
 }
 
+// The addresses of To: and Cc: never asked for, where the recipients ended at a refusal: in a
+// session whose RCPTs went on past it, or with no refusal, a shorter envelope is no mistake.
+TEST(custom_checks, unasked_names_the_recipients_never_asked_after_a_refusal) {
+  driver d(R"(
+expect {
+  check = function(run) return false, "[" .. table.concat(smtp.unasked(run), " ") .. "]" end,
+}
+)");
+  ASSERT_TRUE(d.loaded());
+  const auto t0 = std::chrono::system_clock::time_point{std::chrono::seconds{1'700'000'000}};
+  auto session_with = [&](std::string id, int last_code) {
+    capture::session_summary s;
+    s.id = std::move(id);
+    s.exchanges.push_back({"MAIL FROM:<s@example.com>", "MAIL", 250, "250 ok", 1, t0, {}});
+    s.exchanges.push_back({"RCPT TO:<a@example.com>", "RCPT", 250, "250 ok", 2, t0, {}});
+    s.exchanges.push_back({"RCPT TO:<B@example.com>", "RCPT", last_code, "x", 3, t0, {}});
+    s.exchanges.push_back({"DATA", "DATA", 354, "354 go", 4, t0, {}});
+    return s;
+  };
+  auto message_of = [](std::string session) {
+    auto m = std::make_shared<capture::stored_message>();
+    m->msg.facts.session_id = std::move(session);
+    m->msg.data =
+        "To: \"A\" <a@example.com>, b@example.com,\r\n c@example.com\r\nCc: "
+        "<d@example.com>; a@example.com\r\n\r\nhi\r\n";
+    return m;
+  };
+  run_outcome run;
+  run.sessions.push_back(session_with("000001", 550));
+  run.stored.push_back(message_of("000001"));
+  EXPECT_EQ(d.sc().run_checks(run)[0].detail, "[c@example.com d@example.com]");
+  run.sessions[0] = session_with("000001", 250);
+  EXPECT_EQ(d.sc().run_checks(run)[0].detail, "[]");
+}
+
 TEST(custom_checks, seen_takes_a_verb_in_any_case) {
   driver d(R"(
 expect {
