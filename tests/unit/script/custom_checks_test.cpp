@@ -318,6 +318,26 @@ TEST(custom_checks, malformed_replies_names_a_delivery_its_mailer_reported_as_fa
       << results[0].detail;
 }
 
+// size-limit: a message lost before the limit (a handshake that failed, a refused login) and
+// reported as sent is not said to be over it; one refused with 552 is.
+TEST(custom_checks, size_limit_blames_the_limit_only_where_the_server_refused_for_it) {
+  driver d(built_in("size-limit"));
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.exchanges.push_back({"EHLO x", "EHLO", 250, "250 ok", 2, {}, {}});
+  s.exchanges.push_back({"STARTTLS", "STARTTLS", 220, "220 go", 4, {}, {}});
+  run.exit_codes = {0};
+  auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].detail, "the message was not delivered, but the command reported success");
+  s.exchanges.push_back({"MAIL FROM:<a@b> SIZE=9000", "MAIL", 552, "552 5.3.4 too big", 6, {}, {}});
+  EXPECT_EQ(d.sc().run_checks(run)[0].detail,
+            "the message was not delivered (over the SIZE limit), but the command reported "
+            "success");
+}
+
 // reply-code-matrix over implicit TLS: the refusal after the final dot is named as that, not
 // as the greeting (both exchanges have no verb).
 TEST(custom_checks, reply_code_matrix_names_a_refusal_after_the_final_dot) {
