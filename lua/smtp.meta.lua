@@ -390,6 +390,13 @@ function smtp.matches(address, pattern) end
 ---@return boolean
 function smtp.seen(run, verb, code) end
 
+---In a custom check: the first message whose text the server refused after its data (a 4xx or
+---5xx to the final dot), as its exchange and its session's id; nil when none was.
+---@param run table the run a custom check receives
+---@return table|nil exchange
+---@return string|nil session
+function smtp.refused_message(run) end
+
 ---In a custom check: the recipients the client asked for (RCPT) that no delivered message has and
 ---that were never refused with a 5xx, in the order first asked.
 ---@param run table the run a custom check receives

@@ -119,6 +119,19 @@ function smtp.seen(run, verb, code)
   return false
 end
 
+--- For custom checks: the first message whose text the server refused after its data (a 4xx or
+--- 5xx to the final dot), as its exchange and its session's id; nil when none was. A message
+--- refused there (a line too long) was sent whole: what stopped it is that reply.
+function smtp.refused_message(run)
+  check_type(run, "table", 1, "refused_message", 2)
+  for _, s in ipairs(run.sessions or {}) do
+    for _, x in ipairs(s.exchanges) do
+      if x.command == "<end of data>" and x.code >= 400 then return x, s.id end
+    end
+  end
+  return nil
+end
+
 --- For custom checks: the recipients the client asked for (RCPT) that no delivered message has
 --- and that were never refused with a 5xx, in the order first asked. A careful mailer retries a
 --- recipient refused with a 4xx and sends the message to every recipient that was accepted.

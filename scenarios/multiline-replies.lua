@@ -63,6 +63,12 @@ expect {
           .. " recipient with " .. next_verb .. ", giving up the whole message: one refused"
           .. " recipient must not stop the others"
       end
+      local text_refused, in_session = smtp.refused_message(run)
+      if text_refused then
+        return false, "expected one message; the client sent it, and the server refused it after"
+          .. " its data ('" .. text_refused.reply .. "', session " .. in_session .. "): that"
+          .. " refusal, not the 4-line 550, stopped it"
+      end
       return false, "expected one message; after the 4-line 550 to the 2nd recipient the client "
         .. (smtp.seen(run, "DATA") and "did not complete the message" or "sent no DATA")
         .. " (either it gives up a whole message for one refused recipient, or it misread the"

@@ -30,9 +30,12 @@ expect {
     for _, s in ipairs(run.sessions) do
       for _, kind in ipairs(s.anomalies) do
         if kind == "undeclared_8bit" then
+          local text_refused, in_session = smtp.refused_message(run)
+          local why = text_refused and in_session == s.id and (": '" .. text_refused.reply .. "'")
+            or " for another reason"
           return false, "expected a 7-bit message (8BITMIME is not advertised); session " .. s.id
-            .. " sent one with 8-bit octets, which the server refused for another reason (its"
-            .. " transcript notes undeclared_8bit)"
+            .. " sent one with 8-bit octets (its transcript notes undeclared_8bit), which the"
+            .. " server refused" .. why
         end
       end
     end

@@ -41,6 +41,12 @@ expect {
         return false, "not exercised: no recipient was refused (the 2nd of a transaction is), "
           .. "and no message was delivered"
       end
+      local text_refused, in_session = smtp.refused_message(run)
+      if text_refused then
+        return false, "expected the message delivered to the accepted recipients; the client sent"
+          .. " it, and the server refused it after its data ('" .. text_refused.reply .. "', session "
+          .. in_session .. "): that refusal, not the one of '" .. refused .. "', stopped it"
+      end
       return false, "expected the message delivered to the accepted recipients; after '" .. refused
         .. "' the client " .. (data and "did not complete the message" or "sent no DATA")
         .. " (one refused recipient must not stop the others)"

@@ -50,6 +50,13 @@ end
 
 -- Some recipients accepted: the message goes to them once, and the command reports success.
 local function judge_partial(run, accepted)
+  local text_refused, in_session = smtp.refused_message(run)
+  if run.delivered == 0 and text_refused then
+    return false, "expected the message delivered to the recipient in smtpfault.test ('" .. accepted
+      .. "' got 250); the client sent it, and the server refused it after its data ('"
+      .. text_refused.reply .. "', session " .. in_session .. "): that refusal, not the relay's,"
+      .. " stopped it"
+  end
   if run.delivered == 0 then
     return false, "expected the message delivered to the recipient in smtpfault.test ('" .. accepted
       .. "' got 250) beside the refused one; the client " .. (smtp.seen(run, "DATA")

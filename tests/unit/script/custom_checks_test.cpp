@@ -338,6 +338,32 @@ TEST(custom_checks, size_limit_blames_the_limit_only_where_the_server_refused_fo
             "success");
 }
 
+// relay-denied: a message sent whole to the accepted recipient and refused after its data (a
+// line too long) names that refusal, not the relay's.
+TEST(custom_checks, relay_denied_names_a_refusal_after_the_data) {
+  driver d(built_in("relay-denied"));
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.exchanges.push_back({"RCPT TO:<a@smtpfault.test>", "RCPT", 250, "250 ok", 3, {}, {}});
+  s.exchanges.push_back({"RCPT TO:<b@example.com>", "RCPT", 554, "554 5.7.1 no", 4, {}, {}});
+  s.exchanges.push_back({"DATA", "DATA", 354, "354 go", 5, {}, {}});
+  s.exchanges.push_back({"<end of data>", "", 0, "", 6, {}, {}});
+  run.exit_codes = {1};
+  auto results = d.sc().run_checks(run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(results[0].detail.find("the client did not complete the message"), std::string::npos)
+      << results[0].detail;
+  s.exchanges.back().code = 500;
+  s.exchanges.back().reply = "500 5.5.2 Line too long";
+  EXPECT_EQ(d.sc().run_checks(run)[0].detail,
+            "expected the message delivered to the recipient in smtpfault.test ('RCPT "
+            "TO:<a@smtpfault.test>' got 250); the client sent it, and the server refused it after "
+            "its data ('500 5.5.2 Line too long', session 000001): that refusal, not the relay's, "
+            "stopped it");
+}
+
 // reply-code-matrix over implicit TLS: the refusal after the final dot is named as that, not
 // as the greeting (both exchanges have no verb).
 TEST(custom_checks, reply_code_matrix_names_a_refusal_after_the_final_dot) {
