@@ -140,15 +140,16 @@ std::vector<tls_cause> tls_causes(const std::string& min_version, bool test_ca,
                            "trust (docs/catalogue.md)"
                          : "it does not trust its issuer");
   const std::string issuer_or_name =
-      test_ca ? "it does not trust the test CA, or the name it checks is not one the "
-                "certificate holds (localhost, 127.0.0.1, ::1, smtpfault.test), or it matches "
-                "host names only and was given an address (Jakarta Mail and Haskell's tls do); "
-                "give the mailer $SMTP_CA_FILE to trust (docs/catalogue.md says how for each: "
-                "Node.js takes it "
-                "from NODE_EXTRA_CA_CERTS set inside the command, Java from a trust store made of "
-                "it) and $SMTP_HOST to connect to, or localhost for a client that matches names "
-                "only"
-              : "it does not trust its issuer, or the name it checks is not in it";
+      test_ca
+          ? "it does not trust the test CA, or the name it checks is not one the "
+            "certificate holds (localhost, 127.0.0.1, ::1, smtpfault.test), or it matches "
+            "host names only and was given an address (Jakarta Mail, Haskell's tls and s-nail do); "
+            "give the mailer $SMTP_CA_FILE to trust (docs/catalogue.md says how for each: "
+            "Node.js takes it "
+            "from NODE_EXTRA_CA_CERTS set inside the command, Java from a trust store made of "
+            "it) and $SMTP_HOST to connect to, or localhost for a client that matches names "
+            "only"
+          : "it does not trust its issuer, or the name it checks is not in it";
   // A client that checks the certificate itself once OpenSSL is done (Node.js) refuses it by
   // closing, without an alert that would say so.
   const std::string refused_for_issuer_or_name = refused + issuer_or_name;
