@@ -28,20 +28,38 @@ bool starts_with(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
 }
 
-void read_event(session_summary& out, const std::string& text, std::size_t line,
-                std::chrono::system_clock::time_point at) {
-  if (constexpr std::string_view mark = "anomaly: "; text.starts_with(mark)) {
-    if (out.anomalies++ == 0) {
-      out.first_anomaly_at = line;
-      out.first_anomaly = text.substr(mark.size());
-    }
-    const auto rest = std::string_view(text).substr(mark.size());
-    const std::string kind(rest.substr(0, rest.find_first_of(" :")));
-    if (std::find(out.anomaly_kinds.begin(), out.anomaly_kinds.end(), kind) ==
-        out.anomaly_kinds.end()) {
-      out.anomaly_kinds.push_back(kind);
-    }
+// "anomaly: KIND ...": counted, each kind once, and the first of the kinds checks judge.
+bool read_anomaly(session_summary& out, const std::string& text, std::size_t line) {
+  constexpr std::string_view mark = "anomaly: ";
+  if (!text.starts_with(mark)) return false;
+  if (out.anomalies++ == 0) {
+    out.first_anomaly_at = line;
+    out.first_anomaly = text.substr(mark.size());
   }
+  const auto rest = std::string_view(text).substr(mark.size());
+  const std::string kind(rest.substr(0, rest.find_first_of(" :")));
+  if (std::find(out.anomaly_kinds.begin(), out.anomaly_kinds.end(), kind) ==
+      out.anomaly_kinds.end()) {
+    out.anomaly_kinds.push_back(kind);
+  }
+  if (kind == "unstuffed_dot") {
+    if (out.unstuffed_dots++ == 0) {
+      out.first_unstuffed_dot_at = line;
+      out.data_ended_at_dot_line = starts_with(text, "anomaly: unstuffed_dot: the data ended");
+    }
+  } else if (kind == "bare_lf" || kind == "bare_cr") {
+    if (out.bare_line_ends++ == 0) {
+      out.first_bare_line_end_at = line;
+      out.first_bare_line_end = std::string(rest);
+    }
+  } else if (kind == "long_line") {
+    if (out.long_lines++ == 0) out.first_long_line_at = line;
+  }
+  return true;
+}
+
+// The implicit-TLS port, a handshake and how it went, and what the scenario did to it.
+bool read_tls_event(session_summary& out, const std::string& text, std::size_t line) {
   if (starts_with(text, "connect from") && text.find("(implicit TLS)") != std::string::npos) {
     out.implicit_tls = true;
   } else if (starts_with(text, "TLS established")) {
@@ -51,32 +69,43 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
   } else if (text.starts_with(bad_certificate_established)) {
     out.tls_certificate_made_bad = true;
   } else if (starts_with(text, "TLS handshake")) {
-    if (!out.tls_failed_at) {
-      out.tls_failed_at = line;
-      std::string_view why =
-          std::string_view(text).substr(std::string_view("TLS handshake ").size());
-      if (why.starts_with("failed: ")) why.remove_prefix(std::string_view("failed: ").size());
-      if (const auto made_bad = why.find(certificate_made_bad); made_bad != why.npos) {
-        out.tls_certificate_made_bad = true;
-        why = why.substr(0, made_bad);
-      }
-      out.tls_failure = why;
+    if (out.tls_failed_at) return true;
+    out.tls_failed_at = line;
+    std::string_view why = std::string_view(text).substr(std::string_view("TLS handshake ").size());
+    if (why.starts_with("failed: ")) why.remove_prefix(std::string_view("failed: ").size());
+    if (const auto made_bad = why.find(certificate_made_bad); made_bad != why.npos) {
+      out.tls_certificate_made_bad = true;
+      why = why.substr(0, made_bad);
     }
-  } else if (starts_with(text, "client closed the connection") ||
-             starts_with(text, "write failed")) {
-    // A reply that could not be written found the client gone (or not reading): it left.
-    out.client_closed = true;
-    out.client_reset = text.find("reset by peer") != std::string::npos;
-    // Gone during a hook's smtp.sleep, before any reply was decided: it too left while its
-    // reply was held back (a decided one says "reply not sent" below).
-    if (text.ends_with("(while the server paused)") && !out.exchanges.empty() &&
-        out.exchanges.back().code == 0) {
-      out.reply_held = true;
-    }
-    constexpr std::string_view in_data = " in the message data, after ";
-    if (const auto at = text.find(in_data); at != std::string::npos) {
-      out.closed_in_data_after = text.substr(at + in_data.size());
-    }
+    out.tls_failure = why;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The client closed or reset the connection, or a reply could not be written to it.
+void read_client_gone(session_summary& out, const std::string& text) {
+  // A reply that could not be written found the client gone (or not reading): it left.
+  out.client_closed = true;
+  out.client_reset = text.find("reset by peer") != std::string::npos;
+  // Gone during a hook's smtp.sleep, before any reply was decided: it too left while its
+  // reply was held back (a decided one says "reply not sent" below).
+  if (text.ends_with("(while the server paused)") && !out.exchanges.empty() &&
+      out.exchanges.back().code == 0) {
+    out.reply_held = true;
+  }
+  constexpr std::string_view in_data = " in the message data, after ";
+  if (const auto at = text.find(in_data); at != std::string::npos) {
+    out.closed_in_data_after = text.substr(at + in_data.size());
+  }
+}
+
+void read_event(session_summary& out, const std::string& text, std::size_t line,
+                std::chrono::system_clock::time_point at) {
+  if (read_anomaly(out, text, line) || read_tls_event(out, text, line)) return;
+  if (starts_with(text, "client closed the connection") || starts_with(text, "write failed")) {
+    read_client_gone(out, text);
   } else if (starts_with(text, "reply not sent")) {
     out.reply_held = true;
   } else if (starts_with(text, "message ") &&
@@ -99,18 +128,6 @@ void read_event(session_summary& out, const std::string& text, std::size_t line,
     if (!std::exchange(out.pipelined, true)) out.pipelined_at = line;
   } else if (starts_with(text, "client talked before the greeting")) {
     out.early_talker = true;
-  } else if (starts_with(text, "anomaly: unstuffed_dot")) {
-    if (out.unstuffed_dots++ == 0) {
-      out.first_unstuffed_dot_at = line;
-      out.data_ended_at_dot_line = starts_with(text, "anomaly: unstuffed_dot: the data ended");
-    }
-  } else if (starts_with(text, "anomaly: bare_lf") || starts_with(text, "anomaly: bare_cr")) {
-    if (out.bare_line_ends++ == 0) {
-      out.first_bare_line_end_at = line;
-      out.first_bare_line_end = text.substr(std::string_view("anomaly: ").size());
-    }
-  } else if (starts_with(text, "anomaly: long_line")) {
-    if (out.long_lines++ == 0) out.first_long_line_at = line;
   } else if (constexpr std::string_view mark = "scenario error: "; text.starts_with(mark)) {
     if (out.scenario_error.empty()) out.scenario_error = text.substr(mark.size());
   } else if (starts_with(text, "message of")) {
