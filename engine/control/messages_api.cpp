@@ -155,23 +155,38 @@ constexpr std::chrono::seconds client_look{1};
 constexpr std::chrono::milliseconds ack_grace{200};
 constexpr std::chrono::milliseconds ack_look{2};
 
-asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
+// What GET /messages/wait waits for: which messages, how many, and for how long (seconds).
+struct wait_request {
+  message_filter filter;
+  std::uint64_t count = 1;
+  double timeout = 0;
+};
+
+std::optional<api_error> read_wait_request(api_context& ctx, api_request& req, wait_request& w) {
   std::optional<api_error> err;
   query_reader q(req, err);
-  auto filter = read_filter(q, err);
-  auto count = q.integer("count", 1, max_limit).value_or(1);
-  auto max_wait = static_cast<double>(ctx.options.max_wait.count());
-  auto timeout = q.number("timeout", 0, max_wait).value_or(std::min(30.0, max_wait));
+  w.filter = read_filter(q, err);
+  w.count = q.integer("count", 1, max_limit).value_or(1);
+  const auto max_wait = static_cast<double>(ctx.options.max_wait.count());
+  w.timeout = q.number("timeout", 0, max_wait).value_or(std::min(30.0, max_wait));
   q.finish();
   const auto kept = ctx.store.max_messages();
-  if (!err && count > kept) {
+  if (!err && w.count > kept) {
     err = api_error{400,
-                    "query parameter count: " + std::to_string(count) +
+                    "query parameter count: " + std::to_string(w.count) +
                         " can never be found, as the store keeps only the newest " +
                         std::to_string(kept) + " message(s) (retain.messages)",
                     "count"};
   }
-  if (err) co_return error_response(*err);
+  return err;
+}
+
+asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
+  wait_request w;
+  if (auto err = read_wait_request(ctx, req, w)) co_return error_response(*err);
+  const auto& filter = w.filter;
+  const auto count = w.count;
+  const auto timeout = w.timeout;
 
   auto ex = co_await asio::this_coro::executor;
   auto wake = std::make_shared<asio::steady_timer>(ex);
