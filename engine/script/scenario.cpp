@@ -165,30 +165,47 @@ std::optional<std::string> scenario::init(std::string_view code) {
     }
     return err;
   }
-  if (auto err = check_api_kept(L, api, code, name_)) return *err;
+  if (auto err = check_loaded_code(api, code)) return err;
+  if (auto err = read_expectations()) return name_ + ": " + *err;
+  read_param_names(code);
+  if (auto err = check_hook_modules(code)) return *err;
+  if (unread_params_.empty()) named_params_.clear();  // no key to find a near miss for
+  sandbox_.keep_module_sources(false);
+  return take_hooks(code);
+}
+
+// What loading alone cannot tell: the smtp table replaced, a misspelt or local hook, a hook
+// defined twice, a call into what the sandbox leaves out; in the scenario and its modules.
+std::optional<std::string> scenario::check_loaded_code(int api_ref, std::string_view code) {
+  lua_State* L = sandbox_.state();
+  if (auto err = check_api_kept(L, api_ref, code, name_)) return *err;
   if (auto err = check_hook_names(L, code, name_)) return *err;
   if (auto err = check_local_hooks(L, code, name_)) return *err;
-  {
-    std::vector<std::pair<std::string, std::string_view>> files{{name_, code}};
-    for (const auto& m : sandbox_.modules())
-      files.emplace_back(m.path, m.text);
-    if (auto err = check_duplicate_hooks(L, files)) return *err;
-  }
+  std::vector<std::pair<std::string, std::string_view>> files{{name_, code}};
+  for (const auto& m : sandbox_.modules())
+    files.emplace_back(m.path, m.text);
+  if (auto err = check_duplicate_hooks(L, files)) return *err;
   if (auto err = check_calls(L, code, name_)) return *err;
   // The modules it required are scenario code too.
   for (const auto& m : sandbox_.modules())
     if (auto err = check_calls(L, m.text, m.path)) return m.required_as + " " + *err;
-  if (auto err = read_expectations()) return name_ + ": " + *err;
-  // A parameter a module reads is read too.
+  return std::nullopt;
+}
+
+// The parameters given that no code reads, and the names it reads (for a near miss's hint).
+void scenario::read_param_names(std::string_view code) {
   unread_params_ = params_never_named(code, param_keys(opts_.params));
   note_param_names(code);
+  // A parameter a module reads is read too.
   for (const auto& m : sandbox_.modules()) {
     unread_params_ = params_never_named(m.text, unread_params_);
     note_param_names(m.text);
   }
-  if (auto err = check_hook_modules(code)) return *err;
-  if (unread_params_.empty()) named_params_.clear();  // no key to find a near miss for
-  sandbox_.keep_module_sources(false);
+}
+
+// The hooks the scenario defines, kept by reference; one defined as no function is a mistake.
+std::optional<std::string> scenario::take_hooks(std::string_view code) {
+  lua_State* L = sandbox_.state();
   for (session::hook h : all_hooks) {
     raw_global(L, (std::string("on_") + session::hook_name(h)).c_str());
     if (lua_isfunction(L, -1)) {

@@ -151,8 +151,11 @@ class scenario : public std::enable_shared_from_this<scenario> {
   friend class session_binding;
   scenario(std::string name, scenario_options opts);
   std::optional<std::string> init(std::string_view code);
+  std::optional<std::string> check_loaded_code(int api_ref, std::string_view code);
+  void read_param_names(std::string_view code);
   void note_param_names(std::string_view text);
   std::optional<std::string> check_hook_modules(std::string_view code);
+  std::optional<std::string> take_hooks(std::string_view code);
   hook_outcome finish_run(session_binding& b, const run_result& r);
   void release(session_binding& b);
   void take_back_room(session_binding& b);
