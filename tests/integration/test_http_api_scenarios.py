@@ -83,6 +83,20 @@ class ScenarioTest(ApiTestCase):
         self.assertEqual(body["not_judged"], ["exit"], body)
         self.assertNotIn("exit", [c["name"] for c in body["checks"]])
 
+    def test_a_scenario_without_expect_is_judged_as_under_test(self):
+        # Under smtpfault test it expects exit = "success" and a client that connects: here
+        # the exit status is not judged, and said not to be, and the connection is.
+        self.api("PUT", "/api/v1/scenario", {"source": "function on_helo(s, name) end\n"})
+        _, _, before = self.api("GET", "/api/v1/expectations")
+        self.assertFalse(before["passed"], before)
+        self.assertEqual(before["not_judged"], ["exit"], before)
+        self.assertEqual([c["name"] for c in before["checks"]], ["connected"], before)
+        smtp_send(self.server, message_bytes("no expect"))
+        now = self.verdict_once_settled()
+        self.assertTrue(now["passed"], now)
+        self.assertEqual(now["checks"], [], now)
+        self.assertEqual(now["not_judged"], ["exit"], now)
+
     def test_a_custom_check_that_cannot_run_is_marked_an_error(self):
         self.api("PUT", "/api/v1/scenario",
                  {"source": "expect { quit = true, check = function(run) return run.x.y end }\n"})
