@@ -33,6 +33,10 @@ message_filter read_filter(query_reader& q, std::optional<api_error>& err) {
     err = api_error{400, "query parameter to: empty (leave it out to match any recipient)", "to"};
   }
   f.from = q.string("from");
+  // A form's '+' is a space, which no address holds: "to=a+tag@x" written by hand (curl) is
+  // the plus-address, and one a form encoder wrote has its '+' as %2B, unchanged by this.
+  for (auto* address : {&f.to, &f.from})
+    if (*address) std::replace((*address)->begin(), (*address)->end(), ' ', '+');
   f.subject = q.string("subject");
   // Every subject holds the empty string: subject=$UNSET_VARIABLE would match the first message
   // that came, whatever it was.

@@ -118,6 +118,20 @@ def fd_links(pid):
 
 
 class MessagesTest(ApiTestCase):
+    def test_a_plus_in_an_address_filter_is_a_plus(self):
+        # Written by hand (curl) or encoded as %2B by a form encoder, a plus-address is found;
+        # read as a form's space, it would match nothing.
+        mid = smtp_send(self.server, message_bytes("plus", test=self.tag),
+                        mail_from="bounce+%s@shop.test" % self.tag,
+                        rcpts=("a+%s@x.test" % self.tag,))
+        for query in ("to=a+%s@x.test", "to=a%%2B%s@x.test", "from=bounce+%s@shop.test",
+                      "to=a+%s@*"):
+            _, _, body = self.api("GET", "/api/v1/messages?" + query % self.tag)
+            self.assertEqual([m["id"] for m in body["messages"]], [mid], query)
+        # The subject keeps a form's spaces.
+        _, _, body = self.api("GET", "/api/v1/messages?subject=pl+&test=" + self.tag)
+        self.assertEqual(body["total"], 0)
+
     def test_list_filters_and_pagination(self):
         ids = [smtp_send(self.server, message_bytes("Invoice %d" % i, test=self.tag),
                          mail_from="billing%d@shop.test" % i, rcpts=("%s-%d@x.test" % (self.tag, i),))
