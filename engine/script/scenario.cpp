@@ -181,6 +181,7 @@ std::optional<std::string> scenario::check_loaded_code(int api_ref, std::string_
   if (auto err = check_api_kept(L, api_ref, code, name_)) return *err;
   if (auto err = check_hook_names(L, code, name_)) return *err;
   if (auto err = check_local_hooks(L, code, name_)) return *err;
+  if (auto err = check_hook_parameters(L)) return *err;
   std::vector<std::pair<std::string, std::string_view>> files{{name_, code}};
   for (const auto& m : sandbox_.modules())
     files.emplace_back(m.path, m.text);

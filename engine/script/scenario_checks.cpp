@@ -162,6 +162,48 @@ int raw_global(lua_State* L, const char* name) {
   return type;
 }
 
+namespace {
+
+// The name the docs give a hook's second parameter, and others meant the same; none for a
+// hook that takes the session alone.
+std::vector<std::string_view> second_parameter_names(hook h) {
+  const std::string_view name = session::hook_name(h);
+  if (name == "helo" || name == "ehlo") return {"name"};
+  if (name == "auth") return {"auth"};
+  if (name == "mail") return {"mail"};
+  if (name == "rcpt") return {"rcpt", "recipient"};
+  if (name == "bdat") return {"chunk"};
+  if (name == "message") return {"msg", "message"};
+  if (name == "command") return {"cmd", "command"};
+  return {};
+}
+
+}  // namespace
+
+std::optional<std::string> check_hook_parameters(lua_State* L) {
+  for (hook h : all_hooks) {
+    const auto names = second_parameter_names(h);
+    const std::string hook_fn = std::string("on_") + session::hook_name(h);
+    if (names.empty()) continue;
+    if (raw_global(L, hook_fn.c_str()) != LUA_TFUNCTION) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_Debug ar;
+    lua_pushvalue(L, -1);  // lua_getinfo pops the function
+    lua_getinfo(L, ">Su", &ar);
+    // With the function on top, lua_getlocal names its parameters without running it.
+    const char* first = ar.nparams == 1 ? lua_getlocal(L, nullptr, 1) : nullptr;
+    lua_pop(L, 1);
+    if (!first || std::find(names.begin(), names.end(), first) == names.end()) continue;
+    return std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ": " + hook_fn + "(" +
+           first + ") takes the session first: a hook is called as " + hook_fn + "(s, " +
+           std::string(names.front()) + "), so its one parameter '" + first +
+           "' would hold the session";
+  }
+  return std::nullopt;
+}
+
 // Global names a scenario may define beyond hooks are free; names meant as hooks must be hooks.
 std::optional<std::string> check_hook_names(lua_State* L, std::string_view code,
                                             const std::string& chunkname) {

@@ -32,6 +32,9 @@ std::optional<std::string> check_hook_names(lua_State* L, std::string_view code,
                                             const std::string& chunkname);
 std::optional<std::string> check_local_hooks(lua_State* L, std::string_view code,
                                              const std::string& chunkname);
+// A hook whose one parameter is named for its second argument (on_rcpt(rcpt)): it gets the
+// session there, and its test of the recipient never holds.
+std::optional<std::string> check_hook_parameters(lua_State* L);
 // A hook defined twice, in one file or in a module the scenario requires and again in the
 // scenario: files are (chunkname, text) pairs, the scenario's and its modules'.
 std::optional<std::string> check_duplicate_hooks(

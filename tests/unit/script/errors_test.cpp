@@ -438,6 +438,19 @@ TEST(script_errors, unknown_hook_far_from_any_lists_the_hooks) {
   EXPECT_THAT(err, HasSubstr("on_connect"));
 }
 
+// A hook whose one parameter is named for its second argument gets the session there: its
+// test of the recipient never holds, and nothing would say so.
+TEST(script_errors, a_hook_missing_its_session_parameter_is_refused) {
+  EXPECT_THAT(load_error("\nfunction on_rcpt(rcpt)\n  return smtp.reply(550)\nend\n"),
+              HasSubstr("test.lua:2: on_rcpt(rcpt) takes the session first: a hook is called as "
+                        "on_rcpt(s, rcpt), so its one parameter 'rcpt' would hold the session"));
+  EXPECT_THAT(load_error("function on_command(command) end\n"),
+              HasSubstr("on_command(command) takes the session first"));
+  // The session alone, or under another name, is a hook as it may be.
+  EXPECT_EQ(load_error("function on_rcpt(s) end\nfunction on_message(session) end\n"), "");
+  EXPECT_EQ(load_error("function on_mail(s, mail) end\nfunction on_connect(s) end\n"), "");
+}
+
 TEST(script_errors, expectations_are_checked_when_declared) {
   EXPECT_THAT(load_error("\nexpect { delivred = 1 }\n"),
               HasSubstr("test.lua:2: expect: unknown expectation 'delivred' (did you mean "
