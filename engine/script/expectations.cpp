@@ -118,10 +118,12 @@ check_result check_quit(const run_outcome& run) {
 
 // name: which expectation; AUTH is fine only once TLS is up (STARTTLS or implicit).
 check_result check_auth_after_tls(const char* name, const run_outcome& run) {
-  check_result c{name, true, "AUTH only over TLS"};
+  check_result c{name, true, "no AUTH sent"};
   for (const auto& s : run.sessions) {
     for (const auto& x : s.exchanges) {
-      if (x.verb != "AUTH" || s.implicit_tls || (s.tls_at && s.tls_at < x.line)) continue;
+      if (x.verb != "AUTH") continue;
+      c.detail = "AUTH only over TLS";
+      if (s.implicit_tls || (s.tls_at && s.tls_at < x.line)) continue;
       c.passed = false;
       c.detail =
           "expected STARTTLS before AUTH; got AUTH over plaintext (" + where(s, x.line) + ")";

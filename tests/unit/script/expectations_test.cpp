@@ -13,6 +13,23 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// A pass says what held: AUTH only over TLS, or no AUTH at all (a mailer that stopped at a
+// stripped STARTTLS), and a plaintext AUTH fails.
+TEST(Expectations, NoPlaintextAuthSaysWhetherAnyAuthWasSent) {
+  expectations e;
+  e.no_plaintext_auth = true;
+  run_outcome run;
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.exchanges.push_back({"EHLO x", "EHLO", 250, "250 ok", 2, {}, {}});
+  EXPECT_EQ(evaluate(e, run)[0].detail, "no AUTH sent");
+  s.tls_at = 3;
+  s.exchanges.push_back({"AUTH PLAIN ****", "AUTH", 235, "235 ok", 5, {}, {}});
+  EXPECT_EQ(evaluate(e, run)[0].detail, "AUTH only over TLS");
+  s.tls_at = 0;
+  EXPECT_FALSE(evaluate(e, run)[0].passed);
+}
+
 TEST(Expectations, QuitIsNotMetWhenTheClientNeverConnected) {
   expectations e;
   e.quit = true;
