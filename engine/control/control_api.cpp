@@ -234,6 +234,14 @@ asio::awaitable<response> delete_faults(api_context& ctx, api_request&) {
   co_return json_response(200, json::object{{"deleted", n}});
 }
 
+// One rule, with how often it fired so far: a test asserts on it without listing them all.
+asio::awaitable<response> get_fault(api_context& ctx, api_request& req) {
+  for (const auto& r : ctx.server.rules().list())
+    if (r.id == req.params.at(0)) co_return json_response(200, rule_json(r));
+  co_return error_response(
+      {404, "no rule with id '" + req.params[0] + "' (fired out, or deleted)", "id"});
+}
+
 asio::awaitable<response> delete_fault(api_context& ctx, api_request& req) {
   if (!ctx.server.rules().remove(req.params.at(0))) {
     co_return error_response(

@@ -69,6 +69,7 @@ const std::vector<route>& routes() {
       {verb::get, "/api/v1/faults", list_faults},
       {verb::post, "/api/v1/faults", add_fault},
       {verb::delete_, "/api/v1/faults", delete_faults},
+      {verb::get, "/api/v1/faults/{id}", get_fault},
       {verb::delete_, "/api/v1/faults/{id}", delete_fault},
       {verb::get, "/api/v1/expectations", get_expectations},
   };

@@ -46,6 +46,7 @@ boost::asio::awaitable<response> list_faults(api_context&, api_request&);
 boost::asio::awaitable<response> add_fault(api_context&, api_request&);
 boost::asio::awaitable<response> delete_faults(api_context&, api_request&);
 boost::asio::awaitable<response> delete_fault(api_context&, api_request&);
+boost::asio::awaitable<response> get_fault(api_context&, api_request&);
 boost::asio::awaitable<response> get_expectations(api_context&, api_request&);
 
 }  // namespace smtpfault::control

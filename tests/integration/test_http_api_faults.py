@@ -81,10 +81,15 @@ class FaultRulesTest(ApiTestCase):
         self.assertEqual([rcpt_reply(self.server, "x@y.test") for _ in range(3)], [550] * 3)
         _, _, listing = self.api("GET", "/api/v1/faults")
         self.assertEqual([r["fired"] for r in listing["rules"]], [3, 0])
+        # One rule by its id, as the listing has it.
+        status, _, one = self.api("GET", "/api/v1/faults/" + forever["id"])
+        self.assertEqual((status, one), (200, listing["rules"][0]))
         status, _, _ = self.api("DELETE", "/api/v1/faults/" + forever["id"])
         self.assertEqual(status, 200)
         self.assertEqual(rcpt_reply(self.server, "x@y.test"), 452)
         status, _, body = self.api("DELETE", "/api/v1/faults/" + forever["id"])
+        self.assert_error(status, body, 404, "id")
+        status, _, body = self.api("GET", "/api/v1/faults/" + forever["id"])
         self.assert_error(status, body, 404, "id")
 
     def test_client_network_connect_and_message_phases(self):
