@@ -57,7 +57,7 @@ local known_options = {}
 for fn, names in pairs {
   connect = tls_opts .. "host port tls", reply = wait, expect = wait,
   send = "label", raw = "label", tls_handshake = tls_opts, starttls = tls_opts .. "expect",
-  ehlo = wait .. "expect", auth = wait .. "expect authzid",
+  ehlo = wait .. "expect starttls", auth = wait .. "expect authzid",
   data = wait .. "expect expect_354 line_ending raw", bdat = wait .. "expect last no_reply size",
   wait_closed = "timeout", expect_closed = wait, quit = wait, greeting = wait,
 } do
@@ -437,6 +437,11 @@ function Conn:send_or_skip(line, want, advice)
   if not err then return r end
   -- QUIT after a refusal; a server that went silent would not answer it either.
   if r and not self.closed then self:quit() end
+  -- 530 before STARTTLS (RFC 3207 4): no address the advice asks for would do.
+  if r and r.code == 530 and not self.tls and (r.lines[1] or ""):upper():find("TLS", 1, true) then
+    advice = "the server requires STARTTLS first: the probes take --param starttls=true (and"
+      .. " --param ca=FILE to verify its certificate)"
+  end
   local why = r and ("the server refused '" .. shown(line) .. "': " .. advice)
     or ("no reply to '" .. shown(line) .. "' (" .. tostring(err) .. "): nothing more to probe on it")
   op { op = "finish", conn = self.id, bytes = why }
@@ -451,6 +456,10 @@ function Conn:ehlo(name, o)
       type(name))
   end
   o = opts_table(o, "ehlo")
+  local tls = o.starttls
+  if tls ~= nil and tls ~= false and tls ~= true and type(tls) ~= "table" then
+    fail("ehlo: starttls must be true or a table of starttls options, not %s", value_text(tls))
+  end
   self:send("EHLO " .. (name or "smtpfault.client"))
   local silent = not o.timeout and self.stalled
   local r, err = self:expect(o.expect or 250, waiting(o))
@@ -461,7 +470,25 @@ function Conn:ehlo(name, o)
       or string.format("no reply to EHLO within %gs: the rest of the script was not run",
         o.timeout or default_timeout) }
   end
+  -- STARTTLS, then EHLO again over TLS (RFC 3207 4.2: what the server said before is forgotten).
+  if tls and not err then
+    local ok, tls_err = self:starttls(tls == true and {} or tls)
+    if not ok then return nil, tls_err end
+    return self:ehlo(name, { expect = o.expect, name = o.name, timeout = o.timeout })
+  end
   return r, err
+end
+
+-- The STARTTLS options --param starttls=true asks for (the certificate verified where --param
+-- ca=FILE is given), or nil: what the probes give ehlo{starttls = ...}, so that they run
+-- against a server that requires TLS (RFC 3207 4: 530 to MAIL before STARTTLS).
+function starttls_from_params()
+  local p = params or {}
+  if p.starttls == nil or p.starttls == "false" then return nil end
+  if p.starttls ~= "true" then
+    fail("--param starttls must be true or false, not %s", value_text(p.starttls))
+  end
+  return { verify = p.ca ~= nil, ca = p.ca }
 end
 
 function Conn:quit(o)

@@ -27,6 +27,7 @@
 
 ---@class client.ehlo_options: client.wait_options
 ---@field expect client.want? # default 250
+---@field starttls (boolean|client.starttls_options)? # then STARTTLS and EHLO again over TLS; the reply is the second EHLO's
 
 ---@class client.tls_options: client.timeout_options
 ---@field verify boolean?  # check the certificate chain and host name (default false)
@@ -279,6 +280,11 @@ function starttls(opts) end
 ---@return client.reply? reply
 ---@return string? err
 function ehlo(name, opts) end
+
+---The STARTTLS options `--param starttls=true` asks for (verified against `--param ca=FILE`
+---when given), or nil: the probes pass it as `ehlo(helo, { starttls = starttls_from_params() })`.
+---@return client.starttls_options?
+function starttls_from_params() end
 
 ---@param mechanism "PLAIN"|"LOGIN"|"CRAM-MD5"|"XOAUTH2"
 ---@param user string

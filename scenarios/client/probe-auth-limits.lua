@@ -13,7 +13,8 @@
 -- 4954 only sets what a server must take, so that is judged only with --param enforce=true.
 -- Report keys: "auth_12288", "auth_12289", "bad_base64", "cancel": the reply codes; "auth":
 -- "not offered" when absent. A STARTTLS that is refused or fails ends the run (exit 3).
--- Params: helo, enforce (true: a line over the limit must be refused).
+-- Params: helo, enforce (true: a line over the limit must be refused), starttls and ca (STARTTLS
+-- first; ca verifies the certificate).
 
 local helo = params.helo or "auth-probe.smtpfault.test"
 -- Whether an AUTH line over the limit must be refused: the server's policy, judged if asked.
@@ -26,14 +27,17 @@ local function code_of(r, err)
   return r and (r.code .. " " .. (r.lines[1] or "")) or err
 end
 
+local tls = starttls_from_params()
 local c = connect {}
 greeting()
-local e = ehlo(helo)
-if e and not e.extensions.AUTH and e.extensions.STARTTLS then
+local e = ehlo(helo, { starttls = tls })
+if e and not e.extensions.AUTH and e.extensions.STARTTLS and not tls then
   -- AUTH may be offered over TLS alone (OpenSMTPD does so): a STARTTLS that is refused or
   -- fails leaves nothing to probe, and ends the run as a target that could not be used (exit
-  -- 3, with the handshake's reason), not as one that offers no AUTH.
-  starttls {}
+  -- 3, with the handshake's reason), not as one that offers no AUTH. A new connection (after
+  -- one an over-long line ended) goes over TLS too.
+  tls = {}
+  starttls(tls)
   e = ehlo(helo)
 end
 if not (e and e.extensions.AUTH) then
@@ -55,7 +59,7 @@ if r and r.code == 334 then send("*") reply() end
 if c.closed then
   c = connect {}
   greeting()
-  ehlo(helo)
+  ehlo(helo, { starttls = tls })
 end
 
 send(prefix .. string.rep("A", 12289 - #prefix - 2))
@@ -68,7 +72,7 @@ end
 if c.closed then
   c = connect {}
   greeting()
-  ehlo(helo)
+  ehlo(helo, { starttls = tls })
 end
 
 send("AUTH PLAIN !!!not*base64!!!")

@@ -12,7 +12,8 @@
 -- contents, 503 to DATA after BDAT, 5xx to the huge size, and no harm from a half chunk.
 -- Report keys: "chunking", "bdat_0_last", "marker_in_chunk", "data_after_bdat", "huge_size",
 -- "after_reset".
--- Params: from, rcpt, helo.
+-- Params: from, rcpt, helo, starttls and ca (STARTTLS first, for a server that requires it; ca
+-- verifies its certificate).
 
 local from = params.from or "probe@smtpfault.test"
 local rcpt = params.rcpt or "rcpt@example.com"
@@ -31,7 +32,7 @@ end
 
 connect {}
 greeting()
-local e = ehlo(helo)
+local e = ehlo(helo, { starttls = starttls_from_params() })
 if not (e and e.extensions.CHUNKING) then
   report("chunking", "not offered")
   send("BDAT 5 LAST")
@@ -79,12 +80,12 @@ close()
 
 connect {}
 greeting()
-ehlo(helo)
+ehlo(helo, { starttls = starttls_from_params() })
 transaction()
 raw("BDAT 1000\r\nonly forty octets of the thousand promised\r\n")
 reset()
 connect {}
 r, err = expect(220, { name = "a new connection is served after a reset mid-chunk" })
 report("after_reset", text(r, err))
-ehlo(helo)
+ehlo(helo, { starttls = starttls_from_params() })
 quit()

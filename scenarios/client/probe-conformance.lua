@@ -10,15 +10,27 @@
 -- null reverse-path), 2.4 (verbs are case-insensitive), 4.1.1.10 (QUIT: 221, then close),
 -- 4.2 (well-formed replies, checked on every reply).
 -- What a correct server does: every check below holds.
--- Params: helo, rcpt (a deliverable address besides postmaster).
+-- Params: helo, rcpt (a deliverable address besides postmaster), starttls and ca (each connection
+-- goes over STARTTLS first, for a server that requires it, and the checks start from the state
+-- it leaves, no EHLO yet, RFC 3207 4.2; ca verifies the certificate).
 
 local helo = params.helo or "conformance.smtpfault.test"
 local rcpt = params.rcpt or "rcpt@example.com"
 local domain = rcpt:match("@(.+)$") or "example.com"
+local tls = starttls_from_params()
+
+-- EHLO and STARTTLS where --param starttls=true asks: the server then forgets the EHLO.
+local function secure()
+  if tls then
+    ehlo(helo)
+    starttls(tls)
+  end
+end
 
 -- 1: command order
 connect {}
 greeting({ name = "greeting is 220" })
+secure()
 send("MAIL FROM:<probe@smtpfault.test>")
 expect(503, { name = "MAIL before EHLO gets 503" })
 ehlo(helo)
@@ -56,6 +68,7 @@ check(closed, "the server closes the connection after 221", closed and "closed"
 -- 2: null sender, postmaster, lower case
 connect {}
 greeting()
+secure()
 send("ehlo " .. helo)
 expect(250, { name = "lower-case ehlo is accepted" })
 send("mail from:<>")

@@ -15,7 +15,8 @@
 -- used"): it is reported, and judged only with --param enforce=true.
 -- Report keys: "command_511" ... "text_1001": the reply code; "after_513" when the server closed
 -- the connection after the 513-octet line (the text lines then go on a new one).
--- Params: from, rcpt, helo, enforce (true: a line over a limit must be refused).
+-- Params: from, rcpt, helo, enforce (true: a line over a limit must be refused), starttls and ca
+-- (STARTTLS first, for a server that requires it; ca verifies its certificate).
 
 local from = params.from or "probe@smtpfault.test"
 local rcpt = params.rcpt or "rcpt@example.com"
@@ -33,7 +34,7 @@ local helo = params.helo or "long-lines.smtpfault.test"
 
 connect {}
 greeting()
-ehlo(helo)
+ehlo(helo, { starttls = starttls_from_params() })
 -- The command lines are NOOPs padded with an argument. A server that refuses NOOP with any
 -- argument (OpenSMTPD 6.8 answers "NOOP x" 500) would have its refusals read as a line limit.
 send("NOOP x")
@@ -73,7 +74,7 @@ end
 if connection().closed then
   connect {}
   greeting()
-  ehlo(helo)
+  ehlo(helo, { starttls = starttls_from_params() })
 end
 
 for _, n in ipairs { 999, 1000, 1001 } do

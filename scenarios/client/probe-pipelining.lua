@@ -11,7 +11,8 @@
 -- keys: "group1" and "group2", the codes received ("none" for a reply that never came). A server
 -- that does not offer PIPELINING fails only "PIPELINING is advertised"; if it then refuses the
 -- first group, or closes, the probe stops there (skipped): it may.
--- Params: from, rcpt, helo.
+-- Params: from, rcpt, helo, starttls and ca (STARTTLS first, for a server that requires it; ca
+-- verifies its certificate).
 
 local from = params.from or "probe@smtpfault.test"
 local rcpt = params.rcpt or "rcpt@example.com"
@@ -39,7 +40,8 @@ end
 
 connect {}
 greeting()
-local e = ehlo(params.helo or "pipelining.smtpfault.test")
+local e = ehlo(params.helo or "pipelining.smtpfault.test",
+  { starttls = starttls_from_params() })
 local offered = e and e.extensions.PIPELINING ~= nil
 check(offered, "PIPELINING is advertised", offered and "offered" or "EHLO did not offer it"
   .. " (RFC 2920 3); the groups below go out all the same, to see whether the server keeps step:"

@@ -29,7 +29,8 @@
 -- variant sent alone: the one-write test got '<reply or close>')" when it was sent again alone.
 -- A timeout fails the variant: a server that has not answered has not shown where it ended the
 -- data.
--- Params: from, rcpt (addresses), helo.
+-- Params: from, rcpt (addresses), helo, starttls and ca (STARTTLS first, for a server that requires
+-- it; ca verifies its certificate).
 
 local from = params.from or "probe@smtpfault.test"
 local rcpt = params.rcpt or "rcpt@example.com"
@@ -109,7 +110,7 @@ end
 local function open_connection_with_data()
   local c = connect {}
   greeting()
-  ehlo(helo)
+  ehlo(helo, { starttls = starttls_from_params() })
   send_or_skip("MAIL FROM:<" .. from .. ">", 250, "give a sender it takes with --param from=ADDR")
   send_or_skip("RCPT TO:<" .. rcpt .. ">", 250, "give a recipient it takes with --param rcpt=ADDR")
   send_or_skip("DATA", 354, "nothing to probe")

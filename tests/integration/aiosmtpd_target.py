@@ -1,8 +1,10 @@
 """aiosmtpd (Debian's python3-aiosmtpd) as a third-party target for the client probes.
 
-Run as a program: `aiosmtpd_target.py CERT KEY [IDLE_TIMEOUT]` serves on an ephemeral
-loopback port with STARTTLS (the certificate given), AUTH offered in plaintext with an
-authenticator that refuses everyone, and a handler that accepts and discards every message.
+Run as a program: `aiosmtpd_target.py CERT KEY [IDLE_TIMEOUT [require-tls]]` serves on an
+ephemeral loopback port with STARTTLS (the certificate given), AUTH offered in plaintext with an
+authenticator that refuses everyone, and a handler that accepts and discards every message;
+with `require-tls`, it requires STARTTLS before anything else (530, RFC 3207 4), as a careful
+submission service sets it.
 It prints "listening 127.0.0.1 PORT" once ready and stops when stdin closes.
 Used from tests as `AiosmtpdTarget`, a context manager.
 """
@@ -38,8 +40,10 @@ def make_certificate(directory):
 class AiosmtpdTarget:
     """This file run under Debian's python3 as a child process; .port once started."""
 
-    def __init__(self, cert, key, idle_timeout=300):
+    def __init__(self, cert, key, idle_timeout=300, require_tls=False):
         self.args = [sys.executable, os.path.abspath(__file__), cert, key, str(idle_timeout)]
+        if require_tls:
+            self.args.append("require-tls")
         self.proc = None
         self.port = None
 
@@ -74,7 +78,7 @@ class AiosmtpdTarget:
         return False
 
 
-def serve(cert, key, idle_timeout):
+def serve(cert, key, idle_timeout, require_tls=False):
     import asyncio
     from aiosmtpd.smtp import SMTP, AuthResult
 
@@ -93,7 +97,7 @@ def serve(cert, key, idle_timeout):
 
         def factory():
             return SMTP(Sink(), hostname="aiosmtpd.test", tls_context=context,
-                        require_starttls=False, auth_require_tls=False,
+                        require_starttls=require_tls, auth_require_tls=require_tls,
                         authenticator=refuse_everyone, timeout=idle_timeout)
 
         server = await loop.create_server(factory, host="127.0.0.1", port=0)
@@ -106,4 +110,5 @@ def serve(cert, key, idle_timeout):
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 300)
+    serve(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 300,
+          len(sys.argv) > 4 and sys.argv[4] == "require-tls")

@@ -327,6 +327,47 @@ class ProbesAgainstAiosmtpd(unittest.TestCase):
         self.assertTrue(report["slow_client"].endswith("command answered 250"), report)
 
 
+class ProbesAgainstAServerThatRequiresTls(unittest.TestCase):
+    """aiosmtpd with require_starttls: 530 to MAIL before STARTTLS (RFC 3207 4)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="smtpfault-aiosmtpd-tls-")
+        cert, key = make_certificate(cls.tmp)
+        cls.target = AiosmtpdTarget(cert, key, require_tls=True).__enter__()
+        cls.tls = ("--param", "starttls=true", "--param",
+                   "ca=" + os.path.join(ROOT, "fixtures", "certs", "test-ca.pem"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.target.__exit__(None, None, None)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_without_starttls_a_probe_stops_at_the_530_and_names_the_param(self):
+        code, _, failed, out = run_probe("probe-smuggling", self.target.port)
+        self.assertEqual(failed, ["expect 250 to 'MAIL FROM:<probe@smtpfault.test>'"], out)
+        self.assertIn("the server requires STARTTLS first: the probes take --param starttls=true",
+                      out)
+
+    def test_with_starttls_the_probes_judge_the_server_over_tls(self):
+        code, report, failed, out = run_probe("probe-smuggling", self.target.port, *self.tls)
+        self.assertEqual((code, failed), (0, []), out)
+        self.assertEqual(set(report.values()), {"not end of data"}, out)
+        self.assertIn("TLS established", out)
+        # Its checks start where STARTTLS leaves the session: no EHLO yet.
+        code, _, failed, out = run_probe("probe-conformance", self.target.port, *self.tls)
+        self.assertEqual((code, failed), (0, []), out)
+        for probe in ("probe-long-lines", "probe-bdat", "probe-auth-limits"):
+            code, _, failed, out = run_probe(probe, self.target.port, *self.tls)
+            self.assertNotIn("MAIL FROM", " ".join(failed), out)
+            self.assertNotIn("got 530", out)
+
+    def test_a_starttls_param_that_is_no_boolean_is_named(self):
+        code, _, _, out = run_probe("probe-smuggling", self.target.port, "--param", "starttls=yes")
+        self.assertEqual(code, 2, out)
+        self.assertIn("--param starttls must be true or false, not the string \"yes\"", out)
+
+
 class AuthLimitsBehindABrokenStarttls(unittest.TestCase):
     def test_a_failed_handshake_is_a_target_that_could_not_be_used_not_one_without_auth(self):
         # OpenSMTPD offers AUTH over TLS alone: with its handshake broken there is nothing to
