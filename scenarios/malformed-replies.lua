@@ -37,13 +37,16 @@ expect {
       local last, waited = run.sessions[#run.sessions], ""
       if last and #run.sessions == 1 and #last.exchanges <= 1 then
         local seconds = (last.ended - last.started) * run.time_scale
+        -- The kill at --timeout closes the connection too: that close is not the client's.
+        local killed = run.exit_codes[last.run or #run.exit_codes] == -1
         -- Closed within half a second: it read the garbage and gave up, it did not wait.
-        local why = (last.client_closed and seconds < 0.5)
+        local why = (last.client_closed and not killed and seconds < 0.5)
           and "it gave up on the unreadable greeting at once and did not come back"
           or "waiting for a greeting it could read?"
         waited = string.format("; it sent nothing on session %s after its greeting, and %s %.1f s"
-          .. " after it began (%s)", last.id,
-          last.client_closed and "closed it" or "it was still open when the run ended", seconds, why)
+          .. " after it began (%s)", last.id, killed and "the run was killed at --timeout"
+          or last.client_closed and "closed it" or "it was still open when the run ended",
+          seconds, why)
       end
       return false, "expected new connections after the garbage and the mixed-code greetings; the client made "
         .. #run.sessions .. " connection(s)" .. waited

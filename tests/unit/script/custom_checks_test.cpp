@@ -364,6 +364,30 @@ TEST(custom_checks, relay_denied_names_a_refusal_after_the_data) {
             "stopped it");
 }
 
+// malformed-replies: a run killed at --timeout while it waited on the garbage greeting did not
+// close the connection itself, and is not said to have.
+TEST(custom_checks, malformed_replies_tells_a_kill_from_a_close) {
+  driver d(built_in("malformed-replies"));
+  ASSERT_TRUE(d.loaded());
+  run_outcome run;
+  const std::chrono::system_clock::time_point t0{std::chrono::seconds{1'700'000'000}};
+  auto& s = run.sessions.emplace_back();
+  s.id = "000001";
+  s.started = t0;
+  s.ended = t0 + std::chrono::seconds(60);
+  s.client_closed = true;
+  s.exchanges.push_back({"<no command>", "", 0, "", 1, t0, {}});
+  run.exit_codes = {-1};
+  auto detail = d.sc().run_checks(run)[0].detail;
+  EXPECT_NE(detail.find("and the run was killed at --timeout 60.0 s after it began (waiting for "
+                        "a greeting it could read?)"),
+            std::string::npos)
+      << detail;
+  run.exit_codes = {1};
+  detail = d.sc().run_checks(run)[0].detail;
+  EXPECT_NE(detail.find("and closed it 60.0 s after it began"), std::string::npos) << detail;
+}
+
 // reply-code-matrix over implicit TLS: the refusal after the final dot is named as that, not
 // as the greeting (both exchanges have no verb).
 TEST(custom_checks, reply_code_matrix_names_a_refusal_after_the_final_dot) {
