@@ -22,9 +22,11 @@
 #include "json/json_text.hpp"
 #include "net/script_client.hpp"
 #include "proto/duration.hpp"
+#include "proto/near_miss.hpp"
 #include "proto/reply_stream.hpp"
 #include "script/catalogue.hpp"
 #include "script/scenario.hpp"
+#include "script/source_scan.hpp"
 
 namespace smtpfault::app {
 
@@ -185,6 +187,30 @@ void print_load_error_json(const std::string& name, const std::string& error,
                    {"error", error}});
 }
 
+// A --param no script names changes nothing: a misspelt key (enfrce=true) would pass unseen.
+// starttls_from_params() reads starttls and ca for the script that calls it.
+void note_unread_params(const std::map<std::string, std::string>& params,
+                        const std::vector<found_source>& sources) {
+  auto unread = script::param_keys(params);
+  std::vector<std::string> named;
+  for (const auto& source : sources) {
+    if (!source) continue;
+    unread = script::params_never_named(source->code, unread);
+    if (source->code.find("starttls_from_params") != std::string::npos) {
+      std::erase_if(unread, [](const auto& k) { return k == "starttls" || k == "ca"; });
+      named.insert(named.end(), {"starttls", "ca"});
+    }
+    const auto maybe = script::params_maybe_named(source->code);
+    named.insert(named.end(), maybe.begin(), maybe.end());
+  }
+  for (const auto& key : unread) {
+    std::fprintf(stderr,
+                 "smtpfault run: note: --param %s is named by no script given, so it changes "
+                 "nothing%s\n",
+                 key.c_str(), proto::did_you_mean(key, named).c_str());
+  }
+}
+
 script_outcome run_script(const std::string& name, const found_source& source,
                           const run_settings& rs, const run_context& ctx) {
   const bool json_lines = rs.format == output_format::json;
@@ -273,6 +299,7 @@ int run_command(const std::vector<std::string>& argv, char** envp) {
                    scripts.size() > 1 ? " (the other scripts run)" : "");
     }
   }
+  note_unread_params(rs.opts.params, sources);
   const run_context ctx{rs.target_text(), rs.opts.seed};
   // A SIGINT or SIGTERM between two scripts stops the run as one during a script does: with the
   // reports of what ran (a signal during a script reaches that script's own handler too).

@@ -157,8 +157,8 @@ std::optional<std::string> scenario::init(std::string_view code) {
   auto ran = sandbox_.run_file_text(code, name_);
   if (auto err = std::move(ran)) {
     // A client script (smtpfault run) given where a server scenario belongs.
-    for (const char* name :
-         {"connect", "target", "report", "send", "ehlo", "starttls", "auth", "quit", "sleep"}) {
+    for (const char* name : {"connect", "target", "report", "send", "ehlo", "starttls", "auth",
+                             "quit", "sleep", "starttls_from_params"}) {
       if (err->find(std::string("(global '") + name + "')") != std::string::npos) {
         return *err + std::string(client_script_hint);
       }

@@ -240,6 +240,15 @@ class ProbesAgainstSmtpfault(ServerTestCase):
         self.assertEqual(code, 2, out)
         self.assertIn("--param duration=abc: expected a number greater than 0", out)
 
+    def test_a_param_no_probe_reads_is_noted_with_the_one_meant(self):
+        code, _, failed, out = run_probe("probe-long-lines", self.server.port,
+                                         "--param", "enfrce=true", "--param", "starttls=false")
+        self.assertEqual((code, failed), (0, []), out)
+        self.assertIn("note: --param enfrce is named by no script given, so it changes nothing "
+                      "(did you mean 'enforce'?)", out)
+        # starttls is read for the probe by the library's starttls_from_params().
+        self.assertNotIn("--param starttls is", out)
+
 
 class ProbesAgainstAiosmtpd(unittest.TestCase):
     """aiosmtpd 1.4.3 as Debian ships it, with STARTTLS and AUTH offered."""
