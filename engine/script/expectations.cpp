@@ -240,7 +240,7 @@ check_result check_line_endings(const run_outcome& run) {
 }
 
 check_result check_pipelining(const run_outcome& run) {
-  check_result c{"pipelining", true, "replies read in order"};
+  check_result c{"pipelining", true, "each reply waited for where RFC 2920 asks"};
   for (const auto& s : run.sessions) {
     if (s.pipelined && !s.pipelining_advertised) {
       c.passed = false;

@@ -30,6 +30,17 @@ TEST(Expectations, NoPlaintextAuthSaysWhetherAnyAuthWasSent) {
   EXPECT_FALSE(evaluate(e, run)[0].passed);
 }
 
+// The pipelining check judges what was sent before a reply came, not whether the replies were
+// read right: its pass says that, not "replies read in order" (a client out of step after
+// starttls-injection's plaintext passes it and fails the custom check).
+TEST(Expectations, APipeliningPassSaysWhatItJudged) {
+  expectations e;
+  e.pipelining = true;
+  run_outcome run;
+  run.sessions.emplace_back().id = "000001";
+  EXPECT_EQ(evaluate(e, run)[0].detail, "each reply waited for where RFC 2920 asks");
+}
+
 TEST(Expectations, QuitIsNotMetWhenTheClientNeverConnected) {
   expectations e;
   e.quit = true;
