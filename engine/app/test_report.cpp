@@ -199,6 +199,26 @@ std::string_view output_to_show(const scenario_result& r) {
   return all;
 }
 
+// A command that exits 0 where it failed and delivered nothing tells its caller a lost message
+// was sent (a mailer that prints the error and exits 0): said once, with where it did.
+std::optional<std::string> silent_failures(const std::vector<scenario_result>& results) {
+  std::string names;
+  int count = 0;
+  for (const auto& r : results) {
+    const bool all_zero =
+        !r.exit_codes.empty() &&
+        std::all_of(r.exit_codes.begin(), r.exit_codes.end(), [](int code) { return code == 0; });
+    if (r.outcome != verdict::fail || !all_zero || r.delivered != 0) continue;
+    names += (names.empty() ? "" : ", ") + r.name;
+    ++count;
+  }
+  if (count < 3) return std::nullopt;
+  return "the command exited 0 in " + std::to_string(count) +
+         " failed scenarios where nothing was delivered (" + names +
+         "): it reports success whatever happens, so whatever runs it cannot tell a lost message "
+         "from a sent one";
+}
+
 }  // namespace
 
 // A missing QUIT across many scenarios is one habit of the mailer's library (nodemailer's
@@ -235,6 +255,7 @@ std::vector<std::string> run_notes(const std::vector<scenario_result>& results) 
                     " scenarios, before they could test anything (each reason says how): mend "
                     "that first");
   }
+  if (auto silent = silent_failures(results)) notes.push_back(std::move(*silent));
   // A first run's FAILs that found no fault: the mailer sends one message to one recipient, and
   // these scenarios need more to test anything.
   if (unexercised_count >= 2) {

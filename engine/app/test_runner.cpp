@@ -322,6 +322,7 @@ void judge(scenario_result& result, const script::run_outcome& run,
   for (auto& c : judging.run_checks(run))
     result.checks.push_back(std::move(c));
   waive(result.checks, opts.waived);
+  result.delivered = run.messages;
   decide(result, run.sessions, opts.server.tls_min_version, !opts.ca_file.empty(), runs.killed_at);
   if (expected.empty() && result.outcome == verdict::pass) {
     // runs = n alone says how often to run, not what to check.

@@ -50,6 +50,7 @@ struct scenario_result {
   std::vector<script::check_result> checks;
   std::vector<int> exit_codes;
   std::vector<int> exit_signals;  // per run: the signal that killed the command, else 0
+  std::uint64_t delivered = 0;    // messages the server accepted in the scenario's runs
   double seconds = 0;
   std::string command_output;              // what the command printed (stdout and stderr)
   std::string transcript;                  // every session, readable
