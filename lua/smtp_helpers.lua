@@ -338,15 +338,18 @@ local function check_one_exit(v, shown)
   end
 end
 
--- The runs an earlier expect { ... } block asked for, if any.
-local function earlier_runs()
-  local runs
-  for _, e in ipairs(smtp._expectations) do runs = e.runs or runs end
-  return runs
+-- The value of key k as the blocks so far and t leave it: a key given twice keeps its later one.
+local function in_effect(t, k)
+  local v = t[k]
+  for i = #smtp._expectations, 1, -1 do
+    if v ~= nil then break end
+    v = smtp._expectations[i][k]
+  end
+  return v
 end
 
 -- exit: one status for every run, or a list of one per run (runs = n).
-local function check_exit(v, runs)
+local function check_exit(v)
   if type(v) ~= "table" then return check_one_exit(v, "exit") end
   if #v == 0 then
     fail_key("exit", 3, "expect: exit as a list needs one status per run, as in"
@@ -358,9 +361,16 @@ local function check_exit(v, runs)
     end
     check_one_exit(x, "exit[" .. i .. "]")
   end
-  if #v ~= (runs or 1) then
-    fail_key("exit", 3, "expect: exit lists %d statuses, one per run, but runs = %d", #v, runs or 1)
+end
+
+-- A list of exit statuses has one per run, whichever of exit and runs this block sets.
+local function check_exit_per_run(t)
+  local exit, runs = in_effect(t, "exit"), in_effect(t, "runs") or 1
+  if type(exit) ~= "table" or #exit == runs then return end
+  if t.exit ~= nil then
+    fail_key("exit", 3, "expect: exit lists %d statuses, one per run, but runs = %d", #exit, runs)
   end
+  fail_key("runs", 3, "expect: runs = %d, but exit lists %d statuses (one per run)", runs, #exit)
 end
 
 function expect(t)
@@ -385,7 +395,7 @@ function expect(t)
     if not want:find(type(v), 1, true) then
       fail_key(k, 2, "expect: '%s' must be a %s, not a %s", k, want, type(v))
     end
-    if k == "exit" then check_exit(v, t.runs or earlier_runs()) end
+    if k == "exit" then check_exit(v) end
     if k == "delivered" or k == "retry_delay" then check_range(k, v, k == "delivered") end
     -- Bounded as every count and wait a scenario asks for: 1000 runs of a mailer is already a
     -- load test, and a gap is a wait (a day at most).
@@ -397,15 +407,7 @@ function expect(t)
         tostring(v))
     end
   end
-  -- A list of exit statuses given earlier must still have one per run.
-  if t.runs ~= nil and t.exit == nil then
-    for _, e in ipairs(smtp._expectations) do
-      if type(e.exit) == "table" and #e.exit ~= t.runs then
-        fail_key("runs", 2, "expect: runs = %d, but exit lists %d statuses (one per run)", t.runs,
-          #e.exit)
-      end
-    end
-  end
+  check_exit_per_run(t)
   -- retry_delay times the retry that retried_after_4xx looks for; alone it checks nothing.
   if t.retry_delay ~= nil and t.retried_after_4xx ~= true then
     local earlier = false
