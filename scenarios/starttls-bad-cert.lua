@@ -66,6 +66,10 @@ expect {
         end
       end
     end
+    -- A session of a run the kill at --timeout ended: what the client would have done is untold.
+    local function killed(s)
+      return s.run and run.exit_codes[s.run] == -1
+    end
     -- Every bad certificate the client went on after, with the first command past it: all of
     -- them means it verifies nothing.
     local accepted, first, went_on = {}, nil, {}
@@ -93,8 +97,7 @@ expect {
     local untold = {}
     for _, s in ipairs(run.sessions) do
       local kind = kind_of[s.id] or "?"
-      local killed = s.run and run.exit_codes[s.run] == -1
-      if s.tls and killed and not went_on[s.id] and kind ~= "good" then
+      if s.tls and killed(s) and not went_on[s.id] and kind ~= "good" then
         add(untold, kind)
       end
     end
@@ -140,8 +143,7 @@ expect {
     -- Stopping at the good certificate as well says nothing about the bad ones: a client that
     -- trusts no certificate at all, or cannot complete a handshake, would pass the runs above.
     for _, s in ipairs(run.sessions) do
-      local killed = s.run and run.exit_codes[s.run] == -1
-      if kind_of[s.id] == "good" and not went_on[s.id] and not killed then
+      if kind_of[s.id] == "good" and not went_on[s.id] and not killed(s) then
         return false, "the client went no further with the good certificate either (session "
           .. s.id .. (s.run and ", run " .. s.run or "") .. ": signed by the test CA, for"
           .. " localhost, 127.0.0.1 and ::1 among others): one that stops at every handshake"
