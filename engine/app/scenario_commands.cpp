@@ -79,13 +79,12 @@ int load_each(const std::vector<std::string>& names, bool client,
                                ? client_outcome(name)
                                : outcome(script::scenario::load_named(name, limits));
     // A client script among server scenarios (`check scenarios/client`, or a folder of both):
-    // one that stopped at connect(), which every client script calls and no scenario has (or at
-    // starttls_from_params(), which a probe may call first), is checked as what it is, and said
-    // so (the connect() may be in a module it requires). If it does not compile as one either,
-    // the scenario's own error stands (sleep() at a scenario's top level is its mistake).
+    // one that stopped at connect(), which every client script calls and no scenario has, is
+    // checked as what it is, and said so (the connect() may be in a module it requires). If it
+    // does not compile as one either, the scenario's own error stands (sleep() at a scenario's
+    // top level is the scenario's mistake).
     if (!client && error.find(script::client_script_hint) != std::string::npos &&
-        (error.find("(global 'connect')") != std::string::npos ||
-         error.find("(global 'starttls_from_params')") != std::string::npos)) {
+        error.find("(global 'connect')") != std::string::npos) {
       auto [as_client, client_error] = client_outcome(name);
       if (compiled) {  // a client script: what is wrong with it as one, if anything
         loaded = as_client + " (a client script)";

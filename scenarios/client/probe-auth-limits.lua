@@ -27,8 +27,8 @@ local function code_of(r, err)
   return r and (r.code .. " " .. (r.lines[1] or "")) or err
 end
 
-local tls = starttls_from_params()
 local c = connect {}
+local tls = starttls_from_params()
 greeting()
 local e = ehlo(helo, { starttls = tls })
 if e and not e.extensions.AUTH and e.extensions.STARTTLS and not tls then

@@ -17,10 +17,10 @@
 local helo = params.helo or "conformance.smtpfault.test"
 local rcpt = params.rcpt or "rcpt@example.com"
 local domain = rcpt:match("@(.+)$") or "example.com"
-local tls = starttls_from_params()
 
 -- EHLO and STARTTLS where --param starttls=true asks: the server then forgets the EHLO.
 local function secure()
+  local tls = starttls_from_params()
   if tls then
     ehlo(helo)
     starttls(tls)
