@@ -482,13 +482,13 @@ end
 -- The STARTTLS options --param starttls=true asks for (the certificate verified where --param
 -- ca=FILE is given), or nil: what the probes give ehlo{starttls = ...}, so that they run
 -- against a server that requires TLS (RFC 3207 4: 530 to MAIL before STARTTLS).
+-- (It names params.starttls and params.ca as such: run finds the keys a script's library reads.)
 function starttls_from_params()
-  local p = params or {}
-  if p.starttls == nil or p.starttls == "false" then return nil end
-  if p.starttls ~= "true" then
-    fail("--param starttls must be true or false, not %s", value_text(p.starttls))
+  if params.starttls == nil or params.starttls == "false" then return nil end
+  if params.starttls ~= "true" then
+    fail("--param starttls must be true or false, not %s", value_text(params.starttls))
   end
-  return { verify = p.ca ~= nil, ca = p.ca }
+  return { verify = params.ca ~= nil, ca = params.ca }
 end
 
 function Conn:quit(o)

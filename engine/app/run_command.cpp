@@ -187,22 +187,21 @@ void print_load_error_json(const std::string& name, const std::string& error,
                    {"error", error}});
 }
 
-// A --param no script names changes nothing: a misspelt key (enfrce=true) would pass unseen.
-// starttls_from_params() reads starttls and ca for the script that calls it.
+// A --param that neither a script given nor the client library names changes nothing: a
+// misspelt key (enfrce=true) would pass unseen.
 void note_unread_params(const std::map<std::string, std::string>& params,
                         const std::vector<found_source>& sources) {
   auto unread = script::param_keys(params);
   std::vector<std::string> named;
-  for (const auto& source : sources) {
-    if (!source) continue;
-    unread = script::params_never_named(source->code, unread);
-    if (source->code.find("starttls_from_params") != std::string::npos) {
-      std::erase_if(unread, [](const auto& k) { return k == "starttls" || k == "ca"; });
-      named.insert(named.end(), {"starttls", "ca"});
-    }
-    const auto maybe = script::params_maybe_named(source->code);
+  const auto read_by = [&](std::string_view code) {
+    unread = script::params_never_named(code, unread);
+    const auto maybe = script::params_maybe_named(code);
     named.insert(named.end(), maybe.begin(), maybe.end());
-  }
+  };
+  for (const auto& file : script::client_library())
+    read_by(file.code);
+  for (const auto& source : sources)
+    if (source) read_by(source->code);
   for (const auto& key : unread) {
     std::fprintf(stderr,
                  "smtpfault run: note: --param %s is named by no script given, so it changes "
