@@ -140,16 +140,14 @@ std::vector<tls_cause> tls_causes(const std::string& min_version, bool test_ca,
                            "trust (docs/catalogue.md)"
                          : "it does not trust its issuer");
   const std::string issuer_or_name =
-      test_ca
-          ? "it does not trust the test CA, or the name it checks is not one the "
-            "certificate holds (localhost, 127.0.0.1, ::1, smtpfault.test), or it matches "
-            "host names only and was given an address (Jakarta Mail, Haskell's tls and s-nail do); "
-            "give the mailer $SMTP_CA_FILE to trust (docs/catalogue.md says how for each: "
-            "Node.js takes it "
-            "from NODE_EXTRA_CA_CERTS set inside the command, Java from a trust store made of "
-            "it) and $SMTP_HOST to connect to, or localhost for a client that matches names "
-            "only"
-          : "it does not trust its issuer, or the name it checks is not in it";
+      test_ca ? "it does not trust the test CA, or the name it checks is not one the certificate "
+                "holds (localhost, 127.0.0.1, ::1, smtpfault.test), or it matches host names only "
+                "and was given an address (Jakarta Mail, Haskell's tls and s-nail do); give the "
+                "mailer $SMTP_CA_FILE to trust (docs/catalogue.md says how for each: Node.js "
+                "takes it from NODE_EXTRA_CA_CERTS set inside the command, Java from a trust "
+                "store made of it) and $SMTP_HOST to connect to, or localhost for a client that "
+                "matches names only"
+              : "it does not trust its issuer, or the name it checks is not in it";
   // A client that checks the certificate itself once OpenSSL is done (Node.js) refuses it by
   // closing, without an alert that would say so.
   const std::string refused_for_issuer_or_name = refused + issuer_or_name;
@@ -183,10 +181,12 @@ std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>
   std::string closed;
   const auto causes = tls_causes(min_version, test_ca, closed);
   for (const auto& s : sessions) {
+    // The scenario's doing: a certificate it made bad, plaintext it put before the handshake.
+    // A refusal there is no mismatch.
+    const bool scenario_broke_it = s.tls_certificate_made_bad || s.tls_plaintext_injected;
     for (const auto& c : causes) {
       if (s.tls_failure.find(c.error) == std::string::npos) continue;
-      // The scenario's doing: a certificate it made bad, plaintext it put before the handshake.
-      if (c.certificate && (s.tls_certificate_made_bad || s.tls_plaintext_injected)) continue;
+      if (c.certificate && scenario_broke_it) continue;
       return tls_stop{"the TLS handshake failed in session " + s.id + " (transcript line " +
                           std::to_string(s.tls_failed_at) + ": " + s.tls_failure + ")",
                       c.meaning};
@@ -194,8 +194,7 @@ std::optional<tls_stop> tls_mismatch(const std::vector<capture::session_summary>
     // A connection the kill at --timeout closed was not closed by the client's choice: a mailer
     // that hung after the handshake (libESMTP 1.1 under TLS 1.3) refused nothing.
     const bool killed_open = killed_at && s.ended >= *killed_at;
-    if (capture::closed_right_after_tls(s) && !s.tls_certificate_made_bad &&
-        !s.tls_plaintext_injected && !killed_open) {
+    if (capture::closed_right_after_tls(s) && !scenario_broke_it && !killed_open) {
       return tls_stop{"session " + s.id +
                           " closed right after the TLS handshake (transcript line " +
                           std::to_string(s.tls_at) + "), before any command over TLS",

@@ -188,9 +188,6 @@ std::optional<api_error> read_wait_request(api_context& ctx, api_request& req, w
 asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
   wait_request w;
   if (auto err = read_wait_request(ctx, req, w)) co_return error_response(*err);
-  const auto& filter = w.filter;
-  const auto count = w.count;
-  const auto timeout = w.timeout;
 
   auto ex = co_await asio::this_coro::executor;
   auto wake = std::make_shared<asio::steady_timer>(ex);
@@ -201,7 +198,7 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
                      });
                    })};
   ctx.long_polls.insert(wake.get());
-  const auto deadline = std::chrono::steady_clock::now() + proto::millis_from_seconds(timeout);
+  const auto deadline = std::chrono::steady_clock::now() + proto::millis_from_seconds(w.timeout);
   // Each message is matched once: a wake looks only at those stored since the last one (with
   // many waiting, a rescan of every kept message per new one slowed the whole API down).
   // A message that matched stays counted when retention forgets it: it did arrive.
@@ -216,7 +213,7 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
       auto news = ctx.store.messages_after(seen, clears);
       if (news.from_start) found.clear();
       for (auto& m : news.messages)
-        if (filter.matches(*m)) found.push_back(std::move(m));
+        if (w.filter.matches(*m)) found.push_back(std::move(m));
       seen = news.newest;
       clears = news.clears;
     }
@@ -225,7 +222,7 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
     // A message is stored before its 250 is queued (nothing acknowledged is lost): one found
     // in between would show "acknowledged": false for a reply about to go. Its session is
     // given a moment; a reply a scenario holds back stays false, as documented.
-    if (found.size() >= count) {
+    if (found.size() >= w.count) {
       const auto now = std::chrono::steady_clock::now();
       const bool pending = std::any_of(found.begin() + offset, found.end(), [](const auto& m) {
         return m->reply_pending.load(std::memory_order_relaxed) &&
@@ -241,12 +238,12 @@ asio::awaitable<response> wait_messages(api_context& ctx, api_request& req) {
     }
     if (ctx.stopping) {
       co_return error_response(
-          {503, "the server is stopping: " + found_text(found.size(), count), ""});
+          {503, "the server is stopping: " + found_text(found.size(), w.count), ""});
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       co_return error_response({408,
-                                "timeout: " + found_text(found.size(), count) + " after " +
-                                    proto::seconds_text(timeout) + " s",
+                                "timeout: " + found_text(found.size(), w.count) + " after " +
+                                    proto::seconds_text(w.timeout) + " s",
                                 ""});
     }
     // Looked at once a second: a client that left must not hold its connection (a descriptor,

@@ -183,8 +183,8 @@ std::vector<std::string_view> second_parameter_names(hook h) {
 std::optional<std::string> check_hook_parameters(lua_State* L) {
   for (hook h : all_hooks) {
     const auto names = second_parameter_names(h);
-    const std::string hook_fn = std::string("on_") + session::hook_name(h);
     if (names.empty()) continue;
+    const std::string hook_fn = std::string("on_") + session::hook_name(h);
     if (raw_global(L, hook_fn.c_str()) != LUA_TFUNCTION) {
       lua_pop(L, 1);
       continue;
